@@ -1,0 +1,83 @@
+"""Per-task resources shared by reference under clone flags, copied otherwise.
+
+``signal_handlers`` (CLONE_SIGHAND), ``fd_tables`` (CLONE_FILES) and ``address_spaces`` (CLONE_VM)
+are each a table of refcounted rows; tasks point at them. The contents of each belong to later
+components (sigaction tables, the fd bitmap, the guest memory object); this module owns only the
+sharing rules, which are the same for all three: share = ``refs + 1``; copy = a new row with every
+column copied (and, for a row that carries a Python object in ``world.index[kind]``, that object's
+``fork()``); release = ``refs - 1``, the last reference frees the row.
+
+Invariant (:func:`check`): ``refs`` equals the number of live tasks pointing at the row.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..world import Column, Component
+
+KINDS = {"signal_handlers": "sighand", "fd_tables": "fdtable", "address_spaces": "mm"}
+
+TaskResources = Component("TaskResources", "tasks", {
+    "sighand": Column(np.int32, -1),
+    "fdtable": Column(np.int32, -1),
+    "mm": Column(np.int32, -1),
+}, doc="Rows of the task's signal handlers, FD table and address space.")
+
+RESOURCE_COMPONENTS = [
+    Component(f"{kind}Refs", kind, {"refs": Column(np.int32, 0)}, doc=f"Reference count of {kind}.")
+    for kind in KINDS
+]
+
+COMPONENTS = [TaskResources, *RESOURCE_COMPONENTS]
+
+
+def new(world, kind: str) -> int:
+    t = world.tables[kind]
+    row = t.alloc()
+    t.refs[row] = 1
+    return row
+
+
+def share(world, kind: str, row: int) -> int:
+    world.tables[kind].refs[row] += 1
+    return row
+
+
+def copy(world, kind: str, row: int) -> int:
+    t = world.tables[kind]
+    new_row = t.alloc()
+    for name, col in t.columns():
+        col[new_row] = col[row]
+    t.refs[new_row] = 1
+    objs = world.index.get(kind)
+    if objs is not None and row in objs:
+        objs[new_row] = objs[row].fork()
+    return new_row
+
+
+def release(world, kind: str, row: int) -> None:
+    t = world.tables[kind]
+    t.refs[row] -= 1
+    if t.refs[row] == 0:
+        objs = world.index.get(kind)
+        if objs is not None:
+            obj = objs.pop(row, None)
+            if obj is not None and hasattr(obj, "release"):
+                obj.release()
+        t.free(row)
+
+
+def check(world) -> None:
+    T = world.tasks
+    tl = T.live_rows()
+    for kind, col in KINDS.items():
+        t = world.tables[kind]
+        rows = t.live_rows()
+        users = getattr(T, col)[tl]
+        users = users[users >= 0]
+        counts = np.bincount(users, minlength=t.n)[: t.n] if len(users) else np.zeros(t.n, np.int64)
+        assert (counts[rows] == t.refs[rows]).all(), f"{kind} refcounts do not match their tasks"
+        assert (counts[~t.alive[: t.n]] == 0).all(), f"a task points at a freed {kind} row"
+
+
+TaskResources.check = check

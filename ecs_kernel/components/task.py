@@ -1,0 +1,138 @@
+"""Task components: one row per task (gVisor's ``Task``, Linux's ``task_struct``).
+
+Invariants (checked by :func:`check`):
+- every live task is in exactly one live thread group and on that group's member list;
+- ``parent`` is a live task or -1 (only the root namespace's init has no parent); a thread group
+  leader is on its parent's ``child_head`` list, a non-leader is on no children list (as in Linux:
+  only leaders are children; a thread's ``parent`` is its leader's);
+- ``exit_state`` only moves forward: NONE -> INITIATED -> ZOMBIE -> DEAD (DEAD rows are freed at
+  the next sync point).
+
+Writers: ``TaskTree`` and ``ThreadGroupMembership`` by systems/task_clone.py (create) and
+systems/task_exit.py (reparent, release); ``RunState`` by every system that moves a task between
+run states; ``ExitState`` by systems/task_exit.py; ``WaitState`` by systems/task_wait.py;
+``TaskCreds`` by clone and the credential syscalls; ``TaskIDs`` by clone and release.
+"""
+from __future__ import annotations
+
+import enum
+
+import numpy as np
+
+from ..world import Column, Component
+
+
+class RunState(enum.IntEnum):
+    """What a task does next when it runs: the seed's named run states (gVisor task_run.go)."""
+
+    runApp = 0  # executing application code (a guest CPU or a synthetic program)
+    runSyscallExit = 1  # a syscall finished; its result is in ``ret``
+    runInterrupt = 2  # handling an interrupt: signal delivery, group stop
+    runExit = 3  # exit initiated; the exit system takes it from here
+    runExitMain = 4  # resources released, about to notify
+    runExitNotify = 5  # waiting to notify (a dying namespace init waits for its namespace)
+    runExitDone = 6  # zombie or dead: the task never runs again
+    blocked = 7  # waiting on something named by ``block``
+
+
+class Block(enum.IntEnum):
+    """What a ``blocked`` task waits for. Blocking is data: never a Python stack."""
+
+    NONE = 0
+    WAIT = 1  # wait4/waitid: woken by a child event in its thread group
+    FUTEX = 2
+    SLEEP = 3
+    SIGSUSPEND = 4
+    STOPPED = 5  # group stop
+
+
+class ExitState(enum.IntEnum):
+    NONE = 0
+    INITIATED = 1
+    ZOMBIE = 2
+    DEAD = 3
+
+
+I32 = np.int32
+
+TaskTree = Component("TaskTree", "tasks", {
+    "parent": Column(I32, -1),      # task row of the parent (real_parent)
+    "child_head": Column(I32, -1),  # first child (a thread group leader) of this task
+    "child_tail": Column(I32, -1),
+    "sib_next": Column(I32, -1),    # links in the parent's children list
+    "sib_prev": Column(I32, -1),
+}, doc="The process tree: parents and children lists.")
+
+ThreadGroupMembership = Component("ThreadGroupMembership", "tasks", {
+    "tg": Column(I32, -1),
+    "tg_next": Column(I32, -1),
+    "tg_prev": Column(I32, -1),
+}, doc="Which thread group a task belongs to, and the group's member list links.")
+
+TaskIDs = Component("TaskIDs", "tasks", {
+    "ns": Column(I32, -1),  # the PID namespace the task lives in (its deepest)
+}, doc="Thread ids: ``tids[row, level]`` is the task's id in its namespace's ancestor at that level "
+       "(added by components/pidns.py with the World's namespace depth).")
+
+RunStateC = Component("RunState", "tasks", {
+    "run_state": Column(np.uint8, RunState.runApp),
+    "block": Column(np.uint8, Block.NONE),
+    "ret": Column(np.int64, 0),  # result of the last syscall (>= 0) or -errno
+}, doc="Named run state and what a blocked task waits for.")
+
+ExitStateC = Component("ExitState", "tasks", {
+    "exit_state": Column(np.uint8, ExitState.NONE),
+    "exit_code": Column(I32, 0),  # wait status as Linux encodes it: code << 8, or the signal
+}, doc="Exit progress of each task.")
+
+WaitState = Component("WaitState", "tasks", {
+    "wait_idtype": Column(np.uint8, 0),  # P_ALL / P_PID / P_PGID of a blocked wait
+    "wait_id": Column(I32, 0),  # the pid or pgid, in the waiter's namespace
+    "wait_options": Column(np.uint32, 0),
+    "wait_seq": Column(np.uint32, 0),  # the thread group's child_seq when the wait last looked
+    "wait_status": Column(I32, 0),  # result of a completed wait: status, si_code, uid
+    "wait_code": Column(np.uint8, 0),
+    "wait_uid": Column(np.uint32, 0),
+}, doc="A wait4/waitid in progress (blocked) and its result.")
+
+TaskCreds = Component("TaskCreds", "tasks", {
+    "ruid": Column(np.uint32, 0), "euid": Column(np.uint32, 0), "suid": Column(np.uint32, 0),
+    "rgid": Column(np.uint32, 0), "egid": Column(np.uint32, 0), "sgid": Column(np.uint32, 0),
+}, doc="Real, effective and saved user and group ids (credentials(7)).")
+
+ThreadState = Component("ThreadState", "tasks", {
+    "clear_child_tid": Column(np.uint64, 0),  # CLONE_CHILD_CLEARTID / set_tid_address
+    "pdeath_signal": Column(np.uint8, 0),  # PR_SET_PDEATHSIG
+    "uts": Column(I32, -1),  # UTS namespace row
+}, doc="Per-thread odds and ends that clone, prctl and exit use.")
+
+COMPONENTS = [TaskTree, ThreadGroupMembership, TaskIDs, RunStateC, ExitStateC, WaitState, TaskCreds,
+              ThreadState]
+
+
+def check(world) -> None:
+    T, G = world.tasks, world.thread_groups
+    rows = T.live_rows()
+    if len(rows) == 0:
+        return
+    tg = T.tg[rows]
+    assert (tg >= 0).all() and G.alive[tg].all(), "a live task is not in a live thread group"
+    # Each task appears on its group's member list exactly once.
+    from .links import members
+    seen = 0
+    for g in G.live_rows():
+        m = members(G.task_head, g, T.tg_next)
+        assert all(T.tg[r] == g for r in m), f"thread group {g} lists a task of another group"
+        assert len(m) == G.tasks_count[g], f"thread group {g}: {len(m)} members, count {G.tasks_count[g]}"
+        seen += len(m)
+    assert seen == len(rows), f"{len(rows)} live tasks but {seen} on thread group lists"
+    par = T.parent[rows]
+    has = par >= 0
+    assert T.alive[par[has]].all(), "a task's parent is not a live task"
+    # Only leaders sit on children lists.
+    for t in rows[T.sib_prev[rows] >= 0]:
+        assert G.leader[T.tg[t]] == t, f"non-leader task {t} is on a children list"
+
+
+TaskTree.check = check
+

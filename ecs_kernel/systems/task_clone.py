@@ -1,0 +1,264 @@
+"""Creating tasks: the init process and clone(2) (gVisor task_clone.go, Linux copy_process).
+
+A clone either adds a thread to the caller's thread group (CLONE_THREAD: shares the group, and with
+it signal handlers, FD table and address space, which CLONE_THREAD requires through CLONE_SIGHAND
+and CLONE_VM) or creates a process: a new thread group in the caller's process group and session,
+with copies of whatever the flags do not share.
+
+Preconditions: called at a sync point or from a syscall handler (it allocates rows).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..components import links, pidns, resources, rlimits
+from ..components.rlimits import RLIMIT_NPROC
+from ..components.signals import NSIG, SIGCHLD
+from ..components.task import ExitState, RunState
+from ..errors import E, KernelError
+from . import sessions
+
+CSIGNAL = 0x000000FF
+CLONE_VM = 0x00000100
+CLONE_FS = 0x00000200
+CLONE_FILES = 0x00000400
+CLONE_SIGHAND = 0x00000800
+CLONE_PIDFD = 0x00001000
+CLONE_PTRACE = 0x00002000
+CLONE_VFORK = 0x00004000
+CLONE_PARENT = 0x00008000
+CLONE_THREAD = 0x00010000
+CLONE_NEWNS = 0x00020000
+CLONE_SYSVSEM = 0x00040000
+CLONE_SETTLS = 0x00080000
+CLONE_PARENT_SETTID = 0x00100000
+CLONE_CHILD_CLEARTID = 0x00200000
+CLONE_DETACHED = 0x00400000
+CLONE_UNTRACED = 0x00800000
+CLONE_CHILD_SETTID = 0x01000000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+CLONE_IO = 0x80000000
+
+# Namespaces we model; the others are refused with EINVAL (documented in the syscall table).
+SUPPORTED_NS = CLONE_NEWPID | CLONE_NEWUTS
+UNSUPPORTED_NS = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWNET
+KNOWN_FLAGS = 0xFFFFFF00  # every flag bit above CSIGNAL has a meaning in Linux
+
+
+@dataclass(frozen=True)
+class Creds:
+    uid: int = 0
+    gid: int = 0
+
+
+def _new_task_row(world, creator: int) -> int:
+    T = world.tasks
+    t = T.alloc()
+    if creator >= 0:
+        for name in ("ruid", "euid", "suid", "rgid", "egid", "sgid", "sig_mask"):
+            col = getattr(T, name)
+            col[t] = col[creator]
+    T.run_state[t] = RunState.runApp
+    T.exit_state[t] = ExitState.NONE
+    return t
+
+
+def _assign_ids(world, t: int, ns: int) -> None:
+    """Give task ``t`` an id in ``ns`` and each ancestor namespace (alloc_pid)."""
+    N = world.pid_namespaces
+    ch = pidns.chain(world, ns)
+    if N.exiting[ns]:
+        raise KernelError(E.ENOMEM, "the PID namespace's init has exited")
+    ids = [pidns.alloc_id(world, x) for x in ch]
+    T = world.tasks
+    T.ns[t] = ns
+    for x, i in zip(ch, ids):
+        lvl = int(N.level[x])
+        T.tids[t, lvl] = i
+        pidns.pidmap(world, x).set("task", i, t)
+        N.ntasks[x] += 1
+        if i == pidns.INIT_TID and N.init_task[x] < 0:
+            N.init_task[x] = t
+    nproc = world.index["nproc"]
+    uid = int(T.ruid[t])
+    nproc[uid] = nproc.get(uid, 0) + 1
+
+
+def _new_thread_group(world, leader: int, termination_signal: int) -> int:
+    G, T = world.thread_groups, world.tasks
+    g = G.alloc()
+    G.leader[g] = leader
+    G.termination_signal[g] = termination_signal
+    T.tg[leader] = g
+    _join_thread_group(world, leader, g)
+    return g
+
+
+def _join_thread_group(world, t: int, g: int) -> None:
+    G, T = world.thread_groups, world.tasks
+    T.tg[t] = g
+    links.append(G.task_head, G.task_tail, g, T.tg_next, T.tg_prev, t)
+    G.tasks_count[g] += 1
+    G.active_tasks[g] += 1
+
+
+def set_parent(world, child_leader: int, parent: int) -> None:
+    """Put a thread group leader on ``parent``'s children list (its threads follow the leader)."""
+    T = world.tasks
+    T.parent[child_leader] = parent
+    if parent >= 0:
+        links.append(T.child_head, T.child_tail, parent, T.sib_next, T.sib_prev, child_leader)
+
+
+def create_init(world, *, creds: Creds = Creds(), ns: int | None = None) -> int:
+    """Create the first process of a PID namespace (root by default): tid 1, its own session.
+
+    Returns the task row. The process has fresh signal handlers, an empty FD table and address
+    space, default rlimits, and no parent.
+    """
+    if ns is None:
+        ns = world.index["root_pidns"]
+    N = world.pid_namespaces
+    if N.init_task[ns] >= 0:
+        raise KernelError(E.EEXIST, f"PID namespace {ns} already has an init")
+    _check_limits(world, -1)
+    T, G = world.tasks, world.thread_groups
+    t = _new_task_row(world, -1)
+    T.ruid[t] = T.euid[t] = T.suid[t] = creds.uid
+    T.rgid[t] = T.egid[t] = T.sgid[t] = creds.gid
+    try:
+        _assign_ids(world, t, ns)
+    except KernelError:
+        T.free(t)
+        raise
+    g = _new_thread_group(world, t, SIGCHLD)
+    G.rlimits[g] = rlimits.new_set(world, *rlimits.default_limits(world.settings.tasks_limit))
+    for kind, col in resources.KINDS.items():
+        getattr(T, col)[t] = resources.new(world, kind)
+    U = world.uts_namespaces
+    u = U.alloc()
+    U.refs[u] = 1
+    T.uts[t] = u
+    sessions.new_session(world, g)
+    return t
+
+
+def _check_limits(world, creator: int) -> None:
+    if world.tasks.count >= world.settings.tasks_limit:
+        raise KernelError(E.EAGAIN, f"tasks limit {world.settings.tasks_limit} reached")
+    if creator >= 0:
+        T = world.tasks
+        uid = int(T.ruid[creator])
+        cur, _ = rlimits.get(world, int(T.tg[creator]), RLIMIT_NPROC)
+        # Linux exempts the root user (INIT_USER) and CAP_SYS_RESOURCE/ADMIN holders.
+        if uid != 0 and world.index["nproc"].get(uid, 0) >= cur:
+            raise KernelError(E.EAGAIN, f"RLIMIT_NPROC ({cur}) reached for uid {uid}")
+
+
+def validate_flags(world, creator: int, flags: int, exit_signal: int) -> None:
+    """copy_process's flag checks, with Linux's errnos."""
+    T, G, N = world.tasks, world.thread_groups, world.pid_namespaces
+    if flags & ~KNOWN_FLAGS & 0xFFFFFFFF or flags >> 32:
+        raise KernelError(E.EINVAL, f"unknown clone flags {flags:#x}")
+    if (flags & (CLONE_NEWNS | CLONE_FS)) == (CLONE_NEWNS | CLONE_FS):
+        raise KernelError(E.EINVAL, "CLONE_NEWNS with CLONE_FS")
+    if (flags & (CLONE_NEWUSER | CLONE_FS)) == (CLONE_NEWUSER | CLONE_FS):
+        raise KernelError(E.EINVAL, "CLONE_NEWUSER with CLONE_FS")
+    if flags & CLONE_THREAD and not flags & CLONE_SIGHAND:
+        raise KernelError(E.EINVAL, "CLONE_THREAD requires CLONE_SIGHAND")
+    if flags & CLONE_SIGHAND and not flags & CLONE_VM:
+        raise KernelError(E.EINVAL, "CLONE_SIGHAND requires CLONE_VM")
+    tg = int(T.tg[creator])
+    ns = int(T.ns[creator])
+    is_ns_init = int(N.init_task[ns]) >= 0 and int(T.tg[int(N.init_task[ns])]) == tg
+    if flags & CLONE_PARENT and is_ns_init:
+        raise KernelError(E.EINVAL, "CLONE_PARENT from a PID namespace's init")
+    if flags & CLONE_THREAD and flags & (CLONE_NEWUSER | CLONE_NEWPID):
+        raise KernelError(E.EINVAL, "CLONE_THREAD with a new user or PID namespace")
+    if flags & CLONE_PIDFD and flags & (CLONE_DETACHED | CLONE_THREAD):
+        raise KernelError(E.EINVAL, "CLONE_PIDFD with CLONE_DETACHED or CLONE_THREAD")
+    if not 0 <= exit_signal <= NSIG:
+        raise KernelError(E.EINVAL, f"exit signal {exit_signal} out of range")
+    if flags & (SUPPORTED_NS | UNSUPPORTED_NS) and T.euid[creator] != 0:
+        raise KernelError(E.EPERM, "creating a namespace needs CAP_SYS_ADMIN")
+    if flags & UNSUPPORTED_NS:
+        raise KernelError(E.EINVAL, f"namespace flags {flags & UNSUPPORTED_NS:#x} are not supported")
+    if flags & CLONE_PIDFD:
+        raise KernelError(E.EINVAL, "CLONE_PIDFD is not supported yet")
+
+
+def clone(world, creator: int, flags: int, *, exit_signal: int | None = None,
+          child_tid_addr: int = 0) -> int:
+    """clone(2): create a task from ``creator``. Returns the new task's row.
+
+    ``flags`` may carry the exit signal in its low byte (legacy clone) or it can be given as
+    ``exit_signal`` (clone3). Raises KernelError with Linux's errno on failure, leaving no trace.
+    """
+    T, G, N = world.tasks, world.thread_groups, world.pid_namespaces
+    if exit_signal is None:
+        exit_signal = flags & CSIGNAL
+        flags &= ~CSIGNAL
+    validate_flags(world, creator, flags, exit_signal)
+    _check_limits(world, creator)
+    ctg = int(T.tg[creator])
+    if G.exiting[ctg] or T.exit_state[creator] != ExitState.NONE:
+        # Linux: a fatal signal pending in the creator aborts the fork (ERESTARTNOINTR); the
+        # caller never sees it because it dies. EINTR is what a kernel-level caller observes.
+        raise KernelError(E.EINTR, "the creating thread group is exiting")
+
+    ns = int(T.ns[creator])
+    new_ns = -1
+    if flags & CLONE_NEWPID:
+        new_ns = pidns.new_namespace(world, ns)
+        ns = new_ns
+    t = _new_task_row(world, creator)
+    try:
+        _assign_ids(world, t, ns)
+    except KernelError:
+        T.free(t)
+        if new_ns >= 0:
+            world.index["pidmaps"].pop(new_ns, None)
+            N.free(new_ns)
+        raise
+
+    if flags & CLONE_THREAD:
+        _join_thread_group(world, t, ctg)
+        T.parent[t] = T.parent[int(G.leader[ctg])]  # threads share the leader's parent
+    else:
+        if flags & CLONE_PARENT:
+            parent = int(T.parent[creator])
+            term = int(G.termination_signal[ctg])
+        else:
+            parent = creator
+            term = exit_signal
+        g = _new_thread_group(world, t, term)
+        G.rlimits[g] = rlimits.ref(world, int(G.rlimits[ctg]))
+        G.has_child_subreaper[g] = G.has_child_subreaper[ctg] or G.child_subreaper[ctg]
+        set_parent(world, t, parent)
+        sessions.join_pgrp(world, g, int(G.pgrp[ctg]))
+
+    share = {"signal_handlers": flags & CLONE_SIGHAND, "fd_tables": flags & CLONE_FILES,
+             "address_spaces": flags & CLONE_VM}
+    for kind, col in resources.KINDS.items():
+        src = int(getattr(T, col)[creator])
+        if src >= 0:
+            getattr(T, col)[t] = (resources.share if share[kind] else resources.copy)(world, kind, src)
+    U = world.uts_namespaces
+    u = int(T.uts[creator])
+    if flags & CLONE_NEWUTS:
+        nu = U.alloc()
+        U.hostname[nu] = U.hostname[u]
+        U.domainname[nu] = U.domainname[u]
+        u = nu
+    U.refs[u] += 1
+    T.uts[t] = u
+    if flags & CLONE_CHILD_CLEARTID:
+        T.clear_child_tid[t] = child_tid_addr
+    return t

@@ -1,0 +1,336 @@
+"""Task exit: exit(2), exit_group(2), reparenting, zombies, notifying the parent, release.
+
+gVisor: task_exit.go. Linux: kernel/exit.c (do_exit, exit_notify, forget_original_parent,
+release_task, do_notify_parent).
+
+A task's exit moves through named run states, one system step each, so a World can be checkpointed
+between any two of them::
+
+    runExit        exit initiated (exit, exit_group, or a fatal signal noticed by interrupt_system)
+    runExitMain    resources released (address space, FD table, signal handlers); the thread
+                   group's live count drops (group_dead when it hits zero)
+    runExitNotify  children reparented; the task becomes a zombie; its parent is notified when the
+                   whole group is dead; non-leaders are released at once. A dying PID namespace
+                   init waits here (as data) until every other task of its namespace is gone.
+    runExitDone    zombie until reaped (or released already)
+
+Exit statuses are wait statuses as Linux encodes them: ``(code & 0xff) << 8`` for exit, the signal
+number for death by signal.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..components import links, pidns, resources, rlimits
+from ..components.signals import (SA_NOCLDWAIT, SIG_IGN, SIGCHLD, SIGKILL, sigmask)
+from ..components.task import Block, ExitState, RunState
+from ..errors import E, KernelError
+from ..schedule import Phase, system
+from . import sessions
+from .signal_send import flags_of, group_kill, handler_of, send_group_signal
+
+
+# -- kernel calls ----------------------------------------------------------------------------------
+
+def _begin_exit(world, t: int) -> None:
+    T = world.tasks
+    T.exit_state[t] = ExitState.INITIATED
+    T.run_state[t] = RunState.runExit
+    T.block[t] = Block.NONE
+
+
+def exit_task(world, t: int, code: int) -> None:
+    """exit(2): end this thread with status ``code`` (only the low 8 bits count)."""
+    T = world.tasks
+    if T.exit_state[t] != ExitState.NONE:
+        raise KernelError(E.ESRCH, "task is already exiting")
+    tg = int(T.tg[t])
+    G = world.thread_groups
+    T.exit_code[t] = G.group_exit_code[tg] if G.exiting[tg] else (code & 0xFF) << 8
+    _begin_exit(world, t)
+
+
+def exit_group(world, t: int, code: int) -> None:
+    """exit_group(2): end every thread of the group; the first group exit's status wins."""
+    T, G = world.tasks, world.thread_groups
+    if T.exit_state[t] != ExitState.NONE:
+        raise KernelError(E.ESRCH, "task is already exiting")
+    tg = int(T.tg[t])
+    if not G.exiting[tg]:
+        group_kill(world, tg, (code & 0xFF) << 8)
+    T.sig_pending[t] &= ~sigmask(SIGKILL)
+    T.exit_code[t] = G.group_exit_code[tg]
+    _begin_exit(world, t)
+
+
+def kill_by_signal(world, tg: int, signo: int) -> None:
+    """A fatal signal's default action: the whole group dies with status ``signo``."""
+    group_kill(world, tg, signo)
+
+
+# -- systems ----------------------------------------------------------------------------------------
+
+@system(phase=Phase.INTERRUPT, reads=("SigPending", "ThreadGroupMembership", "ThreadGroupCore"),
+        writes=("RunState", "ExitState"))
+def interrupt_system(world, commands) -> None:
+    """Tasks with SIGKILL pending stop what they do (even blocked) and begin their exit."""
+    T, G = world.tasks, world.thread_groups
+    n = T.n
+    kill = np.uint64(sigmask(SIGKILL))
+    rows = np.flatnonzero((T.sig_pending[:n] & kill).astype(bool)
+                          & (T.exit_state[:n] == ExitState.NONE) & T.alive[:n])
+    for t in rows:
+        tg = int(T.tg[t])
+        T.exit_code[t] = G.group_exit_code[tg] if G.exiting[tg] else SIGKILL
+        _begin_exit(world, int(t))
+
+
+@system(phase=Phase.EXIT,
+        reads=("TaskTree", "ThreadGroupMembership", "SignalHandlers", "SigMask", "PIDNamespace",
+               "ChildSubreaper", "GroupStopState", "ProcessGroup", "TaskPIDs"),
+        writes=("RunState", "ExitState", "TaskTree", "ThreadGroupMembership", "ThreadGroupCore",
+                "ChildEvents", "GroupSigPending", "SigPending", "TaskResources", "signal_handlersRefs",
+                "fd_tablesRefs", "address_spacesRefs", "PIDNamespace", "ProcessGroupMembership",
+                "ProcessGroup", "Session", "Rlimits", "UTSNamespace", "process_groupsIDs",
+                "sessionsIDs", "TaskIDs", "TaskPIDs", "ThreadState", "SignalHandlers", "TaskCreds",
+                "SigMask"))
+def exit_system(world, commands) -> None:
+    """Advance every exiting task: runExit -> runExitMain -> runExitNotify -> runExitDone."""
+    T = world.tasks
+    n = T.n
+    rs = T.run_state[:n]
+    rows = np.flatnonzero(((rs == RunState.runExit) | (rs == RunState.runExitNotify)) & T.alive[:n])
+    for t in rows:
+        t = int(t)
+        if T.run_state[t] == RunState.runExit:
+            exit_main(world, t)
+        if T.run_state[t] == RunState.runExitNotify:
+            exit_notify(world, t)
+
+
+def exit_main(world, t: int) -> None:
+    """Release what a dead thread no longer needs, and count it out of its group (do_exit)."""
+    T, G = world.tasks, world.thread_groups
+    for kind, col in resources.KINDS.items():
+        row = int(getattr(T, col)[t])
+        if row >= 0:
+            getattr(T, col)[t] = -1
+            resources.release(world, kind, row)
+    tg = int(T.tg[t])
+    G.active_tasks[tg] -= 1
+    T.run_state[t] = RunState.runExitNotify
+
+
+def _is_ns_init_group(world, tg: int) -> int:
+    """The namespace whose init leads ``tg``, or -1."""
+    T, G, N = world.tasks, world.thread_groups, world.pid_namespaces
+    leader = int(G.leader[tg])
+    ns = int(T.ns[leader])
+    return ns if int(N.init_task[ns]) == leader else -1
+
+
+def exit_notify(world, t: int) -> None:
+    """Reparent children, become a zombie, notify the parent (exit_notify)."""
+    T, G, N = world.tasks, world.thread_groups, world.pid_namespaces
+    tg = int(T.tg[t])
+    group_dead = G.active_tasks[tg] == 0
+    init_ns = _is_ns_init_group(world, tg)
+    if init_ns >= 0 and group_dead:
+        if not N.exiting[init_ns]:
+            _zap_pid_namespace(world, init_ns, tg)
+        # Like zap_pid_ns_processes, init waits (as a row state) until it is alone.
+        if int(N.ntasks[init_ns]) > int(G.tasks_count[tg]):
+            _forget_original_parent(world, t)
+            return
+    _forget_original_parent(world, t)
+    if group_dead:
+        sessions.kill_orphaned_pgrp(world, tg)
+    T.exit_state[t] = ExitState.ZOMBIE
+    T.run_state[t] = RunState.runExitDone
+    leader = int(G.leader[tg])
+    if t == leader:
+        if G.tasks_count[tg] == 1 and do_notify_parent(world, t):
+            release(world, t)
+    else:
+        release(world, t)
+
+
+def _zap_pid_namespace(world, ns: int, init_tg: int) -> None:
+    """The namespace's init group died: no new tasks, SIGKILL to all others, autoreap them."""
+    T, N = world.tasks, world.pid_namespaces
+    N.exiting[ns] = True
+    # zap_pid_ns_processes sets init's SIGCHLD to SIG_IGN so that its children autoreap. Our
+    # init's handlers are already released (exit_main): mark the namespace instead (see
+    # _parent_autoreaps).
+    pm = pidns.pidmap(world, ns)
+    for task in pm.task[pm.task >= 0]:
+        g = int(T.tg[task])
+        if g != init_tg:
+            group_kill(world, g, SIGKILL)
+
+
+def _find_alive_thread(world, tg: int) -> int:
+    T, G = world.tasks, world.thread_groups
+    for r in links.members(G.task_head, tg, T.tg_next):
+        if T.exit_state[r] == ExitState.NONE:
+            return r
+    return -1
+
+
+def _find_new_reaper(world, t: int) -> int:
+    """find_new_reaper: a live sibling thread, a subreaper ancestor, or the namespace's init."""
+    T, G, N = world.tasks, world.thread_groups, world.pid_namespaces
+    tg = int(T.tg[t])
+    r = _find_alive_thread(world, tg)
+    if r >= 0:
+        return r
+    ns = int(T.ns[t])
+    init = int(N.init_task[ns])
+    if init >= 0 and int(T.tg[init]) == tg:
+        return t  # a dying init keeps its children and reaps them (zap_pid_ns_processes)
+    if G.has_child_subreaper[tg]:
+        level = int(N.level[ns])
+        p = int(T.parent[int(G.leader[tg])])
+        while p >= 0 and int(N.level[int(T.ns[p])]) == level and p != init:
+            ptg = int(T.tg[p])
+            if G.child_subreaper[ptg]:
+                r = _find_alive_thread(world, ptg)
+                if r >= 0:
+                    return r
+            p = int(T.parent[int(G.leader[ptg])])
+    if init < 0 or T.exit_state[init] == ExitState.DEAD:
+        return -1
+    return init
+
+
+def _forget_original_parent(world, t: int) -> None:
+    T, G = world.tasks, world.thread_groups
+    if T.child_head[t] < 0:
+        return
+    reaper = _find_new_reaper(world, t)
+    if reaper == t:
+        return
+    for c in links.members(T.child_head, t, T.sib_next):
+        links.unlink(T.child_head, T.child_tail, t, T.sib_next, T.sib_prev, c)
+        ctg = int(T.tg[c])
+        # Every thread of the child changes parent; PR_SET_PDEATHSIG fires for each.
+        for th in links.members(G.task_head, ctg, T.tg_next):
+            T.parent[th] = reaper
+            sig = int(T.pdeath_signal[th])
+            if sig:
+                send_group_signal(world, ctg, sig)
+        if reaper >= 0:
+            links.append(T.child_head, T.child_tail, reaper, T.sib_next, T.sib_prev, c)
+        else:
+            T.parent[c] = -1
+        # A zombie child is re-notified to its new parent (reparent_leader).
+        if T.exit_state[c] == ExitState.ZOMBIE and G.tasks_count[ctg] == 1:
+            if reaper < 0 or do_notify_parent(world, c):
+                release(world, c)
+                continue
+        sessions.kill_orphaned_pgrp(world, ctg, t)
+
+
+def _parent_autoreaps(world, parent: int, signo: int) -> tuple[bool, int]:
+    """do_notify_parent's SIGCHLD rules: (autoreap?, signal to send)."""
+    T, N = world.tasks, world.pid_namespaces
+    ns = int(T.ns[parent])
+    if N.exiting[ns] and int(N.init_task[ns]) == parent:
+        return True, 0  # zap_pid_ns_processes ignores SIGCHLD
+    if signo != SIGCHLD:
+        return False, signo
+    if handler_of(world, parent, SIGCHLD) == SIG_IGN:
+        return True, 0
+    if flags_of(world, parent, SIGCHLD) & SA_NOCLDWAIT:
+        return True, signo
+    return False, signo
+
+
+def do_notify_parent(world, t: int) -> bool:
+    """Tell ``t``'s parent that its thread group died. Returns True if it must be autoreaped."""
+    T, G = world.tasks, world.thread_groups
+    parent = int(T.parent[t])
+    if parent < 0:
+        return True  # no one will ever wait for it
+    tg = int(T.tg[t])
+    signo = int(G.termination_signal[tg])
+    autoreap, signo = _parent_autoreaps(world, parent, signo)
+    ptg = int(T.tg[parent])
+    if signo > 0:
+        send_group_signal(world, ptg, signo)
+    G.child_seq[ptg] += 1  # __wake_up_parent
+    return autoreap
+
+
+def wait_status(world, t: int) -> int:
+    """The status a parent's wait sees for zombie leader ``t``."""
+    T, G = world.tasks, world.thread_groups
+    tg = int(T.tg[t])
+    return int(G.group_exit_code[tg]) if G.exiting[tg] else int(T.exit_code[t])
+
+
+def release(world, t: int) -> None:
+    """release_task: the task is dead; unlink it everywhere and free its ids. Rows are freed at
+    the next sync point. A leader's release frees its thread group."""
+    T, G, N = world.tasks, world.thread_groups, world.pid_namespaces
+    T.exit_state[t] = ExitState.DEAD
+    T.run_state[t] = RunState.runExitDone
+    tg = int(T.tg[t])
+    leader = int(G.leader[tg])
+    for ns in pidns.chain(world, int(T.ns[t])):
+        pidns.pidmap(world, ns).set("task", int(T.tids[t, int(N.level[ns])]), -1)
+        N.ntasks[ns] -= 1
+        if N.init_task[ns] == t:
+            N.init_task[ns] = -1
+    nproc = world.index["nproc"]
+    uid = int(T.ruid[t])
+    nproc[uid] -= 1
+    if not nproc[uid]:
+        del nproc[uid]
+    u = int(T.uts[t])
+    if u >= 0:
+        world.uts_namespaces.refs[u] -= 1
+        if world.uts_namespaces.refs[u] == 0:
+            world.uts_namespaces.free(u)
+        T.uts[t] = -1
+    links.unlink(G.task_head, G.task_tail, tg, T.tg_next, T.tg_prev, t)
+    G.tasks_count[tg] -= 1
+    if t == leader:
+        parent = int(T.parent[t])
+        if parent >= 0:
+            links.unlink(T.child_head, T.child_tail, parent, T.sib_next, T.sib_prev, t)
+        sessions.forget_leader(world, tg)
+        rlimits.unref(world, int(G.rlimits[tg]))
+        G.rlimits[tg] = -1
+        world.commands.push(_free_thread_group, tg)
+    elif G.tasks_count[tg] == 1 and T.exit_state[leader] == ExitState.ZOMBIE:
+        # The last thread of a zombie leader's group: now the group is dead for the parent.
+        if do_notify_parent(world, leader):
+            release(world, leader)
+    world.commands.push(_free_task, t)
+    _maybe_free_namespace(world, int(T.ns[t]))
+
+
+def _maybe_free_namespace(world, ns: int) -> None:
+    N = world.pid_namespaces
+    if ns == world.index["root_pidns"] or N.ntasks[ns] > 0:
+        return
+    pm = pidns.pidmap(world, ns)
+    if (pm.pgrp >= 0).any() or (pm.session >= 0).any():
+        return  # ids still held by groups or sessions: freed with them
+    world.commands.push(_free_namespace, ns)
+
+
+def _free_namespace(world, ns: int) -> None:
+    N = world.pid_namespaces
+    if N.alive[ns] and N.ntasks[ns] == 0:
+        world.index["pidmaps"].pop(ns, None)
+        N.free(ns)
+
+
+def _free_task(world, t: int) -> None:
+    world.tasks.free(t)
+
+
+def _free_thread_group(world, tg: int) -> None:
+    world.thread_groups.free(tg)

@@ -1,0 +1,269 @@
+"""wait4(2) and waitid(2): ``Task.wait`` with the full WaitOptions semantics.
+
+gVisor: task_exit.go (Task.Wait). Linux: kernel/exit.c (do_wait, wait_consider_task,
+eligible_child, wait_task_zombie, wait_task_stopped, wait_task_continued).
+
+A wait that finds nothing and may block does not hold a Python stack: the task's row becomes
+``blocked`` on ``Block.WAIT`` with the request in its WaitState columns, and ``wait_system``
+retries it whenever its thread group's ``child_seq`` moved (a child died, stopped or continued).
+The result lands in the row (``ret``, ``wait_status``, ``wait_code``, ``wait_uid``) and the task
+moves to ``runSyscallExit``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..components import links, pidns
+from ..components.task import Block, ExitState, RunState
+from ..components.signals import SIGCHLD
+from ..errors import E, KernelError
+from ..schedule import Phase, system
+from . import sessions
+from .task_exit import release, wait_status
+
+WNOHANG = 0x00000001
+WUNTRACED = WSTOPPED = 0x00000002
+WEXITED = 0x00000004
+WCONTINUED = 0x00000008
+WNOWAIT = 0x01000000
+WNOTHREAD = 0x20000000  # __WNOTHREAD
+WALL = 0x40000000  # __WALL
+WCLONE = 0x80000000  # __WCLONE
+
+P_ALL, P_PID, P_PGID = 0, 1, 2
+CLD_EXITED, CLD_KILLED, CLD_DUMPED, CLD_TRAPPED, CLD_STOPPED, CLD_CONTINUED = range(1, 7)
+
+_WAIT4_OPTIONS = WNOHANG | WUNTRACED | WCONTINUED | WNOTHREAD | WCLONE | WALL
+_WAITID_OPTIONS = WNOHANG | WNOWAIT | WEXITED | WSTOPPED | WCONTINUED | WNOTHREAD | WCLONE | WALL
+_NO_TARGET = -2  # a pid that named nobody: matches no task (Linux: NULL struct pid)
+
+
+@dataclass(frozen=True)
+class WaitOptions:
+    """A validated wait request: which children (idtype, id) and which events (options)."""
+
+    idtype: int
+    id: int
+    options: int
+
+    @staticmethod
+    def for_wait4(pid: int, options: int) -> "WaitOptions":
+        """wait4(pid, options): pid < -1 a group, -1 any, 0 the caller's group, > 0 one child."""
+        options &= 0xFFFFFFFF  # a C int
+        if options & ~_WAIT4_OPTIONS:
+            raise KernelError(E.EINVAL, f"bad wait4 options {options:#x}")
+        options |= WEXITED
+        if pid == -(2 ** 31):
+            raise KernelError(E.ESRCH, "pid INT_MIN")
+        if pid == -1:
+            return WaitOptions(P_ALL, 0, options)
+        if pid < 0:
+            return WaitOptions(P_PGID, -pid, options)
+        if pid == 0:
+            return WaitOptions(P_PGID, 0, options)
+        return WaitOptions(P_PID, pid, options)
+
+    @staticmethod
+    def for_waitid(idtype: int, id: int, options: int) -> "WaitOptions":
+        options &= 0xFFFFFFFF
+        if options & ~_WAITID_OPTIONS:
+            raise KernelError(E.EINVAL, f"bad waitid options {options:#x}")
+        if not options & (WEXITED | WSTOPPED | WCONTINUED):
+            raise KernelError(E.EINVAL, "waitid needs WEXITED, WSTOPPED or WCONTINUED")
+        if idtype == P_ALL:
+            return WaitOptions(P_ALL, 0, options)
+        if idtype == P_PID:
+            if id <= 0:
+                raise KernelError(E.EINVAL, "P_PID with id <= 0")
+            return WaitOptions(P_PID, id, options)
+        if idtype == P_PGID:
+            if id < 0:
+                raise KernelError(E.EINVAL, "P_PGID with a negative id")
+            return WaitOptions(P_PGID, id, options)
+        raise KernelError(E.EINVAL, f"unsupported idtype {idtype}")
+
+
+@dataclass(frozen=True)
+class WaitResult:
+    """What wait reports: the child's id in the waiter's namespace, its status and si_code."""
+
+    task: int  # row of the child (already released if the wait reaped it)
+    pid: int
+    status: int
+    code: int  # CLD_EXITED, CLD_KILLED, CLD_DUMPED, CLD_STOPPED, CLD_CONTINUED
+    uid: int
+
+
+class Blocked:
+    """Returned by :func:`wait` when the task blocked; the result will land in its row."""
+
+    def __repr__(self):
+        return "BLOCKED"
+
+
+BLOCKED = Blocked()
+
+
+def _resolve(world, t: int, opts: WaitOptions) -> int:
+    """The target row: a task for P_PID (leader only), a process group for P_PGID, -1 for P_ALL.
+
+    ``_NO_TARGET`` when the id names nothing (do_wait's ``pid_has_task`` failing: ECHILD).
+    """
+    T, G = world.tasks, world.thread_groups
+    ns = int(T.ns[t])
+    if opts.idtype == P_ALL:
+        return -1
+    if opts.idtype == P_PID:
+        r = pidns.task_by_tid(world, ns, opts.id)
+        return r if r >= 0 else _NO_TARGET
+    if opts.id == 0:
+        return int(G.pgrp[int(T.tg[t])])
+    pg = pidns.pidmap(world, ns).lookup("pgrp", opts.id)
+    return pg if pg >= 0 else _NO_TARGET
+
+
+def _eligible(world, c: int, opts: WaitOptions, target: int) -> bool:
+    """eligible_pid + eligible_child (the __WCLONE / __WALL rules)."""
+    T, G = world.tasks, world.thread_groups
+    ctg = int(T.tg[c])
+    if opts.idtype == P_PID and c != target:
+        return False
+    if opts.idtype == P_PGID and int(G.pgrp[ctg]) != target:
+        return False
+    if opts.options & WALL:
+        return True
+    is_clone = int(G.termination_signal[ctg]) != SIGCHLD
+    return is_clone == bool(opts.options & WCLONE)
+
+
+def _si_code(status: int) -> int:
+    if status & 0x7F == 0:
+        return CLD_EXITED
+    return CLD_DUMPED if status & 0x80 else CLD_KILLED
+
+
+class _Search:
+    def __init__(self):
+        self.notask_error = True  # ECHILD unless some eligible child could still report
+
+
+def _consider(world, waiter: int, c: int, opts: WaitOptions, st: _Search) -> WaitResult | None:
+    """wait_consider_task for child leader ``c``."""
+    T, G = world.tasks, world.thread_groups
+    es = int(T.exit_state[c])
+    if es == ExitState.DEAD:
+        return None
+    ctg = int(T.tg[c])
+    ns = int(T.ns[waiter])
+    if es == ExitState.ZOMBIE:
+        if G.tasks_count[ctg] == 1:  # not delay_group_leader
+            if not opts.options & WEXITED:
+                return None
+            status = wait_status(world, c)
+            res = WaitResult(c, pidns.tid_in(world, c, ns), status, _si_code(status), int(T.ruid[c]))
+            if not opts.options & WNOWAIT:
+                release(world, c)
+            return res
+        if opts.options & (WCONTINUED | WEXITED):
+            st.notask_error = False
+    else:
+        st.notask_error = False
+    if opts.options & WSTOPPED and G.stop_report[ctg] and es == ExitState.NONE:
+        sig = int(G.stop_signal[ctg])
+        if not opts.options & WNOWAIT:
+            G.stop_report[ctg] = False
+        return WaitResult(c, pidns.tid_in(world, c, ns), (sig << 8) | 0x7F, CLD_STOPPED, int(T.ruid[c]))
+    if opts.options & WCONTINUED and G.continued_report[ctg]:
+        if not opts.options & WNOWAIT:
+            G.continued_report[ctg] = False
+        return WaitResult(c, pidns.tid_in(world, c, ns), 0xFFFF, CLD_CONTINUED, int(T.ruid[c]))
+    return None
+
+
+def try_wait(world, t: int, opts: WaitOptions) -> WaitResult | None:
+    """One pass of do_wait. Returns a result, None if a child may still report (WNOHANG's 0 or
+    block), or raises ECHILD when nothing can ever match."""
+    T, G = world.tasks, world.thread_groups
+    target = _resolve(world, t, opts)
+    st = _Search()
+    tg = int(T.tg[t])
+    if target != _NO_TARGET:
+        if opts.idtype == P_PID:
+            # do_wait_pid: the target must be a thread group leader whose parent is one of ours.
+            if int(G.leader[int(T.tg[target])]) == target:
+                p = int(T.parent[target])
+                if p == t or (p >= 0 and not opts.options & WNOTHREAD and int(T.tg[p]) == tg):
+                    if _eligible(world, target, opts, target):
+                        res = _consider(world, t, target, opts, st)
+                        if res is not None:
+                            return res
+        else:
+            threads = [t] if opts.options & WNOTHREAD else links.members(G.task_head, tg, T.tg_next)
+            for th in threads:
+                for c in links.members(T.child_head, th, T.sib_next):
+                    if _eligible(world, c, opts, target):
+                        res = _consider(world, t, c, opts, st)
+                        if res is not None:
+                            return res
+    if st.notask_error:
+        raise KernelError(E.ECHILD, "no child can match this wait")
+    return None
+
+
+def wait(world, t: int, opts: WaitOptions) -> WaitResult | None | Blocked:
+    """Task.Wait. Returns a WaitResult, None (WNOHANG and nothing ready), or BLOCKED; raises
+    KernelError(ECHILD) when no child can ever match."""
+    T, G = world.tasks, world.thread_groups
+    res = try_wait(world, t, opts)
+    if res is not None or opts.options & WNOHANG:
+        return res
+    T.run_state[t] = RunState.blocked
+    T.block[t] = Block.WAIT
+    T.wait_idtype[t] = opts.idtype
+    T.wait_id[t] = opts.id
+    T.wait_options[t] = opts.options
+    T.wait_seq[t] = G.child_seq[int(T.tg[t])]
+    return BLOCKED
+
+
+def store_result(world, t: int, res: WaitResult) -> None:
+    T = world.tasks
+    T.ret[t] = res.pid
+    T.wait_status[t] = res.status
+    T.wait_code[t] = res.code
+    T.wait_uid[t] = res.uid
+
+
+@system(phase=Phase.WAIT,
+        reads=("ChildEvents", "TaskTree", "ThreadGroupMembership", "ProcessGroupMembership",
+               "TaskPIDs", "ExitState", "ThreadGroupCore"),
+        writes=("RunState", "WaitState", "GroupStopState", "TaskTree", "ThreadGroupMembership",
+                "ThreadGroupCore", "ExitState", "TaskIDs", "PIDNamespace", "ProcessGroupMembership",
+                "ProcessGroup", "Session", "Rlimits", "UTSNamespace", "process_groupsIDs",
+                "sessionsIDs", "ThreadState", "ChildEvents", "GroupSigPending", "SigPending"))
+def wait_system(world, commands) -> None:
+    """Retry every blocked wait whose thread group saw a child event since it last looked."""
+    T, G = world.tasks, world.thread_groups
+    n = T.n
+    blocked = (T.run_state[:n] == RunState.blocked) & (T.block[:n] == Block.WAIT) & T.alive[:n]
+    rows = np.flatnonzero(blocked)
+    if len(rows) == 0:
+        return
+    rows = rows[G.child_seq[T.tg[rows]] != T.wait_seq[rows]]
+    for t in rows:
+        t = int(t)
+        opts = WaitOptions(int(T.wait_idtype[t]), int(T.wait_id[t]), int(T.wait_options[t]))
+        T.wait_seq[t] = G.child_seq[int(T.tg[t])]
+        try:
+            res = try_wait(world, t, opts)
+        except KernelError as e:
+            T.ret[t] = -e.errno
+            T.run_state[t] = RunState.runSyscallExit
+            T.block[t] = Block.NONE
+            continue
+        if res is not None:
+            store_result(world, t, res)
+            T.run_state[t] = RunState.runSyscallExit
+            T.block[t] = Block.NONE

@@ -1,0 +1,350 @@
+"""The World: component tables, entity ids, the tick, checkpoint and restore.
+
+Storage model
+-------------
+An *entity kind* (tasks, thread groups, PID namespaces, sessions, process groups, ...) owns one
+:class:`Table`: a set of named numpy columns that share a row index and grow together by amortised
+doubling. A *component* (:class:`Component`) is a small, named group of columns attached to one
+kind (``SigPending`` on tasks, ``ProcessGroupMembership`` on thread groups, ...); each lives in its
+own module under ``ecs_kernel/components`` that states its invariants and which system writes each
+column. Systems declare reads and writes by component name (see ``schedule.py``).
+
+Entity ids are generational. Inside the kernel, entities refer to each other by *row* (int32
+columns such as ``Task.parent``); links are cleared before a row is freed, so a stored row is always
+live. At the Python API, entities are named by *handles*: ints that pack the row, the row's
+generation, the table's tag and the World's serial::
+
+    handle = world_serial << 64 | table_tag << 56 | generation << 32 | row
+
+so a handle to a recycled row (generation moved on) raises :class:`StaleHandleError`, and a handle
+from another table or World raises :class:`ForeignHandleError`; neither can alias a live entity.
+
+Column arrays are reallocated when a table grows: never keep a column reference across a call that
+may allocate rows. Rows are freed only at sync points (``World.flush``), so a vector of rows computed
+at the start of a system stays valid for the whole system.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import pickle
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from .errors import ForeignHandleError, StaleHandleError
+
+_ROW_BITS = 32
+_GEN_BITS = 24
+_GEN_MASK = (1 << _GEN_BITS) - 1
+_ROW_MASK = (1 << _ROW_BITS) - 1
+_world_serials = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a component: dtype, the value of a fresh row, and extra dimensions."""
+
+    dtype: Any
+    default: Any = 0
+    shape: tuple[int, ...] = ()
+
+
+@dataclass
+class Component:
+    """A named group of columns attached to one entity kind.
+
+    ``columns`` maps column name -> :class:`Column`. Column names are unique within a kind, so a
+    system reads ``world.tasks.parent`` without naming the component; the component name is what
+    schedules declare and what the sanitizer fingerprints.
+    """
+
+    name: str
+    kind: str
+    columns: dict[str, Column]
+    doc: str = ""
+    check: Callable[["World"], None] | None = None
+
+
+class Table:
+    """Rows of one entity kind. Columns are attributes: ``table.parent[row]``."""
+
+    def __init__(self, kind: str, tag: int, world_serial: int, capacity: int = 64):
+        self.kind = kind
+        self.tag = tag
+        self.world_serial = world_serial
+        self.capacity = max(int(capacity), 1)
+        self.n = 0  # high-water mark: rows [0, n) have ever been allocated
+        self.count = 0  # live rows
+        self.components: dict[str, Component] = {}
+        self.specs: dict[str, Column] = {}
+        self.gen = np.zeros(self.capacity, np.uint32)
+        self.alive = np.zeros(self.capacity, np.bool_)
+        self._free = np.zeros(16, np.int64)  # stack of freed rows, reused LIFO
+        self._nfree = 0
+        self.reserved = {"kind", "tag", "world_serial", "capacity", "n", "count", "components",
+                         "specs", "gen", "alive"}
+
+    # -- schema -----------------------------------------------------------------------------
+    def add_component(self, comp: Component) -> None:
+        if comp.kind != self.kind:
+            raise ValueError(f"component {comp.name} is for {comp.kind}, not {self.kind}")
+        if comp.name in self.components:
+            return
+        for name, spec in comp.columns.items():
+            if name in self.specs or name in self.reserved or name.startswith("_"):
+                raise ValueError(f"column {self.kind}.{name} declared twice")
+            self.specs[name] = spec
+            arr = np.empty((self.capacity, *spec.shape), spec.dtype)
+            arr[...] = spec.default
+            setattr(self, name, arr)
+        self.components[comp.name] = comp
+
+    def columns(self) -> Iterable[tuple[str, np.ndarray]]:
+        for name in self.specs:
+            yield name, getattr(self, name)
+
+    # -- rows -------------------------------------------------------------------------------
+    def _grow(self, need: int) -> None:
+        cap = self.capacity
+        while cap < need:
+            cap *= 2
+        if cap == self.capacity:
+            return
+        for name, spec in self.specs.items():
+            old = getattr(self, name)
+            new = np.empty((cap, *spec.shape), spec.dtype)
+            new[: self.capacity] = old
+            new[self.capacity:] = spec.default
+            setattr(self, name, new)
+        self.gen = np.concatenate([self.gen, np.zeros(cap - self.capacity, np.uint32)])
+        self.alive = np.concatenate([self.alive, np.zeros(cap - self.capacity, np.bool_)])
+        self.capacity = cap
+
+    def alloc(self) -> int:
+        """Allocate a row set to every column's default. Returns the row."""
+        if self._nfree:
+            self._nfree -= 1
+            row = int(self._free[self._nfree])
+        else:
+            if self.n == self.capacity:
+                self._grow(self.n + 1)
+            row = self.n
+            self.n += 1
+        self.alive[row] = True
+        self.count += 1
+        return row
+
+    def alloc_many(self, k: int) -> np.ndarray:
+        """Allocate ``k`` rows at once (reusing freed rows first). Returns them as int64."""
+        take = min(k, self._nfree)
+        rows = np.empty(k, np.int64)
+        if take:
+            rows[:take] = self._free[self._nfree - take: self._nfree][::-1]
+            self._nfree -= take
+        rest = k - take
+        if rest:
+            if self.n + rest > self.capacity:
+                self._grow(self.n + rest)
+            rows[take:] = np.arange(self.n, self.n + rest)
+            self.n += rest
+        self.alive[rows] = True
+        self.count += k
+        return rows
+
+    def free(self, row: int) -> None:
+        """Free a row: reset its columns, bump its generation, push it for reuse."""
+        if not self.alive[row]:
+            raise StaleHandleError(f"{self.kind} row {row} freed twice")
+        for name, spec in self.specs.items():
+            getattr(self, name)[row] = spec.default
+        self.alive[row] = False
+        self.gen[row] = (int(self.gen[row]) + 1) & _GEN_MASK
+        self.count -= 1
+        if self._nfree == len(self._free):
+            self._free = np.concatenate([self._free, np.empty(len(self._free), np.int64)])
+        self._free[self._nfree] = row
+        self._nfree += 1
+
+    def live_rows(self) -> np.ndarray:
+        return np.flatnonzero(self.alive[: self.n])
+
+    # -- handles ----------------------------------------------------------------------------
+    def handle(self, row: int) -> int:
+        row = int(row)
+        return (self.world_serial << 64) | (self.tag << 56) | (int(self.gen[row]) << 32) | row
+
+    def row(self, handle: int) -> int:
+        """The row a handle names; raises if it is foreign, stale or malformed."""
+        if not isinstance(handle, (int, np.integer)) or isinstance(handle, bool) or handle < 0:
+            raise ForeignHandleError(f"{handle!r} is not a {self.kind} handle")
+        handle = int(handle)
+        serial = handle >> 64
+        tag = (handle >> 56) & 0xFF
+        if serial != self.world_serial or tag != self.tag:
+            raise ForeignHandleError(
+                f"handle {handle:#x} is not a {self.kind} handle of this World "
+                f"(world {serial}, table tag {tag}; expected world {self.world_serial}, tag {self.tag})")
+        row = handle & _ROW_MASK
+        gen = (handle >> 32) & _GEN_MASK
+        if row >= self.n or not self.alive[row] or int(self.gen[row]) != gen:
+            raise StaleHandleError(
+                f"stale {self.kind} handle {handle:#x}: row {row} generation {gen} is no longer live")
+        return row
+
+    # -- checkpoint ---------------------------------------------------------------------------
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        n = self.n
+        for name in list(self.specs) + ["gen", "alive"]:
+            state[name] = np.ascontiguousarray(state[name][:n])
+        state["_free"] = self._free[: self._nfree].copy()
+        state["capacity"] = max(n, 1)
+        # Component.check callables are module functions: pickled by reference.
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        n = self.n
+        cap = max(n, 1)
+        self.capacity = cap
+        if n == 0:  # keep a capacity of one row so _grow's doubling works
+            for name, spec in self.specs.items():
+                arr = np.empty((1, *spec.shape), spec.dtype)
+                arr[...] = spec.default
+                setattr(self, name, arr)
+            self.gen = np.zeros(1, np.uint32)
+            self.alive = np.zeros(1, np.bool_)
+        if len(self._free) == 0:
+            self._free = np.zeros(16, np.int64)
+
+
+@dataclass
+class Settings:
+    """World-wide settings. Simulations raise ``tasks_limit``."""
+
+    tasks_limit: int = 65536  # gVisor's TasksLimit: tasks in the root PID namespace
+    pid_max: int = 4194304  # Linux's PID_MAX_LIMIT on 64-bit: ids wrap past it
+    tick_ns: int = 1_000_000  # kernel clock advance per tick (1 ms)
+    sanitize: bool = field(default_factory=lambda: os.environ.get("ECS_KERNEL_SANITIZE", "") not in ("", "0"))
+
+
+class Commands:
+    """Structural changes queued during a tick and applied at the next sync point.
+
+    Systems push (function, args) pairs; ``World.flush`` runs them in order. Frees of rows are the
+    main user: deferring them keeps every row vector a system computed valid until the system ends.
+    """
+
+    def __init__(self):
+        self.queue: list[tuple[Callable, tuple]] = []
+
+    def push(self, fn: Callable, *args) -> None:
+        self.queue.append((fn, args))
+
+    def __len__(self):
+        return len(self.queue)
+
+
+class World:
+    """All kernel state of one emulated machine: tables, the kernel clock, settings, indexes.
+
+    Build one with :func:`ecs_kernel.kernel.Kernel` (which registers the standard components and
+    creates the root PID namespace); a bare World has only what you add.
+    """
+
+    def __init__(self, settings: Settings | None = None):
+        self.serial = next(_world_serials)
+        self.settings = settings or Settings()
+        self.tables: dict[str, Table] = {}
+        self.components: dict[str, Component] = {}
+        self.commands = Commands()
+        self.now_ns = 0  # the kernel's monotonic clock
+        self.ticks = 0
+        self.schedule = None  # set by Kernel: the ordered systems
+        self.in_tick = False
+        # Python-side indexes that are derived from or keyed by rows (pickled with the World).
+        self.index: dict[str, Any] = {}
+
+    # -- schema -----------------------------------------------------------------------------
+    def add_component(self, comp: Component) -> None:
+        if comp.name in self.components:
+            return
+        table = self.tables.get(comp.kind)
+        if table is None:
+            table = Table(comp.kind, len(self.tables) + 1, self.serial)
+            setattr(self, comp.kind, table)
+            self.tables[comp.kind] = table
+        table.add_component(comp)
+        self.components[comp.name] = comp
+
+    # -- sync points --------------------------------------------------------------------------
+    def flush(self) -> int:
+        """Apply queued structural changes. Returns how many were applied."""
+        k = 0
+        while self.commands.queue:
+            queue, self.commands.queue = self.commands.queue, []
+            for fn, args in queue:
+                fn(self, *args)
+                k += 1
+        return k
+
+    def tick(self, n: int = 1) -> None:
+        """Advance the kernel clock and run every system once per tick, in schedule order."""
+        for _ in range(n):
+            self.ticks += 1
+            self.now_ns += self.settings.tick_ns
+            self.in_tick = True
+            try:
+                self.schedule.run(self)
+            finally:
+                self.in_tick = False
+            self.flush()
+
+    # -- checkpoint -----------------------------------------------------------------------------
+    def checkpoint(self) -> bytes:
+        """Serialise the whole World (every table, index and the clock) to bytes."""
+        self.flush()
+        return pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
+
+    @staticmethod
+    def restore(blob: bytes) -> "World":
+        """Rebuild a World from :meth:`checkpoint` bytes. Handles of the old World remain valid."""
+        world = pickle.loads(blob)
+        if not isinstance(world, World):
+            raise TypeError("checkpoint does not hold a World")
+        return world
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["commands"] = Commands()  # flushed before checkpoint
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        for kind, table in self.tables.items():
+            setattr(self, kind, table)
+
+    # -- introspection -----------------------------------------------------------------------------
+    def nbytes(self) -> int:
+        """Bytes held by all columns (allocated capacity, not just live rows)."""
+        total = 0
+        for table in self.tables.values():
+            total += table.gen.nbytes + table.alive.nbytes + table._free.nbytes
+            for _, col in table.columns():
+                total += col.nbytes
+        for value in self.index.values():
+            total += _index_nbytes(value)
+        return total
+
+
+def _index_nbytes(value) -> int:
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    if isinstance(value, (list, tuple)):
+        return sum(_index_nbytes(v) for v in value)
+    if isinstance(value, dict):
+        return sum(_index_nbytes(v) for v in value.values())
+    nb = getattr(value, "nbytes", None)
+    return int(nb() if callable(nb) else nb or 0)
