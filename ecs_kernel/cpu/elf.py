@@ -155,7 +155,7 @@ def parse_elf(data: bytes, path: str) -> ElfImage:
     """
     data = bytes(data)
     _check_ident(data, path)
-    hdr = _read_header(data, path)
+    ef, hdr = _read_header(data, path)
     e_type, e_machine = hdr["e_type"], hdr["e_machine"]
     # load_elf_binary(): "First of all, some simple consistency checks".
     if e_type not in (ET_EXEC, ET_DYN):
@@ -172,7 +172,7 @@ def parse_elf(data: bytes, path: str) -> ElfImage:
     if phoff + phnum * phent > len(data):
         raise ExecError(E.ENOEXEC, f"{path}: truncated: program headers at {phoff:#x}+"
                                    f"{phnum * phent:#x} run past the end of the file ({len(data):#x})")
-    phdrs = _read_phdrs(data, path, phnum)
+    phdrs = _read_phdrs(ef, data, path, phoff, phnum)
 
     loads: list[LoadSegment] = []
     interp: str | None = None
@@ -258,42 +258,40 @@ def _check_ident(data: bytes, path: str) -> None:
         raise ExecError(E.ENOEXEC, f"{path}: invalid ELF data encoding {ei_data}")
 
 
-def _read_header(data: bytes, path: str) -> dict:
-    """The ELF header through pyelftools, as plain ints."""
+def _read_header(data: bytes, path: str):
+    """The ELF header through pyelftools: (the ELFFile, its fields as plain ints)."""
     from elftools.elf.elffile import ELFFile
 
     try:
         ef = ELFFile(io.BytesIO(data))
         h = ef.header
-        fields = {k: h[k] for k in ("e_phoff", "e_phentsize", "e_phnum", "e_entry")}
+        fields = {k: int(h[k]) for k in ("e_phoff", "e_phentsize", "e_phnum", "e_entry")}
     except Exception as exc:  # pyelftools raises ELFError, construct and struct errors; all mean "corrupt"
         raise ExecError(E.ENOEXEC, f"{path}: malformed ELF header ({type(exc).__name__}: {exc})") from None
     # pyelftools turns e_type / e_machine into enum names; the raw numbers give better messages.
     fields["e_type"], fields["e_machine"] = struct.unpack_from("<HH", data, 16)
-    return fields
+    return ef, fields
 
 
-def _read_phdrs(data: bytes, path: str, phnum: int) -> list[tuple[int, ...]]:
+def _read_phdrs(ef, data: bytes, path: str, phoff: int, phnum: int) -> list[tuple[int, ...]]:
     """The program headers through pyelftools, as (type, flags, offset, vaddr, filesz, memsz, align).
 
     The caller has checked that the table lies inside ``data`` and that phnum < PN_XNUM, so
     pyelftools never needs the section headers (Linux ignores them too).
     """
     from elftools.common.utils import struct_parse
-    from elftools.elf.elffile import ELFFile
 
+    rows = []
     try:
-        ef = ELFFile(io.BytesIO(data))
-        phoff = ef.header["e_phoff"]
-        rows = []
         for i in range(phnum):
+            pos = phoff + i * ELF64_PHDR_SIZE
             # Parse the header only: get_segment() would also build Segment objects, and a
             # DynamicSegment goes looking for section headers.
-            ph = struct_parse(ef.structs.Elf_Phdr, ef.stream, stream_pos=phoff + i * ELF64_PHDR_SIZE)
+            ph = struct_parse(ef.structs.Elf_Phdr, ef.stream, stream_pos=pos)
             # pyelftools turns known p_type values into names ("PT_LOAD"); keep the raw number.
-            p_type = struct.unpack_from("<I", data, phoff + i * ELF64_PHDR_SIZE)[0]
-            rows.append((p_type, ph["p_flags"], ph["p_offset"], ph["p_vaddr"],
-                         ph["p_filesz"], ph["p_memsz"], ph["p_align"]))
+            p_type = struct.unpack_from("<I", data, pos)[0]
+            rows.append((p_type, int(ph["p_flags"]), int(ph["p_offset"]), int(ph["p_vaddr"]),
+                         int(ph["p_filesz"]), int(ph["p_memsz"]), int(ph["p_align"])))
     except Exception as exc:  # see _read_header
         raise ExecError(E.ENOEXEC, f"{path}: malformed program header ({type(exc).__name__}: {exc})") from None
     return rows

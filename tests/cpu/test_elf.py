@@ -285,6 +285,14 @@ def _last_load(data):
     return [i for i in range(phnum) if struct.unpack_from("<I", data, _ph(i))[0] == 1][-1]
 
 
+def _vaddr(data, i):
+    return struct.unpack_from("<Q", data, _ph(i) + 16)[0]
+
+
+def _set_vaddr(data, i, vaddr):
+    return _patch(data, "<QQ", _ph(i) + 16, vaddr, vaddr)   # p_vaddr, p_paddr
+
+
 def _interp_last_byte(data):
     i = _interp_index(data)
     off, = struct.unpack_from("<Q", data, _ph(i) + 8)
@@ -315,10 +323,9 @@ CORRUPTIONS = [
     ("memsz past 2^47", "static", lambda d: _patch(d, "<Q", _ph(_last_load(d)) + 40, 1 << 47), errno.EINVAL, "address space", "SIGSEGV"),
     ("entry past 2^47", "static", lambda d: _patch(d, "<Q", 24, 1 << 47), errno.EINVAL, "entry point", "SIGSEGV"),
     ("unsorted PT_LOAD", "static", lambda d: _swap_phdrs(d, _load_index(d, 1), _load_index(d, 2)), errno.ENOEXEC, "not sorted", "runs"),
-    ("overlapping PT_LOAD", "static",
-     lambda d: _patch(d, "<QQ", _ph(_load_index(d, 1)) + 16, *[struct.unpack_from("<Q", d, _ph(_load_index(d, 0)) + 16)[0]] * 2),
+    ("overlapping PT_LOAD", "static", lambda d: _set_vaddr(d, _load_index(d, 1), _vaddr(d, _load_index(d, 0))),
      errno.ENOEXEC, "overlap", "SIGSEGV"),
-    ("offset/vaddr not congruent", "static", lambda d: _patch(d, "<Q", _ph(_last_load(d)) + 16, struct.unpack_from("<Q", d, _ph(_last_load(d)) + 16)[0] + 1),
+    ("offset/vaddr not congruent", "static", lambda d: _set_vaddr(d, _last_load(d), _vaddr(d, _last_load(d)) + 1),
      errno.EINVAL, "congruent", "SIGSEGV"),
     ("segment past EOF", "static", lambda d: _patch(d, "<Q", _ph(_last_load(d)) + 8, len(d)), errno.ENOEXEC, "truncated", "SIGSEGV"),
     ("PT_INTERP without NUL", "pie", _interp_last_byte, errno.ENOEXEC, "NUL-terminated", errno.ENOEXEC),
@@ -412,6 +419,13 @@ def _check_invariants(img: ElfImage, size: int):
         assert s.filesz == 0 or s.offset + s.filesz <= size
     assert img.span_start % PAGE_SIZE == 0 and img.span_end % PAGE_SIZE == 0
     assert img.span_end <= TASK_SIZE
+    try:  # whatever parsed, a bias is chosen or refused cleanly
+        bias = choose_load_bias(img, NO_ASLR_MMAP_BASE)
+    except ExecError as e:
+        assert e.errno == errno.ENOMEM
+    else:
+        assert bias % PAGE_SIZE == 0
+        assert bias + img.span_end <= TASK_SIZE
 
 
 def test_truncation_at_many_offsets(bins):
