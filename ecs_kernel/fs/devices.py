@@ -1,0 +1,138 @@
+"""The /dev the guest sees: null, zero, full, random/urandom, tty, and the stdio symlinks.
+
+/dev is an in-memory directory (devtmpfs-like: the guest may create files there, in memory).
+/dev/urandom and /dev/random read from ``urandom(n) -> bytes``, which the kernel passes in so a
+deterministic run can seed it; the default is ``os.urandom``. /dev/tty gives ENXIO, as on Linux for a
+process without a controlling terminal; the guest's stdio are host fds the kernel installs as 0-2
+(:class:`ecs_kernel.fs.file.HostStdioFile`).
+"""
+from __future__ import annotations
+
+import errno as _errno
+import os
+from typing import Callable
+
+from ecs_kernel.errors import E, KernelError
+from ecs_kernel.fs import abi
+from ecs_kernel.fs.abi import S_IFCHR
+from ecs_kernel.fs.file import FileDescription
+from ecs_kernel.fs.inodes import Directory, Inode, SuperBlock, Symlink
+
+
+class CharDevice(Inode):
+    """A character device node; subclasses say what read and write do."""
+
+    ftype = S_IFCHR
+    major = minor = 0
+
+    def __init__(self, sb: SuperBlock, mode: int = 0o666):
+        super().__init__(sb, mode, 0, 0, abi.makedev(self.major, self.minor))
+
+    def dev_read(self, n: int) -> bytes:
+        return b""
+
+    def dev_write(self, data: bytes) -> int:
+        return len(data)
+
+    def open_description(self, flags: int, path: str):
+        return DeviceDescription(self, flags, path)
+
+
+class NullDevice(CharDevice):
+    """/dev/null: reads EOF, swallows writes."""
+
+    major, minor = 1, 3
+
+
+class ZeroDevice(CharDevice):
+    """/dev/zero: reads zeros, swallows writes."""
+
+    major, minor = 1, 5
+
+    def dev_read(self, n: int) -> bytes:
+        return bytes(n)
+
+
+class FullDevice(CharDevice):
+    """/dev/full: reads zeros, writes fail with ENOSPC."""
+
+    major, minor = 1, 7
+
+    def dev_read(self, n: int) -> bytes:
+        return bytes(n)
+
+    def dev_write(self, data: bytes) -> int:
+        if not data:
+            return 0
+        raise KernelError(E.ENOSPC, "/dev/full")
+
+
+class RandomDevice(CharDevice):
+    """/dev/urandom (and /dev/random, which never blocks since Linux 5.6)."""
+
+    major, minor = 1, 9
+
+    def __init__(self, sb: SuperBlock, urandom: Callable[[int], bytes], minor: int = 9):
+        self.minor = minor
+        super().__init__(sb)
+        self.urandom = urandom
+
+    def dev_read(self, n: int) -> bytes:
+        return bytes(self.urandom(n)) if n > 0 else b""
+
+
+class TtyDevice(CharDevice):
+    """/dev/tty: no controlling terminal here, so opening it gives ENXIO."""
+
+    major, minor = 5, 0
+
+    def open_description(self, flags: int, path: str):
+        raise KernelError(_errno.ENXIO, "no controlling terminal")
+
+
+class DeviceDescription(FileDescription):
+    """An open character device: offsets are ignored; lseek always lands on 0 (null_lseek)."""
+
+    def _read(self, n: int) -> bytes:
+        return self.inode.dev_read(n)
+
+    def _write(self, data: bytes) -> int:
+        return self.inode.dev_write(data)
+
+    def _pread(self, n: int, offset: int) -> bytes:
+        return self.inode.dev_read(n)
+
+    def _pwrite(self, data: bytes, offset: int) -> int:
+        return self.inode.dev_write(data)
+
+    def lseek(self, offset: int, whence: int) -> int:
+        self._need_open()
+        self.offset = 0
+        return 0
+
+    def truncate(self, length: int) -> None:
+        self._need_open()
+        raise KernelError(E.EINVAL, "cannot truncate a device")
+
+
+def make_dev_dir(sb: SuperBlock, urandom: Callable[[int], bytes] | None = None) -> Directory:
+    """A fresh /dev: device nodes, stdio symlinks into /proc/self/fd, and an empty /dev/shm."""
+    urandom = urandom or os.urandom
+    dev = Directory(sb, 0o755)
+    nodes = {
+        "null": NullDevice(sb),
+        "zero": ZeroDevice(sb),
+        "full": FullDevice(sb),
+        "random": RandomDevice(sb, urandom, minor=8),
+        "urandom": RandomDevice(sb, urandom, minor=9),
+        "tty": TtyDevice(sb),
+    }
+    for name, node in nodes.items():
+        dev.add(name, node)
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+        dev.add(name, Symlink(sb, target))
+    shm = Directory(sb, 0o1777)
+    dev.add("shm", shm)
+    dev.nlink += 1
+    return dev

@@ -1,0 +1,469 @@
+"""Open file descriptions (gVisor: vfs.FileDescription; Linux: struct file).
+
+A description holds the access mode and status flags, the offset, and the inode. File descriptors
+(the FD table, O_CLOEXEC) belong to the kernel; several fds and several tasks may share one
+description (dup, fork). The kernel calls ``release()`` once, when the last fd referring to the
+description is closed: pipes count their reader and writer ends there.
+
+Blocking convention (never a Python stack, DESIGN principle 3): an operation that would block
+raises ``KernelError(EAGAIN)`` whatever O_NONBLOCK says. If the description is O_NONBLOCK
+(``nonblocking``), the kernel returns EAGAIN to the guest; otherwise it blocks the task as data and
+retries when ``readable()`` / ``writable()`` turns true. A blocking write that returned a short count
+must be continued by the kernel with the rest of the buffer (Linux writes it all before returning).
+
+``ioctl(request, arg)`` returns ``(retval, out)``: ``out`` is ``None`` or the bytes the kernel copies
+to the guest's ``arg`` pointer. Requests a description does not know give ENOTTY, as Linux does.
+"""
+from __future__ import annotations
+
+import errno as _errno
+import fcntl
+import os
+import select
+import struct
+
+from ecs_kernel.errors import E, KernelError
+from ecs_kernel.fs import abi
+from ecs_kernel.fs.abi import (
+    O_ACCMODE, O_APPEND, O_NONBLOCK, O_PATH, O_RDONLY, O_RDWR, O_WRONLY, OPEN_ONLY_FLAGS,
+    SEEK_CUR, SEEK_DATA, SEEK_END, SEEK_HOLE, SEEK_SET, SETFL_MASK, Stat,
+)
+from ecs_kernel.fs.inodes import DirInode, Inode, host_error
+
+
+class FileDescription:
+    """Base description: the flag checks every file shares; data operations say EINVAL."""
+
+    seekable = True
+
+    def __init__(self, inode: Inode | None, flags: int, path: str = ""):
+        self.inode = inode
+        self.flags = flags & ~OPEN_ONLY_FLAGS
+        self.path = path  # the guest path it was opened by (for /proc/self/fd), best effort
+        self.offset = 0
+        self.released = False
+
+    # -- flags ---------------------------------------------------------------------------------
+    @property
+    def accmode(self) -> int:
+        return self.flags & O_ACCMODE
+
+    @property
+    def is_path(self) -> bool:
+        return bool(self.flags & O_PATH)
+
+    @property
+    def can_read(self) -> bool:
+        return not self.is_path and self.accmode in (O_RDONLY, O_RDWR)
+
+    @property
+    def can_write(self) -> bool:
+        return not self.is_path and self.accmode in (O_WRONLY, O_RDWR)
+
+    @property
+    def nonblocking(self) -> bool:
+        return bool(self.flags & O_NONBLOCK)
+
+    def get_status_flags(self) -> int:
+        """fcntl(F_GETFL)."""
+        return self.flags
+
+    def set_status_flags(self, flags: int) -> None:
+        """fcntl(F_SETFL): only O_APPEND, O_NONBLOCK, O_ASYNC, O_DIRECT, O_NOATIME change."""
+        if self.is_path:
+            raise KernelError(E.EBADF, "O_PATH description")
+        self.flags = (self.flags & ~SETFL_MASK) | (flags & SETFL_MASK)
+
+    def _need_open(self) -> None:
+        if self.is_path:
+            raise KernelError(E.EBADF, "O_PATH description")
+
+    def _need_read(self) -> None:
+        if not self.can_read:
+            raise KernelError(E.EBADF, "not open for reading")
+
+    def _need_write(self) -> None:
+        if not self.can_write:
+            raise KernelError(E.EBADF, "not open for writing")
+
+    # -- data ----------------------------------------------------------------------------------
+    def read(self, n: int) -> bytes:
+        """read(2): up to ``n`` bytes at the offset, advancing it."""
+        self._need_read()
+        if n < 0:
+            raise KernelError(E.EINVAL, "negative count")
+        return self._read(n)
+
+    def write(self, data: bytes) -> int:
+        """write(2): returns the count written."""
+        self._need_write()
+        return self._write(bytes(data))
+
+    def pread(self, n: int, offset: int) -> bytes:
+        """pread64(2): read at ``offset`` without moving the file offset."""
+        self._need_read()
+        if not self.seekable:
+            raise KernelError(E.ESPIPE, "not seekable")
+        if offset < 0 or n < 0:
+            raise KernelError(E.EINVAL, "negative offset")
+        return self._pread(n, offset)
+
+    def pwrite(self, data: bytes, offset: int) -> int:
+        """pwrite64(2)."""
+        self._need_write()
+        if not self.seekable:
+            raise KernelError(E.ESPIPE, "not seekable")
+        if offset < 0:
+            raise KernelError(E.EINVAL, "negative offset")
+        return self._pwrite(bytes(data), offset)
+
+    def lseek(self, offset: int, whence: int) -> int:
+        """lseek(2): the new offset. EINVAL for a bad whence or a negative result."""
+        self._need_open()
+        if not self.seekable:
+            raise KernelError(E.ESPIPE, "not seekable")
+        if whence == SEEK_SET:
+            new = offset
+        elif whence == SEEK_CUR:
+            new = self.offset + offset
+        elif whence == SEEK_END:
+            new = self._end() + offset
+        elif whence in (SEEK_DATA, SEEK_HOLE):
+            size = self._end()
+            if offset < 0 or offset >= size:
+                raise KernelError(_errno.ENXIO, "offset beyond the data")
+            new = offset if whence == SEEK_DATA else size  # all data, one hole at EOF
+        else:
+            raise KernelError(E.EINVAL, "bad whence")
+        if new < 0 or new > abi.MAX_LFS_FILESIZE:
+            raise KernelError(E.EINVAL, "resulting offset out of range")
+        self.offset = new
+        return new
+
+    def _read(self, n: int) -> bytes:
+        raise KernelError(E.EINVAL, "not readable")
+
+    def _write(self, data: bytes) -> int:
+        raise KernelError(E.EINVAL, "not writable")
+
+    def _pread(self, n: int, offset: int) -> bytes:
+        raise KernelError(E.EINVAL, "not readable")
+
+    def _pwrite(self, data: bytes, offset: int) -> int:
+        raise KernelError(E.EINVAL, "not writable")
+
+    def _end(self) -> int:
+        return self.inode.size if self.inode is not None else 0
+
+    # -- metadata and the rest -------------------------------------------------------------------
+    def fstat(self) -> Stat:
+        return self.inode.stat()
+
+    def getdents64(self, bufsize: int) -> bytes:
+        self._need_open()
+        raise KernelError(E.ENOTDIR, "not a directory")
+
+    def truncate(self, length: int) -> None:
+        """ftruncate(2). EINVAL unless open for writing on a regular file."""
+        self._need_open()
+        if not self.can_write:
+            raise KernelError(E.EINVAL, "not open for writing")
+        raise KernelError(E.EINVAL, "cannot truncate this file")
+
+    def ioctl(self, request: int, arg: bytes | int = 0) -> tuple[int, bytes | None]:
+        self._need_open()
+        raise KernelError(E.ENOTTY, "inappropriate ioctl for device")
+
+    def readable(self) -> bool:
+        """Would read() return now rather than EAGAIN?"""
+        return True
+
+    def writable(self) -> bool:
+        """Would write() make progress now rather than EAGAIN?"""
+        return True
+
+    def release(self) -> None:
+        """The last fd went away."""
+        self.released = True
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.path or self.inode!r} flags={self.flags:#o} off={self.offset}>"
+
+
+class RegularFileDescription(FileDescription):
+    """A regular file of the overlay or tmpfs (host-backed reads until copy-up)."""
+
+    def _read(self, n: int) -> bytes:
+        data = self.inode.read_at(self.offset, n)
+        self.offset += len(data)
+        return data
+
+    def _write(self, data: bytes) -> int:
+        if self.flags & O_APPEND:
+            self.offset = self.inode.size
+        n = self.inode.write_at(self.offset, data)
+        self.offset += n
+        return n
+
+    def _pread(self, n: int, offset: int) -> bytes:
+        return self.inode.read_at(offset, n)
+
+    def _pwrite(self, data: bytes, offset: int) -> int:
+        if self.flags & O_APPEND:  # Linux appends even for pwrite on O_APPEND (see pwrite(2) BUGS)
+            offset = self.inode.size
+        return self.inode.write_at(offset, data)
+
+    def truncate(self, length: int) -> None:
+        self._need_open()
+        if not self.can_write:
+            raise KernelError(E.EINVAL, "not open for writing")
+        self.inode.truncate(length)
+
+    def ioctl(self, request: int, arg: bytes | int = 0) -> tuple[int, bytes | None]:
+        self._need_open()
+        if request == abi.FIONREAD:
+            return 0, struct.pack("<i", max(0, min(self.inode.size - self.offset, 0x7FFFFFFF)))
+        raise KernelError(E.ENOTTY, "inappropriate ioctl for device")
+
+
+class SnapshotDescription(FileDescription):
+    """Bytes generated at open (a /proc file): read and seek like a file, writes give EINVAL."""
+
+    def __init__(self, inode: Inode, flags: int, path: str, content: bytes):
+        super().__init__(inode, flags, path)
+        self.content = content
+
+    def _read(self, n: int) -> bytes:
+        data = self.content[self.offset:self.offset + n]
+        self.offset += len(data)
+        return data
+
+    def _pread(self, n: int, offset: int) -> bytes:
+        return self.content[offset:offset + n]
+
+    def _end(self) -> int:
+        return len(self.content)
+
+
+def _dirent64(ino: int, off: int, dtype: int, name: bytes) -> bytes:
+    reclen = (19 + len(name) + 1 + 7) & ~7  # d_ino 8, d_off 8, d_reclen 2, d_type 1, name, NUL
+    return struct.pack("<QqHB", ino, off, reclen, dtype) + name + bytes(reclen - 19 - len(name))
+
+
+class DirectoryDescription(FileDescription):
+    """An open directory: getdents64 over a snapshot taken at the first read (or after rewind).
+
+    The offset is an index into that snapshot: d_off of each record is the index of the next one,
+    so telldir/seekdir (lseek SEEK_SET to a d_off) continue where they left off.
+    """
+
+    def __init__(self, inode: DirInode, flags: int, path: str = ""):
+        super().__init__(inode, flags, path)
+        self._snapshot: list[tuple[bytes, int, int]] | None = None
+
+    def read(self, n: int) -> bytes:
+        self._need_read()
+        raise KernelError(E.EISDIR, "is a directory")
+
+    def pread(self, n: int, offset: int) -> bytes:
+        self._need_read()
+        raise KernelError(E.EISDIR, "is a directory")
+
+    def lseek(self, offset: int, whence: int) -> int:
+        self._need_open()
+        if whence == SEEK_SET:
+            new = offset
+        elif whence == SEEK_CUR:
+            new = self.offset + offset
+        else:  # tmpfs (dcache_dir_lseek) knows only SET and CUR
+            raise KernelError(E.EINVAL, "bad whence for a directory")
+        if new < 0:
+            raise KernelError(E.EINVAL, "negative offset")
+        if new == 0:
+            self._snapshot = None  # rewinddir sees entries added since
+        self.offset = new
+        return new
+
+    def _entries(self) -> list[tuple[bytes, int, int]]:
+        if self._snapshot is None:
+            d: DirInode = self.inode
+            parent = d.parent
+            snap = [(b".", d.ino, abi.DT_DIR), (b"..", parent.ino, abi.DT_DIR)]
+            snap += [(os.fsencode(name), ino, dt) for name, ino, dt in d.list_entries()]
+            self._snapshot = snap
+        return self._snapshot
+
+    def getdents64(self, bufsize: int) -> bytes:
+        """getdents64(2): packed linux_dirent64 records that fit in ``bufsize`` bytes; b"" at the end."""
+        self._need_open()
+        if self.inode.dead:
+            raise KernelError(E.ENOENT, "directory was removed")
+        entries = self._entries()
+        out = bytearray()
+        i = self.offset
+        while i < len(entries):
+            name, ino, dt = entries[i]
+            rec = _dirent64(ino, i + 1, dt, name)
+            if len(out) + len(rec) > bufsize:
+                if not out:
+                    raise KernelError(E.EINVAL, "result buffer is too small")
+                break
+            out += rec
+            i += 1
+        self.offset = i
+        return bytes(out)
+
+
+class PathDescription(FileDescription):
+    """An O_PATH description: fstat, fchdir and *at work; everything else is EBADF."""
+
+    def __init__(self, inode: Inode, flags: int, path: str = ""):
+        super().__init__(inode, (flags & (O_PATH | abi.O_DIRECTORY | abi.O_NOFOLLOW)) | O_PATH, path)
+
+    def read(self, n: int) -> bytes:
+        raise KernelError(E.EBADF, "O_PATH description")
+
+    def write(self, data: bytes) -> int:
+        raise KernelError(E.EBADF, "O_PATH description")
+
+    def pread(self, n: int, offset: int) -> bytes:
+        raise KernelError(E.EBADF, "O_PATH description")
+
+    def pwrite(self, data: bytes, offset: int) -> int:
+        raise KernelError(E.EBADF, "O_PATH description")
+
+
+class HostStdioInode(Inode):
+    """Stands for a host fd handed to the guest as stdio; stat is the host's fstat."""
+
+    def __init__(self, host_fd: int):
+        self.host_fd = host_fd
+        self.lower = None
+        self.copied_up = True
+        st = os.fstat(host_fd)
+        self.dev, self.ino = st.st_dev, st.st_ino
+        self.ftype = st.st_mode & abi.S_IFMT
+
+    def stat(self) -> Stat:
+        try:
+            st = os.fstat(self.host_fd)
+        except OSError as e:
+            raise host_error(e) from None
+        return Stat(st.st_dev, st.st_ino, st.st_mode, st.st_nlink, st.st_uid, st.st_gid, st.st_rdev,
+                    st.st_size, st.st_blksize, st.st_blocks, st.st_atime_ns, st.st_mtime_ns,
+                    st.st_ctime_ns)
+
+    def get_mode(self) -> int:
+        return self.stat().st_mode
+
+    def owner(self) -> tuple[int, int, int]:
+        st = self.stat()
+        return st.st_mode, st.st_uid, st.st_gid
+
+    def copy_up_meta(self) -> None:
+        pass
+
+    @property
+    def size(self) -> int:
+        return self.stat().st_size
+
+    def __repr__(self) -> str:
+        return f"<HostStdioInode fd {self.host_fd}>"
+
+
+class HostStdioFile(FileDescription):
+    """A guest fd over a host fd (the host's stdin/stdout/stderr), passed through.
+
+    Reads and writes never block the Python thread: when the host fd is not ready (checked with a
+    zero-timeout select) they raise EAGAIN, per the module's blocking convention. Terminal queries
+    (TCGETS, TIOCGWINSZ, TIOCGPGRP) are answered from the host terminal; terminal *changes* (TCSETS*,
+    TIOCSWINSZ, TIOCSPGRP) are accepted and ignored, so a guest never reconfigures the host terminal.
+    The host fd is not closed on release: it is not ours.
+    """
+
+    _QUERIES = {abi.TCGETS: 60, abi.TIOCGWINSZ: 8, abi.TIOCGPGRP: 4}
+    _IGNORED_SETS = (abi.TCSETS, abi.TCSETSW, abi.TCSETSF, abi.TIOCSWINSZ, abi.TIOCSPGRP)
+
+    def __init__(self, host_fd: int, flags: int = O_RDWR, path: str = ""):
+        super().__init__(HostStdioInode(host_fd), flags, path or f"host fd {host_fd}")
+        self.host_fd = host_fd
+        mode = self.inode.ftype
+        self.seekable = mode in (abi.S_IFREG, abi.S_IFBLK)
+
+    def _ready(self, for_write: bool) -> bool:
+        try:
+            r, w, _ = select.select([] if for_write else [self.host_fd],
+                                    [self.host_fd] if for_write else [], [], 0)
+        except (OSError, ValueError):
+            return True  # let the read/write itself report the error
+        return bool(w if for_write else r)
+
+    def readable(self) -> bool:
+        return self._ready(False)
+
+    def writable(self) -> bool:
+        return self._ready(True)
+
+    def _read(self, n: int) -> bytes:
+        if n == 0:
+            return b""
+        if not self.readable():
+            raise KernelError(E.EAGAIN, "host fd not ready")
+        try:
+            return os.read(self.host_fd, n)
+        except BlockingIOError:
+            raise KernelError(E.EAGAIN, "host fd not ready") from None
+        except OSError as e:
+            raise host_error(e) from None
+
+    def _write(self, data: bytes) -> int:
+        if not data:
+            return 0
+        if not self.writable():
+            raise KernelError(E.EAGAIN, "host fd not ready")
+        try:
+            return os.write(self.host_fd, data)
+        except BlockingIOError:
+            raise KernelError(E.EAGAIN, "host fd not ready") from None
+        except OSError as e:
+            raise host_error(e) from None
+
+    def _pread(self, n: int, offset: int) -> bytes:
+        try:
+            return os.pread(self.host_fd, n, offset)
+        except OSError as e:
+            raise host_error(e) from None
+
+    def _pwrite(self, data: bytes, offset: int) -> int:
+        try:
+            return os.pwrite(self.host_fd, data, offset)
+        except OSError as e:
+            raise host_error(e) from None
+
+    def lseek(self, offset: int, whence: int) -> int:
+        self._need_open()
+        if not self.seekable:
+            raise KernelError(E.ESPIPE, "not seekable")
+        try:
+            self.offset = os.lseek(self.host_fd, offset, whence)
+        except OSError as e:
+            raise host_error(e) from None
+        return self.offset
+
+    def ioctl(self, request: int, arg: bytes | int = 0) -> tuple[int, bytes | None]:
+        self._need_open()
+        is_tty = os.isatty(self.host_fd)
+        if request in self._QUERIES and is_tty:
+            try:
+                return 0, fcntl.ioctl(self.host_fd, request, bytes(self._QUERIES[request]))
+            except OSError as e:
+                raise host_error(e) from None
+        if request in self._IGNORED_SETS and is_tty:
+            return 0, None
+        if request == abi.FIONREAD:
+            try:
+                out = fcntl.ioctl(self.host_fd, request, bytes(4))
+            except OSError as e:
+                raise host_error(e) from None
+            return 0, out
+        raise KernelError(E.ENOTTY, "inappropriate ioctl for device")

@@ -1,0 +1,586 @@
+"""Inodes: the objects a path resolves to (gVisor: vfs.Dentry + the filesystem's inode).
+
+Two origins, one set of classes:
+
+- *memory* inodes (``lower is None``) live only in Python: files created by the guest, ``/tmp``,
+  ``/dev``, pipes, ``/proc`` entries;
+- *host-backed* inodes (``lower`` is a host path under the guest root) show a host file READ-ONLY.
+  Until they are copied up, ``stat()`` is the host's ``os.lstat`` and reads go to the host file.
+  Copy-up (``copy_up_meta`` for metadata, ``RegularFile.copy_up`` for contents) moves the state into
+  memory *in place*, so every open description of the inode sees the change, and the host file is
+  never written. st_dev/st_ino stay the host's across copy-up, as overlayfs keeps them.
+
+A :class:`Directory` is also the dentry of its name: it knows its ``parent`` and ``name`` (directories
+have exactly one name), which is what ``..`` and getcwd use. Its children are ``entries`` (upper
+layer, and a cache of host lookups) over the host directory ``lower``, minus ``whiteouts`` (host
+names the guest removed).
+
+The library never writes to the host: the only host calls here are lstat, open(O_RDONLY), pread,
+readlink, scandir.
+"""
+from __future__ import annotations
+
+import errno as _errno
+import itertools
+import os
+import stat as _stat
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+from ecs_kernel.errors import E, KernelError
+from ecs_kernel.fs import abi
+from ecs_kernel.fs.abi import (
+    S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, Stat, dtype_of,
+)
+
+MAY_EXEC = 1
+MAY_WRITE = 2
+MAY_READ = 4
+
+# tmpfs counts a directory's size in bogus 20-byte dirents (mm/shmem.c BOGO_DIRENT_SIZE).
+BOGO_DIRENT_SIZE = 20
+# A memory file may not grow past this (bytes really held); truncate can still make it sparse-larger.
+MAX_MEMORY_FILE = 1 << 31
+
+
+@dataclass(frozen=True)
+class Creds:
+    """The filesystem credentials of the calling task (fsuid, fsgid, supplementary groups)."""
+
+    uid: int = 0
+    gid: int = 0
+    groups: tuple[int, ...] = ()
+
+    def in_group(self, gid: int) -> bool:
+        return gid == self.gid or gid in self.groups
+
+
+ROOT_CREDS = Creds()
+
+
+def host_error(exc: OSError, what: str = "") -> KernelError:
+    """A host OSError as the KernelError the guest should see."""
+    return KernelError(exc.errno or E.EIO, what or str(exc))
+
+
+class SuperBlock:
+    """One mounted filesystem's identity: its st_dev, its inode numbers, its clock."""
+
+    def __init__(self, name: str, dev: int, clock: Callable[[], int], first_ino: int = 1):
+        self.name = name
+        self.dev = dev
+        self.clock = clock
+        self._inos = itertools.count(first_ino)
+
+    def next_ino(self) -> int:
+        return next(self._inos)
+
+    def now(self) -> int:
+        return self.clock()
+
+
+class Inode:
+    """Common metadata and the permission/stat logic of every inode.
+
+    Fields (meaningful once ``copied_up``; before that the host's lstat answers):
+    dev, ino, mode (type bits included), nlink, uid, gid, rdev, atime_ns, mtime_ns, ctime_ns.
+    """
+
+    ftype = 0  # S_IF* of this class; host special files set it per instance
+
+    def __init__(self, sb: SuperBlock, mode: int = 0o644, uid: int = 0, gid: int = 0, rdev: int = 0,
+                 *, lower: str | None = None, host_stat: os.stat_result | None = None):
+        self.sb = sb
+        self.lower = lower
+        if lower is None:
+            now = sb.now()
+            self.copied_up = True
+            self.dev = sb.dev
+            self.ino = sb.next_ino()
+            self.mode = self.ftype | (mode & 0o7777)
+            self.nlink = 1
+            self.uid, self.gid, self.rdev = uid, gid, rdev
+            self.atime_ns = self.mtime_ns = self.ctime_ns = now
+        else:
+            st = host_stat if host_stat is not None else self._lstat()
+            self.copied_up = False
+            self.dev, self.ino = st.st_dev, st.st_ino  # stable for the life of the inode
+
+    # -- host side ---------------------------------------------------------------------------
+    def _lstat(self) -> os.stat_result:
+        try:
+            return os.lstat(self.lower)
+        except OSError as e:
+            raise host_error(e, self.lower) from None
+
+    def copy_up_meta(self) -> None:
+        """Take the host's metadata into memory; later changes never reach the host."""
+        if self.copied_up:
+            return
+        st = self._lstat()
+        self.mode = st.st_mode
+        self.nlink = st.st_nlink if _stat.S_ISDIR(st.st_mode) else 1
+        self.uid, self.gid, self.rdev = st.st_uid, st.st_gid, st.st_rdev
+        self.atime_ns, self.mtime_ns, self.ctime_ns = st.st_atime_ns, st.st_mtime_ns, st.st_ctime_ns
+        self._host_size = st.st_size
+        self.copied_up = True
+
+    # -- metadata ------------------------------------------------------------------------------
+    @property
+    def size(self) -> int:
+        return 0
+
+    def get_mode(self) -> int:
+        return self.mode if self.copied_up else self._lstat().st_mode
+
+    def owner(self) -> tuple[int, int, int]:
+        """(mode, uid, gid), what permission checks need."""
+        if self.copied_up:
+            return self.mode, self.uid, self.gid
+        st = self._lstat()
+        return st.st_mode, st.st_uid, st.st_gid
+
+    def stat(self) -> Stat:
+        if not self.copied_up:
+            st = self._lstat()
+            return Stat(st.st_dev, st.st_ino, st.st_mode, st.st_nlink, st.st_uid, st.st_gid, st.st_rdev,
+                        st.st_size, st.st_blksize, st.st_blocks, st.st_atime_ns, st.st_mtime_ns,
+                        st.st_ctime_ns)
+        size = self.size
+        return Stat(self.dev, self.ino, self.mode, self.nlink, self.uid, self.gid, self.rdev, size,
+                    abi.PAGE_SIZE, self._blocks(size), self.atime_ns, self.mtime_ns, self.ctime_ns)
+
+    def _blocks(self, size: int) -> int:
+        return 0
+
+    def touch(self, *, a: bool = False, m: bool = False, c: bool = False) -> None:
+        """Set the named timestamps to now (copying metadata up first)."""
+        self.copy_up_meta()
+        now = self.sb.now()
+        if a:
+            self.atime_ns = now
+        if m:
+            self.mtime_ns = now
+        if c:
+            self.ctime_ns = now
+
+    @property
+    def is_dir(self) -> bool:
+        return self.ftype == S_IFDIR
+
+    @property
+    def is_symlink(self) -> bool:
+        return self.ftype == S_IFLNK
+
+    @property
+    def is_regular(self) -> bool:
+        return self.ftype == S_IFREG
+
+    # -- opening -------------------------------------------------------------------------------
+    def open_description(self, flags: int, path: str):
+        """A new open file description of this inode (permission checks are the caller's)."""
+        raise KernelError(_errno.ENXIO, "no such device")
+
+    def __repr__(self) -> str:
+        where = self.lower if self.lower is not None else f"{self.sb.name}:{self.ino}"
+        return f"<{type(self).__name__} {where}>"
+
+
+def permitted(inode: Inode, creds: Creds, want: int) -> bool:
+    """Linux generic_permission for ``want`` (MAY_READ|MAY_WRITE|MAY_EXEC bits).
+
+    Root (uid 0) has CAP_DAC_OVERRIDE: read and write always; execute a directory always, a file
+    only if some execute bit is set.
+    """
+    if creds.uid == 0:
+        if want & MAY_EXEC:
+            mode = inode.get_mode()
+            if (mode & S_IFMT) != S_IFDIR and not (mode & 0o111):
+                return False
+        return True
+    mode, uid, gid = inode.owner()
+    if creds.uid == uid:
+        bits = mode >> 6
+    elif creds.in_group(gid):
+        bits = mode >> 3
+    else:
+        bits = mode
+    return (bits & want) == want
+
+
+def check_permission(inode: Inode, creds: Creds, want: int) -> None:
+    if not permitted(inode, creds, want):
+        raise KernelError(E.EACCES, "permission denied")
+
+
+# ---------------------------------------------------------------------------------------------
+# Regular files
+# ---------------------------------------------------------------------------------------------
+class RegularFile(Inode):
+    """A regular file: host-backed (read from the host until copy-up) or in memory.
+
+    In memory, ``data`` holds the first ``len(data)`` bytes and ``_size`` may be larger: the rest
+    reads as zeros (a sparse tail from truncate), so ftruncate(fd, 1 << 40) costs nothing.
+    """
+
+    ftype = S_IFREG
+
+    def __init__(self, sb: SuperBlock, mode: int = 0o644, uid: int = 0, gid: int = 0, *,
+                 lower: str | None = None, host_stat: os.stat_result | None = None):
+        super().__init__(sb, mode, uid, gid, lower=lower, host_stat=host_stat)
+        self.data: bytearray | None = bytearray() if lower is None else None
+        self._size = 0
+
+    @property
+    def size(self) -> int:
+        if self.data is None:
+            return self._lstat().st_size
+        return self._size
+
+    def _blocks(self, size: int) -> int:
+        # tmpfs charges whole pages for what is really held.
+        held = len(self.data) if self.data is not None else size
+        return (held + abi.PAGE_SIZE - 1) // abi.PAGE_SIZE * (abi.PAGE_SIZE // 512)
+
+    def check_host_readable(self) -> None:
+        """EACCES (or the host's errno) if the host user cannot read the host file."""
+        if self.data is None:
+            try:
+                fd = os.open(self.lower, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
+            except OSError as e:
+                raise host_error(e, self.lower) from None
+            os.close(fd)
+
+    def copy_up(self) -> None:
+        """Copy the host contents into memory; from now on this inode is a memory file."""
+        if self.data is not None:
+            return
+        try:
+            fd = os.open(self.lower, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError as e:
+            raise host_error(e, self.lower) from None
+        try:
+            chunks = []
+            while True:
+                chunk = os.read(fd, 1 << 20)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        except OSError as e:
+            raise host_error(e, self.lower) from None
+        finally:
+            os.close(fd)
+        self.copy_up_meta()
+        self.data = bytearray(b"".join(chunks))
+        self._size = len(self.data)
+
+    def read_at(self, offset: int, n: int) -> bytes:
+        if n <= 0:
+            return b""
+        if self.data is None:
+            try:
+                fd = os.open(self.lower, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
+            except OSError as e:
+                raise host_error(e, self.lower) from None
+            try:
+                return os.pread(fd, n, offset)
+            except OSError as e:
+                raise host_error(e, self.lower) from None
+            finally:
+                os.close(fd)
+        if offset >= self._size:
+            return b""
+        end = min(self._size, offset + n)
+        held = len(self.data)
+        out = bytes(self.data[offset:min(end, held)])
+        if end > held:
+            out += bytes(end - max(offset, held))
+        return out
+
+    def write_at(self, offset: int, buf: bytes) -> int:
+        n = len(buf)
+        if n == 0:
+            return 0
+        if offset + n > MAX_MEMORY_FILE:
+            raise KernelError(_errno.EFBIG, "file too large for the in-memory overlay")
+        self.copy_up()
+        held = len(self.data)
+        if offset > held:
+            self.data.extend(bytes(offset - held))
+        self.data[offset:offset + n] = buf
+        self._size = max(self._size, offset + n)
+        self.touch(m=True, c=True)
+        return n
+
+    def truncate(self, length: int) -> None:
+        if length < 0:
+            raise KernelError(E.EINVAL, "negative length")
+        if length > abi.MAX_LFS_FILESIZE:
+            raise KernelError(_errno.EFBIG, "length too large")
+        self.copy_up()
+        if length < len(self.data):
+            del self.data[length:]
+        self._size = length
+        self.touch(m=True, c=True)
+
+    def open_description(self, flags: int, path: str):
+        from ecs_kernel.fs.file import RegularFileDescription
+        return RegularFileDescription(self, flags, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Symbolic links
+# ---------------------------------------------------------------------------------------------
+class Symlink(Inode):
+    """A symbolic link. Its target is resolved inside the guest root by the VFS, never by the host."""
+
+    ftype = S_IFLNK
+
+    def __init__(self, sb: SuperBlock, target: str | None = None, uid: int = 0, gid: int = 0, *,
+                 lower: str | None = None, host_stat: os.stat_result | None = None):
+        super().__init__(sb, 0o777, uid, gid, lower=lower, host_stat=host_stat)
+        self.target = target
+
+    def readlink(self) -> str:
+        if self.target is not None:
+            return self.target
+        try:
+            return os.readlink(self.lower)
+        except OSError as e:
+            raise host_error(e, self.lower) from None
+
+    @property
+    def size(self) -> int:
+        return len(os.fsencode(self.readlink()))
+
+    def jump(self) -> Inode | None:
+        """A "magic link" (/proc/self/fd/N) names its inode directly; plain links return None."""
+        return None
+
+
+class DynamicSymlink(Symlink):
+    """A symlink whose target is computed on each readlink (/proc/self, /proc/self/exe)."""
+
+    def __init__(self, sb: SuperBlock, target_fn: Callable[[], str],
+                 jump_fn: Callable[[], Inode | None] | None = None, uid: int = 0, gid: int = 0):
+        super().__init__(sb, "", uid, gid)
+        self._target_fn = target_fn
+        self._jump_fn = jump_fn
+
+    def readlink(self) -> str:
+        return self._target_fn()
+
+    def jump(self) -> Inode | None:
+        return self._jump_fn() if self._jump_fn is not None else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Directories
+# ---------------------------------------------------------------------------------------------
+class DirInode(Inode):
+    """What the path walker needs of any directory: lookup, listing, a parent and a name."""
+
+    ftype = S_IFDIR
+    mutable = False  # may the guest create/remove entries here?
+
+    def __init__(self, sb: SuperBlock, mode: int = 0o755, uid: int = 0, gid: int = 0, *,
+                 lower: str | None = None, host_stat: os.stat_result | None = None):
+        super().__init__(sb, mode, uid, gid, lower=lower, host_stat=host_stat)
+        if lower is None:
+            self.nlink = 2
+        self.parent: DirInode = self
+        self.name = ""
+        self.dead = False        # removed by rmdir (or replaced by rename)
+        self.mount_root = False  # the root of a mount: rmdir/rename give EBUSY
+
+    def lookup(self, name: str) -> Inode | None:
+        raise NotImplementedError
+
+    def list_entries(self) -> list[tuple[str, int, int]]:
+        """(name, d_ino, d_type) of every entry except "." and ".."."""
+        raise NotImplementedError
+
+    def is_empty(self) -> bool:
+        return not self.list_entries()
+
+    def open_description(self, flags: int, path: str):
+        from ecs_kernel.fs.file import DirectoryDescription
+        return DirectoryDescription(self, flags, path)
+
+
+class Directory(DirInode):
+    """An overlay/tmpfs directory: ``entries`` over the host directory ``lower`` minus ``whiteouts``."""
+
+    mutable = True
+
+    def __init__(self, sb: SuperBlock, mode: int = 0o755, uid: int = 0, gid: int = 0, *,
+                 lower: str | None = None, host_stat: os.stat_result | None = None):
+        super().__init__(sb, mode, uid, gid, lower=lower, host_stat=host_stat)
+        self.entries: dict[str, Inode] = {}
+        self.whiteouts: set[str] = set()
+
+    def _host_child(self, name: str) -> str:
+        return os.path.join(self.lower, name)
+
+    def host_has(self, name: str) -> bool:
+        """Does the host (lower) directory hold ``name``?"""
+        if self.lower is None:
+            return False
+        try:
+            os.lstat(self._host_child(name))
+            return True
+        except OSError:
+            return False
+
+    def lookup(self, name: str) -> Inode | None:
+        child = self.entries.get(name)
+        if child is not None or self.lower is None or name in self.whiteouts:
+            return child
+        path = self._host_child(name)
+        try:
+            st = os.lstat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as e:
+            raise host_error(e, path) from None
+        child = host_inode(self.sb, path, st)
+        if isinstance(child, DirInode):
+            child.parent, child.name = self, name
+        self.entries[name] = child  # cache: the same name keeps the same inode object
+        return child
+
+    def _host_scan(self) -> Iterator[os.DirEntry]:
+        if self.lower is None:
+            return iter(())
+        try:
+            return iter(list(os.scandir(self.lower)))
+        except OSError as e:
+            raise host_error(e, self.lower) from None
+
+    def list_entries(self) -> list[tuple[str, int, int]]:
+        out: dict[str, tuple[int, int]] = {}
+        for e in self._host_scan():
+            if e.name in self.whiteouts or e.name in self.entries:
+                continue
+            try:
+                if e.is_symlink():
+                    dt = abi.DT_LNK
+                elif e.is_dir(follow_symlinks=False):
+                    dt = abi.DT_DIR
+                elif e.is_file(follow_symlinks=False):
+                    dt = abi.DT_REG
+                else:
+                    dt = dtype_of(e.stat(follow_symlinks=False).st_mode)
+                out[e.name] = (e.inode(), dt)
+            except OSError:
+                continue  # vanished on the host meanwhile
+        for name, child in self.entries.items():
+            out[name] = (child.ino, dtype_of(child.ftype))
+        return [(name, ino, dt) for name, (ino, dt) in sorted(out.items())]
+
+    def is_empty(self) -> bool:
+        if self.entries:
+            return False
+        for e in self._host_scan():
+            if e.name not in self.whiteouts:
+                return False
+        return True
+
+    # Structural changes: the caller (ops) checks permissions and keeps nlink and times.
+    def add(self, name: str, child: Inode) -> None:
+        self.whiteouts.discard(name)
+        self.entries[name] = child
+        if isinstance(child, DirInode):
+            child.parent, child.name = self, name
+
+    def remove(self, name: str) -> None:
+        self.entries.pop(name, None)
+        if self.host_has(name):
+            self.whiteouts.add(name)
+
+    @property
+    def size(self) -> int:
+        if self.lower is not None:
+            return self._host_size
+        return 2 * BOGO_DIRENT_SIZE + BOGO_DIRENT_SIZE * len(self.entries)
+
+
+class SyntheticDir(DirInode):
+    """A read-only directory whose children come from a function (the /proc tree).
+
+    ``children`` maps a name to a factory; created children are cached so an inode keeps its number.
+    """
+
+    def __init__(self, sb: SuperBlock, mode: int = 0o555, uid: int = 0, gid: int = 0):
+        super().__init__(sb, mode, uid, gid)
+        self._cache: dict[str, Inode] = {}
+
+    def child_names(self) -> list[str]:
+        raise NotImplementedError
+
+    def make_child(self, name: str) -> Inode | None:
+        raise NotImplementedError
+
+    def lookup(self, name: str) -> Inode | None:
+        if name not in self.child_names():
+            return None
+        child = self._cache.get(name)
+        if child is None:
+            child = self.make_child(name)
+            if child is None:
+                return None
+            if isinstance(child, DirInode):
+                child.parent, child.name = self, name
+            self._cache[name] = child
+        return child
+
+    def list_entries(self) -> list[tuple[str, int, int]]:
+        out = []
+        for name in self.child_names():
+            child = self.lookup(name)
+            if child is not None:
+                out.append((name, child.ino, dtype_of(child.ftype)))
+        return out
+
+
+class HostSpecial(Inode):
+    """A host FIFO, socket or device node: visible through stat, never opened (ENXIO)."""
+
+    def __init__(self, sb: SuperBlock, lower: str, host_stat: os.stat_result):
+        super().__init__(sb, lower=lower, host_stat=host_stat)
+        self.ftype = host_stat.st_mode & S_IFMT
+
+    def open_description(self, flags: int, path: str):
+        raise KernelError(_errno.ENXIO, "host special files are not passed through")
+
+
+def host_inode(sb: SuperBlock, path: str, st: os.stat_result) -> Inode:
+    """The inode for host path ``path`` whose lstat is ``st``."""
+    fmt = st.st_mode & S_IFMT
+    if fmt == S_IFREG:
+        return RegularFile(sb, lower=path, host_stat=st)
+    if fmt == S_IFDIR:
+        d = Directory(sb, lower=path, host_stat=st)
+        d._host_size = st.st_size
+        return d
+    if fmt == S_IFLNK:
+        return Symlink(sb, lower=path, host_stat=st)
+    return HostSpecial(sb, path, st)
+
+
+class DataFile(Inode):
+    """A read-only file whose contents a function produces at open (the /proc files).
+
+    Like procfs, it reports size 0; the description holds the bytes generated when it was opened.
+    """
+
+    ftype = S_IFREG
+
+    def __init__(self, sb: SuperBlock, content_fn: Callable[[], bytes], mode: int = 0o444,
+                 uid: int = 0, gid: int = 0):
+        super().__init__(sb, mode, uid, gid)
+        self.content_fn = content_fn
+
+    def open_description(self, flags: int, path: str):
+        from ecs_kernel.fs.file import SnapshotDescription
+        return SnapshotDescription(self, flags, path, bytes(self.content_fn()))

@@ -1,0 +1,270 @@
+"""The guest's file tree: mounts, the overlay over the host root, and path resolution.
+
+Mounts (the contract in DESIGN.md):
+
+    /        the host directory ``root_dir`` (default the host's /), READ-ONLY, under an in-memory
+             overlay: guest writes land in memory, the host never changes
+    /tmp     an empty in-memory directory (tmpfs)
+    /dev     null, zero, full, random, urandom, tty, stdin/stdout/stderr/fd links, shm/
+    /proc    self, <pid>/{exe, cwd, root, cmdline, environ, maps, status, stat, comm, fd/}, from a
+             ProcProvider the kernel passes in
+
+Path resolution follows path_resolution(7) and fs/namei.c (link_path_walk / walk_component):
+
+- each component needs search (exec) permission on the directory it is looked up in (EACCES);
+- ``..`` of the guest root is the root, and a symlink target is resolved inside the guest root
+  (an absolute target starts at the guest root), like a chroot: nothing escapes ``root_dir``; host
+  symlinks are read with readlink and never followed by the host;
+- more than 40 symlinks followed in one resolution give ELOOP (MAXSYMLINKS);
+- a non-directory used as a directory gives ENOTDIR; a path of 4096 bytes or more, or a component of
+  more than 255 bytes, gives ENAMETOOLONG; an empty path gives ENOENT;
+- a trailing slash requires a directory and makes a final symlink be followed.
+
+Paths are ``str`` or ``bytes`` (bytes are decoded with the filesystem encoding, surrogateescape, so
+any byte string round-trips); outputs meant for guest memory (readlink, getcwd) are bytes.
+
+The path operations themselves (open, stat, mkdir, rename, ...) are in ecs_kernel.fs.ops.
+"""
+from __future__ import annotations
+
+import os
+import time
+from typing import Callable, NamedTuple
+
+from ecs_kernel.errors import E, KernelError
+from ecs_kernel.fs import abi
+from ecs_kernel.fs.abi import MAXSYMLINKS, NAME_MAX, PATH_MAX
+from ecs_kernel.fs.devices import make_dev_dir
+from ecs_kernel.fs.file import FileDescription
+from ecs_kernel.fs.inodes import (
+    MAY_EXEC, ROOT_CREDS, Creds, DirInode, Directory, Inode, SuperBlock, Symlink, check_permission,
+    host_inode,
+)
+from ecs_kernel.fs.ops import PathOps
+from ecs_kernel.fs.pipe import PipeFile, make_pipe
+from ecs_kernel.fs.proc import ProcProvider, ProcRootDir
+
+# The kind of a path's last component (Linux: nd->last_type).
+LAST_NORM, LAST_DOT, LAST_DOTDOT, LAST_ROOT = range(4)
+
+
+class Resolved(NamedTuple):
+    """Where a resolution ended: the directory and name it was found under, and the inode.
+
+    ``parent`` is None when a magic link (/proc/self/fd/N) jumped straight to an inode.
+    """
+
+    parent: DirInode | None
+    name: str
+    inode: Inode
+
+
+class Walk:
+    """The state of one path resolution (Linux: struct nameidata)."""
+
+    __slots__ = ("root", "creds", "links")
+
+    def __init__(self, root: DirInode, creds: Creds):
+        self.root = root
+        self.creds = creds
+        self.links = 0  # symlinks followed so far, across nested targets
+
+
+class FileSystem(PathOps):
+    """The file tree one emulated kernel shows its guests.
+
+    ``root_dir``: the host directory shown read-only as /; ``proc_provider``: the kernel's
+    :class:`ProcProvider` (default: an empty /proc); ``urandom(n)``: the byte source of /dev/urandom
+    (default os.urandom); ``clock()``: nanoseconds since the epoch for timestamps (default
+    time.time_ns); ``special_mounts=False`` leaves /tmp, /dev and /proc to the host view.
+    """
+
+    def __init__(self, root_dir: str = "/", proc_provider: ProcProvider | None = None, *,
+                 urandom: Callable[[int], bytes] | None = None, clock: Callable[[], int] | None = None,
+                 special_mounts: bool = True):
+        self.clock = clock or time.time_ns
+        self.root_dir = os.path.realpath(root_dir)
+        st = os.lstat(self.root_dir)
+        if not os.path.isdir(self.root_dir):
+            raise NotADirectoryError(self.root_dir)
+        # Memory inodes of the overlay share the host root's st_dev; their numbers start far above
+        # what host filesystems hand out, so they do not collide with host inode numbers.
+        self.overlay_sb = SuperBlock("overlay", st.st_dev, self.clock, first_ino=1 << 40)
+        self.tmpfs_sb = SuperBlock("tmpfs", abi.makedev(0, 0x21), self.clock)
+        self.devtmpfs_sb = SuperBlock("devtmpfs", abi.makedev(0, 0x05), self.clock)
+        self.proc_sb = SuperBlock("proc", abi.makedev(0, 0x16), self.clock)
+        self.pipefs_sb = SuperBlock("pipefs", abi.makedev(0, 0x0F), self.clock)
+        root = host_inode(self.overlay_sb, self.root_dir, st)
+        assert isinstance(root, Directory)
+        root.parent, root.name, root.mount_root = root, "", True
+        self.root: Directory = root
+        self.proc_provider = proc_provider or ProcProvider()
+        if special_mounts:
+            self.mount("/tmp", Directory(self.tmpfs_sb, 0o1777))
+            self.mount("/dev", make_dev_dir(self.devtmpfs_sb, urandom))
+            self.mount("/proc", ProcRootDir(self.proc_sb, self.proc_provider))
+
+    # -- mounts and pipes --------------------------------------------------------------------------
+    def mount(self, path: str, directory: DirInode) -> None:
+        """Show ``directory`` at ``path`` (whose parent must exist), hiding what was there."""
+        walk = Walk(self.root, ROOT_CREDS)
+        parent, last, kind, _ = self._walk_parent(self._path_str(path), self.root, walk)
+        if kind != LAST_NORM or not isinstance(parent, Directory):
+            raise KernelError(E.EINVAL, f"cannot mount at {path!r}")
+        parent.whiteouts.discard(last)
+        parent.entries[last] = directory
+        directory.parent, directory.name, directory.mount_root = parent, last, True
+
+    def pipe(self, flags: int = 0, creds: Creds | None = None) -> tuple[PipeFile, PipeFile]:
+        """pipe2(2): (read end, write end)."""
+        creds = creds or ROOT_CREDS
+        return make_pipe(flags, self.pipefs_sb, creds.uid, creds.gid)
+
+    # -- rendering ---------------------------------------------------------------------------------
+    def path_of(self, d: DirInode) -> str:
+        """The absolute guest path of directory ``d`` (ENOENT if it was removed)."""
+        parts = []
+        seen = 0
+        while d is not self.root:
+            if d.dead:
+                raise KernelError(E.ENOENT, "directory was removed")
+            if d.parent is d or seen > 4096:
+                raise KernelError(E.ENOENT, "directory is not under the root")
+            parts.append(d.name)
+            d = d.parent
+            seen += 1
+        return "/" + "/".join(reversed(parts))
+
+    def _render(self, res: Resolved, fallback: str) -> str:
+        try:
+            if isinstance(res.inode, DirInode):
+                return self.path_of(res.inode)
+            if res.parent is not None:
+                base = self.path_of(res.parent)
+                return base.rstrip("/") + "/" + res.name
+        except KernelError:
+            pass
+        return fallback
+
+    # -- resolution --------------------------------------------------------------------------------
+    def _walk(self, creds: Creds | None) -> Walk:
+        return Walk(self.root, creds or ROOT_CREDS)
+
+    @staticmethod
+    def _path_str(path: str | bytes | os.PathLike) -> str:
+        if isinstance(path, os.PathLike):
+            path = os.fspath(path)
+        if isinstance(path, (bytes, bytearray, memoryview)):
+            raw = bytes(path)
+            text = os.fsdecode(raw)
+        elif isinstance(path, str):
+            text = path
+            raw = os.fsencode(path)
+        else:
+            raise TypeError(f"path must be str or bytes, not {type(path).__name__}")
+        if not raw:
+            raise KernelError(E.ENOENT, "empty path")
+        if len(raw) >= PATH_MAX:
+            raise KernelError(E.ENAMETOOLONG, "path too long")
+        if b"\0" in raw:
+            raise KernelError(E.EINVAL, "NUL in path")
+        return text
+
+    def _start(self, path: str, cwd) -> DirInode:
+        """The directory a relative ``path`` starts from: ``cwd`` (a directory inode or an open
+        description of one, as for *at(dirfd)), or the root when None."""
+        if path.startswith("/") or cwd is None:
+            return self.root
+        inode = cwd.inode if isinstance(cwd, FileDescription) else cwd
+        if not isinstance(inode, DirInode):
+            raise KernelError(E.ENOTDIR, "dirfd is not a directory")
+        return inode
+
+    def _parent_dir(self, d: DirInode, walk: Walk) -> DirInode:
+        return d if d is walk.root else d.parent
+
+    def _may_lookup(self, d: DirInode, walk: Walk) -> None:
+        if walk.creds.uid != 0:
+            check_permission(d, walk.creds, MAY_EXEC)
+
+    def _lookup_child(self, d: DirInode, name: str, walk: Walk) -> Inode | None:
+        if len(name) > NAME_MAX // 4 and len(os.fsencode(name)) > NAME_MAX:
+            raise KernelError(E.ENAMETOOLONG, "file name too long")
+        if d.dead:
+            return None
+        return d.lookup(name)
+
+    def _walk_parent(self, path: str, start: DirInode, walk: Walk) -> tuple[DirInode, str, int, bool]:
+        """Resolve all but the last component: (directory, last name, LAST_* kind, trailing slash)."""
+        d = walk.root if path.startswith("/") else start
+        parts = [p for p in path.split("/") if p]
+        if not parts:
+            return d, "", LAST_ROOT, False
+        for comp in parts[:-1]:
+            d = self._step(d, comp, walk)
+        last = parts[-1]
+        kind = LAST_DOT if last == "." else LAST_DOTDOT if last == ".." else LAST_NORM
+        return d, last, kind, path.endswith("/")
+
+    def _step(self, d: DirInode, comp: str, walk: Walk) -> DirInode:
+        """One intermediate component: the directory it names (symlinks followed)."""
+        self._may_lookup(d, walk)
+        if comp == ".":
+            return d
+        if comp == "..":
+            return self._parent_dir(d, walk)
+        child = self._lookup_child(d, comp, walk)
+        if child is None:
+            raise KernelError(E.ENOENT, comp)
+        if isinstance(child, Symlink):
+            child = self._follow(child, d, walk).inode
+        if not isinstance(child, DirInode):
+            raise KernelError(E.ENOTDIR, comp)
+        return child
+
+    def _follow(self, link: Symlink, d: DirInode, walk: Walk) -> Resolved:
+        """Resolve what ``link`` (found in ``d``) points to, inside the guest root."""
+        walk.links += 1
+        if walk.links > MAXSYMLINKS:
+            raise KernelError(E.ELOOP, "too many levels of symbolic links")
+        jumped = link.jump()
+        if jumped is not None:
+            return Resolved(None, "", jumped)
+        target = link.readlink()
+        if not target:
+            raise KernelError(E.ENOENT, "empty symlink")
+        start = walk.root if target.startswith("/") else d
+        return self._resolve(target, start, walk, follow=True)
+
+    def _resolve(self, path: str, start: DirInode, walk: Walk, follow: bool) -> Resolved:
+        d, last, kind, trailing = self._walk_parent(path, start, walk)
+        return self._resolve_last(d, last, kind, trailing, walk, follow)
+
+    def _resolve_last(self, d: DirInode, last: str, kind: int, trailing: bool, walk: Walk,
+                      follow: bool) -> Resolved:
+        if kind == LAST_ROOT:
+            return Resolved(d.parent, d.name, d)
+        self._may_lookup(d, walk)
+        if kind == LAST_DOT:
+            return Resolved(d.parent, d.name, d)
+        if kind == LAST_DOTDOT:
+            p = self._parent_dir(d, walk)
+            return Resolved(p.parent, p.name, p)
+        child = self._lookup_child(d, last, walk)
+        if child is None:
+            raise KernelError(E.ENOENT, last)
+        res = Resolved(d, last, child)
+        if isinstance(child, Symlink) and (follow or trailing):
+            res = self._follow(child, d, walk)
+        if trailing and not isinstance(res.inode, DirInode):
+            raise KernelError(E.ENOTDIR, last)
+        return res
+
+    def resolve(self, path, *, cwd=None, follow: bool = True, creds: Creds | None = None) -> Resolved:
+        """Resolve ``path`` to an existing inode (with where it was found)."""
+        p = self._path_str(path)
+        return self._resolve(p, self._start(p, cwd), self._walk(creds), follow)
+
+    def lookup(self, path, *, cwd=None, follow: bool = True, creds: Creds | None = None) -> Inode:
+        """The inode ``path`` names (AT_SYMLINK_NOFOLLOW is ``follow=False``)."""
+        return self.resolve(path, cwd=cwd, follow=follow, creds=creds).inode
