@@ -10,7 +10,9 @@ systems within a phase in registration order::
     RUN          synthetic programs and guests run their application step (runApp)
     EXIT         runExit -> runExitMain -> runExitNotify: reparent, zombie, notify the parent
     WAIT         blocked waiters whose thread group saw a child event retry their wait
-    SYNC         (implicit) queued structural changes are applied: rows freed, ids released
+
+Each phase ends at a sync point: the structural changes its systems queued (rows freed) are
+applied before the next phase starts.
 
 gVisor writes its lock order as a tree in the package comment; ours is this list: a system may
 read what an earlier phase wrote in the same tick, never the reverse.
@@ -90,6 +92,7 @@ class Schedule:
                 s(world, world.commands)
                 if sanitize:
                     _check_writes(world, s, before)
+            world.flush()  # the phase's sync point
             if sanitize:
                 check_sanity(world)
 
