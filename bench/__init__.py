@@ -1,0 +1,1 @@
+"""Benchmarks: run each as ``python -m bench.<module>`` from the repo root."""
