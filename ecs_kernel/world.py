@@ -167,6 +167,26 @@ class Table:
         self._free[self._nfree] = row
         self._nfree += 1
 
+    def free_many(self, rows: np.ndarray) -> None:
+        """Free many rows at once (what sync points do): one vector write per column."""
+        rows = np.asarray(rows, np.int64)
+        if len(rows) == 0:
+            return
+        if not self.alive[rows].all() or len(np.unique(rows)) != len(rows):
+            raise StaleHandleError(f"{self.kind}: freeing a row twice")
+        for name, spec in self.specs.items():
+            getattr(self, name)[rows] = spec.default
+        self.alive[rows] = False
+        self.gen[rows] = (self.gen[rows] + np.uint32(1)) & np.uint32(_GEN_MASK)
+        self.count -= len(rows)
+        need = self._nfree + len(rows)
+        if need > len(self._free):
+            grown = np.empty(max(need, 2 * len(self._free)), np.int64)
+            grown[: self._nfree] = self._free[: self._nfree]
+            self._free = grown
+        self._free[self._nfree: need] = rows
+        self._nfree = need
+
     def live_rows(self) -> np.ndarray:
         return np.flatnonzero(self.alive[: self.n])
 
@@ -239,12 +259,17 @@ class Commands:
 
     def __init__(self):
         self.queue: list[tuple[Callable, tuple]] = []
+        self.frees: dict[str, list[int]] = {}
 
     def push(self, fn: Callable, *args) -> None:
         self.queue.append((fn, args))
 
+    def free(self, kind: str, row: int) -> None:
+        """Free ``row`` of table ``kind`` at the sync point (after the queued functions)."""
+        self.frees.setdefault(kind, []).append(row)
+
     def __len__(self):
-        return len(self.queue)
+        return len(self.queue) + sum(len(v) for v in self.frees.values())
 
 
 class World:
@@ -283,11 +308,16 @@ class World:
     def flush(self) -> int:
         """Apply queued structural changes. Returns how many were applied."""
         k = 0
-        while self.commands.queue:
-            queue, self.commands.queue = self.commands.queue, []
+        cmds = self.commands
+        while cmds.queue or cmds.frees:
+            queue, cmds.queue = cmds.queue, []
             for fn, args in queue:
                 fn(self, *args)
                 k += 1
+            frees, cmds.frees = cmds.frees, {}
+            for kind, rows in frees.items():
+                self.tables[kind].free_many(np.array(rows, np.int64))
+                k += len(rows)
         return k
 
     def tick(self, n: int = 1) -> None:

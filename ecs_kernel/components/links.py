@@ -49,3 +49,12 @@ def members(heads: np.ndarray, owner: int, nxt: np.ndarray) -> list[int]:
         out.append(r)
         r = int(nxt[r])
     return out
+
+
+def iterate(heads: np.ndarray, owner: int, nxt: np.ndarray):
+    """Iterate list ``owner`` lazily (stop early without walking the rest). Do not unlink the
+    current member and then continue: its link is cleared by ``unlink``."""
+    r = int(heads[owner])
+    while r >= 0:
+        yield r
+        r = int(nxt[r])

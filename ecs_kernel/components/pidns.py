@@ -109,6 +109,9 @@ def alloc_id(world, ns: int) -> int:
     pm = pidmap(world, ns)
     pid_max = world.settings.pid_max
     last = int(N.last_tid[ns])
+    i = last + 1
+    if i <= pid_max and (i >= len(pm.task) or (pm.task[i] < 0 and pm.pgrp[i] < 0 and pm.session[i] < 0)):
+        return _take(N, ns, i)  # the common case: the next id is free
     lo = RESERVED_PIDS if last > RESERVED_PIDS and pid_max > RESERVED_PIDS else 1
     start = last + 1 if last + 1 <= pid_max else lo
     for a, b in ((start, pid_max + 1), (lo, start)):

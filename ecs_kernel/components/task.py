@@ -15,15 +15,16 @@ run states; ``ExitState`` by systems/task_exit.py; ``WaitState`` by systems/task
 """
 from __future__ import annotations
 
-import enum
-
 import numpy as np
 
 from ..world import Column, Component
 
 
-class RunState(enum.IntEnum):
-    """What a task does next when it runs: the seed's named run states (gVisor task_run.go)."""
+class RunState:
+    """What a task does next when it runs: the seed's named run states (gVisor task_run.go).
+
+    Plain int class attributes, not an Enum: these are read on hot paths, where an Enum member
+    lookup costs ~1 us. ``state_name(RunState, v)`` gives the name."""
 
     runApp = 0  # executing application code (a guest CPU or a synthetic program)
     runSyscallExit = 1  # a syscall finished; its result is in ``ret``
@@ -35,7 +36,7 @@ class RunState(enum.IntEnum):
     blocked = 7  # waiting on something named by ``block``
 
 
-class Block(enum.IntEnum):
+class Block:
     """What a ``blocked`` task waits for. Blocking is data: never a Python stack."""
 
     NONE = 0
@@ -46,11 +47,18 @@ class Block(enum.IntEnum):
     STOPPED = 5  # group stop
 
 
-class ExitState(enum.IntEnum):
+class ExitState:
     NONE = 0
     INITIATED = 1
     ZOMBIE = 2
     DEAD = 3
+
+
+def state_name(cls, value: int) -> str:
+    for k, v in vars(cls).items():
+        if not k.startswith("_") and v == value:
+            return k
+    return str(value)
 
 
 I32 = np.int32

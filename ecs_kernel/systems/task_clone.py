@@ -156,9 +156,11 @@ def _check_limits(world, creator: int) -> None:
     if creator >= 0:
         T = world.tasks
         uid = int(T.ruid[creator])
-        cur, _ = rlimits.get(world, int(T.tg[creator]), RLIMIT_NPROC)
         # Linux exempts the root user (INIT_USER) and CAP_SYS_RESOURCE/ADMIN holders.
-        if uid != 0 and world.index["nproc"].get(uid, 0) >= cur:
+        if uid == 0:
+            return
+        cur, _ = rlimits.get(world, int(T.tg[creator]), RLIMIT_NPROC)
+        if world.index["nproc"].get(uid, 0) >= cur:
             raise KernelError(E.EAGAIN, f"RLIMIT_NPROC ({cur}) reached for uid {uid}")
 
 
@@ -175,11 +177,10 @@ def validate_flags(world, creator: int, flags: int, exit_signal: int) -> None:
         raise KernelError(E.EINVAL, "CLONE_THREAD requires CLONE_SIGHAND")
     if flags & CLONE_SIGHAND and not flags & CLONE_VM:
         raise KernelError(E.EINVAL, "CLONE_SIGHAND requires CLONE_VM")
-    tg = int(T.tg[creator])
-    ns = int(T.ns[creator])
-    is_ns_init = int(N.init_task[ns]) >= 0 and int(T.tg[int(N.init_task[ns])]) == tg
-    if flags & CLONE_PARENT and is_ns_init:
-        raise KernelError(E.EINVAL, "CLONE_PARENT from a PID namespace's init")
+    if flags & CLONE_PARENT:
+        init = int(N.init_task[int(T.ns[creator])])
+        if init >= 0 and T.tg[init] == T.tg[creator]:
+            raise KernelError(E.EINVAL, "CLONE_PARENT from a PID namespace's init")
     if flags & CLONE_THREAD and flags & (CLONE_NEWUSER | CLONE_NEWPID):
         raise KernelError(E.EINVAL, "CLONE_THREAD with a new user or PID namespace")
     if flags & CLONE_PIDFD and flags & (CLONE_DETACHED | CLONE_THREAD):

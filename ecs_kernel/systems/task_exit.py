@@ -302,12 +302,12 @@ def release(world, t: int) -> None:
         sessions.forget_leader(world, tg)
         rlimits.unref(world, int(G.rlimits[tg]))
         G.rlimits[tg] = -1
-        world.commands.push(_free_thread_group, tg)
+        world.commands.free("thread_groups", tg)
     elif G.tasks_count[tg] == 1 and T.exit_state[leader] == ExitState.ZOMBIE:
         # The last thread of a zombie leader's group: now the group is dead for the parent.
         if do_notify_parent(world, leader):
             release(world, leader)
-    world.commands.push(_free_task, t)
+    world.commands.free("tasks", t)
     _maybe_free_namespace(world, int(T.ns[t]))
 
 
@@ -327,10 +327,3 @@ def _free_namespace(world, ns: int) -> None:
         world.index["pidmaps"].pop(ns, None)
         N.free(ns)
 
-
-def _free_task(world, t: int) -> None:
-    world.tasks.free(t)
-
-
-def _free_thread_group(world, tg: int) -> None:
-    world.thread_groups.free(tg)

@@ -202,7 +202,7 @@ def try_wait(world, t: int, opts: WaitOptions) -> WaitResult | None:
         else:
             threads = [t] if opts.options & WNOTHREAD else links.members(G.task_head, tg, T.tg_next)
             for th in threads:
-                for c in links.members(T.child_head, th, T.sib_next):
+                for c in links.iterate(T.child_head, th, T.sib_next):
                     if _eligible(world, c, opts, target):
                         res = _consider(world, t, c, opts, st)
                         if res is not None:
