@@ -1,0 +1,1443 @@
+"""Guest memory: the address space (``mm``) of one guest process.
+
+gVisor names, so this file can be read beside ``pkg/sentry/mm``:
+
+=============================  ================================================================
+here                           gVisor (``pkg/sentry/mm`` unless noted)
+=============================  ================================================================
+:class:`AddressSpace`          ``MemoryManager`` (and its ``platform.AddressSpace``: the Uc)
+rows of the range table        ``vma`` + ``pma`` fused: a run of pages with one host backing
+:class:`HostBuffer`            a range of ``pgalloc.MemoryFile``
+``mmap/munmap/mprotect/...``   ``MMap``, ``MUnmap``, ``MProtect``, ``MRemap``, ``Brk``,
+                               ``Decommit`` (MADV_DONTNEED), ``MSync``
+``copy_in/copy_out/...``       ``CopyIn``, ``CopyOut``, ``CopyInString``, ``CopyInIovecs``
+:meth:`AddressSpace.fork`      ``MemoryManager.Fork``
+:meth:`AddressSpace.maps_text` ``fs/proc``: ``/proc/[pid]/maps`` (``mm.ReadMapsDataInto``)
+=============================  ================================================================
+
+Design (and why)
+----------------
+*Host memory.* Guest pages live in page-aligned anonymous host mappings (:class:`HostBuffer`:
+``mmap.mmap(-1, n, MAP_PRIVATE|MAP_NORESERVE)`` seen as a numpy ``uint8`` array). Each row of the
+page table is mapped into Unicorn with ``mem_map_ptr`` at ``buffer base + offset``, so guest and
+kernel touch the same bytes with no copies.
+
+*Splitting.* A partial munmap/mprotect splits a row into rows that keep pointing into the *same*
+buffer at different offsets; Unicorn is told by unmapping the old region and mapping the pieces
+(``mem_map_ptr`` on sub-ranges of the same buffer). Nothing is copied, so the cost does not depend
+on the size of the mapping: ``python bench/memory_split.py``-style probe on this machine: splitting a
+64 MiB mapping by mprotect of one page costs ~0.1 ms here against ~25 ms for copying the pieces into
+new buffers (and the copy doubles resident memory while it runs). Host memory of an unmapped piece
+is returned at once with ``madvise(MADV_DONTNEED)``; the buffer object itself goes when no row uses
+it. Adjacent rows that are contiguous in the same buffer with equal attributes are merged again.
+Invariant: every byte of a *private* buffer is referenced by at most one row of one address space,
+and unreferenced bytes are zero (fresh, or given back with MADV_DONTNEED); growth (brk, mremap) may
+reuse the zero slack after a row's end, which makes a growing heap one row, not one per brk call.
+
+*Page table.* A 47-bit address space is 2**35 pages: a flat per-page array is too big, and a
+two-level table costs a walk per page. We keep a *range table*: one int64 array of shape
+``(NCOLS, capacity)``, rows sorted by start and non-overlapping, each column contiguous (see
+``ecs_kernel/jit/pagewalk.py`` for the columns). Lookups are a binary search (numba); a copy is one
+kernel call however many pages or rows it crosses; a process has tens of rows, not millions.
+
+*VMAs.* Rows carry the VMA attributes too (prot, VM_* flags, file + offset, special name). A Linux
+VMA is a maximal run of adjacent rows with equal attributes (contiguous file offsets); this is what
+``maps_text`` prints and what mremap means by "one VMA". Rows may be finer than Linux's VMAs (one per
+host buffer) but never coarser.
+
+*Protection.* The guest sees what x86 hardware grants: PROT_WRITE or PROT_EXEC imply read (as on
+Linux/x86-64 without protection keys). Kernel copies check the same effective bits: reads need read,
+writes need PROT_WRITE; PROT_NONE faults both ways. ``maps_text`` shows the protection as asked.
+
+*Files.* A file is any object with ``read_at(offset, n) -> bytes``; optional ``write_at(offset, data)``,
+``readable``/``writable`` (its open mode; default: readable, writable iff it has ``write_at``),
+``path`` (for /proc/self/maps), ``dev`` ((major, minor)) and ``ino``. Private file mappings are
+copied in at map time (bytes past EOF read as zeros, where Linux would raise SIGBUS). Shared file
+mappings are copied in at map time and written back (clipped to the file size seen at map time) by
+msync and by munmap/mremap-away/release; two shared mappings of one file do not see each other's
+writes until written back. MAP_SHARED anonymous memory is one host buffer mapped by every address
+space that shares it (fork keeps it shared).
+
+Errors are raised as :class:`~ecs_kernel.errors.KernelError` with Linux's errno for the same call
+(checked against mm/mmap.c, mm/mprotect.c, mm/mremap.c, mm/madvise.c, mm/msync.c of Linux 6.x and
+the man pages), including the order in which Linux checks them. ``brk`` never raises: like Linux it
+returns the current break on failure.
+
+Not thread-safe: the kernel calls one address space from one place at a time.
+"""
+from __future__ import annotations
+
+import errno as _errno
+import itertools
+import mmap as _mmap
+import struct
+from typing import NamedTuple
+
+import numpy as np
+
+from ecs_kernel.errors import E, KernelError
+from ecs_kernel.jit import pagewalk as _pw
+from ecs_kernel.jit.pagewalk import (BOFF, BUF, END, FILE, FLAGS, FOFF, HOST, NAME, NCOLS, PROT,
+                                     START)
+
+# --- x86-64 constants ---------------------------------------------------------------------------
+
+PAGE_SHIFT = 12
+PAGE_SIZE = 1 << PAGE_SHIFT
+PAGE_MASK = ~(PAGE_SIZE - 1)
+TASK_SIZE = 0x7FFF_FFFF_F000  # TASK_SIZE_MAX with 4-level paging (47-bit user space)
+TASK_UNMAPPED_BASE = (TASK_SIZE // 3 + PAGE_SIZE - 1) & PAGE_MASK  # legacy bottom-up base
+MMAP_MIN_ADDR = 0x10000  # vm.mmap_min_addr default
+STACK_GUARD_GAP = 256 << PAGE_SHIFT  # stack_guard_gap default (1 MiB)
+MAX_MAP_COUNT = 65530  # vm.max_map_count default
+RLIM_INFINITY = (1 << 64) - 1
+UIO_MAXIOV = 1024
+PATH_MAX = 4096
+_U64 = 1 << 64
+
+PROT_NONE = 0x0
+PROT_READ = 0x1
+PROT_WRITE = 0x2
+PROT_EXEC = 0x4
+PROT_SEM = 0x8
+PROT_GROWSDOWN = 0x01000000
+PROT_GROWSUP = 0x02000000
+
+MAP_SHARED = 0x01
+MAP_PRIVATE = 0x02
+MAP_SHARED_VALIDATE = 0x03
+MAP_TYPE = 0x0F
+MAP_FIXED = 0x10
+MAP_ANONYMOUS = 0x20
+MAP_32BIT = 0x40
+MAP_GROWSDOWN = 0x0100
+MAP_DENYWRITE = 0x0800
+MAP_EXECUTABLE = 0x1000
+MAP_LOCKED = 0x2000
+MAP_NORESERVE = 0x4000
+MAP_POPULATE = 0x8000
+MAP_NONBLOCK = 0x10000
+MAP_STACK = 0x20000
+MAP_HUGETLB = 0x40000
+MAP_SYNC = 0x80000
+MAP_FIXED_NOREPLACE = 0x100000
+MAP_UNINITIALIZED = 0x4000000
+MAP_HUGE_2MB = 21 << 26
+MAP_HUGE_1GB = 30 << 26
+LEGACY_MAP_MASK = (MAP_SHARED | MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS | MAP_DENYWRITE
+                   | MAP_EXECUTABLE | MAP_UNINITIALIZED | MAP_GROWSDOWN | MAP_LOCKED
+                   | MAP_NORESERVE | MAP_POPULATE | MAP_NONBLOCK | MAP_STACK | MAP_HUGETLB
+                   | MAP_32BIT | MAP_HUGE_2MB | MAP_HUGE_1GB)
+
+MREMAP_MAYMOVE = 1
+MREMAP_FIXED = 2
+MREMAP_DONTUNMAP = 4
+
+MS_ASYNC = 1
+MS_INVALIDATE = 2
+MS_SYNC = 4
+
+MADV_NORMAL = 0
+MADV_RANDOM = 1
+MADV_SEQUENTIAL = 2
+MADV_WILLNEED = 3
+MADV_DONTNEED = 4
+MADV_FREE = 8
+MADV_REMOVE = 9
+MADV_DONTFORK = 10
+MADV_DOFORK = 11
+MADV_MERGEABLE = 12
+MADV_UNMERGEABLE = 13
+MADV_HUGEPAGE = 14
+MADV_NOHUGEPAGE = 15
+MADV_DONTDUMP = 16
+MADV_DODUMP = 17
+MADV_WIPEONFORK = 18
+MADV_KEEPONFORK = 19
+MADV_COLD = 20
+MADV_PAGEOUT = 21
+MADV_POPULATE_READ = 22
+MADV_POPULATE_WRITE = 23
+MADV_DONTNEED_LOCKED = 24
+MADV_COLLAPSE = 25
+MADV_HWPOISON = 100
+MADV_SOFT_OFFLINE = 101
+MADV_GUARD_INSTALL = 102
+MADV_GUARD_REMOVE = 103
+_MADV_VALID = frozenset(range(0, 4)) | {4, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21,
+                                          22, 23, 24, 25, 100, 101}
+
+# --- VM_* flags of a row (FLAGS column) ----------------------------------------------------------
+
+VM_SHARED = 0x1  # writes reach the shared object (Linux VM_SHARED; off for read-only shared files)
+VM_MAYSHARE = 0x2  # mapped MAP_SHARED ('s' in /proc/self/maps)
+VM_MAYWRITE = 0x4  # mprotect may add PROT_WRITE
+VM_GROWSDOWN = _pw.VM_GROWSDOWN  # 0x8: a stack; keeps a guard gap below it
+VM_DONTFORK = 0x20  # MADV_DONTFORK: not inherited by fork
+VM_WIPEONFORK = 0x40  # MADV_WIPEONFORK: the child sees zeros
+VM_PRISTINE = 0x80  # internal: never writable since created zero-filled (fork need not copy)
+VM_DONTEXPAND = 0x100  # special mappings ([vdso], [vvar]): mremap may not grow them
+_VM_MERGE_IGNORE = VM_PRISTINE
+
+# Unicorn's UC_PROT_* have the same values as PROT_*.
+_UC_PERM = tuple(_pw.effective_prot.py_func(p) for p in range(8))
+
+_MAP_NORESERVE_HOST = 0x4000  # not exported by Python's mmap module
+
+
+def page_align(n: int) -> int:
+    """PAGE_ALIGN: round ``n`` up to a page multiple (as an unbounded Python int)."""
+    return (n + PAGE_SIZE - 1) & PAGE_MASK
+
+
+def default_mmap_base(stack_rlimit: int = 8 << 20, task_size: int = TASK_SIZE) -> int:
+    """Linux's ``mmap_base`` for a non-randomised x86-64 process: below the stack's rlimit, the
+    guard gap, at least 128 MiB and at most 5/6 of the address space."""
+    gap = min(stack_rlimit, RLIM_INFINITY) + STACK_GUARD_GAP
+    gap = max(gap, 128 << 20)
+    gap = min(gap, task_size // 6 * 5)
+    return (task_size - gap) & PAGE_MASK
+
+
+DEFAULT_MMAP_BASE = default_mmap_base()  # 0x7ffff7fff000, where ld.so's first mmap lands
+
+_inode_counter = itertools.count(1 << 20)
+
+
+class HostBuffer:
+    """One page-aligned anonymous host mapping backing guest pages (gVisor: a MemoryFile range).
+
+    ``shared`` buffers back MAP_SHARED memory and may be mapped by several address spaces;
+    ``file``/``foff``/``flen`` say where a shared file mapping writes back (``flen``: bytes of the
+    file present at map time, the write-back limit).
+    """
+
+    __slots__ = ("mm", "arr", "addr", "size", "shared", "file", "foff", "flen", "ino")
+
+    def __init__(self, size: int, shared: bool = False):
+        self.mm = _mmap.mmap(-1, size, flags=_mmap.MAP_PRIVATE | _MAP_NORESERVE_HOST)
+        self.arr = np.frombuffer(self.mm, dtype=np.uint8)
+        self.addr = int(self.arr.ctypes.data)
+        self.size = size
+        self.shared = shared
+        self.file = None
+        self.foff = 0
+        self.flen = 0
+        self.ino = next(_inode_counter) if shared else 0
+
+    def zero(self, off: int, length: int) -> None:
+        """Zero ``[off, off+length)`` (page aligned), giving the host pages back."""
+        if length > 0:
+            self.mm.madvise(_mmap.MADV_DONTNEED, off, length)
+
+    def fill_from(self, file, file_off: int, off: int, length: int) -> int:
+        """Read ``length`` bytes of ``file`` at ``file_off`` into ``[off, ...)``; return bytes read."""
+        data = file.read_at(file_off, length) if length > 0 else b""
+        k = min(len(data), length)
+        if k:
+            self.arr[off:off + k] = np.frombuffer(data, dtype=np.uint8, count=k)
+        return k
+
+    def writeback(self, off: int, length: int) -> None:
+        """Write ``[off, off+length)`` of a shared file mapping back to its file."""
+        if self.file is None:
+            return
+        write_at = getattr(self.file, "write_at", None)
+        end = min(off + length, self.flen)
+        if write_at is None or end <= off:
+            return
+        write_at(self.foff + off, bytes(self.arr[off:end]))
+
+
+class Vma(NamedTuple):
+    """One Linux VMA as /proc/self/maps shows it."""
+
+    start: int
+    end: int
+    prot: int
+    flags: int  # VM_* bits
+    offset: int  # file offset of start (offset into the shared object for MAP_SHARED anonymous)
+    name: str
+    file: object
+
+
+def _err(errno: int, msg: str = ""):
+    return KernelError(errno, msg)
+
+
+class AddressSpace:
+    """The memory of one guest process, mapped into one Unicorn engine (gVisor: MemoryManager).
+
+    The kernel sets ``rlimit_as``, ``rlimit_data`` (bytes, ``RLIM_INFINITY`` = none), ``start_brk``/
+    ``current_brk`` (via :meth:`set_brk_base`), ``start_data``/``end_data`` and ``start_stack`` (for brk's
+    RLIMIT_DATA check and the ``[heap]``/``[stack]`` names) from the ELF loader.
+    """
+
+    def __init__(self, uc, *, mmap_base: int = DEFAULT_MMAP_BASE, task_size: int = TASK_SIZE):
+        self.uc = uc
+        self.task_size = task_size
+        self.mmap_base = mmap_base
+        self.mmap_legacy_base = TASK_UNMAPPED_BASE
+        self.mmap_min_addr = MMAP_MIN_ADDR
+        self.stack_guard_gap = STACK_GUARD_GAP
+        self.max_map_count = MAX_MAP_COUNT
+        self.rlimit_as = RLIM_INFINITY
+        self.rlimit_data = RLIM_INFINITY
+        self.rlimit_data_max = RLIM_INFINITY
+        self.start_brk = 0
+        self.current_brk = 0
+        self.start_data = 0
+        self.end_data = 0
+        self.start_stack = 0
+        self._t = np.zeros((NCOLS, 64), dtype=np.int64)
+        self._n = 0
+        self._pieces = np.zeros((64, 3), dtype=np.int64)
+        self._bufs: list[HostBuffer | None] = []
+        self._free_buf_ids: list[int] = []
+        self._files: list = [None]
+        self._names: list[str] = [""]
+
+    # ------------------------------------------------------------------ table primitives
+
+    @property
+    def table(self) -> np.ndarray:
+        """The live rows of the range table, ``(NCOLS, n)`` (a view: do not write)."""
+        return self._t[:, :self._n]
+
+    def _row(self, i: int) -> list[int]:
+        return self._t[:, i].tolist()
+
+    def _find(self, addr: int) -> int:
+        if addr < 0 or addr >= self.task_size:
+            return -1
+        return int(_pw.find_row(self._t, self._n, addr))
+
+    def _first_after(self, addr: int) -> int:
+        """Index of the first row with END > addr (Linux find_vma)."""
+        return int(np.searchsorted(self._t[END, :self._n], addr, side="right"))
+
+    def _first_at_or_after(self, addr: int) -> int:
+        """Index of the first row with START >= addr."""
+        return int(np.searchsorted(self._t[START, :self._n], addr, side="left"))
+
+    def _overlaps(self, start: int, end: int) -> bool:
+        if end <= start:
+            return False
+        i = self._first_after(start)
+        return i < self._n and int(self._t[START, i]) < end
+
+    def _start_gap(self, i: int) -> int:
+        s = int(self._t[START, i])
+        if int(self._t[FLAGS, i]) & VM_GROWSDOWN:
+            return max(0, s - self.stack_guard_gap)
+        return s
+
+    def _ensure_capacity(self, extra: int) -> None:
+        need = self._n + extra
+        cap = self._t.shape[1]
+        if need <= cap:
+            return
+        while cap < need:
+            cap *= 2
+        t = np.zeros((NCOLS, cap), dtype=np.int64)
+        t[:, :self._n] = self._t[:, :self._n]
+        self._t = t
+        self._pieces = np.zeros((cap, 3), dtype=np.int64)
+
+    def _insert_blank(self, pos: int, k: int) -> None:
+        self._ensure_capacity(k)
+        n = self._n
+        t = self._t
+        if pos < n:
+            t[:, pos + k:n + k] = t[:, pos:n]
+        self._n = n + k
+
+    def _delete_rows(self, lo: int, hi: int) -> None:
+        if hi <= lo:
+            return
+        n = self._n
+        t = self._t
+        t[:, lo:n - (hi - lo)] = t[:, hi:n]
+        t[:, n - (hi - lo):n] = 0
+        self._n = n - (hi - lo)
+
+    # ------------------------------------------------------------------ Unicorn sync
+
+    def _uc_map(self, i: int) -> None:
+        s, e, p, h = (int(x) for x in self._t[[START, END, PROT, HOST], i])
+        self.uc.mem_map_ptr(s, e - s, _UC_PERM[p & 7], h)
+
+    def _uc_unmap(self, i: int) -> None:
+        s, e = int(self._t[START, i]), int(self._t[END, i])
+        self.uc.mem_unmap(s, e - s)
+
+    def _uc_flush_code(self, start: int, end: int) -> None:
+        """Drop translated code for guest bytes the kernel rewrote behind Unicorn's back."""
+        self.uc.ctl_remove_cache(start, end)
+
+    # ------------------------------------------------------------------ buffers, files, names
+
+    def _new_buffer(self, size: int, shared: bool = False) -> int:
+        hb = HostBuffer(size, shared)
+        return self._add_buffer(hb)
+
+    def _add_buffer(self, hb: HostBuffer) -> int:
+        if self._free_buf_ids:
+            b = self._free_buf_ids.pop()
+            self._bufs[b] = hb
+        else:
+            b = len(self._bufs)
+            self._bufs.append(hb)
+        return b
+
+    def _buffer_id_of(self, hb: HostBuffer) -> int:
+        for b, x in enumerate(self._bufs):
+            if x is hb:
+                return b
+        return self._add_buffer(hb)
+
+    def _file_id(self, file) -> int:
+        if file is None:
+            return 0
+        for k, f in enumerate(self._files):
+            if f is file:
+                return k
+        self._files.append(file)
+        return len(self._files) - 1
+
+    def _name_id(self, name: str | None) -> int:
+        if not name:
+            return 0
+        try:
+            return self._names.index(name)
+        except ValueError:
+            self._names.append(name)
+            return len(self._names) - 1
+
+    def _gc(self) -> None:
+        """Forget buffers and files no row references any more."""
+        used = set(self._t[BUF, :self._n].tolist())
+        for b, hb in enumerate(self._bufs):
+            if hb is not None and b not in used:
+                self._bufs[b] = None
+                self._free_buf_ids.append(b)
+        used_f = set(self._t[FILE, :self._n].tolist())
+        for k in range(1, len(self._files)):
+            if self._files[k] is not None and k not in used_f:
+                self._files[k] = None
+
+    # ------------------------------------------------------------------ row surgery
+
+    def _split_at(self, addr: int) -> None:
+        """Make ``addr`` a row boundary (no-op if it is one or lies in a hole)."""
+        i = self._find(addr)
+        if i < 0 or int(self._t[START, i]) == addr:
+            return
+        self._uc_unmap(i)
+        self._insert_blank(i + 1, 1)
+        t = self._t
+        t[:, i + 1] = t[:, i]
+        d = addr - int(t[START, i])
+        t[END, i] = addr
+        t[START, i + 1] = addr
+        t[HOST, i + 1] += d
+        t[BOFF, i + 1] += d
+        t[FOFF, i + 1] += d
+        self._uc_map(i)
+        self._uc_map(i + 1)
+
+    def _carve(self, start: int, end: int) -> tuple[int, int]:
+        """Split rows at ``start`` and ``end``; return the row range lying inside."""
+        self._split_at(start)
+        self._split_at(end)
+        return self._first_after(start), self._first_at_or_after(end)
+
+    def _mergeable(self, i: int) -> bool:
+        """Can rows ``i`` and ``i+1`` become one row (same buffer, contiguous, same attributes)?"""
+        t = self._t
+        a = t[:, i]
+        b = t[:, i + 1]
+        return bool(a[END] == b[START] and a[BUF] == b[BUF]
+                    and a[BOFF] + (a[END] - a[START]) == b[BOFF]
+                    and a[PROT] == b[PROT]
+                    and (a[FLAGS] | _VM_MERGE_IGNORE) == (b[FLAGS] | _VM_MERGE_IGNORE)
+                    and a[FILE] == b[FILE] and a[NAME] == b[NAME]
+                    and (a[FILE] == 0 or a[FOFF] + (a[END] - a[START]) == b[FOFF]))
+
+    def _merge_window(self, lo: int, hi: int) -> None:
+        """Merge mergeable neighbours among rows ``lo-1 .. hi`` (indices before any merge)."""
+        i = max(lo - 1, 0)
+        while i < min(hi, self._n - 1):
+            if self._mergeable(i):
+                t = self._t
+                self._uc_unmap(i)
+                self._uc_unmap(i + 1)
+                t[END, i] = t[END, i + 1]
+                t[FLAGS, i] &= t[FLAGS, i + 1] | ~VM_PRISTINE
+                self._delete_rows(i + 1, i + 2)
+                self._uc_map(i)
+                hi -= 1
+            else:
+                i += 1
+
+    def _insert_row(self, start, end, prot, flags, buf, boff, file_id=0, foff=0, name_id=0) -> int:
+        """Insert one row into a free range and map it; returns its index (before merging)."""
+        pos = self._first_at_or_after(start)
+        self._insert_blank(pos, 1)
+        hb = self._bufs[buf]
+        self._t[:, pos] = (start, end, prot, hb.addr + boff, flags, buf, boff, file_id, foff,
+                           name_id)
+        self._uc_map(pos)
+        return pos
+
+    def _release_rows(self, lo: int, hi: int) -> None:
+        """Unmap rows ``[lo, hi)``: write shared files back, return private host pages, forget."""
+        t = self._t
+        for i in range(lo, hi):
+            s, e, b, boff = int(t[START, i]), int(t[END, i]), int(t[BUF, i]), int(t[BOFF, i])
+            hb = self._bufs[b]
+            if hb.shared:
+                hb.writeback(boff, e - s)
+            else:
+                hb.zero(boff, e - s)
+            self.uc.mem_unmap(s, e - s)
+        self._delete_rows(lo, hi)
+        self._gc()
+
+    def _unmap_range(self, start: int, end: int) -> None:
+        """do_munmap: remove every mapping in ``[start, end)`` (holes are fine)."""
+        if not self._overlaps(start, end):
+            return
+        lo, hi = self._carve(start, end)
+        self._release_rows(lo, hi)
+
+    # ------------------------------------------------------------------ accounting
+
+    def _usage(self, start: int = 0, end: int = TASK_SIZE) -> tuple[int, int]:
+        total, data = _pw.mapped_bytes(self._t, self._n, start, end, VM_SHARED | VM_GROWSDOWN, 0)
+        return int(total), int(data)
+
+    def _may_expand_vm(self, is_data: bool, nbytes: int, total=None, data=None) -> bool:
+        """Linux may_expand_vm: RLIMIT_AS always, RLIMIT_DATA for private writable non-stack."""
+        if total is None:
+            total, data = self._usage()
+        npages = nbytes >> PAGE_SHIFT
+        if (total >> PAGE_SHIFT) + npages > (self.rlimit_as >> PAGE_SHIFT):
+            return False
+        if is_data and (data >> PAGE_SHIFT) + npages > (self.rlimit_data >> PAGE_SHIFT):
+            if (self.rlimit_data == 0
+                    and (data >> PAGE_SHIFT) + npages <= (self.rlimit_data_max >> PAGE_SHIFT)):
+                return True
+            return False
+        return True
+
+    @staticmethod
+    def _is_data(prot: int, vm_flags: int) -> bool:
+        return bool(prot & PROT_WRITE) and not (vm_flags & (VM_SHARED | VM_GROWSDOWN))
+
+    def _map_count(self) -> int:
+        """Number of Linux VMAs (rows merged by attribute)."""
+        n = self._n
+        if n <= 1:
+            return n
+        return sum(1 for i in range(n) if i == 0 or not self._same_vma(i - 1))
+
+    # ------------------------------------------------------------------ VMAs (merged rows)
+
+    def _same_vma(self, i: int) -> bool:
+        """Would Linux show rows ``i`` and ``i+1`` as one VMA?"""
+        t = self._t
+        a = t[:, i]
+        b = t[:, i + 1]
+        if not (a[END] == b[START] and a[PROT] == b[PROT]
+                and (a[FLAGS] | _VM_MERGE_IGNORE) == (b[FLAGS] | _VM_MERGE_IGNORE)
+                and a[FILE] == b[FILE] and a[NAME] == b[NAME]):
+            return False
+        length = a[END] - a[START]
+        if a[FILE] != 0:
+            return bool(a[FOFF] + length == b[FOFF])
+        if a[FLAGS] & VM_MAYSHARE:  # one shmem object each
+            return bool(a[BUF] == b[BUF] and a[BOFF] + length == b[BOFF])
+        return True
+
+    def _vma_rows(self, i: int) -> tuple[int, int]:
+        """Row range ``[lo, hi)`` of the VMA containing row ``i``."""
+        lo = i
+        while lo > 0 and self._same_vma(lo - 1):
+            lo -= 1
+        hi = i + 1
+        while hi < self._n and self._same_vma(hi - 1):
+            hi += 1
+        return lo, hi
+
+    def _vma_name(self, lo: int, hi: int) -> str:
+        t = self._t
+        start, end = int(t[START, lo]), int(t[END, hi - 1])
+        f = int(t[FILE, lo])
+        if f:
+            return str(getattr(self._files[f], "path", "") or "")
+        if int(t[FLAGS, lo]) & VM_MAYSHARE:
+            return "/dev/zero (deleted)"
+        if int(t[NAME, lo]):
+            return self._names[int(t[NAME, lo])]
+        if self.start_brk and start <= self.current_brk and end >= self.start_brk:
+            return "[heap]"
+        if self.start_stack and start <= self.start_stack <= end:
+            return "[stack]"
+        return ""
+
+    def _vma(self, lo: int, hi: int) -> Vma:
+        t = self._t
+        f = int(t[FILE, lo])
+        if f:
+            off = int(t[FOFF, lo])
+        elif int(t[FLAGS, lo]) & VM_MAYSHARE:
+            off = int(t[BOFF, lo])
+        else:
+            off = 0
+        return Vma(int(t[START, lo]), int(t[END, hi - 1]), int(t[PROT, lo]), int(t[FLAGS, lo]),
+                   off, self._vma_name(lo, hi), self._files[f])
+
+    def vmas(self) -> list[Vma]:
+        """The VMAs in address order, as Linux would show them."""
+        out = []
+        i = 0
+        while i < self._n:
+            lo, hi = self._vma_rows(i)
+            out.append(self._vma(lo, hi))
+            i = hi
+        return out
+
+    def find_vma(self, addr: int) -> Vma | None:
+        """The VMA containing ``addr``, or None (e.g. to tell SEGV_MAPERR from SEGV_ACCERR)."""
+        i = self._find(addr)
+        if i < 0:
+            return None
+        return self._vma(*self._vma_rows(i))
+
+    def maps_text(self) -> str:
+        """``/proc/self/maps`` in Linux's format."""
+        lines = []
+        for v in self.vmas():
+            perms = ("r" if v.prot & PROT_READ else "-") + ("w" if v.prot & PROT_WRITE else "-") \
+                + ("x" if v.prot & PROT_EXEC else "-") + ("s" if v.flags & VM_MAYSHARE else "p")
+            if v.file is not None:
+                major, minor = getattr(v.file, "dev", (0, 0))
+                ino = int(getattr(v.file, "ino", 0))
+            elif v.flags & VM_MAYSHARE:
+                major, minor = 0, 1
+                i = self._find(v.start)
+                ino = self._bufs[int(self._t[BUF, i])].ino
+            else:
+                major, minor, ino = 0, 0, 0
+            line = f"{v.start:08x}-{v.end:08x} {perms} {v.offset:08x} {major:02x}:{minor:02x} {ino} "
+            if v.name:
+                line = line.ljust(72) + " " + v.name
+            lines.append(line)
+        return "".join(s + "\n" for s in lines)
+
+    # ------------------------------------------------------------------ placement
+
+    def _get_unmapped_area(self, addr: int, length: int, flags: int) -> int:
+        """get_unmapped_area + x86-64 arch_get_unmapped_area_topdown. Raises ENOMEM/EINVAL/EPERM."""
+        if length > self.task_size:
+            raise _err(E.ENOMEM, "length beyond the address space")
+        if flags & MAP_FIXED:
+            a = addr
+        elif flags & MAP_32BIT:
+            a = self._area_bottomup(addr, length, flags)
+        else:
+            a = -1
+            if addr:
+                hint = addr & PAGE_MASK
+                if self.task_size - length >= hint:
+                    i = self._first_after(hint)
+                    if i == self._n or hint + length <= self._start_gap(i):
+                        a = hint
+            if a < 0:
+                low = max(PAGE_SIZE, self.mmap_min_addr)
+                a = int(_pw.find_gap_topdown(self._t, self._n, length, low, self.mmap_base,
+                                             self.stack_guard_gap))
+                if a < 0:
+                    a = self._area_bottomup(addr, length, flags)
+        if a > self.task_size - length:
+            raise _err(E.ENOMEM, "mapping beyond the address space")
+        if a & ~PAGE_MASK:
+            raise _err(E.EINVAL, "unaligned fixed address")
+        if a < self.mmap_min_addr:
+            raise _err(E.EPERM, "below vm.mmap_min_addr")
+        return a
+
+    def _area_bottomup(self, addr: int, length: int, flags: int) -> int:
+        """x86-64 arch_get_unmapped_area (the bottom-up fallback and MAP_32BIT)."""
+        if flags & MAP_32BIT:
+            begin, end = 0x40000000, 0x80000000
+        else:
+            begin, end = self.mmap_legacy_base, self.task_size
+        if length > end:
+            raise _err(E.ENOMEM)
+        if addr:
+            hint = page_align(addr)
+            i = self._first_after(hint)
+            if end - length >= hint and (i == self._n or hint + length <= self._start_gap(i)):
+                return hint
+        a = int(_pw.find_gap_bottomup(self._t, self._n, length, max(begin, self.mmap_min_addr),
+                                      end, self.stack_guard_gap))
+        if a < 0:
+            raise _err(E.ENOMEM, "no free range")
+        return a
+
+    # ------------------------------------------------------------------ mmap
+
+    def mmap(self, addr: int, length: int, prot: int, flags: int, file=None, offset: int = 0,
+             *, name: str | None = None) -> int:
+        """Implements mmap(2). Returns the mapped address.
+
+        ``file`` (for non-MAP_ANONYMOUS) is the object behind the fd (see the module docstring);
+        ``None`` without MAP_ANONYMOUS is EBADF. ``name`` is for kernel-made special mappings
+        ("[vdso]", "[vvar]"): shown in /proc/self/maps, never merged, not growable by mremap.
+        """
+        # sys_mmap / ksys_mmap_pgoff
+        if offset & ~PAGE_MASK:
+            raise _err(E.EINVAL, "unaligned offset")
+        offset &= _U64 - 1
+        anonymous = bool(flags & MAP_ANONYMOUS)
+        if anonymous:
+            file = None
+        elif file is None:
+            raise _err(E.EBADF)
+        if flags & MAP_HUGETLB:
+            # No hugetlbfs: a file is never a hugetlb file; anonymous huge pages: none reserved.
+            raise _err(E.EINVAL if file is not None else E.ENOMEM, "MAP_HUGETLB")
+        # do_mmap
+        if length == 0:
+            raise _err(E.EINVAL, "zero length")
+        if flags & MAP_FIXED_NOREPLACE:
+            flags |= MAP_FIXED
+        if not flags & MAP_FIXED:
+            addr &= PAGE_MASK
+            if addr and addr < self.mmap_min_addr:
+                addr = page_align(self.mmap_min_addr)
+        length = page_align(length)
+        if length >= _U64:
+            raise _err(E.ENOMEM, "length overflows")
+        if (offset >> PAGE_SHIFT) + (length >> PAGE_SHIFT) >= _U64 >> PAGE_SHIFT:
+            raise _err(E.EOVERFLOW)
+        if self._n > self.max_map_count and self._map_count() > self.max_map_count:
+            raise _err(E.ENOMEM, "too many mappings")
+        addr = self._get_unmapped_area(addr, length, flags)
+        if flags & MAP_FIXED_NOREPLACE and self._overlaps(addr, addr + length):
+            raise _err(E.EEXIST)
+        prot &= PROT_READ | PROT_WRITE | PROT_EXEC
+        vm = VM_MAYWRITE
+        if flags & MAP_GROWSDOWN:
+            vm |= VM_GROWSDOWN
+        mtype = flags & MAP_TYPE
+        if file is not None:
+            if offset + length > (1 << 63) - 1:  # file_mmap_ok: MAX_LFS_FILESIZE
+                raise _err(E.EOVERFLOW)
+            readable = bool(getattr(file, "readable", True))
+            writable = bool(getattr(file, "writable", hasattr(file, "write_at")))
+            if mtype in (MAP_SHARED, MAP_SHARED_VALIDATE):
+                vflags = flags & LEGACY_MAP_MASK if mtype == MAP_SHARED else flags
+                if vflags & ~LEGACY_MAP_MASK:
+                    raise _err(_errno.EOPNOTSUPP)  # not (yet) in errors.E
+                if prot & PROT_WRITE and not writable:
+                    raise _err(E.EACCES, "shared writable mapping of a file not open for writing")
+                vm |= VM_SHARED | VM_MAYSHARE
+                if not writable:
+                    vm &= ~(VM_MAYWRITE | VM_SHARED)
+            elif mtype != MAP_PRIVATE:
+                raise _err(E.EINVAL, "bad mapping type")
+            if not readable:
+                raise _err(E.EACCES, "file not open for reading")
+            if vm & VM_GROWSDOWN:
+                raise _err(E.EINVAL)
+        else:
+            if mtype == MAP_SHARED:
+                if vm & VM_GROWSDOWN:
+                    raise _err(E.EINVAL)
+                vm |= VM_SHARED | VM_MAYSHARE
+            elif mtype != MAP_PRIVATE:
+                raise _err(E.EINVAL, "bad mapping type")
+        # mmap_region: address-space limits, counting what MAP_FIXED replaces.
+        is_data = self._is_data(prot, vm)
+        if not self._may_expand_vm(is_data, length):
+            replaced, _ = self._usage(addr, addr + length)
+            if not self._may_expand_vm(is_data, length - replaced):
+                raise _err(E.ENOMEM, "RLIMIT_AS/RLIMIT_DATA")
+        if file is None and not prot & PROT_WRITE:
+            vm |= VM_PRISTINE
+        if name:
+            vm |= VM_DONTEXPAND
+        # Commit: nothing below fails for a guest-visible reason.
+        self._unmap_range(addr, addr + length)
+        shared = bool(vm & VM_MAYSHARE)
+        b = self._new_buffer(length, shared=shared)
+        hb = self._bufs[b]
+        if file is not None:
+            got = hb.fill_from(file, offset, 0, length)
+            if shared:
+                hb.file, hb.foff, hb.flen = file, offset, got
+        # A new buffer never merges with a neighbour row (the VMA may: see _same_vma).
+        self._insert_row(addr, addr + length, prot, vm, b, 0, self._file_id(file), offset,
+                         self._name_id(name))
+        return addr
+
+    # ------------------------------------------------------------------ munmap
+
+    def munmap(self, addr: int, length: int) -> int:
+        """Implements munmap(2)."""
+        if addr & ~PAGE_MASK or addr > self.task_size or length > self.task_size - addr:
+            raise _err(E.EINVAL)
+        length = page_align(length)
+        if length == 0:
+            raise _err(E.EINVAL, "zero length")
+        self._unmap_range(addr, addr + length)
+        return 0
+
+    # ------------------------------------------------------------------ mprotect
+
+    def mprotect(self, addr: int, length: int, prot: int) -> int:
+        """Implements mprotect(2), including Linux's partial application before a hole or an
+        EACCES (the pages before it keep their new protection)."""
+        grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP)
+        prot &= ~grows
+        if grows == (PROT_GROWSDOWN | PROT_GROWSUP):
+            raise _err(E.EINVAL)
+        if addr & ~PAGE_MASK:
+            raise _err(E.EINVAL, "unaligned address")
+        if length == 0:
+            return 0
+        length = page_align(length)
+        end = addr + length
+        if end >= _U64 or end <= addr:
+            raise _err(E.ENOMEM)
+        if prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM):
+            raise _err(E.EINVAL, "unknown protection bits")
+        prot &= PROT_READ | PROT_WRITE | PROT_EXEC
+        i = self._first_after(addr)
+        if i >= self._n:
+            raise _err(E.ENOMEM)
+        t = self._t
+        if grows & PROT_GROWSDOWN:
+            if int(t[START, i]) >= end:
+                raise _err(E.ENOMEM)
+            lo, _ = self._vma_rows(i)
+            addr = int(t[START, lo])
+            if not int(t[FLAGS, i]) & VM_GROWSDOWN:
+                raise _err(E.EINVAL)
+        else:
+            if int(t[START, i]) > addr:
+                raise _err(E.ENOMEM)
+            if grows & PROT_GROWSUP:  # x86 has no grows-up mappings
+                raise _err(E.EINVAL)
+        cur = addr
+        while cur < end:
+            i = self._find(cur)
+            if i < 0:
+                raise _err(E.ENOMEM, "range has unmapped pages")
+            s, e, old, vm = (int(x) for x in t[[START, END, PROT, FLAGS], i])
+            piece_end = min(e, end)
+            if prot & PROT_WRITE and not vm & VM_MAYWRITE:
+                raise _err(E.EACCES, "mapping may not become writable")
+            if prot != old:
+                if self._is_data(prot, vm) and not self._is_data(old, vm):
+                    total, data = self._usage()
+                    n = piece_end - cur
+                    if (not self._may_expand_vm(True, n, total, data)
+                            and self._may_expand_vm(False, n, total, data)):
+                        raise _err(E.ENOMEM, "RLIMIT_DATA")
+                self._set_prot(cur, piece_end, prot)
+                t = self._t
+            cur = piece_end
+        return 0
+
+    def _set_prot(self, start: int, end: int, prot: int) -> None:
+        lo, hi = self._carve(start, end)
+        t = self._t
+        for i in range(lo, hi):
+            t[PROT, i] = prot
+            if prot & PROT_WRITE:
+                t[FLAGS, i] &= ~VM_PRISTINE
+            s, e = int(t[START, i]), int(t[END, i])
+            self.uc.mem_protect(s, e - s, _UC_PERM[prot])
+        self._merge_window(lo, hi)
+
+    # ------------------------------------------------------------------ mremap
+
+    def mremap(self, addr: int, old_len: int, new_len: int, flags: int, new_addr: int = 0) -> int:
+        """Implements mremap(2) (MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP). Returns the
+        new address. Moving re-points rows at new addresses: no guest byte is copied."""
+        if flags & ~(MREMAP_FIXED | MREMAP_MAYMOVE | MREMAP_DONTUNMAP):
+            raise _err(E.EINVAL, "unknown flags")
+        if addr & ~PAGE_MASK:
+            raise _err(E.EINVAL, "unaligned address")
+        if page_align(new_len) % _U64 == 0:
+            raise _err(E.EINVAL, "zero new length")
+        implies_new = bool(flags & (MREMAP_FIXED | MREMAP_DONTUNMAP))
+        if implies_new:
+            if new_addr & ~PAGE_MASK:
+                raise _err(E.EINVAL, "unaligned new address")
+            if not flags & MREMAP_MAYMOVE:
+                raise _err(E.EINVAL, "MREMAP_FIXED/DONTUNMAP without MREMAP_MAYMOVE")
+            if flags & MREMAP_DONTUNMAP and old_len != new_len:
+                raise _err(E.EINVAL, "MREMAP_DONTUNMAP cannot resize")
+        old_len = page_align(old_len) % _U64
+        new_len = page_align(new_len) % _U64
+        if self._find(addr) < 0:
+            raise _err(E.EFAULT, "no mapping at old address")
+        if implies_new:
+            return self._mremap_to(addr, old_len, new_len, flags, new_addr)
+        if old_len == new_len:
+            return addr
+        if old_len > new_len:
+            self._unmap_range(addr + new_len, addr + old_len)
+            return addr
+        lo, hi = self._remap_is_valid(addr, old_len, new_len)
+        vma_end = int(self._t[END, hi - 1])
+        delta = new_len - old_len
+        if (vma_end - addr == old_len and not self._overlaps(vma_end, vma_end + delta)
+                and vma_end + delta <= self.task_size):
+            self._extend(hi - 1, delta)
+            return addr
+        if not flags & MREMAP_MAYMOVE:
+            raise _err(E.ENOMEM, "cannot grow in place")
+        vm = int(self._t[FLAGS, lo])
+        dest = self._get_unmapped_area(0, new_len, MAP_SHARED if vm & VM_MAYSHARE else 0)
+        return self._move(addr, old_len, new_len, dest, flags)
+
+    def _remap_is_valid(self, addr: int, old_len: int, new_len: int) -> tuple[int, int]:
+        """Linux remap_is_valid; returns the VMA's row range."""
+        i = self._find(addr)
+        lo, hi = self._vma_rows(i)
+        t = self._t
+        vm = int(t[FLAGS, lo])
+        if old_len == 0 and not vm & VM_MAYSHARE:
+            raise _err(E.EINVAL, "cannot duplicate a private mapping")
+        if old_len > int(t[END, hi - 1]) - addr:
+            raise _err(E.EFAULT, "old range crosses VMAs")
+        if new_len == old_len:
+            return lo, hi
+        if vm & VM_DONTEXPAND:
+            raise _err(E.EFAULT)
+        if new_len > old_len and not self._may_expand_vm(self._is_data(int(t[PROT, lo]), vm),
+                                                         new_len - old_len):
+            raise _err(E.ENOMEM, "RLIMIT_AS/RLIMIT_DATA")
+        return lo, hi
+
+    def _mremap_to(self, addr, old_len, new_len, flags, new_addr) -> int:
+        if new_len > self.task_size or new_addr > self.task_size - new_len:
+            raise _err(E.EINVAL, "new range beyond the address space")
+        if addr + old_len > new_addr and new_addr + new_len > addr:
+            raise _err(E.EINVAL, "old and new ranges overlap")
+        if flags & MREMAP_FIXED:
+            self._unmap_range(new_addr, new_addr + new_len)
+            if self._find(addr) < 0:
+                raise _err(E.EFAULT)  # pragma: no cover (overlap was refused above)
+        if old_len > new_len:
+            self._unmap_range(addr + new_len, addr + old_len)
+            old_len = new_len
+        lo, _ = self._remap_is_valid(addr, old_len, new_len)
+        vm = int(self._t[FLAGS, lo])
+        if flags & MREMAP_DONTUNMAP and not self._may_expand_vm(
+                self._is_data(int(self._t[PROT, lo]), vm), old_len):
+            raise _err(E.ENOMEM)
+        map_flags = (MAP_FIXED if flags & MREMAP_FIXED else 0) | \
+            (MAP_SHARED if vm & VM_MAYSHARE else 0)
+        dest = self._get_unmapped_area(new_addr, new_len, map_flags)
+        return self._move(addr, old_len, new_len, dest, flags)
+
+    def _move(self, addr: int, old_len: int, new_len: int, dest: int, flags: int) -> int:
+        """move_vma: rows of ``[addr, addr+old_len)`` now live at ``dest``; grow to new_len."""
+        t = self._t
+        if old_len == 0:
+            return self._duplicate_shared(addr, new_len, dest)
+        lo, hi = self._carve(addr, addr + old_len)
+        rows = self._t[:, lo:hi].copy()
+        for i in range(lo, hi):
+            self._uc_unmap(i)
+        self._delete_rows(lo, hi)
+        if flags & MREMAP_DONTUNMAP:
+            self._refill_after_dontunmap(rows)
+        rows[START] += dest - addr
+        rows[END] += dest - addr
+        pos = self._first_at_or_after(dest)
+        self._insert_blank(pos, rows.shape[1])
+        t = self._t
+        t[:, pos:pos + rows.shape[1]] = rows
+        for i in range(pos, pos + rows.shape[1]):
+            self._uc_map(i)
+        if new_len > old_len:
+            self._extend(pos + rows.shape[1] - 1, new_len - old_len)
+        self._merge_window(pos, self._first_at_or_after(dest + new_len))
+        self._gc()
+        return dest
+
+    def _refill_after_dontunmap(self, rows: np.ndarray) -> None:
+        """MREMAP_DONTUNMAP leaves the old range mapped: shared rows keep the shared object,
+        private anonymous rows become fresh zero pages, private file rows re-read the file."""
+        for j in range(rows.shape[1]):
+            s, e, p, _h, vm, b, boff, f, foff, nm = (int(x) for x in rows[:, j])
+            hb = self._bufs[b]
+            if hb.shared:
+                self._insert_row(s, e, p, vm, b, boff, f, foff, nm)
+                continue
+            nb = self._new_buffer(e - s)
+            if f:
+                self._bufs[nb].fill_from(self._files[f], foff, 0, e - s)
+            self._insert_row(s, e, p, vm & ~VM_PRISTINE if f else vm, nb, 0, f, foff, nm)
+
+    def _duplicate_shared(self, addr: int, new_len: int, dest: int) -> int:
+        """mremap(old_len=0) of a shared mapping: map the same shared object again at ``dest``."""
+        i = self._find(addr)
+        s, e, p, _h, vm, b, boff, f, foff, nm = self._row(i)
+        hb = self._bufs[b]
+        off = boff + (addr - s)
+        n = min(new_len, hb.size - off)
+        self._unmap_range(dest, dest + new_len)
+        pos = self._insert_row(dest, dest + n, p, vm, b, off, f, foff + (addr - s), nm)
+        if n < new_len:  # past the object's end Linux would raise SIGBUS; we give zeros
+            self._extend(pos, new_len - n)
+        return dest
+
+    def _extend(self, i: int, delta: int) -> None:
+        """Grow row ``i`` upwards by ``delta`` bytes (the range above it is free).
+
+        Reuses zero slack of the row's private buffer when there is some (the row then stays one
+        row); otherwise adds a row on a new buffer with as much slack again (amortised growth).
+        """
+        s, e, p, _h, vm, b, boff, f, foff, nm = self._row(i)
+        hb = self._bufs[b]
+        ext_off = boff + (e - s)
+        new_foff = foff + (e - s)
+        if not hb.shared and ext_off + delta <= hb.size and not self._buffer_range_used(
+                b, ext_off, ext_off + delta):
+            nb, noff = b, ext_off
+        else:
+            # Slack of twice the grown VMA: a VMA grown step by step stays O(log n) rows.
+            vma_len = e - int(self._t[START, self._vma_rows(i)[0]])
+            cap = page_align(max(delta, min(2 * (vma_len + delta), 1 << 30)))
+            nb, noff = self._new_buffer(cap, shared=hb.shared), 0
+            if hb.shared and hb.file is not None:
+                nhb = self._bufs[nb]
+                nhb.file, nhb.foff = hb.file, hb.foff + ext_off
+        if f:
+            got = self._bufs[nb].fill_from(self._files[f], new_foff, noff, delta)
+            if self._bufs[nb].shared and nb != b:
+                self._bufs[nb].flen = got
+        pos = self._insert_row(e, e + delta, p, vm, nb, noff, f, new_foff, nm)
+        self._merge_window(pos, pos + 1)
+
+    def _buffer_range_used(self, b: int, off: int, end: int) -> bool:
+        n = self._n
+        t = self._t
+        mask = t[BUF, :n] == b
+        lo = t[BOFF, :n][mask]
+        hi = lo + (t[END, :n][mask] - t[START, :n][mask])
+        return bool(np.any((lo < end) & (hi > off)))
+
+    # ------------------------------------------------------------------ brk
+
+    def set_brk_base(self, addr: int) -> None:
+        """Set ``start_brk = brk = PAGE_ALIGN(addr)`` (the loader: end of bss)."""
+        self.start_brk = self.current_brk = page_align(addr)
+
+    def brk(self, new: int) -> int:
+        """Implements brk(2): returns the new break, or the current one on any failure."""
+        origbrk = self.current_brk
+        if new < self.start_brk:
+            return origbrk
+        if self.rlimit_data < RLIM_INFINITY and \
+                (new - self.start_brk) + (self.end_data - self.start_data) > self.rlimit_data:
+            return origbrk
+        newbrk = page_align(new)
+        oldbrk = page_align(self.current_brk)
+        if oldbrk == newbrk:
+            self.current_brk = new
+            return new
+        if new <= self.current_brk:
+            if not self._overlaps(newbrk, oldbrk):
+                return origbrk
+            self.current_brk = new
+            self._unmap_range(newbrk, oldbrk)
+            return new
+        if newbrk > self.task_size or oldbrk < self.mmap_min_addr:
+            return origbrk
+        i = self._first_after(oldbrk)
+        limit = newbrk + PAGE_SIZE + self.stack_guard_gap
+        if i < self._n and int(self._t[START, i]) < limit and newbrk + PAGE_SIZE > self._start_gap(i):
+            return origbrk
+        if not self._may_expand_vm(True, newbrk - oldbrk):
+            return origbrk
+        if self._n > self.max_map_count and self._map_count() > self.max_map_count:
+            return origbrk
+        vm = VM_MAYWRITE
+        prot = PROT_READ | PROT_WRITE
+        j = self._find(oldbrk - 1)
+        if (j >= 0 and int(self._t[START, j]) >= self.start_brk
+                and int(self._t[END, j]) == oldbrk and int(self._t[FILE, j]) == 0
+                and int(self._t[PROT, j]) == prot and int(self._t[FLAGS, j]) == vm
+                and int(self._t[NAME, j]) == 0):
+            self._extend(j, newbrk - oldbrk)
+        else:
+            cap = page_align(max(newbrk - oldbrk, 32 << 20))
+            b = self._new_buffer(cap)
+            self._insert_row(oldbrk, newbrk, prot, vm, b, 0)
+        self.current_brk = new
+        return new
+
+    # ------------------------------------------------------------------ madvise / msync
+
+    def madvise(self, addr: int, length: int, advice: int) -> int:
+        """Implements madvise(2). MADV_DONTNEED zeroes private anonymous pages and reverts private
+        file pages to the file; advice about paging/THP/KSM is accepted and ignored; MADV_FREE
+        frees nothing (allowed: the kernel need not reclaim)."""
+        if advice not in _MADV_VALID:
+            raise _err(E.EINVAL, "unknown advice")
+        if advice in (MADV_HWPOISON, MADV_SOFT_OFFLINE):
+            raise _err(E.EPERM)
+        if addr & ~PAGE_MASK:
+            raise _err(E.EINVAL, "unaligned address")
+        alen = page_align(length)
+        if length and alen >= _U64:
+            raise _err(E.EINVAL)
+        end = addr + alen
+        if end >= _U64:
+            raise _err(E.EINVAL)
+        if end == addr:
+            return 0
+        unmapped = False
+        cur = addr
+        while cur < end:
+            i = self._first_after(cur)
+            if i >= self._n:
+                raise _err(E.ENOMEM, "range has unmapped pages")
+            s = int(self._t[START, i])
+            if s > cur:
+                unmapped = True
+                cur = s
+                if cur >= end:
+                    break
+            piece_end = min(int(self._t[END, i]), end)
+            self._advise_piece(i, cur, piece_end, advice)
+            cur = piece_end
+        if unmapped:
+            raise _err(E.ENOMEM, "range has unmapped pages")
+        return 0
+
+    def _advise_piece(self, i: int, start: int, end: int, advice: int) -> None:
+        s, e, p, _h, vm, b, boff, f, foff, nm = self._row(i)
+        hb = self._bufs[b]
+        if advice in (MADV_DONTNEED, MADV_DONTNEED_LOCKED):
+            if hb.shared:
+                return
+            off = boff + (start - s)
+            hb.zero(off, end - start)
+            if f:
+                hb.fill_from(self._files[f], foff + (start - s), off, end - start)
+            if p & PROT_EXEC:
+                self._uc_flush_code(start, end)
+        elif advice == MADV_FREE:
+            if f or vm & VM_MAYSHARE:
+                raise _err(E.EINVAL)
+        elif advice == MADV_REMOVE:
+            if not vm & VM_MAYSHARE:
+                raise _err(E.EINVAL)
+            if not (vm & VM_SHARED and vm & VM_MAYWRITE):
+                raise _err(E.EACCES)
+            off = boff + (start - s)
+            hb.arr[off:off + (end - start)] = 0
+            if p & PROT_EXEC:
+                self._uc_flush_code(start, end)
+        elif advice in (MADV_DONTFORK, MADV_DOFORK, MADV_WIPEONFORK, MADV_KEEPONFORK):
+            if advice == MADV_WIPEONFORK and (f or vm & VM_MAYSHARE):
+                raise _err(E.EINVAL)
+            bit = VM_DONTFORK if advice in (MADV_DONTFORK, MADV_DOFORK) else VM_WIPEONFORK
+            on = advice in (MADV_DONTFORK, MADV_WIPEONFORK)
+            if bool(vm & bit) == on:
+                return
+            lo, hi = self._carve(start, end)
+            for j in range(lo, hi):
+                if on:
+                    self._t[FLAGS, j] |= bit
+                else:
+                    self._t[FLAGS, j] &= ~bit
+            self._merge_window(lo, hi)
+        elif advice in (MADV_POPULATE_READ, MADV_POPULATE_WRITE):
+            need = PROT_WRITE if advice == MADV_POPULATE_WRITE else PROT_READ
+            if (_UC_PERM[p] & need) != need:
+                raise _err(E.EFAULT)
+
+    def msync(self, addr: int, length: int, flags: int) -> int:
+        """Implements msync(2): writes shared file mappings in the range back to their files
+        (for MS_ASYNC too: our shared file mappings are copies, so that is when others see it)."""
+        if flags & ~(MS_ASYNC | MS_INVALIDATE | MS_SYNC):
+            raise _err(E.EINVAL)
+        if addr & ~PAGE_MASK:
+            raise _err(E.EINVAL)
+        if flags & MS_ASYNC and flags & MS_SYNC:
+            raise _err(E.EINVAL)
+        end = addr + page_align(length)
+        if end >= _U64:
+            raise _err(E.ENOMEM)
+        if end == addr:
+            return 0
+        unmapped = False
+        cur = addr
+        while True:
+            i = self._first_after(cur)
+            if i >= self._n:
+                raise _err(E.ENOMEM)
+            s, e = int(self._t[START, i]), int(self._t[END, i])
+            if cur < s:
+                if flags == MS_ASYNC:
+                    raise _err(E.ENOMEM)
+                cur = s
+                if cur >= end:
+                    raise _err(E.ENOMEM)
+                unmapped = True
+            piece_end = min(e, end)
+            hb = self._bufs[int(self._t[BUF, i])]
+            if hb.shared and hb.file is not None:
+                boff = int(self._t[BOFF, i])
+                hb.writeback(boff + (cur - s), piece_end - cur)
+            cur = e
+            if cur >= end:
+                break
+        if unmapped:
+            raise _err(E.ENOMEM)
+        return 0
+
+    # ------------------------------------------------------------------ fork / release
+
+    def fork(self, uc_new) -> "AddressSpace":
+        """MemoryManager.Fork: a child address space in ``uc_new`` with copies of the private
+        memory (MAP_SHARED memory stays shared; MADV_DONTFORK rows are left out; MADV_WIPEONFORK
+        rows are zero in the child). Rows never writable since they were made zero are not read."""
+        child = AddressSpace(uc_new, mmap_base=self.mmap_base, task_size=self.task_size)
+        for k in ("mmap_legacy_base", "mmap_min_addr", "stack_guard_gap", "max_map_count",
+                  "rlimit_as", "rlimit_data", "rlimit_data_max", "start_brk", "current_brk",
+                  "start_data", "end_data", "start_stack"):
+            setattr(child, k, getattr(self, k))
+        child._files = list(self._files)
+        child._names = list(self._names)
+        n = self._n
+        keep = np.flatnonzero((self._t[FLAGS, :n] & VM_DONTFORK) == 0)
+        rows = self._t[:, keep].copy()
+        child._bufs = [None] * len(self._bufs)
+        for j in range(rows.shape[1]):
+            s, e, _p, _h, vm, b, boff = (int(x) for x in rows[:HOST + 4, j])
+            hb = self._bufs[b]
+            if hb.shared:
+                child._bufs[b] = hb
+                continue
+            nb = child._bufs[b]
+            if nb is None:
+                nb = child._bufs[b] = HostBuffer(hb.size)
+            if not vm & (VM_PRISTINE | VM_WIPEONFORK):
+                nb.arr[boff:boff + (e - s)] = hb.arr[boff:boff + (e - s)]
+            rows[HOST, j] = nb.addr + boff
+        child._free_buf_ids = [b for b, x in enumerate(child._bufs) if x is None]
+        child._ensure_capacity(rows.shape[1])
+        child._t[:, :rows.shape[1]] = rows
+        child._n = rows.shape[1]
+        for j in range(child._n):
+            child._uc_map(j)
+        child._gc()
+        return child
+
+    def release(self) -> None:
+        """exit_mmap: unmap everything (writing shared files back) and forget the buffers."""
+        if self._n:
+            self._release_rows(0, self._n)
+
+    # ------------------------------------------------------------------ copies (CopyIn/CopyOut)
+
+    def _check_user(self, addr: int, n: int) -> None:
+        if n < 0 or addr < 0 or addr + n > self.task_size:
+            raise _err(E.EFAULT)
+
+    def access_ok(self, addr: int, n: int, write: bool = False) -> bool:
+        """True if the kernel may read (or write) all of ``[addr, addr+n)``."""
+        if n < 0 or addr < 0 or addr + n > self.task_size:
+            return False
+        need = PROT_WRITE if write else PROT_READ
+        return _pw.check_range(self._t, self._n, addr, n, need) == 0
+
+    def copy_in(self, addr: int, n: int) -> bytes:
+        """CopyIn: ``n`` guest bytes at ``addr`` as bytes. EFAULT if any is unreadable."""
+        if n <= 0:
+            if n == 0:
+                return b""
+            raise _err(E.EFAULT)
+        self._check_user(addr, n)
+        b, off, _p = _pw.locate(self._t, self._n, addr, n, PROT_READ)
+        if b >= 0:
+            return self._bufs[b].mm[off:off + n]
+        if b == _pw.FAULT:
+            raise _err(E.EFAULT)
+        out = np.empty(n, dtype=np.uint8)
+        if _pw.copy_in(self._t, self._n, addr, out) < 0:
+            raise _err(E.EFAULT)  # pragma: no cover (locate checked)
+        return out.tobytes()
+
+    def copy_in_array(self, addr: int, n: int, out: np.ndarray | None = None) -> np.ndarray:
+        """CopyIn into a uint8 array (``out`` reused if given, so nothing is allocated)."""
+        if out is None:
+            out = np.empty(n, dtype=np.uint8)
+        else:
+            out = out[:n]
+        self._check_user(addr, n)
+        if _pw.copy_in(self._t, self._n, addr, out) < 0:
+            raise _err(E.EFAULT)
+        return out
+
+    def copy_out(self, addr: int, data, *, force: bool = False) -> int:
+        """CopyOut: write ``data`` (bytes-like or uint8 array) at ``addr``; returns its length.
+
+        EFAULT (and nothing written) if any byte is unmapped or not writable. ``force`` ignores
+        protection (the loader, ptrace POKE: Linux FOLL_FORCE) but not holes.
+        """
+        mv = memoryview(data).cast("B") if not isinstance(data, np.ndarray) else None
+        n = len(mv) if mv is not None else int(data.nbytes)
+        if n == 0:
+            return 0
+        self._check_user(addr, n)
+        if force:
+            return self._copy_out_force(addr, data, n)
+        b, off, p = _pw.locate(self._t, self._n, addr, n, PROT_WRITE)
+        if b >= 0:
+            if mv is not None:
+                self._bufs[b].mm[off:off + n] = mv
+            else:
+                self._bufs[b].arr[off:off + n] = data.reshape(-1).view(np.uint8)
+            if p & PROT_EXEC:
+                self._uc_flush_code(addr, addr + n)
+            return n
+        if b == _pw.FAULT:
+            raise _err(E.EFAULT)
+        src = np.frombuffer(mv, dtype=np.uint8) if mv is not None else \
+            np.ascontiguousarray(data).reshape(-1).view(np.uint8)
+        r = _pw.copy_out(self._t, self._n, addr, src)
+        if r < 0:
+            raise _err(E.EFAULT)  # pragma: no cover (locate checked)
+        if r:
+            self._uc_flush_code(addr, addr + n)
+        return n
+
+    def _copy_out_force(self, addr: int, data, n: int) -> int:
+        src = np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8) \
+            if not isinstance(data, np.ndarray) else data.reshape(-1).view(np.uint8)
+        k = _pw.translate(self._t, self._n, addr, n, 0, self._pieces)
+        if k < 0:
+            raise _err(E.EFAULT)
+        pos = 0
+        for b, off, m in self._pieces[:k].tolist():
+            self._bufs[b].arr[off:off + m] = src[pos:pos + m]
+            pos += m
+        lo, hi = self._first_after(addr), self._first_at_or_after(addr + n)
+        self._t[FLAGS, lo:hi] &= ~VM_PRISTINE
+        self._uc_flush_code(addr, addr + n)
+        return n
+
+    def io_views(self, addr: int, n: int, *, write: bool = False) -> list[memoryview]:
+        """Host views of ``[addr, addr+n)`` for zero-copy I/O (``readinto``/``writev``), one per
+        row crossed. EFAULT as copy_in/copy_out. Do not keep them across an mm change."""
+        if n == 0:
+            return []
+        self._check_user(addr, n)
+        need = PROT_WRITE if write else PROT_READ
+        k = _pw.translate(self._t, self._n, addr, n, need, self._pieces)
+        if k < 0:
+            raise _err(E.EFAULT)
+        out = [memoryview(self._bufs[b].mm)[off:off + m] for b, off, m in self._pieces[:k].tolist()]
+        if write and np.any(self._t[PROT, self._first_after(addr):
+                                    self._first_at_or_after(addr + n)] & PROT_EXEC):
+            self._uc_flush_code(addr, addr + n)
+        return out
+
+    def copy_in_string(self, addr: int, maxlen: int = PATH_MAX) -> bytes:
+        """CopyInString: the NUL-terminated string at ``addr`` without its NUL. ENAMETOOLONG if
+        no NUL within ``maxlen`` bytes; EFAULT if an unreadable byte comes first."""
+        if addr < 0 or addr >= self.task_size:
+            raise _err(E.EFAULT)
+        maxlen = min(maxlen, 1 << 62)  # rows end below TASK_SIZE: the walk faults there
+        r = int(_pw.strnlen(self._t, self._n, addr, maxlen))
+        if r == _pw.FAULT:
+            raise _err(E.EFAULT)
+        if r == _pw.NOT_FOUND:
+            raise _err(E.ENAMETOOLONG)
+        return self.copy_in(addr, r)
+
+    def copy_in_iovecs(self, addr: int, count: int) -> list[tuple[int, int]]:
+        """CopyInIovecs: ``count`` ``struct iovec`` at ``addr`` as ``(base, len)`` pairs.
+        EINVAL if ``count`` exceeds UIO_MAXIOV or a length is negative as ssize_t."""
+        if count < 0 or count > UIO_MAXIOV:
+            raise _err(E.EINVAL)
+        if count == 0:
+            return []
+        raw = np.frombuffer(self.copy_in(addr, 16 * count), dtype="<u8").reshape(count, 2)
+        if np.any(raw[:, 1] >= (1 << 63)):
+            raise _err(E.EINVAL)
+        return [(b, n) for b, n in raw.tolist()]
+
+    _U32 = struct.Struct("<I")
+    _U64S = struct.Struct("<Q")
+
+    def copy_in_struct(self, addr: int, st: struct.Struct) -> tuple:
+        """CopyIn of a ``struct.Struct`` layout, unpacked (no intermediate copy when it lies in
+        one row)."""
+        n = st.size
+        self._check_user(addr, n)
+        b, off, _p = _pw.locate(self._t, self._n, addr, n, PROT_READ)
+        if b >= 0:
+            return st.unpack_from(self._bufs[b].mm, off)
+        if b == _pw.FAULT:
+            raise _err(E.EFAULT)
+        return st.unpack(self.copy_in(addr, n))
+
+    def copy_out_struct(self, addr: int, st: struct.Struct, *values) -> int:
+        """CopyOut of ``values`` packed with ``st``."""
+        return self.copy_out(addr, st.pack(*values))
+
+    def copy_in_u32(self, addr: int) -> int:
+        return self.copy_in_struct(addr, self._U32)[0]
+
+    def copy_in_u64(self, addr: int) -> int:
+        return self.copy_in_struct(addr, self._U64S)[0]
+
+    def copy_out_u32(self, addr: int, value: int) -> int:
+        return self.copy_out(addr, self._U32.pack(value & 0xFFFF_FFFF))
+
+    def copy_out_u64(self, addr: int, value: int) -> int:
+        return self.copy_out(addr, self._U64S.pack(value & (_U64 - 1)))
+
+    def copy_in_dtype(self, addr: int, dtype, count: int = 1) -> np.ndarray:
+        """CopyIn of ``count`` items of a numpy (structured) dtype."""
+        dt = np.dtype(dtype)
+        return np.frombuffer(self.copy_in(addr, dt.itemsize * count), dtype=dt, count=count)
+
+    # ------------------------------------------------------------------ checks
+
+    def check_sanity(self) -> None:
+        """Assert the invariants: rows sorted, page aligned, disjoint, backed inside their
+        buffers, HOST consistent, and Unicorn's regions exactly the rows."""
+        t = self._t
+        n = self._n
+        prev_end = 0
+        expect = []
+        for i in range(n):
+            s, e, p, h, vm, b, boff, f, foff, nm = self._row(i)
+            assert s % PAGE_SIZE == 0 and e % PAGE_SIZE == 0 and s < e, (i, s, e)
+            assert s >= prev_end, ("overlap", i)
+            prev_end = e
+            hb = self._bufs[b]
+            assert hb is not None, ("row without buffer", i)
+            assert 0 <= boff and boff + (e - s) <= hb.size, ("row outside buffer", i)
+            assert h == hb.addr + boff, ("host address", i)
+            assert f == 0 or self._files[f] is not None, ("file", i)
+            expect.append((s, e - 1, _UC_PERM[p]))
+        got = sorted(self.uc.mem_regions())
+        assert got == expect, ("unicorn regions differ", got, expect)
+        assert not np.any(t[:, n:]), "rows past n must be blank"
