@@ -100,21 +100,26 @@ class FileDescription:
         return self._write(bytes(data))
 
     def pread(self, n: int, offset: int) -> bytes:
-        """pread64(2): read at ``offset`` without moving the file offset."""
-        self._need_read()
-        if not self.seekable:
-            raise KernelError(E.ESPIPE, "not seekable")
+        """pread64(2): read at ``offset`` without moving the file offset.
+
+        Checks in ksys_pread64's order: negative offset (EINVAL), O_PATH (EBADF), not seekable
+        (ESPIPE), not open for reading (EBADF)."""
         if offset < 0 or n < 0:
             raise KernelError(E.EINVAL, "negative offset")
+        self._need_open()
+        if not self.seekable:
+            raise KernelError(E.ESPIPE, "not seekable")
+        self._need_read()
         return self._pread(n, offset)
 
     def pwrite(self, data: bytes, offset: int) -> int:
-        """pwrite64(2)."""
-        self._need_write()
-        if not self.seekable:
-            raise KernelError(E.ESPIPE, "not seekable")
+        """pwrite64(2), with pread's order of checks."""
         if offset < 0:
             raise KernelError(E.EINVAL, "negative offset")
+        self._need_open()
+        if not self.seekable:
+            raise KernelError(E.ESPIPE, "not seekable")
+        self._need_write()
         return self._pwrite(bytes(data), offset)
 
     def lseek(self, offset: int, whence: int) -> int:
@@ -199,6 +204,8 @@ class RegularFileDescription(FileDescription):
         return data
 
     def _write(self, data: bytes) -> int:
+        if not data:  # generic_write_checks returns before O_APPEND moves the offset
+            return 0
         if self.flags & O_APPEND:
             self.offset = self.inode.size
         n = self.inode.write_at(self.offset, data)
@@ -265,8 +272,7 @@ class DirectoryDescription(FileDescription):
         self._need_read()
         raise KernelError(E.EISDIR, "is a directory")
 
-    def pread(self, n: int, offset: int) -> bytes:
-        self._need_read()
+    def _pread(self, n: int, offset: int) -> bytes:
         raise KernelError(E.EISDIR, "is a directory")
 
     def lseek(self, offset: int, whence: int) -> int:
@@ -319,18 +325,6 @@ class PathDescription(FileDescription):
 
     def __init__(self, inode: Inode, flags: int, path: str = ""):
         super().__init__(inode, (flags & (O_PATH | abi.O_DIRECTORY | abi.O_NOFOLLOW)) | O_PATH, path)
-
-    def read(self, n: int) -> bytes:
-        raise KernelError(E.EBADF, "O_PATH description")
-
-    def write(self, data: bytes) -> int:
-        raise KernelError(E.EBADF, "O_PATH description")
-
-    def pread(self, n: int, offset: int) -> bytes:
-        raise KernelError(E.EBADF, "O_PATH description")
-
-    def pwrite(self, data: bytes, offset: int) -> int:
-        raise KernelError(E.EBADF, "O_PATH description")
 
 
 class HostStdioInode(Inode):

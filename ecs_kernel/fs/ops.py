@@ -175,7 +175,10 @@ class PathOps:
         if not flags & O_CREAT:
             return self._resolve_last(d, last, kind, trailing, walk, not flags & O_NOFOLLOW), False
         if kind != _LAST_NORM:
-            return self._resolve_last(d, last, kind, trailing, walk, True), False
+            res = self._resolve_last(d, last, kind, trailing, walk, True)
+            if flags & O_EXCL:  # do_open: O_EXCL without creating is EEXIST, before EISDIR
+                raise KernelError(E.EEXIST, "exists")
+            return res, False
         if trailing:
             raise KernelError(E.EISDIR, "trailing slash with O_CREAT")
         self._may_lookup(d, walk)
