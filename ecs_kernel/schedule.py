@@ -52,6 +52,18 @@ class System:
     def __call__(self, world, commands):
         return self.fn(world, commands)
 
+    def __reduce__(self):
+        # Checkpoints name systems by module and name: the module attribute is this System.
+        return _load_system, (self.fn.__module__, self.fn.__qualname__)
+
+
+def _load_system(module: str, name: str) -> "System":
+    import importlib
+    obj = importlib.import_module(module)
+    for part in name.split("."):
+        obj = getattr(obj, part)
+    return obj
+
 
 def system(*, phase: Phase, reads: tuple[str, ...] = (), writes: tuple[str, ...] = ()):
     """Declare a system: ``@system(phase=Phase.EXIT, reads=("TaskTree",), writes=("ExitState",))``."""

@@ -1,0 +1,194 @@
+"""exit, exit_group, reparenting, zombies, namespaces' init, pdeath signals."""
+import pytest
+
+from ecs_kernel.components.signals import SIGCHLD, SIGUSR1, SA_NOCLDWAIT, SIG_IGN, sigmask
+from ecs_kernel.components.task import ExitState, RunState
+from ecs_kernel.errors import E, KernelError, StaleHandleError
+from ecs_kernel.kernel import Kernel
+from ecs_kernel.schedule import check_sanity
+from ecs_kernel.systems.task_clone import CLONE_NEWPID, CLONE_SIGHAND, CLONE_THREAD, CLONE_VM
+from ecs_kernel.world import Settings
+
+THREAD = CLONE_THREAD | CLONE_SIGHAND | CLONE_VM
+
+
+def state(k, h):
+    return int(k.world.tasks.exit_state[k.task(h)])
+
+
+def test_exit_group_kills_siblings_and_leaves_one_zombie():
+    k = Kernel(Settings(sanitize=True))
+    p = k.fork(k.init_task)
+    threads = [k.clone(p, THREAD) for _ in range(3)]
+    k.exit_group(threads[1], 7)
+    k.tick()
+    for t in threads:
+        with pytest.raises(StaleHandleError):
+            k.task(t)  # non-leaders are released at once
+    assert state(k, p) == ExitState.ZOMBIE
+    r = k.wait4(k.init_task, -1, 0)
+    assert (r.pid, r.status) == (2, 7 << 8)
+
+
+def test_leader_stays_zombie_until_its_group_is_empty():
+    k = Kernel(Settings(sanitize=True))
+    p = k.fork(k.init_task)
+    t = k.clone(p, THREAD)
+    k.exit(p, 5)  # the leader alone: pthread_exit from main
+    k.tick()
+    assert state(k, p) == ExitState.ZOMBIE
+    assert k.wait4(k.init_task, -1, 1) is None  # WNOHANG: not waitable while a thread lives
+    k.exit(t, 9)
+    k.tick()
+    r = k.wait4(k.init_task, -1, 1)
+    # Linux reports the leader's own exit code when there was no group exit.
+    assert (r.pid, r.status) == (2, 5 << 8)
+
+
+def test_exit_twice_is_esrch():
+    k = Kernel()
+    p = k.fork(k.init_task)
+    k.exit(p, 0)
+    with pytest.raises(KernelError) as e:
+        k.exit(p, 0)
+    assert e.value.errno == E.ESRCH
+
+
+def test_parent_is_sent_its_childs_termination_signal_when_it_handles_it():
+    k = Kernel()
+    w = k.world
+    i = k.task(k.init_task)
+    p = k.fork(k.init_task)
+    k.exit(p, 0)
+    k.tick()
+    assert w.thread_groups.group_pending[0] == 0  # SIGCHLD with SIG_DFL is ignored: dropped
+    w.signal_handlers.sa_handler[w.tasks.sighand[i], SIGCHLD - 1] = 0x401000  # a handler
+    q = k.clone(k.init_task, SIGUSR1)  # a clone child with another exit signal
+    k.exit(q, 0)
+    p2 = k.fork(k.init_task)
+    k.exit(p2, 0)
+    k.tick()
+    assert int(w.thread_groups.group_pending[0]) == int(sigmask(SIGCHLD)) | int(sigmask(SIGUSR1))
+
+
+@pytest.mark.parametrize("how", ["ignore", "nocldwait"])
+def test_children_of_a_parent_that_ignores_sigchld_are_reaped_at_once(how):
+    k = Kernel(Settings(sanitize=True))
+    w = k.world
+    sh = w.tasks.sighand[k.task(k.init_task)]
+    if how == "ignore":
+        w.signal_handlers.sa_handler[sh, SIGCHLD - 1] = SIG_IGN
+    else:
+        w.signal_handlers.sa_flags[sh, SIGCHLD - 1] = SA_NOCLDWAIT
+    p = k.fork(k.init_task)
+    k.exit(p, 0)
+    k.tick()
+    with pytest.raises(StaleHandleError):
+        k.task(p)
+    with pytest.raises(KernelError) as e:
+        k.wait4(k.init_task, -1, 0)
+    assert e.value.errno == E.ECHILD
+
+
+def test_orphans_go_to_a_live_sibling_thread_first():
+    k = Kernel(Settings(sanitize=True))
+    p = k.fork(k.init_task)
+    t = k.clone(p, THREAD)
+    g = k.fork(p)  # child of the leader thread
+    k.exit(p, 0)
+    k.tick()
+    w = k.world
+    assert w.tasks.parent[k.task(g)] == k.task(t)
+    assert k.getppid(g) == 2  # still the same process
+
+
+def test_orphans_go_to_the_nearest_subreaper_then_init():
+    k = Kernel(Settings(sanitize=True))
+    a = k.fork(k.init_task)
+    k.set_child_subreaper(a)
+    b = k.fork(a)
+    c = k.fork(b)
+    d = k.fork(c)
+    k.exit(c, 0)
+    k.tick()
+    assert k.getppid(d) == k.getpid(a)  # skips b, which is no subreaper
+    k.exit(a, 0)
+    k.tick()
+    assert k.getppid(b) == 1
+
+
+def test_zombie_child_is_renotified_to_its_new_parent():
+    k = Kernel(Settings(sanitize=True))
+    p = k.fork(k.init_task)
+    c = k.fork(p)
+    k.exit(c, 3)
+    k.tick()
+    k.exit(p, 0)
+    k.tick()
+    got = sorted((r.pid, r.status) for r in (k.wait4(k.init_task, -1, 0), k.wait4(k.init_task, -1, 0)))
+    assert got == [(2, 0), (3, 3 << 8)]
+
+
+def test_pdeath_signal_fires_when_the_parent_thread_exits():
+    k = Kernel()
+    w = k.world
+    p = k.fork(k.init_task)
+    c = k.fork(p)
+    w.tasks.pdeath_signal[k.task(c)] = SIGUSR1
+    w.signal_handlers.sa_handler[w.tasks.sighand[k.task(c)], SIGUSR1 - 1] = 0x401000
+    k.exit(p, 0)
+    k.tick()
+    assert int(w.thread_groups.group_pending[w.tasks.tg[k.task(c)]]) == int(sigmask(SIGUSR1))
+
+
+def test_death_of_a_namespace_init_kills_every_task_in_it():
+    k = Kernel(Settings(sanitize=True))
+    ns_init = k.clone(k.init_task, CLONE_NEWPID | SIGCHLD)
+    a = k.fork(ns_init)
+    b = k.fork(a)
+    t = k.clone(b, THREAD)
+    outside = k.fork(k.init_task)
+    k.exit_group(ns_init, 0)
+    for _ in range(4):
+        k.tick()
+    for h in (a, b, t):
+        with pytest.raises(StaleHandleError):
+            k.task(h)
+    assert state(k, outside) == ExitState.NONE
+    from ecs_kernel.components.pidns import tid_in
+    w = k.world
+    r = k.wait4(k.init_task, tid_in(w, k.task(ns_init), w.index["root_pidns"]), 0)
+    assert (r.pid, r.status) == (2, 0)
+    assert k.world.pid_namespaces.count == 1  # the dead namespace's row is gone
+    check_sanity(k.world)
+
+
+def test_a_dead_namespace_refuses_new_tasks_with_enomem():
+    k = Kernel()
+    ns_init = k.clone(k.init_task, CLONE_NEWPID | SIGCHLD)
+    a = k.fork(ns_init)
+    k.exit(ns_init, 0)
+    k.tick()  # init waits for its namespace to empty; a is being killed
+    w = k.world
+    ns = int(w.tasks.ns[k.task(a)])
+    assert w.pid_namespaces.exiting[ns]
+    with pytest.raises(KernelError) as e:
+        from ecs_kernel.systems.task_clone import clone
+        w.tasks.sig_pending[k.task(a)] = 0
+        w.tasks.exit_state[k.task(a)] = ExitState.NONE
+        w.thread_groups.exiting[w.tasks.tg[k.task(a)]] = False
+        clone(w, k.task(a), SIGCHLD)
+    assert e.value.errno == E.ENOMEM
+
+
+def test_killed_blocked_waiter_leaves_its_wait():
+    k = Kernel(Settings(sanitize=True))
+    p = k.fork(k.init_task)
+    t = k.clone(p, THREAD)
+    k.fork(p)
+    assert k.wait4(t, -1, 0) is not None  # BLOCKED
+    assert k.world.tasks.run_state[k.task(t)] == RunState.blocked
+    k.exit_group(p, 1)
+    k.tick()
+    with pytest.raises(StaleHandleError):
+        k.task(t)
