@@ -12,7 +12,9 @@ retries when ``readable()`` / ``writable()`` turns true. A blocking write that r
 must be continued by the kernel with the rest of the buffer (Linux writes it all before returning).
 
 ``ioctl(request, arg)`` returns ``(retval, out)``: ``out`` is ``None`` or the bytes the kernel copies
-to the guest's ``arg`` pointer. Requests a description does not know give ENOTTY, as Linux does.
+to the guest's ``arg`` pointer. Requests a description does not know give ENOTTY, as Linux does. The
+generic requests FIOCLEX, FIONCLEX, FIONBIO and FIOASYNC are the kernel's to handle before calling
+here (as do_vfs_ioctl does), with the FD table and ``set_status_flags``.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import fcntl
 import os
 import select
 import struct
+import time
 
 from ecs_kernel.errors import E, KernelError
 from ecs_kernel.fs import abi
@@ -28,7 +31,7 @@ from ecs_kernel.fs.abi import (
     O_ACCMODE, O_APPEND, O_NONBLOCK, O_PATH, O_RDONLY, O_RDWR, O_WRONLY, OPEN_ONLY_FLAGS,
     SEEK_CUR, SEEK_DATA, SEEK_END, SEEK_HOLE, SEEK_SET, SETFL_MASK, Stat,
 )
-from ecs_kernel.fs.inodes import DirInode, Inode, host_error
+from ecs_kernel.fs.inodes import DirInode, Inode, SuperBlock, host_error
 
 
 class FileDescription:
@@ -337,6 +340,10 @@ class HostStdioInode(Inode):
         st = os.fstat(host_fd)
         self.dev, self.ino = st.st_dev, st.st_ino
         self.ftype = st.st_mode & abi.S_IFMT
+        self.sb = SuperBlock("host", st.st_dev, time.time_ns)
+
+    def touch(self, *, a: bool = False, m: bool = False, c: bool = False) -> None:
+        pass  # the host object's times are the host's
 
     def stat(self) -> Stat:
         try:

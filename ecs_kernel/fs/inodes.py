@@ -21,16 +21,15 @@ readlink, scandir.
 from __future__ import annotations
 
 import errno as _errno
-import itertools
 import os
 import stat as _stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from ecs_kernel.errors import E, KernelError
 from ecs_kernel.fs import abi
 from ecs_kernel.fs.abi import (
-    S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, Stat, dtype_of,
+    S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, Stat, dtype_of,
 )
 
 MAY_EXEC = 1
@@ -64,16 +63,22 @@ def host_error(exc: OSError, what: str = "") -> KernelError:
 
 
 class SuperBlock:
-    """One mounted filesystem's identity: its st_dev, its inode numbers, its clock."""
+    """One mounted filesystem's identity: its st_dev, its inode numbers, its clock.
+
+    Everything in the tree is plain picklable data (no closures), so a FileSystem can be
+    checkpointed with pickle as long as its clock, urandom source and ProcProvider pickle too.
+    """
 
     def __init__(self, name: str, dev: int, clock: Callable[[], int], first_ino: int = 1):
         self.name = name
         self.dev = dev
         self.clock = clock
-        self._inos = itertools.count(first_ino)
+        self._next_ino = first_ino
 
     def next_ino(self) -> int:
-        return next(self._inos)
+        ino = self._next_ino
+        self._next_ino += 1
+        return ino
 
     def now(self) -> int:
         return self.clock()

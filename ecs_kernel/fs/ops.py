@@ -157,9 +157,9 @@ class PathOps:
                     inode.copy_up()
                 else:
                     inode.check_host_readable()
-            if isinstance(inode, DirInode) and inode.lower is not None and not inode.copied_up:
-                try:
-                    os.listdir(inode.lower)  # a host directory the host user cannot read
+            if isinstance(inode, Directory) and inode.lower is not None:
+                try:  # a host directory the host user cannot read
+                    os.close(os.open(inode.lower, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
                 except OSError as e:
                     raise KernelError(e.errno or E.EACCES, inode.lower) from None
         desc = inode.open_description((flags & ~O_CREAT) | O_LARGEFILE, shown)
@@ -381,24 +381,25 @@ class PathOps:
             raise KernelError(E.EEXIST if flags & RENAME_NOREPLACE else E.EBUSY, "bad target")
         exchange = bool(flags & RENAME_EXCHANGE)
         self._may_lookup(od, walk)
+        self._may_lookup(nd, walk)
+        # do_renameat2's order: source, target, NOREPLACE/EXCHANGE, trailing slashes, the trap.
         src = self._lookup_child(od, olast, walk)
         if src is None:
             raise KernelError(E.ENOENT, olast)
+        dst = self._lookup_child(nd, nlast, walk)
+        if flags & RENAME_NOREPLACE and dst is not None:
+            raise KernelError(E.EEXIST, nlast)
+        if exchange:
+            if dst is None:
+                raise KernelError(E.ENOENT, nlast)
+            if not isinstance(dst, DirInode) and ntrail:
+                raise KernelError(E.ENOTDIR, "trailing slash on a non-directory")
         if not isinstance(src, DirInode):
             if otrail or (ntrail and not exchange):
                 raise KernelError(E.ENOTDIR, "trailing slash on a non-directory")
         trap = self._rename_trap(od, nd)
         if src is trap:
             raise KernelError(E.EINVAL, "a directory into its own subtree")
-        self._may_lookup(nd, walk)
-        dst = self._lookup_child(nd, nlast, walk)
-        if exchange:
-            if dst is None:
-                raise KernelError(E.ENOENT, nlast)
-            if not isinstance(dst, DirInode) and ntrail:
-                raise KernelError(E.ENOTDIR, "trailing slash on a non-directory")
-        if flags & RENAME_NOREPLACE and dst is not None:
-            raise KernelError(E.EEXIST, nlast)
         if dst is not None and dst is trap:
             raise KernelError(E.EINVAL if exchange else E.ENOTEMPTY, "onto an ancestor")
         if src is dst:
@@ -414,7 +415,7 @@ class PathOps:
                 check_permission(src, walk.creds, MAY_WRITE)  # its ".." changes
             if exchange and isinstance(dst, DirInode):
                 check_permission(dst, walk.creds, MAY_WRITE)
-        if src.mount_root if src_dir else False:
+        if src_dir and src.mount_root:
             raise KernelError(E.EBUSY, "mount point")
         if isinstance(dst, DirInode) and dst.mount_root:
             raise KernelError(E.EBUSY, "mount point")

@@ -18,14 +18,13 @@ and out at ``release()`` (the kernel calls it when the last fd sharing the descr
 """
 from __future__ import annotations
 
-import errno as _errno
 import struct
 import time
 from collections import deque
 
 from ecs_kernel.errors import E, KernelError
 from ecs_kernel.fs import abi
-from ecs_kernel.fs.abi import O_ACCMODE, O_CLOEXEC, O_DIRECT, O_NONBLOCK, O_RDONLY, O_RDWR, O_WRONLY, S_IFIFO
+from ecs_kernel.fs.abi import O_CLOEXEC, O_DIRECT, O_NONBLOCK, O_RDONLY, O_WRONLY, S_IFIFO
 from ecs_kernel.fs.file import FileDescription
 from ecs_kernel.fs.inodes import Inode, SuperBlock
 

@@ -13,6 +13,7 @@ makes ``self_pid()`` return the thread group id of the task whose syscall is run
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 from ecs_kernel.errors import E, KernelError
@@ -91,6 +92,24 @@ class ProcProvider:
         return None
 
 
+def _ask(provider: ProcProvider, method: str, *args):
+    """provider.method(*args): a module-level function, so partials of it pickle (no lambdas)."""
+    return getattr(provider, method)(*args)
+
+
+def _ask_str(provider: ProcProvider, method: str, *args) -> str:
+    return str(getattr(provider, method)(*args))
+
+
+def _top_file(provider: ProcProvider, name: str) -> bytes:
+    return provider.files().get(name, b"")
+
+
+def _fd_inode(provider: ProcProvider, pid: int, fd: int):
+    desc = provider.fd_description(pid, fd)
+    return desc.inode if desc is not None else None
+
+
 _PID_FILES = ("cmdline", "comm", "environ", "maps", "stat", "status")
 _PID_LINKS = ("cwd", "exe", "root")
 
@@ -120,11 +139,11 @@ class ProcRootDir(SyntheticDir):
 
     def make_child(self, name: str) -> Inode | None:
         if name == "self":
-            return DynamicSymlink(self.sb, lambda: str(self.provider.self_pid()))
+            return DynamicSymlink(self.sb, partial(_ask_str, self.provider, "self_pid"))
         if name.isdigit():
             return PidDir(self.sb, self.provider, int(name))
         if name in self.provider.files():
-            return DataFile(self.sb, lambda: self.provider.files().get(name, b""))
+            return DataFile(self.sb, partial(_top_file, self.provider, name))
         return None
 
 
@@ -145,9 +164,9 @@ class PidDir(SyntheticDir):
         if name == "fd":
             return FdDir(self.sb, p, pid, self.uid, self.gid)
         if name in _PID_LINKS:
-            return DynamicSymlink(self.sb, lambda: getattr(p, name)(pid), uid=self.uid, gid=self.gid)
+            return DynamicSymlink(self.sb, partial(_ask, p, name, pid), uid=self.uid, gid=self.gid)
         if name in _PID_FILES:
-            return DataFile(self.sb, lambda: getattr(p, name)(pid), _mode_for(name), self.uid, self.gid)
+            return DataFile(self.sb, partial(_ask, p, name, pid), _mode_for(name), self.uid, self.gid)
         return None
 
 
@@ -164,11 +183,7 @@ class FdDir(SyntheticDir):
 
     def make_child(self, name: str) -> Inode | None:
         p, pid, fd = self.provider, self.pid, int(name)
-
-        def jump() -> Inode | None:
-            desc = p.fd_description(pid, fd)
-            return desc.inode if desc is not None else None
-
-        link = DynamicSymlink(self.sb, lambda: p.fd_link(pid, fd), jump, self.uid, self.gid)
+        link = DynamicSymlink(self.sb, partial(_ask, p, "fd_link", pid, fd), partial(_fd_inode, p, pid, fd),
+                              self.uid, self.gid)
         link.mode = link.ftype | 0o700
         return link

@@ -3,6 +3,7 @@ FileSystem whose root is an identical, separate host directory must give the sam
 same errnos, step by step; the guest's host directory must be unchanged afterwards."""
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 import shutil
@@ -65,7 +66,12 @@ ops = st.one_of(
     st.tuples(st.just("open_nofollow"), paths),
     st.tuples(st.just("open_dir"), paths),
     st.tuples(st.just("open_rdwr"), paths),
+    st.tuples(st.just("rename2"), paths, paths, st.sampled_from([abi.RENAME_NOREPLACE, abi.RENAME_EXCHANGE])),
+    st.tuples(st.just("chmod"), paths, st.sampled_from([0o600, 0o755, 0o1777, 0o4711])),
 )
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_SYS_renameat2 = 316
 
 
 def _stat_view(mode: int, size: int, nlink: int) -> tuple:
@@ -113,6 +119,16 @@ class Host:
 
     def rename(self, p, q):
         os.rename(self.p(p), self.p(q))
+
+    def rename2(self, p, q, flags):
+        rc = _libc.syscall(_SYS_renameat2, abi.AT_FDCWD, os.fsencode(self.p(p)), abi.AT_FDCWD,
+                           os.fsencode(self.p(q)), flags)
+        if rc != 0:
+            e = ctypes.get_errno()
+            raise OSError(e, os.strerror(e))
+
+    def chmod(self, p, mode):
+        os.chmod(self.p(p), mode)
 
     def unlink(self, p):
         os.unlink(self.p(p))
@@ -190,6 +206,12 @@ class Guest:
 
     def rename(self, p, q):
         self.fs.rename(p, q, **self.kw)
+
+    def rename2(self, p, q, flags):
+        self.fs.rename(p, q, flags=flags, **self.kw)
+
+    def chmod(self, p, mode):
+        self.fs.chmod(p, mode, **self.kw)
 
     def unlink(self, p):
         self.fs.unlink(p, **self.kw)
@@ -308,4 +330,5 @@ _ARG_KINDS = {
     "rmdir": ("path",), "symlink": ("target", "path"), "link": ("path", "path"), "stat": ("path",),
     "lstat": ("path",), "readlink": ("path",), "listdir": ("path",), "truncate": ("path", "n"),
     "open_nofollow": ("path",), "open_dir": ("path",), "open_rdwr": ("path",),
+    "rename2": ("path", "path", "flags"), "chmod": ("path", "mode"),
 }

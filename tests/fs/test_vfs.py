@@ -571,3 +571,22 @@ def test_host_files_the_host_user_cannot_read_give_eacces():
         assert _run_as(65534, in_child) == ["EACCES", "ok", "EACCES", "EACCES"]
     finally:
         shutil.rmtree(base)
+
+
+def test_the_tree_pickles_for_checkpoints(fs, tree):
+    """Checkpoint/restore: the overlay, open descriptions and pipes survive a pickle round trip."""
+    fs.open("/a/f", O_WRONLY | abi.O_APPEND).write(b"!")
+    fs.unlink("/b")
+    fs.mkdir("/tmp/t")
+    desc = fs.open("/a/f", O_RDONLY)
+    desc.read(2)
+    r, w = fs.pipe()
+    w.write(b"queued")
+    fs.lookup("/proc")  # the synthetic trees too
+    fs2, desc2, r2 = pickle.loads(pickle.dumps((fs, desc, r)))
+    assert read_all(fs2, "/a/f") == b"hello!"
+    assert errno_of(fs2.stat, "/b") == "ENOENT"
+    assert desc2.read(100) == b"llo!"
+    assert r2.read(100) == b"queued"
+    fs2.open("/a/f", O_WRONLY | abi.O_TRUNC)
+    assert read_all(fs, "/a/f") == b"hello!"  # independent copies
