@@ -15,7 +15,7 @@ foreign handle raises StaleHandleError / ForeignHandleError naming it. Kernel-le
 """
 from __future__ import annotations
 
-from .components import pidns, resources, rlimits, session, signals, task, thread_group, uts
+from .components import fd_table, pidns, resources, rlimits, session, signals, task, thread_group, uts
 from .errors import E, KernelError
 from .schedule import Schedule
 from .systems import sessions, task_clone, task_exit, task_wait
@@ -29,7 +29,7 @@ def standard_components(levels: int = DEFAULT_PIDNS_LEVELS):
     comps = [*task.COMPONENTS, pidns.task_ids_component(levels), *thread_group.COMPONENTS,
              *pidns.COMPONENTS, *session.COMPONENTS, session.ids_component("process_groups", levels),
              session.ids_component("sessions", levels), *rlimits.COMPONENTS, *uts.COMPONENTS,
-             *resources.COMPONENTS, *signals.COMPONENTS]
+             *resources.COMPONENTS, *signals.COMPONENTS, *fd_table.COMPONENTS]
     return comps
 
 

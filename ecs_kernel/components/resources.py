@@ -30,6 +30,12 @@ RESOURCE_COMPONENTS = [
 
 COMPONENTS = [TaskResources, *RESOURCE_COMPONENTS]
 
+# Per-kind hooks for state a resource keeps outside its table columns (e.g. the FD table's
+# bitmaps): ``COPY_HOOKS[kind](world, src, dst)`` after a copy, ``RELEASE_HOOKS[kind](world, row)``
+# before the row is freed. Modules register them at import; they are code, not World state.
+COPY_HOOKS: dict = {}
+RELEASE_HOOKS: dict = {}
+
 
 def new(world, kind: str) -> int:
     t = world.tables[kind]
@@ -52,6 +58,9 @@ def copy(world, kind: str, row: int) -> int:
     objs = world.index.get(kind)
     if objs is not None and row in objs:
         objs[new_row] = objs[row].fork()
+    hook = COPY_HOOKS.get(kind)
+    if hook is not None:
+        hook(world, row, new_row)
     return new_row
 
 
@@ -59,6 +68,9 @@ def release(world, kind: str, row: int) -> None:
     t = world.tables[kind]
     t.refs[row] -= 1
     if t.refs[row] == 0:
+        hook = RELEASE_HOOKS.get(kind)
+        if hook is not None:
+            hook(world, row)
         objs = world.index.get(kind)
         if objs is not None:
             obj = objs.pop(row, None)

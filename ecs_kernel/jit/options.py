@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numba
 
-JIT_OPTIONS = dict(nopython=True, nogil=True, cache=True, fastmath=False, boundscheck=False)
+JIT_OPTIONS = dict(nogil=True, cache=True, fastmath=False, boundscheck=False)
 
 
 def jit(fn=None, **overrides):

@@ -1,0 +1,112 @@
+"""FD tables (Linux ``files_struct`` / gVisor ``FDTable``): which fds are open, close-on-exec flags,
+and the open file description behind each fd.
+
+A task's ``fdtable`` column names a row of the ``fd_tables`` table (shared under CLONE_FILES,
+copied on fork: components/resources.py). The bitmaps of all tables are two uint64 arrays of shape
+``(rows, words)`` kept in :class:`FDStore` (``world.index["fd_store"]``): bit ``fd % 64`` of word
+``fd // 64`` is set in ``used`` while ``fd`` is open, and in ``cloexec`` while it is close-on-exec.
+Allocation is the numba kernel ``jit/fdtable.alloc_lowest``. The width starts at one word (64 fds)
+and doubles when some table needs a higher fd, so a million small tables cost 16 bytes each.
+File descriptions are Python objects (``fs/``), held per table in ``files[row][fd]``; each carries
+``_fd_refs``, the number of fds (in all tables) that refer to it; the last close calls
+``release()``.
+
+Invariants (:func:`check`): the bits of ``used`` are exactly the keys of ``files[row]``;
+``cloexec`` is a subset of ``used``; rows of freed tables are all zero.
+Writers: systems/fd_table.py only.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import resources
+from ..world import Component
+
+
+class FDStore:
+    def __init__(self):
+        self.used = np.zeros((64, 1), np.uint64)
+        self.cloexec = np.zeros((64, 1), np.uint64)
+        self.files: dict[int, dict[int, object]] = {}
+
+    @property
+    def words(self) -> int:
+        return self.used.shape[1]
+
+    def ensure(self, rows: int, words: int) -> None:
+        r, w = self.used.shape
+        if rows <= r and words <= w:
+            return
+        nr, nw = max(r, 1), max(w, 1)
+        while nr < rows:
+            nr *= 2
+        while nw < words:
+            nw *= 2
+        for name in ("used", "cloexec"):
+            old = getattr(self, name)
+            new = np.zeros((nr, nw), np.uint64)
+            new[: old.shape[0], : old.shape[1]] = old
+            setattr(self, name, new)
+
+    def nbytes(self) -> int:
+        return self.used.nbytes + self.cloexec.nbytes
+
+
+def store(world) -> FDStore:
+    st = world.index.get("fd_store")
+    if st is None:
+        st = world.index["fd_store"] = FDStore()
+    return st
+
+
+def _on_copy(world, src: int, dst: int) -> None:
+    """fork without CLONE_FILES: the child gets the same fds to the same descriptions."""
+    st = store(world)
+    st.ensure(dst + 1, st.words)
+    st.used[dst] = st.used[src]
+    st.cloexec[dst] = st.cloexec[src]
+    files = dict(st.files.get(src, {}))
+    for f in files.values():
+        f._fd_refs += 1
+    st.files[dst] = files
+
+
+def _on_release(world, row: int) -> None:
+    """The last task using the table is gone: close every fd."""
+    st = store(world)
+    if row < st.used.shape[0]:
+        st.used[row] = 0
+        st.cloexec[row] = 0
+    for f in st.files.pop(row, {}).values():
+        drop_ref(f)
+
+
+def drop_ref(f) -> None:
+    f._fd_refs -= 1
+    if f._fd_refs == 0:
+        f.release()
+
+
+resources.COPY_HOOKS["fd_tables"] = _on_copy
+resources.RELEASE_HOOKS["fd_tables"] = _on_release
+
+
+def check(world) -> None:
+    st = world.index.get("fd_store")
+    if st is None:
+        return
+    F = world.tables["fd_tables"]
+    for row in range(min(F.n, st.used.shape[0])):
+        fds = sorted(st.files.get(row, {}))
+        bits = [w * 64 + b for w in range(st.words) for b in range(64)
+                if int(st.used[row, w]) >> b & 1] if st.used[row].any() else []
+        assert bits == fds, f"fd table {row}: bitmap {bits} != files {fds}"
+        assert not (st.cloexec[row] & ~st.used[row]).any(), f"fd table {row}: cloexec on a closed fd"
+        if not F.alive[row]:
+            assert not fds, f"freed fd table {row} still holds files"
+
+
+
+FDTable = Component("FDTable", "fd_tables", {}, doc="Open fds (bitmaps and files live in FDStore).",
+                    check=check)
+COMPONENTS = [FDTable]
