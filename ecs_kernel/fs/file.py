@@ -190,6 +190,11 @@ class FileDescription:
         """Would write() make progress now rather than EAGAIN?"""
         return True
 
+    def poll(self) -> int:
+        """The poll(2) revents bits ready now (POLLIN, POLLOUT, POLLHUP, POLLERR, ...), before masking
+        with the requested events. Regular files, directories and devices are always ready."""
+        return abi.DEFAULT_POLLMASK
+
     def release(self) -> None:
         """The last fd went away."""
         self.released = True
@@ -391,19 +396,27 @@ class HostStdioFile(FileDescription):
         mode = self.inode.ftype
         self.seekable = mode in (abi.S_IFREG, abi.S_IFBLK)
 
-    def _ready(self, for_write: bool) -> bool:
+    def poll(self) -> int:
+        """The host's own answer (poll with a zero timeout)."""
+        p = select.poll()
+        want = 0
+        if self.can_read:
+            want |= abi.POLLIN | abi.POLLRDNORM | abi.POLLPRI
+        if self.can_write:
+            want |= abi.POLLOUT | abi.POLLWRNORM
+        p.register(self.host_fd, want)
         try:
-            r, w, _ = select.select([] if for_write else [self.host_fd],
-                                    [self.host_fd] if for_write else [], [], 0)
-        except (OSError, ValueError):
-            return True  # let the read/write itself report the error
-        return bool(w if for_write else r)
+            events = p.poll(0)
+        except OSError:
+            return abi.POLLERR
+        return events[0][1] if events else 0
 
     def readable(self) -> bool:
-        return self._ready(False)
+        # ready, or at end/error: the read itself then reports it
+        return bool(self.poll() & (abi.POLLIN | abi.POLLHUP | abi.POLLERR | abi.POLLNVAL))
 
     def writable(self) -> bool:
-        return self._ready(True)
+        return bool(self.poll() & (abi.POLLOUT | abi.POLLERR | abi.POLLHUP | abi.POLLNVAL))
 
     def _read(self, n: int) -> bytes:
         if n == 0:

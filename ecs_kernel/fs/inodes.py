@@ -256,9 +256,17 @@ class RegularFile(Inode):
                 raise host_error(e, self.lower) from None
             os.close(fd)
 
-    def copy_up(self) -> None:
-        """Copy the host contents into memory; from now on this inode is a memory file."""
+    def copy_up(self, truncate: bool = False) -> None:
+        """Copy the host contents into memory; from now on this inode is a memory file.
+
+        With ``truncate`` (an O_TRUNC open) the contents are not read: they are about to go.
+        """
         if self.data is not None:
+            return
+        if truncate:
+            self.copy_up_meta()
+            self.data = bytearray()
+            self._size = 0
             return
         try:
             fd = os.open(self.lower, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)

@@ -22,7 +22,7 @@ import os
 from ecs_kernel.errors import E, KernelError
 from ecs_kernel.fs import abi
 from ecs_kernel.fs.abi import (
-    O_ACCMODE, O_CREAT, O_DIRECTORY, O_EXCL, O_LARGEFILE, O_NOFOLLOW, O_PATH, O_RDONLY, O_TMPFILE,
+    O_ACCMODE, O_CREAT, O_DIRECTORY, O_EXCL, O_LARGEFILE, O_NOATIME, O_NOFOLLOW, O_PATH, O_RDONLY, O_TMPFILE,
     O_TRUNC, O_WRONLY, RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, S_IFMT, S_ISGID, S_ISUID,
     S_ISVTX, S_IXGRP, S_IXUGO, Stat,
 )
@@ -152,9 +152,11 @@ class PathOps:
             if isinstance(inode, DirInode) and want & MAY_WRITE:
                 raise KernelError(E.EISDIR, "is a directory")
             check_permission(inode, walk.creds, want)
+            if flags & O_NOATIME and walk.creds.uid not in (0, inode.owner()[1]):
+                raise KernelError(E.EPERM, "O_NOATIME on a file the caller does not own")
             if isinstance(inode, RegularFile):
                 if want & MAY_WRITE:
-                    inode.copy_up()
+                    inode.copy_up(truncate=bool(flags & O_TRUNC))
                 else:
                     inode.check_host_readable()
             if isinstance(inode, Directory) and inode.lower is not None:

@@ -168,6 +168,23 @@ class PipeFile(FileDescription):
     def writable(self) -> bool:
         return self.pipe.writable()
 
+    def poll(self) -> int:
+        """pipe_poll(): IN when data is there, HUP without writers (reader side); OUT when a slot is
+        free, ERR without readers (writer side)."""
+        p = self.pipe
+        mask = 0
+        if self.can_read:
+            if p.pages:
+                mask |= abi.POLLIN | abi.POLLRDNORM
+            if p.writers == 0:
+                mask |= abi.POLLHUP
+        if self.can_write:
+            if not p.full:
+                mask |= abi.POLLOUT | abi.POLLWRNORM
+            if p.readers == 0:
+                mask |= abi.POLLERR
+        return mask
+
     def ioctl(self, request: int, arg: bytes | int = 0) -> tuple[int, bytes | None]:
         self._need_open()
         if request == abi.FIONREAD:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import select
 import struct
 
 import pytest
@@ -147,6 +148,13 @@ def test_set_capacity_rounds_to_pages_and_refuses_to_drop_data():
     assert p.set_capacity(1 << 21, privileged=True) == 1 << 21
 
 
+def _host_revents(fd: int) -> int:
+    p = select.poll()
+    p.register(fd, select.POLLIN | select.POLLOUT | select.POLLRDNORM | select.POLLWRNORM)
+    ev = p.poll(0)
+    return ev[0][1] if ev else 0
+
+
 SIZES = st.sampled_from([0, 1, 7, 100, 4095, 4096, 4097, 5000, 8192, 20000, 65535, 65536, 70000])
 PIPE_OPS = st.lists(st.tuples(st.sampled_from(["w", "w", "r"]), SIZES), min_size=1, max_size=40)
 
@@ -184,12 +192,13 @@ def test_nonblocking_reads_and_writes_match_a_host_pipe(sequence, close_reader, 
                 expected = _errname(os.read, hr, n)
                 got = _errname(gr.read, n)
             assert got == expected, (i, op, n)
+            for hfd, g in ((hr, gr), (hw, gw)):
+                if hfd >= 0:
+                    assert g.poll() == _host_revents(hfd), (i, op, n)
             if hr >= 0:
-                ready = bool(__import__("select").select([hr], [], [], 0)[0])
-                assert gr.readable() == ready
+                assert gr.readable() == bool(select.select([hr], [], [], 0)[0])
             if hw >= 0:
-                ready = bool(__import__("select").select([], [hw], [], 0)[1])
-                assert gw.writable() == ready
+                assert gw.writable() == bool(select.select([], [hw], [], 0)[1])
     finally:
         for fd in (hr, hw):
             if fd >= 0:

@@ -363,6 +363,7 @@ def test_mode_bits_apply_to_a_non_root_guest(fs):
     assert errno_of(fs.unlink, "/b", creds=USER) == "EACCES"
     assert errno_of(fs.chdir, "/priv", creds=USER) == "EACCES"
     assert read_all(fs, "/b", creds=USER) == b"bee"
+    assert errno_of(fs.open, "/b", O_RDONLY | abi.O_NOATIME, creds=USER) == "EPERM"
     fs.access("/b", abi.R_OK, creds=USER)
     assert errno_of(fs.access, "/b", abi.W_OK, creds=USER) == "EACCES"
     assert errno_of(fs.access, "/b", abi.X_OK) == "EACCES"  # root needs an x bit on files
