@@ -289,7 +289,9 @@ def find_gap_topdown(t, n, length, low, high, guard):
 
 @jit
 def find_gap_bottomup(t, n, length, low, high, guard):
-    """Lowest free ``addr`` in ``[low, high - length]`` (Linux ``unmapped_area``). NOT_FOUND if none."""
+    """Lowest free ``addr`` in ``[low, high - length]`` (Linux ``unmapped_area``). NOT_FOUND if none.
+
+    As in Linux, only the guard gap of the mapping directly above the candidate is checked."""
     lo = low
     if high - lo < length:
         return NOT_FOUND

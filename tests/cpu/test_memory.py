@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 from unicorn import (UC_ARCH_X86, UC_ERR_READ_UNMAPPED, UC_ERR_WRITE_PROT, UC_HOOK_INSN,
                      UC_MODE_64, Uc, UcError)
-from unicorn.x86_const import UC_X86_INS_SYSCALL, UC_X86_REG_RAX, UC_X86_REG_RDI
+from unicorn.x86_const import (UC_X86_INS_SYSCALL, UC_X86_REG_RAX, UC_X86_REG_RDI,
+                                UC_X86_REG_RSP)
 
 warnings.filterwarnings("ignore", message="nopython is set for njit")
 
@@ -485,6 +486,24 @@ def test_brk_heap_stays_one_region_across_many_small_growths(heap):
     assert len(regions) == 1
 
 
+def test_brk_regrowth_gives_zero_pages(heap):
+    heap.brk(0x402000 + 3 * P)
+    heap.copy_out(0x402000, b"\xee" * 3 * P)
+    heap.brk(0x402000 + P)
+    heap.brk(0x402000 + 3 * P)
+    assert heap.copy_in(0x402000 + P, 2 * P) == bytes(2 * P)
+    assert heap.copy_in(0x402000, 1) == b"\xee"
+
+
+def test_mremap_regrowth_into_released_pages_gives_zeros(mm):
+    a = mm.mmap(0x20000000, P, RW, ANON | MAP_FIXED)
+    mm.mremap(a, P, 8 * P, 0)
+    mm.copy_out(a, b"\xdd" * 8 * P)
+    mm.mremap(a, 8 * P, 2 * P, 0)
+    mm.mremap(a, 2 * P, 8 * P, 0)
+    assert mm.copy_in(a + 2 * P, 6 * P) == bytes(6 * P)
+
+
 def test_brk_shrink_fails_when_nothing_is_mapped_there(heap):
     heap.brk(0x402000 + 4 * P)
     heap.munmap(0x402000, 4 * P)
@@ -815,6 +834,28 @@ def test_copy_out_over_code_the_guest_ran_drops_stale_translations(mm):
     assert mm.uc.reg_read(UC_X86_REG_RAX) == 1
     mm.copy_out(a, bytes.fromhex("b802000000"))  # mov eax, 2
     mm.uc.emu_start(a, a + 5)
+    assert mm.uc.reg_read(UC_X86_REG_RAX) == 2
+
+
+def test_kernel_rewriting_code_during_a_syscall_is_seen_by_the_next_call(mm):
+    """Within one emulation run: call B; syscall (the kernel rewrites B); call B again."""
+    a = mm.mmap(0x400000, P, RWX, ANON | MAP_FIXED)
+    stack = mm.mmap(0, P, RW, ANON)
+    b = a + 0x100
+    code = (b"\xe8" + struct.pack("<i", b - (a + 5)) + b"\x0f\x05"
+            + b"\xe8" + struct.pack("<i", b - (a + 12)) + b"\xf4")
+    mm.copy_out(a, code)
+    mm.copy_out(b, bytes.fromhex("b801000000" "c3"))  # mov eax, 1 ; ret
+    seen = []
+
+    def on_syscall(uc, _):
+        seen.append(uc.reg_read(UC_X86_REG_RAX))
+        mm.copy_out(b, bytes.fromhex("b802000000"))  # now: mov eax, 2
+
+    mm.uc.hook_add(UC_HOOK_INSN, on_syscall, None, 1, 0, UC_X86_INS_SYSCALL)
+    mm.uc.reg_write(UC_X86_REG_RSP, stack + P - 64)
+    mm.uc.emu_start(a, a + 12)
+    assert seen == [1]
     assert mm.uc.reg_read(UC_X86_REG_RAX) == 2
 
 
