@@ -82,89 +82,89 @@ def _stat_view(mode: int, size: int, nlink: int) -> tuple:
 
 
 class Host:
-    """The oracle: real Linux system calls under ``root``."""
+    """The oracle: real Linux system calls, relative to the directory fd ``dfd``."""
 
-    def __init__(self, root: str):
-        self.root = root
+    def __init__(self, dfd: int):
+        self.dfd = dfd
 
-    def p(self, path: str) -> str:
-        return os.path.join(self.root, path)
+    def _open(self, p, flags, mode=0o777):
+        return os.open(p, flags, mode, dir_fd=self.dfd)
 
     def mkdir(self, p):
-        os.mkdir(self.p(p), 0o755)
+        os.mkdir(p, 0o755, dir_fd=self.dfd)
 
     def create(self, p, d):
-        fd = os.open(self.p(p), os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644)
+        fd = self._open(p, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644)
         try:
             return os.write(fd, d)
         finally:
             os.close(fd)
 
     def create_excl(self, p):
-        os.close(os.open(self.p(p), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        os.close(self._open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
 
     def append(self, p, d):
-        fd = os.open(self.p(p), os.O_WRONLY | os.O_APPEND)
+        fd = self._open(p, os.O_WRONLY | os.O_APPEND)
         try:
             return os.write(fd, d)
         finally:
             os.close(fd)
 
     def read(self, p):
-        fd = os.open(self.p(p), os.O_RDONLY)
+        fd = self._open(p, os.O_RDONLY)
         try:
             return os.read(fd, 1000)
         finally:
             os.close(fd)
 
     def rename(self, p, q):
-        os.rename(self.p(p), self.p(q))
+        os.rename(p, q, src_dir_fd=self.dfd, dst_dir_fd=self.dfd)
 
     def rename2(self, p, q, flags):
-        rc = _libc.syscall(_SYS_renameat2, abi.AT_FDCWD, os.fsencode(self.p(p)), abi.AT_FDCWD,
-                           os.fsencode(self.p(q)), flags)
+        rc = _libc.syscall(_SYS_renameat2, self.dfd, os.fsencode(p), self.dfd, os.fsencode(q), flags)
         if rc != 0:
             e = ctypes.get_errno()
             raise OSError(e, os.strerror(e))
 
     def chmod(self, p, mode):
-        os.chmod(self.p(p), mode)
+        os.chmod(p, mode, dir_fd=self.dfd)
 
     def unlink(self, p):
-        os.unlink(self.p(p))
+        os.unlink(p, dir_fd=self.dfd)
 
     def rmdir(self, p):
-        os.rmdir(self.p(p))
+        os.rmdir(p, dir_fd=self.dfd)
 
     def symlink(self, t, p):
-        os.symlink(t, self.p(p))
+        os.symlink(t, p, dir_fd=self.dfd)
 
     def link(self, p, q):
-        os.link(self.p(p), self.p(q), follow_symlinks=False)
+        os.link(p, q, src_dir_fd=self.dfd, dst_dir_fd=self.dfd, follow_symlinks=False)
 
     def stat(self, p):
-        s = os.stat(self.p(p))
+        s = os.stat(p, dir_fd=self.dfd)
         return _stat_view(s.st_mode, s.st_size, s.st_nlink)
 
     def lstat(self, p):
-        s = os.lstat(self.p(p))
+        s = os.stat(p, dir_fd=self.dfd, follow_symlinks=False)
         return _stat_view(s.st_mode, s.st_size, s.st_nlink)
 
     def readlink(self, p):
-        return os.fsencode(os.readlink(self.p(p)))
+        return os.fsencode(os.readlink(p, dir_fd=self.dfd))
 
     def listdir(self, p):
-        fd = os.open(self.p(p), os.O_RDONLY | os.O_DIRECTORY)
+        fd = self._open(p, os.O_RDONLY | os.O_DIRECTORY)
         try:
             return sorted(os.listdir(fd))
         finally:
             os.close(fd)
 
     def truncate(self, p, n):
-        os.truncate(self.p(p), n)
+        # truncate(2) has no *at form: /proc/self/fd/N/path is the same walk from the dirfd
+        os.truncate(f"/proc/self/fd/{self.dfd}/{p}", n)
 
     def _open_close(self, p, flags):
-        os.close(os.open(self.p(p), flags))
+        os.close(self._open(p, flags))
 
     def open_nofollow(self, p):
         self._open_close(p, os.O_RDONLY | os.O_NOFOLLOW)
@@ -179,8 +179,8 @@ class Host:
 class Guest:
     """The same operations through ecs_kernel.fs."""
 
-    def __init__(self, fs: FileSystem, creds: Creds, umask: int):
-        self.fs, self.kw, self.umask = fs, {"creds": creds}, umask
+    def __init__(self, fs: FileSystem, creds: Creds, umask: int, cwd=None):
+        self.fs, self.kw, self.umask = fs, {"creds": creds, "cwd": cwd}, umask
 
     def mkdir(self, p):
         self.fs.mkdir(p, 0o755, umask=self.umask, **self.kw)
@@ -296,9 +296,12 @@ def _host_tree(path: str) -> dict:
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(ops, min_size=1, max_size=25))
-def test_same_results_and_errnos_as_linux_and_host_untouched(sequence):
+@given(st.lists(ops, min_size=1, max_size=25), st.sampled_from(["", "", "a", "a/sub"]))
+def test_same_results_and_errnos_as_linux_and_host_untouched(sequence, start):
+    """``start``: relative paths start at the root, or at a directory fd (which the operations
+    may move or delete: lookups in a deleted directory give ENOENT on both)."""
     base = tempfile.mkdtemp(prefix="ecsfs-diff-")
+    dfd = -1
     try:
         oracle_root = os.path.join(base, "oracle")
         guest_root = os.path.join(base, "guest")
@@ -309,18 +312,24 @@ def test_same_results_and_errnos_as_linux_and_host_untouched(sequence):
         umask = os.umask(0o022)
         os.umask(umask)
         creds = Creds(os.getuid(), os.getgid(), tuple(os.getgroups()))
-        host = Host(oracle_root)
-        guest = Guest(FileSystem(guest_root, special_mounts=False), creds, umask)
+        dfd = os.open(os.path.join(oracle_root, start), os.O_RDONLY | os.O_DIRECTORY)
+        host = Host(dfd)
+        fs = FileSystem(guest_root, special_mounts=False)
+        cwd = fs.open("/" + start, abi.O_RDONLY | abi.O_DIRECTORY) if start else None
+        guest = Guest(fs, creds, umask, cwd)
         for step, (name, *args) in enumerate(sequence):
             path_args = [a for a, kind in zip(args, _ARG_KINDS[name]) if kind == "path"]
-            # Belt and braces: never let the oracle touch anything outside its directory.
-            assume(all(_inside(oracle_root, p) for p in path_args))
+            # Belt and braces: never let the oracle touch anything outside its directory
+            # (_depth_ok already keeps '..' from climbing above the start directory).
+            assume(all(_inside(oracle_root, os.path.join(start, p)) for p in path_args))
             expected = _outcome(getattr(host, name), *args)
             got = _outcome(getattr(guest, name), *args)
-            assert got == expected, f"step {step}: {name}{tuple(args)}: linux {expected}, ecs {got}"
-        assert _guest_tree(guest.fs, "/", guest.kw) == _host_tree(oracle_root)
+            assert got == expected, f"step {step}: {name}{tuple(args)} from /{start}: linux {expected}, ecs {got}"
+        assert _guest_tree(fs, "/", {"creds": creds}) == _host_tree(oracle_root)
         assert snapshot(guest_root) == before, "the guest changed the host directory"
     finally:
+        if dfd >= 0:
+            os.close(dfd)
         shutil.rmtree(base)
 
 
