@@ -12,6 +12,7 @@ rows of the range table        ``vma`` + ``pma`` fused: a run of pages with one 
                                ``Decommit`` (MADV_DONTNEED), ``MSync``
 ``copy_in/copy_out/...``       ``CopyIn``, ``CopyOut``, ``CopyInString``, ``CopyInIovecs``
 :meth:`AddressSpace.fork`      ``MemoryManager.Fork``
+``expand_stack``               Linux ``expand_stack`` (gVisor maps stacks whole instead)
 :meth:`AddressSpace.maps_text` ``fs/proc``: ``/proc/[pid]/maps`` (``mm.ReadMapsDataInto``)
 =============================  ================================================================
 
@@ -48,9 +49,15 @@ two-level table costs a walk per page. We keep a *range table*: one int64 array 
 kernel call however many pages or rows it crosses; a process has tens of rows, not millions.
 
 *VMAs.* Rows carry the VMA attributes too (prot, VM_* flags, file + offset, special name). A Linux
-VMA is a maximal run of adjacent rows with equal attributes (contiguous file offsets); this is what
-``maps_text`` prints and what mremap means by "one VMA". Rows may be finer than Linux's VMAs (one per
-host buffer) but never coarser.
+VMA is a maximal run of adjacent rows with equal attributes (contiguous file offsets; for MAP_SHARED
+anonymous memory, the same object): what ``maps_text`` prints and what mremap means by "one VMA".
+That is Linux's merge rule (vma_merge) without its history: Linux also refuses some merges for
+anon_vma reasons we do not model. The one such case a program meets every time, brk's heap next to
+the bss (Linux 6.x never merges them), is kept apart by the internal VM_HEAP flag.
+
+*Setup by the loader.* ``set_brk_base(end_of_bss)`` (and ``start_data``/``end_data`` for
+RLIMIT_DATA), ``start_stack`` for the ``[stack]`` name, the stack itself as a MAP_GROWSDOWN
+mapping; the run loop calls :meth:`AddressSpace.expand_stack` from Unicorn's unmapped-access hook.
 
 *Protection.* The guest sees what x86 hardware grants: PROT_WRITE or PROT_EXEC imply read (as on
 Linux/x86-64 without protection keys). Kernel copies check the same effective bits: reads need read,
@@ -184,6 +191,7 @@ VM_DONTFORK = 0x20  # MADV_DONTFORK: not inherited by fork
 VM_WIPEONFORK = 0x40  # MADV_WIPEONFORK: the child sees zeros
 VM_PRISTINE = 0x80  # internal: never writable since created zero-filled (fork need not copy)
 VM_DONTEXPAND = 0x100  # special mappings ([vdso], [vvar]): mremap may not grow them
+VM_HEAP = 0x200  # internal: made by brk; Linux 6.x never merges the heap with the bss below it
 _VM_MERGE_IGNORE = VM_PRISTINE
 
 # Unicorn's UC_PROT_* have the same values as PROT_*.
@@ -275,7 +283,8 @@ def _err(errno: int, msg: str = ""):
 class AddressSpace:
     """The memory of one guest process, mapped into one Unicorn engine (gVisor: MemoryManager).
 
-    The kernel sets ``rlimit_as``, ``rlimit_data`` (bytes, ``RLIM_INFINITY`` = none), ``start_brk``/
+    The kernel sets ``rlimit_as``, ``rlimit_data``, ``rlimit_stack`` (bytes, ``RLIM_INFINITY`` =
+    none), ``start_brk``/
     ``current_brk`` (via :meth:`set_brk_base`), ``start_data``/``end_data`` and ``start_stack`` (for brk's
     RLIMIT_DATA check and the ``[heap]``/``[stack]`` names) from the ELF loader.
     """
@@ -291,6 +300,7 @@ class AddressSpace:
         self.rlimit_as = RLIM_INFINITY
         self.rlimit_data = RLIM_INFINITY
         self.rlimit_data_max = RLIM_INFINITY
+        self.rlimit_stack = 8 << 20
         self.start_brk = 0
         self.current_brk = 0
         self.start_data = 0
@@ -616,7 +626,7 @@ class AddressSpace:
             return "/dev/zero (deleted)"
         if int(t[NAME, lo]):
             return self._names[int(t[NAME, lo])]
-        if self.start_brk and start <= self.current_brk and end >= self.start_brk:
+        if start < self.current_brk and end > self.start_brk:  # vma_is_initial_heap
             return "[heap]"
         if self.start_stack and start <= self.start_stack <= end:
             return "[stack]"
@@ -644,7 +654,7 @@ class AddressSpace:
             i = hi
         return out
 
-    def find_vma(self, addr: int) -> Vma | None:
+    def vma_at(self, addr: int) -> Vma | None:
         """The VMA containing ``addr``, or None (e.g. to tell SEGV_MAPERR from SEGV_ACCERR)."""
         i = self._find(addr)
         if i < 0:
@@ -1072,6 +1082,57 @@ class AddressSpace:
         pos = self._insert_row(e, e + delta, p, vm, nb, noff, f, new_foff, nm)
         self._merge_window(pos, pos + 1)
 
+    # ------------------------------------------------------------------ stack growth
+
+    def expand_stack(self, addr: int) -> bool:
+        """The page-fault path for grows-down VMAs (Linux ``expand_stack``/``expand_downwards``).
+
+        The run loop calls this when the guest touches unmapped ``addr`` (Unicorn's
+        UC_HOOK_MEM_*_UNMAPPED); if the next VMA above is MAP_GROWSDOWN it grows down to
+        ``addr``'s page and this returns True (retry the access), else False (SIGSEGV). Refused
+        like Linux: below mmap_min_addr, within ``stack_guard_gap`` of an accessible mapping
+        below, beyond RLIMIT_STACK (whole VMA) or RLIMIT_AS.
+        """
+        if addr < 0 or addr >= self.task_size:
+            return False
+        if self._find(addr) >= 0:
+            return True
+        i = self._first_after(addr)
+        if i >= self._n or not int(self._t[FLAGS, i]) & VM_GROWSDOWN:
+            return False
+        a = addr & PAGE_MASK
+        if a < self.mmap_min_addr:
+            return False
+        t = self._t
+        if i > 0:
+            pflags, pprot, pend = int(t[FLAGS, i - 1]), int(t[PROT, i - 1]), int(t[END, i - 1])
+            if not pflags & VM_GROWSDOWN and pprot and a - pend < self.stack_guard_gap:
+                return False
+        _, hi = self._vma_rows(i)
+        start = int(t[START, i])
+        if int(t[END, hi - 1]) - a > self.rlimit_stack:
+            return False
+        if not self._may_expand_vm(self._is_data(int(t[PROT, i]), int(t[FLAGS, i])), start - a):
+            return False
+        before = self._snap(a, start)
+        self._extend_down(i, start - a)
+        self._sync(before, a, start)
+        return True
+
+    def _extend_down(self, i: int, delta: int) -> None:
+        """Grow row ``i`` downwards by ``delta`` bytes (the range below it is free); the mirror of
+        :meth:`_extend`, with the slack placed below."""
+        s, e, p, _h, vm, b, boff, f, foff, nm = self._row(i)
+        hb = self._bufs[b]
+        if not hb.shared and boff >= delta and not self._buffer_range_used(b, boff - delta, boff):
+            nb, noff = b, boff - delta
+        else:
+            vma_len = int(self._t[END, self._vma_rows(i)[1] - 1]) - s
+            cap = page_align(max(delta, min(2 * (vma_len + delta), 1 << 30)))
+            nb, noff = self._new_buffer(cap, shared=hb.shared), cap - delta
+        pos = self._insert_row(s - delta, s, p, vm, nb, noff, f, foff - delta, nm)
+        self._merge_window(pos, pos + 1)
+
     def _buffer_range_used(self, b: int, off: int, end: int) -> bool:
         n = self._n
         t = self._t
@@ -1115,7 +1176,7 @@ class AddressSpace:
             return origbrk
         if self._n > self.max_map_count and self._map_count() > self.max_map_count:
             return origbrk
-        vm = VM_MAYWRITE
+        vm = VM_MAYWRITE | VM_HEAP
         prot = PROT_READ | PROT_WRITE
         j = self._find(oldbrk - 1)
         if (j >= 0 and int(self._t[START, j]) >= self.start_brk
@@ -1264,7 +1325,8 @@ class AddressSpace:
         rows are zero in the child). Rows never writable since they were made zero are not read."""
         child = AddressSpace(uc_new, mmap_base=self.mmap_base, task_size=self.task_size)
         for k in ("mmap_legacy_base", "mmap_min_addr", "stack_guard_gap", "max_map_count",
-                  "rlimit_as", "rlimit_data", "rlimit_data_max", "start_brk", "current_brk",
+                  "rlimit_as", "rlimit_data", "rlimit_data_max", "rlimit_stack", "start_brk",
+                  "current_brk",
                   "start_data", "end_data", "start_stack"):
             setattr(child, k, getattr(self, k))
         child._files = list(self._files)

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 from unicorn import (UC_ARCH_X86, UC_ERR_READ_UNMAPPED, UC_ERR_WRITE_PROT, UC_HOOK_INSN,
-                     UC_MODE_64, Uc, UcError)
+                     UC_HOOK_MEM_WRITE_UNMAPPED, UC_MODE_64, Uc, UcError)
 from unicorn.x86_const import (UC_X86_INS_SYSCALL, UC_X86_REG_RAX, UC_X86_REG_RDI,
                                 UC_X86_REG_RSP)
 
@@ -504,10 +504,68 @@ def test_mremap_regrowth_into_released_pages_gives_zeros(mm):
     assert mm.copy_in(a + 2 * P, 6 * P) == bytes(6 * P)
 
 
+def test_heap_is_its_own_vma_next_to_the_bss(heap):
+    """No ASLR: the heap starts right after the bss; Linux 6.x keeps them apart."""
+    heap.mmap(0x402000, P, RW, ANON | MAP_FIXED)  # the bss
+    heap.set_brk_base(0x403000)
+    heap.brk(0x403000 + 2 * P)
+    lines = heap.maps_text().splitlines()
+    assert lines[-2] == "00400000-00403000 rw-p 00000000 00:00 0 "
+    assert lines[-1].startswith("00403000-00405000 rw-p ") and lines[-1].endswith(" [heap]")
+
+
 def test_brk_shrink_fails_when_nothing_is_mapped_there(heap):
     heap.brk(0x402000 + 4 * P)
     heap.munmap(0x402000, 4 * P)
     assert heap.brk(0x402000) == 0x402000 + 4 * P
+
+
+# ------------------------------------------------------------------------------ stack growth
+
+def test_stack_grows_down_on_demand_and_stays_one_vma(mm):
+    top = 0x7FF000000000
+    s = mm.mmap(top - 4 * P, 4 * P, RW, ANON | MAP_FIXED | MAP_GROWSDOWN)
+    mm.copy_out(s, b"old top")
+    assert mm.expand_stack(s - 10)
+    mm.copy_out(s - 10, b"0123456789")
+    for k in range(2, 100):
+        assert mm.expand_stack(s - k * P)
+    assert mm.copy_in(s - 10, 10) == b"0123456789"
+    assert mm.copy_in(s, 7) == b"old top"
+    assert [(v.start, v.end) for v in mm.vmas()] == [(s - 99 * P, top)]
+    assert len(list(mm.uc.mem_regions())) <= 6
+    assert mm.expand_stack(s + P)  # already mapped
+
+
+def test_stack_growth_is_refused_like_linux(mm):
+    s = mm.mmap(0x30000000, P, RW, ANON | MAP_FIXED | MAP_GROWSDOWN)
+    plain = mm.mmap(0x20000000, P, RW, ANON | MAP_FIXED)
+    assert not mm.expand_stack(plain - 8)  # nothing grows down above it
+    mm.mmap(s - M.STACK_GUARD_GAP, P, RW, ANON | MAP_FIXED)  # an accessible mapping too close
+    assert not mm.expand_stack(s - P)
+    mm.mprotect(s - M.STACK_GUARD_GAP, P, PROT_NONE)  # a PROT_NONE guard does not count
+    assert mm.expand_stack(s - P)
+    mm.rlimit_stack = 3 * P
+    assert mm.expand_stack(s - 2 * P)
+    assert not mm.expand_stack(s - 3 * P)
+
+
+def test_guest_push_below_the_stack_is_served_by_expand_stack(mm):
+    code = mm.mmap(0x400000, P, RX, ANON | MAP_FIXED)
+    mm.copy_out(code, bytes.fromhex("488907" "f4"), force=True)  # mov [rdi], rax ; hlt
+    s = mm.mmap(0x7FF000000000 - P, P, RW, ANON | MAP_FIXED | MAP_GROWSDOWN)
+    faults = []
+
+    def on_unmapped(uc, access, address, size, value, _):
+        faults.append(address)
+        return mm.expand_stack(address)
+
+    mm.uc.hook_add(UC_HOOK_MEM_WRITE_UNMAPPED, on_unmapped)
+    mm.uc.reg_write(UC_X86_REG_RAX, 0x1122334455667788)
+    mm.uc.reg_write(UC_X86_REG_RDI, s - 3 * P + 8)
+    mm.uc.emu_start(code, code + 3)
+    assert faults == [s - 3 * P + 8]
+    assert mm.copy_in_u64(s - 3 * P + 8) == 0x1122334455667788
 
 
 # --------------------------------------------------------------------------------- rlimits
@@ -963,7 +1021,7 @@ class MemoryModel(RuleBasedStateMachine):
             (E.ENOMEM if hole else 0)
 
     def _shared(self, page):
-        v = self.mm.find_vma(page)
+        v = self.mm.vma_at(page)
         return bool(v.flags & M.VM_MAYSHARE)
 
     @rule(page=st.integers(0, WPAGES - 1), value=st.integers(1, 255))
