@@ -20,10 +20,13 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--processes", type=int, default=100_000)
     ap.add_argument("--threads", type=int, default=10)
+    ap.add_argument("--scalar", action="store_true",
+                    help="one clone per call and one exit at a time (no batch paths)")
     ap.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     args = ap.parse_args(argv)
-    r = fork_exit_churn(args.processes, args.threads)
-    print(f"{r['processes']} processes x {r['threads']} threads = {r['tasks']} tasks")
+    fork_exit_churn(8, 2)  # warm-up: load (or compile) the numba kernels outside the timing
+    r = fork_exit_churn(args.processes, args.threads, batch=not args.scalar)
+    print(f"{r['processes']} processes x {r['threads']} threads = {r['tasks']} tasks ({r['mode']} path)")
     print(f"  clone      {r['clone_us']:8.2f} us per task")
     print(f"  exit       {r['exit_us']:8.2f} us per task")
     print(f"  wait       {r['wait_us']:8.2f} us per process reaped")

@@ -247,6 +247,7 @@ class Settings:
     tasks_limit: int = 65536  # gVisor's TasksLimit: tasks in the root PID namespace
     pid_max: int = 4194304  # Linux's PID_MAX_LIMIT on 64-bit: ids wrap past it
     tick_ns: int = 1_000_000  # kernel clock advance per tick (1 ms)
+    batch_exit: bool = True  # the exit system's batch path (False: one task at a time)
     sanitize: bool = field(default_factory=lambda: os.environ.get("ECS_KERNEL_SANITIZE", "") not in ("", "0"))
 
 

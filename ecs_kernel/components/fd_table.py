@@ -71,6 +71,19 @@ def _on_copy(world, src: int, dst: int) -> None:
     st.files[dst] = files
 
 
+def _on_copy_many(world, src, dst) -> None:
+    st = store(world)
+    st.ensure(int(dst.max()) + 1, st.words)
+    st.used[dst] = st.used[src]
+    st.cloexec[dst] = st.cloexec[src]
+    for s, d in zip(src.tolist(), dst.tolist()):
+        files = st.files.get(s)
+        if files:
+            for f in files.values():
+                f._fd_refs += 1
+            st.files[d] = dict(files)
+
+
 def _on_release(world, row: int) -> None:
     """The last task using the table is gone: close every fd."""
     st = store(world)
@@ -81,6 +94,17 @@ def _on_release(world, row: int) -> None:
         drop_ref(f)
 
 
+def _on_release_many(world, rows) -> None:
+    st = store(world)
+    inside = rows[rows < st.used.shape[0]]
+    st.used[inside] = 0
+    st.cloexec[inside] = 0
+    if st.files:
+        for r in rows.tolist():
+            for f in st.files.pop(r, {}).values():
+                drop_ref(f)
+
+
 def drop_ref(f) -> None:
     f._fd_refs -= 1
     if f._fd_refs == 0:
@@ -88,7 +112,9 @@ def drop_ref(f) -> None:
 
 
 resources.COPY_HOOKS["fd_tables"] = _on_copy
+resources.COPY_MANY_HOOKS["fd_tables"] = _on_copy_many
 resources.RELEASE_HOOKS["fd_tables"] = _on_release
+resources.RELEASE_MANY_HOOKS["fd_tables"] = _on_release_many
 
 
 def check(world) -> None:

@@ -50,7 +50,8 @@ class PidMap:
         self.pgrp = np.full(size, -1, np.int32)
         self.session = np.full(size, -1, np.int32)
 
-    def _ensure(self, i: int) -> None:
+    def ensure(self, i: int) -> None:
+        """Grow the maps to hold id ``i``."""
         n = len(self.task)
         if i < n:
             return
@@ -70,7 +71,7 @@ class PidMap:
         return int(arr[i]) if 0 < i < len(arr) else -1
 
     def set(self, kind: str, i: int, row: int) -> None:
-        self._ensure(i)
+        self.ensure(i)
         getattr(self, kind)[i] = row
 
     def nbytes(self) -> int:

@@ -34,7 +34,9 @@ COMPONENTS = [TaskResources, *RESOURCE_COMPONENTS]
 # bitmaps): ``COPY_HOOKS[kind](world, src, dst)`` after a copy, ``RELEASE_HOOKS[kind](world, row)``
 # before the row is freed. Modules register them at import; they are code, not World state.
 COPY_HOOKS: dict = {}
+COPY_MANY_HOOKS: dict = {}  # (world, src_rows, dst_rows): the batch form, used when present
 RELEASE_HOOKS: dict = {}
+RELEASE_MANY_HOOKS: dict = {}  # (world, rows): the batch form, used when present
 
 
 def new(world, kind: str) -> int:
@@ -64,6 +66,27 @@ def copy(world, kind: str, row: int) -> int:
     return new_row
 
 
+def copy_many(world, kind: str, rows: np.ndarray) -> np.ndarray:
+    """:func:`copy` for many rows at once; returns the new rows in the same order."""
+    t = world.tables[kind]
+    new_rows = t.alloc_many(len(rows))
+    for name, col in t.columns():
+        col[new_rows] = col[rows]
+    t.refs[new_rows] = 1
+    objs = world.index.get(kind)
+    if objs:
+        for r, nr in zip(rows.tolist(), new_rows.tolist()):
+            if r in objs:
+                objs[nr] = objs[r].fork()
+    many = COPY_MANY_HOOKS.get(kind)
+    if many is not None:
+        many(world, rows, new_rows)
+    elif kind in COPY_HOOKS:
+        for r, nr in zip(rows.tolist(), new_rows.tolist()):
+            COPY_HOOKS[kind](world, r, nr)
+    return new_rows
+
+
 def release(world, kind: str, row: int) -> None:
     t = world.tables[kind]
     t.refs[row] -= 1
@@ -77,6 +100,31 @@ def release(world, kind: str, row: int) -> None:
             if obj is not None and hasattr(obj, "release"):
                 obj.release()
         t.free(row)
+
+
+def release_many(world, kind: str, rows: np.ndarray) -> None:
+    """:func:`release` for many references at once (a row may appear several times); rows whose
+    count reaches zero are freed at the next sync point."""
+    if len(rows) == 0:
+        return
+    t = world.tables[kind]
+    np.subtract.at(t.refs, rows, 1)
+    dead = np.unique(rows[t.refs[rows] == 0])
+    if len(dead) == 0:
+        return
+    many = RELEASE_MANY_HOOKS.get(kind)
+    if many is not None:
+        many(world, dead)
+    elif kind in RELEASE_HOOKS:
+        for r in dead.tolist():
+            RELEASE_HOOKS[kind](world, r)
+    objs = world.index.get(kind)
+    if objs:
+        for r in dead.tolist():
+            obj = objs.pop(r, None)
+            if obj is not None and hasattr(obj, "release"):
+                obj.release()
+    world.commands.frees.setdefault(kind, []).extend(dead.tolist())
 
 
 def check(world) -> None:

@@ -6,6 +6,8 @@ systems, wait4(-1). Returns the cost per operation and the memory per task at th
 from __future__ import annotations
 
 import gc
+
+import numpy as np
 import resource
 import time
 
@@ -23,21 +25,29 @@ def rss_bytes() -> int:
         return int(f.read().split()[1]) * resource.getpagesize()
 
 
-def fork_exit_churn(processes: int, threads: int) -> dict:
+def fork_exit_churn(processes: int, threads: int, batch: bool = True) -> dict:
+    """Create, exit and reap; ``batch`` creates with ``clone_many`` (one call per wave of clones)
+    and lets the exit system take its batch path, else one clone per call and one exit at a time."""
     gc.collect()
     rss0 = rss_bytes()
-    world = new_world(Settings(tasks_limit=processes * threads + 16))
+    world = new_world(Settings(tasks_limit=processes * threads + 16, batch_exit=batch))
     init = task_clone.create_init(world)
     world.flush()
     wait_any = task_wait.WaitOptions.for_wait4(-1, 0)
 
     t0 = time.perf_counter()
-    leaders = []
-    for _ in range(processes):
-        leader = task_clone.clone(world, init, SIGCHLD)
-        leaders.append(leader)
-        for _ in range(threads - 1):
-            task_clone.clone(world, leader, THREAD)
+    if batch:
+        leaders = task_clone.clone_many(world, np.full(processes, init, np.int64), SIGCHLD)
+        if threads > 1:
+            task_clone.clone_many(world, np.repeat(leaders, threads - 1), THREAD)
+        leaders = leaders.tolist()
+    else:
+        leaders = []
+        for _ in range(processes):
+            leader = task_clone.clone(world, init, SIGCHLD)
+            leaders.append(leader)
+            for _ in range(threads - 1):
+                task_clone.clone(world, leader, THREAD)
     t_clone = time.perf_counter() - t0
     ntasks = world.tasks.count - 1
     peak_columns = world.nbytes()
@@ -59,6 +69,7 @@ def fork_exit_churn(processes: int, threads: int) -> dict:
     assert world.tasks.count == 1 and world.thread_groups.count == 1
 
     return {
+        "mode": "batch" if batch else "scalar",
         "processes": processes, "threads": threads, "tasks": ntasks,
         "clone_us": t_clone / ntasks * 1e6,
         "exit_us": t_exit / ntasks * 1e6,

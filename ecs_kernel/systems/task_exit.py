@@ -79,10 +79,13 @@ def interrupt_system(world, commands) -> None:
     kill = np.uint64(sigmask(SIGKILL))
     rows = np.flatnonzero((T.sig_pending[:n] & kill).astype(bool)
                           & (T.exit_state[:n] == ExitState.NONE) & T.alive[:n])
-    for t in rows:
-        tg = int(T.tg[t])
-        T.exit_code[t] = G.group_exit_code[tg] if G.exiting[tg] else SIGKILL
-        _begin_exit(world, int(t))
+    if len(rows) == 0:
+        return
+    tg = T.tg[rows]
+    T.exit_code[rows] = np.where(G.exiting[tg], G.group_exit_code[tg], SIGKILL)
+    T.exit_state[rows] = ExitState.INITIATED
+    T.run_state[rows] = RunState.runExit
+    T.block[rows] = Block.NONE
 
 
 @system(phase=Phase.EXIT,
@@ -95,16 +98,35 @@ def interrupt_system(world, commands) -> None:
                 "sessionsIDs", "TaskIDs", "TaskPIDs", "ThreadState", "SignalHandlers", "TaskCreds",
                 "SigMask"))
 def exit_system(world, commands) -> None:
-    """Advance every exiting task: runExit -> runExitMain -> runExitNotify -> runExitDone."""
-    T = world.tasks
+    """Advance every exiting task: runExit -> runExitMain -> runExitNotify -> runExitDone.
+
+    Tasks whose exit needs no reparenting (no children) in the root PID namespace, outside its
+    init's group, are the common case and go through the batch functions below; the others are
+    taken one by one, first, in row order. ``Settings.batch_exit = False`` takes every task one by
+    one (the scalar reference the batch path is tested against).
+    """
+    T, G, N = world.tasks, world.thread_groups, world.pid_namespaces
     n = T.n
     rs = T.run_state[:n]
     rows = np.flatnonzero(((rs == RunState.runExit) | (rs == RunState.runExitNotify)) & T.alive[:n])
-    for t in rows:
-        t = int(t)
-        if T.run_state[t] == RunState.runExit:
+    if len(rows) == 0:
+        return
+    main = rows[T.run_state[rows] == RunState.runExit]
+    if world.settings.batch_exit:
+        exit_main_many(world, main)
+    else:
+        for t in main.tolist():
             exit_main(world, t)
-        if T.run_state[t] == RunState.runExitNotify:
+    root = world.index["root_pidns"]
+    init = int(N.init_task[root])
+    init_tg = int(T.tg[init]) if init >= 0 else -1
+    simple = (T.child_head[rows] < 0) & (T.ns[rows] == root) & (T.tg[rows] != init_tg)
+    for t in rows[~simple].tolist():
+        exit_notify(world, t)
+    if world.settings.batch_exit:
+        exit_notify_many(world, rows[simple])
+    else:
+        for t in rows[simple].tolist():
             exit_notify(world, t)
 
 
@@ -260,6 +282,122 @@ def do_notify_parent(world, t: int) -> bool:
         send_group_signal(world, ptg, signo)
     G.child_seq[ptg] += 1  # __wake_up_parent
     return autoreap
+
+
+# -- batches: the same steps for many tasks at once (see exit_system for which) -----------------------
+
+def exit_main_many(world, rows: np.ndarray) -> None:
+    """:func:`exit_main` for many tasks."""
+    if len(rows) == 0:
+        return
+    T, G = world.tasks, world.thread_groups
+    for kind, col in resources.KINDS.items():
+        c = getattr(T, col)
+        res = c[rows].astype(np.int64)
+        res = res[res >= 0]
+        c[rows] = -1
+        resources.release_many(world, kind, res)
+    np.subtract.at(G.active_tasks, T.tg[rows], 1)
+    T.run_state[rows] = RunState.runExitNotify
+
+
+def exit_notify_many(world, rows: np.ndarray) -> None:
+    """:func:`exit_notify` for tasks with no children, in the root namespace, outside init's group."""
+    if len(rows) == 0:
+        return
+    T, G, P = world.tasks, world.thread_groups, world.process_groups
+    tgs = T.tg[rows].astype(np.int64)
+    dead = np.unique(tgs[G.active_tasks[tgs] == 0])
+    if len(dead):
+        # kill_orphaned_pgrp can only act where the parent is in another group of the same session.
+        lp = T.parent[G.leader[dead]]
+        has = lp >= 0
+        d, lp = dead[has], lp[has]
+        ppg = G.pgrp[T.tg[lp]]
+        pg = G.pgrp[d]
+        maybe = (ppg != pg) & (P.session[ppg] == P.session[pg])
+        for tg in d[maybe].tolist():
+            sessions.kill_orphaned_pgrp(world, tg)
+    T.exit_state[rows] = ExitState.ZOMBIE
+    T.run_state[rows] = RunState.runExitDone
+    leaders = G.leader[tgs]
+    release_many(world, rows[leaders != rows])
+    cand = np.unique(tgs)
+    lead = G.leader[cand].astype(np.int64)
+    ready = lead[(T.exit_state[lead] == ExitState.ZOMBIE) & (G.tasks_count[cand] == 1)]
+    reap = notify_parents_many(world, ready)
+    release_many(world, ready[reap])
+
+
+def notify_parents_many(world, leaders: np.ndarray) -> np.ndarray:
+    """:func:`do_notify_parent` for many zombie leaders; returns the autoreap mask."""
+    T, G, N = world.tasks, world.thread_groups, world.pid_namespaces
+    if len(leaders) == 0:
+        return np.zeros(0, np.bool_)
+    parent = T.parent[leaders].astype(np.int64)
+    orphan = parent < 0
+    p = np.where(orphan, 0, parent)
+    signo = G.termination_signal[T.tg[leaders]].astype(np.int64)
+    sh = T.sighand[p].astype(np.int64)
+    has_sh = sh >= 0
+    handler = np.where(has_sh, world.signal_handlers.sa_handler[np.where(has_sh, sh, 0), SIGCHLD - 1], 0)
+    flags = np.where(has_sh, world.signal_handlers.sa_flags[np.where(has_sh, sh, 0), SIGCHLD - 1], 0)
+    pns = T.ns[p]
+    zap = N.exiting[pns] & (N.init_task[pns] == p)
+    is_chld = signo == SIGCHLD
+    ign = is_chld & (handler == SIG_IGN)
+    autoreap = orphan | zap | ign | (is_chld & ((flags & SA_NOCLDWAIT) != 0))
+    send = ~orphan & ~zap & ~ign & (signo > 0)
+    ptg = T.tg[p].astype(np.int64)
+    for i in np.flatnonzero(send).tolist():
+        send_group_signal(world, int(ptg[i]), int(signo[i]))
+    np.add.at(G.child_seq, ptg[~orphan], 1)
+    return autoreap
+
+
+def release_many(world, rows: np.ndarray) -> None:
+    """:func:`release` for many tasks of the root namespace (none of them a namespace init)."""
+    if len(rows) == 0:
+        return
+    from ..jit.links import unlink_many
+    T, G, N = world.tasks, world.thread_groups, world.pid_namespaces
+    root = world.index["root_pidns"]
+    T.exit_state[rows] = ExitState.DEAD
+    T.run_state[rows] = RunState.runExitDone
+    pidns.pidmap(world, root).task[T.tids[rows, 0]] = -1
+    N.ntasks[root] -= len(rows)
+    nproc = world.index["nproc"]
+    for uid, cnt in zip(*np.unique(T.ruid[rows], return_counts=True)):
+        uid = int(uid)
+        nproc[uid] -= int(cnt)
+        if not nproc[uid]:
+            del nproc[uid]
+    U = world.uts_namespaces
+    u = T.uts[rows].astype(np.int64)
+    u = u[u >= 0]
+    np.subtract.at(U.refs, u, 1)
+    for z in np.unique(u[U.refs[u] == 0]).tolist():
+        world.commands.free("uts_namespaces", z)
+    T.uts[rows] = -1
+    tgs = T.tg[rows].astype(np.int64)
+    unlink_many(G.task_head, G.task_tail, tgs, T.tg_next, T.tg_prev, rows)
+    np.subtract.at(G.tasks_count, tgs, 1)
+    lead = rows[G.leader[tgs] == rows]
+    if len(lead):
+        par = T.parent[lead].astype(np.int64)
+        has = par >= 0
+        unlink_many(T.child_head, T.child_tail, par[has], T.sib_next, T.sib_prev, lead[has])
+        ltg = T.tg[lead].astype(np.int64)
+        for tg in ltg.tolist():
+            sessions.forget_leader(world, tg)
+        R = world.rlimit_sets
+        rl = G.rlimits[ltg].astype(np.int64)
+        np.subtract.at(R.refs, rl, 1)
+        for z in np.unique(rl[R.refs[rl] == 0]).tolist():
+            world.commands.free("rlimit_sets", z)
+        G.rlimits[ltg] = -1
+        world.commands.frees.setdefault("thread_groups", []).extend(ltg.tolist())
+    world.commands.frees.setdefault("tasks", []).extend(rows.tolist())
 
 
 def wait_status(world, t: int) -> int:

@@ -1,0 +1,84 @@
+"""The exit system's batch path gives what the one-task-at-a-time path gives."""
+import numpy as np
+from hypothesis import given, settings, strategies as st
+
+from ecs_kernel.components import pidns
+from ecs_kernel.components.signals import SIG_IGN, SIGCHLD
+from ecs_kernel.errors import KernelError
+from ecs_kernel.kernel import Kernel
+from ecs_kernel.schedule import check_sanity
+from ecs_kernel.systems import sessions, task_exit
+from ecs_kernel.systems.signal_send import send_group_signal
+from ecs_kernel.systems.task_clone import CLONE_NEWPID, CLONE_SIGHAND, CLONE_THREAD, CLONE_VM, clone
+from ecs_kernel.world import Settings
+
+THREAD = CLONE_THREAD | CLONE_SIGHAND | CLONE_VM
+
+
+def semantic_view(w):
+    """Every live task by root tid: its state, ids, parent, group, and its group's events."""
+    T, G, P = w.tasks, w.thread_groups, w.process_groups
+    root = w.index["root_pidns"]
+    out = {}
+    for t in T.live_rows().tolist():
+        tg = int(T.tg[t])
+        p = int(T.parent[t])
+        out[int(T.tids[t, 0])] = (
+            int(T.exit_state[t]), int(T.run_state[t]), int(T.exit_code[t]),
+            int(T.tids[p, 0]) if p >= 0 else 0, int(T.tids[int(G.leader[tg]), 0]),
+            sessions.pgrp_id(w, int(G.pgrp[tg]), root), int(G.tasks_count[tg]), int(G.active_tasks[tg]),
+            int(G.child_seq[tg]), int(G.group_pending[tg]), int(T.sig_pending[t]),
+            [int(T.tids[c, 0]) for c in __import__("ecs_kernel.components.links", fromlist=["x"]).members(T.child_head, t, T.sib_next)])
+    counts = {k: t.count for k, t in w.tables.items()}
+    return out, counts, dict(w.index["nproc"])
+
+
+ops = st.lists(st.tuples(st.sampled_from(["fork", "thread", "newpid", "exit", "exit_group", "kill",
+                                          "tick", "ignore", "setpgid", "reap"]),
+                         st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=50)
+
+
+@settings(max_examples=80, deadline=None)
+@given(ops)
+def test_batch_exit_equals_scalar_exit(script):
+    ks = [Kernel(Settings(batch_exit=b, sanitize=True)) for b in (True, False)]
+    for op, i, code in script:
+        results = []
+        for k in ks:
+            w = k.world
+            # choose by root tid: the two Worlds may number their rows differently
+            live = sorted((int(w.tasks.tids[t, 0]), t) for t in w.tasks.live_rows().tolist()
+                          if w.tasks.exit_state[t] == 0)
+            t = live[i % len(live)][1]
+            try:
+                if op == "fork":
+                    clone(w, t, SIGCHLD)
+                elif op == "thread":
+                    clone(w, t, THREAD)
+                elif op == "newpid":
+                    clone(w, t, CLONE_NEWPID | SIGCHLD)
+                elif op == "exit" and t != 0:
+                    task_exit.exit_task(w, t, code)
+                elif op == "exit_group" and w.tasks.tg[t] != 0:
+                    task_exit.exit_group(w, t, code)
+                elif op == "kill" and w.tasks.tg[t] != 0:
+                    send_group_signal(w, int(w.tasks.tg[t]), 9)
+                elif op == "ignore":
+                    sh = w.tasks.sighand[t]
+                    w.signal_handlers.sa_handler[sh, SIGCHLD - 1] = SIG_IGN if code & 1 else 0
+                elif op == "setpgid":
+                    sessions.setpgid(w, t, 0, 0)
+                elif op == "reap":
+                    k.wait4(k.handle(t), -1, 1 | 0x40000000)
+                elif op == "tick":
+                    k.tick()
+                results.append("ok")
+            except KernelError as e:
+                results.append(e.errno)
+            w.flush()
+        assert results[0] == results[1]
+        assert semantic_view(ks[0].world) == semantic_view(ks[1].world), f"after {op}"
+    for k in ks:
+        k.tick(3)
+        check_sanity(k.world)
+    assert semantic_view(ks[0].world) == semantic_view(ks[1].world)
