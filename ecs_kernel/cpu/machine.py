@@ -1,0 +1,334 @@
+"""The guest CPU side of the kernel: Unicorn engines, the syscall hook and the run loop.
+
+gVisor: ``platform`` (one address space per engine) plus ``kernel/task_run.go`` (the run loop)
+and ``kernel/task_syscall.go`` (syscall dispatch). One :class:`GuestMemory` per address space row
+holds a Unicorn engine and its :class:`~ecs_kernel.cpu.memory.AddressSpace`; the syscall hook is
+one raw ctypes callback (``UC_HOOK_INSN`` + ``UC_X86_INS_SYSCALL`` through ``uc_hook_add`` on the
+engine handle) that reads rax and the six argument registers with one ``uc_reg_read_batch`` into
+preallocated buffers, calls the handler from the syscall table and writes rax back.
+
+Unicorn hazards (DESIGN.md) and how they are met here:
+
+- the engine is stopped only from inside a hook (exit, exit_group, a blocking syscall, a fault
+  seen by the interrupt hook), never from another thread and never with a timeout;
+- Unicorn adds 2 to rip after a syscall hook returns, so a restarted syscall is written as
+  ``rip - 2`` (the ``syscall`` instruction again once Unicorn adds its 2);
+- every unknown or unimplemented syscall sets rax to -ENOSYS and is counted.
+
+"The current task" is a row index (:attr:`Machine.current`) with its :class:`Task` object, so a
+scheduler can switch tasks at syscalls (issue 5). Guest faults end the task the way Linux's default
+signal action does: SIGSEGV for a bad access, SIGILL for an invalid instruction, SIGFPE for a
+divide error, SIGTRAP for int3, SIGBUS for an alignment check; the exit status is the signal.
+A guest never causes a Python traceback; a bug in a handler is reported in one line (or raised
+with ``strict=True``, which the tests use) and the guest sees -ENOSYS for that call.
+"""
+from __future__ import annotations
+
+import ctypes
+import errno as _errno
+import os
+import random
+import select
+import sys
+import time
+import traceback
+
+from unicorn import UC_ARCH_X86, UC_HOOK_INSN, UC_HOOK_INTR, UC_MODE_64, Uc, UcError
+from unicorn import unicorn_const as _ucc
+from unicorn import x86_const as X
+from unicorn.unicorn_py3.unicorn import uclib
+
+from ..components.rlimits import RLIMIT_AS, RLIMIT_DATA, RLIMIT_STACK
+from ..components.signals import SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP
+from ..components.task import Block as BlockKind
+from ..components.task import RunState
+from ..errors import KernelError
+from ..systems import task_exit
+from .memory import AddressSpace, default_mmap_base
+
+ENOSYS = _errno.ENOSYS
+MASK64 = (1 << 64) - 1
+
+_HOOK_INSN_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
+# rax first (the number), then the x86-64 syscall argument registers, then rip.
+_SYSCALL_REGS = (X.UC_X86_REG_RAX, X.UC_X86_REG_RDI, X.UC_X86_REG_RSI, X.UC_X86_REG_RDX,
+                 X.UC_X86_REG_R10, X.UC_X86_REG_R8, X.UC_X86_REG_R9, X.UC_X86_REG_RIP)
+_NREGS = len(_SYSCALL_REGS)
+
+# CPU exceptions (interrupt vectors) and the signal Linux sends for each.
+_VECTOR_SIGNALS = {0: SIGFPE, 1: SIGTRAP, 3: SIGTRAP, 4: SIGSEGV, 5: SIGSEGV, 6: SIGILL,
+                   7: SIGFPE, 13: SIGSEGV, 14: SIGSEGV, 16: SIGFPE, 17: SIGBUS, 19: SIGFPE}
+_UC_ERR_SIGNALS = {
+    _ucc.UC_ERR_READ_UNMAPPED: SIGSEGV, _ucc.UC_ERR_WRITE_UNMAPPED: SIGSEGV,
+    _ucc.UC_ERR_FETCH_UNMAPPED: SIGSEGV, _ucc.UC_ERR_READ_PROT: SIGSEGV,
+    _ucc.UC_ERR_WRITE_PROT: SIGSEGV, _ucc.UC_ERR_FETCH_PROT: SIGSEGV,
+    _ucc.UC_ERR_INSN_INVALID: SIGILL, _ucc.UC_ERR_READ_UNALIGNED: SIGBUS,
+    _ucc.UC_ERR_WRITE_UNALIGNED: SIGBUS, _ucc.UC_ERR_FETCH_UNALIGNED: SIGBUS,
+    _ucc.UC_ERR_EXCEPTION: SIGSEGV, _ucc.UC_ERR_MAP: SIGSEGV,
+}
+
+
+def new_engine() -> Uc:
+    """A fresh x86-64 Unicorn engine (long mode, flat segments)."""
+    return Uc(UC_ARCH_X86, UC_MODE_64)
+
+
+class GuestMemory:
+    """The object behind an ``address_spaces`` row (``world.index["address_spaces"][row]``): one
+    Unicorn engine and the AddressSpace mapped into it. ``fork()``/``release()`` are what
+    components/resources.py calls on copy and on the last unref."""
+
+    def __init__(self, aspace: AddressSpace | None = None, uc: Uc | None = None):
+        self.uc = uc if uc is not None else new_engine()
+        self.aspace = aspace if aspace is not None else AddressSpace(self.uc)
+        self.hooks: list = []  # keep ctypes callbacks alive as long as the engine
+
+    def fork(self) -> "GuestMemory":
+        uc = new_engine()
+        return GuestMemory(self.aspace.fork(uc), uc)
+
+    def release(self) -> None:
+        self.aspace.release()
+
+
+class Machine:
+    """Runs the guest tasks of one Kernel on Unicorn (one engine per address space)."""
+
+    def __init__(self, kernel, fs, *, strace=None, seed: int | None = None, strict: bool = False,
+                 stderr=None):
+        from ..syscalls import dispatch
+        self.kernel = kernel
+        self.world = kernel.world
+        self.fs = fs
+        self.strace = strace  # a text stream for strace lines, or None
+        self.strict = strict
+        self.stderr = stderr or sys.stderr
+        self.rng = random.Random(seed)
+        self.tasks: dict[int, object] = {}  # row -> syscalls.context.Task
+        self.current = -1
+        self.current_task = None
+        self.dispatcher = dispatch.Dispatcher(self)
+        self.internal_error: BaseException | None = None
+        self.fault_signal = 0
+        self.stop_reason = None
+        self.stop_requested = False
+        self._t0 = time.monotonic_ns()
+        self._cpu0 = time.process_time_ns()
+
+    # -- time and randomness (a deterministic mode replaces these) ---------------------------
+    def realtime_ns(self) -> int:
+        return time.time_ns()
+
+    def monotonic_ns(self) -> int:
+        return time.monotonic_ns()
+
+    def cpu_time_ns(self) -> int:
+        return time.process_time_ns() - self._cpu0
+
+    def random_bytes(self, n: int) -> bytes:
+        return self.rng.randbytes(n)
+
+    # -- memory objects --------------------------------------------------------------------------
+    def memory_of(self, row: int) -> GuestMemory:
+        mm_row = int(self.world.tasks.mm[row])
+        return self.world.index.setdefault("address_spaces", {})[mm_row]
+
+    def _install_memory(self, row: int) -> GuestMemory:
+        from ..components.rlimits import get
+        w = self.world
+        mm_row = int(w.tasks.mm[row])
+        objs = w.index.setdefault("address_spaces", {})
+        tg = int(w.tasks.tg[row])
+        stack, _ = get(w, tg, RLIMIT_STACK)
+        uc = new_engine()
+        aspace = AddressSpace(uc, mmap_base=default_mmap_base(min(stack, 1 << 40)))
+        aspace.rlimit_as, _ = get(w, tg, RLIMIT_AS)
+        aspace.rlimit_data, aspace.rlimit_data_max = get(w, tg, RLIMIT_DATA)
+        old = objs.get(mm_row)
+        if old is not None:
+            old.release()
+        gm = objs[mm_row] = GuestMemory(aspace, uc)
+        self._add_hooks(gm)
+        return gm
+
+    def _add_hooks(self, gm: GuestMemory) -> None:
+        cb = _HOOK_INSN_CB(self.dispatcher.hook)
+        h = ctypes.c_size_t()
+        status = uclib.uc_hook_add(gm.uc._uch, ctypes.byref(h), UC_HOOK_INSN, cb, None,
+                                   ctypes.c_uint64(1), ctypes.c_uint64(0),
+                                   ctypes.c_int(X.UC_X86_INS_SYSCALL))
+        if status != 0:
+            raise UcError(status)
+        gm.hooks.append(cb)
+        gm.hooks.append(gm.uc.hook_add(UC_HOOK_INTR, self._on_interrupt))
+
+    # -- exec -----------------------------------------------------------------------------------
+    def exec_first(self, row: int, path, argv, envp, *, cwd=None):
+        """Load ``path`` into task ``row`` (a fresh address space) and make it the current task.
+        Raises ExecError (nothing runs) when the program cannot be loaded."""
+        from ..components.rlimits import get
+        from ..syscalls.context import FSContext, Task
+        from . import loader
+        from .exec_args import ExecCreds
+        w = self.world
+        T = w.tasks
+        fsctx = FSContext(cwd)
+        task = Task(w, row, self, self.fs, fsctx)
+        creds = task.creds()
+        tg = int(T.tg[row])
+        stack, _ = get(w, tg, RLIMIT_STACK)
+        gm = self._install_memory(row)
+        task.mm = gm.aspace
+        ec = ExecCreds(int(T.ruid[row]), int(T.euid[row]), int(T.rgid[row]), int(T.egid[row]))
+        prog = loader.load(self.fs, gm.aspace, path, argv, envp, cwd=cwd, creds=creds,
+                           exec_creds=ec, random16=self.random_bytes(16),
+                           rlimit_stack=min(stack, 1 << 30))
+        from ..systems import fd_table
+        fd_table.do_close_on_exec(w, row)
+        w.thread_groups.did_exec[tg] = True
+        task.exe_path = prog.exe_path
+        task.argv, task.envp = prog.argv, prog.envp
+        task.comm = os.fsencode(os.path.basename(prog.exe_path))[:15]
+        uc = gm.uc
+        for reg in (X.UC_X86_REG_RAX, X.UC_X86_REG_RBX, X.UC_X86_REG_RCX, X.UC_X86_REG_RDX,
+                    X.UC_X86_REG_RSI, X.UC_X86_REG_RDI, X.UC_X86_REG_RBP, X.UC_X86_REG_R8,
+                    X.UC_X86_REG_R9, X.UC_X86_REG_R10, X.UC_X86_REG_R11, X.UC_X86_REG_R12,
+                    X.UC_X86_REG_R13, X.UC_X86_REG_R14, X.UC_X86_REG_R15):
+            uc.reg_write(reg, 0)
+        uc.reg_write(X.UC_X86_REG_FS_BASE, 0)
+        uc.reg_write(X.UC_X86_REG_GS_BASE, 0)
+        uc.reg_write(X.UC_X86_REG_RSP, prog.sp)
+        uc.reg_write(X.UC_X86_REG_RIP, prog.entry)
+        self.tasks[row] = task
+        self.switch_to(row)
+        return prog
+
+    def switch_to(self, row: int) -> None:
+        self.current = row
+        self.current_task = self.tasks[row]
+
+    # -- registers the syscalls need --------------------------------------------------------------
+    def set_segment_base(self, task, fs: bool, value: int) -> None:
+        uc = self.memory_of(task.row).uc
+        uc.reg_write(X.UC_X86_REG_FS_BASE if fs else X.UC_X86_REG_GS_BASE, value)
+        if fs:
+            task.fs_base = value
+        else:
+            task.gs_base = value
+
+    def get_segment_base(self, task, fs: bool) -> int:
+        uc = self.memory_of(task.row).uc
+        return uc.reg_read(X.UC_X86_REG_FS_BASE if fs else X.UC_X86_REG_GS_BASE)
+
+    def kill_current(self, signo: int) -> None:
+        """The current task's group dies of ``signo`` (a default signal action)."""
+        w = self.world
+        task_exit.kill_by_signal(w, int(w.tasks.tg[self.current]), signo)
+        self.stop_requested = True
+
+    # -- faults ------------------------------------------------------------------------------------
+    def _on_interrupt(self, uc, intno, user_data):
+        if intno == 0x80:  # int $0x80 from 64-bit code: the i386 table, which we do not have
+            uc.reg_write(X.UC_X86_REG_RAX, (-ENOSYS) & MASK64)
+            return
+        self.fault_signal = _VECTOR_SIGNALS.get(intno, SIGSEGV)
+        uc.emu_stop()
+
+    # -- the run loop -----------------------------------------------------------------------------
+    def run(self) -> int:
+        """Run until the current task's thread group has exited. Returns its wait status
+        (``code << 8`` for exit, the signal number for a fatal signal)."""
+        w = self.world
+        T, G = w.tasks, w.thread_groups
+        row = self.current
+        tg = int(T.tg[row])
+        while True:
+            state = int(T.run_state[row])
+            if state == RunState.runApp:
+                self._run_app(row)
+            elif state == RunState.blocked:
+                self._wait_blocked(row)
+            if G.exiting[tg] or int(T.exit_state[row]) != 0:
+                status = task_exit.wait_status(w, row)
+                self.exited_status = status
+                w.tick()
+                w.tick()
+                return status
+
+    def _run_app(self, row: int) -> None:
+        """runApp: execute guest code until the hook stops the engine or the guest faults."""
+        gm = self.memory_of(row)
+        uc = gm.uc
+        self.fault_signal = 0
+        self.stop_reason = None
+        self.stop_requested = False
+        try:
+            uc.emu_start(uc.reg_read(X.UC_X86_REG_RIP), 0)
+        except UcError as e:
+            self.fault_signal = _UC_ERR_SIGNALS.get(e.errno, SIGSEGV)
+        if self.internal_error is not None and self.strict:
+            err, self.internal_error = self.internal_error, None
+            raise err
+        w = self.world
+        T = w.tasks
+        if self.fault_signal:
+            self._fault(row, self.fault_signal)
+        elif self.stop_reason is None and int(T.run_state[row]) == RunState.runApp \
+                and not w.thread_groups.exiting[int(T.tg[row])]:
+            # emu_start returned on its own (hlt, a jump to address 0): #GP in user mode.
+            self._fault(row, SIGSEGV)
+
+    def _fault(self, row: int, signo: int) -> None:
+        w = self.world
+        if self.strace is not None:
+            rip = self.memory_of(row).uc.reg_read(X.UC_X86_REG_RIP)
+            self.strace.write(f"--- {_signame(signo)} at rip={rip:#x} ---\n")
+        task_exit.kill_by_signal(w, int(w.tasks.tg[row]), signo)
+
+    def block(self, row: int, blk) -> None:
+        """The hook's half of a blocking syscall: remember what to wait for."""
+        T = self.world.tasks
+        T.run_state[row] = RunState.blocked
+        T.block[row] = BlockKind.SLEEP
+        self.tasks[row].blocked_on = blk
+
+    def _wait_blocked(self, row: int) -> None:
+        """Wait (on the host) until the blocked task may retry its syscall."""
+        T = self.world.tasks
+        blk = self.tasks[row].blocked_on
+        timeout = None
+        if blk.deadline is not None:
+            timeout = max(0.0, (blk.deadline - self.monotonic_ns()) / 1e9)
+        if blk.read_fds or blk.write_fds:
+            try:
+                select.select(blk.read_fds, blk.write_fds, [], timeout)
+            except (OSError, ValueError):
+                pass
+        elif timeout is not None:
+            time.sleep(timeout)
+        else:
+            time.sleep(0.5)  # nothing can wake it: Linux would wait forever too
+            return
+        T.run_state[row] = RunState.runApp
+        T.block[row] = BlockKind.NONE
+        self.tasks[row].blocked_on = None
+
+    def report_internal_error(self, nr: int, name: str, exc: BaseException) -> None:
+        self.internal_error = exc
+        if self.strict:
+            return
+        msg = f"ecs-kernel: internal error in {name} (syscall {nr}): {type(exc).__name__}: {exc}"
+        if os.environ.get("ECS_KERNEL_DEBUG"):
+            msg += "\n" + "".join(traceback.format_exception(exc))
+        print(msg, file=self.stderr)
+
+
+def _signame(signo: int) -> str:
+    import signal as _signal
+    try:
+        return _signal.Signals(signo).name
+    except ValueError:
+        return f"signal {signo}"
+
+
+__all__ = ["Machine", "GuestMemory", "new_engine"]

@@ -1,0 +1,204 @@
+"""Syscall dispatch: from the raw Unicorn hook to a handler and back (gVisor: ``task_syscall.go``).
+
+:meth:`Dispatcher.hook` is the ctypes callback Unicorn calls at every ``syscall`` instruction. It
+reads rax, the six argument registers and rip with one ``uc_reg_read_batch`` into preallocated
+buffers, looks the number up in a flat list built from the syscall table, calls the handler with
+the current :class:`~ecs_kernel.syscalls.context.Task`, and writes the result (or ``-errno``) into
+rax. Unknown and unimplemented numbers get -ENOSYS and are counted per number
+(:attr:`Dispatcher.unimplemented`), like gVisor's unimplemented-syscall events.
+
+With ``strace`` set, a slower twin of the hook prints one line per syscall, strace style.
+"""
+from __future__ import annotations
+
+import ctypes
+import errno as _errno
+import os
+import struct
+from collections import Counter
+
+from unicorn import x86_const as X
+from unicorn.unicorn_py3.unicorn import uclib
+
+from ..errors import KernelError
+from .context import Block, TaskExit
+from .table import MAX_NR, name_of, table
+
+ENOSYS = _errno.ENOSYS
+MASK64 = (1 << 64) - 1
+_REGS = (X.UC_X86_REG_RAX, X.UC_X86_REG_RDI, X.UC_X86_REG_RSI, X.UC_X86_REG_RDX,
+         X.UC_X86_REG_R10, X.UC_X86_REG_R8, X.UC_X86_REG_R9, X.UC_X86_REG_RIP)
+_N = len(_REGS)
+
+
+class Dispatcher:
+    """The syscall hook of one Machine and its per-number counters."""
+
+    def __init__(self, machine):
+        self.machine = machine
+        rows = table()
+        self.handlers = [(s.handler, s.nargs) if s.handler is not None else None for s in rows]
+        self.rows = rows
+        self.unimplemented: Counter = Counter()
+        self.calls = 0
+        self._ids = (ctypes.c_int * _N)(*_REGS)
+        self._vals = (ctypes.c_uint64 * _N)()
+        base = ctypes.addressof(self._vals)
+        self._ptrs = (ctypes.c_void_p * _N)(*[base + 8 * i for i in range(_N)])
+        self._out = ctypes.c_uint64()
+        self._out_ref = ctypes.byref(self._out)
+        self.hook = self._make_hook()
+
+    def _make_hook(self):
+        read_batch = uclib.uc_reg_read_batch
+        reg_write = uclib.uc_reg_write
+        emu_stop = uclib.uc_emu_stop
+        ids, vals, ptrs = self._ids, self._vals, self._ptrs
+        out, out_ref = self._out, self._out_ref
+        handlers = self.handlers
+        machine = self.machine
+        unimpl = self.unimplemented
+        RAX, RIP = X.UC_X86_REG_RAX, X.UC_X86_REG_RIP
+        strace = machine.strace is not None
+
+        def hook(uch, _user_data):
+            read_batch(uch, ids, ptrs, _N)
+            nr = vals[0]
+            entry = handlers[nr] if nr < MAX_NR else None
+            if entry is None:
+                unimpl[nr] += 1
+                if strace:
+                    machine.strace.write(f"{name_of(nr)}(...) = -1 ENOSYS (Function not implemented)\n")
+                out.value = -ENOSYS & MASK64
+                reg_write(uch, RAX, out_ref)
+                return
+            fn, n = entry
+            task = machine.current_task
+            args = vals[1:n + 1]
+            if strace:
+                pre = self._format_call(task, nr, args)
+            try:
+                ret = fn(task, *args)
+            except KernelError as e:
+                ret = -e.errno
+            except Block as blk:
+                machine.block(task.row, blk)
+                out.value = (vals[7] - 2) & MASK64  # Unicorn adds 2: rip stays on `syscall`
+                reg_write(uch, RIP, out_ref)
+                emu_stop(uch)
+                if strace:
+                    machine.strace.write(f"{pre} ... (blocked)\n")
+                return
+            except TaskExit:
+                machine.stop_reason = "exit"
+                emu_stop(uch)
+                if strace:
+                    machine.strace.write(f"{pre}) = ?\n")
+                return
+            except Exception as exc:  # a kernel bug: never the guest's fault, never a traceback
+                machine.report_internal_error(nr, name_of(nr), exc)
+                ret = -ENOSYS
+                if machine.strict:
+                    emu_stop(uch)
+            out.value = ret & MASK64
+            reg_write(uch, RAX, out_ref)
+            if strace:
+                machine.strace.write(self._format_result(task, nr, args, pre, ret) + "\n")
+            if machine.stop_requested:  # the call killed the task (SIGPIPE's default action)
+                machine.stop_reason = "killed"
+                emu_stop(uch)
+
+        return hook
+
+    # -- strace ------------------------------------------------------------------------------------
+    def _format_call(self, task, nr: int, args) -> str:
+        kinds = self.rows[nr].args
+        parts = []
+        for i, (kind, v) in enumerate(zip(kinds, args)):
+            parts.append(self._fmt_arg(task, kind, v, args, out=None))
+        return f"{name_of(nr)}({', '.join(p for p in parts if p is not None)}"
+
+    def _format_result(self, task, nr: int, args, pre: str, ret: int) -> str:
+        kinds = self.rows[nr].args
+        if any(k.startswith("o") and k != "of" for k in kinds):
+            parts = []
+            for kind, v in zip(kinds, args):
+                parts.append(self._fmt_arg(task, kind, v, args, out=ret))
+            pre = f"{name_of(nr)}({', '.join(parts)}"
+        if ret < 0 and -ret < 4096:
+            e = -ret
+            res = f"-1 {_errno.errorcode.get(e, e)} ({os.strerror(e)})"
+        elif name_of(nr) in ("mmap", "brk", "mremap"):
+            res = hex(ret)
+        else:
+            res = str(ret)
+        return f"{pre}) = {res}"
+
+    def _fmt_arg(self, task, kind: str, v: int, args, out) -> str:
+        mm = task.mm
+        if kind in ("i", "fd"):
+            v = v & 0xFFFF_FFFF if kind == "fd" else v
+            v = v - (1 << 32) if kind == "fd" and v >> 31 else v
+            return str(v - (1 << 64) if v >> 63 else v)
+        if kind == "dirfd":
+            v &= 0xFFFF_FFFF
+            v = v - (1 << 32) if v >> 31 else v
+            return "AT_FDCWD" if v == -100 else str(v)
+        if kind == "u":
+            return str(v)
+        if kind == "m":
+            return f"0{v & 0o7777:o}"
+        if kind == "of":
+            return _open_flags(v)
+        if kind == "s":
+            try:
+                return _quote(mm.copy_in_string(v, 4096))
+            except KernelError:
+                return hex(v)
+        if kind[0] in "bo" and kind[1:].isdigit():
+            if kind[0] == "o" and (out is None or out < 0):
+                return hex(v)
+            n = args[int(kind[1:])] if kind[0] == "b" else out
+            try:
+                data = mm.copy_in(v, min(n, 32))
+            except KernelError:
+                return hex(v)
+            return _quote(data) + ("..." if n > 32 else "")
+        return hex(v) if v else "NULL" if kind == "p" else "0"
+
+
+def _quote(b: bytes) -> str:
+    out = []
+    for c in b:
+        ch = chr(c)
+        if ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch in '"\\':
+            out.append("\\" + ch)
+        elif 32 <= c < 127:
+            out.append(ch)
+        else:
+            out.append(f"\\{c:o}")
+    return '"' + "".join(out) + '"'
+
+
+_OFLAGS = [(0o100, "O_CREAT"), (0o200, "O_EXCL"), (0o400, "O_NOCTTY"), (0o1000, "O_TRUNC"),
+           (0o2000, "O_APPEND"), (0o4000, "O_NONBLOCK"), (0o200000, "O_DIRECTORY"),
+           (0o400000, "O_NOFOLLOW"), (0o2000000, "O_CLOEXEC"), (0o10000000, "O_PATH")]
+
+
+def _open_flags(v: int) -> str:
+    parts = [("O_RDONLY", "O_WRONLY", "O_RDWR", "O_ACCMODE")[v & 3]]
+    rest = v & ~3 & ~0o100000  # O_LARGEFILE is implied on x86-64
+    for bit, name in _OFLAGS:
+        if rest & bit:
+            parts.append(name)
+            rest &= ~bit
+    if rest:
+        parts.append(f"{rest:#o}")
+    return "|".join(parts)
+
+
+__all__ = ["Dispatcher"]

@@ -1,0 +1,104 @@
+"""What /proc shows about guest processes: the kernel's :class:`ProcProvider` for the fs layer.
+
+/proc/self is the thread group of the task whose syscall is running (``machine.current``).
+"""
+from __future__ import annotations
+
+import os
+
+from ..errors import E, KernelError
+from ..fs.proc import ProcProvider
+from ..systems import fd_table
+
+
+class KernelProc(ProcProvider):
+    def __init__(self, machine):
+        self.machine = machine
+
+    def _task(self, pid: int):
+        m = self.machine
+        t = m.current_task
+        if t is None:
+            raise KernelError(E.ENOENT, "no process")
+        from .sys_process import getpid
+        if getpid(t) != pid:
+            raise KernelError(E.ENOENT, f"no process {pid}")
+        return t
+
+    def self_pid(self) -> int:
+        t = self.machine.current_task
+        if t is None:
+            raise KernelError(E.ENOENT, "no current process")
+        from .sys_process import getpid
+        return getpid(t)
+
+    def files(self) -> dict[str, bytes]:
+        return {"meminfo": b"MemTotal:        4194304 kB\nMemFree:         2097152 kB\n"
+                           b"MemAvailable:    2097152 kB\n",
+                "cpuinfo": b"processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: ecs-kernel "
+                           b"Unicorn x86-64\nflags\t\t: fpu sse sse2\n\n",
+                "uptime": f"{self.machine.monotonic_ns() / 1e9:.2f} 0.00\n".encode()}
+
+    def owner(self, pid: int) -> tuple[int, int]:
+        t = self._task(pid)
+        T = t.world.tasks
+        return int(T.euid[t.row]), int(T.egid[t.row])
+
+    def exe(self, pid: int) -> str:
+        return self._task(pid).exe_path
+
+    def cwd(self, pid: int) -> str:
+        t = self._task(pid)
+        return os.fsdecode(t.fs.getcwd(t.fsctx.cwd))
+
+    def cmdline(self, pid: int) -> bytes:
+        return b"".join(a + b"\0" for a in self._task(pid).argv)
+
+    def environ(self, pid: int) -> bytes:
+        return b"".join(e + b"\0" for e in self._task(pid).envp)
+
+    def maps(self, pid: int) -> bytes:
+        return self._task(pid).mm.maps_text().encode()
+
+    def comm(self, pid: int) -> bytes:
+        return self._task(pid).comm + b"\n"
+
+    def status(self, pid: int) -> bytes:
+        t = self._task(pid)
+        T = t.world.tasks
+        r = t.row
+        from .sys_process import getppid
+        uid = f"{int(T.ruid[r])}\t{int(T.euid[r])}\t{int(T.suid[r])}\t{int(T.euid[r])}"
+        gid = f"{int(T.rgid[r])}\t{int(T.egid[r])}\t{int(T.sgid[r])}\t{int(T.egid[r])}"
+        return (f"Name:\t{t.comm.decode(errors='replace')}\nUmask:\t{t.fsctx.umask:04o}\n"
+                f"State:\tR (running)\nTgid:\t{pid}\nNgid:\t0\nPid:\t{pid}\nPPid:\t{getppid(t)}\n"
+                f"TracerPid:\t0\nUid:\t{uid}\nGid:\t{gid}\nFDSize:\t64\nGroups:\t\n"
+                f"Threads:\t1\nSigQ:\t0/0\nSigPnd:\t{int(T.sig_pending[r]):016x}\n"
+                f"SigBlk:\t{int(T.sig_mask[r]):016x}\n"
+                f"Cpus_allowed:\t1\nCpus_allowed_list:\t0\n").encode()
+
+    def stat(self, pid: int) -> bytes:
+        t = self._task(pid)
+        from .sys_process import getppid
+        return (f"{pid} ({t.comm.decode(errors='replace')}) R {getppid(t)} {pid} {pid} 0 -1 0 "
+                + " ".join(["0"] * 44) + "\n").encode()
+
+    def fds(self, pid: int) -> list[int]:
+        t = self._task(pid)
+        return fd_table.open_fds(t.world, t.row)
+
+    def fd_link(self, pid: int, fd: int) -> str:
+        desc = self.fd_description(pid, fd)
+        if desc is None:
+            raise KernelError(E.ENOENT, "no such fd")
+        pipe = getattr(desc, "pipe", None)
+        if pipe is not None:
+            return f"pipe:[{desc.inode.ino}]"
+        return desc.path or "anon_inode:[unknown]"
+
+    def fd_description(self, pid: int, fd: int):
+        t = self._task(pid)
+        try:
+            return fd_table.get_file(t.world, t.row, fd)
+        except KernelError:
+            return None

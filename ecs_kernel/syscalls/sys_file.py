@@ -1,0 +1,996 @@
+"""File syscalls: open/read/write/stat/... over the fs layer and the task's FD table.
+
+gVisor: ``sys_file.go``, ``sys_read_write.go``, ``sys_stat.go``, ``sys_getdents.go``,
+``sys_poll.go``, ``sys_pipe.go``. Linux: fs/open.c, fs/read_write.c, fs/stat.c, fs/namei.c,
+fs/fcntl.c, fs/ioctl.c, fs/select.c.
+
+Paths are copied from guest memory with CopyInString (EFAULT, ENAMETOOLONG) and resolved by the
+FileSystem, which keeps them inside the guest root. ``dirfd`` arguments follow openat(2): AT_FDCWD
+is the working directory, an absolute path ignores dirfd, a relative one needs a directory fd
+(EBADF if not open, ENOTDIR if not a directory).
+"""
+from __future__ import annotations
+
+import errno as _errno
+import os
+import struct
+
+from ..errors import E, KernelError
+from ..fs import abi
+from ..fs.abi import (AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_FOLLOW,
+                      AT_SYMLINK_NOFOLLOW, O_CLOEXEC, O_NONBLOCK)
+from ..fs.file import DirectoryDescription, HostStdioFile
+from ..fs.pipe import BrokenPipe
+from ..systems import fd_table
+from .context import Block, s32, s64, u32
+from .table import FULL, PARTIAL, syscall
+
+MAX_RW_COUNT = 0x7FFF_F000  # INT_MAX & PAGE_MASK: Linux clamps every read/write to this
+PATH_MAX = abi.PATH_MAX
+AT_EACCESS = 0x200
+_SOCKET_FAMILIES_NOTE = "no networking: every address family is EAFNOSUPPORT"
+
+
+# -- helpers -----------------------------------------------------------------------------------------
+
+def _path(t, addr: int) -> bytes:
+    return t.mm.copy_in_string(addr, PATH_MAX)
+
+
+def _file(t, fd: int):
+    return fd_table.get_file(t.world, t.row, s32(fd))
+
+
+def _at(t, dirfd: int, path: bytes):
+    """The ``cwd`` argument for the fs layer: where a relative ``path`` starts."""
+    if path.startswith(b"/"):
+        return None
+    dirfd = s32(dirfd)
+    if dirfd == AT_FDCWD:
+        return t.fsctx.cwd
+    return fd_table.get_file(t.world, t.row, dirfd)
+
+
+def _blocked_io(t, desc, write: bool):
+    """A read/write that would block: EAGAIN for O_NONBLOCK, else wait (the task blocks)."""
+    if desc.nonblocking:
+        raise KernelError(E.EAGAIN)
+    if isinstance(desc, HostStdioFile):
+        if write:
+            raise Block(write_fds=(desc.host_fd,))
+        raise Block(read_fds=(desc.host_fd,))
+    raise Block()  # one task and nobody to wake it: blocks forever, as on Linux
+
+
+def _check_count(count: int) -> int:
+    if count >> 63:  # a negative ssize_t
+        raise KernelError(E.EINVAL)
+    return min(count, MAX_RW_COUNT)
+
+
+def _do_read(t, desc, buf: int, count: int, offset: int | None = None) -> int:
+    count = _check_count(count)
+    if count and not t.mm.access_ok(buf, count, write=True):
+        raise KernelError(E.EFAULT)
+    try:
+        data = desc.read(count) if offset is None else desc.pread(count, offset)
+    except KernelError as e:
+        if e.errno == E.EAGAIN:
+            _blocked_io(t, desc, False)
+        raise
+    if data:
+        t.mm.copy_out(buf, data)
+    return len(data)
+
+
+def _do_write(t, desc, data: bytes, offset: int | None = None) -> int:
+    try:
+        if offset is not None:
+            return desc.pwrite(data, offset)
+        done = 0
+        while done < len(data):
+            try:
+                n = desc.write(data[done:] if done else data)
+            except KernelError as e:
+                if e.errno == E.EAGAIN and done:
+                    return done
+                raise
+            if n <= 0:
+                break
+            done += n
+        return done
+    except BrokenPipe:
+        # SIGPIPE's default action kills the writer (signal delivery is another issue).
+        t.machine.kill_current(13)
+        raise KernelError(E.EPIPE)
+    except KernelError as e:
+        if e.errno == E.EAGAIN:
+            _blocked_io(t, desc, True)
+        raise
+
+
+# -- open / close ---------------------------------------------------------------------------------------
+
+def _open(t, dirfd: int, path_addr: int, flags: int, mode: int) -> int:
+    path = _path(t, path_addr)
+    flags = u32(flags)
+    cwd = _at(t, dirfd, path)
+    desc = t.fs.open(path, flags, mode & 0o7777, cwd=cwd, creds=t.creds(), umask=t.fsctx.umask)
+    try:
+        return fd_table.new_fd(t.world, t.row, desc, cloexec=bool(flags & O_CLOEXEC))
+    except KernelError:
+        desc.release()
+        raise
+
+
+@syscall("open", FULL, args=("s", "of", "m"))
+def open_(t, path, flags, mode):
+    """Implements open(2)."""
+    return _open(t, AT_FDCWD, path, flags, mode)
+
+
+@syscall("openat", FULL, args=("dirfd", "s", "of", "m"))
+def openat(t, dirfd, path, flags, mode):
+    """Implements openat(2)."""
+    return _open(t, dirfd, path, flags, mode)
+
+
+@syscall("creat", FULL, args=("s", "m"))
+def creat(t, path, mode):
+    """Implements creat(2)."""
+    return _open(t, AT_FDCWD, path, abi.O_CREAT | abi.O_WRONLY | abi.O_TRUNC, mode)
+
+
+@syscall("close", FULL, args=("fd",))
+def close(t, fd):
+    """Implements close(2)."""
+    fd_table.close_fd(t.world, t.row, s32(fd))
+    return 0
+
+
+@syscall("close_range", FULL, args=("u", "u", "x"))
+def close_range(t, first, last, flags):
+    """Implements close_range(2)."""
+    fd_table.close_range(t.world, t.row, u32(first), u32(last), u32(flags))
+    return 0
+
+
+# -- read / write ---------------------------------------------------------------------------------
+
+@syscall("read", FULL, args=("fd", "o2", "u"))
+def read(t, fd, buf, count):
+    """Implements read(2)."""
+    return _do_read(t, _file(t, fd), buf, count)
+
+
+@syscall("write", FULL, args=("fd", "b2", "u"))
+def write(t, fd, buf, count):
+    """Implements write(2)."""
+    desc = _file(t, fd)
+    count = _check_count(count)
+    desc._need_write()
+    return _do_write(t, desc, t.mm.copy_in(buf, count))
+
+
+@syscall("pread64", FULL, args=("fd", "o2", "u", "i"))
+def pread64(t, fd, buf, count, offset):
+    """Implements pread64(2)."""
+    return _do_read(t, _file(t, fd), buf, count, s64(offset))
+
+
+@syscall("pwrite64", FULL, args=("fd", "b2", "u", "i"))
+def pwrite64(t, fd, buf, count, offset):
+    """Implements pwrite64(2)."""
+    desc = _file(t, fd)
+    count = _check_count(count)
+    return _do_write(t, desc, t.mm.copy_in(buf, count), s64(offset))
+
+
+def _iov(t, iov, iovcnt):
+    n = s32(iovcnt)
+    if n < 0:
+        raise KernelError(E.EINVAL)
+    vecs = t.mm.copy_in_iovecs(iov, n)
+    total = 0
+    for _, ln in vecs:
+        total += ln
+        if total > 0x7FFF_FFFF_FFFF_FFFF:
+            raise KernelError(E.EINVAL)
+    return vecs
+
+
+def _readv(t, desc, vecs, offset=None) -> int:
+    done = 0
+    for base, ln in vecs:
+        if ln == 0:
+            continue
+        try:
+            n = _do_read(t, desc, base, ln, None if offset is None else offset + done)
+        except (KernelError, Block):
+            if done:
+                return done
+            raise
+        done += n
+        if n < ln:
+            break
+    return done
+
+
+def _writev(t, desc, vecs, offset=None) -> int:
+    data = b"".join(t.mm.copy_in(b, ln) for b, ln in vecs if ln)
+    if not data:
+        desc._need_write()
+        return 0
+    return _do_write(t, desc, data[:MAX_RW_COUNT], offset)
+
+
+@syscall("readv", FULL, args=("fd", "p", "i"))
+def readv(t, fd, iov, iovcnt):
+    """Implements readv(2)."""
+    desc = _file(t, fd)
+    return _readv(t, desc, _iov(t, iov, iovcnt))
+
+
+@syscall("writev", FULL, args=("fd", "p", "i"))
+def writev(t, fd, iov, iovcnt):
+    """Implements writev(2)."""
+    desc = _file(t, fd)
+    return _writev(t, desc, _iov(t, iov, iovcnt))
+
+
+@syscall("preadv", FULL, args=("fd", "p", "i", "i"))
+def preadv(t, fd, iov, iovcnt, offset):
+    """Implements preadv(2)."""
+    desc = _file(t, fd)
+    off = s64(offset)
+    if off < 0:
+        raise KernelError(E.EINVAL)
+    return _readv(t, desc, _iov(t, iov, iovcnt), off)
+
+
+@syscall("pwritev", FULL, args=("fd", "p", "i", "i"))
+def pwritev(t, fd, iov, iovcnt, offset):
+    """Implements pwritev(2)."""
+    desc = _file(t, fd)
+    off = s64(offset)
+    if off < 0:
+        raise KernelError(E.EINVAL)
+    return _writev(t, desc, _iov(t, iov, iovcnt), off)
+
+
+@syscall("lseek", FULL, args=("fd", "i", "i"))
+def lseek(t, fd, offset, whence):
+    """Implements lseek(2)."""
+    desc = _file(t, fd)
+    whence = u32(whence)
+    if whence > 4:
+        raise KernelError(E.EINVAL)
+    return desc.lseek(s64(offset), whence)
+
+
+@syscall("sendfile", FULL, args=("fd", "fd", "p", "u"))
+def sendfile(t, out_fd, in_fd, offset_ptr, count):
+    """Implements sendfile(2)."""
+    src = _file(t, in_fd)
+    dst = _file(t, out_fd)
+    if not src.can_read or not dst.can_write:
+        raise KernelError(E.EBADF)
+    count = _check_count(count)
+    if offset_ptr:
+        off = s64(t.mm.copy_in_u64(offset_ptr))
+        if off < 0:
+            raise KernelError(E.EINVAL)
+        data = src.pread(count, off)
+    else:
+        try:
+            data = src.read(count)
+        except KernelError as e:
+            if e.errno == E.EAGAIN:
+                _blocked_io(t, src, False)
+            raise
+    n = _do_write(t, dst, data) if data else 0
+    if offset_ptr:
+        t.mm.copy_out_u64(offset_ptr, off + n)
+    elif n < len(data) and src.seekable:
+        src.lseek(n - len(data), abi.SEEK_CUR)
+    return n
+
+
+@syscall("ftruncate", FULL, args=("fd", "i"))
+def ftruncate(t, fd, length):
+    """Implements ftruncate(2)."""
+    desc = _file(t, fd)
+    length = s64(length)
+    if length < 0:
+        raise KernelError(E.EINVAL)
+    desc.truncate(length)
+    return 0
+
+
+@syscall("truncate", FULL, args=("s", "i"))
+def truncate(t, path, length):
+    """Implements truncate(2)."""
+    p = _path(t, path)
+    length = s64(length)
+    if length < 0:
+        raise KernelError(E.EINVAL)
+    t.fs.truncate(p, length, cwd=t.fsctx.cwd, creds=t.creds())
+    return 0
+
+
+@syscall("fsync", FULL, args=("fd",))
+def fsync(t, fd):
+    """Implements fsync(2): memory files are always in sync."""
+    _file(t, fd)
+    return 0
+
+
+@syscall("fdatasync", FULL, args=("fd",))
+def fdatasync(t, fd):
+    """Implements fdatasync(2)."""
+    _file(t, fd)
+    return 0
+
+
+@syscall("fadvise64", FULL, args=("fd", "i", "i", "i"))
+def fadvise64(t, fd, offset, length, advice):
+    """Implements fadvise64(2): advice is accepted and ignored."""
+    desc = _file(t, fd)
+    if u32(advice) > 5:
+        raise KernelError(E.EINVAL)
+    if not desc.seekable:
+        raise KernelError(E.ESPIPE)
+    return 0
+
+
+@syscall("sync", FULL)
+def sync(t):
+    """Implements sync(2)."""
+    return 0
+
+
+# -- stat -----------------------------------------------------------------------------------------
+
+def _stat_at(t, dirfd, path_addr, flags):
+    path = _path(t, path_addr)
+    flags = u32(flags)
+    if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | 0x800 | 0x6000):  # AT_NO_AUTOMOUNT, sync bits
+        raise KernelError(E.EINVAL)
+    if not path:
+        if not flags & AT_EMPTY_PATH:
+            raise KernelError(E.ENOENT)
+        if s32(dirfd) == AT_FDCWD:
+            return t.fs.stat(".", cwd=t.fsctx.cwd, creds=t.creds())
+        return fd_table.get_file(t.world, t.row, s32(dirfd)).fstat()
+    return t.fs.stat(path, cwd=_at(t, dirfd, path), follow=not flags & AT_SYMLINK_NOFOLLOW,
+                     creds=t.creds())
+
+
+@syscall("stat", FULL, args=("s", "p"))
+def stat(t, path, buf):
+    """Implements stat(2)."""
+    st = t.fs.stat(_path(t, path), cwd=t.fsctx.cwd, creds=t.creds())
+    t.mm.copy_out(buf, st.pack())
+    return 0
+
+
+@syscall("lstat", FULL, args=("s", "p"))
+def lstat(t, path, buf):
+    """Implements lstat(2)."""
+    st = t.fs.stat(_path(t, path), cwd=t.fsctx.cwd, follow=False, creds=t.creds())
+    t.mm.copy_out(buf, st.pack())
+    return 0
+
+
+@syscall("fstat", FULL, args=("fd", "p"))
+def fstat(t, fd, buf):
+    """Implements fstat(2)."""
+    t.mm.copy_out(buf, _file(t, fd).fstat().pack())
+    return 0
+
+
+@syscall("newfstatat", FULL, args=("dirfd", "s", "p", "x"))
+def newfstatat(t, dirfd, path, buf, flags):
+    """Implements newfstatat(2) (fstatat)."""
+    t.mm.copy_out(buf, _stat_at(t, dirfd, path, flags).pack())
+    return 0
+
+
+_STATX = struct.Struct("<IIQIIIHHQQQQ" + "qIi" * 4 + "IIII")
+STATX_BASIC_STATS = 0x7FF
+
+
+def _ts(ns: int) -> tuple[int, int, int]:
+    return ns // 1_000_000_000, ns % 1_000_000_000, 0
+
+
+@syscall("statx", PARTIAL, "basic stats only: no birth time, attributes or mount ids",
+         args=("dirfd", "s", "x", "x", "p"))
+def statx(t, dirfd, path, flags, mask, buf):
+    """Implements statx(2)."""
+    if u32(mask) & 0x8000_0000:  # STATX__RESERVED
+        raise KernelError(E.EINVAL)
+    if u32(flags) & 0x6000 == 0x6000:  # AT_STATX_FORCE_SYNC | AT_STATX_DONT_SYNC
+        raise KernelError(E.EINVAL)
+    st = _stat_at(t, dirfd, path, flags)
+    rdev = st.st_rdev
+    raw = _STATX.pack(STATX_BASIC_STATS, st.st_blksize, 0, st.st_nlink, st.st_uid, st.st_gid,
+                      st.st_mode & 0xFFFF, 0, st.st_ino, st.st_size, st.st_blocks, 0,
+                      *_ts(st.st_atime_ns), 0, 0, 0, *_ts(st.st_ctime_ns), *_ts(st.st_mtime_ns),
+                      os.major(rdev), os.minor(rdev), os.major(st.st_dev), os.minor(st.st_dev))
+    t.mm.copy_out(buf, raw.ljust(256, b"\0"))
+    return 0
+
+
+_STATFS = struct.Struct("<qqQQQQQqqq5q")
+
+
+def _statfs_bytes() -> bytes:
+    # f_type TMPFS_MAGIC, bsize, blocks, bfree, bavail, files, ffree, fsid, namelen, frsize, flags
+    return _STATFS.pack(0x01021994, 4096, 1 << 20, 1 << 19, 1 << 19, 1 << 20, 1 << 19, 0, 255,
+                        4096, 0, 0, 0, 0, 0)
+
+
+@syscall("statfs", PARTIAL, "made-up tmpfs numbers for every file system", args=("s", "p"))
+def statfs(t, path, buf):
+    """Implements statfs(2)."""
+    t.fs.stat(_path(t, path), cwd=t.fsctx.cwd, creds=t.creds())
+    t.mm.copy_out(buf, _statfs_bytes())
+    return 0
+
+
+@syscall("fstatfs", PARTIAL, "made-up tmpfs numbers for every file system", args=("fd", "p"))
+def fstatfs(t, fd, buf):
+    """Implements fstatfs(2)."""
+    _file(t, fd)
+    t.mm.copy_out(buf, _statfs_bytes())
+    return 0
+
+
+# -- directories ----------------------------------------------------------------------------------
+
+@syscall("getdents64", FULL, args=("fd", "p", "u"))
+def getdents64(t, fd, dirp, count):
+    """Implements getdents64(2)."""
+    desc = _file(t, fd)
+    count = u32(count)
+    if not t.mm.access_ok(dirp, count, write=True):
+        raise KernelError(E.EFAULT)
+    data = desc.getdents64(count)
+    if data:
+        t.mm.copy_out(dirp, data)
+    return len(data)
+
+
+@syscall("getcwd", FULL, args=("p", "u"))
+def getcwd(t, buf, size):
+    """Implements getcwd(2)."""
+    path = t.fs.getcwd(t.fsctx.cwd) + b"\0"
+    if size < len(path):
+        raise KernelError(E.ERANGE)
+    t.mm.copy_out(buf, path)
+    return len(path)
+
+
+@syscall("chdir", FULL, args=("s",))
+def chdir(t, path):
+    """Implements chdir(2)."""
+    t.fsctx.cwd = t.fs.chdir(_path(t, path), cwd=t.fsctx.cwd, creds=t.creds())
+    return 0
+
+
+@syscall("fchdir", FULL, args=("fd",))
+def fchdir(t, fd):
+    """Implements fchdir(2)."""
+    desc = _file(t, fd)
+    t.fsctx.cwd = t.fs.chdir_inode(desc.inode, t.creds())
+    return 0
+
+
+@syscall("mkdir", FULL, args=("s", "m"))
+def mkdir(t, path, mode):
+    """Implements mkdir(2)."""
+    t.fs.mkdir(_path(t, path), u32(mode) & 0o7777, cwd=t.fsctx.cwd, creds=t.creds(),
+               umask=t.fsctx.umask)
+    return 0
+
+
+@syscall("mkdirat", FULL, args=("dirfd", "s", "m"))
+def mkdirat(t, dirfd, path, mode):
+    """Implements mkdirat(2)."""
+    p = _path(t, path)
+    t.fs.mkdir(p, u32(mode) & 0o7777, cwd=_at(t, dirfd, p), creds=t.creds(), umask=t.fsctx.umask)
+    return 0
+
+
+@syscall("rmdir", FULL, args=("s",))
+def rmdir(t, path):
+    """Implements rmdir(2)."""
+    t.fs.rmdir(_path(t, path), cwd=t.fsctx.cwd, creds=t.creds())
+    return 0
+
+
+@syscall("unlink", FULL, args=("s",))
+def unlink(t, path):
+    """Implements unlink(2)."""
+    t.fs.unlink(_path(t, path), cwd=t.fsctx.cwd, creds=t.creds())
+    return 0
+
+
+@syscall("unlinkat", FULL, args=("dirfd", "s", "x"))
+def unlinkat(t, dirfd, path, flags):
+    """Implements unlinkat(2)."""
+    flags = u32(flags)
+    if flags & ~AT_REMOVEDIR:
+        raise KernelError(E.EINVAL)
+    p = _path(t, path)
+    cwd = _at(t, dirfd, p)
+    if flags & AT_REMOVEDIR:
+        t.fs.rmdir(p, cwd=cwd, creds=t.creds())
+    else:
+        t.fs.unlink(p, cwd=cwd, creds=t.creds())
+    return 0
+
+
+@syscall("rename", FULL, args=("s", "s"))
+def rename(t, old, new):
+    """Implements rename(2)."""
+    t.fs.rename(_path(t, old), _path(t, new), cwd=t.fsctx.cwd, creds=t.creds())
+    return 0
+
+
+@syscall("renameat", FULL, args=("dirfd", "s", "dirfd", "s"))
+def renameat(t, olddirfd, old, newdirfd, new):
+    """Implements renameat(2)."""
+    return renameat2(t, olddirfd, old, newdirfd, new, 0)
+
+
+@syscall("renameat2", FULL, args=("dirfd", "s", "dirfd", "s", "x"))
+def renameat2(t, olddirfd, old, newdirfd, new, flags):
+    """Implements renameat2(2)."""
+    op, np_ = _path(t, old), _path(t, new)
+    t.fs.rename(op, np_, cwd=_at(t, olddirfd, op), new_cwd=_at(t, newdirfd, np_),
+                flags=u32(flags), creds=t.creds())
+    return 0
+
+
+@syscall("symlink", FULL, args=("s", "s"))
+def symlink(t, target, linkpath):
+    """Implements symlink(2)."""
+    t.fs.symlink(_path(t, target), _path(t, linkpath), cwd=t.fsctx.cwd, creds=t.creds())
+    return 0
+
+
+@syscall("symlinkat", FULL, args=("s", "dirfd", "s"))
+def symlinkat(t, target, dirfd, linkpath):
+    """Implements symlinkat(2)."""
+    tp, lp = _path(t, target), _path(t, linkpath)
+    t.fs.symlink(tp, lp, cwd=_at(t, dirfd, lp), creds=t.creds())
+    return 0
+
+
+@syscall("link", FULL, args=("s", "s"))
+def link(t, old, new):
+    """Implements link(2)."""
+    t.fs.link(_path(t, old), _path(t, new), cwd=t.fsctx.cwd, creds=t.creds())
+    return 0
+
+
+@syscall("linkat", FULL, args=("dirfd", "s", "dirfd", "s", "x"))
+def linkat(t, olddirfd, old, newdirfd, new, flags):
+    """Implements linkat(2)."""
+    flags = u32(flags)
+    if flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH):
+        raise KernelError(E.EINVAL)
+    op, np_ = _path(t, old), _path(t, new)
+    t.fs.link(op, np_, cwd=_at(t, olddirfd, op), new_cwd=_at(t, newdirfd, np_),
+              follow=bool(flags & AT_SYMLINK_FOLLOW), creds=t.creds())
+    return 0
+
+
+def _readlink(t, dirfd, path, buf, size):
+    size = s32(size)
+    if size <= 0:
+        raise KernelError(E.EINVAL)
+    p = _path(t, path)
+    if not p:
+        raise KernelError(E.ENOENT)
+    target = t.fs.readlink(p, cwd=_at(t, dirfd, p), creds=t.creds())[:size]
+    t.mm.copy_out(buf, target)
+    return len(target)
+
+
+@syscall("readlink", FULL, args=("s", "o2", "u"))
+def readlink(t, path, buf, size):
+    """Implements readlink(2)."""
+    return _readlink(t, AT_FDCWD, path, buf, size)
+
+
+@syscall("readlinkat", FULL, args=("dirfd", "s", "o3", "u"))
+def readlinkat(t, dirfd, path, buf, size):
+    """Implements readlinkat(2)."""
+    return _readlink(t, dirfd, path, buf, size)
+
+
+def _access(t, dirfd, path, mode, flags):
+    flags = u32(flags)
+    if flags & ~(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
+        raise KernelError(E.EINVAL)
+    p = _path(t, path)
+    creds = t.creds() if flags & AT_EACCESS else t.real_creds()
+    t.fs.access(p, u32(mode), cwd=_at(t, dirfd, p), follow=not flags & AT_SYMLINK_NOFOLLOW,
+                creds=creds)
+    return 0
+
+
+@syscall("access", FULL, args=("s", "i"))
+def access(t, path, mode):
+    """Implements access(2)."""
+    return _access(t, AT_FDCWD, path, mode, 0)
+
+
+@syscall("faccessat", FULL, args=("dirfd", "s", "i"))
+def faccessat(t, dirfd, path, mode):
+    """Implements faccessat(2) (the syscall has no flags argument)."""
+    return _access(t, dirfd, path, mode, 0)
+
+
+@syscall("faccessat2", FULL, args=("dirfd", "s", "i", "x"))
+def faccessat2(t, dirfd, path, mode, flags):
+    """Implements faccessat2(2)."""
+    return _access(t, dirfd, path, mode, flags)
+
+
+@syscall("chmod", FULL, args=("s", "m"))
+def chmod(t, path, mode):
+    """Implements chmod(2)."""
+    t.fs.chmod(_path(t, path), u32(mode) & 0o7777, cwd=t.fsctx.cwd, creds=t.creds())
+    return 0
+
+
+@syscall("fchmod", FULL, args=("fd", "m"))
+def fchmod(t, fd, mode):
+    """Implements fchmod(2)."""
+    t.fs.chmod_inode(_file(t, fd).inode, u32(mode) & 0o7777, t.creds())
+    return 0
+
+
+@syscall("fchmodat", FULL, args=("dirfd", "s", "m"))
+def fchmodat(t, dirfd, path, mode):
+    """Implements fchmodat(2)."""
+    p = _path(t, path)
+    t.fs.chmod(p, u32(mode) & 0o7777, cwd=_at(t, dirfd, p), creds=t.creds())
+    return 0
+
+
+def _id(x: int) -> int:
+    x = u32(x)
+    return -1 if x == 0xFFFF_FFFF else x
+
+
+@syscall("chown", FULL, args=("s", "i", "i"))
+def chown(t, path, uid, gid):
+    """Implements chown(2)."""
+    t.fs.chown(_path(t, path), _id(uid), _id(gid), cwd=t.fsctx.cwd, creds=t.creds())
+    return 0
+
+
+@syscall("lchown", FULL, args=("s", "i", "i"))
+def lchown(t, path, uid, gid):
+    """Implements lchown(2)."""
+    t.fs.chown(_path(t, path), _id(uid), _id(gid), cwd=t.fsctx.cwd, follow=False, creds=t.creds())
+    return 0
+
+
+@syscall("fchown", FULL, args=("fd", "i", "i"))
+def fchown(t, fd, uid, gid):
+    """Implements fchown(2)."""
+    t.fs.chown_inode(_file(t, fd).inode, _id(uid), _id(gid), t.creds())
+    return 0
+
+
+@syscall("fchownat", FULL, args=("dirfd", "s", "i", "i", "x"))
+def fchownat(t, dirfd, path, uid, gid, flags):
+    """Implements fchownat(2)."""
+    flags = u32(flags)
+    p = _path(t, path)
+    if not p and flags & AT_EMPTY_PATH:
+        t.fs.chown_inode(_file(t, dirfd).inode, _id(uid), _id(gid), t.creds())
+        return 0
+    t.fs.chown(p, _id(uid), _id(gid), cwd=_at(t, dirfd, p),
+               follow=not flags & AT_SYMLINK_NOFOLLOW, creds=t.creds())
+    return 0
+
+
+UTIME_NOW = (1 << 30) - 1
+UTIME_OMIT = (1 << 30) - 2
+
+
+@syscall("utimensat", FULL, args=("dirfd", "s", "p", "x"))
+def utimensat(t, dirfd, path, times, flags):
+    """Implements utimensat(2)."""
+    from ..fs.ops import UTIME_OMIT as OMIT
+    now = t.fs.clock()
+    if times:
+        a_s, a_ns, m_s, m_ns = struct.unpack("<qqqq", t.mm.copy_in(times, 32))
+        vals = []
+        for sec, ns in ((a_s, a_ns), (m_s, m_ns)):
+            if ns == UTIME_NOW:
+                vals.append(now)
+            elif ns == UTIME_OMIT:
+                vals.append(OMIT)
+            elif 0 <= ns < 1_000_000_000:
+                vals.append(sec * 1_000_000_000 + ns)
+            else:
+                raise KernelError(E.EINVAL)
+    else:
+        vals = [now, now]
+    flags = u32(flags)
+    if path == 0:
+        t.fs.utimens_inode(_file(t, dirfd).inode, vals[0], vals[1], t.creds())
+        return 0
+    p = _path(t, path)
+    t.fs.utimens(p, vals[0], vals[1], cwd=_at(t, dirfd, p),
+                 follow=not flags & AT_SYMLINK_NOFOLLOW, creds=t.creds())
+    return 0
+
+
+@syscall("umask", FULL, args=("m",))
+def umask(t, mask):
+    """Implements umask(2)."""
+    old = t.fsctx.umask
+    t.fsctx.umask = u32(mask) & 0o777
+    return old
+
+
+# -- fd table ---------------------------------------------------------------------------------------
+
+@syscall("dup", FULL, args=("fd",))
+def dup(t, fd):
+    """Implements dup(2)."""
+    return fd_table.dup(t.world, t.row, s32(fd))
+
+
+@syscall("dup2", FULL, args=("fd", "fd"))
+def dup2(t, old, new):
+    """Implements dup2(2)."""
+    return fd_table.dup2(t.world, t.row, s32(old), s32(new))
+
+
+@syscall("dup3", FULL, args=("fd", "fd", "of"))
+def dup3(t, old, new, flags):
+    """Implements dup3(2)."""
+    return fd_table.dup3(t.world, t.row, s32(old), s32(new), u32(flags))
+
+
+F_DUPFD, F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_GETLK, F_SETLK, F_SETLKW = range(8)
+F_SETOWN, F_GETOWN, F_SETSIG, F_GETSIG = 8, 9, 10, 11
+F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW = 36, 37, 38
+F_DUPFD_CLOEXEC = 1030
+F_ADD_SEALS, F_GET_SEALS = 1033, 1034
+F_UNLCK = 2
+FD_CLOEXEC = 1
+
+
+@syscall("fcntl", PARTIAL, "record locks always succeed (one process); no F_SETOWN signals or leases",
+         args=("fd", "i", "x"))
+def fcntl(t, fd, cmd, arg):
+    """Implements fcntl(2)."""
+    w, row = t.world, t.row
+    fd, cmd = s32(fd), s32(cmd)
+    desc = fd_table.get_file(w, row, fd)
+    if cmd in (F_DUPFD, F_DUPFD_CLOEXEC):
+        return fd_table.dupfd(w, row, fd, s32(arg), cmd == F_DUPFD_CLOEXEC)
+    if cmd == F_GETFD:
+        return FD_CLOEXEC if fd_table.get_cloexec(w, row, fd) else 0
+    if cmd == F_SETFD:
+        fd_table.set_cloexec(w, row, fd, bool(arg & FD_CLOEXEC))
+        return 0
+    if cmd == F_GETFL:
+        return desc.get_status_flags()
+    if cmd == F_SETFL:
+        desc.set_status_flags(u32(arg))
+        return 0
+    if cmd in (F_GETLK, F_OFD_GETLK):
+        raw = bytearray(t.mm.copy_in(arg, 32))
+        ltype = struct.unpack_from("<h", raw, 0)[0]
+        if ltype not in (0, 1, 2):
+            raise KernelError(E.EINVAL)
+        struct.pack_into("<h", raw, 0, F_UNLCK)
+        t.mm.copy_out(arg, bytes(raw))
+        return 0
+    if cmd in (F_SETLK, F_SETLKW, F_OFD_SETLK, F_OFD_SETLKW):
+        ltype = struct.unpack("<h", t.mm.copy_in(arg, 2))[0]
+        if ltype not in (0, 1, 2):
+            raise KernelError(E.EINVAL)
+        if (ltype == 0 and not desc.can_read) or (ltype == 1 and not desc.can_write):
+            raise KernelError(E.EBADF)
+        return 0
+    if cmd in (F_GETOWN, F_GETSIG):
+        return 0
+    if cmd in (F_SETOWN, F_SETSIG):
+        return 0
+    if cmd in (abi.F_GETPIPE_SZ, abi.F_SETPIPE_SZ):
+        pipe = getattr(desc, "pipe", None)
+        if pipe is None:
+            raise KernelError(E.EBADF)
+        if cmd == abi.F_GETPIPE_SZ:
+            return pipe.capacity
+        return pipe.set_capacity(u32(arg), privileged=t.creds().uid == 0)
+    if cmd in (F_ADD_SEALS, F_GET_SEALS):
+        raise KernelError(E.EINVAL)
+    raise KernelError(E.EINVAL)
+
+
+@syscall("flock", FULL, "one process: locks never conflict", args=("fd", "x"))
+def flock(t, fd, op):
+    """Implements flock(2)."""
+    _file(t, fd)
+    if u32(op) & ~(1 | 2 | 4 | 8) or not u32(op) & (1 | 2 | 8):
+        raise KernelError(E.EINVAL)
+    return 0
+
+
+@syscall("ioctl", PARTIAL, "FIOCLEX/FIONCLEX/FIONBIO/FIONREAD, terminal queries on host stdio",
+         args=("fd", "x", "x"))
+def ioctl(t, fd, request, arg):
+    """Implements ioctl(2)."""
+    w, row = t.world, t.row
+    fd, request = s32(fd), u32(request)
+    desc = fd_table.get_file(w, row, fd)
+    if request == abi.FIOCLEX:
+        fd_table.set_cloexec(w, row, fd, True)
+        return 0
+    if request == abi.FIONCLEX:
+        fd_table.set_cloexec(w, row, fd, False)
+        return 0
+    if request == abi.FIONBIO:
+        on = t.mm.copy_in_u32(arg)
+        flags = desc.get_status_flags()
+        desc.set_status_flags(flags | O_NONBLOCK if on else flags & ~O_NONBLOCK)
+        return 0
+    ret, out = desc.ioctl(request, arg)
+    if out:
+        t.mm.copy_out(arg, out)
+    return ret
+
+
+# -- pipes and polling --------------------------------------------------------------------------------
+
+def _pipe(t, fds_addr, flags):
+    flags = u32(flags)
+    if flags & ~(O_CLOEXEC | O_NONBLOCK | abi.O_DIRECT):
+        raise KernelError(E.EINVAL)
+    r, wr = t.fs.pipe(flags & ~O_CLOEXEC, t.creds())
+    cloexec = bool(flags & O_CLOEXEC)
+    w, row = t.world, t.row
+    try:
+        rfd = fd_table.new_fd(w, row, r, cloexec=cloexec)
+    except KernelError:
+        r.release()
+        wr.release()
+        raise
+    try:
+        wfd = fd_table.new_fd(w, row, wr, cloexec=cloexec)
+    except KernelError:
+        fd_table.close_fd(w, row, rfd)
+        wr.release()
+        raise
+    try:
+        t.mm.copy_out(fds_addr, struct.pack("<ii", rfd, wfd))
+    except KernelError:
+        fd_table.close_fd(w, row, rfd)
+        fd_table.close_fd(w, row, wfd)
+        raise
+    return 0
+
+
+@syscall("pipe", FULL, args=("p",))
+def pipe(t, fds):
+    """Implements pipe(2)."""
+    return _pipe(t, fds, 0)
+
+
+@syscall("pipe2", FULL, args=("p", "of"))
+def pipe2(t, fds, flags):
+    """Implements pipe2(2)."""
+    return _pipe(t, fds, flags)
+
+
+POLLIN, POLLPRI, POLLOUT, POLLERR, POLLHUP, POLLNVAL = 0x1, 0x2, 0x4, 0x8, 0x10, 0x20
+POLLRDNORM, POLLWRNORM = 0x40, 0x100
+
+
+def _poll_once(t, entries):
+    """Fill revents; return (ready count, host fds to wait on for reading, for writing)."""
+    ready = 0
+    host_r, host_w = [], []
+    out = []
+    for fd, events, _ in entries:
+        rev = 0
+        if fd >= 0:
+            try:
+                desc = fd_table.get_file(t.world, t.row, fd)
+            except KernelError:
+                rev = POLLNVAL
+            else:
+                want = events | POLLERR | POLLHUP
+                if want & (POLLIN | POLLRDNORM) and desc.readable():
+                    rev |= want & (POLLIN | POLLRDNORM)
+                if want & (POLLOUT | POLLWRNORM) and desc.writable():
+                    rev |= want & (POLLOUT | POLLWRNORM)
+                if isinstance(desc, HostStdioFile):
+                    if events & POLLIN:
+                        host_r.append(desc.host_fd)
+                    if events & POLLOUT:
+                        host_w.append(desc.host_fd)
+        if rev:
+            ready += 1
+        out.append((fd, events, rev))
+    return ready, out, host_r, host_w
+
+
+def _do_poll(t, nr, fds, nfds, timeout_ns):
+    nfds = u32(nfds)
+    if nfds > fd_table.nofile(t.world, t.row):
+        raise KernelError(E.EINVAL)
+    raw = t.mm.copy_in(fds, 8 * nfds)
+    entries = list(struct.iter_unpack("<ihh", raw))
+    ready, out, host_r, host_w = _poll_once(t, entries)
+    now = t.machine.monotonic_ns()
+    if ready or timeout_ns == 0 or (timeout_ns is not None and
+                                    now >= t.deadline_for(nr, now, timeout_ns)):
+        t.clear_restart()
+        t.mm.copy_out(fds, b"".join(struct.pack("<ihh", *e) for e in out))
+        return ready
+    deadline = None if timeout_ns is None else t.deadline_for(nr, now, timeout_ns)
+    raise Block(host_r, host_w, deadline)
+
+
+@syscall("poll", PARTIAL, "readiness of the task's own fds; no POLLHUP on pipes", args=("p", "u", "i"))
+def poll(t, fds, nfds, timeout):
+    """Implements poll(2)."""
+    ms = s32(timeout)
+    return _do_poll(t, 7, fds, nfds, None if ms < 0 else ms * 1_000_000)
+
+
+@syscall("ppoll", PARTIAL, "as poll; the signal mask argument is ignored", args=("p", "u", "p", "p", "u"))
+def ppoll(t, fds, nfds, tsp, sigmask, sigsetsize):
+    """Implements ppoll(2)."""
+    timeout = None
+    if tsp:
+        sec, ns = struct.unpack("<qq", t.mm.copy_in(tsp, 16))
+        if sec < 0 or not 0 <= ns < 1_000_000_000:
+            raise KernelError(E.EINVAL)
+        timeout = sec * 1_000_000_000 + ns
+    return _do_poll(t, 271, fds, nfds, timeout)
+
+
+# -- sockets: a machine without networking ---------------------------------------------------------------
+
+@syscall("socket", PARTIAL, _SOCKET_FAMILIES_NOTE, args=("i", "i", "i"))
+def socket(t, family, type_, protocol):
+    """Implements socket(2): no address family is available."""
+    raise KernelError(E.EAFNOSUPPORT)
+
+
+@syscall("socketpair", PARTIAL, _SOCKET_FAMILIES_NOTE, args=("i", "i", "i", "p"))
+def socketpair(t, family, type_, protocol, sv):
+    """Implements socketpair(2): no address family is available."""
+    raise KernelError(E.EAFNOSUPPORT)
+
+
+def _not_socket_handler(name: str):
+    def handler(t, fd):
+        _file(t, fd)
+        raise KernelError(_errno.ENOTSOCK)
+    handler.__name__ = name
+    handler.__doc__ = f"Implements {name}(2): no socket exists, so EBADF or ENOTSOCK."
+    return handler
+
+
+for _name in ("connect", "accept", "accept4", "bind", "listen", "sendto", "recvfrom", "sendmsg",
+              "recvmsg", "shutdown", "getsockname", "getpeername", "setsockopt", "getsockopt",
+              "sendmmsg", "recvmmsg"):
+    syscall(_name, PARTIAL, "no sockets exist: EBADF or ENOTSOCK", args=("fd",))(
+        _not_socket_handler(_name))

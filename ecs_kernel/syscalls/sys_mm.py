@@ -1,0 +1,121 @@
+"""Memory syscalls: brk, mmap, munmap, mprotect, mremap, madvise, msync, mincore, mlock family.
+
+gVisor: ``sys_mmap.go``. The semantics (and Linux's errnos, in Linux's order) live in
+:class:`ecs_kernel.cpu.memory.AddressSpace`; these handlers decode registers and find the file
+behind an fd.
+"""
+from __future__ import annotations
+
+import errno as _errno
+
+from ..cpu.loader import FileMapping
+from ..cpu.memory import MAP_ANONYMOUS, MAP_SHARED, MAP_TYPE, PAGE_MASK, PAGE_SIZE, page_align
+from ..errors import E, KernelError
+from ..fs.devices import ZeroDevice
+from ..fs.inodes import RegularFile
+from ..systems import fd_table
+from .context import s32, u32
+from .table import FULL, PARTIAL, syscall
+
+
+@syscall("brk", FULL, args=("x",))
+def brk(t, addr):
+    """Implements brk(2): the new break, or the old one when it cannot move."""
+    return t.mm.brk(addr)
+
+
+@syscall("mmap", FULL, "file mappings are copies: MAP_SHARED writes reach the file at msync/munmap",
+         args=("x", "u", "x", "x", "fd", "x"))
+def mmap(t, addr, length, prot, flags, fd, offset):
+    """Implements mmap(2)."""
+    flags = u32(flags)
+    prot = u32(prot)
+    if offset & ~PAGE_MASK & 0xFFFF_FFFF_FFFF_FFFF:
+        raise KernelError(E.EINVAL)
+    file = None
+    if not flags & MAP_ANONYMOUS:
+        desc = fd_table.get_file(t.world, t.row, s32(fd))
+        inode = desc.inode
+        if isinstance(inode, RegularFile):
+            file = FileMapping(desc)
+        elif isinstance(inode, ZeroDevice):
+            if (flags & MAP_TYPE) != MAP_SHARED:
+                flags |= MAP_ANONYMOUS
+            else:
+                flags |= MAP_ANONYMOUS
+        else:
+            raise KernelError(_errno.ENODEV)
+    return t.mm.mmap(addr, length, prot, flags, file, offset)
+
+
+@syscall("munmap", FULL, args=("x", "u"))
+def munmap(t, addr, length):
+    """Implements munmap(2)."""
+    return t.mm.munmap(addr, length)
+
+
+@syscall("mprotect", FULL, args=("x", "u", "x"))
+def mprotect(t, addr, length, prot):
+    """Implements mprotect(2)."""
+    return t.mm.mprotect(addr, length, u32(prot))
+
+
+@syscall("mremap", FULL, args=("x", "u", "u", "x", "x"))
+def mremap(t, addr, old_len, new_len, flags, new_addr):
+    """Implements mremap(2)."""
+    return t.mm.mremap(addr, old_len, new_len, u32(flags), new_addr)
+
+
+@syscall("madvise", FULL, "MADV_DONTNEED zeroes; paging advice is accepted and ignored",
+         args=("x", "u", "i"))
+def madvise(t, addr, length, advice):
+    """Implements madvise(2)."""
+    return t.mm.madvise(addr, length, s32(advice))
+
+
+@syscall("msync", FULL, args=("x", "u", "x"))
+def msync(t, addr, length, flags):
+    """Implements msync(2)."""
+    return t.mm.msync(addr, length, u32(flags))
+
+
+@syscall("mincore", PARTIAL, "every mapped page is reported resident", args=("x", "u", "p"))
+def mincore(t, addr, length, vec):
+    """Implements mincore(2)."""
+    if addr & ~PAGE_MASK:
+        raise KernelError(E.EINVAL)
+    n = page_align(length) // PAGE_SIZE
+    if length and not t.mm.access_ok(addr, n * PAGE_SIZE):
+        # Linux: ENOMEM for unmapped pages in the range.
+        for i in range(n):
+            if t.mm.find_vma(addr + i * PAGE_SIZE) is None:
+                raise KernelError(E.ENOMEM)
+    t.mm.copy_out(vec, b"\x01" * n)
+    return 0
+
+
+def _lock(name):
+    def handler(t, addr, length, *rest):
+        return 0
+    handler.__name__ = name
+    handler.__doc__ = f"Implements {name}(2): memory is never paged out, so locking is a no-op."
+    return handler
+
+
+syscall("mlock", FULL, "nothing is ever swapped", args=("x", "u"))(_lock("mlock"))
+syscall("munlock", FULL, "nothing is ever swapped", args=("x", "u"))(_lock("munlock"))
+syscall("mlock2", FULL, "nothing is ever swapped", args=("x", "u", "x"))(_lock("mlock2"))
+
+
+@syscall("mlockall", FULL, "nothing is ever swapped", args=("x",))
+def mlockall(t, flags):
+    """Implements mlockall(2)."""
+    if not u32(flags) or u32(flags) & ~7:
+        raise KernelError(E.EINVAL)
+    return 0
+
+
+@syscall("munlockall", FULL, "nothing is ever swapped")
+def munlockall(t):
+    """Implements munlockall(2)."""
+    return 0

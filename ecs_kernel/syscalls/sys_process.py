@@ -1,0 +1,513 @@
+"""Process and thread syscalls: exit, ids, credentials, rlimits, prctl, arch_prctl, thread setup.
+
+gVisor: ``sys_thread.go``, ``sys_identity.go``, ``sys_rlimit.go``, ``sys_prctl.go``, ``sys_tls.go``.
+Ids are the Kernel's (PID-namespace aware); rlimits are the thread group's copy-on-write set
+(components/rlimits.py); credentials are the TaskCreds columns.
+"""
+from __future__ import annotations
+
+import struct
+
+from ..components import pidns, rlimits
+from ..components.rlimits import RLIM_INFINITY, RLIM_NLIMITS, RLIMIT_AS, RLIMIT_DATA
+from ..components.signals import NSIG
+from ..errors import E, KernelError
+from ..systems import sessions, task_exit
+from .context import TaskExit, s32, u32
+from .table import FULL, PARTIAL, syscall
+
+_U64 = (1 << 64) - 1
+
+
+# -- exit -------------------------------------------------------------------------------------------
+
+@syscall("exit", FULL, args=("i",))
+def exit_(t, code):
+    """Implements exit(2)."""
+    task_exit.exit_task(t.world, t.row, s32(code))
+    raise TaskExit()
+
+
+@syscall("exit_group", FULL, args=("i",))
+def exit_group(t, code):
+    """Implements exit_group(2)."""
+    task_exit.exit_group(t.world, t.row, s32(code))
+    raise TaskExit()
+
+
+# -- ids ----------------------------------------------------------------------------------------------
+
+def _leader(w, row):
+    return int(w.thread_groups.leader[int(w.tasks.tg[row])])
+
+
+@syscall("getpid", FULL)
+def getpid(t):
+    """Implements getpid(2)."""
+    w = t.world
+    return pidns.tid_in(w, _leader(w, t.row), int(w.tasks.ns[t.row]))
+
+
+@syscall("gettid", FULL)
+def gettid(t):
+    """Implements gettid(2)."""
+    w = t.world
+    return pidns.tid_in(w, t.row, int(w.tasks.ns[t.row]))
+
+
+@syscall("getppid", FULL)
+def getppid(t):
+    """Implements getppid(2)."""
+    w = t.world
+    p = int(w.tasks.parent[_leader(w, t.row)])
+    if p < 0:
+        return 0
+    return pidns.tid_in(w, _leader(w, p), int(w.tasks.ns[t.row]))
+
+
+@syscall("getpgrp", FULL)
+def getpgrp(t):
+    """Implements getpgrp(2)."""
+    return sessions.getpgid(t.world, t.row, 0)
+
+
+@syscall("getpgid", FULL, args=("i",))
+def getpgid(t, pid):
+    """Implements getpgid(2)."""
+    return sessions.getpgid(t.world, t.row, s32(pid))
+
+
+@syscall("getsid", FULL, args=("i",))
+def getsid(t, pid):
+    """Implements getsid(2)."""
+    return sessions.getsid(t.world, t.row, s32(pid))
+
+
+@syscall("setsid", FULL)
+def setsid(t):
+    """Implements setsid(2)."""
+    r = sessions.setsid(t.world, t.row)
+    t.world.flush()
+    return r
+
+
+@syscall("setpgid", FULL, args=("i", "i"))
+def setpgid(t, pid, pgid):
+    """Implements setpgid(2)."""
+    sessions.setpgid(t.world, t.row, s32(pid), s32(pgid))
+    t.world.flush()
+    return 0
+
+
+@syscall("set_tid_address", FULL, args=("p",))
+def set_tid_address(t, addr):
+    """Implements set_tid_address(2)."""
+    t.world.tasks.clear_child_tid[t.row] = addr
+    return gettid(t)
+
+
+@syscall("set_robust_list", FULL, "stored; walked at exit by the futex issue", args=("p", "u"))
+def set_robust_list(t, head, length):
+    """Implements set_robust_list(2)."""
+    if length != 24:  # sizeof(struct robust_list_head)
+        raise KernelError(E.EINVAL)
+    t.robust_list = (head, length)
+    return 0
+
+
+@syscall("get_robust_list", PARTIAL, "the caller's own list only", args=("i", "p", "p"))
+def get_robust_list(t, pid, head_ptr, len_ptr):
+    """Implements get_robust_list(2)."""
+    if s32(pid) not in (0, gettid(t)):
+        raise KernelError(E.ESRCH)
+    head, ln = t.robust_list
+    t.mm.copy_out_u64(head_ptr, head)
+    t.mm.copy_out_u64(len_ptr, ln or 24)
+    return 0
+
+
+# -- credentials ----------------------------------------------------------------------------------------
+
+def _creds(t):
+    T = t.world.tasks
+    r = t.row
+    return T, r
+
+
+def _getter(name, col):
+    def handler(t):
+        return int(getattr(t.world.tasks, col)[t.row])
+    handler.__name__ = name
+    handler.__doc__ = f"Implements {name}(2)."
+    return handler
+
+
+for _n, _c in (("getuid", "ruid"), ("geteuid", "euid"), ("getgid", "rgid"), ("getegid", "egid")):
+    syscall(_n, FULL)(_getter(_n, _c))
+
+
+def _get3(t, a, b, c, cols):
+    T, r = _creds(t)
+    for addr, col in zip((a, b, c), cols):
+        t.mm.copy_out(addr, struct.pack("<I", int(getattr(T, col)[r])))
+    return 0
+
+
+@syscall("getresuid", FULL, args=("p", "p", "p"))
+def getresuid(t, r, e, s):
+    """Implements getresuid(2)."""
+    return _get3(t, r, e, s, ("ruid", "euid", "suid"))
+
+
+@syscall("getresgid", FULL, args=("p", "p", "p"))
+def getresgid(t, r, e, s):
+    """Implements getresgid(2)."""
+    return _get3(t, r, e, s, ("rgid", "egid", "sgid"))
+
+
+def _setres(t, vals, cols):
+    """setresuid semantics: -1 keeps; unprivileged callers may only pick existing ids."""
+    T, r = _creds(t)
+    cur = [int(getattr(T, c)[r]) for c in cols]
+    new = [cur[i] if u32(v) == 0xFFFF_FFFF else u32(v) for i, v in enumerate(vals)]
+    if int(T.euid[r]) != 0:
+        for i, v in enumerate(vals):
+            if u32(v) != 0xFFFF_FFFF and new[i] not in cur:
+                raise KernelError(E.EPERM)
+    for c, v in zip(cols, new):
+        getattr(T, c)[r] = v
+    return 0
+
+
+@syscall("setresuid", PARTIAL, "no capabilities model: euid 0 may do anything", args=("i", "i", "i"))
+def setresuid(t, r, e, s):
+    """Implements setresuid(2)."""
+    return _setres(t, (r, e, s), ("ruid", "euid", "suid"))
+
+
+@syscall("setresgid", PARTIAL, "no capabilities model: euid 0 may do anything", args=("i", "i", "i"))
+def setresgid(t, r, e, s):
+    """Implements setresgid(2)."""
+    return _setres(t, (r, e, s), ("rgid", "egid", "sgid"))
+
+
+@syscall("setuid", PARTIAL, "no capabilities model: euid 0 may do anything", args=("i",))
+def setuid(t, uid):
+    """Implements setuid(2)."""
+    T, r = _creds(t)
+    if int(T.euid[r]) == 0:
+        return _setres(t, (uid, uid, uid), ("ruid", "euid", "suid"))
+    return _setres(t, (-1, uid, -1), ("ruid", "euid", "suid"))
+
+
+@syscall("setgid", PARTIAL, "no capabilities model: euid 0 may do anything", args=("i",))
+def setgid(t, gid):
+    """Implements setgid(2)."""
+    T, r = _creds(t)
+    if int(T.euid[r]) == 0:
+        return _setres(t, (gid, gid, gid), ("rgid", "egid", "sgid"))
+    return _setres(t, (-1, gid, -1), ("rgid", "egid", "sgid"))
+
+
+@syscall("setreuid", PARTIAL, "no capabilities model", args=("i", "i"))
+def setreuid(t, ruid, euid):
+    """Implements setreuid(2)."""
+    return _setres(t, (ruid, euid, -1), ("ruid", "euid", "suid"))
+
+
+@syscall("setregid", PARTIAL, "no capabilities model", args=("i", "i"))
+def setregid(t, rgid, egid):
+    """Implements setregid(2)."""
+    return _setres(t, (rgid, egid, -1), ("rgid", "egid", "sgid"))
+
+
+@syscall("getgroups", FULL, "no supplementary groups", args=("i", "p"))
+def getgroups(t, size, lst):
+    """Implements getgroups(2)."""
+    if s32(size) < 0:
+        raise KernelError(E.EINVAL)
+    return 0
+
+
+@syscall("setgroups", PARTIAL, "accepted for root, not stored", args=("i", "p"))
+def setgroups(t, size, lst):
+    """Implements setgroups(2)."""
+    if int(t.world.tasks.euid[t.row]) != 0:
+        raise KernelError(E.EPERM)
+    if not 0 <= s32(size) <= 65536:
+        raise KernelError(E.EINVAL)
+    return 0
+
+
+@syscall("setfsuid", PARTIAL, "fsuid is the euid", args=("i",))
+def setfsuid(t, uid):
+    """Implements setfsuid(2): returns the old fsuid."""
+    return int(t.world.tasks.euid[t.row])
+
+
+@syscall("setfsgid", PARTIAL, "fsgid is the egid", args=("i",))
+def setfsgid(t, gid):
+    """Implements setfsgid(2): returns the old fsgid."""
+    return int(t.world.tasks.egid[t.row])
+
+
+@syscall("capget", PARTIAL, "root has every capability, others none", args=("p", "p"))
+def capget(t, hdr, data):
+    """Implements capget(2)."""
+    version, pid = struct.unpack("<Ii", t.mm.copy_in(hdr, 8))
+    if version not in (0x19980330, 0x20071026, 0x20080522):
+        t.mm.copy_out(hdr, struct.pack("<I", 0x20080522))
+        raise KernelError(E.EINVAL)
+    if data:
+        caps = 0xFFFFFFFF if int(t.world.tasks.euid[t.row]) == 0 else 0
+        n = 1 if version == 0x19980330 else 2
+        t.mm.copy_out(data, struct.pack("<III", caps, caps, 0) * n)
+    return 0
+
+
+# -- resource limits -------------------------------------------------------------------------------------
+
+def _sync_mm_limits(t) -> None:
+    cur_as, _ = rlimits.get(t.world, t.tg, RLIMIT_AS)
+    cur_data, max_data = rlimits.get(t.world, t.tg, RLIMIT_DATA)
+    t.mm.rlimit_as, t.mm.rlimit_data, t.mm.rlimit_data_max = cur_as, cur_data, max_data
+
+
+def _prlimit(t, resource, new):
+    """Get (and with ``new`` set) one limit of the caller's thread group."""
+    resource = u32(resource)
+    if resource >= RLIM_NLIMITS:
+        raise KernelError(E.EINVAL)
+    old = rlimits.get(t.world, t.tg, resource)
+    if new is not None:
+        cur, mx = new
+        if cur > mx:
+            raise KernelError(E.EINVAL)
+        if mx > old[1] and int(t.world.tasks.euid[t.row]) != 0:
+            raise KernelError(E.EPERM)
+        if resource == 7 and mx > (1 << 20):  # RLIMIT_NOFILE above fs.nr_open
+            raise KernelError(E.EPERM)
+        row = rlimits.writable(t.world, t.tg)
+        t.world.rlimit_sets.rlim_cur[row, resource] = cur
+        t.world.rlimit_sets.rlim_max[row, resource] = mx
+        _sync_mm_limits(t)
+    return old
+
+
+@syscall("prlimit64", FULL, "the caller's own process (pid 0 or its own pid)", args=("i", "i", "p", "p"))
+def prlimit64(t, pid, resource, new_ptr, old_ptr):
+    """Implements prlimit64(2)."""
+    if s32(pid) not in (0, getpid(t)):
+        raise KernelError(E.ESRCH)
+    new = struct.unpack("<QQ", t.mm.copy_in(new_ptr, 16)) if new_ptr else None
+    if old_ptr and not t.mm.access_ok(old_ptr, 16, write=True):
+        raise KernelError(E.EFAULT)
+    old = _prlimit(t, resource, new)
+    if old_ptr:
+        t.mm.copy_out(old_ptr, struct.pack("<QQ", *old))
+    return 0
+
+
+@syscall("getrlimit", FULL, args=("i", "p"))
+def getrlimit(t, resource, ptr):
+    """Implements getrlimit(2)."""
+    old = _prlimit(t, resource, None)
+    t.mm.copy_out(ptr, struct.pack("<QQ", *old))
+    return 0
+
+
+@syscall("setrlimit", FULL, args=("i", "p"))
+def setrlimit(t, resource, ptr):
+    """Implements setrlimit(2)."""
+    _prlimit(t, resource, struct.unpack("<QQ", t.mm.copy_in(ptr, 16)))
+    return 0
+
+
+@syscall("getrusage", PARTIAL, "user time is the host process's CPU time; no memory statistics",
+         args=("i", "p"))
+def getrusage(t, who, ptr):
+    """Implements getrusage(2)."""
+    if s32(who) not in (0, -1, 1):  # RUSAGE_SELF, RUSAGE_CHILDREN, RUSAGE_THREAD
+        raise KernelError(E.EINVAL)
+    ns = t.machine.cpu_time_ns() if s32(who) != -1 else 0
+    raw = struct.pack("<qqqq", ns // 10**9, ns % 10**9 // 1000, 0, 0) + bytes(144 - 32)
+    t.mm.copy_out(ptr, raw)
+    return 0
+
+
+# -- prctl / arch_prctl ------------------------------------------------------------------------------------
+
+PR_SET_PDEATHSIG, PR_GET_PDEATHSIG, PR_GET_DUMPABLE, PR_SET_DUMPABLE = 1, 2, 3, 4
+PR_SET_NAME, PR_GET_NAME = 15, 16
+PR_GET_SECCOMP, PR_SET_SECCOMP = 21, 22
+PR_CAPBSET_READ = 23
+PR_SET_CHILD_SUBREAPER, PR_GET_CHILD_SUBREAPER = 36, 37
+PR_SET_NO_NEW_PRIVS, PR_GET_NO_NEW_PRIVS = 38, 39
+PR_SET_VMA = 0x53564D41
+
+
+@syscall("prctl", PARTIAL, "names, pdeath signal, dumpable, subreaper, no_new_privs; others EINVAL",
+         args=("i", "x", "x", "x", "x"))
+def prctl(t, option, a2, a3, a4, a5):
+    """Implements prctl(2)."""
+    option = s32(option)
+    w, row = t.world, t.row
+    if option == PR_SET_NAME:
+        try:
+            name = t.mm.copy_in_string(a2, 16)
+        except KernelError as e:
+            if e.errno != E.ENAMETOOLONG:
+                raise
+            name = t.mm.copy_in(a2, 15)
+        t.comm = name[:15]
+        return 0
+    if option == PR_GET_NAME:
+        t.mm.copy_out(a2, t.comm[:15].ljust(16, b"\0"))
+        return 0
+    if option == PR_SET_PDEATHSIG:
+        if a2 > NSIG:
+            raise KernelError(E.EINVAL)
+        w.tasks.pdeath_signal[row] = a2
+        return 0
+    if option == PR_GET_PDEATHSIG:
+        t.mm.copy_out(a2, struct.pack("<i", int(w.tasks.pdeath_signal[row])))
+        return 0
+    if option == PR_GET_DUMPABLE:
+        return getattr(t, "dumpable", 1)
+    if option == PR_SET_DUMPABLE:
+        if a2 not in (0, 1):
+            raise KernelError(E.EINVAL)
+        t.dumpable = a2
+        return 0
+    if option == PR_SET_CHILD_SUBREAPER:
+        w.thread_groups.child_subreaper[t.tg] = bool(a2)
+        return 0
+    if option == PR_GET_CHILD_SUBREAPER:
+        t.mm.copy_out(a2, struct.pack("<i", int(w.thread_groups.child_subreaper[t.tg])))
+        return 0
+    if option == PR_SET_NO_NEW_PRIVS:
+        if a2 != 1 or a3 or a4 or a5:
+            raise KernelError(E.EINVAL)
+        t.no_new_privs = True
+        return 0
+    if option == PR_GET_NO_NEW_PRIVS:
+        return int(getattr(t, "no_new_privs", False))
+    if option == PR_GET_SECCOMP:
+        return 0
+    if option == PR_CAPBSET_READ:
+        if a2 > 40:
+            raise KernelError(E.EINVAL)
+        return 1
+    raise KernelError(E.EINVAL)
+
+
+ARCH_SET_GS, ARCH_SET_FS, ARCH_GET_FS, ARCH_GET_GS = 0x1001, 0x1002, 0x1003, 0x1004
+ARCH_GET_CPUID, ARCH_SET_CPUID = 0x1011, 0x1012
+TASK_SIZE = 0x7FFF_FFFF_F000
+
+
+@syscall("arch_prctl", PARTIAL, "FS/GS base and the CPUID query; no XSTATE or shadow stack options",
+         args=("x", "x"))
+def arch_prctl(t, code, addr):
+    """Implements arch_prctl(2)."""
+    code = s32(code)
+    if code in (ARCH_SET_FS, ARCH_SET_GS):
+        if addr >= TASK_SIZE:
+            raise KernelError(E.EPERM)
+        t.machine.set_segment_base(t, code == ARCH_SET_FS, addr)
+        return 0
+    if code in (ARCH_GET_FS, ARCH_GET_GS):
+        val = t.machine.get_segment_base(t, code == ARCH_GET_FS)
+        t.mm.copy_out_u64(addr, val)
+        return 0
+    if code == ARCH_GET_CPUID:
+        return 1
+    if code == ARCH_SET_CPUID:
+        raise KernelError(E.ENODEV)
+    raise KernelError(E.EINVAL)
+
+
+# -- scheduling ----------------------------------------------------------------------------------------------
+
+@syscall("sched_yield", FULL)
+def sched_yield(t):
+    """Implements sched_yield(2)."""
+    return 0
+
+
+@syscall("sched_getaffinity", PARTIAL, "one CPU", args=("i", "u", "p"))
+def sched_getaffinity(t, pid, size, mask):
+    """Implements sched_getaffinity(2)."""
+    if s32(pid) not in (0, gettid(t), getpid(t)):
+        raise KernelError(E.ESRCH)
+    if size < 8 or size & 7:
+        raise KernelError(E.EINVAL)
+    t.mm.copy_out(mask, struct.pack("<Q", 1))
+    return 8
+
+
+@syscall("sched_setaffinity", PARTIAL, "accepted if it includes CPU 0", args=("i", "u", "p"))
+def sched_setaffinity(t, pid, size, mask):
+    """Implements sched_setaffinity(2)."""
+    if s32(pid) not in (0, gettid(t), getpid(t)):
+        raise KernelError(E.ESRCH)
+    raw = t.mm.copy_in(mask, min(u32(size), 128))
+    if not raw or not raw[0] & 1:
+        raise KernelError(E.EINVAL)
+    return 0
+
+
+@syscall("getcpu", FULL, "one CPU, one node", args=("p", "p", "p"))
+def getcpu(t, cpu, node, cache):
+    """Implements getcpu(2)."""
+    if cpu:
+        t.mm.copy_out(cpu, struct.pack("<I", 0))
+    if node:
+        t.mm.copy_out(node, struct.pack("<I", 0))
+    return 0
+
+
+@syscall("getpriority", PARTIAL, "always nice 0", args=("i", "i"))
+def getpriority(t, which, who):
+    """Implements getpriority(2) (the raw syscall returns 20 - nice)."""
+    if u32(which) > 2:
+        raise KernelError(E.EINVAL)
+    return 20
+
+
+@syscall("setpriority", PARTIAL, "accepted, not stored", args=("i", "i", "i"))
+def setpriority(t, which, who, prio):
+    """Implements setpriority(2)."""
+    if u32(which) > 2:
+        raise KernelError(E.EINVAL)
+    return 0
+
+
+@syscall("sched_getscheduler", FULL, "SCHED_OTHER", args=("i",))
+def sched_getscheduler(t, pid):
+    """Implements sched_getscheduler(2)."""
+    if s32(pid) < 0:
+        raise KernelError(E.EINVAL)
+    return 0
+
+
+@syscall("sched_get_priority_max", FULL, args=("i",))
+def sched_get_priority_max(t, policy):
+    """Implements sched_get_priority_max(2)."""
+    p = s32(policy)
+    if p in (1, 2):
+        return 99
+    if p in (0, 3, 5, 6):
+        return 0
+    raise KernelError(E.EINVAL)
+
+
+@syscall("sched_get_priority_min", FULL, args=("i",))
+def sched_get_priority_min(t, policy):
+    """Implements sched_get_priority_min(2)."""
+    p = s32(policy)
+    if p in (1, 2):
+        return 1
+    if p in (0, 3, 5, 6):
+        return 0
+    raise KernelError(E.EINVAL)

@@ -1,0 +1,202 @@
+"""The x86-64 syscall table as data: number -> name, handler, support level, note, argument kinds.
+
+Like gVisor's ``pkg/sentry/syscalls/linux/linux64.go``: every number Linux x86-64 defines has a row
+(so an unknown call is reported by its name), whether or not we implement it. Support levels:
+
+- ``full``: behaves as Linux does for everything a guest can pass (within this kernel's model);
+- ``partial``: works for common use; the note says what is missing;
+- ``unimplemented``: returns -ENOSYS to the guest and is counted (the note says why, or what a
+  guest sees instead).
+
+Handlers are registered by the ``sys_<family>.py`` modules with :func:`syscall`; :func:`table`
+imports them and returns the table. ``args`` are argument kinds for ``--strace``:
+``i`` int, ``u`` unsigned, ``x`` hex, ``p`` pointer, ``fd``, ``dirfd``, ``s`` path string,
+``b<k>`` a buffer whose length is argument k (printed on entry), ``o<k>`` an output buffer of
+length argument k (printed on exit, up to the result), ``of`` open flags, ``m`` octal mode.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Callable
+
+FULL = "full"
+PARTIAL = "partial"
+UNIMPLEMENTED = "unimplemented"
+LEVELS = (FULL, PARTIAL, UNIMPLEMENTED)
+
+# Linux x86-64 (arch/x86/entry/syscalls/syscall_64.tbl, common and 64-bit entries), index = number.
+# "" marks numbers Linux leaves unused (335-423).
+NAMES = (
+    "read", "write", "open", "close", "stat", "fstat", "lstat", "poll", "lseek", "mmap",
+    "mprotect", "munmap", "brk", "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "ioctl",
+    "pread64", "pwrite64", "readv", "writev", "access", "pipe", "select", "sched_yield", "mremap",
+    "msync", "mincore", "madvise", "shmget", "shmat", "shmctl", "dup", "dup2", "pause",
+    "nanosleep", "getitimer", "alarm", "setitimer", "getpid", "sendfile", "socket", "connect",
+    "accept", "sendto", "recvfrom", "sendmsg", "recvmsg", "shutdown", "bind", "listen",
+    "getsockname", "getpeername", "socketpair", "setsockopt", "getsockopt", "clone", "fork",
+    "vfork", "execve", "exit", "wait4", "kill", "uname", "semget", "semop", "semctl", "shmdt",
+    "msgget", "msgsnd", "msgrcv", "msgctl", "fcntl", "flock", "fsync", "fdatasync", "truncate",
+    "ftruncate", "getdents", "getcwd", "chdir", "fchdir", "rename", "mkdir", "rmdir", "creat",
+    "link", "unlink", "symlink", "readlink", "chmod", "fchmod", "chown", "fchown", "lchown",
+    "umask", "gettimeofday", "getrlimit", "getrusage", "sysinfo", "times", "ptrace", "getuid",
+    "syslog", "getgid", "setuid", "setgid", "geteuid", "getegid", "setpgid", "getppid", "getpgrp",
+    "setsid", "setreuid", "setregid", "getgroups", "setgroups", "setresuid", "getresuid",
+    "setresgid", "getresgid", "getpgid", "setfsuid", "setfsgid", "getsid", "capget", "capset",
+    "rt_sigpending", "rt_sigtimedwait", "rt_sigqueueinfo", "rt_sigsuspend", "sigaltstack", "utime",
+    "mknod", "uselib", "personality", "ustat", "statfs", "fstatfs", "sysfs", "getpriority",
+    "setpriority", "sched_setparam", "sched_getparam", "sched_setscheduler", "sched_getscheduler",
+    "sched_get_priority_max", "sched_get_priority_min", "sched_rr_get_interval", "mlock",
+    "munlock", "mlockall", "munlockall", "vhangup", "modify_ldt", "pivot_root", "_sysctl", "prctl",
+    "arch_prctl", "adjtimex", "setrlimit", "chroot", "sync", "acct", "settimeofday", "mount",
+    "umount2", "swapon", "swapoff", "reboot", "sethostname", "setdomainname", "iopl", "ioperm",
+    "create_module", "init_module", "delete_module", "get_kernel_syms", "query_module", "quotactl",
+    "nfsservctl", "getpmsg", "putpmsg", "afs_syscall", "tuxcall", "security", "gettid",
+    "readahead", "setxattr", "lsetxattr", "fsetxattr", "getxattr", "lgetxattr", "fgetxattr",
+    "listxattr", "llistxattr", "flistxattr", "removexattr", "lremovexattr", "fremovexattr",
+    "tkill", "time", "futex", "sched_setaffinity", "sched_getaffinity", "set_thread_area",
+    "io_setup", "io_destroy", "io_getevents", "io_submit", "io_cancel", "get_thread_area",
+    "lookup_dcookie", "epoll_create", "epoll_ctl_old", "epoll_wait_old", "remap_file_pages",
+    "getdents64", "set_tid_address", "restart_syscall", "semtimedop", "fadvise64", "timer_create",
+    "timer_settime", "timer_gettime", "timer_getoverrun", "timer_delete", "clock_settime",
+    "clock_gettime", "clock_getres", "clock_nanosleep", "exit_group", "epoll_wait", "epoll_ctl",
+    "tgkill", "utimes", "vserver", "mbind", "set_mempolicy", "get_mempolicy", "mq_open",
+    "mq_unlink", "mq_timedsend", "mq_timedreceive", "mq_notify", "mq_getsetattr", "kexec_load",
+    "waitid", "add_key", "request_key", "keyctl", "ioprio_set", "ioprio_get", "inotify_init",
+    "inotify_add_watch", "inotify_rm_watch", "migrate_pages", "openat", "mkdirat", "mknodat",
+    "fchownat", "futimesat", "newfstatat", "unlinkat", "renameat", "linkat", "symlinkat",
+    "readlinkat", "fchmodat", "faccessat", "pselect6", "ppoll", "unshare", "set_robust_list",
+    "get_robust_list", "splice", "tee", "sync_file_range", "vmsplice", "move_pages", "utimensat",
+    "epoll_pwait", "signalfd", "timerfd_create", "eventfd", "fallocate", "timerfd_settime",
+    "timerfd_gettime", "accept4", "signalfd4", "eventfd2", "epoll_create1", "dup3", "pipe2",
+    "inotify_init1", "preadv", "pwritev", "rt_tgsigqueueinfo", "perf_event_open", "recvmmsg",
+    "fanotify_init", "fanotify_mark", "prlimit64", "name_to_handle_at", "open_by_handle_at",
+    "clock_adjtime", "syncfs", "sendmmsg", "setns", "getcpu", "process_vm_readv",
+    "process_vm_writev", "kcmp", "finit_module", "sched_setattr", "sched_getattr", "renameat2",
+    "seccomp", "getrandom", "memfd_create", "kexec_file_load", "bpf", "execveat", "userfaultfd",
+    "membarrier", "mlock2", "copy_file_range", "preadv2", "pwritev2", "pkey_mprotect",
+    "pkey_alloc", "pkey_free", "statx", "io_pgetevents", "rseq", "", "", "", "", "", "", "", "",
+    "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "",
+    "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "",
+    "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "",
+    "", "", "", "", "", "", "", "", "", "pidfd_send_signal", "io_uring_setup", "io_uring_enter",
+    "io_uring_register", "open_tree", "move_mount", "fsopen", "fsconfig", "fsmount", "fspick",
+    "pidfd_open", "clone3", "close_range", "openat2", "pidfd_getfd", "faccessat2",
+    "process_madvise", "epoll_pwait2", "mount_setattr", "quotactl_fd", "landlock_create_ruleset",
+    "landlock_add_rule", "landlock_restrict_self", "memfd_secret", "process_mrelease",
+    "futex_waitv", "set_mempolicy_home_node", "cachestat", "fchmodat2", "map_shadow_stack",
+    "futex_wake", "futex_wait", "futex_requeue", "statmount", "listmount", "lsm_get_self_attr",
+    "lsm_set_self_attr", "lsm_list_modules", "mseal", "setxattrat", "getxattrat", "listxattrat",
+    "removexattrat", "open_tree_attr", "file_getattr", "file_setattr",
+)
+MAX_NR = len(NAMES)  # numbers at or above this have no name: "syscall_<n>"
+
+
+@dataclass(frozen=True)
+class Syscall:
+    nr: int
+    name: str
+    handler: Callable | None
+    support: str
+    note: str
+    args: tuple[str, ...]
+
+    @property
+    def nargs(self) -> int:
+        return len(self.args)
+
+
+# name -> (handler, support, note, args); filled by the @syscall decorators of sys_*.py.
+_REGISTRY: dict[str, tuple] = {}
+
+# Known-unimplemented calls and what the guest sees (ENOSYS unless the note says otherwise).
+UNIMPLEMENTED_NOTES = {
+    "rseq": "ENOSYS: glibc then runs without restartable sequences",
+    "clone": "process creation arrives with issue 5 (multi-process programs)",
+    "clone3": "ENOSYS: glibc falls back to clone",
+    "fork": "issue 5", "vfork": "issue 5", "execve": "issue 5 (only the first program is loaded)",
+    "execveat": "issue 5", "wait4": "issue 5", "waitid": "issue 5", "kill": "signals issue",
+    "tgkill": "signals issue", "tkill": "signals issue", "rt_sigreturn": "signals issue",
+    "rt_sigsuspend": "signals issue", "futex": "futex issue",
+    "io_uring_setup": "not modelled", "bpf": "not modelled", "perf_event_open": "not modelled",
+    "userfaultfd": "not modelled", "ptrace": "not modelled", "seccomp": "not modelled",
+}
+
+
+def syscall(name: str, support: str = FULL, note: str = "", args: tuple[str, ...] = ()):
+    """Register the decorated function as the handler of syscall ``name``."""
+    if support not in LEVELS:
+        raise ValueError(f"bad support level {support!r}")
+
+    def deco(fn):
+        if name in _REGISTRY:
+            raise ValueError(f"syscall {name} registered twice")
+        _REGISTRY[name] = (fn, support, note, tuple(args))
+        return fn
+    return deco
+
+
+_TABLE: list[Syscall] | None = None
+
+
+def _load_handlers() -> None:
+    from . import sys_file, sys_info, sys_mm, sys_process, sys_signal, sys_time  # noqa: F401
+
+
+def table() -> list[Syscall]:
+    """Every syscall number 0..MAX_NR-1 (unused numbers included, unimplemented)."""
+    global _TABLE
+    if _TABLE is None:
+        _load_handlers()
+        unknown = set(_REGISTRY) - set(NAMES)
+        if unknown:
+            raise ValueError(f"handlers for unknown syscalls: {sorted(unknown)}")
+        rows = []
+        for nr, name in enumerate(NAMES):
+            if name in _REGISTRY:
+                fn, support, note, args = _REGISTRY[name]
+                rows.append(Syscall(nr, name, fn, support, note, args))
+            else:
+                note = UNIMPLEMENTED_NOTES.get(name, "" if name else "not a Linux x86-64 syscall")
+                rows.append(Syscall(nr, name or f"syscall_{nr}", None, UNIMPLEMENTED, note, ()))
+        _TABLE = rows
+    return _TABLE
+
+
+def name_of(nr: int) -> str:
+    return NAMES[nr] if 0 <= nr < MAX_NR and NAMES[nr] else f"syscall_{nr}"
+
+
+def number_of(name: str) -> int:
+    return NAMES.index(name)
+
+
+def counts() -> dict[str, int]:
+    """How many defined syscalls are at each support level (unused numbers not counted)."""
+    out = {lvl: 0 for lvl in LEVELS}
+    for s in table():
+        if NAMES[s.nr]:
+            out[s.support] += 1
+    return out
+
+
+def render(fmt: str = "text") -> str:
+    """The table as text, a markdown table, or JSON (what ``ecs-kernel syscalls`` prints)."""
+    rows = [s for s in table() if NAMES[s.nr]]
+    if fmt == "json":
+        return json.dumps([{"nr": s.nr, "name": s.name, "support": s.support, "note": s.note}
+                           for s in rows], indent=1)
+    c = counts()
+    summary = f"{len(rows)} syscalls: {c[FULL]} full, {c[PARTIAL]} partial, {c[UNIMPLEMENTED]} unimplemented"
+    if fmt == "markdown":
+        lines = ["| nr | name | support | note |", "|---:|---|---|---|"]
+        lines += [f"| {s.nr} | `{s.name}` | {s.support} | {s.note.replace('|', '/')} |" for s in rows]
+        return "\n".join(lines) + f"\n\n{summary}\n"
+    if fmt != "text":
+        raise ValueError(f"unknown format {fmt!r}")
+    lines = [f"{s.nr:>4}  {s.name:<24} {s.support:<14} {s.note}".rstrip() for s in rows]
+    return "\n".join(lines) + f"\n\n{summary}\n"
+
+
+__all__ = ["FULL", "PARTIAL", "UNIMPLEMENTED", "NAMES", "MAX_NR", "Syscall", "syscall", "table",
+           "name_of", "number_of", "counts", "render"]

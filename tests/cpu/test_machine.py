@@ -1,0 +1,147 @@
+"""The Machine: loading, the syscall hook, faults and exit statuses, on tiny static programs."""
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.guests.harness import run_guest
+
+ASM_HEADER = ".intel_syntax noprefix\n.globl _start\n_start:\n"
+
+
+@pytest.fixture(scope="module")
+def asm_dir():
+    d = Path(tempfile.mkdtemp(prefix="ecs-asm-", dir="/var/tmp"))
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def build_asm(d: Path, name: str, body: str) -> Path:
+    src = d / f"{name}.s"
+    src.write_text(ASM_HEADER + body + "\n")
+    out = d / name
+    subprocess.run(["gcc", "-nostdlib", "-static", "-o", str(out), str(src)], check=True,
+                   capture_output=True)
+    return out
+
+
+def test_exit_group_status(asm_dir):
+    p = build_asm(asm_dir, "exit7", "mov edi, 7\nmov eax, 231\nsyscall")
+    assert run_guest([p]).status == 7
+
+
+def test_write_then_exit(asm_dir):
+    p = build_asm(asm_dir, "hello", """lea rsi, [rip+msg]
+mov edi, 1
+mov edx, 3
+mov eax, 1
+syscall
+mov edi, eax
+mov eax, 60
+syscall
+msg: .ascii "hi\\n"
+""")
+    r = run_guest([p])
+    assert r.stdout == b"hi\n" and r.status == 3
+
+
+def test_unknown_syscall_returns_enosys_and_is_counted(asm_dir):
+    p = build_asm(asm_dir, "nosys", "mov eax, 1000\nsyscall\nneg eax\nmov edi, eax\nmov eax, 60\nsyscall")
+    seen = {}
+    r = run_guest([p], report=lambda m: seen.update(m.dispatcher.unimplemented))
+    assert r.status == 38  # ENOSYS
+    assert seen == {1000: 1}
+
+
+def test_segfault_is_sigsegv(asm_dir):
+    p = build_asm(asm_dir, "segv", "mov rax, [0]")
+    assert run_guest([p]).status == 128 + 11
+
+
+def test_invalid_instruction_is_sigill(asm_dir):
+    p = build_asm(asm_dir, "ill", "ud2")
+    assert run_guest([p]).status == 128 + 4
+
+
+def test_divide_error_is_sigfpe(asm_dir):
+    p = build_asm(asm_dir, "fpe", "xor ecx, ecx\nmov eax, 1\ncdq\nidiv ecx")
+    assert run_guest([p]).status == 128 + 8
+
+
+def test_int3_is_sigtrap(asm_dir):
+    p = build_asm(asm_dir, "trap", "int3")
+    assert run_guest([p]).status == 128 + 5
+
+
+def test_hlt_in_user_mode_is_sigsegv(asm_dir):
+    p = build_asm(asm_dir, "hlt", "hlt")
+    assert run_guest([p]).status == 128 + 11
+
+
+def test_write_to_readonly_text_is_sigsegv(asm_dir):
+    p = build_asm(asm_dir, "wtext", "lea rax, [rip]\nmov byte ptr [rax], 1")
+    assert run_guest([p]).status == 128 + 11
+
+
+def test_fs_base_via_arch_prctl(asm_dir):
+    # arch_prctl(ARCH_SET_FS, rsp-64); mov rax, fs:[0] after storing 42 there.
+    p = build_asm(asm_dir, "fsbase", """lea rsi, [rsp-64]
+mov qword ptr [rsi], 42
+mov edi, 0x1002
+mov eax, 158
+syscall
+mov rdi, qword ptr fs:[0]
+mov eax, 60
+syscall
+""")
+    assert run_guest([p]).status == 42
+
+
+def test_missing_program_is_127():
+    r = run_guest(["/nonexistent/prog"])
+    assert r.status == 127
+    assert r.stderr.count(b"\n") == 1 and b"No such file" in r.stderr
+
+
+def test_directory_is_126():
+    r = run_guest(["/usr"])
+    assert r.status == 126 and r.stderr.count(b"\n") == 1
+
+
+def test_non_elf_is_126(asm_dir):
+    f = asm_dir / "text"
+    f.write_text("just text\n")
+    f.chmod(0o755)
+    r = run_guest([f])
+    assert r.status == 126 and r.stderr.count(b"\n") == 1 and b"Traceback" not in r.stderr
+
+
+def test_truncated_elf_is_126(asm_dir):
+    p = build_asm(asm_dir, "full", "mov eax, 60\nsyscall")
+    f = asm_dir / "trunc"
+    f.write_bytes(p.read_bytes()[:100])
+    f.chmod(0o755)
+    r = run_guest([f])
+    assert r.status == 126 and r.stderr.count(b"\n") == 1
+
+
+def test_32bit_elf_is_126(asm_dir):
+    p = build_asm(asm_dir, "x", "mov eax, 60\nsyscall")
+    data = bytearray(p.read_bytes())
+    data[4] = 1  # ELFCLASS32
+    f = asm_dir / "elf32"
+    f.write_bytes(bytes(data))
+    f.chmod(0o755)
+    r = run_guest([f])
+    assert r.status == 126 and r.stderr.count(b"\n") == 1
+
+
+def test_shebang_script_runs_its_interpreter(asm_dir):
+    p = build_asm(asm_dir, "argc", "mov rdi, [rsp]\nmov eax, 60\nsyscall")
+    s = asm_dir / "script"
+    s.write_text(f"#!{p} one-arg\n")
+    s.chmod(0o755)
+    # argv becomes: interp, "one-arg", script, extra
+    assert run_guest([s, "extra"]).status == 4

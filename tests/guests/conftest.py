@@ -1,0 +1,49 @@
+"""Guest programs for differential tests: C sources compiled once per session, run natively and
+under ``ecs-kernel run`` (in-process, so numba and Unicorn load once).
+
+Binaries go under /var/tmp, not /tmp: the guest's /tmp is its own empty in-memory directory.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).parent / "src"
+COMPILERS = {"gcc": ["gcc", "-static", "-O1"], "musl": ["musl-gcc", "-static", "-O1"]}
+
+
+def build_dir() -> Path:
+    d = Path(tempfile.mkdtemp(prefix="ecs-guests-", dir="/var/tmp"))
+    return d
+
+
+@pytest.fixture(scope="session")
+def guest_build():
+    d = build_dir()
+    cache: dict[tuple[str, str], Path] = {}
+
+    def build(name: str, libc: str = "gcc") -> Path:
+        key = (name, libc)
+        if key in cache:
+            return cache[key]
+        cc = COMPILERS[libc]
+        if shutil.which(cc[0]) is None:
+            pytest.skip(f"{cc[0]} is not installed (apt-get install musl-tools)")
+        out = d / f"{name}-{libc}"
+        subprocess.run([*cc, "-o", str(out), str(SRC / f"{name}.c")], check=True,
+                       capture_output=True)
+        cache[key] = out
+        return out
+
+    yield build
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(params=["gcc", "musl"])
+def libc(request):
+    return request.param
