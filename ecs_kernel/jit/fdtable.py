@@ -41,6 +41,10 @@ NEED_GROWTH = -4096
 
 BITS_PER_WORD = 64
 
+#: Scalar fds and limits above this are clamped to it by the wrappers (the kernels take int64):
+#: a limit of RLIM_INFINITY (2**64 - 1) then means "no limit", and no table is ever this big.
+_FD_CLAMP = 1 << 62
+
 
 def words_needed(limit):
     """Words per table row needed to hold fds ``0 .. limit - 1``."""
@@ -268,7 +272,9 @@ def alloc_lowest(bitmap, table, min_fd, limit):
     """
     _check_bitmap(bitmap, writeable=True)
     t = _table(bitmap, table)
-    return int(_alloc_lowest(bitmap, t, _int("min_fd", min_fd, 0), _int("limit", limit, 0)))
+    min_fd = min(_int("min_fd", min_fd, 0), _FD_CLAMP)
+    limit = min(_int("limit", limit, 0), _FD_CLAMP)
+    return int(_alloc_lowest(bitmap, t, min_fd, limit))
 
 
 def alloc_lowest_batch(bitmap, tables, min_fds, limits, out):
@@ -297,13 +303,21 @@ def alloc_lowest_batch(bitmap, tables, min_fds, limits, out):
 def free_fd(bitmap, table, fd):
     """Mark ``fd`` free in ``table``: 0, or ``-EBADF`` if it was not open (or out of range)."""
     _check_bitmap(bitmap, writeable=True)
-    return int(_free_fd(bitmap, _table(bitmap, table), _int("fd", fd)))
+    t = _table(bitmap, table)
+    fd = _int("fd", fd)
+    if not -_FD_CLAMP < fd < _FD_CLAMP:
+        return -EBADF
+    return int(_free_fd(bitmap, t, fd))
 
 
 def is_used(bitmap, table, fd):
     """True if ``fd`` is open in ``table`` (False for fds outside the capacity or negative)."""
     _check_bitmap(bitmap)
-    return bool(_is_used(bitmap, _table(bitmap, table), _int("fd", fd)))
+    t = _table(bitmap, table)
+    fd = _int("fd", fd)
+    if not -_FD_CLAMP < fd < _FD_CLAMP:
+        return False
+    return bool(_is_used(bitmap, t, fd))
 
 
 def close_range(bitmap, table, first, last):
@@ -318,7 +332,7 @@ def close_range(bitmap, table, first, last):
     last = _int("last", last, 0)
     if first > last:
         raise ValueError(f"first ({first}) must be <= last ({last})")
-    return _close_range(bitmap, t, first, last)
+    return _close_range(bitmap, t, min(first, _FD_CLAMP), min(last, _FD_CLAMP))
 
 
 def count_used(bitmap, table=None):

@@ -8,8 +8,9 @@ components' hot columns:
 - ``task_mask``    (uint64 per task row): the blocked set (``task->blocked``).
 - ``task_tg``      (int32 or int64 per task row): the row of the task's thread group.
 - ``tg_pending``   (uint64 per thread-group row): the shared queue (``signal->shared_pending``).
-- ``alive``        (bool per task row): rows that hold a live task; the other rows are never read
-  beyond ``alive`` itself (their ``task_tg`` may be garbage) and their outputs are zeroed.
+- ``alive``        (bool per task row): rows that hold a live task. A dead row's ``task_tg`` may
+  hold anything (-1, a recycled group's row): kernels never index with it out of range, and dead
+  rows' outputs are zeroed.
 
 SIGKILL and SIGSTOP can never be blocked: Linux strips them from every mask it installs
 (``sigdelsetmask(&new, sigmask(SIGKILL)|sigmask(SIGSTOP))`` in sigprocmask/rt_sigprocmask), so these
@@ -21,7 +22,10 @@ wrapper that checks dtypes and shapes and raises ``ValueError``. Content checks 
 
 The small helpers (:func:`sigmask_of`, :func:`sigismember`, :func:`next_signal`, ...) are jitted
 too, so kernels elsewhere can call them, and Python can call them (compiled on first use). Their
-``signo`` arguments are not range-checked: use :func:`valid_signal` at the boundary.
+``signo`` arguments are not range-checked: use :func:`valid_signal` at the boundary. From Python,
+pass sets as ``np.uint64`` (as read from a column): once a helper has an int64 specialisation,
+numba's dispatcher refuses a Python int >= 2**63 ("int too big to convert") instead of compiling
+a uint64 one.
 """
 from __future__ import annotations
 
@@ -196,8 +200,8 @@ def _deliverable_scan_parallel(task_pending, task_mask, task_tg, tg_pending, ali
     ``tg_pending[task_tg[i]]``). It does so only here: numba's parfor lowering marks the loop's
     arrays ``noalias`` (numba/parfors/parfor_lowering.py), while a plain ``njit`` loop that both
     gathers and stores cannot be vectorised because the store might alias the gathered array.
-    Measured on the 2-core dev VM: 1.2 ns/row on one thread vs 2.2 ns/row for the serial kernel at
-    10^4 rows, so the wrapper uses this kernel from ``PARALLEL_MIN_ROWS`` rows up.
+    On the 2-core dev VM (idle), serial vs this kernel on 2 threads: 8.1 vs 8.3 us at 4000 rows,
+    20 vs 15 us at 16000, 84 vs 44 us at 64000, 479 vs 191 us at 256000.
     """
     n = task_pending.shape[0]
     n_tg = np.uint64(tg_pending.shape[0])
@@ -333,9 +337,12 @@ _U64 = np.dtype(np.uint64)
 _TG_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
 _BOOL = np.dtype(np.bool_)
 
-#: From this many rows :func:`deliverable_scan` uses the ``prange`` kernel (vectorised: faster
-#: even on one thread); below it, the serial kernel (no thread-pool start-up, about 2 us).
-PARALLEL_MIN_ROWS = 1024
+#: From this many rows :func:`deliverable_scan` uses the ``prange`` kernel; below it the serial
+#: one (the crossover measured on the 2-core dev VM, see ``_deliverable_scan_parallel``). A
+#: ``prange`` region waits for its slowest thread: on a machine whose cores are busy with other
+#: work it can stall for a scheduler slice (ms), so pass ``parallel=False`` or lower numba's
+#: thread count there.
+PARALLEL_MIN_ROWS = 1 << 14
 
 
 def _check(name, a, dtypes, length=None, writeable=False):

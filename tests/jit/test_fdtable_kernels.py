@@ -141,6 +141,16 @@ def test_a_full_table_below_the_limit_needs_growth_and_is_unchanged():
     assert F.alloc_lowest(grown, 0, 0, 1024) == 64
 
 
+def test_huge_values_from_python_are_clamped_not_overflowed():
+    bitmap = np.array([[FULL]], np.uint64)
+    rlim_infinity = 2**64 - 1
+    assert F.alloc_lowest(bitmap, 0, 0, rlim_infinity) == F.NEED_GROWTH
+    assert F.alloc_lowest(np.zeros((1, 1), np.uint64), 0, 3, rlim_infinity) == 3
+    assert F.free_fd(bitmap, 0, 2**70) == -EBADF
+    assert not F.is_used(bitmap, 0, -(2**70))
+    assert F.close_range(bitmap, 0, 60, 2**64 - 1).tolist() == [60, 61, 62, 63]
+
+
 def test_words_needed():
     assert [F.words_needed(x) for x in (0, 1, 64, 65, 128, 1024)] == [0, 1, 1, 2, 2, 16]
     with pytest.raises(ValueError):
