@@ -994,3 +994,114 @@ for _name in ("connect", "accept", "accept4", "bind", "listen", "sendto", "recvf
               "sendmmsg", "recvmmsg"):
     syscall(_name, PARTIAL, "no sockets exist: EBADF or ENOTSOCK", args=("fd",))(
         _not_socket_handler(_name))
+
+
+# -- extended attributes: the overlay keeps none ----------------------------------------------------------
+
+def _xattr_target(t, kind: str, arg, follow: bool = True):
+    if kind == "fd":
+        _file(t, arg)
+        return
+    p = _path(t, arg)
+    t.fs.stat(p, cwd=t.fsctx.cwd, follow=follow, creds=t.creds())
+
+
+def _xattr_handlers(prefix: str, kind: str, follow: bool):
+    def get(t, target, name, value, size):
+        _xattr_target(t, kind, target, follow)
+        t.mm.copy_in_string(name, 256)
+        raise KernelError(_errno.ENODATA)
+
+    def lst(t, target, lst_, size):
+        _xattr_target(t, kind, target, follow)
+        return 0
+
+    def set_(t, target, name, value, size, flags):
+        _xattr_target(t, kind, target, follow)
+        raise KernelError(_errno.EOPNOTSUPP)
+
+    def rem(t, target, name):
+        _xattr_target(t, kind, target, follow)
+        raise KernelError(_errno.ENODATA)
+
+    a = "fd" if kind == "fd" else "s"
+    for fn, base, args in ((get, "getxattr", (a, "s", "p", "u")), (lst, "listxattr", (a, "p", "u")),
+                           (set_, "setxattr", (a, "s", "p", "u", "x")),
+                           (rem, "removexattr", (a, "s"))):
+        name = prefix + base
+        fn.__name__ = name
+        fn.__doc__ = f"Implements {name}(2): no file has extended attributes."
+        syscall(name, PARTIAL, "no extended attributes: get ENODATA, list empty, set EOPNOTSUPP",
+                args=args)(fn)
+
+
+_xattr_handlers("", "path", True)
+_xattr_handlers("l", "path", False)
+_xattr_handlers("f", "fd", True)
+
+
+# -- select ------------------------------------------------------------------------------------------
+
+def _do_select(t, nr, nfds, rfds, wfds, efds, timeout_ns):
+    nfds = s32(nfds)
+    if nfds < 0:
+        raise KernelError(E.EINVAL)
+    nfds = min(nfds, fd_table.nofile(t.world, t.row))
+    nbytes = (nfds + 63) // 64 * 8
+    sets = []
+    for addr in (rfds, wfds, efds):
+        sets.append(int.from_bytes(t.mm.copy_in(addr, nbytes), "little") if addr and nbytes else 0)
+    rin, win, ein = sets
+    rout = wout = 0
+    host_r, host_w = [], []
+    for fd in range(nfds):
+        bit = 1 << fd
+        if not (rin | win | ein) & bit:
+            continue
+        desc = fd_table.get_file(t.world, t.row, fd)  # EBADF, as Linux
+        if rin & bit:
+            if desc.readable():
+                rout |= bit
+            elif isinstance(desc, HostStdioFile):
+                host_r.append(desc.host_fd)
+        if win & bit:
+            if desc.writable():
+                wout |= bit
+            elif isinstance(desc, HostStdioFile):
+                host_w.append(desc.host_fd)
+    ready = bin(rout).count("1") + bin(wout).count("1")
+    now = t.machine.monotonic_ns()
+    if ready or timeout_ns == 0 or (timeout_ns is not None and
+                                    now >= t.deadline_for(nr, now, timeout_ns)):
+        t.clear_restart()
+        for addr, val in ((rfds, rout), (wfds, wout), (efds, 0)):
+            if addr and nbytes:
+                t.mm.copy_out(addr, val.to_bytes(nbytes, "little"))
+        return ready
+    raise Block(host_r, host_w, t.deadline_for(nr, now, timeout_ns) if timeout_ns is not None else None)
+
+
+@syscall("select", PARTIAL, "readiness of the task's own fds; exceptfds never set",
+         args=("i", "p", "p", "p", "p"))
+def select(t, nfds, rfds, wfds, efds, tvp):
+    """Implements select(2)."""
+    timeout = None
+    if tvp:
+        sec, usec = struct.unpack("<qq", t.mm.copy_in(tvp, 16))
+        if sec < 0 or not 0 <= usec < 1_000_000:
+            raise KernelError(E.EINVAL)
+        timeout = sec * 1_000_000_000 + usec * 1000
+    return _do_select(t, 23, nfds, rfds, wfds, efds, timeout)
+
+
+@syscall("pselect6", PARTIAL, "as select; the signal mask argument is ignored",
+         args=("i", "p", "p", "p", "p", "p"))
+def pselect6(t, nfds, rfds, wfds, efds, tsp, sig):
+    """Implements pselect6(2)."""
+    timeout = None
+    if tsp:
+        sec, ns = struct.unpack("<qq", t.mm.copy_in(tsp, 16))
+        if sec < 0 or not 0 <= ns < 1_000_000_000:
+            raise KernelError(E.EINVAL)
+        timeout = sec * 1_000_000_000 + ns
+    return _do_select(t, 270, nfds, rfds, wfds, efds, timeout)

@@ -64,7 +64,7 @@ def sysinfo(t, info):
     up = t.machine.monotonic_ns() // 1_000_000_000
     procs = int(t.world.tasks.count)
     total = 4 << 30
-    raw = struct.pack("<qQQQQQQQHHxxxxQQI", up, 0, 0, 0, total, total // 2, 0, 0, 0, 0, procs,
+    raw = struct.pack("<q3Q6QHHxxxxQQI", up, 0, 0, 0, total, total // 2, 0, 0, 0, 0, procs, 0,
                       0, 0, 1)
     t.mm.copy_out(info, raw.ljust(112, b"\0"))
     return 0

@@ -72,6 +72,8 @@ def rt_sigprocmask(t, how, set_, oldset, sigsetsize):
         t.mm.copy_out(oldset, struct.pack("<Q", old))
     if new is not None:
         T.sig_mask[t.row] = new & ~_UNBLOCKABLE & ((1 << 64) - 1)
+        if int(T.sig_pending[t.row]) & ~int(T.sig_mask[t.row]):
+            _deliver_unblocked(t)
     return 0
 
 
@@ -109,4 +111,98 @@ def sigaltstack(t, ss, old_ss):
         t.mm.copy_out(old_ss, _STACK.pack(cur[0], cur[1], 0, cur[2]))
     if new is not None:
         t.altstack = new
+    return 0
+
+
+# -- sending: only the default actions (handlers run with the signals issue) ---------------------------
+
+_CORE = {3, 4, 5, 6, 7, 8, 11, 24, 25, 31}
+_IGNORE = {17, 18, 23, 28}
+_STOP = {19, 20, 21, 22}
+
+
+def _act(t, sig: int) -> None:
+    """What arrives when ``sig`` reaches the calling task's process (Linux: complete_signal with
+    the default action). Blocked or caught signals stay pending; delivery to a handler is the
+    signals issue's."""
+    from ..components.signals import SIG_DFL, SIG_IGN
+    from ..systems.signal_send import handler_of
+    w = t.world
+    if sig == SIGKILL:
+        t.machine.kill_current(sig)
+        return
+    bit = int(sigmask(sig))
+    if int(w.tasks.sig_mask[t.row]) & bit:
+        w.tasks.sig_pending[t.row] |= sigmask(sig)
+        return
+    h = handler_of(w, t.row, sig)
+    if h == SIG_IGN or (h == SIG_DFL and (sig in _IGNORE or sig in _STOP)):
+        return
+    if h != SIG_DFL:
+        w.tasks.sig_pending[t.row] |= sigmask(sig)
+        return
+    t.machine.kill_current(sig)
+
+
+def _deliver_unblocked(t) -> None:
+    """After the mask changed: a pending, now unblocked signal with a fatal default acts."""
+    w = t.world
+    pend = int(w.tasks.sig_pending[t.row]) & ~int(w.tasks.sig_mask[t.row])
+    for sig in range(1, NSIG + 1):
+        if pend & (1 << (sig - 1)):
+            w.tasks.sig_pending[t.row] &= ~sigmask(sig)
+            _act(t, sig)
+            if t.machine.stop_requested:
+                return
+
+
+def _check_sig(sig: int) -> int:
+    sig = s32(sig)
+    if not 0 <= sig <= NSIG:
+        raise KernelError(E.EINVAL)
+    return sig
+
+
+@syscall("kill", PARTIAL, "only the caller's own process exists; default actions only",
+         args=("i", "i"))
+def kill(t, pid, sig):
+    """Implements kill(2)."""
+    from .sys_process import getpgrp, getpid
+    sig = _check_sig(sig)
+    pid = s32(pid)
+    if pid == -1:
+        raise KernelError(E.ESRCH)  # every process but the caller (and init): none
+    if pid not in (0, getpid(t), -getpgrp(t)):
+        raise KernelError(E.ESRCH)
+    if sig:
+        _act(t, sig)
+    return 0
+
+
+@syscall("tgkill", PARTIAL, "only the caller's own thread exists; default actions only",
+         args=("i", "i", "i"))
+def tgkill(t, tgid, tid, sig):
+    """Implements tgkill(2)."""
+    from .sys_process import getpid, gettid
+    sig = _check_sig(sig)
+    if s32(tgid) <= 0 or s32(tid) <= 0:
+        raise KernelError(E.EINVAL)
+    if s32(tgid) != getpid(t) or s32(tid) != gettid(t):
+        raise KernelError(E.ESRCH)
+    if sig:
+        _act(t, sig)
+    return 0
+
+
+@syscall("tkill", PARTIAL, "only the caller's own thread exists; default actions only", args=("i", "i"))
+def tkill(t, tid, sig):
+    """Implements tkill(2)."""
+    from .sys_process import gettid
+    sig = _check_sig(sig)
+    if s32(tid) <= 0:
+        raise KernelError(E.EINVAL)
+    if s32(tid) != gettid(t):
+        raise KernelError(E.ESRCH)
+    if sig:
+        _act(t, sig)
     return 0

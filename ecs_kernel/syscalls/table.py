@@ -115,9 +115,8 @@ UNIMPLEMENTED_NOTES = {
     "clone": "process creation arrives with issue 5 (multi-process programs)",
     "clone3": "ENOSYS: glibc falls back to clone",
     "fork": "issue 5", "vfork": "issue 5", "execve": "issue 5 (only the first program is loaded)",
-    "execveat": "issue 5", "wait4": "issue 5", "waitid": "issue 5", "kill": "signals issue",
-    "tgkill": "signals issue", "tkill": "signals issue", "rt_sigreturn": "signals issue",
-    "rt_sigsuspend": "signals issue", "futex": "futex issue",
+    "execveat": "issue 5", "wait4": "issue 5", "waitid": "issue 5", "rt_sigreturn": "signals issue",
+    "rt_sigsuspend": "signals issue",
     "io_uring_setup": "not modelled", "bpf": "not modelled", "perf_event_open": "not modelled",
     "userfaultfd": "not modelled", "ptrace": "not modelled", "seccomp": "not modelled",
 }
@@ -140,7 +139,8 @@ _TABLE: list[Syscall] | None = None
 
 
 def _load_handlers() -> None:
-    from . import sys_file, sys_info, sys_mm, sys_process, sys_signal, sys_time  # noqa: F401
+    from . import (sys_file, sys_futex, sys_info, sys_mm, sys_process, sys_signal,  # noqa: F401
+                   sys_time)
 
 
 def table() -> list[Syscall]:
