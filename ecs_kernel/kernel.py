@@ -18,7 +18,7 @@ from __future__ import annotations
 from .components import fd_table, pidns, resources, rlimits, session, signals, task, thread_group, uts
 from .errors import E, KernelError
 from .schedule import Schedule
-from .systems import sessions, task_clone, task_exit, task_wait
+from .systems import sessions, task_clone, task_exit, task_signals, task_wait
 from .systems.task_wait import BLOCKED, WaitOptions, WaitResult
 from .world import Settings, World
 
@@ -34,7 +34,8 @@ def standard_components(levels: int = DEFAULT_PIDNS_LEVELS):
 
 
 def standard_schedule() -> Schedule:
-    return Schedule([task_exit.interrupt_system, task_exit.exit_system, task_wait.wait_system])
+    return Schedule([task_exit.interrupt_system, task_signals.signal_system, task_exit.exit_system,
+                     task_wait.wait_system])
 
 
 def new_world(settings: Settings | None = None, pidns_levels: int = DEFAULT_PIDNS_LEVELS) -> World:

@@ -10,7 +10,7 @@ from ecs_kernel.world import Settings
 def test_phases_run_in_documented_order():
     order = [s.phase for s in standard_schedule().systems]
     assert order == sorted(order)
-    assert [s.name for s in standard_schedule().systems] == ["interrupt_system", "exit_system", "wait_system"]
+    assert [s.name for s in standard_schedule().systems] == ["interrupt_system", "signal_system", "exit_system", "wait_system"]
 
 
 def test_sanitizer_catches_a_write_to_an_undeclared_component():

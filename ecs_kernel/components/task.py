@@ -45,6 +45,7 @@ class Block:
     SLEEP = 3
     SIGSUSPEND = 4
     STOPPED = 5  # group stop
+    SIGTIMEDWAIT = 6  # rt_sigtimedwait: woken by a signal of its set, or its deadline
 
 
 class ExitState:

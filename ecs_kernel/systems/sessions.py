@@ -237,7 +237,7 @@ def kill_orphaned_pgrp(world, tg: int, parent_task: int = -1) -> bool:
     is the outside connection); otherwise ``tg`` is a child being reparented away from
     ``parent_task``. Returns True if the signals were sent.
     """
-    from .signal_send import send_group_signal
+    from .task_signals import send_group_signal
     P, G, T = world.process_groups, world.thread_groups, world.tasks
     pg = int(G.pgrp[tg])
     ignored = tg

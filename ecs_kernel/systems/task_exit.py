@@ -27,7 +27,8 @@ from ..components.task import Block, ExitState, RunState
 from ..errors import E, KernelError
 from ..schedule import Phase, system
 from . import sessions
-from .signal_send import flags_of, group_kill, handler_of, send_group_signal
+from .task_signals import (flags_of, group_kill, handler_of, release_group_signals,
+                           release_task_signals, send_group_signal)
 
 
 # -- kernel calls ----------------------------------------------------------------------------------
@@ -96,7 +97,8 @@ def interrupt_system(world, commands) -> None:
                 "fd_tablesRefs", "address_spacesRefs", "PIDNamespace", "ProcessGroupMembership",
                 "ProcessGroup", "Session", "Rlimits", "UTSNamespace", "process_groupsIDs",
                 "sessionsIDs", "TaskIDs", "TaskPIDs", "ThreadState", "SignalHandlers", "TaskCreds",
-                "SigMask"))
+                "SigMask", "GroupStopState", "SigQueue", "SigFrames", "SigWait", "SigInfo",
+                "WaitState"))
 def exit_system(world, commands) -> None:
     """Advance every exiting task: runExit -> runExitMain -> runExitNotify -> runExitDone.
 
@@ -379,6 +381,8 @@ def release_many(world, rows: np.ndarray) -> None:
     for z in np.unique(u[U.refs[u] == 0]).tolist():
         world.commands.free("uts_namespaces", z)
     T.uts[rows] = -1
+    for t in rows[(T.q_head[rows] >= 0) | (T.frame_top[rows] >= 0)].tolist():
+        release_task_signals(world, t)
     tgs = T.tg[rows].astype(np.int64)
     unlink_many(G.task_head, G.task_tail, tgs, T.tg_next, T.tg_prev, rows)
     np.subtract.at(G.tasks_count, tgs, 1)
@@ -388,6 +392,8 @@ def release_many(world, rows: np.ndarray) -> None:
         has = par >= 0
         unlink_many(T.child_head, T.child_tail, par[has], T.sib_next, T.sib_prev, lead[has])
         ltg = T.tg[lead].astype(np.int64)
+        for tg in ltg[G.gq_head[ltg] >= 0].tolist():
+            release_group_signals(world, tg)
         for tg in ltg.tolist():
             sessions.forget_leader(world, tg)
         R = world.rlimit_sets
@@ -431,9 +437,11 @@ def release(world, t: int) -> None:
         if world.uts_namespaces.refs[u] == 0:
             world.uts_namespaces.free(u)
         T.uts[t] = -1
+    release_task_signals(world, t)
     links.unlink(G.task_head, G.task_tail, tg, T.tg_next, T.tg_prev, t)
     G.tasks_count[tg] -= 1
     if t == leader:
+        release_group_signals(world, tg)
         parent = int(T.parent[t])
         if parent >= 0:
             links.unlink(T.child_head, T.child_tail, parent, T.sib_next, T.sib_prev, t)

@@ -242,7 +242,9 @@ def store_result(world, t: int, res: WaitResult) -> None:
         writes=("RunState", "WaitState", "GroupStopState", "TaskTree", "ThreadGroupMembership",
                 "ThreadGroupCore", "ExitState", "TaskIDs", "PIDNamespace", "ProcessGroupMembership",
                 "ProcessGroup", "Session", "Rlimits", "UTSNamespace", "process_groupsIDs",
-                "sessionsIDs", "ThreadState", "ChildEvents", "GroupSigPending", "SigPending"))
+                "sessionsIDs", "ThreadState", "ChildEvents", "GroupSigPending", "SigPending",
+                "SigQueue", "SigFrames", "SigWait", "SigInfo", "SigMask", "TaskCreds", "TaskResources",
+                "TaskPIDs", "SignalHandlers"))
 def wait_system(world, commands) -> None:
     """Retry every blocked wait whose thread group saw a child event since it last looked."""
     T, G = world.tasks, world.thread_groups

@@ -120,7 +120,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         proc = self.ref.tasks[tid].proc
         if proc is self.ref.init.proc:
             return
-        from ..systems.signal_send import send_group_signal
+        from ..systems.task_signals import send_group_signal
         w = self.k.world
         send_group_signal(w, int(w.tasks.tg[self.k.task(self._h(tid))]), 9)
         self.ref.kill(tid)

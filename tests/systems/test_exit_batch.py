@@ -8,7 +8,7 @@ from ecs_kernel.errors import KernelError
 from ecs_kernel.kernel import Kernel
 from ecs_kernel.schedule import check_sanity
 from ecs_kernel.systems import sessions, task_exit
-from ecs_kernel.systems.signal_send import send_group_signal
+from ecs_kernel.systems.task_signals import send_group_signal
 from ecs_kernel.systems.task_clone import CLONE_NEWPID, CLONE_SIGHAND, CLONE_THREAD, CLONE_VM, clone
 from ecs_kernel.world import Settings
 

@@ -57,18 +57,21 @@ def test_exit_twice_is_esrch():
 def test_parent_is_sent_its_childs_termination_signal_when_it_handles_it():
     k = Kernel()
     w = k.world
-    i = k.task(k.init_task)
     p = k.fork(k.init_task)
-    k.exit(p, 0)
+    prow = k.task(p)
+    ptg = w.tasks.tg[prow]
+    c = k.fork(p)
+    k.exit(c, 0)
     k.tick()
-    assert w.thread_groups.group_pending[0] == 0  # SIGCHLD with SIG_DFL is ignored: dropped
-    w.signal_handlers.sa_handler[w.tasks.sighand[i], SIGCHLD - 1] = 0x401000  # a handler
-    q = k.clone(k.init_task, SIGUSR1)  # a clone child with another exit signal
+    assert w.thread_groups.group_pending[ptg] == 0  # SIGCHLD with SIG_DFL is ignored: dropped
+    for sig in (SIGCHLD, SIGUSR1):
+        w.signal_handlers.sa_handler[w.tasks.sighand[prow], sig - 1] = 0x401000  # a handler
+    q = k.clone(p, SIGUSR1)  # a clone child with another exit signal
     k.exit(q, 0)
-    p2 = k.fork(k.init_task)
+    p2 = k.fork(p)
     k.exit(p2, 0)
-    k.tick()
-    assert int(w.thread_groups.group_pending[0]) == int(sigmask(SIGCHLD)) | int(sigmask(SIGUSR1))
+    k.tick()  # the exit phase sends; delivery comes in the next tick's signal phase
+    assert int(w.thread_groups.group_pending[ptg]) == int(sigmask(SIGCHLD)) | int(sigmask(SIGUSR1))
 
 
 @pytest.mark.parametrize("how", ["ignore", "nocldwait"])

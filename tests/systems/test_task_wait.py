@@ -77,7 +77,7 @@ def test_status_and_si_code_for_exit_and_kill():
     r = k.wait4(k.init_task, k.gettid(a) if False else 2, 0)
     assert (r.status, r.code) == ((300 & 0xFF) << 8, CLD_EXITED)
     b = k.fork(k.init_task)
-    from ecs_kernel.systems.signal_send import send_group_signal
+    from ecs_kernel.systems.task_signals import send_group_signal
     w = k.world
     send_group_signal(w, int(w.tasks.tg[k.task(b)]), SIGKILL)
     k.tick()

@@ -1,0 +1,819 @@
+"""Signals: sending, dequeuing, delivery, default actions, group stop and continue.
+
+gVisor: kernel/task_signals.go. Linux: kernel/signal.c (send_signal_locked, prepare_signal,
+complete_signal, dequeue_signal, get_signal, do_signal_stop, do_sigaction, sigprocmask,
+do_sigtimedwait, kill_something_info), arch/x86/kernel/signal.c (handle_signal).
+
+Sending happens when a kernel call asks (kill, tgkill, a timer, a child's death); the side effects
+Linux applies at send time happen then: a stop signal discards pending SIGCONT, SIGCONT ends a
+group stop and discards pending stop signals, an ignored unblocked signal is dropped, a fatal
+signal that some thread can take kills the whole group at once. Delivery happens in
+:func:`signal_system` (phase SIGNALS) for every task the numba scan finds with a deliverable
+signal: default actions (ignore, stop, terminate, core) are carried out there; a caught signal
+pushes a frame (the mask to restore at rt_sigreturn), updates the mask, interrupts a blocked
+syscall (-EINTR, or -ERESTARTSYS with SA_RESTART) and leaves ``handling`` set for the CPU driver
+(a guest builds its signal frame from it; a synthetic program runs its handler step).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..components import links, pidns, rlimits
+from ..components.rlimits import RLIMIT_SIGPENDING
+from ..components.signals import (CLD_CONTINUED, CLD_STOPPED, COREDUMP_SIGNALS, DEFAULT_IGNORE,
+                                  FULL_MASK, NSIG, SA_NOCLDSTOP, SA_NODEFER, SA_RESETHAND,
+                                  SA_RESTART, SI_KERNEL, SI_QUEUE, SI_TKILL, SI_USER, SIG_DFL,
+                                  SIG_IGN, SIGCHLD, SIGCONT, SIGKILL, SIGRTMIN, SIGSTOP, STOP_MASK,
+                                  STOP_SIGNALS, UNBLOCKABLE, sigmask)
+from ..components.task import Block, ExitState, RunState
+from ..errors import E, KernelError
+from ..schedule import Phase, system
+
+ERESTARTSYS = 512
+SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK = 0, 1, 2
+
+
+def _stats(world) -> dict:
+    st = world.index.get("signal_stats")
+    if st is None:
+        st = world.index["signal_stats"] = {"sent": 0, "delivered": 0, "dropped": 0, "queued_info": 0}
+    return st
+
+
+# -- handlers -------------------------------------------------------------------------------------
+
+def handler_of(world, task: int, signo: int) -> int:
+    sh = int(world.tasks.sighand[task])
+    if sh < 0:
+        return SIG_DFL
+    return int(world.signal_handlers.sa_handler[sh, signo - 1])
+
+
+def flags_of(world, task: int, signo: int) -> int:
+    sh = int(world.tasks.sighand[task])
+    if sh < 0:
+        return 0
+    return int(world.signal_handlers.sa_flags[sh, signo - 1])
+
+
+def _handler_ignores(handler: int, signo: int) -> bool:
+    return handler == SIG_IGN or (handler == SIG_DFL and signo in DEFAULT_IGNORE)
+
+
+def _blocked(world, task: int, signo: int) -> bool:
+    T = world.tasks
+    m = int(T.sig_mask[task])
+    if T.block[task] == Block.SIGTIMEDWAIT and T.run_state[task] == RunState.blocked:
+        m |= int(T.sig_wait_set[task])  # real_blocked: what sigtimedwait unblocked still counts
+    return bool(m >> (signo - 1) & 1)
+
+
+def unkillable(world, tg: int) -> int:
+    """SIGNAL_UNKILLABLE: 2 for the global init's group, 1 for a namespace init's, else 0."""
+    T, N = world.tasks, world.pid_namespaces
+    leader = int(world.thread_groups.leader[tg])
+    ns = int(T.ns[leader])
+    if int(N.init_task[ns]) != leader:
+        return 0
+    return 2 if ns == world.index["root_pidns"] else 1
+
+
+def sig_ignored(world, task: int, signo: int, force: bool = False) -> bool:
+    """Linux ``sig_ignored``: an unblocked signal whose action is to ignore it is dropped at send.
+
+    An init (SIGNAL_UNKILLABLE) also drops what it has no handler for; a namespace init takes
+    SIGKILL and SIGSTOP only from an ancestor namespace (``force``), the global init never.
+    """
+    if signo not in (SIGKILL, SIGSTOP) and _blocked(world, task, signo):
+        return False
+    handler = handler_of(world, task, signo)
+    level = unkillable(world, int(world.tasks.tg[task]))
+    if level == 2 and signo in (SIGKILL, SIGSTOP):
+        return True
+    if level and handler == SIG_DFL and not (force and signo in (SIGKILL, SIGSTOP)):
+        return True
+    if signo in (SIGKILL, SIGSTOP):
+        return False
+    return _handler_ignores(handler, signo)
+
+
+def _fatal_default(world, task: int, signo: int) -> bool:
+    """sig_fatal: default action terminates (not ignore, not stop) and the handler is SIG_DFL."""
+    return (signo not in DEFAULT_IGNORE and signo not in STOP_SIGNALS
+            and handler_of(world, task, signo) == SIG_DFL)
+
+
+# -- queues -----------------------------------------------------------------------------------------
+
+def _queue_cols(world, group: bool):
+    if group:
+        G = world.thread_groups
+        return G.gq_head, G.gq_tail, G.group_pending
+    T = world.tasks
+    return T.q_head, T.q_tail, T.sig_pending
+
+
+def _enqueue(world, receiver: int, owner: int, group: bool, signo: int, code: int, pid: int,
+             uid: int, value: int) -> bool:
+    """Queue a siginfo, charged to the receiver's user (RLIMIT_SIGPENDING). False when over."""
+    T = world.tasks
+    ruid = int(T.ruid[receiver])
+    counts = world.index.setdefault("sigpending_by_uid", {})
+    # Linux: standard signals from the kernel or kill() may exceed the limit (override_rlimit).
+    override = signo < SIGRTMIN and code >= 0
+    limit, _ = rlimits.get(world, int(T.tg[receiver]), RLIMIT_SIGPENDING)
+    if not override and counts.get(ruid, 0) >= limit:
+        return False
+    Q = world.sigqueue
+    q = Q.alloc()
+    Q.q_owner[q] = owner
+    Q.q_group[q] = group
+    Q.q_signo[q] = signo
+    Q.q_code[q] = code
+    Q.q_pid[q] = pid
+    Q.q_uid[q] = uid
+    Q.q_value[q] = value
+    Q.q_charged[q] = ruid
+    counts[ruid] = counts.get(ruid, 0) + 1
+    heads, tails, _ = _queue_cols(world, group)
+    links.append(heads, tails, owner, Q.q_next, Q.q_prev, q)
+    _stats(world)["queued_info"] += 1
+    return True
+
+
+def _free_entry(world, q: int, group: bool, owner: int) -> None:
+    Q = world.sigqueue
+    heads, tails, _ = _queue_cols(world, group)
+    links.unlink(heads, tails, owner, Q.q_next, Q.q_prev, q)
+    uid = int(Q.q_charged[q])
+    if uid >= 0:
+        counts = world.index["sigpending_by_uid"]
+        counts[uid] -= 1
+        if not counts[uid]:
+            del counts[uid]
+    Q.free(q)
+
+
+def _flush(world, owner: int, group: bool, mask: int) -> None:
+    """Discard pending signals in ``mask`` (bits and queued siginfo) from one queue."""
+    heads, tails, pending = _queue_cols(world, group)
+    if not int(pending[owner]) & mask:
+        return
+    pending[owner] &= np.uint64(~mask & FULL_MASK)
+    Q = world.sigqueue
+    for q in links.members(heads, owner, Q.q_next):
+        if mask >> (int(Q.q_signo[q]) - 1) & 1:
+            _free_entry(world, q, group, owner)
+
+
+def flush_all(world, tg: int, mask: int) -> None:
+    """Discard ``mask`` from the group's shared queue and every thread's private queue."""
+    G, T = world.thread_groups, world.tasks
+    _flush(world, tg, True, mask)
+    for t in links.members(G.task_head, tg, T.tg_next):
+        _flush(world, t, False, mask)
+
+
+def _collect(world, owner: int, group: bool, signo: int) -> tuple[int, int, int, int]:
+    """Take the first queued instance of ``signo`` (collect_signal). Returns (code, pid, uid, value)."""
+    heads, tails, pending = _queue_cols(world, group)
+    Q = world.sigqueue
+    first = -1
+    again = False
+    for q in links.iterate(heads, owner, Q.q_next):
+        if Q.q_signo[q] == signo:
+            if first < 0:
+                first = q
+            else:
+                again = True
+                break
+    if not again:
+        pending[owner] &= ~sigmask(signo)
+    if first < 0:
+        return SI_USER, 0, 0, 0  # fast-pathed, or info lost to the queue limit
+    info = (int(Q.q_code[first]), int(Q.q_pid[first]), int(Q.q_uid[first]), int(Q.q_value[first]))
+    _free_entry(world, first, group, owner)
+    return info
+
+
+def _next_signal(pending: int, blocked: int) -> int:
+    """Linux next_signal: synchronous fault signals first, then the lowest number."""
+    from ..jit.signals import SYNCHRONOUS_MASK
+    x = pending & ~(blocked & ~UNBLOCKABLE) & FULL_MASK
+    if not x:
+        return 0
+    if x & SYNCHRONOUS_MASK:
+        x &= SYNCHRONOUS_MASK
+    return (x & -x).bit_length()
+
+
+def dequeue(world, task: int, blocked: int, *, allow_group: bool = True) -> int:
+    """dequeue_signal: the task's own queue first, then the group's. Records the siginfo in the
+    task's SigInfo columns; returns the signal, or 0."""
+    T = world.tasks
+    tg = int(T.tg[task])
+    signo = _next_signal(int(T.sig_pending[task]), blocked)
+    group = False
+    if not signo and allow_group:
+        signo = _next_signal(int(world.thread_groups.group_pending[tg]), blocked)
+        group = True
+    if not signo:
+        return 0
+    code, pid, uid, value = _collect(world, tg if group else task, group, signo)
+    T.si_signo[task] = signo
+    T.si_code[task] = code
+    T.si_pid[task] = pid
+    T.si_uid[task] = uid
+    T.si_value[task] = value
+    return signo
+
+
+# -- sending ----------------------------------------------------------------------------------------
+
+def group_kill(world, tg: int, code: int) -> None:
+    """Start a group exit with status ``code`` and SIGKILL every task of the group (zap_other_threads)."""
+    G, T = world.thread_groups, world.tasks
+    if not G.exiting[tg]:
+        G.exiting[tg] = True
+        G.group_exit_code[tg] = code
+    kill = sigmask(SIGKILL)
+    for t in links.members(G.task_head, tg, T.tg_next):
+        if T.exit_state[t] == ExitState.NONE:
+            T.sig_pending[t] |= kill
+
+
+def _threads(world, tg: int) -> list[int]:
+    return links.members(world.thread_groups.task_head, tg, world.tasks.tg_next)
+
+
+def _notify_parent_cldstop(world, tg: int, why: int) -> None:
+    """do_notify_parent_cldstop: wake the parent's waiters; SIGCHLD unless it opted out."""
+    T, G = world.tasks, world.thread_groups
+    leader = int(G.leader[tg])
+    parent = int(T.parent[leader])
+    if parent < 0:
+        return
+    ptg = int(T.tg[parent])
+    G.child_seq[ptg] += 1
+    if handler_of(world, parent, SIGCHLD) == SIG_IGN or flags_of(world, parent, SIGCHLD) & SA_NOCLDSTOP:
+        return
+    pid = pidns.tid_in(world, leader, int(T.ns[parent]))
+    send_signal(world, parent, SIGCHLD, group=True, code=why, pid=pid, uid=int(T.ruid[leader]))
+
+
+def _continue_group(world, tg: int) -> None:
+    """SIGCONT's side effect on a stopped group: resume every thread, report CLD_CONTINUED."""
+    G, T = world.thread_groups, world.tasks
+    if not G.stopped[tg]:
+        return
+    G.stopped[tg] = False
+    G.stop_report[tg] = False
+    G.continued_report[tg] = True
+    for t in _threads(world, tg):
+        if T.run_state[t] == RunState.blocked and T.block[t] == Block.STOPPED:
+            T.run_state[t] = T.stop_run_state[t]
+            T.block[t] = T.stop_block[t]
+    _notify_parent_cldstop(world, tg, CLD_CONTINUED)
+
+
+def _prepare(world, task: int, signo: int, force: bool = False) -> bool:
+    """prepare_signal: send-time side effects; False if the signal is to be dropped."""
+    G = world.thread_groups
+    tg = int(world.tasks.tg[task])
+    if G.exiting[tg]:
+        return False  # the group is dying: drop the signal
+    if signo in STOP_SIGNALS:
+        flush_all(world, tg, int(sigmask(SIGCONT)))
+    elif signo == SIGCONT:
+        flush_all(world, tg, STOP_MASK)
+        _continue_group(world, tg)
+    return not sig_ignored(world, task, signo, force)
+
+
+def _wants(world, t: int, signo: int) -> bool:
+    T = world.tasks
+    if _blocked(world, t, signo) or T.exit_state[t] != ExitState.NONE:
+        return False
+    if signo == SIGKILL:
+        return True
+    return not (T.run_state[t] == RunState.blocked and T.block[t] == Block.STOPPED)
+
+
+def _complete(world, task: int, signo: int, group: bool) -> None:
+    """complete_signal: pick the thread to take it; a fatal signal kills the group now."""
+    T, G = world.tasks, world.thread_groups
+    tg = int(T.tg[task])
+    if _wants(world, task, signo):
+        t = task
+    elif not group or G.tasks_count[tg] == 1:
+        return
+    else:
+        threads = _threads(world, tg)
+        cur = int(G.curr_target[tg])
+        start = threads.index(cur) if cur in threads else 0
+        for t in threads[start:] + threads[:start]:
+            if _wants(world, t, signo):
+                break
+        else:
+            return
+        G.curr_target[tg] = t
+    if (signo not in COREDUMP_SIGNALS and _fatal_default(world, t, signo) and not G.exiting[tg]
+            and not int(T.sig_mask[t]) >> (signo - 1) & 1):
+        group_kill(world, tg, signo)
+
+
+def send_signal(world, task: int, signo: int, *, group: bool, code: int = SI_KERNEL, pid: int = 0,
+                uid: int = 0, value: int = 0, force: bool = False) -> bool:
+    """send_signal_locked. ``group``: process-directed (the thread group of ``task``), else
+    thread-directed. Returns False if the signal was dropped (ignored, or the group is dying);
+    raises EAGAIN when a real-time signal with siginfo finds the queue limit reached."""
+    st = _stats(world)
+    st["sent"] += 1
+    if not _prepare(world, task, signo, force):
+        st["dropped"] += 1
+        return False
+    T, G = world.tasks, world.thread_groups
+    tg = int(T.tg[task])
+    owner = tg if group else task
+    _, _, pending = _queue_cols(world, group)
+    bit = sigmask(signo)
+    if signo < SIGRTMIN and pending[owner] & bit:
+        return True  # legacy_queue: a standard signal is pending once
+    if signo != SIGKILL:
+        if not _enqueue(world, task, owner, group, signo, code, pid, uid, value):
+            if signo >= SIGRTMIN and code != SI_USER:
+                st["dropped"] += 1
+                raise KernelError(E.EAGAIN, "real-time signal queue full (RLIMIT_SIGPENDING)")
+            # a silent loss of information: the signal is still pending
+    pending[owner] |= bit
+    _complete(world, task, signo, group)
+    return True
+
+
+def send_group_signal(world, tg: int, signo: int, *, code: int = SI_KERNEL, pid: int = 0,
+                      uid: int = 0, force: bool = False) -> bool:
+    """A process-directed signal to thread group ``tg`` (from the kernel unless told otherwise).
+    ``force``: the sender is outside the target's PID namespace (it may kill a namespace init)."""
+    if signo == 0:
+        return True
+    G = world.thread_groups
+    leader = int(G.leader[tg])
+    if signo == SIGKILL:
+        _stats(world)["sent"] += 1
+        if G.exiting[tg] or sig_ignored(world, leader, SIGKILL, force):
+            _stats(world)["dropped"] += 1
+            return False
+        group_kill(world, tg, SIGKILL)
+        return True
+    return send_signal(world, leader, signo, group=True, code=code, pid=pid, uid=uid, force=force)
+
+
+def send_task_signal(world, task: int, signo: int, *, code: int = SI_KERNEL, pid: int = 0,
+                     uid: int = 0, force: bool = False) -> bool:
+    """A thread-directed signal (tgkill, a fault) to ``task``."""
+    if signo == 0:
+        return True
+    if signo == SIGKILL:
+        return send_group_signal(world, int(world.tasks.tg[task]), SIGKILL, force=force)
+    return send_signal(world, task, signo, group=False, code=code, pid=pid, uid=uid, force=force)
+
+
+def force_signal(world, task: int, signo: int) -> None:
+    """force_sig_info: a synchronous fault that cannot be ignored or blocked (the handler is reset
+    to SIG_DFL if the task ignores or blocks it)."""
+    T = world.tasks
+    sh = int(T.sighand[task])
+    blocked = int(T.sig_mask[task]) >> (signo - 1) & 1
+    if sh >= 0 and (blocked or handler_of(world, task, signo) == SIG_IGN):
+        world.signal_handlers.sa_handler[sh, signo - 1] = SIG_DFL
+    if blocked:
+        T.sig_mask[task] &= ~sigmask(signo)
+    send_signal(world, task, signo, group=False, code=SI_KERNEL)
+
+
+# -- kill(2) and friends ------------------------------------------------------------------------------
+
+def _check_signo(signo: int) -> None:
+    if not 0 <= signo <= NSIG:
+        raise KernelError(E.EINVAL, f"invalid signal {signo}")
+
+
+def _may_kill(world, sender: int, target: int, signo: int) -> bool:
+    """check_kill_permission / kill_ok_by_cred."""
+    T = world.tasks
+    if T.euid[sender] == 0:
+        return True
+    s_uid, s_euid = int(T.ruid[sender]), int(T.euid[sender])
+    t_uid, t_suid = int(T.ruid[target]), int(T.suid[target])
+    if s_euid in (t_uid, t_suid) or s_uid in (t_uid, t_suid):
+        return True
+    if signo == SIGCONT:
+        P, G = world.process_groups, world.thread_groups
+        return P.session[G.pgrp[T.tg[sender]]] == P.session[G.pgrp[T.tg[target]]]
+    return False
+
+
+def _sender_info(world, sender: int, target: int) -> tuple[int, int, bool]:
+    """(sender's pid as the target sees it, its uid, whether it is outside the target's namespace)."""
+    T, G = world.tasks, world.thread_groups
+    leader = int(G.leader[int(T.tg[sender])])
+    pid = pidns.tid_in(world, leader, int(T.ns[target]))
+    return pid, int(T.ruid[sender]), pid == 0
+
+
+def _kill_tg(world, sender: int, tg: int, signo: int, code: int = SI_USER, value: int = 0) -> None:
+    target = int(world.thread_groups.leader[tg])
+    if not _may_kill(world, sender, target, signo):
+        raise KernelError(E.EPERM, "not permitted to signal that process")
+    if signo == 0:
+        return
+    pid, uid, force = _sender_info(world, sender, target)
+    if signo == SIGKILL:
+        send_group_signal(world, tg, SIGKILL, force=force)
+        return
+    send_signal(world, target, signo, group=True, code=code, pid=pid, uid=uid, value=value,
+                force=force)
+
+
+def kill(world, sender: int, pid: int, signo: int) -> None:
+    """kill(2): pid > 0 a process, 0 the caller's group, -1 everyone it may signal, < -1 a group."""
+    _check_signo(signo)
+    T, G, P = world.tasks, world.thread_groups, world.process_groups
+    ns = int(T.ns[sender])
+    if pid > 0:
+        t = pidns.task_by_tid(world, ns, pid)
+        if t < 0 or T.exit_state[t] == ExitState.DEAD:
+            raise KernelError(E.ESRCH, f"no process {pid}")
+        _kill_tg(world, sender, int(T.tg[t]), signo)
+        return
+    if pid == -1:
+        _kill_all(world, sender, signo)
+        return
+    if pid == 0:
+        pg = int(G.pgrp[int(T.tg[sender])])
+    else:
+        if pid == -(2 ** 31):
+            raise KernelError(E.ESRCH, "pid INT_MIN")
+        pg = pidns.pidmap(world, ns).lookup("pgrp", -pid)
+        if pg < 0:
+            raise KernelError(E.ESRCH, f"no process group {-pid}")
+    kill_pgrp(world, sender, pg, signo)
+
+
+def kill_pgrp(world, sender: int, pg: int, signo: int) -> None:
+    """__kill_pgrp_info: success if any member was signalled, else the last error."""
+    P, G = world.process_groups, world.thread_groups
+    err = E.ESRCH
+    ok = False
+    for g in links.members(P.tg_head, pg, G.pg_next):
+        try:
+            _kill_tg(world, sender, g, signo)
+            ok = True
+        except KernelError as e:
+            err = e.errno
+    if not ok:
+        raise KernelError(err, "no member of the group could be signalled")
+
+
+def _kill_all(world, sender: int, signo: int) -> None:
+    """kill(-1): every process visible in the caller's namespace but init and the caller's own."""
+    T, G, N = world.tasks, world.thread_groups, world.pid_namespaces
+    ns = int(T.ns[sender])
+    me = int(T.tg[sender])
+    init = int(N.init_task[ns])
+    pm = pidns.pidmap(world, ns)
+    count, ok = 0, False
+    err = E.ESRCH
+    for t in pm.task[pm.task >= 0].tolist():
+        tg = int(T.tg[t])
+        if G.leader[tg] != t or tg == me or (init >= 0 and tg == int(T.tg[init])):
+            continue
+        count += 1
+        try:
+            _kill_tg(world, sender, tg, signo)
+            ok = True
+        except KernelError as e:
+            err = e.errno
+    if not ok:
+        raise KernelError(E.ESRCH if count == 0 else err, "kill(-1) signalled nobody")
+
+
+def tgkill(world, sender: int, tgid: int, tid: int, signo: int, *, code: int = SI_TKILL,
+           value: int = 0) -> None:
+    """tgkill(2) (tgid > 0) and tkill(2) (tgid == -1)."""
+    if tid <= 0 or (tgid <= 0 and tgid != -1):
+        raise KernelError(E.EINVAL, "tgid and tid must be positive")
+    _check_signo(signo)
+    T, G = world.tasks, world.thread_groups
+    ns = int(T.ns[sender])
+    t = pidns.task_by_tid(world, ns, tid)
+    if t < 0 or T.exit_state[t] == ExitState.DEAD:
+        raise KernelError(E.ESRCH, f"no thread {tid}")
+    if tgid > 0 and pidns.tid_in(world, int(G.leader[int(T.tg[t])]), ns) != tgid:
+        raise KernelError(E.ESRCH, f"thread {tid} is not in process {tgid}")
+    if not _may_kill(world, sender, t, signo):
+        raise KernelError(E.EPERM, "not permitted to signal that thread")
+    if signo == 0:
+        return
+    pid, uid, force = _sender_info(world, sender, t)
+    if signo == SIGKILL:
+        send_group_signal(world, int(T.tg[t]), SIGKILL, force=force)
+        return
+    send_signal(world, t, signo, group=False, code=code, pid=pid, uid=uid, value=value, force=force)
+
+
+def sigqueueinfo(world, sender: int, pid: int, signo: int, code: int, value: int) -> None:
+    """rt_sigqueueinfo(2): user-supplied si_code must be negative (or the caller's own process)."""
+    _check_signo(signo)
+    T = world.tasks
+    me = pidns.tid_in(world, int(world.thread_groups.leader[int(T.tg[sender])]), int(T.ns[sender]))
+    if (code >= 0 or code == SI_TKILL) and pid != me:
+        raise KernelError(E.EPERM, "si_code >= 0 is reserved to the kernel")
+    t = pidns.task_by_tid(world, int(T.ns[sender]), pid)
+    if t < 0:
+        raise KernelError(E.ESRCH, f"no process {pid}")
+    _kill_tg(world, sender, int(T.tg[t]), signo, code=code, value=value)
+
+
+# -- sigaction, sigprocmask, sigpending -------------------------------------------------------------------
+
+def sigaction(world, task: int, signo: int, new: tuple[int, int, int] | None = None,
+              restorer: int = 0) -> tuple[int, int, int]:
+    """rt_sigaction(2): returns the old (handler, flags, mask); installs ``new`` if given."""
+    if not 1 <= signo <= NSIG:
+        raise KernelError(E.EINVAL, f"invalid signal {signo}")
+    if new is not None and signo in (SIGKILL, SIGSTOP):
+        raise KernelError(E.EINVAL, "SIGKILL and SIGSTOP cannot be caught or ignored")
+    T = world.tasks
+    sh = int(T.sighand[task])
+    H = world.signal_handlers
+    i = signo - 1
+    old = (int(H.sa_handler[sh, i]), int(H.sa_flags[sh, i]), int(H.sa_mask[sh, i]))
+    if new is not None:
+        handler, flags, mask = new
+        H.sa_handler[sh, i] = handler
+        H.sa_flags[sh, i] = flags
+        H.sa_mask[sh, i] = mask & ~UNBLOCKABLE & FULL_MASK
+        H.sa_restorer[sh, i] = restorer
+        if _handler_ignores(handler, signo):
+            # POSIX: setting SIG_IGN discards the pending signal, blocked or not, in every
+            # thread sharing these handlers.
+            for tg in {int(T.tg[t]) for t in np.flatnonzero(T.sighand[: T.n] == sh).tolist()
+                       if T.alive[t]}:
+                flush_all(world, tg, int(sigmask(signo)))
+    return old
+
+
+def sigprocmask(world, task: int, how: int, sigset: int | None) -> int:
+    """rt_sigprocmask(2): returns the old mask. SIGKILL and SIGSTOP are never blocked."""
+    T = world.tasks
+    old = int(T.sig_mask[task])
+    if sigset is None:
+        return old
+    if how == SIG_BLOCK:
+        new = old | sigset
+    elif how == SIG_UNBLOCK:
+        new = old & ~sigset
+    elif how == SIG_SETMASK:
+        new = sigset
+    else:
+        raise KernelError(E.EINVAL, f"bad how {how}")
+    T.sig_mask[task] = new & ~UNBLOCKABLE & FULL_MASK
+    return old
+
+
+def sigpending(world, task: int) -> int:
+    """rt_sigpending(2): pending (own or group) and blocked."""
+    T = world.tasks
+    pend = int(T.sig_pending[task]) | int(world.thread_groups.group_pending[int(T.tg[task])])
+    return pend & int(T.sig_mask[task])
+
+
+def sigsuspend(world, task: int, mask: int):
+    """rt_sigsuspend(2): replace the mask and block until a signal is delivered (-EINTR)."""
+    from .task_wait import BLOCKED
+    T = world.tasks
+    T.sig_saved_mask[task] = T.sig_mask[task]
+    T.has_saved_mask[task] = True
+    T.sig_mask[task] = mask & ~UNBLOCKABLE & FULL_MASK
+    T.run_state[task] = RunState.blocked
+    T.block[task] = Block.SIGSUSPEND
+    return BLOCKED
+
+
+def sigtimedwait(world, task: int, sigset: int, timeout_ns: int | None):
+    """rt_sigtimedwait(2): take a pending signal of ``sigset`` now, or block until one comes
+    (EAGAIN when ``timeout_ns`` passes; EINTR when another signal is delivered). Returns the
+    signal number or BLOCKED; the siginfo is in the task's SigInfo columns."""
+    from .task_wait import BLOCKED
+    T = world.tasks
+    sigset &= ~UNBLOCKABLE & FULL_MASK
+    signo = dequeue(world, task, ~sigset & FULL_MASK)
+    if signo:
+        return signo
+    if timeout_ns is not None and timeout_ns <= 0:
+        raise KernelError(E.EAGAIN, "no signal pending")
+    T.sig_wait_set[task] = sigset
+    T.sig_deadline[task] = -1 if timeout_ns is None else world.now_ns + timeout_ns
+    T.run_state[task] = RunState.blocked
+    T.block[task] = Block.SIGTIMEDWAIT
+    return BLOCKED
+
+
+def sigreturn(world, task: int) -> int:
+    """rt_sigreturn(2): pop the innermost frame and restore its mask. Returns the frame's signal.
+    A task with no frame gets SIGSEGV, as Linux gives a corrupt frame."""
+    T, F = world.tasks, world.sigframes
+    f = int(T.frame_top[task])
+    if f < 0:
+        force_signal(world, task, 11)
+        raise KernelError(E.EFAULT, "rt_sigreturn without a signal frame")
+    T.sig_mask[task] = int(F.f_mask[f]) & ~UNBLOCKABLE & FULL_MASK
+    T.frame_top[task] = F.f_prev[f]
+    signo = int(F.f_signo[f])
+    F.free(f)
+    T.handling[task] = 0
+    return signo
+
+
+def release_task_signals(world, t: int) -> None:
+    """A task is released: its queued siginfo and signal frames go with it."""
+    T, F = world.tasks, world.sigframes
+    if T.q_head[t] >= 0:
+        _flush(world, t, False, FULL_MASK)
+    f = int(T.frame_top[t])
+    while f >= 0:
+        nxt = int(F.f_prev[f])
+        F.free(f)
+        f = nxt
+    T.frame_top[t] = -1
+
+
+def release_group_signals(world, tg: int) -> None:
+    """A thread group is released: its shared queue goes with it."""
+    if world.thread_groups.gq_head[tg] >= 0:
+        _flush(world, tg, True, FULL_MASK)
+
+
+# -- delivery --------------------------------------------------------------------------------------------
+
+def _interrupt_syscall(world, t: int, restart: bool) -> None:
+    """A blocked interruptible syscall ends: -EINTR, or -ERESTARTSYS when SA_RESTART applies."""
+    T = world.tasks
+    if T.run_state[t] != RunState.blocked:
+        return
+    b = int(T.block[t])
+    if b == Block.FUTEX:
+        hook = world.index.get("futex_interrupt")
+        if hook is not None:
+            hook(world, t)
+    if b in (Block.SIGSUSPEND, Block.SIGTIMEDWAIT) or not restart:
+        T.ret[t] = -E.EINTR
+    else:
+        T.ret[t] = -ERESTARTSYS
+    T.block[t] = Block.NONE
+    T.run_state[t] = RunState.runSyscallExit
+
+
+def _push_frame(world, t: int, signo: int) -> None:
+    T, F = world.tasks, world.sigframes
+    f = F.alloc()
+    F.f_task[f] = t
+    F.f_signo[f] = signo
+    if T.has_saved_mask[t]:
+        F.f_mask[f] = T.sig_saved_mask[t]  # sigsuspend's mask comes back after the handler
+        T.has_saved_mask[t] = False
+    else:
+        F.f_mask[f] = T.sig_mask[t]
+    F.f_prev[f] = T.frame_top[t]
+    T.frame_top[t] = f
+
+
+def _handle_signal(world, t: int, signo: int) -> None:
+    """handle_signal: frame, mask, SA_RESETHAND; interrupts a blocked syscall."""
+    T = world.tasks
+    sh = int(T.sighand[t])
+    H = world.signal_handlers
+    i = signo - 1
+    flags = int(H.sa_flags[sh, i])
+    _interrupt_syscall(world, t, bool(flags & SA_RESTART))
+    _push_frame(world, t, signo)
+    add = int(H.sa_mask[sh, i])
+    if not flags & SA_NODEFER:
+        add |= int(sigmask(signo))
+    T.sig_mask[t] = (int(T.sig_mask[t]) | add) & ~UNBLOCKABLE & FULL_MASK
+    if flags & SA_RESETHAND:
+        H.sa_handler[sh, i] = SIG_DFL
+    T.handling[t] = signo
+    if T.run_state[t] != RunState.runSyscallExit:
+        T.run_state[t] = RunState.runApp
+    _stats(world)["delivered"] += 1
+
+
+def _do_signal_stop(world, t: int, signo: int) -> None:
+    """The group stops (every live thread, in this tick) and the parent hears CLD_STOPPED."""
+    G, T = world.thread_groups, world.tasks
+    tg = int(T.tg[t])
+    G.stopped[tg] = True
+    G.stop_signal[tg] = signo
+    G.stop_report[tg] = True
+    G.continued_report[tg] = False
+    for th in _threads(world, tg):
+        if T.exit_state[th] != ExitState.NONE or T.block[th] == Block.STOPPED:
+            continue
+        T.stop_run_state[th] = T.run_state[th]
+        T.stop_block[th] = T.block[th]
+        T.run_state[th] = RunState.blocked
+        T.block[th] = Block.STOPPED
+    _notify_parent_cldstop(world, tg, CLD_STOPPED)
+
+
+def _pgrp_orphaned(world, tg: int) -> bool:
+    from . import sessions
+    return sessions.will_become_orphaned(world, int(world.thread_groups.pgrp[tg]))
+
+
+def get_signal(world, t: int) -> None:
+    """Deliver what is deliverable to task ``t`` (get_signal + handle_signal)."""
+    from .task_exit import _begin_exit
+    T, G = world.tasks, world.thread_groups
+    tg = int(T.tg[t])
+    if T.run_state[t] == RunState.blocked and T.block[t] == Block.SIGTIMEDWAIT:
+        wait = int(T.sig_wait_set[t])
+        signo = dequeue(world, t, ~wait & FULL_MASK)
+        if signo:
+            T.ret[t] = signo
+            T.block[t] = Block.NONE
+            T.run_state[t] = RunState.runSyscallExit
+            _stats(world)["delivered"] += 1
+            return
+    while T.exit_state[t] == ExitState.NONE and not G.exiting[tg]:
+        if T.run_state[t] == RunState.blocked and T.block[t] == Block.STOPPED:
+            return
+        blocked = int(T.sig_mask[t])
+        cur = int(G.curr_target[tg])
+        group_ok = cur < 0 or cur == t or not _wants_group(world, cur)
+        signo = dequeue(world, t, blocked, allow_group=group_ok)
+        if not signo:
+            return
+        handler = handler_of(world, t, signo)
+        if handler == SIG_IGN:
+            continue
+        if handler != SIG_DFL:
+            _handle_signal(world, t, signo)
+            continue
+        if signo in DEFAULT_IGNORE or (unkillable(world, tg) and signo not in (SIGKILL, SIGSTOP)):
+            continue
+        if signo in STOP_SIGNALS:
+            if signo != SIGSTOP and _pgrp_orphaned(world, tg):
+                continue  # POSIX: terminal stop signals to an orphaned group are discarded
+            _do_signal_stop(world, t, signo)
+            _stats(world)["delivered"] += 1
+            return
+        # terminate or core: the whole group dies with this signal
+        group_kill(world, tg, signo)
+        T.sig_pending[t] &= ~sigmask(SIGKILL)
+        T.exit_code[t] = signo
+        _begin_exit(world, t)
+        _stats(world)["delivered"] += 1
+        return
+
+
+def _wants_group(world, t: int) -> bool:
+    T = world.tasks
+    return bool(T.alive[t]) and T.exit_state[t] == ExitState.NONE and not (
+        T.run_state[t] == RunState.blocked and T.block[t] == Block.STOPPED)
+
+
+@system(phase=Phase.SIGNALS,
+        reads=("SigPending", "SigMask", "GroupSigPending", "SignalHandlers", "ThreadGroupMembership"),
+        writes=("SigPending", "SigMask", "SigWait", "SigInfo", "GroupSigPending", "SigQueue",
+                "SigFrames", "SignalHandlers", "RunState", "ExitState", "ThreadGroupCore",
+                "GroupStopState", "ChildEvents"))
+def signal_system(world, commands) -> None:
+    """Deliver signals to every task that has one deliverable (found by the numba scan), and end
+    sigtimedwait waits whose deadline passed."""
+    from ..jit.signals import deliverable_tasks
+    T, G = world.tasks, world.thread_groups
+    n = T.n
+    if n == 0:
+        return
+    mask = T.sig_mask[:n]
+    waiting = (T.run_state[:n] == RunState.blocked) & (T.block[:n] == Block.SIGTIMEDWAIT)
+    if waiting.any():
+        mask = mask & ~np.where(waiting, T.sig_wait_set[:n], np.uint64(0))
+        late = np.flatnonzero(waiting & (T.sig_deadline[:n] >= 0) & (T.sig_deadline[:n] <= world.now_ns))
+    else:
+        late = ()
+    live = T.alive[:n] & (T.exit_state[:n] == ExitState.NONE)
+    tg = np.where(live, T.tg[:n], 0)
+    gp = G.group_pending[: max(G.n, 1)]
+    rows = deliverable_tasks(T.sig_pending[:n], np.ascontiguousarray(mask), tg.astype(np.int32),
+                             np.ascontiguousarray(gp), live)
+    for t in rows.tolist():
+        get_signal(world, t)
+    for t in late:
+        if T.run_state[t] == RunState.blocked and T.block[t] == Block.SIGTIMEDWAIT:
+            T.ret[t] = -E.EAGAIN
+            T.block[t] = Block.NONE
+            T.run_state[t] = RunState.runSyscallExit
