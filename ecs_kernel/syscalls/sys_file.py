@@ -19,13 +19,15 @@ from ..errors import E, KernelError
 from ..fs import abi
 from ..fs.abi import (AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_FOLLOW,
                       AT_SYMLINK_NOFOLLOW, O_CLOEXEC, O_NONBLOCK)
-from ..fs.file import DirectoryDescription, HostStdioFile
+from ..fs.file import HostStdioFile, RegularFileDescription
 from ..fs.pipe import BrokenPipe
 from ..systems import fd_table
 from .context import Block, s32, s64, u32
 from .table import FULL, PARTIAL, syscall
 
-MAX_RW_COUNT = 0x7FFF_F000  # INT_MAX & PAGE_MASK: Linux clamps every read/write to this
+MAX_RW_COUNT = 0x7FFF_F000
+TASK_SIZE = 0x7FFF_FFFF_F000
+_BIG_READ = 1 << 20  # INT_MAX & PAGE_MASK: Linux clamps every read/write to this
 PATH_MAX = abi.PATH_MAX
 AT_EACCESS = 0x200
 _SOCKET_FAMILIES_NOTE = "no networking: every address family is EAFNOSUPPORT"
@@ -70,8 +72,19 @@ def _check_count(count: int) -> int:
 
 def _do_read(t, desc, buf: int, count: int, offset: int | None = None) -> int:
     count = _check_count(count)
-    if count and not t.mm.access_ok(buf, count, write=True):
+    if buf + count > TASK_SIZE:  # access_ok: the range must lie in user space
         raise KernelError(E.EFAULT)
+    if count > _BIG_READ and not t.mm.access_ok(buf, count, write=True):
+        raise KernelError(E.EFAULT)  # do not read gigabytes for a buffer that cannot take them
+    if offset is None and type(desc) is RegularFileDescription:
+        # Regular files: read at the offset and advance it only once the copy succeeded, as
+        # filemap_read does (a fault leaves the offset where it was).
+        desc._need_read()
+        data = desc.pread(count, desc.offset) if count else b""
+        if data:
+            t.mm.copy_out(buf, data)
+            desc.offset += len(data)
+        return len(data)
     try:
         data = desc.read(count) if offset is None else desc.pread(count, offset)
     except KernelError as e:

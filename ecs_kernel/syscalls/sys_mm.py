@@ -86,10 +86,15 @@ def mincore(t, addr, length, vec):
         raise KernelError(E.EINVAL)
     n = page_align(length) // PAGE_SIZE
     if length and not t.mm.access_ok(addr, n * PAGE_SIZE):
-        # Linux: ENOMEM for unmapped pages in the range.
-        for i in range(n):
-            if t.mm.find_vma(addr + i * PAGE_SIZE) is None:
-                raise KernelError(E.ENOMEM)
+        # Linux: ENOMEM for unmapped pages in the range (PROT_NONE pages are mapped).
+        end = addr + n * PAGE_SIZE
+        covered = 0
+        for v in t.mm.vmas():
+            lo, hi = max(v.start, addr), min(v.end, end)
+            if hi > lo:
+                covered += hi - lo
+        if covered < end - addr:
+            raise KernelError(E.ENOMEM)
     t.mm.copy_out(vec, b"\x01" * n)
     return 0
 

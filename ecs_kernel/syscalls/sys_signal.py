@@ -126,7 +126,6 @@ def _act(t, sig: int) -> None:
     the default action). Blocked or caught signals stay pending; delivery to a handler is the
     signals issue's."""
     from ..components.signals import SIG_DFL, SIG_IGN
-    from ..systems.signal_send import handler_of
     w = t.world
     if sig == SIGKILL:
         t.machine.kill_current(sig)
@@ -135,7 +134,8 @@ def _act(t, sig: int) -> None:
     if int(w.tasks.sig_mask[t.row]) & bit:
         w.tasks.sig_pending[t.row] |= sigmask(sig)
         return
-    h = handler_of(w, t.row, sig)
+    sh = int(w.tasks.sighand[t.row])
+    h = int(w.signal_handlers.sa_handler[sh, sig - 1]) if sh >= 0 else SIG_DFL
     if h == SIG_IGN or (h == SIG_DFL and (sig in _IGNORE or sig in _STOP)):
         return
     if h != SIG_DFL:

@@ -1,0 +1,60 @@
+"""Our C programs, built with gcc -static and musl-gcc -static, run natively and under
+ecs-kernel: stdout and the exit status must match (Linux is the oracle)."""
+import pytest
+
+from tests.guests.harness import run_guest, run_native
+
+
+def same(argv, env=None, stdin=b"", cwd="/"):
+    native = run_native(argv, env=env, stdin=stdin, cwd=cwd)
+    guest = run_guest(argv, env=env, stdin=stdin, cwd=cwd)
+    assert guest.stdout.decode(errors="replace") == native.stdout.decode(errors="replace")
+    assert guest.status == native.status, guest.stderr
+    return native, guest
+
+
+def test_stdio(guest_build, libc):
+    p = guest_build("stdio", libc)
+    native, guest = same([p, "9"], stdin=b"line one\nline two\n")
+    assert guest.status == 9
+    assert guest.stderr == native.stderr == b"to stderr\n"
+
+
+def test_stdio_empty_stdin(guest_build, libc):
+    same([guest_build("stdio", libc)])
+
+
+def test_argv_envp_auxv(guest_build, libc):
+    p = guest_build("args", libc)
+    same([p, "one", "two words", "", "last"], env={"A": "1", "EMPTY": "", "PATH": "/bin"})
+
+
+def test_no_environment(guest_build, libc):
+    same([guest_build("args", libc)], env={})
+
+
+def test_memory(guest_build, libc):
+    same([guest_build("memory", libc)])
+
+
+def test_files(guest_build, libc):
+    same([guest_build("files", libc)])
+
+
+def test_clocks(guest_build, libc):
+    same([guest_build("clocks", libc)])
+
+
+def test_bad_input(guest_build, libc):
+    same([guest_build("badinput", libc)])
+
+
+@pytest.mark.parametrize("fault", ["segv", "abort", "kill", "raise", "ignored", "blocked", "pipe"])
+def test_faults_and_default_signal_actions(guest_build, fault):
+    native, guest = same([guest_build("faults", "gcc"), fault])
+    assert guest.status == native.status
+
+
+def test_musl_faults(guest_build):
+    same([guest_build("faults", "musl"), "segv"])
+    same([guest_build("faults", "musl"), "abort"])
