@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).parent / "src"
-COMPILERS = {"gcc": ["gcc", "-static", "-O1"], "musl": ["musl-gcc", "-static", "-O1"]}
+COMPILERS = {"gcc": ["gcc", "-static", "-O1"], "musl": ["musl-gcc", "-static", "-O1"],
+             "gcc-dynamic": ["gcc", "-O1"]}
 
 
 def build_dir() -> Path:
@@ -44,6 +45,6 @@ def guest_build():
     shutil.rmtree(d, ignore_errors=True)
 
 
-@pytest.fixture(params=["gcc", "musl"])
+@pytest.fixture(params=["gcc", "musl", "gcc-dynamic"])
 def libc(request):
     return request.param

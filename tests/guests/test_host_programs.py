@@ -1,0 +1,87 @@
+"""Programs we did not write: Debian's busybox-static applets (no fork needed) and dynamically
+linked host programs through their ld.so, natively and under ecs-kernel."""
+import shutil
+
+import pytest
+
+from tests.guests.harness import run_guest, run_native
+
+BUSYBOX = shutil.which("busybox")
+needs_busybox = pytest.mark.skipif(BUSYBOX is None, reason="busybox-static is not installed "
+                                   "(apt-get install busybox-static)")
+
+
+def same(argv, stdin=b"", env=None):
+    native = run_native(argv, stdin=stdin, env=env)
+    guest = run_guest(argv, stdin=stdin, env=env)
+    assert guest.stdout == native.stdout
+    assert guest.status == native.status, guest.stderr
+    return guest
+
+
+@needs_busybox
+@pytest.mark.parametrize("args,stdin", [
+    (["echo", "hello", "from", "busybox"], b""),
+    (["cat", "/etc/passwd"], b""),
+    (["cat"], b"stdin through cat\n"),
+    (["wc", "/etc/passwd"], b""),
+    (["wc", "-c"], b"12345"),
+    (["sort"], b"pear\napple\nfig\n"),
+    (["sort", "-r", "/etc/passwd"], b""),
+    (["seq", "1", "3", "20"], b""),
+    (["expr", "6", "*", "7"], b""),
+    (["expr", "1", "=", "2"], b""),
+    (["sha256sum", "/etc/passwd"], b""),
+    (["sha256sum"], b"abc"),
+    (["head", "-n", "3", "/etc/passwd"], b""),
+    (["tr", "a-z", "A-Z"], b"shout\n"),
+    (["basename", "/usr/bin/python3"], b""),
+    (["true"], b""),
+    (["false"], b""),
+])
+def test_busybox_applet(args, stdin):
+    same([BUSYBOX, *args], stdin=stdin)
+
+
+@needs_busybox
+def test_busybox_ls_of_tmp_is_empty():
+    # The guest's /tmp is its own empty directory, whatever the host's holds.
+    r = run_guest([BUSYBOX, "ls", "-a", "/tmp"])
+    assert r.status == 0 and r.stdout.split() == [b".", b".."]
+
+
+@needs_busybox
+def test_busybox_writes_stay_in_the_overlay():
+    r = run_guest([BUSYBOX, "sh", "-c", "echo x > /etc/ecs-overlay-probe"])
+    import os
+    assert not os.path.exists("/etc/ecs-overlay-probe")
+    del r
+
+
+@pytest.mark.parametrize("argv", [
+    ["/bin/true"],
+    ["/bin/false"],
+    ["/bin/echo", "dynamically", "linked"],
+    ["/bin/ls", "/"],
+    ["/bin/ls", "-l", "/etc/passwd"],
+    ["/usr/bin/sort", "/etc/passwd"],
+    ["/bin/cat", "/etc/hostname"],
+])
+def test_dynamic_host_program(argv):
+    same(argv)
+
+
+def test_dynamic_sort_stdin():
+    same(["/usr/bin/sort", "-n"], stdin=b"10\n9\n100\n")
+
+
+def test_python3():
+    r = same(["/usr/bin/python3", "-c", "print(6*7)"])
+    assert r.stdout == b"42\n"
+
+
+def test_python3_reads_files_and_env():
+    same(["/usr/bin/python3", "-c",
+          "import os, sys; print(sorted(os.environ.items()), sys.argv, os.getcwd(), "
+          "len(open('/etc/passwd').read()) > 0, sys.getfilesystemencoding())", "x"],
+         env={"LANG": "C.UTF-8", "K": "v"})

@@ -1,0 +1,89 @@
+"""``ecs-kernel run`` as a command: the contract in DESIGN.md, through a real subprocess."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+RUN = [sys.executable, "-m", "ecs_kernel.cli", "run"]
+
+
+def run(*args, env=None, input=b""):
+    return subprocess.run([*RUN, *args], capture_output=True, input=input, timeout=120,
+                          env={**os.environ, **(env or {})})
+
+
+def test_ls_root_and_python(tmp_path):
+    r = run("--", "/bin/ls", "-l", "/")
+    assert r.returncode == 0 and b" usr" in r.stdout, r.stderr
+    r = run("--", "/usr/bin/python3", "-c", "print(6*7)")
+    assert r.returncode == 0 and r.stdout == b"42\n", r.stderr
+
+
+def test_environment_is_exactly_the_env_pairs():
+    r = run("--env", "A=1", "--env", "B=two words", "--", "/usr/bin/env",
+            env={"HOST_ONLY": "x"})
+    assert r.stdout == b"A=1\nB=two words\n"
+    r = run("--inherit-env", "--", "/usr/bin/env", env={"HOST_ONLY": "x"})
+    assert b"HOST_ONLY=x\n" in r.stdout
+
+
+def test_exit_status_and_signal_death():
+    assert run("--", "/bin/sh", "-c", "exit 3").returncode == 3
+    assert run("--", "/bin/false").returncode == 1
+    r = run("--", "/usr/bin/python3", "-c", "import os; os.kill(os.getpid(), 15)")
+    assert r.returncode == 128 + 15
+
+
+def test_missing_and_unrunnable_programs():
+    r = run("--", "/no/such/program")
+    assert r.returncode == 127 and r.stderr.count(b"\n") == 1 and b"Traceback" not in r.stderr
+    r = run("--", "/etc")
+    assert r.returncode == 126 and r.stderr.count(b"\n") == 1
+    r = run("--", "/etc/passwd")
+    assert r.returncode == 126 and r.stderr.count(b"\n") == 1
+
+
+def test_cwd():
+    r = run("--cwd", "/usr", "--", "/bin/pwd")
+    assert r.stdout == b"/usr\n"
+    r = run("--cwd", "/nonexistent", "--", "/bin/true")
+    assert r.returncode == 126 and r.stderr.count(b"\n") == 1
+
+
+def test_root_directory(tmp_path):
+    root = tmp_path / "root"  # the host's view; inside, the guest sees it as /
+    (root / "bin").mkdir(parents=True)
+    (root / "etc").mkdir()
+    (root / "etc" / "msg").write_text("inside the root\n")
+    src = "/usr/bin/busybox" if os.path.exists("/usr/bin/busybox") else "/bin/busybox"
+    if not os.path.exists(src):
+        pytest.skip("busybox-static is not installed (a static program to copy into the root)")
+    import shutil
+    shutil.copy(src, root / "bin" / "busybox")
+    r = run("--root", str(root), "--", "/bin/busybox", "cat", "/etc/msg")
+    assert r.stdout == b"inside the root\n", r.stderr
+    r = run("--root", str(root), "--", "/bin/busybox", "cat", "/../../../etc/passwd")
+    assert r.returncode == 1 and r.stdout == b""
+
+
+def test_strace_lines_go_to_stderr():
+    r = run("--strace", "--", "/bin/echo", "hi")
+    assert r.stdout == b"hi\n"
+    err = r.stderr.decode()
+    assert 'write(1, "hi\\n", 3) = 3' in err
+    assert "exit_group(0) = ?" in err
+    assert "+++ exited with 0 +++" in err
+
+
+def test_stdin_is_the_hosts():
+    r = run("--", "/bin/cat", input=b"piped in\n")
+    assert r.stdout == b"piped in\n"
+
+
+def test_nothing_on_the_host_changes():
+    probe = "/etc/ecs-kernel-run-probe"
+    r = run("--", "/usr/bin/python3", "-c",
+            f"open({probe!r}, 'w').write('x'); import os; print(os.path.exists({probe!r}))")
+    assert r.stdout == b"True\n", r.stderr
+    assert not os.path.exists(probe)
