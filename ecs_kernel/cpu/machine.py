@@ -107,6 +107,7 @@ class Machine:
         self.tasks: dict[int, object] = {}  # row -> syscalls.context.Task
         self.current = -1
         self.current_task = None
+        self.current_uch = None  # uc_engine handle of the current task's address space
         self.dispatcher = dispatch.Dispatcher(self)
         self.internal_error: BaseException | None = None
         self.fault_signal = 0
@@ -206,6 +207,7 @@ class Machine:
     def switch_to(self, row: int) -> None:
         self.current = row
         self.current_task = self.tasks[row]
+        self.current_uch = self.memory_of(row).uc._uch
 
     # -- registers the syscalls need --------------------------------------------------------------
     def set_segment_base(self, task, fs: bool, value: int) -> None:

@@ -88,6 +88,8 @@ class Task:
         self.robust_list = (0, 0)
         self.fs_base = 0
         self.gs_base = 0
+        self.pid_cache: int | None = None  # getpid/gettid answers (see sys_process.getpid)
+        self.tid_cache: int | None = None
 
     # -- ids and credentials --------------------------------------------------------------------
     @property

@@ -50,9 +50,14 @@ class Dispatcher:
         self.hook = self._make_hook()
 
     def _make_hook(self):
-        read_batch = uclib.uc_reg_read_batch
-        reg_write = uclib.uc_reg_write
-        emu_stop = uclib.uc_emu_stop
+        # Fresh function objects without argtypes: ctypes then passes our prebuilt arrays and
+        # c_void_p handles as they are, with no per-call conversion (~1 us saved per call each).
+        raw = ctypes.CDLL(uclib._name)
+        read_batch = raw.uc_reg_read_batch
+        reg_write = raw.uc_reg_write
+        emu_stop = raw.uc_emu_stop
+        for f in (read_batch, reg_write, emu_stop):
+            f.restype = ctypes.c_int
         ids, vals, ptrs = self._ids, self._vals, self._ptrs
         out, out_ref = self._out, self._out_ref
         handlers = self.handlers
@@ -61,7 +66,8 @@ class Dispatcher:
         RAX, RIP = X.UC_X86_REG_RAX, X.UC_X86_REG_RIP
         strace = machine.strace is not None
 
-        def hook(uch, _user_data):
+        def hook(_uch, _user_data):
+            uch = machine.current_uch  # the engine handle (a c_void_p) of the running task
             read_batch(uch, ids, ptrs, _N)
             nr = vals[0]
             entry = handlers[nr] if nr < MAX_NR else None

@@ -43,16 +43,25 @@ def _leader(w, row):
 
 @syscall("getpid", FULL)
 def getpid(t):
-    """Implements getpid(2)."""
-    w = t.world
-    return pidns.tid_in(w, _leader(w, t.row), int(w.tasks.ns[t.row]))
+    """Implements getpid(2).
+
+    Cached on the Task: a thread group's id in the caller's namespace never changes (an exec by a
+    non-leader thread, which takes over the leader's id, must clear ``t.pid_cache``)."""
+    pid = t.pid_cache
+    if pid is None:
+        w = t.world
+        pid = t.pid_cache = pidns.tid_in(w, _leader(w, t.row), int(w.tasks.ns[t.row]))
+    return pid
 
 
 @syscall("gettid", FULL)
 def gettid(t):
-    """Implements gettid(2)."""
-    w = t.world
-    return pidns.tid_in(w, t.row, int(w.tasks.ns[t.row]))
+    """Implements gettid(2) (cached on the Task: a thread's id never changes)."""
+    tid = t.tid_cache
+    if tid is None:
+        w = t.world
+        tid = t.tid_cache = pidns.tid_in(w, t.row, int(w.tasks.ns[t.row]))
+    return tid
 
 
 @syscall("getppid", FULL)
