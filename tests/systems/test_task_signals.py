@@ -354,3 +354,16 @@ def test_sigcont_discards_pending_stop_signals_and_stop_signals_discard_sigcont(
     assert S.sigpending(w, p) == int(sigmask(SIGCONT))
     S.kill(w, 0, k.getpid(h), SIGTSTP)
     assert S.sigpending(w, p) == int(sigmask(SIGTSTP))
+
+
+def test_blocked_process_signal_stays_pending_while_another_is_delivered(k):
+    w = k.world
+    h, p = proc(k)
+    S.sigaction(w, p, SIGUSR1, (H, 0, 0))
+    S.sigaction(w, p, SIGUSR2, (H, 0, 0))
+    S.sigprocmask(w, p, S.SIG_BLOCK, int(sigmask(SIGUSR1)))
+    S.kill(w, 0, k.getpid(h), SIGUSR1)  # process-directed, blocked
+    S.tgkill(w, 0, k.getpid(h), k.getpid(h), SIGUSR2)  # thread-directed, deliverable
+    k.tick()
+    assert w.tasks.handling[p] == SIGUSR2
+    assert S.sigpending(w, p) == int(sigmask(SIGUSR1))
