@@ -10,7 +10,9 @@ from ecs_kernel.world import Settings
 def test_phases_run_in_documented_order():
     order = [s.phase for s in standard_schedule().systems]
     assert order == sorted(order)
-    assert [s.name for s in standard_schedule().systems] == ["interrupt_system", "signal_system", "exit_system", "wait_system"]
+    names = [s.name for s in standard_schedule().systems]
+    core = ["interrupt_system", "signal_system", "exit_system", "wait_system"]
+    assert [n for n in names if n in core] == core  # others may sit between them
 
 
 def test_sanitizer_catches_a_write_to_an_undeclared_component():
