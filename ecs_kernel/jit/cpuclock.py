@@ -33,6 +33,7 @@ import operator
 import numpy as np
 from numba import prange
 
+from ecs_kernel.jit.checks import check_vec as _check
 from ecs_kernel.jit.options import jit
 
 CPU_IDLE = 0
@@ -187,20 +188,6 @@ _TG_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
 #: 19.1 us at 64000, 179 vs 75 us at 256000. Same caveat as ``signals.PARALLEL_MIN_ROWS`` on a
 #: machine whose cores are busy with other work.
 PARALLEL_MIN_ROWS = 1 << 14
-
-
-def _check(name, a, dtypes, length=None, writeable=False, what="one per task row"):
-    if not isinstance(a, np.ndarray):
-        raise ValueError(f"{name} must be a numpy array, got {type(a).__name__}")
-    if a.dtype not in dtypes:
-        want = " or ".join(str(d) for d in dtypes)
-        raise ValueError(f"{name} must have dtype {want}, got {a.dtype}")
-    if a.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {a.shape}")
-    if length is not None and a.shape[0] != length:
-        raise ValueError(f"{name} must have length {length} ({what}), got {a.shape[0]}")
-    if writeable and not a.flags.writeable:
-        raise ValueError(f"{name} must be writeable")
 
 
 def _check_clocks(state, utime, stime, alive, writeable=True):

@@ -27,6 +27,7 @@ import operator
 
 import numpy as np
 
+from ecs_kernel.jit.checks import check_vec
 from ecs_kernel.jit.options import jit
 # The same bit scan the signal kernels use. numba's disk cache does not notice edits in another
 # file, so after changing ctz64 clear the cache (CI always does).
@@ -249,20 +250,6 @@ def _table(bitmap, table):
     return _int("table", table, 0, bitmap.shape[0])
 
 
-def _check_vec(name, a, dtypes, length=None, writeable=False):
-    if not isinstance(a, np.ndarray):
-        raise ValueError(f"{name} must be a numpy array, got {type(a).__name__}")
-    if a.dtype not in dtypes:
-        want = " or ".join(str(d) for d in dtypes)
-        raise ValueError(f"{name} must have dtype {want}, got {a.dtype}")
-    if a.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {a.shape}")
-    if length is not None and a.shape[0] != length:
-        raise ValueError(f"{name} must have length {length} (one per request), got {a.shape[0]}")
-    if writeable and not a.flags.writeable:
-        raise ValueError(f"{name} must be writeable")
-
-
 def alloc_lowest(bitmap, table, min_fd, limit):
     """Allocate the lowest free fd ``>= min_fd`` and ``< limit`` in ``table``; returns it.
 
@@ -286,11 +273,11 @@ def alloc_lowest_batch(bitmap, tables, min_fds, limits, out):
     or limit) raises before anything is allocated.
     """
     _check_bitmap(bitmap, writeable=True)
-    _check_vec("tables", tables, _INT_DTYPES)
+    check_vec("tables", tables, _INT_DTYPES)
     m = tables.shape[0]
-    _check_vec("min_fds", min_fds, _INT_DTYPES, m)
-    _check_vec("limits", limits, _INT_DTYPES, m)
-    _check_vec("out", out, (np.dtype(np.int64),), m, writeable=True)
+    check_vec("min_fds", min_fds, _INT_DTYPES, m, what="one per request")
+    check_vec("limits", limits, _INT_DTYPES, m, what="one per request")
+    check_vec("out", out, (np.dtype(np.int64),), m, writeable=True, what="one per request")
     code = _check_requests(bitmap.shape[0], tables, min_fds, limits)
     if code < 0:
         j = -code - 1

@@ -32,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
+from ecs_kernel.jit.checks import check_vec as _check
 from ecs_kernel.jit.options import jit
 
 # Signal numbers (x86-64 Linux, asm/signal.h). Immutable ints: numba freezes them as constants.
@@ -343,20 +344,6 @@ _BOOL = np.dtype(np.bool_)
 #: work it can stall for a scheduler slice (ms), so pass ``parallel=False`` or lower numba's
 #: thread count there.
 PARALLEL_MIN_ROWS = 1 << 14
-
-
-def _check(name, a, dtypes, length=None, writeable=False):
-    if not isinstance(a, np.ndarray):
-        raise ValueError(f"{name} must be a numpy array, got {type(a).__name__}")
-    if a.dtype not in dtypes:
-        want = " or ".join(str(d) for d in dtypes)
-        raise ValueError(f"{name} must have dtype {want}, got {a.dtype}")
-    if a.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {a.shape}")
-    if length is not None and a.shape[0] != length:
-        raise ValueError(f"{name} must have length {length} (one per task row), got {a.shape[0]}")
-    if writeable and not a.flags.writeable:
-        raise ValueError(f"{name} must be writeable")
 
 
 def _check_columns(task_pending, task_mask, task_tg, tg_pending, alive):
