@@ -20,7 +20,6 @@ from ..fs import abi
 from ..fs.abi import (AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_FOLLOW,
                       AT_SYMLINK_NOFOLLOW, O_CLOEXEC, O_NONBLOCK)
 from ..fs.file import HostStdioFile, RegularFileDescription
-from ..fs.pipe import BrokenPipe
 from ..systems import fd_table
 from .context import Block, s32, s64, u32
 from .table import FULL, PARTIAL, syscall
@@ -112,13 +111,14 @@ def _do_write(t, desc, data: bytes, offset: int | None = None) -> int:
                 break
             done += n
         return done
-    except BrokenPipe:
-        # SIGPIPE's default action kills the writer (signal delivery is another issue).
-        t.machine.kill_current(13)
-        raise KernelError(E.EPIPE)
     except KernelError as e:
         if e.errno == E.EAGAIN:
             _blocked_io(t, desc, True)
+        if e.errno == E.EPIPE:
+            # A pipe without readers (ours, or the host's stdout): SIGPIPE, then EPIPE if the
+            # signal is ignored or blocked (pipe_write / send_sig).
+            from .sys_signal import _act
+            _act(t, 13)
         raise
 
 

@@ -87,3 +87,22 @@ def test_nothing_on_the_host_changes():
             f"open({probe!r}, 'w').write('x'); import os; print(os.path.exists({probe!r}))")
     assert r.stdout == b"True\n", r.stderr
     assert not os.path.exists(probe)
+
+
+def test_sigpipe_when_the_host_reader_goes_away():
+    # `yes | head -1`: yes dies of SIGPIPE (141), like natively.
+    p = subprocess.Popen([*RUN, "--", "/usr/bin/yes"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    p.stdout.readline()
+    p.stdout.close()
+    assert p.wait(timeout=120) == 128 + 13
+
+
+def test_read_blocks_until_the_host_writes():
+    # The task blocks (as data) on an empty host pipe; the run loop waits and restarts the read.
+    p = subprocess.Popen([*RUN, "--", "/bin/cat"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    import time
+    time.sleep(3.0)
+    out, err = p.communicate(b"late input\n", timeout=120)
+    assert out == b"late input\n" and p.returncode == 0, err
