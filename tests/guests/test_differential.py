@@ -45,6 +45,10 @@ def test_clocks(guest_build, libc):
     same([guest_build("clocks", libc)])
 
 
+def test_limits_prctl_ids(guest_build, libc):
+    same([guest_build("limits", libc)])
+
+
 def test_bad_input(guest_build, libc):
     same([guest_build("badinput", libc)])
 
