@@ -41,6 +41,10 @@ def test_files(guest_build, libc):
     same([guest_build("files", libc)])
 
 
+def test_files_at_sendfile_poll(guest_build, libc):
+    same([guest_build("files_at", libc)])
+
+
 def test_clocks(guest_build, libc):
     same([guest_build("clocks", libc)])
 
