@@ -21,7 +21,7 @@ from ..components.signals import SIGCHLD
 from ..errors import E, KernelError
 from ..schedule import Phase, system
 from . import sessions
-from .task_exit import release, wait_status
+from . import task_exit  # attribute access at call time: task_exit imports modules that import us
 
 WNOHANG = 0x00000001
 WUNTRACED = WSTOPPED = 0x00000002
@@ -161,10 +161,10 @@ def _consider(world, waiter: int, c: int, opts: WaitOptions, st: _Search) -> Wai
         if G.tasks_count[ctg] == 1:  # not delay_group_leader
             if not opts.options & WEXITED:
                 return None
-            status = wait_status(world, c)
+            status = task_exit.wait_status(world, c)
             res = WaitResult(c, pidns.tid_in(world, c, ns), status, _si_code(status), int(T.ruid[c]))
             if not opts.options & WNOWAIT:
-                release(world, c)
+                task_exit.release(world, c)
             return res
         if opts.options & (WCONTINUED | WEXITED):
             st.notask_error = False
