@@ -1118,3 +1118,35 @@ def pselect6(t, nfds, rfds, wfds, efds, tsp, sig):
             raise KernelError(E.EINVAL)
         timeout = sec * 1_000_000_000 + ns
     return _do_select(t, 270, nfds, rfds, wfds, efds, timeout)
+
+
+@syscall("copy_file_range", FULL, args=("fd", "p", "fd", "p", "u", "x"))
+def copy_file_range(t, fd_in, off_in_ptr, fd_out, off_out_ptr, length, flags):
+    """Implements copy_file_range(2) (between regular files of the guest's file system)."""
+    if flags:
+        raise KernelError(E.EINVAL)
+    src, dst = _file(t, fd_in), _file(t, fd_out)
+    if not src.can_read or not dst.can_write:
+        raise KernelError(E.EBADF)
+    if dst.flags & abi.O_APPEND:
+        raise KernelError(E.EBADF)
+    if type(src) is not RegularFileDescription or type(dst) is not RegularFileDescription:
+        raise KernelError(E.EINVAL)
+    off_in = s64(t.mm.copy_in_u64(off_in_ptr)) if off_in_ptr else src.offset
+    off_out = s64(t.mm.copy_in_u64(off_out_ptr)) if off_out_ptr else dst.offset
+    if off_in < 0 or off_out < 0:
+        raise KernelError(E.EINVAL)
+    length = min(_check_count(length), 1 << 26)
+    if src.inode is dst.inode and off_in < off_out + length and off_out < off_in + length:
+        raise KernelError(E.EINVAL)  # overlapping ranges of one file
+    data = src.pread(length, off_in)
+    n = dst.pwrite(data, off_out) if data else 0
+    if off_in_ptr:
+        t.mm.copy_out_u64(off_in_ptr, off_in + n)
+    else:
+        src.offset += n
+    if off_out_ptr:
+        t.mm.copy_out_u64(off_out_ptr, off_out + n)
+    else:
+        dst.offset += n
+    return n
