@@ -10,6 +10,7 @@ import struct
 
 from ..components.signals import NSIG, SIGKILL, SIGSTOP, sigmask
 from ..errors import E, KernelError
+from ..systems import task_signals
 from .context import s32, u32
 from .table import PARTIAL, syscall
 
@@ -20,60 +21,39 @@ SS_ONSTACK, SS_DISABLE = 1, 2
 MINSIGSTKSZ = 2048
 
 
-@syscall("rt_sigaction", PARTIAL, "stored; delivery to handlers arrives with the signals issue",
-         args=("i", "p", "p", "u"))
+@syscall("rt_sigaction", PARTIAL, "stored (systems/task_signals.sigaction); running handlers in "
+         "the guest arrives with signal delivery to Unicorn contexts", args=("i", "p", "p", "u"))
 def rt_sigaction(t, signo, act, oldact, sigsetsize):
     """Implements rt_sigaction(2)."""
     sig = s32(signo)
-    if sigsetsize != 8 or not 1 <= sig <= NSIG:
+    if sigsetsize != 8:
         raise KernelError(E.EINVAL)
-    if act and sig in (SIGKILL, SIGSTOP):
-        raise KernelError(E.EINVAL)
+    new = _SIGACTION.unpack(t.mm.copy_in(act, 32)) if act else None
     w = t.world
     sh = int(w.tasks.sighand[t.row])
-    S = w.signal_handlers
-    new = _SIGACTION.unpack(t.mm.copy_in(act, 32)) if act else None
+    old_restorer = int(w.signal_handlers.sa_restorer[sh, sig - 1]) if 1 <= sig <= NSIG else 0
+    old = task_signals.sigaction(w, t.row, sig, None if new is None else (new[0], new[1], new[3]),
+                                 new[2] if new is not None else 0)
     if oldact:
-        old = (int(S.sa_handler[sh, sig - 1]), int(S.sa_flags[sh, sig - 1]),
-               int(getattr(t, "restorers", {}).get(sig, 0)), int(S.sa_mask[sh, sig - 1]))
-        t.mm.copy_out(oldact, _SIGACTION.pack(*old))
-    if new is not None:
-        handler, flags, restorer, mask = new
-        S.sa_handler[sh, sig - 1] = handler
-        S.sa_flags[sh, sig - 1] = flags
-        S.sa_mask[sh, sig - 1] = mask & ~_UNBLOCKABLE
-        if not hasattr(t, "restorers"):
-            t.restorers = {}
-        t.restorers[sig] = restorer
+        t.mm.copy_out(oldact, _SIGACTION.pack(old[0], old[1], old_restorer, old[2]))
     return 0
 
 
-@syscall("rt_sigprocmask", PARTIAL, "the mask is kept; pending signals are not yet delivered",
-         args=("i", "p", "p", "u"))
+@syscall("rt_sigprocmask", PARTIAL, "the mask is kept (systems/task_signals.sigprocmask); "
+         "unblocking a pending fatal signal acts", args=("i", "p", "p", "u"))
 def rt_sigprocmask(t, how, set_, oldset, sigsetsize):
     """Implements rt_sigprocmask(2)."""
     if sigsetsize != 8:
         raise KernelError(E.EINVAL)
     T = t.world.tasks
-    old = int(T.sig_mask[t.row])
-    new = None
-    if set_:
-        s = struct.unpack("<Q", t.mm.copy_in(set_, 8))[0]
-        h = s32(how)
-        if h == SIG_BLOCK:
-            new = old | s
-        elif h == SIG_UNBLOCK:
-            new = old & ~s
-        elif h == SIG_SETMASK:
-            new = s
-        else:
-            raise KernelError(E.EINVAL)
+    new = struct.unpack("<Q", t.mm.copy_in(set_, 8))[0] if set_ else None
+    if new is not None and s32(how) not in (SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK):
+        raise KernelError(E.EINVAL)
+    old = task_signals.sigprocmask(t.world, t.row, s32(how), new)
+    if new is not None and int(T.sig_pending[t.row]) & ~int(T.sig_mask[t.row]):
+        _deliver_unblocked(t)
     if oldset:
         t.mm.copy_out(oldset, struct.pack("<Q", old))
-    if new is not None:
-        T.sig_mask[t.row] = new & ~_UNBLOCKABLE & ((1 << 64) - 1)
-        if int(T.sig_pending[t.row]) & ~int(T.sig_mask[t.row]):
-            _deliver_unblocked(t)
     return 0
 
 
