@@ -113,6 +113,7 @@ class Machine:
         self.fault_signal = 0
         self.stop_reason = None
         self.stop_requested = False
+        self.pending_release: list[int] = []  # mm rows to release once their engine stopped
         self._t0 = time.monotonic_ns()
         self._cpu0 = time.process_time_ns()
 
@@ -134,21 +135,17 @@ class Machine:
         mm_row = int(self.world.tasks.mm[row])
         return self.world.index.setdefault("address_spaces", {})[mm_row]
 
-    def _install_memory(self, row: int) -> GuestMemory:
+    def _new_memory(self, row: int) -> GuestMemory:
+        """A fresh engine and empty address space with the task's limits and our hooks."""
         from ..components.rlimits import get
         w = self.world
-        mm_row = int(w.tasks.mm[row])
-        objs = w.index.setdefault("address_spaces", {})
         tg = int(w.tasks.tg[row])
         stack, _ = get(w, tg, RLIMIT_STACK)
         uc = new_engine()
         aspace = AddressSpace(uc, mmap_base=default_mmap_base(min(stack, 1 << 40)))
         aspace.rlimit_as, _ = get(w, tg, RLIMIT_AS)
         aspace.rlimit_data, aspace.rlimit_data_max = get(w, tg, RLIMIT_DATA)
-        old = objs.get(mm_row)
-        if old is not None:
-            old.release()
-        gm = objs[mm_row] = GuestMemory(aspace, uc)
+        gm = GuestMemory(aspace, uc)
         self._add_hooks(gm)
         return gm
 
@@ -164,32 +161,26 @@ class Machine:
         gm.hooks.append(gm.uc.hook_add(UC_HOOK_INTR, self._on_interrupt))
 
     # -- exec -----------------------------------------------------------------------------------
-    def exec_first(self, row: int, path, argv, envp, *, cwd=None):
-        """Load ``path`` into task ``row`` (a fresh address space) and make it the current task.
-        Raises ExecError (nothing runs) when the program cannot be loaded."""
+    def _load(self, task, path, argv, envp, cwd=None):
+        """Load ``path`` into a new GuestMemory for ``task``; nothing of the task changes.
+        Raises ExecError."""
         from ..components.rlimits import get
-        from ..syscalls.context import FSContext, Task
         from . import loader
         from .exec_args import ExecCreds
         w = self.world
         T = w.tasks
-        fsctx = FSContext(cwd)
-        task = Task(w, row, self, self.fs, fsctx)
-        creds = task.creds()
-        tg = int(T.tg[row])
-        stack, _ = get(w, tg, RLIMIT_STACK)
-        gm = self._install_memory(row)
-        task.mm = gm.aspace
+        row = task.row
+        stack, _ = get(w, int(T.tg[row]), RLIMIT_STACK)
+        gm = self._new_memory(row)
         ec = ExecCreds(int(T.ruid[row]), int(T.euid[row]), int(T.rgid[row]), int(T.egid[row]))
-        prog = loader.load(self.fs, gm.aspace, path, argv, envp, cwd=cwd, creds=creds,
-                           exec_creds=ec, random16=self.random_bytes(16),
-                           rlimit_stack=min(stack, 1 << 30))
-        from ..systems import fd_table
-        fd_table.do_close_on_exec(w, row)
-        w.thread_groups.did_exec[tg] = True
-        task.exe_path = prog.exe_path
-        task.argv, task.envp = prog.argv, prog.envp
-        task.comm = os.fsencode(os.path.basename(prog.exe_path))[:15]
+        try:
+            prog = loader.load(self.fs, gm.aspace, path, argv, envp,
+                               cwd=task.fsctx.cwd if cwd is None else cwd,
+                               creds=task.creds(), exec_creds=ec,
+                               random16=self.random_bytes(16), rlimit_stack=min(stack, 1 << 30))
+        except BaseException:
+            gm.release()
+            raise
         uc = gm.uc
         for reg in (X.UC_X86_REG_RAX, X.UC_X86_REG_RBX, X.UC_X86_REG_RCX, X.UC_X86_REG_RDX,
                     X.UC_X86_REG_RSI, X.UC_X86_REG_RDI, X.UC_X86_REG_RBP, X.UC_X86_REG_R8,
@@ -200,9 +191,69 @@ class Machine:
         uc.reg_write(X.UC_X86_REG_GS_BASE, 0)
         uc.reg_write(X.UC_X86_REG_RSP, prog.sp)
         uc.reg_write(X.UC_X86_REG_RIP, prog.entry)
+        return gm, prog
+
+    def _commit_exec(self, task, gm: GuestMemory, prog) -> None:
+        """The point of no return of execve (Linux: begin_new_exec): the new address space,
+        close-on-exec, caught signals back to SIG_DFL, the new names."""
+        from ..components import resources
+        from ..components.signals import SIG_IGN
+        from ..systems import fd_table
+        w = self.world
+        T = w.tasks
+        row = task.row
+        objs = w.index.setdefault("address_spaces", {})
+        old_row = int(T.mm[row])
+        if old_row in objs:
+            # A new mm row; the old one is released once its engine has stopped (we may be
+            # inside its syscall hook now).
+            new_row = resources.new(w, "address_spaces")
+            T.mm[row] = new_row
+            objs[new_row] = gm
+            self.pending_release.append(old_row)
+        else:
+            objs[old_row] = gm
+        task.mm = gm.aspace
+        fd_table.do_close_on_exec(w, row)
+        sh = int(T.sighand[row])
+        if sh >= 0:
+            H = w.signal_handlers
+            caught = H.sa_handler[sh] != SIG_IGN
+            H.sa_handler[sh][caught] = 0
+            H.sa_flags[sh][caught] = 0
+            H.sa_mask[sh][caught] = 0
+        T.clear_child_tid[row] = 0
+        tg = int(T.tg[row])
+        w.thread_groups.did_exec[tg] = True
+        task.exe_path = prog.exe_path
+        task.argv, task.envp = prog.argv, prog.envp
+        task.comm = os.fsencode(os.path.basename(prog.exe_path))[:15]
+        task.robust_list = (0, 0)
+        task.fs_base = task.gs_base = 0
+        task.__dict__.pop("altstack", None)
+        if self.current == row:
+            self.current_uch = gm.uc._uch
+
+    def exec_first(self, row: int, path, argv, envp, *, cwd=None):
+        """Load ``path`` into task ``row`` (a fresh address space) and make it the current task.
+        Raises ExecError (nothing runs) when the program cannot be loaded."""
+        from ..syscalls.context import FSContext, Task
+        task = Task(self.world, row, self, self.fs, FSContext(cwd))
+        gm, prog = self._load(task, path, argv, envp)
         self.tasks[row] = task
+        self._commit_exec(task, gm, prog)
         self.switch_to(row)
         return prog
+
+    def execve(self, task, path, argv, envp, cwd=None) -> None:
+        """execve(2) from inside the syscall hook: load, commit, and stop the old engine (the
+        dispatcher does, on ExecDone); the run loop continues on the new one."""
+        from ..syscalls.context import ExecDone
+        gm, prog = self._load(task, path, argv, envp, cwd)
+        self._commit_exec(task, gm, prog)
+        if self.strace is not None:
+            self.strace.write(f"--- exec {prog.exe_path} ---\n")
+        raise ExecDone()
 
     def switch_to(self, row: int) -> None:
         self.current = row
@@ -268,6 +319,13 @@ class Machine:
             uc.emu_start(uc.reg_read(X.UC_X86_REG_RIP), 0)
         except UcError as e:
             self.fault_signal = _UC_ERR_SIGNALS.get(e.errno, SIGSEGV)
+        if self.pending_release:
+            from ..components import resources
+            rows, self.pending_release = self.pending_release, []
+            for mm_row in rows:
+                resources.release(self.world, "address_spaces", mm_row)
+            if self.stop_reason == "exec":
+                return
         if self.internal_error is not None and self.strict:
             err, self.internal_error = self.internal_error, None
             raise err

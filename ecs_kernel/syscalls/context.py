@@ -56,6 +56,10 @@ class TaskExit(Exception):
     """exit/exit_group: the task's exit has begun; stop running it."""
 
 
+class ExecDone(Exception):
+    """execve replaced the task's image (and engine): stop the old engine, write nothing."""
+
+
 class FSContext:
     """gVisor ``kernel.FSContext``: working directory and umask (shared under CLONE_FS)."""
 
@@ -123,5 +127,5 @@ def errno_name(e: int) -> str:
     return _errno.errorcode.get(e, str(e))
 
 
-__all__ = ["Task", "FSContext", "Block", "TaskExit", "s32", "s64", "u32", "MASK64", "E",
+__all__ = ["Task", "FSContext", "Block", "TaskExit", "ExecDone", "s32", "s64", "u32", "MASK64", "E",
            "KernelError", "errno_name"]

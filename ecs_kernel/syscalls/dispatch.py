@@ -21,7 +21,7 @@ from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import uclib
 
 from ..errors import KernelError
-from .context import Block, TaskExit
+from .context import Block, ExecDone, TaskExit
 from .table import MAX_NR, name_of, table
 
 ENOSYS = _errno.ENOSYS
@@ -94,6 +94,12 @@ class Dispatcher:
                 emu_stop(uch)
                 if strace:
                     machine.strace.write(f"{pre} ... (blocked)\n")
+                return
+            except ExecDone:
+                machine.stop_reason = "exec"
+                emu_stop(uch)
+                if strace:
+                    machine.strace.write(f"{pre}) = 0\n")
                 return
             except TaskExit:
                 machine.stop_reason = "exit"

@@ -35,6 +35,74 @@ def exit_group(t, code):
     raise TaskExit()
 
 
+# -- execve -------------------------------------------------------------------------------------------
+
+MAX_ARG_STRLEN = 32 * 4096
+
+
+def _strings(t, addr: int, limit: int) -> list[bytes]:
+    """A NULL-terminated array of string pointers (argv, envp); NULL itself is an empty array."""
+    out = []
+    if not addr:
+        return out
+    total = 0
+    while True:
+        ptr = t.mm.copy_in_u64(addr + 8 * len(out))
+        if ptr == 0:
+            return out
+        try:
+            s = t.mm.copy_in_string(ptr, MAX_ARG_STRLEN)
+        except KernelError as e:
+            if e.errno == E.ENAMETOOLONG:
+                raise KernelError(E.E2BIG) from None
+            raise
+        total += len(s) + 1 + 8
+        if total > limit:
+            raise KernelError(E.E2BIG)
+        out.append(s)
+
+
+def _execve(t, path_addr, argv_addr, envp_addr, cwd=None, empty_fd=None):
+    from ..cpu.exec_args import arg_strings_limit
+    stack, _ = rlimits.get(t.world, t.tg, 3)  # RLIMIT_STACK
+    limit = arg_strings_limit(min(stack, 1 << 40))
+    path = t.mm.copy_in_string(path_addr, 4096)
+    argv = _strings(t, argv_addr, limit)
+    envp = _strings(t, envp_addr, limit)
+    if empty_fd is not None:
+        path = empty_fd
+    elif not path:
+        raise KernelError(E.ENOENT)
+    t.machine.execve(t, path, argv, envp, cwd)
+    return 0  # not reached: execve raises ExecDone
+
+
+@syscall("execve", PARTIAL, "replaces the image of a single-threaded process; no set-user-ID",
+         args=("s", "p", "p"))
+def execve(t, path, argv, envp):
+    """Implements execve(2)."""
+    return _execve(t, path, argv, envp)
+
+
+@syscall("execveat", PARTIAL, "as execve; AT_EMPTY_PATH executes the fd's file by its path",
+         args=("dirfd", "s", "p", "p", "x"))
+def execveat(t, dirfd, path, argv, envp, flags):
+    """Implements execveat(2)."""
+    from ..systems import fd_table
+    flags = u32(flags)
+    if flags & ~(0x100 | 0x1000):  # AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH
+        raise KernelError(E.EINVAL)
+    p = t.mm.copy_in_string(path, 4096)
+    dfd = s32(dirfd)
+    if not p and flags & 0x1000:
+        desc = fd_table.get_file(t.world, t.row, dfd)
+        return _execve(t, path, argv, envp, empty_fd=desc.path)
+    cwd = None
+    if not p.startswith(b"/") and dfd != -100:
+        cwd = fd_table.get_file(t.world, t.row, dfd)
+    return _execve(t, path, argv, envp, cwd=cwd)
+
+
 # -- ids ----------------------------------------------------------------------------------------------
 
 def _leader(w, row):

@@ -145,3 +145,52 @@ def test_shebang_script_runs_its_interpreter(asm_dir):
     s.chmod(0o755)
     # argv becomes: interp, "one-arg", script, extra
     assert run_guest([s, "extra"]).status == 4
+
+
+def test_execve_releases_the_old_address_space(asm_dir):
+    # The program execs itself once with argc 2 and exits with argc (2).
+    p = build_asm(asm_dir, "reexec", f"""mov rax, [rsp]
+cmp rax, 2
+je done
+lea rdi, [rip+path]
+lea rsi, [rip+argv]
+mov [rsi], rdi
+mov [rsi+8], rdi
+xor edx, edx
+mov eax, 59
+syscall
+mov edi, 99
+mov eax, 60
+syscall
+done:
+mov edi, 2
+mov eax, 60
+syscall
+path: .asciz "{asm_dir}/reexec"
+.data
+argv: .quad 0, 0, 0
+""")
+    seen = {}
+
+    def report(m):
+        seen["mm_rows"] = m.world.address_spaces.count
+        seen["objects"] = len(m.world.index.get("address_spaces", {}))
+    r = run_guest([p], report=report)
+    assert r.status == 2
+    # after the exit nothing is left: the replaced image's row and engine were released too
+    assert seen["mm_rows"] == 0 and seen["objects"] == 0
+
+
+def test_failed_execve_returns_an_errno_and_keeps_running(asm_dir):
+    p = build_asm(asm_dir, "badexec", """lea rdi, [rip+path]
+xor esi, esi
+xor edx, edx
+mov eax, 59
+syscall
+neg eax
+mov edi, eax
+mov eax, 60
+syscall
+path: .asciz "/no/such/file"
+""")
+    assert run_guest([p]).status == 2  # ENOENT

@@ -85,3 +85,19 @@ def test_python3_reads_files_and_env():
           "import os, sys; print(sorted(os.environ.items()), sys.argv, os.getcwd(), "
           "len(open('/etc/passwd').read()) > 0, sys.getfilesystemencoding())", "x"],
          env={"LANG": "C.UTF-8", "K": "v"})
+
+
+@pytest.mark.parametrize("argv", [
+    ["/usr/bin/env", "A=1", "B=2", "/usr/bin/env"],
+    ["/bin/sh", "-c", "exec /bin/echo exec from sh"],
+    ["/usr/bin/env", "/nonexistent/program"],
+    ["/usr/bin/env", "/etc"],
+    ["/usr/bin/python3", "-c", "import os; os.execv('/bin/sh', ['sh', '-c', 'echo $0; exit 5'])"],
+])
+def test_execve_replaces_the_image(argv):
+    same(argv)
+
+
+@needs_busybox
+def test_busybox_exec_chain():
+    same([BUSYBOX, "env", "X=y", BUSYBOX, "sh", "-c", "exec " + BUSYBOX + " printenv X"])
