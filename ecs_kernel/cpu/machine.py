@@ -47,6 +47,7 @@ from ..systems import task_exit
 from .memory import AddressSpace, default_mmap_base
 
 ENOSYS = _errno.ENOSYS
+WAIT_SLICE = 0.2  # seconds: the longest host wait before the run loop looks at host signals
 MASK64 = (1 << 64) - 1
 
 _HOOK_INSN_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
@@ -113,7 +114,8 @@ class Machine:
         self.fault_signal = 0
         self.stop_reason = None
         self.stop_requested = False
-        self.pending_release: list[int] = []  # mm rows to release once their engine stopped
+        self.pending_release: list[int] = []
+        self.host_signal = 0  # a signal the host received for the guest (see interrupt())  # mm rows to release once their engine stopped
         self._t0 = time.monotonic_ns()
         self._cpu0 = time.process_time_ns()
 
@@ -296,8 +298,14 @@ class Machine:
         row = self.current
         tg = int(T.tg[row])
         while True:
+            if self.host_signal and not G.exiting[tg]:
+                # The host asked us to stop (Ctrl-C, kill): the guest dies of that signal, as
+                # it would natively in the same process group.
+                task_exit.kill_by_signal(w, tg, self.host_signal)
             state = int(T.run_state[row])
-            if state == RunState.runApp:
+            if G.exiting[tg] or int(T.exit_state[row]) != 0:
+                pass
+            elif state == RunState.runApp:
                 self._run_app(row)
             elif state == RunState.blocked:
                 self._wait_blocked(row)
@@ -331,6 +339,8 @@ class Machine:
             raise err
         w = self.world
         T = w.tasks
+        if self.host_signal:
+            return  # stopped from outside: run() kills the guest with the host's signal
         if self.fault_signal:
             self._fault(row, self.fault_signal)
         elif self.stop_reason is None and int(T.run_state[row]) == RunState.runApp \
@@ -353,25 +363,35 @@ class Machine:
         self.tasks[row].blocked_on = blk
 
     def _wait_blocked(self, row: int) -> None:
-        """Wait (on the host) until the blocked task may retry its syscall."""
+        """Wait (on the host) until the blocked task may retry its syscall. Waits are cut into
+        slices of at most WAIT_SLICE seconds so a host signal is noticed; the restarted syscall
+        blocks again if its condition still does not hold (a sleep keeps its deadline)."""
         T = self.world.tasks
         blk = self.tasks[row].blocked_on
-        timeout = None
+        timeout = WAIT_SLICE
         if blk.deadline is not None:
-            timeout = max(0.0, (blk.deadline - self.monotonic_ns()) / 1e9)
+            timeout = min(WAIT_SLICE, max(0.0, (blk.deadline - self.monotonic_ns()) / 1e9))
         if blk.read_fds or blk.write_fds:
             try:
                 select.select(blk.read_fds, blk.write_fds, [], timeout)
             except (OSError, ValueError):
                 pass
-        elif timeout is not None:
-            time.sleep(timeout)
         else:
-            time.sleep(0.5)  # nothing can wake it: Linux would wait forever too
-            return
+            time.sleep(timeout)
+            if blk.deadline is None:
+                return  # nothing can wake it (one task): Linux would wait forever too
         T.run_state[row] = RunState.runApp
         T.block[row] = BlockKind.NONE
         self.tasks[row].blocked_on = None
+
+    def interrupt(self, signo: int) -> None:
+        """From another thread: the host got ``signo`` (SIGINT, SIGTERM, SIGHUP) and the guest
+        must die of it. Stopping Unicorn asynchronously can re-execute one instruction (DESIGN's
+        hazard), which is harmless here because the guest never runs again."""
+        self.host_signal = signo
+        uch = self.current_uch
+        if uch is not None:
+            uclib.uc_emu_stop(uch)
 
     def report_internal_error(self, nr: int, name: str, exc: BaseException) -> None:
         self.internal_error = exc

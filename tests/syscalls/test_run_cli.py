@@ -106,3 +106,24 @@ def test_read_blocks_until_the_host_writes():
     time.sleep(3.0)
     out, err = p.communicate(b"late input\n", timeout=120)
     assert out == b"late input\n" and p.returncode == 0, err
+
+
+@pytest.mark.parametrize("sig", [2, 15])
+def test_host_signal_kills_a_spinning_guest(tmp_path, sig):
+    # A guest in a loop that makes no syscalls still dies of SIGINT/SIGTERM sent to ecs-kernel.
+    import signal
+    import time
+    d = tmp_path
+    (d / "spin.s").write_text(".globl _start\n_start:\n1: jmp 1b\n")
+    subprocess.run(["gcc", "-nostdlib", "-static", "-o", str(d / "spin"), str(d / "spin.s")],
+                   check=True)
+    import shutil
+    exe = "/var/tmp/ecs-spin-%d" % os.getpid()  # outside /tmp: the guest's /tmp is its own
+    shutil.copy(d / "spin", exe)
+    try:
+        p = subprocess.Popen([*RUN, "--", exe], stderr=subprocess.PIPE)
+        time.sleep(3)
+        p.send_signal(sig)
+        assert p.wait(timeout=60) == 128 + sig
+    finally:
+        os.unlink(exe)
