@@ -16,9 +16,10 @@ foreign handle raises StaleHandleError / ForeignHandleError naming it. Kernel-le
 from __future__ import annotations
 
 from .components import fd_table, pidns, resources, rlimits, session, signals, task, thread_group, uts
+from .components import futex as futex_components
 from .errors import E, KernelError
 from .schedule import Schedule
-from .systems import sessions, task_clone, task_exit, task_signals, task_wait
+from .systems import futex, sessions, task_clone, task_exit, task_signals, task_wait
 from .systems.task_wait import BLOCKED, WaitOptions, WaitResult
 from .world import Settings, World
 
@@ -29,13 +30,14 @@ def standard_components(levels: int = DEFAULT_PIDNS_LEVELS):
     comps = [*task.COMPONENTS, pidns.task_ids_component(levels), *thread_group.COMPONENTS,
              *pidns.COMPONENTS, *session.COMPONENTS, session.ids_component("process_groups", levels),
              session.ids_component("sessions", levels), *rlimits.COMPONENTS, *uts.COMPONENTS,
-             *resources.COMPONENTS, *signals.COMPONENTS, *fd_table.COMPONENTS]
+             *resources.COMPONENTS, *signals.COMPONENTS, *fd_table.COMPONENTS,
+             *futex_components.COMPONENTS]
     return comps
 
 
 def standard_schedule() -> Schedule:
     return Schedule([task_exit.interrupt_system, task_signals.signal_system, task_exit.exit_system,
-                     task_wait.wait_system])
+                     task_wait.wait_system, *futex.SYSTEMS])
 
 
 def new_world(settings: Settings | None = None, pidns_levels: int = DEFAULT_PIDNS_LEVELS) -> World:
@@ -48,6 +50,8 @@ def new_world(settings: Settings | None = None, pidns_levels: int = DEFAULT_PIDN
     world.schedule = standard_schedule()
     world.index["pidmaps"] = {}
     world.index["nproc"] = {}
+    world.index["futex_keys"] = {}
+    world.index["futex_interrupt"] = futex.futex_interrupt  # called by signal delivery
     world.index["root_pidns"] = pidns.new_namespace(world, -1)
     return world
 

@@ -26,7 +26,7 @@ from ..components.signals import (SA_NOCLDWAIT, SIG_IGN, SIGCHLD, SIGKILL, sigma
 from ..components.task import Block, ExitState, RunState
 from ..errors import E, KernelError
 from ..schedule import Phase, system
-from . import sessions
+from . import futex, sessions
 from .task_signals import (flags_of, group_kill, handler_of, release_group_signals,
                            release_task_signals, send_group_signal)
 
@@ -98,7 +98,7 @@ def interrupt_system(world, commands) -> None:
                 "ProcessGroup", "Session", "Rlimits", "UTSNamespace", "process_groupsIDs",
                 "sessionsIDs", "TaskIDs", "TaskPIDs", "ThreadState", "SignalHandlers", "TaskCreds",
                 "SigMask", "GroupStopState", "SigQueue", "SigFrames", "SigWait", "SigInfo",
-                "WaitState"))
+                "WaitState", "FutexWaiters", "FutexQueues", "FutexState"))
 def exit_system(world, commands) -> None:
     """Advance every exiting task: runExit -> runExitMain -> runExitNotify -> runExitDone.
 
@@ -135,6 +135,7 @@ def exit_system(world, commands) -> None:
 def exit_main(world, t: int) -> None:
     """Release what a dead thread no longer needs, and count it out of its group (do_exit)."""
     T, G = world.tasks, world.thread_groups
+    futex.futex_exit(world, t)  # robust list, clear_child_tid: before the mm reference goes
     for kind, col in resources.KINDS.items():
         row = int(getattr(T, col)[t])
         if row >= 0:
@@ -293,6 +294,7 @@ def exit_main_many(world, rows: np.ndarray) -> None:
     if len(rows) == 0:
         return
     T, G = world.tasks, world.thread_groups
+    futex.futex_exit_many(world, rows)  # as exit_main: before the mm references go
     for kind, col in resources.KINDS.items():
         c = getattr(T, col)
         res = c[rows].astype(np.int64)
