@@ -22,8 +22,6 @@ import os
 from dataclasses import dataclass
 
 from ..errors import E, KernelError
-from ..fs.inodes import RegularFile
-from . import elf as _elf
 from .elf import ElfImage, ExecError, parse_elf, choose_load_bias
 from .exec_args import (BINPRM_BUF_SIZE, ExecCreds, check_script_depth, layout_initial_stack,
                         parse_shebang, shebang_argv, standard_auxv)

@@ -42,7 +42,6 @@ from ..components.rlimits import RLIMIT_AS, RLIMIT_DATA, RLIMIT_STACK
 from ..components.signals import SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP
 from ..components.task import Block as BlockKind
 from ..components.task import RunState
-from ..errors import KernelError
 from ..systems import task_exit
 from .memory import AddressSpace, default_mmap_base
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import ctypes
 import errno as _errno
 import os
-import struct
 from collections import Counter
 
 from unicorn import x86_const as X

@@ -8,7 +8,7 @@ from __future__ import annotations
 import struct
 
 from ..errors import E, KernelError
-from .context import Block, s32, u32
+from .context import s32, u32
 from .table import FULL, PARTIAL, syscall
 
 SYSNAME = b"Linux"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import struct
 
 from ..components import pidns, rlimits
-from ..components.rlimits import RLIM_INFINITY, RLIM_NLIMITS, RLIMIT_AS, RLIMIT_DATA
+from ..components.rlimits import RLIM_NLIMITS, RLIMIT_AS, RLIMIT_DATA
 from ..components.signals import NSIG
 from ..errors import E, KernelError
 from ..systems import sessions, task_exit

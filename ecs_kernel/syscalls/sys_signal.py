@@ -11,7 +11,7 @@ import struct
 from ..components.signals import NSIG, SIGKILL, SIGSTOP, sigmask
 from ..errors import E, KernelError
 from ..systems import task_signals
-from .context import s32, u32
+from .context import s32
 from .table import PARTIAL, syscall
 
 SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK = 0, 1, 2

@@ -5,7 +5,6 @@ Binaries go under /var/tmp, not /tmp: the guest's /tmp is its own empty in-memor
 """
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile

@@ -111,7 +111,6 @@ def test_read_blocks_until_the_host_writes():
 @pytest.mark.parametrize("sig", [2, 15])
 def test_host_signal_kills_a_spinning_guest(tmp_path, sig):
     # A guest in a loop that makes no syscalls still dies of SIGINT/SIGTERM sent to ecs-kernel.
-    import signal
     import time
     d = tmp_path
     (d / "spin.s").write_text(".globl _start\n_start:\n1: jmp 1b\n")
