@@ -82,10 +82,14 @@ class GuestMemory:
         self.uc = uc if uc is not None else new_engine()
         self.aspace = aspace if aspace is not None else AddressSpace(self.uc)
         self.hooks: list = []  # keep ctypes callbacks alive as long as the engine
+        self.install_hooks = None  # the Machine's hook installer, applied to forked engines too
 
     def fork(self) -> "GuestMemory":
         uc = new_engine()
-        return GuestMemory(self.aspace.fork(uc), uc)
+        child = GuestMemory(self.aspace.fork(uc), uc)
+        if self.install_hooks is not None:
+            self.install_hooks(child)
+        return child
 
     def release(self) -> None:
         self.aspace.release()
@@ -160,6 +164,7 @@ class Machine:
             raise UcError(status)
         gm.hooks.append(cb)
         gm.hooks.append(gm.uc.hook_add(UC_HOOK_INTR, self._on_interrupt))
+        gm.install_hooks = self._add_hooks
 
     # -- exec -----------------------------------------------------------------------------------
     def _load(self, task, path, argv, envp, cwd=None):

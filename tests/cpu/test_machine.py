@@ -194,3 +194,20 @@ syscall
 path: .asciz "/no/such/file"
 """)
     assert run_guest([p]).status == 2  # ENOENT
+
+
+def test_forked_memory_gets_its_own_engine_with_hooks(asm_dir):
+    # components/resources.py calls .fork() on the address-space object when a process is copied.
+    from ecs_kernel.cpu.machine import Machine
+    from ecs_kernel.fs.vfs import FileSystem
+    from ecs_kernel.kernel import Kernel
+    p = build_asm(asm_dir, "forkme", "mov edi, 9\nmov eax, 60\nsyscall")
+    k = Kernel()
+    m = Machine(k, FileSystem("/"), strict=True)
+    row = k.task(k.init_task)
+    m.exec_first(row, str(p), [str(p)], [])
+    gm = m.memory_of(row)
+    child = gm.fork()
+    assert child.uc is not gm.uc and len(child.hooks) == len(gm.hooks)
+    assert child.aspace.maps_text() == gm.aspace.maps_text()
+    child.release()
