@@ -29,7 +29,6 @@ TASK_SIZE = 0x7FFF_FFFF_F000
 _BIG_READ = 1 << 20  # INT_MAX & PAGE_MASK: Linux clamps every read/write to this
 PATH_MAX = abi.PATH_MAX
 AT_EACCESS = 0x200
-_SOCKET_FAMILIES_NOTE = "no networking: every address family is EAFNOSUPPORT"
 
 
 # -- helpers -----------------------------------------------------------------------------------------
@@ -928,10 +927,14 @@ def _poll_once(t, entries):
                 rev = POLLNVAL
             else:
                 want = events | POLLERR | POLLHUP
-                if want & (POLLIN | POLLRDNORM) and desc.readable():
-                    rev |= want & (POLLIN | POLLRDNORM)
-                if want & (POLLOUT | POLLWRNORM) and desc.writable():
-                    rev |= want & (POLLOUT | POLLWRNORM)
+                poll_mask = getattr(desc, "poll", None)
+                if poll_mask is not None:  # pipes, sockets: IN/OUT/HUP/ERR as Linux's f_op->poll
+                    rev = poll_mask() & want
+                else:
+                    if want & (POLLIN | POLLRDNORM) and desc.readable():
+                        rev |= want & (POLLIN | POLLRDNORM)
+                    if want & (POLLOUT | POLLWRNORM) and desc.writable():
+                        rev |= want & (POLLOUT | POLLWRNORM)
                 if isinstance(desc, HostStdioFile):
                     if events & POLLIN:
                         host_r.append(desc.host_fd)
@@ -960,7 +963,8 @@ def _do_poll(t, nr, fds, nfds, timeout_ns):
     raise Block(host_r, host_w, deadline)
 
 
-@syscall("poll", PARTIAL, "readiness of the task's own fds; no POLLHUP on pipes", args=("p", "u", "i"))
+@syscall("poll", PARTIAL, "readiness of the task's own fds (one task: nobody else can make them ready)",
+         args=("p", "u", "i"))
 def poll(t, fds, nfds, timeout):
     """Implements poll(2)."""
     ms = s32(timeout)
@@ -977,36 +981,6 @@ def ppoll(t, fds, nfds, tsp, sigmask, sigsetsize):
             raise KernelError(E.EINVAL)
         timeout = sec * 1_000_000_000 + ns
     return _do_poll(t, 271, fds, nfds, timeout)
-
-
-# -- sockets: a machine without networking ---------------------------------------------------------------
-
-@syscall("socket", PARTIAL, _SOCKET_FAMILIES_NOTE, args=("i", "i", "i"))
-def socket(t, family, type_, protocol):
-    """Implements socket(2): no address family is available."""
-    raise KernelError(E.EAFNOSUPPORT)
-
-
-@syscall("socketpair", PARTIAL, _SOCKET_FAMILIES_NOTE, args=("i", "i", "i", "p"))
-def socketpair(t, family, type_, protocol, sv):
-    """Implements socketpair(2): no address family is available."""
-    raise KernelError(E.EAFNOSUPPORT)
-
-
-def _not_socket_handler(name: str):
-    def handler(t, fd):
-        _file(t, fd)
-        raise KernelError(_errno.ENOTSOCK)
-    handler.__name__ = name
-    handler.__doc__ = f"Implements {name}(2): no socket exists, so EBADF or ENOTSOCK."
-    return handler
-
-
-for _name in ("connect", "accept", "accept4", "bind", "listen", "sendto", "recvfrom", "sendmsg",
-              "recvmsg", "shutdown", "getsockname", "getpeername", "setsockopt", "getsockopt",
-              "sendmmsg", "recvmmsg"):
-    syscall(_name, PARTIAL, "no sockets exist: EBADF or ENOTSOCK", args=("fd",))(
-        _not_socket_handler(_name))
 
 
 # -- extended attributes: the overlay keeps none ----------------------------------------------------------

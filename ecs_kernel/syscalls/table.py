@@ -138,8 +138,8 @@ _TABLE: list[Syscall] | None = None
 
 
 def _load_handlers() -> None:
-    from . import (sys_file, sys_futex, sys_info, sys_mm, sys_process,  # noqa: F401
-                   sys_signal, sys_time)  # noqa: F401
+    from . import (sys_epoll, sys_file, sys_futex, sys_info, sys_mm,  # noqa: F401
+                   sys_process, sys_signal, sys_socket, sys_time)  # noqa: F401
 
 
 def table() -> list[Syscall]:

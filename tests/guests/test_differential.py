@@ -45,6 +45,10 @@ def test_files_at_sendfile_poll(guest_build, libc):
     same([guest_build("files_at", libc)])
 
 
+def test_socketpair_epoll_eventfd_memfd(guest_build, libc):
+    same([guest_build("events", libc)])
+
+
 def test_clocks(guest_build, libc):
     same([guest_build("clocks", libc)])
 

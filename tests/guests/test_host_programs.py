@@ -101,3 +101,20 @@ def test_execve_replaces_the_image(argv):
 @needs_busybox
 def test_busybox_exec_chain():
     same([BUSYBOX, "env", "X=y", BUSYBOX, "sh", "-c", "exec " + BUSYBOX + " printenv X"])
+
+
+def test_python3_asyncio_event_loop():
+    # asyncio: a socketpair self-pipe, epoll, timers; add_reader on a pipe.
+    same(["/usr/bin/python3", "-c", """
+import asyncio, os, time
+async def main():
+    t = time.monotonic(); await asyncio.sleep(0.05); print('slept', time.monotonic() - t >= 0.05)
+    r, w = os.pipe()
+    loop = asyncio.get_running_loop()
+    fut = loop.create_future()
+    loop.add_reader(r, lambda: fut.set_result(os.read(r, 10)))
+    loop.call_later(0.02, os.write, w, b'ping')
+    print(await fut)
+    print(await asyncio.gather(*(asyncio.sleep(0.01, result=i) for i in range(5))))
+asyncio.run(main())
+"""])

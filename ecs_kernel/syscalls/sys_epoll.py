@@ -1,0 +1,325 @@
+"""epoll, eventfd, memfd and a few file extras (gVisor: ``sys_epoll.go``, ``sys_eventfd.go``,
+``sys_memfd.go``).
+
+Readiness is what the descriptions say (``readable()`` / ``writable()``), so one task's event loop
+(Python's asyncio, libuv-style loops) works: level-triggered, and EPOLLET/EPOLLONESHOT are kept
+as flags (EPOLLONESHOT disarms after one report; edge-triggered mode reports like level-triggered,
+which a correct edge-triggered program tolerates). Waiting is a restartable block, like poll.
+"""
+from __future__ import annotations
+
+import errno as _errno
+import struct
+import time
+
+from ..errors import E, KernelError
+from ..fs import abi
+from ..fs.abi import O_CLOEXEC, O_NONBLOCK, O_RDWR
+from ..fs.file import (DirectoryDescription, FileDescription, HostStdioFile,
+                       RegularFileDescription)
+from ..fs.inodes import Inode, RegularFile, SuperBlock
+from ..systems import fd_table
+from .context import Block, s32, u32
+from .table import FULL, PARTIAL, syscall
+
+ANON_SB = SuperBlock("anon_inodefs", abi.makedev(0, 0x0E), time.time_ns)
+
+EPOLLIN, EPOLLPRI, EPOLLOUT, EPOLLERR, EPOLLHUP = 0x1, 0x2, 0x4, 0x8, 0x10
+EPOLLRDNORM, EPOLLWRNORM = 0x40, 0x100
+EPOLLEXCLUSIVE, EPOLLWAKEUP, EPOLLONESHOT, EPOLLET = 1 << 28, 1 << 29, 1 << 30, 1 << 31
+EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD = 1, 2, 3
+EP_MAX_EVENTS = 0x7FFF_FFFF // 12
+_EVENT = struct.Struct("<IQ")  # struct epoll_event is packed on x86-64: 12 bytes
+
+
+class AnonInode(Inode):
+    """The inode behind an epoll or eventfd description (anon_inode:[...])."""
+
+    ftype = 0
+
+    def __init__(self, kind: str):
+        super().__init__(ANON_SB, 0o600)
+        self.kind = kind
+
+
+class EpollFile(FileDescription):
+    """An epoll instance: the interest list, keyed by (fd, description) as Linux keys it."""
+
+    seekable = False
+
+    def __init__(self, flags: int):
+        super().__init__(AnonInode("eventpoll"), O_RDWR | (flags & O_CLOEXEC), "anon_inode:[eventpoll]")
+        self.interest: dict[int, list] = {}  # fd -> [description, events, data]
+
+    def readable(self) -> bool:
+        return False  # nested epoll readiness is not modelled
+
+
+class EventFile(FileDescription):
+    """eventfd(2): a 64-bit counter."""
+
+    seekable = False
+    MAX = (1 << 64) - 2
+
+    def __init__(self, initval: int, flags: int, semaphore: bool):
+        super().__init__(AnonInode("eventfd"), O_RDWR | (flags & O_NONBLOCK), "anon_inode:[eventfd]")
+        self.count = initval
+        self.semaphore = semaphore
+
+    def read(self, n: int) -> bytes:
+        if n < 8:
+            raise KernelError(E.EINVAL)
+        if self.count == 0:
+            raise KernelError(E.EAGAIN)
+        v = 1 if self.semaphore else self.count
+        self.count -= v
+        return struct.pack("<Q", v)
+
+    def write(self, data: bytes) -> int:
+        if len(data) < 8:
+            raise KernelError(E.EINVAL)
+        v = struct.unpack_from("<Q", data)[0]
+        if v == (1 << 64) - 1:
+            raise KernelError(E.EINVAL)
+        if self.count + v > self.MAX:
+            raise KernelError(E.EAGAIN)
+        self.count += v
+        return 8
+
+    def readable(self) -> bool:
+        return self.count > 0
+
+    def writable(self) -> bool:
+        return self.count < self.MAX
+
+
+# -- epoll ----------------------------------------------------------------------------------------------
+
+def _new(t, desc, cloexec: bool) -> int:
+    return fd_table.new_fd(t.world, t.row, desc, cloexec=cloexec)
+
+
+@syscall("epoll_create", PARTIAL, "level-triggered readiness of the task's own fds", args=("i",))
+def epoll_create(t, size):
+    """Implements epoll_create(2)."""
+    if s32(size) <= 0:
+        raise KernelError(E.EINVAL)
+    return _new(t, EpollFile(0), False)
+
+
+@syscall("epoll_create1", PARTIAL, "level-triggered readiness of the task's own fds", args=("x",))
+def epoll_create1(t, flags):
+    """Implements epoll_create1(2)."""
+    flags = u32(flags)
+    if flags & ~O_CLOEXEC:
+        raise KernelError(E.EINVAL)
+    return _new(t, EpollFile(flags), bool(flags & O_CLOEXEC))
+
+
+def _epoll(t, epfd: int) -> EpollFile:
+    ep = fd_table.get_file(t.world, t.row, s32(epfd))
+    if not isinstance(ep, EpollFile):
+        raise KernelError(E.EINVAL)
+    return ep
+
+
+@syscall("epoll_ctl", PARTIAL, "EPOLLET reports like level-triggered; EPOLLEXCLUSIVE accepted",
+         args=("fd", "i", "fd", "p"))
+def epoll_ctl(t, epfd, op, fd, event):
+    """Implements epoll_ctl(2)."""
+    op, fd = s32(op), s32(fd)
+    ev = _EVENT.unpack(t.mm.copy_in(event, 12)) if op != EPOLL_CTL_DEL else (0, 0)
+    ep_desc = fd_table.get_file(t.world, t.row, s32(epfd))
+    target = fd_table.get_file(t.world, t.row, fd)
+    if isinstance(target, (RegularFileDescription, DirectoryDescription)):
+        raise KernelError(_errno.EPERM)  # regular files and directories do not support poll
+    if target is ep_desc or not isinstance(ep_desc, EpollFile):
+        raise KernelError(E.EINVAL)
+    cur = ep_desc.interest.get(fd)
+    if cur is not None and cur[0] is not target:
+        cur = None  # the fd was closed and reused: the old registration is gone
+        del ep_desc.interest[fd]
+    if op == EPOLL_CTL_ADD:
+        if cur is not None:
+            raise KernelError(E.EEXIST)
+        ep_desc.interest[fd] = [target, ev[0] | EPOLLERR | EPOLLHUP, ev[1]]
+    elif op == EPOLL_CTL_MOD:
+        if cur is None:
+            raise KernelError(E.ENOENT)
+        if ev[0] & EPOLLEXCLUSIVE:
+            raise KernelError(E.EINVAL)
+        cur[1], cur[2] = ev[0] | EPOLLERR | EPOLLHUP, ev[1]
+    elif op == EPOLL_CTL_DEL:
+        if cur is None:
+            raise KernelError(E.ENOENT)
+        del ep_desc.interest[fd]
+    else:
+        raise KernelError(E.EINVAL)
+    return 0
+
+
+def _epoll_wait(t, nr, epfd, events, maxevents, timeout_ns):
+    maxevents = s32(maxevents)
+    if maxevents <= 0 or maxevents > EP_MAX_EVENTS:
+        raise KernelError(E.EINVAL)
+    if not t.mm.access_ok(events, 12 * maxevents, write=True):
+        raise KernelError(E.EFAULT)
+    ep = _epoll(t, epfd)
+    ready = []
+    host_r, host_w = [], []
+    for fd, entry in list(ep.interest.items()):
+        desc, want, data = entry
+        if desc.released:
+            del ep.interest[fd]
+            continue
+        rev = 0
+        poll_mask = getattr(desc, "poll", None)
+        if poll_mask is not None:
+            rev = poll_mask() & (want | 0x2000) & 0xFFFF  # EPOLLRDHUP too; no flag bits
+        else:
+            if want & (EPOLLIN | EPOLLRDNORM) and desc.readable():
+                rev |= want & (EPOLLIN | EPOLLRDNORM)
+            if want & (EPOLLOUT | EPOLLWRNORM) and desc.writable():
+                rev |= want & (EPOLLOUT | EPOLLWRNORM)
+        if rev:
+            if len(ready) < maxevents:
+                ready.append((rev, data))
+                if want & EPOLLONESHOT:
+                    entry[1] = 0
+        elif isinstance(desc, HostStdioFile) and want & ~(EPOLLERR | EPOLLHUP):
+            if want & EPOLLIN:
+                host_r.append(desc.host_fd)
+            if want & EPOLLOUT:
+                host_w.append(desc.host_fd)
+    now = t.machine.monotonic_ns()
+    if ready or timeout_ns == 0 or (timeout_ns is not None
+                                    and now >= t.deadline_for(nr, now, timeout_ns)):
+        t.clear_restart()
+        if ready:
+            t.mm.copy_out(events, b"".join(_EVENT.pack(*r) for r in ready))
+        return len(ready)
+    raise Block(host_r, host_w, None if timeout_ns is None else t.deadline_for(nr, now, timeout_ns))
+
+
+def _ms(timeout) -> int | None:
+    ms = s32(timeout)
+    return None if ms < 0 else ms * 1_000_000
+
+
+@syscall("epoll_wait", PARTIAL, "level-triggered", args=("fd", "p", "i", "i"))
+def epoll_wait(t, epfd, events, maxevents, timeout):
+    """Implements epoll_wait(2)."""
+    return _epoll_wait(t, 232, epfd, events, maxevents, _ms(timeout))
+
+
+@syscall("epoll_pwait", PARTIAL, "as epoll_wait; the signal mask is ignored",
+         args=("fd", "p", "i", "i", "p", "u"))
+def epoll_pwait(t, epfd, events, maxevents, timeout, sigmask, sigsetsize):
+    """Implements epoll_pwait(2)."""
+    return _epoll_wait(t, 281, epfd, events, maxevents, _ms(timeout))
+
+
+@syscall("epoll_pwait2", PARTIAL, "as epoll_wait with a timespec; the signal mask is ignored",
+         args=("fd", "p", "i", "p", "p", "u"))
+def epoll_pwait2(t, epfd, events, maxevents, tsp, sigmask, sigsetsize):
+    """Implements epoll_pwait2(2)."""
+    timeout = None
+    if tsp:
+        sec, ns = struct.unpack("<qq", t.mm.copy_in(tsp, 16))
+        if sec < 0 or not 0 <= ns < 1_000_000_000:
+            raise KernelError(E.EINVAL)
+        timeout = sec * 1_000_000_000 + ns
+    return _epoll_wait(t, 441, epfd, events, maxevents, timeout)
+
+
+# -- eventfd ---------------------------------------------------------------------------------------------
+
+EFD_SEMAPHORE = 1
+
+
+@syscall("eventfd", FULL, args=("u",))
+def eventfd(t, initval):
+    """Implements eventfd(2)."""
+    return _new(t, EventFile(u32(initval), 0, False), False)
+
+
+@syscall("eventfd2", FULL, args=("u", "x"))
+def eventfd2(t, initval, flags):
+    """Implements eventfd2(2)."""
+    flags = u32(flags)
+    if flags & ~(O_CLOEXEC | O_NONBLOCK | EFD_SEMAPHORE):
+        raise KernelError(E.EINVAL)
+    return _new(t, EventFile(u32(initval), flags, bool(flags & EFD_SEMAPHORE)),
+                bool(flags & O_CLOEXEC))
+
+
+# -- memfd, getdents, fallocate, readahead -----------------------------------------------------------------
+
+MFD_CLOEXEC, MFD_ALLOW_SEALING, MFD_HUGETLB, MFD_NOEXEC_SEAL, MFD_EXEC = 1, 2, 4, 8, 0x10
+
+
+@syscall("memfd_create", PARTIAL, "an unlinked tmpfs file; seals are not enforced", args=("s", "x"))
+def memfd_create(t, name, flags):
+    """Implements memfd_create(2)."""
+    flags = u32(flags)
+    raw = t.mm.copy_in_string(name, 250)  # NAME_MAX - strlen("memfd:")
+    if flags & ~(MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_NOEXEC_SEAL | MFD_EXEC) or \
+            flags & MFD_NOEXEC_SEAL and flags & MFD_EXEC:
+        raise KernelError(E.EINVAL)
+    inode = RegularFile(t.fs.tmpfs_sb, 0o777)
+    inode.nlink = 0
+    desc = inode.open_description(O_RDWR | abi.O_LARGEFILE,
+                                  f"/memfd:{raw.decode(errors='replace')} (deleted)")
+    return _new(t, desc, bool(flags & MFD_CLOEXEC))
+
+
+@syscall("getdents", FULL, "the old linux_dirent layout", args=("fd", "p", "u"))
+def getdents(t, fd, dirp, count):
+    """Implements getdents(2)."""
+    desc = fd_table.get_file(t.world, t.row, s32(fd))
+    count = u32(count)
+    if not t.mm.access_ok(dirp, count, write=True):
+        raise KernelError(E.EFAULT)
+    data = desc.getdents64(count)
+    out = bytearray(len(data))
+    pos = 0
+    while pos < len(data):
+        ino, off, reclen, dtype = struct.unpack_from("<QqHB", data, pos)
+        name = data[pos + 19:pos + reclen].split(b"\0", 1)[0]
+        # linux_dirent: ino, off, reclen, name, NUL, padding, d_type in the last byte; the same
+        # record length as linux_dirent64 (8+8+2+len+2 rounded to 8).
+        struct.pack_into("<QqH", out, pos, ino, off, reclen)
+        out[pos + 18:pos + 18 + len(name)] = name
+        out[pos + reclen - 1] = dtype
+        pos += reclen
+    if out:
+        t.mm.copy_out(dirp, bytes(out))
+    return len(out)
+
+
+@syscall("fallocate", PARTIAL, "mode 0 and FALLOC_FL_KEEP_SIZE only", args=("fd", "i", "i", "i"))
+def fallocate(t, fd, mode, offset, length):
+    """Implements fallocate(2)."""
+    from .context import s64
+    desc = fd_table.get_file(t.world, t.row, s32(fd))
+    mode, offset, length = s32(mode), s64(offset), s64(length)
+    if offset < 0 or length <= 0:
+        raise KernelError(E.EINVAL)
+    if not desc.can_write:
+        raise KernelError(E.EBADF)
+    if type(desc) is not RegularFileDescription:
+        raise KernelError(_errno.ENODEV if not desc.seekable else _errno.EOPNOTSUPP)
+    if mode & ~1:
+        raise KernelError(_errno.EOPNOTSUPP)
+    if not mode & 1 and offset + length > desc.inode.size:
+        desc.truncate(offset + length)
+    return 0
+
+
+@syscall("readahead", FULL, "nothing to read ahead: memory and the host cache", args=("fd", "i", "u"))
+def readahead(t, fd, offset, count):
+    """Implements readahead(2)."""
+    desc = fd_table.get_file(t.world, t.row, s32(fd))
+    if type(desc) is not RegularFileDescription:
+        raise KernelError(E.EINVAL)
+    return 0
