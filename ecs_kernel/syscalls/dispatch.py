@@ -125,16 +125,17 @@ class Dispatcher:
     def _format_call(self, task, nr: int, args) -> str:
         kinds = self.rows[nr].args
         parts = []
-        for i, (kind, v) in enumerate(zip(kinds, args)):
+        for kind, v in zip(kinds, args):
             parts.append(self._fmt_arg(task, kind, v, args, out=None))
-        return f"{name_of(nr)}({', '.join(p for p in parts if p is not None)}"
+        if "of" in kinds and "m" in kinds:  # strace shows the mode only when a file is created
+            if not args[kinds.index("of")] & 0o20000100:  # O_CREAT, O_TMPFILE
+                parts.pop(kinds.index("m"))
+        return f"{name_of(nr)}({', '.join(parts)}"
 
     def _format_result(self, task, nr: int, args, pre: str, ret: int) -> str:
         kinds = self.rows[nr].args
         if any(k.startswith("o") and k != "of" for k in kinds):
-            parts = []
-            for kind, v in zip(kinds, args):
-                parts.append(self._fmt_arg(task, kind, v, args, out=ret))
+            parts = [self._fmt_arg(task, kind, v, args, out=ret) for kind, v in zip(kinds, args)]
             pre = f"{name_of(nr)}({', '.join(parts)}"
         if ret < 0 and -ret < 4096:
             e = -ret
