@@ -146,8 +146,11 @@ def main(argv=None) -> int:
 
         n_insns = 3 * args.loops + 4
         print(f"compute loop: {n_insns / 1e6:.0f} M guest instructions (best of {min(args.repeat, 3)})")
-        t_bare = min(_bare_unicorn_seconds(loop) for _ in range(min(args.repeat, 3)))
-        t_ek = min(_machine_run_seconds(loop) for _ in range(min(args.repeat, 3)))
+        # Interleaved, best of each: other load on the machine hits both sides alike.
+        t_bare = t_ek = float("inf")
+        for _ in range(min(args.repeat, 3)):
+            t_bare = min(t_bare, _bare_unicorn_seconds(loop))
+            t_ek = min(t_ek, _machine_run_seconds(loop))
         print(f"  bare Unicorn, no hooks         {n_insns / t_bare / 1e6:9.0f} M instructions/s")
         print(f"  ecs-kernel                     {n_insns / t_ek / 1e6:9.0f} M instructions/s   "
               f"{t_bare / t_ek:5.2f}x bare Unicorn (goal >= 0.9x)")
