@@ -135,11 +135,13 @@ def exit_code(status: int) -> int:
 
 
 def run(program, argv, envp, *, root: str = "/", cwd: str = "/", strace=None, seed=None,
-        stdio=(0, 1, 2), strict: bool = False, stderr=None, report=None) -> int:
+        stdio=(0, 1, 2), strict: bool = False, stderr=None, report=None,
+        timeout: float | None = None) -> int:
     """Run ``program`` in a fresh Kernel; return the shell-style exit status.
 
     ``stdio`` are the host fds shown as guest fds 0-2. ``strict`` re-raises kernel bugs (tests).
     ``report``, if given, is called with the Machine after the run (counters, tests).
+    ``timeout`` (seconds): after it the guest is killed with SIGKILL (status 137).
     """
     from .cpu.elf import ExecError
     from .cpu.machine import Machine
@@ -183,8 +185,18 @@ def run(program, argv, envp, *, root: str = "/", cwd: str = "/", strace=None, se
     except KernelError as e:
         print(f"ecs-kernel: {prog_name}: {os.strerror(e.errno)}", file=err)
         return EXIT_NOT_FOUND if e.errno in (_errno.ENOENT, _errno.ENOTDIR) else EXIT_CANNOT_EXEC
-    with _host_signals(machine):
-        status = machine.run()
+    timer = None
+    if timeout is not None:
+        import threading
+        timer = threading.Timer(timeout, machine.interrupt, (9,))
+        timer.daemon = True
+        timer.start()
+    try:
+        with _host_signals(machine):
+            status = machine.run()
+    finally:
+        if timer is not None:
+            timer.cancel()
     if strace is not None or os.environ.get("ECS_KERNEL_DEBUG"):
         unimpl = machine.dispatcher.unimplemented
         if unimpl:

@@ -211,3 +211,26 @@ def test_forked_memory_gets_its_own_engine_with_hooks(asm_dir):
     assert child.uc is not gm.uc and len(child.hooks) == len(gm.hooks)
     assert child.aspace.maps_text() == gm.aspace.maps_text()
     child.release()
+
+
+def test_timeout_kills_a_runaway_guest(asm_dir):
+    p = build_asm(asm_dir, "forever", "1: jmp 1b")
+    assert run_guest([p], timeout=1.0).status == 128 + 9
+
+
+def test_sleeping_guest_wakes_on_time(asm_dir):
+    # nanosleep({0, 300 ms}) then exit(5): the task blocks as data and is restarted.
+    import time
+    p = build_asm(asm_dir, "nap", """lea rdi, [rip+ts]
+xor esi, esi
+mov eax, 35
+syscall
+mov edi, 5
+mov eax, 60
+syscall
+.data
+ts: .quad 0, 300000000
+""")
+    t0 = time.monotonic()
+    assert run_guest([p]).status == 5
+    assert 0.3 <= time.monotonic() - t0 < 5
