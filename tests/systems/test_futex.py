@@ -463,3 +463,39 @@ def test_checkpoint_keeps_waiters(k):
     assert F.waiters(w2, b, A) == [a]
     assert F.futex(w2, b, A, F.FUTEX_WAKE | PRIV, 1) == 1
     assert w2.tasks.ret[a] == 0 and w2.tasks.run_state[a] == RunState.runSyscallExit
+
+
+# -- signals (systems/task_signals.py calls world.index["futex_interrupt"]) ---------------------------------
+
+def test_a_caught_signal_ends_a_futex_wait_and_its_row():
+    from ecs_kernel.systems import task_signals as S
+    # Not sanitized: signal_system must also declare the futex components it writes via the hook.
+    k = Kernel(Settings(sanitize=False))
+    w = k.world
+    F.install_sim_memory(w, k.task(k.init_task))
+    t, = threads(k, 1)
+    S.sigaction(w, t, 10, (0x1234, 0, 0))
+    fx(k, t, A, F.FUTEX_WAIT | PRIV, 0)
+    S.tgkill(w, k.task(k.init_task), 1, int(w.tasks.tids[t, 0]), 10)
+    k.tick()
+    assert w.futex_waiters.count == 0 and w.tasks.futex_waiter[t] == -1
+    assert w.tasks.run_state[t] != RunState.blocked
+    assert int(w.tasks.ret[t]) in (-E.EINTR, -F.ERESTARTSYS)
+
+
+def test_a_waiter_woken_during_a_group_stop_resumes_woken(k):
+    from ecs_kernel.systems import task_signals as S
+    w = k.world
+    init = k.task(k.init_task)
+    seg = F.new_shared_segment(w, 4)
+    F.memory_of(w, init).map_shared(0x50000, seg)
+    p = k.task(k.fork(k.init_task))
+    fx(k, p, 0x50000, F.FUTEX_WAIT, 0)
+    S.kill(w, init, int(w.tasks.tids[p, 0]), 19)  # SIGSTOP
+    k.tick()
+    assert w.tasks.block[p] == Block.STOPPED and w.futex_waiters.count == 1
+    assert fx(k, init, 0x50000, F.FUTEX_WAKE, 1) == 1
+    assert w.tasks.block[p] == Block.STOPPED  # still stopped
+    S.kill(w, init, int(w.tasks.tids[p, 0]), 18)  # SIGCONT
+    k.tick()
+    assert w.tasks.run_state[p] == RunState.runSyscallExit and w.tasks.ret[p] == 0
