@@ -499,3 +499,97 @@ def test_a_waiter_woken_during_a_group_stop_resumes_woken(k):
     S.kill(w, init, int(w.tasks.tids[p, 0]), 18)  # SIGCONT
     k.tick()
     assert w.tasks.run_state[p] == RunState.runSyscallExit and w.tasks.ret[p] == 0
+
+
+# -- against Linux ----------------------------------------------------------------------------------------
+
+def _host_futex():
+    import ctypes
+    import mmap
+    import sys
+    if not sys.platform.startswith("linux"):
+        pytest.skip("needs Linux")
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+
+    class TS(ctypes.Structure):
+        _fields_ = [("s", ctypes.c_long), ("n", ctypes.c_long)]
+
+    buf = mmap.mmap(-1, 4096)
+    base = ctypes.addressof(ctypes.c_char.from_buffer(buf))
+
+    def call(uaddr, op, val, slot, uaddr2, val3):
+        arg4 = ctypes.byref(TS(*slot)) if isinstance(slot, tuple) else ctypes.c_void_p(slot or 0)
+        r = libc.syscall(ctypes.c_long(202), ctypes.c_void_p(uaddr), ctypes.c_int(op),
+                         ctypes.c_uint(val & 0xFFFFFFFF), arg4, ctypes.c_void_p(uaddr2),
+                         ctypes.c_uint(val3 & 0xFFFFFFFF))
+        return r if r >= 0 else -ctypes.get_errno()
+
+    return call, buf, base
+
+
+UNMAPPED = 0x1000
+# (op, val, timeout-or-val2, word offset or UNMAPPED, uaddr2 offset or UNMAPPED, val3)
+LINUX_CASES = [
+    (F.FUTEX_WAKE | PRIV, 1, None, UNMAPPED, 0, 0),
+    (F.FUTEX_WAKE, 1, None, UNMAPPED, 0, 0),
+    (F.FUTEX_WAIT | PRIV | F.FUTEX_CLOCK_REALTIME, 0, None, 0, 0, 0),
+    (F.FUTEX_WAIT | PRIV, 0, (-1, 0), 2, 0, 0),
+    (F.FUTEX_WAIT | PRIV, 0, (0, 0), 0, 0, 0),
+    (F.FUTEX_WAIT | PRIV, 1, (0, 0), 0, 0, 0),
+    (F.FUTEX_WAIT_BITSET | PRIV, 0, (0, 0), 0, 0, 1),
+    (F.FUTEX_WAIT_BITSET | PRIV, 0, None, 2, 0, 0),
+    (F.FUTEX_WAKE_BITSET | PRIV, 1, None, 2, 0, 0),
+    (F.FUTEX_WAKE | PRIV, 1, None, 2, 0, 0),
+    (F.FUTEX_REQUEUE | PRIV, -1, 1, 0, 4, 0),
+    (F.FUTEX_REQUEUE | PRIV, 1, 0x80000000, 0, 4, 0),
+    (F.FUTEX_CMP_REQUEUE | PRIV, 1, 1, 0, 0, 0),
+    (F.FUTEX_CMP_REQUEUE | PRIV, 1, 1, 0, 4, 9),
+    (F.FUTEX_CMP_REQUEUE, 1, 1, 0, UNMAPPED, 0),
+    (F.FUTEX_WAKE_OP | PRIV, 1, 1, 0, 4, F.futex_op(6, 1, 0, 0)),
+    (F.FUTEX_WAKE_OP | PRIV, 1, 1, 0, 4, F.futex_op(F.FUTEX_OP_SET, 3, 7, 0)),
+    (F.FUTEX_WAKE_OP | PRIV, 1, 1, 0, 8, F.futex_op(8, 33, 0, 0)),
+    (F.FUTEX_WAKE_OP | PRIV, 1, 1, 0, UNMAPPED, 0),
+    (F.FUTEX_WAKE_OP | PRIV, 1, 1, 0, UNMAPPED, F.futex_op(6, 1, 0, 0)),
+    (F.FUTEX_WAKE_OP | PRIV, 1, 1, 0, 12, F.futex_op(F.FUTEX_OP_ADD, -1, F.FUTEX_OP_CMP_LT, 0)),
+    (F.FUTEX_FD | PRIV, 0, None, 0, 0, 0),
+    (F.FUTEX_WAKE | PRIV, 1, None, 1 << 48, 0, 0),
+]
+
+
+@pytest.mark.parametrize("case", LINUX_CASES)
+def test_errnos_and_results_match_linux(k, case):
+    op, val, slot, off, off2, val3 = case
+    call, buf, base = _host_futex()
+    t, = threads(k, 1)
+
+    def host_addr(o):
+        return o if o in (UNMAPPED, 1 << 48) else base + o
+
+    def our_addr(o):
+        return o if o in (UNMAPPED, 1 << 48) else A + o
+
+    host = call(host_addr(off), op, val, slot, host_addr(off2), val3)
+    timeout = slot if isinstance(slot, tuple) else None
+    val2 = slot if isinstance(slot, int) else 0
+    try:
+        ours = fx(k, t, our_addr(off), op, val, timeout, our_addr(off2), val3, val2)
+    except KernelError as e:
+        ours = -e.errno
+    assert ours == host
+    words = [int.from_bytes(buf[i:i + 4], "little") for i in range(0, 16, 4)]
+    assert [F.read_u32(k.world, t, A + i) for i in range(0, 16, 4)] == words
+
+
+def test_wake_of_zero_wakes_one_on_linux_too():
+    import threading
+    import time
+    call, buf, base = _host_futex()
+    waiter = threading.Thread(target=call, args=(base, F.FUTEX_WAIT | PRIV, 0, None, 0, 0))
+    waiter.start()
+    woke, t0 = 0, time.monotonic()
+    while not woke and time.monotonic() - t0 < 5:
+        time.sleep(0.01)
+        woke = call(base, F.FUTEX_WAKE | PRIV, 0, None, 0, 0)
+    waiter.join(5)
+    assert woke == 1 and not waiter.is_alive()
