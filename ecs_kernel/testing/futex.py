@@ -3,8 +3,10 @@
 Two processes of three threads each (every thread but the leader has a clear_child_tid word)
 share one shared segment; each has private words at the same addresses. Rules: store a word,
 FUTEX_WAIT(_BITSET) with or without a timeout, FUTEX_WAKE(_BITSET), FUTEX_(CMP_)REQUEUE,
-FUTEX_WAKE_OP, private and shared, ticks (timeouts), a signal interrupting a waiter, a thread's
-exit (clear_child_tid wake). After every step: every key's waiters are the same tasks in the
+FUTEX_WAKE_OP, private and shared, ticks (timeouts), a signal interrupting a waiter, robust
+mutexes taken glibc-style (owner tid in the word, the entry on the thread's robust list or in
+list_op_pending) with contending waiters, a thread's exit (robust-list walk, clear_child_tid
+wake), pthread_join-style waits on clear_child_tid. After every step: every key's waiters are the same tasks in the
 same (wake) order, every finished wait has the same ret, every word the same value, and the
 components' invariants hold (``check_sanity``). The classic bug this finds: a lost wakeup (a
 waiter that a wake, requeue, timeout or exit should have moved and did not, or moved wrongly).
@@ -54,6 +56,8 @@ SHARED_BASE = 0x50000
 PRIVATE_WORDS = [PRIV_BASE + 4 * i for i in range(3)]
 SHARED_WORDS = [SHARED_BASE + 4 * i for i in range(2)]
 WORDS = PRIVATE_WORDS + SHARED_WORDS
+ROBUST_HEADS = PRIV_BASE + 0x40  # one struct robust_list_head per thread slot, 32 bytes apart
+ROBUST_OFFSET = -0xC0  # futex_offset: entry = lock word + 0xC0 (entries 8 bytes apart)
 pick = st.integers(min_value=0, max_value=10**6)
 word = st.sampled_from([0, 0, 0, 1, 2, 3, 3, 4])  # indexes into WORDS, skewed so waiters meet
 private_flag = st.sampled_from([True, True, True, False])
@@ -71,9 +75,13 @@ class FutexMachine(RuleBasedStateMachine):
         init = k.task(k.init_task)
         mem = F.install_sim_memory(w, init, F.SimMemory(64, PRIV_BASE))
         mem.map_shared(SHARED_BASE, F.new_shared_segment(w, len(SHARED_WORDS)))
-        self.ref = RefFutex(SHARED_BASE, len(SHARED_WORDS), w.settings.tick_ns)
+        self.ref = RefFutex(SHARED_BASE, len(SHARED_WORDS), w.settings.tick_ns,
+                            (PRIV_BASE, PRIV_BASE + 4 * 64))
         self.rows: dict[int, int] = {}  # tid -> task row
         self.ctid: dict[int, int] = {}
+        self.ktid: dict[int, int] = {}  # tid -> the kernel's thread id (robust-list owner values)
+        self.robust_head: dict[int, int] = {}  # tid -> its robust list head (0: none yet)
+        self.slot: dict[int, int] = {}
         self.proc_of_mm: dict[int, int] = {}
         tid = 0
         for p in range(self.nprocs):
@@ -86,6 +94,8 @@ class FutexMachine(RuleBasedStateMachine):
                 tid += 1
                 self.rows[tid] = k.task(h)
                 self.ctid[tid] = ctid
+                self.ktid[tid] = int(w.tasks.tids[self.rows[tid], 0])
+                self.slot[tid] = j
                 self.ref.tasks[tid] = _ref_task(tid, p)
 
     # -- helpers -----------------------------------------------------------------------------------------
@@ -187,6 +197,43 @@ class FutexMachine(RuleBasedStateMachine):
                                        None if rel is None else divmod(rel, 10**9)),
                        lambda: self.ref.wait(tid, addr, val, F.FUTEX_BITSET_MATCH_ANY, private, deadline))
 
+    def _write64(self, tid, addr, v):
+        F.memory_of(self.k.world, self.rows[tid]).copy_out_u64(addr, v)
+        self.ref.write_u64(self.ref.tasks[tid].proc, addr, v)
+
+    @precondition(lambda self: self._runnable())
+    @rule(i=pick, lock=st.sampled_from([0, 2]), waiters_bit=st.booleans(), pending=st.booleans(),
+          contend=st.integers(0, 2))
+    def robust_lock(self, i, lock, waiters_bit, pending, contend):
+        """Take a robust mutex the way glibc does: owner tid in the word, the entry on the
+        thread's robust list (or only in list_op_pending, as if it died mid-lock); others may
+        then wait on it (shared key, as glibc's robust mutexes do)."""
+        tid = self._choose(i)
+        proc = self.ref.tasks[tid].proc
+        addr = PRIVATE_WORDS[lock]
+        if self.ref.read(proc, addr) & F.FUTEX_TID_MASK:
+            return  # held (or looks held): a real locker would wait
+        head = ROBUST_HEADS + 32 * self.slot[tid]
+        entry = addr - ROBUST_OFFSET
+        if not self.robust_head.get(tid):
+            self._write64(tid, head, head)
+            self._write64(tid, head + 8, ROBUST_OFFSET)
+            self._write64(tid, head + 16, 0)
+            F.set_robust_list(self.k.world, self.rows[tid], head, F.ROBUST_LIST_HEAD_SIZE)
+            self.robust_head[tid] = head
+        value = self.ktid[tid] | (F.FUTEX_WAITERS if waiters_bit else 0)
+        F.write_u32(self.k.world, self.rows[tid], addr, value)
+        self.ref.write(proc, addr, value)
+        if pending:
+            self._write64(tid, head + 16, entry)
+        else:
+            self._write64(tid, entry, self.ref.read_u64(proc, head))
+            self._write64(tid, head, entry)
+        others = [t for t in self._runnable() if t != tid and self.ref.tasks[t].proc == proc]
+        for t in others[:min(contend, len(self._runnable()) - 1)]:
+            self._same(lambda: F.futex(self.k.world, self.rows[t], addr, F.FUTEX_WAIT, value),
+                       lambda: self.ref.wait(t, addr, value, F.FUTEX_BITSET_MATCH_ANY, False, None))
+
     @precondition(lambda self: len(self._runnable()) > 1)
     @rule(i=pick, j=pick)
     def join(self, i, j):
@@ -263,7 +310,7 @@ class FutexMachine(RuleBasedStateMachine):
         self.k.exit(self.k.handle(row), 0)
         self.k.tick()
         self.ref.tick()
-        self.ref.exit_thread(tid, self.ctid[tid])
+        self.ref.exit_thread(tid, self.ctid[tid], self.ktid[tid], self.robust_head.get(tid, 0))
         self._settle_results()
 
     # -- checks -------------------------------------------------------------------------------------------------

@@ -32,7 +32,9 @@ class RefWaiter:
 
 
 class RefFutex:
-    def __init__(self, shared_base: int, shared_words: int, tick_ns: int):
+    def __init__(self, shared_base: int, shared_words: int, tick_ns: int,
+                 private_range: tuple[int, int] = (0, 1 << 47)):
+        self.private_range = private_range  # [lo, hi) of each process's private words
         self.shared_base = shared_base
         self.shared_end = shared_base + 4 * shared_words
         self.tick_ns = tick_ns
@@ -52,6 +54,19 @@ class RefFutex:
 
     def write(self, proc: int, addr: int, v: int) -> None:
         self.words[self._loc(proc, addr)] = v & U32
+
+    def mapped(self, addr: int) -> bool:
+        lo, hi = self.private_range
+        return lo <= addr and addr + 4 <= hi or self.shared_base <= addr < self.shared_end
+
+    def read_u64(self, proc: int, addr: int) -> int:
+        if not (self.mapped(addr) and self.mapped(addr + 4)):
+            raise KernelError(E.EFAULT)
+        return self.read(proc, addr) | self.read(proc, addr + 4) << 32
+
+    def write_u64(self, proc: int, addr: int, v: int) -> None:
+        self.write(proc, addr, v & U32)
+        self.write(proc, addr + 4, v >> 32)
 
     def key(self, proc: int, addr: int, private: bool) -> tuple:
         if private:
@@ -159,10 +174,61 @@ class RefFutex:
                             del self.queues[k]
                 self._finish(tid, -E.ETIMEDOUT)
 
-    def exit_thread(self, tid: int, ctid: int) -> None:
-        """The thread exits (after the tick's timeouts): mm_release clears and wakes its
-        clear_child_tid word with a shared FUTEX_WAKE of 1 if other threads still use the mm."""
+    def _futex_death(self, proc: int, tid_value: int, uaddr: int, pi: bool, pending: bool) -> bool:
+        """handle_futex_death (kernel/futex/core.c); False stops the walk."""
+        if uaddr % 4 or not self.mapped(uaddr):
+            return False
+        uval = self.read(proc, uaddr)
+        owner = uval & 0x3FFFFFFF
+        if pending and not pi and not owner:
+            self._wake(self.key(proc, uaddr, False), 1)
+            return True
+        if owner != tid_value:
+            return True
+        self.write(proc, uaddr, (uval & 0x80000000) | 0x40000000)
+        if not pi and uval & 0x80000000:
+            self._wake(self.key(proc, uaddr, False), 1)
+        return True
+
+    def exit_robust_list(self, proc: int, tid_value: int, head: int) -> None:
+        """exit_robust_list: walk the list at ``head`` (at most 2048 entries), then the pending one."""
+        if not head:
+            return
+        m64 = (1 << 64) - 1
+        try:
+            raw = self.read_u64(proc, head)
+            offset = self.read_u64(proc, head + 8)
+            praw = self.read_u64(proc, head + 16)
+        except KernelError:
+            return
+        entry, pi = raw & ~1, raw & 1
+        pending, pip = praw & ~1, praw & 1
+        offset = offset - (1 << 64) if offset >> 63 else offset
+        limit = 2048
+        while entry != head:
+            try:
+                nraw = self.read_u64(proc, entry)
+                failed = False
+            except KernelError:
+                nraw, failed = 0, True
+            if entry != pending and not self._futex_death(proc, tid_value, (entry + offset) & m64,
+                                                           bool(pi), False):
+                return
+            if failed:
+                return
+            entry, pi = nraw & ~1, nraw & 1
+            limit -= 1
+            if not limit:
+                break
+        if pending:
+            self._futex_death(proc, tid_value, (pending + offset) & m64, bool(pip), True)
+
+    def exit_thread(self, tid: int, ctid: int, tid_value: int = 0, robust_head: int = 0) -> None:
+        """The thread exits (after the tick's timeouts): its robust list is walked, then
+        mm_release clears and wakes its clear_child_tid word with a shared FUTEX_WAKE of 1 if
+        other threads still use the mm."""
         t = self.tasks[tid]
+        self.exit_robust_list(t.proc, tid_value, robust_head)
         users = sum(1 for x in self.tasks.values() if x.proc == t.proc and x.state != "dead")
         t.state = "dead"
         if ctid and users > 1:
