@@ -17,9 +17,11 @@ from __future__ import annotations
 
 from .components import fd_table, pidns, resources, rlimits, session, signals, task, thread_group, uts
 from .components import futex as futex_components
+from .components import cpu_clocks as cpu_clock_components, timers as timer_components
 from .errors import E, KernelError
 from .schedule import Schedule
 from .systems import futex, sessions, task_clone, task_exit, task_signals, task_wait
+from .systems import cpu_clocks, timers
 from .systems.task_wait import BLOCKED, WaitOptions, WaitResult
 from .world import Settings, World
 
@@ -31,13 +33,14 @@ def standard_components(levels: int = DEFAULT_PIDNS_LEVELS):
              *pidns.COMPONENTS, *session.COMPONENTS, session.ids_component("process_groups", levels),
              session.ids_component("sessions", levels), *rlimits.COMPONENTS, *uts.COMPONENTS,
              *resources.COMPONENTS, *signals.COMPONENTS, *fd_table.COMPONENTS,
-             *futex_components.COMPONENTS]
+             *futex_components.COMPONENTS, *cpu_clock_components.COMPONENTS,
+             *timer_components.COMPONENTS]
     return comps
 
 
 def standard_schedule() -> Schedule:
     return Schedule([task_exit.interrupt_system, task_signals.signal_system, task_exit.exit_system,
-                     task_wait.wait_system, *futex.SYSTEMS])
+                     task_wait.wait_system, *futex.SYSTEMS, *cpu_clocks.SYSTEMS, *timers.SYSTEMS])
 
 
 def new_world(settings: Settings | None = None, pidns_levels: int = DEFAULT_PIDNS_LEVELS) -> World:

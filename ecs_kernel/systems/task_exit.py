@@ -26,7 +26,7 @@ from ..components.signals import (SA_NOCLDWAIT, SIG_IGN, SIGCHLD, SIGKILL, sigma
 from ..components.task import Block, ExitState, RunState
 from ..errors import E, KernelError
 from ..schedule import Phase, system
-from . import futex, sessions
+from . import cpu_clocks, futex, sessions
 from .task_signals import (flags_of, group_kill, handler_of, release_group_signals,
                            release_task_signals, send_group_signal)
 
@@ -98,7 +98,8 @@ def interrupt_system(world, commands) -> None:
                 "ProcessGroup", "Session", "Rlimits", "UTSNamespace", "process_groupsIDs",
                 "sessionsIDs", "TaskIDs", "TaskPIDs", "ThreadState", "SignalHandlers", "TaskCreds",
                 "SigMask", "GroupStopState", "SigQueue", "SigFrames", "SigWait", "SigInfo",
-                "WaitState", "FutexWaiters", "FutexQueues", "FutexState"))
+                "WaitState", "FutexWaiters", "FutexQueues", "FutexState", "CpuClock", "CpuUsage",
+                "GroupCpuClock"))
 def exit_system(world, commands) -> None:
     """Advance every exiting task: runExit -> runExitMain -> runExitNotify -> runExitDone.
 
@@ -366,6 +367,7 @@ def release_many(world, rows: np.ndarray) -> None:
     from ..jit.links import unlink_many
     T, G, N = world.tasks, world.thread_groups, world.pid_namespaces
     root = world.index["root_pidns"]
+    cpu_clocks.on_release_many(world, rows)  # as release
     T.exit_state[rows] = ExitState.DEAD
     T.run_state[rows] = RunState.runExitDone
     pidns.pidmap(world, root).task[T.tids[rows, 0]] = -1
@@ -421,6 +423,7 @@ def release(world, t: int) -> None:
     T, G, N = world.tasks, world.thread_groups, world.pid_namespaces
     T.exit_state[t] = ExitState.DEAD
     T.run_state[t] = RunState.runExitDone
+    cpu_clocks.on_release(world, t)  # its CPU time stays in the group's (signal->utime/stime)
     tg = int(T.tg[t])
     leader = int(G.leader[tg])
     for ns in pidns.chain(world, int(T.ns[t])):

@@ -20,7 +20,7 @@ from ..components.task import Block, ExitState, RunState
 from ..components.signals import SIGCHLD
 from ..errors import E, KernelError
 from ..schedule import Phase, system
-from . import sessions
+from . import cpu_clocks, sessions
 from . import task_exit  # attribute access at call time: task_exit imports modules that import us
 
 WNOHANG = 0x00000001
@@ -164,6 +164,7 @@ def _consider(world, waiter: int, c: int, opts: WaitOptions, st: _Search) -> Wai
             status = task_exit.wait_status(world, c)
             res = WaitResult(c, pidns.tid_in(world, c, ns), status, _si_code(status), int(T.ruid[c]))
             if not opts.options & WNOWAIT:
+                cpu_clocks.join_child(world, waiter, c)  # JoinedChildCPUStats
                 task_exit.release(world, c)
             return res
         if opts.options & (WCONTINUED | WEXITED):
@@ -244,7 +245,8 @@ def store_result(world, t: int, res: WaitResult) -> None:
                 "ProcessGroup", "Session", "Rlimits", "UTSNamespace", "process_groupsIDs",
                 "sessionsIDs", "ThreadState", "ChildEvents", "GroupSigPending", "SigPending",
                 "SigQueue", "SigFrames", "SigWait", "SigInfo", "SigMask", "TaskCreds", "TaskResources",
-                "TaskPIDs", "SignalHandlers"))
+                "TaskPIDs", "SignalHandlers", "CpuClock", "CpuUsage", "GroupCpuClock",
+                "JoinedChildCPUStats"))
 def wait_system(world, commands) -> None:
     """Retry every blocked wait whose thread group saw a child event since it last looked."""
     T, G = world.tasks, world.thread_groups

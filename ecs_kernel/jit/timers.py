@@ -1,0 +1,84 @@
+"""Timer expiry kernel: which armed timers expired, how many periods, and their next expiry.
+
+Columns (one entry per timer row):
+
+- ``armed`` (bool): the timer is set. Cleared here when a one-shot timer expires.
+- ``expiry`` (int64 ns, in the timer's own clock): when it expires next (``now >= expiry``).
+- ``interval`` (int64 ns): the period, 0 for a one-shot timer.
+- ``now`` (int64 ns): the current reading of each timer's clock (gathered by the caller).
+- ``once`` (bool): step a periodic timer by one interval per pass (Linux's CPU itimers:
+  ``it->expires += it->incr``) instead of forwarding it past ``now`` (hrtimer_forward).
+- ``periods`` (int64, output): 0 for a timer that did not expire, else the number of periods that
+  elapsed (1 + missed periods when forwarded; always 1 when ``once``).
+
+The kernel is pure over its arrays; :func:`expire` is the checked wrapper, and the tests hold it
+to a plain-Python version (``tests/systems/test_timers.py``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ecs_kernel.jit.checks import check_vec as _check
+from ecs_kernel.jit.options import jit
+
+
+@jit
+def _expire(armed, expiry, interval, now, once, periods):
+    fired = 0
+    for i in range(armed.shape[0]):
+        periods[i] = 0
+        if not armed[i] or now[i] < expiry[i]:
+            continue
+        fired += 1
+        iv = interval[i]
+        if iv <= 0:
+            armed[i] = False
+            periods[i] = 1
+        elif once[i]:
+            expiry[i] += iv
+            periods[i] = 1
+        else:
+            k = (now[i] - expiry[i]) // iv + 1
+            expiry[i] += k * iv
+            periods[i] = k
+    return fired
+
+
+_B = (np.dtype(np.bool_),)
+_I = (np.dtype(np.int64),)
+
+
+def expire(armed, expiry, interval, now, once, periods) -> int:
+    """Advance every expired timer in place; returns how many expired (see the module doc)."""
+    _check("armed", armed, _B, writeable=True)
+    n = armed.shape[0]
+    what = "one per timer row"
+    _check("expiry", expiry, _I, n, True, what)
+    _check("interval", interval, _I, n, False, what)
+    _check("now", now, _I, n, False, what)
+    _check("once", once, _B, n, False, what)
+    _check("periods", periods, _I, n, True, what)
+    return int(_expire(armed, expiry, interval, now, once, periods))
+
+
+def expire_naive(armed, expiry, interval, now, once, periods) -> int:
+    """The oracle: the same rules, one row at a time in Python."""
+    fired = 0
+    for i in range(len(armed)):
+        periods[i] = 0
+        if armed[i] and now[i] >= expiry[i]:
+            fired += 1
+            if interval[i] <= 0:
+                armed[i] = False
+                periods[i] = 1
+            elif once[i]:
+                expiry[i] += interval[i]
+                periods[i] = 1
+            else:
+                k = (int(now[i]) - int(expiry[i])) // int(interval[i]) + 1
+                expiry[i] += k * interval[i]
+                periods[i] = k
+    return fired
+
+
+__all__ = ["expire", "expire_naive"]

@@ -1,0 +1,499 @@
+"""Timers and sleeps: itimers, alarm, POSIX timers and overruns, RLIMIT_CPU, nanosleep.
+
+Errnos and rounding were checked against the host's Linux (a C program calling each of these);
+the comments say which."""
+import errno
+
+import numpy as np
+import pytest
+
+from ecs_kernel.components import rlimits
+from ecs_kernel.components.rlimits import RLIMIT_CPU
+from ecs_kernel.components.signals import (SA_NODEFER, SA_RESTART, SI_TIMER, SIG_IGN, SIGALRM,
+                                           SIGKILL, SIGPROF, SIGRTMIN, SIGUSR1, SIGVTALRM, SIGXCPU,
+                                           sigmask)
+from ecs_kernel.components.task import Block, ExitState, RunState
+from ecs_kernel.components.timers import (ITIMER_PROF, ITIMER_REAL, ITIMER_VIRTUAL, SIGEV_NONE,
+                                          SIGEV_SIGNAL, SIGEV_THREAD_ID)
+from ecs_kernel.errors import E, KernelError
+from ecs_kernel.jit.timers import expire, expire_naive
+from ecs_kernel.kernel import BLOCKED, Kernel
+from ecs_kernel.systems import cpu_clocks as C
+from ecs_kernel.systems import task_signals as S
+from ecs_kernel.systems import timers as TM
+from ecs_kernel.systems.task_clone import CLONE_SIGHAND, CLONE_THREAD, CLONE_VM
+from ecs_kernel.world import Settings
+
+THREAD = CLONE_THREAD | CLONE_SIGHAND | CLONE_VM
+H = 0x401000
+MS = 1_000_000
+NS = 1_000_000_000
+
+
+def errno_of(fn, *a, **kw):
+    with pytest.raises(KernelError) as e:
+        fn(*a, **kw)
+    return e.value.errno
+
+
+@pytest.fixture
+def k():
+    return Kernel(Settings(sanitize=True))
+
+
+def proc(k, parent=None):
+    h = k.fork(parent or k.init_task)
+    return h, k.task(h)
+
+
+def pending(k, t):
+    w = k.world
+    return int(w.thread_groups.group_pending[w.tasks.tg[t]])
+
+
+def catch(k, t, *sigs, flags=SA_NODEFER):
+    for s in sigs:
+        S.sigaction(k.world, t, s, (H, flags, 0))
+
+
+def block(k, t, *sigs):
+    S.sigprocmask(k.world, t, S.SIG_BLOCK, sum(1 << (s - 1) for s in sigs))
+
+
+def iv(value_us, interval_us=0):
+    return TM.ItimerVal(divmod(interval_us, 10**6), divmod(value_us, 10**6))
+
+
+def spec(value_ns, interval_ns=0):
+    return TM.ItimerSpec(divmod(interval_ns, NS), divmod(value_ns, NS))
+
+
+# -- the kernel -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", range(5))
+def test_expire_kernel_matches_naive(seed):
+    rng = np.random.default_rng(seed)
+    n = 500
+    armed = rng.random(n) < 0.7
+    expiry = rng.integers(-50, 200, n).astype(np.int64)
+    interval = np.where(rng.random(n) < 0.5, 0, rng.integers(1, 40, n)).astype(np.int64)
+    now = rng.integers(0, 150, n).astype(np.int64)
+    once = rng.random(n) < 0.3
+    a1, e1, p1 = armed.copy(), expiry.copy(), np.zeros(n, np.int64)
+    a2, e2, p2 = armed.copy(), expiry.copy(), np.zeros(n, np.int64)
+    assert expire(a1, e1, interval, now, once, p1) == expire_naive(a2, e2, interval, now, once, p2)
+    assert (a1 == a2).all() and (e1 == e2).all() and (p1 == p2).all()
+    fwd = (p1 > 0) & (interval > 0) & ~once
+    assert (e1[fwd] > now[fwd]).all()
+
+
+def test_expire_checks_its_inputs():
+    z = np.zeros(3, np.int64)
+    with pytest.raises(ValueError):
+        expire(np.zeros(3, bool), z.copy(), z, z.astype(np.int32), np.zeros(3, bool), z.copy())
+
+
+# -- setitimer, getitimer, alarm -------------------------------------------------------------------
+
+def test_setitimer_errnos(k):
+    """Linux: usec 1000000 or a negative sec is EINVAL, and so is a bad which."""
+    w = k.world
+    _, p = proc(k)
+    assert errno_of(TM.setitimer, w, p, ITIMER_REAL, TM.ItimerVal((0, 0), (0, 1_000_000))) == E.EINVAL
+    assert errno_of(TM.setitimer, w, p, ITIMER_REAL, TM.ItimerVal((0, 0), (-1, 0))) == E.EINVAL
+    assert errno_of(TM.setitimer, w, p, ITIMER_REAL, TM.ItimerVal((0, -1), (0, 0))) == E.EINVAL
+    for which in (3, -1):
+        assert errno_of(TM.setitimer, w, p, which, iv(5)) == E.EINVAL
+        assert errno_of(TM.getitimer, w, p, which) == E.EINVAL
+
+
+def test_itimer_real_fires_sigalrm_at_the_first_tick_past_expiry(k):
+    w = k.world
+    _, p = proc(k)
+    block(k, p, SIGALRM)
+    assert TM.setitimer(w, p, ITIMER_REAL, iv(2500)) == iv(0)
+    assert TM.getitimer(w, p, ITIMER_REAL) == iv(2500)
+    k.tick(2)
+    assert TM.getitimer(w, p, ITIMER_REAL) == iv(500) and not pending(k, p)
+    k.tick()
+    assert pending(k, p) == int(sigmask(SIGALRM))
+    assert TM.getitimer(w, p, ITIMER_REAL) == iv(0)
+
+
+def test_periodic_itimer_real_waits_for_sigalrm_to_be_dequeued(k):
+    """Linux re-arms ITIMER_REAL when SIGALRM is dequeued: blocked, getitimer reads 0 (host)."""
+    w = k.world
+    _, p = proc(k)
+    catch(k, p, SIGALRM)
+    block(k, p, SIGALRM)
+    TM.setitimer(w, p, ITIMER_REAL, iv(1000, 3000))
+    k.tick(10)
+    assert TM.getitimer(w, p, ITIMER_REAL) == iv(0, 3000)
+    S.sigprocmask(w, p, S.SIG_UNBLOCK, int(sigmask(SIGALRM)))
+    k.tick()  # delivered at 11 ms; forwarded from 1 ms by 3 ms periods: next at 13 ms
+    assert w.tasks.handling[p] == SIGALRM
+    assert TM.getitimer(w, p, ITIMER_REAL) == iv(2000, 3000)
+    k.tick(2)  # 13 ms: fires again
+    assert pending(k, p) == int(sigmask(SIGALRM))
+    k.tick()
+    assert pending(k, p) == 0 and w.sigframes.count == 2
+
+
+def test_ignored_sigalrm_stops_a_periodic_itimer(k):
+    """Host: periodic ITIMER_REAL with SIGALRM ignored reads 0 after its first expiry."""
+    w = k.world
+    _, p = proc(k)
+    S.sigaction(w, p, SIGALRM, (SIG_IGN, 0, 0))
+    TM.setitimer(w, p, ITIMER_REAL, iv(1000, 1000))
+    k.tick(5)
+    assert TM.getitimer(w, p, ITIMER_REAL) == iv(0, 1000)
+
+
+def test_virtual_and_prof_count_cpu_time_with_one_tick_added(k):
+    """Linux adds TICK_NSEC to a CPU itimer's value (host: 1 s reads 1.004 s at HZ=250)."""
+    w = k.world
+    _, p = proc(k)
+    block(k, p, SIGVTALRM, SIGPROF)
+    TM.setitimer(w, p, ITIMER_VIRTUAL, iv(2000))
+    TM.setitimer(w, p, ITIMER_PROF, iv(2000, 500))
+    assert TM.getitimer(w, p, ITIMER_VIRTUAL) == iv(3000)
+    C.charge(w, p, 0, 3 * MS)  # system time: PROF only
+    k.tick()
+    assert pending(k, p) == int(sigmask(SIGPROF))
+    assert TM.getitimer(w, p, ITIMER_PROF) == iv(500, 500)  # expires += incr, once per pass
+    assert TM.getitimer(w, p, ITIMER_VIRTUAL) == iv(3000)
+    C.charge(w, p, 3 * MS, 0)
+    k.tick()
+    assert pending(k, p) == int(sigmask(SIGPROF) | sigmask(SIGVTALRM))
+    assert TM.getitimer(w, p, ITIMER_VIRTUAL) == iv(0)
+
+
+def test_cpu_itimer_disarm_keeps_its_interval(k):
+    """Host: setitimer(ITIMER_VIRTUAL, {interval 5 us, value 0}) reads back interval 5 us."""
+    w = k.world
+    _, p = proc(k)
+    TM.setitimer(w, p, ITIMER_VIRTUAL, iv(0, 5))
+    assert TM.getitimer(w, p, ITIMER_VIRTUAL) == iv(0, 5)
+    assert TM.setitimer(w, p, ITIMER_REAL, iv(0, 5)) == iv(0)
+    assert TM.getitimer(w, p, ITIMER_REAL) == iv(0, 0)  # REAL drops it
+
+
+def test_alarm_rounds_what_was_left_to_nearest_and_at_least_one():
+    """Host: alarm(10), 0.4 s later alarm(0) returns 10; 0.6 s later, 9."""
+    k = Kernel(Settings(tick_ns=100 * MS))
+    w = k.world
+    _, p = proc(k)
+    assert TM.alarm(w, p, 10) == 0
+    k.tick(4)
+    assert TM.alarm(w, p, 10) == 10
+    k.tick(6)
+    assert TM.alarm(w, p, 0) == 9
+    TM.setitimer(w, p, ITIMER_REAL, iv(1))
+    assert TM.alarm(w, p, 0) == 1  # 1 us left: still 1
+
+
+def test_itimers_are_not_inherited_by_fork(k):
+    w = k.world
+    hp, p = proc(k)
+    TM.setitimer(w, p, ITIMER_REAL, iv(5000))
+    _, c = proc(k, hp)
+    assert TM.getitimer(w, c, ITIMER_REAL) == iv(0)
+
+
+# -- POSIX timers -------------------------------------------------------------------------------------
+
+def test_timer_create_errnos_match_linux(k):
+    """Host: clocks 4, 5, 6, 8, 9 EOPNOTSUPP (no timers / no RTC); 10, 12 EINVAL; signo 65,
+    notify 7 and a SIGEV_THREAD_ID tid of another process EINVAL; SIGEV_NONE with signo 0 fine."""
+    w = k.world
+    hp, p = proc(k)
+    hq, q = proc(k)
+    for c in (0, 1, 2, 3, 7, 11):
+        TM.timer_create(w, p, c)
+    for c in (4, 5, 6, 8, 9):
+        assert errno_of(TM.timer_create, w, p, c) == errno.EOPNOTSUPP
+    for c in (10, 12, 16):
+        assert errno_of(TM.timer_create, w, p, c) == E.EINVAL
+    assert errno_of(TM.timer_create, w, p, 1, TM.Sigevent(SIGEV_SIGNAL, 65)) == E.EINVAL
+    assert errno_of(TM.timer_create, w, p, 1, TM.Sigevent(7, SIGUSR1)) == E.EINVAL
+    assert errno_of(TM.timer_create, w, p, 1,
+                    TM.Sigevent(SIGEV_THREAD_ID, SIGUSR1, 0, k.getpid(hq))) == E.EINVAL
+    TM.timer_create(w, p, 1, TM.Sigevent(SIGEV_NONE, 0))
+    assert errno_of(TM.timer_settime, w, p, 99, 0, spec(1)) == E.EINVAL
+    assert errno_of(TM.timer_delete, w, p, 99) == E.EINVAL
+    assert errno_of(TM.timer_settime, w, p, 0, 0, TM.ItimerSpec((0, 0), (0, NS))) == E.EINVAL
+    assert errno_of(TM.timer_create, w, p, C.make_process_cpuclock(99999, 2)) == E.EINVAL
+    assert errno_of(TM.timer_create, w, p, C.make_thread_cpuclock(k.getpid(hq), 2)) == E.EINVAL
+
+
+def test_timer_ids_are_per_process_and_in_sequence(k):
+    """Host: create, create, delete the first, create: ids 0, 1, 2."""
+    w = k.world
+    _, p = proc(k)
+    _, q = proc(k)
+    assert [TM.timer_create(w, p, 1), TM.timer_create(w, p, 1)] == [0, 1]
+    TM.timer_delete(w, p, 0)
+    assert TM.timer_create(w, p, 1) == 2
+    assert TM.timer_create(w, q, 1) == 0
+    assert TM.timer_count(w, p) == 2
+    assert errno_of(TM.timer_gettime, w, q, 2) == E.EINVAL
+
+
+def test_timer_signal_carries_si_timer_id_and_value(k):
+    w = k.world
+    _, p = proc(k)
+    catch(k, p, SIGRTMIN)
+    tid = TM.timer_create(w, p, 1, TM.Sigevent(SIGEV_SIGNAL, SIGRTMIN, 0xBEEF))
+    TM.timer_settime(w, p, tid, 0, spec(MS))
+    k.tick(2)  # fires at 1 ms, delivered at 2 ms
+    T = w.tasks
+    assert (T.si_signo[p], T.si_code[p], T.si_pid[p], T.si_value[p]) == (SIGRTMIN, SI_TIMER, tid, 0xBEEF)
+    assert TM.timer_gettime(w, p, tid) == spec(0)
+
+
+def test_default_sigevent_is_sigalrm_with_the_timer_id(k):
+    w = k.world
+    _, p = proc(k)
+    block(k, p, SIGALRM)
+    TM.timer_create(w, p, 1)
+    tid = TM.timer_create(w, p, 1)
+    TM.timer_settime(w, p, tid, 0, spec(MS))
+    k.tick()
+    assert pending(k, p) == int(sigmask(SIGALRM))
+    q = w.thread_groups.gq_head[w.tasks.tg[p]]
+    assert (w.sigqueue.q_pid[q], w.sigqueue.q_value[q]) == (tid, tid)
+
+
+def test_overrun_counts_the_periods_missed_while_the_signal_was_queued(k):
+    """Host: a 1 ms periodic timer, SIGRTMIN blocked, taken 10.5 ms in: si_overrun 9, and
+    timer_getoverrun 9."""
+    w = k.world
+    _, p = proc(k)
+    block(k, p, SIGRTMIN)
+    tid = TM.timer_create(w, p, 1, TM.Sigevent(SIGEV_SIGNAL, SIGRTMIN, 0))
+    TM.timer_settime(w, p, tid, 0, spec(MS, MS))
+    k.tick(10)
+    assert TM.timer_gettime(w, p, tid) == spec(MS, MS)  # forwarded when read
+    assert w.sigqueue.count == 1  # queued once
+    assert S.sigtimedwait(w, p, int(sigmask(SIGRTMIN)), 0) == SIGRTMIN
+    k.tick()  # the dequeue is noticed at the next pass (11 ms): 10 periods missed after the first
+    assert TM.timer_getoverrun(w, p, tid) == 10
+    assert w.tasks.si_uid[p] == 10  # si_overrun's slot of the delivered siginfo
+
+
+def test_overrun_through_delivery_in_the_tick(k):
+    w = k.world
+    _, p = proc(k)
+    catch(k, p, SIGRTMIN)
+    block(k, p, SIGRTMIN)
+    tid = TM.timer_create(w, p, 1, TM.Sigevent(SIGEV_SIGNAL, SIGRTMIN, 0))
+    TM.timer_settime(w, p, tid, 0, spec(MS, 2 * MS))
+    k.tick(8)  # expiries at 1, 3, 5, 7 ms: the first queued
+    S.sigprocmask(w, p, S.SIG_UNBLOCK, int(sigmask(SIGRTMIN)))
+    k.tick()  # delivered at 9 ms: 9 is also an expiry point, so 4 missed
+    assert TM.timer_getoverrun(w, p, tid) == 4
+    assert w.tasks.si_uid[p] == 4 and w.tasks.handling[p] == SIGRTMIN
+    assert TM.timer_gettime(w, p, tid) == spec(2 * MS, 2 * MS)
+
+
+def test_sigev_none_never_signals_and_reads_zero_once_expired(k):
+    w = k.world
+    _, p = proc(k)
+    a = TM.timer_create(w, p, 1, TM.Sigevent(SIGEV_NONE, 0))
+    b = TM.timer_create(w, p, 1, TM.Sigevent(SIGEV_NONE, 0))
+    TM.timer_settime(w, p, a, 0, spec(2 * MS))
+    TM.timer_settime(w, p, b, 0, spec(2 * MS, 3 * MS))
+    k.tick(3)
+    assert pending(k, p) == 0
+    assert TM.timer_gettime(w, p, a) == spec(0)
+    assert TM.timer_gettime(w, p, b) == spec(2 * MS, 3 * MS)
+    assert TM.timer_getoverrun(w, p, b) == 0
+
+
+def test_abstime_and_settime_returns_the_old_setting(k):
+    w = k.world
+    _, p = proc(k)
+    block(k, p, SIGUSR1)
+    tid = TM.timer_create(w, p, 1, TM.Sigevent(SIGEV_SIGNAL, SIGUSR1))
+    k.tick(2)
+    assert TM.timer_settime(w, p, tid, TM.TIMER_ABSTIME, spec(5 * MS, MS)) == spec(0)
+    assert TM.timer_gettime(w, p, tid) == spec(3 * MS, MS)
+    assert TM.timer_settime(w, p, tid, 0, spec(0)) == spec(3 * MS, MS)
+    assert TM.timer_gettime(w, p, tid) == spec(0)
+    TM.timer_settime(w, p, tid, TM.TIMER_ABSTIME, spec(MS))  # in the past: fires at the next pass
+    k.tick()
+    assert pending(k, p) == int(sigmask(SIGUSR1))
+
+
+def test_realtime_timer_follows_the_realtime_offset(k):
+    w = k.world
+    _, p = proc(k)
+    block(k, p, SIGUSR1)
+    C.set_realtime(w, 1000 * NS)
+    tid = TM.timer_create(w, p, C.CLOCK_REALTIME, TM.Sigevent(SIGEV_SIGNAL, SIGUSR1))
+    TM.timer_settime(w, p, tid, TM.TIMER_ABSTIME, spec(1000 * NS + 2 * MS))
+    k.tick()
+    assert not pending(k, p)
+    k.tick()
+    assert pending(k, p)
+
+
+def test_sigev_thread_id_signals_that_thread(k):
+    w = k.world
+    hp, p = proc(k)
+    t = k.task(k.clone(hp, THREAD))
+    block(k, t, SIGUSR1)
+    tid = TM.timer_create(w, p, 1, TM.Sigevent(SIGEV_THREAD_ID, SIGUSR1, 0, k.gettid(k.handle(t))))
+    TM.timer_settime(w, p, tid, 0, spec(MS))
+    k.tick()
+    assert int(w.tasks.sig_pending[t]) == int(sigmask(SIGUSR1)) and not pending(k, p)
+
+
+def test_thread_and_process_cpu_timers(k):
+    w = k.world
+    hp, p = proc(k)
+    t = k.task(k.clone(hp, THREAD))
+    block(k, p, SIGUSR1, SIGRTMIN)
+    block(k, t, SIGUSR1, SIGRTMIN)
+    a = TM.timer_create(w, t, C.CLOCK_THREAD_CPUTIME_ID, TM.Sigevent(SIGEV_SIGNAL, SIGUSR1))
+    b = TM.timer_create(w, p, C.CLOCK_PROCESS_CPUTIME_ID, TM.Sigevent(SIGEV_SIGNAL, SIGRTMIN))
+    TM.timer_settime(w, t, a, 0, spec(2 * MS))
+    TM.timer_settime(w, p, b, 0, spec(3 * MS))
+    C.charge(w, p, 2 * MS, 0)
+    k.tick()
+    assert pending(k, p) == 0
+    assert TM.timer_gettime(w, p, a) == spec(2 * MS)
+    C.charge(w, t, 1 * MS, 1 * MS)
+    k.tick()
+    assert pending(k, p) == int(sigmask(SIGUSR1) | sigmask(SIGRTMIN))
+
+
+def test_timers_of_a_dead_process_are_freed(k):
+    w = k.world
+    hp, p = proc(k)
+    TM.timer_create(w, p, 1)
+    TM.setitimer(w, p, ITIMER_REAL, iv(10_000))
+    k.exit_group(hp, 0)
+    k.tick()
+    k.wait4(k.init_task, -1, 0)
+    k.tick()
+    assert w.timers.count == 0
+    _, q = proc(k)  # may reuse the group row: it starts with no timers
+    assert errno_of(TM.timer_gettime, w, q, 0) == E.EINVAL
+    assert TM.getitimer(w, q, ITIMER_REAL) == iv(0)
+
+
+# -- RLIMIT_CPU -------------------------------------------------------------------------------------
+
+def test_rlimit_cpu_sends_sigxcpu_each_second_then_sigkill():
+    k = Kernel(Settings(tick_ns=100 * MS, sanitize=True))
+    w = k.world
+    hp, p = proc(k)
+    catch(k, p, SIGXCPU)
+    block(k, p, SIGXCPU)
+    row = rlimits.writable(w, int(w.tasks.tg[p]))
+    w.rlimit_sets.rlim_cur[row, RLIMIT_CPU] = 1
+    w.rlimit_sets.rlim_max[row, RLIMIT_CPU] = 3
+    C.charge(w, p, NS - 1, 0)
+    k.tick()
+    assert not pending(k, p)
+    C.charge(w, p, 1, 0)
+    k.tick()
+    assert pending(k, p) == int(sigmask(SIGXCPU))
+    assert rlimits.get(w, int(w.tasks.tg[p]), RLIMIT_CPU) == (2, 3)  # Linux raises the soft limit
+    S.sigprocmask(w, p, S.SIG_UNBLOCK, int(sigmask(SIGXCPU)))
+    k.tick()
+    assert not pending(k, p)
+    C.charge(w, p, NS, 0)
+    k.tick()  # 2 s: the second SIGXCPU
+    assert rlimits.get(w, int(w.tasks.tg[p]), RLIMIT_CPU) == (3, 3)
+    C.charge(w, p, NS, 0)
+    k.tick(3)  # 3 s: the hard limit
+    assert w.tasks.exit_state[p] != ExitState.NONE or not w.tasks.alive[p]
+    assert k.wait4(k.init_task, -1, 0).status == SIGKILL
+
+
+# -- sleeps ----------------------------------------------------------------------------------------
+
+def test_nanosleep_ends_at_its_deadline(k):
+    w = k.world
+    _, p = proc(k)
+    assert TM.nanosleep(w, p, (0, 2_500_000)) is BLOCKED
+    assert (w.tasks.run_state[p], w.tasks.block[p]) == (RunState.blocked, Block.SLEEP)
+    k.tick(2)
+    assert w.tasks.run_state[p] == RunState.blocked
+    k.tick()
+    assert (w.tasks.run_state[p], w.tasks.ret[p]) == (RunState.runSyscallExit, 0)
+    assert TM.nanosleep(w, p, (0, 0)) == 0
+
+
+def test_sleep_errnos_match_linux(k):
+    """Host: nsec 1e9 EINVAL; clock_nanosleep on clocks 4-6 EOPNOTSUPP, 10 and the thread CPU
+    clock EINVAL."""
+    w = k.world
+    _, p = proc(k)
+    assert errno_of(TM.nanosleep, w, p, (0, NS)) == E.EINVAL
+    assert errno_of(TM.nanosleep, w, p, (-1, 0)) == E.EINVAL
+    assert errno_of(TM.clock_nanosleep, w, p, 1, 0, (0, -1)) == E.EINVAL
+    for c in (4, 5, 6):
+        assert errno_of(TM.clock_nanosleep, w, p, c, 0, (0, 1)) == errno.EOPNOTSUPP
+    for c in (10, C.CLOCK_THREAD_CPUTIME_ID, C.make_thread_cpuclock(0, 2)):
+        assert errno_of(TM.clock_nanosleep, w, p, c, 0, (0, 1)) == E.EINVAL
+
+
+def test_interrupted_sleep_reports_what_was_left_and_eintr_even_with_sa_restart(k):
+    w = k.world
+    hp, p = proc(k)
+    catch(k, p, SIGUSR1, flags=SA_RESTART)
+    TM.nanosleep(w, p, (0, 10 * MS))
+    k.tick(3)
+    S.kill(w, k.task(k.init_task), k.getpid(hp), SIGUSR1)
+    k.tick()
+    assert (w.tasks.run_state[p], w.tasks.ret[p]) == (RunState.runSyscallExit, -E.EINTR)
+    assert w.tasks.sleep_rem_ns[p] == 6 * MS
+    assert not w.tasks.sleeping[p]
+
+
+def test_absolute_sleep_and_a_deadline_in_the_past(k):
+    w = k.world
+    _, p = proc(k)
+    k.tick(5)
+    assert TM.clock_nanosleep(w, p, 1, TM.TIMER_ABSTIME, (0, 4 * MS)) == 0
+    assert TM.clock_nanosleep(w, p, 1, TM.TIMER_ABSTIME, (0, 7 * MS)) is BLOCKED
+    k.tick(2)
+    assert (w.tasks.run_state[p], w.tasks.ret[p]) == (RunState.runSyscallExit, 0)
+
+
+def test_sleep_on_the_process_cpu_clock(k):
+    w = k.world
+    hp, p = proc(k)
+    t = k.task(k.clone(hp, THREAD))
+    assert TM.clock_nanosleep(w, p, C.CLOCK_PROCESS_CPUTIME_ID, 0, (0, 3 * MS)) is BLOCKED
+    k.tick(5)
+    assert w.tasks.run_state[p] == RunState.blocked
+    C.charge(w, t, 3 * MS, 0)
+    k.tick()
+    assert (w.tasks.run_state[p], w.tasks.ret[p]) == (RunState.runSyscallExit, 0)
+
+
+def test_a_sleeper_stopped_past_its_deadline_returns_zero_when_continued(k):
+    from ecs_kernel.components.signals import SIGCONT, SIGSTOP
+    w = k.world
+    hp, p = proc(k)
+    init = k.task(k.init_task)
+    TM.nanosleep(w, p, (0, 3 * MS))
+    S.kill(w, init, k.getpid(hp), SIGSTOP)
+    k.tick(5)
+    assert w.tasks.block[p] == Block.STOPPED
+    S.kill(w, init, k.getpid(hp), SIGCONT)
+    k.tick()
+    assert (w.tasks.run_state[p], w.tasks.ret[p]) == (RunState.runSyscallExit, 0)
+
+
+def test_sigkill_ends_a_sleep(k):
+    w = k.world
+    hp, p = proc(k)
+    TM.nanosleep(w, p, (1, 0))
+    S.kill(w, k.task(k.init_task), k.getpid(hp), SIGKILL)
+    k.tick()
+    assert k.wait4(k.init_task, -1, 0).status == SIGKILL
