@@ -83,7 +83,9 @@ def _s32(x: int) -> int:
 # -- modes and the realtime offset ----------------------------------------------------------------
 
 def set_tick_mode(world, on: bool = True) -> None:
-    """Charge ``tick_ns`` of user time per tick to every task in runApp that staged nothing."""
+    """Charge ``tick_ns`` of user time per tick to every task in runApp that staged nothing.
+    Kept in ``world.index`` (checkpointed); a ``Settings.cpu_tick_mode`` field, if one is added
+    to world.py, is the default."""
     world.index["cpu_tick_mode"] = bool(on)
 
 
@@ -119,7 +121,7 @@ def fold(world) -> int:
     uu, us = T.cpu_used_user_ns[:n], T.cpu_used_sys_ns[:n]
     utime, stime = T.utime[:n], T.stime[:n]
     charged = 0
-    if world.index.get("cpu_tick_mode"):
+    if world.index.get("cpu_tick_mode", getattr(world.settings, "cpu_tick_mode", False)):
         state = np.where(alive & (T.run_state[:n] == RunState.runApp) & (uu == 0) & (us == 0),
                          np.uint8(CPU_USER), np.uint8(0)).astype(np.uint8)
         charged += account_tick(state, utime, stime, alive, int(world.settings.tick_ns))

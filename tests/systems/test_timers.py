@@ -497,3 +497,28 @@ def test_sigkill_ends_a_sleep(k):
     S.kill(w, k.task(k.init_task), k.getpid(hp), SIGKILL)
     k.tick()
     assert k.wait4(k.init_task, -1, 0).status == SIGKILL
+
+
+def test_timers_sleeps_and_clocks_survive_checkpoint_and_restore(k):
+    w = k.world
+    hp, p = proc(k)
+    block(k, p, SIGRTMIN, SIGPROF)  # the thread cloned below inherits the mask
+    tid = TM.timer_create(w, p, 1, TM.Sigevent(SIGEV_SIGNAL, SIGRTMIN, 0))
+    TM.timer_settime(w, p, tid, 0, spec(MS, 3 * MS))
+    TM.setitimer(w, p, ITIMER_PROF, iv(1500))
+    C.charge(w, p, 700_000, 0)
+    t = k.task(k.clone(hp, THREAD))
+    TM.nanosleep(w, t, (0, 4 * MS))
+    k.tick(2)
+    k2 = Kernel.restore(k.checkpoint())
+    C.charge(w, p, 2 * MS, 0)
+    C.charge(k2.world, p, 2 * MS, 0)
+    for kk in (k, k2):
+        kk.tick(5)
+    for kk in (k, k2):
+        ww = kk.world
+        assert TM.timer_gettime(ww, p, tid) == TM.timer_gettime(w, p, tid)
+        assert TM.getitimer(ww, p, ITIMER_PROF) == TM.getitimer(w, p, ITIMER_PROF)
+        assert pending(kk, p) == pending(k, p) == int(sigmask(SIGRTMIN) | sigmask(SIGPROF))
+        assert (ww.tasks.run_state[t], ww.tasks.ret[t]) == (RunState.runSyscallExit, 0)
+        assert C.group_cputime(ww, int(ww.tasks.tg[p])) == (2_700_000, 0)
