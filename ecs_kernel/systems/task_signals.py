@@ -26,10 +26,9 @@ from ..components.signals import (CLD_CONTINUED, CLD_STOPPED, COREDUMP_SIGNALS, 
                                   SIG_IGN, SIGCHLD, SIGCONT, SIGKILL, SIGRTMIN, SIGSTOP, STOP_MASK,
                                   STOP_SIGNALS, UNBLOCKABLE, sigmask)
 from ..components.task import Block, ExitState, RunState
-from ..errors import E, KernelError
+from ..errors import ERESTART_RESTARTBLOCK, ERESTARTSYS, E, KernelError
 from ..schedule import Phase, system
 
-ERESTARTSYS = 512
 SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK = 0, 1, 2
 
 
@@ -665,8 +664,10 @@ def _interrupt_syscall(world, t: int, restart: bool) -> None:
     b = int(T.block[t])
     if b == Block.FUTEX:
         hook = world.index.get("futex_interrupt")
-        if hook is not None:
-            hook(world, t)
+        if hook is not None and hook(world, t) == -ERESTART_RESTARTBLOCK:
+            # A timed wait with a restart block: a handler runs, so Linux's handle_signal turns
+            # -ERESTART_RESTARTBLOCK into -EINTR whatever SA_RESTART says.
+            restart = False
     if b in (Block.SIGSUSPEND, Block.SIGTIMEDWAIT) or not restart:
         T.ret[t] = -E.EINTR
     else:
@@ -789,7 +790,9 @@ def _wants_group(world, t: int) -> bool:
         reads=("SigPending", "SigMask", "GroupSigPending", "SignalHandlers", "ThreadGroupMembership"),
         writes=("SigPending", "SigMask", "SigWait", "SigInfo", "GroupSigPending", "SigQueue",
                 "SigFrames", "SignalHandlers", "RunState", "ExitState", "ThreadGroupCore",
-                "GroupStopState", "ChildEvents"))
+                "GroupStopState", "ChildEvents",
+                # a handler ending a futex wait frees its waiter row (futex_interrupt)
+                "FutexWaiters", "FutexQueues", "FutexState"))
 def signal_system(world, commands) -> None:
     """Deliver signals to every task that has one deliverable (found by the numba scan), and end
     sigtimedwait waits whose deadline passed."""

@@ -51,7 +51,8 @@ from ..errors import E, KernelError
 from ..jit.timers import expire
 from ..schedule import Phase, system
 from . import cpu_clocks as C
-from .task_signals import ERESTARTSYS, send_group_signal, send_signal
+from ..errors import ERESTARTSYS
+from .task_signals import send_group_signal, send_signal
 
 NS = 1_000_000_000
 TIMER_ABSTIME = 1
