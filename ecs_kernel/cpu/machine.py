@@ -49,6 +49,7 @@ from .memory import AddressSpace, default_mmap_base
 
 ENOSYS = _errno.ENOSYS
 WAIT_SLICE = 0.2  # seconds: the longest host wait before the run loop looks at host signals
+TIMER_QUANTUM = 1_000_000  # guest instructions between timer checks while a timer is armed
 MASK64 = (1 << 64) - 1
 
 _HOOK_INSN_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
@@ -137,6 +138,7 @@ class Machine:
         # kernel's signal system (see systems/task_signals.signal_system).
         self.world.index["driver_delivered_tasks"] = set()
         self.timer_deadline_ns: int | None = None  # host monotonic ns of the next timer check
+        self.running_unbounded = False  # emu_start runs without count= quanta
         self.fault_addr = 0
         self.fault_code = 0
 
@@ -365,8 +367,12 @@ class Machine:
         self.fault_code = SI_KERNEL
         self.stop_reason = None
         self.stop_requested = False
+        # While a timer is armed, run in quanta of instructions so a loop without syscalls
+        # still meets its SIGALRM (count= costs a per-instruction check, so only then).
+        quantum = TIMER_QUANTUM if self.timer_deadline_ns is not None else 0
+        self.running_unbounded = not quantum
         try:
-            uc.emu_start(uc.reg_read(X.UC_X86_REG_RIP), 0)
+            uc.emu_start(uc.reg_read(X.UC_X86_REG_RIP), 0, count=quantum)
         except UcError as e:
             self.fault_signal = _UC_ERR_SIGNALS.get(e.errno, SIGSEGV)
             if self.fault_signal == SIGILL:
@@ -380,6 +386,9 @@ class Machine:
                 resources.release(self.world, "address_spaces", mm_row)
             if self.stop_reason == "exec":
                 return
+        self.running_unbounded = False
+        if self.stop_reason == "requantum" and not self.fault_signal:
+            return
         if self.internal_error is not None and self.strict:
             err, self.internal_error = self.internal_error, None
             raise err
@@ -391,8 +400,19 @@ class Machine:
             self._fault(row, self.fault_signal)
         elif self.stop_reason is None and int(T.run_state[row]) == RunState.runApp \
                 and not w.thread_groups.exiting[int(T.tg[row])]:
-            # emu_start returned on its own (hlt, a jump to address 0): #GP in user mode.
+            if quantum and not _after_hlt(uc):
+                self._end_quantum(row, uc)
+                return
+            # emu_start returned on its own (hlt): #GP in user mode.
             self._fault(row, SIGSEGV)
+
+    def _end_quantum(self, row: int, uc) -> None:
+        """A quantum ended between two instructions: run due timers, deliver what they sent."""
+        self.sync_clock()
+        self.run_timers()
+        if self.signals.deliverable(row):
+            self.signals.deliver(row, rip=uc.reg_read(X.UC_X86_REG_RIP),
+                                 rax=uc.reg_read(X.UC_X86_REG_RAX), in_hook=False)
 
     def _fault(self, row: int, signo: int) -> None:
         """A CPU exception: the signal is forced on the task (Linux force_sig_fault); a handler
@@ -458,6 +478,11 @@ class Machine:
             cpu_soon = time.monotonic_ns() + tick
             soon = cpu_soon if soon is None else min(soon, cpu_soon)
         self.timer_deadline_ns = soon
+        if soon is not None and self.running_unbounded and self.current_uch is not None:
+            # Armed from a syscall while the engine runs without quanta: stop (we are in the
+            # hook, so this is safe) and let the run loop start again in quanta.
+            self.stop_reason = "requantum"
+            uclib.uc_emu_stop(self.current_uch)
 
     def after_syscall(self, task, rip: int, rax: int) -> bool:
         """On the way back to user mode from a syscall (in the hook): due timers, then signal
@@ -534,6 +559,14 @@ class Machine:
         if os.environ.get("ECS_KERNEL_DEBUG"):
             msg += "\n" + "".join(traceback.format_exception(exc))
         print(msg, file=self.stderr)
+
+
+def _after_hlt(uc) -> bool:
+    """Did the engine stop on its own right after a ``hlt`` (0xf4)?"""
+    try:
+        return bytes(uc.mem_read(uc.reg_read(X.UC_X86_REG_RIP) - 1, 1)) == b"\xf4"
+    except UcError:
+        return False
 
 
 def _signame(signo: int) -> str:

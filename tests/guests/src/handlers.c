@@ -238,6 +238,21 @@ int main(int argc, char **argv) {
         printf("read %zd errno %d count %d byte %c\n", r, errno, count, c ? c : '-');
         return 0;
     }
+    if (!strcmp(what, "spin-alarm")) {  /* no syscall in the loop: the timer still fires */
+        alarm(1);
+        for (;;) ;
+    }
+    if (!strcmp(what, "spin-virtual") || !strcmp(what, "spin-prof")) {
+        int prof = !strcmp(what, "spin-prof");
+        signal(prof ? SIGPROF : SIGVTALRM, plain);
+        struct itimerval it = {{0, 10000}, {0, 10000}};
+        setitimer(prof ? ITIMER_PROF : ITIMER_VIRTUAL, &it, NULL);
+        while (count < 3) ;
+        struct itimerval off = {{0, 0}, {0, 0}};
+        setitimer(prof ? ITIMER_PROF : ITIMER_VIRTUAL, &off, NULL);
+        printf("cpu timer fired %d times at least, last %d\n", 3, last);
+        return 0;
+    }
     if (!strcmp(what, "sigsuspend")) {
         on(SIGUSR1, counting, 0, 0);
         sigset_t block, old, wait;
