@@ -257,6 +257,10 @@ class Machine:
         T.clear_child_tid[row] = 0
         tg = int(T.tg[row])
         w.thread_groups.did_exec[tg] = True
+        # exit_itimers: POSIX timers die with the old image; setitimer's timers carry over.
+        from ..systems import timers
+        timers.delete_posix_timers(w, tg)
+        self.update_timer_deadline()
         task.exe_path = prog.exe_path
         task.argv, task.envp = prog.argv, prog.envp
         task.comm = os.fsencode(os.path.basename(prog.exe_path))[:15]

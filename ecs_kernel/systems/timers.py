@@ -406,6 +406,18 @@ def timer_delete(world, task: int, timer_id: int) -> None:
     world.timers.free(r)
 
 
+def delete_posix_timers(world, tg: int) -> int:
+    """exit_itimers at execve: every POSIX timer of thread group ``tg`` goes (the interval
+    timers stay). Returns how many were deleted."""
+    M = world.timers
+    n = M.n
+    rows = np.flatnonzero(M.alive[:n] & (M.tm_kind[:n] == KIND_POSIX) & (M.tm_owner[:n] == tg)
+                          & (M.tm_owner_gen[:n] == world.thread_groups.gen[tg]))
+    for r in rows.tolist():
+        M.free(r)
+    return len(rows)
+
+
 def timer_count(world, task: int) -> int:
     """How many POSIX timers the caller's process holds (a test and /proc helper)."""
     M = world.timers

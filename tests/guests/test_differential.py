@@ -75,7 +75,7 @@ def test_musl_faults(guest_build):
 HANDLER_SCENARIOS = ["basic", "queue", "blocked", "nested", "resethand", "fpu", "segv", "ud2",
                      "altstack", "ignore-pending", "sigtimedwait", "alarm-pause", "alarm-kill",
                      "itimer", "sleep-eintr", "read-eintr", "read-restart", "sigsuspend",
-                     "spin-alarm", "spin-virtual", "spin-prof"]
+                     "spin-alarm", "spin-virtual", "spin-prof", "exec-timers"]
 
 
 @pytest.mark.parametrize("scenario", HANDLER_SCENARIOS)

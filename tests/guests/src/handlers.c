@@ -253,6 +253,33 @@ int main(int argc, char **argv) {
         printf("cpu timer fired %d times at least, last %d\n", 3, last);
         return 0;
     }
+    if (!strcmp(what, "exec-timers")) {  /* POSIX timers die at execve, alarm() survives */
+        timer_t id;
+        struct sigevent sev;
+        memset(&sev, 0, sizeof sev);
+        sev.sigev_notify = SIGEV_NONE;
+        if (timer_create(CLOCK_MONOTONIC, &sev, &id)) { perror("timer_create"); return 91; }
+        struct itimerspec its = {{0, 0}, {30, 0}};
+        timer_settime(id, 0, &its, NULL);
+        alarm(30);
+        signal(SIGUSR1, SIG_IGN);
+        char arg0[] = "handlers", arg1[] = "exec-check";
+        char *args[] = {arg0, arg1, NULL};
+        execv("/proc/self/exe", args);
+        perror("execv");
+        return 92;
+    }
+    if (!strcmp(what, "exec-check")) {
+        struct itimerspec cur;
+        int r = timer_gettime((timer_t)0, &cur);
+        printf("timer_gettime after exec %d errno %d\n", r, r ? errno : 0);
+        unsigned left = alarm(0);
+        printf("alarm survived %d\n", left > 20 && left <= 30);
+        struct sigaction sa;
+        sigaction(SIGUSR1, NULL, &sa);
+        printf("ignored survived %d\n", sa.sa_handler == SIG_IGN);
+        return 0;
+    }
     if (!strcmp(what, "sigsuspend")) {
         on(SIGUSR1, counting, 0, 0);
         sigset_t block, old, wait;
