@@ -83,3 +83,9 @@ def test_signal_handlers(guest_build, libc, scenario):
     """Handlers run on guest stacks with Linux's frame: siginfo, masks, nesting, FP state kept,
     faults resumed or jumped out of, alternate stacks, timers, EINTR and SA_RESTART."""
     same([guest_build("handlers", libc), scenario])
+
+
+@pytest.mark.parametrize("case", ["badhandler", "badaltstack", "sigreturn", "norestorer"])
+def test_bad_signal_input_is_sigsegv(guest_build, case):
+    native, guest = same([guest_build("badsignals", "gcc"), case])
+    assert guest.status == native.status == 139 and b"Traceback" not in guest.stderr
