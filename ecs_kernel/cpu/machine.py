@@ -2,10 +2,13 @@
 
 gVisor: ``platform`` (one address space per engine) plus ``kernel/task_run.go`` (the run loop)
 and ``kernel/task_syscall.go`` (syscall dispatch). One :class:`GuestMemory` per address space row
-holds a Unicorn engine and its :class:`~ecs_kernel.cpu.memory.AddressSpace`; the syscall hook is
-one raw ctypes callback (``UC_HOOK_INSN`` + ``UC_X86_INS_SYSCALL`` through ``uc_hook_add`` on the
-engine handle) that reads rax and the six argument registers with one ``uc_reg_read_batch`` into
-preallocated buffers, calls the handler from the syscall table and writes rax back.
+holds a Unicorn engine and its :class:`~ecs_kernel.cpu.memory.AddressSpace`. The syscall hook
+(``UC_HOOK_INSN`` + ``UC_X86_INS_SYSCALL`` through ``uc_hook_add`` on the engine handle) is the
+compiled fast path (:mod:`ecs_kernel.jit.fastpath`, a numba ``cfunc``) that answers the cheap
+syscalls itself and calls the Python hook for the rest; with ``fast_path=False`` (``ecs-kernel run
+--no-fast-path``) or ``strace`` it is the Python hook alone: one raw ctypes callback that reads rax
+and the six argument registers with one ``uc_reg_read_batch`` into preallocated buffers, calls the
+handler from the syscall table and writes rax back.
 
 Unicorn hazards (DESIGN.md) and how they are met here:
 
@@ -99,7 +102,7 @@ class Machine:
     """Runs the guest tasks of one Kernel on Unicorn (one engine per address space)."""
 
     def __init__(self, kernel, fs, *, strace=None, seed: int | None = None, strict: bool = False,
-                 stderr=None):
+                 stderr=None, fast_path: bool = True):
         from ..syscalls import dispatch
         self.kernel = kernel
         self.world = kernel.world
@@ -121,6 +124,10 @@ class Machine:
         self.host_signal = 0  # a signal the host received for the guest (see interrupt())  # mm rows to release once their engine stopped
         self._t0 = time.monotonic_ns()
         self._cpu0 = time.process_time_ns()
+        # The compiled syscall hook (jit/fastpath), built with the first engine. --strace prints
+        # every syscall, so it keeps every call on the Python hook.
+        self.use_fast_path = fast_path and strace is None
+        self.fastpath = None
 
     # -- time and randomness (a deterministic mode replaces these) ---------------------------
     def realtime_ns(self) -> int:
@@ -134,6 +141,17 @@ class Machine:
 
     def random_bytes(self, n: int) -> bytes:
         return self.rng.randbytes(n)
+
+    def fast_clock_gettime(self) -> int:
+        """Address of the C ``clock_gettime`` the compiled hook reads time from: the host's, as
+        the three methods above. A Machine whose clocks are not the host's (a deterministic
+        mode) returns 0 so clock syscalls take the Python path, or the address of its own."""
+        cls = type(self)
+        if (cls.realtime_ns, cls.monotonic_ns, cls.cpu_time_ns) != \
+                (Machine.realtime_ns, Machine.monotonic_ns, Machine.cpu_time_ns):
+            return 0
+        from ..jit.fastpath import libc_clock_gettime
+        return libc_clock_gettime()
 
     # -- memory objects --------------------------------------------------------------------------
     def memory_of(self, row: int) -> GuestMemory:
@@ -155,9 +173,21 @@ class Machine:
         return gm
 
     def _add_hooks(self, gm: GuestMemory) -> None:
-        cb = _HOOK_INSN_CB(self.dispatcher.hook)
         h = ctypes.c_size_t()
-        status = uclib.uc_hook_add(gm.uc._uch, ctypes.byref(h), UC_HOOK_INSN, cb, None,
+        if self.use_fast_path:
+            # The compiled hook (a C function) with the control block as user data; it calls
+            # the Python hook itself for what it does not handle.
+            fp = self.fastpath
+            if fp is None:
+                from ..jit.fastpath import FastPath
+                fp = self.fastpath = FastPath(self, self.dispatcher.hook,
+                                              clock_gettime=self.fast_clock_gettime())
+            cb = ctypes.c_void_p(fp.hook_address)
+            user_data = fp.user_data
+        else:
+            cb = _HOOK_INSN_CB(self.dispatcher.hook)
+            user_data = None
+        status = uclib.uc_hook_add(gm.uc._uch, ctypes.byref(h), UC_HOOK_INSN, cb, user_data,
                                    ctypes.c_uint64(1), ctypes.c_uint64(0),
                                    ctypes.c_int(X.UC_X86_INS_SYSCALL))
         if status != 0:
@@ -265,6 +295,8 @@ class Machine:
         self.current = row
         self.current_task = self.tasks[row]
         self.current_uch = self.memory_of(row).uc._uch
+        if self.fastpath is not None:
+            self.fastpath.sync()
 
     # -- registers the syscalls need --------------------------------------------------------------
     def set_segment_base(self, task, fs: bool, value: int) -> None:
@@ -327,6 +359,8 @@ class Machine:
         self.fault_signal = 0
         self.stop_reason = None
         self.stop_requested = False
+        if self.fastpath is not None:
+            self.fastpath.sync()  # Python ran since the last syscall: tables may have grown
         try:
             uc.emu_start(uc.reg_read(X.UC_X86_REG_RIP), 0)
         except UcError as e:

@@ -19,3 +19,9 @@ def jit(fn=None, **overrides):
     if fn is None:
         return lambda f: numba.njit(**opts)(f)
     return numba.njit(**opts)(fn)
+
+
+def cfunc(sig, fn):
+    """``numba.cfunc`` with the disk cache: a C callable (``.address``) compiled, or loaded from
+    the cache, now. Call it only when the C function is needed, never at import time."""
+    return numba.cfunc(sig, cache=True, nopython=True)(fn)
