@@ -108,7 +108,7 @@ def _ecs_run_seconds(path: Path, fast_path: bool) -> float:
     return dt
 
 
-def _bare_unicorn(path: Path, hook_address: int | None) -> float:
+def _bare_unicorn(path: Path, hook_address: int | None, user_data: int | None = None) -> float:
     """Run ``path`` from its entry to ``loop_end`` on a bare engine (segments mapped, a stack),
     with an optional C syscall hook. Returns seconds in emu_start."""
     from elftools.elf.elffile import ELFFile
@@ -133,7 +133,7 @@ def _bare_unicorn(path: Path, hook_address: int | None) -> float:
     if hook_address is not None:
         h = ctypes.c_size_t()
         err = uclib.uc_hook_add(uc._uch, ctypes.byref(h), UC_HOOK_INSN, ctypes.c_void_p(hook_address),
-                                None, ctypes.c_uint64(1), ctypes.c_uint64(0),
+                                ctypes.c_void_p(user_data), ctypes.c_uint64(1), ctypes.c_uint64(0),
                                 ctypes.c_int(X.UC_X86_INS_SYSCALL))
         if err:
             raise RuntimeError(f"uc_hook_add: {err}")

@@ -102,7 +102,7 @@ class Machine:
     """Runs the guest tasks of one Kernel on Unicorn (one engine per address space)."""
 
     def __init__(self, kernel, fs, *, strace=None, seed: int | None = None, strict: bool = False,
-                 stderr=None, fast_path: bool = True):
+                 stderr=None, fast_path: bool = True, fast_path_after: int = 0):
         from ..syscalls import dispatch
         self.kernel = kernel
         self.world = kernel.world
@@ -128,6 +128,9 @@ class Machine:
         # every syscall, so it keeps every call on the Python hook.
         self.use_fast_path = fast_path and strace is None
         self.fastpath = None
+        # Tiering (ecs-kernel run): the first ``fast_path_after`` syscalls take the Python hook,
+        # so a short program never loads numba; then the run loop swaps in the compiled hook.
+        self.tier_up_countdown = fast_path_after if self.use_fast_path else 0
 
     # -- time and randomness (a deterministic mode replaces these) ---------------------------
     def realtime_ns(self) -> int:
@@ -173,8 +176,13 @@ class Machine:
         return gm
 
     def _add_hooks(self, gm: GuestMemory) -> None:
+        self._add_syscall_hook(gm)
+        gm.hooks.append(gm.uc.hook_add(UC_HOOK_INTR, self._on_interrupt))
+        gm.install_hooks = self._add_hooks
+
+    def _add_syscall_hook(self, gm: GuestMemory) -> None:
         h = ctypes.c_size_t()
-        if self.use_fast_path:
+        if self.use_fast_path and self.tier_up_countdown <= 0:
             # The compiled hook (a C function) with the control block as user data; it calls
             # the Python hook itself for what it does not handle.
             fp = self.fastpath
@@ -184,6 +192,9 @@ class Machine:
                                               clock_gettime=self.fast_clock_gettime())
             cb = ctypes.c_void_p(fp.hook_address)
             user_data = fp.user_data
+        elif self.use_fast_path:
+            cb = _HOOK_INSN_CB(self._counting_hook(self.dispatcher.hook))
+            user_data = None
         else:
             cb = _HOOK_INSN_CB(self.dispatcher.hook)
             user_data = None
@@ -193,8 +204,29 @@ class Machine:
         if status != 0:
             raise UcError(status)
         gm.hooks.append(cb)
-        gm.hooks.append(gm.uc.hook_add(UC_HOOK_INTR, self._on_interrupt))
-        gm.install_hooks = self._add_hooks
+        gm.syscall_hook = h.value
+
+    def _counting_hook(self, hook):
+        """The Python hook, counting down to the tier-up: at zero it stops the engine (after the
+        syscall, from inside the hook: a safe stop) and the run loop installs the compiled hook."""
+        def counting(uch, user_data):
+            hook(uch, user_data)
+            self.tier_up_countdown -= 1
+            if self.tier_up_countdown == 0:
+                if self.stop_reason is None:
+                    self.stop_reason = "tier-up"
+                uclib.uc_emu_stop(uch)
+        return counting
+
+    def _tier_up(self) -> None:
+        """Replace the Python syscall hook of every engine by the compiled one."""
+        from ..jit.options import promote
+        promote()  # numba loads now: the kernels go compiled together with the hook
+        for gm in self.world.index.get("address_spaces", {}).values():
+            old = getattr(gm, "syscall_hook", None)
+            if old is not None:
+                uclib.uc_hook_del(gm.uc._uch, ctypes.c_size_t(old))
+            self._add_syscall_hook(gm)
 
     # -- exec -----------------------------------------------------------------------------------
     def _load(self, task, path, argv, envp, cwd=None):
@@ -359,6 +391,8 @@ class Machine:
         self.fault_signal = 0
         self.stop_reason = None
         self.stop_requested = False
+        if self.use_fast_path and self.tier_up_countdown == 0 and self.fastpath is None:
+            self._tier_up()
         if self.fastpath is not None:
             self.fastpath.sync()  # Python ran since the last syscall: tables may have grown
         try:

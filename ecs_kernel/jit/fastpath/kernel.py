@@ -27,7 +27,9 @@ from ecs_kernel.jit.fastpath import (C_CLOCK_GETTIME, C_COUNTS, C_CPU0, C_CURREN
                                      C_T_NS, C_T_PARENT, C_T_RGID, C_T_RUID, C_T_SIG_MASK,
                                      C_T_SIG_PENDING, C_T_TG, C_T_TIDS, C_TASK_SIZE,
                                      C_TIDS_STRIDE, CTL_SIZE, MAX_COUNTED)
-from ecs_kernel.jit.options import cfunc, jit
+from ecs_kernel.jit.options import cfunc, jit, promote
+
+promote()  # this module is imported only to build the hook: its kernels are numba's from the start
 
 SLOW = -(1 << 62)  # "not handled here": the Python hook runs
 FAULT = -1  # pagewalk's convention, turned into -EFAULT
