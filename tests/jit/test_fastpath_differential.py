@@ -98,9 +98,13 @@ def _setup(path, fast, state, mem):
     w.rlimit_sets.rlim_cur[rs, res] = cur
     w.rlimit_sets.rlim_max[rs, res] = mx
     aspace = m.tasks[row].mm
+    if state.get("heap"):
+        aspace.brk(aspace.start_brk + state["heap"])
     for off, pages, prot in REGIONS:
         aspace.mmap(BASE + off, pages * PAGE, prot, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, None, 0)
         aspace.copy_out(BASE + off, mem[off:off + pages * PAGE], force=True)
+    if state.get("rlimit_data") is not None:
+        aspace.rlimit_data = state["rlimit_data"]
     return m, row, prog.entry
 
 
@@ -125,7 +129,8 @@ def _observe(m, row):
     return dict(memory=memory, mask=int(T.sig_mask[row]), pending=int(T.sig_pending[row]),
                 group_pending=int(G.group_pending[tg]),
                 rlim=(w.rlimit_sets.rlim_cur[rs].tolist(), w.rlimit_sets.rlim_max[rs].tolist()),
-                run_state=int(T.run_state[row]), exiting=bool(G.exiting[tg]))
+                run_state=int(T.run_state[row]), exiting=bool(G.exiting[tg]),
+                brk=(aspace.start_brk, aspace.current_brk), rows=aspace._n)
 
 
 def both_ways(path, nr, args, state, mem):
@@ -268,6 +273,28 @@ def test_getrlimit_agrees(guest, state, res, ptr, mem):
        res=st.one_of(st.integers(0, 17), U64), old=pointers(), mem=memories())
 def test_prlimit64_read_agrees(guest, state, pid, res, old, mem):
     both_ways(guest, number_of("prlimit64"), (pid, res, 0, old), state, mem)
+
+
+@SETTINGS
+@given(heap=st.sampled_from([0, 1, 100, PAGE - 1, PAGE, 3 * PAGE + 17]),
+       rlimit_data=st.sampled_from([None, 0, PAGE, 1 << 20]),
+       base=st.sampled_from(["zero", "start", "current"]),
+       delta=st.one_of(st.integers(-2 * PAGE, 2 * PAGE), st.sampled_from([1 << 46, 1 << 63, -1])))
+def test_brk_agrees(guest, heap, rlimit_data, base, delta):
+    state = dict(_STATE, heap=heap, rlimit_data=rlimit_data)
+    m, _, _ = _setup(guest, False, state, bytes(7 * PAGE))
+    aspace = m.tasks[m.current].mm
+    origin = {"zero": 0, "start": aspace.start_brk, "current": aspace.current_brk}[base]
+    both_ways(guest, number_of("brk"), ((origin + delta) % (1 << 64),), state, bytes(7 * PAGE))
+
+
+def test_brk_query_and_moves_within_a_page_stay_compiled(guest):
+    state = dict(_STATE, heap=100)
+    m, _, _ = _setup(guest, False, state, bytes(7 * PAGE))
+    cur = m.tasks[m.current].mm.current_brk
+    for new in (0, cur + 50, cur - 50):
+        rax, handled = both_ways(guest, number_of("brk"), (new,), state, bytes(7 * PAGE))
+        assert handled and rax == (cur if new == 0 else new)
 
 
 _STATE = dict(clones=[], ids=(0, 0, 0, 0), mask=0, pending=0, group_pending=0, rlimit=(0, 1, 2))

@@ -9,7 +9,8 @@ a small update of component columns or guest memory:
 getpid, getppid, gettid, getuid, geteuid, getgid, getegid, clock_gettime, clock_getres,
 gettimeofday, time, rt_sigprocmask (when the new mask makes no pending signal deliverable),
 sched_yield (when nothing else is runnable), futex FUTEX_WAKE / FUTEX_WAKE_BITSET (when no task
-waits), getrlimit and prlimit64 reads.
+waits), getrlimit and prlimit64 reads, brk when the break stays inside its current pages (and
+brk(0), the query).
 
 Anything else, and any case the compiled handler is not sure of (a write that spans page-table
 rows or hits executable memory, a mask change that unblocks a pending signal, ...), goes to the
@@ -56,6 +57,7 @@ C_MM_N = 12  # live rows of the page table
 C_MM_CAP = 13  # its capacity (the stride between columns)
 C_TIDS_STRIDE = 14  # tasks.tids.shape[1]
 C_ENABLED = 15  # 0: every syscall goes to the Python hook (a switch for tests and debugging)
+C_MM_BRK = 33  # address of the address space's brk state (uint64[5], cpu/memory.py BRK_*)
 # Column pointers.
 C_T_TG = 16
 C_T_NS = 17
@@ -98,7 +100,7 @@ TABLES = ("tasks", "thread_groups", "rlimit_sets", "pid_namespaces")
 # Syscalls the compiled hook may answer (the rest always go to Python).
 FAST_SYSCALLS = ("getpid", "getppid", "gettid", "getuid", "geteuid", "getgid", "getegid",
                  "clock_gettime", "clock_getres", "gettimeofday", "time", "rt_sigprocmask",
-                 "sched_yield", "futex", "getrlimit", "prlimit64")
+                 "sched_yield", "futex", "getrlimit", "prlimit64", "brk")
 
 _HOOK_INSN_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 
@@ -174,6 +176,7 @@ class FastPath:
                 ctl[C_MM_T] = t.ctypes.data
                 ctl[C_MM_CAP] = t.shape[1]
                 ctl[C_TASK_SIZE] = aspace.task_size
+                ctl[C_MM_BRK] = aspace._brk.ctypes.data
             ctl[C_MM_N] = aspace._n
         else:
             ctl[C_MM_N] = 0

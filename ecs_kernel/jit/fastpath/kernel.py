@@ -20,7 +20,7 @@ from numba.extending import intrinsic
 
 from ecs_kernel.jit import pagewalk as pw
 from ecs_kernel.jit.fastpath import (C_CLOCK_GETTIME, C_COUNTS, C_CPU0, C_CURRENT, C_ENABLED,
-                                     C_FAST_CALLS, C_FUTEX_WAITERS, C_G_LEADER, C_G_PENDING,
+                                     C_FAST_CALLS, C_FUTEX_WAITERS, C_G_LEADER, C_G_PENDING, C_MM_BRK,
                                      C_G_RLIMITS, C_MM_CAP, C_MM_N, C_MM_T, C_N_LEVEL, C_N_PARENT,
                                      C_ONLY_RUNNABLE, C_R_CUR, C_R_MAX, C_REG_READ, C_REG_WRITE,
                                      C_SCRATCH, C_SLOW_CALLS, C_SLOW_HOOK, C_T_EGID, C_T_EUID,
@@ -50,7 +50,12 @@ NR_GETPID, NR_GETPPID, NR_GETTID = 39, 110, 186
 NR_GETUID, NR_GETGID, NR_GETEUID, NR_GETEGID = 102, 104, 107, 108
 NR_CLOCK_GETTIME, NR_CLOCK_GETRES, NR_GETTIMEOFDAY, NR_TIME = 228, 229, 96, 201
 NR_RT_SIGPROCMASK, NR_SCHED_YIELD, NR_FUTEX = 14, 24, 202
-NR_GETRLIMIT, NR_PRLIMIT64 = 97, 302
+NR_GETRLIMIT, NR_PRLIMIT64, NR_BRK = 97, 302, 12
+
+# cpu/memory.py: AddressSpace._brk slots, the page size.
+BRK_START, BRK_CURRENT, BRK_START_DATA, BRK_END_DATA, BRK_RLIMIT_DATA = 0, 1, 2, 3, 4
+PAGE_SIZE = 4096
+RLIM_INFINITY = 0xFFFF_FFFF_FFFF_FFFF
 
 # Signals (components/signals.py): SIGKILL and SIGSTOP are never blocked.
 UNBLOCKABLE = (1 << 8) | (1 << 18)
@@ -302,6 +307,8 @@ def handle(uch, ctl, nr):
     row = ctl[C_CURRENT]
     if nr == NR_GETPID:
         return getpid(ctl, row)
+    if nr == NR_BRK:
+        return brk(ctl, _arg(uch, ctl, UC_X86_REG_RDI))
     if nr == NR_GETTID:
         return gettid(ctl, row)
     if nr == NR_GETPPID:
@@ -485,6 +492,28 @@ def prlimit64(ctl, row, pid, resource, new_ptr, old_ptr):
         mx = _u64(ctl, C_R_MAX, rs * RLIM_NLIMITS + resource)
         return _errno(copy_out_2(ctl, old_ptr, cur, mx, 16), 0)
     return 0
+
+
+@jit
+def brk(ctl, new):
+    """AddressSpace.brk when the answer needs no mapping change: a break below start_brk (brk(0)
+    asks), over RLIMIT_DATA, or moving inside its current last page."""
+    if new < 0 or new >= (1 << 46):  # Python's unbounded arithmetic below: keep it exact
+        return SLOW
+    b = _as_ptr(ctl[C_MM_BRK], numba.uint64)
+    start = numba.int64(b[BRK_START])
+    cur = numba.int64(b[BRK_CURRENT])
+    if new < start:
+        return cur
+    if b[BRK_RLIMIT_DATA] != numba.uint64(RLIM_INFINITY):
+        total = (new - start) + numba.int64(b[BRK_END_DATA]) - numba.int64(b[BRK_START_DATA])
+        if total > 0 and numba.uint64(total) > b[BRK_RLIMIT_DATA]:
+            return cur
+    mask = ~numba.int64(PAGE_SIZE - 1)
+    if (new + PAGE_SIZE - 1) & mask == (cur + PAGE_SIZE - 1) & mask:
+        b[BRK_CURRENT] = numba.uint64(new)
+        return new
+    return SLOW
 
 
 # -- the hook ------------------------------------------------------------------------------------------
