@@ -1,6 +1,7 @@
 """``ecs-kernel run`` and ``ecs-kernel syscalls``.
 
-    ecs-kernel run [--root DIR] [--cwd DIR] [--env K=V]... [--inherit-env] [--strace] -- PROGRAM [ARG...]
+    ecs-kernel run [--root DIR] [--cwd DIR] [--env K=V]... [--inherit-env] [--strace]
+                   [--no-fast-path] -- PROGRAM [ARG...]
     ecs-kernel syscalls [--format text|markdown|json]
 
 ``run`` follows DESIGN.md's contract: PROGRAM is a path inside the root (default the host's /),
@@ -19,6 +20,13 @@ import sys
 
 EXIT_NOT_FOUND = 127
 EXIT_CANNOT_EXEC = 126
+# Tiering of the command (a fresh process per guest): numba costs ~0.5 s to import and load, more
+# than a short program's whole run. Kernels run interpreted for their first KERNEL_CALLS_INTERPRETED
+# calls, syscalls take the Python hook for the first FAST_PATH_AFTER; whichever runs out first
+# loads numba, and from then on kernels and the syscall fast path are compiled. Both bounds keep
+# the interpreted detour under ~0.1 s.
+KERNEL_CALLS_INTERPRETED = 20_000
+FAST_PATH_AFTER = 10_000
 
 
 def add_run_parser(sub) -> None:
@@ -28,7 +36,10 @@ def add_run_parser(sub) -> None:
     p.add_argument("--env", action="append", default=[], metavar="K=V",
                    help="an environment variable of the guest (repeatable)")
     p.add_argument("--inherit-env", action="store_true", help="give the guest the host's environment")
-    p.add_argument("--strace", action="store_true", help="print each syscall to stderr")
+    p.add_argument("--strace", action="store_true",
+                   help="print each syscall to stderr (every syscall then takes the Python path)")
+    p.add_argument("--no-fast-path", dest="fast_path", action="store_false",
+                   help="handle every syscall in Python (no compiled syscall hook)")
     p.add_argument("--seed", type=int, default=None, help="seed of the guest's random numbers")
     p.add_argument("program", help="the program (a path inside the root)")
     p.add_argument("args", nargs=argparse.REMAINDER, help="its arguments")
@@ -56,8 +67,11 @@ def _run_cmd(args) -> int:
     rest = list(args.args)
     if rest and rest[0] == "--":
         rest = rest[1:]
+    from .jit.options import interpret_first
+    interpret_first(KERNEL_CALLS_INTERPRETED)
     return run(args.program, [args.program] + rest, env, root=args.root, cwd=args.cwd,
-               strace=sys.stderr if args.strace else None, seed=args.seed)
+               strace=sys.stderr if args.strace else None, seed=args.seed,
+               fast_path=args.fast_path, fast_path_after=FAST_PATH_AFTER)
 
 
 def _host_stdio(fd: int):
@@ -136,12 +150,14 @@ def exit_code(status: int) -> int:
 
 def run(program, argv, envp, *, root: str = "/", cwd: str = "/", strace=None, seed=None,
         stdio=(0, 1, 2), strict: bool = False, stderr=None, report=None,
-        timeout: float | None = None) -> int:
+        timeout: float | None = None, fast_path: bool = True, fast_path_after: int = 0) -> int:
     """Run ``program`` in a fresh Kernel; return the shell-style exit status.
 
     ``stdio`` are the host fds shown as guest fds 0-2. ``strict`` re-raises kernel bugs (tests).
     ``report``, if given, is called with the Machine after the run (counters, tests).
     ``timeout`` (seconds): after it the guest is killed with SIGKILL (status 137).
+    ``fast_path=False`` handles every syscall in Python (``--no-fast-path``); with
+    ``fast_path_after=N`` the first N syscalls do, then the compiled hook is installed.
     """
     from .cpu.elf import ExecError
     from .cpu.machine import Machine
@@ -160,7 +176,8 @@ def run(program, argv, envp, *, root: str = "/", cwd: str = "/", strace=None, se
         print(f"ecs-kernel: --root {root}: {e.strerror}", file=err)
         return EXIT_CANNOT_EXEC
     k = Kernel()
-    machine = Machine(k, fs, strace=strace, seed=seed, strict=strict, stderr=err)
+    machine = Machine(k, fs, strace=strace, seed=seed, strict=strict, stderr=err,
+                      fast_path=fast_path, fast_path_after=fast_path_after)
     proc.machine = machine
     # The guest is a child of the kernel's init in its own process group, as a shell runs a
     # job: init's signal immunity (SIGNAL_UNKILLABLE) must not shield it.

@@ -2,10 +2,13 @@
 
 gVisor: ``platform`` (one address space per engine) plus ``kernel/task_run.go`` (the run loop)
 and ``kernel/task_syscall.go`` (syscall dispatch). One :class:`GuestMemory` per address space row
-holds a Unicorn engine and its :class:`~ecs_kernel.cpu.memory.AddressSpace`; the syscall hook is
-one raw ctypes callback (``UC_HOOK_INSN`` + ``UC_X86_INS_SYSCALL`` through ``uc_hook_add`` on the
-engine handle) that reads rax and the six argument registers with one ``uc_reg_read_batch`` into
-preallocated buffers, calls the handler from the syscall table and writes rax back.
+holds a Unicorn engine and its :class:`~ecs_kernel.cpu.memory.AddressSpace`. The syscall hook
+(``UC_HOOK_INSN`` + ``UC_X86_INS_SYSCALL`` through ``uc_hook_add`` on the engine handle) is the
+compiled fast path (:mod:`ecs_kernel.jit.fastpath`, a numba ``cfunc``) that answers the cheap
+syscalls itself and calls the Python hook for the rest; with ``fast_path=False`` (``ecs-kernel run
+--no-fast-path``) or ``strace`` it is the Python hook alone: one raw ctypes callback that reads rax
+and the six argument registers with one ``uc_reg_read_batch`` into preallocated buffers, calls the
+handler from the syscall table and writes rax back.
 
 Unicorn hazards (DESIGN.md) and how they are met here:
 
@@ -109,7 +112,7 @@ class Machine:
     """Runs the guest tasks of one Kernel on Unicorn (one engine per address space)."""
 
     def __init__(self, kernel, fs, *, strace=None, seed: int | None = None, strict: bool = False,
-                 stderr=None):
+                 stderr=None, fast_path: bool = True, fast_path_after: int = 0):
         from ..syscalls import dispatch
         self.kernel = kernel
         self.world = kernel.world
@@ -141,6 +144,13 @@ class Machine:
         self.running_unbounded = False  # emu_start runs without count= quanta
         self.fault_addr = 0
         self.fault_code = 0
+        # The compiled syscall hook (jit/fastpath), built with the first engine. --strace prints
+        # every syscall, so it keeps every call on the Python hook.
+        self.use_fast_path = fast_path and strace is None
+        self.fastpath = None
+        # Tiering (ecs-kernel run): the first ``fast_path_after`` syscalls take the Python hook,
+        # so a short program never loads numba; then the run loop swaps in the compiled hook.
+        self.tier_up_countdown = fast_path_after if self.use_fast_path else 0
 
     # -- time and randomness (a deterministic mode replaces these) ---------------------------
     def realtime_ns(self) -> int:
@@ -154,6 +164,17 @@ class Machine:
 
     def random_bytes(self, n: int) -> bytes:
         return self.rng.randbytes(n)
+
+    def fast_clock_gettime(self) -> int:
+        """Address of the C ``clock_gettime`` the compiled hook reads time from: the host's, as
+        the three methods above. A Machine whose clocks are not the host's (a deterministic
+        mode) returns 0 so clock syscalls take the Python path, or the address of its own."""
+        cls = type(self)
+        if (cls.realtime_ns, cls.monotonic_ns, cls.cpu_time_ns) != \
+                (Machine.realtime_ns, Machine.monotonic_ns, Machine.cpu_time_ns):
+            return 0
+        from ..jit.fastpath import libc_clock_gettime
+        return libc_clock_gettime()
 
     # -- memory objects --------------------------------------------------------------------------
     def memory_of(self, row: int) -> GuestMemory:
@@ -175,17 +196,58 @@ class Machine:
         return gm
 
     def _add_hooks(self, gm: GuestMemory) -> None:
-        cb = _HOOK_INSN_CB(self.dispatcher.hook)
+        self._add_syscall_hook(gm)
+        gm.hooks.append(gm.uc.hook_add(UC_HOOK_INTR, self._on_interrupt))
+        gm.hooks.append(gm.uc.hook_add(UC_HOOK_MEM_INVALID, self._on_bad_access))
+        gm.install_hooks = self._add_hooks
+
+    def _add_syscall_hook(self, gm: GuestMemory) -> None:
         h = ctypes.c_size_t()
-        status = uclib.uc_hook_add(gm.uc._uch, ctypes.byref(h), UC_HOOK_INSN, cb, None,
+        if self.use_fast_path and self.tier_up_countdown <= 0:
+            # The compiled hook (a C function) with the control block as user data; it calls
+            # the Python hook itself for what it does not handle.
+            fp = self.fastpath
+            if fp is None:
+                from ..jit.fastpath import FastPath
+                fp = self.fastpath = FastPath(self, self.dispatcher.hook,
+                                              clock_gettime=self.fast_clock_gettime())
+            cb = ctypes.c_void_p(fp.hook_address)
+            user_data = fp.user_data
+        elif self.use_fast_path:
+            cb = _HOOK_INSN_CB(self._counting_hook(self.dispatcher.hook))
+            user_data = None
+        else:
+            cb = _HOOK_INSN_CB(self.dispatcher.hook)
+            user_data = None
+        status = uclib.uc_hook_add(gm.uc._uch, ctypes.byref(h), UC_HOOK_INSN, cb, user_data,
                                    ctypes.c_uint64(1), ctypes.c_uint64(0),
                                    ctypes.c_int(X.UC_X86_INS_SYSCALL))
         if status != 0:
             raise UcError(status)
         gm.hooks.append(cb)
-        gm.hooks.append(gm.uc.hook_add(UC_HOOK_INTR, self._on_interrupt))
-        gm.hooks.append(gm.uc.hook_add(UC_HOOK_MEM_INVALID, self._on_bad_access))
-        gm.install_hooks = self._add_hooks
+        gm.syscall_hook = h.value
+
+    def _counting_hook(self, hook):
+        """The Python hook, counting down to the tier-up: at zero it stops the engine (after the
+        syscall, from inside the hook: a safe stop) and the run loop installs the compiled hook."""
+        def counting(uch, user_data):
+            hook(uch, user_data)
+            self.tier_up_countdown -= 1
+            if self.tier_up_countdown == 0:
+                if self.stop_reason is None:
+                    self.stop_reason = "tier-up"
+                uclib.uc_emu_stop(uch)
+        return counting
+
+    def _tier_up(self) -> None:
+        """Replace the Python syscall hook of every engine by the compiled one."""
+        from ..jit.options import promote
+        promote()  # numba loads now: the kernels go compiled together with the hook
+        for gm in self.world.index.get("address_spaces", {}).values():
+            old = getattr(gm, "syscall_hook", None)
+            if old is not None:
+                uclib.uc_hook_del(gm.uc._uch, ctypes.c_size_t(old))
+            self._add_syscall_hook(gm)
 
     # -- exec -----------------------------------------------------------------------------------
     def _load(self, task, path, argv, envp, cwd=None):
@@ -296,6 +358,8 @@ class Machine:
         self.current = row
         self.current_task = self.tasks[row]
         self.current_uch = self.memory_of(row).uc._uch
+        if self.fastpath is not None:
+            self.fastpath.sync()
 
     # -- registers the syscalls need --------------------------------------------------------------
     def set_segment_base(self, task, fs: bool, value: int) -> None:
@@ -371,6 +435,10 @@ class Machine:
         self.fault_code = SI_KERNEL
         self.stop_reason = None
         self.stop_requested = False
+        if self.use_fast_path and self.tier_up_countdown == 0 and self.fastpath is None:
+            self._tier_up()
+        if self.fastpath is not None:
+            self.fastpath.sync()  # Python ran since the last syscall: tables may have grown
         # While a timer is armed, run in quanta of instructions so a loop without syscalls
         # still meets its SIGALRM (count= costs a per-instruction check, so only then).
         quantum = TIMER_QUANTUM if self.timer_deadline_ns is not None else 0

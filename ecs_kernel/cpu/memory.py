@@ -200,6 +200,11 @@ _UC_PERM = tuple(_pw.effective_prot.py_func(p) for p in range(8))
 _MAP_NORESERVE_HOST = 0x4000  # not exported by Python's mmap module
 
 
+# Slots of AddressSpace._brk (the state brk(2) reads and writes).
+BRK_START, BRK_CURRENT, BRK_START_DATA, BRK_END_DATA, BRK_RLIMIT_DATA = range(5)
+BRK_FIELDS = ("start_brk", "current_brk", "start_data", "end_data", "rlimit_data")
+
+
 def page_align(n: int) -> int:
     """PAGE_ALIGN: round ``n`` up to a page multiple (as an unbounded Python int)."""
     return (n + PAGE_SIZE - 1) & PAGE_MASK
@@ -289,6 +294,17 @@ class AddressSpace:
     RLIMIT_DATA check and the ``[heap]``/``[stack]`` names) from the ELF loader.
     """
 
+    start_brk = property(lambda self: int(self._brk[BRK_START]),
+                         lambda self, v: self._brk.__setitem__(BRK_START, v))
+    current_brk = property(lambda self: int(self._brk[BRK_CURRENT]),
+                           lambda self, v: self._brk.__setitem__(BRK_CURRENT, v))
+    start_data = property(lambda self: int(self._brk[BRK_START_DATA]),
+                          lambda self, v: self._brk.__setitem__(BRK_START_DATA, v))
+    end_data = property(lambda self: int(self._brk[BRK_END_DATA]),
+                        lambda self, v: self._brk.__setitem__(BRK_END_DATA, v))
+    rlimit_data = property(lambda self: int(self._brk[BRK_RLIMIT_DATA]),
+                           lambda self, v: self._brk.__setitem__(BRK_RLIMIT_DATA, v))
+
     def __init__(self, uc, *, mmap_base: int = DEFAULT_MMAP_BASE, task_size: int = TASK_SIZE):
         self.uc = uc
         self.task_size = task_size
@@ -297,14 +313,13 @@ class AddressSpace:
         self.mmap_min_addr = MMAP_MIN_ADDR
         self.stack_guard_gap = STACK_GUARD_GAP
         self.max_map_count = MAX_MAP_COUNT
+        # brk's state is one uint64 array (BRK_FIELDS) so the compiled syscall fast path
+        # (jit/fastpath) reads and moves the break in place; the attributes are views of it.
+        self._brk = np.zeros(len(BRK_FIELDS), dtype=np.uint64)
         self.rlimit_as = RLIM_INFINITY
         self.rlimit_data = RLIM_INFINITY
         self.rlimit_data_max = RLIM_INFINITY
         self.rlimit_stack = 8 << 20
-        self.start_brk = 0
-        self.current_brk = 0
-        self.start_data = 0
-        self.end_data = 0
         self.start_stack = 0
         self._t = np.zeros((NCOLS, 64), dtype=np.int64)
         self._n = 0

@@ -31,10 +31,9 @@ from __future__ import annotations
 import operator
 
 import numpy as np
-from numba import prange
 
 from ecs_kernel.jit.checks import check_vec as _check
-from ecs_kernel.jit.options import jit
+from ecs_kernel.jit.options import jit, prange
 
 CPU_IDLE = 0
 CPU_USER = 1

@@ -1,21 +1,190 @@
-"""The one place numba options live.
+"""The one place numba options live, and when numba itself is loaded.
 
 Every kernel in the package is declared with :func:`jit` so the options (disk cache, no Python
 fallback, fastmath off: kernels must give the same answers as their naive oracles) are set once.
 Compilation is lazy: it happens on a kernel's first call, never at import time, and is cached on
 disk (``NUMBA_CACHE_DIR`` if set, else ``__pycache__`` beside the source). numba's disk cache does
 not notice changes in *other* files a kernel calls into, so CI clears it before running.
+
+numba itself is not imported until a kernel is first needed compiled. Importing numba and
+initialising its CPU target costs ~0.5 s, more than the whole of a short guest's run, so
+``ecs-kernel run`` lets the first kernel calls of a process run interpreted (:func:`interpret_first`:
+a kernel is a plain Python function over numpy arrays, numba's own ``NUMBA_DISABLE_JIT`` mode) and
+loads numba only once the guest has shown it needs more. Until :func:`promote` runs, a kernel is a
+:class:`Kernel` and the names a kernel module takes from numba (``prange``, intrinsics, the
+``numba`` module) are :class:`Lazy` placeholders; :func:`promote` imports numba and replaces, in
+every kernel module, each :class:`Kernel` by its numba dispatcher and each placeholder by the real
+object, so compiled kernels see plain numba globals. With no budget (the default: libraries, tests)
+the first kernel call promotes, and every kernel runs compiled exactly as before.
 """
 from __future__ import annotations
 
-import numba
+import functools
+import sys
 
 JIT_OPTIONS = dict(nogil=True, cache=True, fastmath=False, boundscheck=False)
 
+_KERNELS: list["Kernel"] = []
+_LAZY_MODULES: set[str] = set()  # modules whose globals hold Kernels or Lazy placeholders
+_budget = 0  # kernel calls that may still run interpreted
+_promoted = False
 
-def jit(fn=None, **overrides):
-    """``numba.njit`` with the project's options. Usable bare (``@jit``) or with overrides."""
+
+class Lazy:
+    """A numba object a kernel module names at import time without importing numba: ``factory``
+    builds it (numba imported) when :func:`promote` runs. Interpreted kernels never touch one,
+    except ``prange`` (a ``range`` until then) and attribute access, which promotes."""
+
+    def __init__(self, factory, interpreted=None, attrs=None):
+        self.factory = factory
+        self.interpreted = interpreted
+        self.attrs = attrs or {}  # what attributes are while kernels run interpreted
+
+    def __call__(self, *args):
+        if self.interpreted is not None:
+            return self.interpreted(*args)
+        promote()
+        return self.factory()(*args)
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        if not _promoted and name in self.attrs:
+            return self.attrs[name]
+        promote()
+        return getattr(self.factory(), name)
+
+
+def _numba_module():
+    import numba
+    return numba
+
+
+def _prange():
+    import numba
+    return numba.prange
+
+
+def _carray(addr, shape, dtype=None):
+    """``numba.carray`` for interpreted kernels, where a pointer is an int address (what
+    :func:`intrinsic` pointer casts give while interpreted): a numpy view of that memory."""
+    import ctypes
+
+    import numpy as np
+    dt = np.dtype(np.uint8 if dtype is None else dtype)
+    n = int(np.prod(shape))
+    buf = (ctypes.c_char * (n * dt.itemsize)).from_address(int(addr))
+    return np.frombuffer(buf, dtype=dt, count=n).reshape(shape)
+
+
+# Use as ``numba = numba_module`` in a kernel module.
+numba_module = Lazy(_numba_module, attrs={"carray": _carray})
+prange = Lazy(_prange, interpreted=range)
+
+
+class Kernel:
+    """A kernel before numba is loaded: calls run ``py_func`` interpreted while the budget lasts
+    (and the kernel allows it), otherwise :func:`promote` and call the numba dispatcher."""
+
+    def __init__(self, fn, opts: dict, interpret: bool):
+        functools.update_wrapper(self, fn)
+        self.py_func = fn
+        self.opts = opts
+        self.interpretable = interpret
+        self.dispatcher = None
+        _KERNELS.append(self)
+        _LAZY_MODULES.add(fn.__module__)
+
+    @property
+    def signatures(self):
+        return [] if self.dispatcher is None else self.dispatcher.signatures
+
+    def __call__(self, *args):
+        global _budget
+        if self.dispatcher is None:
+            if _budget > 0 and self.interpretable:
+                _budget -= 1
+                return self.py_func(*args)
+            promote()
+        return self.dispatcher(*args)
+
+    def __repr__(self):
+        return f"<Kernel {self.py_func.__module__}.{self.py_func.__qualname__}>"
+
+
+def promote() -> None:
+    """Import numba and make every kernel a numba dispatcher (compiled, or loaded from the disk
+    cache, on its first call as usual)."""
+    global _promoted, _budget
+    if _promoted:
+        return
+    import numba
+    _budget = 0
+    for k in _KERNELS:
+        k.dispatcher = numba.njit(**k.opts)(k.py_func)
+    for name in list(_LAZY_MODULES):
+        g = sys.modules[name].__dict__
+        for key, v in list(g.items()):
+            if isinstance(v, Kernel):
+                g[key] = v.dispatcher
+            elif isinstance(v, Lazy):
+                g[key] = v.factory()
+    _promoted = True
+
+
+def interpret_first(calls: int) -> None:
+    """Let the next ``calls`` kernel calls run interpreted, before numba is loaded (start-up of a
+    short-lived command). No effect once numba is loaded."""
+    global _budget
+    if not _promoted:
+        _budget = calls
+
+
+def is_promoted() -> bool:
+    return _promoted
+
+
+def jit(fn=None, *, interpret: bool = True, **overrides):
+    """``numba.njit`` with the project's options. Usable bare (``@jit``) or with overrides;
+    ``interpret=False`` for a kernel that cannot run as plain Python (intrinsics, raw pointers)."""
     opts = {**JIT_OPTIONS, **overrides}
+
+    def deco(f):
+        if _promoted:
+            import numba
+            return numba.njit(**opts)(f)
+        return Kernel(f, opts, interpret)
     if fn is None:
-        return lambda f: numba.njit(**opts)(f)
-    return numba.njit(**opts)(fn)
+        return deco
+    return deco(fn)
+
+
+def cfunc(sig, fn):
+    """``numba.cfunc`` with the disk cache: a C callable (``.address``) compiled, or loaded from
+    the cache, now. Call it only when the C function is needed, never at import time."""
+    promote()
+    import numba
+    return numba.cfunc(sig, cache=True, nopython=True)(fn)
+
+
+def intrinsic(fn=None, *, interpreted=None):
+    """``numba.extending.intrinsic``, defined when numba is loaded (a :class:`Lazy` until then).
+    ``interpreted`` is what a call does in an interpreted kernel (e.g. a pointer cast: the int)."""
+    if fn is None:
+        return lambda f: intrinsic(f, interpreted=interpreted)
+    cell = []
+
+    def factory():
+        if not cell:
+            from numba.extending import intrinsic as _intrinsic
+            cell.append(_intrinsic(fn))
+        return cell[0]
+    if _promoted:
+        return factory()
+    return Lazy(factory, interpreted=interpreted)
+
+
+def register_module(name: str) -> None:
+    """A module that holds :class:`Lazy` globals but no kernel of its own (so :func:`promote`
+    swaps them too)."""
+    _LAZY_MODULES.add(name)

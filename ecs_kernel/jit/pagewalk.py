@@ -20,11 +20,8 @@ own copies, as on Linux/x86-64 without protection keys.
 """
 from __future__ import annotations
 
-import numba
-from numba import types
-from numba.extending import intrinsic
-
-from ecs_kernel.jit.options import jit
+from ecs_kernel.jit.options import intrinsic, jit
+from ecs_kernel.jit.options import numba_module as numba  # the numba module once kernels compile
 
 # Columns of the range table. Hot (walked on every copy) first.
 START = 0  # guest address of the first byte (page aligned)
@@ -50,9 +47,10 @@ FAULT = -1
 NOT_FOUND = -2
 
 
-@intrinsic
+@intrinsic(interpreted=int)  # interpreted kernels: the address itself (see options._carray)
 def _host_ptr(typingctx, addr):
     """Reinterpret an int64 host address as a ``uint8*`` (for ``numba.carray``)."""
+    from numba import types
     sig = types.CPointer(types.uint8)(types.int64)
 
     def codegen(context, builder, signature, args):

@@ -30,10 +30,9 @@ a uint64 one.
 from __future__ import annotations
 
 import numpy as np
-from numba import prange
 
 from ecs_kernel.jit.checks import check_vec as _check
-from ecs_kernel.jit.options import jit
+from ecs_kernel.jit.options import jit, prange
 
 # Signal numbers (x86-64 Linux, asm/signal.h). Immutable ints: numba freezes them as constants.
 SIGHUP, SIGINT, SIGQUIT, SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE = 1, 2, 3, 4, 5, 6, 7, 8

@@ -1,0 +1,197 @@
+"""The compiled syscall fast path: a numba ``cfunc`` installed as Unicorn's syscall hook.
+
+gVisor keeps its hottest syscalls (getpid, clock_gettime via the vDSO, ...) off the slow path too;
+here the hook itself is compiled. At every ``syscall`` instruction Unicorn calls
+:func:`~ecs_kernel.jit.fastpath.kernel.hook`, which reads rax and the arguments it needs with
+``uc_reg_read`` and handles, without entering the interpreter, the calls whose work is a read or
+a small update of component columns or guest memory:
+
+getpid, getppid, gettid, getuid, geteuid, getgid, getegid, clock_gettime, clock_getres,
+gettimeofday, time, rt_sigprocmask (when the new mask makes no pending signal deliverable),
+sched_yield (when nothing else is runnable), futex FUTEX_WAKE / FUTEX_WAKE_BITSET (when no task
+waits), getrlimit and prlimit64 reads, brk when the break stays inside its current pages (and
+brk(0), the query).
+
+Anything else, and any case the compiled handler is not sure of (a write that spans page-table
+rows or hits executable memory, a mask change that unblocks a pending signal, ...), goes to the
+Python dispatcher (:mod:`ecs_kernel.syscalls.dispatch`): the cfunc calls it through one ctypes
+function pointer, so a slow syscall costs one Python entry and a fast one none. Both paths follow
+the handlers in ``ecs_kernel/syscalls/sys_*.py``; ``tests/jit/test_fastpath_differential.py`` runs
+every fast-path syscall both ways over random arguments and compares results, errnos, guest memory
+and component state.
+
+The hook finds everything through one int64 *control block* (:class:`FastPath.ctl`, its address
+is the hook's user data): function pointers (``uc_reg_read``, ``uc_reg_write``, the Python hook,
+the host's ``clock_gettime``), the current task's row, raw pointers to the component columns it
+reads, and the current address space's page table. Column arrays are reallocated when a table
+grows (world.py), so :meth:`FastPath.sync` re-reads the pointers when a table's capacity, the
+World or the address space changed. Tables only change while Python runs, so ``sync`` runs after
+each slow syscall and before each ``emu_start``, never per fast syscall.
+
+"The current task" is the row in ``ctl[C_CURRENT]``: a scheduler switches tasks by writing it
+(and ``sync``), so a later task switch at a futex can stay in compiled code.
+
+Nothing here imports numba: the kernel module is compiled (or loaded from the disk cache) when a
+Machine first installs the hook.
+"""
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+
+# -- the control block (int64 slots) ---------------------------------------------------------------
+C_CURRENT = 0  # task row of the current task
+C_SLOW_HOOK = 1  # address of the Python hook: void (*)(uc_engine *, void *)
+C_REG_READ = 2  # address of uc_reg_read
+C_REG_WRITE = 3  # address of uc_reg_write
+C_CLOCK_GETTIME = 4  # address of a clock_gettime(clockid_t, struct timespec *); 0: clocks are slow
+C_CPU0 = 5  # the machine's CPU-clock origin (ns), subtracted from CLOCK_PROCESS_CPUTIME_ID
+C_ONLY_RUNNABLE = 6  # 1: no other task is runnable (sched_yield returns at once)
+C_FUTEX_WAITERS = 7  # tasks waiting on any futex of this machine (WAKE with none: 0 woken)
+C_FAST_CALLS = 8  # syscalls handled in compiled code
+C_SLOW_CALLS = 9  # syscalls passed to the Python hook
+C_TASK_SIZE = 10  # top of user space: copies past it fault (AddressSpace._check_user)
+C_MM_T = 11  # address of the page table (int64 [NCOLS, capacity], C order)
+C_MM_N = 12  # live rows of the page table
+C_MM_CAP = 13  # its capacity (the stride between columns)
+C_TIDS_STRIDE = 14  # tasks.tids.shape[1]
+C_ENABLED = 15  # 0: every syscall goes to the Python hook (a switch for tests and debugging)
+C_MM_BRK = 33  # address of the address space's brk state (uint64[5], cpu/memory.py BRK_*)
+# Column pointers.
+C_T_TG = 16
+C_T_NS = 17
+C_T_TIDS = 18
+C_T_PARENT = 19
+C_T_RUID = 20
+C_T_EUID = 21
+C_T_RGID = 22
+C_T_EGID = 23
+C_T_SIG_MASK = 24
+C_T_SIG_PENDING = 25
+C_G_LEADER = 26
+C_G_PENDING = 27
+C_G_RLIMITS = 28
+C_R_CUR = 29
+C_R_MAX = 30
+C_N_LEVEL = 31
+C_N_PARENT = 32
+C_SCRATCH = 40  # 8 slots the hook uses as register buffers
+C_COUNTS = 64  # C_COUNTS + nr: fast-path calls per syscall number
+MAX_COUNTED = 512
+CTL_SIZE = C_COUNTS + MAX_COUNTED
+
+# (slot, table, column, dtype) of every column the hook reads or writes.
+COLUMNS = (
+    (C_T_TG, "tasks", "tg", np.int32), (C_T_NS, "tasks", "ns", np.int32),
+    (C_T_TIDS, "tasks", "tids", np.int32), (C_T_PARENT, "tasks", "parent", np.int32),
+    (C_T_RUID, "tasks", "ruid", np.uint32), (C_T_EUID, "tasks", "euid", np.uint32),
+    (C_T_RGID, "tasks", "rgid", np.uint32), (C_T_EGID, "tasks", "egid", np.uint32),
+    (C_T_SIG_MASK, "tasks", "sig_mask", np.uint64),
+    (C_T_SIG_PENDING, "tasks", "sig_pending", np.uint64),
+    (C_G_LEADER, "thread_groups", "leader", np.int32),
+    (C_G_PENDING, "thread_groups", "group_pending", np.uint64),
+    (C_G_RLIMITS, "thread_groups", "rlimits", np.int32),
+    (C_R_CUR, "rlimit_sets", "rlim_cur", np.uint64), (C_R_MAX, "rlimit_sets", "rlim_max", np.uint64),
+    (C_N_LEVEL, "pid_namespaces", "level", np.int32), (C_N_PARENT, "pid_namespaces", "parent", np.int32),
+)
+TABLES = ("tasks", "thread_groups", "rlimit_sets", "pid_namespaces")
+
+# Syscalls the compiled hook may answer (the rest always go to Python).
+FAST_SYSCALLS = ("getpid", "getppid", "gettid", "getuid", "geteuid", "getgid", "getegid",
+                 "clock_gettime", "clock_getres", "gettimeofday", "time", "rt_sigprocmask",
+                 "sched_yield", "futex", "getrlimit", "prlimit64", "brk")
+
+_HOOK_INSN_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
+
+
+def _addr(fn) -> int:
+    return ctypes.cast(fn, ctypes.c_void_p).value
+
+
+def libc_clock_gettime() -> int:
+    """Address of the host's ``clock_gettime`` (what ``time.time_ns()`` and friends call)."""
+    return _addr(ctypes.CDLL(None).clock_gettime)
+
+
+class FastPath:
+    """The control block of one Machine's compiled hook and the pointer refresh around it.
+
+    ``slow_hook`` is the Python hook (a callable ``(uch, user_data)``) the cfunc falls back to.
+    """
+
+    def __init__(self, machine, slow_hook, *, clock_gettime: int | None = None):
+        from unicorn.unicorn_py3.unicorn import uclib
+        self.machine = machine
+        self.ctl = np.zeros(CTL_SIZE, np.int64)
+        self.user_data = ctypes.c_void_p(self.ctl.ctypes.data)
+
+        def slow(uch, user_data):
+            slow_hook(uch, user_data)
+            self.sync()  # the handler may have grown a table or changed the address space
+
+        self._slow = _HOOK_INSN_CB(slow)  # kept alive as long as the hook can call it
+        ctl = self.ctl
+        ctl[C_SLOW_HOOK] = _addr(self._slow)
+        ctl[C_REG_READ] = _addr(uclib.uc_reg_read)
+        ctl[C_REG_WRITE] = _addr(uclib.uc_reg_write)
+        ctl[C_CLOCK_GETTIME] = libc_clock_gettime() if clock_gettime is None else clock_gettime
+        ctl[C_CPU0] = machine._cpu0
+        ctl[C_ONLY_RUNNABLE] = 1
+        ctl[C_FUTEX_WAITERS] = 0
+        ctl[C_ENABLED] = 1
+        self._key = None
+        self._keep = ()  # the arrays whose addresses are in ctl
+        self._aspace = None
+        self._t = None
+        from . import kernel  # numba: compiled or loaded from the disk cache here, not at import
+        self.hook_address = kernel.hook_address()
+
+    # -- pointers ---------------------------------------------------------------------------------
+    def sync(self) -> None:
+        """Refresh what Python may have changed: the current row, column pointers after a table
+        grew (or a new World), the address space and its page table."""
+        m = self.machine
+        ctl = self.ctl
+        ctl[C_CURRENT] = m.current
+        w = m.world
+        key = (id(w),) + tuple(getattr(w, t).capacity for t in TABLES)
+        if key != self._key:
+            keep = []
+            for slot, table, col, dtype in COLUMNS:
+                arr = getattr(getattr(w, table), col)
+                if arr.dtype != dtype or not arr.flags.c_contiguous:
+                    raise TypeError(f"{table}.{col}: the fast path expects contiguous {np.dtype(dtype)}")
+                ctl[slot] = arr.ctypes.data
+                keep.append(arr)
+            ctl[C_TIDS_STRIDE] = w.tasks.tids.shape[1]
+            self._keep = tuple(keep)
+            self._key = key
+        task = m.current_task
+        aspace = task.mm if task is not None else None
+        if aspace is not None:
+            t = aspace._t
+            if aspace is not self._aspace or t is not self._t:
+                self._aspace, self._t = aspace, t
+                ctl[C_MM_T] = t.ctypes.data
+                ctl[C_MM_CAP] = t.shape[1]
+                ctl[C_TASK_SIZE] = aspace.task_size
+                ctl[C_MM_BRK] = aspace._brk.ctypes.data
+            ctl[C_MM_N] = aspace._n
+        else:
+            ctl[C_MM_N] = 0
+
+    # -- counters -------------------------------------------------------------------------------------
+    @property
+    def fast_calls(self) -> int:
+        return int(self.ctl[C_FAST_CALLS])
+
+    @property
+    def slow_calls(self) -> int:
+        return int(self.ctl[C_SLOW_CALLS])
+
+    def fast_count(self, nr: int) -> int:
+        return int(self.ctl[C_COUNTS + nr])
+
+
+__all__ = ["FastPath", "FAST_SYSCALLS", "libc_clock_gettime"]
