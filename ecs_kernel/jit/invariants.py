@@ -109,3 +109,48 @@ def walk_lists(heads, tails, owner_alive, counts, nxt, prv, member_owner, member
     code, owner, row = _walk_lists(heads, tails, owner_alive, counts, nxt, prv, member_owner,
                                    member_alive, expected)
     return int(code), int(owner), int(row)
+
+
+@jit
+def _blocked_pending(n, alive, exit_state, sig_mask, sig_pending, has_saved, run_state, block,
+                     wait_set, tg, group_alive, keep, blocked_state, timedwait_block, out_rows,
+                     out_mask, out_pend, all_block):
+    k = 0
+    full = np.uint64(0xFFFFFFFFFFFFFFFF)
+    for g in range(all_block.shape[0]):
+        all_block[g] = full if group_alive[g] else np.uint64(0)
+    for t in range(n):
+        if not alive[t] or exit_state[t] != 0:
+            continue
+        m = sig_mask[t] & keep
+        if run_state[t] == blocked_state and block[t] == timedwait_block:
+            m &= ~wait_set[t]
+        g = tg[t]
+        if 0 <= g < all_block.shape[0]:
+            all_block[g] &= m
+        p = sig_pending[t] & m
+        if p != 0 or has_saved[t]:
+            out_rows[k] = t
+            out_mask[k] = m
+            out_pend[k] = p
+            k += 1
+    return k
+
+
+def blocked_pending(world, keep: int):
+    """One pass over the task rows for the delivery probe (sim/invariants.py): the live tasks with
+    a pending signal their mask in force blocks, or a sigsuspend mask saved, as ``(rows, mask in
+    force, pending & blocked)``; and per thread group the signals every live thread blocks (0 for
+    dead groups). The mask in force leaves out SIGKILL/SIGSTOP (``keep``) and, for a task in
+    sigtimedwait, the signals it waits for."""
+    from ..components.task import Block, RunState
+    T, G = world.tasks, world.thread_groups
+    n = T.n
+    rows = np.empty(n, np.int64)
+    mask = np.empty(n, np.uint64)
+    pend = np.empty(n, np.uint64)
+    all_block = np.empty(G.n, np.uint64)
+    k = _blocked_pending(n, T.alive, T.exit_state, T.sig_mask, T.sig_pending, T.has_saved_mask,
+                         T.run_state, T.block, T.sig_wait_set, T.tg, G.alive[: G.n], np.uint64(keep),
+                         RunState.blocked, Block.SIGTIMEDWAIT, rows, mask, pend, all_block)
+    return rows[:k].copy(), mask[:k].copy(), pend[:k].copy(), all_block

@@ -171,15 +171,9 @@ def check_ids(world) -> Violation | None:
         if (tid <= 0).any():
             r = int(trows[tid <= 0][0])
             return _v(world, "ids-unique", f"task has no id at namespace level {L}", r)
-        key = anc << 32 | tid
-        order = np.argsort(key, kind="stable")
-        dup = np.flatnonzero(key[order][1:] == key[order][:-1])
-        if len(dup):
-            a, b = int(trows[order[dup[0]]]), int(trows[order[dup[0] + 1]])
-            return _v(world, "ids-unique",
-                      f"tasks {a} and {b} share id {int(tid[order[dup[0]]])} in namespace "
-                      f"{int(anc[order[dup[0]]])}", b)
-        for space in np.unique(anc).tolist():
+        # The map holds one task per id, so "every task's id maps back to it" is uniqueness too.
+        spaces = [int(anc[0])] if (anc == anc[0]).all() else np.unique(anc).tolist()
+        for space in spaces:
             m = anc == space
             pm = maps[space].task
             t_here, id_here = trows[m], tid[m]
@@ -188,9 +182,12 @@ def check_ids(world) -> Violation | None:
             back[inside] = pm[id_here[inside]]
             wrong = back != t_here
             if wrong.any():
-                r = int(t_here[wrong][0])
+                r, i, other = int(t_here[wrong][0]), int(id_here[wrong][0]), int(back[wrong][0])
+                if other >= 0 and other < T.n and T.alive[other] and int(T.tids[other, L]) == i:
+                    return _v(world, "ids-unique",
+                              f"tasks {other} and {r} share id {i} in namespace {space}", r)
                 return _v(world, "ids-unique",
-                          f"namespace {space}'s id map does not name the task at id {int(id_here[wrong][0])}", r)
+                          f"namespace {space}'s id map does not name the task at id {i}", r)
     for space in N.live_rows().tolist():
         pm = maps[space].task
         mapped = np.flatnonzero(pm >= 0)
@@ -372,31 +369,17 @@ def _record(world, v: Violation | None) -> None:
 @system(phase=Phase.SIGNALS, reads=("SigPending", "SigMask", "SigWait", "GroupSigPending",
                                     "ThreadGroupMembership", "SigFrames", "RunState"))
 def delivery_probe_begin(world, commands) -> None:
-    """Snapshot, before delivery, the tasks and groups with a pending blocked signal or a
-    sigsuspend mask, and the sigframe rows."""
+    """Snapshot, before delivery, the tasks with a pending signal their mask blocks or a
+    sigsuspend mask, the groups with a pending signal every thread blocks, and the sigframe rows
+    (one numba pass over the tasks: jit/invariants.py ``blocked_pending``)."""
+    from ..jit.invariants import blocked_pending
     T, G, F = world.tasks, world.thread_groups, world.sigframes
-    n = T.n
-    live = T.alive[:n] & (T.exit_state[:n] == ExitState.NONE)
-    mask = T.sig_mask[:n] & _KEEP
-    timed = (T.run_state[:n] == RunState.blocked) & (T.block[:n] == Block.SIGTIMEDWAIT)
-    if timed.any():
-        mask = np.where(timed, mask & ~T.sig_wait_set[:n], mask)
-    tg = T.tg[:n].astype(np.int64)
-    tgc = np.clip(tg, 0, max(G.n - 1, 0))
-    own = T.sig_pending[:n] & mask
-    saved = T.has_saved_mask[:n]
-    rows = np.flatnonzero(live & ((own != 0) | saved))
-    # group bits blocked by every live thread: AND of masks per group
-    gn = G.n
-    all_block = np.full(gn, _FULL, np.uint64)
-    lrows = np.flatnonzero(live)
-    if gn and len(lrows):
-        np.bitwise_and.at(all_block, tgc[lrows], mask[lrows])
-    gblocked = G.group_pending[:gn] & all_block & G.alive[:gn].astype(np.uint64) * _FULL
+    rows, mask, pend, all_block = blocked_pending(world, int(_KEEP))
+    gblocked = G.group_pending[: G.n] & all_block
     groups = np.flatnonzero(gblocked != 0)
     world.index["_delivery_probe"] = {
-        "rows": rows, "mask": mask[rows], "pending": own[rows], "frame_top": T.frame_top[rows].copy(),
-        "saved": saved[rows].copy(), "groups": groups, "gblocked": gblocked[groups],
+        "rows": rows, "mask": mask, "pending": pend, "saved": T.has_saved_mask[rows].copy(),
+        "groups": groups, "gblocked": gblocked[groups],
         "fn": F.n, "falive": F.alive[: F.n].copy(), "fgen": F.gen[: F.n].copy(), "tick": world.ticks,
     }
 

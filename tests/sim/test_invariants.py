@@ -467,3 +467,41 @@ TestCheckedSignals = _checked(SignalMachine).TestCase
 TestCheckedSignals.settings = _MACHINE_SETTINGS
 TestCheckedFutex = _checked(FutexMachine).TestCase
 TestCheckedFutex.settings = _MACHINE_SETTINGS
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2 ** 32 - 1))
+def test_blocked_pending_kernel_matches_numpy(seed):
+    rng = np.random.default_rng(seed)
+    k = Kernel()
+    w = k.world
+    for _ in range(int(rng.integers(1, 6))):
+        p = k.fork(k.init_task)
+        for _ in range(int(rng.integers(0, 4))):
+            k.clone(p, THREAD)
+    T, G = w.tasks, w.thread_groups
+    n = T.n
+    bits = lambda: rng.integers(0, 2 ** 63, n, dtype=np.uint64) & rng.integers(0, 2 ** 63, n, dtype=np.uint64)
+    T.sig_mask[:n] = bits()
+    T.sig_pending[:n] = bits()
+    T.sig_wait_set[:n] = bits()
+    T.has_saved_mask[:n] = rng.random(n) < 0.2
+    sel = rng.random(n) < 0.3
+    T.run_state[:n][sel] = RunState.blocked
+    T.block[:n][sel] = rng.choice([Block.SIGTIMEDWAIT, Block.FUTEX], int(sel.sum()))
+    T.exit_state[:n][rng.random(n) < 0.1] = ExitState.INITIATED
+    keep = int(I._KEEP)
+    rows, mask, pend, all_block = J.blocked_pending(w, keep)
+    # numpy reference
+    live = T.alive[:n] & (T.exit_state[:n] == ExitState.NONE)
+    m = T.sig_mask[:n] & np.uint64(keep)
+    timed = (T.run_state[:n] == RunState.blocked) & (T.block[:n] == Block.SIGTIMEDWAIT)
+    m = np.where(timed, m & ~T.sig_wait_set[:n], m)
+    p = T.sig_pending[:n] & m
+    want = np.flatnonzero(live & ((p != 0) | T.has_saved_mask[:n]))
+    assert rows.tolist() == want.tolist()
+    assert (mask == m[want]).all() and (pend == p[want]).all()
+    ref = np.where(G.alive[: G.n], np.uint64(2 ** 64 - 1), np.uint64(0))
+    for t in np.flatnonzero(live):
+        ref[T.tg[t]] &= m[t]
+    assert (all_block == ref).all()
