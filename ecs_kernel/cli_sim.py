@@ -11,9 +11,10 @@ pass (sim/deadlock.py) every K ticks; deadlock cycles are reported as they are f
 and the run goes on, and the deadlock pass also runs once at the end of every run.
 
 Exit status: 0 when the run completed; 1 when ``--check`` found a broken invariant (the run stops
-there, its report on stderr, the ticks recorded so far still written); 2 for bad arguments or a bad
-workload file (one line naming the file, line and field); 130 when interrupted (Ctrl-C: what was
-recorded is still written).
+there, its report on stderr, the ticks recorded so far still written); 2 for bad arguments, a bad
+workload file (one line naming the file, line and field) or ``--plot`` without matplotlib; 3 when
+the run completed but tasks deadlocked on futexes (each cycle is on stderr and in the summary);
+130 when interrupted (Ctrl-C: what was recorded is still written).
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import time
 
 EXIT_VIOLATION = 1
 EXIT_USAGE = 2
+EXIT_DEADLOCK = 3
 EXIT_INTERRUPTED = 130
 
 
@@ -159,6 +161,8 @@ def run_sim(workload, args) -> int:
         rec.plot(args.plot, title=f"{name}: {args.tasks} tasks, seed {args.seed}")
         written.append(args.plot)
     _summary(name, args, rec, sim, setup_s, run_s, checks, deadlocks, violation, written)
+    if status == 0 and deadlocks:
+        status = EXIT_DEADLOCK
     return status
 
 
@@ -168,7 +172,7 @@ def _summary(name, args, rec, sim, setup_s, run_s, checks, deadlocks, violation,
     tt = args.tasks * rec.ticks
     rate = tt / run_s if run_s > 0 else float("inf")
     out = [f"{name}: {args.tasks} tasks, {rec.ticks} ticks, seed {args.seed}",
-           f"  time        {setup_s:.2f} s setup, {run_s:.2f} s running: {rate / 1e6:.2f} M task-ticks/s",
+           f"  time        {setup_s:.2f} s setup, {run_s:.2f} s running: {rate:,.0f} task-ticks/s",
            f"  memory      {sim.world.nbytes() / max(args.tasks, 1):.0f} B per task (columns and indexes)",
            "  at the end  " + ", ".join(f"{k} {last[k]}" for k in
                                         ("tasks_alive", "running", "blocked", "stopped", "zombie")
