@@ -154,3 +154,25 @@ def blocked_pending(world, keep: int):
                          T.run_state, T.block, T.sig_wait_set, T.tg, G.alive[: G.n], np.uint64(keep),
                          RunState.blocked, Block.SIGTIMEDWAIT, rows, mask, pend, all_block)
     return rows[:k].copy(), mask[:k].copy(), pend[:k].copy(), all_block
+
+
+@jit
+def _queue_ranks(q_head, q_alive, w_next, rank):
+    for q in range(q_head.shape[0]):
+        if not q_alive[q]:
+            continue
+        k = 0
+        r = q_head[q]
+        while r >= 0 and k <= rank.shape[0]:
+            rank[r] = k
+            k += 1
+            r = w_next[r]
+
+
+def queue_ranks(world) -> np.ndarray:
+    """Each futex waiter row's place in its queue (0 = next to wake), -1 for rows on no queue."""
+    W, Q = world.futex_waiters, world.futex_queues
+    rank = np.full(W.n, -1, np.int64)
+    if W.n:
+        _queue_ranks(Q.q_head[: Q.n], Q.alive[: Q.n], W.w_next[: W.n], rank)
+    return rank

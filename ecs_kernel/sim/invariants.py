@@ -12,7 +12,8 @@ Rules (:data:`RULES`)::
                                     while the mask in force at that moment blocked it
     futex-lost-wakeup               a task blocked on a futex has no waiter row (nothing can wake
                                     it); a waiter row stays queued past its wake (its task is no
-                                    longer waiting on it); a waiter row of a dead or exited task
+                                    longer waiting on it, or a wake took a waiter queued behind it
+                                    on the same word first); a waiter row of a dead or exited task
     zombie-leaked                   a zombie whose parent is gone, exited, or absent (no one can
                                     reap it); a zombie its parent autoreaps (SIGCHLD ignored or
                                     SA_NOCLDWAIT at the time it died) left unreleased
@@ -26,10 +27,11 @@ Rules (:data:`RULES`)::
                                     group and session members, futex queues, signal queues) is
                                     broken (see jit/invariants.py for the ways)
 
-Two rules need to see events, not only state: whether a signal was blocked *when* it was
-delivered, and whether a parent autoreaped *when* its child died. :func:`install` adds probe
-systems to the World's schedule that snapshot the few rows that matter at the start of the SIGNALS
-and EXIT phases and compare at their end; the first violation they see is kept in
+Three rules need to see events, not only state: whether a signal was blocked *when* it was
+delivered, whether a parent autoreaped *when* its child died, and whether a futex wake skipped a
+waiter. :func:`install` adds probe systems to the World's schedule that snapshot the few rows that
+matter at the start of the SIGNALS, RUN and EXIT phases (the phases that deliver signals, make
+zombies and wake futex waiters) and compare at their end; the first violation they see is kept in
 ``world.index["invariant_record"]`` and :func:`check` reports it. Without :func:`install`, the
 state rules still run.
 
@@ -40,6 +42,11 @@ restores, so the probe uses the mask it saw instead). A violation is a pending b
 phase while the task's mask in force blocked it (sigtimedwait's waited set counts as unblocked, as
 Linux's ``real_blocked``), a group pending bit cleared while every thread of the group blocked it,
 or a new frame for a signal its mask in force blocked.
+
+What the futex probe compares. A wake takes waiters oldest first (FIFO per word; we have one
+priority). Within a RUN or EXIT phase a waiter row leaves its queue only by a wake, a requeue, or
+its task's exit; so a waiter row of a live task that left with ``ret == 0`` was woken, and a
+waiter with a match-any bitset still queued where it was, *ahead* of it, was skipped.
 """
 from __future__ import annotations
 
@@ -498,7 +505,78 @@ def _told_zombies(world) -> np.ndarray:
     return z[(G.leader[tg] == z) & (G.tasks_count[tg] == 1)]
 
 
-_PROBES = ((delivery_probe_begin, delivery_probe_end), (exit_probe_begin, exit_probe_end))
+def _futex_snapshot(world) -> dict:
+    from ..jit.invariants import queue_ranks
+    W = world.futex_waiters
+    rows = W.live_rows()
+    return {"rows": rows, "rank": queue_ranks(world)[rows], "queue": W.queue[rows].astype(np.int64),
+            "task": W.task[rows].astype(np.int64), "gen": W.gen[rows].copy(),
+            "uaddr": W.uaddr[rows].copy(), "bitset": W.bitset[rows].copy(), "tick": world.ticks}
+
+
+def _futex_fifo_violation(world, snap) -> Violation | None:
+    """A wake takes waiters oldest first: a waiter (matching any bitset) still queued where it was
+    while one queued behind it on the same word was woken in the phase is a lost wakeup."""
+    W, T = world.futex_waiters, world.tasks
+    rows = snap["rows"]
+    if len(rows) < 2:
+        return None
+    t = snap["task"]
+    same = W.alive[rows] & (W.gen[rows] == snap["gen"])
+    alive = T.alive[t] & (T.exit_state[t] == ExitState.NONE)
+    woken = ~same & alive & (T.ret[t] == 0)
+    if not woken.any():
+        return None
+    still = same & alive & (W.task[rows] == t) & (W.queue[rows] == snap["queue"])
+    still &= (W.uaddr[rows] == snap["uaddr"]) & (snap["bitset"] == np.uint32(0xFFFFFFFF))
+    still &= _futex_waiting(T, t)
+    youngest = np.full(int(snap["queue"].max()) + 1, -1, np.int64)
+    np.maximum.at(youngest, snap["queue"][woken], snap["rank"][woken])
+    skipped = still & (snap["rank"] < youngest[snap["queue"]])
+    r = _first(skipped)
+    if r < 0:
+        return None
+    return _v(world, "futex-lost-wakeup",
+              f"futex waiter row {int(rows[r])} on {int(snap['uaddr'][r]):#x} stays queued past its "
+              f"wake: a waiter queued behind it was woken first", int(t[r]))
+
+
+def _futex_begin(world) -> None:
+    world.index["_futex_probe"] = _futex_snapshot(world)
+
+
+def _futex_end(world) -> None:
+    snap = world.index.pop("_futex_probe", None)
+    if snap is not None and snap["tick"] == world.ticks:
+        _record(world, _futex_fifo_violation(world, snap))
+
+
+@system(phase=Phase.RUN, reads=("FutexWaiters", "FutexQueues"))
+def futex_probe_run_begin(world, commands) -> None:
+    """Snapshot the futex queues (rows and places) before the RUN phase's wakes."""
+    _futex_begin(world)
+
+
+@system(phase=Phase.RUN, reads=("FutexWaiters", "FutexQueues", "RunState", "ExitState"))
+def futex_probe_run_end(world, commands) -> None:
+    """No wake in the RUN phase skipped an older waiter (see _futex_fifo_violation)."""
+    _futex_end(world)
+
+
+@system(phase=Phase.EXIT, reads=("FutexWaiters", "FutexQueues"))
+def futex_probe_exit_begin(world, commands) -> None:
+    """Snapshot the futex queues before exits wake robust-list and clear_child_tid waiters."""
+    _futex_begin(world)
+
+
+@system(phase=Phase.EXIT, reads=("FutexWaiters", "FutexQueues", "RunState", "ExitState"))
+def futex_probe_exit_end(world, commands) -> None:
+    """No wake at exit skipped an older waiter."""
+    _futex_end(world)
+
+
+_PROBES = ((delivery_probe_begin, delivery_probe_end), (exit_probe_begin, exit_probe_end),
+           (futex_probe_run_begin, futex_probe_run_end), (futex_probe_exit_begin, futex_probe_exit_end))
 
 
 def install(world) -> None:
@@ -521,8 +599,8 @@ def install(world) -> None:
 def uninstall(world) -> None:
     probes = {s.name for pair in _PROBES for s in pair}
     world.schedule.systems[:] = [s for s in world.schedule.systems if s.name not in probes]
-    world.index.pop("_delivery_probe", None)
-    world.index.pop("_exit_probe", None)
+    for key in ("_delivery_probe", "_exit_probe", "_futex_probe"):
+        world.index.pop(key, None)
 
 
 def recorded(world) -> Violation | None:

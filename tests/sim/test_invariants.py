@@ -505,3 +505,91 @@ def test_blocked_pending_kernel_matches_numpy(seed):
     for t in np.flatnonzero(live):
         ref[T.tg[t]] &= m[t]
     assert (all_block == ref).all()
+
+
+# -- planted: a wake that skips the oldest waiter -------------------------------------------------------------
+
+def _waker(who, addr, n):
+    @system(phase=Phase.RUN)
+    def wake(world, commands):
+        if world.index.get("wake_now"):
+            world.index["wake_now"] = False
+            F.futex_wake(world, who, addr, n)
+    return wake
+
+
+def _three_waiters():
+    k = kernel()
+    w = k.world
+    ts = threads(k, 4)
+    for t in ts[:3]:
+        F.futex_wait(w, t, A, 0)
+    w.schedule.add(_waker(ts[3], A, 1))
+    I.install(w)
+    return k, w, ts
+
+
+def test_fifo_wakes_are_not_violations():
+    k, w, ts = _three_waiters()
+    for i in range(3):
+        w.index["wake_now"] = True
+        k.tick()
+        assert w.tasks.run_state[ts[i]] == RunState.runSyscallExit
+        assert I.check(w) is None
+
+
+def test_a_wake_that_skips_the_oldest_waiter_is_a_lost_wakeup(monkeypatch):
+    k, w, ts = _three_waiters()
+
+    def lifo_wake(world, key, nr_wake, bitset=F.FUTEX_BITSET_MATCH_ANY):
+        q = F._queue(world, key)
+        woke = 0
+        for r in reversed(list(links.iterate(world.futex_queues.q_head, q, world.futex_waiters.w_next))):
+            F._complete(world, r, 0)
+            woke += 1
+            if woke >= max(nr_wake, 1):
+                break
+        return woke
+
+    monkeypatch.setattr(F, "_wake_key", lifo_wake)
+    w.index["wake_now"] = True
+    k.tick()
+    assert w.tasks.run_state[ts[2]] == RunState.runSyscallExit  # the youngest woke
+    v = I.check(w)
+    assert v.rule == "futex-lost-wakeup" and v.task == ts[0] and "woken first" in v.message
+
+
+def test_requeue_then_wake_is_not_a_skip():
+    k = kernel()
+    w = k.world
+    ts = threads(k, 4)
+    for t in ts[:3]:
+        F.futex_wait(w, t, A, 0)
+
+    @system(phase=Phase.RUN)
+    def requeue_and_wake(world, commands):
+        if world.ticks == 1:
+            F.futex_requeue(world, ts[3], A, B, 0, 1)  # the oldest moves to B
+            F.futex_wake(world, ts[3], A, 1)  # then the next on A wakes
+    w.schedule.add(requeue_and_wake)
+    I.install(w)
+    k.tick()
+    assert w.tasks.run_state[ts[1]] == RunState.runSyscallExit
+    assert F.waiters(w, ts[3], B) == [ts[0]]
+    assert I.check(w) is None
+
+
+def test_queue_ranks_kernel_matches_a_walk():
+    k = kernel()
+    w = k.world
+    ts = threads(k, 9)
+    for i, t in enumerate(ts):
+        F.futex_wait(w, t, [A, B, A + 8][i % 3], 0)
+    F.futex_wake(w, ts[0], A, 1)
+    got = J.queue_ranks(w)
+    W, Q = w.futex_waiters, w.futex_queues
+    want = np.full(W.n, -1)
+    for q in Q.live_rows().tolist():
+        for i, r in enumerate(links.members(Q.q_head, q, W.w_next)):
+            want[r] = i
+    assert got.tolist() == want.tolist()
