@@ -159,3 +159,17 @@ def test_json_meta_is_plain_json(tmp_path):
     assert sim("timer-sleepers", "--tasks", 30, "--ticks", 4, "--out", out) == 0
     doc = json.loads(out.read_text())
     assert list(doc["counters"]) == list(engine.COUNTERS) and doc["ticks"] == 4
+
+
+def test_check_catches_a_delivery_that_ignores_the_mask(monkeypatch, capsys):
+    from ecs_kernel.systems import task_signals
+    real = task_signals.dequeue
+
+    def dequeue_ignoring_mask(world, task, blocked, allow_group=True):
+        return real(world, task, 0, allow_group=allow_group)  # planted: the mask is not consulted
+
+    monkeypatch.setattr(task_signals, "dequeue", dequeue_ignoring_mask)
+    assert sim("mixed", "--tasks", 1000, "--ticks", 60, "--seed", 0, "--check", 2) == 1
+    err = capsys.readouterr().err
+    assert "invariant signal-delivered-while-blocked violated (task row" in err
+    assert "blocked it" in err  # a dequeue from its own queue, or a frame for a group signal
