@@ -107,7 +107,7 @@ def run_sim(workload, args) -> int:
     world = sim.world
     if args.check:
         invariants.install(world)
-    rec = CounterRecorder(COUNTERS, capacity=args.ticks, meta={
+    rec = CounterRecorder(COUNTERS, capacity=min(args.ticks, 1 << 16), meta={
         "workload": name, "tasks": args.tasks, "seed": args.seed, "ticks_requested": args.ticks,
         "check_every": args.check})
     seen_cycles: set = set()
