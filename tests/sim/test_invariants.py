@@ -509,13 +509,13 @@ def test_blocked_pending_kernel_matches_numpy(seed):
 
 # -- planted: a wake that skips the oldest waiter -------------------------------------------------------------
 
-def _waker(who, addr, n):
-    @system(phase=Phase.RUN)
-    def wake(world, commands):
-        if world.index.get("wake_now"):
-            world.index["wake_now"] = False
-            F.futex_wake(world, who, addr, n)
-    return wake
+@system(phase=Phase.RUN)
+def waker(world, commands):
+    """A RUN-phase FUTEX_WAKE of one waiter when the test asks (module level: checkpointable)."""
+    if world.index.get("wake_now"):
+        world.index["wake_now"] = False
+        who, addr = world.index["waker"]
+        F.futex_wake(world, who, addr, 1)
 
 
 def _three_waiters():
@@ -524,7 +524,8 @@ def _three_waiters():
     ts = threads(k, 4)
     for t in ts[:3]:
         F.futex_wait(w, t, A, 0)
-    w.schedule.add(_waker(ts[3], A, 1))
+    w.index["waker"] = (ts[3], A)
+    w.schedule.add(waker)
     I.install(w)
     return k, w, ts
 
@@ -593,3 +594,17 @@ def test_queue_ranks_kernel_matches_a_walk():
         for i, r in enumerate(links.members(Q.q_head, q, W.w_next)):
             want[r] = i
     assert got.tolist() == want.tolist()
+
+
+def test_probes_survive_checkpoint_and_restore():
+    from ecs_kernel.world import World
+    k, w, ts = _three_waiters()
+    w.index["wake_now"] = True
+    k.tick()
+    w2 = World.restore(w.checkpoint())
+    names = [s.name for s in w2.schedule.systems]
+    assert names == [s.name for s in w.schedule.systems] and "futex_probe_run_end" in names
+    w2.tick()
+    assert I.check(w2) is None
+    w2.tasks.tg[ts[1]] = -1
+    assert I.check(w2).rule == "thread-group-membership"
