@@ -18,9 +18,11 @@ phase, :func:`sim_run_system`, that runs every program for one tick:
 
    by the same handlers guests use (systems/task_signals, systems/futex, systems/timers,
    systems/task_clone, systems/task_exit, systems/task_wait). ``batched=True`` (the default)
-   serves signal sends with the numba batch kernel (sim/batch.py), which falls back to the
-   scalar handler for the rare cases it does not cover; ``batched=False`` calls the scalar
-   handler once per request: the differential tests hold the two to the same state.
+   serves kill/tgkill with the numba send kernel (sim/batch.py -> systems/signals_batch.py),
+   returns handlers with the numba rt_sigreturn kernel, and lets the signal system deliver with
+   its numba pass; each falls back to the scalar handler for the rare cases it does not cover.
+   ``batched=False`` calls the scalar handlers once per request and delivers with the Python
+   get_signal loop: the differential tests hold the two to the same state and counters.
 
 A blocking syscall (futex_wait, lock, nanosleep, wait) leaves the task ``blocked`` on the step;
 when a system or a wake moves it to runSyscallExit, the program goes on (or retries: a lock is
@@ -191,6 +193,8 @@ class Simulation:
         futex_sys.install_sim_memory(world, init, mem)
         st.segment = seg
         world.index["sim"] = st
+        if not batched:
+            world.index["signal_delivery_python"] = True  # the scalar get_signal loop
         self.world = world
         self.tick = 0
         self._spawn_initial(init)
@@ -334,7 +338,12 @@ class Requests:
 
 def _run_handlers(world, rows: np.ndarray) -> None:
     """A synthetic handler returns at once: rt_sigreturn pops each frame (innermost first)."""
+    st = world.index["sim"]
     T = world.tasks
+    if st.batched:
+        from ..systems.signals_batch import sigreturn_many
+        sigreturn_many(world, rows)
+        return
     for t in rows.tolist():
         while T.frame_top[t] >= 0:
             task_signals.sigreturn(world, t)
@@ -343,27 +352,15 @@ def _run_handlers(world, rows: np.ndarray) -> None:
 
 def serve(world, st: SimState, req: Requests) -> None:
     """Serve the requests in order: batched where sim/batch.py covers a class, else scalar."""
-    ops = req.op
-    i, k = 0, len(req)
-    while i < k:
-        cls = _CLASS[ops[i]]
-        j = i
-        while j < k and _CLASS[ops[j]] == cls:
-            j += 1
-        if st.batched and cls == 2 and _HAVE_BATCH:
+    cls = _CLASS[req.op]
+    bounds = [0, *(np.flatnonzero(np.diff(cls)) + 1).tolist(), len(req)]
+    for i, j in zip(bounds[:-1], bounds[1:]):
+        if st.batched and cls[i] == 2:
             from .batch import serve_kills
             serve_kills(world, st, req, i, j)
         else:
             for r in range(i, j):
                 serve_one(world, st, req, r)
-        i = j
-
-
-try:
-    from . import batch as _batch  # noqa: F401
-    _HAVE_BATCH = True
-except ImportError:  # the numba send path is not in this tree yet
-    _HAVE_BATCH = False
 
 
 def _advance(world, st: SimState, t: int) -> None:
