@@ -227,41 +227,31 @@ class Simulation:
         """Run one tick; return its counters (see :data:`COUNTERS`)."""
         w = self.world
         st = w.index["sim"]
+        from ..jit.sim import gauges
         sig = task_signals._stats(w)
         sent0, deliv0, drop0 = sig["sent"], sig["delivered"], sig["dropped"]
         G, T = w.thread_groups, w.tasks
         stopped0 = G.stopped[: G.n].copy()
-        released0 = int(T.gen[: T.n].astype(np.int64).sum())
-        zombies0 = T.exit_state[: T.n] == ExitState.ZOMBIE
+        g0 = np.zeros(5, np.int64)
+        gauges(T.n, T.alive, T.exit_state, T.run_state, T.block, T.gen, g0)
         for k in st.totals:
             st.totals[k] = 0
         w.tick()
         self.tick += 1
         T, G = w.tasks, w.thread_groups
-        n = T.n
-        alive = T.alive[:n]
-        rs = T.run_state[:n]
-        blk = T.block[:n]
-        es = T.exit_state[:n]
-        live = alive & (es == ExitState.NONE)
+        g1 = np.zeros(5, np.int64)
+        gauges(T.n, T.alive, T.exit_state, T.run_state, T.block, T.gen, g1)
         c = dict(st.totals)
-        c["running"] = int((live & (rs <= RunState.runInterrupt)).sum())
-        isstop = live & (rs == RunState.blocked) & (blk == Block.STOPPED)
-        c["stopped"] = int(isstop.sum())
-        c["blocked"] = int((live & (rs == RunState.blocked)).sum()) - c["stopped"]
-        zomb = alive & (es == ExitState.ZOMBIE)
-        c["zombie"] = int(zomb.sum())
+        c["running"], c["blocked"], c["stopped"], c["zombie"] = (int(x) for x in g1[:4])
         c["tasks_alive"] = int(T.count)
         c["signals_sent"] = sig["sent"] - sent0
         c["signals_delivered"] = sig["delivered"] - deliv0
         c["signals_dropped"] = sig["dropped"] - drop0
-        ng = len(stopped0)
-        c["group_stops"] = int((G.stopped[:ng] & ~stopped0).sum() + G.stopped[ng: G.n].sum())
-        m = min(len(zombies0), n)
-        c["zombies"] = int((zomb[:m] & ~zombies0[:m]).sum() + zomb[m:].sum())
-        # a released row's generation moved on (rows are reused LIFO, so count bumps)
-        c["reaped"] = int(T.gen[:n].astype(np.int64).sum()) - released0
-        c["cpu_time_ns"] = c["cpu_time_ns"]
+        c["reaped"] = int(g1[4] - g0[4])  # a released row's generation moves on
+        # zombies: tasks that finished exiting this tick (released at once, or zombies now)
+        c["zombies"] = c["reaped"] + int(g1[3] - g0[3])
+        ng = min(len(stopped0), G.n)
+        c["group_stops"] = int((G.stopped[:ng] & ~stopped0[:ng]).sum() + G.stopped[ng: G.n].sum())
         if self.check_every and self.tick % self.check_every == 0:
             check_sanity(w)
         return {k: int(c[k]) for k in COUNTERS}
