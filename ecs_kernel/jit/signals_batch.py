@@ -384,3 +384,40 @@ def sigreturn_all(rows, mask, frame_top, handling, f_task, f_signo, f_mask, f_pr
             _table_free(f_meta, f_free, f_alive, f_gen, f)
             f = nxt
         handling[t] = 0
+
+
+@jit
+def sigaction_batch(start, end, req_task, req_sig, req_handler, req_flags, out_err, exit_state,
+                    sighand, tg, pending, g_pending, sh_start, sh_rows,
+                    h_handler, h_flags, h_mask, h_restorer):
+    """rt_sigaction(2) installing (handler, flags, an empty sa_mask, no restorer) for requests
+    ``start..end-1`` in order. Setting an action that ignores a signal discards it where pending
+    in every thread sharing the handlers: when some thread (or its group) has it pending, the
+    request falls back (the scalar path frees the queued siginfo). ``sh_start``/``sh_rows``: the
+    live tasks of each signal_handlers row (CSR). ``out_err``: 0, -errno, or 1 (sender exiting)."""
+    for r in range(start, end):
+        t = req_task[r]
+        if exit_state[t] != EXIT_NONE:
+            out_err[r] = 1
+            continue
+        signo = req_sig[r]
+        if signo < 1 or signo > 64 or signo == SIGKILL or signo == SIGSTOP:
+            out_err[r] = -22  # EINVAL
+            continue
+        sh = sighand[t]
+        if sh < 0:
+            return r, FALLBACK
+        handler = req_handler[r]
+        ignores = handler == SIG_IGN or (handler == SIG_DFL and (np.uint64(DEFAULT_IGNORE) & _bit(signo)))
+        if ignores:
+            for j in range(sh_start[sh], sh_start[sh + 1]):
+                x = sh_rows[j]
+                if (pending[x] | g_pending[tg[x]]) & _bit(signo):
+                    return r, FALLBACK
+        i = signo - 1
+        h_handler[sh, i] = handler
+        h_flags[sh, i] = req_flags[r]
+        h_mask[sh, i] = 0
+        h_restorer[sh, i] = 0
+        out_err[r] = 0
+    return end, DONE

@@ -345,12 +345,28 @@ def serve(world, st: SimState, req: Requests) -> None:
     cls = _CLASS[req.op]
     bounds = [0, *(np.flatnonzero(np.diff(cls)) + 1).tolist(), len(req)]
     for i, j in zip(bounds[:-1], bounds[1:]):
-        if st.batched and cls[i] == 2:
-            from .batch import serve_kills
-            serve_kills(world, st, req, i, j)
+        fn = _BATCHED.get(int(cls[i])) if st.batched else None
+        if fn is not None:
+            fn(world, st, req, i, j)
         else:
             for r in range(i, j):
                 serve_one(world, st, req, r)
+
+
+def _batched():
+    from . import batch
+    return {0: batch.serve_sigactions, 1: batch.serve_sigprocmask, 2: batch.serve_kills,
+            4: batch.serve_sleeps}
+
+
+class _Lazy(dict):
+    def get(self, key, default=None):
+        if not self:
+            self.update(_batched())
+        return dict.get(self, key, default)
+
+
+_BATCHED = _Lazy()
 
 
 def _advance(world, st: SimState, t: int) -> None:

@@ -133,3 +133,32 @@ def sigreturn_many(world, rows: np.ndarray) -> None:
     K.sigreturn_all(np.ascontiguousarray(rows, np.int64), T.sig_mask, T.frame_top, T.handling,
                     F.f_task, F.f_signo, F.f_mask, F.f_prev, F.alive, F.gen, F._free, fm)
     _store(F, fm)
+
+
+def sigaction_many(world, tasks: np.ndarray, signos: np.ndarray, handlers: np.ndarray,
+                   flags: np.ndarray, scalar: Callable[[int], int], start: int = 0,
+                   end: int | None = None) -> np.ndarray:
+    """rt_sigaction(2) for ``tasks[i]`` installing ``(handlers[i], flags[i], mask 0)``, in order;
+    ``scalar(i)`` serves what the kernel hands back. Returns the errors per item."""
+    end = len(tasks) if end is None else end
+    tasks = np.ascontiguousarray(tasks, np.int64)
+    signos = np.ascontiguousarray(signos, np.int64)
+    handlers = np.ascontiguousarray(handlers, np.uint64)
+    flags = np.ascontiguousarray(flags, np.uint64)
+    out = np.zeros(len(tasks), np.int64)
+    i = start
+    while i < end:
+        T, G, H = world.tasks, world.thread_groups, world.signal_handlers
+        n = T.n
+        live = np.flatnonzero(T.alive[:n] & (T.sighand[:n] >= 0))
+        sh = T.sighand[live]
+        order = np.argsort(sh, kind="stable")
+        sh_rows = live[order].astype(np.int64)
+        sh_start = np.searchsorted(sh[order], np.arange(H.n + 1)).astype(np.int64)
+        i, status = K.sigaction_batch(i, end, tasks, signos, handlers, flags, out, T.exit_state,
+                                      T.sighand, T.tg, T.sig_pending, G.group_pending, sh_start,
+                                      sh_rows, H.sa_handler, H.sa_flags, H.sa_mask, H.sa_restorer)
+        if status == K.FALLBACK:
+            out[i] = scalar(i)
+            i += 1
+    return out
