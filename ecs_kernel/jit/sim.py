@@ -181,3 +181,56 @@ def tasks_with_handlers(n, alive, prog, run_state, handling, out):
             out[k] = t
             k += 1
     return k
+
+
+@jit
+def bare_storm(pending, mask, budget, rng, seed, lo, hi, ticks):
+    """The baseline the simulation is measured against (bench/bench_sim.py): only the core of a
+    signal storm, on bare arrays. Each tick every task burns one tick of its budget; a task whose
+    budget ran out draws a new one (uniform lo..hi, the storm workload's compute) and sets
+    SIGUSR1 or SIGUSR2 pending in a random peer; then every task dequeues its lowest unblocked
+    pending signal. Returns the number of signals dequeued."""
+    n = len(pending)
+    got = 0
+    span = np.uint64(hi - lo + 1)
+    un = np.uint64(n)
+    for _ in range(ticks):
+        for t in range(n):
+            if budget[t] > 0:
+                budget[t] -= 1
+                continue
+            r = draw(seed, t, rng[t])
+            rng[t] += 1
+            budget[t] = lo + np.int64(r % span)
+            peer = np.int64((r >> np.uint64(20)) % un)
+            pending[peer] |= np.uint64(1) << np.uint64(9 + 2 * (r & np.uint64(1)))  # SIGUSR1/2
+        for t in range(n):
+            x = pending[t] & ~mask[t]
+            if x != np.uint64(0):
+                pending[t] &= ~(x & (~x + np.uint64(1)))
+                got += 1
+    return got
+
+
+@jit
+def gauges(n, alive, exit_state, run_state, block, gen, out):
+    """End-of-tick gauges in one pass: out = [running, blocked (not stopped), stopped, zombies,
+    sum of row generations (its growth counts released rows)]."""
+    for j in range(5):
+        out[j] = 0
+    for t in range(n):
+        out[4] += gen[t]
+        if not alive[t]:
+            continue
+        es = exit_state[t]
+        if es == EXIT_NONE:
+            rs = run_state[t]
+            if rs <= 2:
+                out[0] += 1
+            elif rs == BLOCKED:
+                if block[t] == 5:
+                    out[2] += 1
+                else:
+                    out[1] += 1
+        elif es == 2:
+            out[3] += 1

@@ -18,9 +18,11 @@ phase, :func:`sim_run_system`, that runs every program for one tick:
 
    by the same handlers guests use (systems/task_signals, systems/futex, systems/timers,
    systems/task_clone, systems/task_exit, systems/task_wait). ``batched=True`` (the default)
-   serves signal sends with the numba batch kernel (sim/batch.py), which falls back to the
-   scalar handler for the rare cases it does not cover; ``batched=False`` calls the scalar
-   handler once per request: the differential tests hold the two to the same state.
+   serves kill/tgkill with the numba send kernel (sim/batch.py -> systems/signals_batch.py),
+   returns handlers with the numba rt_sigreturn kernel, and lets the signal system deliver with
+   its numba pass; each falls back to the scalar handler for the rare cases it does not cover.
+   ``batched=False`` calls the scalar handlers once per request and delivers with the Python
+   get_signal loop: the differential tests hold the two to the same state and counters.
 
 A blocking syscall (futex_wait, lock, nanosleep, wait) leaves the task ``blocked`` on the step;
 when a system or a wake moves it to runSyscallExit, the program goes on (or retries: a lock is
@@ -191,6 +193,8 @@ class Simulation:
         futex_sys.install_sim_memory(world, init, mem)
         st.segment = seg
         world.index["sim"] = st
+        if not batched:
+            world.index["signal_delivery_python"] = True  # the scalar get_signal loop
         self.world = world
         self.tick = 0
         self._spawn_initial(init)
@@ -223,41 +227,31 @@ class Simulation:
         """Run one tick; return its counters (see :data:`COUNTERS`)."""
         w = self.world
         st = w.index["sim"]
+        from ..jit.sim import gauges
         sig = task_signals._stats(w)
         sent0, deliv0, drop0 = sig["sent"], sig["delivered"], sig["dropped"]
         G, T = w.thread_groups, w.tasks
         stopped0 = G.stopped[: G.n].copy()
-        released0 = int(T.gen[: T.n].astype(np.int64).sum())
-        zombies0 = T.exit_state[: T.n] == ExitState.ZOMBIE
+        g0 = np.zeros(5, np.int64)
+        gauges(T.n, T.alive, T.exit_state, T.run_state, T.block, T.gen, g0)
         for k in st.totals:
             st.totals[k] = 0
         w.tick()
         self.tick += 1
         T, G = w.tasks, w.thread_groups
-        n = T.n
-        alive = T.alive[:n]
-        rs = T.run_state[:n]
-        blk = T.block[:n]
-        es = T.exit_state[:n]
-        live = alive & (es == ExitState.NONE)
+        g1 = np.zeros(5, np.int64)
+        gauges(T.n, T.alive, T.exit_state, T.run_state, T.block, T.gen, g1)
         c = dict(st.totals)
-        c["running"] = int((live & (rs <= RunState.runInterrupt)).sum())
-        isstop = live & (rs == RunState.blocked) & (blk == Block.STOPPED)
-        c["stopped"] = int(isstop.sum())
-        c["blocked"] = int((live & (rs == RunState.blocked)).sum()) - c["stopped"]
-        zomb = alive & (es == ExitState.ZOMBIE)
-        c["zombie"] = int(zomb.sum())
+        c["running"], c["blocked"], c["stopped"], c["zombie"] = (int(x) for x in g1[:4])
         c["tasks_alive"] = int(T.count)
         c["signals_sent"] = sig["sent"] - sent0
         c["signals_delivered"] = sig["delivered"] - deliv0
         c["signals_dropped"] = sig["dropped"] - drop0
-        ng = len(stopped0)
-        c["group_stops"] = int((G.stopped[:ng] & ~stopped0).sum() + G.stopped[ng: G.n].sum())
-        m = min(len(zombies0), n)
-        c["zombies"] = int((zomb[:m] & ~zombies0[:m]).sum() + zomb[m:].sum())
-        # a released row's generation moved on (rows are reused LIFO, so count bumps)
-        c["reaped"] = int(T.gen[:n].astype(np.int64).sum()) - released0
-        c["cpu_time_ns"] = c["cpu_time_ns"]
+        c["reaped"] = int(g1[4] - g0[4])  # a released row's generation moves on
+        # zombies: tasks that finished exiting this tick (released at once, or zombies now)
+        c["zombies"] = c["reaped"] + int(g1[3] - g0[3])
+        ng = min(len(stopped0), G.n)
+        c["group_stops"] = int((G.stopped[:ng] & ~stopped0[:ng]).sum() + G.stopped[ng: G.n].sum())
         if self.check_every and self.tick % self.check_every == 0:
             check_sanity(w)
         return {k: int(c[k]) for k in COUNTERS}
@@ -334,7 +328,12 @@ class Requests:
 
 def _run_handlers(world, rows: np.ndarray) -> None:
     """A synthetic handler returns at once: rt_sigreturn pops each frame (innermost first)."""
+    st = world.index["sim"]
     T = world.tasks
+    if st.batched:
+        from ..systems.signals_batch import sigreturn_many
+        sigreturn_many(world, rows)
+        return
     for t in rows.tolist():
         while T.frame_top[t] >= 0:
             task_signals.sigreturn(world, t)
@@ -343,27 +342,31 @@ def _run_handlers(world, rows: np.ndarray) -> None:
 
 def serve(world, st: SimState, req: Requests) -> None:
     """Serve the requests in order: batched where sim/batch.py covers a class, else scalar."""
-    ops = req.op
-    i, k = 0, len(req)
-    while i < k:
-        cls = _CLASS[ops[i]]
-        j = i
-        while j < k and _CLASS[ops[j]] == cls:
-            j += 1
-        if st.batched and cls == 2 and _HAVE_BATCH:
-            from .batch import serve_kills
-            serve_kills(world, st, req, i, j)
+    cls = _CLASS[req.op]
+    bounds = [0, *(np.flatnonzero(np.diff(cls)) + 1).tolist(), len(req)]
+    for i, j in zip(bounds[:-1], bounds[1:]):
+        fn = _BATCHED.get(int(cls[i])) if st.batched else None
+        if fn is not None:
+            fn(world, st, req, i, j)
         else:
             for r in range(i, j):
                 serve_one(world, st, req, r)
-        i = j
 
 
-try:
-    from . import batch as _batch  # noqa: F401
-    _HAVE_BATCH = True
-except ImportError:  # the numba send path is not in this tree yet
-    _HAVE_BATCH = False
+def _batched():
+    from . import batch
+    return {0: batch.serve_sigactions, 1: batch.serve_sigprocmask, 2: batch.serve_kills,
+            4: batch.serve_sleeps}
+
+
+class _Lazy(dict):
+    def get(self, key, default=None):
+        if not self:
+            self.update(_batched())
+        return dict.get(self, key, default)
+
+
+_BATCHED = _Lazy()
 
 
 def _advance(world, st: SimState, t: int) -> None:

@@ -810,8 +810,13 @@ def signal_system(world, commands) -> None:
     gp = G.group_pending[: max(G.n, 1)]
     rows = deliverable_tasks(T.sig_pending[:n], np.ascontiguousarray(mask), tg.astype(np.int32),
                              np.ascontiguousarray(gp), live)
-    for t in rows.tolist():
-        get_signal(world, t)
+    if world.index.get("signal_delivery_python"):
+        for t in rows.tolist():
+            get_signal(world, t)
+    elif len(rows):
+        # the numba pass; it hands stops, fatal signals, futex interrupts, ... to get_signal
+        from .signals_batch import deliver
+        deliver(world, rows)
     for t in late:
         if T.run_state[t] == RunState.blocked and T.block[t] == Block.SIGTIMEDWAIT:
             T.ret[t] = -E.EAGAIN
