@@ -169,7 +169,32 @@ def test_check_catches_a_delivery_that_ignores_the_mask(monkeypatch, capsys):
         return real(world, task, 0, allow_group=allow_group)  # planted: the mask is not consulted
 
     monkeypatch.setattr(task_signals, "dequeue", dequeue_ignoring_mask)
+    init = engine.Simulation.__init__
+
+    def python_delivery(self, *a, **kw):  # deliver through get_signal -> dequeue, not numba
+        init(self, *a, **kw)
+        self.world.index["signal_delivery_python"] = True
+
+    monkeypatch.setattr(engine.Simulation, "__init__", python_delivery)
     assert sim("mixed", "--tasks", 1000, "--ticks", 60, "--seed", 0, "--check", 2) == 1
     err = capsys.readouterr().err
     assert "invariant signal-delivered-while-blocked violated (task row" in err
     assert "blocked it" in err  # a dequeue from its own queue, or a frame for a group signal
+
+
+def test_check_catches_the_numba_delivery_pass_ignoring_masks(monkeypatch, capsys):
+    from ecs_kernel.systems import signals_batch
+    real = signals_batch.deliver
+
+    def deliver_ignoring_masks(world, rows):  # planted: the pass sees every mask empty
+        T = world.tasks
+        saved = T.sig_mask[rows].copy()
+        T.sig_mask[rows] = 0
+        try:
+            return real(world, rows)
+        finally:
+            T.sig_mask[rows] |= saved
+
+    monkeypatch.setattr(signals_batch, "deliver", deliver_ignoring_masks)
+    assert sim("mixed", "--tasks", 1000, "--ticks", 60, "--seed", 0, "--check", 2) == 1
+    assert "invariant signal-delivered-while-blocked violated" in capsys.readouterr().err
