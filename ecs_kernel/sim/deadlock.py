@@ -11,7 +11,8 @@ cycle: stuck, but not part of it.
 
 The pass is vectorised: waiter rows come from ``futex_waiters`` (components/futex.py), words are
 read once per futex queue (one per distinct word with waiters, through the same memory objects
-systems/futex.py uses: a SimMemory / SharedSegment or a guest AddressSpace), owners are looked up
+systems/futex.py uses: a SharedSegment's words gathered with numpy, a private SimMemory or a
+guest AddressSpace one word at a time), owners are looked up
 in the namespaces' id maps with numpy, and the cycles come from :func:`functional_cycles`, which
 doubles the successor array ``log2(n)`` times (no per-task walk).
 """
@@ -23,7 +24,8 @@ import numpy as np
 
 from ..components.task import Block, ExitState, RunState
 from ..errors import KernelError
-from ..systems.futex import FUTEX_TID_MASK, read_u32
+from ..components.futex import KEY_SHARED_OBJ
+from ..systems.futex import FUTEX_TID_MASK, SimMemory, memory_of, read_u32
 
 
 def functional_cycles(succ: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -119,12 +121,7 @@ def wait_for_graph(world) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarra
     # one read per queue (one per distinct word), through the queue head's task and address
     queue = W.queue[wrows].astype(np.int64)
     qs, first = np.unique(queue, return_index=True)
-    values = np.full(len(qs), -1, np.int64)
-    for i, j in enumerate(first.tolist()):
-        try:
-            values[i] = read_u32(world, int(tasks[j]), int(uaddr[j]))
-        except KernelError:
-            pass  # the word went away (unmapped): no owner known
+    values = _read_queue_words(world, qs, tasks[first], uaddr[first])
     word = values[np.searchsorted(qs, queue)]
     owner_tid = np.where(word >= 0, word & FUTEX_TID_MASK, 0)
     owner = np.full(m, -1, np.int64)
@@ -140,6 +137,43 @@ def wait_for_graph(world) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarra
     node[tasks] = np.arange(m)
     succ = np.where(owner >= 0, node[np.clip(owner, 0, T.n - 1)], -1)
     return tasks, succ, uaddr, word
+
+
+def _read_queue_words(world, qs: np.ndarray, task: np.ndarray, uaddr: np.ndarray) -> np.ndarray:
+    """The word of each futex queue ``qs[i]``, read as task ``task[i]`` at ``uaddr[i]`` sees it
+    (-1 where it cannot be read). Words of a SimMemory shared segment (the simulation's lock
+    words: key (KEY_SHARED_OBJ, segment, offset)) are gathered with one numpy index per segment;
+    the rest are read one per queue through the task's memory object."""
+    Q = world.futex_queues
+    values = np.full(len(qs), -1, np.int64)
+    todo = np.ones(len(qs), bool)
+    kind, key_a, key_b = Q.key_kind[qs], Q.key_a[qs], Q.key_b[qs].astype(np.int64)
+    obj = kind == KEY_SHARED_OBJ
+    for ino in np.unique(key_a[obj]).tolist():
+        sel = np.flatnonzero(obj & (key_a == ino))
+        j = int(sel[0])
+        try:
+            mem = memory_of(world, int(task[j]))
+        except KernelError:
+            continue
+        if not isinstance(mem, SimMemory):
+            continue
+        try:
+            _, _, seg = mem._locate(int(uaddr[j]))
+        except KernelError:
+            continue
+        if seg is None or seg.ino != ino:
+            continue
+        idx = key_b[sel] >> 2
+        ok = (idx >= 0) & (idx < len(seg.words))
+        values[sel[ok]] = seg.words[idx[ok]]
+        todo[sel] = False
+    for i in np.flatnonzero(todo).tolist():
+        try:
+            values[i] = read_u32(world, int(task[i]), int(uaddr[i]))
+        except KernelError:
+            pass  # the word went away (unmapped): no owner known
+    return values
 
 
 def find_deadlocks(world) -> list[Deadlock]:
