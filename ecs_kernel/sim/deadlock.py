@@ -104,7 +104,7 @@ def wait_for_graph(world) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarra
     a futex: ``succ[i]`` is the index (in ``tasks``) of the waiting task that owns the word task
     ``i`` waits on, -1 if the owner is not itself waiting (or the word is free, unreadable, or
     names no task). ``word`` is -1 where the word could not be read."""
-    T, W, Q = world.tasks, world.futex_waiters, world.futex_queues
+    T, W = world.tasks, world.futex_waiters
     wrows = W.live_rows()
     if len(wrows):
         t = W.task[wrows].astype(np.int64)

@@ -130,7 +130,7 @@ def check_membership(world) -> Violation | None:
 
 def check_sessions(world) -> Violation | None:
     """Every live thread group in exactly one live process group, each in one live session."""
-    G, P, S, T = world.thread_groups, world.process_groups, world.sessions, world.tasks
+    G, P, S = world.thread_groups, world.process_groups, world.sessions
     grows = G.live_rows()
     pg = G.pgrp[grows].astype(np.int64)
     ok = (pg >= 0) & (pg < P.n)
@@ -146,7 +146,6 @@ def check_sessions(world) -> Violation | None:
     if not ok.all():
         p = int(prows[~ok][0])
         return _v(world, "session-membership", f"process group {p} is in no live session")
-    del T
     return None
 
 
