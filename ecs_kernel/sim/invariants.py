@@ -273,8 +273,12 @@ def check_futex(world) -> Violation | None:
     lives until the INTERRUPT phase's orphan system or its exit drops it."""
     T, W = world.tasks, world.futex_waiters
     n = T.n
-    rows = T.live_rows()
-    waiting = _futex_waiting(T, rows) & (T.exit_state[rows] == ExitState.NONE)
+    b = T.block[:n]
+    # whole-column passes over uint8 columns first: only blocked tasks can be futex waiters
+    rows = np.flatnonzero(T.alive[:n] & (T.run_state[:n] == RunState.blocked)
+                          & (T.exit_state[:n] == ExitState.NONE)
+                          & ((b == Block.FUTEX) | (b == Block.STOPPED)))
+    waiting = _futex_waiting(T, rows)
     w = T.futex_waiter[rows].astype(np.int64)
     has = (w >= 0) & (w < W.n)
     has[has] &= W.alive[w[has]]
