@@ -91,13 +91,12 @@ def walk_lists(heads, tails, owner_alive, counts, nxt, prv, member_owner, member
                expected) -> tuple[int, int, int]:
     """Check every list of one family; see the module docstring. ``counts`` < 0: not checked.
     Owner arrays share one length, member arrays another; all are 1-D."""
-    heads = np.ascontiguousarray(heads, np.int64)
-    tails = np.ascontiguousarray(tails, np.int64)
-    counts = np.ascontiguousarray(counts, np.int64)
+    # int32 columns go in as they are (no copy of a million rows); anything else becomes int64
+    heads, tails, counts, nxt, prv, member_owner = (
+        np.ascontiguousarray(a) if isinstance(a, np.ndarray) and a.dtype in (np.int32, np.int64)
+        else np.ascontiguousarray(a, np.int64)
+        for a in (heads, tails, counts, nxt, prv, member_owner))
     owner_alive = np.ascontiguousarray(owner_alive, np.bool_)
-    nxt = np.ascontiguousarray(nxt, np.int64)
-    prv = np.ascontiguousarray(prv, np.int64)
-    member_owner = np.ascontiguousarray(member_owner, np.int64)
     member_alive = np.ascontiguousarray(member_alive, np.bool_)
     expected = np.ascontiguousarray(expected, np.bool_)
     no, nm = heads.shape[0], nxt.shape[0]
