@@ -81,11 +81,15 @@ def sim_cmd(args) -> int:
     if bad:
         return _err(bad)
     if args.plot:
-        from .sim.report import PlotUnavailable, _matplotlib_figure
+        from .sim.report import PlotUnavailable, plot_formats
         try:
-            _matplotlib_figure()  # fail before the run, not after it
+            formats = plot_formats()  # fail before the run, not after it
         except PlotUnavailable as e:
             return _err(str(e))
+        ext = os.path.splitext(args.plot)[1].lower().lstrip(".")
+        if ext not in formats:
+            return _err(f"--plot {args.plot}: the extension must be one of "
+                        + ", ".join("." + f for f in sorted(formats)))
     try:
         workload = spec.load(args.workload)
     except spec.SpecError as e:
@@ -154,12 +158,16 @@ def run_sim(workload, args) -> int:
     if violation is not None:
         print(f"ecs-kernel sim: stopped: {violation}", file=sys.stderr)
     written = []
-    if args.out:
-        rec.write(args.out)
-        written.append(args.out)
-    if args.plot:
-        rec.plot(args.plot, title=f"{name}: {args.tasks} tasks, seed {args.seed}")
-        written.append(args.plot)
+    try:
+        if args.out:
+            rec.write(args.out)
+            written.append(args.out)
+        if args.plot:
+            rec.plot(args.plot, title=f"{name}: {args.tasks} tasks, seed {args.seed}")
+            written.append(args.plot)
+    except OSError as e:
+        print(f"ecs-kernel sim: cannot write {e.filename}: {e.strerror}", file=sys.stderr)
+        status = status or EXIT_USAGE
     _summary(name, args, rec, sim, setup_s, run_s, checks, deadlocks, violation, written)
     if status == 0 and deadlocks:
         status = EXIT_DEADLOCK

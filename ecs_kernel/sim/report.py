@@ -148,6 +148,12 @@ def _matplotlib_figure():
     return Figure
 
 
+def plot_formats() -> set[str]:
+    """The image formats ``plot`` can write (by extension, without the dot)."""
+    Figure = _matplotlib_figure()
+    return set(Figure().canvas.get_supported_filetypes())
+
+
 def plot(names, data: np.ndarray, path, title: str | None = None) -> None:
     """Draw counters (``data[tick, name]``) into ``path`` (the extension picks PNG, SVG, PDF)."""
     Figure = _matplotlib_figure()

@@ -104,12 +104,21 @@ def test_a_bad_workload_file_names_the_line_and_field(tmp_path, capsys):
     (["mixed", "--check", "-1"], "--check"),
     (["mixed", "--out", "run.txt"], ".json or .csv"),
     (["mixed", "--out", "/no/such/dir/run.json"], "no such directory"),
+    (["mixed", "--plot", "run.xyz"], "the extension must be one of"),
     ([], "name a workload"),
 ])
 def test_bad_arguments_get_one_line_and_status_2(argv, says, capsys):
     assert main(["sim", *argv, "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert says in err and err.count("\n") == 1
+
+
+def test_an_unwritable_output_is_one_line_not_a_traceback(tmp_path, capsys):
+    out = tmp_path / "d.json"
+    out.mkdir()  # a directory where the file should go
+    assert sim("signal-storm", "--tasks", 20, "--ticks", 2, "--out", out) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write {out}" in err and "Traceback" not in err
 
 
 def test_list_names_the_shipped_workloads(capsys):
