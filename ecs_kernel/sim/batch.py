@@ -52,7 +52,8 @@ def serve_sigactions(world, st, req, i: int, j: int) -> None:
         serve_one(world, st, req, r)
         return 0
 
-    handlers = np.array([0, 1, HANDLER_ADDR], np.uint64)[req.args[:, 1]]
+    handlers = np.zeros(len(req), np.uint64)
+    handlers[i:j] = np.array([0, 1, HANDLER_ADDR], np.uint64)[req.args[i:j, 1]]
     err = signals_batch.sigaction_many(world, req.task, req.args[:, 0], handlers,
                                        req.args[:, 2].astype(np.uint64), scalar, i, j)
     rng = np.arange(i, j)

@@ -162,10 +162,11 @@ class Simulation:
 
     ``check_every=K`` runs the kernel's invariant checks (``check_sanity``) every K ticks and
     raises :class:`ecs_kernel.schedule.SanityError` on the first violation. ``batched=False``
-    serves every syscall with the scalar handlers (the differential tests' reference)."""
+    serves every syscall with the scalar handlers (the differential tests' reference).
+    ``tasks_limit``: the World's task limit (default: 4x the tasks; clones past it get EAGAIN)."""
 
     def __init__(self, workload, tasks: int, seed: int, *, check_every: int = 0,
-                 batched: bool = True, tick_ns: int = 1_000_000):
+                 batched: bool = True, tick_ns: int = 1_000_000, tasks_limit: int | None = None):
         from ..kernel import new_world
         if isinstance(workload, (str,)) or hasattr(workload, "__fspath__"):
             workload = specmod.load(workload)
@@ -178,7 +179,10 @@ class Simulation:
         self.tasks = tasks
         self.seed = int(seed)
         self.check_every = int(check_every)
-        settings = Settings(tasks_limit=max(65536, 4 * tasks + 1024), tick_ns=int(tick_ns))
+        limit = max(65536, 4 * tasks + 1024) if tasks_limit is None else int(tasks_limit)
+        if limit <= tasks:
+            raise ValueError(f"tasks_limit {limit} leaves no room for {tasks} tasks and init")
+        settings = Settings(tasks_limit=limit, tick_ns=int(tick_ns))
         world = new_world(settings)
         world.add_component(SimTask)
         world.schedule.add(sim_run_system)
