@@ -4,7 +4,7 @@
     ecs-kernel schedule                                   print the systems in tick order
     ecs-kernel components                                 print every component table and its columns
 
-(``ecs-kernel run`` and ``ecs-kernel sim`` arrive with the issues that build them.)
+    ecs-kernel sim WORKLOAD --tasks N --ticks T ...       run a synthetic workload (cli_sim.py)
 """
 from __future__ import annotations
 
@@ -56,6 +56,8 @@ def main(argv=None) -> int:
     sub.add_parser("components", help="print the component tables").set_defaults(fn=_components)
     from .cli_run import add_run_parser
     add_run_parser(sub)
+    from .cli_sim import add_sim_parser
+    add_sim_parser(sub)
     args = ap.parse_args(argv)
     if getattr(args, "processes", 1) < 1 or getattr(args, "threads", 1) < 1:
         ap.error("--processes and --threads must be at least 1")

@@ -827,10 +827,15 @@ def signal_system(world, commands) -> None:
     # Guest tasks get their signals from their CPU driver (cpu/signals.py), which must build a
     # frame in guest memory for each handler; the driver delivers right after every tick.
     driven = world.index.get("driver_delivered_tasks")
-    for t in rows.tolist():
-        if driven and t in driven:
-            continue
-        get_signal(world, t)
+    if driven:
+        rows = rows[~np.isin(rows, np.fromiter(driven, np.int64, len(driven)))]
+    if world.index.get("signal_delivery_python"):
+        for t in rows.tolist():
+            get_signal(world, t)
+    elif len(rows):
+        # the numba pass; it hands stops, fatal signals, futex interrupts, ... to get_signal
+        from .signals_batch import deliver
+        deliver(world, rows)
     for t in late:
         if T.run_state[t] == RunState.blocked and T.block[t] == Block.SIGTIMEDWAIT:
             T.ret[t] = -E.EAGAIN

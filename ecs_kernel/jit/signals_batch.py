@@ -1,0 +1,423 @@
+"""Batched signal kernels: send (kill/tgkill), delivery (get_signal + handle_signal) and
+rt_sigreturn over many tasks in one call.
+
+They do what systems/task_signals.py does one call at a time, for the common cases, in the same
+order (request by request, row by row), on the same columns, and allocate and free ``sigqueue``
+and ``sigframes`` rows exactly as ``world.Table.alloc``/``free`` do (same free stack, same
+generations), so a batch leaves the World in the state the scalar calls leave it.
+
+A kernel stops at the first item it does not cover and returns ``(index, status)``:
+
+    DONE      every item was served
+    FALLBACK  item ``index`` needs the scalar path (stop/continue signals, SIGKILL, a fatal default
+              action, an init target, a futex wait to interrupt, another uid or namespace, ...);
+              nothing of that item was changed, so the caller serves it in Python and resumes
+    GROW_Q    the sigqueue table is full: grow it and resume at ``index``
+    GROW_F    the sigframes table is full: grow it and resume at ``index``
+
+Table state travels in ``meta`` arrays ``[n, nfree, count, capacity]`` that the wrappers
+(systems/signals_batch.py) read from and write back to the Table.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .options import jit
+from .signals import SYNCHRONOUS_MASK, next_signal
+
+DONE, FALLBACK, GROW_Q, GROW_F = 0, 1, 2, 3
+
+SIGKILL, SIGCHLD, SIGCONT, SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU = 9, 17, 18, 19, 20, 21, 22
+SIGURG, SIGWINCH = 23, 28
+SIGRTMIN = 32
+SIG_DFL, SIG_IGN = 0, 1
+SI_USER, SI_TKILL = 0, -6
+SA_RESTART, SA_NODEFER, SA_RESETHAND = 0x10000000, 0x40000000, 0x80000000
+ESRCH, EINTR, EAGAIN, ERESTARTSYS = 3, 4, 11, 512
+RUN_APP, RUN_SYSCALL_EXIT, BLOCKED = 0, 1, 7
+B_NONE, B_FUTEX, B_SIGSUSPEND, B_STOPPED, B_SIGTIMEDWAIT = 0, 2, 4, 5, 6
+EXIT_NONE = 0
+GEN_MASK = (1 << 24) - 1
+UNBLOCKABLE = (1 << (SIGKILL - 1)) | (1 << (SIGSTOP - 1))
+DEFAULT_IGNORE = (1 << (SIGCHLD - 1)) | (1 << (SIGCONT - 1)) | (1 << (SIGURG - 1)) | (1 << (SIGWINCH - 1))
+STOP_OR_CONT = ((1 << (SIGSTOP - 1)) | (1 << (SIGTSTP - 1)) | (1 << (SIGTTIN - 1))
+                | (1 << (SIGTTOU - 1)) | (1 << (SIGCONT - 1)) | (1 << (SIGKILL - 1)))
+
+M_N, M_NFREE, M_COUNT, M_CAP = 0, 1, 2, 3
+
+
+@jit
+def _bit(signo):
+    return np.uint64(1) << np.uint64(signo - 1)
+
+
+@jit
+def _table_alloc(meta, free, alive):
+    """Table.alloc: pop the free stack, else the next fresh row. The caller checked room."""
+    if meta[M_NFREE] > 0:
+        meta[M_NFREE] -= 1
+        row = free[meta[M_NFREE]]
+    else:
+        row = meta[M_N]
+        meta[M_N] += 1
+    alive[row] = True
+    meta[M_COUNT] += 1
+    return row
+
+
+@jit
+def _table_has_room(meta):
+    return meta[M_NFREE] > 0 or meta[M_N] < meta[M_CAP]
+
+
+@jit
+def _table_free(meta, free, alive, gen, row):
+    """Table.free after the caller reset the row's columns: generation, count, free stack."""
+    alive[row] = False
+    gen[row] = (gen[row] + np.uint32(1)) & np.uint32(GEN_MASK)
+    meta[M_COUNT] -= 1
+    free[meta[M_NFREE]] = row
+    meta[M_NFREE] += 1
+
+
+@jit
+def _append(heads, tails, owner, nxt, prv, row):
+    last = tails[owner]
+    prv[row] = last
+    nxt[row] = -1
+    if last >= 0:
+        nxt[last] = row
+    else:
+        heads[owner] = row
+    tails[owner] = row
+
+
+@jit
+def _unlink(heads, tails, owner, nxt, prv, row):
+    p = prv[row]
+    n = nxt[row]
+    if p >= 0:
+        nxt[p] = n
+    else:
+        heads[owner] = n
+    if n >= 0:
+        prv[n] = p
+    else:
+        tails[owner] = p
+    nxt[row] = -1
+    prv[row] = -1
+
+
+@jit
+def _blocked_mask(t, mask, run_state, block, wait_set):
+    """The mask send and delivery test: sigtimedwait's set stays blocked (real_blocked)."""
+    m = mask[t]
+    if run_state[t] == BLOCKED and block[t] == B_SIGTIMEDWAIT:
+        m |= wait_set[t]
+    return m
+
+
+@jit
+def _wants(t, signo, alive, exit_state, mask, run_state, block, wait_set):
+    if not alive[t] or exit_state[t] != EXIT_NONE:
+        return False
+    if _blocked_mask(t, mask, run_state, block, wait_set) & _bit(signo):
+        return False
+    return not (run_state[t] == BLOCKED and block[t] == B_STOPPED)
+
+
+@jit
+def send_batch(start, end, req_task, req_target, req_sig, req_tgkill, out_err,
+               alive, exit_state, euid, ruid, ns, tg, tid0, mask, pending, q_head, q_tail,
+               run_state, block, wait_set, sighand, tg_next,
+               g_leader, g_exiting, g_pending, gq_head, gq_tail, g_curr, g_count, g_task_head,
+               g_rlimits, rlim_sigpending, handlers, root_ns, init_tg,
+               q_owner, q_group, q_signo, q_code, q_pid, q_uid, q_value, q_charged, q_next, q_prev,
+               q_alive, q_free, q_meta, uid0_count, stats):
+    """kill(2) (``req_tgkill`` 0: the process of ``req_target``) and tgkill(2) (1: the thread)
+    from ``req_task``, requests ``start..end-1`` in order. ``out_err``: 0, -errno, or 1 for a
+    sender that is exiting (its call never returns). ``stats``: [sent, dropped, queued_info].
+    Covered: root senders and receivers (uid 0) in the root namespace, signals whose action is
+    ignore or a handler or that are blocked; everything else falls back."""
+    for r in range(start, end):
+        t = req_task[r]
+        if exit_state[t] != EXIT_NONE:
+            out_err[r] = 1
+            continue
+        target = req_target[r]
+        signo = req_sig[r]
+        if target < 0:
+            out_err[r] = -ESRCH
+            continue
+        if signo == 0:
+            out_err[r] = 0
+            continue
+        if euid[t] != 0 or ns[t] != root_ns or ns[target] != root_ns:
+            return r, FALLBACK
+        if _bit(signo) & np.uint64(STOP_OR_CONT):
+            return r, FALLBACK
+        g = tg[target]
+        if g == init_tg:
+            return r, FALLBACK
+        group = req_tgkill[r] == 0
+        recv = g_leader[g] if group else target
+        if ruid[recv] != 0 or sighand[recv] < 0:
+            return r, FALLBACK
+        if g_exiting[g]:
+            stats[0] += 1
+            stats[1] += 1
+            out_err[r] = 0
+            continue
+        sh = sighand[recv]
+        handler = handlers[sh, signo - 1]
+        blocked = (_blocked_mask(recv, mask, run_state, block, wait_set) & _bit(signo)) != np.uint64(0)
+        if handler == SIG_DFL and not (np.uint64(DEFAULT_IGNORE) & _bit(signo)):
+            return r, FALLBACK  # terminate, core: group exits and core dumps stay scalar
+        stats[0] += 1
+        if not blocked and (handler == SIG_IGN or handler == SIG_DFL):
+            stats[1] += 1  # sig_ignored: dropped at send
+            out_err[r] = 0
+            continue
+        owner = g if group else recv
+        pend = g_pending[owner] if group else pending[owner]
+        if signo < SIGRTMIN and pend & _bit(signo):
+            out_err[r] = 0  # legacy_queue: a standard signal is pending once
+            continue
+        code = SI_USER if group else SI_TKILL
+        override = signo < SIGRTMIN and code >= 0
+        limit = rlim_sigpending[g_rlimits[tg[recv]]]
+        if not override and uid0_count[0] >= limit:
+            if signo >= SIGRTMIN and code != SI_USER:
+                stats[1] += 1
+                out_err[r] = -EAGAIN
+                continue
+            # a silent loss of the siginfo: the signal is still pending
+        else:
+            if not _table_has_room(q_meta):
+                stats[0] -= 1
+                return r, GROW_Q
+            q = _table_alloc(q_meta, q_free, q_alive)
+            q_owner[q] = owner
+            q_group[q] = group
+            q_signo[q] = signo
+            q_code[q] = code
+            q_pid[q] = tid0[g_leader[tg[t]]]
+            q_uid[q] = ruid[t]
+            q_value[q] = 0
+            q_charged[q] = ruid[recv]
+            uid0_count[0] += 1
+            if group:
+                _append(gq_head, gq_tail, owner, q_next, q_prev, q)
+            else:
+                _append(q_head, q_tail, owner, q_next, q_prev, q)
+            stats[2] += 1
+        if group:
+            g_pending[owner] |= _bit(signo)
+        else:
+            pending[owner] |= _bit(signo)
+        # complete_signal: pick the thread (the handler is not SIG_DFL-fatal: no group kill)
+        if not _wants(recv, signo, alive, exit_state, mask, run_state, block, wait_set) \
+                and group and g_count[g] > 1:
+            cur = g_curr[g]
+            start_row = g_task_head[g]
+            x = g_task_head[g]
+            while x >= 0:
+                if x == cur:
+                    start_row = cur
+                    break
+                x = tg_next[x]
+            x = start_row
+            for _ in range(g_count[g]):
+                if _wants(x, signo, alive, exit_state, mask, run_state, block, wait_set):
+                    g_curr[g] = x
+                    break
+                x = tg_next[x]
+                if x < 0:
+                    x = g_task_head[g]
+        out_err[r] = 0
+    return end, DONE
+
+
+@jit
+def deliver_batch(rows, start, alive, exit_state, tg, mask, pending, q_head, q_tail, run_state,
+                  block, ret, saved_mask, has_saved, frame_top, handling, sighand,
+                  si_signo, si_code, si_pid, si_uid, si_value,
+                  g_exiting, g_pending, gq_head, gq_tail, g_curr, init_tg,
+                  h_handler, h_flags, h_mask,
+                  q_owner, q_group, q_signo, q_code, q_pid, q_uid, q_value, q_charged, q_next,
+                  q_prev, q_alive, q_gen, q_free, q_meta, uid0_count,
+                  f_task, f_signo, f_mask, f_prev, f_alive, f_gen, f_free, f_meta, stats):
+    """get_signal for ``rows[start:]`` in order: dequeue (task queue, then the group's, lowest
+    unblocked first, synchronous faults first) and act: ignore, or run a handler's bookkeeping
+    (frame, mask |= sa_mask | the signal, SA_RESETHAND, interrupt a blocked syscall). A signal
+    whose action is a stop, a termination, or whose delivery must interrupt a futex wait or a
+    sigtimedwait, falls back. ``stats``: [delivered]."""
+    for i in range(start, len(rows)):
+        t = rows[i]
+        if run_state[t] == BLOCKED and block[t] == B_SIGTIMEDWAIT:
+            return i, FALLBACK
+        g = tg[t]
+        while exit_state[t] == EXIT_NONE and not g_exiting[g]:
+            if run_state[t] == BLOCKED and block[t] == B_STOPPED:
+                break
+            blk = mask[t]
+            cur = g_curr[g]
+            group_ok = cur < 0 or cur == t or not (
+                alive[cur] and exit_state[cur] == EXIT_NONE
+                and not (run_state[cur] == BLOCKED and block[cur] == B_STOPPED))
+            signo = next_signal(pending[t], blk)
+            group = False
+            if signo == 0 and group_ok:
+                signo = next_signal(g_pending[g], blk)
+                group = True
+            if signo == 0:
+                break
+            sh = sighand[t]
+            if sh < 0:
+                return i, FALLBACK
+            handler = h_handler[sh, signo - 1]
+            if handler == SIG_DFL:
+                if not (np.uint64(DEFAULT_IGNORE) & _bit(signo)) or g == init_tg:
+                    return i, FALLBACK
+            elif handler != SIG_IGN:
+                if run_state[t] == BLOCKED and block[t] == B_FUTEX:
+                    return i, FALLBACK  # futex_interrupt is Python
+                if not _table_has_room(f_meta):
+                    return i, GROW_F
+            # collect_signal: the first queued instance; the bit stays if another is queued
+            owner = g if group else t
+            first = -1
+            again = False
+            q = gq_head[owner] if group else q_head[owner]
+            while q >= 0:
+                if q_signo[q] == signo:
+                    if first < 0:
+                        first = q
+                    else:
+                        again = True
+                        break
+                q = q_next[q]
+            if first >= 0 and q_charged[first] > 0:
+                return i, FALLBACK  # charged to another uid: its count is a Python dict entry
+            if not again:
+                if group:
+                    g_pending[owner] &= ~_bit(signo)
+                else:
+                    pending[owner] &= ~_bit(signo)
+            if first < 0:
+                si_code[t] = SI_USER
+                si_pid[t] = 0
+                si_uid[t] = 0
+                si_value[t] = 0
+            else:
+                si_code[t] = q_code[first]
+                si_pid[t] = q_pid[first]
+                si_uid[t] = q_uid[first]
+                si_value[t] = q_value[first]
+                if group:
+                    _unlink(gq_head, gq_tail, owner, q_next, q_prev, first)
+                else:
+                    _unlink(q_head, q_tail, owner, q_next, q_prev, first)
+                if q_charged[first] == 0:
+                    uid0_count[0] -= 1
+                q_owner[first] = -1
+                q_group[first] = False
+                q_signo[first] = 0
+                q_code[first] = 0
+                q_pid[first] = 0
+                q_uid[first] = 0
+                q_value[first] = 0
+                q_charged[first] = -1
+                _table_free(q_meta, q_free, q_alive, q_gen, first)
+            si_signo[t] = signo
+            if handler == SIG_DFL or handler == SIG_IGN:
+                continue
+            # handle_signal
+            flags = h_flags[sh, signo - 1]
+            if run_state[t] == BLOCKED:
+                b = block[t]
+                if b == B_SIGSUSPEND or b == B_SIGTIMEDWAIT or not (flags & SA_RESTART):
+                    ret[t] = -EINTR
+                else:
+                    ret[t] = -ERESTARTSYS
+                block[t] = B_NONE
+                run_state[t] = RUN_SYSCALL_EXIT
+            f = _table_alloc(f_meta, f_free, f_alive)
+            f_task[f] = t
+            f_signo[f] = signo
+            if has_saved[t]:
+                f_mask[f] = saved_mask[t]
+                has_saved[t] = False
+            else:
+                f_mask[f] = mask[t]
+            f_prev[f] = frame_top[t]
+            frame_top[t] = f
+            add = h_mask[sh, signo - 1]
+            if not (flags & SA_NODEFER):
+                add |= _bit(signo)
+            mask[t] = (mask[t] | add) & ~np.uint64(UNBLOCKABLE)
+            if flags & SA_RESETHAND:
+                h_handler[sh, signo - 1] = SIG_DFL
+            handling[t] = signo
+            if run_state[t] != RUN_SYSCALL_EXIT:
+                run_state[t] = RUN_APP
+            stats[0] += 1
+    return len(rows), DONE
+
+
+@jit
+def sigreturn_all(rows, mask, frame_top, handling, f_task, f_signo, f_mask, f_prev, f_alive, f_gen,
+                  f_free, f_meta):
+    """rt_sigreturn until no frame is left, for each of ``rows`` (a synthetic handler returns at
+    once): the mask comes back from each frame, innermost first."""
+    for i in range(len(rows)):
+        t = rows[i]
+        f = frame_top[t]
+        while f >= 0:
+            mask[t] = f_mask[f] & ~np.uint64(UNBLOCKABLE)
+            nxt = f_prev[f]
+            frame_top[t] = nxt
+            f_task[f] = -1
+            f_signo[f] = 0
+            f_mask[f] = 0
+            f_prev[f] = -1
+            _table_free(f_meta, f_free, f_alive, f_gen, f)
+            f = nxt
+        handling[t] = 0
+
+
+@jit
+def sigaction_batch(start, end, req_task, req_sig, req_handler, req_flags, out_err, exit_state,
+                    sighand, tg, pending, g_pending, sh_start, sh_rows,
+                    h_handler, h_flags, h_mask, h_restorer):
+    """rt_sigaction(2) installing (handler, flags, an empty sa_mask, no restorer) for requests
+    ``start..end-1`` in order. Setting an action that ignores a signal discards it where pending
+    in every thread sharing the handlers: when some thread (or its group) has it pending, the
+    request falls back (the scalar path frees the queued siginfo). ``sh_start``/``sh_rows``: the
+    live tasks of each signal_handlers row (CSR). ``out_err``: 0, -errno, or 1 (sender exiting)."""
+    for r in range(start, end):
+        t = req_task[r]
+        if exit_state[t] != EXIT_NONE:
+            out_err[r] = 1
+            continue
+        signo = req_sig[r]
+        if signo < 1 or signo > 64 or signo == SIGKILL or signo == SIGSTOP:
+            out_err[r] = -22  # EINVAL
+            continue
+        sh = sighand[t]
+        if sh < 0:
+            return r, FALLBACK
+        handler = req_handler[r]
+        ignores = handler == SIG_IGN or (handler == SIG_DFL and (np.uint64(DEFAULT_IGNORE) & _bit(signo)))
+        if ignores:
+            for j in range(sh_start[sh], sh_start[sh + 1]):
+                x = sh_rows[j]
+                if (pending[x] | g_pending[tg[x]]) & _bit(signo):
+                    return r, FALLBACK
+        i = signo - 1
+        h_handler[sh, i] = handler
+        h_flags[sh, i] = req_flags[r]
+        h_mask[sh, i] = 0
+        h_restorer[sh, i] = 0
+        out_err[r] = 0
+    return end, DONE

@@ -1,0 +1,236 @@
+"""numba kernels of the simulation engine (ecs_kernel/sim/engine.py).
+
+- :func:`draw` / :func:`sample`: a counter-based RNG (splitmix64 of seed, task identity and a
+  per-task counter), so a task's draws do not depend on which other tasks ran or in what order;
+- :func:`run_programs`: one tick of every synthetic program (the RUN phase's application step):
+  compute budgets, loops, and the syscall each task issues, written as request rows that the
+  engine serves in batches;
+- :func:`sigreturn_all`: a synthetic handler's return (rt_sigreturn of every frame it has).
+
+Every kernel here is plain Python over arrays and scalars; tests run each one's ``py_func`` as
+its naive oracle.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .options import jit
+
+# Op codes: the order of spec.OPS.
+OP_COMPUTE, OP_KILL, OP_TGKILL, OP_SIGPROCMASK, OP_SIGACTION, OP_FUTEX_WAIT, OP_FUTEX_WAKE = range(7)
+OP_LOCK, OP_UNLOCK, OP_NANOSLEEP, OP_SETITIMER, OP_CLONE, OP_EXIT, OP_EXIT_GROUP = range(7, 14)
+OP_WAIT, OP_LOOP = 14, 15
+NARGS = 3
+
+D_CONST, D_UNIFORM, D_EXPONENTIAL, D_CHOICE, D_PER_TASK = range(5)
+T_RANDOM, T_RANDOM_PROCESS, T_PARENT, T_SELF = range(4)
+
+# run states and blocks (components/task.py), exit states
+RUN_APP, RUN_SYSCALL_EXIT, BLOCKED = 0, 1, 7
+EXIT_NONE = 0
+ERESTARTSYS, ERESTART_RESTARTBLOCK = 512, 516
+
+MAX_FREE_STEPS = 16  # loops and zero-length computes a task may take in one tick before it yields
+PROBES = 32  # rows a random target search looks at before it gives up (ESRCH)
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+
+
+@jit
+def mix64(x):
+    """splitmix64's finaliser: a bijection of uint64 with good avalanche."""
+    x = (x ^ (x >> np.uint64(30))) * _M1
+    x = (x ^ (x >> np.uint64(27))) * _M2
+    return x ^ (x >> np.uint64(31))
+
+
+@jit
+def draw(seed, key, ctr):
+    """The ``ctr``-th random uint64 of the task with identity ``key`` (generation << 32 | row)."""
+    return mix64(np.uint64(seed) * _GOLDEN ^ mix64(np.uint64(key) + _GOLDEN) ^ (np.uint64(ctr) * _M2))
+
+
+@jit
+def sample(kind, a, b, pool, seed, key, ctr):
+    """One value of a distribution; returns (value, counter after). per_task draws do not advance
+    the counter: the value is fixed for the task."""
+    if kind == D_CONST:
+        return a, ctr
+    if kind == D_PER_TASK:
+        r = mix64(draw(seed, key, 0) ^ mix64(np.uint64(a * 1000003 + b)))
+        return a + np.int64(r % np.uint64(b - a + 1)), ctr
+    r = draw(seed, key, ctr)
+    ctr += 1
+    if kind == D_UNIFORM:
+        return a + np.int64(r % np.uint64(b - a + 1)), ctr
+    if kind == D_CHOICE:
+        return pool[a + np.int64(r % np.uint64(b))], ctr
+    # exponential: inverse CDF on 53 random bits; a = mean * 1024, b = ceiling
+    u = np.float64(r >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+    v = -np.log1p(-u) * (np.float64(a) / 1024.0)
+    if v >= np.float64(b):
+        return b, ctr
+    return np.int64(v), ctr
+
+
+@jit
+def _pick_target(mode, t, n, alive, exit_state, prog, tg, leader, parent, seed, key, ctr):
+    """The task row a kill/tgkill names, or -1 (nobody found: ESRCH)."""
+    if mode == T_SELF:
+        return t, ctr
+    if mode == T_PARENT:
+        return parent[t], ctr
+    r = draw(seed, key, ctr)
+    ctr += 1
+    row = np.int64(r % np.uint64(n))
+    for _ in range(PROBES):
+        if alive[row] and exit_state[row] == EXIT_NONE and prog[row] >= 0:
+            if mode == T_RANDOM_PROCESS:
+                return np.int64(leader[tg[row]]), ctr
+            return row, ctr
+        row += 1
+        if row == n:
+            row = 0
+    return -1, ctr
+
+
+@jit
+def run_programs(n, seed, tick_ns, alive, gen, exit_state, run_state, ret, handling,
+                 tg, leader, parent, prog, pc, budget, loopc, rng,
+                 step_op, step_kind, step_a, step_b, pool, step_next,
+                 used_user, used_sys, out_task, out_step, out_args, out_flag, counts):
+    """One tick of every synthetic program. A task in runSyscallExit first finishes its blocking
+    step (advances past it, or stays on it to retry a lock or restart after -ERESTARTSYS); a task
+    in runApp then runs steps: a compute tick ends its tick, as does a syscall step, which is
+    written to the request rows (task, step, drawn args, flag = a lock retried after a wait) for
+    the engine to serve. Returns the number of requests. ``counts``: [compute ticks, syscalls]."""
+    k = 0
+    for t in range(n):
+        p = prog[t]
+        if p < 0 or not alive[t] or exit_state[t] != EXIT_NONE:
+            continue
+        rs = run_state[t]
+        retry = 0
+        if rs == RUN_SYSCALL_EXIT:
+            op = step_op[pc[t]]
+            r = ret[t]
+            if op == OP_LOCK:
+                retry = 1  # woken (or interrupted): try the lock again, as glibc does
+            elif r != -ERESTARTSYS and r != -ERESTART_RESTARTBLOCK:
+                pc[t] = step_next[pc[t]]
+            run_state[t] = RUN_APP
+        elif rs != RUN_APP:
+            continue
+        key = (np.int64(gen[t]) << 32) | t
+        ctr = rng[t]
+        for _ in range(MAX_FREE_STEPS):
+            s = pc[t]
+            op = step_op[s]
+            if op == OP_COMPUTE:
+                if budget[t] == 0:
+                    v, ctr = sample(step_kind[s, 0], step_a[s, 0], step_b[s, 0], pool, seed, key, ctr)
+                    if v == 0:
+                        pc[t] = step_next[s]
+                        continue
+                    budget[t] = v
+                budget[t] -= 1
+                used_user[t] += tick_ns
+                counts[0] += 1
+                if budget[t] == 0:
+                    pc[t] = step_next[s]
+                break
+            if op == OP_LOOP:
+                times = step_a[s, 1]
+                if times < 0:
+                    pc[t] = step_a[s, 0]
+                    continue
+                if loopc[t] == 0:
+                    loopc[t] = times
+                loopc[t] -= 1
+                pc[t] = step_a[s, 0] if loopc[t] > 0 else step_next[s]
+                continue
+            # a syscall: draw its arguments, write the request, and the tick is spent
+            out_task[k] = t
+            out_step[k] = s
+            out_flag[k] = retry if op == OP_LOCK else 0
+            for j in range(NARGS):
+                kind = step_kind[s, j]
+                if (op == OP_KILL or op == OP_TGKILL) and j == 0:
+                    v, ctr = _pick_target(step_a[s, 0], t, n, alive, exit_state, prog, tg, leader,
+                                          parent, seed, key, ctr)
+                else:
+                    v, ctr = sample(kind, step_a[s, j], step_b[s, j], pool, seed, key, ctr)
+                out_args[k, j] = v
+            used_sys[t] += tick_ns
+            counts[1] += 1
+            k += 1
+            break
+        rng[t] = ctr
+    return k
+
+
+@jit
+def tasks_with_handlers(n, alive, prog, run_state, handling, out):
+    """Rows of synthetic tasks whose caught signal's handler is to run now."""
+    k = 0
+    for t in range(n):
+        if prog[t] >= 0 and alive[t] and handling[t] != 0 and (run_state[t] == RUN_APP
+                                                                or run_state[t] == RUN_SYSCALL_EXIT):
+            out[k] = t
+            k += 1
+    return k
+
+
+@jit
+def bare_storm(pending, mask, budget, rng, seed, lo, hi, ticks):
+    """The baseline the simulation is measured against (bench/bench_sim.py): only the core of a
+    signal storm, on bare arrays. Each tick every task burns one tick of its budget; a task whose
+    budget ran out draws a new one (uniform lo..hi, the storm workload's compute) and sets
+    SIGUSR1 or SIGUSR2 pending in a random peer; then every task dequeues its lowest unblocked
+    pending signal. Returns the number of signals dequeued."""
+    n = len(pending)
+    got = 0
+    span = np.uint64(hi - lo + 1)
+    un = np.uint64(n)
+    for _ in range(ticks):
+        for t in range(n):
+            if budget[t] > 0:
+                budget[t] -= 1
+                continue
+            r = draw(seed, t, rng[t])
+            rng[t] += 1
+            budget[t] = lo + np.int64(r % span)
+            peer = np.int64((r >> np.uint64(20)) % un)
+            pending[peer] |= np.uint64(1) << np.uint64(9 + 2 * (r & np.uint64(1)))  # SIGUSR1/2
+        for t in range(n):
+            x = pending[t] & ~mask[t]
+            if x != np.uint64(0):
+                pending[t] &= ~(x & (~x + np.uint64(1)))
+                got += 1
+    return got
+
+
+@jit
+def gauges(n, alive, exit_state, run_state, block, gen, out):
+    """End-of-tick gauges in one pass: out = [running, blocked (not stopped), stopped, zombies,
+    sum of row generations (its growth counts released rows)]."""
+    for j in range(5):
+        out[j] = 0
+    for t in range(n):
+        out[4] += gen[t]
+        if not alive[t]:
+            continue
+        es = exit_state[t]
+        if es == EXIT_NONE:
+            rs = run_state[t]
+            if rs <= 2:
+                out[0] += 1
+            elif rs == BLOCKED:
+                if block[t] == 5:
+                    out[2] += 1
+                else:
+                    out[1] += 1
+        elif es == 2:
+            out[3] += 1

@@ -1,0 +1,482 @@
+"""The simulation engine: synthetic tasks whose CPU is a small program in arrays.
+
+A synthetic task is a task like any other: it is created by clone, has the same components
+(tasks, thread groups, signal columns, futex waiter rows, timers, CPU clocks) and is moved by the
+same systems. Only its CPU differs: instead of a Unicorn context it has a few columns
+(``SimTask``: program, pc, compute budget, loop counter, RNG counter) and a system in the RUN
+phase, :func:`sim_run_system`, that runs every program for one tick:
+
+1. a task whose caught signal was delivered (``handling``) runs its handler: the synthetic
+   handler does nothing but return, so the kernel's rt_sigreturn bookkeeping runs (frames pop,
+   masks come back);
+2. the interpreter kernel (jit/sim.py) advances every program: compute ticks, loops, and at most
+   one syscall per task per tick, written as request rows;
+3. the requests are served by op class, in this order, each class in task-row order::
+
+       sigaction, sigprocmask, kill/tgkill, futex (futex_wait, futex_wake, lock, unlock),
+       nanosleep/setitimer, clone, exit/exit_group, wait
+
+   by the same handlers guests use (systems/task_signals, systems/futex, systems/timers,
+   systems/task_clone, systems/task_exit, systems/task_wait). ``batched=True`` (the default)
+   serves kill/tgkill with the numba send kernel (sim/batch.py -> systems/signals_batch.py),
+   returns handlers with the numba rt_sigreturn kernel, and lets the signal system deliver with
+   its numba pass; each falls back to the scalar handler for the rare cases it does not cover.
+   ``batched=False`` calls the scalar handlers once per request and delivers with the Python
+   get_signal loop: the differential tests hold the two to the same state and counters.
+
+A blocking syscall (futex_wait, lock, nanosleep, wait) leaves the task ``blocked`` on the step;
+when a system or a wake moves it to runSyscallExit, the program goes on (or retries: a lock is
+retried after every wake, a syscall that returned -ERESTARTSYS is restarted).
+
+CPU time: a compute tick charges ``tick_ns`` of user time, a syscall tick ``tick_ns`` of system
+time, through the CPU clock stage (``cpu_used_user_ns``/``cpu_used_sys_ns``) the accounting
+system folds.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..components import signals as S
+from ..components.task import Block, ExitState, RunState
+from ..errors import KernelError
+from ..schedule import Phase, check_sanity, system
+from ..systems import futex as futex_sys
+from ..systems import task_clone, task_exit, task_signals, task_wait, timers
+from ..systems.task_clone import (CLONE_FILES, CLONE_FS, CLONE_SIGHAND, CLONE_SYSVSEM, CLONE_THREAD,
+                                  CLONE_VM)
+from ..world import Column, Component, Settings
+from . import spec as specmod
+
+THREAD_FLAGS = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM
+SEGMENT_ADDR = 0x7F0000000000  # where the shared futex words are mapped in every process
+FUTEX_WAITERS = futex_sys.FUTEX_WAITERS
+HANDLER_ADDR = 0x400000  # a synthetic handler's "address" (only its being neither 0 nor 1 counts)
+
+SimTask = Component("SimTask", "tasks", {
+    "sim_prog": Column(np.int8, -1),  # program index, -1: not a synthetic task
+    "sim_pc": Column(np.int32, 0),  # absolute step index (SimState.step_*)
+    "sim_budget": Column(np.int32, 0),  # compute ticks left in the current compute step
+    "sim_loop": Column(np.int32, 0),  # iterations left in the current counted loop
+    "sim_rng": Column(np.uint32, 0),  # draws made so far (the counter of the counter-based RNG)
+}, doc="A synthetic task's CPU: its program, pc, compute budget, loop counter and RNG counter.")
+
+COUNTERS = (
+    "running", "blocked", "stopped", "zombie", "tasks_alive",
+    "signals_sent", "signals_delivered", "signals_dropped",
+    "futex_waits", "futex_wakes", "group_stops", "zombies", "reaped", "cpu_time_ns",
+    "syscalls", "syscall_errors", "clones", "exits", "compute_ticks",
+)
+"""Per-tick counters, in this order. Gauges (the state at the end of the tick): ``running``
+(synthetic or not: runApp, runSyscallExit, runInterrupt), ``blocked`` (blocked, not stopped),
+``stopped`` (held by a group stop), ``zombie`` (tasks that are zombies now), ``tasks_alive``.
+Events during the tick: signals sent / delivered / dropped (ignored at send, or the group was
+exiting), futex waits (calls that blocked) and wakes (tasks woken), group stops (thread groups that
+entered a stop), ``zombies`` (tasks that became zombies), ``reaped`` (task rows released),
+``cpu_time_ns`` (CPU time charged), syscalls issued and failed, clones and exits done, compute
+ticks run."""
+
+# op class -> serving order (see the module comment)
+_CLASS = np.zeros(16, np.int8)
+for _op, _cls in (("sigaction", 0), ("sigprocmask", 1), ("kill", 2), ("tgkill", 2), ("futex_wait", 3),
+                  ("futex_wake", 3), ("lock", 3), ("unlock", 3), ("nanosleep", 4), ("setitimer", 4),
+                  ("clone", 5), ("exit", 6), ("exit_group", 6), ("wait", 7)):
+    _CLASS[specmod.OP_CODES[_op]] = _cls
+
+
+@dataclass
+class SimState:
+    """A workload compiled to arrays, and the engine's running totals. Kept in
+    ``world.index["sim"]`` so it is checkpointed with the World."""
+
+    seed: int
+    batched: bool
+    step_op: np.ndarray  # int8[S]
+    step_kind: np.ndarray  # int8[S, 3]
+    step_a: np.ndarray  # int64[S, 3]
+    step_b: np.ndarray  # int64[S, 3]
+    step_next: np.ndarray  # int32[S]: the step after this one (each program ends in an exit(0))
+    pool: np.ndarray  # int64: values of choice distributions
+    prog_first: np.ndarray  # int32[P]
+    prog_names: tuple
+    segment: object = None  # the SharedSegment of futex words
+    totals: dict = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
+
+
+def compile_workload(w: specmod.Workload, seed: int, batched: bool) -> SimState:
+    """Lay the programs out as step arrays. Step args are in OPS order, one slot each (the
+    sigprocmask set is one const bitmask; a loop's ``to`` becomes an absolute step index)."""
+    ops, kinds, a_s, b_s, pool, firsts = [], [], [], [], [], []
+    for p in w.programs:
+        first = len(ops)
+        firsts.append(first)
+        for st in (*p.steps, specmod.Step("exit", (("code", specmod.Dist.const(0)),))):
+            k, a, b = [0] * 3, [0] * 3, [0] * 3
+            for j, (name, v) in enumerate(st.args):
+                if name == "sigs":
+                    v = S.mask_of(v)
+                elif name == "to":
+                    v = first + v
+                if isinstance(v, specmod.Dist):
+                    k[j] = v.kind
+                    if v.kind == specmod.D_CHOICE:
+                        a[j], b[j] = len(pool), len(v.values)
+                        pool.extend(v.values)
+                    elif v.kind == specmod.D_CONST:
+                        a[j] = v.values[0]
+                    else:
+                        a[j], b[j] = v.values
+                else:
+                    a[j] = int(v)
+            ops.append(specmod.OP_CODES[st.op])
+            kinds.append(k)
+            a_s.append(a)
+            b_s.append(b)
+    nxt = np.arange(1, len(ops) + 1, dtype=np.int32)
+    ends = np.array(firsts[1:] + [len(ops)]) - 1
+    nxt[ends] = ends  # the trailing exit never runs twice; keep the pc in range
+    return SimState(seed=int(seed), batched=batched, step_op=np.array(ops, np.int8),
+                    step_kind=np.array(kinds, np.int8).reshape(-1, 3),
+                    step_a=np.array(a_s, np.int64).reshape(-1, 3),
+                    step_b=np.array(b_s, np.int64).reshape(-1, 3), step_next=nxt,
+                    pool=np.array(pool or [0], np.int64), prog_first=np.array(firsts, np.int32),
+                    prog_names=tuple(p.name for p in w.programs))
+
+
+def _shares(weights, total: int) -> np.ndarray:
+    """Split ``total`` by ``weights`` (largest remainder; ties to the earlier program)."""
+    w = np.asarray(weights, np.float64)
+    exact = w / w.sum() * total
+    base = np.floor(exact).astype(np.int64)
+    rest = total - int(base.sum())
+    order = np.argsort(-(exact - base), kind="stable")
+    base[order[:rest]] += 1
+    return base
+
+
+class Simulation:
+    """``Simulation(workload, tasks, seed)``: a World holding ``tasks`` synthetic tasks (in
+    processes of ``workload.threads_per_process`` threads, children of init) running the
+    workload's programs by their shares. ``step()`` runs one tick and returns its counters.
+
+    ``check_every=K`` runs the kernel's invariant checks (``check_sanity``) every K ticks and
+    raises :class:`ecs_kernel.schedule.SanityError` on the first violation. ``batched=False``
+    serves every syscall with the scalar handlers (the differential tests' reference).
+    ``tasks_limit``: the World's task limit (default: 4x the tasks; clones past it get EAGAIN)."""
+
+    def __init__(self, workload, tasks: int, seed: int, *, check_every: int = 0,
+                 batched: bool = True, tick_ns: int = 1_000_000, tasks_limit: int | None = None):
+        from ..kernel import new_world
+        if isinstance(workload, (str,)) or hasattr(workload, "__fspath__"):
+            workload = specmod.load(workload)
+        if not isinstance(workload, specmod.Workload):
+            raise TypeError(f"workload must be a Workload or a name/path, not {type(workload).__name__}")
+        tasks = int(tasks)
+        if tasks < 1:
+            raise ValueError("tasks must be at least 1")
+        self.workload = workload
+        self.tasks = tasks
+        self.seed = int(seed)
+        self.check_every = int(check_every)
+        limit = max(65536, 4 * tasks + 1024) if tasks_limit is None else int(tasks_limit)
+        if limit <= tasks:
+            raise ValueError(f"tasks_limit {limit} leaves no room for {tasks} tasks and init")
+        settings = Settings(tasks_limit=limit, tick_ns=int(tick_ns))
+        world = new_world(settings)
+        world.add_component(SimTask)
+        world.schedule.add(sim_run_system)
+        init = task_clone.create_init(world)
+        world.flush()
+        # init reaps orphans the way a real init does: SIGCHLD ignored means children autoreap.
+        task_signals.sigaction(world, init, S.SIGCHLD, (S.SIG_IGN, 0, 0))
+        st = compile_workload(workload, self.seed, batched)
+        seg = futex_sys.new_shared_segment(world, workload.futex_words)
+        mem = futex_sys.SimMemory(nwords=0)
+        mem.map_shared(SEGMENT_ADDR, seg)
+        futex_sys.install_sim_memory(world, init, mem)
+        st.segment = seg
+        world.index["sim"] = st
+        if not batched:
+            world.index["signal_delivery_python"] = True  # the scalar get_signal loop
+        self.world = world
+        self.tick = 0
+        self._spawn_initial(init)
+
+    def _spawn_initial(self, init: int) -> None:
+        w, st, wl = self.world, self.world.index["sim"], self.workload
+        tpp = wl.threads_per_process
+        nproc = -(-self.tasks // tpp)
+        sizes = np.full(nproc, tpp, np.int64)
+        sizes[-1] = self.tasks - tpp * (nproc - 1)
+        leaders = task_clone.clone_many(w, np.full(nproc, init, np.int64), S.SIGCHLD)
+        if (leaders < 0).any():
+            raise RuntimeError(f"could not create the initial processes (errno {-int(leaders.min())})")
+        progs = np.repeat(np.arange(len(wl.programs), dtype=np.int8),
+                          _shares([p.share for p in wl.programs], nproc))
+        T = w.tasks
+        T.sim_prog[leaders] = progs
+        if tpp > 1:
+            creators = np.repeat(leaders, sizes - 1)
+            threads = task_clone.clone_many(w, creators, THREAD_FLAGS)
+            if (threads < 0).any():
+                raise RuntimeError(f"could not create the initial threads (errno {-int(threads.min())})")
+            T.sim_prog[threads] = T.sim_prog[creators]
+        rows = np.flatnonzero(T.sim_prog[: T.n] >= 0)
+        T.sim_pc[rows] = st.prog_first[T.sim_prog[rows]]
+        w.flush()
+
+    # -- running ------------------------------------------------------------------------------
+    def step(self) -> dict[str, int]:
+        """Run one tick; return its counters (see :data:`COUNTERS`)."""
+        w = self.world
+        st = w.index["sim"]
+        from ..jit.sim import gauges
+        sig = task_signals._stats(w)
+        sent0, deliv0, drop0 = sig["sent"], sig["delivered"], sig["dropped"]
+        G, T = w.thread_groups, w.tasks
+        stopped0 = G.stopped[: G.n].copy()
+        g0 = np.zeros(5, np.int64)
+        gauges(T.n, T.alive, T.exit_state, T.run_state, T.block, T.gen, g0)
+        for k in st.totals:
+            st.totals[k] = 0
+        w.tick()
+        self.tick += 1
+        T, G = w.tasks, w.thread_groups
+        g1 = np.zeros(5, np.int64)
+        gauges(T.n, T.alive, T.exit_state, T.run_state, T.block, T.gen, g1)
+        c = dict(st.totals)
+        c["running"], c["blocked"], c["stopped"], c["zombie"] = (int(x) for x in g1[:4])
+        c["tasks_alive"] = int(T.count)
+        c["signals_sent"] = sig["sent"] - sent0
+        c["signals_delivered"] = sig["delivered"] - deliv0
+        c["signals_dropped"] = sig["dropped"] - drop0
+        c["reaped"] = int(g1[4] - g0[4])  # a released row's generation moves on
+        # zombies: tasks that finished exiting this tick (released at once, or zombies now)
+        c["zombies"] = c["reaped"] + int(g1[3] - g0[3])
+        ng = min(len(stopped0), G.n)
+        c["group_stops"] = int((G.stopped[:ng] & ~stopped0[:ng]).sum() + G.stopped[ng: G.n].sum())
+        if self.check_every and self.tick % self.check_every == 0:
+            check_sanity(w)
+        return {k: int(c[k]) for k in COUNTERS}
+
+    def run(self, ticks: int) -> list[dict[str, int]]:
+        return [self.step() for _ in range(int(ticks))]
+
+
+# -- the RUN-phase system --------------------------------------------------------------------------
+
+_WRITES = ("SimTask", "RunState", "SigPending", "SigMask", "SigWait", "SigInfo", "SigQueue",
+           "SigFrames", "SignalHandlers", "GroupSigPending", "ThreadGroupCore", "GroupStopState",
+           "ChildEvents", "ExitState", "CpuUsage", "FutexWaiters", "FutexQueues", "FutexState",
+           "Timers", "TimerNotify", "GroupTimers", "SleepState", "TaskTree", "ThreadGroupMembership",
+           "TaskIDs", "TaskPIDs", "TaskCreds", "ThreadState", "TaskResources", "PIDNamespace",
+           "ProcessGroupMembership", "ProcessGroup", "Rlimits", "UTSNamespace", "WaitState",
+           "signal_handlersRefs", "fd_tablesRefs", "address_spacesRefs", "CpuClock",
+           "GroupCpuClock", "JoinedChildCPUStats", "FDTable", "ChildSubreaper")
+
+
+@system(phase=Phase.RUN, reads=("SimTask", "RunState", "ExitState", "ThreadGroupMembership"),
+        writes=_WRITES)
+def sim_run_system(world, commands) -> None:
+    """Run every synthetic program for one tick and serve the syscalls they issue."""
+    st = world.index.get("sim")
+    if st is None:
+        return
+    from ..jit import sim as K
+    T, G = world.tasks, world.thread_groups
+    n = T.n
+    if n == 0:
+        return
+    # 1. handlers of delivered caught signals return (rt_sigreturn of every frame)
+    rows = np.empty(n, np.int64)
+    k = K.tasks_with_handlers(n, T.alive, T.sim_prog, T.run_state, T.handling, rows)
+    if k:
+        _run_handlers(world, rows[:k])
+    # 2. the programs
+    out_task = np.empty(n, np.int64)
+    out_step = np.empty(n, np.int64)
+    out_args = np.empty((n, K.NARGS), np.int64)
+    out_flag = np.empty(n, np.int8)
+    counts = np.zeros(2, np.int64)
+    k = K.run_programs(n, st.seed, int(world.settings.tick_ns), T.alive, T.gen, T.exit_state,
+                       T.run_state, T.ret, T.handling, T.tg, G.leader, T.parent, T.sim_prog,
+                       T.sim_pc, T.sim_budget, T.sim_loop, T.sim_rng, st.step_op, st.step_kind,
+                       st.step_a, st.step_b, st.pool, st.step_next, T.cpu_used_user_ns,
+                       T.cpu_used_sys_ns, out_task, out_step, out_args, out_flag, counts)
+    tot = st.totals
+    tot["compute_ticks"] += int(counts[0])
+    tot["syscalls"] += int(counts[1])
+    tot["cpu_time_ns"] += int(counts[0] + counts[1]) * int(world.settings.tick_ns)
+    if k == 0:
+        return
+    # 3. serve them, op class by op class, each in row order
+    ops = st.step_op[out_step[:k]]
+    order = np.argsort(_CLASS[ops], kind="stable")
+    req = Requests(out_task[:k][order], out_step[:k][order], ops[order], out_args[:k][order],
+                   out_flag[:k][order])
+    serve(world, st, req)
+
+
+@dataclass
+class Requests:
+    task: np.ndarray
+    step: np.ndarray
+    op: np.ndarray
+    args: np.ndarray
+    flag: np.ndarray
+
+    def __len__(self):
+        return len(self.task)
+
+
+def _run_handlers(world, rows: np.ndarray) -> None:
+    """A synthetic handler returns at once: rt_sigreturn pops each frame (innermost first)."""
+    st = world.index["sim"]
+    T = world.tasks
+    if st.batched:
+        from ..systems.signals_batch import sigreturn_many
+        sigreturn_many(world, rows)
+        return
+    for t in rows.tolist():
+        while T.frame_top[t] >= 0:
+            task_signals.sigreturn(world, t)
+        T.handling[t] = 0
+
+
+def serve(world, st: SimState, req: Requests) -> None:
+    """Serve the requests in order: batched where sim/batch.py covers a class, else scalar."""
+    cls = _CLASS[req.op]
+    bounds = [0, *(np.flatnonzero(np.diff(cls)) + 1).tolist(), len(req)]
+    for i, j in zip(bounds[:-1], bounds[1:]):
+        fn = _BATCHED.get(int(cls[i])) if st.batched else None
+        if fn is not None:
+            fn(world, st, req, i, j)
+        else:
+            for r in range(i, j):
+                serve_one(world, st, req, r)
+
+
+def _batched():
+    from . import batch
+    return {0: batch.serve_sigactions, 1: batch.serve_sigprocmask, 2: batch.serve_kills,
+            4: batch.serve_sleeps}
+
+
+class _Lazy(dict):
+    def get(self, key, default=None):
+        if not self:
+            self.update(_batched())
+        return dict.get(self, key, default)
+
+
+_BATCHED = _Lazy()
+
+
+def _advance(world, st: SimState, t: int) -> None:
+    world.tasks.sim_pc[t] = st.step_next[world.tasks.sim_pc[t]]
+
+
+def _tid(world, t: int) -> int:
+    return int(world.tasks.tids[t, 0])
+
+
+def _tgid(world, t: int) -> int:
+    return int(world.tasks.tids[int(world.thread_groups.leader[int(world.tasks.tg[t])]), 0])
+
+
+def _word_addr(word: int) -> int:
+    return SEGMENT_ADDR + 4 * int(word)
+
+
+def serve_one(world, st: SimState, req: Requests, r: int) -> None:
+    """Serve request ``r`` with the scalar handler a guest's syscall would reach."""
+    from ..jit import sim as K
+    T = world.tasks
+    t = int(req.task[r])
+    op = int(req.op[r])
+    a0, a1, a2 = (int(x) for x in req.args[r])
+    tot = st.totals
+    if T.exit_state[t] != ExitState.NONE:
+        return  # killed earlier in this tick (a group exit): the call never completes
+    try:
+        if op == K.OP_SIGACTION:
+            handler = (S.SIG_DFL, S.SIG_IGN, HANDLER_ADDR)[a1]
+            task_signals.sigaction(world, t, a0, (handler, a2, 0))
+        elif op == K.OP_SIGPROCMASK:
+            task_signals.sigprocmask(world, t, a0, a1)
+        elif op == K.OP_KILL:
+            if a0 < 0:
+                raise KernelError(3, "no target")
+            task_signals.kill(world, t, _tgid(world, a0), a1)
+        elif op == K.OP_TGKILL:
+            if a0 < 0:
+                raise KernelError(3, "no target")
+            task_signals.tgkill(world, t, _tgid(world, a0), _tid(world, a0), a1)
+        elif op == K.OP_FUTEX_WAIT:
+            addr = _word_addr(a0)
+            futex_sys.futex_wait(world, t, addr, futex_sys.read_u32(world, t, addr), private=False)
+            tot["futex_waits"] += 1
+            return  # blocked: the pc moves when the wait ends
+        elif op == K.OP_FUTEX_WAKE:
+            tot["futex_wakes"] += futex_sys.futex_wake(world, t, _word_addr(a0), a1, private=False)
+        elif op == K.OP_LOCK:
+            if not _lock(world, st, t, a0, bool(req.flag[r])):
+                return  # blocked (or retrying next tick)
+        elif op == K.OP_UNLOCK:
+            addr = _word_addr(a0)
+            old = futex_sys.read_u32(world, t, addr)
+            futex_sys.write_u32(world, t, addr, 0)
+            if old & FUTEX_WAITERS:
+                tot["futex_wakes"] += futex_sys.futex_wake(world, t, addr, 1, private=False)
+        elif op == K.OP_NANOSLEEP:
+            ns = a0 * int(world.settings.tick_ns)
+            if timers.nanosleep(world, t, (ns // 1_000_000_000, ns % 1_000_000_000)) is task_wait.BLOCKED:
+                return
+        elif op == K.OP_SETITIMER:
+            tick = int(world.settings.tick_ns)
+            timers._set_itimer_ns(world, t, a0, a1 * tick, a2 * tick)
+        elif op == K.OP_CLONE:
+            flags = THREAD_FLAGS if a0 == 0 else S.SIGCHLD
+            c = task_clone.clone(world, t, flags)
+            T.sim_prog[c] = a1
+            T.sim_pc[c] = st.prog_first[a1]
+            tot["clones"] += 1
+        elif op == K.OP_EXIT:
+            task_exit.exit_task(world, t, a0)
+            tot["exits"] += 1
+            return
+        elif op == K.OP_EXIT_GROUP:
+            task_exit.exit_group(world, t, a0)
+            tot["exits"] += 1
+            return
+        elif op == K.OP_WAIT:
+            res = task_wait.wait(world, t, task_wait.WaitOptions.for_wait4(-1, 0))
+            if res is task_wait.BLOCKED:
+                return
+        else:  # pragma: no cover - the interpreter emits only these
+            raise AssertionError(f"op {op}")
+    except KernelError:
+        tot["syscall_errors"] += 1
+    _advance(world, st, t)
+
+
+def _lock(world, st: SimState, t: int, word: int, contended: bool) -> bool:
+    """One attempt at a glibc-style mutex (0 free, owner tid, FUTEX_WAITERS when contended):
+    take it (True), or mark it contended and FUTEX_WAIT (False: the task blocks and retries)."""
+    addr = _word_addr(word)
+    tid = _tid(world, t)
+    cur = futex_sys.read_u32(world, t, addr)
+    if cur == 0:
+        # glibc: after a contended wait, take the lock marked contended (others may wait)
+        futex_sys.write_u32(world, t, addr, tid | (FUTEX_WAITERS if contended else 0))
+        return True
+    if not cur & FUTEX_WAITERS:
+        cur |= FUTEX_WAITERS
+        futex_sys.write_u32(world, t, addr, cur)
+    try:
+        futex_sys.futex_wait(world, t, addr, cur, private=False)
+    except KernelError:
+        return False  # EAGAIN: the word changed under us; retry next tick
+    st.totals["futex_waits"] += 1
+    return False

@@ -1,0 +1,164 @@
+"""Batched signal handlers: many kill/tgkill calls, the delivery pass and rt_sigreturn, served by
+the numba kernels of jit/signals_batch.py, with systems/task_signals.py for what they do not cover.
+
+Each function here gives the World the state that calling the scalar handler once per item, in
+the same order, gives it (tests/systems/test_signals_batch.py holds them to that): the kernels
+stop at an item they do not cover, the scalar handler serves it, and the kernel resumes after it.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from ..components.rlimits import RLIMIT_SIGPENDING
+from ..jit import signals_batch as K
+from . import task_signals
+
+_Q_META = ("n", "_nfree", "count", "capacity")
+
+
+def _meta(table) -> np.ndarray:
+    if len(table._free) < table.capacity:
+        grown = np.empty(table.capacity, np.int64)
+        grown[: table._nfree] = table._free[: table._nfree]
+        table._free = grown
+    return np.array([table.n, table._nfree, table.count, table.capacity], np.int64)
+
+
+def _store(table, meta: np.ndarray) -> None:
+    table.n, table._nfree, table.count = int(meta[0]), int(meta[1]), int(meta[2])
+
+
+def _grow(table) -> None:
+    table._grow(table.capacity + 1)
+
+
+def _uid0(world) -> np.ndarray:
+    return np.array([world.index.setdefault("sigpending_by_uid", {}).get(0, 0)], np.int64)
+
+
+def _store_uid0(world, c: np.ndarray) -> None:
+    counts = world.index.setdefault("sigpending_by_uid", {})
+    if c[0]:
+        counts[0] = int(c[0])
+    else:
+        counts.pop(0, None)
+
+
+def _init_tg(world) -> int:
+    init = int(world.pid_namespaces.init_task[world.index["root_pidns"]])
+    return int(world.tasks.tg[init]) if init >= 0 else -1
+
+
+def send_many(world, senders: np.ndarray, targets: np.ndarray, signos: np.ndarray,
+              tgkill: np.ndarray, scalar: Callable[[int], int], start: int = 0,
+              end: int | None = None) -> np.ndarray:
+    """kill(2) to the process of ``targets[i]`` (``tgkill[i]`` 0) or tgkill(2) to the thread
+    ``targets[i]`` (1), from ``senders[i]``, in order, for i in ``start..end-1``. ``scalar(i)``
+    serves item i with the scalar handler and returns its error (0, -errno, or 1: not served)
+    when the kernel cannot. Returns the errors per item (entries outside the range: 0)."""
+    end = len(senders) if end is None else end
+    senders = np.ascontiguousarray(senders, np.int64)
+    targets = np.ascontiguousarray(targets, np.int64)
+    signos = np.ascontiguousarray(signos, np.int64)
+    tgkill = np.ascontiguousarray(tgkill, np.int8)
+    out = np.zeros(len(senders), np.int64)
+    st = task_signals._stats(world)
+    root = world.index["root_pidns"]
+    init_tg = _init_tg(world)
+    i = start
+    while i < end:
+        T, G, Q, R = world.tasks, world.thread_groups, world.sigqueue, world.rlimit_sets
+        meta = _meta(Q)
+        uid0 = _uid0(world)
+        stats = np.zeros(3, np.int64)
+        i, status = K.send_batch(
+            i, end, senders, targets, signos, tgkill, out,
+            T.alive, T.exit_state, T.euid, T.ruid, T.ns, T.tg, T.tids[:, 0], T.sig_mask,
+            T.sig_pending, T.q_head, T.q_tail, T.run_state, T.block, T.sig_wait_set, T.sighand,
+            T.tg_next, G.leader, G.exiting, G.group_pending, G.gq_head, G.gq_tail, G.curr_target,
+            G.tasks_count, G.task_head, G.rlimits, R.rlim_cur[:, RLIMIT_SIGPENDING],
+            world.signal_handlers.sa_handler, root, init_tg,
+            Q.q_owner, Q.q_group, Q.q_signo, Q.q_code, Q.q_pid, Q.q_uid, Q.q_value, Q.q_charged,
+            Q.q_next, Q.q_prev, Q.alive, Q._free, meta, uid0, stats)
+        _store(Q, meta)
+        _store_uid0(world, uid0)
+        st["sent"] += int(stats[0])
+        st["dropped"] += int(stats[1])
+        st["queued_info"] += int(stats[2])
+        if status == K.FALLBACK:
+            out[i] = scalar(i)
+            i += 1
+        elif status == K.GROW_Q:
+            _grow(Q)
+    return out
+
+
+def deliver(world, rows: np.ndarray) -> None:
+    """get_signal for each of ``rows`` in order (the signal system's delivery pass)."""
+    rows = np.ascontiguousarray(rows, np.int64)
+    st = task_signals._stats(world)
+    init_tg = _init_tg(world)
+    i = 0
+    while i < len(rows):
+        T, G, Q, F, H = world.tasks, world.thread_groups, world.sigqueue, world.sigframes, world.signal_handlers
+        qm, fm = _meta(Q), _meta(F)
+        uid0 = _uid0(world)
+        stats = np.zeros(1, np.int64)
+        i, status = K.deliver_batch(
+            rows, i, T.alive, T.exit_state, T.tg, T.sig_mask, T.sig_pending, T.q_head, T.q_tail,
+            T.run_state, T.block, T.ret, T.sig_saved_mask, T.has_saved_mask, T.frame_top,
+            T.handling, T.sighand, T.si_signo, T.si_code, T.si_pid, T.si_uid, T.si_value,
+            G.exiting, G.group_pending, G.gq_head, G.gq_tail, G.curr_target, init_tg,
+            H.sa_handler, H.sa_flags, H.sa_mask,
+            Q.q_owner, Q.q_group, Q.q_signo, Q.q_code, Q.q_pid, Q.q_uid, Q.q_value, Q.q_charged,
+            Q.q_next, Q.q_prev, Q.alive, Q.gen, Q._free, qm, uid0,
+            F.f_task, F.f_signo, F.f_mask, F.f_prev, F.alive, F.gen, F._free, fm, stats)
+        _store(Q, qm)
+        _store(F, fm)
+        _store_uid0(world, uid0)
+        st["delivered"] += int(stats[0])
+        if status == K.FALLBACK:
+            task_signals.get_signal(world, int(rows[i]))
+            i += 1
+        elif status == K.GROW_F:
+            _grow(F)
+
+
+def sigreturn_many(world, rows: np.ndarray) -> None:
+    """rt_sigreturn of every frame of each of ``rows`` (each has at least one frame)."""
+    T, F = world.tasks, world.sigframes
+    fm = _meta(F)
+    K.sigreturn_all(np.ascontiguousarray(rows, np.int64), T.sig_mask, T.frame_top, T.handling,
+                    F.f_task, F.f_signo, F.f_mask, F.f_prev, F.alive, F.gen, F._free, fm)
+    _store(F, fm)
+
+
+def sigaction_many(world, tasks: np.ndarray, signos: np.ndarray, handlers: np.ndarray,
+                   flags: np.ndarray, scalar: Callable[[int], int], start: int = 0,
+                   end: int | None = None) -> np.ndarray:
+    """rt_sigaction(2) for ``tasks[i]`` installing ``(handlers[i], flags[i], mask 0)``, in order;
+    ``scalar(i)`` serves what the kernel hands back. Returns the errors per item."""
+    end = len(tasks) if end is None else end
+    tasks = np.ascontiguousarray(tasks, np.int64)
+    signos = np.ascontiguousarray(signos, np.int64)
+    handlers = np.ascontiguousarray(handlers, np.uint64)
+    flags = np.ascontiguousarray(flags, np.uint64)
+    out = np.zeros(len(tasks), np.int64)
+    i = start
+    while i < end:
+        T, G, H = world.tasks, world.thread_groups, world.signal_handlers
+        n = T.n
+        live = np.flatnonzero(T.alive[:n] & (T.sighand[:n] >= 0))
+        sh = T.sighand[live]
+        order = np.argsort(sh, kind="stable")
+        sh_rows = live[order].astype(np.int64)
+        sh_start = np.searchsorted(sh[order], np.arange(H.n + 1)).astype(np.int64)
+        i, status = K.sigaction_batch(i, end, tasks, signos, handlers, flags, out, T.exit_state,
+                                      T.sighand, T.tg, T.sig_pending, G.group_pending, sh_start,
+                                      sh_rows, H.sa_handler, H.sa_flags, H.sa_mask, H.sa_restorer)
+        if status == K.FALLBACK:
+            out[i] = scalar(i)
+            i += 1
+    return out
