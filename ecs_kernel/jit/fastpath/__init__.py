@@ -117,20 +117,18 @@ def libc_clock_gettime() -> int:
 class FastPath:
     """The control block of one Machine's compiled hook and the pointer refresh around it.
 
-    ``slow_hook`` is the Python hook (a callable ``(uch, user_data)``) the cfunc falls back to.
+    ``make_slow_hook(post)`` builds the Python hook (a callable ``(uch, user_data)``) the cfunc
+    falls back to; it must call ``post()`` after each handler that returned.
     """
 
-    def __init__(self, machine, slow_hook, *, clock_gettime: int | None = None):
+    def __init__(self, machine, make_slow_hook, *, clock_gettime: int | None = None):
         from unicorn.unicorn_py3.unicorn import uclib
         self.machine = machine
         self.ctl = np.zeros(CTL_SIZE, np.int64)
         self.user_data = ctypes.c_void_p(self.ctl.ctypes.data)
 
-        def slow(uch, user_data):
-            slow_hook(uch, user_data)
-            self.sync()  # the handler may have grown a table or changed the address space
-
-        self._slow = _HOOK_INSN_CB(slow)  # kept alive as long as the hook can call it
+        # The handler may have grown a table or mapped memory: after_slow refreshes pointers.
+        self._slow = _HOOK_INSN_CB(make_slow_hook(self.after_slow))  # alive as long as the hook
         ctl = self.ctl
         ctl[C_SLOW_HOOK] = _addr(self._slow)
         ctl[C_REG_READ] = _addr(uclib.uc_reg_read)
@@ -141,7 +139,10 @@ class FastPath:
         ctl[C_FUTEX_WAITERS] = 0
         ctl[C_ENABLED] = 1
         self._key = None
+        self._tables = ()
+        self._caps = ()
         self._keep = ()  # the arrays whose addresses are in ctl
+        self._ctl_mv = memoryview(self.ctl).cast("B").cast("q")  # cheaper item writes
         self._aspace = None
         self._t = None
         from . import kernel  # numba: compiled or loaded from the disk cache here, not at import
@@ -155,7 +156,9 @@ class FastPath:
         ctl = self.ctl
         ctl[C_CURRENT] = m.current
         w = m.world
-        key = (id(w),) + tuple(getattr(w, t).capacity for t in TABLES)
+        tables = tuple(getattr(w, t) for t in TABLES)
+        caps = tuple(t.capacity for t in tables)
+        key = (id(w),) + caps
         if key != self._key:
             keep = []
             for slot, table, col, dtype in COLUMNS:
@@ -167,6 +170,7 @@ class FastPath:
             ctl[C_TIDS_STRIDE] = w.tasks.tids.shape[1]
             self._keep = tuple(keep)
             self._key = key
+        self._tables, self._caps = tables, caps
         task = m.current_task
         aspace = task.mm if task is not None else None
         if aspace is not None:
@@ -179,7 +183,22 @@ class FastPath:
                 ctl[C_MM_BRK] = aspace._brk.ctypes.data
             ctl[C_MM_N] = aspace._n
         else:
+            self._aspace = self._t = None
             ctl[C_MM_N] = 0
+
+    def after_slow(self) -> None:
+        """After a Python handler, inside the hook: the same task runs on (a task switch, an
+        exec or an exit stops the engine, and the run loop calls :meth:`sync`), so only table
+        growth and the page table can have changed."""
+        a = self._aspace
+        if a is not None:
+            if a._t is not self._t:
+                return self.sync()
+            self._ctl_mv[C_MM_N] = a._n
+        tasks, groups, rlimit_sets, namespaces = self._tables
+        if (tasks.capacity, groups.capacity, rlimit_sets.capacity,
+                namespaces.capacity) != self._caps:
+            self.sync()
 
     # -- counters -------------------------------------------------------------------------------------
     @property
