@@ -87,3 +87,18 @@ def test_tier_up_mid_run(progs):
             fp = ms[0].fastpath
             assert fp is not None and 2000 < fp.fast_calls < 3000
     assert outs[0] == outs[1] == (0, b"3000\n")
+
+
+def test_no_fast_path_and_strace_flags(progs):
+    """The command-line switches: --no-fast-path runs the same program to the same end, and
+    --strace prints every one of its syscalls (none is answered silently in compiled code)."""
+    base = [sys.executable, "-m", "ecs_kernel.cli", "run"]
+    prog = str(progs["getpids"])
+    plain = subprocess.run([*base, "--", prog], capture_output=True, cwd=str(ROOT), timeout=300)
+    slow = subprocess.run([*base, "--no-fast-path", "--", prog], capture_output=True,
+                          cwd=str(ROOT), timeout=300)
+    traced = subprocess.run([*base, "--strace", "--", prog], capture_output=True, cwd=str(ROOT),
+                            timeout=300)
+    assert plain.returncode == slow.returncode == traced.returncode == 0
+    assert plain.stdout == slow.stdout == traced.stdout == b"3000\n"
+    assert traced.stderr.count(b"\ngetpid() = ") + traced.stderr.startswith(b"getpid() = ") == 3000
