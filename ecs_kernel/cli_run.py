@@ -179,7 +179,11 @@ def run(program, argv, envp, *, root: str = "/", cwd: str = "/", strace=None, se
     machine = Machine(k, fs, strace=strace, seed=seed, strict=strict, stderr=err,
                       fast_path=fast_path, fast_path_after=fast_path_after)
     proc.machine = machine
-    row = k.task(k.init_task)
+    # The guest is a child of the kernel's init in its own process group, as a shell runs a
+    # job: init's signal immunity (SIGNAL_UNKILLABLE) must not shield it.
+    guest = k.fork(k.init_task)
+    k.setpgid(guest, 0, 0)
+    row = k.task(guest)
     for guest_fd, host_fd in enumerate(stdio):
         if host_fd is None:
             continue

@@ -36,6 +36,14 @@ class ForeignHandleError(HandleError):
     """The handle belongs to another table or another World."""
 
 
+# Kernel-internal restart codes (include/linux/errno.h): never seen by a guest; signal delivery
+# turns them into a restart of the syscall or into -EINTR.
+ERESTARTSYS = 512
+ERESTARTNOINTR = 513
+ERESTARTNOHAND = 514
+ERESTART_RESTARTBLOCK = 516
+
+
 # Re-export the errno constants we use so handlers write ``E.ESRCH``.
 class E:
     EPERM = _errno.EPERM

@@ -173,6 +173,100 @@ class Kernel:
             raise KernelError(E.ESRCH, f"no task {tid}")
         return self.handle(row)
 
+    # -- signals (systems/task_signals.py; delivery happens in the SIGNALS phase of a tick) --------
+    def kill(self, h: int, pid: int, signo: int) -> None:
+        """kill(2) from task ``h``: pid > 0 a process, 0 its group, -1 all it may signal, < -1 a
+        process group. Signal 0 checks existence and permission only."""
+        self._done(task_signals.kill(self.world, self.task(h), pid, signo))
+
+    def tgkill(self, h: int, tgid: int, tid: int, signo: int) -> None:
+        self._done(task_signals.tgkill(self.world, self.task(h), tgid, tid, signo))
+
+    def tkill(self, h: int, tid: int, signo: int) -> None:
+        self._done(task_signals.tgkill(self.world, self.task(h), -1, tid, signo))
+
+    def sigqueueinfo(self, h: int, pid: int, signo: int, code: int, value: int) -> None:
+        self._done(task_signals.sigqueueinfo(self.world, self.task(h), pid, signo, code, value))
+
+    def sigaction(self, h: int, signo: int, new: tuple[int, int, int] | None = None,
+                  restorer: int = 0) -> tuple[int, int, int]:
+        """rt_sigaction(2): ``new`` is (handler, flags, mask); returns the old triple. The handler
+        is SIG_DFL (0), SIG_IGN (1) or any other value standing for a caught handler."""
+        return self._done(task_signals.sigaction(self.world, self.task(h), signo, new, restorer))
+
+    def sigprocmask(self, h: int, how: int, sigset: int | None = None) -> int:
+        """rt_sigprocmask(2) with SIG_BLOCK (0), SIG_UNBLOCK (1), SIG_SETMASK (2); returns the
+        old mask."""
+        return task_signals.sigprocmask(self.world, self.task(h), how, sigset)
+
+    def sigpending(self, h: int) -> int:
+        return task_signals.sigpending(self.world, self.task(h))
+
+    def sigsuspend(self, h: int, mask: int):
+        """rt_sigsuspend(2): returns BLOCKED; the task leaves ``blocked`` with ret -EINTR once a
+        handler runs (see :meth:`syscall_result`)."""
+        return task_signals.sigsuspend(self.world, self.task(h), mask)
+
+    def sigtimedwait(self, h: int, sigset: int, timeout_ns: int | None = None):
+        """rt_sigtimedwait(2): a signal number now, or BLOCKED (then :meth:`syscall_result`
+        gives the signal, -EAGAIN at the timeout, or -EINTR)."""
+        return task_signals.sigtimedwait(self.world, self.task(h), sigset, timeout_ns)
+
+    def sigreturn(self, h: int) -> int:
+        """rt_sigreturn(2): leave the innermost handler; returns its signal number."""
+        return task_signals.sigreturn(self.world, self.task(h))
+
+    def syscall_result(self, h: int) -> int:
+        """``ret`` of a task's last blocking call once it left ``blocked`` (-errno on failure)."""
+        return int(self.world.tasks.ret[self.task(h)])
+
+    # -- futexes, timers, CPU clocks -------------------------------------------------------------
+    def futex(self, h: int, uaddr: int, op: int, val: int, timeout=None, uaddr2: int = 0,
+              val3: int = 0, *, val2: int = 0):
+        """futex(2) (systems/futex.py): a result or BLOCKED. Synthetic tasks need memory for
+        their words: ``futex.install_sim_memory(world, row)``."""
+        return self._done(futex.futex(self.world, self.task(h), uaddr, op, val, timeout, uaddr2,
+                                      val3, val2=val2))
+
+    def setitimer(self, h: int, which: int, new):
+        """setitimer(2): ``new`` is a timers.ItimerVal; returns the old one."""
+        return timers.setitimer(self.world, self.task(h), which, new)
+
+    def getitimer(self, h: int, which: int):
+        return timers.getitimer(self.world, self.task(h), which)
+
+    def alarm(self, h: int, seconds: int) -> int:
+        return timers.alarm(self.world, self.task(h), seconds)
+
+    def timer_create(self, h: int, clockid: int, sev=None) -> int:
+        return timers.timer_create(self.world, self.task(h), clockid, sev)
+
+    def timer_settime(self, h: int, timer_id: int, flags: int, new):
+        return timers.timer_settime(self.world, self.task(h), timer_id, flags, new)
+
+    def timer_gettime(self, h: int, timer_id: int):
+        return timers.timer_gettime(self.world, self.task(h), timer_id)
+
+    def timer_getoverrun(self, h: int, timer_id: int) -> int:
+        return timers.timer_getoverrun(self.world, self.task(h), timer_id)
+
+    def timer_delete(self, h: int, timer_id: int) -> None:
+        timers.timer_delete(self.world, self.task(h), timer_id)
+
+    def nanosleep(self, h: int, req: tuple[int, int]):
+        """nanosleep(2) on the kernel clock: BLOCKED until ``req`` (sec, nsec) of ticks pass."""
+        return timers.nanosleep(self.world, self.task(h), req)
+
+    def clock_gettime(self, h: int, clockid: int) -> int:
+        """clock_gettime(2) in ns, CPU clocks of any task included (clockid from a pid)."""
+        return cpu_clocks.clock_gettime(self.world, self.task(h), clockid)
+
+    def getrusage(self, h: int, who: int):
+        return cpu_clocks.getrusage(self.world, self.task(h), who)
+
+    def times(self, h: int):
+        return cpu_clocks.times(self.world, self.task(h))
+
     # -- checkpoint ------------------------------------------------------------------------------
     def checkpoint(self) -> bytes:
         return self.world.checkpoint()

@@ -36,7 +36,9 @@ import sys
 import time
 import traceback
 
-from unicorn import UC_ARCH_X86, UC_HOOK_INSN, UC_HOOK_INTR, UC_MODE_64, Uc, UcError
+import numpy as np
+from unicorn import (UC_ARCH_X86, UC_HOOK_INSN, UC_HOOK_INTR, UC_HOOK_MEM_INVALID,
+                     UC_HOOK_MEM_UNMAPPED, UC_MODE_64, Uc, UcError)
 from unicorn import unicorn_const as _ucc
 from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import uclib
@@ -50,6 +52,7 @@ from .memory import AddressSpace, default_mmap_base
 
 ENOSYS = _errno.ENOSYS
 WAIT_SLICE = 0.2  # seconds: the longest host wait before the run loop looks at host signals
+TIMER_QUANTUM = 1_000_000  # guest instructions between timer checks while a timer is armed
 MASK64 = (1 << 64) - 1
 
 _HOOK_INSN_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
@@ -61,6 +64,13 @@ _NREGS = len(_SYSCALL_REGS)
 # CPU exceptions (interrupt vectors) and the signal Linux sends for each.
 _VECTOR_SIGNALS = {0: SIGFPE, 1: SIGTRAP, 3: SIGTRAP, 4: SIGSEGV, 5: SIGSEGV, 6: SIGILL,
                    7: SIGFPE, 13: SIGSEGV, 14: SIGSEGV, 16: SIGFPE, 17: SIGBUS, 19: SIGFPE}
+# si_code of each vector's signal (Linux do_trap / do_error_trap): FPE_INTDIV, ILL_ILLOPN, ...
+SI_KERNEL, SEGV_MAPERR, SEGV_ACCERR = 0x80, 1, 2
+_VECTOR_CODES = {0: 1, 4: 0x80, 5: 0x80, 6: 2, 7: 0x80, 13: 0x80, 16: 0x80, 17: 1, 19: 0x80}
+# UC_MEM_*_UNMAPPED access types (the rest are protection faults).
+UC_HOOK_MEM_UNMAPPED_ACCESSES = 0
+for _name in ("UC_MEM_READ_UNMAPPED", "UC_MEM_WRITE_UNMAPPED", "UC_MEM_FETCH_UNMAPPED"):
+    UC_HOOK_MEM_UNMAPPED_ACCESSES |= 1 << getattr(_ucc, _name)
 _UC_ERR_SIGNALS = {
     _ucc.UC_ERR_READ_UNMAPPED: SIGSEGV, _ucc.UC_ERR_WRITE_UNMAPPED: SIGSEGV,
     _ucc.UC_ERR_FETCH_UNMAPPED: SIGSEGV, _ucc.UC_ERR_READ_PROT: SIGSEGV,
@@ -121,9 +131,19 @@ class Machine:
         self.stop_reason = None
         self.stop_requested = False
         self.pending_release: list[int] = []
-        self.host_signal = 0  # a signal the host received for the guest (see interrupt())  # mm rows to release once their engine stopped
+        self.host_signal = 0  # a signal the host received for the guest (see interrupt())
         self._t0 = time.monotonic_ns()
         self._cpu0 = time.process_time_ns()
+        self._cpu_seen = time.thread_time_ns()
+        from .signals import GuestSignals
+        self.signals = GuestSignals(self)
+        # Our tasks' signals are delivered here, with frames in guest memory, not by the
+        # kernel's signal system (see systems/task_signals.signal_system).
+        self.world.index["driver_delivered_tasks"] = set()
+        self.timer_deadline_ns: int | None = None  # host monotonic ns of the next timer check
+        self.running_unbounded = False  # emu_start runs without count= quanta
+        self.fault_addr = 0
+        self.fault_code = 0
         # The compiled syscall hook (jit/fastpath), built with the first engine. --strace prints
         # every syscall, so it keeps every call on the Python hook.
         self.use_fast_path = fast_path and strace is None
@@ -178,6 +198,7 @@ class Machine:
     def _add_hooks(self, gm: GuestMemory) -> None:
         self._add_syscall_hook(gm)
         gm.hooks.append(gm.uc.hook_add(UC_HOOK_INTR, self._on_interrupt))
+        gm.hooks.append(gm.uc.hook_add(UC_HOOK_MEM_INVALID, self._on_bad_access))
         gm.install_hooks = self._add_hooks
 
     def _add_syscall_hook(self, gm: GuestMemory) -> None:
@@ -257,6 +278,11 @@ class Machine:
             uc.reg_write(reg, 0)
         uc.reg_write(X.UC_X86_REG_FS_BASE, 0)
         uc.reg_write(X.UC_X86_REG_GS_BASE, 0)
+        # The FPU state a Linux process starts with (fpstate_init): Unicorn's engine starts
+        # with a zero x87 control word (single precision, exceptions unmasked) and MXCSR 0.
+        from .signals import INIT_FP
+        from .sigframe import restore_fpstate
+        restore_fpstate(uc, INIT_FP)
         uc.reg_write(X.UC_X86_REG_RSP, prog.sp)
         uc.reg_write(X.UC_X86_REG_RIP, prog.entry)
         return gm, prog
@@ -293,6 +319,10 @@ class Machine:
         T.clear_child_tid[row] = 0
         tg = int(T.tg[row])
         w.thread_groups.did_exec[tg] = True
+        # exit_itimers: POSIX timers die with the old image; setitimer's timers carry over.
+        from ..systems import timers
+        timers.delete_posix_timers(w, tg)
+        self.update_timer_deadline()
         task.exe_path = prog.exe_path
         task.argv, task.envp = prog.argv, prog.envp
         task.comm = os.fsencode(os.path.basename(prog.exe_path))[:15]
@@ -309,6 +339,7 @@ class Machine:
         task = Task(self.world, row, self, self.fs, FSContext(cwd))
         gm, prog = self._load(task, path, argv, envp)
         self.tasks[row] = task
+        self.world.index["driver_delivered_tasks"].add(row)
         self._commit_exec(task, gm, prog)
         self.switch_to(row)
         return prog
@@ -343,19 +374,21 @@ class Machine:
         uc = self.memory_of(task.row).uc
         return uc.reg_read(X.UC_X86_REG_FS_BASE if fs else X.UC_X86_REG_GS_BASE)
 
-    def kill_current(self, signo: int) -> None:
-        """The current task's group dies of ``signo`` (a default signal action)."""
-        w = self.world
-        task_exit.kill_by_signal(w, int(w.tasks.tg[self.current]), signo)
-        self.stop_requested = True
-
     # -- faults ------------------------------------------------------------------------------------
     def _on_interrupt(self, uc, intno, user_data):
         if intno == 0x80:  # int $0x80 from 64-bit code: the i386 table, which we do not have
             uc.reg_write(X.UC_X86_REG_RAX, (-ENOSYS) & MASK64)
             return
         self.fault_signal = _VECTOR_SIGNALS.get(intno, SIGSEGV)
+        self.fault_addr = uc.reg_read(X.UC_X86_REG_RIP)
+        self.fault_code = _VECTOR_CODES.get(intno, SI_KERNEL)
         uc.emu_stop()
+
+    def _on_bad_access(self, uc, access, address, size, value, user_data):
+        """Record what a SIGSEGV handler's si_addr / si_code report; Unicorn then fails."""
+        self.fault_addr = address
+        self.fault_code = SEGV_MAPERR if (1 << access) & UC_HOOK_MEM_UNMAPPED_ACCESSES else SEGV_ACCERR
+        return False
 
     # -- the run loop -----------------------------------------------------------------------------
     def run(self) -> int:
@@ -377,6 +410,15 @@ class Machine:
                 self._run_app(row)
             elif state == RunState.blocked:
                 self._wait_blocked(row)
+                self.run_timers()
+                if int(T.block[row]) == BlockKind.STOPPED:
+                    pass  # a group stop: only SIGCONT or SIGKILL (delivered on send) ends it
+                elif self.signals.deliverable(row) and self.signals.deliver_to_blocked(row):
+                    self._unblock(row)
+                elif self.stop_requested:
+                    pass
+                elif int(T.run_state[row]) != RunState.blocked:
+                    self._unblock(row)  # woken by its condition, or continued
             if G.exiting[tg] or int(T.exit_state[row]) != 0:
                 status = task_exit.wait_status(w, row)
                 self.exited_status = status
@@ -389,16 +431,26 @@ class Machine:
         gm = self.memory_of(row)
         uc = gm.uc
         self.fault_signal = 0
+        self.fault_addr = 0
+        self.fault_code = SI_KERNEL
         self.stop_reason = None
         self.stop_requested = False
         if self.use_fast_path and self.tier_up_countdown == 0 and self.fastpath is None:
             self._tier_up()
         if self.fastpath is not None:
             self.fastpath.sync()  # Python ran since the last syscall: tables may have grown
+        # While a timer is armed, run in quanta of instructions so a loop without syscalls
+        # still meets its SIGALRM (count= costs a per-instruction check, so only then).
+        quantum = TIMER_QUANTUM if self.timer_deadline_ns is not None else 0
+        self.running_unbounded = not quantum
         try:
-            uc.emu_start(uc.reg_read(X.UC_X86_REG_RIP), 0)
+            uc.emu_start(uc.reg_read(X.UC_X86_REG_RIP), 0, count=quantum)
         except UcError as e:
             self.fault_signal = _UC_ERR_SIGNALS.get(e.errno, SIGSEGV)
+            if self.fault_signal == SIGILL:
+                self.fault_addr, self.fault_code = uc.reg_read(X.UC_X86_REG_RIP), 2  # ILL_ILLOPN
+            elif self.fault_signal == SIGBUS:
+                self.fault_code = 1  # BUS_ADRALN
         if self.pending_release:
             from ..components import resources
             rows, self.pending_release = self.pending_release, []
@@ -406,6 +458,9 @@ class Machine:
                 resources.release(self.world, "address_spaces", mm_row)
             if self.stop_reason == "exec":
                 return
+        self.running_unbounded = False
+        if self.stop_reason == "requantum" and not self.fault_signal:
+            return
         if self.internal_error is not None and self.strict:
             err, self.internal_error = self.internal_error, None
             raise err
@@ -417,15 +472,110 @@ class Machine:
             self._fault(row, self.fault_signal)
         elif self.stop_reason is None and int(T.run_state[row]) == RunState.runApp \
                 and not w.thread_groups.exiting[int(T.tg[row])]:
-            # emu_start returned on its own (hlt, a jump to address 0): #GP in user mode.
+            if quantum and not _after_hlt(uc):
+                self._end_quantum(row, uc)
+                return
+            # emu_start returned on its own (hlt): #GP in user mode.
             self._fault(row, SIGSEGV)
 
+    def _end_quantum(self, row: int, uc) -> None:
+        """A quantum ended between two instructions: run due timers, deliver what they sent."""
+        self.sync_clock()
+        self.run_timers()
+        if self.signals.deliverable(row):
+            self.signals.deliver(row, rip=uc.reg_read(X.UC_X86_REG_RIP),
+                                 rax=uc.reg_read(X.UC_X86_REG_RAX), in_hook=False)
+
     def _fault(self, row: int, signo: int) -> None:
-        w = self.world
+        """A CPU exception: the signal is forced on the task (Linux force_sig_fault); a handler
+        runs at the faulting instruction, or the default action ends the process."""
         if self.strace is not None:
             rip = self.memory_of(row).uc.reg_read(X.UC_X86_REG_RIP)
-            self.strace.write(f"--- {_signame(signo)} at rip={rip:#x} ---\n")
-        task_exit.kill_by_signal(w, int(w.tasks.tg[row]), signo)
+            self.strace.write(f"--- {_signame(signo)} {{si_code={self.fault_code}, "
+                              f"si_addr={self.fault_addr:#x}}} at rip={rip:#x} ---\n")
+        self.signals.fault(row, signo, self.fault_code, self.fault_addr)
+
+    # -- clocks and timers in guest mode -------------------------------------------------------
+    def sync_clock(self) -> None:
+        """The kernel clock follows the host's monotonic clock while guests run, and the CPU
+        time the emulator thread used since the last sync is charged to the current task."""
+        from ..systems import cpu_clocks
+        w = self.world
+        now = time.monotonic_ns() - self._t0
+        if now > w.now_ns:
+            w.now_ns = now
+        cpu = time.thread_time_ns()
+        if cpu > self._cpu_seen and self.current >= 0:
+            cpu_clocks.charge(w, self.current, cpu - self._cpu_seen)
+        self._cpu_seen = cpu
+
+    def run_timers(self) -> None:
+        """One kernel tick at the host's time if a timer or sleep may be due: timers fire,
+        signals are queued; the caller delivers them."""
+        if self.timer_deadline_ns is None or time.monotonic_ns() < self.timer_deadline_ns:
+            return
+        self.sync_clock()
+        w = self.world
+        tick = w.settings.tick_ns
+        w.now_ns -= tick  # tick() adds it back: this tick ends now
+        w.tick()
+        self.update_timer_deadline()
+
+    def update_timer_deadline(self) -> None:
+        """When the run loop must next run the timers: the earliest armed clock timer, or every
+        tick while a CPU-time timer is armed; None when nothing is armed."""
+        from ..components.timers import BASE_MONO, BASE_REAL
+        w = self.world
+        M = w.timers
+        n = M.n
+        if n == 0:
+            self.timer_deadline_ns = None
+            return
+        # A periodic timer whose signal was queued is re-armed by the timer system once the
+        # signal is dequeued: poll it like a CPU timer until then.
+        armed = (M.tm_armed[:n] | M.tm_rearm[:n]) & M.alive[:n]
+        if not armed.any():
+            self.timer_deadline_ns = None
+            return
+        base = M.tm_base[:n]
+        clock = armed & ~M.tm_rearm[:n] & ((base == BASE_MONO) | (base == BASE_REAL))
+        tick = w.settings.tick_ns
+        soon = None
+        if clock.any():
+            from ..systems import cpu_clocks
+            exp = M.tm_expiry[:n][clock].astype(np.int64)
+            exp = np.where(base[clock] == BASE_REAL, exp - cpu_clocks.realtime_offset(w), exp)
+            soon = int(exp.min()) + self._t0
+        if (armed & ~clock).any():
+            cpu_soon = time.monotonic_ns() + tick
+            soon = cpu_soon if soon is None else min(soon, cpu_soon)
+        self.timer_deadline_ns = soon
+        if soon is not None and self.running_unbounded and self.current_uch is not None:
+            # Armed from a syscall while the engine runs without quanta: stop (we are in the
+            # hook, so this is safe) and let the run loop start again in quanta.
+            self.stop_reason = "requantum"
+            uclib.uc_emu_stop(self.current_uch)
+
+    def after_syscall(self, task, rip: int, rax: int) -> bool:
+        """On the way back to user mode from a syscall (in the hook): due timers, then signal
+        delivery. Returns True if the registers were redirected into a handler."""
+        if self.timer_deadline_ns is not None:
+            self.run_timers()
+        row = task.row
+        try:
+            if not self.signals.deliverable(row):
+                return False
+            return self.signals.deliver(row, rip=rip, rax=rax, in_hook=True)
+        except Exception as exc:  # a kernel bug: reported, never a traceback through Unicorn
+            self.report_internal_error(-1, "signal delivery", exc)
+            self.stop_requested = self.strict or self.stop_requested
+            return False
+
+    def _unblock(self, row: int) -> None:
+        T = self.world.tasks
+        T.run_state[row] = RunState.runApp
+        T.block[row] = BlockKind.NONE
+        self.tasks[row].blocked_on = None
 
     def block(self, row: int, blk) -> None:
         """The hook's half of a blocking syscall: remember what to wait for."""
@@ -440,9 +590,10 @@ class Machine:
         blocks again if its condition still does not hold (a sleep keeps its deadline)."""
         T = self.world.tasks
         blk = self.tasks[row].blocked_on
-        timeout = WAIT_SLICE
-        if blk.deadline is not None:
-            timeout = min(WAIT_SLICE, max(0.0, (blk.deadline - self.monotonic_ns()) / 1e9))
+        if blk is None:  # blocked by the kernel (a group stop): wait for a timer or the host
+            time.sleep(self._timeout_until(None))
+            return
+        timeout = self._timeout_until(blk.deadline)
         if blk.read_fds or blk.write_fds:
             try:
                 select.select(blk.read_fds, blk.write_fds, [], timeout)
@@ -450,11 +601,18 @@ class Machine:
                 pass
         else:
             time.sleep(timeout)
-            if blk.deadline is None:
-                return  # nothing can wake it (one task): Linux would wait forever too
-        T.run_state[row] = RunState.runApp
-        T.block[row] = BlockKind.NONE
-        self.tasks[row].blocked_on = None
+            if blk.deadline is None or self.monotonic_ns() < blk.deadline:
+                return  # still asleep (woken early for a timer or the host)
+        self._unblock(row)
+
+    def _timeout_until(self, deadline: int | None) -> float:
+        """Seconds to wait: to the deadline or the next timer, at most WAIT_SLICE."""
+        now = self.monotonic_ns()
+        timeout = WAIT_SLICE
+        for d in (deadline, self.timer_deadline_ns):
+            if d is not None:
+                timeout = min(timeout, max(0.0, (d - now) / 1e9))
+        return timeout
 
     def interrupt(self, signo: int) -> None:
         """From another thread: the host got ``signo`` (SIGINT, SIGTERM, SIGHUP) and the guest
@@ -473,6 +631,14 @@ class Machine:
         if os.environ.get("ECS_KERNEL_DEBUG"):
             msg += "\n" + "".join(traceback.format_exception(exc))
         print(msg, file=self.stderr)
+
+
+def _after_hlt(uc) -> bool:
+    """Did the engine stop on its own right after a ``hlt`` (0xf4)?"""
+    try:
+        return bytes(uc.mem_read(uc.reg_read(X.UC_X86_REG_RIP) - 1, 1)) == b"\xf4"
+    except UcError:
+        return False
 
 
 def _signame(signo: int) -> str:

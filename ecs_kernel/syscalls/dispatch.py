@@ -22,6 +22,7 @@ from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import uclib
 
 from ..errors import KernelError
+from ..cpu.signals import ContextRestored
 from .context import Block, ExecDone, TaskExit
 from .table import MAX_NR, name_of, table
 
@@ -110,6 +111,16 @@ class Dispatcher:
                 if strace:
                     machine.strace.write(f"{pre}) = ?\n")
                 return
+            except ContextRestored as ctx:  # rt_sigreturn wrote every register itself
+                if strace:
+                    machine.strace.write(f"{pre}) = {signed(ctx.rax)}\n")
+                machine.after_syscall(task, ctx.rip, ctx.rax)
+                if machine.stop_requested:
+                    machine.stop_reason = "killed"
+                    emu_stop(uch)
+                elif post is not None:
+                    post()
+                return
             except Exception as exc:  # a kernel bug: never the guest's fault, never a traceback
                 machine.report_internal_error(nr, name_of(nr), exc)
                 ret = -ENOSYS
@@ -119,6 +130,8 @@ class Dispatcher:
             reg_write(uch, RAX, out_ref)
             if strace:
                 machine.strace.write(self._format_result(task, nr, args, pre, ret) + "\n")
+            # Back to user mode: due timers, then signals (a handler entry rewrites rip/rax).
+            machine.after_syscall(task, vals[7] + 2, ret)
             if machine.stop_requested:  # the call killed the task (SIGPIPE's default action)
                 machine.stop_reason = "killed"
                 emu_stop(uch)
@@ -187,6 +200,11 @@ class Dispatcher:
                 return hex(v)
             return _quote(data) + ("..." if n > 32 else "")
         return hex(v) if v else "NULL" if kind == "p" else "0"
+
+
+def signed(v: int) -> int:
+    v &= MASK64
+    return v - (1 << 64) if v >> 63 else v
 
 
 def _quote(b: bytes) -> str:

@@ -116,8 +116,8 @@ def _do_write(t, desc, data: bytes, offset: int | None = None) -> int:
         if e.errno == E.EPIPE:
             # A pipe without readers (ours, or the host's stdout): SIGPIPE, then EPIPE if the
             # signal is ignored or blocked (pipe_write / send_sig).
-            from .sys_signal import _act
-            _act(t, 13)
+            from .sys_signal import send_sigpipe
+            send_sigpipe(t)
         raise
 
 

@@ -1,8 +1,9 @@
-"""Signal syscalls that store state: rt_sigaction, rt_sigprocmask, rt_sigpending, sigaltstack.
+"""Signal syscalls: sigaction, masks, sending, waiting, rt_sigreturn, sigaltstack.
 
-gVisor: ``sys_signal.go``. The handlers table is the SignalHandlers component (shared under
-CLONE_SIGHAND), the mask is ``tasks.sig_mask``. Delivery of signals to guest handlers arrives
-with the signals issue; until then a stored handler is never called.
+gVisor: ``sys_signal.go``. The kernel's rules are systems/task_signals.py (the handlers table is
+the SignalHandlers component, shared under CLONE_SIGHAND; the mask is ``tasks.sig_mask``). A signal
+made deliverable by a syscall is delivered as the syscall returns (Machine.after_syscall), with a
+frame built by cpu/signals.py; rt_sigreturn undoes it.
 """
 from __future__ import annotations
 
@@ -11,18 +12,17 @@ import struct
 from ..components.signals import NSIG, SIGKILL, SIGSTOP, sigmask
 from ..errors import E, KernelError
 from ..systems import task_signals
-from .context import s32
-from .table import PARTIAL, syscall
+from .context import Block, s32
+from .table import FULL, PARTIAL, syscall
 
 SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK = 0, 1, 2
 _SIGACTION = struct.Struct("<QQQQ")  # handler, flags, restorer, mask (kernel struct sigaction)
 _UNBLOCKABLE = int(sigmask(SIGKILL)) | int(sigmask(SIGSTOP))
-SS_ONSTACK, SS_DISABLE = 1, 2
+SS_ONSTACK, SS_DISABLE, SS_AUTODISARM = 1, 2, 1 << 31
 MINSIGSTKSZ = 2048
 
 
-@syscall("rt_sigaction", PARTIAL, "stored (systems/task_signals.sigaction); running handlers in "
-         "the guest arrives with signal delivery to Unicorn contexts", args=("i", "p", "p", "u"))
+@syscall("rt_sigaction", FULL, args=("i", "p", "p", "u"))
 def rt_sigaction(t, signo, act, oldact, sigsetsize):
     """Implements rt_sigaction(2)."""
     sig = s32(signo)
@@ -39,19 +39,15 @@ def rt_sigaction(t, signo, act, oldact, sigsetsize):
     return 0
 
 
-@syscall("rt_sigprocmask", PARTIAL, "the mask is kept (systems/task_signals.sigprocmask); "
-         "unblocking a pending fatal signal acts", args=("i", "p", "p", "u"))
+@syscall("rt_sigprocmask", FULL, args=("i", "p", "p", "u"))
 def rt_sigprocmask(t, how, set_, oldset, sigsetsize):
     """Implements rt_sigprocmask(2)."""
     if sigsetsize != 8:
         raise KernelError(E.EINVAL)
-    T = t.world.tasks
     new = struct.unpack("<Q", t.mm.copy_in(set_, 8))[0] if set_ else None
     if new is not None and s32(how) not in (SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK):
         raise KernelError(E.EINVAL)
     old = task_signals.sigprocmask(t.world, t.row, s32(how), new)
-    if new is not None and int(T.sig_pending[t.row]) & ~int(T.sig_mask[t.row]):
-        _deliver_unblocked(t)
     if oldset:
         t.mm.copy_out(oldset, struct.pack("<Q", old))
     return 0
@@ -72,117 +68,157 @@ def rt_sigpending(t, set_, sigsetsize):
 _STACK = struct.Struct("<QiiQ")  # ss_sp, ss_flags, pad, ss_size
 
 
-@syscall("sigaltstack", PARTIAL, "stored; used once signal delivery exists", args=("p", "p"))
+@syscall("sigaltstack", FULL, args=("p", "p"))
 def sigaltstack(t, ss, old_ss):
-    """Implements sigaltstack(2)."""
-    cur = getattr(t, "altstack", (0, SS_DISABLE, 0))
+    """Implements sigaltstack(2) (Linux do_sigaltstack): SS_ONSTACK is reported while running on
+    the stack, which then cannot be changed (EPERM)."""
+    from unicorn import x86_const as X
+    from ..cpu.sigframe import on_stack
+    cur = getattr(t, "altstack", None) or (0, SS_DISABLE, 0)
+    sp = t.machine.memory_of(t.row).uc.reg_read(X.UC_X86_REG_RSP)
+    onstack = on_stack(sp, cur)
     new = None
     if ss:
-        sp, flags, _, size = _STACK.unpack(t.mm.copy_in(ss, 24))
-        if flags & ~(SS_DISABLE | 0x80000000):  # SS_AUTODISARM
+        ss_sp, flags, _, size = _STACK.unpack(t.mm.copy_in(ss, 24))
+        if onstack:
+            raise KernelError(E.EPERM)
+        mode = flags & ~SS_AUTODISARM
+        if mode not in (0, SS_ONSTACK, SS_DISABLE):
             raise KernelError(E.EINVAL)
-        if flags & SS_DISABLE:
+        if mode == SS_DISABLE:
             new = (0, SS_DISABLE, 0)
         else:
             if size < MINSIGSTKSZ:
                 raise KernelError(E.ENOMEM)
-            new = (sp, flags, size)
+            new = (ss_sp, flags & SS_AUTODISARM, size)
     if old_ss:
-        t.mm.copy_out(old_ss, _STACK.pack(cur[0], cur[1], 0, cur[2]))
+        flags = SS_ONSTACK if onstack else cur[1]
+        t.mm.copy_out(old_ss, _STACK.pack(cur[0], flags, 0, cur[2]))
     if new is not None:
         t.altstack = new
     return 0
 
 
-# -- sending: only the default actions (handlers run with the signals issue) ---------------------------
+# -- sending (systems/task_signals); delivery happens on the way back to user mode -------------------
 
-_CORE = {3, 4, 5, 6, 7, 8, 11, 24, 25, 31}
-_IGNORE = {17, 18, 23, 28}
-_STOP = {19, 20, 21, 22}
-
-
-def _act(t, sig: int) -> None:
-    """What arrives when ``sig`` reaches the calling task's process (Linux: complete_signal with
-    the default action). Blocked or caught signals stay pending; delivery to a handler is the
-    signals issue's."""
-    from ..components.signals import SIG_DFL, SIG_IGN
-    w = t.world
-    if sig == SIGKILL:
-        t.machine.kill_current(sig)
-        return
-    bit = int(sigmask(sig))
-    if int(w.tasks.sig_mask[t.row]) & bit:
-        w.tasks.sig_pending[t.row] |= sigmask(sig)
-        return
-    sh = int(w.tasks.sighand[t.row])
-    h = int(w.signal_handlers.sa_handler[sh, sig - 1]) if sh >= 0 else SIG_DFL
-    if h == SIG_IGN or (h == SIG_DFL and (sig in _IGNORE or sig in _STOP)):
-        return
-    if h != SIG_DFL:
-        w.tasks.sig_pending[t.row] |= sigmask(sig)
-        return
-    t.machine.kill_current(sig)
+def send_sigpipe(t) -> None:
+    """pipe_write/send_sig: SIGPIPE to the writer, delivered when its write returns EPIPE."""
+    from ..components.signals import SI_USER
+    from ..systems.task_signals import send_signal
+    send_signal(t.world, t.row, 13, group=False, code=SI_USER, pid=_tgid(t), uid=int(t.world.tasks.ruid[t.row]))
 
 
-def _deliver_unblocked(t) -> None:
-    """After the mask changed: a pending, now unblocked signal with a fatal default acts."""
-    w = t.world
-    pend = int(w.tasks.sig_pending[t.row]) & ~int(w.tasks.sig_mask[t.row])
-    for sig in range(1, NSIG + 1):
-        if pend & (1 << (sig - 1)):
-            w.tasks.sig_pending[t.row] &= ~sigmask(sig)
-            _act(t, sig)
-            if t.machine.stop_requested:
-                return
+def _tgid(t) -> int:
+    from .sys_process import getpid
+    return getpid(t)
 
 
-def _check_sig(sig: int) -> int:
-    sig = s32(sig)
-    if not 0 <= sig <= NSIG:
-        raise KernelError(E.EINVAL)
-    return sig
-
-
-@syscall("kill", PARTIAL, "only the caller's own process exists; default actions only",
-         args=("i", "i"))
+@syscall("kill", FULL, args=("i", "i"))
 def kill(t, pid, sig):
     """Implements kill(2)."""
-    from .sys_process import getpgrp, getpid
-    sig = _check_sig(sig)
-    pid = s32(pid)
-    if pid == -1:
-        raise KernelError(E.ESRCH)  # every process but the caller (and init): none
-    if pid not in (0, getpid(t), -getpgrp(t)):
-        raise KernelError(E.ESRCH)
-    if sig:
-        _act(t, sig)
+    task_signals.kill(t.world, t.row, s32(pid), s32(sig))
     return 0
 
 
-@syscall("tgkill", PARTIAL, "only the caller's own thread exists; default actions only",
-         args=("i", "i", "i"))
+@syscall("tgkill", FULL, args=("i", "i", "i"))
 def tgkill(t, tgid, tid, sig):
     """Implements tgkill(2)."""
-    from .sys_process import getpid, gettid
-    sig = _check_sig(sig)
-    if s32(tgid) <= 0 or s32(tid) <= 0:
+    tgid = s32(tgid)
+    if tgid <= 0:
         raise KernelError(E.EINVAL)
-    if s32(tgid) != getpid(t) or s32(tid) != gettid(t):
-        raise KernelError(E.ESRCH)
-    if sig:
-        _act(t, sig)
+    task_signals.tgkill(t.world, t.row, tgid, s32(tid), s32(sig))
     return 0
 
 
-@syscall("tkill", PARTIAL, "only the caller's own thread exists; default actions only", args=("i", "i"))
+@syscall("tkill", FULL, args=("i", "i"))
 def tkill(t, tid, sig):
     """Implements tkill(2)."""
-    from .sys_process import gettid
-    sig = _check_sig(sig)
-    if s32(tid) <= 0:
-        raise KernelError(E.EINVAL)
-    if s32(tid) != gettid(t):
-        raise KernelError(E.ESRCH)
-    if sig:
-        _act(t, sig)
+    task_signals.tgkill(t.world, t.row, -1, s32(tid), s32(sig))
     return 0
+
+
+_SIGINFO_HEAD = struct.Struct("<iii4xiIQ")  # signo, errno, code, pad, pid, uid, value
+
+
+def _user_siginfo(t, sig: int, info: int) -> tuple[int, int]:
+    """(si_code, si_value) of a user-supplied siginfo (rt_sigqueueinfo and friends)."""
+    _, _, code, _, _, value = _SIGINFO_HEAD.unpack(t.mm.copy_in(info, _SIGINFO_HEAD.size))
+    return code, value
+
+
+@syscall("rt_sigqueueinfo", FULL, args=("i", "i", "p"))
+def rt_sigqueueinfo(t, pid, sig, info):
+    """Implements rt_sigqueueinfo(2)."""
+    code, value = _user_siginfo(t, s32(sig), info)
+    task_signals.sigqueueinfo(t.world, t.row, s32(pid), s32(sig), code, value)
+    return 0
+
+
+@syscall("rt_tgsigqueueinfo", FULL, args=("i", "i", "i", "p"))
+def rt_tgsigqueueinfo(t, tgid, tid, sig, info):
+    """Implements rt_tgsigqueueinfo(2)."""
+    from .sys_process import getpid
+    code, value = _user_siginfo(t, s32(sig), info)
+    if (code >= 0 or code == -6) and s32(tgid) != getpid(t):  # SI_TKILL is the kernel's
+        raise KernelError(E.EPERM)
+    if s32(tgid) <= 0:
+        raise KernelError(E.EINVAL)
+    task_signals.tgkill(t.world, t.row, s32(tgid), s32(tid), s32(sig), code=code, value=value)
+    return 0
+
+
+@syscall("rt_sigreturn", FULL, "restores the registers, FP state, mask and alternate stack of "
+         "the frame at rsp", args=())
+def rt_sigreturn(t):
+    """Implements rt_sigreturn(2)."""
+    from unicorn import x86_const as X
+    rsp = t.machine.memory_of(t.row).uc.reg_read(X.UC_X86_REG_RSP)
+    raise t.machine.signals.sigreturn(t, rsp)
+
+
+@syscall("pause", FULL, args=())
+def pause(t):
+    """Implements pause(2): sleep until a handler runs (-EINTR) or a signal kills."""
+    raise Block()
+
+
+@syscall("rt_sigsuspend", FULL, args=("p", "u"))
+def rt_sigsuspend(t, mask, sigsetsize):
+    """Implements rt_sigsuspend(2): the mask is replaced until a handler has run."""
+    if sigsetsize != 8:
+        raise KernelError(E.EINVAL)
+    T = t.world.tasks
+    new = struct.unpack("<Q", t.mm.copy_in(mask, 8))[0]
+    if not T.has_saved_mask[t.row]:  # a restart after a wakeup keeps the first saved mask
+        T.sig_saved_mask[t.row] = T.sig_mask[t.row]
+        T.has_saved_mask[t.row] = True
+    T.sig_mask[t.row] = new & ~_UNBLOCKABLE & ((1 << 64) - 1)
+    if t.machine.signals.deliverable(t.row):
+        return -E.EINTR  # delivered on the way out; the frame keeps the saved mask
+    raise Block()
+
+
+@syscall("rt_sigtimedwait", FULL, args=("p", "p", "p", "u"))
+def rt_sigtimedwait(t, set_, info, timeout, sigsetsize):
+    """Implements rt_sigtimedwait(2)."""
+    if sigsetsize != 8:
+        raise KernelError(E.EINVAL)
+    w = t.world
+    wanted = struct.unpack("<Q", t.mm.copy_in(set_, 8))[0] & ~_UNBLOCKABLE
+    deadline = None
+    if timeout:
+        sec, nsec = struct.unpack("<qq", t.mm.copy_in(timeout, 16))
+        if sec < 0 or not 0 <= nsec < 1_000_000_000:
+            raise KernelError(E.EINVAL)
+        now = t.machine.monotonic_ns()
+        deadline = t.deadline_for(128, now, sec * 1_000_000_000 + nsec)
+    signo = task_signals.dequeue(w, t.row, ~wanted & ((1 << 64) - 1))
+    if signo:
+        t.clear_restart()
+        if info:
+            t.mm.copy_out(info, t.machine.signals._siginfo(t.row, signo))
+        return signo
+    if deadline is not None and t.machine.monotonic_ns() >= deadline:
+        t.clear_restart()
+        raise KernelError(E.EAGAIN)
+    raise Block(deadline=deadline)

@@ -129,3 +129,97 @@ def clock_nanosleep(t, clock, flags, req, rem):
     if s64(flags) & TIMER_ABSTIME:
         return _sleep(t, 230, None, ns, c)
     return _sleep(t, 230, ns, None, c)
+
+
+# -- interval and POSIX timers (systems/timers.py on the kernel clock, which follows the host's
+# while guests run; the run loop ticks the World when one is due) ---------------------------------
+
+_TIMEVAL2 = struct.Struct("<qqqq")  # struct itimerval / itimerspec: interval, then value
+_SIGEVENT = struct.Struct("<qii i")  # sigev_value, sigev_signo, sigev_notify, sigev_tid (union)
+
+
+def _timers(t):
+    from ..systems import timers
+    t.machine.sync_clock()
+    return timers
+
+
+def _armed(t, result):
+    t.machine.update_timer_deadline()
+    return result
+
+
+@syscall("setitimer", FULL, args=("i", "p", "p"))
+def setitimer(t, which, new, old):
+    """Implements setitimer(2)."""
+    timers = _timers(t)
+    val = None
+    if new:
+        isec, iusec, vsec, vusec = _TIMEVAL2.unpack(t.mm.copy_in(new, 32))
+        val = timers.ItimerVal((isec, iusec), (vsec, vusec))
+    prev = timers.setitimer(t.world, t.row, s32(which), val)
+    if old:
+        t.mm.copy_out(old, _TIMEVAL2.pack(*prev.interval, *prev.value))
+    return _armed(t, 0)
+
+
+@syscall("getitimer", FULL, args=("i", "p"))
+def getitimer(t, which, cur):
+    """Implements getitimer(2)."""
+    timers = _timers(t)
+    v = timers.getitimer(t.world, t.row, s32(which))
+    t.mm.copy_out(cur, _TIMEVAL2.pack(*v.interval, *v.value))
+    return 0
+
+
+@syscall("alarm", FULL, args=("u",))
+def alarm(t, seconds):
+    """Implements alarm(2)."""
+    return _armed(t, _timers(t).alarm(t.world, t.row, seconds))
+
+
+@syscall("timer_create", FULL, args=("i", "p", "p"))
+def timer_create(t, clockid, sevp, timerid):
+    """Implements timer_create(2)."""
+    timers = _timers(t)
+    sev = None
+    if sevp:
+        value, signo, notify, tid = _SIGEVENT.unpack(t.mm.copy_in(sevp, _SIGEVENT.size))
+        sev = timers.Sigevent(notify, signo, value, tid)
+    t.mm.copy_in(timerid, 4)  # EFAULT before a timer exists
+    tid_ = timers.timer_create(t.world, t.row, s32(clockid), sev)
+    t.mm.copy_out(timerid, struct.pack("<i", tid_))
+    return 0
+
+
+@syscall("timer_settime", FULL, args=("i", "i", "p", "p"))
+def timer_settime(t, timerid, flags, new, old):
+    """Implements timer_settime(2)."""
+    timers = _timers(t)
+    isec, insec, vsec, vnsec = _TIMEVAL2.unpack(t.mm.copy_in(new, 32))
+    prev = timers.timer_settime(t.world, t.row, s32(timerid), s32(flags),
+                                timers.ItimerSpec((isec, insec), (vsec, vnsec)))
+    if old:
+        t.mm.copy_out(old, _TIMEVAL2.pack(*prev.interval, *prev.value))
+    return _armed(t, 0)
+
+
+@syscall("timer_gettime", FULL, args=("i", "p"))
+def timer_gettime(t, timerid, cur):
+    """Implements timer_gettime(2)."""
+    v = _timers(t).timer_gettime(t.world, t.row, s32(timerid))
+    t.mm.copy_out(cur, _TIMEVAL2.pack(*v.interval, *v.value))
+    return 0
+
+
+@syscall("timer_getoverrun", FULL, args=("i",))
+def timer_getoverrun(t, timerid):
+    """Implements timer_getoverrun(2)."""
+    return _timers(t).timer_getoverrun(t.world, t.row, s32(timerid))
+
+
+@syscall("timer_delete", FULL, args=("i",))
+def timer_delete(t, timerid):
+    """Implements timer_delete(2)."""
+    _timers(t).timer_delete(t.world, t.row, s32(timerid))
+    return _armed(t, 0)

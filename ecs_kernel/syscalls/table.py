@@ -114,8 +114,7 @@ UNIMPLEMENTED_NOTES = {
     "rseq": "ENOSYS: glibc then runs without restartable sequences",
     "clone": "process creation arrives with issue 5 (multi-process programs)",
     "clone3": "ENOSYS: glibc falls back to clone",
-    "fork": "issue 5", "vfork": "issue 5", "wait4": "issue 5", "waitid": "issue 5", "rt_sigreturn": "signals issue",
-    "rt_sigsuspend": "signals issue",
+    "fork": "issue 5", "vfork": "issue 5", "wait4": "issue 5", "waitid": "issue 5",
     "io_uring_setup": "not modelled", "bpf": "not modelled", "perf_event_open": "not modelled",
     "userfaultfd": "not modelled", "ptrace": "not modelled", "seccomp": "not modelled",
 }

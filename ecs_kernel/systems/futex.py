@@ -73,7 +73,7 @@ from ..components import links, pidns
 from ..components.futex import (KEY_PRIVATE, KEY_SHARED_MM, KEY_SHARED_OBJ, NO_DEADLINE,
                                  WF_HAS_TIMEOUT, WF_PRIVATE)
 from ..components.task import Block, ExitState, RunState
-from ..errors import E, KernelError
+from ..errors import ERESTART_RESTARTBLOCK, ERESTARTSYS, E, KernelError
 from ..schedule import Phase, system
 from .task_wait import BLOCKED
 
@@ -96,8 +96,6 @@ FUTEX_TID_MASK = 0x3FFFFFFF
 ROBUST_LIST_LIMIT = 2048
 ROBUST_LIST_HEAD_SIZE = 24  # sizeof(struct robust_list_head) on x86-64
 
-ERESTARTSYS = 512
-ERESTART_RESTARTBLOCK = 516
 
 NSEC_PER_SEC = 1_000_000_000
 KTIME_MAX = (1 << 63) - 1

@@ -26,10 +26,9 @@ from ..components.signals import (CLD_CONTINUED, CLD_STOPPED, COREDUMP_SIGNALS, 
                                   SIG_IGN, SIGCHLD, SIGCONT, SIGKILL, SIGRTMIN, SIGSTOP, STOP_MASK,
                                   STOP_SIGNALS, UNBLOCKABLE, sigmask)
 from ..components.task import Block, ExitState, RunState
-from ..errors import E, KernelError
+from ..errors import ERESTART_RESTARTBLOCK, ERESTARTSYS, E, KernelError
 from ..schedule import Phase, system
 
-ERESTARTSYS = 512
 SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK = 0, 1, 2
 
 
@@ -378,9 +377,10 @@ def send_task_signal(world, task: int, signo: int, *, code: int = SI_KERNEL, pid
     return send_signal(world, task, signo, group=False, code=code, pid=pid, uid=uid, force=force)
 
 
-def force_signal(world, task: int, signo: int) -> None:
+def force_signal(world, task: int, signo: int, *, code: int = SI_KERNEL, addr: int = 0) -> None:
     """force_sig_info: a synchronous fault that cannot be ignored or blocked (the handler is reset
-    to SIG_DFL if the task ignores or blocks it)."""
+    to SIG_DFL if the task ignores or blocks it). ``addr`` (si_addr of a fault) is kept in the
+    siginfo's value slot."""
     T = world.tasks
     sh = int(T.sighand[task])
     blocked = int(T.sig_mask[task]) >> (signo - 1) & 1
@@ -388,7 +388,7 @@ def force_signal(world, task: int, signo: int) -> None:
         world.signal_handlers.sa_handler[sh, signo - 1] = SIG_DFL
     if blocked:
         T.sig_mask[task] &= ~sigmask(signo)
-    send_signal(world, task, signo, group=False, code=SI_KERNEL)
+    send_signal(world, task, signo, group=False, code=code, value=addr)
 
 
 # -- kill(2) and friends ------------------------------------------------------------------------------
@@ -665,8 +665,10 @@ def _interrupt_syscall(world, t: int, restart: bool) -> None:
     b = int(T.block[t])
     if b == Block.FUTEX:
         hook = world.index.get("futex_interrupt")
-        if hook is not None:
-            hook(world, t)
+        if hook is not None and hook(world, t) == -ERESTART_RESTARTBLOCK:
+            # A timed wait with a restart block: a handler runs, so Linux's handle_signal turns
+            # -ERESTART_RESTARTBLOCK into -EINTR whatever SA_RESTART says.
+            restart = False
     if b in (Block.SIGSUSPEND, Block.SIGTIMEDWAIT) or not restart:
         T.ret[t] = -E.EINTR
     else:
@@ -733,8 +735,12 @@ def _pgrp_orphaned(world, tg: int) -> bool:
     return sessions.will_become_orphaned(world, int(world.thread_groups.pgrp[tg]))
 
 
-def get_signal(world, t: int) -> None:
-    """Deliver what is deliverable to task ``t`` (get_signal + handle_signal)."""
+def get_signal(world, t: int, *, stop_after_handler: bool = False):
+    """Deliver what is deliverable to task ``t`` (get_signal + handle_signal).
+
+    ``stop_after_handler`` (a CPU driver that builds a frame per handler, as Linux delivers one
+    handler per return to user mode): stop after the first handler and return
+    ``(signo, handler, flags, restorer)`` as they were before SA_RESETHAND; otherwise None."""
     from .task_exit import _begin_exit
     T, G = world.tasks, world.thread_groups
     tg = int(T.tg[t])
@@ -760,6 +766,12 @@ def get_signal(world, t: int) -> None:
         if handler == SIG_IGN:
             continue
         if handler != SIG_DFL:
+            if stop_after_handler:
+                sh, i = int(T.sighand[t]), signo - 1
+                H = world.signal_handlers
+                taken = (signo, handler, int(H.sa_flags[sh, i]), int(H.sa_restorer[sh, i]))
+                _handle_signal(world, t, signo)
+                return taken
             _handle_signal(world, t, signo)
             continue
         if signo in DEFAULT_IGNORE or (unkillable(world, tg) and signo not in (SIGKILL, SIGSTOP)):
@@ -789,7 +801,9 @@ def _wants_group(world, t: int) -> bool:
         reads=("SigPending", "SigMask", "GroupSigPending", "SignalHandlers", "ThreadGroupMembership"),
         writes=("SigPending", "SigMask", "SigWait", "SigInfo", "GroupSigPending", "SigQueue",
                 "SigFrames", "SignalHandlers", "RunState", "ExitState", "ThreadGroupCore",
-                "GroupStopState", "ChildEvents"))
+                "GroupStopState", "ChildEvents",
+                # a handler ending a futex wait frees its waiter row (futex_interrupt)
+                "FutexWaiters", "FutexQueues", "FutexState"))
 def signal_system(world, commands) -> None:
     """Deliver signals to every task that has one deliverable (found by the numba scan), and end
     sigtimedwait waits whose deadline passed."""
@@ -810,7 +824,12 @@ def signal_system(world, commands) -> None:
     gp = G.group_pending[: max(G.n, 1)]
     rows = deliverable_tasks(T.sig_pending[:n], np.ascontiguousarray(mask), tg.astype(np.int32),
                              np.ascontiguousarray(gp), live)
+    # Guest tasks get their signals from their CPU driver (cpu/signals.py), which must build a
+    # frame in guest memory for each handler; the driver delivers right after every tick.
+    driven = world.index.get("driver_delivered_tasks")
     for t in rows.tolist():
+        if driven and t in driven:
+            continue
         get_signal(world, t)
     for t in late:
         if T.run_state[t] == RunState.blocked and T.block[t] == Block.SIGTIMEDWAIT:

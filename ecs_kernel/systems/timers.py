@@ -51,7 +51,8 @@ from ..errors import E, KernelError
 from ..jit.timers import expire
 from ..schedule import Phase, system
 from . import cpu_clocks as C
-from .task_signals import ERESTARTSYS, send_group_signal, send_signal
+from ..errors import ERESTARTSYS
+from .task_signals import send_group_signal, send_signal
 
 NS = 1_000_000_000
 TIMER_ABSTIME = 1
@@ -403,6 +404,18 @@ def timer_delete(world, task: int, timer_id: int) -> None:
     """timer_delete(2). EINVAL for an unknown id. A signal already queued stays queued."""
     r = _find_posix(world, task, timer_id)
     world.timers.free(r)
+
+
+def delete_posix_timers(world, tg: int) -> int:
+    """exit_itimers at execve: every POSIX timer of thread group ``tg`` goes (the interval
+    timers stay). Returns how many were deleted."""
+    M = world.timers
+    n = M.n
+    rows = np.flatnonzero(M.alive[:n] & (M.tm_kind[:n] == KIND_POSIX) & (M.tm_owner[:n] == tg)
+                          & (M.tm_owner_gen[:n] == world.thread_groups.gen[tg]))
+    for r in rows.tolist():
+        M.free(r)
+    return len(rows)
 
 
 def timer_count(world, task: int) -> int:

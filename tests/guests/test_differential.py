@@ -70,3 +70,22 @@ def test_faults_and_default_signal_actions(guest_build, fault):
 def test_musl_faults(guest_build):
     same([guest_build("faults", "musl"), "segv"])
     same([guest_build("faults", "musl"), "abort"])
+
+
+HANDLER_SCENARIOS = ["basic", "queue", "blocked", "nested", "resethand", "fpu", "segv", "ud2",
+                     "altstack", "ignore-pending", "sigtimedwait", "alarm-pause", "alarm-kill",
+                     "itimer", "sleep-eintr", "read-eintr", "read-restart", "sigsuspend",
+                     "spin-alarm", "spin-virtual", "spin-prof", "exec-timers"]
+
+
+@pytest.mark.parametrize("scenario", HANDLER_SCENARIOS)
+def test_signal_handlers(guest_build, libc, scenario):
+    """Handlers run on guest stacks with Linux's frame: siginfo, masks, nesting, FP state kept,
+    faults resumed or jumped out of, alternate stacks, timers, EINTR and SA_RESTART."""
+    same([guest_build("handlers", libc), scenario])
+
+
+@pytest.mark.parametrize("case", ["badhandler", "badaltstack", "sigreturn", "norestorer"])
+def test_bad_signal_input_is_sigsegv(guest_build, case):
+    native, guest = same([guest_build("badsignals", "gcc"), case])
+    assert guest.status == native.status == 139 and b"Traceback" not in guest.stderr

@@ -220,7 +220,9 @@ def _set_clocks(c):
 @given(state=world_states())
 def test_id_getters_agree(guest, name, state):
     _, handled = both_ways(guest, number_of(name), (), state, bytes(7 * PAGE))
-    assert handled
+    # Compiled unless the way back to user mode delivers a signal (Python's job).
+    pending = (state["pending"] | state["group_pending"]) & ~(state["mask"] & ~UNBLOCKABLE)
+    assert handled == (not pending)
 
 
 @pytest.mark.parametrize("name", ["clock_gettime", "clock_getres"])

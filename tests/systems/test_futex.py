@@ -467,20 +467,25 @@ def test_checkpoint_keeps_waiters(k):
 
 # -- signals (systems/task_signals.py calls world.index["futex_interrupt"]) ---------------------------------
 
-def test_a_caught_signal_ends_a_futex_wait_and_its_row():
+@pytest.mark.parametrize("sa_flags, timeout, want", [
+    (0, None, -E.EINTR),                    # no SA_RESTART: EINTR
+    (0x10000000, None, -F.ERESTARTSYS),     # SA_RESTART, untimed: the wait restarts
+    (0x10000000, (5, 0), -E.EINTR),         # SA_RESTART, timed: -ERESTART_RESTARTBLOCK -> EINTR
+])
+def test_a_caught_signal_ends_a_futex_wait_and_its_row(sa_flags, timeout, want):
     from ecs_kernel.systems import task_signals as S
-    # Not sanitized: signal_system must also declare the futex components it writes via the hook.
-    k = Kernel(Settings(sanitize=False))
+    # Sanitized: signal_system declares the futex components futex_interrupt writes.
+    k = Kernel(Settings(sanitize=True))
     w = k.world
     F.install_sim_memory(w, k.task(k.init_task))
     t, = threads(k, 1)
-    S.sigaction(w, t, 10, (0x1234, 0, 0))
-    fx(k, t, A, F.FUTEX_WAIT | PRIV, 0)
+    S.sigaction(w, t, 10, (0x1234, sa_flags, 0))
+    fx(k, t, A, F.FUTEX_WAIT | PRIV, 0, timeout)
     S.tgkill(w, k.task(k.init_task), 1, int(w.tasks.tids[t, 0]), 10)
     k.tick()
     assert w.futex_waiters.count == 0 and w.tasks.futex_waiter[t] == -1
     assert w.tasks.run_state[t] != RunState.blocked
-    assert int(w.tasks.ret[t]) in (-E.EINTR, -F.ERESTARTSYS)
+    assert int(w.tasks.ret[t]) == want
 
 
 def test_a_waiter_woken_during_a_group_stop_resumes_woken(k):

@@ -12,7 +12,10 @@ sched_yield (when nothing else is runnable), futex FUTEX_WAKE / FUTEX_WAKE_BITSE
 waits), getrlimit and prlimit64 reads, brk when the break stays inside its current pages (and
 brk(0), the query).
 
-Anything else, and any case the compiled handler is not sure of (a write that spans page-table
+On the way back to user mode Python runs due timers and delivers signals
+(``Machine.after_syscall``); the compiled hook answers only when that would do nothing: no
+deliverable signal is pending for the task and no timer deadline has passed. Anything else, and
+any case the compiled handler is not sure of (a write that spans page-table
 rows or hits executable memory, a mask change that unblocks a pending signal, ...), goes to the
 Python dispatcher (:mod:`ecs_kernel.syscalls.dispatch`): the cfunc calls it through one ctypes
 function pointer, so a slow syscall costs one Python entry and a fast one none. Both paths follow
@@ -58,6 +61,8 @@ C_MM_CAP = 13  # its capacity (the stride between columns)
 C_TIDS_STRIDE = 14  # tasks.tids.shape[1]
 C_ENABLED = 15  # 0: every syscall goes to the Python hook (a switch for tests and debugging)
 C_MM_BRK = 33  # address of the address space's brk state (uint64[5], cpu/memory.py BRK_*)
+C_TIMER_DEADLINE = 34  # Machine.timer_deadline_ns (host CLOCK_MONOTONIC), -1: no timer armed
+C_HOST_CLOCK = 35  # address of the host's clock_gettime (timer deadlines are host time)
 # Column pointers.
 C_T_TG = 16
 C_T_NS = 17
@@ -134,6 +139,8 @@ class FastPath:
         ctl[C_REG_READ] = _addr(uclib.uc_reg_read)
         ctl[C_REG_WRITE] = _addr(uclib.uc_reg_write)
         ctl[C_CLOCK_GETTIME] = libc_clock_gettime() if clock_gettime is None else clock_gettime
+        ctl[C_HOST_CLOCK] = libc_clock_gettime()
+        ctl[C_TIMER_DEADLINE] = -1
         ctl[C_CPU0] = machine._cpu0
         ctl[C_ONLY_RUNNABLE] = 1
         ctl[C_FUTEX_WAITERS] = 0
@@ -155,6 +162,8 @@ class FastPath:
         m = self.machine
         ctl = self.ctl
         ctl[C_CURRENT] = m.current
+        d = getattr(m, "timer_deadline_ns", None)
+        ctl[C_TIMER_DEADLINE] = -1 if d is None else d
         w = m.world
         tables = tuple(getattr(w, t) for t in TABLES)
         caps = tuple(t.capacity for t in tables)
@@ -195,6 +204,8 @@ class FastPath:
             if a._t is not self._t:
                 return self.sync()
             self._ctl_mv[C_MM_N] = a._n
+        d = self.machine.timer_deadline_ns  # a handler may arm or run timers
+        self._ctl_mv[C_TIMER_DEADLINE] = -1 if d is None else d
         tasks, groups, rlimit_sets, namespaces = self._tables
         if (tasks.capacity, groups.capacity, rlimit_sets.capacity,
                 namespaces.capacity) != self._caps:

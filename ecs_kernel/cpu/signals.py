@@ -1,0 +1,264 @@
+"""Signal delivery to guest tasks: handler frames on the guest stack, rt_sigreturn, restarts.
+
+Linux: kernel/signal.c (get_signal), arch/x86/kernel/signal.c (handle_signal, setup_rt_frame,
+restore_sigcontext), kernel/signal.c (restore_altstack). gVisor: kernel/task_signals.go
+(deliverSignal), arch/signal_amd64.go (SignalSetup, SignalRestore).
+
+The kernel side (which signal, which action, the mask while the handler runs, the kernel's own
+``sigframes`` row) is systems/task_signals.get_signal, shared with synthetic tasks. This module
+adds what only a CPU has: the registers and FP state saved in an ``rt_sigframe`` (cpu/sigframe.py)
+on the guest's stack (or its alternate stack), the handler's entry registers, and the restart
+rules of the interrupted syscall:
+
+    a handler runs       -ERESTARTSYS: restarted with SA_RESTART, else -EINTR;
+                         pause, sigsuspend, sigtimedwait, poll/select/epoll_wait: -EINTR
+                         (-ERESTARTNOHAND); nanosleep, clock_nanosleep and a futex wait with a
+                         timeout: -EINTR (-ERESTART_RESTARTBLOCK), the sleep's remainder written
+    no handler runs      (ignored, or a stop and continue): the syscall restarts
+
+Signals are delivered where Linux delivers them, on the way back to user mode: after every
+syscall (from the dispatcher's hook) and when a blocked task is woken (from the run loop).
+"""
+from __future__ import annotations
+
+import errno as _errno
+import struct
+
+from unicorn import x86_const as X
+
+from ..components.signals import (SA_ONSTACK, SA_RESTART, SA_RESTORER, SIGBUS, SIGFPE, SIGILL,
+                                  SIGSEGV, SIGTRAP, SIG_DFL, UNBLOCKABLE)
+from ..errors import KernelError
+from ..systems import task_signals
+from . import sigframe as SF
+
+EINTR = _errno.EINTR
+MASK64 = (1 << 64) - 1
+FAULT_SIGNALS = (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP)
+NR_NANOSLEEP, NR_CLOCK_NANOSLEEP, NR_FUTEX = 35, 230, 202
+# -ERESTARTNOHAND in Linux: -EINTR whenever a handler runs.
+RESTART_NOHAND = frozenset({34, 130, 128, 7, 271, 23, 270, 232, 281, 441})  # pause, rt_sigsuspend,
+# rt_sigtimedwait, poll, ppoll, select, pselect6, epoll_wait, epoll_pwait, epoll_pwait2
+TIMER_ABSTIME = 1
+FUTEX_CMD_MASK = 0x7F
+FUTEX_WAIT, FUTEX_WAIT_BITSET = 0, 9
+
+# The FP state a handler starts with (Linux fpu__clear_user_states): x87 control word 0x37f,
+# MXCSR 0x1f80, every register empty.
+_INIT_FP = bytearray(SF.FPSTATE_SIZE)
+struct.pack_into("<HHBx", _INIT_FP, 0, 0x37F, 0, 0)
+struct.pack_into("<II", _INIT_FP, 24, 0x1F80, SF.MXCSR_MASK)
+INIT_FP = bytes(_INIT_FP)
+
+
+class ContextRestored(Exception):
+    """rt_sigreturn loaded a whole register context: the dispatcher writes nothing back."""
+
+    def __init__(self, rip: int, rax: int):
+        super().__init__("rt_sigreturn")
+        self.rip = rip
+        self.rax = rax
+
+
+class GuestSignals:
+    """Signal delivery for the guest tasks of one Machine."""
+
+    def __init__(self, machine):
+        self.machine = machine
+        self.world = machine.world
+
+    # -- the cheap test ---------------------------------------------------------------------
+    def deliverable(self, row: int) -> bool:
+        T = self.world.tasks
+        pend = int(T.sig_pending[row]) | int(self.world.thread_groups.group_pending[int(T.tg[row])])
+        return bool(pend & ~(int(T.sig_mask[row]) & ~UNBLOCKABLE))
+
+    # -- delivery -----------------------------------------------------------------------------
+    def deliver(self, row: int, *, rip: int, rax: int, in_hook: bool, interrupted=None) -> bool:
+        """Deliver what is deliverable to ``row`` whose user context resumes at ``rip`` with
+        ``rax``. Builds one frame per handler (nested, newest on top) and points the engine at
+        the last handler. ``interrupted`` is ``(nr, blocked_on)`` for a task blocked in syscall
+        ``nr`` with rip on its ``syscall`` instruction: the first handler's SA_RESTART then
+        decides between restarting it and -EINTR. Returns True if a handler is entered."""
+        w = self.world
+        T, G = w.tasks, w.thread_groups
+        uc = self.machine.memory_of(row).uc
+        task = self.machine.tasks[row]
+        regs = fp = None
+        while True:
+            taken = task_signals.get_signal(w, row, stop_after_handler=True)
+            if taken is None:
+                break
+            if regs is None:
+                regs = SF.read_regs(uc)
+                regs["rip"], regs["rax"] = rip & MASK64, rax & MASK64
+                if interrupted is not None:
+                    nr, blk = interrupted
+                    if not self._restarts(nr, taken[2], uc):
+                        regs["rip"], regs["rax"] = (rip + 2) & MASK64, -EINTR & MASK64
+                        self._write_sleep_remainder(task, nr, blk, uc)
+                    task.blocked_on = None
+                    task.clear_restart()
+                fp = SF.save_fpstate(uc)
+            if self.machine.strace is not None:
+                self._strace(row, taken[0])
+            entry = self._setup_frame(task, taken, regs, fp)
+            if entry is not None:
+                regs, fp = entry, INIT_FP
+        if G.exiting[int(T.tg[row])] or T.exit_state[row] != 0:
+            self.machine.stop_requested = True
+        if regs is None:
+            return False
+        for name, reg in SF.UC_REG.items():
+            uc.reg_write(reg, regs[name] & MASK64)
+        if in_hook:  # Unicorn adds the length of `syscall` when the hook returns
+            uc.reg_write(X.UC_X86_REG_RIP, (regs["rip"] - 2) & MASK64)
+        SF.restore_fpstate(uc, fp)
+        T.run_state[row] = 0  # runApp: the handler runs next
+        return True
+
+    def _setup_frame(self, task, taken, regs: dict, fp: bytes) -> dict | None:
+        """setup_rt_frame: write the frame for one handler; the handler's entry registers, or
+        None when the frame could not be written (SIGSEGV is forced instead, as in Linux)."""
+        signo, handler, flags, restorer = taken
+        w = self.world
+        T, F = w.tasks, w.sigframes
+        row = task.row
+        altstack = getattr(task, "altstack", None)
+        frame, fp_addr = SF.frame_address(regs["rsp"], altstack, bool(flags & SA_ONSTACK))
+        # __save_altstack: the settings as sigaltstack(2) would report them, with the
+        # SS_AUTODISARM flag kept so rt_sigreturn re-arms the stack.
+        if altstack is None or altstack[1] & SF.SS_DISABLE:
+            uc_stack = (0, SF.SS_DISABLE, 0)
+        else:
+            on = SF.SS_ONSTACK if SF.on_stack(regs["rsp"], altstack) else 0
+            uc_stack = (altstack[0], on | altstack[1] & SF.SS_AUTODISARM, altstack[2])
+        saved_mask = int(F.f_mask[int(T.frame_top[row])])
+        info = self._siginfo(row, signo)
+        try:
+            if not flags & SA_RESTORER:
+                raise KernelError(_errno.EFAULT, "no sa_restorer")  # x86-64 requires one
+            task.mm.copy_out(fp_addr, fp)
+            task.mm.copy_out(frame, SF.pack_frame(regs, restorer=restorer, sigmask=saved_mask,
+                                                   siginfo=info, fpstate_addr=fp_addr,
+                                                   uc_stack=uc_stack))
+        except KernelError:
+            # force_sigsegv: a SIGSEGV handler that cannot get a frame is reset first.
+            task_signals.sigreturn(w, row)  # undo the kernel frame of the handler not entered
+            if signo == SIGSEGV:
+                sh = int(T.sighand[row])
+                w.signal_handlers.sa_handler[sh, SIGSEGV - 1] = SIG_DFL
+            task_signals.force_signal(w, row, SIGSEGV)
+            return None
+        if altstack is not None and altstack[1] & SF.SS_AUTODISARM:
+            task.altstack = (0, SF.SS_DISABLE, 0)
+        entry = dict(regs)
+        entry.update(rip=handler, rsp=frame, rdi=signo, rsi=frame + SF.SIGINFO_OFF,
+                     rdx=frame + SF.UCONTEXT_OFF, rax=0,
+                     eflags=regs["eflags"] & ~SF.ENTRY_CLEAR_EFLAGS)
+        return entry
+
+    def _strace(self, row: int, signo: int) -> None:
+        import signal as _signal
+        T = self.world.tasks
+        try:
+            name = _signal.Signals(signo).name
+        except ValueError:
+            name = f"SIGRT_{signo - 32}"
+        self.machine.strace.write(f"--- {name} {{si_signo={name}, si_code={int(T.si_code[row])}, "
+                                  f"si_pid={int(T.si_pid[row])}, si_uid={int(T.si_uid[row])}}} ---\n")
+
+    def _siginfo(self, row: int, signo: int) -> bytes:
+        T = self.world.tasks
+        code = int(T.si_code[row])
+        value = int(T.si_value[row]) & MASK64
+        if signo in FAULT_SIGNALS and code > 0 and code != 0x80:
+            fields = struct.pack("<Q", value)  # si_addr
+        else:  # kill/tkill/sigqueue/timers: pid (or timer id), uid (or overrun), value
+            fields = struct.pack("<iIQ", int(T.si_pid[row]), int(T.si_uid[row]) & 0xFFFF_FFFF, value)
+        return SF.pack_siginfo(signo, code, fields)
+
+    # -- a blocked syscall meets a signal ---------------------------------------------------------
+    def deliver_to_blocked(self, row: int) -> bool:
+        """The run loop found a deliverable signal for a task blocked in a syscall (rip on the
+        ``syscall`` instruction, rax still the number). Returns True if a handler runs."""
+        uc = self.machine.memory_of(row).uc
+        rip = uc.reg_read(X.UC_X86_REG_RIP)
+        nr = uc.reg_read(X.UC_X86_REG_RAX)
+        blk = getattr(self.machine.tasks[row], "blocked_on", None)
+        return self.deliver(row, rip=rip, rax=nr, in_hook=False, interrupted=(nr, blk))
+
+    @staticmethod
+    def _restarts(nr: int, handler_flags: int, uc) -> bool:
+        if nr in RESTART_NOHAND or nr in (NR_NANOSLEEP, NR_CLOCK_NANOSLEEP):
+            return False
+        if nr == NR_FUTEX:
+            cmd = uc.reg_read(X.UC_X86_REG_RSI) & FUTEX_CMD_MASK
+            if cmd in (FUTEX_WAIT, FUTEX_WAIT_BITSET) and uc.reg_read(X.UC_X86_REG_R10):
+                return False  # a timed wait: -ERESTART_RESTARTBLOCK
+        return bool(handler_flags & SA_RESTART)
+
+    def _write_sleep_remainder(self, task, nr: int, blk, uc) -> None:
+        """nanosleep/clock_nanosleep interrupted by a handler: the time left goes to ``rem``."""
+        if nr not in (NR_NANOSLEEP, NR_CLOCK_NANOSLEEP) or blk is None or blk.deadline is None:
+            return
+        if nr == NR_NANOSLEEP:
+            rem = uc.reg_read(X.UC_X86_REG_RSI)
+        else:
+            if uc.reg_read(X.UC_X86_REG_RSI) & TIMER_ABSTIME:
+                return
+            rem = uc.reg_read(X.UC_X86_REG_R10)
+        if not rem:
+            return
+        left = max(0, blk.deadline - self.machine.monotonic_ns())
+        try:
+            task.mm.copy_out(rem, struct.pack("<qq", left // 1_000_000_000, left % 1_000_000_000))
+        except KernelError:
+            pass  # Linux ignores a fault writing the remainder too (it returns EFAULT only early)
+
+    # -- rt_sigreturn ----------------------------------------------------------------------------
+    def sigreturn(self, task, rsp: int) -> ContextRestored:
+        """rt_sigreturn(2): reload the context saved at ``rsp - 8``; a frame that cannot be read
+        is a SIGSEGV (Linux: signal_fault + force_sig)."""
+        w = self.world
+        T = w.tasks
+        row = task.row
+        uc = self.machine.memory_of(row).uc
+        frame = rsp - 8
+        try:
+            regs, sigmask, fp_addr, uc_stack = SF.unpack_frame(task.mm.copy_in(frame, SF.FRAME_SIZE))
+            fp = task.mm.copy_in(fp_addr, SF.FPSTATE_SIZE) if fp_addr else None
+        except KernelError:
+            task_signals.force_signal(w, row, SIGSEGV)
+            raise
+        if int(T.frame_top[row]) >= 0:
+            task_signals.sigreturn(w, row)  # the kernel's bookkeeping of the handler
+        T.sig_mask[row] = sigmask & ~UNBLOCKABLE & MASK64
+        old_flags = uc.reg_read(X.UC_X86_REG_EFLAGS)
+        regs["eflags"] = (old_flags & ~SF.FIX_EFLAGS) | (regs["eflags"] & SF.FIX_EFLAGS)
+        cur = getattr(task, "altstack", None)
+        if not SF.on_stack(rsp, cur):  # restore_altstack: EPERM (ignored) while on it
+            ss_sp, ss_flags, ss_size = uc_stack
+            if ss_flags & SF.SS_DISABLE:
+                task.altstack = (0, SF.SS_DISABLE, 0)
+            elif not ss_flags & ~(SF.SS_ONSTACK | SF.SS_AUTODISARM) and ss_size >= 2048:
+                task.altstack = (ss_sp, ss_flags & SF.SS_AUTODISARM, ss_size)
+        for name, reg in SF.UC_REG.items():
+            if name != "rip":
+                uc.reg_write(reg, regs[name] & MASK64)
+        uc.reg_write(X.UC_X86_REG_RIP, (regs["rip"] - 2) & MASK64)  # in the hook: Unicorn adds 2
+        if fp is not None:
+            SF.restore_fpstate(uc, fp)
+        return ContextRestored(regs["rip"], regs["rax"])
+
+    # -- faults -------------------------------------------------------------------------------
+    def fault(self, row: int, signo: int, code: int, addr: int) -> bool:
+        """A CPU exception: force ``signo`` and deliver it at the faulting instruction. Returns
+        True if a handler runs; otherwise the default action has ended the task."""
+        task_signals.force_signal(self.world, row, signo, code=code, addr=addr)
+        uc = self.machine.memory_of(row).uc
+        return self.deliver(row, rip=uc.reg_read(X.UC_X86_REG_RIP),
+                            rax=uc.reg_read(X.UC_X86_REG_RAX), in_hook=False)
+
+
+__all__ = ["GuestSignals", "ContextRestored", "INIT_FP"]
