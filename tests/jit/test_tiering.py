@@ -2,7 +2,6 @@
 the compiled hook once the guest has made enough calls (jit/options.py, cpu/machine.py)."""
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
