@@ -373,6 +373,19 @@ class HostStdioInode(Inode):
     def size(self) -> int:
         return self.stat().st_size
 
+    def open_description(self, flags: int, path: str):
+        """Reopening /proc/self/fd/N (or /dev/stdout) of host stdio: a new open of the same host
+        object, as Linux's magic link gives (the host does the same magic for us). O_CREAT means
+        nothing here; O_TRUNC truncates only what the user redirected stdout to."""
+        keep = abi.O_ACCMODE | abi.O_APPEND | abi.O_TRUNC | abi.O_NONBLOCK
+        try:
+            fd = os.open(f"/proc/self/fd/{self.host_fd}", (flags & keep) | os.O_CLOEXEC | os.O_NOCTTY)
+        except OSError as e:
+            raise host_error(e) from None
+        f = HostStdioFile(fd, flags & ~abi.O_CREAT, path)
+        f.owns_host_fd = True
+        return f
+
     def __repr__(self) -> str:
         return f"<HostStdioInode fd {self.host_fd}>"
 
@@ -393,8 +406,18 @@ class HostStdioFile(FileDescription):
     def __init__(self, host_fd: int, flags: int = O_RDWR, path: str = ""):
         super().__init__(HostStdioInode(host_fd), flags, path or f"host fd {host_fd}")
         self.host_fd = host_fd
+        self.owns_host_fd = False  # a reopened /proc/self/fd/N: ours to close
         mode = self.inode.ftype
         self.seekable = mode in (abi.S_IFREG, abi.S_IFBLK)
+
+    def release(self) -> None:
+        super().release()
+        if self.owns_host_fd:
+            self.owns_host_fd = False
+            try:
+                os.close(self.host_fd)
+            except OSError:
+                pass
 
     def poll(self) -> int:
         """The host's own answer (poll with a zero timeout)."""

@@ -770,7 +770,7 @@ def test_fork_copies_private_memory_and_shares_shared_memory(mm):
     child.mprotect(r, P, RW)
     assert child.copy_in(r, P) == bytes(P)
     child.release()
-    assert list(child.uc.mem_regions()) == []
+    assert child.maps_text() == ""  # every row gone (the engine dies with it, untouched)
     assert mm.copy_in(s, 5) == b"world"
 
 

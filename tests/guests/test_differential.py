@@ -89,3 +89,7 @@ def test_signal_handlers(guest_build, libc, scenario):
 def test_bad_signal_input_is_sigsegv(guest_build, case):
     native, guest = same([guest_build("badsignals", "gcc"), case])
     assert guest.status == native.status == 139 and b"Traceback" not in guest.stderr
+
+
+def test_big_memory_requests_follow_the_overcommit_heuristic(guest_build, libc):
+    same([guest_build("bigmem", libc)])

@@ -126,3 +126,14 @@ def test_host_signal_kills_a_spinning_guest(tmp_path, sig):
         assert p.wait(timeout=60) == 128 + sig
     finally:
         os.unlink(exe)
+
+
+def test_dev_stdout_and_proc_self_fd_reopen_host_stdio(tmp_path):
+    """/dev/stdout, /dev/stderr and /proc/self/fd/N of host stdio open the same host object again
+    (Linux's magic links), so `echo x > /dev/stdout` works as in a shell."""
+    r = run("--", "/bin/sh", "-c", "echo out > /dev/stdout; echo err > /dev/stderr; "
+            "exec cat /proc/self/fd/0", input=b"from stdin\n")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"out\nfrom stdin\n" and r.stderr == b"err\n"
+    r = run("--", "/usr/bin/python3", "-c", "open('/proc/self/fd/1', 'w').write('py\\n')")
+    assert r.returncode == 0 and r.stdout == b"py\n", r.stderr
