@@ -7,7 +7,8 @@ Prints:
    cache loads included), and the run itself in a warm process (load + execute);
 2. guest instructions per second on a compute loop under ecs-kernel (the syscall hook installed,
    the kernel in charge) against the same loop on bare Unicorn with no hooks (goal: >= 0.9x);
-3. the cost of one syscall round trip (getpid in a loop) through the raw ctypes hook.
+3. the cost of one syscall round trip (getpid in a loop) through the compiled fast path
+   (``python -m bench`` has the full table: native, the floor, --no-fast-path).
 """
 from __future__ import annotations
 
@@ -157,7 +158,7 @@ def main(argv=None) -> int:
 
         t_sys = min(_machine_run_seconds(getpid) for _ in range(min(args.repeat, 3)))
         print(f"getpid round trip ({args.syscalls} calls): {t_sys / args.syscalls * 1e6:.2f} us per syscall "
-              f"(raw ctypes hook; DESIGN's figure for this design: ~2.4-2.9 us)")
+              f"(the compiled fast path; python -m bench compares it with --no-fast-path)")
         os.close(devnull)
     finally:
         shutil.rmtree(d, ignore_errors=True)

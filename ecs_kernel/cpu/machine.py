@@ -209,7 +209,7 @@ class Machine:
             fp = self.fastpath
             if fp is None:
                 from ..jit.fastpath import FastPath
-                fp = self.fastpath = FastPath(self, self.dispatcher.hook,
+                fp = self.fastpath = FastPath(self, self.dispatcher.hook_with,
                                               clock_gettime=self.fast_clock_gettime())
             cb = ctypes.c_void_p(fp.hook_address)
             user_data = fp.user_data

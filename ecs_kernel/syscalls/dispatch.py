@@ -7,7 +7,9 @@ the current :class:`~ecs_kernel.syscalls.context.Task`, and writes the result (o
 rax. Unknown and unimplemented numbers get -ENOSYS and are counted per number
 (:attr:`Dispatcher.unimplemented`), like gVisor's unimplemented-syscall events.
 
-With ``strace`` set, a slower twin of the hook prints one line per syscall, strace style.
+With ``strace`` set, a slower twin of the hook prints one line per syscall, strace style. Under the
+compiled fast path (``ecs_kernel/jit/fastpath``) this hook is what the cfunc calls for every syscall
+it does not answer itself (:meth:`Dispatcher.hook_with`).
 """
 from __future__ import annotations
 
@@ -49,7 +51,9 @@ class Dispatcher:
         self._out_ref = ctypes.byref(self._out)
         self.hook = self._make_hook()
 
-    def _make_hook(self):
+    def _make_hook(self, post=None):
+        """The hook; ``post()``, if given, runs after a handler that returned (the compiled fast
+        path's pointer refresh: one Python entry per slow syscall, not two)."""
         # Fresh function objects without argtypes: ctypes then passes our prebuilt arrays and
         # c_void_p handles as they are, with no per-call conversion (~1 us saved per call each).
         raw = ctypes.CDLL(uclib._name)
@@ -114,6 +118,8 @@ class Dispatcher:
                 if machine.stop_requested:
                     machine.stop_reason = "killed"
                     emu_stop(uch)
+                elif post is not None:
+                    post()
                 return
             except Exception as exc:  # a kernel bug: never the guest's fault, never a traceback
                 machine.report_internal_error(nr, name_of(nr), exc)
@@ -129,8 +135,14 @@ class Dispatcher:
             if machine.stop_requested:  # the call killed the task (SIGPIPE's default action)
                 machine.stop_reason = "killed"
                 emu_stop(uch)
+            elif post is not None:
+                post()
 
         return hook
+
+    def hook_with(self, post):
+        """A second hook that calls ``post()`` after each handler that returned."""
+        return self._make_hook(post)
 
     # -- strace ------------------------------------------------------------------------------------
     def _format_call(self, task, nr: int, args) -> str:

@@ -107,3 +107,58 @@ def test_strace_sees_every_syscall(program):
     lines = log.getvalue().splitlines()
     assert sum(line.startswith("getpid(") for line in lines) == 6000
     assert sum(line.startswith("sched_yield(") for line in lines) == 2000
+
+
+SIGNALS_SRC = r"""
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t usr1, alarms;
+static void on_usr1(int s) { (void)s; usr1++; }
+static void on_alarm(int s) { (void)s; alarms++; }
+
+int main(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_usr1;
+    sigaction(SIGUSR1, &sa, NULL);
+    sa.sa_handler = on_alarm;
+    sigaction(SIGALRM, &sa, NULL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    raise(SIGUSR1);                      /* pending, blocked */
+    for (int i = 0; i < 1000; i++) syscall(SYS_getpid);
+    int before = usr1;
+    sigprocmask(SIG_UNBLOCK, &set, NULL);  /* delivered on the way back */
+    int after = usr1;
+    struct itimerval it = {{0, 0}, {0, 20000}};
+    setitimer(ITIMER_REAL, &it, NULL);
+    long calls = 0;
+    while (!alarms && calls < 200000000L) { syscall(SYS_getpid); calls++; }
+    printf("usr1 %d->%d alarm %d\n", before, after, (int)alarms);
+    return 0;
+}
+"""
+
+
+def test_signals_and_timers_reach_a_task_in_fast_syscalls(program):
+    """A blocked signal unblocked by rt_sigprocmask is delivered on that call's return, and a
+    timer fires while the task only makes compiled-path syscalls, as natively."""
+    d = program.parent
+    (d / "sig.c").write_text(SIGNALS_SRC)
+    subprocess.run(["gcc", "-static", "-O1", "-o", str(d / "sig"), str(d / "sig.c")], check=True,
+                   capture_output=True)
+    native = subprocess.run([str(d / "sig")], capture_output=True, timeout=60)
+    fast = _guest(d / "sig")
+    slow = _guest(d / "sig", fast_path=False)
+    want = (0, b"usr1 0->1 alarm 1\n")
+    assert (native.returncode, native.stdout) == want
+    assert fast[:2] == slow[:2] == want
+    assert fast[2].fastpath.fast_calls >= 1000

