@@ -47,6 +47,7 @@ from ..components.rlimits import RLIMIT_AS, RLIMIT_DATA, RLIMIT_STACK
 from ..components.signals import SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP
 from ..components.task import Block as BlockKind
 from ..components.task import RunState
+from ..errors import KernelError
 from ..systems import task_exit
 from .memory import AddressSpace, default_mmap_base
 
@@ -142,6 +143,8 @@ class Machine:
         self.world.index["driver_delivered_tasks"] = set()
         self.timer_deadline_ns: int | None = None  # host monotonic ns of the next timer check
         self.running_unbounded = False  # emu_start runs without count= quanta
+        self.contended = False  # another guest task is runnable: run in quanta
+        self.progress = 0  # completed syscalls and exits: blocked tasks retry when it moves
         self.fault_addr = 0
         self.fault_code = 0
         # The compiled syscall hook (jit/fastpath), built with the first engine. --strace prints
@@ -354,6 +357,74 @@ class Machine:
             self.strace.write(f"--- exec {prog.exe_path} ---\n")
         raise ExecDone()
 
+    def fork_task(self, task, flags: int, *, stack: int = 0, ptid: int = 0, ctid: int = 0,
+                  tls: int = 0) -> int:
+        """clone(2) of a guest process from inside its syscall hook: the kernel's clone (rows,
+        FD table, handlers, a copy of the address space with its own engine), then the child's
+        registers: the parent's, returning 0 from the syscall. Returns the child's pid."""
+        from ..syscalls.sys_process import (CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_FS,
+                                            CLONE_PARENT_SETTID, CLONE_SETTLS, CLONE_VFORK,
+                                            CLONE_VM)
+        from ..systems import task_clone
+        from .sigframe import read_regs, restore_fpstate, save_fpstate, UC_REG
+        w = self.world
+        # CLONE_VM without CLONE_THREAD (vfork, posix_spawn): the child gets a copy; the parent
+        # is held until the child execs or exits, so nobody can tell but a child that writes
+        # memory for its parent to read before it execs.
+        kflags = flags & ~(CLONE_VM | CLONE_VFORK | CLONE_SETTLS | CLONE_PARENT_SETTID |
+                           CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID)
+        child = task_clone.clone(w, task.row, kflags,
+                                 child_tid_addr=ctid if flags & CLONE_CHILD_CLEARTID else 0)
+        w.flush()
+        pid = self.kernel.getpid(w.tasks.handle(child))
+        puc = self.memory_of(task.row).uc
+        gm = self.memory_of(child)
+        from ..syscalls.context import Task
+        ct = Task(w, child, self, self.fs, task.fsctx if flags & CLONE_FS else task.fsctx.fork())
+        ct.mm = gm.aspace
+        for name in ("comm", "exe_path", "argv", "envp", "fs_base", "gs_base"):
+            setattr(ct, name, getattr(task, name))
+        if hasattr(task, "altstack"):
+            ct.altstack = task.altstack
+        self.tasks[child] = ct
+        w.index["driver_delivered_tasks"].add(child)
+        regs = read_regs(puc)
+        regs["rip"] = puc.reg_read(X.UC_X86_REG_RIP) + 2  # we are in the hook, on `syscall`
+        regs["rax"] = 0
+        if stack:
+            regs["rsp"] = stack
+        cuc = gm.uc
+        for name, reg in UC_REG.items():
+            cuc.reg_write(reg, regs[name] & MASK64)
+        restore_fpstate(cuc, save_fpstate(puc))
+        cuc.reg_write(X.UC_X86_REG_FS_BASE, tls if flags & CLONE_SETTLS else puc.reg_read(X.UC_X86_REG_FS_BASE))
+        cuc.reg_write(X.UC_X86_REG_GS_BASE, puc.reg_read(X.UC_X86_REG_GS_BASE))
+        if flags & CLONE_SETTLS:
+            ct.fs_base = tls
+        tid = pid.to_bytes(4, "little")
+        if flags & CLONE_PARENT_SETTID and ptid:
+            for mm in (task.mm, ct.mm):  # the same address in both (a copy)
+                try:
+                    mm.copy_out(ptid, tid)
+                except KernelError:
+                    pass
+        if flags & CLONE_CHILD_SETTID and ctid:
+            try:
+                ct.mm.copy_out(ctid, tid)
+            except KernelError:
+                pass
+        if flags & CLONE_VFORK:
+            ct.vfork_parent = task.row
+            task.vfork_child = child
+        self.progress += 1
+        # Two tasks can run now: stop (safe: we are in the hook) so the run loop schedules in
+        # quanta, or hands over at once to the child of a vfork.
+        if self.current_uch is not None:
+            if self.stop_reason is None:
+                self.stop_reason = "requantum"
+            uclib.uc_emu_stop(self.current_uch)
+        return pid
+
     def switch_to(self, row: int) -> None:
         self.current = row
         self.current_task = self.tasks[row]
@@ -392,39 +463,172 @@ class Machine:
 
     # -- the run loop -----------------------------------------------------------------------------
     def run(self) -> int:
-        """Run until the current task's thread group has exited. Returns its wait status
-        (``code << 8`` for exit, the signal number for a fatal signal)."""
+        """Run the guest processes until the first one (the program) has exited; returns its
+        wait status (``code << 8`` for exit, the signal number for a fatal signal). Processes it
+        leaves behind are killed, as a sandbox ends with its program.
+
+        Scheduling is at syscalls: the current task runs until it blocks, exits or, while
+        another task is runnable (or a timer is armed), its quantum of instructions ends; then
+        the next runnable task in row order runs. A blocked syscall is retried when its host fds
+        are ready, its deadline passed, or (a pipe, a wait for a child) another task made
+        progress; when nothing can run, the loop waits on the host for any of those."""
         w = self.world
         T, G = w.tasks, w.thread_groups
-        row = self.current
-        tg = int(T.tg[row])
+        main = self.current
+        main_tg = int(T.tg[main])
+        last = main
         while True:
-            if self.host_signal and not G.exiting[tg]:
-                # The host asked us to stop (Ctrl-C, kill): the guest dies of that signal, as
-                # it would natively in the same process group.
-                task_exit.kill_by_signal(w, tg, self.host_signal)
-            state = int(T.run_state[row])
-            if G.exiting[tg] or int(T.exit_state[row]) != 0:
-                pass
-            elif state == RunState.runApp:
+            if self.host_signal:
+                self._host_kill()
+            if G.exiting[main_tg] or int(T.exit_state[main]) != 0:
+                break
+            self._service_blocked()
+            row = self._next_runnable(last)
+            if row >= 0:
+                last = row
+                if row != self.current:
+                    self.switch_to(row)
+                self.contended = any(r != row and self._runnable(r) for r in self.tasks)
+                if self.signals.deliverable(row):
+                    # sent while it was not running: delivered on its way back to user mode
+                    uc = self.memory_of(row).uc
+                    self.signals.deliver(row, rip=uc.reg_read(X.UC_X86_REG_RIP),
+                                         rax=uc.reg_read(X.UC_X86_REG_RAX), in_hook=False)
+                    if not self._runnable(row):
+                        if self.exits_pending():
+                            self.sync_clock()
+                            w.tick()
+                            self._forget_dead()
+                        continue
                 self._run_app(row)
-            elif state == RunState.blocked:
-                self._wait_blocked(row)
-                self.run_timers()
-                if int(T.block[row]) == BlockKind.STOPPED:
-                    pass  # a group stop: only SIGCONT or SIGKILL (delivered on send) ends it
-                elif self.signals.deliverable(row) and self.signals.deliver_to_blocked(row):
-                    self._unblock(row)
-                elif self.stop_requested:
-                    pass
-                elif int(T.run_state[row]) != RunState.blocked:
-                    self._unblock(row)  # woken by its condition, or continued
-            if G.exiting[tg] or int(T.exit_state[row]) != 0:
-                status = task_exit.wait_status(w, row)
-                self.exited_status = status
+                if self.stop_reason in ("exit", "killed") or self.exits_pending():
+                    self.sync_clock()
+                    w.tick()  # exits become zombies, parents hear SIGCHLD
+                    self._forget_dead()
+                    self.progress += 1
+                continue
+            self._wait_any()
+            self.run_timers()
+            if self.exits_pending():
                 w.tick()
-                w.tick()
-                return status
+                self._forget_dead()
+                self.progress += 1
+        status = task_exit.wait_status(w, main)
+        self.exited_status = status
+        for r in list(self.tasks):  # what the program left running dies with the sandbox
+            tg = int(T.tg[r])
+            if r != main and T.alive[r] and not G.exiting[tg] and int(T.exit_state[r]) == 0:
+                task_exit.kill_by_signal(w, tg, 9)
+        w.tick()
+        w.tick()
+        self._forget_dead()
+        return status
+
+    def exits_pending(self) -> bool:
+        """Has a guest task begun exiting that the EXIT system has not yet handled?"""
+        T, G = self.world.tasks, self.world.thread_groups
+        return any(T.alive[r] and (int(T.exit_state[r]) == 1 or
+                                   (G.exiting[int(T.tg[r])] and int(T.exit_state[r]) == 0))
+                   for r in self.tasks)
+
+    def _host_kill(self) -> None:
+        """The host asked us to stop (Ctrl-C, kill): every guest process dies of that signal,
+        as it would natively in the same foreground process group."""
+        T, G = self.world.tasks, self.world.thread_groups
+        for r in list(self.tasks):
+            tg = int(T.tg[r])
+            if T.alive[r] and not G.exiting[tg]:
+                task_exit.kill_by_signal(self.world, tg, self.host_signal)
+
+    def _runnable(self, row: int) -> bool:
+        T, G = self.world.tasks, self.world.thread_groups
+        if not T.alive[row] or int(T.exit_state[row]) != 0 or G.exiting[int(T.tg[row])]:
+            return False
+        if int(T.run_state[row]) != RunState.runApp:
+            return False
+        vc = getattr(self.tasks[row], "vfork_child", None)
+        if vc is not None:  # vfork: the parent waits until the child execs or exits
+            ct = self.tasks.get(vc)
+            if ct is not None and getattr(ct, "vfork_parent", None) == row and T.alive[vc] \
+                    and int(T.exit_state[vc]) == 0:
+                return False
+            self.tasks[row].vfork_child = None
+        return True
+
+    def _next_runnable(self, last: int) -> int:
+        rows = sorted(self.tasks)
+        order = [r for r in rows if r > last] + [r for r in rows if r <= last]
+        for r in order:
+            if self._runnable(r):
+                return r
+        return -1
+
+    def _forget_dead(self) -> None:
+        """Drop the Python side of tasks whose rows were released (rows are reused)."""
+        T = self.world.tasks
+        driven = self.world.index["driver_delivered_tasks"]
+        for r in list(self.tasks):
+            if not T.alive[r] or int(T.exit_state[r]) == 3:  # ExitState.DEAD
+                if r == self.current:
+                    continue  # the program's own row: its status is read after the loop
+                del self.tasks[r]
+                driven.discard(r)
+
+    def _service_blocked(self) -> None:
+        """Wake blocked tasks whose condition may hold (they retry their syscall), and deliver
+        signals to blocked tasks (a handler interrupts the syscall: EINTR or restart)."""
+        T = self.world.tasks
+        for r in list(self.tasks):
+            if not T.alive[r] or int(T.run_state[r]) != RunState.blocked or int(T.exit_state[r]):
+                continue
+            if int(T.block[r]) == BlockKind.STOPPED:
+                continue  # a group stop: only SIGCONT or SIGKILL ends it
+            if self.signals.deliverable(r):
+                if r != self.current:
+                    self.switch_to(r)
+                if self.signals.deliver_to_blocked(r):
+                    self._unblock(r)
+                    continue
+            blk = self.tasks[r].blocked_on
+            if blk is None:
+                continue
+            if self._ready(blk):
+                self._unblock(r)
+
+    def _ready(self, blk) -> bool:
+        if blk.deadline is not None and self.monotonic_ns() >= blk.deadline:
+            return True
+        if blk.read_fds or blk.write_fds:
+            try:
+                r, wr, _ = select.select(blk.read_fds, blk.write_fds, [], 0)
+            except (OSError, ValueError):
+                return True  # the retry reports the error
+            return bool(r or wr)
+        if blk.deadline is None:
+            return self.progress > blk.progress_seen  # another task did something
+        return False
+
+    def _wait_any(self) -> None:
+        """Nothing can run: wait on the host for the first blocked task's fds, the nearest
+        deadline or timer, at most WAIT_SLICE (so host signals are noticed)."""
+        T = self.world.tasks
+        rfds, wfds, deadlines = [], [], []
+        for r, task in self.tasks.items():
+            blk = getattr(task, "blocked_on", None)
+            if blk is None or not T.alive[r] or int(T.run_state[r]) != RunState.blocked:
+                continue
+            rfds.extend(blk.read_fds)
+            wfds.extend(blk.write_fds)
+            if blk.deadline is not None:
+                deadlines.append(blk.deadline)
+        timeout = self._timeout_until(min(deadlines) if deadlines else None)
+        if rfds or wfds:
+            try:
+                select.select(rfds, wfds, [], timeout)
+            except (OSError, ValueError):
+                pass
+        else:
+            time.sleep(timeout)
 
     def _run_app(self, row: int) -> None:
         """runApp: execute guest code until the hook stops the engine or the guest faults."""
@@ -441,7 +645,7 @@ class Machine:
             self.fastpath.sync()  # Python ran since the last syscall: tables may have grown
         # While a timer is armed, run in quanta of instructions so a loop without syscalls
         # still meets its SIGALRM (count= costs a per-instruction check, so only then).
-        quantum = TIMER_QUANTUM if self.timer_deadline_ns is not None else 0
+        quantum = TIMER_QUANTUM if self.timer_deadline_ns is not None or self.contended else 0
         self.running_unbounded = not quantum
         try:
             uc.emu_start(uc.reg_read(X.UC_X86_REG_RIP), 0, count=quantum)
@@ -582,28 +786,8 @@ class Machine:
         T = self.world.tasks
         T.run_state[row] = RunState.blocked
         T.block[row] = BlockKind.SLEEP
+        blk.progress_seen = self.progress
         self.tasks[row].blocked_on = blk
-
-    def _wait_blocked(self, row: int) -> None:
-        """Wait (on the host) until the blocked task may retry its syscall. Waits are cut into
-        slices of at most WAIT_SLICE seconds so a host signal is noticed; the restarted syscall
-        blocks again if its condition still does not hold (a sleep keeps its deadline)."""
-        T = self.world.tasks
-        blk = self.tasks[row].blocked_on
-        if blk is None:  # blocked by the kernel (a group stop): wait for a timer or the host
-            time.sleep(self._timeout_until(None))
-            return
-        timeout = self._timeout_until(blk.deadline)
-        if blk.read_fds or blk.write_fds:
-            try:
-                select.select(blk.read_fds, blk.write_fds, [], timeout)
-            except (OSError, ValueError):
-                pass
-        else:
-            time.sleep(timeout)
-            if blk.deadline is None or self.monotonic_ns() < blk.deadline:
-                return  # still asleep (woken early for a timer or the host)
-        self._unblock(row)
 
     def _timeout_until(self, deadline: int | None) -> float:
         """Seconds to wait: to the deadline or the next timer, at most WAIT_SLICE."""

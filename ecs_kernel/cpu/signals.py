@@ -84,6 +84,7 @@ class GuestSignals:
         T, G = w.tasks, w.thread_groups
         uc = self.machine.memory_of(row).uc
         task = self.machine.tasks[row]
+        self.machine.progress += 1  # a stop, a death or a handler: a waiting parent may care
         regs = fp = None
         while True:
             taken = task_signals.get_signal(w, row, stop_after_handler=True)

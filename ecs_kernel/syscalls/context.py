@@ -43,13 +43,16 @@ def u32(x: int) -> int:
 
 class Block(Exception):
     """The syscall must wait: for host fds to be readable/writable, until ``deadline`` (host
-    monotonic ns), or forever (neither given)."""
+    monotonic ns), or for another guest task to make progress (neither given: a pipe, a child).
+    The run loop restarts the syscall when that happened."""
 
-    def __init__(self, read_fds=(), write_fds=(), deadline: int | None = None):
+    def __init__(self, read_fds=(), write_fds=(), deadline: int | None = None, child: bool = False):
         super().__init__("block")
         self.read_fds = tuple(read_fds)
         self.write_fds = tuple(write_fds)
         self.deadline = deadline
+        self.child = child  # wait4/waitid: retried when a child changes state
+        self.progress_seen = -1  # the Machine's progress count when it blocked
 
 
 class TaskExit(Exception):

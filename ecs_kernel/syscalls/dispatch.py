@@ -131,6 +131,7 @@ class Dispatcher:
             if strace:
                 machine.strace.write(self._format_result(task, nr, args, pre, ret) + "\n")
             # Back to user mode: due timers, then signals (a handler entry rewrites rip/rax).
+            machine.progress += 1  # a completed call: tasks blocked on a pipe or a child retry
             machine.after_syscall(task, vals[7] + 2, ret)
             if machine.stop_requested:  # the call killed the task (SIGPIPE's default action)
                 machine.stop_reason = "killed"
@@ -153,13 +154,21 @@ class Dispatcher:
         if "of" in kinds and "m" in kinds:  # strace shows the mode only when a file is created
             if not args[kinds.index("of")] & 0o20000100:  # O_CREAT, O_TMPFILE
                 parts.pop(kinds.index("m"))
-        return f"{name_of(nr)}({', '.join(parts)}"
+        return f"{self._pid_prefix(task)}{name_of(nr)}({', '.join(parts)}"
+
+    def _pid_prefix(self, task) -> str:
+        """strace -f's ``[pid N] `` once the program has more than one task."""
+        if len(self.machine.tasks) < 2:
+            return ""
+        from ..components import pidns
+        w = task.world
+        return f"[pid {pidns.tid_in(w, task.row, int(w.tasks.ns[task.row]))}] "
 
     def _format_result(self, task, nr: int, args, pre: str, ret: int) -> str:
         kinds = self.rows[nr].args
         if any(k.startswith("o") and k != "of" for k in kinds):
             parts = [self._fmt_arg(task, kind, v, args, out=ret) for kind, v in zip(kinds, args)]
-            pre = f"{name_of(nr)}({', '.join(parts)}"
+            pre = f"{self._pid_prefix(task)}{name_of(nr)}({', '.join(parts)}"
         if ret < 0 and -ret < 4096:
             e = -ret
             res = f"-1 {_errno.errorcode.get(e, e)} ({os.strerror(e)})"

@@ -13,7 +13,7 @@ from ..components.rlimits import RLIM_NLIMITS, RLIMIT_AS, RLIMIT_DATA
 from ..components.signals import NSIG
 from ..errors import E, KernelError
 from ..systems import sessions, task_exit
-from .context import TaskExit, s32, u32
+from .context import Block, TaskExit, s32, u32
 from .table import FULL, PARTIAL, syscall
 
 _U64 = (1 << 64) - 1
@@ -508,7 +508,14 @@ def arch_prctl(t, code, addr):
 
 @syscall("sched_yield", FULL)
 def sched_yield(t):
-    """Implements sched_yield(2)."""
+    """Implements sched_yield(2): with another task runnable, the engine stops after the call
+    (from the hook: safe) and the run loop runs the next task."""
+    m = t.machine
+    if m.contended and m.current_uch is not None:
+        from unicorn.unicorn_py3.unicorn import uclib
+        if m.stop_reason is None:
+            m.stop_reason = "requantum"
+        uclib.uc_emu_stop(m.current_uch)
     return 0
 
 
@@ -588,3 +595,95 @@ def sched_get_priority_min(t, policy):
     if p in (0, 3, 5, 6):
         return 0
     raise KernelError(E.EINVAL)
+
+
+# -- fork, clone, wait ------------------------------------------------------------------------------
+
+CLONE_VM, CLONE_FS, CLONE_FILES, CLONE_SIGHAND = 0x100, 0x200, 0x400, 0x800
+CLONE_VFORK, CLONE_PARENT, CLONE_THREAD = 0x4000, 0x8000, 0x10000
+CLONE_SETTLS, CLONE_PARENT_SETTID, CLONE_CHILD_CLEARTID = 0x80000, 0x100000, 0x200000
+CLONE_CHILD_SETTID = 0x1000000
+SIGCHLD = 17
+
+
+def _clone(t, flags: int, stack: int = 0, ptid: int = 0, ctid: int = 0, tls: int = 0) -> int:
+    """kernel_clone for a guest: a new process (a thread, CLONE_THREAD, is not supported yet:
+    EAGAIN, which pthread_create reports as such)."""
+    if flags & CLONE_THREAD:
+        raise KernelError(E.EAGAIN, "guest threads are not supported yet")
+    return t.machine.fork_task(t, flags, stack=stack, ptid=ptid, ctid=ctid, tls=tls)
+
+
+@syscall("fork", FULL, args=())
+def fork(t):
+    """Implements fork(2): the child's memory is a copy (copied now, not copy-on-write)."""
+    return _clone(t, SIGCHLD)
+
+
+@syscall("vfork", PARTIAL, "the child gets a copy of memory; the parent waits until it execs or "
+         "exits, as vfork promises", args=())
+def vfork(t):
+    """Implements vfork(2)."""
+    return _clone(t, CLONE_VM | CLONE_VFORK | SIGCHLD)
+
+
+@syscall("clone", PARTIAL, "processes: CLONE_VM without CLONE_THREAD copies memory (posix_spawn's "
+         "vfork-style child works); CLONE_THREAD is EAGAIN until guest threads arrive",
+         args=("x", "p", "p", "p", "u"))
+def clone(t, flags, stack, ptid, ctid, tls):
+    """Implements clone(2) (x86-64 argument order: flags, stack, parent_tid, child_tid, tls)."""
+    return _clone(t, flags & 0xFFFF_FFFF_FFFF_FFFF, stack, ptid, ctid, tls)
+
+
+def _wait(t, opts_fn, pid_or_id, options: int):
+    """One non-blocking look (Linux do_wait with the task's own retry): the result, or Block
+    until a child changes state (the run loop retries the call then)."""
+    from ..systems import task_wait as W
+    opts = opts_fn(options | W.WNOHANG)
+    res = W.wait(t.world, t.row, opts)
+    t.world.flush()  # a reaped child's rows go now
+    if res is None and not options & W.WNOHANG:
+        raise Block(child=True)
+    return res
+
+
+@syscall("wait4", PARTIAL, "rusage is reported as zeros", args=("i", "p", "x", "p"))
+def wait4(t, pid, status_ptr, options, rusage):
+    """Implements wait4(2)."""
+    from ..systems import task_wait as W
+    pid, options = s32(pid), u32(options)
+    if status_ptr:
+        t.mm.copy_in(status_ptr, 4)  # EFAULT before anything is reaped
+    res = _wait(t, lambda o: W.WaitOptions.for_wait4(pid, o), pid, options)
+    if res is None:
+        return 0
+    if status_ptr:
+        t.mm.copy_out(status_ptr, struct.pack("<i", res.status))
+    if rusage:
+        t.mm.copy_out(rusage, bytes(144))
+    return res.pid
+
+
+@syscall("waitid", PARTIAL, "rusage is reported as zeros", args=("i", "i", "p", "x", "p"))
+def waitid(t, idtype, id_, infop, options, rusage):
+    """Implements waitid(2)."""
+    from ..systems import task_wait as W
+    idtype, id_, options = s32(idtype), s32(id_), u32(options)
+    res = _wait(t, lambda o: W.WaitOptions.for_waitid(idtype, id_, o), id_, options)
+    if infop:
+        if res is None:
+            t.mm.copy_out(infop, bytes(128))  # WNOHANG with nothing: si_pid 0
+        else:
+            if res.code == W.CLD_EXITED:
+                st = (res.status >> 8) & 0xFF
+            elif res.code == W.CLD_CONTINUED:
+                st = 18  # SIGCONT
+            elif res.code in (W.CLD_STOPPED, W.CLD_TRAPPED):
+                st = (res.status >> 8) & 0xFF
+            else:
+                st = res.status & 0x7F
+            info = struct.pack("<iii4xiIi", SIGCHLD, 0, res.code, res.pid, res.uid, st)
+            t.mm.copy_out(infop, info.ljust(128, b"\0"))
+    if rusage:
+        t.mm.copy_out(rusage, bytes(144))
+    return 0

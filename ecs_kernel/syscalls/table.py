@@ -112,9 +112,7 @@ _REGISTRY: dict[str, tuple] = {}
 # Known-unimplemented calls and what the guest sees (ENOSYS unless the note says otherwise).
 UNIMPLEMENTED_NOTES = {
     "rseq": "ENOSYS: glibc then runs without restartable sequences",
-    "clone": "process creation arrives with issue 5 (multi-process programs)",
     "clone3": "ENOSYS: glibc falls back to clone",
-    "fork": "issue 5", "vfork": "issue 5", "wait4": "issue 5", "waitid": "issue 5",
     "io_uring_setup": "not modelled", "bpf": "not modelled", "perf_event_open": "not modelled",
     "userfaultfd": "not modelled", "ptrace": "not modelled", "seccomp": "not modelled",
 }

@@ -118,3 +118,31 @@ async def main():
     print(await asyncio.gather(*(asyncio.sleep(0.01, result=i) for i in range(5))))
 asyncio.run(main())
 """])
+
+
+SHELL_SCRIPT = ('echo a b c | wc -w; ls / | sort | head -3; x=$(echo sub); echo "got $x"; '
+                '(exit 3); echo "status $?"; for i in 3 1 2; do echo $i; done | sort | tr "\\n" " "; '
+                'echo; false || echo "or works"; echo done >&2')
+
+
+@pytest.mark.parametrize("shell", ["/bin/sh", "/bin/bash"])
+def test_shell_pipelines_and_subshells(shell):
+    """Shells fork for pipelines, command substitution and subshells."""
+    g = same([shell, "-c", SHELL_SCRIPT])
+    assert b"got sub" in g.stdout
+
+
+@needs_busybox
+def test_busybox_sh_pipeline():
+    same([BUSYBOX, "sh", "-c", "seq 1 100 | grep 7 | wc -l"])
+
+
+def test_python_subprocess():
+    """subprocess uses vfork-style clone and an error pipe; os.fork and waitpid."""
+    script = ("import subprocess, os\n"
+              "print(subprocess.run(['/bin/echo', 'hi'], capture_output=True).stdout)\n"
+              "print(subprocess.check_output('echo x | tr x y', shell=True))\n"
+              "try:\n    subprocess.run(['/no/such'])\nexcept FileNotFoundError as e:\n"
+              "    print('FNF', e.errno)\n"
+              "r = os.fork()\nif r == 0:\n    os._exit(5)\nprint(os.waitpid(r, 0)[1] >> 8)\n")
+    same(["/usr/bin/python3", "-c", script])

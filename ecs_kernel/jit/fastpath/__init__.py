@@ -162,6 +162,7 @@ class FastPath:
         m = self.machine
         ctl = self.ctl
         ctl[C_CURRENT] = m.current
+        ctl[C_ONLY_RUNNABLE] = 0 if getattr(m, "contended", False) else 1  # sched_yield yields
         d = getattr(m, "timer_deadline_ns", None)
         ctl[C_TIMER_DEADLINE] = -1 if d is None else d
         w = m.world

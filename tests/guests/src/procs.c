@@ -1,0 +1,116 @@
+/* Processes: fork, pipes between processes, wait4/waitid, signals to children, exec in a child,
+   vfork, orphans. argv[1] picks the scenario; output must match native Linux. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static volatile int chld;
+static void on_chld(int s) { (void)s; chld++; }
+
+int main(int argc, char **argv) {
+    const char *w = argc > 1 ? argv[1] : "";
+    setvbuf(stdout, NULL, _IONBF, 0);
+    int st;
+    if (!strcmp(w, "pipe")) {
+        int p[2];
+        pipe(p);
+        pid_t c = fork();
+        if (c == 0) {
+            close(p[0]);
+            for (int i = 0; i < 1000; i++) dprintf(p[1], "line %d\n", i);
+            _exit(7);
+        }
+        close(p[1]);
+        char buf[65536];
+        long total = 0, n;
+        while ((n = read(p[0], buf, sizeof buf)) > 0) total += n;
+        pid_t r = waitpid(c, &st, 0);
+        printf("bytes %ld reaped %d exited %d code %d\n", total, r == c, WIFEXITED(st), WEXITSTATUS(st));
+        return 0;
+    }
+    if (!strcmp(w, "signals")) {
+        signal(SIGCHLD, on_chld);
+        pid_t c = fork();
+        if (c == 0) { pause(); _exit(1); }
+        kill(c, SIGTERM);
+        waitpid(c, &st, 0);
+        printf("killed %d by %d chld %d\n", WIFSIGNALED(st), WTERMSIG(st), chld > 0);
+        c = fork();
+        if (c == 0) { for (;;) ; }
+        kill(c, SIGSTOP);
+        waitpid(c, &st, WUNTRACED);
+        printf("stopped %d by %d\n", WIFSTOPPED(st), WSTOPSIG(st));
+        kill(c, SIGCONT);
+        waitpid(c, &st, WCONTINUED);
+        printf("continued %d\n", WIFCONTINUED(st));
+        kill(c, SIGKILL);
+        waitpid(c, &st, 0);
+        printf("killed %d by %d\n", WIFSIGNALED(st), WTERMSIG(st));
+        return 0;
+    }
+    if (!strcmp(w, "waitid")) {
+        pid_t c = fork();
+        if (c == 0) _exit(42);
+        siginfo_t si;
+        memset(&si, 0, sizeof si);
+        int r = waitid(P_PID, c, &si, WEXITED | WNOWAIT);
+        printf("waitid %d code %d status %d pid_ok %d\n", r, si.si_code, si.si_status, si.si_pid == c);
+        r = waitpid(c, &st, WNOHANG);
+        printf("still reapable %d code %d\n", r == c, WEXITSTATUS(st));
+        r = waitpid(-1, &st, WNOHANG);
+        printf("none left %d errno %d\n", r, errno);
+        return 0;
+    }
+    if (!strcmp(w, "exec")) {
+        pid_t c = fork();
+        if (c == 0) {
+            char *args[] = {"/bin/echo", "from", "exec", NULL};
+            execv(args[0], args);
+            _exit(99);
+        }
+        waitpid(c, &st, 0);
+        printf("child status %d\n", WEXITSTATUS(st));
+        c = vfork();
+        if (c == 0) {
+            char *args[] = {"/bin/sh", "-c", "exit 4", NULL};
+            execv(args[0], args);
+            _exit(98);
+        }
+        waitpid(c, &st, 0);
+        printf("vfork child status %d\n", WEXITSTATUS(st));
+        return 0;
+    }
+    if (!strcmp(w, "many")) {
+        int n = 20;
+        for (int i = 0; i < n; i++) {
+            pid_t c = fork();
+            if (c == 0) _exit(i);
+        }
+        int sum = 0;
+        for (int i = 0; i < n; i++) {
+            wait(&st);
+            sum += WEXITSTATUS(st);
+        }
+        printf("sum %d\n", sum);
+        return 0;
+    }
+    if (!strcmp(w, "fdshare")) {  /* a shared file offset after fork */
+        FILE *f = tmpfile();
+        int fd = fileno(f);
+        pid_t c = fork();
+        if (c == 0) { write(fd, "child ", 6); _exit(0); }
+        waitpid(c, &st, 0);
+        write(fd, "parent", 6);
+        lseek(fd, 0, SEEK_SET);
+        char buf[32] = {0};
+        read(fd, buf, sizeof buf - 1);
+        printf("%s\n", buf);
+        return 0;
+    }
+    return 99;
+}
