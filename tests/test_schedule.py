@@ -1,5 +1,4 @@
 """Systems, phases and the sanitizer."""
-import numpy as np
 import pytest
 
 from ecs_kernel.kernel import Kernel, standard_schedule

@@ -38,7 +38,7 @@ import traceback
 
 import numpy as np
 from unicorn import (UC_ARCH_X86, UC_HOOK_INSN, UC_HOOK_INTR, UC_HOOK_MEM_INVALID,
-                     UC_HOOK_MEM_UNMAPPED, UC_MODE_64, Uc, UcError)
+                     UC_MODE_64, Uc, UcError)
 from unicorn import unicorn_const as _ucc
 from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import uclib

@@ -447,7 +447,6 @@ class AddressSpace:
             hi = max(hi, max(v[0] for v in before.values()))
         after = self._snap(lo, hi, touching=False)
         uc = self.uc
-        maps = []
         for s, (e, p, h) in before.items():
             a = after.get(s)
             if a == (e, p, h):

@@ -33,7 +33,7 @@ def _release_ids(world, kind: str, row: int) -> None:
 
 def new_session(world, tg: int) -> int:
     """Make thread group ``tg`` the leader of a new session with a new process group."""
-    S, P, G, T = world.sessions, world.process_groups, world.thread_groups, world.tasks
+    S, G, T = world.sessions, world.thread_groups, world.tasks
     leader = int(G.leader[tg])
     s = S.alloc()
     S.leader_tg[s] = tg
@@ -167,7 +167,7 @@ def setpgid(world, task: int, pid: int, pgid: int) -> None:
 
 def getpgid(world, task: int, pid: int) -> int:
     """getpgid(2): the process group id of ``pid`` (0: the caller) as the caller sees it."""
-    T, G, P = world.tasks, world.thread_groups, world.process_groups
+    T, G = world.tasks, world.thread_groups
     ns = int(T.ns[task])
     p = task if pid == 0 else _lookup_tg_in_ns(world, ns, pid)
     return _id_in(world, "process_groups", int(G.pgrp[int(T.tg[p])]), ns)

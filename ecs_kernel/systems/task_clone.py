@@ -166,7 +166,7 @@ def _check_limits(world, creator: int) -> None:
 
 def validate_flags(world, creator: int, flags: int, exit_signal: int) -> None:
     """copy_process's flag checks, with Linux's errnos."""
-    T, G, N = world.tasks, world.thread_groups, world.pid_namespaces
+    T, N = world.tasks, world.pid_namespaces
     if flags & ~KNOWN_FLAGS & 0xFFFFFFFF or flags >> 32:
         raise KernelError(E.EINVAL, f"unknown clone flags {flags:#x}")
     if (flags & (CLONE_NEWNS | CLONE_FS)) == (CLONE_NEWNS | CLONE_FS):

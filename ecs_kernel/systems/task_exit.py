@@ -108,7 +108,7 @@ def exit_system(world, commands) -> None:
     taken one by one, first, in row order. ``Settings.batch_exit = False`` takes every task one by
     one (the scalar reference the batch path is tested against).
     """
-    T, G, N = world.tasks, world.thread_groups, world.pid_namespaces
+    T, N = world.tasks, world.pid_namespaces
     n = T.n
     rs = T.run_state[:n]
     rows = np.flatnonzero(((rs == RunState.runExit) | (rs == RunState.runExitNotify)) & T.alive[:n])

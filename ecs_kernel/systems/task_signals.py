@@ -22,7 +22,7 @@ from ..components import links, pidns, rlimits
 from ..components.rlimits import RLIMIT_SIGPENDING
 from ..components.signals import (CLD_CONTINUED, CLD_STOPPED, COREDUMP_SIGNALS, DEFAULT_IGNORE,
                                   FULL_MASK, NSIG, SA_NOCLDSTOP, SA_NODEFER, SA_RESETHAND,
-                                  SA_RESTART, SI_KERNEL, SI_QUEUE, SI_TKILL, SI_USER, SIG_DFL,
+                                  SA_RESTART, SI_KERNEL, SI_TKILL, SI_USER, SIG_DFL,
                                   SIG_IGN, SIGCHLD, SIGCONT, SIGKILL, SIGRTMIN, SIGSTOP, STOP_MASK,
                                   STOP_SIGNALS, UNBLOCKABLE, sigmask)
 from ..components.task import Block, ExitState, RunState
@@ -331,7 +331,7 @@ def send_signal(world, task: int, signo: int, *, group: bool, code: int = SI_KER
     if not _prepare(world, task, signo, force):
         st["dropped"] += 1
         return False
-    T, G = world.tasks, world.thread_groups
+    T = world.tasks
     tg = int(T.tg[task])
     owner = tg if group else task
     _, _, pending = _queue_cols(world, group)
@@ -438,7 +438,7 @@ def _kill_tg(world, sender: int, tg: int, signo: int, code: int = SI_USER, value
 def kill(world, sender: int, pid: int, signo: int) -> None:
     """kill(2): pid > 0 a process, 0 the caller's group, -1 everyone it may signal, < -1 a group."""
     _check_signo(signo)
-    T, G, P = world.tasks, world.thread_groups, world.process_groups
+    T, G = world.tasks, world.thread_groups
     ns = int(T.ns[sender])
     if pid > 0:
         t = pidns.task_by_tid(world, ns, pid)

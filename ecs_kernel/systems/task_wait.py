@@ -20,7 +20,7 @@ from ..components.task import Block, ExitState, RunState
 from ..components.signals import SIGCHLD
 from ..errors import E, KernelError
 from ..schedule import Phase, system
-from . import cpu_clocks, sessions
+from . import cpu_clocks
 from . import task_exit  # attribute access at call time: task_exit imports modules that import us
 
 WNOHANG = 0x00000001

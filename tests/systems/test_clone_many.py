@@ -1,9 +1,7 @@
 """clone_many (the batch path) gives exactly what one clone per request gives."""
 import numpy as np
-import pytest
 from hypothesis import given, settings, strategies as st
 
-from ecs_kernel.components import pidns
 from ecs_kernel.components.fd_table import store
 from ecs_kernel.errors import E, KernelError
 from ecs_kernel.kernel import Kernel

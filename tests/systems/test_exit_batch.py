@@ -1,8 +1,6 @@
 """The exit system's batch path gives what the one-task-at-a-time path gives."""
-import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from ecs_kernel.components import pidns
 from ecs_kernel.components.signals import SIG_IGN, SIGCHLD
 from ecs_kernel.errors import KernelError
 from ecs_kernel.kernel import Kernel
@@ -17,7 +15,7 @@ THREAD = CLONE_THREAD | CLONE_SIGHAND | CLONE_VM
 
 def semantic_view(w):
     """Every live task by root tid: its state, ids, parent, group, and its group's events."""
-    T, G, P = w.tasks, w.thread_groups, w.process_groups
+    T, G = w.tasks, w.thread_groups
     root = w.index["root_pidns"]
     out = {}
     for t in T.live_rows().tolist():

@@ -206,6 +206,7 @@ def test_kill_minus_one_reaches_everyone_but_init_and_the_caller(k):
     S.kill(w, a, -1, SIGTERM)
     k.tick()
     assert w.tasks.exit_state[a] == ExitState.NONE and w.tasks.exit_state[0] == ExitState.NONE
+    assert w.tasks.exit_state[b] != ExitState.NONE  # b, a sibling of the caller, got it
     assert k.wait4(k.init_task, -1, 0).pid == 3
 
 

@@ -7,7 +7,7 @@ from ecs_kernel.kernel import BLOCKED, Kernel
 from ecs_kernel.systems.task_clone import CLONE_SIGHAND, CLONE_THREAD, CLONE_VM
 from ecs_kernel.systems.task_wait import (CLD_CONTINUED, CLD_EXITED, CLD_KILLED, CLD_STOPPED, P_ALL,
                                           P_PGID, P_PID, WALL, WCLONE, WCONTINUED, WEXITED, WNOHANG,
-                                          WNOTHREAD, WNOWAIT, WSTOPPED, WUNTRACED, WaitOptions)
+                                          WNOTHREAD, WNOWAIT, WSTOPPED, WUNTRACED)
 from ecs_kernel.world import Settings
 
 SIGCHLD, SIGUSR1, SIGKILL = 17, 10, 9
