@@ -133,7 +133,9 @@ class Machine:
         self.stop_requested = False
         self.pending_release: list[int] = []
         self.host_signal = 0  # a signal the host received for the guest (see interrupt())
-        self._t0 = time.monotonic_ns()
+        # The kernel clock is the host's CLOCK_MONOTONIC while guests run (guests pass absolute
+        # monotonic deadlines to futex and clock_nanosleep); CLOCK_REALTIME is the host's too.
+        self._t0 = 0
         self._cpu0 = time.process_time_ns()
         self._cpu_seen = time.thread_time_ns()
         from .signals import GuestSignals
@@ -147,6 +149,8 @@ class Machine:
         self.progress = 0  # completed syscalls and exits: blocked tasks retry when it moves
         self.fault_addr = 0
         self.fault_code = 0
+        self._cpu_seen = time.thread_time_ns()
+        self.sync_clock()
         # The compiled syscall hook (jit/fastpath), built with the first engine. --strace prints
         # every syscall, so it keeps every call on the Python hook.
         self.use_fast_path = fast_path and strace is None
@@ -368,15 +372,20 @@ class Machine:
         from ..systems import task_clone
         from .sigframe import read_regs, restore_fpstate, save_fpstate, UC_REG
         w = self.world
+        from ..syscalls.sys_process import CLONE_THREAD
+        thread = bool(flags & CLONE_THREAD)
         # CLONE_VM without CLONE_THREAD (vfork, posix_spawn): the child gets a copy; the parent
         # is held until the child execs or exits, so nobody can tell but a child that writes
-        # memory for its parent to read before it execs.
-        kflags = flags & ~(CLONE_VM | CLONE_VFORK | CLONE_SETTLS | CLONE_PARENT_SETTID |
-                           CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID)
+        # memory for its parent to read before it execs. A thread shares the mm row, and with
+        # it the engine: each thread's registers are a context switched in and out.
+        strip = CLONE_VFORK | CLONE_SETTLS | CLONE_PARENT_SETTID | CLONE_CHILD_SETTID
+        if not thread:
+            strip |= CLONE_VM
+        kflags = flags & ~strip
         child = task_clone.clone(w, task.row, kflags,
                                  child_tid_addr=ctid if flags & CLONE_CHILD_CLEARTID else 0)
         w.flush()
-        pid = self.kernel.getpid(w.tasks.handle(child))
+        pid = self.kernel.gettid(w.tasks.handle(child))  # the child's TID (its pid if a process)
         puc = self.memory_of(task.row).uc
         gm = self.memory_of(child)
         from ..syscalls.context import Task
@@ -393,14 +402,22 @@ class Machine:
         regs["rax"] = 0
         if stack:
             regs["rsp"] = stack
-        cuc = gm.uc
-        for name, reg in UC_REG.items():
-            cuc.reg_write(reg, regs[name] & MASK64)
-        restore_fpstate(cuc, save_fpstate(puc))
-        cuc.reg_write(X.UC_X86_REG_FS_BASE, tls if flags & CLONE_SETTLS else puc.reg_read(X.UC_X86_REG_FS_BASE))
-        cuc.reg_write(X.UC_X86_REG_GS_BASE, puc.reg_read(X.UC_X86_REG_GS_BASE))
+        fs_base = tls if flags & CLONE_SETTLS else puc.reg_read(X.UC_X86_REG_FS_BASE)
+        gs_base = puc.reg_read(X.UC_X86_REG_GS_BASE)
         if flags & CLONE_SETTLS:
             ct.fs_base = tls
+        if thread:
+            # The parent's registers stay loaded; the child's are written when it is first
+            # switched in (see switch_to).
+            ct.initial_regs = (regs, save_fpstate(puc), fs_base, gs_base)
+        else:
+            cuc = gm.uc
+            for name, reg in UC_REG.items():
+                cuc.reg_write(reg, regs[name] & MASK64)
+            restore_fpstate(cuc, save_fpstate(puc))
+            cuc.reg_write(X.UC_X86_REG_FS_BASE, fs_base)
+            cuc.reg_write(X.UC_X86_REG_GS_BASE, gs_base)
+            gm.loaded_row = child
         tid = pid.to_bytes(4, "little")
         if flags & CLONE_PARENT_SETTID and ptid:
             for mm in (task.mm, ct.mm):  # the same address in both (a copy)
@@ -426,11 +443,59 @@ class Machine:
         return pid
 
     def switch_to(self, row: int) -> None:
+        """Make ``row`` the current task: its engine, and on an engine shared by threads, its
+        registers (the last thread's are saved in its context first)."""
+        gm = self.memory_of(row)
+        uc = gm.uc
+        loaded = getattr(gm, "loaded_row", row)
+        if loaded != row:
+            prev = self.tasks.get(loaded)
+            if prev is not None:
+                if getattr(prev, "ctx", None) is None:
+                    prev.ctx = uc.context_save()
+                else:
+                    uc.context_update(prev.ctx)
+            task = self.tasks[row]
+            if getattr(task, "initial_regs", None) is not None:
+                from .sigframe import UC_REG, restore_fpstate
+                regs, fp, fs_base, gs_base = task.initial_regs
+                task.initial_regs = None
+                for name, reg in UC_REG.items():
+                    uc.reg_write(reg, regs[name] & MASK64)
+                restore_fpstate(uc, fp)
+                uc.reg_write(X.UC_X86_REG_FS_BASE, fs_base)
+                uc.reg_write(X.UC_X86_REG_GS_BASE, gs_base)
+            elif getattr(task, "ctx", None) is not None:
+                uc.context_restore(task.ctx)
+        gm.loaded_row = row
         self.current = row
         self.current_task = self.tasks[row]
-        self.current_uch = self.memory_of(row).uc._uch
+        self.current_uch = uc._uch
         if self.fastpath is not None:
             self.fastpath.sync()
+
+    def _complete_kernel_block(self, row: int) -> None:
+        """A syscall the kernel blocked as a row (a futex wait) was completed by a wake, a
+        timeout or a signal: hand ``tasks.ret`` to the guest, or restart the call."""
+        from ..errors import ERESTART_RESTARTBLOCK, ERESTARTNOHAND, ERESTARTNOINTR, ERESTARTSYS
+        T = self.world.tasks
+        task = self.tasks[row]
+        nr, rip = task.kblocked
+        task.kblocked = None
+        self.switch_to(row)
+        uc = self.memory_of(row).uc
+        ret = int(T.ret[row])
+        if ret in (-ERESTARTSYS, -ERESTARTNOINTR, -ERESTARTNOHAND):
+            uc.reg_write(X.UC_X86_REG_RAX, nr)
+            uc.reg_write(X.UC_X86_REG_RIP, rip)
+        elif ret == -ERESTART_RESTARTBLOCK:
+            uc.reg_write(X.UC_X86_REG_RAX, 219)  # restart_syscall
+            uc.reg_write(X.UC_X86_REG_RIP, rip)
+        else:
+            uc.reg_write(X.UC_X86_REG_RAX, ret & MASK64)
+        T.run_state[row] = RunState.runApp
+        T.block[row] = BlockKind.NONE
+        self.progress += 1
 
     # -- registers the syscalls need --------------------------------------------------------------
     def set_segment_base(self, task, fs: bool, value: int) -> None:
@@ -480,7 +545,7 @@ class Machine:
         while True:
             if self.host_signal:
                 self._host_kill()
-            if G.exiting[main_tg] or int(T.exit_state[main]) != 0:
+            if G.exiting[main_tg] or not self._group_alive(main_tg):
                 break
             self._service_blocked()
             row = self._next_runnable(last)
@@ -489,17 +554,24 @@ class Machine:
                 if row != self.current:
                     self.switch_to(row)
                 self.contended = any(r != row and self._runnable(r) for r in self.tasks)
+                task = self.tasks[row]
                 if self.signals.deliverable(row):
                     # sent while it was not running: delivered on its way back to user mode
                     uc = self.memory_of(row).uc
-                    self.signals.deliver(row, rip=uc.reg_read(X.UC_X86_REG_RIP),
-                                         rax=uc.reg_read(X.UC_X86_REG_RAX), in_hook=False)
+                    retrying, task.retrying = getattr(task, "retrying", None), None
+                    if retrying is not None:  # woken to retry a syscall: it was interrupted
+                        task.blocked_on = retrying
+                        self.signals.deliver_to_blocked(row)
+                    else:
+                        self.signals.deliver(row, rip=uc.reg_read(X.UC_X86_REG_RIP),
+                                             rax=uc.reg_read(X.UC_X86_REG_RAX), in_hook=False)
                     if not self._runnable(row):
                         if self.exits_pending():
                             self.sync_clock()
                             w.tick()
                             self._forget_dead()
                         continue
+                task.retrying = None
                 self._run_app(row)
                 if self.stop_reason in ("exit", "killed") or self.exits_pending():
                     self.sync_clock()
@@ -523,6 +595,12 @@ class Machine:
         w.tick()
         self._forget_dead()
         return status
+
+    def _group_alive(self, tg: int) -> bool:
+        """Does thread group ``tg`` still have a thread that has not begun to exit?"""
+        T = self.world.tasks
+        return any(T.alive[r] and int(T.tg[r]) == tg and int(T.exit_state[r]) == 0
+                   for r in self.tasks)
 
     def exits_pending(self) -> bool:
         """Has a guest task begun exiting that the EXIT system has not yet handled?"""
@@ -579,7 +657,13 @@ class Machine:
         signals to blocked tasks (a handler interrupts the syscall: EINTR or restart)."""
         T = self.world.tasks
         for r in list(self.tasks):
-            if not T.alive[r] or int(T.run_state[r]) != RunState.blocked or int(T.exit_state[r]):
+            if not T.alive[r] or int(T.exit_state[r]):
+                continue
+            if getattr(self.tasks[r], "kblocked", None) is not None and \
+                    int(T.run_state[r]) == RunState.runSyscallExit:
+                self._complete_kernel_block(r)
+                continue
+            if int(T.run_state[r]) != RunState.blocked:
                 continue
             if int(T.block[r]) == BlockKind.STOPPED:
                 continue  # a group stop: only SIGCONT or SIGKILL ends it
@@ -589,11 +673,14 @@ class Machine:
                 if self.signals.deliver_to_blocked(r):
                     self._unblock(r)
                     continue
-            blk = self.tasks[r].blocked_on
+            blk = getattr(self.tasks[r], "blocked_on", None)
             if blk is None:
                 continue
             if self._ready(blk):
                 self._unblock(r)
+                # Still inside its syscall until the retry runs: a signal delivered before then
+                # follows the interrupted-syscall rules (see the run loop).
+                self.tasks[r].retrying = blk
 
     def _ready(self, blk) -> bool:
         if blk.deadline is not None and self.monotonic_ns() >= blk.deadline:
@@ -604,7 +691,7 @@ class Machine:
             except (OSError, ValueError):
                 return True  # the retry reports the error
             return bool(r or wr)
-        if blk.deadline is None:
+        if blk.deadline is None and blk.progress:
             return self.progress > blk.progress_seen  # another task did something
         return False
 
@@ -708,6 +795,7 @@ class Machine:
         now = time.monotonic_ns() - self._t0
         if now > w.now_ns:
             w.now_ns = now
+        cpu_clocks.set_realtime(w, time.time_ns())
         cpu = time.thread_time_ns()
         if cpu > self._cpu_seen and self.current >= 0:
             cpu_clocks.charge(w, self.current, cpu - self._cpu_seen)
@@ -732,14 +820,18 @@ class Machine:
         w = self.world
         M = w.timers
         n = M.n
+        Wt = w.futex_waiters
+        from ..components.futex import NO_DEADLINE
+        waits = Wt.deadline[:Wt.n][Wt.alive[:Wt.n] & (Wt.deadline[:Wt.n] < NO_DEADLINE)] if Wt.n else ()
+        futex_soon = int(min(waits)) + self._t0 if len(waits) else None
         if n == 0:
-            self.timer_deadline_ns = None
+            self.timer_deadline_ns = futex_soon
             return
         # A periodic timer whose signal was queued is re-armed by the timer system once the
         # signal is dequeued: poll it like a CPU timer until then.
         armed = (M.tm_armed[:n] | M.tm_rearm[:n]) & M.alive[:n]
         if not armed.any():
-            self.timer_deadline_ns = None
+            self.timer_deadline_ns = futex_soon
             return
         base = M.tm_base[:n]
         clock = armed & ~M.tm_rearm[:n] & ((base == BASE_MONO) | (base == BASE_REAL))
@@ -753,6 +845,8 @@ class Machine:
         if (armed & ~clock).any():
             cpu_soon = time.monotonic_ns() + tick
             soon = cpu_soon if soon is None else min(soon, cpu_soon)
+        if futex_soon is not None:
+            soon = futex_soon if soon is None else min(soon, futex_soon)
         self.timer_deadline_ns = soon
         if soon is not None and self.running_unbounded and self.current_uch is not None:
             # Armed from a syscall while the engine runs without quanta: stop (we are in the

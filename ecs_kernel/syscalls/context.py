@@ -46,13 +46,25 @@ class Block(Exception):
     monotonic ns), or for another guest task to make progress (neither given: a pipe, a child).
     The run loop restarts the syscall when that happened."""
 
-    def __init__(self, read_fds=(), write_fds=(), deadline: int | None = None, child: bool = False):
+    def __init__(self, read_fds=(), write_fds=(), deadline: int | None = None, child: bool = False,
+                 progress: bool = True):
         super().__init__("block")
         self.read_fds = tuple(read_fds)
         self.write_fds = tuple(write_fds)
         self.deadline = deadline
         self.child = child  # wait4/waitid: retried when a child changes state
+        self.progress = progress  # False: only a signal ends it (pause, sigsuspend)
         self.progress_seen = -1  # the Machine's progress count when it blocked
+
+
+class KernelBlocked(Exception):
+    """The kernel blocked the task as a row (a futex wait): its ``run_state`` is ``blocked`` and a
+    system or another task's call completes it with ``tasks.ret``; the dispatcher writes nothing
+    and stops the engine, and the run loop hands the result to the guest."""
+
+    def __init__(self, nr: int):
+        super().__init__("kernel block")
+        self.nr = nr
 
 
 class TaskExit(Exception):
@@ -130,5 +142,5 @@ def errno_name(e: int) -> str:
     return _errno.errorcode.get(e, str(e))
 
 
-__all__ = ["Task", "FSContext", "Block", "TaskExit", "ExecDone", "s32", "s64", "u32", "MASK64", "E",
+__all__ = ["Task", "FSContext", "Block", "KernelBlocked", "TaskExit", "ExecDone", "s32", "s64", "u32", "MASK64", "E",
            "KernelError", "errno_name"]

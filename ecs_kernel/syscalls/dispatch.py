@@ -23,7 +23,7 @@ from unicorn.unicorn_py3.unicorn import uclib
 
 from ..errors import KernelError
 from ..cpu.signals import ContextRestored
-from .context import Block, ExecDone, TaskExit
+from .context import Block, ExecDone, KernelBlocked, TaskExit
 from .table import MAX_NR, name_of, table
 
 ENOSYS = _errno.ENOSYS
@@ -98,6 +98,13 @@ class Dispatcher:
                 emu_stop(uch)
                 if strace:
                     machine.strace.write(f"{pre} ... (blocked)\n")
+                return
+            except KernelBlocked as kb:
+                task.kblocked = (kb.nr, vals[7])  # the syscall and where it is (for restarts)
+                machine.stop_reason = "blocked"
+                emu_stop(uch)
+                if strace:
+                    machine.strace.write(f"{pre} <unfinished ...>\n")
                 return
             except ExecDone:
                 machine.stop_reason = "exec"

@@ -183,12 +183,27 @@ def set_tid_address(t, addr):
     return gettid(t)
 
 
-@syscall("set_robust_list", FULL, "stored; walked at exit by the futex issue", args=("p", "u"))
+@syscall("set_robust_list", FULL, "walked at exit (systems/futex.exit_robust_list)", args=("p", "u"))
 def set_robust_list(t, head, length):
     """Implements set_robust_list(2)."""
     if length != 24:  # sizeof(struct robust_list_head)
         raise KernelError(E.EINVAL)
     t.robust_list = (head, length)
+    t.world.tasks.robust_list[t.row] = head
+    return 0
+
+
+@syscall("restart_syscall", FULL, "a futex wait with a timeout interrupted by a stop", args=())
+def restart_syscall(t):
+    """Implements restart_syscall(2): resume the call a signal interrupted, with its deadline
+    (the restart block; -EINTR when there is none)."""
+    from ..systems import futex as F
+    from ..systems.task_wait import BLOCKED
+    from .context import KernelBlocked
+    t.machine.sync_clock()
+    if F.futex_restart(t.world, t.row) is BLOCKED:
+        t.machine.update_timer_deadline()
+        raise KernelBlocked(219)
     return 0
 
 
@@ -607,10 +622,7 @@ SIGCHLD = 17
 
 
 def _clone(t, flags: int, stack: int = 0, ptid: int = 0, ctid: int = 0, tls: int = 0) -> int:
-    """kernel_clone for a guest: a new process (a thread, CLONE_THREAD, is not supported yet:
-    EAGAIN, which pthread_create reports as such)."""
-    if flags & CLONE_THREAD:
-        raise KernelError(E.EAGAIN, "guest threads are not supported yet")
+    """kernel_clone for a guest: a process, or a thread (CLONE_THREAD, sharing the engine)."""
     return t.machine.fork_task(t, flags, stack=stack, ptid=ptid, ctid=ctid, tls=tls)
 
 
@@ -627,8 +639,8 @@ def vfork(t):
     return _clone(t, CLONE_VM | CLONE_VFORK | SIGCHLD)
 
 
-@syscall("clone", PARTIAL, "processes: CLONE_VM without CLONE_THREAD copies memory (posix_spawn's "
-         "vfork-style child works); CLONE_THREAD is EAGAIN until guest threads arrive",
+@syscall("clone", PARTIAL, "threads share the address space and engine; CLONE_VM without "
+         "CLONE_THREAD copies memory (posix_spawn's vfork-style child works)",
          args=("x", "p", "p", "p", "u"))
 def clone(t, flags, stack, ptid, ctid, tls):
     """Implements clone(2) (x86-64 argument order: flags, stack, parent_tid, child_tid, tls)."""

@@ -179,7 +179,7 @@ def rt_sigreturn(t):
 @syscall("pause", FULL, args=())
 def pause(t):
     """Implements pause(2): sleep until a handler runs (-EINTR) or a signal kills."""
-    raise Block()
+    raise Block(progress=False)
 
 
 @syscall("rt_sigsuspend", FULL, args=("p", "u"))
@@ -195,7 +195,7 @@ def rt_sigsuspend(t, mask, sigsetsize):
     T.sig_mask[t.row] = new & ~_UNBLOCKABLE & ((1 << 64) - 1)
     if t.machine.signals.deliverable(t.row):
         return -E.EINTR  # delivered on the way out; the frame keeps the saved mask
-    raise Block()
+    raise Block(progress=False)
 
 
 @syscall("rt_sigtimedwait", FULL, args=("p", "p", "p", "u"))

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).parent / "src"
-COMPILERS = {"gcc": ["gcc", "-static", "-O1"], "musl": ["musl-gcc", "-static", "-O1"],
-             "gcc-dynamic": ["gcc", "-O1"]}
+COMPILERS = {"gcc": ["gcc", "-static", "-O1", "-pthread"],
+             "musl": ["musl-gcc", "-static", "-O1", "-pthread"],
+             "gcc-dynamic": ["gcc", "-O1", "-pthread"]}
 
 
 def build_dir() -> Path:

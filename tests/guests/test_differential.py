@@ -100,3 +100,11 @@ def test_processes(guest_build, libc, scenario):
     """fork/vfork, pipes between processes, wait4/waitid with stop/continue reports, signals to
     children, exec in a child, a shared file offset."""
     same([guest_build("procs", libc), scenario])
+
+
+@pytest.mark.parametrize("scenario", ["mutex", "condvar", "signals", "exit-group", "main-exit",
+                                      "tids"])
+def test_threads(guest_build, libc, scenario):
+    """pthreads: contended mutexes and condition variables (futex waiters as rows), joins
+    (clear_child_tid), pthread_kill, TLS, pthread_exit from main, exit from a thread."""
+    same([guest_build("threads", libc), scenario])

@@ -146,3 +146,16 @@ def test_python_subprocess():
               "    print('FNF', e.errno)\n"
               "r = os.fork()\nif r == 0:\n    os._exit(5)\nprint(os.waitpid(r, 0)[1] >> 8)\n")
     same(["/usr/bin/python3", "-c", script])
+
+
+def test_python_threads():
+    """threading, a timer thread with timed futex waits on the host's monotonic clock, a pool."""
+    script = ("import threading, queue\n"
+              "from concurrent.futures import ThreadPoolExecutor\n"
+              "q = queue.Queue()\n"
+              "ts = [threading.Thread(target=lambda i=i: q.put(i * i)) for i in range(8)]\n"
+              "[t.start() for t in ts]; [t.join() for t in ts]\n"
+              "print(sorted(q.get() for _ in range(8)))\n"
+              "ev = threading.Event(); threading.Timer(0.05, ev.set).start(); print(ev.wait(5))\n"
+              "with ThreadPoolExecutor(4) as ex:\n    print(sum(ex.map(lambda x: x * 2, range(100))))\n")
+    same(["/usr/bin/python3", "-c", script])

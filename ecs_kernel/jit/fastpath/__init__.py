@@ -163,6 +163,7 @@ class FastPath:
         ctl = self.ctl
         ctl[C_CURRENT] = m.current
         ctl[C_ONLY_RUNNABLE] = 0 if getattr(m, "contended", False) else 1  # sched_yield yields
+        ctl[C_FUTEX_WAITERS] = m.world.futex_waiters.count  # FUTEX_WAKE with none: answered here
         d = getattr(m, "timer_deadline_ns", None)
         ctl[C_TIMER_DEADLINE] = -1 if d is None else d
         w = m.world
@@ -207,6 +208,7 @@ class FastPath:
             self._ctl_mv[C_MM_N] = a._n
         d = self.machine.timer_deadline_ns  # a handler may arm or run timers
         self._ctl_mv[C_TIMER_DEADLINE] = -1 if d is None else d
+        self._ctl_mv[C_FUTEX_WAITERS] = self.machine.world.futex_waiters.count  # a wait may queue
         tasks, groups, rlimit_sets, namespaces = self._tables
         if (tasks.capacity, groups.capacity, rlimit_sets.capacity,
                 namespaces.capacity) != self._caps:
