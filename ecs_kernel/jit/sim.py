@@ -234,3 +234,34 @@ def gauges(n, alive, exit_state, run_state, block, gen, out):
                     out[1] += 1
         elif es == 2:
             out[3] += 1
+
+
+FUTEX_WAITERS = 0x80000000
+
+
+@jit
+def mutex_batch(start, end, req_task, req_op, req_word, req_flag, exit_state, tid0, words, out):
+    """The uncontended halves of the futex class, requests ``start..end-1`` in order: a lock
+    that finds its word 0 takes it (owner tid, FUTEX_WAITERS if it waited before, as glibc); an
+    unlock that finds no FUTEX_WAITERS clears the word. Returns the first request that needs the
+    kernel (futex_wait, futex_wake, a contended lock or unlock), or ``end``. ``out``: 0 served,
+    1 the caller is exiting (never served)."""
+    for r in range(start, end):
+        t = req_task[r]
+        if exit_state[t] != EXIT_NONE:
+            out[r] = 1
+            continue
+        op = req_op[r]
+        w = req_word[r]
+        if op == OP_LOCK:
+            if words[w] != 0:
+                return r
+            words[w] = np.uint32(tid0[t]) | (np.uint32(FUTEX_WAITERS) if req_flag[r] else np.uint32(0))
+        elif op == OP_UNLOCK:
+            if words[w] & np.uint32(FUTEX_WAITERS):
+                return r
+            words[w] = 0
+        else:
+            return r
+        out[r] = 0
+    return end

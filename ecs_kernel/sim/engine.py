@@ -360,7 +360,7 @@ def serve(world, st: SimState, req: Requests) -> None:
 def _batched():
     from . import batch
     return {0: batch.serve_sigactions, 1: batch.serve_sigprocmask, 2: batch.serve_kills,
-            4: batch.serve_sleeps}
+            3: batch.serve_futex, 4: batch.serve_sleeps}
 
 
 class _Lazy(dict):
