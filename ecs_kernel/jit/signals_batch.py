@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from .options import jit
-from .signals import SYNCHRONOUS_MASK, next_signal
+from .signals import next_signal
 
 DONE, FALLBACK, GROW_Q, GROW_F = 0, 1, 2, 3
 

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..components import signals as S
-from ..components.task import Block, ExitState, RunState
+from ..components.task import ExitState
 from ..errors import KernelError
 from ..schedule import Phase, check_sanity, system
 from ..systems import futex as futex_sys

@@ -8,7 +8,7 @@ from __future__ import annotations
 import struct
 
 from ..errors import E, KernelError
-from .context import Block, KernelBlocked, s32, u32
+from .context import Block, KernelBlocked, s32
 from .table import PARTIAL, syscall
 
 FUTEX_WAIT, FUTEX_WAKE, FUTEX_FD, FUTEX_REQUEUE, FUTEX_CMP_REQUEUE, FUTEX_WAKE_OP = range(6)
