@@ -18,12 +18,29 @@ Unicorn hazards (DESIGN.md) and how they are met here:
   ``rip - 2`` (the ``syscall`` instruction again once Unicorn adds its 2);
 - every unknown or unimplemented syscall sets rax to -ENOSYS and is counted.
 
-"The current task" is a row index (:attr:`Machine.current`) with its :class:`Task` object, so a
-scheduler can switch tasks at syscalls (issue 5). Guest faults end the task the way Linux's default
-signal action does: SIGSEGV for a bad access, SIGILL for an invalid instruction, SIGFPE for a
-divide error, SIGTRAP for int3, SIGBUS for an alignment check; the exit status is the signal.
-A guest never causes a Python traceback; a bug in a handler is reported in one line (or raised
-with ``strict=True``, which the tests use) and the guest sees -ENOSYS for that call.
+Tasks and scheduling. "The current task" is a row index (:attr:`Machine.current`) with its
+:class:`Task` object. Every guest task (processes from fork/vfork/clone, threads from
+clone(CLONE_THREAD)) runs on the one host thread, in turns (:meth:`Machine.run`): the current
+task runs until it blocks, exits, or, while another task is runnable or a timer is armed, its
+quantum of instructions ends (``emu_start(count=)``); then the next runnable row runs. Threads
+share their process's engine; each has a Unicorn context that :meth:`Machine.switch_to` saves and
+restores. A syscall that must wait blocks in one of two ways:
+
+- as a *guest-level* Block (a pipe, a sleep, host stdio, wait4): rip is rewound onto the
+  ``syscall`` instruction and the run loop retries the call when its host fds are ready, its
+  deadline passed, or (no fds, no deadline) another task made progress;
+- as a *kernel row* (a futex wait, KernelBlocked): the kernel's systems complete it with
+  ``tasks.ret`` (a wake, a timeout, a signal) and the run loop hands the result to the guest.
+
+Time: while guests run, the kernel clock (``world.now_ns``) is the host's CLOCK_MONOTONIC and the
+realtime offset the host's CLOCK_REALTIME; the World ticks when a timer or futex deadline is due
+and after exits. Signals are delivered on the way back to user mode (cpu/signals.py).
+
+Guest faults are signals forced on the task (a handler may catch them); without one, the default
+action ends it: SIGSEGV for a bad access, SIGILL for an invalid instruction, SIGFPE for a divide
+error, SIGTRAP for int3, SIGBUS for an alignment check; the exit status is the signal. A guest
+never causes a Python traceback; a bug in a handler is reported in one line (or raised with
+``strict=True``, which the tests use) and the guest sees -ENOSYS for that call.
 """
 from __future__ import annotations
 
