@@ -198,6 +198,23 @@ _VM_MERGE_IGNORE = VM_PRISTINE
 _UC_PERM = tuple(_pw.effective_prot.py_func(p) for p in range(8))
 
 _MAP_NORESERVE_HOST = 0x4000  # not exported by Python's mmap module
+
+
+def _copy_nonzero_pages(src, dst, off: int, length: int) -> None:
+    """Copy ``src[off:off+length]`` into a fresh (zero) ``dst`` page by page, skipping pages
+    that are all zero: reading an untouched page of the parent costs no memory, but writing
+    zeros into the child would commit it (a thread stack or heap reservation is mostly
+    untouched, and fork copies; there is no copy-on-write)."""
+    if length % PAGE_SIZE or off % PAGE_SIZE:
+        dst[off:off + length] = src[off:off + length]
+        return
+    words = PAGE_SIZE // 8
+    s = src[off:off + length].view(np.uint64).reshape(-1, words)
+    nz = np.flatnonzero(s.any(axis=1))
+    if len(nz) == len(s):
+        dst[off:off + length] = src[off:off + length]
+    elif len(nz):
+        dst[off:off + length].view(np.uint64).reshape(-1, words)[nz] = s[nz]
 _COMMIT: tuple[int, int] | None = None
 
 
@@ -1394,7 +1411,7 @@ class AddressSpace:
             if nb is None:
                 nb = child._bufs[b] = HostBuffer(hb.size)
             if not vm & (VM_PRISTINE | VM_WIPEONFORK):
-                nb.arr[boff:boff + (e - s)] = hb.arr[boff:boff + (e - s)]
+                _copy_nonzero_pages(hb.arr, nb.arr, boff, e - s)
             rows[HOST, j] = nb.addr + boff
         child._free_buf_ids = [b for b, x in enumerate(child._bufs) if x is None]
         child._ensure_capacity(rows.shape[1])
