@@ -20,6 +20,7 @@ import sys
 
 EXIT_NOT_FOUND = 127
 EXIT_CANNOT_EXEC = 126
+EXIT_INTERNAL = 70  # EX_SOFTWARE: an internal error of the emulator
 # Tiering of the command (a fresh process per guest): numba costs ~0.5 s to import and load, more
 # than a short program's whole run. Kernels run interpreted for their first KERNEL_CALLS_INTERPRETED
 # calls, syscalls take the Python hook for the first FAST_PATH_AFTER; whichever runs out first
@@ -215,6 +216,17 @@ def run(program, argv, envp, *, root: str = "/", cwd: str = "/", strace=None, se
     try:
         with _host_signals(machine):
             status = machine.run()
+    except Exception as exc:  # a bug of ours, never the guest's: one line, not a traceback
+        if strict:
+            raise
+        msg = f"ecs-kernel: internal error: {type(exc).__name__}: {exc}"
+        if os.environ.get("ECS_KERNEL_DEBUG"):
+            import traceback
+            msg += "\n" + "".join(traceback.format_exception(exc))
+        else:
+            msg += " (ECS_KERNEL_DEBUG=1 shows the traceback)"
+        print(msg, file=err)
+        return EXIT_INTERNAL
     finally:
         if timer is not None:
             timer.cancel()
