@@ -137,3 +137,17 @@ def test_dev_stdout_and_proc_self_fd_reopen_host_stdio(tmp_path):
     assert r.stdout == b"out\nfrom stdin\n" and r.stderr == b"err\n"
     r = run("--", "/usr/bin/python3", "-c", "open('/proc/self/fd/1', 'w').write('py\\n')")
     assert r.returncode == 0 and r.stdout == b"py\n", r.stderr
+
+
+def test_an_internal_error_is_one_line_and_status_70(monkeypatch):
+    import io
+    from ecs_kernel import cli_run
+    from ecs_kernel.cpu.machine import Machine
+
+    def broken(self):
+        raise RuntimeError("planted")
+    monkeypatch.setattr(Machine, "run", broken)
+    err = io.StringIO()
+    assert cli_run.run("/bin/true", [b"/bin/true"], [], stderr=err, stdio=(None, None, None)) == 70
+    assert err.getvalue().count("\n") == 1 and "planted" in err.getvalue()
+    assert "Traceback" not in err.getvalue()
