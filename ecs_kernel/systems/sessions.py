@@ -149,10 +149,13 @@ def setpgid(world, task: int, pid: int, pgid: int) -> None:
     if pgid == pid:
         target = pidns.pidmap(world, ns).lookup("pgrp", pgid)
         if target < 0:
-            # A new group named after the process, in the caller's session.
+            # A new group named after the process, in the caller's session. Created before the
+            # old group is left: if that was the session's last group, leaving it first would
+            # free the session the new group is meant to live in.
+            pg = _new_pgrp(world, ptg, caller_session)
             if int(G.pgrp[ptg]) >= 0:
                 leave_pgrp(world, ptg)
-            join_pgrp(world, ptg, _new_pgrp(world, ptg, caller_session))
+            join_pgrp(world, ptg, pg)
             return
     else:
         target = pidns.pidmap(world, ns).lookup("pgrp", pgid)

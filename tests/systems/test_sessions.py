@@ -106,3 +106,25 @@ def test_orphaned_group_without_stopped_jobs_gets_nothing():
     k.exit(shell, 0)
     k.tick()
     assert w.thread_groups.group_pending[w.tasks.tg[k.task(job)]] == 0
+
+
+def test_setpgid_to_a_new_group_keeps_the_session_whose_last_group_it_leaves():
+    """B: setsid, fork C; B exits and is reaped; C (alone in B's old group, the session's only
+    group) calls setpgid(0, 0): the new group lives in the same, still live, session."""
+    from ecs_kernel.kernel import Kernel
+    k = Kernel()
+    init = k.init_task
+    b = k.fork(init)
+    k.setsid(b)
+    c = k.fork(b)
+    k.exit_group(b, 0)
+    k.tick()
+    k.wait4(init, -1, 0)
+    sid = k.getsid(c)
+    k.setpgid(c, 0, 0)
+    assert k.getpgid(c) == k.getpid(c) and k.getsid(c) == sid
+    from ecs_kernel.schedule import check_sanity
+    check_sanity(k.world)
+    w = k.world
+    pg = int(w.thread_groups.pgrp[int(w.tasks.tg[k.task(c)])])
+    assert w.sessions.alive[int(w.process_groups.session[pg])]
