@@ -608,3 +608,91 @@ def test_probes_survive_checkpoint_and_restore():
     assert I.check(w2) is None
     w2.tasks.tg[ts[1]] = -1
     assert I.check(w2).rule == "thread-group-membership"
+
+
+# -- random synthetic workloads (sim-core's strategy): every check, every tick, no violation -------------
+
+def _random_workloads():
+    from test_differential import workloads  # tests/sim/test_differential.py: every op, every signal
+    return workloads()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_random_workloads(), st.integers(4, 24), st.integers(0, 2 ** 16))
+def test_random_workloads_break_no_invariant(wl, tasks, seed):
+    from ecs_kernel.sim import deadlock
+    from ecs_kernel.sim.engine import Simulation
+    sim = Simulation(wl, tasks, seed)
+    I.install(sim.world)
+    for _ in range(25):
+        sim.step()
+        v = I.check(sim.world)
+        assert v is None, str(v)
+    for d in deadlock.find_deadlocks(sim.world):  # cycles are legal here; each is well formed
+        for a, b in zip(d.cycle, d.cycle[1:] + d.cycle[:1]):
+            assert a.owner_tid == b.tid
+
+
+BLOCKED_AND_NOT = '''
+name = "blocked-and-not"
+[[programs]]
+name = "p"
+steps = [
+  { op = "sigaction", sig = "SIGUSR1", action = "catch" },
+  { op = "sigaction", sig = "SIGUSR2", action = "catch" },
+  { op = "sigprocmask", how = "block", sigs = ["SIGUSR2"] },
+  { op = "kill", target = "self", sig = "SIGUSR2" },
+  { op = "kill", target = "self", sig = "SIGUSR1" },
+  { op = "compute", ticks = 3 },
+  { op = "loop", to = 3, times = "forever" },
+]
+'''
+
+
+def _run_blocked_and_not(python_delivery=False):
+    from ecs_kernel.sim import spec
+    from ecs_kernel.sim.engine import Simulation
+    sim = Simulation(spec.loads(BLOCKED_AND_NOT, "blocked-and-not.toml"), 8, 1)
+    if python_delivery:
+        sim.world.index["signal_delivery_python"] = True
+    I.install(sim.world)
+    for _ in range(12):
+        sim.step()
+        v = I.check(sim.world)
+        if v is not None:
+            return v
+    w = sim.world
+    assert w.thread_groups.group_pending[int(w.tasks.tg[1])] & sigmask(SIGUSR2), \
+        "kill(self) left SIGUSR2 pending on the process, blocked"
+    return None
+
+
+@pytest.mark.parametrize("python_delivery", [False, True])
+def test_a_simulation_that_keeps_a_blocked_signal_pending_is_clean(python_delivery):
+    assert _run_blocked_and_not(python_delivery) is None
+
+
+def test_the_numba_delivery_pass_ignoring_masks_is_found(monkeypatch):
+    from ecs_kernel.systems import signals_batch
+    real = signals_batch.deliver
+
+    def deliver_ignoring_masks(world, rows):  # planted: the pass sees every mask empty
+        T = world.tasks
+        saved = T.sig_mask[rows].copy()
+        T.sig_mask[rows] = 0
+        try:
+            return real(world, rows)
+        finally:
+            T.sig_mask[rows] |= saved
+
+    monkeypatch.setattr(signals_batch, "deliver", deliver_ignoring_masks)
+    v = _run_blocked_and_not()
+    assert v is not None and v.rule == "signal-delivered-while-blocked" and "signal 12" in v.message
+
+
+def test_get_signal_ignoring_masks_is_found(monkeypatch):
+    real = S.dequeue
+    monkeypatch.setattr(S, "dequeue", lambda world, task, blocked, allow_group=True:
+                        real(world, task, 0, allow_group=allow_group))
+    v = _run_blocked_and_not(python_delivery=True)
+    assert v is not None and v.rule == "signal-delivered-while-blocked" and "signal 12" in v.message
