@@ -610,21 +610,60 @@ def test_probes_survive_checkpoint_and_restore():
     assert I.check(w2).rule == "thread-group-membership"
 
 
-# -- random synthetic workloads (sim-core's strategy): every check, every tick, no violation -------------
+# -- random synthetic workloads: every check, every tick, no violation ------------------------------------
 
-def _random_workloads():
-    from test_differential import workloads  # tests/sim/test_differential.py: every op, every signal
-    return workloads()
+_SIGS = ["SIGUSR1", "SIGUSR2", "SIGURG", "SIGCHLD", "SIGHUP", "SIGTERM", "SIGSTOP", "SIGCONT",
+         "SIGTSTP", "SIGKILL", 34, 35]
+_CATCH = [s for s in _SIGS if s not in ("SIGKILL", "SIGSTOP")]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(_random_workloads(), st.integers(4, 24), st.integers(0, 2 ** 16))
+def _steps(names):
+    sig = st.sampled_from(_SIGS)
+    word = st.integers(0, 2)
+    d = st.fixed_dictionaries
+    return st.one_of(
+        d({"op": st.just("compute"), "ticks": st.integers(0, 3)}),
+        d({"op": st.sampled_from(["kill", "tgkill"]),
+           "target": st.sampled_from(["random", "random_process", "parent", "self"]), "sig": sig}),
+        d({"op": st.just("sigprocmask"), "how": st.sampled_from(["block", "unblock", "setmask"]),
+           "sigs": st.lists(sig, max_size=3)}),
+        d({"op": st.just("sigaction"), "sig": st.sampled_from(_CATCH),
+           "action": st.sampled_from(["default", "ignore", "catch"]),
+           "flags": st.sampled_from([0, 0x10000000, 0x40000000, 0x80000000])}),
+        d({"op": st.just("futex_wait"), "word": word}),
+        d({"op": st.just("futex_wake"), "word": word, "count": st.integers(1, 3)}),
+        d({"op": st.sampled_from(["lock", "unlock"]), "word": word}),
+        d({"op": st.just("nanosleep"), "ticks": st.integers(0, 3)}),
+        d({"op": st.just("clone"), "kind": st.sampled_from(["thread", "process"]),
+           "program": st.sampled_from(names)}),
+        d({"op": st.sampled_from(["exit", "exit_group"]), "code": st.integers(0, 3)}),
+        d({"op": st.just("wait")}),
+    )
+
+
+@st.composite
+def _random_workloads(draw):
+    from ecs_kernel.sim import spec
+    names = [f"p{i}" for i in range(draw(st.integers(1, 3)))]
+    progs = []
+    for i, name in enumerate(names):
+        steps = draw(st.lists(_steps(names), min_size=1, max_size=6))
+        if draw(st.booleans()):
+            steps.append({"op": "loop", "to": 0, "times": "forever"})
+        progs.append({"name": name, "share": 1.0 if i == 0 else draw(st.sampled_from([0.0, 1.0])),
+                      "steps": steps})
+    return spec.parse({"futex_words": 3, "threads_per_process": draw(st.integers(1, 4)),
+                       "programs": progs})
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_random_workloads(), st.integers(4, 16), st.integers(0, 2 ** 16))
 def test_random_workloads_break_no_invariant(wl, tasks, seed):
     from ecs_kernel.sim import deadlock
     from ecs_kernel.sim.engine import Simulation
     sim = Simulation(wl, tasks, seed)
     I.install(sim.world)
-    for _ in range(25):
+    for _ in range(15):
         sim.step()
         v = I.check(sim.world)
         assert v is None, str(v)
