@@ -45,8 +45,10 @@ or a new frame for a signal its mask in force blocked.
 
 What the futex probe compares. A wake takes waiters oldest first (FIFO per word; we have one
 priority). Within a RUN or EXIT phase a waiter row leaves its queue only by a wake, a requeue, or
-its task's exit; so a waiter row of a live task that left with ``ret == 0`` was woken, and a
-waiter with a match-any bitset still queued where it was, *ahead* of it, was skipped.
+its task's exit (a signal interrupts a wait in the SIGNALS phase, a timeout in TIMERS); so a
+waiter row of a live task that left with ``ret == 0`` and has not run since (still in
+runSyscallExit) was woken, and a waiter with a match-any bitset still queued where it was,
+*ahead* of it, was skipped.
 """
 from __future__ import annotations
 
@@ -527,7 +529,12 @@ def _futex_fifo_violation(world, snap) -> Violation | None:
     t = snap["task"]
     same = W.alive[rows] & (W.gen[rows] == snap["gen"])
     alive = T.alive[t] & (T.exit_state[t] == ExitState.NONE)
-    woken = ~same & alive & (T.ret[t] == 0)
+    # Woken: the row went, the wait returned 0 and the task has not run since (a guest that ran
+    # on may have had its wait interrupted and then made a call that returned 0).
+    rs = T.run_state[t]
+    fresh = (rs == RunState.runSyscallExit) | ((rs == RunState.blocked) & (T.block[t] == Block.STOPPED)
+                                              & (T.stop_run_state[t] == RunState.runSyscallExit))
+    woken = ~same & alive & (T.ret[t] == 0) & fresh
     if not woken.any():
         return None
     still = same & alive & (W.task[rows] == t) & (W.queue[rows] == snap["queue"])

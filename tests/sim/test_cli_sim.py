@@ -207,3 +207,28 @@ def test_check_catches_the_numba_delivery_pass_ignoring_masks(monkeypatch, capsy
     monkeypatch.setattr(signals_batch, "deliver", deliver_ignoring_masks)
     assert sim("mixed", "--tasks", 1000, "--ticks", 60, "--seed", 0, "--check", 2) == 1
     assert "invariant signal-delivered-while-blocked violated" in capsys.readouterr().err
+
+
+def test_check_catches_unlock_waking_the_newest_waiter_first(monkeypatch, capsys):
+    from ecs_kernel.components import links
+    from ecs_kernel.systems import futex as F
+
+    def lifo_wake(world, key, nr_wake, bitset=F.FUTEX_BITSET_MATCH_ANY):  # planted: LIFO wakes
+        q = F._queue(world, key)
+        if q < 0:
+            return 0
+        woke = 0
+        for r in reversed(list(links.iterate(world.futex_queues.q_head, q, world.futex_waiters.w_next))):
+            if not F._waiting(world, r):
+                F._drop(world, r)
+                continue
+            F._complete(world, r, 0)
+            woke += 1
+            if woke >= max(nr_wake, 1):
+                break
+        return woke
+
+    monkeypatch.setattr(F, "_wake_key", lifo_wake)
+    assert sim("futex-contention", "--tasks", 2000, "--ticks", 40, "--check", 1) == 1
+    err = capsys.readouterr().err
+    assert "invariant futex-lost-wakeup violated" in err and "woken first" in err
