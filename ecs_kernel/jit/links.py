@@ -12,37 +12,45 @@ from .options import jit
 
 
 @jit
+def append_one(heads, tails, owner, nxt, prv, row):
+    """links.append in compiled code: ``row`` at the tail of list ``owner``."""
+    last = tails[owner]
+    prv[row] = last
+    nxt[row] = -1
+    if last >= 0:
+        nxt[last] = row
+    else:
+        heads[owner] = row
+    tails[owner] = row
+
+
+@jit
+def unlink_one(heads, tails, owner, nxt, prv, row):
+    """links.unlink in compiled code: take ``row`` out of list ``owner``."""
+    p = prv[row]
+    n = nxt[row]
+    if p >= 0:
+        nxt[p] = n
+    else:
+        heads[owner] = n
+    if n >= 0:
+        prv[n] = p
+    else:
+        tails[owner] = p
+    nxt[row] = -1
+    prv[row] = -1
+
+
+@jit
 def _append_many(heads, tails, owners, nxt, prv, rows):
     for j in range(rows.shape[0]):
-        o = owners[j]
-        r = rows[j]
-        last = tails[o]
-        prv[r] = last
-        nxt[r] = -1
-        if last >= 0:
-            nxt[last] = r
-        else:
-            heads[o] = r
-        tails[o] = r
+        append_one(heads, tails, owners[j], nxt, prv, rows[j])
 
 
 @jit
 def _unlink_many(heads, tails, owners, nxt, prv, rows):
     for j in range(rows.shape[0]):
-        o = owners[j]
-        r = rows[j]
-        p = prv[r]
-        n = nxt[r]
-        if p >= 0:
-            nxt[p] = n
-        else:
-            heads[o] = n
-        if n >= 0:
-            prv[n] = p
-        else:
-            tails[o] = p
-        nxt[r] = -1
-        prv[r] = -1
+        unlink_one(heads, tails, owners[j], nxt, prv, rows[j])
 
 
 def _check(heads, tails, owners, nxt, prv, rows):

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from .options import jit
+from .links import append_one, unlink_one
 from .signals import next_signal
 
 DONE, FALLBACK, GROW_Q, GROW_F = 0, 1, 2, 3
@@ -78,34 +79,6 @@ def _table_free(meta, free, alive, gen, row):
     meta[M_COUNT] -= 1
     free[meta[M_NFREE]] = row
     meta[M_NFREE] += 1
-
-
-@jit
-def _append(heads, tails, owner, nxt, prv, row):
-    last = tails[owner]
-    prv[row] = last
-    nxt[row] = -1
-    if last >= 0:
-        nxt[last] = row
-    else:
-        heads[owner] = row
-    tails[owner] = row
-
-
-@jit
-def _unlink(heads, tails, owner, nxt, prv, row):
-    p = prv[row]
-    n = nxt[row]
-    if p >= 0:
-        nxt[p] = n
-    else:
-        heads[owner] = n
-    if n >= 0:
-        prv[n] = p
-    else:
-        tails[owner] = p
-    nxt[row] = -1
-    prv[row] = -1
 
 
 @jit
@@ -207,9 +180,9 @@ def send_batch(start, end, req_task, req_target, req_sig, req_tgkill, out_err,
             q_charged[q] = ruid[recv]
             uid0_count[0] += 1
             if group:
-                _append(gq_head, gq_tail, owner, q_next, q_prev, q)
+                append_one(gq_head, gq_tail, owner, q_next, q_prev, q)
             else:
-                _append(q_head, q_tail, owner, q_next, q_prev, q)
+                append_one(q_head, q_tail, owner, q_next, q_prev, q)
             stats[2] += 1
         if group:
             g_pending[owner] |= _bit(signo)
@@ -315,9 +288,9 @@ def deliver_batch(rows, start, alive, exit_state, tg, mask, pending, q_head, q_t
                 si_uid[t] = q_uid[first]
                 si_value[t] = q_value[first]
                 if group:
-                    _unlink(gq_head, gq_tail, owner, q_next, q_prev, first)
+                    unlink_one(gq_head, gq_tail, owner, q_next, q_prev, first)
                 else:
-                    _unlink(q_head, q_tail, owner, q_next, q_prev, first)
+                    unlink_one(q_head, q_tail, owner, q_next, q_prev, first)
                 if q_charged[first] == 0:
                     uid0_count[0] -= 1
                 q_owner[first] = -1
