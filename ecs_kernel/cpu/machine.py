@@ -462,6 +462,8 @@ class Machine:
     def switch_to(self, row: int) -> None:
         """Make ``row`` the current task: its engine, and on an engine shared by threads, its
         registers (the last thread's are saved in its context first)."""
+        if row != self.current and self.current >= 0:
+            self.sync_clock()  # the CPU used so far was the previous task's
         gm = self.memory_of(row)
         uc = gm.uc
         loaded = getattr(gm, "loaded_row", row)

@@ -415,16 +415,21 @@ def setrlimit(t, resource, ptr):
     return 0
 
 
-@syscall("getrusage", PARTIAL, "user time is the host process's CPU time; no memory statistics",
-         args=("i", "p"))
+@syscall("getrusage", PARTIAL, "CPU times per thread, process and waited-for children; no memory "
+         "or I/O statistics", args=("i", "p"))
 def getrusage(t, who, ptr):
     """Implements getrusage(2)."""
-    if s32(who) not in (0, -1, 1):  # RUSAGE_SELF, RUSAGE_CHILDREN, RUSAGE_THREAD
-        raise KernelError(E.EINVAL)
-    ns = t.machine.cpu_time_ns() if s32(who) != -1 else 0
-    raw = struct.pack("<qqqq", ns // 10**9, ns % 10**9 // 1000, 0, 0) + bytes(144 - 32)
-    t.mm.copy_out(ptr, raw)
+    from ..systems import cpu_clocks
+    t.machine.sync_clock()  # charge the CPU the caller used up to now
+    ru = cpu_clocks.getrusage(t.world, t.row, s32(who))  # EINVAL for a bad who
+    t.mm.copy_out(ptr, _rusage(ru.utime_ns, ru.stime_ns))
     return 0
+
+
+def _rusage(utime_ns: int, stime_ns: int) -> bytes:
+    """struct rusage with the CPU times (the memory and I/O counters are not kept: zero)."""
+    return struct.pack("<qqqq", utime_ns // 10**9, utime_ns % 10**9 // 1000,
+                       stime_ns // 10**9, stime_ns % 10**9 // 1000) + bytes(144 - 32)
 
 
 # -- prctl / arch_prctl ------------------------------------------------------------------------------------
@@ -659,24 +664,29 @@ def _wait(t, opts_fn, pid_or_id, options: int):
     return res
 
 
-@syscall("wait4", PARTIAL, "rusage is reported as zeros", args=("i", "p", "x", "p"))
+@syscall("wait4", PARTIAL, "rusage reports CPU times only", args=("i", "p", "x", "p"))
 def wait4(t, pid, status_ptr, options, rusage):
     """Implements wait4(2)."""
     from ..systems import task_wait as W
     pid, options = s32(pid), u32(options)
+    from ..systems import cpu_clocks
     if status_ptr:
         t.mm.copy_in(status_ptr, 4)  # EFAULT before anything is reaped
+    tg = t.tg
+    before = cpu_clocks.children_cputime(t.world, tg)
     res = _wait(t, lambda o: W.WaitOptions.for_wait4(pid, o), pid, options)
     if res is None:
         return 0
     if status_ptr:
         t.mm.copy_out(status_ptr, struct.pack("<i", res.status))
     if rusage:
-        t.mm.copy_out(rusage, bytes(144))
+        # A reaped child's times (with its own waited-for children) were just added to ours.
+        after = cpu_clocks.children_cputime(t.world, tg)
+        t.mm.copy_out(rusage, _rusage(after[0] - before[0], after[1] - before[1]))
     return res.pid
 
 
-@syscall("waitid", PARTIAL, "rusage is reported as zeros", args=("i", "i", "p", "x", "p"))
+@syscall("waitid", PARTIAL, "rusage (a Linux extension) is reported as zeros", args=("i", "i", "p", "x", "p"))
 def waitid(t, idtype, id_, infop, options, rusage):
     """Implements waitid(2)."""
     from ..systems import task_wait as W

@@ -86,13 +86,16 @@ def time_(t, tloc):
     return sec
 
 
-@syscall("times", PARTIAL, "user time is the emulator's CPU time; children none", args=("p",))
+@syscall("times", FULL, "the process's and its waited-for children's CPU times", args=("p",))
 def times(t, buf):
     """Implements times(2)."""
-    ticks = t.machine.cpu_time_ns() // (NS // 100)
+    from ..systems import cpu_clocks
+    t.machine.sync_clock()
+    tms = cpu_clocks.times(t.world, t.row)
     if buf:
-        t.mm.copy_out(buf, struct.pack("<qqqq", ticks, 0, 0, 0))
-    return t.machine.monotonic_ns() // (NS // 100)
+        t.mm.copy_out(buf, struct.pack("<qqqq", tms.tms_utime, tms.tms_stime, tms.tms_cutime,
+                                       tms.tms_cstime))
+    return tms.ret
 
 
 def _sleep(t, nr: int, duration_ns: int | None, deadline_abs: int | None = None, clock: int = 1):

@@ -95,7 +95,8 @@ def test_big_memory_requests_follow_the_overcommit_heuristic(guest_build, libc):
     same([guest_build("bigmem", libc)])
 
 
-@pytest.mark.parametrize("scenario", ["pipe", "signals", "waitid", "exec", "many", "fdshare"])
+@pytest.mark.parametrize("scenario", ["pipe", "signals", "waitid", "exec", "many", "fdshare",
+                                      "rusage"])
 def test_processes(guest_build, libc, scenario):
     """fork/vfork, pipes between processes, wait4/waitid with stop/continue reports, signals to
     children, exec in a child, a shared file offset."""
