@@ -53,7 +53,7 @@ def rt_sigprocmask(t, how, set_, oldset, sigsetsize):
     return 0
 
 
-@syscall("rt_sigpending", PARTIAL, "pending sets as stored", args=("p", "u"))
+@syscall("rt_sigpending", FULL, args=("p", "u"))
 def rt_sigpending(t, set_, sigsetsize):
     """Implements rt_sigpending(2)."""
     if sigsetsize > 8:
