@@ -112,15 +112,17 @@ def serve_futex(world, st, req, i: int, j: int) -> None:
     in order."""
     from ..jit.sim import mutex_batch
     from .engine import serve_one
-    T = world.tasks
     out = np.ones(len(req), np.int8)
     words = st.segment.words
     word = np.ascontiguousarray(req.args[:, 0])
     r = i
     while r < j:
+        T = world.tasks
         k = mutex_batch(r, j, req.task, req.op, word, req.flag, T.exit_state, T.tids[:, 0], words, out)
-        done = np.arange(r, k)[out[r:k] == 0]
-        _advance(world, st, req.task[done])
         if k < j:
+            # out[k] stays 1, so the pcs below skip it: serve_one advances it itself
             serve_one(world, st, req, k)
         r = k + 1
+    # each task has at most one request a tick and the scalar calls read no other task's pc, so
+    # the served rows' pcs move once at the end, not after every stretch
+    _advance(world, st, req.task[i:j][out[i:j] == 0])
