@@ -115,10 +115,12 @@ def serve_futex(world, st, req, i: int, j: int) -> None:
     out = np.ones(len(req), np.int8)
     words = st.segment.words
     word = np.ascontiguousarray(req.args[:, 0])
+    # the futex calls neither create nor free tasks: the task columns stay the same arrays
+    T = world.tasks
+    exit_state, tid0 = T.exit_state, T.tids[:, 0]
     r = i
     while r < j:
-        T = world.tasks
-        k = mutex_batch(r, j, req.task, req.op, word, req.flag, T.exit_state, T.tids[:, 0], words, out)
+        k = mutex_batch(r, j, req.task, req.op, word, req.flag, exit_state, tid0, words, out)
         if k < j:
             # out[k] stays 1, so the pcs below skip it: serve_one advances it itself
             serve_one(world, st, req, k)
