@@ -11,7 +11,7 @@ import numpy as np
 from .options import jit
 
 
-@jit
+@jit(inline="always")  # per item in batch kernels: no call, no refcounts
 def append_one(heads, tails, owner, nxt, prv, row):
     """links.append in compiled code: ``row`` at the tail of list ``owner``."""
     last = tails[owner]
@@ -24,7 +24,7 @@ def append_one(heads, tails, owner, nxt, prv, row):
     tails[owner] = row
 
 
-@jit
+@jit(inline="always")  # per item in batch kernels: no call, no refcounts
 def unlink_one(heads, tails, owner, nxt, prv, row):
     """links.unlink in compiled code: take ``row`` out of list ``owner``."""
     p = prv[row]

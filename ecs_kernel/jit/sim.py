@@ -52,7 +52,7 @@ def draw(seed, key, ctr):
     return mix64(np.uint64(seed) * _GOLDEN ^ mix64(np.uint64(key) + _GOLDEN) ^ (np.uint64(ctr) * _M2))
 
 
-@jit
+@jit(inline="always")  # array arguments of a call cost refcount traffic per task
 def sample(kind, a, b, pool, seed, key, ctr):
     """One value of a distribution; returns (value, counter after). per_task draws do not advance
     the counter: the value is fixed for the task."""
@@ -75,7 +75,7 @@ def sample(kind, a, b, pool, seed, key, ctr):
     return np.int64(v), ctr
 
 
-@jit
+@jit(inline="always")  # array arguments of a call cost refcount traffic per task
 def _pick_target(mode, t, n, alive, exit_state, prog, tg, leader, parent, seed, key, ctr):
     """The task row a kill/tgkill names, or -1 (nobody found: ESRCH)."""
     if mode == T_SELF:
@@ -265,3 +265,38 @@ def mutex_batch(start, end, req_task, req_op, req_word, req_flag, exit_state, ti
             return r
         out[r] = 0
     return end
+
+
+@jit
+def mutex_pass(start, end, req_task, req_op, req_word, req_flag, exit_state, tid0, words, held, out):
+    """The futex class's requests ``start..end-1`` in one pass: a lock that finds its word 0 and
+    an unlock that finds no FUTEX_WAITERS are served here (as :func:`mutex_batch`); any other
+    request (futex_wait, futex_wake, a contended lock or unlock) is left to the scalar server,
+    and so is every later request on the same word (``held[word]`` is set; ``held`` starts all
+    zero). Requests on other words commute with a deferred one: a scalar futex call changes only
+    its own word, that word's waiter queue, and tasks blocked on it, which issued no request this
+    tick. So serving the rest now and the deferred ones afterwards, in order, leaves the state
+    that serving all one by one leaves, with no return to Python per deferred request.
+    ``out``: 0 served, 1 the caller is exiting (never served), 2 for the scalar server. Returns
+    how many requests have 2."""
+    m = 0
+    for r in range(start, end):
+        t = req_task[r]
+        if exit_state[t] != EXIT_NONE:
+            out[r] = 1
+            continue
+        w = req_word[r]
+        op = req_op[r]
+        if held[w] == 0:
+            if op == OP_LOCK and words[w] == 0:
+                words[w] = np.uint32(tid0[t]) | (np.uint32(FUTEX_WAITERS) if req_flag[r] else np.uint32(0))
+                out[r] = 0
+                continue
+            if op == OP_UNLOCK and not (words[w] & np.uint32(FUTEX_WAITERS)):
+                words[w] = 0
+                out[r] = 0
+                continue
+            held[w] = 1
+        out[r] = 2
+        m += 1
+    return m

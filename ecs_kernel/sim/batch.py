@@ -4,7 +4,7 @@
 - sigaction: systems/signals_batch.sigaction_many (numba);
 - sigprocmask: one numpy expression (each task has at most one request per tick, and changing
   a mask has no other effect, so the order of the requests does not matter);
-- lock/unlock without contention: numba over the shared words (jit.sim.mutex_batch);
+- lock/unlock without contention: numba over the shared words (jit.sim.mutex_pass);
 - nanosleep: numpy over the SleepState columns (clock_nanosleep on CLOCK_MONOTONIC, relative, as
   systems/timers.nanosleep does); setitimer in the same class stays scalar.
 
@@ -107,20 +107,19 @@ def serve_sleeps(world, st, req, i: int, j: int) -> None:
 
 
 def serve_futex(world, st, req, i: int, j: int) -> None:
-    """lock/unlock without contention in numba (jit.sim.mutex_batch) on the shared words; every
-    other futex request (futex_wait, futex_wake, a contended lock or unlock) by the scalar server,
-    in order."""
-    from ..jit.sim import mutex_batch
+    """lock/unlock without contention in numba (jit.sim.mutex_pass) on the shared words, in one
+    pass; every other futex request (futex_wait, futex_wake, a contended lock or unlock), and
+    every later one on its word, by the scalar server afterwards, in order (see mutex_pass for
+    why that order gives the same state)."""
+    from ..jit.sim import mutex_pass
     from .engine import serve_one
-    T = world.tasks
     out = np.ones(len(req), np.int8)
     words = st.segment.words
-    word = np.ascontiguousarray(req.args[:, 0])
-    r = i
-    while r < j:
-        k = mutex_batch(r, j, req.task, req.op, word, req.flag, T.exit_state, T.tids[:, 0], words, out)
-        done = np.arange(r, k)[out[r:k] == 0]
-        _advance(world, st, req.task[done])
-        if k < j:
-            serve_one(world, st, req, k)
-        r = k + 1
+    held = np.zeros(len(words), np.uint8)
+    T = world.tasks
+    m = mutex_pass(i, j, req.task, req.op, np.ascontiguousarray(req.args[:, 0]), req.flag,
+                   T.exit_state, T.tids[:, 0], words, held, out)
+    _advance(world, st, req.task[i:j][out[i:j] == 0])
+    if m:
+        for r in (np.flatnonzero(out[i:j] == 2) + i).tolist():
+            serve_one(world, st, req, r)

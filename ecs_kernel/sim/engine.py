@@ -389,13 +389,25 @@ def _word_addr(word: int) -> int:
     return SEGMENT_ADDR + 4 * int(word)
 
 
+_K = None
+
+
+def _load_k():
+    # jit.sim is imported on first use (numba kernels compile lazily), then kept: serve_one runs
+    # once per scalar request, tens of thousands of times a tick at scale
+    global _K
+    from ..jit import sim
+    _K = sim
+    return sim
+
+
 def serve_one(world, st: SimState, req: Requests, r: int) -> None:
     """Serve request ``r`` with the scalar handler a guest's syscall would reach."""
-    from ..jit import sim as K
+    K = _K or _load_k()
     T = world.tasks
     t = int(req.task[r])
     op = int(req.op[r])
-    a0, a1, a2 = (int(x) for x in req.args[r])
+    a0, a1, a2 = req.args[r].tolist()
     tot = st.totals
     if T.exit_state[t] != ExitState.NONE:
         return  # killed earlier in this tick (a group exit): the call never completes
@@ -424,11 +436,11 @@ def serve_one(world, st: SimState, req: Requests, r: int) -> None:
             if not _lock(world, st, t, a0, bool(req.flag[r])):
                 return  # blocked (or retrying next tick)
         elif op == K.OP_UNLOCK:
-            addr = _word_addr(a0)
-            old = futex_sys.read_u32(world, t, addr)
-            futex_sys.write_u32(world, t, addr, 0)
+            words = st.segment.words  # see _lock
+            old = int(words[a0])
+            words[a0] = 0
             if old & FUTEX_WAITERS:
-                tot["futex_wakes"] += futex_sys.futex_wake(world, t, addr, 1, private=False)
+                tot["futex_wakes"] += futex_sys.futex_wake(world, t, _word_addr(a0), 1, private=False)
         elif op == K.OP_NANOSLEEP:
             ns = a0 * int(world.settings.tick_ns)
             if timers.nanosleep(world, t, (ns // 1_000_000_000, ns % 1_000_000_000)) is task_wait.BLOCKED:
@@ -465,15 +477,17 @@ def _lock(world, st: SimState, t: int, word: int, contended: bool) -> bool:
     """One attempt at a glibc-style mutex (0 free, owner tid, FUTEX_WAITERS when contended):
     take it (True), or mark it contended and FUTEX_WAIT (False: the task blocks and retries)."""
     addr = _word_addr(word)
-    tid = _tid(world, t)
-    cur = futex_sys.read_u32(world, t, addr)
+    # every synthetic process maps st.segment at SEGMENT_ADDR (and nothing else), so the word is
+    # read and written in place, as jit.sim.mutex_batch does, not through memory_of/_locate
+    words = st.segment.words
+    cur = int(words[word])
     if cur == 0:
         # glibc: after a contended wait, take the lock marked contended (others may wait)
-        futex_sys.write_u32(world, t, addr, tid | (FUTEX_WAITERS if contended else 0))
+        words[word] = _tid(world, t) | (FUTEX_WAITERS if contended else 0)
         return True
     if not cur & FUTEX_WAITERS:
         cur |= FUTEX_WAITERS
-        futex_sys.write_u32(world, t, addr, cur)
+        words[word] = cur
     try:
         futex_sys.futex_wait(world, t, addr, cur, private=False)
     except KernelError:

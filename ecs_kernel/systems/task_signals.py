@@ -807,23 +807,25 @@ def _wants_group(world, t: int) -> bool:
 def signal_system(world, commands) -> None:
     """Deliver signals to every task that has one deliverable (found by the numba scan), and end
     sigtimedwait waits whose deadline passed."""
-    from ..jit.signals import deliverable_tasks
+    from ..jit.signals import _raise_bad_row
+    from ..jit.signals_batch import deliverable_rows
     T, G = world.tasks, world.thread_groups
     n = T.n
     if n == 0:
         return
-    mask = T.sig_mask[:n]
-    waiting = (T.run_state[:n] == RunState.blocked) & (T.block[:n] == Block.SIGTIMEDWAIT)
-    if waiting.any():
-        mask = mask & ~np.where(waiting, T.sig_wait_set[:n], np.uint64(0))
-        late = np.flatnonzero(waiting & (T.sig_deadline[:n] >= 0) & (T.sig_deadline[:n] <= world.now_ns))
+    # one numba pass over the rows (sigtimedwait's set counts as unblocked), no temporaries
+    gp = G.group_pending[: max(G.n, 1)]
+    rows = np.empty(n, np.int64)
+    k, waiting = deliverable_rows(n, T.alive, T.exit_state, T.tg, T.run_state, T.block,
+                                  T.sig_wait_set, T.sig_mask, T.sig_pending, gp, rows)
+    if k < 0:
+        _raise_bad_row(k, T.tg, gp)
+    rows = rows[:k]
+    if waiting:
+        late = np.flatnonzero((T.run_state[:n] == RunState.blocked) & (T.block[:n] == Block.SIGTIMEDWAIT)
+                              & (T.sig_deadline[:n] >= 0) & (T.sig_deadline[:n] <= world.now_ns))
     else:
         late = ()
-    live = T.alive[:n] & (T.exit_state[:n] == ExitState.NONE)
-    tg = np.where(live, T.tg[:n], 0)
-    gp = G.group_pending[: max(G.n, 1)]
-    rows = deliverable_tasks(T.sig_pending[:n], np.ascontiguousarray(mask), tg.astype(np.int32),
-                             np.ascontiguousarray(gp), live)
     # Guest tasks get their signals from their CPU driver (cpu/signals.py), which must build a
     # frame in guest memory for each handler; the driver delivers right after every tick.
     driven = world.index.get("driver_delivered_tasks")
