@@ -13,7 +13,7 @@ from ..components.signals import NSIG, SIGKILL, SIGSTOP, sigmask
 from ..errors import E, KernelError
 from ..systems import task_signals
 from .context import Block, s32
-from .table import FULL, PARTIAL, syscall
+from .table import FULL, syscall
 
 SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK = 0, 1, 2
 _SIGACTION = struct.Struct("<QQQQ")  # handler, flags, restorer, mask (kernel struct sigaction)

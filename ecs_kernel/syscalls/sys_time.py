@@ -11,7 +11,7 @@ import struct
 
 from ..errors import E, KernelError
 from .context import Block, s32, s64
-from .table import FULL, PARTIAL, syscall
+from .table import FULL, syscall
 
 CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_PROCESS_CPUTIME_ID, CLOCK_THREAD_CPUTIME_ID = 0, 1, 2, 3
 CLOCK_MONOTONIC_RAW, CLOCK_REALTIME_COARSE, CLOCK_MONOTONIC_COARSE, CLOCK_BOOTTIME = 4, 5, 6, 7
