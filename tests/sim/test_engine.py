@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from ecs_kernel.components.signals import SIGUSR1, SIGUSR2, sigmask
+from ecs_kernel.components.signals import SIGUSR1, sigmask
 from ecs_kernel.components.task import Block, ExitState, RunState
 from ecs_kernel.schedule import check_sanity
 from ecs_kernel.sim import spec
@@ -244,7 +244,6 @@ def test_timer_sleepers_sleep_and_timers_fire():
     cs = run(sim, 60)
     assert max(c["blocked"] for c in cs) > 10
     assert sum(c["signals_delivered"] for c in cs) > 10  # SIGALRM / SIGVTALRM caught
-    T = sim.world.tasks
     assert sim.world.timers.count > 0
 
 
