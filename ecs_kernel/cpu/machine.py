@@ -372,11 +372,27 @@ class Machine:
         """execve(2) from inside the syscall hook: load, commit, and stop the old engine (the
         dispatcher does, on ExecDone); the run loop continues on the new one."""
         from ..syscalls.context import ExecDone
+        from ..systems import futex
         gm, prog = self._load(task, path, argv, envp, cwd)
+        # Past the point of no return (Linux begin_new_exec): the other threads die (de_thread's
+        # zap_other_threads), and the old mm is released as at exit (robust list, clear_child_tid).
+        self._zap_other_threads(task.row)
+        futex.futex_exec_release(self.world, task.row)
         self._commit_exec(task, gm, prog)
         if self.strace is not None:
             self.strace.write(f"--- exec {prog.exe_path} ---\n")
         raise ExecDone()
+
+    def _zap_other_threads(self, row: int) -> None:
+        """Every other thread of ``row``'s process exits now (they never run again; the EXIT
+        system finishes them at the next tick). A non-leader that execs keeps its own tid here,
+        while Linux hands it the leader's: getpid() is right, gettid() differs."""
+        w = self.world
+        T = w.tasks
+        tg = int(T.tg[row])
+        for r in list(self.tasks):
+            if r != row and T.alive[r] and int(T.tg[r]) == tg and int(T.exit_state[r]) == 0:
+                task_exit.exit_task(w, r, 0)
 
     def fork_task(self, task, flags: int, *, stack: int = 0, ptid: int = 0, ctid: int = 0,
                   tls: int = 0) -> int:

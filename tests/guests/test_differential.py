@@ -104,7 +104,7 @@ def test_processes(guest_build, libc, scenario):
 
 
 @pytest.mark.parametrize("scenario", ["mutex", "condvar", "signals", "exit-group", "main-exit",
-                                      "tids"])
+                                      "tids", "exec", "exec-from-thread"])
 def test_threads(guest_build, libc, scenario):
     """pthreads: contended mutexes and condition variables (futex waiters as rows), joins
     (clear_child_tid), pthread_kill, TLS, pthread_exit from main, exit from a thread."""

@@ -73,6 +73,13 @@ static void *exiter(void *arg) {
     exit(9);
 }
 
+static void *exec_thread(void *arg) {
+    (void)arg;
+    char *args[] = {"/bin/sh", "-c", "echo exec from a thread; exit 6", NULL};
+    execv(args[0], args);
+    return NULL;
+}
+
 static void *late(void *arg) {
     (void)arg;
     usleep(20000);
@@ -120,6 +127,18 @@ int main(int argc, char **argv) {
     if (!strcmp(w, "main-exit")) {
         pthread_create(&t[0], NULL, late, NULL);
         pthread_exit(NULL);
+    }
+    if (!strcmp(w, "exec") || !strcmp(w, "exec-from-thread")) {
+        /* execve with other threads running: they are gone in the new image */
+        for (long i = 0; i < 2; i++) pthread_create(&t[i], NULL, waiter, (void *)(i + 1));
+        if (!strcmp(w, "exec")) {
+            char *args[] = {"/bin/sh", "-c", "echo exec from main; exit 5", NULL};
+            execv(args[0], args);
+        } else {
+            pthread_create(&t[2], NULL, exec_thread, NULL);
+            for (;;) pause();
+        }
+        return 98;
     }
     if (!strcmp(w, "tids")) {
         pid_t main_tid = syscall(SYS_gettid);
