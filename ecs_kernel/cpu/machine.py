@@ -396,16 +396,16 @@ class Machine:
 
     def fork_task(self, task, flags: int, *, stack: int = 0, ptid: int = 0, ctid: int = 0,
                   tls: int = 0) -> int:
-        """clone(2) of a guest process from inside its syscall hook: the kernel's clone (rows,
-        FD table, handlers, a copy of the address space with its own engine), then the child's
-        registers: the parent's, returning 0 from the syscall. Returns the child's pid."""
+        """clone(2) from inside the syscall hook: the kernel's clone (rows, FD table, handlers;
+        for a process a copy of the address space with its own engine, for a thread the same
+        engine), then the child's registers: the parent's, returning 0 from the syscall.
+        Returns the child's tid (its pid for a process)."""
         from ..syscalls.sys_process import (CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_FS,
-                                            CLONE_PARENT_SETTID, CLONE_SETTLS, CLONE_VFORK,
-                                            CLONE_VM)
+                                            CLONE_PARENT_SETTID, CLONE_SETTLS, CLONE_THREAD,
+                                            CLONE_VFORK, CLONE_VM)
         from ..systems import task_clone
-        from .sigframe import read_regs, restore_fpstate, save_fpstate, UC_REG
+        from .sigframe import load_context, read_regs, save_fpstate
         w = self.world
-        from ..syscalls.sys_process import CLONE_THREAD
         thread = bool(flags & CLONE_THREAD)
         # CLONE_VM without CLONE_THREAD (vfork, posix_spawn): the child gets a copy; the parent
         # is held until the child execs or exits, so nobody can tell but a child that writes
@@ -444,12 +444,7 @@ class Machine:
             # switched in (see switch_to).
             ct.initial_regs = (regs, save_fpstate(puc), fs_base, gs_base)
         else:
-            cuc = gm.uc
-            for name, reg in UC_REG.items():
-                cuc.reg_write(reg, regs[name] & MASK64)
-            restore_fpstate(cuc, save_fpstate(puc))
-            cuc.reg_write(X.UC_X86_REG_FS_BASE, fs_base)
-            cuc.reg_write(X.UC_X86_REG_GS_BASE, gs_base)
+            load_context(gm.uc, regs, save_fpstate(puc), fs_base, gs_base)
             gm.loaded_row = child
         tid = pid.to_bytes(4, "little")
         if flags & CLONE_PARENT_SETTID and ptid:
@@ -492,14 +487,9 @@ class Machine:
                     uc.context_update(prev.ctx)
             task = self.tasks[row]
             if getattr(task, "initial_regs", None) is not None:
-                from .sigframe import UC_REG, restore_fpstate
-                regs, fp, fs_base, gs_base = task.initial_regs
+                from .sigframe import load_context
+                load_context(uc, *task.initial_regs)
                 task.initial_regs = None
-                for name, reg in UC_REG.items():
-                    uc.reg_write(reg, regs[name] & MASK64)
-                restore_fpstate(uc, fp)
-                uc.reg_write(X.UC_X86_REG_FS_BASE, fs_base)
-                uc.reg_write(X.UC_X86_REG_GS_BASE, gs_base)
             elif getattr(task, "ctx", None) is not None:
                 uc.context_restore(task.ctx)
         gm.loaded_row = row

@@ -150,7 +150,22 @@ def read_regs(uc) -> dict[str, int]:
     return {name: uc.reg_read(reg) for name, reg in UC_REG.items()}
 
 
+def write_regs(uc, regs: dict[str, int], *, skip: tuple[str, ...] = ()) -> None:
+    """Write :func:`read_regs`'s registers (all but ``skip``) back to an engine."""
+    for name, reg in UC_REG.items():
+        if name not in skip:
+            uc.reg_write(reg, regs[name] & 0xFFFF_FFFF_FFFF_FFFF)
+
+
+def load_context(uc, regs: dict[str, int], fp: bytes, fs_base: int, gs_base: int) -> None:
+    """A whole user context into an engine: registers, FP state, segment bases."""
+    write_regs(uc, regs)
+    restore_fpstate(uc, fp)
+    uc.reg_write(X.UC_X86_REG_FS_BASE, fs_base)
+    uc.reg_write(X.UC_X86_REG_GS_BASE, gs_base)
+
+
 __all__ = ["frame_address", "on_stack", "pack_siginfo", "pack_frame", "unpack_frame",
-           "save_fpstate", "restore_fpstate", "read_regs", "FRAME_SIZE", "SIGINFO_OFF",
+           "save_fpstate", "restore_fpstate", "read_regs", "write_regs", "load_context", "FRAME_SIZE", "SIGINFO_OFF",
            "UCONTEXT_OFF", "FIX_EFLAGS", "ENTRY_CLEAR_EFLAGS", "SS_ONSTACK", "SS_DISABLE",
            "SS_AUTODISARM"]

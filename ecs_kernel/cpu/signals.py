@@ -110,8 +110,7 @@ class GuestSignals:
             self.machine.stop_requested = True
         if regs is None:
             return False
-        for name, reg in SF.UC_REG.items():
-            uc.reg_write(reg, regs[name] & MASK64)
+        SF.write_regs(uc, regs)
         if in_hook:  # Unicorn adds the length of `syscall` when the hook returns
             uc.reg_write(X.UC_X86_REG_RIP, (regs["rip"] - 2) & MASK64)
         SF.restore_fpstate(uc, fp)
@@ -135,7 +134,7 @@ class GuestSignals:
             on = SF.SS_ONSTACK if SF.on_stack(regs["rsp"], altstack) else 0
             uc_stack = (altstack[0], on | altstack[1] & SF.SS_AUTODISARM, altstack[2])
         saved_mask = int(F.f_mask[int(T.frame_top[row])])
-        info = self._siginfo(row, signo)
+        info = self.siginfo(row, signo)
         try:
             if not flags & SA_RESTORER:
                 raise KernelError(_errno.EFAULT, "no sa_restorer")  # x86-64 requires one
@@ -169,7 +168,8 @@ class GuestSignals:
         self.machine.strace.write(f"--- {name} {{si_signo={name}, si_code={int(T.si_code[row])}, "
                                   f"si_pid={int(T.si_pid[row])}, si_uid={int(T.si_uid[row])}}} ---\n")
 
-    def _siginfo(self, row: int, signo: int) -> bytes:
+    def siginfo(self, row: int, signo: int) -> bytes:
+        """The 128-byte siginfo of the signal ``row`` just dequeued (its SigInfo columns)."""
         T = self.world.tasks
         code = int(T.si_code[row])
         value = int(T.si_value[row]) & MASK64
@@ -244,9 +244,7 @@ class GuestSignals:
                 task.altstack = (0, SF.SS_DISABLE, 0)
             elif not ss_flags & ~(SF.SS_ONSTACK | SF.SS_AUTODISARM) and ss_size >= 2048:
                 task.altstack = (ss_sp, ss_flags & SF.SS_AUTODISARM, ss_size)
-        for name, reg in SF.UC_REG.items():
-            if name != "rip":
-                uc.reg_write(reg, regs[name] & MASK64)
+        SF.write_regs(uc, regs, skip=("rip",))
         uc.reg_write(X.UC_X86_REG_RIP, (regs["rip"] - 2) & MASK64)  # in the hook: Unicorn adds 2
         if fp is not None:
             SF.restore_fpstate(uc, fp)

@@ -46,13 +46,12 @@ class Block(Exception):
     monotonic ns), or for another guest task to make progress (neither given: a pipe, a child).
     The run loop restarts the syscall when that happened."""
 
-    def __init__(self, read_fds=(), write_fds=(), deadline: int | None = None, child: bool = False,
+    def __init__(self, read_fds=(), write_fds=(), deadline: int | None = None,
                  progress: bool = True):
         super().__init__("block")
         self.read_fds = tuple(read_fds)
         self.write_fds = tuple(write_fds)
         self.deadline = deadline
-        self.child = child  # wait4/waitid: retried when a child changes state
         self.progress = progress  # False: only a signal ends it (pause, sigsuspend)
         self.progress_seen = -1  # the Machine's progress count when it blocked
 

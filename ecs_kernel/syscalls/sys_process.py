@@ -652,7 +652,7 @@ def clone(t, flags, stack, ptid, ctid, tls):
     return _clone(t, flags & 0xFFFF_FFFF_FFFF_FFFF, stack, ptid, ctid, tls)
 
 
-def _wait(t, opts_fn, pid_or_id, options: int):
+def _wait(t, opts_fn, options: int):
     """One non-blocking look (Linux do_wait with the task's own retry): the result, or Block
     until a child changes state (the run loop retries the call then)."""
     from ..systems import task_wait as W
@@ -660,7 +660,7 @@ def _wait(t, opts_fn, pid_or_id, options: int):
     res = W.wait(t.world, t.row, opts)
     t.world.flush()  # a reaped child's rows go now
     if res is None and not options & W.WNOHANG:
-        raise Block(child=True)
+        raise Block()  # retried once another task made progress (a child's exit, a stop)
     return res
 
 
@@ -674,7 +674,7 @@ def wait4(t, pid, status_ptr, options, rusage):
         t.mm.copy_in(status_ptr, 4)  # EFAULT before anything is reaped
     tg = t.tg
     before = cpu_clocks.children_cputime(t.world, tg)
-    res = _wait(t, lambda o: W.WaitOptions.for_wait4(pid, o), pid, options)
+    res = _wait(t, lambda o: W.WaitOptions.for_wait4(pid, o), options)
     if res is None:
         return 0
     if status_ptr:
@@ -691,7 +691,7 @@ def waitid(t, idtype, id_, infop, options, rusage):
     """Implements waitid(2)."""
     from ..systems import task_wait as W
     idtype, id_, options = s32(idtype), s32(id_), u32(options)
-    res = _wait(t, lambda o: W.WaitOptions.for_waitid(idtype, id_, o), id_, options)
+    res = _wait(t, lambda o: W.WaitOptions.for_waitid(idtype, id_, o), options)
     if infop:
         if res is None:
             t.mm.copy_out(infop, bytes(128))  # WNOHANG with nothing: si_pid 0

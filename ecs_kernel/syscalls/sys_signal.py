@@ -105,12 +105,9 @@ def send_sigpipe(t) -> None:
     """pipe_write/send_sig: SIGPIPE to the writer, delivered when its write returns EPIPE."""
     from ..components.signals import SI_USER
     from ..systems.task_signals import send_signal
-    send_signal(t.world, t.row, 13, group=False, code=SI_USER, pid=_tgid(t), uid=int(t.world.tasks.ruid[t.row]))
-
-
-def _tgid(t) -> int:
     from .sys_process import getpid
-    return getpid(t)
+    send_signal(t.world, t.row, 13, group=False, code=SI_USER, pid=getpid(t),
+                uid=int(t.world.tasks.ruid[t.row]))
 
 
 @syscall("kill", FULL, args=("i", "i"))
@@ -216,7 +213,7 @@ def rt_sigtimedwait(t, set_, info, timeout, sigsetsize):
     if signo:
         t.clear_restart()
         if info:
-            t.mm.copy_out(info, t.machine.signals._siginfo(t.row, signo))
+            t.mm.copy_out(info, t.machine.signals.siginfo(t.row, signo))
         return signo
     if deadline is not None and t.machine.monotonic_ns() >= deadline:
         t.clear_restart()
