@@ -41,13 +41,13 @@ def unlink_one(heads, tails, owner, nxt, prv, row):
     prv[row] = -1
 
 
-@jit
+@jit(allocates=False)
 def _append_many(heads, tails, owners, nxt, prv, rows):
     for j in range(rows.shape[0]):
         append_one(heads, tails, owners[j], nxt, prv, rows[j])
 
 
-@jit
+@jit(allocates=False)
 def _unlink_many(heads, tails, owners, nxt, prv, rows):
     for j in range(rows.shape[0]):
         unlink_one(heads, tails, owners[j], nxt, prv, rows[j])

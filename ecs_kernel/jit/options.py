@@ -144,10 +144,19 @@ def is_promoted() -> bool:
     return _promoted
 
 
-def jit(fn=None, *, interpret: bool = True, **overrides):
+def jit(fn=None, *, interpret: bool = True, allocates: bool = True, **overrides):
     """``numba.njit`` with the project's options. Usable bare (``@jit``) or with overrides;
-    ``interpret=False`` for a kernel that cannot run as plain Python (intrinsics, raw pointers)."""
+    ``interpret=False`` for a kernel that cannot run as plain Python (intrinsics, raw pointers).
+
+    ``allocates=False`` compiles without numba's runtime (NRT): the kernel cannot create arrays,
+    and the arrays it is given are used without reference counting. numba counts a reference
+    (an atomic increment, and a decrement later) each time an array is bound to a new name, which
+    is what an ``inline="always"`` helper taking arrays does per item; in the batched signal
+    kernels those counts were ~40% of the time. numba's disk cache does not notice the change of
+    flag (clear it when you add or remove one)."""
     opts = {**JIT_OPTIONS, **overrides}
+    if not allocates:
+        opts["_nrt"] = False
 
     def deco(f):
         if _promoted:

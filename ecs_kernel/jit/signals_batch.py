@@ -102,7 +102,7 @@ def _wants(t, signo, alive, exit_state, mask, run_state, block, wait_set):
     return not (run_state[t] == BLOCKED and block[t] == B_STOPPED)
 
 
-@jit
+@jit(allocates=False)
 def send_batch(start, end, req_task, req_target, req_sig, req_tgkill, out_err,
                alive, exit_state, euid, ruid, ns, tg, tid0, mask, pending, q_head, q_tail,
                run_state, block, wait_set, sighand, tg_next,
@@ -214,7 +214,7 @@ def send_batch(start, end, req_task, req_target, req_sig, req_tgkill, out_err,
     return end, DONE
 
 
-@jit
+@jit(allocates=False)
 def deliver_batch(rows, start, alive, exit_state, tg, mask, pending, q_head, q_tail, run_state,
                   block, ret, saved_mask, has_saved, frame_top, handling, sighand,
                   si_signo, si_code, si_pid, si_uid, si_value,
@@ -341,7 +341,7 @@ def deliver_batch(rows, start, alive, exit_state, tg, mask, pending, q_head, q_t
     return len(rows), DONE
 
 
-@jit
+@jit(allocates=False)
 def deliverable_rows(n, alive, exit_state, tg, run_state, block, wait_set, mask, pending,
                      g_pending, out):
     """The signal system's scan in one pass (no temporaries): rows ``< n``, ascending, of live,
@@ -369,7 +369,7 @@ def deliverable_rows(n, alive, exit_state, tg, run_state, block, wait_set, mask,
     return k, waiting
 
 
-@jit
+@jit(allocates=False)
 def sigreturn_all(rows, mask, frame_top, handling, f_task, f_signo, f_mask, f_prev, f_alive, f_gen,
                   f_free, f_meta):
     """rt_sigreturn until no frame is left, for each of ``rows`` (a synthetic handler returns at
@@ -390,7 +390,7 @@ def sigreturn_all(rows, mask, frame_top, handling, f_task, f_signo, f_mask, f_pr
         handling[t] = 0
 
 
-@jit
+@jit(allocates=False)
 def sigaction_batch(start, end, req_task, req_sig, req_handler, req_flags, out_err, exit_state,
                     sighand, tg, pending, g_pending, sh_start, sh_rows,
                     h_handler, h_flags, h_mask, h_restorer):

@@ -96,7 +96,7 @@ def _pick_target(mode, t, n, alive, exit_state, prog, tg, leader, parent, seed, 
     return -1, ctr
 
 
-@jit
+@jit(allocates=False)
 def run_programs(n, seed, tick_ns, alive, gen, exit_state, run_state, ret, handling,
                  tg, leader, parent, prog, pc, budget, loopc, rng,
                  step_op, step_kind, step_a, step_b, pool, step_next,
@@ -171,7 +171,7 @@ def run_programs(n, seed, tick_ns, alive, gen, exit_state, run_state, ret, handl
     return k
 
 
-@jit
+@jit(allocates=False)
 def tasks_with_handlers(n, alive, prog, run_state, handling, out):
     """Rows of synthetic tasks whose caught signal's handler is to run now."""
     k = 0
@@ -183,7 +183,7 @@ def tasks_with_handlers(n, alive, prog, run_state, handling, out):
     return k
 
 
-@jit
+@jit(allocates=False)
 def bare_storm(pending, mask, budget, rng, seed, lo, hi, ticks):
     """The baseline the simulation is measured against (bench/bench_sim.py): only the core of a
     signal storm, on bare arrays. Each tick every task burns one tick of its budget; a task whose
@@ -212,7 +212,7 @@ def bare_storm(pending, mask, budget, rng, seed, lo, hi, ticks):
     return got
 
 
-@jit
+@jit(allocates=False)
 def gauges(n, alive, exit_state, run_state, block, gen, out):
     """End-of-tick gauges in one pass: out = [running, blocked (not stopped), stopped, zombies,
     sum of row generations (its growth counts released rows)]."""
@@ -239,7 +239,7 @@ def gauges(n, alive, exit_state, run_state, block, gen, out):
 FUTEX_WAITERS = 0x80000000
 
 
-@jit
+@jit(allocates=False)
 def mutex_batch(start, end, req_task, req_op, req_word, req_flag, exit_state, tid0, words, out):
     """The uncontended halves of the futex class, requests ``start..end-1`` in order: a lock
     that finds its word 0 takes it (owner tid, FUTEX_WAITERS if it waited before, as glibc); an
@@ -267,7 +267,7 @@ def mutex_batch(start, end, req_task, req_op, req_word, req_flag, exit_state, ti
     return end
 
 
-@jit
+@jit(allocates=False)
 def mutex_pass(start, end, req_task, req_op, req_word, req_flag, exit_state, tid0, words, held, out):
     """The futex class's requests ``start..end-1`` in one pass: a lock that finds its word 0 and
     an unlock that finds no FUTEX_WAITERS are served here (as :func:`mutex_batch`); any other
