@@ -187,6 +187,19 @@ class Table:
         self._free[self._nfree: need] = rows
         self._nfree = need
 
+    def kernel_meta(self) -> np.ndarray:
+        """``[n, nfree, count, capacity]`` for a compiled kernel that allocates and frees rows
+        (jit/rows.py), with the free stack made long enough that freeing never overflows it.
+        Write the kernel's changes back with :meth:`set_kernel_meta`."""
+        if len(self._free) < self.capacity:
+            grown = np.empty(self.capacity, np.int64)
+            grown[: self._nfree] = self._free[: self._nfree]
+            self._free = grown
+        return np.array([self.n, self._nfree, self.count, self.capacity], np.int64)
+
+    def set_kernel_meta(self, meta: np.ndarray) -> None:
+        self.n, self._nfree, self.count = int(meta[0]), int(meta[1]), int(meta[2])
+
     def live_rows(self) -> np.ndarray:
         return np.flatnonzero(self.alive[: self.n])
 

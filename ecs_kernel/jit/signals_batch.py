@@ -24,6 +24,7 @@ import numpy as np
 
 from .options import jit
 from .links import append_one, unlink_one
+from .rows import table_alloc, table_free, table_has_room
 from .signals import next_signal
 
 DONE, FALLBACK, GROW_Q, GROW_F = 0, 1, 2, 3
@@ -38,50 +39,18 @@ ESRCH, EINTR, EAGAIN, ERESTARTSYS = 3, 4, 11, 512
 RUN_APP, RUN_SYSCALL_EXIT, BLOCKED = 0, 1, 7
 B_NONE, B_FUTEX, B_SIGSUSPEND, B_STOPPED, B_SIGTIMEDWAIT = 0, 2, 4, 5, 6
 EXIT_NONE = 0
-GEN_MASK = (1 << 24) - 1
 UNBLOCKABLE = (1 << (SIGKILL - 1)) | (1 << (SIGSTOP - 1))
 DEFAULT_IGNORE = (1 << (SIGCHLD - 1)) | (1 << (SIGCONT - 1)) | (1 << (SIGURG - 1)) | (1 << (SIGWINCH - 1))
 STOP_OR_CONT = ((1 << (SIGSTOP - 1)) | (1 << (SIGTSTP - 1)) | (1 << (SIGTTIN - 1))
                 | (1 << (SIGTTOU - 1)) | (1 << (SIGCONT - 1)) | (1 << (SIGKILL - 1)))
 
-M_N, M_NFREE, M_COUNT, M_CAP = 0, 1, 2, 3
-
 # The helpers below take arrays and run once or more per item: inline="always" puts them in the
-# kernel's own IR, which spares a call and the reference counting of each array argument.
+# kernel's own IR (no call), and the kernels compile with allocates=False (no reference counts).
 
 
 @jit
 def _bit(signo):
     return np.uint64(1) << np.uint64(signo - 1)
-
-
-@jit(inline="always")
-def _table_alloc(meta, free, alive):
-    """Table.alloc: pop the free stack, else the next fresh row. The caller checked room."""
-    if meta[M_NFREE] > 0:
-        meta[M_NFREE] -= 1
-        row = free[meta[M_NFREE]]
-    else:
-        row = meta[M_N]
-        meta[M_N] += 1
-    alive[row] = True
-    meta[M_COUNT] += 1
-    return row
-
-
-@jit(inline="always")
-def _table_has_room(meta):
-    return meta[M_NFREE] > 0 or meta[M_N] < meta[M_CAP]
-
-
-@jit(inline="always")
-def _table_free(meta, free, alive, gen, row):
-    """Table.free after the caller reset the row's columns: generation, count, free stack."""
-    alive[row] = False
-    gen[row] = (gen[row] + np.uint32(1)) & np.uint32(GEN_MASK)
-    meta[M_COUNT] -= 1
-    free[meta[M_NFREE]] = row
-    meta[M_NFREE] += 1
 
 
 @jit(inline="always")
@@ -169,10 +138,10 @@ def send_batch(start, end, req_task, req_target, req_sig, req_tgkill, out_err,
                 continue
             # a silent loss of the siginfo: the signal is still pending
         else:
-            if not _table_has_room(q_meta):
+            if not table_has_room(q_meta):
                 stats[0] -= 1
                 return r, GROW_Q
-            q = _table_alloc(q_meta, q_free, q_alive)
+            q = table_alloc(q_meta, q_free, q_alive)
             q_owner[q] = owner
             q_group[q] = group
             q_signo[q] = signo
@@ -258,7 +227,7 @@ def deliver_batch(rows, start, alive, exit_state, tg, mask, pending, q_head, q_t
             elif handler != SIG_IGN:
                 if run_state[t] == BLOCKED and block[t] == B_FUTEX:
                     return i, FALLBACK  # futex_interrupt is Python
-                if not _table_has_room(f_meta):
+                if not table_has_room(f_meta):
                     return i, GROW_F
             # collect_signal: the first queued instance; the bit stays if another is queued
             owner = g if group else t
@@ -304,7 +273,7 @@ def deliver_batch(rows, start, alive, exit_state, tg, mask, pending, q_head, q_t
                 q_uid[first] = 0
                 q_value[first] = 0
                 q_charged[first] = -1
-                _table_free(q_meta, q_free, q_alive, q_gen, first)
+                table_free(q_meta, q_free, q_alive, q_gen, first)
             si_signo[t] = signo
             if handler == SIG_DFL or handler == SIG_IGN:
                 continue
@@ -318,7 +287,7 @@ def deliver_batch(rows, start, alive, exit_state, tg, mask, pending, q_head, q_t
                     ret[t] = -ERESTARTSYS
                 block[t] = B_NONE
                 run_state[t] = RUN_SYSCALL_EXIT
-            f = _table_alloc(f_meta, f_free, f_alive)
+            f = table_alloc(f_meta, f_free, f_alive)
             f_task[f] = t
             f_signo[f] = signo
             if has_saved[t]:
@@ -385,7 +354,7 @@ def sigreturn_all(rows, mask, frame_top, handling, f_task, f_signo, f_mask, f_pr
             f_signo[f] = 0
             f_mask[f] = 0
             f_prev[f] = -1
-            _table_free(f_meta, f_free, f_alive, f_gen, f)
+            table_free(f_meta, f_free, f_alive, f_gen, f)
             f = nxt
         handling[t] = 0
 

@@ -4,7 +4,8 @@
 - sigaction: systems/signals_batch.sigaction_many (numba);
 - sigprocmask: one numpy expression (each task has at most one request per tick, and changing
   a mask has no other effect, so the order of the requests does not matter);
-- lock/unlock without contention: numba over the shared words (jit.sim.mutex_pass);
+- futex_wait, futex_wake, lock and unlock: numba over the shared words and the futex waiter
+  and queue rows (jit.futex_batch);
 - nanosleep: numpy over the SleepState columns (clock_nanosleep on CLOCK_MONOTONIC, relative, as
   systems/timers.nanosleep does); setitimer in the same class stays scalar.
 
@@ -107,19 +108,51 @@ def serve_sleeps(world, st, req, i: int, j: int) -> None:
 
 
 def serve_futex(world, st, req, i: int, j: int) -> None:
-    """lock/unlock without contention in numba (jit.sim.mutex_pass) on the shared words, in one
-    pass; every other futex request (futex_wait, futex_wake, a contended lock or unlock), and
-    every later one on its word, by the scalar server afterwards, in order (see mutex_pass for
-    why that order gives the same state)."""
-    from ..jit.sim import mutex_pass
-    from .engine import serve_one
-    out = np.ones(len(req), np.int8)
-    words = st.segment.words
-    held = np.zeros(len(words), np.uint8)
-    T = world.tasks
-    m = mutex_pass(i, j, req.task, req.op, np.ascontiguousarray(req.args[:, 0]), req.flag,
-                   T.exit_state, T.tids[:, 0], words, held, out)
-    _advance(world, st, req.task[i:j][out[i:j] == 0])
-    if m:
-        for r in (np.flatnonzero(out[i:j] == 2) + i).tolist():
+    """futex_wait, futex_wake, lock and unlock (requests ``i..j-1``, in order) with the numba
+    kernel jit.futex_batch.sim_futex_batch; a request it does not cover goes to the scalar
+    server, and the kernel resumes after it."""
+    from ..components.futex import KEY_SHARED_OBJ
+    from ..jit import futex_batch as F
+    from ..systems.futex import _keys
+    from .engine import SEGMENT_ADDR, serve_one
+    seg = st.segment
+    keys = _keys(world)
+    word = np.ascontiguousarray(req.args[:, 0])
+    count = np.ascontiguousarray(req.args[:, 1])
+    log = np.empty((j - i, 3), np.int64)
+    counts = np.zeros(2, np.int64)
+    r = i
+    while r < j:
+        T, W, Q = world.tasks, world.futex_waiters, world.futex_queues
+        # this segment's entries of the key -> queue dict, as an array by word
+        seg_queue = np.full(len(seg.words), -1, np.int64)
+        live = np.flatnonzero(Q.alive[: Q.n] & (Q.key_kind[: Q.n] == KEY_SHARED_OBJ)
+                              & (Q.key_a[: Q.n] == seg.ino))
+        seg_queue[(Q.key_b[live] >> np.uint64(2)).astype(np.int64)] = live
+        wm, qm = W.kernel_meta(), Q.kernel_meta()
+        nlog = np.zeros(1, np.int64)
+        r, status = F.sim_futex_batch(
+            r, j, req.task, req.op, word, count, req.flag, SEGMENT_ADDR, seg.ino,
+            T.exit_state, T.run_state, T.block, T.stop_run_state, T.stop_block, T.ret, T.tids[:, 0],
+            T.futex_waiter, T.futex_restart_flags, T.sim_pc, st.step_next, seg.words, seg_queue,
+            W.task, W.queue, W.bitset, W.deadline, W.w_next, W.w_prev, W.uaddr, W.val, W.flags,
+            W.alive, W.gen, W._free, wm,
+            Q.q_head, Q.q_tail, Q.q_count, Q.key_kind, Q.key_a, Q.key_b, Q.alive, Q.gen, Q._free, qm,
+            log, nlog, counts)
+        W.set_kernel_meta(wm)
+        Q.set_kernel_meta(qm)
+        for w, q, new in log[: nlog[0]].tolist():
+            key = (KEY_SHARED_OBJ, seg.ino, 4 * w)
+            if new == F.LOG_NEW:
+                keys[key] = q
+            else:
+                del keys[key]
+        if status == F.FALLBACK:
             serve_one(world, st, req, r)
+            r += 1
+        elif status == F.GROW_W:
+            signals_batch.grow(W)
+        elif status == F.GROW_Q:
+            signals_batch.grow(Q)
+    st.totals["futex_waits"] += int(counts[0])
+    st.totals["futex_wakes"] += int(counts[1])

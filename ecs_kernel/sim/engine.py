@@ -478,7 +478,7 @@ def _lock(world, st: SimState, t: int, word: int, contended: bool) -> bool:
     take it (True), or mark it contended and FUTEX_WAIT (False: the task blocks and retries)."""
     addr = _word_addr(word)
     # every synthetic process maps st.segment at SEGMENT_ADDR (and nothing else), so the word is
-    # read and written in place, as jit.sim.mutex_batch does, not through memory_of/_locate
+    # read and written in place, as jit.futex_batch does, not through memory_of/_locate
     words = st.segment.words
     cur = int(words[word])
     if cur == 0:

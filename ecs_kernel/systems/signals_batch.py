@@ -15,22 +15,8 @@ from ..components.rlimits import RLIMIT_SIGPENDING
 from ..jit import signals_batch as K
 from . import task_signals
 
-_Q_META = ("n", "_nfree", "count", "capacity")
-
-
-def _meta(table) -> np.ndarray:
-    if len(table._free) < table.capacity:
-        grown = np.empty(table.capacity, np.int64)
-        grown[: table._nfree] = table._free[: table._nfree]
-        table._free = grown
-    return np.array([table.n, table._nfree, table.count, table.capacity], np.int64)
-
-
-def _store(table, meta: np.ndarray) -> None:
-    table.n, table._nfree, table.count = int(meta[0]), int(meta[1]), int(meta[2])
-
-
-def _grow(table) -> None:
+def grow(table) -> None:
+    """Room for one more row (a kernel returned GROW_*)."""
     table._grow(table.capacity + 1)
 
 
@@ -70,7 +56,7 @@ def send_many(world, senders: np.ndarray, targets: np.ndarray, signos: np.ndarra
     i = start
     while i < end:
         T, G, Q, R = world.tasks, world.thread_groups, world.sigqueue, world.rlimit_sets
-        meta = _meta(Q)
+        meta = Q.kernel_meta()
         uid0 = _uid0(world)
         stats = np.zeros(3, np.int64)
         i, status = K.send_batch(
@@ -82,7 +68,7 @@ def send_many(world, senders: np.ndarray, targets: np.ndarray, signos: np.ndarra
             world.signal_handlers.sa_handler, root, init_tg,
             Q.q_owner, Q.q_group, Q.q_signo, Q.q_code, Q.q_pid, Q.q_uid, Q.q_value, Q.q_charged,
             Q.q_next, Q.q_prev, Q.alive, Q._free, meta, uid0, stats)
-        _store(Q, meta)
+        Q.set_kernel_meta(meta)
         _store_uid0(world, uid0)
         st["sent"] += int(stats[0])
         st["dropped"] += int(stats[1])
@@ -91,7 +77,7 @@ def send_many(world, senders: np.ndarray, targets: np.ndarray, signos: np.ndarra
             out[i] = scalar(i)
             i += 1
         elif status == K.GROW_Q:
-            _grow(Q)
+            grow(Q)
     return out
 
 
@@ -103,7 +89,7 @@ def deliver(world, rows: np.ndarray) -> None:
     i = 0
     while i < len(rows):
         T, G, Q, F, H = world.tasks, world.thread_groups, world.sigqueue, world.sigframes, world.signal_handlers
-        qm, fm = _meta(Q), _meta(F)
+        qm, fm = Q.kernel_meta(), F.kernel_meta()
         uid0 = _uid0(world)
         stats = np.zeros(1, np.int64)
         i, status = K.deliver_batch(
@@ -115,24 +101,24 @@ def deliver(world, rows: np.ndarray) -> None:
             Q.q_owner, Q.q_group, Q.q_signo, Q.q_code, Q.q_pid, Q.q_uid, Q.q_value, Q.q_charged,
             Q.q_next, Q.q_prev, Q.alive, Q.gen, Q._free, qm, uid0,
             F.f_task, F.f_signo, F.f_mask, F.f_prev, F.alive, F.gen, F._free, fm, stats)
-        _store(Q, qm)
-        _store(F, fm)
+        Q.set_kernel_meta(qm)
+        F.set_kernel_meta(fm)
         _store_uid0(world, uid0)
         st["delivered"] += int(stats[0])
         if status == K.FALLBACK:
             task_signals.get_signal(world, int(rows[i]))
             i += 1
         elif status == K.GROW_F:
-            _grow(F)
+            grow(F)
 
 
 def sigreturn_many(world, rows: np.ndarray) -> None:
     """rt_sigreturn of every frame of each of ``rows`` (each has at least one frame)."""
     T, F = world.tasks, world.sigframes
-    fm = _meta(F)
+    fm = F.kernel_meta()
     K.sigreturn_all(np.ascontiguousarray(rows, np.int64), T.sig_mask, T.frame_top, T.handling,
                     F.f_task, F.f_signo, F.f_mask, F.f_prev, F.alive, F.gen, F._free, fm)
-    _store(F, fm)
+    F.set_kernel_meta(fm)
 
 
 def sigaction_many(world, tasks: np.ndarray, signos: np.ndarray, handlers: np.ndarray,

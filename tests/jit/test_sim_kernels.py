@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from ecs_kernel.jit import sim as K
+from ecs_kernel.jit.futex_batch import FUTEX_WAITERS
 from ecs_kernel.sim import spec
 from ecs_kernel.sim.engine import Simulation
 
@@ -145,58 +146,108 @@ def test_run_programs_matches_its_python_body(name):
             assert np.array_equal(x, y)
 
 
-def _serve_model(words, r, op, word, flag, task, tid0):
-    """A stand-in for the scalar futex server (engine.serve_one): a lock that finds its word 0
-    and an unlock without waiters do what the kernel does; anything else changes only its own
-    word, in a way that depends on the order of the calls on that word. Returns True if the
-    request needed more than the uncontended halves."""
-    w, t = word[r], task[r]
-    if op[r] == K.OP_LOCK and words[w] == 0:
-        words[w] = int(tid0[t]) | (K.FUTEX_WAITERS if flag[r] else 0)
-        return False
-    if op[r] == K.OP_UNLOCK and not words[w] & K.FUTEX_WAITERS:
-        words[w] = 0
-        return False
-    words[w] = np.uint32((int(words[w]) * 3 + 7 + int(t)) & 0xFFFFFFFF)
-    return True
-
-
-@pytest.mark.parametrize("seed", range(20))
-def test_mutex_pass_equals_serving_one_by_one(seed):
-    """mutex_pass then the deferred requests in order leaves the words that serving every request
-    one by one leaves; it defers exactly the requests from the first contended one of each word
-    on; the compiled kernel agrees with its Python body."""
-    rng = np.random.default_rng(seed)
-    n, nw = 60, 5
-    op = rng.choice([K.OP_LOCK, K.OP_UNLOCK, K.OP_FUTEX_WAKE, K.OP_FUTEX_WAIT], n,
-                    p=[0.45, 0.45, 0.05, 0.05]).astype(np.int8)
-    word = rng.integers(0, nw, n).astype(np.int64)
-    flag = rng.integers(0, 2, n).astype(np.int8)
-    task = rng.permutation(n).astype(np.int64)
-    exit_state = (rng.random(n) < 0.1).astype(np.int8)
-    tid0 = (1000 + np.arange(n)).astype(np.int32)
-    w0 = rng.choice([0, 0, 1000, 1000 | K.FUTEX_WAITERS], nw).astype(np.uint32)
-
-    ref = w0.copy()
-    first = {}  # word -> its first request that needed the scalar server
-    for r in range(n):
-        if exit_state[task[r]]:
+def _futex_model(n_tasks, words, reqs, exit_state, tid0):
+    """A plain model of the sim's futex class: words, one FIFO of waiting tasks per word."""
+    words = [int(x) for x in words]
+    queues = {}
+    blocked, advanced = set(), []
+    waits = wakes = 0
+    for t, op, w, cnt, flag in reqs:
+        if exit_state[t]:
             continue
-        if _serve_model(ref, r, op, word, flag, task, tid0) and word[r] not in first:
-            first[word[r]] = r
-    assert first, "the case should contend somewhere"
+        if op in (K.OP_FUTEX_WAKE, K.OP_UNLOCK):
+            nr = cnt
+            wake = True
+            if op == K.OP_UNLOCK:
+                wake = bool(words[w] & FUTEX_WAITERS)
+                words[w] = 0
+                nr = 1
+            if wake:
+                q = queues.get(w, [])
+                for _ in range(min(max(nr, 1), len(q))):
+                    blocked.discard(q.pop(0))
+                    wakes += 1
+            advanced.append(t)
+            continue
+        if op == K.OP_LOCK and words[w] == 0:
+            words[w] = int(tid0[t]) | (FUTEX_WAITERS if flag else 0)
+            advanced.append(t)
+            continue
+        if op == K.OP_LOCK:
+            words[w] |= FUTEX_WAITERS
+        queues.setdefault(w, []).append(t)
+        blocked.add(t)
+        waits += 1
+    return words, {w: q for w, q in queues.items() if q}, blocked, advanced, (waits, wakes)
 
-    for fn in (K.mutex_pass, K.mutex_pass.py_func):
-        got = w0.copy()
-        held = np.zeros(nw, np.uint8)
-        out = np.ones(n, np.int8)
-        m = fn(0, n, task, op, word, flag, exit_state, tid0, got, held, out)
-        assert m == int((out == 2).sum())
-        for r in np.flatnonzero(out == 2):
-            _serve_model(got, r, op, word, flag, task, tid0)
-        assert got.tolist() == ref.tolist()
-        for r in range(n):
-            if exit_state[task[r]]:
-                assert out[r] == 1
-            else:
-                assert out[r] == (2 if word[r] in first and r >= first[word[r]] else 0)
+
+def _futex_args(n_tasks, nwords, reqs, exit_state, tid0, cap):
+    from ecs_kernel.jit import futex_batch as F
+    task, op, word, count, flag = (np.array(c, dt) for c, dt in zip(zip(*reqs), (np.int64, np.int8, np.int64, np.int64, np.int8)))
+    z = lambda dt, v=0, k=cap: np.full(k, v, dt)  # noqa: E731
+    args = dict(
+        start=0, end=len(reqs), req_task=task, req_op=op, req_word=word, req_count=count,
+        req_flag=flag, seg_base=0x7F0000000000, ino=3, exit_state=exit_state.copy(),
+        run_state=z(np.uint8, K.RUN_APP, n_tasks), block=z(np.uint8, 0, n_tasks),
+        stop_run_state=z(np.uint8, 0, n_tasks), stop_block=z(np.uint8, 0, n_tasks),
+        ret=z(np.int64, 0, n_tasks), tid0=tid0, futex_waiter=z(np.int32, -1, n_tasks),
+        restart_flags=z(np.uint8, 0, n_tasks), pc=z(np.int32, 0, n_tasks),
+        step_next=np.array([1, 2], np.int32), words=z(np.uint32, 0, nwords),
+        seg_queue=z(np.int64, -1, nwords),
+        w_task=z(np.int32, -1), w_queue=z(np.int32, -1), w_bitset=z(np.uint32), w_deadline=z(np.int64, F.NO_DEADLINE),
+        w_next=z(np.int32, -1), w_prev=z(np.int32, -1), w_uaddr=z(np.uint64), w_val=z(np.uint32),
+        w_flags=z(np.uint8), w_alive=z(np.bool_), w_gen=z(np.uint32), w_free=z(np.int64),
+        w_meta=np.array([0, 0, 0, cap], np.int64),
+        q_head=z(np.int32, -1), q_tail=z(np.int32, -1), q_count=z(np.int32), q_kind=z(np.uint8),
+        q_a=z(np.int64), q_b=z(np.uint64), q_alive=z(np.bool_), q_gen=z(np.uint32), q_free=z(np.int64),
+        q_meta=np.array([0, 0, 0, cap], np.int64),
+        log=np.zeros((len(reqs), 3), np.int64), nlog=np.zeros(1, np.int64), counts=np.zeros(2, np.int64))
+    return args
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_sim_futex_batch_matches_a_plain_model_and_its_python_body(seed):
+    """Locks, unlocks, waits and wakes on a few words: the words, each word's FIFO of waiters, who
+    blocks and who moves on, the counts, and the queue-creation log agree with a plain model; the
+    compiled kernel and its Python body leave identical arrays."""
+    from ecs_kernel.jit import futex_batch as F
+    rng = np.random.default_rng(seed)
+    n_tasks, nwords = 40, 3
+    exit_state = (rng.random(n_tasks) < 0.1).astype(np.uint8)
+    tid0 = (1000 + np.arange(n_tasks)).astype(np.int32)
+    order = rng.permutation(n_tasks)  # each task issues at most one request, as in a tick
+    reqs = [(int(t), int(rng.choice([K.OP_LOCK, K.OP_UNLOCK, K.OP_FUTEX_WAIT, K.OP_FUTEX_WAKE],
+                                     p=[0.4, 0.3, 0.15, 0.15])),
+             int(rng.integers(0, nwords)), int(rng.integers(0, 3)), int(rng.integers(0, 2)))
+            for t in order]
+    words, queues, blocked, advanced, counts = _futex_model(n_tasks, np.zeros(nwords), reqs, exit_state, tid0)
+    assert blocked and advanced, "the case should block some tasks and move others on"
+    results = []
+    for fn in (F.sim_futex_batch, F.sim_futex_batch.py_func):
+        a = _futex_args(n_tasks, nwords, reqs, exit_state, tid0, cap=64)
+        assert fn(*a.values()) == (len(reqs), F.DONE)
+        results.append(a)
+        assert a["words"].tolist() == words
+        got = {}
+        for w in range(nwords):
+            q = a["seg_queue"][w]
+            if q >= 0:
+                assert a["q_kind"][q] == F.KEY_SHARED_OBJ and a["q_a"][q] == 3 and a["q_b"][q] == 4 * w
+                x, got[w] = a["q_head"][q], []
+                while x >= 0:
+                    got[w].append(int(a["w_task"][x]))
+                    x = a["w_next"][x]
+                assert a["q_count"][q] == len(got[w])
+        assert got == queues
+        assert {int(t) for t in np.flatnonzero(a["run_state"] == F.BLOCKED)} == blocked
+        assert all(a["block"][t] == F.B_FUTEX and a["futex_waiter"][t] >= 0 for t in blocked)
+        assert sorted(np.flatnonzero(a["pc"] == 1).tolist()) == sorted(advanced)
+        assert tuple(a["counts"]) == counts
+        log = a["log"][: a["nlog"][0]]
+        made = log[log[:, 2] == F.LOG_NEW][:, 0].tolist()
+        freed = log[log[:, 2] == F.LOG_FREE][:, 0].tolist()
+        for w in range(nwords):  # a word's queue exists at the end iff it was made once more than freed
+            assert made.count(w) - freed.count(w) == (1 if w in queues else 0)
+    for k, x in results[0].items():
+        if isinstance(x, np.ndarray):
+            assert np.array_equal(x, results[1][k]), k

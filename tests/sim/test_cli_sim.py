@@ -4,6 +4,7 @@ from __future__ import annotations
 import builtins
 import json
 
+import numpy as np
 import pytest
 
 from ecs_kernel.cli import main
@@ -210,25 +211,26 @@ def test_check_catches_the_numba_delivery_pass_ignoring_masks(monkeypatch, capsy
 
 
 def test_check_catches_unlock_waking_the_newest_waiter_first(monkeypatch, capsys):
+    import inspect
+
     from ecs_kernel.components import links
-    from ecs_kernel.systems import futex as F
+    from ecs_kernel.jit import futex_batch
 
-    def lifo_wake(world, key, nr_wake, bitset=F.FUTEX_BITSET_MATCH_ANY):  # planted: LIFO wakes
-        q = F._queue(world, key)
-        if q < 0:
-            return 0
-        woke = 0
-        for r in reversed(list(links.iterate(world.futex_queues.q_head, q, world.futex_waiters.w_next))):
-            if not F._waiting(world, r):
-                F._drop(world, r)
-                continue
-            F._complete(world, r, 0)
-            woke += 1
-            if woke >= max(nr_wake, 1):
-                break
-        return woke
+    real = futex_batch.sim_futex_batch
+    params = list(inspect.signature(real.py_func).parameters)
 
-    monkeypatch.setattr(F, "_wake_key", lifo_wake)
+    def lifo_queues(*args):  # planted: every queue newest first before a batch
+        a = dict(zip(params, args))
+        heads, tails, nxt, prv = a["q_head"], a["q_tail"], a["w_next"], a["w_prev"]
+        for q in np.flatnonzero(a["q_alive"]).tolist():
+            rows = list(links.iterate(heads, q, nxt))
+            for r in rows:
+                links.unlink(heads, tails, q, nxt, prv, r)
+            for r in reversed(rows):
+                links.append(heads, tails, q, nxt, prv, r)
+        return real(*args)
+
+    monkeypatch.setattr(futex_batch, "sim_futex_batch", lifo_queues)
     assert sim("futex-contention", "--tasks", 2000, "--ticks", 40, "--check", 1) == 1
     err = capsys.readouterr().err
     assert "invariant futex-lost-wakeup violated" in err and "woken first" in err
