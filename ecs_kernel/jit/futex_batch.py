@@ -6,7 +6,9 @@ The synthetic tasks' futex words live in one SharedSegment that every synthetic 
 the same address, so each word's futex key is ``(KEY_SHARED_OBJ, segment ino, 4 * word)``. The
 key -> queue map is a Python dict (``world.index["futex_keys"]``); the kernel works on
 ``seg_queue[word]`` (that dict's entries for this segment, as rows of ``futex_queues``) and logs
-each queue it creates or frees, in order, for the wrapper to apply to the dict afterwards.
+each queue it creates or frees, in order, for the wrapper to apply to the dict afterwards
+(systems/futex.apply_key_log). Signal delivery's kernel (jit/signals_batch.py) uses
+:func:`futex_drop` the same way when a handler interrupts a futex wait.
 
 Waiter and queue rows are allocated and freed exactly as ``Table.alloc``/``free`` do (jit/rows.py),
 and a waiter's row and task move as systems/futex.py's ``_link``/``_drop``/``_complete`` move
@@ -39,7 +41,8 @@ KEY_SHARED_OBJ = 2
 NO_DEADLINE = np.iinfo(np.int64).max
 BITSET_ANY = 0xFFFFFFFF
 FUTEX_WAITERS = 0x80000000
-LOG_NEW, LOG_FREE = 1, 0  # log rows: (word, queue row, LOG_NEW | LOG_FREE)
+LOG_NEW, LOG_FREE = 1, 0  # key log rows: (LOG_NEW | LOG_FREE, key kind, key a, key b, queue row)
+LOG_COLS = 5
 
 
 @jit(inline="always")
@@ -54,22 +57,28 @@ def _waiting(t, exit_state, run_state, block, stop_run_state, stop_block):
 
 
 @jit(inline="always")
-def _drop(w, futex_waiter, w_task, w_queue, w_bitset, w_deadline, w_next, w_prev, w_uaddr, w_val,
-          w_flags, w_alive, w_gen, w_free, w_meta, q_head, q_tail, q_count, q_kind, q_a, q_b,
-          q_alive, q_gen, q_free, q_meta, seg_queue, log, nlog):
-    """futex._drop: unlink waiter ``w`` (free its queue if it empties), free the row. Returns
-    its task."""
+def _log_key(log, nlog, what, q, q_kind, q_a, q_b):
+    k = nlog[0]
+    log[k, 0] = what
+    log[k, 1] = q_kind[q]
+    log[k, 2] = q_a[q]
+    log[k, 3] = np.int64(q_b[q])
+    log[k, 4] = q
+    nlog[0] = k + 1
+
+
+@jit(inline="always")
+def futex_drop(w, futex_waiter, w_task, w_queue, w_bitset, w_deadline, w_next, w_prev, w_uaddr,
+               w_val, w_flags, w_alive, w_gen, w_free, w_meta, q_head, q_tail, q_count, q_kind,
+               q_a, q_b, q_alive, q_gen, q_free, q_meta, log, nlog):
+    """futex._drop: unlink waiter ``w`` (freeing its queue if it empties: logged), free the row.
+    Returns its task."""
     t = w_task[w]
     q = w_queue[w]
     unlink_one(q_head, q_tail, q, w_next, w_prev, w)
     q_count[q] -= 1
     if q_count[q] == 0:
-        word = np.int64(q_b[q] >> np.uint64(2))
-        seg_queue[word] = -1
-        log[nlog[0], 0] = word
-        log[nlog[0], 1] = q
-        log[nlog[0], 2] = LOG_FREE
-        nlog[0] += 1
+        _log_key(log, nlog, LOG_FREE, q, q_kind, q_a, q_b)
         q_head[q] = -1
         q_tail[q] = -1
         q_kind[q] = 0
@@ -128,15 +137,15 @@ def sim_futex_batch(start, end, req_task, req_op, req_word, req_count, req_flag,
                 while x >= 0:
                     nxt = w_next[x]
                     if not _waiting(w_task[x], exit_state, run_state, block, stop_run_state, stop_block):
-                        _drop(x, futex_waiter, w_task, w_queue, w_bitset, w_deadline, w_next, w_prev,
-                              w_uaddr, w_val, w_flags, w_alive, w_gen, w_free, w_meta, q_head,
-                              q_tail, q_count, q_kind, q_a, q_b, q_alive, q_gen, q_free, q_meta,
-                              seg_queue, log, nlog)
+                        futex_drop(x, futex_waiter, w_task, w_queue, w_bitset, w_deadline, w_next,
+                                   w_prev, w_uaddr, w_val, w_flags, w_alive, w_gen, w_free, w_meta,
+                                   q_head, q_tail, q_count, q_kind, q_a, q_b, q_alive, q_gen,
+                                   q_free, q_meta, log, nlog)
                     elif w_bitset[x] & np.uint32(BITSET_ANY):
-                        u = _drop(x, futex_waiter, w_task, w_queue, w_bitset, w_deadline, w_next,
-                                  w_prev, w_uaddr, w_val, w_flags, w_alive, w_gen, w_free, w_meta,
-                                  q_head, q_tail, q_count, q_kind, q_a, q_b, q_alive, q_gen,
-                                  q_free, q_meta, seg_queue, log, nlog)
+                        u = futex_drop(x, futex_waiter, w_task, w_queue, w_bitset, w_deadline,
+                                       w_next, w_prev, w_uaddr, w_val, w_flags, w_alive, w_gen,
+                                       w_free, w_meta, q_head, q_tail, q_count, q_kind, q_a, q_b,
+                                       q_alive, q_gen, q_free, q_meta, log, nlog)
                         ret[u] = 0  # futex._complete
                         if block[u] == B_STOPPED:
                             stop_run_state[u] = RUN_SYSCALL_EXIT
@@ -148,6 +157,8 @@ def sim_futex_batch(start, end, req_task, req_op, req_word, req_count, req_flag,
                         if woke >= nr:  # nr <= 0 wakes one, as Linux's ++ret >= nr_wake
                             break
                     x = nxt
+                if q >= 0 and not q_alive[q]:
+                    seg_queue[word] = -1  # the last waiter went: the queue was freed
                 counts[1] += woke
             pc[t] = step_next[pc[t]]
             continue
@@ -181,10 +192,7 @@ def sim_futex_batch(start, end, req_task, req_op, req_word, req_count, req_flag,
             q_a[q] = ino
             q_b[q] = 4 * word
             seg_queue[word] = q
-            log[nlog[0], 0] = word
-            log[nlog[0], 1] = q
-            log[nlog[0], 2] = LOG_NEW
-            nlog[0] += 1
+            _log_key(log, nlog, LOG_NEW, q, q_kind, q_a, q_b)
         append_one(q_head, q_tail, q, w_next, w_prev, w)
         w_queue[w] = q
         q_count[q] += 1

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from .options import jit
+from .futex_batch import futex_drop
 from .links import append_one, unlink_one
 from .rows import table_alloc, table_free, table_has_room
 from .signals import next_signal
@@ -38,6 +39,7 @@ SA_RESTART, SA_NODEFER, SA_RESETHAND = 0x10000000, 0x40000000, 0x80000000
 ESRCH, EINTR, EAGAIN, ERESTARTSYS = 3, 4, 11, 512
 RUN_APP, RUN_SYSCALL_EXIT, BLOCKED = 0, 1, 7
 B_NONE, B_FUTEX, B_SIGSUSPEND, B_STOPPED, B_SIGTIMEDWAIT = 0, 2, 4, 5, 6
+WF_HAS_TIMEOUT = 0x2  # components/futex.py
 EXIT_NONE = 0
 UNBLOCKABLE = (1 << (SIGKILL - 1)) | (1 << (SIGSTOP - 1))
 DEFAULT_IGNORE = (1 << (SIGCHLD - 1)) | (1 << (SIGCONT - 1)) | (1 << (SIGURG - 1)) | (1 << (SIGWINCH - 1))
@@ -191,12 +193,19 @@ def deliver_batch(rows, start, alive, exit_state, tg, mask, pending, q_head, q_t
                   h_handler, h_flags, h_mask,
                   q_owner, q_group, q_signo, q_code, q_pid, q_uid, q_value, q_charged, q_next,
                   q_prev, q_alive, q_gen, q_free, q_meta, uid0_count,
-                  f_task, f_signo, f_mask, f_prev, f_alive, f_gen, f_free, f_meta, stats):
+                  f_task, f_signo, f_mask, f_prev, f_alive, f_gen, f_free, f_meta,
+                  futex_hook, futex_waiter, restart_uaddr, restart_val, restart_bitset,
+                  restart_deadline, restart_flags,
+                  w_task, w_queue, w_bitset, w_deadline, w_next, w_prev, w_uaddr, w_val, w_flags,
+                  w_alive, w_gen, w_free, w_meta, wq_head, wq_tail, wq_count, wq_kind, wq_a, wq_b,
+                  wq_alive, wq_gen, wq_free, wq_meta, key_log, nlog, stats):
     """get_signal for ``rows[start:]`` in order: dequeue (task queue, then the group's, lowest
     unblocked first, synchronous faults first) and act: ignore, or run a handler's bookkeeping
-    (frame, mask |= sa_mask | the signal, SA_RESETHAND, interrupt a blocked syscall). A signal
-    whose action is a stop, a termination, or whose delivery must interrupt a futex wait or a
-    sigtimedwait, falls back. ``stats``: [delivered]."""
+    (frame, mask |= sa_mask | the signal, SA_RESETHAND, interrupt a blocked syscall; a futex
+    wait as futex.futex_interrupt does when ``futex_hook`` says that is the World's hook, its
+    waiter and queue rows freed as jit/futex_batch.futex_drop does, queues freed logged in
+    ``key_log``). A signal whose action is a stop or a termination, or that ends a sigtimedwait,
+    falls back. ``stats``: [delivered]."""
     for i in range(start, len(rows)):
         t = rows[i]
         if run_state[t] == BLOCKED and block[t] == B_SIGTIMEDWAIT:
@@ -225,8 +234,8 @@ def deliver_batch(rows, start, alive, exit_state, tg, mask, pending, q_head, q_t
                 if not (np.uint64(DEFAULT_IGNORE) & _bit(signo)) or g == init_tg:
                     return i, FALLBACK
             elif handler != SIG_IGN:
-                if run_state[t] == BLOCKED and block[t] == B_FUTEX:
-                    return i, FALLBACK  # futex_interrupt is Python
+                if run_state[t] == BLOCKED and block[t] == B_FUTEX and not futex_hook:
+                    return i, FALLBACK  # another futex_interrupt hook: the scalar path calls it
                 if not table_has_room(f_meta):
                     return i, GROW_F
             # collect_signal: the first queued instance; the bit stays if another is queued
@@ -281,7 +290,23 @@ def deliver_batch(rows, start, alive, exit_state, tg, mask, pending, q_head, q_t
             flags = h_flags[sh, signo - 1]
             if run_state[t] == BLOCKED:
                 b = block[t]
-                if b == B_SIGSUSPEND or b == B_SIGTIMEDWAIT or not (flags & SA_RESTART):
+                restart = (flags & SA_RESTART) != 0
+                w = futex_waiter[t]
+                if b == B_FUTEX and w >= 0:
+                    # futex.futex_interrupt: the waiter row goes; a timed wait keeps a restart
+                    # block, and then a handler makes it -EINTR whatever SA_RESTART says
+                    if w_flags[w] & WF_HAS_TIMEOUT:
+                        restart_uaddr[t] = w_uaddr[w]
+                        restart_val[t] = w_val[w]
+                        restart_bitset[t] = w_bitset[w]
+                        restart_deadline[t] = w_deadline[w]
+                        restart_flags[t] = w_flags[w]
+                        restart = False
+                    futex_drop(w, futex_waiter, w_task, w_queue, w_bitset, w_deadline, w_next,
+                               w_prev, w_uaddr, w_val, w_flags, w_alive, w_gen, w_free, w_meta,
+                               wq_head, wq_tail, wq_count, wq_kind, wq_a, wq_b, wq_alive, wq_gen,
+                               wq_free, wq_meta, key_log, nlog)
+                if b == B_SIGSUSPEND or b == B_SIGTIMEDWAIT or not restart:
                     ret[t] = -EINTR
                 else:
                     ret[t] = -ERESTARTSYS

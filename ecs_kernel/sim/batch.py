@@ -113,13 +113,12 @@ def serve_futex(world, st, req, i: int, j: int) -> None:
     server, and the kernel resumes after it."""
     from ..components.futex import KEY_SHARED_OBJ
     from ..jit import futex_batch as F
-    from ..systems.futex import _keys
+    from ..systems.futex import apply_key_log
     from .engine import SEGMENT_ADDR, serve_one
     seg = st.segment
-    keys = _keys(world)
     word = np.ascontiguousarray(req.args[:, 0])
     count = np.ascontiguousarray(req.args[:, 1])
-    log = np.empty((j - i, 3), np.int64)
+    log = np.empty((j - i, F.LOG_COLS), np.int64)
     counts = np.zeros(2, np.int64)
     r = i
     while r < j:
@@ -141,12 +140,7 @@ def serve_futex(world, st, req, i: int, j: int) -> None:
             log, nlog, counts)
         W.set_kernel_meta(wm)
         Q.set_kernel_meta(qm)
-        for w, q, new in log[: nlog[0]].tolist():
-            key = (KEY_SHARED_OBJ, seg.ino, 4 * w)
-            if new == F.LOG_NEW:
-                keys[key] = q
-            else:
-                del keys[key]
+        apply_key_log(world, log, int(nlog[0]))
         if status == F.FALLBACK:
             serve_one(world, st, req, r)
             r += 1

@@ -295,6 +295,20 @@ def _new_queue(world, key) -> int:
     return q
 
 
+def apply_key_log(world, log: np.ndarray, n: int) -> None:
+    """Bring the key -> queue dict up to date with the queues a compiled kernel made and freed
+    (jit/futex_batch.py: rows of (LOG_NEW or LOG_FREE, key kind, key a, key b, queue row)), in
+    order."""
+    from ..jit.futex_batch import LOG_NEW
+    keys = _keys(world)
+    for what, kind, a, b, q in log[:n].tolist():
+        key = (kind, a, b & 0xFFFFFFFFFFFFFFFF)
+        if what == LOG_NEW:
+            keys[key] = q
+        else:
+            del keys[key]
+
+
 def _link(world, q: int, w: int) -> None:
     W, Q = world.futex_waiters, world.futex_queues
     links.append(Q.q_head, Q.q_tail, q, W.w_next, W.w_prev, w)

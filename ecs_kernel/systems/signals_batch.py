@@ -12,8 +12,9 @@ from typing import Callable
 import numpy as np
 
 from ..components.rlimits import RLIMIT_SIGPENDING
+from ..jit import futex_batch
 from ..jit import signals_batch as K
-from . import task_signals
+from . import futex, task_signals
 
 def grow(table) -> None:
     """Room for one more row (a kernel returned GROW_*)."""
@@ -86,12 +87,17 @@ def deliver(world, rows: np.ndarray) -> None:
     rows = np.ascontiguousarray(rows, np.int64)
     st = task_signals._stats(world)
     init_tg = _init_tg(world)
+    hook = world.index.get("futex_interrupt")
+    futex_hook = hook is futex.futex_interrupt
+    key_log = np.empty((len(rows), futex_batch.LOG_COLS), np.int64)
     i = 0
     while i < len(rows):
         T, G, Q, F, H = world.tasks, world.thread_groups, world.sigqueue, world.sigframes, world.signal_handlers
-        qm, fm = Q.kernel_meta(), F.kernel_meta()
+        W, WQ = world.futex_waiters, world.futex_queues
+        qm, fm, wm, wqm = Q.kernel_meta(), F.kernel_meta(), W.kernel_meta(), WQ.kernel_meta()
         uid0 = _uid0(world)
         stats = np.zeros(1, np.int64)
+        nlog = np.zeros(1, np.int64)
         i, status = K.deliver_batch(
             rows, i, T.alive, T.exit_state, T.tg, T.sig_mask, T.sig_pending, T.q_head, T.q_tail,
             T.run_state, T.block, T.ret, T.sig_saved_mask, T.has_saved_mask, T.frame_top,
@@ -100,9 +106,17 @@ def deliver(world, rows: np.ndarray) -> None:
             H.sa_handler, H.sa_flags, H.sa_mask,
             Q.q_owner, Q.q_group, Q.q_signo, Q.q_code, Q.q_pid, Q.q_uid, Q.q_value, Q.q_charged,
             Q.q_next, Q.q_prev, Q.alive, Q.gen, Q._free, qm, uid0,
-            F.f_task, F.f_signo, F.f_mask, F.f_prev, F.alive, F.gen, F._free, fm, stats)
+            F.f_task, F.f_signo, F.f_mask, F.f_prev, F.alive, F.gen, F._free, fm,
+            futex_hook, T.futex_waiter, T.futex_restart_uaddr, T.futex_restart_val,
+            T.futex_restart_bitset, T.futex_restart_deadline, T.futex_restart_flags,
+            W.task, W.queue, W.bitset, W.deadline, W.w_next, W.w_prev, W.uaddr, W.val, W.flags,
+            W.alive, W.gen, W._free, wm, WQ.q_head, WQ.q_tail, WQ.q_count, WQ.key_kind, WQ.key_a,
+            WQ.key_b, WQ.alive, WQ.gen, WQ._free, wqm, key_log, nlog, stats)
         Q.set_kernel_meta(qm)
         F.set_kernel_meta(fm)
+        W.set_kernel_meta(wm)
+        WQ.set_kernel_meta(wqm)
+        futex.apply_key_log(world, key_log, int(nlog[0]))
         _store_uid0(world, uid0)
         st["delivered"] += int(stats[0])
         if status == K.FALLBACK:

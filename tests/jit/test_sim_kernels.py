@@ -201,7 +201,7 @@ def _futex_args(n_tasks, nwords, reqs, exit_state, tid0, cap):
         q_head=z(np.int32, -1), q_tail=z(np.int32, -1), q_count=z(np.int32), q_kind=z(np.uint8),
         q_a=z(np.int64), q_b=z(np.uint64), q_alive=z(np.bool_), q_gen=z(np.uint32), q_free=z(np.int64),
         q_meta=np.array([0, 0, 0, cap], np.int64),
-        log=np.zeros((len(reqs), 3), np.int64), nlog=np.zeros(1, np.int64), counts=np.zeros(2, np.int64))
+        log=np.zeros((len(reqs), F.LOG_COLS), np.int64), nlog=np.zeros(1, np.int64), counts=np.zeros(2, np.int64))
     return args
 
 
@@ -244,8 +244,9 @@ def test_sim_futex_batch_matches_a_plain_model_and_its_python_body(seed):
         assert sorted(np.flatnonzero(a["pc"] == 1).tolist()) == sorted(advanced)
         assert tuple(a["counts"]) == counts
         log = a["log"][: a["nlog"][0]]
-        made = log[log[:, 2] == F.LOG_NEW][:, 0].tolist()
-        freed = log[log[:, 2] == F.LOG_FREE][:, 0].tolist()
+        assert (log[:, 1] == F.KEY_SHARED_OBJ).all() and (log[:, 2] == 3).all()
+        made = (log[log[:, 0] == F.LOG_NEW][:, 3] // 4).tolist()
+        freed = (log[log[:, 0] == F.LOG_FREE][:, 3] // 4).tolist()
         for w in range(nwords):  # a word's queue exists at the end iff it was made once more than freed
             assert made.count(w) - freed.count(w) == (1 if w in queues else 0)
     for k, x in results[0].items():
