@@ -183,7 +183,9 @@ class Simulation:
         if limit <= tasks:
             raise ValueError(f"tasks_limit {limit} leaves no room for {tasks} tasks and init")
         settings = Settings(tasks_limit=limit, tick_ns=int(tick_ns))
-        world = new_world(settings)
+        # One PID namespace level: no synthetic op creates a namespace, and each level costs 4 bytes
+        # per task, process group and session (a World's default is 8 levels).
+        world = new_world(settings, pidns_levels=1)
         world.add_component(SimTask)
         world.schedule.add(sim_run_system)
         init = task_clone.create_init(world)
