@@ -15,7 +15,8 @@ foreign handle raises StaleHandleError / ForeignHandleError naming it. Kernel-le
 """
 from __future__ import annotations
 
-from .components import fd_table, pidns, resources, rlimits, session, signals, task, thread_group, uts
+from .components import (fd_table, pidns, resources, rlimits, session, sigactions, signals, task,
+                         thread_group, uts)
 from .components import futex as futex_components
 from .components import cpu_clocks as cpu_clock_components, timers as timer_components
 from .errors import E, KernelError
@@ -32,8 +33,8 @@ def standard_components(levels: int = DEFAULT_PIDNS_LEVELS):
     comps = [*task.COMPONENTS, pidns.task_ids_component(levels), *thread_group.COMPONENTS,
              *pidns.COMPONENTS, *session.COMPONENTS, session.ids_component("process_groups", levels),
              session.ids_component("sessions", levels), *rlimits.COMPONENTS, *uts.COMPONENTS,
-             *resources.COMPONENTS, *signals.COMPONENTS, *fd_table.COMPONENTS,
-             *futex_components.COMPONENTS, *cpu_clock_components.COMPONENTS,
+             *resources.COMPONENTS, *signals.COMPONENTS, *sigactions.COMPONENTS,
+             *fd_table.COMPONENTS, *futex_components.COMPONENTS, *cpu_clock_components.COMPONENTS,
              *timer_components.COMPONENTS]
     return comps
 

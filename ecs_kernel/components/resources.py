@@ -31,8 +31,10 @@ RESOURCE_COMPONENTS = [
 COMPONENTS = [TaskResources, *RESOURCE_COMPONENTS]
 
 # Per-kind hooks for state a resource keeps outside its table columns (e.g. the FD table's
-# bitmaps): ``COPY_HOOKS[kind](world, src, dst)`` after a copy, ``RELEASE_HOOKS[kind](world, row)``
-# before the row is freed. Modules register them at import; they are code, not World state.
+# bitmaps, the signal handlers' action table): ``NEW_HOOKS[kind](world, row)`` after a new row,
+# ``COPY_HOOKS[kind](world, src, dst)`` after a copy, ``RELEASE_HOOKS[kind](world, row)`` before
+# the row is freed. Modules register them at import; they are code, not World state.
+NEW_HOOKS: dict = {}  # (world, row): after a new row is made
 COPY_HOOKS: dict = {}
 COPY_MANY_HOOKS: dict = {}  # (world, src_rows, dst_rows): the batch form, used when present
 RELEASE_HOOKS: dict = {}
@@ -43,6 +45,9 @@ def new(world, kind: str) -> int:
     t = world.tables[kind]
     row = t.alloc()
     t.refs[row] = 1
+    hook = NEW_HOOKS.get(kind)
+    if hook is not None:
+        hook(world, row)
     return row
 
 

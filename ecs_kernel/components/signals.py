@@ -122,11 +122,8 @@ SigFrames = Component("SigFrames", "sigframes", {
 }, doc="Signal frames pushed by handler delivery (a guest keeps them on its stack).")
 
 SignalHandlers = Component("SignalHandlers", "signal_handlers", {
-    "sa_handler": Column(np.uint64, SIG_DFL, (NSIG,)),
-    "sa_flags": Column(np.uint64, 0, (NSIG,)),
-    "sa_mask": Column(np.uint64, 0, (NSIG,)),
-    "sa_restorer": Column(np.uint64, 0, (NSIG,)),
-}, doc="sigaction(2) table, index signo - 1; shared under CLONE_SIGHAND.")
+    "actions": Column(np.int32, -1),  # sigactions row (components/sigactions.py)
+}, doc="A task's signal handlers, shared under CLONE_SIGHAND: its sigaction(2) table.")
 
 
 def check(world) -> None:

@@ -60,6 +60,7 @@ from unicorn import unicorn_const as _ucc
 from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import uclib
 
+from ..components import sigactions
 from ..components.rlimits import RLIMIT_AS, RLIMIT_DATA, RLIMIT_STACK
 from ..components.signals import SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP
 from ..components.task import Block as BlockKind
@@ -315,7 +316,6 @@ class Machine:
         """The point of no return of execve (Linux: begin_new_exec): the new address space,
         close-on-exec, caught signals back to SIG_DFL, the new names."""
         from ..components import resources
-        from ..components.signals import SIG_IGN
         from ..systems import fd_table
         w = self.world
         T = w.tasks
@@ -335,11 +335,7 @@ class Machine:
         fd_table.do_close_on_exec(w, row)
         sh = int(T.sighand[row])
         if sh >= 0:
-            H = w.signal_handlers
-            caught = H.sa_handler[sh] != SIG_IGN
-            H.sa_handler[sh][caught] = 0
-            H.sa_flags[sh][caught] = 0
-            H.sa_mask[sh][caught] = 0
+            sigactions.flush_handlers(w, sh)
         T.clear_child_tid[row] = 0
         tg = int(T.tg[row])
         w.thread_groups.did_exec[tg] = True

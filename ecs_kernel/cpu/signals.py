@@ -26,8 +26,9 @@ import struct
 
 from unicorn import x86_const as X
 
+from ..components import sigactions
 from ..components.signals import (SA_ONSTACK, SA_RESTART, SA_RESTORER, SIGBUS, SIGFPE, SIGILL,
-                                  SIGSEGV, SIGTRAP, SIG_DFL, UNBLOCKABLE)
+                                  SIGSEGV, SIGTRAP, UNBLOCKABLE)
 from ..errors import KernelError
 from ..systems import task_signals
 from . import sigframe as SF
@@ -146,8 +147,7 @@ class GuestSignals:
             # force_sigsegv: a SIGSEGV handler that cannot get a frame is reset first.
             task_signals.sigreturn(w, row)  # undo the kernel frame of the handler not entered
             if signo == SIGSEGV:
-                sh = int(T.sighand[row])
-                w.signal_handlers.sa_handler[sh, SIGSEGV - 1] = SIG_DFL
+                sigactions.reset_handler(w, int(T.sighand[row]), SIGSEGV)
             task_signals.force_signal(w, row, SIGSEGV)
             return None
         if altstack is not None and altstack[1] & SF.SS_AUTODISARM:

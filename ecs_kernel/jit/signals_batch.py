@@ -78,7 +78,7 @@ def send_batch(start, end, req_task, req_target, req_sig, req_tgkill, out_err,
                alive, exit_state, euid, ruid, ns, tg, tid0, mask, pending, q_head, q_tail,
                run_state, block, wait_set, sighand, tg_next,
                g_leader, g_exiting, g_pending, gq_head, gq_tail, g_curr, g_count, g_task_head,
-               g_rlimits, rlim_sigpending, handlers, root_ns, init_tg,
+               g_rlimits, rlim_sigpending, actions, handlers, root_ns, init_tg,
                q_owner, q_group, q_signo, q_code, q_pid, q_uid, q_value, q_charged, q_next, q_prev,
                q_alive, q_free, q_meta, uid0_count, stats):
     """kill(2) (``req_tgkill`` 0: the process of ``req_target``) and tgkill(2) (1: the thread)
@@ -115,8 +115,7 @@ def send_batch(start, end, req_task, req_target, req_sig, req_tgkill, out_err,
             stats[1] += 1
             out_err[r] = 0
             continue
-        sh = sighand[recv]
-        handler = handlers[sh, signo - 1]
+        handler = handlers[actions[sighand[recv]], signo - 1]
         blocked = (_blocked_mask(recv, mask, run_state, block, wait_set) & _bit(signo)) != np.uint64(0)
         if handler == SIG_DFL and not (np.uint64(DEFAULT_IGNORE) & _bit(signo)):
             return r, FALLBACK  # terminate, core: group exits and core dumps stay scalar
@@ -187,7 +186,7 @@ def send_batch(start, end, req_task, req_target, req_sig, req_tgkill, out_err,
 
 @jit(allocates=False)
 def deliver_batch(rows, start, alive, exit_state, tg, mask, pending, q_head, q_tail, run_state,
-                  block, ret, saved_mask, has_saved, frame_top, handling, sighand,
+                  block, ret, saved_mask, has_saved, frame_top, handling, sighand, actions,
                   si_signo, si_code, si_pid, si_uid, si_value,
                   g_exiting, g_pending, gq_head, gq_tail, g_curr, init_tg,
                   h_handler, h_flags, h_mask,
@@ -201,11 +200,13 @@ def deliver_batch(rows, start, alive, exit_state, tg, mask, pending, q_head, q_t
                   wq_alive, wq_gen, wq_free, wq_meta, key_log, nlog, stats):
     """get_signal for ``rows[start:]`` in order: dequeue (task queue, then the group's, lowest
     unblocked first, synchronous faults first) and act: ignore, or run a handler's bookkeeping
-    (frame, mask |= sa_mask | the signal, SA_RESETHAND, interrupt a blocked syscall; a futex
-    wait as futex.futex_interrupt does when ``futex_hook`` says that is the World's hook, its
-    waiter and queue rows freed as jit/futex_batch.futex_drop does, queues freed logged in
-    ``key_log``). A signal whose action is a stop or a termination, or that ends a sigtimedwait,
-    falls back. ``stats``: [delivered]."""
+    (frame, mask |= sa_mask | the signal, interrupt a blocked syscall; a futex wait as
+    futex.futex_interrupt does when ``futex_hook`` says that is the World's hook, its waiter and
+    queue rows freed as jit/futex_batch.futex_drop does, queues freed logged in ``key_log``).
+    A signal whose action is a stop or a termination, whose handler is SA_RESETHAND (the reset
+    makes a new action table, components/sigactions.py), or that ends a sigtimedwait, falls
+    back. ``stats``: [delivered]. ``actions``: the sigactions row of each signal_handlers row;
+    ``h_*``: the sigactions columns."""
     for i in range(start, len(rows)):
         t = rows[i]
         if run_state[t] == BLOCKED and block[t] == B_SIGTIMEDWAIT:
@@ -229,11 +230,14 @@ def deliver_batch(rows, start, alive, exit_state, tg, mask, pending, q_head, q_t
             sh = sighand[t]
             if sh < 0:
                 return i, FALLBACK
-            handler = h_handler[sh, signo - 1]
+            a = actions[sh]
+            handler = h_handler[a, signo - 1]
             if handler == SIG_DFL:
                 if not (np.uint64(DEFAULT_IGNORE) & _bit(signo)) or g == init_tg:
                     return i, FALLBACK
             elif handler != SIG_IGN:
+                if h_flags[a, signo - 1] & SA_RESETHAND:
+                    return i, FALLBACK  # a new action table: components/sigactions.py
                 if run_state[t] == BLOCKED and block[t] == B_FUTEX and not futex_hook:
                     return i, FALLBACK  # another futex_interrupt hook: the scalar path calls it
                 if not table_has_room(f_meta):
@@ -287,7 +291,7 @@ def deliver_batch(rows, start, alive, exit_state, tg, mask, pending, q_head, q_t
             if handler == SIG_DFL or handler == SIG_IGN:
                 continue
             # handle_signal
-            flags = h_flags[sh, signo - 1]
+            flags = h_flags[a, signo - 1]
             if run_state[t] == BLOCKED:
                 b = block[t]
                 restart = (flags & SA_RESTART) != 0
@@ -322,12 +326,10 @@ def deliver_batch(rows, start, alive, exit_state, tg, mask, pending, q_head, q_t
                 f_mask[f] = mask[t]
             f_prev[f] = frame_top[t]
             frame_top[t] = f
-            add = h_mask[sh, signo - 1]
+            add = h_mask[a, signo - 1]
             if not (flags & SA_NODEFER):
                 add |= _bit(signo)
             mask[t] = (mask[t] | add) & ~np.uint64(UNBLOCKABLE)
-            if flags & SA_RESETHAND:
-                h_handler[sh, signo - 1] = SIG_DFL
             handling[t] = signo
             if run_state[t] != RUN_SYSCALL_EXIT:
                 run_state[t] = RUN_APP
@@ -382,40 +384,3 @@ def sigreturn_all(rows, mask, frame_top, handling, f_task, f_signo, f_mask, f_pr
             table_free(f_meta, f_free, f_alive, f_gen, f)
             f = nxt
         handling[t] = 0
-
-
-@jit(allocates=False)
-def sigaction_batch(start, end, req_task, req_sig, req_handler, req_flags, out_err, exit_state,
-                    sighand, tg, pending, g_pending, sh_start, sh_rows,
-                    h_handler, h_flags, h_mask, h_restorer):
-    """rt_sigaction(2) installing (handler, flags, an empty sa_mask, no restorer) for requests
-    ``start..end-1`` in order. Setting an action that ignores a signal discards it where pending
-    in every thread sharing the handlers: when some thread (or its group) has it pending, the
-    request falls back (the scalar path frees the queued siginfo). ``sh_start``/``sh_rows``: the
-    live tasks of each signal_handlers row (CSR). ``out_err``: 0, -errno, or 1 (sender exiting)."""
-    for r in range(start, end):
-        t = req_task[r]
-        if exit_state[t] != EXIT_NONE:
-            out_err[r] = 1
-            continue
-        signo = req_sig[r]
-        if signo < 1 or signo > 64 or signo == SIGKILL or signo == SIGSTOP:
-            out_err[r] = -22  # EINVAL
-            continue
-        sh = sighand[t]
-        if sh < 0:
-            return r, FALLBACK
-        handler = req_handler[r]
-        ignores = handler == SIG_IGN or (handler == SIG_DFL and (np.uint64(DEFAULT_IGNORE) & _bit(signo)))
-        if ignores:
-            for j in range(sh_start[sh], sh_start[sh + 1]):
-                x = sh_rows[j]
-                if (pending[x] | g_pending[tg[x]]) & _bit(signo):
-                    return r, FALLBACK
-        i = signo - 1
-        h_handler[sh, i] = handler
-        h_flags[sh, i] = req_flags[r]
-        h_mask[sh, i] = 0
-        h_restorer[sh, i] = 0
-        out_err[r] = 0
-    return end, DONE

@@ -269,7 +269,8 @@ class Simulation:
 # -- the RUN-phase system --------------------------------------------------------------------------
 
 _WRITES = ("SimTask", "RunState", "SigPending", "SigMask", "SigWait", "SigInfo", "SigQueue",
-           "SigFrames", "SignalHandlers", "GroupSigPending", "ThreadGroupCore", "GroupStopState",
+           "SigFrames", "SignalHandlers", "SigActions", "GroupSigPending", "ThreadGroupCore",
+           "GroupStopState",
            "ChildEvents", "ExitState", "CpuUsage", "FutexWaiters", "FutexQueues", "FutexState",
            "Timers", "TimerNotify", "GroupTimers", "SleepState", "TaskTree", "ThreadGroupMembership",
            "TaskIDs", "TaskPIDs", "TaskCreds", "ThreadState", "TaskResources", "PIDNamespace",

@@ -337,7 +337,9 @@ def _autoreaps(world, parents: np.ndarray) -> np.ndarray:
     out = np.zeros(len(parents), bool)
     has = sh >= 0
     i = SIGCHLD - 1
-    out[has] = (H.sa_handler[sh[has], i] == SIG_IGN) | ((H.sa_flags[sh[has], i] & np.uint64(SA_NOCLDWAIT)) != 0)
+    a = H.actions[sh[has]]
+    A = world.sigactions
+    out[has] = (A.sa_handler[a, i] == SIG_IGN) | ((A.sa_flags[a, i] & np.uint64(SA_NOCLDWAIT)) != 0)
     return out
 
 
@@ -397,7 +399,7 @@ def delivery_probe_begin(world, commands) -> None:
 
 
 @system(phase=Phase.SIGNALS, reads=("SigPending", "SigMask", "GroupSigPending", "SigFrames",
-                                    "SignalHandlers"))
+                                    "SignalHandlers", "SigActions"))
 def delivery_probe_end(world, commands) -> None:
     """Compare after delivery: see the module docstring."""
     snap = world.index.pop("_delivery_probe", None)
@@ -465,7 +467,8 @@ def exit_probe_begin(world, commands) -> None:
                                   "tick": world.ticks}
 
 
-@system(phase=Phase.EXIT, reads=("ExitState", "TaskTree", "ThreadGroupCore", "SignalHandlers"))
+@system(phase=Phase.EXIT, reads=("ExitState", "TaskTree", "ThreadGroupCore", "SignalHandlers",
+                                 "SigActions"))
 def exit_probe_end(world, commands) -> None:
     """A zombie told to its parent in this phase (it died, its last thread went, or it was
     reparented) must not be left by a parent that autoreaps: do_notify_parent releases it."""

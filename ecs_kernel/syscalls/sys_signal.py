@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import struct
 
+from ..components import sigactions
 from ..components.signals import NSIG, SIGKILL, SIGSTOP, sigmask
 from ..errors import E, KernelError
 from ..systems import task_signals
@@ -31,7 +32,7 @@ def rt_sigaction(t, signo, act, oldact, sigsetsize):
     new = _SIGACTION.unpack(t.mm.copy_in(act, 32)) if act else None
     w = t.world
     sh = int(w.tasks.sighand[t.row])
-    old_restorer = int(w.signal_handlers.sa_restorer[sh, sig - 1]) if 1 <= sig <= NSIG else 0
+    old_restorer = sigactions.action(w, sh, sig)[3] if 1 <= sig <= NSIG else 0
     old = task_signals.sigaction(w, t.row, sig, None if new is None else (new[0], new[1], new[3]),
                                  new[2] if new is not None else 0)
     if oldact:

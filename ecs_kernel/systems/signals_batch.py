@@ -11,7 +11,11 @@ from typing import Callable
 
 import numpy as np
 
+from ..components import sigactions
 from ..components.rlimits import RLIMIT_SIGPENDING
+from ..components.signals import DEFAULT_IGNORE, NSIG, SIG_DFL, SIG_IGN, SIGKILL, SIGSTOP, sigmask
+from ..components.task import ExitState
+from ..errors import E
 from ..jit import futex_batch
 from ..jit import signals_batch as K
 from . import futex, task_signals
@@ -66,7 +70,7 @@ def send_many(world, senders: np.ndarray, targets: np.ndarray, signos: np.ndarra
             T.sig_pending, T.q_head, T.q_tail, T.run_state, T.block, T.sig_wait_set, T.sighand,
             T.tg_next, G.leader, G.exiting, G.group_pending, G.gq_head, G.gq_tail, G.curr_target,
             G.tasks_count, G.task_head, G.rlimits, R.rlim_cur[:, RLIMIT_SIGPENDING],
-            world.signal_handlers.sa_handler, root, init_tg,
+            world.signal_handlers.actions, world.sigactions.sa_handler, root, init_tg,
             Q.q_owner, Q.q_group, Q.q_signo, Q.q_code, Q.q_pid, Q.q_uid, Q.q_value, Q.q_charged,
             Q.q_next, Q.q_prev, Q.alive, Q._free, meta, uid0, stats)
         Q.set_kernel_meta(meta)
@@ -92,7 +96,8 @@ def deliver(world, rows: np.ndarray) -> None:
     key_log = np.empty((len(rows), futex_batch.LOG_COLS), np.int64)
     i = 0
     while i < len(rows):
-        T, G, Q, F, H = world.tasks, world.thread_groups, world.sigqueue, world.sigframes, world.signal_handlers
+        T, G, Q, F = world.tasks, world.thread_groups, world.sigqueue, world.sigframes
+        A = world.sigactions
         W, WQ = world.futex_waiters, world.futex_queues
         qm, fm, wm, wqm = Q.kernel_meta(), F.kernel_meta(), W.kernel_meta(), WQ.kernel_meta()
         uid0 = _uid0(world)
@@ -101,9 +106,10 @@ def deliver(world, rows: np.ndarray) -> None:
         i, status = K.deliver_batch(
             rows, i, T.alive, T.exit_state, T.tg, T.sig_mask, T.sig_pending, T.q_head, T.q_tail,
             T.run_state, T.block, T.ret, T.sig_saved_mask, T.has_saved_mask, T.frame_top,
-            T.handling, T.sighand, T.si_signo, T.si_code, T.si_pid, T.si_uid, T.si_value,
+            T.handling, T.sighand, world.signal_handlers.actions, T.si_signo, T.si_code, T.si_pid,
+            T.si_uid, T.si_value,
             G.exiting, G.group_pending, G.gq_head, G.gq_tail, G.curr_target, init_tg,
-            H.sa_handler, H.sa_flags, H.sa_mask,
+            A.sa_handler, A.sa_flags, A.sa_mask,
             Q.q_owner, Q.q_group, Q.q_signo, Q.q_code, Q.q_pid, Q.q_uid, Q.q_value, Q.q_charged,
             Q.q_next, Q.q_prev, Q.alive, Q.gen, Q._free, qm, uid0,
             F.f_task, F.f_signo, F.f_mask, F.f_prev, F.alive, F.gen, F._free, fm,
@@ -138,27 +144,49 @@ def sigreturn_many(world, rows: np.ndarray) -> None:
 def sigaction_many(world, tasks: np.ndarray, signos: np.ndarray, handlers: np.ndarray,
                    flags: np.ndarray, scalar: Callable[[int], int], start: int = 0,
                    end: int | None = None) -> np.ndarray:
-    """rt_sigaction(2) for ``tasks[i]`` installing ``(handlers[i], flags[i], mask 0)``, in order;
-    ``scalar(i)`` serves what the kernel hands back. Returns the errors per item."""
+    """rt_sigaction(2) for ``tasks[i]`` installing ``(handlers[i], flags[i], mask 0, restorer 0)``,
+    in order; ``scalar(i)`` serves the requests that need more than a write of the action table
+    (setting an ignoring action while the signal is pending in a thread sharing the handlers:
+    the pending instances are discarded). Returns the errors per item (0, -EINVAL, or 1: the
+    task is exiting and its call never completes). The writes go through
+    ``sigactions.set_many``, which builds each distinct new action table once."""
     end = len(tasks) if end is None else end
-    tasks = np.ascontiguousarray(tasks, np.int64)
-    signos = np.ascontiguousarray(signos, np.int64)
-    handlers = np.ascontiguousarray(handlers, np.uint64)
-    flags = np.ascontiguousarray(flags, np.uint64)
     out = np.zeros(len(tasks), np.int64)
-    i = start
-    while i < end:
-        T, G, H = world.tasks, world.thread_groups, world.signal_handlers
-        n = T.n
-        live = np.flatnonzero(T.alive[:n] & (T.sighand[:n] >= 0))
-        sh = T.sighand[live]
-        order = np.argsort(sh, kind="stable")
-        sh_rows = live[order].astype(np.int64)
-        sh_start = np.searchsorted(sh[order], np.arange(H.n + 1)).astype(np.int64)
-        i, status = K.sigaction_batch(i, end, tasks, signos, handlers, flags, out, T.exit_state,
-                                      T.sighand, T.tg, T.sig_pending, G.group_pending, sh_start,
-                                      sh_rows, H.sa_handler, H.sa_flags, H.sa_mask, H.sa_restorer)
-        if status == K.FALLBACK:
+    T, G, H = world.tasks, world.thread_groups, world.signal_handlers
+    n = T.n
+    live = np.flatnonzero(T.alive[:n] & (T.sighand[:n] >= 0))
+    sh_of_live = T.sighand[live]
+    order = np.argsort(sh_of_live, kind="stable")
+    sh_rows = live[order]
+    sh_start = np.searchsorted(sh_of_live[order], np.arange(H.n + 1))
+    batch: list[tuple[int, int, int, int]] = []
+
+    def flush():
+        if batch:
+            sigactions.set_many(world, *(np.array(c, np.int64 if k < 2 else np.uint64)
+                                        for k, c in enumerate(zip(*batch))))
+            batch.clear()
+
+    for i in range(start, end):
+        t = int(tasks[i])
+        if T.exit_state[t] != ExitState.NONE:
+            out[i] = 1
+            continue
+        signo = int(signos[i])
+        if not 1 <= signo <= NSIG or signo in (SIGKILL, SIGSTOP):
+            out[i] = -E.EINVAL
+            continue
+        sh = int(T.sighand[t])
+        h = int(handlers[i])
+        scalar_path = sh < 0
+        if not scalar_path and (h == SIG_IGN or (h == SIG_DFL and signo in DEFAULT_IGNORE)):
+            rows = sh_rows[sh_start[sh]: sh_start[sh + 1]]
+            scalar_path = bool(((T.sig_pending[rows] | G.group_pending[T.tg[rows]])
+                                & sigmask(signo)).any())
+        if scalar_path:
+            flush()
             out[i] = scalar(i)
-            i += 1
+        else:
+            batch.append((sh, signo, h, int(flags[i])))
+    flush()
     return out

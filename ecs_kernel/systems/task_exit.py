@@ -90,13 +90,14 @@ def interrupt_system(world, commands) -> None:
 
 
 @system(phase=Phase.EXIT,
-        reads=("TaskTree", "ThreadGroupMembership", "SignalHandlers", "SigMask", "PIDNamespace",
-               "ChildSubreaper", "GroupStopState", "ProcessGroup", "TaskPIDs"),
+        reads=("TaskTree", "ThreadGroupMembership", "SignalHandlers", "SigActions", "SigMask",
+               "PIDNamespace", "ChildSubreaper", "GroupStopState", "ProcessGroup", "TaskPIDs"),
         writes=("RunState", "ExitState", "TaskTree", "ThreadGroupMembership", "ThreadGroupCore",
                 "ChildEvents", "GroupSigPending", "SigPending", "TaskResources", "signal_handlersRefs",
                 "fd_tablesRefs", "address_spacesRefs", "PIDNamespace", "ProcessGroupMembership",
                 "ProcessGroup", "Session", "Rlimits", "UTSNamespace", "process_groupsIDs",
-                "sessionsIDs", "TaskIDs", "TaskPIDs", "ThreadState", "SignalHandlers", "TaskCreds",
+                "sessionsIDs", "TaskIDs", "TaskPIDs", "ThreadState", "SignalHandlers", "SigActions",
+                "TaskCreds",
                 "SigMask", "GroupStopState", "SigQueue", "SigFrames", "SigWait", "SigInfo",
                 "WaitState", "FutexWaiters", "FutexQueues", "FutexState", "CpuClock", "CpuUsage",
                 "GroupCpuClock"))
@@ -345,8 +346,10 @@ def notify_parents_many(world, leaders: np.ndarray) -> np.ndarray:
     signo = G.termination_signal[T.tg[leaders]].astype(np.int64)
     sh = T.sighand[p].astype(np.int64)
     has_sh = sh >= 0
-    handler = np.where(has_sh, world.signal_handlers.sa_handler[np.where(has_sh, sh, 0), SIGCHLD - 1], 0)
-    flags = np.where(has_sh, world.signal_handlers.sa_flags[np.where(has_sh, sh, 0), SIGCHLD - 1], 0)
+    A = world.sigactions
+    a = world.signal_handlers.actions[np.where(has_sh, sh, 0)]
+    handler = np.where(has_sh, A.sa_handler[a, SIGCHLD - 1], 0)
+    flags = np.where(has_sh, A.sa_flags[a, SIGCHLD - 1], 0)
     pns = T.ns[p]
     zap = N.exiting[pns] & (N.init_task[pns] == p)
     is_chld = signo == SIGCHLD

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..components import links, pidns, rlimits
+from ..components import links, pidns, rlimits, sigactions
 from ..components.rlimits import RLIMIT_SIGPENDING
 from ..components.signals import (CLD_CONTINUED, CLD_STOPPED, COREDUMP_SIGNALS, DEFAULT_IGNORE,
                                   FULL_MASK, NSIG, SA_NOCLDSTOP, SA_NODEFER, SA_RESETHAND,
@@ -45,14 +45,14 @@ def handler_of(world, task: int, signo: int) -> int:
     sh = int(world.tasks.sighand[task])
     if sh < 0:
         return SIG_DFL
-    return int(world.signal_handlers.sa_handler[sh, signo - 1])
+    return int(world.sigactions.sa_handler[sigactions.table_of(world, sh), signo - 1])
 
 
 def flags_of(world, task: int, signo: int) -> int:
     sh = int(world.tasks.sighand[task])
     if sh < 0:
         return 0
-    return int(world.signal_handlers.sa_flags[sh, signo - 1])
+    return int(world.sigactions.sa_flags[sigactions.table_of(world, sh), signo - 1])
 
 
 def _handler_ignores(handler: int, signo: int) -> bool:
@@ -385,7 +385,7 @@ def force_signal(world, task: int, signo: int, *, code: int = SI_KERNEL, addr: i
     sh = int(T.sighand[task])
     blocked = int(T.sig_mask[task]) >> (signo - 1) & 1
     if sh >= 0 and (blocked or handler_of(world, task, signo) == SIG_IGN):
-        world.signal_handlers.sa_handler[sh, signo - 1] = SIG_DFL
+        sigactions.reset_handler(world, sh, signo)
     if blocked:
         T.sig_mask[task] &= ~sigmask(signo)
     send_signal(world, task, signo, group=False, code=code, value=addr)
@@ -546,15 +546,11 @@ def sigaction(world, task: int, signo: int, new: tuple[int, int, int] | None = N
         raise KernelError(E.EINVAL, "SIGKILL and SIGSTOP cannot be caught or ignored")
     T = world.tasks
     sh = int(T.sighand[task])
-    H = world.signal_handlers
-    i = signo - 1
-    old = (int(H.sa_handler[sh, i]), int(H.sa_flags[sh, i]), int(H.sa_mask[sh, i]))
+    old = sigactions.action(world, sh, signo)[:3]
     if new is not None:
         handler, flags, mask = new
-        H.sa_handler[sh, i] = handler
-        H.sa_flags[sh, i] = flags
-        H.sa_mask[sh, i] = mask & ~UNBLOCKABLE & FULL_MASK
-        H.sa_restorer[sh, i] = restorer
+        sigactions.set_action(world, sh, signo, handler, flags, mask & ~UNBLOCKABLE & FULL_MASK,
+                              restorer)
         if _handler_ignores(handler, signo):
             # POSIX: setting SIG_IGN discards the pending signal, blocked or not, in every
             # thread sharing these handlers.
@@ -695,17 +691,14 @@ def _handle_signal(world, t: int, signo: int) -> None:
     """handle_signal: frame, mask, SA_RESETHAND; interrupts a blocked syscall."""
     T = world.tasks
     sh = int(T.sighand[t])
-    H = world.signal_handlers
-    i = signo - 1
-    flags = int(H.sa_flags[sh, i])
+    _, flags, add, _ = sigactions.action(world, sh, signo)
     _interrupt_syscall(world, t, bool(flags & SA_RESTART))
     _push_frame(world, t, signo)
-    add = int(H.sa_mask[sh, i])
     if not flags & SA_NODEFER:
         add |= int(sigmask(signo))
     T.sig_mask[t] = (int(T.sig_mask[t]) | add) & ~UNBLOCKABLE & FULL_MASK
     if flags & SA_RESETHAND:
-        H.sa_handler[sh, i] = SIG_DFL
+        sigactions.reset_handler(world, sh, signo)
     T.handling[t] = signo
     if T.run_state[t] != RunState.runSyscallExit:
         T.run_state[t] = RunState.runApp
@@ -767,9 +760,8 @@ def get_signal(world, t: int, *, stop_after_handler: bool = False):
             continue
         if handler != SIG_DFL:
             if stop_after_handler:
-                sh, i = int(T.sighand[t]), signo - 1
-                H = world.signal_handlers
-                taken = (signo, handler, int(H.sa_flags[sh, i]), int(H.sa_restorer[sh, i]))
+                _, flags, _, restorer = sigactions.action(world, int(T.sighand[t]), signo)
+                taken = (signo, handler, flags, restorer)
                 _handle_signal(world, t, signo)
                 return taken
             _handle_signal(world, t, signo)
@@ -798,10 +790,11 @@ def _wants_group(world, t: int) -> bool:
 
 
 @system(phase=Phase.SIGNALS,
-        reads=("SigPending", "SigMask", "GroupSigPending", "SignalHandlers", "ThreadGroupMembership"),
+        reads=("SigPending", "SigMask", "GroupSigPending", "SignalHandlers", "SigActions",
+               "ThreadGroupMembership"),
         writes=("SigPending", "SigMask", "SigWait", "SigInfo", "GroupSigPending", "SigQueue",
-                "SigFrames", "SignalHandlers", "RunState", "ExitState", "ThreadGroupCore",
-                "GroupStopState", "ChildEvents",
+                "SigFrames", "SignalHandlers", "SigActions", "RunState", "ExitState",
+                "ThreadGroupCore", "GroupStopState", "ChildEvents",
                 # a handler ending a futex wait frees its waiter row (futex_interrupt)
                 "FutexWaiters", "FutexQueues", "FutexState"))
 def signal_system(world, commands) -> None:

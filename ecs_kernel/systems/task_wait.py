@@ -245,7 +245,7 @@ def store_result(world, t: int, res: WaitResult) -> None:
                 "ProcessGroup", "Session", "Rlimits", "UTSNamespace", "process_groupsIDs",
                 "sessionsIDs", "ThreadState", "ChildEvents", "GroupSigPending", "SigPending",
                 "SigQueue", "SigFrames", "SigWait", "SigInfo", "SigMask", "TaskCreds", "TaskResources",
-                "TaskPIDs", "SignalHandlers", "CpuClock", "CpuUsage", "GroupCpuClock",
+                "TaskPIDs", "SignalHandlers", "SigActions", "CpuClock", "CpuUsage", "GroupCpuClock",
                 "JoinedChildCPUStats"))
 def wait_system(world, commands) -> None:
     """Retry every blocked wait whose thread group saw a child event since it last looked."""

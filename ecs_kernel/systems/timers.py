@@ -665,7 +665,7 @@ def _sleeps(world) -> None:
                "GroupSigPending", "Rlimits"),
         writes=("Timers", "TimerNotify", "SleepState", "RunState", "SigWait", "SigQueue", "SigPending",
                 "GroupSigPending", "Rlimits", "ThreadGroupCore", "GroupStopState", "ChildEvents",
-                "SigMask", "SigInfo", "SigFrames", "SignalHandlers", "ExitState"))
+                "SigMask", "SigInfo", "SigFrames", "SignalHandlers", "SigActions", "ExitState"))
 def timer_system(world, commands) -> None:
     """Fire expired timers, enforce RLIMIT_CPU, end sleeps whose deadline passed."""
     M, G = world.timers, world.thread_groups

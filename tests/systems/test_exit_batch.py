@@ -1,6 +1,7 @@
 """The exit system's batch path gives what the one-task-at-a-time path gives."""
 from hypothesis import given, settings, strategies as st
 
+from ecs_kernel.components import sigactions
 from ecs_kernel.components.signals import SIG_IGN, SIGCHLD
 from ecs_kernel.errors import KernelError
 from ecs_kernel.kernel import Kernel
@@ -63,7 +64,7 @@ def test_batch_exit_equals_scalar_exit(script):
                     send_group_signal(w, int(w.tasks.tg[t]), 9)
                 elif op == "ignore":
                     sh = w.tasks.sighand[t]
-                    w.signal_handlers.sa_handler[sh, SIGCHLD - 1] = SIG_IGN if code & 1 else 0
+                    sigactions.set_action(w, int(sh), SIGCHLD, SIG_IGN if code & 1 else 0, 0, 0, 0)
                 elif op == "setpgid":
                     sessions.setpgid(w, t, 0, 0)
                 elif op == "reap":

@@ -1,6 +1,7 @@
 """setsid, setpgid, getpgid, getsid and orphaned process groups."""
 import pytest
 
+from ecs_kernel.components import sigactions
 from ecs_kernel.components.signals import SIGCONT, SIGHUP, sigmask
 from ecs_kernel.errors import E, KernelError
 from ecs_kernel.kernel import Kernel
@@ -86,8 +87,8 @@ def test_orphaned_stopped_group_gets_sighup_and_sigcont():
     k.setpgid(job, 0, 0)
     jtg = int(w.tasks.tg[k.task(job)])
     sh = w.tasks.sighand[k.task(job)]
-    w.signal_handlers.sa_handler[sh, SIGHUP - 1] = 0x401000  # caught, so they are queued
-    w.signal_handlers.sa_handler[sh, SIGCONT - 1] = 0x401000
+    sigactions.set_action(w, int(sh), SIGHUP, 0x401000, 0, 0, 0)  # caught, so they are queued
+    sigactions.set_action(w, int(sh), SIGCONT, 0x401000, 0, 0, 0)
     w.thread_groups.stopped[jtg] = True
     assert not sessions.will_become_orphaned(w, int(w.thread_groups.pgrp[jtg]))
     k.exit(shell, 0)

@@ -1,6 +1,7 @@
 """clone(2): threads, processes, namespaces, limits and Linux's errnos."""
 import pytest
 
+from ecs_kernel.components import sigactions
 from ecs_kernel.components.rlimits import RLIMIT_NPROC
 from ecs_kernel.components import rlimits
 from ecs_kernel.errors import E, KernelError
@@ -44,11 +45,11 @@ def test_fork_copies_handlers_files_and_memory():
     assert T.tg[i] != T.tg[c]
     for col in ("sighand", "fdtable", "mm"):
         assert getattr(T, col)[i] != getattr(T, col)[c]
-    w.signal_handlers.sa_handler[T.sighand[i], SIGCHLD - 1] = 1
+    sigactions.set_action(w, int(T.sighand[i]), SIGCHLD, 1, 0, 0, 0)
     c2 = k.task(k.fork(k.init_task))
-    assert w.signal_handlers.sa_handler[T.sighand[c2], SIGCHLD - 1] == 1  # copied at fork
-    w.signal_handlers.sa_handler[T.sighand[i], SIGCHLD - 1] = 0
-    assert w.signal_handlers.sa_handler[T.sighand[c2], SIGCHLD - 1] == 1  # not shared
+    assert sigactions.action(w, int(T.sighand[c2]), SIGCHLD)[0] == 1  # copied at fork
+    sigactions.set_action(w, int(T.sighand[i]), SIGCHLD, 0, 0, 0, 0)
+    assert sigactions.action(w, int(T.sighand[c2]), SIGCHLD)[0] == 1  # not shared
 
 
 @pytest.mark.parametrize("flags,errno", [

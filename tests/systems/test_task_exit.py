@@ -1,7 +1,8 @@
 """exit, exit_group, reparenting, zombies, namespaces' init, pdeath signals."""
 import pytest
 
-from ecs_kernel.components.signals import SIGCHLD, SIGUSR1, SA_NOCLDWAIT, SIG_IGN, sigmask
+from ecs_kernel.components import sigactions
+from ecs_kernel.components.signals import SIGCHLD, SIGUSR1, SA_NOCLDWAIT, SIG_DFL, SIG_IGN, sigmask
 from ecs_kernel.components.task import ExitState, RunState
 from ecs_kernel.errors import E, KernelError, StaleHandleError
 from ecs_kernel.kernel import Kernel
@@ -65,7 +66,7 @@ def test_parent_is_sent_its_childs_termination_signal_when_it_handles_it():
     k.tick()
     assert w.thread_groups.group_pending[ptg] == 0  # SIGCHLD with SIG_DFL is ignored: dropped
     for sig in (SIGCHLD, SIGUSR1):
-        w.signal_handlers.sa_handler[w.tasks.sighand[prow], sig - 1] = 0x401000  # a handler
+        sigactions.set_action(w, int(w.tasks.sighand[prow]), sig, 0x401000, 0, 0, 0)  # a handler
     q = k.clone(p, SIGUSR1)  # a clone child with another exit signal
     k.exit(q, 0)
     p2 = k.fork(p)
@@ -80,9 +81,9 @@ def test_children_of_a_parent_that_ignores_sigchld_are_reaped_at_once(how):
     w = k.world
     sh = w.tasks.sighand[k.task(k.init_task)]
     if how == "ignore":
-        w.signal_handlers.sa_handler[sh, SIGCHLD - 1] = SIG_IGN
+        sigactions.set_action(w, int(sh), SIGCHLD, SIG_IGN, 0, 0, 0)
     else:
-        w.signal_handlers.sa_flags[sh, SIGCHLD - 1] = SA_NOCLDWAIT
+        sigactions.set_action(w, int(sh), SIGCHLD, SIG_DFL, SA_NOCLDWAIT, 0, 0)
     p = k.fork(k.init_task)
     k.exit(p, 0)
     k.tick()
@@ -138,7 +139,7 @@ def test_pdeath_signal_fires_when_the_parent_thread_exits():
     p = k.fork(k.init_task)
     c = k.fork(p)
     w.tasks.pdeath_signal[k.task(c)] = SIGUSR1
-    w.signal_handlers.sa_handler[w.tasks.sighand[k.task(c)], SIGUSR1 - 1] = 0x401000
+    sigactions.set_action(w, int(w.tasks.sighand[k.task(c)]), SIGUSR1, 0x401000, 0, 0, 0)
     k.exit(p, 0)
     k.tick()
     assert int(w.thread_groups.group_pending[w.tasks.tg[k.task(c)]]) == int(sigmask(SIGUSR1))
