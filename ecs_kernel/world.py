@@ -303,6 +303,7 @@ class World:
         self.ticks = 0
         self.schedule = None  # set by Kernel: the ordered systems
         self.in_tick = False
+        self._scratch: dict = {}  # work arrays systems reuse tick after tick (see scratch)
         # Python-side indexes that are derived from or keyed by rows (pickled with the World).
         self.index: dict[str, Any] = {}
 
@@ -363,16 +364,31 @@ class World:
     def __getstate__(self):
         state = dict(self.__dict__)
         state["commands"] = Commands()  # flushed before checkpoint
+        state["_scratch"] = {}  # contents are garbage between uses
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        self.__dict__.setdefault("_scratch", {})
         for kind, table in self.tables.items():
             setattr(self, kind, table)
 
+    def scratch(self, name: str, n: int, dtype, width: int = 0) -> np.ndarray:
+        """A work array named ``name`` of ``n`` rows (``(n, width)`` if ``width``) whose contents
+        are garbage, for a system's per-tick temporaries. The memory is kept and reused from tick
+        to tick: a fresh array of millions of rows each tick costs the page faults of its first
+        touch. Never checkpointed; counted by :meth:`nbytes`."""
+        buf = self._scratch.get(name)
+        shape = (width,) if width else ()
+        if buf is None or buf.dtype != np.dtype(dtype) or buf.shape[1:] != shape or len(buf) < n:
+            buf = np.empty((max(n, 1), width) if width else max(n, 1), dtype)
+            self._scratch[name] = buf
+        return buf[:n]
+
     # -- introspection -----------------------------------------------------------------------------
     def nbytes(self) -> int:
-        """Bytes held by all columns (allocated capacity, not just live rows)."""
+        """Bytes held by all columns (allocated capacity, not just live rows), indexes and scratch
+        arrays."""
         total = 0
         for table in self.tables.values():
             total += table.gen.nbytes + table.alive.nbytes + table._free.nbytes
@@ -380,7 +396,7 @@ class World:
                 total += col.nbytes
         for value in self.index.values():
             total += _index_nbytes(value)
-        return total
+        return total + sum(buf.nbytes for buf in self._scratch.values())
 
 
 def _index_nbytes(value) -> int:

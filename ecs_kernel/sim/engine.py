@@ -292,15 +292,15 @@ def sim_run_system(world, commands) -> None:
     if n == 0:
         return
     # 1. handlers of delivered caught signals return (rt_sigreturn of every frame)
-    rows = np.empty(n, np.int64)
+    rows = world.scratch("sim_rows", n, np.int64)
     k = K.tasks_with_handlers(n, T.alive, T.sim_prog, T.run_state, T.handling, rows)
     if k:
         _run_handlers(world, rows[:k])
     # 2. the programs
-    out_task = np.empty(n, np.int64)
-    out_step = np.empty(n, np.int64)
-    out_args = np.empty((n, K.NARGS), np.int64)
-    out_flag = np.empty(n, np.int8)
+    out_task = world.scratch("sim_task", n, np.int64)
+    out_step = world.scratch("sim_step", n, np.int64)
+    out_args = world.scratch("sim_args", n, np.int64, K.NARGS)
+    out_flag = world.scratch("sim_flag", n, np.int8)
     counts = np.zeros(2, np.int64)
     k = K.run_programs(n, st.seed, int(world.settings.tick_ns), T.alive, T.gen, T.exit_state,
                        T.run_state, T.ret, T.handling, T.tg, G.leader, T.parent, T.sim_prog,
