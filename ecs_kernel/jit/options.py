@@ -122,7 +122,9 @@ def promote() -> None:
     _budget = 0
     for k in _KERNELS:
         k.dispatcher = numba.njit(**k.opts)(k.py_func)
-    for name in list(_LAZY_MODULES):
+    # this module's own placeholders too, so a kernel module imported after promotion gets the
+    # real objects
+    for name in [__name__, *_LAZY_MODULES]:
         g = sys.modules[name].__dict__
         for key, v in list(g.items()):
             if isinstance(v, Kernel):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .options import jit
+from .options import jit, prange
 
 # Op codes: the order of spec.OPS.
 OP_COMPUTE, OP_KILL, OP_TGKILL, OP_SIGPROCMASK, OP_SIGACTION, OP_FUTEX_WAIT, OP_FUTEX_WAKE = range(7)
@@ -32,6 +32,7 @@ ERESTARTSYS, ERESTART_RESTARTBLOCK = 512, 516
 
 MAX_FREE_STEPS = 16  # loops and zero-length computes a task may take in one tick before it yields
 PROBES = 32  # rows a random target search looks at before it gives up (ESRCH)
+CHUNKS = 64  # run_programs' work units (rows split evenly; threads take chunks)
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -96,78 +97,110 @@ def _pick_target(mode, t, n, alive, exit_state, prog, tg, leader, parent, seed, 
     return -1, ctr
 
 
-@jit(allocates=False)
+@jit(allocates=False, parallel=True)
 def run_programs(n, seed, tick_ns, alive, gen, exit_state, run_state, ret, handling,
                  tg, leader, parent, prog, pc, budget, loopc, rng,
                  step_op, step_kind, step_a, step_b, pool, step_next,
-                 used_user, used_sys, out_task, out_step, out_args, out_flag, counts):
+                 used_user, used_sys, out_task, out_step, out_args, out_flag, counts,
+                 chunk_k, chunk_counts):
     """One tick of every synthetic program. A task in runSyscallExit first finishes its blocking
     step (advances past it, or stays on it to retry a lock or restart after -ERESTARTSYS); a task
     in runApp then runs steps: a compute tick ends its tick, as does a syscall step, which is
     written to the request rows (task, step, drawn args, flag = a lock retried after a wait) for
-    the engine to serve. Returns the number of requests. ``counts``: [compute ticks, syscalls]."""
-    k = 0
-    for t in range(n):
-        p = prog[t]
-        if p < 0 or not alive[t] or exit_state[t] != EXIT_NONE:
-            continue
-        rs = run_state[t]
-        retry = 0
-        if rs == RUN_SYSCALL_EXIT:
-            op = step_op[pc[t]]
-            r = ret[t]
-            if op == OP_LOCK:
-                retry = 1  # woken (or interrupted): try the lock again, as glibc does
-            elif r != -ERESTARTSYS and r != -ERESTART_RESTARTBLOCK:
-                pc[t] = step_next[pc[t]]
-            run_state[t] = RUN_APP
-        elif rs != RUN_APP:
-            continue
-        key = (np.int64(gen[t]) << 32) | t
-        ctr = rng[t]
-        for _ in range(MAX_FREE_STEPS):
-            s = pc[t]
-            op = step_op[s]
-            if op == OP_COMPUTE:
-                if budget[t] == 0:
-                    v, ctr = sample(step_kind[s, 0], step_a[s, 0], step_b[s, 0], pool, seed, key, ctr)
-                    if v == 0:
-                        pc[t] = step_next[s]
-                        continue
-                    budget[t] = v
-                budget[t] -= 1
-                used_user[t] += tick_ns
-                counts[0] += 1
-                if budget[t] == 0:
-                    pc[t] = step_next[s]
-                break
-            if op == OP_LOOP:
-                times = step_a[s, 1]
-                if times < 0:
-                    pc[t] = step_a[s, 0]
-                    continue
-                if loopc[t] == 0:
-                    loopc[t] = times
-                loopc[t] -= 1
-                pc[t] = step_a[s, 0] if loopc[t] > 0 else step_next[s]
+    the engine to serve. Returns the number of requests, in row order. ``counts``: [compute
+    ticks, syscalls].
+
+    Tasks are independent here (a task writes only its own row; a random target pick reads
+    columns no task writes in this pass), so the rows run in ``len(chunk_k)`` chunks on all
+    cores: chunk c writes its requests from its first row on, then the chunks' requests move
+    to the front in chunk order (``chunk_k``, ``chunk_counts``: int64 scratch, [chunks] and
+    [chunks, 2]). The result does not depend on the number of threads."""
+    nchunks = chunk_k.shape[0]
+    size = (n + nchunks - 1) // nchunks
+    for c in prange(nchunks):
+        lo = c * size
+        hi = min(n, lo + size)
+        k = lo
+        computed = 0
+        calls = 0
+        for t in range(lo, hi):
+            p = prog[t]
+            if p < 0 or not alive[t] or exit_state[t] != EXIT_NONE:
                 continue
-            # a syscall: draw its arguments, write the request, and the tick is spent
-            out_task[k] = t
-            out_step[k] = s
-            out_flag[k] = retry if op == OP_LOCK else 0
-            for j in range(NARGS):
-                kind = step_kind[s, j]
-                if (op == OP_KILL or op == OP_TGKILL) and j == 0:
-                    v, ctr = _pick_target(step_a[s, 0], t, n, alive, exit_state, prog, tg, leader,
-                                          parent, seed, key, ctr)
-                else:
-                    v, ctr = sample(kind, step_a[s, j], step_b[s, j], pool, seed, key, ctr)
-                out_args[k, j] = v
-            used_sys[t] += tick_ns
-            counts[1] += 1
-            k += 1
-            break
-        rng[t] = ctr
+            rs = run_state[t]
+            retry = 0
+            if rs == RUN_SYSCALL_EXIT:
+                op = step_op[pc[t]]
+                r = ret[t]
+                if op == OP_LOCK:
+                    retry = 1  # woken (or interrupted): try the lock again, as glibc does
+                elif r != -ERESTARTSYS and r != -ERESTART_RESTARTBLOCK:
+                    pc[t] = step_next[pc[t]]
+                run_state[t] = RUN_APP
+            elif rs != RUN_APP:
+                continue
+            key = (np.int64(gen[t]) << 32) | t
+            ctr = rng[t]
+            for _ in range(MAX_FREE_STEPS):
+                s = pc[t]
+                op = step_op[s]
+                if op == OP_COMPUTE:
+                    if budget[t] == 0:
+                        v, ctr = sample(step_kind[s, 0], step_a[s, 0], step_b[s, 0], pool, seed, key, ctr)
+                        if v == 0:
+                            pc[t] = step_next[s]
+                            continue
+                        budget[t] = v
+                    budget[t] -= 1
+                    used_user[t] += tick_ns
+                    computed += 1
+                    if budget[t] == 0:
+                        pc[t] = step_next[s]
+                    break
+                if op == OP_LOOP:
+                    times = step_a[s, 1]
+                    if times < 0:
+                        pc[t] = step_a[s, 0]
+                        continue
+                    if loopc[t] == 0:
+                        loopc[t] = times
+                    loopc[t] -= 1
+                    pc[t] = step_a[s, 0] if loopc[t] > 0 else step_next[s]
+                    continue
+                # a syscall: draw its arguments, write the request, and the tick is spent
+                out_task[k] = t
+                out_step[k] = s
+                out_flag[k] = retry if op == OP_LOCK else 0
+                for j in range(NARGS):
+                    kind = step_kind[s, j]
+                    if (op == OP_KILL or op == OP_TGKILL) and j == 0:
+                        v, ctr = _pick_target(step_a[s, 0], t, n, alive, exit_state, prog, tg, leader,
+                                              parent, seed, key, ctr)
+                    else:
+                        v, ctr = sample(kind, step_a[s, j], step_b[s, j], pool, seed, key, ctr)
+                    out_args[k, j] = v
+                used_sys[t] += tick_ns
+                calls += 1
+                k += 1
+                break
+            rng[t] = ctr
+        chunk_k[c] = k - lo
+        chunk_counts[c, 0] = computed
+        chunk_counts[c, 1] = calls
+    k = 0
+    for c in range(nchunks):  # each chunk's requests to the front, in order
+        lo = c * size
+        m = chunk_k[c]
+        if k != lo:
+            for i in range(m):
+                out_task[k + i] = out_task[lo + i]
+                out_step[k + i] = out_step[lo + i]
+                out_flag[k + i] = out_flag[lo + i]
+                for j in range(NARGS):
+                    out_args[k + i, j] = out_args[lo + i, j]
+        k += m
+        counts[0] += chunk_counts[c, 0]
+        counts[1] += chunk_counts[c, 1]
     return k
 
 

@@ -306,7 +306,9 @@ def sim_run_system(world, commands) -> None:
                        T.run_state, T.ret, T.handling, T.tg, G.leader, T.parent, T.sim_prog,
                        T.sim_pc, T.sim_budget, T.sim_loop, T.sim_rng, st.step_op, st.step_kind,
                        st.step_a, st.step_b, st.pool, st.step_next, T.cpu_used_user_ns,
-                       T.cpu_used_sys_ns, out_task, out_step, out_args, out_flag, counts)
+                       T.cpu_used_sys_ns, out_task, out_step, out_args, out_flag, counts,
+                       world.scratch("sim_chunk_k", K.CHUNKS, np.int64),
+                       world.scratch("sim_chunk_counts", K.CHUNKS, np.int64, 2))
     tot = st.totals
     tot["compute_ticks"] += int(counts[0])
     tot["syscalls"] += int(counts[1])

@@ -116,7 +116,7 @@ def test_gauges_match_numpy():
     assert out[4] == T.gen[:n].astype(np.int64).sum()
 
 
-def _programs_args(sim):
+def _programs_args(sim, chunks=K.CHUNKS):
     w = sim.world
     st, T, G = w.index["sim"], w.tasks, w.thread_groups
     n = T.n
@@ -125,7 +125,8 @@ def _programs_args(sim):
     tail = [st.step_op, st.step_kind, st.step_a, st.step_b, st.pool, st.step_next,
             T.cpu_used_user_ns, T.cpu_used_sys_ns]
     outs = [np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros((n, K.NARGS), np.int64),
-            np.zeros(n, np.int8), np.zeros(2, np.int64)]
+            np.zeros(n, np.int8), np.zeros(2, np.int64), np.zeros(chunks, np.int64),
+            np.zeros((chunks, 2), np.int64)]
     return [n, st.seed, 1_000_000] + [c.copy() for c in cols] + [c.copy() for c in tail] + outs
 
 
@@ -144,6 +145,31 @@ def test_run_programs_matches_its_python_body(name):
     for x, y in zip(a, b):
         if isinstance(x, np.ndarray):
             assert np.array_equal(x, y)
+
+
+@pytest.mark.parametrize("name", ["signal-storm", "mixed"])
+def test_run_programs_gives_the_same_requests_in_any_number_of_chunks(name):
+    """The chunks run in parallel and their requests are moved to the front in order: one chunk
+    (a plain sequential pass), a few, and more chunks than rows agree on every output and row."""
+    sim = Simulation(spec.load(name), 150, 4)
+    for _ in range(12):
+        sim.step()
+    runs = []
+    for chunks in (1, 3, 7, K.CHUNKS, 400):
+        a = _programs_args(sim, chunks)
+        k = K.run_programs(*a)
+        runs.append((k, a))
+    k0, a0 = runs[0]
+    assert k0 > 0
+    for k, a in runs[1:]:
+        assert k == k0
+        state, outs = a[:-7], a[-7:-2]  # then the chunk scratch
+        for x, y in zip(state, a0[:-7]):
+            if isinstance(x, np.ndarray):
+                assert np.array_equal(x, y)
+        for x, y in zip(outs[:4], a0[-7:-3]):  # out_task, out_step, out_args, out_flag
+            assert np.array_equal(x[:k], y[:k])
+        assert np.array_equal(outs[4], a0[-3])  # counts
 
 
 def _futex_model(n_tasks, words, reqs, exit_state, tid0):
