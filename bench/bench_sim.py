@@ -6,7 +6,7 @@ Run from the repo root::
     python -m bench.bench_sim --workload mixed --sizes 10000 100000 --ticks 50
     python -m bench.bench_sim --json out.json
 
-For each size N:
+For each size N, in a fresh Python process of its own:
 
 - baseline: ``jit.sim.bare_storm`` on bare arrays of N tasks: each task burns a budget (uniform
   1..8 ticks, the storm's compute), then sets SIGUSR1 or SIGUSR2 pending in a random peer; every
@@ -14,8 +14,8 @@ For each size N:
 - engine: ``Simulation(load(WORKLOAD), N, seed)`` stepped ``--ticks`` times after ``--warmup``
   ticks (compilation, or numba's disk cache, and the programs' first sigactions), with the full
   semantics: the same components and systems as any task, every syscall served, counters kept.
-- memory: ``World.nbytes()`` (every column's allocated capacity, indexes) per task, and the
-  process's RSS growth while the simulation was built, per task.
+- memory: ``World.nbytes()`` (every column's allocated capacity, indexes, scratch arrays) per
+  task, and the process's RSS growth while the simulation was built, per task.
 
 "ratio" is baseline rate / engine rate (the goal: within 5x, i.e. the engine at least 50 M
 task-ticks/s when the baseline does ~230 M), and the memory goal is under 512 bytes per task
@@ -50,7 +50,8 @@ def rss_bytes() -> int:
 def _busy():
     with open("/proc/stat") as f:
         v = [int(x) for x in f.readline().split()[1:]]
-    return sum(v) - v[3] - v[4], time.process_time(), time.time()
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)  # the per-size processes are ours
+    return sum(v) - v[3] - v[4], time.process_time() + kids.ru_utime + kids.ru_stime, time.time()
 
 
 def others_share(before, after) -> float:
@@ -99,6 +100,27 @@ def bench_engine(workload, n: int, ticks: int, warmup: int, seed: int = 1) -> di
             "syscalls_per_tick": totals.get("syscalls", 0) / ticks}
 
 
+def main_one(args, wl) -> int:
+    """One size (``--sizes N``), baseline and engine, in this process: its result as JSON."""
+    n = args.sizes[0]
+    base = bench_baseline(n, max(args.ticks, 10**7 // n))
+    eng = bench_engine(wl, n, args.ticks, args.warmup)
+    eng["baseline_rate"] = base
+    eng["ratio"] = base / eng["rate"]
+    print(json.dumps(eng))
+    return 0
+
+
+def _in_subprocess(args, n: int) -> dict:
+    """Each size runs in a fresh Python process, as a user's run would: memory one size freed
+    (and how the kernel can back the next with huge pages) does not shape the next size."""
+    import subprocess
+    cmd = [sys.executable, "-m", "bench.bench_sim", "--one-size", "--workload", args.workload,
+           "--sizes", str(n), "--ticks", str(args.ticks), "--warmup", str(args.warmup)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--workload", default="signal-storm")
@@ -106,23 +128,22 @@ def main(argv=None) -> int:
     ap.add_argument("--ticks", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--json")
+    ap.add_argument("--one-size", action="store_true", help=argparse.SUPPRESS)  # the child's part
     args = ap.parse_args(argv)
     wl = load(args.workload)
+    if args.one_size:
+        return main_one(args, wl)
     print(f"bench_sim: workload {wl.name}, {args.ticks} ticks after {args.warmup} warm-up; "
           f"python {platform.python_version()}")
     rows = []
     before = _busy()
     for n in args.sizes:
-        base_ticks = max(args.ticks, 10**7 // n)
-        base = bench_baseline(n, base_ticks)
-        eng = bench_engine(wl, n, args.ticks, args.warmup)
-        eng["baseline_rate"] = base
-        eng["ratio"] = base / eng["rate"]
+        eng = _in_subprocess(args, n)
         rows.append(eng)
         print(f"  {n:>9,} tasks: engine {eng['rate'] / 1e6:7.2f} M task-ticks/s "
               f"({eng['tick_s'] * 1e3:8.2f} ms/tick, {eng['syscalls_per_tick']:,.0f} syscalls and "
               f"{eng['signals_delivered_per_tick']:,.0f} deliveries per tick)  "
-              f"bare loop {base / 1e6:7.1f} M  ratio {eng['ratio']:5.1f}x  "
+              f"bare loop {eng['baseline_rate'] / 1e6:7.1f} M  ratio {eng['ratio']:5.1f}x  "
               f"{eng['bytes_per_task']:6.0f} B/task columns, {eng['rss_per_task']:6.0f} B/task RSS  "
               f"(built in {eng['build_s']:.1f} s)", flush=True)
     share = others_share(before, _busy())
