@@ -65,6 +65,10 @@ class Component:
     columns: dict[str, Column]
     doc: str = ""
     check: Callable[["World"], None] | None = None
+    interleaved: bool = False
+    """Store the columns as the fields of one record per row (each column is then a strided
+    view): for rows that kernels reach at random and read or write whole, one or two cache
+    lines per row instead of one per column."""
 
 
 class Table:
@@ -95,15 +99,29 @@ class Table:
         for name, spec in comp.columns.items():
             if name in self.specs or name in self.reserved or name.startswith("_"):
                 raise ValueError(f"column {self.kind}.{name} declared twice")
-            self.specs[name] = spec
-            arr = np.empty((self.capacity, *spec.shape), spec.dtype)
-            arr[...] = spec.default
-            setattr(self, name, arr)
+        self.specs.update(comp.columns)
         self.components[comp.name] = comp
+        self._allocate(comp, self.capacity, None, 0)
+
+    def _allocate(self, comp: Component, cap: int, old: dict | None, keep: int) -> None:
+        """Fresh arrays of ``cap`` rows for ``comp``'s columns: the first ``keep`` rows from
+        ``old`` (name -> array), the rest at their defaults."""
+        if comp.interleaved:
+            rec = np.empty(cap, np.dtype([(n, c.dtype, c.shape) for n, c in comp.columns.items()],
+                                         align=True))
+            arrays = {name: rec[name] for name in comp.columns}
+        else:
+            arrays = {name: np.empty((cap, *c.shape), c.dtype) for name, c in comp.columns.items()}
+        for name, arr in arrays.items():
+            if keep:
+                arr[:keep] = old[name][:keep]
+            arr[keep:] = comp.columns[name].default
+            setattr(self, name, arr)
 
     def columns(self) -> Iterable[tuple[str, np.ndarray]]:
         for name in self.specs:
             yield name, getattr(self, name)
+
 
     # -- rows -------------------------------------------------------------------------------
     def _grow(self, need: int) -> None:
@@ -112,12 +130,9 @@ class Table:
             cap *= 2
         if cap == self.capacity:
             return
-        for name, spec in self.specs.items():
-            old = getattr(self, name)
-            new = np.empty((cap, *spec.shape), spec.dtype)
-            new[: self.capacity] = old
-            new[self.capacity:] = spec.default
-            setattr(self, name, new)
+        for comp in self.components.values():
+            old = {name: getattr(self, name) for name in comp.columns}
+            self._allocate(comp, cap, old, self.capacity)
         self.gen = np.concatenate([self.gen, np.zeros(cap - self.capacity, np.uint32)])
         self.alive = np.concatenate([self.alive, np.zeros(cap - self.capacity, np.bool_)])
         self.capacity = cap
@@ -251,6 +266,11 @@ class Table:
             self.alive = np.zeros(1, np.bool_)
         if len(self._free) == 0:
             self._free = np.zeros(16, np.int64)
+        # pickle stored each column of an interleaved component as an array of its own
+        for comp in self.components.values():
+            if comp.interleaved:
+                old = {name: getattr(self, name) for name in comp.columns}
+                self._allocate(comp, cap, old, cap if n else 0)
 
 
 @dataclass

@@ -89,3 +89,44 @@ def test_checkpoint_restore_keeps_every_row_and_handle():
     k2.tick()
     assert k2.wait4(k2.init_task, -1, 0).status == 0x100
     assert k.getpid(c) == 2
+
+
+REC = Component("Rec", "things", {"a": Column(np.int32, -1), "b": Column(np.uint64, 7),
+                                  "v": Column(np.int16, 0, (3,))}, interleaved=True)
+
+
+def _rec_world():
+    w = World()
+    w.add_component(REC)
+    return w
+
+
+def _interleaved(table):  # every column a view of one record array
+    return table.a.base is not None and table.a.base is table.b.base is table.v.base
+
+
+def test_an_interleaved_component_keeps_its_values_through_growth_frees_and_restore():
+    """One record per row (columns are views of it): the same values a plain layout gives."""
+    w = _rec_world()
+    T = w.things
+    assert _interleaved(T) and T.a.strides[0] == T.b.strides[0] > T.b.itemsize
+    rows = [T.alloc() for _ in range(200)]  # grows 64 -> 256
+    for r in rows:
+        T.a[r], T.b[r], T.v[r] = r, 2 * r, (r, -r, 1)
+    T.free(rows[5])
+    T.free_many(np.array(rows[10:20]))
+    assert _interleaved(T) and T.capacity == 256
+    back = World.restore(w.checkpoint())
+    for x in (T, back.things):
+        assert _interleaved(x)
+        live = np.array([r for r in rows if r != 5 and not 10 <= r < 20])
+        assert (x.a[live] == live).all() and (x.b[live] == 2 * live).all()
+        assert (x.v[live, 1] == -live).all()
+        dead = np.array([5, *range(10, 20)])
+        assert (x.a[dead] == -1).all() and (x.b[dead] == 7).all() and (x.v[dead] == 0).all()
+    r = back.things.alloc()  # the restored table grows on, interleaved
+    assert r == 19 and back.things.b[r] == 7
+    while back.things.n < back.things.capacity:
+        back.things.alloc()
+    back.things.alloc()
+    assert _interleaved(back.things) and back.things.a[live][-1] == live[-1]

@@ -112,14 +112,15 @@ SigQueue = Component("SigQueue", "sigqueue", {
     "q_charged": Column(np.int64, -1),  # uid charged against RLIMIT_SIGPENDING, -1: none
     "q_next": Column(np.int32, -1),
     "q_prev": Column(np.int32, -1),
-}, doc="Queued siginfo, in send order per owner.")
+}, doc="Queued siginfo, in send order per owner.", interleaved=True)
 
 SigFrames = Component("SigFrames", "sigframes", {
     "f_task": Column(np.int32, -1),
     "f_signo": Column(np.uint8, 0),
     "f_mask": Column(np.uint64, 0),  # mask restored by rt_sigreturn
     "f_prev": Column(np.int32, -1),
-}, doc="Signal frames pushed by handler delivery (a guest keeps them on its stack).")
+}, doc="Signal frames pushed by handler delivery (a guest keeps them on its stack).",
+   interleaved=True)
 
 SignalHandlers = Component("SignalHandlers", "signal_handlers", {
     "actions": Column(np.int32, -1),  # sigactions row (components/sigactions.py)
