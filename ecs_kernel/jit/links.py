@@ -11,7 +11,7 @@ import numpy as np
 from .options import jit
 
 
-@jit(inline="always")  # per item in batch kernels: no call, no refcounts
+@jit(inline="always")  # per item in batch kernels: no call (they compile with allocates=False)
 def append_one(heads, tails, owner, nxt, prv, row):
     """links.append in compiled code: ``row`` at the tail of list ``owner``."""
     last = tails[owner]
@@ -24,7 +24,7 @@ def append_one(heads, tails, owner, nxt, prv, row):
     tails[owner] = row
 
 
-@jit(inline="always")  # per item in batch kernels: no call, no refcounts
+@jit(inline="always")  # per item in batch kernels: no call (they compile with allocates=False)
 def unlink_one(heads, tails, owner, nxt, prv, row):
     """links.unlink in compiled code: take ``row`` out of list ``owner``."""
     p = prv[row]

@@ -53,7 +53,7 @@ def draw(seed, key, ctr):
     return mix64(np.uint64(seed) * _GOLDEN ^ mix64(np.uint64(key) + _GOLDEN) ^ (np.uint64(ctr) * _M2))
 
 
-@jit(inline="always")  # array arguments of a call cost refcount traffic per task
+@jit(inline="always")  # per task: no call (run_programs compiles with allocates=False)
 def sample(kind, a, b, pool, seed, key, ctr):
     """One value of a distribution; returns (value, counter after). per_task draws do not advance
     the counter: the value is fixed for the task."""
@@ -76,7 +76,7 @@ def sample(kind, a, b, pool, seed, key, ctr):
     return np.int64(v), ctr
 
 
-@jit(inline="always")  # array arguments of a call cost refcount traffic per task
+@jit(inline="always")  # per task: no call (run_programs compiles with allocates=False)
 def _pick_target(mode, t, n, alive, exit_state, prog, tg, leader, parent, seed, key, ctr):
     """The task row a kill/tgkill names, or -1 (nobody found: ESRCH)."""
     if mode == T_SELF:

@@ -19,8 +19,10 @@ phase, :func:`sim_run_system`, that runs every program for one tick:
    by the same handlers guests use (systems/task_signals, systems/futex, systems/timers,
    systems/task_clone, systems/task_exit, systems/task_wait). ``batched=True`` (the default)
    serves kill/tgkill with the numba send kernel (sim/batch.py -> systems/signals_batch.py),
-   returns handlers with the numba rt_sigreturn kernel, and lets the signal system deliver with
-   its numba pass; each falls back to the scalar handler for the rare cases it does not cover.
+   the futex class with the numba futex kernel (jit/futex_batch.py), sigactions building each
+   new action table once, returns handlers with the numba rt_sigreturn kernel, and lets the
+   signal system deliver with its numba pass; each falls back to the scalar handler for the
+   rare cases it does not cover.
    ``batched=False`` calls the scalar handlers once per request and delivers with the Python
    get_signal loop: the differential tests hold the two to the same state and counters.
 
