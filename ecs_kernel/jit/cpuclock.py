@@ -173,6 +173,43 @@ def _account_and_sum_measured(state, utime, stime, alive, task_tg, used_ns, out_
     return charged
 
 
+@jit(allocates=False)
+def _fold_stages(alive, utime, stime, used_user, used_sys, task_tg, out_utime, out_stime):
+    """The accounting pass of a tick in one loop over the rows: each live row's stage (user and
+    system ns measured since the last pass) goes into its clocks, every row's stage is zeroed,
+    and live rows with a group (``task_tg >= 0``) are summed into the per-group outputs
+    (overwritten). Returns the number of live rows with time staged, or ``-(i + 1)`` for the first
+    live row with a negative stage or a group out of range (checked first: nothing has changed
+    then)."""
+    n = alive.shape[0]
+    n_groups = out_utime.shape[0]
+    for i in range(n):
+        if alive[i] and (used_user[i] < 0 or used_sys[i] < 0 or task_tg[i] >= n_groups):
+            return -(i + 1)
+    for g in range(n_groups):
+        out_utime[g] = 0
+        out_stime[g] = 0
+    charged = 0
+    for i in range(n):
+        u = used_user[i]
+        s = used_sys[i]
+        if alive[i]:
+            ut = utime[i] + u
+            st = stime[i] + s
+            utime[i] = ut
+            stime[i] = st
+            charged += (u | s) != 0
+            g = task_tg[i]
+            if g >= 0:
+                out_utime[g] += ut
+                out_stime[g] += st
+        if u != 0:
+            used_user[i] = 0
+        if s != 0:
+            used_sys[i] = 0
+    return charged
+
+
 # --------------------------------------------------------------------------------------------
 # Validation and public wrappers
 # --------------------------------------------------------------------------------------------
@@ -302,3 +339,26 @@ __all__ = [
     "CPU_IDLE", "CPU_USER", "CPU_SYS", "PARALLEL_MIN_ROWS",
     "account_tick", "account_tick_measured", "sum_by_group", "account_and_sum",
 ]
+
+
+def fold_stages(alive, utime, stime, used_user, used_sys, task_tg, n_groups, out_utime, out_stime):
+    """Charge each live task its staged time (``used_user`` to ``utime``, ``used_sys`` to
+    ``stime``), zero the stages, and sum the live tasks' clocks per thread group (``task_tg``;
+    rows with ``task_tg < 0`` belong to none) into ``out_utime``/``out_stime``, in one pass.
+    Returns the number of live tasks that had time staged. A negative stage or a group out of
+    range raises ValueError and changes nothing."""
+    n = alive.shape[0]
+    _check("alive", alive, (_BOOL,), n)
+    for name, arr in (("utime", utime), ("stime", stime), ("used_user", used_user),
+                      ("used_sys", used_sys)):
+        _check(name, arr, (_I64,), n, writeable=True)
+    _check("task_tg", task_tg, _TG_DTYPES, n)
+    _check_groups(n_groups, out_utime, out_stime)
+    code = _fold_stages(alive, utime, stime, used_user, used_sys, task_tg, out_utime, out_stime)
+    if code < 0:
+        i = -code - 1
+        if task_tg[i] >= n_groups:
+            _raise_bad_tg(code, task_tg, n_groups)
+        raise ValueError(f"row {i} has a negative CPU stage ({int(used_user[i])} user ns, "
+                         f"{int(used_sys[i])} system ns)")
+    return int(code)

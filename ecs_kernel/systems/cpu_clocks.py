@@ -30,7 +30,7 @@ import numpy as np
 from ..components import links, pidns
 from ..components.task import RunState
 from ..errors import E, KernelError
-from ..jit.cpuclock import CPU_SYS, CPU_USER, account_tick, account_tick_measured, sum_by_group
+from ..jit.cpuclock import CPU_USER, account_tick, fold_stages
 from ..schedule import Phase, system
 
 NS = 1_000_000_000
@@ -112,7 +112,8 @@ def charge(world, task: int, user_ns: int, sys_ns: int = 0) -> None:
 
 def fold(world) -> int:
     """Fold the stage (and, in tick mode, the tick) into the task clocks, zero the stage and
-    recompute the group totals. Returns the number of charges made."""
+    recompute the group totals. Returns the number of tasks charged (by the tick, and for their
+    stage)."""
     T, G = world.tasks, world.thread_groups
     n = T.n
     if n == 0:
@@ -125,16 +126,10 @@ def fold(world) -> int:
         state = np.where(alive & (T.run_state[:n] == RunState.runApp) & (uu == 0) & (us == 0),
                          np.uint8(CPU_USER), np.uint8(0)).astype(np.uint8)
         charged += account_tick(state, utime, stime, alive, int(world.settings.tick_ns))
-    if uu.any():
-        charged += account_tick_measured(np.full(n, CPU_USER, np.uint8), utime, stime, alive, uu)
-        uu[:] = 0
-    if us.any():
-        charged += account_tick_measured(np.full(n, CPU_SYS, np.uint8), utime, stime, alive, us)
-        us[:] = 0
     ng = G.n
+    gu, gs = G.group_utime[:ng], G.group_stime[:ng]
+    charged += fold_stages(alive, utime, stime, uu, us, T.tg[:n], ng, gu, gs)
     if ng:
-        gu, gs = G.group_utime[:ng], G.group_stime[:ng]
-        sum_by_group(T.tg[:n], utime, stime, alive & (T.tg[:n] >= 0), ng, gu, gs)
         gu += G.dead_utime[:ng]
         gs += G.dead_stime[:ng]
     return charged

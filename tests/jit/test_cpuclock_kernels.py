@@ -212,3 +212,52 @@ def test_misuse_is_rejected_with_value_error():
     frozen.flags.writeable = False
     with pytest.raises(ValueError, match="utime must be writeable"):
         C.account_tick(state, frozen, st_, alive, 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# The fused pass the accounting system runs (fold_stages)
+# ---------------------------------------------------------------------------------------------
+
+@given(task_clocks(), st.data())
+@SETTINGS
+def test_fold_stages_matches_charging_both_stages_then_summing(t, data):
+    """Live rows: utime += user stage, stime += system stage; every stage zeroed; per-group sums
+    of live rows with a group (a live row may have none: -1); the count of rows with time
+    staged. Compiled and as its Python body."""
+    n, ng = len(t["alive"]), t["n_groups"]
+    tg = np.minimum(t["task_tg"], ng - 1).astype(t["task_tg"].dtype)  # dead rows: anything
+    tg[t["alive"] & np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)), bool)] = -1
+    uu = np.array(data.draw(st.lists(st.sampled_from([0, 1, 10**6]), min_size=n, max_size=n)),
+                  np.int64)
+    us = t["used_ns"]
+    want_u = [int(u) + (int(x) if a else 0) for u, x, a in zip(t["utime"], uu, t["alive"])]
+    want_s = [int(s) + (int(x) if a else 0) for s, x, a in zip(t["stime"], us, t["alive"])]
+    want_charged = sum(1 for a, x, y in zip(t["alive"], uu, us) if a and (x or y))
+    su, ss = [0] * ng, [0] * ng
+    for i in range(n):
+        if t["alive"][i] and tg[i] >= 0:
+            su[tg[i]] += want_u[i]
+            ss[tg[i]] += want_s[i]
+    def python_body(*a):
+        return C._fold_stages.py_func(*(a[:6] + a[7:]))  # without n_groups
+
+    for fold in (C.fold_stages, python_body):
+        ut, st_, u, s = t["utime"].copy(), t["stime"].copy(), uu.copy(), us.copy()
+        ou, os_ = np.full(ng, -5, np.int64), np.full(ng, -5, np.int64)
+        assert fold(t["alive"], ut, st_, u, s, tg, ng, ou, os_) == want_charged
+        assert ut.tolist() == want_u and st_.tolist() == want_s
+        assert not u.any() and not s.any()
+        assert ou.tolist() == su and os_.tolist() == ss
+
+
+def test_fold_stages_refuses_a_negative_stage_or_a_bad_group_and_changes_nothing():
+    alive = np.array([True, True, False])
+    for uu, tg, match in (([5, -1, 0], [0, 0, 0], "negative"),
+                          ([5, 1, 0], [0, 2, 0], "not a thread-group row")):
+        ut, st_ = np.array([1, 2, 3], np.int64), np.array([4, 5, 6], np.int64)
+        u, s = np.array(uu, np.int64), np.array([7, 8, 9], np.int64)
+        ou, os_ = np.zeros(2, np.int64), np.zeros(2, np.int64)
+        with pytest.raises(ValueError, match=match):
+            C.fold_stages(alive, ut, st_, u, s, np.array(tg, np.int32), 2, ou, os_)
+        assert ut.tolist() == [1, 2, 3] and st_.tolist() == [4, 5, 6]
+        assert u.tolist() == uu and s.tolist() == [7, 8, 9] and not ou.any()
