@@ -122,7 +122,6 @@ class Table:
         for name in self.specs:
             yield name, getattr(self, name)
 
-
     # -- rows -------------------------------------------------------------------------------
     def _grow(self, need: int) -> None:
         cap = self.capacity

@@ -123,7 +123,8 @@ def flush_handlers(world, sh: int) -> None:
     _rewrite(world, sh, edit)
 
 
-def set_many(world, sh: np.ndarray, signo: np.ndarray, handler: np.ndarray, flags: np.ndarray) -> None:
+def set_many(world, sh: np.ndarray, signo: np.ndarray, handler: np.ndarray,
+             flags: np.ndarray) -> None:
     """``set_action(sh[k], signo[k], handler[k], flags[k], 0, 0)`` for every k in order, for many
     handler tables: a table and an edit seen before give the row found then, without building
     the table again (the batched sigactions of synthetic programs)."""
@@ -152,8 +153,8 @@ def set_many(world, sh: np.ndarray, signo: np.ndarray, handler: np.ndarray, flag
 # -- the resource hooks: a handler table is made, copied (fork) and released ----------------------
 
 def _on_new(world, sh: int) -> None:
-    world.signal_handlers.actions[sh] = _intern(world, [np.full(NSIG, SIG_DFL, np.uint64),
-                                                        *(np.zeros(NSIG, np.uint64) for _ in range(3))])
+    default = [np.full(NSIG, SIG_DFL, np.uint64), *(np.zeros(NSIG, np.uint64) for _ in range(3))]
+    world.signal_handlers.actions[sh] = _intern(world, default)
 
 
 def _on_copy(world, src: int, dst: int) -> None:
@@ -190,7 +191,7 @@ def check(world) -> None:
     live = A.live_rows()
     assert (counts[live] == A.refs[live]).all(), "sigactions refs do not match their handler tables"
     idx = _index(world)
-    assert sorted(idx.values()) == live.tolist(), "the sigactions index does not hold each live row once"
+    assert sorted(idx.values()) == live.tolist(), "the sigactions index does not hold each row once"
     for a in live.tolist():
         assert idx.get(_key([getattr(A, name)[a] for name in COLUMNS])) == a, \
             f"sigactions row {a} is indexed under other contents"

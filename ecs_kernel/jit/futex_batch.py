@@ -136,16 +136,17 @@ def sim_futex_batch(start, end, req_task, req_op, req_word, req_count, req_flag,
                 x = q_head[q] if q >= 0 else -1
                 while x >= 0:
                     nxt = w_next[x]
-                    if not _waiting(w_task[x], exit_state, run_state, block, stop_run_state, stop_block):
+                    u = w_task[x]
+                    if not _waiting(u, exit_state, run_state, block, stop_run_state, stop_block):
                         futex_drop(x, futex_waiter, w_task, w_queue, w_bitset, w_deadline, w_next,
                                    w_prev, w_uaddr, w_val, w_flags, w_alive, w_gen, w_free, w_meta,
                                    q_head, q_tail, q_count, q_kind, q_a, q_b, q_alive, q_gen,
                                    q_free, q_meta, log, nlog)
                     elif w_bitset[x] & np.uint32(BITSET_ANY):
-                        u = futex_drop(x, futex_waiter, w_task, w_queue, w_bitset, w_deadline,
-                                       w_next, w_prev, w_uaddr, w_val, w_flags, w_alive, w_gen,
-                                       w_free, w_meta, q_head, q_tail, q_count, q_kind, q_a, q_b,
-                                       q_alive, q_gen, q_free, q_meta, log, nlog)
+                        futex_drop(x, futex_waiter, w_task, w_queue, w_bitset, w_deadline, w_next,
+                                   w_prev, w_uaddr, w_val, w_flags, w_alive, w_gen, w_free, w_meta,
+                                   q_head, q_tail, q_count, q_kind, q_a, q_b, q_alive, q_gen,
+                                   q_free, q_meta, log, nlog)
                         ret[u] = 0  # futex._complete
                         if block[u] == B_STOPPED:
                             stop_run_state[u] = RUN_SYSCALL_EXIT
@@ -165,7 +166,8 @@ def sim_futex_batch(start, end, req_task, req_op, req_word, req_count, req_flag,
         # futex_wait, or a lock attempt
         cur = words[word]
         if op == OP_LOCK and cur == 0:
-            words[word] = np.uint32(tid0[t]) | (np.uint32(FUTEX_WAITERS) if req_flag[r] else np.uint32(0))
+            owner = np.uint32(tid0[t])
+            words[word] = owner | np.uint32(FUTEX_WAITERS) if req_flag[r] else owner
             pc[t] = step_next[pc[t]]
             continue
         q = seg_queue[word]

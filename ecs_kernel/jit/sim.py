@@ -146,7 +146,8 @@ def run_programs(n, seed, tick_ns, alive, gen, exit_state, run_state, ret, handl
                 op = step_op[s]
                 if op == OP_COMPUTE:
                     if budget[t] == 0:
-                        v, ctr = sample(step_kind[s, 0], step_a[s, 0], step_b[s, 0], pool, seed, key, ctr)
+                        v, ctr = sample(step_kind[s, 0], step_a[s, 0], step_b[s, 0], pool, seed,
+                                        key, ctr)
                         if v == 0:
                             pc[t] = step_next[s]
                             continue
@@ -174,8 +175,8 @@ def run_programs(n, seed, tick_ns, alive, gen, exit_state, run_state, ret, handl
                 for j in range(NARGS):
                     kind = step_kind[s, j]
                     if (op == OP_KILL or op == OP_TGKILL) and j == 0:
-                        v, ctr = _pick_target(step_a[s, 0], t, n, alive, exit_state, prog, tg, leader,
-                                              parent, seed, key, ctr)
+                        v, ctr = _pick_target(step_a[s, 0], t, n, alive, exit_state, prog, tg,
+                                              leader, parent, seed, key, ctr)
                     else:
                         v, ctr = sample(kind, step_a[s, j], step_b[s, j], pool, seed, key, ctr)
                     out_args[k, j] = v

@@ -137,7 +137,8 @@ def serve_futex(world, st, req, i: int, j: int) -> None:
             T.futex_waiter, T.futex_restart_flags, T.sim_pc, st.step_next, seg.words, seg_queue,
             W.task, W.queue, W.bitset, W.deadline, W.w_next, W.w_prev, W.uaddr, W.val, W.flags,
             W.alive, W.gen, W._free, wm,
-            Q.q_head, Q.q_tail, Q.q_count, Q.key_kind, Q.key_a, Q.key_b, Q.alive, Q.gen, Q._free, qm,
+            Q.q_head, Q.q_tail, Q.q_count, Q.key_kind, Q.key_a, Q.key_b, Q.alive, Q.gen, Q._free,
+            qm,
             log, nlog, counts)
         W.set_kernel_meta(wm)
         Q.set_kernel_meta(qm)

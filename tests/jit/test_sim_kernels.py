@@ -209,7 +209,8 @@ def _futex_model(n_tasks, words, reqs, exit_state, tid0):
 
 def _futex_args(n_tasks, nwords, reqs, exit_state, tid0, cap):
     from ecs_kernel.jit import futex_batch as F
-    task, op, word, count, flag = (np.array(c, dt) for c, dt in zip(zip(*reqs), (np.int64, np.int8, np.int64, np.int64, np.int8)))
+    dtypes = (np.int64, np.int8, np.int64, np.int64, np.int8)
+    task, op, word, count, flag = (np.array(c, dt) for c, dt in zip(zip(*reqs), dtypes))
     z = lambda dt, v=0, k=cap: np.full(k, v, dt)  # noqa: E731
     args = dict(
         start=0, end=len(reqs), req_task=task, req_op=op, req_word=word, req_count=count,
@@ -220,14 +221,17 @@ def _futex_args(n_tasks, nwords, reqs, exit_state, tid0, cap):
         restart_flags=z(np.uint8, 0, n_tasks), pc=z(np.int32, 0, n_tasks),
         step_next=np.array([1, 2], np.int32), words=z(np.uint32, 0, nwords),
         seg_queue=z(np.int64, -1, nwords),
-        w_task=z(np.int32, -1), w_queue=z(np.int32, -1), w_bitset=z(np.uint32), w_deadline=z(np.int64, F.NO_DEADLINE),
+        w_task=z(np.int32, -1), w_queue=z(np.int32, -1), w_bitset=z(np.uint32),
+        w_deadline=z(np.int64, F.NO_DEADLINE),
         w_next=z(np.int32, -1), w_prev=z(np.int32, -1), w_uaddr=z(np.uint64), w_val=z(np.uint32),
         w_flags=z(np.uint8), w_alive=z(np.bool_), w_gen=z(np.uint32), w_free=z(np.int64),
         w_meta=np.array([0, 0, 0, cap], np.int64),
         q_head=z(np.int32, -1), q_tail=z(np.int32, -1), q_count=z(np.int32), q_kind=z(np.uint8),
-        q_a=z(np.int64), q_b=z(np.uint64), q_alive=z(np.bool_), q_gen=z(np.uint32), q_free=z(np.int64),
+        q_a=z(np.int64), q_b=z(np.uint64), q_alive=z(np.bool_), q_gen=z(np.uint32),
+        q_free=z(np.int64),
         q_meta=np.array([0, 0, 0, cap], np.int64),
-        log=np.zeros((len(reqs), F.LOG_COLS), np.int64), nlog=np.zeros(1, np.int64), counts=np.zeros(2, np.int64))
+        log=np.zeros((len(reqs), F.LOG_COLS), np.int64), nlog=np.zeros(1, np.int64),
+        counts=np.zeros(2, np.int64))
     return args
 
 
@@ -246,7 +250,8 @@ def test_sim_futex_batch_matches_a_plain_model_and_its_python_body(seed):
                                      p=[0.4, 0.3, 0.15, 0.15])),
              int(rng.integers(0, nwords)), int(rng.integers(0, 3)), int(rng.integers(0, 2)))
             for t in order]
-    words, queues, blocked, advanced, counts = _futex_model(n_tasks, np.zeros(nwords), reqs, exit_state, tid0)
+    words, queues, blocked, advanced, counts = _futex_model(n_tasks, np.zeros(nwords), reqs,
+                                                            exit_state, tid0)
     assert blocked and advanced, "the case should block some tasks and move others on"
     results = []
     for fn in (F.sim_futex_batch, F.sim_futex_batch.py_func):
@@ -258,7 +263,8 @@ def test_sim_futex_batch_matches_a_plain_model_and_its_python_body(seed):
         for w in range(nwords):
             q = a["seg_queue"][w]
             if q >= 0:
-                assert a["q_kind"][q] == F.KEY_SHARED_OBJ and a["q_a"][q] == 3 and a["q_b"][q] == 4 * w
+                assert a["q_kind"][q] == F.KEY_SHARED_OBJ and a["q_a"][q] == 3
+                assert a["q_b"][q] == 4 * w
                 x, got[w] = a["q_head"][q], []
                 while x >= 0:
                     got[w].append(int(a["w_task"][x]))
@@ -273,7 +279,7 @@ def test_sim_futex_batch_matches_a_plain_model_and_its_python_body(seed):
         assert (log[:, 1] == F.KEY_SHARED_OBJ).all() and (log[:, 2] == 3).all()
         made = (log[log[:, 0] == F.LOG_NEW][:, 3] // 4).tolist()
         freed = (log[log[:, 0] == F.LOG_FREE][:, 3] // 4).tolist()
-        for w in range(nwords):  # a word's queue exists at the end iff it was made once more than freed
+        for w in range(nwords):  # a word's queue is there at the end iff made once more than freed
             assert made.count(w) - freed.count(w) == (1 if w in queues else 0)
     for k, x in results[0].items():
         if isinstance(x, np.ndarray):

@@ -46,8 +46,8 @@ def worlds(draw):
             S.sigprocmask(w, t, S.SIG_SETMASK, draw(st.integers(0, 2**40)))
     # blocked states a delivery may interrupt
     for t in tasks:
-        how = draw(st.sampled_from(["run", "run", "sleep", "suspend", "futex", "futex_timed", "timedwait",
-                                    "wait"]))
+        how = draw(st.sampled_from(["run", "run", "sleep", "suspend", "futex", "futex_timed",
+                                    "timedwait", "wait"]))
         if how == "sleep":
             timers.nanosleep(w, t, (1, 0))
         elif how == "suspend":
@@ -55,7 +55,8 @@ def worlds(draw):
         elif how == "futex":  # a few words, so queues empty and go
             F.futex_wait(w, t, 0x10000 + 4 * draw(st.integers(0, 2)), 0)
         elif how == "futex_timed":
-            F.futex_wait(w, t, 0x10000 + 4 * draw(st.integers(0, 2)), 0, deadline_ns=w.now_ns + 10**9)
+            F.futex_wait(w, t, 0x10000 + 4 * draw(st.integers(0, 2)), 0,
+                         deadline_ns=w.now_ns + 10**9)
         elif how == "timedwait":
             S.sigtimedwait(w, t, draw(st.integers(1, 2**20)), None)
         elif how == "wait":
