@@ -67,15 +67,12 @@ def _intern(world, cols) -> int:
     return a
 
 
-def _unref(world, a: int) -> bool:
-    """One reference fewer; frees the row at zero (returns True then)."""
+def _unref(world, a: int) -> None:
+    """One reference fewer; frees the row at zero."""
     A = world.sigactions
     A.refs[a] -= 1
-    if A.refs[a] > 0:
-        return False
-    del _index(world)[_key([getattr(A, name)[a] for name in COLUMNS])]
-    A.free(a)
-    return True
+    if A.refs[a] == 0:
+        free_unnamed(world, a)
 
 
 def _rewrite(world, sh: int, edit) -> None:
@@ -123,31 +120,24 @@ def flush_handlers(world, sh: int) -> None:
     _rewrite(world, sh, edit)
 
 
-def set_many(world, sh: np.ndarray, signo: np.ndarray, handler: np.ndarray,
-             flags: np.ndarray) -> None:
-    """``set_action(sh[k], signo[k], handler[k], flags[k], 0, 0)`` for every k in order, for many
-    handler tables: a table and an edit seen before give the row found then, without building
-    the table again (the batched sigactions of synthetic programs)."""
-    A, H = world.sigactions, world.signal_handlers
-    seen: dict = {}
-    for s, sig, h, f in zip(sh.tolist(), signo.tolist(), handler.tolist(), flags.tolist()):
-        old = int(H.actions[s])
-        key = (old, sig, h, f)
-        new = seen.get(key)
-        if new is None:
-            i = sig - 1
-            if (int(A.sa_handler[old, i]), int(A.sa_flags[old, i]), int(A.sa_mask[old, i]),
-                    int(A.sa_restorer[old, i])) == (h, f, 0, 0):
-                continue
-            cols = [getattr(A, name)[old].copy() for name in COLUMNS]
-            cols[0][i], cols[1][i], cols[2][i], cols[3][i] = h, f, 0, 0
-            new = _intern(world, cols)
-            seen[key] = new
-        else:
-            A.refs[new] += 1
-        H.actions[s] = new
-        if _unref(world, old):  # its row may be reused for another table: forget it
-            seen = {k: v for k, v in seen.items() if old not in (k[0], v)}
+def edited(world, a: int, signo: int, handler: int, flags: int) -> int:
+    """The row holding table ``a`` with ``signo``'s entry set to (handler, flags, no mask, no
+    restorer), made if none does, *without* a reference: the caller moves a handler table to it
+    at once (the batched sigaction kernel, jit/signals_batch.sigaction_batch)."""
+    A = world.sigactions
+    cols = [getattr(A, name)[a].copy() for name in COLUMNS]
+    i = signo - 1
+    cols[0][i], cols[1][i], cols[2][i], cols[3][i] = handler, flags, 0, 0
+    new = _intern(world, cols)
+    A.refs[new] -= 1
+    return new
+
+
+def free_unnamed(world, a: int) -> None:
+    """Free table ``a``, which a kernel left with no reference."""
+    A = world.sigactions
+    del _index(world)[_key([getattr(A, name)[a] for name in COLUMNS])]
+    A.free(a)
 
 
 # -- the resource hooks: a handler table is made, copied (fork) and released ----------------------

@@ -29,6 +29,7 @@ from .rows import table_alloc, table_free, table_has_room
 from .signals import next_signal
 
 DONE, FALLBACK, GROW_Q, GROW_F = 0, 1, 2, 3
+MISS, FREED = 4, 5  # sigaction_batch: a transition to learn; an action table to free
 
 SIGKILL, SIGCHLD, SIGCONT, SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU = 9, 17, 18, 19, 20, 21, 22
 SIGURG, SIGWINCH = 23, 28
@@ -384,3 +385,65 @@ def sigreturn_all(rows, mask, frame_top, handling, f_task, f_signo, f_mask, f_pr
             table_free(f_meta, f_free, f_alive, f_gen, f)
             f = nxt
         handling[t] = 0
+
+
+@jit(allocates=False)
+def sigaction_batch(start, end, req_task, req_sig, req_handler, req_flags, out_err, exit_state,
+                    sighand, tg, pending, g_pending, sh_start, sh_rows, actions,
+                    a_handler, a_flags, a_mask, a_restorer, a_refs,
+                    tr_from, tr_sig, tr_handler, tr_flags, tr_to, ntr, freed):
+    """rt_sigaction(2) installing (handler, flags, an empty sa_mask, no restorer) for requests
+    ``start..end-1`` in order. Setting an action that ignores a signal discards it where pending
+    in every thread sharing the handlers: when some thread (or its group) has it pending, the
+    request falls back (the scalar path frees the queued siginfo). ``sh_start``/``sh_rows``: the
+    live tasks of each signal_handlers row (CSR). ``out_err``: 0, -errno, or 1 (sender exiting).
+
+    Action tables are shared copy-on-write (components/sigactions.py): a request moves its
+    handler table (``actions[sh]``) to the table the edit gives, found among the known
+    transitions ``tr_*[:ntr[0]]`` (from table, signo, handler, flags -> to table). Returns
+    ``(r, MISS)`` at a request whose transition is not known (nothing of it done: the caller
+    builds the table, records the transition, resumes at ``r``), and ``(r + 1, FREED)`` after a
+    move that dropped a table's last reference (``freed[0]``: the caller frees the row and
+    forgets the transitions that name it)."""
+    for r in range(start, end):
+        t = req_task[r]
+        if exit_state[t] != EXIT_NONE:
+            out_err[r] = 1
+            continue
+        signo = req_sig[r]
+        if signo < 1 or signo > 64 or signo == SIGKILL or signo == SIGSTOP:
+            out_err[r] = -22  # EINVAL
+            continue
+        sh = sighand[t]
+        if sh < 0:
+            return r, FALLBACK
+        handler = req_handler[r]
+        flags = req_flags[r]
+        ignores = handler == SIG_IGN or (handler == SIG_DFL
+                                         and (np.uint64(DEFAULT_IGNORE) & _bit(signo)) != 0)
+        if ignores:
+            for j in range(sh_start[sh], sh_start[sh + 1]):
+                x = sh_rows[j]
+                if (pending[x] | g_pending[tg[x]]) & _bit(signo):
+                    return r, FALLBACK
+        out_err[r] = 0
+        old = actions[sh]
+        i = signo - 1
+        if (a_handler[old, i] == handler and a_flags[old, i] == flags and a_mask[old, i] == 0
+                and a_restorer[old, i] == 0):
+            continue  # no change
+        new = -1
+        for k in range(ntr[0]):
+            if tr_from[k] == old and tr_sig[k] == signo and tr_handler[k] == handler \
+                    and tr_flags[k] == flags:
+                new = tr_to[k]
+                break
+        if new < 0:
+            return r, MISS
+        a_refs[new] += 1
+        actions[sh] = new
+        a_refs[old] -= 1
+        if a_refs[old] == 0:
+            freed[0] = old
+            return r + 1, FREED
+    return end, DONE

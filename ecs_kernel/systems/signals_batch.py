@@ -13,9 +13,6 @@ import numpy as np
 
 from ..components import sigactions
 from ..components.rlimits import RLIMIT_SIGPENDING
-from ..components.signals import DEFAULT_IGNORE, NSIG, SIG_DFL, SIG_IGN, SIGKILL, SIGSTOP, sigmask
-from ..components.task import ExitState
-from ..errors import E
 from ..jit import futex_batch
 from ..jit import signals_batch as K
 from . import futex, task_signals
@@ -145,48 +142,52 @@ def sigaction_many(world, tasks: np.ndarray, signos: np.ndarray, handlers: np.nd
                    flags: np.ndarray, scalar: Callable[[int], int], start: int = 0,
                    end: int | None = None) -> np.ndarray:
     """rt_sigaction(2) for ``tasks[i]`` installing ``(handlers[i], flags[i], mask 0, restorer 0)``,
-    in order; ``scalar(i)`` serves the requests that need more than a write of the action table
-    (setting an ignoring action while the signal is pending in a thread sharing the handlers:
-    the pending instances are discarded). Returns the errors per item (0, -EINVAL, or 1: the
-    task is exiting and its call never completes). The writes go through
-    ``sigactions.set_many``, which builds each distinct new action table once."""
+    in order; ``scalar(i)`` serves what the kernel hands back. Returns the errors per item (0,
+    -errno, or 1: the task is exiting and its call never completes). The kernel moves handler
+    tables between shared action tables (components/sigactions.py) by transitions it learns
+    here: each distinct new table is built once."""
     end = len(tasks) if end is None else end
+    tasks = np.ascontiguousarray(tasks, np.int64)
+    signos = np.ascontiguousarray(signos, np.int64)
+    handlers = np.ascontiguousarray(handlers, np.uint64)
+    flags = np.ascontiguousarray(flags, np.uint64)
     out = np.zeros(len(tasks), np.int64)
-    T, G, H = world.tasks, world.thread_groups, world.signal_handlers
+    T, G, H, A = world.tasks, world.thread_groups, world.signal_handlers, world.sigactions
     n = T.n
     live = np.flatnonzero(T.alive[:n] & (T.sighand[:n] >= 0))
-    sh_of_live = T.sighand[live]
-    order = np.argsort(sh_of_live, kind="stable")
-    sh_rows = live[order]
-    sh_start = np.searchsorted(sh_of_live[order], np.arange(H.n + 1))
-    batch: list[tuple[int, int, int, int]] = []
-
-    def flush():
-        if batch:
-            sigactions.set_many(world, *(np.array(c, np.int64 if k < 2 else np.uint64)
-                                        for k, c in enumerate(zip(*batch))))
-            batch.clear()
-
-    for i in range(start, end):
-        t = int(tasks[i])
-        if T.exit_state[t] != ExitState.NONE:
-            out[i] = 1
-            continue
-        signo = int(signos[i])
-        if not 1 <= signo <= NSIG or signo in (SIGKILL, SIGSTOP):
-            out[i] = -E.EINVAL
-            continue
-        sh = int(T.sighand[t])
-        h = int(handlers[i])
-        scalar_path = sh < 0
-        if not scalar_path and (h == SIG_IGN or (h == SIG_DFL and signo in DEFAULT_IGNORE)):
-            rows = sh_rows[sh_start[sh]: sh_start[sh + 1]]
-            scalar_path = bool(((T.sig_pending[rows] | G.group_pending[T.tg[rows]])
-                                & sigmask(signo)).any())
-        if scalar_path:
-            flush()
+    sh = T.sighand[live]
+    order = np.argsort(sh, kind="stable")
+    sh_rows = live[order].astype(np.int64)
+    sh_start = np.searchsorted(sh[order], np.arange(H.n + 1)).astype(np.int64)
+    cap = 64  # transitions remembered (a handful in practice: one per distinct edit)
+    tr = np.zeros((3, cap), np.int64)  # from table, signo, to table
+    tr_h, tr_f = np.zeros(cap, np.uint64), np.zeros(cap, np.uint64)  # handler, flags
+    ntr, freed = np.zeros(1, np.int64), np.zeros(1, np.int64)
+    i = start
+    while i < end:
+        i, status = K.sigaction_batch(i, end, tasks, signos, handlers, flags, out, T.exit_state,
+                                      T.sighand, T.tg, T.sig_pending, G.group_pending, sh_start,
+                                      sh_rows, H.actions, A.sa_handler, A.sa_flags, A.sa_mask,
+                                      A.sa_restorer, A.refs, tr[0], tr[1], tr_h, tr_f, tr[2], ntr,
+                                      freed)
+        if status == K.FALLBACK:
             out[i] = scalar(i)
-        else:
-            batch.append((sh, signo, h, int(flags[i])))
-    flush()
+            i += 1
+            ntr[0] = 0  # the scalar call may have freed a table a transition names
+        elif status == K.MISS:
+            if ntr[0] == cap:
+                ntr[0] = 0
+            k = int(ntr[0])
+            old = int(H.actions[T.sighand[tasks[i]]])
+            tr[0, k], tr[1, k], tr_h[k], tr_f[k] = old, signos[i], handlers[i], flags[i]
+            tr[2, k] = sigactions.edited(world, old, int(signos[i]), int(handlers[i]),
+                                         int(flags[i]))
+            ntr[0] = k + 1
+        elif status == K.FREED:
+            gone = int(freed[0])
+            sigactions.free_unnamed(world, gone)
+            keep = [k for k in range(int(ntr[0])) if gone not in (tr[0, k], tr[2, k])]
+            tr[:, : len(keep)] = tr[:, keep]
+            tr_h[: len(keep)], tr_f[: len(keep)] = tr_h[keep], tr_f[keep]
+            ntr[0] = len(keep)
     return out

@@ -112,28 +112,29 @@ def test_tables_behave_as_if_each_handler_table_had_its_own(ops):
         sigactions.check(w)
 
 
-def test_set_many_equals_one_set_action_at_a_time_when_rows_are_freed_and_reused():
-    """A batch that frees a table and makes another in its row must not reuse an edit it
-    remembered for the freed table."""
+def test_batched_sigaction_equals_one_call_at_a_time_when_rows_are_freed_and_reused():
+    """The batch kernel remembers transitions between action tables; one that frees a table and
+    makes another in its row must not reuse a transition it learned for the freed table."""
+    from ecs_kernel.systems import signals_batch as B
     twins = []
     for _ in range(2):
         k = Kernel()
         w = k.world
-        sh = [int(w.tasks.sighand[k.task(k.fork(k.init_task))]) for _ in range(2)]
-        twins.append((w, sh))
-    sh_a, sh_b = twins[0][1]  # the same rows in both worlds
-    reqs = [(sh_a, 10, 0x401000, 0), (sh_a, 10, SIG_DFL, 0), (sh_b, 12, 0x402000, 0),
-            (sh_a, 10, 0x401000, 0)]
-    w, _ = twins[0]
+        tasks = [k.task(k.fork(k.init_task)) for _ in range(2)]
+        twins.append((w, tasks))
+    (w, (a, b)), (v, _) = twins  # the same rows in both worlds
+    reqs = [(a, 10, 0x401000), (a, 10, SIG_DFL), (b, 12, 0x402000), (a, 10, 0x401000),
+            (b, 12, SIG_DFL), (a, 12, 0x402000)]
     cols = list(zip(*reqs))
-    sigactions.set_many(w, np.array(cols[0]), np.array(cols[1]), np.array(cols[2], np.uint64),
-                        np.array(cols[3], np.uint64))
-    v, _ = twins[1]
-    for sh, sig, h, f in reqs:
-        sigactions.set_action(v, sh, sig, h, f, 0, 0)
+    err = B.sigaction_many(w, np.array(cols[0]), np.array(cols[1]), np.array(cols[2], np.uint64),
+                           np.zeros(len(reqs), np.uint64), lambda i: 1 / 0)
+    assert not err.any()
+    for t, sig, h in reqs:
+        S.sigaction(v, t, sig, (h, 0, 0))
     for x in (w, v):
         sigactions.check(x)
-    for sh in (sh_a, sh_b):
+    for t in (a, b):
         for sig in (10, 12):
-            assert sigactions.action(w, sh, sig) == sigactions.action(v, sh, sig)
-    assert sigactions.action(w, sh_a, 12) == DEFAULT
+            assert S.sigaction(w, t, sig) == S.sigaction(v, t, sig)
+    assert S.sigaction(w, b, 12) == (SIG_DFL, 0, 0) and S.sigaction(w, a, 12) == (0x402000, 0, 0)
+    assert w.sigactions.n == v.sigactions.n and w.sigactions.count == v.sigactions.count
