@@ -5,6 +5,7 @@ Run from the repo root::
     python -m bench.bench_sim                        # signal-storm at 10^4, 10^5, 10^6 tasks
     python -m bench.bench_sim --workload mixed --sizes 10000 100000 --ticks 50
     python -m bench.bench_sim --json out.json
+    python -m bench.bench_sim --sizes 1000000 --systems   # and each system's ms per tick
 
 For each size N, in a fresh Python process of its own:
 
@@ -24,6 +25,7 @@ at 10^6 tasks. The machine is shared: the bench prints how much CPU other proces
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import platform
@@ -78,6 +80,26 @@ def bench_baseline(n: int, ticks: int, seed: int = 1) -> float:
     return n * ticks / best
 
 
+@contextlib.contextmanager
+def _timing_systems(acc: dict):
+    """Time every system's call (wall clock, summed by name) while the block runs: two clock
+    reads per system per tick, a few microseconds a tick."""
+    from ecs_kernel import schedule
+    real = schedule.System.__call__
+
+    def timed(self, world, commands):
+        t0 = time.perf_counter()
+        try:
+            return real(self, world, commands)
+        finally:
+            acc[self.name] = acc.get(self.name, 0.0) + time.perf_counter() - t0
+    schedule.System.__call__ = timed
+    try:
+        yield
+    finally:
+        schedule.System.__call__ = real
+
+
 def bench_engine(workload, n: int, ticks: int, warmup: int, seed: int = 1) -> dict:
     gc.collect()
     rss0 = rss_bytes()
@@ -87,13 +109,17 @@ def bench_engine(workload, n: int, ticks: int, warmup: int, seed: int = 1) -> di
     rss = rss_bytes() - rss0
     for _ in range(warmup):
         sim.step()
-    t0 = time.perf_counter()
-    totals = {}
-    for _ in range(ticks):
-        for k, v in sim.step().items():
-            totals[k] = totals.get(k, 0) + v
-    dt = time.perf_counter() - t0
+    per_system: dict = {}
+    with _timing_systems(per_system):
+        t0 = time.perf_counter()
+        totals = {}
+        for _ in range(ticks):
+            for k, v in sim.step().items():
+                totals[k] = totals.get(k, 0) + v
+        dt = time.perf_counter() - t0
     return {"tasks": n, "rate": n * ticks / dt, "tick_s": dt / ticks, "build_s": build,
+            "system_ms_per_tick": {k: v / ticks * 1e3 for k, v in
+                                   sorted(per_system.items(), key=lambda kv: -kv[1])},
             "bytes_per_task": sim.world.nbytes() / n, "rss_per_task": rss / n,
             "signals_sent_per_tick": totals.get("signals_sent", 0) / ticks,
             "signals_delivered_per_tick": totals.get("signals_delivered", 0) / ticks,
@@ -128,6 +154,7 @@ def main(argv=None) -> int:
     ap.add_argument("--ticks", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--json")
+    ap.add_argument("--systems", action="store_true", help="print each system's ms per tick")
     ap.add_argument("--one-size", action="store_true", help=argparse.SUPPRESS)  # the child's part
     args = ap.parse_args(argv)
     wl = load(args.workload)
@@ -146,6 +173,9 @@ def main(argv=None) -> int:
               f"bare loop {eng['baseline_rate'] / 1e6:7.1f} M  ratio {eng['ratio']:5.1f}x  "
               f"{eng['bytes_per_task']:6.0f} B/task columns, {eng['rss_per_task']:6.0f} B/task RSS  "
               f"(built in {eng['build_s']:.1f} s)", flush=True)
+        if args.systems:
+            print("      ms per tick: " + ", ".join(
+                f"{k} {v:.1f}" for k, v in eng["system_ms_per_tick"].items() if v >= 0.05))
     share = others_share(before, _busy())
     print(f"other processes used {share:.0%} of the machine's CPU during the run")
     last = rows[-1]
