@@ -8,13 +8,16 @@ synthetic processes that installed the same handlers hold one table between them
 
 A ``sigactions`` row never changes while it is named: a write (sigaction, SA_RESETHAND, a fault
 that resets a handler, exec) builds the new table, finds the row that holds that table (the index
-``world.index["sigactions"]``: table bytes -> row) or fills a new one, and points the handler table
-at it. Rows count the handler tables that name them (``refs``) and are freed at zero.
+``world.index["sigactions"]``: a 128-bit digest of the table -> row, each hit checked) or fills a
+new one, and points the handler table at it. Rows count the handler tables that name them
+(``refs``) and are freed at zero.
 
 Invariant (:func:`check`): every live ``signal_handlers`` row names a live ``sigactions`` row;
 ``refs`` counts them; the index holds each live row once, under its own contents.
 """
 from __future__ import annotations
+
+import hashlib
 
 import numpy as np
 
@@ -38,7 +41,15 @@ def _index(world) -> dict:
 
 
 def _key(cols) -> bytes:
-    return b"".join(c.tobytes() for c in cols)
+    """A table's index key: a 128-bit digest of its contents (a hit is checked entry by entry)."""
+    h = hashlib.blake2b(digest_size=16)
+    for c in cols:
+        h.update(c.tobytes())
+    return h.digest()
+
+
+def _holds(A, a: int, cols) -> bool:
+    return all(np.array_equal(getattr(A, name)[a], c) for name, c in zip(COLUMNS, cols))
 
 
 def table_of(world, sh: int) -> int:
@@ -58,11 +69,14 @@ def _intern(world, cols) -> int:
     A, idx = world.sigactions, _index(world)
     key = _key(cols)
     a = idx.get(key)
-    if a is None:
+    if a is None or not _holds(A, a, cols):
+        if a is not None:  # a digest collision: never seen, but then the new table goes unshared
+            key = None
         a = A.alloc()
         for name, c in zip(COLUMNS, cols):
             getattr(A, name)[a] = c
-        idx[key] = a
+        if key is not None:
+            idx[key] = a
     A.refs[a] += 1
     return a
 
@@ -135,8 +149,10 @@ def edited(world, a: int, signo: int, handler: int, flags: int) -> int:
 
 def free_unnamed(world, a: int) -> None:
     """Free table ``a``, which a kernel left with no reference."""
-    A = world.sigactions
-    del _index(world)[_key([getattr(A, name)[a] for name in COLUMNS])]
+    A, idx = world.sigactions, _index(world)
+    key = _key([getattr(A, name)[a] for name in COLUMNS])
+    if idx.get(key) == a:
+        del idx[key]
     A.free(a)
 
 
