@@ -246,25 +246,41 @@ def bare_storm(pending, mask, budget, rng, seed, lo, hi, ticks):
     return got
 
 
-@jit(allocates=False)
+@jit(allocates=False, parallel=True)
 def gauges(n, alive, exit_state, run_state, block, gen, out):
-    """End-of-tick gauges in one pass: out = [running, blocked (not stopped), stopped, zombies,
-    sum of row generations (its growth counts released rows)]."""
+    """End-of-tick gauges in one pass over the rows, on all cores: out = [running, blocked (not
+    stopped), stopped, zombies, sum of row generations (its growth counts released rows)].
+    ``out`` is int64 of ``5 * (CHUNKS + 1)``: the chunks' partial sums go after the first five."""
+    size = (n + CHUNKS - 1) // CHUNKS
+    for c in prange(CHUNKS):
+        running = 0
+        blocked = 0
+        stopped = 0
+        zombies = 0
+        gens = 0
+        for t in range(c * size, min(n, c * size + size)):
+            gens += gen[t]
+            if not alive[t]:
+                continue
+            es = exit_state[t]
+            if es == EXIT_NONE:
+                rs = run_state[t]
+                if rs <= 2:
+                    running += 1
+                elif rs == BLOCKED:
+                    if block[t] == 5:
+                        stopped += 1
+                    else:
+                        blocked += 1
+            elif es == 2:
+                zombies += 1
+        base = 5 * (c + 1)
+        out[base] = running
+        out[base + 1] = blocked
+        out[base + 2] = stopped
+        out[base + 3] = zombies
+        out[base + 4] = gens
     for j in range(5):
         out[j] = 0
-    for t in range(n):
-        out[4] += gen[t]
-        if not alive[t]:
-            continue
-        es = exit_state[t]
-        if es == EXIT_NONE:
-            rs = run_state[t]
-            if rs <= 2:
-                out[0] += 1
-            elif rs == BLOCKED:
-                if block[t] == 5:
-                    out[2] += 1
-                else:
-                    out[1] += 1
-        elif es == 2:
-            out[3] += 1
+        for c in range(CHUNKS):
+            out[j] += out[5 * (c + 1) + j]

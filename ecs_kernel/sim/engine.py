@@ -235,20 +235,20 @@ class Simulation:
         """Run one tick; return its counters (see :data:`COUNTERS`)."""
         w = self.world
         st = w.index["sim"]
-        from ..jit.sim import gauges
+        from ..jit import sim as K
         sig = task_signals._stats(w)
         sent0, deliv0, drop0 = sig["sent"], sig["delivered"], sig["dropped"]
         G, T = w.thread_groups, w.tasks
         stopped0 = G.stopped[: G.n].copy()
-        g0 = np.zeros(5, np.int64)
-        gauges(T.n, T.alive, T.exit_state, T.run_state, T.block, T.gen, g0)
+        g0 = np.zeros(5 * (K.CHUNKS + 1), np.int64)
+        K.gauges(T.n, T.alive, T.exit_state, T.run_state, T.block, T.gen, g0)
         for k in st.totals:
             st.totals[k] = 0
         w.tick()
         self.tick += 1
         T, G = w.tasks, w.thread_groups
-        g1 = np.zeros(5, np.int64)
-        gauges(T.n, T.alive, T.exit_state, T.run_state, T.block, T.gen, g1)
+        g1 = np.zeros(5 * (K.CHUNKS + 1), np.int64)
+        K.gauges(T.n, T.alive, T.exit_state, T.run_state, T.block, T.gen, g1)
         c = dict(st.totals)
         c["running"], c["blocked"], c["stopped"], c["zombie"] = (int(x) for x in g1[:4])
         c["tasks_alive"] = int(T.count)

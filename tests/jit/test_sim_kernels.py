@@ -105,7 +105,7 @@ def test_gauges_match_numpy():
         sim.step()
     T = sim.world.tasks
     n = T.n
-    out = np.zeros(5, np.int64)
+    out = np.zeros(5 * (K.CHUNKS + 1), np.int64)
     K.gauges(n, T.alive, T.exit_state, T.run_state, T.block, T.gen, out)
     live = T.alive[:n] & (T.exit_state[:n] == 0)
     rs, blk = T.run_state[:n], T.block[:n]
