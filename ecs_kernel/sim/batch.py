@@ -7,6 +7,7 @@
   a mask has no other effect, so the order of the requests does not matter);
 - futex_wait, futex_wake, lock and unlock: numba over the shared words and the futex waiter
   and queue rows (jit.futex_batch);
+- clone: runs of one kind through task_clone.clone_many (the batch path of clone);
 - nanosleep: numpy over the SleepState columns (clock_nanosleep on CLOCK_MONOTONIC, relative, as
   systems/timers.nanosleep does); setitimer in the same class stays scalar.
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..components import signals as S
 from ..jit import sim as K
 from ..systems import signals_batch
 
@@ -152,3 +154,28 @@ def serve_futex(world, st, req, i: int, j: int) -> None:
             signals_batch.grow(Q)
     st.totals["futex_waits"] += int(counts[0])
     st.totals["futex_wakes"] += int(counts[1])
+
+
+def serve_clones(world, st, req, i: int, j: int) -> None:
+    """clone requests ``i..j-1`` in order, each run of one kind (thread or process) in one
+    ``task_clone.clone_many`` call (which gives what one clone per request gives)."""
+    from ..systems.task_clone import clone_many
+    from .engine import THREAD_FLAGS
+    T = world.tasks
+    live = np.flatnonzero(T.exit_state[req.task[i:j]] == 0) + i  # killed this tick: never served
+    if len(live) == 0:
+        return
+    kinds = req.args[live, 0]
+    bounds = [0, *(np.flatnonzero(np.diff(kinds)) + 1).tolist(), len(live)]
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        rows = live[a:b]
+        flags = THREAD_FLAGS if kinds[a] == 0 else S.SIGCHLD
+        kids = clone_many(world, req.task[rows], flags)
+        T = world.tasks  # clone_many may have grown the table
+        ok = kids >= 0
+        prog = req.args[rows[ok], 1]
+        T.sim_prog[kids[ok]] = prog
+        T.sim_pc[kids[ok]] = st.prog_first[prog]
+        st.totals["clones"] += int(ok.sum())
+        st.totals["syscall_errors"] += int((~ok).sum())
+        _advance(world, st, req.task[rows])
