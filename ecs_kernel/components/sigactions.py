@@ -48,8 +48,13 @@ def _key(cols) -> bytes:
     return h.digest()
 
 
+def _table(A, a: int) -> list:
+    """Row ``a``'s four columns of 64 entries (views: copy before editing)."""
+    return [getattr(A, name)[a] for name in COLUMNS]
+
+
 def _holds(A, a: int, cols) -> bool:
-    return all(np.array_equal(getattr(A, name)[a], c) for name, c in zip(COLUMNS, cols))
+    return all(np.array_equal(x, c) for x, c in zip(_table(A, a), cols))
 
 
 def table_of(world, sh: int) -> int:
@@ -94,7 +99,7 @@ def _rewrite(world, sh: int, edit) -> None:
     (arrays of 64, edited in place)."""
     A, H = world.sigactions, world.signal_handlers
     old = int(H.actions[sh])
-    cols = [getattr(A, name)[old].copy() for name in COLUMNS]
+    cols = [c.copy() for c in _table(A, old)]
     edit(*cols)
     H.actions[sh] = _intern(world, cols)
     _unref(world, old)
@@ -139,7 +144,7 @@ def edited(world, a: int, signo: int, handler: int, flags: int) -> int:
     restorer), made if none does, *without* a reference: the caller moves a handler table to it
     at once (the batched sigaction kernel, jit/signals_batch.sigaction_batch)."""
     A = world.sigactions
-    cols = [getattr(A, name)[a].copy() for name in COLUMNS]
+    cols = [c.copy() for c in _table(A, a)]
     i = signo - 1
     cols[0][i], cols[1][i], cols[2][i], cols[3][i] = handler, flags, 0, 0
     new = _intern(world, cols)
@@ -150,7 +155,7 @@ def edited(world, a: int, signo: int, handler: int, flags: int) -> int:
 def free_unnamed(world, a: int) -> None:
     """Free table ``a``, which a kernel left with no reference."""
     A, idx = world.sigactions, _index(world)
-    key = _key([getattr(A, name)[a] for name in COLUMNS])
+    key = _key(_table(A, a))
     if idx.get(key) == a:
         del idx[key]
     A.free(a)
@@ -199,7 +204,7 @@ def check(world) -> None:
     idx = _index(world)
     assert sorted(idx.values()) == live.tolist(), "the sigactions index does not hold each row once"
     for a in live.tolist():
-        assert idx.get(_key([getattr(A, name)[a] for name in COLUMNS])) == a, \
+        assert idx.get(_key(_table(A, a))) == a, \
             f"sigactions row {a} is indexed under other contents"
 
 

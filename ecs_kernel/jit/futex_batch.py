@@ -29,14 +29,12 @@ import numpy as np
 from .links import append_one, unlink_one
 from .options import jit
 from .rows import table_alloc, table_free, table_has_room
+from .sim import BLOCKED, EXIT_NONE, OP_FUTEX_WAKE, OP_LOCK, OP_UNLOCK, RUN_SYSCALL_EXIT
 
 DONE, FALLBACK, GROW_W, GROW_Q = 0, 1, 2, 3
 
-# op codes (jit/sim.py), run states, blocks (components/task.py), keys (components/futex.py)
-OP_FUTEX_WAIT, OP_FUTEX_WAKE, OP_LOCK, OP_UNLOCK = 5, 6, 7, 8
-RUN_SYSCALL_EXIT, BLOCKED = 1, 7
+# blocks (components/task.py), keys (components/futex.py)
 B_NONE, B_FUTEX, B_STOPPED = 0, 2, 5
-EXIT_NONE = 0
 KEY_SHARED_OBJ = 2
 NO_DEADLINE = np.iinfo(np.int64).max
 BITSET_ANY = 0xFFFFFFFF

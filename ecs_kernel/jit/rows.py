@@ -1,8 +1,8 @@
 """Table rows in compiled code: ``world.Table.alloc`` and ``free`` for batch kernels.
 
 A kernel that allocates or frees rows of a table gets the table's free stack, ``alive`` and
-``gen`` columns and a ``meta`` array ``[n, nfree, count, capacity]`` (the wrappers read it from
-the Table and write it back: systems/signals_batch.py ``_meta``/``_store``), and leaves the
+``gen`` columns and a ``meta`` array ``[n, nfree, count, capacity]`` (the wrappers read it with
+``Table.kernel_meta`` and write it back with ``Table.set_kernel_meta``), and leaves the
 table exactly as the same sequence of ``Table.alloc``/``Table.free`` calls would: same rows, same
 free stack, same generations. A kernel checks :func:`table_has_room` before it allocates and
 returns to Python to grow the table when there is none.

@@ -1,8 +1,8 @@
 """Batched serving of the engine's syscall requests (see engine.serve).
 
 - kill/tgkill: systems/signals_batch.send_many (the numba send kernel);
-- sigaction: systems/signals_batch.sigaction_many (each distinct new action table built once:
-  components/sigactions.set_many);
+- sigaction: systems/signals_batch.sigaction_many (numba; each distinct new action table is
+  built once, components/sigactions.edited);
 - sigprocmask: one numpy expression (each task has at most one request per tick, and changing
   a mask has no other effect, so the order of the requests does not matter);
 - futex_wait, futex_wake, lock and unlock: numba over the shared words and the futex waiter
