@@ -35,7 +35,7 @@ SIGKILL, SIGCHLD, SIGCONT, SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU = 9, 17, 18, 19, 2
 SIGURG, SIGWINCH = 23, 28
 SIGRTMIN = 32
 SIG_DFL, SIG_IGN = 0, 1
-SI_USER, SI_TKILL = 0, -6
+SI_USER, SI_TKILL, SI_KERNEL = 0, -6, 0x80
 SA_RESTART, SA_NODEFER, SA_RESETHAND = 0x10000000, 0x40000000, 0x80000000
 ESRCH, EINTR, EAGAIN, ERESTARTSYS = 3, 4, 11, 512
 RUN_APP, RUN_SYSCALL_EXIT, BLOCKED = 0, 1, 7
@@ -75,7 +75,7 @@ def _wants(t, signo, alive, exit_state, mask, run_state, block, wait_set):
 
 
 @jit(allocates=False)
-def send_batch(start, end, req_task, req_target, req_sig, req_tgkill, out_err,
+def send_batch(start, end, req_task, req_target, req_sig, req_tgkill, out_err, out_dropped,
                alive, exit_state, euid, ruid, ns, tg, tid0, mask, pending, q_head, q_tail,
                run_state, block, wait_set, sighand, tg_next,
                g_leader, g_exiting, g_pending, gq_head, gq_tail, g_curr, g_count, g_task_head,
@@ -83,13 +83,17 @@ def send_batch(start, end, req_task, req_target, req_sig, req_tgkill, out_err,
                q_owner, q_group, q_signo, q_code, q_pid, q_uid, q_value, q_charged, q_next, q_prev,
                q_alive, q_free, q_meta, uid0_count, stats):
     """kill(2) (``req_tgkill`` 0: the process of ``req_target``) and tgkill(2) (1: the thread)
-    from ``req_task``, requests ``start..end-1`` in order. ``out_err``: 0, -errno, or 1 for a
-    sender that is exiting (its call never returns). ``stats``: [sent, dropped, queued_info].
-    Covered: root senders and receivers (uid 0) in the root namespace, signals whose action is
-    ignore or a handler or that are blocked; everything else falls back."""
+    from ``req_task``, requests ``start..end-1`` in order; a sender of -1 is the kernel itself
+    (an interval timer's signal: si_code SI_KERNEL, no sender pid or uid, no permission check).
+    ``out_err``: 0, -errno, or 1 for a sender that is exiting (its call never returns);
+    ``out_dropped``: 1 where the signal was dropped (ignored at send, or the group exiting).
+    ``stats``: [sent, dropped, queued_info]. Covered: root senders and receivers (uid 0) in the
+    root namespace, signals whose action is ignore or a handler or that are blocked; everything
+    else falls back."""
     for r in range(start, end):
         t = req_task[r]
-        if exit_state[t] != EXIT_NONE:
+        kernel = t < 0
+        if not kernel and exit_state[t] != EXIT_NONE:
             out_err[r] = 1
             continue
         target = req_target[r]
@@ -100,7 +104,7 @@ def send_batch(start, end, req_task, req_target, req_sig, req_tgkill, out_err,
         if signo == 0:
             out_err[r] = 0
             continue
-        if euid[t] != 0 or ns[t] != root_ns or ns[target] != root_ns:
+        if ns[target] != root_ns or (not kernel and (euid[t] != 0 or ns[t] != root_ns)):
             return r, FALLBACK
         if _bit(signo) & np.uint64(STOP_OR_CONT):
             return r, FALLBACK
@@ -115,6 +119,7 @@ def send_batch(start, end, req_task, req_target, req_sig, req_tgkill, out_err,
             stats[0] += 1
             stats[1] += 1
             out_err[r] = 0
+            out_dropped[r] = 1
             continue
         handler = handlers[actions[sighand[recv]], signo - 1]
         blocked = (_blocked_mask(recv, mask, run_state, block, wait_set) & _bit(signo)) != np.uint64(0)
@@ -124,13 +129,14 @@ def send_batch(start, end, req_task, req_target, req_sig, req_tgkill, out_err,
         if not blocked and (handler == SIG_IGN or handler == SIG_DFL):
             stats[1] += 1  # sig_ignored: dropped at send
             out_err[r] = 0
+            out_dropped[r] = 1
             continue
         owner = g if group else recv
         pend = g_pending[owner] if group else pending[owner]
         if signo < SIGRTMIN and pend & _bit(signo):
             out_err[r] = 0  # legacy_queue: a standard signal is pending once
             continue
-        code = SI_USER if group else SI_TKILL
+        code = SI_KERNEL if kernel else (SI_USER if group else SI_TKILL)
         override = signo < SIGRTMIN and code >= 0
         limit = rlim_sigpending[g_rlimits[tg[recv]]]
         if not override and uid0_count[0] >= limit:
@@ -148,8 +154,8 @@ def send_batch(start, end, req_task, req_target, req_sig, req_tgkill, out_err,
             q_group[q] = group
             q_signo[q] = signo
             q_code[q] = code
-            q_pid[q] = tid0[g_leader[tg[t]]]
-            q_uid[q] = ruid[t]
+            q_pid[q] = 0 if kernel else tid0[g_leader[tg[t]]]
+            q_uid[q] = 0 if kernel else ruid[t]
             q_value[q] = 0
             q_charged[q] = ruid[recv]
             uid0_count[0] += 1

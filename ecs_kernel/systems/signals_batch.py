@@ -41,12 +41,17 @@ def _init_tg(world) -> int:
 
 def send_many(world, senders: np.ndarray, targets: np.ndarray, signos: np.ndarray,
               tgkill: np.ndarray, scalar: Callable[[int], int], start: int = 0,
-              end: int | None = None) -> np.ndarray:
+              end: int | None = None, dropped: np.ndarray | None = None) -> np.ndarray:
     """kill(2) to the process of ``targets[i]`` (``tgkill[i]`` 0) or tgkill(2) to the thread
-    ``targets[i]`` (1), from ``senders[i]``, in order, for i in ``start..end-1``. ``scalar(i)``
+    ``targets[i]`` (1), from ``senders[i]``, in order, for i in ``start..end-1``; a sender of -1
+    is the kernel (send_group_signal / send_task_signal with si_code SI_KERNEL). ``scalar(i)``
     serves item i with the scalar handler and returns its error (0, -errno, or 1: not served)
-    when the kernel cannot. Returns the errors per item (entries outside the range: 0)."""
+    when the kernel cannot. Returns the errors per item (entries outside the range: 0).
+    ``dropped`` (int8, one per item), if given, gets 1 for each item the kernel served whose
+    signal was dropped (ignored at send, or the group exiting)."""
     end = len(senders) if end is None else end
+    if dropped is None:
+        dropped = np.zeros(len(senders), np.int8)
     senders = np.ascontiguousarray(senders, np.int64)
     targets = np.ascontiguousarray(targets, np.int64)
     signos = np.ascontiguousarray(signos, np.int64)
@@ -62,7 +67,7 @@ def send_many(world, senders: np.ndarray, targets: np.ndarray, signos: np.ndarra
         uid0 = _uid0(world)
         stats = np.zeros(3, np.int64)
         i, status = K.send_batch(
-            i, end, senders, targets, signos, tgkill, out,
+            i, end, senders, targets, signos, tgkill, out, dropped,
             T.alive, T.exit_state, T.euid, T.ruid, T.ns, T.tg, T.tids[:, 0], T.sig_mask,
             T.sig_pending, T.q_head, T.q_tail, T.run_state, T.block, T.sig_wait_set, T.sighand,
             T.tg_next, G.leader, G.exiting, G.group_pending, G.gq_head, G.gq_tail, G.curr_target,

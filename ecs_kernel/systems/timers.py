@@ -598,6 +598,56 @@ def _notify(world, r: int, fired_at: int, periods: int) -> None:
         M.tm_rearm[r] = True
 
 
+BATCH_MIN = 16  # fired interval timers below which the scalar _notify is cheaper than a batch
+
+
+def _notify_all(world, rows: np.ndarray, fired_at: np.ndarray, periods: np.ndarray) -> None:
+    """_notify for each fired timer, in row order. Runs of interval timers send their signals
+    (process-directed, from the kernel) through the numba send kernel (signals_batch.send_many,
+    which hands back to _notify what it does not cover); POSIX timers go one by one."""
+    M = world.timers
+    itimer = M.tm_kind[rows] != KIND_POSIX
+    if len(rows) < BATCH_MIN or world.index.get("timer_notify_python"):
+        itimer[:] = False
+    bounds = [0, *(np.flatnonzero(np.diff(itimer)) + 1).tolist(), len(rows)]
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        if itimer[a]:
+            _notify_itimers(world, rows[a:b], fired_at[a:b], periods[a:b])
+        else:
+            for i in range(a, b):
+                _notify(world, int(rows[i]), int(fired_at[i]), int(periods[i]))
+
+
+def _notify_itimers(world, rows: np.ndarray, fired_at: np.ndarray, periods: np.ndarray) -> None:
+    """_notify of interval timers (ITIMER_REAL/VIRTUAL/PROF), in order, in one batched send."""
+    from .signals_batch import send_many
+    M, G = world.timers, world.thread_groups
+    n = len(rows)
+    kind = M.tm_kind[rows]
+    served = np.zeros(n, np.bool_)
+
+    def scalar(i: int) -> int:
+        served[i] = True
+        _notify(world, int(rows[i]), int(fired_at[i]), int(periods[i]))
+        return 0
+
+    dropped = np.zeros(n, np.int8)
+    targets = G.leader[M.tm_owner[rows]].astype(np.int64)
+    signos = np.array(_ITIMER_SIGNALS, np.int64)[kind]
+    send_many(world, np.full(n, -1, np.int64), targets, signos, np.zeros(n, np.int8), scalar,
+              dropped=dropped)
+    # what _notify does after an ITIMER_REAL send; a send the kernel served that was not dropped
+    # left SIGALRM pending in the group (queued, or already pending)
+    real = np.flatnonzero(~served & (kind == ITIMER_REAL) & (M.tm_interval[rows] != 0))
+    r = rows[real]
+    wait = r[dropped[real] == 0]
+    M.tm_queued[wait] = True
+    M.tm_qrow[wait] = -1
+    M.tm_rearm[wait] = True
+    M.tm_armed[r] = False  # Linux: re-armed when SIGALRM is dequeued, or never
+    M.tm_expiry[r] = fired_at[real]
+
+
 def _rlimit_cpu(world) -> None:
     G, R = world.thread_groups, world.rlimit_sets
     g = G.live_rows()
@@ -700,8 +750,8 @@ def timer_system(world, commands) -> None:
             M.tm_armed[rows] = armed
             M.tm_expiry[rows] = expiry
             if fired:
-                for i in np.flatnonzero(periods).tolist():
-                    _notify(world, int(rows[i]), int(before[i]), int(periods[i]))
+                i = np.flatnonzero(periods)
+                _notify_all(world, rows[i], before[i], periods[i])
     _rlimit_cpu(world)
     _sleeps(world)
 

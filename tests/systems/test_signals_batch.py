@@ -179,3 +179,44 @@ def test_sigaction_many_equals_sigaction_in_order(ww, data):
     want = [scalar(b, i) for i in range(k)]
     assert got.tolist() == want
     assert_same(a, b)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(worlds(), st.data())
+def test_batched_interval_timer_signals_equal_scalar_notify(ww, data):
+    """timer_system sending the interval timers' signals in one batch (BATCH_MIN 0) against
+    _notify one timer at a time: two rounds of expiry, with a delivery pass between (so a
+    periodic ITIMER_REAL's queued SIGALRM is dequeued and the timer re-armed)."""
+    from ecs_kernel.components.timers import ITIMER_PROF, ITIMER_REAL, ITIMER_VIRTUAL
+    w, tasks = ww
+    T, G = w.tasks, w.thread_groups
+    leaders = sorted({int(G.leader[int(T.tg[t])]) for t in tasks})
+    for leader in leaders:
+        for sig in (26, 27):  # SIGVTALRM, SIGPROF: a handler, ignored, or fatal by default
+            S.sigaction(w, leader, sig, (data.draw(st.sampled_from([SIG_DFL, SIG_IGN, H, H])), 0, 0))
+        for which in (ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF):
+            if data.draw(st.integers(0, 3)):
+                value = (0, 1000 * data.draw(st.integers(1, 4)))
+                interval = (0, 1000 * data.draw(st.sampled_from([0, 1, 2])))
+                timers.setitimer(w, leader, which, timers.ItimerVal(interval, value))
+    w.flush()
+    a, b = twins(w)
+    b.index["timer_notify_python"] = True
+    old = timers.BATCH_MIN
+    timers.BATCH_MIN = 0
+    try:
+        for _ in range(2):
+            for x in (a, b):
+                x.now_ns += 5_000_000
+                live = x.thread_groups.live_rows()
+                x.thread_groups.group_utime[live] += 3_000_000
+                x.thread_groups.group_stime[live] += 2_000_000
+                timers.timer_system(x, x.commands)
+                x.flush()
+            assert_same(a, b)
+            for x in (a, b):
+                S.signal_system(x, x.commands)
+                x.flush()
+    finally:
+        timers.BATCH_MIN = old
+    assert_same(a, b)
