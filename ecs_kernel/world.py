@@ -280,6 +280,7 @@ class Settings:
     pid_max: int = 4194304  # Linux's PID_MAX_LIMIT on 64-bit: ids wrap past it
     tick_ns: int = 1_000_000  # kernel clock advance per tick (1 ms)
     batch_exit: bool = True  # the exit system's batch path (False: one task at a time)
+    batch_wait: bool = True  # wait_system's batch path (False: one wait at a time)
     sanitize: bool = field(default_factory=lambda: os.environ.get("ECS_KERNEL_SANITIZE", "") not in ("", "0"))
 
 

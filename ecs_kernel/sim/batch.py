@@ -8,6 +8,7 @@
 - futex_wait, futex_wake, lock and unlock: numba over the shared words and the futex waiter
   and queue rows (jit.futex_batch);
 - clone: runs of one kind through task_clone.clone_many (the batch path of clone);
+- wait: task_wait.wait_many (the numba scan; zombie children reaped in batches);
 - nanosleep: numpy over the SleepState columns (clock_nanosleep on CLOCK_MONOTONIC, relative, as
   systems/timers.nanosleep does); setitimer in the same class stays scalar.
 
@@ -179,3 +180,29 @@ def serve_clones(world, st, req, i: int, j: int) -> None:
         st.totals["clones"] += int(ok.sum())
         st.totals["syscall_errors"] += int((~ok).sum())
         _advance(world, st, req.task[rows])
+
+
+def serve_waits(world, st, req, i: int, j: int) -> None:
+    """wait4(-1, 0) requests ``i..j-1`` in order through task_wait.wait_many: a child ready is
+    reaped (the call returns), none blocks the task (wait_system retries it when a child
+    reports), no child at all is ECHILD."""
+    from ..components.task import Block, RunState
+    from ..jit import wait_batch as W
+    from ..systems import task_wait
+    from .engine import serve_one
+    T, G = world.tasks, world.thread_groups
+    live = np.flatnonzero(T.exit_state[req.task[i:j]] == 0) + i  # killed this tick: never served
+    if len(live) == 0:
+        return
+    rows = req.task[live]
+    kind = task_wait.wait_many(world, rows, np.ones(len(rows), np.bool_),
+                               lambda k: serve_one(world, st, req, int(live[k])))[0]
+    st.totals["syscall_errors"] += int((kind == W.ECHILD).sum())
+    _advance(world, st, rows[(kind == W.FOUND) | (kind == W.ECHILD)])
+    t = rows[kind == W.NONE]
+    T.run_state[t] = RunState.blocked
+    T.block[t] = Block.WAIT
+    T.wait_idtype[t] = task_wait.P_ALL
+    T.wait_id[t] = 0
+    T.wait_options[t] = task_wait.WEXITED
+    T.wait_seq[t] = G.child_seq[T.tg[t]]

@@ -19,7 +19,8 @@ phase, :func:`sim_run_system`, that runs every program for one tick:
    by the same handlers guests use (systems/task_signals, systems/futex, systems/timers,
    systems/task_clone, systems/task_exit, systems/task_wait). ``batched=True`` (the default)
    serves kill/tgkill with the numba send kernel (sim/batch.py -> systems/signals_batch.py),
-   the futex class with the numba futex kernel (jit/futex_batch.py), sigactions building each
+   the futex class with the numba futex kernel (jit/futex_batch.py), waits with the numba wait
+   scan (task_wait.wait_many, zombies reaped in batches), sigactions building each
    new action table once, returns handlers with the numba rt_sigreturn kernel, and lets the
    signal system deliver with its numba pass; each falls back to the scalar handler for the
    rare cases it does not cover.
@@ -185,7 +186,8 @@ class Simulation:
         limit = max(65536, 4 * tasks + 1024) if tasks_limit is None else int(tasks_limit)
         if limit <= tasks:
             raise ValueError(f"tasks_limit {limit} leaves no room for {tasks} tasks and init")
-        settings = Settings(tasks_limit=limit, tick_ns=int(tick_ns))
+        # batched=False: wait_system retries one wait at a time too (the differential reference)
+        settings = Settings(tasks_limit=limit, tick_ns=int(tick_ns), batch_wait=batched)
         # One PID namespace level: no synthetic op creates a namespace, and each level costs 4 bytes
         # per task, process group and session (a World's default is 8 levels).
         world = new_world(settings, pidns_levels=1)
@@ -374,7 +376,7 @@ def serve(world, st: SimState, req: Requests) -> None:
 def _batched():
     from . import batch
     return {0: batch.serve_sigactions, 1: batch.serve_sigprocmask, 2: batch.serve_kills,
-            3: batch.serve_futex, 4: batch.serve_sleeps, 5: batch.serve_clones}
+            3: batch.serve_futex, 4: batch.serve_sleeps, 5: batch.serve_clones, 7: batch.serve_waits}
 
 
 class _Lazy(dict):

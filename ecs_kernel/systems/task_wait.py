@@ -229,6 +229,58 @@ def wait(world, t: int, opts: WaitOptions) -> WaitResult | None | Blocked:
     return BLOCKED
 
 
+# -- batches: many waits at once (the simulation's wait requests, wait_system's retries) ------------
+
+def wait_many(world, rows: np.ndarray, simple: np.ndarray, scalar):
+    """try_wait for each waiter of ``rows``, in order; ``simple[i]``: row i's request is
+    wait4(-1, 0). The numba scan (jit/wait_batch.py) classifies every row; each run of rows it
+    covers reaps its zombie children in one batch (wait_task_zombie: the status, the waiter
+    group's joined child CPU time, release_many), and ``scalar(i)`` serves each row it does not,
+    in between. Returns ``(kind, pid, status, code, uid)`` per row: kind NONE (nothing ready yet),
+    ECHILD, FOUND (the reaped child's pid in the root namespace, wait status, si_code and uid)
+    or FALLBACK (served by ``scalar``)."""
+    from ..jit import wait_batch as K
+    T, G = world.tasks, world.thread_groups
+    rows = np.ascontiguousarray(rows, np.int64)
+    n = len(rows)
+    kind = np.empty(n, np.int8)
+    child = np.empty(n, np.int64)
+    K.wait_scan(rows, np.ascontiguousarray(simple, np.bool_), world.index["root_pidns"], T.ns,
+                T.tg, T.exit_state, T.child_head, T.sib_next, G.tasks_count, G.termination_signal,
+                kind, child)
+    pid, status, code, uid = (np.zeros(n, np.int64) for _ in range(4))
+    fb = np.flatnonzero(kind == K.FALLBACK)
+    for a, b in zip([0, *(fb + 1).tolist()], [*fb.tolist(), n]):
+        found = np.flatnonzero(kind[a:b] == K.FOUND) + a
+        if len(found):
+            pid[found], status[found], code[found], uid[found] = _reap_many(world, rows[found],
+                                                                           child[found])
+        if b < n:
+            scalar(b)
+    return kind, pid, status, code, uid
+
+
+def _reap_many(world, waiters: np.ndarray, children: np.ndarray):
+    """wait_task_zombie without WNOWAIT for (waiter, zombie child leader) pairs the scan found:
+    one-thread waiter groups (each its own pairs), one-thread child groups, root namespace."""
+    T, G = world.tasks, world.thread_groups
+    ctg = T.tg[children].astype(np.int64)
+    wtg = T.tg[waiters].astype(np.int64)
+    status = np.where(G.exiting[ctg], G.group_exit_code[ctg], T.exit_code[children]).astype(np.int64)
+    code = np.where(status & 0x7F == 0, CLD_EXITED,
+                    np.where(status & 0x80, CLD_DUMPED, CLD_KILLED)).astype(np.int64)
+    pid = T.tids[children, 0].astype(np.int64)
+    uid = T.ruid[children].astype(np.int64)
+    # cpu_clocks.join_child: the child group's total (its one thread, stage included, and its
+    # released threads) and its own joined-children time
+    u = G.dead_utime[ctg] + T.utime[children] + T.cpu_used_user_ns[children] + G.cutime[ctg]
+    s = G.dead_stime[ctg] + T.stime[children] + T.cpu_used_sys_ns[children] + G.cstime[ctg]
+    np.add.at(G.cutime, wtg, u)
+    np.add.at(G.cstime, wtg, s)
+    task_exit.release_many(world, children)
+    return pid, status, code, uid
+
+
 def store_result(world, t: int, res: WaitResult) -> None:
     T = world.tasks
     T.ret[t] = res.pid
@@ -256,18 +308,45 @@ def wait_system(world, commands) -> None:
     if len(rows) == 0:
         return
     rows = rows[G.child_seq[T.tg[rows]] != T.wait_seq[rows]]
-    for t in rows:
-        t = int(t)
-        opts = WaitOptions(int(T.wait_idtype[t]), int(T.wait_id[t]), int(T.wait_options[t]))
-        T.wait_seq[t] = G.child_seq[int(T.tg[t])]
-        try:
-            res = try_wait(world, t, opts)
-        except KernelError as e:
-            T.ret[t] = -e.errno
-            T.run_state[t] = RunState.runSyscallExit
-            T.block[t] = Block.NONE
-            continue
-        if res is not None:
-            store_result(world, t, res)
-            T.run_state[t] = RunState.runSyscallExit
-            T.block[t] = Block.NONE
+    if world.settings.batch_wait and len(rows) > 1:
+        _wait_system_batch(world, rows)
+        return
+    for t in rows.tolist():
+        _retry(world, t)
+
+
+def _retry(world, t: int) -> None:
+    """wait_system's retry of one blocked wait (the scalar path)."""
+    T, G = world.tasks, world.thread_groups
+    opts = WaitOptions(int(T.wait_idtype[t]), int(T.wait_id[t]), int(T.wait_options[t]))
+    T.wait_seq[t] = G.child_seq[int(T.tg[t])]
+    try:
+        res = try_wait(world, t, opts)
+    except KernelError as e:
+        T.ret[t] = -e.errno
+        T.run_state[t] = RunState.runSyscallExit
+        T.block[t] = Block.NONE
+        return
+    if res is not None:
+        store_result(world, t, res)
+        T.run_state[t] = RunState.runSyscallExit
+        T.block[t] = Block.NONE
+
+
+def _wait_system_batch(world, rows: np.ndarray) -> None:
+    """wait_system's retries through wait_many (what _retry gives, row by row)."""
+    from ..jit import wait_batch as K
+    T, G = world.tasks, world.thread_groups
+    simple = (T.wait_idtype[rows] == P_ALL) & (T.wait_options[rows] == WEXITED)
+    T.wait_seq[rows] = G.child_seq[T.tg[rows]]  # a wait never moves a child_seq (see wait_batch)
+    kind, pid, status, code, uid = wait_many(world, rows, simple, lambda i: _retry(world, int(rows[i])))
+    found = kind == K.FOUND
+    f = rows[found]
+    T.ret[f] = pid[found]
+    T.wait_status[f] = status[found]
+    T.wait_code[f] = code[found]
+    T.wait_uid[f] = uid[found]
+    T.ret[rows[kind == K.ECHILD]] = -E.ECHILD
+    ended = rows[found | (kind == K.ECHILD)]
+    T.run_state[ended] = RunState.runSyscallExit
+    T.block[ended] = Block.NONE

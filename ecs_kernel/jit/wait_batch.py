@@ -1,0 +1,65 @@
+"""The batched wait scan (systems/task_wait.wait_many): do_wait's search for many waiters.
+
+For each waiter it classifies what ``task_wait.try_wait`` would find, without changing anything:
+
+    NONE      an eligible child may still report: the wait blocks (or stays blocked)
+    ECHILD    no child can ever match
+    FOUND     ``out_child`` is a zombie leader to reap (the first in child-list order)
+    FALLBACK  not covered: the scalar try_wait serves this waiter
+
+Covered: ``wait4(-1, 0)`` (P_ALL, WEXITED only) by a waiter in the root PID namespace whose
+thread group has one thread, reaping a child of the root namespace. The rows can be classified
+in one pass and then served in order because no wait changes what another waiter's search
+reads: a wait reaps only a child leader whose group has no other thread (release_task then
+notifies nobody, so no ``child_seq`` moves), and it unlinks it from its own group's child lists
+only; a covered waiter's group has one thread, so it shares those lists with nobody.
+"""
+from __future__ import annotations
+
+from .options import jit
+
+NONE, ECHILD, FOUND, FALLBACK = 0, 1, 2, 3
+SIGCHLD = 17
+EXIT_DEAD, EXIT_ZOMBIE = 3, 2  # components/task.py ExitState
+
+
+@jit(allocates=False)
+def wait_scan(rows, simple, root_ns, ns, tg, exit_state, child_head, sib_next, g_tasks_count,
+              g_termination_signal, out_kind, out_child):
+    """Classify each waiter ``rows[i]`` (``simple[i]``: its request is wait4(-1, 0)); see the
+    module comment. Returns the number of FOUND."""
+    found_n = 0
+    for i in range(rows.shape[0]):
+        t = rows[i]
+        out_child[i] = -1
+        if not simple[i] or ns[t] != root_ns or g_tasks_count[tg[t]] != 1:
+            out_kind[i] = FALLBACK
+            continue
+        notask = True
+        found = -1
+        c = child_head[t]
+        while c >= 0:
+            ctg = tg[c]
+            # eligible_child without __WALL or __WCLONE: only children that signal SIGCHLD
+            if g_termination_signal[ctg] == SIGCHLD:
+                es = exit_state[c]
+                if es == EXIT_ZOMBIE:
+                    if g_tasks_count[ctg] == 1:
+                        found = c
+                        break
+                    notask = False  # a zombie leader whose threads still run: it will report
+                elif es != EXIT_DEAD:
+                    notask = False
+            c = sib_next[c]
+        if found >= 0:
+            if ns[found] != root_ns:
+                out_kind[i] = FALLBACK
+                continue
+            out_kind[i] = FOUND
+            out_child[i] = found
+            found_n += 1
+        elif notask:
+            out_kind[i] = ECHILD
+        else:
+            out_kind[i] = NONE
+    return found_n
