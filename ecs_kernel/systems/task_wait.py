@@ -308,11 +308,14 @@ def wait_system(world, commands) -> None:
     if len(rows) == 0:
         return
     rows = rows[G.child_seq[T.tg[rows]] != T.wait_seq[rows]]
-    if world.settings.batch_wait and len(rows) > 1:
+    if world.settings.batch_wait and len(rows) >= BATCH_MIN:
         _wait_system_batch(world, rows)
         return
     for t in rows.tolist():
         _retry(world, t)
+
+
+BATCH_MIN = 2  # retries below which one at a time is cheaper than the scan's call
 
 
 def _retry(world, t: int) -> None:

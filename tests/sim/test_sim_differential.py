@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from ecs_kernel.sim import spec
 from ecs_kernel.sim.engine import Simulation
+from ecs_kernel.testing.compare import assert_same_worlds
 
 SIGNALS = ["SIGUSR1", "SIGUSR2", "SIGURG", "SIGCHLD", "SIGWINCH", "SIGHUP", "SIGTERM", "SIGSTOP",
            "SIGCONT", "SIGTSTP", "SIGKILL", 34, 35]
@@ -67,30 +68,9 @@ def workloads(draw):
                        "programs": progs})
 
 
-def state(world):
-    out = {}
-    for kind, t in world.tables.items():
-        out[f"{kind}.alive"] = t.alive[: t.n].copy()
-        out[f"{kind}.gen"] = t.gen[: t.n].copy()
-        out[f"{kind}.free"] = t._free[: t._nfree].copy()
-        for name, col in t.columns():
-            out[f"{kind}.{name}"] = col[: t.n].copy()
-    out["segment"] = world.index["sim"].segment.words.copy()
-    out["futex_keys"] = sorted(world.index.get("futex_keys", {}).items())
-    out["sigpending_by_uid"] = sorted(world.index.get("sigpending_by_uid", {}).items())
-    out["signal_stats"] = sorted(world.index.get("signal_stats", {}).items())
-    return out
-
-
 def assert_same(a, b):
-    sa, sb = state(a.world), state(b.world)
-    assert sa.keys() == sb.keys()
-    for k in sa:
-        x, y = sa[k], sb[k]
-        if isinstance(x, np.ndarray):
-            assert x.shape == y.shape and np.array_equal(x, y), f"{k} differs"
-        else:
-            assert x == y, f"{k} differs"
+    assert_same_worlds(a.world, b.world, ("batched", "scalar"))
+    assert np.array_equal(a.world.index["sim"].segment.words, b.world.index["sim"].segment.words)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

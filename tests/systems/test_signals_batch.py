@@ -16,6 +16,7 @@ from ecs_kernel.systems import signals_batch as B
 from ecs_kernel.systems import task_signals as S
 from ecs_kernel.systems import task_wait, timers
 from ecs_kernel.systems.task_clone import CLONE_SIGHAND, CLONE_THREAD, CLONE_VM
+from ecs_kernel.testing.compare import assert_same_worlds
 from ecs_kernel.world import Settings, World
 
 THREAD = CLONE_THREAD | CLONE_SIGHAND | CLONE_VM
@@ -82,27 +83,8 @@ def worlds(draw):
     return w, tasks
 
 
-def snapshot(w):
-    out = {}
-    for kind, t in w.tables.items():
-        out[f"{kind}.alive"] = t.alive[: t.n].copy()
-        out[f"{kind}.gen"] = t.gen[: t.n].copy()
-        out[f"{kind}.free"] = t._free[: t._nfree].copy()
-        out[f"{kind}.count"] = t.count
-        for name, col in t.columns():
-            out[f"{kind}.{name}"] = col[: t.n].copy()
-    out["uids"] = sorted(w.index.get("sigpending_by_uid", {}).items())
-    out["futex_keys"] = sorted(w.index.get("futex_keys", {}).items())
-    out["stats"] = sorted(S._stats(w).items())
-    return out
-
-
 def assert_same(a, b):
-    sa, sb = snapshot(a), snapshot(b)
-    for key in sa:
-        x, y = sa[key], sb[key]
-        same = np.array_equal(x, y) if isinstance(x, np.ndarray) else x == y
-        assert same, f"{key}: batched {x} scalar {y}"
+    assert_same_worlds(a, b, ("batched", "scalar"))
 
 
 def twins(w):

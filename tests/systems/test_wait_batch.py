@@ -1,0 +1,144 @@
+"""wait_system's batch path (task_wait.wait_many over the numba scan of jit/wait_batch.py) gives
+the World that retrying one wait at a time gives (Settings.batch_wait False), whatever the
+waiters asked for and whatever their children did."""
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ecs_kernel.errors import KernelError
+from ecs_kernel.jit import wait_batch as K
+from ecs_kernel.kernel import Kernel
+from ecs_kernel.schedule import check_sanity
+from ecs_kernel.systems import cpu_clocks, task_exit, task_wait
+from ecs_kernel.systems.task_clone import CLONE_SIGHAND, CLONE_THREAD, CLONE_VM, clone
+from ecs_kernel.systems.task_wait import WALL, WCLONE, WNOHANG, WUNTRACED, WaitOptions
+from ecs_kernel.testing.compare import assert_same_worlds
+from ecs_kernel.world import Settings
+
+THREAD = CLONE_THREAD | CLONE_SIGHAND | CLONE_VM
+SIGCHLD, SIGUSR1 = 17, 10
+# what a blocked waiter asked for: mostly wait4(-1, 0), the batch's case
+WAITS = [(-1, 0)] * 4 + [(-1, WUNTRACED), (-1, WALL), (-1, WCLONE), (0, 0), ("child", 0)]
+
+ops = st.lists(st.tuples(st.sampled_from(["fork", "fork", "clone_usr1", "thread", "exit", "exit",
+                                          "exit_group", "charge", "wait", "wait_all", "family",
+                                          "tick"]),
+                         st.integers(0, 10**6), st.integers(0, len(WAITS) - 1)),
+               min_size=1, max_size=60)
+
+
+def _live(w):
+    T = w.tasks
+    return sorted((int(T.tids[t, 0]), t) for t in T.live_rows().tolist() if T.exit_state[t] == 0)
+
+
+def _step(k, op, i, j):
+    w = k.world
+    T = w.tasks
+    live = _live(w)
+    t = live[i % len(live)][1]
+    if op == "fork":
+        clone(w, t, SIGCHLD)
+    elif op == "clone_usr1":  # a child that signals SIGUSR1 at exit: only __WCLONE/__WALL see it
+        clone(w, t, SIGUSR1)
+    elif op == "thread":
+        clone(w, t, THREAD)
+    elif op == "exit" and T.tg[t] != 0:
+        task_exit.exit_task(w, t, i & 0xFF)
+    elif op == "exit_group" and T.tg[t] != 0:
+        task_exit.exit_group(w, t, i & 0xFF)
+    elif op == "charge":
+        cpu_clocks.charge(w, t, 1000 * (i % 97), 1000 * (i % 31))
+    elif op == "wait" and T.run_state[t] <= 1:
+        _wait(w, live, t, j)
+    elif op == "wait_all":  # every task with a child waits: many retries in one wait_system
+        for _, x in live:
+            if T.run_state[x] <= 1 and T.child_head[x] >= 0:
+                try:
+                    _wait(w, live, x, (j + x) % len(WAITS))
+                except KernelError:
+                    pass
+    elif op == "family":  # a child that reaped a grandchild that used CPU: its cutime moves up
+        c = clone(w, t, SIGCHLD)
+        g = clone(w, c, SIGCHLD)
+        cpu_clocks.charge(w, g, 7000 + i % 1000, 3000)
+        cpu_clocks.charge(w, c, 5000, 1000 + i % 1000)
+        task_exit.exit_task(w, g, 1)
+        k.tick()
+        task_wait.wait(w, c, WaitOptions.for_wait4(-1, 0))
+    elif op == "tick":
+        k.tick()
+    w.flush()
+
+
+def _wait(w, live, t, j):
+    T = w.tasks
+    pid, options = WAITS[j]
+    if pid == "child":
+        kids = [c for _, c in live if T.parent[c] == t]
+        pid = int(T.tids[kids[0], 0]) if kids else 99999
+    task_wait.wait(w, t, WaitOptions.for_wait4(pid, options))
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops)
+def test_batched_wait_system_equals_one_wait_at_a_time(script):
+    ks = [Kernel(Settings(batch_wait=b)) for b in (True, False)]
+    old, task_wait.BATCH_MIN = task_wait.BATCH_MIN, 1
+    try:
+        _run(ks, script)
+    finally:
+        task_wait.BATCH_MIN = old
+
+
+def _run(ks, script):
+    for op, i, j in script:
+        out = []
+        for k in ks:
+            try:
+                _step(k, op, i, j)
+                out.append("ok")
+            except KernelError as e:
+                out.append(e.errno)
+        assert out[0] == out[1]
+        assert_same_worlds(ks[0].world, ks[1].world, ("batched", "scalar"))
+    for k in ks:
+        k.tick(2)
+        check_sanity(k.world)
+    assert_same_worlds(ks[0].world, ks[1].world, ("batched", "scalar"))
+
+
+def test_scan_classifies_as_try_wait_does():
+    """The four outcomes, each on a case built for it, against try_wait's own answer."""
+    k = Kernel()
+    w = k.world
+    T = w.tasks
+    init = k.task(k.init_task)
+
+    def proc():
+        return k.task(k.fork(k.init_task))
+    ready, running, none, only_usr1, threaded = proc(), proc(), proc(), proc(), proc()
+    z = k.task(k.fork(k.handle(ready)))
+    k.exit(k.handle(z), 3)
+    k.fork(k.handle(running))
+    k.clone(k.handle(only_usr1), SIGUSR1)
+    k.clone(k.handle(threaded), THREAD)
+    k.tick()
+    rows = np.array([ready, running, none, only_usr1, threaded, init], np.int64)
+    kind = np.empty(len(rows), np.int8)
+    child = np.empty(len(rows), np.int64)
+    K.wait_scan(rows, np.ones(len(rows), np.bool_), w.index["root_pidns"], T.ns, T.tg,
+                T.exit_state, T.child_head, T.sib_next, w.thread_groups.tasks_count,
+                w.thread_groups.termination_signal, kind, child)
+    assert kind.tolist() == [K.FOUND, K.NONE, K.ECHILD, K.ECHILD, K.FALLBACK, K.NONE]
+    assert child[0] == z
+    opts = WaitOptions.for_wait4(-1, WNOHANG)
+    assert task_wait.try_wait(w, ready, opts).task == z
+    assert task_wait.try_wait(w, running, opts) is None
+    for t in (none, only_usr1):
+        try:
+            task_wait.try_wait(w, t, opts)
+        except KernelError as e:
+            assert e.errno == 10  # ECHILD
+        else:
+            raise AssertionError("ECHILD expected")
