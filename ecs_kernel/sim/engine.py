@@ -201,6 +201,7 @@ class Simulation:
         seg = futex_sys.new_shared_segment(world, workload.futex_words)
         mem = futex_sys.SimMemory(nwords=0)
         mem.map_shared(SEGMENT_ADDR, seg)
+        mem.seal()  # every process shares this one object (fork makes no copy)
         futex_sys.install_sim_memory(world, init, mem)
         st.segment = seg
         world.index["sim"] = st

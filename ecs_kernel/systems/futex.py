@@ -140,6 +140,7 @@ class SimMemory:
     CLONE_VM and copies it (``fork``) otherwise, and the last release drops it."""
 
     task_size = 1 << 47
+    sealed = False  # see seal(); the class default also covers memories checkpointed before it
 
     def __init__(self, nwords: int = 1024, base: int = 0x10000):
         if base & 3:
@@ -147,10 +148,21 @@ class SimMemory:
         self.base = int(base)
         self.words = np.zeros(int(nwords), np.uint32)
         self.shared: list[tuple[int, SharedSegment]] = []  # (address, segment)
+        self.sealed = False
+
+    def seal(self) -> "SimMemory":
+        """No private words and no more mappings: the memory has no state of its own, so fork
+        shares this object (a simulation's processes all hold one) and release keeps it."""
+        if len(self.words):
+            raise ValueError("only a memory without private words can be sealed")
+        self.sealed = True
+        return self
 
     def map_shared(self, addr: int, seg: SharedSegment) -> None:
         if addr & 3:
             raise ValueError("address must be 4-byte aligned")
+        if self.sealed:
+            raise ValueError("a sealed memory takes no new mappings")
         self.shared.append((int(addr), seg))
 
     def _locate(self, addr: int):
@@ -190,6 +202,8 @@ class SimMemory:
         return (KEY_SHARED_MM, mm, int(addr))
 
     def fork(self) -> "SimMemory":
+        if self.sealed:
+            return self
         child = SimMemory.__new__(SimMemory)
         child.base = self.base
         child.words = self.words.copy()
@@ -197,6 +211,8 @@ class SimMemory:
         return child
 
     def release(self) -> None:
+        if self.sealed:
+            return
         self.words = np.zeros(0, np.uint32)
         self.shared = []
 

@@ -598,3 +598,20 @@ def test_wake_of_zero_wakes_one_on_linux_too():
         woke = call(base, F.FUTEX_WAKE | PRIV, 0, None, 0, 0)
     waiter.join(5)
     assert woke == 1 and not waiter.is_alive()
+
+
+def test_a_sealed_sim_memory_is_shared_by_fork_and_survives_release():
+    seg = F.new_shared_segment(Kernel().world, 4)
+    mem = F.SimMemory(nwords=0)
+    mem.map_shared(0x7000, seg)
+    mem.seal()
+    child = mem.fork()
+    assert child is mem
+    child.release()
+    assert mem.copy_in_u32(0x7004) == 0 and mem.shared
+    with pytest.raises(ValueError):
+        mem.map_shared(0x8000, seg)
+    with pytest.raises(ValueError):
+        F.SimMemory(nwords=4).seal()
+    private = F.SimMemory(nwords=4)
+    assert private.fork() is not private
