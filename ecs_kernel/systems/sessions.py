@@ -4,6 +4,8 @@ gVisor: sessions.go. Linux: kernel/sys.c (setpgid, setsid), kernel/exit.c (orpha
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..components import links, pidns
 from ..components.signals import SIGCONT, SIGHUP
 from ..components.task import ExitState
@@ -85,6 +87,29 @@ def leave_pgrp(world, tg: int) -> None:
         if S.ngroups[s] == 0:
             _release_ids(world, "sessions", s)
             S.free(s)
+
+
+def forget_leaders(world, tgs: np.ndarray) -> None:
+    """:func:`forget_leader` for each of ``tgs`` (distinct thread groups), in order. The common
+    case, where no process group empties, in one go; otherwise one at a time."""
+    from ..jit.links import unlink_many
+    S, P, G = world.sessions, world.process_groups, world.thread_groups
+    tgs = np.asarray(tgs, np.int64)
+    if len(tgs) == 0:
+        return
+    pg = G.pgrp[tgs].astype(np.int64)
+    if (np.bincount(pg, minlength=P.n)[pg] >= P.members[pg]).any():
+        for tg in tgs.tolist():
+            forget_leader(world, tg)
+        return
+    lead = tgs[G.is_session_leader[tgs]]
+    if len(lead):
+        s = P.session[G.pgrp[lead]]
+        S.leader_tg[s[S.leader_tg[s] == lead]] = -1
+    unlink_many(P.tg_head, P.tg_tail, pg, G.pg_next, G.pg_prev, tgs)
+    G.pgrp[tgs] = -1
+    np.subtract.at(P.members, pg, 1)
+    P.originator[pg[P.originator[pg] == tgs]] = -1
 
 
 def forget_leader(world, tg: int) -> None:

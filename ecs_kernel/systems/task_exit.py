@@ -401,8 +401,7 @@ def release_many(world, rows: np.ndarray) -> None:
         ltg = T.tg[lead].astype(np.int64)
         for tg in ltg[G.gq_head[ltg] >= 0].tolist():
             release_group_signals(world, tg)
-        for tg in ltg.tolist():
-            sessions.forget_leader(world, tg)
+        sessions.forget_leaders(world, ltg)
         R = world.rlimit_sets
         rl = G.rlimits[ltg].astype(np.int64)
         np.subtract.at(R.refs, rl, 1)
