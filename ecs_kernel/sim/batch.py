@@ -8,6 +8,8 @@
 - futex_wait, futex_wake, lock and unlock: numba over the shared words and the futex waiter
   and queue rows (jit.futex_batch);
 - clone: runs of one kind through task_clone.clone_many (the batch path of clone);
+- exit: runs of exit(2) requests in numpy (exit_task touches only the task's row and reads its
+  group's exit status, which no exit changes); exit_group stays scalar;
 - wait: task_wait.wait_many (the numba scan; zombie children reaped in batches);
 - nanosleep: numpy over the SleepState columns (clock_nanosleep on CLOCK_MONOTONIC, relative, as
   systems/timers.nanosleep does); setitimer in the same class stays scalar.
@@ -206,3 +208,29 @@ def serve_waits(world, st, req, i: int, j: int) -> None:
     T.wait_id[t] = 0
     T.wait_options[t] = task_wait.WEXITED
     T.wait_seq[t] = G.child_seq[T.tg[t]]
+
+
+def serve_exits(world, st, req, i: int, j: int) -> None:
+    """exit and exit_group requests ``i..j-1`` in order: each run of exit requests as
+    task_exit.exit_task does it, one numpy pass; exit_group one at a time (group_kill)."""
+    from ..components.task import Block, ExitState, RunState
+    from ..jit.sim import OP_EXIT
+    from .engine import serve_one
+    T, G = world.tasks, world.thread_groups
+    ex = req.op[i:j] == OP_EXIT
+    bounds = [0, *(np.flatnonzero(np.diff(ex)) + 1).tolist(), j - i]
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        if not ex[a]:
+            for r in range(i + a, i + b):
+                serve_one(world, st, req, r)
+            continue
+        t = req.task[i + a: i + b]
+        code = req.args[i + a: i + b, 0]
+        live = T.exit_state[t] == ExitState.NONE  # killed this tick: the call never completes
+        t, code = t[live], code[live]
+        tg = T.tg[t]
+        T.exit_code[t] = np.where(G.exiting[tg], G.group_exit_code[tg], (code & 0xFF) << 8)
+        T.exit_state[t] = ExitState.INITIATED
+        T.run_state[t] = RunState.runExit
+        T.block[t] = Block.NONE
+        st.totals["exits"] += len(t)

@@ -377,7 +377,8 @@ def serve(world, st: SimState, req: Requests) -> None:
 def _batched():
     from . import batch
     return {0: batch.serve_sigactions, 1: batch.serve_sigprocmask, 2: batch.serve_kills,
-            3: batch.serve_futex, 4: batch.serve_sleeps, 5: batch.serve_clones, 7: batch.serve_waits}
+            3: batch.serve_futex, 4: batch.serve_sleeps, 5: batch.serve_clones, 6: batch.serve_exits,
+            7: batch.serve_waits}
 
 
 class _Lazy(dict):

@@ -120,3 +120,42 @@ def test_futex_waits_interrupted_by_handlers_batched_equals_scalar():
         delivered += ca["signals_delivered"]
     assert delivered > 0 and a.world.futex_waiters.count > 0
     assert_same(a, b)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), data=st.data())
+def test_exit_requests_batched_equal_scalar_when_groups_are_dying(seed, data):
+    """exit(2) requests from threads whose group is already exiting (a SIGKILL or exit_group
+    earlier in the tick: the group's status wins), from tasks already exiting (never served),
+    and exit_group requests between them."""
+    from ecs_kernel.components.task import ExitState
+    from ecs_kernel.jit import sim as K
+    from ecs_kernel.sim import batch, engine
+    from ecs_kernel.systems import task_exit, task_signals
+    from ecs_kernel.world import World
+    w = spec.parse({"threads_per_process": 3, "programs": [
+        {"name": "p", "steps": [{"op": "compute", "ticks": 1}]}]})
+    sim = Simulation(w, 12, seed)
+    W0 = sim.world
+    T, G = W0.tasks, W0.thread_groups
+    rows = np.flatnonzero(T.sim_prog[: T.n] >= 0)
+    for t in data.draw(st.lists(st.sampled_from(rows.tolist()), max_size=4)):
+        if T.exit_state[t] == ExitState.NONE:
+            if data.draw(st.booleans()):
+                task_signals.send_group_signal(W0, int(T.tg[t]), 9)
+            else:
+                task_exit.exit_group(W0, t, 5)
+    order = np.array(data.draw(st.permutations(rows.tolist())), np.int64)
+    ops = np.array([data.draw(st.sampled_from([K.OP_EXIT, K.OP_EXIT, K.OP_EXIT_GROUP]))
+                    for _ in order], np.int8)
+    args = np.zeros((len(order), K.NARGS), np.int64)
+    args[:, 0] = data.draw(st.lists(st.integers(0, 300), min_size=len(order), max_size=len(order)))
+    req = engine.Requests(order, T.sim_pc[order].astype(np.int64), ops, args,
+                          np.zeros(len(order), np.int8))
+    blob = W0.checkpoint()
+    a, b = World.restore(blob), World.restore(blob)
+    batch.serve_exits(a, a.index["sim"], req, 0, len(order))
+    for r in range(len(order)):
+        engine.serve_one(b, b.index["sim"], req, r)
+    assert a.index["sim"].totals == b.index["sim"].totals
+    assert_same_worlds(a, b, ("batched", "scalar"))
