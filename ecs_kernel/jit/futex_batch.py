@@ -202,3 +202,18 @@ def sim_futex_batch(start, end, req_task, req_op, req_word, req_count, req_flag,
         restart_flags[t] = 0
         counts[0] += 1
     return end, DONE
+
+
+@jit(allocates=False)
+def orphan_candidates(n, w_alive, w_task, exit_state, run_state, block, out):
+    """futex_orphan_system's scan in one pass: the live waiter rows (of the first ``n``) whose
+    task is not blocked on a futex now (or is exiting), into ``out``; returns how many. The
+    system then checks each with ``_waiting`` (a group stop keeps the wait) and drops the rest."""
+    k = 0
+    for w in range(n):
+        if w_alive[w]:
+            t = w_task[w]
+            if exit_state[t] != EXIT_NONE or run_state[t] != BLOCKED or block[t] != B_FUTEX:
+                out[k] = w
+                k += 1
+    return k

@@ -837,14 +837,13 @@ def futex_exit_many(world, rows: np.ndarray) -> None:
 def futex_orphan_system(world, commands) -> None:
     """Drop the waiter rows of tasks that left ``blocked`` on a futex without a wake (a kill
     noticed by interrupt_system): nothing is woken, the wait is over."""
+    from ..jit.futex_batch import orphan_candidates
     W, T = world.futex_waiters, world.tasks
     if W.count == 0:
         return
-    rows = W.live_rows()
-    t = W.task[rows]
-    maybe = rows[(T.run_state[t] != RunState.blocked) | (T.block[t] != Block.FUTEX)
-                 | (T.exit_state[t] != ExitState.NONE)]
-    for w in maybe.tolist():
+    maybe = world.scratch("futex_orphans", W.n, np.int32)
+    k = orphan_candidates(W.n, W.alive, W.task, T.exit_state, T.run_state, T.block, maybe)
+    for w in maybe[:k].tolist():
         if not _waiting(world, w):
             _drop(world, w)
 

@@ -717,7 +717,9 @@ def _sleeps(world) -> None:
                 "GroupSigPending", "Rlimits", "ThreadGroupCore", "GroupStopState", "ChildEvents",
                 "SigMask", "SigInfo", "SigFrames", "SignalHandlers", "SigActions", "ExitState"))
 def timer_system(world, commands) -> None:
-    """Fire expired timers, enforce RLIMIT_CPU, end sleeps whose deadline passed."""
+    """Fire expired timers, enforce RLIMIT_CPU, end sleeps whose deadline passed. The interval
+    timers' signals go out in batches (``_notify_all``); ``world.index["timer_notify_python"]``
+    sends every one with the scalar ``_notify`` (the differential tests' reference)."""
     M, G = world.timers, world.thread_groups
     n = M.n
     if n:

@@ -284,3 +284,21 @@ def test_sim_futex_batch_matches_a_plain_model_and_its_python_body(seed):
     for k, x in results[0].items():
         if isinstance(x, np.ndarray):
             assert np.array_equal(x, results[1][k]), k
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_orphan_candidates_match_numpy_and_its_python_body(seed):
+    from ecs_kernel.jit.futex_batch import orphan_candidates
+    rng = np.random.default_rng(seed)
+    n, ntasks = 500, 200
+    w_alive = rng.random(n) < 0.7
+    w_task = rng.integers(0, ntasks, n).astype(np.int32)
+    exit_state = (rng.random(ntasks) < 0.1).astype(np.uint8)
+    run_state = rng.choice(np.array([0, 1, 7, 7, 7], np.uint8), ntasks)
+    block = rng.choice(np.array([0, 2, 2, 5], np.uint8), ntasks)
+    t = w_task
+    want = np.flatnonzero(w_alive & ((exit_state[t] != 0) | (run_state[t] != 7) | (block[t] != 2)))
+    for fn in (orphan_candidates, orphan_candidates.py_func):
+        out = np.empty(n, np.int32)
+        k = fn(n - 7, w_alive, w_task, exit_state, run_state, block, out)  # only the first n - 7
+        assert out[:k].tolist() == want[want < n - 7].tolist()
