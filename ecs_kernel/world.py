@@ -186,7 +186,7 @@ class Table:
         rows = np.asarray(rows, np.int64)
         if len(rows) == 0:
             return
-        if not self.alive[rows].all() or len(np.unique(rows)) != len(rows):
+        if not self.alive[rows].all() or (np.diff(np.sort(rows)) == 0).any():
             raise StaleHandleError(f"{self.kind}: freeing a row twice")
         for name, spec in self.specs.items():
             getattr(self, name)[rows] = spec.default

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..jit.scatter import subtract_at, unique
 from ..world import Column, Component
 
 KINDS = {"signal_handlers": "sighand", "fd_tables": "fdtable", "address_spaces": "mm"}
@@ -113,8 +114,8 @@ def release_many(world, kind: str, rows: np.ndarray) -> None:
     if len(rows) == 0:
         return
     t = world.tables[kind]
-    np.subtract.at(t.refs, rows, 1)
-    dead = np.unique(rows[t.refs[rows] == 0])
+    subtract_at(t.refs, rows, 1)
+    dead = unique(rows[t.refs[rows] == 0])
     if len(dead) == 0:
         return
     many = RELEASE_MANY_HOOKS.get(kind)

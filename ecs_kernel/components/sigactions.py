@@ -21,6 +21,7 @@ import hashlib
 
 import numpy as np
 
+from ..jit.scatter import add_at, subtract_at
 from ..world import Column, Component
 from . import resources
 from .signals import NSIG, SIG_DFL, SIG_IGN
@@ -173,7 +174,7 @@ def _on_copy(world, src: int, dst: int) -> None:
 
 
 def _on_copy_many(world, src: np.ndarray, dst: np.ndarray) -> None:
-    np.add.at(world.sigactions.refs, world.signal_handlers.actions[dst], 1)
+    add_at(world.sigactions.refs, world.signal_handlers.actions[dst], 1)
 
 
 def _on_release(world, sh: int) -> None:
@@ -188,7 +189,7 @@ def _on_release_many(world, rows: np.ndarray) -> None:
     H, A = world.signal_handlers, world.sigactions
     a = H.actions[rows].astype(np.int64)
     H.actions[rows] = -1
-    np.subtract.at(A.refs, a, 1)
+    subtract_at(A.refs, a, 1)
     gone, first_from_end = np.unique(a[::-1], return_index=True)
     last = len(a) - 1 - first_from_end
     zero = A.refs[gone] == 0

@@ -31,6 +31,7 @@ from ..components import links, pidns
 from ..components.task import RunState
 from ..errors import E, KernelError
 from ..jit.cpuclock import CPU_USER, account_tick, fold_stages
+from ..jit.scatter import add_at
 from ..schedule import Phase, system
 
 NS = 1_000_000_000
@@ -185,8 +186,8 @@ def on_release_many(world, rows: np.ndarray) -> None:
         return
     T, G = world.tasks, world.thread_groups
     tgs = T.tg[rows].astype(np.int64)
-    np.add.at(G.dead_utime, tgs, T.utime[rows] + T.cpu_used_user_ns[rows])
-    np.add.at(G.dead_stime, tgs, T.stime[rows] + T.cpu_used_sys_ns[rows])
+    add_at(G.dead_utime, tgs, T.utime[rows] + T.cpu_used_user_ns[rows])
+    add_at(G.dead_stime, tgs, T.stime[rows] + T.cpu_used_sys_ns[rows])
     T.utime[rows] = T.stime[rows] = T.cpu_used_user_ns[rows] = T.cpu_used_sys_ns[rows] = 0
 
 

@@ -10,6 +10,7 @@ from ..components import links, pidns
 from ..components.signals import SIGCONT, SIGHUP
 from ..components.task import ExitState
 from ..errors import E, KernelError
+from ..jit.scatter import subtract_at
 
 
 def _set_ids(world, kind: str, row: int, leader_task: int, value: int) -> None:
@@ -108,7 +109,7 @@ def forget_leaders(world, tgs: np.ndarray) -> None:
         S.leader_tg[s[S.leader_tg[s] == lead]] = -1
     unlink_many(P.tg_head, P.tg_tail, pg, G.pg_next, G.pg_prev, tgs)
     G.pgrp[tgs] = -1
-    np.subtract.at(P.members, pg, 1)
+    subtract_at(P.members, pg, 1)
     P.originator[pg[P.originator[pg] == tgs]] = -1
 
 

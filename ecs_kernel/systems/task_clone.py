@@ -18,6 +18,7 @@ from ..components.rlimits import RLIMIT_NPROC
 from ..components.signals import NSIG, SIGCHLD
 from ..components.task import ExitState, RunState
 from ..errors import E, KernelError
+from ..jit.scatter import add_at
 from . import sessions
 
 CSIGNAL = 0x000000FF
@@ -332,8 +333,8 @@ def clone_many(world, creators, flags: int, *, exit_signal: int | None = None) -
     if flags & CLONE_THREAD:
         T.tg[rows] = stg
         append_many(G.task_head, G.task_tail, stg, T.tg_next, T.tg_prev, rows)
-        np.add.at(G.tasks_count, stg, 1)
-        np.add.at(G.active_tasks, stg, 1)
+        add_at(G.tasks_count, stg, 1)
+        add_at(G.active_tasks, stg, 1)
         T.parent[rows] = T.parent[G.leader[stg]]
     else:
         tgs = G.alloc_many(m)
@@ -346,7 +347,7 @@ def clone_many(world, creators, flags: int, *, exit_signal: int | None = None) -
         T.tg[rows] = tgs
         R = world.rlimit_sets
         G.rlimits[tgs] = G.rlimits[stg]
-        np.add.at(R.refs, G.rlimits[stg], 1)
+        add_at(R.refs, G.rlimits[stg], 1)
         G.has_child_subreaper[tgs] = G.has_child_subreaper[stg] | G.child_subreaper[stg]
         T.parent[rows] = src
         append_many(T.child_head, T.child_tail, src, T.sib_next, T.sib_prev, rows)
@@ -354,7 +355,7 @@ def clone_many(world, creators, flags: int, *, exit_signal: int | None = None) -
         pgs = G.pgrp[stg].astype(np.int64)
         G.pgrp[tgs] = pgs
         append_many(P.tg_head, P.tg_tail, pgs, G.pg_next, G.pg_prev, tgs)
-        np.add.at(P.members, pgs, 1)
+        add_at(P.members, pgs, 1)
 
     share = {"signal_handlers": flags & CLONE_SIGHAND, "fd_tables": flags & CLONE_FILES,
              "address_spaces": flags & CLONE_VM}
@@ -363,12 +364,12 @@ def clone_many(world, creators, flags: int, *, exit_signal: int | None = None) -
         has = srcs >= 0
         if share[kind]:
             getattr(T, col)[rows[has]] = srcs[has]
-            np.add.at(world.tables[kind].refs, srcs[has], 1)
+            add_at(world.tables[kind].refs, srcs[has], 1)
         else:
             getattr(T, col)[rows[has]] = resources.copy_many(world, kind, srcs[has])
     U = world.uts_namespaces
     T.uts[rows] = T.uts[src]
-    np.add.at(U.refs, T.uts[src], 1)
+    add_at(U.refs, T.uts[src], 1)
     return out
 
 

@@ -25,6 +25,7 @@ from ..components import links, pidns, resources, rlimits
 from ..components.signals import (SA_NOCLDWAIT, SIG_IGN, SIGCHLD, SIGKILL, sigmask)
 from ..components.task import Block, ExitState, RunState
 from ..errors import E, KernelError
+from ..jit.scatter import add_at, subtract_at, unique
 from ..schedule import Phase, system
 from . import cpu_clocks, futex, sessions
 from .task_signals import (flags_of, group_kill, handler_of, release_group_signals,
@@ -303,7 +304,7 @@ def exit_main_many(world, rows: np.ndarray) -> None:
         res = res[res >= 0]
         c[rows] = -1
         resources.release_many(world, kind, res)
-    np.subtract.at(G.active_tasks, T.tg[rows], 1)
+    subtract_at(G.active_tasks, T.tg[rows], 1)
     T.run_state[rows] = RunState.runExitNotify
 
 
@@ -313,7 +314,7 @@ def exit_notify_many(world, rows: np.ndarray) -> None:
         return
     T, G, P = world.tasks, world.thread_groups, world.process_groups
     tgs = T.tg[rows].astype(np.int64)
-    dead = np.unique(tgs[G.active_tasks[tgs] == 0])
+    dead = unique(tgs[G.active_tasks[tgs] == 0])
     if len(dead):
         # kill_orphaned_pgrp can only act where the parent is in another group of the same session.
         lp = T.parent[G.leader[dead]]
@@ -328,7 +329,7 @@ def exit_notify_many(world, rows: np.ndarray) -> None:
     T.run_state[rows] = RunState.runExitDone
     leaders = G.leader[tgs]
     release_many(world, rows[leaders != rows])
-    cand = np.unique(tgs)
+    cand = unique(tgs)
     lead = G.leader[cand].astype(np.int64)
     ready = lead[(T.exit_state[lead] == ExitState.ZOMBIE) & (G.tasks_count[cand] == 1)]
     reap = notify_parents_many(world, ready)
@@ -359,7 +360,7 @@ def notify_parents_many(world, leaders: np.ndarray) -> np.ndarray:
     ptg = T.tg[p].astype(np.int64)
     for i in np.flatnonzero(send).tolist():
         send_group_signal(world, int(ptg[i]), int(signo[i]))
-    np.add.at(G.child_seq, ptg[~orphan], 1)
+    add_at(G.child_seq, ptg[~orphan], 1)
     return autoreap
 
 
@@ -376,7 +377,7 @@ def release_many(world, rows: np.ndarray) -> None:
     pidns.pidmap(world, root).task[T.tids[rows, 0]] = -1
     N.ntasks[root] -= len(rows)
     nproc = world.index["nproc"]
-    for uid, cnt in zip(*np.unique(T.ruid[rows], return_counts=True)):
+    for uid, cnt in zip(*unique(T.ruid[rows], return_counts=True)):
         uid = int(uid)
         nproc[uid] -= int(cnt)
         if not nproc[uid]:
@@ -384,15 +385,15 @@ def release_many(world, rows: np.ndarray) -> None:
     U = world.uts_namespaces
     u = T.uts[rows].astype(np.int64)
     u = u[u >= 0]
-    np.subtract.at(U.refs, u, 1)
-    for z in np.unique(u[U.refs[u] == 0]).tolist():
+    subtract_at(U.refs, u, 1)
+    for z in unique(u[U.refs[u] == 0]).tolist():
         world.commands.free("uts_namespaces", z)
     T.uts[rows] = -1
     for t in rows[(T.q_head[rows] >= 0) | (T.frame_top[rows] >= 0)].tolist():
         release_task_signals(world, t)
     tgs = T.tg[rows].astype(np.int64)
     unlink_many(G.task_head, G.task_tail, tgs, T.tg_next, T.tg_prev, rows)
-    np.subtract.at(G.tasks_count, tgs, 1)
+    subtract_at(G.tasks_count, tgs, 1)
     lead = rows[G.leader[tgs] == rows]
     if len(lead):
         par = T.parent[lead].astype(np.int64)
@@ -404,8 +405,8 @@ def release_many(world, rows: np.ndarray) -> None:
         sessions.forget_leaders(world, ltg)
         R = world.rlimit_sets
         rl = G.rlimits[ltg].astype(np.int64)
-        np.subtract.at(R.refs, rl, 1)
-        for z in np.unique(rl[R.refs[rl] == 0]).tolist():
+        subtract_at(R.refs, rl, 1)
+        for z in unique(rl[R.refs[rl] == 0]).tolist():
             world.commands.free("rlimit_sets", z)
         G.rlimits[ltg] = -1
         world.commands.frees.setdefault("thread_groups", []).extend(ltg.tolist())

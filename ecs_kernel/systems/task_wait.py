@@ -19,6 +19,7 @@ from ..components import links, pidns
 from ..components.task import Block, ExitState, RunState
 from ..components.signals import SIGCHLD
 from ..errors import E, KernelError
+from ..jit.scatter import add_at
 from ..schedule import Phase, system
 from . import cpu_clocks
 from . import task_exit  # attribute access at call time: task_exit imports modules that import us
@@ -275,8 +276,8 @@ def _reap_many(world, waiters: np.ndarray, children: np.ndarray):
     # released threads) and its own joined-children time
     u = G.dead_utime[ctg] + T.utime[children] + T.cpu_used_user_ns[children] + G.cutime[ctg]
     s = G.dead_stime[ctg] + T.stime[children] + T.cpu_used_sys_ns[children] + G.cstime[ctg]
-    np.add.at(G.cutime, wtg, u)
-    np.add.at(G.cstime, wtg, s)
+    add_at(G.cutime, wtg, u)
+    add_at(G.cstime, wtg, s)
     task_exit.release_many(world, children)
     return pid, status, code, uid
 
