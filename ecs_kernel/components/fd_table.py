@@ -76,6 +76,8 @@ def _on_copy_many(world, src, dst) -> None:
     st.ensure(int(dst.max()) + 1, st.words)
     st.used[dst] = st.used[src]
     st.cloexec[dst] = st.cloexec[src]
+    if not st.files:
+        return
     for s, d in zip(src.tolist(), dst.tolist()):
         files = st.files.get(s)
         if files:

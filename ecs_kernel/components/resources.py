@@ -81,9 +81,8 @@ def copy_many(world, kind: str, rows: np.ndarray) -> np.ndarray:
     t.refs[new_rows] = 1
     objs = world.index.get(kind)
     if objs:
-        for r, nr in zip(rows.tolist(), new_rows.tolist()):
-            if r in objs:
-                objs[nr] = objs[r].fork()
+        objs.update({nr: objs[r].fork() for r, nr in zip(rows.tolist(), new_rows.tolist())
+                     if r in objs})
     many = COPY_MANY_HOOKS.get(kind)
     if many is not None:
         many(world, rows, new_rows)
