@@ -48,10 +48,9 @@ from ..components.timers import (BASE_MONO, BASE_PROF, BASE_REAL, BASE_THREAD, B
                                  ITIMER_PROF, ITIMER_REAL, ITIMER_VIRTUAL, KIND_POSIX,
                                  SIGEV_NONE, SIGEV_SIGNAL, SIGEV_THREAD, SIGEV_THREAD_ID)
 from ..errors import E, KernelError
-from ..jit.timers import expire
+from ..jit.timers import end_sleeps, expire
 from ..schedule import Phase, system
 from . import cpu_clocks as C
-from ..errors import ERESTARTSYS
 from .task_signals import send_group_signal, send_signal
 
 NS = 1_000_000_000
@@ -676,38 +675,16 @@ def _rlimit_cpu(world) -> None:
 
 
 def _sleeps(world) -> None:
-    T = world.tasks
+    """End the sleeps whose deadline passed, and close the ones a signal or a kill ended
+    (jit.timers.end_sleeps, one pass over the rows)."""
+    T, G = world.tasks, world.thread_groups
     n = T.n
-    rows = np.flatnonzero(T.sleeping[:n] & T.alive[:n])
-    if len(rows) == 0:
+    if n == 0:
         return
-    blocked = T.run_state[rows] == RunState.blocked
-    asleep = blocked & (T.block[rows] == Block.SLEEP)
-    stopped = blocked & (T.block[rows] == Block.STOPPED) & (T.stop_block[rows] == Block.SLEEP)
-    base = T.sleep_base[rows]
-    now = np.full(len(rows), world.now_ns, np.int64)
-    now[base == BASE_REAL] += C.realtime_offset(world)
-    cpu = (base == BASE_PROF) | (base == BASE_VIRT)
-    if cpu.any():
-        G = world.thread_groups
-        tg = T.sleep_target[rows[cpu]]
-        now[cpu] = G.group_utime[tg] + np.where(base[cpu] == BASE_PROF, G.group_stime[tg], 0)
-    due = now >= T.sleep_deadline[rows]
-    done = rows[asleep & due]
-    T.ret[done] = 0
-    T.block[done] = Block.NONE
-    T.run_state[done] = RunState.runSyscallExit
-    late = rows[stopped & due]  # a stopped sleeper whose deadline passed returns 0 when continued
-    T.ret[late] = 0
-    T.stop_block[late] = Block.NONE
-    T.stop_run_state[late] = RunState.runSyscallExit
-    T.sleeping[done] = False
-    T.sleeping[late] = False
-    gone = ~(asleep | stopped)
-    left = rows[gone]
-    T.sleep_rem_ns[left] = np.maximum(T.sleep_deadline[left] - now[gone], 0)
-    T.ret[left] = np.where(T.ret[left] == -ERESTARTSYS, -E.EINTR, T.ret[left])
-    T.sleeping[left] = False
+    end_sleeps(n, T.alive, T.sleeping, T.run_state, T.block, T.stop_run_state, T.stop_block,
+               T.sleep_base, T.sleep_target, T.sleep_deadline, T.ret, T.sleep_rem_ns,
+               G.group_utime, G.group_stime, int(world.now_ns),
+               int(world.now_ns) + C.realtime_offset(world))
 
 
 @system(phase=Phase.TIMERS,

@@ -522,3 +522,51 @@ def test_timers_sleeps_and_clocks_survive_checkpoint_and_restore(k):
         assert pending(kk, p) == pending(k, p) == int(sigmask(SIGRTMIN) | sigmask(SIGPROF))
         assert (ww.tasks.run_state[t], ww.tasks.ret[t]) == (RunState.runSyscallExit, 0)
         assert C.group_cputime(ww, int(ww.tasks.tg[p])) == (2_700_000, 0)
+
+
+def _end_sleeps_naive(now_mono, now_real, rows):
+    """The sleep pass as the timer system did it in numpy, one row at a time on dicts."""
+    for r in rows:
+        if not (r["sleeping"] and r["alive"]):
+            continue
+        b = r["base"]
+        now = {1: now_real, 2: r["gu"] + r["gs"], 3: r["gu"]}.get(b, now_mono)
+        due = now >= r["deadline"]
+        if r["run_state"] == 7 and r["block"] == 3:
+            if due:
+                r.update(ret=0, block=0, run_state=1, sleeping=False)
+        elif r["run_state"] == 7 and r["block"] == 5 and r["stop_block"] == 3:
+            if due:
+                r.update(ret=0, stop_block=0, stop_run_state=1, sleeping=False)
+        else:
+            r["rem"] = max(r["deadline"] - now, 0)
+            if r["ret"] == -512:
+                r["ret"] = -4
+            r["sleeping"] = False
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_end_sleeps_matches_a_row_by_row_model(seed):
+    from ecs_kernel.jit.timers import end_sleeps
+    rng = np.random.default_rng(seed)
+    n, ng = 400, 20
+    cols = {
+        "alive": rng.random(n) < 0.9, "sleeping": rng.random(n) < 0.7,
+        "run_state": rng.choice(np.array([0, 1, 7, 7, 7], np.uint8), n),
+        "block": rng.choice(np.array([0, 3, 3, 5], np.uint8), n),
+        "stop_run_state": rng.choice(np.array([1, 7], np.uint8), n),
+        "stop_block": rng.choice(np.array([0, 3], np.uint8), n),
+        "base": rng.integers(0, 5, n).astype(np.uint8), "target": rng.integers(0, ng, n).astype(np.int32),
+        "deadline": rng.integers(0, 2000, n).astype(np.int64),
+        "ret": rng.choice(np.array([0, -512, -4, 7], np.int64), n), "rem": np.zeros(n, np.int64)}
+    gu, gs = rng.integers(0, 1000, ng).astype(np.int64), rng.integers(0, 1000, ng).astype(np.int64)
+    rows = [{k: v[i].item() for k, v in cols.items()} | {"gu": int(gu[cols["target"][i]]),
+                                                          "gs": int(gs[cols["target"][i]])}
+            for i in range(n)]
+    _end_sleeps_naive(900, 1500, rows)
+    for fn in (end_sleeps, end_sleeps.py_func):
+        c = {k: v.copy() for k, v in cols.items()}
+        fn(n, c["alive"], c["sleeping"], c["run_state"], c["block"], c["stop_run_state"],
+           c["stop_block"], c["base"], c["target"], c["deadline"], c["ret"], c["rem"], gu, gs, 900, 1500)
+        for k in cols:
+            assert c[k].tolist() == [r[k] for r in rows], k
