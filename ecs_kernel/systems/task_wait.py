@@ -246,9 +246,10 @@ def wait_many(world, rows: np.ndarray, simple: np.ndarray, scalar):
     n = len(rows)
     kind = np.empty(n, np.int8)
     child = np.empty(n, np.int64)
+    claimed, tainted = np.zeros(T.n, np.bool_), np.zeros(G.n, np.bool_)
     K.wait_scan(rows, np.ascontiguousarray(simple, np.bool_), world.index["root_pidns"], T.ns,
-                T.tg, T.exit_state, T.child_head, T.sib_next, G.tasks_count, G.termination_signal,
-                kind, child)
+                T.tg, T.exit_state, T.child_head, T.sib_next, G.task_head, T.tg_next,
+                G.tasks_count, G.termination_signal, claimed, tainted, kind, child)
     pid, status, code, uid = (np.zeros(n, np.int64) for _ in range(4))
     fb = np.flatnonzero(kind == K.FALLBACK)
     for a, b in zip([0, *(fb + 1).tolist()], [*fb.tolist(), n]):

@@ -22,7 +22,7 @@ WAITS = [(-1, 0)] * 4 + [(-1, WUNTRACED), (-1, WALL), (-1, WCLONE), (0, 0), ("ch
 
 ops = st.lists(st.tuples(st.sampled_from(["fork", "fork", "clone_usr1", "thread", "exit", "exit",
                                           "exit_group", "charge", "wait", "wait_all", "family",
-                                          "tick"]),
+                                          "crowd", "tick"]),
                          st.integers(0, 10**6), st.integers(0, len(WAITS) - 1)),
                min_size=1, max_size=60)
 
@@ -51,13 +51,29 @@ def _step(k, op, i, j):
         cpu_clocks.charge(w, t, 1000 * (i % 97), 1000 * (i % 31))
     elif op == "wait" and T.run_state[t] <= 1:
         _wait(w, live, t, j)
-    elif op == "wait_all":  # every task with a child waits: many retries in one wait_system
+    elif op == "wait_all":  # every thread of a group with children waits: many retries, and
+        # several waiters on one group's children in one wait_system
+        G = w.thread_groups
+        parents = {int(T.tg[x]) for _, x in live if T.child_head[x] >= 0}
         for _, x in live:
-            if T.run_state[x] <= 1 and T.child_head[x] >= 0:
+            if T.run_state[x] <= 1 and int(T.tg[x]) in parents and int(G.leader[T.tg[x]]) != 0:
                 try:
                     _wait(w, live, x, (j + x) % len(WAITS))
                 except KernelError:
                     pass
+    elif op == "crowd":  # a new process's three threads wait on one child that then exits:
+        # the first with wait4(-1, 0) or, first of all, one that the scan leaves to the scalar
+        # path (any other request) reaps it, and no other
+        p = clone(w, t, SIGCHLD)
+        threads = [p, clone(w, p, THREAD), clone(w, p, THREAD)]
+        c = clone(w, threads[i % 3], SIGCHLD)
+        w.flush()
+        first = (j % 5) + 4 if i & 1 else 0  # WAITS[4:]: WUNTRACED, __WALL, __WCLONE, pgrp, pid
+        live = _live(w)
+        for n, x in enumerate(threads):
+            _wait(w, live, x, first if n == 0 else 0)
+        task_exit.exit_task(w, c, 2)
+        k.tick()
     elif op == "family":  # a child that reaped a grandchild that used CPU: its cutime moves up
         c = clone(w, t, SIGCHLD)
         g = clone(w, c, SIGCHLD)
@@ -109,33 +125,42 @@ def _run(ks, script):
 
 
 def test_scan_classifies_as_try_wait_does():
-    """The four outcomes, each on a case built for it, against try_wait's own answer."""
+    """Each outcome on a case built for it: two waiters of one group and one zombie (the second
+    passes over the child the first reaps), and a group whose earlier waiter falls back."""
     k = Kernel()
     w = k.world
-    T = w.tasks
+    T, G = w.tasks, w.thread_groups
     init = k.task(k.init_task)
 
     def proc():
         return k.task(k.fork(k.init_task))
-    ready, running, none, only_usr1, threaded = proc(), proc(), proc(), proc(), proc()
+    ready, running, none, only_usr1, threaded, mixed = (proc() for _ in range(6))
     z = k.task(k.fork(k.handle(ready)))
     k.exit(k.handle(z), 3)
     k.fork(k.handle(running))
     k.clone(k.handle(only_usr1), SIGUSR1)
-    k.clone(k.handle(threaded), THREAD)
+    th = k.task(k.clone(k.handle(threaded), THREAD))
+    zt = k.task(k.fork(k.handle(th)))  # the thread's child: the group's leader may reap it too
+    k.exit(k.handle(zt), 4)
+    m2 = k.task(k.clone(k.handle(mixed), THREAD))
     k.tick()
-    rows = np.array([ready, running, none, only_usr1, threaded, init], np.int64)
+    rows = np.array([ready, running, none, only_usr1, threaded, th, mixed, m2, init], np.int64)
+    simple = np.array([True] * 6 + [False, True, True])
     kind = np.empty(len(rows), np.int8)
     child = np.empty(len(rows), np.int64)
-    K.wait_scan(rows, np.ones(len(rows), np.bool_), w.index["root_pidns"], T.ns, T.tg,
-                T.exit_state, T.child_head, T.sib_next, w.thread_groups.tasks_count,
-                w.thread_groups.termination_signal, kind, child)
-    assert kind.tolist() == [K.FOUND, K.NONE, K.ECHILD, K.ECHILD, K.FALLBACK, K.NONE]
-    assert child[0] == z
+    K.wait_scan(rows, simple, w.index["root_pidns"], T.ns, T.tg, T.exit_state, T.child_head,
+                T.sib_next, G.task_head, T.tg_next, G.tasks_count, G.termination_signal,
+                np.zeros(T.n, np.bool_), np.zeros(G.n, np.bool_), kind, child)
+    assert kind.tolist() == [K.FOUND, K.NONE, K.ECHILD, K.ECHILD, K.FOUND, K.ECHILD,
+                             K.FALLBACK, K.FALLBACK, K.NONE]
+    assert child[0] == z and child[4] == zt
+    # what try_wait says, one waiter after the other
     opts = WaitOptions.for_wait4(-1, WNOHANG)
     assert task_wait.try_wait(w, ready, opts).task == z
     assert task_wait.try_wait(w, running, opts) is None
-    for t in (none, only_usr1):
+    assert task_wait.try_wait(w, threaded, opts).task == zt
+    w.flush()
+    for t in (none, only_usr1, th):
         try:
             task_wait.try_wait(w, t, opts)
         except KernelError as e:
