@@ -8,8 +8,8 @@
 - futex_wait, futex_wake, lock and unlock: numba over the shared words and the futex waiter
   and queue rows (jit.futex_batch);
 - clone: runs of one kind through task_clone.clone_many (the batch path of clone);
-- exit: runs of exit(2) requests in numpy (exit_task touches only the task's row and reads its
-  group's exit status, which no exit changes); exit_group stays scalar;
+- exit, exit_group: numpy for exit_group from one-thread processes and for runs of exit
+  requests; exit_group from a multi-threaded process stays scalar;
 - wait: task_wait.wait_many (the numba scan; zombie children reaped in batches);
 - nanosleep: numpy over the SleepState columns (clock_nanosleep on CLOCK_MONOTONIC, relative, as
   systems/timers.nanosleep does); setitimer in the same class stays scalar.
@@ -211,26 +211,50 @@ def serve_waits(world, st, req, i: int, j: int) -> None:
 
 
 def serve_exits(world, st, req, i: int, j: int) -> None:
-    """exit and exit_group requests ``i..j-1`` in order: each run of exit requests as
-    task_exit.exit_task does it, one numpy pass; exit_group one at a time (group_kill)."""
-    from ..components.task import Block, ExitState, RunState
-    from ..jit.sim import OP_EXIT
+    """exit and exit_group requests ``i..j-1`` as task_exit.exit_task / exit_group serve them
+    in order. An exit_group from a one-thread process touches only that process: those go in
+    one numpy pass. The rest in order: each run of exit requests in one numpy pass (exit_task
+    touches only the task's row and reads its group's exit status, which no exit changes),
+    exit_group from a multi-threaded process one at a time (group_kill)."""
+    from ..components.signals import SIGKILL, sigmask
+    from ..components.task import ExitState
+    from ..jit.sim import OP_EXIT, OP_EXIT_GROUP
     from .engine import serve_one
     T, G = world.tasks, world.thread_groups
-    ex = req.op[i:j] == OP_EXIT
-    bounds = [0, *(np.flatnonzero(np.diff(ex)) + 1).tolist(), j - i]
-    for a, b in zip(bounds[:-1], bounds[1:]):
-        if not ex[a]:
-            for r in range(i + a, i + b):
-                serve_one(world, st, req, r)
+    r = np.arange(i, j)
+    t = req.task[r]
+    live = T.exit_state[t] == ExitState.NONE  # killed this tick: the call never completes
+    alone = live & (req.op[r] == OP_EXIT_GROUP) & (G.tasks_count[T.tg[t]] == 1)
+    a, tg = t[alone], T.tg[t[alone]]
+    first = ~G.exiting[tg]  # group_kill: the first group exit's status wins
+    G.group_exit_code[tg[first]] = (req.args[r[alone], 0][first] & 0xFF) << 8
+    G.exiting[tg] = True
+    T.sig_pending[a] &= ~np.uint64(sigmask(SIGKILL))
+    T.exit_code[a] = G.group_exit_code[tg]
+    _begin_exit_many(world, a)
+    st.totals["exits"] += len(a)
+    rest = r[live & ~alone]
+    ex = req.op[rest] == OP_EXIT
+    bounds = [0, *(np.flatnonzero(np.diff(ex)) + 1).tolist(), len(rest)]
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        if lo == hi:
             continue
-        t = req.task[i + a: i + b]
-        code = req.args[i + a: i + b, 0]
-        live = T.exit_state[t] == ExitState.NONE  # killed this tick: the call never completes
-        t, code = t[live], code[live]
+        if not ex[lo]:
+            for q in rest[lo:hi].tolist():
+                serve_one(world, st, req, q)
+            continue
+        t = req.task[rest[lo:hi]]
+        code = req.args[rest[lo:hi], 0]
         tg = T.tg[t]
         T.exit_code[t] = np.where(G.exiting[tg], G.group_exit_code[tg], (code & 0xFF) << 8)
-        T.exit_state[t] = ExitState.INITIATED
-        T.run_state[t] = RunState.runExit
-        T.block[t] = Block.NONE
+        _begin_exit_many(world, t)
         st.totals["exits"] += len(t)
+
+
+def _begin_exit_many(world, t: np.ndarray) -> None:
+    """task_exit._begin_exit for many tasks."""
+    from ..components.task import Block, ExitState, RunState
+    T = world.tasks
+    T.exit_state[t] = ExitState.INITIATED
+    T.run_state[t] = RunState.runExit
+    T.block[t] = Block.NONE

@@ -127,13 +127,13 @@ def test_futex_waits_interrupted_by_handlers_batched_equals_scalar():
 def test_exit_requests_batched_equal_scalar_when_groups_are_dying(seed, data):
     """exit(2) requests from threads whose group is already exiting (a SIGKILL or exit_group
     earlier in the tick: the group's status wins), from tasks already exiting (never served),
-    and exit_group requests between them."""
+    and exit_group requests between them, from one-thread and multi-threaded processes."""
     from ecs_kernel.components.task import ExitState
     from ecs_kernel.jit import sim as K
     from ecs_kernel.sim import batch, engine
     from ecs_kernel.systems import task_exit, task_signals
     from ecs_kernel.world import World
-    w = spec.parse({"threads_per_process": 3, "programs": [
+    w = spec.parse({"threads_per_process": data.draw(st.integers(1, 3)), "programs": [
         {"name": "p", "steps": [{"op": "compute", "ticks": 1}]}]})
     sim = Simulation(w, 12, seed)
     W0 = sim.world
