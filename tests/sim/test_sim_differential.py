@@ -137,7 +137,7 @@ def test_exit_requests_batched_equal_scalar_when_groups_are_dying(seed, data):
         {"name": "p", "steps": [{"op": "compute", "ticks": 1}]}]})
     sim = Simulation(w, 12, seed)
     W0 = sim.world
-    T, G = W0.tasks, W0.thread_groups
+    T = W0.tasks
     rows = np.flatnonzero(T.sim_prog[: T.n] >= 0)
     for t in data.draw(st.lists(st.sampled_from(rows.tolist()), max_size=4)):
         if T.exit_state[t] == ExitState.NONE:
