@@ -44,7 +44,7 @@ import numpy as np
 from ..components import signals as S
 from ..components.task import ExitState
 from ..errors import KernelError
-from ..schedule import Phase, check_sanity, system
+from ..schedule import Phase, SanityError, system
 from ..systems import futex as futex_sys
 from ..systems import task_clone, task_exit, task_signals, task_wait, timers
 from ..systems.task_clone import (CLONE_FILES, CLONE_FS, CLONE_SIGHAND, CLONE_SYSVSEM, CLONE_THREAD,
@@ -164,8 +164,11 @@ class Simulation:
     processes of ``workload.threads_per_process`` threads, children of init) running the
     workload's programs by their shares. ``step()`` runs one tick and returns its counters.
 
-    ``check_every=K`` runs the kernel's invariant checks (``check_sanity``) every K ticks and
-    raises :class:`ecs_kernel.schedule.SanityError` on the first violation. ``batched=False``
+    ``check_every=K`` runs the kernel's invariant checks at scale (sim/invariants.py, what
+    ``ecs-kernel sim --check K`` runs, probes included) every K ticks and raises
+    :class:`ecs_kernel.schedule.SanityError` naming the first violation (its ``violation``
+    attribute holds it). ``check_sanity(sim.world)`` runs every component's own checks too,
+    slower (Python over lists): for small worlds. ``batched=False``
     serves every syscall with the scalar handlers (the differential tests' reference).
     ``tasks_limit``: the World's task limit (default: 4x the tasks; clones past it get EAGAIN)."""
 
@@ -209,6 +212,9 @@ class Simulation:
             world.index["signal_delivery_python"] = True  # the scalar get_signal loop
         self.world = world
         self.tick = 0
+        if self.check_every:
+            from . import invariants
+            invariants.install(world)
         self._after = None  # (gauges, stopped groups) at the end of the last step
         self._spawn_initial(init)
 
@@ -271,7 +277,12 @@ class Simulation:
         c["group_stops"] = int((G.stopped[:ng] & ~stopped0[:ng]).sum() + G.stopped[ng: G.n].sum())
         self._after = g1, G.stopped[: G.n].copy()
         if self.check_every and self.tick % self.check_every == 0:
-            check_sanity(w)
+            from . import invariants
+            v = invariants.check(w)
+            if v is not None:
+                err = SanityError(str(v) if v.tick >= 0 else f"tick {self.tick}: {v}")
+                err.violation = v
+                raise err
         return {k: int(c[k]) for k in COUNTERS}
 
     def run(self, ticks: int) -> list[dict[str, int]]:

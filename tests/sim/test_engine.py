@@ -65,6 +65,7 @@ def test_same_seed_same_counters_other_seed_other_counters():
 def test_signal_storm_delivers_through_handlers_and_restores_masks():
     sim = Simulation(spec.load("signal-storm"), 64, 3, check_every=5)
     cs = run(sim, 60)
+    check_sanity(sim.world)
     assert sum(c["signals_sent"] for c in cs) > 100
     assert sum(c["signals_delivered"] for c in cs) > 50
     T = sim.world.tasks
@@ -231,12 +232,28 @@ steps = [{ op = "lock", word = 1 }, { op = "compute", ticks = 2 }, { op = "lock"
 def test_fork_exit_churn_reaps_every_child():
     sim = Simulation(spec.load("fork-exit-churn"), 20, 2, check_every=10)
     cs = run(sim, 80)
+    check_sanity(sim.world)
     clones = sum(c["clones"] for c in cs)
     assert clones > 20
     T = sim.world.tasks
     alive = T.alive[: T.n]
     assert not (alive & (T.exit_state[: T.n] == ExitState.ZOMBIE)).sum() > 20
     assert sum(c["reaped"] for c in cs) >= clones - 20
+
+
+def test_check_every_raises_naming_the_first_broken_invariant():
+    """check_every runs the at-scale checks (what --check runs): a duplicate tid planted between
+    two steps stops the next checked step with the rule's name."""
+    from ecs_kernel.schedule import SanityError
+    sim = Simulation(spec.load("signal-storm"), 32, 1, check_every=2)
+    run(sim, 2)
+    T = sim.world.tasks
+    a, b = synthetic(sim)[:2]
+    T.tids[b, 0] = T.tids[a, 0]
+    sim.step()  # tick 3: not checked
+    with pytest.raises(SanityError, match="ids-unique") as e:
+        sim.step()
+    assert e.value.violation.rule == "ids-unique"
 
 
 def test_timer_sleepers_sleep_and_timers_fire():
