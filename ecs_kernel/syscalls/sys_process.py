@@ -686,11 +686,13 @@ def wait4(t, pid, status_ptr, options, rusage):
     return res.pid
 
 
-@syscall("waitid", PARTIAL, "rusage (a Linux extension) is reported as zeros", args=("i", "i", "p", "x", "p"))
+@syscall("waitid", PARTIAL, "rusage (a Linux extension) reports CPU times only", args=("i", "i", "p", "x", "p"))
 def waitid(t, idtype, id_, infop, options, rusage):
     """Implements waitid(2)."""
+    from ..systems import cpu_clocks
     from ..systems import task_wait as W
     idtype, id_, options = s32(idtype), s32(id_), u32(options)
+    before = cpu_clocks.children_cputime(t.world, t.tg)
     res = _wait(t, lambda o: W.WaitOptions.for_waitid(idtype, id_, o), options)
     if infop:
         if res is None:
@@ -706,6 +708,7 @@ def waitid(t, idtype, id_, infop, options, rusage):
                 st = res.status & 0x7F
             info = struct.pack("<iii4xiIi", SIGCHLD, 0, res.code, res.pid, res.uid, st)
             t.mm.copy_out(infop, info.ljust(128, b"\0"))
-    if rusage:
-        t.mm.copy_out(rusage, bytes(144))
+    if rusage:  # as wait4: the times a reap just added to ours (zeros when nothing was reaped)
+        after = cpu_clocks.children_cputime(t.world, t.tg)
+        t.mm.copy_out(rusage, _rusage(after[0] - before[0], after[1] - before[1]))
     return 0

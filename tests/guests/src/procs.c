@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/times.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -115,6 +116,15 @@ int main(int argc, char **argv) {
         times(&t);
         printf("child used cpu %d, parent less %d, children total %d, times cutime %d\n",
                child > 0.02, me < child, k >= child * 0.99, t.tms_cutime > 0);
+        /* the raw waitid's fifth argument (a Linux extension): the reaped child's rusage */
+        c = fork();
+        if (c == 0) { for (volatile long i = 0; i < 10000000L; i++) ; _exit(0); }
+        siginfo_t si;
+        struct rusage ru2;
+        memset(&ru2, 0, sizeof ru2);
+        long r = syscall(SYS_waitid, P_PID, c, &si, WEXITED, &ru2);
+        double c2 = ru2.ru_utime.tv_sec + ru2.ru_utime.tv_usec / 1e6;
+        printf("waitid %ld pid ok %d, rusage utime %d\n", r, si.si_pid == c, c2 > 0.001);
         return 0;
     }
     if (!strcmp(w, "fdshare")) {  /* a shared file offset after fork */
