@@ -332,6 +332,14 @@ class Machine:
         else:
             objs[old_row] = gm
         task.mm = gm.aspace
+        # unshare_files, unshare_sighand: tables another process shares (CLONE_FILES,
+        # CLONE_SIGHAND without CLONE_THREAD) are copied first, so the exec changes only ours
+        for kind in ("fd_tables", "signal_handlers"):
+            col = getattr(T, resources.KINDS[kind])
+            r = int(col[row])
+            if r >= 0 and w.tables[kind].refs[r] > 1:
+                col[row] = resources.copy(w, kind, r)
+                resources.release(w, kind, r)
         fd_table.do_close_on_exec(w, row)
         sh = int(T.sighand[row])
         if sh >= 0:
@@ -408,11 +416,16 @@ class Machine:
         # memory for its parent to read before it execs. A thread shares the mm row, and with
         # it the engine: each thread's registers are a context switched in and out.
         strip = CLONE_VFORK | CLONE_SETTLS | CLONE_PARENT_SETTID | CLONE_CHILD_SETTID
-        if not thread:
-            strip |= CLONE_VM
         kflags = flags & ~strip
         child = task_clone.clone(w, task.row, kflags,
                                  child_tid_addr=ctid if flags & CLONE_CHILD_CLEARTID else 0)
+        if not thread and flags & CLONE_VM:
+            # the kernel saw CLONE_VM (CLONE_SIGHAND may come with it); the child's memory is
+            # a copy all the same: an address-space row of its own
+            from ..components import resources
+            shared = int(w.tasks.mm[child])
+            w.tasks.mm[child] = resources.copy(w, "address_spaces", shared)
+            resources.release(w, "address_spaces", shared)
         w.flush()
         pid = self.kernel.gettid(w.tasks.handle(child))  # the child's TID (its pid if a process)
         puc = self.memory_of(task.row).uc

@@ -645,7 +645,8 @@ def vfork(t):
 
 
 @syscall("clone", PARTIAL, "threads share the address space and engine; CLONE_VM without "
-         "CLONE_THREAD copies memory (posix_spawn's vfork-style child works)",
+         "CLONE_THREAD copies memory (posix_spawn's vfork-style child works; the handler and "
+         "fd tables are shared as asked)",
          args=("x", "p", "p", "p", "u"))
 def clone(t, flags, stack, ptid, ctid, tls):
     """Implements clone(2) (x86-64 argument order: flags, stack, parent_tid, child_tid, tls)."""

@@ -96,10 +96,11 @@ def test_big_memory_requests_follow_the_overcommit_heuristic(guest_build, libc):
 
 
 @pytest.mark.parametrize("scenario", ["pipe", "signals", "waitid", "exec", "many", "fdshare",
-                                      "rusage"])
+                                      "rusage", "exec-shared"])
 def test_processes(guest_build, libc, scenario):
     """fork/vfork, pipes between processes, wait4/waitid with stop/continue reports, signals to
-    children, exec in a child, a shared file offset."""
+    children, exec in a child (one sharing our handler and fd tables, too), a shared file
+    offset."""
     same([guest_build("procs", libc), scenario])
 
 

@@ -2,6 +2,8 @@
    vfork, orphans. argv[1] picks the scenario; output must match native Linux. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +16,12 @@
 
 static volatile int chld;
 static void on_chld(int s) { (void)s; chld++; }
+static int exec_true(void *arg) {
+    (void)arg;
+    char *args[] = {"/bin/true", NULL};
+    execv(args[0], args);
+    _exit(97);
+}
 
 int main(int argc, char **argv) {
     const char *w = argc > 1 ? argv[1] : "";
@@ -86,6 +94,22 @@ int main(int argc, char **argv) {
         }
         waitpid(c, &st, 0);
         printf("vfork child status %d\n", WEXITSTATUS(st));
+        return 0;
+    }
+    if (!strcmp(w, "exec-shared")) {
+        /* A child sharing our handler table (CLONE_SIGHAND) and fd table (CLONE_FILES) execs:
+           exec gives it copies first (unshare_sighand, unshare_files), so our caught handler
+           and our close-on-exec fd stay ours. */
+        signal(SIGUSR1, on_chld);
+        int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        static char stack[65536];
+        pid_t c = clone(exec_true, stack + sizeof stack,
+                        CLONE_VM | CLONE_SIGHAND | CLONE_FILES | CLONE_VFORK | SIGCHLD, NULL);
+        waitpid(c, &st, 0);
+        struct sigaction sa;
+        sigaction(SIGUSR1, NULL, &sa);
+        printf("child status %d, our handler kept %d, our cloexec fd open %d\n",
+               WEXITSTATUS(st), sa.sa_handler == on_chld, fcntl(fd, F_GETFD) >= 0);
         return 0;
     }
     if (!strcmp(w, "many")) {
