@@ -3,6 +3,7 @@ sessions.forget_leaders (release of many thread groups: process group lists, ori
 session leaders) and the sigactions release hook (shared action tables unreferenced, the ones
 left unnamed freed in the order the references went)."""
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -47,25 +48,32 @@ def twins(w):
     return World.restore(blob), World.restore(blob)
 
 
+def _forget_leaders(world, tasks):
+    sessions.forget_leaders(world, np.array([world.tasks.tg[t] for t in tasks], np.int64))
+
+
+def _forget_leader_each(world, tasks):
+    for t in tasks:
+        sessions.forget_leader(world, int(world.tasks.tg[t]))
+
+
+def _release_handlers(world, tasks):
+    sigactions._on_release_many(world, np.array([world.tasks.sighand[t] for t in tasks], np.int64))
+
+
+def _release_handlers_each(world, tasks):
+    for t in tasks:
+        sigactions._on_release(world, int(world.tasks.sighand[t]))
+
+
+@pytest.mark.parametrize("batch, one_at_a_time", [(_forget_leaders, _forget_leader_each),
+                                                  (_release_handlers, _release_handlers_each)])
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(worlds(), st.data())
-def test_forget_leaders_equals_forget_leader_in_order(ww, data):
+@given(ww=worlds(), data=st.data())
+def test_batch_equals_one_call_at_a_time_in_order(batch, one_at_a_time, ww, data):
     w, procs = ww
     chosen = data.draw(st.lists(st.sampled_from(procs), unique=True, min_size=1))
     a, b = twins(w)
-    sessions.forget_leaders(a, np.array([a.tasks.tg[t] for t in chosen], np.int64))
-    for t in chosen:
-        sessions.forget_leader(b, int(b.tasks.tg[t]))
-    assert_same_worlds(a, b, ("batch", "one at a time"))
-
-
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(worlds(), st.data())
-def test_sigactions_release_many_equals_release_in_order(ww, data):
-    w, procs = ww
-    chosen = data.draw(st.lists(st.sampled_from(procs), unique=True, min_size=1))
-    a, b = twins(w)
-    sigactions._on_release_many(a, np.array([a.tasks.sighand[t] for t in chosen], np.int64))
-    for t in chosen:
-        sigactions._on_release(b, int(b.tasks.sighand[t]))
+    batch(a, chosen)
+    one_at_a_time(b, chosen)
     assert_same_worlds(a, b, ("batch", "one at a time"))
