@@ -11,6 +11,8 @@ Invariant (:func:`check`): ``refs`` equals the number of live tasks pointing at 
 """
 from __future__ import annotations
 
+from itertools import repeat
+
 import numpy as np
 
 from ..jit.scatter import subtract_at, unique
@@ -123,13 +125,15 @@ def release_many(world, kind: str, rows: np.ndarray) -> None:
     elif kind in RELEASE_HOOKS:
         for r in dead.tolist():
             RELEASE_HOOKS[kind](world, r)
+    dead = dead.tolist()
     objs = world.index.get(kind)
     if objs:
-        for r in dead.tolist():
-            obj = objs.pop(r, None)
-            if obj is not None and hasattr(obj, "release"):
+        # one release per object (a sealed SimMemory is one object behind many rows)
+        gone = {id(o): o for o in map(objs.pop, dead, repeat(None)) if o is not None}
+        for obj in gone.values():
+            if hasattr(obj, "release"):
                 obj.release()
-    world.commands.frees.setdefault(kind, []).extend(dead.tolist())
+    world.commands.frees.setdefault(kind, []).extend(dead)
 
 
 def check(world) -> None:
