@@ -206,6 +206,36 @@ def run_programs(n, seed, tick_ns, alive, gen, exit_state, run_state, ret, handl
 
 
 @jit(allocates=False)
+def group_by_class(k, op_class, step_op, in_task, in_step, in_args, in_flag, out_task, out_step,
+                   out_op, out_args, out_flag, starts):
+    """The first ``k`` requests of :func:`run_programs`, stably grouped by the serving class of
+    their op (``op_class[op]``, 0 first): a counting sort, one pass to count and one to place
+    (numpy's stable argsort and a gather of the (k, NARGS) arguments took ~8 ms for 180,000
+    requests). ``starts``: int64 scratch of the number of classes."""
+    ncls = starts.shape[0]
+    for c in range(ncls):
+        starts[c] = 0
+    for i in range(k):
+        starts[op_class[step_op[in_step[i]]]] += 1
+    pos = 0
+    for c in range(ncls):
+        m = starts[c]
+        starts[c] = pos
+        pos += m
+    for i in range(k):
+        op = step_op[in_step[i]]
+        c = op_class[op]
+        j = starts[c]
+        starts[c] = j + 1
+        out_task[j] = in_task[i]
+        out_step[j] = in_step[i]
+        out_op[j] = op
+        out_flag[j] = in_flag[i]
+        for a in range(in_args.shape[1]):
+            out_args[j, a] = in_args[i, a]
+
+
+@jit(allocates=False)
 def tasks_with_handlers(n, alive, prog, run_state, handling, out):
     """Rows of synthetic tasks whose caught signal's handler is to run now."""
     k = 0

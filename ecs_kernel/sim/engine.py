@@ -87,6 +87,7 @@ for _op, _cls in (("sigaction", 0), ("sigprocmask", 1), ("kill", 2), ("tgkill", 
                   ("futex_wake", 3), ("lock", 3), ("unlock", 3), ("nanosleep", 4), ("setitimer", 4),
                   ("clone", 5), ("exit", 6), ("exit_group", 6), ("wait", 7)):
     _CLASS[specmod.OP_CODES[_op]] = _cls
+_NCLASSES = int(_CLASS.max()) + 1
 
 
 @dataclass
@@ -339,10 +340,13 @@ def sim_run_system(world, commands) -> None:
     if k == 0:
         return
     # 3. serve them, op class by op class, each in row order
-    ops = st.step_op[out_step[:k]]
-    order = np.argsort(_CLASS[ops], kind="stable")
-    req = Requests(out_task[:k][order], out_step[:k][order], ops[order], out_args[:k][order],
-                   out_flag[:k][order])
+    req = Requests(world.scratch("sim_req_task", k, np.int64),
+                   world.scratch("sim_req_step", k, np.int64),
+                   world.scratch("sim_req_op", k, np.int8),
+                   world.scratch("sim_req_args", k, np.int64, K.NARGS),
+                   world.scratch("sim_req_flag", k, np.int8))
+    K.group_by_class(k, _CLASS, st.step_op, out_task, out_step, out_args, out_flag, req.task,
+                     req.step, req.op, req.args, req.flag, np.empty(_NCLASSES, np.int64))
     serve(world, st, req)
 
 

@@ -302,3 +302,23 @@ def test_orphan_candidates_match_numpy_and_its_python_body(seed):
         out = np.empty(n, np.int32)
         k = fn(n - 7, w_alive, w_task, exit_state, run_state, block, out)  # only the first n - 7
         assert out[:k].tolist() == want[want < n - 7].tolist()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_group_by_class_is_a_stable_argsort_by_class(seed):
+    rng = np.random.default_rng(seed)
+    nsteps, k, n = 12, int(rng.integers(0, 300)), 320
+    op_class = rng.integers(0, 8, 16).astype(np.int8)
+    step_op = rng.integers(0, 16, nsteps).astype(np.int8)
+    task = rng.permutation(n)[:k].astype(np.int64)
+    step = rng.integers(0, nsteps, k).astype(np.int64)
+    args = rng.integers(-5, 10**6, (k, K.NARGS)).astype(np.int64)
+    flag = rng.integers(0, 2, k).astype(np.int8)
+    ops = step_op[step]
+    order = np.argsort(op_class[ops], kind="stable")
+    for fn in (K.group_by_class, K.group_by_class.py_func):
+        out = (np.full(n, -1, np.int64), np.full(n, -1, np.int64), np.full(n, -1, np.int8),
+               np.full((n, K.NARGS), -1, np.int64), np.full(n, -1, np.int8))
+        fn(k, op_class, step_op, task, step, args, flag, *out, np.empty(8, np.int64))
+        for got, want in zip(out, (task[order], step[order], ops[order], args[order], flag[order])):
+            assert np.array_equal(got[:k], want)
