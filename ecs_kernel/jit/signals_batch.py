@@ -345,6 +345,19 @@ def deliver_batch(rows, start, alive, exit_state, tg, mask, pending, q_head, q_t
 
 
 @jit(allocates=False)
+def sigkill_rows(n, alive, exit_state, pending, out):
+    """interrupt_system's scan: rows ``< n``, ascending, of live tasks not yet exiting with
+    SIGKILL pending, into ``out``; returns how many."""
+    kill = _bit(SIGKILL)
+    k = 0
+    for i in range(n):
+        if pending[i] & kill and alive[i] and exit_state[i] == EXIT_NONE:
+            out[k] = i
+            k += 1
+    return k
+
+
+@jit(allocates=False)
 def deliverable_rows(n, alive, exit_state, tg, run_state, block, wait_set, mask, pending,
                      g_pending, out):
     """The signal system's scan in one pass (no temporaries): rows ``< n``, ascending, of live,

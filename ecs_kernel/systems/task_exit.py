@@ -76,11 +76,11 @@ def kill_by_signal(world, tg: int, signo: int) -> None:
         writes=("RunState", "ExitState"))
 def interrupt_system(world, commands) -> None:
     """Tasks with SIGKILL pending stop what they do (even blocked) and begin their exit."""
+    from ..jit.signals_batch import sigkill_rows
     T, G = world.tasks, world.thread_groups
     n = T.n
-    kill = np.uint64(sigmask(SIGKILL))
-    rows = np.flatnonzero((T.sig_pending[:n] & kill).astype(bool)
-                          & (T.exit_state[:n] == ExitState.NONE) & T.alive[:n])
+    rows = world.scratch("sigkill_rows", n, np.int64)
+    rows = rows[: sigkill_rows(n, T.alive, T.exit_state, T.sig_pending, rows)]
     if len(rows) == 0:
         return
     tg = T.tg[rows]

@@ -55,3 +55,19 @@ def test_deliverable_rows_reports_a_live_row_without_group():
     tg[17] = ng  # out of range
     k, _ = K.deliverable_rows(n, *cols, np.empty(n, np.int64))
     assert k == -18 == naive(n, *cols)[0]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_sigkill_rows_matches_numpy(seed):
+    rng = np.random.default_rng(seed)
+    n = 400
+    alive = rng.random(n) < 0.9
+    exit_state = (rng.random(n) < 0.2).astype(np.uint8)
+    pending = rng.integers(0, 2, n).astype(np.uint64) << np.uint64(8)  # SIGKILL's bit, or none
+    pending |= rng.integers(0, 2**40, n).astype(np.uint64) & ~np.uint64(1 << 8)
+    want = np.flatnonzero(((pending >> np.uint64(8)) & np.uint64(1)).astype(bool) & alive
+                          & (exit_state == 0))
+    for fn in (K.sigkill_rows, K.sigkill_rows.py_func):
+        out = np.empty(n, np.int64)
+        k = fn(n - 3, alive, exit_state, pending, out)
+        assert out[:k].tolist() == want[want < n - 3].tolist() and k > 0
