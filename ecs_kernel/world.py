@@ -397,7 +397,9 @@ class World:
         """A work array named ``name`` of ``n`` rows (``(n, width)`` if ``width``) whose contents
         are garbage, for a system's per-tick temporaries. The memory is kept and reused from tick
         to tick: a fresh array of millions of rows each tick costs the page faults of its first
-        touch. Never checkpointed; counted by :meth:`nbytes`."""
+        touch. Never checkpointed; counted by :meth:`nbytes`. ``"task_rows"`` (int64, a row per
+        task) is shared by the systems that list task rows (interrupts, signals, the simulation's
+        handler returns): hold it only within one system's call."""
         buf = self._scratch.get(name)
         shape = (width,) if width else ()
         if buf is None or buf.dtype != np.dtype(dtype) or buf.shape[1:] != shape or len(buf) < n:

@@ -316,7 +316,7 @@ def sim_run_system(world, commands) -> None:
     if n == 0:
         return
     # 1. handlers of delivered caught signals return (rt_sigreturn of every frame)
-    rows = world.scratch("sim_rows", n, np.int64)
+    rows = world.scratch("task_rows", n, np.int64)
     k = K.tasks_with_handlers(n, T.alive, T.sim_prog, T.run_state, T.handling, rows)
     if k:
         _run_handlers(world, rows[:k])
@@ -340,11 +340,10 @@ def sim_run_system(world, commands) -> None:
     if k == 0:
         return
     # 3. serve them, op class by op class, each in row order
-    req = Requests(world.scratch("sim_req_task", k, np.int64),
-                   world.scratch("sim_req_step", k, np.int64),
-                   world.scratch("sim_req_op", k, np.int8),
-                   world.scratch("sim_req_args", k, np.int64, K.NARGS),
-                   world.scratch("sim_req_flag", k, np.int8))
+    # fresh arrays of k rows (kept scratch would grow to a row per task at the first tick, when
+    # every program starts with sigactions: ~40 bytes per task for good)
+    req = Requests(np.empty(k, np.int64), np.empty(k, np.int64), np.empty(k, np.int8),
+                   np.empty((k, K.NARGS), np.int64), np.empty(k, np.int8))
     K.group_by_class(k, _CLASS, st.step_op, out_task, out_step, out_args, out_flag, req.task,
                      req.step, req.op, req.args, req.flag, np.empty(_NCLASSES, np.int64))
     serve(world, st, req)

@@ -79,7 +79,7 @@ def interrupt_system(world, commands) -> None:
     from ..jit.signals_batch import sigkill_rows
     T, G = world.tasks, world.thread_groups
     n = T.n
-    rows = world.scratch("sigkill_rows", n, np.int64)
+    rows = world.scratch("task_rows", n, np.int64)
     rows = rows[: sigkill_rows(n, T.alive, T.exit_state, T.sig_pending, rows)]
     if len(rows) == 0:
         return

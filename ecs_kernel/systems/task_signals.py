@@ -808,7 +808,7 @@ def signal_system(world, commands) -> None:
         return
     # one numba pass over the rows (sigtimedwait's set counts as unblocked), no temporaries
     gp = G.group_pending[: max(G.n, 1)]
-    rows = world.scratch("deliverable_rows", n, np.int64)
+    rows = world.scratch("task_rows", n, np.int64)
     k, waiting = deliverable_rows(n, T.alive, T.exit_state, T.tg, T.run_state, T.block,
                                   T.sig_wait_set, T.sig_mask, T.sig_pending, gp, rows)
     if k < 0:
