@@ -263,8 +263,9 @@ def wait_many(world, rows: np.ndarray, simple: np.ndarray, scalar):
 
 
 def _reap_many(world, waiters: np.ndarray, children: np.ndarray):
-    """wait_task_zombie without WNOWAIT for (waiter, zombie child leader) pairs the scan found:
-    one-thread waiter groups (each its own pairs), one-thread child groups, root namespace."""
+    """wait_task_zombie without WNOWAIT for the (waiter, zombie child leader) pairs the scan
+    found: each child once, children of one-thread groups, all in the root namespace (threads
+    of one group may each reap one: their group's joined times add up)."""
     T, G = world.tasks, world.thread_groups
     ctg = T.tg[children].astype(np.int64)
     wtg = T.tg[waiters].astype(np.int64)
