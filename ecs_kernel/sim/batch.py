@@ -219,6 +219,7 @@ def serve_exits(world, st, req, i: int, j: int) -> None:
     from ..components.signals import SIGKILL, sigmask
     from ..components.task import ExitState
     from ..jit.sim import OP_EXIT, OP_EXIT_GROUP
+    from ..systems import task_exit
     from .engine import serve_one
     T, G = world.tasks, world.thread_groups
     r = np.arange(i, j)
@@ -231,7 +232,7 @@ def serve_exits(world, st, req, i: int, j: int) -> None:
     G.exiting[tg] = True
     T.sig_pending[a] &= ~np.uint64(sigmask(SIGKILL))
     T.exit_code[a] = G.group_exit_code[tg]
-    _begin_exit_many(world, a)
+    task_exit._begin_exit(world, a)
     st.totals["exits"] += len(a)
     rest = r[live & ~alone]
     ex = req.op[rest] == OP_EXIT
@@ -247,14 +248,6 @@ def serve_exits(world, st, req, i: int, j: int) -> None:
         code = req.args[rest[lo:hi], 0]
         tg = T.tg[t]
         T.exit_code[t] = np.where(G.exiting[tg], G.group_exit_code[tg], (code & 0xFF) << 8)
-        _begin_exit_many(world, t)
+        task_exit._begin_exit(world, t)
         st.totals["exits"] += len(t)
 
-
-def _begin_exit_many(world, t: np.ndarray) -> None:
-    """task_exit._begin_exit for many tasks."""
-    from ..components.task import Block, ExitState, RunState
-    T = world.tasks
-    T.exit_state[t] = ExitState.INITIATED
-    T.run_state[t] = RunState.runExit
-    T.block[t] = Block.NONE

@@ -34,7 +34,8 @@ from .task_signals import (flags_of, group_kill, handler_of, release_group_signa
 
 # -- kernel calls ----------------------------------------------------------------------------------
 
-def _begin_exit(world, t: int) -> None:
+def _begin_exit(world, t) -> None:
+    """The task (or array of tasks) starts its exit."""
     T = world.tasks
     T.exit_state[t] = ExitState.INITIATED
     T.run_state[t] = RunState.runExit
@@ -413,11 +414,13 @@ def release_many(world, rows: np.ndarray) -> None:
     world.commands.frees.setdefault("tasks", []).extend(rows.tolist())
 
 
-def wait_status(world, t: int) -> int:
-    """The status a parent's wait sees for zombie leader ``t``."""
+def wait_status(world, t):
+    """The status a parent's wait sees for zombie leader ``t`` (int; for an array of leaders,
+    an int64 array)."""
     T, G = world.tasks, world.thread_groups
-    tg = int(T.tg[t])
-    return int(G.group_exit_code[tg]) if G.exiting[tg] else int(T.exit_code[t])
+    tg = T.tg[t]
+    status = np.where(G.exiting[tg], G.group_exit_code[tg], T.exit_code[t]).astype(np.int64)
+    return int(status) if status.ndim == 0 else status
 
 
 def release(world, t: int) -> None:

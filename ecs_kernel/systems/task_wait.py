@@ -139,10 +139,12 @@ def _eligible(world, c: int, opts: WaitOptions, target: int) -> bool:
     return is_clone == bool(opts.options & WCLONE)
 
 
-def _si_code(status: int) -> int:
-    if status & 0x7F == 0:
-        return CLD_EXITED
-    return CLD_DUMPED if status & 0x80 else CLD_KILLED
+def _si_code(status):
+    """The si_code of a zombie's wait status: CLD_EXITED, CLD_KILLED or CLD_DUMPED (int, or an
+    array for an array of statuses)."""
+    code = np.where(status & 0x7F == 0, CLD_EXITED,
+                    np.where(status & 0x80, CLD_DUMPED, CLD_KILLED)).astype(np.int64)
+    return int(code) if code.ndim == 0 else code
 
 
 class _Search:
@@ -269,9 +271,8 @@ def _reap_many(world, waiters: np.ndarray, children: np.ndarray):
     T, G = world.tasks, world.thread_groups
     ctg = T.tg[children].astype(np.int64)
     wtg = T.tg[waiters].astype(np.int64)
-    status = np.where(G.exiting[ctg], G.group_exit_code[ctg], T.exit_code[children]).astype(np.int64)
-    code = np.where(status & 0x7F == 0, CLD_EXITED,
-                    np.where(status & 0x80, CLD_DUMPED, CLD_KILLED)).astype(np.int64)
+    status = task_exit.wait_status(world, children)
+    code = _si_code(status)
     pid = T.tids[children, 0].astype(np.int64)
     uid = T.ruid[children].astype(np.int64)
     # cpu_clocks.join_child: the child group's total (its one thread, stage included, and its
