@@ -56,6 +56,7 @@ class E:
     EBADF = _errno.EBADF
     ECHILD = _errno.ECHILD
     EAGAIN = _errno.EAGAIN
+    EDEADLK = _errno.EDEADLK
     ENOMEM = _errno.ENOMEM
     EACCES = _errno.EACCES
     EFAULT = _errno.EFAULT

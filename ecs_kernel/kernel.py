@@ -15,14 +15,14 @@ foreign handle raises StaleHandleError / ForeignHandleError naming it. Kernel-le
 """
 from __future__ import annotations
 
-from .components import (fd_table, pidns, resources, rlimits, session, sigactions, signals, task,
-                         thread_group, uts)
+from .components import (fd_table, io_wait as io_wait_components, pidns, resources, rlimits,
+                         session, sigactions, signals, task, thread_group, uts)
 from .components import futex as futex_components
 from .components import cpu_clocks as cpu_clock_components, timers as timer_components
 from .errors import E, KernelError
 from .schedule import Schedule
 from .systems import futex, sessions, task_clone, task_exit, task_signals, task_wait
-from .systems import cpu_clocks, timers
+from .systems import cpu_clocks, io_wait, timers
 from .systems.task_wait import BLOCKED, WaitOptions, WaitResult
 from .world import Settings, World
 
@@ -35,13 +35,14 @@ def standard_components(levels: int = DEFAULT_PIDNS_LEVELS):
              session.ids_component("sessions", levels), *rlimits.COMPONENTS, *uts.COMPONENTS,
              *resources.COMPONENTS, *signals.COMPONENTS, *sigactions.COMPONENTS,
              *fd_table.COMPONENTS, *futex_components.COMPONENTS, *cpu_clock_components.COMPONENTS,
-             *timer_components.COMPONENTS]
+             *timer_components.COMPONENTS, *io_wait_components.COMPONENTS]
     return comps
 
 
 def standard_schedule() -> Schedule:
     return Schedule([task_exit.interrupt_system, task_signals.signal_system, task_exit.exit_system,
-                     task_wait.wait_system, *futex.SYSTEMS, *cpu_clocks.SYSTEMS, *timers.SYSTEMS])
+                     task_wait.wait_system, *futex.SYSTEMS, *cpu_clocks.SYSTEMS, *timers.SYSTEMS,
+                     *io_wait.SYSTEMS])
 
 
 def new_world(settings: Settings | None = None, pidns_levels: int = DEFAULT_PIDNS_LEVELS) -> World:

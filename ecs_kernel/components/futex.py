@@ -53,6 +53,7 @@ KEY_SHARED_OBJ = 2
 # Waiter ``flags`` (what a restart needs to know).
 WF_PRIVATE = 0x1
 WF_HAS_TIMEOUT = 0x2
+WF_PI = 0x4  # FUTEX_LOCK_PI: FUTEX_UNLOCK_PI hands the lock to the first such waiter
 
 FutexWaiters = Component("FutexWaiters", "futex_waiters", {
     "task": Column(I32, -1),

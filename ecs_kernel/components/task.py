@@ -46,6 +46,9 @@ class Block:
     SIGSUSPEND = 4
     STOPPED = 5  # group stop
     SIGTIMEDWAIT = 6  # rt_sigtimedwait: woken by a signal of its set, or its deadline
+    IO = 7  # read/write/accept/... on a file that is not ready (components/io_wait.py)
+    POLL = 8  # poll/ppoll/select/pselect6/epoll_wait (components/io_wait.py)
+    VFORK = 9  # a vfork parent until its child execs or exits (killable only)
 
 
 class ExitState:
@@ -102,6 +105,8 @@ WaitState = Component("WaitState", "tasks", {
     "wait_status": Column(I32, 0),  # result of a completed wait: status, si_code, uid
     "wait_code": Column(np.uint8, 0),
     "wait_uid": Column(np.uint32, 0),
+    "wait_utime": Column(np.uint64, 0),  # the reaped child's CPU time (wait4's rusage), ns
+    "wait_stime": Column(np.uint64, 0),
 }, doc="A wait4/waitid in progress (blocked) and its result.")
 
 TaskCreds = Component("TaskCreds", "tasks", {
@@ -113,6 +118,7 @@ ThreadState = Component("ThreadState", "tasks", {
     "clear_child_tid": Column(np.uint64, 0),  # CLONE_CHILD_CLEARTID / set_tid_address
     "pdeath_signal": Column(np.uint8, 0),  # PR_SET_PDEATHSIG
     "uts": Column(I32, -1),  # UTS namespace row
+    "vfork_parent": Column(I32, -1),  # CLONE_VFORK: the parent held until this child execs or exits
 }, doc="Per-thread odds and ends that clone, prctl and exit use.")
 
 COMPONENTS = [TaskTree, ThreadGroupMembership, TaskIDs, RunStateC, ExitStateC, WaitState, TaskCreds,

@@ -39,8 +39,9 @@ SI_USER, SI_TKILL, SI_KERNEL = 0, -6, 0x80
 SA_RESTART, SA_NODEFER, SA_RESETHAND = 0x10000000, 0x40000000, 0x80000000
 ESRCH, EINTR, EAGAIN, ERESTARTSYS = 3, 4, 11, 512
 RUN_APP, RUN_SYSCALL_EXIT, BLOCKED = 0, 1, 7
-B_NONE, B_FUTEX, B_SIGSUSPEND, B_STOPPED, B_SIGTIMEDWAIT = 0, 2, 4, 5, 6
-WF_HAS_TIMEOUT = 0x2  # components/futex.py
+B_NONE, B_WAIT, B_FUTEX, B_SLEEP, B_SIGSUSPEND, B_STOPPED, B_SIGTIMEDWAIT = 0, 1, 2, 3, 4, 5, 6
+B_IO, B_POLL, B_VFORK = 7, 8, 9
+WF_HAS_TIMEOUT, WF_PI = 0x2, 0x4  # components/futex.py
 EXIT_NONE = 0
 UNBLOCKABLE = (1 << (SIGKILL - 1)) | (1 << (SIGSTOP - 1))
 DEFAULT_IGNORE = (1 << (SIGCHLD - 1)) | (1 << (SIGCONT - 1)) | (1 << (SIGURG - 1)) | (1 << (SIGWINCH - 1))
@@ -54,6 +55,20 @@ STOP_OR_CONT = ((1 << (SIGSTOP - 1)) | (1 << (SIGTSTP - 1)) | (1 << (SIGTTIN - 1
 @jit
 def _bit(signo):
     return np.uint64(1) << np.uint64(signo - 1)
+
+
+@jit
+def interrupted_ret(block, sa_restart):
+    """What a blocked syscall returns when a handler interrupts it (Linux's restart codes as
+    handle_signal leaves them): a wait for a child, an I/O wait and a futex wait without a
+    timeout restart with SA_RESTART (-ERESTARTSYS) and fail with -EINTR without it; nanosleep
+    (-ERESTART_RESTARTBLOCK), pause, sigsuspend, poll and select (-ERESTARTNOHAND),
+    sigtimedwait and epoll_wait always fail with -EINTR. (A timed futex wait is -EINTR too:
+    its caller passes ``sa_restart`` False.) The scalar path (task_signals.interrupt_syscall)
+    and the batch kernel below both use this."""
+    if sa_restart and (block == B_WAIT or block == B_IO or block == B_FUTEX):
+        return -ERESTARTSYS
+    return -EINTR
 
 
 @jit(inline="always")
@@ -220,8 +235,8 @@ def deliver_batch(rows, start, alive, exit_state, tg, mask, pending, q_head, q_t
             return i, FALLBACK
         g = tg[t]
         while exit_state[t] == EXIT_NONE and not g_exiting[g]:
-            if run_state[t] == BLOCKED and block[t] == B_STOPPED:
-                break
+            if run_state[t] == BLOCKED and (block[t] == B_STOPPED or block[t] == B_VFORK):
+                break  # a stopped task, or a vfork parent (killable only), takes no handler
             blk = mask[t]
             cur = g_curr[g]
             group_ok = cur < 0 or cur == t or not (
@@ -247,6 +262,11 @@ def deliver_batch(rows, start, alive, exit_state, tg, mask, pending, q_head, q_t
                     return i, FALLBACK  # a new action table: components/sigactions.py
                 if run_state[t] == BLOCKED and block[t] == B_FUTEX and not futex_hook:
                     return i, FALLBACK  # another futex_interrupt hook: the scalar path calls it
+                if run_state[t] == BLOCKED and (block[t] == B_IO or block[t] == B_POLL):
+                    return i, FALLBACK  # its io_waits rows go: systems/io_wait.py
+                if (run_state[t] == BLOCKED and block[t] == B_FUTEX and futex_waiter[t] >= 0
+                        and w_flags[futex_waiter[t]] & WF_PI):
+                    return i, FALLBACK  # a PI lock restarts whatever the handler (futex.py)
                 if not table_has_room(f_meta):
                     return i, GROW_F
             # collect_signal: the first queued instance; the bit stays if another is queued
@@ -317,10 +337,7 @@ def deliver_batch(rows, start, alive, exit_state, tg, mask, pending, q_head, q_t
                                w_prev, w_uaddr, w_val, w_flags, w_alive, w_gen, w_free, w_meta,
                                wq_head, wq_tail, wq_count, wq_kind, wq_a, wq_b, wq_alive, wq_gen,
                                wq_free, wq_meta, key_log, nlog)
-                if b == B_SIGSUSPEND or b == B_SIGTIMEDWAIT or not restart:
-                    ret[t] = -EINTR
-                else:
-                    ret[t] = -ERESTARTSYS
+                ret[t] = interrupted_ret(b, restart)
                 block[t] = B_NONE
                 run_state[t] = RUN_SYSCALL_EXIT
             f = table_alloc(f_meta, f_free, f_alive)

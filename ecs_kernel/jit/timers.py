@@ -88,7 +88,42 @@ __all__ = ["expire", "expire_naive"]
 _BLOCKED, _SYSCALL_EXIT = 7, 1
 _B_NONE, _B_SLEEP, _B_STOPPED = 0, 3, 5
 _BASE_REAL, _BASE_PROF, _BASE_VIRT = 1, 2, 3
-_ERESTARTSYS, _EINTR = 512, 4
+
+
+@jit(inline="always")
+def _end_sleep(t, sleeping, run_state, block, stop_run_state, stop_block, base, target, deadline,
+               ret, rem, g_utime, g_stime, now_mono, now_real):
+    """One sleeper (see end_sleeps). Returns 1 if its sleep ended, else 0."""
+    b = base[t]
+    if b == _BASE_REAL:
+        now = now_real
+    elif b == _BASE_PROF:
+        now = g_utime[target[t]] + g_stime[target[t]]
+    elif b == _BASE_VIRT:
+        now = g_utime[target[t]]
+    else:
+        now = now_mono
+    due = now >= deadline[t]
+    if run_state[t] == _BLOCKED and block[t] == _B_SLEEP:
+        if due:
+            ret[t] = 0
+            block[t] = _B_NONE
+            run_state[t] = _SYSCALL_EXIT
+            sleeping[t] = False
+            return 1
+    elif run_state[t] == _BLOCKED and block[t] == _B_STOPPED and stop_block[t] == _B_SLEEP:
+        if due:
+            ret[t] = 0
+            stop_block[t] = _B_NONE
+            stop_run_state[t] = _SYSCALL_EXIT
+            sleeping[t] = False
+            return 1
+    else:
+        left = deadline[t] - now
+        rem[t] = left if left > 0 else 0
+        sleeping[t] = False
+        return 1
+    return 0
 
 
 @jit(allocates=False)
@@ -96,43 +131,27 @@ def end_sleeps(n, alive, sleeping, run_state, block, stop_run_state, stop_block,
                deadline, ret, rem, g_utime, g_stime, now_mono, now_real):
     """The timer system's pass over sleepers (nanosleep / clock_nanosleep), one row at a time:
     a sleeper whose clock reached its deadline returns 0 (one held by a group stop returns 0
-    when continued); a row that left the sleep another way (a signal, a kill) keeps the time it
-    had left (``rem``) and an -ERESTARTSYS that no handler restarts becomes -EINTR. ``now_mono``
-    and ``now_real`` are the monotonic and realtime clocks; a CPU-clock sleep (PROF, VIRT) reads
-    its thread group's time. Returns the number of sleeps that ended."""
+    when continued); a row that left the sleep another way (a signal: its ``ret`` is already
+    -EINTR; a kill) keeps the time it had left (``rem``). ``now_mono`` and ``now_real`` are the
+    monotonic and realtime clocks; a CPU-clock sleep (PROF, VIRT) reads its thread group's time.
+    Returns the number of sleeps that ended."""
     ended = 0
     for t in range(n):
-        if not (sleeping[t] and alive[t]):
-            continue
-        b = base[t]
-        if b == _BASE_REAL:
-            now = now_real
-        elif b == _BASE_PROF:
-            now = g_utime[target[t]] + g_stime[target[t]]
-        elif b == _BASE_VIRT:
-            now = g_utime[target[t]]
-        else:
-            now = now_mono
-        due = now >= deadline[t]
-        if run_state[t] == _BLOCKED and block[t] == _B_SLEEP:
-            if due:
-                ret[t] = 0
-                block[t] = _B_NONE
-                run_state[t] = _SYSCALL_EXIT
-                sleeping[t] = False
-                ended += 1
-        elif run_state[t] == _BLOCKED and block[t] == _B_STOPPED and stop_block[t] == _B_SLEEP:
-            if due:
-                ret[t] = 0
-                stop_block[t] = _B_NONE
-                stop_run_state[t] = _SYSCALL_EXIT
-                sleeping[t] = False
-                ended += 1
-        else:
-            left = deadline[t] - now
-            rem[t] = left if left > 0 else 0
-            if ret[t] == -_ERESTARTSYS:
-                ret[t] = -_EINTR
-            sleeping[t] = False
-            ended += 1
+        if sleeping[t] and alive[t]:
+            ended += _end_sleep(t, sleeping, run_state, block, stop_run_state, stop_block, base,
+                                target, deadline, ret, rem, g_utime, g_stime, now_mono, now_real)
+    return ended
+
+
+@jit(allocates=False)
+def end_sleep_rows(rows, sleeping, run_state, block, stop_run_state, stop_block, base, target,
+                   deadline, ret, rem, g_utime, g_stime, now_mono, now_real):
+    """end_sleeps for the given rows only (signals just ended their sleeps: the remainders now).
+    Returns the number of sleeps that ended."""
+    ended = 0
+    for i in range(rows.shape[0]):
+        t = rows[i]
+        if sleeping[t]:
+            ended += _end_sleep(t, sleeping, run_state, block, stop_run_state, stop_block, base,
+                                target, deadline, ret, rem, g_utime, g_stime, now_mono, now_real)
     return ended

@@ -191,16 +191,20 @@ def on_release_many(world, rows: np.ndarray) -> None:
     T.utime[rows] = T.stime[rows] = T.cpu_used_user_ns[rows] = T.cpu_used_sys_ns[rows] = 0
 
 
-def join_child(world, waiter: int, child_leader: int) -> None:
+def join_child(world, waiter: int, child_leader: int) -> tuple[int, int]:
     """wait_task_zombie: the waiter's group adds the reaped child's total and the child's own
     joined-children time (JoinedChildCPUStats). Call before the child is released. Children
-    reaped automatically (SIGCHLD ignored, SA_NOCLDWAIT) are not added: Linux >= 2.6.9."""
+    reaped automatically (SIGCHLD ignored, SA_NOCLDWAIT) are not added: Linux >= 2.6.9.
+    Returns what was added (user, system ns): the rusage wait4 reports for that child."""
     T, G = world.tasks, world.thread_groups
     ctg = int(T.tg[child_leader])
     wtg = int(T.tg[waiter])
     u, s = group_cputime(world, ctg)
-    G.cutime[wtg] += u + int(G.cutime[ctg])
-    G.cstime[wtg] += s + int(G.cstime[ctg])
+    u += int(G.cutime[ctg])
+    s += int(G.cstime[ctg])
+    G.cutime[wtg] += u
+    G.cstime[wtg] += s
+    return u, s
 
 
 # -- getrusage, times ---------------------------------------------------------------------------

@@ -71,9 +71,9 @@ import numpy as np
 
 from ..components import links, pidns
 from ..components.futex import (KEY_PRIVATE, KEY_SHARED_MM, KEY_SHARED_OBJ, NO_DEADLINE,
-                                 WF_HAS_TIMEOUT, WF_PRIVATE)
+                                 WF_HAS_TIMEOUT, WF_PI, WF_PRIVATE)
 from ..components.task import Block, ExitState, RunState
-from ..errors import ERESTART_RESTARTBLOCK, ERESTARTSYS, E, KernelError
+from ..errors import ERESTART_RESTARTBLOCK, ERESTARTNOINTR, ERESTARTSYS, E, KernelError
 from ..schedule import Phase, system
 from .task_wait import BLOCKED
 
@@ -415,13 +415,19 @@ def futex_wait(world, t: int, uaddr: int, val: int, *, bitset: int = FUTEX_BITSE
     """futex_wait: block ``t`` on ``uaddr`` if it holds ``val``. Returns BLOCKED (the outcome lands
     in ``ret`` later) or raises KernelError: EINVAL (bitset 0, misaligned), EFAULT, EAGAIN (the
     word changed), ETIMEDOUT (``deadline_ns`` on world.now_ns already past)."""
-    T = world.tasks
     bitset &= _U32
     if not bitset:
         raise KernelError(E.EINVAL, "FUTEX_WAIT_BITSET with bitset 0")
     key = futex_key(world, t, uaddr, private)
     if read_u32(world, t, uaddr) != val & _U32:
         raise KernelError(E.EAGAIN, "futex word changed")
+    return _enqueue(world, t, key, uaddr, val, bitset, private, deadline_ns, 0)
+
+
+def _enqueue(world, t: int, key, uaddr: int, val: int, bitset: int, private: bool,
+             deadline_ns: int | None, flags: int):
+    """Queue ``t`` as a waiter of ``key`` (FIFO) and block it on Block.FUTEX."""
+    T = world.tasks
     if deadline_ns is not None and deadline_ns <= world.now_ns:
         raise KernelError(E.ETIMEDOUT, "futex timeout already expired")
     if T.futex_waiter[t] >= 0:
@@ -433,7 +439,7 @@ def futex_wait(world, t: int, uaddr: int, val: int, *, bitset: int = FUTEX_BITSE
     W.deadline[w] = NO_DEADLINE if deadline_ns is None else min(int(deadline_ns), KTIME_MAX)
     W.uaddr[w] = int(uaddr)
     W.val[w] = val & _U32
-    W.flags[w] = (WF_PRIVATE if private else 0) | (0 if deadline_ns is None else WF_HAS_TIMEOUT)
+    W.flags[w] = flags | (WF_PRIVATE if private else 0) | (0 if deadline_ns is None else WF_HAS_TIMEOUT)
     q = _queue(world, key)
     _link(world, q if q >= 0 else _new_queue(world, key), w)
     T.futex_waiter[t] = w
@@ -544,6 +550,63 @@ def futex_wake_op(world, t: int, uaddr: int, uaddr2: int, nr_wake: int, nr_wake2
     return ret
 
 
+def _tid(world, t: int) -> int:
+    return pidns.tid_in(world, t, int(world.tasks.ns[t]))
+
+
+def futex_lock_pi(world, t: int, uaddr: int, *, private: bool = True,
+                  deadline_ns: int | None = None, trylock: bool = False):
+    """FUTEX_LOCK_PI, FUTEX_LOCK_PI2 and FUTEX_TRYLOCK_PI (kernel/futex/pi.c futex_lock_pi). The
+    word holds the owner's tid (FUTEX_TID_MASK) and FUTEX_WAITERS while others wait. A free
+    word is taken (0 returned, the waiters bit kept); a word we own is EDEADLK; one another
+    task owns: TRYLOCK fails with EAGAIN (EWOULDBLOCK), else FUTEX_WAITERS is set and ``t``
+    waits on the key, FIFO, until FUTEX_UNLOCK_PI hands it the lock (ret 0) or its deadline
+    passes (ETIMEDOUT). An owner tid that names no task is ESRCH. There is one priority here,
+    so there is nothing to inherit."""
+    key = futex_key(world, t, uaddr, private, write=True)
+    tid = _tid(world, t)
+    word = read_u32(world, t, uaddr)
+    owner = word & FUTEX_TID_MASK
+    if owner == 0:
+        write_u32(world, t, uaddr, tid | (word & FUTEX_WAITERS))
+        return 0
+    if owner == tid:
+        raise KernelError(E.EDEADLK, "the caller owns this PI futex")
+    if trylock:
+        raise KernelError(E.EAGAIN, "PI futex owned by another task")
+    if pidns.task_by_tid(world, int(world.tasks.ns[t]), owner) < 0 and not word & FUTEX_OWNER_DIED:
+        raise KernelError(E.ESRCH, f"PI futex owner {owner} does not exist")
+    write_u32(world, t, uaddr, word | FUTEX_WAITERS)
+    return _enqueue(world, t, key, uaddr, word | FUTEX_WAITERS, FUTEX_BITSET_MATCH_ANY, private,
+                    deadline_ns, WF_PI)
+
+
+def futex_unlock_pi(world, t: int, uaddr: int, *, private: bool = True) -> int:
+    """FUTEX_UNLOCK_PI: EPERM unless ``t`` owns the word; the lock goes to the first PI waiter
+    (its tid in the word, FUTEX_WAITERS kept while others still wait) or the word becomes 0."""
+    key = futex_key(world, t, uaddr, private, write=True)
+    word = read_u32(world, t, uaddr)
+    if word & FUTEX_TID_MASK != _tid(world, t):
+        raise KernelError(E.EPERM, "the caller does not own this PI futex")
+    q = _queue(world, key)
+    W = world.futex_waiters
+    r = int(world.futex_queues.q_head[q]) if q >= 0 else -1
+    while r >= 0:
+        nxt = int(W.w_next[r])
+        if not _waiting(world, r):
+            _drop(world, r)
+        elif int(W.flags[r]) & WF_PI:
+            heir = int(W.task[r])
+            q = _queue(world, key)
+            more = q >= 0 and int(world.futex_queues.q_count[q]) > 1
+            write_u32(world, t, uaddr, _tid(world, heir) | (FUTEX_WAITERS if more else 0))
+            _complete(world, r, 0)
+            return 0
+        r = nxt
+    write_u32(world, t, uaddr, 0)
+    return 0
+
+
 def _deadline(world, cmd: int, op: int, timeout) -> int | None:
     """futex_init_timeout: a (tv_sec, tv_nsec) timeout as an absolute deadline on world.now_ns."""
     if timeout is None:
@@ -587,7 +650,16 @@ def futex(world, t: int, uaddr: int, op: int, val: int, timeout=None, uaddr2: in
         return futex_requeue(world, t, uaddr, uaddr2, val, n2, val3 & _U32, private=private)
     if cmd == FUTEX_WAKE_OP:
         return futex_wake_op(world, t, uaddr, uaddr2, val, n2, val3, private=private)
-    raise KernelError(E.ENOSYS, f"futex op {cmd} is not supported (no PI futexes, no FUTEX_FD)")
+    if cmd in (FUTEX_LOCK_PI, FUTEX_LOCK_PI2, FUTEX_TRYLOCK_PI):
+        if uaddr & 3:
+            raise KernelError(E.EINVAL, "misaligned PI futex")
+        return futex_lock_pi(world, t, uaddr, private=private, deadline_ns=deadline,
+                             trylock=cmd == FUTEX_TRYLOCK_PI)
+    if cmd == FUTEX_UNLOCK_PI:
+        if uaddr & 3:
+            raise KernelError(E.EINVAL, "misaligned PI futex")
+        return futex_unlock_pi(world, t, uaddr, private=private)
+    raise KernelError(E.ENOSYS, f"futex op {cmd} is not supported (no requeue-PI, no FUTEX_FD)")
 
 
 def _s32(v: int) -> int:
@@ -612,7 +684,9 @@ def futex_interrupt(world, t: int, *, restart: bool = True) -> int:
     if w < 0:
         return 0
     flags = int(W.flags[w])
-    if not restart:
+    if flags & WF_PI:
+        ret = -ERESTARTNOINTR  # futex_lock_pi: taken again after the handler, whatever it is
+    elif not restart:
         ret = -E.EINTR
     elif flags & WF_HAS_TIMEOUT:
         T.futex_restart_uaddr[t] = W.uaddr[w]

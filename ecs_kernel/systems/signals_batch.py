@@ -13,6 +13,7 @@ import numpy as np
 
 from ..components import sigactions
 from ..components.rlimits import RLIMIT_SIGPENDING
+from ..components.task import RunState
 from ..jit import futex_batch
 from ..jit import signals_batch as K
 from . import futex, task_signals
@@ -132,6 +133,11 @@ def deliver(world, rows: np.ndarray) -> None:
             i += 1
         elif status == K.GROW_F:
             grow(F)
+    # sleeps the kernel's handlers ended keep their remainders, as interrupt_syscall does
+    T = world.tasks
+    ended = rows[T.sleeping[rows] & (T.run_state[rows] != RunState.blocked)]
+    if len(ended):
+        task_signals.end_interrupted_sleeps(world, ended)
 
 
 def sigreturn_many(world, rows: np.ndarray) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 from ..components import links, pidns, resources, rlimits
 from ..components.rlimits import RLIMIT_NPROC
 from ..components.signals import NSIG, SIGCHLD
-from ..components.task import ExitState, RunState
+from ..components.task import Block, ExitState, RunState
 from ..errors import E, KernelError
 from ..jit.scatter import add_at
 from . import sessions
@@ -263,7 +263,33 @@ def clone(world, creator: int, flags: int, *, exit_signal: int | None = None,
     T.uts[t] = u
     if flags & CLONE_CHILD_CLEARTID:
         T.clear_child_tid[t] = child_tid_addr
+    if flags & CLONE_VFORK:
+        # The creator waits (killably) until the child execs or exits (vfork_release); its
+        # clone then returns the child's id.
+        T.vfork_parent[t] = creator
+        T.ret[creator] = pidns.tid_in(world, t, int(T.ns[creator]))
+        T.run_state[creator] = RunState.blocked
+        T.block[creator] = Block.VFORK
     return t
+
+
+def vfork_release(world, t: int) -> None:
+    """The child ``t`` of a vfork execs or exits (Linux mm_release -> complete_vfork_done): its
+    parent's clone returns."""
+    T = world.tasks
+    p = int(T.vfork_parent[t])
+    if p < 0:
+        return
+    T.vfork_parent[t] = -1
+    if not T.alive[p]:
+        return
+    if T.run_state[p] == RunState.blocked and T.block[p] == Block.VFORK:
+        T.block[p] = Block.NONE
+        T.run_state[p] = RunState.runSyscallExit
+    elif T.run_state[p] == RunState.blocked and T.block[p] == Block.STOPPED \
+            and T.stop_block[p] == Block.VFORK:
+        T.stop_block[p] = Block.NONE
+        T.stop_run_state[p] = RunState.runSyscallExit
 
 
 # -- batches -----------------------------------------------------------------------------------------
@@ -284,7 +310,7 @@ def clone_many(world, creators, flags: int, *, exit_signal: int | None = None) -
         exit_signal = flags & CSIGNAL
         flags &= ~CSIGNAL
     root = world.index["root_pidns"]
-    simple = (not flags & (CLONE_PARENT | SUPPORTED_NS | UNSUPPORTED_NS | CLONE_PIDFD)
+    simple = (not flags & (CLONE_PARENT | CLONE_VFORK | SUPPORTED_NS | UNSUPPORTED_NS | CLONE_PIDFD)
               and k > 0 and (T.ns[creators] == root).all() and (T.ruid[creators] == 0).all())
     if not simple:
         for j, c in enumerate(creators):

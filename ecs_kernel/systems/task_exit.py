@@ -27,7 +27,7 @@ from ..components.task import Block, ExitState, RunState
 from ..errors import E, KernelError
 from ..jit.scatter import add_at, subtract_at, unique
 from ..schedule import Phase, system
-from . import cpu_clocks, futex, sessions
+from . import cpu_clocks, futex, io_wait, sessions, task_clone
 from .task_signals import (flags_of, group_kill, handler_of, release_group_signals,
                            release_task_signals, send_group_signal)
 
@@ -102,7 +102,7 @@ def interrupt_system(world, commands) -> None:
                 "TaskCreds",
                 "SigMask", "GroupStopState", "SigQueue", "SigFrames", "SigWait", "SigInfo",
                 "WaitState", "FutexWaiters", "FutexQueues", "FutexState", "CpuClock", "CpuUsage",
-                "GroupCpuClock"))
+                "GroupCpuClock", "IOWait", "IOWaits"))
 def exit_system(world, commands) -> None:
     """Advance every exiting task: runExit -> runExitMain -> runExitNotify -> runExitDone.
 
@@ -140,6 +140,8 @@ def exit_main(world, t: int) -> None:
     """Release what a dead thread no longer needs, and count it out of its group (do_exit)."""
     T, G = world.tasks, world.thread_groups
     futex.futex_exit(world, t)  # robust list, clear_child_tid: before the mm reference goes
+    task_clone.vfork_release(world, t)  # mm_release: a vfork parent goes on
+    io_wait.release_task(world, t)
     for kind, col in resources.KINDS.items():
         row = int(getattr(T, col)[t])
         if row >= 0:
@@ -299,6 +301,9 @@ def exit_main_many(world, rows: np.ndarray) -> None:
         return
     T, G = world.tasks, world.thread_groups
     futex.futex_exit_many(world, rows)  # as exit_main: before the mm references go
+    for t in rows[(T.vfork_parent[rows] >= 0) | (T.io_head[rows] >= 0)].tolist():
+        task_clone.vfork_release(world, t)
+        io_wait.release_task(world, t)
     for kind, col in resources.KINDS.items():
         c = getattr(T, col)
         res = c[rows].astype(np.int64)

@@ -26,8 +26,12 @@ from ..components.signals import (CLD_CONTINUED, CLD_STOPPED, COREDUMP_SIGNALS, 
                                   SIG_IGN, SIGCHLD, SIGCONT, SIGKILL, SIGRTMIN, SIGSTOP, STOP_MASK,
                                   STOP_SIGNALS, UNBLOCKABLE, sigmask)
 from ..components.task import Block, ExitState, RunState
-from ..errors import ERESTART_RESTARTBLOCK, ERESTARTSYS, E, KernelError
+from ..errors import ERESTART_RESTARTBLOCK, ERESTARTNOINTR, E, KernelError
+from ..jit.signals_batch import interrupted_ret
+from ..jit.timers import end_sleep_rows
 from ..schedule import Phase, system
+from . import io_wait
+from .cpu_clocks import realtime_offset
 
 SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK = 0, 1, 2
 
@@ -597,6 +601,34 @@ def sigsuspend(world, task: int, mask: int):
     return BLOCKED
 
 
+def pause(world, task: int):
+    """pause(2): block until a handler has run (-EINTR) or a signal kills; the mask stays."""
+    from .task_wait import BLOCKED
+    T = world.tasks
+    T.run_state[task] = RunState.blocked
+    T.block[task] = Block.SIGSUSPEND
+    return BLOCKED
+
+
+def deliverable(world, t: int) -> bool:
+    """Has ``t`` a signal to take now (get_signal would act)? The signal system's scan
+    (jit.signals_batch.deliverable_rows) for one task: pending privately or in its group and not
+    blocked (a task in sigtimedwait has its wait set unblocked); a stopped task or a vfork
+    parent takes none (SIGKILL reaches them through the interrupt system)."""
+    T = world.tasks
+    pend = int(T.sig_pending[t]) | int(world.thread_groups.group_pending[int(T.tg[t])])
+    if not pend:
+        return False
+    m = int(T.sig_mask[t])
+    if T.run_state[t] == RunState.blocked:
+        b = int(T.block[t])
+        if b in (Block.STOPPED, Block.VFORK):
+            return False
+        if b == Block.SIGTIMEDWAIT:
+            m &= ~int(T.sig_wait_set[t])
+    return bool(pend & ~(m & ~UNBLOCKABLE))
+
+
 def sigtimedwait(world, task: int, sigset: int, timeout_ns: int | None):
     """rt_sigtimedwait(2): take a pending signal of ``sigset`` now, or block until one comes
     (EAGAIN when ``timeout_ns`` passes; EINTR when another signal is delivered). Returns the
@@ -653,24 +685,45 @@ def release_group_signals(world, tg: int) -> None:
 
 # -- delivery --------------------------------------------------------------------------------------------
 
-def _interrupt_syscall(world, t: int, restart: bool) -> None:
-    """A blocked interruptible syscall ends: -EINTR, or -ERESTARTSYS when SA_RESTART applies."""
+def interrupt_syscall(world, t: int, restart: bool) -> None:
+    """A handler is about to run: the blocked syscall of ``t`` ends with what Linux returns
+    (jit.signals_batch.interrupted_ret: -ERESTARTSYS to restart it under SA_RESTART, else
+    -EINTR); ``restart`` is the handler's SA_RESTART. What the wait held goes: a futex waiter
+    row (futex_interrupt), a sleep (its remainder is kept for nanosleep's ``rem``), I/O wait
+    rows. A vfork parent is not interrupted (it waits killably)."""
     T = world.tasks
     if T.run_state[t] != RunState.blocked:
         return
     b = int(T.block[t])
+    if b in (Block.VFORK, Block.STOPPED):
+        return
+    ret = 0
     if b == Block.FUTEX:
         hook = world.index.get("futex_interrupt")
-        if hook is not None and hook(world, t) == -ERESTART_RESTARTBLOCK:
+        ret = hook(world, t) if hook is not None else 0
+        if ret == -ERESTART_RESTARTBLOCK:
             # A timed wait with a restart block: a handler runs, so Linux's handle_signal turns
             # -ERESTART_RESTARTBLOCK into -EINTR whatever SA_RESTART says.
             restart = False
-    if b in (Block.SIGSUSPEND, Block.SIGTIMEDWAIT) or not restart:
-        T.ret[t] = -E.EINTR
-    else:
-        T.ret[t] = -ERESTARTSYS
+    # a PI lock is taken again after the handler (-ERESTARTNOINTR), whatever SA_RESTART says
+    T.ret[t] = ret if ret == -ERESTARTNOINTR else interrupted_ret(b, restart)
     T.block[t] = Block.NONE
     T.run_state[t] = RunState.runSyscallExit
+    if b == Block.SLEEP:
+        end_interrupted_sleeps(world, np.array([t], np.int64))
+    elif b in (Block.IO, Block.POLL):
+        io_wait.interrupt(world, t)
+
+
+def end_interrupted_sleeps(world, rows: np.ndarray) -> None:
+    """The sleeps signals just ended (``rows``) keep their remainders (jit.timers.end_sleep_rows;
+    the timer system's pass does the same for a whole table)."""
+    T, G = world.tasks, world.thread_groups
+    now = int(world.now_ns)
+    end_sleep_rows(np.ascontiguousarray(rows, np.int64), T.sleeping, T.run_state, T.block,
+                   T.stop_run_state, T.stop_block, T.sleep_base, T.sleep_target, T.sleep_deadline,
+                   T.ret, T.sleep_rem_ns, G.group_utime, G.group_stime, now,
+                   now + realtime_offset(world))
 
 
 def _push_frame(world, t: int, signo: int) -> None:
@@ -692,7 +745,7 @@ def _handle_signal(world, t: int, signo: int) -> None:
     T = world.tasks
     sh = int(T.sighand[t])
     _, flags, add, _ = sigactions.action(world, sh, signo)
-    _interrupt_syscall(world, t, bool(flags & SA_RESTART))
+    interrupt_syscall(world, t, bool(flags & SA_RESTART))
     _push_frame(world, t, signo)
     if not flags & SA_NODEFER:
         add |= int(sigmask(signo))
@@ -747,8 +800,8 @@ def get_signal(world, t: int, *, stop_after_handler: bool = False):
             _stats(world)["delivered"] += 1
             return
     while T.exit_state[t] == ExitState.NONE and not G.exiting[tg]:
-        if T.run_state[t] == RunState.blocked and T.block[t] == Block.STOPPED:
-            return
+        if T.run_state[t] == RunState.blocked and T.block[t] in (Block.STOPPED, Block.VFORK):
+            return  # a stopped task, or a vfork parent (killable only), takes no handler
         blocked = int(T.sig_mask[t])
         cur = int(G.curr_target[tg])
         group_ok = cur < 0 or cur == t or not _wants_group(world, cur)
@@ -795,8 +848,9 @@ def _wants_group(world, t: int) -> bool:
         writes=("SigPending", "SigMask", "SigWait", "SigInfo", "GroupSigPending", "SigQueue",
                 "SigFrames", "SignalHandlers", "SigActions", "RunState", "ExitState",
                 "ThreadGroupCore", "GroupStopState", "ChildEvents",
-                # a handler ending a futex wait frees its waiter row (futex_interrupt)
-                "FutexWaiters", "FutexQueues", "FutexState"))
+                # a handler ending a futex wait frees its waiter row (futex_interrupt); ending a
+                # sleep keeps its remainder; ending an I/O wait frees its rows
+                "FutexWaiters", "FutexQueues", "FutexState", "SleepState", "IOWait", "IOWaits"))
 def signal_system(world, commands) -> None:
     """Deliver signals to every task that has one deliverable (found by the numba scan), and end
     sigtimedwait waits whose deadline passed."""

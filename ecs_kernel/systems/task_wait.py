@@ -95,6 +95,8 @@ class WaitResult:
     status: int
     code: int  # CLD_EXITED, CLD_KILLED, CLD_DUMPED, CLD_STOPPED, CLD_CONTINUED
     uid: int
+    utime: int = 0  # a reaped child's CPU time, its waited-for children's included (rusage), ns
+    stime: int = 0
 
 
 class Blocked:
@@ -165,11 +167,12 @@ def _consider(world, waiter: int, c: int, opts: WaitOptions, st: _Search) -> Wai
             if not opts.options & WEXITED:
                 return None
             status = task_exit.wait_status(world, c)
-            res = WaitResult(c, pidns.tid_in(world, c, ns), status, _si_code(status), int(T.ruid[c]))
+            utime = stime = 0
             if not opts.options & WNOWAIT:
-                cpu_clocks.join_child(world, waiter, c)  # JoinedChildCPUStats
+                utime, stime = cpu_clocks.join_child(world, waiter, c)  # JoinedChildCPUStats
                 task_exit.release(world, c)
-            return res
+            return WaitResult(c, pidns.tid_in(world, c, ns), status, _si_code(status),
+                              int(T.ruid[c]), utime, stime)
         if opts.options & (WCONTINUED | WEXITED):
             st.notask_error = False
     else:
@@ -239,9 +242,9 @@ def wait_many(world, rows: np.ndarray, simple: np.ndarray, scalar):
     wait4(-1, 0). The numba scan (jit/wait_batch.py) classifies every row; each run of rows it
     covers reaps its zombie children in one batch (wait_task_zombie: the status, the waiter
     group's joined child CPU time, release_many), and ``scalar(i)`` serves each row it does not,
-    in between. Returns ``(kind, pid, status, code, uid)`` per row: kind NONE (nothing ready yet),
-    ECHILD, FOUND (the reaped child's pid in the root namespace, wait status, si_code and uid)
-    or FALLBACK (served by ``scalar``)."""
+    in between. Returns ``(kind, pid, status, code, uid, utime, stime)`` per row: kind NONE
+    (nothing ready yet), ECHILD, FOUND (the reaped child's pid in the root namespace, wait
+    status, si_code, uid and CPU times) or FALLBACK (served by ``scalar``)."""
     from ..jit import wait_batch as K
     T, G = world.tasks, world.thread_groups
     rows = np.ascontiguousarray(rows, np.int64)
@@ -252,16 +255,16 @@ def wait_many(world, rows: np.ndarray, simple: np.ndarray, scalar):
     K.wait_scan(rows, np.ascontiguousarray(simple, np.bool_), world.index["root_pidns"], T.ns,
                 T.tg, T.exit_state, T.child_head, T.sib_next, G.task_head, T.tg_next,
                 G.tasks_count, G.termination_signal, claimed, tainted, kind, child)
-    pid, status, code, uid = (np.zeros(n, np.int64) for _ in range(4))
+    pid, status, code, uid, utime, stime = (np.zeros(n, np.int64) for _ in range(6))
     fb = np.flatnonzero(kind == K.FALLBACK)
     for a, b in zip([0, *(fb + 1).tolist()], [*fb.tolist(), n]):
         found = np.flatnonzero(kind[a:b] == K.FOUND) + a
         if len(found):
-            pid[found], status[found], code[found], uid[found] = _reap_many(world, rows[found],
-                                                                           child[found])
+            (pid[found], status[found], code[found], uid[found], utime[found],
+             stime[found]) = _reap_many(world, rows[found], child[found])
         if b < n:
             scalar(b)
-    return kind, pid, status, code, uid
+    return kind, pid, status, code, uid, utime, stime
 
 
 def _reap_many(world, waiters: np.ndarray, children: np.ndarray):
@@ -282,7 +285,7 @@ def _reap_many(world, waiters: np.ndarray, children: np.ndarray):
     add_at(G.cutime, wtg, u)
     add_at(G.cstime, wtg, s)
     task_exit.release_many(world, children)
-    return pid, status, code, uid
+    return pid, status, code, uid, u, s
 
 
 def store_result(world, t: int, res: WaitResult) -> None:
@@ -291,6 +294,8 @@ def store_result(world, t: int, res: WaitResult) -> None:
     T.wait_status[t] = res.status
     T.wait_code[t] = res.code
     T.wait_uid[t] = res.uid
+    T.wait_utime[t] = res.utime
+    T.wait_stime[t] = res.stime
 
 
 @system(phase=Phase.WAIT,
@@ -346,13 +351,16 @@ def _wait_system_batch(world, rows: np.ndarray) -> None:
     T, G = world.tasks, world.thread_groups
     simple = (T.wait_idtype[rows] == P_ALL) & (T.wait_options[rows] == WEXITED)
     T.wait_seq[rows] = G.child_seq[T.tg[rows]]  # a wait never moves a child_seq (see wait_batch)
-    kind, pid, status, code, uid = wait_many(world, rows, simple, lambda i: _retry(world, int(rows[i])))
+    kind, pid, status, code, uid, utime, stime = wait_many(world, rows, simple,
+                                                           lambda i: _retry(world, int(rows[i])))
     found = kind == K.FOUND
     f = rows[found]
     T.ret[f] = pid[found]
     T.wait_status[f] = status[found]
     T.wait_code[f] = code[found]
     T.wait_uid[f] = uid[found]
+    T.wait_utime[f] = utime[found]
+    T.wait_stime[f] = stime[found]
     T.ret[rows[kind == K.ECHILD]] = -E.ECHILD
     ended = rows[found | (kind == K.ECHILD)]
     T.run_state[ended] = RunState.runSyscallExit

@@ -95,9 +95,10 @@ def test_bad_arguments_get_linux_errnos(k):
     assert errno(fx, k, a, A + 2, F.FUTEX_WAKE | PRIV, 1) == E.EINVAL
     assert errno(fx, k, a, 0x900000, F.FUTEX_WAIT | PRIV, 0) == E.EFAULT  # unmapped
     assert errno(fx, k, a, 1 << 48, F.FUTEX_WAKE | PRIV, 1) == E.EFAULT  # beyond TASK_SIZE
-    for op in (F.FUTEX_LOCK_PI, F.FUTEX_UNLOCK_PI, F.FUTEX_TRYLOCK_PI, F.FUTEX_FD,
-               F.FUTEX_WAIT_REQUEUE_PI, F.FUTEX_CMP_REQUEUE_PI, F.FUTEX_LOCK_PI2, 14, 99):
+    for op in (F.FUTEX_FD, F.FUTEX_WAIT_REQUEUE_PI, F.FUTEX_CMP_REQUEUE_PI, 14, 99):
         assert errno(fx, k, a, A, op | PRIV, 0) == E.ENOSYS
+    for op in (F.FUTEX_LOCK_PI, F.FUTEX_UNLOCK_PI, F.FUTEX_TRYLOCK_PI, F.FUTEX_LOCK_PI2):
+        assert errno(fx, k, a, A + 2, op | PRIV, 0) == E.EINVAL
     # Timeout validity comes first, and only for ops that take a timeout.
     assert errno(fx, k, a, A + 2, F.FUTEX_WAIT | PRIV, 0, (-1, 0)) == E.EINVAL
     assert errno(fx, k, a, A, F.FUTEX_WAIT | PRIV, 0, (0, 10**9)) == E.EINVAL
@@ -615,3 +616,45 @@ def test_a_sealed_sim_memory_is_shared_by_fork_and_survives_release():
         F.SimMemory(nwords=4).seal()
     private = F.SimMemory(nwords=4)
     assert private.fork() is not private
+
+
+# -- PI futexes ------------------------------------------------------------------------------------------
+
+def test_pi_lock_is_taken_free_handed_over_by_unlock_and_checked(k):
+    a, b, c = threads(k, 3)
+    tid = {t: k.gettid(k.handle(t)) for t in (a, b, c)}
+    assert fx(k, a, A, F.FUTEX_LOCK_PI | PRIV) == 0
+    assert F.read_u32(k.world, a, A) == tid[a]
+    assert errno(fx, k, a, A, F.FUTEX_LOCK_PI | PRIV) == E.EDEADLK
+    assert errno(fx, k, b, A, F.FUTEX_TRYLOCK_PI | PRIV) == E.EAGAIN
+    assert errno(fx, k, b, A, F.FUTEX_UNLOCK_PI | PRIV) == E.EPERM
+    # contended: b then c wait in order, and the word says so
+    assert fx(k, b, A, F.FUTEX_LOCK_PI | PRIV) is BLOCKED
+    assert fx(k, c, A, F.FUTEX_LOCK_PI2 | PRIV) is BLOCKED
+    assert blocked(k, b) and blocked(k, c)
+    assert F.read_u32(k.world, a, A) == tid[a] | F.FUTEX_WAITERS
+    check_sanity(k.world)
+    # unlock hands the lock to the first waiter, which returns 0 owning it
+    assert fx(k, a, A, F.FUTEX_UNLOCK_PI | PRIV) == 0
+    assert woken(k, b) and blocked(k, c)
+    assert F.read_u32(k.world, a, A) == tid[b] | F.FUTEX_WAITERS
+    k.world.tasks.run_state[b] = RunState.runApp
+    assert fx(k, b, A, F.FUTEX_UNLOCK_PI | PRIV) == 0
+    assert woken(k, c)
+    assert F.read_u32(k.world, a, A) == tid[c]  # nobody waits any more
+    k.world.tasks.run_state[c] = RunState.runApp
+    assert fx(k, c, A, F.FUTEX_UNLOCK_PI | PRIV) == 0
+    assert F.read_u32(k.world, a, A) == 0
+    check_sanity(k.world)
+
+
+def test_pi_lock_of_a_missing_owner_is_esrch_and_a_signal_restarts_it(k):
+    a, b = threads(k, 2)
+    F.write_u32(k.world, a, A, 4000)  # no task 4000
+    assert errno(fx, k, a, A, F.FUTEX_LOCK_PI | PRIV) == E.ESRCH
+    F.write_u32(k.world, a, A, 0)
+    assert fx(k, a, A, F.FUTEX_LOCK_PI | PRIV) == 0
+    assert fx(k, b, A, F.FUTEX_LOCK_PI | PRIV) is BLOCKED
+    from ecs_kernel.errors import ERESTARTNOINTR
+    assert F.futex_interrupt(k.world, b) == -ERESTARTNOINTR  # taken again after any handler
+    assert k.world.tasks.run_state[b] == RunState.runSyscallExit

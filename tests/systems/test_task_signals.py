@@ -8,7 +8,7 @@ from ecs_kernel.components.signals import (SA_NODEFER, SA_NOCLDSTOP, SA_RESETHAN
 from ecs_kernel.components.rlimits import RLIMIT_SIGPENDING
 from ecs_kernel.components import rlimits
 from ecs_kernel.components.task import Block, ExitState, RunState
-from ecs_kernel.errors import E, KernelError, StaleHandleError
+from ecs_kernel.errors import ERESTARTSYS, E, KernelError, StaleHandleError
 from ecs_kernel.kernel import BLOCKED, Kernel
 from ecs_kernel.systems import task_signals as S
 from ecs_kernel.systems.task_clone import CLONE_NEWPID, CLONE_SIGHAND, CLONE_THREAD, CLONE_VM
@@ -267,7 +267,7 @@ def test_tstp_to_an_orphaned_group_is_discarded(k):
 
 def test_handler_interrupts_a_blocked_wait_with_eintr_or_restart(k):
     w = k.world
-    for flags, ret in ((0, -E.EINTR), (SA_RESTART, -S.ERESTARTSYS)):
+    for flags, ret in ((0, -E.EINTR), (SA_RESTART, -ERESTARTSYS)):
         h, p = proc(k)
         k.fork(h)
         S.sigaction(w, p, SIGUSR1, (H, flags, 0))

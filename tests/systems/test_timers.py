@@ -540,8 +540,6 @@ def _end_sleeps_naive(now_mono, now_real, rows):
                 r.update(ret=0, stop_block=0, stop_run_state=1, sleeping=False)
         else:
             r["rem"] = max(r["deadline"] - now, 0)
-            if r["ret"] == -512:
-                r["ret"] = -4
             r["sleeping"] = False
 
 
@@ -568,5 +566,14 @@ def test_end_sleeps_matches_a_row_by_row_model(seed):
         c = {k: v.copy() for k, v in cols.items()}
         fn(n, c["alive"], c["sleeping"], c["run_state"], c["block"], c["stop_run_state"],
            c["stop_block"], c["base"], c["target"], c["deadline"], c["ret"], c["rem"], gu, gs, 900, 1500)
+        for k in cols:
+            assert c[k].tolist() == [r[k] for r in rows], k
+    # end_sleep_rows: the same pass over chosen rows (what signals ending some sleeps run)
+    from ecs_kernel.jit.timers import end_sleep_rows
+    live = np.flatnonzero(cols["alive"])
+    for fn in (end_sleep_rows, end_sleep_rows.py_func):
+        c = {k: v.copy() for k, v in cols.items()}
+        fn(live, c["sleeping"], c["run_state"], c["block"], c["stop_run_state"], c["stop_block"],
+           c["base"], c["target"], c["deadline"], c["ret"], c["rem"], gu, gs, 900, 1500)
         for k in cols:
             assert c[k].tolist() == [r[k] for r in rows], k
