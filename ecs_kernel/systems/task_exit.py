@@ -22,7 +22,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..components import links, pidns, resources, rlimits
-from ..components.signals import (SA_NOCLDWAIT, SIG_IGN, SIGCHLD, SIGKILL, sigmask)
+from ..components.signals import (CLD_DUMPED, CLD_EXITED, CLD_KILLED, SA_NOCLDWAIT, SIG_IGN,
+                                  SIGCHLD, SIGKILL, sigmask)
 from ..components.task import Block, ExitState, RunState
 from ..errors import E, KernelError
 from ..jit.scatter import add_at, subtract_at, unique
@@ -278,7 +279,12 @@ def _parent_autoreaps(world, parent: int, signo: int) -> tuple[bool, int]:
 
 
 def do_notify_parent(world, t: int) -> bool:
-    """Tell ``t``'s parent that its thread group died. Returns True if it must be autoreaped."""
+    """Tell ``t``'s parent that its thread group died. Returns True if it must be autoreaped.
+
+    The signal's siginfo is Linux's: si_code and si_status from :func:`child_siginfo`, si_pid the
+    child's id in the parent's PID namespace, si_uid its real uid. si_utime and si_stime stay 0:
+    the dequeued siginfo lives in per-task columns (SigInfo), and two more would cost 16 bytes a
+    task."""
     T, G = world.tasks, world.thread_groups
     parent = int(T.parent[t])
     if parent < 0:
@@ -288,7 +294,9 @@ def do_notify_parent(world, t: int) -> bool:
     autoreap, signo = _parent_autoreaps(world, parent, signo)
     ptg = int(T.tg[parent])
     if signo > 0:
-        send_group_signal(world, ptg, signo)
+        code, status = child_siginfo(wait_status(world, t))
+        pid = pidns.tid_in(world, t, int(T.ns[parent]))
+        send_group_signal(world, ptg, signo, code=code, pid=pid, uid=int(T.ruid[t]), value=status)
     G.child_seq[ptg] += 1  # __wake_up_parent
     return autoreap
 
@@ -364,8 +372,13 @@ def notify_parents_many(world, leaders: np.ndarray) -> np.ndarray:
     autoreap = orphan | zap | ign | (is_chld & ((flags & SA_NOCLDWAIT) != 0))
     send = ~orphan & ~zap & ~ign & (signo > 0)
     ptg = T.tg[p].astype(np.int64)
+    code, status = child_siginfo(wait_status(world, leaders))
+    # A parent's namespace is the child's or an ancestor of it: the child's id at its level.
+    pid = T.tids[leaders, N.level[pns]]
+    uid = T.ruid[leaders]
     for i in np.flatnonzero(send).tolist():
-        send_group_signal(world, int(ptg[i]), int(signo[i]))
+        send_group_signal(world, int(ptg[i]), int(signo[i]), code=int(code[i]), pid=int(pid[i]),
+                          uid=int(uid[i]), value=int(status[i]))
     add_at(G.child_seq, ptg[~orphan], 1)
     return autoreap
 
@@ -426,6 +439,19 @@ def wait_status(world, t):
     tg = T.tg[t]
     status = np.where(G.exiting[tg], G.group_exit_code[tg], T.exit_code[t]).astype(np.int64)
     return int(status) if status.ndim == 0 else status
+
+
+def child_siginfo(status):
+    """(si_code, si_status) of a dead child whose wait status is ``status`` (do_notify_parent,
+    wait_task_zombie): CLD_EXITED and the exit code, or CLD_DUMPED (core bit 0x80) or CLD_KILLED
+    and the signal. Ints, or two int64 arrays for an array of statuses."""
+    status = np.asarray(status, np.int64)
+    exited = (status & 0x7F) == 0
+    code = np.where(exited, CLD_EXITED, np.where(status & 0x80, CLD_DUMPED, CLD_KILLED))
+    si_status = np.where(exited, (status >> 8) & 0xFF, status & 0x7F)
+    if code.ndim == 0:
+        return int(code), int(si_status)
+    return code.astype(np.int64), si_status.astype(np.int64)
 
 
 def release(world, t: int) -> None:

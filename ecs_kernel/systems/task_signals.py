@@ -250,7 +250,9 @@ def _threads(world, tg: int) -> list[int]:
 
 
 def _notify_parent_cldstop(world, tg: int, why: int) -> None:
-    """do_notify_parent_cldstop: wake the parent's waiters; SIGCHLD unless it opted out."""
+    """do_notify_parent_cldstop: wake the parent's waiters; SIGCHLD unless it opted out. Its
+    si_status (in the value slot): the stop signal for CLD_STOPPED, SIGCONT for CLD_CONTINUED.
+    si_utime and si_stime stay 0, as for do_notify_parent (task_exit.py)."""
     T, G = world.tasks, world.thread_groups
     leader = int(G.leader[tg])
     parent = int(T.parent[leader])
@@ -261,7 +263,9 @@ def _notify_parent_cldstop(world, tg: int, why: int) -> None:
     if handler_of(world, parent, SIGCHLD) == SIG_IGN or flags_of(world, parent, SIGCHLD) & SA_NOCLDSTOP:
         return
     pid = pidns.tid_in(world, leader, int(T.ns[parent]))
-    send_signal(world, parent, SIGCHLD, group=True, code=why, pid=pid, uid=int(T.ruid[leader]))
+    status = SIGCONT if why == CLD_CONTINUED else int(G.stop_signal[tg])
+    send_signal(world, parent, SIGCHLD, group=True, code=why, pid=pid, uid=int(T.ruid[leader]),
+                value=status)
 
 
 def _continue_group(world, tg: int) -> None:
@@ -354,9 +358,10 @@ def send_signal(world, task: int, signo: int, *, group: bool, code: int = SI_KER
 
 
 def send_group_signal(world, tg: int, signo: int, *, code: int = SI_KERNEL, pid: int = 0,
-                      uid: int = 0, force: bool = False) -> bool:
+                      uid: int = 0, value: int = 0, force: bool = False) -> bool:
     """A process-directed signal to thread group ``tg`` (from the kernel unless told otherwise).
-    ``force``: the sender is outside the target's PID namespace (it may kill a namespace init)."""
+    ``force``: the sender is outside the target's PID namespace (it may kill a namespace init).
+    ``value``: the siginfo's value slot (SIGCHLD's si_status)."""
     if signo == 0:
         return True
     G = world.thread_groups
@@ -368,7 +373,8 @@ def send_group_signal(world, tg: int, signo: int, *, code: int = SI_KERNEL, pid:
             return False
         group_kill(world, tg, SIGKILL)
         return True
-    return send_signal(world, leader, signo, group=True, code=code, pid=pid, uid=uid, force=force)
+    return send_signal(world, leader, signo, group=True, code=code, pid=pid, uid=uid, value=value,
+                       force=force)
 
 
 def send_task_signal(world, task: int, signo: int, *, code: int = SI_KERNEL, pid: int = 0,

@@ -141,14 +141,6 @@ def _eligible(world, c: int, opts: WaitOptions, target: int) -> bool:
     return is_clone == bool(opts.options & WCLONE)
 
 
-def _si_code(status):
-    """The si_code of a zombie's wait status: CLD_EXITED, CLD_KILLED or CLD_DUMPED (int, or an
-    array for an array of statuses)."""
-    code = np.where(status & 0x7F == 0, CLD_EXITED,
-                    np.where(status & 0x80, CLD_DUMPED, CLD_KILLED)).astype(np.int64)
-    return int(code) if code.ndim == 0 else code
-
-
 class _Search:
     def __init__(self):
         self.notask_error = True  # ECHILD unless some eligible child could still report
@@ -167,12 +159,13 @@ def _consider(world, waiter: int, c: int, opts: WaitOptions, st: _Search) -> Wai
             if not opts.options & WEXITED:
                 return None
             status = task_exit.wait_status(world, c)
+            code, _ = task_exit.child_siginfo(status)
             utime = stime = 0
             if not opts.options & WNOWAIT:
                 utime, stime = cpu_clocks.join_child(world, waiter, c)  # JoinedChildCPUStats
                 task_exit.release(world, c)
-            return WaitResult(c, pidns.tid_in(world, c, ns), status, _si_code(status),
-                              int(T.ruid[c]), utime, stime)
+            return WaitResult(c, pidns.tid_in(world, c, ns), status, code, int(T.ruid[c]),
+                              utime, stime)
         if opts.options & (WCONTINUED | WEXITED):
             st.notask_error = False
     else:
@@ -275,7 +268,7 @@ def _reap_many(world, waiters: np.ndarray, children: np.ndarray):
     ctg = T.tg[children].astype(np.int64)
     wtg = T.tg[waiters].astype(np.int64)
     status = task_exit.wait_status(world, children)
-    code = _si_code(status)
+    code, _ = task_exit.child_siginfo(status)
     pid = T.tids[children, 0].astype(np.int64)
     uid = T.ruid[children].astype(np.int64)
     # cpu_clocks.join_child: the child group's total (its one thread, stage included, and its

@@ -2,13 +2,15 @@
 from hypothesis import given, settings, strategies as st
 
 from ecs_kernel.components import sigactions
-from ecs_kernel.components.signals import SIG_IGN, SIGCHLD
+from ecs_kernel.components.signals import (CLD_EXITED, CLD_KILLED, SIG_IGN, SIGCHLD, SIGQUIT,
+                                           SIGTERM, sigmask)
 from ecs_kernel.errors import KernelError
 from ecs_kernel.kernel import Kernel
 from ecs_kernel.schedule import check_sanity
 from ecs_kernel.systems import sessions, task_exit
 from ecs_kernel.systems.task_signals import send_group_signal
 from ecs_kernel.systems.task_clone import CLONE_NEWPID, CLONE_SIGHAND, CLONE_THREAD, CLONE_VM, clone
+from ecs_kernel.testing.compare import assert_same_worlds
 from ecs_kernel.world import Settings
 
 THREAD = CLONE_THREAD | CLONE_SIGHAND | CLONE_VM
@@ -81,3 +83,39 @@ def test_batch_exit_equals_scalar_exit(script):
         k.tick(3)
         check_sanity(k.world)
     assert semantic_view(ks[0].world) == semantic_view(ks[1].world)
+
+
+def test_batch_and_scalar_exits_send_the_same_sigchld_siginfo():
+    """Children of several parents end in one tick (exit codes, signals); each parent's queued
+    SIGCHLD carries its child's si_code, pid, uid and si_status down both paths."""
+    ends = [("exit", 0), ("exit", 3), ("exit_group", 200), ("kill", 9), ("kill", SIGTERM),
+            ("kill", SIGQUIT)]
+    want = [(CLD_EXITED, 0), (CLD_EXITED, 3), (CLD_EXITED, 200), (CLD_KILLED, 9),
+            (CLD_KILLED, SIGTERM), (CLD_KILLED, SIGQUIT)]
+    got = []
+    for batch in (True, False):
+        k = Kernel(Settings(batch_exit=batch, sanitize=True), uid=1000)
+        w = k.world
+        pairs = []
+        for how, arg in ends:
+            p = k.fork(k.init_task)
+            k.sigprocmask(p, 0, int(sigmask(SIGCHLD)))
+            c = k.fork(p)
+            pairs.append((p, k.getpid(c)))
+            if how == "exit":
+                k.exit(c, arg)
+            elif how == "exit_group":
+                k.exit_group(c, arg)
+            else:
+                k.kill(p, k.getpid(c), arg)
+        k.tick(2)
+        got.append(w)
+        info = []
+        for p, pid in pairs:
+            Q = w.sigqueue
+            q = int(w.thread_groups.gq_head[w.tasks.tg[k.task(p)]])
+            assert q >= 0 and Q.q_signo[q] == SIGCHLD
+            info.append((int(Q.q_code[q]), int(Q.q_value[q]), int(Q.q_pid[q]) == pid,
+                         int(Q.q_uid[q])))
+        assert info == [(code, status, True, 1000) for code, status in want]
+    assert_same_worlds(*got, labels=("batch", "scalar"))

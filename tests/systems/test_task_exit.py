@@ -1,12 +1,16 @@
 """exit, exit_group, reparenting, zombies, namespaces' init, pdeath signals."""
+import numpy as np
 import pytest
 
-from ecs_kernel.components import sigactions
-from ecs_kernel.components.signals import SIGCHLD, SIGUSR1, SA_NOCLDWAIT, SIG_DFL, SIG_IGN, sigmask
+from ecs_kernel.components import pidns, sigactions
+from ecs_kernel.components.signals import (CLD_DUMPED, CLD_EXITED, CLD_KILLED, SA_NOCLDWAIT,
+                                           SIG_DFL, SIG_IGN, SIGCHLD, SIGKILL, SIGQUIT, SIGSEGV,
+                                           SIGTERM, SIGUSR1, sigmask)
 from ecs_kernel.components.task import ExitState, RunState
 from ecs_kernel.errors import E, KernelError, StaleHandleError
 from ecs_kernel.kernel import Kernel
 from ecs_kernel.schedule import check_sanity
+from ecs_kernel.systems import task_exit
 from ecs_kernel.systems.task_clone import CLONE_NEWPID, CLONE_SIGHAND, CLONE_THREAD, CLONE_VM
 from ecs_kernel.world import Settings
 
@@ -196,3 +200,107 @@ def test_killed_blocked_waiter_leaves_its_wait():
     k.tick()
     with pytest.raises(StaleHandleError):
         k.task(t)
+
+
+# -- the SIGCHLD a child's death sends (do_notify_parent's siginfo) -----------------------------------
+
+def take_sigchld(k, h):
+    """Dequeue parent ``h``'s pending SIGCHLD (it blocks SIGCHLD); its (si_code, si_pid, si_uid,
+    si_status). si_status travels in the value slot (offset 24 of a guest's siginfo)."""
+    assert k.sigtimedwait(h, int(sigmask(SIGCHLD)), 0) == SIGCHLD
+    T, t = k.world.tasks, k.task(h)
+    return int(T.si_code[t]), int(T.si_pid[t]), int(T.si_uid[t]), int(T.si_value[t])
+
+
+def parent_blocking_sigchld(k):
+    p = k.fork(k.init_task)
+    k.sigprocmask(p, 0, int(sigmask(SIGCHLD)))  # SIG_BLOCK: it stays queued for sigtimedwait
+    return p
+
+
+def spy_batch_notify(monkeypatch):
+    """Count the leaders the exit system's batch path notifies (task_exit.notify_parents_many)."""
+    seen = []
+    real = task_exit.notify_parents_many
+
+    def spy(world, leaders):
+        seen.extend(leaders.tolist())
+        return real(world, leaders)
+
+    monkeypatch.setattr(task_exit, "notify_parents_many", spy)
+    return seen
+
+
+@pytest.mark.parametrize("batch", [True, False], ids=["batch", "scalar"])
+@pytest.mark.parametrize("how, code, status", [
+    ("exit", CLD_EXITED, 3),
+    ("exit_group", CLD_EXITED, 255),
+    (SIGTERM, CLD_KILLED, SIGTERM),
+    (SIGKILL, CLD_KILLED, SIGKILL),
+    # a core-dump signal: no core is written, so no core bit (Linux with RLIMIT_CORE 0 says the same)
+    (SIGQUIT, CLD_KILLED, SIGQUIT),
+    (SIGSEGV, CLD_KILLED, SIGSEGV),
+])
+def test_sigchld_siginfo_says_how_the_child_died(monkeypatch, batch, how, code, status):
+    seen = spy_batch_notify(monkeypatch)
+    k = Kernel(Settings(batch_exit=batch, sanitize=True), uid=1000)
+    p = parent_blocking_sigchld(k)
+    c = k.fork(p)
+    pid = k.getpid(c)
+    if how == "exit":
+        k.exit(c, 3)
+    elif how == "exit_group":
+        k.exit_group(c, 255)
+    else:
+        k.kill(p, pid, how)
+    k.tick(2)
+    assert take_sigchld(k, p) == (code, pid, 1000, status)
+    assert bool(seen) == batch  # the path under test is the one that sent it
+    r = k.wait4(p, -1, 0)
+    assert (r.pid, r.code) == (pid, code)
+
+
+@pytest.mark.parametrize("batch", [True, False], ids=["batch", "scalar"])
+def test_sigchld_of_a_leader_that_ended_before_its_group_exit_carries_the_group_code(batch):
+    # Native Linux 6.18 (tests/guests/src/sigchld.c "leader"): the main thread exit(2)s with 6, a
+    # thread then exit_group(4)s: SIGCHLD says CLD_EXITED 4, as wait does.
+    k = Kernel(Settings(batch_exit=batch, sanitize=True))
+    p = parent_blocking_sigchld(k)
+    c = k.fork(p)
+    th = k.clone(c, THREAD)
+    k.exit(c, 6)
+    k.tick()
+    assert k.sigpending(p) == 0  # a zombie leader with a live thread: not yet
+    k.exit_group(th, 4)
+    k.tick()
+    assert take_sigchld(k, p)[0::3] == (CLD_EXITED, 4)
+    assert k.wait4(p, -1, 0).status == 4 << 8
+
+
+def test_sigchld_si_pid_is_the_child_as_its_parents_namespace_sees_it():
+    k = Kernel(Settings(sanitize=True))
+    w = k.world
+    root = w.index["root_pidns"]
+    q = parent_blocking_sigchld(k)
+    p = k.clone(q, CLONE_NEWPID | SIGCHLD)  # init of a new namespace
+    k.sigprocmask(p, 0, int(sigmask(SIGCHLD)))
+    c = k.fork(p)
+    assert k.getpid(c) == 2 and pidns.tid_in(w, k.task(c), root) == 4
+    k.exit(c, 0)
+    k.tick(2)
+    assert take_sigchld(k, p)[:2] == (CLD_EXITED, 2)  # p's namespace, not the root's 4
+    k.wait4(p, -1, 0)
+    p_root_pid = pidns.tid_in(w, k.task(p), root)
+    k.exit(p, 7)
+    k.tick(2)
+    assert take_sigchld(k, q) == (CLD_EXITED, p_root_pid, 0, 7)
+
+
+def test_child_siginfo_decodes_wait_statuses():
+    assert task_exit.child_siginfo(3 << 8) == (CLD_EXITED, 3)
+    assert task_exit.child_siginfo(0) == (CLD_EXITED, 0)
+    assert task_exit.child_siginfo(SIGTERM) == (CLD_KILLED, SIGTERM)
+    assert task_exit.child_siginfo(0x80 | SIGQUIT) == (CLD_DUMPED, SIGQUIT)  # a core was written
+    codes, statuses = task_exit.child_siginfo(np.array([255 << 8, SIGKILL, 0x80 | SIGSEGV]))
+    assert codes.tolist() == [CLD_EXITED, CLD_KILLED, CLD_DUMPED]
+    assert statuses.tolist() == [255, SIGKILL, SIGSEGV]

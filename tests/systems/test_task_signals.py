@@ -4,7 +4,8 @@ import pytest
 from ecs_kernel.components.signals import (SA_NODEFER, SA_NOCLDSTOP, SA_RESETHAND, SA_RESTART,
                                            SI_QUEUE, SI_USER, SIG_DFL, SIG_IGN, SIGALRM, SIGCHLD,
                                            SIGCONT, SIGINT, SIGKILL, SIGRTMIN, SIGSEGV, SIGSTOP,
-                                           SIGTERM, SIGTSTP, SIGUSR1, SIGUSR2, sigmask)
+                                           SIGTERM, SIGTSTP, SIGTTIN, SIGUSR1, SIGUSR2,
+                                           sigmask)
 from ecs_kernel.components.rlimits import RLIMIT_SIGPENDING
 from ecs_kernel.components import rlimits
 from ecs_kernel.components.task import Block, ExitState, RunState
@@ -254,6 +255,32 @@ def test_parent_with_sa_nocldstop_gets_no_sigchld_for_stops(k):
     S.sigaction(w, prow, SIGCHLD, (H, 0, 0))
     S.kill(w, 0, k.getpid(c), SIGCONT)
     assert S.sigpending(w, prow) == int(sigmask(SIGCHLD))
+
+
+def test_sigchld_for_a_stop_carries_the_stop_signal_and_for_a_continue_sigcont():
+    # do_notify_parent_cldstop: si_status is the stop signal (CLD_STOPPED) or SIGCONT
+    # (CLD_CONTINUED); si_pid and si_uid are the child's.
+    k = Kernel(Settings(sanitize=True), uid=1000)
+    w = k.world
+    pa, prow = proc(k)
+    S.sigprocmask(w, prow, S.SIG_BLOCK, int(sigmask(SIGCHLD)))
+    c, crow = proc(k, pa)
+    k.clone(c, THREAD)  # a group stop reports once, for the group
+    k.setpgid(c, 0, 0)  # a group of its own, its parent's outside: not orphaned (SIGTTIN stops)
+    pid = k.getpid(c)
+    T = w.tasks
+
+    def take():
+        assert S.sigtimedwait(w, prow, int(sigmask(SIGCHLD)), 0) == SIGCHLD
+        return int(T.si_code[prow]), int(T.si_pid[prow]), int(T.si_uid[prow]), int(T.si_value[prow])
+
+    for stop in (SIGSTOP, SIGTTIN):
+        S.kill(w, prow, pid, stop)
+        k.tick()
+        assert take() == (CLD_STOPPED, pid, 1000, stop)
+        S.kill(w, prow, pid, SIGCONT)
+        assert take() == (CLD_CONTINUED, pid, 1000, SIGCONT)
+        assert S.sigpending(w, prow) == 0
 
 
 def test_tstp_to_an_orphaned_group_is_discarded(k):
