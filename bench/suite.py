@@ -94,7 +94,7 @@ def _native_per_iteration(small: Path, big: Path, n: int, repeat: int) -> float:
 
 def _ecs_run_seconds(path: Path, fast_path: bool) -> float:
     """Seconds in Machine.run (the guest executing; loading excluded)."""
-    from ecs_kernel.cpu.machine import Machine
+    from ecs_kernel.cpu.task_run import Machine
     from ecs_kernel.fs.vfs import FileSystem
     from ecs_kernel.kernel import Kernel
     k = Kernel()

@@ -161,7 +161,7 @@ def run(program, argv, envp, *, root: str = "/", cwd: str = "/", strace=None, se
     ``fast_path_after=N`` the first N syscalls do, then the compiled hook is installed.
     """
     from .cpu.elf import ExecError
-    from .cpu.machine import Machine
+    from .cpu.task_run import Machine
     from .errors import KernelError
     from .fs.vfs import FileSystem
     from .kernel import Kernel

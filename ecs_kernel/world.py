@@ -356,16 +356,25 @@ class World:
         return k
 
     def tick(self, n: int = 1) -> None:
-        """Advance the kernel clock and run every system once per tick, in schedule order."""
+        """Advance the kernel clock by ``settings.tick_ns`` and run every system once per tick,
+        in schedule order."""
         for _ in range(n):
-            self.ticks += 1
-            self.now_ns += self.settings.tick_ns
-            self.in_tick = True
-            try:
-                self.schedule.run(self)
-            finally:
-                self.in_tick = False
-            self.flush()
+            self._run_tick(self.now_ns + self.settings.tick_ns)
+
+    def tick_at(self, now_ns: int) -> None:
+        """One tick that ends at kernel time ``now_ns``: for a driver whose clock is not the
+        tick's (guests: the host's monotonic clock). The clock never goes back."""
+        self._run_tick(max(self.now_ns, int(now_ns)))
+
+    def _run_tick(self, now_ns: int) -> None:
+        self.ticks += 1
+        self.now_ns = now_ns
+        self.in_tick = True
+        try:
+            self.schedule.run(self)
+        finally:
+            self.in_tick = False
+        self.flush()
 
     # -- checkpoint -----------------------------------------------------------------------------
     def checkpoint(self) -> bytes:

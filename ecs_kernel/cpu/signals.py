@@ -1,23 +1,20 @@
-"""Signal delivery to guest tasks: handler frames on the guest stack, rt_sigreturn, restarts.
+"""Signal delivery to guest tasks: handler frames on the guest stack, rt_sigreturn.
 
 Linux: kernel/signal.c (get_signal), arch/x86/kernel/signal.c (handle_signal, setup_rt_frame,
 restore_sigcontext), kernel/signal.c (restore_altstack). gVisor: kernel/task_signals.go
 (deliverSignal), arch/signal_amd64.go (SignalSetup, SignalRestore).
 
 The kernel side (which signal, which action, the mask while the handler runs, the kernel's own
-``sigframes`` row) is systems/task_signals.get_signal, shared with synthetic tasks. This module
-adds what only a CPU has: the registers and FP state saved in an ``rt_sigframe`` (cpu/sigframe.py)
-on the guest's stack (or its alternate stack), the handler's entry registers, and the restart
-rules of the interrupted syscall:
-
-    a handler runs       -ERESTARTSYS: restarted with SA_RESTART, else -EINTR;
-                         pause, sigsuspend, sigtimedwait, poll/select/epoll_wait: -EINTR
-                         (-ERESTARTNOHAND); nanosleep, clock_nanosleep and a futex wait with a
-                         timeout: -EINTR (-ERESTART_RESTARTBLOCK), the sleep's remainder written
-    no handler runs      (ignored, or a stop and continue): the syscall restarts
+``sigframes`` row, what an interrupted blocked syscall returns) is systems/task_signals, shared
+with synthetic tasks. This module adds what only a CPU has: the registers and FP state saved in an
+``rt_sigframe`` (cpu/sigframe.py) on the guest's stack (or its alternate stack) and the handler's
+entry registers. A blocked syscall the handler interrupts is finished first (the run loop's
+``syscall_exit``: -EINTR in rax, or rip back on the ``syscall`` instruction to restart it), so the
+frame saves the registers the call returns with.
 
 Signals are delivered where Linux delivers them, on the way back to user mode: after every
-syscall (from the dispatcher's hook) and when a blocked task is woken (from the run loop).
+syscall (from the dispatcher's hook), at the end of a quantum, and to blocked tasks (from the run
+loop).
 """
 from __future__ import annotations
 
@@ -27,22 +24,15 @@ import struct
 from unicorn import x86_const as X
 
 from ..components import sigactions
-from ..components.signals import (SA_ONSTACK, SA_RESTART, SA_RESTORER, SIGBUS, SIGFPE, SIGILL,
-                                  SIGSEGV, SIGTRAP, UNBLOCKABLE)
+from ..components.signals import (SA_ONSTACK, SA_RESTORER, SIGBUS, SIGFPE, SIGILL, SIGSEGV,
+                                  SIGTRAP, UNBLOCKABLE)
+from ..components.task import RunState
 from ..errors import KernelError
-from ..systems import task_signals
+from ..systems import io_wait, task_signals
 from . import sigframe as SF
 
-EINTR = _errno.EINTR
 MASK64 = (1 << 64) - 1
 FAULT_SIGNALS = (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP)
-NR_NANOSLEEP, NR_CLOCK_NANOSLEEP, NR_FUTEX = 35, 230, 202
-# -ERESTARTNOHAND in Linux: -EINTR whenever a handler runs.
-RESTART_NOHAND = frozenset({34, 130, 128, 7, 271, 23, 270, 232, 281, 441})  # pause, rt_sigsuspend,
-# rt_sigtimedwait, poll, ppoll, select, pselect6, epoll_wait, epoll_pwait, epoll_pwait2
-TIMER_ABSTIME = 1
-FUTEX_CMD_MASK = 0x7F
-FUTEX_WAIT, FUTEX_WAIT_BITSET = 0, 9
 
 # The FP state a handler starts with (Linux fpu__clear_user_states): x87 control word 0x37f,
 # MXCSR 0x1f80, every register empty.
@@ -68,39 +58,30 @@ class GuestSignals:
         self.machine = machine
         self.world = machine.world
 
-    # -- the cheap test ---------------------------------------------------------------------
-    def deliverable(self, row: int) -> bool:
-        T = self.world.tasks
-        pend = int(T.sig_pending[row]) | int(self.world.thread_groups.group_pending[int(T.tg[row])])
-        return bool(pend & ~(int(T.sig_mask[row]) & ~UNBLOCKABLE))
-
     # -- delivery -----------------------------------------------------------------------------
-    def deliver(self, row: int, *, rip: int, rax: int, in_hook: bool, interrupted=None) -> bool:
-        """Deliver what is deliverable to ``row`` whose user context resumes at ``rip`` with
-        ``rax``. Builds one frame per handler (nested, newest on top) and points the engine at
-        the last handler. ``interrupted`` is ``(nr, blocked_on)`` for a task blocked in syscall
-        ``nr`` with rip on its ``syscall`` instruction: the first handler's SA_RESTART then
-        decides between restarting it and -EINTR. Returns True if a handler is entered."""
+    def deliver(self, row: int, *, rip: int, rax: int, in_hook: bool) -> bool:
+        """Deliver what is deliverable to ``row`` (switched in), whose user context resumes at
+        ``rip`` with ``rax`` (what a syscall hook is about to return; outside a hook the engine's
+        own registers). Builds one frame per handler (nested, newest on top) and points the
+        engine at the last handler. Returns True if a handler is entered."""
         w = self.world
         T, G = w.tasks, w.thread_groups
         uc = self.machine.memory_of(row).uc
         task = self.machine.tasks[row]
-        self.machine.progress += 1  # a stop, a death or a handler: a waiting parent may care
         regs = fp = None
         while True:
             taken = task_signals.get_signal(w, row, stop_after_handler=True)
             if taken is None:
                 break
             if regs is None:
+                if not in_hook and T.run_state[row] == RunState.runSyscallExit:
+                    # a blocked call the handler interrupted (or one completed meanwhile)
+                    self.machine.syscall_exit(row)
                 regs = SF.read_regs(uc)
-                regs["rip"], regs["rax"] = rip & MASK64, rax & MASK64
-                if interrupted is not None:
-                    nr, blk = interrupted
-                    if not self._restarts(nr, taken[2], uc):
-                        regs["rip"], regs["rax"] = (rip + 2) & MASK64, -EINTR & MASK64
-                        self._write_sleep_remainder(task, nr, blk, uc)
-                    task.blocked_on = None
-                    task.clear_restart()
+                if in_hook:
+                    regs["rip"], regs["rax"] = rip & MASK64, rax & MASK64
+                if T.io_nr[row] >= 0:
+                    io_wait.finish(w, row)  # a call to be run again starts afresh after the handler
                 fp = SF.save_fpstate(uc)
             if self.machine.strace is not None:
                 self._strace(row, taken[0])
@@ -108,14 +89,14 @@ class GuestSignals:
             if entry is not None:
                 regs, fp = entry, INIT_FP
         if G.exiting[int(T.tg[row])] or T.exit_state[row] != 0:
-            self.machine.stop_requested = True
+            self.machine.platform.stop_requested = True
         if regs is None:
             return False
         SF.write_regs(uc, regs)
         if in_hook:  # Unicorn adds the length of `syscall` when the hook returns
             uc.reg_write(X.UC_X86_REG_RIP, (regs["rip"] - 2) & MASK64)
         SF.restore_fpstate(uc, fp)
-        T.run_state[row] = 0  # runApp: the handler runs next
+        T.run_state[row] = RunState.runApp  # the handler runs next
         return True
 
     def _setup_frame(self, task, taken, regs: dict, fp: bytes) -> dict | None:
@@ -178,44 +159,6 @@ class GuestSignals:
         else:  # kill/tkill/sigqueue/timers: pid (or timer id), uid (or overrun), value
             fields = struct.pack("<iIQ", int(T.si_pid[row]), int(T.si_uid[row]) & 0xFFFF_FFFF, value)
         return SF.pack_siginfo(signo, code, fields)
-
-    # -- a blocked syscall meets a signal ---------------------------------------------------------
-    def deliver_to_blocked(self, row: int) -> bool:
-        """The run loop found a deliverable signal for a task blocked in a syscall (rip on the
-        ``syscall`` instruction, rax still the number). Returns True if a handler runs."""
-        uc = self.machine.memory_of(row).uc
-        rip = uc.reg_read(X.UC_X86_REG_RIP)
-        nr = uc.reg_read(X.UC_X86_REG_RAX)
-        blk = getattr(self.machine.tasks[row], "blocked_on", None)
-        return self.deliver(row, rip=rip, rax=nr, in_hook=False, interrupted=(nr, blk))
-
-    @staticmethod
-    def _restarts(nr: int, handler_flags: int, uc) -> bool:
-        if nr in RESTART_NOHAND or nr in (NR_NANOSLEEP, NR_CLOCK_NANOSLEEP):
-            return False
-        if nr == NR_FUTEX:
-            cmd = uc.reg_read(X.UC_X86_REG_RSI) & FUTEX_CMD_MASK
-            if cmd in (FUTEX_WAIT, FUTEX_WAIT_BITSET) and uc.reg_read(X.UC_X86_REG_R10):
-                return False  # a timed wait: -ERESTART_RESTARTBLOCK
-        return bool(handler_flags & SA_RESTART)
-
-    def _write_sleep_remainder(self, task, nr: int, blk, uc) -> None:
-        """nanosleep/clock_nanosleep interrupted by a handler: the time left goes to ``rem``."""
-        if nr not in (NR_NANOSLEEP, NR_CLOCK_NANOSLEEP) or blk is None or blk.deadline is None:
-            return
-        if nr == NR_NANOSLEEP:
-            rem = uc.reg_read(X.UC_X86_REG_RSI)
-        else:
-            if uc.reg_read(X.UC_X86_REG_RSI) & TIMER_ABSTIME:
-                return
-            rem = uc.reg_read(X.UC_X86_REG_R10)
-        if not rem:
-            return
-        left = max(0, blk.deadline - self.machine.monotonic_ns())
-        try:
-            task.mm.copy_out(rem, struct.pack("<qq", left // 1_000_000_000, left % 1_000_000_000))
-        except KernelError:
-            pass  # Linux ignores a fault writing the remainder too (it returns EFAULT only early)
 
     # -- rt_sigreturn ----------------------------------------------------------------------------
     def sigreturn(self, task, rsp: int) -> ContextRestored:

@@ -192,8 +192,19 @@ class FileDescription:
 
     def poll(self) -> int:
         """The poll(2) revents bits ready now (POLLIN, POLLOUT, POLLHUP, POLLERR, ...), before masking
-        with the requested events. Regular files, directories and devices are always ready."""
-        return abi.DEFAULT_POLLMASK
+        with the requested events: from :meth:`readable` and :meth:`writable` (regular files,
+        directories and devices are always ready: DEFAULT_POLLMASK)."""
+        mask = 0
+        if self.readable():
+            mask |= abi.POLLIN | abi.POLLRDNORM
+        if self.writable():
+            mask |= abi.POLLOUT | abi.POLLWRNORM
+        return mask
+
+    def host_fds(self, events: int) -> tuple[list[int], list[int]]:
+        """Host fds whose readiness decides this file's (for reading, for writing), for the run
+        loop to sleep on when every task waits: none for files the kernel alone makes ready."""
+        return [], []
 
     def release(self) -> None:
         """The last fd went away."""
@@ -433,6 +444,10 @@ class HostStdioFile(FileDescription):
         except OSError:
             return abi.POLLERR
         return events[0][1] if events else 0
+
+    def host_fds(self, events: int) -> tuple[list[int], list[int]]:
+        return ([self.host_fd] if events & (abi.POLLIN | abi.POLLRDNORM | abi.POLLPRI) else [],
+                [self.host_fd] if events & (abi.POLLOUT | abi.POLLWRNORM) else [])
 
     def readable(self) -> bool:
         # ready, or at end/error: the read itself then reports it

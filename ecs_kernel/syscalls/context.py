@@ -3,22 +3,23 @@
 Handlers are plain functions ``handler(t, *args)`` where ``t`` is a :class:`Task` and ``args`` are
 the raw 64-bit register values (rdi, rsi, rdx, r10, r8, r9), as many as the handler declares.
 They return a non-negative result or raise :class:`~ecs_kernel.errors.KernelError`; the dispatcher
-turns that into ``-errno`` in rax. Two more outcomes are exceptions too:
+turns that into ``-errno`` in rax. The other outcomes are exceptions too:
 
-- :class:`Block`: the task cannot make progress now (a sleep, a read of an empty host pipe).
-  The dispatcher rewinds rip onto the ``syscall`` instruction, marks the task row ``blocked`` and
-  stops the engine; the run loop waits for the condition and restarts the syscall (Linux:
-  ERESTARTSYS with the same registers). Deadlines live in :attr:`Task.restart_deadline`, so a
-  restarted nanosleep does not start over.
-- :class:`TaskExit`: exit/exit_group ran; the dispatcher stops the engine.
+- :class:`KernelBlocked`: a kernel call left the task blocked as a row (a wait for a child, a
+  futex, a sleep, sigsuspend, a vfork parent); a system completes it with ``tasks.ret``.
+- :class:`WouldBlock`: the files are not ready; the dispatcher blocks the task on them as
+  io_waits rows (systems/io_wait.py) and the call runs again when one is ready.
+- :class:`TaskExit`: exit/exit_group ran; :class:`ExecDone`: execve replaced the image.
 
 State that is rows stays in the World (``t.world.tasks.<column>[t.row]``); Python objects a task
-needs (its address space, file-system context) hang off this object.
+needs (its address space, file-system context, registers while switched out) hang off this object.
 """
 from __future__ import annotations
 
 import errno as _errno
 
+from ..components.futex import NO_DEADLINE
+from ..components.task import Block
 from ..errors import E, KernelError
 from ..fs.inodes import Creds
 
@@ -41,29 +42,23 @@ def u32(x: int) -> int:
     return x & 0xFFFF_FFFF
 
 
-class Block(Exception):
-    """The syscall must wait: for host fds to be readable/writable, until ``deadline`` (host
-    monotonic ns), or for another guest task to make progress (neither given: a pipe, a child).
-    The run loop restarts the syscall when that happened."""
-
-    def __init__(self, read_fds=(), write_fds=(), deadline: int | None = None,
-                 progress: bool = True):
-        super().__init__("block")
-        self.read_fds = tuple(read_fds)
-        self.write_fds = tuple(write_fds)
-        self.deadline = deadline
-        self.progress = progress  # False: only a signal ends it (pause, sigsuspend)
-        self.progress_seen = -1  # the Machine's progress count when it blocked
-
-
 class KernelBlocked(Exception):
-    """The kernel blocked the task as a row (a futex wait): its ``run_state`` is ``blocked`` and a
-    system or another task's call completes it with ``tasks.ret``; the dispatcher writes nothing
-    and stops the engine, and the run loop hands the result to the guest."""
+    """A kernel call left the task blocked as a row (run state ``blocked``, its request in
+    component columns); a system or another task's call completes it with ``tasks.ret``, and the
+    run loop hands the result to the guest (the syscall table's completion, if any)."""
 
-    def __init__(self, nr: int):
-        super().__init__("kernel block")
-        self.nr = nr
+
+class WouldBlock(Exception):
+    """The call cannot go on until one of ``waits`` — ``(fd, poll events)`` pairs — is ready or
+    ``deadline`` (kernel ns) passes. The dispatcher blocks the task on them (``kind``: Block.IO
+    for read/write and the like, which SA_RESTART restarts; Block.POLL for poll, select and
+    epoll_wait, which a handler always ends with EINTR); woken, the call runs again."""
+
+    def __init__(self, waits, deadline: int = int(NO_DEADLINE), kind: int = Block.IO):
+        super().__init__("would block")
+        self.waits = list(waits)
+        self.deadline = int(deadline)
+        self.kind = kind
 
 
 class TaskExit(Exception):
@@ -97,17 +92,16 @@ class Task:
         self.fs = fs
         self.fsctx = fsctx
         self.mm = None  # the AddressSpace (set by the machine)
-        self.restart_deadline: int | None = None  # a restarted sleep's deadline (host ns)
-        self.restart_nr = -1
         self.comm = b""
         self.exe_path = "/"
         self.argv: list[bytes] = []
         self.envp: list[bytes] = []
-        self.robust_list = (0, 0)
         self.fs_base = 0
         self.gs_base = 0
         self.pid_cache: int | None = None  # getpid/gettid answers (see sys_process.getpid)
         self.tid_cache: int | None = None
+        self.ctx = None  # the Unicorn context holding its registers while another thread runs
+        self.initial_regs = None  # a new thread's first registers, loaded when first switched in
 
     # -- ids and credentials --------------------------------------------------------------------
     @property
@@ -123,23 +117,10 @@ class Task:
         T = self.world.tasks
         return Creds(int(T.ruid[self.row]), int(T.rgid[self.row]))
 
-    # -- restartable waits --------------------------------------------------------------------
-    def deadline_for(self, nr: int, now: int, duration_ns: int) -> int:
-        """The deadline of a sleep that began now, or of the same one being restarted."""
-        if self.restart_nr == nr and self.restart_deadline is not None:
-            return self.restart_deadline
-        self.restart_nr = nr
-        self.restart_deadline = now + duration_ns
-        return self.restart_deadline
-
-    def clear_restart(self) -> None:
-        self.restart_nr = -1
-        self.restart_deadline = None
-
 
 def errno_name(e: int) -> str:
     return _errno.errorcode.get(e, str(e))
 
 
-__all__ = ["Task", "FSContext", "Block", "KernelBlocked", "TaskExit", "ExecDone", "s32", "s64", "u32", "MASK64", "E",
-           "KernelError", "errno_name"]
+__all__ = ["Task", "FSContext", "KernelBlocked", "WouldBlock", "TaskExit", "ExecDone", "s32", "s64",
+           "u32", "MASK64", "E", "KernelError", "errno_name"]

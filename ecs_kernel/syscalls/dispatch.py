@@ -7,9 +7,16 @@ the current :class:`~ecs_kernel.syscalls.context.Task`, and writes the result (o
 rax. Unknown and unimplemented numbers get -ENOSYS and are counted per number
 (:attr:`Dispatcher.unimplemented`), like gVisor's unimplemented-syscall events.
 
-With ``strace`` set, a slower twin of the hook prints one line per syscall, strace style. Under the
-compiled fast path (``ecs_kernel/jit/fastpath``) this hook is what the cfunc calls for every syscall
-it does not answer itself (:meth:`Dispatcher.hook_with`).
+A handler that must wait leaves its task a row in a blocked run state (a kernel call did, and the
+handler raises :class:`KernelBlocked`; or it raises :class:`WouldBlock` naming the files, and the
+dispatcher records them as io_waits rows, systems/io_wait.py). The hook then stops the engine
+without writing rax: the number stays there (Linux's orig_ax) and the run loop finishes the call
+when a system has completed it (:meth:`Dispatcher.complete`, then ``Machine.syscall_exit``).
+
+With ``strace`` set, a slower twin of the hook prints one line per syscall, strace style (a call
+that blocks as ``<unfinished ...>`` and ``<... name resumed>``). Under the compiled fast path
+(``ecs_kernel/jit/fastpath``) this hook is what the cfunc calls for every syscall it does not
+answer itself (:meth:`Dispatcher.hook_with`).
 """
 from __future__ import annotations
 
@@ -23,7 +30,8 @@ from unicorn.unicorn_py3.unicorn import uclib
 
 from ..errors import KernelError
 from ..cpu.signals import ContextRestored
-from .context import Block, ExecDone, KernelBlocked, TaskExit
+from ..systems import io_wait
+from .context import ExecDone, KernelBlocked, TaskExit, WouldBlock
 from .table import MAX_NR, name_of, table
 
 ENOSYS = _errno.ENOSYS
@@ -31,6 +39,7 @@ MASK64 = (1 << 64) - 1
 _REGS = (X.UC_X86_REG_RAX, X.UC_X86_REG_RDI, X.UC_X86_REG_RSI, X.UC_X86_REG_RDX,
          X.UC_X86_REG_R10, X.UC_X86_REG_R8, X.UC_X86_REG_R9, X.UC_X86_REG_RIP)
 _N = len(_REGS)
+_ARG_REGS = _REGS[1:7]
 
 
 class Dispatcher:
@@ -40,6 +49,7 @@ class Dispatcher:
         self.machine = machine
         rows = table()
         self.handlers = [(s.handler, s.nargs) if s.handler is not None else None for s in rows]
+        self.completions = [s.complete for s in rows]
         self.rows = rows
         self.unimplemented: Counter = Counter()
         self.calls = 0
@@ -59,19 +69,20 @@ class Dispatcher:
         raw = ctypes.CDLL(uclib._name)
         read_batch = raw.uc_reg_read_batch
         reg_write = raw.uc_reg_write
-        emu_stop = raw.uc_emu_stop
-        for f in (read_batch, reg_write, emu_stop):
+        for f in (read_batch, reg_write):
             f.restype = ctypes.c_int
         ids, vals, ptrs = self._ids, self._vals, self._ptrs
         out, out_ref = self._out, self._out_ref
         handlers = self.handlers
         machine = self.machine
+        platform = machine.platform
+        world = machine.world
         unimpl = self.unimplemented
-        RAX, RIP = X.UC_X86_REG_RAX, X.UC_X86_REG_RIP
+        RAX = X.UC_X86_REG_RAX
         strace = machine.strace is not None
 
         def hook(_uch, _user_data):
-            uch = machine.current_uch  # the engine handle (a c_void_p) of the running task
+            uch = platform.current_uch  # the engine handle (a c_void_p) of the running task
             read_batch(uch, ids, ptrs, _N)
             nr = vals[0]
             entry = handlers[nr] if nr < MAX_NR else None
@@ -91,30 +102,21 @@ class Dispatcher:
                 ret = fn(task, *args)
             except KernelError as e:
                 ret = -e.errno
-            except Block as blk:
-                machine.block(task.row, blk)
-                out.value = (vals[7] - 2) & MASK64  # Unicorn adds 2: rip stays on `syscall`
-                reg_write(uch, RIP, out_ref)
-                emu_stop(uch)
-                if strace:
-                    machine.strace.write(f"{pre} ... (blocked)\n")
-                return
-            except KernelBlocked as kb:
-                task.kblocked = (kb.nr, vals[7])  # the syscall and where it is (for restarts)
-                machine.stop_reason = "blocked"
-                emu_stop(uch)
+            except (KernelBlocked, WouldBlock) as b:
+                if isinstance(b, WouldBlock):
+                    io_wait.block(world, task.row, b.kind, b.waits, b.deadline, nr)
+                machine.update_timer_deadline()  # a timed wait falls due on the kernel clock
+                platform.stop("blocked")
                 if strace:
                     machine.strace.write(f"{pre} <unfinished ...>\n")
                 return
             except ExecDone:
-                machine.stop_reason = "exec"
-                emu_stop(uch)
+                platform.stop("exec", uch)  # the old image's engine: current_uch is the new one
                 if strace:
                     machine.strace.write(f"{pre}) = 0\n")
                 return
             except TaskExit:
-                machine.stop_reason = "exit"
-                emu_stop(uch)
+                platform.stop("exit")
                 if strace:
                     machine.strace.write(f"{pre}) = ?\n")
                 return
@@ -122,9 +124,8 @@ class Dispatcher:
                 if strace:
                     machine.strace.write(f"{pre}) = {signed(ctx.rax)}\n")
                 machine.after_syscall(task, ctx.rip, ctx.rax)
-                if machine.stop_requested:
-                    machine.stop_reason = "killed"
-                    emu_stop(uch)
+                if platform.stop_requested:
+                    platform.stop("killed")
                 elif post is not None:
                     post()
                 return
@@ -132,17 +133,17 @@ class Dispatcher:
                 machine.report_internal_error(nr, name_of(nr), exc)
                 ret = -ENOSYS
                 if machine.strict:
-                    emu_stop(uch)
+                    platform.stop("internal-error")
+            if world.tasks.io_nr[task.row] >= 0:
+                io_wait.finish(world, task.row)  # a call that had waited on files is over
             out.value = ret & MASK64
             reg_write(uch, RAX, out_ref)
             if strace:
                 machine.strace.write(self._format_result(task, nr, args, pre, ret) + "\n")
             # Back to user mode: due timers, then signals (a handler entry rewrites rip/rax).
-            machine.progress += 1  # a completed call: tasks blocked on a pipe or a child retry
             machine.after_syscall(task, vals[7] + 2, ret)
-            if machine.stop_requested:  # the call killed the task (SIGPIPE's default action)
-                machine.stop_reason = "killed"
-                emu_stop(uch)
+            if platform.stop_requested:  # the call killed the task (SIGPIPE's default action)
+                platform.stop("killed")
             elif post is not None:
                 post()
 
@@ -151,6 +152,36 @@ class Dispatcher:
     def hook_with(self, post):
         """A second hook that calls ``post()`` after each handler that returned."""
         return self._make_hook(post)
+
+    # -- completion of a blocked call --------------------------------------------------------------
+    def complete(self, task, nr: int, ret: int, uc) -> int:
+        """What a blocked syscall ``nr`` returns once a system completed it with ``ret``: its
+        table row's completion (wait4 writes the status, nanosleep the remainder, ...) with the
+        arguments still in the registers, or ``ret`` itself. -errno for a fault there."""
+        fn = self.completions[nr] if 0 <= nr < MAX_NR else None
+        if fn is not None:
+            n = self.rows[nr].nargs
+            args = [uc.reg_read(r) for r in _ARG_REGS[:n]]
+            try:
+                ret = fn(task, ret, *args)
+            except KernelError as e:
+                ret = -e.errno
+        w = self.machine.world
+        if w.tasks.io_nr[task.row] >= 0:
+            io_wait.finish(w, task.row)
+        if self.machine.strace is not None:
+            self.strace_resumed(task, nr, ret)
+        return ret
+
+    def strace_resumed(self, task, nr: int, ret: int | None) -> None:
+        """strace's ``<... name resumed>) = ret`` (ret None: the call restarts)."""
+        if ret is None:
+            res = "? ERESTARTSYS (To be restarted)"
+        elif ret < 0 and -ret < 4096:
+            res = f"-1 {_errno.errorcode.get(-ret, -ret)} ({os.strerror(-ret)})"
+        else:
+            res = str(ret)
+        self.machine.strace.write(f"{self._pid_prefix(task)}<... {name_of(nr)} resumed>) = {res}\n")
 
     # -- strace ------------------------------------------------------------------------------------
     def _format_call(self, task, nr: int, args) -> str:

@@ -1,10 +1,11 @@
 """epoll, eventfd, memfd and a few file extras (gVisor: ``sys_epoll.go``, ``sys_eventfd.go``,
 ``sys_memfd.go``).
 
-Readiness is what the descriptions say (``readable()`` / ``writable()``), so one task's event loop
-(Python's asyncio, libuv-style loops) works: level-triggered, and EPOLLET/EPOLLONESHOT are kept
-as flags (EPOLLONESHOT disarms after one report; edge-triggered mode reports like level-triggered,
-which a correct edge-triggered program tolerates). Waiting is a restartable block, like poll.
+Readiness is what the descriptions' ``poll()`` says, so event loops (Python's asyncio, libuv-style
+loops) work: level-triggered, and EPOLLET/EPOLLONESHOT are kept as flags (EPOLLONESHOT disarms
+after one report; edge-triggered mode reports like level-triggered, which a correct edge-triggered
+program tolerates). epoll_wait blocks on the epoll fd itself (readable while an interest is ready)
+as an io_waits row, like poll (systems/io_wait.py).
 """
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ from ..fs.abi import O_CLOEXEC, O_NONBLOCK, O_RDWR
 from ..fs.file import (DirectoryDescription, FileDescription, HostStdioFile,
                        RegularFileDescription)
 from ..fs.inodes import Inode, RegularFile, SuperBlock
-from ..systems import fd_table
-from .context import Block, s32, u32
+from ..components.task import Block
+from ..systems import fd_table, io_wait
+from .context import WouldBlock, s32, u32
 from .table import FULL, PARTIAL, syscall
 
 ANON_SB = SuperBlock("anon_inodefs", abi.makedev(0, 0x0E), time.time_ns)
@@ -51,8 +53,33 @@ class EpollFile(FileDescription):
         super().__init__(AnonInode("eventpoll"), O_RDWR | (flags & O_CLOEXEC), "anon_inode:[eventpoll]")
         self.interest: dict[int, list] = {}  # fd -> [description, events, data]
 
-    def readable(self) -> bool:
-        return False  # nested epoll readiness is not modelled
+    def ready_events(self, maxevents: int, *, consume: bool = True) -> list[tuple[int, int]]:
+        """``(revents, data)`` of up to ``maxevents`` ready interests, level-triggered (Linux
+        ep_send_events); ``consume``: an EPOLLONESHOT interest reported is disarmed."""
+        ready = []
+        for fd, entry in list(self.interest.items()):
+            desc, want, data = entry
+            if desc.released:
+                del self.interest[fd]
+                continue
+            rev = desc.poll() & (want | 0x2000) & 0xFFFF  # EPOLLRDHUP too; no flag bits
+            if rev and len(ready) < maxevents:
+                ready.append((rev, data))
+                if consume and want & EPOLLONESHOT:
+                    entry[1] = 0
+        return ready
+
+    def poll(self) -> int:
+        """An epoll fd is readable while one of its interests is ready (ep_eventpoll_poll)."""
+        return abi.POLLIN | abi.POLLRDNORM if self.ready_events(1, consume=False) else 0
+
+    def host_fds(self, events: int) -> tuple[list[int], list[int]]:
+        rfds, wfds = [], []
+        for desc, want, _ in self.interest.values():
+            r, w = desc.host_fds(want)
+            rfds += r
+            wfds += w
+        return rfds, wfds
 
 
 class EventFile(FileDescription):
@@ -165,40 +192,14 @@ def _epoll_wait(t, nr, epfd, events, maxevents, timeout_ns):
     if not t.mm.access_ok(events, 12 * maxevents, write=True):
         raise KernelError(E.EFAULT)
     ep = _epoll(t, epfd)
-    ready = []
-    host_r, host_w = [], []
-    for fd, entry in list(ep.interest.items()):
-        desc, want, data = entry
-        if desc.released:
-            del ep.interest[fd]
-            continue
-        rev = 0
-        poll_mask = getattr(desc, "poll", None)
-        if poll_mask is not None:
-            rev = poll_mask() & (want | 0x2000) & 0xFFFF  # EPOLLRDHUP too; no flag bits
-        else:
-            if want & (EPOLLIN | EPOLLRDNORM) and desc.readable():
-                rev |= want & (EPOLLIN | EPOLLRDNORM)
-            if want & (EPOLLOUT | EPOLLWRNORM) and desc.writable():
-                rev |= want & (EPOLLOUT | EPOLLWRNORM)
-        if rev:
-            if len(ready) < maxevents:
-                ready.append((rev, data))
-                if want & EPOLLONESHOT:
-                    entry[1] = 0
-        elif isinstance(desc, HostStdioFile) and want & ~(EPOLLERR | EPOLLHUP):
-            if want & EPOLLIN:
-                host_r.append(desc.host_fd)
-            if want & EPOLLOUT:
-                host_w.append(desc.host_fd)
-    now = t.machine.monotonic_ns()
-    if ready or timeout_ns == 0 or (timeout_ns is not None
-                                    and now >= t.deadline_for(nr, now, timeout_ns)):
-        t.clear_restart()
+    ready = ep.ready_events(maxevents)
+    t.machine.sync_clock()
+    deadline = io_wait.deadline_for(t.world, t.row, nr, timeout_ns)
+    if ready or timeout_ns == 0 or io_wait.timed_out(t.world, deadline):
         if ready:
             t.mm.copy_out(events, b"".join(_EVENT.pack(*r) for r in ready))
         return len(ready)
-    raise Block(host_r, host_w, None if timeout_ns is None else t.deadline_for(nr, now, timeout_ns))
+    raise WouldBlock([(s32(epfd), EPOLLIN)], deadline, Block.POLL)
 
 
 def _ms(timeout) -> int | None:

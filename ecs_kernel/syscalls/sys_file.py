@@ -20,8 +20,9 @@ from ..fs import abi
 from ..fs.abi import (AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_FOLLOW,
                       AT_SYMLINK_NOFOLLOW, O_CLOEXEC, O_NONBLOCK)
 from ..fs.file import HostStdioFile, RegularFileDescription
-from ..systems import fd_table
-from .context import Block, s32, s64, u32
+from ..components.task import Block
+from ..systems import fd_table, io_wait
+from .context import WouldBlock, s32, s64, u32
 from .table import FULL, PARTIAL, syscall
 
 MAX_RW_COUNT = 0x7FFF_F000
@@ -52,14 +53,12 @@ def _at(t, dirfd: int, path: bytes):
 
 
 def _blocked_io(t, desc, write: bool):
-    """A read/write that would block: EAGAIN for O_NONBLOCK, else wait (the task blocks)."""
+    """A read/write that would block: EAGAIN for O_NONBLOCK, else the task waits (as io_waits
+    rows) until the file is readable or writable, and the call runs again."""
     if desc.nonblocking:
         raise KernelError(E.EAGAIN)
-    if isinstance(desc, HostStdioFile):
-        if write:
-            raise Block(write_fds=(desc.host_fd,))
-        raise Block(read_fds=(desc.host_fd,))
-    raise Block()  # one task and nobody to wake it: blocks forever, as on Linux
+    fd = fd_table.fd_of(t.world, t.row, desc)
+    raise WouldBlock([(fd, (POLLOUT | POLLWRNORM) if write else (POLLIN | POLLRDNORM))])
 
 
 def _check_count(count: int) -> int:
@@ -218,7 +217,7 @@ def _readv(t, desc, vecs, offset=None) -> int:
             continue
         try:
             n = _do_read(t, desc, base, ln, None if offset is None else offset + done)
-        except (KernelError, Block):
+        except (KernelError, WouldBlock):
             if done:
                 return done
             raise
@@ -914,9 +913,8 @@ POLLRDNORM, POLLWRNORM = 0x40, 0x100
 
 
 def _poll_once(t, entries):
-    """Fill revents; return (ready count, host fds to wait on for reading, for writing)."""
+    """Fill revents (Linux do_pollfd): the ready count and the entries with their revents."""
     ready = 0
-    host_r, host_w = [], []
     out = []
     for fd, events, _ in entries:
         rev = 0
@@ -926,24 +924,11 @@ def _poll_once(t, entries):
             except KernelError:
                 rev = POLLNVAL
             else:
-                want = events | POLLERR | POLLHUP
-                poll_mask = getattr(desc, "poll", None)
-                if poll_mask is not None:  # pipes, sockets: IN/OUT/HUP/ERR as Linux's f_op->poll
-                    rev = poll_mask() & want
-                else:
-                    if want & (POLLIN | POLLRDNORM) and desc.readable():
-                        rev |= want & (POLLIN | POLLRDNORM)
-                    if want & (POLLOUT | POLLWRNORM) and desc.writable():
-                        rev |= want & (POLLOUT | POLLWRNORM)
-                if isinstance(desc, HostStdioFile):
-                    if events & POLLIN:
-                        host_r.append(desc.host_fd)
-                    if events & POLLOUT:
-                        host_w.append(desc.host_fd)
+                rev = desc.poll() & (events | POLLERR | POLLHUP)
         if rev:
             ready += 1
         out.append((fd, events, rev))
-    return ready, out, host_r, host_w
+    return ready, out
 
 
 def _do_poll(t, nr, fds, nfds, timeout_ns):
@@ -952,15 +937,14 @@ def _do_poll(t, nr, fds, nfds, timeout_ns):
         raise KernelError(E.EINVAL)
     raw = t.mm.copy_in(fds, 8 * nfds)
     entries = list(struct.iter_unpack("<ihh", raw))
-    ready, out, host_r, host_w = _poll_once(t, entries)
-    now = t.machine.monotonic_ns()
-    if ready or timeout_ns == 0 or (timeout_ns is not None and
-                                    now >= t.deadline_for(nr, now, timeout_ns)):
-        t.clear_restart()
+    ready, out = _poll_once(t, entries)
+    t.machine.sync_clock()
+    deadline = io_wait.deadline_for(t.world, t.row, nr, timeout_ns)
+    if ready or timeout_ns == 0 or io_wait.timed_out(t.world, deadline):
         t.mm.copy_out(fds, b"".join(struct.pack("<ihh", *e) for e in out))
         return ready
-    deadline = None if timeout_ns is None else t.deadline_for(nr, now, timeout_ns)
-    raise Block(host_r, host_w, deadline)
+    raise WouldBlock([(fd, events & 0xFFFF) for fd, events, _ in entries if fd >= 0], deadline,
+                     Block.POLL)
 
 
 @syscall("poll", PARTIAL, "readiness of the task's own fds (one task: nobody else can make them ready)",
@@ -1040,32 +1024,28 @@ def _do_select(t, nr, nfds, rfds, wfds, efds, timeout_ns):
         sets.append(int.from_bytes(t.mm.copy_in(addr, nbytes), "little") if addr and nbytes else 0)
     rin, win, ein = sets
     rout = wout = 0
-    host_r, host_w = [], []
+    waits = []
     for fd in range(nfds):
         bit = 1 << fd
         if not (rin | win | ein) & bit:
             continue
         desc = fd_table.get_file(t.world, t.row, fd)  # EBADF, as Linux
-        if rin & bit:
-            if desc.readable():
-                rout |= bit
-            elif isinstance(desc, HostStdioFile):
-                host_r.append(desc.host_fd)
-        if win & bit:
-            if desc.writable():
-                wout |= bit
-            elif isinstance(desc, HostStdioFile):
-                host_w.append(desc.host_fd)
+        mask = desc.poll()
+        if rin & bit and mask & (POLLIN | POLLRDNORM | POLLHUP | POLLERR):
+            rout |= bit
+        if win & bit and mask & (POLLOUT | POLLWRNORM | POLLERR):
+            wout |= bit
+        waits.append((fd, (POLLIN if rin & bit else 0) | (POLLOUT if win & bit else 0)
+                      | (POLLPRI if ein & bit else 0)))
     ready = bin(rout).count("1") + bin(wout).count("1")
-    now = t.machine.monotonic_ns()
-    if ready or timeout_ns == 0 or (timeout_ns is not None and
-                                    now >= t.deadline_for(nr, now, timeout_ns)):
-        t.clear_restart()
+    t.machine.sync_clock()
+    deadline = io_wait.deadline_for(t.world, t.row, nr, timeout_ns)
+    if ready or timeout_ns == 0 or io_wait.timed_out(t.world, deadline):
         for addr, val in ((rfds, rout), (wfds, wout), (efds, 0)):
             if addr and nbytes:
                 t.mm.copy_out(addr, val.to_bytes(nbytes, "little"))
         return ready
-    raise Block(host_r, host_w, t.deadline_for(nr, now, timeout_ns) if timeout_ns is not None else None)
+    raise WouldBlock(waits, deadline, Block.POLL)
 
 
 @syscall("select", PARTIAL, "readiness of the task's own fds; exceptfds never set",

@@ -10,11 +10,12 @@ import struct
 
 from ..components import pidns, rlimits
 from ..components.rlimits import RLIM_NLIMITS, RLIMIT_AS, RLIMIT_DATA
-from ..components.signals import NSIG
+from ..components.signals import CLD_CONTINUED, CLD_STOPPED, CLD_TRAPPED, NSIG, SIGCONT
+from ..components.task import RunState
 from ..errors import E, KernelError
 from ..systems import sessions, task_exit
-from .context import Block, TaskExit, s32, u32
-from .table import FULL, PARTIAL, syscall
+from .context import KernelBlocked, TaskExit, s32, u32
+from .table import FULL, PARTIAL, completion, syscall
 
 _U64 = (1 << 64) - 1
 
@@ -186,11 +187,8 @@ def set_tid_address(t, addr):
 @syscall("set_robust_list", FULL, "walked at exit (systems/futex.exit_robust_list)", args=("p", "u"))
 def set_robust_list(t, head, length):
     """Implements set_robust_list(2)."""
-    if length != 24:  # sizeof(struct robust_list_head)
-        raise KernelError(E.EINVAL)
-    t.robust_list = (head, length)
-    t.world.tasks.robust_list[t.row] = head
-    return 0
+    from ..systems import futex
+    return futex.set_robust_list(t.world, t.row, head, length)
 
 
 @syscall("restart_syscall", FULL, "a futex wait with a timeout interrupted by a stop", args=())
@@ -199,22 +197,19 @@ def restart_syscall(t):
     (the restart block; -EINTR when there is none)."""
     from ..systems import futex as F
     from ..systems.task_wait import BLOCKED
-    from .context import KernelBlocked
     t.machine.sync_clock()
     if F.futex_restart(t.world, t.row) is BLOCKED:
-        t.machine.update_timer_deadline()
-        raise KernelBlocked(219)
+        raise KernelBlocked()
     return 0
 
 
-@syscall("get_robust_list", PARTIAL, "the caller's own list only", args=("i", "p", "p"))
+@syscall("get_robust_list", FULL, args=("i", "p", "p"))
 def get_robust_list(t, pid, head_ptr, len_ptr):
     """Implements get_robust_list(2)."""
-    if s32(pid) not in (0, gettid(t)):
-        raise KernelError(E.ESRCH)
-    head, ln = t.robust_list
+    from ..systems import futex
+    head, ln = futex.get_robust_list(t.world, t.row, s32(pid))
     t.mm.copy_out_u64(head_ptr, head)
-    t.mm.copy_out_u64(len_ptr, ln or 24)
+    t.mm.copy_out_u64(len_ptr, ln)
     return 0
 
 
@@ -627,8 +622,12 @@ SIGCHLD = 17
 
 
 def _clone(t, flags: int, stack: int = 0, ptid: int = 0, ctid: int = 0, tls: int = 0) -> int:
-    """kernel_clone for a guest: a process, or a thread (CLONE_THREAD, sharing the engine)."""
-    return t.machine.fork_task(t, flags, stack=stack, ptid=ptid, ctid=ctid, tls=tls)
+    """kernel_clone for a guest: a process, or a thread (CLONE_THREAD, sharing the engine). A
+    vfork parent is left blocked (its ``ret`` is the child's pid) until the child execs or exits."""
+    pid = t.machine.fork_task(t, flags, stack=stack, ptid=ptid, ctid=ctid, tls=tls)
+    if t.world.tasks.run_state[t.row] == RunState.blocked:
+        raise KernelBlocked()
+    return pid
 
 
 @syscall("fork", FULL, args=())
@@ -653,16 +652,19 @@ def clone(t, flags, stack, ptid, ctid, tls):
     return _clone(t, flags & 0xFFFF_FFFF_FFFF_FFFF, stack, ptid, ctid, tls)
 
 
-def _wait(t, opts_fn, options: int):
-    """One non-blocking look (Linux do_wait with the task's own retry): the result, or Block
-    until a child changes state (the run loop retries the call then)."""
+def _wait(t, opts) -> bool:
+    """Task.Wait for the caller: True when a result is in its WaitState columns (``ret`` the
+    pid), False for WNOHANG with nothing ready; blocks the task (a row on Block.WAIT that
+    wait_system completes) when nothing is ready yet."""
     from ..systems import task_wait as W
-    opts = opts_fn(options | W.WNOHANG)
     res = W.wait(t.world, t.row, opts)
     t.world.flush()  # a reaped child's rows go now
-    if res is None and not options & W.WNOHANG:
-        raise Block()  # retried once another task made progress (a child's exit, a stop)
-    return res
+    if res is W.BLOCKED:
+        raise KernelBlocked()
+    if res is None:
+        return False
+    W.store_result(t.world, t.row, res)
+    return True
 
 
 @syscall("wait4", PARTIAL, "rusage reports CPU times only", args=("i", "p", "x", "p"))
@@ -670,46 +672,57 @@ def wait4(t, pid, status_ptr, options, rusage):
     """Implements wait4(2)."""
     from ..systems import task_wait as W
     pid, options = s32(pid), u32(options)
-    from ..systems import cpu_clocks
     if status_ptr:
         t.mm.copy_in(status_ptr, 4)  # EFAULT before anything is reaped
-    tg = t.tg
-    before = cpu_clocks.children_cputime(t.world, tg)
-    res = _wait(t, lambda o: W.WaitOptions.for_wait4(pid, o), options)
-    if res is None:
+    if not _wait(t, W.WaitOptions.for_wait4(pid, options)):
         return 0
+    return wait4_done(t, int(t.world.tasks.ret[t.row]), pid, status_ptr, options, rusage)
+
+
+@completion("wait4")
+def wait4_done(t, ret, pid, status_ptr, options, rusage):
+    """The result of a wait4 that found a child (now, or when wait_system woke it)."""
+    if ret <= 0:
+        return ret
+    T = t.world.tasks
     if status_ptr:
-        t.mm.copy_out(status_ptr, struct.pack("<i", res.status))
+        t.mm.copy_out(status_ptr, struct.pack("<i", int(T.wait_status[t.row])))
     if rusage:
-        # A reaped child's times (with its own waited-for children) were just added to ours.
-        after = cpu_clocks.children_cputime(t.world, tg)
-        t.mm.copy_out(rusage, _rusage(after[0] - before[0], after[1] - before[1]))
-    return res.pid
+        t.mm.copy_out(rusage, _rusage(int(T.wait_utime[t.row]), int(T.wait_stime[t.row])))
+    return ret
 
 
 @syscall("waitid", PARTIAL, "rusage (a Linux extension) reports CPU times only", args=("i", "i", "p", "x", "p"))
 def waitid(t, idtype, id_, infop, options, rusage):
     """Implements waitid(2)."""
-    from ..systems import cpu_clocks
     from ..systems import task_wait as W
     idtype, id_, options = s32(idtype), s32(id_), u32(options)
-    before = cpu_clocks.children_cputime(t.world, t.tg)
-    res = _wait(t, lambda o: W.WaitOptions.for_waitid(idtype, id_, o), options)
+    found = _wait(t, W.WaitOptions.for_waitid(idtype, id_, options))
+    return waitid_done(t, int(t.world.tasks.ret[t.row]) if found else 0, idtype, id_, infop,
+                       options, rusage, found=found)
+
+
+@completion("waitid")
+def waitid_done(t, ret, idtype, id_, infop, options, rusage, found=True):
+    """waitid's siginfo and rusage once a child was found (zeros for WNOHANG with nothing)."""
+    if ret < 0:
+        return ret
+    T = t.world.tasks
+    r = t.row
     if infop:
-        if res is None:
+        if not found:
             t.mm.copy_out(infop, bytes(128))  # WNOHANG with nothing: si_pid 0
         else:
-            if res.code == W.CLD_EXITED:
-                st = (res.status >> 8) & 0xFF
-            elif res.code == W.CLD_CONTINUED:
-                st = 18  # SIGCONT
-            elif res.code in (W.CLD_STOPPED, W.CLD_TRAPPED):
-                st = (res.status >> 8) & 0xFF
+            code, status = int(T.wait_code[r]), int(T.wait_status[r])
+            if code == CLD_CONTINUED:
+                st = SIGCONT
+            elif code in (CLD_STOPPED, CLD_TRAPPED):
+                st = (status >> 8) & 0xFF
             else:
-                st = res.status & 0x7F
-            info = struct.pack("<iii4xiIi", SIGCHLD, 0, res.code, res.pid, res.uid, st)
+                st = int(task_exit.child_siginfo(status)[1])
+            info = struct.pack("<iii4xiIi", SIGCHLD, 0, code, ret, int(T.wait_uid[r]), st)
             t.mm.copy_out(infop, info.ljust(128, b"\0"))
-    if rusage:  # as wait4: the times a reap just added to ours (zeros when nothing was reaped)
-        after = cpu_clocks.children_cputime(t.world, t.tg)
-        t.mm.copy_out(rusage, _rusage(after[0] - before[0], after[1] - before[1]))
+    if rusage:  # as wait4: the reaped child's times (zeros when nothing was reaped)
+        u, s = (int(T.wait_utime[r]), int(T.wait_stime[r])) if found else (0, 0)
+        t.mm.copy_out(rusage, _rusage(u, s))
     return 0

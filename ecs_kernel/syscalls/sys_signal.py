@@ -13,8 +13,8 @@ from ..components import sigactions
 from ..components.signals import NSIG, SIGKILL, SIGSTOP, sigmask
 from ..errors import E, KernelError
 from ..systems import task_signals
-from .context import Block, s32
-from .table import FULL, syscall
+from .context import KernelBlocked, s32
+from .table import FULL, completion, syscall
 
 SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK = 0, 1, 2
 _SIGACTION = struct.Struct("<QQQQ")  # handler, flags, restorer, mask (kernel struct sigaction)
@@ -177,7 +177,8 @@ def rt_sigreturn(t):
 @syscall("pause", FULL, args=())
 def pause(t):
     """Implements pause(2): sleep until a handler runs (-EINTR) or a signal kills."""
-    raise Block(progress=False)
+    task_signals.pause(t.world, t.row)
+    raise KernelBlocked()
 
 
 @syscall("rt_sigsuspend", FULL, args=("p", "u"))
@@ -185,38 +186,34 @@ def rt_sigsuspend(t, mask, sigsetsize):
     """Implements rt_sigsuspend(2): the mask is replaced until a handler has run."""
     if sigsetsize != 8:
         raise KernelError(E.EINVAL)
-    T = t.world.tasks
     new = struct.unpack("<Q", t.mm.copy_in(mask, 8))[0]
-    if not T.has_saved_mask[t.row]:  # a restart after a wakeup keeps the first saved mask
-        T.sig_saved_mask[t.row] = T.sig_mask[t.row]
-        T.has_saved_mask[t.row] = True
-    T.sig_mask[t.row] = new & ~_UNBLOCKABLE & ((1 << 64) - 1)
-    if t.machine.signals.deliverable(t.row):
-        return -E.EINTR  # delivered on the way out; the frame keeps the saved mask
-    raise Block(progress=False)
+    task_signals.sigsuspend(t.world, t.row, new)
+    raise KernelBlocked()
 
 
 @syscall("rt_sigtimedwait", FULL, args=("p", "p", "p", "u"))
 def rt_sigtimedwait(t, set_, info, timeout, sigsetsize):
     """Implements rt_sigtimedwait(2)."""
+    from ..systems.task_wait import BLOCKED
     if sigsetsize != 8:
         raise KernelError(E.EINVAL)
-    w = t.world
-    wanted = struct.unpack("<Q", t.mm.copy_in(set_, 8))[0] & ~_UNBLOCKABLE
-    deadline = None
+    wanted = struct.unpack("<Q", t.mm.copy_in(set_, 8))[0]
+    timeout_ns = None
     if timeout:
         sec, nsec = struct.unpack("<qq", t.mm.copy_in(timeout, 16))
         if sec < 0 or not 0 <= nsec < 1_000_000_000:
             raise KernelError(E.EINVAL)
-        now = t.machine.monotonic_ns()
-        deadline = t.deadline_for(128, now, sec * 1_000_000_000 + nsec)
-    signo = task_signals.dequeue(w, t.row, ~wanted & ((1 << 64) - 1))
-    if signo:
-        t.clear_restart()
-        if info:
-            t.mm.copy_out(info, t.machine.signals.siginfo(t.row, signo))
-        return signo
-    if deadline is not None and t.machine.monotonic_ns() >= deadline:
-        t.clear_restart()
-        raise KernelError(E.EAGAIN)
-    raise Block(deadline=deadline)
+        timeout_ns = sec * 1_000_000_000 + nsec
+    t.machine.sync_clock()  # the deadline is on the kernel clock
+    signo = task_signals.sigtimedwait(t.world, t.row, wanted, timeout_ns)
+    if signo is BLOCKED:
+        raise KernelBlocked()
+    return rt_sigtimedwait_done(t, signo, set_, info, timeout, sigsetsize)
+
+
+@completion("rt_sigtimedwait")
+def rt_sigtimedwait_done(t, ret, set_, info, timeout, sigsetsize):
+    """The signal taken (its siginfo, left in the SigInfo columns, goes to ``info``)."""
+    if ret > 0 and info:
+        t.mm.copy_out(info, t.machine.signals.siginfo(t.row, ret))
+    return ret

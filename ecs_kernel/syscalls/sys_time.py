@@ -1,17 +1,17 @@
 """Clocks and sleeps: clock_gettime, clock_getres, gettimeofday, time, times, nanosleep,
 clock_nanosleep. gVisor: ``sys_time.go``.
 
-Time comes from the machine (``t.machine.realtime_ns()`` / ``monotonic_ns()``, the host's clocks
-unless a deterministic mode replaces them). A sleep blocks the task as data (a deadline) and the run
-loop waits for it; a restarted sleep keeps its first deadline.
+Time comes from the machine (``t.machine.realtime_ns()`` / ``monotonic_ns()``: its clock source,
+cpu/clock.py). A sleep is the kernel's (systems/timers.clock_nanosleep): the task blocks as a row
+with its deadline on the kernel clock, and the timer system ends it.
 """
 from __future__ import annotations
 
 import struct
 
 from ..errors import E, KernelError
-from .context import Block, s32, s64
-from .table import FULL, syscall
+from .context import KernelBlocked, s32, s64
+from .table import FULL, completion, syscall
 
 CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_PROCESS_CPUTIME_ID, CLOCK_THREAD_CPUTIME_ID = 0, 1, 2, 3
 CLOCK_MONOTONIC_RAW, CLOCK_REALTIME_COARSE, CLOCK_MONOTONIC_COARSE, CLOCK_BOOTTIME = 4, 5, 6, 7
@@ -98,40 +98,51 @@ def times(t, buf):
     return tms.ret
 
 
-def _sleep(t, nr: int, duration_ns: int | None, deadline_abs: int | None = None, clock: int = 1):
-    """Sleep until an absolute time of ``clock``, or for ``duration_ns`` (monotonic)."""
-    if deadline_abs is not None:
-        now = clock_now(t, clock)
-        if now >= deadline_abs:
-            return 0
-        raise Block(deadline=t.machine.monotonic_ns() + (deadline_abs - now))
-    now = t.machine.monotonic_ns()
-    deadline = t.deadline_for(nr, now, duration_ns)
-    if now >= deadline:
-        t.clear_restart()
-        return 0
-    raise Block(deadline=deadline)
+def _sleep(t, clock: int, flags: int, req: int):
+    """systems/timers.clock_nanosleep on the kernel clock: 0 at once for a deadline already
+    past, else the task blocks as a row (Block.SLEEP) until the timer system ends the sleep."""
+    from ..systems import timers
+    from ..systems.task_wait import BLOCKED
+    ts = _TS.unpack(t.mm.copy_in(req, 16))
+    t.machine.sync_clock()
+    if timers.clock_nanosleep(t.world, t.row, clock, flags, ts) is BLOCKED:
+        raise KernelBlocked()
+    return 0
 
 
-@syscall("nanosleep", FULL, "one task: the run loop sleeps on the host", args=("p", "p"))
+def _remainder(t, ret: int, rem: int) -> int:
+    """A sleep a handler interrupted (-EINTR) writes what it had left to ``rem`` (Linux ignores
+    a fault there)."""
+    if ret == -E.EINTR and rem:
+        try:
+            _put_ts(t, rem, int(t.world.tasks.sleep_rem_ns[t.row]))
+        except KernelError:
+            pass
+    return ret
+
+
+@syscall("nanosleep", FULL, args=("p", "p"))
 def nanosleep(t, req, rem):
     """Implements nanosleep(2)."""
-    return _sleep(t, 35, _get_ts(t, req))
+    return _sleep(t, CLOCK_MONOTONIC, 0, req)
+
+
+@completion("nanosleep")
+def nanosleep_done(t, ret, req, rem):
+    return _remainder(t, ret, rem)
 
 
 @syscall("clock_nanosleep", FULL, args=("i", "x", "p", "p"))
 def clock_nanosleep(t, clock, flags, req, rem):
-    """Implements clock_nanosleep(2) (returns the error number, not -1/errno)."""
-    c = s32(clock)
-    if c in (CLOCK_THREAD_CPUTIME_ID,):
-        raise KernelError(E.EINVAL)
-    if c not in (CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME, CLOCK_TAI,
-                 CLOCK_PROCESS_CPUTIME_ID, CLOCK_REALTIME_ALARM, CLOCK_BOOTTIME_ALARM):
-        raise KernelError(E.EINVAL if c >= 0 else E.EINVAL)
-    ns = _get_ts(t, req)
+    """Implements clock_nanosleep(2) (the raw call returns -errno)."""
+    return _sleep(t, s32(clock), s64(flags) & TIMER_ABSTIME, req)
+
+
+@completion("clock_nanosleep")
+def clock_nanosleep_done(t, ret, clock, flags, req, rem):
     if s64(flags) & TIMER_ABSTIME:
-        return _sleep(t, 230, None, ns, c)
-    return _sleep(t, 230, ns, None, c)
+        return ret  # an absolute sleep has no remainder
+    return _remainder(t, ret, rem)
 
 
 # -- interval and POSIX timers (systems/timers.py on the kernel clock, which follows the host's

@@ -90,6 +90,7 @@ NAMES = (
     "removexattrat", "open_tree_attr", "file_getattr", "file_setattr",
 )
 MAX_NR = len(NAMES)  # numbers at or above this have no name: "syscall_<n>"
+NR_RESTART_SYSCALL = NAMES.index("restart_syscall")
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,7 @@ class Syscall:
     support: str
     note: str
     args: tuple[str, ...]
+    complete: Callable | None = None  # ``complete(t, ret, *args)`` once a blocked call is done
 
     @property
     def nargs(self) -> int:
@@ -108,6 +110,8 @@ class Syscall:
 
 # name -> (handler, support, note, args); filled by the @syscall decorators of sys_*.py.
 _REGISTRY: dict[str, tuple] = {}
+# name -> completion of a call that blocked (filled by @completion).
+_COMPLETIONS: dict[str, Callable] = {}
 
 # Known-unimplemented calls and what the guest sees (ENOSYS unless the note says otherwise).
 UNIMPLEMENTED_NOTES = {
@@ -127,6 +131,19 @@ def syscall(name: str, support: str = FULL, note: str = "", args: tuple[str, ...
         if name in _REGISTRY:
             raise ValueError(f"syscall {name} registered twice")
         _REGISTRY[name] = (fn, support, note, tuple(args))
+        return fn
+    return deco
+
+
+def completion(name: str):
+    """Register the decorated ``fn(t, ret, *args)`` as what syscall ``name`` does once a system
+    completed it after it blocked: ``ret`` is the kernel's result (``tasks.ret``), ``args`` the
+    call's registers; it returns the syscall's result (wait4 copies the status out, nanosleep
+    writes the remainder of an interrupted sleep). A call without one returns ``ret``."""
+    def deco(fn):
+        if name in _COMPLETIONS:
+            raise ValueError(f"completion of {name} registered twice")
+        _COMPLETIONS[name] = fn
         return fn
     return deco
 
@@ -151,7 +168,7 @@ def table() -> list[Syscall]:
         for nr, name in enumerate(NAMES):
             if name in _REGISTRY:
                 fn, support, note, args = _REGISTRY[name]
-                rows.append(Syscall(nr, name, fn, support, note, args))
+                rows.append(Syscall(nr, name, fn, support, note, args, _COMPLETIONS.get(name)))
             else:
                 note = UNIMPLEMENTED_NOTES.get(name, "" if name else "not a Linux x86-64 syscall")
                 rows.append(Syscall(nr, name or f"syscall_{nr}", None, UNIMPLEMENTED, note, ()))
@@ -194,5 +211,6 @@ def render(fmt: str = "text") -> str:
     return "\n".join(lines) + f"\n\n{summary}\n"
 
 
-__all__ = ["FULL", "PARTIAL", "UNIMPLEMENTED", "NAMES", "MAX_NR", "Syscall", "syscall", "table",
+__all__ = ["FULL", "PARTIAL", "UNIMPLEMENTED", "NAMES", "MAX_NR", "NR_RESTART_SYSCALL", "Syscall",
+           "syscall", "completion", "table",
            "name_of", "number_of", "counts", "render"]

@@ -213,5 +213,12 @@ def do_close_on_exec(world, task: int) -> None:
         drop_ref(_drop(world, row, fd))
 
 
+def fd_of(world, task: int, desc) -> int:
+    """The lowest fd of ``task`` open on the description ``desc`` (-1 if none)."""
+    files = store(world).files.get(_row(world, task), {})
+    fds = [fd for fd, f in files.items() if f is desc]
+    return min(fds) if fds else -1
+
+
 def open_fds(world, task: int) -> list[int]:
     return sorted(store(world).files.get(_row(world, task), {}))

@@ -36,7 +36,7 @@ Keys (Linux get_futex_key)::
 
 Guest memory is reached through a tiny protocol: ``world.index["address_spaces"][mm_row]`` is an
 object with ``copy_in_u32(addr)`` / ``copy_out_u32(addr, v)`` / ``copy_in_u64(addr)`` raising
-KernelError(EFAULT) (cpu/memory.py's AddressSpace, or a cpu/machine.py GuestMemory wrapping one),
+KernelError(EFAULT) (cpu/memory.py's AddressSpace, or a cpu/platform.py GuestMemory wrapping one),
 or a :class:`SimMemory` for synthetic tasks (a numpy word array per address space, with optional
 :class:`SharedSegment` s that fork keeps shared).
 
@@ -236,7 +236,7 @@ def memory_of(world, t: int):
     obj = world.index.get("address_spaces", {}).get(mm) if mm >= 0 else None
     if obj is None:
         raise KernelError(E.EFAULT, "task has no guest memory")
-    return getattr(obj, "aspace", obj)  # cpu.machine.GuestMemory wraps an AddressSpace
+    return getattr(obj, "aspace", obj)  # cpu.platform.GuestMemory wraps an AddressSpace
 
 
 def read_u32(world, t: int, addr: int) -> int:

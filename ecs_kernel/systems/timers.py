@@ -54,6 +54,7 @@ from . import cpu_clocks as C
 from .task_signals import send_group_signal, send_signal
 
 NS = 1_000_000_000
+KTIME_MAX = (1 << 63) - 1
 TIMER_ABSTIME = 1
 INT_MAX = 2 ** 31 - 1
 EOPNOTSUPP = errno.EOPNOTSUPP
@@ -450,7 +451,7 @@ def clock_nanosleep(world, task: int, clockid: int, flags: int, req: tuple[int, 
     base, target = _clock_base(world, task, clockid)
     ns = _timespec_ns(req)
     now = base_now(world, base, target)
-    deadline = ns if flags & TIMER_ABSTIME else now + ns
+    deadline = min(ns if flags & TIMER_ABSTIME else now + ns, KTIME_MAX)  # ktime saturates
     T = world.tasks
     T.sleep_rem_ns[task] = 0
     if deadline <= now:

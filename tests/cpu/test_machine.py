@@ -199,7 +199,7 @@ path: .asciz "/no/such/file"
 
 def test_forked_memory_gets_its_own_engine_with_hooks(asm_dir):
     # components/resources.py calls .fork() on the address-space object when a process is copied.
-    from ecs_kernel.cpu.machine import Machine
+    from ecs_kernel.cpu.task_run import Machine
     from ecs_kernel.fs.vfs import FileSystem
     from ecs_kernel.kernel import Kernel
     p = build_asm(asm_dir, "forkme", "mov edi, 9\nmov eax, 60\nsyscall")

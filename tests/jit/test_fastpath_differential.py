@@ -20,7 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from unicorn import x86_const as X
 
-from ecs_kernel.cpu.machine import Machine
+from ecs_kernel.cpu.clock import HostClock
+from ecs_kernel.cpu.task_run import Machine
 from ecs_kernel.cpu.memory import MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, TASK_SIZE
 from ecs_kernel.fs.vfs import FileSystem
 from ecs_kernel.kernel import Kernel
@@ -62,7 +63,7 @@ def _fake_clock_gettime(clockid, ts):
     return 0
 
 
-class FakeClockMachine(Machine):
+class FakeClock(HostClock):
     """Clocks from CLOCK_NS for both paths: Python reads them, the cfunc calls the fake."""
 
     def realtime_ns(self):
@@ -72,9 +73,9 @@ class FakeClockMachine(Machine):
         return CLOCK_NS[1]
 
     def cpu_time_ns(self):
-        return CLOCK_NS[2] - self._cpu0
+        return CLOCK_NS[2] - self.cpu0_ns
 
-    def fast_clock_gettime(self):
+    def c_clock_gettime(self):
         return ctypes.cast(_fake_clock_gettime, ctypes.c_void_p).value
 
 
@@ -83,7 +84,7 @@ def _setup(path, fast, state, mem):
     h = k.init_task
     for flags in state["clones"]:
         h = k.clone(h, flags)
-    m = FakeClockMachine(k, FileSystem("/"), fast_path=fast)
+    m = Machine(k, FileSystem("/"), fast_path=fast, clock=FakeClock())
     row = k.task(h)
     prog = m.exec_first(row, path, [path], [])
     w = k.world

@@ -142,7 +142,7 @@ def test_dev_stdout_and_proc_self_fd_reopen_host_stdio(tmp_path):
 def test_an_internal_error_is_one_line_and_status_70(monkeypatch):
     import io
     from ecs_kernel import cli_run
-    from ecs_kernel.cpu.machine import Machine
+    from ecs_kernel.cpu.task_run import Machine
 
     def broken(self):
         raise RuntimeError("planted")

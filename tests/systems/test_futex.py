@@ -287,7 +287,7 @@ def test_processes_meet_on_shared_memory_with_shared_keys_only(k):
 
 def test_shared_keys_on_an_address_space(k):
     from ecs_kernel.cpu import memory as M
-    from ecs_kernel.cpu.machine import GuestMemory
+    from ecs_kernel.cpu.platform import GuestMemory
     w = k.world
     init = k.task(k.init_task)
     gm = GuestMemory()

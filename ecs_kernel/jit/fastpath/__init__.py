@@ -126,7 +126,8 @@ class FastPath:
     falls back to; it must call ``post()`` after each handler that returned.
     """
 
-    def __init__(self, machine, make_slow_hook, *, clock_gettime: int | None = None):
+    def __init__(self, machine, make_slow_hook, *, clock_gettime: int | None = None,
+                 cpu0_ns: int = 0):
         from unicorn.unicorn_py3.unicorn import uclib
         self.machine = machine
         self.ctl = np.zeros(CTL_SIZE, np.int64)
@@ -141,7 +142,7 @@ class FastPath:
         ctl[C_CLOCK_GETTIME] = libc_clock_gettime() if clock_gettime is None else clock_gettime
         ctl[C_HOST_CLOCK] = libc_clock_gettime()
         ctl[C_TIMER_DEADLINE] = -1
-        ctl[C_CPU0] = machine._cpu0
+        ctl[C_CPU0] = cpu0_ns
         ctl[C_ONLY_RUNNABLE] = 1
         ctl[C_FUTEX_WAITERS] = 0
         ctl[C_ENABLED] = 1

@@ -1,0 +1,244 @@
+"""The CPU platform: Unicorn engines, their hooks, and running guest code until it stops.
+
+gVisor: ``pkg/sentry/platform`` (an address space and a way to run an application until it
+traps). Here one Unicorn engine serves one address space (:class:`GuestMemory`, the object behind
+an ``address_spaces`` row); threads sharing it are CPU contexts the run loop switches.
+
+Hooks on every engine: the syscall hook (``UC_HOOK_INSN`` + ``UC_X86_INS_SYSCALL`` through
+``uc_hook_add`` on the engine handle) is either the Python dispatcher (syscalls/dispatch.py) or
+the compiled fast path (jit/fastpath, a numba ``cfunc`` that calls the dispatcher for what it does
+not answer); an interrupt hook turns CPU exceptions into fault signals; an invalid-memory hook
+records what a SIGSEGV handler's siginfo reports. Tiering: the first ``fast_path_after`` syscalls
+take the Python hook (a short program never loads numba), then every engine gets the compiled
+one.
+
+Unicorn hazards (DESIGN.md) and how they are met here:
+
+- the engine is stopped only from inside a hook (:meth:`Platform.stop`: a blocking syscall, an
+  exit, an exec, a fault, a tier-up), never from another thread and never with a timeout, except
+  for :meth:`Platform.interrupt` (the host killing the guest, which never runs again);
+- Unicorn adds 2 to rip after a syscall hook returns: a rip written in the hook is ``target - 2``;
+- unknown or unimplemented syscalls get -ENOSYS (the dispatcher).
+"""
+from __future__ import annotations
+
+import ctypes
+
+from unicorn import (UC_ARCH_X86, UC_HOOK_INSN, UC_HOOK_INTR, UC_HOOK_MEM_INVALID,
+                     UC_MODE_64, Uc, UcError)
+from unicorn import unicorn_const as _ucc
+from unicorn import x86_const as X
+from unicorn.unicorn_py3.unicorn import uclib
+
+from ..components.signals import SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP, SI_KERNEL
+from ..errors import E
+from .memory import AddressSpace
+
+MASK64 = (1 << 64) - 1
+SEGV_MAPERR, SEGV_ACCERR, ILL_ILLOPN, BUS_ADRALN = 1, 2, 2, 1
+
+HOOK_INSN_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
+
+# CPU exceptions (interrupt vectors) and the signal Linux sends for each, and its si_code (Linux
+# do_trap / do_error_trap: FPE_INTDIV, ILL_ILLOPN, ...).
+_VECTOR_SIGNALS = {0: SIGFPE, 1: SIGTRAP, 3: SIGTRAP, 4: SIGSEGV, 5: SIGSEGV, 6: SIGILL,
+                   7: SIGFPE, 13: SIGSEGV, 14: SIGSEGV, 16: SIGFPE, 17: SIGBUS, 19: SIGFPE}
+_VECTOR_CODES = {0: 1, 4: SI_KERNEL, 5: SI_KERNEL, 6: ILL_ILLOPN, 7: SI_KERNEL, 13: SI_KERNEL,
+                 16: SI_KERNEL, 17: BUS_ADRALN, 19: SI_KERNEL}
+# UC_MEM_*_UNMAPPED access types (the rest are protection faults).
+_UNMAPPED_ACCESSES = 0
+for _name in ("UC_MEM_READ_UNMAPPED", "UC_MEM_WRITE_UNMAPPED", "UC_MEM_FETCH_UNMAPPED"):
+    _UNMAPPED_ACCESSES |= 1 << getattr(_ucc, _name)
+_UC_ERR_SIGNALS = {
+    _ucc.UC_ERR_READ_UNMAPPED: SIGSEGV, _ucc.UC_ERR_WRITE_UNMAPPED: SIGSEGV,
+    _ucc.UC_ERR_FETCH_UNMAPPED: SIGSEGV, _ucc.UC_ERR_READ_PROT: SIGSEGV,
+    _ucc.UC_ERR_WRITE_PROT: SIGSEGV, _ucc.UC_ERR_FETCH_PROT: SIGSEGV,
+    _ucc.UC_ERR_INSN_INVALID: SIGILL, _ucc.UC_ERR_READ_UNALIGNED: SIGBUS,
+    _ucc.UC_ERR_WRITE_UNALIGNED: SIGBUS, _ucc.UC_ERR_FETCH_UNALIGNED: SIGBUS,
+    _ucc.UC_ERR_EXCEPTION: SIGSEGV, _ucc.UC_ERR_MAP: SIGSEGV,
+}
+INT80 = 0x80  # int $0x80 from 64-bit code: the i386 table, which we do not have
+
+GENERAL_REGS = (X.UC_X86_REG_RAX, X.UC_X86_REG_RBX, X.UC_X86_REG_RCX, X.UC_X86_REG_RDX,
+                X.UC_X86_REG_RSI, X.UC_X86_REG_RDI, X.UC_X86_REG_RBP, X.UC_X86_REG_R8,
+                X.UC_X86_REG_R9, X.UC_X86_REG_R10, X.UC_X86_REG_R11, X.UC_X86_REG_R12,
+                X.UC_X86_REG_R13, X.UC_X86_REG_R14, X.UC_X86_REG_R15)
+
+
+def new_engine() -> Uc:
+    """A fresh x86-64 Unicorn engine (long mode, flat segments)."""
+    return Uc(UC_ARCH_X86, UC_MODE_64)
+
+
+class GuestMemory:
+    """The object behind an ``address_spaces`` row: one Unicorn engine and the AddressSpace mapped
+    into it. ``fork()``/``release()`` are what components/resources.py calls on copy and on the
+    last unref. ``loaded_row`` is the task whose registers the engine holds now."""
+
+    def __init__(self, aspace: AddressSpace | None = None, uc: Uc | None = None):
+        self.uc = uc if uc is not None else new_engine()
+        self.aspace = aspace if aspace is not None else AddressSpace(self.uc)
+        self.hooks: list = []  # keep ctypes callbacks alive as long as the engine
+        self.install_hooks = None  # the platform's hook installer, applied to forked engines too
+        self.syscall_hook = None
+        self.loaded_row = -1
+
+    def fork(self) -> "GuestMemory":
+        uc = new_engine()
+        child = GuestMemory(self.aspace.fork(uc), uc)
+        if self.install_hooks is not None:
+            self.install_hooks(child)
+        return child
+
+    def release(self) -> None:
+        self.aspace.release()
+
+
+class Platform:
+    """The engines of one Machine: hooks, tier-up, running guest code, and why it stopped.
+
+    ``stop_reason`` says why the engine last stopped from a hook ("blocked", "exit", "exec",
+    "killed", "requantum", "tier-up", or None when it ran out its quantum or faulted);
+    ``fault_signal``/``fault_addr``/``fault_code`` describe a CPU exception."""
+
+    def __init__(self, machine, *, fast_path: bool = True, fast_path_after: int = 0,
+                 clock_gettime: int = 0, cpu0_ns: int = 0):
+        self.machine = machine  # its dispatcher is the Python syscall hook
+        self.use_fast_path = fast_path
+        self.fastpath = None
+        self.clock_gettime = clock_gettime
+        self.cpu0_ns = cpu0_ns
+        # Tiering: the first ``fast_path_after`` syscalls take the Python hook, so a short program
+        # never loads numba; then every engine gets the compiled hook.
+        self.tier_up_countdown = fast_path_after if fast_path else 0
+        self.current_uch = None  # the engine handle of the running task
+        self.stop_reason = None
+        self.stop_requested = False  # a handler asks the run loop to stop the task after the call
+        self.running_unbounded = False  # emu_start runs without count= quanta
+        self.host_signal = 0  # a signal the host got for the guest (see interrupt())
+        self.fault_signal = 0
+        self.fault_addr = 0
+        self.fault_code = SI_KERNEL
+
+    # -- hooks ------------------------------------------------------------------------------------
+    def add_hooks(self, gm: GuestMemory) -> None:
+        self._add_syscall_hook(gm)
+        gm.hooks.append(gm.uc.hook_add(UC_HOOK_INTR, self._on_interrupt))
+        gm.hooks.append(gm.uc.hook_add(UC_HOOK_MEM_INVALID, self._on_bad_access))
+        gm.install_hooks = self.add_hooks
+
+    def _add_syscall_hook(self, gm: GuestMemory) -> None:
+        h = ctypes.c_size_t()
+        if self.use_fast_path and self.tier_up_countdown <= 0:
+            # The compiled hook (a C function) with the control block as user data; it calls
+            # the Python hook itself for what it does not handle.
+            fp = self.fastpath
+            if fp is None:
+                from ..jit.fastpath import FastPath
+                fp = self.fastpath = FastPath(self.machine, self.machine.dispatcher.hook_with,
+                                              clock_gettime=self.clock_gettime,
+                                              cpu0_ns=self.cpu0_ns)
+            cb = ctypes.c_void_p(fp.hook_address)
+            user_data = fp.user_data
+        elif self.use_fast_path:
+            cb = HOOK_INSN_CB(self._counting_hook(self.machine.dispatcher.hook))
+            user_data = None
+        else:
+            cb = HOOK_INSN_CB(self.machine.dispatcher.hook)
+            user_data = None
+        status = uclib.uc_hook_add(gm.uc._uch, ctypes.byref(h), UC_HOOK_INSN, cb, user_data,
+                                   ctypes.c_uint64(1), ctypes.c_uint64(0),
+                                   ctypes.c_int(X.UC_X86_INS_SYSCALL))
+        if status != 0:
+            raise UcError(status)
+        gm.hooks.append(cb)
+        gm.syscall_hook = h.value
+
+    def _counting_hook(self, hook):
+        """The Python hook, counting down to the tier-up: at zero it stops the engine (after the
+        syscall, from inside the hook: a safe stop) and the run loop installs the compiled hook."""
+        def counting(uch, user_data):
+            hook(uch, user_data)
+            self.tier_up_countdown -= 1
+            if self.tier_up_countdown == 0:
+                self.stop("tier-up")
+        return counting
+
+    def tier_up(self, memories) -> None:
+        """Replace the Python syscall hook of every engine (``memories``: the live GuestMemory
+        objects) by the compiled one."""
+        from ..jit.options import promote
+        promote()  # numba loads now: the kernels go compiled together with the hook
+        for gm in memories:
+            if gm.syscall_hook is not None:
+                uclib.uc_hook_del(gm.uc._uch, ctypes.c_size_t(gm.syscall_hook))
+            self._add_syscall_hook(gm)
+
+    # -- stopping ---------------------------------------------------------------------------------
+    def stop(self, reason: str, uch=None) -> None:
+        """Stop the running engine (``uch``, default the current task's) after the current hook
+        returns (call only from a hook). The first reason given wins, except that a stop of the
+        task outranks a re-quantum."""
+        if self.stop_reason is None or self.stop_reason in ("requantum", "tier-up"):
+            self.stop_reason = reason
+        uch = self.current_uch if uch is None else uch
+        if uch is not None:
+            uclib.uc_emu_stop(uch)
+
+    def interrupt(self, signo: int) -> None:
+        """From another thread: the host got ``signo`` (SIGINT, SIGTERM, SIGHUP) and the guest
+        must die of it. Stopping Unicorn asynchronously can re-execute one instruction (DESIGN's
+        hazard), which is harmless here because the guest never runs again."""
+        self.host_signal = signo
+        uch = self.current_uch
+        if uch is not None:
+            uclib.uc_emu_stop(uch)
+
+    # -- running ----------------------------------------------------------------------------------
+    def run(self, gm: GuestMemory, quantum: int) -> None:
+        """runApp: execute guest code of the loaded task until a hook stops the engine, the
+        quantum of instructions ends (0: no quantum) or the guest faults (``fault_signal``)."""
+        uc = gm.uc
+        self.fault_signal = 0
+        self.fault_addr = 0
+        self.fault_code = SI_KERNEL
+        self.stop_reason = None
+        self.stop_requested = False
+        if self.fastpath is not None:
+            self.fastpath.sync()  # Python ran since the last syscall: tables may have grown
+        self.running_unbounded = not quantum
+        try:
+            uc.emu_start(uc.reg_read(X.UC_X86_REG_RIP), 0, count=quantum)
+        except UcError as e:
+            self.fault_signal = _UC_ERR_SIGNALS.get(e.errno, SIGSEGV)
+            if self.fault_signal == SIGILL:
+                self.fault_addr, self.fault_code = uc.reg_read(X.UC_X86_REG_RIP), ILL_ILLOPN
+            elif self.fault_signal == SIGBUS:
+                self.fault_code = BUS_ADRALN
+        self.running_unbounded = False
+
+    def _on_interrupt(self, uc, intno, user_data):
+        if intno == INT80:
+            uc.reg_write(X.UC_X86_REG_RAX, (-E.ENOSYS) & MASK64)
+            return
+        self.fault_signal = _VECTOR_SIGNALS.get(intno, SIGSEGV)
+        self.fault_addr = uc.reg_read(X.UC_X86_REG_RIP)
+        self.fault_code = _VECTOR_CODES.get(intno, SI_KERNEL)
+        uc.emu_stop()
+
+    def _on_bad_access(self, uc, access, address, size, value, user_data):
+        """Record what a SIGSEGV handler's si_addr / si_code report; Unicorn then fails."""
+        self.fault_addr = address
+        self.fault_code = SEGV_MAPERR if (1 << access) & _UNMAPPED_ACCESSES else SEGV_ACCERR
+        return False
+
+
+def after_hlt(uc) -> bool:
+    """Did the engine stop on its own right after a ``hlt`` (0xf4)?"""
+    try:
+        return bytes(uc.mem_read(uc.reg_read(X.UC_X86_REG_RIP) - 1, 1)) == b"\xf4"
+    except UcError:
+        return False
+
+
+__all__ = ["Platform", "GuestMemory", "new_engine", "after_hlt", "GENERAL_REGS", "HOOK_INSN_CB"]

@@ -1,0 +1,600 @@
+"""The run loop of guest tasks: scheduling, contexts, the way back from a blocked syscall.
+
+gVisor: kernel/task_run.go (the run loop of named states), task_block.go, task_syscall.go. Every
+guest task (processes from fork/vfork/clone, threads from clone(CLONE_THREAD)) runs on the one
+host thread, in turns: the current task runs until it blocks, exits, or, while another task is
+runnable or a deadline is armed, its quantum of instructions ends; then the next runnable row
+runs. What the loop does with a task follows its run state (components/task.py):
+
+    runApp          run guest code (:meth:`Platform.run`) until a hook stops the engine
+    runSyscallExit  a blocked syscall was completed by a system or another task's call (its result
+                    or a restart code in ``ret``): :meth:`Machine.syscall_exit` hands it to the
+                    guest, then pending signals are delivered
+    blocked         nothing: the kernel's systems wake it (systems/task_block.py lists what each
+                    kind waits for). A deliverable signal is delivered to it (a handler interrupts
+                    the call; a stop or a death acts on it as on any task)
+
+Blocking is data: a syscall that must wait leaves its task a row in a blocked run state with the
+request in component columns, raises KernelBlocked, and the hook stops the engine (rip stays after
+the ``syscall`` instruction, rax still holds the number, as Linux's orig_ax). No Python frame holds
+it. When no task can run, the loop ticks the World at the clock's time (the systems wake what is
+due) and otherwise sleeps on the host until the next deadline or a host fd the blocked tasks wait
+on (:meth:`Machine.idle`). The Machine itself keeps only engines and CPU contexts: ``tasks`` maps a
+row to its :class:`~ecs_kernel.syscalls.context.Task` (the address space, file-system context and
+registers of a guest thread).
+
+Time: kernel time is the clock's (cpu/clock.py; by default the host's CLOCK_MONOTONIC): the World
+is ticked at it whenever a deadline falls due, after exits, and when nothing can run. Signals are
+delivered on the way back to user mode (cpu/signals.py).
+
+Guest faults are signals forced on the task (a handler may catch them); without one, the default
+action ends it. A guest never causes a Python traceback; a bug in a handler is reported in one
+line (or raised with ``strict=True``, which the tests use) and the guest sees -ENOSYS for that call.
+"""
+from __future__ import annotations
+
+import os
+import random
+import sys
+import traceback
+
+from unicorn import x86_const as X
+
+from ..components import resources
+from ..components.rlimits import RLIMIT_AS, RLIMIT_DATA, RLIMIT_STACK, get as rlimit_get
+from ..components.signals import SIGKILL, SIGSEGV
+from ..components.task import ExitState, RunState
+from ..errors import ERESTART_RESTARTBLOCK, ERESTARTNOHAND, ERESTARTNOINTR, ERESTARTSYS, KernelError
+from ..syscalls import dispatch
+from ..syscalls.context import ExecDone, FSContext, Task
+from ..syscalls.table import NR_RESTART_SYSCALL
+from ..systems import cpu_clocks, io_wait, task_block, task_clone, task_exec, task_exit
+from ..systems.task_clone import (CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_FS,
+                                  CLONE_PARENT_SETTID, CLONE_SETTLS, CLONE_THREAD, CLONE_VM)
+from ..systems.task_signals import deliverable
+from . import loader, sigframe
+from .clock import HostClock
+from .exec_args import ExecCreds
+from .memory import AddressSpace, default_mmap_base
+from .platform import GENERAL_REGS, GuestMemory, Platform, after_hlt, new_engine
+from .signals import INIT_FP, GuestSignals
+
+QUANTUM = 1_000_000  # guest instructions per turn while another task or a deadline waits
+MASK64 = (1 << 64) - 1
+_RESTART = (-ERESTARTSYS, -ERESTARTNOINTR, -ERESTARTNOHAND)
+
+
+class Machine:
+    """Runs the guest tasks of one Kernel on Unicorn (one engine per address space)."""
+
+    def __init__(self, kernel, fs, *, strace=None, seed: int | None = None, strict: bool = False,
+                 stderr=None, fast_path: bool = True, fast_path_after: int = 0, clock=None):
+        self.kernel = kernel
+        self.world = kernel.world
+        self.fs = fs
+        self.clock = clock if clock is not None else HostClock()
+        self.strace = strace  # a text stream for strace lines, or None
+        self.strict = strict
+        self.stderr = stderr or sys.stderr
+        self.rng = random.Random(seed)
+        self.tasks: dict[int, Task] = {}  # row -> the guest thread's Task
+        self.current = -1
+        self.current_task = None
+        self.internal_error: BaseException | None = None
+        self.pending_release: list[int] = []  # address_spaces rows to release once stopped
+        self.timer_deadline_ns: int | None = None  # next kernel deadline (the clock's ns)
+        self.contended = False  # another guest task is runnable: run in quanta
+        # --strace prints every syscall, so it keeps every call on the Python hook.
+        fast = fast_path and strace is None
+        self.platform = Platform(self, fast_path=fast, fast_path_after=fast_path_after,
+                                 clock_gettime=self.clock.c_clock_gettime() if fast else 0,
+                                 cpu0_ns=self.clock.cpu0_ns)
+        self.dispatcher = dispatch.Dispatcher(self)
+        self.signals = GuestSignals(self)
+        # Our tasks' signals are delivered here, with frames in guest memory, not by the
+        # kernel's signal system (see systems/task_signals.signal_system).
+        self.world.index["driver_delivered_tasks"] = set()
+        self._cpu_seen = self.clock.thread_cpu_ns()
+        self.sync_clock()
+
+    # -- the clock (cpu/clock.py) and randomness -----------------------------------------------
+    def realtime_ns(self) -> int:
+        return self.clock.realtime_ns()
+
+    def monotonic_ns(self) -> int:
+        return self.clock.monotonic_ns()
+
+    def cpu_time_ns(self) -> int:
+        return self.clock.cpu_time_ns()
+
+    def random_bytes(self, n: int) -> bytes:
+        return self.rng.randbytes(n)
+
+    @property
+    def fastpath(self):
+        return self.platform.fastpath
+
+    # -- address spaces -------------------------------------------------------------------------
+    def memory_of(self, row: int) -> GuestMemory:
+        mm_row = int(self.world.tasks.mm[row])
+        return self.world.index.setdefault("address_spaces", {})[mm_row]
+
+    def _new_memory(self, row: int) -> GuestMemory:
+        """A fresh engine and empty address space with the task's limits and our hooks."""
+        w = self.world
+        tg = int(w.tasks.tg[row])
+        stack, _ = rlimit_get(w, tg, RLIMIT_STACK)
+        uc = new_engine()
+        aspace = AddressSpace(uc, mmap_base=default_mmap_base(min(stack, 1 << 40)))
+        aspace.rlimit_as, _ = rlimit_get(w, tg, RLIMIT_AS)
+        aspace.rlimit_data, aspace.rlimit_data_max = rlimit_get(w, tg, RLIMIT_DATA)
+        gm = GuestMemory(aspace, uc)
+        self.platform.add_hooks(gm)
+        return gm
+
+    # -- exec -----------------------------------------------------------------------------------
+    def _load(self, task, path, argv, envp, cwd=None):
+        """Load ``path`` into a new GuestMemory for ``task``; nothing of the task changes.
+        Raises ExecError."""
+        w = self.world
+        T = w.tasks
+        row = task.row
+        stack, _ = rlimit_get(w, int(T.tg[row]), RLIMIT_STACK)
+        gm = self._new_memory(row)
+        ec = ExecCreds(int(T.ruid[row]), int(T.euid[row]), int(T.rgid[row]), int(T.egid[row]))
+        try:
+            prog = loader.load(self.fs, gm.aspace, path, argv, envp,
+                               cwd=task.fsctx.cwd if cwd is None else cwd,
+                               creds=task.creds(), exec_creds=ec,
+                               random16=self.random_bytes(16), rlimit_stack=min(stack, 1 << 30))
+        except BaseException:
+            gm.release()
+            raise
+        uc = gm.uc
+        for reg in GENERAL_REGS:
+            uc.reg_write(reg, 0)
+        uc.reg_write(X.UC_X86_REG_FS_BASE, 0)
+        uc.reg_write(X.UC_X86_REG_GS_BASE, 0)
+        # The FPU state a Linux process starts with (fpstate_init): Unicorn's engine starts
+        # with a zero x87 control word (single precision, exceptions unmasked) and MXCSR 0.
+        sigframe.restore_fpstate(uc, INIT_FP)
+        uc.reg_write(X.UC_X86_REG_RSP, prog.sp)
+        uc.reg_write(X.UC_X86_REG_RIP, prog.entry)
+        return gm, prog
+
+    def _commit_exec(self, task, gm: GuestMemory, prog) -> None:
+        """The point of no return (systems/task_exec.begin_new_exec), then the new image's names
+        and the thread's CPU state."""
+        row = task.row
+        old = task_exec.begin_new_exec(self.world, row, gm)
+        if old >= 0:
+            self.pending_release.append(old)  # its engine may be running us: release it after
+        gm.loaded_row = row
+        task.mm = gm.aspace
+        task.exe_path = prog.exe_path
+        task.argv, task.envp = prog.argv, prog.envp
+        task.comm = os.fsencode(os.path.basename(prog.exe_path))[:15]
+        task.fs_base = task.gs_base = 0
+        task.__dict__.pop("altstack", None)
+        task.ctx = task.initial_regs = None
+        self.update_timer_deadline()
+        if self.current == row:
+            self.platform.current_uch = gm.uc._uch
+
+    def exec_first(self, row: int, path, argv, envp, *, cwd=None):
+        """Load ``path`` into task ``row`` (a fresh address space) and make it the current task.
+        Raises ExecError (nothing runs) when the program cannot be loaded."""
+        task = Task(self.world, row, self, self.fs, FSContext(cwd))
+        gm, prog = self._load(task, path, argv, envp)
+        self.tasks[row] = task
+        self.world.index["driver_delivered_tasks"].add(row)
+        self._commit_exec(task, gm, prog)
+        self.switch_to(row)
+        return prog
+
+    def execve(self, task, path, argv, envp, cwd=None) -> None:
+        """execve(2) from inside the syscall hook: load, commit, and stop the old engine (the
+        dispatcher does, on ExecDone); the run loop continues on the new one."""
+        gm, prog = self._load(task, path, argv, envp, cwd)
+        self._commit_exec(task, gm, prog)
+        if self.strace is not None:
+            self.strace.write(f"--- exec {prog.exe_path} ---\n")
+        raise ExecDone()
+
+    # -- clone ----------------------------------------------------------------------------------
+    def fork_task(self, task, flags: int, *, stack: int = 0, ptid: int = 0, ctid: int = 0,
+                  tls: int = 0) -> int:
+        """clone(2) from inside the syscall hook: the kernel's clone (rows, FD table, handlers; a
+        vfork parent blocked until the child execs or exits; for a process a copy of the address
+        space with its own engine, for a thread the same engine), then the child's registers:
+        the parent's, returning 0 from the syscall. Returns the child's tid (its pid for a
+        process)."""
+        w = self.world
+        thread = bool(flags & CLONE_THREAD)
+        kflags = flags & ~(CLONE_SETTLS | CLONE_PARENT_SETTID | CLONE_CHILD_SETTID)
+        child = task_clone.clone(w, task.row, kflags,
+                                 child_tid_addr=ctid if flags & CLONE_CHILD_CLEARTID else 0)
+        if not thread and flags & CLONE_VM:
+            # CLONE_VM without CLONE_THREAD (vfork, posix_spawn): the kernel saw it; the child's
+            # memory is a copy all the same (an address-space row of its own). The parent is held
+            # until the child execs or exits, so nobody can tell but a child that writes memory
+            # for its parent to read before it execs.
+            shared = int(w.tasks.mm[child])
+            w.tasks.mm[child] = resources.copy(w, "address_spaces", shared)
+            resources.release(w, "address_spaces", shared)
+        w.flush()
+        pid = self.kernel.gettid(w.tasks.handle(child))  # the child's TID (its pid if a process)
+        puc = self.memory_of(task.row).uc
+        gm = self.memory_of(child)
+        ct = Task(w, child, self, self.fs, task.fsctx if flags & CLONE_FS else task.fsctx.fork())
+        ct.mm = gm.aspace
+        for name in ("comm", "exe_path", "argv", "envp", "fs_base", "gs_base"):
+            setattr(ct, name, getattr(task, name))
+        if hasattr(task, "altstack"):
+            ct.altstack = task.altstack
+        self.tasks[child] = ct
+        w.index["driver_delivered_tasks"].add(child)
+        regs = sigframe.read_regs(puc)
+        regs["rip"] = puc.reg_read(X.UC_X86_REG_RIP) + 2  # we are in the hook, on `syscall`
+        regs["rax"] = 0
+        if stack:
+            regs["rsp"] = stack
+        fs_base = tls if flags & CLONE_SETTLS else puc.reg_read(X.UC_X86_REG_FS_BASE)
+        gs_base = puc.reg_read(X.UC_X86_REG_GS_BASE)
+        if flags & CLONE_SETTLS:
+            ct.fs_base = tls
+        if thread:
+            # The parent's registers stay loaded; the child's are written when it is first
+            # switched in (see switch_to).
+            ct.initial_regs = (regs, sigframe.save_fpstate(puc), fs_base, gs_base)
+        else:
+            sigframe.load_context(gm.uc, regs, sigframe.save_fpstate(puc), fs_base, gs_base)
+            gm.loaded_row = child
+        tid = pid.to_bytes(4, "little")
+        if flags & CLONE_PARENT_SETTID and ptid:
+            for mm in (task.mm, ct.mm):  # the same address in both (a copy)
+                try:
+                    mm.copy_out(ptid, tid)
+                except KernelError:
+                    pass
+        if flags & CLONE_CHILD_SETTID and ctid:
+            try:
+                ct.mm.copy_out(ctid, tid)
+            except KernelError:
+                pass
+        # Two tasks can run now: stop (safe: we are in the hook) so the run loop schedules in
+        # quanta (or runs the child while a vfork parent waits).
+        self.platform.stop("requantum")
+        return pid
+
+    # -- contexts -------------------------------------------------------------------------------
+    def switch_to(self, row: int) -> None:
+        """Make ``row`` the current task: its engine, and on an engine shared by threads, its
+        registers (the last thread's are saved in its context first)."""
+        if row != self.current and self.current >= 0:
+            self.sync_clock()  # the CPU used so far was the previous task's
+        gm = self.memory_of(row)
+        uc = gm.uc
+        loaded = gm.loaded_row if gm.loaded_row >= 0 else row
+        if loaded != row:
+            prev = self.tasks.get(loaded)
+            if prev is not None:
+                if prev.ctx is None:
+                    prev.ctx = uc.context_save()
+                else:
+                    uc.context_update(prev.ctx)
+            task = self.tasks[row]
+            if task.initial_regs is not None:
+                sigframe.load_context(uc, *task.initial_regs)
+                task.initial_regs = None
+            elif task.ctx is not None:
+                uc.context_restore(task.ctx)
+        gm.loaded_row = row
+        self.current = row
+        self.current_task = self.tasks[row]
+        self.platform.current_uch = uc._uch
+        if self.platform.fastpath is not None:
+            self.platform.fastpath.sync()
+
+    # -- registers the syscalls need ----------------------------------------------------------------
+    def set_segment_base(self, task, fs: bool, value: int) -> None:
+        uc = self.memory_of(task.row).uc
+        uc.reg_write(X.UC_X86_REG_FS_BASE if fs else X.UC_X86_REG_GS_BASE, value)
+        if fs:
+            task.fs_base = value
+        else:
+            task.gs_base = value
+
+    def get_segment_base(self, task, fs: bool) -> int:
+        uc = self.memory_of(task.row).uc
+        return uc.reg_read(X.UC_X86_REG_FS_BASE if fs else X.UC_X86_REG_GS_BASE)
+
+    # -- the way back from a blocked syscall -----------------------------------------------------
+    def syscall_exit(self, row: int) -> None:
+        """runSyscallExit: the blocked syscall of ``row`` (the current task) was completed: a
+        result goes to rax (after its completion, e.g. wait4 writing the status, syscalls/table.py);
+        a restart code puts rip back on the ``syscall`` instruction with the number in rax
+        (restart_syscall's for -ERESTART_RESTARTBLOCK), as Linux's syscall exit does when no
+        handler turns it into -EINTR (cpu/signals.py does that when one runs)."""
+        T = self.world.tasks
+        T.run_state[row] = RunState.runApp
+        ret = int(T.ret[row])
+        uc = self.memory_of(row).uc
+        nr = uc.reg_read(X.UC_X86_REG_RAX)
+        if ret in _RESTART or ret == -ERESTART_RESTARTBLOCK:
+            uc.reg_write(X.UC_X86_REG_RIP, uc.reg_read(X.UC_X86_REG_RIP) - 2)
+            if ret == -ERESTART_RESTARTBLOCK:
+                uc.reg_write(X.UC_X86_REG_RAX, NR_RESTART_SYSCALL)
+            if self.strace is not None:
+                self.dispatcher.strace_resumed(self.tasks[row], nr, None)
+            return
+        ret = self.dispatcher.complete(self.tasks[row], nr, ret, uc)
+        uc.reg_write(X.UC_X86_REG_RAX, ret & MASK64)
+
+    # -- the run loop -----------------------------------------------------------------------------
+    def run(self) -> int:
+        """Run the guest processes until the first one (the program) has exited; returns its
+        wait status (``code << 8`` for exit, the signal number for a fatal signal). Processes it
+        leaves behind are killed, as a sandbox ends with its program."""
+        w = self.world
+        T, G = w.tasks, w.thread_groups
+        main = self.current
+        main_tg = int(T.tg[main])
+        last = main
+        while True:
+            if self.platform.host_signal:
+                self._host_kill()
+            if G.exiting[main_tg] or not self._group_alive(main_tg):
+                break
+            self._service_blocked()
+            row = self._next_runnable(last)
+            if row >= 0:
+                last = row
+                self._run_task(row)
+                continue
+            self.idle()
+        status = task_exit.wait_status(w, main)
+        self.exited_status = status
+        for r in list(self.tasks):  # what the program left running dies with the sandbox
+            tg = int(T.tg[r])
+            if r != main and T.alive[r] and not G.exiting[tg] and int(T.exit_state[r]) == 0:
+                task_exit.kill_by_signal(w, tg, SIGKILL)
+        w.tick()
+        w.tick()
+        self._forget_dead()
+        return status
+
+    def _run_task(self, row: int) -> None:
+        """One turn of a runnable task: finish its syscall, deliver its signals, run its code."""
+        T = self.world.tasks
+        if row != self.current:
+            self.switch_to(row)
+        self.contended = any(r != row and self._runnable(r) for r in self.tasks)
+        if T.run_state[row] == RunState.runSyscallExit:
+            self.syscall_exit(row)
+        if deliverable(self.world, row):
+            # sent while it was not running: delivered on its way back to user mode
+            uc = self.memory_of(row).uc
+            self.signals.deliver(row, rip=uc.reg_read(X.UC_X86_REG_RIP),
+                                 rax=uc.reg_read(X.UC_X86_REG_RAX), in_hook=False)
+            if not self._runnable(row):
+                if self.exits_pending():
+                    self.tick()
+                return
+        self._run_app(row)
+        if self.platform.stop_reason in ("exit", "killed") or self.exits_pending():
+            self.tick()  # exits become zombies, parents hear SIGCHLD and their waits end
+
+    def idle(self) -> None:
+        """No task can run: tick the World (what is due wakes), and if still nothing can run,
+        sleep on the host until the next deadline or a host fd a blocked task waits on."""
+        self.tick()
+        if any(self._runnable(r) for r in self.tasks) or self.platform.host_signal:
+            return
+        self._service_blocked()
+        if any(self._runnable(r) for r in self.tasks):
+            return
+        rfds, wfds = io_wait.host_fds(self.world)
+        deadline = self.timer_deadline_ns
+        self.clock.idle(deadline, rfds, wfds)
+        self.tick()
+
+    def _run_app(self, row: int) -> None:
+        """runApp: execute guest code until a hook stops the engine or the guest faults."""
+        p = self.platform
+        if p.use_fast_path and p.tier_up_countdown == 0 and p.fastpath is None:
+            p.tier_up(self.world.index.get("address_spaces", {}).values())
+        gm = self.memory_of(row)
+        # While a deadline is armed or another task can run, run in quanta of instructions so a
+        # loop without syscalls still meets its SIGALRM and lets the others run (count= costs a
+        # per-instruction check, so only then).
+        quantum = QUANTUM if self.timer_deadline_ns is not None or self.contended else 0
+        p.run(gm, quantum)
+        if self.pending_release:
+            rows, self.pending_release = self.pending_release, []
+            for mm_row in rows:
+                resources.release(self.world, "address_spaces", mm_row)
+            if p.stop_reason == "exec":
+                return
+        if p.stop_reason == "requantum" and not p.fault_signal:
+            return
+        if self.internal_error is not None and self.strict:
+            err, self.internal_error = self.internal_error, None
+            raise err
+        w = self.world
+        T = w.tasks
+        if p.host_signal:
+            return  # stopped from outside: run() kills the guest with the host's signal
+        if p.fault_signal:
+            self._fault(row, p.fault_signal)
+        elif p.stop_reason is None and int(T.run_state[row]) == RunState.runApp \
+                and not w.thread_groups.exiting[int(T.tg[row])]:
+            if quantum and not after_hlt(gm.uc):
+                self._end_quantum(row, gm.uc)
+                return
+            # emu_start returned on its own (hlt): #GP in user mode.
+            self._fault(row, SIGSEGV)
+
+    def _end_quantum(self, row: int, uc) -> None:
+        """A quantum ended between two instructions: run what is due, deliver what it sent."""
+        self.sync_clock()
+        self.run_timers()
+        if deliverable(self.world, row):
+            self.signals.deliver(row, rip=uc.reg_read(X.UC_X86_REG_RIP),
+                                 rax=uc.reg_read(X.UC_X86_REG_RAX), in_hook=False)
+
+    def _fault(self, row: int, signo: int) -> None:
+        """A CPU exception: the signal is forced on the task (Linux force_sig_fault); a handler
+        runs at the faulting instruction, or the default action ends the process."""
+        p = self.platform
+        if self.strace is not None:
+            rip = self.memory_of(row).uc.reg_read(X.UC_X86_REG_RIP)
+            self.strace.write(f"--- {_signame(signo)} {{si_code={p.fault_code}, "
+                              f"si_addr={p.fault_addr:#x}}} at rip={rip:#x} ---\n")
+        self.signals.fault(row, signo, p.fault_code, p.fault_addr)
+
+    def _service_blocked(self) -> None:
+        """Blocked tasks: deliver what is deliverable (a handler ends an interruptible wait; a
+        stop or a death acts as on any task), and wake those whose files became ready."""
+        T = self.world.tasks
+        for r in list(self.tasks):
+            if T.alive[r] and T.run_state[r] == RunState.blocked and T.exit_state[r] == 0 \
+                    and deliverable(self.world, r):
+                if r != self.current:
+                    self.switch_to(r)
+                uc = self.memory_of(r).uc
+                self.signals.deliver(r, rip=uc.reg_read(X.UC_X86_REG_RIP),
+                                     rax=uc.reg_read(X.UC_X86_REG_RAX), in_hook=False)
+        if self.world.io_waits.count:
+            self.sync_clock()
+            io_wait.wake_ready(self.world)
+
+    def _runnable(self, row: int) -> bool:
+        T, G = self.world.tasks, self.world.thread_groups
+        if not T.alive[row] or int(T.exit_state[row]) != 0 or G.exiting[int(T.tg[row])]:
+            return False
+        return int(T.run_state[row]) in (RunState.runApp, RunState.runSyscallExit)
+
+    def _next_runnable(self, last: int) -> int:
+        rows = sorted(self.tasks)
+        order = [r for r in rows if r > last] + [r for r in rows if r <= last]
+        for r in order:
+            if self._runnable(r):
+                return r
+        return -1
+
+    def _group_alive(self, tg: int) -> bool:
+        """Does thread group ``tg`` still have a thread that has not begun to exit?"""
+        T = self.world.tasks
+        return any(T.alive[r] and int(T.tg[r]) == tg and int(T.exit_state[r]) == 0
+                   for r in self.tasks)
+
+    def exits_pending(self) -> bool:
+        """Has a guest task begun exiting that the EXIT system has not yet handled?"""
+        T, G = self.world.tasks, self.world.thread_groups
+        return any(T.alive[r] and (int(T.exit_state[r]) == ExitState.INITIATED or
+                                   (G.exiting[int(T.tg[r])] and int(T.exit_state[r]) == 0))
+                   for r in self.tasks)
+
+    def _host_kill(self) -> None:
+        """The host asked us to stop (Ctrl-C, kill): every guest process dies of that signal,
+        as it would natively in the same foreground process group."""
+        T, G = self.world.tasks, self.world.thread_groups
+        for r in list(self.tasks):
+            tg = int(T.tg[r])
+            if T.alive[r] and not G.exiting[tg]:
+                task_exit.kill_by_signal(self.world, tg, self.platform.host_signal)
+
+    def _forget_dead(self) -> None:
+        """Drop the Python side of tasks whose rows were released (rows are reused)."""
+        T = self.world.tasks
+        driven = self.world.index["driver_delivered_tasks"]
+        for r in list(self.tasks):
+            if not T.alive[r] or int(T.exit_state[r]) == ExitState.DEAD:
+                if r == self.current:
+                    continue  # the program's own row: its status is read after the loop
+                del self.tasks[r]
+                driven.discard(r)
+
+    # -- clocks and deadlines -------------------------------------------------------------------
+    def sync_clock(self) -> None:
+        """Kernel time follows the clock, and the CPU time the emulator thread used since the
+        last sync is charged to the current task."""
+        w = self.world
+        now = self.clock.monotonic_ns()
+        if now > w.now_ns:
+            w.now_ns = now
+        cpu_clocks.set_realtime(w, self.clock.realtime_ns())
+        cpu = self.clock.thread_cpu_ns()
+        if cpu > self._cpu_seen and self.current >= 0:
+            cpu_clocks.charge(w, self.current, cpu - self._cpu_seen)
+        self._cpu_seen = cpu
+
+    def tick(self) -> None:
+        """One tick of the World at the clock's time: the systems run (exits, waits, timers,
+        timeouts), then the next deadline is known again."""
+        self.sync_clock()
+        self.world.tick_at(self.world.now_ns)
+        self.update_timer_deadline()
+        self._forget_dead()
+
+    def run_timers(self) -> None:
+        """A tick, if a deadline may be due: timers fire, waits time out, signals are queued;
+        the caller delivers them."""
+        if self.timer_deadline_ns is None or self.clock.monotonic_ns() < self.timer_deadline_ns:
+            return
+        self.tick()
+
+    def update_timer_deadline(self) -> None:
+        """When the run loop must next tick (systems/task_block.next_deadline): the earliest
+        timed wait or clock timer, or every tick while a CPU-time timer or sleep is armed; None
+        when nothing is armed."""
+        soon, cpu = task_block.next_deadline(self.world)
+        if cpu:
+            cpu_soon = self.clock.monotonic_ns() + self.world.settings.tick_ns
+            soon = cpu_soon if soon is None else min(soon, cpu_soon)
+        self.timer_deadline_ns = soon
+        p = self.platform
+        if soon is not None and p.running_unbounded and p.current_uch is not None:
+            # Armed from a syscall while the engine runs without quanta: stop (we are in the
+            # hook, so this is safe) and let the run loop start again in quanta.
+            p.stop("requantum")
+
+    def after_syscall(self, task, rip: int, rax: int) -> bool:
+        """On the way back to user mode from a syscall (in the hook): due timers, then signal
+        delivery. Returns True if the registers were redirected into a handler."""
+        if self.timer_deadline_ns is not None:
+            self.run_timers()
+        row = task.row
+        try:
+            if not deliverable(self.world, row):
+                return False
+            return self.signals.deliver(row, rip=rip, rax=rax, in_hook=True)
+        except Exception as exc:  # a kernel bug: reported, never a traceback through Unicorn
+            self.report_internal_error(-1, "signal delivery", exc)
+            self.platform.stop_requested = self.strict or self.platform.stop_requested
+            return False
+
+    def interrupt(self, signo: int) -> None:
+        """From another thread: the host got ``signo`` and the guest must die of it."""
+        self.platform.interrupt(signo)
+
+    def report_internal_error(self, nr: int, name: str, exc: BaseException) -> None:
+        self.internal_error = exc
+        if self.strict:
+            return
+        msg = f"ecs-kernel: internal error in {name} (syscall {nr}): {type(exc).__name__}: {exc}"
+        if os.environ.get("ECS_KERNEL_DEBUG"):
+            msg += "\n" + "".join(traceback.format_exception(exc))
+        print(msg, file=self.stderr)
+
+
+def _signame(signo: int) -> str:
+    import signal as _signal
+    try:
+        return _signal.Signals(signo).name
+    except ValueError:
+        return f"signal {signo}"
+
+
+__all__ = ["Machine", "GuestMemory", "new_engine"]

@@ -1,0 +1,139 @@
+"""Blocked tasks as data: what each waits for, and when the kernel next has something to do.
+
+gVisor: kernel/task_block.go. A blocked task is a row in run state ``blocked`` whose ``block``
+column names what it waits for; the request is in that kind's columns:
+
+    Block.WAIT          wait4/waitid        WaitState (idtype, id, options)    wait_system
+    Block.FUTEX         futex waits         a futex_waiters row                a wake, futex_timeout_system
+    Block.SLEEP         nanosleep           SleepState (clock, deadline)       timer_system
+    Block.SIGSUSPEND    sigsuspend, pause   SigMask (the saved mask)           a handler
+    Block.SIGTIMEDWAIT  rt_sigtimedwait     SigWait (set, deadline)            a signal of the set, signal_system
+    Block.IO, POLL      read/write, poll    io_waits rows, IOWait (deadline)   io_wait_system
+    Block.VFORK         a vfork parent      the child's vfork_parent           the child's exec or exit
+    Block.STOPPED       a group stop        SigWait (the state it interrupted) SIGCONT
+
+The systems named last wake a task by moving it to ``runSyscallExit`` with its result in ``ret``
+(or a restart code); a signal with a handler ends an interruptible wait
+(task_signals.interrupt_syscall). :func:`next_deadline` is when the earliest timed wait or timer
+falls due, for a driver that must sleep until then (the guest run loop).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..components.futex import NO_DEADLINE
+from ..components.task import Block, RunState
+from ..components.timers import BASE_MONO, BASE_REAL
+from . import cpu_clocks, io_wait
+
+
+@dataclass(frozen=True)
+class BlockedTask:
+    """One blocked task and its request, as the columns hold it (for listings and tests)."""
+
+    row: int
+    block: int  # Block.*
+    request: dict
+
+
+def blocked(world) -> list[BlockedTask]:
+    """Every blocked task (group stops included) with its request, in row order."""
+    T = world.tasks
+    n = T.n
+    out = []
+    for t in np.flatnonzero(T.alive[:n] & (T.run_state[:n] == RunState.blocked)).tolist():
+        b = int(T.block[t])
+        inner = int(T.stop_block[t]) if b == Block.STOPPED else b
+        out.append(BlockedTask(t, b, _request(world, t, inner)))
+    return out
+
+
+def _request(world, t: int, b: int) -> dict:
+    T = world.tasks
+    if b == Block.WAIT:
+        return {"idtype": int(T.wait_idtype[t]), "id": int(T.wait_id[t]),
+                "options": int(T.wait_options[t])}
+    if b == Block.FUTEX:
+        W = world.futex_waiters
+        w = int(T.futex_waiter[t])
+        return {} if w < 0 else {"uaddr": int(W.uaddr[w]), "val": int(W.val[w]),
+                                 "bitset": int(W.bitset[w]), "deadline": _d(W.deadline[w])}
+    if b == Block.SLEEP:
+        return {"base": int(T.sleep_base[t]), "deadline": int(T.sleep_deadline[t])}
+    if b == Block.SIGSUSPEND:
+        return {"mask": int(T.sig_mask[t]), "saved_mask": int(T.sig_saved_mask[t])
+                if T.has_saved_mask[t] else None}
+    if b == Block.SIGTIMEDWAIT:
+        d = int(T.sig_deadline[t])
+        return {"set": int(T.sig_wait_set[t]), "deadline": None if d < 0 else d}
+    if b in (Block.IO, Block.POLL):
+        W = world.io_waits
+        fds = []
+        r = int(T.io_head[t])
+        while r >= 0:
+            fds.append((int(W.iw_fd[r]), int(W.iw_events[r])))
+            r = int(W.iw_next[r])
+        return {"fds": fds, "deadline": _d(T.io_deadline[t]), "nr": int(T.io_nr[t])}
+    if b == Block.VFORK:
+        n = T.n
+        kids = np.flatnonzero(T.alive[:n] & (T.vfork_parent[:n] == t))
+        return {"child": int(kids[0]) if len(kids) else -1}
+    return {}
+
+
+def _d(v) -> int | None:
+    v = int(v)
+    return None if v == NO_DEADLINE else v
+
+
+def next_deadline(world) -> tuple[int | None, bool]:
+    """``(deadline, cpu)``: the earliest kernel time (``world.now_ns``'s clock) at which a timed
+    wait (futex, sleep, sigtimedwait, I/O) or a monotonic/realtime timer falls due, or None; and
+    whether a CPU-time timer or sleep is armed (its time moves with the CPU, not the clock: the
+    driver looks every tick)."""
+    T, M = world.tasks, world.timers
+    soon = []
+    cpu = False
+    Wt = world.futex_waiters
+    if Wt.count:
+        d = Wt.deadline[: Wt.n][Wt.alive[: Wt.n]]
+        if len(d):
+            soon.append(int(d.min()))
+    n = T.n
+    sleeping = np.flatnonzero(T.sleeping[:n] & T.alive[:n])
+    if len(sleeping):
+        base = T.sleep_base[sleeping]
+        dl = T.sleep_deadline[sleeping]
+        mono = dl[base == BASE_MONO]
+        real = dl[base == BASE_REAL]
+        if len(mono):
+            soon.append(int(mono.min()))
+        if len(real):
+            soon.append(int(real.min()) - cpu_clocks.realtime_offset(world))
+        cpu = cpu or bool(((base != BASE_MONO) & (base != BASE_REAL)).any())
+    waiting = np.flatnonzero((T.run_state[:n] == RunState.blocked) & (T.block[:n] == Block.SIGTIMEDWAIT)
+                             & (T.sig_deadline[:n] >= 0))
+    if len(waiting):
+        soon.append(int(T.sig_deadline[waiting].min()))
+    d = io_wait.next_deadline(world)
+    if d is not None:
+        soon.append(d)
+    if M.n:
+        m = M.n
+        # A periodic timer whose signal was queued is re-armed by the timer system once the
+        # signal is dequeued: look at it every tick, like a CPU timer, until then.
+        armed = (M.tm_armed[:m] | M.tm_rearm[:m]) & M.alive[:m]
+        if armed.any():
+            base = M.tm_base[:m]
+            clock = armed & ~M.tm_rearm[:m] & ((base == BASE_MONO) | (base == BASE_REAL))
+            if clock.any():
+                exp = M.tm_expiry[:m][clock].astype(np.int64)
+                exp = np.where(base[clock] == BASE_REAL, exp - cpu_clocks.realtime_offset(world), exp)
+                soon.append(int(exp.min()))
+            cpu = cpu or bool((armed & ~clock).any())
+    return (min(soon) if soon else None), cpu
+
+
+__all__ = ["blocked", "BlockedTask", "next_deadline"]

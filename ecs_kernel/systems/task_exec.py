@@ -1,0 +1,67 @@
+"""execve(2)'s kernel half: what the process keeps and loses at the point of no return.
+
+Linux: fs/exec.c (begin_new_exec: de_thread, exec_mm_release, unshare_files, unshare_sighand,
+do_close_on_exec, flush_signal_handlers, exit_itimers); gVisor: kernel/task_exec.go. Loading the
+image (an ELF into a new address space, the initial stack, the registers) is the CPU driver's
+part (cpu/loader.py and the run loop); this module is what happens to the kernel's rows, for any
+driver.
+"""
+from __future__ import annotations
+
+from ..components import links, resources, sigactions
+from ..components.task import ExitState
+from . import fd_table, futex, task_clone, task_exit, timers
+
+
+def zap_other_threads(world, row: int) -> None:
+    """de_thread: every other thread of ``row``'s process exits now (it never runs again; the EXIT
+    system finishes it at the next tick). A non-leader that execs keeps its own tid here, while
+    Linux hands it the leader's: getpid() is right, gettid() differs."""
+    T, G = world.tasks, world.thread_groups
+    tg = int(T.tg[row])
+    for r in links.members(G.task_head, tg, T.tg_next):
+        if r != row and T.exit_state[r] == ExitState.NONE:
+            task_exit.exit_task(world, r, 0)
+
+
+def begin_new_exec(world, row: int, memory) -> int:
+    """Past the point of no return: ``row``'s process gets ``memory`` (the new image's address
+    space object) as its address space, its other threads die, the old mm is released as at exit
+    (robust list, clear_child_tid, a vfork parent goes on), shared fd and handler tables are
+    unshared, close-on-exec fds close, caught signals go back to SIG_DFL, POSIX timers are
+    deleted (setitimer's timers carry over). Returns the old ``address_spaces`` row, for the
+    caller to release once nothing runs on it (-1 if there was none)."""
+    T = world.tasks
+    zap_other_threads(world, row)
+    futex.futex_exec_release(world, row)
+    task_clone.vfork_release(world, row)
+    objs = world.index.setdefault("address_spaces", {})
+    old = int(T.mm[row])
+    if old >= 0 and old in objs:
+        new = resources.new(world, "address_spaces")
+        T.mm[row] = new
+        objs[new] = memory
+    else:
+        objs[old] = memory
+        old = -1
+    # unshare_files, unshare_sighand: tables another process shares (CLONE_FILES, CLONE_SIGHAND
+    # without CLONE_THREAD) are copied first, so the exec changes only ours
+    for kind in ("fd_tables", "signal_handlers"):
+        col = getattr(T, resources.KINDS[kind])
+        r = int(col[row])
+        if r >= 0 and world.tables[kind].refs[r] > 1:
+            col[row] = resources.copy(world, kind, r)
+            resources.release(world, kind, r)
+    fd_table.do_close_on_exec(world, row)
+    sh = int(T.sighand[row])
+    if sh >= 0:
+        sigactions.flush_handlers(world, sh)
+    T.clear_child_tid[row] = 0
+    T.robust_list[row] = 0
+    tg = int(T.tg[row])
+    world.thread_groups.did_exec[tg] = True
+    timers.delete_posix_timers(world, tg)
+    return old
+
+
+__all__ = ["begin_new_exec", "zap_other_threads"]
