@@ -118,7 +118,9 @@ SA_RESTART = 0x10000000
 SA_NODEFER = 0x40000000
 SA_RESETHAND = 0x80000000
 
-MINSIGSTKSZ = 2048  # the legacy constant; Linux's AT_MINSIGSTKSZ is the real frame size
+# The legacy constant, also AT_MINSIGSTKSZ's default here: Linux puts get_sigframe_size() in
+# AT_MINSIGSTKSZ (11952 on an AVX-512 host); the signal-frame code should pass its own.
+MINSIGSTKSZ = 2048
 
 # --- include/uapi/asm-generic/signal-defs.h -------------------------------------------------------
 
@@ -215,6 +217,25 @@ CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 CLONE_IO = 0x80000000
 
+# scheduling policies.
+SCHED_NORMAL = 0  # SCHED_OTHER
+SCHED_FIFO = 1
+SCHED_RR = 2
+SCHED_BATCH = 3
+SCHED_IDLE = 5
+SCHED_DEADLINE = 6
+
+# getpriority(2) / setpriority(2) ``which`` (include/uapi/linux/resource.h).
+PRIO_PROCESS = 0
+PRIO_PGRP = 1
+PRIO_USER = 2
+
+# capget(2) header versions (include/uapi/linux/capability.h: _LINUX_CAPABILITY_VERSION_*).
+LINUX_CAPABILITY_VERSION_1 = 0x19980330
+LINUX_CAPABILITY_VERSION_2 = 0x20071026
+LINUX_CAPABILITY_VERSION_3 = 0x20080522
+CAP_LAST_CAP = 40  # CAP_CHECKPOINT_RESTORE
+
 # --- include/uapi/linux/wait.h --------------------------------------------------------------------
 
 WNOHANG = 0x00000001
@@ -230,6 +251,13 @@ WCLONE = 0x80000000  # __WCLONE
 P_ALL = 0
 P_PID = 1
 P_PGID = 2
+
+# The wait status (kernel/exit.c, glibc bits/waitstatus.h): exit code << 8, or the killing signal
+# with WCOREFLAG for a core dump; a stop is signal << 8 | WSTATUS_STOPPED (glibc __W_STOPCODE), a
+# continue WSTATUS_CONTINUED (__W_CONTINUED).
+WCOREFLAG = 0x80
+WSTATUS_STOPPED = 0x7F
+WSTATUS_CONTINUED = 0xFFFF
 
 # --- include/uapi/linux/futex.h -------------------------------------------------------------------
 
@@ -271,6 +299,7 @@ FUTEX_WAITERS = 0x80000000
 FUTEX_OWNER_DIED = 0x40000000
 FUTEX_TID_MASK = 0x3FFFFFFF
 ROBUST_LIST_LIMIT = 2048  # kernel/futex: entries walked at exit before giving up
+ROBUST_LIST_HEAD_SIZE = 24  # sizeof(struct robust_list_head) on x86-64
 
 # --- include/uapi/linux/time.h, include/linux/posix-timers.h ---------------------------------------
 
@@ -377,8 +406,16 @@ F_SETPIPE_SZ = 1031
 F_GETPIPE_SZ = 1032
 F_ADD_SEALS = 1033
 F_GET_SEALS = 1034
+F_RDLCK = 0
+F_WRLCK = 1
 F_UNLCK = 2
 FD_CLOEXEC = 1
+
+# flock(2) operations.
+LOCK_SH = 1
+LOCK_EX = 2
+LOCK_NB = 4
+LOCK_UN = 8
 
 # *at flags (include/uapi/linux/fcntl.h).
 AT_FDCWD = -100
@@ -386,7 +423,10 @@ AT_SYMLINK_NOFOLLOW = 0x100
 AT_REMOVEDIR = 0x200
 AT_EACCESS = 0x200  # faccessat: the same bit as AT_REMOVEDIR
 AT_SYMLINK_FOLLOW = 0x400
+AT_NO_AUTOMOUNT = 0x800
 AT_EMPTY_PATH = 0x1000
+AT_STATX_FORCE_SYNC = 0x2000
+AT_STATX_DONT_SYNC = 0x4000
 
 # renameat2(2) flags.
 RENAME_NOREPLACE = 1
@@ -405,6 +445,13 @@ SEEK_CUR = 1
 SEEK_END = 2
 SEEK_DATA = 3
 SEEK_HOLE = 4
+
+# posix_fadvise(2) advice (include/uapi/linux/fadvise.h, x86-64).
+POSIX_FADV_NORMAL = 0
+POSIX_FADV_NOREUSE = 5
+
+# fallocate(2) mode (include/uapi/linux/falloc.h).
+FALLOC_FL_KEEP_SIZE = 0x01
 
 # utimensat(2) (include/uapi/linux/stat.h).
 UTIME_NOW = (1 << 30) - 1
@@ -452,6 +499,7 @@ POLLNVAL = 0x020
 POLLRDNORM = 0x040
 POLLRDBAND = 0x080
 POLLWRNORM = 0x100
+POLLRDHUP = 0x2000
 DEFAULT_POLLMASK = POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM  # files without a poll method
 
 EPOLLIN = 0x001
@@ -478,6 +526,8 @@ MFD_ALLOW_SEALING = 0x0002
 MFD_HUGETLB = 0x0004
 MFD_NOEXEC_SEAL = 0x0008
 MFD_EXEC = 0x0010
+
+TMPFS_MAGIC = 0x01021994  # statfs(2) f_type (include/uapi/linux/magic.h)
 
 # --- include/uapi/asm-generic/ioctls.h ------------------------------------------------------------
 
@@ -593,6 +643,7 @@ BINPRM_BUF_SIZE = 256
 UIO_MAXIOV = 1024
 MAXSYMLINKS = 40
 MAX_LFS_FILESIZE = (1 << 63) - 1
+NEW_UTS_LEN = 64  # __NEW_UTS_LEN: a utsname field holds this many bytes and a NUL
 
 # --- include/uapi/linux/prctl.h, arch/x86/include/uapi/asm/prctl.h --------------------------------
 

@@ -45,7 +45,6 @@ never causes a Python traceback; a bug in a handler is reported in one line (or 
 from __future__ import annotations
 
 import ctypes
-import errno as _errno
 import os
 import random
 import select
@@ -60,16 +59,18 @@ from unicorn import unicorn_const as _ucc
 from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import uclib
 
+from ..abi import Block as BlockKind
+from ..abi import (BASE_MONO, BASE_REAL, BUS_ADRALN, CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID,
+                   CLONE_FS, CLONE_PARENT_SETTID, CLONE_SETTLS, CLONE_THREAD, CLONE_VFORK,
+                   CLONE_VM, ENOSYS, ERESTART_RESTARTBLOCK, ERESTARTNOHAND, ERESTARTNOINTR,
+                   ERESTARTSYS, FPE_INTDIV, ILL_ILLOPN, NR_RESTART_SYSCALL, RLIMIT_AS, RLIMIT_DATA,
+                   RLIMIT_STACK, RunState, SEGV_ACCERR, SEGV_MAPERR, SI_KERNEL, SIGBUS, SIGFPE,
+                   SIGILL, SIGKILL, SIGSEGV, SIGTRAP)
 from ..components import sigactions
-from ..components.rlimits import RLIMIT_AS, RLIMIT_DATA, RLIMIT_STACK
-from ..components.signals import SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP
-from ..components.task import Block as BlockKind
-from ..components.task import RunState
 from ..errors import KernelError
 from ..systems import task_exit
 from .memory import AddressSpace, default_mmap_base
 
-ENOSYS = _errno.ENOSYS
 WAIT_SLICE = 0.2  # seconds: the longest host wait before the run loop looks at host signals
 TIMER_QUANTUM = 1_000_000  # guest instructions between timer checks while a timer is armed
 MASK64 = (1 << 64) - 1
@@ -83,9 +84,9 @@ _NREGS = len(_SYSCALL_REGS)
 # CPU exceptions (interrupt vectors) and the signal Linux sends for each.
 _VECTOR_SIGNALS = {0: SIGFPE, 1: SIGTRAP, 3: SIGTRAP, 4: SIGSEGV, 5: SIGSEGV, 6: SIGILL,
                    7: SIGFPE, 13: SIGSEGV, 14: SIGSEGV, 16: SIGFPE, 17: SIGBUS, 19: SIGFPE}
-# si_code of each vector's signal (Linux do_trap / do_error_trap): FPE_INTDIV, ILL_ILLOPN, ...
-SI_KERNEL, SEGV_MAPERR, SEGV_ACCERR = 0x80, 1, 2
-_VECTOR_CODES = {0: 1, 4: 0x80, 5: 0x80, 6: 2, 7: 0x80, 13: 0x80, 16: 0x80, 17: 1, 19: 0x80}
+# si_code of each vector's signal (Linux do_trap / do_error_trap).
+_VECTOR_CODES = {0: FPE_INTDIV, 4: SI_KERNEL, 5: SI_KERNEL, 6: ILL_ILLOPN, 7: SI_KERNEL,
+                 13: SI_KERNEL, 16: SI_KERNEL, 17: BUS_ADRALN, 19: SI_KERNEL}
 # UC_MEM_*_UNMAPPED access types (the rest are protection faults).
 UC_HOOK_MEM_UNMAPPED_ACCESSES = 0
 for _name in ("UC_MEM_READ_UNMAPPED", "UC_MEM_WRITE_UNMAPPED", "UC_MEM_FETCH_UNMAPPED"):
@@ -404,9 +405,6 @@ class Machine:
         for a process a copy of the address space with its own engine, for a thread the same
         engine), then the child's registers: the parent's, returning 0 from the syscall.
         Returns the child's tid (its pid for a process)."""
-        from ..syscalls.sys_process import (CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_FS,
-                                            CLONE_PARENT_SETTID, CLONE_SETTLS, CLONE_THREAD,
-                                            CLONE_VFORK, CLONE_VM)
         from ..systems import task_clone
         from .sigframe import load_context, read_regs, save_fpstate
         w = self.world
@@ -511,7 +509,6 @@ class Machine:
     def _complete_kernel_block(self, row: int) -> None:
         """A syscall the kernel blocked as a row (a futex wait) was completed by a wake, a
         timeout or a signal: hand ``tasks.ret`` to the guest, or restart the call."""
-        from ..errors import ERESTART_RESTARTBLOCK, ERESTARTNOHAND, ERESTARTNOINTR, ERESTARTSYS
         T = self.world.tasks
         task = self.tasks[row]
         nr, rip = task.kblocked
@@ -523,7 +520,7 @@ class Machine:
             uc.reg_write(X.UC_X86_REG_RAX, nr)
             uc.reg_write(X.UC_X86_REG_RIP, rip)
         elif ret == -ERESTART_RESTARTBLOCK:
-            uc.reg_write(X.UC_X86_REG_RAX, 219)  # restart_syscall
+            uc.reg_write(X.UC_X86_REG_RAX, NR_RESTART_SYSCALL)
             uc.reg_write(X.UC_X86_REG_RIP, rip)
         else:
             uc.reg_write(X.UC_X86_REG_RAX, ret & MASK64)
@@ -624,7 +621,7 @@ class Machine:
         for r in list(self.tasks):  # what the program left running dies with the sandbox
             tg = int(T.tg[r])
             if r != main and T.alive[r] and not G.exiting[tg] and int(T.exit_state[r]) == 0:
-                task_exit.kill_by_signal(w, tg, 9)
+                task_exit.kill_by_signal(w, tg, SIGKILL)
         w.tick()
         w.tick()
         self._forget_dead()
@@ -850,7 +847,6 @@ class Machine:
     def update_timer_deadline(self) -> None:
         """When the run loop must next run the timers: the earliest armed clock timer, or every
         tick while a CPU-time timer is armed; None when nothing is armed."""
-        from ..components.timers import BASE_MONO, BASE_REAL
         w = self.world
         M = w.timers
         n = M.n

@@ -21,28 +21,27 @@ syscall (from the dispatcher's hook) and when a blocked task is woken (from the 
 """
 from __future__ import annotations
 
-import errno as _errno
 import struct
 
 from unicorn import x86_const as X
 
+from ..abi import (EINTR, FUTEX_WAIT, FUTEX_WAIT_BITSET, MINSIGSTKSZ,
+                   NR_CLOCK_NANOSLEEP, NR_EPOLL_PWAIT, NR_EPOLL_PWAIT2, NR_EPOLL_WAIT, NR_FUTEX,
+                   NR_NANOSLEEP, NR_PAUSE, NR_POLL, NR_PPOLL, NR_PSELECT6, NR_RT_SIGSUSPEND,
+                   NR_RT_SIGTIMEDWAIT, NR_SELECT, NSEC_PER_SEC, SA_ONSTACK, SA_RESTART,
+                   SA_RESTORER, SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP, SS_AUTODISARM,
+                   SS_DISABLE, SS_ONSTACK, TIMER_ABSTIME, UNBLOCKABLE)
 from ..components import sigactions
-from ..components.signals import (SA_ONSTACK, SA_RESTART, SA_RESTORER, SIGBUS, SIGFPE, SIGILL,
-                                  SIGSEGV, SIGTRAP, UNBLOCKABLE)
-from ..errors import KernelError
+from ..errors import E, KernelError
 from ..systems import task_signals
 from . import sigframe as SF
 
-EINTR = _errno.EINTR
 MASK64 = (1 << 64) - 1
-FAULT_SIGNALS = (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP)
-NR_NANOSLEEP, NR_CLOCK_NANOSLEEP, NR_FUTEX = 35, 230, 202
-# -ERESTARTNOHAND in Linux: -EINTR whenever a handler runs.
-RESTART_NOHAND = frozenset({34, 130, 128, 7, 271, 23, 270, 232, 281, 441})  # pause, rt_sigsuspend,
-# rt_sigtimedwait, poll, ppoll, select, pselect6, epoll_wait, epoll_pwait, epoll_pwait2
-TIMER_ABSTIME = 1
 FUTEX_CMD_MASK = 0x7F
-FUTEX_WAIT, FUTEX_WAIT_BITSET = 0, 9
+FAULT_SIGNALS = (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP)
+# -ERESTARTNOHAND in Linux: -EINTR whenever a handler runs.
+RESTART_NOHAND = frozenset({NR_PAUSE, NR_RT_SIGSUSPEND, NR_RT_SIGTIMEDWAIT, NR_POLL, NR_PPOLL,
+                            NR_SELECT, NR_PSELECT6, NR_EPOLL_WAIT, NR_EPOLL_PWAIT, NR_EPOLL_PWAIT2})
 
 # The FP state a handler starts with (Linux fpu__clear_user_states): x87 control word 0x37f,
 # MXCSR 0x1f80, every register empty.
@@ -129,16 +128,16 @@ class GuestSignals:
         frame, fp_addr = SF.frame_address(regs["rsp"], altstack, bool(flags & SA_ONSTACK))
         # __save_altstack: the settings as sigaltstack(2) would report them, with the
         # SS_AUTODISARM flag kept so rt_sigreturn re-arms the stack.
-        if altstack is None or altstack[1] & SF.SS_DISABLE:
-            uc_stack = (0, SF.SS_DISABLE, 0)
+        if altstack is None or altstack[1] & SS_DISABLE:
+            uc_stack = (0, SS_DISABLE, 0)
         else:
-            on = SF.SS_ONSTACK if SF.on_stack(regs["rsp"], altstack) else 0
-            uc_stack = (altstack[0], on | altstack[1] & SF.SS_AUTODISARM, altstack[2])
+            on = SS_ONSTACK if SF.on_stack(regs["rsp"], altstack) else 0
+            uc_stack = (altstack[0], on | altstack[1] & SS_AUTODISARM, altstack[2])
         saved_mask = int(F.f_mask[int(T.frame_top[row])])
         info = self.siginfo(row, signo)
         try:
             if not flags & SA_RESTORER:
-                raise KernelError(_errno.EFAULT, "no sa_restorer")  # x86-64 requires one
+                raise KernelError(E.EFAULT, "no sa_restorer")  # x86-64 requires one
             task.mm.copy_out(fp_addr, fp)
             task.mm.copy_out(frame, SF.pack_frame(regs, restorer=restorer, sigmask=saved_mask,
                                                    siginfo=info, fpstate_addr=fp_addr,
@@ -150,8 +149,8 @@ class GuestSignals:
                 sigactions.reset_handler(w, int(T.sighand[row]), SIGSEGV)
             task_signals.force_signal(w, row, SIGSEGV)
             return None
-        if altstack is not None and altstack[1] & SF.SS_AUTODISARM:
-            task.altstack = (0, SF.SS_DISABLE, 0)
+        if altstack is not None and altstack[1] & SS_AUTODISARM:
+            task.altstack = (0, SS_DISABLE, 0)
         entry = dict(regs)
         entry.update(rip=handler, rsp=frame, rdi=signo, rsi=frame + SF.SIGINFO_OFF,
                      rdx=frame + SF.UCONTEXT_OFF, rax=0,
@@ -213,7 +212,7 @@ class GuestSignals:
             return
         left = max(0, blk.deadline - self.machine.monotonic_ns())
         try:
-            task.mm.copy_out(rem, struct.pack("<qq", left // 1_000_000_000, left % 1_000_000_000))
+            task.mm.copy_out(rem, struct.pack("<qq", left // NSEC_PER_SEC, left % NSEC_PER_SEC))
         except KernelError:
             pass  # Linux ignores a fault writing the remainder too (it returns EFAULT only early)
 
@@ -240,10 +239,10 @@ class GuestSignals:
         cur = getattr(task, "altstack", None)
         if not SF.on_stack(rsp, cur):  # restore_altstack: EPERM (ignored) while on it
             ss_sp, ss_flags, ss_size = uc_stack
-            if ss_flags & SF.SS_DISABLE:
-                task.altstack = (0, SF.SS_DISABLE, 0)
-            elif not ss_flags & ~(SF.SS_ONSTACK | SF.SS_AUTODISARM) and ss_size >= 2048:
-                task.altstack = (ss_sp, ss_flags & SF.SS_AUTODISARM, ss_size)
+            if ss_flags & SS_DISABLE:
+                task.altstack = (0, SS_DISABLE, 0)
+            elif not ss_flags & ~(SS_ONSTACK | SS_AUTODISARM) and ss_size >= MINSIGSTKSZ:
+                task.altstack = (ss_sp, ss_flags & SS_AUTODISARM, ss_size)
         SF.write_regs(uc, regs, skip=("rip",))
         uc.reg_write(X.UC_X86_REG_RIP, (regs["rip"] - 2) & MASK64)  # in the hook: Unicorn adds 2
         if fp is not None:

@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import struct
 
+from ..abi import (FUTEX_CLOCK_REALTIME, FUTEX_CMD_MASK, FUTEX_CMP_REQUEUE_PI, FUTEX_LOCK_PI,
+                   FUTEX_LOCK_PI2, FUTEX_TID_MASK, FUTEX_TRYLOCK_PI, FUTEX_UNLOCK_PI,
+                   FUTEX_WAIT_REQUEUE_PI, NR_FUTEX)
 from ..errors import E, KernelError
 from .context import Block, KernelBlocked, s32
 from .table import PARTIAL, syscall
-
-FUTEX_WAIT, FUTEX_WAKE, FUTEX_FD, FUTEX_REQUEUE, FUTEX_CMP_REQUEUE, FUTEX_WAKE_OP = range(6)
-FUTEX_LOCK_PI, FUTEX_UNLOCK_PI, FUTEX_TRYLOCK_PI, FUTEX_WAIT_BITSET, FUTEX_WAKE_BITSET = range(6, 11)
-FUTEX_WAIT_REQUEUE_PI, FUTEX_CMP_REQUEUE_PI, FUTEX_LOCK_PI2 = 11, 12, 13
-FUTEX_PRIVATE_FLAG, FUTEX_CLOCK_REALTIME = 128, 256
-NS = 1_000_000_000
 
 
 @syscall("futex", PARTIAL, "WAIT/WAKE/REQUEUE/CMP_REQUEUE/WAKE_OP/BITSET on systems/futex "
@@ -25,7 +22,7 @@ def futex(t, uaddr, op, val, timeout, uaddr2, val3):
     from ..systems import futex as F
     from ..systems.task_wait import BLOCKED
     op = s32(op)
-    cmd = op & ~(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME)
+    cmd = op & FUTEX_CMD_MASK
     if cmd not in (FUTEX_LOCK_PI, FUTEX_UNLOCK_PI, FUTEX_TRYLOCK_PI, FUTEX_LOCK_PI2,
                    FUTEX_WAIT_REQUEUE_PI, FUTEX_CMP_REQUEUE_PI):
         ts = None
@@ -36,7 +33,7 @@ def futex(t, uaddr, op, val, timeout, uaddr2, val3):
         r = F.futex(t.world, t.row, uaddr, op, val, ts, uaddr2, val3, val2=s32(timeout))
         if r is BLOCKED:
             t.machine.update_timer_deadline()  # a timed wait is due on the kernel clock
-            raise KernelBlocked(202)
+            raise KernelBlocked(NR_FUTEX)
         return r
     if op & FUTEX_CLOCK_REALTIME and cmd not in (FUTEX_WAIT_REQUEUE_PI, FUTEX_LOCK_PI2):
         raise KernelError(E.ENOSYS)
@@ -45,7 +42,7 @@ def futex(t, uaddr, op, val, timeout, uaddr2, val3):
     if cmd == FUTEX_UNLOCK_PI:
         from .sys_process import gettid
         word = t.mm.copy_in_u32(uaddr)
-        if word & 0x3FFF_FFFF != gettid(t):
+        if word & FUTEX_TID_MASK != gettid(t):
             raise KernelError(E.EPERM)
         t.mm.copy_out_u32(uaddr, 0)
         return 0
@@ -56,8 +53,8 @@ def futex(t, uaddr, op, val, timeout, uaddr2, val3):
         if word == 0:
             t.mm.copy_out_u32(uaddr, tid)
             return 0
-        if word & 0x3FFF_FFFF == tid:
-            raise KernelError(35)  # EDEADLK
+        if word & FUTEX_TID_MASK == tid:
+            raise KernelError(E.EDEADLK)
         if cmd == FUTEX_TRYLOCK_PI:
             raise KernelError(E.EAGAIN)
         raise Block()

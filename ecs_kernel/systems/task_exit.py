@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..abi import Block, ExitState, RunState, SA_NOCLDWAIT, SIG_IGN, SIGCHLD, SIGKILL
 from ..components import links, pidns, resources, rlimits
-from ..components.signals import (SA_NOCLDWAIT, SIG_IGN, SIGCHLD, SIGKILL, sigmask)
-from ..components.task import Block, ExitState, RunState
+from ..components.signals import sigmask
 from ..errors import E, KernelError
 from ..jit.scatter import add_at, subtract_at, unique
 from ..schedule import Phase, system

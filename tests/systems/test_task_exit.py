@@ -1,13 +1,13 @@
 """exit, exit_group, reparenting, zombies, namespaces' init, pdeath signals."""
 import pytest
 
+from ecs_kernel.abi import (CLONE_NEWPID, CLONE_SIGHAND, CLONE_THREAD, CLONE_VM, ExitState,
+                            RunState, SA_NOCLDWAIT, SIG_DFL, SIG_IGN, SIGCHLD, SIGUSR1)
 from ecs_kernel.components import sigactions
-from ecs_kernel.components.signals import SIGCHLD, SIGUSR1, SA_NOCLDWAIT, SIG_DFL, SIG_IGN, sigmask
-from ecs_kernel.components.task import ExitState, RunState
+from ecs_kernel.components.signals import sigmask
 from ecs_kernel.errors import E, KernelError, StaleHandleError
 from ecs_kernel.kernel import Kernel
 from ecs_kernel.schedule import check_sanity
-from ecs_kernel.systems.task_clone import CLONE_NEWPID, CLONE_SIGHAND, CLONE_THREAD, CLONE_VM
 from ecs_kernel.world import Settings
 
 THREAD = CLONE_THREAD | CLONE_SIGHAND | CLONE_VM
