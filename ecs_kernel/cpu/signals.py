@@ -25,7 +25,7 @@ import struct
 
 from unicorn import x86_const as X
 
-from ..abi import (EINTR, FUTEX_WAIT, FUTEX_WAIT_BITSET, MINSIGSTKSZ,
+from ..abi import (EINTR, FUTEX_CMD_MASK, FUTEX_WAIT, FUTEX_WAIT_BITSET, MINSIGSTKSZ,
                    NR_CLOCK_NANOSLEEP, NR_EPOLL_PWAIT, NR_EPOLL_PWAIT2, NR_EPOLL_WAIT, NR_FUTEX,
                    NR_NANOSLEEP, NR_PAUSE, NR_POLL, NR_PPOLL, NR_PSELECT6, NR_RT_SIGSUSPEND,
                    NR_RT_SIGTIMEDWAIT, NR_SELECT, NSEC_PER_SEC, SA_ONSTACK, SA_RESTART,
@@ -37,7 +37,6 @@ from ..systems import task_signals
 from . import sigframe as SF
 
 MASK64 = (1 << 64) - 1
-FUTEX_CMD_MASK = 0x7F
 FAULT_SIGNALS = (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP)
 # -ERESTARTNOHAND in Linux: -EINTR whenever a handler runs.
 RESTART_NOHAND = frozenset({NR_PAUSE, NR_RT_SIGSUSPEND, NR_RT_SIGTIMEDWAIT, NR_POLL, NR_PPOLL,
@@ -193,7 +192,7 @@ class GuestSignals:
         if nr in RESTART_NOHAND or nr in (NR_NANOSLEEP, NR_CLOCK_NANOSLEEP):
             return False
         if nr == NR_FUTEX:
-            cmd = uc.reg_read(X.UC_X86_REG_RSI) & FUTEX_CMD_MASK
+            cmd = uc.reg_read(X.UC_X86_REG_RSI) & 0xFFFF_FFFF & FUTEX_CMD_MASK  # op is an int
             if cmd in (FUTEX_WAIT, FUTEX_WAIT_BITSET) and uc.reg_read(X.UC_X86_REG_R10):
                 return False  # a timed wait: -ERESTART_RESTARTBLOCK
         return bool(handler_flags & SA_RESTART)
