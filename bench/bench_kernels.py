@@ -33,6 +33,8 @@ import time
 import numba
 import numpy as np
 
+from ecs_kernel import abi
+from ecs_kernel.abi import EMFILE
 from ecs_kernel.jit import cpuclock, fdtable, signals
 
 SIZES = (10**4, 10**5, 10**6)
@@ -117,7 +119,7 @@ def make_fd_tables(n, rng, n_words=4):
 # --------------------------------------------------------------------------------------------
 
 def numpy_deliverable_scan(task_pending, task_mask, task_tg, tg_pending, alive, out):
-    blocked = task_mask & np.uint64(~signals.UNBLOCKABLE_MASK & signals.FULL_SET)
+    blocked = task_mask & np.uint64(~abi.UNBLOCKABLE & abi.FULL_MASK)
     np.bitwise_or(task_pending, tg_pending[task_tg], out=out)
     np.bitwise_and(out, ~blocked, out=out)
     out[~alive] = 0
@@ -161,7 +163,7 @@ def numpy_alloc_lowest_batch(bitmap, tables, min_fds, limits, out):
     fd = word * 64 + np.bitwise_count(lowest - np.uint64(1)).astype(np.int64)
     ok = np.flatnonzero(has)
     bitmap[tables[ok], word[ok]] |= lowest[ok]
-    out[:] = -fdtable.EMFILE
+    out[:] = -EMFILE
     out[ok] = fd[ok]
     return ok.shape[0]
 

@@ -20,6 +20,8 @@ import json
 import statistics
 import time
 
+from ecs_kernel.abi import CLONE_SIGHAND, CLONE_THREAD, CLONE_VM, SIGCHLD
+
 
 def measure(workload: str, tasks: int, reps: int, seed: int = 1) -> dict:
     from ecs_kernel.sim import deadlock, invariants
@@ -60,7 +62,6 @@ def measure(workload: str, tasks: int, reps: int, seed: int = 1) -> dict:
 def measure_bare(tasks: int, reps: int) -> dict:
     import numpy as np
 
-    from ecs_kernel.components.signals import SIGCHLD
     from ecs_kernel.kernel import new_world
     from ecs_kernel.sim import deadlock, invariants
     from ecs_kernel.systems import task_clone
@@ -71,7 +72,7 @@ def measure_bare(tasks: int, reps: int) -> dict:
     w.flush()
     leaders = task_clone.clone_many(w, np.full(tasks // 4, init, np.int64), SIGCHLD)
     task_clone.clone_many(w, np.repeat(leaders, 3),
-                          task_clone.CLONE_THREAD | task_clone.CLONE_SIGHAND | task_clone.CLONE_VM)
+                          CLONE_THREAD | CLONE_SIGHAND | CLONE_VM)
     w.flush()
     w.tick(2)
     invariants.install(w)

@@ -13,7 +13,6 @@ not exist and 126 when it cannot be executed (one line on stderr, like a shell).
 from __future__ import annotations
 
 import argparse
-import errno as _errno
 import fcntl
 import os
 import sys
@@ -76,7 +75,7 @@ def _run_cmd(args) -> int:
 
 
 def _host_stdio(fd: int):
-    from .fs import abi
+    from . import abi
     from .fs.file import HostStdioFile
     try:
         fl = fcntl.fcntl(fd, fcntl.F_GETFL)
@@ -162,7 +161,7 @@ def run(program, argv, envp, *, root: str = "/", cwd: str = "/", strace=None, se
     """
     from .cpu.elf import ExecError
     from .cpu.task_run import Machine
-    from .errors import KernelError
+    from .errors import E, KernelError
     from .fs.vfs import FileSystem
     from .kernel import Kernel
     from .syscalls.procfs import KernelProc
@@ -203,10 +202,10 @@ def run(program, argv, envp, *, root: str = "/", cwd: str = "/", strace=None, se
         if not msg.startswith(prog_name):
             msg = f"{prog_name}: {msg}"
         print(f"ecs-kernel: {msg}", file=err)
-        return EXIT_NOT_FOUND if e.errno in (_errno.ENOENT, _errno.ENOTDIR) else EXIT_CANNOT_EXEC
+        return EXIT_NOT_FOUND if e.errno in (E.ENOENT, E.ENOTDIR) else EXIT_CANNOT_EXEC
     except KernelError as e:
         print(f"ecs-kernel: {prog_name}: {os.strerror(e.errno)}", file=err)
-        return EXIT_NOT_FOUND if e.errno in (_errno.ENOENT, _errno.ENOTDIR) else EXIT_CANNOT_EXEC
+        return EXIT_NOT_FOUND if e.errno in (E.ENOENT, E.ENOTDIR) else EXIT_CANNOT_EXEC
     timer = None
     if timeout is not None:
         import threading

@@ -15,6 +15,7 @@ foreign handle raises StaleHandleError / ForeignHandleError naming it. Kernel-le
 """
 from __future__ import annotations
 
+from .abi import SIGCHLD
 from .components import (fd_table, io_wait as io_wait_components, pidns, resources, rlimits,
                          session, sigactions, signals, task, thread_group, uts)
 from .components import futex as futex_components
@@ -100,7 +101,7 @@ class Kernel:
         return self._done(self.handle(row))
 
     def fork(self, h: int) -> int:
-        return self.clone(h, signals.SIGCHLD)
+        return self.clone(h, SIGCHLD)
 
     def exit(self, h: int, code: int) -> None:
         task_exit.exit_task(self.world, self.task(h), code)

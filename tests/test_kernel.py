@@ -1,16 +1,16 @@
 """The Kernel facade: signal, futex, timer and clock calls through handles."""
 import pytest
 
-from ecs_kernel.components.signals import SIGKILL, SIGUSR1, SIGUSR2, sigmask
-from ecs_kernel.components.task import Block, RunState
+from ecs_kernel import abi
+from ecs_kernel.abi import (Block, CLONE_SIGHAND, CLONE_THREAD, CLONE_VM, ITIMER_REAL, RunState,
+                            SIG_BLOCK, SIG_UNBLOCK, SIGKILL, SIGUSR1, SIGUSR2)
+from ecs_kernel.components.signals import sigmask
 from ecs_kernel.errors import E, KernelError, StaleHandleError
 from ecs_kernel.kernel import BLOCKED, Kernel, Settings
 from ecs_kernel.systems import futex
 from ecs_kernel.systems.timers import ItimerVal
 
-SIG_BLOCK, SIG_UNBLOCK = 0, 1
 HANDLER = 0x401000
-ITIMER_REAL = 0
 
 
 @pytest.fixture
@@ -97,14 +97,13 @@ def test_signal_errnos_and_sigkill_through_the_facade(k):
 
 
 def test_futex_wait_and_wake_between_threads(k):
-    from ecs_kernel.systems.task_clone import CLONE_SIGHAND, CLONE_THREAD, CLONE_VM
     init = k.init_task
     futex.install_sim_memory(k.world, k.task(init))
     a = k.clone(init, CLONE_THREAD | CLONE_SIGHAND | CLONE_VM)
     addr = 0x10000  # SimMemory's private words start here
-    assert k.futex(a, addr, futex.FUTEX_WAIT | futex.FUTEX_PRIVATE_FLAG, 0) is BLOCKED
-    assert errno_of(k.futex, init, addr, futex.FUTEX_WAIT | futex.FUTEX_PRIVATE_FLAG, 1) == E.EAGAIN
-    assert k.futex(init, addr, futex.FUTEX_WAKE | futex.FUTEX_PRIVATE_FLAG, 1) == 1
+    assert k.futex(a, addr, abi.FUTEX_WAIT | abi.FUTEX_PRIVATE_FLAG, 0) is BLOCKED
+    assert errno_of(k.futex, init, addr, abi.FUTEX_WAIT | abi.FUTEX_PRIVATE_FLAG, 1) == E.EAGAIN
+    assert k.futex(init, addr, abi.FUTEX_WAKE | abi.FUTEX_PRIVATE_FLAG, 1) == 1
     assert k.world.tasks.run_state[k.task(a)] == RunState.runSyscallExit
     assert k.syscall_result(a) == 0
 

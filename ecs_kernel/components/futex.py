@@ -26,6 +26,9 @@ Key kinds (see systems/futex.py for how they are computed)::
                                                 a private-op key on the same word
     KEY_SHARED_OBJ  (object identity, offset)   shared op on MAP_SHARED memory
 
+The key kinds and the waiter ``flags`` (WF_PRIVATE, WF_HAS_TIMEOUT: what a restart needs to know)
+are codes in ecs_kernel/abi.py, which the batch kernels share.
+
 Invariants (:func:`check`):
 - every live waiter is on the list of its queue, each list's count equals its length, every
   live queue is non-empty and is the one ``futex_keys`` names for its key;
@@ -41,19 +44,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..abi import Block, ExitState, RunState
 from ..world import Column, Component
 
 I32 = np.int32
 NO_DEADLINE = np.iinfo(np.int64).max
-
-KEY_PRIVATE = 0
-KEY_SHARED_MM = 1
-KEY_SHARED_OBJ = 2
-
-# Waiter ``flags`` (what a restart needs to know).
-WF_PRIVATE = 0x1
-WF_HAS_TIMEOUT = 0x2
-WF_PI = 0x4  # FUTEX_LOCK_PI: FUTEX_UNLOCK_PI hands the lock to the first such waiter
 
 FutexWaiters = Component("FutexWaiters", "futex_waiters", {
     "task": Column(I32, -1),
@@ -90,7 +85,6 @@ COMPONENTS = [FutexWaiters, FutexQueues, FutexState]
 
 
 def check(world) -> None:
-    from .task import Block, ExitState, RunState
     W, Q, T = world.futex_waiters, world.futex_queues, world.tasks
     keys = world.index.get("futex_keys", {})
     qrows = Q.live_rows()

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..abi import Block, RunState
 from ..world import Column, Component
 from .futex import NO_DEADLINE
-from .task import Block, RunState
 
 IOWaits = Component("IOWaits", "io_waits", {
     "iw_task": Column(np.int32, -1),

@@ -21,10 +21,10 @@ import hashlib
 
 import numpy as np
 
+from ..abi import NSIG, SIG_DFL, SIG_IGN
 from ..jit.scatter import add_at, subtract_at
 from ..world import Column, Component
 from . import resources
-from .signals import NSIG, SIG_DFL, SIG_IGN
 
 COLUMNS = ("sa_handler", "sa_flags", "sa_mask", "sa_restorer")
 

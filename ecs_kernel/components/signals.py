@@ -6,6 +6,9 @@ instances are rows of the ``sigqueue`` table, on an intrusive list per task (thr
 per thread group (process-directed): a standard signal is queued once, a real-time signal once per
 send, up to the receiver's RLIMIT_SIGPENDING (counted per user, like Linux's ucounts).
 
+Signal numbers, sigaction flags, si_codes and the masks built from them (UNBLOCKABLE, STOP_MASK,
+...) are in ecs_kernel/abi.py.
+
 Invariants (:func:`check`): a signal with a queued siginfo has its pending bit set; SIGKILL and
 SIGSTOP are never in a mask; ``frame_top`` chains are well formed.
 Writers: systems/task_signals.py (send, dequeue, sigaction, sigprocmask, delivery, frames);
@@ -15,39 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..abi import UNBLOCKABLE
 from ..world import Column, Component
-
-SIGHUP, SIGINT, SIGQUIT, SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE, SIGKILL = range(1, 10)
-SIGUSR1, SIGSEGV, SIGUSR2, SIGPIPE, SIGALRM, SIGTERM, SIGSTKFLT, SIGCHLD = range(10, 18)
-SIGCONT, SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU, SIGURG, SIGXCPU, SIGXFSZ = range(18, 26)
-SIGVTALRM, SIGPROF, SIGWINCH, SIGIO, SIGPWR, SIGSYS = range(26, 32)
-SIGRTMIN = 32
-NSIG = 64
-
-SIG_DFL = 0
-SIG_IGN = 1
-SA_NOCLDSTOP = 0x1
-SA_NOCLDWAIT = 0x2
-SA_SIGINFO = 0x4
-SA_RESTORER = 0x04000000
-SA_ONSTACK = 0x08000000
-SA_RESTART = 0x10000000
-SA_NODEFER = 0x40000000
-SA_RESETHAND = 0x80000000
-
-# si_code values (asm-generic/siginfo.h)
-SI_USER = 0
-SI_KERNEL = 0x80
-SI_QUEUE = -1
-SI_TIMER = -2
-SI_TKILL = -6
-CLD_EXITED, CLD_KILLED, CLD_DUMPED, CLD_TRAPPED, CLD_STOPPED, CLD_CONTINUED = range(1, 7)
-
-# Default actions (signal(7)).
-DEFAULT_IGNORE = frozenset({SIGCHLD, SIGCONT, SIGURG, SIGWINCH})
-STOP_SIGNALS = frozenset({SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU})
-COREDUMP_SIGNALS = frozenset({SIGQUIT, SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE, SIGSEGV, SIGXCPU,
-                              SIGXFSZ, SIGSYS})
 
 
 def sigmask(signo: int) -> np.uint64:
@@ -60,10 +32,6 @@ def mask_of(signals) -> int:
         m |= 1 << (s - 1)
     return m
 
-
-UNBLOCKABLE = mask_of((SIGKILL, SIGSTOP))
-STOP_MASK = mask_of(STOP_SIGNALS)
-FULL_MASK = (1 << 64) - 1
 
 TaskSigPending = Component("SigPending", "tasks", {
     "sig_pending": Column(np.uint64, 0),  # thread-directed pending signals

@@ -17,48 +17,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..abi import Block, ExitState, RunState
 from ..world import Column, Component
 
 
-class RunState:
-    """What a task does next when it runs: the seed's named run states (gVisor task_run.go).
-
-    Plain int class attributes, not an Enum: these are read on hot paths, where an Enum member
-    lookup costs ~1 us. ``state_name(RunState, v)`` gives the name."""
-
-    runApp = 0  # executing application code (a guest CPU or a synthetic program)
-    runSyscallExit = 1  # a syscall finished; its result is in ``ret``
-    runInterrupt = 2  # handling an interrupt: signal delivery, group stop
-    runExit = 3  # exit initiated; the exit system takes it from here
-    runExitMain = 4  # resources released, about to notify
-    runExitNotify = 5  # waiting to notify (a dying namespace init waits for its namespace)
-    runExitDone = 6  # zombie or dead: the task never runs again
-    blocked = 7  # waiting on something named by ``block``
-
-
-class Block:
-    """What a ``blocked`` task waits for. Blocking is data: never a Python stack."""
-
-    NONE = 0
-    WAIT = 1  # wait4/waitid: woken by a child event in its thread group
-    FUTEX = 2
-    SLEEP = 3
-    SIGSUSPEND = 4
-    STOPPED = 5  # group stop
-    SIGTIMEDWAIT = 6  # rt_sigtimedwait: woken by a signal of its set, or its deadline
-    IO = 7  # read/write/accept/... on a file that is not ready (components/io_wait.py)
-    POLL = 8  # poll/ppoll/select/pselect6/epoll_wait (components/io_wait.py)
-    VFORK = 9  # a vfork parent until its child execs or exits (killable only)
-
-
-class ExitState:
-    NONE = 0
-    INITIATED = 1
-    ZOMBIE = 2
-    DEAD = 3
-
-
 def state_name(cls, value: int) -> str:
+    """The attribute name of ``value`` in ``cls`` (``state_name(RunState, 7)`` is ``"blocked"``)."""
     for k, v in vars(cls).items():
         if not k.startswith("_") and v == value:
             return k

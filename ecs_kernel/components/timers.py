@@ -13,9 +13,9 @@ first use, found through ``itimer_rows`` of the thread group) and timer_create's
     BASE_VIRT    user time of thread group ``tm_target`` (ITIMER_VIRTUAL)
     BASE_THREAD  user + system time of task ``tm_target`` (thread CPU clocks)
 
-and ``tm_expiry`` is in that base. A timer row names its owner thread group by row *and
-generation*: the timer system frees rows whose owner is gone (a recycled group row does not
-inherit them).
+(codes in ecs_kernel/abi.py, which the sleep kernel shares) and ``tm_expiry`` is in that base. A
+timer row names its owner thread group by row *and generation*: the timer system frees rows whose
+owner is gone (a recycled group row does not inherit them).
 
 Invariants (:func:`check`): an armed timer has ``tm_interval >= 0``; a live thread group's
 ``itimer_rows`` name live timers it owns.
@@ -25,17 +25,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..abi import BASE_MONO, SIGEV_SIGNAL
 from ..world import Column, Component
 
-ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF = 0, 1, 2
-KIND_POSIX = 3
-
-BASE_MONO, BASE_REAL, BASE_PROF, BASE_VIRT, BASE_THREAD = range(5)
-
-SIGEV_SIGNAL = 0
-SIGEV_NONE = 1
-SIGEV_THREAD = 2
-SIGEV_THREAD_ID = 4
+KIND_POSIX = 3  # tm_kind of a timer_create timer; setitimer's are ITIMER_REAL/VIRTUAL/PROF (0..2)
 
 Timers = Component("Timers", "timers", {
     "tm_kind": Column(np.uint8, 0),  # ITIMER_* or KIND_POSIX

@@ -22,13 +22,14 @@ import os
 import struct
 from dataclasses import dataclass
 
+from ..abi import (ELFCLASS32, ELFCLASS64, ELFDATA2LSB, ELFDATA2MSB, EM_X86_64, ET_DYN, ET_EXEC,
+                   MMAP_MIN_ADDR, PAGE_SIZE, PATH_MAX, PF_R, PF_W, PF_X, PROT_EXEC, PROT_READ,
+                   PROT_WRITE, PT_GNU_STACK, PT_INTERP, PT_LOAD, PT_PHDR, PT_TLS, TASK_SIZE)
 from ..errors import E, KernelError
 
 __all__ = [
     "ExecError", "ElfImage", "LoadSegment", "parse_elf", "choose_load_bias",
-    "ET_EXEC", "ET_DYN", "EM_X86_64", "PT_LOAD", "PT_INTERP", "PT_PHDR", "PT_TLS", "PT_GNU_STACK",
-    "PF_X", "PF_W", "PF_R", "PROT_READ", "PROT_WRITE", "PROT_EXEC",
-    "PAGE_SIZE", "TASK_SIZE", "ELF_ET_DYN_BASE", "MMAP_MIN_ADDR", "PATH_MAX", "ELF64_PHDR_SIZE",
+    "ELF_ET_DYN_BASE", "ELF64_PHDR_SIZE",
 ]
 
 
@@ -36,28 +37,14 @@ class ExecError(KernelError):
     """execve(2) cannot load this file; ``errno`` is what execve returns (ENOEXEC, EINVAL, ...)."""
 
 
-# --- constants (include/uapi/linux/elf.h, arch/x86) ---------------------------------------------
+# --- constants (arch/x86; the ELF numbers of include/uapi/linux/elf.h are in ecs_kernel/abi.py) ---
 
-ET_EXEC, ET_DYN = 2, 3
-EM_X86_64 = 62
-ELFCLASS32, ELFCLASS64 = 1, 2
-ELFDATA2LSB, ELFDATA2MSB = 1, 2
-PT_LOAD, PT_DYNAMIC, PT_INTERP, PT_NOTE, PT_PHDR, PT_TLS = 1, 2, 3, 4, 6, 7
-PT_GNU_STACK = 0x6474E551
-PF_X, PF_W, PF_R = 1, 2, 4
-PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4   # mmap(2) protection bits, what the mapper wants
-
-PAGE_SIZE = 4096
 ELF64_EHDR_SIZE = 64
 ELF64_PHDR_SIZE = 56              # sizeof(struct elf64_phdr); Linux rejects any other e_phentsize
 ELF_MIN_ALIGN = PAGE_SIZE
-PATH_MAX = 4096
-# x86-64, 4-level paging: TASK_SIZE_MAX = (1 << 47) - PAGE_SIZE (arch/x86/include/asm/page_64_types.h).
-TASK_SIZE = (1 << 47) - PAGE_SIZE
 # arch/x86/include/asm/elf.h: ELF_ET_DYN_BASE = DEFAULT_MAP_WINDOW / 3 * 2 for 64-bit tasks, where
 # DEFAULT_MAP_WINDOW == TASK_SIZE here. Page-aligned it is the familiar 0x555555554000.
 ELF_ET_DYN_BASE = TASK_SIZE // 3 * 2
-MMAP_MIN_ADDR = 0x10000           # /proc/sys/vm/mmap_min_addr default: nothing is mapped below it
 
 # load_elf_phdrs(): "If the size of this structure has changed, then punt, since we will be doing
 # the wrong thing" / "Sanity check the number of program headers..." (size > 64 KiB -> fail).

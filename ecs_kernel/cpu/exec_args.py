@@ -17,75 +17,37 @@ import struct
 from dataclasses import dataclass
 from typing import Iterable, NamedTuple, Sequence
 
+from .. import abi
+from ..abi import (ARG_MAX, AT_BASE, AT_CLKTCK, AT_EGID, AT_ENTRY, AT_EUID, AT_EXECFN, AT_FLAGS,
+                   AT_GID, AT_HWCAP, AT_HWCAP2, AT_MINSIGSTKSZ, AT_NULL, AT_PAGESZ, AT_PHDR,
+                   AT_PHENT, AT_PHNUM, AT_PLATFORM, AT_RANDOM, AT_SECURE, AT_SYSINFO_EHDR, AT_UID,
+                   BINPRM_BUF_SIZE, MAX_ARG_STRINGS, MAX_ARG_STRLEN, MINSIGSTKSZ, PAGE_SIZE)
 from ..errors import E
-from .elf import ElfImage, ExecError, ELF64_PHDR_SIZE, PAGE_SIZE
+from .elf import ELF64_PHDR_SIZE, ElfImage, ExecError
 
 __all__ = [
-    "BINPRM_BUF_SIZE", "MAX_SCRIPT_DEPTH", "MAX_ARG_STRLEN", "MAX_ARG_STRINGS", "ARG_MAX",
-    "STK_LIM", "DEFAULT_STACK_RLIMIT", "MINSIGSTKSZ",
+    "MAX_SCRIPT_DEPTH", "STK_LIM", "DEFAULT_STACK_RLIMIT",
     "parse_shebang", "shebang_argv", "check_script_depth",
     "arg_strings_limit", "check_arg_limits",
     "ExecCreds", "standard_auxv", "build_initial_stack", "layout_initial_stack", "InitialStack",
-    "AT_NULL", "AT_IGNORE", "AT_EXECFD", "AT_PHDR", "AT_PHENT", "AT_PHNUM", "AT_PAGESZ", "AT_BASE",
-    "AT_FLAGS", "AT_ENTRY", "AT_NOTELF", "AT_UID", "AT_EUID", "AT_GID", "AT_EGID", "AT_PLATFORM",
-    "AT_HWCAP", "AT_CLKTCK", "AT_SECURE", "AT_BASE_PLATFORM", "AT_RANDOM", "AT_HWCAP2",
-    "AT_RSEQ_FEATURE_SIZE", "AT_RSEQ_ALIGN", "AT_HWCAP3", "AT_HWCAP4", "AT_EXECFN",
-    "AT_SYSINFO_EHDR", "AT_MINSIGSTKSZ", "AT_NAMES",
+    "AT_NAMES",
 ]
 
-# --- auxiliary vector types (include/uapi/linux/auxvec.h, arch/x86/include/uapi/asm/auxvec.h) ---
+# The auxiliary vector types (AT_NULL .. AT_MINSIGSTKSZ), the exec limits (BINPRM_BUF_SIZE,
+# MAX_ARG_STRLEN, MAX_ARG_STRINGS, ARG_MAX) and MINSIGSTKSZ are ecs_kernel/abi.py's.
 
-AT_NULL = 0
-AT_IGNORE = 1
-AT_EXECFD = 2
-AT_PHDR = 3
-AT_PHENT = 4
-AT_PHNUM = 5
-AT_PAGESZ = 6
-AT_BASE = 7
-AT_FLAGS = 8
-AT_ENTRY = 9
-AT_NOTELF = 10
-AT_UID = 11
-AT_EUID = 12
-AT_GID = 13
-AT_EGID = 14
-AT_PLATFORM = 15
-AT_HWCAP = 16
-AT_CLKTCK = 17
-AT_SECURE = 23
-AT_BASE_PLATFORM = 24
-AT_RANDOM = 25
-AT_HWCAP2 = 26
-AT_RSEQ_FEATURE_SIZE = 27
-AT_RSEQ_ALIGN = 28
-AT_HWCAP3 = 29
-AT_HWCAP4 = 30
-AT_EXECFN = 31
-AT_SYSINFO_EHDR = 33
-AT_MINSIGSTKSZ = 51
-
-AT_NAMES = {v: k for k, v in globals().items() if k.startswith("AT_") and isinstance(v, int)}
+# auxv type -> name, for messages. The *at(2) flags that share the AT_ prefix are AT_FDCWD (< 0)
+# and bits from 0x100 up; auxv types are below 0x100.
+AT_NAMES = {v: k for k, v in vars(abi).items() if k.startswith("AT_") and 0 <= v < 0x100}
 
 # --- limits -------------------------------------------------------------------------------------
 
-# include/uapi/linux/binfmts.h: "sizeof(linux_binprm->buf)", 256 since Linux 5.1 (was 128). The
-# kernel reads this many bytes of the file and binfmt_script looks only at them.
-BINPRM_BUF_SIZE = 256
 # fs/exec.c exec_binprm(): "for (depth = 0;; depth++) { if (depth > 5) return -ELOOP; ...}". Each
 # #! rewrite uses one depth and the final binary one more, so at most 5 nested scripts; the 6th
 # gets ELOOP (checked on Linux 6.18: a chain of 5 scripts runs, 6 fail with ELOOP).
 MAX_SCRIPT_DEPTH = 5
-# include/uapi/linux/binfmts.h: MAX_ARG_STRLEN (PAGE_SIZE * 32) bounds each string, NUL included;
-# MAX_ARG_STRINGS bounds argc and envc.
-MAX_ARG_STRLEN = 32 * PAGE_SIZE
-MAX_ARG_STRINGS = 0x7FFFFFFF
-ARG_MAX = 32 * PAGE_SIZE          # include/uapi/linux/limits.h (in bytes: 32 pages)
 STK_LIM = 8 * 1024 * 1024         # _STK_LIM, the default RLIMIT_STACK
 DEFAULT_STACK_RLIMIT = STK_LIM
-# AT_MINSIGSTKSZ default: the legacy MINSIGSTKSZ (arch/x86/include/uapi/asm/signal.h). Linux puts
-# get_sigframe_size() here (11952 on an AVX-512 host); the signal-frame code should pass its own.
-MINSIGSTKSZ = 2048
 
 _WORD = 8
 

@@ -17,16 +17,16 @@ program and its interpreter have both been read and parsed.
 """
 from __future__ import annotations
 
-import errno
 import os
 from dataclasses import dataclass
 
+from ..abi import (BINPRM_BUF_SIZE, MAP_ANONYMOUS, MAP_FIXED, MAP_GROWSDOWN, MAP_PRIVATE,
+                   PAGE_SIZE, PROT_READ, PROT_WRITE, TASK_SIZE)
 from ..errors import E, KernelError
 from .elf import ElfImage, ExecError, parse_elf, choose_load_bias
-from .exec_args import (BINPRM_BUF_SIZE, ExecCreds, check_script_depth, layout_initial_stack,
-                        parse_shebang, shebang_argv, standard_auxv)
-from .memory import (MAP_ANONYMOUS, MAP_FIXED, MAP_GROWSDOWN, MAP_PRIVATE, PAGE_SIZE, PROT_READ,
-                     PROT_WRITE, TASK_SIZE, AddressSpace, page_align)
+from .exec_args import (check_script_depth, ExecCreds, layout_initial_stack, parse_shebang,
+                        shebang_argv, standard_auxv)
+from .memory import AddressSpace, page_align
 
 STACK_TOP = TASK_SIZE  # no ASLR: the stack ends at the top of the user address space
 # CPUID.01H:EDX of Unicorn's default x86-64 CPU model; Linux puts it in AT_HWCAP on x86.
@@ -162,7 +162,7 @@ def load(fs, mm: AddressSpace, path, argv, envp, *, cwd=None, creds=None,
         interp_data = _read_whole(interp_desc, image.interp)
         interp_image = parse_elf(interp_data, image.interp)
         if interp_image.interp is not None:
-            raise ExecError(errno.ELIBBAD, f"{image.interp}: the interpreter has an interpreter")
+            raise ExecError(E.ELIBBAD, f"{image.interp}: the interpreter has an interpreter")
     envp = [_b(e) for e in envp]
     execfn = _b(path)
     # The argument limits before anything is mapped.

@@ -81,7 +81,6 @@ Not thread-safe: the kernel calls one address space from one place at a time.
 """
 from __future__ import annotations
 
-import errno as _errno
 import itertools
 import mmap as _mmap
 import struct
@@ -89,97 +88,45 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ecs_kernel.abi import (MADV_COLD, MADV_COLLAPSE, MADV_DODUMP, MADV_DOFORK, MADV_DONTDUMP,
+                            MADV_DONTFORK, MADV_DONTNEED, MADV_DONTNEED_LOCKED, MADV_FREE,
+                            MADV_HUGEPAGE, MADV_HWPOISON, MADV_KEEPONFORK, MADV_MERGEABLE,
+                            MADV_NOHUGEPAGE, MADV_NORMAL, MADV_PAGEOUT, MADV_POPULATE_READ,
+                            MADV_POPULATE_WRITE, MADV_RANDOM, MADV_REMOVE, MADV_SEQUENTIAL,
+                            MADV_SOFT_OFFLINE, MADV_UNMERGEABLE, MADV_WILLNEED, MADV_WIPEONFORK,
+                            MAP_32BIT, MAP_ANONYMOUS, MAP_DENYWRITE, MAP_EXECUTABLE, MAP_FIXED,
+                            MAP_FIXED_NOREPLACE, MAP_GROWSDOWN, MAP_HUGE_1GB, MAP_HUGE_2MB,
+                            MAP_HUGETLB, MAP_LOCKED, MAP_NONBLOCK, MAP_NORESERVE, MAP_POPULATE,
+                            MAP_PRIVATE, MAP_SHARED, MAP_SHARED_VALIDATE, MAP_STACK, MAP_TYPE,
+                            MAP_UNINITIALIZED, MMAP_MIN_ADDR, MREMAP_DONTUNMAP, MREMAP_FIXED,
+                            MREMAP_MAYMOVE, MS_ASYNC, MS_INVALIDATE, MS_SYNC, PAGE_MASK,
+                            PAGE_SHIFT, PAGE_SIZE, PATH_MAX, PROT_EXEC, PROT_GROWSDOWN,
+                            PROT_GROWSUP, PROT_READ, PROT_SEM, PROT_WRITE, RLIM_INFINITY,
+                            TASK_SIZE, UIO_MAXIOV)
 from ecs_kernel.errors import E, KernelError
 from ecs_kernel.jit import pagewalk as _pw
-from ecs_kernel.jit.pagewalk import (BOFF, BUF, END, FILE, FLAGS, FOFF, HOST, NAME, NCOLS, PROT,
-                                     START)
+from ecs_kernel.jit.pagewalk import (BOFF, BRK_CURRENT, BRK_END_DATA, BRK_FIELDS, BRK_RLIMIT_DATA,
+                                     BRK_START, BRK_START_DATA, BUF, END, FILE, FLAGS, FOFF, HOST,
+                                     NAME, NCOLS, PROT, START)
 
-# --- x86-64 constants ---------------------------------------------------------------------------
+# --- x86-64 defaults (PAGE_SIZE, TASK_SIZE and the mmap(2) flags are in ecs_kernel/abi.py) -------
 
-PAGE_SHIFT = 12
-PAGE_SIZE = 1 << PAGE_SHIFT
-PAGE_MASK = ~(PAGE_SIZE - 1)
-TASK_SIZE = 0x7FFF_FFFF_F000  # TASK_SIZE_MAX with 4-level paging (47-bit user space)
 TASK_UNMAPPED_BASE = (TASK_SIZE // 3 + PAGE_SIZE - 1) & PAGE_MASK  # legacy bottom-up base
-MMAP_MIN_ADDR = 0x10000  # vm.mmap_min_addr default
 STACK_GUARD_GAP = 256 << PAGE_SHIFT  # stack_guard_gap default (1 MiB)
 MAX_MAP_COUNT = 65530  # vm.max_map_count default
-RLIM_INFINITY = (1 << 64) - 1
-UIO_MAXIOV = 1024
-PATH_MAX = 4096
 _U64 = 1 << 64
 
-PROT_NONE = 0x0
-PROT_READ = 0x1
-PROT_WRITE = 0x2
-PROT_EXEC = 0x4
-PROT_SEM = 0x8
-PROT_GROWSDOWN = 0x01000000
-PROT_GROWSUP = 0x02000000
-
-MAP_SHARED = 0x01
-MAP_PRIVATE = 0x02
-MAP_SHARED_VALIDATE = 0x03
-MAP_TYPE = 0x0F
-MAP_FIXED = 0x10
-MAP_ANONYMOUS = 0x20
-MAP_32BIT = 0x40
-MAP_GROWSDOWN = 0x0100
-MAP_DENYWRITE = 0x0800
-MAP_EXECUTABLE = 0x1000
-MAP_LOCKED = 0x2000
-MAP_NORESERVE = 0x4000
-MAP_POPULATE = 0x8000
-MAP_NONBLOCK = 0x10000
-MAP_STACK = 0x20000
-MAP_HUGETLB = 0x40000
-MAP_SYNC = 0x80000
-MAP_FIXED_NOREPLACE = 0x100000
-MAP_UNINITIALIZED = 0x4000000
-MAP_HUGE_2MB = 21 << 26
-MAP_HUGE_1GB = 30 << 26
 LEGACY_MAP_MASK = (MAP_SHARED | MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS | MAP_DENYWRITE
                    | MAP_EXECUTABLE | MAP_UNINITIALIZED | MAP_GROWSDOWN | MAP_LOCKED
                    | MAP_NORESERVE | MAP_POPULATE | MAP_NONBLOCK | MAP_STACK | MAP_HUGETLB
                    | MAP_32BIT | MAP_HUGE_2MB | MAP_HUGE_1GB)
 
-MREMAP_MAYMOVE = 1
-MREMAP_FIXED = 2
-MREMAP_DONTUNMAP = 4
-
-MS_ASYNC = 1
-MS_INVALIDATE = 2
-MS_SYNC = 4
-
-MADV_NORMAL = 0
-MADV_RANDOM = 1
-MADV_SEQUENTIAL = 2
-MADV_WILLNEED = 3
-MADV_DONTNEED = 4
-MADV_FREE = 8
-MADV_REMOVE = 9
-MADV_DONTFORK = 10
-MADV_DOFORK = 11
-MADV_MERGEABLE = 12
-MADV_UNMERGEABLE = 13
-MADV_HUGEPAGE = 14
-MADV_NOHUGEPAGE = 15
-MADV_DONTDUMP = 16
-MADV_DODUMP = 17
-MADV_WIPEONFORK = 18
-MADV_KEEPONFORK = 19
-MADV_COLD = 20
-MADV_PAGEOUT = 21
-MADV_POPULATE_READ = 22
-MADV_POPULATE_WRITE = 23
-MADV_DONTNEED_LOCKED = 24
-MADV_COLLAPSE = 25
-MADV_HWPOISON = 100
-MADV_SOFT_OFFLINE = 101
-MADV_GUARD_INSTALL = 102
-MADV_GUARD_REMOVE = 103
-_MADV_VALID = frozenset(range(0, 4)) | {4, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21,
-                                          22, 23, 24, 25, 100, 101}
+_MADV_VALID = frozenset({
+    MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED, MADV_DONTNEED, MADV_FREE,
+    MADV_REMOVE, MADV_DONTFORK, MADV_DOFORK, MADV_MERGEABLE, MADV_UNMERGEABLE, MADV_HUGEPAGE,
+    MADV_NOHUGEPAGE, MADV_DONTDUMP, MADV_DODUMP, MADV_WIPEONFORK, MADV_KEEPONFORK, MADV_COLD,
+    MADV_PAGEOUT, MADV_POPULATE_READ, MADV_POPULATE_WRITE, MADV_DONTNEED_LOCKED, MADV_COLLAPSE,
+    MADV_HWPOISON, MADV_SOFT_OFFLINE})
 
 # --- VM_* flags of a row (FLAGS column) ----------------------------------------------------------
 
@@ -197,7 +144,7 @@ _VM_MERGE_IGNORE = VM_PRISTINE
 # Unicorn's UC_PROT_* have the same values as PROT_*.
 _UC_PERM = tuple(_pw.effective_prot.py_func(p) for p in range(8))
 
-_MAP_NORESERVE_HOST = 0x4000  # not exported by Python's mmap module
+_MAP_NORESERVE_HOST = MAP_NORESERVE  # the host is Linux too; Python's mmap module lacks it
 
 
 def _copy_nonzero_pages(src, dst, off: int, length: int) -> None:
@@ -236,11 +183,6 @@ def _host_commit_limit() -> tuple[int, int]:
             pass  # not Linux-like: no heuristic limit
         _COMMIT = (mode, total)
     return _COMMIT
-
-
-# Slots of AddressSpace._brk (the state brk(2) reads and writes).
-BRK_START, BRK_CURRENT, BRK_START_DATA, BRK_END_DATA, BRK_RLIMIT_DATA = range(5)
-BRK_FIELDS = ("start_brk", "current_brk", "start_data", "end_data", "rlimit_data")
 
 
 def page_align(n: int) -> int:
@@ -847,7 +789,7 @@ class AddressSpace:
             if mtype in (MAP_SHARED, MAP_SHARED_VALIDATE):
                 vflags = flags & LEGACY_MAP_MASK if mtype == MAP_SHARED else flags
                 if vflags & ~LEGACY_MAP_MASK:
-                    raise _err(_errno.EOPNOTSUPP)  # not (yet) in errors.E
+                    raise _err(E.EOPNOTSUPP)
                 if prot & PROT_WRITE and not writable:
                     raise _err(E.EACCES, "shared writable mapping of a file not open for writing")
                 vm |= VM_SHARED | VM_MAYSHARE

@@ -30,12 +30,11 @@ from unicorn import unicorn_const as _ucc
 from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import uclib
 
-from ..components.signals import SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP, SI_KERNEL
-from ..errors import E
+from ..abi import (BUS_ADRALN, ENOSYS, FPE_INTDIV, ILL_ILLOPN, SEGV_ACCERR, SEGV_MAPERR,
+                   SI_KERNEL, SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP)
 from .memory import AddressSpace
 
 MASK64 = (1 << 64) - 1
-SEGV_MAPERR, SEGV_ACCERR, ILL_ILLOPN, BUS_ADRALN = 1, 2, 2, 1
 
 HOOK_INSN_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 
@@ -43,8 +42,8 @@ HOOK_INSN_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 # do_trap / do_error_trap: FPE_INTDIV, ILL_ILLOPN, ...).
 _VECTOR_SIGNALS = {0: SIGFPE, 1: SIGTRAP, 3: SIGTRAP, 4: SIGSEGV, 5: SIGSEGV, 6: SIGILL,
                    7: SIGFPE, 13: SIGSEGV, 14: SIGSEGV, 16: SIGFPE, 17: SIGBUS, 19: SIGFPE}
-_VECTOR_CODES = {0: 1, 4: SI_KERNEL, 5: SI_KERNEL, 6: ILL_ILLOPN, 7: SI_KERNEL, 13: SI_KERNEL,
-                 16: SI_KERNEL, 17: BUS_ADRALN, 19: SI_KERNEL}
+_VECTOR_CODES = {0: FPE_INTDIV, 4: SI_KERNEL, 5: SI_KERNEL, 6: ILL_ILLOPN, 7: SI_KERNEL,
+                 13: SI_KERNEL, 16: SI_KERNEL, 17: BUS_ADRALN, 19: SI_KERNEL}
 # UC_MEM_*_UNMAPPED access types (the rest are protection faults).
 _UNMAPPED_ACCESSES = 0
 for _name in ("UC_MEM_READ_UNMAPPED", "UC_MEM_WRITE_UNMAPPED", "UC_MEM_FETCH_UNMAPPED"):
@@ -219,7 +218,7 @@ class Platform:
 
     def _on_interrupt(self, uc, intno, user_data):
         if intno == INT80:
-            uc.reg_write(X.UC_X86_REG_RAX, (-E.ENOSYS) & MASK64)
+            uc.reg_write(X.UC_X86_REG_RAX, (-ENOSYS) & MASK64)
             return
         self.fault_signal = _VECTOR_SIGNALS.get(intno, SIGSEGV)
         self.fault_addr = uc.reg_read(X.UC_X86_REG_RIP)

@@ -22,6 +22,8 @@ import struct
 
 from unicorn import x86_const as X
 
+from ..abi import SS_DISABLE, UC_SIGCONTEXT_SS, UC_STRICT_RESTORE_SS, USER_CS, USER_SS
+
 # struct sigcontext's general registers, in order.
 GREGS = ("r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rdi", "rsi", "rbp", "rbx",
          "rdx", "rax", "rcx", "rsp", "rip")
@@ -35,10 +37,6 @@ SIGINFO_OFF = SIGMASK_OFF + 8  # 312
 FRAME_SIZE = SIGINFO_OFF + 128  # 440
 FPSTATE_SIZE = 512
 REDZONE = 128
-
-UC_SIGCONTEXT_SS, UC_STRICT_RESTORE_SS = 2, 4
-USER_CS, USER_SS = 0x33, 0x2B
-SS_ONSTACK, SS_DISABLE, SS_AUTODISARM = 1, 2, 1 << 31
 
 # EFLAGS bits a sigreturn may change (Linux FIX_EFLAGS), and those cleared at handler entry.
 FLAG_CF, FLAG_PF, FLAG_AF, FLAG_ZF, FLAG_SF, FLAG_TF, FLAG_DF, FLAG_OF = (
@@ -167,5 +165,4 @@ def load_context(uc, regs: dict[str, int], fp: bytes, fs_base: int, gs_base: int
 
 __all__ = ["frame_address", "on_stack", "pack_siginfo", "pack_frame", "unpack_frame",
            "save_fpstate", "restore_fpstate", "read_regs", "write_regs", "load_context", "FRAME_SIZE", "SIGINFO_OFF",
-           "UCONTEXT_OFF", "FIX_EFLAGS", "ENTRY_CLEAR_EFLAGS", "SS_ONSTACK", "SS_DISABLE",
-           "SS_AUTODISARM"]
+           "UCONTEXT_OFF", "FIX_EFLAGS", "ENTRY_CLEAR_EFLAGS"]

@@ -18,15 +18,13 @@ loop).
 """
 from __future__ import annotations
 
-import errno as _errno
 import struct
 
 from unicorn import x86_const as X
 
+from ..abi import (EFAULT, MINSIGSTKSZ, RunState, SA_ONSTACK, SA_RESTORER, SIGBUS, SIGFPE, SIGILL,
+                   SIGSEGV, SIGTRAP, SS_AUTODISARM, SS_DISABLE, SS_ONSTACK, UNBLOCKABLE)
 from ..components import sigactions
-from ..components.signals import (SA_ONSTACK, SA_RESTORER, SIGBUS, SIGFPE, SIGILL, SIGSEGV,
-                                  SIGTRAP, UNBLOCKABLE)
-from ..components.task import RunState
 from ..errors import KernelError
 from ..systems import io_wait, task_signals
 from . import sigframe as SF
@@ -110,16 +108,16 @@ class GuestSignals:
         frame, fp_addr = SF.frame_address(regs["rsp"], altstack, bool(flags & SA_ONSTACK))
         # __save_altstack: the settings as sigaltstack(2) would report them, with the
         # SS_AUTODISARM flag kept so rt_sigreturn re-arms the stack.
-        if altstack is None or altstack[1] & SF.SS_DISABLE:
-            uc_stack = (0, SF.SS_DISABLE, 0)
+        if altstack is None or altstack[1] & SS_DISABLE:
+            uc_stack = (0, SS_DISABLE, 0)
         else:
-            on = SF.SS_ONSTACK if SF.on_stack(regs["rsp"], altstack) else 0
-            uc_stack = (altstack[0], on | altstack[1] & SF.SS_AUTODISARM, altstack[2])
+            on = SS_ONSTACK if SF.on_stack(regs["rsp"], altstack) else 0
+            uc_stack = (altstack[0], on | altstack[1] & SS_AUTODISARM, altstack[2])
         saved_mask = int(F.f_mask[int(T.frame_top[row])])
         info = self.siginfo(row, signo)
         try:
             if not flags & SA_RESTORER:
-                raise KernelError(_errno.EFAULT, "no sa_restorer")  # x86-64 requires one
+                raise KernelError(EFAULT, "no sa_restorer")  # x86-64 requires one
             task.mm.copy_out(fp_addr, fp)
             task.mm.copy_out(frame, SF.pack_frame(regs, restorer=restorer, sigmask=saved_mask,
                                                    siginfo=info, fpstate_addr=fp_addr,
@@ -131,8 +129,8 @@ class GuestSignals:
                 sigactions.reset_handler(w, int(T.sighand[row]), SIGSEGV)
             task_signals.force_signal(w, row, SIGSEGV)
             return None
-        if altstack is not None and altstack[1] & SF.SS_AUTODISARM:
-            task.altstack = (0, SF.SS_DISABLE, 0)
+        if altstack is not None and altstack[1] & SS_AUTODISARM:
+            task.altstack = (0, SS_DISABLE, 0)
         entry = dict(regs)
         entry.update(rip=handler, rsp=frame, rdi=signo, rsi=frame + SF.SIGINFO_OFF,
                      rdx=frame + SF.UCONTEXT_OFF, rax=0,
@@ -183,10 +181,10 @@ class GuestSignals:
         cur = getattr(task, "altstack", None)
         if not SF.on_stack(rsp, cur):  # restore_altstack: EPERM (ignored) while on it
             ss_sp, ss_flags, ss_size = uc_stack
-            if ss_flags & SF.SS_DISABLE:
-                task.altstack = (0, SF.SS_DISABLE, 0)
-            elif not ss_flags & ~(SF.SS_ONSTACK | SF.SS_AUTODISARM) and ss_size >= 2048:
-                task.altstack = (ss_sp, ss_flags & SF.SS_AUTODISARM, ss_size)
+            if ss_flags & SS_DISABLE:
+                task.altstack = (0, SS_DISABLE, 0)
+            elif not ss_flags & ~(SS_ONSTACK | SS_AUTODISARM) and ss_size >= MINSIGSTKSZ:
+                task.altstack = (ss_sp, ss_flags & SS_AUTODISARM, ss_size)
         SF.write_regs(uc, regs, skip=("rip",))
         uc.reg_write(X.UC_X86_REG_RIP, (regs["rip"] - 2) & MASK64)  # in the hook: Unicorn adds 2
         if fp is not None:

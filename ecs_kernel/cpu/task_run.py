@@ -40,17 +40,16 @@ import traceback
 
 from unicorn import x86_const as X
 
+from ..abi import (CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_FS, CLONE_PARENT_SETTID,
+                   CLONE_SETTLS, CLONE_THREAD, CLONE_VM, ERESTARTNOHAND, ERESTARTNOINTR,
+                   ERESTARTSYS, ERESTART_RESTARTBLOCK, ExitState, NR_RESTART_SYSCALL, RLIMIT_AS,
+                   RLIMIT_DATA, RLIMIT_STACK, RunState, SIGKILL, SIGSEGV)
 from ..components import resources
-from ..components.rlimits import RLIMIT_AS, RLIMIT_DATA, RLIMIT_STACK, get as rlimit_get
-from ..components.signals import SIGKILL, SIGSEGV
-from ..components.task import ExitState, RunState
-from ..errors import ERESTART_RESTARTBLOCK, ERESTARTNOHAND, ERESTARTNOINTR, ERESTARTSYS, KernelError
+from ..components.rlimits import get as rlimit_get
+from ..errors import KernelError
 from ..syscalls import dispatch
 from ..syscalls.context import ExecDone, FSContext, Task
-from ..syscalls.table import NR_RESTART_SYSCALL
 from ..systems import cpu_clocks, io_wait, task_block, task_clone, task_exec, task_exit
-from ..systems.task_clone import (CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_FS,
-                                  CLONE_PARENT_SETTID, CLONE_SETTLS, CLONE_THREAD, CLONE_VM)
 from ..systems.task_signals import deliverable
 from . import loader, sigframe
 from .clock import HostClock

@@ -8,13 +8,12 @@ process without a controlling terminal; the guest's stdio are host fds the kerne
 """
 from __future__ import annotations
 
-import errno as _errno
 import os
 from typing import Callable
 
+from ecs_kernel.abi import S_IFCHR
 from ecs_kernel.errors import E, KernelError
-from ecs_kernel.fs import abi
-from ecs_kernel.fs.abi import S_IFCHR
+from ecs_kernel.fs.stat import makedev
 from ecs_kernel.fs.file import FileDescription
 from ecs_kernel.fs.inodes import Directory, Inode, SuperBlock, Symlink
 
@@ -26,7 +25,7 @@ class CharDevice(Inode):
     major = minor = 0
 
     def __init__(self, sb: SuperBlock, mode: int = 0o666):
-        super().__init__(sb, mode, 0, 0, abi.makedev(self.major, self.minor))
+        super().__init__(sb, mode, 0, 0, makedev(self.major, self.minor))
 
     def dev_read(self, n: int) -> bytes:
         return b""
@@ -87,7 +86,7 @@ class TtyDevice(CharDevice):
     major, minor = 5, 0
 
     def open_description(self, flags: int, path: str):
-        raise KernelError(_errno.ENXIO, "no controlling terminal")
+        raise KernelError(E.ENXIO, "no controlling terminal")
 
 
 class DeviceDescription(FileDescription):

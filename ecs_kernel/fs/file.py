@@ -18,19 +18,18 @@ here (as do_vfs_ioctl does), with the FD table and ``set_status_flags``.
 """
 from __future__ import annotations
 
-import errno as _errno
 import fcntl
 import os
 import select
 import struct
 import time
 
+from ecs_kernel.abi import (O_ACCMODE, O_APPEND, O_NONBLOCK, O_PATH, O_RDONLY, O_RDWR, O_WRONLY,
+                            OPEN_ONLY_FLAGS, SEEK_CUR, SEEK_DATA, SEEK_END, SEEK_HOLE, SEEK_SET,
+                            SETFL_MASK)
+from ecs_kernel import abi
 from ecs_kernel.errors import E, KernelError
-from ecs_kernel.fs import abi
-from ecs_kernel.fs.abi import (
-    O_ACCMODE, O_APPEND, O_NONBLOCK, O_PATH, O_RDONLY, O_RDWR, O_WRONLY, OPEN_ONLY_FLAGS,
-    SEEK_CUR, SEEK_DATA, SEEK_END, SEEK_HOLE, SEEK_SET, SETFL_MASK, Stat,
-)
+from ecs_kernel.fs.stat import Stat
 from ecs_kernel.fs.inodes import DirInode, Inode, SuperBlock, host_error
 
 
@@ -139,7 +138,7 @@ class FileDescription:
         elif whence in (SEEK_DATA, SEEK_HOLE):
             size = self._end()
             if offset < 0 or offset >= size:
-                raise KernelError(_errno.ENXIO, "offset beyond the data")
+                raise KernelError(E.ENXIO, "offset beyond the data")
             new = offset if whence == SEEK_DATA else size  # all data, one hole at EOF
         else:
             raise KernelError(E.EINVAL, "bad whence")

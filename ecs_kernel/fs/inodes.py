@@ -20,17 +20,15 @@ readlink, scandir.
 """
 from __future__ import annotations
 
-import errno as _errno
 import os
 import stat as _stat
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
+from ecs_kernel.abi import S_IFDIR, S_IFLNK, S_IFMT, S_IFREG
+from ecs_kernel import abi
 from ecs_kernel.errors import E, KernelError
-from ecs_kernel.fs import abi
-from ecs_kernel.fs.abi import (
-    S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, Stat, dtype_of,
-)
+from ecs_kernel.fs.stat import dtype_of, Stat
 
 MAY_EXEC = 1
 MAY_WRITE = 2
@@ -184,7 +182,7 @@ class Inode:
     # -- opening -------------------------------------------------------------------------------
     def open_description(self, flags: int, path: str):
         """A new open file description of this inode (permission checks are the caller's)."""
-        raise KernelError(_errno.ENXIO, "no such device")
+        raise KernelError(E.ENXIO, "no such device")
 
     def __repr__(self) -> str:
         where = self.lower if self.lower is not None else f"{self.sb.name}:{self.ino}"
@@ -315,7 +313,7 @@ class RegularFile(Inode):
         if n == 0:
             return 0
         if offset + n > MAX_MEMORY_FILE:
-            raise KernelError(_errno.EFBIG, "file too large for the in-memory overlay")
+            raise KernelError(E.EFBIG, "file too large for the in-memory overlay")
         self.copy_up()
         held = len(self.data)
         if offset > held:
@@ -329,7 +327,7 @@ class RegularFile(Inode):
         if length < 0:
             raise KernelError(E.EINVAL, "negative length")
         if length > abi.MAX_LFS_FILESIZE:
-            raise KernelError(_errno.EFBIG, "length too large")
+            raise KernelError(E.EFBIG, "length too large")
         self.copy_up()
         if length < len(self.data):
             del self.data[length:]
@@ -564,7 +562,7 @@ class HostSpecial(Inode):
         self.ftype = host_stat.st_mode & S_IFMT
 
     def open_description(self, flags: int, path: str):
-        raise KernelError(_errno.ENXIO, "host special files are not passed through")
+        raise KernelError(E.ENXIO, "host special files are not passed through")
 
 
 def host_inode(sb: SuperBlock, path: str, st: os.stat_result) -> Inode:

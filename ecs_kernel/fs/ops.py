@@ -16,26 +16,26 @@ Operations on the overlay and on /tmp are one filesystem here (no EXDEV); /proc 
 """
 from __future__ import annotations
 
-import errno as _errno
 import os
 
+from ecs_kernel.abi import (O_ACCMODE, O_CREAT, O_DIRECTORY, O_EXCL, O_LARGEFILE, O_NOATIME,
+                            O_NOFOLLOW, O_PATH, O_RDONLY, O_TMPFILE, O_TRUNC, O_WRONLY,
+                            RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, S_IFMT, S_ISGID,
+                            S_ISUID, S_ISVTX, S_IXGRP, S_IXUGO)
+from ecs_kernel import abi
 from ecs_kernel.errors import E, KernelError
-from ecs_kernel.fs import abi
-from ecs_kernel.fs.abi import (
-    O_ACCMODE, O_CREAT, O_DIRECTORY, O_EXCL, O_LARGEFILE, O_NOATIME, O_NOFOLLOW, O_PATH, O_RDONLY, O_TMPFILE,
-    O_TRUNC, O_WRONLY, RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, S_IFMT, S_ISGID, S_ISUID,
-    S_ISVTX, S_IXGRP, S_IXUGO, Stat,
-)
+from ecs_kernel.fs.stat import Stat
 from ecs_kernel.fs.file import FileDescription, PathDescription
 from ecs_kernel.fs.inodes import (
     MAY_EXEC, MAY_READ, MAY_WRITE, Creds, DirInode, Directory, Inode, RegularFile, Symlink,
     check_permission, permitted,
 )
 
-# Pass as atime_ns/mtime_ns to utimens to leave that time alone (UTIME_OMIT).
-UTIME_OMIT = object()
+# Pass as atime_ns/mtime_ns to utimens to leave that time alone (what UTIME_OMIT asks for).
+OMIT = object()
 
-_LAST_NORM, _LAST_DOT, _LAST_DOTDOT, _LAST_ROOT = range(4)
+# The kind of a path's last component (Linux: nd->last_type); vfs.py's walk returns it.
+LAST_NORM, LAST_DOT, LAST_DOTDOT, LAST_ROOT = range(4)
 
 
 class PathOps:
@@ -105,7 +105,7 @@ class PathOps:
         """filename_create(): where a new name goes; EEXIST if it exists."""
         p = self._path_str(path)
         d, last, kind, trailing = self._walk_parent(p, self._start(p, cwd), walk)
-        if kind != _LAST_NORM:
+        if kind != LAST_NORM:
             raise KernelError(E.EEXIST, "exists")
         self._may_lookup(d, walk)
         if self._lookup_child(d, last, walk) is not None:
@@ -126,7 +126,7 @@ class PathOps:
         walk = self._walk(creds)
         p = self._path_str(path)
         if flags & O_TMPFILE == O_TMPFILE:
-            raise KernelError(_errno.EOPNOTSUPP, "O_TMPFILE is not supported")
+            raise KernelError(E.EOPNOTSUPP, "O_TMPFILE is not supported")
         if flags & O_CREAT and flags & O_DIRECTORY:
             raise KernelError(E.EINVAL, "O_CREAT with O_DIRECTORY")  # Linux >= 6.4
         if flags & O_PATH:
@@ -176,7 +176,7 @@ class PathOps:
         d, last, kind, trailing = self._walk_parent(path, start, walk)
         if not flags & O_CREAT:
             return self._resolve_last(d, last, kind, trailing, walk, not flags & O_NOFOLLOW), False
-        if kind != _LAST_NORM:
+        if kind != LAST_NORM:
             res = self._resolve_last(d, last, kind, trailing, walk, True)
             if flags & O_EXCL:  # do_open: O_EXCL without creating is EEXIST, before EISDIR
                 raise KernelError(E.EEXIST, "exists")
@@ -325,7 +325,7 @@ class PathOps:
         walk = self._walk(creds)
         p = self._path_str(path)
         d, last, kind, trailing = self._walk_parent(p, self._start(p, cwd), walk)
-        if kind != _LAST_NORM:
+        if kind != LAST_NORM:
             raise KernelError(E.EISDIR, "is a directory")
         self._may_lookup(d, walk)
         victim = self._lookup_child(d, last, walk)
@@ -343,11 +343,11 @@ class PathOps:
         walk = self._walk(creds)
         p = self._path_str(path)
         d, last, kind, _ = self._walk_parent(p, self._start(p, cwd), walk)
-        if kind == _LAST_DOTDOT:
+        if kind == LAST_DOTDOT:
             raise KernelError(E.ENOTEMPTY, "..")
-        if kind == _LAST_DOT:
+        if kind == LAST_DOT:
             raise KernelError(E.EINVAL, ".")
-        if kind == _LAST_ROOT:
+        if kind == LAST_ROOT:
             raise KernelError(E.EBUSY, "/")
         self._may_lookup(d, walk)
         victim = self._lookup_child(d, last, walk)
@@ -377,9 +377,9 @@ class PathOps:
         od, olast, okind, otrail = self._walk_parent(op, self._start(op, cwd), walk)
         nd, nlast, nkind, ntrail = self._walk_parent(
             np, self._start(np, new_cwd if new_cwd is not None else cwd), walk)
-        if okind != _LAST_NORM:
+        if okind != LAST_NORM:
             raise KernelError(E.EBUSY, "cannot rename . or ..")
-        if nkind != _LAST_NORM:
+        if nkind != LAST_NORM:
             raise KernelError(E.EEXIST if flags & RENAME_NOREPLACE else E.EBUSY, "bad target")
         exchange = bool(flags & RENAME_EXCHANGE)
         self._may_lookup(od, walk)
@@ -486,7 +486,7 @@ class PathOps:
         """fchmod(2): owner or root (EPERM); a symlink itself cannot be changed (EOPNOTSUPP)."""
         creds = creds or Creds()
         if isinstance(inode, Symlink):
-            raise KernelError(_errno.EOPNOTSUPP, "cannot chmod a symlink")
+            raise KernelError(E.EOPNOTSUPP, "cannot chmod a symlink")
         _, uid, gid = inode.owner()
         if creds.uid != 0 and creds.uid != uid:
             raise KernelError(E.EPERM, "not the owner")
@@ -537,17 +537,17 @@ class PathOps:
 
     def utimens(self, path, atime_ns=None, mtime_ns=None, *, cwd=None, follow: bool = True,
                 creds: Creds | None = None) -> None:
-        """utimensat(2): None sets a time to now (UTIME_NOW), UTIME_OMIT leaves it."""
+        """utimensat(2): None sets a time to now (UTIME_NOW), OMIT (UTIME_OMIT) leaves it."""
         inode = self.lookup(path, cwd=cwd, follow=follow, creds=creds)
         self.utimens_inode(inode, atime_ns, mtime_ns, creds)
 
     @staticmethod
     def utimens_inode(inode: Inode, atime_ns=None, mtime_ns=None, creds: Creds | None = None) -> None:
         creds = creds or Creds()
-        if atime_ns is UTIME_OMIT and mtime_ns is UTIME_OMIT:
+        if atime_ns is OMIT and mtime_ns is OMIT:
             return
         _, uid, _ = inode.owner()
-        explicit = any(t is not None and t is not UTIME_OMIT for t in (atime_ns, mtime_ns))
+        explicit = any(t is not None and t is not OMIT for t in (atime_ns, mtime_ns))
         if creds.uid != 0 and creds.uid != uid:
             if explicit:
                 raise KernelError(E.EPERM, "not the owner")
@@ -555,8 +555,8 @@ class PathOps:
                 raise KernelError(E.EACCES, "no write permission")
         inode.copy_up_meta()
         now = inode.sb.now()
-        if atime_ns is not UTIME_OMIT:
+        if atime_ns is not OMIT:
             inode.atime_ns = now if atime_ns is None else int(atime_ns)
-        if mtime_ns is not UTIME_OMIT:
+        if mtime_ns is not OMIT:
             inode.mtime_ns = now if mtime_ns is None else int(mtime_ns)
         inode.ctime_ns = now

@@ -22,13 +22,13 @@ import struct
 import time
 from collections import deque
 
+from ecs_kernel.abi import O_CLOEXEC, O_DIRECT, O_NONBLOCK, O_RDONLY, O_WRONLY, S_IFIFO
+from ecs_kernel import abi
 from ecs_kernel.errors import E, KernelError
-from ecs_kernel.fs import abi
-from ecs_kernel.fs.abi import O_CLOEXEC, O_DIRECT, O_NONBLOCK, O_RDONLY, O_WRONLY, S_IFIFO
+from ecs_kernel.fs.stat import makedev
 from ecs_kernel.fs.file import FileDescription
 from ecs_kernel.fs.inodes import Inode, SuperBlock
 
-PIPE_BUF = abi.PIPE_BUF
 PAGE = abi.PAGE_SIZE
 DEFAULT_SLOTS = 16          # PIPE_DEF_BUFFERS
 PIPE_MAX_SIZE = 1 << 20     # /proc/sys/fs/pipe-max-size: the unprivileged F_SETPIPE_SZ limit
@@ -201,7 +201,7 @@ class PipeFile(FileDescription):
             self.pipe.writers -= 1
 
 
-_default_pipefs = SuperBlock("pipefs", abi.makedev(0, 15), time.time_ns)
+_default_pipefs = SuperBlock("pipefs", makedev(0, 15), time.time_ns)
 
 
 def make_pipe(flags: int = 0, sb: SuperBlock | None = None, uid: int = 0, gid: int = 0) -> tuple[PipeFile, PipeFile]:

@@ -31,21 +31,18 @@ import os
 import time
 from typing import Callable, NamedTuple
 
+from ecs_kernel.abi import MAXSYMLINKS, NAME_MAX, PATH_MAX
 from ecs_kernel.errors import E, KernelError
-from ecs_kernel.fs import abi
-from ecs_kernel.fs.abi import MAXSYMLINKS, NAME_MAX, PATH_MAX
+from ecs_kernel.fs.stat import makedev
 from ecs_kernel.fs.devices import make_dev_dir
 from ecs_kernel.fs.file import FileDescription
 from ecs_kernel.fs.inodes import (
     MAY_EXEC, ROOT_CREDS, Creds, DirInode, Directory, Inode, SuperBlock, Symlink, check_permission,
     host_inode,
 )
-from ecs_kernel.fs.ops import PathOps
+from ecs_kernel.fs.ops import LAST_DOT, LAST_DOTDOT, LAST_NORM, LAST_ROOT, PathOps
 from ecs_kernel.fs.pipe import PipeFile, make_pipe
 from ecs_kernel.fs.proc import ProcProvider, ProcRootDir
-
-# The kind of a path's last component (Linux: nd->last_type).
-LAST_NORM, LAST_DOT, LAST_DOTDOT, LAST_ROOT = range(4)
 
 
 class Resolved(NamedTuple):
@@ -90,10 +87,10 @@ class FileSystem(PathOps):
         # Memory inodes of the overlay share the host root's st_dev; their numbers start far above
         # what host filesystems hand out, so they do not collide with host inode numbers.
         self.overlay_sb = SuperBlock("overlay", st.st_dev, self.clock, first_ino=1 << 40)
-        self.tmpfs_sb = SuperBlock("tmpfs", abi.makedev(0, 0x21), self.clock)
-        self.devtmpfs_sb = SuperBlock("devtmpfs", abi.makedev(0, 0x05), self.clock)
-        self.proc_sb = SuperBlock("proc", abi.makedev(0, 0x16), self.clock)
-        self.pipefs_sb = SuperBlock("pipefs", abi.makedev(0, 0x0F), self.clock)
+        self.tmpfs_sb = SuperBlock("tmpfs", makedev(0, 0x21), self.clock)
+        self.devtmpfs_sb = SuperBlock("devtmpfs", makedev(0, 0x05), self.clock)
+        self.proc_sb = SuperBlock("proc", makedev(0, 0x16), self.clock)
+        self.pipefs_sb = SuperBlock("pipefs", makedev(0, 0x0F), self.clock)
         root = host_inode(self.overlay_sb, self.root_dir, st)
         assert isinstance(root, Directory)
         root.parent, root.name, root.mount_root = root, "", True

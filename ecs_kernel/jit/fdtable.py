@@ -22,19 +22,17 @@ errnos (``-EMFILE``, ``-EBADF``), never raised.
 """
 from __future__ import annotations
 
-import errno as _errno
 import operator
 
 import numpy as np
 
+from ecs_kernel.abi import EBADF, EMFILE
 from ecs_kernel.jit.checks import check_vec
 from ecs_kernel.jit.options import jit
 # The same bit scan the signal kernels use. numba's disk cache does not notice edits in another
 # file, so after changing ctz64 clear the cache (CI always does).
 from ecs_kernel.jit.signals import ctz64
 
-EMFILE = _errno.EMFILE
-EBADF = _errno.EBADF
 #: Returned by an allocation whose lowest free fd is beyond the bitmap's capacity but below the
 #: limit: grow the table and retry. Outside Linux's errno range (1..4095), so never confused with
 #: ``-errno``.

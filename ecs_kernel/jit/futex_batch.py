@@ -26,19 +26,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..abi import (BLOCK_FUTEX, BLOCK_NONE, BLOCK_STOPPED, FUTEX_BITSET_MATCH_ANY, FUTEX_WAITERS,
+                   KEY_SHARED_OBJ, RUN_BLOCKED, RUN_SYSCALL_EXIT, TASK_EXIT_NONE)
 from .links import append_one, unlink_one
 from .options import jit
 from .rows import table_alloc, table_free, table_has_room
-from .sim import BLOCKED, EXIT_NONE, OP_FUTEX_WAKE, OP_LOCK, OP_UNLOCK, RUN_SYSCALL_EXIT
+from .sim import OP_FUTEX_WAKE, OP_LOCK, OP_UNLOCK
 
 DONE, FALLBACK, GROW_W, GROW_Q = 0, 1, 2, 3
 
-# blocks (components/task.py), keys (components/futex.py)
-B_NONE, B_FUTEX, B_STOPPED = 0, 2, 5
-KEY_SHARED_OBJ = 2
 NO_DEADLINE = np.iinfo(np.int64).max
-BITSET_ANY = 0xFFFFFFFF
-FUTEX_WAITERS = 0x80000000
 LOG_NEW, LOG_FREE = 1, 0  # key log rows: (LOG_NEW | LOG_FREE, key kind, key a, key b, queue row)
 LOG_COLS = 5
 
@@ -46,12 +43,12 @@ LOG_COLS = 5
 @jit(inline="always")
 def _waiting(t, exit_state, run_state, block, stop_run_state, stop_block):
     """futex._waiting: still blocked on its futex (also under a group stop that saved that)."""
-    if exit_state[t] != EXIT_NONE or run_state[t] != BLOCKED:
+    if exit_state[t] != TASK_EXIT_NONE or run_state[t] != RUN_BLOCKED:
         return False
     b = block[t]
-    if b == B_FUTEX:
+    if b == BLOCK_FUTEX:
         return True
-    return b == B_STOPPED and stop_block[t] == B_FUTEX and stop_run_state[t] == BLOCKED
+    return b == BLOCK_STOPPED and stop_block[t] == BLOCK_FUTEX and stop_run_state[t] == RUN_BLOCKED
 
 
 @jit(inline="always")
@@ -115,7 +112,7 @@ def sim_futex_batch(start, end, req_task, req_op, req_word, req_count, req_flag,
     nwords = words.shape[0]
     for r in range(start, end):
         t = req_task[r]
-        if exit_state[t] != EXIT_NONE:
+        if exit_state[t] != TASK_EXIT_NONE:
             continue  # killed earlier this tick: the call never completes
         word = req_word[r]
         if word < 0 or word >= nwords:
@@ -140,18 +137,18 @@ def sim_futex_batch(start, end, req_task, req_op, req_word, req_count, req_flag,
                                    w_prev, w_uaddr, w_val, w_flags, w_alive, w_gen, w_free, w_meta,
                                    q_head, q_tail, q_count, q_kind, q_a, q_b, q_alive, q_gen,
                                    q_free, q_meta, log, nlog)
-                    elif w_bitset[x] & np.uint32(BITSET_ANY):
+                    elif w_bitset[x] & np.uint32(FUTEX_BITSET_MATCH_ANY):
                         futex_drop(x, futex_waiter, w_task, w_queue, w_bitset, w_deadline, w_next,
                                    w_prev, w_uaddr, w_val, w_flags, w_alive, w_gen, w_free, w_meta,
                                    q_head, q_tail, q_count, q_kind, q_a, q_b, q_alive, q_gen,
                                    q_free, q_meta, log, nlog)
                         ret[u] = 0  # futex._complete
-                        if block[u] == B_STOPPED:
+                        if block[u] == BLOCK_STOPPED:
                             stop_run_state[u] = RUN_SYSCALL_EXIT
-                            stop_block[u] = B_NONE
+                            stop_block[u] = BLOCK_NONE
                         else:
                             run_state[u] = RUN_SYSCALL_EXIT
-                            block[u] = B_NONE
+                            block[u] = BLOCK_NONE
                         woke += 1
                         if woke >= nr:  # nr <= 0 wakes one, as Linux's ++ret >= nr_wake
                             break
@@ -181,7 +178,7 @@ def sim_futex_batch(start, end, req_task, req_op, req_word, req_count, req_flag,
         # futex_wait(word, cur): the word holds cur, so it blocks
         w = table_alloc(w_meta, w_free, w_alive)
         w_task[w] = t
-        w_bitset[w] = BITSET_ANY
+        w_bitset[w] = FUTEX_BITSET_MATCH_ANY
         w_deadline[w] = NO_DEADLINE
         w_uaddr[w] = seg_base + 4 * word
         w_val[w] = cur
@@ -197,8 +194,8 @@ def sim_futex_batch(start, end, req_task, req_op, req_word, req_count, req_flag,
         w_queue[w] = q
         q_count[q] += 1
         futex_waiter[t] = w
-        run_state[t] = BLOCKED
-        block[t] = B_FUTEX
+        run_state[t] = RUN_BLOCKED
+        block[t] = BLOCK_FUTEX
         restart_flags[t] = 0
         counts[0] += 1
     return end, DONE
@@ -213,7 +210,8 @@ def orphan_candidates(n, w_alive, w_task, exit_state, run_state, block, out):
     for w in range(n):
         if w_alive[w]:
             t = w_task[w]
-            if exit_state[t] != EXIT_NONE or run_state[t] != BLOCKED or block[t] != B_FUTEX:
+            if (exit_state[t] != TASK_EXIT_NONE or run_state[t] != RUN_BLOCKED
+                    or block[t] != BLOCK_FUTEX):
                 out[k] = w
                 k += 1
     return k

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..abi import Block, RunState
 from .options import jit
 
 LIST_OK = 0
@@ -142,7 +143,6 @@ def blocked_pending(world, keep: int):
     force, pending & blocked)``; and per thread group the signals every live thread blocks (0 for
     dead groups). The mask in force leaves out SIGKILL/SIGSTOP (``keep``) and, for a task in
     sigtimedwait, the signals it waits for."""
-    from ..components.task import Block, RunState
     T, G = world.tasks, world.thread_groups
     n = T.n
     rows = np.empty(n, np.int64)

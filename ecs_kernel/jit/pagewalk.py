@@ -20,6 +20,7 @@ own copies, as on Linux/x86-64 without protection keys.
 """
 from __future__ import annotations
 
+from ecs_kernel.abi import PROT_EXEC, PROT_READ, PROT_WRITE
 from ecs_kernel.jit.options import intrinsic, jit
 from ecs_kernel.jit.options import numba_module as numba  # the numba module once kernels compile
 
@@ -36,9 +37,11 @@ FOFF = 8  # file offset of START (file-backed rows)
 NAME = 9  # index of a special name ("[vdso]"), 0: none
 NCOLS = 10
 
-PROT_READ = 1
-PROT_WRITE = 2
-PROT_EXEC = 4
+# Slots of AddressSpace._brk (cpu/memory.py), the state brk(2) reads and writes; the fast path's
+# brk reads and writes it too.
+BRK_START, BRK_CURRENT, BRK_START_DATA, BRK_END_DATA, BRK_RLIMIT_DATA = range(5)
+BRK_FIELDS = ("start_brk", "current_brk", "start_data", "end_data", "rlimit_data")
+
 
 # FLAGS bit the placement kernels need (the rest are the AddressSpace's business).
 VM_GROWSDOWN = 0x8

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..world import _GEN_MASK as GEN_MASK  # the handle layout is world.py's
 from .options import jit
 
-GEN_MASK = (1 << 24) - 1  # world._GEN_MASK
 M_N, M_NFREE, M_COUNT, M_CAP = 0, 1, 2, 3
 
 

@@ -16,6 +16,9 @@ SIGKILL and SIGSTOP can never be blocked: Linux strips them from every mask it i
 (``sigdelsetmask(&new, sigmask(SIGKILL)|sigmask(SIGSTOP))`` in sigprocmask/rt_sigprocmask), so these
 kernels ignore those two bits of ``task_mask`` whatever the caller stored there.
 
+Signal numbers and masks (SIGKILL, UNBLOCKABLE, SYNCHRONOUS_MASK, ...) come from
+:mod:`ecs_kernel.abi`; numba freezes them into the compiled kernels.
+
 Each kernel is a private ``_name`` compiled with :func:`ecs_kernel.jit.options.jit` behind a public
 wrapper that checks dtypes and shapes and raises ``ValueError``. Content checks (a live row whose
 ``task_tg`` is out of range) are done inside the kernels, so the wrappers cost O(1) Python work.
@@ -31,27 +34,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ecs_kernel.abi import NSIG, SYNCHRONOUS_MASK, UNBLOCKABLE
 from ecs_kernel.jit.checks import check_vec as _check
 from ecs_kernel.jit.options import jit, prange
-
-# Signal numbers (x86-64 Linux, asm/signal.h). Immutable ints: numba freezes them as constants.
-SIGHUP, SIGINT, SIGQUIT, SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE = 1, 2, 3, 4, 5, 6, 7, 8
-SIGKILL, SIGUSR1, SIGSEGV, SIGUSR2, SIGPIPE, SIGALRM, SIGTERM, SIGSTKFLT = 9, 10, 11, 12, 13, 14, 15, 16
-SIGCHLD, SIGCONT, SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU, SIGURG, SIGXCPU = 17, 18, 19, 20, 21, 22, 23, 24
-SIGXFSZ, SIGVTALRM, SIGPROF, SIGWINCH, SIGIO, SIGPWR, SIGSYS = 25, 26, 27, 28, 29, 30, 31
-SIGRTMIN = 32  # the kernel's SIGRTMIN; glibc reserves 32 and 33 and reports 34
-SIGRTMAX = 64
-NSIG = 64
-
-#: sigmask(SIGKILL) | sigmask(SIGSTOP): never blockable.
-UNBLOCKABLE_MASK = (1 << (SIGKILL - 1)) | (1 << (SIGSTOP - 1))
-#: Linux kernel/signal.c ``SYNCHRONOUS_MASK``: the fault signals next_signal() dequeues first.
-SYNCHRONOUS_MASK = (
-    (1 << (SIGSEGV - 1)) | (1 << (SIGBUS - 1)) | (1 << (SIGILL - 1))
-    | (1 << (SIGTRAP - 1)) | (1 << (SIGFPE - 1)) | (1 << (SIGSYS - 1))
-)
-#: All 64 signals.
-FULL_SET = (1 << 64) - 1
 
 # --------------------------------------------------------------------------------------------
 # Tiny helpers (numba and Python)
@@ -90,7 +75,7 @@ def valid_signal(signo):
 @jit
 def effective_mask(mask):
     """The blocked set as Linux applies it: ``mask`` without SIGKILL and SIGSTOP."""
-    return np.uint64(mask) & ~np.uint64(UNBLOCKABLE_MASK)
+    return np.uint64(mask) & ~np.uint64(UNBLOCKABLE)
 
 
 @jit
@@ -171,7 +156,7 @@ def _deliverable_scan(task_pending, task_mask, task_tg, tg_pending, alive, out):
     """
     n = task_pending.shape[0]
     n_tg = np.uint64(tg_pending.shape[0])
-    keep = ~np.uint64(UNBLOCKABLE_MASK)
+    keep = ~np.uint64(UNBLOCKABLE)
     zero = np.uint64(0)
     one = np.uint64(1)
     live = alive.view(np.uint8)
@@ -205,7 +190,7 @@ def _deliverable_scan_parallel(task_pending, task_mask, task_tg, tg_pending, ali
     """
     n = task_pending.shape[0]
     n_tg = np.uint64(tg_pending.shape[0])
-    keep = ~np.uint64(UNBLOCKABLE_MASK)
+    keep = ~np.uint64(UNBLOCKABLE)
     zero = np.uint64(0)
     one = np.uint64(1)
     live = alive.view(np.uint8)
@@ -229,7 +214,7 @@ def _deliverable_tasks(task_pending, task_mask, task_tg, tg_pending, alive, out_
     or ``-(i + 1)`` for the first live row with ``task_tg`` out of range."""
     n = task_pending.shape[0]
     n_tg = tg_pending.shape[0]
-    keep = ~np.uint64(UNBLOCKABLE_MASK)
+    keep = ~np.uint64(UNBLOCKABLE)
     zero = np.uint64(0)
     k = 0
     for i in range(n):
@@ -486,8 +471,7 @@ def dequeue_lowest(task_pending, task_mask, task_tg, tg_pending, alive,
 
 
 __all__ = [
-    "NSIG", "SIGRTMIN", "SIGRTMAX", "SIGKILL", "SIGSTOP", "UNBLOCKABLE_MASK", "SYNCHRONOUS_MASK",
-    "FULL_SET", "PARALLEL_MIN_ROWS",
+    "PARALLEL_MIN_ROWS",
     "sigmask_of", "sigismember", "sigaddset", "sigdelset", "valid_signal", "effective_mask",
     "ctz64", "lowest_signo", "next_signal",
     "deliverable_scan", "deliverable_tasks", "lowest_deliverable", "dequeue_lowest",

@@ -22,6 +22,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..abi import (BLOCK_FUTEX, BLOCK_IO, BLOCK_NONE, BLOCK_POLL, BLOCK_SIGTIMEDWAIT, BLOCK_STOPPED, BLOCK_VFORK, BLOCK_WAIT,
+                   DEFAULT_IGNORE_MASK, EAGAIN, EINTR, EINVAL, ERESTARTSYS, ESRCH, NSIG, RUN_APP,
+                   RUN_BLOCKED, RUN_SYSCALL_EXIT, SA_NODEFER, SA_RESETHAND, SA_RESTART, SI_KERNEL,
+                   SI_TKILL, SI_USER, SIG_DFL, SIG_IGN, SIGCONT, SIGKILL, SIGRTMIN, SIGSTOP,
+                   STOP_MASK, TASK_EXIT_NONE, UNBLOCKABLE, WF_HAS_TIMEOUT, WF_PI)
 from .options import jit
 from .futex_batch import futex_drop
 from .links import append_one, unlink_one
@@ -31,22 +36,8 @@ from .signals import next_signal
 DONE, FALLBACK, GROW_Q, GROW_F = 0, 1, 2, 3
 MISS, FREED = 4, 5  # sigaction_batch: a transition to learn; an action table to free
 
-SIGKILL, SIGCHLD, SIGCONT, SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU = 9, 17, 18, 19, 20, 21, 22
-SIGURG, SIGWINCH = 23, 28
-SIGRTMIN = 32
-SIG_DFL, SIG_IGN = 0, 1
-SI_USER, SI_TKILL, SI_KERNEL = 0, -6, 0x80
-SA_RESTART, SA_NODEFER, SA_RESETHAND = 0x10000000, 0x40000000, 0x80000000
-ESRCH, EINTR, EAGAIN, ERESTARTSYS = 3, 4, 11, 512
-RUN_APP, RUN_SYSCALL_EXIT, BLOCKED = 0, 1, 7
-B_NONE, B_WAIT, B_FUTEX, B_SLEEP, B_SIGSUSPEND, B_STOPPED, B_SIGTIMEDWAIT = 0, 1, 2, 3, 4, 5, 6
-B_IO, B_POLL, B_VFORK = 7, 8, 9
-WF_HAS_TIMEOUT, WF_PI = 0x2, 0x4  # components/futex.py
-EXIT_NONE = 0
-UNBLOCKABLE = (1 << (SIGKILL - 1)) | (1 << (SIGSTOP - 1))
-DEFAULT_IGNORE = (1 << (SIGCHLD - 1)) | (1 << (SIGCONT - 1)) | (1 << (SIGURG - 1)) | (1 << (SIGWINCH - 1))
-STOP_OR_CONT = ((1 << (SIGSTOP - 1)) | (1 << (SIGTSTP - 1)) | (1 << (SIGTTIN - 1))
-                | (1 << (SIGTTOU - 1)) | (1 << (SIGCONT - 1)) | (1 << (SIGKILL - 1)))
+# What the batch leaves to the scalar path: stop and continue signals, and SIGKILL.
+STOP_OR_CONT = STOP_MASK | (1 << (SIGCONT - 1)) | (1 << (SIGKILL - 1))
 
 # The helpers below take arrays and run once or more per item: inline="always" puts them in the
 # kernel's own IR (no call), and the kernels compile with allocates=False (no reference counts).
@@ -66,7 +57,7 @@ def interrupted_ret(block, sa_restart):
     sigtimedwait and epoll_wait always fail with -EINTR. (A timed futex wait is -EINTR too:
     its caller passes ``sa_restart`` False.) The scalar path (task_signals.interrupt_syscall)
     and the batch kernel below both use this."""
-    if sa_restart and (block == B_WAIT or block == B_IO or block == B_FUTEX):
+    if sa_restart and (block == BLOCK_WAIT or block == BLOCK_IO or block == BLOCK_FUTEX):
         return -ERESTARTSYS
     return -EINTR
 
@@ -75,18 +66,18 @@ def interrupted_ret(block, sa_restart):
 def _blocked_mask(t, mask, run_state, block, wait_set):
     """The mask send and delivery test: sigtimedwait's set stays blocked (real_blocked)."""
     m = mask[t]
-    if run_state[t] == BLOCKED and block[t] == B_SIGTIMEDWAIT:
+    if run_state[t] == RUN_BLOCKED and block[t] == BLOCK_SIGTIMEDWAIT:
         m |= wait_set[t]
     return m
 
 
 @jit(inline="always")
 def _wants(t, signo, alive, exit_state, mask, run_state, block, wait_set):
-    if not alive[t] or exit_state[t] != EXIT_NONE:
+    if not alive[t] or exit_state[t] != TASK_EXIT_NONE:
         return False
     if _blocked_mask(t, mask, run_state, block, wait_set) & _bit(signo):
         return False
-    return not (run_state[t] == BLOCKED and block[t] == B_STOPPED)
+    return not (run_state[t] == RUN_BLOCKED and block[t] == BLOCK_STOPPED)
 
 
 @jit(allocates=False)
@@ -108,7 +99,7 @@ def send_batch(start, end, req_task, req_target, req_sig, req_tgkill, out_err, o
     for r in range(start, end):
         t = req_task[r]
         kernel = t < 0
-        if not kernel and exit_state[t] != EXIT_NONE:
+        if not kernel and exit_state[t] != TASK_EXIT_NONE:
             out_err[r] = 1
             continue
         target = req_target[r]
@@ -138,7 +129,7 @@ def send_batch(start, end, req_task, req_target, req_sig, req_tgkill, out_err, o
             continue
         handler = handlers[actions[sighand[recv]], signo - 1]
         blocked = (_blocked_mask(recv, mask, run_state, block, wait_set) & _bit(signo)) != np.uint64(0)
-        if handler == SIG_DFL and not (np.uint64(DEFAULT_IGNORE) & _bit(signo)):
+        if handler == SIG_DFL and not (np.uint64(DEFAULT_IGNORE_MASK) & _bit(signo)):
             return r, FALLBACK  # terminate, core: group exits and core dumps stay scalar
         stats[0] += 1
         if not blocked and (handler == SIG_IGN or handler == SIG_DFL):
@@ -231,17 +222,17 @@ def deliver_batch(rows, start, alive, exit_state, tg, mask, pending, q_head, q_t
     ``h_*``: the sigactions columns."""
     for i in range(start, len(rows)):
         t = rows[i]
-        if run_state[t] == BLOCKED and block[t] == B_SIGTIMEDWAIT:
+        if run_state[t] == RUN_BLOCKED and block[t] == BLOCK_SIGTIMEDWAIT:
             return i, FALLBACK
         g = tg[t]
-        while exit_state[t] == EXIT_NONE and not g_exiting[g]:
-            if run_state[t] == BLOCKED and (block[t] == B_STOPPED or block[t] == B_VFORK):
+        while exit_state[t] == TASK_EXIT_NONE and not g_exiting[g]:
+            if run_state[t] == RUN_BLOCKED and (block[t] == BLOCK_STOPPED or block[t] == BLOCK_VFORK):
                 break  # a stopped task, or a vfork parent (killable only), takes no handler
             blk = mask[t]
             cur = g_curr[g]
             group_ok = cur < 0 or cur == t or not (
-                alive[cur] and exit_state[cur] == EXIT_NONE
-                and not (run_state[cur] == BLOCKED and block[cur] == B_STOPPED))
+                alive[cur] and exit_state[cur] == TASK_EXIT_NONE
+                and not (run_state[cur] == RUN_BLOCKED and block[cur] == BLOCK_STOPPED))
             signo = next_signal(pending[t], blk)
             group = False
             if signo == 0 and group_ok:
@@ -255,16 +246,16 @@ def deliver_batch(rows, start, alive, exit_state, tg, mask, pending, q_head, q_t
             a = actions[sh]
             handler = h_handler[a, signo - 1]
             if handler == SIG_DFL:
-                if not (np.uint64(DEFAULT_IGNORE) & _bit(signo)) or g == init_tg:
+                if not (np.uint64(DEFAULT_IGNORE_MASK) & _bit(signo)) or g == init_tg:
                     return i, FALLBACK
             elif handler != SIG_IGN:
                 if h_flags[a, signo - 1] & SA_RESETHAND:
                     return i, FALLBACK  # a new action table: components/sigactions.py
-                if run_state[t] == BLOCKED and block[t] == B_FUTEX and not futex_hook:
+                if run_state[t] == RUN_BLOCKED and block[t] == BLOCK_FUTEX and not futex_hook:
                     return i, FALLBACK  # another futex_interrupt hook: the scalar path calls it
-                if run_state[t] == BLOCKED and (block[t] == B_IO or block[t] == B_POLL):
+                if run_state[t] == RUN_BLOCKED and (block[t] == BLOCK_IO or block[t] == BLOCK_POLL):
                     return i, FALLBACK  # its io_waits rows go: systems/io_wait.py
-                if (run_state[t] == BLOCKED and block[t] == B_FUTEX and futex_waiter[t] >= 0
+                if (run_state[t] == RUN_BLOCKED and block[t] == BLOCK_FUTEX and futex_waiter[t] >= 0
                         and w_flags[futex_waiter[t]] & WF_PI):
                     return i, FALLBACK  # a PI lock restarts whatever the handler (futex.py)
                 if not table_has_room(f_meta):
@@ -319,11 +310,11 @@ def deliver_batch(rows, start, alive, exit_state, tg, mask, pending, q_head, q_t
                 continue
             # handle_signal
             flags = h_flags[a, signo - 1]
-            if run_state[t] == BLOCKED:
+            if run_state[t] == RUN_BLOCKED:
                 b = block[t]
                 restart = (flags & SA_RESTART) != 0
                 w = futex_waiter[t]
-                if b == B_FUTEX and w >= 0:
+                if b == BLOCK_FUTEX and w >= 0:
                     # futex.futex_interrupt: the waiter row goes; a timed wait keeps a restart
                     # block, and then a handler makes it -EINTR whatever SA_RESTART says
                     if w_flags[w] & WF_HAS_TIMEOUT:
@@ -338,7 +329,7 @@ def deliver_batch(rows, start, alive, exit_state, tg, mask, pending, q_head, q_t
                                wq_head, wq_tail, wq_count, wq_kind, wq_a, wq_b, wq_alive, wq_gen,
                                wq_free, wq_meta, key_log, nlog)
                 ret[t] = interrupted_ret(b, restart)
-                block[t] = B_NONE
+                block[t] = BLOCK_NONE
                 run_state[t] = RUN_SYSCALL_EXIT
             f = table_alloc(f_meta, f_free, f_alive)
             f_task[f] = t
@@ -368,7 +359,7 @@ def sigkill_rows(n, alive, exit_state, pending, out):
     kill = _bit(SIGKILL)
     k = 0
     for i in range(n):
-        if pending[i] & kill and alive[i] and exit_state[i] == EXIT_NONE:
+        if pending[i] & kill and alive[i] and exit_state[i] == TASK_EXIT_NONE:
             out[k] = i
             k += 1
     return k
@@ -387,10 +378,10 @@ def deliverable_rows(n, alive, exit_state, tg, run_state, block, wait_set, mask,
     k = 0
     waiting = 0
     for i in range(n):
-        if not alive[i] or exit_state[i] != EXIT_NONE:
+        if not alive[i] or exit_state[i] != TASK_EXIT_NONE:
             continue
         m = mask[i]
-        if run_state[i] == BLOCKED and block[i] == B_SIGTIMEDWAIT:
+        if run_state[i] == RUN_BLOCKED and block[i] == BLOCK_SIGTIMEDWAIT:
             m &= ~wait_set[i]
             waiting += 1
         g = tg[i]
@@ -443,12 +434,12 @@ def sigaction_batch(start, end, req_task, req_sig, req_handler, req_flags, out_e
     forgets the transitions that name it)."""
     for r in range(start, end):
         t = req_task[r]
-        if exit_state[t] != EXIT_NONE:
+        if exit_state[t] != TASK_EXIT_NONE:
             out_err[r] = 1
             continue
         signo = req_sig[r]
-        if signo < 1 or signo > 64 or signo == SIGKILL or signo == SIGSTOP:
-            out_err[r] = -22  # EINVAL
+        if signo < 1 or signo > NSIG or signo == SIGKILL or signo == SIGSTOP:
+            out_err[r] = -EINVAL
             continue
         sh = sighand[t]
         if sh < 0:
@@ -456,7 +447,7 @@ def sigaction_batch(start, end, req_task, req_sig, req_handler, req_flags, out_e
         handler = req_handler[r]
         flags = req_flags[r]
         ignores = handler == SIG_IGN or (handler == SIG_DFL
-                                         and (np.uint64(DEFAULT_IGNORE) & _bit(signo)) != 0)
+                                         and (np.uint64(DEFAULT_IGNORE_MASK) & _bit(signo)) != 0)
         if ignores:
             for j in range(sh_start[sh], sh_start[sh + 1]):
                 x = sh_rows[j]

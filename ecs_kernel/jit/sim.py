@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..abi import (BLOCK_STOPPED, ERESTART_RESTARTBLOCK, ERESTARTSYS, RUN_APP, RUN_BLOCKED,
+                   RUN_INTERRUPT, RUN_SYSCALL_EXIT, TASK_EXIT_NONE, TASK_EXIT_ZOMBIE)
 from .options import jit, prange
 
 # Op codes: the order of spec.OPS.
@@ -24,11 +26,6 @@ NARGS = 3
 
 D_CONST, D_UNIFORM, D_EXPONENTIAL, D_CHOICE, D_PER_TASK = range(5)
 T_RANDOM, T_RANDOM_PROCESS, T_PARENT, T_SELF = range(4)
-
-# run states and blocks (components/task.py), exit states
-RUN_APP, RUN_SYSCALL_EXIT, BLOCKED = 0, 1, 7
-EXIT_NONE = 0
-ERESTARTSYS, ERESTART_RESTARTBLOCK = 512, 516
 
 MAX_FREE_STEPS = 16  # loops and zero-length computes a task may take in one tick before it yields
 PROBES = 32  # rows a random target search looks at before it gives up (ESRCH)
@@ -87,7 +84,7 @@ def _pick_target(mode, t, n, alive, exit_state, prog, tg, leader, parent, seed, 
     ctr += 1
     row = np.int64(r % np.uint64(n))
     for _ in range(PROBES):
-        if alive[row] and exit_state[row] == EXIT_NONE and prog[row] >= 0:
+        if alive[row] and exit_state[row] == TASK_EXIT_NONE and prog[row] >= 0:
             if mode == T_RANDOM_PROCESS:
                 return np.int64(leader[tg[row]]), ctr
             return row, ctr
@@ -125,7 +122,7 @@ def run_programs(n, seed, tick_ns, alive, gen, exit_state, run_state, ret, handl
         calls = 0
         for t in range(lo, hi):
             p = prog[t]
-            if p < 0 or not alive[t] or exit_state[t] != EXIT_NONE:
+            if p < 0 or not alive[t] or exit_state[t] != TASK_EXIT_NONE:
                 continue
             rs = run_state[t]
             retry = 0
@@ -293,16 +290,16 @@ def gauges(n, alive, exit_state, run_state, block, gen, out):
             if not alive[t]:
                 continue
             es = exit_state[t]
-            if es == EXIT_NONE:
+            if es == TASK_EXIT_NONE:
                 rs = run_state[t]
-                if rs <= 2:
+                if rs <= RUN_INTERRUPT:  # runApp, runSyscallExit, runInterrupt
                     running += 1
-                elif rs == BLOCKED:
-                    if block[t] == 5:
+                elif rs == RUN_BLOCKED:
+                    if block[t] == BLOCK_STOPPED:
                         stopped += 1
                     else:
                         blocked += 1
-            elif es == 2:
+            elif es == TASK_EXIT_ZOMBIE:
                 zombies += 1
         base = 5 * (c + 1)
         out[base] = running

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ecs_kernel.abi import (BASE_PROF, BASE_REAL, BASE_VIRT, BLOCK_NONE, BLOCK_SLEEP,
+                            BLOCK_STOPPED, RUN_BLOCKED, RUN_SYSCALL_EXIT)
 from ecs_kernel.jit.checks import check_vec as _check
 from ecs_kernel.jit.options import jit
 
@@ -84,38 +86,32 @@ def expire_naive(armed, expiry, interval, now, once, periods) -> int:
 __all__ = ["expire", "expire_naive"]
 
 
-# run states, blocks (components/task.py) and sleep clocks (components/timers.py)
-_BLOCKED, _SYSCALL_EXIT = 7, 1
-_B_NONE, _B_SLEEP, _B_STOPPED = 0, 3, 5
-_BASE_REAL, _BASE_PROF, _BASE_VIRT = 1, 2, 3
-
-
 @jit(inline="always")
 def _end_sleep(t, sleeping, run_state, block, stop_run_state, stop_block, base, target, deadline,
                ret, rem, g_utime, g_stime, now_mono, now_real):
     """One sleeper (see end_sleeps). Returns 1 if its sleep ended, else 0."""
     b = base[t]
-    if b == _BASE_REAL:
+    if b == BASE_REAL:
         now = now_real
-    elif b == _BASE_PROF:
+    elif b == BASE_PROF:
         now = g_utime[target[t]] + g_stime[target[t]]
-    elif b == _BASE_VIRT:
+    elif b == BASE_VIRT:
         now = g_utime[target[t]]
     else:
         now = now_mono
     due = now >= deadline[t]
-    if run_state[t] == _BLOCKED and block[t] == _B_SLEEP:
+    if run_state[t] == RUN_BLOCKED and block[t] == BLOCK_SLEEP:
         if due:
             ret[t] = 0
-            block[t] = _B_NONE
-            run_state[t] = _SYSCALL_EXIT
+            block[t] = BLOCK_NONE
+            run_state[t] = RUN_SYSCALL_EXIT
             sleeping[t] = False
             return 1
-    elif run_state[t] == _BLOCKED and block[t] == _B_STOPPED and stop_block[t] == _B_SLEEP:
+    elif run_state[t] == RUN_BLOCKED and block[t] == BLOCK_STOPPED and stop_block[t] == BLOCK_SLEEP:
         if due:
             ret[t] = 0
-            stop_block[t] = _B_NONE
-            stop_run_state[t] = _SYSCALL_EXIT
+            stop_block[t] = BLOCK_NONE
+            stop_run_state[t] = RUN_SYSCALL_EXIT
             sleeping[t] = False
             return 1
     else:

@@ -3,7 +3,7 @@
 For each waiter it classifies what ``task_wait.try_wait`` would find, without changing anything:
 
     NONE      an eligible child may still report: the wait blocks (or stays blocked)
-    ECHILD    no child can ever match
+    NO_CHILD  no child can ever match (the wait fails with ECHILD)
     FOUND     ``out_child`` is a zombie leader to reap (the first in child-list order)
     FALLBACK  not covered: the scalar try_wait serves this waiter
 
@@ -18,11 +18,10 @@ what the scalar wait will reap, so the group's later waiters fall back too (``ta
 """
 from __future__ import annotations
 
+from ..abi import SIGCHLD, TASK_EXIT_DEAD, TASK_EXIT_ZOMBIE
 from .options import jit
 
-NONE, ECHILD, FOUND, FALLBACK = 0, 1, 2, 3
-SIGCHLD = 17
-EXIT_DEAD, EXIT_ZOMBIE = 3, 2  # components/task.py ExitState
+NONE, NO_CHILD, FOUND, FALLBACK = 0, 1, 2, 3
 
 
 @jit(allocates=False)
@@ -50,12 +49,12 @@ def wait_scan(rows, simple, root_ns, ns, tg, exit_state, child_head, sib_next, g
                 # eligible_child without __WALL or __WCLONE: only children that signal SIGCHLD
                 if g_termination_signal[ctg] == SIGCHLD and not claimed[c]:
                     es = exit_state[c]
-                    if es == EXIT_ZOMBIE:
+                    if es == TASK_EXIT_ZOMBIE:
                         if g_tasks_count[ctg] == 1:
                             found = c
                             break
                         notask = False  # a zombie leader whose threads still run: it will report
-                    elif es != EXIT_DEAD:
+                    elif es != TASK_EXIT_DEAD:
                         notask = False
                 c = sib_next[c]
             th = tg_next[th]
@@ -68,7 +67,7 @@ def wait_scan(rows, simple, root_ns, ns, tg, exit_state, child_head, sib_next, g
             claimed[found] = True
             found_n += 1
         elif notask:
-            out_kind[i] = ECHILD
+            out_kind[i] = NO_CHILD
         else:
             out_kind[i] = NONE
     return found_n

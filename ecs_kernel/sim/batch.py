@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..components import signals as S
+from ..abi import (BASE_MONO, Block, ExitState, FULL_MASK, KEY_SHARED_OBJ, P_ALL, RunState,
+                   SIG_BLOCK, SIG_UNBLOCK, SIGCHLD, SIGKILL, UNBLOCKABLE, WEXITED)
 from ..jit import sim as K
 from ..systems import signals_batch
 
@@ -73,8 +74,6 @@ def serve_sigactions(world, st, req, i: int, j: int) -> None:
 def serve_sigprocmask(world, st, req, i: int, j: int) -> None:
     """rt_sigprocmask(2) with how = SIG_BLOCK / SIG_UNBLOCK / SIG_SETMASK (the spec allows no
     other), as task_signals.sigprocmask."""
-    from ..components.signals import FULL_MASK, UNBLOCKABLE
-    from ..components.task import ExitState
     T = world.tasks
     t = req.task[i:j]
     live = T.exit_state[t] == ExitState.NONE
@@ -82,15 +81,14 @@ def serve_sigprocmask(world, st, req, i: int, j: int) -> None:
     how = req.args[i:j, 0][live]
     sigset = req.args[i:j, 1][live].astype(np.uint64)
     old = T.sig_mask[t]
-    new = np.where(how == 0, old | sigset, np.where(how == 1, old & ~sigset, sigset))
+    new = np.where(how == SIG_BLOCK, old | sigset,
+                   np.where(how == SIG_UNBLOCK, old & ~sigset, sigset))
     T.sig_mask[t] = new & np.uint64(~UNBLOCKABLE & FULL_MASK)
     _advance(world, st, t)
 
 
 def serve_sleeps(world, st, req, i: int, j: int) -> None:
     """nanosleep requests of ``i..j-1`` in numpy; the class's setitimer requests one by one."""
-    from ..components.task import Block, ExitState, RunState
-    from ..components.timers import BASE_MONO
     from ..jit.sim import OP_NANOSLEEP
     from .engine import serve_one
     T = world.tasks
@@ -117,7 +115,6 @@ def serve_futex(world, st, req, i: int, j: int) -> None:
     """futex_wait, futex_wake, lock and unlock (requests ``i..j-1``, in order) with the numba
     kernel jit.futex_batch.sim_futex_batch; a request it does not cover goes to the scalar
     server, and the kernel resumes after it."""
-    from ..components.futex import KEY_SHARED_OBJ
     from ..jit import futex_batch as F
     from ..systems.futex import apply_key_log
     from .engine import SEGMENT_ADDR, serve_one
@@ -172,7 +169,7 @@ def serve_clones(world, st, req, i: int, j: int) -> None:
     bounds = [0, *(np.flatnonzero(np.diff(kinds)) + 1).tolist(), len(live)]
     for a, b in zip(bounds[:-1], bounds[1:]):
         rows = live[a:b]
-        flags = THREAD_FLAGS if kinds[a] == 0 else S.SIGCHLD
+        flags = THREAD_FLAGS if kinds[a] == 0 else SIGCHLD
         kids = clone_many(world, req.task[rows], flags)
         T = world.tasks  # clone_many may have grown the table
         ok = kids >= 0
@@ -188,7 +185,6 @@ def serve_waits(world, st, req, i: int, j: int) -> None:
     """wait4(-1, 0) requests ``i..j-1`` in order through task_wait.wait_many: a child ready is
     reaped (the call returns), none blocks the task (wait_system retries it when a child
     reports), no child at all is ECHILD."""
-    from ..components.task import Block, RunState
     from ..jit import wait_batch as W
     from ..systems import task_wait
     from .engine import serve_one
@@ -199,14 +195,14 @@ def serve_waits(world, st, req, i: int, j: int) -> None:
     rows = req.task[live]
     kind = task_wait.wait_many(world, rows, np.ones(len(rows), np.bool_),
                                lambda k: serve_one(world, st, req, int(live[k])))[0]
-    st.totals["syscall_errors"] += int((kind == W.ECHILD).sum())
-    _advance(world, st, rows[(kind == W.FOUND) | (kind == W.ECHILD)])
+    st.totals["syscall_errors"] += int((kind == W.NO_CHILD).sum())
+    _advance(world, st, rows[(kind == W.FOUND) | (kind == W.NO_CHILD)])
     t = rows[kind == W.NONE]
     T.run_state[t] = RunState.blocked
     T.block[t] = Block.WAIT
-    T.wait_idtype[t] = task_wait.P_ALL
+    T.wait_idtype[t] = P_ALL
     T.wait_id[t] = 0
-    T.wait_options[t] = task_wait.WEXITED
+    T.wait_options[t] = WEXITED
     T.wait_seq[t] = G.child_seq[T.tg[t]]
 
 
@@ -216,8 +212,7 @@ def serve_exits(world, st, req, i: int, j: int) -> None:
     one numpy pass. The rest in order: each run of exit requests in one numpy pass (exit_task
     touches only the task's row and reads its group's exit status, which no exit changes),
     exit_group from a multi-threaded process one at a time (group_kill)."""
-    from ..components.signals import SIGKILL, sigmask
-    from ..components.task import ExitState
+    from ..components.signals import sigmask
     from ..jit.sim import OP_EXIT, OP_EXIT_GROUP
     from ..systems import task_exit
     from .engine import serve_one

@@ -11,10 +11,9 @@ import numpy as np
 import resource
 import time
 
-from ..components.signals import SIGCHLD
+from ..abi import CLONE_SIGHAND, CLONE_THREAD, CLONE_VM, SIGCHLD
 from ..kernel import new_world
 from ..systems import task_clone, task_exit, task_wait
-from ..systems.task_clone import CLONE_SIGHAND, CLONE_THREAD, CLONE_VM
 from ..world import Settings
 
 THREAD = CLONE_THREAD | CLONE_SIGHAND | CLONE_VM

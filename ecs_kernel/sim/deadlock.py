@@ -22,10 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..components.task import Block, ExitState, RunState
+from ..abi import Block, ExitState, FUTEX_TID_MASK, KEY_SHARED_OBJ, RunState
 from ..errors import KernelError
-from ..components.futex import KEY_SHARED_OBJ
-from ..systems.futex import FUTEX_TID_MASK, SimMemory, memory_of, read_u32
+from ..systems.futex import memory_of, read_u32, SimMemory
 
 
 def functional_cycles(succ: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

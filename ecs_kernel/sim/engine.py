@@ -41,20 +41,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..abi import (CLONE_FILES, CLONE_FS, CLONE_SIGHAND, CLONE_SYSVSEM, CLONE_THREAD, CLONE_VM,
+                   ExitState, FUTEX_WAITERS, SIG_DFL, SIG_IGN, SIGCHLD)
 from ..components import signals as S
-from ..components.task import ExitState
-from ..errors import KernelError
+from ..errors import E, KernelError
 from ..schedule import Phase, SanityError, system
 from ..systems import futex as futex_sys
 from ..systems import task_clone, task_exit, task_signals, task_wait, timers
-from ..systems.task_clone import (CLONE_FILES, CLONE_FS, CLONE_SIGHAND, CLONE_SYSVSEM, CLONE_THREAD,
-                                  CLONE_VM)
 from ..world import Column, Component, Settings
 from . import spec as specmod
 
 THREAD_FLAGS = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM
 SEGMENT_ADDR = 0x7F0000000000  # where the shared futex words are mapped in every process
-FUTEX_WAITERS = futex_sys.FUTEX_WAITERS
 HANDLER_ADDR = 0x400000  # a synthetic handler's "address" (only its being neither 0 nor 1 counts)
 
 SimTask = Component("SimTask", "tasks", {
@@ -200,7 +198,7 @@ class Simulation:
         init = task_clone.create_init(world)
         world.flush()
         # init reaps orphans the way a real init does: SIGCHLD ignored means children autoreap.
-        task_signals.sigaction(world, init, S.SIGCHLD, (S.SIG_IGN, 0, 0))
+        task_signals.sigaction(world, init, SIGCHLD, (SIG_IGN, 0, 0))
         st = compile_workload(workload, self.seed, batched)
         seg = futex_sys.new_shared_segment(world, workload.futex_words)
         mem = futex_sys.SimMemory(nwords=0)
@@ -225,7 +223,7 @@ class Simulation:
         nproc = -(-self.tasks // tpp)
         sizes = np.full(nproc, tpp, np.int64)
         sizes[-1] = self.tasks - tpp * (nproc - 1)
-        leaders = task_clone.clone_many(w, np.full(nproc, init, np.int64), S.SIGCHLD)
+        leaders = task_clone.clone_many(w, np.full(nproc, init, np.int64), SIGCHLD)
         if (leaders < 0).any():
             raise RuntimeError(f"could not create the initial processes (errno {-int(leaders.min())})")
         progs = np.repeat(np.arange(len(wl.programs), dtype=np.int8),
@@ -445,17 +443,17 @@ def serve_one(world, st: SimState, req: Requests, r: int) -> None:
         return  # killed earlier in this tick (a group exit): the call never completes
     try:
         if op == K.OP_SIGACTION:
-            handler = (S.SIG_DFL, S.SIG_IGN, HANDLER_ADDR)[a1]
+            handler = (SIG_DFL, SIG_IGN, HANDLER_ADDR)[a1]
             task_signals.sigaction(world, t, a0, (handler, a2, 0))
         elif op == K.OP_SIGPROCMASK:
             task_signals.sigprocmask(world, t, a0, a1)
         elif op == K.OP_KILL:
             if a0 < 0:
-                raise KernelError(3, "no target")
+                raise KernelError(E.ESRCH, "no target")
             task_signals.kill(world, t, _tgid(world, a0), a1)
         elif op == K.OP_TGKILL:
             if a0 < 0:
-                raise KernelError(3, "no target")
+                raise KernelError(E.ESRCH, "no target")
             task_signals.tgkill(world, t, _tgid(world, a0), _tid(world, a0), a1)
         elif op == K.OP_FUTEX_WAIT:
             addr = _word_addr(a0)
@@ -481,7 +479,7 @@ def serve_one(world, st: SimState, req: Requests, r: int) -> None:
             tick = int(world.settings.tick_ns)
             timers._set_itimer_ns(world, t, a0, a1 * tick, a2 * tick)
         elif op == K.OP_CLONE:
-            flags = THREAD_FLAGS if a0 == 0 else S.SIGCHLD
+            flags = THREAD_FLAGS if a0 == 0 else SIGCHLD
             c = task_clone.clone(world, t, flags)
             T.sim_prog[c] = a1
             T.sim_pc[c] = st.prog_first[a1]

@@ -56,8 +56,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..components.signals import SA_NOCLDWAIT, SIG_IGN, SIGCHLD, UNBLOCKABLE
-from ..components.task import Block, ExitState, RunState
+from ..abi import Block, ExitState, RunState, SA_NOCLDWAIT, SIG_IGN, SIGCHLD, UNBLOCKABLE
 from ..jit.invariants import LIST_CODES, LIST_OK, walk_lists
 from ..schedule import Phase, system
 

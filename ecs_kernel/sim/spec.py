@@ -38,19 +38,22 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..components import signals as S
+from .. import abi
+from ..abi import NSIG, SIGKILL, SIGRTMIN, SIGSTOP
+from ..jit.sim import (D_CHOICE, D_CONST, D_EXPONENTIAL, D_PER_TASK, D_UNIFORM, T_PARENT, T_RANDOM,
+                       T_RANDOM_PROCESS, T_SELF)
 
 WORKLOADS_DIR = Path(__file__).with_name("workloads")
 
-# Distribution kinds (the ``kind`` of a compiled argument).
-D_CONST, D_UNIFORM, D_EXPONENTIAL, D_CHOICE, D_PER_TASK = range(5)
+# Distribution kinds (the ``kind`` of a compiled argument; the kernels' codes, jit/sim.py).
 DIST_NAMES = {"const": D_CONST, "uniform": D_UNIFORM, "exponential": D_EXPONENTIAL,
               "choice": D_CHOICE, "per_task": D_PER_TASK}
 
-TARGETS = {"random": 0, "random_process": 1, "parent": 2, "self": 3}
-HOWS = {"block": 0, "unblock": 1, "setmask": 2}  # SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK
-ACTIONS = {"default": 0, "ignore": 1, "catch": 2}
-WHICH = {"real": 0, "virtual": 1, "prof": 2}  # ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF
+TARGETS = {"random": T_RANDOM, "random_process": T_RANDOM_PROCESS, "parent": T_PARENT,
+           "self": T_SELF}
+HOWS = {"block": abi.SIG_BLOCK, "unblock": abi.SIG_UNBLOCK, "setmask": abi.SIG_SETMASK}
+ACTIONS = {"default": 0, "ignore": 1, "catch": 2}  # an index: (SIG_DFL, SIG_IGN, a handler)
+WHICH = {"real": abi.ITIMER_REAL, "virtual": abi.ITIMER_VIRTUAL, "prof": abi.ITIMER_PROF}
 KINDS = {"thread": 0, "process": 1}
 FOREVER = -1
 
@@ -77,8 +80,9 @@ OP_CODES = {name: i for i, name in enumerate(OPS)}
 # Arguments that may be distributions; the rest are plain values resolved at load time.
 DIST_ARGS = {"ticks", "sig", "word", "count", "value", "interval", "code"}
 
-_SIGNAMES = {name: v for name, v in vars(S).items() if re.fullmatch(r"SIG[A-Z0-9]+", name)
-             and isinstance(v, int) and 1 <= v <= S.NSIG}
+# The standard signals and SIGRTMIN by name (SIGRTMIN+n is parsed in _signal).
+_SIGNAMES = {name: v for name, v in vars(abi).items() if re.fullmatch(r"SIG[A-Z0-9]+", name)
+             and isinstance(v, int) and 1 <= v <= SIGRTMIN}
 
 
 class SpecError(ValueError):
@@ -268,11 +272,11 @@ def _signal(ctx, path, v) -> int:
         if not name.startswith("SIG"):
             name = "SIG" + name
         if name.startswith("SIGRTMIN+") and name[9:].isdigit():
-            return _int(ctx, path, S.SIGRTMIN + int(name[9:]), 1, S.NSIG)
+            return _int(ctx, path, SIGRTMIN + int(name[9:]), 1, NSIG)
         if name not in _SIGNAMES:
             ctx.fail(path, f"unknown signal {v!r}")
         return _SIGNAMES[name]
-    return _int(ctx, path, v, 1, S.NSIG)
+    return _int(ctx, path, v, 1, NSIG)
 
 
 def _dist(ctx, path, v, lo: int, hi: int, conv=None) -> Dist:
@@ -343,7 +347,7 @@ def _step(ctx, path, raw, nsteps: int, names: list[str], futex_words: int) -> St
         if k in ("ticks", "value", "interval"):
             val = _dist(ctx, p, v, 0, MAX_TICKS)
         elif k == "sig":
-            val = _dist(ctx, p, v, 1, S.NSIG, conv=lambda pp, x: _signal(ctx, pp, x))
+            val = _dist(ctx, p, v, 1, NSIG, conv=lambda pp, x: _signal(ctx, pp, x))
         elif k == "word":
             val = _dist(ctx, p, v, 0, futex_words - 1)
         elif k == "count":
@@ -379,7 +383,7 @@ def _step(ctx, path, raw, nsteps: int, names: list[str], futex_words: int) -> St
         args.append((k, val))
     if op == "sigaction":
         sig = dict(args)["sig"]
-        if sig.kind == D_CONST and sig.values[0] in (S.SIGKILL, S.SIGSTOP) and dict(args)["action"] != 0:
+        if sig.kind == D_CONST and sig.values[0] in (SIGKILL, SIGSTOP) and dict(args)["action"] != 0:
             ctx.fail(path + ["sig"], "SIGKILL and SIGSTOP cannot be caught or ignored")
     return Step(op, tuple(args), ctx.lines.find(path))
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import errno as _errno
 
+from ..abi import Block
 from ..components.futex import NO_DEADLINE
-from ..components.task import Block
 from ..errors import E, KernelError
 from ..fs.inodes import Creds
 

@@ -28,13 +28,13 @@ from collections import Counter
 from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import uclib
 
+from ..abi import AT_FDCWD, ENOSYS
 from ..errors import KernelError
 from ..cpu.signals import ContextRestored
 from ..systems import io_wait
 from .context import ExecDone, KernelBlocked, TaskExit, WouldBlock
 from .table import MAX_NR, name_of, table
 
-ENOSYS = _errno.ENOSYS
 MASK64 = (1 << 64) - 1
 _REGS = (X.UC_X86_REG_RAX, X.UC_X86_REG_RDI, X.UC_X86_REG_RSI, X.UC_X86_REG_RDX,
          X.UC_X86_REG_R10, X.UC_X86_REG_R8, X.UC_X86_REG_R9, X.UC_X86_REG_RIP)
@@ -225,7 +225,7 @@ class Dispatcher:
         if kind == "dirfd":
             v &= 0xFFFF_FFFF
             v = v - (1 << 32) if v >> 31 else v
-            return "AT_FDCWD" if v == -100 else str(v)
+            return "AT_FDCWD" if v == AT_FDCWD else str(v)
         if kind == "u":
             return str(v)
         if kind == "m":

@@ -9,27 +9,24 @@ as an io_waits row, like poll (systems/io_wait.py).
 """
 from __future__ import annotations
 
-import errno as _errno
 import struct
 import time
 
+from ..abi import (Block, EFD_SEMAPHORE, EPOLLERR, EPOLLEXCLUSIVE, EPOLLHUP, EPOLLIN, EPOLLONESHOT,
+                   EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, FALLOC_FL_KEEP_SIZE,
+                   MFD_ALLOW_SEALING, MFD_CLOEXEC, MFD_EXEC, MFD_NOEXEC_SEAL, O_CLOEXEC, O_NONBLOCK,
+                   O_RDWR)
+from .. import abi
 from ..errors import E, KernelError
-from ..fs import abi
-from ..fs.abi import O_CLOEXEC, O_NONBLOCK, O_RDWR
-from ..fs.file import (DirectoryDescription, FileDescription, HostStdioFile,
-                       RegularFileDescription)
+from ..fs.stat import makedev
+from ..fs.file import (DirectoryDescription, FileDescription, RegularFileDescription)
 from ..fs.inodes import Inode, RegularFile, SuperBlock
-from ..components.task import Block
 from ..systems import fd_table, io_wait
 from .context import WouldBlock, s32, u32
 from .table import FULL, PARTIAL, syscall
 
-ANON_SB = SuperBlock("anon_inodefs", abi.makedev(0, 0x0E), time.time_ns)
+ANON_SB = SuperBlock("anon_inodefs", makedev(0, 0x0E), time.time_ns)
 
-EPOLLIN, EPOLLPRI, EPOLLOUT, EPOLLERR, EPOLLHUP = 0x1, 0x2, 0x4, 0x8, 0x10
-EPOLLRDNORM, EPOLLWRNORM = 0x40, 0x100
-EPOLLEXCLUSIVE, EPOLLWAKEUP, EPOLLONESHOT, EPOLLET = 1 << 28, 1 << 29, 1 << 30, 1 << 31
-EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD = 1, 2, 3
 EP_MAX_EVENTS = 0x7FFF_FFFF // 12
 _EVENT = struct.Struct("<IQ")  # struct epoll_event is packed on x86-64: 12 bytes
 
@@ -159,7 +156,7 @@ def epoll_ctl(t, epfd, op, fd, event):
     ep_desc = fd_table.get_file(t.world, t.row, s32(epfd))
     target = fd_table.get_file(t.world, t.row, fd)
     if isinstance(target, (RegularFileDescription, DirectoryDescription)):
-        raise KernelError(_errno.EPERM)  # regular files and directories do not support poll
+        raise KernelError(E.EPERM)  # regular files and directories do not support poll
     if target is ep_desc or not isinstance(ep_desc, EpollFile):
         raise KernelError(E.EINVAL)
     cur = ep_desc.interest.get(fd)
@@ -235,8 +232,6 @@ def epoll_pwait2(t, epfd, events, maxevents, tsp, sigmask, sigsetsize):
 
 # -- eventfd ---------------------------------------------------------------------------------------------
 
-EFD_SEMAPHORE = 1
-
 
 @syscall("eventfd", FULL, args=("u",))
 def eventfd(t, initval):
@@ -255,8 +250,6 @@ def eventfd2(t, initval, flags):
 
 
 # -- memfd, getdents, fallocate, readahead -----------------------------------------------------------------
-
-MFD_CLOEXEC, MFD_ALLOW_SEALING, MFD_HUGETLB, MFD_NOEXEC_SEAL, MFD_EXEC = 1, 2, 4, 8, 0x10
 
 
 @syscall("memfd_create", PARTIAL, "an unlinked tmpfs file; seals are not enforced", args=("s", "x"))
@@ -309,10 +302,10 @@ def fallocate(t, fd, mode, offset, length):
     if not desc.can_write:
         raise KernelError(E.EBADF)
     if type(desc) is not RegularFileDescription:
-        raise KernelError(_errno.ENODEV if not desc.seekable else _errno.EOPNOTSUPP)
-    if mode & ~1:
-        raise KernelError(_errno.EOPNOTSUPP)
-    if not mode & 1 and offset + length > desc.inode.size:
+        raise KernelError(E.ENODEV if not desc.seekable else E.EOPNOTSUPP)
+    if mode & ~FALLOC_FL_KEEP_SIZE:
+        raise KernelError(E.EOPNOTSUPP)
+    if not mode & FALLOC_FL_KEEP_SIZE and offset + length > desc.inode.size:
         desc.truncate(offset + length)
     return 0
 

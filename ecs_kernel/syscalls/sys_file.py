@@ -11,25 +11,27 @@ is the working directory, an absolute path ignores dirfd, a relative one needs a
 """
 from __future__ import annotations
 
-import errno as _errno
 import os
 import struct
 
+from ..abi import (AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_NO_AUTOMOUNT, AT_REMOVEDIR,
+                   AT_STATX_DONT_SYNC, AT_STATX_FORCE_SYNC, AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW,
+                   Block, FD_CLOEXEC, F_ADD_SEALS, F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_GETFL,
+                   F_GETLK, F_GETOWN, F_GETSIG, F_GET_SEALS, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW,
+                   F_RDLCK, F_SETFD, F_SETFL, F_SETLK, F_SETLKW, F_SETOWN, F_SETSIG, F_UNLCK,
+                   F_WRLCK, LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN, NR_POLL, NR_PPOLL, NSEC_PER_SEC,
+                   O_CLOEXEC, O_NONBLOCK, PATH_MAX, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT,
+                   POLLPRI, POLLRDNORM, POLLWRNORM, POSIX_FADV_NOREUSE, SEEK_HOLE,
+                   STATX_BASIC_STATS, TASK_SIZE, TMPFS_MAGIC, UTIME_NOW, UTIME_OMIT)
+from .. import abi
 from ..errors import E, KernelError
-from ..fs import abi
-from ..fs.abi import (AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_FOLLOW,
-                      AT_SYMLINK_NOFOLLOW, O_CLOEXEC, O_NONBLOCK)
-from ..fs.file import HostStdioFile, RegularFileDescription
-from ..components.task import Block
+from ..fs.file import RegularFileDescription
 from ..systems import fd_table, io_wait
 from .context import WouldBlock, s32, s64, u32
 from .table import FULL, PARTIAL, syscall
 
 MAX_RW_COUNT = 0x7FFF_F000
-TASK_SIZE = 0x7FFF_FFFF_F000
 _BIG_READ = 1 << 20  # INT_MAX & PAGE_MASK: Linux clamps every read/write to this
-PATH_MAX = abi.PATH_MAX
-AT_EACCESS = 0x200
 
 
 # -- helpers -----------------------------------------------------------------------------------------
@@ -274,7 +276,7 @@ def lseek(t, fd, offset, whence):
     """Implements lseek(2)."""
     desc = _file(t, fd)
     whence = u32(whence)
-    if whence > 4:
+    if whence > SEEK_HOLE:
         raise KernelError(E.EINVAL)
     return desc.lseek(s64(offset), whence)
 
@@ -347,7 +349,7 @@ def fdatasync(t, fd):
 def fadvise64(t, fd, offset, length, advice):
     """Implements fadvise64(2): advice is accepted and ignored."""
     desc = _file(t, fd)
-    if u32(advice) > 5:
+    if u32(advice) > POSIX_FADV_NOREUSE:
         raise KernelError(E.EINVAL)
     if not desc.seekable:
         raise KernelError(E.ESPIPE)
@@ -365,7 +367,8 @@ def sync(t):
 def _stat_at(t, dirfd, path_addr, flags):
     path = _path(t, path_addr)
     flags = u32(flags)
-    if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | 0x800 | 0x6000):  # AT_NO_AUTOMOUNT, sync bits
+    if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | AT_NO_AUTOMOUNT | AT_STATX_FORCE_SYNC
+                 | AT_STATX_DONT_SYNC):
         raise KernelError(E.EINVAL)
     if not path:
         if not flags & AT_EMPTY_PATH:
@@ -408,7 +411,6 @@ def newfstatat(t, dirfd, path, buf, flags):
 
 
 _STATX = struct.Struct("<IIQIIIHHQQQQ" + "qIi" * 4 + "IIII")
-STATX_BASIC_STATS = 0x7FF
 
 
 def _ts(ns: int) -> tuple[int, int, int]:
@@ -421,7 +423,8 @@ def statx(t, dirfd, path, flags, mask, buf):
     """Implements statx(2)."""
     if u32(mask) & 0x8000_0000:  # STATX__RESERVED
         raise KernelError(E.EINVAL)
-    if u32(flags) & 0x6000 == 0x6000:  # AT_STATX_FORCE_SYNC | AT_STATX_DONT_SYNC
+    sync = AT_STATX_FORCE_SYNC | AT_STATX_DONT_SYNC
+    if u32(flags) & sync == sync:
         raise KernelError(E.EINVAL)
     st = _stat_at(t, dirfd, path, flags)
     rdev = st.st_rdev
@@ -438,7 +441,7 @@ _STATFS = struct.Struct("<qqQQQQQqqq5q")
 
 def _statfs_bytes() -> bytes:
     # f_type TMPFS_MAGIC, bsize, blocks, bfree, bavail, files, ffree, fsid, namelen, frsize, flags
-    return _STATFS.pack(0x01021994, 4096, 1 << 20, 1 << 19, 1 << 19, 1 << 20, 1 << 19, 0, 255,
+    return _STATFS.pack(TMPFS_MAGIC, 4096, 1 << 20, 1 << 19, 1 << 19, 1 << 20, 1 << 19, 0, 255,
                         4096, 0, 0, 0, 0, 0)
 
 
@@ -713,14 +716,10 @@ def fchownat(t, dirfd, path, uid, gid, flags):
     return 0
 
 
-UTIME_NOW = (1 << 30) - 1
-UTIME_OMIT = (1 << 30) - 2
-
-
 @syscall("utimensat", FULL, args=("dirfd", "s", "p", "x"))
 def utimensat(t, dirfd, path, times, flags):
     """Implements utimensat(2)."""
-    from ..fs.ops import UTIME_OMIT as OMIT
+    from ..fs.ops import OMIT
     now = t.fs.clock()
     if times:
         a_s, a_ns, m_s, m_ns = struct.unpack("<qqqq", t.mm.copy_in(times, 32))
@@ -730,8 +729,8 @@ def utimensat(t, dirfd, path, times, flags):
                 vals.append(now)
             elif ns == UTIME_OMIT:
                 vals.append(OMIT)
-            elif 0 <= ns < 1_000_000_000:
-                vals.append(sec * 1_000_000_000 + ns)
+            elif 0 <= ns < NSEC_PER_SEC:
+                vals.append(sec * NSEC_PER_SEC + ns)
             else:
                 raise KernelError(E.EINVAL)
     else:
@@ -774,15 +773,6 @@ def dup3(t, old, new, flags):
     return fd_table.dup3(t.world, t.row, s32(old), s32(new), u32(flags))
 
 
-F_DUPFD, F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_GETLK, F_SETLK, F_SETLKW = range(8)
-F_SETOWN, F_GETOWN, F_SETSIG, F_GETSIG = 8, 9, 10, 11
-F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW = 36, 37, 38
-F_DUPFD_CLOEXEC = 1030
-F_ADD_SEALS, F_GET_SEALS = 1033, 1034
-F_UNLCK = 2
-FD_CLOEXEC = 1
-
-
 @syscall("fcntl", PARTIAL, "record locks always succeed (one process); no F_SETOWN signals or leases",
          args=("fd", "i", "x"))
 def fcntl(t, fd, cmd, arg):
@@ -805,16 +795,16 @@ def fcntl(t, fd, cmd, arg):
     if cmd in (F_GETLK, F_OFD_GETLK):
         raw = bytearray(t.mm.copy_in(arg, 32))
         ltype = struct.unpack_from("<h", raw, 0)[0]
-        if ltype not in (0, 1, 2):
+        if ltype not in (F_RDLCK, F_WRLCK, F_UNLCK):
             raise KernelError(E.EINVAL)
         struct.pack_into("<h", raw, 0, F_UNLCK)
         t.mm.copy_out(arg, bytes(raw))
         return 0
     if cmd in (F_SETLK, F_SETLKW, F_OFD_SETLK, F_OFD_SETLKW):
         ltype = struct.unpack("<h", t.mm.copy_in(arg, 2))[0]
-        if ltype not in (0, 1, 2):
+        if ltype not in (F_RDLCK, F_WRLCK, F_UNLCK):
             raise KernelError(E.EINVAL)
-        if (ltype == 0 and not desc.can_read) or (ltype == 1 and not desc.can_write):
+        if (ltype == F_RDLCK and not desc.can_read) or (ltype == F_WRLCK and not desc.can_write):
             raise KernelError(E.EBADF)
         return 0
     if cmd in (F_GETOWN, F_GETSIG):
@@ -837,7 +827,8 @@ def fcntl(t, fd, cmd, arg):
 def flock(t, fd, op):
     """Implements flock(2)."""
     _file(t, fd)
-    if u32(op) & ~(1 | 2 | 4 | 8) or not u32(op) & (1 | 2 | 8):
+    op = u32(op)
+    if op & ~(LOCK_SH | LOCK_EX | LOCK_NB | LOCK_UN) or not op & (LOCK_SH | LOCK_EX | LOCK_UN):
         raise KernelError(E.EINVAL)
     return 0
 
@@ -908,10 +899,6 @@ def pipe2(t, fds, flags):
     return _pipe(t, fds, flags)
 
 
-POLLIN, POLLPRI, POLLOUT, POLLERR, POLLHUP, POLLNVAL = 0x1, 0x2, 0x4, 0x8, 0x10, 0x20
-POLLRDNORM, POLLWRNORM = 0x40, 0x100
-
-
 def _poll_once(t, entries):
     """Fill revents (Linux do_pollfd): the ready count and the entries with their revents."""
     ready = 0
@@ -952,7 +939,7 @@ def _do_poll(t, nr, fds, nfds, timeout_ns):
 def poll(t, fds, nfds, timeout):
     """Implements poll(2)."""
     ms = s32(timeout)
-    return _do_poll(t, 7, fds, nfds, None if ms < 0 else ms * 1_000_000)
+    return _do_poll(t, NR_POLL, fds, nfds, None if ms < 0 else ms * 1_000_000)
 
 
 @syscall("ppoll", PARTIAL, "as poll; the signal mask argument is ignored", args=("p", "u", "p", "p", "u"))
@@ -964,7 +951,7 @@ def ppoll(t, fds, nfds, tsp, sigmask, sigsetsize):
         if sec < 0 or not 0 <= ns < 1_000_000_000:
             raise KernelError(E.EINVAL)
         timeout = sec * 1_000_000_000 + ns
-    return _do_poll(t, 271, fds, nfds, timeout)
+    return _do_poll(t, NR_PPOLL, fds, nfds, timeout)
 
 
 # -- extended attributes: the overlay keeps none ----------------------------------------------------------
@@ -981,7 +968,7 @@ def _xattr_handlers(prefix: str, kind: str, follow: bool):
     def get(t, target, name, value, size):
         _xattr_target(t, kind, target, follow)
         t.mm.copy_in_string(name, 256)
-        raise KernelError(_errno.ENODATA)
+        raise KernelError(E.ENODATA)
 
     def lst(t, target, lst_, size):
         _xattr_target(t, kind, target, follow)
@@ -989,11 +976,11 @@ def _xattr_handlers(prefix: str, kind: str, follow: bool):
 
     def set_(t, target, name, value, size, flags):
         _xattr_target(t, kind, target, follow)
-        raise KernelError(_errno.EOPNOTSUPP)
+        raise KernelError(E.EOPNOTSUPP)
 
     def rem(t, target, name):
         _xattr_target(t, kind, target, follow)
-        raise KernelError(_errno.ENODATA)
+        raise KernelError(E.ENODATA)
 
     a = "fd" if kind == "fd" else "s"
     for fn, base, args in ((get, "getxattr", (a, "s", "p", "u")), (lst, "listxattr", (a, "p", "u")),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import struct
 
+from ..abi import GRND_INSECURE, GRND_NONBLOCK, GRND_RANDOM, NEW_UTS_LEN
 from ..errors import E, KernelError
 from .context import s32, u32
 from .table import FULL, PARTIAL, syscall
@@ -15,11 +16,10 @@ SYSNAME = b"Linux"
 RELEASE = b"6.1.0-ecs-kernel"
 VERSION = b"#1 SMP ecs-kernel"
 MACHINE = b"x86_64"
-GRND_NONBLOCK, GRND_RANDOM, GRND_INSECURE = 1, 2, 4
 
 
 def _field(b: bytes) -> bytes:
-    return b[:64].ljust(65, b"\0")
+    return b[:NEW_UTS_LEN].ljust(NEW_UTS_LEN + 1, b"\0")
 
 
 @syscall("uname", FULL, "hostname and domain name from the UTS namespace", args=("p",))
@@ -38,7 +38,7 @@ def _set_uts(t, col: str, name: int, length: int) -> int:
     if int(t.world.tasks.euid[t.row]) != 0:
         raise KernelError(E.EPERM)
     n = s32(length)
-    if not 0 <= n <= 64:
+    if not 0 <= n <= NEW_UTS_LEN:
         raise KernelError(E.EINVAL)
     value = t.mm.copy_in(name, n)
     U = t.world.uts_namespaces

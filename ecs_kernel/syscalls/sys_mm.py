@@ -6,10 +6,10 @@ behind an fd.
 """
 from __future__ import annotations
 
-import errno as _errno
 
+from ..abi import MAP_ANONYMOUS, MAP_SHARED, MAP_TYPE, PAGE_MASK, PAGE_SIZE
 from ..cpu.loader import FileMapping
-from ..cpu.memory import MAP_ANONYMOUS, MAP_SHARED, MAP_TYPE, PAGE_MASK, PAGE_SIZE, page_align
+from ..cpu.memory import page_align
 from ..errors import E, KernelError
 from ..fs.devices import ZeroDevice
 from ..fs.inodes import RegularFile
@@ -44,7 +44,7 @@ def mmap(t, addr, length, prot, flags, fd, offset):
             else:
                 flags |= MAP_ANONYMOUS
         else:
-            raise KernelError(_errno.ENODEV)
+            raise KernelError(E.ENODEV)
     return t.mm.mmap(addr, length, prot, flags, file, offset)
 
 

@@ -8,10 +8,18 @@ from __future__ import annotations
 
 import struct
 
+from ..abi import (ARCH_GET_CPUID, ARCH_GET_FS, ARCH_GET_GS, ARCH_SET_CPUID, ARCH_SET_FS,
+                   ARCH_SET_GS, AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW, CAP_LAST_CAP,
+                   CLD_CONTINUED, CLD_STOPPED, CLD_TRAPPED, CLONE_VFORK, CLONE_VM,
+                   LINUX_CAPABILITY_VERSION_1, LINUX_CAPABILITY_VERSION_2,
+                   LINUX_CAPABILITY_VERSION_3, MAX_ARG_STRLEN, NSIG, PATH_MAX,
+                   PRIO_USER, PR_CAPBSET_READ, PR_GET_CHILD_SUBREAPER, PR_GET_DUMPABLE, PR_GET_NAME,
+                   PR_GET_NO_NEW_PRIVS, PR_GET_PDEATHSIG, PR_GET_SECCOMP, PR_SET_CHILD_SUBREAPER,
+                   PR_SET_DUMPABLE, PR_SET_NAME, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG, RLIMIT_AS,
+                   RLIMIT_DATA, RLIMIT_NOFILE, RLIM_NLIMITS, RunState,
+                   SCHED_BATCH, SCHED_DEADLINE, SCHED_FIFO, SCHED_IDLE, SCHED_NORMAL, SCHED_RR,
+                   SIGCHLD, SIGCONT, TASK_SIZE)
 from ..components import pidns, rlimits
-from ..components.rlimits import RLIM_NLIMITS, RLIMIT_AS, RLIMIT_DATA
-from ..components.signals import CLD_CONTINUED, CLD_STOPPED, CLD_TRAPPED, NSIG, SIGCONT
-from ..components.task import RunState
 from ..errors import E, KernelError
 from ..systems import sessions, task_exit
 from .context import KernelBlocked, TaskExit, s32, u32
@@ -37,8 +45,6 @@ def exit_group(t, code):
 
 
 # -- execve -------------------------------------------------------------------------------------------
-
-MAX_ARG_STRLEN = 32 * 4096
 
 
 def _strings(t, addr: int, limit: int) -> list[bytes]:
@@ -91,15 +97,15 @@ def execveat(t, dirfd, path, argv, envp, flags):
     """Implements execveat(2)."""
     from ..systems import fd_table
     flags = u32(flags)
-    if flags & ~(0x100 | 0x1000):  # AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH
+    if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
         raise KernelError(E.EINVAL)
-    p = t.mm.copy_in_string(path, 4096)
+    p = t.mm.copy_in_string(path, PATH_MAX)
     dfd = s32(dirfd)
-    if not p and flags & 0x1000:
+    if not p and flags & AT_EMPTY_PATH:
         desc = fd_table.get_file(t.world, t.row, dfd)
         return _execve(t, path, argv, envp, empty_fd=desc.path)
     cwd = None
-    if not p.startswith(b"/") and dfd != -100:
+    if not p.startswith(b"/") and dfd != AT_FDCWD:
         cwd = fd_table.get_file(t.world, t.row, dfd)
     return _execve(t, path, argv, envp, cwd=cwd)
 
@@ -342,12 +348,13 @@ def setfsgid(t, gid):
 def capget(t, hdr, data):
     """Implements capget(2)."""
     version, pid = struct.unpack("<Ii", t.mm.copy_in(hdr, 8))
-    if version not in (0x19980330, 0x20071026, 0x20080522):
-        t.mm.copy_out(hdr, struct.pack("<I", 0x20080522))
+    if version not in (LINUX_CAPABILITY_VERSION_1, LINUX_CAPABILITY_VERSION_2,
+                       LINUX_CAPABILITY_VERSION_3):
+        t.mm.copy_out(hdr, struct.pack("<I", LINUX_CAPABILITY_VERSION_3))
         raise KernelError(E.EINVAL)
     if data:
         caps = 0xFFFFFFFF if int(t.world.tasks.euid[t.row]) == 0 else 0
-        n = 1 if version == 0x19980330 else 2
+        n = 1 if version == LINUX_CAPABILITY_VERSION_1 else 2
         t.mm.copy_out(data, struct.pack("<III", caps, caps, 0) * n)
     return 0
 
@@ -372,7 +379,7 @@ def _prlimit(t, resource, new):
             raise KernelError(E.EINVAL)
         if mx > old[1] and int(t.world.tasks.euid[t.row]) != 0:
             raise KernelError(E.EPERM)
-        if resource == 7 and mx > (1 << 20):  # RLIMIT_NOFILE above fs.nr_open
+        if resource == RLIMIT_NOFILE and mx > (1 << 20):  # above fs.nr_open
             raise KernelError(E.EPERM)
         row = rlimits.writable(t.world, t.tg)
         t.world.rlimit_sets.rlim_cur[row, resource] = cur
@@ -429,14 +436,6 @@ def _rusage(utime_ns: int, stime_ns: int) -> bytes:
 
 # -- prctl / arch_prctl ------------------------------------------------------------------------------------
 
-PR_SET_PDEATHSIG, PR_GET_PDEATHSIG, PR_GET_DUMPABLE, PR_SET_DUMPABLE = 1, 2, 3, 4
-PR_SET_NAME, PR_GET_NAME = 15, 16
-PR_GET_SECCOMP, PR_SET_SECCOMP = 21, 22
-PR_CAPBSET_READ = 23
-PR_SET_CHILD_SUBREAPER, PR_GET_CHILD_SUBREAPER = 36, 37
-PR_SET_NO_NEW_PRIVS, PR_GET_NO_NEW_PRIVS = 38, 39
-PR_SET_VMA = 0x53564D41
-
 
 @syscall("prctl", PARTIAL, "names, pdeath signal, dumpable, subreaper, no_new_privs; others EINVAL",
          args=("i", "x", "x", "x", "x"))
@@ -487,15 +486,10 @@ def prctl(t, option, a2, a3, a4, a5):
     if option == PR_GET_SECCOMP:
         return 0
     if option == PR_CAPBSET_READ:
-        if a2 > 40:
+        if a2 > CAP_LAST_CAP:
             raise KernelError(E.EINVAL)
         return 1
     raise KernelError(E.EINVAL)
-
-
-ARCH_SET_GS, ARCH_SET_FS, ARCH_GET_FS, ARCH_GET_GS = 0x1001, 0x1002, 0x1003, 0x1004
-ARCH_GET_CPUID, ARCH_SET_CPUID = 0x1011, 0x1012
-TASK_SIZE = 0x7FFF_FFFF_F000
 
 
 @syscall("arch_prctl", PARTIAL, "FS/GS base and the CPUID query; no XSTATE or shadow stack options",
@@ -569,7 +563,7 @@ def getcpu(t, cpu, node, cache):
 @syscall("getpriority", PARTIAL, "always nice 0", args=("i", "i"))
 def getpriority(t, which, who):
     """Implements getpriority(2) (the raw syscall returns 20 - nice)."""
-    if u32(which) > 2:
+    if u32(which) > PRIO_USER:
         raise KernelError(E.EINVAL)
     return 20
 
@@ -577,7 +571,7 @@ def getpriority(t, which, who):
 @syscall("setpriority", PARTIAL, "accepted, not stored", args=("i", "i", "i"))
 def setpriority(t, which, who, prio):
     """Implements setpriority(2)."""
-    if u32(which) > 2:
+    if u32(which) > PRIO_USER:
         raise KernelError(E.EINVAL)
     return 0
 
@@ -594,9 +588,9 @@ def sched_getscheduler(t, pid):
 def sched_get_priority_max(t, policy):
     """Implements sched_get_priority_max(2)."""
     p = s32(policy)
-    if p in (1, 2):
+    if p in (SCHED_FIFO, SCHED_RR):
         return 99
-    if p in (0, 3, 5, 6):
+    if p in (SCHED_NORMAL, SCHED_BATCH, SCHED_IDLE, SCHED_DEADLINE):
         return 0
     raise KernelError(E.EINVAL)
 
@@ -605,20 +599,14 @@ def sched_get_priority_max(t, policy):
 def sched_get_priority_min(t, policy):
     """Implements sched_get_priority_min(2)."""
     p = s32(policy)
-    if p in (1, 2):
+    if p in (SCHED_FIFO, SCHED_RR):
         return 1
-    if p in (0, 3, 5, 6):
+    if p in (SCHED_NORMAL, SCHED_BATCH, SCHED_IDLE, SCHED_DEADLINE):
         return 0
     raise KernelError(E.EINVAL)
 
 
 # -- fork, clone, wait ------------------------------------------------------------------------------
-
-CLONE_VM, CLONE_FS, CLONE_FILES, CLONE_SIGHAND = 0x100, 0x200, 0x400, 0x800
-CLONE_VFORK, CLONE_PARENT, CLONE_THREAD = 0x4000, 0x8000, 0x10000
-CLONE_SETTLS, CLONE_PARENT_SETTID, CLONE_CHILD_CLEARTID = 0x80000, 0x100000, 0x200000
-CLONE_CHILD_SETTID = 0x1000000
-SIGCHLD = 17
 
 
 def _clone(t, flags: int, stack: int = 0, ptid: int = 0, ctid: int = 0, tls: int = 0) -> int:

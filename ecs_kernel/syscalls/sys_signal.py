@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import struct
 
+from ..abi import (MINSIGSTKSZ, NSIG, SI_TKILL, SI_USER, SIG_BLOCK, SIG_SETMASK,
+                   SIG_UNBLOCK, SS_AUTODISARM, SS_DISABLE, SS_ONSTACK)
 from ..components import sigactions
-from ..components.signals import NSIG, SIGKILL, SIGSTOP, sigmask
 from ..errors import E, KernelError
 from ..systems import task_signals
 from .context import KernelBlocked, s32
 from .table import FULL, completion, syscall
 
-SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK = 0, 1, 2
 _SIGACTION = struct.Struct("<QQQQ")  # handler, flags, restorer, mask (kernel struct sigaction)
-_UNBLOCKABLE = int(sigmask(SIGKILL)) | int(sigmask(SIGSTOP))
-SS_ONSTACK, SS_DISABLE, SS_AUTODISARM = 1, 2, 1 << 31
-MINSIGSTKSZ = 2048
 
 
 @syscall("rt_sigaction", FULL, args=("i", "p", "p", "u"))
@@ -104,7 +101,6 @@ def sigaltstack(t, ss, old_ss):
 
 def send_sigpipe(t) -> None:
     """pipe_write/send_sig: SIGPIPE to the writer, delivered when its write returns EPIPE."""
-    from ..components.signals import SI_USER
     from ..systems.task_signals import send_signal
     from .sys_process import getpid
     send_signal(t.world, t.row, 13, group=False, code=SI_USER, pid=getpid(t),
@@ -157,7 +153,7 @@ def rt_tgsigqueueinfo(t, tgid, tid, sig, info):
     """Implements rt_tgsigqueueinfo(2)."""
     from .sys_process import getpid
     code, value = _user_siginfo(t, s32(sig), info)
-    if (code >= 0 or code == -6) and s32(tgid) != getpid(t):  # SI_TKILL is the kernel's
+    if (code >= 0 or code == SI_TKILL) and s32(tgid) != getpid(t):  # SI_TKILL is the kernel's
         raise KernelError(E.EPERM)
     if s32(tgid) <= 0:
         raise KernelError(E.EINVAL)

@@ -9,12 +9,14 @@ sockets is ENOTSOCK on other files, EOPNOTSUPP or EINVAL on the pair.
 """
 from __future__ import annotations
 
-import errno as _errno
 import struct
 
+from ..abi import (AF_UNIX, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_PEEK, O_NONBLOCK, O_RDWR, S_IFSOCK,
+                   SHUT_RD, SHUT_RDWR, SHUT_WR, SO_DOMAIN, SO_ERROR, SO_PROTOCOL, SO_RCVBUF,
+                   SO_SNDBUF, SO_TYPE, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, SOCK_SEQPACKET,
+                   SOCK_STREAM, SOL_SOCKET)
+from .. import abi
 from ..errors import E, KernelError
-from ..fs import abi
-from ..fs.abi import O_CLOEXEC, O_NONBLOCK, O_RDWR
 from ..fs.file import FileDescription
 from ..fs.inodes import Inode
 from ..fs.pipe import Pipe
@@ -24,14 +26,6 @@ from .sys_epoll import ANON_SB
 from .sys_file import _do_read, _do_write, _file
 from .table import PARTIAL, syscall
 
-AF_UNIX = 1
-SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET = 1, 2, 5
-SOCK_NONBLOCK, SOCK_CLOEXEC = O_NONBLOCK, O_CLOEXEC
-MSG_PEEK, MSG_DONTWAIT, MSG_NOSIGNAL = 0x2, 0x40, 0x4000
-SHUT_RD, SHUT_WR, SHUT_RDWR = 0, 1, 2
-SOL_SOCKET = 1
-SO_TYPE, SO_ERROR, SO_SNDBUF, SO_RCVBUF, SO_DOMAIN, SO_PROTOCOL = 3, 4, 7, 8, 39, 38
-S_IFSOCK = 0o140000
 NOTE = "no network: socket() is EAFNOSUPPORT; socketpair(AF_UNIX) gives a connected stream pair"
 
 
@@ -77,7 +71,7 @@ class UnixStreamEnd(FileDescription):
         if self.rx.pages or not self.rd_open:
             mask |= abi.POLLIN | abi.POLLRDNORM
         if self.rx.writers == 0:
-            mask |= abi.POLLIN | abi.POLLRDNORM | 0x2000  # POLLRDHUP
+            mask |= abi.POLLIN | abi.POLLRDNORM | abi.POLLRDHUP
         if self.wr_open and not self.tx.full:
             mask |= abi.POLLOUT | abi.POLLWRNORM
         if self.rx.writers == 0 and not self.wr_open:
@@ -123,7 +117,7 @@ def socketpair(t, family, type_, protocol, sv):
     if base not in (SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET):
         raise KernelError(E.EINVAL)
     if s32(protocol) not in (0, AF_UNIX):
-        raise KernelError(_errno.EPROTONOSUPPORT)
+        raise KernelError(E.EPROTONOSUPPORT)
     a2b, b2a = Pipe(), Pipe()
     a = UnixStreamEnd(b2a, a2b, flags, base)
     b = UnixStreamEnd(a2b, b2a, flags, base)
@@ -148,7 +142,7 @@ def socketpair(t, family, type_, protocol, sv):
 def _sock(t, fd) -> UnixStreamEnd:
     desc = _file(t, fd)
     if not isinstance(desc, UnixStreamEnd):
-        raise KernelError(_errno.ENOTSOCK)
+        raise KernelError(E.ENOTSOCK)
     return desc
 
 
@@ -185,7 +179,7 @@ def sendto(t, fd, buf, length, flags, addr, addrlen):
     """Implements sendto(2) on a socketpair end (no destination address)."""
     desc = _sock(t, fd)
     if addr:
-        raise KernelError(_errno.EISCONN)
+        raise KernelError(E.EISCONN)
     return _send(t, desc, t.mm.copy_in(buf, min(length, 0x7FFF_F000)), u32(flags))
 
 
@@ -212,7 +206,7 @@ def sendmsg(t, fd, msg, flags):
     desc = _sock(t, fd)
     name, _, iov, iovlen, control, controllen, _ = _MSGHDR.unpack(t.mm.copy_in(msg, 56))
     if name:
-        raise KernelError(_errno.EISCONN)
+        raise KernelError(E.EISCONN)
     vecs = t.mm.copy_in_iovecs(iov, iovlen)
     data = b"".join(t.mm.copy_in(b, n) for b, n in vecs if n)
     return _send(t, desc, data, u32(flags))
@@ -262,12 +256,12 @@ def getsockopt(t, fd, level, optname, optval, optlen):
     """Implements getsockopt(2) on a socketpair end."""
     desc = _sock(t, fd)
     if s32(level) != SOL_SOCKET:
-        raise KernelError(_errno.EOPNOTSUPP)
+        raise KernelError(E.EOPNOTSUPP)
     opt = s32(optname)
     values = {SO_TYPE: desc.sock_type, SO_DOMAIN: AF_UNIX, SO_PROTOCOL: 0, SO_ERROR: 0,
               SO_SNDBUF: desc.tx.capacity, SO_RCVBUF: desc.rx.capacity}
     if opt not in values:
-        raise KernelError(_errno.ENOPROTOOPT)
+        raise KernelError(E.ENOPROTOOPT)
     ln = s32(t.mm.copy_in_u32(optlen))
     if ln < 0:
         raise KernelError(E.EINVAL)
@@ -305,7 +299,7 @@ def getpeername(t, fd, addr, addrlen):
 def _unsupported(name: str):
     def handler(t, fd):
         _sock(t, fd)
-        raise KernelError(_errno.EOPNOTSUPP if name in ("listen", "accept", "accept4")
+        raise KernelError(E.EOPNOTSUPP if name in ("listen", "accept", "accept4")
                           else E.EINVAL)
     handler.__name__ = name
     handler.__doc__ = (f"Implements {name}(2): EBADF or ENOTSOCK for non-sockets; a socketpair "

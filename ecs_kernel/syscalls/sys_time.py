@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import struct
 
+from ..abi import (CLOCK_BOOTTIME, CLOCK_BOOTTIME_ALARM, CLOCK_MONOTONIC, CLOCK_MONOTONIC_COARSE,
+                   CLOCK_MONOTONIC_RAW, CLOCK_PROCESS_CPUTIME_ID, CLOCK_REALTIME,
+                   CLOCK_REALTIME_ALARM, CLOCK_REALTIME_COARSE, CLOCK_TAI, CLOCK_THREAD_CPUTIME_ID,
+                   NSEC_PER_SEC, TIMER_ABSTIME)
 from ..errors import E, KernelError
 from .context import KernelBlocked, s32, s64
 from .table import FULL, completion, syscall
 
-CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_PROCESS_CPUTIME_ID, CLOCK_THREAD_CPUTIME_ID = 0, 1, 2, 3
-CLOCK_MONOTONIC_RAW, CLOCK_REALTIME_COARSE, CLOCK_MONOTONIC_COARSE, CLOCK_BOOTTIME = 4, 5, 6, 7
-CLOCK_REALTIME_ALARM, CLOCK_BOOTTIME_ALARM, CLOCK_TAI = 8, 9, 11
-TIMER_ABSTIME = 1
 _TS = struct.Struct("<qq")
-NS = 1_000_000_000
 
 
 def clock_now(t, clock: int) -> int:
@@ -26,7 +25,7 @@ def clock_now(t, clock: int) -> int:
     if clock in (CLOCK_REALTIME, CLOCK_REALTIME_COARSE, CLOCK_REALTIME_ALARM):
         return m.realtime_ns()
     if clock == CLOCK_TAI:
-        return m.realtime_ns() + 37 * NS
+        return m.realtime_ns() + 37 * NSEC_PER_SEC
     if clock in (CLOCK_MONOTONIC, CLOCK_MONOTONIC_RAW, CLOCK_MONOTONIC_COARSE, CLOCK_BOOTTIME,
                  CLOCK_BOOTTIME_ALARM):
         return m.monotonic_ns()
@@ -38,14 +37,14 @@ def clock_now(t, clock: int) -> int:
 
 
 def _put_ts(t, addr: int, ns: int) -> None:
-    t.mm.copy_out(addr, _TS.pack(ns // NS, ns % NS))
+    t.mm.copy_out(addr, _TS.pack(ns // NSEC_PER_SEC, ns % NSEC_PER_SEC))
 
 
 def _get_ts(t, addr: int) -> int:
     sec, nsec = _TS.unpack(t.mm.copy_in(addr, 16))
-    if sec < 0 or not 0 <= nsec < NS:
+    if sec < 0 or not 0 <= nsec < NSEC_PER_SEC:
         raise KernelError(E.EINVAL)
-    return sec * NS + nsec
+    return sec * NSEC_PER_SEC + nsec
 
 
 @syscall("clock_gettime", FULL, "host clocks; CPU-time clocks are the emulator's own", args=("i", "p"))
@@ -71,7 +70,7 @@ def gettimeofday(t, tv, tz):
     """Implements gettimeofday(2)."""
     ns = t.machine.realtime_ns()
     if tv:
-        t.mm.copy_out(tv, _TS.pack(ns // NS, ns % NS // 1000))
+        t.mm.copy_out(tv, _TS.pack(ns // NSEC_PER_SEC, ns % NSEC_PER_SEC // 1000))
     if tz:
         t.mm.copy_out(tz, bytes(8))
     return 0
@@ -80,7 +79,7 @@ def gettimeofday(t, tv, tz):
 @syscall("time", FULL, args=("p",))
 def time_(t, tloc):
     """Implements time(2)."""
-    sec = t.machine.realtime_ns() // NS
+    sec = t.machine.realtime_ns() // NSEC_PER_SEC
     if tloc:
         t.mm.copy_out_u64(tloc, sec)
     return sec

@@ -27,39 +27,21 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..abi import (CLOCK_BOOTTIME, CLOCK_BOOTTIME_ALARM, CLOCK_MONOTONIC, CLOCK_MONOTONIC_COARSE,
+                   CLOCK_MONOTONIC_RAW, CLOCK_PROCESS_CPUTIME_ID, CLOCK_REALTIME,
+                   CLOCK_REALTIME_ALARM, CLOCK_REALTIME_COARSE, CLOCK_TAI, CLOCK_THREAD_CPUTIME_ID,
+                   CPUCLOCK_CLOCK_MASK, CPUCLOCK_MAX, CPUCLOCK_PERTHREAD_MASK, CPUCLOCK_SCHED,
+                   CPUCLOCK_VIRT, NSEC_PER_SEC, RunState, RUSAGE_CHILDREN, RUSAGE_SELF,
+                   RUSAGE_THREAD, USER_HZ)
 from ..components import links, pidns
-from ..components.task import RunState
 from ..errors import E, KernelError
 from ..jit.cpuclock import CPU_USER, account_tick, fold_stages
 from ..jit.scatter import add_at
 from ..schedule import Phase, system
 
-NS = 1_000_000_000
-USER_HZ = 100  # times(2) clock ticks per second (sysconf(_SC_CLK_TCK))
 
-CLOCK_REALTIME = 0
-CLOCK_MONOTONIC = 1
-CLOCK_PROCESS_CPUTIME_ID = 2
-CLOCK_THREAD_CPUTIME_ID = 3
-CLOCK_MONOTONIC_RAW = 4
-CLOCK_REALTIME_COARSE = 5
-CLOCK_MONOTONIC_COARSE = 6
-CLOCK_BOOTTIME = 7
-CLOCK_REALTIME_ALARM = 8
-CLOCK_BOOTTIME_ALARM = 9
-CLOCK_TAI = 11
 
 # The CPU-clock encoding of include/linux/posix-timers.h.
-CPUCLOCK_PROF = 0  # user + system
-CPUCLOCK_VIRT = 1  # user
-CPUCLOCK_SCHED = 2  # user + system here (Linux: sum_exec_runtime)
-CPUCLOCK_MAX = 3
-CPUCLOCK_PERTHREAD_MASK = 4
-CPUCLOCK_CLOCK_MASK = 3
-
-RUSAGE_SELF = 0
-RUSAGE_CHILDREN = -1
-RUSAGE_THREAD = 1
 
 
 def make_process_cpuclock(pid: int, clock: int) -> int:
@@ -217,11 +199,11 @@ class Rusage(NamedTuple):
 
     @property
     def ru_utime(self) -> tuple[int, int]:
-        return self.utime_ns // NS, self.utime_ns % NS // 1000
+        return self.utime_ns // NSEC_PER_SEC, self.utime_ns % NSEC_PER_SEC // 1000
 
     @property
     def ru_stime(self) -> tuple[int, int]:
-        return self.stime_ns // NS, self.stime_ns % NS // 1000
+        return self.stime_ns // NSEC_PER_SEC, self.stime_ns % NSEC_PER_SEC // 1000
 
 
 def getrusage(world, task: int, who: int) -> Rusage:
@@ -248,7 +230,7 @@ class Tms(NamedTuple):
 
 
 def _clock_t(ns: int) -> int:
-    return ns // (NS // USER_HZ)  # nsec_to_clock_t
+    return ns // (NSEC_PER_SEC // USER_HZ)  # nsec_to_clock_t
 
 
 def times(world, task: int) -> Tms:

@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..abi import CLOSE_RANGE_CLOEXEC, CLOSE_RANGE_UNSHARE, O_CLOEXEC, RLIMIT_NOFILE
 from ..components import resources, rlimits
 from ..components.fd_table import drop_ref, store
-from ..components.rlimits import RLIMIT_NOFILE
 from ..errors import E, KernelError
 from ..jit import fdtable as K
 
-O_CLOEXEC = 0o2000000
-CLOSE_RANGE_UNSHARE = 1 << 1
-CLOSE_RANGE_CLOEXEC = 1 << 2
 _U64_1 = np.uint64(1)
 
 

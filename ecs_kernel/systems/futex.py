@@ -69,36 +69,26 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..abi import (Block, ERESTARTNOINTR, ERESTARTSYS, ERESTART_RESTARTBLOCK, ExitState,
+                   FUTEX_BITSET_MATCH_ANY, FUTEX_CLOCK_REALTIME, FUTEX_CMD_MASK, FUTEX_CMP_REQUEUE,
+                   FUTEX_LOCK_PI, FUTEX_LOCK_PI2, FUTEX_OP_ADD, FUTEX_OP_ANDN, FUTEX_OP_CMP_EQ,
+                   FUTEX_OP_CMP_GE, FUTEX_OP_CMP_GT, FUTEX_OP_CMP_LE, FUTEX_OP_CMP_LT,
+                   FUTEX_OP_CMP_NE, FUTEX_OP_OPARG_SHIFT, FUTEX_OP_OR, FUTEX_OP_SET, FUTEX_OP_XOR,
+                   FUTEX_OWNER_DIED, FUTEX_PRIVATE_FLAG, FUTEX_REQUEUE, FUTEX_TID_MASK,
+                   FUTEX_TRYLOCK_PI, FUTEX_UNLOCK_PI, FUTEX_WAIT, FUTEX_WAITERS, FUTEX_WAIT_BITSET,
+                   FUTEX_WAIT_REQUEUE_PI, FUTEX_WAKE, FUTEX_WAKE_BITSET, FUTEX_WAKE_OP, KEY_PRIVATE,
+                   KEY_SHARED_MM, KEY_SHARED_OBJ, KTIME_MAX, NSEC_PER_SEC, PROT_READ, PROT_WRITE,
+                   ROBUST_LIST_HEAD_SIZE, ROBUST_LIST_LIMIT, RunState, WF_HAS_TIMEOUT, WF_PI,
+                   WF_PRIVATE)
 from ..components import links, pidns
-from ..components.futex import (KEY_PRIVATE, KEY_SHARED_MM, KEY_SHARED_OBJ, NO_DEADLINE,
-                                 WF_HAS_TIMEOUT, WF_PI, WF_PRIVATE)
-from ..components.task import Block, ExitState, RunState
-from ..errors import ERESTART_RESTARTBLOCK, ERESTARTNOINTR, ERESTARTSYS, E, KernelError
+from ..components.futex import NO_DEADLINE
+from ..errors import E, KernelError
 from ..schedule import Phase, system
 from .task_wait import BLOCKED
 
-FUTEX_WAIT, FUTEX_WAKE, FUTEX_FD, FUTEX_REQUEUE, FUTEX_CMP_REQUEUE, FUTEX_WAKE_OP = range(6)
-FUTEX_LOCK_PI, FUTEX_UNLOCK_PI, FUTEX_TRYLOCK_PI, FUTEX_WAIT_BITSET, FUTEX_WAKE_BITSET = range(6, 11)
-FUTEX_WAIT_REQUEUE_PI, FUTEX_CMP_REQUEUE_PI, FUTEX_LOCK_PI2 = 11, 12, 13
-FUTEX_PRIVATE_FLAG = 128
-FUTEX_CLOCK_REALTIME = 256
-FUTEX_CMD_MASK = ~(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME)
-FUTEX_BITSET_MATCH_ANY = 0xFFFFFFFF
-
-FUTEX_OP_SET, FUTEX_OP_ADD, FUTEX_OP_OR, FUTEX_OP_ANDN, FUTEX_OP_XOR = range(5)
-FUTEX_OP_OPARG_SHIFT = 8
-FUTEX_OP_CMP_EQ, FUTEX_OP_CMP_NE, FUTEX_OP_CMP_LT, FUTEX_OP_CMP_LE, FUTEX_OP_CMP_GT, \
-    FUTEX_OP_CMP_GE = range(6)
-
-FUTEX_WAITERS = 0x80000000
-FUTEX_OWNER_DIED = 0x40000000
-FUTEX_TID_MASK = 0x3FFFFFFF
-ROBUST_LIST_LIMIT = 2048
-ROBUST_LIST_HEAD_SIZE = 24  # sizeof(struct robust_list_head) on x86-64
 
 
-NSEC_PER_SEC = 1_000_000_000
-KTIME_MAX = (1 << 63) - 1
+
 _TIMEOUT_CMDS = (FUTEX_WAIT, FUTEX_LOCK_PI, FUTEX_LOCK_PI2, FUTEX_WAIT_BITSET, FUTEX_WAIT_REQUEUE_PI)
 _U32 = 0xFFFFFFFF
 
@@ -259,7 +249,6 @@ def cmpxchg_u32(world, t: int, addr: int, old: int, new: int) -> int:
 
 def _aspace_shared_key(mem, mm: int, addr: int, write: bool) -> tuple[int, int, int]:
     """get_futex_key for a shared op on a cpu.memory.AddressSpace (reads its range table)."""
-    from ..cpu.memory import PROT_READ, PROT_WRITE
     from ..jit.pagewalk import BOFF, BUF, FILE, PROT, START
     i = mem._find(addr)
     if i < 0:

@@ -29,15 +29,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..abi import Block, ERESTARTNOINTR, ExitState, POLLERR, POLLHUP, POLLNVAL, RunState
 from ..components.futex import NO_DEADLINE
-from ..components.task import Block, ExitState, RunState
-from ..errors import ERESTARTNOINTR, KernelError
-from ..fs import abi as fsabi
+from ..errors import KernelError
 from ..schedule import Phase, system
 from . import fd_table
 
 # Events that always count as ready, wanted or not (poll(2)).
-ALWAYS = fsabi.POLLERR | fsabi.POLLHUP | fsabi.POLLNVAL
+ALWAYS = POLLERR | POLLHUP | POLLNVAL
 
 
 def deadline_for(world, t: int, nr: int, timeout_ns: int | None) -> int:

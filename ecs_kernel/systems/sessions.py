@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..abi import ExitState, SIGCONT, SIGHUP
 from ..components import links, pidns
-from ..components.signals import SIGCONT, SIGHUP
-from ..components.task import ExitState
 from ..errors import E, KernelError
 from ..jit.scatter import subtract_at
 

@@ -11,9 +11,8 @@ from typing import Callable
 
 import numpy as np
 
+from ..abi import RLIMIT_SIGPENDING, RunState
 from ..components import sigactions
-from ..components.rlimits import RLIMIT_SIGPENDING
-from ..components.task import RunState
 from ..jit import futex_batch
 from ..jit import signals_batch as K
 from . import futex, task_signals

@@ -23,9 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..abi import BASE_MONO, BASE_REAL, Block, RunState
 from ..components.futex import NO_DEADLINE
-from ..components.task import Block, RunState
-from ..components.timers import BASE_MONO, BASE_REAL
 from . import cpu_clocks, io_wait
 
 

@@ -13,39 +13,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..abi import (Block, CLONE_CHILD_CLEARTID, CLONE_DETACHED, CLONE_FILES, CLONE_FS,
+                   CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID,
+                   CLONE_NEWUSER, CLONE_NEWUTS, CLONE_PARENT, CLONE_PIDFD, CLONE_SIGHAND,
+                   CLONE_THREAD, CLONE_VFORK, CLONE_VM, CSIGNAL, ExitState, NSIG, RLIMIT_NPROC,
+                   RunState, SIGCHLD)
 from ..components import links, pidns, resources, rlimits
-from ..components.rlimits import RLIMIT_NPROC
-from ..components.signals import NSIG, SIGCHLD
-from ..components.task import Block, ExitState, RunState
 from ..errors import E, KernelError
 from ..jit.scatter import add_at
 from . import sessions
 
-CSIGNAL = 0x000000FF
-CLONE_VM = 0x00000100
-CLONE_FS = 0x00000200
-CLONE_FILES = 0x00000400
-CLONE_SIGHAND = 0x00000800
-CLONE_PIDFD = 0x00001000
-CLONE_PTRACE = 0x00002000
-CLONE_VFORK = 0x00004000
-CLONE_PARENT = 0x00008000
-CLONE_THREAD = 0x00010000
-CLONE_NEWNS = 0x00020000
-CLONE_SYSVSEM = 0x00040000
-CLONE_SETTLS = 0x00080000
-CLONE_PARENT_SETTID = 0x00100000
-CLONE_CHILD_CLEARTID = 0x00200000
-CLONE_DETACHED = 0x00400000
-CLONE_UNTRACED = 0x00800000
-CLONE_CHILD_SETTID = 0x01000000
-CLONE_NEWCGROUP = 0x02000000
-CLONE_NEWUTS = 0x04000000
-CLONE_NEWIPC = 0x08000000
-CLONE_NEWUSER = 0x10000000
-CLONE_NEWPID = 0x20000000
-CLONE_NEWNET = 0x40000000
-CLONE_IO = 0x80000000
 
 # Namespaces we model; the others are refused with EINVAL (documented in the syscall table).
 SUPPORTED_NS = CLONE_NEWPID | CLONE_NEWUTS

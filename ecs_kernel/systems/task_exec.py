@@ -8,8 +8,8 @@ driver.
 """
 from __future__ import annotations
 
+from ..abi import ExitState
 from ..components import links, resources, sigactions
-from ..components.task import ExitState
 from . import fd_table, futex, task_clone, task_exit, timers
 
 

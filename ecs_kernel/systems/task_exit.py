@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..abi import (Block, CLD_DUMPED, CLD_EXITED, CLD_KILLED, ExitState, RunState, SA_NOCLDWAIT,
+                   SIGCHLD, SIGKILL, SIG_IGN)
 from ..components import links, pidns, resources, rlimits
-from ..components.signals import (CLD_DUMPED, CLD_EXITED, CLD_KILLED, SA_NOCLDWAIT, SIG_IGN,
-                                  SIGCHLD, SIGKILL, sigmask)
-from ..components.task import Block, ExitState, RunState
+from ..components.signals import sigmask
 from ..errors import E, KernelError
 from ..jit.scatter import add_at, subtract_at, unique
 from ..schedule import Phase, system

@@ -18,22 +18,20 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..abi import (Block, CLD_CONTINUED, CLD_STOPPED, COREDUMP_SIGNALS, DEFAULT_IGNORE,
+                   ERESTARTNOINTR, ERESTART_RESTARTBLOCK, ExitState, FULL_MASK, NSIG,
+                   RLIMIT_SIGPENDING, RunState, SA_NOCLDSTOP, SA_NODEFER, SA_RESETHAND, SA_RESTART,
+                   SIGCHLD, SIGCONT, SIGKILL, SIGRTMIN, SIGSEGV, SIGSTOP, SIG_BLOCK, SIG_DFL,
+                   SIG_IGN, SIG_SETMASK, SIG_UNBLOCK, SI_KERNEL, SI_TKILL, SI_USER, STOP_MASK,
+                   STOP_SIGNALS, SYNCHRONOUS_MASK, UNBLOCKABLE)
 from ..components import links, pidns, rlimits, sigactions
-from ..components.rlimits import RLIMIT_SIGPENDING
-from ..components.signals import (CLD_CONTINUED, CLD_STOPPED, COREDUMP_SIGNALS, DEFAULT_IGNORE,
-                                  FULL_MASK, NSIG, SA_NOCLDSTOP, SA_NODEFER, SA_RESETHAND,
-                                  SA_RESTART, SI_KERNEL, SI_TKILL, SI_USER, SIG_DFL,
-                                  SIG_IGN, SIGCHLD, SIGCONT, SIGKILL, SIGRTMIN, SIGSTOP, STOP_MASK,
-                                  STOP_SIGNALS, UNBLOCKABLE, sigmask)
-from ..components.task import Block, ExitState, RunState
-from ..errors import ERESTART_RESTARTBLOCK, ERESTARTNOINTR, E, KernelError
+from ..components.signals import sigmask
+from ..errors import E, KernelError
 from ..jit.signals_batch import interrupted_ret
 from ..jit.timers import end_sleep_rows
 from ..schedule import Phase, system
 from . import io_wait
 from .cpu_clocks import realtime_offset
-
-SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK = 0, 1, 2
 
 
 def _stats(world) -> dict:
@@ -201,7 +199,6 @@ def _collect(world, owner: int, group: bool, signo: int) -> tuple[int, int, int,
 
 def _next_signal(pending: int, blocked: int) -> int:
     """Linux next_signal: synchronous fault signals first, then the lowest number."""
-    from ..jit.signals import SYNCHRONOUS_MASK
     x = pending & ~(blocked & ~UNBLOCKABLE) & FULL_MASK
     if not x:
         return 0
@@ -660,7 +657,7 @@ def sigreturn(world, task: int) -> int:
     T, F = world.tasks, world.sigframes
     f = int(T.frame_top[task])
     if f < 0:
-        force_signal(world, task, 11)
+        force_signal(world, task, SIGSEGV)
         raise KernelError(E.EFAULT, "rt_sigreturn without a signal frame")
     T.sig_mask[task] = int(F.f_mask[f]) & ~UNBLOCKABLE & FULL_MASK
     T.frame_top[task] = F.f_prev[f]

@@ -15,26 +15,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..abi import (Block, CLD_CONTINUED, CLD_STOPPED,
+                   ExitState, P_ALL, P_PGID, P_PID, RunState, SIGCHLD, WALL, WCLONE, WCONTINUED,
+                   WEXITED, WNOHANG, WNOTHREAD, WNOWAIT, WSTATUS_CONTINUED,
+                   WSTATUS_STOPPED, WSTOPPED, WUNTRACED)
 from ..components import links, pidns
-from ..components.task import Block, ExitState, RunState
-from ..components.signals import SIGCHLD
 from ..errors import E, KernelError
 from ..jit.scatter import add_at
 from ..schedule import Phase, system
 from . import cpu_clocks
 from . import task_exit  # attribute access at call time: task_exit imports modules that import us
 
-WNOHANG = 0x00000001
-WUNTRACED = WSTOPPED = 0x00000002
-WEXITED = 0x00000004
-WCONTINUED = 0x00000008
-WNOWAIT = 0x01000000
-WNOTHREAD = 0x20000000  # __WNOTHREAD
-WALL = 0x40000000  # __WALL
-WCLONE = 0x80000000  # __WCLONE
-
-P_ALL, P_PID, P_PGID = 0, 1, 2
-CLD_EXITED, CLD_KILLED, CLD_DUMPED, CLD_TRAPPED, CLD_STOPPED, CLD_CONTINUED = range(1, 7)
 
 _WAIT4_OPTIONS = WNOHANG | WUNTRACED | WCONTINUED | WNOTHREAD | WCLONE | WALL
 _WAITID_OPTIONS = WNOHANG | WNOWAIT | WEXITED | WSTOPPED | WCONTINUED | WNOTHREAD | WCLONE | WALL
@@ -174,11 +165,13 @@ def _consider(world, waiter: int, c: int, opts: WaitOptions, st: _Search) -> Wai
         sig = int(G.stop_signal[ctg])
         if not opts.options & WNOWAIT:
             G.stop_report[ctg] = False
-        return WaitResult(c, pidns.tid_in(world, c, ns), (sig << 8) | 0x7F, CLD_STOPPED, int(T.ruid[c]))
+        status = (sig << 8) | WSTATUS_STOPPED
+        return WaitResult(c, pidns.tid_in(world, c, ns), status, CLD_STOPPED, int(T.ruid[c]))
     if opts.options & WCONTINUED and G.continued_report[ctg]:
         if not opts.options & WNOWAIT:
             G.continued_report[ctg] = False
-        return WaitResult(c, pidns.tid_in(world, c, ns), 0xFFFF, CLD_CONTINUED, int(T.ruid[c]))
+        return WaitResult(c, pidns.tid_in(world, c, ns), WSTATUS_CONTINUED, CLD_CONTINUED,
+                          int(T.ruid[c]))
     return None
 
 
@@ -236,8 +229,8 @@ def wait_many(world, rows: np.ndarray, simple: np.ndarray, scalar):
     covers reaps its zombie children in one batch (wait_task_zombie: the status, the waiter
     group's joined child CPU time, release_many), and ``scalar(i)`` serves each row it does not,
     in between. Returns ``(kind, pid, status, code, uid, utime, stime)`` per row: kind NONE
-    (nothing ready yet), ECHILD, FOUND (the reaped child's pid in the root namespace, wait
-    status, si_code, uid and CPU times) or FALLBACK (served by ``scalar``)."""
+    (nothing ready yet), NO_CHILD (ECHILD), FOUND (the reaped child's pid in the root namespace,
+    wait status, si_code, uid and CPU times) or FALLBACK (served by ``scalar``)."""
     from ..jit import wait_batch as K
     T, G = world.tasks, world.thread_groups
     rows = np.ascontiguousarray(rows, np.int64)
@@ -354,7 +347,7 @@ def _wait_system_batch(world, rows: np.ndarray) -> None:
     T.wait_uid[f] = uid[found]
     T.wait_utime[f] = utime[found]
     T.wait_stime[f] = stime[found]
-    T.ret[rows[kind == K.ECHILD]] = -E.ECHILD
-    ended = rows[found | (kind == K.ECHILD)]
+    T.ret[rows[kind == K.NO_CHILD]] = -E.ECHILD
+    ended = rows[found | (kind == K.NO_CHILD)]
     T.run_state[ended] = RunState.runSyscallExit
     T.block[ended] = Block.NONE

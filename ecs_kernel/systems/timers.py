@@ -34,30 +34,28 @@ next pass (one tick late).
 """
 from __future__ import annotations
 
-import errno
 from typing import NamedTuple
 
 import numpy as np
 
+from ..abi import (BASE_MONO, BASE_PROF, BASE_REAL, BASE_THREAD, BASE_VIRT, Block, CLOCK_BOOTTIME,
+                   CLOCK_BOOTTIME_ALARM, CLOCK_MONOTONIC, CLOCK_MONOTONIC_COARSE,
+                   CLOCK_MONOTONIC_RAW, CLOCK_PROCESS_CPUTIME_ID, CLOCK_REALTIME,
+                   CLOCK_REALTIME_ALARM, CLOCK_REALTIME_COARSE, CLOCK_TAI, CLOCK_THREAD_CPUTIME_ID,
+                   CPUCLOCK_PERTHREAD_MASK, CPUCLOCK_VIRT, EOPNOTSUPP, ExitState, ITIMER_PROF,
+                   ITIMER_REAL, ITIMER_VIRTUAL, KTIME_MAX, NSEC_PER_SEC, NSIG, RLIMIT_CPU,
+                   RLIM_INFINITY, RunState, SIGALRM, SIGEV_NONE, SIGEV_SIGNAL, SIGEV_THREAD,
+                   SIGEV_THREAD_ID, SIGKILL, SIGPROF, SIGVTALRM, SIGXCPU, SI_TIMER, TIMER_ABSTIME)
 from ..components import pidns, rlimits
-from ..components.rlimits import RLIM_INFINITY, RLIMIT_CPU
-from ..components.signals import (NSIG, SI_TIMER, SIGALRM, SIGKILL, SIGPROF, SIGVTALRM, SIGXCPU,
-                                  sigmask)
-from ..components.task import Block, ExitState, RunState
-from ..components.timers import (BASE_MONO, BASE_PROF, BASE_REAL, BASE_THREAD, BASE_VIRT,
-                                 ITIMER_PROF, ITIMER_REAL, ITIMER_VIRTUAL, KIND_POSIX,
-                                 SIGEV_NONE, SIGEV_SIGNAL, SIGEV_THREAD, SIGEV_THREAD_ID)
+from ..components.signals import sigmask
+from ..components.timers import KIND_POSIX
 from ..errors import E, KernelError
 from ..jit.timers import end_sleeps, expire
 from ..schedule import Phase, system
 from . import cpu_clocks as C
 from .task_signals import send_group_signal, send_signal
 
-NS = 1_000_000_000
-KTIME_MAX = (1 << 63) - 1
-TIMER_ABSTIME = 1
 INT_MAX = 2 ** 31 - 1
-EOPNOTSUPP = errno.EOPNOTSUPP
 _ITIMER_SIGNALS = (SIGALRM, SIGVTALRM, SIGPROF)
 
 
@@ -86,22 +84,22 @@ def _timeval_ns(tv) -> int:
     sec, usec = tv
     if sec < 0 or not 0 <= usec < 1_000_000:
         raise KernelError(E.EINVAL, f"invalid timeval {tv}")
-    return sec * NS + usec * 1000
+    return sec * NSEC_PER_SEC + usec * 1000
 
 
 def _timespec_ns(ts) -> int:
     sec, nsec = ts
-    if sec < 0 or not 0 <= nsec < NS:
+    if sec < 0 or not 0 <= nsec < NSEC_PER_SEC:
         raise KernelError(E.EINVAL, f"invalid timespec {ts}")
-    return sec * NS + nsec
+    return sec * NSEC_PER_SEC + nsec
 
 
 def _tv(ns: int) -> tuple[int, int]:
-    return ns // NS, ns % NS // 1000
+    return ns // NSEC_PER_SEC, ns % NSEC_PER_SEC // 1000
 
 
 def _ts(ns: int) -> tuple[int, int]:
-    return ns // NS, ns % NS
+    return ns // NSEC_PER_SEC, ns % NSEC_PER_SEC
 
 
 # -- clocks of timers ------------------------------------------------------------------------------
@@ -141,14 +139,14 @@ def _gather_now(world, rows: np.ndarray) -> np.ndarray:
 
 def _clock_base(world, task: int, clockid: int) -> tuple[int, int]:
     """(base, target) of a clock id for timers and sleeps."""
-    if clockid in (C.CLOCK_MONOTONIC, C.CLOCK_BOOTTIME):
+    if clockid in (CLOCK_MONOTONIC, CLOCK_BOOTTIME):
         return BASE_MONO, -1
-    if clockid in (C.CLOCK_REALTIME, C.CLOCK_TAI):
+    if clockid in (CLOCK_REALTIME, CLOCK_TAI):
         return BASE_REAL, -1
     thread, row, which = C.resolve_cpu_clock(world, task, clockid, gettime=False)
     if thread:
         return BASE_THREAD, row
-    return (BASE_VIRT if which == C.CPUCLOCK_VIRT else BASE_PROF), row
+    return (BASE_VIRT if which == CPUCLOCK_VIRT else BASE_PROF), row
 
 
 def _target_gen(world, base: int, target: int) -> int:
@@ -266,9 +264,9 @@ def alarm(world, task: int, seconds: int) -> int:
     """alarm(2): ITIMER_REAL for ``seconds`` (0 cancels). Returns the seconds left of the old
     alarm, rounded to nearest, and at least 1 if any time was left (alarm_setitimer)."""
     seconds &= 0xFFFFFFFF  # unsigned int
-    old, _ = _set_itimer_ns(world, task, ITIMER_REAL, seconds * NS, 0)
-    sec, nsec = divmod(old, NS)
-    if (not sec and nsec) or nsec >= NS // 2:
+    old, _ = _set_itimer_ns(world, task, ITIMER_REAL, seconds * NSEC_PER_SEC, 0)
+    sec, nsec = divmod(old, NSEC_PER_SEC)
+    if (not sec and nsec) or nsec >= NSEC_PER_SEC // 2:
         sec += 1
     return sec
 
@@ -276,12 +274,12 @@ def alarm(world, task: int, seconds: int) -> int:
 # -- POSIX timers ---------------------------------------------------------------------------------
 
 def _posix_base(world, task: int, clockid: int) -> tuple[int, int]:
-    if clockid in (C.CLOCK_MONOTONIC_RAW, C.CLOCK_REALTIME_COARSE, C.CLOCK_MONOTONIC_COARSE,
-                   C.CLOCK_REALTIME_ALARM, C.CLOCK_BOOTTIME_ALARM):
+    if clockid in (CLOCK_MONOTONIC_RAW, CLOCK_REALTIME_COARSE, CLOCK_MONOTONIC_COARSE,
+                   CLOCK_REALTIME_ALARM, CLOCK_BOOTTIME_ALARM):
         raise KernelError(EOPNOTSUPP, f"clock {clockid} has no timers here")
-    if clockid >= 0 and clockid not in (C.CLOCK_REALTIME, C.CLOCK_MONOTONIC, C.CLOCK_BOOTTIME,
-                                        C.CLOCK_TAI, C.CLOCK_PROCESS_CPUTIME_ID,
-                                        C.CLOCK_THREAD_CPUTIME_ID):
+    if clockid >= 0 and clockid not in (CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME,
+                                        CLOCK_TAI, CLOCK_PROCESS_CPUTIME_ID,
+                                        CLOCK_THREAD_CPUTIME_ID):
         raise KernelError(E.EINVAL, f"bad clock {clockid}")
     return _clock_base(world, task, clockid)
 
@@ -433,20 +431,20 @@ def nanosleep(world, task: int, req: tuple[int, int]):
     """nanosleep(2): 0 at once for a zero request, else BLOCKED (Block.SLEEP) until the timer
     system ends it (ret 0) or a signal does (-EINTR; ``sleep_rem_ns`` holds what was left).
     EINVAL for a bad timespec."""
-    return clock_nanosleep(world, task, C.CLOCK_MONOTONIC, 0, req)
+    return clock_nanosleep(world, task, CLOCK_MONOTONIC, 0, req)
 
 
 def clock_nanosleep(world, task: int, clockid: int, flags: int, req: tuple[int, int]):
     """clock_nanosleep(2), relative or TIMER_ABSTIME. EINVAL for a bad timespec, a thread CPU
     clock or an unknown clock; EOPNOTSUPP for clocks without sleeps. Returns 0 or BLOCKED."""
     from .task_wait import BLOCKED
-    if clockid in (C.CLOCK_MONOTONIC_RAW, C.CLOCK_REALTIME_COARSE, C.CLOCK_MONOTONIC_COARSE,
-                   C.CLOCK_REALTIME_ALARM, C.CLOCK_BOOTTIME_ALARM):
+    if clockid in (CLOCK_MONOTONIC_RAW, CLOCK_REALTIME_COARSE, CLOCK_MONOTONIC_COARSE,
+                   CLOCK_REALTIME_ALARM, CLOCK_BOOTTIME_ALARM):
         raise KernelError(EOPNOTSUPP, f"clock {clockid} cannot sleep")
-    if clockid == C.CLOCK_THREAD_CPUTIME_ID or (clockid < 0 and clockid & C.CPUCLOCK_PERTHREAD_MASK):
+    if clockid == CLOCK_THREAD_CPUTIME_ID or (clockid < 0 and clockid & CPUCLOCK_PERTHREAD_MASK):
         raise KernelError(E.EINVAL, "clock_nanosleep on a thread CPU clock")
-    if clockid >= 0 and clockid not in (C.CLOCK_REALTIME, C.CLOCK_MONOTONIC, C.CLOCK_BOOTTIME,
-                                        C.CLOCK_TAI, C.CLOCK_PROCESS_CPUTIME_ID):
+    if clockid >= 0 and clockid not in (CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME,
+                                        CLOCK_TAI, CLOCK_PROCESS_CPUTIME_ID):
         raise KernelError(E.EINVAL, f"bad clock {clockid}")
     base, target = _clock_base(world, task, clockid)
     ns = _timespec_ns(req)
@@ -663,8 +661,9 @@ def _rlimit_cpu(world) -> None:
     g, soft, hard = g[finite], soft[finite], hard[finite]
     ptime = G.group_utime[g] + G.group_stime[g]
     big = np.uint64(2 ** 33)
-    soft_ns = np.where(soft < big, np.minimum(soft, big).astype(np.int64) * NS, np.iinfo(np.int64).max)
-    hard_ns = np.where(hard < big, np.minimum(hard, big).astype(np.int64) * NS, np.iinfo(np.int64).max)
+    never = np.iinfo(np.int64).max
+    soft_ns = np.where(soft < big, np.minimum(soft, big).astype(np.int64) * NSEC_PER_SEC, never)
+    hard_ns = np.where(hard < big, np.minimum(hard, big).astype(np.int64) * NSEC_PER_SEC, never)
     for i in np.flatnonzero((ptime >= soft_ns) | (ptime >= hard_ns)).tolist():
         tg = int(g[i])
         if hard[i] != RLIM_INFINITY and ptime[i] >= hard_ns[i]:

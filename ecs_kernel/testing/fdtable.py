@@ -10,13 +10,13 @@ from __future__ import annotations
 import hypothesis.strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from ..abi import (CLONE_FILES, CLONE_SIGHAND, CLONE_THREAD, CLONE_VM, CLOSE_RANGE_CLOEXEC,
+                   CLOSE_RANGE_UNSHARE, O_CLOEXEC, RLIMIT_NOFILE, WALL, WNOHANG)
 from ..components import rlimits
-from ..components.rlimits import RLIMIT_NOFILE
 from ..errors import E, KernelError
 from ..kernel import Kernel
 from ..schedule import check_sanity
 from ..systems import fd_table as F
-from ..systems.task_clone import CLONE_FILES, CLONE_SIGHAND, CLONE_THREAD, CLONE_VM
 from ..world import Settings
 
 # Mostly small fds (the ones that are open), sometimes anything (negative, past the limit).
@@ -151,7 +151,7 @@ class FDTableMachine(RuleBasedStateMachine):
                 raise KernelError(E.EBADF)
             self._reftab(t)[new] = [f, three and cloexec]
             return new
-        impl = (lambda: F.dup3(self.w, t, old, new, F.O_CLOEXEC if cloexec else 0)) if three \
+        impl = (lambda: F.dup3(self.w, t, old, new, O_CLOEXEC if cloexec else 0)) if three \
             else (lambda: F.dup2(self.w, t, old, new))
         self._same(impl, ref)
 
@@ -171,11 +171,11 @@ class FDTableMachine(RuleBasedStateMachine):
         def ref():
             if flags & ~6 or first > last or first < 0:
                 raise KernelError(E.EINVAL)
-            if flags & F.CLOSE_RANGE_UNSHARE:
+            if flags & CLOSE_RANGE_UNSHARE:
                 self._unshare_ref(t)
             tab = self._reftab(t)
             for fd in [fd for fd in tab if first <= fd <= last]:
-                if flags & F.CLOSE_RANGE_CLOEXEC:
+                if flags & CLOSE_RANGE_CLOEXEC:
                     tab[fd][1] = True
                 else:
                     del tab[fd]
@@ -236,7 +236,6 @@ class FDTableMachine(RuleBasedStateMachine):
         if tab not in self.ref.task_table.values():
             del self.ref.tables[tab]
         # reap zombies so rows stay tidy
-        from ..systems.task_wait import WNOHANG, WALL
         while True:
             try:
                 if not self.k.wait4(self.k.init_task, -1, WNOHANG | WALL):

@@ -19,13 +19,15 @@ from __future__ import annotations
 import hypothesis.strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from ..components.futex import KEY_PRIVATE, KEY_SHARED_MM, KEY_SHARED_OBJ
-from ..components.task import Block, RunState
+from ..abi import (Block, CLONE_CHILD_CLEARTID, CLONE_SIGHAND, CLONE_THREAD, CLONE_VM,
+                   FUTEX_BITSET_MATCH_ANY, FUTEX_CLOCK_REALTIME, FUTEX_CMP_REQUEUE,
+                   FUTEX_PRIVATE_FLAG, FUTEX_REQUEUE, FUTEX_TID_MASK, FUTEX_WAIT,
+                   FUTEX_WAIT_BITSET, FUTEX_WAITERS, FUTEX_WAKE, FUTEX_WAKE_BITSET, FUTEX_WAKE_OP,
+                   KEY_PRIVATE, KEY_SHARED_MM, KEY_SHARED_OBJ, RunState)
 from ..errors import KernelError
 from ..kernel import Kernel
 from ..schedule import check_sanity
 from ..systems import futex as F
-from ..systems.task_clone import CLONE_CHILD_CLEARTID, CLONE_SIGHAND, CLONE_THREAD, CLONE_VM
 from ..systems.task_wait import BLOCKED
 from ..world import Settings
 from .futex_reference import RefFutex
@@ -35,16 +37,16 @@ THREAD = CLONE_THREAD | CLONE_SIGHAND | CLONE_VM
 # -- strategies (public) -------------------------------------------------------------------------------
 
 #: futex(2) commands, mostly the supported ones.
-futex_cmds = st.sampled_from([F.FUTEX_WAIT, F.FUTEX_WAKE, F.FUTEX_REQUEUE, F.FUTEX_CMP_REQUEUE,
-                              F.FUTEX_WAKE_OP, F.FUTEX_WAIT_BITSET, F.FUTEX_WAKE_BITSET])
+futex_cmds = st.sampled_from([FUTEX_WAIT, FUTEX_WAKE, FUTEX_REQUEUE, FUTEX_CMP_REQUEUE,
+                              FUTEX_WAKE_OP, FUTEX_WAIT_BITSET, FUTEX_WAKE_BITSET])
 #: futex(2) op words: a command with or without FUTEX_PRIVATE_FLAG (and, rarely, CLOCK_REALTIME).
 futex_ops = st.builds(lambda c, p, r: c | p | r, futex_cmds,
-                      st.sampled_from([0, F.FUTEX_PRIVATE_FLAG]),
-                      st.sampled_from([0, 0, 0, F.FUTEX_CLOCK_REALTIME]))
+                      st.sampled_from([0, FUTEX_PRIVATE_FLAG]),
+                      st.sampled_from([0, 0, 0, FUTEX_CLOCK_REALTIME]))
 #: wake counts around the interesting edges (0 and negatives wake one for FUTEX_WAKE).
 wake_counts = st.sampled_from([-1, 0, 1, 1, 2, 3, 0x7FFFFFFF])
 #: bitsets: all, single bits, none (EINVAL).
-bitsets = st.sampled_from([F.FUTEX_BITSET_MATCH_ANY] * 3 + [1, 2, 3, 0])
+bitsets = st.sampled_from([FUTEX_BITSET_MATCH_ANY] * 3 + [1, 2, 3, 0])
 #: FUTEX_WAKE_OP encodings as (op, oparg, cmp, cmparg), including invalid op/cmp values.
 wake_op_args = st.tuples(st.sampled_from([0, 1, 2, 3, 4, 0, 1, 5]), st.integers(-3, 3),
                          st.sampled_from([0, 1, 2, 3, 4, 5, 6]), st.integers(-2, 2))
@@ -173,11 +175,11 @@ class FutexMachine(RuleBasedStateMachine):
         val = self.ref.read(self.ref.tasks[tid].proc, addr) + (1 if stale else 0)
         now = self.k.world.now_ns
         rel = None if ticks is None else ticks * self.ref.tick_ns
-        op = (F.FUTEX_WAIT_BITSET if bitset_op else F.FUTEX_WAIT) | (F.FUTEX_PRIVATE_FLAG if private else 0)
+        op = (FUTEX_WAIT_BITSET if bitset_op else FUTEX_WAIT) | (FUTEX_PRIVATE_FLAG if private else 0)
         timeout = None if rel is None else divmod(rel + now if bitset_op else rel, 10**9)
         deadline = None if rel is None else now + rel
         if not bitset_op:
-            bitset = F.FUTEX_BITSET_MATCH_ANY
+            bitset = FUTEX_BITSET_MATCH_ANY
         self._same(lambda: F.futex(self.k.world, self.rows[tid], addr, op, val, timeout, 0, bitset),
                    lambda: self.ref.wait(tid, addr, val, bitset, private, deadline))
 
@@ -192,10 +194,10 @@ class FutexMachine(RuleBasedStateMachine):
             val = self.ref.read(self.ref.tasks[tid].proc, addr)
             rel = None if ticks is None else (ticks + 1) * self.ref.tick_ns
             deadline = None if rel is None else self.k.world.now_ns + rel
-            op = F.FUTEX_WAIT | (F.FUTEX_PRIVATE_FLAG if private else 0)
+            op = FUTEX_WAIT | (FUTEX_PRIVATE_FLAG if private else 0)
             self._same(lambda: F.futex(self.k.world, self.rows[tid], addr, op, val,
                                        None if rel is None else divmod(rel, 10**9)),
-                       lambda: self.ref.wait(tid, addr, val, F.FUTEX_BITSET_MATCH_ANY, private, deadline))
+                       lambda: self.ref.wait(tid, addr, val, FUTEX_BITSET_MATCH_ANY, private, deadline))
 
     def _write64(self, tid, addr, v):
         F.memory_of(self.k.world, self.rows[tid]).copy_out_u64(addr, v)
@@ -211,7 +213,7 @@ class FutexMachine(RuleBasedStateMachine):
         tid = self._choose(i)
         proc = self.ref.tasks[tid].proc
         addr = PRIVATE_WORDS[lock]
-        if self.ref.read(proc, addr) & F.FUTEX_TID_MASK:
+        if self.ref.read(proc, addr) & FUTEX_TID_MASK:
             return  # held (or looks held): a real locker would wait
         head = ROBUST_HEADS + 32 * self.slot[tid]
         entry = addr - ROBUST_OFFSET
@@ -221,7 +223,7 @@ class FutexMachine(RuleBasedStateMachine):
             self._write64(tid, head + 16, 0)
             F.set_robust_list(self.k.world, self.rows[tid], head, F.ROBUST_LIST_HEAD_SIZE)
             self.robust_head[tid] = head
-        value = self.ktid[tid] | (F.FUTEX_WAITERS if waiters_bit else 0)
+        value = self.ktid[tid] | (FUTEX_WAITERS if waiters_bit else 0)
         F.write_u32(self.k.world, self.rows[tid], addr, value)
         self.ref.write(proc, addr, value)
         if pending:
@@ -231,8 +233,8 @@ class FutexMachine(RuleBasedStateMachine):
             self._write64(tid, head, entry)
         others = [t for t in self._runnable() if t != tid and self.ref.tasks[t].proc == proc]
         for t in others[:min(contend, len(self._runnable()) - 1)]:
-            self._same(lambda: F.futex(self.k.world, self.rows[t], addr, F.FUTEX_WAIT, value),
-                       lambda: self.ref.wait(t, addr, value, F.FUTEX_BITSET_MATCH_ANY, False, None))
+            self._same(lambda: F.futex(self.k.world, self.rows[t], addr, FUTEX_WAIT, value),
+                       lambda: self.ref.wait(t, addr, value, FUTEX_BITSET_MATCH_ANY, False, None))
 
     @precondition(lambda self: len(self._runnable()) > 1)
     @rule(i=pick, j=pick)
@@ -246,8 +248,8 @@ class FutexMachine(RuleBasedStateMachine):
             return
         addr = self.ctid[others[j % len(others)]]
         val = self.ref.read(proc, addr)
-        self._same(lambda: F.futex(self.k.world, self.rows[tid], addr, F.FUTEX_WAIT, val),
-                   lambda: self.ref.wait(tid, addr, val, F.FUTEX_BITSET_MATCH_ANY, False, None))
+        self._same(lambda: F.futex(self.k.world, self.rows[tid], addr, FUTEX_WAIT, val),
+                   lambda: self.ref.wait(tid, addr, val, FUTEX_BITSET_MATCH_ANY, False, None))
 
     @precondition(lambda self: self._runnable())
     @rule(i=pick, w=word, nr=wake_counts, bitset=bitsets, private=private_flag, bitset_op=st.booleans(),
@@ -255,8 +257,8 @@ class FutexMachine(RuleBasedStateMachine):
     def wake(self, i, w, nr, bitset, private, bitset_op, aim, j):
         tid, addr, private = self._aim(i, aim, j, w, private)
         if not bitset_op:
-            bitset = F.FUTEX_BITSET_MATCH_ANY
-        op = (F.FUTEX_WAKE_BITSET if bitset_op else F.FUTEX_WAKE) | (F.FUTEX_PRIVATE_FLAG if private else 0)
+            bitset = FUTEX_BITSET_MATCH_ANY
+        op = (FUTEX_WAKE_BITSET if bitset_op else FUTEX_WAKE) | (FUTEX_PRIVATE_FLAG if private else 0)
         self._same(lambda: F.futex(self.k.world, self.rows[tid], addr, op, nr, None, 0, bitset),
                    lambda: self.ref.wake(tid, addr, nr, bitset, private))
 
@@ -270,8 +272,8 @@ class FutexMachine(RuleBasedStateMachine):
         a2 = WORDS[w2]
         cur = self.ref.read(self.ref.tasks[tid].proc, a1)
         cmpval = None if cmp is None else (cur if cmp == "right" else cur + 1)
-        op = (F.FUTEX_REQUEUE if cmp is None else F.FUTEX_CMP_REQUEUE) | \
-            (F.FUTEX_PRIVATE_FLAG if private else 0)
+        op = (FUTEX_REQUEUE if cmp is None else FUTEX_CMP_REQUEUE) | \
+            (FUTEX_PRIVATE_FLAG if private else 0)
         self._same(lambda: F.futex(self.k.world, self.rows[tid], a1, op, nr_wake, None, a2,
                                    cmpval or 0, val2=nr_requeue),
                    lambda: self.ref.requeue(tid, a1, a2, nr_wake, nr_requeue, cmpval, private))
@@ -283,7 +285,7 @@ class FutexMachine(RuleBasedStateMachine):
         tid, a1, private = self._aim(i, aim, j, w1, private)
         op, oparg, cmp, cmparg = args
         val3 = F.futex_op(op, oparg, cmp, cmparg)
-        fop = F.FUTEX_WAKE_OP | (F.FUTEX_PRIVATE_FLAG if private else 0)
+        fop = FUTEX_WAKE_OP | (FUTEX_PRIVATE_FLAG if private else 0)
         self._same(lambda: F.futex(self.k.world, self.rows[tid], a1, fop, nr, None, WORDS[w2],
                                    val3, val2=nr2),
                    lambda: self.ref.wake_op(tid, a1, WORDS[w2], nr, nr2, op, oparg, cmp,

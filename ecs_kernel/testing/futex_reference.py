@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..abi import (ERESTART_RESTARTBLOCK, ERESTARTSYS, FUTEX_OWNER_DIED, FUTEX_TID_MASK,
+                   FUTEX_WAITERS)
 from ..errors import E, KernelError
 
-ERESTARTSYS = 512
-ERESTART_RESTARTBLOCK = 516
 U32 = 0xFFFFFFFF
 
 
@@ -179,14 +179,14 @@ class RefFutex:
         if uaddr % 4 or not self.mapped(uaddr):
             return False
         uval = self.read(proc, uaddr)
-        owner = uval & 0x3FFFFFFF
+        owner = uval & FUTEX_TID_MASK
         if pending and not pi and not owner:
             self._wake(self.key(proc, uaddr, False), 1)
             return True
         if owner != tid_value:
             return True
-        self.write(proc, uaddr, (uval & 0x80000000) | 0x40000000)
-        if not pi and uval & 0x80000000:
+        self.write(proc, uaddr, (uval & FUTEX_WAITERS) | FUTEX_OWNER_DIED)
+        if not pi and uval & FUTEX_WAITERS:
             self._wake(self.key(proc, uaddr, False), 1)
         return True
 

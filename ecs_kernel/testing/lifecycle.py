@@ -12,18 +12,17 @@ import hypothesis.strategies as st
 import numpy as np
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from ..abi import (CLONE_SIGHAND, CLONE_THREAD, CLONE_VM, ExitState, P_ALL, P_PID, RunState,
+                   WEXITED, WNOHANG, WNOTHREAD, WNOWAIT)
 from ..components import pidns
-from ..components.task import ExitState, RunState
 from ..errors import KernelError
 from ..kernel import Kernel
 from ..schedule import check_sanity
 from ..systems import sessions
-from ..systems.task_clone import CLONE_SIGHAND, CLONE_THREAD, CLONE_VM
-from ..systems.task_wait import BLOCKED, P_ALL, P_PID, WEXITED, WNOHANG, WNOTHREAD, WNOWAIT
+from ..systems.task_wait import BLOCKED
 from ..world import Settings
 from .reference import RefKernel
 
-SIGCHLD = 17
 THREAD_FLAGS = CLONE_THREAD | CLONE_SIGHAND | CLONE_VM
 pick = st.integers(min_value=0, max_value=10**6)
 

@@ -10,11 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..abi import SIGKILL, WALL, WCLONE, WNOHANG, WNOTHREAD, WNOWAIT
 from ..errors import E, KernelError
-
-SIGCHLD = 17
-SIGKILL = 9
-WNOHANG, WEXITED, WNOWAIT, WNOTHREAD, WALL, WCLONE = 1, 4, 0x01000000, 0x20000000, 0x40000000, 0x80000000
 
 
 @dataclass

@@ -15,21 +15,20 @@ from __future__ import annotations
 import hypothesis.strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from ..components.signals import (COREDUMP_SIGNALS, DEFAULT_IGNORE, SA_NODEFER, SA_RESETHAND,
-                                  SI_QUEUE, SIG_DFL, SIG_IGN, SIGCHLD, SIGCONT, SIGKILL, SIGRTMIN,
-                                  SIGSEGV, SIGSTOP, SIGTERM, SIGTSTP, SIGUSR1, SIGUSR2,
-                                  STOP_SIGNALS, UNBLOCKABLE)
-from ..components.task import Block, ExitState
+from ..abi import (Block, COREDUMP_SIGNALS, DEFAULT_IGNORE, ExitState, FULL_MASK, SA_NODEFER,
+                   SA_RESETHAND, SI_QUEUE, SIG_DFL, SIG_IGN, SIGBUS, SIGCHLD, SIGCONT, SIGFPE,
+                   SIGILL, SIGKILL, SIGRTMIN, SIGSEGV, SIGSTOP, SIGSYS, SIGTERM, SIGTRAP, SIGTSTP,
+                   SIGUSR1, SIGUSR2, STOP_SIGNALS, UNBLOCKABLE, WCONTINUED, WNOHANG,
+                   WSTATUS_CONTINUED, WSTATUS_STOPPED, WUNTRACED)
 from ..errors import KernelError
 from ..kernel import Kernel
 from ..schedule import check_sanity
 from ..systems import task_signals as S
-from ..systems.task_wait import WCONTINUED, WNOHANG, WUNTRACED
 from ..world import Settings
 
 HANDLER = 0x401000
-SYNC = frozenset({4, 5, 7, 8, 11, 31})  # SIGILL SIGTRAP SIGBUS SIGFPE SIGSEGV SIGSYS
-FULL = (1 << 64) - 1
+SYNC = frozenset({SIGILL, SIGTRAP, SIGBUS, SIGFPE, SIGSEGV, SIGSYS})  # dequeued first
+FULL = FULL_MASK
 
 #: Every valid signal number.
 signals = st.integers(min_value=1, max_value=64)
@@ -262,10 +261,11 @@ class SignalMachine(RuleBasedStateMachine):
         if p.dying is not None:
             return  # it dies at the next tick; the report may or may not be consumed first
         if p.stop_report:
-            assert r is not None and r.status == (p.stop_signal << 8) | 0x7F, f"{pid}: {r}"
+            stopped = (p.stop_signal << 8) | WSTATUS_STOPPED
+            assert r is not None and r.status == stopped, f"{pid}: {r}"
             p.stop_report = False
         elif p.cont_report:
-            assert r is not None and r.status == 0xFFFF, f"{pid}: {r}"
+            assert r is not None and r.status == WSTATUS_CONTINUED, f"{pid}: {r}"
             p.cont_report = False
         else:
             assert r is None, f"{pid}: unexpected report {r}"

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import hypothesis.strategies as st
 
-from ..systems.task_clone import (CLONE_CHILD_CLEARTID, CLONE_FILES, CLONE_NEWPID, CLONE_NEWUTS,
-                                  CLONE_PARENT, CLONE_SIGHAND, CLONE_THREAD, CLONE_VM)
+from ..abi import (CLONE_CHILD_CLEARTID, CLONE_FILES, CLONE_NEWPID, CLONE_NEWUTS, CLONE_PARENT,
+                   CLONE_SIGHAND, CLONE_THREAD, CLONE_VM)
 from .signals import sigactions, signals, sigsets
 
 #: Clone flag sets Linux accepts from a root-owned task that is not a namespace init (init may not

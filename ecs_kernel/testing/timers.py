@@ -21,9 +21,9 @@ from __future__ import annotations
 import hypothesis.strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from ..components.signals import SA_NODEFER, SIGALRM, SIGPROF, SIGRTMIN, SIGVTALRM
-from ..components.task import Block, RunState
-from ..components.timers import ITIMER_PROF, ITIMER_REAL, ITIMER_VIRTUAL, SIGEV_NONE, SIGEV_SIGNAL
+from ..abi import (Block, CLOCK_MONOTONIC, CLOCK_PROCESS_CPUTIME_ID, ITIMER_PROF, ITIMER_REAL,
+                   ITIMER_VIRTUAL, NSEC_PER_SEC, RunState, SA_NODEFER, SIG_BLOCK, SIG_UNBLOCK,
+                   SIGALRM, SIGEV_NONE, SIGEV_SIGNAL, SIGPROF, SIGRTMIN, SIGVTALRM, TIMER_ABSTIME)
 from ..errors import E, KernelError
 from ..kernel import Kernel
 from ..schedule import check_sanity
@@ -32,7 +32,6 @@ from ..systems import task_signals as S
 from ..systems import timers as TM
 from ..world import Settings
 
-NS = 1_000_000_000
 TICK = 1_000_000  # 1 ms
 HANDLER = 0x401000
 TIMER_SIGNALS = (SIGALRM, SIGVTALRM, SIGPROF, SIGRTMIN, SIGRTMIN + 1)
@@ -52,11 +51,11 @@ def bit(s: int) -> int:
 
 
 def _tv(ns):
-    return ns // NS, ns % NS // 1000
+    return ns // NSEC_PER_SEC, ns % NSEC_PER_SEC // 1000
 
 
 def _ts(ns):
-    return ns // NS, ns % NS
+    return ns // NSEC_PER_SEC, ns % NSEC_PER_SEC
 
 
 class RefTimer:
@@ -85,7 +84,7 @@ class RefTimers:
     # clocks
     def clock(self, clock) -> int:
         """A clock's reading: an itimer's (``ITIMER_CLOCK``) or a POSIX timer's clock id."""
-        if clock in ("real", C.CLOCK_MONOTONIC):
+        if clock in ("real", CLOCK_MONOTONIC):
             return self.now
         if clock == "virt":
             return self.cpu_u
@@ -157,7 +156,7 @@ class RefTimers:
             t.expiry = value if abstime else self.clock(t.clock) + value
             t.interval = interval
         else:
-            t.interval = 0 if t.clock == C.CLOCK_MONOTONIC else interval
+            t.interval = 0 if t.clock == CLOCK_MONOTONIC else interval
         return old
 
     # time passes
@@ -246,11 +245,12 @@ class TimerMachine(RuleBasedStateMachine):
     @rule(seconds=st.integers(0, 2))
     def alarm(self, seconds):
         rem, _ = self.ref.itimer_get(ITIMER_REAL, setting=True)
-        expect = rem // NS + (1 if (rem and rem < NS) or rem % NS >= NS // 2 else 0)
+        expect = rem // NSEC_PER_SEC + (1 if (rem and rem < NSEC_PER_SEC)
+                                        or rem % NSEC_PER_SEC >= NSEC_PER_SEC // 2 else 0)
         assert TM.alarm(self.w, self.p, seconds) == expect
-        self.ref.setitimer(ITIMER_REAL, seconds * NS, 0)
+        self.ref.setitimer(ITIMER_REAL, seconds * NSEC_PER_SEC, 0)
 
-    @rule(clock=st.sampled_from([C.CLOCK_MONOTONIC, C.CLOCK_PROCESS_CPUTIME_ID]),
+    @rule(clock=st.sampled_from([CLOCK_MONOTONIC, CLOCK_PROCESS_CPUTIME_ID]),
           notify=st.sampled_from([SIGEV_SIGNAL, SIGEV_SIGNAL, SIGEV_NONE]),
           signo=st.sampled_from([SIGRTMIN, SIGRTMIN + 1]))
     def timer_create(self, clock, notify, signo):
@@ -269,7 +269,7 @@ class TimerMachine(RuleBasedStateMachine):
         if abstime and value:
             value += self.ref.clock(self.ref.timers[tid].clock)
             spec = TM.ItimerSpec(spec.interval, _ts(value))
-        old = TM.timer_settime(self.w, self.p, tid, TM.TIMER_ABSTIME if abstime else 0, spec)
+        old = TM.timer_settime(self.w, self.p, tid, TIMER_ABSTIME if abstime else 0, spec)
         rv, ri = self.ref.settime(tid, abstime, value, spec.interval[1])
         assert old == TM.ItimerSpec(_ts(ri), _ts(rv)), (old, rv, ri)
 
@@ -300,7 +300,7 @@ class TimerMachine(RuleBasedStateMachine):
     @rule(block=st.booleans())
     def mask(self, block):
         m = sum(bit(s) for s in TIMER_SIGNALS)
-        S.sigprocmask(self.w, self.p, S.SIG_BLOCK if block else S.SIG_UNBLOCK, m)
+        S.sigprocmask(self.w, self.p, SIG_BLOCK if block else SIG_UNBLOCK, m)
         self.ref.blocked = block
 
     @precondition(lambda self: self.ref.sleep is None)
@@ -312,7 +312,7 @@ class TimerMachine(RuleBasedStateMachine):
         else:
             deadline = self.ref.now + ns
             req = _ts(ns)
-        res = TM.clock_nanosleep(self.w, self.p, C.CLOCK_MONOTONIC, TM.TIMER_ABSTIME if abstime else 0, req)
+        res = TM.clock_nanosleep(self.w, self.p, CLOCK_MONOTONIC, TIMER_ABSTIME if abstime else 0, req)
         if deadline <= self.ref.now:
             assert res == 0  # returned at once: nothing lands in the row
             self.ref.sleep_ret, self.ref.sleep_rem = None, 0

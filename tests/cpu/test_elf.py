@@ -12,10 +12,8 @@ import subprocess
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from ecs_kernel.cpu.elf import (
-    ELF_ET_DYN_BASE, ET_DYN, ET_EXEC, PAGE_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE, TASK_SIZE,
-    ElfImage, ExecError, choose_load_bias, parse_elf,
-)
+from ecs_kernel.abi import ET_DYN, ET_EXEC, PAGE_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE, TASK_SIZE
+from ecs_kernel.cpu.elf import choose_load_bias, ELF_ET_DYN_BASE, ElfImage, ExecError, parse_elf
 from ecs_kernel.errors import KernelError
 
 LD_SO = "/lib64/ld-linux-x86-64.so.2"

@@ -12,15 +12,15 @@ import subprocess
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from ecs_kernel.abi import (AT_BASE, AT_CLKTCK, AT_EGID, AT_ENTRY, AT_EUID, AT_EXECFN, AT_FLAGS,
+                            AT_GID, AT_HWCAP, AT_HWCAP2, AT_HWCAP3, AT_HWCAP4, AT_MINSIGSTKSZ,
+                            AT_NULL, AT_PAGESZ, AT_PHDR, AT_PHENT, AT_PHNUM, AT_PLATFORM,
+                            AT_RANDOM, AT_RSEQ_ALIGN, AT_RSEQ_FEATURE_SIZE, AT_SECURE,
+                            AT_SYSINFO_EHDR, AT_UID, BINPRM_BUF_SIZE, MAX_ARG_STRLEN)
 from ecs_kernel.cpu.elf import ExecError, parse_elf
-from ecs_kernel.cpu.exec_args import (
-    AT_BASE, AT_CLKTCK, AT_EGID, AT_ENTRY, AT_EUID, AT_EXECFN, AT_FLAGS, AT_GID, AT_HWCAP,
-    AT_HWCAP2, AT_HWCAP3, AT_HWCAP4, AT_MINSIGSTKSZ, AT_NULL, AT_PAGESZ, AT_PHDR, AT_PHENT,
-    AT_PHNUM, AT_PLATFORM, AT_RANDOM, AT_RSEQ_ALIGN, AT_RSEQ_FEATURE_SIZE, AT_SECURE,
-    AT_SYSINFO_EHDR, AT_UID, BINPRM_BUF_SIZE, MAX_ARG_STRLEN, MAX_SCRIPT_DEPTH, ExecCreds,
-    arg_strings_limit, build_initial_stack, check_arg_limits, check_script_depth,
-    layout_initial_stack, parse_shebang, shebang_argv, standard_auxv,
-)
+from ecs_kernel.cpu.exec_args import (arg_strings_limit, build_initial_stack, check_arg_limits,
+                                      check_script_depth, ExecCreds, layout_initial_stack,
+                                      MAX_SCRIPT_DEPTH, parse_shebang, shebang_argv, standard_auxv)
 
 PRINTARGS_C = r"""
 #include <stdio.h>

@@ -16,10 +16,11 @@ from unicorn.x86_const import (UC_X86_INS_SYSCALL, UC_X86_REG_RAX, UC_X86_REG_RD
 
 warnings.filterwarnings("ignore", message="nopython is set for njit")
 
+from ecs_kernel import abi
+from ecs_kernel.abi import (MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_GROWSDOWN,
+                            MAP_PRIVATE, MAP_SHARED, PROT_EXEC, PROT_NONE, PROT_READ, PROT_WRITE)
 from ecs_kernel.cpu import memory as M  # noqa: E402
-from ecs_kernel.cpu.memory import (MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE,  # noqa: E402
-                                   MAP_GROWSDOWN, MAP_PRIVATE, MAP_SHARED, PROT_EXEC, PROT_NONE,
-                                   PROT_READ, PROT_WRITE, AddressSpace)
+from ecs_kernel.cpu.memory import AddressSpace
 from ecs_kernel.errors import E, KernelError  # noqa: E402
 
 P = 4096
@@ -94,22 +95,22 @@ def test_free_hint_is_used_and_taken_hint_is_ignored(mm):
 
 
 def test_hint_below_mmap_min_addr_is_raised_to_it(mm):
-    assert mm.mmap(0x1000, P, RW, ANON) == M.MMAP_MIN_ADDR
+    assert mm.mmap(0x1000, P, RW, ANON) == abi.MMAP_MIN_ADDR
 
 
 @pytest.mark.parametrize("args, errno", [
     ((0, 0, RW, ANON), E.EINVAL),  # zero length
     ((0x20000123, P, RW, ANON | MAP_FIXED), E.EINVAL),  # unaligned fixed address
     ((0, P, RW, MAP_ANONYMOUS), E.EINVAL),  # neither private nor shared
-    ((0, P, RW, M.MAP_SHARED_VALIDATE | MAP_ANONYMOUS), E.EINVAL),
+    ((0, P, RW, abi.MAP_SHARED_VALIDATE | MAP_ANONYMOUS), E.EINVAL),
     ((0, P, RW, MAP_PRIVATE), E.EBADF),  # a file mapping without a file
-    ((M.TASK_SIZE, P, RW, ANON | MAP_FIXED), E.ENOMEM),  # beyond user space
-    ((M.TASK_SIZE - P, 2 * P, RW, ANON | MAP_FIXED), E.ENOMEM),
-    ((0, M.TASK_SIZE + P, RW, ANON), E.ENOMEM),  # longer than user space
+    ((abi.TASK_SIZE, P, RW, ANON | MAP_FIXED), E.ENOMEM),  # beyond user space
+    ((abi.TASK_SIZE - P, 2 * P, RW, ANON | MAP_FIXED), E.ENOMEM),
+    ((0, abi.TASK_SIZE + P, RW, ANON), E.ENOMEM),  # longer than user space
     ((0, (1 << 64) - 1, RW, ANON), E.ENOMEM),  # PAGE_ALIGN overflows
     ((0x1000, P, RW, ANON | MAP_FIXED), E.EPERM),  # below vm.mmap_min_addr
     ((0, P, RW, SHANON | MAP_GROWSDOWN), E.EINVAL),
-    ((0, P, RW, ANON | M.MAP_HUGETLB), E.ENOMEM),  # no huge pages reserved
+    ((0, P, RW, ANON | abi.MAP_HUGETLB), E.ENOMEM),  # no huge pages reserved
 ])
 def test_mmap_errors(mm, args, errno):
     assert errno_of(mm.mmap, *args) == errno
@@ -146,12 +147,12 @@ def test_top_down_search_keeps_the_stack_guard_gap(mm):
 
 
 def test_placement_falls_back_to_bottom_up_when_below_mmap_base_is_full():
-    mm = new_as(mmap_base=M.MMAP_MIN_ADDR + P)
+    mm = new_as(mmap_base=abi.MMAP_MIN_ADDR + P)
     assert mm.mmap(0, 2 * P, RW, ANON) == M.TASK_UNMAPPED_BASE == 0x2AAAAAAAB000
 
 
 def test_map_32bit_lands_in_the_first_two_gigabytes(mm):
-    assert mm.mmap(0, P, RW, ANON | M.MAP_32BIT) == 0x40000000
+    assert mm.mmap(0, P, RW, ANON | abi.MAP_32BIT) == 0x40000000
 
 
 def test_max_map_count_is_enforced():
@@ -186,7 +187,7 @@ def test_shared_file_mapping_writes_back_on_msync_and_on_munmap(mm):
     f = BytesFile(b"." * (P + 10))
     a = mm.mmap(0, 2 * P, RW, MAP_SHARED, f, 0)
     mm.copy_out(a + 1, b"hello")
-    mm.msync(a, P, M.MS_SYNC)
+    mm.msync(a, P, abi.MS_SYNC)
     assert bytes(f.data[:7]) == b".hello."
     mm.copy_out(a + P + 2, b"XY")
     mm.copy_out(a + P + 100, b"past eof")  # not written back: the file was shorter at map time
@@ -220,9 +221,9 @@ def test_file_not_open_for_reading_is_eacces(mm):
 
 def test_shared_validate_refuses_unknown_flags_but_shared_ignores_them(mm):
     f = BytesFile(b"x" * P)
-    assert errno_of(mm.mmap, 0, P, PROT_READ, M.MAP_SHARED_VALIDATE | M.MAP_SYNC, f, 0) \
+    assert errno_of(mm.mmap, 0, P, PROT_READ, abi.MAP_SHARED_VALIDATE | abi.MAP_SYNC, f, 0) \
         == errno.EOPNOTSUPP
-    assert mm.mmap(0, P, PROT_READ, MAP_SHARED | M.MAP_SYNC, f, 0) > 0
+    assert mm.mmap(0, P, PROT_READ, MAP_SHARED | abi.MAP_SYNC, f, 0) > 0
 
 
 def test_file_mapping_cannot_grow_down(mm):
@@ -232,7 +233,7 @@ def test_file_mapping_cannot_grow_down(mm):
 # ---------------------------------------------------------------------------------- munmap
 
 @pytest.mark.parametrize("addr, length", [(0x20000001, P), (0x20000000, 0),
-                                          (0x20000000, M.TASK_SIZE), (M.TASK_SIZE + P, P)])
+                                          (0x20000000, abi.TASK_SIZE), (abi.TASK_SIZE + P, P)])
 def test_munmap_errors(mm, addr, length):
     assert errno_of(mm.munmap, addr, length) == E.EINVAL
 
@@ -300,9 +301,9 @@ def test_mprotect_starting_in_a_hole_changes_nothing(mm):
 @pytest.mark.parametrize("addr_off, length, prot, errno", [
     (1, P, PROT_READ, E.EINVAL),  # unaligned
     (0, P, 0x10, E.EINVAL),  # unknown bit
-    (0, P, PROT_READ | M.PROT_GROWSDOWN | M.PROT_GROWSUP, E.EINVAL),
-    (0, P, PROT_READ | M.PROT_GROWSUP, E.EINVAL),  # x86 has no grows-up mappings
-    (0, P, PROT_READ | M.PROT_GROWSDOWN, E.EINVAL),  # not a grows-down mapping
+    (0, P, PROT_READ | abi.PROT_GROWSDOWN | abi.PROT_GROWSUP, E.EINVAL),
+    (0, P, PROT_READ | abi.PROT_GROWSUP, E.EINVAL),  # x86 has no grows-up mappings
+    (0, P, PROT_READ | abi.PROT_GROWSDOWN, E.EINVAL),  # not a grows-down mapping
 ])
 def test_mprotect_errors(mm, addr_off, length, prot, errno):
     a = mm.mmap(0, P, RW, ANON)
@@ -315,13 +316,13 @@ def test_mprotect_of_zero_length_succeeds_even_on_a_hole(mm):
 
 def test_prot_sem_is_accepted_and_ignored(mm):
     a = mm.mmap(0, P, RW, ANON)
-    assert mm.mprotect(a, P, PROT_READ | M.PROT_SEM) == 0
+    assert mm.mprotect(a, P, PROT_READ | abi.PROT_SEM) == 0
     assert mm.vmas()[0].prot == PROT_READ
 
 
 def test_mprotect_growsdown_reaches_the_start_of_the_stack(mm):
     s = mm.mmap(0x30000000, 4 * P, RW, ANON | MAP_FIXED | MAP_GROWSDOWN)
-    mm.mprotect(s + 2 * P, P, RX | M.PROT_GROWSDOWN)
+    mm.mprotect(s + 2 * P, P, RX | abi.PROT_GROWSDOWN)
     assert [(v.start, v.end, v.prot) for v in mm.vmas()] == [
         (s, s + 3 * P, RX), (s + 3 * P, s + 4 * P, RW)]
 
@@ -362,7 +363,7 @@ def test_mremap_maymove_moves_the_contents_and_frees_the_old_range(mm):
     a = mm.mmap(0x20000000, 2 * P, RW, ANON | MAP_FIXED)
     mm.mmap(a + 2 * P, P, PROT_READ, ANON | MAP_FIXED)
     mm.copy_out(a + P - 2, b"move me")
-    b = mm.mremap(a, 2 * P, 4 * P, M.MREMAP_MAYMOVE)
+    b = mm.mremap(a, 2 * P, 4 * P, abi.MREMAP_MAYMOVE)
     assert b != a and b == BASE - 4 * P
     assert mm.copy_in(b + P - 2, 7) == b"move me"
     assert errno_of(mm.copy_in, a, 1) == E.EFAULT
@@ -373,7 +374,7 @@ def test_mremap_fixed_moves_to_the_given_address_replacing_what_is_there(mm):
     a = mm.mmap(0x20000000, P, RW, ANON | MAP_FIXED)
     mm.copy_out(a, b"payload")
     t = mm.mmap(0x30000000, 2 * P, PROT_READ, ANON | MAP_FIXED)
-    assert mm.mremap(a, P, P, M.MREMAP_MAYMOVE | M.MREMAP_FIXED, t) == t
+    assert mm.mremap(a, P, P, abi.MREMAP_MAYMOVE | abi.MREMAP_FIXED, t) == t
     assert mm.copy_in(t, 7) == b"payload"
     assert [(v.start, v.end, v.prot) for v in mm.vmas()] == [(t, t + P, RW),
                                                              (t + P, t + 2 * P, PROT_READ)]
@@ -381,13 +382,13 @@ def test_mremap_fixed_moves_to_the_given_address_replacing_what_is_there(mm):
 
 @pytest.mark.parametrize("old, new, flags, new_addr, errno", [
     (P, P, 8, 0, E.EINVAL),  # unknown flag
-    (P, 0, M.MREMAP_MAYMOVE, 0, E.EINVAL),  # zero new length
-    (P, P, M.MREMAP_FIXED, 0x30000000, E.EINVAL),  # FIXED without MAYMOVE
-    (P, P, M.MREMAP_FIXED | M.MREMAP_MAYMOVE, 0x30000001, E.EINVAL),  # unaligned target
-    (2 * P, 2 * P, M.MREMAP_FIXED | M.MREMAP_MAYMOVE, 0x20000000 + P, E.EINVAL),  # overlap
-    (P, 2 * P, M.MREMAP_DONTUNMAP | M.MREMAP_MAYMOVE, 0, E.EINVAL),  # DONTUNMAP resizes
-    (3 * P, 4 * P, M.MREMAP_MAYMOVE, 0, E.EFAULT),  # old range crosses into another VMA
-    (0, P, M.MREMAP_MAYMOVE, 0, E.EINVAL),  # duplicating a private mapping
+    (P, 0, abi.MREMAP_MAYMOVE, 0, E.EINVAL),  # zero new length
+    (P, P, abi.MREMAP_FIXED, 0x30000000, E.EINVAL),  # FIXED without MAYMOVE
+    (P, P, abi.MREMAP_FIXED | abi.MREMAP_MAYMOVE, 0x30000001, E.EINVAL),  # unaligned target
+    (2 * P, 2 * P, abi.MREMAP_FIXED | abi.MREMAP_MAYMOVE, 0x20000000 + P, E.EINVAL),  # overlap
+    (P, 2 * P, abi.MREMAP_DONTUNMAP | abi.MREMAP_MAYMOVE, 0, E.EINVAL),  # DONTUNMAP resizes
+    (3 * P, 4 * P, abi.MREMAP_MAYMOVE, 0, E.EFAULT),  # old range crosses into another VMA
+    (0, P, abi.MREMAP_MAYMOVE, 0, E.EINVAL),  # duplicating a private mapping
 ])
 def test_mremap_errors(mm, old, new, flags, new_addr, errno):
     a = mm.mmap(0x20000000, 2 * P, RW, ANON | MAP_FIXED)
@@ -398,14 +399,14 @@ def test_mremap_errors(mm, old, new, flags, new_addr, errno):
 
 
 def test_mremap_of_an_unmapped_or_unaligned_address(mm):
-    assert errno_of(mm.mremap, 0x20000000, P, 2 * P, M.MREMAP_MAYMOVE) == E.EFAULT
-    assert errno_of(mm.mremap, 0x20000010, P, 2 * P, M.MREMAP_MAYMOVE) == E.EINVAL
+    assert errno_of(mm.mremap, 0x20000000, P, 2 * P, abi.MREMAP_MAYMOVE) == E.EFAULT
+    assert errno_of(mm.mremap, 0x20000010, P, 2 * P, abi.MREMAP_MAYMOVE) == E.EINVAL
 
 
 def test_mremap_dontunmap_leaves_zero_pages_behind(mm):
     a = mm.mmap(0x20000000, 2 * P, RW, ANON | MAP_FIXED)
     mm.copy_out(a, b"data")
-    b = mm.mremap(a, 2 * P, 2 * P, M.MREMAP_MAYMOVE | M.MREMAP_DONTUNMAP)
+    b = mm.mremap(a, 2 * P, 2 * P, abi.MREMAP_MAYMOVE | abi.MREMAP_DONTUNMAP)
     assert b != a
     assert mm.copy_in(b, 4) == b"data"
     assert mm.copy_in(a, 4) == bytes(4)
@@ -413,7 +414,7 @@ def test_mremap_dontunmap_leaves_zero_pages_behind(mm):
 
 def test_mremap_with_zero_old_length_duplicates_a_shared_mapping(mm):
     a = mm.mmap(0, 2 * P, RW, SHANON)
-    b = mm.mremap(a, 0, 2 * P, M.MREMAP_MAYMOVE)
+    b = mm.mremap(a, 0, 2 * P, abi.MREMAP_MAYMOVE)
     assert b != a
     mm.copy_out(a + P, b"same")
     assert mm.copy_in(b + P, 4) == b"same"
@@ -575,7 +576,7 @@ def test_rlimit_as_refuses_new_mappings_but_counts_what_map_fixed_replaces(mm):
     mm.rlimit_as = 4 * P
     assert errno_of(mm.mmap, 0, P, RW, ANON) == E.ENOMEM
     assert mm.mmap(a, 2 * P, PROT_READ, ANON | MAP_FIXED) == a
-    assert errno_of(mm.mremap, a, 2 * P, 3 * P, M.MREMAP_MAYMOVE) == E.ENOMEM
+    assert errno_of(mm.mremap, a, 2 * P, 3 * P, abi.MREMAP_MAYMOVE) == E.ENOMEM
 
 
 def test_rlimit_data_counts_private_writable_mappings_only(mm):
@@ -594,8 +595,8 @@ def test_madv_dontneed_zeroes_private_anonymous_memory_only(mm):
     s = mm.mmap(0, P, RW, SHANON)
     mm.copy_out(a, b"private")
     mm.copy_out(s, b"shared")
-    mm.madvise(a, P, M.MADV_DONTNEED)
-    mm.madvise(s, P, M.MADV_DONTNEED)
+    mm.madvise(a, P, abi.MADV_DONTNEED)
+    mm.madvise(s, P, abi.MADV_DONTNEED)
     assert mm.copy_in(a, 7) == bytes(7)
     assert mm.copy_in(s, 6) == b"shared"
 
@@ -604,7 +605,7 @@ def test_madv_dontneed_reverts_private_file_pages_to_the_file(mm):
     f = BytesFile(b"original" + bytes(P - 8))
     a = mm.mmap(0, P, RW, MAP_PRIVATE, f, 0)
     mm.copy_out(a, b"scribble")
-    mm.madvise(a, P, M.MADV_DONTNEED)
+    mm.madvise(a, P, abi.MADV_DONTNEED)
     assert mm.copy_in(a, 8) == b"original"
 
 
@@ -612,15 +613,15 @@ def test_madvise_errors_and_holes(mm):
     a = mm.mmap(0x20000000, P, RW, ANON | MAP_FIXED)
     mm.copy_out(a, b"x")
     assert errno_of(mm.madvise, a, P, 77) == E.EINVAL
-    assert errno_of(mm.madvise, a + 1, P, M.MADV_DONTNEED) == E.EINVAL
-    assert mm.madvise(a + 5 * P, 0, M.MADV_DONTNEED) == 0
-    assert errno_of(mm.madvise, a, 2 * P, M.MADV_DONTNEED) == E.ENOMEM
+    assert errno_of(mm.madvise, a + 1, P, abi.MADV_DONTNEED) == E.EINVAL
+    assert mm.madvise(a + 5 * P, 0, abi.MADV_DONTNEED) == 0
+    assert errno_of(mm.madvise, a, 2 * P, abi.MADV_DONTNEED) == E.ENOMEM
     assert mm.copy_in(a, 1) == b"\0"  # applied to the mapped part anyway
     s = mm.mmap(0, P, RW, SHANON)
-    assert errno_of(mm.madvise, s, P, M.MADV_FREE) == E.EINVAL
-    assert errno_of(mm.madvise, a, P, M.MADV_REMOVE) == E.EINVAL
-    assert errno_of(mm.madvise, s, P, M.MADV_WIPEONFORK) == E.EINVAL
-    assert errno_of(mm.madvise, a, P, M.MADV_HWPOISON) == E.EPERM
+    assert errno_of(mm.madvise, s, P, abi.MADV_FREE) == E.EINVAL
+    assert errno_of(mm.madvise, a, P, abi.MADV_REMOVE) == E.EINVAL
+    assert errno_of(mm.madvise, s, P, abi.MADV_WIPEONFORK) == E.EINVAL
+    assert errno_of(mm.madvise, a, P, abi.MADV_HWPOISON) == E.EPERM
 
 
 def test_fork_honours_dontfork_and_wipeonfork(mm):
@@ -628,8 +629,8 @@ def test_fork_honours_dontfork_and_wipeonfork(mm):
     b = mm.mmap(0, P, RW, ANON)
     mm.copy_out(a, b"wipe")
     mm.copy_out(b, b"skip")
-    mm.madvise(a, P, M.MADV_WIPEONFORK)
-    mm.madvise(b, P, M.MADV_DONTFORK)
+    mm.madvise(a, P, abi.MADV_WIPEONFORK)
+    mm.madvise(b, P, abi.MADV_DONTFORK)
     child = mm.fork(Uc(UC_ARCH_X86, UC_MODE_64))
     child.check_sanity()
     assert child.copy_in(a, 4) == bytes(4)
@@ -642,10 +643,10 @@ def test_fork_honours_dontfork_and_wipeonfork(mm):
 def test_msync_errors(mm):
     a = mm.mmap(0x20000000, P, RW, ANON | MAP_FIXED)
     assert errno_of(mm.msync, a, P, 8) == E.EINVAL
-    assert errno_of(mm.msync, a + 1, P, M.MS_SYNC) == E.EINVAL
-    assert errno_of(mm.msync, a, P, M.MS_SYNC | M.MS_ASYNC) == E.EINVAL
-    assert errno_of(mm.msync, a, 2 * P, M.MS_SYNC) == E.ENOMEM
-    assert mm.msync(a, P, M.MS_ASYNC) == 0
+    assert errno_of(mm.msync, a + 1, P, abi.MS_SYNC) == E.EINVAL
+    assert errno_of(mm.msync, a, P, abi.MS_SYNC | abi.MS_ASYNC) == E.EINVAL
+    assert errno_of(mm.msync, a, 2 * P, abi.MS_SYNC) == E.ENOMEM
+    assert mm.msync(a, P, abi.MS_ASYNC) == 0
 
 
 # ---------------------------------------------------------------------------------- copies
@@ -670,7 +671,7 @@ def test_copies_efault_on_holes_and_write_nothing(mm):
     assert errno_of(mm.copy_in, a + 3 * P - 1, 2) == E.EFAULT
     assert errno_of(mm.copy_in, -5, 2) == E.EFAULT
     assert errno_of(mm.copy_in, (1 << 64) - 2, 1) == E.EFAULT
-    assert errno_of(mm.copy_out, M.TASK_SIZE - 1, b"ab") == E.EFAULT
+    assert errno_of(mm.copy_out, abi.TASK_SIZE - 1, b"ab") == E.EFAULT
     assert not mm.access_ok(a + P - 2, 4)
     assert mm.access_ok(a, P, write=True)
 
@@ -705,7 +706,7 @@ def test_copy_in_string(mm):
 
 
 def test_copy_in_string_at_the_top_of_user_space_faults(mm):
-    top = mm.mmap(M.TASK_SIZE - P, P, RW, ANON | MAP_FIXED)
+    top = mm.mmap(abi.TASK_SIZE - P, P, RW, ANON | MAP_FIXED)
     mm.copy_out(top, b"x" * P)
     assert errno_of(mm.copy_in_string, top, 2 * P) == E.EFAULT
 
@@ -717,7 +718,7 @@ def test_copy_in_iovecs(mm):
     mm.copy_out(a + P - 24, raw)  # the array crosses a page
     assert mm.copy_in_iovecs(a + P - 24, 5) == iov
     assert mm.copy_in_iovecs(a, 0) == []
-    assert errno_of(mm.copy_in_iovecs, a, M.UIO_MAXIOV + 1) == E.EINVAL
+    assert errno_of(mm.copy_in_iovecs, a, abi.UIO_MAXIOV + 1) == E.EINVAL
     mm.copy_out(a, struct.pack("<QQ", 0, 1 << 63))
     assert errno_of(mm.copy_in_iovecs, a, 1) == E.EINVAL
     assert errno_of(mm.copy_in_iovecs, a + 2 * P - 16, 2) == E.EFAULT
@@ -955,7 +956,7 @@ class MemoryModel(RuleBasedStateMachine):
 
     def _expect_topdown(self, npages):
         a = WIN + WPAGES * P - npages * P
-        while a >= M.MMAP_MIN_ADDR:
+        while a >= abi.MMAP_MIN_ADDR:
             if all(a + k * P not in self.model for k in range(npages)):
                 return a
             a -= P
@@ -1017,7 +1018,7 @@ class MemoryModel(RuleBasedStateMachine):
                 hole = True
             elif not self._shared(a + k * P):
                 ent[1] = 0
-        assert errno_of(self.mm.madvise, a, npages * P, M.MADV_DONTNEED) == \
+        assert errno_of(self.mm.madvise, a, npages * P, abi.MADV_DONTNEED) == \
             (E.ENOMEM if hole else 0)
 
     def _shared(self, page):

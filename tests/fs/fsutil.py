@@ -6,7 +6,7 @@ import os
 import stat
 import struct
 
-from ecs_kernel.fs import abi
+from ecs_kernel import abi
 
 
 def snapshot(root: str) -> dict[str, tuple]:

@@ -8,14 +8,13 @@ import stat
 
 import pytest
 
+from ecs_kernel.abi import O_RDONLY, O_RDWR, O_WRONLY
+from ecs_kernel import abi
 from ecs_kernel.errors import E, KernelError
-from ecs_kernel.fs import abi
 from ecs_kernel.fs.proc import ProcProvider
 from ecs_kernel.fs.vfs import FileSystem
 
 from fsutil import guest_listdir, make_seed_tree
-
-O_RDONLY, O_WRONLY, O_RDWR, O_CREAT = abi.O_RDONLY, abi.O_WRONLY, abi.O_RDWR, abi.O_CREAT
 
 
 def errno_of(fn, *args, **kw) -> str:

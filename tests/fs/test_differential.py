@@ -13,8 +13,8 @@ import tempfile
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from ecs_kernel import abi
 from ecs_kernel.errors import KernelError
-from ecs_kernel.fs import abi
 from ecs_kernel.fs.inodes import Creds
 from ecs_kernel.fs.vfs import FileSystem
 

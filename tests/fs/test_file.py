@@ -11,14 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ecs_kernel.abi import O_CREAT, O_RDONLY, O_RDWR, O_WRONLY
+from ecs_kernel import abi
 from ecs_kernel.errors import KernelError
-from ecs_kernel.fs import abi
 from ecs_kernel.fs.file import HostStdioFile
 from ecs_kernel.fs.vfs import FileSystem
 
 from fsutil import make_seed_tree, parse_dirents
-
-O_RDONLY, O_WRONLY, O_RDWR, O_CREAT = abi.O_RDONLY, abi.O_WRONLY, abi.O_RDWR, abi.O_CREAT
 
 
 def errno_of(fn, *args, **kw) -> str:

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ecs_kernel import abi
 from ecs_kernel.errors import KernelError
-from ecs_kernel.fs import abi
 from ecs_kernel.fs.pipe import BrokenPipe, make_pipe
 
 

@@ -10,14 +10,13 @@ import tempfile
 
 import pytest
 
+from ecs_kernel.abi import O_CREAT, O_RDONLY, O_RDWR, O_WRONLY
+from ecs_kernel import abi
 from ecs_kernel.errors import KernelError
-from ecs_kernel.fs import abi
 from ecs_kernel.fs.inodes import Creds
 from ecs_kernel.fs.vfs import FileSystem
 
 from fsutil import guest_listdir, make_seed_tree, snapshot
-
-O_RDONLY, O_WRONLY, O_RDWR, O_CREAT = abi.O_RDONLY, abi.O_WRONLY, abi.O_RDWR, abi.O_CREAT
 
 
 def errno_of(fn, *args, **kw) -> str:

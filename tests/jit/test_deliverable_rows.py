@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
+from ecs_kernel import abi
+from ecs_kernel.abi import UNBLOCKABLE
 from ecs_kernel.jit import signals_batch as K
-
-UNBLOCKABLE = (1 << 8) | (1 << 18)  # SIGKILL, SIGSTOP
 
 
 def naive(n, alive, exit_state, tg, run_state, block, wait_set, mask, pending, g_pending):
@@ -13,7 +13,7 @@ def naive(n, alive, exit_state, tg, run_state, block, wait_set, mask, pending, g
         if not alive[i] or exit_state[i] != 0:
             continue
         m = int(mask[i])
-        if run_state[i] == K.BLOCKED and block[i] == K.B_SIGTIMEDWAIT:
+        if run_state[i] == abi.RUN_BLOCKED and block[i] == abi.BLOCK_SIGTIMEDWAIT:
             m &= ~int(wait_set[i])
             waiting += 1
         g = int(tg[i])
@@ -28,7 +28,7 @@ def columns(rng, n, ng):
     def sigs(size):
         return (rng.integers(0, 2, size).astype(np.uint64) << rng.integers(0, 64, size).astype(np.uint64))
     return (rng.random(n) < 0.9, (rng.random(n) < 0.1).astype(np.int8), rng.integers(0, ng, n).astype(np.int64),
-            rng.choice([0, 1, K.BLOCKED], n).astype(np.int8), rng.choice([0, K.B_SIGTIMEDWAIT, K.B_FUTEX], n).astype(np.int8),
+            rng.choice([0, 1, abi.RUN_BLOCKED], n).astype(np.int8), rng.choice([0, abi.BLOCK_SIGTIMEDWAIT, abi.BLOCK_FUTEX], n).astype(np.int8),
             sigs(n) | sigs(n), sigs(n) | sigs(n), sigs(n), sigs(ng))
 
 

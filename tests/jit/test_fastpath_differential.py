@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from unicorn import x86_const as X
 
+from ecs_kernel.abi import MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, TASK_SIZE, UNBLOCKABLE
 from ecs_kernel.cpu.clock import HostClock
 from ecs_kernel.cpu.task_run import Machine
-from ecs_kernel.cpu.memory import MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, TASK_SIZE
 from ecs_kernel.fs.vfs import FileSystem
 from ecs_kernel.kernel import Kernel
 from ecs_kernel.syscalls.table import number_of
@@ -35,7 +35,6 @@ PAGE = 0x1000
 REGIONS = ((0, 1, 3), (PAGE, 1, 3), (3 * PAGE, 1, 1), (6 * PAGE, 1, 7))
 CLOCK_NS = {}  # clock id -> ns, what both machines' clocks say in this example
 NS = 1_000_000_000
-UNBLOCKABLE = (1 << 8) | (1 << 18)
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,9 @@ import math
 import numpy as np
 import pytest
 
+from ecs_kernel import abi
+from ecs_kernel.abi import FUTEX_WAITERS
 from ecs_kernel.jit import sim as K
-from ecs_kernel.jit.futex_batch import FUTEX_WAITERS
 from ecs_kernel.sim import spec
 from ecs_kernel.sim.engine import Simulation
 
@@ -215,7 +216,7 @@ def _futex_args(n_tasks, nwords, reqs, exit_state, tid0, cap):
     args = dict(
         start=0, end=len(reqs), req_task=task, req_op=op, req_word=word, req_count=count,
         req_flag=flag, seg_base=0x7F0000000000, ino=3, exit_state=exit_state.copy(),
-        run_state=z(np.uint8, K.RUN_APP, n_tasks), block=z(np.uint8, 0, n_tasks),
+        run_state=z(np.uint8, abi.RUN_APP, n_tasks), block=z(np.uint8, 0, n_tasks),
         stop_run_state=z(np.uint8, 0, n_tasks), stop_block=z(np.uint8, 0, n_tasks),
         ret=z(np.int64, 0, n_tasks), tid0=tid0, futex_waiter=z(np.int32, -1, n_tasks),
         restart_flags=z(np.uint8, 0, n_tasks), pc=z(np.int32, 0, n_tasks),
@@ -263,7 +264,7 @@ def test_sim_futex_batch_matches_a_plain_model_and_its_python_body(seed):
         for w in range(nwords):
             q = a["seg_queue"][w]
             if q >= 0:
-                assert a["q_kind"][q] == F.KEY_SHARED_OBJ and a["q_a"][q] == 3
+                assert a["q_kind"][q] == abi.KEY_SHARED_OBJ and a["q_a"][q] == 3
                 assert a["q_b"][q] == 4 * w
                 x, got[w] = a["q_head"][q], []
                 while x >= 0:
@@ -271,12 +272,12 @@ def test_sim_futex_batch_matches_a_plain_model_and_its_python_body(seed):
                     x = a["w_next"][x]
                 assert a["q_count"][q] == len(got[w])
         assert got == queues
-        assert {int(t) for t in np.flatnonzero(a["run_state"] == F.BLOCKED)} == blocked
-        assert all(a["block"][t] == F.B_FUTEX and a["futex_waiter"][t] >= 0 for t in blocked)
+        assert {int(t) for t in np.flatnonzero(a["run_state"] == abi.RUN_BLOCKED)} == blocked
+        assert all(a["block"][t] == abi.BLOCK_FUTEX and a["futex_waiter"][t] >= 0 for t in blocked)
         assert sorted(np.flatnonzero(a["pc"] == 1).tolist()) == sorted(advanced)
         assert tuple(a["counts"]) == counts
         log = a["log"][: a["nlog"][0]]
-        assert (log[:, 1] == F.KEY_SHARED_OBJ).all() and (log[:, 2] == 3).all()
+        assert (log[:, 1] == abi.KEY_SHARED_OBJ).all() and (log[:, 2] == 3).all()
         made = (log[log[:, 0] == F.LOG_NEW][:, 3] // 4).tolist()
         freed = (log[log[:, 0] == F.LOG_FREE][:, 3] // 4).tolist()
         for w in range(nwords):  # a word's queue is there at the end iff made once more than freed

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from ecs_kernel.components.signals import SIGCHLD
+from ecs_kernel import abi
+from ecs_kernel.abi import CLONE_SIGHAND, CLONE_THREAD, CLONE_VM, SIGCHLD
 from ecs_kernel.kernel import Kernel
 from ecs_kernel.sim.deadlock import Deadlock, find_deadlocks, functional_cycles, wait_for_graph
 from ecs_kernel.systems import futex as F
-from ecs_kernel.systems.task_clone import CLONE_SIGHAND, CLONE_THREAD, CLONE_VM
 from ecs_kernel.world import Settings
 
 THREAD = CLONE_THREAD | CLONE_SIGHAND | CLONE_VM
@@ -39,7 +39,7 @@ class Locks:
     def wait(self, i, lock):
         """Task i finds the lock taken: sets FUTEX_WAITERS and sleeps on it."""
         t = self.t[i]
-        v = F.read_u32(self.w, t, word(lock)) | F.FUTEX_WAITERS
+        v = F.read_u32(self.w, t, word(lock)) | abi.FUTEX_WAITERS
         F.write_u32(self.w, t, word(lock), v)
         F.futex_wait(self.w, t, word(lock), v)
 
@@ -58,7 +58,7 @@ def test_two_tasks_each_holding_what_the_other_wants():
     a, b = d.cycle
     assert (a.uaddr, a.owner_tid, a.tid) == (word(1), L.tid(1), L.tid(0))
     assert (b.uaddr, b.owner_tid) == (word(0), L.tid(0))
-    assert a.word == L.tid(1) | F.FUTEX_WAITERS
+    assert a.word == L.tid(1) | abi.FUTEX_WAITERS
     text = str(d)
     assert f"tid {L.tid(0)}" in text and f"{word(1):#x}" in text and "back to" in text
 
@@ -141,8 +141,8 @@ def test_a_cycle_across_processes_on_a_shared_segment():
         F.install_sim_memory(w, p).map_shared(addr, seg)
         procs.append(p)
     tid = [int(w.tasks.tids[p, 0]) for p in procs]
-    seg.words[0] = tid[0] | F.FUTEX_WAITERS
-    seg.words[1] = tid[1] | F.FUTEX_WAITERS
+    seg.words[0] = tid[0] | abi.FUTEX_WAITERS
+    seg.words[1] = tid[1] | abi.FUTEX_WAITERS
     F.futex_wait(w, procs[0], addr + 4, int(seg.words[1]), private=False)
     F.futex_wait(w, procs[1], addr, int(seg.words[0]), private=False)
     (d,) = find_deadlocks(w)

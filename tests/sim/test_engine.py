@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 
-from ecs_kernel.components.signals import SIGUSR1, sigmask
-from ecs_kernel.components.task import Block, ExitState, RunState
+from ecs_kernel.abi import Block, ExitState, FUTEX_WAITERS, RunState, SIGUSR1
+from ecs_kernel.components.signals import sigmask
 from ecs_kernel.schedule import check_sanity
 from ecs_kernel.sim import spec
-from ecs_kernel.sim.engine import COUNTERS, FUTEX_WAITERS, Simulation
+from ecs_kernel.sim.engine import COUNTERS, Simulation
 from ecs_kernel.systems import futex as futex_sys
 
 

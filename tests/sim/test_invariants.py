@@ -11,17 +11,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from hypothesis.stateful import invariant
 
+from ecs_kernel import abi
+from ecs_kernel.abi import (Block, CLONE_SIGHAND, CLONE_THREAD, CLONE_VM, ExitState, RunState,
+                            SA_NOCLDWAIT, SIG_IGN, SIGCHLD, SIGKILL, SIGUSR1, SIGUSR2)
 from ecs_kernel.components import links
-from ecs_kernel.components.signals import (SA_NOCLDWAIT, SIG_IGN, SIGCHLD, SIGKILL, SIGUSR1, SIGUSR2,
-                                          sigmask)
-from ecs_kernel.components.task import Block, ExitState, RunState
+from ecs_kernel.components.signals import sigmask
 from ecs_kernel.jit import invariants as J
 from ecs_kernel.kernel import Kernel
 from ecs_kernel.schedule import Phase, system
 from ecs_kernel.sim import invariants as I
 from ecs_kernel.systems import futex as F
 from ecs_kernel.systems import task_exit, task_signals as S
-from ecs_kernel.systems.task_clone import CLONE_SIGHAND, CLONE_THREAD, CLONE_VM
 from ecs_kernel.testing.futex import FutexMachine
 from ecs_kernel.testing.lifecycle import LifecycleMachine
 from ecs_kernel.testing.signals import SignalMachine
@@ -67,7 +67,7 @@ def test_a_busy_correct_world_has_no_violation():
     ts = threads(k, 3)
     for t in ps[:3]:
         S.sigaction(w, t, SIGUSR1, (HANDLER, 0, int(sigmask(SIGUSR2))))
-        S.sigprocmask(w, t, S.SIG_BLOCK, int(sigmask(SIGUSR2)))
+        S.sigprocmask(w, t, abi.SIG_BLOCK, int(sigmask(SIGUSR2)))
         S.send_signal(w, t, SIGUSR2, group=False)  # stays pending: blocked
         S.send_signal(w, t, SIGUSR1, group=True)
     F.futex_wait(w, ts[0], A, 0)
@@ -88,9 +88,9 @@ def test_sigsuspend_and_sigtimedwait_deliveries_are_not_violations():
     w = k.world
     a, b = procs(k, 2)
     S.sigaction(w, a, SIGUSR1, (HANDLER, 0, 0))
-    S.sigprocmask(w, a, S.SIG_BLOCK, int(sigmask(SIGUSR1)))
+    S.sigprocmask(w, a, abi.SIG_BLOCK, int(sigmask(SIGUSR1)))
     S.sigsuspend(w, a, 0)  # the saved mask blocks SIGUSR1, the mask in force does not
-    S.sigprocmask(w, b, S.SIG_BLOCK, int(sigmask(SIGUSR2)))
+    S.sigprocmask(w, b, abi.SIG_BLOCK, int(sigmask(SIGUSR2)))
     S.sigtimedwait(w, b, int(sigmask(SIGUSR2)), None)
     k.tick()
     S.send_signal(w, a, SIGUSR1, group=False)
@@ -121,7 +121,7 @@ def test_a_delivery_that_ignores_the_mask_is_found():
     a, b = procs(k, 2)
     for t in (a, b):
         S.sigaction(w, t, SIGUSR1, (HANDLER, 0, 0))
-    S.sigprocmask(w, b, S.SIG_BLOCK, int(sigmask(SIGUSR1)))
+    S.sigprocmask(w, b, abi.SIG_BLOCK, int(sigmask(SIGUSR1)))
     S.send_signal(w, a, SIGUSR1, group=False)
     k.tick()
     assert I.check(w) is None  # a did not block it
@@ -137,7 +137,7 @@ def test_a_handler_frame_for_a_blocked_signal_is_found():
     w = k.world
     (a,) = procs(k, 1)
     S.sigaction(w, a, SIGUSR2, (HANDLER, 0, 0))
-    S.sigprocmask(w, a, S.SIG_BLOCK, int(sigmask(SIGUSR2)))
+    S.sigprocmask(w, a, abi.SIG_BLOCK, int(sigmask(SIGUSR2)))
 
     @system(phase=Phase.SIGNALS)
     def push_blocked(world, commands):
@@ -156,7 +156,7 @@ def test_a_group_signal_taken_while_every_thread_blocks_it_is_found():
     (a,) = procs(k, 1)
     t2 = k.task(k.clone(k.handle(a), THREAD))
     for t in (a, t2):
-        S.sigprocmask(w, t, S.SIG_BLOCK, int(sigmask(SIGUSR1)))
+        S.sigprocmask(w, t, abi.SIG_BLOCK, int(sigmask(SIGUSR1)))
     S.send_signal(w, a, SIGUSR1, group=True)
     k.tick()
     assert I.check(w) is None  # pending, blocked, left alone
@@ -542,7 +542,7 @@ def test_fifo_wakes_are_not_violations():
 def test_a_wake_that_skips_the_oldest_waiter_is_a_lost_wakeup(monkeypatch):
     k, w, ts = _three_waiters()
 
-    def lifo_wake(world, key, nr_wake, bitset=F.FUTEX_BITSET_MATCH_ANY):
+    def lifo_wake(world, key, nr_wake, bitset=abi.FUTEX_BITSET_MATCH_ANY):
         q = F._queue(world, key)
         woke = 0
         for r in reversed(list(links.iterate(world.futex_queues.q_head, q, world.futex_waiters.w_next))):

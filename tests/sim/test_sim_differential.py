@@ -11,6 +11,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ecs_kernel.abi import ExitState
 from ecs_kernel.sim import spec
 from ecs_kernel.sim.engine import Simulation
 from ecs_kernel.testing.compare import assert_same_worlds
@@ -128,7 +129,6 @@ def test_exit_requests_batched_equal_scalar_when_groups_are_dying(seed, data):
     """exit(2) requests from threads whose group is already exiting (a SIGKILL or exit_group
     earlier in the tick: the group's status wins), from tasks already exiting (never served),
     and exit_group requests between them, from one-thread and multi-threaded processes."""
-    from ecs_kernel.components.task import ExitState
     from ecs_kernel.jit import sim as K
     from ecs_kernel.sim import batch, engine
     from ecs_kernel.systems import task_exit, task_signals

@@ -14,7 +14,7 @@ from ecs_kernel.errors import KernelError
 from ecs_kernel.fs.vfs import FileSystem
 from ecs_kernel.kernel import Kernel
 from ecs_kernel.syscalls import table as tb
-from ecs_kernel.components.task import Block, RunState
+from ecs_kernel.abi import Block, RunState
 from ecs_kernel.syscalls.context import KernelBlocked, TaskExit, WouldBlock
 from ecs_kernel.systems import io_wait
 from ecs_kernel.systems.task_signals import interrupt_syscall

@@ -2,13 +2,13 @@
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
+from ecs_kernel.abi import CLONE_FILES, CLONE_NEWPID, CLONE_SIGHAND, CLONE_THREAD, CLONE_VM
 from ecs_kernel.components.fd_table import store
 from ecs_kernel.errors import E, KernelError
 from ecs_kernel.kernel import Kernel
 from ecs_kernel.schedule import check_sanity
 from ecs_kernel.systems import fd_table
-from ecs_kernel.systems.task_clone import (CLONE_FILES, CLONE_NEWPID, CLONE_SIGHAND, CLONE_THREAD,
-                                           CLONE_VM, clone, clone_many)
+from ecs_kernel.systems.task_clone import clone, clone_many
 from ecs_kernel.world import Settings
 
 FLAGS = [17, 0, 10, CLONE_THREAD | CLONE_SIGHAND | CLONE_VM, CLONE_VM | CLONE_FILES | 17,

@@ -3,13 +3,13 @@ getrusage/times/clock_gettime and the CPU-clock id encoding (checked against Lin
 import numpy as np
 import pytest
 
-from ecs_kernel.components.signals import SIG_IGN, SIGCHLD
-from ecs_kernel.components.task import RunState
+from ecs_kernel import abi
+from ecs_kernel.abi import (CLONE_SIGHAND, CLONE_THREAD, CLONE_VM, P_ALL, RunState, SIG_IGN,
+                            SIGCHLD, WEXITED, WNOWAIT)
 from ecs_kernel.errors import E, KernelError
 from ecs_kernel.kernel import Kernel
 from ecs_kernel.systems import cpu_clocks as C
 from ecs_kernel.systems import task_signals as S
-from ecs_kernel.systems.task_clone import CLONE_SIGHAND, CLONE_THREAD, CLONE_VM
 from ecs_kernel.world import Settings
 
 THREAD = CLONE_THREAD | CLONE_SIGHAND | CLONE_VM
@@ -51,7 +51,7 @@ def test_drivers_may_write_the_stage_directly(k):
     w.tasks.cpu_used_user_ns[p] = 7
     w.tasks.cpu_used_sys_ns[p] = 5
     k.tick()
-    assert C.getrusage(w, p, C.RUSAGE_THREAD) == C.Rusage(7, 5)
+    assert C.getrusage(w, p, abi.RUSAGE_THREAD) == C.Rusage(7, 5)
 
 
 def test_negative_charge_is_refused(k):
@@ -85,10 +85,10 @@ def test_group_total_keeps_threads_that_exited(k):
     C.charge(w, t, 2 * MS, 0)  # its last quantum, measured as it exits
     k.tick(2)
     assert not w.tasks.alive[t] or w.tasks.tg[t] != w.tasks.tg[p]
-    assert C.getrusage(w, p, C.RUSAGE_SELF) == C.Rusage(7 * MS, 1 * MS)
-    assert C.getrusage(w, p, C.RUSAGE_THREAD) == C.Rusage(1 * MS, 0)
-    assert C.clock_gettime(w, p, C.CLOCK_PROCESS_CPUTIME_ID) == 8 * MS
-    assert C.clock_gettime(w, p, C.CLOCK_THREAD_CPUTIME_ID) == 1 * MS
+    assert C.getrusage(w, p, abi.RUSAGE_SELF) == C.Rusage(7 * MS, 1 * MS)
+    assert C.getrusage(w, p, abi.RUSAGE_THREAD) == C.Rusage(1 * MS, 0)
+    assert C.clock_gettime(w, p, abi.CLOCK_PROCESS_CPUTIME_ID) == 8 * MS
+    assert C.clock_gettime(w, p, abi.CLOCK_THREAD_CPUTIME_ID) == 1 * MS
 
 
 def test_reaped_children_join_the_parent_with_their_own_children(k):
@@ -101,12 +101,12 @@ def test_reaped_children_join_the_parent_with_their_own_children(k):
     k.exit_group(hg, 0)
     k.tick()
     assert k.wait4(hc, -1, 0).task == g
-    assert C.getrusage(w, c, C.RUSAGE_CHILDREN) == C.Rusage(5 * MS, 1 * MS)
+    assert C.getrusage(w, c, abi.RUSAGE_CHILDREN) == C.Rusage(5 * MS, 1 * MS)
     k.exit_group(hc, 0)
     k.tick()
     k.wait4(hp, -1, 0)
-    assert C.getrusage(w, p, C.RUSAGE_CHILDREN) == C.Rusage(7 * MS, 4 * MS)
-    assert C.getrusage(w, p, C.RUSAGE_SELF) == C.Rusage(0, 0)
+    assert C.getrusage(w, p, abi.RUSAGE_CHILDREN) == C.Rusage(7 * MS, 4 * MS)
+    assert C.getrusage(w, p, abi.RUSAGE_SELF) == C.Rusage(0, 0)
     tms = C.times(w, p)
     assert (tms.tms_cutime, tms.tms_cstime) == (0, 0)  # 7 ms and 4 ms are < 10 ms ticks
 
@@ -121,11 +121,10 @@ def test_autoreaped_children_are_not_counted(k):
     k.exit_group(hc, 0)
     k.tick(2)
     assert not w.tasks.alive[c]
-    assert C.getrusage(w, p, C.RUSAGE_CHILDREN) == C.Rusage(0, 0)
+    assert C.getrusage(w, p, abi.RUSAGE_CHILDREN) == C.Rusage(0, 0)
 
 
 def test_wnowait_does_not_join(k):
-    from ecs_kernel.systems.task_wait import WEXITED, WNOWAIT, P_ALL
     w = k.world
     hp, p = proc(k)
     hc, c = proc(k, hp)
@@ -133,9 +132,9 @@ def test_wnowait_does_not_join(k):
     k.exit_group(hc, 0)
     k.tick()
     k.waitid(hp, P_ALL, 0, WEXITED | WNOWAIT)
-    assert C.getrusage(w, p, C.RUSAGE_CHILDREN) == C.Rusage(0, 0)
+    assert C.getrusage(w, p, abi.RUSAGE_CHILDREN) == C.Rusage(0, 0)
     k.wait4(hp, -1, 0)
-    assert C.getrusage(w, p, C.RUSAGE_CHILDREN) == C.Rusage(5 * MS, 0)
+    assert C.getrusage(w, p, abi.RUSAGE_CHILDREN) == C.Rusage(5 * MS, 0)
 
 
 def test_batch_exit_path_keeps_thread_time(k):
@@ -147,7 +146,7 @@ def test_batch_exit_path_keeps_thread_time(k):
     for t in threads:
         k.exit(k.handle(t), 0)
     k.tick(2)
-    assert C.getrusage(w, p, C.RUSAGE_SELF) == C.Rusage(15 * MS, 10)
+    assert C.getrusage(w, p, abi.RUSAGE_SELF) == C.Rusage(15 * MS, 10)
 
 
 def test_getrusage_rejects_bad_who(k):
@@ -168,9 +167,9 @@ def test_times_in_clock_ticks(k):
 
 def test_cpuclock_encoding_matches_linux():
     # glibc clock_getcpuclockid(pid) on the host gave (~pid << 3) | 2: pid 29882 -> -239062.
-    assert C.make_process_cpuclock(29882, C.CPUCLOCK_SCHED) == -239062
-    assert C.make_thread_cpuclock(0, C.CPUCLOCK_SCHED) == -2
-    assert C.cpuclock_pid(C.make_process_cpuclock(1234, C.CPUCLOCK_PROF)) == 1234
+    assert C.make_process_cpuclock(29882, abi.CPUCLOCK_SCHED) == -239062
+    assert C.make_thread_cpuclock(0, abi.CPUCLOCK_SCHED) == -2
+    assert C.cpuclock_pid(C.make_process_cpuclock(1234, abi.CPUCLOCK_PROF)) == 1234
 
 
 def test_clock_gettime_for_pid_and_tid_clocks(k):
@@ -182,11 +181,11 @@ def test_clock_gettime_for_pid_and_tid_clocks(k):
     C.charge(w, t, 5, 0)
     C.charge(w, q, 100, 0)
     pid_q = k.getpid(hq)
-    assert C.clock_gettime(w, p, C.make_process_cpuclock(0, C.CPUCLOCK_SCHED)) == 12
-    assert C.clock_gettime(w, p, C.make_process_cpuclock(0, C.CPUCLOCK_VIRT)) == 8
-    assert C.clock_gettime(w, p, C.make_process_cpuclock(pid_q, C.CPUCLOCK_PROF)) == 100
-    assert C.clock_gettime(w, p, C.make_thread_cpuclock(k.gettid(k.handle(t)), C.CPUCLOCK_SCHED)) == 5
-    assert C.clock_gettime(w, p, C.make_thread_cpuclock(0, C.CPUCLOCK_SCHED)) == 7
+    assert C.clock_gettime(w, p, C.make_process_cpuclock(0, abi.CPUCLOCK_SCHED)) == 12
+    assert C.clock_gettime(w, p, C.make_process_cpuclock(0, abi.CPUCLOCK_VIRT)) == 8
+    assert C.clock_gettime(w, p, C.make_process_cpuclock(pid_q, abi.CPUCLOCK_PROF)) == 100
+    assert C.clock_gettime(w, p, C.make_thread_cpuclock(k.gettid(k.handle(t)), abi.CPUCLOCK_SCHED)) == 5
+    assert C.clock_gettime(w, p, C.make_thread_cpuclock(0, abi.CPUCLOCK_SCHED)) == 7
     # a thread of another process, a pid that does not exist, a bad "which", a non-leader pid
     assert errno_of(C.clock_gettime, w, p, C.make_thread_cpuclock(pid_q, 2)) == E.EINVAL
     assert errno_of(C.clock_gettime, w, p, C.make_process_cpuclock(99999, 2)) == E.EINVAL
@@ -199,12 +198,12 @@ def test_wall_clocks_follow_the_kernel_clock(k):
     w = k.world
     _, p = proc(k)
     k.tick(5)
-    assert C.clock_gettime(w, p, C.CLOCK_MONOTONIC) == w.now_ns == 5 * w.settings.tick_ns
+    assert C.clock_gettime(w, p, abi.CLOCK_MONOTONIC) == w.now_ns == 5 * w.settings.tick_ns
     C.set_realtime(w, 1_700_000_000 * 10**9)
     k.tick()
-    assert C.clock_gettime(w, p, C.CLOCK_REALTIME) == 1_700_000_000 * 10**9 + w.settings.tick_ns
-    assert C.clock_getres(w, p, C.CLOCK_MONOTONIC) == w.settings.tick_ns
-    assert C.clock_getres(w, p, C.CLOCK_THREAD_CPUTIME_ID) == 1
+    assert C.clock_gettime(w, p, abi.CLOCK_REALTIME) == 1_700_000_000 * 10**9 + w.settings.tick_ns
+    assert C.clock_getres(w, p, abi.CLOCK_MONOTONIC) == w.settings.tick_ns
+    assert C.clock_getres(w, p, abi.CLOCK_THREAD_CPUTIME_ID) == 1
 
 
 def test_accounting_many_tasks_matches_a_plain_sum():

@@ -1,15 +1,16 @@
 """The exit system's batch path gives what the one-task-at-a-time path gives."""
 from hypothesis import given, settings, strategies as st
 
+from ecs_kernel.abi import CLONE_NEWPID, CLONE_SIGHAND, CLONE_THREAD, CLONE_VM, SIG_IGN, SIGCHLD
 from ecs_kernel.components import sigactions
-from ecs_kernel.components.signals import (CLD_EXITED, CLD_KILLED, SIG_IGN, SIGCHLD, SIGQUIT,
-                                           SIGTERM, sigmask)
+from ecs_kernel.abi import CLD_EXITED, CLD_KILLED, SIGQUIT, SIGTERM
+from ecs_kernel.components.signals import sigmask
 from ecs_kernel.errors import KernelError
 from ecs_kernel.kernel import Kernel
 from ecs_kernel.schedule import check_sanity
 from ecs_kernel.systems import sessions, task_exit
 from ecs_kernel.systems.task_signals import send_group_signal
-from ecs_kernel.systems.task_clone import CLONE_NEWPID, CLONE_SIGHAND, CLONE_THREAD, CLONE_VM, clone
+from ecs_kernel.systems.task_clone import clone
 from ecs_kernel.testing.compare import assert_same_worlds
 from ecs_kernel.world import Settings
 

@@ -1,13 +1,13 @@
 """setsid, setpgid, getpgid, getsid and orphaned process groups."""
 import pytest
 
+from ecs_kernel.abi import CLONE_SIGHAND, CLONE_THREAD, CLONE_VM, SIGCONT, SIGHUP
 from ecs_kernel.components import sigactions
-from ecs_kernel.components.signals import SIGCONT, SIGHUP, sigmask
+from ecs_kernel.components.signals import sigmask
 from ecs_kernel.errors import E, KernelError
 from ecs_kernel.kernel import Kernel
 from ecs_kernel.schedule import check_sanity
 from ecs_kernel.systems import sessions
-from ecs_kernel.systems.task_clone import CLONE_SIGHAND, CLONE_THREAD, CLONE_VM
 from ecs_kernel.world import Settings
 
 THREAD = CLONE_THREAD | CLONE_SIGHAND | CLONE_VM

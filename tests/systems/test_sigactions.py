@@ -5,11 +5,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ecs_kernel.abi import (CLONE_SIGHAND, CLONE_THREAD, CLONE_VM, NSIG, SIG_DFL, SIG_IGN, SIGKILL,
+                            SIGSTOP)
 from ecs_kernel.components import sigactions
-from ecs_kernel.components.signals import NSIG, SIG_DFL, SIG_IGN, SIGKILL, SIGSTOP
 from ecs_kernel.kernel import Kernel
 from ecs_kernel.systems import task_signals as S
-from ecs_kernel.systems.task_clone import CLONE_SIGHAND, CLONE_THREAD, CLONE_VM
 from ecs_kernel.world import Settings
 
 THREAD = CLONE_THREAD | CLONE_SIGHAND | CLONE_VM

@@ -7,15 +7,16 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ecs_kernel.components.signals import (SA_NODEFER, SA_RESETHAND, SA_RESTART, SIG_DFL, SIG_IGN,
-                                           SIGKILL, SIGSTOP)
+from ecs_kernel import abi
+from ecs_kernel.abi import (CLONE_SIGHAND, CLONE_THREAD, CLONE_VM, ExitState, ITIMER_PROF,
+                            ITIMER_REAL, ITIMER_VIRTUAL, SA_NODEFER, SA_RESETHAND, SA_RESTART,
+                            SIG_DFL, SIG_IGN, SIGKILL, SIGSTOP)
 from ecs_kernel.errors import KernelError
 from ecs_kernel.kernel import Kernel
 from ecs_kernel.systems import futex as F
 from ecs_kernel.systems import signals_batch as B
 from ecs_kernel.systems import task_signals as S
 from ecs_kernel.systems import task_wait, timers
-from ecs_kernel.systems.task_clone import CLONE_SIGHAND, CLONE_THREAD, CLONE_VM
 from ecs_kernel.testing.compare import assert_same_worlds
 from ecs_kernel.world import Settings, World
 
@@ -44,7 +45,7 @@ def worlds(draw):
             S.sigaction(w, leader, sig, (handler, flags, draw(st.integers(0, 2**20))))
     for t in tasks:
         if draw(st.booleans()):
-            S.sigprocmask(w, t, S.SIG_SETMASK, draw(st.integers(0, 2**40)))
+            S.sigprocmask(w, t, abi.SIG_SETMASK, draw(st.integers(0, 2**40)))
     # blocked states a delivery may interrupt
     for t in tasks:
         how = draw(st.sampled_from(["run", "run", "sleep", "suspend", "futex", "futex_timed",
@@ -116,7 +117,6 @@ def test_send_many_equals_kill_and_tgkill_in_order(ww, data):
     a, b = twins(w)
 
     def scalar(world, i):
-        from ecs_kernel.components.task import ExitState
         T, G = world.tasks, world.thread_groups
         s, t = int(senders[i]), int(targets[i])
         if T.exit_state[s] != ExitState.NONE:
@@ -169,7 +169,6 @@ def test_batched_interval_timer_signals_equal_scalar_notify(ww, data):
     """timer_system sending the interval timers' signals in one batch (BATCH_MIN 0) against
     _notify one timer at a time: two rounds of expiry, with a delivery pass between (so a
     periodic ITIMER_REAL's queued SIGALRM is dequeued and the timer re-armed)."""
-    from ecs_kernel.components.timers import ITIMER_PROF, ITIMER_REAL, ITIMER_VIRTUAL
     w, tasks = ww
     T, G = w.tasks, w.thread_groups
     leaders = sorted({int(G.leader[int(T.tg[t])]) for t in tasks})

@@ -1,17 +1,15 @@
 """clone(2): threads, processes, namespaces, limits and Linux's errnos."""
 import pytest
 
+from ecs_kernel.abi import (CLONE_FILES, CLONE_NEWNET, CLONE_NEWPID, CLONE_NEWUTS, CLONE_PARENT,
+                            CLONE_SIGHAND, CLONE_THREAD, CLONE_VM, RLIMIT_NPROC, SIGCHLD)
 from ecs_kernel.components import sigactions
-from ecs_kernel.components.rlimits import RLIMIT_NPROC
 from ecs_kernel.components import rlimits
 from ecs_kernel.errors import E, KernelError
 from ecs_kernel.kernel import Kernel
 from ecs_kernel.schedule import check_sanity
-from ecs_kernel.systems.task_clone import (CLONE_FILES, CLONE_NEWNET, CLONE_NEWPID, CLONE_NEWUTS,
-                                           CLONE_PARENT, CLONE_SIGHAND, CLONE_THREAD, CLONE_VM)
 from ecs_kernel.world import Settings
 
-SIGCHLD = 17
 THREAD = CLONE_THREAD | CLONE_SIGHAND | CLONE_VM
 
 

@@ -2,16 +2,16 @@
 import numpy as np
 import pytest
 
-from ecs_kernel.components import pidns, sigactions
-from ecs_kernel.components.signals import (CLD_DUMPED, CLD_EXITED, CLD_KILLED, SA_NOCLDWAIT,
-                                           SIG_DFL, SIG_IGN, SIGCHLD, SIGKILL, SIGQUIT, SIGSEGV,
-                                           SIGTERM, SIGUSR1, sigmask)
-from ecs_kernel.components.task import ExitState, RunState
+from ecs_kernel.abi import (CLONE_NEWPID, CLONE_SIGHAND, CLONE_THREAD, CLONE_VM, ExitState,
+                            RunState, SA_NOCLDWAIT, SIG_DFL, SIG_IGN, SIGCHLD, SIGUSR1)
+from ecs_kernel.components import sigactions
+from ecs_kernel.components.signals import sigmask
 from ecs_kernel.errors import E, KernelError, StaleHandleError
 from ecs_kernel.kernel import Kernel
 from ecs_kernel.schedule import check_sanity
+from ecs_kernel.abi import CLD_DUMPED, CLD_EXITED, CLD_KILLED, SIGKILL, SIGQUIT, SIGSEGV, SIGTERM
+from ecs_kernel.components import pidns
 from ecs_kernel.systems import task_exit
-from ecs_kernel.systems.task_clone import CLONE_NEWPID, CLONE_SIGHAND, CLONE_THREAD, CLONE_VM
 from ecs_kernel.world import Settings
 
 THREAD = CLONE_THREAD | CLONE_SIGHAND | CLONE_VM

@@ -1,19 +1,18 @@
 """Signals: send-time rules, dequeue order, delivery, default actions, stop/continue, errnos."""
 import pytest
 
-from ecs_kernel.components.signals import (SA_NODEFER, SA_NOCLDSTOP, SA_RESETHAND, SA_RESTART,
-                                           SI_QUEUE, SI_USER, SIG_DFL, SIG_IGN, SIGALRM, SIGCHLD,
-                                           SIGCONT, SIGINT, SIGKILL, SIGRTMIN, SIGSEGV, SIGSTOP,
-                                           SIGTERM, SIGTSTP, SIGTTIN, SIGUSR1, SIGUSR2,
-                                           sigmask)
-from ecs_kernel.components.rlimits import RLIMIT_SIGPENDING
+from ecs_kernel import abi
+from ecs_kernel.abi import (Block, CLD_CONTINUED, CLD_STOPPED, CLONE_NEWPID, CLONE_SIGHAND,
+                            CLONE_THREAD, CLONE_VM, ExitState, RLIMIT_SIGPENDING, RunState,
+                            SA_NOCLDSTOP, SA_NODEFER, SA_RESETHAND, SA_RESTART, SIGALRM, SIGCHLD,
+                            SIGCONT, SIGINT, SIGKILL, SIGRTMIN, SIGSEGV, SIGSTOP, SIGTERM, SIGTSTP,
+                            SIGTTIN, SIGUSR1, SIGUSR2, SIG_DFL, SIG_IGN, SI_QUEUE, SI_USER,
+                            WCONTINUED, WNOHANG, WUNTRACED)
+from ecs_kernel.components.signals import sigmask
 from ecs_kernel.components import rlimits
-from ecs_kernel.components.task import Block, ExitState, RunState
-from ecs_kernel.errors import ERESTARTSYS, E, KernelError, StaleHandleError
+from ecs_kernel.errors import E, KernelError, StaleHandleError
 from ecs_kernel.kernel import BLOCKED, Kernel
 from ecs_kernel.systems import task_signals as S
-from ecs_kernel.systems.task_clone import CLONE_NEWPID, CLONE_SIGHAND, CLONE_THREAD, CLONE_VM
-from ecs_kernel.systems.task_wait import CLD_CONTINUED, CLD_STOPPED, WCONTINUED, WNOHANG, WUNTRACED
 from ecs_kernel.world import Settings
 
 THREAD = CLONE_THREAD | CLONE_SIGHAND | CLONE_VM
@@ -51,8 +50,8 @@ def test_sigaction_rejects_bad_signals_and_kill_stop(k):
 def test_sigkill_and_sigstop_cannot_be_blocked(k):
     w = k.world
     t = k.task(k.init_task)
-    S.sigprocmask(w, t, S.SIG_SETMASK, (1 << 64) - 1)
-    assert S.sigprocmask(w, t, S.SIG_BLOCK, None) == ((1 << 64) - 1) & ~(int(sigmask(SIGKILL)) | int(sigmask(SIGSTOP)))
+    S.sigprocmask(w, t, abi.SIG_SETMASK, (1 << 64) - 1)
+    assert S.sigprocmask(w, t, abi.SIG_BLOCK, None) == ((1 << 64) - 1) & ~(int(sigmask(SIGKILL)) | int(sigmask(SIGSTOP)))
     assert errno_of(S.sigprocmask, w, t, 7, 0) == E.EINVAL
 
 
@@ -60,11 +59,11 @@ def test_signal_delivered_while_blocked_waits_until_unblocked(k):
     w = k.world
     h, p = proc(k)
     S.sigaction(w, p, SIGUSR1, (H, 0, 0))
-    S.sigprocmask(w, p, S.SIG_BLOCK, int(sigmask(SIGUSR1)))
+    S.sigprocmask(w, p, abi.SIG_BLOCK, int(sigmask(SIGUSR1)))
     S.kill(w, 0, k.getpid(h), SIGUSR1)
     k.tick(3)
     assert w.tasks.handling[p] == 0 and S.sigpending(w, p) == int(sigmask(SIGUSR1))
-    S.sigprocmask(w, p, S.SIG_UNBLOCK, int(sigmask(SIGUSR1)))
+    S.sigprocmask(w, p, abi.SIG_UNBLOCK, int(sigmask(SIGUSR1)))
     k.tick()
     assert w.tasks.handling[p] == SIGUSR1
     # The handler runs with the signal blocked (no SA_NODEFER); sigreturn restores the mask.
@@ -79,7 +78,7 @@ def test_ignored_unblocked_signal_is_dropped_at_send_but_blocked_one_is_kept(k):
     S.sigaction(w, p, SIGUSR1, (SIG_IGN, 0, 0))
     S.kill(w, 0, k.getpid(h), SIGUSR1)
     assert w.thread_groups.group_pending[w.tasks.tg[p]] == 0
-    S.sigprocmask(w, p, S.SIG_BLOCK, int(sigmask(SIGUSR1)))
+    S.sigprocmask(w, p, abi.SIG_BLOCK, int(sigmask(SIGUSR1)))
     S.kill(w, 0, k.getpid(h), SIGUSR1)
     assert S.sigpending(w, p) == int(sigmask(SIGUSR1))
     # Setting SIG_IGN again discards the pending signal, blocked or not (POSIX).
@@ -133,7 +132,7 @@ def test_dequeue_order_sync_first_then_lowest_task_queue_before_group(k):
     h, p = proc(k)
     for sig in (SIGUSR2, SIGINT, SIGSEGV, SIGUSR1):
         S.sigaction(w, p, sig, (H, SA_NODEFER, 0))
-    S.sigprocmask(w, p, S.SIG_BLOCK, (1 << 64) - 1)
+    S.sigprocmask(w, p, abi.SIG_BLOCK, (1 << 64) - 1)
     S.send_signal(w, p, SIGINT, group=True)
     S.send_signal(w, p, SIGUSR2, group=False)
     S.send_signal(w, p, SIGSEGV, group=True)
@@ -145,7 +144,7 @@ def test_dequeue_order_sync_first_then_lowest_task_queue_before_group(k):
 def test_standard_signals_queue_once_realtime_ones_queue_each_send(k):
     w = k.world
     h, p = proc(k)
-    S.sigprocmask(w, p, S.SIG_BLOCK, (1 << 64) - 1)
+    S.sigprocmask(w, p, abi.SIG_BLOCK, (1 << 64) - 1)
     for v in range(3):
         S.sigqueueinfo(w, 0, k.getpid(h), SIGUSR1, SI_QUEUE, v)
         S.sigqueueinfo(w, 0, k.getpid(h), SIGRTMIN + 1, SI_QUEUE, v)
@@ -160,7 +159,7 @@ def test_realtime_queue_full_is_eagain_for_sigqueue_but_kill_still_sets_pending(
     h, p = proc(k)
     row = rlimits.writable(w, int(w.tasks.tg[p]))
     w.rlimit_sets.rlim_cur[row, RLIMIT_SIGPENDING] = 2
-    S.sigprocmask(w, p, S.SIG_BLOCK, (1 << 64) - 1)
+    S.sigprocmask(w, p, abi.SIG_BLOCK, (1 << 64) - 1)
     pid = k.getpid(h)
     S.sigqueueinfo(w, 0, pid, SIGRTMIN, SI_QUEUE, 1)
     S.sigqueueinfo(w, 0, pid, SIGRTMIN, SI_QUEUE, 2)
@@ -248,7 +247,7 @@ def test_parent_with_sa_nocldstop_gets_no_sigchld_for_stops(k):
     pa, prow = proc(k)
     S.sigaction(w, prow, SIGCHLD, (H, SA_NOCLDSTOP, 0))
     c, crow = proc(k, pa)
-    S.sigprocmask(w, prow, S.SIG_BLOCK, int(sigmask(SIGCHLD)))
+    S.sigprocmask(w, prow, abi.SIG_BLOCK, int(sigmask(SIGCHLD)))
     S.kill(w, 0, k.getpid(c), SIGSTOP)
     k.tick()
     assert S.sigpending(w, prow) == 0
@@ -294,7 +293,7 @@ def test_tstp_to_an_orphaned_group_is_discarded(k):
 
 def test_handler_interrupts_a_blocked_wait_with_eintr_or_restart(k):
     w = k.world
-    for flags, ret in ((0, -E.EINTR), (SA_RESTART, -ERESTARTSYS)):
+    for flags, ret in ((0, -E.EINTR), (SA_RESTART, -abi.ERESTARTSYS)):
         h, p = proc(k)
         k.fork(h)
         S.sigaction(w, p, SIGUSR1, (H, flags, 0))
@@ -319,7 +318,7 @@ def test_sigsuspend_returns_eintr_and_restores_the_mask_after_the_handler(k):
     w = k.world
     h, p = proc(k)
     S.sigaction(w, p, SIGUSR1, (H, 0, 0))
-    S.sigprocmask(w, p, S.SIG_SETMASK, int(sigmask(SIGUSR1)))
+    S.sigprocmask(w, p, abi.SIG_SETMASK, int(sigmask(SIGUSR1)))
     assert S.sigsuspend(w, p, 0) is BLOCKED
     k.tick()
     assert w.tasks.run_state[p] == RunState.blocked
@@ -333,7 +332,7 @@ def test_sigsuspend_returns_eintr_and_restores_the_mask_after_the_handler(k):
 def test_sigtimedwait_takes_a_blocked_signal_or_times_out(k):
     w = k.world
     h, p = proc(k)
-    S.sigprocmask(w, p, S.SIG_BLOCK, int(sigmask(SIGUSR1)) | int(sigmask(SIGALRM)))
+    S.sigprocmask(w, p, abi.SIG_BLOCK, int(sigmask(SIGUSR1)) | int(sigmask(SIGALRM)))
     assert errno_of(S.sigtimedwait, w, p, int(sigmask(SIGUSR1)), 0) == E.EAGAIN
     assert S.sigtimedwait(w, p, int(sigmask(SIGUSR1)), None) is BLOCKED
     S.kill(w, 0, k.getpid(h), SIGUSR1)  # blocked before the wait: not fatal, taken by the wait
@@ -352,7 +351,7 @@ def test_process_signal_goes_to_a_thread_that_does_not_block_it(k):
     h, p = proc(k)
     t = k.task(k.clone(h, THREAD))
     S.sigaction(w, p, SIGUSR1, (H, 0, 0))
-    S.sigprocmask(w, p, S.SIG_BLOCK, int(sigmask(SIGUSR1)))
+    S.sigprocmask(w, p, abi.SIG_BLOCK, int(sigmask(SIGUSR1)))
     S.kill(w, 0, k.getpid(h), SIGUSR1)
     k.tick()
     assert w.tasks.handling[t] == SIGUSR1 and w.tasks.handling[p] == 0
@@ -361,7 +360,7 @@ def test_process_signal_goes_to_a_thread_that_does_not_block_it(k):
 def test_queued_signals_are_freed_with_their_task(k):
     w = k.world
     h, p = proc(k)
-    S.sigprocmask(w, p, S.SIG_BLOCK, (1 << 64) - 1)
+    S.sigprocmask(w, p, abi.SIG_BLOCK, (1 << 64) - 1)
     for v in range(4):
         S.sigqueueinfo(w, 0, k.getpid(h), SIGRTMIN, SI_QUEUE, v)
     assert w.sigqueue.count == 4
@@ -374,7 +373,7 @@ def test_queued_signals_are_freed_with_their_task(k):
 def test_sigcont_discards_pending_stop_signals_and_stop_signals_discard_sigcont(k):
     w = k.world
     h, p = proc(k)
-    S.sigprocmask(w, p, S.SIG_BLOCK, int(sigmask(SIGTSTP)) | int(sigmask(SIGCONT)))
+    S.sigprocmask(w, p, abi.SIG_BLOCK, int(sigmask(SIGTSTP)) | int(sigmask(SIGCONT)))
     S.sigaction(w, p, SIGCONT, (H, 0, 0))
     S.kill(w, 0, k.getpid(h), SIGTSTP)
     assert S.sigpending(w, p) == int(sigmask(SIGTSTP))
@@ -389,7 +388,7 @@ def test_blocked_process_signal_stays_pending_while_another_is_delivered(k):
     h, p = proc(k)
     S.sigaction(w, p, SIGUSR1, (H, 0, 0))
     S.sigaction(w, p, SIGUSR2, (H, 0, 0))
-    S.sigprocmask(w, p, S.SIG_BLOCK, int(sigmask(SIGUSR1)))
+    S.sigprocmask(w, p, abi.SIG_BLOCK, int(sigmask(SIGUSR1)))
     S.kill(w, 0, k.getpid(h), SIGUSR1)  # process-directed, blocked
     S.tgkill(w, 0, k.getpid(h), k.getpid(h), SIGUSR2)  # thread-directed, deliverable
     k.tick()

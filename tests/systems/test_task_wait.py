@@ -1,16 +1,14 @@
 """wait4 / waitid: the WaitOptions rules, ECHILD, blocking as data."""
 import pytest
 
-from ecs_kernel.components.task import RunState
+from ecs_kernel.abi import (CLD_CONTINUED, CLD_EXITED, CLD_KILLED, CLD_STOPPED, CLONE_SIGHAND,
+                            CLONE_THREAD, CLONE_VM, P_ALL, P_PGID, P_PID, RunState, SIGCHLD,
+                            SIGKILL, SIGUSR1, WALL, WCLONE, WCONTINUED, WEXITED, WNOHANG,
+                            WNOTHREAD, WNOWAIT, WSTOPPED, WUNTRACED)
 from ecs_kernel.errors import E, KernelError
 from ecs_kernel.kernel import BLOCKED, Kernel
-from ecs_kernel.systems.task_clone import CLONE_SIGHAND, CLONE_THREAD, CLONE_VM
-from ecs_kernel.systems.task_wait import (CLD_CONTINUED, CLD_EXITED, CLD_KILLED, CLD_STOPPED, P_ALL,
-                                          P_PGID, P_PID, WALL, WCLONE, WCONTINUED, WEXITED, WNOHANG,
-                                          WNOTHREAD, WNOWAIT, WSTOPPED, WUNTRACED)
 from ecs_kernel.world import Settings
 
-SIGCHLD, SIGUSR1, SIGKILL = 17, 10, 9
 THREAD = CLONE_THREAD | CLONE_SIGHAND | CLONE_VM
 
 

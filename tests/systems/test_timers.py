@@ -7,21 +7,20 @@ import errno
 import numpy as np
 import pytest
 
+from ecs_kernel import abi
+from ecs_kernel.abi import (Block, CLONE_SIGHAND, CLONE_THREAD, CLONE_VM, ExitState, ITIMER_PROF,
+                            ITIMER_REAL, ITIMER_VIRTUAL, RLIMIT_CPU, RunState, SA_NODEFER,
+                            SA_RESTART, SI_TIMER, SIG_IGN, SIGALRM, SIGCONT, SIGEV_NONE,
+                            SIGEV_SIGNAL, SIGEV_THREAD_ID, SIGKILL, SIGPROF, SIGRTMIN, SIGSTOP,
+                            SIGUSR1, SIGVTALRM, SIGXCPU)
 from ecs_kernel.components import rlimits
-from ecs_kernel.components.rlimits import RLIMIT_CPU
-from ecs_kernel.components.signals import (SA_NODEFER, SA_RESTART, SI_TIMER, SIG_IGN, SIGALRM,
-                                           SIGKILL, SIGPROF, SIGRTMIN, SIGUSR1, SIGVTALRM, SIGXCPU,
-                                           sigmask)
-from ecs_kernel.components.task import Block, ExitState, RunState
-from ecs_kernel.components.timers import (ITIMER_PROF, ITIMER_REAL, ITIMER_VIRTUAL, SIGEV_NONE,
-                                          SIGEV_SIGNAL, SIGEV_THREAD_ID)
+from ecs_kernel.components.signals import sigmask
 from ecs_kernel.errors import E, KernelError
 from ecs_kernel.jit.timers import expire, expire_naive
 from ecs_kernel.kernel import BLOCKED, Kernel
 from ecs_kernel.systems import cpu_clocks as C
 from ecs_kernel.systems import task_signals as S
 from ecs_kernel.systems import timers as TM
-from ecs_kernel.systems.task_clone import CLONE_SIGHAND, CLONE_THREAD, CLONE_VM
 from ecs_kernel.world import Settings
 
 THREAD = CLONE_THREAD | CLONE_SIGHAND | CLONE_VM
@@ -57,7 +56,7 @@ def catch(k, t, *sigs, flags=SA_NODEFER):
 
 
 def block(k, t, *sigs):
-    S.sigprocmask(k.world, t, S.SIG_BLOCK, sum(1 << (s - 1) for s in sigs))
+    S.sigprocmask(k.world, t, abi.SIG_BLOCK, sum(1 << (s - 1) for s in sigs))
 
 
 def iv(value_us, interval_us=0):
@@ -129,7 +128,7 @@ def test_periodic_itimer_real_waits_for_sigalrm_to_be_dequeued(k):
     TM.setitimer(w, p, ITIMER_REAL, iv(1000, 3000))
     k.tick(10)
     assert TM.getitimer(w, p, ITIMER_REAL) == iv(0, 3000)
-    S.sigprocmask(w, p, S.SIG_UNBLOCK, int(sigmask(SIGALRM)))
+    S.sigprocmask(w, p, abi.SIG_UNBLOCK, int(sigmask(SIGALRM)))
     k.tick()  # delivered at 11 ms; forwarded from 1 ms by 3 ms periods: next at 13 ms
     assert w.tasks.handling[p] == SIGALRM
     assert TM.getitimer(w, p, ITIMER_REAL) == iv(2000, 3000)
@@ -289,7 +288,7 @@ def test_overrun_through_delivery_in_the_tick(k):
     tid = TM.timer_create(w, p, 1, TM.Sigevent(SIGEV_SIGNAL, SIGRTMIN, 0))
     TM.timer_settime(w, p, tid, 0, spec(MS, 2 * MS))
     k.tick(8)  # expiries at 1, 3, 5, 7 ms: the first queued
-    S.sigprocmask(w, p, S.SIG_UNBLOCK, int(sigmask(SIGRTMIN)))
+    S.sigprocmask(w, p, abi.SIG_UNBLOCK, int(sigmask(SIGRTMIN)))
     k.tick()  # delivered at 9 ms: 9 is also an expiry point, so 4 missed
     assert TM.timer_getoverrun(w, p, tid) == 4
     assert w.tasks.si_uid[p] == 4 and w.tasks.handling[p] == SIGRTMIN
@@ -316,11 +315,11 @@ def test_abstime_and_settime_returns_the_old_setting(k):
     block(k, p, SIGUSR1)
     tid = TM.timer_create(w, p, 1, TM.Sigevent(SIGEV_SIGNAL, SIGUSR1))
     k.tick(2)
-    assert TM.timer_settime(w, p, tid, TM.TIMER_ABSTIME, spec(5 * MS, MS)) == spec(0)
+    assert TM.timer_settime(w, p, tid, abi.TIMER_ABSTIME, spec(5 * MS, MS)) == spec(0)
     assert TM.timer_gettime(w, p, tid) == spec(3 * MS, MS)
     assert TM.timer_settime(w, p, tid, 0, spec(0)) == spec(3 * MS, MS)
     assert TM.timer_gettime(w, p, tid) == spec(0)
-    TM.timer_settime(w, p, tid, TM.TIMER_ABSTIME, spec(MS))  # in the past: fires at the next pass
+    TM.timer_settime(w, p, tid, abi.TIMER_ABSTIME, spec(MS))  # in the past: fires at the next pass
     k.tick()
     assert pending(k, p) == int(sigmask(SIGUSR1))
 
@@ -330,8 +329,8 @@ def test_realtime_timer_follows_the_realtime_offset(k):
     _, p = proc(k)
     block(k, p, SIGUSR1)
     C.set_realtime(w, 1000 * NS)
-    tid = TM.timer_create(w, p, C.CLOCK_REALTIME, TM.Sigevent(SIGEV_SIGNAL, SIGUSR1))
-    TM.timer_settime(w, p, tid, TM.TIMER_ABSTIME, spec(1000 * NS + 2 * MS))
+    tid = TM.timer_create(w, p, abi.CLOCK_REALTIME, TM.Sigevent(SIGEV_SIGNAL, SIGUSR1))
+    TM.timer_settime(w, p, tid, abi.TIMER_ABSTIME, spec(1000 * NS + 2 * MS))
     k.tick()
     assert not pending(k, p)
     k.tick()
@@ -355,8 +354,8 @@ def test_thread_and_process_cpu_timers(k):
     t = k.task(k.clone(hp, THREAD))
     block(k, p, SIGUSR1, SIGRTMIN)
     block(k, t, SIGUSR1, SIGRTMIN)
-    a = TM.timer_create(w, t, C.CLOCK_THREAD_CPUTIME_ID, TM.Sigevent(SIGEV_SIGNAL, SIGUSR1))
-    b = TM.timer_create(w, p, C.CLOCK_PROCESS_CPUTIME_ID, TM.Sigevent(SIGEV_SIGNAL, SIGRTMIN))
+    a = TM.timer_create(w, t, abi.CLOCK_THREAD_CPUTIME_ID, TM.Sigevent(SIGEV_SIGNAL, SIGUSR1))
+    b = TM.timer_create(w, p, abi.CLOCK_PROCESS_CPUTIME_ID, TM.Sigevent(SIGEV_SIGNAL, SIGRTMIN))
     TM.timer_settime(w, t, a, 0, spec(2 * MS))
     TM.timer_settime(w, p, b, 0, spec(3 * MS))
     C.charge(w, p, 2 * MS, 0)
@@ -401,7 +400,7 @@ def test_rlimit_cpu_sends_sigxcpu_each_second_then_sigkill():
     k.tick()
     assert pending(k, p) == int(sigmask(SIGXCPU))
     assert rlimits.get(w, int(w.tasks.tg[p]), RLIMIT_CPU) == (2, 3)  # Linux raises the soft limit
-    S.sigprocmask(w, p, S.SIG_UNBLOCK, int(sigmask(SIGXCPU)))
+    S.sigprocmask(w, p, abi.SIG_UNBLOCK, int(sigmask(SIGXCPU)))
     k.tick()
     assert not pending(k, p)
     C.charge(w, p, NS, 0)
@@ -437,7 +436,7 @@ def test_sleep_errnos_match_linux(k):
     assert errno_of(TM.clock_nanosleep, w, p, 1, 0, (0, -1)) == E.EINVAL
     for c in (4, 5, 6):
         assert errno_of(TM.clock_nanosleep, w, p, c, 0, (0, 1)) == errno.EOPNOTSUPP
-    for c in (10, C.CLOCK_THREAD_CPUTIME_ID, C.make_thread_cpuclock(0, 2)):
+    for c in (10, abi.CLOCK_THREAD_CPUTIME_ID, C.make_thread_cpuclock(0, 2)):
         assert errno_of(TM.clock_nanosleep, w, p, c, 0, (0, 1)) == E.EINVAL
 
 
@@ -458,8 +457,8 @@ def test_absolute_sleep_and_a_deadline_in_the_past(k):
     w = k.world
     _, p = proc(k)
     k.tick(5)
-    assert TM.clock_nanosleep(w, p, 1, TM.TIMER_ABSTIME, (0, 4 * MS)) == 0
-    assert TM.clock_nanosleep(w, p, 1, TM.TIMER_ABSTIME, (0, 7 * MS)) is BLOCKED
+    assert TM.clock_nanosleep(w, p, 1, abi.TIMER_ABSTIME, (0, 4 * MS)) == 0
+    assert TM.clock_nanosleep(w, p, 1, abi.TIMER_ABSTIME, (0, 7 * MS)) is BLOCKED
     k.tick(2)
     assert (w.tasks.run_state[p], w.tasks.ret[p]) == (RunState.runSyscallExit, 0)
 
@@ -468,7 +467,7 @@ def test_sleep_on_the_process_cpu_clock(k):
     w = k.world
     hp, p = proc(k)
     t = k.task(k.clone(hp, THREAD))
-    assert TM.clock_nanosleep(w, p, C.CLOCK_PROCESS_CPUTIME_ID, 0, (0, 3 * MS)) is BLOCKED
+    assert TM.clock_nanosleep(w, p, abi.CLOCK_PROCESS_CPUTIME_ID, 0, (0, 3 * MS)) is BLOCKED
     k.tick(5)
     assert w.tasks.run_state[p] == RunState.blocked
     C.charge(w, t, 3 * MS, 0)
@@ -477,7 +476,6 @@ def test_sleep_on_the_process_cpu_clock(k):
 
 
 def test_a_sleeper_stopped_past_its_deadline_returns_zero_when_continued(k):
-    from ecs_kernel.components.signals import SIGCONT, SIGSTOP
     w = k.world
     hp, p = proc(k)
     init = k.task(k.init_task)

@@ -5,18 +5,19 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ecs_kernel.abi import (CLONE_SIGHAND, CLONE_THREAD, CLONE_VM, SIGCHLD, SIGUSR1, WALL, WCLONE,
+                            WNOHANG, WUNTRACED)
 from ecs_kernel.errors import KernelError
 from ecs_kernel.jit import wait_batch as K
 from ecs_kernel.kernel import Kernel
 from ecs_kernel.schedule import check_sanity
 from ecs_kernel.systems import cpu_clocks, task_exit, task_wait
-from ecs_kernel.systems.task_clone import CLONE_SIGHAND, CLONE_THREAD, CLONE_VM, clone
-from ecs_kernel.systems.task_wait import WALL, WCLONE, WNOHANG, WUNTRACED, WaitOptions
+from ecs_kernel.systems.task_clone import clone
+from ecs_kernel.systems.task_wait import WaitOptions
 from ecs_kernel.testing.compare import assert_same_worlds
 from ecs_kernel.world import Settings
 
 THREAD = CLONE_THREAD | CLONE_SIGHAND | CLONE_VM
-SIGCHLD, SIGUSR1 = 17, 10
 # what a blocked waiter asked for: mostly wait4(-1, 0), the batch's case
 WAITS = [(-1, 0)] * 4 + [(-1, WUNTRACED), (-1, WALL), (-1, WCLONE), (0, 0), ("child", 0)]
 
@@ -151,7 +152,7 @@ def test_scan_classifies_as_try_wait_does():
     K.wait_scan(rows, simple, w.index["root_pidns"], T.ns, T.tg, T.exit_state, T.child_head,
                 T.sib_next, G.task_head, T.tg_next, G.tasks_count, G.termination_signal,
                 np.zeros(T.n, np.bool_), np.zeros(G.n, np.bool_), kind, child)
-    assert kind.tolist() == [K.FOUND, K.NONE, K.ECHILD, K.ECHILD, K.FOUND, K.ECHILD,
+    assert kind.tolist() == [K.FOUND, K.NONE, K.NO_CHILD, K.NO_CHILD, K.FOUND, K.NO_CHILD,
                              K.FALLBACK, K.FALLBACK, K.NONE]
     assert child[0] == z and child[4] == zt
     # what try_wait says, one waiter after the other

@@ -1,6 +1,7 @@
 """The public strategies produce what they promise."""
 from hypothesis import assume, given, settings
 
+from ecs_kernel import abi
 from ecs_kernel.kernel import Kernel
 from ecs_kernel.systems import task_signals as S
 from ecs_kernel.testing.strategies import clone_flags, sigactions, signals, sigsets
@@ -24,4 +25,4 @@ def test_sigactions_install_on_every_catchable_signal(signo, act, mask):
     S.sigaction(k.world, t, signo, act)
     h, f, m = S.sigaction(k.world, t, signo)
     assert (h, f) == act[:2] and m == act[2] & ~((1 << 8) | (1 << 18))
-    S.sigprocmask(k.world, t, S.SIG_SETMASK, mask)
+    S.sigprocmask(k.world, t, abi.SIG_SETMASK, mask)

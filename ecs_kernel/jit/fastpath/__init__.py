@@ -60,7 +60,7 @@ C_MM_N = 12  # live rows of the page table
 C_MM_CAP = 13  # its capacity (the stride between columns)
 C_TIDS_STRIDE = 14  # tasks.tids.shape[1]
 C_ENABLED = 15  # 0: every syscall goes to the Python hook (a switch for tests and debugging)
-C_MM_BRK = 33  # address of the address space's brk state (uint64[5], cpu/memory.py BRK_*)
+C_MM_BRK = 33  # address of the address space's brk state (uint64[5], pagewalk.py BRK_*)
 C_TIMER_DEADLINE = 34  # Machine.timer_deadline_ns (host CLOCK_MONOTONIC), -1: no timer armed
 C_HOST_CLOCK = 35  # address of the host's clock_gettime (timer deadlines are host time)
 # Column pointers.

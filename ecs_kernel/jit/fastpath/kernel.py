@@ -18,7 +18,20 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
+from ecs_kernel.abi import (CLOCK_BOOTTIME, CLOCK_BOOTTIME_ALARM, CLOCK_MONOTONIC,
+                            CLOCK_MONOTONIC_COARSE, CLOCK_MONOTONIC_RAW, CLOCK_PROCESS_CPUTIME_ID,
+                            CLOCK_REALTIME, CLOCK_REALTIME_ALARM, CLOCK_REALTIME_COARSE, CLOCK_TAI,
+                            CLOCK_THREAD_CPUTIME_ID, EFAULT, EINVAL, ENOSYS, ESRCH,
+                            FUTEX_CLOCK_REALTIME, FUTEX_CMD_MASK, FUTEX_WAKE, FUTEX_WAKE_BITSET,
+                            NR_BRK, NR_CLOCK_GETRES, NR_CLOCK_GETTIME, NR_FUTEX, NR_GETEGID,
+                            NR_GETEUID, NR_GETGID, NR_GETPID, NR_GETPPID, NR_GETRLIMIT, NR_GETTID,
+                            NR_GETTIMEOFDAY, NR_GETUID, NR_PRLIMIT64, NR_RT_SIGPROCMASK,
+                            NR_SCHED_YIELD, NR_TIME, NSEC_PER_SEC, PAGE_SIZE, PROT_EXEC, PROT_READ,
+                            PROT_WRITE, RLIM_INFINITY, RLIM_NLIMITS, SIG_BLOCK, SIG_SETMASK,
+                            SIG_UNBLOCK, UNBLOCKABLE)
 from ecs_kernel.jit import pagewalk as pw
+from ecs_kernel.jit.pagewalk import (BRK_CURRENT, BRK_END_DATA, BRK_RLIMIT_DATA, BRK_START,
+                                     BRK_START_DATA, FAULT)
 from ecs_kernel.jit.fastpath import (C_CLOCK_GETTIME, C_COUNTS, C_CPU0, C_CURRENT, C_ENABLED,
                                      C_FAST_CALLS, C_FUTEX_WAITERS, C_G_LEADER, C_G_PENDING, C_MM_BRK,
                                      C_G_RLIMITS, C_MM_CAP, C_MM_N, C_MM_T, C_N_LEVEL, C_N_PARENT,
@@ -33,12 +46,8 @@ from ecs_kernel.jit.options import cfunc, jit, promote
 promote()  # this module is imported only to build the hook: its kernels are numba's from the start
 
 SLOW = -(1 << 62)  # "not handled here": the Python hook runs
-FAULT = -1  # pagewalk's convention, turned into -EFAULT
 
-EPERM, ESRCH, EFAULT, EAGAIN, EINVAL, ENOSYS = 1, 3, 14, 11, 22, 38
-NS = 1_000_000_000
 U32 = 0xFFFF_FFFF
-RLIM_NLIMITS = 16
 
 # x86 register ids (unicorn/x86_const.py).
 UC_X86_REG_RAX = 35
@@ -46,20 +55,6 @@ UC_X86_REG_RDI = 39
 UC_X86_REG_RSI = 43
 UC_X86_REG_RDX = 40
 UC_X86_REG_R10 = 108
-
-NR_GETPID, NR_GETPPID, NR_GETTID = 39, 110, 186
-NR_GETUID, NR_GETGID, NR_GETEUID, NR_GETEGID = 102, 104, 107, 108
-NR_CLOCK_GETTIME, NR_CLOCK_GETRES, NR_GETTIMEOFDAY, NR_TIME = 228, 229, 96, 201
-NR_RT_SIGPROCMASK, NR_SCHED_YIELD, NR_FUTEX = 14, 24, 202
-NR_GETRLIMIT, NR_PRLIMIT64, NR_BRK = 97, 302, 12
-
-# cpu/memory.py: AddressSpace._brk slots, the page size.
-BRK_START, BRK_CURRENT, BRK_START_DATA, BRK_END_DATA, BRK_RLIMIT_DATA = 0, 1, 2, 3, 4
-PAGE_SIZE = 4096
-RLIM_INFINITY = 0xFFFF_FFFF_FFFF_FFFF
-
-# Signals (components/signals.py): SIGKILL and SIGSTOP are never blocked.
-UNBLOCKABLE = (1 << 8) | (1 << 18)
 
 
 # -- raw pointers and calls ------------------------------------------------------------------------
@@ -200,7 +195,7 @@ def guest_ptr(ctl, addr, length, write):
         return FAULT
     t = _page_table(ctl)
     n = ctl[C_MM_N]
-    need = pw.PROT_WRITE if write else pw.PROT_READ
+    need = PROT_WRITE if write else PROT_READ
     i = pw.find_row(t, n, addr)
     if i < 0:
         return FAULT
@@ -208,7 +203,7 @@ def guest_ptr(ctl, addr, length, write):
         prot = t[pw.PROT, i]
         if (pw.effective_prot(prot) & need) != need:
             return FAULT
-        if write and prot & pw.PROT_EXEC:
+        if write and prot & PROT_EXEC:
             return SLOW
         return t[pw.HOST, i] + (addr - t[pw.START, i])
     if pw.check_range(t, n, addr, length, need) != 0:
@@ -251,24 +246,27 @@ def _host_clock(ctl, clockid):
     ts = C_SCRATCH + 2
     base = _ctl_base(ctl)
     _call_clock(ctl[C_CLOCK_GETTIME], numba.int32(clockid), base + 8 * ts)
-    return ctl[ts] * NS + ctl[ts + 1]
+    return ctl[ts] * NSEC_PER_SEC + ctl[ts + 1]
 
 
 @jit
 def _valid_clock(c):
-    return c in (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11)
+    return c in (CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_PROCESS_CPUTIME_ID, CLOCK_THREAD_CPUTIME_ID,
+                 CLOCK_MONOTONIC_RAW, CLOCK_REALTIME_COARSE, CLOCK_MONOTONIC_COARSE, CLOCK_BOOTTIME,
+                 CLOCK_REALTIME_ALARM, CLOCK_BOOTTIME_ALARM, CLOCK_TAI)
 
 
 @jit
 def clock_now(ctl, c):
     """sys_time.clock_now for a valid clock id ``c``."""
-    if c == 0 or c == 5 or c == 8:
-        return _host_clock(ctl, 0)  # machine.realtime_ns
-    if c == 11:
-        return _host_clock(ctl, 0) + 37 * NS
-    if c == 2 or c == 3:
-        return _host_clock(ctl, 2) - ctl[C_CPU0]  # machine.cpu_time_ns (the process clock)
-    return _host_clock(ctl, 1)  # machine.monotonic_ns
+    if c == CLOCK_REALTIME or c == CLOCK_REALTIME_COARSE or c == CLOCK_REALTIME_ALARM:
+        return _host_clock(ctl, CLOCK_REALTIME)  # machine.realtime_ns
+    if c == CLOCK_TAI:
+        return _host_clock(ctl, CLOCK_REALTIME) + 37 * NSEC_PER_SEC
+    if c == CLOCK_PROCESS_CPUTIME_ID or c == CLOCK_THREAD_CPUTIME_ID:
+        # machine.cpu_time_ns (the process clock)
+        return _host_clock(ctl, CLOCK_PROCESS_CPUTIME_ID) - ctl[C_CPU0]
+    return _host_clock(ctl, CLOCK_MONOTONIC)  # machine.monotonic_ns
 
 
 @jit
@@ -313,8 +311,8 @@ def back_to_user_is_quiet(ctl, row):
     deadline = ctl[C_TIMER_DEADLINE]
     if deadline >= 0:
         ts = C_SCRATCH + 4
-        _call_clock(ctl[C_HOST_CLOCK], numba.int32(1), _ctl_base(ctl) + 8 * ts)
-        if ctl[ts] * NS + ctl[ts + 1] >= deadline:
+        _call_clock(ctl[C_HOST_CLOCK], numba.int32(CLOCK_MONOTONIC), _ctl_base(ctl) + 8 * ts)
+        if ctl[ts] * NSEC_PER_SEC + ctl[ts + 1] >= deadline:
             return False
     return True
 
@@ -375,8 +373,8 @@ def _clocks(uch, ctl, nr):
         ns = clock_now(ctl, c)
         if host == FAULT:
             return -EFAULT
-        _store(host, 0, numba.uint64(ns // NS))
-        _store(host, 8, numba.uint64(ns % NS))
+        _store(host, 0, numba.uint64(ns // NSEC_PER_SEC))
+        _store(host, 8, numba.uint64(ns % NSEC_PER_SEC))
         return 0
     if nr == NR_CLOCK_GETRES:
         c = _s32(_arg(uch, ctl, UC_X86_REG_RDI))
@@ -384,7 +382,7 @@ def _clocks(uch, ctl, nr):
         if not _valid_clock(c):
             return -EINVAL
         if tp:
-            res = 4_000_000 if (c == 5 or c == 6) else 1
+            res = 4_000_000 if (c == CLOCK_REALTIME_COARSE or c == CLOCK_MONOTONIC_COARSE) else 1
             return _errno(copy_out_2(ctl, tp, 0, res, 16), 0)
         return 0
     if nr == NR_GETTIMEOFDAY:
@@ -399,9 +397,9 @@ def _clocks(uch, ctl, nr):
             h2 = guest_ptr(ctl, tz, 8, True)
             if h2 == SLOW:
                 return SLOW
-        ns = _host_clock(ctl, 0)
+        ns = _host_clock(ctl, CLOCK_REALTIME)
         if tv:
-            r = copy_out_2(ctl, tv, ns // NS, ns % NS // 1000, 16)
+            r = copy_out_2(ctl, tv, ns // NSEC_PER_SEC, ns % NSEC_PER_SEC // 1000, 16)
             if r != 0:
                 return _errno(r, 0)
         if tz:
@@ -413,7 +411,7 @@ def _clocks(uch, ctl, nr):
         h = guest_ptr(ctl, tloc, 8, True)
         if h == SLOW:
             return SLOW
-    sec = _host_clock(ctl, 0) // NS
+    sec = _host_clock(ctl, CLOCK_REALTIME) // NSEC_PER_SEC
     if tloc:
         r = copy_out_2(ctl, tloc, sec, 0, 8)
         if r != 0:
@@ -440,11 +438,11 @@ def rt_sigprocmask(ctl, row, how, set_, oldset, sigsetsize):
             return SLOW
         new = _load(src)
         h = _s32(how)
-        if h == 0:
+        if h == SIG_BLOCK:
             mask = old | new
-        elif h == 1:
+        elif h == SIG_UNBLOCK:
             mask = old & ~new
-        elif h == 2:
+        elif h == SIG_SETMASK:
             mask = new
         else:
             return -EINVAL
@@ -463,16 +461,16 @@ def rt_sigprocmask(ctl, row, how, set_, oldset, sigsetsize):
 def futex_wake(ctl, uaddr, op, val3):
     """sys_futex.futex for FUTEX_WAKE and FUTEX_WAKE_BITSET with no waiters (0 woken)."""
     op = _s32(op)
-    cmd = op & ~(128 | 256)
-    if cmd != 1 and cmd != 10:
+    cmd = op & FUTEX_CMD_MASK
+    if cmd != FUTEX_WAKE and cmd != FUTEX_WAKE_BITSET:
         return SLOW
     if ctl[C_FUTEX_WAITERS] != 0:
         return SLOW
-    if op & 256:  # FUTEX_CLOCK_REALTIME is for waits only
+    if op & FUTEX_CLOCK_REALTIME:  # for waits only
         return -ENOSYS
     if uaddr & 3:
         return -EINVAL
-    if cmd == 10 and (val3 & U32) == 0:
+    if cmd == FUTEX_WAKE_BITSET and (val3 & U32) == 0:
         return -EINVAL
     return 0
 

@@ -1,0 +1,875 @@
+"""Linux x86-64 ABI constants: the one home of every Linux number the package uses.
+
+The values are Linux's for x86-64, written out rather than taken from Python's ``os``, ``signal``
+or ``errno`` modules, so the emulated kernel answers the same on any host (tests/test_abi.py holds
+them to the host's where Python has them). Each group names the Linux header it comes from.
+
+The last groups are kernel-internal codes that Python code, numba kernels and the compiled fast
+path share: the restart errnos, run states, block kinds, exit states, timer bases, futex key
+kinds. Everything here is a plain module-level int (or a frozenset / tuple of them), because
+numba's nopython code can read module globals (it freezes them into the compiled code) but not
+attributes of a Python class: kernels write ``from ..abi import SIGKILL, RUN_APP``.
+
+This module imports nothing from the package: it is the bottom layer. Nothing here is restated
+elsewhere (tests/test_abi.py fails on a module that binds one of these names to a literal).
+"""
+from __future__ import annotations
+
+# --- include/uapi/asm-generic/errno-base.h, errno.h ----------------------------------------------
+
+EPERM = 1
+ENOENT = 2
+ESRCH = 3
+EINTR = 4
+EIO = 5
+ENXIO = 6
+E2BIG = 7
+ENOEXEC = 8
+EBADF = 9
+ECHILD = 10
+EAGAIN = 11
+ENOMEM = 12
+EACCES = 13
+EFAULT = 14
+EBUSY = 16
+EEXIST = 17
+EXDEV = 18
+ENODEV = 19
+ENOTDIR = 20
+EISDIR = 21
+EINVAL = 22
+ENFILE = 23
+EMFILE = 24
+ENOTTY = 25
+EFBIG = 27
+ENOSPC = 28
+ESPIPE = 29
+EROFS = 30
+EPIPE = 32
+ERANGE = 34
+EDEADLK = 35
+ENAMETOOLONG = 36
+ENOSYS = 38
+ENOTEMPTY = 39
+ELOOP = 40
+ENODATA = 61
+EOVERFLOW = 75
+ELIBBAD = 80
+EUSERS = 87
+ENOTSOCK = 88
+ENOPROTOOPT = 92
+EPROTONOSUPPORT = 93
+EOPNOTSUPP = 95
+EAFNOSUPPORT = 97
+EISCONN = 106
+ETIMEDOUT = 110
+
+# --- include/linux/errno.h: kernel-internal restart codes -----------------------------------------
+# Never seen by a guest: signal delivery turns them into a restart of the syscall or into -EINTR.
+
+ERESTARTSYS = 512
+ERESTARTNOINTR = 513
+ERESTARTNOHAND = 514
+ERESTART_RESTARTBLOCK = 516
+
+# --- arch/x86/include/uapi/asm/signal.h -----------------------------------------------------------
+
+SIGHUP = 1
+SIGINT = 2
+SIGQUIT = 3
+SIGILL = 4
+SIGTRAP = 5
+SIGABRT = 6
+SIGBUS = 7
+SIGFPE = 8
+SIGKILL = 9
+SIGUSR1 = 10
+SIGSEGV = 11
+SIGUSR2 = 12
+SIGPIPE = 13
+SIGALRM = 14
+SIGTERM = 15
+SIGSTKFLT = 16
+SIGCHLD = 17
+SIGCONT = 18
+SIGSTOP = 19
+SIGTSTP = 20
+SIGTTIN = 21
+SIGTTOU = 22
+SIGURG = 23
+SIGXCPU = 24
+SIGXFSZ = 25
+SIGVTALRM = 26
+SIGPROF = 27
+SIGWINCH = 28
+SIGIO = 29
+SIGPWR = 30
+SIGSYS = 31
+SIGRTMIN = 32  # the kernel's SIGRTMIN; glibc reserves 32 and 33 and reports 34
+SIGRTMAX = 64
+NSIG = 64  # _NSIG: signals are 1..64, a sigset_t is one uint64 (bit signo - 1)
+
+SA_NOCLDSTOP = 0x00000001
+SA_NOCLDWAIT = 0x00000002
+SA_SIGINFO = 0x00000004
+SA_RESTORER = 0x04000000
+SA_ONSTACK = 0x08000000
+SA_RESTART = 0x10000000
+SA_NODEFER = 0x40000000
+SA_RESETHAND = 0x80000000
+
+# The legacy constant, also AT_MINSIGSTKSZ's default here: Linux puts get_sigframe_size() in
+# AT_MINSIGSTKSZ (11952 on an AVX-512 host); the signal-frame code should pass its own.
+MINSIGSTKSZ = 2048
+
+# --- include/uapi/asm-generic/signal-defs.h -------------------------------------------------------
+
+SIG_BLOCK = 0
+SIG_UNBLOCK = 1
+SIG_SETMASK = 2
+
+SIG_DFL = 0
+SIG_IGN = 1
+
+# --- include/uapi/linux/signal.h: sigaltstack(2) ---------------------------------------------------
+
+SS_ONSTACK = 1
+SS_DISABLE = 2
+SS_AUTODISARM = 1 << 31
+
+# --- include/uapi/asm-generic/siginfo.h -----------------------------------------------------------
+
+# si_code: who sent it (<= 0: user space).
+SI_USER = 0
+SI_KERNEL = 0x80
+SI_QUEUE = -1
+SI_TIMER = -2
+SI_TKILL = -6
+
+# si_code of SIGILL, SIGFPE, SIGSEGV, SIGBUS (the ones the CPU exceptions raise).
+ILL_ILLOPN = 2
+FPE_INTDIV = 1
+SEGV_MAPERR = 1
+SEGV_ACCERR = 2
+BUS_ADRALN = 1
+
+# si_code of SIGCHLD.
+CLD_EXITED = 1
+CLD_KILLED = 2
+CLD_DUMPED = 3
+CLD_TRAPPED = 4
+CLD_STOPPED = 5
+CLD_CONTINUED = 6
+
+SIGEV_SIGNAL = 0
+SIGEV_NONE = 1
+SIGEV_THREAD = 2
+SIGEV_THREAD_ID = 4
+
+# --- signal sets (kernel/signal.c, signal(7)) -----------------------------------------------------
+
+
+def _mask(*signals: int) -> int:
+    m = 0
+    for s in signals:
+        m |= 1 << (s - 1)
+    return m
+
+
+# Default actions (signal(7)): ignore, stop, core dump; the rest terminate.
+DEFAULT_IGNORE = frozenset({SIGCHLD, SIGCONT, SIGURG, SIGWINCH})
+STOP_SIGNALS = frozenset({SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU})
+COREDUMP_SIGNALS = frozenset({SIGQUIT, SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE, SIGSEGV, SIGXCPU,
+                              SIGXFSZ, SIGSYS})
+
+UNBLOCKABLE = _mask(SIGKILL, SIGSTOP)  # Linux strips these from every mask it installs
+STOP_MASK = _mask(*STOP_SIGNALS)
+DEFAULT_IGNORE_MASK = _mask(*DEFAULT_IGNORE)
+# kernel/signal.c SYNCHRONOUS_MASK: the fault signals next_signal() dequeues first.
+SYNCHRONOUS_MASK = _mask(SIGSEGV, SIGBUS, SIGILL, SIGTRAP, SIGFPE, SIGSYS)
+FULL_MASK = (1 << NSIG) - 1
+
+# --- include/uapi/linux/sched.h: clone(2) flags ---------------------------------------------------
+
+CSIGNAL = 0x000000FF  # the exit signal sent to the parent
+CLONE_VM = 0x00000100
+CLONE_FS = 0x00000200
+CLONE_FILES = 0x00000400
+CLONE_SIGHAND = 0x00000800
+CLONE_PIDFD = 0x00001000
+CLONE_PTRACE = 0x00002000
+CLONE_VFORK = 0x00004000
+CLONE_PARENT = 0x00008000
+CLONE_THREAD = 0x00010000
+CLONE_NEWNS = 0x00020000
+CLONE_SYSVSEM = 0x00040000
+CLONE_SETTLS = 0x00080000
+CLONE_PARENT_SETTID = 0x00100000
+CLONE_CHILD_CLEARTID = 0x00200000
+CLONE_DETACHED = 0x00400000
+CLONE_UNTRACED = 0x00800000
+CLONE_CHILD_SETTID = 0x01000000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+CLONE_IO = 0x80000000
+
+# scheduling policies.
+SCHED_NORMAL = 0  # SCHED_OTHER
+SCHED_FIFO = 1
+SCHED_RR = 2
+SCHED_BATCH = 3
+SCHED_IDLE = 5
+SCHED_DEADLINE = 6
+
+# getpriority(2) / setpriority(2) ``which`` (include/uapi/linux/resource.h).
+PRIO_PROCESS = 0
+PRIO_PGRP = 1
+PRIO_USER = 2
+
+# capget(2) header versions (include/uapi/linux/capability.h: _LINUX_CAPABILITY_VERSION_*).
+LINUX_CAPABILITY_VERSION_1 = 0x19980330
+LINUX_CAPABILITY_VERSION_2 = 0x20071026
+LINUX_CAPABILITY_VERSION_3 = 0x20080522
+CAP_LAST_CAP = 40  # CAP_CHECKPOINT_RESTORE
+
+# --- include/uapi/linux/wait.h --------------------------------------------------------------------
+
+WNOHANG = 0x00000001
+WUNTRACED = 0x00000002
+WSTOPPED = WUNTRACED
+WEXITED = 0x00000004
+WCONTINUED = 0x00000008
+WNOWAIT = 0x01000000
+WNOTHREAD = 0x20000000  # __WNOTHREAD
+WALL = 0x40000000  # __WALL
+WCLONE = 0x80000000  # __WCLONE
+
+P_ALL = 0
+P_PID = 1
+P_PGID = 2
+
+# The wait status (kernel/exit.c, glibc bits/waitstatus.h): exit code << 8, or the killing signal
+# with WCOREFLAG for a core dump; a stop is signal << 8 | WSTATUS_STOPPED (glibc __W_STOPCODE), a
+# continue WSTATUS_CONTINUED (__W_CONTINUED).
+WCOREFLAG = 0x80
+WSTATUS_STOPPED = 0x7F
+WSTATUS_CONTINUED = 0xFFFF
+
+# --- include/uapi/linux/futex.h -------------------------------------------------------------------
+
+FUTEX_WAIT = 0
+FUTEX_WAKE = 1
+FUTEX_FD = 2
+FUTEX_REQUEUE = 3
+FUTEX_CMP_REQUEUE = 4
+FUTEX_WAKE_OP = 5
+FUTEX_LOCK_PI = 6
+FUTEX_UNLOCK_PI = 7
+FUTEX_TRYLOCK_PI = 8
+FUTEX_WAIT_BITSET = 9
+FUTEX_WAKE_BITSET = 10
+FUTEX_WAIT_REQUEUE_PI = 11
+FUTEX_CMP_REQUEUE_PI = 12
+FUTEX_LOCK_PI2 = 13
+FUTEX_PRIVATE_FLAG = 128
+FUTEX_CLOCK_REALTIME = 256
+FUTEX_CMD_MASK = ~(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME)
+FUTEX_BITSET_MATCH_ANY = 0xFFFFFFFF
+
+# FUTEX_WAKE_OP's encoded operation and comparison.
+FUTEX_OP_SET = 0
+FUTEX_OP_ADD = 1
+FUTEX_OP_OR = 2
+FUTEX_OP_ANDN = 3
+FUTEX_OP_XOR = 4
+FUTEX_OP_OPARG_SHIFT = 8
+FUTEX_OP_CMP_EQ = 0
+FUTEX_OP_CMP_NE = 1
+FUTEX_OP_CMP_LT = 2
+FUTEX_OP_CMP_LE = 3
+FUTEX_OP_CMP_GT = 4
+FUTEX_OP_CMP_GE = 5
+
+# The futex word of a PI lock and of a robust list entry.
+FUTEX_WAITERS = 0x80000000
+FUTEX_OWNER_DIED = 0x40000000
+FUTEX_TID_MASK = 0x3FFFFFFF
+ROBUST_LIST_LIMIT = 2048  # kernel/futex: entries walked at exit before giving up
+ROBUST_LIST_HEAD_SIZE = 24  # sizeof(struct robust_list_head) on x86-64
+
+# --- include/uapi/linux/time.h, include/linux/posix-timers.h ---------------------------------------
+
+CLOCK_REALTIME = 0
+CLOCK_MONOTONIC = 1
+CLOCK_PROCESS_CPUTIME_ID = 2
+CLOCK_THREAD_CPUTIME_ID = 3
+CLOCK_MONOTONIC_RAW = 4
+CLOCK_REALTIME_COARSE = 5
+CLOCK_MONOTONIC_COARSE = 6
+CLOCK_BOOTTIME = 7
+CLOCK_REALTIME_ALARM = 8
+CLOCK_BOOTTIME_ALARM = 9
+CLOCK_TAI = 11
+
+TIMER_ABSTIME = 0x01
+
+ITIMER_REAL = 0
+ITIMER_VIRTUAL = 1
+ITIMER_PROF = 2
+
+# The clockid encoding of CPU clocks (clock_getcpuclockid, pthread_getcpuclockid).
+CPUCLOCK_PROF = 0  # user + system
+CPUCLOCK_VIRT = 1  # user
+CPUCLOCK_SCHED = 2  # user + system here (Linux: sum_exec_runtime)
+CPUCLOCK_MAX = 3
+CPUCLOCK_PERTHREAD_MASK = 4
+CPUCLOCK_CLOCK_MASK = 3
+
+NSEC_PER_SEC = 1_000_000_000  # include/vdso/time64.h: a timespec's tv_nsec stays below it
+KTIME_MAX = (1 << 63) - 1  # include/linux/ktime.h: times saturate here
+USER_HZ = 100  # arch/x86 asm/param.h: times(2) clock ticks per second (sysconf(_SC_CLK_TCK))
+
+# --- include/uapi/asm-generic/resource.h, linux/resource.h ---------------------------------------
+
+RLIMIT_CPU = 0
+RLIMIT_FSIZE = 1
+RLIMIT_DATA = 2
+RLIMIT_STACK = 3
+RLIMIT_CORE = 4
+RLIMIT_RSS = 5
+RLIMIT_NPROC = 6
+RLIMIT_NOFILE = 7
+RLIMIT_MEMLOCK = 8
+RLIMIT_AS = 9
+RLIMIT_LOCKS = 10
+RLIMIT_SIGPENDING = 11
+RLIMIT_MSGQUEUE = 12
+RLIMIT_NICE = 13
+RLIMIT_RTPRIO = 14
+RLIMIT_RTTIME = 15
+RLIM_NLIMITS = 16
+RLIM_INFINITY = 0xFFFF_FFFF_FFFF_FFFF  # ~0UL
+
+RUSAGE_SELF = 0
+RUSAGE_CHILDREN = -1
+RUSAGE_THREAD = 1
+
+# --- include/uapi/asm-generic/fcntl.h (x86-64) ----------------------------------------------------
+
+O_ACCMODE = 0o3
+O_RDONLY = 0o0
+O_WRONLY = 0o1
+O_RDWR = 0o2
+O_CREAT = 0o100
+O_EXCL = 0o200
+O_NOCTTY = 0o400
+O_TRUNC = 0o1000
+O_APPEND = 0o2000
+O_NONBLOCK = 0o4000
+O_DSYNC = 0o10000
+O_ASYNC = 0o20000  # FASYNC
+O_DIRECT = 0o40000
+O_LARGEFILE = 0o100000
+O_DIRECTORY = 0o200000
+O_NOFOLLOW = 0o400000
+O_NOATIME = 0o1000000
+O_CLOEXEC = 0o2000000
+O_SYNC = 0o4010000
+O_PATH = 0o10000000
+O_TMPFILE = 0o20000000 | O_DIRECTORY
+
+# Flags that only matter while opening; Linux clears them from f_flags (do_dentry_open).
+OPEN_ONLY_FLAGS = O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC
+# Flags fcntl(F_SETFL) may change (fs/fcntl.c SETFL_MASK).
+SETFL_MASK = O_APPEND | O_NONBLOCK | O_ASYNC | O_DIRECT | O_NOATIME
+
+F_DUPFD = 0
+F_GETFD = 1
+F_SETFD = 2
+F_GETFL = 3
+F_SETFL = 4
+F_GETLK = 5
+F_SETLK = 6
+F_SETLKW = 7
+F_SETOWN = 8
+F_GETOWN = 9
+F_SETSIG = 10
+F_GETSIG = 11
+F_OFD_GETLK = 36
+F_OFD_SETLK = 37
+F_OFD_SETLKW = 38
+F_DUPFD_CLOEXEC = 1030  # F_LINUX_SPECIFIC_BASE + 6
+F_SETPIPE_SZ = 1031
+F_GETPIPE_SZ = 1032
+F_ADD_SEALS = 1033
+F_GET_SEALS = 1034
+F_RDLCK = 0
+F_WRLCK = 1
+F_UNLCK = 2
+FD_CLOEXEC = 1
+
+# flock(2) operations.
+LOCK_SH = 1
+LOCK_EX = 2
+LOCK_NB = 4
+LOCK_UN = 8
+
+# *at flags (include/uapi/linux/fcntl.h).
+AT_FDCWD = -100
+AT_SYMLINK_NOFOLLOW = 0x100
+AT_REMOVEDIR = 0x200
+AT_EACCESS = 0x200  # faccessat: the same bit as AT_REMOVEDIR
+AT_SYMLINK_FOLLOW = 0x400
+AT_NO_AUTOMOUNT = 0x800
+AT_EMPTY_PATH = 0x1000
+AT_STATX_FORCE_SYNC = 0x2000
+AT_STATX_DONT_SYNC = 0x4000
+
+# renameat2(2) flags.
+RENAME_NOREPLACE = 1
+RENAME_EXCHANGE = 2
+RENAME_WHITEOUT = 4
+
+# access(2) modes (unistd.h).
+F_OK = 0
+X_OK = 1
+W_OK = 2
+R_OK = 4
+
+# lseek(2) whence (include/uapi/linux/fs.h).
+SEEK_SET = 0
+SEEK_CUR = 1
+SEEK_END = 2
+SEEK_DATA = 3
+SEEK_HOLE = 4
+
+# posix_fadvise(2) advice (include/uapi/linux/fadvise.h, x86-64).
+POSIX_FADV_NORMAL = 0
+POSIX_FADV_NOREUSE = 5
+
+# fallocate(2) mode (include/uapi/linux/falloc.h).
+FALLOC_FL_KEEP_SIZE = 0x01
+
+# utimensat(2) (include/uapi/linux/stat.h).
+UTIME_NOW = (1 << 30) - 1
+UTIME_OMIT = (1 << 30) - 2
+STATX_BASIC_STATS = 0x7FF
+
+# close_range(2) (include/uapi/linux/close_range.h).
+CLOSE_RANGE_UNSHARE = 1 << 1
+CLOSE_RANGE_CLOEXEC = 1 << 2
+
+# --- include/uapi/linux/stat.h, linux/fs_types.h: file types -------------------------------------
+
+S_IFMT = 0o170000
+S_IFSOCK = 0o140000
+S_IFLNK = 0o120000
+S_IFREG = 0o100000
+S_IFBLK = 0o060000
+S_IFDIR = 0o040000
+S_IFCHR = 0o020000
+S_IFIFO = 0o010000
+S_ISUID = 0o4000
+S_ISGID = 0o2000
+S_ISVTX = 0o1000
+S_IXGRP = 0o0010
+S_IXUGO = 0o0111
+
+# getdents64 d_type values.
+DT_UNKNOWN = 0
+DT_FIFO = 1
+DT_CHR = 2
+DT_DIR = 4
+DT_BLK = 6
+DT_REG = 8
+DT_LNK = 10
+DT_SOCK = 12
+
+# --- include/uapi/asm-generic/poll.h, linux/eventpoll.h -------------------------------------------
+
+POLLIN = 0x001
+POLLPRI = 0x002
+POLLOUT = 0x004
+POLLERR = 0x008
+POLLHUP = 0x010
+POLLNVAL = 0x020
+POLLRDNORM = 0x040
+POLLRDBAND = 0x080
+POLLWRNORM = 0x100
+POLLRDHUP = 0x2000
+DEFAULT_POLLMASK = POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM  # files without a poll method
+
+EPOLLIN = 0x001
+EPOLLPRI = 0x002
+EPOLLOUT = 0x004
+EPOLLERR = 0x008
+EPOLLHUP = 0x010
+EPOLLRDNORM = 0x040
+EPOLLWRNORM = 0x100
+EPOLLRDHUP = 0x2000
+EPOLLEXCLUSIVE = 1 << 28
+EPOLLWAKEUP = 1 << 29
+EPOLLONESHOT = 1 << 30
+EPOLLET = 1 << 31
+EPOLL_CTL_ADD = 1
+EPOLL_CTL_DEL = 2
+EPOLL_CTL_MOD = 3
+
+EFD_SEMAPHORE = 1  # linux/eventfd.h
+
+# memfd_create(2) (include/uapi/linux/memfd.h).
+MFD_CLOEXEC = 0x0001
+MFD_ALLOW_SEALING = 0x0002
+MFD_HUGETLB = 0x0004
+MFD_NOEXEC_SEAL = 0x0008
+MFD_EXEC = 0x0010
+
+TMPFS_MAGIC = 0x01021994  # statfs(2) f_type (include/uapi/linux/magic.h)
+
+# --- include/uapi/asm-generic/ioctls.h ------------------------------------------------------------
+
+TCGETS = 0x5401
+TCSETS = 0x5402
+TCSETSW = 0x5403
+TCSETSF = 0x5404
+TIOCGPGRP = 0x540F
+TIOCSPGRP = 0x5410
+TIOCGWINSZ = 0x5413
+TIOCSWINSZ = 0x5414
+FIONREAD = 0x541B
+FIONBIO = 0x5421
+FIONCLEX = 0x5450
+FIOCLEX = 0x5451
+
+# --- include/uapi/asm-generic/mman-common.h, mman.h, asm/mman.h -----------------------------------
+
+PROT_NONE = 0x0
+PROT_READ = 0x1
+PROT_WRITE = 0x2
+PROT_EXEC = 0x4
+PROT_SEM = 0x8
+PROT_GROWSDOWN = 0x01000000
+PROT_GROWSUP = 0x02000000
+
+MAP_SHARED = 0x01
+MAP_PRIVATE = 0x02
+MAP_SHARED_VALIDATE = 0x03
+MAP_TYPE = 0x0F
+MAP_FIXED = 0x10
+MAP_ANONYMOUS = 0x20
+MAP_32BIT = 0x40
+MAP_GROWSDOWN = 0x0100
+MAP_DENYWRITE = 0x0800
+MAP_EXECUTABLE = 0x1000
+MAP_LOCKED = 0x2000
+MAP_NORESERVE = 0x4000
+MAP_POPULATE = 0x8000
+MAP_NONBLOCK = 0x10000
+MAP_STACK = 0x20000
+MAP_HUGETLB = 0x40000
+MAP_SYNC = 0x80000
+MAP_FIXED_NOREPLACE = 0x100000
+MAP_UNINITIALIZED = 0x4000000
+MAP_HUGE_2MB = 21 << 26  # MAP_HUGE_SHIFT 26: log2 of the page size
+MAP_HUGE_1GB = 30 << 26
+
+MREMAP_MAYMOVE = 1
+MREMAP_FIXED = 2
+MREMAP_DONTUNMAP = 4
+
+MS_ASYNC = 1
+MS_INVALIDATE = 2
+MS_SYNC = 4
+
+MADV_NORMAL = 0
+MADV_RANDOM = 1
+MADV_SEQUENTIAL = 2
+MADV_WILLNEED = 3
+MADV_DONTNEED = 4
+MADV_FREE = 8
+MADV_REMOVE = 9
+MADV_DONTFORK = 10
+MADV_DOFORK = 11
+MADV_MERGEABLE = 12
+MADV_UNMERGEABLE = 13
+MADV_HUGEPAGE = 14
+MADV_NOHUGEPAGE = 15
+MADV_DONTDUMP = 16
+MADV_DODUMP = 17
+MADV_WIPEONFORK = 18
+MADV_KEEPONFORK = 19
+MADV_COLD = 20
+MADV_PAGEOUT = 21
+MADV_POPULATE_READ = 22
+MADV_POPULATE_WRITE = 23
+MADV_DONTNEED_LOCKED = 24
+MADV_COLLAPSE = 25
+MADV_HWPOISON = 100
+MADV_SOFT_OFFLINE = 101
+MADV_GUARD_INSTALL = 102
+MADV_GUARD_REMOVE = 103
+
+# --- arch/x86: the user address space (asm/page_types.h, page_64_types.h) -------------------------
+
+PAGE_SHIFT = 12
+PAGE_SIZE = 1 << PAGE_SHIFT
+PAGE_MASK = ~(PAGE_SIZE - 1)
+# 4-level paging: TASK_SIZE_MAX = (1 << 47) - PAGE_SIZE, the top of user space (0x7ffffffff000).
+TASK_SIZE = (1 << 47) - PAGE_SIZE
+MMAP_MIN_ADDR = 0x10000  # /proc/sys/vm/mmap_min_addr default: nothing is mapped below it
+
+# Segment selectors a 64-bit task runs with (asm/segment.h __USER_CS, __USER_DS).
+USER_CS = 0x33
+USER_SS = 0x2B
+
+# uc_flags of a signal frame (arch/x86/include/uapi/asm/ucontext.h).
+UC_SIGCONTEXT_SS = 0x2
+UC_STRICT_RESTORE_SS = 0x4
+
+# --- limits: include/uapi/linux/limits.h, binfmts.h, uio.h; include/linux/fs.h, namei.h ----------
+
+PATH_MAX = 4096  # including the terminating NUL: a path of 4096 bytes is ENAMETOOLONG
+NAME_MAX = 255
+PIPE_BUF = 4096
+ARG_MAX = 32 * PAGE_SIZE  # in bytes: 32 pages
+MAX_ARG_STRLEN = 32 * PAGE_SIZE  # bounds each argv/envp string, NUL included
+MAX_ARG_STRINGS = 0x7FFFFFFF  # bounds argc and envc
+# sizeof(linux_binprm->buf), 256 since Linux 5.1 (was 128): the kernel reads this many bytes of
+# the file and binfmt_script looks only at them.
+BINPRM_BUF_SIZE = 256
+UIO_MAXIOV = 1024
+MAXSYMLINKS = 40
+MAX_LFS_FILESIZE = (1 << 63) - 1
+NEW_UTS_LEN = 64  # __NEW_UTS_LEN: a utsname field holds this many bytes and a NUL
+
+# --- include/uapi/linux/prctl.h, arch/x86/include/uapi/asm/prctl.h --------------------------------
+
+PR_SET_PDEATHSIG = 1
+PR_GET_PDEATHSIG = 2
+PR_GET_DUMPABLE = 3
+PR_SET_DUMPABLE = 4
+PR_SET_NAME = 15
+PR_GET_NAME = 16
+PR_GET_SECCOMP = 21
+PR_SET_SECCOMP = 22
+PR_CAPBSET_READ = 23
+PR_SET_CHILD_SUBREAPER = 36
+PR_GET_CHILD_SUBREAPER = 37
+PR_SET_NO_NEW_PRIVS = 38
+PR_GET_NO_NEW_PRIVS = 39
+PR_SET_VMA = 0x53564D41
+
+ARCH_SET_GS = 0x1001
+ARCH_SET_FS = 0x1002
+ARCH_GET_FS = 0x1003
+ARCH_GET_GS = 0x1004
+ARCH_GET_CPUID = 0x1011
+ARCH_SET_CPUID = 0x1012
+
+# --- include/linux/socket.h, linux/net.h, asm-generic/socket.h ------------------------------------
+
+AF_UNIX = 1
+SOCK_STREAM = 1
+SOCK_DGRAM = 2
+SOCK_SEQPACKET = 5
+SOCK_NONBLOCK = O_NONBLOCK
+SOCK_CLOEXEC = O_CLOEXEC
+MSG_PEEK = 0x2
+MSG_DONTWAIT = 0x40
+MSG_NOSIGNAL = 0x4000
+SHUT_RD = 0
+SHUT_WR = 1
+SHUT_RDWR = 2
+SOL_SOCKET = 1
+SO_TYPE = 3
+SO_ERROR = 4
+SO_SNDBUF = 7
+SO_RCVBUF = 8
+SO_PROTOCOL = 38
+SO_DOMAIN = 39
+
+# --- include/uapi/linux/random.h: getrandom(2) ----------------------------------------------------
+
+GRND_NONBLOCK = 0x0001
+GRND_RANDOM = 0x0002
+GRND_INSECURE = 0x0004
+
+# --- include/uapi/linux/elf.h ---------------------------------------------------------------------
+
+ET_EXEC = 2
+ET_DYN = 3
+EM_X86_64 = 62
+ELFCLASS32 = 1
+ELFCLASS64 = 2
+ELFDATA2LSB = 1
+ELFDATA2MSB = 2
+PT_LOAD = 1
+PT_DYNAMIC = 2
+PT_INTERP = 3
+PT_NOTE = 4
+PT_PHDR = 6
+PT_TLS = 7
+PT_GNU_STACK = 0x6474E551
+PF_X = 0x1
+PF_W = 0x2
+PF_R = 0x4
+
+# --- include/uapi/linux/auxvec.h, arch/x86/include/uapi/asm/auxvec.h: auxiliary vector types -------
+
+AT_NULL = 0
+AT_IGNORE = 1
+AT_EXECFD = 2
+AT_PHDR = 3
+AT_PHENT = 4
+AT_PHNUM = 5
+AT_PAGESZ = 6
+AT_BASE = 7
+AT_FLAGS = 8
+AT_ENTRY = 9
+AT_NOTELF = 10
+AT_UID = 11
+AT_EUID = 12
+AT_GID = 13
+AT_EGID = 14
+AT_PLATFORM = 15
+AT_HWCAP = 16
+AT_CLKTCK = 17
+AT_SECURE = 23
+AT_BASE_PLATFORM = 24
+AT_RANDOM = 25
+AT_HWCAP2 = 26
+AT_RSEQ_FEATURE_SIZE = 27
+AT_RSEQ_ALIGN = 28
+AT_HWCAP3 = 29
+AT_HWCAP4 = 30
+AT_EXECFN = 31
+AT_SYSINFO_EHDR = 33
+AT_MINSIGSTKSZ = 51
+
+# --- arch/x86/entry/syscalls/syscall_64.tbl: the numbers code names ------------------------------
+# syscalls/table.py holds the whole table (number -> name); tests/test_abi.py checks these against it.
+
+NR_READ = 0
+NR_POLL = 7
+NR_BRK = 12
+NR_RT_SIGPROCMASK = 14
+NR_SELECT = 23
+NR_SCHED_YIELD = 24
+NR_PAUSE = 34
+NR_NANOSLEEP = 35
+NR_GETPID = 39
+NR_GETTIMEOFDAY = 96
+NR_GETRLIMIT = 97
+NR_GETUID = 102
+NR_GETGID = 104
+NR_GETEUID = 107
+NR_GETEGID = 108
+NR_GETPPID = 110
+NR_RT_SIGTIMEDWAIT = 128
+NR_RT_SIGSUSPEND = 130
+NR_GETTID = 186
+NR_TIME = 201
+NR_FUTEX = 202
+NR_RESTART_SYSCALL = 219
+NR_CLOCK_GETTIME = 228
+NR_CLOCK_GETRES = 229
+NR_CLOCK_NANOSLEEP = 230
+NR_EPOLL_WAIT = 232
+NR_PSELECT6 = 270
+NR_PPOLL = 271
+NR_EPOLL_PWAIT = 281
+NR_PRLIMIT64 = 302
+NR_EPOLL_PWAIT2 = 441
+
+# === Kernel-internal codes (ours, not Linux's numbers) =============================================
+# Shared by components, systems, numba kernels and the fast path; the names follow gVisor.
+
+# What a task does next when it runs: the seed's named run states (gVisor task_run.go).
+RUN_APP = 0  # runApp: executing application code (a guest CPU or a synthetic program)
+RUN_SYSCALL_EXIT = 1  # runSyscallExit: a syscall finished; its result is in ``ret``
+RUN_INTERRUPT = 2  # runInterrupt: handling an interrupt: signal delivery, group stop
+RUN_EXIT = 3  # runExit: exit initiated; the exit system takes it from here
+RUN_EXIT_MAIN = 4  # runExitMain: resources released, about to notify
+RUN_EXIT_NOTIFY = 5  # runExitNotify: waiting to notify (a dying namespace init waits for it)
+RUN_EXIT_DONE = 6  # runExitDone: zombie or dead: the task never runs again
+RUN_BLOCKED = 7  # waiting on something named by ``block``
+
+# What a RUN_BLOCKED task waits for. Blocking is data: never a Python stack.
+BLOCK_NONE = 0
+BLOCK_WAIT = 1  # wait4/waitid: woken by a child event in its thread group
+BLOCK_FUTEX = 2
+BLOCK_SLEEP = 3  # nanosleep / clock_nanosleep
+BLOCK_SIGSUSPEND = 4
+BLOCK_STOPPED = 5  # group stop
+BLOCK_SIGTIMEDWAIT = 6  # rt_sigtimedwait: woken by a signal of its set, or its deadline
+BLOCK_IO = 7  # read/write/accept/... on a file that is not ready (components/io_wait.py)
+BLOCK_POLL = 8  # poll/ppoll/select/pselect6/epoll_wait (components/io_wait.py)
+BLOCK_VFORK = 9  # a vfork parent until its child execs or exits (killable only)
+
+# Exit progress (gVisor TaskExitState); it only moves forward.
+TASK_EXIT_NONE = 0
+TASK_EXIT_INITIATED = 1
+TASK_EXIT_ZOMBIE = 2
+TASK_EXIT_DEAD = 3
+
+
+class RunState:
+    """Run states as a namespace (``RunState.runApp``); the values are the RUN_* ints above.
+
+    Plain int class attributes, not an Enum: these are read on hot paths, where an Enum member
+    lookup costs ~1 us. ``components.task.state_name(RunState, v)`` gives the name."""
+
+    runApp = RUN_APP
+    runSyscallExit = RUN_SYSCALL_EXIT
+    runInterrupt = RUN_INTERRUPT
+    runExit = RUN_EXIT
+    runExitMain = RUN_EXIT_MAIN
+    runExitNotify = RUN_EXIT_NOTIFY
+    runExitDone = RUN_EXIT_DONE
+    blocked = RUN_BLOCKED
+
+
+class Block:
+    """Block kinds as a namespace (``Block.FUTEX``); the values are the BLOCK_* ints above."""
+
+    NONE = BLOCK_NONE
+    WAIT = BLOCK_WAIT
+    FUTEX = BLOCK_FUTEX
+    SLEEP = BLOCK_SLEEP
+    SIGSUSPEND = BLOCK_SIGSUSPEND
+    STOPPED = BLOCK_STOPPED
+    SIGTIMEDWAIT = BLOCK_SIGTIMEDWAIT
+    IO = BLOCK_IO
+    POLL = BLOCK_POLL
+    VFORK = BLOCK_VFORK
+
+
+class ExitState:
+    """Exit states as a namespace (``ExitState.ZOMBIE``); the values are the TASK_EXIT_* ints."""
+
+    NONE = TASK_EXIT_NONE
+    INITIATED = TASK_EXIT_INITIATED
+    ZOMBIE = TASK_EXIT_ZOMBIE
+    DEAD = TASK_EXIT_DEAD
+
+
+# A timer's clock (components/timers.py explains each).
+BASE_MONO = 0
+BASE_REAL = 1
+BASE_PROF = 2
+BASE_VIRT = 3
+BASE_THREAD = 4
+
+# Futex key kinds (components/futex.py): what a futex word's key is made of.
+KEY_PRIVATE = 0  # (mm row, address): FUTEX_PRIVATE_FLAG
+KEY_SHARED_MM = 1  # (mm row, address): a shared op on private memory
+KEY_SHARED_OBJ = 2  # (object identity, offset): a shared op on MAP_SHARED memory
+
+# Futex waiter ``flags`` (what a restart needs to know).
+WF_PRIVATE = 0x1
+WF_HAS_TIMEOUT = 0x2
+WF_PI = 0x4  # FUTEX_LOCK_PI: FUTEX_UNLOCK_PI hands the lock to the first such waiter
