@@ -150,7 +150,8 @@ def exit_code(status: int) -> int:
 
 def run(program, argv, envp, *, root: str = "/", cwd: str = "/", strace=None, seed=None,
         stdio=(0, 1, 2), strict: bool = False, stderr=None, report=None,
-        timeout: float | None = None, fast_path: bool = True, fast_path_after: int = 0) -> int:
+        timeout: float | None = None, fast_path: bool = True, fast_path_after: int = 0,
+        stop_at=None) -> int:
     """Run ``program`` in a fresh Kernel; return the shell-style exit status.
 
     ``stdio`` are the host fds shown as guest fds 0-2. ``strict`` re-raises kernel bugs (tests).
@@ -158,6 +159,9 @@ def run(program, argv, envp, *, root: str = "/", cwd: str = "/", strace=None, se
     ``timeout`` (seconds): after it the guest is killed with SIGKILL (status 137).
     ``fast_path=False`` handles every syscall in Python (``--no-fast-path``); with
     ``fast_path_after=N`` the first N syscalls do, then the compiled hook is installed.
+    ``stop_at=(until, visit)``: the first time ``until(machine)`` is true between two turns of
+    the run loop, the run stops, ``visit(machine)`` looks at the kernel (every task a row), and
+    the run goes on.
     """
     from .cpu.elf import ExecError
     from .cpu.task_run import Machine
@@ -214,6 +218,10 @@ def run(program, argv, envp, *, root: str = "/", cwd: str = "/", strace=None, se
         timer.start()
     try:
         with _host_signals(machine):
+            if stop_at is not None:
+                until, visit = stop_at
+                if machine.run(until=until) is None:
+                    visit(machine)
             status = machine.run()
     except Exception as exc:  # a bug of ours, never the guest's: one line, not a traceback
         if strict:

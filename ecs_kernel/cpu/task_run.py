@@ -79,6 +79,7 @@ class Machine:
         self.tasks: dict[int, Task] = {}  # row -> the guest thread's Task
         self.current = -1
         self.current_task = None
+        self.main_row = -1  # the program's first task: the run ends when its process has
         self.internal_error: BaseException | None = None
         self.pending_release: list[int] = []  # address_spaces rows to release once stopped
         self.timer_deadline_ns: int | None = None  # next kernel deadline (the clock's ns)
@@ -331,16 +332,24 @@ class Machine:
         uc.reg_write(X.UC_X86_REG_RAX, ret & MASK64)
 
     # -- the run loop -----------------------------------------------------------------------------
-    def run(self) -> int:
+    def run(self, until=None) -> int | None:
         """Run the guest processes until the first one (the program) has exited; returns its
         wait status (``code << 8`` for exit, the signal number for a fatal signal). Processes it
-        leaves behind are killed, as a sandbox ends with its program."""
+        leaves behind are killed, as a sandbox ends with its program.
+
+        ``until(machine)``, if given, is asked between two turns: when it says True the run stops
+        there and returns None. Every task is then a row in the World (running, or blocked with
+        its request in columns); ``run()`` again goes on from there."""
         w = self.world
         T, G = w.tasks, w.thread_groups
-        main = self.current
+        if self.main_row < 0:
+            self.main_row = self.current
+        main = self.main_row
         main_tg = int(T.tg[main])
-        last = main
+        last = self.current
         while True:
+            if until is not None and until(self):
+                return None
             if self.platform.host_signal:
                 self._host_kill()
             if G.exiting[main_tg] or not self._group_alive(main_tg):
@@ -510,7 +519,7 @@ class Machine:
         driven = self.world.index["driver_delivered_tasks"]
         for r in list(self.tasks):
             if not T.alive[r] or int(T.exit_state[r]) == ExitState.DEAD:
-                if r == self.current:
+                if r in (self.main_row, self.current):
                     continue  # the program's own row: its status is read after the loop
                 del self.tasks[r]
                 driven.discard(r)

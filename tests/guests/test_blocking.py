@@ -1,0 +1,70 @@
+"""Blocking is data: a program with a thread (or child) blocked in each blocking syscall, stopped
+while they all wait. Each is a row in a blocked run state with its request in component columns
+(systems/task_block.blocked lists them); then the run goes on, each is woken the Linux way (a
+child's exit, a futex wake, a timer, a pipe write or read, a signal with and without SA_RESTART)
+and the program's output must be what it is natively."""
+import pytest
+
+from ecs_kernel.abi import (P_PID, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, SIGPWR, SIGUSR2, Block,
+                            RunState)
+from ecs_kernel.systems import task_block
+from tests.guests.harness import run_guest, run_native
+
+TASKS = 24  # main + 20 blocking threads + the wait4, waitid and vfork children
+
+
+def _all_blocked(m) -> bool:
+    T = m.world.tasks
+    rows = [r for r in m.tasks if T.alive[r]]
+    return (len(rows) == TASKS and all(T.run_state[r] == RunState.blocked for r in rows)
+            and T.block[m.main_row] == Block.SLEEP)
+
+
+def _check_rows(m, seen):
+    w = m.world
+    T = w.tasks
+    now = w.now_ns
+    listed = task_block.blocked(w)
+    assert {b.row for b in listed} == {r for r in m.tasks if T.alive[r]}
+    by = {}
+    for b in listed:
+        by.setdefault(b.block, []).append(b)
+    counts = {k: len(v) for k, v in by.items()}
+    assert counts == {Block.SLEEP: 3, Block.FUTEX: 2, Block.IO: 7, Block.POLL: 5,
+                      Block.SIGSUSPEND: 2, Block.SIGTIMEDWAIT: 2, Block.WAIT: 2,
+                      Block.VFORK: 1}, counts
+    # the requests, as columns hold them
+    futex = by[Block.FUTEX]
+    assert len({b.request["uaddr"] for b in futex}) == 2
+    assert sorted(b.request["deadline"] is None for b in futex) == [False, True]
+    assert all(b.request["deadline"] > now for b in by[Block.SLEEP])
+    io = sorted(b.request["fds"][0][1] for b in by[Block.IO])
+    assert io.count(POLLIN | POLLRDNORM) == 6 and io.count(POLLOUT | POLLWRNORM) == 1
+    assert all(len(b.request["fds"]) == 1 and b.request["fds"][0][0] >= 0 for b in by[Block.IO])
+    polls = by[Block.POLL]
+    assert sorted(b.request["deadline"] is None for b in polls) == [False, False, True, True, True]
+    assert all(b.request["deadline"] is None or b.request["deadline"] > now for b in polls)
+    sets = sorted(b.request["set"] for b in by[Block.SIGTIMEDWAIT])
+    assert sets == sorted([1 << (SIGUSR2 - 1), 1 << (SIGPWR - 1)])
+    assert sorted(b.request["deadline"] is None for b in by[Block.SIGTIMEDWAIT]) == [False, True]
+    for b in by[Block.WAIT]:
+        assert b.request["idtype"] == P_PID and b.request["id"] > 0
+    child = by[Block.VFORK][0].request["child"]
+    assert child >= 0 and T.block[child] == Block.IO
+    # The CPU driver holds registers and engines, not waits: nothing about a blocked call is
+    # kept outside the World.
+    for task in m.tasks.values():
+        assert not {"blocked_on", "kblocked", "retrying", "restart_deadline"} & set(vars(task))
+    seen.append(counts)
+
+
+@pytest.mark.parametrize("libc", ["gcc", "musl"])
+def test_every_blocking_call_is_a_row_and_wakes_as_on_linux(guest_build, libc):
+    p = guest_build("blocking", libc)
+    native = run_native([p])
+    assert native.status == 0, native.stderr
+    seen = []
+    guest = run_guest([p], stop_at=(_all_blocked, lambda m: _check_rows(m, seen)))
+    assert seen, "the run never had every task blocked at once"
+    assert guest.stdout.decode() == native.stdout.decode()
+    assert guest.status == native.status == 0, guest.stderr
