@@ -3,22 +3,21 @@ queues of pipes and sockets; gVisor: ``waiter.Queue``).
 
 A task blocked in read/write on a pipe, socket or host fd (``Block.IO``), or in poll, ppoll,
 select, pselect6 or epoll_wait (``Block.POLL``), is a row in a blocked run state whose request is
-data:
+rows of one table, ``io_waits``:
 
-``IOWaits`` (table ``io_waits``)
-    One row per file descriptor and the poll events the task waits for (``iw_fd`` -1: no fd, a
-    wait for the deadline alone, as ``poll(NULL, 0, ms)``). Rows of one task are listed through
-    ``iw_next`` from ``io_head``.
+    one row per file descriptor and the poll events the task waits for (``iw_fd`` -1: no fd, a
+    wait for the deadline alone, as ``poll(NULL, 0, ms)``), each carrying the call's absolute
+    deadline on ``world.now_ns`` (``NO_DEADLINE``: none) and its syscall number.
 
-``IOWait`` (on tasks)
-    ``io_head``: the task's first io_waits row (-1: none). ``io_deadline``: the absolute deadline
-    of the blocked call on ``world.now_ns`` (``NO_DEADLINE``: none) and ``io_nr``: the syscall it
-    belongs to (-1). Linux keeps a poll's end time in its frame while it sleeps and in the
-    restart block across a restart; here the deadline stays in the row while the call is woken to
-    look again, so the call goes on with the same deadline (see systems/io_wait.py).
+The rows outlive the wait by one step: woken, the task runs its call again (Linux's loop looks
+again after a wakeup), and the call finds its deadline there and goes on with it (Linux keeps a
+poll's end time in its frame while it sleeps, and in the restart block across a restart). The
+call's end (a result, an error, a handler) frees them. Nothing is kept per task: synthetic tasks,
+which never wait on files, pay no bytes for this.
 
 Invariants (:func:`check`): every live io_waits row belongs to a live task that is blocked on
-``Block.IO`` or ``Block.POLL`` (or stopped while so blocked) and is on that task's list.
+``Block.IO`` or ``Block.POLL`` (or stopped while so blocked), or woken and about to run its call
+again (runSyscallExit), or dying; a task's rows agree on the deadline and the syscall.
 Writers: systems/io_wait.py only.
 """
 from __future__ import annotations
@@ -33,16 +32,11 @@ IOWaits = Component("IOWaits", "io_waits", {
     "iw_task": Column(np.int32, -1),
     "iw_fd": Column(np.int32, -1),  # -1: no fd (the deadline alone)
     "iw_events": Column(np.uint32, 0),  # poll(2) events wanted (POLLIN, POLLOUT, ...)
-    "iw_next": Column(np.int32, -1),
-}, doc="The file descriptors and events each task blocked on I/O waits for.")
+    "iw_deadline": Column(np.int64, NO_DEADLINE),  # the call's, absolute, on world.now_ns
+    "iw_nr": Column(np.int16, -1),  # the syscall the wait belongs to
+}, doc="The file descriptors and events each task blocked on I/O waits for, and its deadline.")
 
-IOWait = Component("IOWait", "tasks", {
-    "io_head": Column(np.int32, -1),
-    "io_deadline": Column(np.int64, NO_DEADLINE),  # absolute, on world.now_ns
-    "io_nr": Column(np.int16, -1),  # the syscall the deadline belongs to
-}, doc="A blocked I/O wait: its io_waits rows and its deadline.")
-
-COMPONENTS = [IOWait, IOWaits]
+COMPONENTS = [IOWaits]
 
 
 def check(world) -> None:
@@ -52,19 +46,16 @@ def check(world) -> None:
         return
     t = W.iw_task[rows]
     assert T.alive[t].all(), "an io_waits row of a dead task"
+    io = (Block.IO, Block.POLL)
     blocked = (T.run_state[t] == RunState.blocked) & (
-        np.isin(T.block[t], (Block.IO, Block.POLL))
-        | ((T.block[t] == Block.STOPPED) & np.isin(T.stop_block[t], (Block.IO, Block.POLL))))
+        np.isin(T.block[t], io) | ((T.block[t] == Block.STOPPED) & np.isin(T.stop_block[t], io)))
+    woken = T.run_state[t] == RunState.runSyscallExit
     dying = T.exit_state[t] != 0
-    assert (blocked | dying).all(), "an io_waits row of a task not blocked on I/O"
-    listed = 0
+    assert (blocked | woken | dying).all(), "an io_waits row of a task not waiting on I/O"
     for task in np.unique(t).tolist():
-        r = int(T.io_head[task])
-        while r >= 0:
-            assert int(W.iw_task[r]) == task, f"io_waits row {r} on the list of another task"
-            listed += 1
-            r = int(W.iw_next[r])
-    assert listed == len(rows), "io_waits rows missing from their task's list"
+        mine = rows[t == task]
+        assert len(set(W.iw_deadline[mine].tolist())) == 1 and len(set(W.iw_nr[mine].tolist())) == 1, \
+            f"task {task}'s io_waits rows disagree on the deadline or the call"
 
 
 IOWaits.check = check

@@ -78,8 +78,7 @@ class GuestSignals:
                 regs = SF.read_regs(uc)
                 if in_hook:
                     regs["rip"], regs["rax"] = rip & MASK64, rax & MASK64
-                if T.io_nr[row] >= 0:
-                    io_wait.finish(w, row)  # a call to be run again starts afresh after the handler
+                io_wait.finish(w, row)  # a call to be run again starts afresh after the handler
                 fp = SF.save_fpstate(uc)
             if self.machine.strace is not None:
                 self._strace(row, taken[0])

@@ -28,7 +28,7 @@ from collections import Counter
 from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import uclib
 
-from ..abi import AT_FDCWD, ENOSYS
+from ..abi import AT_FDCWD, ENOSYS, ERESTARTNOINTR
 from ..errors import KernelError
 from ..cpu.signals import ContextRestored
 from ..systems import io_wait
@@ -134,8 +134,11 @@ class Dispatcher:
                 ret = -ENOSYS
                 if machine.strict:
                     platform.stop("internal-error")
-            if world.tasks.io_nr[task.row] >= 0:
-                io_wait.finish(world, task.row)  # a call that had waited on files is over
+            T = world.tasks  # (its columns move when the table grows: no cached column)
+            if T.ret[task.row] == -ERESTARTNOINTR:
+                # the call had waited on files and ran again after a wakeup: it is over now
+                T.ret[task.row] = 0
+                io_wait.finish(world, task.row)
             out.value = ret & MASK64
             reg_write(uch, RAX, out_ref)
             if strace:
@@ -166,9 +169,6 @@ class Dispatcher:
                 ret = fn(task, ret, *args)
             except KernelError as e:
                 ret = -e.errno
-        w = self.machine.world
-        if w.tasks.io_nr[task.row] >= 0:
-            io_wait.finish(w, task.row)
         if self.machine.strace is not None:
             self.strace_resumed(task, nr, ret)
         return ret

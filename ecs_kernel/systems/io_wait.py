@@ -6,7 +6,7 @@ ready or the timeout fires, then poll again), fs/pipe.c (pipe_read and pipe_writ
 ``wait_event_interruptible``). gVisor: ``waiter.Queue`` and ``Task.Block``.
 
 A call that cannot go on registers what it waits for (:func:`block`): one io_waits row per file
-descriptor and poll events, the call's deadline on ``world.now_ns``, and the task ``blocked``.
+descriptor and poll events, with the call's deadline on ``world.now_ns``, and the task ``blocked``.
 Nothing else is kept: the call's arguments are still in the caller's registers. The task leaves
 the rows in one of these ways:
 
@@ -14,8 +14,8 @@ the rows in one of these ways:
                finds one of its files ready (the description's ``poll()`` has one of the events,
                or POLLERR/POLLHUP/POLLNVAL) or its deadline passed: ``ret = -ERESTARTNOINTR``,
                ``runSyscallExit``. The CPU driver runs the call again, as Linux's loop looks
-               again after a wakeup; it finds the file ready, or (same call, the deadline kept
-               in ``io_deadline``) the deadline passed and returns what a timeout returns
+               again after a wakeup; it finds the file ready, or (same call: the deadline is
+               still in its rows) the deadline passed and returns what a timeout returns
     signal     task_signals.interrupt_syscall: Block.IO follows SA_RESTART (-ERESTARTSYS or
                -EINTR), Block.POLL returns -EINTR when a handler runs (Linux's -ERESTARTNOHAND);
                with no handler the task stays blocked
@@ -39,12 +39,21 @@ from . import fd_table
 ALWAYS = POLLERR | POLLHUP | POLLNVAL
 
 
+def _rows(world, t: int) -> np.ndarray:
+    """The io_waits rows of task ``t`` (the table holds only guests' waits: a scan is cheap)."""
+    W = world.io_waits
+    n = W.n
+    return np.flatnonzero(W.alive[:n] & (W.iw_task[:n] == t))
+
+
 def deadline_for(world, t: int, nr: int, timeout_ns: int | None) -> int:
     """The absolute deadline of syscall ``nr`` with ``timeout_ns`` (None: none): the one it set
-    when it blocked if this is that call going on after a wakeup, else ``now + timeout``."""
-    T = world.tasks
-    if int(T.io_nr[t]) == nr:
-        return int(T.io_deadline[t])
+    when it blocked if this is that call running again after a wakeup, else ``now + timeout``."""
+    W = world.io_waits
+    if W.count:
+        mine = _rows(world, t)
+        if len(mine) and int(W.iw_nr[mine[0]]) == nr:
+            return int(W.iw_deadline[mine[0]])
     if timeout_ns is None:
         return int(NO_DEADLINE)
     return world.now_ns + max(0, int(timeout_ns))
@@ -58,42 +67,28 @@ def block(world, t: int, kind: int, waits, deadline: int, nr: int) -> None:
     """Block task ``t`` (``Block.IO`` or ``Block.POLL``) in syscall ``nr`` until one of
     ``waits`` — ``(fd, events)`` pairs — is ready or ``deadline`` passes."""
     T, W = world.tasks, world.io_waits
-    _drop_rows(world, t)
-    waits = list(waits) or [(-1, 0)]
-    prev = -1
-    for fd, events in waits:
+    finish(world, t)
+    for fd, events in list(waits) or [(-1, 0)]:
         r = W.alloc()
         W.iw_task[r] = t
         W.iw_fd[r] = fd
         W.iw_events[r] = events
-        if prev < 0:
-            T.io_head[t] = r
-        else:
-            W.iw_next[prev] = r
-        prev = r
-    T.io_deadline[t] = deadline
-    T.io_nr[t] = nr
+        W.iw_deadline[r] = deadline
+        W.iw_nr[r] = nr
     T.run_state[t] = RunState.blocked
     T.block[t] = kind
 
 
-def _drop_rows(world, t: int) -> None:
-    T, W = world.tasks, world.io_waits
-    r = int(T.io_head[t])
-    while r >= 0:
-        nxt = int(W.iw_next[r])
-        W.free(r)
-        r = nxt
-    T.io_head[t] = -1
+def pending(world, t: int) -> bool:
+    """Has ``t`` a call that waited on files and is not over yet?"""
+    return bool(world.io_waits.count) and len(_rows(world, t)) > 0
 
 
 def finish(world, t: int) -> None:
-    """The call ended (a result, an error, -EINTR): its deadline and rows go."""
-    T = world.tasks
-    if T.io_head[t] >= 0:
-        _drop_rows(world, t)
-    T.io_deadline[t] = NO_DEADLINE
-    T.io_nr[t] = -1
+    """The call ended (a result, an error, -EINTR, a handler first): its rows go."""
+    W = world.io_waits
+    if W.count:
+        W.free_many(_rows(world, t))
 
 
 def release_task(world, t: int) -> None:
@@ -116,37 +111,31 @@ def _file_ready(world, t: int, fd: int, events: int) -> bool:
     return bool(desc.poll() & (events | ALWAYS))
 
 
-def ready(world, t: int) -> bool:
-    """Is one of ``t``'s files ready, or its deadline passed?"""
-    T, W = world.tasks, world.io_waits
-    if timed_out(world, int(T.io_deadline[t])):
-        return True
-    r = int(T.io_head[t])
-    while r >= 0:
-        if _file_ready(world, t, int(W.iw_fd[r]), int(W.iw_events[r])):
-            return True
-        r = int(W.iw_next[r])
-    return False
-
-
-def waiting_tasks(world) -> np.ndarray:
-    """Rows of the tasks blocked (not stopped) on I/O, ascending."""
+def waiting(world) -> dict[int, np.ndarray]:
+    """Task row -> its io_waits rows, for the tasks blocked (not stopped) on I/O, by row."""
     W, T = world.io_waits, world.tasks
     if W.count == 0:
-        return np.zeros(0, np.int64)
-    t = np.unique(W.iw_task[: W.n][W.alive[: W.n]]).astype(np.int64)
-    return t[(T.run_state[t] == RunState.blocked) & np.isin(T.block[t], (Block.IO, Block.POLL))
-             & (T.exit_state[t] == ExitState.NONE)]
+        return {}
+    rows = W.live_rows()
+    tasks = W.iw_task[rows]
+    out = {}
+    for t in np.unique(tasks).tolist():
+        if (T.run_state[t] == RunState.blocked and T.block[t] in (Block.IO, Block.POLL)
+                and T.exit_state[t] == ExitState.NONE):
+            out[t] = rows[tasks == t]
+    return out
 
 
 def wake_ready(world) -> int:
     """Wake every task blocked on I/O whose file is ready or whose deadline passed: it runs its
-    call again (``ret = -ERESTARTNOINTR``). Returns how many woke."""
-    T = world.tasks
+    call again (``ret = -ERESTARTNOINTR``; its rows stay, for the deadline). Returns how many
+    woke."""
+    T, W = world.tasks, world.io_waits
     woke = 0
-    for t in waiting_tasks(world).tolist():
-        if ready(world, t):
-            _drop_rows(world, t)
+    for t, mine in waiting(world).items():
+        ready = timed_out(world, int(W.iw_deadline[mine[0]])) or any(
+            _file_ready(world, t, int(W.iw_fd[r]), int(W.iw_events[r])) for r in mine.tolist())
+        if ready:
             T.ret[t] = -ERESTARTNOINTR
             T.block[t] = Block.NONE
             T.run_state[t] = RunState.runSyscallExit
@@ -156,10 +145,9 @@ def wake_ready(world) -> int:
 
 def next_deadline(world) -> int | None:
     """The earliest deadline of a task blocked on I/O (kernel time), or None."""
-    t = waiting_tasks(world)
-    if len(t) == 0:
-        return None
-    d = int(world.tasks.io_deadline[t].min())
+    W = world.io_waits
+    ds = [int(W.iw_deadline[m[0]]) for m in waiting(world).values()]
+    d = min(ds) if ds else int(NO_DEADLINE)
     return None if d == NO_DEADLINE else d
 
 
@@ -168,24 +156,22 @@ def host_fds(world) -> tuple[list[int], list[int]]:
     W = world.io_waits
     rfds: list[int] = []
     wfds: list[int] = []
-    for t in waiting_tasks(world).tolist():
-        r = int(world.tasks.io_head[t])
-        while r >= 0:
+    for t, mine in waiting(world).items():
+        for r in mine.tolist():
             fd = int(W.iw_fd[r])
-            if fd >= 0:
-                try:
-                    desc = fd_table.get_file(world, t, fd)
-                except KernelError:
-                    desc = None
-                if desc is not None:
-                    hr, hw = desc.host_fds(int(W.iw_events[r]))
-                    rfds.extend(hr)
-                    wfds.extend(hw)
-            r = int(W.iw_next[r])
+            if fd < 0:
+                continue
+            try:
+                desc = fd_table.get_file(world, t, fd)
+            except KernelError:
+                continue
+            hr, hw = desc.host_fds(int(W.iw_events[r]))
+            rfds.extend(hr)
+            wfds.extend(hw)
     return rfds, wfds
 
 
-@system(phase=Phase.TIMERS, reads=("FDTables",), writes=("IOWait", "IOWaits", "RunState"))
+@system(phase=Phase.TIMERS, reads=("FDTables", "IOWaits"), writes=("RunState",))
 def io_wait_system(world, commands) -> None:
     """Wake the tasks blocked on I/O whose files are ready or whose deadline passed."""
     if world.io_waits.count:

@@ -8,7 +8,7 @@ column names what it waits for; the request is in that kind's columns:
     Block.SLEEP         nanosleep           SleepState (clock, deadline)       timer_system
     Block.SIGSUSPEND    sigsuspend, pause   SigMask (the saved mask)           a handler
     Block.SIGTIMEDWAIT  rt_sigtimedwait     SigWait (set, deadline)            a signal of the set, signal_system
-    Block.IO, POLL      read/write, poll    io_waits rows, IOWait (deadline)   io_wait_system
+    Block.IO, POLL      read/write, poll    io_waits rows (fds, deadline)      io_wait_system
     Block.VFORK         a vfork parent      the child's vfork_parent           the child's exec or exit
     Block.STOPPED       a group stop        SigWait (the state it interrupted) SIGCONT
 
@@ -69,12 +69,11 @@ def _request(world, t: int, b: int) -> dict:
         return {"set": int(T.sig_wait_set[t]), "deadline": None if d < 0 else d}
     if b in (Block.IO, Block.POLL):
         W = world.io_waits
-        fds = []
-        r = int(T.io_head[t])
-        while r >= 0:
-            fds.append((int(W.iw_fd[r]), int(W.iw_events[r])))
-            r = int(W.iw_next[r])
-        return {"fds": fds, "deadline": _d(T.io_deadline[t]), "nr": int(T.io_nr[t])}
+        mine = io_wait._rows(world, t)
+        fds = [(int(W.iw_fd[r]), int(W.iw_events[r])) for r in mine.tolist()]
+        first = mine[0] if len(mine) else -1
+        return {"fds": fds, "deadline": _d(W.iw_deadline[first]) if first >= 0 else None,
+                "nr": int(W.iw_nr[first]) if first >= 0 else -1}
     if b == Block.VFORK:
         n = T.n
         kids = np.flatnonzero(T.alive[:n] & (T.vfork_parent[:n] == t))

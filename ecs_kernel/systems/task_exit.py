@@ -103,7 +103,7 @@ def interrupt_system(world, commands) -> None:
                 "TaskCreds",
                 "SigMask", "GroupStopState", "SigQueue", "SigFrames", "SigWait", "SigInfo",
                 "WaitState", "FutexWaiters", "FutexQueues", "FutexState", "CpuClock", "CpuUsage",
-                "GroupCpuClock", "IOWait", "IOWaits"))
+                "GroupCpuClock", "IOWaits"))
 def exit_system(world, commands) -> None:
     """Advance every exiting task: runExit -> runExitMain -> runExitNotify -> runExitDone.
 
@@ -309,7 +309,9 @@ def exit_main_many(world, rows: np.ndarray) -> None:
         return
     T, G = world.tasks, world.thread_groups
     futex.futex_exit_many(world, rows)  # as exit_main: before the mm references go
-    for t in rows[(T.vfork_parent[rows] >= 0) | (T.io_head[rows] >= 0)].tolist():
+    W = world.io_waits
+    waits = W.iw_task[W.live_rows()] if W.count else np.zeros(0, np.int32)
+    for t in rows[(T.vfork_parent[rows] >= 0) | np.isin(rows, waits)].tolist():
         task_clone.vfork_release(world, t)
         io_wait.release_task(world, t)
     for kind, col in resources.KINDS.items():

@@ -853,7 +853,7 @@ def _wants_group(world, t: int) -> bool:
                 "ThreadGroupCore", "GroupStopState", "ChildEvents",
                 # a handler ending a futex wait frees its waiter row (futex_interrupt); ending a
                 # sleep keeps its remainder; ending an I/O wait frees its rows
-                "FutexWaiters", "FutexQueues", "FutexState", "SleepState", "IOWait", "IOWaits"))
+                "FutexWaiters", "FutexQueues", "FutexState", "SleepState", "IOWaits"))
 def signal_system(world, commands) -> None:
     """Deliver signals to every task that has one deliverable (found by the numba scan), and end
     sigtimedwait waits whose deadline passed."""
