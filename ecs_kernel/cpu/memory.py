@@ -309,6 +309,25 @@ class AddressSpace:
         self._files: list = [None]
         self._names: list[str] = [""]
 
+    # ------------------------------------------------- what compiled code reads (jit/fastpath)
+
+    @property
+    def range_array(self) -> np.ndarray:
+        """The whole range table, ``int64 [NCOLS, capacity]`` in C order, as jit/pagewalk walks
+        it. A new array when the table grows: compare identities to notice."""
+        return self._t
+
+    @property
+    def range_count(self) -> int:
+        """Live rows of :attr:`range_array` (mmap and munmap change it)."""
+        return self._n
+
+    @property
+    def brk_state(self) -> np.ndarray:
+        """brk's state, ``uint64 [BRK_FIELDS]`` (jit/pagewalk's BRK_* slots): compiled code moves
+        the break in place."""
+        return self._brk
+
     # ------------------------------------------------------------------ table primitives
 
     @property

@@ -186,14 +186,14 @@ class FastPath:
         task = m.current_task
         aspace = task.mm if task is not None else None
         if aspace is not None:
-            t = aspace._t
+            t = aspace.range_array
             if aspace is not self._aspace or t is not self._t:
                 self._aspace, self._t = aspace, t
                 ctl[C_MM_T] = t.ctypes.data
                 ctl[C_MM_CAP] = t.shape[1]
                 ctl[C_TASK_SIZE] = aspace.task_size
-                ctl[C_MM_BRK] = aspace._brk.ctypes.data
-            ctl[C_MM_N] = aspace._n
+                ctl[C_MM_BRK] = aspace.brk_state.ctypes.data
+            ctl[C_MM_N] = aspace.range_count
         else:
             self._aspace = self._t = None
             ctl[C_MM_N] = 0
@@ -204,9 +204,9 @@ class FastPath:
         growth and the page table can have changed."""
         a = self._aspace
         if a is not None:
-            if a._t is not self._t:
+            if a.range_array is not self._t:
                 return self.sync()
-            self._ctl_mv[C_MM_N] = a._n
+            self._ctl_mv[C_MM_N] = a.range_count
         d = self.machine.timer_deadline_ns  # a handler may arm or run timers
         self._ctl_mv[C_TIMER_DEADLINE] = -1 if d is None else d
         self._ctl_mv[C_FUTEX_WAITERS] = self.machine.world.futex_waiters.count  # a wait may queue
