@@ -1,9 +1,10 @@
 """Per-task resources shared by reference under clone flags, copied otherwise.
 
-``signal_handlers`` (CLONE_SIGHAND), ``fd_tables`` (CLONE_FILES) and ``address_spaces`` (CLONE_VM)
-are each a table of refcounted rows; tasks point at them. The contents of each belong to later
-components (sigaction tables, the fd bitmap, the guest memory object); this module owns only the
-sharing rules, which are the same for all three: share = ``refs + 1``; copy = a new row with every
+``signal_handlers`` (CLONE_SIGHAND), ``fd_tables`` (CLONE_FILES), ``address_spaces`` (CLONE_VM) and
+``fs_contexts`` (CLONE_FS: the working directory and umask, Linux's fs_struct) are each a table of
+refcounted rows; tasks point at them. The contents of each belong to later components (sigaction
+tables, the fd bitmap, the guest memory object, the guest's FSContext); this module owns only the
+sharing rules, which are the same for all: share = ``refs + 1``; copy = a new row with every
 column copied (and, for a row that carries a Python object in ``world.index[kind]``, that object's
 ``fork()``); release = ``refs - 1``, the last reference frees the row.
 
@@ -18,13 +19,15 @@ import numpy as np
 from ..jit.scatter import subtract_at, unique
 from ..world import Column, Component
 
-KINDS = {"signal_handlers": "sighand", "fd_tables": "fdtable", "address_spaces": "mm"}
+KINDS = {"signal_handlers": "sighand", "fd_tables": "fdtable", "address_spaces": "mm",
+         "fs_contexts": "fsctx"}
 
 TaskResources = Component("TaskResources", "tasks", {
     "sighand": Column(np.int32, -1),
     "fdtable": Column(np.int32, -1),
     "mm": Column(np.int32, -1),
-}, doc="Rows of the task's signal handlers, FD table and address space.")
+    "fsctx": Column(np.int32, -1),  # guests only: synthetic tasks have no file system
+}, doc="Rows of the task's signal handlers, FD table, address space and file-system context.")
 
 RESOURCE_COMPONENTS = [
     Component(f"{kind}Refs", kind, {"refs": Column(np.int32, 0)}, doc=f"Reference count of {kind}.")

@@ -59,6 +59,7 @@ TaskSigInfo = Component("SigInfo", "tasks", {
     "si_uid": Column(np.uint32, 0),
     "si_value": Column(np.int64, 0),
     "frame_top": Column(np.int32, -1),  # innermost signal frame (sigframes row)
+    "altstack": Column(np.int32, -1),  # the alternate signal stack (sigaltstacks row), -1: none
     "handling": Column(np.uint8, 0),  # the signal whose handler the task is to run now
 }, doc="siginfo handed to the task, and its stack of signal frames.")
 
@@ -90,6 +91,13 @@ SigFrames = Component("SigFrames", "sigframes", {
 }, doc="Signal frames pushed by handler delivery (a guest keeps them on its stack).",
    interleaved=True)
 
+SigAltStacks = Component("SigAltStacks", "sigaltstacks", {
+    "ss_sp": Column(np.uint64, 0),
+    "ss_size": Column(np.uint64, 0),
+    "ss_flags": Column(np.uint32, 0),  # SS_AUTODISARM (SS_DISABLE rows are freed)
+}, doc="Alternate signal stacks (sigaltstack(2)), one row per task that set one (Linux's "
+       "sas_ss_sp/sas_ss_size/sas_ss_flags); a task without one costs 4 bytes.")
+
 SignalHandlers = Component("SignalHandlers", "signal_handlers", {
     "actions": Column(np.int32, -1),  # sigactions row (components/sigactions.py)
 }, doc="A task's signal handlers, shared under CLONE_SIGHAND: its sigaction(2) table.")
@@ -108,4 +116,4 @@ def check(world) -> None:
 TaskSigPending.check = check
 
 COMPONENTS = [TaskSigPending, TaskSigMask, TaskSigWait, TaskSigInfo, GroupSigPending, SigQueue,
-              SigFrames, SignalHandlers]
+              SigFrames, SigAltStacks, SignalHandlers]

@@ -83,6 +83,7 @@ ThreadState = Component("ThreadState", "tasks", {
     "pdeath_signal": Column(np.uint8, 0),  # PR_SET_PDEATHSIG
     "uts": Column(I32, -1),  # UTS namespace row
     "vfork_parent": Column(I32, -1),  # CLONE_VFORK: the parent held until this child execs or exits
+    "comm": Column(np.dtype("S16"), b""),  # the task's name (exec's basename, PR_SET_NAME), <= 15
 }, doc="Per-thread odds and ends that clone, prctl and exit use.")
 
 COMPONENTS = [TaskTree, ThreadGroupMembership, TaskIDs, RunStateC, ExitStateC, WaitState, TaskCreds,

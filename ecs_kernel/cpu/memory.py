@@ -301,6 +301,10 @@ class AddressSpace:
         self.rlimit_data_max = RLIM_INFINITY
         self.rlimit_stack = 8 << 20
         self.start_stack = 0
+        # What the image was started as (Linux mm->exe_file and the argv/envp areas /proc shows)
+        self.exe_path = "/"
+        self.argv: list[bytes] = []
+        self.envp: list[bytes] = []
         self._t = np.zeros((NCOLS, 64), dtype=np.int64)
         self._n = 0
         self._pieces = np.zeros((64, 3), dtype=np.int64)
@@ -1353,8 +1357,8 @@ class AddressSpace:
         child = AddressSpace(uc_new, mmap_base=self.mmap_base, task_size=self.task_size)
         for k in ("mmap_legacy_base", "mmap_min_addr", "stack_guard_gap", "max_map_count",
                   "rlimit_as", "rlimit_data", "rlimit_data_max", "rlimit_stack", "start_brk",
-                  "current_brk",
-                  "start_data", "end_data", "start_stack"):
+                  "current_brk", "start_data", "end_data", "start_stack", "exe_path", "argv",
+                  "envp"):
             setattr(child, k, getattr(self, k))
         child._files = list(self._files)
         child._names = list(self._names)

@@ -22,7 +22,7 @@ import struct
 
 from unicorn import x86_const as X
 
-from ..abi import (EFAULT, MINSIGSTKSZ, RunState, SA_ONSTACK, SA_RESTORER, SIGBUS, SIGFPE, SIGILL,
+from ..abi import (EFAULT, RunState, SA_ONSTACK, SA_RESTORER, SIGBUS, SIGFPE, SIGILL,
                    SIGSEGV, SIGTRAP, SS_AUTODISARM, SS_DISABLE, SS_ONSTACK, UNBLOCKABLE)
 from ..components import sigactions
 from ..errors import KernelError
@@ -103,7 +103,7 @@ class GuestSignals:
         w = self.world
         T, F = w.tasks, w.sigframes
         row = task.row
-        altstack = getattr(task, "altstack", None)
+        altstack = task_signals.altstack(w, row)
         frame, fp_addr = SF.frame_address(regs["rsp"], altstack, bool(flags & SA_ONSTACK))
         # __save_altstack: the settings as sigaltstack(2) would report them, with the
         # SS_AUTODISARM flag kept so rt_sigreturn re-arms the stack.
@@ -129,7 +129,7 @@ class GuestSignals:
             task_signals.force_signal(w, row, SIGSEGV)
             return None
         if altstack is not None and altstack[1] & SS_AUTODISARM:
-            task.altstack = (0, SS_DISABLE, 0)
+            task_signals.set_altstack(w, row, None)
         entry = dict(regs)
         entry.update(rip=handler, rsp=frame, rdi=signo, rsi=frame + SF.SIGINFO_OFF,
                      rdx=frame + SF.UCONTEXT_OFF, rax=0,
@@ -177,13 +177,10 @@ class GuestSignals:
         T.sig_mask[row] = sigmask & ~UNBLOCKABLE & MASK64
         old_flags = uc.reg_read(X.UC_X86_REG_EFLAGS)
         regs["eflags"] = (old_flags & ~SF.FIX_EFLAGS) | (regs["eflags"] & SF.FIX_EFLAGS)
-        cur = getattr(task, "altstack", None)
-        if not SF.on_stack(rsp, cur):  # restore_altstack: EPERM (ignored) while on it
-            ss_sp, ss_flags, ss_size = uc_stack
-            if ss_flags & SS_DISABLE:
-                task.altstack = (0, SS_DISABLE, 0)
-            elif not ss_flags & ~(SS_ONSTACK | SS_AUTODISARM) and ss_size >= MINSIGSTKSZ:
-                task.altstack = (ss_sp, ss_flags & SS_AUTODISARM, ss_size)
+        try:  # restore_altstack: do_sigaltstack with its errors ignored (EPERM while on it)
+            task_signals.sigaltstack(w, row, rsp, uc_stack)
+        except KernelError:
+            pass
         SF.write_regs(uc, regs, skip=("rip",))
         uc.reg_write(X.UC_X86_REG_RIP, (regs["rip"] - 2) & MASK64)  # in the hook: Unicorn adds 2
         if fp is not None:

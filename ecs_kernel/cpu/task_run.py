@@ -40,7 +40,7 @@ import traceback
 
 from unicorn import x86_const as X
 
-from ..abi import (CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_FS, CLONE_PARENT_SETTID,
+from ..abi import (CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_PARENT_SETTID,
                    CLONE_SETTLS, CLONE_THREAD, CLONE_VM, ERESTARTNOHAND, ERESTARTNOINTR,
                    ERESTARTSYS, ERESTART_RESTARTBLOCK, ExitState, NR_RESTART_SYSCALL, RLIMIT_AS,
                    RLIMIT_DATA, RLIMIT_STACK, RunState, SIGKILL, SIGSEGV)
@@ -171,11 +171,9 @@ class Machine:
             self.pending_release.append(old)  # its engine may be running us: release it after
         gm.loaded_row = row
         task.mm = gm.aspace
-        task.exe_path = prog.exe_path
-        task.argv, task.envp = prog.argv, prog.envp
+        gm.aspace.exe_path = prog.exe_path
+        gm.aspace.argv, gm.aspace.envp = prog.argv, prog.envp
         task.comm = os.fsencode(os.path.basename(prog.exe_path))[:15]
-        task.fs_base = task.gs_base = 0
-        task.__dict__.pop("altstack", None)
         task.ctx = task.initial_regs = None
         self.update_timer_deadline()
         if self.current == row:
@@ -184,7 +182,14 @@ class Machine:
     def exec_first(self, row: int, path, argv, envp, *, cwd=None):
         """Load ``path`` into task ``row`` (a fresh address space) and make it the current task.
         Raises ExecError (nothing runs) when the program cannot be loaded."""
-        task = Task(self.world, row, self, self.fs, FSContext(cwd))
+        w = self.world
+        fsrow = resources.new(w, "fs_contexts")
+        w.index.setdefault("fs_contexts", {})[fsrow] = FSContext(cwd)
+        old = int(w.tasks.fsctx[row])
+        w.tasks.fsctx[row] = fsrow
+        if old >= 0:
+            resources.release(w, "fs_contexts", old)
+        task = Task(w, row, self, self.fs)
         gm, prog = self._load(task, path, argv, envp)
         self.tasks[row] = task
         self.world.index["driver_delivered_tasks"].add(row)
@@ -226,12 +231,8 @@ class Machine:
         pid = self.kernel.gettid(w.tasks.handle(child))  # the child's TID (its pid if a process)
         puc = self.memory_of(task.row).uc
         gm = self.memory_of(child)
-        ct = Task(w, child, self, self.fs, task.fsctx if flags & CLONE_FS else task.fsctx.fork())
+        ct = Task(w, child, self, self.fs)  # its fs_contexts row: the kernel's clone (CLONE_FS)
         ct.mm = gm.aspace
-        for name in ("comm", "exe_path", "argv", "envp", "fs_base", "gs_base"):
-            setattr(ct, name, getattr(task, name))
-        if hasattr(task, "altstack"):
-            ct.altstack = task.altstack
         self.tasks[child] = ct
         w.index["driver_delivered_tasks"].add(child)
         regs = sigframe.read_regs(puc)
@@ -241,8 +242,6 @@ class Machine:
             regs["rsp"] = stack
         fs_base = tls if flags & CLONE_SETTLS else puc.reg_read(X.UC_X86_REG_FS_BASE)
         gs_base = puc.reg_read(X.UC_X86_REG_GS_BASE)
-        if flags & CLONE_SETTLS:
-            ct.fs_base = tls
         if thread:
             # The parent's registers stay loaded; the child's are written when it is first
             # switched in (see switch_to).
@@ -300,10 +299,10 @@ class Machine:
     def set_segment_base(self, task, fs: bool, value: int) -> None:
         uc = self.memory_of(task.row).uc
         uc.reg_write(X.UC_X86_REG_FS_BASE if fs else X.UC_X86_REG_GS_BASE, value)
-        if fs:
-            task.fs_base = value
-        else:
-            task.gs_base = value
+
+    def user_sp(self, row: int) -> int:
+        """The user stack pointer of ``row`` (switched in: in a syscall, the current task)."""
+        return self.memory_of(row).uc.reg_read(X.UC_X86_REG_RSP)
 
     def get_segment_base(self, task, fs: bool) -> int:
         uc = self.memory_of(task.row).uc

@@ -70,7 +70,9 @@ class ExecDone(Exception):
 
 
 class FSContext:
-    """gVisor ``kernel.FSContext``: working directory and umask (shared under CLONE_FS)."""
+    """gVisor ``kernel.FSContext``: working directory and umask, the object behind an
+    ``fs_contexts`` row (shared under CLONE_FS, copied by ``fork()`` otherwise:
+    components/resources.py)."""
 
     __slots__ = ("cwd", "umask")
 
@@ -85,23 +87,42 @@ class FSContext:
 class Task:
     """The kernel's view of one guest thread while it makes a syscall."""
 
-    def __init__(self, world, row: int, machine, fs, fsctx: FSContext):
+    def __init__(self, world, row: int, machine, fs):
         self.world = world
         self.row = row
         self.machine = machine
         self.fs = fs
-        self.fsctx = fsctx
         self.mm = None  # the AddressSpace (set by the machine)
-        self.comm = b""
-        self.exe_path = "/"
-        self.argv: list[bytes] = []
-        self.envp: list[bytes] = []
-        self.fs_base = 0
-        self.gs_base = 0
         self.pid_cache: int | None = None  # getpid/gettid answers (see sys_process.getpid)
         self.tid_cache: int | None = None
         self.ctx = None  # the Unicorn context holding its registers while another thread runs
         self.initial_regs = None  # a new thread's first registers, loaded when first switched in
+
+    @property
+    def fsctx(self) -> FSContext:
+        """The working directory and umask (the task's ``fs_contexts`` row's object)."""
+        return self.world.index["fs_contexts"][int(self.world.tasks.fsctx[self.row])]
+
+    # -- names: the task's own (a column) and its image's (the address space's) ------------------
+    @property
+    def comm(self) -> bytes:
+        return bytes(self.world.tasks.comm[self.row])
+
+    @comm.setter
+    def comm(self, name: bytes) -> None:
+        self.world.tasks.comm[self.row] = bytes(name)[:15]
+
+    @property
+    def exe_path(self) -> str:
+        return self.mm.exe_path
+
+    @property
+    def argv(self) -> list[bytes]:
+        return self.mm.argv
+
+    @property
+    def envp(self) -> list[bytes]:
+        return self.mm.envp
 
     # -- ids and credentials --------------------------------------------------------------------
     @property

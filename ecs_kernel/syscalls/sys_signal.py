@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import struct
 
-from ..abi import (MINSIGSTKSZ, NSIG, SI_TKILL, SI_USER, SIG_BLOCK, SIG_SETMASK,
-                   SIG_UNBLOCK, SS_AUTODISARM, SS_DISABLE, SS_ONSTACK)
+from ..abi import (NSIG, SI_TKILL, SI_USER, SIG_BLOCK, SIG_SETMASK,
+                   SIG_UNBLOCK)
 from ..components import sigactions
 from ..errors import E, KernelError
 from ..systems import task_signals
@@ -68,32 +68,15 @@ _STACK = struct.Struct("<QiiQ")  # ss_sp, ss_flags, pad, ss_size
 
 @syscall("sigaltstack", FULL, args=("p", "p"))
 def sigaltstack(t, ss, old_ss):
-    """Implements sigaltstack(2) (Linux do_sigaltstack): SS_ONSTACK is reported while running on
-    the stack, which then cannot be changed (EPERM)."""
-    from unicorn import x86_const as X
-    from ..cpu.sigframe import on_stack
-    cur = getattr(t, "altstack", None) or (0, SS_DISABLE, 0)
-    sp = t.machine.memory_of(t.row).uc.reg_read(X.UC_X86_REG_RSP)
-    onstack = on_stack(sp, cur)
+    """Implements sigaltstack(2) (systems/task_signals.sigaltstack): SS_ONSTACK is reported while
+    running on the stack, which then cannot be changed (EPERM)."""
     new = None
     if ss:
         ss_sp, flags, _, size = _STACK.unpack(t.mm.copy_in(ss, 24))
-        if onstack:
-            raise KernelError(E.EPERM)
-        mode = flags & ~SS_AUTODISARM
-        if mode not in (0, SS_ONSTACK, SS_DISABLE):
-            raise KernelError(E.EINVAL)
-        if mode == SS_DISABLE:
-            new = (0, SS_DISABLE, 0)
-        else:
-            if size < MINSIGSTKSZ:
-                raise KernelError(E.ENOMEM)
-            new = (ss_sp, flags & SS_AUTODISARM, size)
-    if old_ss:
-        flags = SS_ONSTACK if onstack else cur[1]
-        t.mm.copy_out(old_ss, _STACK.pack(cur[0], flags, 0, cur[2]))
-    if new is not None:
-        t.altstack = new
+        new = (ss_sp, flags & 0xFFFF_FFFF, size)
+    old = task_signals.sigaltstack(t.world, t.row, t.machine.user_sp(t.row), new)
+    if old_ss:  # after the change, as Linux: a fault here leaves the new stack installed
+        t.mm.copy_out(old_ss, _STACK.pack(old[0], old[1], 0, old[2]))
     return 0
 
 

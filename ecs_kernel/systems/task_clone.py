@@ -21,7 +21,7 @@ from ..abi import (Block, CLONE_CHILD_CLEARTID, CLONE_DETACHED, CLONE_FILES, CLO
 from ..components import links, pidns, resources, rlimits
 from ..errors import E, KernelError
 from ..jit.scatter import add_at
-from . import sessions
+from . import sessions, task_signals
 
 
 # Namespaces we model; the others are refused with EINVAL (documented in the syscall table).
@@ -40,7 +40,7 @@ def _new_task_row(world, creator: int) -> int:
     T = world.tasks
     t = T.alloc()
     if creator >= 0:
-        for name in ("ruid", "euid", "suid", "rgid", "egid", "sgid", "sig_mask"):
+        for name in ("ruid", "euid", "suid", "rgid", "egid", "sgid", "sig_mask", "comm"):
             col = getattr(T, name)
             col[t] = col[creator]
     T.run_state[t] = RunState.runApp
@@ -119,7 +119,8 @@ def create_init(world, *, creds: Creds = Creds(), ns: int | None = None) -> int:
     g = _new_thread_group(world, t, SIGCHLD)
     G.rlimits[g] = rlimits.new_set(world, *rlimits.default_limits(world.settings.tasks_limit))
     for kind, col in resources.KINDS.items():
-        getattr(T, col)[t] = resources.new(world, kind)
+        if kind != "fs_contexts":  # a file-system context comes with a guest (cpu/task_run.py)
+            getattr(T, col)[t] = resources.new(world, kind)
     U = world.uts_namespaces
     u = U.alloc()
     U.refs[u] = 1
@@ -224,7 +225,7 @@ def clone(world, creator: int, flags: int, *, exit_signal: int | None = None,
         sessions.join_pgrp(world, g, int(G.pgrp[ctg]))
 
     share = {"signal_handlers": flags & CLONE_SIGHAND, "fd_tables": flags & CLONE_FILES,
-             "address_spaces": flags & CLONE_VM}
+             "address_spaces": flags & CLONE_VM, "fs_contexts": flags & CLONE_FS}
     for kind, col in resources.KINDS.items():
         src = int(getattr(T, col)[creator])
         if src >= 0:
@@ -240,6 +241,8 @@ def clone(world, creator: int, flags: int, *, exit_signal: int | None = None,
     T.uts[t] = u
     if flags & CLONE_CHILD_CLEARTID:
         T.clear_child_tid[t] = child_tid_addr
+    if (flags & (CLONE_VM | CLONE_VFORK)) != CLONE_VM:  # sas_ss_reset for a new thread of an mm
+        task_signals.set_altstack(world, t, task_signals.altstack(world, creator))
     if flags & CLONE_VFORK:
         # The creator waits (killably) until the child execs or exits (vfork_release); its
         # clone then returns the child's id.
@@ -288,7 +291,8 @@ def clone_many(world, creators, flags: int, *, exit_signal: int | None = None) -
         flags &= ~CSIGNAL
     root = world.index["root_pidns"]
     simple = (not flags & (CLONE_PARENT | CLONE_VFORK | SUPPORTED_NS | UNSUPPORTED_NS | CLONE_PIDFD)
-              and k > 0 and (T.ns[creators] == root).all() and (T.ruid[creators] == 0).all())
+              and k > 0 and (T.ns[creators] == root).all() and (T.ruid[creators] == 0).all()
+              and (T.altstack[creators] < 0).all())
     if not simple:
         for j, c in enumerate(creators):
             try:
@@ -321,7 +325,7 @@ def clone_many(world, creators, flags: int, *, exit_signal: int | None = None) -
     ids = _alloc_ids_many(world, root, m)
     rows = T.alloc_many(m)
     out[ok] = rows
-    for name in ("ruid", "euid", "suid", "rgid", "egid", "sgid", "sig_mask"):
+    for name in ("ruid", "euid", "suid", "rgid", "egid", "sgid", "sig_mask", "comm"):
         col = getattr(T, name)
         col[rows] = col[src]
     T.ns[rows] = root
@@ -361,7 +365,7 @@ def clone_many(world, creators, flags: int, *, exit_signal: int | None = None) -
         add_at(P.members, pgs, 1)
 
     share = {"signal_handlers": flags & CLONE_SIGHAND, "fd_tables": flags & CLONE_FILES,
-             "address_spaces": flags & CLONE_VM}
+             "address_spaces": flags & CLONE_VM, "fs_contexts": flags & CLONE_FS}
     for kind, col in resources.KINDS.items():
         srcs = getattr(T, col)[src].astype(np.int64)
         has = srcs >= 0

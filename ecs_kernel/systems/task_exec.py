@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..abi import ExitState
 from ..components import links, resources, sigactions
-from . import fd_table, futex, task_clone, task_exit, timers
+from . import fd_table, futex, task_clone, task_exit, task_signals, timers
 
 
 def zap_other_threads(world, row: int) -> None:
@@ -58,6 +58,7 @@ def begin_new_exec(world, row: int, memory) -> int:
         sigactions.flush_handlers(world, sh)
     T.clear_child_tid[row] = 0
     T.robust_list[row] = 0
+    task_signals.set_altstack(world, row, None)
     tg = int(T.tg[row])
     world.thread_groups.did_exec[tg] = True
     timers.delete_posix_timers(world, tg)

@@ -410,7 +410,7 @@ def release_many(world, rows: np.ndarray) -> None:
     for z in unique(u[U.refs[u] == 0]).tolist():
         world.commands.free("uts_namespaces", z)
     T.uts[rows] = -1
-    for t in rows[(T.q_head[rows] >= 0) | (T.frame_top[rows] >= 0)].tolist():
+    for t in rows[(T.q_head[rows] >= 0) | (T.frame_top[rows] >= 0) | (T.altstack[rows] >= 0)].tolist():
         release_task_signals(world, t)
     tgs = T.tg[rows].astype(np.int64)
     unlink_many(G.task_head, G.task_tail, tgs, T.tg_next, T.tg_prev, rows)

@@ -19,11 +19,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..abi import (Block, CLD_CONTINUED, CLD_STOPPED, COREDUMP_SIGNALS, DEFAULT_IGNORE,
-                   ERESTARTNOINTR, ERESTART_RESTARTBLOCK, ExitState, FULL_MASK, NSIG,
+                   ERESTARTNOINTR, ERESTART_RESTARTBLOCK, ExitState, FULL_MASK, MINSIGSTKSZ, NSIG,
                    RLIMIT_SIGPENDING, RunState, SA_NOCLDSTOP, SA_NODEFER, SA_RESETHAND, SA_RESTART,
                    SIGCHLD, SIGCONT, SIGKILL, SIGRTMIN, SIGSEGV, SIGSTOP, SIG_BLOCK, SIG_DFL,
-                   SIG_IGN, SIG_SETMASK, SIG_UNBLOCK, SI_KERNEL, SI_TKILL, SI_USER, STOP_MASK,
-                   STOP_SIGNALS, SYNCHRONOUS_MASK, UNBLOCKABLE)
+                   SIG_IGN, SIG_SETMASK, SIG_UNBLOCK, SI_KERNEL, SI_TKILL, SI_USER, SS_AUTODISARM,
+                   SS_DISABLE, SS_ONSTACK, STOP_MASK, STOP_SIGNALS, SYNCHRONOUS_MASK, UNBLOCKABLE)
 from ..components import links, pidns, rlimits, sigactions
 from ..components.signals import sigmask
 from ..errors import E, KernelError
@@ -668,7 +668,7 @@ def sigreturn(world, task: int) -> int:
 
 
 def release_task_signals(world, t: int) -> None:
-    """A task is released: its queued siginfo and signal frames go with it."""
+    """A task is released: its queued siginfo, signal frames and alternate stack go with it."""
     T, F = world.tasks, world.sigframes
     if T.q_head[t] >= 0:
         _flush(world, t, False, FULL_MASK)
@@ -678,6 +678,65 @@ def release_task_signals(world, t: int) -> None:
         F.free(f)
         f = nxt
     T.frame_top[t] = -1
+    set_altstack(world, t, None)
+
+
+# -- the alternate signal stack (sigaltstack(2); Linux kernel/signal.c do_sigaltstack) -------------
+
+def altstack(world, t: int) -> tuple[int, int, int] | None:
+    """``(ss_sp, ss_flags, ss_size)`` of ``t``'s alternate signal stack, or None (SS_DISABLE)."""
+    r = int(world.tasks.altstack[t])
+    if r < 0:
+        return None
+    A = world.sigaltstacks
+    return int(A.ss_sp[r]), int(A.ss_flags[r]), int(A.ss_size[r])
+
+
+def set_altstack(world, t: int, stack: tuple[int, int, int] | None) -> None:
+    """Install ``(ss_sp, ss_flags, ss_size)`` as ``t``'s alternate stack (None or SS_DISABLE:
+    none)."""
+    T, A = world.tasks, world.sigaltstacks
+    r = int(T.altstack[t])
+    if stack is None or stack[1] & SS_DISABLE:
+        if r >= 0:
+            A.free(r)
+            T.altstack[t] = -1
+        return
+    if r < 0:
+        r = A.alloc()
+        T.altstack[t] = r
+    A.ss_sp[r], A.ss_flags[r], A.ss_size[r] = stack
+
+
+def on_altstack(stack: tuple[int, int, int] | None, sp: int) -> bool:
+    """on_sig_stack: is ``sp`` on the alternate stack ``stack``?"""
+    if stack is None or stack[1] & SS_DISABLE:
+        return False
+    return stack[0] < sp <= stack[0] + stack[2]
+
+
+def sigaltstack(world, t: int, sp: int, new: tuple[int, int, int] | None):
+    """sigaltstack(2) for a task whose user stack pointer is ``sp``: returns the old settings as
+    ``(ss_sp, ss_flags, ss_size)`` (SS_ONSTACK while running on it); installs ``new`` if given.
+    EPERM to change it while on it, EINVAL for a bad mode, ENOMEM below MINSIGSTKSZ."""
+    cur = altstack(world, t)
+    onstack = on_altstack(cur, sp)
+    old = cur or (0, SS_DISABLE, 0)
+    old = (old[0], SS_ONSTACK if onstack else old[1], old[2])
+    if new is not None:
+        ss_sp, flags, size = new
+        if onstack:
+            raise KernelError(E.EPERM, "on the alternate stack")
+        mode = flags & ~SS_AUTODISARM
+        if mode not in (0, SS_ONSTACK, SS_DISABLE):
+            raise KernelError(E.EINVAL, f"bad sigaltstack flags {flags:#x}")
+        if mode == SS_DISABLE:
+            set_altstack(world, t, None)
+        else:
+            if size < MINSIGSTKSZ:
+                raise KernelError(E.ENOMEM, "alternate stack below MINSIGSTKSZ")
+            set_altstack(world, t, (ss_sp, flags & SS_AUTODISARM, size))
+    return old
 
 
 def release_group_signals(world, tg: int) -> None:

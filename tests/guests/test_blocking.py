@@ -51,10 +51,12 @@ def _check_rows(m, seen):
         assert b.request["idtype"] == P_PID and b.request["id"] > 0
     child = by[Block.VFORK][0].request["child"]
     assert child >= 0 and T.block[child] == Block.IO
-    # The CPU driver holds registers and engines, not waits: nothing about a blocked call is
-    # kept outside the World.
+    # The CPU driver holds engines and CPU contexts, nothing of the kernel's: a guest thread's
+    # Python object names its row, World and address space and keeps its registers (and id
+    # caches), no wait, restart, signal or name state.
     for task in m.tasks.values():
-        assert not {"blocked_on", "kblocked", "retrying", "restart_deadline"} & set(vars(task))
+        assert set(vars(task)) <= {"world", "row", "machine", "fs", "mm", "ctx", "initial_regs",
+                                   "pid_cache", "tid_cache"}, vars(task)
     seen.append(counts)
 
 
