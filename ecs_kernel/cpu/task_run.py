@@ -567,6 +567,16 @@ class Machine:
             # hook, so this is safe) and let the run loop start again in quanta.
             p.stop("requantum")
 
+    def arm_deadline(self, deadline: int) -> None:
+        """A task blocked with a deadline (kernel time): the run loop ticks by then at the latest
+        (update_timer_deadline's full look, kept up to date one wait at a time)."""
+        if self.timer_deadline_ns is not None and self.timer_deadline_ns <= deadline:
+            return
+        self.timer_deadline_ns = deadline
+        p = self.platform
+        if p.running_unbounded and p.current_uch is not None:
+            p.stop("requantum")
+
     def after_syscall(self, task, rip: int, rax: int) -> bool:
         """On the way back to user mode from a syscall (in the hook): due timers, then signal
         delivery. Returns True if the registers were redirected into a handler."""

@@ -31,7 +31,7 @@ from unicorn.unicorn_py3.unicorn import uclib
 from ..abi import AT_FDCWD, ENOSYS, ERESTARTNOINTR
 from ..errors import KernelError
 from ..cpu.signals import ContextRestored
-from ..systems import io_wait
+from ..systems import io_wait, task_block
 from .context import ExecDone, KernelBlocked, TaskExit, WouldBlock
 from .table import MAX_NR, name_of, table
 
@@ -105,7 +105,9 @@ class Dispatcher:
             except (KernelBlocked, WouldBlock) as b:
                 if isinstance(b, WouldBlock):
                     io_wait.block(world, task.row, b.kind, b.waits, b.deadline, nr)
-                machine.update_timer_deadline()  # a timed wait falls due on the kernel clock
+                d = task_block.deadline_of(world, task.row)
+                if d is not None:
+                    machine.arm_deadline(d)  # a timed wait falls due on the kernel clock
                 platform.stop("blocked")
                 if strace:
                     machine.strace.write(f"{pre} <unfinished ...>\n")

@@ -86,6 +86,31 @@ def _d(v) -> int | None:
     return None if v == NO_DEADLINE else v
 
 
+def deadline_of(world, t: int) -> int | None:
+    """When blocked task ``t``'s wait times out (kernel time), or None: a cheap per-task look for
+    a driver that keeps :func:`next_deadline` up to date as tasks block. A sleep on a CPU clock
+    gives the next tick (its time moves with the CPU, not the clock)."""
+    T = world.tasks
+    b = int(T.block[t])
+    if b == Block.FUTEX:
+        w = int(T.futex_waiter[t])
+        return _d(world.futex_waiters.deadline[w]) if w >= 0 else None
+    if b == Block.SLEEP:
+        base = int(T.sleep_base[t])
+        if base == BASE_MONO:
+            return int(T.sleep_deadline[t])
+        if base == BASE_REAL:
+            return int(T.sleep_deadline[t]) - cpu_clocks.realtime_offset(world)
+        return world.now_ns + world.settings.tick_ns
+    if b == Block.SIGTIMEDWAIT:
+        d = int(T.sig_deadline[t])
+        return None if d < 0 else d
+    if b in (Block.IO, Block.POLL):
+        mine = io_wait._rows(world, t)
+        return _d(world.io_waits.iw_deadline[mine[0]]) if len(mine) else None
+    return None
+
+
 def next_deadline(world) -> tuple[int | None, bool]:
     """``(deadline, cpu)``: the earliest kernel time (``world.now_ns``'s clock) at which a timed
     wait (futex, sleep, sigtimedwait, I/O) or a monotonic/realtime timer falls due, or None; and
@@ -134,4 +159,4 @@ def next_deadline(world) -> tuple[int | None, bool]:
     return (min(soon) if soon else None), cpu
 
 
-__all__ = ["blocked", "BlockedTask", "next_deadline"]
+__all__ = ["blocked", "BlockedTask", "deadline_of", "next_deadline"]
