@@ -89,10 +89,9 @@ class Machine:
                                  clock_gettime=self.clock.c_clock_gettime() if fast else 0,
                                  cpu0_ns=self.clock.cpu0_ns)
         self.dispatcher = dispatch.Dispatcher(self)
-        self.signals = GuestSignals(self)
         # Our tasks' signals are delivered here, with frames in guest memory, not by the
-        # kernel's signal system (see systems/task_signals.signal_system).
-        self.world.index["driver_delivered_tasks"] = set()
+        # kernel's signal system: each task we run has its ``guest`` column set.
+        self.signals = GuestSignals(self)
         self._cpu_seen = self.clock.thread_cpu_ns()
         self.sync_clock()
 
@@ -116,7 +115,7 @@ class Machine:
     # -- address spaces -------------------------------------------------------------------------
     def memory_of(self, row: int) -> GuestMemory:
         mm_row = int(self.world.tasks.mm[row])
-        return self.world.index.setdefault("address_spaces", {})[mm_row]
+        return self.world.index.address_spaces[mm_row]
 
     def _new_memory(self, row: int) -> GuestMemory:
         """A fresh engine and empty address space with the task's limits and our hooks."""
@@ -186,7 +185,7 @@ class Machine:
         task = Task(self.world, row, self, self.fs, FSContext(cwd))
         gm, prog = self._load(task, path, argv, envp)
         self.tasks[row] = task
-        self.world.index["driver_delivered_tasks"].add(row)
+        self.world.tasks.guest[row] = True
         self._commit_exec(task, gm, prog)
         self.switch_to(row)
         return prog
@@ -232,7 +231,7 @@ class Machine:
         if hasattr(task, "altstack"):
             ct.altstack = task.altstack
         self.tasks[child] = ct
-        w.index["driver_delivered_tasks"].add(child)
+        w.tasks.guest[child] = True
         regs = sigframe.read_regs(puc)
         regs["rip"] = puc.reg_read(X.UC_X86_REG_RIP) + 2  # we are in the hook, on `syscall`
         regs["rax"] = 0
@@ -402,7 +401,7 @@ class Machine:
         """runApp: execute guest code until a hook stops the engine or the guest faults."""
         p = self.platform
         if p.use_fast_path and p.tier_up_countdown == 0 and p.fastpath is None:
-            p.tier_up(self.world.index.get("address_spaces", {}).values())
+            p.tier_up(self.world.index.address_spaces.values())
         gm = self.memory_of(row)
         # While a deadline is armed or another task can run, run in quanta of instructions so a
         # loop without syscalls still meets its SIGALRM and lets the others run (count= costs a
@@ -507,13 +506,11 @@ class Machine:
     def _forget_dead(self) -> None:
         """Drop the Python side of tasks whose rows were released (rows are reused)."""
         T = self.world.tasks
-        driven = self.world.index["driver_delivered_tasks"]
         for r in list(self.tasks):
             if not T.alive[r] or int(T.exit_state[r]) == ExitState.DEAD:
                 if r == self.current:
                     continue  # the program's own row: its status is read after the loop
-                del self.tasks[r]
-                driven.discard(r)
+                del self.tasks[r]  # a freed row's ``guest`` column went back to False
 
     # -- clocks and deadlines -------------------------------------------------------------------
     def sync_clock(self) -> None:

@@ -35,7 +35,7 @@ def begin_new_exec(world, row: int, memory) -> int:
     zap_other_threads(world, row)
     futex.futex_exec_release(world, row)
     task_clone.vfork_release(world, row)
-    objs = world.index.setdefault("address_spaces", {})
+    objs = world.index.address_spaces
     old = int(T.mm[row])
     if old >= 0 and old in objs:
         new = resources.new(world, "address_spaces")

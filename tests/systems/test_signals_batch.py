@@ -98,7 +98,7 @@ def twins(w):
 def test_numba_delivery_pass_equals_python_get_signal(ww):
     w, _ = ww
     a, b = twins(w)
-    b.index["signal_delivery_python"] = True
+    b.settings.signal_delivery_python = True
     for x in (a, b):
         S.signal_system(x, x.commands)
         x.flush()
@@ -182,7 +182,7 @@ def test_batched_interval_timer_signals_equal_scalar_notify(ww, data):
                 timers.setitimer(w, leader, which, timers.ItimerVal(interval, value))
     w.flush()
     a, b = twins(w)
-    b.index["timer_notify_python"] = True
+    b.settings.timer_notify_python = True
     old = timers.BATCH_MIN
     timers.BATCH_MIN = 0
     try:
