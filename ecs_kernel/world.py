@@ -33,11 +33,10 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from .abi import GEN_MASK
 from .errors import ForeignHandleError, StaleHandleError
 
 _ROW_BITS = 32
-_GEN_BITS = 24
-_GEN_MASK = (1 << _GEN_BITS) - 1
 _ROW_MASK = (1 << _ROW_BITS) - 1
 _world_serials = itertools.count(1)
 
@@ -174,7 +173,7 @@ class Table:
         for name, spec in self.specs.items():
             getattr(self, name)[row] = spec.default
         self.alive[row] = False
-        self.gen[row] = (int(self.gen[row]) + 1) & _GEN_MASK
+        self.gen[row] = (int(self.gen[row]) + 1) & GEN_MASK
         self.count -= 1
         if self._nfree == len(self._free):
             self._free = np.concatenate([self._free, np.empty(len(self._free), np.int64)])
@@ -191,7 +190,7 @@ class Table:
         for name, spec in self.specs.items():
             getattr(self, name)[rows] = spec.default
         self.alive[rows] = False
-        self.gen[rows] = (self.gen[rows] + np.uint32(1)) & np.uint32(_GEN_MASK)
+        self.gen[rows] = (self.gen[rows] + np.uint32(1)) & np.uint32(GEN_MASK)
         self.count -= len(rows)
         need = self._nfree + len(rows)
         if need > len(self._free):
@@ -234,7 +233,7 @@ class Table:
                 f"handle {handle:#x} is not a {self.kind} handle of this World "
                 f"(world {serial}, table tag {tag}; expected world {self.world_serial}, tag {self.tag})")
         row = handle & _ROW_MASK
-        gen = (handle >> 32) & _GEN_MASK
+        gen = (handle >> 32) & GEN_MASK
         if row >= self.n or not self.alive[row] or int(self.gen[row]) != gen:
             raise StaleHandleError(
                 f"stale {self.kind} handle {handle:#x}: row {row} generation {gen} is no longer live")
@@ -284,13 +283,14 @@ class Settings:
     pid_max: int = 4194304  # Linux's PID_MAX_LIMIT on 64-bit: ids wrap past it
     tick_ns: int = 1_000_000  # kernel clock advance per tick (1 ms)
     batch_exit: bool = True  # the exit system's batch path (False: one task at a time)
+    batch_wait: bool = True  # wait_system's batch path (False: one wait at a time)
     signal_delivery_python: bool = False  # signal_system delivers with get_signal per task
     timer_notify_python: bool = False  # timer_system sends every timer's signal with _notify
     # charge tick_ns of user time per tick to every task in runApp that staged none
     # (systems/cpu_clocks.set_tick_mode)
     cpu_tick_mode: bool = False
-    batch_wait: bool = True  # wait_system's batch path (False: one wait at a time)
     sanitize: bool = field(default_factory=lambda: os.environ.get("ECS_KERNEL_SANITIZE", "") not in ("", "0"))
+
 
 @dataclass
 class SignalStats:
@@ -343,7 +343,6 @@ class KernelIndex:
         """The Python objects behind the rows of resource table ``kind`` (components/resources.py
         forks and releases them with the rows), or None for a kind that has none."""
         return self.address_spaces if kind == "address_spaces" else None
-
 
 
 class Commands:

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal as _signal
 import sys
 import traceback
 
@@ -264,6 +265,12 @@ class Machine:
         # quanta (or runs the child while a vfork parent waits).
         self.platform.stop("requantum")
         return pid
+
+    def yield_cpu(self) -> None:
+        """sched_yield(2), from the syscall hook: with another guest task runnable, stop the
+        engine after the call (safe: we are in the hook) and the run loop runs the next task."""
+        if self.contended and self.platform.current_uch is not None:
+            self.platform.stop("requantum")
 
     # -- contexts -------------------------------------------------------------------------------
     def switch_to(self, row: int) -> None:
@@ -586,7 +593,6 @@ class Machine:
 
 
 def _signame(signo: int) -> str:
-    import signal as _signal
     try:
         return _signal.Signals(signo).name
     except ValueError:

@@ -343,3 +343,29 @@ class PathDescription(FileDescription):
 
     def __init__(self, inode, flags: int, path: str = ""):
         super().__init__(inode, (flags & (O_PATH | abi.O_DIRECTORY | abi.O_NOFOLLOW)) | O_PATH, path)
+
+
+class FileMapping:
+    """An open file as cpu/memory.py's ``AddressSpace`` wants one for mmap: ``read_at`` and the
+    open mode.
+
+    Wraps a :class:`FileDescription` of a regular file so a MAP_SHARED writable mapping is allowed
+    only when the description was opened for writing, and writes go to the inode (the overlay,
+    never the host).
+    """
+
+    def __init__(self, desc):
+        self.desc = desc
+        self.inode = desc.inode
+        self.readable = bool(desc.can_read)
+        self.writable = bool(desc.can_write)
+        self.path = desc.path
+        st = self.inode.stat()
+        self.dev = (os.major(st.st_dev), os.minor(st.st_dev))
+        self.ino = st.st_ino
+
+    def read_at(self, offset: int, n: int) -> bytes:
+        return self.inode.read_at(offset, n)
+
+    def write_at(self, offset: int, data: bytes) -> int:
+        return self.inode.write_at(offset, data)

@@ -36,8 +36,9 @@ Keys (Linux get_futex_key)::
 
 Guest memory is reached through a tiny protocol: ``world.index.address_spaces[mm_row]`` is an
 object with ``copy_in_u32(addr)`` / ``copy_out_u32(addr, v)`` / ``copy_in_u64(addr)`` raising
-KernelError(EFAULT) (cpu/memory.py's AddressSpace, or a cpu/platform.py GuestMemory wrapping one),
-or a :class:`SimMemory` for synthetic tasks (a numpy word array per address space, with optional
+KernelError(EFAULT), ``task_size`` and ``futex_shared_key(mm, addr, write)`` (the key of a shared
+op, above): cpu/memory.py's AddressSpace (or a cpu/platform.py GuestMemory wrapping one), or a
+:class:`SimMemory` for synthetic tasks (a numpy word array per address space, with optional
 :class:`SharedSegment` s that fork keeps shared).
 
 Supported ops and their errnos (Linux 6.x order of checks):
@@ -77,9 +78,8 @@ from ..abi import (Block, ERESTARTNOINTR, ERESTARTSYS, ERESTART_RESTARTBLOCK, Ex
                    FUTEX_OWNER_DIED, FUTEX_PRIVATE_FLAG, FUTEX_REQUEUE, FUTEX_TID_MASK,
                    FUTEX_TRYLOCK_PI, FUTEX_UNLOCK_PI, FUTEX_WAIT, FUTEX_WAITERS, FUTEX_WAIT_BITSET,
                    FUTEX_WAIT_REQUEUE_PI, FUTEX_WAKE, FUTEX_WAKE_BITSET, FUTEX_WAKE_OP, KEY_PRIVATE,
-                   KEY_SHARED_MM, KEY_SHARED_OBJ, KTIME_MAX, NSEC_PER_SEC, PROT_READ, PROT_WRITE,
-                   ROBUST_LIST_HEAD_SIZE, ROBUST_LIST_LIMIT, RunState, WF_HAS_TIMEOUT, WF_PI,
-                   WF_PRIVATE)
+                   KEY_SHARED_MM, KEY_SHARED_OBJ, KTIME_MAX, NSEC_PER_SEC, ROBUST_LIST_HEAD_SIZE,
+                   ROBUST_LIST_LIMIT, RunState, WF_HAS_TIMEOUT, WF_PI, WF_PRIVATE)
 from ..components import links, pidns
 from ..components.futex import NO_DEADLINE
 from ..errors import E, KernelError
@@ -187,6 +187,7 @@ class SimMemory:
         return 8
 
     def futex_shared_key(self, mm: int, addr: int, write: bool = False) -> tuple[int, int, int]:
+        """get_futex_key for a shared op (AddressSpace.futex_shared_key for guests)."""
         arr, i, seg = self._locate(int(addr))
         if seg is not None:
             return (KEY_SHARED_OBJ, seg.ino, i * 4)
@@ -248,23 +249,6 @@ def cmpxchg_u32(world, t: int, addr: int, old: int, new: int) -> int:
     return cur
 
 
-def _aspace_shared_key(mem, mm: int, addr: int, write: bool) -> tuple[int, int, int]:
-    """get_futex_key for a shared op on a cpu.memory.AddressSpace (reads its range table)."""
-    from ..jit.pagewalk import BOFF, BUF, FILE, PROT, START
-    i = mem._find(addr)
-    if i < 0:
-        raise KernelError(E.EFAULT, f"futex word {addr:#x} is not mapped")
-    prot = int(mem._t[PROT, i])
-    if not prot & PROT_READ or (write and not prot & PROT_WRITE):
-        raise KernelError(E.EFAULT, f"futex word {addr:#x} is not accessible")
-    hb = mem._bufs[int(mem._t[BUF, i])]
-    if hb.shared:
-        return (KEY_SHARED_OBJ, int(hb.ino), int(mem._t[BOFF, i]) + addr - int(mem._t[START, i]))
-    if not prot & PROT_WRITE and int(mem._t[FILE, i]) == 0:
-        raise KernelError(E.EFAULT, "shared futex on read-only anonymous memory")
-    return (KEY_SHARED_MM, mm, addr)
-
-
 def futex_key(world, t: int, addr: int, private: bool, write: bool = False) -> tuple[int, int, int]:
     """get_futex_key: EINVAL if misaligned, EFAULT if outside the address range (and, for a
     shared key, if the word is not mapped)."""
@@ -277,10 +261,7 @@ def futex_key(world, t: int, addr: int, private: bool, write: bool = False) -> t
     mm = int(world.tasks.mm[t])
     if private:
         return (KEY_PRIVATE, mm, addr)
-    shared_key = getattr(mem, "futex_shared_key", None)
-    if shared_key is not None:
-        return shared_key(mm, addr, write)
-    return _aspace_shared_key(mem, mm, addr, write)
+    return mem.futex_shared_key(mm, addr, write)
 
 
 # -- queues of waiter rows ---------------------------------------------------------------------------
