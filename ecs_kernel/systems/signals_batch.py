@@ -135,9 +135,10 @@ def deliver(world, rows: np.ndarray, scalar: Callable[[object, int], object]) ->
             i += 1
         elif status == K.GROW_F:
             grow(F)
-    # sleeps the kernel's handlers ended keep their remainders, as interrupt_syscall does
+    # sleeps the kernel's handlers ended keep their remainders, as interrupt_syscall does; a
+    # sleeper a signal killed keeps its sleep until the timer system's pass, as get_signal leaves it
     T = world.tasks
-    ended = rows[T.sleeping[rows] & (T.run_state[rows] != RunState.blocked)]
+    ended = rows[T.sleeping[rows] & (T.run_state[rows] == RunState.runSyscallExit)]
     if len(ended):
         end_interrupted_sleeps(world, ended)
 
