@@ -353,6 +353,7 @@ RLIMIT_RTPRIO = 14
 RLIMIT_RTTIME = 15
 RLIM_NLIMITS = 16
 RLIM_INFINITY = 0xFFFF_FFFF_FFFF_FFFF  # ~0UL
+STK_LIM = 8 * 1024 * 1024  # _STK_LIM (linux/resource.h): the default RLIMIT_STACK
 
 RUSAGE_SELF = 0
 RUSAGE_CHILDREN = -1
@@ -873,3 +874,8 @@ KEY_SHARED_OBJ = 2  # (object identity, offset): a shared op on MAP_SHARED memor
 WF_PRIVATE = 0x1
 WF_HAS_TIMEOUT = 0x2
 WF_PI = 0x4  # FUTEX_LOCK_PI: FUTEX_UNLOCK_PI hands the lock to the first such waiter
+
+# A row's generation (world.py's handles; jit/rows.py frees rows in compiled code): it counts the
+# row's reuses modulo 2**GEN_BITS, so a handle to a recycled row is detected.
+GEN_BITS = 24
+GEN_MASK = (1 << GEN_BITS) - 1

@@ -76,7 +76,7 @@ def _run_cmd(args) -> int:
 
 def _host_stdio(fd: int):
     from . import abi
-    from .fs.file import HostStdioFile
+    from .fs.stdio import HostStdioFile
     try:
         fl = fcntl.fcntl(fd, fcntl.F_GETFL)
     except OSError:

@@ -24,7 +24,8 @@ from .errors import E, KernelError
 from .schedule import Schedule
 from .systems import futex, sessions, task_clone, task_exit, task_signals, task_wait
 from .systems import cpu_clocks, io_wait, timers
-from .systems.task_wait import BLOCKED, WaitOptions, WaitResult
+from .systems.task_block import BLOCKED
+from .systems.task_wait import WaitOptions, WaitResult
 from .world import Settings, World
 
 DEFAULT_PIDNS_LEVELS = 8
@@ -54,11 +55,7 @@ def new_world(settings: Settings | None = None, pidns_levels: int = DEFAULT_PIDN
     for comp in standard_components(pidns_levels):
         world.add_component(comp)
     world.schedule = standard_schedule()
-    world.index["pidmaps"] = {}
-    world.index["nproc"] = {}
-    world.index["futex_keys"] = {}
-    world.index["futex_interrupt"] = futex.futex_interrupt  # called by signal delivery
-    world.index["root_pidns"] = pidns.new_namespace(world, -1)
+    world.index.root_pidns = pidns.new_namespace(world, -1)
     return world
 
 
@@ -84,7 +81,7 @@ class Kernel:
     @property
     def init_task(self) -> int:
         w = self.world
-        row = int(w.pid_namespaces.init_task[w.index["root_pidns"]])
+        row = int(w.pid_namespaces.init_task[w.index.root_pidns])
         if row < 0:
             raise KernelError(E.ESRCH, "the root namespace has no init")
         return w.tasks.handle(row)
@@ -170,7 +167,7 @@ class Kernel:
     def find_task(self, tid: int, ns_of: int | None = None) -> int:
         """The handle of the task with ``tid`` in the namespace of ``ns_of`` (default: root)."""
         w = self.world
-        ns = w.index["root_pidns"] if ns_of is None else int(w.tasks.ns[self.task(ns_of)])
+        ns = w.index.root_pidns if ns_of is None else int(w.tasks.ns[self.task(ns_of)])
         row = pidns.task_by_tid(w, ns, tid)
         if row < 0:
             raise KernelError(E.ESRCH, f"no task {tid}")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import importlib
 from dataclasses import dataclass
 from typing import Callable
 
@@ -58,7 +59,6 @@ class System:
 
 
 def _load_system(module: str, name: str) -> "System":
-    import importlib
     obj = importlib.import_module(module)
     for part in name.split("."):
         obj = getattr(obj, part)

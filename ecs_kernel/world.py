@@ -33,11 +33,10 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from .abi import GEN_MASK
 from .errors import ForeignHandleError, StaleHandleError
 
 _ROW_BITS = 32
-_GEN_BITS = 24
-_GEN_MASK = (1 << _GEN_BITS) - 1
 _ROW_MASK = (1 << _ROW_BITS) - 1
 _world_serials = itertools.count(1)
 
@@ -174,7 +173,7 @@ class Table:
         for name, spec in self.specs.items():
             getattr(self, name)[row] = spec.default
         self.alive[row] = False
-        self.gen[row] = (int(self.gen[row]) + 1) & _GEN_MASK
+        self.gen[row] = (int(self.gen[row]) + 1) & GEN_MASK
         self.count -= 1
         if self._nfree == len(self._free):
             self._free = np.concatenate([self._free, np.empty(len(self._free), np.int64)])
@@ -191,7 +190,7 @@ class Table:
         for name, spec in self.specs.items():
             getattr(self, name)[rows] = spec.default
         self.alive[rows] = False
-        self.gen[rows] = (self.gen[rows] + np.uint32(1)) & np.uint32(_GEN_MASK)
+        self.gen[rows] = (self.gen[rows] + np.uint32(1)) & np.uint32(GEN_MASK)
         self.count -= len(rows)
         need = self._nfree + len(rows)
         if need > len(self._free):
@@ -234,7 +233,7 @@ class Table:
                 f"handle {handle:#x} is not a {self.kind} handle of this World "
                 f"(world {serial}, table tag {tag}; expected world {self.world_serial}, tag {self.tag})")
         row = handle & _ROW_MASK
-        gen = (handle >> 32) & _GEN_MASK
+        gen = (handle >> 32) & GEN_MASK
         if row >= self.n or not self.alive[row] or int(self.gen[row]) != gen:
             raise StaleHandleError(
                 f"stale {self.kind} handle {handle:#x}: row {row} generation {gen} is no longer live")
@@ -274,14 +273,78 @@ class Table:
 
 @dataclass
 class Settings:
-    """World-wide settings. Simulations raise ``tasks_limit``."""
+    """World-wide settings (checkpointed with the World). Simulations raise ``tasks_limit``.
+
+    The ``batch_*`` and ``*_python`` switches choose between the batch (numba) form of a behaviour
+    and its scalar form, one call at a time: the differential tests hold the two to the same
+    answers, and the scalar form is their reference."""
 
     tasks_limit: int = 65536  # gVisor's TasksLimit: tasks in the root PID namespace
     pid_max: int = 4194304  # Linux's PID_MAX_LIMIT on 64-bit: ids wrap past it
     tick_ns: int = 1_000_000  # kernel clock advance per tick (1 ms)
     batch_exit: bool = True  # the exit system's batch path (False: one task at a time)
     batch_wait: bool = True  # wait_system's batch path (False: one wait at a time)
+    signal_delivery_python: bool = False  # signal_system delivers with get_signal per task
+    timer_notify_python: bool = False  # timer_system sends every timer's signal with _notify
+    # charge tick_ns of user time per tick to every task in runApp that staged none
+    # (systems/cpu_clocks.set_tick_mode)
+    cpu_tick_mode: bool = False
     sanitize: bool = field(default_factory=lambda: os.environ.get("ECS_KERNEL_SANITIZE", "") not in ("", "0"))
+
+
+@dataclass
+class SignalStats:
+    """Signals sent, those dropped at send (ignored, or the group dying), those delivered
+    (handlers and default actions), siginfo queued."""
+
+    sent: int = 0
+    delivered: int = 0
+    dropped: int = 0
+    queued_info: int = 0
+
+
+@dataclass
+class KernelIndex:
+    """The World's Python-side registries: state derived from rows or keyed by them that is not
+    a column (dicts keyed by row or uid, the objects behind resource rows). Checkpointed with the
+    World. Each attribute names the module that keeps it; none holds code.
+
+    Behaviour switches are :class:`Settings`, not entries here."""
+
+    # the root PID namespace's row (kernel.new_world)
+    root_pidns: int = -1
+    # PID namespace row -> its components/pidns.PidMap (id -> task, process group, session rows)
+    pidmaps: dict[int, Any] = field(default_factory=dict)
+    # real uid -> tasks it owns, for RLIMIT_NPROC (systems/task_clone, task_exit); no 0 entries
+    nproc: dict[int, int] = field(default_factory=dict)
+    # real uid -> siginfo queued and charged to it, for RLIMIT_SIGPENDING (systems/task_signals,
+    # signals_batch); no 0 entries
+    sigpending_by_uid: dict[int, int] = field(default_factory=dict)
+    # futex key (kind, a, b) -> its futex_queues row (systems/futex.py, jit/futex_batch.py)
+    futex_keys: dict[tuple[int, int, int], int] = field(default_factory=dict)
+    # digest of a sigaction table -> the sigactions row holding it (components/sigactions.py)
+    sigactions: dict[bytes, int] = field(default_factory=dict)
+    # address_spaces row -> its memory: a cpu/platform.GuestMemory, or a systems/futex.SimMemory
+    address_spaces: dict[int, Any] = field(default_factory=dict)
+    # fs_contexts row -> a guest's working directory and umask: syscalls/context.FSContext
+    fs_contexts: dict[int, Any] = field(default_factory=dict)
+    # the FD tables' bitmaps and open files: components/fd_table.FDStore, made on first use
+    fd_store: Any = None
+    # what the signal code counted (systems/task_signals.py, signals_batch.py)
+    signal_stats: SignalStats = field(default_factory=SignalStats)
+    # CLOCK_REALTIME minus the kernel clock (systems/cpu_clocks.set_realtime)
+    realtime_offset_ns: int = 0
+    # the identity of the next SimMemory shared segment (systems/futex.new_shared_segment)
+    next_shared_ino: int = 1
+    # a Simulation's compiled workload and totals: sim/engine.SimState
+    sim: Any = None
+    # what the invariant probes saw: sim/invariants.Probes, once they run
+    sim_probes: Any = None
+
+    def objects(self, kind: str) -> dict[int, Any] | None:
+        """The Python objects behind the rows of resource table ``kind`` (components/resources.py
+        forks and releases them with the rows), or None for a kind that has none."""
+        return {"address_spaces": self.address_spaces, "fs_contexts": self.fs_contexts}.get(kind)
 
 
 class Commands:
@@ -307,7 +370,8 @@ class Commands:
 
 
 class World:
-    """All kernel state of one emulated machine: tables, the kernel clock, settings, indexes.
+    """All kernel state of one emulated machine: tables, the kernel clock, settings, and the
+    Python-side registries (``index``, a :class:`KernelIndex`).
 
     Build one with :func:`ecs_kernel.kernel.Kernel` (which registers the standard components and
     creates the root PID namespace); a bare World has only what you add.
@@ -324,8 +388,7 @@ class World:
         self.schedule = None  # set by Kernel: the ordered systems
         self.in_tick = False
         self._scratch: dict = {}  # work arrays systems reuse tick after tick (see scratch)
-        # Python-side indexes that are derived from or keyed by rows (pickled with the World).
-        self.index: dict[str, Any] = {}
+        self.index = KernelIndex()  # Python-side registries keyed by rows (pickled with the World)
 
     # -- schema -----------------------------------------------------------------------------
     def add_component(self, comp: Component) -> None:
@@ -425,7 +488,7 @@ class World:
             total += table.gen.nbytes + table.alive.nbytes + table._free.nbytes
             for _, col in table.columns():
                 total += col.nbytes
-        for value in self.index.values():
+        for value in vars(self.index).values():
             total += _index_nbytes(value)
         return total + sum(buf.nbytes for buf in self._scratch.values())
 

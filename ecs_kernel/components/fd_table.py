@@ -3,7 +3,7 @@ and the open file description behind each fd.
 
 A task's ``fdtable`` column names a row of the ``fd_tables`` table (shared under CLONE_FILES,
 copied on fork: components/resources.py). The bitmaps of all tables are two uint64 arrays of shape
-``(rows, words)`` kept in :class:`FDStore` (``world.index["fd_store"]``): bit ``fd % 64`` of word
+``(rows, words)`` kept in :class:`FDStore` (``world.index.fd_store``): bit ``fd % 64`` of word
 ``fd // 64`` is set in ``used`` while ``fd`` is open, and in ``cloexec`` while it is close-on-exec.
 Allocation is the numba kernel ``jit/fdtable.alloc_lowest``. The width starts at one word (64 fds)
 and doubles when some table needs a higher fd, so a million small tables cost 16 bytes each.
@@ -53,9 +53,9 @@ class FDStore:
 
 
 def store(world) -> FDStore:
-    st = world.index.get("fd_store")
+    st = world.index.fd_store
     if st is None:
-        st = world.index["fd_store"] = FDStore()
+        st = world.index.fd_store = FDStore()
     return st
 
 
@@ -120,7 +120,7 @@ resources.RELEASE_MANY_HOOKS["fd_tables"] = _on_release_many
 
 
 def check(world) -> None:
-    st = world.index.get("fd_store")
+    st = world.index.fd_store
     if st is None:
         return
     F = world.tables["fd_tables"]

@@ -10,7 +10,7 @@ Three components:
 ``FutexQueues`` (table ``futex_queues``)
     One row per futex *key* that has at least one waiter (Linux's hash-bucket chain, restricted
     to one key): head/tail of the intrusive FIFO list of waiter rows, the waiter count and the
-    key itself. ``world.index["futex_keys"]`` maps the key tuple ``(kind, a, b)`` to the queue
+    key itself. ``world.index.futex_keys`` maps the key tuple ``(kind, a, b)`` to the queue
     row; that dict is the only Python-side index, and it holds rows, never lists of waiters.
     A queue row is freed as soon as its last waiter leaves.
 
@@ -86,7 +86,7 @@ COMPONENTS = [FutexWaiters, FutexQueues, FutexState]
 
 def check(world) -> None:
     W, Q, T = world.futex_waiters, world.futex_queues, world.tasks
-    keys = world.index.get("futex_keys", {})
+    keys = world.index.futex_keys
     qrows = Q.live_rows()
     assert len(keys) == len(qrows), f"{len(keys)} futex keys but {len(qrows)} live queues"
     seen = 0

@@ -7,7 +7,7 @@ id 1 (``INIT_TID``) and is its init (child reaper). Ids are allocated cyclically
 stays taken while a task, process group or session still uses it.
 
 Each namespace's reverse maps (id -> task / process group / session row) are numpy arrays in a
-:class:`PidMap`, kept in ``world.index["pidmaps"][ns]``.
+:class:`PidMap`, kept in ``world.index.pidmaps[ns]``.
 
 Invariants (:func:`check`): ids are unique per namespace; the reverse maps agree with the columns;
 ``ntasks`` counts the live tasks whose chain includes the namespace.
@@ -79,7 +79,7 @@ class PidMap:
 
 
 def pidmap(world, ns: int) -> PidMap:
-    return world.index["pidmaps"][ns]
+    return world.index.pidmaps[ns]
 
 
 def new_namespace(world, parent: int) -> int:
@@ -90,7 +90,7 @@ def new_namespace(world, parent: int) -> int:
     ns = N.alloc()
     N.parent[ns] = parent
     N.level[ns] = level
-    world.index["pidmaps"][ns] = PidMap()
+    world.index.pidmaps[ns] = PidMap()
     return ns
 
 

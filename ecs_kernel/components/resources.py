@@ -5,8 +5,8 @@
 refcounted rows; tasks point at them. The contents of each belong to later components (sigaction
 tables, the fd bitmap, the guest memory object, the guest's FSContext); this module owns only the
 sharing rules, which are the same for all: share = ``refs + 1``; copy = a new row with every
-column copied (and, for a row that carries a Python object in ``world.index[kind]``, that object's
-``fork()``); release = ``refs - 1``, the last reference frees the row.
+column copied (and, for a row that carries a Python object in ``world.index.objects(kind)``,
+that object's ``fork()``); release = ``refs - 1``, the last reference frees the row.
 
 Invariant (:func:`check`): ``refs`` equals the number of live tasks pointing at the row.
 """
@@ -68,7 +68,7 @@ def copy(world, kind: str, row: int) -> int:
     for name, col in t.columns():
         col[new_row] = col[row]
     t.refs[new_row] = 1
-    objs = world.index.get(kind)
+    objs = world.index.objects(kind)
     if objs is not None and row in objs:
         objs[new_row] = objs[row].fork()
     hook = COPY_HOOKS.get(kind)
@@ -84,7 +84,7 @@ def copy_many(world, kind: str, rows: np.ndarray) -> np.ndarray:
     for name, col in t.columns():
         col[new_rows] = col[rows]
     t.refs[new_rows] = 1
-    objs = world.index.get(kind)
+    objs = world.index.objects(kind)
     if objs:
         objs.update({nr: objs[r].fork() for r, nr in zip(rows.tolist(), new_rows.tolist())
                      if r in objs})
@@ -104,7 +104,7 @@ def release(world, kind: str, row: int) -> None:
         hook = RELEASE_HOOKS.get(kind)
         if hook is not None:
             hook(world, row)
-        objs = world.index.get(kind)
+        objs = world.index.objects(kind)
         if objs is not None:
             obj = objs.pop(row, None)
             if obj is not None and hasattr(obj, "release"):
@@ -129,7 +129,7 @@ def release_many(world, kind: str, rows: np.ndarray) -> None:
         for r in dead.tolist():
             RELEASE_HOOKS[kind](world, r)
     dead = dead.tolist()
-    objs = world.index.get(kind)
+    objs = world.index.objects(kind)
     if objs:
         # one release per object (a sealed SimMemory is one object behind many rows)
         gone = {id(o): o for o in map(objs.pop, dead, repeat(None)) if o is not None}

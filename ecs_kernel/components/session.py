@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..world import Column, Component
+from .links import members
 
 I32 = np.int32
 
@@ -48,7 +49,6 @@ def ids_component(kind: str, levels: int) -> Component:
 
 
 def check(world) -> None:
-    from .links import members
     S, P, G = world.sessions, world.process_groups, world.thread_groups
     total = 0
     for pg in P.live_rows():

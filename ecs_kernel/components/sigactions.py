@@ -8,7 +8,7 @@ synthetic processes that installed the same handlers hold one table between them
 
 A ``sigactions`` row never changes while it is named: a write (sigaction, SA_RESETHAND, a fault
 that resets a handler, exec) builds the new table, finds the row that holds that table (the index
-``world.index["sigactions"]``: a 128-bit digest of the table -> row, each hit checked) or fills a
+``world.index.sigactions``: a 128-bit digest of the table -> row, each hit checked) or fills a
 new one, and points the handler table at it. Rows count the handler tables that name them
 (``refs``) and are freed at zero.
 
@@ -38,7 +38,7 @@ SigActions = Component("SigActions", "sigactions", {
 
 
 def _index(world) -> dict:
-    return world.index.setdefault("sigactions", {})
+    return world.index.sigactions
 
 
 def _key(cols) -> bytes:

@@ -10,7 +10,8 @@ Invariants (checked by :func:`check`):
 
 Writers: ``TaskTree`` and ``ThreadGroupMembership`` by systems/task_clone.py (create) and
 systems/task_exit.py (reparent, release); ``RunState`` by every system that moves a task between
-run states; ``ExitState`` by systems/task_exit.py; ``WaitState`` by systems/task_wait.py;
+run states, ``guest`` by cpu/task_run.py; ``ExitState`` by systems/task_exit.py (and
+:func:`begin_exit`); ``WaitState`` by systems/task_wait.py;
 ``TaskCreds`` by clone and the credential syscalls; ``TaskIDs`` by clone and release.
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 
 from ..abi import Block, ExitState, RunState
 from ..world import Column, Component
+from .links import members
 
 
 def state_name(cls, value: int) -> str:
@@ -54,12 +56,25 @@ RunStateC = Component("RunState", "tasks", {
     "run_state": Column(np.uint8, RunState.runApp),
     "block": Column(np.uint8, Block.NONE),
     "ret": Column(np.int64, 0),  # result of the last syscall (>= 0) or -errno
-}, doc="Named run state and what a blocked task waits for.")
+    # A guest: its CPU driver (cpu/task_run.py) delivers its signals, building each handler's
+    # frame in guest memory; the signal system passes it by.
+    "guest": Column(np.bool_, False),
+}, doc="Named run state, what a blocked task waits for, and who runs it.")
 
 ExitStateC = Component("ExitState", "tasks", {
     "exit_state": Column(np.uint8, ExitState.NONE),
     "exit_code": Column(I32, 0),  # wait status as Linux encodes it: code << 8, or the signal
 }, doc="Exit progress of each task.")
+
+def begin_exit(world, t) -> None:
+    """The first step of every exit (exit, exit_group, a fatal signal's delivery): the task (or
+    array of tasks) leaves any wait for runExit; systems/task_exit.py's exit system takes it from
+    there. Here, beside its columns, because signal delivery starts exits too."""
+    T = world.tasks
+    T.exit_state[t] = ExitState.INITIATED
+    T.run_state[t] = RunState.runExit
+    T.block[t] = Block.NONE
+
 
 WaitState = Component("WaitState", "tasks", {
     "wait_idtype": Column(np.uint8, 0),  # P_ALL / P_PID / P_PGID of a blocked wait
@@ -98,7 +113,6 @@ def check(world) -> None:
     tg = T.tg[rows]
     assert (tg >= 0).all() and G.alive[tg].all(), "a live task is not in a live thread group"
     # Each task appears on its group's member list exactly once.
-    from .links import members
     seen = 0
     for g in G.live_rows():
         m = members(G.task_head, g, T.tg_next)

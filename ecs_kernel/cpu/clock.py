@@ -11,6 +11,8 @@ from __future__ import annotations
 import select
 import time
 
+from ..jit.fastpath import libc_clock_gettime
+
 WAIT_SLICE_NS = 200_000_000  # the longest host wait before the run loop looks at host signals
 
 
@@ -41,7 +43,6 @@ class HostClock:
     def c_clock_gettime(self) -> int:
         """Address of a C ``clock_gettime`` giving these clocks (the compiled syscall hook reads
         time without Python), or 0 when there is none (clock syscalls then take Python)."""
-        from ..jit.fastpath import libc_clock_gettime
         return libc_clock_gettime()
 
     def idle(self, deadline_ns: int | None, rfds=(), wfds=()) -> None:

@@ -18,11 +18,13 @@ from dataclasses import dataclass
 from typing import Iterable, NamedTuple, Sequence
 
 from .. import abi
-from ..abi import (ARG_MAX, AT_BASE, AT_CLKTCK, AT_EGID, AT_ENTRY, AT_EUID, AT_EXECFN, AT_FLAGS,
+from ..abi import (AT_BASE, AT_CLKTCK, AT_EGID, AT_ENTRY, AT_EUID, AT_EXECFN, AT_FLAGS,
                    AT_GID, AT_HWCAP, AT_HWCAP2, AT_MINSIGSTKSZ, AT_NULL, AT_PAGESZ, AT_PHDR,
                    AT_PHENT, AT_PHNUM, AT_PLATFORM, AT_RANDOM, AT_SECURE, AT_SYSINFO_EHDR, AT_UID,
-                   BINPRM_BUF_SIZE, MAX_ARG_STRINGS, MAX_ARG_STRLEN, MINSIGSTKSZ, PAGE_SIZE)
+                   BINPRM_BUF_SIZE, MAX_ARG_STRINGS, MAX_ARG_STRLEN, MINSIGSTKSZ, PAGE_SIZE,
+                   STK_LIM)
 from ..errors import E
+from ..systems.task_exec import arg_strings_limit
 from .elf import ELF64_PHDR_SIZE, ElfImage, ExecError
 
 __all__ = [
@@ -34,7 +36,8 @@ __all__ = [
 ]
 
 # The auxiliary vector types (AT_NULL .. AT_MINSIGSTKSZ), the exec limits (BINPRM_BUF_SIZE,
-# MAX_ARG_STRLEN, MAX_ARG_STRINGS, ARG_MAX) and MINSIGSTKSZ are ecs_kernel/abi.py's.
+# MAX_ARG_STRLEN, MAX_ARG_STRINGS, ARG_MAX, STK_LIM) and MINSIGSTKSZ are ecs_kernel/abi.py's;
+# arg_strings_limit is the kernel's (systems/task_exec.py), which execve's syscall uses too.
 
 # auxv type -> name, for messages. The *at(2) flags that share the AT_ prefix are AT_FDCWD (< 0)
 # and bits from 0x100 up; auxv types are below 0x100.
@@ -46,7 +49,6 @@ AT_NAMES = {v: k for k, v in vars(abi).items() if k.startswith("AT_") and 0 <= v
 # #! rewrite uses one depth and the final binary one more, so at most 5 nested scripts; the 6th
 # gets ELOOP (checked on Linux 6.18: a chain of 5 scripts runs, 6 fail with ELOOP).
 MAX_SCRIPT_DEPTH = 5
-STK_LIM = 8 * 1024 * 1024         # _STK_LIM, the default RLIMIT_STACK
 DEFAULT_STACK_RLIMIT = STK_LIM
 
 _WORD = 8
@@ -167,16 +169,6 @@ def check_script_depth(rewrites: int) -> None:
 
 
 # --- argument limits ----------------------------------------------------------------------------
-
-def arg_strings_limit(rlimit_stack: int = DEFAULT_STACK_RLIMIT) -> int:
-    """Bytes allowed for argv+envp strings and pointers (fs/exec.c bprm_stack_limits()).
-
-    "Limit to 1/4 of the max stack size or 3/4 of _STK_LIM (whichever is smaller)", but never
-    below ARG_MAX ("We've historically supported up to 32 pages (ARG_MAX) of argument strings even
-    with small stacks"). 2 MiB for the default 8 MiB stack.
-    """
-    return max(min(STK_LIM // 4 * 3, rlimit_stack // 4), ARG_MAX)
-
 
 def check_arg_limits(argv: Sequence[str | bytes], envp: Sequence[str | bytes],
                      execfn: str | bytes, rlimit_stack: int = DEFAULT_STACK_RLIMIT) -> None:

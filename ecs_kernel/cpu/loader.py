@@ -23,40 +23,16 @@ from dataclasses import dataclass
 from ..abi import (BINPRM_BUF_SIZE, MAP_ANONYMOUS, MAP_FIXED, MAP_GROWSDOWN, MAP_PRIVATE,
                    PAGE_SIZE, PROT_READ, PROT_WRITE, TASK_SIZE)
 from ..errors import E, KernelError
+from ..fs.file import FileMapping
 from .elf import ElfImage, ExecError, parse_elf, choose_load_bias
-from .exec_args import (check_script_depth, ExecCreds, layout_initial_stack, parse_shebang,
-                        shebang_argv, standard_auxv)
+from .exec_args import (check_arg_limits, check_script_depth, ExecCreds, layout_initial_stack,
+                        parse_shebang, shebang_argv, standard_auxv)
 from .memory import AddressSpace, page_align
 
 STACK_TOP = TASK_SIZE  # no ASLR: the stack ends at the top of the user address space
 # CPUID.01H:EDX of Unicorn's default x86-64 CPU model; Linux puts it in AT_HWCAP on x86.
 HWCAP_X86_64 = 0x078BFBFD
 MAX_EXEC_FILE = 1 << 30  # refuse to read a bigger "program" into memory (ENOMEM)
-
-
-class FileMapping:
-    """An open file as :class:`AddressSpace` wants one for mmap: ``read_at`` and the open mode.
-
-    Wraps a :class:`~ecs_kernel.fs.file.FileDescription` of a regular file so a MAP_SHARED
-    writable mapping is allowed only when the description was opened for writing, and writes go
-    to the inode (the overlay, never the host).
-    """
-
-    def __init__(self, desc):
-        self.desc = desc
-        self.inode = desc.inode
-        self.readable = bool(desc.can_read)
-        self.writable = bool(desc.can_write)
-        self.path = desc.path
-        st = self.inode.stat()
-        self.dev = (os.major(st.st_dev), os.minor(st.st_dev))
-        self.ino = st.st_ino
-
-    def read_at(self, offset: int, n: int) -> bytes:
-        return self.inode.read_at(offset, n)
-
-    def write_at(self, offset: int, data: bytes) -> int:
-        return self.inode.write_at(offset, data)
 
 
 @dataclass
@@ -166,7 +142,6 @@ def load(fs, mm: AddressSpace, path, argv, envp, *, cwd=None, creds=None,
     envp = [_b(e) for e in envp]
     execfn = _b(path)
     # The argument limits before anything is mapped.
-    from .exec_args import check_arg_limits
     check_arg_limits(argv, envp, execfn, rlimit_stack)
 
     # The stack first (Linux: setup_arg_pages), so the mmap area lies below its guard gap.
@@ -198,5 +173,5 @@ def load(fs, mm: AddressSpace, path, argv, envp, *, cwd=None, creds=None,
                          env_end=st.env_end)
 
 
-__all__ = ["load", "resolve", "LoadedProgram", "FileMapping", "STACK_TOP", "HWCAP_X86_64",
+__all__ = ["load", "resolve", "LoadedProgram", "STACK_TOP", "HWCAP_X86_64",
            "ExecError"]

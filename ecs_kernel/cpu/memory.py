@@ -103,6 +103,7 @@ from ecs_kernel.abi import (MADV_COLD, MADV_COLLAPSE, MADV_DODUMP, MADV_DOFORK, 
                             PAGE_SHIFT, PAGE_SIZE, PATH_MAX, PROT_EXEC, PROT_GROWSDOWN,
                             PROT_GROWSUP, PROT_READ, PROT_SEM, PROT_WRITE, RLIM_INFINITY,
                             TASK_SIZE, UIO_MAXIOV)
+from ecs_kernel.abi import KEY_SHARED_MM, KEY_SHARED_OBJ
 from ecs_kernel.errors import E, KernelError
 from ecs_kernel.jit import pagewalk as _pw
 from ecs_kernel.jit.pagewalk import (BOFF, BRK_CURRENT, BRK_END_DATA, BRK_FIELDS, BRK_RLIMIT_DATA,
@@ -1347,6 +1348,46 @@ class AddressSpace:
         if unmapped:
             raise _err(E.ENOMEM)
         return 0
+
+    def mincore(self, addr: int, length: int) -> bytes:
+        """mincore(2)'s vector for ``[addr, addr + length)``: a byte per page, every mapped page
+        resident (nothing is ever paged out). EINVAL for an unaligned ``addr``; ENOMEM if a page
+        of the range is unmapped (PROT_NONE pages are mapped)."""
+        if addr & ~PAGE_MASK:
+            raise _err(E.EINVAL)
+        n = page_align(length) // PAGE_SIZE
+        if length and not self.access_ok(addr, n * PAGE_SIZE):
+            end = addr + n * PAGE_SIZE
+            covered = 0
+            for v in self.vmas():
+                lo, hi = max(v.start, addr), min(v.end, end)
+                if hi > lo:
+                    covered += hi - lo
+            if covered < end - addr:
+                raise _err(E.ENOMEM)
+        return b"\x01" * n
+
+    # ------------------------------------------------------------------ futex keys
+
+    def futex_shared_key(self, mm: int, addr: int, write: bool = False) -> tuple[int, int, int]:
+        """get_futex_key for a shared futex op on the word at ``addr`` (systems/futex.py; its
+        ``SimMemory`` answers the same question for synthetic tasks): MAP_SHARED memory is keyed
+        by its buffer's identity and offset, so processes mapping it anywhere meet; private
+        memory by ``(mm, addr)``. EFAULT if the word is unmapped or not accessible (writable, for
+        ``write``), or is read-only anonymous memory."""
+        i = self._find(addr)
+        if i < 0:
+            raise _err(E.EFAULT, f"futex word {addr:#x} is not mapped")
+        prot = int(self._t[PROT, i])
+        if not prot & PROT_READ or (write and not prot & PROT_WRITE):
+            raise _err(E.EFAULT, f"futex word {addr:#x} is not accessible")
+        hb = self._bufs[int(self._t[BUF, i])]
+        if hb.shared:
+            off = int(self._t[BOFF, i]) + addr - int(self._t[START, i])
+            return (KEY_SHARED_OBJ, int(hb.ino), off)
+        if not prot & PROT_WRITE and int(self._t[FILE, i]) == 0:
+            raise _err(E.EFAULT, "shared futex on read-only anonymous memory")
+        return (KEY_SHARED_MM, mm, addr)
 
     # ------------------------------------------------------------------ fork / release
 

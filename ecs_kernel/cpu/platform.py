@@ -32,6 +32,8 @@ from unicorn.unicorn_py3.unicorn import uclib
 
 from ..abi import (BUS_ADRALN, ENOSYS, FPE_INTDIV, ILL_ILLOPN, SEGV_ACCERR, SEGV_MAPERR,
                    SI_KERNEL, SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP)
+from ..jit.fastpath import FastPath
+from ..jit.options import promote
 from .memory import AddressSpace
 
 MASK64 = (1 << 64) - 1
@@ -133,7 +135,6 @@ class Platform:
             # the Python hook itself for what it does not handle.
             fp = self.fastpath
             if fp is None:
-                from ..jit.fastpath import FastPath
                 fp = self.fastpath = FastPath(self.machine, self.machine.dispatcher.hook_with,
                                               clock_gettime=self.clock_gettime,
                                               cpu0_ns=self.cpu0_ns)
@@ -166,7 +167,6 @@ class Platform:
     def tier_up(self, memories) -> None:
         """Replace the Python syscall hook of every engine (``memories``: the live GuestMemory
         objects) by the compiled one."""
-        from ..jit.options import promote
         promote()  # numba loads now: the kernels go compiled together with the hook
         for gm in memories:
             if gm.syscall_hook is not None:

@@ -18,6 +18,7 @@ loop).
 """
 from __future__ import annotations
 
+import signal as _signal
 import struct
 
 from unicorn import x86_const as X
@@ -26,6 +27,7 @@ from ..abi import (EFAULT, RunState, SA_ONSTACK, SA_RESTORER, SIGBUS, SIGFPE, SI
                    SIGSEGV, SIGTRAP, SS_AUTODISARM, SS_DISABLE, SS_ONSTACK, UNBLOCKABLE)
 from ..components import sigactions
 from ..errors import KernelError
+from ..syscalls.context import ContextRestored
 from ..systems import io_wait, task_signals
 from . import sigframe as SF
 
@@ -38,15 +40,6 @@ _INIT_FP = bytearray(SF.FPSTATE_SIZE)
 struct.pack_into("<HHBx", _INIT_FP, 0, 0x37F, 0, 0)
 struct.pack_into("<II", _INIT_FP, 24, 0x1F80, SF.MXCSR_MASK)
 INIT_FP = bytes(_INIT_FP)
-
-
-class ContextRestored(Exception):
-    """rt_sigreturn loaded a whole register context: the dispatcher writes nothing back."""
-
-    def __init__(self, rip: int, rax: int):
-        super().__init__("rt_sigreturn")
-        self.rip = rip
-        self.rax = rax
 
 
 class GuestSignals:
@@ -137,7 +130,6 @@ class GuestSignals:
         return entry
 
     def _strace(self, row: int, signo: int) -> None:
-        import signal as _signal
         T = self.world.tasks
         try:
             name = _signal.Signals(signo).name
@@ -158,13 +150,14 @@ class GuestSignals:
         return SF.pack_siginfo(signo, code, fields)
 
     # -- rt_sigreturn ----------------------------------------------------------------------------
-    def sigreturn(self, task, rsp: int) -> ContextRestored:
-        """rt_sigreturn(2): reload the context saved at ``rsp - 8``; a frame that cannot be read
-        is a SIGSEGV (Linux: signal_fault + force_sig)."""
+    def sigreturn(self, task) -> ContextRestored:
+        """rt_sigreturn(2) from the syscall hook: reload the context saved at ``rsp - 8``; a
+        frame that cannot be read is a SIGSEGV (Linux: signal_fault + force_sig)."""
         w = self.world
         T = w.tasks
         row = task.row
         uc = self.machine.memory_of(row).uc
+        rsp = uc.reg_read(X.UC_X86_REG_RSP)
         frame = rsp - 8
         try:
             regs, sigmask, fp_addr, uc_stack = SF.unpack_frame(task.mm.copy_in(frame, SF.FRAME_SIZE))
@@ -197,4 +190,4 @@ class GuestSignals:
                             rax=uc.reg_read(X.UC_X86_REG_RAX), in_hook=False)
 
 
-__all__ = ["GuestSignals", "ContextRestored", "INIT_FP"]
+__all__ = ["GuestSignals", "INIT_FP"]

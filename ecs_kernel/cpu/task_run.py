@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal as _signal
 import sys
 import traceback
 
@@ -90,10 +91,9 @@ class Machine:
                                  clock_gettime=self.clock.c_clock_gettime() if fast else 0,
                                  cpu0_ns=self.clock.cpu0_ns)
         self.dispatcher = dispatch.Dispatcher(self)
-        self.signals = GuestSignals(self)
         # Our tasks' signals are delivered here, with frames in guest memory, not by the
-        # kernel's signal system (see systems/task_signals.signal_system).
-        self.world.index["driver_delivered_tasks"] = set()
+        # kernel's signal system: each task we run has its ``guest`` column set.
+        self.signals = GuestSignals(self)
         self._cpu_seen = self.clock.thread_cpu_ns()
         self.sync_clock()
 
@@ -117,7 +117,7 @@ class Machine:
     # -- address spaces -------------------------------------------------------------------------
     def memory_of(self, row: int) -> GuestMemory:
         mm_row = int(self.world.tasks.mm[row])
-        return self.world.index.setdefault("address_spaces", {})[mm_row]
+        return self.world.index.address_spaces[mm_row]
 
     def _new_memory(self, row: int) -> GuestMemory:
         """A fresh engine and empty address space with the task's limits and our hooks."""
@@ -184,7 +184,7 @@ class Machine:
         Raises ExecError (nothing runs) when the program cannot be loaded."""
         w = self.world
         fsrow = resources.new(w, "fs_contexts")
-        w.index.setdefault("fs_contexts", {})[fsrow] = FSContext(cwd)
+        w.index.fs_contexts[fsrow] = FSContext(cwd)
         old = int(w.tasks.fsctx[row])
         w.tasks.fsctx[row] = fsrow
         if old >= 0:
@@ -192,7 +192,7 @@ class Machine:
         task = Task(w, row, self, self.fs)
         gm, prog = self._load(task, path, argv, envp)
         self.tasks[row] = task
-        self.world.index["driver_delivered_tasks"].add(row)
+        self.world.tasks.guest[row] = True
         self._commit_exec(task, gm, prog)
         self.switch_to(row)
         return prog
@@ -234,7 +234,7 @@ class Machine:
         ct = Task(w, child, self, self.fs)  # its fs_contexts row: the kernel's clone (CLONE_FS)
         ct.mm = gm.aspace
         self.tasks[child] = ct
-        w.index["driver_delivered_tasks"].add(child)
+        w.tasks.guest[child] = True
         regs = sigframe.read_regs(puc)
         regs["rip"] = puc.reg_read(X.UC_X86_REG_RIP) + 2  # we are in the hook, on `syscall`
         regs["rax"] = 0
@@ -265,6 +265,12 @@ class Machine:
         # quanta (or runs the child while a vfork parent waits).
         self.platform.stop("requantum")
         return pid
+
+    def yield_cpu(self) -> None:
+        """sched_yield(2), from the syscall hook: with another guest task runnable, stop the
+        engine after the call (safe: we are in the hook) and the run loop runs the next task."""
+        if self.contended and self.platform.current_uch is not None:
+            self.platform.stop("requantum")
 
     # -- contexts -------------------------------------------------------------------------------
     def switch_to(self, row: int) -> None:
@@ -410,7 +416,7 @@ class Machine:
         """runApp: execute guest code until a hook stops the engine or the guest faults."""
         p = self.platform
         if p.use_fast_path and p.tier_up_countdown == 0 and p.fastpath is None:
-            p.tier_up(self.world.index.get("address_spaces", {}).values())
+            p.tier_up(self.world.index.address_spaces.values())
         gm = self.memory_of(row)
         # While a deadline is armed or another task can run, run in quanta of instructions so a
         # loop without syscalls still meets its SIGALRM and lets the others run (count= costs a
@@ -515,13 +521,11 @@ class Machine:
     def _forget_dead(self) -> None:
         """Drop the Python side of tasks whose rows were released (rows are reused)."""
         T = self.world.tasks
-        driven = self.world.index["driver_delivered_tasks"]
         for r in list(self.tasks):
             if not T.alive[r] or int(T.exit_state[r]) == ExitState.DEAD:
                 if r in (self.main_row, self.current):
                     continue  # the program's own row: its status is read after the loop
-                del self.tasks[r]
-                driven.discard(r)
+                del self.tasks[r]  # a freed row's ``guest`` column went back to False
 
     # -- clocks and deadlines -------------------------------------------------------------------
     def sync_clock(self) -> None:
@@ -607,7 +611,6 @@ class Machine:
 
 
 def _signame(signo: int) -> str:
-    import signal as _signal
     try:
         return _signal.Signals(signo).name
     except ValueError:

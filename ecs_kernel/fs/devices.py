@@ -4,7 +4,7 @@
 /dev/urandom and /dev/random read from ``urandom(n) -> bytes``, which the kernel passes in so a
 deterministic run can seed it; the default is ``os.urandom``. /dev/tty gives ENXIO, as on Linux for a
 process without a controlling terminal; the guest's stdio are host fds the kernel installs as 0-2
-(:class:`ecs_kernel.fs.file.HostStdioFile`).
+(:class:`ecs_kernel.fs.stdio.HostStdioFile`).
 """
 from __future__ import annotations
 

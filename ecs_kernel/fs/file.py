@@ -11,6 +11,10 @@ raises ``KernelError(EAGAIN)`` whatever O_NONBLOCK says. If the description is O
 retries when ``readable()`` / ``writable()`` turns true. A blocking write that returned a short count
 must be continued by the kernel with the rest of the buffer (Linux writes it all before returning).
 
+Descriptions sit below the inodes (fs/inodes.py, whose ``open_description`` makes them): they
+reach their ``inode`` (an fs/inodes.py ``Inode``, or None) only through its methods. The host's
+stdio passed through is fs/stdio.py.
+
 ``ioctl(request, arg)`` returns ``(retval, out)``: ``out`` is ``None`` or the bytes the kernel copies
 to the guest's ``arg`` pointer. Requests a description does not know give ENOTTY, as Linux does. The
 generic requests FIOCLEX, FIONCLEX, FIONBIO and FIOASYNC are the kernel's to handle before calling
@@ -18,11 +22,8 @@ here (as do_vfs_ioctl does), with the FD table and ``set_status_flags``.
 """
 from __future__ import annotations
 
-import fcntl
 import os
-import select
 import struct
-import time
 
 from ecs_kernel.abi import (O_ACCMODE, O_APPEND, O_NONBLOCK, O_PATH, O_RDONLY, O_RDWR, O_WRONLY,
                             OPEN_ONLY_FLAGS, SEEK_CUR, SEEK_DATA, SEEK_END, SEEK_HOLE, SEEK_SET,
@@ -30,7 +31,6 @@ from ecs_kernel.abi import (O_ACCMODE, O_APPEND, O_NONBLOCK, O_PATH, O_RDONLY, O
 from ecs_kernel import abi
 from ecs_kernel.errors import E, KernelError
 from ecs_kernel.fs.stat import Stat
-from ecs_kernel.fs.inodes import DirInode, Inode, SuperBlock, host_error
 
 
 class FileDescription:
@@ -38,7 +38,7 @@ class FileDescription:
 
     seekable = True
 
-    def __init__(self, inode: Inode | None, flags: int, path: str = ""):
+    def __init__(self, inode, flags: int, path: str = ""):
         self.inode = inode
         self.flags = flags & ~OPEN_ONLY_FLAGS
         self.path = path  # the guest path it was opened by (for /proc/self/fd), best effort
@@ -254,7 +254,7 @@ class RegularFileDescription(FileDescription):
 class SnapshotDescription(FileDescription):
     """Bytes generated at open (a /proc file): read and seek like a file, writes give EINVAL."""
 
-    def __init__(self, inode: Inode, flags: int, path: str, content: bytes):
+    def __init__(self, inode, flags: int, path: str, content: bytes):
         super().__init__(inode, flags, path)
         self.content = content
 
@@ -282,7 +282,7 @@ class DirectoryDescription(FileDescription):
     so telldir/seekdir (lseek SEEK_SET to a d_off) continue where they left off.
     """
 
-    def __init__(self, inode: DirInode, flags: int, path: str = ""):
+    def __init__(self, inode, flags: int, path: str = ""):
         super().__init__(inode, flags, path)
         self._snapshot: list[tuple[bytes, int, int]] | None = None
 
@@ -310,7 +310,7 @@ class DirectoryDescription(FileDescription):
 
     def _entries(self) -> list[tuple[bytes, int, int]]:
         if self._snapshot is None:
-            d: DirInode = self.inode
+            d = self.inode
             parent = d.parent
             snap = [(b".", d.ino, abi.DT_DIR), (b"..", parent.ino, abi.DT_DIR)]
             snap += [(os.fsencode(name), ino, dt) for name, ino, dt in d.list_entries()]
@@ -341,180 +341,31 @@ class DirectoryDescription(FileDescription):
 class PathDescription(FileDescription):
     """An O_PATH description: fstat, fchdir and *at work; everything else is EBADF."""
 
-    def __init__(self, inode: Inode, flags: int, path: str = ""):
+    def __init__(self, inode, flags: int, path: str = ""):
         super().__init__(inode, (flags & (O_PATH | abi.O_DIRECTORY | abi.O_NOFOLLOW)) | O_PATH, path)
 
 
-class HostStdioInode(Inode):
-    """Stands for a host fd handed to the guest as stdio; stat is the host's fstat."""
+class FileMapping:
+    """An open file as cpu/memory.py's ``AddressSpace`` wants one for mmap: ``read_at`` and the
+    open mode.
 
-    def __init__(self, host_fd: int):
-        self.host_fd = host_fd
-        self.lower = None
-        self.copied_up = True
-        st = os.fstat(host_fd)
-        self.dev, self.ino = st.st_dev, st.st_ino
-        self.ftype = st.st_mode & abi.S_IFMT
-        self.sb = SuperBlock("host", st.st_dev, time.time_ns)
-
-    def touch(self, *, a: bool = False, m: bool = False, c: bool = False) -> None:
-        pass  # the host object's times are the host's
-
-    def stat(self) -> Stat:
-        try:
-            st = os.fstat(self.host_fd)
-        except OSError as e:
-            raise host_error(e) from None
-        return Stat(st.st_dev, st.st_ino, st.st_mode, st.st_nlink, st.st_uid, st.st_gid, st.st_rdev,
-                    st.st_size, st.st_blksize, st.st_blocks, st.st_atime_ns, st.st_mtime_ns,
-                    st.st_ctime_ns)
-
-    def get_mode(self) -> int:
-        return self.stat().st_mode
-
-    def owner(self) -> tuple[int, int, int]:
-        st = self.stat()
-        return st.st_mode, st.st_uid, st.st_gid
-
-    def copy_up_meta(self) -> None:
-        pass
-
-    @property
-    def size(self) -> int:
-        return self.stat().st_size
-
-    def open_description(self, flags: int, path: str):
-        """Reopening /proc/self/fd/N (or /dev/stdout) of host stdio: a new open of the same host
-        object, as Linux's magic link gives (the host does the same magic for us). O_CREAT means
-        nothing here; O_TRUNC truncates only what the user redirected stdout to."""
-        keep = abi.O_ACCMODE | abi.O_APPEND | abi.O_TRUNC | abi.O_NONBLOCK
-        try:
-            fd = os.open(f"/proc/self/fd/{self.host_fd}", (flags & keep) | os.O_CLOEXEC | os.O_NOCTTY)
-        except OSError as e:
-            raise host_error(e) from None
-        f = HostStdioFile(fd, flags & ~abi.O_CREAT, path)
-        f.owns_host_fd = True
-        return f
-
-    def __repr__(self) -> str:
-        return f"<HostStdioInode fd {self.host_fd}>"
-
-
-class HostStdioFile(FileDescription):
-    """A guest fd over a host fd (the host's stdin/stdout/stderr), passed through.
-
-    Reads and writes never block the Python thread: when the host fd is not ready (checked with a
-    zero-timeout select) they raise EAGAIN, per the module's blocking convention. Terminal queries
-    (TCGETS, TIOCGWINSZ, TIOCGPGRP) are answered from the host terminal; terminal *changes* (TCSETS*,
-    TIOCSWINSZ, TIOCSPGRP) are accepted and ignored, so a guest never reconfigures the host terminal.
-    The host fd is not closed on release: it is not ours.
+    Wraps a :class:`FileDescription` of a regular file so a MAP_SHARED writable mapping is allowed
+    only when the description was opened for writing, and writes go to the inode (the overlay,
+    never the host).
     """
 
-    _QUERIES = {abi.TCGETS: 60, abi.TIOCGWINSZ: 8, abi.TIOCGPGRP: 4}
-    _IGNORED_SETS = (abi.TCSETS, abi.TCSETSW, abi.TCSETSF, abi.TIOCSWINSZ, abi.TIOCSPGRP)
+    def __init__(self, desc):
+        self.desc = desc
+        self.inode = desc.inode
+        self.readable = bool(desc.can_read)
+        self.writable = bool(desc.can_write)
+        self.path = desc.path
+        st = self.inode.stat()
+        self.dev = (os.major(st.st_dev), os.minor(st.st_dev))
+        self.ino = st.st_ino
 
-    def __init__(self, host_fd: int, flags: int = O_RDWR, path: str = ""):
-        super().__init__(HostStdioInode(host_fd), flags, path or f"host fd {host_fd}")
-        self.host_fd = host_fd
-        self.owns_host_fd = False  # a reopened /proc/self/fd/N: ours to close
-        mode = self.inode.ftype
-        self.seekable = mode in (abi.S_IFREG, abi.S_IFBLK)
+    def read_at(self, offset: int, n: int) -> bytes:
+        return self.inode.read_at(offset, n)
 
-    def release(self) -> None:
-        super().release()
-        if self.owns_host_fd:
-            self.owns_host_fd = False
-            try:
-                os.close(self.host_fd)
-            except OSError:
-                pass
-
-    def poll(self) -> int:
-        """The host's own answer (poll with a zero timeout)."""
-        p = select.poll()
-        want = 0
-        if self.can_read:
-            want |= abi.POLLIN | abi.POLLRDNORM | abi.POLLPRI
-        if self.can_write:
-            want |= abi.POLLOUT | abi.POLLWRNORM
-        p.register(self.host_fd, want)
-        try:
-            events = p.poll(0)
-        except OSError:
-            return abi.POLLERR
-        return events[0][1] if events else 0
-
-    def host_fds(self, events: int) -> tuple[list[int], list[int]]:
-        return ([self.host_fd] if events & (abi.POLLIN | abi.POLLRDNORM | abi.POLLPRI) else [],
-                [self.host_fd] if events & (abi.POLLOUT | abi.POLLWRNORM) else [])
-
-    def readable(self) -> bool:
-        # ready, or at end/error: the read itself then reports it
-        return bool(self.poll() & (abi.POLLIN | abi.POLLHUP | abi.POLLERR | abi.POLLNVAL))
-
-    def writable(self) -> bool:
-        return bool(self.poll() & (abi.POLLOUT | abi.POLLERR | abi.POLLHUP | abi.POLLNVAL))
-
-    def _read(self, n: int) -> bytes:
-        if n == 0:
-            return b""
-        if not self.readable():
-            raise KernelError(E.EAGAIN, "host fd not ready")
-        try:
-            return os.read(self.host_fd, n)
-        except BlockingIOError:
-            raise KernelError(E.EAGAIN, "host fd not ready") from None
-        except OSError as e:
-            raise host_error(e) from None
-
-    def _write(self, data: bytes) -> int:
-        if not data:
-            return 0
-        if not self.writable():
-            raise KernelError(E.EAGAIN, "host fd not ready")
-        try:
-            return os.write(self.host_fd, data)
-        except BlockingIOError:
-            raise KernelError(E.EAGAIN, "host fd not ready") from None
-        except OSError as e:
-            raise host_error(e) from None
-
-    def _pread(self, n: int, offset: int) -> bytes:
-        try:
-            return os.pread(self.host_fd, n, offset)
-        except OSError as e:
-            raise host_error(e) from None
-
-    def _pwrite(self, data: bytes, offset: int) -> int:
-        try:
-            return os.pwrite(self.host_fd, data, offset)
-        except OSError as e:
-            raise host_error(e) from None
-
-    def lseek(self, offset: int, whence: int) -> int:
-        self._need_open()
-        if not self.seekable:
-            raise KernelError(E.ESPIPE, "not seekable")
-        try:
-            self.offset = os.lseek(self.host_fd, offset, whence)
-        except OSError as e:
-            raise host_error(e) from None
-        return self.offset
-
-    def ioctl(self, request: int, arg: bytes | int = 0) -> tuple[int, bytes | None]:
-        self._need_open()
-        is_tty = os.isatty(self.host_fd)
-        if request in self._QUERIES and is_tty:
-            try:
-                return 0, fcntl.ioctl(self.host_fd, request, bytes(self._QUERIES[request]))
-            except OSError as e:
-                raise host_error(e) from None
-        if request in self._IGNORED_SETS and is_tty:
-            return 0, None
-        if request == abi.FIONREAD:
-            try:
-                out = fcntl.ioctl(self.host_fd, request, bytes(4))
-            except OSError as e:
-                raise host_error(e) from None
-            return 0, out
-        raise KernelError(E.ENOTTY, "inappropriate ioctl for device")
+    def write_at(self, offset: int, data: bytes) -> int:
+        return self.inode.write_at(offset, data)

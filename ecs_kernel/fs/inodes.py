@@ -28,6 +28,7 @@ from typing import Callable, Iterator
 from ecs_kernel.abi import S_IFDIR, S_IFLNK, S_IFMT, S_IFREG
 from ecs_kernel import abi
 from ecs_kernel.errors import E, KernelError
+from ecs_kernel.fs.file import DirectoryDescription, RegularFileDescription, SnapshotDescription
 from ecs_kernel.fs.stat import dtype_of, Stat
 
 MAY_EXEC = 1
@@ -335,7 +336,6 @@ class RegularFile(Inode):
         self.touch(m=True, c=True)
 
     def open_description(self, flags: int, path: str):
-        from ecs_kernel.fs.file import RegularFileDescription
         return RegularFileDescription(self, flags, path)
 
 
@@ -415,7 +415,6 @@ class DirInode(Inode):
         return not self.list_entries()
 
     def open_description(self, flags: int, path: str):
-        from ecs_kernel.fs.file import DirectoryDescription
         return DirectoryDescription(self, flags, path)
 
 
@@ -593,5 +592,4 @@ class DataFile(Inode):
         self.content_fn = content_fn
 
     def open_description(self, flags: int, path: str):
-        from ecs_kernel.fs.file import SnapshotDescription
         return SnapshotDescription(self, flags, path, bytes(self.content_fn()))

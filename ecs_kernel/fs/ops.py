@@ -17,6 +17,7 @@ Operations on the overlay and on /tmp are one filesystem here (no EXDEV); /proc 
 from __future__ import annotations
 
 import os
+from typing import NamedTuple
 
 from ecs_kernel.abi import (O_ACCMODE, O_CREAT, O_DIRECTORY, O_EXCL, O_LARGEFILE, O_NOATIME,
                             O_NOFOLLOW, O_PATH, O_RDONLY, O_TMPFILE, O_TRUNC, O_WRONLY,
@@ -30,6 +31,17 @@ from ecs_kernel.fs.inodes import (
     MAY_EXEC, MAY_READ, MAY_WRITE, Creds, DirInode, Directory, Inode, RegularFile, Symlink,
     check_permission, permitted,
 )
+
+class Resolved(NamedTuple):
+    """Where a resolution ended: the directory and name it was found under, and the inode.
+
+    ``parent`` is None when a magic link (/proc/self/fd/N) jumped straight to an inode.
+    """
+
+    parent: DirInode | None
+    name: str
+    inode: Inode
+
 
 # Pass as atime_ns/mtime_ns to utimens to leave that time alone (what UTIME_OMIT asks for).
 OMIT = object()
@@ -172,7 +184,6 @@ class PathOps:
     def _open_walk(self, path: str, start: DirInode, walk, flags: int, mode: int, umask: int):
         """Resolve for open: (Resolved, created). With O_CREAT, the last component is created if
         missing, also at the end of a dangling symlink (not with O_EXCL, which never follows)."""
-        from ecs_kernel.fs.vfs import Resolved
         d, last, kind, trailing = self._walk_parent(path, start, walk)
         if not flags & O_CREAT:
             return self._resolve_last(d, last, kind, trailing, walk, not flags & O_NOFOLLOW), False

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Callable, NamedTuple
+from typing import Callable
 
 from ecs_kernel.abi import MAXSYMLINKS, NAME_MAX, PATH_MAX
 from ecs_kernel.errors import E, KernelError
@@ -40,20 +40,9 @@ from ecs_kernel.fs.inodes import (
     MAY_EXEC, ROOT_CREDS, Creds, DirInode, Directory, Inode, SuperBlock, Symlink, check_permission,
     host_inode,
 )
-from ecs_kernel.fs.ops import LAST_DOT, LAST_DOTDOT, LAST_NORM, LAST_ROOT, PathOps
+from ecs_kernel.fs.ops import LAST_DOT, LAST_DOTDOT, LAST_NORM, LAST_ROOT, PathOps, Resolved
 from ecs_kernel.fs.pipe import PipeFile, make_pipe
 from ecs_kernel.fs.proc import ProcProvider, ProcRootDir
-
-
-class Resolved(NamedTuple):
-    """Where a resolution ended: the directory and name it was found under, and the inode.
-
-    ``parent`` is None when a magic link (/proc/self/fd/N) jumped straight to an inode.
-    """
-
-    parent: DirInode | None
-    name: str
-    inode: Inode
 
 
 class Walk:

@@ -4,7 +4,7 @@ systems/futex.py does them, and the glibc-style mutex the synthetic programs use
 
 The synthetic tasks' futex words live in one SharedSegment that every synthetic process maps at
 the same address, so each word's futex key is ``(KEY_SHARED_OBJ, segment ino, 4 * word)``. The
-key -> queue map is a Python dict (``world.index["futex_keys"]``); the kernel works on
+key -> queue map is a Python dict (``world.index.futex_keys``); the kernel works on
 ``seg_queue[word]`` (that dict's entries for this segment, as rows of ``futex_queues``) and logs
 each queue it creates or frees, in order, for the wrapper to apply to the dict afterwards
 (systems/futex.apply_key_log). Signal delivery's kernel (jit/signals_batch.py) uses
@@ -103,7 +103,7 @@ def sim_futex_batch(start, end, req_task, req_op, req_word, req_count, req_flag,
                     w_alive, w_gen, w_free, w_meta,
                     q_head, q_tail, q_count, q_kind, q_a, q_b, q_alive, q_gen, q_free, q_meta,
                     log, nlog, counts):
-    """The futex class of synthetic requests ``start..end-1``, in order, as engine.serve_one
+    """The futex class of synthetic requests ``start..end-1``, in order, as sim/requests.serve_one
     serves them: futex_wait(word, its current value) blocks; futex_wake(word, count); lock takes
     a free word (owner tid, FUTEX_WAITERS after a contended wait) or marks it contended and
     waits; unlock clears the word and wakes one waiter if it was contended. A request that

@@ -19,8 +19,11 @@ the first kernel call promotes, and every kernel runs compiled exactly as before
 """
 from __future__ import annotations
 
+import ctypes
 import functools
 import sys
+
+import numpy as np
 
 JIT_OPTIONS = dict(nogil=True, cache=True, fastmath=False, boundscheck=False)
 
@@ -68,9 +71,6 @@ def _prange():
 def _carray(addr, shape, dtype=None):
     """``numba.carray`` for interpreted kernels, where a pointer is an int address (what
     :func:`intrinsic` pointer casts give while interpreted): a numpy view of that memory."""
-    import ctypes
-
-    import numpy as np
     dt = np.dtype(np.uint8 if dtype is None else dtype)
     n = int(np.prod(shape))
     buf = (ctypes.c_char * (n * dt.itemsize)).from_address(int(addr))

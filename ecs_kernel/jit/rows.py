@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..world import _GEN_MASK as GEN_MASK  # the handle layout is world.py's
+from ..abi import GEN_MASK  # the handle layout (world.py's)
 from .options import jit
 
 M_N, M_NFREE, M_COUNT, M_CAP = 0, 1, 2, 3

@@ -206,16 +206,16 @@ def deliver_batch(rows, start, alive, exit_state, tg, mask, pending, q_head, q_t
                   q_owner, q_group, q_signo, q_code, q_pid, q_uid, q_value, q_charged, q_next,
                   q_prev, q_alive, q_gen, q_free, q_meta, uid0_count,
                   f_task, f_signo, f_mask, f_prev, f_alive, f_gen, f_free, f_meta,
-                  futex_hook, futex_waiter, restart_uaddr, restart_val, restart_bitset,
-                  restart_deadline, restart_flags,
+                  futex_waiter, restart_uaddr, restart_val, restart_bitset, restart_deadline,
+                  restart_flags,
                   w_task, w_queue, w_bitset, w_deadline, w_next, w_prev, w_uaddr, w_val, w_flags,
                   w_alive, w_gen, w_free, w_meta, wq_head, wq_tail, wq_count, wq_kind, wq_a, wq_b,
                   wq_alive, wq_gen, wq_free, wq_meta, key_log, nlog, stats):
     """get_signal for ``rows[start:]`` in order: dequeue (task queue, then the group's, lowest
     unblocked first, synchronous faults first) and act: ignore, or run a handler's bookkeeping
     (frame, mask |= sa_mask | the signal, interrupt a blocked syscall; a futex wait as
-    futex.futex_interrupt does when ``futex_hook`` says that is the World's hook, its waiter and
-    queue rows freed as jit/futex_batch.futex_drop does, queues freed logged in ``key_log``).
+    systems/futex.futex_interrupt does, its waiter and queue rows freed as
+    jit/futex_batch.futex_drop does, queues freed logged in ``key_log``).
     A signal whose action is a stop or a termination, whose handler is SA_RESETHAND (the reset
     makes a new action table, components/sigactions.py), or that ends a sigtimedwait, falls
     back. ``stats``: [delivered]. ``actions``: the sigactions row of each signal_handlers row;
@@ -251,8 +251,6 @@ def deliver_batch(rows, start, alive, exit_state, tg, mask, pending, q_head, q_t
             elif handler != SIG_IGN:
                 if h_flags[a, signo - 1] & SA_RESETHAND:
                     return i, FALLBACK  # a new action table: components/sigactions.py
-                if run_state[t] == RUN_BLOCKED and block[t] == BLOCK_FUTEX and not futex_hook:
-                    return i, FALLBACK  # another futex_interrupt hook: the scalar path calls it
                 if run_state[t] == RUN_BLOCKED and (block[t] == BLOCK_IO or block[t] == BLOCK_POLL):
                     return i, FALLBACK  # its io_waits rows go: systems/io_wait.py
                 if (run_state[t] == RUN_BLOCKED and block[t] == BLOCK_FUTEX and futex_waiter[t] >= 0

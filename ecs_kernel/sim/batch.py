@@ -14,8 +14,8 @@
 - nanosleep: numpy over the SleepState columns (clock_nanosleep on CLOCK_MONOTONIC, relative, as
   systems/timers.nanosleep does); setitimer in the same class stays scalar.
 
-What a kernel does not cover is handed back to the engine's scalar server one request at a time,
-in order.
+What a kernel does not cover is handed back to the scalar server (sim/requests.serve_one) one
+request at a time, in order.
 """
 from __future__ import annotations
 
@@ -23,13 +23,19 @@ import numpy as np
 
 from ..abi import (BASE_MONO, Block, ExitState, FULL_MASK, KEY_SHARED_OBJ, P_ALL, RunState,
                    SIG_BLOCK, SIG_UNBLOCK, SIGCHLD, SIGKILL, UNBLOCKABLE, WEXITED)
+from ..components.signals import sigmask
+from ..components.task import begin_exit
+from ..jit import futex_batch as F
 from ..jit import sim as K
-from ..systems import signals_batch
+from ..jit import wait_batch as W
+from ..systems import signals_batch, task_wait
+from ..systems.futex import apply_key_log
+from ..systems.task_clone import clone_many
+from .requests import HANDLER_ADDR, SEGMENT_ADDR, THREAD_FLAGS, serve_one
 
 
 def serve_kills(world, st, req, i: int, j: int) -> None:
     """Requests ``i..j-1`` (all kill or tgkill), in order."""
-    from .engine import serve_one
     T = world.tasks
     served = np.zeros(len(req), np.bool_)
 
@@ -53,7 +59,6 @@ def _advance(world, st, rows: np.ndarray) -> None:
 
 
 def serve_sigactions(world, st, req, i: int, j: int) -> None:
-    from .engine import HANDLER_ADDR, serve_one
     served = np.zeros(len(req), np.bool_)
 
     def scalar(r: int) -> int:
@@ -89,11 +94,9 @@ def serve_sigprocmask(world, st, req, i: int, j: int) -> None:
 
 def serve_sleeps(world, st, req, i: int, j: int) -> None:
     """nanosleep requests of ``i..j-1`` in numpy; the class's setitimer requests one by one."""
-    from ..jit.sim import OP_NANOSLEEP
-    from .engine import serve_one
     T = world.tasks
-    sl = np.arange(i, j)[req.op[i:j] == OP_NANOSLEEP]
-    for r in np.arange(i, j)[req.op[i:j] != OP_NANOSLEEP].tolist():
+    sl = np.arange(i, j)[req.op[i:j] == K.OP_NANOSLEEP]
+    for r in np.arange(i, j)[req.op[i:j] != K.OP_NANOSLEEP].tolist():
         serve_one(world, st, req, r)
     t = req.task[sl]
     live = T.exit_state[t] == ExitState.NONE
@@ -115,9 +118,6 @@ def serve_futex(world, st, req, i: int, j: int) -> None:
     """futex_wait, futex_wake, lock and unlock (requests ``i..j-1``, in order) with the numba
     kernel jit.futex_batch.sim_futex_batch; a request it does not cover goes to the scalar
     server, and the kernel resumes after it."""
-    from ..jit import futex_batch as F
-    from ..systems.futex import apply_key_log
-    from .engine import SEGMENT_ADDR, serve_one
     seg = st.segment
     word = np.ascontiguousarray(req.args[:, 0])
     count = np.ascontiguousarray(req.args[:, 1])
@@ -159,8 +159,6 @@ def serve_futex(world, st, req, i: int, j: int) -> None:
 def serve_clones(world, st, req, i: int, j: int) -> None:
     """clone requests ``i..j-1`` in order, each run of one kind (thread or process) in one
     ``task_clone.clone_many`` call (which gives what one clone per request gives)."""
-    from ..systems.task_clone import clone_many
-    from .engine import THREAD_FLAGS
     T = world.tasks
     live = np.flatnonzero(T.exit_state[req.task[i:j]] == 0) + i  # killed this tick: never served
     if len(live) == 0:
@@ -185,9 +183,6 @@ def serve_waits(world, st, req, i: int, j: int) -> None:
     """wait4(-1, 0) requests ``i..j-1`` in order through task_wait.wait_many: a child ready is
     reaped (the call returns), none blocks the task (wait_system retries it when a child
     reports), no child at all is ECHILD."""
-    from ..jit import wait_batch as W
-    from ..systems import task_wait
-    from .engine import serve_one
     T, G = world.tasks, world.thread_groups
     live = np.flatnonzero(T.exit_state[req.task[i:j]] == 0) + i  # killed this tick: never served
     if len(live) == 0:
@@ -212,25 +207,21 @@ def serve_exits(world, st, req, i: int, j: int) -> None:
     one numpy pass. The rest in order: each run of exit requests in one numpy pass (exit_task
     touches only the task's row and reads its group's exit status, which no exit changes),
     exit_group from a multi-threaded process one at a time (group_kill)."""
-    from ..components.signals import sigmask
-    from ..jit.sim import OP_EXIT, OP_EXIT_GROUP
-    from ..systems import task_exit
-    from .engine import serve_one
     T, G = world.tasks, world.thread_groups
     r = np.arange(i, j)
     t = req.task[r]
     live = T.exit_state[t] == ExitState.NONE  # killed this tick: the call never completes
-    alone = live & (req.op[r] == OP_EXIT_GROUP) & (G.tasks_count[T.tg[t]] == 1)
+    alone = live & (req.op[r] == K.OP_EXIT_GROUP) & (G.tasks_count[T.tg[t]] == 1)
     a, tg = t[alone], T.tg[t[alone]]
     first = ~G.exiting[tg]  # group_kill: the first group exit's status wins
     G.group_exit_code[tg[first]] = (req.args[r[alone], 0][first] & 0xFF) << 8
     G.exiting[tg] = True
     T.sig_pending[a] &= ~np.uint64(sigmask(SIGKILL))
     T.exit_code[a] = G.group_exit_code[tg]
-    task_exit._begin_exit(world, a)
+    begin_exit(world, a)
     st.totals["exits"] += len(a)
     rest = r[live & ~alone]
-    ex = req.op[rest] == OP_EXIT
+    ex = req.op[rest] == K.OP_EXIT
     bounds = [0, *(np.flatnonzero(np.diff(ex)) + 1).tolist(), len(rest)]
     for lo, hi in zip(bounds[:-1], bounds[1:]):
         if lo == hi:
@@ -243,6 +234,6 @@ def serve_exits(world, st, req, i: int, j: int) -> None:
         code = req.args[rest[lo:hi], 0]
         tg = T.tg[t]
         T.exit_code[t] = np.where(G.exiting[tg], G.group_exit_code[tg], (code & 0xFF) << 8)
-        task_exit._begin_exit(world, t)
+        begin_exit(world, t)
         st.totals["exits"] += len(t)
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..abi import Block, ExitState, FUTEX_TID_MASK, KEY_SHARED_OBJ, RunState
+from ..components.pidns import tid_in
 from ..errors import KernelError
 from ..systems.futex import memory_of, read_u32, SimMemory
 
@@ -125,7 +126,7 @@ def wait_for_graph(world) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarra
     owner_tid = np.where(word >= 0, word & FUTEX_TID_MASK, 0)
     owner = np.full(m, -1, np.int64)
     ns = T.ns[tasks].astype(np.int64)
-    maps = world.index["pidmaps"]
+    maps = world.index.pidmaps
     for space in np.unique(ns).tolist():
         sel = np.flatnonzero((ns == space) & (owner_tid > 0))
         pm = maps[space].task
@@ -178,7 +179,6 @@ def _read_queue_words(world, qs: np.ndarray, task: np.ndarray, uaddr: np.ndarray
 def find_deadlocks(world) -> list[Deadlock]:
     """Every futex deadlock cycle in ``world``, each with the tasks behind it, ordered by the
     smallest task row on the cycle."""
-    from ..components.pidns import tid_in
     tasks, succ, uaddr, word = wait_for_graph(world)
     cycle, pos, reaches = functional_cycles(succ)
     on = np.flatnonzero(cycle >= 0)

@@ -41,19 +41,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..abi import (CLONE_FILES, CLONE_FS, CLONE_SIGHAND, CLONE_SYSVSEM, CLONE_THREAD, CLONE_VM,
-                   ExitState, FUTEX_WAITERS, SIG_DFL, SIG_IGN, SIGCHLD)
+from ..abi import SIG_IGN, SIGCHLD
 from ..components import signals as S
-from ..errors import E, KernelError
+from ..jit import sim as K
+from ..kernel import new_world
 from ..schedule import Phase, SanityError, system
 from ..systems import futex as futex_sys
-from ..systems import task_clone, task_exit, task_signals, task_wait, timers
+from ..systems import task_clone, task_signals
+from ..systems.signals_batch import sigreturn_many
 from ..world import Column, Component, Settings
+from . import batch, invariants
 from . import spec as specmod
-
-THREAD_FLAGS = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM
-SEGMENT_ADDR = 0x7F0000000000  # where the shared futex words are mapped in every process
-HANDLER_ADDR = 0x400000  # a synthetic handler's "address" (only its being neither 0 nor 1 counts)
+from .requests import SEGMENT_ADDR, THREAD_FLAGS, Requests, serve_one
 
 SimTask = Component("SimTask", "tasks", {
     "sim_prog": Column(np.int8, -1),  # program index, -1: not a synthetic task
@@ -91,7 +90,7 @@ _NCLASSES = int(_CLASS.max()) + 1
 @dataclass
 class SimState:
     """A workload compiled to arrays, and the engine's running totals. Kept in
-    ``world.index["sim"]`` so it is checkpointed with the World."""
+    ``world.index.sim`` so it is checkpointed with the World."""
 
     seed: int
     batched: bool
@@ -173,7 +172,6 @@ class Simulation:
 
     def __init__(self, workload, tasks: int, seed: int, *, check_every: int = 0,
                  batched: bool = True, tick_ns: int = 1_000_000, tasks_limit: int | None = None):
-        from ..kernel import new_world
         if isinstance(workload, (str,)) or hasattr(workload, "__fspath__"):
             workload = specmod.load(workload)
         if not isinstance(workload, specmod.Workload):
@@ -189,7 +187,9 @@ class Simulation:
         if limit <= tasks:
             raise ValueError(f"tasks_limit {limit} leaves no room for {tasks} tasks and init")
         # batched=False: wait_system retries one wait at a time too (the differential reference)
-        settings = Settings(tasks_limit=limit, tick_ns=int(tick_ns), batch_wait=batched)
+        # and signals are delivered by the scalar get_signal loop
+        settings = Settings(tasks_limit=limit, tick_ns=int(tick_ns), batch_wait=batched,
+                            signal_delivery_python=not batched)
         # One PID namespace level: no synthetic op creates a namespace, and each level costs 4 bytes
         # per task, process group and session (a World's default is 8 levels).
         world = new_world(settings, pidns_levels=1)
@@ -206,19 +206,16 @@ class Simulation:
         mem.seal()  # every process shares this one object (fork makes no copy)
         futex_sys.install_sim_memory(world, init, mem)
         st.segment = seg
-        world.index["sim"] = st
-        if not batched:
-            world.index["signal_delivery_python"] = True  # the scalar get_signal loop
+        world.index.sim = st
         self.world = world
         self.tick = 0
         if self.check_every:
-            from . import invariants
             invariants.install(world)
         self._after = None  # (gauges, stopped groups) at the end of the last step
         self._spawn_initial(init)
 
     def _spawn_initial(self, init: int) -> None:
-        w, st, wl = self.world, self.world.index["sim"], self.workload
+        w, st, wl = self.world, self.world.index.sim, self.workload
         tpp = wl.threads_per_process
         nproc = -(-self.tasks // tpp)
         sizes = np.full(nproc, tpp, np.int64)
@@ -244,10 +241,9 @@ class Simulation:
     def step(self) -> dict[str, int]:
         """Run one tick; return its counters (see :data:`COUNTERS`)."""
         w = self.world
-        st = w.index["sim"]
-        from ..jit import sim as K
-        sig = task_signals._stats(w)
-        sent0, deliv0, drop0 = sig["sent"], sig["delivered"], sig["dropped"]
+        st = w.index.sim
+        sig = w.index.signal_stats
+        sent0, deliv0, drop0 = sig.sent, sig.delivered, sig.dropped
         G, T = w.thread_groups, w.tasks
         if self._after is None:
             g0 = np.zeros(5 * (K.CHUNKS + 1), np.int64)
@@ -266,9 +262,9 @@ class Simulation:
         c = dict(st.totals)
         c["running"], c["blocked"], c["stopped"], c["zombie"] = (int(x) for x in g1[:4])
         c["tasks_alive"] = int(T.count)
-        c["signals_sent"] = sig["sent"] - sent0
-        c["signals_delivered"] = sig["delivered"] - deliv0
-        c["signals_dropped"] = sig["dropped"] - drop0
+        c["signals_sent"] = sig.sent - sent0
+        c["signals_delivered"] = sig.delivered - deliv0
+        c["signals_dropped"] = sig.dropped - drop0
         c["reaped"] = int(g1[4] - g0[4])  # a released row's generation moves on
         # zombies: tasks that finished exiting this tick (released at once, or zombies now)
         c["zombies"] = c["reaped"] + int(g1[3] - g0[3])
@@ -276,7 +272,6 @@ class Simulation:
         c["group_stops"] = int((G.stopped[:ng] & ~stopped0[:ng]).sum() + G.stopped[ng: G.n].sum())
         self._after = g1, G.stopped[: G.n].copy()
         if self.check_every and self.tick % self.check_every == 0:
-            from . import invariants
             v = invariants.check(w)
             if v is not None:
                 err = SanityError(str(v) if v.tick >= 0 else f"tick {self.tick}: {v}")
@@ -305,10 +300,9 @@ _WRITES = ("SimTask", "RunState", "SigPending", "SigMask", "SigWait", "SigInfo",
         writes=_WRITES)
 def sim_run_system(world, commands) -> None:
     """Run every synthetic program for one tick and serve the syscalls they issue."""
-    st = world.index.get("sim")
+    st = world.index.sim
     if st is None:
         return
-    from ..jit import sim as K
     T, G = world.tasks, world.thread_groups
     n = T.n
     if n == 0:
@@ -347,24 +341,11 @@ def sim_run_system(world, commands) -> None:
     serve(world, st, req)
 
 
-@dataclass
-class Requests:
-    task: np.ndarray
-    step: np.ndarray
-    op: np.ndarray
-    args: np.ndarray
-    flag: np.ndarray
-
-    def __len__(self):
-        return len(self.task)
-
-
 def _run_handlers(world, rows: np.ndarray) -> None:
     """A synthetic handler returns at once: rt_sigreturn pops each frame (innermost first)."""
-    st = world.index["sim"]
+    st = world.index.sim
     T = world.tasks
     if st.batched:
-        from ..systems.signals_batch import sigreturn_many
         sigreturn_many(world, rows)
         return
     for t in rows.tolist():
@@ -386,141 +367,9 @@ def serve(world, st: SimState, req: Requests) -> None:
                 serve_one(world, st, req, r)
 
 
-def _batched():
-    from . import batch
-    return {0: batch.serve_sigactions, 1: batch.serve_sigprocmask, 2: batch.serve_kills,
-            3: batch.serve_futex, 4: batch.serve_sleeps, 5: batch.serve_clones, 6: batch.serve_exits,
-            7: batch.serve_waits}
+# op class -> its batch server (sim/batch.py)
+_BATCHED = {0: batch.serve_sigactions, 1: batch.serve_sigprocmask, 2: batch.serve_kills,
+            3: batch.serve_futex, 4: batch.serve_sleeps, 5: batch.serve_clones,
+            6: batch.serve_exits, 7: batch.serve_waits}
 
 
-class _Lazy(dict):
-    def get(self, key, default=None):
-        if not self:
-            self.update(_batched())
-        return dict.get(self, key, default)
-
-
-_BATCHED = _Lazy()
-
-
-def _advance(world, st: SimState, t: int) -> None:
-    world.tasks.sim_pc[t] = st.step_next[world.tasks.sim_pc[t]]
-
-
-def _tid(world, t: int) -> int:
-    return int(world.tasks.tids[t, 0])
-
-
-def _tgid(world, t: int) -> int:
-    return int(world.tasks.tids[int(world.thread_groups.leader[int(world.tasks.tg[t])]), 0])
-
-
-def _word_addr(word: int) -> int:
-    return SEGMENT_ADDR + 4 * int(word)
-
-
-_K = None
-
-
-def _load_k():
-    # jit.sim is imported on first use (numba kernels compile lazily), then kept: serve_one runs
-    # once per scalar request, tens of thousands of times a tick at scale
-    global _K
-    from ..jit import sim
-    _K = sim
-    return sim
-
-
-def serve_one(world, st: SimState, req: Requests, r: int) -> None:
-    """Serve request ``r`` with the scalar handler a guest's syscall would reach."""
-    K = _K or _load_k()
-    T = world.tasks
-    t = int(req.task[r])
-    op = int(req.op[r])
-    a0, a1, a2 = req.args[r].tolist()
-    tot = st.totals
-    if T.exit_state[t] != ExitState.NONE:
-        return  # killed earlier in this tick (a group exit): the call never completes
-    try:
-        if op == K.OP_SIGACTION:
-            handler = (SIG_DFL, SIG_IGN, HANDLER_ADDR)[a1]
-            task_signals.sigaction(world, t, a0, (handler, a2, 0))
-        elif op == K.OP_SIGPROCMASK:
-            task_signals.sigprocmask(world, t, a0, a1)
-        elif op == K.OP_KILL:
-            if a0 < 0:
-                raise KernelError(E.ESRCH, "no target")
-            task_signals.kill(world, t, _tgid(world, a0), a1)
-        elif op == K.OP_TGKILL:
-            if a0 < 0:
-                raise KernelError(E.ESRCH, "no target")
-            task_signals.tgkill(world, t, _tgid(world, a0), _tid(world, a0), a1)
-        elif op == K.OP_FUTEX_WAIT:
-            addr = _word_addr(a0)
-            futex_sys.futex_wait(world, t, addr, futex_sys.read_u32(world, t, addr), private=False)
-            tot["futex_waits"] += 1
-            return  # blocked: the pc moves when the wait ends
-        elif op == K.OP_FUTEX_WAKE:
-            tot["futex_wakes"] += futex_sys.futex_wake(world, t, _word_addr(a0), a1, private=False)
-        elif op == K.OP_LOCK:
-            if not _lock(world, st, t, a0, bool(req.flag[r])):
-                return  # blocked (or retrying next tick)
-        elif op == K.OP_UNLOCK:
-            words = st.segment.words  # see _lock
-            old = int(words[a0])
-            words[a0] = 0
-            if old & FUTEX_WAITERS:
-                tot["futex_wakes"] += futex_sys.futex_wake(world, t, _word_addr(a0), 1, private=False)
-        elif op == K.OP_NANOSLEEP:
-            ns = a0 * int(world.settings.tick_ns)
-            if timers.nanosleep(world, t, (ns // 1_000_000_000, ns % 1_000_000_000)) is task_wait.BLOCKED:
-                return
-        elif op == K.OP_SETITIMER:
-            tick = int(world.settings.tick_ns)
-            timers._set_itimer_ns(world, t, a0, a1 * tick, a2 * tick)
-        elif op == K.OP_CLONE:
-            flags = THREAD_FLAGS if a0 == 0 else SIGCHLD
-            c = task_clone.clone(world, t, flags)
-            T.sim_prog[c] = a1
-            T.sim_pc[c] = st.prog_first[a1]
-            tot["clones"] += 1
-        elif op == K.OP_EXIT:
-            task_exit.exit_task(world, t, a0)
-            tot["exits"] += 1
-            return
-        elif op == K.OP_EXIT_GROUP:
-            task_exit.exit_group(world, t, a0)
-            tot["exits"] += 1
-            return
-        elif op == K.OP_WAIT:
-            res = task_wait.wait(world, t, task_wait.WaitOptions.for_wait4(-1, 0))
-            if res is task_wait.BLOCKED:
-                return
-        else:  # pragma: no cover - the interpreter emits only these
-            raise AssertionError(f"op {op}")
-    except KernelError:
-        tot["syscall_errors"] += 1
-    _advance(world, st, t)
-
-
-def _lock(world, st: SimState, t: int, word: int, contended: bool) -> bool:
-    """One attempt at a glibc-style mutex (0 free, owner tid, FUTEX_WAITERS when contended):
-    take it (True), or mark it contended and FUTEX_WAIT (False: the task blocks and retries)."""
-    addr = _word_addr(word)
-    # every synthetic process maps st.segment at SEGMENT_ADDR (and nothing else), so the word is
-    # read and written in place, as jit.futex_batch does, not through memory_of/_locate
-    words = st.segment.words
-    cur = int(words[word])
-    if cur == 0:
-        # glibc: after a contended wait, take the lock marked contended (others may wait)
-        words[word] = _tid(world, t) | (FUTEX_WAITERS if contended else 0)
-        return True
-    if not cur & FUTEX_WAITERS:
-        cur |= FUTEX_WAITERS
-        words[word] = cur
-    try:
-        futex_sys.futex_wait(world, t, addr, cur, private=False)
-    except KernelError:
-        return False  # EAGAIN: the word changed under us; retry next tick
-    st.totals["futex_waits"] += 1
-    return False

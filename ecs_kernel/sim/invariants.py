@@ -32,8 +32,8 @@ delivered, whether a parent autoreaped *when* its child died, and whether a fute
 waiter. :func:`install` adds probe systems to the World's schedule that snapshot the few rows that
 matter at the start of the SIGNALS, RUN and EXIT phases (the phases that deliver signals, make
 zombies and wake futex waiters) and compare at their end; the first violation they see is kept in
-``world.index["invariant_record"]`` and :func:`check` reports it. Without :func:`install`, the
-state rules still run.
+``world.index.sim_probes`` (:class:`Probes`) and :func:`check` reports it. Without
+:func:`install`, the state rules still run.
 
 What the delivery probe compares. Delivery (systems/task_signals.py ``get_signal``) dequeues a
 signal: it clears the signal's pending bit (the task's own, or the group's) and, for a caught
@@ -52,12 +52,13 @@ runSyscallExit) was woken, and a waiter with a match-any bitset still queued whe
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..abi import Block, ExitState, RunState, SA_NOCLDWAIT, SIG_IGN, SIGCHLD, UNBLOCKABLE
-from ..jit.invariants import LIST_CODES, LIST_OK, walk_lists
+from ..components.task import state_name
+from ..jit.invariants import LIST_CODES, LIST_OK, blocked_pending, queue_ranks, walk_lists
 from ..schedule import Phase, system
 
 RULES = ("signal-delivered-while-blocked", "futex-lost-wakeup", "zombie-leaked",
@@ -164,7 +165,7 @@ def check_ids(world) -> Violation | None:
         r = int(rows[~okns][0])
         return _v(world, "ids-unique", f"task lives in no live PID namespace (ns {T.ns[r]})", r)
     level = N.level[ns].astype(np.int64)
-    maps = world.index["pidmaps"]
+    maps = world.index.pidmaps
     for L in range(int(level.max()) + 1):
         sel = level >= L
         anc = ns[sel].copy()
@@ -322,7 +323,6 @@ def check_futex(world) -> Violation | None:
 
 
 def _state(T, t: int) -> str:
-    from ..components.task import state_name
     s = state_name(RunState, int(T.run_state[t]))
     if T.run_state[t] == RunState.blocked:
         s += f" on {state_name(Block, int(T.block[t]))}"
@@ -374,9 +374,26 @@ def check_zombies(world) -> Violation | None:
 
 # -- probes: events the state cannot show ---------------------------------------------------------
 
+@dataclass
+class Probes:
+    """What the probe systems keep in ``world.index.sim_probes`` (checkpointed with the World):
+    each probe's snapshot from the start of its phase, by probe name, until the phase's end
+    compares, and the first violation a probe saw."""
+
+    record: Violation | None = None
+    snapshots: dict[str, dict] = field(default_factory=dict)
+
+
+def _probes(world) -> Probes:
+    if world.index.sim_probes is None:
+        world.index.sim_probes = Probes()
+    return world.index.sim_probes
+
+
 def _record(world, v: Violation | None) -> None:
-    if v is not None and world.index.get("invariant_record") is None:
-        world.index["invariant_record"] = v
+    p = _probes(world)
+    if v is not None and p.record is None:
+        p.record = v
 
 
 @system(phase=Phase.SIGNALS, reads=("SigPending", "SigMask", "SigWait", "GroupSigPending",
@@ -385,12 +402,11 @@ def delivery_probe_begin(world, commands) -> None:
     """Snapshot, before delivery, the tasks with a pending signal their mask blocks or a
     sigsuspend mask, the groups with a pending signal every thread blocks, and the sigframe rows
     (one numba pass over the tasks: jit/invariants.py ``blocked_pending``)."""
-    from ..jit.invariants import blocked_pending
     T, G, F = world.tasks, world.thread_groups, world.sigframes
     rows, mask, pend, all_block = blocked_pending(world, int(_KEEP))
     gblocked = G.group_pending[: G.n] & all_block
     groups = np.flatnonzero(gblocked != 0)
-    world.index["_delivery_probe"] = {
+    _probes(world).snapshots["delivery"] = {
         "rows": rows, "mask": mask, "pending": pend, "saved": T.has_saved_mask[rows].copy(),
         "groups": groups, "gblocked": gblocked[groups],
         "fn": F.n, "falive": F.alive[: F.n].copy(), "fgen": F.gen[: F.n].copy(), "tick": world.ticks,
@@ -401,7 +417,7 @@ def delivery_probe_begin(world, commands) -> None:
                                     "SignalHandlers", "SigActions"))
 def delivery_probe_end(world, commands) -> None:
     """Compare after delivery: see the module docstring."""
-    snap = world.index.pop("_delivery_probe", None)
+    snap = _probes(world).snapshots.pop("delivery", None)
     if snap is None or snap["tick"] != world.ticks:
         return
     _record(world, _delivery_violation(world, snap))
@@ -462,8 +478,8 @@ def _delivery_violation(world, snap) -> Violation | None:
 def exit_probe_begin(world, commands) -> None:
     """Snapshot the zombies whose parent has been told (leader, alone in its group)."""
     told = _told_zombies(world)
-    world.index["_exit_probe"] = {"told": told, "parent": world.tasks.parent[told].astype(np.int64),
-                                  "tick": world.ticks}
+    _probes(world).snapshots["exit"] = {
+        "told": told, "parent": world.tasks.parent[told].astype(np.int64), "tick": world.ticks}
 
 
 @system(phase=Phase.EXIT, reads=("ExitState", "TaskTree", "ThreadGroupCore", "SignalHandlers",
@@ -471,7 +487,7 @@ def exit_probe_begin(world, commands) -> None:
 def exit_probe_end(world, commands) -> None:
     """A zombie told to its parent in this phase (it died, its last thread went, or it was
     reparented) must not be left by a parent that autoreaps: do_notify_parent releases it."""
-    snap = world.index.pop("_exit_probe", None)
+    snap = _probes(world).snapshots.pop("exit", None)
     if snap is None or snap["tick"] != world.ticks:
         return
     T, G = world.tasks, world.thread_groups
@@ -513,7 +529,6 @@ def _told_zombies(world) -> np.ndarray:
 
 
 def _futex_snapshot(world) -> dict:
-    from ..jit.invariants import queue_ranks
     W = world.futex_waiters
     rows = W.live_rows()
     return {"rows": rows, "rank": queue_ranks(world)[rows], "queue": W.queue[rows].astype(np.int64),
@@ -554,11 +569,11 @@ def _futex_fifo_violation(world, snap) -> Violation | None:
 
 
 def _futex_begin(world) -> None:
-    world.index["_futex_probe"] = _futex_snapshot(world)
+    _probes(world).snapshots["futex"] = _futex_snapshot(world)
 
 
 def _futex_end(world) -> None:
-    snap = world.index.pop("_futex_probe", None)
+    snap = _probes(world).snapshots.pop("futex", None)
     if snap is not None and snap["tick"] == world.ticks:
         _record(world, _futex_fifo_violation(world, snap))
 
@@ -611,13 +626,14 @@ def install(world) -> None:
 def uninstall(world) -> None:
     probes = {s.name for pair in _PROBES for s in pair}
     world.schedule.systems[:] = [s for s in world.schedule.systems if s.name not in probes]
-    for key in ("_delivery_probe", "_exit_probe", "_futex_probe"):
-        world.index.pop(key, None)
+    if world.index.sim_probes is not None:
+        world.index.sim_probes.snapshots.clear()
 
 
 def recorded(world) -> Violation | None:
     """The first violation a probe saw, if any."""
-    return world.index.get("invariant_record")
+    p = world.index.sim_probes
+    return None if p is None else p.record
 
 
 CHECKS = (check_membership, check_sessions, check_ids, check_lists, check_futex, check_zombies)

@@ -9,7 +9,8 @@ turns that into ``-errno`` in rax. The other outcomes are exceptions too:
   futex, a sleep, sigsuspend, a vfork parent); a system completes it with ``tasks.ret``.
 - :class:`WouldBlock`: the files are not ready; the dispatcher blocks the task on them as
   io_waits rows (systems/io_wait.py) and the call runs again when one is ready.
-- :class:`TaskExit`: exit/exit_group ran; :class:`ExecDone`: execve replaced the image.
+- :class:`TaskExit`: exit/exit_group ran; :class:`ExecDone`: execve replaced the image;
+  :class:`ContextRestored`: rt_sigreturn loaded every register.
 
 State that is rows stays in the World (``t.world.tasks.<column>[t.row]``); Python objects a task
 needs (its address space, file-system context, registers while switched out) hang off this object.
@@ -69,6 +70,16 @@ class ExecDone(Exception):
     """execve replaced the task's image (and engine): stop the old engine, write nothing."""
 
 
+class ContextRestored(Exception):
+    """rt_sigreturn loaded a whole register context (cpu/signals.py): the dispatcher writes
+    nothing back; the run loop goes on at ``rip`` with ``rax``."""
+
+    def __init__(self, rip: int, rax: int):
+        super().__init__("rt_sigreturn")
+        self.rip = rip
+        self.rax = rax
+
+
 class FSContext:
     """gVisor ``kernel.FSContext``: working directory and umask, the object behind an
     ``fs_contexts`` row (shared under CLONE_FS, copied by ``fork()`` otherwise:
@@ -101,7 +112,7 @@ class Task:
     @property
     def fsctx(self) -> FSContext:
         """The working directory and umask (the task's ``fs_contexts`` row's object)."""
-        return self.world.index["fs_contexts"][int(self.world.tasks.fsctx[self.row])]
+        return self.world.index.fs_contexts[int(self.world.tasks.fsctx[self.row])]
 
     # -- names: the task's own (a column) and its image's (the address space's) ------------------
     @property
@@ -143,5 +154,5 @@ def errno_name(e: int) -> str:
     return _errno.errorcode.get(e, str(e))
 
 
-__all__ = ["Task", "FSContext", "KernelBlocked", "WouldBlock", "TaskExit", "ExecDone", "s32", "s64",
-           "u32", "MASK64", "E", "KernelError", "errno_name"]
+__all__ = ["Task", "FSContext", "KernelBlocked", "WouldBlock", "TaskExit", "ExecDone",
+           "ContextRestored", "s32", "s64", "u32", "MASK64", "E", "KernelError", "errno_name"]

@@ -29,10 +29,10 @@ from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import uclib
 
 from ..abi import AT_FDCWD, ENOSYS, ERESTARTNOINTR
+from ..components import pidns
 from ..errors import KernelError
-from ..cpu.signals import ContextRestored
 from ..systems import io_wait, task_block
-from .context import ExecDone, KernelBlocked, TaskExit, WouldBlock
+from .context import ContextRestored, ExecDone, KernelBlocked, TaskExit, WouldBlock
 from .table import MAX_NR, name_of, table
 
 MASK64 = (1 << 64) - 1
@@ -200,7 +200,6 @@ class Dispatcher:
         """strace -f's ``[pid N] `` once the program has more than one task."""
         if len(self.machine.tasks) < 2:
             return ""
-        from ..components import pidns
         w = task.world
         return f"[pid {pidns.tid_in(w, task.row, int(w.tasks.ns[task.row]))}] "
 

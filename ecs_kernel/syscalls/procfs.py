@@ -9,6 +9,7 @@ import os
 from ..errors import E, KernelError
 from ..fs.proc import ProcProvider
 from ..systems import fd_table
+from .sys_process import getpid, getppid
 
 
 class KernelProc(ProcProvider):
@@ -20,7 +21,6 @@ class KernelProc(ProcProvider):
         t = m.current_task
         if t is None:
             raise KernelError(E.ENOENT, "no process")
-        from .sys_process import getpid
         if getpid(t) != pid:
             raise KernelError(E.ENOENT, f"no process {pid}")
         return t
@@ -29,7 +29,6 @@ class KernelProc(ProcProvider):
         t = self.machine.current_task
         if t is None:
             raise KernelError(E.ENOENT, "no current process")
-        from .sys_process import getpid
         return getpid(t)
 
     def files(self) -> dict[str, bytes]:
@@ -67,7 +66,6 @@ class KernelProc(ProcProvider):
         t = self._task(pid)
         T = t.world.tasks
         r = t.row
-        from .sys_process import getppid
         uid = f"{int(T.ruid[r])}\t{int(T.euid[r])}\t{int(T.suid[r])}\t{int(T.euid[r])}"
         gid = f"{int(T.rgid[r])}\t{int(T.egid[r])}\t{int(T.sgid[r])}\t{int(T.egid[r])}"
         return (f"Name:\t{t.comm.decode(errors='replace')}\nUmask:\t{t.fsctx.umask:04o}\n"
@@ -79,7 +77,6 @@ class KernelProc(ProcProvider):
 
     def stat(self, pid: int) -> bytes:
         t = self._task(pid)
-        from .sys_process import getppid
         return (f"{pid} ({t.comm.decode(errors='replace')}) R {getppid(t)} {pid} {pid} 0 -1 0 "
                 + " ".join(["0"] * 44) + "\n").encode()
 

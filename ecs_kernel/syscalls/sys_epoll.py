@@ -22,8 +22,8 @@ from ..fs.stat import makedev
 from ..fs.file import (DirectoryDescription, FileDescription, RegularFileDescription)
 from ..fs.inodes import Inode, RegularFile, SuperBlock
 from ..systems import fd_table, io_wait
-from .context import WouldBlock, s32, u32
-from .table import FULL, PARTIAL, syscall
+from .context import WouldBlock, s32, s64, u32
+from .registry import FULL, PARTIAL, syscall
 
 ANON_SB = SuperBlock("anon_inodefs", makedev(0, 0x0E), time.time_ns)
 
@@ -294,7 +294,6 @@ def getdents(t, fd, dirp, count):
 @syscall("fallocate", PARTIAL, "mode 0 and FALLOC_FL_KEEP_SIZE only", args=("fd", "i", "i", "i"))
 def fallocate(t, fd, mode, offset, length):
     """Implements fallocate(2)."""
-    from .context import s64
     desc = fd_table.get_file(t.world, t.row, s32(fd))
     mode, offset, length = s32(mode), s64(offset), s64(length)
     if offset < 0 or length <= 0:

@@ -26,9 +26,11 @@ from ..abi import (AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_NO_AUTOMOUNT, AT_REMO
 from .. import abi
 from ..errors import E, KernelError
 from ..fs.file import RegularFileDescription
+from ..fs.ops import OMIT
 from ..systems import fd_table, io_wait
 from .context import WouldBlock, s32, s64, u32
-from .table import FULL, PARTIAL, syscall
+from .registry import FULL, PARTIAL, syscall
+from .sys_signal import send_sigpipe
 
 MAX_RW_COUNT = 0x7FFF_F000
 _BIG_READ = 1 << 20  # INT_MAX & PAGE_MASK: Linux clamps every read/write to this
@@ -117,7 +119,6 @@ def _do_write(t, desc, data: bytes, offset: int | None = None) -> int:
         if e.errno == E.EPIPE:
             # A pipe without readers (ours, or the host's stdout): SIGPIPE, then EPIPE if the
             # signal is ignored or blocked (pipe_write / send_sig).
-            from .sys_signal import send_sigpipe
             send_sigpipe(t)
         raise
 
@@ -719,7 +720,6 @@ def fchownat(t, dirfd, path, uid, gid, flags):
 @syscall("utimensat", FULL, args=("dirfd", "s", "p", "x"))
 def utimensat(t, dirfd, path, times, flags):
     """Implements utimensat(2)."""
-    from ..fs.ops import OMIT
     now = t.fs.clock()
     if times:
         a_s, a_ns, m_s, m_ns = struct.unpack("<qqqq", t.mm.copy_in(times, 32))

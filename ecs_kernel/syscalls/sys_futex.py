@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import struct
 
+from ..systems import futex as F
+from ..systems.task_block import BLOCKED
 from .context import KernelBlocked, s32
-from .table import PARTIAL, syscall
+from .registry import PARTIAL, syscall
 
 
 @syscall("futex", PARTIAL, "WAIT/WAKE/REQUEUE/CMP_REQUEUE/WAKE_OP/BITSET and LOCK_PI/UNLOCK_PI/"
@@ -17,8 +19,6 @@ from .table import PARTIAL, syscall
          args=("p", "i", "u", "p", "p", "u"))
 def futex(t, uaddr, op, val, timeout, uaddr2, val3):
     """Implements futex(2)."""
-    from ..systems import futex as F
-    from ..systems.task_wait import BLOCKED
     op = s32(op)
     ts = None
     if F.futex_cmd_has_timeout(op):

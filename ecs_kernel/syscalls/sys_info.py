@@ -10,7 +10,7 @@ import struct
 from ..abi import GRND_INSECURE, GRND_NONBLOCK, GRND_RANDOM, NEW_UTS_LEN
 from ..errors import E, KernelError
 from .context import s32, u32
-from .table import FULL, PARTIAL, syscall
+from .registry import FULL, PARTIAL, syscall
 
 SYSNAME = b"Linux"
 RELEASE = b"6.1.0-ecs-kernel"

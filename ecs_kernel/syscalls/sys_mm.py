@@ -1,21 +1,20 @@
 """Memory syscalls: brk, mmap, munmap, mprotect, mremap, madvise, msync, mincore, mlock family.
 
 gVisor: ``sys_mmap.go``. The semantics (and Linux's errnos, in Linux's order) live in
-:class:`ecs_kernel.cpu.memory.AddressSpace`; these handlers decode registers and find the file
-behind an fd.
+:class:`ecs_kernel.cpu.memory.AddressSpace`, the task's ``t.mm``; these handlers decode registers
+and find the file behind an fd.
 """
 from __future__ import annotations
 
 
-from ..abi import MAP_ANONYMOUS, MAP_SHARED, MAP_TYPE, PAGE_MASK, PAGE_SIZE
-from ..cpu.loader import FileMapping
-from ..cpu.memory import page_align
+from ..abi import MAP_ANONYMOUS, MAP_SHARED, MAP_TYPE, PAGE_MASK
 from ..errors import E, KernelError
 from ..fs.devices import ZeroDevice
+from ..fs.file import FileMapping
 from ..fs.inodes import RegularFile
 from ..systems import fd_table
 from .context import s32, u32
-from .table import FULL, PARTIAL, syscall
+from .registry import FULL, PARTIAL, syscall
 
 
 @syscall("brk", FULL, args=("x",))
@@ -82,20 +81,7 @@ def msync(t, addr, length, flags):
 @syscall("mincore", PARTIAL, "every mapped page is reported resident", args=("x", "u", "p"))
 def mincore(t, addr, length, vec):
     """Implements mincore(2)."""
-    if addr & ~PAGE_MASK:
-        raise KernelError(E.EINVAL)
-    n = page_align(length) // PAGE_SIZE
-    if length and not t.mm.access_ok(addr, n * PAGE_SIZE):
-        # Linux: ENOMEM for unmapped pages in the range (PROT_NONE pages are mapped).
-        end = addr + n * PAGE_SIZE
-        covered = 0
-        for v in t.mm.vmas():
-            lo, hi = max(v.start, addr), min(v.end, end)
-            if hi > lo:
-                covered += hi - lo
-        if covered < end - addr:
-            raise KernelError(E.ENOMEM)
-    t.mm.copy_out(vec, b"\x01" * n)
+    t.mm.copy_out(vec, t.mm.mincore(addr, length))
     return 0
 
 

@@ -16,14 +16,17 @@ from ..abi import (ARCH_GET_CPUID, ARCH_GET_FS, ARCH_GET_GS, ARCH_SET_CPUID, ARC
                    PRIO_USER, PR_CAPBSET_READ, PR_GET_CHILD_SUBREAPER, PR_GET_DUMPABLE, PR_GET_NAME,
                    PR_GET_NO_NEW_PRIVS, PR_GET_PDEATHSIG, PR_GET_SECCOMP, PR_SET_CHILD_SUBREAPER,
                    PR_SET_DUMPABLE, PR_SET_NAME, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG, RLIMIT_AS,
-                   RLIMIT_DATA, RLIMIT_NOFILE, RLIM_NLIMITS, RunState,
+                   RLIMIT_DATA, RLIMIT_NOFILE, RLIMIT_STACK, RLIM_NLIMITS, RunState,
                    SCHED_BATCH, SCHED_DEADLINE, SCHED_FIFO, SCHED_IDLE, SCHED_NORMAL, SCHED_RR,
                    SIGCHLD, SIGCONT, TASK_SIZE)
 from ..components import pidns, rlimits
 from ..errors import E, KernelError
-from ..systems import sessions, task_exit
+from ..systems import cpu_clocks, fd_table, futex, sessions, task_exit
+from ..systems import task_wait as W
+from ..systems.task_block import BLOCKED
+from ..systems.task_exec import arg_strings_limit
 from .context import KernelBlocked, TaskExit, s32, u32
-from .table import FULL, PARTIAL, completion, syscall
+from .registry import FULL, PARTIAL, completion, syscall
 
 _U64 = (1 << 64) - 1
 
@@ -70,8 +73,7 @@ def _strings(t, addr: int, limit: int) -> list[bytes]:
 
 
 def _execve(t, path_addr, argv_addr, envp_addr, cwd=None, empty_fd=None):
-    from ..cpu.exec_args import arg_strings_limit
-    stack, _ = rlimits.get(t.world, t.tg, 3)  # RLIMIT_STACK
+    stack, _ = rlimits.get(t.world, t.tg, RLIMIT_STACK)
     limit = arg_strings_limit(min(stack, 1 << 40))
     path = t.mm.copy_in_string(path_addr, 4096)
     argv = _strings(t, argv_addr, limit)
@@ -95,7 +97,6 @@ def execve(t, path, argv, envp):
          args=("dirfd", "s", "p", "p", "x"))
 def execveat(t, dirfd, path, argv, envp, flags):
     """Implements execveat(2)."""
-    from ..systems import fd_table
     flags = u32(flags)
     if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
         raise KernelError(E.EINVAL)
@@ -193,7 +194,6 @@ def set_tid_address(t, addr):
 @syscall("set_robust_list", FULL, "walked at exit (systems/futex.exit_robust_list)", args=("p", "u"))
 def set_robust_list(t, head, length):
     """Implements set_robust_list(2)."""
-    from ..systems import futex
     return futex.set_robust_list(t.world, t.row, head, length)
 
 
@@ -201,10 +201,8 @@ def set_robust_list(t, head, length):
 def restart_syscall(t):
     """Implements restart_syscall(2): resume the call a signal interrupted, with its deadline
     (the restart block; -EINTR when there is none)."""
-    from ..systems import futex as F
-    from ..systems.task_wait import BLOCKED
     t.machine.sync_clock()
-    if F.futex_restart(t.world, t.row) is BLOCKED:
+    if futex.futex_restart(t.world, t.row) is BLOCKED:
         raise KernelBlocked()
     return 0
 
@@ -212,7 +210,6 @@ def restart_syscall(t):
 @syscall("get_robust_list", FULL, args=("i", "p", "p"))
 def get_robust_list(t, pid, head_ptr, len_ptr):
     """Implements get_robust_list(2)."""
-    from ..systems import futex
     head, ln = futex.get_robust_list(t.world, t.row, s32(pid))
     t.mm.copy_out_u64(head_ptr, head)
     t.mm.copy_out_u64(len_ptr, ln)
@@ -421,7 +418,6 @@ def setrlimit(t, resource, ptr):
          "or I/O statistics", args=("i", "p"))
 def getrusage(t, who, ptr):
     """Implements getrusage(2)."""
-    from ..systems import cpu_clocks
     t.machine.sync_clock()  # charge the CPU the caller used up to now
     ru = cpu_clocks.getrusage(t.world, t.row, s32(who))  # EINVAL for a bad who
     t.mm.copy_out(ptr, _rusage(ru.utime_ns, ru.stime_ns))
@@ -519,12 +515,7 @@ def arch_prctl(t, code, addr):
 def sched_yield(t):
     """Implements sched_yield(2): with another task runnable, the engine stops after the call
     (from the hook: safe) and the run loop runs the next task."""
-    m = t.machine
-    if m.contended and m.current_uch is not None:
-        from unicorn.unicorn_py3.unicorn import uclib
-        if m.stop_reason is None:
-            m.stop_reason = "requantum"
-        uclib.uc_emu_stop(m.current_uch)
+    t.machine.yield_cpu()
     return 0
 
 
@@ -644,10 +635,9 @@ def _wait(t, opts) -> bool:
     """Task.Wait for the caller: True when a result is in its WaitState columns (``ret`` the
     pid), False for WNOHANG with nothing ready; blocks the task (a row on Block.WAIT that
     wait_system completes) when nothing is ready yet."""
-    from ..systems import task_wait as W
     res = W.wait(t.world, t.row, opts)
     t.world.flush()  # a reaped child's rows go now
-    if res is W.BLOCKED:
+    if res is BLOCKED:
         raise KernelBlocked()
     if res is None:
         return False
@@ -658,7 +648,6 @@ def _wait(t, opts) -> bool:
 @syscall("wait4", PARTIAL, "rusage reports CPU times only", args=("i", "p", "x", "p"))
 def wait4(t, pid, status_ptr, options, rusage):
     """Implements wait4(2)."""
-    from ..systems import task_wait as W
     pid, options = s32(pid), u32(options)
     if status_ptr:
         t.mm.copy_in(status_ptr, 4)  # EFAULT before anything is reaped
@@ -683,7 +672,6 @@ def wait4_done(t, ret, pid, status_ptr, options, rusage):
 @syscall("waitid", PARTIAL, "rusage (a Linux extension) reports CPU times only", args=("i", "i", "p", "x", "p"))
 def waitid(t, idtype, id_, infop, options, rusage):
     """Implements waitid(2)."""
-    from ..systems import task_wait as W
     idtype, id_, options = s32(idtype), s32(id_), u32(options)
     found = _wait(t, W.WaitOptions.for_waitid(idtype, id_, options))
     return waitid_done(t, int(t.world.tasks.ret[t.row]) if found else 0, idtype, id_, infop,

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import struct
 
-from ..abi import (NSIG, SI_TKILL, SI_USER, SIG_BLOCK, SIG_SETMASK,
-                   SIG_UNBLOCK)
+from ..abi import NSIG, SI_TKILL, SI_USER, SIG_BLOCK, SIG_SETMASK, SIG_UNBLOCK, SIGPIPE
 from ..components import sigactions
 from ..errors import E, KernelError
 from ..systems import task_signals
+from ..systems.task_block import BLOCKED
 from .context import KernelBlocked, s32
-from .table import FULL, completion, syscall
+from .registry import FULL, completion, syscall
+from .sys_process import getpid
 
 _SIGACTION = struct.Struct("<QQQQ")  # handler, flags, restorer, mask (kernel struct sigaction)
 
@@ -84,10 +85,8 @@ def sigaltstack(t, ss, old_ss):
 
 def send_sigpipe(t) -> None:
     """pipe_write/send_sig: SIGPIPE to the writer, delivered when its write returns EPIPE."""
-    from ..systems.task_signals import send_signal
-    from .sys_process import getpid
-    send_signal(t.world, t.row, 13, group=False, code=SI_USER, pid=getpid(t),
-                uid=int(t.world.tasks.ruid[t.row]))
+    task_signals.send_signal(t.world, t.row, SIGPIPE, group=False, code=SI_USER, pid=getpid(t),
+                             uid=int(t.world.tasks.ruid[t.row]))
 
 
 @syscall("kill", FULL, args=("i", "i"))
@@ -134,7 +133,6 @@ def rt_sigqueueinfo(t, pid, sig, info):
 @syscall("rt_tgsigqueueinfo", FULL, args=("i", "i", "i", "p"))
 def rt_tgsigqueueinfo(t, tgid, tid, sig, info):
     """Implements rt_tgsigqueueinfo(2)."""
-    from .sys_process import getpid
     code, value = _user_siginfo(t, s32(sig), info)
     if (code >= 0 or code == SI_TKILL) and s32(tgid) != getpid(t):  # SI_TKILL is the kernel's
         raise KernelError(E.EPERM)
@@ -148,9 +146,7 @@ def rt_tgsigqueueinfo(t, tgid, tid, sig, info):
          "the frame at rsp", args=())
 def rt_sigreturn(t):
     """Implements rt_sigreturn(2)."""
-    from unicorn import x86_const as X
-    rsp = t.machine.memory_of(t.row).uc.reg_read(X.UC_X86_REG_RSP)
-    raise t.machine.signals.sigreturn(t, rsp)
+    raise t.machine.signals.sigreturn(t)
 
 
 @syscall("pause", FULL, args=())
@@ -173,7 +169,6 @@ def rt_sigsuspend(t, mask, sigsetsize):
 @syscall("rt_sigtimedwait", FULL, args=("p", "p", "p", "u"))
 def rt_sigtimedwait(t, set_, info, timeout, sigsetsize):
     """Implements rt_sigtimedwait(2)."""
-    from ..systems.task_wait import BLOCKED
     if sigsetsize != 8:
         raise KernelError(E.EINVAL)
     wanted = struct.unpack("<Q", t.mm.copy_in(set_, 8))[0]

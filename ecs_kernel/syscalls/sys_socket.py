@@ -19,12 +19,12 @@ from .. import abi
 from ..errors import E, KernelError
 from ..fs.file import FileDescription
 from ..fs.inodes import Inode
-from ..fs.pipe import Pipe
+from ..fs.pipe import BrokenPipe, Pipe
 from ..systems import fd_table
 from .context import s32, u32
 from .sys_epoll import ANON_SB
-from .sys_file import _do_read, _do_write, _file
-from .table import PARTIAL, syscall
+from .sys_file import _blocked_io, _do_read, _do_write, _file
+from .registry import PARTIAL, syscall
 
 NOTE = "no network: socket() is EAFNOSUPPORT; socketpair(AF_UNIX) gives a connected stream pair"
 
@@ -56,7 +56,6 @@ class UnixStreamEnd(FileDescription):
 
     def _write(self, data: bytes) -> int:
         if not self.wr_open:
-            from ..fs.pipe import BrokenPipe
             raise BrokenPipe("shut down for writing")
         return self.tx.write(data)
 
@@ -168,7 +167,6 @@ def _send(t, desc, data: bytes, flags: int) -> int:
                 return desc.write(data)
             except KernelError as e:
                 if e.errno == E.EAGAIN and not desc.nonblocking:
-                    from .sys_file import _blocked_io
                     _blocked_io(t, desc, True)
                 raise
         return _do_write(t, desc, data)

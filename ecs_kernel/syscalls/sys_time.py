@@ -14,8 +14,10 @@ from ..abi import (CLOCK_BOOTTIME, CLOCK_BOOTTIME_ALARM, CLOCK_MONOTONIC, CLOCK_
                    CLOCK_REALTIME_ALARM, CLOCK_REALTIME_COARSE, CLOCK_TAI, CLOCK_THREAD_CPUTIME_ID,
                    NSEC_PER_SEC, TIMER_ABSTIME)
 from ..errors import E, KernelError
+from ..systems import cpu_clocks, timers
+from ..systems.task_block import BLOCKED
 from .context import KernelBlocked, s32, s64
-from .table import FULL, completion, syscall
+from .registry import FULL, completion, syscall
 
 _TS = struct.Struct("<qq")
 
@@ -88,7 +90,6 @@ def time_(t, tloc):
 @syscall("times", FULL, "the process's and its waited-for children's CPU times", args=("p",))
 def times(t, buf):
     """Implements times(2)."""
-    from ..systems import cpu_clocks
     t.machine.sync_clock()
     tms = cpu_clocks.times(t.world, t.row)
     if buf:
@@ -100,8 +101,6 @@ def times(t, buf):
 def _sleep(t, clock: int, flags: int, req: int):
     """systems/timers.clock_nanosleep on the kernel clock: 0 at once for a deadline already
     past, else the task blocks as a row (Block.SLEEP) until the timer system ends the sleep."""
-    from ..systems import timers
-    from ..systems.task_wait import BLOCKED
     ts = _TS.unpack(t.mm.copy_in(req, 16))
     t.machine.sync_clock()
     if timers.clock_nanosleep(t.world, t.row, clock, flags, ts) is BLOCKED:
@@ -152,7 +151,6 @@ _SIGEVENT = struct.Struct("<qii i")  # sigev_value, sigev_signo, sigev_notify, s
 
 
 def _timers(t):
-    from ..systems import timers
     t.machine.sync_clock()
     return timers
 

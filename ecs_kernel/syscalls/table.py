@@ -8,11 +8,12 @@ Like gVisor's ``pkg/sentry/syscalls/linux/linux64.go``: every number Linux x86-6
 - ``unimplemented``: returns -ENOSYS to the guest and is counted (the note says why, or what a
   guest sees instead).
 
-Handlers are registered by the ``sys_<family>.py`` modules with :func:`syscall`; :func:`table`
-imports them and returns the table. ``args`` are argument kinds for ``--strace``:
-``i`` int, ``u`` unsigned, ``x`` hex, ``p`` pointer, ``fd``, ``dirfd``, ``s`` path string,
-``b<k>`` a buffer whose length is argument k (printed on entry), ``o<k>`` an output buffer of
-length argument k (printed on exit, up to the result), ``of`` open flags, ``m`` octal mode.
+Handlers are registered by the ``sys_<family>.py`` modules with registry.py's ``@syscall`` (and
+``@completion``); this module imports every family and :func:`table` builds the table. ``args``
+are argument kinds for ``--strace``: ``i`` int, ``u`` unsigned, ``x`` hex, ``p`` pointer,
+``fd``, ``dirfd``, ``s`` path string, ``b<k>`` a buffer whose length is argument k (printed on
+entry), ``o<k>`` an output buffer of length argument k (printed on exit, up to the result),
+``of`` open flags, ``m`` octal mode.
 """
 from __future__ import annotations
 
@@ -20,10 +21,10 @@ import json
 from dataclasses import dataclass
 from typing import Callable
 
-FULL = "full"
-PARTIAL = "partial"
-UNIMPLEMENTED = "unimplemented"
-LEVELS = (FULL, PARTIAL, UNIMPLEMENTED)
+# every family registers its handlers as it is imported
+from . import (sys_epoll, sys_file, sys_futex, sys_info, sys_mm,  # noqa: F401
+               sys_process, sys_signal, sys_socket, sys_time)
+from .registry import _COMPLETIONS, _REGISTRY, FULL, LEVELS, PARTIAL, UNIMPLEMENTED
 
 # Linux x86-64 (arch/x86/entry/syscalls/syscall_64.tbl, common and 64-bit entries), index = number.
 # "" marks numbers Linux leaves unused (335-423).
@@ -108,11 +109,6 @@ class Syscall:
         return len(self.args)
 
 
-# name -> (handler, support, note, args); filled by the @syscall decorators of sys_*.py.
-_REGISTRY: dict[str, tuple] = {}
-# name -> completion of a call that blocked (filled by @completion).
-_COMPLETIONS: dict[str, Callable] = {}
-
 # Known-unimplemented calls and what the guest sees (ENOSYS unless the note says otherwise).
 UNIMPLEMENTED_NOTES = {
     "rseq": "ENOSYS: glibc then runs without restartable sequences",
@@ -122,45 +118,13 @@ UNIMPLEMENTED_NOTES = {
 }
 
 
-def syscall(name: str, support: str = FULL, note: str = "", args: tuple[str, ...] = ()):
-    """Register the decorated function as the handler of syscall ``name``."""
-    if support not in LEVELS:
-        raise ValueError(f"bad support level {support!r}")
-
-    def deco(fn):
-        if name in _REGISTRY:
-            raise ValueError(f"syscall {name} registered twice")
-        _REGISTRY[name] = (fn, support, note, tuple(args))
-        return fn
-    return deco
-
-
-def completion(name: str):
-    """Register the decorated ``fn(t, ret, *args)`` as what syscall ``name`` does once a system
-    completed it after it blocked: ``ret`` is the kernel's result (``tasks.ret``), ``args`` the
-    call's registers; it returns the syscall's result (wait4 copies the status out, nanosleep
-    writes the remainder of an interrupted sleep). A call without one returns ``ret``."""
-    def deco(fn):
-        if name in _COMPLETIONS:
-            raise ValueError(f"completion of {name} registered twice")
-        _COMPLETIONS[name] = fn
-        return fn
-    return deco
-
-
 _TABLE: list[Syscall] | None = None
-
-
-def _load_handlers() -> None:
-    from . import (sys_epoll, sys_file, sys_futex, sys_info, sys_mm,  # noqa: F401
-                   sys_process, sys_signal, sys_socket, sys_time)  # noqa: F401
 
 
 def table() -> list[Syscall]:
     """Every syscall number 0..MAX_NR-1 (unused numbers included, unimplemented)."""
     global _TABLE
     if _TABLE is None:
-        _load_handlers()
         unknown = set(_REGISTRY) - set(NAMES)
         if unknown:
             raise ValueError(f"handlers for unknown syscalls: {sorted(unknown)}")
@@ -212,5 +176,4 @@ def render(fmt: str = "text") -> str:
 
 
 __all__ = ["FULL", "PARTIAL", "UNIMPLEMENTED", "NAMES", "MAX_NR", "NR_RESTART_SYSCALL", "Syscall",
-           "syscall", "completion", "table",
-           "name_of", "number_of", "counts", "render"]
+           "table", "name_of", "number_of", "counts", "render"]

@@ -66,19 +66,18 @@ def _s32(x: int) -> int:
 # -- modes and the realtime offset ----------------------------------------------------------------
 
 def set_tick_mode(world, on: bool = True) -> None:
-    """Charge ``tick_ns`` of user time per tick to every task in runApp that staged nothing.
-    Kept in ``world.index`` (checkpointed); a ``Settings.cpu_tick_mode`` field, if one is added
-    to world.py, is the default."""
-    world.index["cpu_tick_mode"] = bool(on)
+    """Charge ``tick_ns`` of user time per tick to every task in runApp that staged nothing
+    (``Settings.cpu_tick_mode``, checkpointed with the World)."""
+    world.settings.cpu_tick_mode = bool(on)
 
 
 def set_realtime(world, realtime_ns: int) -> None:
     """Set CLOCK_REALTIME to ``realtime_ns`` now (the offset from the kernel clock is kept)."""
-    world.index["realtime_offset_ns"] = int(realtime_ns) - world.now_ns
+    world.index.realtime_offset_ns = int(realtime_ns) - world.now_ns
 
 
 def realtime_offset(world) -> int:
-    return int(world.index.get("realtime_offset_ns", 0))
+    return int(world.index.realtime_offset_ns)
 
 
 # -- accounting --------------------------------------------------------------------------------------
@@ -105,7 +104,7 @@ def fold(world) -> int:
     uu, us = T.cpu_used_user_ns[:n], T.cpu_used_sys_ns[:n]
     utime, stime = T.utime[:n], T.stime[:n]
     charged = 0
-    if world.index.get("cpu_tick_mode", getattr(world.settings, "cpu_tick_mode", False)):
+    if world.settings.cpu_tick_mode:
         state = np.where(alive & (T.run_state[:n] == RunState.runApp) & (uu == 0) & (us == 0),
                          np.uint8(CPU_USER), np.uint8(0)).astype(np.uint8)
         charged += account_tick(state, utime, stime, alive, int(world.settings.tick_ns))

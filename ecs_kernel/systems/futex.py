@@ -34,10 +34,11 @@ Keys (Linux get_futex_key)::
                                two processes mapping one file privately would meet there, not here).
                                A shared op on read-only anonymous memory is EFAULT, as in Linux.
 
-Guest memory is reached through a tiny protocol: ``world.index["address_spaces"][mm_row]`` is an
+Guest memory is reached through a tiny protocol: ``world.index.address_spaces[mm_row]`` is an
 object with ``copy_in_u32(addr)`` / ``copy_out_u32(addr, v)`` / ``copy_in_u64(addr)`` raising
-KernelError(EFAULT) (cpu/memory.py's AddressSpace, or a cpu/platform.py GuestMemory wrapping one),
-or a :class:`SimMemory` for synthetic tasks (a numpy word array per address space, with optional
+KernelError(EFAULT), ``task_size`` and ``futex_shared_key(mm, addr, write)`` (the key of a shared
+op, above): cpu/memory.py's AddressSpace (or a cpu/platform.py GuestMemory wrapping one), or a
+:class:`SimMemory` for synthetic tasks (a numpy word array per address space, with optional
 :class:`SharedSegment` s that fork keeps shared).
 
 Supported ops and their errnos (Linux 6.x order of checks):
@@ -62,7 +63,7 @@ first, only for ops that take a timeout); FUTEX_CLOCK_REALTIME on another op: EN
 written: EFAULT; *uaddr != val: EAGAIN; a deadline already past: ETIMEDOUT.
 
 Time: deadlines are on ``world.now_ns`` (the kernel's monotonic clock). CLOCK_REALTIME deadlines
-are converted once, at wait time, with ``world.index.get("realtime_offset_ns", 0)`` (realtime =
+are converted once, at wait time, with ``world.index.realtime_offset_ns`` (realtime =
 monotonic + offset); a later clock_settime does not move them (Linux would).
 """
 from __future__ import annotations
@@ -77,14 +78,14 @@ from ..abi import (Block, ERESTARTNOINTR, ERESTARTSYS, ERESTART_RESTARTBLOCK, Ex
                    FUTEX_OWNER_DIED, FUTEX_PRIVATE_FLAG, FUTEX_REQUEUE, FUTEX_TID_MASK,
                    FUTEX_TRYLOCK_PI, FUTEX_UNLOCK_PI, FUTEX_WAIT, FUTEX_WAITERS, FUTEX_WAIT_BITSET,
                    FUTEX_WAIT_REQUEUE_PI, FUTEX_WAKE, FUTEX_WAKE_BITSET, FUTEX_WAKE_OP, KEY_PRIVATE,
-                   KEY_SHARED_MM, KEY_SHARED_OBJ, KTIME_MAX, NSEC_PER_SEC, PROT_READ, PROT_WRITE,
-                   ROBUST_LIST_HEAD_SIZE, ROBUST_LIST_LIMIT, RunState, WF_HAS_TIMEOUT, WF_PI,
-                   WF_PRIVATE)
+                   KEY_SHARED_MM, KEY_SHARED_OBJ, KTIME_MAX, NSEC_PER_SEC, ROBUST_LIST_HEAD_SIZE,
+                   ROBUST_LIST_LIMIT, RunState, WF_HAS_TIMEOUT, WF_PI, WF_PRIVATE)
 from ..components import links, pidns
 from ..components.futex import NO_DEADLINE
 from ..errors import E, KernelError
+from ..jit.futex_batch import LOG_NEW, orphan_candidates
 from ..schedule import Phase, system
-from .task_wait import BLOCKED
+from .task_block import BLOCKED
 
 
 
@@ -117,8 +118,8 @@ class SharedSegment:
 
 
 def new_shared_segment(world, nwords: int) -> SharedSegment:
-    ino = world.index.get("sim_shared_ino", 1)
-    world.index["sim_shared_ino"] = ino + 1
+    ino = world.index.next_shared_ino
+    world.index.next_shared_ino = ino + 1
     return SharedSegment(nwords, ino)
 
 
@@ -126,7 +127,7 @@ class SimMemory:
     """Word memory for synthetic tasks: a private uint32 array at ``[base, base + 4*nwords)`` plus
     shared segments mapped at fixed addresses. Everything else is unmapped (EFAULT). All mapped
     words are readable and writable. Registered per address space row in
-    ``world.index["address_spaces"]`` (see :func:`install_sim_memory`), so clone shares it under
+    ``world.index.address_spaces`` (see :func:`install_sim_memory`), so clone shares it under
     CLONE_VM and copies it (``fork``) otherwise, and the last release drops it."""
 
     task_size = 1 << 47
@@ -186,6 +187,7 @@ class SimMemory:
         return 8
 
     def futex_shared_key(self, mm: int, addr: int, write: bool = False) -> tuple[int, int, int]:
+        """get_futex_key for a shared op (AddressSpace.futex_shared_key for guests)."""
         arr, i, seg = self._locate(int(addr))
         if seg is not None:
             return (KEY_SHARED_OBJ, seg.ino, i * 4)
@@ -216,14 +218,14 @@ def install_sim_memory(world, t: int, mem: SimMemory | None = None) -> SimMemory
     if mm < 0:
         raise KernelError(E.EFAULT, "task has no address space")
     mem = mem if mem is not None else SimMemory()
-    world.index.setdefault("address_spaces", {})[mm] = mem
+    world.index.address_spaces[mm] = mem
     return mem
 
 
 def memory_of(world, t: int):
     """The memory object of task ``t``'s address space (EFAULT if it has none)."""
     mm = int(world.tasks.mm[t])
-    obj = world.index.get("address_spaces", {}).get(mm) if mm >= 0 else None
+    obj = world.index.address_spaces.get(mm) if mm >= 0 else None
     if obj is None:
         raise KernelError(E.EFAULT, "task has no guest memory")
     return getattr(obj, "aspace", obj)  # cpu.platform.GuestMemory wraps an AddressSpace
@@ -247,23 +249,6 @@ def cmpxchg_u32(world, t: int, addr: int, old: int, new: int) -> int:
     return cur
 
 
-def _aspace_shared_key(mem, mm: int, addr: int, write: bool) -> tuple[int, int, int]:
-    """get_futex_key for a shared op on a cpu.memory.AddressSpace (reads its range table)."""
-    from ..jit.pagewalk import BOFF, BUF, FILE, PROT, START
-    i = mem._find(addr)
-    if i < 0:
-        raise KernelError(E.EFAULT, f"futex word {addr:#x} is not mapped")
-    prot = int(mem._t[PROT, i])
-    if not prot & PROT_READ or (write and not prot & PROT_WRITE):
-        raise KernelError(E.EFAULT, f"futex word {addr:#x} is not accessible")
-    hb = mem._bufs[int(mem._t[BUF, i])]
-    if hb.shared:
-        return (KEY_SHARED_OBJ, int(hb.ino), int(mem._t[BOFF, i]) + addr - int(mem._t[START, i]))
-    if not prot & PROT_WRITE and int(mem._t[FILE, i]) == 0:
-        raise KernelError(E.EFAULT, "shared futex on read-only anonymous memory")
-    return (KEY_SHARED_MM, mm, addr)
-
-
 def futex_key(world, t: int, addr: int, private: bool, write: bool = False) -> tuple[int, int, int]:
     """get_futex_key: EINVAL if misaligned, EFAULT if outside the address range (and, for a
     shared key, if the word is not mapped)."""
@@ -276,16 +261,13 @@ def futex_key(world, t: int, addr: int, private: bool, write: bool = False) -> t
     mm = int(world.tasks.mm[t])
     if private:
         return (KEY_PRIVATE, mm, addr)
-    shared_key = getattr(mem, "futex_shared_key", None)
-    if shared_key is not None:
-        return shared_key(mm, addr, write)
-    return _aspace_shared_key(mem, mm, addr, write)
+    return mem.futex_shared_key(mm, addr, write)
 
 
 # -- queues of waiter rows ---------------------------------------------------------------------------
 
 def _keys(world) -> dict:
-    return world.index.setdefault("futex_keys", {})
+    return world.index.futex_keys
 
 
 def _queue(world, key) -> int:
@@ -304,7 +286,6 @@ def apply_key_log(world, log: np.ndarray, n: int) -> None:
     """Bring the key -> queue dict up to date with the queues a compiled kernel made and freed
     (jit/futex_batch.py: rows of (LOG_NEW or LOG_FREE, key kind, key a, key b, queue row)), in
     order."""
-    from ..jit.futex_batch import LOG_NEW
     keys = _keys(world)
     for what, kind, a, b, q in log[:n].tolist():
         key = (kind, a, b & 0xFFFFFFFFFFFFFFFF)
@@ -608,7 +589,7 @@ def _deadline(world, cmd: int, op: int, timeout) -> int | None:
         return min(world.now_ns + ns, KTIME_MAX)
     if cmd != FUTEX_LOCK_PI and not op & FUTEX_CLOCK_REALTIME:
         return ns
-    return ns - int(world.index.get("realtime_offset_ns", 0))
+    return ns - int(world.index.realtime_offset_ns)
 
 
 def futex(world, t: int, uaddr: int, op: int, val: int, timeout=None, uaddr2: int = 0,
@@ -900,7 +881,6 @@ def futex_exit_many(world, rows: np.ndarray) -> None:
 def futex_orphan_system(world, commands) -> None:
     """Drop the waiter rows of tasks that left ``blocked`` on a futex without a wake (a kill
     noticed by interrupt_system): nothing is woken, the wait is over."""
-    from ..jit.futex_batch import orphan_candidates
     W, T = world.futex_waiters, world.tasks
     if W.count == 0:
         return

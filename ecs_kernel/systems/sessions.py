@@ -1,14 +1,17 @@
 """Sessions and process groups: setsid(2), setpgid(2), getpgid(2), getsid(2), orphaned groups.
 
-gVisor: sessions.go. Linux: kernel/sys.c (setpgid, setsid), kernel/exit.c (orphaned groups).
+gVisor: sessions.go. Linux: kernel/sys.c (setpgid, setsid), kernel/exit.c (orphaned groups: the
+test is here, for signal delivery's too; what an exit does to a newly orphaned group, sending it
+SIGHUP and SIGCONT, is task_exit.kill_orphaned_pgrp).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..abi import ExitState, SIGCONT, SIGHUP
+from ..abi import ExitState
 from ..components import links, pidns
 from ..errors import E, KernelError
+from ..jit.links import unlink_many
 from ..jit.scatter import subtract_at
 
 
@@ -92,7 +95,6 @@ def leave_pgrp(world, tg: int) -> None:
 def forget_leaders(world, tgs: np.ndarray) -> None:
     """:func:`forget_leader` for each of ``tgs`` (distinct thread groups), in order. The common
     case, where no process group empties, in one go; otherwise one at a time."""
-    from ..jit.links import unlink_many
     S, P, G = world.sessions, world.process_groups, world.thread_groups
     tgs = np.asarray(tgs, np.int64)
     if len(tgs) == 0:
@@ -237,7 +239,7 @@ def will_become_orphaned(world, pg: int, ignored_tg: int = -1) -> bool:
     """
     P, G, T = world.process_groups, world.thread_groups, world.tasks
     session = int(P.session[pg])
-    root_init = int(world.pid_namespaces.init_task[world.index["root_pidns"]])
+    root_init = int(world.pid_namespaces.init_task[world.index.root_pidns])
     for g in links.members(P.tg_head, pg, G.pg_next):
         leader = int(G.leader[g])
         if g == ignored_tg:
@@ -256,31 +258,3 @@ def will_become_orphaned(world, pg: int, ignored_tg: int = -1) -> bool:
 def has_stopped_jobs(world, pg: int) -> bool:
     P, G = world.process_groups, world.thread_groups
     return any(G.stopped[g] for g in links.members(P.tg_head, pg, G.pg_next))
-
-
-def kill_orphaned_pgrp(world, tg: int, parent_task: int = -1) -> bool:
-    """Linux kill_orphaned_pgrp: SIGHUP then SIGCONT to a newly orphaned group with stopped jobs.
-
-    With ``parent_task`` < 0 this is ``tg`` exiting (it is ignored in the check and its own parent
-    is the outside connection); otherwise ``tg`` is a child being reparented away from
-    ``parent_task``. Returns True if the signals were sent.
-    """
-    from .task_signals import send_group_signal
-    P, G, T = world.process_groups, world.thread_groups, world.tasks
-    pg = int(G.pgrp[tg])
-    ignored = tg
-    if parent_task < 0:
-        parent_task = int(T.parent[int(G.leader[tg])])
-    else:
-        ignored = -1
-    if parent_task < 0:
-        return False
-    ppg = int(G.pgrp[int(T.tg[parent_task])])
-    if ppg == pg or P.session[ppg] != P.session[pg]:
-        return False
-    if not (will_become_orphaned(world, pg, ignored) and has_stopped_jobs(world, pg)):
-        return False
-    for g in links.members(P.tg_head, pg, G.pg_next):
-        send_group_signal(world, g, SIGHUP)
-        send_group_signal(world, g, SIGCONT)
-    return True

@@ -4,6 +4,8 @@ the numba kernels of jit/signals_batch.py, with systems/task_signals.py for what
 Each function here gives the World the state that calling the scalar handler once per item, in
 the same order, gives it (tests/systems/test_signals_batch.py holds them to that): the kernels
 stop at an item they do not cover, the scalar handler serves it, and the kernel resumes after it.
+The caller passes the scalar handler (``scalar``): task_signals, which runs the signal system,
+sits above this module.
 """
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ from ..abi import RLIMIT_SIGPENDING, RunState
 from ..components import sigactions
 from ..jit import futex_batch
 from ..jit import signals_batch as K
-from . import futex, task_signals
+from . import futex
+from .task_block import end_interrupted_sleeps
 
 def grow(table) -> None:
     """Room for one more row (a kernel returned GROW_*)."""
@@ -23,11 +26,11 @@ def grow(table) -> None:
 
 
 def _uid0(world) -> np.ndarray:
-    return np.array([world.index.setdefault("sigpending_by_uid", {}).get(0, 0)], np.int64)
+    return np.array([world.index.sigpending_by_uid.get(0, 0)], np.int64)
 
 
 def _store_uid0(world, c: np.ndarray) -> None:
-    counts = world.index.setdefault("sigpending_by_uid", {})
+    counts = world.index.sigpending_by_uid
     if c[0]:
         counts[0] = int(c[0])
     else:
@@ -35,7 +38,7 @@ def _store_uid0(world, c: np.ndarray) -> None:
 
 
 def _init_tg(world) -> int:
-    init = int(world.pid_namespaces.init_task[world.index["root_pidns"]])
+    init = int(world.pid_namespaces.init_task[world.index.root_pidns])
     return int(world.tasks.tg[init]) if init >= 0 else -1
 
 
@@ -57,8 +60,8 @@ def send_many(world, senders: np.ndarray, targets: np.ndarray, signos: np.ndarra
     signos = np.ascontiguousarray(signos, np.int64)
     tgkill = np.ascontiguousarray(tgkill, np.int8)
     out = np.zeros(len(senders), np.int64)
-    st = task_signals._stats(world)
-    root = world.index["root_pidns"]
+    st = world.index.signal_stats
+    root = world.index.root_pidns
     init_tg = _init_tg(world)
     i = start
     while i < end:
@@ -77,9 +80,9 @@ def send_many(world, senders: np.ndarray, targets: np.ndarray, signos: np.ndarra
             Q.q_next, Q.q_prev, Q.alive, Q._free, meta, uid0, stats)
         Q.set_kernel_meta(meta)
         _store_uid0(world, uid0)
-        st["sent"] += int(stats[0])
-        st["dropped"] += int(stats[1])
-        st["queued_info"] += int(stats[2])
+        st.sent += int(stats[0])
+        st.dropped += int(stats[1])
+        st.queued_info += int(stats[2])
         if status == K.FALLBACK:
             out[i] = scalar(i)
             i += 1
@@ -88,13 +91,13 @@ def send_many(world, senders: np.ndarray, targets: np.ndarray, signos: np.ndarra
     return out
 
 
-def deliver(world, rows: np.ndarray) -> None:
-    """get_signal for each of ``rows`` in order (the signal system's delivery pass)."""
+def deliver(world, rows: np.ndarray, scalar: Callable[[object, int], object]) -> None:
+    """get_signal for each of ``rows`` in order (the signal system's delivery pass); ``scalar``
+    is task_signals.get_signal, called as ``scalar(world, row)`` for a row the kernel hands
+    back."""
     rows = np.ascontiguousarray(rows, np.int64)
-    st = task_signals._stats(world)
+    st = world.index.signal_stats
     init_tg = _init_tg(world)
-    hook = world.index.get("futex_interrupt")
-    futex_hook = hook is futex.futex_interrupt
     key_log = np.empty((len(rows), futex_batch.LOG_COLS), np.int64)
     i = 0
     while i < len(rows):
@@ -115,7 +118,7 @@ def deliver(world, rows: np.ndarray) -> None:
             Q.q_owner, Q.q_group, Q.q_signo, Q.q_code, Q.q_pid, Q.q_uid, Q.q_value, Q.q_charged,
             Q.q_next, Q.q_prev, Q.alive, Q.gen, Q._free, qm, uid0,
             F.f_task, F.f_signo, F.f_mask, F.f_prev, F.alive, F.gen, F._free, fm,
-            futex_hook, T.futex_waiter, T.futex_restart_uaddr, T.futex_restart_val,
+            T.futex_waiter, T.futex_restart_uaddr, T.futex_restart_val,
             T.futex_restart_bitset, T.futex_restart_deadline, T.futex_restart_flags,
             W.task, W.queue, W.bitset, W.deadline, W.w_next, W.w_prev, W.uaddr, W.val, W.flags,
             W.alive, W.gen, W._free, wm, WQ.q_head, WQ.q_tail, WQ.q_count, WQ.key_kind, WQ.key_a,
@@ -126,17 +129,18 @@ def deliver(world, rows: np.ndarray) -> None:
         WQ.set_kernel_meta(wqm)
         futex.apply_key_log(world, key_log, int(nlog[0]))
         _store_uid0(world, uid0)
-        st["delivered"] += int(stats[0])
+        st.delivered += int(stats[0])
         if status == K.FALLBACK:
-            task_signals.get_signal(world, int(rows[i]))
+            scalar(world, int(rows[i]))
             i += 1
         elif status == K.GROW_F:
             grow(F)
-    # sleeps the kernel's handlers ended keep their remainders, as interrupt_syscall does
+    # sleeps the kernel's handlers ended keep their remainders, as interrupt_syscall does; a
+    # sleeper a signal killed keeps its sleep until the timer system's pass, as get_signal leaves it
     T = world.tasks
-    ended = rows[T.sleeping[rows] & (T.run_state[rows] != RunState.blocked)]
+    ended = rows[T.sleeping[rows] & (T.run_state[rows] == RunState.runSyscallExit)]
     if len(ended):
-        task_signals.end_interrupted_sleeps(world, ended)
+        end_interrupted_sleeps(world, ended)
 
 
 def sigreturn_many(world, rows: np.ndarray) -> None:

@@ -12,10 +12,13 @@ column names what it waits for; the request is in that kind's columns:
     Block.VFORK         a vfork parent      the child's vfork_parent           the child's exec or exit
     Block.STOPPED       a group stop        SigWait (the state it interrupted) SIGCONT
 
-The systems named last wake a task by moving it to ``runSyscallExit`` with its result in ``ret``
-(or a restart code); a signal with a handler ends an interruptible wait
-(task_signals.interrupt_syscall). :func:`next_deadline` is when the earliest timed wait or timer
-falls due, for a driver that must sleep until then (the guest run loop).
+A kernel call that leaves its task blocked returns :data:`BLOCKED`. The systems named last wake a
+task by moving it to ``runSyscallExit`` with its result in ``ret`` (or a restart code); a signal
+with a handler ends an interruptible wait (task_signals.interrupt_syscall; a sleep it ends keeps
+its remainder, :func:`end_interrupted_sleeps`). :func:`next_deadline` is when the earliest timed
+wait or timer falls due, for a driver that must sleep until then (the guest run loop).
+
+Every blocking call imports this module, so it imports no system that blocks.
 """
 from __future__ import annotations
 
@@ -25,7 +28,19 @@ import numpy as np
 
 from ..abi import BASE_MONO, BASE_REAL, Block, RunState
 from ..components.futex import NO_DEADLINE
+from ..jit.timers import end_sleep_rows
 from . import cpu_clocks, io_wait
+
+
+class Blocked:
+    """What a kernel call returns when it left its task blocked; the result will land in the
+    task's row."""
+
+    def __repr__(self):
+        return "BLOCKED"
+
+
+BLOCKED = Blocked()
 
 
 @dataclass(frozen=True)
@@ -111,6 +126,17 @@ def deadline_of(world, t: int) -> int | None:
     return None
 
 
+def end_interrupted_sleeps(world, rows: np.ndarray) -> None:
+    """The sleeps signals just ended (``rows``) keep their remainders for nanosleep's ``rem``
+    (jit.timers.end_sleep_rows; the timer system's pass does the same for a whole table)."""
+    T, G = world.tasks, world.thread_groups
+    now = int(world.now_ns)
+    end_sleep_rows(np.ascontiguousarray(rows, np.int64), T.sleeping, T.run_state, T.block,
+                   T.stop_run_state, T.stop_block, T.sleep_base, T.sleep_target, T.sleep_deadline,
+                   T.ret, T.sleep_rem_ns, G.group_utime, G.group_stime, now,
+                   now + cpu_clocks.realtime_offset(world))
+
+
 def next_deadline(world) -> tuple[int | None, bool]:
     """``(deadline, cpu)``: the earliest kernel time (``world.now_ns``'s clock) at which a timed
     wait (futex, sleep, sigtimedwait, I/O) or a monotonic/realtime timer falls due, or None; and
@@ -159,4 +185,5 @@ def next_deadline(world) -> tuple[int | None, bool]:
     return (min(soon) if soon else None), cpu
 
 
-__all__ = ["blocked", "BlockedTask", "deadline_of", "next_deadline"]
+__all__ = ["BLOCKED", "Blocked", "blocked", "BlockedTask", "deadline_of", "end_interrupted_sleeps",
+           "next_deadline"]

@@ -20,6 +20,7 @@ from ..abi import (Block, CLONE_CHILD_CLEARTID, CLONE_DETACHED, CLONE_FILES, CLO
                    RunState, SIGCHLD)
 from ..components import links, pidns, resources, rlimits
 from ..errors import E, KernelError
+from ..jit.links import append_many
 from ..jit.scatter import add_at
 from . import sessions, task_signals
 
@@ -64,7 +65,7 @@ def _assign_ids(world, t: int, ns: int) -> None:
         N.ntasks[x] += 1
         if i == pidns.INIT_TID and N.init_task[x] < 0:
             N.init_task[x] = t
-    nproc = world.index["nproc"]
+    nproc = world.index.nproc
     uid = int(T.ruid[t])
     nproc[uid] = nproc.get(uid, 0) + 1
 
@@ -102,7 +103,7 @@ def create_init(world, *, creds: Creds = Creds(), ns: int | None = None) -> int:
     space, default rlimits, and no parent.
     """
     if ns is None:
-        ns = world.index["root_pidns"]
+        ns = world.index.root_pidns
     N = world.pid_namespaces
     if N.init_task[ns] >= 0:
         raise KernelError(E.EEXIST, f"PID namespace {ns} already has an init")
@@ -139,7 +140,7 @@ def _check_limits(world, creator: int) -> None:
         if uid == 0:
             return
         cur, _ = rlimits.get(world, int(T.tg[creator]), RLIMIT_NPROC)
-        if world.index["nproc"].get(uid, 0) >= cur:
+        if world.index.nproc.get(uid, 0) >= cur:
             raise KernelError(E.EAGAIN, f"RLIMIT_NPROC ({cur}) reached for uid {uid}")
 
 
@@ -204,7 +205,7 @@ def clone(world, creator: int, flags: int, *, exit_signal: int | None = None,
     except KernelError:
         T.free(t)
         if new_ns >= 0:
-            world.index["pidmaps"].pop(new_ns, None)
+            world.index.pidmaps.pop(new_ns, None)
             N.free(new_ns)
         raise
 
@@ -289,7 +290,7 @@ def clone_many(world, creators, flags: int, *, exit_signal: int | None = None) -
     if exit_signal is None:
         exit_signal = flags & CSIGNAL
         flags &= ~CSIGNAL
-    root = world.index["root_pidns"]
+    root = world.index.root_pidns
     simple = (not flags & (CLONE_PARENT | CLONE_VFORK | SUPPORTED_NS | UNSUPPORTED_NS | CLONE_PIDFD)
               and k > 0 and (T.ns[creators] == root).all() and (T.ruid[creators] == 0).all()
               and (T.altstack[creators] < 0).all())
@@ -334,9 +335,8 @@ def clone_many(world, creators, flags: int, *, exit_signal: int | None = None) -
     pm.ensure(int(ids[-1]))
     pm.task[ids] = rows
     N.ntasks[root] += m
-    world.index["nproc"][0] = world.index["nproc"].get(0, 0) + m
+    world.index.nproc[0] = world.index.nproc.get(0, 0) + m
 
-    from ..jit.links import append_many
     if flags & CLONE_THREAD:
         T.tg[rows] = stg
         append_many(G.task_head, G.task_tail, stg, T.tg_next, T.tg_prev, rows)

@@ -1,16 +1,27 @@
 """execve(2)'s kernel half: what the process keeps and loses at the point of no return.
 
 Linux: fs/exec.c (begin_new_exec: de_thread, exec_mm_release, unshare_files, unshare_sighand,
-do_close_on_exec, flush_signal_handlers, exit_itimers); gVisor: kernel/task_exec.go. Loading the
+do_close_on_exec, flush_signal_handlers, exit_itimers; bprm_stack_limits); gVisor:
+kernel/task_exec.go. Loading the
 image (an ELF into a new address space, the initial stack, the registers) is the CPU driver's
 part (cpu/loader.py and the run loop); this module is what happens to the kernel's rows, for any
 driver.
 """
 from __future__ import annotations
 
-from ..abi import ExitState
+from ..abi import ARG_MAX, ExitState, STK_LIM
 from ..components import links, resources, sigactions
 from . import fd_table, futex, task_clone, task_exit, task_signals, timers
+
+
+def arg_strings_limit(rlimit_stack: int = STK_LIM) -> int:
+    """Bytes allowed for argv+envp strings and pointers (fs/exec.c bprm_stack_limits()).
+
+    "Limit to 1/4 of the max stack size or 3/4 of _STK_LIM (whichever is smaller)", but never
+    below ARG_MAX ("We've historically supported up to 32 pages (ARG_MAX) of argument strings even
+    with small stacks"). 2 MiB for the default 8 MiB stack.
+    """
+    return max(min(STK_LIM // 4 * 3, rlimit_stack // 4), ARG_MAX)
 
 
 def zap_other_threads(world, row: int) -> None:
@@ -35,7 +46,7 @@ def begin_new_exec(world, row: int, memory) -> int:
     zap_other_threads(world, row)
     futex.futex_exec_release(world, row)
     task_clone.vfork_release(world, row)
-    objs = world.index.setdefault("address_spaces", {})
+    objs = world.index.address_spaces
     old = int(T.mm[row])
     if old >= 0 and old in objs:
         new = resources.new(world, "address_spaces")

@@ -1,7 +1,7 @@
 """Task exit: exit(2), exit_group(2), reparenting, zombies, notifying the parent, release.
 
 gVisor: task_exit.go. Linux: kernel/exit.c (do_exit, exit_notify, forget_original_parent,
-release_task, do_notify_parent).
+release_task, do_notify_parent, kill_orphaned_pgrp).
 
 A task's exit moves through named run states, one system step each, so a World can be checkpointed
 between any two of them::
@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..abi import (Block, CLD_DUMPED, CLD_EXITED, CLD_KILLED, ExitState, RunState, SA_NOCLDWAIT,
-                   SIGCHLD, SIGKILL, SIG_IGN)
+from ..abi import (CLD_DUMPED, CLD_EXITED, CLD_KILLED, ExitState, RunState, SA_NOCLDWAIT,
+                   SIGCHLD, SIGCONT, SIGHUP, SIGKILL, SIG_IGN)
 from ..components import links, pidns, resources, rlimits
 from ..components.signals import sigmask
+from ..components.task import begin_exit
 from ..errors import E, KernelError
+from ..jit.links import unlink_many
 from ..jit.scatter import add_at, subtract_at, unique
+from ..jit.signals_batch import sigkill_rows
 from ..schedule import Phase, system
 from . import cpu_clocks, futex, io_wait, sessions, task_clone
 from .task_signals import (flags_of, group_kill, handler_of, release_group_signals,
@@ -34,14 +37,6 @@ from .task_signals import (flags_of, group_kill, handler_of, release_group_signa
 
 
 # -- kernel calls ----------------------------------------------------------------------------------
-
-def _begin_exit(world, t) -> None:
-    """The task (or array of tasks) starts its exit."""
-    T = world.tasks
-    T.exit_state[t] = ExitState.INITIATED
-    T.run_state[t] = RunState.runExit
-    T.block[t] = Block.NONE
-
 
 def exit_task(world, t: int, code: int) -> None:
     """exit(2): end this thread with status ``code`` (only the low 8 bits count)."""
@@ -51,7 +46,7 @@ def exit_task(world, t: int, code: int) -> None:
     tg = int(T.tg[t])
     G = world.thread_groups
     T.exit_code[t] = G.group_exit_code[tg] if G.exiting[tg] else (code & 0xFF) << 8
-    _begin_exit(world, t)
+    begin_exit(world, t)
 
 
 def exit_group(world, t: int, code: int) -> None:
@@ -64,7 +59,7 @@ def exit_group(world, t: int, code: int) -> None:
         group_kill(world, tg, (code & 0xFF) << 8)
     T.sig_pending[t] &= ~sigmask(SIGKILL)
     T.exit_code[t] = G.group_exit_code[tg]
-    _begin_exit(world, t)
+    begin_exit(world, t)
 
 
 def kill_by_signal(world, tg: int, signo: int) -> None:
@@ -78,7 +73,6 @@ def kill_by_signal(world, tg: int, signo: int) -> None:
         writes=("RunState", "ExitState"))
 def interrupt_system(world, commands) -> None:
     """Tasks with SIGKILL pending stop what they do (even blocked) and begin their exit."""
-    from ..jit.signals_batch import sigkill_rows
     T, G = world.tasks, world.thread_groups
     n = T.n
     rows = world.scratch("task_rows", n, np.int64)
@@ -87,9 +81,7 @@ def interrupt_system(world, commands) -> None:
         return
     tg = T.tg[rows]
     T.exit_code[rows] = np.where(G.exiting[tg], G.group_exit_code[tg], SIGKILL)
-    T.exit_state[rows] = ExitState.INITIATED
-    T.run_state[rows] = RunState.runExit
-    T.block[rows] = Block.NONE
+    begin_exit(world, rows)
 
 
 @system(phase=Phase.EXIT,
@@ -124,7 +116,7 @@ def exit_system(world, commands) -> None:
     else:
         for t in main.tolist():
             exit_main(world, t)
-    root = world.index["root_pidns"]
+    root = world.index.root_pidns
     init = int(N.init_task[root])
     init_tg = int(T.tg[init]) if init >= 0 else -1
     simple = (T.child_head[rows] < 0) & (T.ns[rows] == root) & (T.tg[rows] != init_tg)
@@ -176,7 +168,7 @@ def exit_notify(world, t: int) -> None:
             return
     _forget_original_parent(world, t)
     if group_dead:
-        sessions.kill_orphaned_pgrp(world, tg)
+        kill_orphaned_pgrp(world, tg)
     T.exit_state[t] = ExitState.ZOMBIE
     T.run_state[t] = RunState.runExitDone
     leader = int(G.leader[tg])
@@ -260,7 +252,35 @@ def _forget_original_parent(world, t: int) -> None:
             if reaper < 0 or do_notify_parent(world, c):
                 release(world, c)
                 continue
-        sessions.kill_orphaned_pgrp(world, ctg, t)
+        kill_orphaned_pgrp(world, ctg, t)
+
+
+def kill_orphaned_pgrp(world, tg: int, parent_task: int = -1) -> bool:
+    """Linux kill_orphaned_pgrp: SIGHUP then SIGCONT to a newly orphaned group with stopped jobs.
+
+    With ``parent_task`` < 0 this is ``tg`` exiting (it is ignored in the check and its own parent
+    is the outside connection); otherwise ``tg`` is a child being reparented away from
+    ``parent_task``. Returns True if the signals were sent.
+    """
+    P, G, T = world.process_groups, world.thread_groups, world.tasks
+    pg = int(G.pgrp[tg])
+    ignored = tg
+    if parent_task < 0:
+        parent_task = int(T.parent[int(G.leader[tg])])
+    else:
+        ignored = -1
+    if parent_task < 0:
+        return False
+    ppg = int(G.pgrp[int(T.tg[parent_task])])
+    if ppg == pg or P.session[ppg] != P.session[pg]:
+        return False
+    if not (sessions.will_become_orphaned(world, pg, ignored)
+            and sessions.has_stopped_jobs(world, pg)):
+        return False
+    for g in links.members(P.tg_head, pg, G.pg_next):
+        send_group_signal(world, g, SIGHUP)
+        send_group_signal(world, g, SIGCONT)
+    return True
 
 
 def _parent_autoreaps(world, parent: int, signo: int) -> tuple[bool, int]:
@@ -340,7 +360,7 @@ def exit_notify_many(world, rows: np.ndarray) -> None:
         pg = G.pgrp[d]
         maybe = (ppg != pg) & (P.session[ppg] == P.session[pg])
         for tg in d[maybe].tolist():
-            sessions.kill_orphaned_pgrp(world, tg)
+            kill_orphaned_pgrp(world, tg)
     T.exit_state[rows] = ExitState.ZOMBIE
     T.run_state[rows] = RunState.runExitDone
     leaders = G.leader[tgs]
@@ -389,15 +409,14 @@ def release_many(world, rows: np.ndarray) -> None:
     """:func:`release` for many tasks of the root namespace (none of them a namespace init)."""
     if len(rows) == 0:
         return
-    from ..jit.links import unlink_many
     T, G, N = world.tasks, world.thread_groups, world.pid_namespaces
-    root = world.index["root_pidns"]
+    root = world.index.root_pidns
     cpu_clocks.on_release_many(world, rows)  # as release
     T.exit_state[rows] = ExitState.DEAD
     T.run_state[rows] = RunState.runExitDone
     pidns.pidmap(world, root).task[T.tids[rows, 0]] = -1
     N.ntasks[root] -= len(rows)
-    nproc = world.index["nproc"]
+    nproc = world.index.nproc
     for uid, cnt in zip(*unique(T.ruid[rows], return_counts=True)):
         uid = int(uid)
         nproc[uid] -= int(cnt)
@@ -470,7 +489,7 @@ def release(world, t: int) -> None:
         N.ntasks[ns] -= 1
         if N.init_task[ns] == t:
             N.init_task[ns] = -1
-    nproc = world.index["nproc"]
+    nproc = world.index.nproc
     uid = int(T.ruid[t])
     nproc[uid] -= 1
     if not nproc[uid]:
@@ -503,7 +522,7 @@ def release(world, t: int) -> None:
 
 def _maybe_free_namespace(world, ns: int) -> None:
     N = world.pid_namespaces
-    if ns == world.index["root_pidns"] or N.ntasks[ns] > 0:
+    if ns == world.index.root_pidns or N.ntasks[ns] > 0:
         return
     pm = pidns.pidmap(world, ns)
     if (pm.pgrp >= 0).any() or (pm.session >= 0).any():
@@ -514,6 +533,6 @@ def _maybe_free_namespace(world, ns: int) -> None:
 def _free_namespace(world, ns: int) -> None:
     N = world.pid_namespaces
     if N.alive[ns] and N.ntasks[ns] == 0:
-        world.index["pidmaps"].pop(ns, None)
+        world.index.pidmaps.pop(ns, None)
         N.free(ns)
 

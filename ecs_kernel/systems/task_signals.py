@@ -26,19 +26,13 @@ from ..abi import (Block, CLD_CONTINUED, CLD_STOPPED, COREDUMP_SIGNALS, DEFAULT_
                    SS_DISABLE, SS_ONSTACK, STOP_MASK, STOP_SIGNALS, SYNCHRONOUS_MASK, UNBLOCKABLE)
 from ..components import links, pidns, rlimits, sigactions
 from ..components.signals import sigmask
+from ..components.task import begin_exit
 from ..errors import E, KernelError
-from ..jit.signals_batch import interrupted_ret
-from ..jit.timers import end_sleep_rows
+from ..jit.signals import _raise_bad_row
+from ..jit.signals_batch import deliverable_rows, interrupted_ret
 from ..schedule import Phase, system
-from . import io_wait
-from .cpu_clocks import realtime_offset
-
-
-def _stats(world) -> dict:
-    st = world.index.get("signal_stats")
-    if st is None:
-        st = world.index["signal_stats"] = {"sent": 0, "delivered": 0, "dropped": 0, "queued_info": 0}
-    return st
+from . import futex, io_wait, sessions, signals_batch
+from .task_block import BLOCKED, end_interrupted_sleeps
 
 
 # -- handlers -------------------------------------------------------------------------------------
@@ -76,7 +70,7 @@ def unkillable(world, tg: int) -> int:
     ns = int(T.ns[leader])
     if int(N.init_task[ns]) != leader:
         return 0
-    return 2 if ns == world.index["root_pidns"] else 1
+    return 2 if ns == world.index.root_pidns else 1
 
 
 def sig_ignored(world, task: int, signo: int, force: bool = False) -> bool:
@@ -119,7 +113,7 @@ def _enqueue(world, receiver: int, owner: int, group: bool, signo: int, code: in
     """Queue a siginfo, charged to the receiver's user (RLIMIT_SIGPENDING). False when over."""
     T = world.tasks
     ruid = int(T.ruid[receiver])
-    counts = world.index.setdefault("sigpending_by_uid", {})
+    counts = world.index.sigpending_by_uid
     # Linux: standard signals from the kernel or kill() may exceed the limit (override_rlimit).
     override = signo < SIGRTMIN and code >= 0
     limit, _ = rlimits.get(world, int(T.tg[receiver]), RLIMIT_SIGPENDING)
@@ -138,7 +132,7 @@ def _enqueue(world, receiver: int, owner: int, group: bool, signo: int, code: in
     counts[ruid] = counts.get(ruid, 0) + 1
     heads, tails, _ = _queue_cols(world, group)
     links.append(heads, tails, owner, Q.q_next, Q.q_prev, q)
-    _stats(world)["queued_info"] += 1
+    world.index.signal_stats.queued_info += 1
     return True
 
 
@@ -148,7 +142,7 @@ def _free_entry(world, q: int, group: bool, owner: int) -> None:
     links.unlink(heads, tails, owner, Q.q_next, Q.q_prev, q)
     uid = int(Q.q_charged[q])
     if uid >= 0:
-        counts = world.index["sigpending_by_uid"]
+        counts = world.index.sigpending_by_uid
         counts[uid] -= 1
         if not counts[uid]:
             del counts[uid]
@@ -331,10 +325,10 @@ def send_signal(world, task: int, signo: int, *, group: bool, code: int = SI_KER
     """send_signal_locked. ``group``: process-directed (the thread group of ``task``), else
     thread-directed. Returns False if the signal was dropped (ignored, or the group is dying);
     raises EAGAIN when a real-time signal with siginfo finds the queue limit reached."""
-    st = _stats(world)
-    st["sent"] += 1
+    st = world.index.signal_stats
+    st.sent += 1
     if not _prepare(world, task, signo, force):
-        st["dropped"] += 1
+        st.dropped += 1
         return False
     T = world.tasks
     tg = int(T.tg[task])
@@ -346,7 +340,7 @@ def send_signal(world, task: int, signo: int, *, group: bool, code: int = SI_KER
     if signo != SIGKILL:
         if not _enqueue(world, task, owner, group, signo, code, pid, uid, value):
             if signo >= SIGRTMIN and code != SI_USER:
-                st["dropped"] += 1
+                st.dropped += 1
                 raise KernelError(E.EAGAIN, "real-time signal queue full (RLIMIT_SIGPENDING)")
             # a silent loss of information: the signal is still pending
     pending[owner] |= bit
@@ -364,9 +358,9 @@ def send_group_signal(world, tg: int, signo: int, *, code: int = SI_KERNEL, pid:
     G = world.thread_groups
     leader = int(G.leader[tg])
     if signo == SIGKILL:
-        _stats(world)["sent"] += 1
+        world.index.signal_stats.sent += 1
         if G.exiting[tg] or sig_ignored(world, leader, SIGKILL, force):
-            _stats(world)["dropped"] += 1
+            world.index.signal_stats.dropped += 1
             return False
         group_kill(world, tg, SIGKILL)
         return True
@@ -594,7 +588,6 @@ def sigpending(world, task: int) -> int:
 
 def sigsuspend(world, task: int, mask: int):
     """rt_sigsuspend(2): replace the mask and block until a signal is delivered (-EINTR)."""
-    from .task_wait import BLOCKED
     T = world.tasks
     T.sig_saved_mask[task] = T.sig_mask[task]
     T.has_saved_mask[task] = True
@@ -606,7 +599,6 @@ def sigsuspend(world, task: int, mask: int):
 
 def pause(world, task: int):
     """pause(2): block until a handler has run (-EINTR) or a signal kills; the mask stays."""
-    from .task_wait import BLOCKED
     T = world.tasks
     T.run_state[task] = RunState.blocked
     T.block[task] = Block.SIGSUSPEND
@@ -636,7 +628,6 @@ def sigtimedwait(world, task: int, sigset: int, timeout_ns: int | None):
     """rt_sigtimedwait(2): take a pending signal of ``sigset`` now, or block until one comes
     (EAGAIN when ``timeout_ns`` passes; EINTR when another signal is delivered). Returns the
     signal number or BLOCKED; the siginfo is in the task's SigInfo columns."""
-    from .task_wait import BLOCKED
     T = world.tasks
     sigset &= ~UNBLOCKABLE & FULL_MASK
     signo = dequeue(world, task, ~sigset & FULL_MASK)
@@ -751,8 +742,8 @@ def interrupt_syscall(world, t: int, restart: bool) -> None:
     """A handler is about to run: the blocked syscall of ``t`` ends with what Linux returns
     (jit.signals_batch.interrupted_ret: -ERESTARTSYS to restart it under SA_RESTART, else
     -EINTR); ``restart`` is the handler's SA_RESTART. What the wait held goes: a futex waiter
-    row (futex_interrupt), a sleep (its remainder is kept for nanosleep's ``rem``), I/O wait
-    rows. A vfork parent is not interrupted (it waits killably)."""
+    row (futex.futex_interrupt), a sleep (its remainder is kept for nanosleep's ``rem``), I/O
+    wait rows. A vfork parent is not interrupted (it waits killably)."""
     T = world.tasks
     if T.run_state[t] != RunState.blocked:
         return
@@ -761,8 +752,7 @@ def interrupt_syscall(world, t: int, restart: bool) -> None:
         return
     ret = 0
     if b == Block.FUTEX:
-        hook = world.index.get("futex_interrupt")
-        ret = hook(world, t) if hook is not None else 0
+        ret = futex.futex_interrupt(world, t)
         if ret == -ERESTART_RESTARTBLOCK:
             # A timed wait with a restart block: a handler runs, so Linux's handle_signal turns
             # -ERESTART_RESTARTBLOCK into -EINTR whatever SA_RESTART says.
@@ -775,17 +765,6 @@ def interrupt_syscall(world, t: int, restart: bool) -> None:
         end_interrupted_sleeps(world, np.array([t], np.int64))
     elif b in (Block.IO, Block.POLL):
         io_wait.interrupt(world, t)
-
-
-def end_interrupted_sleeps(world, rows: np.ndarray) -> None:
-    """The sleeps signals just ended (``rows``) keep their remainders (jit.timers.end_sleep_rows;
-    the timer system's pass does the same for a whole table)."""
-    T, G = world.tasks, world.thread_groups
-    now = int(world.now_ns)
-    end_sleep_rows(np.ascontiguousarray(rows, np.int64), T.sleeping, T.run_state, T.block,
-                   T.stop_run_state, T.stop_block, T.sleep_base, T.sleep_target, T.sleep_deadline,
-                   T.ret, T.sleep_rem_ns, G.group_utime, G.group_stime, now,
-                   now + realtime_offset(world))
 
 
 def _push_frame(world, t: int, signo: int) -> None:
@@ -817,7 +796,7 @@ def _handle_signal(world, t: int, signo: int) -> None:
     T.handling[t] = signo
     if T.run_state[t] != RunState.runSyscallExit:
         T.run_state[t] = RunState.runApp
-    _stats(world)["delivered"] += 1
+    world.index.signal_stats.delivered += 1
 
 
 def _do_signal_stop(world, t: int, signo: int) -> None:
@@ -839,7 +818,6 @@ def _do_signal_stop(world, t: int, signo: int) -> None:
 
 
 def _pgrp_orphaned(world, tg: int) -> bool:
-    from . import sessions
     return sessions.will_become_orphaned(world, int(world.thread_groups.pgrp[tg]))
 
 
@@ -849,7 +827,6 @@ def get_signal(world, t: int, *, stop_after_handler: bool = False):
     ``stop_after_handler`` (a CPU driver that builds a frame per handler, as Linux delivers one
     handler per return to user mode): stop after the first handler and return
     ``(signo, handler, flags, restorer)`` as they were before SA_RESETHAND; otherwise None."""
-    from .task_exit import _begin_exit
     T, G = world.tasks, world.thread_groups
     tg = int(T.tg[t])
     if T.run_state[t] == RunState.blocked and T.block[t] == Block.SIGTIMEDWAIT:
@@ -859,7 +836,7 @@ def get_signal(world, t: int, *, stop_after_handler: bool = False):
             T.ret[t] = signo
             T.block[t] = Block.NONE
             T.run_state[t] = RunState.runSyscallExit
-            _stats(world)["delivered"] += 1
+            world.index.signal_stats.delivered += 1
             return
     while T.exit_state[t] == ExitState.NONE and not G.exiting[tg]:
         if T.run_state[t] == RunState.blocked and T.block[t] in (Block.STOPPED, Block.VFORK):
@@ -887,14 +864,14 @@ def get_signal(world, t: int, *, stop_after_handler: bool = False):
             if signo != SIGSTOP and _pgrp_orphaned(world, tg):
                 continue  # POSIX: terminal stop signals to an orphaned group are discarded
             _do_signal_stop(world, t, signo)
-            _stats(world)["delivered"] += 1
+            world.index.signal_stats.delivered += 1
             return
         # terminate or core: the whole group dies with this signal
         group_kill(world, tg, signo)
         T.sig_pending[t] &= ~sigmask(SIGKILL)
         T.exit_code[t] = signo
-        _begin_exit(world, t)
-        _stats(world)["delivered"] += 1
+        begin_exit(world, t)  # systems/task_exit.py takes it from runExit
+        world.index.signal_stats.delivered += 1
         return
 
 
@@ -916,8 +893,6 @@ def _wants_group(world, t: int) -> bool:
 def signal_system(world, commands) -> None:
     """Deliver signals to every task that has one deliverable (found by the numba scan), and end
     sigtimedwait waits whose deadline passed."""
-    from ..jit.signals import _raise_bad_row
-    from ..jit.signals_batch import deliverable_rows
     T, G = world.tasks, world.thread_groups
     n = T.n
     if n == 0:
@@ -937,16 +912,13 @@ def signal_system(world, commands) -> None:
         late = ()
     # Guest tasks get their signals from their CPU driver (cpu/signals.py), which must build a
     # frame in guest memory for each handler; the driver delivers right after every tick.
-    driven = world.index.get("driver_delivered_tasks")
-    if driven:
-        rows = rows[~np.isin(rows, np.fromiter(driven, np.int64, len(driven)))]
-    if world.index.get("signal_delivery_python"):
+    rows = rows[~T.guest[rows]]
+    if world.settings.signal_delivery_python:
         for t in rows.tolist():
             get_signal(world, t)
     elif len(rows):
         # the numba pass; it hands stops, fatal signals, futex interrupts, ... to get_signal
-        from .signals_batch import deliver
-        deliver(world, rows)
+        signals_batch.deliver(world, rows, get_signal)
     for t in late:
         if T.run_state[t] == RunState.blocked and T.block[t] == Block.SIGTIMEDWAIT:
             T.ret[t] = -E.EAGAIN

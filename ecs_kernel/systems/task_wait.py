@@ -21,10 +21,11 @@ from ..abi import (Block, CLD_CONTINUED, CLD_STOPPED,
                    WSTATUS_STOPPED, WSTOPPED, WUNTRACED)
 from ..components import links, pidns
 from ..errors import E, KernelError
+from ..jit import wait_batch as K
 from ..jit.scatter import add_at
 from ..schedule import Phase, system
-from . import cpu_clocks
-from . import task_exit  # attribute access at call time: task_exit imports modules that import us
+from . import cpu_clocks, task_exit
+from .task_block import BLOCKED, Blocked
 
 
 _WAIT4_OPTIONS = WNOHANG | WUNTRACED | WCONTINUED | WNOTHREAD | WCLONE | WALL
@@ -88,16 +89,6 @@ class WaitResult:
     uid: int
     utime: int = 0  # a reaped child's CPU time, its waited-for children's included (rusage), ns
     stime: int = 0
-
-
-class Blocked:
-    """Returned by :func:`wait` when the task blocked; the result will land in its row."""
-
-    def __repr__(self):
-        return "BLOCKED"
-
-
-BLOCKED = Blocked()
 
 
 def _resolve(world, t: int, opts: WaitOptions) -> int:
@@ -231,14 +222,13 @@ def wait_many(world, rows: np.ndarray, simple: np.ndarray, scalar):
     in between. Returns ``(kind, pid, status, code, uid, utime, stime)`` per row: kind NONE
     (nothing ready yet), NO_CHILD (ECHILD), FOUND (the reaped child's pid in the root namespace,
     wait status, si_code, uid and CPU times) or FALLBACK (served by ``scalar``)."""
-    from ..jit import wait_batch as K
     T, G = world.tasks, world.thread_groups
     rows = np.ascontiguousarray(rows, np.int64)
     n = len(rows)
     kind = np.empty(n, np.int8)
     child = np.empty(n, np.int64)
     claimed, tainted = np.zeros(T.n, np.bool_), np.zeros(G.n, np.bool_)
-    K.wait_scan(rows, np.ascontiguousarray(simple, np.bool_), world.index["root_pidns"], T.ns,
+    K.wait_scan(rows, np.ascontiguousarray(simple, np.bool_), world.index.root_pidns, T.ns,
                 T.tg, T.exit_state, T.child_head, T.sib_next, G.task_head, T.tg_next,
                 G.tasks_count, G.termination_signal, claimed, tainted, kind, child)
     pid, status, code, uid, utime, stime = (np.zeros(n, np.int64) for _ in range(6))
@@ -333,7 +323,6 @@ def _retry(world, t: int) -> None:
 
 def _wait_system_batch(world, rows: np.ndarray) -> None:
     """wait_system's retries through wait_many (what _retry gives, row by row)."""
-    from ..jit import wait_batch as K
     T, G = world.tasks, world.thread_groups
     simple = (T.wait_idtype[rows] == P_ALL) & (T.wait_options[rows] == WEXITED)
     T.wait_seq[rows] = G.child_seq[T.tg[rows]]  # a wait never moves a child_seq (see wait_batch)

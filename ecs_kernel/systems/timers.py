@@ -46,13 +46,15 @@ from ..abi import (BASE_MONO, BASE_PROF, BASE_REAL, BASE_THREAD, BASE_VIRT, Bloc
                    ITIMER_REAL, ITIMER_VIRTUAL, KTIME_MAX, NSEC_PER_SEC, NSIG, RLIMIT_CPU,
                    RLIM_INFINITY, RunState, SIGALRM, SIGEV_NONE, SIGEV_SIGNAL, SIGEV_THREAD,
                    SIGEV_THREAD_ID, SIGKILL, SIGPROF, SIGVTALRM, SIGXCPU, SI_TIMER, TIMER_ABSTIME)
-from ..components import pidns, rlimits
+from ..components import links, pidns, rlimits
 from ..components.signals import sigmask
 from ..components.timers import KIND_POSIX
 from ..errors import E, KernelError
 from ..jit.timers import end_sleeps, expire
 from ..schedule import Phase, system
 from . import cpu_clocks as C
+from .signals_batch import send_many
+from .task_block import BLOCKED
 from .task_signals import send_group_signal, send_signal
 
 INT_MAX = 2 ** 31 - 1
@@ -437,7 +439,6 @@ def nanosleep(world, task: int, req: tuple[int, int]):
 def clock_nanosleep(world, task: int, clockid: int, flags: int, req: tuple[int, int]):
     """clock_nanosleep(2), relative or TIMER_ABSTIME. EINVAL for a bad timespec, a thread CPU
     clock or an unknown clock; EOPNOTSUPP for clocks without sleeps. Returns 0 or BLOCKED."""
-    from .task_wait import BLOCKED
     if clockid in (CLOCK_MONOTONIC_RAW, CLOCK_REALTIME_COARSE, CLOCK_MONOTONIC_COARSE,
                    CLOCK_REALTIME_ALARM, CLOCK_BOOTTIME_ALARM):
         raise KernelError(EOPNOTSUPP, f"clock {clockid} cannot sleep")
@@ -514,7 +515,6 @@ def _refresh_queued(world, rows: np.ndarray) -> None:
 def _fix_siginfo(world, r: int, overrun: int) -> None:
     """Put the overrun into the siginfo the timer's signal left with the task that took it (the
     SigInfo columns hold the last signal a task dequeued; si_uid is si_overrun's slot)."""
-    from ..components import links
     M, T, G = world.timers, world.tasks, world.thread_groups
     tg = int(M.tm_owner[r])
     signo, tid = int(M.tm_signo[r]), int(M.tm_id[r])
@@ -605,7 +605,7 @@ def _notify_all(world, rows: np.ndarray, fired_at: np.ndarray, periods: np.ndarr
     which hands back to _notify what it does not cover); POSIX timers go one by one."""
     M = world.timers
     itimer = M.tm_kind[rows] != KIND_POSIX
-    if len(rows) < BATCH_MIN or world.index.get("timer_notify_python"):
+    if len(rows) < BATCH_MIN or world.settings.timer_notify_python:
         itimer[:] = False
     bounds = [0, *(np.flatnonzero(np.diff(itimer)) + 1).tolist(), len(rows)]
     for a, b in zip(bounds[:-1], bounds[1:]):
@@ -618,7 +618,6 @@ def _notify_all(world, rows: np.ndarray, fired_at: np.ndarray, periods: np.ndarr
 
 def _notify_itimers(world, rows: np.ndarray, fired_at: np.ndarray, periods: np.ndarray) -> None:
     """_notify of interval timers (ITIMER_REAL/VIRTUAL/PROF), in order, in one batched send."""
-    from .signals_batch import send_many
     M, G = world.timers, world.thread_groups
     n = len(rows)
     kind = M.tm_kind[rows]
@@ -695,7 +694,7 @@ def _sleeps(world) -> None:
                 "SigMask", "SigInfo", "SigFrames", "SignalHandlers", "SigActions", "ExitState"))
 def timer_system(world, commands) -> None:
     """Fire expired timers, enforce RLIMIT_CPU, end sleeps whose deadline passed. The interval
-    timers' signals go out in batches (``_notify_all``); ``world.index["timer_notify_python"]``
+    timers' signals go out in batches (``_notify_all``); ``Settings.timer_notify_python``
     sends every one with the scalar ``_notify`` (the differential tests' reference)."""
     M, G = world.timers, world.thread_groups
     n = M.n

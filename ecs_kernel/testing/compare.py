@@ -11,7 +11,7 @@ import numpy as np
 
 def world_snapshot(world) -> dict:
     """Every table's live range (alive, generations, free stack, count, every column) and the
-    per-uid counters and dicts kept in the World's index."""
+    per-uid counters and dicts kept in the World's index (``KernelIndex``)."""
     out = {}
     for kind, t in world.tables.items():
         out[f"{kind}.alive"] = t.alive[: t.n].copy()
@@ -20,9 +20,12 @@ def world_snapshot(world) -> dict:
         out[f"{kind}.count"] = t.count
         for name, col in t.columns():
             out[f"{kind}.{name}"] = col[: t.n].copy()
-    out["futex_keys"] = sorted(world.index.get("futex_keys", {}).items())
-    for key in ("sigpending_by_uid", "signal_stats", "nproc"):  # counters: a 0 is no entry
-        out[key] = sorted((k, v) for k, v in world.index.get(key, {}).items() if v)
+    ix = world.index
+    out["futex_keys"] = sorted(ix.futex_keys.items())
+    counters = {"sigpending_by_uid": ix.sigpending_by_uid, "signal_stats": vars(ix.signal_stats),
+                "nproc": ix.nproc}
+    for key, d in counters.items():  # a 0 is no entry
+        out[key] = sorted((k, v) for k, v in d.items() if v)
     return out
 
 

@@ -28,9 +28,9 @@ from ..errors import KernelError
 from ..kernel import Kernel
 from ..schedule import check_sanity
 from ..systems import futex as F
-from ..systems.task_wait import BLOCKED
+from ..systems.task_block import BLOCKED
 from ..world import Settings
-from .futex_reference import RefFutex
+from .futex_reference import RefFutex, RefWaiter
 
 THREAD = CLONE_THREAD | CLONE_SIGHAND | CLONE_VM
 
@@ -322,7 +322,7 @@ class FutexMachine(RuleBasedStateMachine):
         tid_of = {row: tid for tid, row in self.rows.items()
                   if self.ref.tasks[tid].state != "dead"}
         out = {}
-        for (kind, a, b), q in w.index["futex_keys"].items():
+        for (kind, a, b), q in w.index.futex_keys.items():
             if kind == KEY_PRIVATE:
                 key = ("P", self.proc_of_mm[a], b)
             elif kind == KEY_SHARED_MM:
@@ -353,5 +353,4 @@ class FutexMachine(RuleBasedStateMachine):
 
 
 def _ref_task(tid, proc):
-    from .futex_reference import RefWaiter
     return RefWaiter(tid, proc)

@@ -19,7 +19,8 @@ from ..errors import KernelError
 from ..kernel import Kernel
 from ..schedule import check_sanity
 from ..systems import sessions
-from ..systems.task_wait import BLOCKED
+from ..systems.task_block import BLOCKED
+from ..systems.task_signals import send_group_signal
 from ..world import Settings
 from .reference import RefKernel
 
@@ -119,7 +120,6 @@ class LifecycleMachine(RuleBasedStateMachine):
         proc = self.ref.tasks[tid].proc
         if proc is self.ref.init.proc:
             return
-        from ..systems.task_signals import send_group_signal
         w = self.k.world
         send_group_signal(w, int(w.tasks.tg[self.k.task(self._h(tid))]), 9)
         self.ref.kill(tid)
@@ -198,7 +198,7 @@ class LifecycleMachine(RuleBasedStateMachine):
     def agrees_with_reference(self):
         w = self.k.world
         check_sanity(w)
-        root = w.index["root_pidns"]
+        root = w.index.root_pidns
         pm = pidns.pidmap(w, root)
         impl_tids = set(int(x) for x in np.flatnonzero(pm.task >= 0))
         assert impl_tids == set(self.ref.tasks), \

@@ -174,7 +174,7 @@ argv: .quad 0, 0, 0
 
     def report(m):
         seen["mm_rows"] = m.world.address_spaces.count
-        seen["objects"] = len(m.world.index.get("address_spaces", {}))
+        seen["objects"] = len(m.world.index.address_spaces)
     r = run_guest([p], report=report)
     assert r.status == 2
     # after the exit nothing of the guest is left: the replaced image's row and engine were

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from ecs_kernel.abi import O_CREAT, O_RDONLY, O_RDWR, O_WRONLY
 from ecs_kernel import abi
 from ecs_kernel.errors import KernelError
-from ecs_kernel.fs.file import HostStdioFile
+from ecs_kernel.fs.stdio import HostStdioFile
 from ecs_kernel.fs.vfs import FileSystem
 
 from fsutil import make_seed_tree, parse_dirents

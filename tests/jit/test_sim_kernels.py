@@ -119,7 +119,7 @@ def test_gauges_match_numpy():
 
 def _programs_args(sim, chunks=K.CHUNKS):
     w = sim.world
-    st, T, G = w.index["sim"], w.tasks, w.thread_groups
+    st, T, G = w.index.sim, w.tasks, w.thread_groups
     n = T.n
     cols = [T.alive, T.gen, T.exit_state, T.run_state, T.ret, T.handling, T.tg, G.leader, T.parent,
             T.sim_prog, T.sim_pc, T.sim_budget, T.sim_loop, T.sim_rng]

@@ -183,7 +183,7 @@ def test_check_catches_a_delivery_that_ignores_the_mask(monkeypatch, capsys):
 
     def python_delivery(self, *a, **kw):  # deliver through get_signal -> dequeue, not numba
         init(self, *a, **kw)
-        self.world.index["signal_delivery_python"] = True
+        self.world.settings.signal_delivery_python = True
 
     monkeypatch.setattr(engine.Simulation, "__init__", python_delivery)
     assert sim("mixed", "--tasks", 1000, "--ticks", 60, "--seed", 0, "--check", 2) == 1
@@ -196,12 +196,12 @@ def test_check_catches_the_numba_delivery_pass_ignoring_masks(monkeypatch, capsy
     from ecs_kernel.systems import signals_batch
     real = signals_batch.deliver
 
-    def deliver_ignoring_masks(world, rows):  # planted: the pass sees every mask empty
+    def deliver_ignoring_masks(world, rows, scalar):  # planted: the pass sees every mask empty
         T = world.tasks
         saved = T.sig_mask[rows].copy()
         T.sig_mask[rows] = 0
         try:
-            return real(world, rows)
+            return real(world, rows, scalar)
         finally:
             T.sig_mask[rows] |= saved
 

@@ -175,9 +175,9 @@ steps = [
 
 def test_lock_is_mutually_exclusive_and_waiters_block_on_the_futex():
     sim = Simulation(LOCKS, 8, 1)
-    seg = sim.world.index["sim"].segment
+    seg = sim.world.index.sim.segment
     T = sim.world.tasks
-    st = sim.world.index["sim"]
+    st = sim.world.index.sim
     lock_step = int(st.prog_first[0])
     waits = 0
     for _ in range(60):
@@ -219,7 +219,7 @@ steps = [{ op = "lock", word = 1 }, { op = "compute", ticks = 2 }, { op = "lock"
     T = sim.world.tasks
     rows = synthetic(sim)
     assert (T.run_state[rows] == RunState.blocked).all() and (T.block[rows] == Block.FUTEX).all()
-    words = sim.world.index["sim"].segment.words
+    words = sim.world.index.sim.segment.words
     owners = {int(x) & ~FUTEX_WAITERS for x in words}
     assert owners == {int(T.tids[r, 0]) for r in rows}
     # each waits on the word the other owns
@@ -281,7 +281,7 @@ steps = [{ op = "sigaction", sig = "SIGUSR1", action = "catch" }, { op = "comput
     run(sim, 70)
     T = sim.world.tasks
     s = synthetic(sim)[T.sim_prog[synthetic(sim)] == 0][0]
-    st = sim.world.index["sim"]
+    st = sim.world.index.sim
     assert T.sim_pc[s] == st.prog_first[0] + 2  # past the sleep, computing
     assert T.run_state[s] == RunState.runApp
 

@@ -338,7 +338,7 @@ def test_an_id_map_that_disagrees_is_found():
     k = kernel()
     (a,) = procs(k, 1)
     w = k.world
-    pm = w.index["pidmaps"][w.index["root_pidns"]]
+    pm = w.index.pidmaps[w.index.root_pidns]
     pm.task[int(w.tasks.tids[a, 0])] = -1
     assert rule_of(k) == "ids-unique"
 
@@ -509,13 +509,15 @@ def test_blocked_pending_kernel_matches_numpy(seed):
 
 # -- planted: a wake that skips the oldest waiter -------------------------------------------------------------
 
+_WAKES: dict[int, tuple[int, int]] = {}  # World serial -> (waking task, address) asked for
+
+
 @system(phase=Phase.RUN)
 def waker(world, commands):
     """A RUN-phase FUTEX_WAKE of one waiter when the test asks (module level: checkpointable)."""
-    if world.index.get("wake_now"):
-        world.index["wake_now"] = False
-        who, addr = world.index["waker"]
-        F.futex_wake(world, who, addr, 1)
+    ask = _WAKES.pop(world.serial, None)
+    if ask is not None:
+        F.futex_wake(world, *ask, 1)
 
 
 def _three_waiters():
@@ -524,16 +526,19 @@ def _three_waiters():
     ts = threads(k, 4)
     for t in ts[:3]:
         F.futex_wait(w, t, A, 0)
-    w.index["waker"] = (ts[3], A)
     w.schedule.add(waker)
     I.install(w)
     return k, w, ts
 
 
+def _wake_next_tick(w, ts) -> None:
+    _WAKES[w.serial] = (ts[3], A)
+
+
 def test_fifo_wakes_are_not_violations():
     k, w, ts = _three_waiters()
     for i in range(3):
-        w.index["wake_now"] = True
+        _wake_next_tick(w, ts)
         k.tick()
         assert w.tasks.run_state[ts[i]] == RunState.runSyscallExit
         assert I.check(w) is None
@@ -553,7 +558,7 @@ def test_a_wake_that_skips_the_oldest_waiter_is_a_lost_wakeup(monkeypatch):
         return woke
 
     monkeypatch.setattr(F, "_wake_key", lifo_wake)
-    w.index["wake_now"] = True
+    _wake_next_tick(w, ts)
     k.tick()
     assert w.tasks.run_state[ts[2]] == RunState.runSyscallExit  # the youngest woke
     v = I.check(w)
@@ -599,7 +604,7 @@ def test_queue_ranks_kernel_matches_a_walk():
 def test_probes_survive_checkpoint_and_restore():
     from ecs_kernel.world import World
     k, w, ts = _three_waiters()
-    w.index["wake_now"] = True
+    _wake_next_tick(w, ts)
     k.tick()
     w2 = World.restore(w.checkpoint())
     names = [s.name for s in w2.schedule.systems]
@@ -693,7 +698,7 @@ def _run_blocked_and_not(python_delivery=False):
     from ecs_kernel.sim.engine import Simulation
     sim = Simulation(spec.loads(BLOCKED_AND_NOT, "blocked-and-not.toml"), 8, 1)
     if python_delivery:
-        sim.world.index["signal_delivery_python"] = True
+        sim.world.settings.signal_delivery_python = True
     I.install(sim.world)
     for _ in range(12):
         sim.step()
@@ -715,12 +720,12 @@ def test_the_numba_delivery_pass_ignoring_masks_is_found(monkeypatch):
     from ecs_kernel.systems import signals_batch
     real = signals_batch.deliver
 
-    def deliver_ignoring_masks(world, rows):  # planted: the pass sees every mask empty
+    def deliver_ignoring_masks(world, rows, scalar):  # planted: the pass sees every mask empty
         T = world.tasks
         saved = T.sig_mask[rows].copy()
         T.sig_mask[rows] = 0
         try:
-            return real(world, rows)
+            return real(world, rows, scalar)
         finally:
             T.sig_mask[rows] |= saved
 

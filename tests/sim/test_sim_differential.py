@@ -71,7 +71,7 @@ def workloads(draw):
 
 def assert_same(a, b):
     assert_same_worlds(a.world, b.world, ("batched", "scalar"))
-    assert np.array_equal(a.world.index["sim"].segment.words, b.world.index["sim"].segment.words)
+    assert np.array_equal(a.world.index.sim.segment.words, b.world.index.sim.segment.words)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -130,7 +130,7 @@ def test_exit_requests_batched_equal_scalar_when_groups_are_dying(seed, data):
     earlier in the tick: the group's status wins), from tasks already exiting (never served),
     and exit_group requests between them, from one-thread and multi-threaded processes."""
     from ecs_kernel.jit import sim as K
-    from ecs_kernel.sim import batch, engine
+    from ecs_kernel.sim import batch, requests
     from ecs_kernel.systems import task_exit, task_signals
     from ecs_kernel.world import World
     w = spec.parse({"threads_per_process": data.draw(st.integers(1, 3)), "programs": [
@@ -150,12 +150,12 @@ def test_exit_requests_batched_equal_scalar_when_groups_are_dying(seed, data):
                     for _ in order], np.int8)
     args = np.zeros((len(order), K.NARGS), np.int64)
     args[:, 0] = data.draw(st.lists(st.integers(0, 300), min_size=len(order), max_size=len(order)))
-    req = engine.Requests(order, T.sim_pc[order].astype(np.int64), ops, args,
-                          np.zeros(len(order), np.int8))
+    req = requests.Requests(order, T.sim_pc[order].astype(np.int64), ops, args,
+                            np.zeros(len(order), np.int8))
     blob = W0.checkpoint()
     a, b = World.restore(blob), World.restore(blob)
-    batch.serve_exits(a, a.index["sim"], req, 0, len(order))
+    batch.serve_exits(a, a.index.sim, req, 0, len(order))
     for r in range(len(order)):
-        engine.serve_one(b, b.index["sim"], req, r)
-    assert a.index["sim"].totals == b.index["sim"].totals
+        requests.serve_one(b, b.index.sim, req, r)
+    assert a.index.sim.totals == b.index.sim.totals
     assert_same_worlds(a, b, ("batched", "scalar"))

@@ -27,15 +27,15 @@ def assert_worlds_equal(a, b):
         assert (ta.alive[: ta.n] == tb.alive[: tb.n]).all(), kind
         for name, col in ta.columns():
             assert (col[: ta.n] == getattr(tb, name)[: tb.n]).all(), f"{kind}.{name}"
-    for ns, pm in a.index["pidmaps"].items():
-        pb = b.index["pidmaps"][ns]
+    for ns, pm in a.index.pidmaps.items():
+        pb = b.index.pidmaps[ns]
         n = max(len(pm.task), len(pb.task))
         for name in ("task", "pgrp", "session"):
             x, y = np.full(n, -1), np.full(n, -1)
             x[: len(getattr(pm, name))] = getattr(pm, name)
             y[: len(getattr(pb, name))] = getattr(pb, name)
             assert (x == y).all(), f"pidmap {ns}.{name}"
-    assert a.index["nproc"] == b.index["nproc"]
+    assert a.index.nproc == b.index.nproc
     sa, sb = store(a), store(b)
     assert {r: sorted(f) for r, f in sa.files.items() if f} == {r: sorted(f) for r, f in sb.files.items() if f}
 

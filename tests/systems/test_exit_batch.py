@@ -20,7 +20,7 @@ THREAD = CLONE_THREAD | CLONE_SIGHAND | CLONE_VM
 def semantic_view(w):
     """Every live task by root tid: its state, ids, parent, group, and its group's events."""
     T, G = w.tasks, w.thread_groups
-    root = w.index["root_pidns"]
+    root = w.index.root_pidns
     out = {}
     for t in T.live_rows().tolist():
         tg = int(T.tg[t])
@@ -32,7 +32,7 @@ def semantic_view(w):
             int(G.child_seq[tg]), int(G.group_pending[tg]), int(T.sig_pending[t]),
             [int(T.tids[c, 0]) for c in __import__("ecs_kernel.components.links", fromlist=["x"]).members(T.child_head, t, T.sib_next)])
     counts = {k: t.count for k, t in w.tables.items()}
-    return out, counts, dict(w.index["nproc"])
+    return out, counts, dict(w.index.nproc)
 
 
 ops = st.lists(st.tuples(st.sampled_from(["fork", "thread", "newpid", "exit", "exit_group", "kill",

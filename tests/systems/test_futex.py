@@ -8,7 +8,7 @@ from ecs_kernel.errors import E, KernelError
 from ecs_kernel.kernel import Kernel
 from ecs_kernel.schedule import check_sanity
 from ecs_kernel.systems import futex as F
-from ecs_kernel.systems.task_wait import BLOCKED
+from ecs_kernel.systems.task_block import BLOCKED
 from ecs_kernel.world import Settings
 
 THREAD = CLONE_THREAD | CLONE_SIGHAND | CLONE_VM
@@ -68,7 +68,7 @@ def test_wake_is_fifo_and_counts(k):
     assert fx(k, ts[3], A, abi.FUTEX_WAKE | PRIV, 10) == 1
     assert fx(k, ts[3], A, abi.FUTEX_WAKE | PRIV, 10) == 0
     assert k.world.futex_waiters.count == 0 and k.world.futex_queues.count == 0
-    assert k.world.index["futex_keys"] == {}
+    assert k.world.index.futex_keys == {}
 
 
 def test_wake_of_zero_or_negative_wakes_one_as_linux_does(k):
@@ -120,7 +120,7 @@ def test_private_wake_on_unmapped_word_is_zero_but_shared_is_efault(k):
 def test_task_without_memory_gets_efault(k):
     w = k.world
     t = k.task(k.fork(k.init_task))
-    w.index["address_spaces"].pop(int(w.tasks.mm[t]))
+    w.index.address_spaces.pop(int(w.tasks.mm[t]))
     assert errno(fx, k, t, A, abi.FUTEX_WAIT | PRIV, 0) == E.EFAULT
 
 
@@ -151,7 +151,7 @@ def test_expired_deadline_is_etimedout_but_a_changed_word_is_eagain_first(k):
 def test_wait_bitset_deadline_is_absolute_monotonic_or_realtime(k):
     w = k.world
     a, b = threads(k, 2)
-    w.index["realtime_offset_ns"] = 10**12
+    w.index.realtime_offset_ns = 10**12
     tick = w.settings.tick_ns
     fx(k, a, A, abi.FUTEX_WAIT_BITSET | PRIV, 0, (0, w.now_ns + tick), val3=1)
     fx(k, b, A, abi.FUTEX_WAIT_BITSET | PRIV | abi.FUTEX_CLOCK_REALTIME, 0,
@@ -291,7 +291,7 @@ def test_shared_keys_on_an_address_space(k):
     w = k.world
     init = k.task(k.init_task)
     gm = GuestMemory()
-    w.index["address_spaces"][int(w.tasks.mm[init])] = gm
+    w.index.address_spaces[int(w.tasks.mm[init])] = gm
     sh = gm.aspace.mmap(0, 4096, abi.PROT_READ | abi.PROT_WRITE, abi.MAP_SHARED | abi.MAP_ANONYMOUS)
     ro = gm.aspace.mmap(0, 4096, abi.PROT_READ, abi.MAP_PRIVATE | abi.MAP_ANONYMOUS)
     p = k.task(k.fork(k.init_task))
@@ -466,7 +466,7 @@ def test_checkpoint_keeps_waiters(k):
     assert w2.tasks.ret[a] == 0 and w2.tasks.run_state[a] == RunState.runSyscallExit
 
 
-# -- signals (systems/task_signals.py calls world.index["futex_interrupt"]) ---------------------------------
+# -- signals (systems/task_signals.interrupt_syscall calls futex_interrupt) -------------------------
 
 @pytest.mark.parametrize("sa_flags, timeout, want", [
     (0, None, -E.EINTR),                    # no SA_RESTART: EINTR

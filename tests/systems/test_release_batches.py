@@ -33,7 +33,7 @@ def worlds(draw):
             elif how == "join":
                 other = draw(st.sampled_from(procs))
                 sessions.setpgid(w, p, 0, sessions.pgrp_id(w, int(w.thread_groups.pgrp[w.tasks.tg[other]]),
-                                                           w.index["root_pidns"]))
+                                                           w.index.root_pidns))
         except KernelError:
             pass
         if draw(st.booleans()):  # a table of its own, or one equal to another's

@@ -125,7 +125,7 @@ def test_new_pid_namespace_init_is_tid_1_inside_and_has_an_id_outside():
     assert k.gettid(c) == 1 and k.getpid(c) == 1
     assert k.getppid(c) == 0  # its parent is outside the namespace: invisible
     w = k.world
-    root = w.index["root_pidns"]
+    root = w.index.root_pidns
     from ecs_kernel.components.pidns import tid_in
     assert tid_in(w, k.task(c), root) == 2
     g = k.fork(c)

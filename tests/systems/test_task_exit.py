@@ -165,7 +165,7 @@ def test_death_of_a_namespace_init_kills_every_task_in_it():
     assert state(k, outside) == ExitState.NONE
     from ecs_kernel.components.pidns import tid_in
     w = k.world
-    r = k.wait4(k.init_task, tid_in(w, k.task(ns_init), w.index["root_pidns"]), 0)
+    r = k.wait4(k.init_task, tid_in(w, k.task(ns_init), w.index.root_pidns), 0)
     assert (r.pid, r.status) == (2, 0)
     assert k.world.pid_namespaces.count == 1  # the dead namespace's row is gone
     check_sanity(k.world)
@@ -280,7 +280,7 @@ def test_sigchld_of_a_leader_that_ended_before_its_group_exit_carries_the_group_
 def test_sigchld_si_pid_is_the_child_as_its_parents_namespace_sees_it():
     k = Kernel(Settings(sanitize=True))
     w = k.world
-    root = w.index["root_pidns"]
+    root = w.index.root_pidns
     q = parent_blocking_sigchld(k)
     p = k.clone(q, CLONE_NEWPID | SIGCHLD)  # init of a new namespace
     k.sigprocmask(p, 0, int(sigmask(SIGCHLD)))

@@ -367,7 +367,7 @@ def test_queued_signals_are_freed_with_their_task(k):
     S.kill(w, 0, k.getpid(h), SIGKILL)
     k.tick()
     k.wait4(k.init_task, -1, 0)
-    assert w.sigqueue.count == 0 and w.index["sigpending_by_uid"] == {}
+    assert w.sigqueue.count == 0 and w.index.sigpending_by_uid == {}
 
 
 def test_sigcont_discards_pending_stop_signals_and_stop_signals_discard_sigcont(k):

@@ -149,7 +149,7 @@ def test_scan_classifies_as_try_wait_does():
     simple = np.array([True] * 6 + [False, True, True])
     kind = np.empty(len(rows), np.int8)
     child = np.empty(len(rows), np.int64)
-    K.wait_scan(rows, simple, w.index["root_pidns"], T.ns, T.tg, T.exit_state, T.child_head,
+    K.wait_scan(rows, simple, w.index.root_pidns, T.ns, T.tg, T.exit_state, T.child_head,
                 T.sib_next, G.task_head, T.tg_next, G.tasks_count, G.termination_signal,
                 np.zeros(T.n, np.bool_), np.zeros(G.n, np.bool_), kind, child)
     assert kind.tolist() == [K.FOUND, K.NONE, K.NO_CHILD, K.NO_CHILD, K.FOUND, K.NO_CHILD,

@@ -32,15 +32,16 @@ from ecs_kernel.abi import (CLOCK_BOOTTIME, CLOCK_BOOTTIME_ALARM, CLOCK_MONOTONI
 from ecs_kernel.jit import pagewalk as pw
 from ecs_kernel.jit.pagewalk import (BRK_CURRENT, BRK_END_DATA, BRK_RLIMIT_DATA, BRK_START,
                                      BRK_START_DATA, FAULT)
-from ecs_kernel.jit.fastpath import (C_CLOCK_GETTIME, C_COUNTS, C_CPU0, C_CURRENT, C_ENABLED,
-                                     C_FAST_CALLS, C_FUTEX_WAITERS, C_G_LEADER, C_G_PENDING, C_MM_BRK,
-                                     C_G_RLIMITS, C_MM_CAP, C_MM_N, C_MM_T, C_N_LEVEL, C_N_PARENT,
-                                     C_ONLY_RUNNABLE, C_R_CUR, C_R_MAX, C_REG_READ, C_REG_WRITE,
-                                     C_SCRATCH, C_SLOW_CALLS, C_SLOW_HOOK, C_T_EGID, C_T_EUID,
-                                     C_T_NS, C_T_PARENT, C_T_RGID, C_T_RUID, C_T_SIG_MASK,
-                                     C_T_SIG_PENDING, C_T_TG, C_T_TIDS, C_TASK_SIZE,
-                                     C_TIDS_STRIDE, CTL_SIZE, MAX_COUNTED, C_TIMER_DEADLINE,
-                                     C_HOST_CLOCK)
+from ecs_kernel.jit.fastpath.layout import (C_CLOCK_GETTIME, C_COUNTS, C_CPU0, C_CURRENT, C_ENABLED,
+                                            C_FAST_CALLS, C_FUTEX_WAITERS, C_G_LEADER, C_G_PENDING,
+                                            C_MM_BRK, C_G_RLIMITS, C_MM_CAP, C_MM_N, C_MM_T,
+                                            C_N_LEVEL, C_N_PARENT, C_ONLY_RUNNABLE, C_R_CUR,
+                                            C_R_MAX, C_REG_READ, C_REG_WRITE, C_SCRATCH,
+                                            C_SLOW_CALLS, C_SLOW_HOOK, C_T_EGID, C_T_EUID, C_T_NS,
+                                            C_T_PARENT, C_T_RGID, C_T_RUID, C_T_SIG_MASK,
+                                            C_T_SIG_PENDING, C_T_TG, C_T_TIDS, C_TASK_SIZE,
+                                            C_TIDS_STRIDE, CTL_SIZE, MAX_COUNTED, C_TIMER_DEADLINE,
+                                            C_HOST_CLOCK)
 from ecs_kernel.jit.options import cfunc, jit, promote
 
 promote()  # this module is imported only to build the hook: its kernels are numba's from the start
