@@ -151,7 +151,7 @@ def exit_code(status: int) -> int:
 def run(program, argv, envp, *, root: str = "/", cwd: str = "/", strace=None, seed=None,
         stdio=(0, 1, 2), strict: bool = False, stderr=None, report=None,
         timeout: float | None = None, fast_path: bool = True, fast_path_after: int = 0,
-        stop_at=None) -> int:
+        stop_at=None, clock=None) -> int:
     """Run ``program`` in a fresh Kernel; return the shell-style exit status.
 
     ``stdio`` are the host fds shown as guest fds 0-2. ``strict`` re-raises kernel bugs (tests).
@@ -161,7 +161,7 @@ def run(program, argv, envp, *, root: str = "/", cwd: str = "/", strace=None, se
     ``fast_path_after=N`` the first N syscalls do, then the compiled hook is installed.
     ``stop_at=(until, visit)``: the first time ``until(machine)`` is true between two turns of
     the run loop, the run stops, ``visit(machine)`` looks at the kernel (every task a row), and
-    the run goes on.
+    the run goes on. ``clock``: where kernel time comes from (cpu/clock.py; default the host's).
     """
     from .cpu.elf import ExecError
     from .cpu.task_run import Machine
@@ -181,7 +181,7 @@ def run(program, argv, envp, *, root: str = "/", cwd: str = "/", strace=None, se
         return EXIT_CANNOT_EXEC
     k = Kernel()
     machine = Machine(k, fs, strace=strace, seed=seed, strict=strict, stderr=err,
-                      fast_path=fast_path, fast_path_after=fast_path_after)
+                      fast_path=fast_path, fast_path_after=fast_path_after, clock=clock)
     proc.machine = machine
     # The guest is a child of the kernel's init in its own process group, as a shell runs a
     # job: init's signal immunity (SIGNAL_UNKILLABLE) must not shield it.

@@ -45,6 +45,9 @@ class HostClock:
         time without Python), or 0 when there is none (clock syscalls then take Python)."""
         return libc_clock_gettime()
 
+    def turn(self) -> None:
+        """A turn of the run loop (the host's clocks move by themselves)."""
+
     def idle(self, deadline_ns: int | None, rfds=(), wfds=()) -> None:
         """No task can run: wait until ``deadline_ns`` (monotonic), a host fd is ready, or at most
         WAIT_SLICE_NS (so host signals are noticed)."""
@@ -60,4 +63,53 @@ class HostClock:
             time.sleep(timeout / 1e9)
 
 
-__all__ = ["HostClock", "WAIT_SLICE_NS"]
+class VirtualClock:
+    """Kernel time that is the run's own, not the host's: it starts at ``start_ns`` (realtime at
+    ``realtime0_ns``), moves ``step_ns`` per turn of the run loop (a running task is charged that
+    much CPU time), and jumps to the next deadline when every task waits: a guest that sleeps ten
+    seconds sleeps ten virtual seconds and no host time. Host fds a blocked task waits on are
+    still waited for on the host (outside input). The compiled syscall hook reads no clock then:
+    clock syscalls take the Python path."""
+
+    def __init__(self, start_ns: int = 1_000_000_000, realtime0_ns: int = 1_700_000_000 * 10**9,
+                 step_ns: int = 1_000):
+        self.now_ns = int(start_ns)
+        self.realtime0_ns = int(realtime0_ns)
+        self.step_ns = int(step_ns)
+        self.cpu0_ns = 0
+        self._cpu = 0
+
+    def monotonic_ns(self) -> int:
+        return self.now_ns
+
+    def realtime_ns(self) -> int:
+        return self.realtime0_ns + self.now_ns
+
+    def cpu_time_ns(self) -> int:
+        return self._cpu
+
+    def thread_cpu_ns(self) -> int:
+        return self._cpu
+
+    def c_clock_gettime(self) -> int:
+        return 0
+
+    def turn(self) -> None:
+        """A turn of the run loop: time and the running task's CPU time move by ``step_ns``."""
+        self.now_ns += self.step_ns
+        self._cpu += self.step_ns
+
+    def idle(self, deadline_ns: int | None, rfds=(), wfds=()) -> None:
+        if rfds or wfds:
+            timeout = None if deadline_ns is None else max(0, deadline_ns - self.now_ns) / 1e9
+            try:
+                ready = select.select(list(rfds), list(wfds), [], timeout)
+            except (OSError, ValueError):
+                ready = ([None], [], [])
+            if ready[0] or ready[1]:
+                return
+        if deadline_ns is not None:
+            self.now_ns = max(self.now_ns, deadline_ns)
+
+
+__all__ = ["HostClock", "VirtualClock", "WAIT_SLICE_NS"]

@@ -380,6 +380,7 @@ class Machine:
     def _run_task(self, row: int) -> None:
         """One turn of a runnable task: finish its syscall, deliver its signals, run its code."""
         T = self.world.tasks
+        self.clock.turn()
         if row != self.current:
             self.switch_to(row)
         self.contended = any(r != row and self._runnable(r) for r in self.tasks)
