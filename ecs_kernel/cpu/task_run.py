@@ -41,13 +41,11 @@ import traceback
 
 from unicorn import x86_const as X
 
-from ..abi import (CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_PARENT_SETTID,
-                   CLONE_SETTLS, CLONE_THREAD, CLONE_VM, ERESTARTNOHAND, ERESTARTNOINTR,
+from ..abi import (CLONE_SETTLS, CLONE_THREAD, CLONE_VM, ERESTARTNOHAND, ERESTARTNOINTR,
                    ERESTARTSYS, ERESTART_RESTARTBLOCK, ExitState, NR_RESTART_SYSCALL, RLIMIT_AS,
                    RLIMIT_DATA, RLIMIT_STACK, RunState, SIGKILL, SIGSEGV)
 from ..components import resources
 from ..components.rlimits import get as rlimit_get
-from ..errors import KernelError
 from ..syscalls import dispatch
 from ..syscalls.context import ExecDone, FSContext, Task
 from ..systems import cpu_clocks, io_wait, task_block, task_clone, task_exec, task_exit
@@ -216,9 +214,8 @@ class Machine:
         process)."""
         w = self.world
         thread = bool(flags & CLONE_THREAD)
-        kflags = flags & ~(CLONE_SETTLS | CLONE_PARENT_SETTID | CLONE_CHILD_SETTID)
-        child = task_clone.clone(w, task.row, kflags,
-                                 child_tid_addr=ctid if flags & CLONE_CHILD_CLEARTID else 0)
+        child = task_clone.clone(w, task.row, flags & ~CLONE_SETTLS, child_tid_addr=ctid,
+                                 parent_tid_addr=ptid)
         if not thread and flags & CLONE_VM:
             # CLONE_VM without CLONE_THREAD (vfork, posix_spawn): the kernel saw it; the child's
             # memory is a copy all the same (an address-space row of its own). The parent is held
@@ -249,18 +246,6 @@ class Machine:
         else:
             sigframe.load_context(gm.uc, regs, sigframe.save_fpstate(puc), fs_base, gs_base)
             gm.loaded_row = child
-        tid = pid.to_bytes(4, "little")
-        if flags & CLONE_PARENT_SETTID and ptid:
-            for mm in (task.mm, ct.mm):  # the same address in both (a copy)
-                try:
-                    mm.copy_out(ptid, tid)
-                except KernelError:
-                    pass
-        if flags & CLONE_CHILD_SETTID and ctid:
-            try:
-                ct.mm.copy_out(ctid, tid)
-            except KernelError:
-                pass
         # Two tasks can run now: stop (safe: we are in the hook) so the run loop schedules in
         # quanta (or runs the child while a vfork parent waits).
         self.platform.stop("requantum")

@@ -13,16 +13,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..abi import (Block, CLONE_CHILD_CLEARTID, CLONE_DETACHED, CLONE_FILES, CLONE_FS,
-                   CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID,
-                   CLONE_NEWUSER, CLONE_NEWUTS, CLONE_PARENT, CLONE_PIDFD, CLONE_SIGHAND,
-                   CLONE_THREAD, CLONE_VFORK, CLONE_VM, CSIGNAL, ExitState, NSIG, RLIMIT_NPROC,
-                   RunState, SIGCHLD)
+from ..abi import (Block, CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_DETACHED, CLONE_FILES,
+                   CLONE_FS, CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID,
+                   CLONE_NEWUSER, CLONE_NEWUTS, CLONE_PARENT, CLONE_PARENT_SETTID, CLONE_PIDFD,
+                   CLONE_SIGHAND, CLONE_THREAD, CLONE_VFORK, CLONE_VM, CSIGNAL, ExitState, NSIG,
+                   RLIMIT_NPROC, RunState, SIGCHLD)
 from ..components import links, pidns, resources, rlimits
 from ..errors import E, KernelError
 from ..jit.links import append_many
 from ..jit.scatter import add_at
-from . import sessions, task_signals
+from . import futex, sessions, task_signals
 
 
 # Namespaces we model; the others are refused with EINVAL (documented in the syscall table).
@@ -176,11 +176,13 @@ def validate_flags(world, creator: int, flags: int, exit_signal: int) -> None:
 
 
 def clone(world, creator: int, flags: int, *, exit_signal: int | None = None,
-          child_tid_addr: int = 0) -> int:
+          child_tid_addr: int = 0, parent_tid_addr: int = 0) -> int:
     """clone(2): create a task from ``creator``. Returns the new task's row.
 
     ``flags`` may carry the exit signal in its low byte (legacy clone) or it can be given as
     ``exit_signal`` (clone3). Raises KernelError with Linux's errno on failure, leaving no trace.
+    ``child_tid_addr`` is clone's child_tid (CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID),
+    ``parent_tid_addr`` its parent_tid (CLONE_PARENT_SETTID).
     """
     T, G, N = world.tasks, world.thread_groups, world.pid_namespaces
     if exit_signal is None:
@@ -242,6 +244,13 @@ def clone(world, creator: int, flags: int, *, exit_signal: int | None = None,
     T.uts[t] = u
     if flags & CLONE_CHILD_CLEARTID:
         T.clear_child_tid[t] = child_tid_addr
+    # The new tid in user memory, as kernel_clone and schedule_tail write it (a fault is
+    # ignored): the parent's view into parent_tid, the child's own into child_tid (its memory,
+    # the parent's too under CLONE_VM).
+    if flags & CLONE_PARENT_SETTID and parent_tid_addr:
+        _put_tid(world, creator, parent_tid_addr, pidns.tid_in(world, t, int(T.ns[creator])))
+    if flags & CLONE_CHILD_SETTID and child_tid_addr:
+        _put_tid(world, t, child_tid_addr, pidns.tid_in(world, t, int(T.ns[t])))
     if (flags & (CLONE_VM | CLONE_VFORK)) != CLONE_VM:  # sas_ss_reset for a new thread of an mm
         task_signals.set_altstack(world, t, task_signals.altstack(world, creator))
     if flags & CLONE_VFORK:
@@ -252,6 +261,13 @@ def clone(world, creator: int, flags: int, *, exit_signal: int | None = None,
         T.run_state[creator] = RunState.blocked
         T.block[creator] = Block.VFORK
     return t
+
+
+def _put_tid(world, t: int, addr: int, tid: int) -> None:
+    try:
+        futex.write_u32(world, t, addr, tid)
+    except KernelError:
+        pass
 
 
 def vfork_release(world, t: int) -> None:
@@ -291,7 +307,8 @@ def clone_many(world, creators, flags: int, *, exit_signal: int | None = None) -
         exit_signal = flags & CSIGNAL
         flags &= ~CSIGNAL
     root = world.index.root_pidns
-    simple = (not flags & (CLONE_PARENT | CLONE_VFORK | SUPPORTED_NS | UNSUPPORTED_NS | CLONE_PIDFD)
+    simple = (not flags & (CLONE_PARENT | CLONE_VFORK | CLONE_PARENT_SETTID | CLONE_CHILD_SETTID
+                           | SUPPORTED_NS | UNSUPPORTED_NS | CLONE_PIDFD)
               and k > 0 and (T.ns[creators] == root).all() and (T.ruid[creators] == 0).all()
               and (T.altstack[creators] < 0).all())
     if not simple:
