@@ -4,6 +4,8 @@ Bottom to top. A module may import its own layer and the layers its row names, n
 
     layer       may import                                  what it is
     abi         -                                           Linux's numbers, the kernel's codes
+    checkpoint_file  -                                      the checkpoint file format (arrays and
+                                                            a manifest; numpy and the stdlib only)
     errors      abi                                         KernelError and its kin
     world       abi errors                                  tables, handles, the tick, Settings,
                                                             the World's typed index
@@ -44,13 +46,14 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "ecs_kernel"
 
-_BASE = {"abi", "errors", "world", "schedule"}
+_BASE = {"abi", "checkpoint_file", "errors", "world", "schedule"}
 _BELOW_SYSCALLS = _BASE | {"jit", "fs", "components", "systems", "kernel"}
 MAY_IMPORT: dict[str, set[str]] = {
     "abi": {"abi"},
+    "checkpoint_file": {"checkpoint_file"},
     "errors": {"abi", "errors"},
-    "world": {"abi", "errors", "world"},
-    "schedule": {"abi", "errors", "world", "schedule"},
+    "world": {"abi", "checkpoint_file", "errors", "world"},
+    "schedule": {"abi", "checkpoint_file", "errors", "world", "schedule"},
     "jit": {"abi", "jit"},
     "fs": {"abi", "errors", "fs"},
     "components": _BASE | {"jit", "fs", "components"},
