@@ -122,6 +122,10 @@ class Table:
             yield name, getattr(self, name)
 
     # -- rows -------------------------------------------------------------------------------
+    def make_room(self) -> None:
+        """Room for at least one more row (a batch kernel found the table full: GROW_*)."""
+        self._grow(self.capacity + 1)
+
     def _grow(self, need: int) -> None:
         cap = self.capacity
         while cap < need:

@@ -1,4 +1,5 @@
-"""Scatter-adds and unique values for the batch paths, where numpy's own are slow at scale.
+"""Scatter-adds, unique values and first occurrences for the batch paths, where numpy's own are
+slow at scale.
 
 numpy's ``ufunc.at`` (``np.add.at``) costs ~250 ns per index (25 ms for 100,000 indices here),
 and numpy 2.x's hash-based ``np.unique`` ~300 ns per value (30 ms for 100,000), where a compiled
@@ -64,3 +65,22 @@ def unique(x, return_counts: bool = False):
         return u
     starts = np.flatnonzero(first)
     return u, np.diff(np.append(starts, len(s)))
+
+
+@jit(allocates=False)
+def first_seen(rows, mark, first):
+    """``first[k]``: ``rows[k]`` is not among ``rows[:k]`` (a batch kernel call that must serve a
+    repeated row after the earlier one). ``mark`` (uint8, an entry per possible row value) is a
+    work array whose contents do not matter and are left changed. Returns how many repeats."""
+    for k in range(rows.shape[0]):
+        mark[rows[k]] = 0
+    repeats = 0
+    for k in range(rows.shape[0]):
+        r = rows[k]
+        if mark[r]:
+            first[k] = False
+            repeats += 1
+        else:
+            mark[r] = 1
+            first[k] = True
+    return repeats

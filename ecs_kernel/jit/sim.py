@@ -5,7 +5,9 @@
 - :func:`run_programs`: one tick of every synthetic program (the RUN phase's application step):
   compute budgets, loops, and the syscall each task issues, written as request rows that the
   engine serves in batches;
-- :func:`sigreturn_all`: a synthetic handler's return (rt_sigreturn of every frame it has).
+- :func:`group_by_class`: the requests grouped by serving class;
+- :func:`futex_steps`: the futex class's requests, user space (a glibc-style mutex) and the
+  kernel's futex calls (jit/futex_batch.py) it makes.
 
 Every kernel here is plain Python over arrays and scalars; tests run each one's ``py_func`` as
 its naive oracle.
@@ -14,8 +16,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..abi import (BLOCK_STOPPED, ERESTART_RESTARTBLOCK, ERESTARTSYS, RUN_APP, RUN_BLOCKED,
-                   RUN_INTERRUPT, RUN_SYSCALL_EXIT, TASK_EXIT_NONE, TASK_EXIT_ZOMBIE)
+from ..abi import (BLOCK_STOPPED, ERESTART_RESTARTBLOCK, ERESTARTSYS, FUTEX_WAITERS, RUN_APP,
+                   RUN_BLOCKED, RUN_INTERRUPT, RUN_SYSCALL_EXIT, TASK_EXIT_NONE, TASK_EXIT_ZOMBIE)
+from .futex_batch import AGAIN as FB_AGAIN
+from .futex_batch import DONE as FB_DONE
+from .futex_batch import FALLBACK as FB_FALLBACK
+from .futex_batch import futex_wait_word, futex_wake_word
 from .options import jit, prange
 
 # Op codes: the order of spec.OPS.
@@ -230,6 +236,68 @@ def group_by_class(k, op_class, step_op, in_task, in_step, in_args, in_flag, out
         out_flag[j] = in_flag[i]
         for a in range(in_args.shape[1]):
             out_args[j, a] = in_args[i, a]
+
+
+@jit(allocates=False)
+def futex_steps(start, end, req_task, req_op, req_word, req_count, req_flag, tid0, pc, step_next,
+                x, counts):
+    """The futex class of synthetic requests ``start..end-1``, in order, as
+    sim/requests.serve_one serves them: each program's step in user space, then the kernel call
+    it makes, through jit/futex_batch's futex_wait_word / futex_wake_word on ``x`` (the
+    segment's words and the futex tables, systems/futex.py). User space is a glibc-style mutex
+    (0 free, the owner's tid, FUTEX_WAITERS when contended):
+
+        futex_wait  futex_wait(word, the value it holds now)
+        futex_wake  futex_wake(word, count)
+        lock        take a free word (the owner's tid, FUTEX_WAITERS too after a contended wait,
+                    as glibc does); else mark it contended and futex_wait(word, that value)
+        unlock      exchange the word with 0; futex_wake(word, 1) if it was contended
+
+    A request that completes moves its task's pc on; one that blocks leaves it on the step (a
+    lock is retried when the wait ends). A task that is exiting (killed earlier in the tick) is
+    skipped: its call never completes. ``counts``: [futex waits (calls that blocked), futex
+    wakes (tasks woken), syscall errors]. Returns ``(index, status)`` as jit/futex_batch's loops
+    do (FALLBACK for a word outside the segment)."""
+    nwords = x.words.shape[0]
+    for r in range(start, end):
+        t = req_task[r]
+        if x.exit_state[t] != TASK_EXIT_NONE:
+            continue
+        word = req_word[r]
+        if word < 0 or word >= nwords:
+            return r, FB_FALLBACK
+        op = req_op[r]
+        if op == OP_FUTEX_WAKE:
+            counts[1] += futex_wake_word(x, word, req_count[r])
+            pc[t] = step_next[pc[t]]
+            continue
+        if op == OP_UNLOCK:
+            old = x.words[word]
+            x.words[word] = 0
+            if old & np.uint32(FUTEX_WAITERS):
+                counts[1] += futex_wake_word(x, word, 1)
+            pc[t] = step_next[pc[t]]
+            continue
+        cur = x.words[word]
+        if op == OP_LOCK:
+            if cur == 0:
+                owner = np.uint32(tid0[t])
+                x.words[word] = owner | np.uint32(FUTEX_WAITERS) if req_flag[r] else owner
+                pc[t] = step_next[pc[t]]
+                continue
+            # (the mark is made again, to the same effect, if the kernel call returns GROW_*)
+            cur |= np.uint32(FUTEX_WAITERS)
+            x.words[word] = cur
+        status = futex_wait_word(x, t, word, cur)
+        if status == FB_DONE:
+            counts[0] += 1
+        elif status == FB_AGAIN:  # never: nothing runs between the read and the call
+            if op != OP_LOCK:  # a lock retries next tick; a futex_wait fails with EAGAIN
+                counts[2] += 1
+                pc[t] = step_next[pc[t]]
+        else:
+            return r, status
+    return end, FB_DONE
 
 
 @jit(allocates=False)

@@ -16,16 +16,18 @@ phase, :func:`sim_run_system`, that runs every program for one tick:
        sigaction, sigprocmask, kill/tgkill, futex (futex_wait, futex_wake, lock, unlock),
        nanosleep/setitimer, clone, exit/exit_group, wait
 
-   by the same handlers guests use (systems/task_signals, systems/futex, systems/timers,
+   by the same kernel calls guests use (systems/task_signals, systems/futex, systems/timers,
    systems/task_clone, systems/task_exit, systems/task_wait). ``batched=True`` (the default)
-   serves kill/tgkill with the numba send kernel (sim/batch.py -> systems/signals_batch.py),
-   the futex class with the numba futex kernel (jit/futex_batch.py), waits with the numba wait
-   scan (task_wait.wait_many, zombies reaped in batches), sigactions building each
-   new action table once, returns handlers with the numba rt_sigreturn kernel, and lets the
-   signal system deliver with its numba pass; each falls back to the scalar handler for the
-   rare cases it does not cover.
-   ``batched=False`` calls the scalar handlers once per request and delivers with the Python
-   get_signal loop: the differential tests hold the two to the same state and counters.
+   serves each class with the batched form of those calls, which lives beside its scalar twin
+   in systems/ (sim/batch.py drives them: signals_batch.send_many and sigaction_many,
+   task_signals.sigprocmask_many, the futex steps over jit/futex_batch's calls through
+   futex.on_shared_words, timers.nanosleep_many, task_clone.clone_many, task_exit.exit_many,
+   task_wait.wait4_many), returns handlers with the numba rt_sigreturn kernel, and lets the
+   signal system deliver with its numba pass; each falls back to the scalar call for the rare
+   cases it does not cover. ``batched=False`` calls the scalar handlers once per request
+   (sim/requests.serve_one) and delivers with the Python get_signal loop: the differential
+   tests hold the two to the same state and counters. Either way the engine itself writes only
+   its own columns (SimTask) and the programs' shared words: kernel state moves in systems/.
 
 A blocking syscall (futex_wait, lock, nanosleep, wait) leaves the task ``blocked`` on the step;
 when a system or a wake moves it to runSyscallExit, the program goes on (or retries: a lock is
@@ -348,10 +350,9 @@ def _run_handlers(world, rows: np.ndarray) -> None:
     if st.batched:
         sigreturn_many(world, rows)
         return
-    for t in rows.tolist():
+    for t in rows.tolist():  # a task handling a signal has its frame (sigreturn ends handling)
         while T.frame_top[t] >= 0:
             task_signals.sigreturn(world, t)
-        T.handling[t] = 0
 
 
 def serve(world, st: SimState, req: Requests) -> None:

@@ -4,8 +4,10 @@ The interpreter (jit/sim.py) writes at most one request per task per tick: the t
 the op and its arguments (:class:`Requests`). :func:`serve_one` serves one request with the
 handlers a guest's syscall would reach (systems/task_signals, systems/futex, systems/timers,
 systems/task_clone, systems/task_exit, systems/task_wait); sim/batch.py serves whole classes of
-requests with the batch kernels and hands back to it what they do not cover; sim/engine.py
-orders the classes. ``st`` is the World's sim/engine.SimState (``world.index.sim``).
+requests with the batched forms of the same calls (beside them in systems/) and hands back to it
+what they do not cover; sim/engine.py orders the classes. The lock and unlock ops are user space
+(a glibc-style mutex on the shared words, :func:`_lock`) around the kernel's futex calls, as
+jit/sim.futex_steps is for the batched path. ``st`` is the World's sim/engine.SimState (``world.index.sim``).
 """
 from __future__ import annotations
 

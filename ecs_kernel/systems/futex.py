@@ -68,6 +68,8 @@ monotonic + offset); a later clock_settime does not move them (Linux would).
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from ..abi import (Block, ERESTARTNOINTR, ERESTARTSYS, ERESTART_RESTARTBLOCK, ExitState,
@@ -83,6 +85,7 @@ from ..abi import (Block, ERESTARTNOINTR, ERESTARTSYS, ERESTART_RESTARTBLOCK, Ex
 from ..components import links, pidns
 from ..components.futex import NO_DEADLINE
 from ..errors import E, KernelError
+from ..jit import futex_batch as FB
 from ..jit.futex_batch import LOG_NEW, orphan_candidates
 from ..schedule import Phase, system
 from .task_block import BLOCKED
@@ -427,6 +430,85 @@ def futex_wake(world, t: int, uaddr: int, nr_wake: int, *, bitset: int = FUTEX_B
         raise KernelError(E.EINVAL, "FUTEX_WAKE_BITSET with bitset 0")
     key = futex_key(world, t, uaddr, private)
     return _wake_key(world, key, nr_wake, bitset)
+
+
+# -- batches: many calls on one shared segment's words (jit/futex_batch.py) -------------------------
+
+def _tables(world, seg: SharedSegment, seg_addr: int, nlog: int) -> FB.FutexTables:
+    """What the compiled futex calls on ``seg`` (mapped at ``seg_addr``) read and write: the
+    World's columns themselves, the tables' meta arrays, and the key dict's entries for the
+    segment as ``seg_queue[word]``."""
+    T, W, Q = world.tasks, world.futex_waiters, world.futex_queues
+    seg_queue = np.full(len(seg.words), -1, np.int64)
+    live = np.flatnonzero(Q.alive[: Q.n] & (Q.key_kind[: Q.n] == KEY_SHARED_OBJ)
+                          & (Q.key_a[: Q.n] == seg.ino))
+    seg_queue[(Q.key_b[live] >> np.uint64(2)).astype(np.int64)] = live
+    wm, qm = W.kernel_meta(), Q.kernel_meta()  # first: each may lengthen its table's free stack
+    return FB.FutexTables(
+        T.exit_state, T.run_state, T.block, T.stop_run_state, T.stop_block, T.ret, T.futex_waiter,
+        T.futex_restart_flags,
+        W.task, W.queue, W.bitset, W.deadline, W.w_next, W.w_prev, W.uaddr, W.val, W.flags,
+        W.alive, W.gen, W._free, wm,
+        Q.q_head, Q.q_tail, Q.q_count, Q.key_kind, Q.key_a, Q.key_b, Q.alive, Q.gen, Q._free,
+        qm,
+        int(seg_addr), int(seg.ino), seg.words, seg_queue,
+        np.empty((nlog, FB.LOG_COLS), np.int64), np.zeros(1, np.int64))
+
+
+def on_shared_words(world, seg: SharedSegment, seg_addr: int, start: int, end: int,
+                    calls: Callable[[int, FB.FutexTables], tuple[int, int]],
+                    scalar: Callable[[int], object]) -> None:
+    """Run compiled futex calls on the words of ``seg`` for items ``start..end-1`` by the batch
+    protocol: ``calls(i, tables)`` serves items from ``i`` on with jit/futex_batch's
+    futex_wait_word / futex_wake_word and returns ``(index, status)``; the tables go back to the
+    World (row counts, the key dict), then ``scalar(index)`` serves an item it hands back
+    (FALLBACK) or a full table grows (GROW_*), and the calls resume. Every task that calls must
+    map ``seg`` at ``seg_addr`` (shared futexes: the key is the segment's)."""
+    W, Q = world.futex_waiters, world.futex_queues
+    i = start
+    while i < end:
+        x = _tables(world, seg, seg_addr, end - i)
+        i, status = calls(i, x)
+        W.set_kernel_meta(x.w_meta)
+        Q.set_kernel_meta(x.q_meta)
+        apply_key_log(world, x.log, int(x.nlog[0]))
+        if status == FB.FALLBACK:
+            scalar(i)
+            i += 1
+        elif status == FB.GROW_W:
+            W.make_room()
+        elif status == FB.GROW_Q:
+            Q.make_room()
+
+
+def futex_many(world, seg: SharedSegment, seg_addr: int, tasks: np.ndarray, uaddrs: np.ndarray,
+               ops: np.ndarray, vals: np.ndarray) -> np.ndarray:
+    """futex(2) for ``tasks[i]``, in order, on shared words: ``ops[i]`` FUTEX_WAIT (:func:`futex_wait`
+    of ``uaddrs[i]`` with ``vals[i]``, shared, no timeout) or FUTEX_WAKE (:func:`futex_wake` of
+    up to ``vals[i]`` waiters); the state calling those once per item gives. Returns per item
+    what the call returns: 0 for a wait that blocked, a wake's count, or -errno. The compiled
+    loop (jit/futex_batch.futex_batch) serves the words of ``seg``, which every task maps at
+    ``seg_addr``; an address outside it goes to the scalar call."""
+    tasks = np.ascontiguousarray(tasks, np.int64)
+    uaddrs = np.ascontiguousarray(uaddrs, np.int64)
+    ops = np.ascontiguousarray(ops, np.int64)
+    vals = np.ascontiguousarray(vals, np.int64)
+    out = np.zeros(len(tasks), np.int64)
+
+    def scalar(i: int) -> None:
+        t, uaddr, val = int(tasks[i]), int(uaddrs[i]), int(vals[i])
+        try:
+            if ops[i] == FUTEX_WAKE:
+                out[i] = futex_wake(world, t, uaddr, val, private=False)
+            else:
+                futex_wait(world, t, uaddr, val, private=False)
+        except KernelError as e:
+            out[i] = -e.errno
+
+    on_shared_words(world, seg, seg_addr, 0, len(tasks),
+                    lambda i, x: FB.futex_batch(i, len(tasks), tasks, uaddrs, ops, vals, out, x),
+                    scalar)
+    return out
 
 
 def futex_requeue(world, t: int, uaddr: int, uaddr2: int, nr_wake: int, nr_requeue: int,

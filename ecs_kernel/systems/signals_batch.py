@@ -22,7 +22,7 @@ from .task_block import end_interrupted_sleeps
 
 def grow(table) -> None:
     """Room for one more row (a kernel returned GROW_*)."""
-    table._grow(table.capacity + 1)
+    table.make_room()
 
 
 def _uid0(world) -> np.ndarray:

@@ -28,7 +28,7 @@ from ..components.signals import sigmask
 from ..components.task import begin_exit
 from ..errors import E, KernelError
 from ..jit.links import unlink_many
-from ..jit.scatter import add_at, subtract_at, unique
+from ..jit.scatter import add_at, first_seen, subtract_at, unique
 from ..jit.signals_batch import sigkill_rows
 from ..schedule import Phase, system
 from . import cpu_clocks, futex, io_wait, sessions, task_clone
@@ -60,6 +60,59 @@ def exit_group(world, t: int, code: int) -> None:
     T.sig_pending[t] &= ~sigmask(SIGKILL)
     T.exit_code[t] = G.group_exit_code[tg]
     begin_exit(world, t)
+
+
+def exit_many(world, tasks: np.ndarray, codes: np.ndarray,
+              group: np.ndarray | None = None) -> np.ndarray:
+    """exit(2) (``group[i]`` False, the default) or exit_group(2) (True) for ``tasks[i]`` with
+    status ``codes[i]``, in order: the state :func:`exit_task` / :func:`exit_group` called once
+    per item gives. Returns the errors (0, or -ESRCH for a task already exiting, or named again
+    after its own exit earlier in the batch).
+
+    An exit_group from a one-thread process touches only that process (its group's status, the
+    task's SIGKILL bit and exit columns): those go in one numpy pass. The rest in order: each run
+    of exits in one numpy pass (exit_task touches only the task's row and reads its group's exit
+    status, which no exit changes), an exit_group from a multi-threaded process one at a time
+    (group_kill walks the group's threads)."""
+    T, G = world.tasks, world.thread_groups
+    tasks = np.ascontiguousarray(tasks, np.int64)
+    codes = np.asarray(codes, np.int64)
+    group = np.zeros(len(tasks), np.bool_) if group is None else np.asarray(group, np.bool_)
+    first = np.empty(len(tasks), np.bool_)
+    first_seen(tasks, world.scratch("task_marks", T.n, np.uint8), first)
+    # only a task's own exit moves its exit_state: a later item naming it finds it exiting
+    live = first & (T.exit_state[tasks] == ExitState.NONE)
+    err = np.where(live, 0, -E.ESRCH).astype(np.int64)
+    tg = T.tg[tasks]
+    alone = live & group & (G.tasks_count[tg] == 1)
+    a, atg = tasks[alone], tg[alone]
+    lead = ~G.exiting[atg]  # group_kill: the first group exit's status wins
+    G.group_exit_code[atg[lead]] = (codes[alone][lead] & 0xFF) << 8
+    G.exiting[atg] = True
+    T.sig_pending[a] &= ~np.uint64(sigmask(SIGKILL))  # group_kill's SIGKILL, taken back
+    T.exit_code[a] = G.group_exit_code[atg]
+    begin_exit(world, a)
+    rest = np.flatnonzero(live & ~alone)
+    grp = group[rest]
+    bounds = [0, *(np.flatnonzero(np.diff(grp)) + 1).tolist(), len(rest)]
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        if lo == hi:
+            continue
+        items = rest[lo:hi]
+        if grp[lo]:
+            for i in items.tolist():
+                exit_group(world, int(tasks[i]), int(codes[i]))
+            continue
+        t = tasks[items]
+        ttg = T.tg[t]
+        T.exit_code[t] = np.where(G.exiting[ttg], G.group_exit_code[ttg], (codes[items] & 0xFF) << 8)
+        begin_exit(world, t)
+    return err
+
+
+def exit_group_many(world, tasks: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """exit_group(2) for each item, in order (:func:`exit_many`)."""
+    return exit_many(world, tasks, codes, np.ones(len(tasks), np.bool_))
 
 
 def kill_by_signal(world, tg: int, signo: int) -> None:

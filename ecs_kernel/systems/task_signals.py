@@ -28,6 +28,7 @@ from ..components import links, pidns, rlimits, sigactions
 from ..components.signals import sigmask
 from ..components.task import begin_exit
 from ..errors import E, KernelError
+from ..jit.scatter import first_seen
 from ..jit.signals import _raise_bad_row
 from ..jit.signals_batch import deliverable_rows, interrupted_ret
 from ..schedule import Phase, system
@@ -577,6 +578,35 @@ def sigprocmask(world, task: int, how: int, sigset: int | None) -> int:
         raise KernelError(E.EINVAL, f"bad how {how}")
     T.sig_mask[task] = new & ~UNBLOCKABLE & FULL_MASK
     return old
+
+
+def sigprocmask_many(world, tasks: np.ndarray, hows: np.ndarray,
+                     sets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """rt_sigprocmask(2) for ``tasks[i]`` with ``hows[i]`` and ``sets[i]``, in order: the state
+    :func:`sigprocmask` called once per item gives. Returns ``(old, err)``: each item's old mask
+    and its error (0, or -EINVAL for a bad ``how``, whose old mask means nothing). One numpy
+    pass when no task repeats (a mask change has no other effect, so the order does not
+    matter); a batch that names a task twice is served one item at a time."""
+    T = world.tasks
+    tasks = np.ascontiguousarray(tasks, np.int64)
+    hows = np.asarray(hows, np.int64)
+    sets = np.asarray(sets).astype(np.uint64)
+    err = np.zeros(len(tasks), np.int64)
+    first = np.empty(len(tasks), np.bool_)
+    if first_seen(tasks, world.scratch("task_marks", T.n, np.uint8), first):
+        old = np.zeros(len(tasks), np.uint64)
+        for i in range(len(tasks)):
+            try:
+                old[i] = sigprocmask(world, int(tasks[i]), int(hows[i]), int(sets[i]))
+            except KernelError as e:
+                err[i] = -e.errno
+        return old, err
+    old = T.sig_mask[tasks]
+    ok = (hows == SIG_BLOCK) | (hows == SIG_UNBLOCK) | (hows == SIG_SETMASK)
+    err[~ok] = -E.EINVAL
+    new = np.where(hows == SIG_BLOCK, old | sets, np.where(hows == SIG_UNBLOCK, old & ~sets, sets))
+    T.sig_mask[tasks[ok]] = new[ok] & np.uint64(~UNBLOCKABLE & FULL_MASK)
+    return old, err
 
 
 def sigpending(world, task: int) -> int:

@@ -12,6 +12,7 @@ moves to ``runSyscallExit``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -199,27 +200,92 @@ def try_wait(world, t: int, opts: WaitOptions) -> WaitResult | None:
 def wait(world, t: int, opts: WaitOptions) -> WaitResult | None | Blocked:
     """Task.Wait. Returns a WaitResult, None (WNOHANG and nothing ready), or BLOCKED; raises
     KernelError(ECHILD) when no child can ever match."""
-    T, G = world.tasks, world.thread_groups
     res = try_wait(world, t, opts)
     if res is not None or opts.options & WNOHANG:
         return res
+    block_wait(world, t, opts)
+    return BLOCKED
+
+
+def block_wait(world, t, opts: WaitOptions) -> None:
+    """Leave task ``t`` (or an array of tasks) blocked on ``opts``: Block.WAIT with the request
+    in WaitState, and the child_seq its thread group has now (wait_system retries it when that
+    moves)."""
+    T, G = world.tasks, world.thread_groups
     T.run_state[t] = RunState.blocked
     T.block[t] = Block.WAIT
     T.wait_idtype[t] = opts.idtype
     T.wait_id[t] = opts.id
     T.wait_options[t] = opts.options
-    T.wait_seq[t] = G.child_seq[int(T.tg[t])]
-    return BLOCKED
+    T.wait_seq[t] = G.child_seq[T.tg[t]]
 
 
 # -- batches: many waits at once (the simulation's wait requests, wait_system's retries) ------------
 
-def wait_many(world, rows: np.ndarray, simple: np.ndarray, scalar):
+class WaitResults(NamedTuple):
+    """What :func:`wait4_many` reports per item, as wait4(2) would: ``ret`` the child's pid,
+    0 (WNOHANG and nothing ready, or blocked) or -errno; ``blocked`` the task now waits
+    (Block.WAIT); for a child found, its wait status, si_code, uid and CPU times (rusage)."""
+
+    ret: np.ndarray
+    blocked: np.ndarray
+    status: np.ndarray
+    code: np.ndarray
+    uid: np.ndarray
+    utime: np.ndarray
+    stime: np.ndarray
+
+
+def wait4_many(world, tasks: np.ndarray, pids: np.ndarray, options: np.ndarray) -> WaitResults:
+    """wait4(pids[i], options[i]) for ``tasks[i]``, in order: the state :func:`wait` called once
+    per item (``WaitOptions.for_wait4``) gives, its blocking included. ``wait4(-1, 0)`` goes
+    through :func:`wait_many` (the numba scan; zombie children reaped in batches; a waiter with
+    nothing ready blocked as :func:`wait` blocks it, before the next item the scan leaves to the
+    scalar path); every other request is served by :func:`wait` itself, in its turn."""
+    tasks = np.ascontiguousarray(tasks, np.int64)
+    pids = np.asarray(pids, np.int64)
+    options = np.asarray(options, np.int64)
+    n = len(tasks)
+    ret = np.zeros(n, np.int64)
+    blocked = np.zeros(n, np.bool_)
+    served = np.zeros((5, n), np.int64)  # status, code, uid, utime, stime of what wait found
+
+    def scalar(i: int) -> None:
+        try:
+            res = wait(world, int(tasks[i]), WaitOptions.for_wait4(int(pids[i]), int(options[i])))
+        except KernelError as e:
+            ret[i] = -e.errno
+            return
+        if res is BLOCKED:
+            blocked[i] = True
+        elif res is not None:
+            ret[i] = res.pid
+            served[:, i] = res.status, res.code, res.uid, res.utime, res.stime
+
+    kind, pid, status, code, uid, utime, stime = wait_many(
+        world, tasks, (pids == -1) & (options == 0), scalar, block=_SIMPLE)
+    fb = kind == K.FALLBACK
+    status[fb], code[fb], uid[fb], utime[fb], stime[fb] = served[:, fb]
+    found = kind == K.FOUND
+    ret[found] = pid[found]
+    ret[kind == K.NO_CHILD] = -E.ECHILD
+    blocked[kind == K.NONE] = True
+    return WaitResults(ret, blocked, status, code, uid, utime, stime)
+
+
+_SIMPLE = WaitOptions(P_ALL, 0, WEXITED)  # wait4(-1, 0), what wait_many's scan covers
+
+
+def wait_many(world, rows: np.ndarray, simple: np.ndarray, scalar,
+              block: WaitOptions | None = None):
     """try_wait for each waiter of ``rows``, in order; ``simple[i]``: row i's request is
     wait4(-1, 0). The numba scan (jit/wait_batch.py) classifies every row; each run of rows it
     covers reaps its zombie children in one batch (wait_task_zombie: the status, the waiter
     group's joined child CPU time, release_many), and ``scalar(i)`` serves each row it does not,
-    in between. Returns ``(kind, pid, status, code, uid, utime, stime)`` per row: kind NONE
+    in between. ``block`` (the request of the simple rows): each run's rows with nothing ready
+    are blocked on it (:func:`block_wait`) before the next ``scalar`` call, as :func:`wait`
+    leaves them; without it they are left as they are (wait_system's retries of waits already
+    blocked). Returns ``(kind, pid, status, code, uid, utime, stime)`` per row: kind NONE
     (nothing ready yet), NO_CHILD (ECHILD), FOUND (the reaped child's pid in the root namespace,
     wait status, si_code, uid and CPU times) or FALLBACK (served by ``scalar``)."""
     T, G = world.tasks, world.thread_groups
@@ -238,6 +304,10 @@ def wait_many(world, rows: np.ndarray, simple: np.ndarray, scalar):
         if len(found):
             (pid[found], status[found], code[found], uid[found], utime[found],
              stime[found]) = _reap_many(world, rows[found], child[found])
+        if block is not None:
+            # a reap moves no child_seq (see jit/wait_batch.py), so these block as they would
+            # have in their turn
+            block_wait(world, rows[a:b][kind[a:b] == K.NONE], block)
         if b < n:
             scalar(b)
     return kind, pid, status, code, uid, utime, stime

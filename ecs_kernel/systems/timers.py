@@ -50,6 +50,7 @@ from ..components import links, pidns, rlimits
 from ..components.signals import sigmask
 from ..components.timers import KIND_POSIX
 from ..errors import E, KernelError
+from ..jit.scatter import first_seen
 from ..jit.timers import end_sleeps, expire
 from ..schedule import Phase, system
 from . import cpu_clocks as C
@@ -463,6 +464,48 @@ def clock_nanosleep(world, task: int, clockid: int, flags: int, req: tuple[int, 
     T.run_state[task] = RunState.blocked
     T.block[task] = Block.SLEEP
     return BLOCKED
+
+
+def nanosleep_many(world, tasks: np.ndarray, sec: np.ndarray,
+                   nsec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """nanosleep(2) for ``tasks[i]`` asking for ``(sec[i], nsec[i])``, in order: the state
+    :func:`nanosleep` (clock_nanosleep on CLOCK_MONOTONIC, relative) called once per item gives.
+    Returns ``(err, blocked)``: -EINVAL for a bad timespec, else 0; ``blocked[i]`` when the task
+    now sleeps (Block.SLEEP), False when the call returned at once (a zero request). One numpy
+    pass when no task repeats (an item writes only its own task's sleep columns, from values no
+    other item changes); a batch that names a task twice is served one item at a time."""
+    T = world.tasks
+    tasks = np.ascontiguousarray(tasks, np.int64)
+    sec = np.asarray(sec, np.int64)
+    nsec = np.asarray(nsec, np.int64)
+    first = np.empty(len(tasks), np.bool_)
+    if first_seen(tasks, world.scratch("task_marks", T.n, np.uint8), first):
+        err = np.zeros(len(tasks), np.int64)
+        blocked = np.zeros(len(tasks), np.bool_)
+        for i in range(len(tasks)):
+            try:
+                blocked[i] = nanosleep(world, int(tasks[i]), (int(sec[i]), int(nsec[i]))) is BLOCKED
+            except KernelError as e:
+                err[i] = -e.errno
+        return err, blocked
+    ok = (sec >= 0) & (nsec >= 0) & (nsec < NSEC_PER_SEC)  # _timespec_ns
+    err = np.where(ok, 0, -E.EINVAL).astype(np.int64)
+    now = int(world.now_ns)
+    # min(now + ns, KTIME_MAX) without overflowing int64
+    room = KTIME_MAX - now
+    fits = (sec < room // NSEC_PER_SEC) | ((sec == room // NSEC_PER_SEC) & (nsec <= room % NSEC_PER_SEC))
+    deadline = np.where(fits, now + np.where(fits, sec, 0) * NSEC_PER_SEC + nsec, KTIME_MAX)
+    T.sleep_rem_ns[tasks[ok]] = 0
+    blocked = ok & (deadline > now)
+    t = tasks[blocked]
+    T.sleeping[t] = True
+    T.sleep_base[t] = BASE_MONO
+    T.sleep_target[t] = -1
+    T.sleep_deadline[t] = deadline[blocked]
+    T.sleep_abs[t] = False
+    T.run_state[t] = RunState.blocked
+    T.block[t] = Block.SLEEP
+    return err, blocked
 
 
 # -- the system ----------------------------------------------------------------------------------------

@@ -211,18 +211,15 @@ def test_check_catches_the_numba_delivery_pass_ignoring_masks(monkeypatch, capsy
 
 
 def test_check_catches_unlock_waking_the_newest_waiter_first(monkeypatch, capsys):
-    import inspect
-
     from ecs_kernel.components import links
-    from ecs_kernel.jit import futex_batch
+    from ecs_kernel.jit import sim as K
 
-    real = futex_batch.sim_futex_batch
-    params = list(inspect.signature(real.py_func).parameters)
+    real = K.futex_steps
 
     def lifo_queues(*args):  # planted: every queue newest first before a batch
-        a = dict(zip(params, args))
-        heads, tails, nxt, prv = a["q_head"], a["q_tail"], a["w_next"], a["w_prev"]
-        for q in np.flatnonzero(a["q_alive"]).tolist():
+        x = args[-2]  # the FutexTables
+        heads, tails, nxt, prv = x.q_head, x.q_tail, x.w_next, x.w_prev
+        for q in np.flatnonzero(x.q_alive).tolist():
             rows = list(links.iterate(heads, q, nxt))
             for r in rows:
                 links.unlink(heads, tails, q, nxt, prv, r)
@@ -230,7 +227,7 @@ def test_check_catches_unlock_waking_the_newest_waiter_first(monkeypatch, capsys
                 links.append(heads, tails, q, nxt, prv, r)
         return real(*args)
 
-    monkeypatch.setattr(futex_batch, "sim_futex_batch", lifo_queues)
+    monkeypatch.setattr(K, "futex_steps", lifo_queues)
     assert sim("futex-contention", "--tasks", 2000, "--ticks", 40, "--check", 1) == 1
     err = capsys.readouterr().err
     assert "invariant futex-lost-wakeup violated" in err and "woken first" in err

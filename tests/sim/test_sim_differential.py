@@ -2,9 +2,9 @@
 
 Random small workloads (every op, signals whose actions stop, continue, kill, are ignored or
 caught, real-time signals, masks, locks, clones, exits, waits, sleeps and timers) run twice from
-the same seed: once with the batch kernels (numba send, sigaction, delivery, sigreturn; numpy
-sigprocmask and nanosleep) and once calling the scalar handlers one request at a time in the same
-order with the Python get_signal loop. Every column of every table, and every tick's counters,
+the same seed: once with the batched kernel calls of systems/ (send, sigaction, sigprocmask,
+futex, nanosleep, clone, exit, wait; numba delivery and sigreturn) and once calling the scalar
+handlers one request at a time in the same order with the Python get_signal loop. Every column of every table, and every tick's counters,
 must be equal.
 """
 import numpy as np

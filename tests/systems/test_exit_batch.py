@@ -120,3 +120,54 @@ def test_batch_and_scalar_exits_send_the_same_sigchld_siginfo():
                          int(Q.q_uid[q])))
         assert info == [(code, status, True, 1000) for code, status in want]
     assert_same_worlds(*got, labels=("batch", "scalar"))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data())
+def test_exit_many_equals_exit_task_and_exit_group_in_order(data):
+    """exit and exit_group calls, in order, from one-thread and multi-threaded processes whose
+    group may be exiting already (an exit_group or a SIGKILL earlier: its status wins), from
+    tasks already exiting and from tasks named twice (ESRCH): the errors and the World are what
+    exit_task / exit_group called once per item give."""
+    import numpy as np
+
+    from ecs_kernel.world import World
+    k = Kernel(Settings())
+    w = k.world
+    tasks = []
+    for _ in range(data.draw(st.integers(1, 5))):
+        p = k.task(k.fork(k.init_task))
+        tasks.append(p)
+        tasks += [k.task(k.clone(w.tasks.handle(p), THREAD)) for _ in range(data.draw(st.integers(0, 2)))]
+    for t in data.draw(st.lists(st.sampled_from(tasks), max_size=3)):
+        how = data.draw(st.sampled_from(["exit", "exit_group", "kill"]))
+        if w.tasks.exit_state[t] != 0:
+            continue
+        if how == "exit":
+            task_exit.exit_task(w, t, 7)
+        elif how == "exit_group":
+            task_exit.exit_group(w, t, 9)
+        else:
+            send_group_signal(w, int(w.tasks.tg[t]), 9)
+    w.flush()
+    if data.draw(st.booleans()):
+        who = data.draw(st.permutations(tasks))[: data.draw(st.integers(1, len(tasks)))]
+    else:
+        who = data.draw(st.lists(st.sampled_from(tasks), min_size=1, max_size=10))
+    n = len(who)
+    codes = data.draw(st.lists(st.integers(-3, 600), min_size=n, max_size=n))
+    group = data.draw(st.lists(st.booleans(), min_size=n, max_size=n))
+    blob = w.checkpoint()
+    a, b = World.restore(blob), World.restore(blob)
+    err = task_exit.exit_many(a, np.array(who), np.array(codes), np.array(group))
+    for i in range(n):
+        try:
+            (task_exit.exit_group if group[i] else task_exit.exit_task)(b, who[i], codes[i])
+        except KernelError as e:
+            assert err[i] == -e.errno
+        else:
+            assert err[i] == 0
+    assert_same_worlds(a, b, ("batched", "scalar"))
+    for x in (a, b):
+        x.tick()
+    assert_same_worlds(a, b, ("batched", "scalar"))

@@ -223,3 +223,32 @@ def test_batched_interval_timer_signals_equal_scalar_notify(ww, data):
     finally:
         timers.BATCH_MIN = old
     assert_same(a, b)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(worlds(), st.data())
+def test_sigprocmask_many_equals_sigprocmask_in_order(ww, data):
+    """Masks blocked, unblocked and set (SIGKILL and SIGSTOP in the sets too), a bad ``how``
+    (EINVAL), tasks named once each (the numpy pass) or again (one at a time)."""
+    w, tasks = ww
+    if data.draw(st.booleans()):
+        who = data.draw(st.permutations(tasks))[: data.draw(st.integers(1, len(tasks)))]
+    else:
+        who = data.draw(st.lists(st.sampled_from(tasks), min_size=1, max_size=12))
+    k = len(who)
+    hows = data.draw(st.lists(st.sampled_from([abi.SIG_BLOCK, abi.SIG_UNBLOCK, abi.SIG_SETMASK,
+                                               abi.SIG_BLOCK, abi.SIG_SETMASK, 3, -1]),
+                              min_size=k, max_size=k))
+    sets = data.draw(st.lists(st.one_of(st.integers(0, 2**64 - 1),
+                                        st.sampled_from([0, 1 << (SIGKILL - 1), 2**64 - 1])),
+                              min_size=k, max_size=k))
+    a, b = twins(w)
+    old, err = S.sigprocmask_many(a, np.array(who), np.array(hows), np.array(sets, np.uint64))
+    for i in range(k):
+        try:
+            want = S.sigprocmask(b, who[i], hows[i], sets[i])
+        except KernelError as e:
+            assert err[i] == -e.errno
+        else:
+            assert err[i] == 0 and int(old[i]) == want
+    assert_same(a, b)

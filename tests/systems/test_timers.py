@@ -6,6 +6,9 @@ import errno
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 
 from ecs_kernel import abi
 from ecs_kernel.abi import (Block, CLONE_SIGHAND, CLONE_THREAD, CLONE_VM, ExitState, ITIMER_PROF,
@@ -20,8 +23,10 @@ from ecs_kernel.jit.timers import expire, expire_naive
 from ecs_kernel.kernel import BLOCKED, Kernel
 from ecs_kernel.systems import cpu_clocks as C
 from ecs_kernel.systems import task_signals as S
+from ecs_kernel.systems import task_exit
 from ecs_kernel.systems import timers as TM
-from ecs_kernel.world import Settings
+from ecs_kernel.testing.compare import assert_same_worlds
+from ecs_kernel.world import Settings, World
 
 THREAD = CLONE_THREAD | CLONE_SIGHAND | CLONE_VM
 H = 0x401000
@@ -575,3 +580,53 @@ def test_end_sleeps_matches_a_row_by_row_model(seed):
            c["base"], c["target"], c["deadline"], c["ret"], c["rem"], gu, gs, 900, 1500)
         for k in cols:
             assert c[k].tolist() == [r[k] for r in rows], k
+
+
+@hyp_settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_nanosleep_many_equals_nanosleep_in_order(data):
+    """Sleeps of zero, short, long and saturating lengths (KTIME_MAX), bad timespecs (EINVAL),
+    from running, sleeping and exiting tasks, named once each (the numpy pass) or again (one at a
+    time): the same errors, the same sleepers, the same World."""
+    k = Kernel(Settings())
+    w = k.world
+    tasks = []
+    for _ in range(data.draw(st.integers(1, 4))):
+        p = k.task(k.fork(k.init_task))
+        tasks.append(p)
+        tasks += [k.task(k.clone(w.tasks.handle(p), THREAD)) for _ in range(data.draw(st.integers(0, 2)))]
+    k.tick(data.draw(st.integers(0, 3)))
+    hows = [data.draw(st.sampled_from(["run", "run", "sleep", "interrupted", "exit"])) for _ in tasks]
+    for t, how in zip(tasks, hows):
+        if how in ("sleep", "interrupted"):
+            TM.nanosleep(w, t, (0, data.draw(st.integers(2 * MS, 5 * MS))))
+        if how == "interrupted":  # a handler ends the sleep: sleep_rem_ns keeps what was left
+            S.sigaction(w, t, SIGUSR1, (H, 0, 0))
+            S.tgkill(w, t, int(w.tasks.tids[int(w.thread_groups.leader[w.tasks.tg[t]]), 0]),
+                     int(w.tasks.tids[t, 0]), SIGUSR1)
+    k.tick()
+    for t, how in zip(tasks, hows):
+        if how == "exit" and w.tasks.exit_state[t] == ExitState.NONE:
+            task_exit.exit_task(w, t, 0)
+    w.flush()
+    if data.draw(st.booleans()):
+        who = data.draw(st.permutations(tasks))[: data.draw(st.integers(1, len(tasks)))]
+    else:
+        who = data.draw(st.lists(st.sampled_from(tasks), min_size=1, max_size=10))
+    n = len(who)
+    big = abi.KTIME_MAX // NS
+    sec = data.draw(st.lists(st.sampled_from([0, 0, 0, 1, 3, -1, big - 1, big, big + 1, 2**62]),
+                             min_size=n, max_size=n))
+    nsec = data.draw(st.lists(st.sampled_from([0, 1, MS, NS - 1, NS, -1, 854775807, 854775808]),
+                              min_size=n, max_size=n))
+    blob = w.checkpoint()
+    a, b = World.restore(blob), World.restore(blob)
+    err, blocked = TM.nanosleep_many(a, np.array(who), np.array(sec), np.array(nsec))
+    for i in range(n):
+        try:
+            got = TM.nanosleep(b, who[i], (sec[i], nsec[i]))
+        except KernelError as e:
+            assert err[i] == -e.errno
+        else:
+            assert err[i] == 0 and bool(blocked[i]) == (got is BLOCKED)
+    assert_same_worlds(a, b, ("batched", "scalar"))

@@ -168,3 +168,55 @@ def test_scan_classifies_as_try_wait_does():
             assert e.errno == 10  # ECHILD
         else:
             raise AssertionError("ECHILD expected")
+
+
+WAIT4 = [(-1, 0)] * 6 + [(-1, WNOHANG), (-1, WUNTRACED), (-1, WALL), (-1, WCLONE), (0, 0),
+                         ("child", 0), ("child", WNOHANG), (-1, 0x800000), (-(2 ** 31), 0)]
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops, st.data())
+def test_wait4_many_equals_wait_in_order(script, data):
+    """wait4 calls from the tasks of a random family (mostly wait4(-1, 0), the scan's case; the
+    rest and bad options served by wait in their turn), tasks named more than once: the same
+    results, the same reaped children, and the same waiters left blocked (WaitState, Block.WAIT)
+    as wait called once per item."""
+    from ecs_kernel.kernel import BLOCKED
+    from ecs_kernel.world import World
+    k = Kernel(Settings())
+    for op, i, j in script:
+        try:
+            _step(k, op, i, j)
+        except KernelError:
+            pass
+    w = k.world
+    T = w.tasks
+    live = _live(w)
+    who = [t for _, t in data.draw(st.lists(st.sampled_from(live), min_size=1, max_size=12))]
+    pids, options = [], []
+    for t in who:
+        pid, opt = WAIT4[data.draw(st.integers(0, len(WAIT4) - 1))]
+        if pid == "child":
+            kids = [c for _, c in live if T.parent[c] == t]
+            pid = int(T.tids[kids[0], 0]) if kids else 99999
+        pids.append(pid)
+        options.append(opt)
+    blob = w.checkpoint()
+    a, b = World.restore(blob), World.restore(blob)
+    got = task_wait.wait4_many(a, np.array(who), np.array(pids), np.array(options))
+    for i, t in enumerate(who):
+        try:
+            res = task_wait.wait(b, t, WaitOptions.for_wait4(pids[i], options[i]))
+        except KernelError as e:
+            assert got.ret[i] == -e.errno and not got.blocked[i]
+            continue
+        assert bool(got.blocked[i]) == (res is BLOCKED)
+        if res is None or res is BLOCKED:
+            assert got.ret[i] == 0
+        else:
+            assert (got.ret[i], got.status[i], got.code[i], got.uid[i], got.utime[i],
+                    got.stime[i]) == (res.pid, res.status, res.code, res.uid, res.utime, res.stime)
+    assert_same_worlds(a, b, ("batched", "scalar"))
+    for x in (a, b):
+        x.tick(2)
+    assert_same_worlds(a, b, ("batched", "scalar"))
