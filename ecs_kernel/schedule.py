@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import importlib
 from dataclasses import dataclass
 from typing import Callable
+
+from . import world as world_module
 
 
 class Phase(enum.IntEnum):
@@ -53,23 +54,15 @@ class System:
     def __call__(self, world, commands):
         return self.fn(world, commands)
 
-    def __reduce__(self):
-        # Checkpoints name systems by module and name: the module attribute is this System.
-        return _load_system, (self.fn.__module__, self.fn.__qualname__)
-
-
-def _load_system(module: str, name: str) -> "System":
-    obj = importlib.import_module(module)
-    for part in name.split("."):
-        obj = getattr(obj, part)
-    return obj
 
 
 def system(*, phase: Phase, reads: tuple[str, ...] = (), writes: tuple[str, ...] = ()):
     """Declare a system: ``@system(phase=Phase.EXIT, reads=("TaskTree",), writes=("ExitState",))``."""
 
     def wrap(fn):
-        return System(fn, Phase(phase), tuple(reads), tuple(writes))
+        s = System(fn, Phase(phase), tuple(reads), tuple(writes))
+        world_module.SYSTEMS[world_module.system_name(s)] = s  # a checkpoint names it so
+        return s
 
     return wrap
 
@@ -147,3 +140,6 @@ def check_sanity(world) -> None:
                 raise
             except AssertionError as e:
                 raise SanityError(f"{comp.name}: {e}") from e
+
+
+world_module.SCHEDULE_TYPE = Schedule  # what a restored World's schedule is built with

@@ -27,13 +27,15 @@ from __future__ import annotations
 
 import itertools
 import os
-import pickle
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from . import checkpoint_file
 from .abi import GEN_MASK
+from .checkpoint_file import CheckpointError
 from .errors import ForeignHandleError, StaleHandleError
 
 _ROW_BITS = 32
@@ -68,6 +70,15 @@ class Component:
     """Store the columns as the fields of one record per row (each column is then a strided
     view): for rows that kernels reach at random and read or write whole, one or two cache
     lines per row instead of one per column."""
+
+    def __post_init__(self):
+        COMPONENTS_BY_NAME[self.name] = self
+
+
+COMPONENTS_BY_NAME: dict[str, Component] = {}
+"""Every component defined so far, by name (the last definition of a name wins: components
+built per World, such as the PID levels' ids, share a name). A checkpoint names components;
+restore takes their invariant checks and layout from here and refuses a name it does not know."""
 
 
 class Table:
@@ -244,35 +255,44 @@ class Table:
         return row
 
     # -- checkpoint ---------------------------------------------------------------------------
-    def __getstate__(self):
-        state = dict(self.__dict__)
+    def save_rows(self, w: "StateWriter") -> dict:
+        """This table's rows ``[0, n)`` for a checkpoint: every column, generations, liveness and
+        the free stack as arrays; its components' layouts as the returned meta."""
         n = self.n
-        for name in list(self.specs) + ["gen", "alive"]:
-            state[name] = np.ascontiguousarray(state[name][:n])
-        state["_free"] = self._free[: self._nfree].copy()
-        state["capacity"] = max(n, 1)
-        # Component.check callables are module functions: pickled by reference.
-        return state
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        n = self.n
-        cap = max(n, 1)
-        self.capacity = cap
-        if n == 0:  # keep a capacity of one row so _grow's doubling works
-            for name, spec in self.specs.items():
-                arr = np.empty((1, *spec.shape), spec.dtype)
-                arr[...] = spec.default
-                setattr(self, name, arr)
-            self.gen = np.zeros(1, np.uint32)
-            self.alive = np.zeros(1, np.bool_)
-        if len(self._free) == 0:
-            self._free = np.zeros(16, np.int64)
-        # pickle stored each column of an interleaved component as an array of its own
+        comps = []
         for comp in self.components.values():
-            if comp.interleaved:
-                old = {name: getattr(self, name) for name in comp.columns}
-                self._allocate(comp, cap, old, cap if n else 0)
+            comps.append({"name": comp.name, "columns": {
+                c: {"dtype": np.dtype(spec.dtype).str, "shape": list(spec.shape),
+                    "default": _json_value(spec.default)} for c, spec in comp.columns.items()}})
+            for c in comp.columns:
+                w.array(f"t.{self.kind}.{c}", getattr(self, c)[:n])
+        w.array(f"t.{self.kind}._gen", self.gen[:n])
+        w.array(f"t.{self.kind}._alive", self.alive[:n])
+        w.array(f"t.{self.kind}._free", self._free[: self._nfree])
+        return {"tag": self.tag, "n": n, "count": self.count, "components": comps}
+
+    def load_rows(self, r: "StateReader", meta: dict) -> None:
+        """Rows from :meth:`save_rows`' output into this (empty) table, every array checked
+        against the columns' dtypes and shapes and the rows' bookkeeping against itself."""
+        n = r.int(meta, "n", 0, _ROW_MASK)
+        kind = self.kind
+        self._grow(max(n, 1))
+        for name, spec in self.specs.items():
+            arr = r.array(f"t.{kind}.{name}", np.dtype(spec.dtype), (n, *spec.shape))
+            getattr(self, name)[:n] = arr
+        self.gen[:n] = r.array(f"t.{kind}._gen", np.dtype(np.uint32), (n,))
+        alive = r.array(f"t.{kind}._alive", np.dtype(np.bool_), (n,))
+        self.alive[:n] = alive
+        free = r.array(f"t.{kind}._free", np.dtype(np.int64), None)
+        if free.ndim != 1 or ((free < 0) | (free >= max(n, 1))).any() or \
+                (n and alive[free[free < n]].any()) or len(np.unique(free)) != len(free):
+            r.fail(f"table {kind}: a bad free-row stack")
+        count = r.int(meta, "count", 0, n)
+        if count != int(alive.sum()) or count + len(free) != n:
+            r.fail(f"table {kind}: {count} live rows, {len(free)} free, {n} in all do not add up")
+        self.n, self.count = n, count
+        self._free = np.concatenate([free, np.empty(max(16, len(free)), np.int64)])
+        self._nfree = len(free)
 
 
 @dataclass
@@ -350,6 +370,70 @@ class KernelIndex:
         forks and releases them with the rows), or None for a kind that has none."""
         return {"address_spaces": self.address_spaces, "fs_contexts": self.fs_contexts}.get(kind)
 
+    # -- checkpoint: numbers in the manifest, dicts as arrays, objects by reference -------------
+    _INTS = ("root_pidns", "realtime_offset_ns", "next_shared_ino")
+    _INT_DICTS = ("nproc", "sigpending_by_uid")
+    _OBJECT_DICTS = ("pidmaps", "address_spaces", "fs_contexts")
+    _OBJECTS = ("fd_store", "sim", "sim_probes")
+    # the classes (state_class names) each slot may hold: a checkpoint cannot put a PidMap where
+    # the simulation state belongs
+    _KINDS = {"pidmaps": ("PidMap",), "address_spaces": ("GuestMemory", "SimMemory"),
+              "fs_contexts": ("FSContext",), "fd_store": ("FDStore",), "sim": ("SimState",),
+              "sim_probes": ("Probes",)}
+
+    def save(self, w: "StateWriter") -> dict:
+        meta = {k: int(getattr(self, k)) for k in self._INTS}
+        meta["signal_stats"] = dataclasses.asdict(self.signal_stats)
+        for k in self._INT_DICTS:
+            d = getattr(self, k)
+            w.array(f"index.{k}.keys", np.fromiter(d.keys(), np.int64, len(d)))
+            w.array(f"index.{k}.values", np.fromiter(d.values(), np.int64, len(d)))
+        keys = list(self.futex_keys)
+        w.array("index.futex_keys.kind", np.array([k[0] for k in keys], np.int64))
+        w.array("index.futex_keys.a", np.array([k[1] for k in keys], np.int64))
+        w.array("index.futex_keys.b", np.array([k[2] for k in keys], np.uint64))
+        w.array("index.futex_keys.queue", np.array([self.futex_keys[k] for k in keys], np.int64))
+        w.array("index.sigactions.keys", np.array(list(self.sigactions), "S16"))
+        w.array("index.sigactions.values", np.array(list(self.sigactions.values()), np.int64))
+        for k in self._OBJECT_DICTS:
+            meta[k] = [[row, w.ref(o)] for row, o in getattr(self, k).items()]
+        for k in self._OBJECTS:
+            meta[k] = w.ref(getattr(self, k))
+        return meta
+
+    @classmethod
+    def load(cls, r: "StateReader", meta) -> "KernelIndex":
+        if not isinstance(meta, dict):
+            r.fail("no index")
+        index = cls()
+        for k in cls._INTS:
+            setattr(index, k, r.int(meta, k, -(1 << 62), 1 << 62))
+        stats = meta.get("signal_stats")
+        if not isinstance(stats, dict) or set(stats) != {f.name for f in dataclasses.fields(SignalStats)}:
+            r.fail("bad signal counters")
+        index.signal_stats = SignalStats(**{k: r.int(stats, k, 0, 1 << 62) for k in stats})
+        for k in cls._INT_DICTS:
+            setattr(index, k, r.int_dict(f"index.{k}"))
+        kinds = r.array("index.futex_keys.kind", np.dtype(np.int64), (None,))
+        n = len(kinds)
+        a = r.array("index.futex_keys.a", np.dtype(np.int64), (n,))
+        b = r.array("index.futex_keys.b", np.dtype(np.uint64), (n,))
+        q = r.array("index.futex_keys.queue", np.dtype(np.int64), (n,))
+        index.futex_keys = {(int(x), int(y), int(z)): int(v)
+                            for x, y, z, v in zip(kinds.tolist(), a.tolist(), b.tolist(), q.tolist())}
+        keys = r.array("index.sigactions.keys", np.dtype("S16"), (None,))
+        vals = r.array("index.sigactions.values", np.dtype(np.int64), (len(keys),))
+        index.sigactions = {bytes(k).ljust(16, b"\0"): int(v) for k, v in zip(keys, vals.tolist())}
+        for k in cls._OBJECT_DICTS:
+            pairs = meta.get(k)
+            if not isinstance(pairs, list) or not all(
+                    isinstance(p, list) and len(p) == 2 and type(p[0]) is int for p in pairs):
+                r.fail(f"index {k} is malformed")
+            setattr(index, k, {row: r.obj(i, cls._KINDS[k]) for row, i in pairs})
+        for k in cls._OBJECTS:
+            setattr(index, k, r.obj(meta.get(k), cls._KINDS[k]))
+        return index
+
 
 class Commands:
     """Structural changes queued during a tick and applied at the next sync point.
@@ -392,7 +476,7 @@ class World:
         self.schedule = None  # set by Kernel: the ordered systems
         self.in_tick = False
         self._scratch: dict = {}  # work arrays systems reuse tick after tick (see scratch)
-        self.index = KernelIndex()  # Python-side registries keyed by rows (pickled with the World)
+        self.index = KernelIndex()  # Python-side registries keyed by rows (checkpointed with the World)
 
     # -- schema -----------------------------------------------------------------------------
     def add_component(self, comp: Component) -> None:
@@ -445,29 +529,74 @@ class World:
 
     # -- checkpoint -----------------------------------------------------------------------------
     def checkpoint(self) -> bytes:
-        """Serialise the whole World (every table, index and the clock) to bytes."""
-        self.flush()
-        return pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
+        """The whole World (every table, the index, the clock, the schedule) as checkpoint-file
+        bytes (checkpoint_file.py): arrays and a manifest, no pickle."""
+        return checkpoint_file.dumps(*self.to_state())
+
+    def save(self, path) -> int:
+        """:meth:`checkpoint` into a file, atomically. Returns its size."""
+        return checkpoint_file.write(path, *self.to_state())
 
     @staticmethod
     def restore(blob: bytes) -> "World":
-        """Rebuild a World from :meth:`checkpoint` bytes. Handles of the old World remain valid."""
-        world = pickle.loads(blob)
-        if not isinstance(world, World):
-            raise TypeError("checkpoint does not hold a World")
+        """Rebuild a World from :meth:`checkpoint` bytes, checking everything first
+        (CheckpointError names what is wrong). Handles of the old World remain valid."""
+        return World.from_state(*checkpoint_file.loads(blob))
+
+    @staticmethod
+    def load(path) -> "World":
+        return World.from_state(*checkpoint_file.read(path))
+
+    def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """``(meta, arrays)`` describing the whole World (checkpoint_file's two halves)."""
+        self.flush()
+        w = StateWriter()
+        tables = {kind: t.save_rows(w) for kind, t in self.tables.items()}
+        schedule = None
+        if self.schedule is not None:
+            schedule = [system_name(s) for s in self.schedule.systems]
+        meta = {"kind": "world", "serial": self.serial, "now_ns": int(self.now_ns),
+                "ticks": int(self.ticks), "settings": dataclasses.asdict(self.settings),
+                "tables": tables, "table_order": list(self.tables), "schedule": schedule,
+                "index": self.index.save(w)}
+        meta["objects"] = w.objects
+        return meta, w.arrays
+
+    @staticmethod
+    def from_state(meta: dict, arrays: dict[str, np.ndarray]) -> "World":
+        """The World :meth:`to_state` described; CheckpointError for anything that does not fit
+        (unknown components, systems or classes, arrays of the wrong type or shape, rows that do
+        not add up). Nothing outside this module's registries is looked up by name."""
+        r = StateReader(meta, arrays)
+        if meta.get("kind") != "world":
+            r.fail("this checkpoint does not hold a World")
+        settings = r.settings(meta.get("settings"))
+        world = World(settings)
+        world.serial = r.int(meta, "serial", 1, 1 << 62)
+        world.now_ns = r.int(meta, "now_ns", 0, (1 << 63) - 1)
+        world.ticks = r.int(meta, "ticks", 0, (1 << 63) - 1)
+        order = meta.get("table_order")
+        tables = meta.get("tables")
+        if not isinstance(order, list) or not isinstance(tables, dict) or set(order) != set(tables):
+            r.fail("the tables are not listed")
+        for kind in order:
+            tmeta = tables[kind]
+            if not isinstance(tmeta, dict) or not isinstance(tmeta.get("components"), list):
+                r.fail(f"table {kind!r} has no components")
+            for cmeta in tmeta["components"]:
+                comp = r.component(cmeta, kind)
+                world.add_component(comp)
+            table = world.tables.get(kind)
+            if table is None or r.int(tmeta, "tag", 0, 255) != table.tag:
+                r.fail(f"table {kind!r} is out of order")
+            table.load_rows(r, tmeta)
+        if meta.get("schedule") is not None:
+            names = meta["schedule"]
+            if not isinstance(names, list) or SCHEDULE_TYPE is None:
+                r.fail("a bad schedule")
+            world.schedule = SCHEDULE_TYPE([r.system(n) for n in names])
+        world.index = KernelIndex.load(r, meta.get("index"))
         return world
-
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state["commands"] = Commands()  # flushed before checkpoint
-        state["_scratch"] = {}  # contents are garbage between uses
-        return state
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        self.__dict__.setdefault("_scratch", {})
-        for kind, table in self.tables.items():
-            setattr(self, kind, table)
 
     def scratch(self, name: str, n: int, dtype, width: int = 0) -> np.ndarray:
         """A work array named ``name`` of ``n`` rows (``(n, width)`` if ``width``) whose contents
@@ -506,3 +635,191 @@ def _index_nbytes(value) -> int:
         return sum(_index_nbytes(v) for v in value.values())
     nb = getattr(value, "nbytes", None)
     return int(nb() if callable(nb) else nb or 0)
+
+
+# -- checkpoints: what a checkpoint may name, and the two halves of its encoding -------------------
+#
+# A checkpoint holds arrays of plain numbers and a JSON manifest (checkpoint_file.py); it names
+# components, systems and the classes of the index's objects. Each name is looked up in one of the
+# registries below, which the defining modules fill as they are imported: a name nobody
+# registered is refused, so loading a checkpoint never imports a module or builds an object of a
+# class it chose.
+
+STATE_CLASSES: dict[str, type] = {}
+"""Classes of the objects a checkpoint may hold in the World's index, by name (:func:`state_class`)."""
+
+SYSTEMS: dict[str, Any] = {}
+"""Every system declared (schedule.system), by ``module:qualname``."""
+
+SCHEDULE_TYPE = None
+"""schedule.Schedule (registered by schedule.py): restore builds the schedule with it."""
+
+
+def state_class(cls):
+    """Register ``cls`` as a class whose objects a checkpoint may hold. It defines
+    ``to_state(self, w: StateWriter, name: str) -> dict`` (JSON-able meta; arrays through
+    ``w.array(f"{name}.x", ...)``, other objects through ``w.ref``) and a classmethod
+    ``from_state(cls, r: StateReader, name: str, meta: dict)`` that checks what it reads."""
+    STATE_CLASSES[cls.__name__] = cls
+    return cls
+
+
+def system_name(s) -> str:
+    return f"{s.fn.__module__}:{s.fn.__qualname__}"
+
+
+def _json_value(v):
+    """A column default as JSON (bytes defaults as ``{"bytes": hex}``)."""
+    if isinstance(v, (bytes, np.bytes_)):
+        return {"bytes": bytes(v).hex()}
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    return float(v)
+
+
+class StateWriter:
+    """Collects a checkpoint's arrays and the objects of the World's index (each once: an object
+    two index entries share is written once and referred to twice)."""
+
+    def __init__(self):
+        self.arrays: dict[str, np.ndarray] = {}
+        self.objects: list = []
+        self._ids: dict[int, int] = {}
+
+    def array(self, name: str, arr) -> None:
+        if name in self.arrays:
+            raise ValueError(f"checkpoint array {name!r} written twice")
+        self.arrays[name] = np.asarray(arr)
+
+    def ref(self, obj) -> int | None:
+        """The id of ``obj`` in this checkpoint (written now if new); None for None."""
+        if obj is None:
+            return None
+        i = self._ids.get(id(obj))
+        if i is not None:
+            return i
+        cls = type(obj).__name__
+        if STATE_CLASSES.get(cls) is not type(obj):
+            raise TypeError(f"a {cls} cannot be checkpointed (no registered state class)")
+        i = len(self.objects)
+        self._ids[id(obj)] = i
+        self.objects.append(None)  # its sub-objects come after it; decoded first when asked
+        self.objects[i] = {"class": cls, "meta": obj.to_state(self, f"o{i}")}
+        return i
+
+
+class StateReader:
+    """Reads a checkpoint's manifest and arrays back, checking each thing it hands out; every
+    failure is a :class:`CheckpointError` with one line."""
+
+    def __init__(self, meta: dict, arrays: dict[str, np.ndarray]):
+        if not isinstance(meta, dict):
+            self.fail("the manifest's meta is not an object")
+        self.arrays = arrays
+        objects = meta.get("objects", [])
+        if not isinstance(objects, list):
+            self.fail("the object list is not a list")
+        self._objects = objects
+        self._built: dict[int, Any] = {}
+        self._building: set[int] = set()
+
+    @staticmethod
+    def fail(message: str):
+        raise CheckpointError(f"corrupt checkpoint: {message}")
+
+    def int(self, meta, key: str, lo: int, hi: int) -> int:
+        v = meta.get(key) if isinstance(meta, dict) else None
+        if type(v) is not int or not lo <= v <= hi:
+            self.fail(f"{key} is {v!r}, not an integer in [{lo}, {hi}]")
+        return v
+
+    def array(self, name: str, dtype: np.dtype | None = None, shape=None) -> np.ndarray:
+        """Array ``name``, of ``dtype`` and ``shape`` when given (a None in shape: any length)."""
+        arr = self.arrays.get(name)
+        if arr is None:
+            self.fail(f"array {name!r} is missing")
+        if dtype is not None and arr.dtype != np.dtype(dtype):
+            self.fail(f"array {name!r} is {arr.dtype}, not {np.dtype(dtype)}")
+        if shape is not None and (arr.ndim != len(shape) or any(
+                want is not None and got != want for got, want in zip(arr.shape, shape))):
+            self.fail(f"array {name!r} has shape {arr.shape}, not {tuple(shape)}")
+        return arr
+
+    def obj(self, i, kinds: tuple[str, ...] | None = None):
+        """The object with id ``i`` (built once, then shared), of a class named in ``kinds`` (the
+        names :func:`state_class` registered) if given."""
+        if i is None:
+            return None
+        if type(i) is not int or not 0 <= i < len(self._objects):
+            self.fail(f"a reference to object {i!r}")
+        if i in self._built:
+            o = self._built[i]
+        else:
+            if i in self._building:
+                self.fail(f"object {i} refers to itself")
+            entry = self._objects[i]
+            if not isinstance(entry, dict) or set(entry) != {"class", "meta"}:
+                self.fail(f"object {i} is malformed")
+            klass = STATE_CLASSES.get(entry["class"]) if isinstance(entry["class"], str) else None
+            if klass is None:
+                self.fail(f"object {i} is of an unknown class {entry['class']!r}")
+            self._building.add(i)
+            o = klass.from_state(self, f"o{i}", entry["meta"])
+            self._building.discard(i)
+            self._built[i] = o
+        if kinds is not None and type(o).__name__ not in kinds:
+            self.fail(f"object {i} is a {type(o).__name__} where a {' or '.join(kinds)} belongs")
+        return o
+
+    def int_dict(self, name: str) -> dict[int, int]:
+        keys = self.array(f"{name}.keys", np.dtype(np.int64), (None,))
+        vals = self.array(f"{name}.values", np.dtype(np.int64), (len(keys),))
+        return dict(zip(keys.tolist(), vals.tolist()))
+
+    def settings(self, meta) -> "Settings":
+        if not isinstance(meta, dict):
+            self.fail("no settings")
+        fields = {f.name: f for f in dataclasses.fields(Settings)}
+        kw = {}
+        for k, v in meta.items():
+            f = fields.get(k)
+            want = bool if f is not None and f.type in ("bool", bool) else int
+            if f is None or type(v) is not want:
+                self.fail(f"setting {k}={v!r}")
+            kw[k] = v
+        return Settings(**kw)
+
+    def component(self, meta, kind: str) -> Component:
+        """The component ``meta`` names, as registered, with the checkpoint's column layout (a
+        component built per World, the PID ids, has its width there)."""
+        if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) \
+                or not isinstance(meta.get("columns"), dict):
+            self.fail(f"a component of table {kind!r} is malformed")
+        name = meta["name"]
+        known = COMPONENTS_BY_NAME.get(name)
+        if known is None or known.kind != kind:
+            self.fail(f"component {name!r} of table {kind!r} is unknown here (is the module "
+                      f"that defines it imported?)")
+        if set(meta["columns"]) != set(known.columns):
+            self.fail(f"component {name!r} has other columns than this ecs-kernel's")
+        cols = {}
+        for cname, spec in known.columns.items():
+            c = meta["columns"][cname]
+            if not isinstance(c, dict) or c.get("dtype") != np.dtype(spec.dtype).str:
+                self.fail(f"column {kind}.{cname} has another type than this ecs-kernel's")
+            shape = c.get("shape")
+            if not isinstance(shape, list) or len(shape) != len(spec.shape) or \
+                    not all(type(x) is int and 0 < x <= 64 for x in shape):
+                self.fail(f"column {kind}.{cname} has a bad shape {shape!r}")
+            cols[cname] = Column(spec.dtype, spec.default, tuple(shape))
+        if cols == known.columns:
+            return known
+        return Component(name, kind, cols, known.doc, known.check, known.interleaved)
+
+    def system(self, name):
+        s = SYSTEMS.get(name) if isinstance(name, str) else None
+        if s is None:
+            self.fail(f"system {name!r} is unknown here (is the module that defines it imported?)")
+        return s

@@ -20,9 +20,10 @@ from __future__ import annotations
 import numpy as np
 
 from . import resources
-from ..world import Component
+from ..world import Component, state_class
 
 
+@state_class
 class FDStore:
     def __init__(self):
         self.used = np.zeros((64, 1), np.uint64)
@@ -50,6 +51,24 @@ class FDStore:
 
     def nbytes(self) -> int:
         return self.used.nbytes + self.cloexec.nbytes
+
+    def to_state(self, w, name: str) -> dict:
+        if any(self.files.values()):
+            # open file descriptions are the guest file layer's objects (issue 13's next step)
+            raise TypeError("open files cannot be checkpointed yet")
+        w.array(f"{name}.used", self.used)
+        w.array(f"{name}.cloexec", self.cloexec)
+        return {}
+
+    @classmethod
+    def from_state(cls, r, name: str, meta) -> "FDStore":
+        st = cls.__new__(cls)
+        st.used = r.array(f"{name}.used", np.dtype(np.uint64), (None, None))
+        st.cloexec = r.array(f"{name}.cloexec", np.dtype(np.uint64), st.used.shape)
+        if (st.cloexec & ~st.used).any():
+            r.fail("a close-on-exec fd that is not open")
+        st.files = {}
+        return st
 
 
 def store(world) -> FDStore:

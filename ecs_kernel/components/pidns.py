@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import E, KernelError
-from ..world import Column, Component
+from ..world import Column, Component, state_class
 
 INIT_TID = 1
 RESERVED_PIDS = 300
@@ -42,6 +42,7 @@ def task_ids_component(levels: int) -> Component:
                      doc="Thread id of the task in each namespace of its chain, by level.")
 
 
+@state_class
 class PidMap:
     """Reverse maps of one namespace: id -> row, -1 where unused. Grown by doubling."""
 
@@ -76,6 +77,20 @@ class PidMap:
 
     def nbytes(self) -> int:
         return self.task.nbytes + self.pgrp.nbytes + self.session.nbytes
+
+    def to_state(self, w, name: str) -> dict:
+        for kind in ("task", "pgrp", "session"):
+            w.array(f"{name}.{kind}", getattr(self, kind))
+        return {}
+
+    @classmethod
+    def from_state(cls, r, name: str, meta) -> "PidMap":
+        m = cls.__new__(cls)
+        m.task = r.array(f"{name}.task", np.dtype(np.int32), (None,))
+        n = len(m.task)
+        m.pgrp = r.array(f"{name}.pgrp", np.dtype(np.int32), (n,))
+        m.session = r.array(f"{name}.session", np.dtype(np.int32), (n,))
+        return m
 
 
 def pidmap(world, ns: int) -> PidMap:

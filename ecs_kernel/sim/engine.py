@@ -51,7 +51,7 @@ from ..schedule import Phase, SanityError, system
 from ..systems import futex as futex_sys
 from ..systems import task_clone, task_signals
 from ..systems.signals_batch import sigreturn_many
-from ..world import Column, Component, Settings
+from ..world import Column, Component, Settings, state_class
 from . import batch, invariants
 from . import spec as specmod
 from .requests import SEGMENT_ADDR, THREAD_FLAGS, Requests, serve_one
@@ -89,6 +89,7 @@ for _op, _cls in (("sigaction", 0), ("sigprocmask", 1), ("kill", 2), ("tgkill", 
 _NCLASSES = int(_CLASS.max()) + 1
 
 
+@state_class
 @dataclass
 class SimState:
     """A workload compiled to arrays, and the engine's running totals. Kept in
@@ -106,6 +107,35 @@ class SimState:
     prog_names: tuple
     segment: object = None  # the SharedSegment of futex words
     totals: dict = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
+
+    _ARRAYS = (("step_op", np.int8, (None,)), ("step_kind", np.int8, (None, 3)),
+               ("step_a", np.int64, (None, 3)), ("step_b", np.int64, (None, 3)),
+               ("step_next", np.int32, (None,)), ("pool", np.int64, (None,)),
+               ("prog_first", np.int32, (None,)))
+
+    def to_state(self, w, name: str) -> dict:
+        for k, _, _ in self._ARRAYS:
+            w.array(f"{name}.{k}", getattr(self, k))
+        return {"seed": int(self.seed), "batched": bool(self.batched),
+                "prog_names": list(self.prog_names), "segment": w.ref(self.segment),
+                "totals": {k: int(v) for k, v in self.totals.items()}}
+
+    @classmethod
+    def from_state(cls, r, name: str, meta) -> "SimState":
+        arrays = {k: r.array(f"{name}.{k}", np.dtype(dt), shape) for k, dt, shape in cls._ARRAYS}
+        steps = len(arrays["step_op"])
+        if any(len(arrays[k]) != steps for k in ("step_kind", "step_a", "step_b", "step_next")) \
+                or ((arrays["step_next"] < 0) | (arrays["step_next"] >= max(steps, 1))).any() \
+                or ((arrays["prog_first"] < 0) | (arrays["prog_first"] >= max(steps, 1))).any():
+            r.fail("a simulation's program arrays do not agree")
+        names, totals = meta.get("prog_names"), meta.get("totals")
+        if not isinstance(names, list) or not all(isinstance(x, str) for x in names) \
+                or len(names) != len(arrays["prog_first"]) or not isinstance(totals, dict) \
+                or set(totals) != set(COUNTERS) or not isinstance(meta.get("batched"), bool):
+            r.fail("a simulation's meta is malformed")
+        return cls(seed=r.int(meta, "seed", 0, 1 << 63), batched=meta["batched"],
+                   prog_names=tuple(names), segment=r.obj(meta.get("segment"), ("SharedSegment",)),
+                   totals={k: r.int(totals, k, 0, 1 << 62) for k in COUNTERS}, **arrays)
 
 
 def compile_workload(w: specmod.Workload, seed: int, batched: bool) -> SimState:

@@ -60,6 +60,7 @@ from ..abi import Block, ExitState, RunState, SA_NOCLDWAIT, SIG_IGN, SIGCHLD, UN
 from ..components.task import state_name
 from ..jit.invariants import LIST_CODES, LIST_OK, blocked_pending, queue_ranks, walk_lists
 from ..schedule import Phase, system
+from ..world import state_class
 
 RULES = ("signal-delivered-while-blocked", "futex-lost-wakeup", "zombie-leaked",
          "thread-group-membership", "session-membership", "ids-unique", "list-consistency")
@@ -374,6 +375,7 @@ def check_zombies(world) -> Violation | None:
 
 # -- probes: events the state cannot show ---------------------------------------------------------
 
+@state_class
 @dataclass
 class Probes:
     """What the probe systems keep in ``world.index.sim_probes`` (checkpointed with the World):
@@ -382,6 +384,25 @@ class Probes:
 
     record: Violation | None = None
     snapshots: dict[str, dict] = field(default_factory=dict)
+
+    def to_state(self, w, name: str) -> dict:
+        if self.snapshots:  # taken and compared within one tick: none between ticks
+            raise TypeError("a probe snapshot is in flight (checkpoint between ticks)")
+        v = self.record
+        return {"record": None if v is None else
+                {"rule": v.rule, "message": v.message, "task": v.task, "tid": v.tid,
+                 "tick": v.tick}}
+
+    @classmethod
+    def from_state(cls, r, name: str, meta) -> "Probes":
+        rec = meta.get("record") if isinstance(meta, dict) else None
+        if rec is None:
+            return cls()
+        if not isinstance(rec, dict) or not isinstance(rec.get("rule"), str) \
+                or not isinstance(rec.get("message"), str):
+            r.fail("a probe record is malformed")
+        return cls(Violation(rec["rule"], rec["message"], r.int(rec, "task", -1, 1 << 31),
+                             r.int(rec, "tid", 0, 1 << 31), r.int(rec, "tick", -1, 1 << 62)))
 
 
 def _probes(world) -> Probes:

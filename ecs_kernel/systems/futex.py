@@ -88,6 +88,7 @@ from ..errors import E, KernelError
 from ..jit import futex_batch as FB
 from ..jit.futex_batch import LOG_NEW, orphan_candidates
 from ..schedule import Phase, system
+from ..world import state_class
 from .task_block import BLOCKED
 
 
@@ -109,6 +110,7 @@ def futex_cmd_has_timeout(op: int) -> bool:
 
 # -- guest memory ------------------------------------------------------------------------------------
 
+@state_class
 class SharedSegment:
     """Shared words (MAP_SHARED anonymous memory) that several SimMemory objects map.
 
@@ -119,6 +121,17 @@ class SharedSegment:
         self.words = np.zeros(int(nwords), np.uint32)
         self.ino = int(ino)
 
+    def to_state(self, w, name: str) -> dict:
+        w.array(f"{name}.words", self.words)
+        return {"ino": self.ino}
+
+    @classmethod
+    def from_state(cls, r, name: str, meta) -> "SharedSegment":
+        seg = cls.__new__(cls)
+        seg.words = r.array(f"{name}.words", np.dtype(np.uint32), (None,))
+        seg.ino = r.int(meta, "ino", 0, 1 << 62)
+        return seg
+
 
 def new_shared_segment(world, nwords: int) -> SharedSegment:
     ino = world.index.next_shared_ino
@@ -126,6 +139,7 @@ def new_shared_segment(world, nwords: int) -> SharedSegment:
     return SharedSegment(nwords, ino)
 
 
+@state_class
 class SimMemory:
     """Word memory for synthetic tasks: a private uint32 array at ``[base, base + 4*nwords)`` plus
     shared segments mapped at fixed addresses. Everything else is unmapped (EFAULT). All mapped
@@ -188,6 +202,25 @@ class SimMemory:
         self.copy_out_u32(addr, value & _U32)
         self.copy_out_u32(addr + 4, (value >> 32) & _U32)
         return 8
+
+    def to_state(self, w, name: str) -> dict:
+        w.array(f"{name}.words", self.words)
+        return {"base": self.base, "sealed": bool(self.sealed),
+                "shared": [[a, w.ref(seg)] for a, seg in self.shared]}
+
+    @classmethod
+    def from_state(cls, r, name: str, meta) -> "SimMemory":
+        m = cls.__new__(cls)
+        m.base = r.int(meta, "base", 0, 1 << 47)
+        m.words = r.array(f"{name}.words", np.dtype(np.uint32), (None,))
+        m.sealed = meta.get("sealed") is True
+        shared = meta.get("shared")
+        if not isinstance(shared, list) or not all(
+                isinstance(p, list) and len(p) == 2 and type(p[0]) is int and 0 <= p[0] < 1 << 47
+                for p in shared):
+            r.fail("a SimMemory's shared mappings are malformed")
+        m.shared = [(a, r.obj(i, ("SharedSegment",))) for a, i in shared]
+        return m
 
     def futex_shared_key(self, mm: int, addr: int, write: bool = False) -> tuple[int, int, int]:
         """get_futex_key for a shared op (AddressSpace.futex_shared_key for guests)."""
