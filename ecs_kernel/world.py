@@ -35,7 +35,7 @@ import numpy as np
 
 from . import checkpoint_file
 from .abi import GEN_MASK
-from .checkpoint_file import CheckpointError
+from .checkpoint_objects import StateReader, StateWriter
 from .errors import ForeignHandleError, StaleHandleError
 
 _ROW_BITS = 32
@@ -549,25 +549,37 @@ class World:
 
     def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
         """``(meta, arrays)`` describing the whole World (checkpoint_file's two halves)."""
-        self.flush()
         w = StateWriter()
+        meta = self.write_state(w)
+        meta["objects"] = w.objects
+        return meta, w.arrays
+
+    def write_state(self, w: StateWriter) -> dict:
+        """The World's part of a checkpoint into ``w`` (a caller adding its own sections, the
+        guest run loop's, shares the writer); returns the meta without the object list."""
+        self.flush()
         tables = {kind: t.save_rows(w) for kind, t in self.tables.items()}
         schedule = None
         if self.schedule is not None:
             schedule = [system_name(s) for s in self.schedule.systems]
-        meta = {"kind": "world", "serial": self.serial, "now_ns": int(self.now_ns),
+        return {"kind": "world", "serial": self.serial, "now_ns": int(self.now_ns),
                 "ticks": int(self.ticks), "settings": dataclasses.asdict(self.settings),
                 "tables": tables, "table_order": list(self.tables), "schedule": schedule,
                 "index": self.index.save(w)}
-        meta["objects"] = w.objects
-        return meta, w.arrays
 
     @staticmethod
     def from_state(meta: dict, arrays: dict[str, np.ndarray]) -> "World":
         """The World :meth:`to_state` described; CheckpointError for anything that does not fit
         (unknown components, systems or classes, arrays of the wrong type or shape, rows that do
-        not add up). Nothing outside this module's registries is looked up by name."""
-        r = StateReader(meta, arrays)
+        not add up). Nothing outside the registries is looked up by name."""
+        r = WorldReader(meta, arrays)
+        world = World.read_state(r, meta)
+        r.finish()
+        return world
+
+    @staticmethod
+    def read_state(r: "WorldReader", meta: dict) -> "World":
+        """:meth:`from_state` with the caller's reader (call ``r.finish()`` after)."""
         if meta.get("kind") != "world":
             r.fail("this checkpoint does not hold a World")
         settings = r.settings(meta.get("settings"))
@@ -645,23 +657,11 @@ def _index_nbytes(value) -> int:
 # registered is refused, so loading a checkpoint never imports a module or builds an object of a
 # class it chose.
 
-STATE_CLASSES: dict[str, type] = {}
-"""Classes of the objects a checkpoint may hold in the World's index, by name (:func:`state_class`)."""
-
 SYSTEMS: dict[str, Any] = {}
 """Every system declared (schedule.system), by ``module:qualname``."""
 
 SCHEDULE_TYPE = None
 """schedule.Schedule (registered by schedule.py): restore builds the schedule with it."""
-
-
-def state_class(cls):
-    """Register ``cls`` as a class whose objects a checkpoint may hold. It defines
-    ``to_state(self, w: StateWriter, name: str) -> dict`` (JSON-able meta; arrays through
-    ``w.array(f"{name}.x", ...)``, other objects through ``w.ref``) and a classmethod
-    ``from_state(cls, r: StateReader, name: str, meta: dict)`` that checks what it reads."""
-    STATE_CLASSES[cls.__name__] = cls
-    return cls
 
 
 def system_name(s) -> str:
@@ -679,104 +679,9 @@ def _json_value(v):
     return float(v)
 
 
-class StateWriter:
-    """Collects a checkpoint's arrays and the objects of the World's index (each once: an object
-    two index entries share is written once and referred to twice)."""
-
-    def __init__(self):
-        self.arrays: dict[str, np.ndarray] = {}
-        self.objects: list = []
-        self._ids: dict[int, int] = {}
-
-    def array(self, name: str, arr) -> None:
-        if name in self.arrays:
-            raise ValueError(f"checkpoint array {name!r} written twice")
-        self.arrays[name] = np.asarray(arr)
-
-    def ref(self, obj) -> int | None:
-        """The id of ``obj`` in this checkpoint (written now if new); None for None."""
-        if obj is None:
-            return None
-        i = self._ids.get(id(obj))
-        if i is not None:
-            return i
-        cls = type(obj).__name__
-        if STATE_CLASSES.get(cls) is not type(obj):
-            raise TypeError(f"a {cls} cannot be checkpointed (no registered state class)")
-        i = len(self.objects)
-        self._ids[id(obj)] = i
-        self.objects.append(None)  # its sub-objects come after it; decoded first when asked
-        self.objects[i] = {"class": cls, "meta": obj.to_state(self, f"o{i}")}
-        return i
-
-
-class StateReader:
-    """Reads a checkpoint's manifest and arrays back, checking each thing it hands out; every
-    failure is a :class:`CheckpointError` with one line."""
-
-    def __init__(self, meta: dict, arrays: dict[str, np.ndarray]):
-        if not isinstance(meta, dict):
-            self.fail("the manifest's meta is not an object")
-        self.arrays = arrays
-        objects = meta.get("objects", [])
-        if not isinstance(objects, list):
-            self.fail("the object list is not a list")
-        self._objects = objects
-        self._built: dict[int, Any] = {}
-        self._building: set[int] = set()
-
-    @staticmethod
-    def fail(message: str):
-        raise CheckpointError(f"corrupt checkpoint: {message}")
-
-    def int(self, meta, key: str, lo: int, hi: int) -> int:
-        v = meta.get(key) if isinstance(meta, dict) else None
-        if type(v) is not int or not lo <= v <= hi:
-            self.fail(f"{key} is {v!r}, not an integer in [{lo}, {hi}]")
-        return v
-
-    def array(self, name: str, dtype: np.dtype | None = None, shape=None) -> np.ndarray:
-        """Array ``name``, of ``dtype`` and ``shape`` when given (a None in shape: any length)."""
-        arr = self.arrays.get(name)
-        if arr is None:
-            self.fail(f"array {name!r} is missing")
-        if dtype is not None and arr.dtype != np.dtype(dtype):
-            self.fail(f"array {name!r} is {arr.dtype}, not {np.dtype(dtype)}")
-        if shape is not None and (arr.ndim != len(shape) or any(
-                want is not None and got != want for got, want in zip(arr.shape, shape))):
-            self.fail(f"array {name!r} has shape {arr.shape}, not {tuple(shape)}")
-        return arr
-
-    def obj(self, i, kinds: tuple[str, ...] | None = None):
-        """The object with id ``i`` (built once, then shared), of a class named in ``kinds`` (the
-        names :func:`state_class` registered) if given."""
-        if i is None:
-            return None
-        if type(i) is not int or not 0 <= i < len(self._objects):
-            self.fail(f"a reference to object {i!r}")
-        if i in self._built:
-            o = self._built[i]
-        else:
-            if i in self._building:
-                self.fail(f"object {i} refers to itself")
-            entry = self._objects[i]
-            if not isinstance(entry, dict) or set(entry) != {"class", "meta"}:
-                self.fail(f"object {i} is malformed")
-            klass = STATE_CLASSES.get(entry["class"]) if isinstance(entry["class"], str) else None
-            if klass is None:
-                self.fail(f"object {i} is of an unknown class {entry['class']!r}")
-            self._building.add(i)
-            o = klass.from_state(self, f"o{i}", entry["meta"])
-            self._building.discard(i)
-            self._built[i] = o
-        if kinds is not None and type(o).__name__ not in kinds:
-            self.fail(f"object {i} is a {type(o).__name__} where a {' or '.join(kinds)} belongs")
-        return o
-
-    def int_dict(self, name: str) -> dict[int, int]:
-        keys = self.array(f"{name}.keys", np.dtype(np.int64), (None,))
-        vals = self.array(f"{name}.values", np.dtype(np.int64), (len(keys),))
-        return dict(zip(keys.tolist(), vals.tolist()))
+class WorldReader(StateReader):
+    """A :class:`StateReader` that also knows the World's registries: settings, components,
+    systems."""
 
     def settings(self, meta) -> "Settings":
         if not isinstance(meta, dict):

@@ -6,13 +6,15 @@ Bottom to top. A module may import its own layer and the layers its row names, n
     abi         -                                           Linux's numbers, the kernel's codes
     checkpoint_file  -                                      the checkpoint file format (arrays and
                                                             a manifest; numpy and the stdlib only)
+    checkpoint_objects  checkpoint_file                     registered state classes and the
+                                                            codec that saves objects as data
     errors      abi                                         KernelError and its kin
     world       abi errors                                  tables, handles, the tick, Settings,
                                                             the World's typed index
     schedule    abi errors world                            phases, systems, the sanitizer
     jit         abi jit (numpy, numba)                      kernels over arrays and scalars: no
                                                             World, component or system objects
-    fs          abi errors fs                               the guest file layer; below
+    fs          abi errors checkpoint_objects fs            the guest file layer; below
                                                             components and systems, whose fd
                                                             tables hold its file descriptions
     components  abi errors world schedule jit fs            columns, invariants, row helpers
@@ -46,16 +48,17 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "ecs_kernel"
 
-_BASE = {"abi", "checkpoint_file", "errors", "world", "schedule"}
+_BASE = {"abi", "checkpoint_file", "checkpoint_objects", "errors", "world", "schedule"}
 _BELOW_SYSCALLS = _BASE | {"jit", "fs", "components", "systems", "kernel"}
 MAY_IMPORT: dict[str, set[str]] = {
     "abi": {"abi"},
     "checkpoint_file": {"checkpoint_file"},
+    "checkpoint_objects": {"checkpoint_file", "checkpoint_objects"},
     "errors": {"abi", "errors"},
-    "world": {"abi", "checkpoint_file", "errors", "world"},
-    "schedule": {"abi", "checkpoint_file", "errors", "world", "schedule"},
+    "world": {"abi", "checkpoint_file", "checkpoint_objects", "errors", "world"},
+    "schedule": {"abi", "checkpoint_file", "checkpoint_objects", "errors", "world", "schedule"},
     "jit": {"abi", "jit"},
-    "fs": {"abi", "errors", "fs"},
+    "fs": {"abi", "checkpoint_file", "checkpoint_objects", "errors", "fs"},
     "components": _BASE | {"jit", "fs", "components"},
     "systems": _BASE | {"jit", "fs", "components", "systems"},
     "kernel": _BELOW_SYSCALLS,

@@ -20,7 +20,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import resources
-from ..world import Component, state_class
+from ..checkpoint_objects import state_class
+from ..world import Component
 
 
 @state_class

@@ -18,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import E, KernelError
-from ..world import Column, Component, state_class
+from ..checkpoint_objects import state_class
+from ..world import Column, Component
 
 INIT_TID = 1
 RESERVED_PIDS = 300

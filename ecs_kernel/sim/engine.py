@@ -51,7 +51,8 @@ from ..schedule import Phase, SanityError, system
 from ..systems import futex as futex_sys
 from ..systems import task_clone, task_signals
 from ..systems.signals_batch import sigreturn_many
-from ..world import Column, Component, Settings, state_class
+from ..checkpoint_objects import state_class
+from ..world import Column, Component, Settings
 from . import batch, invariants
 from . import spec as specmod
 from .requests import SEGMENT_ADDR, THREAD_FLAGS, Requests, serve_one

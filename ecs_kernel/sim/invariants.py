@@ -60,7 +60,7 @@ from ..abi import Block, ExitState, RunState, SA_NOCLDWAIT, SIG_IGN, SIGCHLD, UN
 from ..components.task import state_name
 from ..jit.invariants import LIST_CODES, LIST_OK, blocked_pending, queue_ranks, walk_lists
 from ..schedule import Phase, system
-from ..world import state_class
+from ..checkpoint_objects import state_class
 
 RULES = ("signal-delivered-while-blocked", "futex-lost-wakeup", "zombie-leaked",
          "thread-group-membership", "session-membership", "ids-unique", "list-consistency")

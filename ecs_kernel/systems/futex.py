@@ -88,7 +88,7 @@ from ..errors import E, KernelError
 from ..jit import futex_batch as FB
 from ..jit.futex_batch import LOG_NEW, orphan_candidates
 from ..schedule import Phase, system
-from ..world import state_class
+from ..checkpoint_objects import state_class
 from .task_block import BLOCKED
 
 
