@@ -22,6 +22,7 @@ A class is registered in one of two ways:
       list[T] set[T] deque[T] tuple[T]       homogeneous containers
       dict[K,V]                              K is int or str
       (T1,T2,...)                            a fixed tuple
+      [T1,T2,...]                            a fixed list (mutable in place)
       @Name                                  an object whose class or a base is named Name
       fn                                     a registered function or a functools.partial of one
       ctx:name                               what the restoring side provides under ``name`` (the
@@ -119,6 +120,8 @@ def _parse(spec: str) -> _Type:
         return _Type("ctx", (s[4:],))
     if s.startswith("(") and s.endswith(")"):
         return _Type("fixed", [_parse(p) for p in _split(s[1:-1])])
+    if s.startswith("[") and s.endswith("]"):
+        return _Type("fixedlist", [_parse(p) for p in _split(s[1:-1])])
     m = _CONTAINER.match(s)
     if m:
         parts = [_parse(p) for p in _split(m.group(2))]
@@ -143,6 +146,16 @@ def _split(s: str) -> list[str]:
             cur += ch
     if cur.strip():
         out.append(cur)
+    return out
+
+
+def _attributes(obj) -> set[str]:
+    """The instance attributes ``obj`` holds (its __dict__ and the __slots__ that are set)."""
+    out = set(getattr(obj, "__dict__", ()))
+    for klass in type(obj).__mro__:
+        for k in klass.__dict__.get("__slots__", ()):
+            if k != "__dict__" and hasattr(obj, k):
+                out.add(k)
     return out
 
 
@@ -191,6 +204,10 @@ class StateWriter:
         name = f"o{i}"
         fields = getattr(type(obj), "_state_fields", None)
         if fields is not None:
+            extra = _attributes(obj) - fields.keys()
+            if extra:
+                # a field added to the class but not to its __state__ would be lost silently
+                raise TypeError(f"{cls}.{sorted(extra)[0]} is not in its __state__")
             meta = {k: self._value(t, getattr(obj, k), f"{name}.{k}")
                     for k, t in fields.items() if not (t.absent and not hasattr(obj, k))}
         else:
@@ -222,7 +239,7 @@ class StateWriter:
             b = bytes(v)
             if len(b) <= SHORT_BYTES:
                 return b.hex()
-            name = f"{where}#{len(self.arrays)}"
+            name = f"bytes.{len(self.arrays)}"
             self.array(name, np.frombuffer(b, np.uint8))
             return {"a": name}
         if k == "ref":
@@ -236,7 +253,7 @@ class StateWriter:
             return t.args[0]
         if k == "fn":
             return self._fn(v, where)
-        if k == "fixed":
+        if k in ("fixed", "fixedlist"):
             if len(v) != len(t.args):
                 raise TypeError(f"{where} has {len(v)} items, not {len(t.args)}")
             return [self._value(a, x, f"{where}.{j}") for j, (a, x) in enumerate(zip(t.args, v))]
@@ -416,10 +433,11 @@ class StateReader:
             return self._fn(v, where)
         if not isinstance(v, list):
             self.fail(f"{where} is not a list")
-        if k == "fixed":
+        if k in ("fixed", "fixedlist"):
             if len(v) != len(t.args):
                 self.fail(f"{where} has {len(v)} items, not {len(t.args)}")
-            return tuple(self._value(a, x, where) for a, x in zip(t.args, v))
+            items = [self._value(a, x, where) for a, x in zip(t.args, v)]
+            return items if k == "fixedlist" else tuple(items)
         if k == "dict":
             kt, vt = t.args
             out = {}

@@ -1,7 +1,9 @@
 """``ecs-kernel run`` and ``ecs-kernel syscalls``.
 
     ecs-kernel run [--root DIR] [--cwd DIR] [--env K=V]... [--inherit-env] [--strace]
-                   [--no-fast-path] -- PROGRAM [ARG...]
+                   [--no-fast-path] [--checkpoint-at TICK --checkpoint-to FILE [--leave-running]]
+                   -- PROGRAM [ARG...]
+    ecs-kernel restore [--strace] [--checkpoint-at TICK --checkpoint-to FILE [--leave-running]] FILE
     ecs-kernel syscalls [--format text|markdown|json]
 
 ``run`` follows DESIGN.md's contract: PROGRAM is a path inside the root (default the host's /),
@@ -9,6 +11,13 @@ argv is exactly PROGRAM ARG..., the guest environment is exactly the ``--env`` p
 host's with ``--inherit-env``), the host's stdin/stdout/stderr are fds 0-2, nothing on the host is
 written, and the exit status is the guest's, 128+N when signal N killed it, 127 when PROGRAM does
 not exist and 126 when it cannot be executed (one line on stderr, like a shell).
+
+``--checkpoint-at TICK --checkpoint-to FILE`` saves the whole run (cpu/checkpoint.py) at the start of
+kernel tick TICK and stops (status 0; 1 if it could not be saved, with the reason on stderr);
+``--leave-running`` goes on. ``restore FILE`` continues it: the program's output before the
+checkpoint followed by its output after equals an uninterrupted run's, and the exit status is the
+program's. A damaged, truncated or forged file gets one line on stderr and status 2, before
+anything runs.
 """
 from __future__ import annotations
 
@@ -20,6 +29,8 @@ import sys
 EXIT_NOT_FOUND = 127
 EXIT_CANNOT_EXEC = 126
 EXIT_INTERNAL = 70  # EX_SOFTWARE: an internal error of the emulator
+EXIT_CHECKPOINT_FAILED = 1  # --checkpoint-to could not be written (one line on stderr says why)
+EXIT_BAD_CHECKPOINT = 2  # restore/ps of a file that is not a sound checkpoint
 # Tiering of the command (a fresh process per guest): numba costs ~0.5 s to import and load, more
 # than a short program's whole run. Kernels run interpreted for their first KERNEL_CALLS_INTERPRETED
 # calls, syscalls take the Python hook for the first FAST_PATH_AFTER; whichever runs out first
@@ -41,12 +52,61 @@ def add_run_parser(sub) -> None:
     p.add_argument("--no-fast-path", dest="fast_path", action="store_false",
                    help="handle every syscall in Python (no compiled syscall hook)")
     p.add_argument("--seed", type=int, default=None, help="seed of the guest's random numbers")
+    _checkpoint_args(p)
     p.add_argument("program", help="the program (a path inside the root)")
     p.add_argument("args", nargs=argparse.REMAINDER, help="its arguments")
     p.set_defaults(fn=_run_cmd)
+    r = sub.add_parser("restore", help="continue a program from a checkpoint file",
+                       description="Continue a program saved by run --checkpoint-to, with run's "
+                                   "stdio conventions and exit status.")
+    r.add_argument("--strace", action="store_true", help="print each syscall to stderr")
+    _checkpoint_args(r)
+    r.add_argument("file", help="a checkpoint written by run --checkpoint-to")
+    r.set_defaults(fn=_restore_cmd)
     s = sub.add_parser("syscalls", help="print the syscall table with support levels")
     s.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     s.set_defaults(fn=_syscalls_cmd)
+
+
+def _checkpoint_args(p) -> None:
+    p.add_argument("--checkpoint-at", type=int, metavar="TICK",
+                   help="save the run at the start of kernel tick TICK (1 ms of kernel time each) "
+                        "and stop")
+    p.add_argument("--checkpoint-to", metavar="FILE", help="where --checkpoint-at saves")
+    p.add_argument("--leave-running", action="store_true",
+                   help="go on running after the checkpoint is saved")
+
+
+def _checkpoint_opt(args, cmd: str):
+    """``(tick, path, leave_running)`` from the options, None without them; a str for a usage error."""
+    if args.checkpoint_at is None and args.checkpoint_to is None:
+        return "--leave-running needs --checkpoint-at" if args.leave_running else None
+    if args.checkpoint_at is None or args.checkpoint_to is None:
+        return "--checkpoint-at and --checkpoint-to go together"
+    if args.checkpoint_at < 0:
+        return "--checkpoint-at must be a tick number (0 or more)"
+    return (args.checkpoint_at, args.checkpoint_to, args.leave_running)
+
+
+def _restore_cmd(args) -> int:
+    from .checkpoint_file import CheckpointError
+    from .cpu import checkpoint as guest_checkpoint
+    ck = _checkpoint_opt(args, "restore")
+    if isinstance(ck, str):
+        print(f"ecs-kernel restore: {ck}", file=sys.stderr)
+        return 2
+    from .jit.options import interpret_first
+    interpret_first(KERNEL_CALLS_INTERPRETED)
+    strace = sys.stderr if args.strace else None
+    try:
+        machine = guest_checkpoint.load(args.file, strace=strace)
+    except CheckpointError as e:
+        print(f"ecs-kernel restore: {args.file}: {e}", file=sys.stderr)
+        return EXIT_BAD_CHECKPOINT
+    except OSError as e:
+        print(f"ecs-kernel restore: {args.file}: {e.strerror}", file=sys.stderr)
+        return EXIT_BAD_CHECKPOINT
+    return drive(machine, strace=strace, checkpoint=ck)
 
 
 def _syscalls_cmd(args) -> int:
@@ -67,11 +127,15 @@ def _run_cmd(args) -> int:
     rest = list(args.args)
     if rest and rest[0] == "--":
         rest = rest[1:]
+    ck = _checkpoint_opt(args, "run")
+    if isinstance(ck, str):
+        print(f"ecs-kernel run: {ck}", file=sys.stderr)
+        return 2
     from .jit.options import interpret_first
     interpret_first(KERNEL_CALLS_INTERPRETED)
     return run(args.program, [args.program] + rest, env, root=args.root, cwd=args.cwd,
                strace=sys.stderr if args.strace else None, seed=args.seed,
-               fast_path=args.fast_path, fast_path_after=FAST_PATH_AFTER)
+               fast_path=args.fast_path, fast_path_after=FAST_PATH_AFTER, checkpoint=ck)
 
 
 def _host_stdio(fd: int):
@@ -151,7 +215,7 @@ def exit_code(status: int) -> int:
 def run(program, argv, envp, *, root: str = "/", cwd: str = "/", strace=None, seed=None,
         stdio=(0, 1, 2), strict: bool = False, stderr=None, report=None,
         timeout: float | None = None, fast_path: bool = True, fast_path_after: int = 0,
-        stop_at=None, clock=None) -> int:
+        stop_at=None, clock=None, checkpoint=None) -> int:
     """Run ``program`` in a fresh Kernel; return the shell-style exit status.
 
     ``stdio`` are the host fds shown as guest fds 0-2. ``strict`` re-raises kernel bugs (tests).
@@ -162,6 +226,7 @@ def run(program, argv, envp, *, root: str = "/", cwd: str = "/", strace=None, se
     ``stop_at=(until, visit)``: the first time ``until(machine)`` is true between two turns of
     the run loop, the run stops, ``visit(machine)`` looks at the kernel (every task a row), and
     the run goes on. ``clock``: where kernel time comes from (cpu/clock.py; default the host's).
+    ``checkpoint=(tick, path, leave_running)``: see :func:`drive`.
     """
     from .cpu.elf import ExecError
     from .cpu.task_run import Machine
@@ -183,6 +248,7 @@ def run(program, argv, envp, *, root: str = "/", cwd: str = "/", strace=None, se
     machine = Machine(k, fs, strace=strace, seed=seed, strict=strict, stderr=err,
                       fast_path=fast_path, fast_path_after=fast_path_after, clock=clock)
     proc.machine = machine
+    machine.stdio = tuple(stdio)
     # The guest is a child of the kernel's init in its own process group, as a shell runs a
     # job: init's signal immunity (SIGNAL_UNKILLABLE) must not shield it.
     guest = k.fork(k.init_task)
@@ -210,6 +276,20 @@ def run(program, argv, envp, *, root: str = "/", cwd: str = "/", strace=None, se
     except KernelError as e:
         print(f"ecs-kernel: {prog_name}: {os.strerror(e.errno)}", file=err)
         return EXIT_NOT_FOUND if e.errno in (E.ENOENT, E.ENOTDIR) else EXIT_CANNOT_EXEC
+    return drive(machine, strace=strace, strict=strict, stderr=err, report=report,
+                 timeout=timeout, stop_at=stop_at, checkpoint=checkpoint)
+
+
+def drive(machine, *, strace=None, strict: bool = False, stderr=None, report=None,
+          timeout: float | None = None, stop_at=None, checkpoint=None) -> int:
+    """Run a prepared Machine (a fresh program's, or one restored from a checkpoint) to its end
+    with run's conventions; returns the shell-style exit status.
+
+    ``checkpoint=(tick, path, leave_running)``: at the start of kernel tick ``tick`` the whole
+    run is saved to ``path`` (cpu/checkpoint.py); then the program stops (status 0) or, with
+    ``leave_running``, goes on. A program that ends before that tick writes nothing (a line on
+    stderr says so)."""
+    err = stderr or sys.stderr
     timer = None
     if timeout is not None:
         import threading
@@ -222,6 +302,10 @@ def run(program, argv, envp, *, root: str = "/", cwd: str = "/", strace=None, se
                 until, visit = stop_at
                 if machine.run(until=until) is None:
                     visit(machine)
+            if checkpoint is not None:
+                stopped = _checkpoint_at(machine, *checkpoint, err=err)
+                if stopped is not None:
+                    return stopped
             status = machine.run()
     except Exception as exc:  # a bug of ours, never the guest's: one line, not a traceback
         if strict:
@@ -250,6 +334,29 @@ def run(program, argv, envp, *, root: str = "/", cwd: str = "/", strace=None, se
     if report is not None:
         report(machine)
     return exit_code(status)
+
+
+def _checkpoint_at(machine, tick: int, path, leave_running: bool, *, err) -> int | None:
+    """Run to the start of kernel tick ``tick`` and save there. Returns an exit status when the
+    run stops here (saved and stopped, or the save failed), None when it goes on."""
+    from .cpu import checkpoint as guest_checkpoint
+    machine.stop_at_tick(tick)
+    if machine.run(until=lambda m: m.kernel_tick() >= tick) is not None:
+        print(f"ecs-kernel: the program ended before kernel tick {tick}: no checkpoint written",
+              file=err)
+        return exit_code(machine.exited_status)
+    machine.stop_deadline_ns = None
+    try:
+        guest_checkpoint.save(machine, path)
+    except (TypeError, ValueError) as e:  # what the checkpoint cannot hold yet (a host fd, ...)
+        print(f"ecs-kernel: cannot checkpoint: {e}", file=err)
+        if not leave_running:
+            return EXIT_CHECKPOINT_FAILED
+    except OSError as e:
+        print(f"ecs-kernel: --checkpoint-to {path}: {e.strerror}", file=err)
+        return EXIT_CHECKPOINT_FAILED
+    machine.update_timer_deadline()
+    return None if leave_running else 0
 
 
 __all__ = ["add_run_parser", "run", "exit_code"]

@@ -54,12 +54,11 @@ class FDStore:
         return self.used.nbytes + self.cloexec.nbytes
 
     def to_state(self, w, name: str) -> dict:
-        if any(self.files.values()):
-            # open file descriptions are the guest file layer's objects (issue 13's next step)
-            raise TypeError("open files cannot be checkpointed yet")
         w.array(f"{name}.used", self.used)
         w.array(f"{name}.cloexec", self.cloexec)
-        return {}
+        # open files: the file layer's registered classes (fs/), each description written once
+        return {"files": [[row, [[fd, w.ref(f)] for fd, f in sorted(files.items())]]
+                          for row, files in sorted(self.files.items()) if files]}
 
     @classmethod
     def from_state(cls, r, name: str, meta) -> "FDStore":
@@ -69,6 +68,31 @@ class FDStore:
         if (st.cloexec & ~st.used).any():
             r.fail("a close-on-exec fd that is not open")
         st.files = {}
+        rows = meta.get("files") if isinstance(meta, dict) else None
+        if not isinstance(rows, list):
+            r.fail("the open files are not listed")
+        nrows, words = st.used.shape
+        for entry in rows:
+            if not (isinstance(entry, list) and len(entry) == 2 and type(entry[0]) is int
+                    and 0 <= entry[0] < nrows and isinstance(entry[1], list)) or entry[0] in st.files:
+                r.fail("an fd table's files are malformed")
+            row, files = entry[0], {}
+            for pair in entry[1]:
+                if not (isinstance(pair, list) and len(pair) == 2 and type(pair[0]) is int
+                        and 0 <= pair[0] < words * 64) or pair[0] in files:
+                    r.fail(f"fd table {row} lists a bad fd")
+                fd = pair[0]
+                if not int(st.used[row, fd >> 6]) >> (fd & 63) & 1:
+                    r.fail(f"fd {fd} of table {row} has a file but is not open")
+                files[fd] = r.obj(pair[1], ("FileDescription",))
+            st.files[row] = files
+        refs: dict[int, int] = {}
+        for files in st.files.values():
+            for f in files.values():
+                refs[id(f)] = refs.get(id(f), 0) + 1
+        for files in st.files.values():
+            for f in files.values():
+                f._fd_refs = refs[id(f)]  # counted again, not trusted from the file
         return st
 
 

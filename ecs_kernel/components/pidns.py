@@ -43,6 +43,9 @@ def task_ids_component(levels: int) -> Component:
                      doc="Thread id of the task in each namespace of its chain, by level.")
 
 
+task_ids_component(1)  # registers the name: a checkpoint's TaskPIDs is rebuilt at its own width
+
+
 @state_class
 class PidMap:
     """Reverse maps of one namespace: id -> row, -1 where unused. Grown by doubling."""

@@ -48,6 +48,10 @@ def ids_component(kind: str, levels: int) -> Component:
                      doc="Id in each namespace of the chain, by level.")
 
 
+for _kind in ("sessions", "process_groups"):
+    ids_component(_kind, 1)  # registers the names: a checkpoint's are rebuilt at their width
+
+
 def check(world) -> None:
     S, P, G = world.sessions, world.process_groups, world.thread_groups
     total = 0

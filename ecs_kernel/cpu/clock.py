@@ -17,13 +17,28 @@ WAIT_SLICE_NS = 200_000_000  # the longest host wait before the run loop looks a
 
 
 class HostClock:
-    """Kernel time is the host's: monotonic, realtime, and the CPU time the emulator uses."""
+    """Kernel time is the host's: monotonic, realtime, and the CPU time the emulator uses.
 
-    def __init__(self):
-        self._cpu0 = time.process_time_ns()
+    A restored run (cpu/checkpoint.py) goes on from the kernel time it was saved at: its
+    monotonic clock is the host's plus ``offset_ns``, and its process CPU time starts at
+    ``cpu_ns``. With an offset the compiled syscall hook reads no clock (clock_gettime takes
+    the Python path), as the host's clock_gettime would answer without it."""
+
+    def __init__(self, offset_ns: int = 0, cpu_ns: int = 0):
+        self.offset_ns = int(offset_ns)
+        self._cpu0 = time.process_time_ns() - int(cpu_ns)
+
+    @classmethod
+    def resuming(cls, monotonic_ns: int, cpu_ns: int) -> "HostClock":
+        """A clock whose monotonic time is ``monotonic_ns`` now and moves on with the host's."""
+        return cls(monotonic_ns - time.monotonic_ns(), cpu_ns)
 
     def monotonic_ns(self) -> int:
-        return time.monotonic_ns()
+        return time.monotonic_ns() + self.offset_ns
+
+    def host_deadline(self, deadline_ns: int) -> int:
+        """A kernel-time deadline on the host's CLOCK_MONOTONIC (what compiled code compares)."""
+        return deadline_ns - self.offset_ns
 
     def realtime_ns(self) -> int:
         return time.time_ns()
@@ -43,7 +58,7 @@ class HostClock:
     def c_clock_gettime(self) -> int:
         """Address of a C ``clock_gettime`` giving these clocks (the compiled syscall hook reads
         time without Python), or 0 when there is none (clock syscalls then take Python)."""
-        return libc_clock_gettime()
+        return libc_clock_gettime() if self.offset_ns == 0 else 0
 
     def turn(self) -> None:
         """A turn of the run loop (the host's clocks move by themselves)."""
@@ -52,7 +67,7 @@ class HostClock:
         """No task can run: wait until ``deadline_ns`` (monotonic), a host fd is ready, or at most
         WAIT_SLICE_NS (so host signals are noticed)."""
         timeout = WAIT_SLICE_NS
-        if deadline_ns is not None:
+        if deadline_ns is not None:  # both on kernel time
             timeout = min(timeout, max(0, deadline_ns - self.monotonic_ns()))
         if rfds or wfds:
             try:
@@ -93,6 +108,9 @@ class VirtualClock:
 
     def c_clock_gettime(self) -> int:
         return 0
+
+    def host_deadline(self, deadline_ns: int) -> int:
+        return deadline_ns
 
     def turn(self) -> None:
         """A turn of the run loop: time and the running task's CPU time move by ``step_ns``."""

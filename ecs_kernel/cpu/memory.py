@@ -81,7 +81,7 @@ Not thread-safe: the kernel calls one address space from one place at a time.
 """
 from __future__ import annotations
 
-import itertools
+import ctypes
 import mmap as _mmap
 import struct
 from typing import NamedTuple
@@ -104,6 +104,7 @@ from ecs_kernel.abi import (MADV_COLD, MADV_COLLAPSE, MADV_DODUMP, MADV_DOFORK, 
                             PROT_GROWSUP, PROT_READ, PROT_SEM, PROT_WRITE, RLIM_INFINITY,
                             TASK_SIZE, UIO_MAXIOV)
 from ecs_kernel.abi import KEY_SHARED_MM, KEY_SHARED_OBJ
+from ecs_kernel.checkpoint_objects import state_class
 from ecs_kernel.errors import E, KernelError
 from ecs_kernel.jit import pagewalk as _pw
 from ecs_kernel.jit.pagewalk import (BOFF, BRK_CURRENT, BRK_END_DATA, BRK_FIELDS, BRK_RLIMIT_DATA,
@@ -202,9 +203,30 @@ def default_mmap_base(stack_rlimit: int = 8 << 20, task_size: int = TASK_SIZE) -
 
 DEFAULT_MMAP_BASE = default_mmap_base()  # 0x7ffff7fff000, where ld.so's first mmap lands
 
-_inode_counter = itertools.count(1 << 20)
+_next_shared_ino = [1 << 20]  # the identity of the next shared buffer (futex keys use it)
 
 
+_libc = ctypes.CDLL(None, use_errno=True)
+_MINCORE_CHUNK = 1 << 30  # bytes asked of mincore at once (a 256 KiB vector)
+
+
+def resident_pages(arr: np.ndarray) -> np.ndarray:
+    """Indices of the pages of ``arr`` (a page-aligned host mapping) that the host has backed
+    (mincore): the only ones that can hold anything but zeros. A 1 TiB reservation costs its
+    page tables' walk, not a read of every page."""
+    base = int(arr.ctypes.data)
+    out = []
+    for off in range(0, len(arr), _MINCORE_CHUNK):
+        n = min(_MINCORE_CHUNK, len(arr) - off)
+        vec = np.zeros((n + PAGE_SIZE - 1) // PAGE_SIZE, np.uint8)
+        if _libc.mincore(ctypes.c_void_p(base + off), ctypes.c_size_t(n),
+                         vec.ctypes.data_as(ctypes.c_void_p)) != 0:
+            return np.arange(len(arr) // PAGE_SIZE)  # cannot ask: look at every page
+        out.append(np.flatnonzero(vec & 1) + off // PAGE_SIZE)
+    return np.concatenate(out) if out else np.zeros(0, np.int64)
+
+
+@state_class
 class HostBuffer:
     """One page-aligned anonymous host mapping backing guest pages (gVisor: a MemoryFile range).
 
@@ -224,7 +246,41 @@ class HostBuffer:
         self.file = None
         self.foff = 0
         self.flen = 0
-        self.ino = next(_inode_counter) if shared else 0
+        self.ino = 0
+        if shared:
+            self.ino = _next_shared_ino[0]
+            _next_shared_ino[0] += 1
+
+    # -- checkpoint: the pages that are not zero, each buffer once however many map it ----------
+    def to_state(self, w, name: str) -> dict:
+        pages = resident_pages(self.arr)
+        if len(pages):
+            words = self.arr.view(np.uint64).reshape(-1, PAGE_SIZE // 8)
+            pages = pages[words[pages].any(axis=1)]
+        w.array(f"{name}.pages", pages.astype(np.int64))
+        w.array(f"{name}.data", self.arr.reshape(-1, PAGE_SIZE)[pages].reshape(-1))
+        return {"size": self.size, "shared": self.shared, "file": w.ref(self.file),
+                "foff": self.foff, "flen": self.flen, "ino": self.ino}
+
+    @classmethod
+    def from_state(cls, r, name: str, meta) -> "HostBuffer":
+        size = r.int(meta, "size", PAGE_SIZE, TASK_SIZE)
+        if size % PAGE_SIZE or type(meta.get("shared")) is not bool:
+            r.fail(f"{name}: a bad host buffer")
+        pages = r.array(f"{name}.pages", np.dtype(np.int64), (None,))
+        data = r.array(f"{name}.data", np.dtype(np.uint8), (len(pages) * PAGE_SIZE,))
+        if len(pages) and (pages[0] < 0 or pages[-1] >= size // PAGE_SIZE
+                           or (len(pages) > 1 and (np.diff(pages) <= 0).any())):
+            r.fail(f"{name}: pages out of order or outside the buffer")
+        hb = cls(size, meta["shared"])
+        hb.file = r.obj(meta.get("file"), ("FileMapping",)) if meta.get("file") is not None else None
+        hb.foff = r.int(meta, "foff", 0, 1 << 63)
+        hb.flen = r.int(meta, "flen", 0, 1 << 63)
+        hb.ino = r.int(meta, "ino", 0, 1 << 62)
+        _next_shared_ino[0] = max(_next_shared_ino[0], hb.ino + 1)
+        if len(pages):
+            hb.arr.reshape(-1, PAGE_SIZE)[pages] = data.reshape(-1, PAGE_SIZE)
+        return hb
 
     def zero(self, off: int, length: int) -> None:
         """Zero ``[off, off+length)`` (page aligned), giving the host pages back."""
@@ -1388,6 +1444,73 @@ class AddressSpace:
         if not prot & PROT_WRITE and int(self._t[FILE, i]) == 0:
             raise _err(E.EFAULT, "shared futex on read-only anonymous memory")
         return (KEY_SHARED_MM, mm, addr)
+
+    # ------------------------------------------------------------------ checkpoint
+
+    _SCALARS = ("task_size", "mmap_base", "mmap_legacy_base", "mmap_min_addr", "stack_guard_gap",
+                "max_map_count", "rlimit_as", "rlimit_data_max", "rlimit_stack", "start_stack")
+
+    def save_state(self, w, name: str) -> dict:
+        """The address space into checkpoint writer ``w``: the range table without its host
+        addresses, brk, the buffers (by reference: shared memory is saved once) and files."""
+        meta = {k: int(getattr(self, k)) for k in self._SCALARS}
+        meta.update(exe_path=self.exe_path, argv=[a.hex() for a in self.argv],
+                    envp=[e.hex() for e in self.envp], names=list(self._names),
+                    bufs=[w.ref(b) for b in self._bufs], files=[w.ref(f) for f in self._files])
+        t = self._t[:, :self._n].copy()
+        t[HOST] = 0
+        w.array(f"{name}.ranges", t)
+        w.array(f"{name}.brk", self._brk)
+        return meta
+
+    @classmethod
+    def load_state(cls, uc, r, name: str, meta) -> "AddressSpace":
+        """The address space :meth:`save_state` wrote, mapped into the fresh engine ``uc``; every
+        row is checked against the buffers and the address space's bounds first."""
+        if not isinstance(meta, dict):
+            r.fail(f"{name}: no address space")
+        a = cls(uc)
+        for k in cls._SCALARS:
+            setattr(a, k, r.int(meta, k, 0, (1 << 64) - 1))
+        if not 0 < a.task_size <= TASK_SIZE or not 0 <= a.mmap_min_addr < a.task_size:
+            r.fail(f"{name}: a bad address space size")
+        try:
+            a.exe_path = str(meta["exe_path"])
+            a.argv = [bytes.fromhex(x) for x in meta["argv"]]
+            a.envp = [bytes.fromhex(x) for x in meta["envp"]]
+            names = meta["names"]
+            if not all(isinstance(x, str) for x in names) or names[:1] != [""]:
+                raise ValueError
+            a._names = list(names)
+            bufs, files = list(meta["bufs"]), list(meta["files"])
+        except (KeyError, TypeError, ValueError):
+            r.fail(f"{name}: a malformed address space")
+        a._bufs = [r.obj(b, ("HostBuffer",)) for b in bufs]
+        a._free_buf_ids = [b for b, x in enumerate(a._bufs) if x is None]
+        if not files or files[0] is not None:
+            r.fail(f"{name}: a malformed file list")
+        a._files = [None] + [r.obj(f, ("FileMapping", "FileDescription")) for f in files[1:]]
+        a._brk[:] = r.array(f"{name}.brk", np.dtype(np.uint64), (len(BRK_FIELDS),))
+        t = r.array(f"{name}.ranges", np.dtype(np.int64), (NCOLS, None))
+        n = t.shape[1]
+        if n:
+            s_, e_, p_, b_, o_ = t[START], t[END], t[PROT], t[BUF], t[BOFF]
+            sizes = np.array([0 if x is None else x.size for x in a._bufs] + [0], np.int64)
+            bi = np.where((b_ >= 0) & (b_ < len(a._bufs)), b_, len(a._bufs))
+            if ((s_ | e_ | o_) % PAGE_SIZE).any() or (s_ >= e_).any() or (s_ < 0).any() \
+                    or (e_ > a.task_size).any() or (n > 1 and (s_[1:] < e_[:-1]).any()) \
+                    or ((p_ < 0) | (p_ > 7)).any() or (o_ < 0).any() \
+                    or (o_ + (e_ - s_) > sizes[bi]).any() \
+                    or ((t[FILE] < 0) | (t[FILE] >= len(a._files))).any() \
+                    or ((t[NAME] < 0) | (t[NAME] >= len(a._names))).any():
+                r.fail(f"{name}: a mapping outside its buffer or the address space")
+        a._ensure_capacity(n)
+        a._t[:, :n] = t
+        a._n = n
+        for j in range(n):
+            a._t[HOST, j] = a._bufs[int(t[BUF, j])].addr + int(t[BOFF, j])
+            a._uc_map(j)
+        return a
 
     # ------------------------------------------------------------------ fork / release
 

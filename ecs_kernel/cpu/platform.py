@@ -32,6 +32,7 @@ from unicorn.unicorn_py3.unicorn import uclib
 
 from ..abi import (BUS_ADRALN, ENOSYS, FPE_INTDIV, ILL_ILLOPN, SEGV_ACCERR, SEGV_MAPERR,
                    SI_KERNEL, SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP)
+from ..checkpoint_objects import state_class
 from ..jit.fastpath import FastPath
 from ..jit.options import promote
 from .memory import AddressSpace
@@ -71,6 +72,7 @@ def new_engine() -> Uc:
     return Uc(UC_ARCH_X86, UC_MODE_64)
 
 
+@state_class
 class GuestMemory:
     """The object behind an ``address_spaces`` row: one Unicorn engine and the AddressSpace mapped
     into it. ``fork()``/``release()`` are what components/resources.py calls on copy and on the
@@ -93,6 +95,19 @@ class GuestMemory:
 
     def release(self) -> None:
         self.aspace.release()
+
+    # -- checkpoint: the address space; the engine is new, its hooks the restoring platform's ---
+    def to_state(self, w, name: str) -> dict:
+        return {"aspace": self.aspace.save_state(w, name)}
+
+    @classmethod
+    def from_state(cls, r, name: str, meta) -> "GuestMemory":
+        uc = new_engine()
+        gm = cls(AddressSpace.load_state(uc, r, name, meta.get("aspace") if isinstance(meta, dict) else None), uc)
+        platform = r.context.get("platform")
+        if platform is not None:
+            platform.add_hooks(gm)
+        return gm
 
 
 class Platform:

@@ -72,6 +72,7 @@ class Machine:
         self.fs = fs
         self.clock = clock if clock is not None else HostClock()
         self.strace = strace  # a text stream for strace lines, or None
+        self.stdio: tuple = (0, 1, 2)  # the host fds the guest's stdio slots were (checkpoints)
         self.strict = strict
         self.stderr = stderr or sys.stderr
         self.rng = random.Random(seed)
@@ -93,7 +94,9 @@ class Machine:
         # kernel's signal system: each task we run has its ``guest`` column set.
         self.signals = GuestSignals(self)
         self._cpu_seen = self.clock.thread_cpu_ns()
+        self.stop_deadline_ns: int | None = None  # kernel time the run loop must stop by
         self.sync_clock()
+        self.boot_ns = self.world.now_ns  # kernel tick 0 starts here (a checkpoint keeps it)
 
     # -- the clock (cpu/clock.py) and randomness -----------------------------------------------
     def realtime_ns(self) -> int:
@@ -266,6 +269,7 @@ class Machine:
         gm = self.memory_of(row)
         uc = gm.uc
         loaded = gm.loaded_row if gm.loaded_row >= 0 else row
+        task = self.tasks[row]
         if loaded != row:
             prev = self.tasks.get(loaded)
             if prev is not None:
@@ -273,12 +277,12 @@ class Machine:
                     prev.ctx = uc.context_save()
                 else:
                     uc.context_update(prev.ctx)
-            task = self.tasks[row]
-            if task.initial_regs is not None:
-                sigframe.load_context(uc, *task.initial_regs)
-                task.initial_regs = None
-            elif task.ctx is not None:
+            if task.initial_regs is None and task.ctx is not None:
                 uc.context_restore(task.ctx)
+        if task.initial_regs is not None:
+            # a new thread's first registers, or a restored task's (its engine is new)
+            sigframe.load_context(uc, *task.initial_regs)
+            task.initial_regs = None
         gm.loaded_row = row
         self.current = row
         self.current_task = self.tasks[row]
@@ -527,6 +531,17 @@ class Machine:
             cpu_clocks.charge(w, self.current, cpu - self._cpu_seen)
         self._cpu_seen = cpu
 
+    def kernel_tick(self) -> int:
+        """The kernel tick now: kernel time since boot in ``settings.tick_ns`` (1 ms) steps."""
+        self.sync_clock()
+        return (self.world.now_ns - self.boot_ns) // self.world.settings.tick_ns
+
+    def stop_at_tick(self, tick: int) -> None:
+        """Make the run loop get back to its top (where ``run(until=...)`` looks) by the start of
+        kernel tick ``tick``, even in a loop without syscalls: it runs in quanta until then."""
+        self.stop_deadline_ns = self.boot_ns + tick * self.world.settings.tick_ns
+        self.update_timer_deadline()
+
     def tick(self) -> None:
         """One tick of the World at the clock's time: the systems run (exits, waits, timers,
         timeouts), then the next deadline is known again."""
@@ -547,6 +562,9 @@ class Machine:
         timed wait or clock timer, or every tick while a CPU-time timer or sleep is armed; None
         when nothing is armed."""
         soon, cpu = task_block.next_deadline(self.world)
+        stop = self.stop_deadline_ns
+        if stop is not None and stop > self.world.now_ns:
+            soon = stop if soon is None else min(soon, stop)
         if cpu:
             cpu_soon = self.clock.monotonic_ns() + self.world.settings.tick_ns
             soon = cpu_soon if soon is None else min(soon, cpu_soon)

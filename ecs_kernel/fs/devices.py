@@ -12,17 +12,21 @@ import os
 from typing import Callable
 
 from ecs_kernel.abi import S_IFCHR
+from ecs_kernel.checkpoint_objects import state_class
 from ecs_kernel.errors import E, KernelError
 from ecs_kernel.fs.stat import makedev
 from ecs_kernel.fs.file import FileDescription
 from ecs_kernel.fs.inodes import Directory, Inode, SuperBlock, Symlink
 
 
+@state_class
 class CharDevice(Inode):
     """A character device node; subclasses say what read and write do."""
 
     ftype = S_IFCHR
     major = minor = 0
+
+    __state__ = {}
 
     def __init__(self, sb: SuperBlock, mode: int = 0o666):
         super().__init__(sb, mode, 0, 0, makedev(self.major, self.minor))
@@ -37,12 +41,14 @@ class CharDevice(Inode):
         return DeviceDescription(self, flags, path)
 
 
+@state_class
 class NullDevice(CharDevice):
     """/dev/null: reads EOF, swallows writes."""
 
     major, minor = 1, 3
 
 
+@state_class
 class ZeroDevice(CharDevice):
     """/dev/zero: reads zeros, swallows writes."""
 
@@ -52,6 +58,7 @@ class ZeroDevice(CharDevice):
         return bytes(n)
 
 
+@state_class
 class FullDevice(CharDevice):
     """/dev/full: reads zeros, writes fail with ENOSPC."""
 
@@ -66,10 +73,13 @@ class FullDevice(CharDevice):
         raise KernelError(E.ENOSPC, "/dev/full")
 
 
+@state_class
 class RandomDevice(CharDevice):
     """/dev/urandom (and /dev/random, which never blocks since Linux 5.6)."""
 
     major, minor = 1, 9
+
+    __state__ = {"minor": "int", "urandom": "fn"}
 
     def __init__(self, sb: SuperBlock, urandom: Callable[[int], bytes], minor: int = 9):
         self.minor = minor
@@ -80,6 +90,7 @@ class RandomDevice(CharDevice):
         return bytes(self.urandom(n)) if n > 0 else b""
 
 
+@state_class
 class TtyDevice(CharDevice):
     """/dev/tty: no controlling terminal here, so opening it gives ENXIO."""
 
@@ -89,8 +100,11 @@ class TtyDevice(CharDevice):
         raise KernelError(E.ENXIO, "no controlling terminal")
 
 
+@state_class
 class DeviceDescription(FileDescription):
     """An open character device: offsets are ignored; lseek always lands on 0 (null_lseek)."""
+
+    __state__ = {}
 
     def _read(self, n: int) -> bytes:
         return self.inode.dev_read(n)

@@ -29,14 +29,19 @@ from ecs_kernel.abi import (O_ACCMODE, O_APPEND, O_NONBLOCK, O_PATH, O_RDONLY, O
                             OPEN_ONLY_FLAGS, SEEK_CUR, SEEK_DATA, SEEK_END, SEEK_HOLE, SEEK_SET,
                             SETFL_MASK)
 from ecs_kernel import abi
+from ecs_kernel.checkpoint_objects import state_class
 from ecs_kernel.errors import E, KernelError
 from ecs_kernel.fs.stat import Stat
 
 
+@state_class
 class FileDescription:
     """Base description: the flag checks every file shares; data operations say EINVAL."""
 
     seekable = True
+
+    __state__ = {"inode": "@Inode", "flags": "int", "path": "str", "offset": "int",
+                 "released": "bool", "_fd_refs": "~int"}
 
     def __init__(self, inode, flags: int, path: str = ""):
         self.inode = inode
@@ -213,8 +218,11 @@ class FileDescription:
         return f"<{type(self).__name__} {self.path or self.inode!r} flags={self.flags:#o} off={self.offset}>"
 
 
+@state_class
 class RegularFileDescription(FileDescription):
     """A regular file of the overlay or tmpfs (host-backed reads until copy-up)."""
+
+    __state__ = {}
 
     def _read(self, n: int) -> bytes:
         data = self.inode.read_at(self.offset, n)
@@ -251,8 +259,11 @@ class RegularFileDescription(FileDescription):
         raise KernelError(E.ENOTTY, "inappropriate ioctl for device")
 
 
+@state_class
 class SnapshotDescription(FileDescription):
     """Bytes generated at open (a /proc file): read and seek like a file, writes give EINVAL."""
+
+    __state__ = {"content": "bytes"}
 
     def __init__(self, inode, flags: int, path: str, content: bytes):
         super().__init__(inode, flags, path)
@@ -275,12 +286,15 @@ def _dirent64(ino: int, off: int, dtype: int, name: bytes) -> bytes:
     return struct.pack("<QqHB", ino, off, reclen, dtype) + name + bytes(reclen - 19 - len(name))
 
 
+@state_class
 class DirectoryDescription(FileDescription):
     """An open directory: getdents64 over a snapshot taken at the first read (or after rewind).
 
     The offset is an index into that snapshot: d_off of each record is the index of the next one,
     so telldir/seekdir (lseek SEEK_SET to a d_off) continue where they left off.
     """
+
+    __state__ = {"_snapshot": "?list[(bytes,int,int)]"}
 
     def __init__(self, inode, flags: int, path: str = ""):
         super().__init__(inode, flags, path)
@@ -338,13 +352,17 @@ class DirectoryDescription(FileDescription):
         return bytes(out)
 
 
+@state_class
 class PathDescription(FileDescription):
     """An O_PATH description: fstat, fchdir and *at work; everything else is EBADF."""
+
+    __state__ = {}
 
     def __init__(self, inode, flags: int, path: str = ""):
         super().__init__(inode, (flags & (O_PATH | abi.O_DIRECTORY | abi.O_NOFOLLOW)) | O_PATH, path)
 
 
+@state_class
 class FileMapping:
     """An open file as cpu/memory.py's ``AddressSpace`` wants one for mmap: ``read_at`` and the
     open mode.
@@ -353,6 +371,9 @@ class FileMapping:
     only when the description was opened for writing, and writes go to the inode (the overlay,
     never the host).
     """
+
+    __state__ = {"desc": "@FileDescription", "inode": "@Inode", "readable": "bool",
+                 "writable": "bool", "path": "str", "dev": "(int,int)", "ino": "int"}
 
     def __init__(self, desc):
         self.desc = desc

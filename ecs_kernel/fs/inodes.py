@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import os
 import stat as _stat
+import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from ecs_kernel.abi import S_IFDIR, S_IFLNK, S_IFMT, S_IFREG
 from ecs_kernel import abi
+from ecs_kernel.checkpoint_objects import state_class, state_function
 from ecs_kernel.errors import E, KernelError
 from ecs_kernel.fs.file import DirectoryDescription, RegularFileDescription, SnapshotDescription
 from ecs_kernel.fs.stat import dtype_of, Stat
@@ -55,18 +57,30 @@ class Creds:
 
 ROOT_CREDS = Creds()
 
+# The clocks and byte sources a checkpointed file system may name (superblocks, /dev/urandom).
+state_function(time.time_ns, "time.time_ns")
+state_function(os.urandom, "os.urandom")
+
+
+def _under(path: str, root: str) -> bool:
+    path = os.path.normpath(path)
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
 
 def host_error(exc: OSError, what: str = "") -> KernelError:
     """A host OSError as the KernelError the guest should see."""
     return KernelError(exc.errno or E.EIO, what or str(exc))
 
 
+@state_class
 class SuperBlock:
     """One mounted filesystem's identity: its st_dev, its inode numbers, its clock.
 
-    Everything in the tree is plain picklable data (no closures), so a FileSystem can be
-    checkpointed with pickle as long as its clock, urandom source and ProcProvider pickle too.
+    Everything in the tree is plain data (no closures): its clock is a registered function, so
+    the tree goes into a checkpoint (checkpoint_objects.py).
     """
+
+    __state__ = {"name": "str", "dev": "int", "clock": "fn", "_next_ino": "int"}
 
     def __init__(self, name: str, dev: int, clock: Callable[[], int], first_ino: int = 1):
         self.name = name
@@ -83,6 +97,7 @@ class SuperBlock:
         return self.clock()
 
 
+@state_class
 class Inode:
     """Common metadata and the permission/stat logic of every inode.
 
@@ -91,6 +106,11 @@ class Inode:
     """
 
     ftype = 0  # S_IF* of this class; host special files set it per instance
+
+    __state__ = {"sb": "@SuperBlock", "lower": "?str", "copied_up": "bool", "dev": "int", "ino": "int",
+                 "mode": "~int", "nlink": "~int", "uid": "~int", "gid": "~int", "rdev": "~int",
+                 "atime_ns": "~int", "mtime_ns": "~int", "ctime_ns": "~int", "_host_size": "~int",
+                 "ftype": "~int"}
 
     def __init__(self, sb: SuperBlock, mode: int = 0o644, uid: int = 0, gid: int = 0, rdev: int = 0,
                  *, lower: str | None = None, host_stat: os.stat_result | None = None):
@@ -109,6 +129,14 @@ class Inode:
             st = host_stat if host_stat is not None else self._lstat()
             self.copied_up = False
             self.dev, self.ino = st.st_dev, st.st_ino  # stable for the life of the inode
+
+    def __restored__(self, r) -> None:
+        """A host-backed inode read from a checkpoint must name a path under the restoring file
+        system's root (a forged file must not show the guest other host files)."""
+        if self.lower is not None:
+            root = r.context.get("fs_root")
+            if root is None or not _under(self.lower, root):
+                r.fail(f"a file {self.lower!r} outside the guest root")
 
     # -- host side ---------------------------------------------------------------------------
     def _lstat(self) -> os.stat_result:
@@ -220,6 +248,7 @@ def check_permission(inode: Inode, creds: Creds, want: int) -> None:
 # ---------------------------------------------------------------------------------------------
 # Regular files
 # ---------------------------------------------------------------------------------------------
+@state_class
 class RegularFile(Inode):
     """A regular file: host-backed (read from the host until copy-up) or in memory.
 
@@ -228,6 +257,8 @@ class RegularFile(Inode):
     """
 
     ftype = S_IFREG
+
+    __state__ = {"data": "?bytearray", "_size": "int"}
 
     def __init__(self, sb: SuperBlock, mode: int = 0o644, uid: int = 0, gid: int = 0, *,
                  lower: str | None = None, host_stat: os.stat_result | None = None):
@@ -342,10 +373,13 @@ class RegularFile(Inode):
 # ---------------------------------------------------------------------------------------------
 # Symbolic links
 # ---------------------------------------------------------------------------------------------
+@state_class
 class Symlink(Inode):
     """A symbolic link. Its target is resolved inside the guest root by the VFS, never by the host."""
 
     ftype = S_IFLNK
+
+    __state__ = {"target": "?str"}
 
     def __init__(self, sb: SuperBlock, target: str | None = None, uid: int = 0, gid: int = 0, *,
                  lower: str | None = None, host_stat: os.stat_result | None = None):
@@ -369,8 +403,11 @@ class Symlink(Inode):
         return None
 
 
+@state_class
 class DynamicSymlink(Symlink):
     """A symlink whose target is computed on each readlink (/proc/self, /proc/self/exe)."""
+
+    __state__ = {"_target_fn": "fn", "_jump_fn": "?fn"}
 
     def __init__(self, sb: SuperBlock, target_fn: Callable[[], str],
                  jump_fn: Callable[[], Inode | None] | None = None, uid: int = 0, gid: int = 0):
@@ -388,11 +425,14 @@ class DynamicSymlink(Symlink):
 # ---------------------------------------------------------------------------------------------
 # Directories
 # ---------------------------------------------------------------------------------------------
+@state_class
 class DirInode(Inode):
     """What the path walker needs of any directory: lookup, listing, a parent and a name."""
 
     ftype = S_IFDIR
     mutable = False  # may the guest create/remove entries here?
+
+    __state__ = {"parent": "@DirInode", "name": "str", "dead": "bool", "mount_root": "bool"}
 
     def __init__(self, sb: SuperBlock, mode: int = 0o755, uid: int = 0, gid: int = 0, *,
                  lower: str | None = None, host_stat: os.stat_result | None = None):
@@ -418,10 +458,13 @@ class DirInode(Inode):
         return DirectoryDescription(self, flags, path)
 
 
+@state_class
 class Directory(DirInode):
     """An overlay/tmpfs directory: ``entries`` over the host directory ``lower`` minus ``whiteouts``."""
 
     mutable = True
+
+    __state__ = {"entries": "dict[str,@Inode]", "whiteouts": "set[str]"}
 
     def __init__(self, sb: SuperBlock, mode: int = 0o755, uid: int = 0, gid: int = 0, *,
                  lower: str | None = None, host_stat: os.stat_result | None = None):
@@ -515,11 +558,14 @@ class Directory(DirInode):
         return 2 * BOGO_DIRENT_SIZE + BOGO_DIRENT_SIZE * len(self.entries)
 
 
+@state_class
 class SyntheticDir(DirInode):
     """A read-only directory whose children come from a function (the /proc tree).
 
     ``children`` maps a name to a factory; created children are cached so an inode keeps its number.
     """
+
+    __state__ = {"_cache": "dict[str,@Inode]"}
 
     def __init__(self, sb: SuperBlock, mode: int = 0o555, uid: int = 0, gid: int = 0):
         super().__init__(sb, mode, uid, gid)
@@ -553,8 +599,11 @@ class SyntheticDir(DirInode):
         return out
 
 
+@state_class
 class HostSpecial(Inode):
     """A host FIFO, socket or device node: visible through stat, never opened (ENXIO)."""
+
+    __state__ = {}
 
     def __init__(self, sb: SuperBlock, lower: str, host_stat: os.stat_result):
         super().__init__(sb, lower=lower, host_stat=host_stat)
@@ -578,6 +627,7 @@ def host_inode(sb: SuperBlock, path: str, st: os.stat_result) -> Inode:
     return HostSpecial(sb, path, st)
 
 
+@state_class
 class DataFile(Inode):
     """A read-only file whose contents a function produces at open (the /proc files).
 
@@ -585,6 +635,8 @@ class DataFile(Inode):
     """
 
     ftype = S_IFREG
+
+    __state__ = {"content_fn": "fn"}
 
     def __init__(self, sb: SuperBlock, content_fn: Callable[[], bytes], mode: int = 0o444,
                  uid: int = 0, gid: int = 0):

@@ -24,6 +24,7 @@ from collections import deque
 
 from ecs_kernel.abi import O_CLOEXEC, O_DIRECT, O_NONBLOCK, O_RDONLY, O_WRONLY, S_IFIFO
 from ecs_kernel import abi
+from ecs_kernel.checkpoint_objects import state_class, state_global
 from ecs_kernel.errors import E, KernelError
 from ecs_kernel.fs.stat import makedev
 from ecs_kernel.fs.file import FileDescription
@@ -43,8 +44,18 @@ class BrokenPipe(KernelError):
         super().__init__(E.EPIPE, message)
 
 
+@state_class
 class Pipe:
     """The shared buffer of one pipe and the counts of its open ends."""
+
+    __state__ = {"pages": "deque[bytearray]", "page_end": "deque[int]", "slots": "int",
+                 "readers": "int", "writers": "int"}
+
+    def __restored__(self, r) -> None:
+        if not (1 <= self.slots <= PIPE_MAX_SIZE // PAGE and len(self.pages) == len(self.page_end)
+                <= self.slots and self.readers >= 0 and self.writers >= 0
+                and all(len(p) <= e <= PAGE for p, e in zip(self.pages, self.page_end))):
+            r.fail("a pipe's pages do not add up")
 
     def __init__(self, slots: int = DEFAULT_SLOTS):
         self.pages: deque[bytearray] = deque()  # each holds unread bytes of one page
@@ -127,10 +138,13 @@ class Pipe:
         return not self.full or self.readers == 0
 
 
+@state_class
 class PipeInode(Inode):
     """The pipefs inode of an anonymous pipe (what fstat and /proc/self/fd/N see)."""
 
     ftype = S_IFIFO
+
+    __state__ = {"pipe": "@Pipe"}
 
     def __init__(self, sb: SuperBlock, pipe: Pipe, uid: int = 0, gid: int = 0):
         super().__init__(sb, 0o600, uid, gid)
@@ -141,10 +155,13 @@ class PipeInode(Inode):
         return PipeFile(self, flags, path)
 
 
+@state_class
 class PipeFile(FileDescription):
     """One end (or, opened O_RDWR, both ends) of a pipe."""
 
     seekable = False
+
+    __state__ = {"pipe": "@Pipe"}
 
     def __init__(self, inode: PipeInode, flags: int, path: str = ""):
         super().__init__(inode, flags, path or f"pipe:[{inode.ino}]")
@@ -202,6 +219,7 @@ class PipeFile(FileDescription):
 
 
 _default_pipefs = SuperBlock("pipefs", makedev(0, 15), time.time_ns)
+state_global("pipe._default_pipefs", _default_pipefs)
 
 
 def make_pipe(flags: int = 0, sb: SuperBlock | None = None, uid: int = 0, gid: int = 0) -> tuple[PipeFile, PipeFile]:

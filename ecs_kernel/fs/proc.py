@@ -16,6 +16,7 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING
 
+from ecs_kernel.checkpoint_objects import state_class, state_function
 from ecs_kernel.errors import E, KernelError
 from ecs_kernel.fs.inodes import DataFile, DynamicSymlink, Inode, SuperBlock, SyntheticDir
 
@@ -93,12 +94,15 @@ class ProcProvider:
 
 
 def _ask(provider: ProcProvider, method: str, *args):
-    """provider.method(*args): a module-level function, so partials of it pickle (no lambdas)."""
+    """provider.method(*args): a module-level function, so partials of it are data a checkpoint
+    holds (no lambdas); ``method`` is checked, as a checkpoint chose it."""
+    if method not in _ASKABLE:
+        raise KernelError(E.ENOENT, f"no /proc entry for {method!r}")
     return getattr(provider, method)(*args)
 
 
 def _ask_str(provider: ProcProvider, method: str, *args) -> str:
-    return str(getattr(provider, method)(*args))
+    return str(_ask(provider, method, *args))
 
 
 def _top_file(provider: ProcProvider, name: str) -> bytes:
@@ -112,14 +116,20 @@ def _fd_inode(provider: ProcProvider, pid: int, fd: int):
 
 _PID_FILES = ("cmdline", "comm", "environ", "maps", "stat", "status")
 _PID_LINKS = ("cwd", "exe", "root")
+_ASKABLE = frozenset(_PID_FILES + _PID_LINKS + ("fd_link", "self_pid"))
+for _f in (_ask, _ask_str, _top_file, _fd_inode):
+    state_function(_f)
 
 
 def _mode_for(name: str) -> int:
     return 0o400 if name == "environ" else 0o444
 
 
+@state_class
 class ProcRootDir(SyntheticDir):
     """/proc: self, one directory per pid, and the provider's top-level files."""
+
+    __state__ = {"provider": "ctx:proc"}
 
     def __init__(self, sb: SuperBlock, provider: ProcProvider):
         super().__init__(sb, 0o555)
@@ -147,8 +157,11 @@ class ProcRootDir(SyntheticDir):
         return None
 
 
+@state_class
 class PidDir(SyntheticDir):
     """/proc/<pid>."""
+
+    __state__ = {"provider": "ctx:proc", "pid": "int"}
 
     def __init__(self, sb: SuperBlock, provider: ProcProvider, pid: int):
         uid, gid = provider.owner(pid)
@@ -170,8 +183,11 @@ class PidDir(SyntheticDir):
         return None
 
 
+@state_class
 class FdDir(SyntheticDir):
     """/proc/<pid>/fd: a magic link per open fd."""
+
+    __state__ = {"provider": "ctx:proc", "pid": "int"}
 
     def __init__(self, sb: SuperBlock, provider: ProcProvider, pid: int, uid: int, gid: int):
         super().__init__(sb, 0o500, uid, gid)

@@ -12,14 +12,30 @@ import time
 
 from ecs_kernel import abi
 from ecs_kernel.abi import O_RDWR
+from ecs_kernel.checkpoint_objects import CheckpointError, state_class
 from ecs_kernel.errors import E, KernelError
 from ecs_kernel.fs.file import FileDescription
 from ecs_kernel.fs.inodes import Inode, SuperBlock, host_error
 from ecs_kernel.fs.stat import Stat
 
 
+@state_class
 class HostStdioInode(Inode):
     """Stands for a host fd handed to the guest as stdio; stat is the host's fstat."""
+
+    # Only the fd number is saved: on restore it names a stdio slot of the saving run
+    # (context "saved_stdio") and becomes the restoring run's host fd for that slot ("stdio").
+    __state__ = {"host_fd": "int"}
+
+    def __restored__(self, r) -> None:
+        saved, now = r.context.get("saved_stdio", ()), r.context.get("stdio", ())
+        if self.host_fd not in saved or saved.index(self.host_fd) >= len(now):
+            r.fail(f"host fd {self.host_fd} is not one of the run's stdio fds")
+        fd = now[saved.index(self.host_fd)]
+        try:
+            self.__init__(fd)
+        except (OSError, TypeError):
+            raise CheckpointError(f"the guest's stdio fd {fd} is not open here") from None
 
     def __init__(self, host_fd: int):
         self.host_fd = host_fd
@@ -73,6 +89,7 @@ class HostStdioInode(Inode):
         return f"<HostStdioInode fd {self.host_fd}>"
 
 
+@state_class
 class HostStdioFile(FileDescription):
     """A guest fd over a host fd (the host's stdin/stdout/stderr), passed through.
 
@@ -85,6 +102,16 @@ class HostStdioFile(FileDescription):
 
     _QUERIES = {abi.TCGETS: 60, abi.TIOCGWINSZ: 8, abi.TIOCGPGRP: 4}
     _IGNORED_SETS = (abi.TCSETS, abi.TCSETSW, abi.TCSETSF, abi.TIOCSWINSZ, abi.TIOCSPGRP)
+
+    __state__ = {"host_fd": "int", "owns_host_fd": "bool", "seekable": "bool"}
+
+    def __checkpoint_check__(self) -> None:
+        if self.owns_host_fd:  # a reopened /proc/self/fd/N: a host fd of this process only
+            raise TypeError("a reopened host stdio fd cannot be checkpointed")
+
+    def __restored__(self, r) -> None:
+        self.host_fd = self.inode.host_fd
+        self.seekable = self.inode.ftype in (abi.S_IFREG, abi.S_IFBLK)
 
     def __init__(self, host_fd: int, flags: int = O_RDWR, path: str = ""):
         super().__init__(HostStdioInode(host_fd), flags, path or f"host fd {host_fd}")

@@ -32,6 +32,7 @@ import time
 from typing import Callable
 
 from ecs_kernel.abi import MAXSYMLINKS, NAME_MAX, PATH_MAX
+from ecs_kernel.checkpoint_objects import state_class
 from ecs_kernel.errors import E, KernelError
 from ecs_kernel.fs.stat import makedev
 from ecs_kernel.fs.devices import make_dev_dir
@@ -56,6 +57,7 @@ class Walk:
         self.links = 0  # symlinks followed so far, across nested targets
 
 
+@state_class
 class FileSystem(PathOps):
     """The file tree one emulated kernel shows its guests.
 
@@ -64,6 +66,10 @@ class FileSystem(PathOps):
     (default os.urandom); ``clock()``: nanoseconds since the epoch for timestamps (default
     time.time_ns); ``special_mounts=False`` leaves /tmp, /dev and /proc to the host view.
     """
+
+    __state__ = {"clock": "fn", "root_dir": "ctx:fs_root", "overlay_sb": "@SuperBlock",
+                 "tmpfs_sb": "@SuperBlock", "devtmpfs_sb": "@SuperBlock", "proc_sb": "@SuperBlock",
+                 "pipefs_sb": "@SuperBlock", "root": "@Directory", "proc_provider": "ctx:proc"}
 
     def __init__(self, root_dir: str = "/", proc_provider: ProcProvider | None = None, *,
                  urandom: Callable[[int], bytes] | None = None, clock: Callable[[], int] | None = None,

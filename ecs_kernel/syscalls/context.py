@@ -21,6 +21,7 @@ import errno as _errno
 
 from ..abi import Block
 from ..components.futex import NO_DEADLINE
+from ..checkpoint_objects import state_class
 from ..errors import E, KernelError
 from ..fs.inodes import Creds
 
@@ -80,12 +81,15 @@ class ContextRestored(Exception):
         self.rax = rax
 
 
+@state_class
 class FSContext:
     """gVisor ``kernel.FSContext``: working directory and umask, the object behind an
     ``fs_contexts`` row (shared under CLONE_FS, copied by ``fork()`` otherwise:
     components/resources.py)."""
 
     __slots__ = ("cwd", "umask")
+
+    __state__ = {"cwd": "?@DirInode", "umask": "int"}
 
     def __init__(self, cwd=None, umask: int = 0o022):
         self.cwd = cwd  # a DirInode; None means the root

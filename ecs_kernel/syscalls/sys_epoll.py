@@ -17,6 +17,7 @@ from ..abi import (Block, EFD_SEMAPHORE, EPOLLERR, EPOLLEXCLUSIVE, EPOLLHUP, EPO
                    MFD_ALLOW_SEALING, MFD_CLOEXEC, MFD_EXEC, MFD_NOEXEC_SEAL, O_CLOEXEC, O_NONBLOCK,
                    O_RDWR)
 from .. import abi
+from ..checkpoint_objects import state_class, state_global
 from ..errors import E, KernelError
 from ..fs.stat import makedev
 from ..fs.file import (DirectoryDescription, FileDescription, RegularFileDescription)
@@ -26,25 +27,32 @@ from .context import WouldBlock, s32, s64, u32
 from .registry import FULL, PARTIAL, syscall
 
 ANON_SB = SuperBlock("anon_inodefs", makedev(0, 0x0E), time.time_ns)
+state_global("sys_epoll.ANON_SB", ANON_SB)
 
 EP_MAX_EVENTS = 0x7FFF_FFFF // 12
 _EVENT = struct.Struct("<IQ")  # struct epoll_event is packed on x86-64: 12 bytes
 
 
+@state_class
 class AnonInode(Inode):
     """The inode behind an epoll or eventfd description (anon_inode:[...])."""
 
     ftype = 0
+
+    __state__ = {"kind": "str"}
 
     def __init__(self, kind: str):
         super().__init__(ANON_SB, 0o600)
         self.kind = kind
 
 
+@state_class
 class EpollFile(FileDescription):
     """An epoll instance: the interest list, keyed by (fd, description) as Linux keys it."""
 
     seekable = False
+
+    __state__ = {"interest": "dict[int,[@FileDescription,int,int]]"}
 
     def __init__(self, flags: int):
         super().__init__(AnonInode("eventpoll"), O_RDWR | (flags & O_CLOEXEC), "anon_inode:[eventpoll]")
@@ -79,11 +87,14 @@ class EpollFile(FileDescription):
         return rfds, wfds
 
 
+@state_class
 class EventFile(FileDescription):
     """eventfd(2): a 64-bit counter."""
 
     seekable = False
     MAX = (1 << 64) - 2
+
+    __state__ = {"count": "int", "semaphore": "bool"}
 
     def __init__(self, initval: int, flags: int, semaphore: bool):
         super().__init__(AnonInode("eventfd"), O_RDWR | (flags & O_NONBLOCK), "anon_inode:[eventfd]")

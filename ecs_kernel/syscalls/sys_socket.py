@@ -16,6 +16,7 @@ from ..abi import (AF_UNIX, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_PEEK, O_NONBLOCK, O_
                    SO_SNDBUF, SO_TYPE, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, SOCK_SEQPACKET,
                    SOCK_STREAM, SOL_SOCKET)
 from .. import abi
+from ..checkpoint_objects import state_class
 from ..errors import E, KernelError
 from ..fs.file import FileDescription
 from ..fs.inodes import Inode
@@ -29,17 +30,23 @@ from .registry import PARTIAL, syscall
 NOTE = "no network: socket() is EAFNOSUPPORT; socketpair(AF_UNIX) gives a connected stream pair"
 
 
+@state_class
 class SocketInode(Inode):
     ftype = S_IFSOCK
+
+    __state__ = {}
 
     def __init__(self):
         super().__init__(ANON_SB, 0o777)
 
 
+@state_class
 class UnixStreamEnd(FileDescription):
     """One end of a socketpair: reads ``rx``, writes ``tx``."""
 
     seekable = False
+
+    __state__ = {"rx": "@Pipe", "tx": "@Pipe", "sock_type": "int", "rd_open": "bool", "wr_open": "bool"}
 
     def __init__(self, rx: Pipe, tx: Pipe, flags: int, sock_type: int):
         inode = SocketInode()

@@ -131,7 +131,7 @@ class FastPath:
         ctl[C_ONLY_RUNNABLE] = 0 if getattr(m, "contended", False) else 1  # sched_yield yields
         ctl[C_FUTEX_WAITERS] = m.world.futex_waiters.count  # FUTEX_WAKE with none: answered here
         d = getattr(m, "timer_deadline_ns", None)
-        ctl[C_TIMER_DEADLINE] = -1 if d is None else d
+        ctl[C_TIMER_DEADLINE] = -1 if d is None else m.clock.host_deadline(d)
         w = m.world
         tables = tuple(getattr(w, t) for t in TABLES)
         caps = tuple(t.capacity for t in tables)
@@ -173,7 +173,7 @@ class FastPath:
                 return self.sync()
             self._ctl_mv[C_MM_N] = a.range_count
         d = self.machine.timer_deadline_ns  # a handler may arm or run timers
-        self._ctl_mv[C_TIMER_DEADLINE] = -1 if d is None else d
+        self._ctl_mv[C_TIMER_DEADLINE] = -1 if d is None else self.machine.clock.host_deadline(d)
         self._ctl_mv[C_FUTEX_WAITERS] = self.machine.world.futex_waiters.count  # a wait may queue
         tasks, groups, rlimit_sets, namespaces = self._tables
         if (tasks.capacity, groups.capacity, rlimit_sets.capacity,
