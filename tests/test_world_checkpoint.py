@@ -46,11 +46,13 @@ def test_a_simulation_comes_back_and_gives_the_same_counters():
     assert back.index.sim.totals == sim.world.index.sim.totals
 
 
-def test_a_world_with_guest_files_is_not_saved_silently():
+def test_a_world_with_objects_that_are_not_state_is_not_saved_silently():
+    """An open file the checkpoint does not know (not a registered state class) stops the save
+    with a one-line TypeError instead of being dropped."""
     k = busy_kernel()
     from ecs_kernel.components.fd_table import store
     store(k.world).files[0] = {0: object()}
-    with pytest.raises(TypeError, match="open files"):
+    with pytest.raises(TypeError, match="cannot be checkpointed"):
         k.checkpoint()
 
 

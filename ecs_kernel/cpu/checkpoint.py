@@ -77,7 +77,9 @@ def to_state(machine: Machine) -> tuple[dict, dict[str, np.ndarray]]:
         raise TypeError("an address space is being released: checkpoint between turns")
     w = StateWriter({"proc": machine.fs.proc_provider, "fs_root": machine.fs.root_dir})
     meta = {"kind": KIND, "world": machine.world.write_state(w)}
-    rows = sorted(machine.tasks)
+    T = machine.world.tasks
+    # the run loop keeps the last task it ran even once its row is freed: not a thread any more
+    rows = [r for r in sorted(machine.tasks) if T.alive[r] and T.guest[r]]
     regs = np.zeros((len(rows), len(REGS)), np.uint64)
     fp = np.zeros((len(rows), FP_SIZE), np.uint8)
     seg = np.zeros((len(rows), 2), np.uint64)

@@ -37,8 +37,9 @@ class HostClock:
         return time.monotonic_ns() + self.offset_ns
 
     def host_deadline(self, deadline_ns: int) -> int:
-        """A kernel-time deadline on the host's CLOCK_MONOTONIC (what compiled code compares)."""
-        return deadline_ns - self.offset_ns
+        """A kernel-time deadline on the host's CLOCK_MONOTONIC (what compiled code compares),
+        kept an int64 (a deadline at the end of time stays there)."""
+        return max(0, min(deadline_ns - self.offset_ns, (1 << 63) - 1))
 
     def realtime_ns(self) -> int:
         return time.time_ns()

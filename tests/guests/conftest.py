@@ -45,6 +45,29 @@ def guest_build():
     shutil.rmtree(d, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def go_build():
+    """Build the Go program in src/NAME/ (a static binary: CGO_ENABLED=0), once per session."""
+    d = build_dir()
+    cache: dict[str, Path] = {}
+
+    def build(name: str) -> Path:
+        if name in cache:
+            return cache[name]
+        if shutil.which("go") is None:
+            pytest.skip("go is not installed (apt-get install golang-go)")
+        out = d / name
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(d), "GOCACHE": str(d / "gocache"),
+               "GOPATH": str(d / "gopath"), "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod"}
+        subprocess.run(["go", "build", "-o", str(out), "."], cwd=SRC / name, env=env, check=True,
+                       capture_output=True)
+        cache[name] = out
+        return out
+
+    yield build
+    shutil.rmtree(d, ignore_errors=True)
+
+
 @pytest.fixture(params=["gcc", "musl", "gcc-dynamic"])
 def libc(request):
     return request.param

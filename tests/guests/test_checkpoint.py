@@ -1,0 +1,234 @@
+"""Checkpoint and restore of running programs (issue 13): a run saved at a kernel tick hypothesis
+picks and restored in a NEW process prints, after what it printed before the checkpoint, exactly
+what an uninterrupted run prints, and exits with the same status.
+
+The programs keep something in flight all the time: checkpoint.c (a pending signal, a pipe with
+bytes in flight, a child waited for in wait4, threads handing a token over futexes between
+floating-point loops, a sleeper, sigsuspend), blocking.c (every blocking syscall at once) and a
+Go program (goroutines on channels, timers, a mutex), for glibc, musl and Go.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from ecs_kernel import checkpoint_file
+from ecs_kernel.checkpoint_file import CheckpointError
+from ecs_kernel.cpu import checkpoint as guest_checkpoint
+
+from .harness import run_guest
+
+CLI = [sys.executable, "-c", "import sys; from ecs_kernel.cli import main; sys.exit(main())"]
+EXAMPLES = settings(max_examples=3, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def cli(*args, timeout=300) -> subprocess.CompletedProcess:
+    """``ecs-kernel ARGS`` in a new process (stdin empty)."""
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+
+
+_BASELINES: dict = {}
+
+
+def baseline(prog):
+    """An uninterrupted run's result and the kernel tick it ended at."""
+    if prog not in _BASELINES:
+        end = []
+        r = run_guest([prog], report=lambda m: end.append(m.kernel_tick()))
+        _BASELINES[prog] = (r, end[0])
+    return _BASELINES[prog]
+
+
+def checkpoint_then_restore(prog, tick: int, path) -> tuple[bytes, bytes, int]:
+    """Run ``prog`` in this process, saved and stopped at ``tick``; restore in a new process.
+    Returns (stdout, stderr, status) of the two halves together."""
+    first = run_guest([prog], checkpoint=(tick, os.fspath(path), False))
+    if not os.path.exists(path):  # it ended before the tick: the whole run is the first half
+        assert b"no checkpoint written" in first.stderr
+        return first.stdout, first.stderr.split(b"ecs-kernel: the program ended")[0], first.status
+    assert first.status == 0, first.stderr
+    second = cli("restore", path)
+    return first.stdout + second.stdout, first.stderr + second.stderr, second.returncode
+
+
+def assert_resumes(prog, frac: float):
+    full, end = baseline(prog)
+    tick = int(frac * end)
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as d:
+        out, err, status = checkpoint_then_restore(prog, tick, os.path.join(d, "run.ckpt"))
+    assert (out, status) == (full.stdout, full.status), f"checkpoint at tick {tick} of {end}: {err}"
+    assert err == full.stderr
+
+
+@pytest.mark.parametrize("libc", ["gcc", "musl"])
+@EXAMPLES
+@given(frac=st.floats(0.05, 0.95))
+def test_program_with_everything_in_flight_resumes(guest_build, libc, frac):
+    assert_resumes(guest_build("checkpoint", libc), frac)
+
+
+@pytest.mark.parametrize("libc", ["gcc", "musl"])
+@EXAMPLES
+@given(frac=st.floats(0.3, 0.9))
+def test_every_blocking_syscall_resumes(guest_build, libc, frac):
+    """blocking.c blocks a thread or child in each call during a 300 ms sleep of its main thread:
+    most ticks hypothesis picks fall there."""
+    assert_resumes(guest_build("blocking", libc), frac)
+
+
+@EXAMPLES
+@given(frac=st.floats(0.05, 0.95))
+def test_go_program_resumes(go_build, frac):
+    assert_resumes(go_build("gochan"), frac)
+
+
+def test_leave_running_and_a_second_checkpoint_of_a_restored_run(guest_build, tmp_path):
+    """--leave-running keeps going to the same end; a restored run checkpoints again (the tick
+    goes on from the first run's) and that checkpoint resumes too."""
+    prog = guest_build("checkpoint", "gcc")
+    full, end = baseline(prog)
+    first = tmp_path / "first.ckpt"
+    r = run_guest([prog], checkpoint=(end // 4, os.fspath(first), True))
+    assert (r.stdout, r.status) == (full.stdout, full.status)
+    second = tmp_path / "second.ckpt"
+    mid = cli("restore", "--checkpoint-at", end // 2, "--checkpoint-to", second, first)
+    assert mid.returncode == 0 and second.exists(), mid.stderr
+    last = cli("restore", second)
+    assert (mid.stdout + last.stdout, last.returncode) == (full.stdout, full.status)
+
+
+# -- damaged and forged files ------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def real_checkpoint(tmp_path_factory):
+    """A real checkpoint of checkpoint.c, everything in flight, run in a root of its own (so a
+    host path outside it can be forged), as bytes and as its (meta, arrays)."""
+    from .conftest import COMPILERS, SRC
+    root = tmp_path_factory.mktemp("root")
+    prog = root / "checkpoint-gcc"
+    subprocess.run([*COMPILERS["gcc"], "-o", str(prog), str(SRC / "checkpoint.c")], check=True)
+    end = []
+    run_guest(["/checkpoint-gcc"], root=os.fspath(root), report=lambda m: end.append(m.kernel_tick()))
+    path = tmp_path_factory.mktemp("ckpt") / "run.ckpt"
+    run_guest(["/checkpoint-gcc"], root=os.fspath(root),
+              checkpoint=(end[0] // 2, os.fspath(path), False))
+    blob = path.read_bytes()
+    return blob, checkpoint_file.loads(blob)
+
+
+def test_the_real_checkpoint_restores(real_checkpoint):
+    blob, _ = real_checkpoint
+    m = guest_checkpoint.loads(blob)
+    assert m.main_row in m.tasks
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(data=st.data())
+def test_damaged_checkpoints_are_refused(real_checkpoint, data):
+    """Flipped, truncated, extended and spliced files: every one refused with one line."""
+    blob, _ = real_checkpoint
+    how = data.draw(st.sampled_from(["flip", "truncate", "extend", "splice"]))
+    if how == "flip":
+        i = data.draw(st.integers(0, len(blob) - 1))
+        bad = blob[:i] + bytes([blob[i] ^ data.draw(st.integers(1, 255))]) + blob[i + 1:]
+    elif how == "truncate":
+        bad = blob[:data.draw(st.integers(0, len(blob) - 1))]
+    elif how == "extend":
+        bad = blob + data.draw(st.binary(min_size=1, max_size=64))
+    else:
+        i = data.draw(st.integers(0, len(blob) - 1))
+        j = data.draw(st.integers(i, len(blob)))
+        bad = blob[:i] + blob[j:] + blob[i:j]
+        if bad == blob:
+            return
+    with pytest.raises(CheckpointError) as e:
+        guest_checkpoint.loads(bad)
+    assert "\n" not in str(e.value)
+
+
+def _forged(real, change) -> bytes:
+    """The real checkpoint with ``change(meta, arrays)`` applied and every digest right again."""
+    import copy
+    _, (meta, arrays) = real
+    meta = copy.deepcopy(meta)
+    arrays = dict(arrays)
+    change(meta, arrays)
+    return checkpoint_file.dumps(meta, arrays)
+
+
+def _objects_of(meta, cls):
+    return [o for o in meta["objects"] if o["class"] == cls]
+
+
+FORGERIES = {
+    "a class that is not registered": lambda m, a: m["objects"][0].update({"class": "system"}),
+    "a builtin as a class": lambda m, a: m["objects"][0].update({"class": "eval"}),
+    "a module path as a function": lambda m, a: _objects_of(m, "SuperBlock")[0]["meta"].update(
+        {"clock": {"fn": "os.system", "args": ["touch /tmp/pwned"]}}),
+    "another kind": lambda m, a: m.update({"kind": "world"}),
+    "a root that is not this one": lambda m, a: m["machine"].update({"root_dir": "/var"}),
+    "a host file outside the root": lambda m, a: [
+        o["meta"].update({"lower": "/etc/shadow"}) for o in m["objects"]
+        if o["class"] == "RegularFile" and o["meta"].get("lower")],
+    "a pipe fuller than its slots": lambda m, a: [
+        o["meta"].update({"slots": 0}) for o in _objects_of(m, "Pipe")],
+    "registers of another shape": lambda m, a: a.update(
+        {"machine.regs": a["machine.regs"][:, :5].copy()}),
+    "a mapping past its buffer": lambda m, a: [
+        a.update({k: _grow_end(v)}) for k, v in list(a.items()) if k.endswith(".ranges")],
+    "a guest thread that is no task": lambda m, a: a.update(
+        {"machine.rows": a["machine.rows"] + 100000}),
+    "an fd that is not open": lambda m, a: [
+        o["meta"]["files"][0][1].append([1000, o["meta"]["files"][0][1][0][1]])
+        for o in _objects_of(m, "FDStore")],
+    "a stdio fd that was not the run's": lambda m, a: [
+        o["meta"].update({"host_fd": 7}) for o in _objects_of(m, "HostStdioInode")],
+}
+
+
+def _grow_end(t):
+    t = t.copy()
+    t[1, -1] += 1 << 30
+    return t
+
+
+@pytest.mark.parametrize("name", sorted(FORGERIES))
+def test_forged_manifests_are_refused_before_anything_runs(real_checkpoint, name, tmp_path):
+    blob = _forged(real_checkpoint, FORGERIES[name])
+    with pytest.raises(CheckpointError) as e:
+        guest_checkpoint.loads(blob)
+    assert "\n" not in str(e.value)
+    assert not os.path.exists("/tmp/pwned")
+
+
+def test_a_pickle_payload_is_refused(real_checkpoint, tmp_path):
+    import pickle
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("touch /tmp/pwned-pickle",))
+
+    path = tmp_path / "evil.ckpt"
+    path.write_bytes(pickle.dumps(Evil()))
+    r = cli("restore", path)
+    assert r.returncode == 2 and r.stderr.count(b"\n") == 1, r.stderr
+    assert not os.path.exists("/tmp/pwned-pickle")
+
+
+def test_restore_cli_errors_are_one_line(real_checkpoint, tmp_path):
+    blob, _ = real_checkpoint
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(blob[:-1])
+    for args in (["restore", bad], ["restore", tmp_path / "missing.ckpt"],
+                 ["run", "--checkpoint-at", "5", "--", "/bin/true"],
+                 ["run", "--leave-running", "--", "/bin/true"]):
+        r = cli(*args)
+        assert r.returncode == 2 and r.stderr.count(b"\n") == 1, (args, r.stderr)
+        assert b"Traceback" not in r.stderr
