@@ -37,6 +37,7 @@ Objects that are module globals (a superblock shared by every pipe) are register
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 from collections import deque
@@ -317,6 +318,21 @@ class StateReader:
     @staticmethod
     def fail(message: str):
         raise CheckpointError(f"corrupt checkpoint: {message}")
+
+    @staticmethod
+    @contextlib.contextmanager
+    def guard():
+        """Around a whole load: a value the explicit checks let through and that then does not
+        fit (a list where a name belongs, a number out of a column's range) is still a one-line
+        CheckpointError, never a traceback; nothing built so far escapes."""
+        try:
+            yield
+        except CheckpointError:
+            raise
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError,
+                RecursionError, MemoryError) as e:
+            raise CheckpointError(f"corrupt checkpoint: a malformed value "
+                                  f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
 
     def int(self, meta, key: str, lo: int, hi: int) -> int:
         v = meta.get(key) if isinstance(meta, dict) else None

@@ -572,9 +572,10 @@ class World:
         """The World :meth:`to_state` described; CheckpointError for anything that does not fit
         (unknown components, systems or classes, arrays of the wrong type or shape, rows that do
         not add up). Nothing outside the registries is looked up by name."""
-        r = WorldReader(meta, arrays)
-        world = World.read_state(r, meta)
-        r.finish()
+        with WorldReader.guard():
+            r = WorldReader(meta, arrays)
+            world = World.read_state(r, meta)
+            r.finish()
         return world
 
     @staticmethod

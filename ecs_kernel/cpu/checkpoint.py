@@ -135,6 +135,11 @@ def kind_of(meta: dict) -> str:
 
 def from_state(meta: dict, arrays: dict[str, np.ndarray], *, stdio=(0, 1, 2), strace=None,
                stderr=None, strict: bool = False) -> Machine:
+    with WorldReader.guard():
+        return _from_state(meta, arrays, stdio=stdio, strace=strace, stderr=stderr, strict=strict)
+
+
+def _from_state(meta, arrays, *, stdio, strace, stderr, strict) -> Machine:
     """The Machine :func:`to_state` described, ready for ``run()``; CheckpointError (one line)
     for anything that does not fit, before any task runs. ``stdio``: the host fds the restored
     guest's stdio slots 0-2 use now."""
