@@ -34,7 +34,13 @@ RESOURCE_COMPONENTS = [
     for kind in KINDS
 ]
 
-COMPONENTS = [TaskResources, *RESOURCE_COMPONENTS]
+AddressSpaceFlags = Component("AddressSpaceFlags", "address_spaces", {
+    "dumpable": Column(np.uint8, 1),  # PR_SET_DUMPABLE (Linux keeps it in mm->flags)
+    "membarrier_state": Column(np.uint16, 0),  # the MEMBARRIER_CMD_REGISTER_* bits registered
+}, doc="Per-address-space flags: a fork copies them with the address space, exec starts afresh "
+       "(systems/task_exec.py).")
+
+COMPONENTS = [TaskResources, *RESOURCE_COMPONENTS, AddressSpaceFlags]
 
 # Per-kind hooks for state a resource keeps outside its table columns (e.g. the FD table's
 # bitmaps, the signal handlers' action table): ``NEW_HOOKS[kind](world, row)`` after a new row,

@@ -12,13 +12,14 @@ Writers: ``TaskTree`` and ``ThreadGroupMembership`` by systems/task_clone.py (cr
 systems/task_exit.py (reparent, release); ``RunState`` by every system that moves a task between
 run states, ``guest`` by cpu/task_run.py; ``ExitState`` by systems/task_exit.py (and
 :func:`begin_exit`); ``WaitState`` by systems/task_wait.py;
-``TaskCreds`` by clone and the credential syscalls; ``TaskIDs`` by clone and release.
+``TaskCreds`` and ``TaskCaps`` by clone, exec and systems/task_identity.py; ``TaskSched`` by
+clone and systems/task_sched.py; ``TaskIDs`` by clone and release.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..abi import Block, ExitState, RunState
+from ..abi import CAP_FULL_SET, SCHED_NORMAL, Block, ExitState, RunState
 from ..world import Column, Component
 from .links import members
 
@@ -90,8 +91,33 @@ WaitState = Component("WaitState", "tasks", {
 
 TaskCreds = Component("TaskCreds", "tasks", {
     "ruid": Column(np.uint32, 0), "euid": Column(np.uint32, 0), "suid": Column(np.uint32, 0),
+    "fsuid": Column(np.uint32, 0),
     "rgid": Column(np.uint32, 0), "egid": Column(np.uint32, 0), "sgid": Column(np.uint32, 0),
-}, doc="Real, effective and saved user and group ids (credentials(7)).")
+    "fsgid": Column(np.uint32, 0),
+}, doc="Real, effective, saved and filesystem user and group ids (credentials(7)).")
+
+TaskCaps = Component("TaskCaps", "tasks", {
+    # capability sets, one bit per CAP_* (capabilities(7)); the bounding set starts full
+    "cap_effective": Column(np.uint64, 0),
+    "cap_permitted": Column(np.uint64, 0),
+    "cap_inheritable": Column(np.uint64, 0),
+    "cap_bset": Column(np.uint64, CAP_FULL_SET),
+    "cap_ambient": Column(np.uint64, 0),
+    "securebits": Column(np.uint32, 0),  # SECBIT_* (PR_SET_KEEPCAPS, PR_SET_SECUREBITS)
+    "no_new_privs": Column(np.bool_, False),  # PR_SET_NO_NEW_PRIVS: kept by clone and exec
+}, doc="Capability sets, securebits and no_new_privs: the rest of a task's credentials.")
+
+TaskSched = Component("TaskSched", "tasks", {
+    "nice": Column(np.int8, 0),  # -20..19 (setpriority, sched_setattr): Linux's static_prio
+    "sched_policy": Column(np.uint8, SCHED_NORMAL),
+    "rt_priority": Column(np.uint8, 0),  # 1..99 under SCHED_FIFO/SCHED_RR, else 0
+    "sched_reset_on_fork": Column(np.bool_, False),
+    "dl_runtime": Column(np.uint64, 0),  # SCHED_DEADLINE parameters (ns)
+    "dl_deadline": Column(np.uint64, 0),
+    "dl_period": Column(np.uint64, 0),
+    "ioprio": Column(np.uint16, 0),  # ioprio_set(2): class << 13 | data; 0 is IOPRIO_CLASS_NONE
+}, doc="Scheduling attributes (sched(7)) and the I/O priority: stored, inherited and reported; "
+       "the run loop does not order tasks by them.")
 
 ThreadState = Component("ThreadState", "tasks", {
     "clear_child_tid": Column(np.uint64, 0),  # CLONE_CHILD_CLEARTID / set_tid_address
@@ -101,8 +127,23 @@ ThreadState = Component("ThreadState", "tasks", {
     "comm": Column(np.dtype("S16"), b""),  # the task's name (exec's basename, PR_SET_NAME), <= 15
 }, doc="Per-thread odds and ends that clone, prctl and exit use.")
 
+Rseq = Component("Rseq", "tasks", {
+    "rseq_addr": Column(np.uint64, 0),  # the registered struct rseq (0: none)
+    "rseq_len": Column(np.uint32, 0),
+    "rseq_sig": Column(np.uint32, 0),  # the signature an abort handler must carry
+}, doc="rseq(2) registration: kept by fork, dropped by clone(CLONE_VM) and exec.")
+
 COMPONENTS = [TaskTree, ThreadGroupMembership, TaskIDs, RunStateC, ExitStateC, WaitState, TaskCreds,
-              ThreadState]
+              TaskCaps, TaskSched, Rseq, ThreadState]
+
+# What a new task copies from the task that creates it (copy_process: the credentials, the
+# scheduling attributes, the signal mask, the name); clone adjusts the scheduling ones after
+# (SCHED_RESET_ON_FORK) and drops the rseq registration under CLONE_VM.
+INHERITED = ("ruid", "euid", "suid", "fsuid", "rgid", "egid", "sgid", "fsgid",
+             "cap_effective", "cap_permitted", "cap_inheritable", "cap_bset", "cap_ambient",
+             "securebits", "no_new_privs", "nice", "sched_policy", "rt_priority",
+             "sched_reset_on_fork", "dl_runtime", "dl_deadline", "dl_period", "ioprio",
+             "rseq_addr", "rseq_len", "rseq_sig", "sig_mask", "comm")
 
 
 def check(world) -> None:
@@ -130,3 +171,17 @@ def check(world) -> None:
 
 TaskTree.check = check
 
+
+
+def check_creds(world) -> None:
+    """The per-user process counts (``index.nproc``, RLIMIT_NPROC's) are the live tasks per real
+    uid: a credential change moves a task's charge with its real uid."""
+    T = world.tasks
+    rows = T.live_rows()
+    rows = rows[T.exit_state[rows] != ExitState.DEAD]
+    uids, counts = np.unique(T.ruid[rows], return_counts=True)
+    want = {int(u): int(c) for u, c in zip(uids, counts)}
+    assert world.index.nproc == want, f"nproc {world.index.nproc} but live tasks per uid {want}"
+
+
+TaskCreds.check = check_creds

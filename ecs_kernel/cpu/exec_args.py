@@ -20,7 +20,8 @@ from typing import Iterable, NamedTuple, Sequence
 from .. import abi
 from ..abi import (AT_BASE, AT_CLKTCK, AT_EGID, AT_ENTRY, AT_EUID, AT_EXECFN, AT_FLAGS,
                    AT_GID, AT_HWCAP, AT_HWCAP2, AT_MINSIGSTKSZ, AT_NULL, AT_PAGESZ, AT_PHDR,
-                   AT_PHENT, AT_PHNUM, AT_PLATFORM, AT_RANDOM, AT_SECURE, AT_SYSINFO_EHDR, AT_UID,
+                   AT_PHENT, AT_PHNUM, AT_PLATFORM, AT_RANDOM, AT_RSEQ_ALIGN, AT_RSEQ_FEATURE_SIZE,
+                   AT_SECURE, AT_SYSINFO_EHDR, AT_UID, RSEQ_ALIGN, RSEQ_FEATURE_SIZE,
                    BINPRM_BUF_SIZE, MAX_ARG_STRINGS, MAX_ARG_STRLEN, MINSIGSTKSZ, PAGE_SIZE,
                    STK_LIM)
 from ..errors import E
@@ -227,9 +228,8 @@ def standard_auxv(image: ElfImage, load_bias: int, interp_base: int, creds, hwca
     the caller maps a vDSO (``sysinfo_ehdr``).
 
     AT_RANDOM, AT_EXECFN and AT_PLATFORM appear with value 0: :func:`build_initial_stack` places
-    those strings and fills them in. Linux >= 6.3 also sends AT_RSEQ_FEATURE_SIZE/AT_RSEQ_ALIGN
-    (CONFIG_RSEQ) and newer kernels AT_HWCAP3/4; we leave them out until rseq(2) is implemented
-    (glibc then uses its built-in rseq size, and rseq itself returns ENOSYS).
+    those strings and fills them in. AT_RSEQ_FEATURE_SIZE/AT_RSEQ_ALIGN follow as Linux >= 6.3
+    sends them (CONFIG_RSEQ); newer kernels' AT_HWCAP3/4 are left out.
     """
     if isinstance(creds, tuple) and not hasattr(creds, "uid"):
         creds = ExecCreds(*creds)
@@ -261,6 +261,9 @@ def standard_auxv(image: ElfImage, load_bias: int, interp_base: int, creds, hwca
         (AT_HWCAP2, hwcap2),
         (AT_EXECFN, 0),
         (AT_PLATFORM, 0),
+        # CONFIG_RSEQ: what rseq(2) accepts (syscalls/sys_rseq.py)
+        (AT_RSEQ_FEATURE_SIZE, RSEQ_FEATURE_SIZE),
+        (AT_RSEQ_ALIGN, RSEQ_ALIGN),
     ]
     return auxv
 

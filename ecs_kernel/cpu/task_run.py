@@ -209,16 +209,19 @@ class Machine:
 
     # -- clone ----------------------------------------------------------------------------------
     def fork_task(self, task, flags: int, *, stack: int = 0, ptid: int = 0, ctid: int = 0,
-                  tls: int = 0) -> int:
+                  tls: int = 0, exit_signal: int | None = None, set_tid: tuple[int, ...] = (),
+                  clear_sighand: bool = False) -> int:
         """clone(2) from inside the syscall hook: the kernel's clone (rows, FD table, handlers; a
         vfork parent blocked until the child execs or exits; for a process a copy of the address
         space with its own engine, for a thread the same engine), then the child's registers:
         the parent's, returning 0 from the syscall. Returns the child's tid (its pid for a
-        process)."""
+        process). clone3's ``exit_signal``, ``set_tid`` and ``clear_sighand`` go to the kernel's
+        clone as they are."""
         w = self.world
         thread = bool(flags & CLONE_THREAD)
-        child = task_clone.clone(w, task.row, flags & ~CLONE_SETTLS, child_tid_addr=ctid,
-                                 parent_tid_addr=ptid)
+        child = task_clone.clone(w, task.row, flags & ~CLONE_SETTLS, exit_signal=exit_signal,
+                                 child_tid_addr=ctid, parent_tid_addr=ptid, set_tid=set_tid,
+                                 clear_sighand=clear_sighand)
         if not thread and flags & CLONE_VM:
             # CLONE_VM without CLONE_THREAD (vfork, posix_spawn): the kernel saw it; the child's
             # memory is a copy all the same (an address-space row of its own). The parent is held

@@ -44,6 +44,26 @@ def u32(x: int) -> int:
     return x & 0xFFFF_FFFF
 
 
+def copy_struct_from_user(mm, addr: int, ksize: int, usize: int) -> bytes:
+    """Linux copy_struct_from_user: a versioned struct of ``usize`` bytes at ``addr`` as the
+    kernel's ``ksize`` bytes; a shorter one is zero-extended, a longer one must have only zeros
+    past ``ksize`` (E2BIG otherwise); EFAULT for unreadable memory."""
+    if usize > ksize:
+        if any(mm.copy_in(addr + ksize, usize - ksize)):
+            raise KernelError(E.E2BIG, "unknown non-zero fields")
+        return mm.copy_in(addr, ksize)
+    return mm.copy_in(addr, usize) + bytes(ksize - usize)
+
+
+def copy_struct_to_user(mm, addr: int, usize: int, data: bytes) -> None:
+    """Linux copy_struct_to_user: the first ``min(usize, len(data))`` bytes of ``data``, and zeros
+    in what the caller's larger struct has beyond them."""
+    size = min(usize, len(data))
+    if usize > size:
+        mm.copy_out(addr + size, bytes(usize - size))
+    mm.copy_out(addr, data[:size])
+
+
 class KernelBlocked(Exception):
     """A kernel call left the task blocked as a row (run state ``blocked``, its request in
     component columns); a system or another task's call completes it with ``tasks.ret``, and the
@@ -158,5 +178,5 @@ def errno_name(e: int) -> str:
     return _errno.errorcode.get(e, str(e))
 
 
-__all__ = ["Task", "FSContext", "KernelBlocked", "WouldBlock", "TaskExit", "ExecDone",
+__all__ = ["Task", "FSContext", "copy_struct_from_user", "copy_struct_to_user", "KernelBlocked", "WouldBlock", "TaskExit", "ExecDone",
            "ContextRestored", "s32", "s64", "u32", "MASK64", "E", "KernelError", "errno_name"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 
+from ..abi import MAX_RT_PRIO, SCHED_DEADLINE, SCHED_FIFO, SCHED_RR
 from ..errors import E, KernelError
 from ..fs.proc import ProcProvider
 from ..systems import fd_table
@@ -66,19 +67,37 @@ class KernelProc(ProcProvider):
         t = self._task(pid)
         T = t.world.tasks
         r = t.row
-        uid = f"{int(T.ruid[r])}\t{int(T.euid[r])}\t{int(T.suid[r])}\t{int(T.euid[r])}"
-        gid = f"{int(T.rgid[r])}\t{int(T.egid[r])}\t{int(T.sgid[r])}\t{int(T.egid[r])}"
+        uid = f"{int(T.ruid[r])}\t{int(T.euid[r])}\t{int(T.suid[r])}\t{int(T.fsuid[r])}"
+        gid = f"{int(T.rgid[r])}\t{int(T.egid[r])}\t{int(T.sgid[r])}\t{int(T.fsgid[r])}"
+        threads = int(t.world.thread_groups.tasks_count[t.tg])
+        caps = "".join(f"Cap{name}:\t{int(getattr(T, col)[r]):016x}\n" for name, col in (
+            ("Inh", "cap_inheritable"), ("Prm", "cap_permitted"), ("Eff", "cap_effective"),
+            ("Bnd", "cap_bset"), ("Amb", "cap_ambient")))
         return (f"Name:\t{t.comm.decode(errors='replace')}\nUmask:\t{t.fsctx.umask:04o}\n"
                 f"State:\tR (running)\nTgid:\t{pid}\nNgid:\t0\nPid:\t{pid}\nPPid:\t{getppid(t)}\n"
                 f"TracerPid:\t0\nUid:\t{uid}\nGid:\t{gid}\nFDSize:\t64\nGroups:\t\n"
-                f"Threads:\t1\nSigQ:\t0/0\nSigPnd:\t{int(T.sig_pending[r]):016x}\n"
-                f"SigBlk:\t{int(T.sig_mask[r]):016x}\n"
+                f"Threads:\t{threads}\nSigQ:\t0/0\nSigPnd:\t{int(T.sig_pending[r]):016x}\n"
+                f"SigBlk:\t{int(T.sig_mask[r]):016x}\n{caps}"
+                f"NoNewPrivs:\t{int(T.no_new_privs[r])}\nSeccomp:\t0\n"
                 f"Cpus_allowed:\t1\nCpus_allowed_list:\t0\n").encode()
 
     def stat(self, pid: int) -> bytes:
+        """Fields 1-9, then zeros but for priority (18), nice (19) and num_threads (20)."""
         t = self._task(pid)
+        T = t.world.tasks
+        r = t.row
+        policy = int(T.sched_policy[r])
+        if policy == SCHED_DEADLINE:
+            prio = -MAX_RT_PRIO - 1
+        elif policy in (SCHED_FIFO, SCHED_RR):
+            prio = -1 - int(T.rt_priority[r])
+        else:
+            prio = 20 + int(T.nice[r])
+        threads = int(t.world.thread_groups.tasks_count[t.tg])
+        fields = ["0"] * 44  # fields 10..53
+        fields[8:11] = [str(prio), str(int(T.nice[r])), str(threads)]
         return (f"{pid} ({t.comm.decode(errors='replace')}) R {getppid(t)} {pid} {pid} 0 -1 0 "
-                + " ".join(["0"] * 44) + "\n").encode()
+                + " ".join(fields) + "\n").encode()
 
     def fds(self, pid: int) -> list[int]:
         t = self._task(pid)

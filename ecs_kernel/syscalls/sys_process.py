@@ -9,23 +9,26 @@ from __future__ import annotations
 import struct
 
 from ..abi import (ARCH_GET_CPUID, ARCH_GET_FS, ARCH_GET_GS, ARCH_SET_CPUID, ARCH_SET_FS,
-                   ARCH_SET_GS, AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW, CAP_LAST_CAP,
-                   CLD_CONTINUED, CLD_STOPPED, CLD_TRAPPED, CLONE_VFORK, CLONE_VM,
-                   LINUX_CAPABILITY_VERSION_1, LINUX_CAPABILITY_VERSION_2,
-                   LINUX_CAPABILITY_VERSION_3, MAX_ARG_STRLEN, NSIG, PATH_MAX,
-                   PRIO_USER, PR_CAPBSET_READ, PR_GET_CHILD_SUBREAPER, PR_GET_DUMPABLE, PR_GET_NAME,
-                   PR_GET_NO_NEW_PRIVS, PR_GET_PDEATHSIG, PR_GET_SECCOMP, PR_SET_CHILD_SUBREAPER,
-                   PR_SET_DUMPABLE, PR_SET_NAME, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG, RLIMIT_AS,
+                   ARCH_SET_GS, AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW, CAP_SYS_RESOURCE,
+                   CLD_CONTINUED, CLD_STOPPED, CLD_TRAPPED, CLONE_ARGS_SIZE_VER0,
+                   CLONE_ARGS_SIZE_VER2, CLONE_CLEAR_SIGHAND, CLONE_DETACHED, CLONE_INTO_CGROUP,
+                   CLONE_NEWTIME, CLONE_PARENT, CLONE_PARENT_SETTID, CLONE_PIDFD, CLONE_SETTLS,
+                   CLONE_SIGHAND, CLONE_THREAD, CLONE_VFORK, CLONE_VM, CSIGNAL, MAX_ARG_STRLEN,
+                   NSIG, PAGE_SIZE, PATH_MAX, PR_CAP_AMBIENT, PR_CAPBSET_DROP, PR_CAPBSET_READ,
+                   PR_GET_CHILD_SUBREAPER, PR_GET_DUMPABLE, PR_GET_KEEPCAPS, PR_GET_NAME,
+                   PR_GET_NO_NEW_PRIVS, PR_GET_PDEATHSIG, PR_GET_SECCOMP, PR_GET_SECUREBITS,
+                   PR_SET_CHILD_SUBREAPER, PR_SET_DUMPABLE, PR_SET_KEEPCAPS, PR_SET_NAME,
+                   PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG, PR_SET_SECUREBITS, RLIMIT_AS,
                    RLIMIT_DATA, RLIMIT_NOFILE, RLIMIT_STACK, RLIM_NLIMITS, RunState,
-                   SCHED_BATCH, SCHED_DEADLINE, SCHED_FIFO, SCHED_IDLE, SCHED_NORMAL, SCHED_RR,
-                   SIGCHLD, SIGCONT, TASK_SIZE)
+                   SECURE_KEEP_CAPS, SIGCHLD, SIGCONT, TASK_SIZE)
 from ..components import pidns, rlimits
+from ..components.pidns import MAX_PID_NS_LEVEL
 from ..errors import E, KernelError
-from ..systems import cpu_clocks, fd_table, futex, sessions, task_exit
+from ..systems import cpu_clocks, fd_table, futex, sessions, task_exit, task_identity
 from ..systems import task_wait as W
 from ..systems.task_block import BLOCKED
 from ..systems.task_exec import arg_strings_limit
-from .context import KernelBlocked, TaskExit, s32, u32
+from .context import KernelBlocked, TaskExit, copy_struct_from_user, s32, u32
 from .registry import FULL, PARTIAL, completion, syscall
 
 _U64 = (1 << 64) - 1
@@ -216,146 +219,6 @@ def get_robust_list(t, pid, head_ptr, len_ptr):
     return 0
 
 
-# -- credentials ----------------------------------------------------------------------------------------
-
-def _creds(t):
-    T = t.world.tasks
-    r = t.row
-    return T, r
-
-
-def _getter(name, col):
-    def handler(t):
-        return int(getattr(t.world.tasks, col)[t.row])
-    handler.__name__ = name
-    handler.__doc__ = f"Implements {name}(2)."
-    return handler
-
-
-for _n, _c in (("getuid", "ruid"), ("geteuid", "euid"), ("getgid", "rgid"), ("getegid", "egid")):
-    syscall(_n, FULL)(_getter(_n, _c))
-
-
-def _get3(t, a, b, c, cols):
-    T, r = _creds(t)
-    for addr, col in zip((a, b, c), cols):
-        t.mm.copy_out(addr, struct.pack("<I", int(getattr(T, col)[r])))
-    return 0
-
-
-@syscall("getresuid", FULL, args=("p", "p", "p"))
-def getresuid(t, r, e, s):
-    """Implements getresuid(2)."""
-    return _get3(t, r, e, s, ("ruid", "euid", "suid"))
-
-
-@syscall("getresgid", FULL, args=("p", "p", "p"))
-def getresgid(t, r, e, s):
-    """Implements getresgid(2)."""
-    return _get3(t, r, e, s, ("rgid", "egid", "sgid"))
-
-
-def _setres(t, vals, cols):
-    """setresuid semantics: -1 keeps; unprivileged callers may only pick existing ids."""
-    T, r = _creds(t)
-    cur = [int(getattr(T, c)[r]) for c in cols]
-    new = [cur[i] if u32(v) == 0xFFFF_FFFF else u32(v) for i, v in enumerate(vals)]
-    if int(T.euid[r]) != 0:
-        for i, v in enumerate(vals):
-            if u32(v) != 0xFFFF_FFFF and new[i] not in cur:
-                raise KernelError(E.EPERM)
-    for c, v in zip(cols, new):
-        getattr(T, c)[r] = v
-    return 0
-
-
-@syscall("setresuid", PARTIAL, "no capabilities model: euid 0 may do anything", args=("i", "i", "i"))
-def setresuid(t, r, e, s):
-    """Implements setresuid(2)."""
-    return _setres(t, (r, e, s), ("ruid", "euid", "suid"))
-
-
-@syscall("setresgid", PARTIAL, "no capabilities model: euid 0 may do anything", args=("i", "i", "i"))
-def setresgid(t, r, e, s):
-    """Implements setresgid(2)."""
-    return _setres(t, (r, e, s), ("rgid", "egid", "sgid"))
-
-
-@syscall("setuid", PARTIAL, "no capabilities model: euid 0 may do anything", args=("i",))
-def setuid(t, uid):
-    """Implements setuid(2)."""
-    T, r = _creds(t)
-    if int(T.euid[r]) == 0:
-        return _setres(t, (uid, uid, uid), ("ruid", "euid", "suid"))
-    return _setres(t, (-1, uid, -1), ("ruid", "euid", "suid"))
-
-
-@syscall("setgid", PARTIAL, "no capabilities model: euid 0 may do anything", args=("i",))
-def setgid(t, gid):
-    """Implements setgid(2)."""
-    T, r = _creds(t)
-    if int(T.euid[r]) == 0:
-        return _setres(t, (gid, gid, gid), ("rgid", "egid", "sgid"))
-    return _setres(t, (-1, gid, -1), ("rgid", "egid", "sgid"))
-
-
-@syscall("setreuid", PARTIAL, "no capabilities model", args=("i", "i"))
-def setreuid(t, ruid, euid):
-    """Implements setreuid(2)."""
-    return _setres(t, (ruid, euid, -1), ("ruid", "euid", "suid"))
-
-
-@syscall("setregid", PARTIAL, "no capabilities model", args=("i", "i"))
-def setregid(t, rgid, egid):
-    """Implements setregid(2)."""
-    return _setres(t, (rgid, egid, -1), ("rgid", "egid", "sgid"))
-
-
-@syscall("getgroups", FULL, "no supplementary groups", args=("i", "p"))
-def getgroups(t, size, lst):
-    """Implements getgroups(2)."""
-    if s32(size) < 0:
-        raise KernelError(E.EINVAL)
-    return 0
-
-
-@syscall("setgroups", PARTIAL, "accepted for root, not stored", args=("i", "p"))
-def setgroups(t, size, lst):
-    """Implements setgroups(2)."""
-    if int(t.world.tasks.euid[t.row]) != 0:
-        raise KernelError(E.EPERM)
-    if not 0 <= s32(size) <= 65536:
-        raise KernelError(E.EINVAL)
-    return 0
-
-
-@syscall("setfsuid", PARTIAL, "fsuid is the euid", args=("i",))
-def setfsuid(t, uid):
-    """Implements setfsuid(2): returns the old fsuid."""
-    return int(t.world.tasks.euid[t.row])
-
-
-@syscall("setfsgid", PARTIAL, "fsgid is the egid", args=("i",))
-def setfsgid(t, gid):
-    """Implements setfsgid(2): returns the old fsgid."""
-    return int(t.world.tasks.egid[t.row])
-
-
-@syscall("capget", PARTIAL, "root has every capability, others none", args=("p", "p"))
-def capget(t, hdr, data):
-    """Implements capget(2)."""
-    version, pid = struct.unpack("<Ii", t.mm.copy_in(hdr, 8))
-    if version not in (LINUX_CAPABILITY_VERSION_1, LINUX_CAPABILITY_VERSION_2,
-                       LINUX_CAPABILITY_VERSION_3):
-        t.mm.copy_out(hdr, struct.pack("<I", LINUX_CAPABILITY_VERSION_3))
-        raise KernelError(E.EINVAL)
-    if data:
-        caps = 0xFFFFFFFF if int(t.world.tasks.euid[t.row]) == 0 else 0
-        n = 1 if version == LINUX_CAPABILITY_VERSION_1 else 2
-        t.mm.copy_out(data, struct.pack("<III", caps, caps, 0) * n)
-    return 0
-
-
 # -- resource limits -------------------------------------------------------------------------------------
 
 def _sync_mm_limits(t) -> None:
@@ -374,7 +237,7 @@ def _prlimit(t, resource, new):
         cur, mx = new
         if cur > mx:
             raise KernelError(E.EINVAL)
-        if mx > old[1] and int(t.world.tasks.euid[t.row]) != 0:
+        if mx > old[1] and not task_identity.capable(t.world, t.row, CAP_SYS_RESOURCE):
             raise KernelError(E.EPERM)
         if resource == RLIMIT_NOFILE and mx > (1 << 20):  # above fs.nr_open
             raise KernelError(E.EPERM)
@@ -433,12 +296,14 @@ def _rusage(utime_ns: int, stime_ns: int) -> bytes:
 # -- prctl / arch_prctl ------------------------------------------------------------------------------------
 
 
-@syscall("prctl", PARTIAL, "names, pdeath signal, dumpable, subreaper, no_new_privs; others EINVAL",
+@syscall("prctl", PARTIAL, "names, pdeath signal, dumpable, subreaper, no_new_privs, keepcaps, "
+         "securebits, the bounding and ambient capability sets; others EINVAL",
          args=("i", "x", "x", "x", "x"))
 def prctl(t, option, a2, a3, a4, a5):
     """Implements prctl(2)."""
     option = s32(option)
     w, row = t.world, t.row
+    T = w.tasks
     if option == PR_SET_NAME:
         try:
             name = t.mm.copy_in_string(a2, 16)
@@ -454,17 +319,17 @@ def prctl(t, option, a2, a3, a4, a5):
     if option == PR_SET_PDEATHSIG:
         if a2 > NSIG:
             raise KernelError(E.EINVAL)
-        w.tasks.pdeath_signal[row] = a2
+        T.pdeath_signal[row] = a2
         return 0
     if option == PR_GET_PDEATHSIG:
-        t.mm.copy_out(a2, struct.pack("<i", int(w.tasks.pdeath_signal[row])))
+        t.mm.copy_out(a2, struct.pack("<i", int(T.pdeath_signal[row])))
         return 0
     if option == PR_GET_DUMPABLE:
-        return getattr(t, "dumpable", 1)
+        return int(w.address_spaces.dumpable[int(T.mm[row])])
     if option == PR_SET_DUMPABLE:
         if a2 not in (0, 1):
             raise KernelError(E.EINVAL)
-        t.dumpable = a2
+        w.address_spaces.dumpable[int(T.mm[row])] = a2
         return 0
     if option == PR_SET_CHILD_SUBREAPER:
         w.thread_groups.child_subreaper[t.tg] = bool(a2)
@@ -475,16 +340,33 @@ def prctl(t, option, a2, a3, a4, a5):
     if option == PR_SET_NO_NEW_PRIVS:
         if a2 != 1 or a3 or a4 or a5:
             raise KernelError(E.EINVAL)
-        t.no_new_privs = True
+        T.no_new_privs[row] = True
         return 0
     if option == PR_GET_NO_NEW_PRIVS:
-        return int(getattr(t, "no_new_privs", False))
+        if a2 or a3 or a4 or a5:
+            raise KernelError(E.EINVAL)
+        return int(T.no_new_privs[row])
     if option == PR_GET_SECCOMP:
         return 0
     if option == PR_CAPBSET_READ:
-        if a2 > CAP_LAST_CAP:
+        return task_identity.capbset_read(w, row, min(a2, 1 << 31))
+    if option == PR_CAPBSET_DROP:
+        task_identity.capbset_drop(w, row, min(a2, 1 << 31))
+        return 0
+    if option == PR_GET_KEEPCAPS:
+        return int(T.securebits[row]) >> SECURE_KEEP_CAPS & 1
+    if option == PR_SET_KEEPCAPS:
+        task_identity.set_keepcaps(w, row, min(a2, 2))
+        return 0
+    if option == PR_GET_SECUREBITS:
+        return int(T.securebits[row])
+    if option == PR_SET_SECUREBITS:
+        task_identity.set_securebits(w, row, a2)
+        return 0
+    if option == PR_CAP_AMBIENT:
+        if a4 or a5:
             raise KernelError(E.EINVAL)
-        return 1
+        return task_identity.cap_ambient(w, row, a2, a3 if a3 < 1 << 31 else 1 << 31)
     raise KernelError(E.EINVAL)
 
 
@@ -509,101 +391,21 @@ def arch_prctl(t, code, addr):
     raise KernelError(E.EINVAL)
 
 
-# -- scheduling ----------------------------------------------------------------------------------------------
-
-@syscall("sched_yield", FULL)
-def sched_yield(t):
-    """Implements sched_yield(2): with another task runnable, the engine stops after the call
-    (from the hook: safe) and the run loop runs the next task."""
-    t.machine.yield_cpu()
-    return 0
-
-
-@syscall("sched_getaffinity", PARTIAL, "one CPU", args=("i", "u", "p"))
-def sched_getaffinity(t, pid, size, mask):
-    """Implements sched_getaffinity(2)."""
-    if s32(pid) not in (0, gettid(t), getpid(t)):
-        raise KernelError(E.ESRCH)
-    if size < 8 or size & 7:
-        raise KernelError(E.EINVAL)
-    t.mm.copy_out(mask, struct.pack("<Q", 1))
-    return 8
-
-
-@syscall("sched_setaffinity", PARTIAL, "accepted if it includes CPU 0", args=("i", "u", "p"))
-def sched_setaffinity(t, pid, size, mask):
-    """Implements sched_setaffinity(2)."""
-    if s32(pid) not in (0, gettid(t), getpid(t)):
-        raise KernelError(E.ESRCH)
-    raw = t.mm.copy_in(mask, min(u32(size), 128))
-    if not raw or not raw[0] & 1:
-        raise KernelError(E.EINVAL)
-    return 0
-
-
-@syscall("getcpu", FULL, "one CPU, one node", args=("p", "p", "p"))
-def getcpu(t, cpu, node, cache):
-    """Implements getcpu(2)."""
-    if cpu:
-        t.mm.copy_out(cpu, struct.pack("<I", 0))
-    if node:
-        t.mm.copy_out(node, struct.pack("<I", 0))
-    return 0
-
-
-@syscall("getpriority", PARTIAL, "always nice 0", args=("i", "i"))
-def getpriority(t, which, who):
-    """Implements getpriority(2) (the raw syscall returns 20 - nice)."""
-    if u32(which) > PRIO_USER:
-        raise KernelError(E.EINVAL)
-    return 20
-
-
-@syscall("setpriority", PARTIAL, "accepted, not stored", args=("i", "i", "i"))
-def setpriority(t, which, who, prio):
-    """Implements setpriority(2)."""
-    if u32(which) > PRIO_USER:
-        raise KernelError(E.EINVAL)
-    return 0
-
-
-@syscall("sched_getscheduler", FULL, "SCHED_OTHER", args=("i",))
-def sched_getscheduler(t, pid):
-    """Implements sched_getscheduler(2)."""
-    if s32(pid) < 0:
-        raise KernelError(E.EINVAL)
-    return 0
-
-
-@syscall("sched_get_priority_max", FULL, args=("i",))
-def sched_get_priority_max(t, policy):
-    """Implements sched_get_priority_max(2)."""
-    p = s32(policy)
-    if p in (SCHED_FIFO, SCHED_RR):
-        return 99
-    if p in (SCHED_NORMAL, SCHED_BATCH, SCHED_IDLE, SCHED_DEADLINE):
-        return 0
-    raise KernelError(E.EINVAL)
-
-
-@syscall("sched_get_priority_min", FULL, args=("i",))
-def sched_get_priority_min(t, policy):
-    """Implements sched_get_priority_min(2)."""
-    p = s32(policy)
-    if p in (SCHED_FIFO, SCHED_RR):
-        return 1
-    if p in (SCHED_NORMAL, SCHED_BATCH, SCHED_IDLE, SCHED_DEADLINE):
-        return 0
-    raise KernelError(E.EINVAL)
-
-
 # -- fork, clone, wait ------------------------------------------------------------------------------
 
 
-def _clone(t, flags: int, stack: int = 0, ptid: int = 0, ctid: int = 0, tls: int = 0) -> int:
+def _clone(t, flags: int, stack: int = 0, ptid: int = 0, ctid: int = 0, tls: int = 0, *,
+           exit_signal: int | None = None, set_tid: tuple[int, ...] = (),
+           clear_sighand: bool = False) -> int:
     """kernel_clone for a guest: a process, or a thread (CLONE_THREAD, sharing the engine). A
-    vfork parent is left blocked (its ``ret`` is the child's pid) until the child execs or exits."""
-    pid = t.machine.fork_task(t, flags, stack=stack, ptid=ptid, ctid=ctid, tls=tls)
+    vfork parent is left blocked (its ``ret`` is the child's pid) until the child execs or exits.
+    ``exit_signal`` (clone3) is given apart from ``flags``; legacy clone keeps it in the low
+    byte."""
+    if flags & CLONE_SETTLS and tls >= TASK_SIZE:  # copy_thread -> do_arch_prctl_64(ARCH_SET_FS)
+        raise KernelError(E.EPERM, "a TLS base outside the user address space")
+    pid = t.machine.fork_task(t, flags, stack=stack, ptid=ptid, ctid=ctid, tls=tls,
+                              exit_signal=exit_signal, set_tid=set_tid,
+                              clear_sighand=clear_sighand)
     if t.world.tasks.run_state[t.row] == RunState.blocked:
         raise KernelBlocked()
     return pid
@@ -622,13 +424,62 @@ def vfork(t):
     return _clone(t, CLONE_VM | CLONE_VFORK | SIGCHLD)
 
 
-@syscall("clone", PARTIAL, "threads share the address space and engine; CLONE_VM without "
-         "CLONE_THREAD copies memory (posix_spawn's vfork-style child works; the handler and "
-         "fd tables are shared as asked)",
-         args=("x", "p", "p", "p", "u"))
+_CLONE_NOTE = ("threads share the address space and engine; CLONE_VM without CLONE_THREAD copies "
+               "memory (posix_spawn's vfork-style child works; the handler and fd tables are "
+               "shared as asked); no CLONE_PIDFD; of the namespaces only PID and UTS")
+
+
+@syscall("clone", PARTIAL, _CLONE_NOTE, args=("x", "p", "p", "p", "u"))
 def clone(t, flags, stack, ptid, ctid, tls):
     """Implements clone(2) (x86-64 argument order: flags, stack, parent_tid, child_tid, tls)."""
-    return _clone(t, flags & 0xFFFF_FFFF_FFFF_FFFF, stack, ptid, ctid, tls)
+    return _clone(t, flags & 0xFFFF_FFFF, stack, ptid, ctid, tls)
+
+
+_CLONE_ARGS = struct.Struct("<11Q")  # struct clone_args, CLONE_ARGS_SIZE_VER2 bytes
+_CLONE3_FLAGS = 0xFFFF_FFFF | CLONE_CLEAR_SIGHAND | CLONE_INTO_CGROUP
+
+
+@syscall("clone3", PARTIAL, _CLONE_NOTE + "; set_tid as Linux; CLONE_INTO_CGROUP EBADF (no "
+         "cgroup file system)", args=("p", "u"))
+def clone3(t, uargs, size):
+    """Implements clone3(2): struct clone_args as copy_clone_args_from_user and
+    clone3_args_valid check it, then the clone path of clone(2)."""
+    if size > PAGE_SIZE:
+        raise KernelError(E.E2BIG)
+    if size < CLONE_ARGS_SIZE_VER0:
+        raise KernelError(E.EINVAL)
+    (flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid_ptr,
+     set_tid_size, cgroup) = _CLONE_ARGS.unpack(
+        copy_struct_from_user(t.mm, uargs, _CLONE_ARGS.size, size))
+    if set_tid_size > MAX_PID_NS_LEVEL or bool(set_tid_ptr) != bool(set_tid_size):
+        raise KernelError(E.EINVAL, "set_tid")
+    if exit_signal & ~CSIGNAL or exit_signal > NSIG:
+        raise KernelError(E.EINVAL, "exit_signal")
+    if flags & CLONE_INTO_CGROUP and (cgroup > 0x7FFF_FFFF or size < CLONE_ARGS_SIZE_VER2):
+        raise KernelError(E.EINVAL, "cgroup")
+    set_tid: tuple[int, ...] = ()
+    if set_tid_size:
+        set_tid = struct.unpack(f"<{set_tid_size}i", t.mm.copy_in(set_tid_ptr, 4 * set_tid_size))
+    # clone3_args_valid
+    if flags & ~_CLONE3_FLAGS or flags & (CLONE_DETACHED | (CSIGNAL & ~CLONE_NEWTIME)):
+        raise KernelError(E.EINVAL, "unknown clone3 flags")
+    if flags & CLONE_SIGHAND and flags & CLONE_CLEAR_SIGHAND:
+        raise KernelError(E.EINVAL, "CLONE_SIGHAND with CLONE_CLEAR_SIGHAND")
+    if flags & (CLONE_THREAD | CLONE_PARENT) and exit_signal:
+        raise KernelError(E.EINVAL, "an exit signal for a thread or a CLONE_PARENT child")
+    if stack == 0:
+        if stack_size:
+            raise KernelError(E.EINVAL, "a stack size without a stack")
+    elif not stack_size or stack + stack_size > TASK_SIZE:
+        raise KernelError(E.EINVAL, "bad stack")
+    # kernel_clone
+    if flags & CLONE_PIDFD and flags & CLONE_PARENT_SETTID and pidfd == parent_tid:
+        raise KernelError(E.EINVAL, "pidfd and parent_tid at one address")
+    if flags & CLONE_INTO_CGROUP:
+        raise KernelError(E.EBADF, "no cgroup file system")
+    return _clone(t, flags & 0xFFFF_FFFF, stack + stack_size if stack else 0, parent_tid,
+                  child_tid, tls, exit_signal=exit_signal, set_tid=set_tid,
+                  clear_sighand=bool(flags & CLONE_CLEAR_SIGHAND))
 
 
 def _wait(t, opts) -> bool:

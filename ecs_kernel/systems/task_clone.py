@@ -13,22 +13,27 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..abi import (Block, CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_DETACHED, CLONE_FILES,
-                   CLONE_FS, CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID,
-                   CLONE_NEWUSER, CLONE_NEWUTS, CLONE_PARENT, CLONE_PARENT_SETTID, CLONE_PIDFD,
-                   CLONE_SIGHAND, CLONE_THREAD, CLONE_VFORK, CLONE_VM, CSIGNAL, ExitState, NSIG,
-                   RLIMIT_NPROC, RunState, SIGCHLD)
-from ..components import links, pidns, resources, rlimits
+from ..abi import (Block, CAP_CHECKPOINT_RESTORE, CAP_SYS_ADMIN, CAP_SYS_RESOURCE,
+                   CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_DETACHED, CLONE_FILES, CLONE_FS,
+                   CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID,
+                   CLONE_NEWTIME, CLONE_NEWUSER, CLONE_NEWUTS, CLONE_PARENT, CLONE_PARENT_SETTID,
+                   CLONE_PIDFD, CLONE_SIGHAND, CLONE_THREAD, CLONE_VFORK, CLONE_VM, CSIGNAL,
+                   ExitState, NSIG, RLIMIT_NPROC, RunState, SCHED_DEADLINE, SIGCHLD)
+from ..components import links, pidns, resources, rlimits, sigactions
+from ..components.task import INHERITED
 from ..errors import E, KernelError
 from ..jit.links import append_many
 from ..jit.scatter import add_at
-from . import futex, sessions, task_signals
+from . import futex, sessions, task_identity, task_sched, task_signals
 
 
 # Namespaces we model; the others are refused with EINVAL (documented in the syscall table).
 SUPPORTED_NS = CLONE_NEWPID | CLONE_NEWUTS
-UNSUPPORTED_NS = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWNET
-KNOWN_FLAGS = 0xFFFFFF00  # every flag bit above CSIGNAL has a meaning in Linux
+UNSUPPORTED_NS = (CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWNET
+                  | CLONE_NEWTIME)
+# every flag bit above CSIGNAL has a meaning in Linux; CLONE_NEWTIME (in CSIGNAL's bits) reaches
+# here only from clone3, whose exit signal is apart
+KNOWN_FLAGS = 0xFFFFFF00 | CLONE_NEWTIME
 
 
 @dataclass(frozen=True)
@@ -41,7 +46,7 @@ def _new_task_row(world, creator: int) -> int:
     T = world.tasks
     t = T.alloc()
     if creator >= 0:
-        for name in ("ruid", "euid", "suid", "rgid", "egid", "sgid", "sig_mask", "comm"):
+        for name in INHERITED:
             col = getattr(T, name)
             col[t] = col[creator]
     T.run_state[t] = RunState.runApp
@@ -49,13 +54,29 @@ def _new_task_row(world, creator: int) -> int:
     return t
 
 
-def _assign_ids(world, t: int, ns: int) -> None:
-    """Give task ``t`` an id in ``ns`` and each ancestor namespace (alloc_pid)."""
+def _assign_ids(world, t: int, ns: int, set_tid: tuple[int, ...] = (), creator: int = -1) -> None:
+    """Give task ``t`` an id in ``ns`` and each ancestor namespace (alloc_pid). ``set_tid``
+    (clone3) asks for ids: ``set_tid[k]`` in the k-th namespace from ``ns`` up; each needs
+    CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE in ``creator``, a namespace with an init (unless it
+    is 1), and must be free (EEXIST)."""
     N = world.pid_namespaces
     ch = pidns.chain(world, ns)
+    if len(set_tid) > len(ch):
+        raise KernelError(E.EINVAL, "set_tid names more namespaces than there are")
     if N.exiting[ns]:
         raise KernelError(E.ENOMEM, "the PID namespace's init has exited")
-    ids = [pidns.alloc_id(world, x) for x in ch]
+    for x, tid in zip(ch, set_tid):
+        if tid < 1 or tid >= world.settings.pid_max:
+            raise KernelError(E.EINVAL, f"set_tid {tid} out of range")
+        if tid != pidns.INIT_TID and N.init_task[x] < 0:
+            raise KernelError(E.EINVAL, "set_tid in a namespace without an init")
+        if not (task_identity.capable(world, creator, CAP_SYS_ADMIN)
+                or task_identity.capable(world, creator, CAP_CHECKPOINT_RESTORE)):
+            raise KernelError(E.EPERM, "set_tid needs CAP_CHECKPOINT_RESTORE")
+    for x, tid in zip(ch, set_tid):
+        if not pidns.pidmap(world, x).is_free(tid):
+            raise KernelError(E.EEXIST, f"id {tid} is in use")
+    ids = [set_tid[k] if k < len(set_tid) else pidns.alloc_id(world, x) for k, x in enumerate(ch)]
     T = world.tasks
     T.ns[t] = ns
     for x, i in zip(ch, ids):
@@ -110,8 +131,7 @@ def create_init(world, *, creds: Creds = Creds(), ns: int | None = None) -> int:
     _check_limits(world, -1)
     T, G = world.tasks, world.thread_groups
     t = _new_task_row(world, -1)
-    T.ruid[t] = T.euid[t] = T.suid[t] = creds.uid
-    T.rgid[t] = T.egid[t] = T.sgid[t] = creds.gid
+    task_identity.init_creds(world, t, creds.uid, creds.gid)
     try:
         _assign_ids(world, t, ns)
     except KernelError:
@@ -137,7 +157,8 @@ def _check_limits(world, creator: int) -> None:
         T = world.tasks
         uid = int(T.ruid[creator])
         # Linux exempts the root user (INIT_USER) and CAP_SYS_RESOURCE/ADMIN holders.
-        if uid == 0:
+        if uid == 0 or task_identity.capable(world, creator, CAP_SYS_RESOURCE) \
+                or task_identity.capable(world, creator, CAP_SYS_ADMIN):
             return
         cur, _ = rlimits.get(world, int(T.tg[creator]), RLIMIT_NPROC)
         if world.index.nproc.get(uid, 0) >= cur:
@@ -167,7 +188,8 @@ def validate_flags(world, creator: int, flags: int, exit_signal: int) -> None:
         raise KernelError(E.EINVAL, "CLONE_PIDFD with CLONE_DETACHED or CLONE_THREAD")
     if not 0 <= exit_signal <= NSIG:
         raise KernelError(E.EINVAL, f"exit signal {exit_signal} out of range")
-    if flags & (SUPPORTED_NS | UNSUPPORTED_NS) and T.euid[creator] != 0:
+    if flags & (SUPPORTED_NS | UNSUPPORTED_NS) \
+            and not task_identity.capable(world, creator, CAP_SYS_ADMIN):
         raise KernelError(E.EPERM, "creating a namespace needs CAP_SYS_ADMIN")
     if flags & UNSUPPORTED_NS:
         raise KernelError(E.EINVAL, f"namespace flags {flags & UNSUPPORTED_NS:#x} are not supported")
@@ -176,13 +198,16 @@ def validate_flags(world, creator: int, flags: int, exit_signal: int) -> None:
 
 
 def clone(world, creator: int, flags: int, *, exit_signal: int | None = None,
-          child_tid_addr: int = 0, parent_tid_addr: int = 0) -> int:
+          child_tid_addr: int = 0, parent_tid_addr: int = 0, set_tid: tuple[int, ...] = (),
+          clear_sighand: bool = False) -> int:
     """clone(2): create a task from ``creator``. Returns the new task's row.
 
     ``flags`` may carry the exit signal in its low byte (legacy clone) or it can be given as
     ``exit_signal`` (clone3). Raises KernelError with Linux's errno on failure, leaving no trace.
     ``child_tid_addr`` is clone's child_tid (CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID),
-    ``parent_tid_addr`` its parent_tid (CLONE_PARENT_SETTID).
+    ``parent_tid_addr`` its parent_tid (CLONE_PARENT_SETTID). clone3 adds ``set_tid`` (the ids
+    to take, :func:`_assign_ids`) and ``clear_sighand`` (CLONE_CLEAR_SIGHAND: the child's copy of
+    the handlers goes back to SIG_DFL, as exec does).
     """
     T, G, N = world.tasks, world.thread_groups, world.pid_namespaces
     if exit_signal is None:
@@ -190,6 +215,7 @@ def clone(world, creator: int, flags: int, *, exit_signal: int | None = None,
         flags &= ~CSIGNAL
     validate_flags(world, creator, flags, exit_signal)
     _check_limits(world, creator)
+    task_sched.check_fork(world, creator)
     ctg = int(T.tg[creator])
     if G.exiting[ctg] or T.exit_state[creator] != ExitState.NONE:
         # Linux: a fatal signal pending in the creator aborts the fork (ERESTARTNOINTR); the
@@ -203,13 +229,16 @@ def clone(world, creator: int, flags: int, *, exit_signal: int | None = None,
         ns = new_ns
     t = _new_task_row(world, creator)
     try:
-        _assign_ids(world, t, ns)
+        _assign_ids(world, t, ns, set_tid, creator)
     except KernelError:
         T.free(t)
         if new_ns >= 0:
             world.index.pidmaps.pop(new_ns, None)
             N.free(new_ns)
         raise
+    task_sched.sched_fork(world, creator, t)
+    if flags & CLONE_VM:  # rseq_fork: a new thread of the same memory registers its own
+        T.rseq_addr[t] = T.rseq_len[t] = T.rseq_sig[t] = 0
 
     if flags & CLONE_THREAD:
         _join_thread_group(world, t, ctg)
@@ -233,6 +262,8 @@ def clone(world, creator: int, flags: int, *, exit_signal: int | None = None,
         src = int(getattr(T, col)[creator])
         if src >= 0:
             getattr(T, col)[t] = (resources.share if share[kind] else resources.copy)(world, kind, src)
+    if clear_sighand and T.sighand[t] >= 0:
+        sigactions.flush_handlers(world, int(T.sighand[t]))
     U = world.uts_namespaces
     u = int(T.uts[creator])
     if flags & CLONE_NEWUTS:
@@ -310,7 +341,8 @@ def clone_many(world, creators, flags: int, *, exit_signal: int | None = None) -
     simple = (not flags & (CLONE_PARENT | CLONE_VFORK | CLONE_PARENT_SETTID | CLONE_CHILD_SETTID
                            | SUPPORTED_NS | UNSUPPORTED_NS | CLONE_PIDFD)
               and k > 0 and (T.ns[creators] == root).all() and (T.ruid[creators] == 0).all()
-              and (T.altstack[creators] < 0).all())
+              and (T.altstack[creators] < 0).all() and not T.sched_reset_on_fork[creators].any()
+              and not (T.sched_policy[creators] == SCHED_DEADLINE).any())
     if not simple:
         for j, c in enumerate(creators):
             try:
@@ -343,9 +375,11 @@ def clone_many(world, creators, flags: int, *, exit_signal: int | None = None) -
     ids = _alloc_ids_many(world, root, m)
     rows = T.alloc_many(m)
     out[ok] = rows
-    for name in ("ruid", "euid", "suid", "rgid", "egid", "sgid", "sig_mask", "comm"):
+    for name in INHERITED:
         col = getattr(T, name)
         col[rows] = col[src]
+    if flags & CLONE_VM:
+        T.rseq_addr[rows] = T.rseq_len[rows] = T.rseq_sig[rows] = 0
     T.ns[rows] = root
     T.tids[rows, 0] = ids
     pm = pidns.pidmap(world, root)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..abi import ARG_MAX, ExitState, STK_LIM
 from ..components import links, resources, sigactions
-from . import fd_table, futex, task_clone, task_exit, task_signals, timers
+from . import fd_table, futex, task_clone, task_exit, task_identity, task_signals, timers
 
 
 def arg_strings_limit(rlimit_stack: int = STK_LIM) -> int:
@@ -40,7 +40,9 @@ def begin_new_exec(world, row: int, memory) -> int:
     space object) as its address space, its other threads die, the old mm is released as at exit
     (robust list, clear_child_tid, a vfork parent goes on), shared fd and handler tables are
     unshared, close-on-exec fds close, caught signals go back to SIG_DFL, POSIX timers are
-    deleted (setitimer's timers carry over). Returns the old ``address_spaces`` row, for the
+    deleted (setitimer's timers carry over), the rseq registration is dropped, the credentials
+    become what an exec gives (systems/task_identity.exec_creds; the nice value and scheduling
+    policy stay). Returns the old ``address_spaces`` row, for the
     caller to release once nothing runs on it (-1 if there was none)."""
     T = world.tasks
     zap_other_threads(world, row)
@@ -69,6 +71,15 @@ def begin_new_exec(world, row: int, memory) -> int:
         sigactions.flush_handlers(world, sh)
     T.clear_child_tid[row] = 0
     T.robust_list[row] = 0
+    T.rseq_addr[row] = T.rseq_len[row] = T.rseq_sig[row] = 0  # rseq_execve
+    task_identity.exec_creds(world, row)
+    # the new image's address space: dumpable unless the ids differ (suid_dumpable 0 then), no
+    # membarrier registrations
+    mm = int(T.mm[row])
+    if mm >= 0:
+        A = world.address_spaces
+        A.dumpable[mm] = int(T.euid[row] == T.ruid[row] and T.egid[row] == T.rgid[row])
+        A.membarrier_state[mm] = 0
     task_signals.set_altstack(world, row, None)
     tg = int(T.tg[row])
     world.thread_groups.did_exec[tg] = True

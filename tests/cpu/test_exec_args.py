@@ -433,7 +433,8 @@ def test_standard_auxv_order_and_secure_flag(progs):
     types = [t for t, _ in auxv]
     assert types == [AT_SYSINFO_EHDR, AT_MINSIGSTKSZ, AT_HWCAP, AT_PAGESZ, AT_CLKTCK, AT_PHDR,
                      AT_PHENT, AT_PHNUM, AT_BASE, AT_FLAGS, AT_ENTRY, AT_UID, AT_EUID, AT_GID,
-                     AT_EGID, AT_SECURE, AT_RANDOM, AT_HWCAP2, AT_EXECFN, AT_PLATFORM]
+                     AT_EGID, AT_SECURE, AT_RANDOM, AT_HWCAP2, AT_EXECFN, AT_PLATFORM,
+                     AT_RSEQ_FEATURE_SIZE, AT_RSEQ_ALIGN]
     d = dict(auxv)
     assert d[AT_SECURE] == 1 and d[AT_UID] == 1000 and d[AT_EUID] == 0 and d[AT_FLAGS] == 0
     assert d[AT_BASE] == 0x7000 and d[AT_ENTRY] == img.entry + 0x1000
@@ -490,7 +491,7 @@ def test_random_stacks_parse_back(progs, argv, envp, execfn, top_pages, random16
 NATIVE_ARGV_TAIL = ["one", "", "two words", "ünï", "x" * 100]
 NATIVE_ENV = {"FOO": "bar", "EMPTY": "", "WITH SPACE": "a b", "LONG": "y" * 77}
 # Auxv entries Linux 6.x adds that we do not send (see standard_auxv).
-NOT_SENT = {AT_RSEQ_FEATURE_SIZE, AT_RSEQ_ALIGN, AT_HWCAP3, AT_HWCAP4}
+NOT_SENT = {AT_HWCAP3, AT_HWCAP4}
 
 
 def run_stackdump(progs, prefix=(), argv=None, env=None, via_exec_empty=False):
