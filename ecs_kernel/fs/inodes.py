@@ -45,14 +45,23 @@ MAX_MEMORY_FILE = 1 << 31
 
 @dataclass(frozen=True)
 class Creds:
-    """The filesystem credentials of the calling task (fsuid, fsgid, supplementary groups)."""
+    """The filesystem credentials of the calling task (fsuid, fsgid, supplementary groups) and
+    its effective capabilities (``caps``, one bit per CAP_*; None: every capability for uid 0,
+    none otherwise)."""
 
     uid: int = 0
     gid: int = 0
     groups: tuple[int, ...] = ()
+    caps: int | None = None
 
     def in_group(self, gid: int) -> bool:
         return gid == self.gid or gid in self.groups
+
+    def capable(self, cap: int) -> bool:
+        """capable_wrt_inode_uidgid: every id maps in the one user namespace."""
+        if self.caps is None:
+            return self.uid == 0
+        return bool((self.caps >> cap) & 1)
 
 
 ROOT_CREDS = Creds()
@@ -219,17 +228,11 @@ class Inode:
 
 
 def permitted(inode: Inode, creds: Creds, want: int) -> bool:
-    """Linux generic_permission for ``want`` (MAY_READ|MAY_WRITE|MAY_EXEC bits).
-
-    Root (uid 0) has CAP_DAC_OVERRIDE: read and write always; execute a directory always, a file
-    only if some execute bit is set.
+    """Linux generic_permission for ``want`` (MAY_READ|MAY_WRITE|MAY_EXEC bits): the owner, group
+    or other bits; failing them, CAP_DAC_READ_SEARCH reads files and reads and searches
+    directories, CAP_DAC_OVERRIDE does anything to a directory and reads and writes files, and
+    executes a file that has some execute bit.
     """
-    if creds.uid == 0:
-        if want & MAY_EXEC:
-            mode = inode.get_mode()
-            if (mode & S_IFMT) != S_IFDIR and not (mode & 0o111):
-                return False
-        return True
     mode, uid, gid = inode.owner()
     if creds.uid == uid:
         bits = mode >> 6
@@ -237,7 +240,16 @@ def permitted(inode: Inode, creds: Creds, want: int) -> bool:
         bits = mode >> 3
     else:
         bits = mode
-    return (bits & want) == want
+    if (bits & want) == want:
+        return True
+    if (mode & S_IFMT) == S_IFDIR:
+        if not want & MAY_WRITE and creds.capable(abi.CAP_DAC_READ_SEARCH):
+            return True
+        return creds.capable(abi.CAP_DAC_OVERRIDE)
+    want &= MAY_READ | MAY_WRITE | MAY_EXEC
+    if want == MAY_READ and creds.capable(abi.CAP_DAC_READ_SEARCH):
+        return True
+    return (not want & MAY_EXEC or bool(mode & 0o111)) and creds.capable(abi.CAP_DAC_OVERRIDE)
 
 
 def check_permission(inode: Inode, creds: Creds, want: int) -> None:

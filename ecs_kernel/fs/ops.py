@@ -66,10 +66,10 @@ class PathOps:
         """may_delete(): permission, the sticky bit, the type of the victim, then fs support."""
         creds = walk.creds
         check_permission(d, creds, MAY_WRITE | MAY_EXEC)
-        if creds.uid != 0:
-            dmode, duid, _ = d.owner()
+        dmode, duid, _ = d.owner()
+        if dmode & S_ISVTX:  # check_sticky
             _, vuid, _ = victim.owner()
-            if dmode & S_ISVTX and creds.uid != vuid and creds.uid != duid:
+            if creds.uid not in (vuid, duid) and not creds.capable(abi.CAP_FOWNER):
                 raise KernelError(E.EPERM, "sticky directory")
         if isdir:
             if not isinstance(victim, DirInode):
@@ -90,7 +90,8 @@ class PathOps:
             gid = dgid
             if is_dir:
                 mode |= S_ISGID
-            elif mode & S_ISGID and mode & S_IXGRP and not creds.in_group(gid) and creds.uid != 0:
+            elif mode & S_ISGID and mode & S_IXGRP and not creds.in_group(gid) \
+                    and not creds.capable(abi.CAP_FSETID):
                 mode &= ~S_ISGID
         else:
             gid = creds.gid
@@ -164,7 +165,8 @@ class PathOps:
             if isinstance(inode, DirInode) and want & MAY_WRITE:
                 raise KernelError(E.EISDIR, "is a directory")
             check_permission(inode, walk.creds, want)
-            if flags & O_NOATIME and walk.creds.uid not in (0, inode.owner()[1]):
+            if flags & O_NOATIME and walk.creds.uid != inode.owner()[1] \
+                    and not walk.creds.capable(abi.CAP_FOWNER):
                 raise KernelError(E.EPERM, "O_NOATIME on a file the caller does not own")
             if isinstance(inode, RegularFile):
                 if want & MAY_WRITE:
@@ -309,7 +311,7 @@ class PathOps:
         inode = old.inode
         d, last = self._create_lookup(newpath, new_cwd if new_cwd is not None else cwd, walk, False)
         creds = walk.creds
-        if creds.uid != 0:  # fs.protected_hardlinks = 1
+        if not creds.capable(abi.CAP_FOWNER):  # fs.protected_hardlinks = 1
             mode, uid, _ = inode.owner()
             safe = ((mode & S_IFMT) == abi.S_IFREG and not mode & S_ISUID
                     and not (mode & S_ISGID and mode & S_IXGRP)
@@ -499,11 +501,11 @@ class PathOps:
         if isinstance(inode, Symlink):
             raise KernelError(E.EOPNOTSUPP, "cannot chmod a symlink")
         _, uid, gid = inode.owner()
-        if creds.uid != 0 and creds.uid != uid:
+        if creds.uid != uid and not creds.capable(abi.CAP_FOWNER):
             raise KernelError(E.EPERM, "not the owner")
         if getattr(inode, "mutable", True) is False:
             raise KernelError(E.EPERM, "read-only filesystem object")
-        if creds.uid != 0 and not creds.in_group(gid):
+        if not creds.in_group(gid) and not creds.capable(abi.CAP_FSETID):
             mode &= ~S_ISGID
         inode.copy_up_meta()
         inode.mode = (inode.mode & S_IFMT) | (mode & 0o7777)
@@ -520,7 +522,7 @@ class PathOps:
         mode, cur_uid, cur_gid = inode.owner()
         uid = cur_uid if uid in (-1, 0xFFFFFFFF) else uid
         gid = cur_gid if gid in (-1, 0xFFFFFFFF) else gid
-        if creds.uid != 0:
+        if not creds.capable(abi.CAP_CHOWN):
             if uid != cur_uid or creds.uid != cur_uid or (gid != cur_gid and not creds.in_group(gid)):
                 raise KernelError(E.EPERM, "not permitted to change owner")
         if getattr(inode, "mutable", True) is False:
@@ -559,7 +561,7 @@ class PathOps:
             return
         _, uid, _ = inode.owner()
         explicit = any(t is not None and t is not OMIT for t in (atime_ns, mtime_ns))
-        if creds.uid != 0 and creds.uid != uid:
+        if creds.uid != uid and not creds.capable(abi.CAP_FOWNER):
             if explicit:
                 raise KernelError(E.EPERM, "not the owner")
             if not permitted(inode, creds, MAY_WRITE):

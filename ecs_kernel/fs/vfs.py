@@ -31,7 +31,7 @@ import os
 import time
 from typing import Callable
 
-from ecs_kernel.abi import MAXSYMLINKS, NAME_MAX, PATH_MAX
+from ecs_kernel.abi import CAP_DAC_READ_SEARCH, MAXSYMLINKS, NAME_MAX, PATH_MAX
 from ecs_kernel.checkpoint_objects import state_class
 from ecs_kernel.errors import E, KernelError
 from ecs_kernel.fs.stat import makedev
@@ -176,7 +176,7 @@ class FileSystem(PathOps):
         return d if d is walk.root else d.parent
 
     def _may_lookup(self, d: DirInode, walk: Walk) -> None:
-        if walk.creds.uid != 0:
+        if not walk.creds.capable(CAP_DAC_READ_SEARCH):  # which may search any directory
             check_permission(d, walk.creds, MAY_EXEC)
 
     def _lookup_child(self, d: DirInode, name: str, walk: Walk) -> Inode | None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import errno as _errno
 
-from ..abi import Block
+from ..abi import SECURE_NO_SETUID_FIXUP, Block
 from ..components.futex import NO_DEADLINE
 from ..checkpoint_objects import state_class
 from ..errors import E, KernelError
@@ -165,13 +165,20 @@ class Task:
         return int(self.world.tasks.tg[self.row])
 
     def creds(self) -> Creds:
-        """Filesystem credentials (fsuid/fsgid are the effective ids here)."""
-        T = self.world.tasks
-        return Creds(int(T.euid[self.row]), int(T.egid[self.row]))
+        """Filesystem credentials: fsuid, fsgid and the effective capabilities."""
+        T, r = self.world.tasks, self.row
+        return Creds(int(T.fsuid[r]), int(T.fsgid[r]), caps=int(T.cap_effective[r]))
 
     def real_creds(self) -> Creds:
-        T = self.world.tasks
-        return Creds(int(T.ruid[self.row]), int(T.rgid[self.row]))
+        """access(2)'s credentials (access_override_creds): the real ids; the permitted
+        capabilities for real uid 0, none for anyone else (unless SECURE_NO_SETUID_FIXUP)."""
+        T, r = self.world.tasks, self.row
+        ruid = int(T.ruid[r])
+        if int(T.securebits[r]) >> SECURE_NO_SETUID_FIXUP & 1:
+            caps = int(T.cap_effective[r])
+        else:
+            caps = int(T.cap_permitted[r]) if ruid == 0 else 0
+        return Creds(ruid, int(T.rgid[r]), caps=caps)
 
 
 def errno_name(e: int) -> str:

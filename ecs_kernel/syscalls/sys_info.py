@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import struct
 
-from ..abi import GRND_INSECURE, GRND_NONBLOCK, GRND_RANDOM, NEW_UTS_LEN
+from ..abi import CAP_SYS_ADMIN, GRND_INSECURE, GRND_NONBLOCK, GRND_RANDOM, NEW_UTS_LEN
 from ..errors import E, KernelError
+from ..systems.task_identity import capable
 from .context import s32, u32
 from .registry import FULL, PARTIAL, syscall
 
@@ -35,7 +36,7 @@ def uname(t, buf):
 
 
 def _set_uts(t, col: str, name: int, length: int) -> int:
-    if int(t.world.tasks.euid[t.row]) != 0:
+    if not capable(t.world, t.row, CAP_SYS_ADMIN):
         raise KernelError(E.EPERM)
     n = s32(length)
     if not 0 <= n <= NEW_UTS_LEN:

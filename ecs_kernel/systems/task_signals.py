@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..abi import (Block, CLD_CONTINUED, CLD_STOPPED, COREDUMP_SIGNALS, DEFAULT_IGNORE,
+from ..abi import (Block, CAP_KILL, CLD_CONTINUED, CLD_STOPPED, COREDUMP_SIGNALS, DEFAULT_IGNORE,
                    ERESTARTNOINTR, ERESTART_RESTARTBLOCK, ExitState, FULL_MASK, MINSIGSTKSZ, NSIG,
                    RLIMIT_SIGPENDING, RunState, SA_NOCLDSTOP, SA_NODEFER, SA_RESETHAND, SA_RESTART,
                    SIGCHLD, SIGCONT, SIGKILL, SIGRTMIN, SIGSEGV, SIGSTOP, SIG_BLOCK, SIG_DFL,
@@ -33,6 +33,7 @@ from ..jit.signals import _raise_bad_row
 from ..jit.signals_batch import deliverable_rows, interrupted_ret
 from ..schedule import Phase, system
 from . import futex, io_wait, sessions, signals_batch
+from .task_identity import capable
 from .task_block import BLOCKED, end_interrupted_sleeps
 
 
@@ -401,9 +402,10 @@ def _check_signo(signo: int) -> None:
 
 
 def _may_kill(world, sender: int, target: int, signo: int) -> bool:
-    """check_kill_permission / kill_ok_by_cred."""
+    """check_kill_permission / kill_ok_by_cred: matching uids, CAP_KILL, or SIGCONT within the
+    session."""
     T = world.tasks
-    if T.euid[sender] == 0:
+    if capable(world, sender, CAP_KILL):
         return True
     s_uid, s_euid = int(T.ruid[sender]), int(T.euid[sender])
     t_uid, t_suid = int(T.ruid[target]), int(T.suid[target])

@@ -1,5 +1,7 @@
 """Our C programs, built with gcc -static and musl-gcc -static, run natively and under
 ecs-kernel: stdout and the exit status must match (Linux is the oracle)."""
+import os
+
 import pytest
 
 from tests.guests.harness import run_guest, run_native
@@ -118,3 +120,33 @@ def test_threads(guest_build, libc, scenario):
     """pthreads: contended mutexes and condition variables (futex waiters as rows), joins
     (clear_child_tid), pthread_kill, TLS, pthread_exit from main, exit from a thread."""
     same([guest_build("threads", libc), scenario])
+
+
+# Credentials and scheduling attributes need a root caller natively (the guest is root).
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="compares with a root process")
+
+
+@needs_root
+def test_credentials_capabilities_and_no_new_privs(guest_build, libc):
+    """set*id (setuid(-1) EINVAL, saved ids, fsuid), a thread's setuid and exit then a fork
+    (the per-user count moves), capabilities following the uids, capget/capset, keepcaps,
+    bounding and ambient sets, no_new_privs and dumpable through fork and exec, what a euid
+    change does to dumpable and the parent-death signal."""
+    same([guest_build("creds", libc)])
+
+
+@needs_root
+def test_nice_policies_ioprio_membarrier(guest_build, libc):
+    """getpriority/setpriority (ESRCH for a reaped pid, EACCES, PGRP, USER; inherited by fork
+    and threads, kept by exec), sched_setscheduler/setparam/getattr/setattr with their checks
+    and SCHED_RESET_ON_FORK, ioprio_get/set, membarrier's registrations."""
+    same([guest_build("sched", libc)])
+
+
+@needs_root
+def test_clone3_clone_parent_pdeathsig_rseq(guest_build, libc):
+    """clone3's struct checks and errnos, CLONE_CLEAR_SIGHAND, a TLS base outside user space,
+    CLONE_PARENT with an inherited exit signal, PR_SET_PDEATHSIG on the parent thread's exit,
+    rseq registration by glibc and by hand (EBUSY, EPERM, EINVAL, EFAULT, the cpu fields, fork,
+    unregistration, SIGSEGV for an area the kernel cannot write)."""
+    same([guest_build("clone3", libc)])
