@@ -4,7 +4,8 @@ Use it as is (``TestLifecycle = LifecycleMachine.TestCase``) or subclass it to a
 invariants of your own; ``self.k`` is the Kernel and ``self.ref`` the reference model. After every
 step it checks that every task is in exactly one thread group and session (``check_sanity``), that
 the two agree on every task's state, parent, process group and session, that no zombie is lost or
-reaped twice, and that every parent is alive (or is init).
+reaped twice, that every parent is alive (or is init), and, with tasks changing their uids,
+that the per-user process counts follow the real uids.
 """
 from __future__ import annotations
 
@@ -15,10 +16,10 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from ..abi import (CLONE_SIGHAND, CLONE_THREAD, CLONE_VM, ExitState, P_ALL, P_PID, RunState,
                    WEXITED, WNOHANG, WNOTHREAD, WNOWAIT)
 from ..components import pidns
-from ..errors import KernelError
+from ..errors import E, KernelError
 from ..kernel import Kernel
 from ..schedule import check_sanity
-from ..systems import sessions
+from ..systems import sessions, task_identity
 from ..systems.task_block import BLOCKED
 from ..systems.task_signals import send_group_signal
 from ..world import Settings
@@ -178,6 +179,24 @@ class LifecycleMachine(RuleBasedStateMachine):
         tid = self._choose(i)
         self.k.set_child_subreaper(self._h(tid))
         self.ref.tasks[tid].proc.subreaper = True
+
+    @rule(i=pick, uid=st.sampled_from([0, 1000, 1001]),
+          how=st.sampled_from(["setuid", "setreuid", "setresuid"]))
+    def change_uid(self, i, uid, how):
+        """A credential change the reference does not model: the sanitizer (check_sanity, every
+        step) holds the per-user process counts to the live tasks' real uids through the
+        exits and reaps that follow."""
+        w = self.k.world
+        row = self.k.task(self._h(self._choose(i)))
+        try:
+            if how == "setuid":
+                task_identity.setuid(w, row, uid)
+            elif how == "setreuid":
+                task_identity.setreuid(w, row, uid, task_identity.NO_ID)
+            else:
+                task_identity.setresuid(w, row, uid, uid, task_identity.NO_ID)
+        except KernelError as e:
+            assert e.errno == E.EPERM, e  # a task that left uid 0 has no CAP_SETUID
 
     # -- checks ------------------------------------------------------------------------------------
     def _check_results(self):
