@@ -131,6 +131,7 @@ Rseq = Component("Rseq", "tasks", {
     "rseq_addr": Column(np.uint64, 0),  # the registered struct rseq (0: none)
     "rseq_len": Column(np.uint32, 0),
     "rseq_sig": Column(np.uint32, 0),  # the signature an abort handler must carry
+    "rseq_event": Column(np.bool_, False),  # preempted since it last ran: check its rseq_cs
 }, doc="rseq(2) registration: kept by fork, dropped by clone(CLONE_VM) and exec.")
 
 COMPONENTS = [TaskTree, ThreadGroupMembership, TaskIDs, RunStateC, ExitStateC, WaitState, TaskCreds,

@@ -75,6 +75,8 @@ class GuestSignals:
                 fp = SF.save_fpstate(uc)
             if self.machine.strace is not None:
                 self._strace(row, taken[0])
+            if T.rseq_addr[row]:  # rseq_signal_deliver: abort a critical section first
+                regs["rip"] = self.machine.rseq_resume(task, regs["rip"], taken[0])
             entry = self._setup_frame(task, taken, regs, fp)
             if entry is not None:
                 regs, fp = entry, INIT_FP

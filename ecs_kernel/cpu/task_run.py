@@ -44,11 +44,13 @@ from unicorn import x86_const as X
 from ..abi import (CLONE_SETTLS, CLONE_THREAD, CLONE_VM, ERESTARTNOHAND, ERESTARTNOINTR,
                    ERESTARTSYS, ERESTART_RESTARTBLOCK, ExitState, NR_RESTART_SYSCALL, RLIMIT_AS,
                    RLIMIT_DATA, RLIMIT_STACK, RunState, SIGKILL, SIGSEGV)
-from ..components import resources
+from ..components import resources, sigactions
 from ..components.rlimits import get as rlimit_get
-from ..syscalls import dispatch
+from ..errors import KernelError
+from ..syscalls import dispatch, sys_rseq
 from ..syscalls.context import ExecDone, FSContext, Task
-from ..systems import cpu_clocks, io_wait, task_block, task_clone, task_exec, task_exit
+from ..systems import (cpu_clocks, io_wait, task_block, task_clone, task_exec, task_exit,
+                       task_signals)
 from ..systems.task_signals import deliverable
 from . import loader, sigframe
 from .clock import HostClock
@@ -257,6 +259,20 @@ class Machine:
         self.platform.stop("requantum")
         return pid
 
+    def rseq_resume(self, task, rip: int, signo: int) -> int:
+        """Where a thread with an rseq area resumes at ``rip`` after a preemption or, for signal
+        ``signo``, before its frame (syscalls/sys_rseq.notify_resume); a bad descriptor or an
+        unwritable area forces SIGSEGV (force_sigsegv: a SIGSEGV being delivered gets its
+        default action)."""
+        try:
+            return sys_rseq.notify_resume(task, rip)
+        except KernelError:
+            w = self.world
+            if signo == SIGSEGV:
+                sigactions.reset_handler(w, int(w.tasks.sighand[task.row]), SIGSEGV)
+            task_signals.force_signal(w, task.row, SIGSEGV)
+            return rip
+
     def yield_cpu(self) -> None:
         """sched_yield(2), from the syscall hook: with another guest task runnable, stop the
         engine after the call (safe: we are in the hook) and the run loop runs the next task."""
@@ -269,6 +285,9 @@ class Machine:
         registers (the last thread's are saved in its context first)."""
         if row != self.current and self.current >= 0:
             self.sync_clock()  # the CPU used so far was the previous task's
+            T = self.world.tasks
+            if T.alive[self.current] and T.rseq_addr[self.current]:
+                T.rseq_event[self.current] = True  # rseq_preempt
         gm = self.memory_of(row)
         uc = gm.uc
         loaded = gm.loaded_row if gm.loaded_row >= 0 else row
@@ -378,6 +397,13 @@ class Machine:
         self.contended = any(r != row and self._runnable(r) for r in self.tasks)
         if T.run_state[row] == RunState.runSyscallExit:
             self.syscall_exit(row)
+        if T.rseq_event[row]:  # back on the CPU after another task: rseq_handle_notify_resume
+            T.rseq_event[row] = False
+            uc = self.memory_of(row).uc
+            rip = uc.reg_read(X.UC_X86_REG_RIP)
+            new = self.rseq_resume(self.tasks[row], rip, 0)
+            if new != rip:
+                uc.reg_write(X.UC_X86_REG_RIP, new)
         if deliverable(self.world, row):
             # sent while it was not running: delivered on its way back to user mode
             uc = self.memory_of(row).uc

@@ -8,15 +8,21 @@ one CPU) and ``node_id`` and ``mm_cid`` 0; unregistered, ``cpu_id`` is
 RSEQ_CPU_ID_UNINITIALIZED (-1). A failed write of a registered area is a SIGSEGV, as on
 Linux's way back to user space. fork keeps the registration, clone(CLONE_VM) and exec drop it.
 
-Not modelled: aborting a critical section (``rseq_cs``) when its thread is preempted or gets a
-signal. The one CPU never migrates a thread, so ``cpu_id`` never changes under a sequence.
+A critical section is aborted as Linux's rseq_ip_fixup does, on the two events a one-CPU
+kernel has: the thread gets a signal (before its frame is built) or it runs again after another
+thread ran (the run loop's switch, which sets its ``rseq_event`` column). If the thread's
+``rseq_cs`` descriptor covers its instruction pointer, it resumes at the descriptor's
+``abort_ip`` (whose preceding 4 bytes must be the signature) and ``rseq_cs`` is cleared; outside
+a section ``rseq_cs`` is just cleared; a malformed descriptor or an unwritable area is a
+SIGSEGV. Migration never happens (one CPU), so ``cpu_id`` never changes under a sequence.
 """
 from __future__ import annotations
 
 import struct
 
 from ..abi import (ORIG_RSEQ_SIZE, RSEQ_ALIGN, RSEQ_CPU_ID_UNINITIALIZED, RSEQ_FEATURE_SIZE,
-                   RSEQ_FLAG_UNREGISTER, RSEQ_OFF_CPU_ID_START, RSEQ_OFF_NODE_ID, RSEQ_OFF_RSEQ_CS, SIGSEGV, TASK_SIZE)
+                   RSEQ_FLAG_UNREGISTER, RSEQ_OFF_CPU_ID_START, RSEQ_OFF_FLAGS, RSEQ_OFF_NODE_ID,
+                   RSEQ_OFF_RSEQ_CS, SIGSEGV, TASK_SIZE)
 from ..errors import E, KernelError
 from ..systems.task_signals import force_signal
 from .context import s32, u32
@@ -29,8 +35,8 @@ def _write_ids(t, addr: int, cpu_id_start: int, cpu_id: int) -> None:
     t.mm.copy_out(addr + RSEQ_OFF_NODE_ID, struct.pack("<II", 0, 0))  # node_id, mm_cid
 
 
-@syscall("rseq", FULL, "registration, the cpu fields, unregistration; no critical-section "
-         "aborts (one CPU, no migration)", args=("p", "u", "x", "x"))
+@syscall("rseq", FULL, "registration, the cpu fields, critical sections aborted on preemption "
+         "and signals (one CPU: no migration)", args=("p", "u", "x", "x"))
 def rseq(t, addr, length, flags, sig):
     """Implements rseq(2)."""
     length, flags, sig = u32(length), s32(flags), u32(sig)
@@ -70,3 +76,38 @@ def rseq(t, addr, length, flags, sig):
     except KernelError:
         force_signal(t.world, r, SIGSEGV)
     return 0
+
+
+_CS = struct.Struct("<IIQQQ")  # struct rseq_cs: version, flags, start_ip, post_commit_offset, abort_ip
+_MASK64 = (1 << 64) - 1
+
+
+def notify_resume(t, rip: int) -> int:
+    """rseq_handle_notify_resume for a registered thread about to resume user code at ``rip``
+    after a preemption or a signal: where it resumes (``abort_ip`` inside a critical section),
+    with ``rseq_cs`` cleared and the cpu fields written. A bad descriptor or area raises
+    KernelError (the caller forces SIGSEGV)."""
+    T, r = t.world.tasks, t.row
+    addr = int(T.rseq_addr[r])
+    if not addr:
+        return rip
+    ptr = t.mm.copy_in_u64(addr + RSEQ_OFF_RSEQ_CS)
+    if ptr:
+        if ptr >= TASK_SIZE:
+            raise KernelError(E.EINVAL, "rseq_cs outside user space")
+        version, flags, start, off, abort = _CS.unpack(t.mm.copy_in(ptr, _CS.size))
+        if start >= TASK_SIZE or start + off >= TASK_SIZE or abort >= TASK_SIZE or version:
+            raise KernelError(E.EINVAL, "bad rseq_cs")
+        if (abort - start) & _MASK64 < off:
+            raise KernelError(E.EINVAL, "abort_ip inside the critical section")
+        sig = struct.unpack("<I", t.mm.copy_in(abort - 4, 4))[0]
+        if sig != int(T.rseq_sig[r]):
+            raise KernelError(E.EINVAL, "no rseq signature before abort_ip")
+        if (rip - start) & _MASK64 < off:
+            thread_flags = struct.unpack("<I", t.mm.copy_in(addr + RSEQ_OFF_FLAGS, 4))[0]
+            if flags or thread_flags:  # rseq_warn_flags: every flag is refused now
+                raise KernelError(E.EINVAL, "rseq flags")
+            rip = abort
+        t.mm.copy_out_u64(addr + RSEQ_OFF_RSEQ_CS, 0)
+    _write_ids(t, addr, 0, 0)
+    return rip

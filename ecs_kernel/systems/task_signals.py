@@ -364,6 +364,12 @@ def send_group_signal(world, tg: int, signo: int, *, code: int = SI_KERNEL, pid:
         if G.exiting[tg] or sig_ignored(world, leader, SIGKILL, force):
             world.index.signal_stats.dropped += 1
             return False
+        T = world.tasks
+        if all(T.exit_state[t] != ExitState.NONE
+               for t in links.members(G.task_head, tg, T.tg_next)):
+            # complete_signal finds no thread that is not exiting: no group exit, and the
+            # status the threads' own exits gave stays (a zombie killed keeps its status)
+            return True
         group_kill(world, tg, SIGKILL)
         return True
     return send_signal(world, leader, signo, group=True, code=code, pid=pid, uid=uid, value=value,

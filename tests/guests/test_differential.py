@@ -147,6 +147,6 @@ def test_nice_policies_ioprio_membarrier(guest_build, libc):
 def test_clone3_clone_parent_pdeathsig_rseq(guest_build, libc):
     """clone3's struct checks and errnos, CLONE_CLEAR_SIGHAND, a TLS base outside user space,
     CLONE_PARENT with an inherited exit signal, PR_SET_PDEATHSIG on the parent thread's exit,
-    rseq registration by glibc and by hand (EBUSY, EPERM, EINVAL, EFAULT, the cpu fields, fork,
+    SIGKILL to a process whose one thread has exited (its status stays), rseq registration by glibc and by hand (EBUSY, EPERM, EINVAL, EFAULT, the cpu fields, fork,
     unregistration, SIGSEGV for an area the kernel cannot write)."""
-    same([guest_build("clone3", libc)])
+    same([guest_build("lifecycle", libc)])

@@ -1,6 +1,7 @@
-/* clone3 (struct clone_args and its errnos, CLONE_CLEAR_SIGHAND, set_tid's checks, a TLS base
- * outside user space), CLONE_PARENT, PR_SET_PDEATHSIG when the parent thread exits, and rseq
- * registration (glibc registers every thread; musl none). Run as root. */
+/* Process lifecycle: clone3 (struct clone_args and its errnos, CLONE_CLEAR_SIGHAND, set_tid's
+ * checks, a TLS base outside user space), CLONE_PARENT, PR_SET_PDEATHSIG when the parent thread
+ * exits, SIGKILL to a process whose only thread has exited, and rseq registration (glibc
+ * registers every thread; musl none). Run as root. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #ifdef __GLIBC__
@@ -223,6 +225,23 @@ static void pdeathsig(void) {
   printf("child got the parent-death signal: %d\n", reap(kid, 0));
 }
 
+/* SIGKILL to a process whose one thread called exit(2): no group exit, the status stays. */
+static void kill_exited(void) {
+  int fds[2];
+  pipe(fds);
+  pid_t p = fork();
+  if (p == 0) {
+    close(fds[0]);
+    syscall(SYS_exit, 0);
+  }
+  close(fds[1]);
+  char c;
+  T("its files are closed", read(fds[0], &c, 1));
+  T("SIGKILL", kill(p, SIGKILL));
+  printf("status %d\n", reap(p, 0));
+  close(fds[0]);
+}
+
 /* rseq ------------------------------------------------------------------------------------- */
 struct rseq_area {
   uint32_t cpu_id_start;
@@ -236,6 +255,64 @@ static struct rseq_area area[2];
 
 static long rseq_(void *p, uint32_t len, int flags, uint32_t sig) {
   return syscall(SYS_rseq, p, len, flags, sig);
+}
+
+/* A critical section that spins until the kernel aborts it: arm rseq_cs with a descriptor of
+ * [1b, 2b), loop at 1b; the signature precedes the abort handler at 4f. */
+static __attribute__((noinline)) int spin_in_cs(struct rseq_area *a) {
+  int aborted = 0;
+  __asm__ volatile(
+      "lea 3f(%%rip), %%rax\n\t"
+      "mov %%rax, 8(%[area])\n\t"
+      "1:\n\t"
+      "jmp 1b\n\t"
+      "2:\n\t"
+      ".pushsection .data.rseq_cs, \"aw\"\n\t"
+      ".balign 32\n\t"
+      "3:\n\t"
+      ".long 0, 0\n\t"
+      ".quad 1b, 2b - 1b, 4f\n\t"
+      ".popsection\n\t"
+      ".long 0x53053053\n\t"
+      "4:\n\t"
+      "movl $1, %[ab]\n\t"
+      : [ab] "=m"(aborted)
+      : [area] "r"(a)
+      : "rax", "memory");
+  return aborted;
+}
+
+static volatile sig_atomic_t alarms, competitor_done;
+static void on_alarm(int s) { (void)s; alarms++; }
+
+static void *competitor(void *arg) {
+  (void)arg;
+  while (!competitor_done)
+    ;
+  return NULL;
+}
+
+static void rseq_aborts(void) {
+  /* a signal delivered inside the section: the handler's frame resumes at the abort handler */
+  signal(SIGALRM, on_alarm);
+  struct itimerval it = {{0, 0}, {0, 20000}};
+  setitimer(ITIMER_REAL, &it, NULL);
+  int ab = spin_in_cs(&area[0]);  /* (natively a preemption may come first) */
+  while (!alarms)
+    pause();
+  printf("signal: aborted %d handler ran %d rseq_cs cleared %d\n", ab, alarms,
+         area[0].rseq_cs == 0);
+  /* preempted by another thread on the same CPU */
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(sched_getcpu(), &one);
+  sched_setaffinity(0, sizeof one, &one);
+  pthread_t t;
+  pthread_create(&t, NULL, competitor, NULL);
+  ab = spin_in_cs(&area[0]);
+  competitor_done = 1;
+  pthread_join(t, NULL);
+  printf("preempted: aborted %d rseq_cs cleared %d\n", ab, area[0].rseq_cs == 0);
 }
 
 static void *register_in_thread(void *arg) {
@@ -284,6 +361,7 @@ static void rseq(void) {
          area[0].cpu_id >= 0 && area[0].cpu_id_start == (uint32_t)area[0].cpu_id,
          area[0].node_id);
   T("busy", rseq_(&area[0], 32, 0, SIG));
+  rseq_aborts();
   pid_t p = fork();
   if (p == 0)  /* a forked child keeps the registration */
     syscall(SYS_exit_group, rseq_(&area[0], 32, 0, SIG) == -1 && errno == EBUSY ? 12 : 13);
@@ -307,6 +385,7 @@ int main(void) {
   clear_sighand();
   clone_parent();
   pdeathsig();
+  kill_exited();
   rseq();
   return 0;
 }
