@@ -25,6 +25,7 @@ import argparse
 import fcntl
 import os
 import sys
+from functools import partial
 
 EXIT_NOT_FOUND = 127
 EXIT_CANNOT_EXEC = 126
@@ -52,6 +53,9 @@ def add_run_parser(sub) -> None:
     p.add_argument("--no-fast-path", dest="fast_path", action="store_false",
                    help="handle every syscall in Python (no compiled syscall hook)")
     p.add_argument("--seed", type=int, default=None, help="seed of the guest's random numbers")
+    p.add_argument("--deterministic", action="store_true",
+                   help="the same --seed gives the same run: virtual time, seeded randomness and "
+                        "scheduling, nothing from the host but the program's input")
     _checkpoint_args(p)
     p.add_argument("program", help="the program (a path inside the root)")
     p.add_argument("args", nargs=argparse.REMAINDER, help="its arguments")
@@ -135,7 +139,8 @@ def _run_cmd(args) -> int:
     interpret_first(KERNEL_CALLS_INTERPRETED)
     return run(args.program, [args.program] + rest, env, root=args.root, cwd=args.cwd,
                strace=sys.stderr if args.strace else None, seed=args.seed,
-               fast_path=args.fast_path, fast_path_after=FAST_PATH_AFTER, checkpoint=ck)
+               fast_path=args.fast_path, fast_path_after=FAST_PATH_AFTER, checkpoint=ck,
+               deterministic=args.deterministic)
 
 
 def _host_stdio(fd: int):
@@ -215,7 +220,7 @@ def exit_code(status: int) -> int:
 def run(program, argv, envp, *, root: str = "/", cwd: str = "/", strace=None, seed=None,
         stdio=(0, 1, 2), strict: bool = False, stderr=None, report=None,
         timeout: float | None = None, fast_path: bool = True, fast_path_after: int = 0,
-        stop_at=None, clock=None, checkpoint=None) -> int:
+        stop_at=None, clock=None, checkpoint=None, deterministic: bool = False) -> int:
     """Run ``program`` in a fresh Kernel; return the shell-style exit status.
 
     ``stdio`` are the host fds shown as guest fds 0-2. ``strict`` re-raises kernel bugs (tests).
@@ -226,27 +231,38 @@ def run(program, argv, envp, *, root: str = "/", cwd: str = "/", strace=None, se
     ``stop_at=(until, visit)``: the first time ``until(machine)`` is true between two turns of
     the run loop, the run stops, ``visit(machine)`` looks at the kernel (every task a row), and
     the run goes on. ``clock``: where kernel time comes from (cpu/clock.py; default the host's).
-    ``checkpoint=(tick, path, leave_running)``: see :func:`drive`.
+    ``checkpoint=(tick, path, leave_running)``: see :func:`drive`. ``deterministic``: nothing
+    the guest sees depends on the host but its input (cpu/task_run.Machine): two runs with the
+    same ``seed`` are the same run.
     """
     from .cpu.elf import ExecError
     from .cpu.task_run import Machine
     from .errors import E, KernelError
     from .fs.vfs import FileSystem
     from .kernel import Kernel
-    from .syscalls.procfs import KernelProc
+    from .cpu.clock import VirtualClock
+    from .syscalls.procfs import KernelProc, guest_random, guest_realtime
     from .systems import fd_table
 
     err = stderr or sys.stderr
     prog_name = os.fsdecode(program)
     try:
-        proc = KernelProc(None)
-        fs = FileSystem(root, proc)
+        if deterministic:
+            # the file layer's clock and /dev/urandom are the run's too (syscalls/procfs.py)
+            clock = clock if clock is not None else VirtualClock()
+            proc = KernelProc(None, clock)
+            fs = FileSystem(root, proc, urandom=partial(guest_random, proc),
+                            clock=partial(guest_realtime, proc))
+        else:
+            proc = KernelProc(None)
+            fs = FileSystem(root, proc)
     except OSError as e:
         print(f"ecs-kernel: --root {root}: {e.strerror}", file=err)
         return EXIT_CANNOT_EXEC
     k = Kernel()
     machine = Machine(k, fs, strace=strace, seed=seed, strict=strict, stderr=err,
-                      fast_path=fast_path, fast_path_after=fast_path_after, clock=clock)
+                      fast_path=fast_path, fast_path_after=fast_path_after, clock=clock,
+                      deterministic=deterministic)
     proc.machine = machine
     machine.stdio = tuple(stdio)
     # The guest is a child of the kernel's init in its own process group, as a shell runs a

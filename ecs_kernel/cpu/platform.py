@@ -40,6 +40,7 @@ from .memory import AddressSpace
 MASK64 = (1 << 64) - 1
 
 HOOK_INSN_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
+HOOK_TSC_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)  # 1: skip the insn
 
 # CPU exceptions (interrupt vectors) and the signal Linux sends for each, and its si_code (Linux
 # do_trap / do_error_trap: FPE_INTDIV, ILL_ILLOPN, ...).
@@ -141,7 +142,33 @@ class Platform:
         self._add_syscall_hook(gm)
         gm.hooks.append(gm.uc.hook_add(UC_HOOK_INTR, self._on_interrupt))
         gm.hooks.append(gm.uc.hook_add(UC_HOOK_MEM_INVALID, self._on_bad_access))
+        if getattr(self.machine, "deterministic", False):
+            self._add_tsc_hooks(gm)
         gm.install_hooks = self.add_hooks
+
+    def _add_tsc_hooks(self, gm: GuestMemory) -> None:
+        """rdtsc and rdtscp read the virtual clock (Go seeds its scheduler's randomness from the
+        TSC). Unicorn's C API hooks them; its Python binding does not offer it."""
+        uc = gm.uc
+
+        def on_rdtsc(uch, user_data):
+            tsc = self.machine.clock.tsc()
+            uc.reg_write(X.UC_X86_REG_RAX, tsc & 0xFFFF_FFFF)
+            uc.reg_write(X.UC_X86_REG_RDX, tsc >> 32)
+            return 1  # the instruction is done: do not run it
+
+        def on_rdtscp(uch, user_data):
+            uc.reg_write(X.UC_X86_REG_RCX, 0)  # IA32_TSC_AUX: CPU 0
+            return on_rdtsc(uch, user_data)
+
+        for insn, fn in ((X.UC_X86_INS_RDTSC, on_rdtsc), (X.UC_X86_INS_RDTSCP, on_rdtscp)):
+            cb = HOOK_TSC_CB(fn)
+            h = ctypes.c_size_t()
+            status = uclib.uc_hook_add(uc._uch, ctypes.byref(h), UC_HOOK_INSN, cb, None,
+                                       ctypes.c_uint64(1), ctypes.c_uint64(0), ctypes.c_int(insn))
+            if status != 0:
+                raise UcError(status)
+            gm.hooks.append(cb)
 
     def _add_syscall_hook(self, gm: GuestMemory) -> None:
         h = ctypes.c_size_t()

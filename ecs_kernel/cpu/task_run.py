@@ -51,7 +51,7 @@ from ..syscalls.context import ExecDone, FSContext, Task
 from ..systems import cpu_clocks, io_wait, task_block, task_clone, task_exec, task_exit
 from ..systems.task_signals import deliverable
 from . import loader, sigframe
-from .clock import HostClock
+from .clock import HostClock, VirtualClock
 from .exec_args import ExecCreds
 from .memory import AddressSpace, default_mmap_base
 from .platform import GENERAL_REGS, GuestMemory, Platform, after_hlt, new_engine
@@ -66,16 +66,27 @@ class Machine:
     """Runs the guest tasks of one Kernel on Unicorn (one engine per address space)."""
 
     def __init__(self, kernel, fs, *, strace=None, seed: int | None = None, strict: bool = False,
-                 stderr=None, fast_path: bool = True, fast_path_after: int = 0, clock=None):
+                 stderr=None, fast_path: bool = True, fast_path_after: int = 0, clock=None,
+                 deterministic: bool = False):
         self.kernel = kernel
         self.world = kernel.world
         self.fs = fs
+        # Deterministic: nothing the guest sees comes from the host but its input. Time is
+        # virtual (moved by turns, retired quanta and blocking), rdtsc reads it, randomness and
+        # the choice of the next task come from the seed, and tasks switch only at syscalls and
+        # at quantum ends (instruction counts), never at host-timed moments.
+        self.deterministic = deterministic
+        if deterministic:
+            seed = 0 if seed is None else seed
+            if clock is None:
+                clock = VirtualClock()
         self.clock = clock if clock is not None else HostClock()
         self.strace = strace  # a text stream for strace lines, or None
         self.stdio: tuple = (0, 1, 2)  # the host fds the guest's stdio slots were (checkpoints)
         self.strict = strict
         self.stderr = stderr or sys.stderr
         self.rng = random.Random(seed)
+        self.sched_rng = random.Random(f"schedule {seed}")  # the next task, in deterministic mode
         self.tasks: dict[int, Task] = {}  # row -> the guest thread's Task
         self.current = -1
         self.current_task = None
@@ -411,7 +422,8 @@ class Machine:
         # While a deadline is armed or another task can run, run in quanta of instructions so a
         # loop without syscalls still meets its SIGALRM and lets the others run (count= costs a
         # per-instruction check, so only then).
-        quantum = QUANTUM if self.timer_deadline_ns is not None or self.contended else 0
+        quantum = QUANTUM if self.timer_deadline_ns is not None or self.contended \
+            or self.deterministic else 0
         p.run(gm, quantum)
         if self.pending_release:
             rows, self.pending_release = self.pending_release, []
@@ -440,6 +452,7 @@ class Machine:
 
     def _end_quantum(self, row: int, uc) -> None:
         """A quantum ended between two instructions: run what is due, deliver what it sent."""
+        self.clock.retired(QUANTUM)
         self.sync_clock()
         self.run_timers()
         if deliverable(self.world, row):
@@ -480,6 +493,9 @@ class Machine:
 
     def _next_runnable(self, last: int) -> int:
         rows = sorted(self.tasks)
+        if self.deterministic:
+            ready = [r for r in rows if self._runnable(r)]
+            return self.sched_rng.choice(ready) if ready else -1
         order = [r for r in rows if r > last] + [r for r in rows if r <= last]
         for r in order:
             if self._runnable(r):
