@@ -58,6 +58,8 @@ def main(argv=None) -> int:
     add_run_parser(sub)
     from .cli_sim import add_sim_parser
     add_sim_parser(sub)
+    from .cli_explore import add_explore_parsers
+    add_explore_parsers(sub)
     args = ap.parse_args(argv)
     if getattr(args, "processes", 1) < 1 or getattr(args, "threads", 1) < 1:
         ap.error("--processes and --threads must be at least 1")

@@ -32,6 +32,7 @@ EXIT_CANNOT_EXEC = 126
 EXIT_INTERNAL = 70  # EX_SOFTWARE: an internal error of the emulator
 EXIT_CHECKPOINT_FAILED = 1  # --checkpoint-to could not be written (one line on stderr says why)
 EXIT_BAD_CHECKPOINT = 2  # restore/ps of a file that is not a sound checkpoint
+EXIT_DEADLOCK = 3  # a deterministic run in which every task waits on another (as sim's)
 # Tiering of the command (a fresh process per guest): numba costs ~0.5 s to import and load, more
 # than a short program's whole run. Kernels run interpreted for their first KERNEL_CALLS_INTERPRETED
 # calls, syscalls take the Python hook for the first FAST_PATH_AFTER; whichever runs out first
@@ -220,7 +221,8 @@ def exit_code(status: int) -> int:
 def run(program, argv, envp, *, root: str = "/", cwd: str = "/", strace=None, seed=None,
         stdio=(0, 1, 2), strict: bool = False, stderr=None, report=None,
         timeout: float | None = None, fast_path: bool = True, fast_path_after: int = 0,
-        stop_at=None, clock=None, checkpoint=None, deterministic: bool = False) -> int:
+        stop_at=None, clock=None, checkpoint=None, deterministic: bool = False,
+        scheduler=None) -> int:
     """Run ``program`` in a fresh Kernel; return the shell-style exit status.
 
     ``stdio`` are the host fds shown as guest fds 0-2. ``strict`` re-raises kernel bugs (tests).
@@ -233,7 +235,8 @@ def run(program, argv, envp, *, root: str = "/", cwd: str = "/", strace=None, se
     the run goes on. ``clock``: where kernel time comes from (cpu/clock.py; default the host's).
     ``checkpoint=(tick, path, leave_running)``: see :func:`drive`. ``deterministic``: nothing
     the guest sees depends on the host but its input (cpu/task_run.Machine): two runs with the
-    same ``seed`` are the same run.
+    same ``seed`` are the same run. ``scheduler``: who runs next and for how long
+    (cpu/scheduler.py; the explorer's decisions), instead of the mode's own.
     """
     from .cpu.elf import ExecError
     from .cpu.task_run import Machine
@@ -263,6 +266,9 @@ def run(program, argv, envp, *, root: str = "/", cwd: str = "/", strace=None, se
     machine = Machine(k, fs, strace=strace, seed=seed, strict=strict, stderr=err,
                       fast_path=fast_path, fast_path_after=fast_path_after, clock=clock,
                       deterministic=deterministic)
+    if scheduler is not None:
+        machine.scheduler = scheduler
+        scheduler.attach(machine)
     proc.machine = machine
     machine.stdio = tuple(stdio)
     # The guest is a child of the kernel's init in its own process group, as a shell runs a
@@ -323,6 +329,11 @@ def drive(machine, *, strace=None, strict: bool = False, stderr=None, report=Non
                 if stopped is not None:
                     return stopped
             status = machine.run()
+            if machine.deadlock is not None:
+                print(f"ecs-kernel: {machine.deadlock_report()}", file=err)
+                if report is not None:
+                    report(machine)
+                return EXIT_DEADLOCK
     except Exception as exc:  # a bug of ours, never the guest's: one line, not a traceback
         if strict:
             raise

@@ -43,23 +43,26 @@ from unicorn import x86_const as X
 
 from ..abi import (CLONE_SETTLS, CLONE_THREAD, CLONE_VM, ERESTARTNOHAND, ERESTARTNOINTR,
                    ERESTARTSYS, ERESTART_RESTARTBLOCK, ExitState, NR_RESTART_SYSCALL, RLIMIT_AS,
-                   RLIMIT_DATA, RLIMIT_STACK, RunState, SIGKILL, SIGSEGV)
-from ..components import resources
+                   RLIMIT_DATA, RLIMIT_STACK, Block, RunState, SIGKILL, SIGSEGV)
+from ..components import pidns, resources
 from ..components.rlimits import get as rlimit_get
+from ..errors import KernelError
 from ..syscalls import dispatch
 from ..syscalls.context import ExecDone, FSContext, Task
 from ..systems import cpu_clocks, io_wait, task_block, task_clone, task_exec, task_exit
 from ..systems.task_signals import deliverable
-from . import loader, sigframe
+from . import loader, scheduler, sigframe
 from .clock import HostClock, VirtualClock
 from .exec_args import ExecCreds
 from .memory import AddressSpace, default_mmap_base
 from .platform import GENERAL_REGS, GuestMemory, Platform, after_hlt, new_engine
 from .signals import INIT_FP, GuestSignals
 
-QUANTUM = 1_000_000  # guest instructions per turn while another task or a deadline waits
+QUANTUM = scheduler.QUANTUM  # guest instructions per turn while another task or a deadline waits
 MASK64 = (1 << 64) - 1
 _RESTART = (-ERESTARTSYS, -ERESTARTNOINTR, -ERESTARTNOHAND)
+DEADLOCKED = -3  # run()'s status when a deterministic run deadlocked (machine.deadlock says how)
+_BLOCK_NAMES = {v: k for k, v in vars(Block).items() if k.isupper() and isinstance(v, int)}
 
 
 class Machine:
@@ -87,6 +90,10 @@ class Machine:
         self.stderr = stderr or sys.stderr
         self.rng = random.Random(seed)
         self.sched_rng = random.Random(f"schedule {seed}")  # the next task, in deterministic mode
+        # who runs next and for how long (cpu/scheduler.py); the explorer puts its own here
+        self.scheduler = scheduler.Seeded(self.sched_rng) if deterministic else scheduler.RoundRobin()
+        self.deadlock: list | None = None  # the blocked tasks, once a deterministic run deadlocked
+        self._quantum = 0
         self.tasks: dict[int, Task] = {}  # row -> the guest thread's Task
         self.current = -1
         self.current_task = None
@@ -357,7 +364,7 @@ class Machine:
                 return None
             if self.platform.host_signal:
                 self._host_kill()
-            if G.exiting[main_tg] or not self._group_alive(main_tg):
+            if G.exiting[main_tg] or not self._group_alive(main_tg) or self.deadlock is not None:
                 break
             self._service_blocked()
             row = self._next_runnable(last)
@@ -366,11 +373,12 @@ class Machine:
                 self._run_task(row)
                 continue
             self.idle()
-        status = task_exit.wait_status(w, main)
+        status = DEADLOCKED if self.deadlock is not None else task_exit.wait_status(w, main)
         self.exited_status = status
         for r in list(self.tasks):  # what the program left running dies with the sandbox
             tg = int(T.tg[r])
-            if r != main and T.alive[r] and not G.exiting[tg] and int(T.exit_state[r]) == 0:
+            if (r != main or self.deadlock is not None) and T.alive[r] and not G.exiting[tg] \
+                    and int(T.exit_state[r]) == 0:
                 task_exit.kill_by_signal(w, tg, SIGKILL)
         w.tick()
         w.tick()
@@ -410,6 +418,13 @@ class Machine:
             return
         rfds, wfds = io_wait.host_fds(self.world)
         deadline = self.timer_deadline_ns
+        if self.deterministic and deadline is None and not rfds and not wfds \
+                and not self.platform.host_signal:
+            # Every task waits on another and no time or input can end it: on Linux the program
+            # would hang. A deterministic run ends here with the waits (exit status 3).
+            self.deadlock = [b for b in task_block.blocked(self.world) if b.row in self.tasks]
+            self._deadlock_text = self._describe_deadlock()  # the tasks die with the run
+            return
         self.clock.idle(deadline, rfds, wfds)
         self.tick()
 
@@ -422,8 +437,9 @@ class Machine:
         # While a deadline is armed or another task can run, run in quanta of instructions so a
         # loop without syscalls still meets its SIGALRM and lets the others run (count= costs a
         # per-instruction check, so only then).
-        quantum = QUANTUM if self.timer_deadline_ns is not None or self.contended \
-            or self.deterministic else 0
+        quantum = self.scheduler.quantum(
+            row, self.contended, QUANTUM if self.timer_deadline_ns is not None or self.contended else 0)
+        self._quantum = quantum
         p.run(gm, quantum)
         if self.pending_release:
             rows, self.pending_release = self.pending_release, []
@@ -452,7 +468,8 @@ class Machine:
 
     def _end_quantum(self, row: int, uc) -> None:
         """A quantum ended between two instructions: run what is due, deliver what it sent."""
-        self.clock.retired(QUANTUM)
+        self.clock.retired(self._quantum)
+        self.scheduler.preempted(row, uc.reg_read(X.UC_X86_REG_RIP))
         self.sync_clock()
         self.run_timers()
         if deliverable(self.world, row):
@@ -492,15 +509,8 @@ class Machine:
         return int(T.run_state[row]) in (RunState.runApp, RunState.runSyscallExit)
 
     def _next_runnable(self, last: int) -> int:
-        rows = sorted(self.tasks)
-        if self.deterministic:
-            ready = [r for r in rows if self._runnable(r)]
-            return self.sched_rng.choice(ready) if ready else -1
-        order = [r for r in rows if r > last] + [r for r in rows if r <= last]
-        for r in order:
-            if self._runnable(r):
-                return r
-        return -1
+        ready = [r for r in sorted(self.tasks) if self._runnable(r)]
+        return self.scheduler.pick(ready, last) if ready else -1
 
     def _group_alive(self, tg: int) -> bool:
         """Does thread group ``tg`` still have a thread that has not begun to exit?"""
@@ -619,6 +629,39 @@ class Machine:
     def interrupt(self, signo: int) -> None:
         """From another thread: the host got ``signo`` and the guest must die of it."""
         self.platform.interrupt(signo)
+
+    def deadlock_report(self) -> str:
+        """The deadlock as lines, as seen when it was found (see _describe_deadlock)."""
+        return getattr(self, "_deadlock_text", "") or self._describe_deadlock()
+
+    def _describe_deadlock(self) -> str:
+        """The deadlock as lines: each blocked thread (tid in the root namespace) and what it
+        waits for; for a futex, the word and, when the word's mutex (glibc's layout: the owner
+        tid 8 bytes in) names a blocked thread, the edge of the wait-for graph."""
+        w = self.world
+        root = int(w.index.root_pidns)
+        tids = {r: pidns.tid_in(w, r, root) for r in self.tasks}
+        blocked_tids = {tids[b.row] for b in self.deadlock or ()}
+        lines = [f"deadlock: {len(self.deadlock or ())} threads blocked, no timer armed, no input awaited"]
+        for b in self.deadlock or ():
+            tid = tids[b.row]
+            what = _BLOCK_NAMES.get(b.block, str(b.block)).lower()
+            req = b.request
+            if b.block == Block.FUTEX and req:
+                mm = self.memory_of(b.row).aspace
+                try:
+                    word, owner = mm.copy_in_u32(req["uaddr"]), mm.copy_in_u32(req["uaddr"] + 8)
+                except KernelError:
+                    word, owner = None, 0
+                what = f"futex {req['uaddr']:#x} (word {word})"
+                if owner in blocked_tids and owner != tid:
+                    what += f" held by {owner}"
+            elif b.block == Block.WAIT:
+                what = f"wait4 (idtype {req['idtype']}, id {req['id']})"
+            rip = self.memory_of(b.row).uc.reg_read(X.UC_X86_REG_RIP) if b.row == self.current else None
+            lines.append(f"  tid {tid} ({bytes(w.tasks.comm[b.row]).decode(errors='replace')}): "
+                         f"{what}" + (f" at {rip:#x}" if rip else ""))
+        return "\n".join(lines)
 
     def report_internal_error(self, nr: int, name: str, exc: BaseException) -> None:
         self.internal_error = exc
