@@ -93,6 +93,8 @@ CLI_STARTUP = {
     "cli.py": "lifecycle, schedule, components and the run/sim parsers",
     "cli_run.py": "`ecs-kernel run`: the Machine, the file system and the syscall table",
     "cli_sim.py": "`ecs-kernel sim`: the engine, the checks and the report",
+    "cli_checkpoint.py": "`ecs-kernel ps`: the checkpoint reader, the kernel's and the simulation's "
+                         "registries, the listing",
 }
 
 

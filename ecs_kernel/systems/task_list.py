@@ -34,7 +34,8 @@ kernel's numbering: RTMIN is 32). ``pending`` is the task's own pending set, ``s
 its process's (process-directed signals, Linux's ``ShdPnd``), ``blocked`` its signal mask.
 
 The command is what ``cmdline(row)`` says (the guest layer reads argv from the address space),
-else the task's ``comm``; a zombie is ``[comm] <defunct>``.
+else the task's ``comm``; a zombie is ``[comm] <defunct>`` (``cmdline``'s name when it has no
+comm, as a simulation's tasks).
 
 Reads only: no column is written.
 """
@@ -270,10 +271,11 @@ class TaskList:
 
     def cmd(self, i: int) -> str:
         comm = self._comm[i].decode("utf-8", "replace")
+        row = int(self.row[i])
         if self.zombie[i]:
-            return f"[{comm}] <defunct>" if comm else "<defunct>"
+            return _defunct(comm or (self._cmdline(row) if self._cmdline is not None else None))
         if self._cmdline is not None:
-            c = self._cmdline(int(self.row[i]))
+            c = self._cmdline(row)
             if c is not None:
                 return c
         return comm or "-"
@@ -403,15 +405,14 @@ class TaskList:
         names: dict[bytes, str] = {}
         comms = [names[c] if c in names else names.setdefault(c, c.decode("utf-8", "replace"))
                  for c in self._comm.tolist()]
-        out = [c or "-" for c in comms]
-        if self._cmdline is not None:
+        if self._cmdline is None:
+            given = [None] * len(comms)
+        else:
             cmdline = self._cmdline
-            for i, r in enumerate(self.row.tolist()):
-                c = cmdline(r)
-                if c is not None:
-                    out[i] = c
+            given = [cmdline(r) for r in self.row.tolist()]
+        out = [(c or "-") if g is None else g for g, c in zip(given, comms)]
         for i in np.flatnonzero(self.zombie).tolist():
-            out[i] = f"[{comms[i]}] <defunct>" if comms[i] else "<defunct>"
+            out[i] = _defunct(comms[i] or given[i])
         return out
 
     def record(self, i: int) -> TaskRecord:
@@ -428,6 +429,10 @@ def _expand(values: np.ndarray, fn) -> list:
     uniq, inv = np.unique(values, return_inverse=True)
     made = [fn(int(v)) for v in uniq.tolist()]
     return [made[j] for j in inv.ravel().tolist()]
+
+
+def _defunct(name: str | None) -> str:
+    return f"[{name}] <defunct>" if name else "<defunct>"
 
 
 def _stat_text(state: int, session_leader: int, multithreaded: int) -> str:
