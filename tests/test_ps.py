@@ -21,6 +21,11 @@ from ecs_kernel.abi import (
     CLONE_THREAD,
     CLONE_VFORK,
     CLONE_VM,
+    NR_POLL,
+    NR_READ,
+    POLLIN,
+    POLLOUT,
+    POLLPRI,
     SIG_BLOCK,
     SIGCHLD,
     SIGHUP,
@@ -35,11 +40,14 @@ from ecs_kernel.abi import (
 )
 from ecs_kernel.cli import main
 from ecs_kernel.cli_checkpoint import _sim_cmdline
+from ecs_kernel.components.futex import NO_DEADLINE
 from ecs_kernel.components.signals import mask_of
 from ecs_kernel.kernel import Kernel
 from ecs_kernel.sim.engine import Simulation
 from ecs_kernel.sim.requests import SEGMENT_ADDR
+from ecs_kernel.syscalls.table import NAMES
 from ecs_kernel.systems import futex as F
+from ecs_kernel.systems import io_wait
 from ecs_kernel.systems.task_block import BLOCKED, blocked
 from ecs_kernel.systems.task_list import JSON_FIELDS, task_list
 from ecs_kernel.world import World
@@ -196,6 +204,35 @@ def test_a_cmdline_function_names_what_it_knows_and_comm_the_rest():
     tl = task_list(k.world, cmdline=lambda row: "/bin/sh -i" if row == sh else None)
     cmds = {r.tid: r.cmd for r in tl}
     assert cmds[2] == "/bin/sh -i" and cmds[1] == "init" and cmds[10] == "[dead] <defunct>"
+
+
+def test_io_waits_name_their_call_their_fds_and_deadline(tmp_path, capsys):
+    """Guests' read/write/poll waits (io_waits rows, blocked as the syscall dispatcher blocks
+    them); the command names any syscall from the syscall table."""
+    k = Kernel()
+    w = k.world
+    nr_write = NAMES.index("write")
+    rd, wr, pl, sl = (k.fork(k.init_task) for _ in range(4))
+    io_wait.block(w, k.task(rd), Block.IO, [(3, POLLIN)], int(NO_DEADLINE), NR_READ)
+    io_wait.block(w, k.task(wr), Block.IO, [(1, POLLOUT)], int(NO_DEADLINE), nr_write)
+    io_wait.block(w, k.task(pl), Block.POLL, [(3, POLLIN), (4, POLLOUT | POLLPRI)], 250_000_000,
+                  NR_POLL)
+    io_wait.block(w, k.task(sl), Block.POLL, [], 1_000_000_000, NR_POLL)  # poll(NULL, 0, 1000)
+    path = tmp_path / "io.ckpt"
+    w.save(path)
+    assert main(["ps", str(path), "--json"]) == 0
+    got = {o["pid"]: (o["stat"], o["wchan"], o["wait"]) for o in json.loads(capsys.readouterr()[0])}
+    assert got == {
+        1: ("Rs", "-", None),
+        2: ("S", "read(fd 3)", {"call": "read", "poll": False, "fds": [[3, POLLIN]],
+                                "deadline_ns": None}),
+        3: ("S", "write(fd 1)", {"call": "write", "poll": False, "fds": [[1, POLLOUT]],
+                                 "deadline_ns": None}),
+        4: ("S", "poll(fds 3:IN,4:PRI|OUT, until 0.25s)",
+            {"call": "poll", "poll": True, "fds": [[3, POLLIN], [4, POLLOUT | POLLPRI]],
+             "deadline_ns": 250_000_000}),
+        5: ("S", "poll(until 1s)", {"call": "poll", "poll": True, "fds": [], "deadline_ns": 1_000_000_000}),
+    }
 
 
 # -- the command ----------------------------------------------------------------------------------
