@@ -6,10 +6,16 @@ FILE is a checkpoint (``World.save``, ``Kernel`` checkpoints, simulations). One 
 (threads and zombies included), ordered by pid then tid, with ids as the checkpoint's root PID
 namespace sees them::
 
-    PID TID PPID PGID SID STAT WCHAN                     PENDING SHPENDING BLOCKED CMD
-      1   1    0    1   1 Ss   -                         -       -         -       init
-      2   2    1    2   2 Ss   wait4(pgid=3, WUNTRACED)  -       -         -       sh
-      3   4    2    3   2 Sl   futex(0x10004, until 2s)  -       -         -       worker
+    PID TID PPID PGID SID STAT WCHAN                                 PENDING SHPENDING BLOCKED  CMD
+      1   1    0    1   1 Rs   -                                     -       -         -        init
+      2   2    1    2   2 Ss   wait4(pgid=3, WUNTRACED)              -       -         -        sh
+      3   3    2    3   2 Rl   -                                     -       -         -        worker
+      3   4    2    3   2 Sl   futex(0x10000)                        -       -         -        worker
+      3   5    2    3   2 Sl   futex(0x10004, until 2.002s)          -       -         -        worker
+      6   6    2    2   2 S    nanosleep(until 1.502s)               -       -         -        sleep
+      7   7    1    1   1 S    sigtimedwait(HUP,USR2, until 3.002s)  USR1    INT       INT,USR1 sigs
+     10  10    1    1   1 Z    -                                     -       -         -        [dead] <defunct>
+     11  11    1    1   1 D    vfork(child 12)                       -       -         -        vp
 
 Columns: STAT is the state letter (R running or runnable, S sleeping, D uninterruptible, T
 stopped, Z zombie) and ``s`` for a session leader's tasks, ``l`` for a multi-threaded process;
@@ -105,11 +111,12 @@ def _sim_cmdline(world) -> Callable[[int], str | None] | None:
     prog = getattr(world.tasks, "sim_prog", None)
     if sim is None or prog is None:
         return None
-    names = [*sim.prog_names, None]  # sim_prog -1 (not a synthetic task): the last, None
+    names = list(sim.prog_names)
     progs = prog[: world.tasks.n].tolist()  # a list: indexing it is ~10x cheaper than an array
 
     def cmdline(row: int) -> str | None:
-        return names[progs[row]]
+        p = progs[row]
+        return names[p] if 0 <= p < len(names) else None  # -1: not a synthetic task
     return cmdline
 
 
@@ -129,17 +136,14 @@ def ps_cmd(args) -> int:
         return _bad(args.file, str(e))
     try:
         tasks = task_list(world, cmdline=cmdline, syscall_name=_syscall_namer(world))
+        if args.pid:
+            want = np.array(args.pid, np.int64)
+            tasks = tasks.only(np.isin(tasks.pid, want) | np.isin(tasks.tid, want))
+        # each writer builds every string before it writes the first line
+        (write_json if args.json else write_table)(tasks, sys.stdout)
     except (IndexError, ValueError, KeyError) as e:  # columns that load but do not hang together
         return _bad(args.file, f"inconsistent checkpoint: {type(e).__name__}: {_one_line(str(e))}")
-    if args.pid:
-        want = np.array(args.pid, np.int64)
-        tasks = tasks.only(np.isin(tasks.pid, want) | np.isin(tasks.tid, want))
-    out = sys.stdout
-    if args.json:
-        write_json(tasks, out)
-    else:
-        write_table(tasks, out)
-    out.flush()
+    sys.stdout.flush()
     return 0
 
 

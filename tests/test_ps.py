@@ -447,9 +447,17 @@ def test_a_checkpoint_of_another_kind_is_named(tmp_path, capsys):
     assert "not a checkpoint ecs-kernel ps can read: kind 'guest'" in err
 
 
-def test_a_forged_world_gets_one_line(hand_file, tmp_path, capsys):
+@pytest.mark.parametrize("what,forge,why", [
+    ("rows that do not add up", lambda m, a: m["tables"]["tasks"].update(count=999),
+     "corrupt checkpoint"),
+    ("a thread group outside the table", lambda m, a: a["t.tasks.tg"].__setitem__(1, -7),
+     "inconsistent checkpoint"),
+    ("a parent outside the table", lambda m, a: a["t.tasks.parent"].__setitem__(1, 10**6),
+     "inconsistent checkpoint"),
+])
+def test_a_forged_world_gets_one_line(hand_file, tmp_path, capsys, what, forge, why):
     meta, arrays = CF.read(hand_file)
-    meta["tables"]["tasks"]["count"] = 999  # right digests, rows that do not add up
+    forge(meta, arrays)  # right digests around content that does not hold
     p = tmp_path / "forged.ckpt"
     CF.write(p, meta, arrays)
-    _one_line_exit_2(capsys, p, "corrupt checkpoint")
+    _one_line_exit_2(capsys, p, why)

@@ -172,8 +172,8 @@ class TaskList:
         self._world = world
         self._cmdline = cmdline
         self._syscall_name = syscall_name
-        tg = T.tg[rows]
-        leader = G.leader[tg]
+        tg = _follow(T.tg, rows, G, "thread group")
+        leader = _follow(G.leader, tg, T, "leader")
         self.tid = T.tids[rows, 0].astype(np.int64)
         self.pid = T.tids[leader, 0].astype(np.int64)
         order = np.lexsort((self.tid, self.pid))
@@ -182,11 +182,13 @@ class TaskList:
         self.tid, self.pid = self.tid[order], self.pid[order]
         par = T.parent[leader]
         has = par >= 0
-        par_leader = G.leader[T.tg[np.where(has, par, 0)]]
-        self.ppid = np.where(has, T.tids[par_leader, 0], 0).astype(np.int64)
-        pg = G.pgrp[tg]
+        par_leader = G.leader[_follow(T.tg, _follow(T.parent, leader[has], T, "parent"), G,
+                                      "thread group")]
+        self.ppid = np.zeros(len(rows), np.int64)
+        self.ppid[has] = T.tids[par_leader, 0]
+        pg = _follow(G.pgrp, tg, P, "process group")
         self.pgid = P.ids[pg, 0].astype(np.int64)
-        self.sid = S.ids[P.session[pg], 0].astype(np.int64)
+        self.sid = S.ids[_follow(P.session, pg, S, "session"), 0].astype(np.int64)
 
         run, block = T.run_state[rows], T.block[rows]
         is_blocked = run == RunState.blocked
@@ -429,6 +431,20 @@ def _expand(values: np.ndarray, fn) -> list:
     uniq, inv = np.unique(values, return_inverse=True)
     made = [fn(int(v)) for v in uniq.tolist()]
     return [made[j] for j in inv.ravel().tolist()]
+
+
+def _follow(column: np.ndarray, rows: np.ndarray, table, what: str) -> np.ndarray:
+    """``column[rows]``, each a live row of ``table``: a checkpoint whose references do not hold
+    (right digests, forged content) gets a ValueError rather than rows read at random (a negative
+    index would read the end of the array)."""
+    to = column[rows]
+    ok = (to >= 0) & (to < table.n)
+    ok[ok] = table.alive[to[ok]]
+    if not ok.all():
+        i = int(np.flatnonzero(~ok)[0])
+        raise ValueError(f"the {what} of row {int(rows[i])} ({int(to[i])}) is not a live "
+                         f"{table.kind} row")
+    return to
 
 
 def _defunct(name: str | None) -> str:
