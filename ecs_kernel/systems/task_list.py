@@ -161,8 +161,9 @@ class TaskList:
     The numeric columns are arrays (``pid``, ``tid``, ``ppid``, ``pgid``, ``sid``, ``state``: the
     STAT letter as one byte, ``pending``, ``shared_pending``, ``blocked``: uint64 sigsets, ``row``);
     :meth:`stat`, :meth:`wchan`, :meth:`wait`, :meth:`cmd` and :meth:`record` build entry ``i``'s
-    strings. Built by :func:`task_list`; reads the World only while it is built, except that
-    :meth:`wait` and :meth:`wchan` look up the waiter's namespace maps (read-only).
+    strings. Built by :func:`task_list`; it reads the World while it is built and, for the rare
+    kinds of wait, when :meth:`wait` is asked (a wait4's ids in the namespace maps, the io_waits
+    rows): list a World before it runs on.
     """
 
     def __init__(self, world, rows: np.ndarray, cmdline: Callable[[int], str | None] | None,
@@ -187,6 +188,7 @@ class TaskList:
         self.ppid = np.zeros(len(rows), np.int64)
         self.ppid[has] = T.tids[par_leader, 0]
         pg = _follow(G.pgrp, tg, P, "process group")
+        self._pg_of = pg
         self.pgid = P.ids[pg, 0].astype(np.int64)
         self.sid = S.ids[_follow(P.session, pg, S, "session"), 0].astype(np.int64)
 
@@ -217,7 +219,6 @@ class TaskList:
         """Gather each waiting task's request columns (one array per field, all entries)."""
         T, rows, inner = world.tasks, self.row, self.inner
         self._ns = T.ns[rows].copy()
-        self._pg_of = world.thread_groups.pgrp[T.tg[rows]].copy()
         self._wait_idtype = T.wait_idtype[rows].copy()
         self._wait_id = T.wait_id[rows].copy()
         self._wait_options = T.wait_options[rows].copy()
