@@ -96,6 +96,8 @@ CLI_STARTUP = {
     "cli_run.py": "`ecs-kernel run`: the Machine, the file system and the syscall table",
     "cli_sim.py": "`ecs-kernel sim`: the engine, the checks and the report",
     "cli_explore.py": "`ecs-kernel explore`/`replay`: the explorer and the CPU",
+    "cli_checkpoint.py": "`ecs-kernel ps`: the checkpoint reader, the kernel's and the simulation's "
+                         "registries, the listing",
 }
 
 
