@@ -64,9 +64,7 @@ class NotListable(Exception):
 # -- loading: one loader per checkpoint kind -------------------------------------------------------
 #
 # A loader takes a validated checkpoint's (meta, arrays) and returns the World to list and the
-# ``cmdline(row)`` to list it with (None: the comm column). Guest checkpoints (kind "guest", their
-# World under meta["world"], the machine's sections beside it) plug in here with a loader that
-# also reads argv from the address spaces.
+# ``cmdline(row)`` to list it with (None: the comm column).
 
 def _load_world(meta: dict, arrays: dict):
     """A ``World.save`` file (kernel or simulation)."""
@@ -78,7 +76,22 @@ def _load_world(meta: dict, arrays: dict):
     return world, _sim_cmdline(world)
 
 
-LOADERS: dict[str, Callable] = {"world": _load_world}
+def _load_guest(meta: dict, arrays: dict):
+    """A running program's checkpoint (``run --checkpoint-to``): the whole run is restored (not
+    run) and each task is named by its image's argv, as /proc/PID/cmdline shows it."""
+    from .cpu import checkpoint as guest_checkpoint
+    machine = guest_checkpoint.from_state(meta, arrays)
+    world = machine.world
+    spaces = world.index.address_spaces
+
+    def cmdline(row: int) -> str | None:
+        gm = spaces.get(int(world.tasks.mm[row]))
+        argv = getattr(getattr(gm, "aspace", None), "argv", None)
+        return " ".join(a.decode(errors="replace") for a in argv) if argv else None
+    return world, cmdline
+
+
+LOADERS: dict[str, Callable] = {"world": _load_world, "guest": _load_guest}
 
 
 def load(path) -> tuple[object, Callable | None]:

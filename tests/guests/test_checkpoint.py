@@ -276,3 +276,22 @@ def test_any_forged_manifest_value_is_refused_or_harmless(real_checkpoint, data)
         guest_checkpoint.loads(blob)
     except CheckpointError as e:
         assert "\n" not in str(e)
+
+
+def test_ps_lists_a_guest_checkpoint(real_checkpoint, tmp_path):
+    """ps of a running program's checkpoint: its processes and threads with their argv; the
+    threads blocked in the kernel show what they wait on."""
+    import json
+    blob, _ = real_checkpoint
+    path = tmp_path / "run.ckpt"
+    path.write_bytes(blob)
+    r = cli("ps", "--json", path)
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    guest = [x for x in rows if "checkpoint-gcc" in x["cmd"]]  # zombies: [comm] <defunct>
+    m = guest_checkpoint.loads(blob)
+    assert len(guest) == len(m.tasks)
+    assert len({x["pid"] for x in guest}) >= 2  # the program and its children
+    from ecs_kernel.systems.task_block import blocked
+    assert sum(x["wait"] is not None for x in guest) == \
+        sum(1 for b in blocked(m.world) if b.row in m.tasks)
