@@ -30,6 +30,7 @@ from .cli_run import EXIT_DEADLOCK, exit_code, run
 from .cpu import scheduler as sched
 from .cpu.task_run import DEADLOCKED
 
+DRAWN = 400  # decisions hypothesis draws per run (then defaults): well inside its 8 KiB buffer
 REPLAY_FORMAT = "ecs-kernel-replay"
 REPLAY_VERSION = 1
 
@@ -147,6 +148,13 @@ def explore(prog: Program, *, runs: int = 300, seconds: float | None = None,
         if reason is not None:
             return Finding(reason, base, 1, time.monotonic() - t0, Expected())
         expected = Expected(base.status, base.stdout)
+    if seconds is not None:
+        # hypothesis cannot be stopped halfway (a run that draws less than the same run before
+        # is an error), so a time budget becomes a run budget at the first runs' pace
+        if time.monotonic() - t0 < 1e-3:
+            run_schedule(prog, [])
+        pace = max(time.monotonic() - t0, 1e-3)
+        runs = max(1, min(runs, int(seconds / pace)))
     count = [0]
     failures: list[tuple[str, Outcome]] = []
 
@@ -158,13 +166,10 @@ def explore(prog: Program, *, runs: int = 300, seconds: float | None = None,
               suppress_health_check=list(HealthCheck), print_blob=False)
     @given(st.data())
     def probe(data):
-        over = count[0] >= runs or (seconds is not None and time.monotonic() - t0 > seconds)
-        if over and not failures:
-            return  # the budget is spent (hypothesis may ask for more examples than it counts)
         count[0] += 1
         if progress is not None:
             progress(count[0])
-        out = run_schedule(prog, choose=lambda n: data.draw(st.integers(0, n - 1)))
+        out = run_schedule(prog, choose=lambda n: data.draw(st.integers(0, n - 1)), limit=DRAWN)
         reason = judge(out, expected)
         if reason is not None:
             failures.append((reason, out))

@@ -44,17 +44,16 @@ class RoundRobin:
 
 
 class Seeded(RoundRobin):
-    """Deterministic mode: the next task drawn from a seeded generator; always in quanta (tasks
-    switch at instruction counts, never at host-timed moments)."""
+    """Deterministic mode: the next task drawn from a seeded generator. Quanta as normal: a task
+    alone with no deadline armed runs until its next syscall (nothing could preempt it: another
+    task becomes runnable, and a timer is armed, only in a syscall, which stops the engine), so
+    the run does not pay Unicorn's per-instruction count where it needs none."""
 
     def __init__(self, rng: random.Random):
         self.rng = rng
 
     def pick(self, ready: list[int], last: int) -> int:
         return self.rng.choice(ready) if len(ready) > 1 else ready[0]
-
-    def quantum(self, row: int, contended: bool, default: int) -> int:
-        return QUANTUM
 
 
 class Decisions(RoundRobin):
