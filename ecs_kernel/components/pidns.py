@@ -43,6 +43,11 @@ def task_ids_component(levels: int) -> Component:
                      doc="Thread id of the task in each namespace of its chain, by level.")
 
 
+# Registered by name now, not only when a World is built: a checkpoint restored in a fresh process
+# names it (and gives the width it was saved with).
+task_ids_component(1)
+
+
 @state_class
 class PidMap:
     """Reverse maps of one namespace: id -> row, -1 where unused. Grown by doubling."""

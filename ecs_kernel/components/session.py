@@ -48,6 +48,11 @@ def ids_component(kind: str, levels: int) -> Component:
                      doc="Id in each namespace of the chain, by level.")
 
 
+# Registered by name now, not only when a World is built (see pidns.task_ids_component).
+ids_component("process_groups", 1)
+ids_component("sessions", 1)
+
+
 def check(world) -> None:
     S, P, G = world.sessions, world.process_groups, world.thread_groups
     total = 0
