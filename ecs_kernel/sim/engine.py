@@ -406,9 +406,7 @@ class Simulation:
         sim.workload = dataclasses.replace(workload, source=source)
         sim.tasks, sim.seed, sim.check_every = tasks, seed, check_every
         sim.world, sim.tick, sim._after = world, tick, None  # _after: measured at the next step
-        sim.history = CounterRecorder(COUNTERS, capacity=max(tick, 1024))
-        for row in history:
-            sim.history.record(dict(zip(COUNTERS, row.tolist())))
+        sim.history = CounterRecorder.from_data(COUNTERS, history)
         sim.extra = extra
         return sim
 
