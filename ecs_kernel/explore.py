@@ -139,8 +139,9 @@ class Finding:
 
 def explore(prog: Program, *, runs: int = 300, seconds: float | None = None,
             expected: Expected | None = None, progress=None) -> Finding:
-    """Run ``prog`` up to ``runs`` times (or for ``seconds``) under schedules hypothesis draws;
-    return the first failure, shrunk, or a Finding with ``reason`` None."""
+    """Run ``prog`` under ``runs`` schedules hypothesis draws (or as many as ``seconds`` allow at
+    the first run's pace; hypothesis may add a few it does not count); return the first
+    failure, shrunk, or a Finding with ``reason`` None. ``Finding.runs`` is every run made."""
     t0 = time.monotonic()
     if expected is None or (expected.status is None and expected.stdout is None):
         base = run_schedule(prog, [])  # the default schedule says what the program does
