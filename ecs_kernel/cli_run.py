@@ -88,59 +88,6 @@ def _host_stdio(fd: int):
     return HostStdioFile(fd, flags, f"host fd {fd}")
 
 
-class _host_signals:
-    """While the guest runs, SIGINT/SIGTERM/SIGHUP sent to ecs-kernel kill the guest with that
-    signal (exit status 128+N) even in the middle of a compute loop: the signal number reaches a
-    helper thread through ``signal.set_wakeup_fd`` and the thread stops the engine."""
-
-    SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
-
-    def __init__(self, machine):
-        self.machine = machine
-        self.active = False
-
-    def __enter__(self):
-        import signal
-        import threading
-        if threading.current_thread() is not threading.main_thread():
-            return self
-        self.r, self.w = os.pipe()
-        os.set_blocking(self.w, False)
-        self.old_fd = signal.set_wakeup_fd(self.w)
-        self.old = {}
-        for name in self.SIGNALS:
-            sig = getattr(signal, name)
-            self.old[sig] = signal.signal(sig, lambda signo, frame: None)
-        self.thread = threading.Thread(target=self._watch, daemon=True)
-        self.thread.start()
-        self.active = True
-        return self
-
-    def _watch(self):
-        while True:
-            try:
-                data = os.read(self.r, 16)
-            except OSError:
-                return
-            if not data:
-                return
-            for signo in data:
-                if signo:
-                    self.machine.interrupt(signo)
-
-    def __exit__(self, *exc):
-        import signal
-        if not self.active:
-            return False
-        signal.set_wakeup_fd(self.old_fd)
-        for sig, h in self.old.items():
-            signal.signal(sig, h)
-        os.close(self.w)
-        self.thread.join(timeout=1)
-        os.close(self.r)
-        return False
-
-
 def exit_code(status: int) -> int:
     """A wait status as a shell's ``$?``."""
     if status & 0x7F:
@@ -164,6 +111,7 @@ def run(program, argv, envp, *, root: str = "/", cwd: str = "/", strace=None, se
     the run goes on. ``clock``: where kernel time comes from (cpu/clock.py; default the host's).
     """
     from .cpu.elf import ExecError
+    from .cpu.host_signals import HostSignalForwarder
     from .cpu.task_run import Machine
     from .errors import E, KernelError
     from .fs.vfs import FileSystem
@@ -217,7 +165,7 @@ def run(program, argv, envp, *, root: str = "/", cwd: str = "/", strace=None, se
         timer.daemon = True
         timer.start()
     try:
-        with _host_signals(machine):
+        with HostSignalForwarder(machine, stderr=err):  # to the guest's foreground job
             if stop_at is not None:
                 until, visit = stop_at
                 if machine.run(until=until) is None:

@@ -50,7 +50,7 @@ from ..syscalls import dispatch
 from ..syscalls.context import ExecDone, FSContext, Task
 from ..systems import cpu_clocks, io_wait, task_block, task_clone, task_exec, task_exit
 from ..systems.task_signals import deliverable
-from . import loader, sigframe
+from . import host_signals, loader, sigframe
 from .clock import HostClock
 from .exec_args import ExecCreds
 from .memory import AddressSpace, default_mmap_base
@@ -92,6 +92,7 @@ class Machine:
         # Our tasks' signals are delivered here, with frames in guest memory, not by the
         # kernel's signal system: each task we run has its ``guest`` column set.
         self.signals = GuestSignals(self)
+        self.host_signals = host_signals.HostSignalBox()  # signals the host sent the guest
         self._cpu_seen = self.clock.thread_cpu_ns()
         self.sync_clock()
 
@@ -342,6 +343,8 @@ class Machine:
                 return None
             if self.platform.host_signal:
                 self._host_kill()
+            elif self.host_signals.pending:
+                host_signals.deliver(self)  # to the foreground job, as a terminal does
             if G.exiting[main_tg] or not self._group_alive(main_tg):
                 break
             self._service_blocked()
@@ -388,14 +391,16 @@ class Machine:
         """No task can run: tick the World (what is due wakes), and if still nothing can run,
         sleep on the host until the next deadline or a host fd a blocked task waits on."""
         self.tick()
-        if any(self._runnable(r) for r in self.tasks) or self.platform.host_signal:
+        if any(self._runnable(r) for r in self.tasks) or self.platform.host_signal \
+                or self.host_signals.pending:
             return
         self._service_blocked()
         if any(self._runnable(r) for r in self.tasks):
             return
         rfds, wfds = io_wait.host_fds(self.world)
         deadline = self.timer_deadline_ns
-        self.clock.idle(deadline, rfds, wfds)
+        self.clock.idle(deadline, rfds + self.host_signals.wake_fds, wfds)  # a host signal wakes
+        self.host_signals.drain()
         self.tick()
 
     def _run_app(self, row: int) -> None:
@@ -409,6 +414,7 @@ class Machine:
         # per-instruction check, so only then).
         quantum = QUANTUM if self.timer_deadline_ns is not None or self.contended else 0
         p.run(gm, quantum)
+        stopped_outside = host_signals.kill_stopped(self, row)  # its group dies of a host signal
         if self.pending_release:
             rows, self.pending_release = self.pending_release, []
             for mm_row in rows:
@@ -422,8 +428,8 @@ class Machine:
             raise err
         w = self.world
         T = w.tasks
-        if p.host_signal:
-            return  # stopped from outside: run() kills the guest with the host's signal
+        if p.host_signal or stopped_outside:
+            return  # stopped from outside: the guest dies of the host's signal
         if p.fault_signal:
             self._fault(row, p.fault_signal)
         elif p.stop_reason is None and int(T.run_state[row]) == RunState.runApp \
@@ -570,6 +576,8 @@ class Machine:
     def after_syscall(self, task, rip: int, rax: int) -> bool:
         """On the way back to user mode from a syscall (in the hook): due timers, then signal
         delivery. Returns True if the registers were redirected into a handler."""
+        if self.host_signals.pending:
+            self.platform.stop("requantum")  # the run loop sends it (cpu/host_signals.py)
         if self.timer_deadline_ns is not None:
             self.run_timers()
         row = task.row

@@ -477,6 +477,32 @@ def kill_pgrp(world, sender: int, pg: int, signo: int) -> None:
         raise KernelError(err, "no member of the group could be signalled")
 
 
+def kill_pgrp_from_outside(world, pg: int, signo: int) -> bool:
+    """A signal to every process of group ``pg`` from a sender outside every guest PID namespace
+    (the host: cpu/host_signals.py), needing no permission, like the tty's kill_pgrp. The siginfo
+    is what a process gets from a sender it cannot name (kill(2) from outside its namespace):
+    SI_USER, si_pid 0, si_uid 0. Returns True if some member took it."""
+    P, G = world.process_groups, world.thread_groups
+    took = False
+    for g in links.members(P.tg_head, pg, G.pg_next):
+        took |= send_group_signal(world, g, signo, code=SI_USER, pid=0, uid=0, force=True)
+    return took
+
+
+def default_action_kills(world, tg: int, signo: int) -> bool:
+    """Would ``signo``, sent to thread group ``tg`` now, end it by its default action? The group
+    is not exiting, the action is SIG_DFL and terminates (sig_fatal: not ignore, not stop), an
+    init does not drop it (sig_ignored), and some thread does not block it."""
+    G, T = world.thread_groups, world.tasks
+    if G.exiting[tg]:
+        return False
+    leader = int(G.leader[tg])
+    if not _fatal_default(world, leader, signo) or unkillable(world, tg):
+        return False
+    return any(T.exit_state[t] == ExitState.NONE and not _blocked(world, t, signo)
+               for t in _threads(world, tg))
+
+
 def _kill_all(world, sender: int, signo: int) -> None:
     """kill(-1): every process visible in the caller's namespace but init and the caller's own."""
     T, G, N = world.tasks, world.thread_groups, world.pid_namespaces
