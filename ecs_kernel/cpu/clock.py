@@ -48,15 +48,16 @@ class HostClock:
     def turn(self) -> None:
         """A turn of the run loop (the host's clocks move by themselves)."""
 
-    def idle(self, deadline_ns: int | None, rfds=(), wfds=()) -> None:
-        """No task can run: wait until ``deadline_ns`` (monotonic), a host fd is ready, or at most
-        WAIT_SLICE_NS (so host signals are noticed)."""
+    def idle(self, deadline_ns: int | None, rfds=(), wfds=(), wake=()) -> None:
+        """No task can run: wait until ``deadline_ns`` (monotonic), a host fd is ready (``wake``:
+        fds readable when a host signal came, cpu/host_signals.py), or at most WAIT_SLICE_NS."""
         timeout = WAIT_SLICE_NS
         if deadline_ns is not None:
             timeout = min(timeout, max(0, deadline_ns - self.monotonic_ns()))
+        rfds = [*rfds, *wake]
         if rfds or wfds:
             try:
-                select.select(list(rfds), list(wfds), [], timeout / 1e9)
+                select.select(rfds, list(wfds), [], timeout / 1e9)
             except (OSError, ValueError):
                 pass  # a closed fd: the retried call reports it
         elif timeout:
@@ -99,11 +100,13 @@ class VirtualClock:
         self.now_ns += self.step_ns
         self._cpu += self.step_ns
 
-    def idle(self, deadline_ns: int | None, rfds=(), wfds=()) -> None:
-        if rfds or wfds:
+    def idle(self, deadline_ns: int | None, rfds=(), wfds=(), wake=()) -> None:
+        """Wait on the host only for outside input: host fds, or with nothing else to wait for,
+        ``wake`` (a host signal, cpu/host_signals.py); then time jumps to ``deadline_ns``."""
+        if rfds or wfds or (wake and deadline_ns is None):
             timeout = None if deadline_ns is None else max(0, deadline_ns - self.now_ns) / 1e9
             try:
-                ready = select.select(list(rfds), list(wfds), [], timeout)
+                ready = select.select([*rfds, *wake], list(wfds), [], timeout)
             except (OSError, ValueError):
                 ready = ([None], [], [])
             if ready[0] or ready[1]:

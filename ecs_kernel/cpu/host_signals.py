@@ -220,8 +220,9 @@ class HostSignalForwarder:
             signal.signal(sig, h)
         os.close(self.w)  # the thread reads end-of-file and returns
         self.thread.join(timeout=1)
-        os.close(self.r)
-        self.box.close_wake_pipe()
+        if not self.thread.is_alive():  # (else it may still write to them: left open)
+            os.close(self.r)
+            self.box.close_wake_pipe()
         self.active = False
         return False
 
@@ -251,7 +252,6 @@ class HostSignalForwarder:
                 self.stopped = True
                 print("ecs-kernel: interrupted", file=self.stderr, flush=True)
                 self.machine.interrupt(SIGINT)
-                self.box.wake()
                 return
             self.last_sigint = now
         self.box.post(signo, self.machine.platform.fastpath)
@@ -266,24 +266,33 @@ class HostSignalForwarder:
             if not p.running_unbounded or p.current_uch is None:
                 return
             if not box.fatal:
-                # The run loop is inside Platform.run of the current task (it cannot leave it
-                # while we hold the lock); a syscall handler may be running in Python meanwhile,
-                # so what we read may be a moment old: kill_stopped makes it the truth.
-                w = m.world
-                tg = int(w.tasks.tg[m.current])
-                pg = foreground_pgrp(w, box.job_pgid)
-                if pg < 0 or int(w.thread_groups.pgrp[tg]) != pg:
-                    return
-                for signo in box.peek():
-                    if task_signals.default_action_kills(w, tg, signo):
-                        box.fatal = signo
-                        break
-                else:
+                box.fatal = self._fatal_to_current()
+                if not box.fatal:
                     return
             # An asynchronous stop may re-execute an instruction: harmless, the task never runs
             # again (kill_stopped). Repeated while the signal waits: a stop that comes before
             # emu_start has begun is lost.
             uclib.uc_emu_stop(p.current_uch)
+
+    def _fatal_to_current(self) -> int:
+        """A waiting signal whose default action kills the running task's process, if it is in
+        the foreground job; else 0. Called under ``run_lock`` while the task runs without
+        quanta, so the run loop is inside Platform.run of ``machine.current``; a syscall
+        handler may run in Python meanwhile, so what we read may be a moment old (kill_stopped
+        makes it the truth), or torn: then 0, the conservative answer."""
+        m = self.machine
+        w = m.world
+        try:
+            row = m.current
+            pg = foreground_pgrp(w, self.box.job_pgid)
+            if pg < 0 or int(w.thread_groups.pgrp[int(w.tasks.tg[row])]) != pg:
+                return 0
+            for signo in self.box.peek():
+                if task_signals.default_action_kills(w, row, signo):
+                    return signo
+        except (IndexError, KeyError, ValueError):
+            pass
+        return 0
 
 
 def _noted(signo, frame) -> None:

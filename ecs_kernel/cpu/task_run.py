@@ -399,7 +399,7 @@ class Machine:
             return
         rfds, wfds = io_wait.host_fds(self.world)
         deadline = self.timer_deadline_ns
-        self.clock.idle(deadline, rfds + self.host_signals.wake_fds, wfds)  # a host signal wakes
+        self.clock.idle(deadline, rfds, wfds, wake=self.host_signals.wake_fds)  # or a host signal
         self.host_signals.drain()
         self.tick()
 
@@ -593,6 +593,7 @@ class Machine:
     def interrupt(self, signo: int) -> None:
         """From another thread: the host got ``signo`` and the guest must die of it."""
         self.platform.interrupt(signo)
+        self.host_signals.wake()  # the run loop may be waiting on the host
 
     def report_internal_error(self, nr: int, name: str, exc: BaseException) -> None:
         self.internal_error = exc

@@ -489,18 +489,17 @@ def kill_pgrp_from_outside(world, pg: int, signo: int) -> bool:
     return took
 
 
-def default_action_kills(world, tg: int, signo: int) -> bool:
-    """Would ``signo``, sent to thread group ``tg`` now, end it by its default action? The group
-    is not exiting, the action is SIG_DFL and terminates (sig_fatal: not ignore, not stop), an
-    init does not drop it (sig_ignored), and some thread does not block it."""
-    G, T = world.thread_groups, world.tasks
-    if G.exiting[tg]:
+def default_action_kills(world, task: int, signo: int) -> bool:
+    """Would ``signo``, sent to the process of ``task`` now, end it by its default action, taken
+    by ``task``? Its group is not exiting, the action is SIG_DFL and terminates (sig_fatal: not
+    ignore, not stop), an init does not drop it (sig_ignored), and ``task`` does not block it.
+    (Reads a few columns of one row and its group: no list is walked.)"""
+    T = world.tasks
+    tg = int(T.tg[task])
+    if world.thread_groups.exiting[tg] or T.exit_state[task] != ExitState.NONE:
         return False
-    leader = int(G.leader[tg])
-    if not _fatal_default(world, leader, signo) or unkillable(world, tg):
-        return False
-    return any(T.exit_state[t] == ExitState.NONE and not _blocked(world, t, signo)
-               for t in _threads(world, tg))
+    return (_fatal_default(world, task, signo) and not unkillable(world, tg)
+            and not _blocked(world, task, signo))
 
 
 def _kill_all(world, sender: int, signo: int) -> None:

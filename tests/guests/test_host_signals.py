@@ -9,7 +9,6 @@ and all of them run at once (each ecs-kernel process takes a second or two to st
 from __future__ import annotations
 
 import os
-import resource
 import select
 import signal
 import subprocess
@@ -45,11 +44,15 @@ class Outcome:
     error: str = ""  # what went wrong driving it (a timeout), if anything
 
 
-def _plain_signals():
-    """In the child: default dispositions and no core files, whatever the test runner had."""
-    for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGTERM):
-        signal.signal(sig, signal.SIG_DFL)
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+# Runs the command with default dispositions and no core files, whatever the test runner had (a
+# shell's background job ignores SIGINT, and exec keeps what is ignored).
+PLAIN = [sys.executable, "-c", """\
+import os, resource, signal, sys
+for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGTERM):
+    signal.signal(sig, signal.SIG_DFL)
+resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+os.execv(sys.argv[1], sys.argv[1:])
+"""]
 
 
 class Drive:
@@ -57,10 +60,9 @@ class Drive:
 
     def __init__(self, argv, emulated: bool):
         self.emulated = emulated
-        cmd = (RUN if emulated else []) + [os.fspath(a) for a in argv]
+        cmd = PLAIN + (RUN if emulated else []) + [os.fspath(a) for a in argv]
         self.p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, start_new_session=True,
-                                  preexec_fn=_plain_signals, cwd="/")
+                                  stderr=subprocess.PIPE, start_new_session=True)
         self.out = self.err = b""
 
     def send(self, sig: int) -> None:
