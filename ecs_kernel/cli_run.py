@@ -8,7 +8,8 @@
 argv is exactly PROGRAM ARG..., the guest environment is exactly the ``--env`` pairs (or the
 host's with ``--inherit-env``), the host's stdin/stdout/stderr are fds 0-2, nothing on the host is
 written, and the exit status is the guest's, 128+N when signal N killed it, 127 when PROGRAM does
-not exist and 126 when it cannot be executed (one line on stderr, like a shell).
+not exist and 126 when it cannot be executed (one line on stderr, like a shell). Signals sent to
+ecs-kernel go to the guest's foreground job (cpu/host_signals.py).
 """
 from __future__ import annotations
 
