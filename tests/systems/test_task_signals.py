@@ -402,8 +402,8 @@ def test_a_signal_from_outside_reaches_every_process_of_the_group_as_si_user_fro
     w = k.world
     a, pa = proc(k)
     k.setpgid(a, 0, 0)
-    b, pb = proc(k, a)  # in a's group
-    c, pc = proc(k)  # in init's group
+    _b, pb = proc(k, a)  # in a's group
+    _c, pc = proc(k)  # in init's group
     for t in (pa, pb, pc):
         S.sigprocmask(w, t, abi.SIG_BLOCK, int(sigmask(SIGUSR1)))
     pg = int(w.thread_groups.pgrp[int(w.tasks.tg[pa])])
@@ -421,7 +421,7 @@ def test_a_signal_from_outside_reaches_every_process_of_the_group_as_si_user_fro
 
 def test_default_action_kills_is_a_default_fatal_signal_the_task_does_not_block(k):
     w = k.world
-    h, p = proc(k)
+    _h, p = proc(k)
     assert S.default_action_kills(w, p, SIGINT) and S.default_action_kills(w, p, abi.SIGQUIT)
     assert not S.default_action_kills(w, p, abi.SIGWINCH)  # default: ignore
     assert not S.default_action_kills(w, p, SIGTSTP)  # default: stop
