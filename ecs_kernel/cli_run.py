@@ -10,7 +10,8 @@
 argv is exactly PROGRAM ARG..., the guest environment is exactly the ``--env`` pairs (or the
 host's with ``--inherit-env``), the host's stdin/stdout/stderr are fds 0-2, nothing on the host is
 written, and the exit status is the guest's, 128+N when signal N killed it, 127 when PROGRAM does
-not exist and 126 when it cannot be executed (one line on stderr, like a shell).
+not exist and 126 when it cannot be executed (one line on stderr, like a shell). Signals sent to
+ecs-kernel go to the guest's foreground job (cpu/host_signals.py).
 
 ``--checkpoint-at TICK --checkpoint-to FILE`` saves the whole run (cpu/checkpoint.py) at the start of
 kernel tick TICK and stops (status 0; 1 if it could not be saved, with the reason on stderr);
@@ -158,59 +159,6 @@ def _host_stdio(fd: int):
     return HostStdioFile(fd, flags, f"host fd {fd}")
 
 
-class _host_signals:
-    """While the guest runs, SIGINT/SIGTERM/SIGHUP sent to ecs-kernel kill the guest with that
-    signal (exit status 128+N) even in the middle of a compute loop: the signal number reaches a
-    helper thread through ``signal.set_wakeup_fd`` and the thread stops the engine."""
-
-    SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
-
-    def __init__(self, machine):
-        self.machine = machine
-        self.active = False
-
-    def __enter__(self):
-        import signal
-        import threading
-        if threading.current_thread() is not threading.main_thread():
-            return self
-        self.r, self.w = os.pipe()
-        os.set_blocking(self.w, False)
-        self.old_fd = signal.set_wakeup_fd(self.w)
-        self.old = {}
-        for name in self.SIGNALS:
-            sig = getattr(signal, name)
-            self.old[sig] = signal.signal(sig, lambda signo, frame: None)
-        self.thread = threading.Thread(target=self._watch, daemon=True)
-        self.thread.start()
-        self.active = True
-        return self
-
-    def _watch(self):
-        while True:
-            try:
-                data = os.read(self.r, 16)
-            except OSError:
-                return
-            if not data:
-                return
-            for signo in data:
-                if signo:
-                    self.machine.interrupt(signo)
-
-    def __exit__(self, *exc):
-        import signal
-        if not self.active:
-            return False
-        signal.set_wakeup_fd(self.old_fd)
-        for sig, h in self.old.items():
-            signal.signal(sig, h)
-        os.close(self.w)
-        self.thread.join(timeout=1)
-        os.close(self.r)
-        return False
-
-
 def exit_code(status: int) -> int:
     """A wait status as a shell's ``$?``."""
     if status & 0x7F:
@@ -311,6 +259,7 @@ def drive(machine, *, strace=None, strict: bool = False, stderr=None, report=Non
     run is saved to ``path`` (cpu/checkpoint.py); then the program stops (status 0) or, with
     ``leave_running``, goes on. A program that ends before that tick writes nothing (a line on
     stderr says so)."""
+    from .cpu.host_signals import HostSignalForwarder
     err = stderr or sys.stderr
     timer = None
     if timeout is not None:
@@ -319,7 +268,7 @@ def drive(machine, *, strace=None, strict: bool = False, stderr=None, report=Non
         timer.daemon = True
         timer.start()
     try:
-        with _host_signals(machine):
+        with HostSignalForwarder(machine, stderr=err):  # to the guest's foreground job
             if stop_at is not None:
                 until, visit = stop_at
                 if machine.run(until=until) is None:

@@ -68,15 +68,16 @@ class HostClock:
     def retired(self, insns: int) -> None:
         """``insns`` guest instructions ran (the host's clocks moved by themselves)."""
 
-    def idle(self, deadline_ns: int | None, rfds=(), wfds=()) -> None:
-        """No task can run: wait until ``deadline_ns`` (monotonic), a host fd is ready, or at most
-        WAIT_SLICE_NS (so host signals are noticed)."""
+    def idle(self, deadline_ns: int | None, rfds=(), wfds=(), wake=()) -> None:
+        """No task can run: wait until ``deadline_ns`` (monotonic), a host fd is ready (``wake``:
+        fds readable when a host signal came, cpu/host_signals.py), or at most WAIT_SLICE_NS."""
         timeout = WAIT_SLICE_NS
         if deadline_ns is not None:  # both on kernel time
             timeout = min(timeout, max(0, deadline_ns - self.monotonic_ns()))
+        rfds = [*rfds, *wake]
         if rfds or wfds:
             try:
-                select.select(list(rfds), list(wfds), [], timeout / 1e9)
+                select.select(rfds, list(wfds), [], timeout / 1e9)
             except (OSError, ValueError):
                 pass  # a closed fd: the retried call reports it
         elif timeout:
@@ -135,11 +136,13 @@ class VirtualClock:
         self._tsc = max(self.now_ns, getattr(self, "_tsc", 0) + 1)
         return self._tsc
 
-    def idle(self, deadline_ns: int | None, rfds=(), wfds=()) -> None:
-        if rfds or wfds:
+    def idle(self, deadline_ns: int | None, rfds=(), wfds=(), wake=()) -> None:
+        """Wait on the host only for outside input: host fds, or with nothing else to wait for,
+        ``wake`` (a host signal, cpu/host_signals.py); then time jumps to ``deadline_ns``."""
+        if rfds or wfds or (wake and deadline_ns is None):
             timeout = None if deadline_ns is None else max(0, deadline_ns - self.now_ns) / 1e9
             try:
-                ready = select.select(list(rfds), list(wfds), [], timeout)
+                ready = select.select([*rfds, *wake], list(wfds), [], timeout)
             except (OSError, ValueError):
                 ready = ([None], [], [])
             if ready[0] or ready[1]:

@@ -16,13 +16,16 @@ Unicorn hazards (DESIGN.md) and how they are met here:
 
 - the engine is stopped only from inside a hook (:meth:`Platform.stop`: a blocking syscall, an
   exit, an exec, a fault, a tier-up), never from another thread and never with a timeout, except
-  for :meth:`Platform.interrupt` (the host killing the guest, which never runs again);
+  to end a task that never runs again: :meth:`Platform.interrupt` (the host killing the guest)
+  and cpu/host_signals.py (a host signal whose default action kills the task running unbounded,
+  decided under ``run_lock``);
 - Unicorn adds 2 to rip after a syscall hook returns: a rip written in the hook is ``target - 2``;
 - unknown or unimplemented syscalls get -ENOSYS (the dispatcher).
 """
 from __future__ import annotations
 
 import ctypes
+import threading
 
 from unicorn import (UC_ARCH_X86, UC_HOOK_INSN, UC_HOOK_INTR, UC_HOOK_MEM_INVALID,
                      UC_MODE_64, Uc, UcError)
@@ -132,6 +135,9 @@ class Platform:
         self.stop_reason = None
         self.stop_requested = False  # a handler asks the run loop to stop the task after the call
         self.running_unbounded = False  # emu_start runs without count= quanta
+        # Held while ``running_unbounded`` goes back to False after a run: another thread that
+        # holds it and sees True knows the task whose run it is (cpu/host_signals.py).
+        self.run_lock = threading.Lock()
         self.host_signal = 0  # a signal the host got for the guest (see interrupt())
         self.fault_signal = 0
         self.fault_addr = 0
@@ -256,7 +262,8 @@ class Platform:
                 self.fault_addr, self.fault_code = uc.reg_read(X.UC_X86_REG_RIP), ILL_ILLOPN
             elif self.fault_signal == SIGBUS:
                 self.fault_code = BUS_ADRALN
-        self.running_unbounded = False
+        with self.run_lock:
+            self.running_unbounded = False
 
     def _on_interrupt(self, uc, intno, user_data):
         if intno == INT80:

@@ -51,7 +51,7 @@ from ..syscalls import dispatch
 from ..syscalls.context import ExecDone, FSContext, Task
 from ..systems import cpu_clocks, io_wait, task_block, task_clone, task_exec, task_exit
 from ..systems.task_signals import deliverable
-from . import loader, scheduler, sigframe
+from . import host_signals, loader, scheduler, sigframe
 from .clock import HostClock, VirtualClock
 from .exec_args import ExecCreds
 from .memory import AddressSpace, default_mmap_base
@@ -111,6 +111,7 @@ class Machine:
         # Our tasks' signals are delivered here, with frames in guest memory, not by the
         # kernel's signal system: each task we run has its ``guest`` column set.
         self.signals = GuestSignals(self)
+        self.host_signals = host_signals.HostSignalBox()  # signals the host sent the guest
         self._cpu_seen = self.clock.thread_cpu_ns()
         self.stop_deadline_ns: int | None = None  # kernel time the run loop must stop by
         self.sync_clock()
@@ -364,6 +365,8 @@ class Machine:
                 return None
             if self.platform.host_signal:
                 self._host_kill()
+            elif self.host_signals.pending:
+                host_signals.deliver(self)  # to the foreground job, as a terminal does
             if G.exiting[main_tg] or not self._group_alive(main_tg) or self.deadlock is not None:
                 break
             self._service_blocked()
@@ -411,7 +414,8 @@ class Machine:
         """No task can run: tick the World (what is due wakes), and if still nothing can run,
         sleep on the host until the next deadline or a host fd a blocked task waits on."""
         self.tick()
-        if any(self._runnable(r) for r in self.tasks) or self.platform.host_signal:
+        if any(self._runnable(r) for r in self.tasks) or self.platform.host_signal \
+                or self.host_signals.pending:
             return
         self._service_blocked()
         if any(self._runnable(r) for r in self.tasks):
@@ -425,7 +429,8 @@ class Machine:
             self.deadlock = [b for b in task_block.blocked(self.world) if b.row in self.tasks]
             self._deadlock_text = self._describe_deadlock()  # the tasks die with the run
             return
-        self.clock.idle(deadline, rfds, wfds)
+        self.clock.idle(deadline, rfds, wfds, wake=self.host_signals.wake_fds)  # or a host signal
+        self.host_signals.drain()
         self.tick()
 
     def _run_app(self, row: int) -> None:
@@ -441,6 +446,7 @@ class Machine:
             row, self.contended, QUANTUM if self.timer_deadline_ns is not None or self.contended else 0)
         self._quantum = quantum
         p.run(gm, quantum)
+        stopped_outside = host_signals.kill_stopped(self, row)  # its group dies of a host signal
         if self.pending_release:
             rows, self.pending_release = self.pending_release, []
             for mm_row in rows:
@@ -454,8 +460,8 @@ class Machine:
             raise err
         w = self.world
         T = w.tasks
-        if p.host_signal:
-            return  # stopped from outside: run() kills the guest with the host's signal
+        if p.host_signal or stopped_outside:
+            return  # stopped from outside: the guest dies of the host's signal
         if p.fault_signal:
             self._fault(row, p.fault_signal)
         elif p.stop_reason is None and int(T.run_state[row]) == RunState.runApp \
@@ -614,6 +620,8 @@ class Machine:
     def after_syscall(self, task, rip: int, rax: int) -> bool:
         """On the way back to user mode from a syscall (in the hook): due timers, then signal
         delivery. Returns True if the registers were redirected into a handler."""
+        if self.host_signals.pending:
+            self.platform.stop("requantum")  # the run loop sends it (cpu/host_signals.py)
         if self.timer_deadline_ns is not None:
             self.run_timers()
         row = task.row
@@ -629,6 +637,7 @@ class Machine:
     def interrupt(self, signo: int) -> None:
         """From another thread: the host got ``signo`` and the guest must die of it."""
         self.platform.interrupt(signo)
+        self.host_signals.wake()  # the run loop may be waiting on the host
 
     def deadlock_report(self) -> str:
         """The deadlock as lines, as seen when it was found (see _describe_deadlock)."""
