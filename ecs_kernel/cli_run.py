@@ -1,8 +1,8 @@
 """``ecs-kernel run`` and ``ecs-kernel syscalls``.
 
     ecs-kernel run [--root DIR] [--cwd DIR] [--env K=V]... [--inherit-env] [--strace]
-                   [--no-fast-path] [--checkpoint-at TICK --checkpoint-to FILE [--leave-running]]
-                   -- PROGRAM [ARG...]
+                   [--no-fast-path] [--deterministic] [--checkpoint-at TICK] [--checkpoint-on SIG]
+                   [--checkpoint-to FILE] [--leave-running] -- PROGRAM [ARG...]
     ecs-kernel restore [--strace] [--checkpoint-at TICK --checkpoint-to FILE [--leave-running]] FILE
     ecs-kernel syscalls [--format text|markdown|json]
 
@@ -15,6 +15,7 @@ ecs-kernel go to the guest's foreground job (cpu/host_signals.py).
 
 ``--checkpoint-at TICK --checkpoint-to FILE`` saves the whole run (cpu/checkpoint.py) at the start of
 kernel tick TICK and stops (status 0; 1 if it could not be saved, with the reason on stderr);
+``--checkpoint-on SIG`` saves when the host sends SIG to ecs-kernel (the guest does not get it);
 ``--leave-running`` goes on. ``restore FILE`` continues it: the program's output before the
 checkpoint followed by its output after equals an uninterrupted run's, and the exit status is the
 program's. A damaged, truncated or forged file gets one line on stderr and status 2, before
@@ -78,20 +79,46 @@ def _checkpoint_args(p) -> None:
     p.add_argument("--checkpoint-at", type=int, metavar="TICK",
                    help="save the run at the start of kernel tick TICK (1 ms of kernel time each) "
                         "and stop")
-    p.add_argument("--checkpoint-to", metavar="FILE", help="where --checkpoint-at saves")
+    p.add_argument("--checkpoint-on", metavar="SIGNAL",
+                   help="save the run when ecs-kernel gets SIGNAL (e.g. USR1; not forwarded to "
+                        "the guest), and stop")
+    p.add_argument("--checkpoint-to", metavar="FILE",
+                   help="where --checkpoint-at and --checkpoint-on save")
     p.add_argument("--leave-running", action="store_true",
-                   help="go on running after the checkpoint is saved")
+                   help="go on running after a checkpoint is saved (each signal saves again)")
+
+
+def _signal_number(name: str) -> int | None:
+    import signal as _signal
+    n = name.upper()
+    n = n if n.startswith("SIG") else f"SIG{n}"
+    sig = getattr(_signal.Signals, n, None) if n.isidentifier() else None
+    if sig is None and name.isdigit():
+        try:
+            sig = _signal.Signals(int(name))
+        except ValueError:
+            sig = None
+    if sig is None or sig in (_signal.SIGKILL, _signal.SIGSTOP):
+        return None
+    return int(sig)
 
 
 def _checkpoint_opt(args, cmd: str):
-    """``(tick, path, leave_running)`` from the options, None without them; a str for a usage error."""
-    if args.checkpoint_at is None and args.checkpoint_to is None:
-        return "--leave-running needs --checkpoint-at" if args.leave_running else None
-    if args.checkpoint_at is None or args.checkpoint_to is None:
-        return "--checkpoint-at and --checkpoint-to go together"
-    if args.checkpoint_at < 0:
+    """``(tick, path, leave_running, signo)`` from the options (tick or signo may be None), None
+    without them; a str for a usage error."""
+    at, on, to = args.checkpoint_at, args.checkpoint_on, args.checkpoint_to
+    if at is None and on is None and to is None:
+        return "--leave-running needs --checkpoint-at or --checkpoint-on" if args.leave_running else None
+    if to is None or (at is None and on is None):
+        return "--checkpoint-to goes with --checkpoint-at or --checkpoint-on"
+    if at is not None and at < 0:
         return "--checkpoint-at must be a tick number (0 or more)"
-    return (args.checkpoint_at, args.checkpoint_to, args.leave_running)
+    signo = None
+    if on is not None:
+        signo = _signal_number(on)
+        if signo is None:
+            return f"--checkpoint-on {on}: not a signal that can be caught"
+    return (at, to, args.leave_running, signo)
 
 
 def _restore_cmd(args) -> int:
@@ -255,10 +282,10 @@ def drive(machine, *, strace=None, strict: bool = False, stderr=None, report=Non
     """Run a prepared Machine (a fresh program's, or one restored from a checkpoint) to its end
     with run's conventions; returns the shell-style exit status.
 
-    ``checkpoint=(tick, path, leave_running)``: at the start of kernel tick ``tick`` the whole
-    run is saved to ``path`` (cpu/checkpoint.py); then the program stops (status 0) or, with
-    ``leave_running``, goes on. A program that ends before that tick writes nothing (a line on
-    stderr says so)."""
+    ``checkpoint=(tick, path, leave_running[, signo])``: at the start of kernel tick ``tick``
+    (None: none) and each time the host sends ``signo`` the whole run is saved to ``path``
+    (cpu/checkpoint.py); then the program stops (status 0) or, with ``leave_running``, goes on.
+    A program that ends before that tick writes nothing (a line on stderr says so)."""
     from .cpu.host_signals import HostSignalForwarder
     err = stderr or sys.stderr
     timer = None
@@ -268,13 +295,16 @@ def drive(machine, *, strace=None, strict: bool = False, stderr=None, report=Non
         timer.daemon = True
         timer.start()
     try:
-        with HostSignalForwarder(machine, stderr=err):  # to the guest's foreground job
+        if checkpoint is not None and len(checkpoint) == 3:
+            checkpoint = (*checkpoint, None)
+        on = checkpoint[3] if checkpoint is not None else None
+        with HostSignalForwarder(machine, stderr=err, checkpoint_on=on):  # to the foreground job
             if stop_at is not None:
                 until, visit = stop_at
                 if machine.run(until=until) is None:
                     visit(machine)
             if checkpoint is not None:
-                stopped = _checkpoint_at(machine, *checkpoint, err=err)
+                stopped = _checkpoints(machine, *checkpoint, err=err)
                 if stopped is not None:
                     return stopped
             status = machine.run()
@@ -312,27 +342,40 @@ def drive(machine, *, strace=None, strict: bool = False, stderr=None, report=Non
     return exit_code(status)
 
 
-def _checkpoint_at(machine, tick: int, path, leave_running: bool, *, err) -> int | None:
-    """Run to the start of kernel tick ``tick`` and save there. Returns an exit status when the
-    run stops here (saved and stopped, or the save failed), None when it goes on."""
+def _checkpoints(machine, tick: int | None, path, leave_running: bool, signo: int | None, *,
+                 err) -> int | None:
+    """Save the run at the start of kernel tick ``tick`` and each time the host sends ``signo``
+    (cpu/host_signals.py keeps that signal from the guest). Returns an exit status when the run
+    stops (it ended, was saved and stopped, or the save failed), None when it goes on."""
     from .cpu import checkpoint as guest_checkpoint
-    machine.stop_at_tick(tick)
-    if machine.run(until=lambda m: m.kernel_tick() >= tick) is not None:
-        print(f"ecs-kernel: the program ended before kernel tick {tick}: no checkpoint written",
-              file=err)
-        return exit_code(machine.exited_status)
-    machine.stop_deadline_ns = None
-    try:
-        guest_checkpoint.save(machine, path)
-    except (TypeError, ValueError) as e:  # what the checkpoint cannot hold yet (a host fd, ...)
-        print(f"ecs-kernel: cannot checkpoint: {e}", file=err)
-        if not leave_running:
+    box = machine.host_signals
+    while True:
+        if tick is not None:
+            machine.stop_at_tick(tick)
+        status = machine.run(until=lambda m: box.checkpoint_requested or (
+            tick is not None and m.kernel_tick() >= tick))
+        if status is not None:
+            if tick is not None:
+                print(f"ecs-kernel: the program ended before kernel tick {tick}: no checkpoint "
+                      f"written", file=err)
+            return None if machine.deadlock is not None else exit_code(status)
+        box.checkpoint_requested = False
+        tick = None  # the tick's checkpoint is taken (or this one came first: same file)
+        machine.stop_deadline_ns = None
+        try:
+            guest_checkpoint.save(machine, path)
+        except (TypeError, ValueError) as e:  # what the checkpoint cannot hold yet (a host fd, ...)
+            print(f"ecs-kernel: cannot checkpoint: {e}", file=err)
+            if not leave_running:
+                return EXIT_CHECKPOINT_FAILED
+        except OSError as e:
+            print(f"ecs-kernel: --checkpoint-to {path}: {e.strerror}", file=err)
             return EXIT_CHECKPOINT_FAILED
-    except OSError as e:
-        print(f"ecs-kernel: --checkpoint-to {path}: {e.strerror}", file=err)
-        return EXIT_CHECKPOINT_FAILED
-    machine.update_timer_deadline()
-    return None if leave_running else 0
+        machine.update_timer_deadline()
+        if not leave_running:
+            return 0
+        if signo is None:
+            return None
 
 
 __all__ = ["add_run_parser", "run", "exit_code"]

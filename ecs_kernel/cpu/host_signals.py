@@ -70,6 +70,7 @@ class HostSignalBox:
         self.pending = False
         self.fatal = 0
         self.job_pgid = 0
+        self.checkpoint_requested = False  # run --checkpoint-on's signal came (not the guest's)
         self.wake_r = self.wake_w = -1  # a pipe that ends the run loop's idle wait
 
     @property
@@ -80,6 +81,15 @@ class HostSignalBox:
         """From the helper thread: ``signo`` arrived."""
         with self._lock:
             self._signals.append(signo)
+            self.pending = True
+            self._mark(fastpath)
+        self.wake()
+
+    def request_checkpoint(self, fastpath) -> None:
+        """From the helper thread: the host asked for a checkpoint. The run loop takes it at the
+        next safe point, as it takes a signal (``pending`` brings it there)."""
+        with self._lock:
+            self.checkpoint_requested = True
             self.pending = True
             self._mark(fastpath)
         self.wake()
@@ -181,8 +191,9 @@ class HostSignalForwarder:
     :data:`FORWARDED` go to :attr:`Machine.host_signals` instead of ecs-kernel. A signal the host
     ignored when we started (``nohup``, a shell's background job) stays ignored."""
 
-    def __init__(self, machine, stderr=None):
+    def __init__(self, machine, stderr=None, checkpoint_on: int | None = None):
         self.machine = machine
+        self.checkpoint_on = checkpoint_on  # this signal asks for a checkpoint instead
         self.box = machine.host_signals
         self.stderr = stderr or sys.stderr
         self.active = False
@@ -206,6 +217,8 @@ class HostSignalForwarder:
             if signal.getsignal(sig) == signal.SIG_IGN:
                 continue
             self.old[sig] = signal.signal(sig, _noted)
+        if self.checkpoint_on is not None and self.checkpoint_on not in self.old:
+            self.old[self.checkpoint_on] = signal.signal(self.checkpoint_on, _noted)
         self.thread = threading.Thread(target=self._watch, name="ecs-kernel host signals",
                                        daemon=True)
         self.thread.start()
@@ -245,6 +258,9 @@ class HostSignalForwarder:
     def arrived(self, signo: int) -> None:
         """The host sent ``signo``: post it (or, for a second SIGINT within a second, stop)."""
         if self.stopped:
+            return
+        if signo == self.checkpoint_on:
+            self.box.request_checkpoint(self.machine.platform.fastpath)
             return
         if signo == SIGINT:
             now = time.monotonic()
