@@ -314,6 +314,7 @@ class StateReader:
         self._built: dict[int, Any] = {}
         self._building: set[int] = set()
         self._restored: list = []
+        self._kinds_ok: set[tuple] = set()  # (class, kinds) pairs that passed obj's check
 
     @staticmethod
     def fail(message: str):
@@ -368,8 +369,10 @@ class StateReader:
             o = self._built[i]
         else:
             o = self._build(i)
-        if kinds is not None and not any(_is_a(o, k) for k in kinds):
-            self.fail(f"object {i} is a {type(o).__name__} where a {' or '.join(kinds)} belongs")
+        if kinds is not None and (type(o), kinds) not in self._kinds_ok:
+            if not any(_is_a(o, k) for k in kinds):
+                self.fail(f"object {i} is a {type(o).__name__} where a {' or '.join(kinds)} belongs")
+            self._kinds_ok.add((type(o), kinds))  # (one object shared by 10^5 rows: check once)
         return o
 
     def _build(self, i: int):

@@ -5,6 +5,7 @@
     ecs-kernel components                                 print every component table and its columns
 
     ecs-kernel sim WORKLOAD --tasks N --ticks T ...       run a synthetic workload (cli_sim.py)
+    ecs-kernel ps FILE [--pid N] [--json]                 list the tasks in a checkpoint (cli_checkpoint.py)
 """
 from __future__ import annotations
 
@@ -58,6 +59,10 @@ def main(argv=None) -> int:
     add_run_parser(sub)
     from .cli_sim import add_sim_parser
     add_sim_parser(sub)
+    from .cli_explore import add_explore_parsers
+    add_explore_parsers(sub)
+    from .cli_checkpoint import add_ps_parser
+    add_ps_parser(sub)
     args = ap.parse_args(argv)
     if getattr(args, "processes", 1) < 1 or getattr(args, "threads", 1) < 1:
         ap.error("--processes and --threads must be at least 1")

@@ -1,8 +1,8 @@
 """``ecs-kernel run`` and ``ecs-kernel syscalls``.
 
     ecs-kernel run [--root DIR] [--cwd DIR] [--env K=V]... [--inherit-env] [--strace]
-                   [--no-fast-path] [--checkpoint-at TICK --checkpoint-to FILE [--leave-running]]
-                   -- PROGRAM [ARG...]
+                   [--no-fast-path] [--deterministic] [--checkpoint-at TICK] [--checkpoint-on SIG]
+                   [--checkpoint-to FILE] [--leave-running] -- PROGRAM [ARG...]
     ecs-kernel restore [--strace] [--checkpoint-at TICK --checkpoint-to FILE [--leave-running]] FILE
     ecs-kernel syscalls [--format text|markdown|json]
 
@@ -10,10 +10,12 @@
 argv is exactly PROGRAM ARG..., the guest environment is exactly the ``--env`` pairs (or the
 host's with ``--inherit-env``), the host's stdin/stdout/stderr are fds 0-2, nothing on the host is
 written, and the exit status is the guest's, 128+N when signal N killed it, 127 when PROGRAM does
-not exist and 126 when it cannot be executed (one line on stderr, like a shell).
+not exist and 126 when it cannot be executed (one line on stderr, like a shell). Signals sent to
+ecs-kernel go to the guest's foreground job (cpu/host_signals.py).
 
 ``--checkpoint-at TICK --checkpoint-to FILE`` saves the whole run (cpu/checkpoint.py) at the start of
 kernel tick TICK and stops (status 0; 1 if it could not be saved, with the reason on stderr);
+``--checkpoint-on SIG`` saves when the host sends SIG to ecs-kernel (the guest does not get it);
 ``--leave-running`` goes on. ``restore FILE`` continues it: the program's output before the
 checkpoint followed by its output after equals an uninterrupted run's, and the exit status is the
 program's. A damaged, truncated or forged file gets one line on stderr and status 2, before
@@ -25,12 +27,14 @@ import argparse
 import fcntl
 import os
 import sys
+from functools import partial
 
 EXIT_NOT_FOUND = 127
 EXIT_CANNOT_EXEC = 126
 EXIT_INTERNAL = 70  # EX_SOFTWARE: an internal error of the emulator
 EXIT_CHECKPOINT_FAILED = 1  # --checkpoint-to could not be written (one line on stderr says why)
 EXIT_BAD_CHECKPOINT = 2  # restore/ps of a file that is not a sound checkpoint
+EXIT_DEADLOCK = 3  # a deterministic run in which every task waits on another (as sim's)
 # Tiering of the command (a fresh process per guest): numba costs ~0.5 s to import and load, more
 # than a short program's whole run. Kernels run interpreted for their first KERNEL_CALLS_INTERPRETED
 # calls, syscalls take the Python hook for the first FAST_PATH_AFTER; whichever runs out first
@@ -52,6 +56,9 @@ def add_run_parser(sub) -> None:
     p.add_argument("--no-fast-path", dest="fast_path", action="store_false",
                    help="handle every syscall in Python (no compiled syscall hook)")
     p.add_argument("--seed", type=int, default=None, help="seed of the guest's random numbers")
+    p.add_argument("--deterministic", action="store_true",
+                   help="the same --seed gives the same run: virtual time, seeded randomness and "
+                        "scheduling, nothing from the host but the program's input")
     _checkpoint_args(p)
     p.add_argument("program", help="the program (a path inside the root)")
     p.add_argument("args", nargs=argparse.REMAINDER, help="its arguments")
@@ -72,20 +79,46 @@ def _checkpoint_args(p) -> None:
     p.add_argument("--checkpoint-at", type=int, metavar="TICK",
                    help="save the run at the start of kernel tick TICK (1 ms of kernel time each) "
                         "and stop")
-    p.add_argument("--checkpoint-to", metavar="FILE", help="where --checkpoint-at saves")
+    p.add_argument("--checkpoint-on", metavar="SIGNAL",
+                   help="save the run when ecs-kernel gets SIGNAL (e.g. USR1; not forwarded to "
+                        "the guest), and stop")
+    p.add_argument("--checkpoint-to", metavar="FILE",
+                   help="where --checkpoint-at and --checkpoint-on save")
     p.add_argument("--leave-running", action="store_true",
-                   help="go on running after the checkpoint is saved")
+                   help="go on running after a checkpoint is saved (each signal saves again)")
+
+
+def _signal_number(name: str) -> int | None:
+    import signal as _signal
+    n = name.upper()
+    n = n if n.startswith("SIG") else f"SIG{n}"
+    sig = getattr(_signal.Signals, n, None) if n.isidentifier() else None
+    if sig is None and name.isdigit():
+        try:
+            sig = _signal.Signals(int(name))
+        except ValueError:
+            sig = None
+    if sig is None or sig in (_signal.SIGKILL, _signal.SIGSTOP):
+        return None
+    return int(sig)
 
 
 def _checkpoint_opt(args, cmd: str):
-    """``(tick, path, leave_running)`` from the options, None without them; a str for a usage error."""
-    if args.checkpoint_at is None and args.checkpoint_to is None:
-        return "--leave-running needs --checkpoint-at" if args.leave_running else None
-    if args.checkpoint_at is None or args.checkpoint_to is None:
-        return "--checkpoint-at and --checkpoint-to go together"
-    if args.checkpoint_at < 0:
+    """``(tick, path, leave_running, signo)`` from the options (tick or signo may be None), None
+    without them; a str for a usage error."""
+    at, on, to = args.checkpoint_at, args.checkpoint_on, args.checkpoint_to
+    if at is None and on is None and to is None:
+        return "--leave-running needs --checkpoint-at or --checkpoint-on" if args.leave_running else None
+    if to is None or (at is None and on is None):
+        return "--checkpoint-to goes with --checkpoint-at or --checkpoint-on"
+    if at is not None and at < 0:
         return "--checkpoint-at must be a tick number (0 or more)"
-    return (args.checkpoint_at, args.checkpoint_to, args.leave_running)
+    signo = None
+    if on is not None:
+        signo = _signal_number(on)
+        if signo is None:
+            return f"--checkpoint-on {on}: not a signal that can be caught"
+    return (at, to, args.leave_running, signo)
 
 
 def _restore_cmd(args) -> int:
@@ -135,7 +168,8 @@ def _run_cmd(args) -> int:
     interpret_first(KERNEL_CALLS_INTERPRETED)
     return run(args.program, [args.program] + rest, env, root=args.root, cwd=args.cwd,
                strace=sys.stderr if args.strace else None, seed=args.seed,
-               fast_path=args.fast_path, fast_path_after=FAST_PATH_AFTER, checkpoint=ck)
+               fast_path=args.fast_path, fast_path_after=FAST_PATH_AFTER, checkpoint=ck,
+               deterministic=args.deterministic)
 
 
 def _host_stdio(fd: int):
@@ -152,59 +186,6 @@ def _host_stdio(fd: int):
     return HostStdioFile(fd, flags, f"host fd {fd}")
 
 
-class _host_signals:
-    """While the guest runs, SIGINT/SIGTERM/SIGHUP sent to ecs-kernel kill the guest with that
-    signal (exit status 128+N) even in the middle of a compute loop: the signal number reaches a
-    helper thread through ``signal.set_wakeup_fd`` and the thread stops the engine."""
-
-    SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
-
-    def __init__(self, machine):
-        self.machine = machine
-        self.active = False
-
-    def __enter__(self):
-        import signal
-        import threading
-        if threading.current_thread() is not threading.main_thread():
-            return self
-        self.r, self.w = os.pipe()
-        os.set_blocking(self.w, False)
-        self.old_fd = signal.set_wakeup_fd(self.w)
-        self.old = {}
-        for name in self.SIGNALS:
-            sig = getattr(signal, name)
-            self.old[sig] = signal.signal(sig, lambda signo, frame: None)
-        self.thread = threading.Thread(target=self._watch, daemon=True)
-        self.thread.start()
-        self.active = True
-        return self
-
-    def _watch(self):
-        while True:
-            try:
-                data = os.read(self.r, 16)
-            except OSError:
-                return
-            if not data:
-                return
-            for signo in data:
-                if signo:
-                    self.machine.interrupt(signo)
-
-    def __exit__(self, *exc):
-        import signal
-        if not self.active:
-            return False
-        signal.set_wakeup_fd(self.old_fd)
-        for sig, h in self.old.items():
-            signal.signal(sig, h)
-        os.close(self.w)
-        self.thread.join(timeout=1)
-        os.close(self.r)
-        return False
-
-
 def exit_code(status: int) -> int:
     """A wait status as a shell's ``$?``."""
     if status & 0x7F:
@@ -215,7 +196,8 @@ def exit_code(status: int) -> int:
 def run(program, argv, envp, *, root: str = "/", cwd: str = "/", strace=None, seed=None,
         stdio=(0, 1, 2), strict: bool = False, stderr=None, report=None,
         timeout: float | None = None, fast_path: bool = True, fast_path_after: int = 0,
-        stop_at=None, clock=None, checkpoint=None) -> int:
+        stop_at=None, clock=None, checkpoint=None, deterministic: bool = False,
+        scheduler=None) -> int:
     """Run ``program`` in a fresh Kernel; return the shell-style exit status.
 
     ``stdio`` are the host fds shown as guest fds 0-2. ``strict`` re-raises kernel bugs (tests).
@@ -226,27 +208,42 @@ def run(program, argv, envp, *, root: str = "/", cwd: str = "/", strace=None, se
     ``stop_at=(until, visit)``: the first time ``until(machine)`` is true between two turns of
     the run loop, the run stops, ``visit(machine)`` looks at the kernel (every task a row), and
     the run goes on. ``clock``: where kernel time comes from (cpu/clock.py; default the host's).
-    ``checkpoint=(tick, path, leave_running)``: see :func:`drive`.
+    ``checkpoint=(tick, path, leave_running)``: see :func:`drive`. ``deterministic``: nothing
+    the guest sees depends on the host but its input (cpu/task_run.Machine): two runs with the
+    same ``seed`` are the same run. ``scheduler``: who runs next and for how long
+    (cpu/scheduler.py; the explorer's decisions), instead of the mode's own.
     """
     from .cpu.elf import ExecError
     from .cpu.task_run import Machine
     from .errors import E, KernelError
     from .fs.vfs import FileSystem
     from .kernel import Kernel
-    from .syscalls.procfs import KernelProc
+    from .cpu.clock import VirtualClock
+    from .syscalls.procfs import KernelProc, guest_random, guest_realtime
     from .systems import fd_table
 
     err = stderr or sys.stderr
     prog_name = os.fsdecode(program)
     try:
-        proc = KernelProc(None)
-        fs = FileSystem(root, proc)
+        if deterministic:
+            # the file layer's clock and /dev/urandom are the run's too (syscalls/procfs.py)
+            clock = clock if clock is not None else VirtualClock()
+            proc = KernelProc(None, clock)
+            fs = FileSystem(root, proc, urandom=partial(guest_random, proc),
+                            clock=partial(guest_realtime, proc))
+        else:
+            proc = KernelProc(None)
+            fs = FileSystem(root, proc)
     except OSError as e:
         print(f"ecs-kernel: --root {root}: {e.strerror}", file=err)
         return EXIT_CANNOT_EXEC
     k = Kernel()
     machine = Machine(k, fs, strace=strace, seed=seed, strict=strict, stderr=err,
-                      fast_path=fast_path, fast_path_after=fast_path_after, clock=clock)
+                      fast_path=fast_path, fast_path_after=fast_path_after, clock=clock,
+                      deterministic=deterministic)
+    if scheduler is not None:
+        machine.scheduler = scheduler
+        scheduler.attach(machine)
     proc.machine = machine
     machine.stdio = tuple(stdio)
     # The guest is a child of the kernel's init in its own process group, as a shell runs a
@@ -285,10 +282,11 @@ def drive(machine, *, strace=None, strict: bool = False, stderr=None, report=Non
     """Run a prepared Machine (a fresh program's, or one restored from a checkpoint) to its end
     with run's conventions; returns the shell-style exit status.
 
-    ``checkpoint=(tick, path, leave_running)``: at the start of kernel tick ``tick`` the whole
-    run is saved to ``path`` (cpu/checkpoint.py); then the program stops (status 0) or, with
-    ``leave_running``, goes on. A program that ends before that tick writes nothing (a line on
-    stderr says so)."""
+    ``checkpoint=(tick, path, leave_running[, signo])``: at the start of kernel tick ``tick``
+    (None: none) and each time the host sends ``signo`` the whole run is saved to ``path``
+    (cpu/checkpoint.py); then the program stops (status 0) or, with ``leave_running``, goes on.
+    A program that ends before that tick writes nothing (a line on stderr says so)."""
+    from .cpu.host_signals import HostSignalForwarder
     err = stderr or sys.stderr
     timer = None
     if timeout is not None:
@@ -297,16 +295,24 @@ def drive(machine, *, strace=None, strict: bool = False, stderr=None, report=Non
         timer.daemon = True
         timer.start()
     try:
-        with _host_signals(machine):
+        if checkpoint is not None and len(checkpoint) == 3:
+            checkpoint = (*checkpoint, None)
+        on = checkpoint[3] if checkpoint is not None else None
+        with HostSignalForwarder(machine, stderr=err, checkpoint_on=on):  # to the foreground job
             if stop_at is not None:
                 until, visit = stop_at
                 if machine.run(until=until) is None:
                     visit(machine)
             if checkpoint is not None:
-                stopped = _checkpoint_at(machine, *checkpoint, err=err)
+                stopped = _checkpoints(machine, *checkpoint, err=err)
                 if stopped is not None:
                     return stopped
             status = machine.run()
+            if machine.deadlock is not None:
+                print(f"ecs-kernel: {machine.deadlock_report()}", file=err)
+                if report is not None:
+                    report(machine)
+                return EXIT_DEADLOCK
     except Exception as exc:  # a bug of ours, never the guest's: one line, not a traceback
         if strict:
             raise
@@ -336,27 +342,40 @@ def drive(machine, *, strace=None, strict: bool = False, stderr=None, report=Non
     return exit_code(status)
 
 
-def _checkpoint_at(machine, tick: int, path, leave_running: bool, *, err) -> int | None:
-    """Run to the start of kernel tick ``tick`` and save there. Returns an exit status when the
-    run stops here (saved and stopped, or the save failed), None when it goes on."""
+def _checkpoints(machine, tick: int | None, path, leave_running: bool, signo: int | None, *,
+                 err) -> int | None:
+    """Save the run at the start of kernel tick ``tick`` and each time the host sends ``signo``
+    (cpu/host_signals.py keeps that signal from the guest). Returns an exit status when the run
+    stops (it ended, was saved and stopped, or the save failed), None when it goes on."""
     from .cpu import checkpoint as guest_checkpoint
-    machine.stop_at_tick(tick)
-    if machine.run(until=lambda m: m.kernel_tick() >= tick) is not None:
-        print(f"ecs-kernel: the program ended before kernel tick {tick}: no checkpoint written",
-              file=err)
-        return exit_code(machine.exited_status)
-    machine.stop_deadline_ns = None
-    try:
-        guest_checkpoint.save(machine, path)
-    except (TypeError, ValueError) as e:  # what the checkpoint cannot hold yet (a host fd, ...)
-        print(f"ecs-kernel: cannot checkpoint: {e}", file=err)
-        if not leave_running:
+    box = machine.host_signals
+    while True:
+        if tick is not None:
+            machine.stop_at_tick(tick)
+        status = machine.run(until=lambda m: box.checkpoint_requested or (
+            tick is not None and m.kernel_tick() >= tick))
+        if status is not None:
+            if tick is not None:
+                print(f"ecs-kernel: the program ended before kernel tick {tick}: no checkpoint "
+                      f"written", file=err)
+            return None if machine.deadlock is not None else exit_code(status)
+        box.checkpoint_requested = False
+        tick = None  # the tick's checkpoint is taken (or this one came first: same file)
+        machine.stop_deadline_ns = None
+        try:
+            guest_checkpoint.save(machine, path)
+        except (TypeError, ValueError) as e:  # what the checkpoint cannot hold yet (a host fd, ...)
+            print(f"ecs-kernel: cannot checkpoint: {e}", file=err)
+            if not leave_running:
+                return EXIT_CHECKPOINT_FAILED
+        except OSError as e:
+            print(f"ecs-kernel: --checkpoint-to {path}: {e.strerror}", file=err)
             return EXIT_CHECKPOINT_FAILED
-    except OSError as e:
-        print(f"ecs-kernel: --checkpoint-to {path}: {e.strerror}", file=err)
-        return EXIT_CHECKPOINT_FAILED
-    machine.update_timer_deadline()
-    return None if leave_running else 0
+        machine.update_timer_deadline()
+        if not leave_running:
+            return 0
+        if signo is None:
+            return None
 
 
 __all__ = ["add_run_parser", "run", "exit_code"]

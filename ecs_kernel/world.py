@@ -276,13 +276,19 @@ class Table:
         against the columns' dtypes and shapes and the rows' bookkeeping against itself."""
         n = r.int(meta, "n", 0, _ROW_MASK)
         kind = self.kind
-        self._grow(max(n, 1))
-        for name, spec in self.specs.items():
-            arr = r.array(f"t.{kind}.{name}", np.dtype(spec.dtype), (n, *spec.shape))
-            getattr(self, name)[:n] = arr
+        rows = {name: r.array(f"t.{kind}.{name}", np.dtype(spec.dtype), (n, *spec.shape))
+                for name, spec in self.specs.items()}
+        cap = self.capacity
+        while cap < n:
+            cap *= 2
+        for comp in self.components.values():  # rows [0, n) from the file, defaults after
+            self._allocate(comp, cap, rows, n)
+        self.gen = np.zeros(cap, np.uint32)
         self.gen[:n] = r.array(f"t.{kind}._gen", np.dtype(np.uint32), (n,))
         alive = r.array(f"t.{kind}._alive", np.dtype(np.bool_), (n,))
+        self.alive = np.zeros(cap, np.bool_)
         self.alive[:n] = alive
+        self.capacity = cap
         free = r.array(f"t.{kind}._free", np.dtype(np.int64), None)
         if free.ndim != 1 or ((free < 0) | (free >= max(n, 1))).any() or \
                 (n and alive[free[free < n]].any()) or len(np.unique(free)) != len(free):

@@ -28,8 +28,9 @@ Bottom to top. A module may import its own layer and the layers its row names, n
                 systems kernel sim                          systems, never a CPU or a syscall
     testing     abi errors world schedule jit fs            what users import to test: never a
                 components systems kernel testing           CPU or a syscall
-    cli*,       anything                                    the command line and the cluster
-    cluster                                                 backends sit on top
+    cli*,       anything                                    the command line, the cluster
+    cluster,                                                backends and the schedule explorer
+    explore                                                 sit on top
 
 A lower layer that needs something of a higher one gets an interface instead: an object it is
 handed (``AddressSpace.futex_shared_key``, the syscall's ``t.machine``), or the shared piece moves
@@ -68,6 +69,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "testing": _BELOW_SYSCALLS | {"testing"},
     "cli": None,  # anything
     "cluster": None,
+    "explore": None,  # the schedule explorer: runs whole programs, as the command line does
 }
 
 # Imports allowed inside a function: modules that are slow to import and needed only on some
@@ -93,6 +95,9 @@ CLI_STARTUP = {
     "cli.py": "lifecycle, schedule, components and the run/sim parsers",
     "cli_run.py": "`ecs-kernel run`: the Machine, the file system and the syscall table",
     "cli_sim.py": "`ecs-kernel sim`: the engine, the checks and the report",
+    "cli_explore.py": "`ecs-kernel explore`/`replay`: the explorer and the CPU",
+    "cli_checkpoint.py": "`ecs-kernel ps`: the checkpoint reader, the kernel's and the simulation's "
+                         "registries, the listing",
 }
 
 

@@ -43,7 +43,9 @@ def task_ids_component(levels: int) -> Component:
                      doc="Thread id of the task in each namespace of its chain, by level.")
 
 
-task_ids_component(1)  # registers the name: a checkpoint's TaskPIDs is rebuilt at its own width
+# Registered by name now, not only when a World is built: a checkpoint restored in a fresh process
+# names it (and gives the width it was saved with).
+task_ids_component(1)
 
 
 @state_class

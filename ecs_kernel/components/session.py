@@ -48,8 +48,9 @@ def ids_component(kind: str, levels: int) -> Component:
                      doc="Id in each namespace of the chain, by level.")
 
 
-for _kind in ("sessions", "process_groups"):
-    ids_component(_kind, 1)  # registers the names: a checkpoint's are rebuilt at their width
+# Registered by name now, not only when a World is built (see pidns.task_ids_component).
+ids_component("process_groups", 1)
+ids_component("sessions", 1)
 
 
 def check(world) -> None:

@@ -100,10 +100,11 @@ def to_state(machine: Machine) -> tuple[dict, dict[str, np.ndarray]]:
     w.array("machine.has_regs", has)
     version, mt, gauss = machine.rng.getstate()
     w.array("machine.rng", np.array(mt, np.int64))
+    w.array("machine.sched_rng", np.array(machine.sched_rng.getstate()[1], np.int64))
     clock = machine.clock
     if isinstance(clock, VirtualClock):
         cmeta = {"type": "virtual", "now_ns": clock.now_ns, "realtime0_ns": clock.realtime0_ns,
-                 "step_ns": clock.step_ns, "cpu_ns": clock._cpu}
+                 "step_ns": clock.step_ns, "cpu_ns": clock._cpu, "tsc": getattr(clock, "_tsc", 0)}
     else:
         machine.sync_clock()
         cmeta = {"type": "host", "monotonic_ns": int(clock.monotonic_ns()),
@@ -115,6 +116,8 @@ def to_state(machine: Machine) -> tuple[dict, dict[str, np.ndarray]]:
         "stdio": [int(x) if x is not None else -1 for x in machine.stdio],
         "rng_version": version, "rng_gauss": gauss, "clock": cmeta,
         "use_fast_path": bool(p.use_fast_path), "tier_up_countdown": int(p.tier_up_countdown),
+        "deterministic": bool(machine.deterministic),
+        "unimplemented": [[int(nr), int(n)] for nr, n in sorted(machine.dispatcher.unimplemented.items())],
     }
     meta["objects"] = w.objects
     return meta, w.arrays
@@ -171,6 +174,7 @@ def _from_state(meta, arrays, *, stdio, strace, stderr, strict) -> Machine:
     seg = r.array("machine.seg", np.dtype(np.uint64), (n, 2))
     has = r.array("machine.has_regs", np.dtype(np.bool_), (n,))
     mt = r.array("machine.rng", np.dtype(np.int64), (_MT_WORDS,))
+    sched_mt = r.array("machine.sched_rng", np.dtype(np.int64), (_MT_WORDS,))
     r.finish()  # every object is whole: hooks check the host side (stdio fds, paths)
 
     T = world.tasks
@@ -185,11 +189,16 @@ def _from_state(meta, arrays, *, stdio, strace, stderr, strict) -> Machine:
         if int(T.mm[x]) not in world.index.address_spaces and has[rows_l.index(x)]:
             r.fail(f"guest thread {x} has registers but no address space")
     clock = _clock(r, mmeta.get("clock"))
-    rng = random.Random()
+    rng, sched_rng = random.Random(), random.Random()
     try:
         rng.setstate((mmeta.get("rng_version"), tuple(mt.tolist()), mmeta.get("rng_gauss")))
+        sched_rng.setstate((mmeta.get("rng_version"), tuple(sched_mt.tolist()), None))
     except (TypeError, ValueError, OverflowError):
         r.fail("the random state is malformed")
+    deterministic = mmeta.get("deterministic")
+    if type(deterministic) is not bool:
+        r.fail("deterministic is not a bool")
+    proc.clock = clock
 
     kernel = Kernel(world=world)
     use_fast = mmeta.get("use_fast_path")
@@ -197,9 +206,16 @@ def _from_state(meta, arrays, *, stdio, strace, stderr, strict) -> Machine:
         r.fail("use_fast_path is not a bool")
     countdown = r.int(mmeta, "tier_up_countdown", 0, 1 << 62)
     machine = Machine(kernel, fs, strace=strace, strict=strict, stderr=stderr,
-                      fast_path=use_fast, fast_path_after=countdown, clock=clock)
+                      fast_path=use_fast, fast_path_after=countdown, clock=clock,
+                      deterministic=deterministic)
     proc.machine = machine
-    machine.rng = rng
+    machine.rng, machine.sched_rng = rng, sched_rng
+    unimpl = mmeta.get("unimplemented")
+    if not isinstance(unimpl, list) or not all(
+            isinstance(x, list) and len(x) == 2 and all(type(v) is int and 0 <= v < 1 << 62 for v in x)
+            for x in unimpl):
+        r.fail("the unimplemented-syscall counts are malformed")
+    machine.dispatcher.unimplemented.update({nr: n for nr, n in unimpl})
     machine.stdio = tuple(stdio)
     for gm in world.index.address_spaces.values():
         if hasattr(gm, "uc"):
@@ -226,6 +242,7 @@ def _clock(r, cmeta):
         c = VirtualClock(r.int(cmeta, "now_ns", 0, big), r.int(cmeta, "realtime0_ns", 0, big),
                          r.int(cmeta, "step_ns", 0, big))
         c._cpu = r.int(cmeta, "cpu_ns", 0, big)
+        c._tsc = r.int(cmeta, "tsc", 0, big)
         return c
     if cmeta.get("type") == "host":
         return HostClock.resuming(r.int(cmeta, "monotonic_ns", 0, big), r.int(cmeta, "cpu_ns", 0, big))

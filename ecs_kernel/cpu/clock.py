@@ -14,6 +14,7 @@ import time
 from ..jit.fastpath import libc_clock_gettime
 
 WAIT_SLICE_NS = 200_000_000  # the longest host wait before the run loop looks at host signals
+NS_PER_INSN = 1  # virtual time a retired guest instruction takes (a 1 GHz, one-IPC CPU)
 
 
 class HostClock:
@@ -64,15 +65,19 @@ class HostClock:
     def turn(self) -> None:
         """A turn of the run loop (the host's clocks move by themselves)."""
 
-    def idle(self, deadline_ns: int | None, rfds=(), wfds=()) -> None:
-        """No task can run: wait until ``deadline_ns`` (monotonic), a host fd is ready, or at most
-        WAIT_SLICE_NS (so host signals are noticed)."""
+    def retired(self, insns: int) -> None:
+        """``insns`` guest instructions ran (the host's clocks moved by themselves)."""
+
+    def idle(self, deadline_ns: int | None, rfds=(), wfds=(), wake=()) -> None:
+        """No task can run: wait until ``deadline_ns`` (monotonic), a host fd is ready (``wake``:
+        fds readable when a host signal came, cpu/host_signals.py), or at most WAIT_SLICE_NS."""
         timeout = WAIT_SLICE_NS
         if deadline_ns is not None:  # both on kernel time
             timeout = min(timeout, max(0, deadline_ns - self.monotonic_ns()))
+        rfds = [*rfds, *wake]
         if rfds or wfds:
             try:
-                select.select(list(rfds), list(wfds), [], timeout / 1e9)
+                select.select(rfds, list(wfds), [], timeout / 1e9)
             except (OSError, ValueError):
                 pass  # a closed fd: the retried call reports it
         elif timeout:
@@ -111,18 +116,33 @@ class VirtualClock:
         return 0
 
     def host_deadline(self, deadline_ns: int) -> int:
-        return deadline_ns
+        """None for compiled code: virtual deadlines are met at quantum ends and on the Python
+        path (comparing them with the host's clock would stop it at host-timed moments)."""
+        return -1
 
     def turn(self) -> None:
         """A turn of the run loop: time and the running task's CPU time move by ``step_ns``."""
         self.now_ns += self.step_ns
         self._cpu += self.step_ns
 
-    def idle(self, deadline_ns: int | None, rfds=(), wfds=()) -> None:
-        if rfds or wfds:
+    def retired(self, insns: int) -> None:
+        """A quantum of ``insns`` guest instructions ran: time and CPU time move with them, so a
+        loop without syscalls still reaches its timers."""
+        self.now_ns += insns * NS_PER_INSN
+        self._cpu += insns * NS_PER_INSN
+
+    def tsc(self) -> int:
+        """What rdtsc reads: the virtual time in ns (a 1 GHz invariant TSC), strictly rising."""
+        self._tsc = max(self.now_ns, getattr(self, "_tsc", 0) + 1)
+        return self._tsc
+
+    def idle(self, deadline_ns: int | None, rfds=(), wfds=(), wake=()) -> None:
+        """Wait on the host only for outside input: host fds, or with nothing else to wait for,
+        ``wake`` (a host signal, cpu/host_signals.py); then time jumps to ``deadline_ns``."""
+        if rfds or wfds or (wake and deadline_ns is None):
             timeout = None if deadline_ns is None else max(0, deadline_ns - self.now_ns) / 1e9
             try:
-                ready = select.select(list(rfds), list(wfds), [], timeout)
+                ready = select.select([*rfds, *wake], list(wfds), [], timeout)
             except (OSError, ValueError):
                 ready = ([None], [], [])
             if ready[0] or ready[1]:

@@ -16,13 +16,16 @@ Unicorn hazards (DESIGN.md) and how they are met here:
 
 - the engine is stopped only from inside a hook (:meth:`Platform.stop`: a blocking syscall, an
   exit, an exec, a fault, a tier-up), never from another thread and never with a timeout, except
-  for :meth:`Platform.interrupt` (the host killing the guest, which never runs again);
+  to end a task that never runs again: :meth:`Platform.interrupt` (the host killing the guest)
+  and cpu/host_signals.py (a host signal whose default action kills the task running unbounded,
+  decided under ``run_lock``);
 - Unicorn adds 2 to rip after a syscall hook returns: a rip written in the hook is ``target - 2``;
 - unknown or unimplemented syscalls get -ENOSYS (the dispatcher).
 """
 from __future__ import annotations
 
 import ctypes
+import threading
 
 from unicorn import (UC_ARCH_X86, UC_HOOK_INSN, UC_HOOK_INTR, UC_HOOK_MEM_INVALID,
                      UC_MODE_64, Uc, UcError)
@@ -40,6 +43,7 @@ from .memory import AddressSpace
 MASK64 = (1 << 64) - 1
 
 HOOK_INSN_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
+HOOK_TSC_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)  # 1: skip the insn
 
 # CPU exceptions (interrupt vectors) and the signal Linux sends for each, and its si_code (Linux
 # do_trap / do_error_trap: FPE_INTDIV, ILL_ILLOPN, ...).
@@ -131,6 +135,9 @@ class Platform:
         self.stop_reason = None
         self.stop_requested = False  # a handler asks the run loop to stop the task after the call
         self.running_unbounded = False  # emu_start runs without count= quanta
+        # Held while ``running_unbounded`` goes back to False after a run: another thread that
+        # holds it and sees True knows the task whose run it is (cpu/host_signals.py).
+        self.run_lock = threading.Lock()
         self.host_signal = 0  # a signal the host got for the guest (see interrupt())
         self.fault_signal = 0
         self.fault_addr = 0
@@ -141,7 +148,33 @@ class Platform:
         self._add_syscall_hook(gm)
         gm.hooks.append(gm.uc.hook_add(UC_HOOK_INTR, self._on_interrupt))
         gm.hooks.append(gm.uc.hook_add(UC_HOOK_MEM_INVALID, self._on_bad_access))
+        if getattr(self.machine, "deterministic", False):
+            self._add_tsc_hooks(gm)
         gm.install_hooks = self.add_hooks
+
+    def _add_tsc_hooks(self, gm: GuestMemory) -> None:
+        """rdtsc and rdtscp read the virtual clock (Go seeds its scheduler's randomness from the
+        TSC). Unicorn's C API hooks them; its Python binding does not offer it."""
+        uc = gm.uc
+
+        def on_rdtsc(uch, user_data):
+            tsc = self.machine.clock.tsc()
+            uc.reg_write(X.UC_X86_REG_RAX, tsc & 0xFFFF_FFFF)
+            uc.reg_write(X.UC_X86_REG_RDX, tsc >> 32)
+            return 1  # the instruction is done: do not run it
+
+        def on_rdtscp(uch, user_data):
+            uc.reg_write(X.UC_X86_REG_RCX, 0)  # IA32_TSC_AUX: CPU 0
+            return on_rdtsc(uch, user_data)
+
+        for insn, fn in ((X.UC_X86_INS_RDTSC, on_rdtsc), (X.UC_X86_INS_RDTSCP, on_rdtscp)):
+            cb = HOOK_TSC_CB(fn)
+            h = ctypes.c_size_t()
+            status = uclib.uc_hook_add(uc._uch, ctypes.byref(h), UC_HOOK_INSN, cb, None,
+                                       ctypes.c_uint64(1), ctypes.c_uint64(0), ctypes.c_int(insn))
+            if status != 0:
+                raise UcError(status)
+            gm.hooks.append(cb)
 
     def _add_syscall_hook(self, gm: GuestMemory) -> None:
         h = ctypes.c_size_t()
@@ -229,7 +262,8 @@ class Platform:
                 self.fault_addr, self.fault_code = uc.reg_read(X.UC_X86_REG_RIP), ILL_ILLOPN
             elif self.fault_signal == SIGBUS:
                 self.fault_code = BUS_ADRALN
-        self.running_unbounded = False
+        with self.run_lock:
+            self.running_unbounded = False
 
     def _on_interrupt(self, uc, intno, user_data):
         if intno == INT80:

@@ -43,8 +43,8 @@ from unicorn import x86_const as X
 
 from ..abi import (CLONE_SETTLS, CLONE_THREAD, CLONE_VM, ERESTARTNOHAND, ERESTARTNOINTR,
                    ERESTARTSYS, ERESTART_RESTARTBLOCK, ExitState, NR_RESTART_SYSCALL, RLIMIT_AS,
-                   RLIMIT_DATA, RLIMIT_STACK, RunState, SIGKILL, SIGSEGV)
-from ..components import resources, sigactions
+                   RLIMIT_DATA, RLIMIT_STACK, Block, RunState, SIGKILL, SIGSEGV)
+from ..components import pidns, resources, sigactions
 from ..components.rlimits import get as rlimit_get
 from ..errors import KernelError
 from ..syscalls import dispatch, sys_rseq
@@ -52,32 +52,49 @@ from ..syscalls.context import ExecDone, FSContext, Task
 from ..systems import (cpu_clocks, io_wait, task_block, task_clone, task_exec, task_exit,
                        task_signals)
 from ..systems.task_signals import deliverable
-from . import loader, sigframe
-from .clock import HostClock
+from . import host_signals, loader, scheduler, sigframe
+from .clock import HostClock, VirtualClock
 from .exec_args import ExecCreds
 from .memory import AddressSpace, default_mmap_base
 from .platform import GENERAL_REGS, GuestMemory, Platform, after_hlt, new_engine
 from .signals import INIT_FP, GuestSignals
 
-QUANTUM = 1_000_000  # guest instructions per turn while another task or a deadline waits
+QUANTUM = scheduler.QUANTUM  # guest instructions per turn while another task or a deadline waits
 MASK64 = (1 << 64) - 1
 _RESTART = (-ERESTARTSYS, -ERESTARTNOINTR, -ERESTARTNOHAND)
+DEADLOCKED = -3  # run()'s status when a deterministic run deadlocked (machine.deadlock says how)
+_BLOCK_NAMES = {v: k for k, v in vars(Block).items() if k.isupper() and isinstance(v, int)}
 
 
 class Machine:
     """Runs the guest tasks of one Kernel on Unicorn (one engine per address space)."""
 
     def __init__(self, kernel, fs, *, strace=None, seed: int | None = None, strict: bool = False,
-                 stderr=None, fast_path: bool = True, fast_path_after: int = 0, clock=None):
+                 stderr=None, fast_path: bool = True, fast_path_after: int = 0, clock=None,
+                 deterministic: bool = False):
         self.kernel = kernel
         self.world = kernel.world
         self.fs = fs
+        # Deterministic: nothing the guest sees comes from the host but its input. Time is
+        # virtual (moved by turns, retired quanta and blocking), rdtsc reads it, randomness and
+        # the choice of the next task come from the seed, and tasks switch only at syscalls and
+        # at quantum ends (instruction counts), never at host-timed moments.
+        self.deterministic = deterministic
+        if deterministic:
+            seed = 0 if seed is None else seed
+            if clock is None:
+                clock = VirtualClock()
         self.clock = clock if clock is not None else HostClock()
         self.strace = strace  # a text stream for strace lines, or None
         self.stdio: tuple = (0, 1, 2)  # the host fds the guest's stdio slots were (checkpoints)
         self.strict = strict
         self.stderr = stderr or sys.stderr
         self.rng = random.Random(seed)
+        self.sched_rng = random.Random(f"schedule {seed}")  # the next task, in deterministic mode
+        # who runs next and for how long (cpu/scheduler.py); the explorer puts its own here
+        self.scheduler = scheduler.Seeded(self.sched_rng) if deterministic else scheduler.RoundRobin()
+        self.deadlock: list | None = None  # the blocked tasks, once a deterministic run deadlocked
+        self._quantum = 0
         self.tasks: dict[int, Task] = {}  # row -> the guest thread's Task
         self.current = -1
         self.current_task = None
@@ -95,6 +112,7 @@ class Machine:
         # Our tasks' signals are delivered here, with frames in guest memory, not by the
         # kernel's signal system: each task we run has its ``guest`` column set.
         self.signals = GuestSignals(self)
+        self.host_signals = host_signals.HostSignalBox()  # signals the host sent the guest
         self._cpu_seen = self.clock.thread_cpu_ns()
         self.stop_deadline_ns: int | None = None  # kernel time the run loop must stop by
         self.sync_clock()
@@ -368,7 +386,9 @@ class Machine:
                 return None
             if self.platform.host_signal:
                 self._host_kill()
-            if G.exiting[main_tg] or not self._group_alive(main_tg):
+            elif self.host_signals.pending:
+                host_signals.deliver(self)  # to the foreground job, as a terminal does
+            if G.exiting[main_tg] or not self._group_alive(main_tg) or self.deadlock is not None:
                 break
             self._service_blocked()
             row = self._next_runnable(last)
@@ -377,11 +397,12 @@ class Machine:
                 self._run_task(row)
                 continue
             self.idle()
-        status = task_exit.wait_status(w, main)
+        status = DEADLOCKED if self.deadlock is not None else task_exit.wait_status(w, main)
         self.exited_status = status
         for r in list(self.tasks):  # what the program left running dies with the sandbox
             tg = int(T.tg[r])
-            if r != main and T.alive[r] and not G.exiting[tg] and int(T.exit_state[r]) == 0:
+            if (r != main or self.deadlock is not None) and T.alive[r] and not G.exiting[tg] \
+                    and int(T.exit_state[r]) == 0:
                 task_exit.kill_by_signal(w, tg, SIGKILL)
         w.tick()
         w.tick()
@@ -421,14 +442,23 @@ class Machine:
         """No task can run: tick the World (what is due wakes), and if still nothing can run,
         sleep on the host until the next deadline or a host fd a blocked task waits on."""
         self.tick()
-        if any(self._runnable(r) for r in self.tasks) or self.platform.host_signal:
+        if any(self._runnable(r) for r in self.tasks) or self.platform.host_signal \
+                or self.host_signals.pending:
             return
         self._service_blocked()
         if any(self._runnable(r) for r in self.tasks):
             return
         rfds, wfds = io_wait.host_fds(self.world)
         deadline = self.timer_deadline_ns
-        self.clock.idle(deadline, rfds, wfds)
+        if self.deterministic and deadline is None and not rfds and not wfds \
+                and not self.platform.host_signal:
+            # Every task waits on another and no time or input can end it: on Linux the program
+            # would hang. A deterministic run ends here with the waits (exit status 3).
+            self.deadlock = [b for b in task_block.blocked(self.world) if b.row in self.tasks]
+            self._deadlock_text = self._describe_deadlock()  # the tasks die with the run
+            return
+        self.clock.idle(deadline, rfds, wfds, wake=self.host_signals.wake_fds)  # or a host signal
+        self.host_signals.drain()
         self.tick()
 
     def _run_app(self, row: int) -> None:
@@ -440,8 +470,11 @@ class Machine:
         # While a deadline is armed or another task can run, run in quanta of instructions so a
         # loop without syscalls still meets its SIGALRM and lets the others run (count= costs a
         # per-instruction check, so only then).
-        quantum = QUANTUM if self.timer_deadline_ns is not None or self.contended else 0
+        quantum = self.scheduler.quantum(
+            row, self.contended, QUANTUM if self.timer_deadline_ns is not None or self.contended else 0)
+        self._quantum = quantum
         p.run(gm, quantum)
+        stopped_outside = host_signals.kill_stopped(self, row)  # its group dies of a host signal
         if self.pending_release:
             rows, self.pending_release = self.pending_release, []
             for mm_row in rows:
@@ -455,8 +488,8 @@ class Machine:
             raise err
         w = self.world
         T = w.tasks
-        if p.host_signal:
-            return  # stopped from outside: run() kills the guest with the host's signal
+        if p.host_signal or stopped_outside:
+            return  # stopped from outside: the guest dies of the host's signal
         if p.fault_signal:
             self._fault(row, p.fault_signal)
         elif p.stop_reason is None and int(T.run_state[row]) == RunState.runApp \
@@ -469,6 +502,8 @@ class Machine:
 
     def _end_quantum(self, row: int, uc) -> None:
         """A quantum ended between two instructions: run what is due, deliver what it sent."""
+        self.clock.retired(self._quantum)
+        self.scheduler.preempted(row, uc.reg_read(X.UC_X86_REG_RIP))
         self.sync_clock()
         self.run_timers()
         if deliverable(self.world, row):
@@ -508,12 +543,8 @@ class Machine:
         return int(T.run_state[row]) in (RunState.runApp, RunState.runSyscallExit)
 
     def _next_runnable(self, last: int) -> int:
-        rows = sorted(self.tasks)
-        order = [r for r in rows if r > last] + [r for r in rows if r <= last]
-        for r in order:
-            if self._runnable(r):
-                return r
-        return -1
+        ready = [r for r in sorted(self.tasks) if self._runnable(r)]
+        return self.scheduler.pick(ready, last) if ready else -1
 
     def _group_alive(self, tg: int) -> bool:
         """Does thread group ``tg`` still have a thread that has not begun to exit?"""
@@ -617,6 +648,8 @@ class Machine:
     def after_syscall(self, task, rip: int, rax: int) -> bool:
         """On the way back to user mode from a syscall (in the hook): due timers, then signal
         delivery. Returns True if the registers were redirected into a handler."""
+        if self.host_signals.pending:
+            self.platform.stop("requantum")  # the run loop sends it (cpu/host_signals.py)
         if self.timer_deadline_ns is not None:
             self.run_timers()
         row = task.row
@@ -632,6 +665,40 @@ class Machine:
     def interrupt(self, signo: int) -> None:
         """From another thread: the host got ``signo`` and the guest must die of it."""
         self.platform.interrupt(signo)
+        self.host_signals.wake()  # the run loop may be waiting on the host
+
+    def deadlock_report(self) -> str:
+        """The deadlock as lines, as seen when it was found (see _describe_deadlock)."""
+        return getattr(self, "_deadlock_text", "") or self._describe_deadlock()
+
+    def _describe_deadlock(self) -> str:
+        """The deadlock as lines: each blocked thread (tid in the root namespace) and what it
+        waits for; for a futex, the word and, when the word's mutex (glibc's layout: the owner
+        tid 8 bytes in) names a blocked thread, the edge of the wait-for graph."""
+        w = self.world
+        root = int(w.index.root_pidns)
+        tids = {r: pidns.tid_in(w, r, root) for r in self.tasks}
+        blocked_tids = {tids[b.row] for b in self.deadlock or ()}
+        lines = [f"deadlock: {len(self.deadlock or ())} threads blocked, no timer armed, no input awaited"]
+        for b in self.deadlock or ():
+            tid = tids[b.row]
+            what = _BLOCK_NAMES.get(b.block, str(b.block)).lower()
+            req = b.request
+            if b.block == Block.FUTEX and req:
+                mm = self.memory_of(b.row).aspace
+                try:
+                    word, owner = mm.copy_in_u32(req["uaddr"]), mm.copy_in_u32(req["uaddr"] + 8)
+                except KernelError:
+                    word, owner = None, 0
+                what = f"futex {req['uaddr']:#x} (word {word})"
+                if owner in blocked_tids and owner != tid:
+                    what += f" held by {owner}"
+            elif b.block == Block.WAIT:
+                what = f"wait4 (idtype {req['idtype']}, id {req['id']})"
+            rip = self.memory_of(b.row).uc.reg_read(X.UC_X86_REG_RIP) if b.row == self.current else None
+            lines.append(f"  tid {tid} ({bytes(w.tasks.comm[b.row]).decode(errors='replace')}): "
+                         f"{what}" + (f" at {rip:#x}" if rip else ""))
+        return "\n".join(lines)
 
     def report_internal_error(self, nr: int, name: str, exc: BaseException) -> None:
         self.internal_error = exc

@@ -39,11 +39,15 @@ system folds.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import checkpoint_file
 from ..abi import SIG_IGN, SIGCHLD
+from ..checkpoint_file import CheckpointError
+from ..checkpoint_objects import StateWriter, state_class
 from ..components import signals as S
 from ..jit import sim as K
 from ..kernel import new_world
@@ -51,10 +55,10 @@ from ..schedule import Phase, SanityError, system
 from ..systems import futex as futex_sys
 from ..systems import task_clone, task_signals
 from ..systems.signals_batch import sigreturn_many
-from ..checkpoint_objects import state_class
-from ..world import Column, Component, Settings
+from ..world import Column, Component, Settings, World, WorldReader
 from . import batch, invariants
 from . import spec as specmod
+from .report import CounterRecorder
 from .requests import SEGMENT_ADDR, THREAD_FLAGS, Requests, serve_one
 
 SimTask = Component("SimTask", "tasks", {
@@ -122,7 +126,7 @@ class SimState:
                 "totals": {k: int(v) for k, v in self.totals.items()}}
 
     @classmethod
-    def from_state(cls, r, name: str, meta) -> "SimState":
+    def from_state(cls, r, name: str, meta) -> SimState:
         arrays = {k: r.array(f"{name}.{k}", np.dtype(dt), shape) for k, dt, shape in cls._ARRAYS}
         steps = len(arrays["step_op"])
         if any(len(arrays[k]) != steps for k in ("step_kind", "step_a", "step_b", "step_next")) \
@@ -190,10 +194,21 @@ def _shares(weights, total: int) -> np.ndarray:
     return base
 
 
+CHECKPOINT_KIND = "simulation"
+CHECKPOINT_VERSION = 1  # of the simulation's part of the meta (the file's own version is apart)
+
+
 class Simulation:
     """``Simulation(workload, tasks, seed)``: a World holding ``tasks`` synthetic tasks (in
     processes of ``workload.threads_per_process`` threads, children of init) running the
-    workload's programs by their shares. ``step()`` runs one tick and returns its counters.
+    workload's programs by their shares. ``step()`` runs one tick and returns its counters;
+    ``history`` (a :class:`~ecs_kernel.sim.report.CounterRecorder`) keeps every tick's.
+
+    ``checkpoint(path)`` saves the whole simulation (the World, the workload, the tick, the
+    counters so far, the check setting) as a checkpoint file; ``Simulation.resume(path)`` builds
+    it again, and it runs on to the same counters, tick for tick, as if never stopped. The random
+    state is data already: every draw is splitmix64 of the seed, the task's row and generation and
+    its draw counter (the ``sim_rng`` column), so there is no generator object to save.
 
     ``check_every=K`` runs the kernel's invariant checks at scale (sim/invariants.py, what
     ``ecs-kernel sim --check K`` runs, probes included) every K ticks and raises
@@ -245,6 +260,8 @@ class Simulation:
         if self.check_every:
             invariants.install(world)
         self._after = None  # (gauges, stopped groups) at the end of the last step
+        self.history = CounterRecorder(COUNTERS)
+        self.extra: dict = {}  # what a resumed checkpoint's caller kept in it (see checkpoint)
         self._spawn_initial(init)
 
     def _spawn_initial(self, init: int) -> None:
@@ -304,16 +321,94 @@ class Simulation:
         ng = min(len(stopped0), G.n)
         c["group_stops"] = int((G.stopped[:ng] & ~stopped0[:ng]).sum() + G.stopped[ng: G.n].sum())
         self._after = g1, G.stopped[: G.n].copy()
+        out = {k: int(c[k]) for k in COUNTERS}
+        self.history.record(out)
         if self.check_every and self.tick % self.check_every == 0:
             v = invariants.check(w)
             if v is not None:
                 err = SanityError(str(v) if v.tick >= 0 else f"tick {self.tick}: {v}")
                 err.violation = v
                 raise err
-        return {k: int(c[k]) for k in COUNTERS}
+        return out
 
     def run(self, ticks: int) -> list[dict[str, int]]:
         return [self.step() for _ in range(int(ticks))]
+
+    # -- checkpoints ------------------------------------------------------------------------------
+    def checkpoint(self, path, extra: dict | None = None) -> int:
+        """Save the whole simulation into ``path`` (atomically; checkpoint_file.py): the World
+        (tables, index, schedule, the compiled workload and the programs' RNG counters), the
+        workload as data, tasks, seed, the tick, the counters of every tick so far and
+        ``check_every``. ``extra``: JSON data of the caller's, kept alongside (the command line
+        keeps its run's settings there); it comes back as ``resume(path).extra``. Returns the
+        file's size."""
+        return checkpoint_file.write(path, *self.to_state(extra))
+
+    def to_state(self, extra: dict | None = None) -> tuple[dict, dict]:
+        """``(meta, arrays)`` of :meth:`checkpoint`."""
+        w = StateWriter()
+        world = self.world.write_state(w)
+        w.array("sim.history", self.history.data)
+        meta = {"kind": CHECKPOINT_KIND, "version": CHECKPOINT_VERSION, "world": world,
+                "simulation": {"workload": specmod.to_data(self.workload),
+                               "workload_source": self.workload.source, "tasks": self.tasks,
+                               "seed": self.seed, "check_every": self.check_every,
+                               "tick": self.tick, "counters": list(COUNTERS)},
+                "extra": dict(extra or {}), "objects": w.objects}
+        return meta, w.arrays
+
+    @classmethod
+    def resume(cls, path) -> Simulation:
+        """The simulation :meth:`checkpoint` saved in ``path``, ready to ``step()`` on. A damaged,
+        forged or other kind of checkpoint raises CheckpointError (one line) before anything is
+        built."""
+        return cls.from_state(*checkpoint_file.read(path))
+
+    @classmethod
+    def from_state(cls, meta: dict, arrays: dict) -> Simulation:
+        """:meth:`resume` from ``(meta, arrays)``."""
+        kind = meta.get("kind") if isinstance(meta, dict) else None
+        if kind != CHECKPOINT_KIND:
+            raise CheckpointError(f"not a simulation checkpoint (it holds {kind or 'something else'}"
+                                  f"{': use World.load' if kind == 'world' else ''})")
+        if meta.get("version") != CHECKPOINT_VERSION:
+            raise CheckpointError(f"simulation checkpoint version {meta.get('version')!r}; this "
+                                  f"ecs-kernel reads version {CHECKPOINT_VERSION}")
+        r = WorldReader(meta, arrays)
+        s, extra = meta.get("simulation"), meta.get("extra")
+        if not isinstance(s, dict) or not isinstance(meta.get("world"), dict) \
+                or not isinstance(extra, dict):
+            r.fail("a simulation checkpoint without its sections")
+        if s.get("counters") != list(COUNTERS):
+            r.fail("the simulation's counters are not this ecs-kernel's")
+        tick = r.int(s, "tick", 0, (1 << 62))
+        history = r.array("sim.history", np.dtype(np.int64), (tick, len(COUNTERS)))
+        tasks = r.int(s, "tasks", 1, 1 << 40)
+        seed = r.int(s, "seed", 0, 1 << 63)
+        check_every = r.int(s, "check_every", 0, 1 << 62)
+        source = s.get("workload_source")
+        if not isinstance(source, str):
+            r.fail("the workload has no source")
+        try:
+            workload = specmod.parse(s.get("workload"), "<checkpoint>")
+        except specmod.SpecError as e:
+            r.fail(f"the workload: {e}")
+        world = World.read_state(r, meta["world"])
+        r.finish()
+        st = world.index.sim
+        if st is None or st.seed != seed:
+            r.fail("the World holds no simulation of this seed")
+        want = compile_workload(workload, seed, st.batched)
+        if any(not np.array_equal(getattr(want, k), getattr(st, k)) for k, _, _ in SimState._ARRAYS) \
+                or want.prog_names != st.prog_names:
+            r.fail("the workload does not match the simulation's compiled programs")
+        sim = cls.__new__(cls)
+        sim.workload = dataclasses.replace(workload, source=source)
+        sim.tasks, sim.seed, sim.check_every = tasks, seed, check_every
+        sim.world, sim.tick, sim._after = world, tick, None  # _after: measured at the next step
+        sim.history = CounterRecorder.from_data(COUNTERS, history)
+        sim.extra = extra
+        return sim
 
 
 # -- the RUN-phase system --------------------------------------------------------------------------

@@ -55,6 +55,16 @@ class CounterRecorder:
         self.ticks = 0
         self.meta = dict(meta or {})
 
+    @classmethod
+    def from_data(cls, names: Iterable[str], data: np.ndarray, meta: Mapping | None = None) -> CounterRecorder:
+        """A recorder holding ``data`` (``(ticks, len(names))``, copied) as its first ticks."""
+        rec = cls(names, capacity=max(len(data), 1024), meta=meta)
+        if data.shape[1:] != (len(rec.names),):
+            raise ValueError(f"counters of shape {data.shape} for {len(rec.names)} names")
+        rec._data[: len(data)] = data
+        rec.ticks = len(data)
+        return rec
+
     def record(self, counters: Mapping[str, int]) -> None:
         """Append one tick. Every name must be present; extra keys are an error too (a
         misspelt counter should not vanish silently)."""

@@ -490,6 +490,45 @@ def load(path_or_name) -> Workload:
     return loads(text, p.name if p.parent == WORKLOADS_DIR else s)
 
 
+_ENUMS = {"target": TARGETS, "how": HOWS, "action": ACTIONS, "which": WHICH, "kind": KINDS}
+
+
+def to_data(w: Workload) -> dict:
+    """The TOML/JSON data that :func:`parse` reads back as ``w`` (line numbers aside): how a
+    simulation checkpoint keeps its workload, whatever file or code it came from."""
+    names = [p.name for p in w.programs]
+    progs = []
+    for p in w.programs:
+        steps = []
+        for st in p.steps:
+            d = {"op": st.op}
+            for k, v in st.args:
+                d[k] = _arg_data(k, v, names)
+            steps.append(d)
+        progs.append({"name": p.name, "share": p.share, "steps": steps})
+    return {"name": w.name, "description": w.description, "futex_words": w.futex_words,
+            "threads_per_process": w.threads_per_process, "programs": progs}
+
+
+def _arg_data(k: str, v, names: list[str]):
+    if isinstance(v, Dist):
+        kind = next(n for n, code in DIST_NAMES.items() if code == v.kind)
+        if v.kind == D_CONST:
+            return v.values[0]
+        if v.kind == D_EXPONENTIAL:
+            return {kind: v.values[0] / 1024}  # (the mean in 1/1024ths: exact as a float)
+        return {kind: list(v.values)}
+    if k in _ENUMS:
+        return next(n for n, code in _ENUMS[k].items() if code == v)
+    if k == "sigs":
+        return list(v)
+    if k == "program":
+        return names[v]
+    if k == "times":
+        return "forever" if v == FOREVER else v
+    return v  # flags, to
+
+
 def workload_names() -> list[str]:
     """The shipped workloads, by name."""
     return sorted(f.stem for f in WORKLOADS_DIR.glob("*.toml"))

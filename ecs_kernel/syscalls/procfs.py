@@ -7,15 +7,33 @@ from __future__ import annotations
 import os
 
 from ..abi import MAX_RT_PRIO, SCHED_DEADLINE, SCHED_FIFO, SCHED_RR
+from ..checkpoint_objects import state_function
 from ..errors import E, KernelError
 from ..fs.proc import ProcProvider
 from ..systems import fd_table
 from .sys_process import getpid, getppid
 
 
+def guest_random(provider: "KernelProc", n: int) -> bytes:
+    """/dev/urandom's bytes in a deterministic run: the Machine's seeded generator."""
+    return provider.machine.random_bytes(n)
+
+
+def guest_realtime(provider: "KernelProc") -> int:
+    """File timestamps in a deterministic run: the kernel's (virtual) wall clock; the clock the
+    run was given before its Machine exists."""
+    m = provider.machine
+    return (m.clock if m is not None else provider.clock).realtime_ns()
+
+
+for _f in (guest_random, guest_realtime):
+    state_function(_f)
+
+
 class KernelProc(ProcProvider):
-    def __init__(self, machine):
+    def __init__(self, machine, clock=None):
         self.machine = machine
+        self.clock = clock  # until the Machine is made (guest_realtime)
 
     def _task(self, pid: int):
         m = self.machine

@@ -148,6 +148,7 @@ def next_deadline(world) -> tuple[int | None, bool]:
     Wt = world.futex_waiters
     if Wt.count:
         d = Wt.deadline[: Wt.n][Wt.alive[: Wt.n]]
+        d = d[d != NO_DEADLINE]  # a wait without a timeout has no deadline
         if len(d):
             soon.append(int(d.min()))
     n = T.n

@@ -485,6 +485,31 @@ def kill_pgrp(world, sender: int, pg: int, signo: int) -> None:
         raise KernelError(err, "no member of the group could be signalled")
 
 
+def kill_pgrp_from_outside(world, pg: int, signo: int) -> bool:
+    """A signal to every process of group ``pg`` from a sender outside every guest PID namespace
+    (the host: cpu/host_signals.py), needing no permission, like the tty's kill_pgrp. The siginfo
+    is what a process gets from a sender it cannot name (kill(2) from outside its namespace):
+    SI_USER, si_pid 0, si_uid 0. Returns True if some member took it."""
+    P, G = world.process_groups, world.thread_groups
+    took = False
+    for g in links.members(P.tg_head, pg, G.pg_next):
+        took |= send_group_signal(world, g, signo, code=SI_USER, pid=0, uid=0, force=True)
+    return took
+
+
+def default_action_kills(world, task: int, signo: int) -> bool:
+    """Would ``signo``, sent to the process of ``task`` now, end it by its default action, taken
+    by ``task``? Its group is not exiting, the action is SIG_DFL and terminates (sig_fatal: not
+    ignore, not stop), an init does not drop it (sig_ignored), and ``task`` does not block it.
+    (Reads a few columns of one row and its group: no list is walked.)"""
+    T = world.tasks
+    tg = int(T.tg[task])
+    if world.thread_groups.exiting[tg] or T.exit_state[task] != ExitState.NONE:
+        return False
+    return (_fatal_default(world, task, signo) and not unkillable(world, tg)
+            and not _blocked(world, task, signo))
+
+
 def _kill_all(world, sender: int, signo: int) -> None:
     """kill(-1): every process visible in the caller's namespace but init and the caller's own."""
     T, G, N = world.tasks, world.thread_groups, world.pid_namespaces

@@ -276,3 +276,52 @@ def test_any_forged_manifest_value_is_refused_or_harmless(real_checkpoint, data)
         guest_checkpoint.loads(blob)
     except CheckpointError as e:
         assert "\n" not in str(e)
+
+
+def test_ps_lists_a_guest_checkpoint(real_checkpoint, tmp_path):
+    """ps of a running program's checkpoint: its processes and threads with their argv; the
+    threads blocked in the kernel show what they wait on."""
+    import json
+    blob, _ = real_checkpoint
+    path = tmp_path / "run.ckpt"
+    path.write_bytes(blob)
+    r = cli("ps", "--json", path)
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    guest = [x for x in rows if "checkpoint-gcc" in x["cmd"]]  # zombies: [comm] <defunct>
+    m = guest_checkpoint.loads(blob)
+    assert len(guest) == len(m.tasks)
+    assert len({x["pid"] for x in guest}) >= 2  # the program and its children
+    from ecs_kernel.systems.task_block import blocked
+    assert sum(x["wait"] is not None for x in guest) == \
+        sum(1 for b in blocked(m.world) if b.row in m.tasks)
+
+
+def test_checkpoint_on_a_host_signal(guest_build, tmp_path):
+    """run --checkpoint-on USR1: the signal saves the run (the guest never sees it) and stops;
+    the restored run prints the rest."""
+    import signal
+    import time
+    prog = guest_build("ticker", "gcc")
+    native = subprocess.run([prog, "3000"], capture_output=True, timeout=120)
+    path = tmp_path / "sig.ckpt"
+    p = subprocess.Popen([*CLI, "run", "--checkpoint-on", "USR1", "--checkpoint-to", str(path),
+                          "--", prog, "3000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         stdin=subprocess.DEVNULL)
+    first = p.stdout.readline()
+    assert first == b"ready\n"
+    time.sleep(0.2)
+    p.send_signal(signal.SIGUSR1)
+    out, err = p.communicate(timeout=300)
+    assert p.returncode == 0 and path.exists(), err
+    rest = cli("restore", path)
+    assert rest.returncode == native.returncode == 9
+    assert first + out + rest.stdout == native.stdout
+
+
+def test_checkpoint_options_are_checked():
+    for args in (["--checkpoint-on", "KILL", "--checkpoint-to", "x"],
+                 ["--checkpoint-on", "NOPE", "--checkpoint-to", "x"],
+                 ["--checkpoint-on", "USR1"]):
+        r = cli("run", *args, "--", "/bin/true")
+        assert r.returncode == 2 and r.stderr.count(b"\n") == 1, (args, r.stderr)

@@ -96,3 +96,14 @@ def test_plot_without_matplotlib_says_how_to_install(tmp_path, monkeypatch):
     with pytest.raises(R.PlotUnavailable, match=r"pip install 'ecs-kernel\[plot\]'"):
         rec.plot(tmp_path / "run.png")
     assert not (tmp_path / "run.png").exists()
+
+
+def test_a_recorder_from_data_goes_on_recording():
+    data = np.arange(6, dtype=np.int64).reshape(3, 2)
+    rec = R.CounterRecorder.from_data(("a", "b"), data, meta={"k": 1})
+    data[0, 0] = 99  # copied: the caller's array is its own
+    rec.record({"a": 7, "b": 8})
+    assert rec.ticks == 4 and rec.data.tolist() == [[0, 1], [2, 3], [4, 5], [7, 8]]
+    assert rec.meta == {"k": 1}
+    with pytest.raises(ValueError):
+        R.CounterRecorder.from_data(("a",), data)

@@ -142,3 +142,46 @@ def test_workloads_are_frozen():
     w = load("signal-storm")
     with pytest.raises(Exception):
         w.name = "x"
+
+
+EVERY_ARG = """\
+name = "every-arg"
+description = "one step of each op, every argument given"
+futex_words = 8
+threads_per_process = 2
+
+[[programs]]
+name = "a"
+share = 2.5
+steps = [
+  { op = "sigaction", sig = "SIGUSR1", action = "catch", flags = 268435456 },
+  { op = "sigprocmask", how = "setmask", sigs = ["SIGUSR2", 34] },
+  { op = "compute", ticks = { exponential = 3.7 } },
+  { op = "tgkill", target = "random", sig = { choice = ["SIGUSR1", "SIGRTMIN+2"] } },
+  { op = "kill", target = "parent", sig = 10 },
+  { op = "futex_wake", word = { per_task = [0, 7] }, count = { uniform = [1, 3] } },
+  { op = "lock", word = 1 }, { op = "unlock", word = 1 }, { op = "futex_wait", word = 2 },
+  { op = "nanosleep", ticks = { const = 4 } },
+  { op = "setitimer", which = "virtual", value = 5, interval = 2 },
+  { op = "clone", kind = "process", program = "b" },
+  { op = "wait" },
+  { op = "loop", to = 2, times = 3 },
+  { op = "loop", to = 0 },
+]
+
+[[programs]]
+name = "b"
+share = 0
+steps = [{ op = "exit_group", code = { choice = [0, 1, 255] } }]
+"""
+
+
+@pytest.mark.parametrize("text", [EVERY_ARG, *[load(n) for n in workload_names()]])
+def test_to_data_is_what_parse_reads_back(text):
+    w = loads(text, "every-arg.toml") if isinstance(text, str) else text
+    data = json.loads(json.dumps(spec.to_data(w)))  # plain JSON, as a checkpoint keeps it
+    back = spec.parse(data, w.source)
+    assert back.name == w.name and back.description == w.description
+    assert (back.futex_words, back.threads_per_process) == (w.futex_words, w.threads_per_process)
+    assert [(p.name, p.share, [(s.op, s.args) for s in p.steps]) for p in back.programs] == \
+        [(p.name, p.share, [(s.op, s.args) for s in p.steps]) for p in w.programs]

@@ -394,3 +394,39 @@ def test_blocked_process_signal_stays_pending_while_another_is_delivered(k):
     k.tick()
     assert w.tasks.handling[p] == SIGUSR2
     assert S.sigpending(w, p) == int(sigmask(SIGUSR1))
+
+
+# -- signals from outside every guest namespace (the host: cpu/host_signals.py) ----------------------
+
+def test_a_signal_from_outside_reaches_every_process_of_the_group_as_si_user_from_pid_0(k):
+    w = k.world
+    a, pa = proc(k)
+    k.setpgid(a, 0, 0)
+    _b, pb = proc(k, a)  # in a's group
+    _c, pc = proc(k)  # in init's group
+    for t in (pa, pb, pc):
+        S.sigprocmask(w, t, abi.SIG_BLOCK, int(sigmask(SIGUSR1)))
+    pg = int(w.thread_groups.pgrp[int(w.tasks.tg[pa])])
+    assert S.kill_pgrp_from_outside(w, pg, SIGUSR1)
+    for t in (pa, pb):
+        assert S.dequeue(w, t, 0) == SIGUSR1
+        assert (w.tasks.si_code[t], w.tasks.si_pid[t], w.tasks.si_uid[t]) == (SI_USER, 0, 0)
+    assert S.dequeue(w, pc, 0) == 0
+    S.sigaction(w, pb, SIGINT, (H, 0, 0))
+    assert S.kill_pgrp_from_outside(w, pg, SIGINT)  # no handler in a: it dies now; b handles it
+    G = w.thread_groups
+    assert G.exiting[int(w.tasks.tg[pa])] and not G.exiting[int(w.tasks.tg[pb])]
+    assert not S.kill_pgrp_from_outside(w, pg, abi.SIGWINCH)  # ignored by default: dropped
+
+
+def test_default_action_kills_is_a_default_fatal_signal_the_task_does_not_block(k):
+    w = k.world
+    _h, p = proc(k)
+    assert S.default_action_kills(w, p, SIGINT) and S.default_action_kills(w, p, abi.SIGQUIT)
+    assert not S.default_action_kills(w, p, abi.SIGWINCH)  # default: ignore
+    assert not S.default_action_kills(w, p, SIGTSTP)  # default: stop
+    S.sigaction(w, p, SIGTERM, (SIG_IGN, 0, 0))
+    S.sigaction(w, p, SIGUSR1, (H, 0, 0))
+    S.sigprocmask(w, p, abi.SIG_BLOCK, int(sigmask(SIGUSR2)))
+    assert not any(S.default_action_kills(w, p, s) for s in (SIGTERM, SIGUSR1, SIGUSR2))
+    assert not S.default_action_kills(w, k.task(k.init_task), SIGINT)  # init drops it

@@ -14,7 +14,8 @@ brk(0), the query).
 
 On the way back to user mode Python runs due timers and delivers signals
 (``Machine.after_syscall``); the compiled hook answers only when that would do nothing: no
-deliverable signal is pending for the task and no timer deadline has passed. Anything else, and
+deliverable signal is pending for the task, no timer deadline has passed and no host signal waits
+to be sent (``C_HOST_SIGNAL``, set from the host-signal thread, cpu/host_signals.py). Anything else, and
 any case the compiled handler is not sure of (a write that spans page-table
 rows or hits executable memory, a mask change that unblocks a pending signal, ...), goes to the
 Python dispatcher (:mod:`ecs_kernel.syscalls.dispatch`): the cfunc calls it through one ctypes

@@ -41,7 +41,7 @@ from ecs_kernel.jit.fastpath.layout import (C_CLOCK_GETTIME, C_COUNTS, C_CPU0, C
                                             C_T_PARENT, C_T_RGID, C_T_RUID, C_T_SIG_MASK,
                                             C_T_SIG_PENDING, C_T_TG, C_T_TIDS, C_TASK_SIZE,
                                             C_TIDS_STRIDE, CTL_SIZE, MAX_COUNTED, C_TIMER_DEADLINE,
-                                            C_HOST_CLOCK)
+                                            C_HOST_CLOCK, C_HOST_SIGNAL)
 from ecs_kernel.jit.options import cfunc, jit, promote
 
 promote()  # this module is imported only to build the hook: its kernels are numba's from the start
@@ -304,7 +304,9 @@ def _ctl_base(ctl):
 @jit
 def back_to_user_is_quiet(ctl, row):
     """Machine.after_syscall would do nothing: no deliverable signal (signals.deliverable), no
-    timer deadline passed (run_timers)."""
+    timer deadline passed (run_timers), no host signal waiting to be sent (it stops the engine)."""
+    if ctl[C_HOST_SIGNAL]:
+        return False
     tg = _i32(ctl, C_T_TG, row)
     pend = _u64(ctl, C_T_SIG_PENDING, row) | _u64(ctl, C_G_PENDING, tg)
     if pend & ~(_u64(ctl, C_T_SIG_MASK, row) & ~numba.uint64(UNBLOCKABLE)):

@@ -25,6 +25,8 @@ C_ENABLED = 15  # 0: every syscall goes to the Python hook (a switch for tests a
 C_MM_BRK = 33  # address of the address space's brk state (uint64[5], pagewalk.py BRK_*)
 C_TIMER_DEADLINE = 34  # Machine.timer_deadline_ns (host CLOCK_MONOTONIC), -1: no timer armed
 C_HOST_CLOCK = 35  # address of the host's clock_gettime (timer deadlines are host time)
+C_HOST_SIGNAL = 36  # nonzero: a host signal waits for the run loop (cpu/host_signals.py), so
+#                     every syscall goes to Python, which stops the engine to let it be sent
 # Column pointers.
 C_T_TG = 16
 C_T_NS = 17

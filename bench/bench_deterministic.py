@@ -1,0 +1,89 @@
+"""Deterministic mode's cost, and the schedule explorer's throughput.
+
+    python -m bench.bench_deterministic [--syscalls N] [--loops N] [--repeat R] [--runs N]
+
+Measured in this run, best of R, seconds in the run loop (loading excluded), the same guests as
+``python -m bench`` (bench/suite.py): a getpid loop (the compiled fast path) and a compute loop
+(add/dec/jnz), each under a normal Machine (the baseline) and a deterministic one (virtual time,
+seeded scheduling, always in quanta: ``run --deterministic``). Issue 14's goal: under 2x.
+
+Then the explorer on a small threaded program (tests/guests/src/races.c, the mutex-protected
+counter: two threads, 2000 locked increments each): runs per second of ``explore.run_schedule``
+under drawn schedules, whole runs each (a fresh Kernel, the ELF loaded, the run, its judgement).
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.suite import GETPID_S, LOOP_S, _asm, _best
+
+SRC = Path(__file__).resolve().parent.parent / "tests" / "guests" / "src"
+
+
+def _run_seconds(path: Path, deterministic: bool) -> float:
+    from ecs_kernel.cpu.task_run import Machine
+    from ecs_kernel.fs.vfs import FileSystem
+    from ecs_kernel.kernel import Kernel
+    k = Kernel()
+    m = Machine(k, FileSystem("/"), deterministic=deterministic, seed=1)
+    m.exec_first(k.task(k.init_task), str(path), [str(path)], [])
+    t0 = time.perf_counter()
+    status = m.run()
+    dt = time.perf_counter() - t0
+    if status != 0:
+        raise RuntimeError(f"{path} exited with status {status:#x}")
+    return dt
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.bench_deterministic",
+                                 description=__doc__.split("\n")[0])
+    ap.add_argument("--syscalls", type=int, default=1_000_000, help="getpid calls")
+    ap.add_argument("--loops", type=int, default=50_000_000, help="compute-loop iterations")
+    ap.add_argument("--repeat", type=int, default=3, help="best of this many")
+    ap.add_argument("--runs", type=int, default=50, help="explorer runs to time")
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as td:
+        d = Path(td)
+        getpid = _asm(d, "getpid", GETPID_S.format(n=args.syscalls))
+        loop = _asm(d, "loop", LOOP_S.format(n=args.loops))
+        rows = []
+        for name, path, n, unit in (("getpid", getpid, args.syscalls, "us/call"),
+                                    ("compute loop", loop, args.loops * 3, "ns/insn")):
+            _run_seconds(path, False)  # warm: numba, the hook
+            base = _best(lambda: None, 1)
+            base = min(_run_seconds(path, False) for _ in range(args.repeat))
+            det = min(_run_seconds(path, True) for _ in range(args.repeat))
+            scale = 1e6 if unit == "us/call" else 1e9
+            rows.append((name, base / n * scale, det / n * scale, det / base, unit))
+        print("| workload | normal run | --deterministic | ratio | goal |")
+        print("|---|---|---|---|---|")
+        for name, b, dt, ratio, unit in rows:
+            print(f"| {name} | {b:.3f} {unit} | {dt:.3f} {unit} | {ratio:.2f}x | "
+                  f"< 2x: {'met' if ratio < 2 else 'missed'} |")
+
+        prog_path = d / "races"
+        subprocess.run(["gcc", "-static", "-O1", "-pthread", "-o", str(prog_path),
+                        str(SRC / "races.c")], check=True, capture_output=True)
+        from ecs_kernel import explore as ex
+        prog = ex.Program([str(prog_path), "counter-locked"])
+        ex.run_schedule(prog, [])  # warm
+        rng = random.Random(0)
+        t0 = time.perf_counter()
+        for _ in range(args.runs):
+            out = ex.run_schedule(prog, [rng.randrange(0, 4097) for _ in range(40)])
+            assert out.stdout == b"counter 4000\n"
+        dt = time.perf_counter() - t0
+        print(f"\nexplorer: {args.runs / dt:.1f} runs/s ({dt / args.runs * 1e3:.0f} ms per run) of "
+              f"races.c counter-locked under random schedules")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
