@@ -345,7 +345,8 @@ class KernelIndex:
     root_pidns: int = -1
     # PID namespace row -> its components/pidns.PidMap (id -> task, process group, session rows)
     pidmaps: dict[int, Any] = field(default_factory=dict)
-    # real uid -> tasks it owns, for RLIMIT_NPROC (systems/task_clone, task_exit); no 0 entries
+    # real uid -> tasks it owns, for RLIMIT_NPROC (systems/task_clone, task_exit; a uid change
+    # moves the charge: systems/task_identity); no 0 entries
     nproc: dict[int, int] = field(default_factory=dict)
     # real uid -> siginfo queued and charged to it, for RLIMIT_SIGPENDING (systems/task_signals,
     # signals_batch); no 0 entries
