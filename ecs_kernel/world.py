@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from . import checkpoint_file
-from .abi import GEN_MASK
+from .abi import GEN_MASK, MAX_CPUS
 from .checkpoint_objects import StateReader, StateWriter
 from .errors import ForeignHandleError, StaleHandleError
 
@@ -312,6 +312,9 @@ class Settings:
     tasks_limit: int = 65536  # gVisor's TasksLimit: tasks in the root PID namespace
     pid_max: int = 4194304  # Linux's PID_MAX_LIMIT on 64-bit: ids wrap past it
     tick_ns: int = 1_000_000  # kernel clock advance per tick (1 ms)
+    # CPUs the kernel models, 1..MAX_CPUS: every task may run on each (its affinity mask starts
+    # full); sched_getaffinity, /proc/cpuinfo, /proc/stat and /sys/devices/system/cpu say so
+    cpus: int = 1
     batch_exit: bool = True  # the exit system's batch path (False: one task at a time)
     batch_wait: bool = True  # wait_system's batch path (False: one wait at a time)
     signal_delivery_python: bool = False  # signal_system delivers with get_signal per task
@@ -320,6 +323,10 @@ class Settings:
     # (systems/cpu_clocks.set_tick_mode)
     cpu_tick_mode: bool = False
     sanitize: bool = field(default_factory=lambda: os.environ.get("ECS_KERNEL_SANITIZE", "") not in ("", "0"))
+
+    def __post_init__(self):
+        if not 1 <= self.cpus <= MAX_CPUS:
+            raise ValueError(f"cpus must be in 1..{MAX_CPUS}, not {self.cpus}")
 
 
 @dataclass
@@ -701,7 +708,10 @@ class WorldReader(StateReader):
             if f is None or type(v) is not want:
                 self.fail(f"setting {k}={v!r}")
             kw[k] = v
-        return Settings(**kw)
+        try:
+            return Settings(**kw)
+        except ValueError as e:
+            self.fail(f"settings: {e}")
 
     def component(self, meta, kind: str) -> Component:
         """The component ``meta`` names, as registered, with the checkpoint's column layout (a

@@ -236,6 +236,7 @@ class Machine:
         process)."""
         w = self.world
         thread = bool(flags & CLONE_THREAD)
+        self.sync_clock()  # the child's start time is now (/proc/<pid>/stat)
         child = task_clone.clone(w, task.row, flags & ~CLONE_SETTLS, child_tid_addr=ctid,
                                  parent_tid_addr=ptid)
         if not thread and flags & CLONE_VM:
