@@ -321,8 +321,8 @@ def find_program(fs, program, envp, cwd):
     empty entry is the working directory ``cwd``) that is a file root may execute; failing that,
     one that exists but may not be executed (exec then fails with EACCES, as execvp reports).
     None when there is none."""
-    from .fs.inodes import MAY_EXEC, ROOT_CREDS, permitted
     from .errors import KernelError
+    from .fs.inodes import MAY_EXEC, ROOT_CREDS, permitted
     name = os.fsencode(program)
     if b"/" in name or not name:
         return program
