@@ -371,6 +371,9 @@ class KernelIndex:
     signal_stats: SignalStats = field(default_factory=SignalStats)
     # CLOCK_REALTIME minus the kernel clock (systems/cpu_clocks.set_realtime)
     realtime_offset_ns: int = 0
+    # the load averages in fixed point and the kernel time of their next fold (systems/loadavg.py)
+    avenrun: list[int] = field(default_factory=lambda: [0, 0, 0])
+    load_next_ns: int = 0
     # the identity of the next SimMemory shared segment (systems/futex.new_shared_segment)
     next_shared_ino: int = 1
     # a Simulation's compiled workload and totals: sim/engine.SimState
@@ -384,7 +387,7 @@ class KernelIndex:
         return {"address_spaces": self.address_spaces, "fs_contexts": self.fs_contexts}.get(kind)
 
     # -- checkpoint: numbers in the manifest, dicts as arrays, objects by reference -------------
-    _INTS = ("root_pidns", "realtime_offset_ns", "next_shared_ino")
+    _INTS = ("root_pidns", "realtime_offset_ns", "next_shared_ino", "load_next_ns")
     _INT_DICTS = ("nproc", "sigpending_by_uid")
     _OBJECT_DICTS = ("pidmaps", "address_spaces", "fs_contexts")
     _OBJECTS = ("fd_store", "sim", "sim_probes")
@@ -397,6 +400,7 @@ class KernelIndex:
     def save(self, w: "StateWriter") -> dict:
         meta = {k: int(getattr(self, k)) for k in self._INTS}
         meta["signal_stats"] = dataclasses.asdict(self.signal_stats)
+        meta["avenrun"] = [int(x) for x in self.avenrun]
         for k in self._INT_DICTS:
             d = getattr(self, k)
             w.array(f"index.{k}.keys", np.fromiter(d.keys(), np.int64, len(d)))
@@ -425,6 +429,10 @@ class KernelIndex:
         if not isinstance(stats, dict) or set(stats) != {f.name for f in dataclasses.fields(SignalStats)}:
             r.fail("bad signal counters")
         index.signal_stats = SignalStats(**{k: r.int(stats, k, 0, 1 << 62) for k in stats})
+        avenrun = meta.get("avenrun")
+        if not isinstance(avenrun, list) or len(avenrun) != 3:
+            r.fail("bad load averages")
+        index.avenrun = [r.int({"load": x}, "load", 0, 1 << 40) for x in avenrun]
         for k in cls._INT_DICTS:
             setattr(index, k, r.int_dict(f"index.{k}"))
         kinds = r.array("index.futex_keys.kind", np.dtype(np.int64), (None,))

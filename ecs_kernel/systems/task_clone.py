@@ -69,6 +69,7 @@ def _assign_ids(world, t: int, ns: int) -> None:
         T.tids[t, lvl] = i
         pidns.pidmap(world, x).set("task", i, t)
         N.ntasks[x] += 1
+        N.forks[x] += 1
         if i == pidns.INIT_TID and N.init_task[x] < 0:
             N.init_task[x] = t
     nproc = world.index.nproc
@@ -360,6 +361,7 @@ def clone_many(world, creators, flags: int, *, exit_signal: int | None = None) -
     pm.ensure(int(ids[-1]))
     pm.task[ids] = rows
     N.ntasks[root] += m
+    N.forks[root] += m
     world.index.nproc[0] = world.index.nproc.get(0, 0) + m
 
     if flags & CLONE_THREAD:
