@@ -41,7 +41,7 @@ import traceback
 
 from unicorn import x86_const as X
 
-from ..abi import (Block, CLONE_SETTLS, CLONE_THREAD, CLONE_VM, ERESTARTNOHAND, ERESTARTNOINTR,
+from ..abi import (CLONE_SETTLS, CLONE_THREAD, CLONE_VM, ERESTARTNOHAND, ERESTARTNOINTR,
                    ERESTARTSYS, ERESTART_RESTARTBLOCK, ExitState, NR_RESTART_SYSCALL, RLIMIT_AS,
                    RLIMIT_DATA, RLIMIT_STACK, Block, RunState, SIGKILL, SIGSEGV)
 from ..components import pidns, resources

@@ -15,26 +15,27 @@ other and with the syscalls:
 - the CPUs are ``Settings.cpus`` (as sched_getaffinity, /sys/devices/system/cpu and getcpu);
 - the task counts of /proc/stat and /proc/loadavg are sysinfo(2)'s (``Machine.task_counts``),
   and so are the load averages and memory;
-- state letters are Linux's: R running or runnable, S interruptible wait, D a vfork parent
-  (uninterruptible), T stopped, Z zombie.
+- state letters are Linux's, as ``ecs-kernel ps`` shows them (systems/task_list.py): R running
+  or runnable, S interruptible wait, D a vfork parent (uninterruptible), T stopped, Z zombie.
 """
 from __future__ import annotations
 
 import os
 
+import numpy as np
+
 from ..abi import (NSEC_PER_SEC, PAGE_SIZE, RLIMIT_RSS, RLIMIT_SIGPENDING, SIG_DFL, SIG_IGN,
-                   USER_HZ, Block, ExitState, RunState)
+                   USER_HZ, ExitState)
 from ..checkpoint_objects import state_function
 from ..components import pidns, rlimits
 from ..errors import E, KernelError
 from ..fs.proc import ProcProvider
 from ..fs.sysfs import cpu_list
 from ..systems import cpu_clocks, fd_table, loadavg
+from ..systems.task_list import TaskList
 from ..systems.task_signals import handler_of
 from .sys_info import MEMORY_FREE, MEMORY_TOTAL, RELEASE, SYSNAME
 
-_INTERRUPTIBLE = (Block.WAIT, Block.FUTEX, Block.SLEEP, Block.SIGSUSPEND, Block.SIGTIMEDWAIT,
-                  Block.IO, Block.POLL)
 _STATE_NAMES = {"R": "R (running)", "S": "S (sleeping)", "D": "D (disk sleep)",
                 "T": "T (stopped)", "Z": "Z (zombie)", "X": "X (dead)"}
 _CAP_ALL = (1 << 32) - 1  # what capget(2) gives root (sys_process.capget)
@@ -238,20 +239,8 @@ class KernelProc(ProcProvider):
 
     # -- stat and status ---------------------------------------------------------------------------
     def _state(self, row: int) -> str:
-        T = self.world.tasks
-        ex = int(T.exit_state[row])
-        if ex == ExitState.ZOMBIE:
-            return "Z"
-        if ex == ExitState.DEAD:
-            return "X"
-        if int(T.run_state[row]) != RunState.blocked or ex != ExitState.NONE:
-            return "R"
-        block = int(T.block[row])
-        if block == Block.STOPPED:
-            return "T"
-        if block == Block.VFORK:
-            return "D"
-        return "S" if block in _INTERRUPTIBLE else "R"
+        """The state letter, as ``ecs-kernel ps`` gives it (systems/task_list.py)."""
+        return chr(TaskList(self.world, np.array([row]), None, None).state[0])
 
     def _ids(self, row: int) -> tuple[int, int, int, int]:
         """(ppid, pgid, sid, tgid) of ``row``'s process in the root namespace."""
