@@ -12,7 +12,8 @@ Writers: ``TaskTree`` and ``ThreadGroupMembership`` by systems/task_clone.py (cr
 systems/task_exit.py (reparent, release); ``RunState`` by every system that moves a task between
 run states, ``guest`` by cpu/task_run.py; ``ExitState`` by systems/task_exit.py (and
 :func:`begin_exit`); ``WaitState`` by systems/task_wait.py;
-``TaskCreds`` by clone and the credential syscalls; ``TaskIDs`` by clone and release.
+``TaskCreds`` by clone and the credential syscalls; ``TaskIDs`` by clone and release;
+``CpuAffinity`` by clone and sched_setaffinity.
 """
 from __future__ import annotations
 
@@ -99,10 +100,21 @@ ThreadState = Component("ThreadState", "tasks", {
     "uts": Column(I32, -1),  # UTS namespace row
     "vfork_parent": Column(I32, -1),  # CLONE_VFORK: the parent held until this child execs or exits
     "comm": Column(np.dtype("S16"), b""),  # the task's name (exec's basename, PR_SET_NAME), <= 15
-}, doc="Per-thread odds and ends that clone, prctl and exit use.")
+    "start_ns": Column(np.int64, 0),  # kernel time it was created (/proc/<pid>/stat's starttime)
+}, doc="Per-thread odds and ends that clone, prctl, exit and /proc use.")
+
+CpuAffinity = Component("CpuAffinity", "tasks", {
+    # bit i: the task may run on CPU i (< Settings.cpus); create_init sets every CPU, clone copies
+    "cpus_allowed": Column(np.uint64, 0),
+}, doc="The CPUs each task may run on (sched_setaffinity(2)).")
+
+
+def all_cpus(world) -> int:
+    """The affinity mask of every CPU the World models."""
+    return (1 << world.settings.cpus) - 1
 
 COMPONENTS = [TaskTree, ThreadGroupMembership, TaskIDs, RunStateC, ExitStateC, WaitState, TaskCreds,
-              ThreadState]
+              ThreadState, CpuAffinity]
 
 
 def check(world) -> None:

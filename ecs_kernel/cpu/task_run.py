@@ -49,7 +49,7 @@ from ..components.rlimits import get as rlimit_get
 from ..errors import KernelError
 from ..syscalls import dispatch
 from ..syscalls.context import ExecDone, FSContext, Task
-from ..systems import cpu_clocks, io_wait, task_block, task_clone, task_exec, task_exit
+from ..systems import cpu_clocks, io_wait, loadavg, task_block, task_clone, task_exec, task_exit
 from ..systems.task_signals import deliverable
 from . import host_signals, loader, scheduler, sigframe
 from .clock import HostClock, VirtualClock
@@ -102,6 +102,7 @@ class Machine:
         self.pending_release: list[int] = []  # address_spaces rows to release once stopped
         self.timer_deadline_ns: int | None = None  # next kernel deadline (the clock's ns)
         self.contended = False  # another guest task is runnable: run in quanta
+        self.context_switches = 0  # switches from one guest task to another (/proc/stat's ctxt)
         # --strace prints every syscall, so it keeps every call on the Python hook.
         fast = fast_path and strace is None
         self.platform = Platform(self, fast_path=fast, fast_path_after=fast_path_after,
@@ -182,9 +183,10 @@ class Machine:
         uc.reg_write(X.UC_X86_REG_RIP, prog.entry)
         return gm, prog
 
-    def _commit_exec(self, task, gm: GuestMemory, prog) -> None:
+    def _commit_exec(self, task, gm: GuestMemory, prog, path) -> None:
         """The point of no return (systems/task_exec.begin_new_exec), then the new image's names
-        and the thread's CPU state."""
+        and the thread's CPU state. The task's name is the last component of ``path`` as execve
+        was given it (Linux: bprm->filename: ``sh`` for /bin/sh -> dash, a script's own name)."""
         row = task.row
         old = task_exec.begin_new_exec(self.world, row, gm)
         if old >= 0:
@@ -193,7 +195,7 @@ class Machine:
         task.mm = gm.aspace
         gm.aspace.exe_path = prog.exe_path
         gm.aspace.argv, gm.aspace.envp = prog.argv, prog.envp
-        task.comm = os.fsencode(os.path.basename(prog.exe_path))[:15]
+        task.comm = os.path.basename(os.fsencode(path))[:15]
         task.ctx = task.initial_regs = None
         self.update_timer_deadline()
         if self.current == row:
@@ -213,7 +215,7 @@ class Machine:
         gm, prog = self._load(task, path, argv, envp)
         self.tasks[row] = task
         self.world.tasks.guest[row] = True
-        self._commit_exec(task, gm, prog)
+        self._commit_exec(task, gm, prog, path)
         self.switch_to(row)
         return prog
 
@@ -221,7 +223,7 @@ class Machine:
         """execve(2) from inside the syscall hook: load, commit, and stop the old engine (the
         dispatcher does, on ExecDone); the run loop continues on the new one."""
         gm, prog = self._load(task, path, argv, envp, cwd)
-        self._commit_exec(task, gm, prog)
+        self._commit_exec(task, gm, prog, path)
         if self.strace is not None:
             self.strace.write(f"--- exec {prog.exe_path} ---\n")
         raise ExecDone()
@@ -236,6 +238,7 @@ class Machine:
         process)."""
         w = self.world
         thread = bool(flags & CLONE_THREAD)
+        self.sync_clock()  # the child's start time is now (/proc/<pid>/stat)
         child = task_clone.clone(w, task.row, flags & ~CLONE_SETTLS, child_tid_addr=ctid,
                                  parent_tid_addr=ptid)
         if not thread and flags & CLONE_VM:
@@ -285,6 +288,7 @@ class Machine:
         registers (the last thread's are saved in its context first)."""
         if row != self.current and self.current >= 0:
             self.sync_clock()  # the CPU used so far was the previous task's
+            self.context_switches += 1
         gm = self.memory_of(row)
         uc = gm.uc
         loaded = gm.loaded_row if gm.loaded_row >= 0 else row
@@ -579,8 +583,33 @@ class Machine:
         timeouts), then the next deadline is known again."""
         self.sync_clock()
         self.world.tick_at(self.world.now_ns)
+        self.sample_load()
         self.update_timer_deadline()
         self._forget_dead()
+
+    def task_counts(self) -> tuple[int, int, int]:
+        """(running, uninterruptible, total) guest tasks: /proc/stat's procs_running and
+        procs_blocked, /proc/loadavg's R/T, sysinfo's procs. The total counts zombies (Linux's
+        nr_threads: a task counts until it is reaped)."""
+        T = self.world.tasks
+        running = blocked = total = 0
+        for r in self.tasks:
+            if not T.alive[r] or int(T.exit_state[r]) == ExitState.DEAD:
+                continue
+            total += 1
+            if int(T.exit_state[r]) == ExitState.ZOMBIE:
+                continue
+            if int(T.run_state[r]) == RunState.blocked:
+                blocked += int(T.block[r]) == Block.VFORK
+            elif int(T.exit_state[r]) == ExitState.NONE:
+                running += 1
+        return running, blocked, total
+
+    def sample_load(self) -> None:
+        """Fold the load averages up to now (systems/loadavg.py) with the active guest tasks."""
+        if loadavg.due(self.world):
+            running, blocked, _ = self.task_counts()
+            loadavg.sample(self.world, running + blocked)
 
     def run_timers(self) -> None:
         """A tick, if a deadline may be due: timers fire, waits time out, signals are queued;

@@ -20,6 +20,7 @@ from ..abi import (ARCH_GET_CPUID, ARCH_GET_FS, ARCH_GET_GS, ARCH_SET_CPUID, ARC
                    SCHED_BATCH, SCHED_DEADLINE, SCHED_FIFO, SCHED_IDLE, SCHED_NORMAL, SCHED_RR,
                    SIGCHLD, SIGCONT, TASK_SIZE)
 from ..components import pidns, rlimits
+from ..components.task import all_cpus
 from ..errors import E, KernelError
 from ..systems import cpu_clocks, fd_table, futex, sessions, task_exit
 from ..systems import task_wait as W
@@ -519,33 +520,66 @@ def sched_yield(t):
     return 0
 
 
-@syscall("sched_getaffinity", PARTIAL, "one CPU", args=("i", "u", "p"))
+def _affinity_target(t, pid: int) -> int:
+    """The task row a sched_*affinity call names: the caller for pid 0, else the task with that
+    thread id in the caller's PID namespace (ESRCH if none)."""
+    pid = s32(pid)
+    if pid == 0:
+        return t.row
+    w = t.world
+    row = pidns.task_by_tid(w, int(w.tasks.ns[t.row]), pid) if pid > 0 else -1
+    if row < 0:
+        raise KernelError(E.ESRCH)
+    return row
+
+
+def _cpumask_size(t) -> int:
+    """Linux cpumask_size(): the mask in whole longs (one while MAX_CPUS is 64)."""
+    return (t.world.settings.cpus + 63) // 64 * 8
+
+
+@syscall("sched_getaffinity", FULL, "the task's mask over the CPUs the kernel models (--cpus)",
+         args=("i", "u", "p"))
 def sched_getaffinity(t, pid, size, mask):
-    """Implements sched_getaffinity(2)."""
-    if s32(pid) not in (0, gettid(t), getpid(t)):
-        raise KernelError(E.ESRCH)
-    if size < 8 or size & 7:
+    """Implements sched_getaffinity(2): the raw call returns the bytes written (a mask in whole
+    longs); ``size`` must hold every CPU and be a multiple of a long."""
+    row = _affinity_target(t, pid)
+    size = u32(size)
+    if size * 8 < t.world.settings.cpus or size & 7:
         raise KernelError(E.EINVAL)
-    t.mm.copy_out(mask, struct.pack("<Q", 1))
-    return 8
+    n = min(size, _cpumask_size(t))
+    t.mm.copy_out(mask, int(t.world.tasks.cpus_allowed[row]).to_bytes(8, "little")[:n])
+    return n
 
 
-@syscall("sched_setaffinity", PARTIAL, "accepted if it includes CPU 0", args=("i", "u", "p"))
+@syscall("sched_setaffinity", FULL, "the mask is kept per thread; CPUs past --cpus are ignored",
+         args=("i", "u", "p"))
 def sched_setaffinity(t, pid, size, mask):
-    """Implements sched_setaffinity(2)."""
-    if s32(pid) not in (0, gettid(t), getpid(t)):
-        raise KernelError(E.ESRCH)
-    raw = t.mm.copy_in(mask, min(u32(size), 128))
-    if not raw or not raw[0] & 1:
+    """Implements sched_setaffinity(2): a mask shorter than a cpumask is zero-extended, a longer
+    one cut; the CPUs it names that the kernel models become the thread's (EINVAL if none).
+    Another user's task needs CAP_SYS_NICE (root here)."""
+    row = _affinity_target(t, pid)
+    w = t.world
+    T = w.tasks
+    euid = int(T.euid[t.row])
+    if euid != 0 and euid not in (int(T.euid[row]), int(T.ruid[row])):
+        raise KernelError(E.EPERM)
+    n = min(u32(size), _cpumask_size(t))
+    raw = t.mm.copy_in(mask, n) if n else b""
+    want = int.from_bytes(raw[:8].ljust(8, b"\0"), "little") & all_cpus(w)
+    if not want:
         raise KernelError(E.EINVAL)
+    T.cpus_allowed[row] = want
     return 0
 
 
-@syscall("getcpu", FULL, "one CPU, one node", args=("p", "p", "p"))
+@syscall("getcpu", FULL, "the lowest CPU the caller may run on; one node", args=("p", "p", "p"))
 def getcpu(t, cpu, node, cache):
-    """Implements getcpu(2)."""
+    """Implements getcpu(2). Guest tasks take turns on one host thread; each says it runs on the
+    first CPU of its affinity mask."""
+    allowed = int(t.world.tasks.cpus_allowed[t.row])
     if cpu:
-        t.mm.copy_out(cpu, struct.pack("<I", 0))
+        t.mm.copy_out(cpu, struct.pack("<I", (allowed & -allowed).bit_length() - 1 if allowed else 0))
     if node:
         t.mm.copy_out(node, struct.pack("<I", 0))
     return 0

@@ -19,6 +19,7 @@ from ..abi import (Block, CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_DETACH
                    CLONE_SIGHAND, CLONE_THREAD, CLONE_VFORK, CLONE_VM, CSIGNAL, ExitState, NSIG,
                    RLIMIT_NPROC, RunState, SIGCHLD)
 from ..components import links, pidns, resources, rlimits
+from ..components.task import all_cpus
 from ..errors import E, KernelError
 from ..jit.links import append_many
 from ..jit.scatter import add_at
@@ -37,13 +38,18 @@ class Creds:
     gid: int = 0
 
 
+# Columns a new task copies from the task that creates it.
+_INHERITED = ("ruid", "euid", "suid", "rgid", "egid", "sgid", "sig_mask", "comm", "cpus_allowed")
+
+
 def _new_task_row(world, creator: int) -> int:
     T = world.tasks
     t = T.alloc()
     if creator >= 0:
-        for name in ("ruid", "euid", "suid", "rgid", "egid", "sgid", "sig_mask", "comm"):
+        for name in _INHERITED:
             col = getattr(T, name)
             col[t] = col[creator]
+    T.start_ns[t] = world.now_ns
     T.run_state[t] = RunState.runApp
     T.exit_state[t] = ExitState.NONE
     return t
@@ -63,6 +69,7 @@ def _assign_ids(world, t: int, ns: int) -> None:
         T.tids[t, lvl] = i
         pidns.pidmap(world, x).set("task", i, t)
         N.ntasks[x] += 1
+        N.forks[x] += 1
         if i == pidns.INIT_TID and N.init_task[x] < 0:
             N.init_task[x] = t
     nproc = world.index.nproc
@@ -112,6 +119,7 @@ def create_init(world, *, creds: Creds = Creds(), ns: int | None = None) -> int:
     t = _new_task_row(world, -1)
     T.ruid[t] = T.euid[t] = T.suid[t] = creds.uid
     T.rgid[t] = T.egid[t] = T.sgid[t] = creds.gid
+    T.cpus_allowed[t] = all_cpus(world)
     try:
         _assign_ids(world, t, ns)
     except KernelError:
@@ -343,15 +351,17 @@ def clone_many(world, creators, flags: int, *, exit_signal: int | None = None) -
     ids = _alloc_ids_many(world, root, m)
     rows = T.alloc_many(m)
     out[ok] = rows
-    for name in ("ruid", "euid", "suid", "rgid", "egid", "sgid", "sig_mask", "comm"):
+    for name in _INHERITED:
         col = getattr(T, name)
         col[rows] = col[src]
+    T.start_ns[rows] = world.now_ns
     T.ns[rows] = root
     T.tids[rows, 0] = ids
     pm = pidns.pidmap(world, root)
     pm.ensure(int(ids[-1]))
     pm.task[ids] = rows
     N.ntasks[root] += m
+    N.forks[root] += m
     world.index.nproc[0] = world.index.nproc.get(0, 0) + m
 
     if flags & CLONE_THREAD:
