@@ -21,24 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.suite import GETPID_S, LOOP_S, _asm, _best
+from bench.suite import GETPID_S, LOOP_S, _asm, _ecs_run_seconds
 
 SRC = Path(__file__).resolve().parent.parent / "tests" / "guests" / "src"
-
-
-def _run_seconds(path: Path, deterministic: bool) -> float:
-    from ecs_kernel.cpu.task_run import Machine
-    from ecs_kernel.fs.vfs import FileSystem
-    from ecs_kernel.kernel import Kernel
-    k = Kernel()
-    m = Machine(k, FileSystem("/"), deterministic=deterministic, seed=1)
-    m.exec_first(k.task(k.init_task), str(path), [str(path)], [])
-    t0 = time.perf_counter()
-    status = m.run()
-    dt = time.perf_counter() - t0
-    if status != 0:
-        raise RuntimeError(f"{path} exited with status {status:#x}")
-    return dt
 
 
 def main(argv=None) -> int:
@@ -56,10 +41,9 @@ def main(argv=None) -> int:
         rows = []
         for name, path, n, unit in (("getpid", getpid, args.syscalls, "us/call"),
                                     ("compute loop", loop, args.loops * 3, "ns/insn")):
-            _run_seconds(path, False)  # warm: numba, the hook
-            base = _best(lambda: None, 1)
-            base = min(_run_seconds(path, False) for _ in range(args.repeat))
-            det = min(_run_seconds(path, True) for _ in range(args.repeat))
+            _ecs_run_seconds(path)  # warm: numba, the hook
+            base = min(_ecs_run_seconds(path) for _ in range(args.repeat))
+            det = min(_ecs_run_seconds(path, deterministic=True) for _ in range(args.repeat))
             scale = 1e6 if unit == "us/call" else 1e9
             rows.append((name, base / n * scale, det / n * scale, det / base, unit))
         print("| workload | normal run | --deterministic | ratio | goal |")

@@ -92,13 +92,13 @@ def _native_per_iteration(small: Path, big: Path, n: int, repeat: int) -> float:
     return max(_best(lambda: _native(big), repeat) - _best(lambda: _native(small), repeat), 0.0) / n
 
 
-def _ecs_run_seconds(path: Path, fast_path: bool) -> float:
+def _ecs_run_seconds(path: Path, fast_path: bool = True, deterministic: bool = False) -> float:
     """Seconds in Machine.run (the guest executing; loading excluded)."""
     from ecs_kernel.cpu.task_run import Machine
     from ecs_kernel.fs.vfs import FileSystem
     from ecs_kernel.kernel import Kernel
     k = Kernel()
-    m = Machine(k, FileSystem("/"), fast_path=fast_path)
+    m = Machine(k, FileSystem("/"), fast_path=fast_path, deterministic=deterministic, seed=1)
     row = k.task(k.init_task)
     m.exec_first(row, str(path), [str(path)], [])
     t0 = time.perf_counter()

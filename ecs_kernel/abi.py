@@ -661,6 +661,10 @@ MFD_NOEXEC_SEAL = 0x0008
 MFD_EXEC = 0x0010
 
 TMPFS_MAGIC = 0x01021994  # statfs(2) f_type (include/uapi/linux/magic.h)
+OVERLAYFS_SUPER_MAGIC = 0x794C7630
+PROC_SUPER_MAGIC = 0x9FA0
+SYSFS_MAGIC = 0x62656572
+PIPEFS_MAGIC = 0x50495045
 
 # --- include/uapi/asm-generic/ioctls.h ------------------------------------------------------------
 
@@ -833,6 +837,22 @@ SO_SNDBUF = 7
 SO_RCVBUF = 8
 SO_PROTOCOL = 38
 SO_DOMAIN = 39
+
+# --- CPUs: kernel/sched (sched_getaffinity), include/linux/sched/loadavg.h ------------------------
+
+# The CPUs a World models at most (``Settings.cpus``): a task's affinity mask is one uint64
+# (components/task.py), so sched_getaffinity's mask is one long, as on a kernel with
+# nr_cpu_ids <= 64.
+MAX_CPUS = 64
+# /proc/loadavg: averages in fixed point with FSHIFT fraction bits, updated every LOAD_FREQ
+# (5 s and one tick) as avenrun = avenrun * EXP_n + active * (FIXED_1 - EXP_n) (calc_load).
+FSHIFT = 11
+FIXED_1 = 1 << FSHIFT
+LOAD_FREQ_NS = 5 * NSEC_PER_SEC
+EXP_1 = 1884  # 1/exp(5s/1min) in fixed point
+EXP_5 = 2014  # 1/exp(5s/5min)
+EXP_15 = 2037  # 1/exp(5s/15min)
+SI_LOAD_SHIFT = 16  # include/uapi/linux/sysinfo.h: sysinfo's loads have 16 fraction bits
 
 # --- include/uapi/linux/random.h: getrandom(2) ----------------------------------------------------
 

@@ -1,16 +1,23 @@
 """The ``ecs-kernel`` command.
 
+    ecs-kernel --version                                  print the version
+    ecs-kernel                                            the version and a short usage (status 2)
     ecs-kernel lifecycle [--processes N] [--threads M]   create, exit and reap N processes of M threads
     ecs-kernel schedule                                   print the systems in tick order
     ecs-kernel components                                 print every component table and its columns
 
     ecs-kernel sim WORKLOAD --tasks N --ticks T ...       run a synthetic workload (cli_sim.py)
     ecs-kernel ps FILE [--pid N] [--json]                 list the tasks in a checkpoint (cli_checkpoint.py)
+    ecs-kernel run [OPTIONS] -- PROGRAM [ARG...]          run a Linux program (cli_run.py)
+
+An option a command does not know is reported with that command's usage (status 2).
 """
 from __future__ import annotations
 
 import argparse
 import sys
+
+from . import __version__
 
 
 def _lifecycle(args) -> int:
@@ -45,9 +52,21 @@ def _components(args) -> int:
     return 0
 
 
+def _short_usage(sub) -> str:
+    """What a bare ``ecs-kernel`` prints: the version, then each command and its help."""
+    helps = {a.dest: a.help for a in getattr(sub, "_choices_actions", ())}  # argparse keeps them there
+    width = max(map(len, sub.choices))
+    lines = [f"ecs-kernel {__version__}: a data-oriented emulation of the core Linux kernel",
+             "usage: ecs-kernel COMMAND [ARGS]  (ecs-kernel COMMAND --help: its options)", "",
+             "commands:"]
+    lines += [f"  {name:<{width}}  {helps.get(name) or ''}".rstrip() for name in sub.choices]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="ecs-kernel", description="A data-oriented emulation of the core Linux kernel.")
-    sub = ap.add_subparsers(dest="cmd", required=True)
+    ap.add_argument("--version", action="version", version=f"ecs-kernel {__version__}")
+    sub = ap.add_subparsers(dest="cmd", metavar="COMMAND")
     p = sub.add_parser("lifecycle", help="create, exit and reap processes; print the cost per operation")
     p.add_argument("--processes", type=int, default=10_000)
     p.add_argument("--threads", type=int, default=10)
@@ -63,7 +82,14 @@ def main(argv=None) -> int:
     add_explore_parsers(sub)
     from .cli_checkpoint import add_ps_parser
     add_ps_parser(sub)
-    args = ap.parse_args(argv)
+    args, unknown = ap.parse_known_args(argv)
+    if args.cmd is None:
+        if unknown:
+            ap.error(f"unrecognized arguments: {' '.join(unknown)}")
+        sys.stderr.write(_short_usage(sub))
+        return 2
+    if unknown:  # reported with the usage of the command they were given to
+        sub.choices[args.cmd].error(f"unrecognized arguments: {' '.join(unknown)}")
     if getattr(args, "processes", 1) < 1 or getattr(args, "threads", 1) < 1:
         ap.error("--processes and --threads must be at least 1")
     try:

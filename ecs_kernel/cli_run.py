@@ -1,8 +1,8 @@
 """``ecs-kernel run`` and ``ecs-kernel syscalls``.
 
     ecs-kernel run [--root DIR] [--cwd DIR] [--env K=V]... [--inherit-env] [--strace]
-                   [--no-fast-path] [--deterministic] [--checkpoint-at TICK] [--checkpoint-on SIG]
-                   [--checkpoint-to FILE] [--leave-running] -- PROGRAM [ARG...]
+                   [--cpus N] [--no-fast-path] [--deterministic [--seed N]] [--checkpoint-at TICK]
+                   [--checkpoint-on SIG] [--checkpoint-to FILE] [--leave-running] -- PROGRAM [ARG...]
     ecs-kernel restore [--strace] [--checkpoint-at TICK --checkpoint-to FILE [--leave-running]] FILE
     ecs-kernel syscalls [--format text|markdown|json]
 
@@ -12,6 +12,13 @@ host's with ``--inherit-env``), the host's stdin/stdout/stderr are fds 0-2, noth
 written, and the exit status is the guest's, 128+N when signal N killed it, 127 when PROGRAM does
 not exist and 126 when it cannot be executed (one line on stderr, like a shell). Signals sent to
 ecs-kernel go to the guest's foreground job (cpu/host_signals.py).
+
+A PROGRAM without a ``/`` is looked up in the guest's PATH (its environment's, else
+``/usr/local/bin:/usr/bin:/bin``) inside the root, as env(1), sudo and runsc do; argv[0] stays as
+given. The guest starts in ``--cwd``, by default in the host's working directory when that lies
+inside the root (as qemu-user does) and the guest has it, else in /. ``--cpus N`` is how many CPUs
+the kernel models (default: the CPUs this process may run on, at most 64; 2 with
+``--deterministic``).
 
 ``--checkpoint-at TICK --checkpoint-to FILE`` saves the whole run (cpu/checkpoint.py) at the start of
 kernel tick TICK and stops (status 0; 1 if it could not be saved, with the reason on stderr);
@@ -28,6 +35,8 @@ import fcntl
 import os
 import sys
 from functools import partial
+
+from .abi import MAX_CPUS
 
 EXIT_NOT_FOUND = 127
 EXIT_CANNOT_EXEC = 126
@@ -47,10 +56,15 @@ FAST_PATH_AFTER = 10_000
 def add_run_parser(sub) -> None:
     p = sub.add_parser("run", help="run a Linux x86-64 program on the emulated kernel")
     p.add_argument("--root", default="/", help="the guest's / (read-only; default: the host's /)")
-    p.add_argument("--cwd", default="/", help="the guest's working directory (a guest path)")
-    p.add_argument("--env", action="append", default=[], metavar="K=V",
+    p.add_argument("--cwd", default=None,
+                   help="the guest's working directory (a guest path; default: the host's working "
+                        "directory if it lies inside the root, else /)")
+    p.add_argument("--env", action="append", default=[], metavar="K=V", type=_env_pair,
                    help="an environment variable of the guest (repeatable)")
     p.add_argument("--inherit-env", action="store_true", help="give the guest the host's environment")
+    p.add_argument("--cpus", type=_cpu_count, default=None, metavar="N",
+                   help=f"CPUs the kernel models, 1..{MAX_CPUS} (default: the CPUs this process "
+                        f"may run on; {DETERMINISTIC_CPUS} with --deterministic)")
     p.add_argument("--strace", action="store_true",
                    help="print each syscall to stderr (every syscall then takes the Python path)")
     p.add_argument("--no-fast-path", dest="fast_path", action="store_false",
@@ -73,6 +87,45 @@ def add_run_parser(sub) -> None:
     s = sub.add_parser("syscalls", help="print the syscall table with support levels")
     s.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     s.set_defaults(fn=_syscalls_cmd)
+
+
+def _env_pair(kv: str) -> str:
+    """``--env K=V``: K must be a non-empty name."""
+    key, eq, _ = kv.partition("=")
+    if not eq or not key:
+        raise argparse.ArgumentTypeError(f"{kv!r} is not K=V")
+    return kv
+
+
+def _cpu_count(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= MAX_CPUS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of CPUs in 1..{MAX_CPUS}")
+    return n
+
+
+DETERMINISTIC_CPUS = 2  # what a deterministic run models without --cpus (not the host's count)
+
+
+def host_cpus() -> int:
+    """The CPUs the kernel models by default: those this process may run on (what nproc says
+    natively), at most MAX_CPUS."""
+    return max(1, min(len(os.sched_getaffinity(0)), MAX_CPUS))
+
+
+def default_cwd(root: str) -> str:
+    """The guest path of the host's working directory when it lies inside ``root``, else /."""
+    try:
+        here = os.getcwd()
+    except OSError:  # removed meanwhile
+        return "/"
+    rel = os.path.relpath(here, os.path.realpath(root))
+    if rel == "." or rel == ".." or rel.startswith("../"):
+        return "/"
+    return "/" + rel
 
 
 def _checkpoint_args(p) -> None:
@@ -152,11 +205,7 @@ def _run_cmd(args) -> int:
     env = []
     if args.inherit_env:
         env = [os.fsencode(k) + b"=" + os.fsencode(v) for k, v in os.environ.items()]
-    for kv in args.env:
-        if "=" not in kv:
-            print(f"ecs-kernel run: --env {kv!r} is not K=V", file=sys.stderr)
-            return 2
-        env.append(os.fsencode(kv))
+    env += [os.fsencode(kv) for kv in args.env]
     rest = list(args.args)
     if rest and rest[0] == "--":
         rest = rest[1:]
@@ -167,7 +216,7 @@ def _run_cmd(args) -> int:
     from .jit.options import interpret_first
     interpret_first(KERNEL_CALLS_INTERPRETED)
     return run(args.program, [args.program] + rest, env, root=args.root, cwd=args.cwd,
-               strace=sys.stderr if args.strace else None, seed=args.seed,
+               cpus=args.cpus, strace=sys.stderr if args.strace else None, seed=args.seed,
                fast_path=args.fast_path, fast_path_after=FAST_PATH_AFTER, checkpoint=ck,
                deterministic=args.deterministic)
 
@@ -193,13 +242,17 @@ def exit_code(status: int) -> int:
     return (status >> 8) & 0xFF
 
 
-def run(program, argv, envp, *, root: str = "/", cwd: str = "/", strace=None, seed=None,
+def run(program, argv, envp, *, root: str = "/", cwd: str | None = "/", strace=None, seed=None,
         stdio=(0, 1, 2), strict: bool = False, stderr=None, report=None,
         timeout: float | None = None, fast_path: bool = True, fast_path_after: int = 0,
         stop_at=None, clock=None, checkpoint=None, deterministic: bool = False,
-        scheduler=None) -> int:
+        scheduler=None, cpus: int | None = None) -> int:
     """Run ``program`` in a fresh Kernel; return the shell-style exit status.
 
+    ``program`` without a ``/`` is looked up in the guest's PATH (:func:`find_program`).
+    ``cwd=None``: the host's working directory if the guest has it (:func:`default_cwd`), else /.
+    ``cpus``: the CPUs the kernel models (default :func:`host_cpus`; DETERMINISTIC_CPUS in a
+    deterministic run, whose guest sees nothing of the host).
     ``stdio`` are the host fds shown as guest fds 0-2. ``strict`` re-raises kernel bugs (tests).
     ``report``, if given, is called with the Machine after the run (counters, tests).
     ``timeout`` (seconds): after it the guest is killed with SIGKILL (status 137).
@@ -217,7 +270,7 @@ def run(program, argv, envp, *, root: str = "/", cwd: str = "/", strace=None, se
     from .cpu.task_run import Machine
     from .errors import E, KernelError
     from .fs.vfs import FileSystem
-    from .kernel import Kernel
+    from .kernel import Kernel, Settings
     from .cpu.clock import VirtualClock
     from .syscalls.procfs import KernelProc, guest_random, guest_realtime
     from .systems import fd_table
@@ -237,7 +290,9 @@ def run(program, argv, envp, *, root: str = "/", cwd: str = "/", strace=None, se
     except OSError as e:
         print(f"ecs-kernel: --root {root}: {e.strerror}", file=err)
         return EXIT_CANNOT_EXEC
-    k = Kernel()
+    if cpus is None:
+        cpus = DETERMINISTIC_CPUS if deterministic else host_cpus()
+    k = Kernel(Settings(cpus=cpus))
     machine = Machine(k, fs, strace=strace, seed=seed, strict=strict, stderr=err,
                       fast_path=fast_path, fast_path_after=fast_path_after, clock=clock,
                       deterministic=deterministic)
@@ -258,12 +313,18 @@ def run(program, argv, envp, *, root: str = "/", cwd: str = "/", strace=None, se
         if f is not None:
             fd_table.install_fd(k.world, row, guest_fd, f)
     try:
-        cwd_inode = fs.chdir(cwd)
+        cwd_inode = fs.chdir(cwd if cwd is not None else default_cwd(root))
     except KernelError as e:
-        print(f"ecs-kernel: --cwd {cwd}: {os.strerror(e.errno)}", file=err)
-        return EXIT_CANNOT_EXEC
+        if cwd is not None:
+            print(f"ecs-kernel: --cwd {cwd}: {os.strerror(e.errno)}", file=err)
+            return EXIT_CANNOT_EXEC
+        cwd_inode = fs.chdir("/")  # the host's directory is not in the guest's tree (its /tmp)
+    found = find_program(fs, program, envp, cwd_inode)
+    if found is None:
+        print(f"ecs-kernel: {prog_name}: {os.strerror(E.ENOENT)}", file=err)
+        return EXIT_NOT_FOUND
     try:
-        machine.exec_first(row, program, argv, envp, cwd=cwd_inode)
+        machine.exec_first(row, found, argv, envp, cwd=cwd_inode)
     except ExecError as e:
         msg = str(e).split(": ", 1)[1] if ": " in str(e) else str(e)
         if not msg.startswith(prog_name):
@@ -275,6 +336,35 @@ def run(program, argv, envp, *, root: str = "/", cwd: str = "/", strace=None, se
         return EXIT_NOT_FOUND if e.errno in (E.ENOENT, E.ENOTDIR) else EXIT_CANNOT_EXEC
     return drive(machine, strace=strace, strict=strict, stderr=err, report=report,
                  timeout=timeout, stop_at=stop_at, checkpoint=checkpoint)
+
+
+DEFAULT_PATH = b"/usr/local/bin:/usr/bin:/bin"  # the search path when the guest has no PATH
+
+
+def find_program(fs, program, envp, cwd):
+    """The path execvp(3) would run for ``program``: itself when it holds a ``/``, else the first
+    ``DIR/program`` of the guest's PATH (its first ``PATH=`` in ``envp``, else DEFAULT_PATH; an
+    empty entry is the working directory ``cwd``) that is a file root may execute; failing that,
+    one that exists but may not be executed (exec then fails with EACCES, as execvp reports).
+    None when there is none."""
+    from .errors import KernelError
+    from .fs.inodes import MAY_EXEC, ROOT_CREDS, permitted
+    name = os.fsencode(program)
+    if b"/" in name or not name:
+        return program
+    path = next((e[5:] for e in envp if e.startswith(b"PATH=")), DEFAULT_PATH)
+    denied = None
+    for d in path.split(b":"):
+        candidate = (d or b".").rstrip(b"/") + b"/" + name
+        try:
+            inode = fs.lookup(candidate, cwd=cwd)
+        except KernelError:
+            continue
+        if inode.is_regular and permitted(inode, ROOT_CREDS, MAY_EXEC):
+            return candidate
+        if denied is None and not inode.is_dir:
+            denied = candidate
+    return denied
 
 
 def drive(machine, *, strace=None, strict: bool = False, stderr=None, report=None,

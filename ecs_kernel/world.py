@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from . import checkpoint_file
-from .abi import GEN_MASK
+from .abi import GEN_MASK, MAX_CPUS
 from .checkpoint_objects import StateReader, StateWriter
 from .errors import ForeignHandleError, StaleHandleError
 
@@ -312,6 +312,9 @@ class Settings:
     tasks_limit: int = 65536  # gVisor's TasksLimit: tasks in the root PID namespace
     pid_max: int = 4194304  # Linux's PID_MAX_LIMIT on 64-bit: ids wrap past it
     tick_ns: int = 1_000_000  # kernel clock advance per tick (1 ms)
+    # CPUs the kernel models, 1..MAX_CPUS: every task may run on each (its affinity mask starts
+    # full); sched_getaffinity, /proc/cpuinfo, /proc/stat and /sys/devices/system/cpu say so
+    cpus: int = 1
     batch_exit: bool = True  # the exit system's batch path (False: one task at a time)
     batch_wait: bool = True  # wait_system's batch path (False: one wait at a time)
     signal_delivery_python: bool = False  # signal_system delivers with get_signal per task
@@ -320,6 +323,10 @@ class Settings:
     # (systems/cpu_clocks.set_tick_mode)
     cpu_tick_mode: bool = False
     sanitize: bool = field(default_factory=lambda: os.environ.get("ECS_KERNEL_SANITIZE", "") not in ("", "0"))
+
+    def __post_init__(self):
+        if not 1 <= self.cpus <= MAX_CPUS:
+            raise ValueError(f"cpus must be in 1..{MAX_CPUS}, not {self.cpus}")
 
 
 @dataclass
@@ -365,6 +372,9 @@ class KernelIndex:
     signal_stats: SignalStats = field(default_factory=SignalStats)
     # CLOCK_REALTIME minus the kernel clock (systems/cpu_clocks.set_realtime)
     realtime_offset_ns: int = 0
+    # the load averages in fixed point and the kernel time of their next fold (systems/loadavg.py)
+    avenrun: list[int] = field(default_factory=lambda: [0, 0, 0])
+    load_next_ns: int = 0
     # the identity of the next SimMemory shared segment (systems/futex.new_shared_segment)
     next_shared_ino: int = 1
     # a Simulation's compiled workload and totals: sim/engine.SimState
@@ -378,7 +388,7 @@ class KernelIndex:
         return {"address_spaces": self.address_spaces, "fs_contexts": self.fs_contexts}.get(kind)
 
     # -- checkpoint: numbers in the manifest, dicts as arrays, objects by reference -------------
-    _INTS = ("root_pidns", "realtime_offset_ns", "next_shared_ino")
+    _INTS = ("root_pidns", "realtime_offset_ns", "next_shared_ino", "load_next_ns")
     _INT_DICTS = ("nproc", "sigpending_by_uid")
     _OBJECT_DICTS = ("pidmaps", "address_spaces", "fs_contexts")
     _OBJECTS = ("fd_store", "sim", "sim_probes")
@@ -391,6 +401,7 @@ class KernelIndex:
     def save(self, w: "StateWriter") -> dict:
         meta = {k: int(getattr(self, k)) for k in self._INTS}
         meta["signal_stats"] = dataclasses.asdict(self.signal_stats)
+        meta["avenrun"] = [int(x) for x in self.avenrun]
         for k in self._INT_DICTS:
             d = getattr(self, k)
             w.array(f"index.{k}.keys", np.fromiter(d.keys(), np.int64, len(d)))
@@ -419,6 +430,10 @@ class KernelIndex:
         if not isinstance(stats, dict) or set(stats) != {f.name for f in dataclasses.fields(SignalStats)}:
             r.fail("bad signal counters")
         index.signal_stats = SignalStats(**{k: r.int(stats, k, 0, 1 << 62) for k in stats})
+        avenrun = meta.get("avenrun")
+        if not isinstance(avenrun, list) or len(avenrun) != 3:
+            r.fail("bad load averages")
+        index.avenrun = [r.int({"load": x}, "load", 0, 1 << 40) for x in avenrun]
         for k in cls._INT_DICTS:
             setattr(index, k, r.int_dict(f"index.{k}"))
         kinds = r.array("index.futex_keys.kind", np.dtype(np.int64), (None,))
@@ -702,7 +717,10 @@ class WorldReader(StateReader):
             if f is None or type(v) is not want:
                 self.fail(f"setting {k}={v!r}")
             kw[k] = v
-        return Settings(**kw)
+        try:
+            return Settings(**kw)
+        except ValueError as e:
+            self.fail(f"settings: {e}")
 
     def component(self, meta, kind: str) -> Component:
         """The component ``meta`` names, as registered, with the checkpoint's column layout (a

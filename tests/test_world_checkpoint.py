@@ -76,6 +76,9 @@ def _forged(mutate) -> bytes:
     ("a bad free stack", lambda m, a: a.update({"t.tasks._free": np.array([0], np.int64)})),
     ("a bad setting", lambda m, a: m["settings"].update(tick_ns="fast")),
     ("an unknown setting", lambda m, a: m["settings"].update(run_this="rm -rf /")),
+    ("more CPUs than a World models", lambda m, a: m["settings"].update(cpus=10**9)),
+    ("no CPU", lambda m, a: m["settings"].update(cpus=0)),
+    ("bad load averages", lambda m, a: m["index"].update(avenrun=[1, 2])),
     ("a self-reference", lambda m, a: m["objects"].append(
         {"class": "SimMemory", "meta": {"base": 0, "sealed": False,
                                         "shared": [[0, len(m["objects"])]]}})

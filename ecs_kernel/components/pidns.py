@@ -32,6 +32,7 @@ PIDNamespace = Component("PIDNamespace", "pid_namespaces", {
     "init_task": Column(np.int32, -1),  # the child reaper; -1 until the first task arrives
     "exiting": Column(np.bool_, False),  # init died: no new tasks (ENOMEM), all others killed
     "ntasks": Column(np.int64, 0),
+    "forks": Column(np.int64, 0),  # tasks ever created in it (/proc/stat's "processes")
 }, doc="One row per PID namespace.")
 
 COMPONENTS = [PIDNamespace]

@@ -13,7 +13,8 @@ systems/task_exit.py (reparent, release); ``RunState`` by every system that move
 run states, ``guest`` by cpu/task_run.py; ``ExitState`` by systems/task_exit.py (and
 :func:`begin_exit`); ``WaitState`` by systems/task_wait.py;
 ``TaskCreds`` and ``TaskCaps`` by clone, exec and systems/task_identity.py; ``TaskSched`` by
-clone and systems/task_sched.py; ``TaskIDs`` by clone and release.
+clone and systems/task_sched.py; ``TaskIDs`` by clone and release; ``CpuAffinity`` by clone and
+sched_setaffinity (syscalls/sys_sched.py).
 """
 from __future__ import annotations
 
@@ -125,7 +126,27 @@ ThreadState = Component("ThreadState", "tasks", {
     "uts": Column(I32, -1),  # UTS namespace row
     "vfork_parent": Column(I32, -1),  # CLONE_VFORK: the parent held until this child execs or exits
     "comm": Column(np.dtype("S16"), b""),  # the task's name (exec's basename, PR_SET_NAME), <= 15
-}, doc="Per-thread odds and ends that clone, prctl and exit use.")
+    "start_ns": Column(np.int64, 0),  # kernel time it was created (/proc/<pid>/stat's starttime)
+}, doc="Per-thread odds and ends that clone, prctl, exit and /proc use.")
+
+CpuAffinity = Component("CpuAffinity", "tasks", {
+    # bit i: the task may run on CPU i (< Settings.cpus); create_init sets every CPU, clone copies
+    "cpus_allowed": Column(np.uint64, 0),
+}, doc="The CPUs each task may run on (sched_setaffinity(2)).")
+
+
+def all_cpus(world) -> int:
+    """The affinity mask of every CPU the World models."""
+    return (1 << world.settings.cpus) - 1
+
+
+def task_cpu(world, r: int) -> int:
+    """Linux task_cpu(): the CPU task ``r`` runs on. Guest tasks take turns on one host thread,
+    so this is a convention: the lowest CPU of its affinity mask. getcpu(2), rseq's cpu_id and
+    /proc/<pid>/stat's processor all say it; a new mask that changes it is a migration."""
+    allowed = int(world.tasks.cpus_allowed[r])
+    return (allowed & -allowed).bit_length() - 1 if allowed else 0
+
 
 Rseq = Component("Rseq", "tasks", {
     "rseq_addr": Column(np.uint64, 0),  # the registered struct rseq (0: none)
@@ -135,16 +156,16 @@ Rseq = Component("Rseq", "tasks", {
 }, doc="rseq(2) registration: kept by fork, dropped by clone(CLONE_VM) and exec.")
 
 COMPONENTS = [TaskTree, ThreadGroupMembership, TaskIDs, RunStateC, ExitStateC, WaitState, TaskCreds,
-              TaskCaps, TaskSched, Rseq, ThreadState]
+              TaskCaps, TaskSched, Rseq, ThreadState, CpuAffinity]
 
 # What a new task copies from the task that creates it (copy_process: the credentials, the
-# scheduling attributes, the signal mask, the name); clone adjusts the scheduling ones after
-# (SCHED_RESET_ON_FORK) and drops the rseq registration under CLONE_VM.
+# scheduling attributes, the CPU affinity, the signal mask, the name); clone adjusts the
+# scheduling ones after (SCHED_RESET_ON_FORK) and drops the rseq registration under CLONE_VM.
 INHERITED = ("ruid", "euid", "suid", "fsuid", "rgid", "egid", "sgid", "fsgid",
              "cap_effective", "cap_permitted", "cap_inheritable", "cap_bset", "cap_ambient",
              "securebits", "no_new_privs", "nice", "sched_policy", "rt_priority",
              "sched_reset_on_fork", "dl_runtime", "dl_deadline", "dl_period", "ioprio",
-             "rseq_addr", "rseq_len", "rseq_sig", "sig_mask", "comm")
+             "cpus_allowed", "rseq_addr", "rseq_len", "rseq_sig", "sig_mask", "comm")
 
 
 def check(world) -> None:

@@ -639,6 +639,11 @@ class AddressSpace:
         total, data = _pw.mapped_bytes(self._t, self._n, start, end, VM_SHARED | VM_GROWSDOWN, 0)
         return int(total), int(data)
 
+    def mapped_bytes(self) -> tuple[int, int]:
+        """(every mapped byte, the private writable ones): /proc's VmSize (and, every mapped
+        page being resident, as mincore says, VmRSS) and VmData."""
+        return self._usage()
+
     def _may_expand_vm(self, is_data: bool, nbytes: int, total=None, data=None) -> bool:
         """Linux may_expand_vm: RLIMIT_AS always, RLIMIT_DATA for private writable non-stack."""
         if total is None:

@@ -49,8 +49,8 @@ from ..components.rlimits import get as rlimit_get
 from ..errors import KernelError
 from ..syscalls import dispatch, sys_rseq
 from ..syscalls.context import ExecDone, FSContext, Task
-from ..systems import (cpu_clocks, io_wait, task_block, task_clone, task_exec, task_exit,
-                       task_signals)
+from ..systems import (cpu_clocks, io_wait, loadavg, task_block, task_clone, task_exec,
+                       task_exit, task_signals)
 from ..systems.task_signals import deliverable
 from . import host_signals, loader, scheduler, sigframe
 from .clock import HostClock, VirtualClock
@@ -103,6 +103,7 @@ class Machine:
         self.pending_release: list[int] = []  # address_spaces rows to release once stopped
         self.timer_deadline_ns: int | None = None  # next kernel deadline (the clock's ns)
         self.contended = False  # another guest task is runnable: run in quanta
+        self.context_switches = 0  # switches from one guest task to another (/proc/stat's ctxt)
         # --strace prints every syscall, so it keeps every call on the Python hook.
         fast = fast_path and strace is None
         self.platform = Platform(self, fast_path=fast, fast_path_after=fast_path_after,
@@ -183,9 +184,10 @@ class Machine:
         uc.reg_write(X.UC_X86_REG_RIP, prog.entry)
         return gm, prog
 
-    def _commit_exec(self, task, gm: GuestMemory, prog) -> None:
+    def _commit_exec(self, task, gm: GuestMemory, prog, path) -> None:
         """The point of no return (systems/task_exec.begin_new_exec), then the new image's names
-        and the thread's CPU state."""
+        and the thread's CPU state. The task's name is the last component of ``path`` as execve
+        was given it (Linux: bprm->filename: ``sh`` for /bin/sh -> dash, a script's own name)."""
         row = task.row
         old = task_exec.begin_new_exec(self.world, row, gm)
         if old >= 0:
@@ -194,7 +196,7 @@ class Machine:
         task.mm = gm.aspace
         gm.aspace.exe_path = prog.exe_path
         gm.aspace.argv, gm.aspace.envp = prog.argv, prog.envp
-        task.comm = os.fsencode(os.path.basename(prog.exe_path))[:15]
+        task.comm = os.path.basename(os.fsencode(path))[:15]
         task.ctx = task.initial_regs = None
         self.update_timer_deadline()
         if self.current == row:
@@ -214,7 +216,7 @@ class Machine:
         gm, prog = self._load(task, path, argv, envp)
         self.tasks[row] = task
         self.world.tasks.guest[row] = True
-        self._commit_exec(task, gm, prog)
+        self._commit_exec(task, gm, prog, path)
         self.switch_to(row)
         return prog
 
@@ -222,7 +224,7 @@ class Machine:
         """execve(2) from inside the syscall hook: load, commit, and stop the old engine (the
         dispatcher does, on ExecDone); the run loop continues on the new one."""
         gm, prog = self._load(task, path, argv, envp, cwd)
-        self._commit_exec(task, gm, prog)
+        self._commit_exec(task, gm, prog, path)
         if self.strace is not None:
             self.strace.write(f"--- exec {prog.exe_path} ---\n")
         raise ExecDone()
@@ -239,6 +241,7 @@ class Machine:
         clone as they are."""
         w = self.world
         thread = bool(flags & CLONE_THREAD)
+        self.sync_clock()  # the child's start time is now (/proc/<pid>/stat)
         child = task_clone.clone(w, task.row, flags & ~CLONE_SETTLS, exit_signal=exit_signal,
                                  child_tid_addr=ctid, parent_tid_addr=ptid, set_tid=set_tid,
                                  clear_sighand=clear_sighand)
@@ -303,6 +306,7 @@ class Machine:
         registers (the last thread's are saved in its context first)."""
         if row != self.current and self.current >= 0:
             self.sync_clock()  # the CPU used so far was the previous task's
+            self.context_switches += 1
             T = self.world.tasks
             if T.alive[self.current] and T.rseq_addr[self.current]:
                 T.rseq_event[self.current] = True  # rseq_preempt
@@ -607,8 +611,33 @@ class Machine:
         timeouts), then the next deadline is known again."""
         self.sync_clock()
         self.world.tick_at(self.world.now_ns)
+        self.sample_load()
         self.update_timer_deadline()
         self._forget_dead()
+
+    def task_counts(self) -> tuple[int, int, int]:
+        """(running, uninterruptible, total) guest tasks: /proc/stat's procs_running and
+        procs_blocked, /proc/loadavg's R/T, sysinfo's procs. The total counts zombies (Linux's
+        nr_threads: a task counts until it is reaped)."""
+        T = self.world.tasks
+        running = blocked = total = 0
+        for r in self.tasks:
+            if not T.alive[r] or int(T.exit_state[r]) == ExitState.DEAD:
+                continue
+            total += 1
+            if int(T.exit_state[r]) == ExitState.ZOMBIE:
+                continue
+            if int(T.run_state[r]) == RunState.blocked:
+                blocked += int(T.block[r]) == Block.VFORK
+            elif int(T.exit_state[r]) == ExitState.NONE:
+                running += 1
+        return running, blocked, total
+
+    def sample_load(self) -> None:
+        """Fold the load averages up to now (systems/loadavg.py) with the active guest tasks."""
+        if loadavg.due(self.world):
+            running, blocked, _ = self.task_counts()
+            loadavg.sample(self.world, running + blocked)
 
     def run_timers(self) -> None:
         """A tick, if a deadline may be due: timers fire, waits time out, signals are queued;
@@ -646,13 +675,21 @@ class Machine:
             p.stop("requantum")
 
     def after_syscall(self, task, rip: int, rax: int) -> bool:
-        """On the way back to user mode from a syscall (in the hook): due timers, then signal
-        delivery. Returns True if the registers were redirected into a handler."""
+        """On the way back to user mode from a syscall (in the hook): due timers, the rseq
+        fixup of a thread the call moved to another CPU, then signal delivery. Returns True if
+        the registers were redirected into a handler."""
         if self.host_signals.pending:
             self.platform.stop("requantum")  # the run loop sends it (cpu/host_signals.py)
         if self.timer_deadline_ns is not None:
             self.run_timers()
         row = task.row
+        T = self.world.tasks
+        if T.rseq_event[row]:  # its own sched_setaffinity migrated it: rseq_handle_notify_resume
+            T.rseq_event[row] = False
+            new = self.rseq_resume(task, rip, 0)
+            if new != rip:  # Unicorn adds the length of `syscall` when the hook returns
+                self.memory_of(row).uc.reg_write(X.UC_X86_REG_RIP, (new - 2) & MASK64)
+                rip = new
         try:
             if not deliverable(self.world, row):
                 return False

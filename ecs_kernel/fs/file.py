@@ -324,11 +324,7 @@ class DirectoryDescription(FileDescription):
 
     def _entries(self) -> list[tuple[bytes, int, int]]:
         if self._snapshot is None:
-            d = self.inode
-            parent = d.parent
-            snap = [(b".", d.ino, abi.DT_DIR), (b"..", parent.ino, abi.DT_DIR)]
-            snap += [(os.fsencode(name), ino, dt) for name, ino, dt in d.list_entries()]
-            self._snapshot = snap
+            self._snapshot = [(os.fsencode(name), ino, dt) for name, ino, dt in self.inode.listing()]
         return self._snapshot
 
     def getdents64(self, bufsize: int) -> bytes:

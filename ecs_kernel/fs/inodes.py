@@ -20,8 +20,10 @@ readlink, scandir.
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import stat as _stat
+import struct
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
@@ -69,6 +71,47 @@ ROOT_CREDS = Creds()
 # The clocks and byte sources a checkpointed file system may name (superblocks, /dev/urandom).
 state_function(time.time_ns, "time.time_ns")
 state_function(os.urandom, "os.urandom")
+
+
+def host_dirents(path: str) -> list[tuple[str, int, int]]:
+    """(name, d_ino, d_type) of every entry of host directory ``path``, "." and ".." included,
+    in the order the host's getdents64 returns them (``ls -f`` shows it). Where the raw call is
+    not at hand (a host that is not x86-64 or arm64), scandir's order after "." and ".."."""
+    nr = _HOST_GETDENTS64.get(os.uname().machine)
+    if nr is None:
+        st = os.stat(path)
+        out = [(".", st.st_ino, abi.DT_DIR), ("..", os.stat(os.path.join(path, "..")).st_ino,
+                                              abi.DT_DIR)]
+        with os.scandir(path) as it:
+            return out + [(e.name, e.inode(), abi.DT_UNKNOWN) for e in it]
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NONBLOCK)
+    try:
+        buf = ctypes.create_string_buffer(1 << 16)
+        out = []
+        while True:
+            n = _libc_syscall(nr, fd, buf, len(buf))
+            if n < 0:
+                err = ctypes.get_errno()
+                raise OSError(err, os.strerror(err), path)
+            if n == 0:
+                return out
+            raw = buf.raw[:n]
+            off = 0
+            while off < n:  # struct linux_dirent64: ino, off, reclen, type, name
+                ino, _, reclen, dt = _DIRENT64.unpack_from(raw, off)
+                name = raw[off + _DIRENT64.size:off + reclen].split(b"\0", 1)[0]
+                out.append((os.fsdecode(name), ino, dt))
+                off += reclen
+    finally:
+        os.close(fd)
+
+
+_HOST_GETDENTS64 = {"x86_64": 217, "aarch64": 61}  # the host's syscall numbers
+_DIRENT64 = struct.Struct("<QqHB")
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc_syscall = _libc.syscall
+_libc_syscall.restype = ctypes.c_long
+_libc_syscall.argtypes = [ctypes.c_long, ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t]
 
 
 def _under(path: str, root: str) -> bool:
@@ -463,6 +506,11 @@ class DirInode(Inode):
         """(name, d_ino, d_type) of every entry except "." and ".."."""
         raise NotImplementedError
 
+    def listing(self) -> list[tuple[str, int, int]]:
+        """Every entry, "." and ".." included, in the order getdents gives them."""
+        return [(".", self.ino, abi.DT_DIR), ("..", self.parent.ino, abi.DT_DIR),
+                *self.list_entries()]
+
     def is_empty(self) -> bool:
         return not self.list_entries()
 
@@ -523,25 +571,44 @@ class Directory(DirInode):
             raise host_error(e, self.lower) from None
 
     def list_entries(self) -> list[tuple[str, int, int]]:
-        out: dict[str, tuple[int, int]] = {}
-        for e in self._host_scan():
-            if e.name in self.whiteouts or e.name in self.entries:
+        return [e for e in self.listing() if e[0] not in (".", "..")]
+
+    def listing(self) -> list[tuple[str, int, int]]:
+        """The host directory's entries in the host's getdents order (the guest's own ones in
+        their place: a name it replaced keeps the host's position, names the guest removed are
+        gone), then the names only the guest has, newest first, as Linux's tmpfs lists a
+        directory (a memory directory lists only those)."""
+        if self.lower is None:
+            return [(".", self.ino, abi.DT_DIR), ("..", self.parent.ino, abi.DT_DIR),
+                    *((name, child.ino, dtype_of(child.ftype))
+                      for name, child in reversed(self.entries.items()))]
+        try:
+            host = host_dirents(self.lower)
+        except OSError as e:
+            raise host_error(e, self.lower) from None
+        out = []
+        seen = set()
+        for name, ino, dt in host:
+            if name == ".":
+                ino = self.ino
+            elif name == "..":
+                ino = self.parent.ino
+            elif name in self.whiteouts:
                 continue
-            try:
-                if e.is_symlink():
-                    dt = abi.DT_LNK
-                elif e.is_dir(follow_symlinks=False):
-                    dt = abi.DT_DIR
-                elif e.is_file(follow_symlinks=False):
-                    dt = abi.DT_REG
-                else:
-                    dt = dtype_of(e.stat(follow_symlinks=False).st_mode)
-                out[e.name] = (e.inode(), dt)
-            except OSError:
-                continue  # vanished on the host meanwhile
-        for name, child in self.entries.items():
-            out[name] = (child.ino, dtype_of(child.ftype))
-        return [(name, ino, dt) for name, (ino, dt) in sorted(out.items())]
+            else:
+                child = self.entries.get(name)
+                if child is not None:
+                    ino, dt = child.ino, dtype_of(child.ftype)
+                elif dt == abi.DT_UNKNOWN:
+                    try:
+                        dt = dtype_of(os.lstat(self._host_child(name)).st_mode)
+                    except OSError:
+                        continue  # vanished on the host meanwhile
+            seen.add(name)
+            out.append((name, ino, dt))
+        out += [(name, child.ino, dtype_of(child.ftype))
+                for name, child in reversed(self.entries.items()) if name not in seen]
+        return out
 
     def is_empty(self) -> bool:
         if self.entries:

@@ -1,15 +1,27 @@
 """The /proc the guest sees, fed by the kernel through a :class:`ProcProvider`.
 
-The tree: ``/proc/self`` (a symlink to the calling process's ``/proc/<pid>``), ``/proc/<pid>/`` for
-each pid the provider lists, holding exe, cwd, root (symlinks), cmdline, environ, maps, status, stat,
-comm (files), and fd/ (one symlink per open fd), plus whatever top-level files the provider gives
-(``files()``, e.g. meminfo). File contents are generated when the file is opened (procfs reports
-size 0, and so do we). ``/proc/<pid>/fd/N`` are magic links: if the provider hands back the open
-description, following the link reaches its inode directly (so a pipe can be reopened), otherwise
-the link text is resolved as a path.
+The tree (Linux fs/proc: root.c, base.c, array.c)::
+
+    /proc/self           -> <pid> of the calling process
+    /proc/thread-self    -> <pid>/task/<tid> of the calling thread
+    /proc/mounts         -> self/mounts
+    /proc/<file>         the provider's top-level files (stat, uptime, loadavg, meminfo, cpuinfo, ...)
+    /proc/sys/...        the provider's sysctls ("kernel/pid_max" is /proc/sys/kernel/pid_max)
+    /proc/<pid>/         one per process the provider lists (a thread's id is found too, unlisted):
+        exe cwd root     symlinks
+        cmdline environ maps mounts mountinfo statm   the process's (any thread gives the same)
+        stat status comm                        the process's view (for a process directory)
+        fd/              a magic link per open fd
+        task/<tid>/      one per thread: the same files, stat/status/comm of that thread
+
+File contents are generated when the file is opened (procfs reports size 0, and so do we).
+``/proc/<pid>/fd/N`` are magic links: if the provider hands back the open description, following
+the link reaches its inode directly (so a pipe can be reopened), otherwise the link text is
+resolved as a path.
 
 The provider answers for "the calling task": the FileSystem is shared by all tasks, so the kernel
-makes ``self_pid()`` return the thread group id of the task whose syscall is running.
+makes ``self_pid()`` return the thread group id of the task whose syscall is running. Ids are the
+provider's (the kernel gives those of the PID namespace /proc was mounted for).
 """
 from __future__ import annotations
 
@@ -18,7 +30,8 @@ from typing import TYPE_CHECKING
 
 from ecs_kernel.checkpoint_objects import state_class, state_function
 from ecs_kernel.errors import E, KernelError
-from ecs_kernel.fs.inodes import DataFile, DynamicSymlink, Inode, SuperBlock, SyntheticDir
+from ecs_kernel.fs.inodes import (DataFile, DynamicSymlink, Inode, SuperBlock, Symlink,
+                                  SyntheticDir)
 
 if TYPE_CHECKING:
     from ecs_kernel.fs.file import FileDescription
@@ -27,13 +40,19 @@ if TYPE_CHECKING:
 class ProcProvider:
     """What the kernel tells /proc. Override what you have; the defaults describe an empty process.
 
-    Every per-process method takes ``pid`` (a thread group id from ``pids()``) and may raise
-    ``KernelError(ENOENT)`` when the process has gone.
+    Every per-process method takes ``pid`` (a thread group id from ``pids()``, or any thread's
+    id: it names the thread's process) and may raise ``KernelError(ENOENT)`` when the process has
+    gone. ``stat``, ``status`` and ``comm`` also take ``tid``: 0 for the process's own files,
+    a thread id for those under ``task/``.
     """
 
     def self_pid(self) -> int:
         """The thread group id of the calling task (what /proc/self points to)."""
         raise KernelError(E.ENOENT, "no current process")
+
+    def self_tid(self) -> int:
+        """The thread id of the calling task (/proc/thread-self)."""
+        return self.self_pid()
 
     def pids(self) -> list[int]:
         """The processes /proc lists (default: just the caller)."""
@@ -42,9 +61,32 @@ class ProcProvider:
         except KernelError:
             return []
 
-    def files(self) -> dict[str, bytes]:
-        """Top-level /proc files (name -> contents), e.g. {"meminfo": b"..."}."""
-        return {}
+    def has_pid(self, pid: int) -> bool:
+        """Does /proc/<pid> exist? A process's id, or the id of one of its threads (Linux finds
+        /proc/<tid> though it lists only processes)."""
+        return pid in self.pids()
+
+    def tids(self, pid: int) -> list[int]:
+        """The thread ids of process ``pid`` (its task/ directory)."""
+        return [pid]
+
+    def file_names(self) -> list[str]:
+        """The top-level /proc files (their contents come from :meth:`file`)."""
+        return []
+
+    def file(self, name: str) -> bytes:
+        raise KernelError(E.ENOENT, f"no /proc/{name}")
+
+    def cpu_count(self) -> int:
+        """The CPUs the kernel models (/sys/devices/system/cpu)."""
+        return 1
+
+    def sysctl_names(self) -> list[str]:
+        """The files under /proc/sys, as paths ("kernel/pid_max")."""
+        return []
+
+    def sysctl(self, name: str) -> bytes:
+        raise KernelError(E.ENOENT, f"no /proc/sys/{name}")
 
     def owner(self, pid: int) -> tuple[int, int]:
         """(uid, gid) owning /proc/<pid>."""
@@ -71,13 +113,24 @@ class ProcProvider:
         """The text of /proc/<pid>/maps."""
         return b""
 
-    def status(self, pid: int) -> bytes:
+    def mounts(self, pid: int) -> bytes:
+        """The mount table as /proc/<pid>/mounts (fstab format)."""
         return b""
 
-    def stat(self, pid: int) -> bytes:
+    def mountinfo(self, pid: int) -> bytes:
         return b""
 
-    def comm(self, pid: int) -> bytes:
+    def statm(self, pid: int) -> bytes:
+        """Memory in pages: size resident shared text lib data dt."""
+        return b""
+
+    def status(self, pid: int, tid: int = 0) -> bytes:
+        return b""
+
+    def stat(self, pid: int, tid: int = 0) -> bytes:
+        return b""
+
+    def comm(self, pid: int, tid: int = 0) -> bytes:
         return b""
 
     def fds(self, pid: int) -> list[int]:
@@ -105,8 +158,8 @@ def _ask_str(provider: ProcProvider, method: str, *args) -> str:
     return str(_ask(provider, method, *args))
 
 
-def _top_file(provider: ProcProvider, name: str) -> bytes:
-    return provider.files().get(name, b"")
+def _thread_self(provider: ProcProvider) -> str:
+    return f"{provider.self_pid()}/task/{provider.self_tid()}"
 
 
 def _fd_inode(provider: ProcProvider, pid: int, fd: int):
@@ -114,10 +167,12 @@ def _fd_inode(provider: ProcProvider, pid: int, fd: int):
     return desc.inode if desc is not None else None
 
 
-_PID_FILES = ("cmdline", "comm", "environ", "maps", "stat", "status")
+_THREAD_FILES = ("comm", "stat", "status")  # a task/<tid> directory's own
+_PROCESS_FILES = ("cmdline", "environ", "maps", "mountinfo", "mounts", "statm")
 _PID_LINKS = ("cwd", "exe", "root")
-_ASKABLE = frozenset(_PID_FILES + _PID_LINKS + ("fd_link", "self_pid"))
-for _f in (_ask, _ask_str, _top_file, _fd_inode):
+_ASKABLE = frozenset(_THREAD_FILES + _PROCESS_FILES + _PID_LINKS
+                     + ("fd_link", "self_pid", "file", "sysctl"))
+for _f in (_ask, _ask_str, _thread_self, _fd_inode):
     state_function(_f)
 
 
@@ -127,7 +182,8 @@ def _mode_for(name: str) -> int:
 
 @state_class
 class ProcRootDir(SyntheticDir):
-    """/proc: self, one directory per pid, and the provider's top-level files."""
+    """/proc: self, thread-self, mounts, the provider's top-level files, sys/, one directory per
+    process."""
 
     __state__ = {"provider": "ctx:proc"}
 
@@ -142,45 +198,115 @@ class ProcRootDir(SyntheticDir):
             return None
 
     def child_names(self) -> list[str]:
-        names = [] if self._self() is None else ["self"]
-        names += sorted(self.provider.files())
+        names = [] if self._self() is None else ["self", "thread-self", "mounts"]
+        names += sorted(set(self.provider.file_names()) - set(names))
+        if self.provider.sysctl_names():
+            names.append("sys")
         names += [str(p) for p in sorted(self.provider.pids())]
         return names
 
+    def lookup(self, name: str) -> Inode | None:
+        if not name.isdigit():
+            return super().lookup(name)
+        # a process, or a thread that is not its group's leader: found though not listed
+        if name != str(int(name)) or not self.provider.has_pid(int(name)):
+            return None
+        child = self._cache.get(name)
+        if child is None:
+            child = PidDir(self.sb, self.provider, int(name))
+            child.parent, child.name = self, name
+            self._cache[name] = child
+        return child
+
     def make_child(self, name: str) -> Inode | None:
+        p = self.provider
         if name == "self":
-            return DynamicSymlink(self.sb, partial(_ask_str, self.provider, "self_pid"))
+            return DynamicSymlink(self.sb, partial(_ask_str, p, "self_pid"))
+        if name == "thread-self":
+            return DynamicSymlink(self.sb, partial(_thread_self, p))
+        if name == "mounts" and name not in p.file_names():
+            return Symlink(self.sb, "self/mounts")
+        if name == "sys":
+            return ProcSysDir(self.sb, p, "")
         if name.isdigit():
-            return PidDir(self.sb, self.provider, int(name))
-        if name in self.provider.files():
-            return DataFile(self.sb, partial(_top_file, self.provider, name))
+            return PidDir(self.sb, p, int(name))
+        if name in p.file_names():
+            return DataFile(self.sb, partial(_ask, p, "file", name))
         return None
 
 
 @state_class
+class ProcSysDir(SyntheticDir):
+    """/proc/sys and its subdirectories: the provider's sysctls under ``prefix``."""
+
+    __state__ = {"provider": "ctx:proc", "prefix": "str"}
+
+    def __init__(self, sb: SuperBlock, provider: ProcProvider, prefix: str):
+        super().__init__(sb, 0o555)
+        self.provider = provider
+        self.prefix = prefix  # "" for /proc/sys, "kernel/" for /proc/sys/kernel
+
+    def child_names(self) -> list[str]:
+        n = len(self.prefix)
+        return sorted({s[n:].split("/", 1)[0] for s in self.provider.sysctl_names()
+                       if s.startswith(self.prefix)})
+
+    def make_child(self, name: str) -> Inode | None:
+        path = self.prefix + name
+        if path in self.provider.sysctl_names():
+            return DataFile(self.sb, partial(_ask, self.provider, "sysctl", path))
+        return ProcSysDir(self.sb, self.provider, path + "/")
+
+
+@state_class
 class PidDir(SyntheticDir):
-    """/proc/<pid>."""
+    """/proc/<pid> (``tid`` 0), or /proc/<pid>/task/<tid>."""
 
-    __state__ = {"provider": "ctx:proc", "pid": "int"}
+    __state__ = {"provider": "ctx:proc", "pid": "int", "tid": "int"}
 
-    def __init__(self, sb: SuperBlock, provider: ProcProvider, pid: int):
+    def __init__(self, sb: SuperBlock, provider: ProcProvider, pid: int, tid: int = 0):
         uid, gid = provider.owner(pid)
         super().__init__(sb, 0o555, uid, gid)
         self.provider = provider
         self.pid = pid
+        self.tid = tid
 
     def child_names(self) -> list[str]:
-        return sorted(_PID_FILES + _PID_LINKS + ("fd",))
+        names = _THREAD_FILES + _PROCESS_FILES + _PID_LINKS + ("fd",)
+        return sorted(names if self.tid else names + ("task",))
 
     def make_child(self, name: str) -> Inode | None:
         p, pid = self.provider, self.pid
         if name == "fd":
             return FdDir(self.sb, p, pid, self.uid, self.gid)
+        if name == "task" and not self.tid:
+            return TaskDir(self.sb, p, pid, self.uid, self.gid)
         if name in _PID_LINKS:
             return DynamicSymlink(self.sb, partial(_ask, p, name, pid), uid=self.uid, gid=self.gid)
-        if name in _PID_FILES:
+        if name in _THREAD_FILES:
+            return DataFile(self.sb, partial(_ask, p, name, pid, self.tid), _mode_for(name),
+                            self.uid, self.gid)
+        if name in _PROCESS_FILES:
             return DataFile(self.sb, partial(_ask, p, name, pid), _mode_for(name), self.uid, self.gid)
         return None
+
+
+@state_class
+class TaskDir(SyntheticDir):
+    """/proc/<pid>/task: a directory per thread of the process."""
+
+    __state__ = {"provider": "ctx:proc", "pid": "int"}
+
+    def __init__(self, sb: SuperBlock, provider: ProcProvider, pid: int, uid: int, gid: int):
+        super().__init__(sb, 0o555, uid, gid)
+        self.provider = provider
+        self.pid = pid
+
+    def child_names(self) -> list[str]:
+        return [str(t) for t in sorted(self.provider.tids(self.pid))]
+
+    def make_child(self, name: str) -> Inode | None:
+        return PidDir(self.sb, self.provider, self.pid, int(name))
 
 
 @state_class

@@ -6,8 +6,13 @@ Mounts (the contract in DESIGN.md):
              overlay: guest writes land in memory, the host never changes
     /tmp     an empty in-memory directory (tmpfs)
     /dev     null, zero, full, random, urandom, tty, stdin/stdout/stderr/fd links, shm/
-    /proc    self, <pid>/{exe, cwd, root, cmdline, environ, maps, status, stat, comm, fd/}, from a
-             ProcProvider the kernel passes in
+    /proc    self, <pid>/{exe, cwd, root, cmdline, environ, maps, status, stat, comm, fd/, task/},
+             the kernel's files (fs/proc.py), from a ProcProvider the kernel passes in
+    /sys     devices/system/cpu: the CPUs the kernel models (fs/sysfs.py), from the same provider
+
+The mount table (:meth:`FileSystem.mounts_text`, :meth:`FileSystem.mountinfo_text`) is what
+/proc/<pid>/mounts and mountinfo show; each mount's st_dev is its superblock's (the root's is the
+host root directory's), so df and findmnt match files to mounts as on Linux.
 
 Path resolution follows path_resolution(7) and fs/namei.c (link_path_walk / walk_component):
 
@@ -44,6 +49,17 @@ from ecs_kernel.fs.inodes import (
 from ecs_kernel.fs.ops import LAST_DOT, LAST_DOTDOT, LAST_NORM, LAST_ROOT, PathOps, Resolved
 from ecs_kernel.fs.pipe import PipeFile, make_pipe
 from ecs_kernel.fs.proc import ProcProvider, ProcRootDir
+from ecs_kernel.fs.sysfs import make_sys_dir
+
+
+MOUNT_OPTIONS = "rw,relatime"  # every mount: writable (the root in its overlay), atime as relatime
+
+
+def _escape(path: str) -> str:
+    """A path as the mount tables write it: space, tab, newline and backslash in octal."""
+    for ch in "\\ \t\n":
+        path = path.replace(ch, f"\\{ord(ch):03o}")
+    return path
 
 
 class Walk:
@@ -69,7 +85,8 @@ class FileSystem(PathOps):
 
     __state__ = {"clock": "fn", "root_dir": "ctx:fs_root", "overlay_sb": "@SuperBlock",
                  "tmpfs_sb": "@SuperBlock", "devtmpfs_sb": "@SuperBlock", "proc_sb": "@SuperBlock",
-                 "pipefs_sb": "@SuperBlock", "root": "@Directory", "proc_provider": "ctx:proc"}
+                 "sysfs_sb": "@SuperBlock", "pipefs_sb": "@SuperBlock", "root": "@Directory",
+                 "mounts": "list[(str,@DirInode)]", "proc_provider": "ctx:proc"}
 
     def __init__(self, root_dir: str = "/", proc_provider: ProcProvider | None = None, *,
                  urandom: Callable[[int], bytes] | None = None, clock: Callable[[], int] | None = None,
@@ -85,16 +102,19 @@ class FileSystem(PathOps):
         self.tmpfs_sb = SuperBlock("tmpfs", makedev(0, 0x21), self.clock)
         self.devtmpfs_sb = SuperBlock("devtmpfs", makedev(0, 0x05), self.clock)
         self.proc_sb = SuperBlock("proc", makedev(0, 0x16), self.clock)
+        self.sysfs_sb = SuperBlock("sysfs", makedev(0, 0x17), self.clock)
         self.pipefs_sb = SuperBlock("pipefs", makedev(0, 0x0F), self.clock)
         root = host_inode(self.overlay_sb, self.root_dir, st)
         assert isinstance(root, Directory)
         root.parent, root.name, root.mount_root = root, "", True
         self.root: Directory = root
+        self.mounts: list[tuple[str, DirInode]] = [("/", root)]  # (mount point, its root), in order
         self.proc_provider = proc_provider or ProcProvider()
         if special_mounts:
             self.mount("/tmp", Directory(self.tmpfs_sb, 0o1777))
             self.mount("/dev", make_dev_dir(self.devtmpfs_sb, urandom))
             self.mount("/proc", ProcRootDir(self.proc_sb, self.proc_provider))
+            self.mount("/sys", make_sys_dir(self.sysfs_sb, self.proc_provider))
 
     # -- mounts and pipes --------------------------------------------------------------------------
     def mount(self, path: str, directory: DirInode) -> None:
@@ -106,6 +126,31 @@ class FileSystem(PathOps):
         parent.whiteouts.discard(last)
         parent.entries[last] = directory
         directory.parent, directory.name, directory.mount_root = parent, last, True
+        self.mounts.append((self.path_of(directory), directory))
+
+    def mounts_text(self) -> str:
+        """/proc/<pid>/mounts: ``source mountpoint fstype options 0 0`` per mount (fstab(5))."""
+        return "".join(f"{d.sb.name} {_escape(path)} {d.sb.name} {MOUNT_OPTIONS} 0 0\n"
+                       for path, d in self.mounts)
+
+    def mountinfo_text(self) -> str:
+        """/proc/<pid>/mountinfo (proc(5)): ``id parent major:minor root mountpoint options -
+        fstype source super_options``; mount ids count from 1 in mount order, the root's parent
+        is 0 (outside the guest's view)."""
+        lines = []
+        for i, (path, d) in enumerate(self.mounts, 1):
+            parent = 0 if i == 1 else 1 + self._mount_index(d.parent)
+            major, minor = os.major(d.sb.dev), os.minor(d.sb.dev)
+            lines.append(f"{i} {parent} {major}:{minor} / {_escape(path)} {MOUNT_OPTIONS} - "
+                         f"{d.sb.name} {d.sb.name} rw\n")
+        return "".join(lines)
+
+    def _mount_index(self, d: DirInode) -> int:
+        """The index in ``mounts`` of the mount ``d`` lies in."""
+        roots = {id(root): i for i, (_, root) in enumerate(self.mounts)}
+        while id(d) not in roots and d.parent is not d:
+            d = d.parent
+        return roots.get(id(d), 0)
 
     def pipe(self, flags: int = 0, creds: Creds | None = None) -> tuple[PipeFile, PipeFile]:
         """pipe2(2): (read end, write end)."""

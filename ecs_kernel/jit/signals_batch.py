@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..abi import (BLOCK_FUTEX, BLOCK_IO, BLOCK_NONE, BLOCK_POLL, BLOCK_SIGTIMEDWAIT, BLOCK_STOPPED, BLOCK_VFORK, BLOCK_WAIT,
+from ..abi import (BLOCK_FUTEX, BLOCK_IO, BLOCK_NONE, BLOCK_POLL, BLOCK_SIGTIMEDWAIT, BLOCK_SLEEP,
+                   BLOCK_STOPPED, BLOCK_VFORK, BLOCK_WAIT,
                    DEFAULT_IGNORE_MASK, EAGAIN, EINTR, EINVAL, ERESTARTSYS, ESRCH, NSIG, RUN_APP,
                    RUN_BLOCKED, RUN_SYSCALL_EXIT, SA_NODEFER, SA_RESETHAND, SA_RESTART, SI_KERNEL,
                    SI_TKILL, SI_USER, SIG_DFL, SIG_IGN, SIGCONT, SIGKILL, SIGRTMIN, SIGSTOP,
@@ -210,12 +211,14 @@ def deliver_batch(rows, start, alive, exit_state, tg, mask, pending, q_head, q_t
                   restart_flags,
                   w_task, w_queue, w_bitset, w_deadline, w_next, w_prev, w_uaddr, w_val, w_flags,
                   w_alive, w_gen, w_free, w_meta, wq_head, wq_tail, wq_count, wq_kind, wq_a, wq_b,
-                  wq_alive, wq_gen, wq_free, wq_meta, key_log, nlog, stats):
+                  wq_alive, wq_gen, wq_free, wq_meta, key_log, nlog, sleep_log, nsleep, stats):
     """get_signal for ``rows[start:]`` in order: dequeue (task queue, then the group's, lowest
     unblocked first, synchronous faults first) and act: ignore, or run a handler's bookkeeping
     (frame, mask |= sa_mask | the signal, interrupt a blocked syscall; a futex wait as
     systems/futex.futex_interrupt does, its waiter and queue rows freed as
-    jit/futex_batch.futex_drop does, queues freed logged in ``key_log``).
+    jit/futex_batch.futex_drop does, queues freed logged in ``key_log``; a sleep is logged in
+    ``sleep_log[nsleep[0]]``, for the caller to end it with its remainder as
+    task_block.end_interrupted_sleeps does for the scalar path).
     A signal whose action is a stop or a termination, whose handler is SA_RESETHAND (the reset
     makes a new action table, components/sigactions.py), or that ends a sigtimedwait, falls
     back. ``stats``: [delivered]. ``actions``: the sigactions row of each signal_handlers row;
@@ -326,6 +329,9 @@ def deliver_batch(rows, start, alive, exit_state, tg, mask, pending, q_head, q_t
                                w_prev, w_uaddr, w_val, w_flags, w_alive, w_gen, w_free, w_meta,
                                wq_head, wq_tail, wq_count, wq_kind, wq_a, wq_b, wq_alive, wq_gen,
                                wq_free, wq_meta, key_log, nlog)
+                elif b == BLOCK_SLEEP:
+                    sleep_log[nsleep[0]] = t
+                    nsleep[0] += 1
                 ret[t] = interrupted_ret(b, restart)
                 block[t] = BLOCK_NONE
                 run_state[t] = RUN_SYSCALL_EXIT

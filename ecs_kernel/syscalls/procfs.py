@@ -1,17 +1,54 @@
-"""What /proc shows about guest processes: the kernel's :class:`ProcProvider` for the fs layer.
+"""What /proc and /sys show about the guest: the kernel's :class:`ProcProvider` for the fs layer.
 
-/proc/self is the thread group of the task whose syscall is running (``machine.current``).
+Linux: fs/proc/array.c (stat, status), base.c, stat.c, uptime.c, loadavg.c, meminfo.c, cpuinfo.
+/proc lists every guest process (the thread groups the Machine runs, zombies included; the
+kernel's own init, which runs no code, is not shown), with ids as the root PID namespace has
+them. /proc/self is the thread group of the task whose syscall is running (``machine.current``).
+
+Everything is read from the kernel's rows when a file is opened, so the files agree with each
+other and with the syscalls:
+
+- times are kernel time: uptime is CLOCK_MONOTONIC (= CLOCK_BOOTTIME here), ``btime`` is
+  CLOCK_REALTIME minus it, a task's starttime its creation (``start_ns``), in USER_HZ ticks;
+- CPU times are the CpuClock columns (what getrusage and times(2) report); /proc/stat charges
+  every task's time to cpu0 (guest tasks take turns on one host thread) and the rest is idle;
+- the CPUs are ``Settings.cpus`` (as sched_getaffinity, /sys/devices/system/cpu and getcpu);
+- the task counts of /proc/stat and /proc/loadavg are sysinfo(2)'s (``Machine.task_counts``),
+  and so are the load averages and memory;
+- state letters are Linux's, as ``ecs-kernel ps`` shows them (systems/task_list.py): R running
+  or runnable, S interruptible wait, D a vfork parent (uninterruptible), T stopped, Z zombie.
 """
 from __future__ import annotations
 
 import os
 
-from ..abi import MAX_RT_PRIO, SCHED_DEADLINE, SCHED_FIFO, SCHED_RR
+import numpy as np
+
+from ..abi import (NSEC_PER_SEC, PAGE_SIZE, RLIMIT_RSS, RLIMIT_SIGPENDING, SIG_DFL, SIG_IGN,
+                   USER_HZ, ExitState)
 from ..checkpoint_objects import state_function
+from ..components import pidns, rlimits
+from ..components.task import task_cpu
 from ..errors import E, KernelError
 from ..fs.proc import ProcProvider
-from ..systems import fd_table
-from .sys_process import getpid, getppid
+from ..fs.sysfs import cpu_list
+from ..systems import cpu_clocks, fd_table, loadavg, task_sched
+from ..systems.task_list import TaskList
+from ..systems.task_signals import handler_of
+from .sys_info import MEMORY_FREE, MEMORY_TOTAL, RELEASE, SYSNAME
+
+_STATE_NAMES = {"R": "R (running)", "S": "S (sleeping)", "D": "D (disk sleep)",
+                "T": "T (stopped)", "Z": "Z (zombie)", "X": "X (dead)"}
+
+
+def _ticks(ns: int) -> int:
+    return ns * USER_HZ // NSEC_PER_SEC
+
+
+def _centi(ns: int) -> str:
+    """Seconds with two decimals, as /proc/uptime prints them."""
+    cs = ns // (NSEC_PER_SEC // 100)
+    return f"{cs // 100}.{cs % 100:02d}"
 
 
 def guest_random(provider: "KernelProc", n: int) -> bytes:
@@ -35,91 +72,151 @@ class KernelProc(ProcProvider):
         self.machine = machine
         self.clock = clock  # until the Machine is made (guest_realtime)
 
-    def _task(self, pid: int):
-        m = self.machine
-        t = m.current_task
-        if t is None:
-            raise KernelError(E.ENOENT, "no process")
-        if getpid(t) != pid:
-            raise KernelError(E.ENOENT, f"no process {pid}")
+    # -- tasks -----------------------------------------------------------------------------------
+    @property
+    def world(self):
+        return self.machine.world
+
+    def _row(self, tid: int) -> int:
+        """The live guest task with thread id ``tid`` in the root namespace (ENOENT if none)."""
+        w = self.world
+        row = pidns.task_by_tid(w, w.index.root_pidns, tid)
+        if row < 0 or not w.tasks.alive[row] or not w.tasks.guest[row] \
+                or int(w.tasks.exit_state[row]) == ExitState.DEAD:
+            raise KernelError(E.ENOENT, f"no process {tid}")
+        return row
+
+    def _leader(self, row: int) -> int:
+        w = self.world
+        return int(w.thread_groups.leader[int(w.tasks.tg[row])])
+
+    def _tid(self, row: int) -> int:
+        return int(self.world.tasks.tids[row, 0])
+
+    def _pid(self, row: int) -> int:
+        return self._tid(self._leader(row))
+
+    def _thread(self, pid: int, tid: int) -> int:
+        """The row of thread ``tid`` of process ``pid``; for tid 0 the task ``pid`` names (the
+        leader, or the thread /proc/<tid> was looked up by)."""
+        row = self._row(pid)
+        if not tid:
+            return row
+        t = self._row(tid)
+        if int(self.world.tasks.tg[t]) != int(self.world.tasks.tg[row]):
+            raise KernelError(E.ENOENT, f"no thread {tid} in process {pid}")
         return t
+
+    def _threads(self, row: int) -> list[int]:
+        w = self.world
+        tg = int(w.tasks.tg[row])
+        return [r for r in self.machine.tasks if w.tasks.alive[r] and int(w.tasks.tg[r]) == tg
+                and int(w.tasks.exit_state[r]) != ExitState.DEAD]
+
+    def _aspace(self, row: int):
+        """The address space of ``row``'s process, None once it exited (a zombie has none)."""
+        w = self.world
+        mm = int(w.tasks.mm[self._leader(row)])
+        if mm < 0:
+            mm = next((int(w.tasks.mm[r]) for r in self._threads(row) if w.tasks.mm[r] >= 0), -1)
+        return w.index.address_spaces[mm].aspace if mm >= 0 else None
+
+    def _live_aspace(self, pid: int):
+        a = self._aspace(self._row(pid))
+        if a is None:
+            raise KernelError(E.ENOENT, f"process {pid} has exited")
+        return a
 
     def self_pid(self) -> int:
         t = self.machine.current_task
         if t is None:
             raise KernelError(E.ENOENT, "no current process")
-        return getpid(t)
+        return self._pid(t.row)
 
-    def files(self) -> dict[str, bytes]:
-        return {"meminfo": b"MemTotal:        4194304 kB\nMemFree:         2097152 kB\n"
-                           b"MemAvailable:    2097152 kB\n",
-                "cpuinfo": b"processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: ecs-kernel "
-                           b"Unicorn x86-64\nflags\t\t: fpu sse sse2\n\n",
-                "uptime": f"{self.machine.monotonic_ns() / 1e9:.2f} 0.00\n".encode()}
+    def self_tid(self) -> int:
+        t = self.machine.current_task
+        if t is None:
+            raise KernelError(E.ENOENT, "no current process")
+        return self._tid(t.row)
 
+    def pids(self) -> list[int]:
+        w = self.world
+        T = w.tasks
+        return sorted(self._tid(r) for r in self.machine.tasks
+                      if T.alive[r] and int(T.exit_state[r]) != ExitState.DEAD
+                      and self._leader(r) == r)
+
+    def has_pid(self, pid: int) -> bool:
+        try:
+            self._row(pid)
+        except KernelError:
+            return False
+        return True
+
+    def tids(self, pid: int) -> list[int]:
+        return sorted(self._tid(r) for r in self._threads(self._row(pid)))
+
+    def cpu_count(self) -> int:
+        return self.world.settings.cpus
+
+    # -- per process -------------------------------------------------------------------------------
     def owner(self, pid: int) -> tuple[int, int]:
-        t = self._task(pid)
-        T = t.world.tasks
-        return int(T.euid[t.row]), int(T.egid[t.row])
+        T = self.world.tasks
+        r = self._leader(self._row(pid))
+        return int(T.euid[r]), int(T.egid[r])
 
     def exe(self, pid: int) -> str:
-        return self._task(pid).exe_path
+        return self._live_aspace(pid).exe_path
 
     def cwd(self, pid: int) -> str:
-        t = self._task(pid)
-        return os.fsdecode(t.fs.getcwd(t.fsctx.cwd))
+        w = self.world
+        row = self._leader(self._row(pid))
+        fsrow = int(w.tasks.fsctx[row])
+        if fsrow < 0:
+            raise KernelError(E.ENOENT, f"process {pid} has exited")
+        return os.fsdecode(self.machine.fs.getcwd(w.index.fs_contexts[fsrow].cwd))
+
+    def root(self, pid: int) -> str:
+        if int(self.world.tasks.fsctx[self._leader(self._row(pid))]) < 0:
+            raise KernelError(E.ENOENT, f"process {pid} has exited")
+        return "/"
 
     def cmdline(self, pid: int) -> bytes:
-        return b"".join(a + b"\0" for a in self._task(pid).argv)
+        a = self._aspace(self._row(pid))
+        return b"" if a is None else b"".join(x + b"\0" for x in a.argv)
 
     def environ(self, pid: int) -> bytes:
-        return b"".join(e + b"\0" for e in self._task(pid).envp)
+        a = self._aspace(self._row(pid))
+        return b"" if a is None else b"".join(x + b"\0" for x in a.envp)
 
     def maps(self, pid: int) -> bytes:
-        return self._task(pid).mm.maps_text().encode()
+        a = self._aspace(self._row(pid))
+        return b"" if a is None else a.maps_text().encode()
 
-    def comm(self, pid: int) -> bytes:
-        return self._task(pid).comm + b"\n"
+    def statm(self, pid: int) -> bytes:
+        """Pages: every mapped page is resident (as mincore says); text and libraries are not
+        told apart from the rest."""
+        a = self._aspace(self._row(pid))
+        total, data = a.mapped_bytes() if a is not None else (0, 0)
+        return f"{total // PAGE_SIZE} {total // PAGE_SIZE} 0 0 0 {data // PAGE_SIZE} 0\n".encode()
 
-    def status(self, pid: int) -> bytes:
-        t = self._task(pid)
-        T = t.world.tasks
-        r = t.row
-        uid = f"{int(T.ruid[r])}\t{int(T.euid[r])}\t{int(T.suid[r])}\t{int(T.fsuid[r])}"
-        gid = f"{int(T.rgid[r])}\t{int(T.egid[r])}\t{int(T.sgid[r])}\t{int(T.fsgid[r])}"
-        threads = int(t.world.thread_groups.tasks_count[t.tg])
-        caps = "".join(f"Cap{name}:\t{int(getattr(T, col)[r]):016x}\n" for name, col in (
-            ("Inh", "cap_inheritable"), ("Prm", "cap_permitted"), ("Eff", "cap_effective"),
-            ("Bnd", "cap_bset"), ("Amb", "cap_ambient")))
-        return (f"Name:\t{t.comm.decode(errors='replace')}\nUmask:\t{t.fsctx.umask:04o}\n"
-                f"State:\tR (running)\nTgid:\t{pid}\nNgid:\t0\nPid:\t{pid}\nPPid:\t{getppid(t)}\n"
-                f"TracerPid:\t0\nUid:\t{uid}\nGid:\t{gid}\nFDSize:\t64\nGroups:\t\n"
-                f"Threads:\t{threads}\nSigQ:\t0/0\nSigPnd:\t{int(T.sig_pending[r]):016x}\n"
-                f"SigBlk:\t{int(T.sig_mask[r]):016x}\n{caps}"
-                f"NoNewPrivs:\t{int(T.no_new_privs[r])}\nSeccomp:\t0\n"
-                f"Cpus_allowed:\t1\nCpus_allowed_list:\t0\n").encode()
+    def mounts(self, pid: int) -> bytes:
+        self._row(pid)
+        return self.machine.fs.mounts_text().encode()
 
-    def stat(self, pid: int) -> bytes:
-        """Fields 1-9, then zeros but for priority (18), nice (19) and num_threads (20)."""
-        t = self._task(pid)
-        T = t.world.tasks
-        r = t.row
-        policy = int(T.sched_policy[r])
-        if policy == SCHED_DEADLINE:
-            prio = -MAX_RT_PRIO - 1
-        elif policy in (SCHED_FIFO, SCHED_RR):
-            prio = -1 - int(T.rt_priority[r])
-        else:
-            prio = 20 + int(T.nice[r])
-        threads = int(t.world.thread_groups.tasks_count[t.tg])
-        fields = ["0"] * 44  # fields 10..53
-        fields[8:11] = [str(prio), str(int(T.nice[r])), str(threads)]
-        return (f"{pid} ({t.comm.decode(errors='replace')}) R {getppid(t)} {pid} {pid} 0 -1 0 "
-                + " ".join(fields) + "\n").encode()
+    def mountinfo(self, pid: int) -> bytes:
+        self._row(pid)
+        return self.machine.fs.mountinfo_text().encode()
+
+    def comm(self, pid: int, tid: int = 0) -> bytes:
+        return bytes(self.world.tasks.comm[self._thread(pid, tid)]) + b"\n"
 
     def fds(self, pid: int) -> list[int]:
-        t = self._task(pid)
-        return fd_table.open_fds(t.world, t.row)
+        w = self.world
+        row = self._leader(self._row(pid))
+        if int(w.tasks.fdtable[row]) < 0:
+            return []
+        return fd_table.open_fds(w, row)
 
     def fd_link(self, pid: int, fd: int) -> str:
         desc = self.fd_description(pid, fd)
@@ -131,8 +228,221 @@ class KernelProc(ProcProvider):
         return desc.path or "anon_inode:[unknown]"
 
     def fd_description(self, pid: int, fd: int):
-        t = self._task(pid)
+        w = self.world
+        row = self._leader(self._row(pid))
+        if int(w.tasks.fdtable[row]) < 0:
+            return None
         try:
-            return fd_table.get_file(t.world, t.row, fd)
+            return fd_table.get_file(w, row, fd)
         except KernelError:
             return None
+
+    # -- stat and status ---------------------------------------------------------------------------
+    def _state(self, row: int) -> str:
+        """The state letter, as ``ecs-kernel ps`` gives it (systems/task_list.py)."""
+        return chr(TaskList(self.world, np.array([row]), None, None).state[0])
+
+    def _ids(self, row: int) -> tuple[int, int, int, int]:
+        """(ppid, pgid, sid, tgid) of ``row``'s process in the root namespace."""
+        w = self.world
+        T, G, P, S = w.tasks, w.thread_groups, w.process_groups, w.sessions
+        leader = self._leader(row)
+        tg = int(T.tg[leader])
+        parent = int(T.parent[leader])
+        ppid = self._pid(parent) if parent >= 0 else 0
+        pg = int(G.pgrp[tg])
+        pgid = int(P.ids[pg, 0]) if pg >= 0 else 0
+        sid = int(S.ids[int(P.session[pg]), 0]) if pg >= 0 and int(P.session[pg]) >= 0 else 0
+        return ppid, pgid, sid, self._tid(leader)
+
+    def _signal_sets(self, row: int) -> tuple[int, int]:
+        """(ignored, caught) signal masks of ``row``'s handlers."""
+        w = self.world
+        if int(w.tasks.sighand[row]) < 0:
+            return 0, 0
+        ign = cgt = 0
+        for signo in range(1, 65):
+            h = handler_of(w, row, signo)
+            if h == SIG_IGN:
+                ign |= 1 << (signo - 1)
+            elif h != SIG_DFL:
+                cgt |= 1 << (signo - 1)
+        return ign, cgt
+
+    def stat(self, pid: int, tid: int = 0) -> bytes:
+        """/proc/<pid>/stat (the process: its leader's state, its threads' CPU time together)
+        or /proc/<pid>/task/<tid>/stat (the thread), fs/proc/array.c do_task_stat's 52 fields."""
+        self.machine.sync_clock()
+        w = self.world
+        T, G = w.tasks, w.thread_groups
+        row = self._thread(pid, tid)
+        tg = int(T.tg[row])
+        ppid, pgid, sid, tgid = self._ids(row)
+        if tid:
+            utime, stime = cpu_clocks.thread_cputime(w, row)
+        else:
+            utime, stime = cpu_clocks.group_cputime(w, tg)
+        cutime, cstime = cpu_clocks.children_cputime(w, tg)
+        a = self._aspace(row)
+        vsize = a.mapped_bytes()[0] if a is not None else 0
+        rss_lim = rlimits.get(w, tg, RLIMIT_RSS)[0]
+        ign, cgt = self._signal_sets(row)
+        pending = int(T.sig_pending[row]) | (0 if tid else int(G.group_pending[tg]))
+        cpu = task_cpu(w, row)
+        leader = row == self._leader(row)
+        exit_signal = int(G.termination_signal[tg]) if leader else -1
+        exit_code = int(T.exit_code[row]) if int(T.exit_state[row]) >= ExitState.ZOMBIE else 0
+        mm = (0,) * 3 if a is None else (a.start_data, a.end_data, a.start_brk)
+        fields = [
+            self._tid(row) if tid else tgid, f"({self._comm(row)})", self._state(row), ppid,
+            pgid, sid, 0, -1,  # no controlling terminal: tty_nr 0, tpgid -1
+            0, 0, 0, 0, 0,  # flags; page faults are not counted
+            _ticks(utime), _ticks(stime), _ticks(cutime), _ticks(cstime),
+            task_sched.task_prio(w, row), int(T.nice[row]),  # priority, nice
+            int(G.tasks_count[tg]), 0,  # threads, itrealvalue
+            _ticks(int(T.start_ns[row])), vsize, vsize // PAGE_SIZE, rss_lim,
+            0, 0, 0 if a is None else a.start_stack, 0, 0,  # code bounds not kept; esp, eip
+            pending & 0x7FFFFFFF, int(T.sig_mask[row]) & 0x7FFFFFFF, ign & 0x7FFFFFFF,
+            cgt & 0x7FFFFFFF, 0, 0, 0,  # the obsolete signal fields; wchan, nswap, cnswap
+            exit_signal, cpu, int(T.rt_priority[row]), int(T.sched_policy[row]),
+            0, 0, 0,  # blkio, guest time
+            *mm, 0, 0, 0, 0, exit_code,  # arg/env bounds not kept
+        ]
+        return (" ".join(map(str, fields)) + "\n").encode()
+
+    def _comm(self, row: int) -> str:
+        return bytes(self.world.tasks.comm[row]).decode(errors="replace")
+
+    def status(self, pid: int, tid: int = 0) -> bytes:
+        """/proc/<pid>/status (fs/proc/array.c proc_pid_status): the fields the kernel keeps."""
+        w = self.world
+        T, G = w.tasks, w.thread_groups
+        row = self._thread(pid, tid)
+        tg = int(T.tg[row])
+        ppid, pgid, sid, tgid = self._ids(row)
+        r = row
+        uid = f"{int(T.ruid[r])}\t{int(T.euid[r])}\t{int(T.suid[r])}\t{int(T.fsuid[r])}"
+        gid = f"{int(T.rgid[r])}\t{int(T.egid[r])}\t{int(T.sgid[r])}\t{int(T.fsgid[r])}"
+        fsrow = int(T.fsctx[r])
+        umask = f"Umask:\t{w.index.fs_contexts[fsrow].umask:04o}\n" if fsrow >= 0 else ""
+        fds = self.fds(pid)
+        fdsize = 64
+        while fds and fds[-1] >= fdsize:
+            fdsize *= 2
+        a = self._aspace(row)
+        vm = ""
+        if a is not None:
+            total, data = a.mapped_bytes()
+            kb = total // 1024
+            vm = (f"VmPeak:\t{kb:8d} kB\nVmSize:\t{kb:8d} kB\nVmHWM:\t{kb:8d} kB\n"
+                  f"VmRSS:\t{kb:8d} kB\nVmData:\t{data // 1024:8d} kB\n")
+        ign, cgt = self._signal_sets(row)
+        queued = w.index.sigpending_by_uid.get(int(T.ruid[r]), 0)
+        caps = "".join(f"Cap{name}:\t{int(getattr(T, col)[r]):016x}\n" for name, col in (
+            ("Inh", "cap_inheritable"), ("Prm", "cap_permitted"), ("Eff", "cap_effective"),
+            ("Bnd", "cap_bset"), ("Amb", "cap_ambient")))
+        allowed = int(T.cpus_allowed[r])
+        lines = (f"Name:\t{self._comm(row)}\n{umask}State:\t{_STATE_NAMES[self._state(row)]}\n"
+                 f"Tgid:\t{tgid}\nNgid:\t0\nPid:\t{self._tid(row)}\nPPid:\t{ppid}\n"
+                 f"TracerPid:\t0\nUid:\t{uid}\nGid:\t{gid}\nFDSize:\t{fdsize}\nGroups:\t\n"
+                 f"NStgid:\t{tgid}\nNSpid:\t{self._tid(row)}\nNSpgid:\t{pgid}\nNSsid:\t{sid}\n"
+                 f"{vm}Threads:\t{int(G.tasks_count[tg])}\n"
+                 f"SigQ:\t{queued}/{rlimits.get(w, tg, RLIMIT_SIGPENDING)[0]}\n"
+                 f"SigPnd:\t{int(T.sig_pending[r]):016x}\nShdPnd:\t{int(G.group_pending[tg]):016x}\n"
+                 f"SigBlk:\t{int(T.sig_mask[r]):016x}\nSigIgn:\t{ign:016x}\nSigCgt:\t{cgt:016x}\n"
+                 f"{caps}NoNewPrivs:\t{int(T.no_new_privs[r])}\nSeccomp:\t0\n"
+                 f"Cpus_allowed:\t{allowed:x}\nCpus_allowed_list:\t{cpu_list(allowed)}\n")
+        return lines.encode()
+
+    # -- system-wide files -------------------------------------------------------------------------
+    _FILES = ("cpuinfo", "loadavg", "meminfo", "stat", "uptime")
+
+    def file_names(self) -> list[str]:
+        return list(self._FILES)
+
+    def file(self, name: str) -> bytes:
+        if name not in self._FILES:
+            raise KernelError(E.ENOENT, f"no /proc/{name}")
+        self.machine.sync_clock()
+        return getattr(self, "_proc_" + name)().encode()
+
+    def _busy_ns(self) -> tuple[int, int]:
+        """(user, system) ns every task used since boot: each live process's own and its
+        waited-for children's (a reaped process is in its reaper's children's time)."""
+        w = self.world
+        u = s = 0
+        for tg in w.thread_groups.live_rows():
+            gu, gs = cpu_clocks.group_cputime(w, int(tg))
+            cu, cs = cpu_clocks.children_cputime(w, int(tg))
+            u += gu + cu
+            s += gs + cs
+        return u, s
+
+    def _proc_uptime(self) -> str:
+        up = self.machine.monotonic_ns()
+        user, system = self._busy_ns()
+        idle = max(self.cpu_count() * up - user - system, 0)
+        return f"{_centi(up)} {_centi(idle)}\n"
+
+    def _proc_stat(self) -> str:
+        m = self.machine
+        up = m.monotonic_ns()
+        user, system = self._busy_ns()
+        n = self.cpu_count()
+        lines = []
+        for cpu in range(-1, n):
+            u, s = (user, system) if cpu <= 0 else (0, 0)
+            idle = max((n if cpu < 0 else 1) * up - u - s, 0) if cpu <= 0 else up
+            name = "cpu " if cpu < 0 else f"cpu{cpu}"
+            lines.append(f"{name} {_ticks(u)} 0 {_ticks(s)} {_ticks(idle)} 0 0 0 0 0 0")
+        running, blocked, _ = m.task_counts()
+        btime = (m.realtime_ns() - up) // NSEC_PER_SEC
+        w = self.world
+        forks = int(w.pid_namespaces.forks[w.index.root_pidns])
+        lines += ["intr 0", f"ctxt {m.context_switches}", f"btime {btime}",
+                  f"processes {forks}", f"procs_running {running}", f"procs_blocked {blocked}"]
+        return "\n".join(lines) + "\n"
+
+    def _proc_loadavg(self) -> str:
+        m = self.machine
+        m.sample_load()
+        running, _, total = m.task_counts()
+        w = self.world
+        last = int(w.pid_namespaces.last_tid[w.index.root_pidns])
+        return f"{loadavg.loadavg_text(w.index.avenrun)} {running}/{total} {last}\n"
+
+    def _proc_meminfo(self) -> str:
+        kb = {"MemTotal": MEMORY_TOTAL // 1024, "MemFree": MEMORY_FREE // 1024,
+              "MemAvailable": MEMORY_FREE // 1024, "Buffers": 0, "Cached": 0, "SwapCached": 0,
+              "Shmem": 0, "SReclaimable": 0, "SwapTotal": 0, "SwapFree": 0}
+        return "".join(f"{k + ':':<16}{v:>8} kB\n" for k, v in kb.items())
+
+    def _proc_cpuinfo(self) -> str:
+        n = self.cpu_count()
+        return "".join(
+            f"processor\t: {i}\nvendor_id\t: GenuineIntel\nmodel name\t: ecs-kernel Unicorn "
+            f"x86-64\nphysical id\t: 0\nsiblings\t: {n}\ncore id\t\t: {i}\ncpu cores\t: {n}\n"
+            f"apicid\t\t: {i}\nflags\t\t: fpu sse sse2\n\n" for i in range(n))
+
+    # -- /proc/sys -------------------------------------------------------------------------------
+    _SYSCTLS = ("kernel/hostname", "kernel/osrelease", "kernel/ostype", "kernel/pid_max")
+
+    def sysctl_names(self) -> list[str]:
+        return list(self._SYSCTLS)
+
+    def sysctl(self, name: str) -> bytes:
+        w = self.world
+        if name == "kernel/pid_max":
+            return f"{w.settings.pid_max}\n".encode()
+        if name == "kernel/ostype":
+            return SYSNAME + b"\n"
+        if name == "kernel/osrelease":
+            return RELEASE + b"\n"
+        if name == "kernel/hostname":
+            t = self.machine.current_task
+            u = int(w.tasks.uts[t.row]) if t is not None else -1
+            return (bytes(w.uts_namespaces.hostname[u]) if u >= 0 else b"ecs-kernel") + b"\n"
+        raise KernelError(E.ENOENT, f"no /proc/sys/{name}")
+
+
+__all__ = ["KernelProc"]

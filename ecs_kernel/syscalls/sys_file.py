@@ -22,7 +22,8 @@ from ..abi import (AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_NO_AUTOMOUNT, AT_REMO
                    F_WRLCK, LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN, NR_POLL, NR_PPOLL, NSEC_PER_SEC,
                    O_CLOEXEC, O_NONBLOCK, PATH_MAX, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT,
                    POLLPRI, POLLRDNORM, POLLWRNORM, POSIX_FADV_NOREUSE, SEEK_HOLE,
-                   STATX_BASIC_STATS, TASK_SIZE, TMPFS_MAGIC, UTIME_NOW, UTIME_OMIT)
+                   STATX_BASIC_STATS, TASK_SIZE, TMPFS_MAGIC, UTIME_NOW, UTIME_OMIT,
+                   OVERLAYFS_SUPER_MAGIC, PIPEFS_MAGIC, PROC_SUPER_MAGIC, SYSFS_MAGIC)
 from .. import abi
 from ..errors import E, KernelError
 from ..fs.file import RegularFileDescription
@@ -438,27 +439,38 @@ def statx(t, dirfd, path, flags, mask, buf):
 
 
 _STATFS = struct.Struct("<qqQQQQQqqq5q")
+# f_type by superblock; proc, sysfs and pipefs hold no blocks (df leaves them out)
+_FS_MAGIC = {"overlay": OVERLAYFS_SUPER_MAGIC, "tmpfs": TMPFS_MAGIC, "devtmpfs": TMPFS_MAGIC,
+             "proc": PROC_SUPER_MAGIC, "sysfs": SYSFS_MAGIC, "pipefs": PIPEFS_MAGIC}
+_NO_BLOCKS = (PROC_SUPER_MAGIC, SYSFS_MAGIC, PIPEFS_MAGIC)
 
 
-def _statfs_bytes() -> bytes:
-    # f_type TMPFS_MAGIC, bsize, blocks, bfree, bavail, files, ffree, fsid, namelen, frsize, flags
-    return _STATFS.pack(TMPFS_MAGIC, 4096, 1 << 20, 1 << 19, 1 << 19, 1 << 20, 1 << 19, 0, 255,
+def _statfs_bytes(inode) -> bytes:
+    """struct statfs of the file system ``inode`` lies in: its f_type; sizes are nominal (4 GiB,
+    half free) where there are blocks."""
+    sb = getattr(inode, "sb", None)
+    magic = _FS_MAGIC.get(getattr(sb, "name", ""), TMPFS_MAGIC)
+    if magic in _NO_BLOCKS:
+        blocks = files = 0
+    else:
+        blocks = files = 1 << 20
+    # f_type, bsize, blocks, bfree, bavail, files, ffree, fsid, namelen, frsize, flags
+    return _STATFS.pack(magic, 4096, blocks, blocks // 2, blocks // 2, files, files // 2, 0, 255,
                         4096, 0, 0, 0, 0, 0)
 
 
-@syscall("statfs", PARTIAL, "made-up tmpfs numbers for every file system", args=("s", "p"))
+@syscall("statfs", PARTIAL, "each mount's f_type; nominal sizes", args=("s", "p"))
 def statfs(t, path, buf):
     """Implements statfs(2)."""
-    t.fs.stat(_path(t, path), cwd=t.fsctx.cwd, creds=t.creds())
-    t.mm.copy_out(buf, _statfs_bytes())
+    inode = t.fs.lookup(_path(t, path), cwd=t.fsctx.cwd, creds=t.creds())
+    t.mm.copy_out(buf, _statfs_bytes(inode))
     return 0
 
 
-@syscall("fstatfs", PARTIAL, "made-up tmpfs numbers for every file system", args=("fd", "p"))
+@syscall("fstatfs", PARTIAL, "each mount's f_type; nominal sizes", args=("fd", "p"))
 def fstatfs(t, fd, buf):
     """Implements fstatfs(2)."""
-    _file(t, fd)
-    t.mm.copy_out(buf, _statfs_bytes())
+    t.mm.copy_out(buf, _statfs_bytes(getattr(_file(t, fd), "inode", None)))
     return 0
 
 

@@ -7,11 +7,17 @@ from __future__ import annotations
 
 import struct
 
-from ..abi import CAP_SYS_ADMIN, GRND_INSECURE, GRND_NONBLOCK, GRND_RANDOM, NEW_UTS_LEN
+from ..abi import (CAP_SYS_ADMIN, FSHIFT, GRND_INSECURE, GRND_NONBLOCK, GRND_RANDOM, NEW_UTS_LEN,
+                   NSEC_PER_SEC, SI_LOAD_SHIFT)
 from ..errors import E, KernelError
 from ..systems.task_identity import capable
 from .context import s32, u32
 from .registry import FULL, PARTIAL, syscall
+
+# Memory, as sysinfo(2) and /proc/meminfo report it: nominal figures (guest memory is host
+# buffers the kernel does not count against a total).
+MEMORY_TOTAL = 4 << 30
+MEMORY_FREE = MEMORY_TOTAL // 2
 
 SYSNAME = b"Linux"
 RELEASE = b"6.1.0-ecs-kernel"
@@ -59,14 +65,18 @@ def setdomainname(t, name, length):
     return _set_uts(t, "domainname", name, length)
 
 
-@syscall("sysinfo", PARTIAL, "uptime is the machine's; memory figures are nominal", args=("p",))
+@syscall("sysinfo", PARTIAL, "uptime, loads and task count are the kernel's; memory figures are "
+         "nominal (MEMORY_TOTAL, MEMORY_FREE)", args=("p",))
 def sysinfo(t, info):
-    """Implements sysinfo(2)."""
-    up = t.machine.monotonic_ns() // 1_000_000_000
-    procs = int(t.world.tasks.count)
-    total = 4 << 30
-    raw = struct.pack("<q3Q6QHHxxxxQQI", up, 0, 0, 0, total, total // 2, 0, 0, 0, 0, procs, 0,
-                      0, 0, 1)
+    """Implements sysinfo(2): what /proc/uptime, /proc/loadavg and /proc/meminfo say."""
+    m = t.machine
+    m.sync_clock()
+    up = m.monotonic_ns() // NSEC_PER_SEC
+    m.sample_load()
+    loads = [x << (SI_LOAD_SHIFT - FSHIFT) for x in t.world.index.avenrun]
+    procs = m.task_counts()[2]
+    raw = struct.pack("<q3Q6QHHxxxxQQI", up, *loads, MEMORY_TOTAL, MEMORY_FREE, 0, 0, 0, 0,
+                      procs, 0, 0, 0, 1)
     t.mm.copy_out(info, raw.ljust(112, b"\0"))
     return 0
 

@@ -3,18 +3,21 @@ kernel/rseq.go).
 
 A thread registers one ``struct rseq`` (its address, length and the signature its abort handlers
 carry: the Rseq columns). On registration and on unregistration the kernel writes the area's
-cpu fields as Linux does: registered, ``cpu_id_start`` and ``cpu_id`` hold the CPU (always 0:
-one CPU) and ``node_id`` and ``mm_cid`` 0; unregistered, ``cpu_id`` is
-RSEQ_CPU_ID_UNINITIALIZED (-1). A failed write of a registered area is a SIGSEGV, as on
-Linux's way back to user space. fork keeps the registration, clone(CLONE_VM) and exec drop it.
+cpu fields as Linux does: registered, ``cpu_id_start`` and ``cpu_id`` hold the thread's CPU
+(components/task.task_cpu: the lowest of its affinity mask, as getcpu(2) says) and ``node_id``
+and ``mm_cid`` 0; unregistered, ``cpu_id`` is RSEQ_CPU_ID_UNINITIALIZED (-1). A failed write of
+a registered area is a SIGSEGV, as on Linux's way back to user space. fork keeps the
+registration, clone(CLONE_VM) and exec drop it.
 
-A critical section is aborted as Linux's rseq_ip_fixup does, on the two events a one-CPU
-kernel has: the thread gets a signal (before its frame is built) or it runs again after another
-thread ran (the run loop's switch, which sets its ``rseq_event`` column). If the thread's
-``rseq_cs`` descriptor covers its instruction pointer, it resumes at the descriptor's
-``abort_ip`` (whose preceding 4 bytes must be the signature) and ``rseq_cs`` is cleared; outside
-a section ``rseq_cs`` is just cleared; a malformed descriptor or an unwritable area is a
-SIGSEGV. Migration never happens (one CPU), so ``cpu_id`` never changes under a sequence.
+A critical section is aborted as Linux's rseq_ip_fixup does, on the events this kernel has: the
+thread gets a signal (before its frame is built), it runs again after another thread ran (the
+run loop's switch, which sets its ``rseq_event`` column), or sched_setaffinity moved it to
+another CPU (rseq_migrate: the same column; the caller's own move is handled as the syscall
+returns, Machine.after_syscall). If the thread's ``rseq_cs`` descriptor covers its instruction
+pointer, it resumes at the descriptor's ``abort_ip`` (whose preceding 4 bytes must be the
+signature) and ``rseq_cs`` is cleared; outside a section ``rseq_cs`` is just cleared; a
+malformed descriptor or an unwritable area is a SIGSEGV. Tasks migrate only by
+sched_setaffinity, so ``cpu_id`` changes under a sequence only then, and that aborts it.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ import struct
 from ..abi import (ORIG_RSEQ_SIZE, RSEQ_ALIGN, RSEQ_CPU_ID_UNINITIALIZED, RSEQ_FEATURE_SIZE,
                    RSEQ_FLAG_UNREGISTER, RSEQ_OFF_CPU_ID_START, RSEQ_OFF_FLAGS, RSEQ_OFF_NODE_ID,
                    RSEQ_OFF_RSEQ_CS, SIGSEGV, TASK_SIZE)
+from ..components.task import task_cpu
 from ..errors import E, KernelError
 from ..systems.task_signals import force_signal
 from .context import s32, u32
@@ -35,8 +39,8 @@ def _write_ids(t, addr: int, cpu_id_start: int, cpu_id: int) -> None:
     t.mm.copy_out(addr + RSEQ_OFF_NODE_ID, struct.pack("<II", 0, 0))  # node_id, mm_cid
 
 
-@syscall("rseq", FULL, "registration, the cpu fields, critical sections aborted on preemption "
-         "and signals (one CPU: no migration)", args=("p", "u", "x", "x"))
+@syscall("rseq", FULL, "registration, the cpu fields, critical sections aborted on preemption, "
+         "signals and migration (sched_setaffinity)", args=("p", "u", "x", "x"))
 def rseq(t, addr, length, flags, sig):
     """Implements rseq(2)."""
     length, flags, sig = u32(length), s32(flags), u32(sig)
@@ -72,7 +76,8 @@ def rseq(t, addr, length, flags, sig):
         t.mm.copy_out_u64(addr + RSEQ_OFF_RSEQ_CS, 0)
     T.rseq_addr[r], T.rseq_len[r], T.rseq_sig[r] = addr, length, sig
     try:  # on the way back to user space (rseq_handle_notify_resume)
-        _write_ids(t, addr, 0, 0)
+        cpu = task_cpu(t.world, r)
+        _write_ids(t, addr, cpu, cpu)
     except KernelError:
         force_signal(t.world, r, SIGSEGV)
     return 0
@@ -84,8 +89,8 @@ _MASK64 = (1 << 64) - 1
 
 def notify_resume(t, rip: int) -> int:
     """rseq_handle_notify_resume for a registered thread about to resume user code at ``rip``
-    after a preemption or a signal: where it resumes (``abort_ip`` inside a critical section),
-    with ``rseq_cs`` cleared and the cpu fields written. A bad descriptor or area raises
+    after a preemption, a migration or a signal: where it resumes (``abort_ip`` inside a
+    critical section), with ``rseq_cs`` cleared and the cpu fields written. A bad descriptor or area raises
     KernelError (the caller forces SIGSEGV)."""
     T, r = t.world.tasks, t.row
     addr = int(T.rseq_addr[r])
@@ -109,5 +114,6 @@ def notify_resume(t, rip: int) -> int:
                 raise KernelError(E.EINVAL, "rseq flags")
             rip = abort
         t.mm.copy_out_u64(addr + RSEQ_OFF_RSEQ_CS, 0)
-    _write_ids(t, addr, 0, 0)
+    cpu = task_cpu(t.world, r)
+    _write_ids(t, addr, cpu, cpu)
     return rip

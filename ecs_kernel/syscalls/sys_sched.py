@@ -2,8 +2,10 @@
 membarrier.
 
 gVisor: ``sys_sched.go``, ``sys_thread.go`` (getpriority/setpriority), ``sys_membarrier.go``.
-The attributes are per-thread columns with Linux's rules (systems/task_sched.py); one CPU runs
-every task, and the run loop does not order tasks by policy or nice value.
+The attributes are per-thread columns with Linux's rules (systems/task_sched.py); the CPU
+affinity is the CpuAffinity column over the ``Settings.cpus`` CPUs the kernel models (--cpus, as
+/proc and /sys show them), but one host thread runs every task in turn, and the run loop does not
+order tasks by policy, nice value or affinity.
 """
 from __future__ import annotations
 
@@ -21,14 +23,15 @@ from ..abi import (CAP_SYS_NICE, MAX_NICE, MAX_RT_PRIO, MEMBARRIER_CMD_FLAG_CPU,
                    SCHED_DEADLINE, SCHED_FIFO, SCHED_FLAG_KEEP_PARAMS, SCHED_FLAG_KEEP_POLICY,
                    SCHED_FLAG_RESET_ON_FORK, SCHED_FLAG_UTIL_CLAMP, SCHED_IDLE, SCHED_NORMAL, SCHED_RESET_ON_FORK,
                    SCHED_RR, SCHED_ATTR_SIZE_VER0, SCHED_ATTR_SIZE_VER1)
+from ..components.task import all_cpus, task_cpu
 from ..errors import E, KernelError
 from ..systems import task_sched
 from ..systems.task_identity import capable
 from .context import copy_struct_from_user, copy_struct_to_user, s32, u32
-from .registry import FULL, PARTIAL, syscall
+from .registry import FULL, syscall
 
-_SCHED_NOTE = ("stored per thread with Linux's checks and errnos; one CPU, and the run loop does "
-               "not schedule by it")
+_SCHED_NOTE = ("stored per thread with Linux's checks and errnos; the run loop does not schedule "
+               "by it")
 
 
 def _find(t, pid: int) -> int:
@@ -45,37 +48,59 @@ def sched_yield(t):
 
 # -- affinity -------------------------------------------------------------------------------------
 
-@syscall("sched_getaffinity", PARTIAL, "one CPU", args=("i", "u", "p"))
+def _cpumask_size(t) -> int:
+    """Linux cpumask_size(): the mask in whole longs (one while MAX_CPUS is 64)."""
+    return (t.world.settings.cpus + 63) // 64 * 8
+
+
+@syscall("sched_getaffinity", FULL, "the task's mask over the CPUs the kernel models (--cpus)",
+         args=("i", "u", "p"))
 def sched_getaffinity(t, pid, size, mask):
-    """Implements sched_getaffinity(2)."""
+    """Implements sched_getaffinity(2): the raw call returns the bytes written (a mask in whole
+    longs); ``size`` must hold every CPU and be a multiple of a long (checked before the pid)."""
     size = u32(size)
-    if size < 8 or size & 7:  # shorter than the kernel's cpumask, or not whole longs
+    if size * 8 < t.world.settings.cpus or size & 7:
         raise KernelError(E.EINVAL)
-    _find(t, s32(pid))
-    t.mm.copy_out(mask, struct.pack("<Q", 1))
-    return 8
-
-
-@syscall("sched_setaffinity", PARTIAL, "accepted if it includes CPU 0", args=("i", "u", "p"))
-def sched_setaffinity(t, pid, size, mask):
-    """Implements sched_setaffinity(2)."""
-    size = u32(size)
-    raw = t.mm.copy_in(mask, min(size, 8)) if size >= 8 else b""
     r = _find(t, s32(pid))
-    T = t.world.tasks
+    n = min(size, _cpumask_size(t))
+    t.mm.copy_out(mask, int(t.world.tasks.cpus_allowed[r]).to_bytes(8, "little")[:n])
+    return n
+
+
+@syscall("sched_setaffinity", FULL, "the mask is kept per thread; CPUs past --cpus are ignored",
+         args=("i", "u", "p"))
+def sched_setaffinity(t, pid, size, mask):
+    """Implements sched_setaffinity(2): a mask shorter than a cpumask is zero-extended, a longer
+    one cut; the CPUs it names that the kernel models become the thread's (EINVAL if none).
+    Another user's task needs CAP_SYS_NICE. Linux's order: the mask is read (EFAULT), then the
+    task found (ESRCH), then the permission (EPERM), then the mask checked (EINVAL). A thread
+    whose CPU changes migrates: with an rseq area, its critical section is aborted and its
+    cpu_id rewritten before it runs user code again (rseq_migrate; the caller's on this
+    syscall's return, Machine.after_syscall)."""
+    n = min(u32(size), _cpumask_size(t))
+    raw = t.mm.copy_in(mask, n) if n else b""
+    r = _find(t, s32(pid))
+    w = t.world
+    T = w.tasks
     if int(T.euid[t.row]) not in (int(T.euid[r]), int(T.ruid[r])) \
-            and not capable(t.world, t.row, CAP_SYS_NICE):
+            and not capable(w, t.row, CAP_SYS_NICE):
         raise KernelError(E.EPERM)
-    if not raw or not raw[0] & 1:
+    want = int.from_bytes(raw[:8].ljust(8, b"\0"), "little") & all_cpus(w)
+    if not want:
         raise KernelError(E.EINVAL)
+    before = task_cpu(w, r)
+    T.cpus_allowed[r] = want
+    if T.rseq_addr[r] and task_cpu(w, r) != before:
+        T.rseq_event[r] = True  # rseq_migrate
     return 0
 
 
-@syscall("getcpu", FULL, "one CPU, one node", args=("p", "p", "p"))
+@syscall("getcpu", FULL, "the lowest CPU the caller may run on; one node", args=("p", "p", "p"))
 def getcpu(t, cpu, node, cache):
-    """Implements getcpu(2)."""
+    """Implements getcpu(2). Guest tasks take turns on one host thread; each says it runs on the
+    first CPU of its affinity mask."""
     if cpu:
-        t.mm.copy_out(cpu, struct.pack("<I", 0))
+        t.mm.copy_out(cpu, struct.pack("<I", task_cpu(t.world, t.row)))
     if node:
         t.mm.copy_out(node, struct.pack("<I", 0))
     return 0

@@ -9,16 +9,17 @@ sits above this module.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
-from ..abi import RLIMIT_SIGPENDING, RunState
+from ..abi import RLIMIT_SIGPENDING
 from ..components import sigactions
 from ..jit import futex_batch
 from ..jit import signals_batch as K
 from . import futex
 from .task_block import end_interrupted_sleeps
+
 
 def grow(table) -> None:
     """Room for one more row (a kernel returned GROW_*)."""
@@ -99,6 +100,9 @@ def deliver(world, rows: np.ndarray, scalar: Callable[[object, int], object]) ->
     st = world.index.signal_stats
     init_tg = _init_tg(world)
     key_log = np.empty((len(rows), futex_batch.LOG_COLS), np.int64)
+    # the sleeps the kernel's handlers interrupt (a row's at most once: its block is gone then)
+    slept = np.empty(len(rows), np.int64)
+    nslept = np.zeros(1, np.int64)
     i = 0
     while i < len(rows):
         T, G, Q, F = world.tasks, world.thread_groups, world.sigqueue, world.sigframes
@@ -122,7 +126,7 @@ def deliver(world, rows: np.ndarray, scalar: Callable[[object, int], object]) ->
             T.futex_restart_bitset, T.futex_restart_deadline, T.futex_restart_flags,
             W.task, W.queue, W.bitset, W.deadline, W.w_next, W.w_prev, W.uaddr, W.val, W.flags,
             W.alive, W.gen, W._free, wm, WQ.q_head, WQ.q_tail, WQ.q_count, WQ.key_kind, WQ.key_a,
-            WQ.key_b, WQ.alive, WQ.gen, WQ._free, wqm, key_log, nlog, stats)
+            WQ.key_b, WQ.alive, WQ.gen, WQ._free, wqm, key_log, nlog, slept, nslept, stats)
         Q.set_kernel_meta(qm)
         F.set_kernel_meta(fm)
         W.set_kernel_meta(wm)
@@ -135,12 +139,12 @@ def deliver(world, rows: np.ndarray, scalar: Callable[[object, int], object]) ->
             i += 1
         elif status == K.GROW_F:
             grow(F)
-    # sleeps the kernel's handlers ended keep their remainders, as interrupt_syscall does; a
-    # sleeper a signal killed keeps its sleep until the timer system's pass, as get_signal leaves it
-    T = world.tasks
-    ended = rows[T.sleeping[rows] & (T.run_state[rows] == RunState.runSyscallExit)]
-    if len(ended):
-        end_interrupted_sleeps(world, ended)
+    # Sleeps the kernel's handlers ended keep their remainders, as interrupt_syscall does, though
+    # the row has moved on since (a fatal signal get_signal took after the handler). Only those:
+    # a sleeper a signal killed keeps its sleep until the timer system's pass, as get_signal
+    # leaves it. (No time passes within the pass, so ending them here or at the handler is one.)
+    if nslept[0]:
+        end_interrupted_sleeps(world, slept[: int(nslept[0])])
 
 
 def sigreturn_many(world, rows: np.ndarray) -> None:

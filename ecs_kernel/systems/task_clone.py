@@ -20,7 +20,7 @@ from ..abi import (Block, CAP_CHECKPOINT_RESTORE, CAP_SYS_ADMIN, CAP_SYS_RESOURC
                    CLONE_PIDFD, CLONE_SIGHAND, CLONE_THREAD, CLONE_VFORK, CLONE_VM, CSIGNAL,
                    ExitState, NSIG, RLIMIT_NPROC, RunState, SCHED_DEADLINE, SIGCHLD)
 from ..components import links, pidns, resources, rlimits, sigactions
-from ..components.task import INHERITED
+from ..components.task import INHERITED, all_cpus
 from ..errors import E, KernelError
 from ..jit.links import append_many
 from ..jit.scatter import add_at
@@ -49,6 +49,7 @@ def _new_task_row(world, creator: int) -> int:
         for name in INHERITED:
             col = getattr(T, name)
             col[t] = col[creator]
+    T.start_ns[t] = world.now_ns
     T.run_state[t] = RunState.runApp
     T.exit_state[t] = ExitState.NONE
     return t
@@ -84,6 +85,7 @@ def _assign_ids(world, t: int, ns: int, set_tid: tuple[int, ...] = (), creator: 
         T.tids[t, lvl] = i
         pidns.pidmap(world, x).set("task", i, t)
         N.ntasks[x] += 1
+        N.forks[x] += 1
         if i == pidns.INIT_TID and N.init_task[x] < 0:
             N.init_task[x] = t
     nproc = world.index.nproc
@@ -132,6 +134,7 @@ def create_init(world, *, creds: Creds = Creds(), ns: int | None = None) -> int:
     T, G = world.tasks, world.thread_groups
     t = _new_task_row(world, -1)
     task_identity.init_creds(world, t, creds.uid, creds.gid)
+    T.cpus_allowed[t] = all_cpus(world)
     try:
         _assign_ids(world, t, ns)
     except KernelError:
@@ -380,12 +383,14 @@ def clone_many(world, creators, flags: int, *, exit_signal: int | None = None) -
         col[rows] = col[src]
     if flags & CLONE_VM:
         T.rseq_addr[rows] = T.rseq_len[rows] = T.rseq_sig[rows] = 0
+    T.start_ns[rows] = world.now_ns
     T.ns[rows] = root
     T.tids[rows, 0] = ids
     pm = pidns.pidmap(world, root)
     pm.ensure(int(ids[-1]))
     pm.task[ids] = rows
     N.ntasks[root] += m
+    N.forks[root] += m
     world.index.nproc[0] = world.index.nproc.get(0, 0) + m
 
     if flags & CLONE_THREAD:

@@ -16,7 +16,7 @@ STAT is the state letter and ``ps``'s flags:
         then ``s`` (a session leader's tasks: pid == sid) and ``l`` (a multi-threaded process).
 
 Not modelled, so never shown: ``t`` (ptrace stop), ``+`` (no terminal: no foreground group is set),
-``<``/``N`` (no nice values).
+``<``/``N`` (nice values are kept, systems/task_sched.py, but this listing does not read them).
 
 What a blocked task waits on (:meth:`TaskList.wchan`) is read from its request columns (the table
 in task_block.py); ids in it are the root namespace's too:

@@ -275,6 +275,18 @@ def setscheduler(world, t: int, r: int, a: dict[str, int]) -> None:
     T.rt_priority[r] = prio
 
 
+def task_prio(world, r: int) -> int:
+    """task_prio, /proc/<pid>/stat's priority: 20 + nice under the fair and idle policies,
+    -1 - rt_priority under SCHED_FIFO and SCHED_RR, -101 under SCHED_DEADLINE."""
+    T = world.tasks
+    policy = int(T.sched_policy[r])
+    if policy == SCHED_DEADLINE:
+        return -MAX_RT_PRIO - 1
+    if _rt(policy):
+        return -1 - int(T.rt_priority[r])
+    return 20 + int(T.nice[r])
+
+
 def rr_interval(world, r: int) -> int:
     """sched_rr_get_interval: SCHED_RR's time slice (RR_TIMESLICE, 100 ms); 0 for every other
     policy (a fair task's slice is below one jiffy, which the call rounds down to)."""

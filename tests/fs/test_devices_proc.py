@@ -97,8 +97,8 @@ class FakeProvider(ProcProvider):
     def maps(self, pid):
         return b"00400000-00401000 r-xp 00000000 00:00 0 /bin/prog\n"
 
-    def status(self, pid):
-        return f"Name:\tprog\nPid:\t{pid}\n".encode()
+    def status(self, pid, tid=0):
+        return f"Name:\tprog\nPid:\t{tid or pid}\n".encode()
 
     def fds(self, pid):
         return [0, 1, 2, *self.descs]

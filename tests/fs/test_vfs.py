@@ -6,6 +6,7 @@ import os
 import pickle
 import shutil
 import stat
+import subprocess
 import tempfile
 
 import pytest
@@ -16,7 +17,7 @@ from ecs_kernel.errors import KernelError
 from ecs_kernel.fs.inodes import Creds
 from ecs_kernel.fs.vfs import FileSystem
 
-from fsutil import guest_listdir, make_seed_tree, snapshot
+from fsutil import guest_listdir, guest_listdir_raw, make_seed_tree, snapshot
 
 
 def errno_of(fn, *args, **kw) -> str:
@@ -229,6 +230,69 @@ def test_unlinked_host_files_are_whited_out(fs, tree):
     fs.open("/b", O_CREAT | O_WRONLY).write(b"new")
     assert read_all(fs, "/b") == b"new"
     assert guest_listdir(fs, "/").count("b") == 1
+
+
+def native_ls_f(path) -> list[str]:
+    """``ls -f``: the names in the order the host's getdents gives them."""
+    out = subprocess.run(["ls", "-f", path], capture_output=True, check=True).stdout
+    return out.decode().splitlines()
+
+
+def test_host_directories_list_in_the_hosts_order(tmp_path):
+    host = tmp_path / "root" / "many"
+    host.mkdir(parents=True)
+    for i in range(40):
+        (host / f"n{i:02d}").touch()
+    (host / "sub").mkdir()
+    native = native_ls_f(str(host))
+    assert native != sorted(native)  # the host's order is not the names' (else nothing is shown)
+    fs = FileSystem(str(tmp_path / "root"))
+    assert guest_listdir_raw(fs, "/many") == native  # "." and ".." where the host has them
+
+
+def test_overlay_listings_are_stable_and_keep_the_hosts_order(tmp_path):
+    host = tmp_path / "root" / "d"
+    host.mkdir(parents=True)
+    for name in ("k1", "k2", "k3", "k4", "k5", "k6"):
+        (host / name).touch()
+    native = native_ls_f(str(host))
+    fs = FileSystem(str(tmp_path / "root"))
+    fs.open("/d/new1", O_CREAT | O_WRONLY)
+    fs.mkdir("/d/new2")
+    fs.unlink("/d/k3")
+    fs.unlink("/d/k5")
+    fs.open("/d/k5", O_CREAT | O_WRONLY).write(b"again")  # a host name, recreated in place
+    want = [n for n in native if n != "k3"] + ["new2", "new1"]  # the guest's names newest first
+    assert guest_listdir_raw(fs, "/d") == want
+    assert guest_listdir_raw(fs, "/d") == want
+
+
+def test_memory_directories_list_as_linux_tmpfs_does(tmp_path):
+    """The guest's /tmp and its new directories list like tmpfs: the host's /dev/shm is the
+    oracle (Linux lists a tmpfs directory newest first)."""
+    shm = "/dev/shm"
+    if not os.path.isdir(shm) or not os.access(shm, os.W_OK):
+        pytest.skip("no writable /dev/shm (tmpfs) to compare with")
+    d = tempfile.mkdtemp(dir=shm)
+    try:
+        fs = FileSystem(str(tmp_path))
+        fs.mkdir("/tmp/d")
+        steps = [("touch", "b"), ("touch", "a"), ("mkdir", "z"), ("touch", "c"), ("rm", "a"),
+                 ("touch", "a")]
+        for op, name in steps:
+            host, guest = os.path.join(d, name), "/tmp/d/" + name
+            if op == "touch":
+                open(host, "w").close()
+                fs.open(guest, O_CREAT | O_WRONLY)
+            elif op == "mkdir":
+                os.mkdir(host)
+                fs.mkdir(guest)
+            else:
+                os.unlink(host)
+                fs.unlink(guest)
+        assert guest_listdir_raw(fs, "/tmp/d") == native_ls_f(d)
+    finally:
+        shutil.rmtree(d)
 
 
 def test_a_recreated_host_directory_is_opaque(fs):

@@ -1,5 +1,6 @@
 """``ecs-kernel run`` as a command: the contract in DESIGN.md, through a real subprocess."""
 import os
+import shutil
 import subprocess
 import sys
 
@@ -151,3 +152,89 @@ def test_an_internal_error_is_one_line_and_status_70(monkeypatch):
     assert cli_run.run("/bin/true", [b"/bin/true"], [], stderr=err, stdio=(None, None, None)) == 70
     assert err.getvalue().count("\n") == 1 and "planted" in err.getvalue()
     assert "Traceback" not in err.getvalue()
+
+
+# -- the command's conventions (issue 17) ----------------------------------------------------------
+
+# this checkout first, whatever the subprocess's working directory
+_ENV = {**os.environ,
+        "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))}
+
+
+def ecs(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "ecs_kernel.cli", *args], capture_output=True,
+                          timeout=120, cwd=cwd, env=_ENV)
+
+
+def test_version_and_a_bare_command():
+    from ecs_kernel import __version__
+    r = ecs("--version")
+    assert r.returncode == 0 and r.stdout == f"ecs-kernel {__version__}\n".encode()
+    r = ecs()
+    err = r.stderr.decode()
+    assert r.returncode == 2 and err.startswith(f"ecs-kernel {__version__}")
+    assert "usage: ecs-kernel COMMAND" in err
+    assert all(f"\n  {cmd} " in err for cmd in ("run", "sim", "syscalls", "restore"))
+
+
+@pytest.mark.parametrize("argv,usage", [
+    (["run", "--bogus", "--", "/bin/true"], "usage: ecs-kernel run"),
+    (["sim", "--bogus"], "usage: ecs-kernel sim"),
+    (["run", "--env", "=x", "--", "/usr/bin/env"], "usage: ecs-kernel run"),
+    (["run", "--env", "NOVALUE", "--", "/usr/bin/env"], "usage: ecs-kernel run"),
+    (["run", "--cpus", "0", "--", "/bin/true"], "usage: ecs-kernel run"),
+    (["run", "--cpus", "65", "--", "/bin/true"], "usage: ecs-kernel run"),
+])
+def test_bad_options_get_the_commands_own_usage(argv, usage):
+    r = ecs(*argv)
+    assert r.returncode == 2 and r.stderr.decode().startswith(usage), r.stderr
+    assert r.stdout == b""
+
+
+def test_the_program_is_looked_up_in_the_guests_path():
+    # no PATH given: /usr/local/bin:/usr/bin:/bin; argv[0] stays as given
+    r = run("--", "sh", "-c", 'echo "$0"; cat /proc/$$/comm')
+    assert r.returncode == 0 and r.stdout == b"sh\nsh\n", r.stderr
+    r = run("--cwd", "/usr", "--env", "PATH=/nonexistent:bin", "--", "env")  # relative entries
+    assert r.returncode == 0 and r.stdout == b"PATH=/nonexistent:bin\n", r.stderr
+    r = run("--env", "PATH=/nonexistent", "--", "ls")
+    assert r.returncode == 127 and r.stderr == b"ecs-kernel: ls: No such file or directory\n"
+
+
+def test_path_lookup_skips_what_cannot_be_executed(tmp_path):
+    src = shutil.which("busybox")
+    if src is None:
+        pytest.skip("busybox-static is not installed (a static program to copy into the root)")
+    root = tmp_path / "root"
+    for d in ("a", "b", "c"):
+        (root / d).mkdir(parents=True)
+    (root / "a" / "hello").write_text("not executable\n")
+    (root / "b" / "hello").mkdir()
+    shutil.copy(src, root / "c" / "hello")  # busybox runs the applet its name says: none
+    r = run("--root", str(root), "--env", "PATH=/a:/b:/c", "--", "hello")
+    assert b"applet not found" in r.stderr and r.returncode == 127, r.stderr
+    r = run("--root", str(root), "--env", "PATH=/a:/b", "--", "hello")
+    assert r.returncode == 126 and r.stderr.count(b"\n") == 1  # found, but not executable
+
+
+def test_cwd_defaults_to_the_hosts_inside_the_root(tmp_path):
+    r = ecs("run", "--", "pwd", cwd="/usr/share")
+    assert r.stdout == b"/usr/share\n", r.stderr
+    r = ecs("run", "--", "./true", cwd="/usr/bin")
+    assert r.returncode == 0, r.stderr
+    src = shutil.which("busybox")
+    if src is None:
+        return
+    root = tmp_path / "root"
+    (root / "bin").mkdir(parents=True)
+    (root / "in" / "side").mkdir(parents=True)
+    shutil.copy(src, root / "bin" / "busybox")
+    for cwd, want in ((root / "in" / "side", b"/in/side\n"), (tmp_path, b"/\n")):
+        r = ecs("run", "--root", str(root), "--", "/bin/busybox", "pwd", cwd=cwd)
+        assert r.stdout == want, (cwd, r.stderr)
+
+
+def test_cpus_is_what_every_count_says():
+    r = run("--cpus", "3", "--", "sh", "-c", "nproc; grep -c ^processor /proc/cpuinfo; "
+            "cat /sys/devices/system/cpu/online")
+    assert r.stdout == b"3\n3\n0-2\n", r.stderr

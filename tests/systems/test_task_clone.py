@@ -167,3 +167,27 @@ def test_ids_wrap_past_pid_max_and_skip_used_ones():
     # Linux wraps to RESERVED_PIDS (300) once ids passed it.
     assert k.gettid(k.fork(k.init_task)) == 300
     assert k.gettid(k.fork(k.init_task)) == 301
+
+
+def test_clones_start_now_and_inherit_the_cpu_affinity():
+    """start_ns (/proc's starttime) is the kernel time of the clone; cpus_allowed starts with
+    every CPU the World models and is copied by clone and clone_many alike."""
+    import numpy as np
+
+    from ecs_kernel.systems import task_clone
+    k = Kernel(Settings(cpus=4))
+    w = k.world
+    init = k.task(k.init_task)
+    assert int(w.tasks.cpus_allowed[init]) == 0b1111
+    w.tasks.cpus_allowed[init] = 0b0100
+    w.now_ns = 7_000_000_000
+    one = task_clone.clone(w, init, 0)
+    w.now_ns = 9_000_000_000
+    many = task_clone.clone_many(w, np.full(3, init), 0)
+    assert int(w.tasks.start_ns[one]) == 7_000_000_000
+    assert (w.tasks.start_ns[many] == 9_000_000_000).all()
+    assert int(w.tasks.cpus_allowed[one]) == 0b0100 and (w.tasks.cpus_allowed[many] == 0b0100).all()
+    with pytest.raises(ValueError):
+        Settings(cpus=0)
+    with pytest.raises(ValueError):
+        Settings(cpus=65)

@@ -100,3 +100,18 @@ def test_ioprio_classes_and_the_child_pid():
     S.ioprio_set(w, me, 1, k.gettid(c), 3 << 13)
     assert S.ioprio_get(w, me, 1, k.gettid(c)) == 3 << 13
     assert S.ioprio_get(w, me, 1, 0) == 0
+
+
+def test_task_prio_is_what_proc_stat_reports_per_policy():
+    """/proc/<pid>/stat's priority: 20 + nice (fair), -1 - rt_priority (FIFO/RR), -101
+    (DEADLINE)."""
+    k = Kernel()
+    w = k.world
+    ms = 1_000_000
+    fair, rt, dl = (k.fork(k.init_task) for _ in range(3))
+    S.setpriority(w, k.task(fair), PRIO_PROCESS, 0, 5)
+    S.setscheduler(w, k.task(rt), k.task(rt), attrs(k, rt, policy=SCHED_FIFO, priority=10))
+    S.setscheduler(w, k.task(dl), k.task(dl),
+                   attrs(k, dl, policy=SCHED_DEADLINE, runtime=10 * ms, deadline=30 * ms,
+                         period=100 * ms))
+    assert [S.task_prio(w, k.task(h)) for h in (fair, rt, dl)] == [25, -11, -101]

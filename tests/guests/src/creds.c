@@ -78,6 +78,36 @@ static void ids(const char *what) {
          (int)syscall(SYS_setfsuid, -1), gr, ge, gs, (int)syscall(SYS_setfsgid, -1));
 }
 
+/* The /proc/self/status line "<key>:\t..." as printed (tabs kept), or "none". */
+static void status_line(const char *key) {
+  char line[256];
+  FILE *f = fopen("/proc/self/status", "r");
+  size_t n = strlen(key);
+  while (f && fgets(line, sizeof line, f))
+    if (strncmp(line, key, n) == 0 && line[n] == ':') {
+      printf("status %s", line);
+      fclose(f);
+      return;
+    }
+  if (f) fclose(f);
+  printf("status %s: none\n", key);
+}
+
+/* /proc/self/status's Cap<which> set, limited to the capabilities compared (KNOWN). */
+static void status_caps(const char *key) {
+  char line[256];
+  FILE *f = fopen("/proc/self/status", "r");
+  size_t n = strlen(key);
+  while (f && fgets(line, sizeof line, f))
+    if (strncmp(line, key, n) == 0 && line[n] == ':') {
+      printf("status %s %llx\n", key, strtoull(line + n + 1, NULL, 16) & KNOWN);
+      fclose(f);
+      return;
+    }
+  if (f) fclose(f);
+  printf("status %s: none\n", key);
+}
+
 static int wait_child(pid_t p) {
   int st;
   waitpid(p, &st, 0);
@@ -113,6 +143,8 @@ static void uid_rules(void) {
     T("setfsuid 77 (old)", syscall(SYS_setfsuid, 77));
     T("setfsuid 2000 (old)", syscall(SYS_setfsuid, 2000));
     ids("fsuid");
+    status_line("Uid");
+    status_line("Gid");
     fflush(stdout);
     _exit(0);
   }
@@ -121,6 +153,8 @@ static void uid_rules(void) {
   if (p == 0) {  /* euid only: capabilities come back with euid 0 */
     T("setresuid -1 1000 -1", syscall(SYS_setresuid, -1, 1000, -1));
     show("caps euid 1000");
+    status_caps("CapEff");
+    status_caps("CapPrm");
     T("setfsuid 0 (old)", syscall(SYS_setfsuid, 0));
     show("caps fsuid 0");
     T("setresuid -1 0 -1", syscall(SYS_setresuid, -1, 0, -1));
@@ -254,7 +288,9 @@ static void prctl_rules(const char *self) {
   T("set no_new_privs 2", prctl(PR_SET_NO_NEW_PRIVS, 2, 0, 0, 0));
   pid_t p = fork();
   if (p == 0) {
+    status_line("NoNewPrivs");
     T("set no_new_privs", prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
+    status_line("NoNewPrivs");
     T("set dumpable 0", prctl(PR_SET_DUMPABLE, 0));
     pid_t q = fork();
     if (q == 0) {

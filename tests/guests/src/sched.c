@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -30,6 +31,26 @@ struct attr {  /* struct sched_attr */
   uint64_t runtime, deadline, period;
   uint32_t util_min, util_max;
 };
+
+/* /proc/self/stat's priority (18), nice (19), rt_priority (40) and policy (41). */
+static void stat_prio(const char *what) {
+  char buf[1024];
+  FILE *f = fopen("/proc/self/stat", "r");
+  size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+  if (f) fclose(f);
+  buf[n] = 0;
+  char *p = strrchr(buf, ')');
+  long v[64] = {0};
+  int k = 3;  /* the field after comm is the third */
+  for (p = p ? p + 2 : buf; *p && k < 64; k++) {
+    char *end;
+    v[k] = strtol(p, &end, 10);
+    if (k == 3) end = p + 1;  /* the state letter */
+    p = *end ? end + 1 : end;
+  }
+  printf("%s: stat priority %ld nice %ld rt_priority %ld policy %ld\n", what, v[18], v[19],
+         v[40], v[41]);
+}
 
 static int wait_child(pid_t p) {
   int st;
@@ -138,6 +159,7 @@ static void policies(void) {
   pid_t p = fork();
   if (p == 0) {
     T("setscheduler RR 10", syscall(SYS_sched_setscheduler, 0, SCHED_RR, &(struct sched_param){10}));
+    stat_prio("RR 10");
     T("getscheduler", syscall(SYS_sched_getscheduler, 0));
     T("getparam", ({ struct sched_param q = {-1}; syscall(SYS_sched_getparam, 0, &q); q.sched_priority; }));
     struct timespec ts;
@@ -187,6 +209,7 @@ static void policies(void) {
   a.nice = 6;
   T("setattr nice 6", syscall(SYS_sched_setattr, 0, &a, 0));
   T("getpriority", RAW_PRIO(PRIO_PROCESS, 0));
+  stat_prio("nice 6");
   a.nice = -40;
   T("setattr nice -40 (clamped)", syscall(SYS_sched_setattr, 0, &a, 0));
   T("getpriority", RAW_PRIO(PRIO_PROCESS, 0));
