@@ -22,7 +22,7 @@ def _field(b: bytes) -> bytes:
     return b[:NEW_UTS_LEN].ljust(NEW_UTS_LEN + 1, b"\0")
 
 
-@syscall("uname", FULL, "hostname and domain name from the UTS namespace", args=("p",))
+@syscall("uname", FULL, "hostname and domain name from the UTS namespace", args=("outsname",))
 def uname(t, buf):
     """Implements uname(2)."""
     U = t.world.uts_namespaces
@@ -71,7 +71,7 @@ def sysinfo(t, info):
 
 
 @syscall("getrandom", FULL, "bytes from the machine's RNG (seeded in deterministic runs)",
-         args=("o1", "u", "x"))
+         args=("ox1", "u", "grnd"))
 def getrandom(t, buf, count, flags):
     """Implements getrandom(2)."""
     flags = u32(flags)
