@@ -57,9 +57,9 @@ ALIGN = 40  # strace's default -a: the column of " = result"
 
 # -- names of Linux's numbers (their values are abi.py's) ------------------------------------------
 
-def _flags(*names: str) -> tuple[tuple[int, str], ...]:
-    """Flag bits in the order strace prints them."""
-    return tuple((getattr(abi, n), n) for n in names)
+def _flags(*names: str, rename=None) -> tuple[tuple[int, str], ...]:
+    """Flag bits in the order strace prints them (``rename``: where strace spells one otherwise)."""
+    return tuple((getattr(abi, n), (rename or {}).get(n, n)) for n in names)
 
 
 def _enum(*names: str) -> dict[int, str]:
@@ -72,8 +72,8 @@ SIGNAL_NAMES = _enum(
     "SIGCONT", "SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGURG", "SIGXCPU", "SIGXFSZ",
     "SIGVTALRM", "SIGPROF", "SIGWINCH", "SIGIO", "SIGPWR", "SIGSYS")
 OPEN_FLAGS = _flags("O_CREAT", "O_EXCL", "O_NOCTTY", "O_TRUNC", "O_APPEND", "O_NONBLOCK", "O_SYNC",
-                    "O_DSYNC", "O_ASYNC", "O_DIRECT", "O_LARGEFILE", "O_TMPFILE", "O_DIRECTORY",
-                    "O_NOFOLLOW", "O_NOATIME", "O_CLOEXEC", "O_PATH")
+                    "O_DSYNC", "O_DIRECT", "O_LARGEFILE", "O_NOFOLLOW", "O_NOATIME", "O_CLOEXEC",
+                    "O_PATH", "O_TMPFILE", "O_DIRECTORY", "O_ASYNC", rename={"O_ASYNC": "FASYNC"})
 ACCESS_MODES = ("O_RDONLY", "O_WRONLY", "O_RDWR", "O_ACCMODE")
 PROT_FLAGS = _flags("PROT_READ", "PROT_WRITE", "PROT_EXEC", "PROT_SEM", "PROT_GROWSDOWN",
                     "PROT_GROWSUP")
@@ -110,6 +110,11 @@ AT_FLAGS = _flags("AT_SYMLINK_NOFOLLOW", "AT_REMOVEDIR", "AT_SYMLINK_FOLLOW", "A
                   "AT_EMPTY_PATH", "AT_STATX_FORCE_SYNC", "AT_STATX_DONT_SYNC")
 FACCESSAT_FLAGS = _flags("AT_SYMLINK_NOFOLLOW", "AT_EACCESS", "AT_EMPTY_PATH")
 UNLINKAT_FLAGS = _flags("AT_REMOVEDIR")
+STATX_SYNC = _enum("AT_STATX_SYNC_AS_STAT", "AT_STATX_FORCE_SYNC", "AT_STATX_DONT_SYNC")
+STATX_AT_FLAGS = _flags("AT_SYMLINK_NOFOLLOW", "AT_NO_AUTOMOUNT", "AT_EMPTY_PATH")
+STATX_MASK = _flags("STATX_BASIC_STATS", "STATX_TYPE", "STATX_MODE", "STATX_NLINK", "STATX_UID",
+                    "STATX_GID", "STATX_ATIME", "STATX_MTIME", "STATX_CTIME", "STATX_INO",
+                    "STATX_SIZE", "STATX_BLOCKS", "STATX_BTIME", "STATX_MNT_ID", "STATX_DIOALIGN")
 RENAME_FLAGS = _flags("RENAME_NOREPLACE", "RENAME_EXCHANGE", "RENAME_WHITEOUT")
 WAIT_FLAGS = _flags("WNOHANG", "WUNTRACED", "WEXITED", "WCONTINUED", "WNOWAIT", "WNOTHREAD",
                     "WALL", "WCLONE")
@@ -140,7 +145,7 @@ FD_FLAGS = _flags("FD_CLOEXEC")
 LOCK_OPS = _flags("LOCK_SH", "LOCK_EX", "LOCK_UN", "LOCK_NB")
 ADDRESS_FAMILIES = _enum("AF_UNIX")
 SOCK_TYPES = _enum("SOCK_STREAM", "SOCK_DGRAM", "SOCK_SEQPACKET")
-SOCK_FLAGS = _flags("SOCK_NONBLOCK", "SOCK_CLOEXEC")
+SOCK_FLAGS = _flags("SOCK_CLOEXEC", "SOCK_NONBLOCK")
 SHUT_HOW = _enum("SHUT_RD", "SHUT_WR", "SHUT_RDWR")
 MSG_FLAGS = _flags("MSG_PEEK", "MSG_DONTWAIT", "MSG_NOSIGNAL")
 EPOLL_OPS = _enum("EPOLL_CTL_ADD", "EPOLL_CTL_DEL", "EPOLL_CTL_MOD")
@@ -555,6 +560,40 @@ def _stat(c, i):
 _STAT = struct.Struct("<24xI12xQq")  # struct stat: st_mode at 24, st_rdev at 40, st_size at 48
 
 
+def _statx_flags(c, i):
+    v = c.args[i] & 0xFFFF_FFFF
+    sync = enum(v & abi.AT_STATX_SYNC_TYPE, STATX_SYNC, "x")
+    rest = flags(v & ~abi.AT_STATX_SYNC_TYPE, STATX_AT_FLAGS, "")
+    return f"{sync}|{rest}" if rest else sync
+
+
+_STATX = struct.Struct("<I4xQ12xH10xQ")  # stx_mask, stx_attributes, stx_mode, stx_size
+
+
+def _statx(c, i):
+    v = c.unpack(c.args[i], _STATX)
+    if v is None:
+        return pointer(c.args[i])
+    mask, attributes, mode, size = v
+    ftype = FILE_TYPES.get(mode & S_IFMT, octal(mode & S_IFMT))
+    return (f"{{stx_mask={flags(mask, STATX_MASK)}, stx_attributes={hex0(attributes)}, "
+            f"stx_mode={ftype}|{octal(mode & 0o7777)}, stx_size={size}, ...}}")
+
+
+_SYSINFO = struct.Struct("<q3Q6QH6xQQI")
+
+
+def _sysinfo(c, i):
+    v = c.unpack(c.args[i], _SYSINFO)
+    if v is None:
+        return pointer(c.args[i])
+    (uptime, l1, l2, l3, total, free, shared, buffer, swap, freeswap, procs, high, freehigh,
+     unit) = v
+    return (f"{{uptime={uptime}, loads=[{l1}, {l2}, {l3}], totalram={total}, freeram={free}, "
+            f"sharedram={shared}, bufferram={buffer}, totalswap={swap}, freeswap={freeswap}, "
+            f"procs={procs}, totalhigh={high}, freehigh={freehigh}, mem_unit={unit}}}")
+
+
 def _wstatus(c, i):
     if c.ret is None or c.ret <= 0:
         return pointer(c.args[i])
@@ -955,7 +994,9 @@ KINDS: dict[str, tuple[str, Callable]] = {
     "priowhich": ("in", _enum_kind(PRIO_WHICH)), "crflags": ("in", _flag_kind(CLOSE_RANGE_FLAGS)),
     "stack_t": ("in", _sigaltstack), "ostack_t": ("out", _after(_sigaltstack)),
     "futex": ("in", _futex), "clone": ("split", _clone), "+": ("in", _none),
-    "newaddr": ("in", _mremap_address),
+    "newaddr": ("in", _mremap_address), "statxflags": ("in", _statx_flags),
+    "statxmask": ("in", _flag_kind(STATX_MASK)), "ostatx": ("out", _after(_statx)),
+    "osysinfo": ("out", _after(_sysinfo)),
     "iov": ("in", _iov_in), "oiov": ("out", _iov_out), "orem": ("out", _remainder),
     "odirents": ("out", _dirents), "opath": ("out", _path_out), "oint": ("out", _int_ptr),
     "siginfo": ("in", _siginfo_in), "osiginfo": ("out", _siginfo_out),
@@ -1205,7 +1246,8 @@ class Strace:
         elif ret < 0 and -ret < 4096:
             self._write(f"= -1 {errno_text(-ret)}\n")
         else:
-            self._write("= " + RESULTS[result](c, ret) + "\n")
+            self._write("= " + (_safely(lambda c, _: RESULTS[result](c, ret), c, -1) or str(ret))
+                        + "\n")
         self.open_line = None
 
     def leave_without_return(self, c: Call) -> None:
@@ -1327,12 +1369,21 @@ def _format(c: Call, kinds, lo: int, hi: int) -> list[str]:
     parts = []
     reg = sum(1 for k in kinds[:lo] if takes_register(k))
     for k in kinds[lo:hi]:
-        text = kind(k)[1](c, reg if takes_register(k) else -1)
+        text = _safely(kind(k)[1], c, reg if takes_register(k) else -1)
         if text is not None:
             parts.append(text)
         if takes_register(k):
             reg += 1
     return parts
+
+
+def _safely(fmt, c: Call, i: int) -> str | None:
+    """A printer's text; the raw value if the printer fails (a bug of ours must not stop the
+    guest: it only makes a line less readable)."""
+    try:
+        return fmt(c, i)
+    except Exception:  # noqa: BLE001
+        return hex0(c.args[i] & MASK64) if 0 <= i < len(c.args) else "?"
 
 
 def _entry_text(c: Call, kinds) -> str:
@@ -1342,7 +1393,7 @@ def _entry_text(c: Call, kinds) -> str:
     if j < len(kinds):
         phase, fmt = kind(kinds[j])
         if phase == "split":
-            head = fmt(c, sum(1 for k in kinds[:j] if takes_register(k)))
+            head = _safely(fmt, c, sum(1 for k in kinds[:j] if takes_register(k)))
             text = f"{text}, {head}" if text else head
         elif text:
             text += ", "
@@ -1355,7 +1406,7 @@ def _exit_text(c: Call, kinds) -> str:
         return ""
     phase, fmt = kind(kinds[j])
     if phase == "split":
-        return fmt(c, sum(1 for k in kinds[:j] if takes_register(k))) + \
+        return (_safely(fmt, c, sum(1 for k in kinds[:j] if takes_register(k))) or "") + \
             "".join(", " + p for p in _format(c, kinds, j + 1, len(kinds)))
     return ", ".join(_format(c, kinds, j, len(kinds)))
 

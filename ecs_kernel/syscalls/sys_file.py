@@ -419,7 +419,7 @@ def _ts(ns: int) -> tuple[int, int, int]:
 
 
 @syscall("statx", PARTIAL, "basic stats only: no birth time, attributes or mount ids",
-         args=("dirfd", "s", "atflags", "x", "p"))
+         args=("dirfd", "s", "statxflags", "statxmask", "ostatx"))
 def statx(t, dirfd, path, flags, mask, buf):
     """Implements statx(2)."""
     if u32(mask) & 0x8000_0000:  # STATX__RESERVED

@@ -58,7 +58,8 @@ def setdomainname(t, name, length):
     return _set_uts(t, "domainname", name, length)
 
 
-@syscall("sysinfo", PARTIAL, "uptime is the machine's; memory figures are nominal", args=("p",))
+@syscall("sysinfo", PARTIAL, "uptime is the machine's; memory figures are nominal",
+         args=("osysinfo",))
 def sysinfo(t, info):
     """Implements sysinfo(2)."""
     up = t.machine.monotonic_ns() // 1_000_000_000

@@ -25,11 +25,16 @@ printer of each kind):
   ``waitopts``, ``idtype``, ``rlimres``, ``rusagewho``, ``arch``, ``madv``, ``mremapflags``,
   ``msflags``, ``grnd``, ``fcntlcmd``/``fcntlarg``, ``lockop``, ``family``, ``socktype``,
   ``shut``, ``msgflags``, ``epollop``, ``efdflags``, ``mfdflags``, ``itimer``, ``timerflags``,
-  ``ioctl``/``ioctlarg``, ``prctl``/``prctlarg``, ``priowhich``, ``crflags``;
+  ``ioctl``/``ioctlarg``, ``prctl``/``prctlarg``, ``priowhich``, ``crflags``, ``statxflags``,
+  ``statxmask``, ``epollflags``, ``ofl`` (open flags without the access mode), ``newaddr``
+  (mremap's, with MREMAP_FIXED);
 - structures read at entry: ``sigset``, ``sigaction``, ``ts`` (timespec), ``tv`` (timeval),
   ``itv``, ``its``, ``rlimit``, ``stack_t``; filled by the call (printed at exit): ``osigset``,
   ``osigaction``, ``ots``, ``otv``, ``oitv``, ``oits``, ``orlimit``, ``orlimit_old``, ``ostat``,
-  ``wstatus``, ``fds`` (an int pair), ``outsname``, ``oaddr``, ``ostack_t``;
+  ``wstatus``, ``fds`` (an int pair), ``outsname``, ``oaddr``, ``ostack_t``, ``ostatx``, ``oint``
+  (``[N]``), ``opath``, ``odirents``, ``orem`` (nanosleep's remainder), ``osiginfo``, ``ocpus``,
+  ``osysinfo``;
+  ``iov``/``oiov`` (an iovec array of the next argument's length), ``siginfo``, ``cpus``;
 - whole calls: ``futex`` and ``clone`` decode every argument (the others are ``+``);
   ``@sigframe`` takes no register (rt_sigreturn's ``{mask=[...]}``).
 

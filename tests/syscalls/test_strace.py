@@ -13,6 +13,7 @@ normalized away, and nothing else:
   it), discards it for an untraced one; this kernel models the untraced process;
 - the C library's start-up in an execve'd image (rseq, which this kernel leaves unimplemented,
   random bytes, stack limits), and everything before the programs' marker line;
+- statx's ``stx_mask``: this kernel fills in the basic stats only (its table says so);
 - in the threaded program, futex calls (whether pthread_join has to wait is a race).
 """
 from __future__ import annotations
@@ -131,6 +132,7 @@ def per_task(text: str, *, from_marker: bool = True, drop: tuple[str, ...] = ())
         if name == "execve" and t.endswith("= 0"):
             after_exec.add(who)
         t = re.sub(r"0x[0-9a-f]{5,}", "0xADDR", t)
+        t = re.sub(r"stx_mask=[A-Z_|]+", "stx_mask=...", t)
         t = re.sub(r"\) +(= )", r") \1", t)
         if name in _PID_RESULT:
             t = re.sub(r"(?<== )\d+$", label, t)
