@@ -5,11 +5,17 @@
     ecs-kernel components                                 print every component table and its columns
 
     ecs-kernel sim WORKLOAD --tasks N --ticks T ...       run a synthetic workload (cli_sim.py)
+    ecs-kernel bench [NAME] [ARG...]                      the benchmarks (bench/), from any directory
 """
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
+from pathlib import Path
+
+# `ecs-kernel bench NAME` runs bench/bench_NAME.py; without a NAME, the suite (bench/__main__.py).
+BENCHMARKS = ("kernels", "lifecycle", "sim", "sim_checks", "guest_checkpoint")
 
 
 def _lifecycle(args) -> int:
@@ -44,12 +50,33 @@ def _components(args) -> int:
     return 0
 
 
+def _bench(args) -> int:
+    """The benchmarks live beside the package in the source tree (bench/, which the wheel does
+    not install): put that tree first on the path, so any working directory will do."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "bench" / "__main__.py").is_file():
+        print("ecs-kernel bench: the benchmarks come with the source tree (bench/), which this "
+              "installation does not have: clone the repository and `pip install -e .`",
+              file=sys.stderr)
+        return 2
+    sys.path.insert(0, str(root))
+    bench = importlib.import_module("bench")
+    bench.INVOKED_AS = "ecs-kernel bench"
+    rest = list(args.args)
+    if rest[:1] == ["--"]:
+        rest = rest[1:]
+    if rest and rest[0] in BENCHMARKS:
+        return importlib.import_module(f"bench.bench_{rest[0]}").main(rest[1:]) or 0
+    return importlib.import_module("bench.__main__").main(rest)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="ecs-kernel", description="A data-oriented emulation of the core Linux kernel.")
     sub = ap.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("lifecycle", help="create, exit and reap processes; print the cost per operation")
-    p.add_argument("--processes", type=int, default=10_000)
-    p.add_argument("--threads", type=int, default=10)
+    p = sub.add_parser("lifecycle", help="create, exit and reap processes; print the cost per operation",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--processes", type=int, default=10_000, help="processes to create")
+    p.add_argument("--threads", type=int, default=10, help="threads per process")
     p.add_argument("--scalar", action="store_true", help="one clone per call, one exit at a time")
     p.set_defaults(fn=_lifecycle)
     sub.add_parser("schedule", help="print the systems in tick order").set_defaults(fn=_schedule)
@@ -58,6 +85,11 @@ def main(argv=None) -> int:
     add_run_parser(sub)
     from .cli_sim import add_sim_parser
     add_sim_parser(sub)
+    b = sub.add_parser("bench", add_help=False, prefix_chars="\0",
+                       help=f"the benchmark suite, or one of {', '.join(BENCHMARKS)} "
+                            "(ARGs go to it: `ecs-kernel bench --help`)")
+    b.add_argument("args", nargs=argparse.REMAINDER)
+    b.set_defaults(fn=_bench)
     args = ap.parse_args(argv)
     if getattr(args, "processes", 1) < 1 or getattr(args, "threads", 1) < 1:
         ap.error("--processes and --threads must be at least 1")
