@@ -48,6 +48,7 @@ from ..abi import (AT_FDCWD, Block, CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CL
                    RLIM_INFINITY, S_IFBLK, S_IFCHR, S_IFMT, SA_RESTORER, SI_KERNEL, SIGCHLD,
                    SIGRTMIN, TIMER_ABSTIME)
 from ..errors import KernelError
+from .context import s32, s64
 from .table import CLASSES, MAX_NR, NAMES, name_of, number_of
 
 MASK64 = (1 << 64) - 1
@@ -262,16 +263,6 @@ def quote(data: bytes, *, more: bool = False, force_hex: bool = False) -> str:
 
 _ESCAPES = {ord('"'): '\\"', ord("\\"): "\\\\", ord("\f"): "\\f", ord("\n"): "\\n",
             ord("\r"): "\\r", ord("\t"): "\\t", ord("\v"): "\\v"}
-
-
-def s32(v: int) -> int:
-    v &= 0xFFFF_FFFF
-    return v - (1 << 32) if v >> 31 else v
-
-
-def s64(v: int) -> int:
-    v &= MASK64
-    return v - (1 << 64) if v >> 63 else v
 
 
 def hex0(v: int) -> str:
