@@ -108,12 +108,8 @@ def _strace_opt(args):
         except OSError as e:
             return f"-o {args.strace_out}: {e.strerror}"
         to_file = True
-    return Strace(out, trace=trace, timestamps=min(args.strace_time, 3), to_file=to_file)
-
-
-def _strace_close(tracer) -> None:
-    if tracer is not None and tracer.to_file:
-        tracer.out.close()
+    return Strace(out, trace=trace, timestamps=min(args.strace_time, 3), to_file=to_file,
+                  owns_out=to_file)
 
 
 def _checkpoint_args(p) -> None:
@@ -150,17 +146,14 @@ def _restore_cmd(args) -> int:
     from .jit.options import interpret_first
     interpret_first(KERNEL_CALLS_INTERPRETED)
     try:
-        try:
-            machine = guest_checkpoint.load(args.file, strace=strace)
-        except CheckpointError as e:
-            print(f"ecs-kernel restore: {args.file}: {e}", file=sys.stderr)
-            return EXIT_BAD_CHECKPOINT
-        except OSError as e:
-            print(f"ecs-kernel restore: {args.file}: {e.strerror}", file=sys.stderr)
-            return EXIT_BAD_CHECKPOINT
-        return drive(machine, checkpoint=ck)
-    finally:
-        _strace_close(strace)
+        machine = guest_checkpoint.load(args.file, strace=strace)
+    except CheckpointError as e:
+        print(f"ecs-kernel restore: {args.file}: {e}", file=sys.stderr)
+        return EXIT_BAD_CHECKPOINT
+    except OSError as e:
+        print(f"ecs-kernel restore: {args.file}: {e.strerror}", file=sys.stderr)
+        return EXIT_BAD_CHECKPOINT
+    return drive(machine, checkpoint=ck)
 
 
 def _syscalls_cmd(args) -> int:
@@ -191,12 +184,9 @@ def _run_cmd(args) -> int:
         return 2
     from .jit.options import interpret_first
     interpret_first(KERNEL_CALLS_INTERPRETED)
-    try:
-        return run(args.program, [args.program] + rest, env, root=args.root, cwd=args.cwd,
-                   strace=strace, seed=args.seed, fast_path=args.fast_path,
-                   fast_path_after=FAST_PATH_AFTER, checkpoint=ck)
-    finally:
-        _strace_close(strace)
+    return run(args.program, [args.program] + rest, env, root=args.root, cwd=args.cwd,
+               strace=strace, seed=args.seed, fast_path=args.fast_path,
+               fast_path_after=FAST_PATH_AFTER, checkpoint=ck)
 
 
 def _host_stdio(fd: int):
@@ -382,6 +372,8 @@ def drive(machine, *, strict: bool = False, stderr=None, report=None,
     finally:
         if timer is not None:
             timer.cancel()
+        if machine.strace is not None:
+            machine.strace.close()
     tracer = machine.strace  # its lines ended with each task's "+++ exited with N +++"
     if tracer is not None or os.environ.get("ECS_KERNEL_DEBUG"):
         unimpl = machine.dispatcher.unimplemented

@@ -1128,6 +1128,7 @@ class Strace:
     trace: frozenset[int] | None = None  # syscall numbers to print (None: all)
     timestamps: int = 0  # -t 1, -tt 2, -ttt 3
     to_file: bool = False  # -o FILE: every line starts with the pid (strace -f -o)
+    owns_out: bool = False  # close ``out`` at the end of the run (the file -o opened)
     realtime_ns: Callable[[], int] = time.time_ns  # the clock of -t (the Machine sets its own)
     pid_of: Callable[[object], int] = field(default=lambda task: 0)  # the Machine's
     live: dict = field(default_factory=dict)  # id(task) -> (task, pid): traced, not yet ended
@@ -1170,6 +1171,12 @@ class Strace:
             self.out.flush()
         except (OSError, ValueError):
             pass
+
+    def close(self) -> None:
+        """The end of the run: everything written out (and -o's file closed)."""
+        self.flush()
+        if self.owns_out:
+            self.out.close()
 
     def wants(self, nr: int) -> bool:
         return self.trace is None or nr in self.trace
