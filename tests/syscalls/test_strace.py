@@ -112,6 +112,9 @@ def per_task(text: str, *, from_marker: bool = True, drop: tuple[str, ...] = ())
     def label(m):
         return labels.get(int(m.group(0)), "P?")
 
+    def pid_arg(m):
+        return m.group(1) + labels.get(int(m.group(2)), m.group(2))
+
     tasks: dict[str, list[str]] = {}
     pending: dict[str, str] = {}
     after_exec: set[str] = set()
@@ -137,11 +140,8 @@ def per_task(text: str, *, from_marker: bool = True, drop: tuple[str, ...] = ())
         if name in _PID_RESULT:
             t = re.sub(r"(?<== )\d+$", label, t)
         t = re.sub(r"(?<=si_pid=)\d+|(?<=parent_tid=\[)\d+", label, t)
-        t = re.sub(r"^(kill|tkill|wait4)\(\d+", lambda m: m.group(0).split("(")[0] + "(" +
-                   labels.get(int(m.group(0).split("(")[1]), m.group(0).split("(")[1]), t)
-        t = re.sub(r"^tgkill\((\d+), (\d+)",
-                   lambda m: f"tgkill({labels.get(int(m.group(1)), 'P?')}, "
-                             f"{labels.get(int(m.group(2)), 'P?')}", t)
+        t = re.sub(r"^((?:kill|tkill|wait4|tgkill)\()(\d+)", pid_arg, t)  # (0: no pid)
+        t = re.sub(r"^(tgkill\(\w+, )(\d+)", pid_arg, t)
         tasks.setdefault(who, []).append(t)
     return tasks
 
