@@ -90,11 +90,18 @@ def _native(path: Path) -> None:
 
 
 def _native_per_iteration(small: Path, big: Path, n: int, repeat: int) -> float | None:
-    """Seconds per loop iteration natively: (best(big) - best(small)) / n; None when the
-    difference is below what two runs of a process can resolve (see :func:`resolved`)."""
-    t_small = _best(lambda: _native(small), repeat)
-    t_big = _best(lambda: _native(big), repeat)
+    """Seconds per loop iteration natively: (best(big) - best(small)) / n, best of at least
+    NATIVE_RUNS interleaved runs each (a run takes milliseconds; the best of a few is what
+    filters out the load of other processes); None when the difference is below what two runs
+    of a process can resolve (see :func:`resolved`)."""
+    t_small = t_big = float("inf")
+    for _ in range(max(repeat, NATIVE_RUNS)):
+        t_small = min(t_small, _best(lambda: _native(small), 1))
+        t_big = min(t_big, _best(lambda: _native(big), 1))
     return (t_big - t_small) / n if resolved(t_big, t_small) else None
+
+
+NATIVE_RUNS = 5
 
 
 # Process start-up jitters by a fraction of itself (and by ~0.1 ms on an idle machine): a
