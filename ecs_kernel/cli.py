@@ -5,7 +5,7 @@
     ecs-kernel components                                 print every component table and its columns
 
     ecs-kernel sim WORKLOAD --tasks N --ticks T ...       run a synthetic workload (cli_sim.py)
-    ecs-kernel bench [NAME] [ARG...]                      the benchmarks (bench/), from any directory
+    ecs-kernel bench [NAME] [ARG...]                      the benchmarks (bench/), from anywhere
 """
 from __future__ import annotations
 
@@ -73,7 +73,8 @@ def _bench(args) -> int:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="ecs-kernel", description="A data-oriented emulation of the core Linux kernel.")
     sub = ap.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("lifecycle", help="create, exit and reap processes; print the cost per operation",
+    p = sub.add_parser("lifecycle",
+                       help="create, exit and reap processes; print the cost per operation",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--processes", type=int, default=10_000, help="processes to create")
     p.add_argument("--threads", type=int, default=10, help="threads per process")

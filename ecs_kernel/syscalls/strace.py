@@ -797,7 +797,8 @@ def _futex(c, i):
         shift = "FUTEX_OP_OPARG_SHIFT<<28|" if (val3 >> 28) & abi.FUTEX_OP_OPARG_SHIFT else ""
         fop = enum((val3 >> 28) & 7, FUTEX_OPS, "x")
         fcmp = enum((val3 >> 24) & 15, FUTEX_CMPS, "x")
-        wake_op = f"{shift}{fop}<<28|{hex0((val3 >> 12) & 0xFFF)}<<12|{fcmp}<<24|{hex0(val3 & 0xFFF)}"
+        oparg, cmparg = hex0((val3 >> 12) & 0xFFF), hex0(val3 & 0xFFF)
+        wake_op = f"{shift}{fop}<<28|{oparg}<<12|{fcmp}<<24|{cmparg}"
         parts += [str(val), str(timeout & 0xFFFF_FFFF), pointer(uaddr2), wake_op]
     elif cmd == abi.FUTEX_WAIT_REQUEUE_PI:
         parts += [str(val), timespec(c, timeout), pointer(uaddr2)]
@@ -957,7 +958,8 @@ KINDS: dict[str, tuple[str, Callable]] = {
     "osigset": ("out", _sigset_out), "sigaction": ("in", _sigaction_in),
     "osigaction": ("out", _sigaction_out), "clockid": ("in", _clockid),
     "ts": ("in", _timespec), "ots": ("out", _after(_timespec)), "tv": ("in", _timeval),
-    "otv": ("out", _after(_timeval)), "itv": ("in", _itimerval), "oitv": ("out", _after(_itimerval)),
+    "otv": ("out", _after(_timeval)), "itv": ("in", _itimerval),
+    "oitv": ("out", _after(_itimerval)),
     "its": ("in", _itimerspec), "oits": ("out", _after(_itimerspec)),
     "rlimit": ("in", _rlimit("RLIM64_INFINITY")),
     "orlimit": ("out", _after(_rlimit("RLIM64_INFINITY"))),
@@ -970,7 +972,8 @@ KINDS: dict[str, tuple[str, Callable]] = {
     "renameflags": ("in", _flag_kind(RENAME_FLAGS)),
     "waitopts": ("in", _flag_kind(WAIT_FLAGS, rename=WAIT_NAMES)),
     "idtype": ("in", _enum_kind(ID_TYPES)), "rlimres": ("in", _enum_kind(RLIMITS)),
-    "rusagewho": ("in", _enum_kind(RUSAGE_WHO)), "arch": ("in", _enum_kind(ARCH_CODES, unknown="x")),
+    "rusagewho": ("in", _enum_kind(RUSAGE_WHO)),
+    "arch": ("in", _enum_kind(ARCH_CODES, unknown="x")),
     "madv": ("in", _enum_kind(MADVICE)), "mremapflags": ("in", _flag_kind(MREMAP_FLAGS)),
     "msflags": ("in", _flag_kind(MSYNC_FLAGS)), "grnd": ("in", _flag_kind(GRND_FLAGS)),
     "fcntlcmd": ("in", _enum_kind(FCNTL_CMDS)), "fcntlarg": ("in", _fcntl_arg),
@@ -1137,7 +1140,7 @@ class Strace:
     open_line: Call | None = None  # the call whose line has no newline yet
     col: int = 0  # characters on the current line
 
-    # -- output -------------------------------------------------------------------------------------
+    # -- output ------------------------------------------------------------------------------------
     def _write(self, s: str) -> None:
         self.out.write(s)
         nl = s.rfind("\n")
@@ -1181,7 +1184,7 @@ class Strace:
     def wants(self, nr: int) -> bool:
         return self.trace is None or nr in self.trace
 
-    # -- tasks --------------------------------------------------------------------------------------
+    # -- tasks -------------------------------------------------------------------------------------
     def attach(self, task) -> None:
         """A task to trace (the program's first, one a clone made, one a checkpoint restored)."""
         if id(task) not in self.live:
@@ -1207,7 +1210,7 @@ class Strace:
         del self.live[id(task)]
         self.flush()
 
-    # -- syscalls -----------------------------------------------------------------------------------
+    # -- syscalls ----------------------------------------------------------------------------------
     def enter(self, task, nr: int, args, kinds) -> Call | None:
         """Syscall entry: print ``name(`` and the arguments known now. Returns the Call to hand
         to :meth:`leave`, or None when the call is not traced."""
@@ -1296,7 +1299,7 @@ class Strace:
         if self.col < ALIGN:
             self._write(" " * (ALIGN - self.col))
 
-    # -- signals ------------------------------------------------------------------------------------
+    # -- signals -----------------------------------------------------------------------------------
     def signal(self, task, siginfo: bytes) -> None:
         """``--- SIGUSR1 {si_signo=SIGUSR1, si_code=SI_USER, si_pid=2, si_uid=0} ---``."""
         self._line(task, f"--- {signal_name(struct.unpack_from('<i', siginfo)[0])} "
