@@ -37,7 +37,6 @@ anything runs.
 from __future__ import annotations
 
 import argparse
-import fcntl
 import os
 import sys
 from functools import partial
@@ -71,13 +70,17 @@ def add_run_parser(sub) -> None:
     p.add_argument("--cpus", type=_cpu_count, default=None, metavar="N",
                    help=f"CPUs the kernel models, 1..{MAX_CPUS} (default: the CPUs this process "
                         f"may run on; {DETERMINISTIC_CPUS} with --deterministic)")
-    _strace_args(p)
+    add_strace_args(p)
     p.add_argument("--no-fast-path", dest="fast_path", action="store_false",
                    help="handle every syscall in Python (no compiled syscall hook)")
     p.add_argument("--seed", type=int, default=None, help="seed of the guest's random numbers")
     p.add_argument("--deterministic", action="store_true",
                    help="the same --seed gives the same run: virtual time, seeded randomness and "
                         "scheduling, nothing from the host but the program's input")
+    p.add_argument("--record", metavar="FILE",
+                   help="with --deterministic: keep the run's host input (the files it read from "
+                        "the root, its stdin) in FILE, which `ecs-kernel replay FILE` runs again "
+                        "exactly, on another machine too")
     _checkpoint_args(p)
     p.add_argument("program", help="the program (a path inside the root)")
     p.add_argument("args", nargs=argparse.REMAINDER, help="its arguments")
@@ -85,7 +88,7 @@ def add_run_parser(sub) -> None:
     r = sub.add_parser("restore", help="continue a program from a checkpoint file",
                        description="Continue a program saved by run --checkpoint-to, with run's "
                                    "stdio conventions and exit status.")
-    _strace_args(r)
+    add_strace_args(r)
     _checkpoint_args(r)
     r.add_argument("file", help="a checkpoint written by run --checkpoint-to")
     r.set_defaults(fn=_restore_cmd)
@@ -133,7 +136,7 @@ def default_cwd(root: str) -> str:
     return "/" + rel
 
 
-def _strace_args(p) -> None:
+def add_strace_args(p) -> None:
     g = p.add_argument_group("strace", "--strace and strace's options (each turns --strace on)")
     g.add_argument("--strace", action="store_true",
                    help="print each syscall of every task to stderr, as strace -f does (every "
@@ -149,7 +152,7 @@ def _strace_args(p) -> None:
                    help="write the trace to FILE (each line starts with the pid)")
 
 
-def _strace_opt(args):
+def strace_from_args(args):
     """The Strace the options ask for (None without them), or a str for a usage error."""
     from .syscalls.strace import Strace, TraceExprError, parse_trace
     if not (args.strace or args.strace_expr is not None or args.strace_time
@@ -225,7 +228,7 @@ def _restore_cmd(args) -> int:
     if isinstance(ck, str):
         print(f"ecs-kernel restore: {ck}", file=sys.stderr)
         return 2
-    strace = _strace_opt(args)
+    strace = strace_from_args(args)
     if isinstance(strace, str):
         print(f"ecs-kernel restore: {strace}", file=sys.stderr)
         return 2
@@ -260,23 +263,60 @@ def _run_cmd(args) -> int:
     if isinstance(ck, str):
         print(f"ecs-kernel run: {ck}", file=sys.stderr)
         return 2
-    strace = _strace_opt(args)
+    recorder = None
+    if args.record is not None:
+        problem = _record_problem(args)
+        if problem:
+            print(f"ecs-kernel run: {problem}", file=sys.stderr)
+            return 2
+        from .fs.host_view import Recorder
+        recorder = Recorder()
+        if args.cwd is None:  # the replay must start where this run did, on any machine
+            args.cwd = default_cwd(args.root)
+    strace = strace_from_args(args)
     if isinstance(strace, str):
         print(f"ecs-kernel run: {strace}", file=sys.stderr)
         return 2
     from .jit.options import interpret_first
     interpret_first(KERNEL_CALLS_INTERPRETED)
-    return run(args.program, [args.program] + rest, env, root=args.root, cwd=args.cwd,
-               cpus=args.cpus, strace=strace, seed=args.seed,
-               fast_path=args.fast_path, fast_path_after=FAST_PATH_AFTER, checkpoint=ck,
-               deterministic=args.deterministic)
+    status = run(args.program, [args.program] + rest, env, root=args.root, cwd=args.cwd,
+                 cpus=args.cpus, strace=strace, seed=args.seed,
+                 fast_path=args.fast_path, fast_path_after=FAST_PATH_AFTER, checkpoint=ck,
+                 deterministic=args.deterministic, host=recorder)
+    if recorder is not None:
+        from . import explore as ex
+        envd = dict(os.fsdecode(kv).partition("=")[::2] for kv in env)
+        prog = ex.Program([args.program] + rest, envd, args.root, args.cwd,
+                          0 if args.seed is None else args.seed)
+        try:
+            ex.save_replay(args.record, prog, None, None, choices=None, status=status,
+                           cpus=args.cpus, recorder=recorder)
+        except OSError as e:
+            print(f"ecs-kernel run: --record {args.record}: {e.strerror}", file=sys.stderr)
+            return EXIT_CHECKPOINT_FAILED if status == 0 else status
+    return status
+
+
+def _record_problem(args) -> str | None:
+    """Why ``--record`` cannot be honoured (checked before the run), or None."""
+    if not args.deterministic:
+        return "--record needs --deterministic (only a deterministic run can be replayed)"
+    if args.checkpoint_at is not None or args.checkpoint_on is not None:
+        return "--record and --checkpoint-at/--checkpoint-on cannot be combined"
+    path = os.path.abspath(args.record)
+    if os.path.isdir(path):
+        return f"--record {args.record}: is a directory"
+    if not os.access(os.path.dirname(path), os.W_OK):
+        return f"--record {args.record}: cannot write in {os.path.dirname(path)}"
+    return None
 
 
 def _host_stdio(fd: int):
     from . import abi
+    from .fs import host_view
     from .fs.stdio import HostStdioFile
     try:
-        fl = fcntl.fcntl(fd, fcntl.F_GETFL)
+        fl = host_view.current().fd_flags(fd)
     except OSError:
         return None
     acc = fl & os.O_ACCMODE
@@ -293,11 +333,21 @@ def exit_code(status: int) -> int:
     return (status >> 8) & 0xFF
 
 
-def run(program, argv, envp, *, root: str = "/", cwd: str | None = "/", strace=None, seed=None,
-        stdio=(0, 1, 2), strict: bool = False, stderr=None, report=None,
-        timeout: float | None = None, fast_path: bool = True, fast_path_after: int = 0,
-        stop_at=None, clock=None, checkpoint=None, deterministic: bool = False,
-        scheduler=None, cpus: int | None = None) -> int:
+def run(program, argv, envp, *, host=None, stdio=(0, 1, 2), **kw) -> int:
+    """Run ``program`` in a fresh Kernel; return the shell-style exit status (:func:`_run` has
+    the options). ``host``: what answers for the host's files and stdio (fs/host_view.py: a
+    Recorder keeps the run's host input, a Replayer serves a recorded one; default the host)."""
+    from .fs import host_view
+    with host_view.using(host) as view:
+        view.bind_stdio(stdio)
+        return _run(program, argv, envp, stdio=stdio, **kw)
+
+
+def _run(program, argv, envp, *, root: str = "/", cwd: str | None = "/", strace=None, seed=None,
+         stdio=(0, 1, 2), strict: bool = False, stderr=None, report=None,
+         timeout: float | None = None, fast_path: bool = True, fast_path_after: int = 0,
+         stop_at=None, clock=None, checkpoint=None, deterministic: bool = False,
+         scheduler=None, cpus: int | None = None) -> int:
     """Run ``program`` in a fresh Kernel; return the shell-style exit status.
 
     ``program`` without a ``/`` is looked up in the guest's PATH (:func:`find_program`).
