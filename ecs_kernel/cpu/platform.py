@@ -35,7 +35,7 @@ from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import uclib
 
 from ..abi import (BUS_ADRALN, ENOSYS, FPE_INTDIV, ILL_ILLOPN, SEGV_ACCERR, SEGV_MAPERR,
-                   SI_KERNEL, SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP)
+                   SI_KERNEL, SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP, USER_CS, USER_SS)
 from ..checkpoint_objects import state_class
 from ..jit.fastpath import FastPath
 from ..jit.options import promote
@@ -76,8 +76,7 @@ GENERAL_REGS = (X.UC_X86_REG_RAX, X.UC_X86_REG_RBX, X.UC_X86_REG_RCX, X.UC_X86_R
                 X.UC_X86_REG_R13, X.UC_X86_REG_R14, X.UC_X86_REG_R15)
 
 
-# The selectors Linux gives 64-bit user code (__USER_CS, __USER_DS) and a GDT that holds them.
-USER_CS, USER_DS = 0x33, 0x2B
+# A GDT that holds the selectors Linux gives 64-bit user code (abi.USER_CS, abi.USER_SS).
 _GDT = b"".join(struct.pack("<HHBBBB", 0xFFFF, 0, 0, access, flags << 4 | 0xF, 0) for access, flags in (
     (0, 0), (0x9A, 0xA), (0x92, 0xC), (0x00, 0x0), (0x00, 0x0), (0xF2, 0xC), (0xFA, 0xA)))
 _SCRATCH = 0x10000  # a page used only while the engine is empty (see new_engine)
@@ -96,7 +95,7 @@ def new_engine() -> Uc:
     uc.reg_write(X.UC_X86_REG_GDTR, (0, _SCRATCH, len(_GDT) - 1, 0))
     iret_at, frame_at = _SCRATCH + 0x800, _SCRATCH + 0xF00
     uc.mem_write(iret_at, b"\x48\xcf")  # iretq
-    uc.mem_write(frame_at, struct.pack("<5Q", 0, USER_CS | 3, 0x202, 0, USER_DS | 3))
+    uc.mem_write(frame_at, struct.pack("<5Q", 0, USER_CS | 3, 0x202, 0, USER_SS | 3))
     uc.reg_write(X.UC_X86_REG_RSP, frame_at)
     uc.emu_start(iret_at, 0, count=1)
     uc.mem_unmap(_SCRATCH, 0x1000)
