@@ -10,6 +10,11 @@ seeded scheduling, always in quanta: ``run --deterministic``). Issue 14's goal: 
 Then the explorer on a small threaded program (tests/guests/src/races.c, the mutex-protected
 counter: two threads, 2000 locked increments each): runs per second of ``explore.run_schedule``
 under drawn schedules, whole runs each (a fresh Kernel, the ELF loaded, the run, its judgement).
+
+Last, whether runs would gain by sharing their common prefix through a checkpoint (issue 14: "where
+that is faster than re-running"): the run is saved in memory at its first scheduling decision (the
+first quantum with two tasks runnable, before which every schedule is the same run), and a run
+restored from there (cpu/checkpoint.loads, then the rest) is timed against a whole run.
 """
 from __future__ import annotations
 
@@ -66,7 +71,50 @@ def main(argv=None) -> int:
         dt = time.perf_counter() - t0
         print(f"\nexplorer: {args.runs / dt:.1f} runs/s ({dt / args.runs * 1e3:.0f} ms per run) of "
               f"races.c counter-locked under random schedules")
+        _prefix_sharing(prog, args.repeat)
     return 0
+
+
+def _prefix_sharing(prog, repeat: int) -> None:
+    import os
+    import statistics
+
+    from ecs_kernel import checkpoint_file
+    from ecs_kernel import explore as ex
+    from ecs_kernel.cli_run import run
+    from ecs_kernel.cpu import checkpoint as ck
+    whole = statistics.median(_timed(lambda: ex.run_schedule(prog, [])) for _ in range(repeat + 2))
+    saved = {}
+
+    def save(m):
+        saved["blob"] = checkpoint_file.dumps(*ck.to_state(m))
+
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        run(os.fsencode(prog.argv[0]), [os.fsencode(a) for a in prog.argv], [],
+            stdio=(null, null, null), deterministic=True,
+            stop_at=(lambda m: m.contended, save))
+        loads, rests = [], []
+        for _ in range(repeat + 2):
+            t0 = time.perf_counter()
+            m = ck.loads(saved["blob"], stdio=(null, null, null))
+            t1 = time.perf_counter()
+            m.run()
+            loads.append(t1 - t0)
+            rests.append(time.perf_counter() - t1)
+    finally:
+        os.close(null)
+    load, rest = statistics.median(loads), statistics.median(rests)
+    verdict = "faster" if load + rest < whole else "slower"
+    print(f"prefix sharing: restored at the first decision {1e3 * (load + rest):.0f} ms "
+          f"(restore {1e3 * load:.0f} ms of a {len(saved['blob']) / 1e6:.1f} MB checkpoint + the "
+          f"rest {1e3 * rest:.0f} ms) against {1e3 * whole:.0f} ms from the start: {verdict}")
+
+
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
 
 
 if __name__ == "__main__":

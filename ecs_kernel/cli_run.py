@@ -284,13 +284,12 @@ def _run_cmd(args) -> int:
                  fast_path=args.fast_path, fast_path_after=FAST_PATH_AFTER, checkpoint=ck,
                  deterministic=args.deterministic, host=recorder)
     if recorder is not None:
-        from . import explore as ex
+        from . import replay_file
         envd = dict(os.fsdecode(kv).partition("=")[::2] for kv in env)
-        prog = ex.Program([args.program] + rest, envd, args.root, args.cwd,
-                          0 if args.seed is None else args.seed)
+        prog = replay_file.Program([args.program] + rest, envd, args.root, args.cwd,
+                                   0 if args.seed is None else args.seed)
         try:
-            ex.save_replay(args.record, prog, None, None, choices=None, status=status,
-                           cpus=args.cpus, recorder=recorder)
+            replay_file.save(args.record, prog, status=status, cpus=args.cpus, recorder=recorder)
         except OSError as e:
             print(f"ecs-kernel run: --record {args.record}: {e.strerror}", file=sys.stderr)
             return EXIT_CHECKPOINT_FAILED if status == 0 else status

@@ -22,29 +22,19 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 
-from .cli_run import EXIT_DEADLOCK, EXIT_INTERNAL, exit_code, run
+from . import checkpoint_file, replay_file
+from .cli_run import EXIT_DEADLOCK, EXIT_INTERNAL, drive, exit_code, run
+from .cpu import checkpoint as guest_checkpoint
 from .cpu import scheduler as sched
 from .cpu.task_run import DEADLOCKED
+from .fs.host_view import ReplayDiverged
+from .replay_file import Program, Replay, ReplayError, load_replay
 
 DRAWN = 400  # decisions hypothesis draws per run (then defaults): well inside its 8 KiB buffer
-REPLAY_FORMAT = "ecs-kernel-replay"
-REPLAY_VERSION = 2  # 2: checkpoint_file's format, with the recorded host input
-
-
-@dataclass
-class Program:
-    """What to run: ``argv`` (argv[0] the path inside ``root``), the environment, the seed."""
-
-    argv: list[str]
-    env: dict[str, str] = field(default_factory=dict)
-    root: str = "/"
-    cwd: str = "/"
-    seed: int = 0
-    stdin: bytes = b""
 
 
 @dataclass
@@ -70,10 +60,26 @@ class _Chooser:
         return next(self.it, 0) % n
 
 
+@dataclass
+class Prefix:
+    """A run saved in memory at its first scheduling decision (until there every schedule is the
+    same run), with what it had written and read of its stdio by then: later runs restore it
+    instead of running the program's start again (``bench_deterministic`` measures the gain)."""
+
+    blob: bytes  # checkpoint_file's bytes of the run (cpu/checkpoint.py)
+    stdout: bytes
+    stderr: bytes
+    stdin_offset: int
+
+
 def run_schedule(prog: Program, choices=None, *, choose=None, strace: bool = False,
-                 limit: int = 2000, timeout: float | None = 120) -> Outcome:
+                 limit: int = 2000, timeout: float | None = 120, prefix: Prefix | None = None,
+                 keep_prefix: dict | None = None) -> Outcome:
     """Run ``prog`` deterministically with its decisions from ``choices`` (a list of ints, each
-    taken modulo the options it chooses among; then defaults) or from ``choose(n)``."""
+    taken modulo the options it chooses among; then defaults) or from ``choose(n)``.
+    ``prefix``: start from that saved run instead of from the program's start (same outcome).
+    ``keep_prefix``: a dict that gets this run's :class:`Prefix` under "prefix" (None when the
+    run never had two tasks runnable)."""
     chooser = choose if choose is not None else _Chooser(choices or [])
     decisions = sched.Decisions(chooser, limit=limit)
     log = io.StringIO() if strace else None
@@ -88,15 +94,36 @@ def run_schedule(prog: Program, choices=None, *, choose=None, strace: bool = Fal
             tempfile.TemporaryFile(dir="/var/tmp") as ferr:
         fin.write(prog.stdin)
         fin.seek(0)
+        stdio = (fin.fileno(), fout.fileno(), ferr.fileno())
         errlog = open(ferr.fileno(), "w", closefd=False)
-        status = run(os.fsencode(prog.argv[0]), [os.fsencode(a) for a in prog.argv], envp,
-                     root=prog.root, cwd=prog.cwd, strace=log, seed=prog.seed,
-                     stdio=(fin.fileno(), fout.fileno(), ferr.fileno()), stderr=errlog,
-                     report=report, timeout=timeout, deterministic=True, scheduler=decisions)
+        if prefix is not None and not strace:
+            os.lseek(fin.fileno(), prefix.stdin_offset, os.SEEK_SET)
+            machine = guest_checkpoint.loads(prefix.blob, stdio=stdio, stderr=errlog)
+            machine.scheduler = decisions
+            decisions.attach(machine)
+            status = drive(machine, stderr=errlog, report=report, timeout=timeout)
+            head_out, head_err = prefix.stdout, prefix.stderr
+        else:
+            stop_at = None
+            if keep_prefix is not None:
+                keep_prefix["prefix"] = None
+
+                def save(machine):
+                    errlog.flush()
+                    keep_prefix["prefix"] = Prefix(
+                        checkpoint_file.dumps(*guest_checkpoint.to_state(machine)),
+                        os.pread(fout.fileno(), 1 << 30, 0), os.pread(ferr.fileno(), 1 << 30, 0),
+                        os.lseek(fin.fileno(), 0, os.SEEK_CUR))
+                stop_at = (lambda m: m.choice_ahead(), save)
+            status = run(os.fsencode(prog.argv[0]), [os.fsencode(a) for a in prog.argv], envp,
+                         root=prog.root, cwd=prog.cwd, strace=log, seed=prog.seed,
+                         stdio=stdio, stderr=errlog, report=report, timeout=timeout,
+                         deterministic=True, scheduler=decisions, stop_at=stop_at)
+            head_out = head_err = b""
         errlog.flush()
         fout.seek(0)
         ferr.seek(0)
-        out, err = fout.read(), ferr.read()
+        out, err = head_out + fout.read(), head_err + ferr.read()
     return Outcome(status, out, err, list(decisions.choices), list(decisions.log),
                    seen.get("deadlock"), log.getvalue() if log else "")
 
@@ -138,17 +165,23 @@ class Finding:
 
 
 def explore(prog: Program, *, runs: int = 300, seconds: float | None = None,
-            expected: Expected | None = None, progress=None) -> Finding:
+            expected: Expected | None = None, progress=None, share_prefix: bool = True) -> Finding:
     """Run ``prog`` under ``runs`` schedules hypothesis draws (or as many as ``seconds`` allow at
     the first run's pace; hypothesis may add a few it does not count); return the first
-    failure, shrunk, or a Finding with ``reason`` None. ``Finding.runs`` is every run made."""
+    failure, shrunk, or a Finding with ``reason`` None. ``Finding.runs`` is every run made.
+    With ``share_prefix``, runs start from the default run saved at its first decision
+    (:class:`Prefix`), once a restored default run proved to be the same run."""
     t0 = time.monotonic()
+    kept: dict = {}
+    base = run_schedule(prog, [], keep_prefix=kept)  # the default schedule: what the program does
     if expected is None or (expected.status is None and expected.stdout is None):
-        base = run_schedule(prog, [])  # the default schedule says what the program does
         reason = judge(base, Expected())
         if reason is not None:
             return Finding(reason, base, 1, time.monotonic() - t0, Expected())
         expected = Expected(base.status, base.stdout)
+    prefix = kept.get("prefix") if share_prefix else None
+    if prefix is not None and run_schedule(prog, [], prefix=prefix) != base:
+        prefix = None  # (never seen: a restored run that is not the same run is not used)
     if seconds is not None:
         # hypothesis cannot be stopped halfway (a run that draws less than the same run before
         # is an error), so a time budget becomes a run budget at the first runs' pace
@@ -170,7 +203,8 @@ def explore(prog: Program, *, runs: int = 300, seconds: float | None = None,
         count[0] += 1
         if progress is not None:
             progress(count[0])
-        out = run_schedule(prog, choose=lambda n: data.draw(st.integers(0, n - 1)), limit=DRAWN)
+        out = run_schedule(prog, choose=lambda n: data.draw(st.integers(0, n - 1)), limit=DRAWN,
+                           prefix=prefix)
         reason = judge(out, expected)
         if reason is not None:
             failures.append((reason, out))
@@ -218,83 +252,17 @@ def describe(f: Finding, last_syscalls: str = "", per_task: int = 4) -> str:
 
 # -- replay files -------------------------------------------------------------------------------
 
-@dataclass
-class Replay:
-    """What a replay file holds: the program, the schedule (``choices`` for an explored run, None
-    for a seeded ``run --deterministic``), the status it ended with, and, when the run was
-    recorded (``run --record``), its host input, so it replays where the host files differ."""
-
-    prog: Program
-    choices: list[int] | None
-    status: int | None = None
-    reason: str | None = None
-    cpus: int | None = None
-    host: object = None  # a host_view.Replayer
-
-
-class ReplayError(ValueError):
-    """A replay file that is not one (one line says why)."""
-
-
-def save_replay(path, prog: Program, outcome: Outcome | None, reason: str | None, *,
-                choices: list[int] | None = None, status: int | None = None,
-                cpus: int | None = None, recorder=None) -> int:
-    """Write a replay file (checkpoint_file's format: a checked manifest and arrays, nothing
-    that runs code). ``outcome`` gives the choices and status of an explored run; a seeded run
-    passes ``choices=None`` and its ``status``. ``recorder``: the run's host_view.Recorder."""
-    from . import checkpoint_file
+def save_replay(path, prog: Program, outcome: Outcome | None, reason: str | None, **kw) -> int:
+    """:func:`replay_file.save` of an explored run (its choices and status from ``outcome``)."""
     if outcome is not None:
-        choices, status = outcome.choices, outcome.status
-    doc = {"format": REPLAY_FORMAT, "version": REPLAY_VERSION,
-           "argv": prog.argv, "env": prog.env, "root": prog.root, "cwd": prog.cwd,
-           "seed": prog.seed, "stdin": prog.stdin.hex(), "choices": choices,
-           "status": status, "reason": reason, "cpus": cpus, "host": None}
-    arrays = {}
-    if recorder is not None:
-        doc["host"], arrays = recorder.state()
-    return checkpoint_file.write(path, {"kind": "replay", "replay": doc}, arrays)
-
-
-def load_replay(path) -> Replay:
-    from . import checkpoint_file
-    from .fs.host_view import Replayer, ReplayDiverged
-    try:
-        meta, arrays = checkpoint_file.read(path)
-    except checkpoint_file.CheckpointError as e:
-        raise ReplayError(f"{path} is not a replay file ({e})") from None
-    doc = meta.get("replay") if meta.get("kind") == "replay" else None
-    if not isinstance(doc, dict) or doc.get("format") != REPLAY_FORMAT:
-        raise ReplayError(f"{path} is not an ecs-kernel replay file")
-    if doc.get("version") != REPLAY_VERSION:
-        raise ReplayError(f"{path}: replay format {doc.get('version')!r}, this ecs-kernel reads "
-                          f"{REPLAY_VERSION}")
-    try:
-        argv, env, choices, cpus = doc["argv"], doc["env"], doc["choices"], doc["cpus"]
-        if not (isinstance(argv, list) and argv and all(isinstance(a, str) for a in argv)
-                and isinstance(env, dict) and all(isinstance(k, str) and isinstance(v, str)
-                                                  for k, v in env.items())
-                and (choices is None or isinstance(choices, list)
-                     and all(type(c) is int and 0 <= c <= sched.PREEMPT_MAX for c in choices))
-                and (cpus is None or type(cpus) is int and cpus >= 1)
-                and type(doc["seed"]) is int and isinstance(doc["root"], str)
-                and isinstance(doc["cwd"], str)):
-            raise TypeError
-        prog = Program(argv, env, doc["root"], doc["cwd"], doc["seed"], bytes.fromhex(doc["stdin"]))
-        host = Replayer(doc["host"], arrays) if doc["host"] is not None else None
-    except (KeyError, TypeError, ValueError):
-        raise ReplayError(f"{path}: a malformed replay file") from None
-    except ReplayDiverged as e:
-        raise ReplayError(f"{path}: {e}") from None
-    status = doc.get("status") if type(doc.get("status")) is int else None
-    reason = doc.get("reason") if isinstance(doc.get("reason"), str) else None
-    return Replay(prog, choices, status, reason, cpus, host)
+        kw.update(choices=outcome.choices, status=outcome.status)
+    return replay_file.save(path, prog, reason, **kw)
 
 
 def replay(r: Replay, *, strace=None, stdio=(0, 1, 2), stderr=None) -> int:
     """Run a replay file's run again with run's stdio conventions; the exit status (3 with the
     report on stderr for a deadlock). Its stdin is the recorded one: the explored program's
     ``stdin`` bytes, or what a recorded run read (the host's stdin is not read)."""
-    from .fs.host_view import ReplayDiverged
     err = stderr or sys.stderr
     prog = r.prog
     decisions = sched.replaying(r.choices) if r.choices is not None else None
@@ -319,6 +287,6 @@ def replay(r: Replay, *, strace=None, stdio=(0, 1, 2), stderr=None) -> int:
                 os.close(stdin)
 
 
-__all__ = ["Program", "Outcome", "Expected", "Finding", "run_schedule", "schedules", "judge",
+__all__ = ["Program", "Outcome", "Prefix", "Expected", "Finding", "run_schedule", "schedules", "judge",
            "explore", "describe", "save_replay", "load_replay", "replay", "Replay", "ReplayError",
            "EXIT_DEADLOCK", "DEADLOCKED", "exit_code"]

@@ -24,6 +24,7 @@ Bottom to top. A module may import its own layer and the layers its row names, n
                                                             through the objects they are given
                                                             (``t.mm``, ``t.machine``)
     cpu         ... syscalls cpu                            Unicorn, ELF, guest memory, the run loop
+    replay_file ... cpu replay_file                         replay files (run --record writes one)
     sim         abi errors world schedule jit components    synthetic tasks: they drive the
                 systems kernel sim                          systems, never a CPU or a syscall
     testing     abi errors world schedule jit fs            what users import to test: never a
@@ -70,6 +71,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "cli": None,  # anything
     "cluster": None,
     "explore": None,  # the schedule explorer: runs whole programs, as the command line does
+    "replay_file": _BELOW_SYSCALLS | {"syscalls", "cpu", "replay_file"},  # read by cli_run too
 }
 
 # Imports allowed inside a function: modules that are slow to import and needed only on some

@@ -119,6 +119,7 @@ def to_state(machine: Machine) -> tuple[dict, dict[str, np.ndarray]]:
         "deterministic": bool(machine.deterministic),
         "unimplemented": [[int(nr), int(n)] for nr, n in sorted(machine.dispatcher.unimplemented.items())],
         "strace": machine.strace.state() if machine.strace is not None else None,
+        "last_turn": int(machine.last_turn),
     }
     meta["objects"] = w.objects
     return meta, w.arrays
@@ -230,6 +231,7 @@ def _from_state(meta, arrays, *, stdio, strace, stderr, strict) -> Machine:
                                  int(seg[i, 0]), int(seg[i, 1]))
         machine.tasks[row] = task
     machine.main_row = main
+    machine.last_turn = r.int(mmeta, "last_turn", -1, len(T.alive))  # round robin's position
     machine.boot_ns = r.int(mmeta, "boot_ns", 0, world.now_ns)
     if machine.strace is not None and mmeta.get("strace") is not None:
         _resume_strace(r, machine, mmeta["strace"])

@@ -107,6 +107,7 @@ class Machine:
         self.pending_release: list[int] = []  # address_spaces rows to release once stopped
         self.timer_deadline_ns: int | None = None  # next kernel deadline (the clock's ns)
         self.contended = False  # another guest task is runnable: run in quanta
+        self.last_turn = -1  # the row of the run loop's last turn (run())
         self.context_switches = 0  # switches from one guest task to another (/proc/stat's ctxt)
         # --strace prints every syscall, so it keeps every call on the Python hook.
         fast = fast_path and self.strace is None
@@ -400,7 +401,9 @@ class Machine:
                 if T.alive[r] and int(T.exit_state[r]) < ExitState.ZOMBIE:
                     self.strace.attach(task)
         main_tg = int(T.tg[main])
-        last = self.current
+        # the task of the last turn, which round robin's next pick starts after (a checkpoint
+        # keeps it: the pick after a restore is the uninterrupted run's)
+        last = self.last_turn if self.last_turn >= 0 else self.current  # (a row number only)
         while True:
             if until is not None and until(self):
                 return None
@@ -413,7 +416,7 @@ class Machine:
             self._service_blocked()
             row = self._next_runnable(last)
             if row >= 0:
-                last = row
+                last = self.last_turn = row
                 self._run_task(row)
                 continue
             self.idle()
@@ -563,6 +566,11 @@ class Machine:
         if not T.alive[row] or int(T.exit_state[row]) != 0 or G.exiting[int(T.tg[row])]:
             return False
         return int(T.run_state[row]) in (RunState.runApp, RunState.runSyscallExit)
+
+    def choice_ahead(self) -> bool:
+        """Will the next turn be a scheduling decision (two tasks runnable)? Until then every
+        schedule of a deterministic run is the same run (the explorer shares that prefix)."""
+        return sum(1 for r in self.tasks if self._runnable(r)) > 1
 
     def _next_runnable(self, last: int) -> int:
         ready = [r for r in sorted(self.tasks) if self._runnable(r)]

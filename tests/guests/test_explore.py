@@ -86,3 +86,20 @@ def test_bad_replay_files_are_one_line(tmp_path):
         path.write_bytes(content)
         r = subprocess.run([*CLI, "replay", str(path)], capture_output=True, timeout=120)
         assert r.returncode == 2 and r.stderr.count(b"\n") == 1, (content, r.stderr)
+
+
+@pytest.mark.parametrize("mode", ["counter", "abba", "signal"])
+def test_a_run_from_the_shared_prefix_is_the_same_run(races, mode):
+    """explore restores the default run saved at its first decision instead of starting each
+    run over (Prefix): under any schedule the outcome is the whole run's (status, output,
+    decisions and their log, the deadlock report)."""
+    import random
+    prog = ex.Program([races, mode])
+    kept = {}
+    ex.run_schedule(prog, [], keep_prefix=kept)
+    prefix = kept["prefix"]
+    assert prefix is not None and prefix.blob
+    rng = random.Random(mode)
+    for _ in range(6):
+        choices = [rng.choice([0, 0, 1, 2, rng.randrange(4097)]) for _ in range(40)]
+        assert ex.run_schedule(prog, choices, prefix=prefix) == ex.run_schedule(prog, choices)
