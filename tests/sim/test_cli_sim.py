@@ -448,3 +448,22 @@ def test_plot_from_the_command_is_a_png(tmp_path):
     assert r.returncode == 0, r.stderr
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert f"wrote       {png}" in r.stdout and r.stderr == ""
+
+
+def test_the_summary_in_the_docs_is_what_the_command_prints():
+    doc = (ROOT / "docs" / "sim-cli.md").read_text()
+    block = re.search(r"\n  \$ ecs-kernel sim (signal-storm [^\n]*)\n(.*?)\n  ```", doc, re.DOTALL)
+    args, shown = block.group(1).split(), [ln[2:] for ln in block.group(2).splitlines()]
+    r = ecs_sim(*args, timeout=300)
+    assert r.returncode == 0, r.stderr
+    printed = r.stdout.splitlines()
+    assert len(printed) == len(shown)
+    # times vary from run to run, and whether numba loads or compiles its kernels: not the shape
+    time_line = (r"  time        \d+\.\d\d s setup, (\d+\.\d\d s (loading numba kernels|compiling "
+                 r"numba kernels \(first run only: cached on disk\)), )?\d+\.\d\d s running 20 ticks: "
+                 r"[\d,]+ task-ticks/s")
+    for got, want in zip(printed, shown):
+        if want.startswith("  time "):
+            assert re.fullmatch(time_line, want) and re.fullmatch(time_line, got), got
+        else:
+            assert got == want
