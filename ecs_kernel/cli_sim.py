@@ -173,9 +173,11 @@ def unwritable(path: str) -> str | None:
     """Why a file cannot be written at ``path``, or None: checked before the first tick, so a
     long run does not end unable to save. Nothing is left behind: a file that does not exist yet
     is created and removed at once (the only test root cannot bypass: a read-only or virtual file
-    system refuses it); an existing file is opened for appending, which changes nothing."""
+    system refuses it); an existing file is opened for appending, which changes nothing. A
+    symbolic link is followed (the file it names is what will be written)."""
     if os.path.isdir(path):
         return "is a directory"
+    path = os.path.realpath(path)
     d = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(d):
         return f"no such directory {d}" if not os.path.exists(d) else f"{d} is not a directory"

@@ -138,6 +138,13 @@ def test_an_output_that_fails_at_the_end_is_one_line_not_a_traceback(tmp_path, m
     assert f"cannot write {d / 'run.json'}: No such file or directory" in err and "Traceback" not in err
 
 
+def test_an_output_through_a_dangling_link_is_written_where_it_points(tmp_path):
+    link, target = tmp_path / "run.json", tmp_path / "target.json"
+    link.symlink_to(target)
+    assert sim("signal-storm", "--tasks", 20, "--ticks", 2, "--out", link) == 0
+    assert link.is_symlink() and R.read(target)[2]["ticks"] == 2
+
+
 def test_list_names_the_shipped_workloads(capsys):
     assert main(["sim", "--list"]) == 0
     names = capsys.readouterr().out.split()
