@@ -250,14 +250,19 @@ def figure(names, data: np.ndarray, title: str | None = None):
             style, width = LINE_STYLES[i % len(LINE_STYLES)]
             ax.plot(ticks, values, label=f"{label} ({what})", linestyle=style, linewidth=width,
                     color=f"C{i}")
+        # counts start at 0 (a series at 0 drawn just above the axis line, not on it)
         if scale == "symlog":  # linear below the smallest step (1 for counts), so 0 is drawn
             pos = np.concatenate([v[v > 0] for _, _, v in columns.values()])
-            ax.set_yscale("symlog", linthresh=1.0 if counts else float(pos.min()), linscale=0.3)
-            ax.set_ylim(bottom=0)
+            linthresh = 1.0 if counts else float(pos.min())
+            ax.set_yscale("symlog", linthresh=linthresh, linscale=0.3)
+            ax.set_ylim(bottom=-0.25 * linthresh)
         else:
-            if counts:
+            if counts:  # 0..1 when nothing happened at all
                 ax.yaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 2.5, 5, 10]))
                 ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:,.0f}"))
+                top = max((float(v.max()) for _, _, v in columns.values() if len(v)), default=0)
+                top = top * 1.05 if top > 0 else 1
+                ax.set_ylim(-0.03 * top, top)
             else:
                 fmt = ScalarFormatter(useOffset=False)
                 fmt.set_scientific(False)

@@ -140,6 +140,13 @@ def drawn(fig):
     return fig
 
 
+def y_labels(ax) -> list[str]:
+    """The y tick labels drawn (matplotlib also keeps labels for ticks outside the limits)."""
+    lo, hi = ax.get_ylim()
+    return [t.get_text() for t, y in zip(ax.get_yticklabels(), ax.get_yticks())
+            if lo <= y <= hi and t.get_text()]
+
+
 def panel(fig, title):
     return next(ax for ax in fig.axes if ax.get_title(loc="left").startswith(title))
 
@@ -149,7 +156,7 @@ def test_each_panel_has_its_own_scale_log_where_counts_span_orders_of_magnitude(
     fig = drawn(R.figure(names, data))
     states = panel(fig, "tasks by run state")
     assert states.get_yscale() == "symlog" and "log" in states.get_ylabel()
-    assert states.get_ylim()[0] == 0  # 0 is drawn
+    assert -1 < states.get_ylim()[0] < 0  # 0 is drawn, just above the axis line
     # 2 zombies and 0 are apart by a tenth of the panel's height, not 2/100000 of it
     to_axes = states.transData + states.transAxes.inverted()
     (_, y0), (_, y2) = to_axes.transform([(1, 0), (1, 2)])
@@ -183,7 +190,7 @@ def test_cpu_time_is_drawn_in_seconds_with_no_offset():
     assert ax.get_ylabel() == "seconds" and line.get_label().startswith("cpu_time (total ")
     assert line.get_label().endswith(" s)")
     assert ax.yaxis.get_offset_text().get_text() == ""  # no "1e11" above the axis
-    labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    labels = y_labels(ax)
     assert labels and all(70 < float(t.replace(",", "")) < 90 for t in labels), labels
 
 
@@ -191,9 +198,20 @@ def test_counts_on_a_linear_scale_are_plain_integers():
     names, data = a_run_of_100000_tasks()
     fig = drawn(R.figure(names, data))
     ax = panel(fig, "syscalls per tick")
-    labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    labels = y_labels(ax)
     assert labels and all(re.fullmatch(r"-?[\d,]+", t) for t in labels), labels
     assert ax.yaxis.get_offset_text().get_text() == ""
+
+
+def test_a_panel_where_nothing_happened_reads_0_to_1():
+    names, data = a_run_of_100000_tasks()
+    data[:, [names.index(n) for n in ("futex_waits", "futex_wakes")]] = 0
+    ax = panel(drawn(R.figure(names, data)), "futex calls per tick")
+    bottom, top = ax.get_ylim()
+    assert -0.1 < bottom < 0 and top == 1
+    labels = y_labels(ax)
+    assert labels == ["0", "1"], labels
+    assert all("0 throughout" in ln.get_label() for ln in ax.get_lines())
 
 
 def test_legends_name_every_series_and_sit_outside_the_data():
