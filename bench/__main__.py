@@ -1,26 +1,28 @@
 """``python -m bench``: the benchmark suite, one table with each figure beside its baseline.
 
     python -m bench [--syscalls N] [--loops N] [--repeat R] [--cold K] [--json PATH] [--no-qiling]
+    ecs-kernel bench [the same options]        (the same, from any directory)
 
 Builds its guests with gcc into a temporary directory, measures (see bench/suite.py), prints a
 markdown table and writes the same results as JSON (default bench/results/bench.json, which git
 ignores). The other benchmarks run on their own: ``python -m bench.bench_kernels``,
-``python -m bench.bench_lifecycle``, ``python -m bench.bench_sim``, ``python -m bench.bench_checkpoint``.
+``python -m bench.bench_lifecycle``, ``python -m bench.bench_sim``, ``python -m bench.bench_checkpoint``
+(``ecs-kernel bench kernels``, ...).
 """
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
 from pathlib import Path
 
+import bench
 from bench import suite
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "bench.json"
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    ap = bench.parser(__doc__)
     ap.add_argument("--syscalls", type=int, default=2_000_000, help="getpid calls (fast path)")
     ap.add_argument("--loops", type=int, default=100_000_000, help="compute-loop iterations")
     ap.add_argument("--repeat", type=int, default=5, help="best of this many runs")
