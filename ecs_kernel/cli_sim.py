@@ -21,18 +21,23 @@ checkpoint's tick to T (default: the T the run was started with). Its counters a
 uninterrupted run's, tick for tick. Checkpointing does not carry over: pass
 ``--checkpoint-every``/``--checkpoint-to`` again to go on saving.
 
-Exit status: 0 when the run completed; 1 when ``--check`` found a broken invariant (the run stops
-there, its report on stderr, the ticks recorded so far still written); 2 for bad arguments, a bad
-workload file (one line naming the file, line and field), a checkpoint that cannot be resumed
-(missing, damaged, not a simulation's: one line), a checkpoint that cannot be written, or
-``--plot`` without matplotlib; 3 when the run completed but tasks deadlocked on futexes (each
-cycle is on stderr and in the summary); 130 when interrupted (Ctrl-C: what was recorded is still
-written).
+Exit status (``EXIT_STATUS``, which ``ecs-kernel sim --help`` prints): 0 when the run completed;
+1 when ``--check`` found a broken invariant (the run stops there, its report on stderr, the ticks
+recorded so far still written); 2 for bad arguments, a bad workload file (one line naming the file,
+line and field), an ``--out``, ``--plot`` or ``--checkpoint-to`` that cannot be written (found
+before the first tick: nothing is written), a checkpoint that cannot be resumed (missing, damaged,
+not a simulation's: one line), a checkpoint that cannot be written, or ``--plot`` without
+matplotlib; 3 when the run completed but tasks deadlocked on futexes (each cycle is on stderr and in
+the summary); 130 when interrupted (Ctrl-C: the summary and the JSON file's meta say so, and what
+was recorded is still written).
 """
 from __future__ import annotations
 
+import argparse
 import os
 import sys
+import tempfile
+import textwrap
 import time
 
 EXIT_VIOLATION = 1
@@ -40,11 +45,34 @@ EXIT_USAGE = 2
 EXIT_DEADLOCK = 3
 EXIT_INTERRUPTED = 130
 
+#: (status, when), as ``sim --help`` lists them.
+EXIT_STATUS = (
+    (0, "the run completed"),
+    (EXIT_VIOLATION, ("--check found a broken invariant: the run stopped there, its report is on "
+                      "stderr, the ticks run so far are still written")),
+    (EXIT_USAGE, ("bad arguments, a bad workload file, an --out, --plot or --checkpoint-to that "
+                  "cannot be written (found before the first tick), a checkpoint that cannot be "
+                  "resumed or written, or --plot without matplotlib")),
+    (EXIT_DEADLOCK, ("the run completed but tasks deadlocked on futexes (each cycle is on stderr "
+                     "and in the summary)")),
+    (EXIT_INTERRUPTED, ("interrupted (Ctrl-C): the summary and the JSON meta say so, and the ticks "
+                        "run so far are still written")),
+)
+
+
+def _exit_status_epilog(width: int = 78) -> str:
+    lines = ["exit status:"]
+    for status, when in EXIT_STATUS:
+        lines += textwrap.wrap(when, width, initial_indent=f"  {status:<5}",
+                               subsequent_indent=" " * 7)
+    return "\n".join(lines)
+
 
 def add_sim_parser(sub) -> None:
     p = sub.add_parser("sim", help="run a synthetic workload of many tasks and record its counters",
                        description="Run a synthetic workload (a shipped name or a .toml/.json file) "
-                                   "and record per-tick counters.")
+                                   "and record per-tick counters.",
+                       epilog=_exit_status_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("workload", nargs="?", help="a shipped workload name or a workload file")
     p.add_argument("--tasks", type=int, help=f"synthetic tasks to start (default {DEFAULTS['tasks']})")
     p.add_argument("--ticks", type=int, help=f"ticks to run (default {DEFAULTS['ticks']}); with "
@@ -138,11 +166,47 @@ def _check_args(args) -> str | None:
         ext = os.path.splitext(args.out)[1].lower()
         if ext not in (".json", ".csv"):
             return f"--out {args.out}: the extension must be .json or .csv"
-    for opt, path in (("--out", args.out), ("--plot", args.plot)):
-        if path:
-            d = os.path.dirname(os.path.abspath(path))
-            if not os.path.isdir(d):
-                return f"{opt} {path}: no such directory {d}"
+    return None
+
+
+def unwritable(path: str) -> str | None:
+    """Why a file cannot be written at ``path``, or None: checked before the first tick, so a
+    long run does not end unable to save. Nothing is left behind: a file that does not exist yet
+    is created and removed at once (the only test root cannot bypass: a read-only or virtual file
+    system refuses it); an existing file is opened for appending, which changes nothing. A
+    symbolic link is followed (the file it names is what will be written)."""
+    if os.path.isdir(path):
+        return "is a directory"
+    path = os.path.realpath(path)
+    d = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(d):
+        return f"no such directory {d}" if not os.path.exists(d) else f"{d} is not a directory"
+    try:
+        if os.path.exists(path):
+            if os.path.isfile(path):
+                os.close(os.open(path, os.O_WRONLY | os.O_APPEND))
+            elif not os.access(path, os.W_OK):  # a device or FIFO: opening one may block
+                return "not writable"
+        else:
+            try:
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+            except OSError as e:
+                return f"cannot create a file in {d}: {e.strerror}"
+            os.unlink(path)
+    except OSError as e:
+        return f"cannot write it: {e.strerror}"
+    return None
+
+
+def unwritable_dir(d: str) -> str | None:
+    """Why files cannot be created in the directory ``d``, or None (a probe file is made and
+    removed at once)."""
+    try:
+        fd, probe = tempfile.mkstemp(dir=d, prefix=".ecs-kernel-sim-probe-")
+    except OSError as e:
+        return f"cannot create a file there: {e.strerror}"
+    os.close(fd)
+    os.unlink(probe)
     return None
 
 
@@ -168,20 +232,31 @@ def sim_cmd(args) -> int:
         if ext not in formats:
             return _err(f"--plot {args.plot}: the extension must be one of "
                         + ", ".join("." + f for f in sorted(formats)))
+    for opt, path in (("--out", args.out), ("--plot", args.plot)):
+        why = path and unwritable(path)
+        if why:
+            return _err(f"{opt} {path}: {why}")
     if args.checkpoint_to:
         try:
             os.makedirs(args.checkpoint_to, exist_ok=True)
         except OSError as e:
             return _err(f"--checkpoint-to {args.checkpoint_to}: {e.strerror}")
-    if args.resume:
-        return resume_sim(args)
+        why = unwritable_dir(args.checkpoint_to)
+        if why:
+            return _err(f"--checkpoint-to {args.checkpoint_to}: {why}")
     try:
-        workload = spec.load(args.workload)
-    except spec.SpecError as e:
-        return _err(str(e))
-    if args.ticks is None:
-        args.ticks = DEFAULTS["ticks"]
-    return run_sim(workload, args)
+        if args.resume:
+            return resume_sim(args)
+        try:
+            workload = spec.load(args.workload)
+        except spec.SpecError as e:
+            return _err(str(e))
+        if args.ticks is None:
+            args.ticks = DEFAULTS["ticks"]
+        return run_sim(workload, args)
+    except KeyboardInterrupt:  # a second Ctrl-C, while the outputs are written
+        print("ecs-kernel sim: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def checkpoint_name(tick: int) -> str:
@@ -189,47 +264,94 @@ def checkpoint_name(tick: int) -> str:
     return f"tick-{tick:06d}.ckpt"
 
 
+class Timing:
+    """Where a run's time went: setting up (or loading a checkpoint), numba making kernels ready
+    (a :class:`~ecs_kernel.jit.options.JitClock`: compiling them on the first run on a machine,
+    loading them from the disk cache on later ones) and running ticks. The rate leaves the first
+    two out."""
+
+    def __init__(self, what: str):
+        from .jit.options import JitClock
+        self.what = what  # "setup" or "loading tick N"
+        self.jit = JitClock()
+        self.setup_s = 0.0  # wall time of the setup, numba's part included
+        self.setup_jit_s = 0.0
+        self.run_s = 0.0  # wall time of the ticks, numba's part and checkpoint saves left out
+
+    def describe(self, tasks: int, ran: int) -> str:
+        parts = [f"{self.setup_s - self.setup_jit_s:.2f} s {self.what}"]
+        jit_s = self.jit.now()
+        if self.jit.compiled:
+            parts.append(f"{jit_s:.2f} s compiling numba kernels (first run only: cached on disk)")
+        elif jit_s >= 0.005:
+            parts.append(f"{jit_s:.2f} s loading numba kernels")
+        run = f"{self.run_s:.2f} s running {ran} ticks"
+        if ran and self.run_s > 0:
+            run += f": {tasks * ran / self.run_s:,.0f} task-ticks/s"
+        return ", ".join(parts + [run])
+
+
+def _interrupted_in_setup() -> int:
+    print("ecs-kernel sim: interrupted before the first tick (nothing written)", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
 def run_sim(workload, args) -> int:
     from .sim import invariants
     from .sim.engine import Simulation
 
     name = getattr(workload, "name", None) or str(args.workload)
-    t0 = time.perf_counter()
-    sim = Simulation(workload, args.tasks, args.seed)
-    setup_s = time.perf_counter() - t0
-    if args.check:
-        invariants.install(sim.world)
-    return _run(sim, RunState(name, args.ticks, args.check), args, setup_s, "setup")
+    timing = Timing("setup")
+    with timing.jit:
+        t0 = time.perf_counter()
+        try:
+            sim = Simulation(workload, args.tasks, args.seed)
+            if args.check:
+                invariants.install(sim.world)
+        except KeyboardInterrupt:
+            return _interrupted_in_setup()
+        timing.setup_s, timing.setup_jit_s = time.perf_counter() - t0, timing.jit.now()
+        return _run(sim, RunState(name, args.ticks, args.check), args, timing)
 
 
 def resume_sim(args) -> int:
     from .checkpoint_file import CheckpointError
     from .sim.engine import Simulation
 
-    t0 = time.perf_counter()
-    try:
-        sim = Simulation.resume(args.resume)
-        if "cli" in sim.extra:
-            state = RunState.from_extra(sim.extra)
-        else:  # saved from Python (Simulation.checkpoint): the command line takes its checks over
-            if args.ticks is None:
-                return _err(f"{args.resume} was saved from Python: say how many ticks the run "
-                            f"has in all with --ticks")
-            state = RunState(sim.workload.name, args.ticks, sim.check_every)
-            sim.check_every = 0
-    except CheckpointError as e:
-        return _err(f"cannot resume {args.resume}: {e}")
-    setup_s = time.perf_counter() - t0
-    if args.ticks is not None:
-        if args.ticks < sim.tick:
-            return _err(f"--ticks {args.ticks} is before the checkpoint's tick {sim.tick} "
-                        f"(--ticks is the run's total)")
-        state.ticks = args.ticks
-    args.tasks, args.seed, args.check = sim.tasks, sim.seed, state.check
-    return _run(sim, state, args, setup_s, f"loading tick {sim.tick}")
+    timing = Timing("loading")
+    with timing.jit:
+        t0 = time.perf_counter()
+        try:
+            sim = Simulation.resume(args.resume)
+            if "cli" in sim.extra:
+                state = RunState.from_extra(sim.extra)
+            else:  # saved from Python (Simulation.checkpoint): the command line takes its checks over
+                if args.ticks is None:
+                    return _err(f"{args.resume} was saved from Python: say how many ticks the run "
+                                f"has in all with --ticks")
+                state = RunState(sim.workload.name, args.ticks, sim.check_every)
+                sim.check_every = 0
+        except CheckpointError as e:
+            return _err(f"cannot resume {args.resume}: {e}")
+        except KeyboardInterrupt:
+            return _interrupted_in_setup()
+        timing.setup_s, timing.setup_jit_s = time.perf_counter() - t0, timing.jit.now()
+        timing.what = f"loading tick {sim.tick}"
+        if args.ticks is not None:
+            if args.ticks < sim.tick:
+                return _err(f"--ticks {args.ticks} is before the checkpoint's tick {sim.tick} "
+                            f"(--ticks is the run's total)")
+            state.ticks = args.ticks
+        args.tasks, args.seed, args.check = sim.tasks, sim.seed, state.check
+        return _run(sim, state, args, timing)
 
 
-def _run(sim, state: RunState, args, setup_s: float, setup_what: str) -> int:
+def _bar_postfix(gauges) -> str:
+    # plain integers: tqdm's set_postfix would print 100000 as 1e+5
+    return f"alive={gauges['tasks_alive']}, blocked={gauges['blocked']}"
+
+
+def _run(sim, state: RunState, args, timing: Timing) -> int:
     from tqdm import tqdm
 
     from .sim import deadlock, invariants
@@ -242,7 +364,12 @@ def _run(sim, state: RunState, args, setup_s: float, setup_what: str) -> int:
     violation = None
     status = 0
     saved: list = []  # (path, seconds) of the checkpoints written
-    start_tick = sim.tick
+    start_tick = rec.ticks
+    unsaved = None  # why a checkpoint could not be written
+    try:  # what "at the end" is if no tick completes: the tasks the simulation created
+        at_start = sim.gauges() if rec.ticks == 0 else rec.last()
+    except KeyboardInterrupt:
+        return _interrupted_in_setup()
 
     def look_for_deadlocks(tick: int, bar=None) -> None:
         for d in deadlock.find_deadlocks(world):
@@ -255,11 +382,24 @@ def _run(sim, state: RunState, args, setup_s: float, setup_what: str) -> int:
             (bar.write(msg, file=sys.stderr) if bar is not None else print(msg, file=sys.stderr))
 
     bar = tqdm(total=state.ticks, initial=sim.tick, unit="tick", file=sys.stderr,
-               disable=args.no_progress, desc=name, dynamic_ncols=True, mininterval=0.5)
-    t1 = time.perf_counter()
+               disable=args.no_progress, desc=name, dynamic_ncols=True, mininterval=0.5,
+               postfix=_bar_postfix(at_start))
+    shown = [name]  # the bar's description: the name, or that numba is compiling
+
+    def on_compile() -> None:  # numba compiles inside a tick: say so until the tick ends
+        if shown[0] == name:
+            shown[0] = f"{name} (compiling numba kernels)"
+            bar.set_description(shown[0], refresh=True)
+    if not args.no_progress:
+        timing.jit.on_compile = on_compile
+    t1, jit1 = time.perf_counter(), timing.jit.now()
     try:
         while sim.tick < state.ticks:
             counters = sim.step()
+            bar.set_postfix_str(_bar_postfix(counters), refresh=False)
+            if shown[0] != name:
+                shown[0] = name
+                bar.set_description(name, refresh=False)
             bar.update(1)
             if state.check and sim.tick % state.check == 0:
                 state.checks += 1
@@ -270,28 +410,35 @@ def _run(sim, state: RunState, args, setup_s: float, setup_what: str) -> int:
                 look_for_deadlocks(sim.tick, bar)
             if args.checkpoint_every and sim.tick % args.checkpoint_every == 0:
                 path = os.path.join(args.checkpoint_to, checkpoint_name(sim.tick))
-                t2 = time.perf_counter()
+                t2, jit2 = time.perf_counter(), timing.jit.now()
                 try:
                     sim.checkpoint(path, state.to_extra())
                 except OSError as e:
-                    bar.close()
-                    print(f"ecs-kernel sim: cannot write the checkpoint {path}: {e.strerror}",
-                          file=sys.stderr)
+                    unsaved = f"ecs-kernel sim: cannot write the checkpoint {path}: {e.strerror}"
                     status = EXIT_USAGE
                     break
-                saved.append((path, time.perf_counter() - t2))
-            if bar.n % 16 == 0:
-                bar.set_postfix(alive=counters["tasks_alive"], blocked=counters["blocked"], refresh=False)
+                saved.append((path, time.perf_counter() - t2 - (timing.jit.now() - jit2)))
     except KeyboardInterrupt:
         status = EXIT_INTERRUPTED
     finally:
+        timing.jit.on_compile = None
+        if not bar.disable:  # the last bar shows what the summary does, however the loop ended
+            bar.set_description(name, refresh=False)
+            bar.set_postfix_str(_bar_postfix(rec.last() if rec.ticks else at_start), refresh=False)
+            bar.n = rec.ticks  # a Ctrl-C can land between a tick's end and the bar's update
         bar.close()
-    run_s = time.perf_counter() - t1 - sum(t for _, t in saved)
+    if unsaved:
+        print(unsaved, file=sys.stderr)
+    timing.run_s = (time.perf_counter() - t1 - (timing.jit.now() - jit1)
+                    - sum(t for _, t in saved))
     if status not in (EXIT_INTERRUPTED, EXIT_USAGE):
         look_for_deadlocks(sim.tick)
     rec.meta["ticks"] = rec.ticks
+    rec.meta["interrupted"] = status == EXIT_INTERRUPTED
     if violation is not None:
         print(f"ecs-kernel sim: stopped: {violation}", file=sys.stderr)
+    if status == EXIT_INTERRUPTED:
+        print(f"ecs-kernel sim: interrupted at tick {rec.ticks} of {state.ticks}", file=sys.stderr)
     written = []
     try:
         if args.out:
@@ -303,21 +450,19 @@ def _run(sim, state: RunState, args, setup_s: float, setup_what: str) -> int:
     except OSError as e:
         print(f"ecs-kernel sim: cannot write {e.filename}: {e.strerror}", file=sys.stderr)
         status = status or EXIT_USAGE
-    _summary(name, sim, state, rec, setup_s, setup_what, run_s, sim.tick - start_tick, violation,
-             written, saved)
+    _summary(name, sim, state, rec, timing, rec.ticks - start_tick, violation, written, saved,
+             status == EXIT_INTERRUPTED, rec.last() if rec.ticks else at_start)
     if status == 0 and state.deadlocks:
         status = EXIT_DEADLOCK
     return status
 
 
-def _summary(name, sim, state, rec, setup_s, setup_what, run_s, ran, violation, written,
-             saved) -> None:
+def _summary(name, sim, state, rec, timing, ran, violation, written, saved, interrupted,
+             last) -> None:
     totals = rec.totals()
-    last = rec.last()
-    rate = sim.tasks * ran / run_s if run_s > 0 else float("inf")
-    out = [f"{name}: {sim.tasks} tasks, {rec.ticks} ticks, seed {sim.seed}",
-           (f"  time        {setup_s:.2f} s {setup_what}, {run_s:.2f} s running {ran} ticks: "
-            f"{rate:,.0f} task-ticks/s"),
+    ticks = f"{rec.ticks} of {state.ticks} ticks (interrupted)" if interrupted else f"{rec.ticks} ticks"
+    out = [f"{name}: {sim.tasks} tasks, {ticks}, seed {sim.seed}",
+           f"  time        {timing.describe(sim.tasks, ran)}",
            f"  memory      {sim.world.nbytes() / max(sim.tasks, 1):.0f} B per task (columns and indexes)",
            "  at the end  " + ", ".join(f"{k} {last[k]}" for k in
                                         ("tasks_alive", "running", "blocked", "stopped", "zombie")

@@ -22,12 +22,14 @@ from __future__ import annotations
 import ctypes
 import functools
 import sys
+import time
+from typing import Self
 
 import numpy as np
 
-JIT_OPTIONS = dict(nogil=True, cache=True, fastmath=False, boundscheck=False)
+JIT_OPTIONS = {"nogil": True, "cache": True, "fastmath": False, "boundscheck": False}
 
-_KERNELS: list["Kernel"] = []
+_KERNELS: list[Kernel] = []
 _LAZY_MODULES: set[str] = set()  # modules whose globals hold Kernels or Lazy placeholders
 _budget = 0  # kernel calls that may still run interpreted
 _promoted = False
@@ -199,3 +201,64 @@ def register_module(name: str) -> None:
     """A module that holds :class:`Lazy` globals but no kernel of its own (so :func:`promote`
     swaps them too)."""
     _LAZY_MODULES.add(name)
+
+
+class JitClock:
+    """How long numba spends making kernels ready while it is active (a ``with`` block):
+    ``seconds`` compiling them or loading them from the disk cache (numba's
+    ``numba:compiler_lock`` events, which cover both; nested ones count once) and ``compiled``,
+    the kernels compiled rather than loaded (``numba:compile`` events). A command that reports a
+    rate leaves this time out of it: it is paid once per process (compiling: once per machine).
+    ``on_compile()`` is called when a compilation starts (a progress bar can say so). Imports
+    numba: use it where kernels will run compiled anyway."""
+
+    def __init__(self, on_compile=None):
+        self.seconds = 0.0
+        self.compiled = 0
+        self.on_compile = on_compile
+        self._depth = 0
+        self._t0 = 0.0
+        self._listeners = ()
+
+    def __enter__(self) -> Self:
+        from numba.core import event
+
+        clock = self
+
+        class Held(event.Listener):  # the compiler lock: compiling or loading from the cache
+            def on_start(self, ev):
+                if clock._depth == 0:
+                    clock._t0 = time.perf_counter()
+                clock._depth += 1
+
+            def on_end(self, ev):
+                clock._depth -= 1
+                if clock._depth == 0:
+                    clock.seconds += time.perf_counter() - clock._t0
+
+        class Compiling(event.Listener):
+            def on_start(self, ev):
+                clock.compiled += 1
+                if clock.on_compile is not None:
+                    clock.on_compile()
+
+            def on_end(self, ev):
+                pass
+
+        self._listeners = (("numba:compiler_lock", Held()), ("numba:compile", Compiling()))
+        for kind, listener in self._listeners:
+            event.register(kind, listener)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        from numba.core import event
+        for kind, listener in self._listeners:
+            event.unregister(kind, listener)
+        self._listeners = ()
+        if self._depth:  # left inside a compilation (an exception, Ctrl-C): count it up to now
+            self.seconds += time.perf_counter() - self._t0
+            self._depth = 0
+
+    def now(self) -> float:
+        """``seconds`` so far, a compilation in progress included."""
+        return self.seconds + (time.perf_counter() - self._t0 if self._depth else 0.0)

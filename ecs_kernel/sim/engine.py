@@ -40,6 +40,7 @@ system folds.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -331,6 +332,17 @@ class Simulation:
                 raise err
         return out
 
+    def gauges(self) -> dict[str, int]:
+        """The run-state gauges of :data:`COUNTERS` (``running``, ``blocked``, ``stopped``,
+        ``zombie``, ``tasks_alive``) for the World as it is now: before the first step, the tasks
+        the simulation created."""
+        T = self.world.tasks
+        g = np.zeros(5 * (K.CHUNKS + 1), np.int64)
+        K.gauges(T.n, T.alive, T.exit_state, T.run_state, T.block, T.gen, g)
+        out = dict(zip(("running", "blocked", "stopped", "zombie"), (int(x) for x in g[:4])))
+        out["tasks_alive"] = int(T.count)
+        return out
+
     def run(self, ticks: int) -> list[dict[str, int]]:
         return [self.step() for _ in range(int(ticks))]
 
@@ -485,7 +497,7 @@ def serve(world, st: SimState, req: Requests) -> None:
     """Serve the requests in order: batched where sim/batch.py covers a class, else scalar."""
     cls = _CLASS[req.op]
     bounds = [0, *(np.flatnonzero(np.diff(cls)) + 1).tolist(), len(req)]
-    for i, j in zip(bounds[:-1], bounds[1:]):
+    for i, j in itertools.pairwise(bounds):
         fn = _BATCHED.get(int(cls[i])) if st.batched else None
         if fn is not None:
             fn(world, st, req, i, j)

@@ -11,16 +11,22 @@ Files (the format is chosen by the extension of the path)::
              "ticks": T, "counters": {"running": [..T values..], ...}}
     .csv    a header ``tick,running,blocked,...`` and one line per tick (tick numbers from 1)
 
-:func:`read` loads either back. ``plot`` draws one panel per counter group (run states, signals,
-futexes, lifecycle, CPU time, ...) against the tick; matplotlib is imported only then, and if it
-is missing :class:`PlotUnavailable` says how to install it.
+:func:`read` loads either back. :func:`figure` draws one panel per counter group (run states,
+signals, futexes, lifecycle, syscalls, CPU time) against the tick and ``plot`` saves it; matplotlib
+is imported only then, and if it is missing :class:`PlotUnavailable` says how to install it. Each
+panel has its own scale: symmetric-log where its values span two orders of magnitude or more (so a
+series at 0..10 stays visible beside one at 100,000, and 0 is still drawn), linear otherwise, with
+integer ticks for counts and no offset. Within a panel every series has its own line style and
+width (series that coincide, as exits, zombies and reaped often do, stay visible and the legend
+says which ones are equal); CPU time is drawn in seconds. Legends sit outside the plot, each entry
+with the series' total (events) or its last value (gauges).
 """
 from __future__ import annotations
 
 import csv
 import json
 import os
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
@@ -28,15 +34,31 @@ FORMAT = "ecs-kernel-sim-counters"
 VERSION = 1
 EXTENSIONS = (".json", ".csv")
 
-#: Panels of a plot: (title, counters). Counters in no group go to a last "other" panel.
+#: Panels of a plot: (title, y-axis label, counters). Counters in no group go to a last "other"
+#: panel.
 GROUPS = (
-    ("tasks by run state", ("running", "blocked", "stopped", "zombie", "tasks_alive")),
-    ("signals per tick", ("signals_sent", "signals_delivered", "signals_dropped")),
-    ("futex per tick", ("futex_waits", "futex_wakes")),
-    ("lifecycle per tick", ("clones", "exits", "zombies", "reaped", "group_stops")),
-    ("syscalls per tick", ("syscalls", "syscall_errors", "compute_ticks")),
-    ("CPU time per tick (ns)", ("cpu_time_ns",)),
+    ("tasks by run state (at the end of each tick)", "tasks",
+     ("running", "blocked", "stopped", "zombie", "tasks_alive")),
+    ("signals per tick", "signals", ("signals_sent", "signals_delivered", "signals_dropped")),
+    ("futex calls per tick", "calls", ("futex_waits", "futex_wakes")),
+    ("lifecycle events per tick", "events", ("clones", "exits", "zombies", "reaped", "group_stops")),
+    ("syscalls per tick", "count", ("syscalls", "syscall_errors", "compute_ticks")),
+    ("CPU time charged per tick", "seconds", ("cpu_time_ns",)),
 )
+
+#: Counters drawn in another unit: name -> (label, divisor, unit).
+UNITS = {"cpu_time_ns": ("cpu_time", 1e9, "s")}
+
+#: Gauges (a state at the end of each tick; the legend gives the last value, not a total).
+GAUGES = ("running", "blocked", "stopped", "zombie", "tasks_alive")
+
+#: Line styles within a panel, in order: dash pattern and width (wider first, so a series drawn
+#: over an equal one leaves it visible).
+LINE_STYLES = (("-", 2.6), ("--", 2.0), (":", 2.0), ("-.", 1.4), ((0, (6, 2, 1, 2, 1, 2)), 1.2),
+               ((0, (1, 1)), 1.0))
+
+#: A panel whose positive values span this ratio or more gets a symmetric-log scale.
+LOG_SPAN = 100
 
 
 class PlotUnavailable(RuntimeError):
@@ -164,30 +186,98 @@ def plot_formats() -> set[str]:
     return set(Figure().canvas.get_supported_filetypes())
 
 
-def plot(names, data: np.ndarray, path, title: str | None = None) -> None:
-    """Draw counters (``data[tick, name]``) into ``path`` (the extension picks PNG, SVG, PDF)."""
-    Figure = _matplotlib_figure()
+def panels(names) -> list[tuple[str, str, list[str]]]:
+    """The panels a plot of ``names`` has: (title, y-axis label, counters), in :data:`GROUPS`
+    order, then "other" for counters no group names."""
     names = tuple(names)
-    panels = []
-    placed = set()
-    for heading, group in GROUPS:
+    out, placed = [], set()
+    for heading, ylabel, group in GROUPS:
         present = [n for n in group if n in names]
         if present:
-            panels.append((heading, present))
+            out.append((heading, ylabel, present))
             placed.update(present)
     rest = [n for n in names if n not in placed]
     if rest:
-        panels.append(("other", rest))
-    fig = Figure(figsize=(10, 2.4 * len(panels)), layout="constrained")
-    axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
+        out.append(("other", "count", rest))
+    return out
+
+
+def panel_scale(columns) -> str:
+    """``"symlog"`` when the panel's positive values span :data:`LOG_SPAN` or more (orders of
+    magnitude: a linear scale would flatten the small series onto 0), else ``"linear"``."""
+    pos = np.concatenate([np.abs(np.asarray(c, np.float64)).ravel() for c in columns]) if columns else []
+    pos = pos[pos > 0] if len(pos) else pos
+    if not len(pos):
+        return "linear"
+    return "symlog" if pos.max() / pos.min() >= LOG_SPAN else "linear"
+
+
+def figure(names, data: np.ndarray, title: str | None = None):
+    """A matplotlib ``Figure`` of counters (``data[tick, name]``): one panel per group of
+    :func:`panels`, each with its own scale (:func:`panel_scale`), line styles
+    (:data:`LINE_STYLES`) and a legend outside the plot."""
+    Figure = _matplotlib_figure()
+    from matplotlib.ticker import FuncFormatter, MaxNLocator, ScalarFormatter
+
+    names = tuple(names)
+    data = np.asarray(data)
+    groups = panels(names)
+    fig = Figure(figsize=(11, 2.4 * len(groups)), layout="constrained")
+    axes = fig.subplots(len(groups), 1, sharex=True, squeeze=False)[:, 0]
     ticks = np.arange(1, len(data) + 1)
-    for ax, (heading, group) in zip(axes, panels):
+    for ax, (heading, ylabel, group) in zip(axes, groups):
+        columns = {}  # name -> (label, the counter as recorded, the values drawn)
         for n in group:
-            ax.plot(ticks, data[:, names.index(n)], label=n, linewidth=1)
-        ax.set_title(heading, fontsize=9, loc="left")
-        ax.legend(fontsize=7, loc="upper right")
+            raw = data[:, names.index(n)]
+            label, div, _ = UNITS.get(n, (n, 1, ""))
+            columns[n] = (label, raw, raw / div if n in UNITS else raw)
+        counts = not any(n in UNITS for n in group)
+        scale = panel_scale([v for _, _, v in columns.values()])
+        for i, n in enumerate(group):
+            label, raw, values = columns[n]
+            same = next((columns[m][0] for m in group[:i] if np.array_equal(columns[m][1], raw)), None)
+            if len(raw) and not raw.any():
+                what = "0 throughout"
+            else:
+                if n in GAUGES:
+                    what = f"last {int(raw[-1]):,}" if len(raw) else "no ticks"
+                else:
+                    total = values.sum()
+                    what = (f"total {int(total):,}" if n not in UNITS
+                            else f"total {total:,.1f} {UNITS[n][2]}")
+                if same is not None:
+                    what += f"; same as {same}"
+            style, width = LINE_STYLES[i % len(LINE_STYLES)]
+            ax.plot(ticks, values, label=f"{label} ({what})", linestyle=style, linewidth=width,
+                    color=f"C{i}")
+        # counts start at 0 (a series at 0 drawn just above the axis line, not on it)
+        if scale == "symlog":  # linear below the smallest step (1 for counts), so 0 is drawn
+            pos = np.concatenate([v[v > 0] for _, _, v in columns.values()])
+            linthresh = 1.0 if counts else float(pos.min())
+            ax.set_yscale("symlog", linthresh=linthresh, linscale=0.3)
+            ax.set_ylim(bottom=-0.25 * linthresh)
+        else:
+            if counts:  # 0..1 when nothing happened at all
+                ax.yaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 2.5, 5, 10]))
+                ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:,.0f}"))
+                top = max((float(v.max()) for _, _, v in columns.values() if len(v)), default=0)
+                top = top * 1.05 if top > 0 else 1
+                ax.set_ylim(-0.03 * top, top)
+            else:
+                fmt = ScalarFormatter(useOffset=False)
+                fmt.set_scientific(False)
+                ax.yaxis.set_major_formatter(fmt)
+        ax.set_title(heading, fontsize=10, loc="left")
+        ax.set_ylabel(ylabel + (" (log)" if scale == "symlog" else ""), fontsize=9)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
         ax.grid(alpha=0.3)
     axes[-1].set_xlabel("tick")
     if title:
         fig.suptitle(title)
-    fig.savefig(path, dpi=100)
+    return fig
+
+
+def plot(names, data: np.ndarray, path, title: str | None = None) -> None:
+    """Draw counters (``data[tick, name]``) into ``path`` (the extension picks PNG, SVG, PDF):
+    :func:`figure`, saved."""
+    figure(names, data, title=title).savefig(path, dpi=100)

@@ -3,6 +3,14 @@ from __future__ import annotations
 
 import builtins
 import json
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -114,12 +122,27 @@ def test_bad_arguments_get_one_line_and_status_2(argv, says, capsys):
     assert says in err and err.count("\n") == 1
 
 
-def test_an_unwritable_output_is_one_line_not_a_traceback(tmp_path, capsys):
-    out = tmp_path / "d.json"
-    out.mkdir()  # a directory where the file should go
-    assert sim("signal-storm", "--tasks", 20, "--ticks", 2, "--out", out) == 2
+def test_an_output_that_fails_at_the_end_is_one_line_not_a_traceback(tmp_path, monkeypatch, capsys):
+    d = tmp_path / "d"
+    d.mkdir()
+    step = engine.Simulation.step
+
+    def removing_the_directory(self):  # the directory goes away during the run
+        if self.tick == 1:
+            d.rmdir()
+        return step(self)
+
+    monkeypatch.setattr(engine.Simulation, "step", removing_the_directory)
+    assert sim("signal-storm", "--tasks", 20, "--ticks", 2, "--out", d / "run.json") == 2
     err = capsys.readouterr().err
-    assert f"cannot write {out}" in err and "Traceback" not in err
+    assert f"cannot write {d / 'run.json'}: No such file or directory" in err and "Traceback" not in err
+
+
+def test_an_output_through_a_dangling_link_is_written_where_it_points(tmp_path):
+    link, target = tmp_path / "run.json", tmp_path / "target.json"
+    link.symlink_to(target)
+    assert sim("signal-storm", "--tasks", 20, "--ticks", 2, "--out", link) == 0
+    assert link.is_symlink() and R.read(target)[2]["ticks"] == 2
 
 
 def test_list_names_the_shipped_workloads(capsys):
@@ -231,3 +254,223 @@ def test_check_catches_unlock_waking_the_newest_waiter_first(monkeypatch, capsys
     assert sim("futex-contention", "--tasks", 2000, "--ticks", 40, "--check", 1) == 1
     err = capsys.readouterr().err
     assert "invariant futex-lost-wakeup violated" in err and "woken first" in err
+
+
+# -- the real command, in its own process (issue 17) --------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+ENTRY = [sys.executable, "-m", "ecs_kernel.cli", "sim"]  # what the `ecs-kernel` script runs
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}  # this checkout, whatever the working directory
+
+
+def ecs_sim(*args, cwd=None, env=None, timeout=600) -> subprocess.CompletedProcess:
+    return subprocess.run([*ENTRY, *map(str, args)], capture_output=True, text=True, cwd=cwd,
+                          env={**ENV, **(env or {})}, timeout=timeout, check=False)
+
+
+def start_sim(*args, cwd=None, env=None) -> subprocess.Popen:
+    """``ecs-kernel sim ARGS`` running, its stdout and stderr piped. SIGINT is caught here while
+    it starts, so the child begins with SIGINT at its default (a caught signal is reset at exec,
+    an ignored one would stay ignored) and Python turns it into KeyboardInterrupt, even when
+    the tests run with SIGINT ignored (in the background of a shell without job control)."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen([*ENTRY, *map(str, args)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, cwd=cwd, env={**ENV, **(env or {})})
+    finally:
+        signal.signal(signal.SIGINT, old if old is not None else signal.SIG_DFL)
+
+
+def read_stderr_until(p: subprocess.Popen, pattern: str, timeout: float = 600) -> str:
+    """What ``p`` wrote to stderr up to the first match of ``pattern`` (a regex); fails if the
+    process ends or ``timeout`` passes first."""
+    got = b""
+    deadline = time.monotonic() + timeout
+    fd = p.stderr.fileno()
+    while not re.search(pattern, got.decode(errors="replace")):
+        left = deadline - time.monotonic()
+        assert left > 0, f"no {pattern!r} on stderr in {timeout} s: {got[-2000:]!r}"
+        ready, _, _ = select.select([fd], [], [], left)
+        if ready:
+            chunk = os.read(fd, 65536)
+            assert chunk, f"the command ended before {pattern!r}: {got[-2000:]!r}"
+            got += chunk
+    return got.decode(errors="replace")
+
+
+def summary_field(out: str, label: str) -> str:
+    m = re.search(rf"^  {label} +(.*)$", out, re.MULTILINE)
+    assert m, f"no {label!r} line in the summary:\n{out}"
+    return m.group(1)
+
+
+def at_the_end(out: str) -> dict[str, int]:
+    return {k: int(v) for k, v in re.findall(r"(\w+) (\d+)", summary_field(out, "at the end"))}
+
+
+def bar_states(err: str) -> list[tuple[str, str]]:
+    """(alive, blocked) of every progress bar drawn, in order, as printed."""
+    return re.findall(r"alive=([^,\]]+), blocked=([^,\]\s]+)", err)
+
+
+@pytest.mark.parametrize("opt, path, says", [
+    ("--out", "{tmp}/a-directory.json", "is a directory"),
+    ("--plot", "{tmp}/a-directory.png", "is a directory"),
+    ("--out", "{tmp}/missing/run.csv", "no such directory {tmp}/missing"),
+    ("--plot", "{tmp}/missing/run.png", "no such directory {tmp}/missing"),
+    ("--out", "{tmp}/a-file/run.json", "{tmp}/a-file is not a directory"),
+    ("--out", "/proc/ecs-kernel-sim-run.json", "cannot create a file in /proc"),  # root cannot either
+    ("--plot", "/proc/ecs-kernel-sim-run.svg", "cannot create a file in /proc"),
+    ("--checkpoint-to", "/proc", "cannot create a file there"),
+])
+def test_an_unwritable_output_is_refused_before_the_first_tick(tmp_path, opt, path, says):
+    (tmp_path / "a-directory.json").mkdir()
+    (tmp_path / "a-directory.png").mkdir()
+    (tmp_path / "a-file").write_text("x")
+    before = sorted(tmp_path.rglob("*"))
+    path, says = (x.replace("{tmp}", str(tmp_path)) for x in (path, says))
+    extra = ["--checkpoint-every", 1] if opt == "--checkpoint-to" else []
+    # a run far too long to finish: the answer must come before it starts
+    r = ecs_sim("mixed", "--tasks", 100, "--ticks", 10**9, opt, path, *extra, cwd=tmp_path,
+                timeout=300)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr == f"ecs-kernel sim: {opt} {path}: {says}\n" or \
+        (r.stderr.startswith(f"ecs-kernel sim: {opt} {path}: {says}") and r.stderr.count("\n") == 1), \
+        r.stderr  # one line: no progress bar (no tick ran), no traceback
+    assert r.stdout == ""  # no summary: nothing ran
+    assert sorted(tmp_path.rglob("*")) == before, "nothing written"
+    assert not os.path.exists("/proc/ecs-kernel-sim-run.json")
+
+
+def test_ctrl_c_mid_run_is_in_the_summary_the_meta_and_the_last_bar(tmp_path):
+    out, png = tmp_path / "run.json", tmp_path / "run.png"
+    total = 10**7
+    p = start_sim("mixed", "--tasks", 300, "--ticks", total, "--out", out, "--plot", png)
+    try:
+        seen = read_stderr_until(p, rf"\| *[1-9]\d*/{total} \[")  # a bar after a tick or more
+        p.send_signal(signal.SIGINT)
+        stdout, stderr = p.communicate(timeout=300)
+    finally:
+        p.kill()
+    err = seen + stderr.decode()
+    stdout = stdout.decode()
+    assert p.returncode == 130, err
+    assert "Traceback" not in err
+    m = re.match(rf"mixed: 300 tasks, (\d+) of {total} ticks \(interrupted\), seed 0\n", stdout)
+    assert m, stdout
+    ran = int(m.group(1))
+    assert ran >= 1
+    assert f"ecs-kernel sim: interrupted at tick {ran} of {total}\n" in err
+    names, data, meta = R.read(out)
+    assert meta["interrupted"] is True and meta["ticks"] == ran and meta["ticks_requested"] == total
+    assert len(data) == ran  # every tick that completed, and only those
+    end = at_the_end(stdout)
+    assert end["tasks_alive"] == data[-1, names.index("tasks_alive")]
+    assert end["blocked"] == data[-1, names.index("blocked")]
+    assert bar_states(err)[-1] == (str(end["tasks_alive"]), str(end["blocked"]))
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"wrote       {out}, {png}" in stdout
+
+
+def test_ctrl_c_at_tick_0_reports_the_tasks_created(tmp_path):
+    # An empty numba cache: the first tick compiles kernels for seconds, so Ctrl-C sent once the
+    # bar is up lands in tick 1, as it does for a user who gives up waiting on a first run.
+    out = tmp_path / "run.json"
+    p = start_sim("mixed", "--tasks", 500, "--ticks", 50, "--out", out,
+                  env={"NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")})
+    try:
+        seen = read_stderr_until(p, r" 0/50 \[")
+        p.send_signal(signal.SIGINT)
+        stdout, stderr = p.communicate(timeout=300)
+    finally:
+        p.kill()
+    err, stdout = seen + stderr.decode(), stdout.decode()
+    assert p.returncode == 130 and "Traceback" not in err, err
+    assert stdout.startswith("mixed: 500 tasks, 0 of 50 ticks (interrupted), seed 0\n"), stdout
+    assert "ecs-kernel sim: interrupted at tick 0 of 50\n" in err
+    end = at_the_end(stdout)
+    assert end["tasks_alive"] == 501 and end["running"] == 501  # the tasks and init, not 0
+    assert bar_states(err)[-1] == ("501", "0")
+    names, data, meta = R.read(out)
+    assert meta["interrupted"] is True and meta["ticks"] == 0 and data.shape == (0, len(names))
+
+
+def test_the_progress_bar_shows_integers_and_ends_where_the_summary_does():
+    # 10001 tasks alive is what tqdm's own number format prints as 1e+4
+    r = ecs_sim("mixed", "--tasks", 10_000, "--ticks", 21, "--seed", 2, timeout=300)
+    assert r.returncode == 0, r.stderr
+    states = bar_states(r.stderr)
+    assert states, r.stderr
+    assert all(a.isdigit() and b.isdigit() for a, b in states), states
+    end = at_the_end(r.stdout)
+    assert states[-1] == (str(end["tasks_alive"]), str(end["blocked"]))
+    assert re.search(r"\| 21/21 \[", r.stderr.splitlines()[-1])
+
+
+def test_numba_compilation_is_shown_apart_and_left_out_of_the_rate(tmp_path):
+    env = {"NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")}  # empty: the first run compiles
+    tasks, ticks = 300, 5
+    first = ecs_sim("mixed", "--tasks", tasks, "--ticks", ticks, cwd=tmp_path, env=env)
+    assert first.returncode == 0, first.stderr
+    assert "mixed (compiling numba kernels)" in first.stderr  # the bar says so while it happens
+    time_line = summary_field(first.stdout, "time")
+    m = re.fullmatch(r"([\d.]+) s setup, ([\d.]+) s compiling numba kernels \(first run only: "
+                     r"cached on disk\), ([\d.]+) s running 5 ticks: ([\d,]+) task-ticks/s", time_line)
+    assert m, time_line
+    compiling, rate = float(m.group(2)), int(m.group(4).replace(",", ""))
+    assert compiling > 0.5
+    # a rate with the compilation in would be at most tasks * ticks / compiling
+    assert rate > 10 * tasks * ticks / compiling, time_line
+    again = ecs_sim("mixed", "--tasks", tasks, "--ticks", ticks, cwd=tmp_path, env=env)
+    assert again.returncode == 0, again.stderr
+    assert "compiling" not in again.stdout + again.stderr  # loaded from the cache this time
+    assert re.fullmatch(r"[\d.]+ s setup, ([\d.]+ s loading numba kernels, )?[\d.]+ s running 5 "
+                        r"ticks: [\d,]+ task-ticks/s", summary_field(again.stdout, "time"))
+
+
+def test_help_lists_the_exit_statuses():
+    r = subprocess.run([*ENTRY, "--help"], capture_output=True, text=True, env=ENV, timeout=120,
+                       check=False)
+    assert r.returncode == 0
+    listed = r.stdout[r.stdout.index("\nexit status:\n"):]
+    from ecs_kernel.cli_sim import EXIT_STATUS
+    assert [s for s, _ in EXIT_STATUS] == [0, 1, 2, 3, 130]
+    for status, when in EXIT_STATUS:
+        assert re.search(rf"^  {status} +{re.escape(when.split()[0])}", listed, re.MULTILINE), listed
+    assert "cannot be written (found before the first tick)" in " ".join(listed.split())
+
+
+def test_docs_list_the_same_exit_statuses():
+    from ecs_kernel.cli_sim import EXIT_STATUS
+    doc = (ROOT / "docs" / "sim-cli.md").read_text()
+    table = doc[doc.index("Exit status:"):]
+    rows = [int(x) for x in re.findall(r"^\| (\d+) \|", table, re.MULTILINE)]
+    assert rows == [s for s, _ in EXIT_STATUS]
+
+
+def test_plot_from_the_command_is_a_png(tmp_path):
+    png = tmp_path / "run.png"
+    r = ecs_sim("fork-exit-churn", "--tasks", 200, "--ticks", 6, "--plot", png, "--no-progress",
+                cwd=tmp_path, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"wrote       {png}" in r.stdout and r.stderr == ""
+
+
+def test_the_summary_in_the_docs_is_what_the_command_prints():
+    doc = (ROOT / "docs" / "sim-cli.md").read_text()
+    block = re.search(r"\n  \$ ecs-kernel sim (signal-storm [^\n]*)\n(.*?)\n  ```", doc, re.DOTALL)
+    args, shown = block.group(1).split(), [ln[2:] for ln in block.group(2).splitlines()]
+    r = ecs_sim(*args, timeout=300)
+    assert r.returncode == 0, r.stderr
+    printed = r.stdout.splitlines()
+    assert len(printed) == len(shown)
+    # times vary from run to run, and whether numba loads or compiles its kernels: not the shape
+    time_line = (r"  time        \d+\.\d\d s setup, (\d+\.\d\d s (loading numba kernels|compiling "
+                 r"numba kernels \(first run only: cached on disk\)), )?\d+\.\d\d s running 20 ticks: "
+                 r"[\d,]+ task-ticks/s")
+    for got, want in zip(printed, shown):
+        if want.startswith("  time "):
+            assert re.fullmatch(time_line, want) and re.fullmatch(time_line, got), got
+        else:
+            assert got == want
