@@ -7,10 +7,13 @@ an ``address_spaces`` row); threads sharing it are CPU contexts the run loop swi
 Hooks on every engine: the syscall hook (``UC_HOOK_INSN`` + ``UC_X86_INS_SYSCALL`` through
 ``uc_hook_add`` on the engine handle) is either the Python dispatcher (syscalls/dispatch.py) or
 the compiled fast path (jit/fastpath, a numba ``cfunc`` that calls the dispatcher for what it does
-not answer); an interrupt hook turns CPU exceptions into fault signals; an invalid-memory hook
-records what a SIGSEGV handler's siginfo reports. Tiering: the first ``fast_path_after`` syscalls
-take the Python hook (a short program never loads numba), then every engine gets the compiled
-one.
+not answer); an interrupt hook turns CPU exceptions into fault signals; a TLB-fill hook
+(``UC_TLB_VIRTUAL`` mode, jit/tlbfill) answers the engine's MMU from the address space's page
+table, grows stacks, and records what a SIGSEGV handler's siginfo reports (no memory hook covers
+guest memory: one would send every store down Unicorn's slow path). Tiering: the first
+``fast_path_after`` syscalls take the Python syscall hook and the first ``tlb_fills_before_compile``
+TLB fills the Python fill hook (a short program never loads numba); then every engine gets the
+compiled ones.
 
 Unicorn hazards (DESIGN.md) and how they are met here:
 
@@ -27,17 +30,21 @@ from __future__ import annotations
 import ctypes
 import threading
 
-from unicorn import (UC_ARCH_X86, UC_HOOK_INSN, UC_HOOK_INTR, UC_HOOK_MEM_INVALID,
-                     UC_MODE_64, Uc, UcError)
+from unicorn import (UC_ARCH_X86, UC_HOOK_INSN, UC_HOOK_INTR, UC_HOOK_TLB_FILL, UC_MODE_64,
+                     UC_TLB_VIRTUAL, Uc, UcError)
 from unicorn import unicorn_const as _ucc
 from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import uclib
 
-from ..abi import (BUS_ADRALN, ENOSYS, FPE_INTDIV, ILL_ILLOPN, SEGV_ACCERR, SEGV_MAPERR,
-                   SI_KERNEL, SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP)
+from ..abi import (BUS_ADRALN, ENOSYS, FPE_INTDIV, ILL_ILLOPN, PROT_EXEC, PROT_READ, PROT_WRITE,
+                   SEGV_ACCERR, SEGV_MAPERR, SI_KERNEL, SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP)
 from ..checkpoint_objects import state_class
+from ..jit import tlbfill
 from ..jit.fastpath import FastPath
-from ..jit.options import promote
+from ..jit.options import is_promoted, promote
+from ..jit.tlbfill import (TLB_FAULT_ACCESS, TLB_FAULT_ADDR, TLB_FAULT_CODE, TLB_KERNEL,
+                           TLB_MISS_HOOK, TLB_MISSES)
+from ..jit.pagewalk import TLB_MAPERR
 from .memory import AddressSpace
 
 MASK64 = (1 << 64) - 1
@@ -45,16 +52,22 @@ MASK64 = (1 << 64) - 1
 HOOK_INSN_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 HOOK_TSC_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)  # 1: skip the insn
 
+
+class TlbEntry(ctypes.Structure):
+    """Unicorn's ``uc_tlb_entry``: what a TLB-fill hook answers."""
+    _fields_ = [("paddr", ctypes.c_uint64), ("perms", ctypes.c_int)]
+
+
+HOOK_TLB_FILL_CB = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_int,
+                                    ctypes.POINTER(TlbEntry), ctypes.c_void_p)
+TLB_MISS_CB = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_uint64, ctypes.c_int64)
+
 # CPU exceptions (interrupt vectors) and the signal Linux sends for each, and its si_code (Linux
 # do_trap / do_error_trap: FPE_INTDIV, ILL_ILLOPN, ...).
 _VECTOR_SIGNALS = {0: SIGFPE, 1: SIGTRAP, 3: SIGTRAP, 4: SIGSEGV, 5: SIGSEGV, 6: SIGILL,
                    7: SIGFPE, 13: SIGSEGV, 14: SIGSEGV, 16: SIGFPE, 17: SIGBUS, 19: SIGFPE}
 _VECTOR_CODES = {0: FPE_INTDIV, 4: SI_KERNEL, 5: SI_KERNEL, 6: ILL_ILLOPN, 7: SI_KERNEL,
                  13: SI_KERNEL, 16: SI_KERNEL, 17: BUS_ADRALN, 19: SI_KERNEL}
-# UC_MEM_*_UNMAPPED access types (the rest are protection faults).
-_UNMAPPED_ACCESSES = 0
-for _name in ("UC_MEM_READ_UNMAPPED", "UC_MEM_WRITE_UNMAPPED", "UC_MEM_FETCH_UNMAPPED"):
-    _UNMAPPED_ACCESSES |= 1 << getattr(_ucc, _name)
 _UC_ERR_SIGNALS = {
     _ucc.UC_ERR_READ_UNMAPPED: SIGSEGV, _ucc.UC_ERR_WRITE_UNMAPPED: SIGSEGV,
     _ucc.UC_ERR_FETCH_UNMAPPED: SIGSEGV, _ucc.UC_ERR_READ_PROT: SIGSEGV,
@@ -88,6 +101,8 @@ class GuestMemory:
         self.hooks: list = []  # keep ctypes callbacks alive as long as the engine
         self.install_hooks = None  # the platform's hook installer, applied to forked engines too
         self.syscall_hook = None
+        self.tlb_hook = None  # the TLB-fill hook's handle and whether it is the compiled one
+        self.tlb_compiled = False
         self.loaded_row = -1
 
     def fork(self) -> "GuestMemory":
@@ -122,7 +137,8 @@ class Platform:
     ``fault_signal``/``fault_addr``/``fault_code`` describe a CPU exception."""
 
     def __init__(self, machine, *, fast_path: bool = True, fast_path_after: int = 0,
-                 clock_gettime: int = 0, cpu0_ns: int = 0):
+                 clock_gettime: int = 0, cpu0_ns: int = 0,
+                 tlb_fills_before_compile: int | None = None):
         self.machine = machine  # its dispatcher is the Python syscall hook
         self.use_fast_path = fast_path
         self.fastpath = None
@@ -131,6 +147,10 @@ class Platform:
         # Tiering: the first ``fast_path_after`` syscalls take the Python hook, so a short program
         # never loads numba; then every engine gets the compiled hook.
         self.tier_up_countdown = fast_path_after if fast_path else 0
+        # TLB fills the Python fill hook answers before the compiled one replaces it (default:
+        # as many as syscalls before the compiled syscall hook; 0: compiled from the start).
+        self.tlb_fill_countdown = (fast_path_after if tlb_fills_before_compile is None
+                                   else tlb_fills_before_compile)
         self.current_uch = None  # the engine handle of the running task
         self.stop_reason = None
         self.stop_requested = False  # a handler asks the run loop to stop the task after the call
@@ -147,7 +167,7 @@ class Platform:
     def add_hooks(self, gm: GuestMemory) -> None:
         self._add_syscall_hook(gm)
         gm.hooks.append(gm.uc.hook_add(UC_HOOK_INTR, self._on_interrupt))
-        gm.hooks.append(gm.uc.hook_add(UC_HOOK_MEM_INVALID, self._on_bad_access))
+        self._add_tlb_hook(gm)
         if getattr(self.machine, "deterministic", False):
             self._add_tsc_hooks(gm)
         gm.install_hooks = self.add_hooks
@@ -175,6 +195,77 @@ class Platform:
             if status != 0:
                 raise UcError(status)
             gm.hooks.append(cb)
+
+    def _add_tlb_hook(self, gm: GuestMemory) -> None:
+        """Put the engine's MMU in UC_TLB_VIRTUAL mode and answer it from ``gm.aspace``'s page
+        table: the compiled hook once numba is loaded (or the countdown is spent), else Python."""
+        uc = gm.uc
+        aspace = gm.aspace
+        if gm.tlb_hook is None:
+            uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
+            miss = TLB_MISS_CB(self._guarded_miss(aspace))
+            gm.hooks.append(miss)
+            aspace.tlb_ctl[TLB_MISS_HOOK] = ctypes.cast(miss, ctypes.c_void_p).value
+        else:
+            uclib.uc_hook_del(uc._uch, ctypes.c_size_t(gm.tlb_hook))
+        compiled = self.tlb_fill_countdown <= 0 or is_promoted()
+        if compiled:
+            cb = ctypes.c_void_p(tlbfill.hook_address())
+            user_data = ctypes.c_void_p(aspace.tlb_ctl.ctypes.data)
+        else:
+            cb = HOOK_TLB_FILL_CB(self._python_fill(gm))
+            user_data = None
+        h = ctypes.c_size_t()
+        status = uclib.uc_hook_add(uc._uch, ctypes.byref(h), UC_HOOK_TLB_FILL, cb, user_data,
+                                   ctypes.c_uint64(1), ctypes.c_uint64(0))
+        if status != 0:
+            raise UcError(status)
+        gm.hooks.append(cb)
+        gm.tlb_hook = h.value
+        gm.tlb_compiled = compiled
+
+    def _guarded_miss(self, aspace: AddressSpace):
+        """The miss handler as a C callback: an exception in it is a fault, never a traceback
+        through Unicorn."""
+        def miss(addr, access):
+            try:
+                return aspace.tlb_miss(addr, access)
+            except Exception as e:  # noqa: BLE001 - reported, and the access faults
+                report = getattr(self.machine, "report_internal_error", None)
+                if report is not None:
+                    report(-1, "page fault", e)
+                return 0
+        return miss
+
+    def _python_fill(self, gm: GuestMemory):
+        """jit/tlbfill's hook in Python: the same answers, through ctypes (no numba)."""
+        aspace = gm.aspace
+        ctl = aspace.tlb_ctl
+        miss = self._guarded_miss(aspace)
+
+        def fill(uch, addr, access, entry, user_data):
+            if ctl[TLB_KERNEL]:  # the kernel's own lookup (see jit/tlbfill): granted, flushed after
+                entry[0].paddr = addr
+                entry[0].perms = PROT_READ | PROT_WRITE | PROT_EXEC
+                return True
+            p = aspace.tlb_fill_py(addr, access)
+            if p < 0 and miss(addr, access):
+                p = aspace.tlb_fill_py(addr, access)
+            if p < 0:
+                ctl[TLB_MISSES] += 1
+                ctl[TLB_FAULT_ADDR] = addr
+                ctl[TLB_FAULT_ACCESS] = access
+                ctl[TLB_FAULT_CODE] = SEGV_MAPERR if p == TLB_MAPERR else SEGV_ACCERR
+                return False
+            entry[0].paddr = addr
+            entry[0].perms = p
+            self.tlb_fill_countdown -= 1
+            if self.tlb_fill_countdown <= 0 and not gm.tlb_compiled:
+                # Enough fills to pay for numba: the compiled hook answers from the next fill
+                # on (Unicorn defers deleting a hook that is running).
+                self._add_tlb_hook(gm)
+            return True
+        return fill
 
     def _add_syscall_hook(self, gm: GuestMemory) -> None:
         h = ctypes.c_size_t()
@@ -220,6 +311,8 @@ class Platform:
             if gm.syscall_hook is not None:
                 uclib.uc_hook_del(gm.uc._uch, ctypes.c_size_t(gm.syscall_hook))
             self._add_syscall_hook(gm)
+            if gm.tlb_hook is not None and not gm.tlb_compiled:
+                self._add_tlb_hook(gm)
 
     # -- stopping ---------------------------------------------------------------------------------
     def stop(self, reason: str, uch=None) -> None:
@@ -254,11 +347,18 @@ class Platform:
         if self.fastpath is not None:
             self.fastpath.sync()  # Python ran since the last syscall: tables may have grown
         self.running_unbounded = not quantum
+        tlb = gm.aspace.tlb_ctl
+        tlb[TLB_FAULT_CODE] = 0
+        if gm.tlb_hook is not None and not gm.tlb_compiled and is_promoted():
+            self._add_tlb_hook(gm)  # numba is loaded anyway: the compiled fill hook
         try:
             uc.emu_start(uc.reg_read(X.UC_X86_REG_RIP), 0, count=quantum)
         except UcError as e:
             self.fault_signal = _UC_ERR_SIGNALS.get(e.errno, SIGSEGV)
-            if self.fault_signal == SIGILL:
+            if e.errno == _ucc.UC_ERR_EXCEPTION and tlb[TLB_FAULT_CODE]:
+                # The TLB-fill hook refused an access: a page fault (Linux's si_code, si_addr).
+                self.fault_addr, self.fault_code = int(tlb[TLB_FAULT_ADDR]), int(tlb[TLB_FAULT_CODE])
+            elif self.fault_signal == SIGILL:
                 self.fault_addr, self.fault_code = uc.reg_read(X.UC_X86_REG_RIP), ILL_ILLOPN
             elif self.fault_signal == SIGBUS:
                 self.fault_code = BUS_ADRALN
@@ -273,12 +373,6 @@ class Platform:
         self.fault_addr = uc.reg_read(X.UC_X86_REG_RIP)
         self.fault_code = _VECTOR_CODES.get(intno, SI_KERNEL)
         uc.emu_stop()
-
-    def _on_bad_access(self, uc, access, address, size, value, user_data):
-        """Record what a SIGSEGV handler's si_addr / si_code report; Unicorn then fails."""
-        self.fault_addr = address
-        self.fault_code = SEGV_MAPERR if (1 << access) & _UNMAPPED_ACCESSES else SEGV_ACCERR
-        return False
 
 
 def after_hlt(uc) -> bool:
