@@ -111,7 +111,7 @@ from ecs_kernel.jit.pagewalk import (BOFF, BRK_CURRENT, BRK_END_DATA, BRK_FIELDS
                                      BRK_START, BRK_START_DATA, BUF, END, FILE, FLAGS, FOFF, HOST,
                                      NAME, NCOLS, PROT, START, TLB_ACCERR, TLB_MAPERR, UC_MEM_FETCH,
                                      UC_MEM_WRITE)
-from ecs_kernel.jit.tlbfill import TLB_CAP, TLB_KERNEL, TLB_N, TLB_SIZE, TLB_T
+from ecs_kernel.jit.tlbfill import TLB_CAP, TLB_BYPASS, TLB_N, TLB_SIZE, TLB_T
 
 # --- x86-64 defaults (PAGE_SIZE, TASK_SIZE and the mmap(2) flags are in ecs_kernel/abi.py) -------
 
@@ -524,7 +524,7 @@ class AddressSpace:
         after = self._snap(lo, hi, touching=False)
         uc = self.uc
         changed = False
-        self.tlb_ctl[TLB_KERNEL] = 1  # mem_unmap looks up the code TLB of what it unmaps
+        self.tlb_ctl[TLB_BYPASS] = 1  # mem_unmap looks up the code TLB of what it unmaps
         try:
             for s, (e, p, h) in before.items():
                 a = after.get(s)
@@ -541,7 +541,7 @@ class AddressSpace:
                 uc.mem_map_ptr(s, e - s, p, h)
                 changed = True
         finally:
-            self.tlb_ctl[TLB_KERNEL] = 0
+            self.tlb_ctl[TLB_BYPASS] = 0
         self._publish()
         if changed:
             # The TLB caches what the fill hook answered (and the kernel's own lookups): forget.
@@ -549,11 +549,11 @@ class AddressSpace:
 
     def _uc_flush_code(self, start: int, end: int) -> None:
         """Drop translated code for guest bytes the kernel rewrote behind Unicorn's back."""
-        self.tlb_ctl[TLB_KERNEL] = 1  # Unicorn finds the code through the code TLB
+        self.tlb_ctl[TLB_BYPASS] = 1  # Unicorn finds the code through the code TLB
         try:
             self.uc.ctl_remove_cache(start, end)
         finally:
-            self.tlb_ctl[TLB_KERNEL] = 0
+            self.tlb_ctl[TLB_BYPASS] = 0
         self.uc.ctl(_UC_CTL_TLB_FLUSH, _UC_CTL_IO_WRITE)
 
     # ------------------------------------------------------------------ buffers, files, names

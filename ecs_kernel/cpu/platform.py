@@ -30,19 +30,20 @@ from __future__ import annotations
 import ctypes
 import threading
 
-from unicorn import (UC_ARCH_X86, UC_HOOK_INSN, UC_HOOK_INTR, UC_HOOK_TLB_FILL, UC_MODE_64,
-                     UC_TLB_VIRTUAL, Uc, UcError)
+from unicorn import (UC_ARCH_X86, UC_HOOK_INSN, UC_HOOK_INTR, UC_HOOK_MEM_INVALID,
+                     UC_HOOK_TLB_FILL, UC_MODE_64, UC_TLB_VIRTUAL, Uc, UcError)
 from unicorn import unicorn_const as _ucc
 from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import uclib
 
-from ..abi import (BUS_ADRALN, ENOSYS, FPE_INTDIV, ILL_ILLOPN, PROT_EXEC, PROT_READ, PROT_WRITE,
+from ..abi import (BUS_ADRALN, ENOSYS, FPE_INTDIV, ILL_ILLOPN, PAGE_SIZE, PROT_EXEC, PROT_READ,
+                   PROT_WRITE,
                    SEGV_ACCERR, SEGV_MAPERR, SI_KERNEL, SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP)
 from ..checkpoint_objects import state_class
 from ..jit import tlbfill
 from ..jit.fastpath import FastPath
 from ..jit.options import is_promoted, promote
-from ..jit.tlbfill import (TLB_FAULT_ACCESS, TLB_FAULT_ADDR, TLB_FAULT_CODE, TLB_KERNEL,
+from ..jit.tlbfill import (TLB_BYPASS, TLB_FAULT_ACCESS, TLB_FAULT_ADDR, TLB_FAULT_CODE,
                            TLB_MISS_HOOK, TLB_MISSES)
 from ..jit.pagewalk import TLB_MAPERR
 from .memory import AddressSpace
@@ -244,7 +245,7 @@ class Platform:
         miss = self._guarded_miss(aspace)
 
         def fill(uch, addr, access, entry, user_data):
-            if ctl[TLB_KERNEL]:  # the kernel's own lookup (see jit/tlbfill): granted, flushed after
+            if ctl[TLB_BYPASS]:  # the kernel's own lookup (see jit/tlbfill): granted, flushed after
                 entry[0].paddr = addr
                 entry[0].perms = PROT_READ | PROT_WRITE | PROT_EXEC
                 return True
@@ -357,13 +358,44 @@ class Platform:
             self.fault_signal = _UC_ERR_SIGNALS.get(e.errno, SIGSEGV)
             if e.errno == _ucc.UC_ERR_EXCEPTION and tlb[TLB_FAULT_CODE]:
                 # The TLB-fill hook refused an access: a page fault (Linux's si_code, si_addr).
-                self.fault_addr, self.fault_code = int(tlb[TLB_FAULT_ADDR]), int(tlb[TLB_FAULT_CODE])
+                self.fault_code = int(tlb[TLB_FAULT_CODE])
+                self.fault_addr = self.precise_fault_addr(gm, int(tlb[TLB_FAULT_ADDR]))
             elif self.fault_signal == SIGILL:
                 self.fault_addr, self.fault_code = uc.reg_read(X.UC_X86_REG_RIP), ILL_ILLOPN
             elif self.fault_signal == SIGBUS:
                 self.fault_code = BUS_ADRALN
         with self.run_lock:
             self.running_unbounded = False
+
+    @staticmethod
+    def precise_fault_addr(gm: GuestMemory, page: int) -> int:
+        """The byte whose access faulted in ``page`` (the TLB-fill hook sees pages only): run
+        the faulting instruction once more with the hook granting everything and a memory hook
+        on that page alone, so Unicorn's own region checks (the regions carry the same
+        protections as the page table) name the address; then put the registers back. An
+        access that starts on the page below reports ``page``, as the CPU's CR2 does."""
+        uc = gm.uc
+        ctl = gm.aspace.tlb_ctl
+        found = []
+
+        def on_invalid(_uc, _access, address, _size, _value, _user_data):
+            if not found:
+                found.append(address)
+            return False
+
+        ctx = uc.context_save()
+        ctl[TLB_BYPASS] = 1
+        h = uc.hook_add(UC_HOOK_MEM_INVALID, on_invalid, begin=page, end=page + PAGE_SIZE - 1)
+        try:
+            uc.emu_start(uc.reg_read(X.UC_X86_REG_RIP), 0, count=1)
+        except UcError:
+            pass  # the fault again, as expected
+        finally:
+            uc.hook_del(h)
+            ctl[TLB_BYPASS] = 0
+            uc.ctl(_ucc.UC_CTL_TLB_FLUSH, _ucc.UC_CTL_IO_WRITE)  # what the bypass granted
+            uc.context_restore(ctx)
+        return found[0] if found and page <= found[0] < page + PAGE_SIZE else page
 
     def _on_interrupt(self, uc, intno, user_data):
         if intno == INT80:

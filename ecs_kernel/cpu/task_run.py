@@ -150,6 +150,7 @@ class Machine:
         aspace = AddressSpace(uc, mmap_base=default_mmap_base(min(stack, 1 << 40)))
         aspace.rlimit_as, _ = rlimit_get(w, tg, RLIMIT_AS)
         aspace.rlimit_data, aspace.rlimit_data_max = rlimit_get(w, tg, RLIMIT_DATA)
+        aspace.rlimit_stack = stack
         gm = GuestMemory(aspace, uc)
         self.platform.add_hooks(gm)
         return gm

@@ -12,12 +12,14 @@ table, cpu/memory.py) and answers with the row's protection, without PROT_EXEC o
 same bare-engine store loop runs at the speed of real page tables that way (docs/measurements.md,
 "Real-program speed"), guest addresses stay physical addresses, and no memory hook covers guest
 memory: a refused access ends ``emu_start`` with UC_ERR_EXCEPTION after the hook has written the
-fault (address, access, SEGV_MAPERR or SEGV_ACCERR) here.
+fault (page, access, SEGV_MAPERR or SEGV_ACCERR) here. The hook sees only the page; for si_addr the
+run loop runs the faulting instruction once more with the hook out of the way (``TLB_BYPASS``) and
+a memory hook on that one page, and Unicorn's own region checks name the byte.
 
 Two hooks answer the same question: a Python one (``AddressSpace.tlb_fill_py``, through ctypes:
 ~2 us a fill, no numba needed, so a short program starts fast) and the compiled one
 (:mod:`.kernel`, a numba ``cfunc``), installed once numba is loaded (cpu/platform.py's tiering).
-The kernel's own engine calls fill the TLB too (``TLB_KERNEL``). A refused access first asks the Python *miss handler* (``TLB_MISS_HOOK``), which grows a
+A refused access first asks the Python *miss handler* (``TLB_MISS_HOOK``), which grows a
 MAP_GROWSDOWN stack into the page (Linux's page-fault path, ``expand_stack``) and says whether to
 look again.
 
@@ -36,9 +38,11 @@ TLB_FAULT_CODE = 5  # and SEGV_MAPERR / SEGV_ACCERR (0: no fault since the run l
 TLB_FILLS = 6  # fills answered (a counter for benchmarks and tiering)
 TLB_MISS_HOOK = 7  # address of the miss handler, int64 (*)(uint64 addr, int64 access): 1 = retry
 TLB_MISSES = 8  # refused fills (faults and stack growth)
-TLB_KERNEL = 9  # 1 while the kernel calls the engine (mem_unmap, ctl_remove_cache): Unicorn then
-#                 looks up the code TLB of the range itself (uc_invalidate_tb), and a refusal
-#                 would abort the guest's run; the hook grants it and the kernel flushes the TLB
+TLB_BYPASS = 9  # 1: grant every access (identity, all permissions), then flush the TLB. While the
+#                 kernel calls the engine (mem_unmap and ctl_remove_cache look up the code TLB of
+#                 the range themselves, and a refusal would abort the guest's run), and while
+#                 one faulting instruction runs again so that Unicorn's own checks name the
+#                 exact byte (the hook only sees the page): cpu/platform.py precise_fault_addr
 TLB_SIZE = 16
 
 _COMPILED = None
@@ -55,5 +59,5 @@ def hook_address() -> int:
 
 
 __all__ = ["TLB_T", "TLB_CAP", "TLB_N", "TLB_FAULT_ADDR", "TLB_FAULT_ACCESS", "TLB_FAULT_CODE",
-           "TLB_FILLS", "TLB_KERNEL", "TLB_MISS_HOOK", "TLB_MISSES", "TLB_SIZE",
+           "TLB_FILLS", "TLB_BYPASS", "TLB_MISS_HOOK", "TLB_MISSES", "TLB_SIZE",
            "hook_address"]

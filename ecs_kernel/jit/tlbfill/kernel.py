@@ -11,7 +11,7 @@ from ecs_kernel.jit.fastpath.kernel import _as_ptr, _ptr_int
 from ecs_kernel.jit.options import cfunc
 from ecs_kernel.jit.pagewalk import NCOLS, TLB_MAPERR, tlb_fill
 from ecs_kernel.jit.tlbfill import (TLB_CAP, TLB_FAULT_ACCESS, TLB_FAULT_ADDR, TLB_FAULT_CODE,
-                                    TLB_FILLS, TLB_KERNEL, TLB_MISS_HOOK, TLB_MISSES, TLB_N,
+                                    TLB_FILLS, TLB_BYPASS, TLB_MISS_HOOK, TLB_MISSES, TLB_N,
                                     TLB_SIZE, TLB_T)
 
 
@@ -35,7 +35,7 @@ def _fill(uch, addr, access, entry, user_data):
     for _attempt in range(2):  # at most one retry: after the miss handler changed the table
         t = numba.carray(_as_ptr(ctl[TLB_T], numba.int64), (NCOLS, ctl[TLB_CAP]))
         p = tlb_fill(t, ctl[TLB_N], a, acc)
-        if ctl[TLB_KERNEL]:
+        if ctl[TLB_BYPASS]:
             p = PROT_READ | PROT_WRITE | PROT_EXEC  # the kernel's lookup; flushed after
         if p >= 0:
             e = _ptr_int(entry)
