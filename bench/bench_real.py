@@ -1,6 +1,6 @@
 """Real programs (issue 15): whole commands natively, under qemu-user and under ``ecs-kernel run``.
 
-    python -m bench.bench_real [--repeat R] [--quick] [--only NAME ...] [--json PATH]
+    python -m bench.bench_real [--repeat R] [--quick] [--only NAME ...] [--baseline CHECKOUT]
     python -m bench --real [same options]
 
 Each workload is one command timed as a fresh process (wall clock, best of ``--repeat``), the
@@ -140,26 +140,35 @@ def build(d: Path, quick: bool) -> list[Workload]:
     return out
 
 
-def runners() -> dict[str, list[str] | None]:
+ECS = [sys.executable, "-m", "ecs_kernel.cli", "run", "--"]
+
+
+def runners(baseline: str | None = None) -> dict[str, tuple[list[str], str | None] | None]:
+    """name -> (command prefix, checkout whose ecs_kernel runs, or None for a host program)."""
     qemu = shutil.which("qemu-x86_64")
-    return {"native": [], "qemu-user": [qemu] if qemu else None,
-            "ecs-kernel": [sys.executable, "-m", "ecs_kernel.cli", "run", "--"]}
+    out = {"native": ([], None), "qemu-user": ([qemu], None) if qemu else None,
+           "ecs-kernel": (ECS, str(ROOT))}
+    if baseline:
+        out["ecs-kernel baseline"] = (ECS, baseline)
+    return out
 
 
-def _env() -> dict:
+def _env(checkout: str) -> dict:
     env = dict(os.environ)
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # a user's second run has Python's bytecode cache
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = checkout + os.pathsep + env.get("PYTHONPATH", "")
     return env
 
 
-def run_once(prefix: list[str], w: Workload, env: dict) -> float:
+def run_once(runner: tuple[list[str], str | None], w: Workload) -> float:
     """Seconds for one run (or, for a per-op row, the guest's own figure in seconds)."""
+    prefix, checkout = runner
     t0 = time.perf_counter()
     # The guest environment is empty under ecs-kernel run (no --env): give the native and qemu
-    # runs none either. cwd: the repository root, so ``-m ecs_kernel.cli`` is this checkout's.
-    p = subprocess.run(prefix + w.argv, capture_output=True, cwd=str(ROOT),
-                       env=env if prefix and "ecs_kernel.cli" in prefix else {})
+    # runs none either. cwd: the checkout, so ``-m ecs_kernel.cli`` is that checkout's (the
+    # current directory comes first on sys.path).
+    p = subprocess.run(prefix + w.argv, capture_output=True, cwd=checkout or str(ROOT),
+                       env=_env(checkout) if checkout else {}, check=False)
     dt = time.perf_counter() - t0
     if p.returncode != 0:
         raise RuntimeError(f"{' '.join(prefix + w.argv)}: status {p.returncode}: "
@@ -169,17 +178,17 @@ def run_once(prefix: list[str], w: Workload, env: dict) -> float:
     return dt
 
 
-def measure(workloads, repeat: int, names=None) -> list[dict]:
-    rs = runners()
-    env = _env()
+def measure(workloads, repeat: int, names=None, baseline=None) -> list[dict]:
+    rs = runners(baseline)
     rows = []
     for w in workloads:
         if names and w.name not in names:
             continue
-        best = {k: math.inf for k, v in rs.items() if v is not None}
+        live = {k: v for k, v in rs.items() if v is not None}
+        best = dict.fromkeys(live, math.inf)
         for _ in range(repeat):
-            for k in best:  # interleaved: each round runs every runner once
-                best[k] = min(best[k], run_once(rs[k], w, env))
+            for k, runner in live.items():  # interleaved: each round runs every runner once
+                best[k] = min(best[k], run_once(runner, w))
         rows.append({"name": w.name, "label": w.label, "cpu": w.cpu, "per_op": w.per_op,
                      **{k: best.get(k) for k in rs}})
         print(f"  {w.name}: " + ", ".join(f"{k} {v:.3g}" for k, v in best.items()), file=sys.stderr)
@@ -193,19 +202,28 @@ def render(rows: list[dict]) -> str:
             return "-"
         return f"{v * 1e6:.1f} us" if r["per_op"] else f"{v:.2f} s"
 
-    out = ["| workload | native | qemu-user | ecs-kernel | ecs-kernel / qemu-user | ecs-kernel / native |",
-           "|---|---|---|---|---|---|"]
-    logs = []
+    base = any(r.get("ecs-kernel baseline") for r in rows)
+    head = "| workload | native | qemu-user | ecs-kernel |"
+    if base:
+        head += " baseline ecs-kernel | baseline / qemu-user |"
+    out = [head + " ecs-kernel / qemu-user | ecs-kernel / native |",
+           "|---" * (head.count("|") + 1) + "|"]
+    logs, blogs = [], []
     for r in rows:
-        q, e, n = r.get("qemu-user"), r["ecs-kernel"], r["native"]
-        rq = f"{e / q:.1f}x" if q else "-"
-        out.append(f"| {r['label']} | {fmt(r, 'native')} | {fmt(r, 'qemu-user')} | {fmt(r, 'ecs-kernel')} "
-                   f"| {rq} | {e / n:.1f}x |")
+        q, e, n, b = r.get("qemu-user"), r["ecs-kernel"], r["native"], r.get("ecs-kernel baseline")
+        line = f"| {r['label']} | {fmt(r, 'native')} | {fmt(r, 'qemu-user')} | {fmt(r, 'ecs-kernel')} |"
+        if base:
+            line += f" {fmt(r, 'ecs-kernel baseline')} | {f'{b / q:.1f}x' if q and b else '-'} |"
+        out.append(line + f" {f'{e / q:.1f}x' if q else '-'} | {e / n:.1f}x |")
         if r["cpu"] and q:
             logs.append(math.log(e / q))
+            if b:
+                blogs.append(math.log(b / q))
     if logs:
         out.append(f"\nGeometric mean of ecs-kernel / qemu-user over the {len(logs)} CPU-bound rows: "
                    f"**{math.exp(sum(logs) / len(logs)):.2f}x** (issue 15's goal: at most 3)")
+    if blogs:
+        out.append(f"Baseline checkout, same rows: {math.exp(sum(blogs) / len(blogs)):.2f}x")
     return "\n".join(out)
 
 
@@ -216,13 +234,16 @@ def main(argv=None) -> int:
     ap.add_argument("--only", nargs="*", help="workload names (bash-loop awk sha256sum store "
                     "python subshells futex hello)")
     ap.add_argument("--json", default=str(DEFAULT_JSON), help="where to write the results")
+    ap.add_argument("--baseline", metavar="CHECKOUT",
+                    help="also run another checkout's ecs-kernel (e.g. main) in the same rounds")
     args = ap.parse_args(argv)
     if shutil.which("gcc") is None:
         print("bench_real: gcc is needed to build the guests", file=sys.stderr)
         return 1
     d = Path(tempfile.mkdtemp(prefix="ecs-bench-real-", dir="/var/tmp"))
     try:
-        rows = measure(build(d, args.quick), max(args.repeat, 1), args.only)
+        rows = measure(build(d, args.quick), max(args.repeat, 1), args.only,
+                       os.path.abspath(args.baseline) if args.baseline else None)
     finally:
         shutil.rmtree(d, ignore_errors=True)
     print(render(rows))

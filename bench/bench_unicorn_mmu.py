@@ -24,8 +24,19 @@ import sys
 import time
 
 import numpy as np
-from unicorn import (UC_ARCH_X86, UC_HOOK_INTR, UC_HOOK_MEM_INVALID, UC_HOOK_TLB_FILL, UC_MODE_64,
-                     UC_PROT_EXEC, UC_PROT_READ, UC_PROT_WRITE, UC_TLB_VIRTUAL, Uc, UcError)
+from unicorn import (
+    UC_ARCH_X86,
+    UC_HOOK_INTR,
+    UC_HOOK_MEM_INVALID,
+    UC_HOOK_TLB_FILL,
+    UC_MODE_64,
+    UC_PROT_EXEC,
+    UC_PROT_READ,
+    UC_PROT_WRITE,
+    UC_TLB_VIRTUAL,
+    Uc,
+    UcError,
+)
 from unicorn import x86_const as X
 
 # store: xor eax,eax; 1: mov edx,eax; and edx,0xfff; mov [rdi+rdx*8],rax; inc rax; dec rcx; jnz 1b; hlt
@@ -114,7 +125,7 @@ def physical_limit() -> dict:
     for bits in (39, 40):
         uc = engine("paging", False, pt_at=1 << bits)
         seen = []
-        uc.hook_add(UC_HOOK_INTR, lambda u, intno, ud: (seen.append(intno), u.emu_stop()))
+        uc.hook_add(UC_HOOK_INTR, lambda u, intno, ud, seen=seen: (seen.append(intno), u.emu_stop()))
         try:
             run_loop(uc, "store", 100)
             out[bits] = f"interrupt {seen[0]}" if seen else "ok"

@@ -58,6 +58,17 @@ def hook_address() -> int:
     return _COMPILED.address
 
 
-__all__ = ["TLB_T", "TLB_CAP", "TLB_N", "TLB_FAULT_ADDR", "TLB_FAULT_ACCESS", "TLB_FAULT_CODE",
-           "TLB_FILLS", "TLB_BYPASS", "TLB_MISS_HOOK", "TLB_MISSES", "TLB_SIZE",
-           "hook_address"]
+__all__ = [
+    "TLB_BYPASS",
+    "TLB_CAP",
+    "TLB_FAULT_ACCESS",
+    "TLB_FAULT_ADDR",
+    "TLB_FAULT_CODE",
+    "TLB_FILLS",
+    "TLB_MISSES",
+    "TLB_MISS_HOOK",
+    "TLB_N",
+    "TLB_SIZE",
+    "TLB_T",
+    "hook_address",
+]
