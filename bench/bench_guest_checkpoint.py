@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 
+import bench
 from ecs_kernel import checkpoint_file
 from ecs_kernel.abi import RunState
 from ecs_kernel.cli_run import run
@@ -82,8 +83,7 @@ def _plain_io(n: int, repeat: int, d: str) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.bench_guest_checkpoint",
-                                 description=__doc__.split("\n")[0])
+    ap = bench.parser(__doc__, "guest_checkpoint")
     ap.add_argument("--repeat", type=int, default=5, help="best of this many (default 5)")
     ap.add_argument("--program", nargs=argparse.REMAINDER,
                     help="the guest and its arguments (default: python3 -c a sleeping script)")

@@ -23,7 +23,6 @@ time. Goals: every kernel at least 3x numpy; the 10^6-task signal scan under 2 m
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -33,6 +32,7 @@ import time
 import numba
 import numpy as np
 
+import bench
 from ecs_kernel import abi
 from ecs_kernel.abi import EMFILE
 from ecs_kernel.jit import cpuclock, fdtable, signals
@@ -305,7 +305,7 @@ def check_goals(rows):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = bench.parser(__doc__, "kernels")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES),
                         help="task / table counts (default: 10^4 10^5 10^6)")

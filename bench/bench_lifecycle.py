@@ -10,16 +10,16 @@ per task.
 """
 from __future__ import annotations
 
-import argparse
 import json
 
+import bench
 from ecs_kernel.sim.churn import fork_exit_churn
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--processes", type=int, default=100_000)
-    ap.add_argument("--threads", type=int, default=10)
+    ap = bench.parser(__doc__, "lifecycle", whole=True)
+    ap.add_argument("--processes", type=int, default=100_000, help="processes to create")
+    ap.add_argument("--threads", type=int, default=10, help="threads per process")
     ap.add_argument("--scalar", action="store_true",
                     help="one clone per call and one exit at a time (no batch paths)")
     ap.add_argument("--json", metavar="PATH", help="also write the figures as JSON")

@@ -35,6 +35,7 @@ import time
 
 import numpy as np
 
+import bench
 from ecs_kernel.jit import sim as K
 from ecs_kernel.sim.engine import Simulation
 from ecs_kernel.sim.spec import load
@@ -148,7 +149,7 @@ def _in_subprocess(args, n: int) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = bench.parser(__doc__, "sim")
     ap.add_argument("--workload", default="signal-storm")
     ap.add_argument("--sizes", type=int, nargs="+", default=[10**4, 10**5, 10**6])
     ap.add_argument("--ticks", type=int, default=20)

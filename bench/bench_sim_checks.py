@@ -15,11 +15,11 @@ own cost shows instead of drowning in the simulation's.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import time
 
+import bench
 from ecs_kernel.abi import CLONE_SIGHAND, CLONE_THREAD, CLONE_VM, SIGCHLD
 
 
@@ -101,7 +101,7 @@ def measure_bare(tasks: int, reps: int) -> dict:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = bench.parser(__doc__, "sim_checks", whole=True)
     ap.add_argument("--workload", default="mixed")
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--reps", type=int, default=5)

@@ -13,7 +13,9 @@ Every figure is printed beside the baseline it is judged against, both measured 
 
 Guests are built with gcc at run time into a temporary directory under /var/tmp (the guest's
 /tmp is its own). Native per-syscall and per-loop costs are the difference of two runs of the
-same program with different iteration counts, so process start-up cancels out.
+same program with different iteration counts, so process start-up cancels out; a difference that
+start-up's own jitter could make (:func:`resolved`) is no figure: the table says "below
+resolution" there and in the ratios against it.
 """
 from __future__ import annotations
 
@@ -87,9 +89,39 @@ def _native(path: Path) -> None:
     subprocess.run([str(path)], stdout=subprocess.DEVNULL, check=True)
 
 
-def _native_per_iteration(small: Path, big: Path, n: int, repeat: int) -> float:
-    """Seconds per loop iteration natively: (best(big) - best(small)) / n."""
-    return max(_best(lambda: _native(big), repeat) - _best(lambda: _native(small), repeat), 0.0) / n
+def _native_per_iteration(small: Path, big: Path, n: int, repeat: int) -> float | None:
+    """Seconds per loop iteration natively: (best(big) - best(small)) / n, best of at least
+    NATIVE_RUNS interleaved runs each (a run takes milliseconds; the best of a few is what
+    filters out the load of other processes); None when the difference is below what two runs
+    of a process can resolve (see :func:`resolved`)."""
+    t_small = t_big = float("inf")
+    for _ in range(max(repeat, NATIVE_RUNS)):
+        t_small = min(t_small, _best(lambda: _native(small), 1))
+        t_big = min(t_big, _best(lambda: _native(big), 1))
+    return (t_big - t_small) / n if resolved(t_big, t_small) else None
+
+
+NATIVE_RUNS = 5
+
+
+# Process start-up jitters by a fraction of itself (and by ~0.1 ms on an idle machine): a
+# difference of two process runs smaller than this says nothing.
+RESOLUTION_FRACTION = 0.1
+RESOLUTION_S = 1e-4
+BELOW_RESOLUTION = "below resolution"
+
+
+def resolved(t_big: float, t_small: float) -> bool:
+    """Is ``t_big - t_small`` (two runs of a process, differing only in the work measured) a
+    measurement, not noise?"""
+    return t_big - t_small > max(RESOLUTION_FRACTION * t_small, RESOLUTION_S)
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    """a / b, or None when either is not a measurement (below resolution) or b is 0."""
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
 
 
 def _ecs_run_seconds(path: Path, fast_path: bool = True, deterministic: bool = False) -> float:
@@ -177,6 +209,7 @@ def run(args) -> dict:
     rows = []
 
     def row(group, what, value, unit, baseline_name=None, baseline=None, ratio=None, note=""):
+        """A figure (None: below resolution) beside its baseline (same)."""
         rows.append(dict(group=group, what=what, value=value, unit=unit,
                          baseline=baseline_name, baseline_value=baseline, ratio=ratio, note=note))
     try:
@@ -196,7 +229,8 @@ def run(args) -> dict:
 
         # -- getpid round trip ------------------------------------------------------------------
         _ecs_run_seconds(getpid0, True)  # load (or compile) the fast path's cfunc first
-        native = _native_per_iteration(getpid0, getpid, n_sys, rep) * 1e6
+        per_call = _native_per_iteration(getpid0, getpid, n_sys, rep)
+        native = None if per_call is None else per_call * 1e6
         # Interleaved, best of each: load from other processes hits every runner alike.
         floor = fast = slow = float("inf")
         for _ in range(rep):
@@ -206,26 +240,27 @@ def run(args) -> dict:
         g = "getpid round trip"
         row(g, "native Linux", native, "us/call")
         row(g, "bare Unicorn + empty C hook (gcc -shared; the floor)", floor, "us/call",
-            "native", native, floor / native)
-        row(g, "ecs-kernel, fast path", fast, "us/call", "native", native, fast / native,
+            "native", native, ratio(floor, native))
+        row(g, "ecs-kernel, fast path", fast, "us/call", "native", native, ratio(fast, native),
             "goal <= 2x native (below native)")
         row(g, "ecs-kernel --no-fast-path", slow, "us/call", "ecs-kernel, fast path", fast,
-            slow / fast, "goal: fast path >= 20x faster")
+            ratio(slow, fast), "goal: fast path >= 20x faster")
 
         # -- compute ----------------------------------------------------------------------------
         n_insns = 3 * n_loop
-        t_native = _native_per_iteration(loop0, loop, n_loop, rep) * n_loop
+        per_loop = _native_per_iteration(loop0, loop, n_loop, rep)
+        t_native = None if per_loop is None else per_loop * n_loop
         t_bare = t_ek = float("inf")
         for _ in range(min(rep, 3)):  # interleaved: load on the machine hits both alike
             t_bare = min(t_bare, _bare_unicorn(loop, None))
             t_ek = min(t_ek, _ecs_run_seconds(loop, True))
         g = "compute loop"
-        mips = lambda t: n_insns / t / 1e6  # noqa: E731
+        mips = lambda t: None if not t else n_insns / t / 1e6  # noqa: E731
         row(g, "native Linux", mips(t_native), "M insns/s")
         row(g, "bare Unicorn, no hooks", mips(t_bare), "M insns/s", "native", mips(t_native),
-            mips(t_bare) / mips(t_native))
+            ratio(mips(t_bare), mips(t_native)))
         row(g, "ecs-kernel", mips(t_ek), "M insns/s", "bare Unicorn", mips(t_bare),
-            mips(t_ek) / mips(t_bare), "goal >= 0.9x bare Unicorn")
+            ratio(mips(t_ek), mips(t_bare)), "goal >= 0.9x bare Unicorn")
 
         # -- start-up ----------------------------------------------------------------------------
         t_hello = _best(lambda: _native(hello), rep)
@@ -246,27 +281,28 @@ def run(args) -> dict:
         g = "start-up, static hello world"
         row(g, "native", t_hello * 1e3, "ms")
         row(g, "ecs-kernel run, warm cache", warm * 1e3, "ms", "native", t_hello * 1e3,
-            warm / t_hello, "goal < 500 ms")
+            ratio(warm, t_hello), "goal < 500 ms")
         if cold:
             row(g, "ecs-kernel run, cold numba cache", min(cold) * 1e3, "ms", "warm cache",
-                warm * 1e3, min(cold) / warm, "a hello world never loads numba")
+                warm * 1e3, ratio(min(cold), warm), "a hello world never loads numba")
         g = f"whole command, getpid loop ({n_sys} calls)"
         t_native_getpid = _best(lambda: _native(getpid), rep)
         row(g, "native", t_native_getpid * 1e3, "ms")
         row(g, "ecs-kernel run, warm cache", warm_heavy * 1e3, "ms", "native",
-            t_native_getpid * 1e3, warm_heavy / t_native_getpid,
+            t_native_getpid * 1e3, ratio(warm_heavy, t_native_getpid),
             "tier-up after 10k syscalls: numba loads")
         if cold_heavy:
             row(g, "ecs-kernel run, cold numba cache", min(cold_heavy) * 1e3, "ms", "warm cache",
-                warm_heavy * 1e3, min(cold_heavy) / warm_heavy, "the first run compiles the kernels")
+                warm_heavy * 1e3, ratio(min(cold_heavy), warm_heavy),
+                "the first run compiles the kernels")
 
         # -- Qiling (optional) ---------------------------------------------------------------------
         q = _qiling(getpid_slow, loop, max(n_sys // 20, 1), n_insns) if not args.no_qiling else None
         if q is not None:
             row("Qiling", "getpid round trip", q["getpid_us"], "us/call", "native", native,
-                q["getpid_us"] / native)
+                ratio(q["getpid_us"], native))
             row("Qiling", "compute loop", q["compute_mips"], "M insns/s", "bare Unicorn",
-                mips(t_bare), q["compute_mips"] / mips(t_bare))
+                mips(t_bare), ratio(q["compute_mips"], mips(t_bare)))
         else:
             row("Qiling", "not measured", None, "", note="`import qiling` failed or --no-qiling")
     finally:
@@ -275,19 +311,33 @@ def run(args) -> dict:
             "cpus": os.cpu_count(), "load": os.getloadavg(), "python": sys.version.split()[0]}
 
 
+def _figure(v: float | None, unit: str = "") -> str:
+    if v is None:
+        return BELOW_RESOLUTION
+    text = f"{v:.3f}" if v < 10 else f"{v:.0f}"
+    return f"{text} {unit}" if unit else text
+
+
 def render(res: dict) -> str:
-    """The table: markdown (it is also what the README shows)."""
+    """The table: markdown (it is also what the README shows). A figure too small to tell from
+    the noise of two process runs reads "below resolution", and so does its ratio."""
     lines = ["| benchmark | runner | figure | baseline (same run) | ratio | note |",
              "|---|---|---:|---|---:|---|"]
     for r in res["rows"]:
-        v = "" if r["value"] is None else f"{r['value']:.3f} {r['unit']}" if r["value"] < 10 \
-            else f"{r['value']:.0f} {r['unit']}"
+        if r["value"] is None and r["what"] == "not measured":
+            v = ""
+        else:
+            v = _figure(r["value"], r["unit"])
         b = ""
         if r["baseline"] is not None:
-            bv = r["baseline_value"]
-            b = f"{r['baseline']}: {bv:.3f}" if bv < 10 else f"{r['baseline']}: {bv:.0f}"
-        ratio = "" if r["ratio"] is None else f"{r['ratio']:.2f}x"
-        lines.append(f"| {r['group']} | {r['what']} | {v} | {b} | {ratio} | {r['note']} |")
+            b = f"{r['baseline']}: {_figure(r['baseline_value'])}"
+        if r["ratio"] is not None:
+            ratio_text = f"{r['ratio']:.2f}x"
+        elif r["baseline"] is not None:
+            ratio_text = BELOW_RESOLUTION
+        else:
+            ratio_text = ""
+        lines.append(f"| {r['group']} | {r['what']} | {v} | {b} | {ratio_text} | {r['note']} |")
     la = res["load"]
     lines.append("")
     lines.append(f"{res['syscalls']} getpid calls ({res['syscalls'] // 20} with --no-fast-path), "

@@ -9,15 +9,26 @@
     ecs-kernel sim WORKLOAD --tasks N --ticks T ...       run a synthetic workload (cli_sim.py)
     ecs-kernel ps FILE [--pid N] [--json]                 list the tasks in a checkpoint (cli_checkpoint.py)
     ecs-kernel run [OPTIONS] -- PROGRAM [ARG...]          run a Linux program (cli_run.py)
+    ecs-kernel bench [NAME] [ARG...]                      the benchmarks (bench/), from anywhere
 
 An option a command does not know is reported with that command's usage (status 2).
 """
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
+from pathlib import Path
 
 from . import __version__
+
+# The source tree's bench/ (the wheel does not install it): `ecs-kernel bench NAME` runs
+# bench/bench_NAME.py, without a NAME the suite (bench/__main__.py).
+BENCH_DIR = Path(__file__).resolve().parent.parent / "bench"
+
+
+def _benchmarks() -> list[str]:
+    return sorted(p.stem[len("bench_"):] for p in BENCH_DIR.glob("bench_*.py"))
 
 
 def _lifecycle(args) -> int:
@@ -63,13 +74,34 @@ def _short_usage(sub) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _bench(args) -> int:
+    """The benchmarks live beside the package in the source tree (bench/, which the wheel does
+    not install): put that tree first on the path, so any working directory will do."""
+    if not (BENCH_DIR / "__main__.py").is_file():
+        print("ecs-kernel bench: the benchmarks come with the source tree (bench/), which this "
+              "installation does not have: clone the repository and `pip install -e .`",
+              file=sys.stderr)
+        return 2
+    sys.path.insert(0, str(BENCH_DIR.parent))
+    bench = importlib.import_module("bench")
+    bench.INVOKED_AS = "ecs-kernel bench"
+    rest = list(args.args)
+    if rest[:1] == ["--"]:
+        rest = rest[1:]
+    if rest and rest[0] in _benchmarks():
+        return importlib.import_module(f"bench.bench_{rest[0]}").main(rest[1:]) or 0
+    return importlib.import_module("bench.__main__").main(rest)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="ecs-kernel", description="A data-oriented emulation of the core Linux kernel.")
     ap.add_argument("--version", action="version", version=f"ecs-kernel {__version__}")
     sub = ap.add_subparsers(dest="cmd", metavar="COMMAND")
-    p = sub.add_parser("lifecycle", help="create, exit and reap processes; print the cost per operation")
-    p.add_argument("--processes", type=int, default=10_000)
-    p.add_argument("--threads", type=int, default=10)
+    p = sub.add_parser("lifecycle",
+                       help="create, exit and reap processes; print the cost per operation",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--processes", type=int, default=10_000, help="processes to create")
+    p.add_argument("--threads", type=int, default=10, help="threads per process")
     p.add_argument("--scalar", action="store_true", help="one clone per call, one exit at a time")
     p.set_defaults(fn=_lifecycle)
     sub.add_parser("schedule", help="print the systems in tick order").set_defaults(fn=_schedule)
@@ -82,6 +114,11 @@ def main(argv=None) -> int:
     add_explore_parsers(sub)
     from .cli_checkpoint import add_ps_parser
     add_ps_parser(sub)
+    b = sub.add_parser("bench", add_help=False, prefix_chars="\0",
+                       help=f"the benchmark suite, or one of {', '.join(_benchmarks())} "
+                            "(ARGs go to it: `ecs-kernel bench --help`)")
+    b.add_argument("args", nargs=argparse.REMAINDER)
+    b.set_defaults(fn=_bench)
     args, unknown = ap.parse_known_args(argv)
     if args.cmd is None:
         if unknown:

@@ -19,6 +19,8 @@ import argparse
 import os
 import sys
 
+from .cli_run import add_strace_args, strace_from_args
+
 EXIT_FOUND = 1
 EXIT_USAGE = 2
 
@@ -45,8 +47,11 @@ def add_explore_parsers(sub) -> None:
     p.add_argument("args", nargs=argparse.REMAINDER, help="its arguments")
     p.set_defaults(fn=_explore_cmd)
     r = sub.add_parser("replay", help="run a replay file's run again",
-                       description="Run the run saved by explore --replay-to again, exactly.")
-    r.add_argument("--strace", action="store_true", help="print each syscall to stderr")
+                       description="Run the run saved by explore --replay-to or by run "
+                                   "--deterministic --record again, exactly: same output, same "
+                                   "exit status. A recorded run reads its host files and stdin "
+                                   "from the file, so it replays on another machine too.")
+    add_strace_args(r)
     r.add_argument("file", help="a replay file")
     r.set_defaults(fn=_replay_cmd)
 
@@ -95,8 +100,12 @@ def _explore_cmd(args) -> int:
 def _replay_cmd(args) -> int:
     from . import explore as ex
     try:
-        prog, choices, _ = ex.load_replay(args.file)
+        saved = ex.load_replay(args.file)
     except ex.ReplayError as e:
         print(f"ecs-kernel replay: {e}", file=sys.stderr)
         return EXIT_USAGE
-    return ex.replay(prog, choices, strace=sys.stderr if args.strace else None)
+    strace = strace_from_args(args)
+    if isinstance(strace, str):
+        print(f"ecs-kernel replay: {strace}", file=sys.stderr)
+        return EXIT_USAGE
+    return ex.replay(saved, strace=strace)

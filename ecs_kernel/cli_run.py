@@ -1,9 +1,10 @@
 """``ecs-kernel run`` and ``ecs-kernel syscalls``.
 
-    ecs-kernel run [--root DIR] [--cwd DIR] [--env K=V]... [--inherit-env] [--strace]
+    ecs-kernel run [--root DIR] [--cwd DIR] [--env K=V]... [--inherit-env]
+                   [--strace] [-e trace=SET] [-t|-tt|-ttt] [-o FILE]
                    [--cpus N] [--no-fast-path] [--deterministic [--seed N]] [--checkpoint-at TICK]
                    [--checkpoint-on SIG] [--checkpoint-to FILE] [--leave-running] -- PROGRAM [ARG...]
-    ecs-kernel restore [--strace] [--checkpoint-at TICK --checkpoint-to FILE [--leave-running]] FILE
+    ecs-kernel restore [--strace ...] [--checkpoint-at TICK --checkpoint-to FILE [--leave-running]] FILE
     ecs-kernel syscalls [--format text|markdown|json]
 
 ``run`` follows DESIGN.md's contract: PROGRAM is a path inside the root (default the host's /),
@@ -20,6 +21,11 @@ inside the root (as qemu-user does) and the guest has it, else in /. ``--cpus N`
 the kernel models (default: the CPUs this process may run on, at most 64; 2 with
 ``--deterministic``).
 
+``--strace`` prints every syscall of every task as ``strace -f`` does (syscalls/strace.py), on
+stderr; strace's own options choose what and how, and each of them turns ``--strace`` on:
+``-e trace=SET`` (names and classes: ``-e trace=%file,%process``), ``-t``/``-tt``/``-ttt``
+(timestamps) and ``-o FILE`` (the trace goes to FILE, every line starting with the pid).
+
 ``--checkpoint-at TICK --checkpoint-to FILE`` saves the whole run (cpu/checkpoint.py) at the start of
 kernel tick TICK and stops (status 0; 1 if it could not be saved, with the reason on stderr);
 ``--checkpoint-on SIG`` saves when the host sends SIG to ecs-kernel (the guest does not get it);
@@ -31,7 +37,6 @@ anything runs.
 from __future__ import annotations
 
 import argparse
-import fcntl
 import os
 import sys
 from functools import partial
@@ -67,14 +72,17 @@ def add_run_parser(sub) -> None:
     p.add_argument("--cpus", type=_cpu_count, default=None, metavar="N",
                    help=f"CPUs the kernel models, 1..{MAX_CPUS} (default: the CPUs this process "
                         f"may run on; {DETERMINISTIC_CPUS} with --deterministic)")
-    p.add_argument("--strace", action="store_true",
-                   help="print each syscall to stderr (every syscall then takes the Python path)")
+    add_strace_args(p)
     p.add_argument("--no-fast-path", dest="fast_path", action="store_false",
                    help="handle every syscall in Python (no compiled syscall hook)")
     p.add_argument("--seed", type=int, default=None, help="seed of the guest's random numbers")
     p.add_argument("--deterministic", action="store_true",
                    help="the same --seed gives the same run: virtual time, seeded randomness and "
                         "scheduling, nothing from the host but the program's input")
+    p.add_argument("--record", metavar="FILE",
+                   help="with --deterministic: keep the run's host input (the files it read from "
+                        "the root, its stdin) in FILE, which `ecs-kernel replay FILE` runs again "
+                        "exactly, on another machine too")
     _checkpoint_args(p)
     p.add_argument("program", help="the program (a path inside the root)")
     p.add_argument("args", nargs=argparse.REMAINDER, help="its arguments")
@@ -82,7 +90,7 @@ def add_run_parser(sub) -> None:
     r = sub.add_parser("restore", help="continue a program from a checkpoint file",
                        description="Continue a program saved by run --checkpoint-to, with run's "
                                    "stdio conventions and exit status.")
-    r.add_argument("--strace", action="store_true", help="print each syscall to stderr")
+    add_strace_args(r)
     _checkpoint_args(r)
     r.add_argument("file", help="a checkpoint written by run --checkpoint-to")
     r.set_defaults(fn=_restore_cmd)
@@ -128,6 +136,45 @@ def default_cwd(root: str) -> str:
     if rel == "." or rel == ".." or rel.startswith("../"):
         return "/"
     return "/" + rel
+
+
+def add_strace_args(p) -> None:
+    g = p.add_argument_group("strace", "--strace and strace's options (each turns --strace on)")
+    g.add_argument("--strace", action="store_true",
+                   help="print each syscall of every task to stderr, as strace -f does (every "
+                        "syscall then takes the Python path)")
+    g.add_argument("-e", dest="strace_expr", metavar="trace=SET",
+                   help="trace only these syscalls: names, classes (%%file, %%process, "
+                        "%%network, %%signal, %%ipc, %%desc, %%memory, %%creds, %%clock, ...), "
+                        "/REGEX; ! in front inverts")
+    g.add_argument("-t", dest="strace_time", action="count", default=0,
+                   help="print the time of day (-tt: with microseconds, -ttt: seconds since "
+                        "the epoch)")
+    g.add_argument("-o", dest="strace_out", metavar="FILE",
+                   help="write the trace to FILE (each line starts with the pid)")
+
+
+def strace_from_args(args):
+    """The Strace the options ask for (None without them), or a str for a usage error."""
+    from .syscalls.strace import Strace, TraceExprError, parse_trace
+    if not (args.strace or args.strace_expr is not None or args.strace_time
+            or args.strace_out is not None):
+        return None
+    trace = None
+    if args.strace_expr is not None:
+        try:
+            trace = parse_trace(args.strace_expr)
+        except TraceExprError as e:
+            return f"-e {args.strace_expr}: {e}"
+    out, to_file = sys.stderr, False
+    if args.strace_out is not None:
+        try:
+            out = open(args.strace_out, "w")
+        except OSError as e:
+            return f"-o {args.strace_out}: {e.strerror}"
+        to_file = True
+    return Strace(out, trace=trace, timestamps=min(args.strace_time, 3), to_file=to_file,
+                  owns_out=to_file)
 
 
 def _checkpoint_args(p) -> None:
@@ -183,9 +230,12 @@ def _restore_cmd(args) -> int:
     if isinstance(ck, str):
         print(f"ecs-kernel restore: {ck}", file=sys.stderr)
         return 2
+    strace = strace_from_args(args)
+    if isinstance(strace, str):
+        print(f"ecs-kernel restore: {strace}", file=sys.stderr)
+        return 2
     from .jit.options import interpret_first
     interpret_first(KERNEL_CALLS_INTERPRETED)
-    strace = sys.stderr if args.strace else None
     try:
         machine = guest_checkpoint.load(args.file, strace=strace)
     except CheckpointError as e:
@@ -194,7 +244,7 @@ def _restore_cmd(args) -> int:
     except OSError as e:
         print(f"ecs-kernel restore: {args.file}: {e.strerror}", file=sys.stderr)
         return EXIT_BAD_CHECKPOINT
-    return drive(machine, strace=strace, checkpoint=ck)
+    return drive(machine, checkpoint=ck)
 
 
 def _syscalls_cmd(args) -> int:
@@ -215,19 +265,60 @@ def _run_cmd(args) -> int:
     if isinstance(ck, str):
         print(f"ecs-kernel run: {ck}", file=sys.stderr)
         return 2
+    recorder = None
+    if args.record is not None:
+        problem = _record_problem(args)
+        if problem:
+            print(f"ecs-kernel run: {problem}", file=sys.stderr)
+            return 2
+        from .fs.host_view import Recorder
+        recorder = Recorder()
+        if args.cwd is None:  # the replay must start where this run did, on any machine
+            args.cwd = default_cwd(args.root)
+    strace = strace_from_args(args)
+    if isinstance(strace, str):
+        print(f"ecs-kernel run: {strace}", file=sys.stderr)
+        return 2
     from .jit.options import interpret_first
     interpret_first(KERNEL_CALLS_INTERPRETED)
-    return run(args.program, [args.program] + rest, env, root=args.root, cwd=args.cwd,
-               cpus=args.cpus, strace=sys.stderr if args.strace else None, seed=args.seed,
-               fast_path=args.fast_path, fast_path_after=FAST_PATH_AFTER, checkpoint=ck,
-               deterministic=args.deterministic)
+    status = run(args.program, [args.program] + rest, env, root=args.root, cwd=args.cwd,
+                 cpus=args.cpus, strace=strace, seed=args.seed,
+                 fast_path=args.fast_path, fast_path_after=FAST_PATH_AFTER, checkpoint=ck,
+                 deterministic=args.deterministic, host=recorder)
+    if recorder is not None:
+        from . import explore as ex
+        envd = dict(os.fsdecode(kv).partition("=")[::2] for kv in env)
+        prog = ex.Program([args.program] + rest, envd, args.root, args.cwd,
+                          0 if args.seed is None else args.seed)
+        try:
+            ex.save_replay(args.record, prog, None, None, choices=None, status=status,
+                           cpus=args.cpus, recorder=recorder)
+        except OSError as e:
+            print(f"ecs-kernel run: --record {args.record}: {e.strerror}", file=sys.stderr)
+            return EXIT_CHECKPOINT_FAILED if status == 0 else status
+    return status
+
+
+def _record_problem(args) -> str | None:
+    """Why ``--record`` cannot be honoured (checked before the run), or None."""
+    if not args.deterministic:
+        return "--record needs --deterministic (only a deterministic run can be replayed)"
+    if args.checkpoint_at is not None or args.checkpoint_on is not None:
+        return "--record and --checkpoint-at/--checkpoint-on cannot be combined"
+    path = os.path.abspath(args.record)
+    if os.path.isdir(path):
+        return f"--record {args.record}: is a directory"
+    if not os.access(os.path.dirname(path), os.W_OK):
+        return f"--record {args.record}: cannot write in {os.path.dirname(path)}"
+    return None
 
 
 def _host_stdio(fd: int):
     from . import abi
+    from .fs import host_view
     from .fs.stdio import HostStdioFile
     try:
-        fl = fcntl.fcntl(fd, fcntl.F_GETFL)
+        fl = host_view.current().fd_flags(fd)
     except OSError:
         return None
     acc = fl & os.O_ACCMODE
@@ -244,11 +335,21 @@ def exit_code(status: int) -> int:
     return (status >> 8) & 0xFF
 
 
-def run(program, argv, envp, *, root: str = "/", cwd: str | None = "/", strace=None, seed=None,
-        stdio=(0, 1, 2), strict: bool = False, stderr=None, report=None,
-        timeout: float | None = None, fast_path: bool = True, fast_path_after: int = 0,
-        stop_at=None, clock=None, checkpoint=None, deterministic: bool = False,
-        scheduler=None, cpus: int | None = None) -> int:
+def run(program, argv, envp, *, host=None, stdio=(0, 1, 2), **kw) -> int:
+    """Run ``program`` in a fresh Kernel; return the shell-style exit status (:func:`_run` has
+    the options). ``host``: what answers for the host's files and stdio (fs/host_view.py: a
+    Recorder keeps the run's host input, a Replayer serves a recorded one; default the host)."""
+    from .fs import host_view
+    with host_view.using(host) as view:
+        view.bind_stdio(stdio)
+        return _run(program, argv, envp, stdio=stdio, **kw)
+
+
+def _run(program, argv, envp, *, root: str = "/", cwd: str | None = "/", strace=None, seed=None,
+         stdio=(0, 1, 2), strict: bool = False, stderr=None, report=None,
+         timeout: float | None = None, fast_path: bool = True, fast_path_after: int = 0,
+         stop_at=None, clock=None, checkpoint=None, deterministic: bool = False,
+         scheduler=None, cpus: int | None = None) -> int:
     """Run ``program`` in a fresh Kernel; return the shell-style exit status.
 
     ``program`` without a ``/`` is looked up in the guest's PATH (:func:`find_program`).
@@ -337,7 +438,7 @@ def run(program, argv, envp, *, root: str = "/", cwd: str | None = "/", strace=N
     except KernelError as e:
         print(f"ecs-kernel: {prog_name}: {os.strerror(e.errno)}", file=err)
         return EXIT_NOT_FOUND if e.errno in (E.ENOENT, E.ENOTDIR) else EXIT_CANNOT_EXEC
-    return drive(machine, strace=strace, strict=strict, stderr=err, report=report,
+    return drive(machine, strict=strict, stderr=err, report=report,
                  timeout=timeout, stop_at=stop_at, checkpoint=checkpoint)
 
 
@@ -370,7 +471,7 @@ def find_program(fs, program, envp, cwd):
     return denied
 
 
-def drive(machine, *, strace=None, strict: bool = False, stderr=None, report=None,
+def drive(machine, *, strict: bool = False, stderr=None, report=None,
           timeout: float | None = None, stop_at=None, checkpoint=None) -> int:
     """Run a prepared Machine (a fresh program's, or one restored from a checkpoint) to its end
     with run's conventions; returns the shell-style exit status.
@@ -420,16 +521,20 @@ def drive(machine, *, strace=None, strict: bool = False, stderr=None, report=Non
     finally:
         if timer is not None:
             timer.cancel()
-    if strace is not None or os.environ.get("ECS_KERNEL_DEBUG"):
+        if machine.strace is not None:
+            machine.strace.close()
+    tracer = machine.strace  # its lines ended with each task's "+++ exited with N +++"
+    if tracer is not None or os.environ.get("ECS_KERNEL_DEBUG"):
         unimpl = machine.dispatcher.unimplemented
         if unimpl:
             from .syscalls.table import name_of
             items = ", ".join(f"{name_of(nr)}({nr}) x{n}" for nr, n in sorted(unimpl.items()))
-            print(f"ecs-kernel: unimplemented syscalls: {items}", file=strace or err)
-        if status & 0x7F:
-            print(f"+++ killed by signal {status & 0x7F} +++", file=strace or err)
-        else:
-            print(f"+++ exited with {(status >> 8) & 0xFF} +++", file=strace or err)
+            print(f"ecs-kernel: unimplemented syscalls: {items}", file=err)
+        if tracer is None:
+            if status & 0x7F:
+                print(f"+++ killed by signal {status & 0x7F} +++", file=err)
+            else:
+                print(f"+++ exited with {(status >> 8) & 0xFF} +++", file=err)
     if report is not None:
         report(machine)
     return exit_code(status)

@@ -11,13 +11,13 @@ since time is virtual. A run is therefore fixed by its seed and a list of small 
 - :func:`explore` lets hypothesis draw the choices run after run, judges each run against what is
   expected (exit status, stdout, no fatal signal, no deadlock), and on a failure shrinks the
   choices to the fewest non-default decisions that still fail;
-- :func:`save_replay`/:func:`load_replay` keep a run in a small JSON file that ``ecs-kernel replay``
-  runs again, byte for byte.
+- :func:`save_replay`/:func:`load_replay` keep a run in a replay file that ``ecs-kernel replay``
+  runs again, byte for byte; with the host input a recorded run read (``run --record``:
+  fs/host_view.py), on another machine too.
 """
 from __future__ import annotations
 
 import io
-import json
 import os
 import sys
 import tempfile
@@ -26,13 +26,13 @@ from dataclasses import dataclass, field
 
 from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 
-from .cli_run import EXIT_DEADLOCK, exit_code, run
+from .cli_run import EXIT_DEADLOCK, EXIT_INTERNAL, exit_code, run
 from .cpu import scheduler as sched
 from .cpu.task_run import DEADLOCKED
 
 DRAWN = 400  # decisions hypothesis draws per run (then defaults): well inside its 8 KiB buffer
 REPLAY_FORMAT = "ecs-kernel-replay"
-REPLAY_VERSION = 1
+REPLAY_VERSION = 2  # 2: checkpoint_file's format, with the recorded host input
 
 
 @dataclass
@@ -218,63 +218,107 @@ def describe(f: Finding, last_syscalls: str = "", per_task: int = 4) -> str:
 
 # -- replay files -------------------------------------------------------------------------------
 
-def save_replay(path, prog: Program, outcome: Outcome, reason: str | None) -> None:
-    doc = {"format": REPLAY_FORMAT, "version": REPLAY_VERSION,
-           "argv": prog.argv, "env": prog.env, "root": prog.root, "cwd": prog.cwd,
-           "seed": prog.seed, "stdin": prog.stdin.hex(), "choices": outcome.choices,
-           "status": outcome.status, "reason": reason}
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(doc, f)
-        f.write("\n")
-    os.replace(tmp, path)
+@dataclass
+class Replay:
+    """What a replay file holds: the program, the schedule (``choices`` for an explored run, None
+    for a seeded ``run --deterministic``), the status it ended with, and, when the run was
+    recorded (``run --record``), its host input, so it replays where the host files differ."""
+
+    prog: Program
+    choices: list[int] | None
+    status: int | None = None
+    reason: str | None = None
+    cpus: int | None = None
+    host: object = None  # a host_view.Replayer
 
 
 class ReplayError(ValueError):
     """A replay file that is not one (one line says why)."""
 
 
-def load_replay(path) -> tuple[Program, list[int], int | None]:
+def save_replay(path, prog: Program, outcome: Outcome | None, reason: str | None, *,
+                choices: list[int] | None = None, status: int | None = None,
+                cpus: int | None = None, recorder=None) -> int:
+    """Write a replay file (checkpoint_file's format: a checked manifest and arrays, nothing
+    that runs code). ``outcome`` gives the choices and status of an explored run; a seeded run
+    passes ``choices=None`` and its ``status``. ``recorder``: the run's host_view.Recorder."""
+    from . import checkpoint_file
+    if outcome is not None:
+        choices, status = outcome.choices, outcome.status
+    doc = {"format": REPLAY_FORMAT, "version": REPLAY_VERSION,
+           "argv": prog.argv, "env": prog.env, "root": prog.root, "cwd": prog.cwd,
+           "seed": prog.seed, "stdin": prog.stdin.hex(), "choices": choices,
+           "status": status, "reason": reason, "cpus": cpus, "host": None}
+    arrays = {}
+    if recorder is not None:
+        doc["host"], arrays = recorder.state()
+    return checkpoint_file.write(path, {"kind": "replay", "replay": doc}, arrays)
+
+
+def load_replay(path) -> Replay:
+    from . import checkpoint_file
+    from .fs.host_view import Replayer, ReplayDiverged
     try:
-        with open(path) as f:
-            doc = json.load(f)
-    except OSError as e:
-        raise ReplayError(f"cannot read {path}: {e.strerror}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        meta, arrays = checkpoint_file.read(path)
+    except checkpoint_file.CheckpointError as e:
         raise ReplayError(f"{path} is not a replay file ({e})") from None
+    doc = meta.get("replay") if meta.get("kind") == "replay" else None
     if not isinstance(doc, dict) or doc.get("format") != REPLAY_FORMAT:
         raise ReplayError(f"{path} is not an ecs-kernel replay file")
     if doc.get("version") != REPLAY_VERSION:
         raise ReplayError(f"{path}: replay format {doc.get('version')!r}, this ecs-kernel reads "
                           f"{REPLAY_VERSION}")
     try:
-        argv, env, choices = doc["argv"], doc["env"], doc["choices"]
+        argv, env, choices, cpus = doc["argv"], doc["env"], doc["choices"], doc["cpus"]
         if not (isinstance(argv, list) and argv and all(isinstance(a, str) for a in argv)
                 and isinstance(env, dict) and all(isinstance(k, str) and isinstance(v, str)
                                                   for k, v in env.items())
-                and isinstance(choices, list)
-                and all(type(c) is int and 0 <= c <= sched.PREEMPT_MAX for c in choices)
+                and (choices is None or isinstance(choices, list)
+                     and all(type(c) is int and 0 <= c <= sched.PREEMPT_MAX for c in choices))
+                and (cpus is None or type(cpus) is int and cpus >= 1)
                 and type(doc["seed"]) is int and isinstance(doc["root"], str)
                 and isinstance(doc["cwd"], str)):
             raise TypeError
         prog = Program(argv, env, doc["root"], doc["cwd"], doc["seed"], bytes.fromhex(doc["stdin"]))
+        host = Replayer(doc["host"], arrays) if doc["host"] is not None else None
     except (KeyError, TypeError, ValueError):
         raise ReplayError(f"{path}: a malformed replay file") from None
+    except ReplayDiverged as e:
+        raise ReplayError(f"{path}: {e}") from None
     status = doc.get("status") if type(doc.get("status")) is int else None
-    return prog, choices, status
+    reason = doc.get("reason") if isinstance(doc.get("reason"), str) else None
+    return Replay(prog, choices, status, reason, cpus, host)
 
 
-def replay(prog: Program, choices: list[int], *, strace=None, stdio=(0, 1, 2), stderr=None) -> int:
-    """Run ``prog`` again under ``choices`` with run's stdio conventions; the exit status
-    (3 with the report on stderr for a deadlock)."""
+def replay(r: Replay, *, strace=None, stdio=(0, 1, 2), stderr=None) -> int:
+    """Run a replay file's run again with run's stdio conventions; the exit status (3 with the
+    report on stderr for a deadlock). Its stdin is the recorded one: the explored program's
+    ``stdin`` bytes, or what a recorded run read (the host's stdin is not read)."""
+    from .fs.host_view import ReplayDiverged
     err = stderr or sys.stderr
-    decisions = sched.replaying(choices)
+    prog = r.prog
+    decisions = sched.replaying(r.choices) if r.choices is not None else None
     envp = [f"{k}={v}".encode() for k, v in prog.env.items()]
-    return run(os.fsencode(prog.argv[0]), [os.fsencode(a) for a in prog.argv], envp,
-               root=prog.root, cwd=prog.cwd, strace=strace, seed=prog.seed, stdio=stdio,
-               stderr=err, deterministic=True, scheduler=decisions)
+    with tempfile.TemporaryFile(dir="/var/tmp") as fin:
+        fin.write(prog.stdin)
+        fin.seek(0)
+        stdin = fin.fileno() if r.host is None else os.open(os.devnull, os.O_RDONLY)
+        try:
+            return run(os.fsencode(prog.argv[0]), [os.fsencode(a) for a in prog.argv], envp,
+                       root=prog.root, cwd=prog.cwd, strace=strace, seed=prog.seed,
+                       stdio=(stdin, *stdio[1:]), stderr=err, deterministic=True,
+                       scheduler=decisions, cpus=r.cpus, host=r.host, strict=True)
+        except ReplayDiverged as e:
+            print(f"ecs-kernel replay: the run diverged from the recording: {e}", file=err)
+            return 2
+        except Exception as e:  # strict (so that a divergence stops the run): a bug of ours
+            print(f"ecs-kernel: internal error: {type(e).__name__}: {e}", file=err)
+            return EXIT_INTERNAL
+        finally:
+            if r.host is not None:
+                os.close(stdin)
 
 
 __all__ = ["Program", "Outcome", "Expected", "Finding", "run_schedule", "schedules", "judge",
-           "explore", "describe", "save_replay", "load_replay", "replay", "ReplayError",
+           "explore", "describe", "save_replay", "load_replay", "replay", "Replay", "ReplayError",
            "EXIT_DEADLOCK", "DEADLOCKED", "exit_code"]

@@ -7,7 +7,7 @@ This is the front door for users and tests::
     child = k.clone(init, flags=SIGCHLD)    # fork
     k.exit_group(child, 3)
     k.tick()                                # systems run: the child becomes a zombie
-    res = k.wait4(init, -1, 0)              # WaitResult(pid=2, status=0x300, ...)
+    res = k.wait4(init, -1, 0)              # WaitResult(..., status=0x300, code=CLD_EXITED, ...)
 
 Every method takes and returns *handles* (see world.py), validated on the way in: a stale or
 foreign handle raises StaleHandleError / ForeignHandleError naming it. Kernel-level failures raise

@@ -297,3 +297,16 @@ def test_values_equal_the_c_headers(tmp_path):
                  "NR_FUTEX", "NR_RESTART_SYSCALL", "PR_SET_NO_NEW_PRIVS", "ARCH_SET_FS",
                  "AT_EXECFN", "PT_GNU_STACK", "SI_TKILL", "TIMER_ABSTIME", "ENODATA"):
         assert name in host, name
+
+
+def test_errno_names_are_linux_and_name_the_constants():
+    """ERRNO_NAMES (what --strace prints) agrees with abi's errno constants and with the host's
+    errno names, where the host spells an alias the other way round."""
+    for name, value in vars(abi).items():
+        if name in abi.ERRNO_NAMES and name:
+            assert abi.ERRNO_NAMES[value] == name, name
+    aliases = {"EWOULDBLOCK", "EDEADLOCK", "ENOTSUP"}
+    for value, name in errno.errorcode.items():
+        if value < len(abi.ERRNO_NAMES) and name not in aliases:
+            assert abi.ERRNO_NAMES[value] == name, (value, name)
+    assert abi.ERRNO_NAMES[errno.EAGAIN] == "EAGAIN" and abi.ERRNO_NAMES[95] == "EOPNOTSUPP"

@@ -118,6 +118,7 @@ def to_state(machine: Machine) -> tuple[dict, dict[str, np.ndarray]]:
         "use_fast_path": bool(p.use_fast_path), "tier_up_countdown": int(p.tier_up_countdown),
         "deterministic": bool(machine.deterministic),
         "unimplemented": [[int(nr), int(n)] for nr, n in sorted(machine.dispatcher.unimplemented.items())],
+        "strace": machine.strace.state() if machine.strace is not None else None,
     }
     meta["objects"] = w.objects
     return meta, w.arrays
@@ -230,8 +231,35 @@ def _from_state(meta, arrays, *, stdio, strace, stderr, strict) -> Machine:
         machine.tasks[row] = task
     machine.main_row = main
     machine.boot_ns = r.int(mmeta, "boot_ns", 0, world.now_ns)
+    if machine.strace is not None and mmeta.get("strace") is not None:
+        _resume_strace(r, machine, mmeta["strace"])
     machine.update_timer_deadline()
     return machine
+
+
+def _resume_strace(r, machine, st) -> None:
+    """The saved run's --strace state (syscalls/strace.py Strace.state), checked."""
+    if not isinstance(st, dict) or not isinstance(st.get("calls"), list):
+        r.fail("the strace state is malformed")
+    big = (1 << 64) - 1
+    calls = []
+    for c in st["calls"]:
+        if not (isinstance(c, list) and len(c) == 6 and isinstance(c[2], list) and len(c[2]) <= 6
+                and all(type(a) is int and 0 <= a <= big for a in c[2])
+                and type(c[1]) is int and 0 <= c[1] < 1 << 16 and type(c[3]) is int
+                and 0 <= c[3] < 256 and type(c[4]) is bool and type(c[5]) is bool):
+            r.fail("a traced call is malformed")
+        task = machine.tasks.get(c[0]) if type(c[0]) is int else None
+        if task is None:
+            r.fail("a traced call belongs to no task")
+        calls.append((task, c[1], c[2], c[3], c[4], c[5]))
+    opened = st.get("open")
+    if type(opened) is not int or (opened != -1 and opened not in machine.tasks):
+        r.fail("the open strace line belongs to no task")
+    shown = st.get("fatal_shown")
+    if not isinstance(shown, list) or not all(type(g) is int and 0 <= g < 1 << 40 for g in shown):
+        r.fail("the strace fatal-signal list is malformed")
+    machine.strace.resume_state(calls, opened, r.int(st, "col", 0, 1 << 20), shown)
 
 
 def _clock(r, cmeta):

@@ -28,6 +28,7 @@ Unicorn hazards (DESIGN.md) and how they are met here:
 from __future__ import annotations
 
 import ctypes
+import struct
 import threading
 
 from unicorn import (UC_ARCH_X86, UC_HOOK_INSN, UC_HOOK_INTR, UC_HOOK_MEM_INVALID,
@@ -66,9 +67,13 @@ TLB_MISS_CB = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_uint64, ctypes.c_int64)
 # CPU exceptions (interrupt vectors) and the signal Linux sends for each, and its si_code (Linux
 # do_trap / do_error_trap: FPE_INTDIV, ILL_ILLOPN, ...).
 _VECTOR_SIGNALS = {0: SIGFPE, 1: SIGTRAP, 3: SIGTRAP, 4: SIGSEGV, 5: SIGSEGV, 6: SIGILL,
-                   7: SIGFPE, 13: SIGSEGV, 14: SIGSEGV, 16: SIGFPE, 17: SIGBUS, 19: SIGFPE}
+                   7: SIGFPE, 8: SIGSEGV, 13: SIGSEGV, 14: SIGSEGV, 16: SIGFPE, 17: SIGBUS,
+                   19: SIGFPE}
 _VECTOR_CODES = {0: FPE_INTDIV, 4: SI_KERNEL, 5: SI_KERNEL, 6: ILL_ILLOPN, 7: SI_KERNEL,
-                 13: SI_KERNEL, 16: SI_KERNEL, 17: BUS_ADRALN, 19: SI_KERNEL}
+                 8: SI_KERNEL, 13: SI_KERNEL, 16: SI_KERNEL, 17: BUS_ADRALN, 19: SI_KERNEL}
+# #GP (and the double fault Unicorn reports for a second #GP, since it never delivers the first
+# through an IDT): Linux's si_addr is 0, not the instruction.
+_NO_FAULT_ADDR = (8, 13)
 _UC_ERR_SIGNALS = {
     _ucc.UC_ERR_READ_UNMAPPED: SIGSEGV, _ucc.UC_ERR_WRITE_UNMAPPED: SIGSEGV,
     _ucc.UC_ERR_FETCH_UNMAPPED: SIGSEGV, _ucc.UC_ERR_READ_PROT: SIGSEGV,
@@ -85,9 +90,32 @@ GENERAL_REGS = (X.UC_X86_REG_RAX, X.UC_X86_REG_RBX, X.UC_X86_REG_RCX, X.UC_X86_R
                 X.UC_X86_REG_R13, X.UC_X86_REG_R14, X.UC_X86_REG_R15)
 
 
+# The selectors Linux gives 64-bit user code (__USER_CS, __USER_DS) and a GDT that holds them.
+USER_CS, USER_DS = 0x33, 0x2B
+_GDT = b"".join(struct.pack("<HHBBBB", 0xFFFF, 0, 0, access, flags << 4 | 0xF, 0) for access, flags in (
+    (0, 0), (0x9A, 0xA), (0x92, 0xC), (0x00, 0x0), (0x00, 0x0), (0xF2, 0xC), (0xFA, 0xA)))
+_SCRATCH = 0x10000  # a page used only while the engine is empty (see new_engine)
+
+
 def new_engine() -> Uc:
-    """A fresh x86-64 Unicorn engine (long mode, flat segments)."""
-    return Uc(UC_ARCH_X86, UC_MODE_64)
+    """A fresh x86-64 Unicorn engine (long mode, flat segments) running at CPL 3, as user code
+    does on Linux. Unicorn starts at CPL 0, where ``hlt`` silently ends emu_start (and cannot be
+    told from the end of an instruction quantum) and privileged instructions run; at CPL 3 they
+    raise #GP like on Linux (SIGSEGV, SI_KERNEL). The only way down is an ``iretq`` through a
+    GDT, done once on a scratch page before anything is mapped (loaded descriptors stay
+    cached; nothing the guest runs reloads CS or SS from the table)."""
+    uc = Uc(UC_ARCH_X86, UC_MODE_64)
+    uc.mem_map(_SCRATCH, 0x1000)
+    uc.mem_write(_SCRATCH, _GDT)
+    uc.reg_write(X.UC_X86_REG_GDTR, (0, _SCRATCH, len(_GDT) - 1, 0))
+    iret_at, frame_at = _SCRATCH + 0x800, _SCRATCH + 0xF00
+    uc.mem_write(iret_at, b"\x48\xcf")  # iretq
+    uc.mem_write(frame_at, struct.pack("<5Q", 0, USER_CS | 3, 0x202, 0, USER_DS | 3))
+    uc.reg_write(X.UC_X86_REG_RSP, frame_at)
+    uc.emu_start(iret_at, 0, count=1)
+    uc.mem_unmap(_SCRATCH, 0x1000)
+    uc.reg_write(X.UC_X86_REG_RIP, 0)
+    return uc
 
 
 @state_class
@@ -402,17 +430,9 @@ class Platform:
             uc.reg_write(X.UC_X86_REG_RAX, (-ENOSYS) & MASK64)
             return
         self.fault_signal = _VECTOR_SIGNALS.get(intno, SIGSEGV)
-        self.fault_addr = uc.reg_read(X.UC_X86_REG_RIP)
+        self.fault_addr = 0 if intno in _NO_FAULT_ADDR else uc.reg_read(X.UC_X86_REG_RIP)
         self.fault_code = _VECTOR_CODES.get(intno, SI_KERNEL)
         uc.emu_stop()
 
 
-def after_hlt(uc) -> bool:
-    """Did the engine stop on its own right after a ``hlt`` (0xf4)?"""
-    try:
-        return bytes(uc.mem_read(uc.reg_read(X.UC_X86_REG_RIP) - 1, 1)) == b"\xf4"
-    except UcError:
-        return False
-
-
-__all__ = ["Platform", "GuestMemory", "new_engine", "after_hlt", "GENERAL_REGS", "HOOK_INSN_CB"]
+__all__ = ["Platform", "GuestMemory", "new_engine", "GENERAL_REGS", "HOOK_INSN_CB"]

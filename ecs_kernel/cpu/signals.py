@@ -18,12 +18,11 @@ loop).
 """
 from __future__ import annotations
 
-import signal as _signal
 import struct
 
 from unicorn import x86_const as X
 
-from ..abi import (EFAULT, RunState, SA_ONSTACK, SA_RESTORER, SIGBUS, SIGFPE, SIGILL,
+from ..abi import (EFAULT, RunState, SA_ONSTACK, SA_RESTORER, SIGBUS, SIGFPE, SIGILL, SIGKILL,
                    SIGSEGV, SIGTRAP, SS_AUTODISARM, SS_DISABLE, SS_ONSTACK, UNBLOCKABLE)
 from ..components import sigactions
 from ..errors import KernelError
@@ -60,6 +59,8 @@ class GuestSignals:
         uc = self.machine.memory_of(row).uc
         task = self.machine.tasks[row]
         regs = fp = None
+        tg = int(T.tg[row])
+        ending = bool(G.exiting[tg]) or int(T.exit_state[row]) != 0  # before this delivery
         while True:
             taken = task_signals.get_signal(w, row, stop_after_handler=True)
             if taken is None:
@@ -80,8 +81,10 @@ class GuestSignals:
             entry = self._setup_frame(task, taken, regs, fp)
             if entry is not None:
                 regs, fp = entry, INIT_FP
-        if G.exiting[int(T.tg[row])] or T.exit_state[row] != 0:
+        if G.exiting[tg] or T.exit_state[row] != 0:
             self.machine.platform.stop_requested = True
+            if self.machine.strace is not None:
+                self._strace_fatal(row, dequeued=not ending)
         if regs is None:
             return False
         SF.write_regs(uc, regs)
@@ -132,23 +135,54 @@ class GuestSignals:
         return entry
 
     def _strace(self, row: int, signo: int) -> None:
-        T = self.world.tasks
+        """strace's ``--- SIGUSR1 {si_signo=SIGUSR1, ...} ---`` for the signal just dequeued."""
+        self.machine.strace.signal(self.machine.tasks[row], self.siginfo(row, signo))
+
+    def _strace_fatal(self, row: int, dequeued: bool) -> None:
+        """strace's line for the signal whose default action ends the process (once a process):
+        the one this delivery dequeued, or the one sending it made fatal at once (Linux's
+        complete_signal fast path, which a ptraced task does not take: strace shows it), whose
+        siginfo is still queued."""
+        w = self.world
+        T, G = w.tasks, w.thread_groups
+        tg = int(T.tg[row])
+        signo = int(G.group_exit_code[tg]) & 0x7F
+        tracer = self.machine.strace
+        if not signo or signo == SIGKILL or tg in tracer.fatal_shown:
+            return
+        if dequeued and int(T.si_signo[row]) == signo:
+            info = self.siginfo(row, signo)
+        else:
+            queued = task_signals.queued_info(w, row, signo)
+            if queued is None:
+                return
+            info = self._siginfo_bytes(signo, *queued)
+        tracer.fatal_shown.add(tg)
+        tracer.signal(self.machine.tasks[row], info)
+
+    def frame_mask(self, task) -> int | None:
+        """The signal mask rt_sigreturn would restore from the frame at the stack pointer of
+        ``task`` (switched in), or None if it cannot be read (strace's ``{mask=[...]}``)."""
+        frame = self.machine.user_sp(task.row) - 8
         try:
-            name = _signal.Signals(signo).name
-        except ValueError:
-            name = f"SIGRT_{signo - 32}"
-        self.machine.strace.write(f"--- {name} {{si_signo={name}, si_code={int(T.si_code[row])}, "
-                                  f"si_pid={int(T.si_pid[row])}, si_uid={int(T.si_uid[row])}}} ---\n")
+            data = task.mm.copy_in(frame + SF.SIGMASK_OFF, 8)
+        except KernelError:
+            return None
+        return struct.unpack("<Q", data)[0]
 
     def siginfo(self, row: int, signo: int) -> bytes:
         """The 128-byte siginfo of the signal ``row`` just dequeued (its SigInfo columns)."""
         T = self.world.tasks
-        code = int(T.si_code[row])
-        value = int(T.si_value[row]) & MASK64
+        return self._siginfo_bytes(signo, int(T.si_code[row]), int(T.si_pid[row]),
+                                   int(T.si_uid[row]), int(T.si_value[row]))
+
+    @staticmethod
+    def _siginfo_bytes(signo: int, code: int, pid: int, uid: int, value: int) -> bytes:
+        value &= MASK64
         if signo in FAULT_SIGNALS and code > 0 and code != 0x80:
             fields = struct.pack("<Q", value)  # si_addr
         else:  # kill/tkill/sigqueue/timers: pid (or timer id), uid (or overrun), value
-            fields = struct.pack("<iIQ", int(T.si_pid[row]), int(T.si_uid[row]) & 0xFFFF_FFFF, value)
+            fields = struct.pack("<iIQ", pid, uid & 0xFFFF_FFFF, value)
         return SF.pack_siginfo(signo, code, fields)
 
     # -- rt_sigreturn ----------------------------------------------------------------------------

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import os
 import random
-import signal as _signal
 import sys
 import traceback
 
@@ -43,12 +42,13 @@ from unicorn import x86_const as X
 
 from ..abi import (CLONE_SETTLS, CLONE_THREAD, CLONE_VM, ERESTARTNOHAND, ERESTARTNOINTR,
                    ERESTARTSYS, ERESTART_RESTARTBLOCK, ExitState, NR_RESTART_SYSCALL, RLIMIT_AS,
-                   RLIMIT_DATA, RLIMIT_STACK, Block, RunState, SIGKILL, SIGSEGV)
+                   RLIMIT_DATA, RLIMIT_STACK, SEGV_MAPERR, Block, RunState, SIGKILL, SIGSEGV)
 from ..components import pidns, resources, sigactions
 from ..components.rlimits import get as rlimit_get
 from ..errors import KernelError
 from ..syscalls import dispatch, sys_rseq
 from ..syscalls.context import ExecDone, FSContext, Task
+from ..syscalls.strace import Strace
 from ..systems import (cpu_clocks, io_wait, loadavg, task_block, task_clone, task_exec,
                        task_exit, task_signals)
 from ..systems.task_signals import deliverable
@@ -56,7 +56,7 @@ from . import host_signals, loader, scheduler, sigframe
 from .clock import HostClock, VirtualClock
 from .exec_args import ExecCreds
 from .memory import AddressSpace, default_mmap_base
-from .platform import GENERAL_REGS, GuestMemory, Platform, after_hlt, new_engine
+from .platform import GENERAL_REGS, GuestMemory, Platform, new_engine
 from .signals import INIT_FP, GuestSignals
 
 QUANTUM = scheduler.QUANTUM  # guest instructions per turn while another task or a deadline waits
@@ -85,7 +85,11 @@ class Machine:
             if clock is None:
                 clock = VirtualClock()
         self.clock = clock if clock is not None else HostClock()
-        self.strace = strace  # a text stream for strace lines, or None
+        # --strace: a Strace (syscalls/strace.py), or a text stream to print strace lines to
+        self.strace = strace if strace is None or isinstance(strace, Strace) else Strace(strace)
+        if self.strace is not None:
+            self.strace.realtime_ns = self.realtime_ns
+            self.strace.pid_of = self._tid
         self.stdio: tuple = (0, 1, 2)  # the host fds the guest's stdio slots were (checkpoints)
         self.strict = strict
         self.stderr = stderr or sys.stderr
@@ -105,7 +109,7 @@ class Machine:
         self.contended = False  # another guest task is runnable: run in quanta
         self.context_switches = 0  # switches from one guest task to another (/proc/stat's ctxt)
         # --strace prints every syscall, so it keeps every call on the Python hook.
-        fast = fast_path and strace is None
+        fast = fast_path and self.strace is None
         self.platform = Platform(self, fast_path=fast, fast_path_after=fast_path_after,
                                  clock_gettime=self.clock.c_clock_gettime() if fast else 0,
                                  cpu0_ns=self.clock.cpu0_ns,
@@ -119,6 +123,11 @@ class Machine:
         self.stop_deadline_ns: int | None = None  # kernel time the run loop must stop by
         self.sync_clock()
         self.boot_ns = self.world.now_ns  # kernel tick 0 starts here (a checkpoint keeps it)
+
+    def _tid(self, task) -> int:
+        """A task's thread id in its PID namespace (strace's pid)."""
+        w = self.world
+        return pidns.tid_in(w, task.row, int(w.tasks.ns[task.row]))
 
     # -- the clock (cpu/clock.py) and randomness -----------------------------------------------
     def realtime_ns(self) -> int:
@@ -220,6 +229,10 @@ class Machine:
         self.world.tasks.guest[row] = True
         self._commit_exec(task, gm, prog, path)
         self.switch_to(row)
+        if self.strace is not None:  # strace's first line: the execve that started the program
+            envp_addr = prog.sp + 8 * (len(prog.argv) + 2)  # past argc and argv's NULL
+            self.strace.exec_line(task, os.fsdecode(path), [os.fsdecode(a) for a in argv],
+                                  len(envp), envp_addr)
         return prog
 
     def execve(self, task, path, argv, envp, cwd=None) -> None:
@@ -227,8 +240,6 @@ class Machine:
         dispatcher does, on ExecDone); the run loop continues on the new one."""
         gm, prog = self._load(task, path, argv, envp, cwd)
         self._commit_exec(task, gm, prog, path)
-        if self.strace is not None:
-            self.strace.write(f"--- exec {prog.exe_path} ---\n")
         raise ExecDone()
 
     # -- clone ----------------------------------------------------------------------------------
@@ -263,6 +274,8 @@ class Machine:
         ct.mm = gm.aspace
         self.tasks[child] = ct
         w.tasks.guest[child] = True
+        if self.strace is not None:
+            self.strace.attach(ct)
         regs = sigframe.read_regs(puc)
         regs["rip"] = puc.reg_read(X.UC_X86_REG_RIP) + 2  # we are in the hook, on `syscall`
         regs["rax"] = 0
@@ -365,8 +378,7 @@ class Machine:
             uc.reg_write(X.UC_X86_REG_RIP, uc.reg_read(X.UC_X86_REG_RIP) - 2)
             if ret == -ERESTART_RESTARTBLOCK:
                 uc.reg_write(X.UC_X86_REG_RAX, NR_RESTART_SYSCALL)
-            if self.strace is not None:
-                self.dispatcher.strace_resumed(self.tasks[row], nr, None)
+            self.dispatcher.strace_restart(self.tasks[row], nr, ret)
             return
         ret = self.dispatcher.complete(self.tasks[row], nr, ret, uc)
         uc.reg_write(X.UC_X86_REG_RAX, ret & MASK64)
@@ -385,6 +397,10 @@ class Machine:
         if self.main_row < 0:
             self.main_row = self.current
         main = self.main_row
+        if self.strace is not None:  # (restored from a checkpoint: traced from here)
+            for r, task in self.tasks.items():  # a zombie's "+++ exited" line came before
+                if T.alive[r] and int(T.exit_state[r]) < ExitState.ZOMBIE:
+                    self.strace.attach(task)
         main_tg = int(T.tg[main])
         last = self.current
         while True:
@@ -410,8 +426,11 @@ class Machine:
             if (r != main or self.deadlock is not None) and T.alive[r] and not G.exiting[tg] \
                     and int(T.exit_state[r]) == 0:
                 task_exit.kill_by_signal(w, tg, SIGKILL)
+        statuses = self._exit_statuses() if self.strace is not None else None
         w.tick()
         w.tick()
+        if self.strace is not None:
+            self._trace_exits(statuses)
         self._forget_dead()
         return status
 
@@ -500,11 +519,14 @@ class Machine:
             self._fault(row, p.fault_signal)
         elif p.stop_reason is None and int(T.run_state[row]) == RunState.runApp \
                 and not w.thread_groups.exiting[int(T.tg[row])]:
-            if quantum and not after_hlt(gm.uc):
+            # The guest runs at CPL 3 (platform.new_engine), so hlt and privileged instructions
+            # fault through the interrupt hook: only the quantum or a jump to emu_start's "until"
+            # address (0) ends a run with no reason.
+            if gm.uc.reg_read(X.UC_X86_REG_RIP) == 0:
+                p.fault_addr, p.fault_code = 0, SEGV_MAPERR  # a call through a NULL pointer
+                self._fault(row, SIGSEGV)
+            elif quantum:
                 self._end_quantum(row, gm.uc)
-                return
-            # emu_start returned on its own (hlt): #GP in user mode.
-            self._fault(row, SIGSEGV)
 
     def _end_quantum(self, row: int, uc) -> None:
         """A quantum ended between two instructions: run what is due, deliver what it sent."""
@@ -520,10 +542,6 @@ class Machine:
         """A CPU exception: the signal is forced on the task (Linux force_sig_fault); a handler
         runs at the faulting instruction, or the default action ends the process."""
         p = self.platform
-        if self.strace is not None:
-            rip = self.memory_of(row).uc.reg_read(X.UC_X86_REG_RIP)
-            self.strace.write(f"--- {_signame(signo)} {{si_code={p.fault_code}, "
-                              f"si_addr={p.fault_addr:#x}}} at rip={rip:#x} ---\n")
         self.signals.fault(row, signo, p.fault_code, p.fault_addr)
 
     def _service_blocked(self) -> None:
@@ -574,6 +592,28 @@ class Machine:
             if T.alive[r] and not G.exiting[tg]:
                 task_exit.kill_by_signal(self.world, tg, self.platform.host_signal)
 
+    def _exit_statuses(self) -> dict[int, int]:
+        """The wait status of each guest task whose exit has begun, taken before a tick (whose
+        systems may reap it and free its rows)."""
+        T, G = self.world.tasks, self.world.thread_groups
+        return {r: task_exit.wait_status(self.world, r) for r in self.tasks
+                if T.alive[r] and (int(T.exit_state[r]) != 0 or G.exiting[int(T.tg[r])])}
+
+    def _trace_exits(self, statuses: dict[int, int]) -> None:
+        """strace's ``+++ exited with N +++`` for each traced task that has ended (the
+        program's own task last); ``statuses`` from :meth:`_exit_statuses` before the tick."""
+        T = self.world.tasks
+        ended = [r for r, t in self.tasks.items() if id(t) in self.strace.live
+                 and (not T.alive[r] or int(T.exit_state[r]) >= ExitState.ZOMBIE)]
+        for r in sorted(ended, key=lambda r: (r == self.main_row, r)):
+            status = statuses.get(r)
+            if status is None:
+                status = task_exit.wait_status(self.world, r)
+            self.strace.exited(self.tasks[r], status)
+        if ended:  # a process gone: the next one with its row may show its own fatal signal
+            alive = {int(T.tg[r]) for r, t in self.tasks.items() if id(t) in self.strace.live}
+            self.strace.fatal_shown &= alive
+
     def _forget_dead(self) -> None:
         """Drop the Python side of tasks whose rows were released (rows are reused)."""
         T = self.world.tasks
@@ -612,9 +652,12 @@ class Machine:
         """One tick of the World at the clock's time: the systems run (exits, waits, timers,
         timeouts), then the next deadline is known again."""
         self.sync_clock()
+        statuses = self._exit_statuses() if self.strace is not None else None
         self.world.tick_at(self.world.now_ns)
         self.sample_load()
         self.update_timer_deadline()
+        if self.strace is not None:
+            self._trace_exits(statuses)
         self._forget_dead()
 
     def task_counts(self) -> tuple[int, int, int]:
@@ -747,13 +790,6 @@ class Machine:
         if os.environ.get("ECS_KERNEL_DEBUG"):
             msg += "\n" + "".join(traceback.format_exception(exc))
         print(msg, file=self.stderr)
-
-
-def _signame(signo: int) -> str:
-    try:
-        return _signal.Signals(signo).name
-    except ValueError:
-        return f"signal {signo}"
 
 
 __all__ = ["Machine", "GuestMemory", "new_engine"]

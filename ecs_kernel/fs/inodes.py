@@ -5,7 +5,8 @@ Two origins, one set of classes:
 - *memory* inodes (``lower is None``) live only in Python: files created by the guest, ``/tmp``,
   ``/dev``, pipes, ``/proc`` entries;
 - *host-backed* inodes (``lower`` is a host path under the guest root) show a host file READ-ONLY.
-  Until they are copied up, ``stat()`` is the host's ``os.lstat`` and reads go to the host file.
+  Until they are copied up, ``stat()`` is the host's ``lstat`` and reads go to the host file, both
+  through fs/host_view.py (which a deterministic run's ``--record`` records and a replay serves).
   Copy-up (``copy_up_meta`` for metadata, ``RegularFile.copy_up`` for contents) moves the state into
   memory *in place*, so every open description of the inode sees the change, and the host file is
   never written. st_dev/st_ino stay the host's across copy-up, as overlayfs keeps them.
@@ -15,23 +16,22 @@ have exactly one name), which is what ``..`` and getcwd use. Its children are ``
 layer, and a cache of host lookups) over the host directory ``lower``, minus ``whiteouts`` (host
 names the guest removed).
 
-The library never writes to the host: the only host calls here are lstat, open(O_RDONLY), pread,
-readlink, scandir.
+The library never writes to the host: the only host calls (host_view.py) are lstat, open(O_RDONLY),
+pread, readlink, getdents.
 """
 from __future__ import annotations
 
-import ctypes
 import os
 import stat as _stat
-import struct
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable
 
 from ecs_kernel.abi import S_IFDIR, S_IFLNK, S_IFMT, S_IFREG
 from ecs_kernel import abi
 from ecs_kernel.checkpoint_objects import state_class, state_function
 from ecs_kernel.errors import E, KernelError
+from ecs_kernel.fs import host_view
 from ecs_kernel.fs.file import DirectoryDescription, RegularFileDescription, SnapshotDescription
 from ecs_kernel.fs.stat import dtype_of, Stat
 
@@ -71,47 +71,6 @@ ROOT_CREDS = Creds()
 # The clocks and byte sources a checkpointed file system may name (superblocks, /dev/urandom).
 state_function(time.time_ns, "time.time_ns")
 state_function(os.urandom, "os.urandom")
-
-
-def host_dirents(path: str) -> list[tuple[str, int, int]]:
-    """(name, d_ino, d_type) of every entry of host directory ``path``, "." and ".." included,
-    in the order the host's getdents64 returns them (``ls -f`` shows it). Where the raw call is
-    not at hand (a host that is not x86-64 or arm64), scandir's order after "." and ".."."""
-    nr = _HOST_GETDENTS64.get(os.uname().machine)
-    if nr is None:
-        st = os.stat(path)
-        out = [(".", st.st_ino, abi.DT_DIR), ("..", os.stat(os.path.join(path, "..")).st_ino,
-                                              abi.DT_DIR)]
-        with os.scandir(path) as it:
-            return out + [(e.name, e.inode(), abi.DT_UNKNOWN) for e in it]
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NONBLOCK)
-    try:
-        buf = ctypes.create_string_buffer(1 << 16)
-        out = []
-        while True:
-            n = _libc_syscall(nr, fd, buf, len(buf))
-            if n < 0:
-                err = ctypes.get_errno()
-                raise OSError(err, os.strerror(err), path)
-            if n == 0:
-                return out
-            raw = buf.raw[:n]
-            off = 0
-            while off < n:  # struct linux_dirent64: ino, off, reclen, type, name
-                ino, _, reclen, dt = _DIRENT64.unpack_from(raw, off)
-                name = raw[off + _DIRENT64.size:off + reclen].split(b"\0", 1)[0]
-                out.append((os.fsdecode(name), ino, dt))
-                off += reclen
-    finally:
-        os.close(fd)
-
-
-_HOST_GETDENTS64 = {"x86_64": 217, "aarch64": 61}  # the host's syscall numbers
-_DIRENT64 = struct.Struct("<QqHB")
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc_syscall = _libc.syscall
-_libc_syscall.restype = ctypes.c_long
-_libc_syscall.argtypes = [ctypes.c_long, ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t]
 
 
 def _under(path: str, root: str) -> bool:
@@ -193,7 +152,7 @@ class Inode:
     # -- host side ---------------------------------------------------------------------------
     def _lstat(self) -> os.stat_result:
         try:
-            return os.lstat(self.lower)
+            return host_view.current().lstat(self.lower)
         except OSError as e:
             raise host_error(e, self.lower) from None
 
@@ -336,10 +295,9 @@ class RegularFile(Inode):
         """EACCES (or the host's errno) if the host user cannot read the host file."""
         if self.data is None:
             try:
-                fd = os.open(self.lower, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
+                host_view.current().check_open(self.lower)
             except OSError as e:
                 raise host_error(e, self.lower) from None
-            os.close(fd)
 
     def copy_up(self, truncate: bool = False) -> None:
         """Copy the host contents into memory; from now on this inode is a memory file.
@@ -354,22 +312,11 @@ class RegularFile(Inode):
             self._size = 0
             return
         try:
-            fd = os.open(self.lower, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
+            contents = host_view.current().read_all(self.lower)
         except OSError as e:
             raise host_error(e, self.lower) from None
-        try:
-            chunks = []
-            while True:
-                chunk = os.read(fd, 1 << 20)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-        except OSError as e:
-            raise host_error(e, self.lower) from None
-        finally:
-            os.close(fd)
         self.copy_up_meta()
-        self.data = bytearray(b"".join(chunks))
+        self.data = bytearray(contents)
         self._size = len(self.data)
 
     def read_at(self, offset: int, n: int) -> bytes:
@@ -377,15 +324,9 @@ class RegularFile(Inode):
             return b""
         if self.data is None:
             try:
-                fd = os.open(self.lower, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
+                return host_view.current().pread(self.lower, n, offset)
             except OSError as e:
                 raise host_error(e, self.lower) from None
-            try:
-                return os.pread(fd, n, offset)
-            except OSError as e:
-                raise host_error(e, self.lower) from None
-            finally:
-                os.close(fd)
         if offset >= self._size:
             return b""
         end = min(self._size, offset + n)
@@ -445,7 +386,7 @@ class Symlink(Inode):
         if self.target is not None:
             return self.target
         try:
-            return os.readlink(self.lower)
+            return host_view.current().readlink(self.lower)
         except OSError as e:
             raise host_error(e, self.lower) from None
 
@@ -540,7 +481,7 @@ class Directory(DirInode):
         if self.lower is None:
             return False
         try:
-            os.lstat(self._host_child(name))
+            host_view.current().lstat(self._host_child(name))
             return True
         except OSError:
             return False
@@ -551,7 +492,7 @@ class Directory(DirInode):
             return child
         path = self._host_child(name)
         try:
-            st = os.lstat(path)
+            st = host_view.current().lstat(path)
         except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as e:
@@ -562,11 +503,11 @@ class Directory(DirInode):
         self.entries[name] = child  # cache: the same name keeps the same inode object
         return child
 
-    def _host_scan(self) -> Iterator[os.DirEntry]:
+    def _host_names(self) -> list[str]:
         if self.lower is None:
-            return iter(())
+            return []
         try:
-            return iter(list(os.scandir(self.lower)))
+            return host_view.current().names(self.lower)
         except OSError as e:
             raise host_error(e, self.lower) from None
 
@@ -583,7 +524,7 @@ class Directory(DirInode):
                     *((name, child.ino, dtype_of(child.ftype))
                       for name, child in reversed(self.entries.items()))]
         try:
-            host = host_dirents(self.lower)
+            host = host_view.current().dirents(self.lower)
         except OSError as e:
             raise host_error(e, self.lower) from None
         out = []
@@ -601,7 +542,7 @@ class Directory(DirInode):
                     ino, dt = child.ino, dtype_of(child.ftype)
                 elif dt == abi.DT_UNKNOWN:
                     try:
-                        dt = dtype_of(os.lstat(self._host_child(name)).st_mode)
+                        dt = dtype_of(host_view.current().lstat(self._host_child(name)).st_mode)
                     except OSError:
                         continue  # vanished on the host meanwhile
             seen.add(name)
@@ -613,8 +554,8 @@ class Directory(DirInode):
     def is_empty(self) -> bool:
         if self.entries:
             return False
-        for e in self._host_scan():
-            if e.name not in self.whiteouts:
+        for name in self._host_names():
+            if name not in self.whiteouts:
                 return False
         return True
 

@@ -25,6 +25,7 @@ from ecs_kernel.abi import (O_ACCMODE, O_CREAT, O_DIRECTORY, O_EXCL, O_LARGEFILE
                             S_ISUID, S_ISVTX, S_IXGRP, S_IXUGO)
 from ecs_kernel import abi
 from ecs_kernel.errors import E, KernelError
+from ecs_kernel.fs import host_view
 from ecs_kernel.fs.stat import Stat
 from ecs_kernel.fs.file import FileDescription, PathDescription
 from ecs_kernel.fs.inodes import (
@@ -175,7 +176,7 @@ class PathOps:
                     inode.check_host_readable()
             if isinstance(inode, Directory) and inode.lower is not None:
                 try:  # a host directory the host user cannot read
-                    os.close(os.open(inode.lower, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
+                    host_view.current().check_open(inode.lower, directory=True)
                 except OSError as e:
                     raise KernelError(e.errno or E.EACCES, inode.lower) from None
         desc = inode.open_description((flags & ~O_CREAT) | O_LARGEFILE, shown)

@@ -5,15 +5,14 @@ stat is the host's fstat) and a description over it.
 """
 from __future__ import annotations
 
-import fcntl
 import os
-import select
 import time
 
 from ecs_kernel import abi
 from ecs_kernel.abi import O_RDWR
 from ecs_kernel.checkpoint_objects import CheckpointError, state_class
 from ecs_kernel.errors import E, KernelError
+from ecs_kernel.fs import host_view
 from ecs_kernel.fs.file import FileDescription
 from ecs_kernel.fs.inodes import Inode, SuperBlock, host_error
 from ecs_kernel.fs.stat import Stat
@@ -41,7 +40,7 @@ class HostStdioInode(Inode):
         self.host_fd = host_fd
         self.lower = None
         self.copied_up = True
-        st = os.fstat(host_fd)
+        st = host_view.current().fd_stat(host_fd)
         self.dev, self.ino = st.st_dev, st.st_ino
         self.ftype = st.st_mode & abi.S_IFMT
         self.sb = SuperBlock("host", st.st_dev, time.time_ns)
@@ -51,7 +50,7 @@ class HostStdioInode(Inode):
 
     def stat(self) -> Stat:
         try:
-            st = os.fstat(self.host_fd)
+            st = host_view.current().fd_stat(self.host_fd)
         except OSError as e:
             raise host_error(e) from None
         return Stat(st.st_dev, st.st_ino, st.st_mode, st.st_nlink, st.st_uid, st.st_gid, st.st_rdev,
@@ -131,18 +130,12 @@ class HostStdioFile(FileDescription):
 
     def poll(self) -> int:
         """The host's own answer (poll with a zero timeout)."""
-        p = select.poll()
         want = 0
         if self.can_read:
             want |= abi.POLLIN | abi.POLLRDNORM | abi.POLLPRI
         if self.can_write:
             want |= abi.POLLOUT | abi.POLLWRNORM
-        p.register(self.host_fd, want)
-        try:
-            events = p.poll(0)
-        except OSError:
-            return abi.POLLERR
-        return events[0][1] if events else 0
+        return host_view.current().fd_poll(self.host_fd, want)
 
     def host_fds(self, events: int) -> tuple[list[int], list[int]]:
         return ([self.host_fd] if events & (abi.POLLIN | abi.POLLRDNORM | abi.POLLPRI) else [],
@@ -161,7 +154,7 @@ class HostStdioFile(FileDescription):
         if not self.readable():
             raise KernelError(E.EAGAIN, "host fd not ready")
         try:
-            return os.read(self.host_fd, n)
+            return host_view.current().fd_read(self.host_fd, n)
         except BlockingIOError:
             raise KernelError(E.EAGAIN, "host fd not ready") from None
         except OSError as e:
@@ -181,7 +174,7 @@ class HostStdioFile(FileDescription):
 
     def _pread(self, n: int, offset: int) -> bytes:
         try:
-            return os.pread(self.host_fd, n, offset)
+            return host_view.current().fd_pread(self.host_fd, n, offset)
         except OSError as e:
             raise host_error(e) from None
 
@@ -203,17 +196,18 @@ class HostStdioFile(FileDescription):
 
     def ioctl(self, request: int, arg: bytes | int = 0) -> tuple[int, bytes | None]:
         self._need_open()
-        is_tty = os.isatty(self.host_fd)
+        is_tty = host_view.current().fd_isatty(self.host_fd)
         if request in self._QUERIES and is_tty:
             try:
-                return 0, fcntl.ioctl(self.host_fd, request, bytes(self._QUERIES[request]))
+                return 0, host_view.current().fd_ioctl(self.host_fd, request,
+                                                       bytes(self._QUERIES[request]))
             except OSError as e:
                 raise host_error(e) from None
         if request in self._IGNORED_SETS and is_tty:
             return 0, None
         if request == abi.FIONREAD:
             try:
-                out = fcntl.ioctl(self.host_fd, request, bytes(4))
+                out = host_view.current().fd_ioctl(self.host_fd, request, bytes(4))
             except OSError as e:
                 raise host_error(e) from None
             return 0, out

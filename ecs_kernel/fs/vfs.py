@@ -33,12 +33,14 @@ The path operations themselves (open, stat, mkdir, rename, ...) are in ecs_kerne
 from __future__ import annotations
 
 import os
+import stat as _stat
 import time
 from typing import Callable
 
 from ecs_kernel.abi import CAP_DAC_READ_SEARCH, MAXSYMLINKS, NAME_MAX, PATH_MAX
 from ecs_kernel.checkpoint_objects import state_class
 from ecs_kernel.errors import E, KernelError
+from ecs_kernel.fs import host_view
 from ecs_kernel.fs.stat import makedev
 from ecs_kernel.fs.devices import make_dev_dir
 from ecs_kernel.fs.file import FileDescription
@@ -93,8 +95,8 @@ class FileSystem(PathOps):
                  special_mounts: bool = True):
         self.clock = clock or time.time_ns
         self.root_dir = os.path.realpath(root_dir)
-        st = os.lstat(self.root_dir)
-        if not os.path.isdir(self.root_dir):
+        st = host_view.current().lstat(self.root_dir)
+        if not _stat.S_ISDIR(st.st_mode):
             raise NotADirectoryError(self.root_dir)
         # Memory inodes of the overlay share the host root's st_dev; their numbers start far above
         # what host filesystems hand out, so they do not collide with host inode numbers.

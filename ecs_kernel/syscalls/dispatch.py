@@ -13,23 +13,21 @@ dispatcher records them as io_waits rows, systems/io_wait.py). The hook then sto
 without writing rax: the number stays there (Linux's orig_ax) and the run loop finishes the call
 when a system has completed it (:meth:`Dispatcher.complete`, then ``Machine.syscall_exit``).
 
-With ``strace`` set, a slower twin of the hook prints one line per syscall, strace style (a call
-that blocks as ``<unfinished ...>`` and ``<... name resumed>``). Under the compiled fast path
+With the Machine's ``strace`` set (a :class:`~ecs_kernel.syscalls.strace.Strace`), the hook hands
+it each call's entry and exit (a call that blocks ends when :meth:`Dispatcher.complete` runs), so
+every syscall is printed as strace prints it. Under the compiled fast path
 (``ecs_kernel/jit/fastpath``) this hook is what the cfunc calls for every syscall it does not
-answer itself (:meth:`Dispatcher.hook_with`).
+answer itself (:meth:`Dispatcher.hook_with`); --strace keeps every call on this hook.
 """
 from __future__ import annotations
 
 import ctypes
-import errno as _errno
-import os
 from collections import Counter
 
 from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import uclib
 
-from ..abi import AT_FDCWD, ENOSYS, ERESTARTNOINTR
-from ..components import pidns
+from ..abi import ENOSYS, ERESTARTNOINTR
 from ..errors import KernelError
 from ..systems import io_wait, task_block
 from .context import ContextRestored, ExecDone, KernelBlocked, TaskExit, WouldBlock
@@ -50,6 +48,8 @@ class Dispatcher:
         rows = table()
         self.handlers = [(s.handler, s.nargs) if s.handler is not None else None for s in rows]
         self.completions = [s.complete for s in rows]
+        self.kinds = [s.args for s in rows]  # argument kinds, for strace
+        self.results = [s.result for s in rows]
         self.rows = rows
         self.unimplemented: Counter = Counter()
         self.calls = 0
@@ -79,7 +79,8 @@ class Dispatcher:
         world = machine.world
         unimpl = self.unimplemented
         RAX = X.UC_X86_REG_RAX
-        strace = machine.strace is not None
+        tracer = machine.strace  # a Strace, or None
+        kinds, results = self.kinds, self.results
 
         def hook(_uch, _user_data):
             uch = platform.current_uch  # the engine handle (a c_void_p) of the running task
@@ -88,16 +89,21 @@ class Dispatcher:
             entry = handlers[nr] if nr < MAX_NR else None
             if entry is None:
                 unimpl[nr] += 1
-                if strace:
-                    machine.strace.write(f"{name_of(nr)}(...) = -1 ENOSYS (Function not implemented)\n")
+                if tracer is not None and nr < MAX_NR:
+                    k = kinds[nr]
+                    call = tracer.enter(machine.current_task, nr,
+                                        vals[1:1 + sum(1 for a in k if a[0] != "@")], k)
+                    if call is not None:
+                        tracer.leave(call, -ENOSYS, k)
+                elif tracer is not None:
+                    tracer.unknown(machine.current_task, nr)
                 out.value = -ENOSYS & MASK64
                 reg_write(uch, RAX, out_ref)
                 return
             fn, n = entry
             task = machine.current_task
             args = vals[1:n + 1]
-            if strace:
-                pre = self._format_call(task, nr, args)
+            call = tracer.enter(task, nr, args, kinds[nr]) if tracer is not None else None
             try:
                 ret = fn(task, *args)
             except KernelError as e:
@@ -109,22 +115,22 @@ class Dispatcher:
                 if d is not None:
                     machine.arm_deadline(d)  # a timed wait falls due on the kernel clock
                 platform.stop("blocked")
-                if strace:
-                    machine.strace.write(f"{pre} <unfinished ...>\n")
+                if call is not None:
+                    tracer.blocked(call, world.tasks.block[task.row], d is not None)
                 return
             except ExecDone:
                 platform.stop("exec", uch)  # the old image's engine: current_uch is the new one
-                if strace:
-                    machine.strace.write(f"{pre}) = 0\n")
+                if call is not None:
+                    tracer.leave(call, 0, kinds[nr])
                 return
             except TaskExit:
                 platform.stop("exit")
-                if strace:
-                    machine.strace.write(f"{pre}) = ?\n")
+                if call is not None:
+                    tracer.leave_without_return(call)
                 return
             except ContextRestored as ctx:  # rt_sigreturn wrote every register itself
-                if strace:
-                    machine.strace.write(f"{pre}) = {signed(ctx.rax)}\n")
+                if call is not None:
+                    tracer.leave(call, signed(ctx.rax), kinds[nr])
                 machine.after_syscall(task, ctx.rip, ctx.rax)
                 if platform.stop_requested:
                     platform.stop("killed")
@@ -143,8 +149,8 @@ class Dispatcher:
                 io_wait.finish(world, task.row)
             out.value = ret & MASK64
             reg_write(uch, RAX, out_ref)
-            if strace:
-                machine.strace.write(self._format_result(task, nr, args, pre, ret) + "\n")
+            if call is not None:
+                tracer.leave(call, ret, kinds[nr], results[nr])
             # Back to user mode: due timers, then signals (a handler entry rewrites rip/rax).
             machine.after_syscall(task, vals[7] + 2, ret)
             if platform.stop_requested:  # the call killed the task (SIGPIPE's default action)
@@ -171,122 +177,19 @@ class Dispatcher:
                 ret = fn(task, ret, *args)
             except KernelError as e:
                 ret = -e.errno
-        if self.machine.strace is not None:
-            self.strace_resumed(task, nr, ret)
+        if self.machine.strace is not None and 0 <= nr < MAX_NR:
+            self.machine.strace.resumed(task, nr, ret, self.kinds[nr], self.results[nr])
         return ret
 
-    def strace_resumed(self, task, nr: int, ret: int | None) -> None:
-        """strace's ``<... name resumed>) = ret`` (ret None: the call restarts)."""
-        if ret is None:
-            res = "? ERESTARTSYS (To be restarted)"
-        elif ret < 0 and -ret < 4096:
-            res = f"-1 {_errno.errorcode.get(-ret, -ret)} ({os.strerror(-ret)})"
-        else:
-            res = str(ret)
-        self.machine.strace.write(f"{self._pid_prefix(task)}<... {name_of(nr)} resumed>) = {res}\n")
-
-    # -- strace ------------------------------------------------------------------------------------
-    def _format_call(self, task, nr: int, args) -> str:
-        kinds = self.rows[nr].args
-        parts = []
-        for kind, v in zip(kinds, args):
-            parts.append(self._fmt_arg(task, kind, v, args, out=None))
-        if "of" in kinds and "m" in kinds:  # strace shows the mode only when a file is created
-            if not args[kinds.index("of")] & 0o20000100:  # O_CREAT, O_TMPFILE
-                parts.pop(kinds.index("m"))
-        return f"{self._pid_prefix(task)}{name_of(nr)}({', '.join(parts)}"
-
-    def _pid_prefix(self, task) -> str:
-        """strace -f's ``[pid N] `` once the program has more than one task."""
-        if len(self.machine.tasks) < 2:
-            return ""
-        w = task.world
-        return f"[pid {pidns.tid_in(w, task.row, int(w.tasks.ns[task.row]))}] "
-
-    def _format_result(self, task, nr: int, args, pre: str, ret: int) -> str:
-        kinds = self.rows[nr].args
-        if any(k.startswith("o") and k != "of" for k in kinds):
-            parts = [self._fmt_arg(task, kind, v, args, out=ret) for kind, v in zip(kinds, args)]
-            pre = f"{self._pid_prefix(task)}{name_of(nr)}({', '.join(parts)}"
-        if ret < 0 and -ret < 4096:
-            e = -ret
-            res = f"-1 {_errno.errorcode.get(e, e)} ({os.strerror(e)})"
-        elif name_of(nr) in ("mmap", "brk", "mremap"):
-            res = hex(ret)
-        else:
-            res = str(ret)
-        return f"{pre}) = {res}"
-
-    def _fmt_arg(self, task, kind: str, v: int, args, out) -> str:
-        mm = task.mm
-        if kind in ("i", "fd"):
-            v = v & 0xFFFF_FFFF if kind == "fd" else v
-            v = v - (1 << 32) if kind == "fd" and v >> 31 else v
-            return str(v - (1 << 64) if v >> 63 else v)
-        if kind == "dirfd":
-            v &= 0xFFFF_FFFF
-            v = v - (1 << 32) if v >> 31 else v
-            return "AT_FDCWD" if v == AT_FDCWD else str(v)
-        if kind == "u":
-            return str(v)
-        if kind == "m":
-            return f"0{v & 0o7777:o}"
-        if kind == "of":
-            return _open_flags(v)
-        if kind == "s":
-            try:
-                return _quote(mm.copy_in_string(v, 4096))
-            except KernelError:
-                return hex(v)
-        if kind[0] in "bo" and kind[1:].isdigit():
-            if kind[0] == "o" and (out is None or out < 0):
-                return hex(v)
-            n = args[int(kind[1:])] if kind[0] == "b" else out
-            try:
-                data = mm.copy_in(v, min(n, 32))
-            except KernelError:
-                return hex(v)
-            return _quote(data) + ("..." if n > 32 else "")
-        return hex(v) if v else "NULL" if kind == "p" else "0"
+    def strace_restart(self, task, nr: int, code: int) -> None:
+        """A blocked call ends with a restart code (``code``, -ERESTART*): strace's view."""
+        if self.machine.strace is not None and 0 <= nr < MAX_NR:
+            self.machine.strace.restart(task, nr, code, self.kinds[nr])
 
 
 def signed(v: int) -> int:
     v &= MASK64
     return v - (1 << 64) if v >> 63 else v
-
-
-def _quote(b: bytes) -> str:
-    out = []
-    for c in b:
-        ch = chr(c)
-        if ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch in '"\\':
-            out.append("\\" + ch)
-        elif 32 <= c < 127:
-            out.append(ch)
-        else:
-            out.append(f"\\{c:o}")
-    return '"' + "".join(out) + '"'
-
-
-_OFLAGS = [(0o100, "O_CREAT"), (0o200, "O_EXCL"), (0o400, "O_NOCTTY"), (0o1000, "O_TRUNC"),
-           (0o2000, "O_APPEND"), (0o4000, "O_NONBLOCK"), (0o200000, "O_DIRECTORY"),
-           (0o400000, "O_NOFOLLOW"), (0o2000000, "O_CLOEXEC"), (0o10000000, "O_PATH")]
-
-
-def _open_flags(v: int) -> str:
-    parts = [("O_RDONLY", "O_WRONLY", "O_RDWR", "O_ACCMODE")[v & 3]]
-    rest = v & ~3 & ~0o100000  # O_LARGEFILE is implied on x86-64
-    for bit, name in _OFLAGS:
-        if rest & bit:
-            parts.append(name)
-            rest &= ~bit
-    if rest:
-        parts.append(f"{rest:#o}")
-    return "|".join(parts)
 
 
 __all__ = ["Dispatcher"]

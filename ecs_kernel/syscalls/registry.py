@@ -11,21 +11,25 @@ PARTIAL = "partial"
 UNIMPLEMENTED = "unimplemented"
 LEVELS = (FULL, PARTIAL, UNIMPLEMENTED)
 
-# name -> (handler, support, note, args); filled by the @syscall decorators of sys_*.py.
+# name -> (handler, support, note, args, result); filled by the @syscall decorators of sys_*.py.
 _REGISTRY: dict[str, tuple] = {}
 # name -> completion of a call that blocked (filled by @completion).
 _COMPLETIONS: dict[str, Callable] = {}
 
 
-def syscall(name: str, support: str = FULL, note: str = "", args: tuple[str, ...] = ()):
-    """Register the decorated function as the handler of syscall ``name``."""
+def syscall(name: str, support: str = FULL, note: str = "", args: tuple[str, ...] = (),
+            ret: str = "d"):
+    """Register the decorated function as the handler of syscall ``name``. ``args`` are the kinds
+    of its arguments (table.py lists them; the handler takes one register per kind, except the
+    kinds starting with "@"); ``ret`` is how --strace prints its result: ``d`` decimal, ``x``
+    hex (an address), ``o`` octal (a mode), ``fcntl``, ``signo`` (a signal number)."""
     if support not in LEVELS:
         raise ValueError(f"bad support level {support!r}")
 
     def deco(fn):
         if name in _REGISTRY:
             raise ValueError(f"syscall {name} registered twice")
-        _REGISTRY[name] = (fn, support, note, tuple(args))
+        _REGISTRY[name] = (fn, support, note, tuple(args), ret)
         return fn
     return deco
 

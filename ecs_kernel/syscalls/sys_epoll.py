@@ -142,7 +142,7 @@ def epoll_create(t, size):
     return _new(t, EpollFile(0), False)
 
 
-@syscall("epoll_create1", PARTIAL, "level-triggered readiness of the task's own fds", args=("x",))
+@syscall("epoll_create1", PARTIAL, "level-triggered readiness of the task's own fds", args=("epollflags",))
 def epoll_create1(t, flags):
     """Implements epoll_create1(2)."""
     flags = u32(flags)
@@ -159,7 +159,7 @@ def _epoll(t, epfd: int) -> EpollFile:
 
 
 @syscall("epoll_ctl", PARTIAL, "EPOLLET reports like level-triggered; EPOLLEXCLUSIVE accepted",
-         args=("fd", "i", "fd", "p"))
+         args=("fd", "epollop", "fd", "p"))
 def epoll_ctl(t, epfd, op, fd, event):
     """Implements epoll_ctl(2)."""
     op, fd = s32(op), s32(fd)
@@ -250,7 +250,7 @@ def eventfd(t, initval):
     return _new(t, EventFile(u32(initval), 0, False), False)
 
 
-@syscall("eventfd2", FULL, args=("u", "x"))
+@syscall("eventfd2", FULL, args=("u", "efdflags"))
 def eventfd2(t, initval, flags):
     """Implements eventfd2(2)."""
     flags = u32(flags)
@@ -263,7 +263,7 @@ def eventfd2(t, initval, flags):
 # -- memfd, getdents, fallocate, readahead -----------------------------------------------------------------
 
 
-@syscall("memfd_create", PARTIAL, "an unlinked tmpfs file; seals are not enforced", args=("s", "x"))
+@syscall("memfd_create", PARTIAL, "an unlinked tmpfs file; seals are not enforced", args=("str", "mfdflags"))
 def memfd_create(t, name, flags):
     """Implements memfd_create(2)."""
     flags = u32(flags)
@@ -278,7 +278,7 @@ def memfd_create(t, name, flags):
     return _new(t, desc, bool(flags & MFD_CLOEXEC))
 
 
-@syscall("getdents", FULL, "the old linux_dirent layout", args=("fd", "p", "u"))
+@syscall("getdents", FULL, "the old linux_dirent layout", args=("fd", "odirents", "u"))
 def getdents(t, fd, dirp, count):
     """Implements getdents(2)."""
     desc = fd_table.get_file(t.world, t.row, s32(fd))
@@ -302,7 +302,7 @@ def getdents(t, fd, dirp, count):
     return len(out)
 
 
-@syscall("fallocate", PARTIAL, "mode 0 and FALLOC_FL_KEEP_SIZE only", args=("fd", "i", "i", "i"))
+@syscall("fallocate", PARTIAL, "mode 0 and FALLOC_FL_KEEP_SIZE only", args=("fd", "i", "l", "l"))
 def fallocate(t, fd, mode, offset, length):
     """Implements fallocate(2)."""
     desc = fd_table.get_file(t.world, t.row, s32(fd))
@@ -320,7 +320,7 @@ def fallocate(t, fd, mode, offset, length):
     return 0
 
 
-@syscall("readahead", FULL, "nothing to read ahead: memory and the host cache", args=("fd", "i", "u"))
+@syscall("readahead", FULL, "nothing to read ahead: memory and the host cache", args=("fd", "l", "u"))
 def readahead(t, fd, offset, count):
     """Implements readahead(2)."""
     desc = fd_table.get_file(t.world, t.row, s32(fd))

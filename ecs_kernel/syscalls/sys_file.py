@@ -138,13 +138,13 @@ def _open(t, dirfd: int, path_addr: int, flags: int, mode: int) -> int:
         raise
 
 
-@syscall("open", FULL, args=("s", "of", "m"))
+@syscall("open", FULL, args=("s", "of", "cm"))
 def open_(t, path, flags, mode):
     """Implements open(2)."""
     return _open(t, AT_FDCWD, path, flags, mode)
 
 
-@syscall("openat", FULL, args=("dirfd", "s", "of", "m"))
+@syscall("openat", FULL, args=("dirfd", "s", "of", "cm"))
 def openat(t, dirfd, path, flags, mode):
     """Implements openat(2)."""
     return _open(t, dirfd, path, flags, mode)
@@ -163,7 +163,7 @@ def close(t, fd):
     return 0
 
 
-@syscall("close_range", FULL, args=("u", "u", "x"))
+@syscall("close_range", FULL, args=("u", "u", "crflags"))
 def close_range(t, first, last, flags):
     """Implements close_range(2)."""
     fd_table.close_range(t.world, t.row, u32(first), u32(last), u32(flags))
@@ -187,13 +187,13 @@ def write(t, fd, buf, count):
     return _do_write(t, desc, t.mm.copy_in(buf, count))
 
 
-@syscall("pread64", FULL, args=("fd", "o2", "u", "i"))
+@syscall("pread64", FULL, args=("fd", "o2", "u", "l"))
 def pread64(t, fd, buf, count, offset):
     """Implements pread64(2)."""
     return _do_read(t, _file(t, fd), buf, count, s64(offset))
 
 
-@syscall("pwrite64", FULL, args=("fd", "b2", "u", "i"))
+@syscall("pwrite64", FULL, args=("fd", "b2", "u", "l"))
 def pwrite64(t, fd, buf, count, offset):
     """Implements pwrite64(2)."""
     desc = _file(t, fd)
@@ -239,21 +239,21 @@ def _writev(t, desc, vecs, offset=None) -> int:
     return _do_write(t, desc, data[:MAX_RW_COUNT], offset)
 
 
-@syscall("readv", FULL, args=("fd", "p", "i"))
+@syscall("readv", FULL, args=("fd", "oiov", "i"))
 def readv(t, fd, iov, iovcnt):
     """Implements readv(2)."""
     desc = _file(t, fd)
     return _readv(t, desc, _iov(t, iov, iovcnt))
 
 
-@syscall("writev", FULL, args=("fd", "p", "i"))
+@syscall("writev", FULL, args=("fd", "iov", "i"))
 def writev(t, fd, iov, iovcnt):
     """Implements writev(2)."""
     desc = _file(t, fd)
     return _writev(t, desc, _iov(t, iov, iovcnt))
 
 
-@syscall("preadv", FULL, args=("fd", "p", "i", "i"))
+@syscall("preadv", FULL, args=("fd", "oiov", "i", "l"))
 def preadv(t, fd, iov, iovcnt, offset):
     """Implements preadv(2)."""
     desc = _file(t, fd)
@@ -263,7 +263,7 @@ def preadv(t, fd, iov, iovcnt, offset):
     return _readv(t, desc, _iov(t, iov, iovcnt), off)
 
 
-@syscall("pwritev", FULL, args=("fd", "p", "i", "i"))
+@syscall("pwritev", FULL, args=("fd", "iov", "i", "l"))
 def pwritev(t, fd, iov, iovcnt, offset):
     """Implements pwritev(2)."""
     desc = _file(t, fd)
@@ -273,7 +273,7 @@ def pwritev(t, fd, iov, iovcnt, offset):
     return _writev(t, desc, _iov(t, iov, iovcnt), off)
 
 
-@syscall("lseek", FULL, args=("fd", "i", "i"))
+@syscall("lseek", FULL, args=("fd", "l", "whence"))
 def lseek(t, fd, offset, whence):
     """Implements lseek(2)."""
     desc = _file(t, fd)
@@ -311,7 +311,7 @@ def sendfile(t, out_fd, in_fd, offset_ptr, count):
     return n
 
 
-@syscall("ftruncate", FULL, args=("fd", "i"))
+@syscall("ftruncate", FULL, args=("fd", "l"))
 def ftruncate(t, fd, length):
     """Implements ftruncate(2)."""
     desc = _file(t, fd)
@@ -322,7 +322,7 @@ def ftruncate(t, fd, length):
     return 0
 
 
-@syscall("truncate", FULL, args=("s", "i"))
+@syscall("truncate", FULL, args=("s", "l"))
 def truncate(t, path, length):
     """Implements truncate(2)."""
     p = _path(t, path)
@@ -347,7 +347,7 @@ def fdatasync(t, fd):
     return 0
 
 
-@syscall("fadvise64", FULL, args=("fd", "i", "i", "i"))
+@syscall("fadvise64", FULL, args=("fd", "l", "l", "i"))
 def fadvise64(t, fd, offset, length, advice):
     """Implements fadvise64(2): advice is accepted and ignored."""
     desc = _file(t, fd)
@@ -382,7 +382,7 @@ def _stat_at(t, dirfd, path_addr, flags):
                      creds=t.creds())
 
 
-@syscall("stat", FULL, args=("s", "p"))
+@syscall("stat", FULL, args=("s", "ostat"))
 def stat(t, path, buf):
     """Implements stat(2)."""
     st = t.fs.stat(_path(t, path), cwd=t.fsctx.cwd, creds=t.creds())
@@ -390,7 +390,7 @@ def stat(t, path, buf):
     return 0
 
 
-@syscall("lstat", FULL, args=("s", "p"))
+@syscall("lstat", FULL, args=("s", "ostat"))
 def lstat(t, path, buf):
     """Implements lstat(2)."""
     st = t.fs.stat(_path(t, path), cwd=t.fsctx.cwd, follow=False, creds=t.creds())
@@ -398,14 +398,14 @@ def lstat(t, path, buf):
     return 0
 
 
-@syscall("fstat", FULL, args=("fd", "p"))
+@syscall("fstat", FULL, args=("fd", "ostat"))
 def fstat(t, fd, buf):
     """Implements fstat(2)."""
     t.mm.copy_out(buf, _file(t, fd).fstat().pack())
     return 0
 
 
-@syscall("newfstatat", FULL, args=("dirfd", "s", "p", "x"))
+@syscall("newfstatat", FULL, args=("dirfd", "s", "ostat", "atflags"))
 def newfstatat(t, dirfd, path, buf, flags):
     """Implements newfstatat(2) (fstatat)."""
     t.mm.copy_out(buf, _stat_at(t, dirfd, path, flags).pack())
@@ -420,7 +420,7 @@ def _ts(ns: int) -> tuple[int, int, int]:
 
 
 @syscall("statx", PARTIAL, "basic stats only: no birth time, attributes or mount ids",
-         args=("dirfd", "s", "x", "x", "p"))
+         args=("dirfd", "s", "statxflags", "statxmask", "ostatx"))
 def statx(t, dirfd, path, flags, mask, buf):
     """Implements statx(2)."""
     if u32(mask) & 0x8000_0000:  # STATX__RESERVED
@@ -476,7 +476,7 @@ def fstatfs(t, fd, buf):
 
 # -- directories ----------------------------------------------------------------------------------
 
-@syscall("getdents64", FULL, args=("fd", "p", "u"))
+@syscall("getdents64", FULL, args=("fd", "odirents", "u"))
 def getdents64(t, fd, dirp, count):
     """Implements getdents64(2)."""
     desc = _file(t, fd)
@@ -489,7 +489,7 @@ def getdents64(t, fd, dirp, count):
     return len(data)
 
 
-@syscall("getcwd", FULL, args=("p", "u"))
+@syscall("getcwd", FULL, args=("opath", "u"))
 def getcwd(t, buf, size):
     """Implements getcwd(2)."""
     path = t.fs.getcwd(t.fsctx.cwd) + b"\0"
@@ -544,7 +544,7 @@ def unlink(t, path):
     return 0
 
 
-@syscall("unlinkat", FULL, args=("dirfd", "s", "x"))
+@syscall("unlinkat", FULL, args=("dirfd", "s", "unlinkflags"))
 def unlinkat(t, dirfd, path, flags):
     """Implements unlinkat(2)."""
     flags = u32(flags)
@@ -572,7 +572,7 @@ def renameat(t, olddirfd, old, newdirfd, new):
     return renameat2(t, olddirfd, old, newdirfd, new, 0)
 
 
-@syscall("renameat2", FULL, args=("dirfd", "s", "dirfd", "s", "x"))
+@syscall("renameat2", FULL, args=("dirfd", "s", "dirfd", "s", "renameflags"))
 def renameat2(t, olddirfd, old, newdirfd, new, flags):
     """Implements renameat2(2)."""
     op, np_ = _path(t, old), _path(t, new)
@@ -603,7 +603,7 @@ def link(t, old, new):
     return 0
 
 
-@syscall("linkat", FULL, args=("dirfd", "s", "dirfd", "s", "x"))
+@syscall("linkat", FULL, args=("dirfd", "s", "dirfd", "s", "atflags"))
 def linkat(t, olddirfd, old, newdirfd, new, flags):
     """Implements linkat(2)."""
     flags = u32(flags)
@@ -650,19 +650,19 @@ def _access(t, dirfd, path, mode, flags):
     return 0
 
 
-@syscall("access", FULL, args=("s", "i"))
+@syscall("access", FULL, args=("s", "amode"))
 def access(t, path, mode):
     """Implements access(2)."""
     return _access(t, AT_FDCWD, path, mode, 0)
 
 
-@syscall("faccessat", FULL, args=("dirfd", "s", "i"))
+@syscall("faccessat", FULL, args=("dirfd", "s", "amode"))
 def faccessat(t, dirfd, path, mode):
     """Implements faccessat(2) (the syscall has no flags argument)."""
     return _access(t, dirfd, path, mode, 0)
 
 
-@syscall("faccessat2", FULL, args=("dirfd", "s", "i", "x"))
+@syscall("faccessat2", FULL, args=("dirfd", "s", "amode", "faflags"))
 def faccessat2(t, dirfd, path, mode, flags):
     """Implements faccessat2(2)."""
     return _access(t, dirfd, path, mode, flags)
@@ -716,7 +716,7 @@ def fchown(t, fd, uid, gid):
     return 0
 
 
-@syscall("fchownat", FULL, args=("dirfd", "s", "i", "i", "x"))
+@syscall("fchownat", FULL, args=("dirfd", "s", "i", "i", "atflags"))
 def fchownat(t, dirfd, path, uid, gid, flags):
     """Implements fchownat(2)."""
     flags = u32(flags)
@@ -729,7 +729,7 @@ def fchownat(t, dirfd, path, uid, gid, flags):
     return 0
 
 
-@syscall("utimensat", FULL, args=("dirfd", "s", "p", "x"))
+@syscall("utimensat", FULL, args=("dirfd", "s", "p", "atflags"))
 def utimensat(t, dirfd, path, times, flags):
     """Implements utimensat(2)."""
     now = t.fs.clock()
@@ -757,7 +757,7 @@ def utimensat(t, dirfd, path, times, flags):
     return 0
 
 
-@syscall("umask", FULL, args=("m",))
+@syscall("umask", FULL, args=("m",), ret="o")
 def umask(t, mask):
     """Implements umask(2)."""
     old = t.fsctx.umask
@@ -779,14 +779,14 @@ def dup2(t, old, new):
     return fd_table.dup2(t.world, t.row, s32(old), s32(new))
 
 
-@syscall("dup3", FULL, args=("fd", "fd", "of"))
+@syscall("dup3", FULL, args=("fd", "fd", "ofl"))
 def dup3(t, old, new, flags):
     """Implements dup3(2)."""
     return fd_table.dup3(t.world, t.row, s32(old), s32(new), u32(flags))
 
 
 @syscall("fcntl", PARTIAL, "record locks always succeed (one process); no F_SETOWN signals or leases",
-         args=("fd", "i", "x"))
+         args=("fd", "fcntlcmd", "fcntlarg"), ret="fcntl")
 def fcntl(t, fd, cmd, arg):
     """Implements fcntl(2)."""
     w, row = t.world, t.row
@@ -835,7 +835,7 @@ def fcntl(t, fd, cmd, arg):
     raise KernelError(E.EINVAL)
 
 
-@syscall("flock", FULL, "one process: locks never conflict", args=("fd", "x"))
+@syscall("flock", FULL, "one process: locks never conflict", args=("fd", "lockop"))
 def flock(t, fd, op):
     """Implements flock(2)."""
     _file(t, fd)
@@ -846,7 +846,7 @@ def flock(t, fd, op):
 
 
 @syscall("ioctl", PARTIAL, "FIOCLEX/FIONCLEX/FIONBIO/FIONREAD, terminal queries on host stdio",
-         args=("fd", "x", "x"))
+         args=("fd", "ioctl", "ioctlarg"))
 def ioctl(t, fd, request, arg):
     """Implements ioctl(2)."""
     w, row = t.world, t.row
@@ -899,13 +899,13 @@ def _pipe(t, fds_addr, flags):
     return 0
 
 
-@syscall("pipe", FULL, args=("p",))
+@syscall("pipe", FULL, args=("fds",))
 def pipe(t, fds):
     """Implements pipe(2)."""
     return _pipe(t, fds, 0)
 
 
-@syscall("pipe2", FULL, args=("p", "of"))
+@syscall("pipe2", FULL, args=("fds", "ofl"))
 def pipe2(t, fds, flags):
     """Implements pipe2(2)."""
     return _pipe(t, fds, flags)

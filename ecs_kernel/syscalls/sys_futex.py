@@ -16,7 +16,7 @@ from .registry import PARTIAL, syscall
 
 @syscall("futex", PARTIAL, "WAIT/WAKE/REQUEUE/CMP_REQUEUE/WAKE_OP/BITSET and LOCK_PI/UNLOCK_PI/"
          "TRYLOCK_PI on systems/futex (waiters are rows); no requeue-PI, no priority inheritance",
-         args=("p", "i", "u", "p", "p", "u"))
+         args=("futex", "+", "+", "+", "+", "+"))
 def futex(t, uaddr, op, val, timeout, uaddr2, val3):
     """Implements futex(2)."""
     op = s32(op)

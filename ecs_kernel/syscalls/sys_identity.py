@@ -37,13 +37,13 @@ def _get3(t, a, b, c, cols):
     return 0
 
 
-@syscall("getresuid", FULL, args=("p", "p", "p"))
+@syscall("getresuid", FULL, args=("oint", "oint", "oint"))
 def getresuid(t, r, e, s):
     """Implements getresuid(2)."""
     return _get3(t, r, e, s, ("ruid", "euid", "suid"))
 
 
-@syscall("getresgid", FULL, args=("p", "p", "p"))
+@syscall("getresgid", FULL, args=("oint", "oint", "oint"))
 def getresgid(t, r, e, s):
     """Implements getresgid(2)."""
     return _get3(t, r, e, s, ("rgid", "egid", "sgid"))

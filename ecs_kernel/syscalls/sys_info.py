@@ -29,7 +29,7 @@ def _field(b: bytes) -> bytes:
     return b[:NEW_UTS_LEN].ljust(NEW_UTS_LEN + 1, b"\0")
 
 
-@syscall("uname", FULL, "hostname and domain name from the UTS namespace", args=("p",))
+@syscall("uname", FULL, "hostname and domain name from the UTS namespace", args=("outsname",))
 def uname(t, buf):
     """Implements uname(2)."""
     U = t.world.uts_namespaces
@@ -66,7 +66,7 @@ def setdomainname(t, name, length):
 
 
 @syscall("sysinfo", PARTIAL, "uptime, loads and task count are the kernel's; memory figures are "
-         "nominal (MEMORY_TOTAL, MEMORY_FREE)", args=("p",))
+         "nominal (MEMORY_TOTAL, MEMORY_FREE)", args=("osysinfo",))
 def sysinfo(t, info):
     """Implements sysinfo(2): what /proc/uptime, /proc/loadavg and /proc/meminfo say."""
     m = t.machine
@@ -82,7 +82,7 @@ def sysinfo(t, info):
 
 
 @syscall("getrandom", FULL, "bytes from the machine's RNG (seeded in deterministic runs)",
-         args=("o1", "u", "x"))
+         args=("ox1", "u", "grnd"))
 def getrandom(t, buf, count, flags):
     """Implements getrandom(2)."""
     flags = u32(flags)

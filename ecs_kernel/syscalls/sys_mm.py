@@ -17,14 +17,14 @@ from .context import s32, u32
 from .registry import FULL, PARTIAL, syscall
 
 
-@syscall("brk", FULL, args=("x",))
+@syscall("brk", FULL, args=("p",), ret="x")
 def brk(t, addr):
     """Implements brk(2): the new break, or the old one when it cannot move."""
     return t.mm.brk(addr)
 
 
 @syscall("mmap", FULL, "file mappings are copies: MAP_SHARED writes reach the file at msync/munmap",
-         args=("x", "u", "x", "x", "fd", "x"))
+         args=("p", "u", "prot", "mapflags", "fd", "x"), ret="x")
 def mmap(t, addr, length, prot, flags, fd, offset):
     """Implements mmap(2)."""
     flags = u32(flags)
@@ -47,38 +47,38 @@ def mmap(t, addr, length, prot, flags, fd, offset):
     return t.mm.mmap(addr, length, prot, flags, file, offset)
 
 
-@syscall("munmap", FULL, args=("x", "u"))
+@syscall("munmap", FULL, args=("p", "u"))
 def munmap(t, addr, length):
     """Implements munmap(2)."""
     return t.mm.munmap(addr, length)
 
 
-@syscall("mprotect", FULL, args=("x", "u", "x"))
+@syscall("mprotect", FULL, args=("p", "u", "prot"))
 def mprotect(t, addr, length, prot):
     """Implements mprotect(2)."""
     return t.mm.mprotect(addr, length, u32(prot))
 
 
-@syscall("mremap", FULL, args=("x", "u", "u", "x", "x"))
+@syscall("mremap", FULL, args=("p", "u", "u", "mremapflags", "newaddr"), ret="x")
 def mremap(t, addr, old_len, new_len, flags, new_addr):
     """Implements mremap(2)."""
     return t.mm.mremap(addr, old_len, new_len, u32(flags), new_addr)
 
 
 @syscall("madvise", FULL, "MADV_DONTNEED zeroes; paging advice is accepted and ignored",
-         args=("x", "u", "i"))
+         args=("p", "u", "madv"))
 def madvise(t, addr, length, advice):
     """Implements madvise(2)."""
     return t.mm.madvise(addr, length, s32(advice))
 
 
-@syscall("msync", FULL, args=("x", "u", "x"))
+@syscall("msync", FULL, args=("p", "u", "msflags"))
 def msync(t, addr, length, flags):
     """Implements msync(2)."""
     return t.mm.msync(addr, length, u32(flags))
 
 
-@syscall("mincore", PARTIAL, "every mapped page is reported resident", args=("x", "u", "p"))
+@syscall("mincore", PARTIAL, "every mapped page is reported resident", args=("p", "u", "p"))
 def mincore(t, addr, length, vec):
     """Implements mincore(2)."""
     t.mm.copy_out(vec, t.mm.mincore(addr, length))

@@ -90,14 +90,14 @@ def _execve(t, path_addr, argv_addr, envp_addr, cwd=None, empty_fd=None):
 
 
 @syscall("execve", PARTIAL, "replaces the image of a single-threaded process; no set-user-ID",
-         args=("s", "p", "p"))
+         args=("s", "argv", "envp"))
 def execve(t, path, argv, envp):
     """Implements execve(2)."""
     return _execve(t, path, argv, envp)
 
 
 @syscall("execveat", PARTIAL, "as execve; AT_EMPTY_PATH executes the fd's file by its path",
-         args=("dirfd", "s", "p", "p", "x"))
+         args=("dirfd", "s", "argv", "envp", "atflags"))
 def execveat(t, dirfd, path, argv, envp, flags):
     """Implements execveat(2)."""
     flags = u32(flags)
@@ -249,7 +249,7 @@ def _prlimit(t, resource, new):
     return old
 
 
-@syscall("prlimit64", FULL, "the caller's own process (pid 0 or its own pid)", args=("i", "i", "p", "p"))
+@syscall("prlimit64", FULL, "the caller's own process (pid 0 or its own pid)", args=("i", "rlimres", "rlimit", "orlimit"))
 def prlimit64(t, pid, resource, new_ptr, old_ptr):
     """Implements prlimit64(2)."""
     if s32(pid) not in (0, getpid(t)):
@@ -263,7 +263,7 @@ def prlimit64(t, pid, resource, new_ptr, old_ptr):
     return 0
 
 
-@syscall("getrlimit", FULL, args=("i", "p"))
+@syscall("getrlimit", FULL, args=("rlimres", "orlimit_old"))
 def getrlimit(t, resource, ptr):
     """Implements getrlimit(2)."""
     old = _prlimit(t, resource, None)
@@ -271,7 +271,7 @@ def getrlimit(t, resource, ptr):
     return 0
 
 
-@syscall("setrlimit", FULL, args=("i", "p"))
+@syscall("setrlimit", FULL, args=("rlimres", "rlimit_old"))
 def setrlimit(t, resource, ptr):
     """Implements setrlimit(2)."""
     _prlimit(t, resource, struct.unpack("<QQ", t.mm.copy_in(ptr, 16)))
@@ -279,7 +279,7 @@ def setrlimit(t, resource, ptr):
 
 
 @syscall("getrusage", PARTIAL, "CPU times per thread, process and waited-for children; no memory "
-         "or I/O statistics", args=("i", "p"))
+         "or I/O statistics", args=("rusagewho", "p"))
 def getrusage(t, who, ptr):
     """Implements getrusage(2)."""
     t.machine.sync_clock()  # charge the CPU the caller used up to now
@@ -299,7 +299,7 @@ def _rusage(utime_ns: int, stime_ns: int) -> bytes:
 
 @syscall("prctl", PARTIAL, "names, pdeath signal, dumpable, subreaper, no_new_privs, keepcaps, "
          "securebits, the bounding and ambient capability sets; others EINVAL",
-         args=("i", "x", "x", "x", "x"))
+         args=("prctl", "prctlarg", "prctlarg", "prctlarg", "prctlarg"))
 def prctl(t, option, a2, a3, a4, a5):
     """Implements prctl(2)."""
     option = s32(option)
@@ -372,7 +372,7 @@ def prctl(t, option, a2, a3, a4, a5):
 
 
 @syscall("arch_prctl", PARTIAL, "FS/GS base and the CPUID query; no XSTATE or shadow stack options",
-         args=("x", "x"))
+         args=("arch", "x"))
 def arch_prctl(t, code, addr):
     """Implements arch_prctl(2)."""
     code = s32(code)
@@ -430,7 +430,7 @@ _CLONE_NOTE = ("threads share the address space and engine; CLONE_VM without CLO
                "shared as asked); no CLONE_PIDFD; of the namespaces only PID and UTS")
 
 
-@syscall("clone", PARTIAL, _CLONE_NOTE, args=("x", "p", "p", "p", "u"))
+@syscall("clone", PARTIAL, _CLONE_NOTE, args=("clone", "+", "+", "+", "+"))
 def clone(t, flags, stack, ptid, ctid, tls):
     """Implements clone(2) (x86-64 argument order: flags, stack, parent_tid, child_tid, tls)."""
     return _clone(t, flags & 0xFFFF_FFFF, stack, ptid, ctid, tls)
@@ -497,7 +497,7 @@ def _wait(t, opts) -> bool:
     return True
 
 
-@syscall("wait4", PARTIAL, "rusage reports CPU times only", args=("i", "p", "x", "p"))
+@syscall("wait4", PARTIAL, "rusage reports CPU times only", args=("i", "wstatus", "waitopts", "p"))
 def wait4(t, pid, status_ptr, options, rusage):
     """Implements wait4(2)."""
     pid, options = s32(pid), u32(options)
@@ -521,7 +521,7 @@ def wait4_done(t, ret, pid, status_ptr, options, rusage):
     return ret
 
 
-@syscall("waitid", PARTIAL, "rusage (a Linux extension) reports CPU times only", args=("i", "i", "p", "x", "p"))
+@syscall("waitid", PARTIAL, "rusage (a Linux extension) reports CPU times only", args=("idtype", "i", "p", "waitopts", "p"))
 def waitid(t, idtype, id_, infop, options, rusage):
     """Implements waitid(2)."""
     idtype, id_, options = s32(idtype), s32(id_), u32(options)

@@ -54,7 +54,7 @@ def _cpumask_size(t) -> int:
 
 
 @syscall("sched_getaffinity", FULL, "the task's mask over the CPUs the kernel models (--cpus)",
-         args=("i", "u", "p"))
+         args=("i", "u", "ocpus"))
 def sched_getaffinity(t, pid, size, mask):
     """Implements sched_getaffinity(2): the raw call returns the bytes written (a mask in whole
     longs); ``size`` must hold every CPU and be a multiple of a long (checked before the pid)."""
@@ -68,7 +68,7 @@ def sched_getaffinity(t, pid, size, mask):
 
 
 @syscall("sched_setaffinity", FULL, "the mask is kept per thread; CPUs past --cpus are ignored",
-         args=("i", "u", "p"))
+         args=("i", "u", "cpus"))
 def sched_setaffinity(t, pid, size, mask):
     """Implements sched_setaffinity(2): a mask shorter than a cpumask is zero-extended, a longer
     one cut; the CPUs it names that the kernel models become the thread's (EINVAL if none).
@@ -95,7 +95,7 @@ def sched_setaffinity(t, pid, size, mask):
     return 0
 
 
-@syscall("getcpu", FULL, "the lowest CPU the caller may run on; one node", args=("p", "p", "p"))
+@syscall("getcpu", FULL, "the lowest CPU the caller may run on; one node", args=("oint", "oint", "p"))
 def getcpu(t, cpu, node, cache):
     """Implements getcpu(2). Guest tasks take turns on one host thread; each says it runs on the
     first CPU of its affinity mask."""
@@ -108,13 +108,13 @@ def getcpu(t, cpu, node, cache):
 
 # -- nice values --------------------------------------------------------------------------------------
 
-@syscall("getpriority", FULL, _SCHED_NOTE, args=("i", "i"))
+@syscall("getpriority", FULL, _SCHED_NOTE, args=("priowhich", "i"))
 def getpriority(t, which, who):
     """Implements getpriority(2) (the raw syscall returns 20 - nice)."""
     return task_sched.getpriority(t.world, t.row, s32(which), s32(who))
 
 
-@syscall("setpriority", FULL, _SCHED_NOTE, args=("i", "i", "i"))
+@syscall("setpriority", FULL, _SCHED_NOTE, args=("priowhich", "i", "i"))
 def setpriority(t, which, who, prio):
     """Implements setpriority(2)."""
     task_sched.setpriority(t.world, t.row, s32(which), s32(who), s32(prio))

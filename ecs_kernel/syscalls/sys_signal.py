@@ -21,7 +21,7 @@ from .sys_process import getpid
 _SIGACTION = struct.Struct("<QQQQ")  # handler, flags, restorer, mask (kernel struct sigaction)
 
 
-@syscall("rt_sigaction", FULL, args=("i", "p", "p", "u"))
+@syscall("rt_sigaction", FULL, args=("signo", "sigaction", "osigaction", "u"))
 def rt_sigaction(t, signo, act, oldact, sigsetsize):
     """Implements rt_sigaction(2)."""
     sig = s32(signo)
@@ -38,7 +38,7 @@ def rt_sigaction(t, signo, act, oldact, sigsetsize):
     return 0
 
 
-@syscall("rt_sigprocmask", FULL, args=("i", "p", "p", "u"))
+@syscall("rt_sigprocmask", FULL, args=("sighow", "sigset", "osigset", "u"))
 def rt_sigprocmask(t, how, set_, oldset, sigsetsize):
     """Implements rt_sigprocmask(2)."""
     if sigsetsize != 8:
@@ -52,7 +52,7 @@ def rt_sigprocmask(t, how, set_, oldset, sigsetsize):
     return 0
 
 
-@syscall("rt_sigpending", FULL, args=("p", "u"))
+@syscall("rt_sigpending", FULL, args=("osigset", "u"))
 def rt_sigpending(t, set_, sigsetsize):
     """Implements rt_sigpending(2)."""
     if sigsetsize > 8:
@@ -67,7 +67,7 @@ def rt_sigpending(t, set_, sigsetsize):
 _STACK = struct.Struct("<QiiQ")  # ss_sp, ss_flags, pad, ss_size
 
 
-@syscall("sigaltstack", FULL, args=("p", "p"))
+@syscall("sigaltstack", FULL, args=("stack_t", "ostack_t"))
 def sigaltstack(t, ss, old_ss):
     """Implements sigaltstack(2) (systems/task_signals.sigaltstack): SS_ONSTACK is reported while
     running on the stack, which then cannot be changed (EPERM)."""
@@ -89,14 +89,14 @@ def send_sigpipe(t) -> None:
                              uid=int(t.world.tasks.ruid[t.row]))
 
 
-@syscall("kill", FULL, args=("i", "i"))
+@syscall("kill", FULL, args=("i", "signo"))
 def kill(t, pid, sig):
     """Implements kill(2)."""
     task_signals.kill(t.world, t.row, s32(pid), s32(sig))
     return 0
 
 
-@syscall("tgkill", FULL, args=("i", "i", "i"))
+@syscall("tgkill", FULL, args=("i", "i", "signo"))
 def tgkill(t, tgid, tid, sig):
     """Implements tgkill(2)."""
     tgid = s32(tgid)
@@ -106,7 +106,7 @@ def tgkill(t, tgid, tid, sig):
     return 0
 
 
-@syscall("tkill", FULL, args=("i", "i"))
+@syscall("tkill", FULL, args=("i", "signo"))
 def tkill(t, tid, sig):
     """Implements tkill(2)."""
     task_signals.tgkill(t.world, t.row, -1, s32(tid), s32(sig))
@@ -122,7 +122,7 @@ def _user_siginfo(t, sig: int, info: int) -> tuple[int, int]:
     return code, value
 
 
-@syscall("rt_sigqueueinfo", FULL, args=("i", "i", "p"))
+@syscall("rt_sigqueueinfo", FULL, args=("i", "signo", "siginfo"))
 def rt_sigqueueinfo(t, pid, sig, info):
     """Implements rt_sigqueueinfo(2)."""
     code, value = _user_siginfo(t, s32(sig), info)
@@ -130,7 +130,7 @@ def rt_sigqueueinfo(t, pid, sig, info):
     return 0
 
 
-@syscall("rt_tgsigqueueinfo", FULL, args=("i", "i", "i", "p"))
+@syscall("rt_tgsigqueueinfo", FULL, args=("i", "i", "signo", "siginfo"))
 def rt_tgsigqueueinfo(t, tgid, tid, sig, info):
     """Implements rt_tgsigqueueinfo(2)."""
     code, value = _user_siginfo(t, s32(sig), info)
@@ -143,7 +143,7 @@ def rt_tgsigqueueinfo(t, tgid, tid, sig, info):
 
 
 @syscall("rt_sigreturn", FULL, "restores the registers, FP state, mask and alternate stack of "
-         "the frame at rsp", args=())
+         "the frame at rsp", args=("@sigframe",))
 def rt_sigreturn(t):
     """Implements rt_sigreturn(2)."""
     raise t.machine.signals.sigreturn(t)
@@ -156,7 +156,7 @@ def pause(t):
     raise KernelBlocked()
 
 
-@syscall("rt_sigsuspend", FULL, args=("p", "u"))
+@syscall("rt_sigsuspend", FULL, args=("sigset", "u"))
 def rt_sigsuspend(t, mask, sigsetsize):
     """Implements rt_sigsuspend(2): the mask is replaced until a handler has run."""
     if sigsetsize != 8:
@@ -166,7 +166,7 @@ def rt_sigsuspend(t, mask, sigsetsize):
     raise KernelBlocked()
 
 
-@syscall("rt_sigtimedwait", FULL, args=("p", "p", "p", "u"))
+@syscall("rt_sigtimedwait", FULL, args=("sigset", "osiginfo", "ts", "u"), ret="signo")
 def rt_sigtimedwait(t, set_, info, timeout, sigsetsize):
     """Implements rt_sigtimedwait(2)."""
     if sigsetsize != 8:

@@ -104,7 +104,7 @@ class UnixStreamEnd(FileDescription):
         self.released = True
 
 
-@syscall("socket", PARTIAL, NOTE, args=("i", "i", "i"))
+@syscall("socket", PARTIAL, NOTE, args=("family", "socktype", "i"))
 def socket(t, family, type_, protocol):
     """Implements socket(2): no address family is available."""
     if u32(type_) & ~(0xF | SOCK_NONBLOCK | SOCK_CLOEXEC):
@@ -112,7 +112,7 @@ def socket(t, family, type_, protocol):
     raise KernelError(E.EAFNOSUPPORT)
 
 
-@syscall("socketpair", PARTIAL, NOTE, args=("i", "i", "i", "p"))
+@syscall("socketpair", PARTIAL, NOTE, args=("family", "socktype", "i", "fds"))
 def socketpair(t, family, type_, protocol, sv):
     """Implements socketpair(2) for AF_UNIX."""
     ty = u32(type_)
@@ -179,7 +179,7 @@ def _send(t, desc, data: bytes, flags: int) -> int:
         return _do_write(t, desc, data)
 
 
-@syscall("sendto", PARTIAL, NOTE + "; no addresses", args=("fd", "b2", "u", "x", "p", "u"))
+@syscall("sendto", PARTIAL, NOTE + "; no addresses", args=("fd", "b2", "u", "msgflags", "p", "u"))
 def sendto(t, fd, buf, length, flags, addr, addrlen):
     """Implements sendto(2) on a socketpair end (no destination address)."""
     desc = _sock(t, fd)
@@ -188,7 +188,7 @@ def sendto(t, fd, buf, length, flags, addr, addrlen):
     return _send(t, desc, t.mm.copy_in(buf, min(length, 0x7FFF_F000)), u32(flags))
 
 
-@syscall("recvfrom", PARTIAL, NOTE + "; no addresses, no MSG_PEEK", args=("fd", "o2", "u", "x", "p", "p"))
+@syscall("recvfrom", PARTIAL, NOTE + "; no addresses, no MSG_PEEK", args=("fd", "o2", "u", "msgflags", "p", "p"))
 def recvfrom(t, fd, buf, length, flags, addr, addrlen):
     """Implements recvfrom(2) on a socketpair end."""
     desc = _sock(t, fd)
@@ -205,7 +205,7 @@ def recvfrom(t, fd, buf, length, flags, addr, addrlen):
 _MSGHDR = struct.Struct("<QI4xQQQQi4x")  # name, namelen, iov, iovlen, control, controllen, flags
 
 
-@syscall("sendmsg", PARTIAL, NOTE + "; no control messages", args=("fd", "p", "x"))
+@syscall("sendmsg", PARTIAL, NOTE + "; no control messages", args=("fd", "p", "msgflags"))
 def sendmsg(t, fd, msg, flags):
     """Implements sendmsg(2) on a socketpair end."""
     desc = _sock(t, fd)
@@ -217,7 +217,7 @@ def sendmsg(t, fd, msg, flags):
     return _send(t, desc, data, u32(flags))
 
 
-@syscall("recvmsg", PARTIAL, NOTE + "; no control messages", args=("fd", "p", "x"))
+@syscall("recvmsg", PARTIAL, NOTE + "; no control messages", args=("fd", "p", "msgflags"))
 def recvmsg(t, fd, msg, flags):
     """Implements recvmsg(2) on a socketpair end."""
     desc = _sock(t, fd)
@@ -244,7 +244,7 @@ def recvmsg(t, fd, msg, flags):
     return done
 
 
-@syscall("shutdown", PARTIAL, NOTE, args=("fd", "i"))
+@syscall("shutdown", PARTIAL, NOTE, args=("fd", "shut"))
 def shutdown(t, fd, how):
     """Implements shutdown(2) on a socketpair end."""
     desc = _sock(t, fd)

@@ -49,14 +49,14 @@ def _get_ts(t, addr: int) -> int:
     return sec * NSEC_PER_SEC + nsec
 
 
-@syscall("clock_gettime", FULL, "host clocks; CPU-time clocks are the emulator's own", args=("i", "p"))
+@syscall("clock_gettime", FULL, "host clocks; CPU-time clocks are the emulator's own", args=("clockid", "ots"))
 def clock_gettime(t, clock, tp):
     """Implements clock_gettime(2)."""
     _put_ts(t, tp, clock_now(t, s32(clock)))
     return 0
 
 
-@syscall("clock_getres", FULL, args=("i", "p"))
+@syscall("clock_getres", FULL, args=("clockid", "ots"))
 def clock_getres(t, clock, tp):
     """Implements clock_getres(2)."""
     c = s32(clock)
@@ -67,7 +67,7 @@ def clock_getres(t, clock, tp):
     return 0
 
 
-@syscall("gettimeofday", FULL, args=("p", "p"))
+@syscall("gettimeofday", FULL, args=("otv", "p"))
 def gettimeofday(t, tv, tz):
     """Implements gettimeofday(2)."""
     ns = t.machine.realtime_ns()
@@ -119,7 +119,7 @@ def _remainder(t, ret: int, rem: int) -> int:
     return ret
 
 
-@syscall("nanosleep", FULL, args=("p", "p"))
+@syscall("nanosleep", FULL, args=("ts", "orem"))
 def nanosleep(t, req, rem):
     """Implements nanosleep(2)."""
     return _sleep(t, CLOCK_MONOTONIC, 0, req)
@@ -130,7 +130,7 @@ def nanosleep_done(t, ret, req, rem):
     return _remainder(t, ret, rem)
 
 
-@syscall("clock_nanosleep", FULL, args=("i", "x", "p", "p"))
+@syscall("clock_nanosleep", FULL, args=("clockid", "timerflags", "ts", "orem"))
 def clock_nanosleep(t, clock, flags, req, rem):
     """Implements clock_nanosleep(2) (the raw call returns -errno)."""
     return _sleep(t, s32(clock), s64(flags) & TIMER_ABSTIME, req)
@@ -160,7 +160,7 @@ def _armed(t, result):
     return result
 
 
-@syscall("setitimer", FULL, args=("i", "p", "p"))
+@syscall("setitimer", FULL, args=("itimer", "itv", "oitv"))
 def setitimer(t, which, new, old):
     """Implements setitimer(2)."""
     timers = _timers(t)
@@ -174,7 +174,7 @@ def setitimer(t, which, new, old):
     return _armed(t, 0)
 
 
-@syscall("getitimer", FULL, args=("i", "p"))
+@syscall("getitimer", FULL, args=("itimer", "oitv"))
 def getitimer(t, which, cur):
     """Implements getitimer(2)."""
     timers = _timers(t)
@@ -189,7 +189,7 @@ def alarm(t, seconds):
     return _armed(t, _timers(t).alarm(t.world, t.row, seconds))
 
 
-@syscall("timer_create", FULL, args=("i", "p", "p"))
+@syscall("timer_create", FULL, args=("clockid", "p", "oint"))
 def timer_create(t, clockid, sevp, timerid):
     """Implements timer_create(2)."""
     timers = _timers(t)
@@ -203,7 +203,7 @@ def timer_create(t, clockid, sevp, timerid):
     return 0
 
 
-@syscall("timer_settime", FULL, args=("i", "i", "p", "p"))
+@syscall("timer_settime", FULL, args=("i", "timerflags", "its", "oits"))
 def timer_settime(t, timerid, flags, new, old):
     """Implements timer_settime(2)."""
     timers = _timers(t)
@@ -215,7 +215,7 @@ def timer_settime(t, timerid, flags, new, old):
     return _armed(t, 0)
 
 
-@syscall("timer_gettime", FULL, args=("i", "p"))
+@syscall("timer_gettime", FULL, args=("i", "oits"))
 def timer_gettime(t, timerid, cur):
     """Implements timer_gettime(2)."""
     v = _timers(t).timer_gettime(t.world, t.row, s32(timerid))

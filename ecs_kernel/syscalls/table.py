@@ -9,11 +9,37 @@ Like gVisor's ``pkg/sentry/syscalls/linux/linux64.go``: every number Linux x86-6
   guest sees instead).
 
 Handlers are registered by the ``sys_<family>.py`` modules with registry.py's ``@syscall`` (and
-``@completion``); this module imports every family and :func:`table` builds the table. ``args``
-are argument kinds for ``--strace``: ``i`` int, ``u`` unsigned, ``x`` hex, ``p`` pointer,
-``fd``, ``dirfd``, ``s`` path string, ``b<k>`` a buffer whose length is argument k (printed on
-entry), ``o<k>`` an output buffer of length argument k (printed on exit, up to the result),
-``of`` open flags, ``m`` octal mode.
+``@completion``); this module imports every family and :func:`table` builds the table.
+
+``args`` are the kinds of a call's arguments, one per register the handler takes (in order: rdi,
+rsi, rdx, r10, r8, r9), which is also how ``--strace`` prints them (syscalls/strace.py has the
+printer of each kind):
+
+- numbers: ``i`` int, ``l`` long, ``u`` unsigned long, ``x`` hex, ``p`` pointer (``NULL``), ``fd``,
+  ``dirfd`` (``AT_FDCWD``), ``m`` a mode in octal, ``cm`` open's mode (shown with O_CREAT only);
+- strings and buffers: ``s`` a path, ``str`` a string (cut at 32 bytes), ``b<k>`` a buffer of
+  argument k's length, ``o<k>`` one the call fills (printed at exit, up to the result), ``ox<k>``
+  the same in hex, ``argv``, ``envp``;
+- flags and names: ``of`` open flags, ``prot``, ``mapflags``, ``signo``, ``sighow``, ``clockid``,
+  ``whence``, ``amode``, ``atflags``, ``faflags``, ``unlinkflags``, ``renameflags``,
+  ``waitopts``, ``idtype``, ``rlimres``, ``rusagewho``, ``arch``, ``madv``, ``mremapflags``,
+  ``msflags``, ``grnd``, ``fcntlcmd``/``fcntlarg``, ``lockop``, ``family``, ``socktype``,
+  ``shut``, ``msgflags``, ``epollop``, ``efdflags``, ``mfdflags``, ``itimer``, ``timerflags``,
+  ``ioctl``/``ioctlarg``, ``prctl``/``prctlarg``, ``priowhich``, ``crflags``, ``statxflags``,
+  ``statxmask``, ``epollflags``, ``ofl`` (open flags without the access mode), ``newaddr``
+  (mremap's, with MREMAP_FIXED);
+- structures read at entry: ``sigset``, ``sigaction``, ``ts`` (timespec), ``tv`` (timeval),
+  ``itv``, ``its``, ``rlimit``, ``stack_t``; filled by the call (printed at exit): ``osigset``,
+  ``osigaction``, ``ots``, ``otv``, ``oitv``, ``oits``, ``orlimit``, ``orlimit_old``, ``ostat``,
+  ``wstatus``, ``fds`` (an int pair), ``outsname``, ``oaddr``, ``ostack_t``, ``ostatx``, ``oint``
+  (``[N]``), ``opath``, ``odirents``, ``orem`` (nanosleep's remainder), ``osiginfo``, ``ocpus``,
+  ``osysinfo``;
+  ``iov``/``oiov`` (an iovec array of the next argument's length), ``siginfo``, ``cpus``;
+- whole calls: ``futex`` and ``clone`` decode every argument (the others are ``+``);
+  ``@sigframe`` takes no register (rt_sigreturn's ``{mask=[...]}``).
+
+``CLASSES`` are strace's classes of calls (``-e trace=%file`` ...), from its syscall table for
+x86-64.
 """
 from __future__ import annotations
 
@@ -103,10 +129,12 @@ class Syscall:
     note: str
     args: tuple[str, ...]
     complete: Callable | None = None  # ``complete(t, ret, *args)`` once a blocked call is done
+    result: str = "d"  # how --strace prints the result (registry.syscall's ``ret``)
 
     @property
     def nargs(self) -> int:
-        return len(self.args)
+        """Registers the handler takes: one per argument kind, except the "@" kinds."""
+        return sum(1 for a in self.args if not a.startswith("@"))
 
 
 # Known-unimplemented calls and what the guest sees (ENOSYS unless the note says otherwise).
@@ -115,6 +143,62 @@ UNIMPLEMENTED_NOTES = {
     "userfaultfd": "not modelled", "ptrace": "not modelled", "seccomp": "not modelled",
 }
 
+
+# Argument kinds of unimplemented calls glibc makes at start-up, so --strace shows their arguments.
+UNIMPLEMENTED_ARGS = {"rseq": ("p", "x", "i", "x"), "clone3": ("p", "u")}
+
+# strace's classes of syscalls (its x86-64 syscall table's flags): ``-e trace=%NAME``.
+CLASSES: dict[str, tuple[str, ...]] = {name: tuple(names.split()) for name, names in {
+    "desc": """read write open close fstat poll lseek mmap ioctl pread64 pwrite64 readv writev pipe
+        select dup dup2 sendfile fcntl flock fsync fdatasync ftruncate getdents fchdir creat fchmod
+        fchown fstatfs readahead fsetxattr fgetxattr flistxattr fremovexattr epoll_create
+        getdents64 fadvise64 epoll_wait epoll_ctl mq_open mq_timedsend mq_timedreceive mq_notify
+        mq_getsetattr inotify_init inotify_add_watch inotify_rm_watch openat mkdirat mknodat
+        fchownat futimesat newfstatat unlinkat renameat linkat symlinkat readlinkat fchmodat
+        faccessat pselect6 ppoll splice tee sync_file_range vmsplice utimensat epoll_pwait signalfd
+        timerfd_create eventfd fallocate timerfd_settime timerfd_gettime signalfd4 eventfd2
+        epoll_create1 dup3 pipe2 inotify_init1 preadv pwritev perf_event_open fanotify_init
+        fanotify_mark name_to_handle_at open_by_handle_at syncfs setns finit_module renameat2
+        memfd_create kexec_file_load bpf execveat userfaultfd copy_file_range preadv2 pwritev2
+        statx pidfd_send_signal io_uring_setup io_uring_enter io_uring_register open_tree
+        move_mount fsopen fsconfig fsmount fspick pidfd_open openat2 pidfd_getfd faccessat2
+        process_madvise epoll_pwait2 mount_setattr quotactl_fd landlock_create_ruleset
+        landlock_add_rule landlock_restrict_self memfd_secret process_mrelease cachestat
+        fchmodat2 setxattrat getxattrat""",
+    "file": """open stat lstat access execve truncate getcwd chdir rename mkdir rmdir creat link
+        unlink symlink readlink chmod chown lchown utime mknod uselib statfs pivot_root chroot acct
+        mount umount2 swapon swapoff quotactl setxattr lsetxattr getxattr lgetxattr listxattr
+        llistxattr removexattr lremovexattr utimes inotify_add_watch openat mkdirat mknodat
+        fchownat futimesat newfstatat unlinkat renameat linkat symlinkat readlinkat fchmodat
+        faccessat utimensat fanotify_mark name_to_handle_at renameat2 execveat statx open_tree
+        move_mount fsconfig fspick openat2 faccessat2 mount_setattr fchmodat2 setxattrat
+        getxattrat""",
+    "ipc": "shmget shmat shmctl semget semop semctl shmdt msgget msgsnd msgrcv msgctl semtimedop",
+    "network": """sendfile socket connect accept sendto recvfrom sendmsg recvmsg shutdown bind listen
+        getsockname getpeername socketpair setsockopt getsockopt getpmsg putpmsg accept4 recvmmsg
+        sendmmsg""",
+    "process": """clone fork vfork execve exit wait4 kill rt_sigqueueinfo tkill exit_group tgkill
+        waitid rt_tgsigqueueinfo execveat pidfd_send_signal clone3""",
+    "signal": """rt_sigaction rt_sigprocmask rt_sigreturn pause kill rt_sigpending rt_sigtimedwait
+        rt_sigqueueinfo rt_sigsuspend sigaltstack tkill tgkill signalfd signalfd4
+        rt_tgsigqueueinfo pidfd_send_signal io_uring_enter""",
+    "memory": """mmap mprotect munmap brk mremap msync mincore madvise shmat shmdt mlock munlock
+        mlockall munlockall io_setup io_destroy remap_file_pages mbind set_mempolicy get_mempolicy
+        migrate_pages move_pages mlock2 pkey_mprotect io_uring_register set_mempolicy_home_node
+        map_shadow_stack mseal""",
+    "creds": """getuid getgid setuid setgid geteuid getegid setreuid setregid getgroups setgroups
+        setresuid getresuid setresgid getresgid setfsuid setfsgid capget capset prctl""",
+    "clock": """gettimeofday adjtimex settimeofday time clock_settime clock_gettime clock_getres
+        clock_adjtime""",
+    "pure": "getpid getuid getgid geteuid getegid getppid getpgrp gettid",
+    "stat": "stat",
+    "lstat": "lstat",
+    "fstat": "fstat newfstatat statx",
+    "%stat": "stat fstat lstat newfstatat statx",
+    "statfs": "statfs",
+    "fstatfs": "fstatfs",
+    "%statfs": "ustat statfs fstatfs",
+}.items()}
 
 _TABLE: list[Syscall] | None = None
 
@@ -129,11 +213,12 @@ def table() -> list[Syscall]:
         rows = []
         for nr, name in enumerate(NAMES):
             if name in _REGISTRY:
-                fn, support, note, args = _REGISTRY[name]
-                rows.append(Syscall(nr, name, fn, support, note, args, _COMPLETIONS.get(name)))
+                fn, support, note, args, ret = _REGISTRY[name]
+                rows.append(Syscall(nr, name, fn, support, note, args, _COMPLETIONS.get(name), ret))
             else:
                 note = UNIMPLEMENTED_NOTES.get(name, "" if name else "not a Linux x86-64 syscall")
-                rows.append(Syscall(nr, name or f"syscall_{nr}", None, UNIMPLEMENTED, note, ()))
+                rows.append(Syscall(nr, name or f"syscall_{nr}", None, UNIMPLEMENTED, note,
+                                    UNIMPLEMENTED_ARGS.get(name, ())))
         _TABLE = rows
     return _TABLE
 
@@ -174,4 +259,5 @@ def render(fmt: str = "text") -> str:
 
 
 __all__ = ["FULL", "PARTIAL", "UNIMPLEMENTED", "NAMES", "MAX_NR", "NR_RESTART_SYSCALL", "Syscall",
+           "CLASSES",
            "table", "name_of", "number_of", "counts", "render"]

@@ -171,6 +171,18 @@ def flush_all(world, tg: int, mask: int) -> None:
         _flush(world, t, False, mask)
 
 
+def queued_info(world, task: int, signo: int) -> tuple[int, int, int, int] | None:
+    """The siginfo (code, pid, uid, value) of the first queued ``signo`` of ``task``, its own
+    queue first, then its group's; None if none is queued. Nothing changes (a tracer's look)."""
+    Q = world.sigqueue
+    for group, owner in ((False, task), (True, int(world.tasks.tg[task]))):
+        heads, _, _ = _queue_cols(world, group)
+        for q in links.iterate(heads, owner, Q.q_next):
+            if Q.q_signo[q] == signo:
+                return int(Q.q_code[q]), int(Q.q_pid[q]), int(Q.q_uid[q]), int(Q.q_value[q])
+    return None
+
+
 def _collect(world, owner: int, group: bool, signo: int) -> tuple[int, int, int, int]:
     """Take the first queued instance of ``signo`` (collect_signal). Returns (code, pid, uid, value)."""
     heads, tails, pending = _queue_cols(world, group)

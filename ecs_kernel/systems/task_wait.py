@@ -16,8 +16,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..abi import (Block, CLD_CONTINUED, CLD_STOPPED,
-                   ExitState, P_ALL, P_PGID, P_PID, RunState, SIGCHLD, WALL, WCLONE, WCONTINUED,
+from ..abi import (Block, CLD_CONTINUED, CLD_DUMPED, CLD_EXITED, CLD_KILLED, CLD_STOPPED,
+                   CLD_TRAPPED, ExitState, P_ALL, P_PGID, P_PID, RunState, SIGCHLD, WALL, WCLONE, WCONTINUED,
                    WEXITED, WNOHANG, WNOTHREAD, WNOWAIT, WSTATUS_CONTINUED,
                    WSTATUS_STOPPED, WSTOPPED, WUNTRACED)
 from ..components import links, pidns
@@ -90,6 +90,16 @@ class WaitResult:
     uid: int
     utime: int = 0  # a reaped child's CPU time, its waited-for children's included (rusage), ns
     stime: int = 0
+
+    def __repr__(self) -> str:
+        """The status in hex (``0x300``: exit code 3) and the si_code by name (``CLD_EXITED``)."""
+        code = _CLD_NAMES.get(self.code, str(self.code))
+        return (f"WaitResult(task={self.task}, pid={self.pid}, status={self.status:#x}, "
+                f"code={code}, uid={self.uid}, utime={self.utime}, stime={self.stime})")
+
+
+_CLD_NAMES = {CLD_EXITED: "CLD_EXITED", CLD_KILLED: "CLD_KILLED", CLD_DUMPED: "CLD_DUMPED",
+              CLD_TRAPPED: "CLD_TRAPPED", CLD_STOPPED: "CLD_STOPPED", CLD_CONTINUED: "CLD_CONTINUED"}
 
 
 def _resolve(world, t: int, opts: WaitOptions) -> int:

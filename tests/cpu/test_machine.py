@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from ecs_kernel.cpu.scheduler import RoundRobin
 from tests.guests.harness import run_guest
 
 ASM_HEADER = ".intel_syntax noprefix\n.globl _start\n_start:\n"
@@ -78,6 +79,29 @@ def test_int3_is_sigtrap(asm_dir):
 def test_hlt_in_user_mode_is_sigsegv(asm_dir):
     p = build_asm(asm_dir, "hlt", "hlt")
     assert run_guest([p]).status == 128 + 11
+
+
+class EveryInstruction(RoundRobin):
+    """A quantum of one instruction, even for a task alone."""
+
+    def quantum(self, row, contended, default):
+        return 1
+
+
+def test_a_quantum_ending_after_a_byte_f4_is_no_hlt(asm_dir):
+    """``mov r12, rsi`` encodes as 49 89 f4: a quantum that ends after it stops the engine right
+    after a byte that is hlt's opcode. The guest runs at CPL 3, where a real hlt faults through
+    the interrupt hook, so the end of a quantum needs no guess (it once killed the explorer's
+    correct programs with SIGSEGV)."""
+    p = build_asm(asm_dir, "f4", "mov rsi, 3\nmov r12, rsi\nmov r12, rsi\nmov edi, r12d\n"
+                  "mov eax, 60\nsyscall")
+    assert run_guest([p], scheduler=EveryInstruction()).status == 3
+
+
+def test_a_jump_to_address_zero_is_sigsegv(asm_dir):
+    p = build_asm(asm_dir, "null", "xor eax, eax\njmp rax")
+    assert run_guest([p]).status == 128 + 11
+    assert run_guest([p], scheduler=EveryInstruction()).status == 128 + 11
 
 
 def test_write_to_readonly_text_is_sigsegv(asm_dir):

@@ -24,7 +24,7 @@ def run_native(argv, env=None, cwd="/", stdin: bytes = b"", timeout=60) -> Resul
 
 def run_guest(argv, env=None, cwd="/", stdin: bytes = b"", root="/", strict=True,
               report=None, timeout=120, stop_at=None, clock=None, checkpoint=None,
-              cpus=None) -> Result:
+              cpus=None, scheduler=None) -> Result:
     """``ecs-kernel run`` in this process; stdio are files under /var/tmp. ``cpus``: as
     ``--cpus`` (default the host's)."""
     envp = [f"{k}={v}".encode() for k, v in (env or {}).items()]
@@ -38,7 +38,7 @@ def run_guest(argv, env=None, cwd="/", stdin: bytes = b"", root="/", strict=True
         status = run(os.fspath(argv[0]), [os.fspath(a) for a in argv], envp, root=root, cwd=cwd,
                      stdio=(fin.fileno(), fout.fileno(), ferr.fileno()), strict=strict,
                      stderr=errlog, report=report, timeout=timeout, stop_at=stop_at,
-                     clock=clock, checkpoint=checkpoint, cpus=cpus)
+                     clock=clock, checkpoint=checkpoint, cpus=cpus, scheduler=scheduler)
         errlog.flush()
         fout.seek(0)
         ferr.seek(0)

@@ -74,7 +74,7 @@ def test_musl_faults(guest_build):
     same([guest_build("faults", "musl"), "abort"])
 
 
-HANDLER_SCENARIOS = ["basic", "queue", "blocked", "nested", "resethand", "fpu", "segv", "ud2",
+HANDLER_SCENARIOS = ["basic", "queue", "blocked", "nested", "resethand", "fpu", "segv", "ud2", "hlt",
                      "altstack", "ignore-pending", "sigtimedwait", "alarm-pause", "alarm-kill",
                      "itimer", "sleep-eintr", "read-eintr", "read-restart", "sigsuspend",
                      "spin-alarm", "spin-virtual", "spin-prof", "exec-timers"]

@@ -78,6 +78,18 @@ static void skip_ud2(int sig, siginfo_t *si, void *ucv) {
     count++;
 }
 
+static unsigned char hlt_insn[] = {0xf4, 0xc3};  /* hlt; ret (copied to an executable page) */
+static void *hlt_page;
+
+static void skip_hlt(int sig, siginfo_t *si, void *ucv) {
+    ucontext_t *uc = ucv;
+    /* #GP in user mode: SIGSEGV, SI_KERNEL, si_addr 0, rip at the hlt itself */
+    printf("sig %d code %#x addr %p at-hlt %d\n", sig, si->si_code, si->si_addr,
+           uc->uc_mcontext.gregs[REG_RIP] == (greg_t)hlt_page);
+    uc->uc_mcontext.gregs[REG_RIP] += 1;
+    count++;
+}
+
 static void on_alt(int sig, siginfo_t *si, void *uc) {
     (void)sig; (void)si; (void)uc;
     char here;
@@ -177,6 +189,15 @@ int main(int argc, char **argv) {
     if (!strcmp(what, "ud2")) {
         on(SIGILL, skip_ud2, 0, 0);
         __asm__ volatile("ud2");
+        printf("resumed count %d\n", count);
+        return 0;
+    }
+    if (!strcmp(what, "hlt")) {
+        hlt_page = mmap(0, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS,
+                        -1, 0);
+        memcpy(hlt_page, hlt_insn, sizeof hlt_insn);
+        on(SIGSEGV, skip_hlt, 0, 0);
+        ((void (*)(void))hlt_page)();
         printf("resumed count %d\n", count);
         return 0;
     }
