@@ -383,15 +383,19 @@ class Platform:
         try:
             uc.emu_start(uc.reg_read(X.UC_X86_REG_RIP), 0, count=quantum)
         except UcError as e:
-            self.fault_signal = _UC_ERR_SIGNALS.get(e.errno, SIGSEGV)
-            if e.errno == _ucc.UC_ERR_EXCEPTION and tlb[TLB_FAULT_CODE]:
+            if self.fault_signal:
+                pass  # the interrupt hook saw the exception first (Unicorn then failed to deliver it)
+            elif e.errno == _ucc.UC_ERR_EXCEPTION and tlb[TLB_FAULT_CODE]:
                 # The TLB-fill hook refused an access: a page fault (Linux's si_code, si_addr).
+                self.fault_signal = SIGSEGV
                 self.fault_code = int(tlb[TLB_FAULT_CODE])
                 self.fault_addr = self.precise_fault_addr(gm, int(tlb[TLB_FAULT_ADDR]))
-            elif self.fault_signal == SIGILL:
-                self.fault_addr, self.fault_code = uc.reg_read(X.UC_X86_REG_RIP), ILL_ILLOPN
-            elif self.fault_signal == SIGBUS:
-                self.fault_code = BUS_ADRALN
+            else:
+                self.fault_signal = _UC_ERR_SIGNALS.get(e.errno, SIGSEGV)
+                if self.fault_signal == SIGILL:
+                    self.fault_addr, self.fault_code = uc.reg_read(X.UC_X86_REG_RIP), ILL_ILLOPN
+                elif self.fault_signal == SIGBUS:
+                    self.fault_code = BUS_ADRALN
         with self.run_lock:
             self.running_unbounded = False
 
@@ -428,6 +432,11 @@ class Platform:
     def _on_interrupt(self, uc, intno, user_data):
         if intno == INT80:
             uc.reg_write(X.UC_X86_REG_RAX, (-ENOSYS) & MASK64)
+            return
+        if self.fault_signal:
+            # Unicorn may still try to deliver the first exception through the (absent) IDT and
+            # GDT after this hook; what that raises (a double fault) is not the guest's.
+            uc.emu_stop()
             return
         self.fault_signal = _VECTOR_SIGNALS.get(intno, SIGSEGV)
         self.fault_addr = 0 if intno in _NO_FAULT_ADDR else uc.reg_read(X.UC_X86_REG_RIP)
