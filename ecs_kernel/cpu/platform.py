@@ -71,8 +71,8 @@ _VECTOR_SIGNALS = {0: SIGFPE, 1: SIGTRAP, 3: SIGTRAP, 4: SIGSEGV, 5: SIGSEGV, 6:
                    19: SIGFPE}
 _VECTOR_CODES = {0: FPE_INTDIV, 4: SI_KERNEL, 5: SI_KERNEL, 6: ILL_ILLOPN, 7: SI_KERNEL,
                  8: SI_KERNEL, 13: SI_KERNEL, 16: SI_KERNEL, 17: BUS_ADRALN, 19: SI_KERNEL}
-# #GP (and the double fault Unicorn reports for a second #GP, since it never delivers the first
-# through an IDT): Linux's si_addr is 0, not the instruction.
+# #GP (and #DF, which a guest cannot raise on its own: clear_exception_in_flight keeps Unicorn
+# from turning a second #GP into one): Linux's si_addr is 0, not the instruction.
 _NO_FAULT_ADDR = (8, 13)
 _UC_ERR_SIGNALS = {
     _ucc.UC_ERR_READ_UNMAPPED: SIGSEGV, _ucc.UC_ERR_WRITE_UNMAPPED: SIGSEGV,
@@ -103,19 +103,74 @@ def new_engine() -> Uc:
     told from the end of an instruction quantum) and privileged instructions run; at CPL 3 they
     raise #GP like on Linux (SIGSEGV, SI_KERNEL). The only way down is an ``iretq`` through a
     GDT, done once on a scratch page before anything is mapped (loaded descriptors stay
-    cached; nothing the guest runs reloads CS or SS from the table)."""
+    cached; nothing the guest runs reloads CS or SS from the table; Unicorn never delivers an
+    exception through the IDT/GDT: the interrupt hook gets it instead, see _on_interrupt).
+
+    The ``iretq`` runs up to an ``until`` address, not with ``count=1``: a count leaves Unicorn's
+    count hook installed, and the next run without a count deletes it, which looks up the code
+    TLB of every page the hook saw (here the scratch page, gone by then): in UC_TLB_VIRTUAL mode
+    the fill hook refuses it and that run fails with UC_ERR_EXCEPTION (see Platform.run)."""
     uc = Uc(UC_ARCH_X86, UC_MODE_64)
     uc.mem_map(_SCRATCH, 0x1000)
     uc.mem_write(_SCRATCH, _GDT)
     uc.reg_write(X.UC_X86_REG_GDTR, (0, _SCRATCH, len(_GDT) - 1, 0))
-    iret_at, frame_at = _SCRATCH + 0x800, _SCRATCH + 0xF00
+    iret_at, land_at, frame_at = _SCRATCH + 0x800, _SCRATCH + 0x900, _SCRATCH + 0xF00
     uc.mem_write(iret_at, b"\x48\xcf")  # iretq
-    uc.mem_write(frame_at, struct.pack("<5Q", 0, USER_CS | 3, 0x202, 0, USER_DS | 3))
+    uc.mem_write(frame_at, struct.pack("<5Q", land_at, USER_CS | 3, 0x202, 0, USER_DS | 3))
     uc.reg_write(X.UC_X86_REG_RSP, frame_at)
-    uc.emu_start(iret_at, 0, count=1)
+    uc.emu_start(iret_at, land_at)
     uc.mem_unmap(_SCRATCH, 0x1000)
     uc.reg_write(X.UC_X86_REG_RIP, 0)
+    uc.reg_write(X.UC_X86_REG_RSP, 0)
     return uc
+
+
+# Unicorn never delivers an exception (its cpu_exec hands it to the interrupt hook instead of
+# do_interrupt), so QEMU's "exception in flight" (CPUX86State.old_exception, the double-fault
+# logic of check_exception) is never cleared: the second #DE/#GP of an engine's life arrives as a
+# double fault (vector 8) and the third is a triple fault that stops the engine silently (no
+# hook, no error). Vectors that set it: #DE, #DF, #TS, #NP, #SS, #GP, #PF.
+_SETS_EXCEPTION_IN_FLIGHT = frozenset((0, 8, 10, 11, 12, 13, 14))
+_old_exception_at: int | None = None  # its byte offset in a uc_context (found by probing)
+
+
+def _probe_old_exception_offset() -> int:
+    """Where old_exception lies in a saved context: the one int32 that is -1 on a fresh
+    engine, 0 after a #DE and 8 after a second contributory exception (the double fault)."""
+    uc = new_engine()
+    uc.mem_map(0x1000, 0x1000)
+    uc.mem_write(0x1000, b"\x31\xc9\x48\xf7\xf1\xfa")  # xor ecx,ecx; div rcx; cli
+
+    def on_intr(uc_, intno, _user_data):
+        uc_.emu_stop()
+
+    uc.hook_add(UC_HOOK_INTR, on_intr)
+    snaps = []
+    for begin in (None, 0x1000, 0x1005):
+        if begin is not None:
+            uc.emu_start(begin, 0)
+        ctx = uc.context_save()
+        snaps.append(ctypes.string_at(ctx.context, ctx.size))
+    a, b, c = (memoryview(s).cast("i") for s in snaps)
+    hits = [i * 4 for i in range(len(a)) if (a[i], b[i], c[i]) == (-1, 0, 8)]
+    if len(hits) != 1:
+        raise RuntimeError(f"cannot find Unicorn's old_exception in a context: {hits}")
+    return hits[0]
+
+
+def clear_exception_in_flight(gm: "GuestMemory") -> None:
+    """Forget the exception the CPU last raised (what delivering it would do), so the next one
+    is reported as itself (see _SETS_EXCEPTION_IN_FLIGHT)."""
+    global _old_exception_at
+    if _old_exception_at is None:
+        _old_exception_at = _probe_old_exception_offset()
+    uc = gm.uc
+    if gm.scratch_ctx is None:
+        gm.scratch_ctx = uc.context_save()
+    else:
+        uc.context_update(gm.scratch_ctx)
+    ctypes.c_int32.from_address(gm.scratch_ctx.context.value + _old_exception_at).value = -1
+    uc.context_restore(gm.scratch_ctx)
 
 
 @state_class
@@ -133,6 +188,9 @@ class GuestMemory:
         self.tlb_hook = None  # the TLB-fill hook's handle and whether it is the compiled one
         self.tlb_compiled = False
         self.loaded_row = -1
+        # Unicorn's count hook is installed (the last emu_start had count=): see Platform.run.
+        self.counted = False
+        self.scratch_ctx = None  # a context object reused by clear_exception_in_flight
 
     def fork(self) -> "GuestMemory":
         uc = new_engine()
@@ -191,6 +249,7 @@ class Platform:
         self.fault_signal = 0
         self.fault_addr = 0
         self.fault_code = SI_KERNEL
+        self.exception_in_flight = False  # the interrupt hook saw an exception QEMU keeps "in flight"
 
     # -- hooks ------------------------------------------------------------------------------------
     def add_hooks(self, gm: GuestMemory) -> None:
@@ -282,7 +341,7 @@ class Platform:
                 p = aspace.tlb_fill_py(addr, access)
             if p < 0:
                 ctl[TLB_MISSES] += 1
-                ctl[TLB_FAULT_ADDR] = addr
+                ctl[TLB_FAULT_ADDR] = addr - (1 << 64) if addr >> 63 else addr  # int64 slot
                 ctl[TLB_FAULT_ACCESS] = access
                 ctl[TLB_FAULT_CODE] = SEGV_MAPERR if p == TLB_MAPERR else SEGV_ACCERR
                 return False
@@ -380,24 +439,64 @@ class Platform:
         tlb[TLB_FAULT_CODE] = 0
         if gm.tlb_hook is not None and not gm.tlb_compiled and is_promoted():
             self._add_tlb_hook(gm)  # numba is loaded anyway: the compiled fill hook
+        self._set_counting(gm, bool(quantum))
+        self.exception_in_flight = False
         try:
             uc.emu_start(uc.reg_read(X.UC_X86_REG_RIP), 0, count=quantum)
         except UcError as e:
             if self.fault_signal:
-                pass  # the interrupt hook saw the exception first (Unicorn then failed to deliver it)
+                pass  # the interrupt hook saw the exception first
             elif e.errno == _ucc.UC_ERR_EXCEPTION and tlb[TLB_FAULT_CODE]:
                 # The TLB-fill hook refused an access: a page fault (Linux's si_code, si_addr).
                 self.fault_signal = SIGSEGV
                 self.fault_code = int(tlb[TLB_FAULT_CODE])
-                self.fault_addr = self.precise_fault_addr(gm, int(tlb[TLB_FAULT_ADDR]))
+                self.fault_addr = self.precise_fault_addr(gm, int(tlb[TLB_FAULT_ADDR]) & MASK64)
             else:
                 self.fault_signal = _UC_ERR_SIGNALS.get(e.errno, SIGSEGV)
                 if self.fault_signal == SIGILL:
                     self.fault_addr, self.fault_code = uc.reg_read(X.UC_X86_REG_RIP), ILL_ILLOPN
                 elif self.fault_signal == SIGBUS:
                     self.fault_code = BUS_ADRALN
+        if self.exception_in_flight:
+            clear_exception_in_flight(gm)
         with self.run_lock:
             self.running_unbounded = False
+
+    @staticmethod
+    def _set_counting(gm: GuestMemory, counted: bool) -> None:
+        """Make the engine's count hook (Unicorn's ``count=``) match the run about to start.
+
+        Unicorn 2.1.4 adds its count hook at an emu_start with ``count=`` but translated code
+        keeps what it was translated with: code translated in a run without a count never calls
+        the hook, so such a loop would never end its quantum (and precise_fault_addr's one
+        instruction would never end). Hence a flush of translated code when counting starts.
+        When counting stops, the next emu_start deletes the hook, and Unicorn then drops the
+        translated code of every page the hook saw by looking each page up in the code TLB
+        (outside any guest instruction): a page the guest has unmapped since is refused by the
+        TLB-fill hook and that run would end in UC_ERR_EXCEPTION, a fault of nobody's. So the
+        hook is deleted here, by an emu_start that runs nothing (``until`` = its start) while the
+        fill hook grants the kernel's lookups (TLB_BYPASS); then the exit block Unicorn made
+        for ``until``, and the TLB entries the bypass granted, are dropped."""
+        if counted == gm.counted:
+            return
+        uc = gm.uc
+        if counted:
+            uc.ctl(_ucc.UC_CTL_TB_FLUSH, _ucc.UC_CTL_IO_WRITE)
+        else:
+            ctl = gm.aspace.tlb_ctl
+            rip = uc.reg_read(X.UC_X86_REG_RIP)
+            ctl[TLB_BYPASS] = 1
+            try:
+                uc.emu_start(rip, rip)
+            except UcError:
+                pass  # nothing ran: only the kernel's lookups, which the bypass grants
+            finally:
+                uc.ctl(_ucc.UC_CTL_TB_FLUSH, _ucc.UC_CTL_IO_WRITE)
+                ctl[TLB_BYPASS] = 0
+                ctl[TLB_FAULT_CODE] = 0
+                uc.ctl(_ucc.UC_CTL_TLB_FLUSH, _ucc.UC_CTL_IO_WRITE)
+                uc.reg_write(X.UC_X86_REG_RIP, rip)
+        gm.counted = counted
 
     @staticmethod
     def precise_fault_addr(gm: GuestMemory, page: int) -> int:
@@ -416,6 +515,9 @@ class Platform:
             return False
 
         ctx = uc.context_save()
+        # count=1 is a bound only over code translated with the count hook (see _set_counting):
+        # else a `1: jmp 1b` would run here forever.
+        Platform._set_counting(gm, True)
         ctl[TLB_BYPASS] = 1
         h = uc.hook_add(UC_HOOK_MEM_INVALID, on_invalid, begin=page, end=page + PAGE_SIZE - 1)
         try:
@@ -433,10 +535,10 @@ class Platform:
         if intno == INT80:
             uc.reg_write(X.UC_X86_REG_RAX, (-ENOSYS) & MASK64)
             return
+        if intno in _SETS_EXCEPTION_IN_FLIGHT:
+            self.exception_in_flight = True  # run() clears it: see clear_exception_in_flight
         if self.fault_signal:
-            # Unicorn may still try to deliver the first exception through the (absent) IDT and
-            # GDT after this hook; what that raises (a double fault) is not the guest's.
-            uc.emu_stop()
+            uc.emu_stop()  # (not seen: the first one stopped the engine) the first one counts
             return
         self.fault_signal = _VECTOR_SIGNALS.get(intno, SIGSEGV)
         self.fault_addr = 0 if intno in _NO_FAULT_ADDR else uc.reg_read(X.UC_X86_REG_RIP)

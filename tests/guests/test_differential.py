@@ -75,6 +75,7 @@ def test_musl_faults(guest_build):
 
 
 HANDLER_SCENARIOS = ["basic", "queue", "blocked", "nested", "resethand", "fpu", "segv", "ud2", "hlt",
+                     "again", "unmap-after-quanta",
                      "altstack", "ignore-pending", "sigtimedwait", "alarm-pause", "alarm-kill",
                      "itimer", "sleep-eintr", "read-eintr", "read-restart", "sigsuspend",
                      "spin-alarm", "spin-virtual", "spin-prof", "exec-timers"]
