@@ -108,7 +108,10 @@ static void report_and_skip(int sig, siginfo_t *si, void *ucv) {
     char *rip = (char *)uc->uc_mcontext.gregs[REG_RIP];
     const char *at = rip == div_at ? "div" : rip == cli_at ? "cli" : rip == hlt_at ? "hlt"
         : rip == wild_at ? "wild" : rip == int3_at + 1 ? "int3+1" : "elsewhere";
-    printf("sig %d code %d addr %#lx at %s\n", sig, si->si_code, (unsigned long)si->si_addr, at);
+    if (si->si_addr == rip)  /* a position-independent build puts the code anywhere */
+        printf("sig %d code %d addr rip at %s\n", sig, si->si_code, at);
+    else
+        printf("sig %d code %d addr %#lx at %s\n", sig, si->si_code, (unsigned long)si->si_addr, at);
     count++;
     if (!strcmp(at, "elsewhere")) siglongjmp(jb, 1);
     if (!strcmp(at, "int3+1")) return;  /* a trap: rip is past it already */
