@@ -51,11 +51,13 @@ EXIT_BAD_CHECKPOINT = 2  # restore/ps of a file that is not a sound checkpoint
 EXIT_DEADLOCK = 3  # a deterministic run in which every task waits on another (as sim's)
 # Tiering of the command (a fresh process per guest): numba costs ~0.5 s to import and load, more
 # than a short program's whole run. Kernels run interpreted for their first KERNEL_CALLS_INTERPRETED
-# calls, syscalls take the Python hook for the first FAST_PATH_AFTER; whichever runs out first
-# loads numba, and from then on kernels and the syscall fast path are compiled. Both bounds keep
-# the interpreted detour under ~0.1 s.
+# calls, syscalls take the Python hook for the first FAST_PATH_AFTER and Unicorn's TLB misses the
+# Python fill hook for the first TLB_FILLS_BEFORE_COMPILE (~2-3 us each; `python3 -c pass` makes
+# ~16,000); whichever runs out first loads numba, and from then on kernels, the syscall fast path
+# and the TLB-fill hook are compiled. The bounds keep the interpreted detour under ~0.1 s.
 KERNEL_CALLS_INTERPRETED = 20_000
 FAST_PATH_AFTER = 10_000
+TLB_FILLS_BEFORE_COMPILE = 40_000
 
 
 def add_run_parser(sub) -> None:
@@ -395,7 +397,8 @@ def _run(program, argv, envp, *, root: str = "/", cwd: str | None = "/", strace=
     k = Kernel(Settings(cpus=cpus))
     machine = Machine(k, fs, strace=strace, seed=seed, strict=strict, stderr=err,
                       fast_path=fast_path, fast_path_after=fast_path_after, clock=clock,
-                      deterministic=deterministic)
+                      deterministic=deterministic,
+                      tlb_fills_before_compile=TLB_FILLS_BEFORE_COMPILE if fast_path_after else 0)
     if scheduler is not None:
         machine.scheduler = scheduler
         scheduler.attach(machine)

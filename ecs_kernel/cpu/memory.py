@@ -109,7 +109,9 @@ from ecs_kernel.errors import E, KernelError
 from ecs_kernel.jit import pagewalk as _pw
 from ecs_kernel.jit.pagewalk import (BOFF, BRK_CURRENT, BRK_END_DATA, BRK_FIELDS, BRK_RLIMIT_DATA,
                                      BRK_START, BRK_START_DATA, BUF, END, FILE, FLAGS, FOFF, HOST,
-                                     NAME, NCOLS, PROT, START)
+                                     NAME, NCOLS, PROT, START, TLB_ACCERR, TLB_MAPERR, UC_MEM_FETCH,
+                                     UC_MEM_WRITE)
+from ecs_kernel.jit.tlbfill import TLB_CAP, TLB_BYPASS, TLB_N, TLB_SIZE, TLB_T
 
 # --- x86-64 defaults (PAGE_SIZE, TASK_SIZE and the mmap(2) flags are in ecs_kernel/abi.py) -------
 
@@ -145,6 +147,9 @@ _VM_MERGE_IGNORE = VM_PRISTINE
 
 # Unicorn's UC_PROT_* have the same values as PROT_*.
 _UC_PERM = tuple(_pw.effective_prot.py_func(p) for p in range(8))
+
+_UC_CTL_TLB_FLUSH = 11  # unicorn_const.UC_CTL_TLB_FLUSH (the 2.1.4 binding has no method for it)
+_UC_CTL_IO_WRITE = 1
 
 _MAP_NORESERVE_HOST = MAP_NORESERVE  # the host is Linux too; Python's mmap module lacks it
 
@@ -369,6 +374,9 @@ class AddressSpace:
         self._free_buf_ids: list[int] = []
         self._files: list = [None]
         self._names: list[str] = [""]
+        # What Unicorn's TLB-fill hook reads (jit/tlbfill): the table's address, capacity, rows.
+        self.tlb_ctl = np.zeros(TLB_SIZE, dtype=np.int64)
+        self._publish()
 
     # ------------------------------------------------- what compiled code reads (jit/fastpath)
 
@@ -382,6 +390,34 @@ class AddressSpace:
     def range_count(self) -> int:
         """Live rows of :attr:`range_array` (mmap and munmap change it)."""
         return self._n
+
+    def _publish(self) -> None:
+        """Tell the TLB-fill hook where the table is now (after any change to it)."""
+        ctl = self.tlb_ctl
+        ctl[TLB_T] = self._t.ctypes.data
+        ctl[TLB_CAP] = self._t.shape[1]
+        ctl[TLB_N] = self._n
+
+    def tlb_fill_py(self, addr: int, access: int) -> int:
+        """jit/pagewalk.tlb_fill in plain numpy (the Python TLB-fill hook, before numba loads):
+        the protection to cache for ``addr``'s page, or TLB_MAPERR / TLB_ACCERR."""
+        t = self._t
+        n = self._n
+        i = int(t[START, :n].searchsorted(addr, side="right")) - 1
+        if i < 0 or addr >= int(t[END, i]):
+            return TLB_MAPERR
+        p = _UC_PERM[int(t[PROT, i]) & 7]
+        need = PROT_WRITE if access == UC_MEM_WRITE else PROT_EXEC if access == UC_MEM_FETCH \
+            else PROT_READ
+        return p if p & need else TLB_ACCERR
+
+    def tlb_miss(self, addr: int, access: int) -> int:
+        """The page-fault path for an access the TLB-fill hook refused: grow a MAP_GROWSDOWN
+        stack down to ``addr`` (Linux ``expand_stack``). 1 if the access may now go ahead (look
+        again), 0 to fault."""
+        if self._find(addr) >= 0 or not self.expand_stack(addr):
+            return 0
+        return 1 if self.tlb_fill_py(addr, access) >= 0 else 0
 
     @property
     def brk_state(self) -> np.ndarray:
@@ -435,6 +471,7 @@ class AddressSpace:
         t[:, :self._n] = self._t[:, :self._n]
         self._t = t
         self._pieces = np.zeros((cap, 3), dtype=np.int64)
+        self._publish()  # the hook must never read the array just dropped
 
     def _insert_blank(self, pos: int, k: int) -> None:
         self._ensure_capacity(k)
@@ -486,21 +523,38 @@ class AddressSpace:
             hi = max(hi, max(v[0] for v in before.values()))
         after = self._snap(lo, hi, touching=False)
         uc = self.uc
-        for s, (e, p, h) in before.items():
-            a = after.get(s)
-            if a == (e, p, h):
-                del after[s]
-            elif a is not None and a[0] == e and a[2] == h:
-                uc.mem_protect(s, e - s, a[1])
-                del after[s]
-            else:
-                uc.mem_unmap(s, e - s)
-        for s, (e, p, h) in after.items():
-            uc.mem_map_ptr(s, e - s, p, h)
+        changed = False
+        self.tlb_ctl[TLB_BYPASS] = 1  # mem_unmap looks up the code TLB of what it unmaps
+        try:
+            for s, (e, p, h) in before.items():
+                a = after.get(s)
+                if a == (e, p, h):
+                    del after[s]
+                    continue
+                changed = True
+                if a is not None and a[0] == e and a[2] == h:
+                    uc.mem_protect(s, e - s, a[1])
+                    del after[s]
+                else:
+                    uc.mem_unmap(s, e - s)
+            for s, (e, p, h) in after.items():
+                uc.mem_map_ptr(s, e - s, p, h)
+                changed = True
+        finally:
+            self.tlb_ctl[TLB_BYPASS] = 0
+        self._publish()
+        if changed:
+            # The TLB caches what the fill hook answered (and the kernel's own lookups): forget.
+            uc.ctl(_UC_CTL_TLB_FLUSH, _UC_CTL_IO_WRITE)
 
     def _uc_flush_code(self, start: int, end: int) -> None:
         """Drop translated code for guest bytes the kernel rewrote behind Unicorn's back."""
-        self.uc.ctl_remove_cache(start, end)
+        self.tlb_ctl[TLB_BYPASS] = 1  # Unicorn finds the code through the code TLB
+        try:
+            self.uc.ctl_remove_cache(start, end)
+        finally:
+            self.tlb_ctl[TLB_BYPASS] = 0
+        self.uc.ctl(_UC_CTL_TLB_FLUSH, _UC_CTL_IO_WRITE)
 
     # ------------------------------------------------------------------ buffers, files, names
 
@@ -1515,6 +1569,7 @@ class AddressSpace:
         for j in range(n):
             a._t[HOST, j] = a._bufs[int(t[BUF, j])].addr + int(t[BOFF, j])
             a._uc_map(j)
+        a._publish()
         return a
 
     # ------------------------------------------------------------------ fork / release
@@ -1554,6 +1609,7 @@ class AddressSpace:
         for j in range(child._n):
             child._uc_map(j)
         child._gc()
+        child._publish()
         return child
 
     def release(self) -> None:
@@ -1563,6 +1619,7 @@ class AddressSpace:
         Unicorn's mem_unmap walks every page (a 1 TiB MAP_NORESERVE region took ~47 s)."""
         if self._n:
             self._release_rows(0, self._n)
+        self._publish()
 
     # ------------------------------------------------------------------ copies (CopyIn/CopyOut)
 

@@ -7,10 +7,13 @@ an ``address_spaces`` row); threads sharing it are CPU contexts the run loop swi
 Hooks on every engine: the syscall hook (``UC_HOOK_INSN`` + ``UC_X86_INS_SYSCALL`` through
 ``uc_hook_add`` on the engine handle) is either the Python dispatcher (syscalls/dispatch.py) or
 the compiled fast path (jit/fastpath, a numba ``cfunc`` that calls the dispatcher for what it does
-not answer); an interrupt hook turns CPU exceptions into fault signals; an invalid-memory hook
-records what a SIGSEGV handler's siginfo reports. Tiering: the first ``fast_path_after`` syscalls
-take the Python hook (a short program never loads numba), then every engine gets the compiled
-one.
+not answer); an interrupt hook turns CPU exceptions into fault signals; a TLB-fill hook
+(``UC_TLB_VIRTUAL`` mode, jit/tlbfill) answers the engine's MMU from the address space's page
+table, grows stacks, and records what a SIGSEGV handler's siginfo reports (no memory hook covers
+guest memory: one would send every store down Unicorn's slow path). Tiering: the first
+``fast_path_after`` syscalls take the Python syscall hook and the first ``tlb_fills_before_compile``
+TLB fills the Python fill hook (a short program never loads numba); then every engine gets the
+compiled ones.
 
 Unicorn hazards (DESIGN.md) and how they are met here:
 
@@ -29,22 +32,37 @@ import struct
 import threading
 
 from unicorn import (UC_ARCH_X86, UC_HOOK_INSN, UC_HOOK_INTR, UC_HOOK_MEM_INVALID,
-                     UC_MODE_64, Uc, UcError)
+                     UC_HOOK_TLB_FILL, UC_MODE_64, UC_TLB_VIRTUAL, Uc, UcError)
 from unicorn import unicorn_const as _ucc
 from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import uclib
 
-from ..abi import (BUS_ADRALN, ENOSYS, FPE_INTDIV, ILL_ILLOPN, SEGV_ACCERR, SEGV_MAPERR,
-                   SI_KERNEL, SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP, USER_CS, USER_SS)
+from ..abi import (BUS_ADRALN, ENOSYS, FPE_INTDIV, ILL_ILLOPN, PAGE_SIZE, PROT_EXEC, PROT_READ,
+                   PROT_WRITE, SEGV_ACCERR, SEGV_MAPERR, SI_KERNEL, SIGBUS, SIGFPE, SIGILL, SIGSEGV,
+                   SIGTRAP, USER_CS, USER_SS)
 from ..checkpoint_objects import state_class
+from ..jit import tlbfill
 from ..jit.fastpath import FastPath
-from ..jit.options import promote
+from ..jit.options import is_promoted, promote
+from ..jit.tlbfill import (TLB_BYPASS, TLB_FAULT_ACCESS, TLB_FAULT_ADDR, TLB_FAULT_CODE,
+                           TLB_MISS_HOOK, TLB_MISSES)
+from ..jit.pagewalk import TLB_MAPERR
 from .memory import AddressSpace
 
 MASK64 = (1 << 64) - 1
 
 HOOK_INSN_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 HOOK_TSC_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)  # 1: skip the insn
+
+
+class TlbEntry(ctypes.Structure):
+    """Unicorn's ``uc_tlb_entry``: what a TLB-fill hook answers."""
+    _fields_ = [("paddr", ctypes.c_uint64), ("perms", ctypes.c_int)]
+
+
+HOOK_TLB_FILL_CB = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_int,
+                                    ctypes.POINTER(TlbEntry), ctypes.c_void_p)
+TLB_MISS_CB = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_uint64, ctypes.c_int64)
 
 # CPU exceptions (interrupt vectors) and the signal Linux sends for each, and its si_code (Linux
 # do_trap / do_error_trap: FPE_INTDIV, ILL_ILLOPN, ...).
@@ -53,13 +71,9 @@ _VECTOR_SIGNALS = {0: SIGFPE, 1: SIGTRAP, 3: SIGTRAP, 4: SIGSEGV, 5: SIGSEGV, 6:
                    19: SIGFPE}
 _VECTOR_CODES = {0: FPE_INTDIV, 4: SI_KERNEL, 5: SI_KERNEL, 6: ILL_ILLOPN, 7: SI_KERNEL,
                  8: SI_KERNEL, 13: SI_KERNEL, 16: SI_KERNEL, 17: BUS_ADRALN, 19: SI_KERNEL}
-# #GP (and the double fault Unicorn reports for a second #GP, since it never delivers the first
-# through an IDT): Linux's si_addr is 0, not the instruction.
+# #GP (and #DF, which a guest cannot raise on its own: clear_exception_in_flight keeps Unicorn
+# from turning a second #GP into one): Linux's si_addr is 0, not the instruction.
 _NO_FAULT_ADDR = (8, 13)
-# UC_MEM_*_UNMAPPED access types (the rest are protection faults).
-_UNMAPPED_ACCESSES = 0
-for _name in ("UC_MEM_READ_UNMAPPED", "UC_MEM_WRITE_UNMAPPED", "UC_MEM_FETCH_UNMAPPED"):
-    _UNMAPPED_ACCESSES |= 1 << getattr(_ucc, _name)
 _UC_ERR_SIGNALS = {
     _ucc.UC_ERR_READ_UNMAPPED: SIGSEGV, _ucc.UC_ERR_WRITE_UNMAPPED: SIGSEGV,
     _ucc.UC_ERR_FETCH_UNMAPPED: SIGSEGV, _ucc.UC_ERR_READ_PROT: SIGSEGV,
@@ -88,19 +102,74 @@ def new_engine() -> Uc:
     told from the end of an instruction quantum) and privileged instructions run; at CPL 3 they
     raise #GP like on Linux (SIGSEGV, SI_KERNEL). The only way down is an ``iretq`` through a
     GDT, done once on a scratch page before anything is mapped (loaded descriptors stay
-    cached; nothing the guest runs reloads CS or SS from the table)."""
+    cached; nothing the guest runs reloads CS or SS from the table; Unicorn never delivers an
+    exception through the IDT/GDT: the interrupt hook gets it instead, see _on_interrupt).
+
+    The ``iretq`` runs up to an ``until`` address, not with ``count=1``: a count leaves Unicorn's
+    count hook installed, and the next run without a count deletes it, which looks up the code
+    TLB of every page the hook saw (here the scratch page, gone by then): in UC_TLB_VIRTUAL mode
+    the fill hook refuses it and that run fails with UC_ERR_EXCEPTION (see Platform.run)."""
     uc = Uc(UC_ARCH_X86, UC_MODE_64)
     uc.mem_map(_SCRATCH, 0x1000)
     uc.mem_write(_SCRATCH, _GDT)
     uc.reg_write(X.UC_X86_REG_GDTR, (0, _SCRATCH, len(_GDT) - 1, 0))
-    iret_at, frame_at = _SCRATCH + 0x800, _SCRATCH + 0xF00
+    iret_at, land_at, frame_at = _SCRATCH + 0x800, _SCRATCH + 0x900, _SCRATCH + 0xF00
     uc.mem_write(iret_at, b"\x48\xcf")  # iretq
-    uc.mem_write(frame_at, struct.pack("<5Q", 0, USER_CS | 3, 0x202, 0, USER_SS | 3))
+    uc.mem_write(frame_at, struct.pack("<5Q", land_at, USER_CS | 3, 0x202, 0, USER_SS | 3))
     uc.reg_write(X.UC_X86_REG_RSP, frame_at)
-    uc.emu_start(iret_at, 0, count=1)
+    uc.emu_start(iret_at, land_at)
     uc.mem_unmap(_SCRATCH, 0x1000)
     uc.reg_write(X.UC_X86_REG_RIP, 0)
+    uc.reg_write(X.UC_X86_REG_RSP, 0)
     return uc
+
+
+# Unicorn never delivers an exception (its cpu_exec hands it to the interrupt hook instead of
+# do_interrupt), so QEMU's "exception in flight" (CPUX86State.old_exception, the double-fault
+# logic of check_exception) is never cleared: the second #DE/#GP of an engine's life arrives as a
+# double fault (vector 8) and the third is a triple fault that stops the engine silently (no
+# hook, no error). Vectors that set it: #DE, #DF, #TS, #NP, #SS, #GP, #PF.
+_SETS_EXCEPTION_IN_FLIGHT = frozenset((0, 8, 10, 11, 12, 13, 14))
+_old_exception_at: int | None = None  # its byte offset in a uc_context (found by probing)
+
+
+def _probe_old_exception_offset() -> int:
+    """Where old_exception lies in a saved context: the one int32 that is -1 on a fresh
+    engine, 0 after a #DE and 8 after a second contributory exception (the double fault)."""
+    uc = new_engine()
+    uc.mem_map(0x1000, 0x1000)
+    uc.mem_write(0x1000, b"\x31\xc9\x48\xf7\xf1\xfa")  # xor ecx,ecx; div rcx; cli
+
+    def on_intr(uc_, intno, _user_data):
+        uc_.emu_stop()
+
+    uc.hook_add(UC_HOOK_INTR, on_intr)
+    snaps = []
+    for begin in (None, 0x1000, 0x1005):
+        if begin is not None:
+            uc.emu_start(begin, 0)
+        ctx = uc.context_save()
+        snaps.append(ctypes.string_at(ctx.context, ctx.size))
+    a, b, c = (memoryview(s).cast("i") for s in snaps)
+    hits = [i * 4 for i in range(len(a)) if (a[i], b[i], c[i]) == (-1, 0, 8)]
+    if len(hits) != 1:
+        raise RuntimeError(f"cannot find Unicorn's old_exception in a context: {hits}")
+    return hits[0]
+
+
+def clear_exception_in_flight(gm: "GuestMemory") -> None:
+    """Forget the exception the CPU last raised (what delivering it would do), so the next one
+    is reported as itself (see _SETS_EXCEPTION_IN_FLIGHT)."""
+    global _old_exception_at
+    if _old_exception_at is None:
+        _old_exception_at = _probe_old_exception_offset()
+    uc = gm.uc
+    if gm.scratch_ctx is None:
+        gm.scratch_ctx = uc.context_save()
+    else:
+        uc.context_update(gm.scratch_ctx)
+    ctypes.c_int32.from_address(gm.scratch_ctx.context.value + _old_exception_at).value = -1
+    uc.context_restore(gm.scratch_ctx)
 
 
 @state_class
@@ -115,7 +184,12 @@ class GuestMemory:
         self.hooks: list = []  # keep ctypes callbacks alive as long as the engine
         self.install_hooks = None  # the platform's hook installer, applied to forked engines too
         self.syscall_hook = None
+        self.tlb_hook = None  # the TLB-fill hook's handle and whether it is the compiled one
+        self.tlb_compiled = False
         self.loaded_row = -1
+        # Unicorn's count hook is installed (the last emu_start had count=): see Platform.run.
+        self.counted = False
+        self.scratch_ctx = None  # a context object reused by clear_exception_in_flight
 
     def fork(self) -> "GuestMemory":
         uc = new_engine()
@@ -149,7 +223,8 @@ class Platform:
     ``fault_signal``/``fault_addr``/``fault_code`` describe a CPU exception."""
 
     def __init__(self, machine, *, fast_path: bool = True, fast_path_after: int = 0,
-                 clock_gettime: int = 0, cpu0_ns: int = 0):
+                 clock_gettime: int = 0, cpu0_ns: int = 0,
+                 tlb_fills_before_compile: int | None = None):
         self.machine = machine  # its dispatcher is the Python syscall hook
         self.use_fast_path = fast_path
         self.fastpath = None
@@ -158,6 +233,10 @@ class Platform:
         # Tiering: the first ``fast_path_after`` syscalls take the Python hook, so a short program
         # never loads numba; then every engine gets the compiled hook.
         self.tier_up_countdown = fast_path_after if fast_path else 0
+        # TLB fills the Python fill hook answers before the compiled one replaces it (default:
+        # as many as syscalls before the compiled syscall hook; 0: compiled from the start).
+        self.tlb_fill_countdown = (fast_path_after if tlb_fills_before_compile is None
+                                   else tlb_fills_before_compile)
         self.current_uch = None  # the engine handle of the running task
         self.stop_reason = None
         self.stop_requested = False  # a handler asks the run loop to stop the task after the call
@@ -169,12 +248,13 @@ class Platform:
         self.fault_signal = 0
         self.fault_addr = 0
         self.fault_code = SI_KERNEL
+        self.exception_in_flight = False  # the interrupt hook saw an exception QEMU keeps "in flight"
 
     # -- hooks ------------------------------------------------------------------------------------
     def add_hooks(self, gm: GuestMemory) -> None:
         self._add_syscall_hook(gm)
         gm.hooks.append(gm.uc.hook_add(UC_HOOK_INTR, self._on_interrupt))
-        gm.hooks.append(gm.uc.hook_add(UC_HOOK_MEM_INVALID, self._on_bad_access))
+        self._add_tlb_hook(gm)
         if getattr(self.machine, "deterministic", False):
             self._add_tsc_hooks(gm)
         gm.install_hooks = self.add_hooks
@@ -202,6 +282,77 @@ class Platform:
             if status != 0:
                 raise UcError(status)
             gm.hooks.append(cb)
+
+    def _add_tlb_hook(self, gm: GuestMemory) -> None:
+        """Put the engine's MMU in UC_TLB_VIRTUAL mode and answer it from ``gm.aspace``'s page
+        table: the compiled hook once numba is loaded (or the countdown is spent), else Python."""
+        uc = gm.uc
+        aspace = gm.aspace
+        if gm.tlb_hook is None:
+            uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
+            miss = TLB_MISS_CB(self._guarded_miss(aspace))
+            gm.hooks.append(miss)
+            aspace.tlb_ctl[TLB_MISS_HOOK] = ctypes.cast(miss, ctypes.c_void_p).value
+        else:
+            uclib.uc_hook_del(uc._uch, ctypes.c_size_t(gm.tlb_hook))
+        compiled = self.tlb_fill_countdown <= 0 or is_promoted()
+        if compiled:
+            cb = ctypes.c_void_p(tlbfill.hook_address())
+            user_data = ctypes.c_void_p(aspace.tlb_ctl.ctypes.data)
+        else:
+            cb = HOOK_TLB_FILL_CB(self._python_fill(gm))
+            user_data = None
+        h = ctypes.c_size_t()
+        status = uclib.uc_hook_add(uc._uch, ctypes.byref(h), UC_HOOK_TLB_FILL, cb, user_data,
+                                   ctypes.c_uint64(1), ctypes.c_uint64(0))
+        if status != 0:
+            raise UcError(status)
+        gm.hooks.append(cb)
+        gm.tlb_hook = h.value
+        gm.tlb_compiled = compiled
+
+    def _guarded_miss(self, aspace: AddressSpace):
+        """The miss handler as a C callback: an exception in it is a fault, never a traceback
+        through Unicorn."""
+        def miss(addr, access):
+            try:
+                return aspace.tlb_miss(addr, access)
+            except Exception as e:  # noqa: BLE001 - reported, and the access faults
+                report = getattr(self.machine, "report_internal_error", None)
+                if report is not None:
+                    report(-1, "page fault", e)
+                return 0
+        return miss
+
+    def _python_fill(self, gm: GuestMemory):
+        """jit/tlbfill's hook in Python: the same answers, through ctypes (no numba)."""
+        aspace = gm.aspace
+        ctl = aspace.tlb_ctl
+        miss = self._guarded_miss(aspace)
+
+        def fill(uch, addr, access, entry, user_data):
+            if ctl[TLB_BYPASS]:  # the kernel's own lookup (see jit/tlbfill): granted, flushed after
+                entry[0].paddr = addr
+                entry[0].perms = PROT_READ | PROT_WRITE | PROT_EXEC
+                return True
+            p = aspace.tlb_fill_py(addr, access)
+            if p < 0 and miss(addr, access):
+                p = aspace.tlb_fill_py(addr, access)
+            if p < 0:
+                ctl[TLB_MISSES] += 1
+                ctl[TLB_FAULT_ADDR] = addr - (1 << 64) if addr >> 63 else addr  # int64 slot
+                ctl[TLB_FAULT_ACCESS] = access
+                ctl[TLB_FAULT_CODE] = SEGV_MAPERR if p == TLB_MAPERR else SEGV_ACCERR
+                return False
+            entry[0].paddr = addr
+            entry[0].perms = p
+            self.tlb_fill_countdown -= 1
+            if self.tlb_fill_countdown <= 0 and not gm.tlb_compiled:
+                # Enough fills to pay for numba: the compiled hook answers from the next fill
+                # on (Unicorn defers deleting a hook that is running).
+                self._add_tlb_hook(gm)
+            return True
+        return fill
 
     def _add_syscall_hook(self, gm: GuestMemory) -> None:
         h = ctypes.c_size_t()
@@ -247,6 +398,8 @@ class Platform:
             if gm.syscall_hook is not None:
                 uclib.uc_hook_del(gm.uc._uch, ctypes.c_size_t(gm.syscall_hook))
             self._add_syscall_hook(gm)
+            if gm.tlb_hook is not None and not gm.tlb_compiled:
+                self._add_tlb_hook(gm)
 
     # -- stopping ---------------------------------------------------------------------------------
     def stop(self, reason: str, uch=None) -> None:
@@ -281,31 +434,115 @@ class Platform:
         if self.fastpath is not None:
             self.fastpath.sync()  # Python ran since the last syscall: tables may have grown
         self.running_unbounded = not quantum
+        tlb = gm.aspace.tlb_ctl
+        tlb[TLB_FAULT_CODE] = 0
+        if gm.tlb_hook is not None and not gm.tlb_compiled and is_promoted():
+            self._add_tlb_hook(gm)  # numba is loaded anyway: the compiled fill hook
+        self._set_counting(gm, bool(quantum))
+        self.exception_in_flight = False
         try:
             uc.emu_start(uc.reg_read(X.UC_X86_REG_RIP), 0, count=quantum)
         except UcError as e:
-            self.fault_signal = _UC_ERR_SIGNALS.get(e.errno, SIGSEGV)
-            if self.fault_signal == SIGILL:
-                self.fault_addr, self.fault_code = uc.reg_read(X.UC_X86_REG_RIP), ILL_ILLOPN
-            elif self.fault_signal == SIGBUS:
-                self.fault_code = BUS_ADRALN
+            if self.fault_signal:
+                pass  # the interrupt hook saw the exception first
+            elif e.errno == _ucc.UC_ERR_EXCEPTION and tlb[TLB_FAULT_CODE]:
+                # The TLB-fill hook refused an access: a page fault (Linux's si_code, si_addr).
+                self.fault_signal = SIGSEGV
+                self.fault_code = int(tlb[TLB_FAULT_CODE])
+                self.fault_addr = self.precise_fault_addr(gm, int(tlb[TLB_FAULT_ADDR]) & MASK64)
+            else:
+                self.fault_signal = _UC_ERR_SIGNALS.get(e.errno, SIGSEGV)
+                if self.fault_signal == SIGILL:
+                    self.fault_addr, self.fault_code = uc.reg_read(X.UC_X86_REG_RIP), ILL_ILLOPN
+                elif self.fault_signal == SIGBUS:
+                    self.fault_code = BUS_ADRALN
+        if self.exception_in_flight:
+            clear_exception_in_flight(gm)
         with self.run_lock:
             self.running_unbounded = False
+
+    @staticmethod
+    def _set_counting(gm: GuestMemory, counted: bool) -> None:
+        """Make the engine's count hook (Unicorn's ``count=``) match the run about to start.
+
+        Unicorn 2.1.4 adds its count hook at an emu_start with ``count=`` but translated code
+        keeps what it was translated with: code translated in a run without a count never calls
+        the hook, so such a loop would never end its quantum (and precise_fault_addr's one
+        instruction would never end). Hence a flush of translated code when counting starts.
+        When counting stops, the next emu_start deletes the hook, and Unicorn then drops the
+        translated code of every page the hook saw by looking each page up in the code TLB
+        (outside any guest instruction): a page the guest has unmapped since is refused by the
+        TLB-fill hook and that run would end in UC_ERR_EXCEPTION, a fault of nobody's. So the
+        hook is deleted here, by an emu_start that runs nothing (``until`` = its start) while the
+        fill hook grants the kernel's lookups (TLB_BYPASS); then the exit block Unicorn made
+        for ``until``, and the TLB entries the bypass granted, are dropped."""
+        if counted == gm.counted:
+            return
+        uc = gm.uc
+        if counted:
+            uc.ctl(_ucc.UC_CTL_TB_FLUSH, _ucc.UC_CTL_IO_WRITE)
+        else:
+            ctl = gm.aspace.tlb_ctl
+            rip = uc.reg_read(X.UC_X86_REG_RIP)
+            ctl[TLB_BYPASS] = 1
+            try:
+                uc.emu_start(rip, rip)
+            except UcError:
+                pass  # nothing ran: only the kernel's lookups, which the bypass grants
+            finally:
+                uc.ctl(_ucc.UC_CTL_TB_FLUSH, _ucc.UC_CTL_IO_WRITE)
+                ctl[TLB_BYPASS] = 0
+                ctl[TLB_FAULT_CODE] = 0
+                uc.ctl(_ucc.UC_CTL_TLB_FLUSH, _ucc.UC_CTL_IO_WRITE)
+                uc.reg_write(X.UC_X86_REG_RIP, rip)
+        gm.counted = counted
+
+    @staticmethod
+    def precise_fault_addr(gm: GuestMemory, page: int) -> int:
+        """The byte whose access faulted in ``page`` (the TLB-fill hook sees pages only): run
+        the faulting instruction once more with the hook granting everything and a memory hook
+        on that page alone, so Unicorn's own region checks (the regions carry the same
+        protections as the page table) name the address; then put the registers back. An
+        access that starts on the page below reports ``page``, as the CPU's CR2 does."""
+        uc = gm.uc
+        ctl = gm.aspace.tlb_ctl
+        found = []
+
+        def on_invalid(_uc, _access, address, _size, _value, _user_data):
+            if not found:
+                found.append(address)
+            return False
+
+        ctx = uc.context_save()
+        # count=1 is a bound only over code translated with the count hook (see _set_counting):
+        # else a `1: jmp 1b` would run here forever.
+        Platform._set_counting(gm, True)
+        ctl[TLB_BYPASS] = 1
+        h = uc.hook_add(UC_HOOK_MEM_INVALID, on_invalid, begin=page, end=page + PAGE_SIZE - 1)
+        try:
+            uc.emu_start(uc.reg_read(X.UC_X86_REG_RIP), 0, count=1)
+        except UcError:
+            pass  # the fault again, as expected
+        finally:
+            uc.hook_del(h)
+            ctl[TLB_BYPASS] = 0
+            uc.ctl(_ucc.UC_CTL_TLB_FLUSH, _ucc.UC_CTL_IO_WRITE)  # what the bypass granted
+            uc.context_restore(ctx)
+        return found[0] if found and page <= found[0] < page + PAGE_SIZE else page
 
     def _on_interrupt(self, uc, intno, user_data):
         if intno == INT80:
             uc.reg_write(X.UC_X86_REG_RAX, (-ENOSYS) & MASK64)
             return
+        if intno in _SETS_EXCEPTION_IN_FLIGHT:
+            self.exception_in_flight = True  # run() clears it: see clear_exception_in_flight
+        if self.fault_signal:
+            uc.emu_stop()  # (not seen: the first one stopped the engine) the first one counts
+            return
         self.fault_signal = _VECTOR_SIGNALS.get(intno, SIGSEGV)
         self.fault_addr = 0 if intno in _NO_FAULT_ADDR else uc.reg_read(X.UC_X86_REG_RIP)
         self.fault_code = _VECTOR_CODES.get(intno, SI_KERNEL)
         uc.emu_stop()
-
-    def _on_bad_access(self, uc, access, address, size, value, user_data):
-        """Record what a SIGSEGV handler's si_addr / si_code report; Unicorn then fails."""
-        self.fault_addr = address
-        self.fault_code = SEGV_MAPERR if (1 << access) & _UNMAPPED_ACCESSES else SEGV_ACCERR
-        return False
 
 
 __all__ = ["Platform", "GuestMemory", "new_engine", "GENERAL_REGS", "HOOK_INSN_CB"]

@@ -220,6 +220,7 @@ class GuestSignals:
     def fault(self, row: int, signo: int, code: int, addr: int) -> bool:
         """A CPU exception: force ``signo`` and deliver it at the faulting instruction. Returns
         True if a handler runs; otherwise the default action has ended the task."""
+        addr -= (1 << 64) if addr >> 63 else 0  # kept in an int64 column (a kernel-half address)
         task_signals.force_signal(self.world, row, signo, code=code, addr=addr)
         uc = self.machine.memory_of(row).uc
         return self.deliver(row, rip=uc.reg_read(X.UC_X86_REG_RIP),

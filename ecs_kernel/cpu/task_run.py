@@ -71,7 +71,7 @@ class Machine:
 
     def __init__(self, kernel, fs, *, strace=None, seed: int | None = None, strict: bool = False,
                  stderr=None, fast_path: bool = True, fast_path_after: int = 0, clock=None,
-                 deterministic: bool = False):
+                 deterministic: bool = False, tlb_fills_before_compile: int | None = None):
         self.kernel = kernel
         self.world = kernel.world
         self.fs = fs
@@ -113,7 +113,8 @@ class Machine:
         fast = fast_path and self.strace is None
         self.platform = Platform(self, fast_path=fast, fast_path_after=fast_path_after,
                                  clock_gettime=self.clock.c_clock_gettime() if fast else 0,
-                                 cpu0_ns=self.clock.cpu0_ns)
+                                 cpu0_ns=self.clock.cpu0_ns,
+                                 tlb_fills_before_compile=tlb_fills_before_compile)
         self.dispatcher = dispatch.Dispatcher(self)
         # Our tasks' signals are delivered here, with frames in guest memory, not by the
         # kernel's signal system: each task we run has its ``guest`` column set.
@@ -160,6 +161,7 @@ class Machine:
         aspace = AddressSpace(uc, mmap_base=default_mmap_base(min(stack, 1 << 40)))
         aspace.rlimit_as, _ = rlimit_get(w, tg, RLIMIT_AS)
         aspace.rlimit_data, aspace.rlimit_data_max = rlimit_get(w, tg, RLIMIT_DATA)
+        aspace.rlimit_stack = stack
         gm = GuestMemory(aspace, uc)
         self.platform.add_hooks(gm)
         return gm

@@ -88,6 +88,37 @@ def find_row(t, n, addr):
     return -1
 
 
+# Unicorn's access types (uc_mem_type) as a TLB-fill hook sees them.
+UC_MEM_READ = 16
+UC_MEM_WRITE = 17
+UC_MEM_FETCH = 18
+# What tlb_fill answers when it refuses an access: Linux's si_code for the SIGSEGV, negated.
+TLB_MAPERR = -1  # no mapping at the address (SEGV_MAPERR)
+TLB_ACCERR = -2  # a mapping whose protection forbids the access (SEGV_ACCERR)
+
+
+@jit
+def tlb_fill(t, n, addr, access):
+    """The page walk behind Unicorn's TLB (cpu/platform.py installs it as a UC_HOOK_TLB_FILL):
+    the protection the MMU may cache for the page of ``addr`` (``effective_prot`` of its row:
+    UC_PROT_* has PROT_*'s values), or TLB_MAPERR / TLB_ACCERR when ``access`` (UC_MEM_READ,
+    UC_MEM_WRITE, UC_MEM_FETCH) must fault. Data pages come back without PROT_EXEC, which is what
+    lets Unicorn 2.1.4 keep stores to them on its fast path (see docs/measurements.md)."""
+    i = find_row(t, n, addr)
+    if i < 0:
+        return TLB_MAPERR
+    p = effective_prot(t[PROT, i])
+    if access == UC_MEM_WRITE:
+        need = PROT_WRITE
+    elif access == UC_MEM_FETCH:
+        need = PROT_EXEC
+    else:
+        need = PROT_READ
+    if not p & need:
+        return TLB_ACCERR
+    return p
+
+
 @jit
 def first_row_ending_after(t, n, addr):
     """Linux ``find_vma``: index of the first row with ``END > addr`` (``n`` if none)."""

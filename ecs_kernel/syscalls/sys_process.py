@@ -225,6 +225,7 @@ def _sync_mm_limits(t) -> None:
     cur_as, _ = rlimits.get(t.world, t.tg, RLIMIT_AS)
     cur_data, max_data = rlimits.get(t.world, t.tg, RLIMIT_DATA)
     t.mm.rlimit_as, t.mm.rlimit_data, t.mm.rlimit_data_max = cur_as, cur_data, max_data
+    t.mm.rlimit_stack, _ = rlimits.get(t.world, t.tg, RLIMIT_STACK)  # how far stacks may grow
 
 
 def _prlimit(t, resource, new):

@@ -243,6 +243,27 @@ def test_timeout_kills_a_runaway_guest(asm_dir):
     assert run_guest([p], timeout=1.0).status == 128 + 9
 
 
+def test_a_loop_translated_in_an_unbounded_run_still_ends_its_quantum(asm_dir):
+    """Unicorn only counts instructions in code translated while its count hook is installed:
+    the loop first runs with no quantum, then alarm(1) makes the run loop count quanta, and the
+    same loop (the same translated block) must still be preempted for SIGALRM to kill it."""
+    p = build_asm(asm_dir, "spin2", """mov rcx, 3000000
+call spin
+mov edi, 1
+mov eax, 37
+syscall
+mov rcx, -1
+call spin
+mov edi, 3
+mov eax, 60
+syscall
+spin:
+1: dec rcx
+jnz 1b
+ret""")
+    assert run_guest([p], timeout=30.0).status == 128 + 14
+
+
 def test_sleeping_guest_wakes_on_time(asm_dir):
     # nanosleep({0, 300 ms}) then exit(5): the task blocks as data and is restarted.
     import time

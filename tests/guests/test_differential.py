@@ -75,6 +75,7 @@ def test_musl_faults(guest_build):
 
 
 HANDLER_SCENARIOS = ["basic", "queue", "blocked", "nested", "resethand", "fpu", "segv", "ud2", "hlt",
+                     "again", "unmap-after-quanta",
                      "altstack", "ignore-pending", "sigtimedwait", "alarm-pause", "alarm-kill",
                      "itimer", "sleep-eintr", "read-eintr", "read-restart", "sigsuspend",
                      "spin-alarm", "spin-virtual", "spin-prof", "exec-timers"]
@@ -150,3 +151,12 @@ def test_clone3_clone_parent_pdeathsig_rseq(guest_build, libc):
     SIGKILL to a process whose one thread has exited (its status stays), rseq registration by glibc and by hand (EBUSY, EPERM, EINVAL, EFAULT, the cpu fields, fork,
     unregistration, SIGSEGV for an area the kernel cannot write)."""
     same([guest_build("lifecycle", libc)])
+
+
+@pytest.mark.parametrize("case", ["protect", "guard", "unmap", "exec", "remap", "brk", "fork",
+                                  "stack"])
+def test_page_faults_report_si_code_and_si_addr_as_linux(guest_build, libc, case):
+    """SIGSEGV's si_code (SEGV_MAPERR / SEGV_ACCERR) and exact si_addr after mprotect, PROT_NONE
+    guards, munmap, mremap, brk, fork and NX data pages; stacks grow on a fault up to
+    RLIMIT_STACK (raised at run time) and no further."""
+    same([guest_build("pagefaults", libc), case])

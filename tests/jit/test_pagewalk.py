@@ -304,3 +304,64 @@ def test_copy_round_trip_across_rows(length):
     dst = np.empty(length, dtype=np.uint8)
     assert pw.copy_in(tb.t, tb.n, addr, dst) == 0
     assert np.array_equal(src, dst)
+
+
+# --- the TLB fill: the kernel, the Python hook and the compiled Unicorn hook give one answer
+
+def oracle_tlb_fill(tb, addr, access):
+    p = tb.prot_of(addr)
+    if p is None:
+        return pw.TLB_MAPERR
+    need = {pw.UC_MEM_READ: 1, pw.UC_MEM_WRITE: 2, pw.UC_MEM_FETCH: 4}[access]
+    return p if p & need else pw.TLB_ACCERR
+
+
+def _python_hook_answer(tb, addr, access):
+    from ecs_kernel.cpu.memory import AddressSpace
+    a = AddressSpace.__new__(AddressSpace)  # the table alone: tlb_fill_py reads nothing else
+    a._t, a._n = tb.t, tb.n
+    return a.tlb_fill_py(addr, access)
+
+
+def _compiled_hook_answer(tb, addr, access):
+    """Call the cfunc Unicorn calls (jit/tlbfill/kernel.py) through ctypes, as Unicorn does."""
+    import ctypes
+
+    from ecs_kernel.abi import SEGV_ACCERR, SEGV_MAPERR
+    from ecs_kernel.cpu.platform import HOOK_TLB_FILL_CB, TlbEntry
+    from ecs_kernel.jit import tlbfill
+    ctl = np.zeros(tlbfill.TLB_SIZE, np.int64)
+    ctl[tlbfill.TLB_T], ctl[tlbfill.TLB_CAP], ctl[tlbfill.TLB_N] = \
+        tb.t.ctypes.data, tb.t.shape[1], tb.n
+    hook = HOOK_TLB_FILL_CB(tlbfill.hook_address())
+    entry = TlbEntry(0, -1)
+    ok = hook(None, addr, access, ctypes.byref(entry), ctypes.c_void_p(ctl.ctypes.data))
+    if ok:
+        assert entry.paddr == addr and ctl[tlbfill.TLB_FAULT_CODE] == 0
+        return entry.perms
+    assert ctl[tlbfill.TLB_FAULT_ADDR] == addr and ctl[tlbfill.TLB_FAULT_ACCESS] == access
+    code = int(ctl[tlbfill.TLB_FAULT_CODE])
+    assert code in (SEGV_MAPERR, SEGV_ACCERR)
+    return pw.TLB_MAPERR if code == SEGV_MAPERR else pw.TLB_ACCERR
+
+
+accesses = st.sampled_from([pw.UC_MEM_READ, pw.UC_MEM_WRITE, pw.UC_MEM_FETCH])
+
+
+@SETTINGS
+@given(tables(), addrs, accesses)
+def test_tlb_fill_matches_the_page_protection(tb, addr, access):
+    expect = oracle_tlb_fill(tb, addr, access)
+    assert pw.tlb_fill(tb.t, tb.n, addr, access) == expect
+    assert _python_hook_answer(tb, addr, access) == expect
+    assert _compiled_hook_answer(tb, addr, access) == expect
+
+
+def test_tlb_fill_never_grants_exec_to_a_data_page():
+    tb = Table([(0, 1, 3, False, 1), (1, 1, 5, False, 2), (2, 1, 0, False, 3)])
+    assert pw.tlb_fill(tb.t, tb.n, BASE, pw.UC_MEM_WRITE) == 3  # rw-: no exec, stores stay fast
+    assert pw.tlb_fill(tb.t, tb.n, BASE, pw.UC_MEM_FETCH) == pw.TLB_ACCERR
+    assert pw.tlb_fill(tb.t, tb.n, BASE + P, pw.UC_MEM_FETCH) == 5
+    assert pw.tlb_fill(tb.t, tb.n, BASE + P, pw.UC_MEM_WRITE) == pw.TLB_ACCERR
+    assert pw.tlb_fill(tb.t, tb.n, BASE + 2 * P, pw.UC_MEM_READ) == pw.TLB_ACCERR  # PROT_NONE
+    assert pw.tlb_fill(tb.t, tb.n, BASE + 3 * P, pw.UC_MEM_READ) == pw.TLB_MAPERR

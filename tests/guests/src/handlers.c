@@ -90,6 +90,33 @@ static void skip_hlt(int sig, siginfo_t *si, void *ucv) {
     count++;
 }
 
+/* Faulting instructions at known addresses, each followed by `ret` (for "again"). */
+__asm__(".text\n"
+        ".globl do_div0\ndo_div0: xor %ecx, %ecx\n mov $1, %eax\n xor %edx, %edx\n"
+        ".globl div_at\ndiv_at: div %rcx\n ret\n"
+        ".globl do_cli\ndo_cli:\n.globl cli_at\ncli_at: cli\n ret\n"
+        ".globl do_hlt\ndo_hlt:\n.globl hlt_at\nhlt_at: hlt\n ret\n"
+        ".globl do_wild\ndo_wild:\n.globl wild_at\nwild_at: movl 0x10, %eax\n ret\n"
+        ".globl do_int3\ndo_int3:\n.globl int3_at\nint3_at: int3\n ret\n"
+        ".globl do_kernel\ndo_kernel: movabs $0xffff800000001000, %rax\n jmp *%rax\n");
+void do_div0(void), do_cli(void), do_hlt(void), do_wild(void), do_int3(void), do_kernel(void);
+extern char div_at[], cli_at[], hlt_at[], wild_at[], int3_at[];
+static void report_and_skip(int sig, siginfo_t *si, void *ucv) {
+    /* Linux's answer for each fault, then resume at the `ret` after the instruction (a
+       handler returning at the instruction would fault again), or jump out (the kernel jump). */
+    ucontext_t *uc = ucv;
+    char *rip = (char *)uc->uc_mcontext.gregs[REG_RIP];
+    const char *at = rip == div_at ? "div" : rip == cli_at ? "cli" : rip == hlt_at ? "hlt"
+        : rip == wild_at ? "wild" : rip == int3_at + 1 ? "int3+1" : "elsewhere";
+    if (si->si_addr == rip)  /* a position-independent build puts the code anywhere */
+        printf("sig %d code %d addr rip at %s\n", sig, si->si_code, at);
+    else
+        printf("sig %d code %d addr %#lx at %s\n", sig, si->si_code, (unsigned long)si->si_addr, at);
+    count++;
+    if (!strcmp(at, "elsewhere")) siglongjmp(jb, 1);
+    if (!strcmp(at, "int3+1")) return;  /* a trap: rip is past it already */
+    uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(rip + (rip == div_at ? 3 : rip == wild_at ? 7 : 1));
+}
 static void on_alt(int sig, siginfo_t *si, void *uc) {
     (void)sig; (void)si; (void)uc;
     char here;
@@ -199,6 +226,42 @@ int main(int argc, char **argv) {
         on(SIGSEGV, skip_hlt, 0, 0);
         ((void (*)(void))hlt_page)();
         printf("resumed count %d\n", count);
+        return 0;
+    }
+    if (!strcmp(what, "again")) {  /* the same faults over and over: each reported as itself */
+        on(SIGSEGV, report_and_skip, SA_NODEFER, 0);
+        on(SIGFPE, report_and_skip, SA_NODEFER, 0);
+        on(SIGTRAP, report_and_skip, SA_NODEFER, 0);
+        for (int i = 0; i < 3; i++) {
+            do_div0();
+            do_cli();
+            do_hlt();
+            do_div0();
+            do_wild();
+            do_int3();
+            if (!sigsetjmp(jb, 1)) do_kernel();
+        }
+        printf("count %d\n", count);
+        return 0;
+    }
+    if (!strcmp(what, "unmap-after-quanta")) {
+        /* Code runs in timer quanta, is unmapped, then other code runs with no timer armed. */
+        static const unsigned char spin[] = {0x48, 0x89, 0xf8, 0x48, 0xff, 0xc8, 0x75, 0xfb, 0xc3};
+        void *code = mmap(0, 4096, PROT_READ | PROT_WRITE | PROT_EXEC,
+                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        memcpy(code, spin, sizeof spin);
+        on(SIGALRM, counting, SA_RESTART, 0);
+        struct itimerval it = {{0, 2000}, {0, 2000}};
+        setitimer(ITIMER_REAL, &it, NULL);
+        while (count < 3) ((void (*)(long))code)(1000000);
+        memset(&it, 0, sizeof it);
+        setitimer(ITIMER_REAL, &it, NULL);
+        munmap(code, 4096);
+        usleep(1000);  /* a blocking call: the engine stops, the next run has no quantum */
+        volatile long x = 0;
+        for (long i = 0; i < 3000000; i++) x += i;
+        usleep(1000);  /* the run ends here: it must end with no fault */
+        printf("ticks>=3 %d x %ld\n", count >= 3, x);
         return 0;
     }
     if (!strcmp(what, "altstack")) {
