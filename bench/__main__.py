@@ -1,11 +1,8 @@
 """``python -m bench``: the benchmark suite, one table with each figure beside its baseline.
 
     python -m bench [--syscalls N] [--loops N] [--repeat R] [--cold K] [--json PATH] [--no-qiling]
-<<<<<<< HEAD
     python -m bench --real [--repeat R] [--quick] [--only NAME ...]   (bench/bench_real.py)
-=======
     ecs-kernel bench [the same options]        (the same, from any directory)
->>>>>>> main
 
 Builds its guests with gcc into a temporary directory, measures (see bench/suite.py), prints a
 markdown table and writes the same results as JSON (default bench/results/bench.json, which git
@@ -19,26 +16,18 @@ import shutil
 import sys
 from pathlib import Path
 
-<<<<<<< HEAD
-from bench import bench_real, suite
-=======
 import bench
-from bench import suite
->>>>>>> main
+from bench import bench_real, suite
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "bench.json"
 
 
 def main(argv=None) -> int:
-<<<<<<< HEAD
     argv = sys.argv[1:] if argv is None else list(argv)
     if "--real" in argv:  # real programs natively, under qemu-user and ecs-kernel (issue 15)
         argv.remove("--real")
         return bench_real.main(argv)
-    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
-=======
     ap = bench.parser(__doc__)
->>>>>>> main
     ap.add_argument("--syscalls", type=int, default=2_000_000, help="getpid calls (fast path)")
     ap.add_argument("--loops", type=int, default=100_000_000, help="compute-loop iterations")
     ap.add_argument("--repeat", type=int, default=5, help="best of this many runs")

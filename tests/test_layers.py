@@ -90,6 +90,8 @@ HEAVY_PACKAGE_MODULES = {
     "jit/fastpath/__init__.py:ecs_kernel.jit.fastpath.kernel":
         "the compiled syscall hook: importing it imports numba and llvmlite and builds the "
         "cfunc; FastPath loads it when a guest tiers up",
+    "jit/tlbfill/__init__.py:ecs_kernel.jit.tlbfill.kernel":
+        "the compiled TLB-fill hook: numba and llvmlite, loaded when a guest tiers up",
 }
 # The command line's start-up: each subcommand imports what it runs only when it is chosen, so
 # `ecs-kernel run` does not load sim/ and `ecs-kernel sim` does not load the CPU.

@@ -29,21 +29,8 @@ table, and only while no guest code runs or from inside a hook.
 """
 from __future__ import annotations
 
-TLB_T = 0  # address of the range table (int64 [NCOLS, capacity], C order)
-TLB_CAP = 1  # its capacity (the stride between columns)
-TLB_N = 2  # live rows
-TLB_FAULT_ADDR = 3  # the refused access: its address,
-TLB_FAULT_ACCESS = 4  # its UC_MEM_* type,
-TLB_FAULT_CODE = 5  # and SEGV_MAPERR / SEGV_ACCERR (0: no fault since the run loop cleared it)
-TLB_FILLS = 6  # fills answered (a counter for benchmarks and tiering)
-TLB_MISS_HOOK = 7  # address of the miss handler, int64 (*)(uint64 addr, int64 access): 1 = retry
-TLB_MISSES = 8  # refused fills (faults and stack growth)
-TLB_BYPASS = 9  # 1: grant every access (identity, all permissions), then flush the TLB. While the
-#                 kernel calls the engine (mem_unmap and ctl_remove_cache look up the code TLB of
-#                 the range themselves, and a refusal would abort the guest's run), and while
-#                 one faulting instruction runs again so that Unicorn's own checks name the
-#                 exact byte (the hook only sees the page): cpu/platform.py precise_fault_addr
-TLB_SIZE = 16
+from .layout import (TLB_BYPASS, TLB_CAP, TLB_FAULT_ACCESS, TLB_FAULT_ADDR, TLB_FAULT_CODE,
+                     TLB_FILLS, TLB_MISS_HOOK, TLB_MISSES, TLB_N, TLB_SIZE, TLB_T)
 
 _COMPILED = None
 

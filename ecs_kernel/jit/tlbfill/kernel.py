@@ -10,7 +10,7 @@ from ecs_kernel.abi import PROT_EXEC, PROT_READ, PROT_WRITE, SEGV_ACCERR, SEGV_M
 from ecs_kernel.jit.fastpath.kernel import _as_ptr, _ptr_int
 from ecs_kernel.jit.options import cfunc
 from ecs_kernel.jit.pagewalk import NCOLS, TLB_MAPERR, tlb_fill
-from ecs_kernel.jit.tlbfill import (
+from ecs_kernel.jit.tlbfill.layout import (
     TLB_BYPASS,
     TLB_CAP,
     TLB_FAULT_ACCESS,
