@@ -103,8 +103,8 @@ def _do_write(t, desc, data: bytes, offset: int | None = None) -> int:
         if offset is not None:
             return desc.pwrite(data, offset)
         done = 0
-        while done < len(data):
-            try:
+        while done < len(data) or not data:  # an empty write still reaches the file (a
+            try:                              # record on a SOCK_SEQPACKET socket, EINVAL ...)
                 n = desc.write(data[done:] if done else data)
             except KernelError as e:
                 if e.errno == E.EAGAIN and done:
