@@ -82,7 +82,7 @@ def parse_sockaddr(family: int, raw: bytes) -> tuple[int, bytes, int]:
 @state_class
 class InetSocket(Socket):
     __state__ = {"stack": "@NetStack", "laddr": "bytes", "lport": "int", "raddr": "bytes",
-                 "rport": "int", "pending": "?@Socket"}
+                 "rport": "int", "pending": "?@Socket", "in_progress": "bool"}
 
     def __init__(self, stack, family: int, stype: int, protocol: int, flags: int, cred):
         super().__init__(family, stype, protocol, flags, cred)
@@ -92,6 +92,7 @@ class InetSocket(Socket):
         self.raddr = self.laddr
         self.rport = 0
         self.pending = None  # the listener a non-blocking connect waits on (CONNECTING)
+        self.in_progress = False  # a connect said EINPROGRESS: the next one reports the outcome
 
     # -- family hooks -------------------------------------------------------------------------------
     def default_buffers(self) -> tuple[int, int]:
@@ -253,14 +254,18 @@ class InetSocket(Socket):
     def connect_tcp(self, dest: bytes, port: int, nonblocking: bool) -> None:
         """tcp_v4_connect / tcp_v6_connect on loopback. Raises EINPROGRESS for a non-blocking
         connect, EAGAIN for a blocking one to wait for room in the backlog."""
+        if self.state == CONNECTED and self.in_progress:
+            self.in_progress = False  # inet_stream_connect: SS_CONNECTING becomes SS_CONNECTED
+            return
         if self.state == CONNECTED or self.state == LISTENING:
             raise KernelError(E.EISCONN)
         if self.state == CONNECTING:
             if self.pending is None:  # it failed: SO_ERROR, or ECONNABORTED once that was read
-                self.state = UNCONNECTED
+                self.state, self.in_progress = UNCONNECTED, False
                 raise KernelError(self.take_error() or E.ECONNABORTED)
             self.progress()
             if self.state == CONNECTED:
+                self.in_progress = False
                 return
             raise KernelError(E.EALREADY if nonblocking else E.EAGAIN)
         self.autobind(dest)
@@ -269,7 +274,7 @@ class InetSocket(Socket):
         if listener is None:
             if nonblocking:
                 self.state, self.pending, self.so_error = CONNECTING, None, E.ECONNREFUSED
-                self.shut = SHUTDOWN_MASK
+                self.shut, self.in_progress = SHUTDOWN_MASK, True
                 raise KernelError(E.EINPROGRESS)
             raise KernelError(E.ECONNREFUSED)
         self.state, self.pending = CONNECTING, listener
@@ -277,6 +282,7 @@ class InetSocket(Socket):
         if self.state != CONNECTED and not nonblocking:
             raise KernelError(E.EAGAIN)
         if nonblocking:
+            self.in_progress = True
             raise KernelError(E.EINPROGRESS)
 
     def progress(self) -> None:

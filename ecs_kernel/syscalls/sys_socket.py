@@ -746,18 +746,18 @@ _DEFAULTING = {(IPPROTO_IP, abi.IP_TTL): abi.IP_DEFAULT_TTL,
 
 
 def _level_ok(sock: Socket, level: int) -> None:
-    """EOPNOTSUPP for a level the socket's family has no handler for (UNIX: only SOL_SOCKET),
-    ENOPROTOOPT for a protocol level of another protocol."""
+    """EOPNOTSUPP for a level the socket's family and protocol have no handler for (UNIX: only
+    SOL_SOCKET; a UDP socket: not SOL_TCP; an IPv4 one: not SOL_IPV6)."""
     if level == SOL_SOCKET:
         return
     if isinstance(sock, UnixSocket):
         raise KernelError(E.EOPNOTSUPP)
     if level == IPPROTO_TCP and not sock.tcp or level == IPPROTO_UDP and sock.tcp:
-        raise KernelError(E.ENOPROTOOPT)
+        raise KernelError(E.EOPNOTSUPP)  # ip_getsockopt: not SOL_IP
     if level == IPPROTO_IPV6 and sock.family != AF_INET6:
-        raise KernelError(E.ENOPROTOOPT)
+        raise KernelError(E.EOPNOTSUPP)
     if level not in (IPPROTO_IP, IPPROTO_IPV6, IPPROTO_TCP, IPPROTO_UDP):
-        raise KernelError(E.ENOPROTOOPT)
+        raise KernelError(E.EOPNOTSUPP)
 
 
 def _timeval_ns(raw: bytes) -> int:

@@ -18,8 +18,54 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* errno names (musl has no strerrorname_np) */
+static const char *errname(int e) {
+    switch (e) {
+    case EPERM: return "EPERM";
+    case ENOENT: return "ENOENT";
+    case EINTR: return "EINTR";
+    case EBADF: return "EBADF";
+    case EAGAIN: return "EAGAIN";
+    case EACCES: return "EACCES";
+    case EFAULT: return "EFAULT";
+    case EEXIST: return "EEXIST";
+    case ENOTDIR: return "ENOTDIR";
+    case EISDIR: return "EISDIR";
+    case EINVAL: return "EINVAL";
+    case EMFILE: return "EMFILE";
+    case ENOSPC: return "ENOSPC";
+    case EPIPE: return "EPIPE";
+    case ENXIO: return "ENXIO";
+    case EDOM: return "EDOM";
+    case ENOSYS: return "ENOSYS";
+    case ELOOP: return "ELOOP";
+    case ENOTSOCK: return "ENOTSOCK";
+    case EDESTADDRREQ: return "EDESTADDRREQ";
+    case EMSGSIZE: return "EMSGSIZE";
+    case EPROTOTYPE: return "EPROTOTYPE";
+    case ENOPROTOOPT: return "ENOPROTOOPT";
+    case EPROTONOSUPPORT: return "EPROTONOSUPPORT";
+    case ESOCKTNOSUPPORT: return "ESOCKTNOSUPPORT";
+    case EOPNOTSUPP: return "EOPNOTSUPP";
+    case EAFNOSUPPORT: return "EAFNOSUPPORT";
+    case EADDRINUSE: return "EADDRINUSE";
+    case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
+    case ENETUNREACH: return "ENETUNREACH";
+    case ECONNABORTED: return "ECONNABORTED";
+    case ECONNRESET: return "ECONNRESET";
+    case ENOBUFS: return "ENOBUFS";
+    case EISCONN: return "EISCONN";
+    case ENOTCONN: return "ENOTCONN";
+    case ETIMEDOUT: return "ETIMEDOUT";
+    case ECONNREFUSED: return "ECONNREFUSED";
+    case EALREADY: return "EALREADY";
+    case EINPROGRESS: return "EINPROGRESS";
+    default: return "E?";
+    }
+}
+
 static void check(const char *what, long r) {
-    if (r < 0) printf("%s: -1 %s\n", what, strerrorname_np(errno) ? strerrorname_np(errno) : "?");
+    if (r < 0) printf("%s: -1 %s\n", what, errname(errno));
     else printf("%s: %ld\n", what, r);
     fflush(stdout);
 }
@@ -228,7 +274,7 @@ static void datagrams(void) {
     struct sockaddr_un c3; socklen_t l3 = path_addr(&c3, "dg-c");
     T(bind(w, (struct sockaddr *)&c3, l3));
     while (sendto(z, "q", 1, 0, (struct sockaddr *)&c3, l3) == 1 && sent < 1000) sent++;
-    printf("queued before EAGAIN: %d (%s)\n", sent, strerrorname_np(errno));
+    printf("queued before EAGAIN: %d (%s)\n", sent, errname(errno));
     close(w);
     T(sendto(z, "q", 1, 0, (struct sockaddr *)&c3, l3));  /* ECONNREFUSED: closed */
     close(x); close(y); close(z);
@@ -403,7 +449,7 @@ static void readiness_and_buffers(void) {
     static char chunk[512];
     long total = 0;
     while (write(sv[0], chunk, sizeof chunk) > 0) total += sizeof chunk;
-    printf("bounded: %d (%s)\n", total > 0 && total <= 16384, strerrorname_np(errno));
+    printf("bounded: %d (%s)\n", total > 0 && total <= 16384, errname(errno));
     struct pollfd p = {sv[0], POLLOUT, 0};
     T(poll(&p, 1, 0));
     char sink[4096];
@@ -434,7 +480,7 @@ static void readiness_and_buffers(void) {
     for (int i = 0; i < 5; i++) {
         int c = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
         if (connect(c, (struct sockaddr *)&a, la) == 0) n++;
-        else { printf("connect %d: %s\n", i, strerrorname_np(errno)); break; }
+        else { printf("connect %d: %s\n", i, errname(errno)); break; }
     }
     printf("connected %d\n", n);
     struct pollfd lp = {s, POLLIN, 0};
