@@ -4,6 +4,9 @@ glibc, musl and a dynamically linked glibc build; what only the emulated machine
 off the machine); checkpoint and restore with connections and descriptors in flight."""
 from __future__ import annotations
 
+import os
+import shutil
+
 import pytest
 from hypothesis import given, strategies as st
 
@@ -37,3 +40,35 @@ def test_destinations_off_the_machine_are_unreachable(guest_build):
 @given(frac=st.floats(0.05, 0.95))
 def test_connections_and_descriptors_in_flight_resume(guest_build, libc, frac):
     assert_resumes(guest_build("sockets_ckpt", libc), frac)
+
+
+# The Done-when demo: the host's python3 runs `-m http.server` (a dual-stack listener on ::) in the
+# background of a guest shell, and a urllib client in the same shell fetches a page over 127.0.0.1
+# and over ::1. The port is the guest's own: nothing on the host listens or connects.
+HTTP_DEMO = r"""
+python3 -m http.server 8766 --directory /usr/share > /tmp/server.log 2>&1 &
+python3 - <<'PY'
+import time, urllib.request
+for attempt in range(120):
+    try:
+        r4 = urllib.request.urlopen("http://127.0.0.1:8766/")
+        break
+    except OSError:
+        time.sleep(0.5)
+body = r4.read()
+r6 = urllib.request.urlopen("http://[::1]:8766/")
+print("ipv4", r4.status, b"Directory listing" in body, "ipv6", r6.status, r6.read() == body)
+PY
+kill $!
+wait
+grep -c '"GET / HTTP/1.1" 200' /tmp/server.log
+"""
+
+
+def test_http_server_and_urllib_client_in_one_guest_shell():
+    python = shutil.which("python3")
+    assert python is not None
+    env = {"PATH": os.path.dirname(python) + ":/usr/bin:/bin"}
+    r = run_guest(["/bin/sh", "-c", HTTP_DEMO], env=env, timeout=900)
+    assert r.status == 0, r.stderr
+    assert r.stdout.decode().splitlines() == ["ipv4 200 True ipv6 200 True", "2"], r.stderr
