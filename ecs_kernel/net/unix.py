@@ -55,12 +55,15 @@ def parse_sockaddr(raw: bytes, *, for_bind: bool) -> bytes | None:
 
 @state_class
 class UnixSocket(Socket):
-    __state__ = {"name": "?bytes", "node": "?@SocketNode"}
+    __state__ = {"name": "?bytes", "node": "?@SocketNode", "waiting_on": "?@Socket"}
 
     def __init__(self, stype: int, flags: int, cred):
         super().__init__(AF_UNIX, stype, 0, flags, cred)
         self.name: bytes | None = None
         self.node = None  # the SocketNode a path bind made
+        # the socket whose full backlog or receive queue our last connect or send met: we are not
+        # writable until it has room (unix_wait_for_peer)
+        self.waiting_on: UnixSocket | None = None
 
     # -- family hooks ----------------------------------------------------------------------------
     def send_limit(self) -> int:
@@ -106,7 +109,9 @@ class UnixSocket(Socket):
         if self.state == LISTENING:
             raise KernelError(E.EINVAL)
         if target.backlog_full():
+            self.waiting_on = target
             raise KernelError(E.EAGAIN)
+        self.waiting_on = None
         server = UnixSocket(self.stype, 0, target.cred)
         server.name = target.name
         server.peer_cred = tuple(cred)
@@ -151,7 +156,9 @@ class UnixSocket(Socket):
         if len(data) > self.sndbuf - 32:
             raise KernelError(E.EMSGSIZE)
         if self.dgram_full(target):
+            self.waiting_on = target
             raise KernelError(E.EAGAIN)
+        self.waiting_on = None
         target.queue(Message(data, fds, cred, sockaddr(self.name)))
         return len(data)
 
@@ -163,10 +170,22 @@ class UnixSocket(Socket):
     def send(self, data: bytes, fds: list, cred) -> int:
         if self.stype == SOCK_DGRAM:
             return self.send_dgram(data, fds, cred, None)
-        return self.send_stream(data, fds, cred)
+        return self.send_stream(data, fds, cred, sockaddr(self.name) if self.name else None)
 
     # -- readiness (unix_poll, unix_dgram_poll) -------------------------------------------------------
+    def _still_blocked(self) -> bool:
+        t = self.waiting_on
+        if t is None or t.released:
+            return False
+        return t.backlog_full() if t.state == LISTENING else self.dgram_full(t)
+
     def poll(self) -> int:
+        mask = self._poll()
+        if self.waiting_on is not None and self._still_blocked():
+            mask &= ~(abi.POLLOUT | abi.POLLWRNORM | abi.POLLWRBAND)
+        return mask
+
+    def _poll(self) -> int:
         mask = 0
         if self.so_error:
             mask |= abi.POLLERR

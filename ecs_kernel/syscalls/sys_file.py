@@ -98,25 +98,42 @@ def _do_read(t, desc, buf: int, count: int, offset: int | None = None) -> int:
     return len(data)
 
 
+def write_all(t, desc, data: bytes, write_some, nonblock: bool = False, deadline=None) -> int:
+    """A write that moves everything unless the file is non-blocking (pipe_write, sock_sendmsg):
+    ``write_some(rest, done)`` writes some of ``rest`` (EAGAIN when nothing fits). Blocked, the
+    task waits for POLLOUT with the count so far in its io_waits rows, and the call, run again,
+    goes on after it (systems/io_wait.progress); a handler that interrupts it returns the count.
+    A non-blocking write returns what fit, or EAGAIN. An error after some bytes returns them."""
+    done = io_wait.progress(t.world, t.row)
+    while True:
+        try:
+            n = write_some(data[done:], done)
+        except KernelError as e:
+            if e.errno == E.EAGAIN and not nonblock and not desc.nonblocking:
+                break
+            if done:
+                return done
+            raise
+        done += n
+        if done >= len(data) or n <= 0:
+            return done
+    fd = fd_table.fd_of(t.world, t.row, desc)
+    if deadline is None:
+        raise WouldBlock([(fd, POLLOUT | POLLWRNORM)], done=done)
+    raise WouldBlock([(fd, POLLOUT | POLLWRNORM)], deadline, done=done)
+
+
 def _do_write(t, desc, data: bytes, offset: int | None = None) -> int:
     try:
         if offset is not None:
-            return desc.pwrite(data, offset)
-        done = 0
-        while done < len(data) or not data:  # an empty write still reaches the file (a
-            try:                              # record on a SOCK_SEQPACKET socket, EINVAL ...)
-                n = desc.write(data[done:] if done else data)
+            try:
+                return desc.pwrite(data, offset)
             except KernelError as e:
-                if e.errno == E.EAGAIN and done:
-                    return done
+                if e.errno == E.EAGAIN:
+                    _blocked_io(t, desc, True)
                 raise
-            if n <= 0:
-                break
-            done += n
-        return done
+        return write_all(t, desc, data, lambda rest, done: desc.write(rest))
     except KernelError as e:
-        if e.errno == E.EAGAIN:
-            _blocked_io(t, desc, True)
         if e.errno == E.EPIPE:
             # A pipe without readers (ours, or the host's stdout): SIGPIPE, then EPIPE if the
             # signal is ignored or blocked (pipe_write / send_sig).

@@ -34,13 +34,10 @@ from ..net.unix import UnixSocket
 from ..systems import fd_table, io_wait, task_identity
 from .context import WouldBlock, s32, u32
 from .registry import FULL, PARTIAL, syscall
-from .sys_file import MAX_RW_COUNT, _iov
+from .sys_file import MAX_RW_COUNT, _iov, write_all
 from .sys_process import getpid
 from .sys_signal import send_sigpipe
 
-AF_MAX = 46
-SOCKADDR_MAX = 128       # sizeof(struct sockaddr_storage): move_addr_to_kernel's limit
-UIO_MAXIOV = 1024
 _MSGHDR = struct.Struct("<QI4xQQQQi4x")  # name, namelen, iov, iovlen, control, controllen, flags
 _CMSGHDR = struct.Struct("<QiI")         # cmsg_len, cmsg_level, cmsg_type
 _MMSGHDR = 64                            # struct mmsghdr: a msghdr and msg_len, padded
@@ -86,7 +83,7 @@ def _capable(t, cap: int) -> bool:
 def _addr_in(t, addr: int, addrlen: int) -> bytes:
     """move_addr_to_kernel: EINVAL for a negative or oversized length, EFAULT for bad memory."""
     n = s32(addrlen)
-    if n < 0 or n > SOCKADDR_MAX:
+    if n < 0 or n > abi.SOCKADDR_STORAGE_SIZE:
         raise KernelError(E.EINVAL)
     return t.mm.copy_in(addr, n) if n else b""
 
@@ -178,7 +175,7 @@ def socket(t, family, type_, protocol):
         raise KernelError(E.EINVAL)
     flags, base = ty & (SOCK_NONBLOCK | SOCK_CLOEXEC), ty & SOCK_TYPE_MASK
     family, protocol = s32(family), s32(protocol)
-    if not 0 <= family < AF_MAX:
+    if not 0 <= family < abi.AF_MAX:
         raise KernelError(E.EAFNOSUPPORT)
     sock = new_socket(t, family, base, protocol, flags)
     return _install(t, sock, bool(flags & SOCK_CLOEXEC))
@@ -402,43 +399,51 @@ def shutdown(t, fd, how):
 
 def _send(t, fd, sock: Socket, data: bytes, flags: int, dest: bytes | None, fds=(),
           cred=None, nr: int = abi.NR_SENDTO) -> int:
-    """One send: ``dest`` is the raw sockaddr (or None); blocks, fails or raises SIGPIPE as
-    Linux's sendmsg."""
+    """One send: ``dest`` is the raw sockaddr (or None). A blocking stream send moves all of
+    ``data`` (sys_file.write_all: waits between pieces); a datagram goes whole or not at all.
+    EPIPE sends SIGPIPE unless MSG_NOSIGNAL."""
     if flags & MSG_OOB and (isinstance(sock, UnixSocket) or not sock.tcp):
         raise KernelError(E.EOPNOTSUPP)
     cred = cred or _scm_cred(t)
+    nonblock = bool(flags & MSG_DONTWAIT)
     try:
-        if isinstance(sock, UnixSocket):
-            if sock.stype == SOCK_DGRAM:
-                target = None
-                if dest:
-                    target = _unix_target(t, unix.parse_sockaddr(dest, for_bind=False))
-                if sock.name is None and sock.opt(SOL_SOCKET, abi.SO_PASSCRED):
-                    _unix_bind(t, sock, None)
+        if isinstance(sock, UnixSocket) and sock.stype == SOCK_DGRAM:
+            target = None
+            if dest:
+                target = _unix_target(t, unix.parse_sockaddr(dest, for_bind=False))
+            if sock.name is None and sock.opt(SOL_SOCKET, abi.SO_PASSCRED):
+                _unix_bind(t, sock, None)
+            try:
                 return sock.send_dgram(data, list(fds), cred, target)
+            except KernelError as e:
+                if e.errno == E.EAGAIN:
+                    _wait(t, fd, sock, POLLOUT | POLLWRNORM, nr, sock.sndtimeo, nonblock)
+                raise
+        if isinstance(sock, InetSocket) and not sock.tcp:
+            if fds:
+                raise KernelError(E.EINVAL)
+            return sock.send_udp(data, _inet_dest(sock, dest) if dest else None)
+        if isinstance(sock, UnixSocket):
             if dest:
                 raise KernelError(E.EISCONN if sock.state == CONNECTED else E.EOPNOTSUPP)
-            if (sock.state == CONNECTED and sock.peer is not None and not sock.nonblocking
-                    and not flags & MSG_DONTWAIT and sock.stype == SOCK_STREAM
-                    and not sock.shut & abi.SEND_SHUTDOWN and not sock.peer.released
-                    and sock.stream_space() < min(len(data), sock.send_limit())):
-                raise KernelError(E.EAGAIN)  # a blocking send waits for room for all of it
-            return sock.send_stream(data, list(fds), cred, unix.sockaddr(sock.name)
-                                    if sock.name is not None else None)
-        if fds:
+            src = unix.sockaddr(sock.name) if sock.name is not None else None
+        elif fds:
             raise KernelError(E.EINVAL)
-        if not sock.tcp:
-            return sock.send_udp(data, _inet_dest(sock, dest) if dest else None)
-        if (sock.state == CONNECTED and sock.peer is not None and not sock.nonblocking
-                and not flags & MSG_DONTWAIT and not sock.shut & abi.SEND_SHUTDOWN
-                and not sock.peer.released and not sock.so_error
-                and sock.stream_space() < min(len(data), sock.send_limit())):
-            raise KernelError(E.EAGAIN)
-        return sock.send_stream(data, [], cred)
+        else:
+            src = None
+        deadline = None
+        if sock.sndtimeo:
+            t.machine.sync_clock()
+            deadline = io_wait.deadline_for(t.world, t.row, nr, sock.sndtimeo)
+            if io_wait.timed_out(t.world, deadline):
+                done = io_wait.progress(t.world, t.row)
+                if done:
+                    return done
+                raise KernelError(E.EAGAIN)
+        fds = list(fds)
+        return write_all(t, sock, data, lambda rest, done: sock.send_stream(
+            rest, fds if not done else [], cred, src), nonblock, deadline)
     except KernelError as e:
-        if e.errno == E.EAGAIN:
-            _wait(t, fd, sock, POLLOUT | POLLWRNORM, nr, sock.sndtimeo,
-                  bool(flags & MSG_DONTWAIT))
         if e.errno == E.EPIPE and not flags & MSG_NOSIGNAL:
             send_sigpipe(t)
         raise
@@ -503,7 +508,7 @@ def _control_in(t, sock: Socket, control: int, controllen: int):
 
 def _sendmsg(t, fd, sock: Socket, msg: int, flags: int, nr: int) -> int:
     name, namelen, iov, iovlen, control, controllen, _ = _MSGHDR.unpack(t.mm.copy_in(msg, 56))
-    if iovlen > UIO_MAXIOV:
+    if iovlen > abi.UIO_MAXIOV:
         raise KernelError(E.EMSGSIZE)
     dest = _addr_in(t, name, namelen) if name else None
     vecs = _iov(t, iov, iovlen)
@@ -512,7 +517,8 @@ def _sendmsg(t, fd, sock: Socket, msg: int, flags: int, nr: int) -> int:
     return _send(t, fd, sock, data, flags, dest or None, fds, cred, nr)
 
 
-@syscall("sendmsg", FULL, "SCM_RIGHTS and SCM_CREDENTIALS on UNIX sockets",
+@syscall("sendmsg", PARTIAL, "SCM_RIGHTS and SCM_CREDENTIALS on UNIX sockets; IP control "
+         "messages are EINVAL",
          args=("fd", "msghdr", "msgflags"))
 def sendmsg(t, fd, msg, flags):
     """Implements sendmsg(2)."""
@@ -525,7 +531,7 @@ def sendmsg(t, fd, msg, flags):
 def sendmmsg(t, fd, msgvec, vlen, flags):
     """Implements sendmmsg(2)."""
     sock = _sock(t, fd)
-    vlen = min(u32(vlen), UIO_MAXIOV)
+    vlen = min(u32(vlen), abi.UIO_MAXIOV)
     flags = u32(flags)
     done = 0
     for i in range(vlen):
@@ -629,7 +635,7 @@ def _control_out(t, sock: Socket, got, control: int, controllen: int, flags: int
 
 def _recvmsg(t, fd, sock: Socket, msg: int, flags: int, nr: int) -> int:
     name, namelen, iov, iovlen, control, controllen, _ = _MSGHDR.unpack(t.mm.copy_in(msg, 56))
-    if iovlen > UIO_MAXIOV:
+    if iovlen > abi.UIO_MAXIOV:
         raise KernelError(E.EMSGSIZE)
     vecs = _iov(t, iov, iovlen)
     total = min(sum(n for _, n in vecs), MAX_RW_COUNT)
@@ -660,7 +666,8 @@ def _recvmsg(t, fd, sock: Socket, msg: int, flags: int, nr: int) -> int:
     return _result(sock, got, flags)
 
 
-@syscall("recvmsg", FULL, "SCM_RIGHTS and SCM_CREDENTIALS on UNIX sockets",
+@syscall("recvmsg", PARTIAL, "SCM_RIGHTS and SCM_CREDENTIALS on UNIX sockets; IP control "
+         "messages (IP_PKTINFO, IP_RECVTTL, ...) are accepted as options but never delivered",
          args=("fd", "omsghdr", "msgflags"))
 def recvmsg(t, fd, msg, flags):
     """Implements recvmsg(2)."""
@@ -673,7 +680,7 @@ def recvmsg(t, fd, msg, flags):
 def recvmmsg(t, fd, msgvec, vlen, flags, timeout):
     """Implements recvmmsg(2)."""
     sock = _sock(t, fd)
-    vlen = min(u32(vlen), UIO_MAXIOV)
+    vlen = min(u32(vlen), abi.UIO_MAXIOV)
     flags = u32(flags)
     done = 0
     for i in range(vlen):

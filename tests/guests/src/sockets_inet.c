@@ -344,6 +344,13 @@ static void udp(void) {
     inet_ntop(AF_INET6, &f6.sin6_addr, ip, sizeof ip);
     printf("from %s len %u\n", ip, fl);
     close(u6); close(s6);
+    int q = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in qa = v4("127.0.0.1", 0);
+    T(bind(q, (struct sockaddr *)&qa, sizeof qa));
+    struct timeval tv = {0, 100000};
+    T(setsockopt(q, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv));
+    T(recv(q, buf, sizeof buf, 0));                      /* EAGAIN after 0.1 s */
+    close(q);
 }
 
 static void options(void) {

@@ -493,6 +493,41 @@ static void readiness_and_buffers(void) {
     T(accept(0, NULL, NULL) < 0 && errno == ENOTSOCK);
 }
 
+static void big_writes(void) {
+    printf("-- blocking writes move everything\n");
+    static char buf[1 << 20];
+    for (int i = 0; i < (int)sizeof buf; i++) buf[i] = (char)(i * 13);
+    int sv[2], p[2];
+    T(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    T(pipe(p));
+    pid_t child = fork();
+    if (child == 0) {
+        unsigned long sum = 0, total = 0;
+        char r[3000];
+        ssize_t n;
+        close(sv[0]); close(p[1]);
+        while ((n = read(sv[1], r, sizeof r)) > 0) {
+            for (ssize_t i = 0; i < n; i++) sum += (unsigned char)r[i];
+            total += n;
+        }
+        while ((n = read(p[0], r, sizeof r)) > 0) {
+            for (ssize_t i = 0; i < n; i++) sum += (unsigned char)r[i];
+            total += n;
+        }
+        printf("child read %lu sum %lu\n", total, sum);
+        _exit(0);
+    }
+    close(sv[1]); close(p[0]);
+    T(write(sv[0], buf, sizeof buf));
+    T(send(sv[0], buf, sizeof buf / 2, 0));
+    close(sv[0]);
+    T(write(p[1], buf, sizeof buf));
+    close(p[1]);
+    int status;
+    waitpid(child, &status, 0);
+    printf("child exit %d\n", WEXITSTATUS(status));
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     strcpy(dir, "/tmp/ecsk-sockXXXXXX");
@@ -506,6 +541,7 @@ int main(void) {
     pass_fds();
     credentials();
     readiness_and_buffers();
+    big_writes();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "%s", dir);
     /* clean up the directory (natively it is the host's /tmp) */
