@@ -864,6 +864,27 @@ def _sockopt_name(c, i):
     return enum(s32(c.args[i]), SOCKOPT_NAMES.get(s32(c.args[i - 1]), {}))
 
 
+def _optval_in(c, i):
+    """setsockopt's value: ``[1]`` for an int (its length, the next argument, is 4)."""
+    if s32(c.args[i + 1]) == 4:
+        data = c.read(c.args[i], 4)
+        if data is not None:
+            return f"[{struct.unpack('<i', data)[0]}]"
+    return pointer(c.args[i])
+
+
+def _optval_out(c, i):
+    """getsockopt's value once it succeeded: ``[1]`` for an int."""
+    if c.ret is None or c.ret < 0:
+        return pointer(c.args[i])
+    n = c.read(c.args[i + 1], 4)
+    if n is not None and struct.unpack("<i", n)[0] == 4:
+        data = c.read(c.args[i], 4)
+        if data is not None:
+            return f"[{struct.unpack('<i', data)[0]}]"
+    return pointer(c.args[i])
+
+
 _MSGHDR = struct.Struct("<QI4xQQQQi4x")
 
 
@@ -1137,7 +1158,8 @@ KINDS: dict[str, tuple[str, Callable]] = {
     "sockaddr": ("in", _sockaddr_in), "osockaddr": ("out", _sockaddr_out),
     "osocklen": ("out", _socklen_out), "msghdr": ("in", _msghdr_in),
     "omsghdr": ("out", _msghdr_out), "sockoptlevel": ("in", _sockopt_level),
-    "sockoptname": ("in", _sockopt_name),
+    "sockoptname": ("in", _sockopt_name), "optval": ("in", _optval_in),
+    "ooptval": ("out", _optval_out),
     "efdflags": ("in", _flag_kind(EVENTFD_FLAGS, rename=EVENTFD_NAMES)),
     "mfdflags": ("in", _flag_kind(MFD_FLAGS)), "itimer": ("in", _enum_kind(ITIMERS)),
     "timerflags": ("in", _flag_kind(TIMER_FLAGS)),

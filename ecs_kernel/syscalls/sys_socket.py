@@ -821,7 +821,7 @@ def _get_value(sock: Socket, level: int, opt: int) -> bytes:
 
 
 @syscall("getsockopt", PARTIAL, "SOL_SOCKET, IP, IPV6 and TCP options servers use; no TCP_INFO",
-         args=("fd", "sockoptlevel", "sockoptname", "p", "p"))
+         args=("fd", "sockoptlevel", "sockoptname", "ooptval", "osocklen"))
 def getsockopt(t, fd, level, optname, optval, optlen):
     """Implements getsockopt(2)."""
     sock = _sock(t, fd)
@@ -838,7 +838,7 @@ def getsockopt(t, fd, level, optname, optval, optlen):
 
 @syscall("setsockopt", PARTIAL, "SOL_SOCKET, IP, IPV6 and TCP options servers use, stored and "
          "returned; buffer sizes bound the queued bytes; timeouts apply to the socket calls",
-         args=("fd", "sockoptlevel", "sockoptname", "p", "u"))
+         args=("fd", "sockoptlevel", "sockoptname", "optval", "u"))
 def setsockopt(t, fd, level, optname, optval, optlen):
     """Implements setsockopt(2)."""
     sock = _sock(t, fd)
