@@ -215,9 +215,9 @@ class Socket(FileDescription):
 
     def shutdown(self, how: int) -> None:
         """shutdown(2): SHUT_RD, SHUT_WR, SHUT_RDWR as 0, 1, 2 (the caller checked ``how``)."""
-        if self.connection_based and self.state != CONNECTED and not (
-                self.state == LISTENING and self.family == abi.AF_UNIX):
-            raise KernelError(E.ENOTCONN)
+        if self.state != CONNECTED and not (self.family == abi.AF_UNIX and (
+                self.state == LISTENING or not self.connection_based)):
+            raise KernelError(E.ENOTCONN)  # inet_shutdown: TCP_CLOSE (UDP unconnected too)
         mask = how + 1  # SHUT_RD -> RCV_SHUTDOWN, SHUT_WR -> SEND_SHUTDOWN, both -> both
         self.shut |= mask
         self.shutdown_peer(mask)

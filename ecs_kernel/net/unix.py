@@ -182,7 +182,8 @@ class UnixSocket(Socket):
     def poll(self) -> int:
         mask = self._poll()
         if self.waiting_on is not None and self._still_blocked():
-            mask &= ~(abi.POLLOUT | abi.POLLWRNORM | abi.POLLWRBAND)
+            # a task sleeps in connect or send until the other side has room (unix_wait_for_peer)
+            mask &= ~(abi.POLLOUT | abi.POLLWRNORM | abi.POLLWRBAND | abi.POLLHUP)
         return mask
 
     def _poll(self) -> int:

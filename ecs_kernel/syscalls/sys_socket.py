@@ -315,6 +315,8 @@ def connect(t, fd, addr, addrlen):
         except KernelError as e:
             if e.errno != E.EAGAIN:
                 raise
+            if sock.nonblocking:
+                sock.waiting_on = None  # only a task that waits is held back from POLLOUT
             _wait(t, fd, sock, POLLOUT, abi.NR_CONNECT, sock.sndtimeo, False)
         return 0
     fam, ip, port = _inet_dest(sock, raw)
@@ -417,6 +419,8 @@ def _send(t, fd, sock: Socket, data: bytes, flags: int, dest: bytes | None, fds=
                 return sock.send_dgram(data, list(fds), cred, target)
             except KernelError as e:
                 if e.errno == E.EAGAIN:
+                    if nonblock or sock.nonblocking:
+                        sock.waiting_on = None
                     _wait(t, fd, sock, POLLOUT | POLLWRNORM, nr, sock.sndtimeo, nonblock)
                 raise
         if isinstance(sock, InetSocket) and not sock.tcp:
