@@ -123,7 +123,9 @@ def write_all(t, desc, data: bytes, write_some, nonblock: bool = False, deadline
     raise WouldBlock([(fd, POLLOUT | POLLWRNORM)], deadline, done=done)
 
 
-def _do_write(t, desc, data: bytes, offset: int | None = None) -> int:
+def _do_write(t, desc, data: bytes, offset: int | None = None, whole: bool = True) -> int:
+    """write(2) of ``data`` (at ``offset``: pwrite). ``whole``: a blocking write waits until all
+    is written; else it returns what fit, EAGAIN when nothing did (sendfile)."""
     try:
         if offset is not None:
             try:
@@ -132,7 +134,7 @@ def _do_write(t, desc, data: bytes, offset: int | None = None) -> int:
                 if e.errno == E.EAGAIN:
                     _blocked_io(t, desc, True)
                 raise
-        return write_all(t, desc, data, lambda rest, done: desc.write(rest))
+        return write_all(t, desc, data, lambda rest, done: desc.write(rest), not whole)
     except KernelError as e:
         if e.errno == E.EPIPE:
             # A pipe without readers (ours, or the host's stdout): SIGPIPE, then EPIPE if the
@@ -308,6 +310,8 @@ def sendfile(t, out_fd, in_fd, offset_ptr, count):
     if not src.can_read or not dst.can_write:
         raise KernelError(E.EBADF)
     count = _check_count(count)
+    if count and not dst.poll() & (POLLOUT | POLLERR | POLLHUP):
+        _blocked_io(t, dst, True)  # wait before taking anything from the source
     if offset_ptr:
         off = s64(t.mm.copy_in_u64(offset_ptr))
         if off < 0:
@@ -320,7 +324,14 @@ def sendfile(t, out_fd, in_fd, offset_ptr, count):
             if e.errno == E.EAGAIN:
                 _blocked_io(t, src, False)
             raise
-    n = _do_write(t, dst, data) if data else 0
+    try:
+        n = _do_write(t, dst, data, whole=False) if data else 0
+    except KernelError as e:
+        if e.errno == E.EAGAIN:
+            if not offset_ptr and src.seekable:
+                src.lseek(-len(data), abi.SEEK_CUR)
+            _blocked_io(t, dst, True)
+        raise
     if offset_ptr:
         t.mm.copy_out_u64(offset_ptr, off + n)
     elif n < len(data) and src.seekable:
