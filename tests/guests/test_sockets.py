@@ -72,3 +72,7 @@ def test_http_server_and_urllib_client_in_one_guest_shell():
     r = run_guest(["/bin/sh", "-c", HTTP_DEMO], env=env, timeout=900)
     assert r.status == 0, r.stderr
     assert r.stdout.decode().splitlines() == ["ipv4 200 True ipv6 200 True", "2"], r.stderr
+
+
+def test_bad_input_to_socket_calls_gets_linuxs_errnos(guest_build, libc):
+    same([guest_build("sockets_bad", libc)])
