@@ -98,12 +98,14 @@ def _do_read(t, desc, buf: int, count: int, offset: int | None = None) -> int:
     return len(data)
 
 
-def write_all(t, desc, data: bytes, write_some, nonblock: bool = False, deadline=None) -> int:
+def write_all(t, desc, data: bytes, write_some, nonblock: bool = False, deadline=None,
+              sigpipe: bool = True) -> int:
     """A write that moves everything unless the file is non-blocking (pipe_write, sock_sendmsg):
     ``write_some(rest, done)`` writes some of ``rest`` (EAGAIN when nothing fits). Blocked, the
     task waits for POLLOUT with the count so far in its io_waits rows, and the call, run again,
     goes on after it (systems/io_wait.progress); a handler that interrupts it returns the count.
-    A non-blocking write returns what fit, or EAGAIN. An error after some bytes returns them."""
+    A non-blocking write returns what fit, or EAGAIN. An error after some bytes returns them
+    (EPIPE still sends SIGPIPE, as pipe_write does, unless ``sigpipe`` is off: MSG_NOSIGNAL)."""
     done = io_wait.progress(t.world, t.row)
     while True:
         try:
@@ -112,6 +114,8 @@ def write_all(t, desc, data: bytes, write_some, nonblock: bool = False, deadline
             if e.errno == E.EAGAIN and not nonblock and not desc.nonblocking:
                 break
             if done:
+                if e.errno == E.EPIPE and sigpipe:
+                    send_sigpipe(t)
                 return done
             raise
         done += n

@@ -445,8 +445,9 @@ def _send(t, fd, sock: Socket, data: bytes, flags: int, dest: bytes | None, fds=
                     return done
                 raise KernelError(E.EAGAIN)
         fds = list(fds)
+        # a send cut short returns its count without SIGPIPE (unix_stream_sendmsg, tcp_sendmsg)
         return write_all(t, sock, data, lambda rest, done: sock.send_stream(
-            rest, fds if not done else [], cred, src), nonblock, deadline)
+            rest, fds if not done else [], cred, src), nonblock, deadline, sigpipe=False)
     except KernelError as e:
         if e.errno == E.EPIPE and not flags & MSG_NOSIGNAL:
             send_sigpipe(t)

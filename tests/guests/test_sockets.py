@@ -76,3 +76,8 @@ def test_http_server_and_urllib_client_in_one_guest_shell():
 
 def test_bad_input_to_socket_calls_gets_linuxs_errnos(guest_build, libc):
     same([guest_build("sockets_bad", libc)])
+
+
+def test_a_blocking_write_cut_short_returns_its_count(guest_build, libc):
+    native, _ = same([guest_build("partial_writes", libc)])
+    assert b"pipe: first wrote some 1" in native.stdout
