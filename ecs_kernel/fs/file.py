@@ -39,6 +39,9 @@ class FileDescription:
     """Base description: the flag checks every file shares; data operations say EINVAL."""
 
     seekable = True
+    # A blocking write that wrote some bytes and then found no reader returns them; pipe_write
+    # still sends SIGPIPE, a socket's sendmsg does not.
+    sigpipe_after_partial_write = True
 
     __state__ = {"inode": "@Inode", "flags": "int", "path": "str", "offset": "int",
                  "released": "bool", "_fd_refs": "~int", "_in_flight": "~int"}

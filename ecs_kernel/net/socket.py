@@ -103,6 +103,7 @@ class Socket(FileDescription):
     """A socket of any family; see the module docstring."""
 
     seekable = False
+    sigpipe_after_partial_write = False
 
     __state__ = {"family": "int", "stype": "int", "protocol": "int", "state": "int",
                  "shut": "int", "so_error": "int", "opts": "dict[int,int]", "sndbuf": "int",

@@ -138,7 +138,8 @@ def _do_write(t, desc, data: bytes, offset: int | None = None, whole: bool = Tru
                 if e.errno == E.EAGAIN:
                     _blocked_io(t, desc, True)
                 raise
-        return write_all(t, desc, data, lambda rest, done: desc.write(rest), not whole)
+        return write_all(t, desc, data, lambda rest, done: desc.write(rest), not whole,
+                         sigpipe=desc.sigpipe_after_partial_write)
     except KernelError as e:
         if e.errno == E.EPIPE:
             # A pipe without readers (ours, or the host's stdout): SIGPIPE, then EPIPE if the
