@@ -12,6 +12,7 @@ from hypothesis import given, strategies as st
 
 from .harness import run_guest
 from .test_checkpoint import EXAMPLES, assert_resumes
+from .test_deterministic import assert_same_twice
 from .test_differential import same
 
 
@@ -81,3 +82,10 @@ def test_bad_input_to_socket_calls_gets_linuxs_errnos(guest_build, libc):
 def test_a_blocking_write_cut_short_returns_its_count(guest_build, libc):
     native, _ = same([guest_build("partial_writes", libc)])
     assert b"pipe: first wrote some 1" in native.stdout
+
+
+@pytest.mark.parametrize("prog", ["sockets_inet", "sockets_ckpt"])
+def test_networked_programs_run_the_same_twice_when_deterministic(guest_build, prog):
+    """No host socket anywhere: ports, addresses, the data and its timing are the kernel's, so a
+    deterministic run (strace log included) repeats exactly."""
+    assert_same_twice(guest_build(prog))
