@@ -256,8 +256,9 @@ def socketpair(t, family, type_, protocol, sv):
 
 # -- names and connections ----------------------------------------------------------------------------
 
-@syscall("bind", FULL, "UNIX paths (a socket inode in the guest's tree), abstract names and "
-         "autobind; loopback and wildcard inet addresses", args=("fd", "sockaddr", "u"))
+@syscall("bind", PARTIAL, "UNIX paths (a socket inode in the guest's tree), abstract names and "
+         "autobind; loopback and wildcard inet addresses; no TIME_WAIT: a port is free again as "
+         "soon as its sockets are closed", args=("fd", "sockaddr", "u"))
 def bind(t, fd, addr, addrlen):
     """Implements bind(2)."""
     sock = _sock(t, fd)
@@ -290,7 +291,8 @@ def listen(t, fd, backlog):
     return 0
 
 
-@syscall("connect", FULL, "UNIX names; TCP and UDP on loopback, ENETUNREACH elsewhere",
+@syscall("connect", PARTIAL, "UNIX names; TCP and UDP on loopback, ENETUNREACH elsewhere; "
+         "AF_UNSPEC does not disconnect a connected TCP socket",
          args=("fd", "sockaddr", "u"))
 def connect(t, fd, addr, addrlen):
     """Implements connect(2)."""
@@ -454,7 +456,7 @@ def _send(t, fd, sock: Socket, data: bytes, flags: int, dest: bytes | None, fds=
         raise
 
 
-@syscall("sendto", FULL, "MSG_OOB is EOPNOTSUPP", args=("fd", "b2", "u", "msgflags",
+@syscall("sendto", PARTIAL, "no TCP urgent data (MSG_OOB is EOPNOTSUPP); MSG_MORE does not cork", args=("fd", "b2", "u", "msgflags",
                                                        "sockaddr", "u"))
 def sendto(t, fd, buf, length, flags, addr, addrlen):
     """Implements sendto(2)."""
@@ -560,6 +562,8 @@ def _recv(t, fd, sock: Socket, n: int, flags: int, nr: int):
     if flags & MSG_OOB:
         raise KernelError(E.EOPNOTSUPP if isinstance(sock, UnixSocket) or not sock.tcp
                           else E.EINVAL)
+    if flags & abi.MSG_ERRQUEUE and isinstance(sock, InetSocket):
+        raise KernelError(E.EAGAIN)  # ip_recv_error: nothing is ever queued; UNIX ignores the flag
     passcred = isinstance(sock, UnixSocket) and bool(sock.opt(SOL_SOCKET, abi.SO_PASSCRED))
     if (flags & MSG_WAITALL and sock.stype == SOCK_STREAM and not flags & MSG_PEEK
             and sock.state == CONNECTED and sock.rx_bytes < n and not sock.shut & RCV_SHUTDOWN
@@ -581,7 +585,8 @@ def _result(sock: Socket, got, flags: int) -> int:
     return len(got.data)
 
 
-@syscall("recvfrom", FULL, "MSG_OOB is EOPNOTSUPP", args=("fd", "o2", "u", "msgflags",
+@syscall("recvfrom", PARTIAL, "no TCP urgent data (MSG_OOB is EINVAL); the error queue (MSG_ERRQUEUE) is "
+         "always empty", args=("fd", "o2", "u", "msgflags",
                                                          "osockaddr", "osocklen"))
 def recvfrom(t, fd, buf, length, flags, addr, addrlen):
     """Implements recvfrom(2)."""
