@@ -672,7 +672,8 @@ def _recvmsg(t, fd, sock: Socket, msg: int, flags: int, nr: int) -> int:
         sock.drop_received(got)
     t.mm.copy_out(msg + 8, struct.pack("<I", len(src) if name and src else 0))
     t.mm.copy_out(msg + 40, struct.pack("<Q", used))
-    t.mm.copy_out(msg + 48, struct.pack("<i", got.flags | trunc))
+    # ___sys_recvmsg starts msg_flags from the call's MSG_CMSG_CLOEXEC
+    t.mm.copy_out(msg + 48, struct.pack("<i", got.flags | trunc | (flags & MSG_CMSG_CLOEXEC)))
     return _result(sock, got, flags)
 
 
