@@ -17,7 +17,9 @@ Bottom to top. A module may import its own layer and the layers its row names, n
     fs          abi errors checkpoint_objects fs            the guest file layer; below
                                                             components and systems, whose fd
                                                             tables hold its file descriptions
-    components  abi errors world schedule jit fs            columns, invariants, row helpers
+    net         abi errors checkpoint_objects fs net        sockets: file descriptions whose
+                                                            data live in the kernel
+    components  abi errors world schedule jit fs net        columns, invariants, row helpers
     systems     ... components systems                      kernel calls and per-tick systems
     kernel      ... systems kernel                          the Kernel front door
     syscalls    ... kernel syscalls                         handlers; they reach the CPU only
@@ -51,7 +53,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "ecs_kernel"
 
 _BASE = {"abi", "checkpoint_file", "checkpoint_objects", "errors", "world", "schedule"}
-_BELOW_SYSCALLS = _BASE | {"jit", "fs", "components", "systems", "kernel"}
+_BELOW_SYSCALLS = _BASE | {"jit", "fs", "net", "components", "systems", "kernel"}
 MAY_IMPORT: dict[str, set[str]] = {
     "abi": {"abi"},
     "checkpoint_file": {"checkpoint_file"},
@@ -61,12 +63,13 @@ MAY_IMPORT: dict[str, set[str]] = {
     "schedule": {"abi", "checkpoint_file", "checkpoint_objects", "errors", "world", "schedule"},
     "jit": {"abi", "jit"},
     "fs": {"abi", "checkpoint_file", "checkpoint_objects", "errors", "fs"},
-    "components": _BASE | {"jit", "fs", "components"},
-    "systems": _BASE | {"jit", "fs", "components", "systems"},
+    "net": {"abi", "checkpoint_file", "checkpoint_objects", "errors", "fs", "net"},
+    "components": _BASE | {"jit", "fs", "net", "components"},
+    "systems": _BASE | {"jit", "fs", "net", "components", "systems"},
     "kernel": _BELOW_SYSCALLS,
     "syscalls": _BELOW_SYSCALLS | {"syscalls"},
     "cpu": _BELOW_SYSCALLS | {"syscalls", "cpu"},
-    "sim": (_BELOW_SYSCALLS - {"fs"}) | {"sim"},
+    "sim": (_BELOW_SYSCALLS - {"fs", "net"}) | {"sim"},
     "testing": _BELOW_SYSCALLS | {"testing"},
     "cli": None,  # anything
     "cluster": None,

@@ -8,8 +8,8 @@ copied on fork: components/resources.py). The bitmaps of all tables are two uint
 Allocation is the numba kernel ``jit/fdtable.alloc_lowest``. The width starts at one word (64 fds)
 and doubles when some table needs a higher fd, so a million small tables cost 16 bytes each.
 File descriptions are Python objects (``fs/``), held per table in ``files[row][fd]``; each carries
-``_fd_refs``, the number of fds (in all tables) that refer to it; the last close calls
-``release()``.
+``_fd_refs``, the number of fds (in all tables) and of SCM_RIGHTS messages in flight that
+refer to it; the last close calls ``release()`` (fs/file.drop_ref).
 
 Invariants (:func:`check`): the bits of ``used`` are exactly the keys of ``files[row]``;
 ``cloexec`` is a subset of ``used``; rows of freed tables are all zero.
@@ -21,6 +21,7 @@ import numpy as np
 
 from . import resources
 from ..checkpoint_objects import state_class
+from ..fs.file import drop_ref
 from ..world import Component
 
 
@@ -92,7 +93,9 @@ class FDStore:
                 refs[id(f)] = refs.get(id(f), 0) + 1
         for files in st.files.values():
             for f in files.values():
-                f._fd_refs = refs[id(f)]  # counted again, not trusted from the file
+                # counted again, not trusted from the file; SCM_RIGHTS messages in flight hold
+                # the rest (fs/file.hold_in_flight)
+                f._fd_refs = refs[id(f)] + getattr(f, "_in_flight", 0)
         return st
 
 
@@ -149,12 +152,6 @@ def _on_release_many(world, rows) -> None:
         for r in rows.tolist():
             for f in st.files.pop(r, {}).values():
                 drop_ref(f)
-
-
-def drop_ref(f) -> None:
-    f._fd_refs -= 1
-    if f._fd_refs == 0:
-        f.release()
 
 
 resources.COPY_HOOKS["fd_tables"] = _on_copy

@@ -7,7 +7,9 @@ rows of one table, ``io_waits``:
 
     one row per file descriptor and the poll events the task waits for (``iw_fd`` -1: no fd, a
     wait for the deadline alone, as ``poll(NULL, 0, ms)``), each carrying the call's absolute
-    deadline on ``world.now_ns`` (``NO_DEADLINE``: none) and its syscall number.
+    deadline on ``world.now_ns`` (``NO_DEADLINE``: none), its syscall number and how many bytes
+    it had already moved (a blocking write writes everything, as pipe_write and sock_sendmsg do:
+    run again, it goes on after them; a handler that interrupts it makes it return that count).
 
 The rows outlive the wait by one step: woken, the task runs its call again (Linux's loop looks
 again after a wakeup), and the call finds its deadline there and goes on with it (Linux keeps a
@@ -34,6 +36,7 @@ IOWaits = Component("IOWaits", "io_waits", {
     "iw_events": Column(np.uint32, 0),  # poll(2) events wanted (POLLIN, POLLOUT, ...)
     "iw_deadline": Column(np.int64, NO_DEADLINE),  # the call's, absolute, on world.now_ns
     "iw_nr": Column(np.int16, -1),  # the syscall the wait belongs to
+    "iw_done": Column(np.int64, 0),  # bytes the call moved before it blocked (a write goes on)
 }, doc="The file descriptors and events each task blocked on I/O waits for, and its deadline.")
 
 COMPONENTS = [IOWaits]

@@ -39,9 +39,12 @@ class FileDescription:
     """Base description: the flag checks every file shares; data operations say EINVAL."""
 
     seekable = True
+    # A blocking write that wrote some bytes and then found no reader returns them; pipe_write
+    # still sends SIGPIPE, a socket's sendmsg does not.
+    sigpipe_after_partial_write = True
 
     __state__ = {"inode": "@Inode", "flags": "int", "path": "str", "offset": "int",
-                 "released": "bool", "_fd_refs": "~int"}
+                 "released": "bool", "_fd_refs": "~int", "_in_flight": "~int"}
 
     def __init__(self, inode, flags: int, path: str = ""):
         self.inode = inode
@@ -216,6 +219,26 @@ class FileDescription:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.path or self.inode!r} flags={self.flags:#o} off={self.offset}>"
+
+
+def drop_ref(f: FileDescription) -> None:
+    """One reference to ``f`` (an fd, or a message in flight) went away: the last calls
+    ``release()`` (Linux fput)."""
+    f._fd_refs -= 1
+    if f._fd_refs == 0:
+        f.release()
+
+
+def hold_in_flight(f: FileDescription) -> None:
+    """A SCM_RIGHTS message queued on a socket holds ``f`` until it is received or dropped."""
+    f._fd_refs = getattr(f, "_fd_refs", 0) + 1
+    f._in_flight = getattr(f, "_in_flight", 0) + 1
+
+
+def drop_in_flight(f: FileDescription) -> None:
+    """The message holding ``f`` was received (its fds installed anew) or dropped."""
+    f._in_flight -= 1
+    drop_ref(f)
 
 
 @state_class

@@ -620,6 +620,20 @@ class SyntheticDir(DirInode):
 
 
 @state_class
+class SocketNode(Inode):
+    """A UNIX socket's name in the file tree (bind(2) makes it, unix(7)): ``bound`` is the socket
+    description while it is open; connect(2) finds the socket through it. Opening it is ENXIO."""
+
+    ftype = abi.S_IFSOCK
+
+    __state__ = {"bound": "?@FileDescription"}
+
+    def __init__(self, sb: SuperBlock, mode: int, uid: int, gid: int, bound=None):
+        super().__init__(sb, mode, uid, gid)
+        self.bound = bound
+
+
+@state_class
 class HostSpecial(Inode):
     """A host FIFO, socket or device node: visible through stat, never opened (ENXIO)."""
 

@@ -17,7 +17,7 @@ Operations on the overlay and on /tmp are one filesystem here (no EXDEV); /proc 
 from __future__ import annotations
 
 import os
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 from ecs_kernel.abi import (O_ACCMODE, O_CREAT, O_DIRECTORY, O_EXCL, O_LARGEFILE, O_NOATIME,
                             O_NOFOLLOW, O_PATH, O_RDONLY, O_TMPFILE, O_TRUNC, O_WRONLY,
@@ -288,6 +288,20 @@ class PathOps:
         dmode, uid, gid = self._new_owner(d, walk.creds, mode & ~umask & 0o7777, True)
         d.add(last, Directory(d.sb, dmode, uid, gid))
         self._dir_changed(d, +1)
+
+    def mknod(self, path, make: Callable[..., Inode], mode: int, *, cwd=None,
+              creds: Creds | None = None, umask: int = 0o022) -> Inode:
+        """A new special inode at ``path`` (mknod(2), and bind(2) of a UNIX socket):
+        ``make(sb, mode, uid, gid)`` builds it with the permission bits less the umask. EEXIST
+        if the name is taken."""
+        walk = self._walk(creds)
+        d, last = self._create_lookup(path, cwd, walk, False)
+        self._may_create(d, walk)
+        fmode, uid, gid = self._new_owner(d, walk.creds, mode & ~umask & 0o7777, False)
+        node = make(d.sb, fmode, uid, gid)
+        d.add(last, node)
+        self._dir_changed(d)
+        return node
 
     def symlink(self, target, linkpath, *, cwd=None, creds: Creds | None = None) -> None:
         """symlink(2): ``target`` is stored as given (resolved inside the guest root when followed)."""

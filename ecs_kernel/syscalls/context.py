@@ -76,11 +76,13 @@ class WouldBlock(Exception):
     for read/write and the like, which SA_RESTART restarts; Block.POLL for poll, select and
     epoll_wait, which a handler always ends with EINTR); woken, the call runs again."""
 
-    def __init__(self, waits, deadline: int = int(NO_DEADLINE), kind: int = Block.IO):
+    def __init__(self, waits, deadline: int = int(NO_DEADLINE), kind: int = Block.IO,
+                 done: int = 0):
         super().__init__("would block")
         self.waits = list(waits)
         self.deadline = int(deadline)
         self.kind = kind
+        self.done = int(done)  # bytes a write moved before it blocked (io_wait.progress)
 
 
 class TaskExit(Exception):

@@ -110,7 +110,7 @@ class Dispatcher:
                 ret = -e.errno
             except (KernelBlocked, WouldBlock) as b:
                 if isinstance(b, WouldBlock):
-                    io_wait.block(world, task.row, b.kind, b.waits, b.deadline, nr)
+                    io_wait.block(world, task.row, b.kind, b.waits, b.deadline, nr, b.done)
                 d = task_block.deadline_of(world, task.row)
                 if d is not None:
                     machine.arm_deadline(d)  # a timed wait falls due on the kernel clock

@@ -33,10 +33,12 @@ program met (``ecs-kernel: unimplemented syscalls: rseq(334) x1``).
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import struct
 import time
+import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -144,11 +146,40 @@ FCNTL_CMDS = _enum("F_DUPFD", "F_GETFD", "F_SETFD", "F_GETFL", "F_SETFL", "F_GET
                    "F_GETPIPE_SZ", "F_ADD_SEALS", "F_GET_SEALS")
 FD_FLAGS = _flags("FD_CLOEXEC")
 LOCK_OPS = _flags("LOCK_SH", "LOCK_EX", "LOCK_UN", "LOCK_NB")
-ADDRESS_FAMILIES = _enum("AF_UNIX")
-SOCK_TYPES = _enum("SOCK_STREAM", "SOCK_DGRAM", "SOCK_SEQPACKET")
+ADDRESS_FAMILIES = _enum("AF_UNSPEC", "AF_UNIX", "AF_INET", "AF_INET6", "AF_NETLINK", "AF_PACKET")
+SOCK_TYPES = _enum("SOCK_STREAM", "SOCK_DGRAM", "SOCK_RAW", "SOCK_RDM", "SOCK_SEQPACKET",
+                   "SOCK_PACKET")
 SOCK_FLAGS = _flags("SOCK_CLOEXEC", "SOCK_NONBLOCK")
 SHUT_HOW = _enum("SHUT_RD", "SHUT_WR", "SHUT_RDWR")
-MSG_FLAGS = _flags("MSG_PEEK", "MSG_DONTWAIT", "MSG_NOSIGNAL")
+MSG_FLAGS = _flags("MSG_OOB", "MSG_PEEK", "MSG_DONTROUTE", "MSG_CTRUNC", "MSG_TRUNC",
+                   "MSG_DONTWAIT", "MSG_EOR", "MSG_WAITALL", "MSG_CONFIRM", "MSG_ERRQUEUE",
+                   "MSG_NOSIGNAL", "MSG_MORE", "MSG_WAITFORONE", "MSG_CMSG_CLOEXEC")
+IP_PROTOCOLS = _enum("IPPROTO_IP", "IPPROTO_ICMP", "IPPROTO_TCP", "IPPROTO_UDP", "IPPROTO_IPV6",
+                     "IPPROTO_ICMPV6", "IPPROTO_RAW")
+SOCKOPT_LEVELS = {abi.SOL_SOCKET: "SOL_SOCKET", abi.IPPROTO_IP: "SOL_IP",
+                  abi.IPPROTO_TCP: "SOL_TCP", abi.IPPROTO_UDP: "SOL_UDP",
+                  abi.IPPROTO_IPV6: "SOL_IPV6"}
+SOCKOPT_NAMES = {
+    abi.SOL_SOCKET: _enum("SO_DEBUG", "SO_REUSEADDR", "SO_TYPE", "SO_ERROR", "SO_DONTROUTE",
+                          "SO_BROADCAST", "SO_SNDBUF", "SO_RCVBUF", "SO_KEEPALIVE",
+                          "SO_OOBINLINE", "SO_NO_CHECK", "SO_PRIORITY", "SO_LINGER",
+                          "SO_BSDCOMPAT", "SO_REUSEPORT", "SO_PASSCRED", "SO_PEERCRED",
+                          "SO_RCVLOWAT", "SO_SNDLOWAT", "SO_RCVTIMEO", "SO_SNDTIMEO",
+                          "SO_BINDTODEVICE", "SO_TIMESTAMP", "SO_ACCEPTCONN", "SO_SNDBUFFORCE",
+                          "SO_RCVBUFFORCE", "SO_PASSSEC", "SO_MARK", "SO_PROTOCOL", "SO_DOMAIN",
+                          "SO_RXQ_OVFL", "SO_PEEK_OFF", "SO_BUSY_POLL", "SO_INCOMING_CPU",
+                          "SO_ZEROCOPY"),
+    abi.IPPROTO_TCP: _enum("TCP_NODELAY", "TCP_MAXSEG", "TCP_CORK", "TCP_KEEPIDLE",
+                           "TCP_KEEPINTVL", "TCP_KEEPCNT", "TCP_SYNCNT", "TCP_LINGER2",
+                           "TCP_DEFER_ACCEPT", "TCP_WINDOW_CLAMP", "TCP_INFO", "TCP_QUICKACK",
+                           "TCP_USER_TIMEOUT", "TCP_FASTOPEN", "TCP_NOTSENT_LOWAT"),
+    abi.IPPROTO_IP: _enum("IP_TOS", "IP_TTL", "IP_HDRINCL", "IP_OPTIONS", "IP_PKTINFO",
+                          "IP_MTU_DISCOVER", "IP_RECVERR", "IP_RECVTTL", "IP_RECVTOS",
+                          "IP_FREEBIND", "IP_MULTICAST_TTL", "IP_MULTICAST_LOOP"),
+    abi.IPPROTO_IPV6: _enum("IPV6_UNICAST_HOPS", "IPV6_MULTICAST_HOPS", "IPV6_MULTICAST_LOOP",
+                            "IPV6_V6ONLY", "IPV6_RECVPKTINFO", "IPV6_TCLASS"),
+}
+SCM_TYPES = _enum("SCM_RIGHTS", "SCM_CREDENTIALS")
 EPOLL_OPS = _enum("EPOLL_CTL_ADD", "EPOLL_CTL_DEL", "EPOLL_CTL_MOD")
 EVENTFD_FLAGS = _flags("EFD_SEMAPHORE", "O_NONBLOCK", "O_CLOEXEC")
 EVENTFD_NAMES = {"O_NONBLOCK": "EFD_NONBLOCK", "O_CLOEXEC": "EFD_CLOEXEC"}
@@ -766,6 +797,149 @@ def _sock_type(c, i):
     return f"{base}|{rest}" if rest else base
 
 
+def format_sockaddr(data: bytes) -> str:
+    """A sockaddr as strace prints it: ``{sa_family=AF_INET, sin_port=htons(80),
+    sin_addr=inet_addr("127.0.0.1")}``, ``{sa_family=AF_UNIX, sun_path="/tmp/s"}`` (``@"name"``
+    for an abstract name)."""
+    if len(data) < 2:
+        return "{sa_family=???}" if data else "{}"
+    fam = struct.unpack_from("<H", data)[0]
+    head = "{sa_family=" + enum(fam, ADDRESS_FAMILIES)
+    if fam == abi.AF_UNIX:
+        path = data[2:]
+        if not path:
+            return head + "}"
+        if path[0] == 0:
+            return head + ", sun_path=@" + quote(path[1:]) + "}"
+        return head + ", sun_path=" + quote(path.split(b"\0", 1)[0]) + "}"
+    if fam == abi.AF_INET and len(data) >= 8:
+        port = struct.unpack_from(">H", data, 2)[0]
+        ip = ".".join(str(b) for b in data[4:8])
+        return f'{head}, sin_port=htons({port}), sin_addr=inet_addr("{ip}")}}'
+    if fam == abi.AF_INET6 and len(data) >= 24:
+        port, flow = struct.unpack_from(">HI", data, 2)
+        ip = ipaddress.IPv6Address(bytes(data[8:24])).compressed
+        scope = struct.unpack_from("<I", data, 24)[0] if len(data) >= 28 else 0
+        return (f"{head}, sin6_port=htons({port}), sin6_flowinfo=htonl({flow}), "
+                f'inet_pton(AF_INET6, "{ip}", &sin6_addr), sin6_scope_id={scope}}}')
+    return head + ", sa_data=" + quote(data[2:]) + "}"
+
+
+def _sockaddr_in(c, i):
+    """A sockaddr argument whose length is the next argument."""
+    n = s32(c.args[i + 1])
+    data = c.read(c.args[i], min(max(n, 0), 128)) if n > 0 else None
+    return pointer(c.args[i]) if data is None else format_sockaddr(data)
+
+
+def _sockaddr_out(c, i):
+    """A sockaddr the call fills, its length in the int the next argument points to."""
+    if c.ret is None or c.ret < 0 or not c.args[i]:
+        return pointer(c.args[i])
+    n = c.read(c.args[i + 1], 4)
+    if n is None:
+        return pointer(c.args[i])
+    n = struct.unpack("<i", n)[0]
+    data = c.read(c.args[i], min(max(n, 0), 128)) if n > 0 else b""
+    return pointer(c.args[i]) if data is None else format_sockaddr(data)
+
+
+def _socklen_out(c, i):
+    if c.ret is None or c.ret < 0 or not c.args[i - 1]:
+        return pointer(c.args[i])
+    return _int_ptr(c, i)
+
+
+def _protocol(c, i):
+    if s32(c.args[i - 2]) in (abi.AF_INET, abi.AF_INET6):
+        return enum(s32(c.args[i]), IP_PROTOCOLS)
+    return str(s32(c.args[i]))
+
+
+def _sockopt_level(c, i):
+    return enum(s32(c.args[i]), SOCKOPT_LEVELS)
+
+
+def _sockopt_name(c, i):
+    return enum(s32(c.args[i]), SOCKOPT_NAMES.get(s32(c.args[i - 1]), {}))
+
+
+def _optval_in(c, i):
+    """setsockopt's value: ``[1]`` for an int (its length, the next argument, is 4)."""
+    if s32(c.args[i + 1]) == 4:
+        data = c.read(c.args[i], 4)
+        if data is not None:
+            return f"[{struct.unpack('<i', data)[0]}]"
+    return pointer(c.args[i])
+
+
+def _optval_out(c, i):
+    """getsockopt's value once it succeeded: ``[1]`` for an int."""
+    if c.ret is None or c.ret < 0:
+        return pointer(c.args[i])
+    n = c.read(c.args[i + 1], 4)
+    if n is not None and struct.unpack("<i", n)[0] == 4:
+        data = c.read(c.args[i], 4)
+        if data is not None:
+            return f"[{struct.unpack('<i', data)[0]}]"
+    return pointer(c.args[i])
+
+
+_MSGHDR = struct.Struct("<QI4xQQQQi4x")
+
+
+def _cmsgs(c, addr: int, n: int) -> str:
+    data = c.read(addr, min(n, 4096))
+    if data is None:
+        return pointer(addr)
+    items, pos = [], 0
+    while pos + 16 <= len(data):
+        clen, level, ctype = struct.unpack_from("<QiI", data, pos)
+        if clen < 16 or pos + clen > len(data):
+            break
+        body = data[pos + 16:pos + clen]
+        text = (f"{{cmsg_len={clen}, cmsg_level={enum(level, SOCKOPT_LEVELS)}, "
+                f"cmsg_type={enum(ctype, SCM_TYPES) if level == abi.SOL_SOCKET else ctype}")
+        if level == abi.SOL_SOCKET and ctype == abi.SCM_RIGHTS:
+            fds = [str(x) for (x,) in struct.iter_unpack("<i", body[:len(body) // 4 * 4])]
+            text += ", cmsg_data=[" + ", ".join(fds) + "]"
+        elif level == abi.SOL_SOCKET and ctype == abi.SCM_CREDENTIALS and len(body) >= 12:
+            pid, uid, gid = struct.unpack_from("<iII", body)
+            text += f", cmsg_data={{pid={pid}, uid={uid}, gid={gid}}}"
+        items.append(text + "}")
+        pos += (clen + 7) & ~7
+    return "[" + ", ".join(items) + "]"
+
+
+def _msghdr(c, i, total: int | None):
+    addr = c.args[i]
+    hdr = c.read(addr, _MSGHDR.size)
+    if hdr is None:
+        return pointer(addr)
+    name, namelen, iov, iovlen, control, controllen, mflags = _MSGHDR.unpack(hdr)
+    text = "{msg_name="
+    raw = c.read(name, min(namelen, 128)) if name and namelen else None
+    text += format_sockaddr(raw) if raw is not None else pointer(name)
+    text += f", msg_namelen={namelen}, msg_iov="
+    # the iovec printer reads (addr, count) from two arguments
+    text += _iovecs(types.SimpleNamespace(args=(iov, iovlen), read=c.read), 0, total)
+    text += f", msg_iovlen={iovlen}"
+    if control and controllen:
+        text += ", msg_control=" + _cmsgs(c, control, controllen)
+    text += f", msg_controllen={controllen}, msg_flags={flags(mflags, MSG_FLAGS)}}}"
+    return text
+
+
+def _msghdr_in(c, i):
+    return _msghdr(c, i, None)
+
+
+def _msghdr_out(c, i):
+    if c.ret is None or c.ret < 0:
+        return pointer(c.args[i])
+    return _msghdr(c, i, c.ret)
+
+
 def _futex(c, i):
     """futex(2)'s arguments as strace prints them for each operation."""
     uaddr, op, val, timeout, uaddr2, val3 = (c.args + (0,) * 6)[:6]
@@ -980,6 +1154,12 @@ KINDS: dict[str, tuple[str, Callable]] = {
     "lockop": ("in", _flag_kind(LOCK_OPS)), "family": ("in", _enum_kind(ADDRESS_FAMILIES)),
     "socktype": ("in", _sock_type), "shut": ("in", _enum_kind(SHUT_HOW)),
     "msgflags": ("in", _flag_kind(MSG_FLAGS)), "epollop": ("in", _enum_kind(EPOLL_OPS)),
+    "proto": ("in", _protocol), "sockflags": ("in", _flag_kind(SOCK_FLAGS)),
+    "sockaddr": ("in", _sockaddr_in), "osockaddr": ("out", _sockaddr_out),
+    "osocklen": ("out", _socklen_out), "msghdr": ("in", _msghdr_in),
+    "omsghdr": ("out", _msghdr_out), "sockoptlevel": ("in", _sockopt_level),
+    "sockoptname": ("in", _sockopt_name), "optval": ("in", _optval_in),
+    "ooptval": ("out", _optval_out),
     "efdflags": ("in", _flag_kind(EVENTFD_FLAGS, rename=EVENTFD_NAMES)),
     "mfdflags": ("in", _flag_kind(MFD_FLAGS)), "itimer": ("in", _enum_kind(ITIMERS)),
     "timerflags": ("in", _flag_kind(TIMER_FLAGS)),

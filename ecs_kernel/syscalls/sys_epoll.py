@@ -67,7 +67,7 @@ class EpollFile(FileDescription):
             if desc.released:
                 del self.interest[fd]
                 continue
-            rev = desc.poll() & (want | 0x2000) & 0xFFFF  # EPOLLRDHUP too; no flag bits
+            rev = desc.poll() & want & 0xFFFF  # what was asked (with ERR, HUP); no flag bits
             if rev and len(ready) < maxevents:
                 ready.append((rev, data))
                 if consume and want & EPOLLONESHOT:

@@ -98,25 +98,49 @@ def _do_read(t, desc, buf: int, count: int, offset: int | None = None) -> int:
     return len(data)
 
 
-def _do_write(t, desc, data: bytes, offset: int | None = None) -> int:
+def write_all(t, desc, data: bytes, write_some, nonblock: bool = False, deadline=None,
+              sigpipe: bool = True) -> int:
+    """A write that moves everything unless the file is non-blocking (pipe_write, sock_sendmsg):
+    ``write_some(rest, done)`` writes some of ``rest`` (EAGAIN when nothing fits). Blocked, the
+    task waits for POLLOUT with the count so far in its io_waits rows, and the call, run again,
+    goes on after it (systems/io_wait.progress); a handler that interrupts it returns the count.
+    A non-blocking write returns what fit, or EAGAIN. An error after some bytes returns them
+    (EPIPE still sends SIGPIPE, as pipe_write does, unless ``sigpipe`` is off: MSG_NOSIGNAL)."""
+    done = io_wait.progress(t.world, t.row)
+    while True:
+        try:
+            n = write_some(data[done:], done)
+        except KernelError as e:
+            if e.errno == E.EAGAIN and not nonblock and not desc.nonblocking:
+                break
+            if done:
+                if e.errno == E.EPIPE and sigpipe:
+                    send_sigpipe(t)
+                return done
+            raise
+        done += n
+        if done >= len(data) or n <= 0:
+            return done
+    fd = fd_table.fd_of(t.world, t.row, desc)
+    if deadline is None:
+        raise WouldBlock([(fd, POLLOUT | POLLWRNORM)], done=done)
+    raise WouldBlock([(fd, POLLOUT | POLLWRNORM)], deadline, done=done)
+
+
+def _do_write(t, desc, data: bytes, offset: int | None = None, whole: bool = True) -> int:
+    """write(2) of ``data`` (at ``offset``: pwrite). ``whole``: a blocking write waits until all
+    is written; else it returns what fit, EAGAIN when nothing did (sendfile)."""
     try:
         if offset is not None:
-            return desc.pwrite(data, offset)
-        done = 0
-        while done < len(data):
             try:
-                n = desc.write(data[done:] if done else data)
+                return desc.pwrite(data, offset)
             except KernelError as e:
-                if e.errno == E.EAGAIN and done:
-                    return done
+                if e.errno == E.EAGAIN:
+                    _blocked_io(t, desc, True)
                 raise
-            if n <= 0:
-                break
-            done += n
-        return done
+        return write_all(t, desc, data, lambda rest, done: desc.write(rest), not whole,
+                         sigpipe=desc.sigpipe_after_partial_write)
     except KernelError as e:
-        if e.errno == E.EAGAIN:
-            _blocked_io(t, desc, True)
         if e.errno == E.EPIPE:
             # A pipe without readers (ours, or the host's stdout): SIGPIPE, then EPIPE if the
             # signal is ignored or blocked (pipe_write / send_sig).
@@ -291,6 +315,8 @@ def sendfile(t, out_fd, in_fd, offset_ptr, count):
     if not src.can_read or not dst.can_write:
         raise KernelError(E.EBADF)
     count = _check_count(count)
+    if count and not dst.poll() & (POLLOUT | POLLERR | POLLHUP):
+        _blocked_io(t, dst, True)  # wait before taking anything from the source
     if offset_ptr:
         off = s64(t.mm.copy_in_u64(offset_ptr))
         if off < 0:
@@ -303,7 +329,14 @@ def sendfile(t, out_fd, in_fd, offset_ptr, count):
             if e.errno == E.EAGAIN:
                 _blocked_io(t, src, False)
             raise
-    n = _do_write(t, dst, data) if data else 0
+    try:
+        n = _do_write(t, dst, data, whole=False) if data else 0
+    except KernelError as e:
+        if e.errno == E.EAGAIN:
+            if not offset_ptr and src.seekable:
+                src.lseek(-len(data), abi.SEEK_CUR)
+            _blocked_io(t, dst, True)
+        raise
     if offset_ptr:
         t.mm.copy_out_u64(offset_ptr, off + n)
     elif n < len(data) and src.seekable:

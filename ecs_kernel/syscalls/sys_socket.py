@@ -1,132 +1,241 @@
-"""Sockets on a machine without networking (gVisor: ``sys_socket.go``).
+"""Socket syscalls (gVisor: ``sys_socket.go``; Linux: net/socket.c, net/core/scm.c,
+net/core/sock.c's options).
 
-socket(2) fails for every family with EAFNOSUPPORT: there is no network stack, not even
-loopback, and no AF_UNIX namespace. socketpair(AF_UNIX) works, because a connected pair needs
-neither: two byte streams (the fs layer's pipe buffers), one each way, which is what Python's
-asyncio self-pipe and similar wake-up tricks use. send/recv (sendto/recvfrom with no address,
-sendmsg/recvmsg with plain iovecs) and shutdown work on such a pair; everything else about
-sockets is ENOTSOCK on other files, EOPNOTSUPP or EINVAL on the pair.
+The sockets themselves are ecs_kernel.net: UNIX domain sockets (stream, datagram, seqpacket; paths
+in the guest's file tree, the abstract namespace) and TCP/UDP over loopback for AF_INET and
+AF_INET6. There is no host network: any other destination is ENETUNREACH. Other families
+(netlink, packet) are EAFNOSUPPORT.
+
+This layer copies addresses, message headers, iovecs and control messages (SCM_RIGHTS,
+SCM_CREDENTIALS) in and out, turns a socket's EAGAIN into a wait (an io_waits row on the socket's
+fd: systems/io_wait.py) or into EAGAIN for O_NONBLOCK and MSG_DONTWAIT, honours SO_RCVTIMEO and
+SO_SNDTIMEO on the socket calls, and sends SIGPIPE for EPIPE unless MSG_NOSIGNAL.
 """
 from __future__ import annotations
 
 import struct
 
-from ..abi import (AF_UNIX, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_PEEK, O_NONBLOCK, O_RDWR, S_IFSOCK,
-                   SHUT_RD, SHUT_RDWR, SHUT_WR, SO_DOMAIN, SO_ERROR, SO_PROTOCOL, SO_RCVBUF,
-                   SO_SNDBUF, SO_TYPE, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, SOCK_SEQPACKET,
-                   SOCK_STREAM, SOL_SOCKET)
 from .. import abi
-from ..checkpoint_objects import state_class
+from ..abi import (AF_INET, AF_INET6, AF_UNIX, AF_UNSPEC, CAP_NET_ADMIN, CAP_NET_BIND_SERVICE,
+                   CAP_SETGID, CAP_SETUID, CAP_SYS_ADMIN, IPPROTO_IP, IPPROTO_IPV6, IPPROTO_TCP,
+                   IPPROTO_UDP, MSG_CMSG_CLOEXEC, MSG_CTRUNC, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_OOB,
+                   MSG_PEEK, MSG_TRUNC, MSG_WAITALL, MSG_WAITFORONE, O_NONBLOCK, O_RDWR, POLLIN,
+                   POLLOUT, POLLRDNORM, POLLWRNORM, RCV_SHUTDOWN, SCM_CREDENTIALS, SCM_MAX_FD,
+                   SCM_RIGHTS, SHUT_RD, SHUT_RDWR, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK,
+                   SOCK_RAW, SOCK_SEQPACKET, SOCK_STREAM, SOCK_TYPE_MASK, SOL_SOCKET)
 from ..errors import E, KernelError
-from ..fs.file import FileDescription
-from ..fs.inodes import Inode
-from ..fs.pipe import BrokenPipe, Pipe
-from ..systems import fd_table
-from .context import s32, u32
-from .sys_epoll import ANON_SB
-from .sys_file import _blocked_io, _do_read, _do_write, _file
-from .registry import PARTIAL, syscall
+from ..fs.file import drop_in_flight
+from ..fs.inodes import MAY_WRITE, SocketNode, check_permission
+from ..net import inet, unix
+from ..net.inet import InetSocket
+from ..net.socket import CONNECTED, LISTENING, NOBODY, Socket, new_buffer_size
+from ..net.stack import NetStack
+from ..net.unix import UnixSocket
+from ..systems import fd_table, io_wait, task_identity
+from .context import WouldBlock, s32, u32
+from .registry import FULL, PARTIAL, syscall
+from .sys_file import MAX_RW_COUNT, _iov, write_all
+from .sys_process import getpid
+from .sys_signal import send_sigpipe
 
-NOTE = "no network: socket() is EAFNOSUPPORT; socketpair(AF_UNIX) gives a connected stream pair"
-
-
-@state_class
-class SocketInode(Inode):
-    ftype = S_IFSOCK
-
-    __state__ = {}
-
-    def __init__(self):
-        super().__init__(ANON_SB, 0o777)
+_MSGHDR = struct.Struct("<QI4xQQQQi4x")  # name, namelen, iov, iovlen, control, controllen, flags
+_CMSGHDR = struct.Struct("<QiI")         # cmsg_len, cmsg_level, cmsg_type
+_MMSGHDR = 64                            # struct mmsghdr: a msghdr and msg_len, padded
 
 
-@state_class
-class UnixStreamEnd(FileDescription):
-    """One end of a socketpair: reads ``rx``, writes ``tx``."""
-
-    seekable = False
-
-    __state__ = {"rx": "@Pipe", "tx": "@Pipe", "sock_type": "int", "rd_open": "bool", "wr_open": "bool"}
-
-    def __init__(self, rx: Pipe, tx: Pipe, flags: int, sock_type: int):
-        inode = SocketInode()
-        super().__init__(inode, O_RDWR | (flags & O_NONBLOCK), f"socket:[{inode.ino}]")
-        self.rx, self.tx, self.sock_type = rx, tx, sock_type
-        rx.readers += 1
-        tx.writers += 1
-        self.rd_open = self.wr_open = True
-
-    def _read(self, n: int) -> bytes:
-        if not self.rd_open:
-            return b""
-        return self.rx.read(n)
-
-    def _write(self, data: bytes) -> int:
-        if not self.wr_open:
-            raise BrokenPipe("shut down for writing")
-        return self.tx.write(data)
-
-    def readable(self) -> bool:
-        return not self.rd_open or self.rx.readable()
-
-    def writable(self) -> bool:
-        return not self.wr_open or self.tx.writable()
-
-    def poll(self) -> int:
-        mask = 0
-        if self.rx.pages or not self.rd_open:
-            mask |= abi.POLLIN | abi.POLLRDNORM
-        if self.rx.writers == 0:
-            mask |= abi.POLLIN | abi.POLLRDNORM | abi.POLLRDHUP
-        if self.wr_open and not self.tx.full:
-            mask |= abi.POLLOUT | abi.POLLWRNORM
-        if self.rx.writers == 0 and not self.wr_open:
-            mask |= abi.POLLHUP
-        return mask
-
-    def ioctl(self, request: int, arg: bytes | int = 0):
-        if request == abi.FIONREAD:
-            return 0, struct.pack("<i", len(self.rx))
-        raise KernelError(E.ENOTTY)
-
-    def shutdown(self, how: int) -> None:
-        if how in (SHUT_RD, SHUT_RDWR) and self.rd_open:
-            self.rd_open = False
-            self.rx.readers -= 1
-        if how in (SHUT_WR, SHUT_RDWR) and self.wr_open:
-            self.wr_open = False
-            self.tx.writers -= 1
-
-    def release(self) -> None:
-        if self.released:
-            return
-        self.shutdown(SHUT_RDWR)
-        self.released = True
+def _align(n: int) -> int:
+    return (n + 7) & ~7
 
 
-@syscall("socket", PARTIAL, NOTE, args=("family", "socktype", "i"))
-def socket(t, family, type_, protocol):
-    """Implements socket(2): no address family is available."""
-    if u32(type_) & ~(0xF | SOCK_NONBLOCK | SOCK_CLOEXEC):
+# -- helpers ------------------------------------------------------------------------------------------
+
+def net_stack(world) -> NetStack:
+    """The kernel's network namespace (made on first use, checkpointed with the World)."""
+    net = world.index.net
+    if net is None:
+        net = world.index.net = NetStack()
+    return net
+
+
+def _sock(t, fd) -> Socket:
+    desc = fd_table.get_file(t.world, t.row, s32(fd))
+    if not isinstance(desc, Socket):
+        raise KernelError(E.ENOTSOCK)
+    return desc
+
+
+def _peer_cred(t) -> tuple[int, int, int]:
+    """What SO_PEERCRED shows of the caller: its pid, effective uid and gid."""
+    T = t.world.tasks
+    return getpid(t), int(T.euid[t.row]), int(T.egid[t.row])
+
+
+def _scm_cred(t) -> tuple[int, int, int]:
+    """The credentials a message carries by default (scm_set_cred: pid, real uid and gid)."""
+    T = t.world.tasks
+    return getpid(t), int(T.ruid[t.row]), int(T.rgid[t.row])
+
+
+def _capable(t, cap: int) -> bool:
+    return task_identity.capable(t.world, t.row, cap)
+
+
+def _addr_in(t, addr: int, addrlen: int) -> bytes:
+    """move_addr_to_kernel: EINVAL for a negative or oversized length, EFAULT for bad memory."""
+    n = s32(addrlen)
+    if n < 0 or n > abi.SOCKADDR_STORAGE_SIZE:
         raise KernelError(E.EINVAL)
+    return t.mm.copy_in(addr, n) if n else b""
+
+
+def _addr_out(t, addr: int, addrlen_ptr: int, raw: bytes | None) -> None:
+    """move_addr_to_user: the first min(*addrlen, len) bytes, and the full length in *addrlen."""
+    if not addr or not addrlen_ptr:
+        return
+    room = s32(t.mm.copy_in_u32(addrlen_ptr))
+    if room < 0:
+        raise KernelError(E.EINVAL)
+    raw = raw or b""
+    if raw and room:
+        t.mm.copy_out(addr, raw[:room])
+    t.mm.copy_out(addrlen_ptr, struct.pack("<I", len(raw)))
+
+
+def _wait(t, fd, sock: Socket, events: int, nr: int, timeout_ns: int, nonblock: bool,
+          timeout_errno: int = E.EAGAIN):
+    """The call cannot go on: EAGAIN when it must not block, else wait for ``events`` on ``fd``
+    (at most the socket's timeout, after which it fails with ``timeout_errno``)."""
+    if nonblock or sock.nonblocking:
+        raise KernelError(E.EAGAIN)
+    t.machine.sync_clock()
+    deadline = io_wait.deadline_for(t.world, t.row, nr, timeout_ns or None)
+    if io_wait.timed_out(t.world, deadline):
+        raise KernelError(timeout_errno)
+    raise WouldBlock([(s32(fd), events)], deadline)
+
+
+# -- addresses ---------------------------------------------------------------------------------------
+
+def _unix_target(t, name: bytes) -> UnixSocket:
+    """The socket a UNIX name refers to: ECONNREFUSED when nobody is bound there, ENOENT (and the
+    other path errors) when a path does not resolve, EACCES without write permission on it."""
+    if name.startswith(b"\0"):
+        target = net_stack(t.world).abstract_lookup(name)
+        if target is None:
+            raise KernelError(E.ECONNREFUSED)
+        return target
+    creds = t.creds()
+    res = t.fs.resolve(name, cwd=t.fsctx.cwd, creds=creds)
+    node = res.inode
+    if not isinstance(node, SocketNode):
+        raise KernelError(E.ECONNREFUSED)
+    check_permission(node, creds, MAY_WRITE)
+    target = node.bound
+    if not isinstance(target, UnixSocket) or target.released:
+        raise KernelError(E.ECONNREFUSED)
+    return target
+
+
+def _unix_bind(t, sock: UnixSocket, name: bytes | None) -> None:
+    if sock.name is not None:
+        raise KernelError(E.EINVAL)
+    stack = net_stack(t.world)
+    if name is None:
+        name = stack.autobind_name()
+    if name.startswith(b"\0"):
+        stack.abstract_bind(name, sock)
+    else:
+        try:
+            sock.node = t.fs.mknod(
+                name, lambda sb, mode, uid, gid: SocketNode(sb, mode, uid, gid, sock), 0o777,
+                cwd=t.fsctx.cwd, creds=t.creds(), umask=t.fsctx.umask)
+        except KernelError as e:
+            if e.errno == E.EEXIST:
+                raise KernelError(E.EADDRINUSE) from None
+            raise
+    sock.name = name
+
+
+def _inet_dest(sock: InetSocket, raw: bytes) -> tuple[int, bytes, int]:
+    fam, ip, port = inet.parse_sockaddr(sock.family, raw)
+    if fam != sock.family and fam != AF_UNSPEC:
+        raise KernelError(E.EAFNOSUPPORT)
+    return fam, ip, port
+
+
+# -- creating -----------------------------------------------------------------------------------------
+
+@syscall("socket", PARTIAL, "AF_UNIX stream/dgram/seqpacket, AF_INET and AF_INET6 TCP and UDP on "
+         "loopback; other families EAFNOSUPPORT, raw sockets ESOCKTNOSUPPORT",
+         args=("family", "socktype", "proto"))
+def socket(t, family, type_, protocol):
+    """Implements socket(2)."""
+    ty = u32(type_)
+    if ty & ~(SOCK_TYPE_MASK | SOCK_NONBLOCK | SOCK_CLOEXEC):
+        raise KernelError(E.EINVAL)
+    flags, base = ty & (SOCK_NONBLOCK | SOCK_CLOEXEC), ty & SOCK_TYPE_MASK
+    family, protocol = s32(family), s32(protocol)
+    if not 0 <= family < abi.AF_MAX:
+        raise KernelError(E.EAFNOSUPPORT)
+    sock = new_socket(t, family, base, protocol, flags)
+    return _install(t, sock, bool(flags & SOCK_CLOEXEC))
+
+
+def new_socket(t, family: int, base: int, protocol: int, flags: int) -> Socket:
+    if family == AF_UNIX:
+        if base == SOCK_RAW:
+            base = SOCK_DGRAM  # unix_create
+        if base not in (SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET):
+            raise KernelError(E.ESOCKTNOSUPPORT)
+        if protocol not in (0, AF_UNIX):
+            raise KernelError(E.EPROTONOSUPPORT)
+        return UnixSocket(base, flags, _peer_cred(t))
+    if family in (AF_INET, AF_INET6):
+        if base == SOCK_STREAM and protocol in (0, IPPROTO_TCP):
+            protocol = IPPROTO_TCP
+        elif base == SOCK_DGRAM and protocol in (0, IPPROTO_UDP):
+            protocol = IPPROTO_UDP
+        elif base == SOCK_DGRAM and protocol in (abi.IPPROTO_ICMP, abi.IPPROTO_ICMPV6):
+            raise KernelError(E.EACCES)  # net.ipv4.ping_group_range is "1 0": nobody
+        elif base == SOCK_RAW:
+            raise KernelError(E.EPERM if not _capable(t, abi.CAP_NET_RAW) else E.ESOCKTNOSUPPORT)
+        elif base in (SOCK_STREAM, SOCK_DGRAM):
+            raise KernelError(E.EPROTONOSUPPORT)
+        else:
+            raise KernelError(E.ESOCKTNOSUPPORT)
+        return InetSocket(net_stack(t.world), family, base, protocol, flags, _peer_cred(t))
     raise KernelError(E.EAFNOSUPPORT)
 
 
-@syscall("socketpair", PARTIAL, NOTE, args=("family", "socktype", "i", "fds"))
+def _install(t, sock: Socket, cloexec: bool) -> int:
+    try:
+        return fd_table.new_fd(t.world, t.row, sock, cloexec=cloexec)
+    except KernelError:
+        sock.release()
+        raise
+
+
+@syscall("socketpair", FULL, "AF_UNIX (other families: EOPNOTSUPP or EAFNOSUPPORT, as Linux)",
+         args=("family", "socktype", "proto", "fds"))
 def socketpair(t, family, type_, protocol, sv):
-    """Implements socketpair(2) for AF_UNIX."""
+    """Implements socketpair(2)."""
     ty = u32(type_)
-    flags = ty & (SOCK_NONBLOCK | SOCK_CLOEXEC)
-    base = ty & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)
-    if s32(family) != AF_UNIX:
-        raise KernelError(E.EAFNOSUPPORT)
-    if base not in (SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET):
+    if ty & ~(SOCK_TYPE_MASK | SOCK_NONBLOCK | SOCK_CLOEXEC):
         raise KernelError(E.EINVAL)
-    if s32(protocol) not in (0, AF_UNIX):
+    flags, base = ty & (SOCK_NONBLOCK | SOCK_CLOEXEC), ty & SOCK_TYPE_MASK
+    family, protocol = s32(family), s32(protocol)
+    if family in (AF_INET, AF_INET6):
+        new_socket(t, family, base, protocol, flags)  # its errors first, as Linux's create
+        raise KernelError(E.EOPNOTSUPP)
+    if family != AF_UNIX:
+        raise KernelError(E.EAFNOSUPPORT)
+    if base == SOCK_RAW:
+        base = SOCK_DGRAM
+    if base not in (SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET):
+        raise KernelError(E.ESOCKTNOSUPPORT)
+    if protocol not in (0, AF_UNIX):
         raise KernelError(E.EPROTONOSUPPORT)
-    a2b, b2a = Pipe(), Pipe()
-    a = UnixStreamEnd(b2a, a2b, flags, base)
-    b = UnixStreamEnd(a2b, b2a, flags, base)
+    a, b = unix.socketpair(base, flags, _peer_cred(t))
     w, row = t.world, t.row
     cloexec = bool(flags & SOCK_CLOEXEC)
     fds = []
@@ -145,172 +254,668 @@ def socketpair(t, family, type_, protocol, sv):
     return 0
 
 
-def _sock(t, fd) -> UnixStreamEnd:
-    desc = _file(t, fd)
-    if not isinstance(desc, UnixStreamEnd):
-        raise KernelError(E.ENOTSOCK)
-    return desc
+# -- names and connections ----------------------------------------------------------------------------
 
-
-class _Flags:
-    """Per-call O_NONBLOCK for MSG_DONTWAIT."""
-
-    def __init__(self, desc, nonblock: bool):
-        self.desc, self.nonblock, self.saved = desc, nonblock, desc.flags
-
-    def __enter__(self):
-        if self.nonblock:
-            self.desc.flags |= O_NONBLOCK
-
-    def __exit__(self, *exc):
-        if self.nonblock:
-            self.desc.flags = (self.desc.flags & ~O_NONBLOCK) | (self.saved & O_NONBLOCK)
-
-
-def _send(t, desc, data: bytes, flags: int) -> int:
-    with _Flags(desc, bool(flags & MSG_DONTWAIT)):
-        if flags & MSG_NOSIGNAL:
-            try:
-                return desc.write(data)
-            except KernelError as e:
-                if e.errno == E.EAGAIN and not desc.nonblocking:
-                    _blocked_io(t, desc, True)
-                raise
-        return _do_write(t, desc, data)
-
-
-@syscall("sendto", PARTIAL, NOTE + "; no addresses", args=("fd", "b2", "u", "msgflags", "p", "u"))
-def sendto(t, fd, buf, length, flags, addr, addrlen):
-    """Implements sendto(2) on a socketpair end (no destination address)."""
-    desc = _sock(t, fd)
-    if addr:
-        raise KernelError(E.EISCONN)
-    return _send(t, desc, t.mm.copy_in(buf, min(length, 0x7FFF_F000)), u32(flags))
-
-
-@syscall("recvfrom", PARTIAL, NOTE + "; no addresses, no MSG_PEEK", args=("fd", "o2", "u", "msgflags", "p", "p"))
-def recvfrom(t, fd, buf, length, flags, addr, addrlen):
-    """Implements recvfrom(2) on a socketpair end."""
-    desc = _sock(t, fd)
-    flags = u32(flags)
-    if flags & MSG_PEEK:
-        raise KernelError(E.EINVAL)
-    with _Flags(desc, bool(flags & MSG_DONTWAIT)):
-        n = _do_read(t, desc, buf, length)
-    if addrlen:
-        t.mm.copy_out(addrlen, struct.pack("<I", 0))
-    return n
-
-
-_MSGHDR = struct.Struct("<QI4xQQQQi4x")  # name, namelen, iov, iovlen, control, controllen, flags
-
-
-@syscall("sendmsg", PARTIAL, NOTE + "; no control messages", args=("fd", "p", "msgflags"))
-def sendmsg(t, fd, msg, flags):
-    """Implements sendmsg(2) on a socketpair end."""
-    desc = _sock(t, fd)
-    name, _, iov, iovlen, control, controllen, _ = _MSGHDR.unpack(t.mm.copy_in(msg, 56))
-    if name:
-        raise KernelError(E.EISCONN)
-    vecs = t.mm.copy_in_iovecs(iov, iovlen)
-    data = b"".join(t.mm.copy_in(b, n) for b, n in vecs if n)
-    return _send(t, desc, data, u32(flags))
-
-
-@syscall("recvmsg", PARTIAL, NOTE + "; no control messages", args=("fd", "p", "msgflags"))
-def recvmsg(t, fd, msg, flags):
-    """Implements recvmsg(2) on a socketpair end."""
-    desc = _sock(t, fd)
-    name, _, iov, iovlen, control, controllen, _ = _MSGHDR.unpack(t.mm.copy_in(msg, 56))
-    vecs = t.mm.copy_in_iovecs(iov, iovlen)
-    done = 0
-    with _Flags(desc, bool(u32(flags) & MSG_DONTWAIT)):
-        for base, ln in vecs:
-            if not ln:
-                continue
-            try:
-                n = _do_read(t, desc, base, ln)
-            except KernelError:
-                if done:
-                    break
-                raise
-            done += n
-            if n < ln:
-                break
-    # msg_namelen = 0, msg_controllen = 0, msg_flags = 0
-    t.mm.copy_out(msg + 8, struct.pack("<I", 0))
-    t.mm.copy_out(msg + 40, struct.pack("<Q", 0))
-    t.mm.copy_out(msg + 48, struct.pack("<i", 0))
-    return done
-
-
-@syscall("shutdown", PARTIAL, NOTE, args=("fd", "shut"))
-def shutdown(t, fd, how):
-    """Implements shutdown(2) on a socketpair end."""
-    desc = _sock(t, fd)
-    how = s32(how)
-    if how not in (SHUT_RD, SHUT_WR, SHUT_RDWR):
-        raise KernelError(E.EINVAL)
-    desc.shutdown(how)
+@syscall("bind", PARTIAL, "UNIX paths (a socket inode in the guest's tree), abstract names and "
+         "autobind; loopback and wildcard inet addresses; no TIME_WAIT: a port is free again as "
+         "soon as its sockets are closed", args=("fd", "sockaddr", "u"))
+def bind(t, fd, addr, addrlen):
+    """Implements bind(2)."""
+    sock = _sock(t, fd)
+    raw = _addr_in(t, addr, addrlen)
+    if isinstance(sock, UnixSocket):
+        _unix_bind(t, sock, unix.parse_sockaddr(raw, for_bind=True))
+        return 0
+    fam, ip, port = inet.parse_sockaddr(sock.family, raw)
+    if fam != sock.family and not (sock.family == AF_INET and fam == AF_UNSPEC
+                                   and ip == inet.ANY4):
+        raise KernelError(E.EAFNOSUPPORT)
+    sock.bind(ip, port, low_ports=_capable(t, CAP_NET_BIND_SERVICE))
     return 0
 
 
-@syscall("getsockopt", PARTIAL, NOTE + "; SO_TYPE, SO_DOMAIN, SO_PROTOCOL, SO_ERROR, buffer sizes",
-         args=("fd", "i", "i", "p", "p"))
-def getsockopt(t, fd, level, optname, optval, optlen):
-    """Implements getsockopt(2) on a socketpair end."""
-    desc = _sock(t, fd)
-    if s32(level) != SOL_SOCKET:
-        raise KernelError(E.EOPNOTSUPP)
-    opt = s32(optname)
-    values = {SO_TYPE: desc.sock_type, SO_DOMAIN: AF_UNIX, SO_PROTOCOL: 0, SO_ERROR: 0,
-              SO_SNDBUF: desc.tx.capacity, SO_RCVBUF: desc.rx.capacity}
-    if opt not in values:
-        raise KernelError(E.ENOPROTOOPT)
-    ln = s32(t.mm.copy_in_u32(optlen))
-    if ln < 0:
+@syscall("listen", FULL, args=("fd", "i"))
+def listen(t, fd, backlog):
+    """Implements listen(2)."""
+    sock = _sock(t, fd)
+    n = s32(backlog)
+    if n < 0 or n > abi.SOMAXCONN:
+        n = abi.SOMAXCONN
+    if isinstance(sock, UnixSocket):
+        if sock.stype == SOCK_DGRAM:
+            raise KernelError(E.EOPNOTSUPP)
+        if sock.name is None:
+            raise KernelError(E.EINVAL)
+    sock.listen(n)
+    sock.peer_cred = _peer_cred(t)  # init_peercred: what connecting clients see
+    return 0
+
+
+@syscall("connect", PARTIAL, "UNIX names; TCP and UDP on loopback, ENETUNREACH elsewhere; "
+         "AF_UNSPEC does not disconnect a connected TCP socket",
+         args=("fd", "sockaddr", "u"))
+def connect(t, fd, addr, addrlen):
+    """Implements connect(2)."""
+    sock = _sock(t, fd)
+    raw = _addr_in(t, addr, addrlen)
+    if isinstance(sock, UnixSocket):
+        if sock.stype == SOCK_DGRAM:
+            if len(raw) >= 2 and struct.unpack_from("<H", raw)[0] == AF_UNSPEC:
+                sock.connect_dgram(None)
+                return 0
+            target = _unix_target(t, unix.parse_sockaddr(raw, for_bind=False))
+            if sock.name is None and sock.opt(SOL_SOCKET, abi.SO_PASSCRED):
+                _unix_bind(t, sock, None)
+            sock.connect_dgram(target)
+            return 0
+        name = unix.parse_sockaddr(raw, for_bind=False)
+        target = _unix_target(t, name)
+        if sock.name is None and sock.opt(SOL_SOCKET, abi.SO_PASSCRED):
+            _unix_bind(t, sock, None)
+        try:
+            sock.connect_to(target, _peer_cred(t))
+        except KernelError as e:
+            if e.errno != E.EAGAIN:
+                raise
+            if sock.nonblocking:
+                sock.waiting_on = None  # only a task that waits is held back from POLLOUT
+            _wait(t, fd, sock, POLLOUT, abi.NR_CONNECT, sock.sndtimeo, False)
+        return 0
+    fam, ip, port = _inet_dest(sock, raw)
+    if not sock.tcp:
+        sock.connect_udp(fam, ip, port)
+        return 0
+    if fam == AF_UNSPEC:
+        if sock.state in (CONNECTED, LISTENING):
+            raise KernelError(E.EISCONN)  # a TCP disconnect is not modelled
+        return 0
+    dest = sock.route(fam, ip)
+    try:
+        sock.connect_tcp(dest, port, sock.nonblocking)
+    except KernelError as e:
+        if e.errno != E.EAGAIN:
+            raise
+        _wait(t, fd, sock, POLLOUT, abi.NR_CONNECT, sock.sndtimeo, False, E.EINPROGRESS)
+    return 0
+
+
+def _accept(t, fd, addr, addrlen, flags, nr):
+    flags = s32(flags)
+    if flags & ~(SOCK_CLOEXEC | SOCK_NONBLOCK):
         raise KernelError(E.EINVAL)
-    raw = struct.pack("<i", values[opt])[:ln]
+    sock = _sock(t, fd)
+    if not sock.connection_based:
+        raise KernelError(E.EOPNOTSUPP)
+    if sock.state != LISTENING:
+        raise KernelError(E.EINVAL)
+    if not sock.accept_q:
+        _wait(t, fd, sock, POLLIN | POLLRDNORM, nr, sock.rcvtimeo, False)
+    new = sock.accept()
+    new.flags = O_RDWR | (flags & O_NONBLOCK)
+    try:
+        _addr_out(t, addr, addrlen, new.peername if new.peer is not None else new.sockname)
+    except KernelError:
+        new.release()
+        raise
+    return _install(t, new, bool(flags & SOCK_CLOEXEC))
+
+
+@syscall("accept", FULL, args=("fd", "osockaddr", "osocklen"))
+def accept(t, fd, addr, addrlen):
+    """Implements accept(2)."""
+    return _accept(t, fd, addr, addrlen, 0, abi.NR_ACCEPT)
+
+
+@syscall("accept4", FULL, args=("fd", "osockaddr", "osocklen", "sockflags"))
+def accept4(t, fd, addr, addrlen, flags):
+    """Implements accept4(2)."""
+    return _accept(t, fd, addr, addrlen, flags, abi.NR_ACCEPT4)
+
+
+@syscall("getsockname", FULL, args=("fd", "osockaddr", "osocklen"))
+def getsockname(t, fd, addr, addrlen):
+    """Implements getsockname(2)."""
+    sock = _sock(t, fd)
+    _addr_out(t, addr, addrlen, sock.sockname)
+    return 0
+
+
+@syscall("getpeername", FULL, args=("fd", "osockaddr", "osocklen"))
+def getpeername(t, fd, addr, addrlen):
+    """Implements getpeername(2)."""
+    sock = _sock(t, fd)
+    _addr_out(t, addr, addrlen, sock.peername)
+    return 0
+
+
+@syscall("shutdown", FULL, args=("fd", "shut"))
+def shutdown(t, fd, how):
+    """Implements shutdown(2)."""
+    sock = _sock(t, fd)
+    how = s32(how)
+    if how not in (SHUT_RD, abi.SHUT_WR, SHUT_RDWR):
+        raise KernelError(E.EINVAL)
+    sock.shutdown(how)
+    return 0
+
+
+# -- sending ---------------------------------------------------------------------------------------------
+
+def _send(t, fd, sock: Socket, data: bytes, flags: int, dest: bytes | None, fds=(),
+          cred=None, nr: int = abi.NR_SENDTO) -> int:
+    """One send: ``dest`` is the raw sockaddr (or None). A blocking stream send moves all of
+    ``data`` (sys_file.write_all: waits between pieces); a datagram goes whole or not at all.
+    EPIPE sends SIGPIPE unless MSG_NOSIGNAL."""
+    if flags & MSG_OOB and (isinstance(sock, UnixSocket) or not sock.tcp):
+        raise KernelError(E.EOPNOTSUPP)
+    cred = cred or _scm_cred(t)
+    nonblock = bool(flags & MSG_DONTWAIT)
+    try:
+        if isinstance(sock, UnixSocket) and sock.stype == SOCK_DGRAM:
+            target = None
+            if dest:
+                target = _unix_target(t, unix.parse_sockaddr(dest, for_bind=False))
+            if sock.name is None and sock.opt(SOL_SOCKET, abi.SO_PASSCRED):
+                _unix_bind(t, sock, None)
+            try:
+                return sock.send_dgram(data, list(fds), cred, target)
+            except KernelError as e:
+                if e.errno == E.EAGAIN:
+                    if nonblock or sock.nonblocking:
+                        sock.waiting_on = None
+                    _wait(t, fd, sock, POLLOUT | POLLWRNORM, nr, sock.sndtimeo, nonblock)
+                raise
+        if isinstance(sock, InetSocket) and not sock.tcp:
+            if fds:
+                raise KernelError(E.EINVAL)
+            return sock.send_udp(data, _inet_dest(sock, dest) if dest else None)
+        if isinstance(sock, UnixSocket):
+            if dest:
+                raise KernelError(E.EISCONN if sock.state == CONNECTED else E.EOPNOTSUPP)
+            src = unix.sockaddr(sock.name) if sock.name is not None else None
+        elif fds:
+            raise KernelError(E.EINVAL)
+        else:
+            src = None
+        deadline = None
+        if sock.sndtimeo:
+            t.machine.sync_clock()
+            deadline = io_wait.deadline_for(t.world, t.row, nr, sock.sndtimeo)
+            if io_wait.timed_out(t.world, deadline):
+                done = io_wait.progress(t.world, t.row)
+                if done:
+                    return done
+                raise KernelError(E.EAGAIN)
+        fds = list(fds)
+        # a send cut short returns its count without SIGPIPE (unix_stream_sendmsg, tcp_sendmsg)
+        return write_all(t, sock, data, lambda rest, done: sock.send_stream(
+            rest, fds if not done else [], cred, src), nonblock, deadline, sigpipe=False)
+    except KernelError as e:
+        if e.errno == E.EPIPE and not flags & MSG_NOSIGNAL:
+            send_sigpipe(t)
+        raise
+
+
+@syscall("sendto", PARTIAL, "no TCP urgent data (MSG_OOB is EOPNOTSUPP); MSG_MORE does not cork", args=("fd", "b2", "u", "msgflags",
+                                                       "sockaddr", "u"))
+def sendto(t, fd, buf, length, flags, addr, addrlen):
+    """Implements sendto(2)."""
+    sock = _sock(t, fd)
+    flags = u32(flags)
+    dest = _addr_in(t, addr, addrlen) if addr else None
+    n = min(length, MAX_RW_COUNT)  # size_t: Linux clamps it to INT_MAX, then to MAX_RW_COUNT
+    data = t.mm.copy_in(buf, n) if n else b""
+    return _send(t, fd, sock, data, flags, dest or None)
+
+
+def _control_in(t, sock: Socket, control: int, controllen: int):
+    """The descriptions (SCM_RIGHTS) and credentials (SCM_CREDENTIALS) of a sendmsg (__scm_send)."""
+    if controllen > 0x7FFF_FFFF:
+        raise KernelError(E.ENOBUFS)
+    if not controllen:
+        return [], None
+    buf = t.mm.copy_in(control, controllen)
+    fds: list = []
+    cred = None
+    pos = 0
+    while pos + _CMSGHDR.size <= len(buf):
+        clen, level, ctype = _CMSGHDR.unpack_from(buf, pos)
+        if clen < _CMSGHDR.size or pos + clen > len(buf):
+            raise KernelError(E.EINVAL)
+        body = buf[pos + _CMSGHDR.size:pos + clen]
+        if level != SOL_SOCKET:
+            raise KernelError(E.EINVAL)
+        if ctype == SCM_RIGHTS:
+            if not isinstance(sock, UnixSocket):
+                raise KernelError(E.EINVAL)
+            n = len(body) // 4
+            if n == 0 or n + len(fds) > SCM_MAX_FD:
+                raise KernelError(E.EINVAL)
+            for (nfd,) in struct.iter_unpack("<i", body[:n * 4]):
+                fds.append(fd_table.get_file(t.world, t.row, nfd))
+        elif ctype == SCM_CREDENTIALS:
+            if clen != _CMSGHDR.size + 12:
+                raise KernelError(E.EINVAL)
+            pid, uid, gid = struct.unpack("<iII", body)
+            T, r = t.world.tasks, t.row
+            if pid != getpid(t) and not _capable(t, CAP_SYS_ADMIN):
+                raise KernelError(E.EPERM)
+            if uid not in (int(T.ruid[r]), int(T.euid[r]), int(T.suid[r])) and \
+                    not _capable(t, CAP_SETUID):
+                raise KernelError(E.EPERM)
+            if gid not in (int(T.rgid[r]), int(T.egid[r]), int(T.sgid[r])) and \
+                    not _capable(t, CAP_SETGID):
+                raise KernelError(E.EPERM)
+            cred = (pid, uid, gid)
+        else:
+            raise KernelError(E.EINVAL)
+        pos += _align(clen)
+    return fds, cred
+
+
+def _sendmsg(t, fd, sock: Socket, msg: int, flags: int, nr: int) -> int:
+    name, namelen, iov, iovlen, control, controllen, _ = _MSGHDR.unpack(t.mm.copy_in(msg, 56))
+    if iovlen > abi.UIO_MAXIOV:
+        raise KernelError(E.EMSGSIZE)
+    dest = _addr_in(t, name, namelen) if name else None
+    vecs = _iov(t, iov, iovlen)
+    data = b"".join(t.mm.copy_in(b, n) for b, n in vecs if n)[:MAX_RW_COUNT]
+    fds, cred = _control_in(t, sock, control, controllen)
+    return _send(t, fd, sock, data, flags, dest or None, fds, cred, nr)
+
+
+@syscall("sendmsg", PARTIAL, "SCM_RIGHTS and SCM_CREDENTIALS on UNIX sockets; IP control "
+         "messages are EINVAL",
+         args=("fd", "msghdr", "msgflags"))
+def sendmsg(t, fd, msg, flags):
+    """Implements sendmsg(2)."""
+    sock = _sock(t, fd)
+    return _sendmsg(t, fd, sock, msg, u32(flags), abi.NR_SENDMSG)
+
+
+@syscall("sendmmsg", PARTIAL, "a send that would block after the first ends the batch",
+         args=("fd", "p", "u", "msgflags"))
+def sendmmsg(t, fd, msgvec, vlen, flags):
+    """Implements sendmmsg(2)."""
+    sock = _sock(t, fd)
+    vlen = min(u32(vlen), abi.UIO_MAXIOV)
+    flags = u32(flags)
+    done = 0
+    for i in range(vlen):
+        hdr = msgvec + i * _MMSGHDR
+        try:
+            n = _sendmsg(t, fd, sock, hdr, flags | (MSG_DONTWAIT if done else 0),
+                         abi.NR_SENDMMSG)
+        except (KernelError, WouldBlock):
+            if done:
+                break
+            raise
+        t.mm.copy_out(hdr + 56, struct.pack("<I", n))
+        done += 1
+    return done
+
+
+# -- receiving ---------------------------------------------------------------------------------------------
+
+def _recv(t, fd, sock: Socket, n: int, flags: int, nr: int):
+    """One receive: the Received, waiting (or EAGAIN) as Linux's recvmsg."""
+    if flags & MSG_OOB:
+        raise KernelError(E.EOPNOTSUPP if isinstance(sock, UnixSocket) or not sock.tcp
+                          else E.EINVAL)
+    if flags & abi.MSG_ERRQUEUE and isinstance(sock, InetSocket):
+        raise KernelError(E.EAGAIN)  # ip_recv_error: nothing is ever queued; UNIX ignores the flag
+    passcred = isinstance(sock, UnixSocket) and bool(sock.opt(SOL_SOCKET, abi.SO_PASSCRED))
+    if (flags & MSG_WAITALL and sock.stype == SOCK_STREAM and not flags & MSG_PEEK
+            and sock.state == CONNECTED and sock.rx_bytes < n and not sock.shut & RCV_SHUTDOWN
+            and not sock.so_error and sock.peer is not None and not sock.peer.released
+            and sock.peer.stream_space() > 0 and not sock.nonblocking
+            and not flags & MSG_DONTWAIT):
+        _wait(t, fd, sock, POLLIN | POLLRDNORM, nr, sock.rcvtimeo, False)
+    try:
+        return sock.recv(n, flags, passcred)
+    except KernelError as e:
+        if e.errno == E.EAGAIN:
+            _wait(t, fd, sock, POLLIN | POLLRDNORM, nr, sock.rcvtimeo, bool(flags & MSG_DONTWAIT))
+        raise
+
+
+def _result(sock: Socket, got, flags: int) -> int:
+    if flags & MSG_TRUNC and sock.stype != SOCK_STREAM:
+        return got.full
+    return len(got.data)
+
+
+@syscall("recvfrom", PARTIAL, "no TCP urgent data (MSG_OOB is EINVAL); the error queue (MSG_ERRQUEUE) is "
+         "always empty", args=("fd", "o2", "u", "msgflags",
+                                                         "osockaddr", "osocklen"))
+def recvfrom(t, fd, buf, length, flags, addr, addrlen):
+    """Implements recvfrom(2)."""
+    sock = _sock(t, fd)
+    flags = u32(flags)
+    n = min(length, MAX_RW_COUNT)
+    if n and not t.mm.access_ok(buf, n, write=True):
+        raise KernelError(E.EFAULT)
+    got = _recv(t, fd, sock, n, flags, abi.NR_RECVFROM)
+    sock.drop_received(got)
+    if got.data:
+        t.mm.copy_out(buf, got.data)
+    if addr and addrlen:
+        _addr_out(t, addr, addrlen, sock.src_name(got.src))
+    return _result(sock, got, flags)
+
+
+def _control_out(t, sock: Socket, got, control: int, controllen: int, flags: int) -> tuple[int, int]:
+    """Write the control messages of a receive (credentials, then descriptions: scm_recv);
+    returns (bytes used, MSG_CTRUNC or 0). Descriptions that do not fit are closed."""
+    out = bytearray()
+    trunc = 0
+    if isinstance(sock, UnixSocket) and sock.opt(SOL_SOCKET, abi.SO_PASSCRED):
+        cred = got.cred or NOBODY
+        body = struct.pack("<iII", *cred)
+        if controllen - len(out) >= _CMSGHDR.size + len(body):
+            out += _CMSGHDR.pack(_CMSGHDR.size + len(body), SOL_SOCKET, SCM_CREDENTIALS) + body
+            out += bytes(min(_align(len(out)), controllen) - len(out))
+        else:
+            trunc = MSG_CTRUNC
+    if got.fds:
+        room = max(0, (controllen - len(out) - _CMSGHDR.size) // 4)
+        take, rest, got.fds = got.fds[:room], got.fds[room:], []
+        if rest:
+            trunc = MSG_CTRUNC
+            for f in rest:
+                drop_in_flight(f)
+        nums = []
+        for f in take:
+            try:
+                nums.append(fd_table.new_fd(t.world, t.row, f,
+                                            cloexec=bool(flags & MSG_CMSG_CLOEXEC)))
+            except KernelError:  # EMFILE: the rest are closed (scm_detach_fds)
+                trunc = MSG_CTRUNC
+                break
+        for f in take:
+            drop_in_flight(f)  # the message's holds: the new fds hold what was installed
+        if nums:
+            body = struct.pack(f"<{len(nums)}i", *nums)
+            out += _CMSGHDR.pack(_CMSGHDR.size + len(body), SOL_SOCKET, SCM_RIGHTS) + body
+            out += bytes(min(_align(len(out)), controllen) - len(out))
+    if out:
+        t.mm.copy_out(control, bytes(out))
+    return len(out), trunc
+
+
+def _recvmsg(t, fd, sock: Socket, msg: int, flags: int, nr: int) -> int:
+    name, namelen, iov, iovlen, control, controllen, _ = _MSGHDR.unpack(t.mm.copy_in(msg, 56))
+    if iovlen > abi.UIO_MAXIOV:
+        raise KernelError(E.EMSGSIZE)
+    vecs = _iov(t, iov, iovlen)
+    total = min(sum(n for _, n in vecs), MAX_RW_COUNT)
+    for base, ln in vecs:
+        if ln and not t.mm.access_ok(base, ln, write=True):
+            raise KernelError(E.EFAULT)
+    got = _recv(t, fd, sock, total, flags, nr)
+    try:
+        pos = 0
+        for base, ln in vecs:
+            if pos >= len(got.data):
+                break
+            piece = got.data[pos:pos + ln]
+            if piece:
+                t.mm.copy_out(base, piece)
+            pos += len(piece)
+        src = sock.src_name(got.src)
+        if name and src:
+            if s32(namelen) < 0:
+                raise KernelError(E.EINVAL)
+            t.mm.copy_out(name, src[:u32(namelen)])
+        used, trunc = _control_out(t, sock, got, control, controllen if control else 0, flags)
+    finally:
+        sock.drop_received(got)
+    t.mm.copy_out(msg + 8, struct.pack("<I", len(src) if name and src else 0))
+    t.mm.copy_out(msg + 40, struct.pack("<Q", used))
+    # ___sys_recvmsg starts msg_flags from the call's MSG_CMSG_CLOEXEC
+    t.mm.copy_out(msg + 48, struct.pack("<i", got.flags | trunc | (flags & MSG_CMSG_CLOEXEC)))
+    return _result(sock, got, flags)
+
+
+@syscall("recvmsg", PARTIAL, "SCM_RIGHTS and SCM_CREDENTIALS on UNIX sockets; IP control "
+         "messages (IP_PKTINFO, IP_RECVTTL, ...) are accepted as options but never delivered",
+         args=("fd", "omsghdr", "msgflags"))
+def recvmsg(t, fd, msg, flags):
+    """Implements recvmsg(2)."""
+    sock = _sock(t, fd)
+    return _recvmsg(t, fd, sock, msg, u32(flags), abi.NR_RECVMSG)
+
+
+@syscall("recvmmsg", PARTIAL, "after the first message, one that would block ends the batch; "
+         "the timeout is not honoured", args=("fd", "p", "u", "msgflags", "p"))
+def recvmmsg(t, fd, msgvec, vlen, flags, timeout):
+    """Implements recvmmsg(2)."""
+    sock = _sock(t, fd)
+    vlen = min(u32(vlen), abi.UIO_MAXIOV)
+    flags = u32(flags)
+    done = 0
+    for i in range(vlen):
+        hdr = msgvec + i * _MMSGHDR
+        try:
+            n = _recvmsg(t, fd, sock, hdr, (flags & ~MSG_WAITFORONE)
+                         | (MSG_DONTWAIT if done else 0), abi.NR_RECVMMSG)
+        except (KernelError, WouldBlock):
+            if done:
+                break
+            raise
+        t.mm.copy_out(hdr + 56, struct.pack("<I", n))
+        done += 1
+    return done
+
+
+# -- options -----------------------------------------------------------------------------------------------
+
+# Plain int options: (level, name) -> (default, kind). kind "bool" stores 0/1; ("range", lo, hi)
+# checks the value (EINVAL outside); "int" takes any value. Which sockets have them: the families
+# in the third item (None: every socket).
+_INET = (AF_INET, AF_INET6)
+_OPTS: dict[tuple[int, int], tuple] = {
+    (SOL_SOCKET, abi.SO_DEBUG): (0, "bool", None),
+    (SOL_SOCKET, abi.SO_REUSEADDR): (0, "bool", None),
+    (SOL_SOCKET, abi.SO_REUSEPORT): (0, "bool", None),
+    (SOL_SOCKET, abi.SO_KEEPALIVE): (0, "bool", None),
+    (SOL_SOCKET, abi.SO_BROADCAST): (0, "bool", None),
+    (SOL_SOCKET, abi.SO_OOBINLINE): (0, "bool", None),
+    (SOL_SOCKET, abi.SO_DONTROUTE): (0, "bool", None),
+    (SOL_SOCKET, abi.SO_PASSCRED): (0, "bool", None),
+    (SOL_SOCKET, abi.SO_TIMESTAMP): (0, "bool", None),
+    (SOL_SOCKET, abi.SO_ZEROCOPY): (0, "bool", None),
+    (SOL_SOCKET, abi.SO_RXQ_OVFL): (0, "bool", None),
+    (SOL_SOCKET, abi.SO_PRIORITY): (0, ("range", 0, 6), None),
+    (SOL_SOCKET, abi.SO_RCVLOWAT): (1, ("range", 0, 0x7FFF_FFFF), None),
+    (SOL_SOCKET, abi.SO_BUSY_POLL): (0, ("range", 0, 0x7FFF_FFFF), None),
+    (SOL_SOCKET, abi.SO_PEEK_OFF): (-1, "int", (AF_UNIX,)),
+    (IPPROTO_TCP, abi.TCP_NODELAY): (0, "bool", _INET),
+    (IPPROTO_TCP, abi.TCP_CORK): (0, "bool", _INET),
+    (IPPROTO_TCP, abi.TCP_QUICKACK): (1, "bool", _INET),
+    (IPPROTO_TCP, abi.TCP_KEEPIDLE): (7200, ("range", 1, 32767), _INET),
+    (IPPROTO_TCP, abi.TCP_KEEPINTVL): (75, ("range", 1, 32767), _INET),
+    (IPPROTO_TCP, abi.TCP_KEEPCNT): (9, ("range", 1, 127), _INET),
+    (IPPROTO_TCP, abi.TCP_SYNCNT): (6, ("range", 1, 127), _INET),
+    (IPPROTO_TCP, abi.TCP_LINGER2): (60, "int", _INET),
+    (IPPROTO_TCP, abi.TCP_DEFER_ACCEPT): (0, ("range", 0, 0x7FFF_FFFF), _INET),
+    (IPPROTO_TCP, abi.TCP_WINDOW_CLAMP): (0, ("range", 0, 0x7FFF_FFFF), _INET),
+    (IPPROTO_TCP, abi.TCP_USER_TIMEOUT): (0, ("range", 0, 0x7FFF_FFFF), _INET),
+    (IPPROTO_TCP, abi.TCP_FASTOPEN): (0, ("range", 0, 0x7FFF_FFFF), _INET),
+    (IPPROTO_TCP, abi.TCP_NOTSENT_LOWAT): (0, "int", _INET),
+    (IPPROTO_IP, abi.IP_TOS): (0, ("range", 0, 255), _INET),
+    (IPPROTO_IP, abi.IP_RECVERR): (0, "bool", _INET),
+    (IPPROTO_IP, abi.IP_PKTINFO): (0, "bool", _INET),
+    (IPPROTO_IP, abi.IP_RECVTOS): (0, "bool", _INET),
+    (IPPROTO_IP, abi.IP_RECVTTL): (0, "bool", _INET),
+    (IPPROTO_IP, abi.IP_FREEBIND): (0, "bool", _INET),
+    (IPPROTO_IP, abi.IP_MTU_DISCOVER): (1, ("range", 0, 5), _INET),
+    (IPPROTO_IP, abi.IP_MULTICAST_TTL): (1, ("range", 0, 255), _INET),
+    (IPPROTO_IP, abi.IP_MULTICAST_LOOP): (1, "bool", _INET),
+    (IPPROTO_IPV6, abi.IPV6_V6ONLY): (0, "bool", (AF_INET6,)),
+    (IPPROTO_IPV6, abi.IPV6_RECVPKTINFO): (0, "bool", (AF_INET6,)),
+    (IPPROTO_IPV6, abi.IPV6_MULTICAST_LOOP): (1, "bool", (AF_INET6,)),
+    (IPPROTO_IPV6, abi.IPV6_TCLASS): (0, ("range", -1, 255), (AF_INET6,)),
+    (IPPROTO_IPV6, abi.IPV6_MULTICAST_HOPS): (1, ("range", -1, 255), (AF_INET6,)),
+}
+# TTL-like options where -1 asks for the default.
+_DEFAULTING = {(IPPROTO_IP, abi.IP_TTL): abi.IP_DEFAULT_TTL,
+               (IPPROTO_IPV6, abi.IPV6_UNICAST_HOPS): abi.IP_DEFAULT_TTL}
+
+
+def _level_ok(sock: Socket, level: int) -> None:
+    """EOPNOTSUPP for a level the socket's family and protocol have no handler for (UNIX: only
+    SOL_SOCKET; a UDP socket: not SOL_TCP; an IPv4 one: not SOL_IPV6)."""
+    if level == SOL_SOCKET:
+        return
+    if isinstance(sock, UnixSocket):
+        raise KernelError(E.EOPNOTSUPP)
+    if level == IPPROTO_TCP and not sock.tcp or level == IPPROTO_UDP and sock.tcp:
+        raise KernelError(E.EOPNOTSUPP)  # ip_getsockopt: not SOL_IP
+    if level == IPPROTO_IPV6 and sock.family != AF_INET6:
+        raise KernelError(E.EOPNOTSUPP)
+    if level not in (IPPROTO_IP, IPPROTO_IPV6, IPPROTO_TCP, IPPROTO_UDP):
+        raise KernelError(E.EOPNOTSUPP)
+
+
+def _timeval_ns(raw: bytes) -> int:
+    sec, usec = struct.unpack("<qq", raw[:16])
+    if usec < 0 or usec >= 1_000_000:
+        raise KernelError(E.EDOM)
+    if sec < 0:
+        return 0
+    return sec * 1_000_000_000 + usec * 1000
+
+
+def _get_value(sock: Socket, level: int, opt: int) -> bytes:
+    key = (level, opt)
+    if key in _OPTS:
+        default, _, fams = _OPTS[key]
+        if fams is not None and sock.family not in fams:
+            raise KernelError(E.ENOPROTOOPT)
+        return struct.pack("<i", sock.opt(level, opt, default))
+    if key in _DEFAULTING:
+        v = sock.opt(level, opt, -1)
+        return struct.pack("<i", _DEFAULTING[key] if v < 0 else v)
+    if level == SOL_SOCKET:
+        if opt == abi.SO_TYPE:
+            return struct.pack("<i", sock.stype)
+        if opt == abi.SO_DOMAIN:
+            return struct.pack("<i", sock.family)
+        if opt == abi.SO_PROTOCOL:
+            return struct.pack("<i", sock.protocol)
+        if opt == abi.SO_ERROR:
+            if isinstance(sock, InetSocket):
+                sock.progress()
+            return struct.pack("<i", sock.take_error())
+        if opt == abi.SO_SNDBUF:
+            return struct.pack("<i", sock.sndbuf)
+        if opt == abi.SO_RCVBUF:
+            return struct.pack("<i", sock.rcvbuf)
+        if opt == abi.SO_ACCEPTCONN:
+            return struct.pack("<i", int(sock.state == LISTENING))
+        if opt == abi.SO_PEERCRED:
+            return struct.pack("<iII", *(sock.peer_cred if isinstance(sock, UnixSocket)
+                                         and sock.peer_cred else NOBODY))
+        if opt == abi.SO_LINGER:
+            return struct.pack("<ii", *sock.linger)
+        if opt in (abi.SO_RCVTIMEO, abi.SO_SNDTIMEO):
+            ns = sock.rcvtimeo if opt == abi.SO_RCVTIMEO else sock.sndtimeo
+            return struct.pack("<qq", ns // 1_000_000_000, ns % 1_000_000_000 // 1000)
+        if opt == abi.SO_SNDLOWAT:
+            return struct.pack("<i", 1)
+        if opt == abi.SO_MARK:
+            return struct.pack("<i", sock.opt(level, opt))
+    if level == IPPROTO_TCP and opt == abi.TCP_MAXSEG:
+        return struct.pack("<i", 65483 if sock.state == CONNECTED else abi.TCP_MSS_DEFAULT)
+    raise KernelError(E.ENOPROTOOPT)
+
+
+@syscall("getsockopt", PARTIAL, "SOL_SOCKET, IP, IPV6 and TCP options servers use; no TCP_INFO",
+         args=("fd", "sockoptlevel", "sockoptname", "ooptval", "osocklen"))
+def getsockopt(t, fd, level, optname, optval, optlen):
+    """Implements getsockopt(2)."""
+    sock = _sock(t, fd)
+    level, opt = s32(level), s32(optname)
+    n = s32(t.mm.copy_in_u32(optlen))
+    if n < 0:
+        raise KernelError(E.EINVAL)
+    _level_ok(sock, level)
+    raw = _get_value(sock, level, opt)[:n]
     t.mm.copy_out(optval, raw)
     t.mm.copy_out(optlen, struct.pack("<I", len(raw)))
     return 0
 
 
-@syscall("setsockopt", PARTIAL, NOTE + "; accepted and ignored", args=("fd", "i", "i", "p", "u"))
+@syscall("setsockopt", PARTIAL, "SOL_SOCKET, IP, IPV6 and TCP options servers use, stored and "
+         "returned; buffer sizes bound the queued bytes; timeouts apply to the socket calls",
+         args=("fd", "sockoptlevel", "sockoptname", "optval", "u"))
 def setsockopt(t, fd, level, optname, optval, optlen):
-    """Implements setsockopt(2) on a socketpair end."""
-    _sock(t, fd)
-    return 0
-
-
-@syscall("getsockname", PARTIAL, NOTE + "; unnamed AF_UNIX", args=("fd", "p", "p"))
-def getsockname(t, fd, addr, addrlen):
-    """Implements getsockname(2): a socketpair end is unnamed (just sa_family)."""
-    _sock(t, fd)
-    ln = s32(t.mm.copy_in_u32(addrlen))
-    if ln < 0:
+    """Implements setsockopt(2)."""
+    sock = _sock(t, fd)
+    level, opt, n = s32(level), s32(optname), s32(optlen)
+    if n < 0:
         raise KernelError(E.EINVAL)
-    t.mm.copy_out(addr, struct.pack("<H", AF_UNIX)[:ln])
-    t.mm.copy_out(addrlen, struct.pack("<I", 2))
-    return 0
-
-
-@syscall("getpeername", PARTIAL, NOTE + "; unnamed AF_UNIX", args=("fd", "p", "p"))
-def getpeername(t, fd, addr, addrlen):
-    """Implements getpeername(2)."""
-    return getsockname(t, fd, addr, addrlen)
-
-
-def _unsupported(name: str):
-    def handler(t, fd):
-        _sock(t, fd)
-        raise KernelError(E.EOPNOTSUPP if name in ("listen", "accept", "accept4")
-                          else E.EINVAL)
-    handler.__name__ = name
-    handler.__doc__ = (f"Implements {name}(2): EBADF or ENOTSOCK for non-sockets; a socketpair "
-                       f"end is already connected.")
-    return handler
-
-
-for _name in ("connect", "accept", "accept4", "bind", "listen", "sendmmsg", "recvmmsg"):
-    syscall(_name, PARTIAL, NOTE, args=("fd",))(_unsupported(_name))
+    _level_ok(sock, level)
+    key = (level, opt)
+    if level == SOL_SOCKET and opt in (abi.SO_LINGER, abi.SO_RCVTIMEO, abi.SO_SNDTIMEO):
+        size = 8 if opt == abi.SO_LINGER else 16
+        if n < size:
+            raise KernelError(E.EINVAL)
+        raw = t.mm.copy_in(optval, size)
+        if opt == abi.SO_LINGER:
+            onoff, secs = struct.unpack("<ii", raw)
+            sock.linger = (int(onoff != 0), secs)
+        elif opt == abi.SO_RCVTIMEO:
+            sock.rcvtimeo = _timeval_ns(raw)
+        else:
+            sock.sndtimeo = _timeval_ns(raw)
+        return 0
+    if n < 4:
+        raise KernelError(E.EINVAL)
+    value = struct.unpack("<i", t.mm.copy_in(optval, 4))[0]
+    if key in _OPTS:
+        _, kind, fams = _OPTS[key]
+        if fams is not None and sock.family not in fams:
+            raise KernelError(E.ENOPROTOOPT)
+        if kind == "bool":
+            value = int(value != 0)
+        elif kind != "int" and not kind[1] <= value <= kind[2]:
+            if key == (SOL_SOCKET, abi.SO_PRIORITY) and _capable(t, CAP_NET_ADMIN):
+                pass
+            elif key == (SOL_SOCKET, abi.SO_RCVLOWAT) and value < 0:
+                value = 0x7FFF_FFFF
+            else:
+                raise KernelError(E.EINVAL)
+        if key == (IPPROTO_IPV6, abi.IPV6_V6ONLY) and isinstance(sock, InetSocket) and sock.lport:
+            raise KernelError(E.EINVAL)  # only before bind
+        sock.set_opt(level, opt, value)
+        return 0
+    if key in _DEFAULTING:
+        if not (value == -1 or 1 <= value <= 255):
+            raise KernelError(E.EINVAL)
+        sock.set_opt(level, opt, value)
+        return 0
+    if level == SOL_SOCKET:
+        if opt in (abi.SO_SNDBUF, abi.SO_SNDBUFFORCE, abi.SO_RCVBUF, abi.SO_RCVBUFFORCE):
+            force = opt in (abi.SO_SNDBUFFORCE, abi.SO_RCVBUFFORCE)
+            if force and not _capable(t, CAP_NET_ADMIN):
+                raise KernelError(E.EPERM)
+            if opt in (abi.SO_SNDBUF, abi.SO_SNDBUFFORCE):
+                sock.sndbuf = new_buffer_size(value, abi.WMEM_MAX, abi.SOCK_MIN_SNDBUF, force)
+            else:
+                sock.rcvbuf = new_buffer_size(value, abi.RMEM_MAX, abi.SOCK_MIN_RCVBUF, force)
+            return 0
+        if opt == abi.SO_MARK:
+            if not _capable(t, CAP_NET_ADMIN):
+                raise KernelError(E.EPERM)
+            sock.set_opt(level, opt, value)
+            return 0
+        if opt in (abi.SO_TYPE, abi.SO_DOMAIN, abi.SO_PROTOCOL, abi.SO_ERROR, abi.SO_PEERCRED,
+                   abi.SO_ACCEPTCONN, abi.SO_SNDLOWAT):
+            raise KernelError(E.ENOPROTOOPT)
+    if key == (IPPROTO_TCP, abi.TCP_MAXSEG):
+        if not (value == 0 or 88 <= value <= 65535):
+            raise KernelError(E.EINVAL)
+        return 0  # the segment size is loopback's whatever the guest asks
+    raise KernelError(E.ENOPROTOOPT)

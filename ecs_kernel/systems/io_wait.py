@@ -63,9 +63,10 @@ def timed_out(world, deadline: int) -> bool:
     return deadline != NO_DEADLINE and world.now_ns >= deadline
 
 
-def block(world, t: int, kind: int, waits, deadline: int, nr: int) -> None:
+def block(world, t: int, kind: int, waits, deadline: int, nr: int, done: int = 0) -> None:
     """Block task ``t`` (``Block.IO`` or ``Block.POLL``) in syscall ``nr`` until one of
-    ``waits`` — ``(fd, events)`` pairs — is ready or ``deadline`` passes."""
+    ``waits`` — ``(fd, events)`` pairs — is ready or ``deadline`` passes; ``done``: the bytes the
+    call moved so far."""
     T, W = world.tasks, world.io_waits
     finish(world, t)
     for fd, events in list(waits) or [(-1, 0)]:
@@ -75,8 +76,20 @@ def block(world, t: int, kind: int, waits, deadline: int, nr: int) -> None:
         W.iw_events[r] = events
         W.iw_deadline[r] = deadline
         W.iw_nr[r] = nr
+        W.iw_done[r] = done
     T.run_state[t] = RunState.blocked
     T.block[t] = kind
+
+
+def progress(world, t: int) -> int:
+    """The bytes the call of ``t`` moved before it blocked, when this is that call running again
+    after a wakeup (its rows outlive the wait by one step), else 0."""
+    W = world.io_waits
+    if W.count:
+        mine = _rows(world, t)
+        if len(mine):
+            return int(W.iw_done[mine[0]])
+    return 0
 
 
 def pending(world, t: int) -> bool:

@@ -834,6 +834,10 @@ def interrupt_syscall(world, t: int, restart: bool) -> None:
             restart = False
     # a PI lock is taken again after the handler (-ERESTARTNOINTR), whatever SA_RESTART says
     T.ret[t] = ret if ret == -ERESTARTNOINTR else interrupted_ret(b, restart)
+    if b == Block.IO:
+        done = io_wait.progress(world, t)
+        if done:
+            T.ret[t] = done  # a write that moved bytes returns their count (pipe_write)
     T.block[t] = Block.NONE
     T.run_state[t] = RunState.runSyscallExit
     if b == Block.SLEEP:

@@ -63,7 +63,13 @@ def _fake_clock_gettime(clockid, ts):
 
 
 class FakeClock(HostClock):
-    """Clocks from CLOCK_NS for both paths: Python reads them, the cfunc calls the fake."""
+    """Clocks from CLOCK_NS for both paths: Python reads them, the cfunc calls the fake. Process
+    CPU time counts from 0 on the fake clock (not from the host's process time when the machine
+    was made, which differs between the fast and the Python machine of one example)."""
+
+    def __init__(self):
+        super().__init__()
+        self._cpu0 = 0
 
     def __init__(self):
         super().__init__()

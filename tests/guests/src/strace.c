@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #if __has_include(<linux/futex.h>)
 #include <linux/futex.h>
@@ -32,6 +33,11 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -121,6 +127,71 @@ int main(int argc, char **argv) {
     close(pfd[0]);
     close(pfd[1]);
     pipe(pfd);
+
+    /* sockets: families, types, addresses, message headers, options (fixed ports on loopback) */
+    int sv[2];
+    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+    send(sv[0], "ping", 4, MSG_NOSIGNAL);
+    recv(sv[1], buf, 4, MSG_PEEK);
+    recvfrom(sv[1], buf, sizeof buf, MSG_DONTWAIT, NULL, NULL);
+    struct iovec siov[2] = {{"ab", 2}, {"cde", 3}};
+    struct msghdr mh = {.msg_iov = siov, .msg_iovlen = 2};
+    sendmsg(sv[0], &mh, 0);
+    char r1[8];
+    struct iovec riov2[1] = {{r1, sizeof r1}};
+    struct msghdr rh = {.msg_iov = riov2, .msg_iovlen = 1};
+    recvmsg(sv[1], &rh, 0);
+    char cbuf[CMSG_SPACE(sizeof(int))];
+    memset(cbuf, 0, sizeof cbuf);
+    mh.msg_control = cbuf;
+    mh.msg_controllen = sizeof cbuf;
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    int passed = 1;
+    memcpy(CMSG_DATA(cm), &passed, sizeof passed);
+    sendmsg(sv[0], &mh, 0);
+    char rcbuf[CMSG_SPACE(sizeof(int))];
+    rh.msg_control = rcbuf;
+    rh.msg_controllen = sizeof rcbuf;
+    recvmsg(sv[1], &rh, MSG_CMSG_CLOEXEC);
+    close(*(int *)CMSG_DATA(CMSG_FIRSTHDR(&rh)));
+    shutdown(sv[0], SHUT_WR);
+    close(sv[0]);
+    close(sv[1]);
+    int us = socket(AF_UNIX, SOCK_DGRAM, 0);
+    struct sockaddr_un ua = {.sun_family = AF_UNIX};
+    memcpy(ua.sun_path, "\0ecs-strace-test", 16);
+    bind(us, (struct sockaddr *)&ua, offsetof(struct sockaddr_un, sun_path) + 16);
+    struct sockaddr_un pa = {.sun_family = AF_UNIX, .sun_path = "/nonexistent/sock"};
+    connect(us, (struct sockaddr *)&pa, sizeof pa);
+    close(us);
+    int ts4 = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, IPPROTO_TCP);
+    int one = 1;
+    setsockopt(ts4, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    setsockopt(ts4, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct sockaddr_in la = {.sin_family = AF_INET, .sin_port = htons(47211)};
+    la.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(ts4, (struct sockaddr *)&la, sizeof la);
+    listen(ts4, 16);
+    int tc = socket(AF_INET, SOCK_STREAM, 0);
+    connect(tc, (struct sockaddr *)&la, sizeof la);
+    int ta = accept4(ts4, NULL, NULL, SOCK_CLOEXEC);
+    int got = 0;
+    socklen_t gl = sizeof got;
+    getsockopt(tc, SOL_SOCKET, SO_ERROR, &got, &gl);
+    getsockopt(tc, SOL_SOCKET, SO_TYPE, &got, &gl);
+    close(ta);
+    close(tc);
+    close(ts4);
+    int u6 = socket(AF_INET6, SOCK_DGRAM, 0);
+    struct sockaddr_in6 l6 = {.sin6_family = AF_INET6, .sin6_port = htons(47212)};
+    l6.sin6_addr = in6addr_loopback;
+    bind(u6, (struct sockaddr *)&l6, sizeof l6);
+    sendto(u6, "six", 3, 0, (struct sockaddr *)&l6, sizeof l6);
+    recvfrom(u6, buf, sizeof buf, 0, NULL, NULL);
+    close(u6);
 
     /* memory: protections and map flags */
     char *m = mmap(NULL, 16384, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

@@ -1,0 +1,1 @@
+"""Sockets: UNIX domain and loopback TCP/UDP, all inside the kernel (no host network)."""

@@ -1,0 +1,406 @@
+"""TCP and UDP over loopback, for AF_INET and AF_INET6 (ip(7), ipv6(7), tcp(7), udp(7); Linux
+net/ipv4/af_inet.c, inet_connection_sock.c, tcp.c, udp.c; gVisor pkg/sentry/socket/netstack).
+
+The machine has one interface, lo: 127.0.0.0/8 and ::1. Addresses are kept as 16 bytes, IPv4 as
+v4-mapped (``::ffff:a.b.c.d``), so one comparison serves both families; a socket shows them in its
+own family's sockaddr. Binding to an address that is not local is EADDRNOTAVAIL, sending to one
+is ENETUNREACH (there is no route off the machine). Connecting to the unspecified address goes to
+loopback, as on Linux.
+
+TCP: a connect finds the listener bound to the destination (an exact address before a wildcard)
+and makes the server-side socket at once, so a connection is established before connect returns
+(a non-blocking connect still says EINPROGRESS, as Linux's does on loopback; it is writable at
+the next poll). No listener: ECONNREFUSED (non-blocking: EINPROGRESS, then SO_ERROR). A full
+backlog makes a blocking connect wait and a non-blocking one stay in progress until there is room.
+Close sends FIN (the peer reads EOF); a close that discards unread data resets the peer
+(ECONNRESET). A write to a peer that closed goes out and draws a reset: the next one is EPIPE.
+
+UDP: a datagram goes to the socket bound to its destination, or is dropped (a connected sender
+then gets ECONNREFUSED, the ICMP port-unreachable Linux reports); a full receive buffer drops it.
+
+Binding follows inet_csk_bind_conflict: two sockets may share a port when their addresses do not
+overlap, when both set SO_REUSEPORT, or when both set SO_REUSEADDR and (TCP) the other does not
+listen. Ephemeral ports come from 32768-60999 in order (Linux: at random).
+"""
+from __future__ import annotations
+
+import struct
+
+from ecs_kernel import abi
+from ecs_kernel.abi import (AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, RCV_SHUTDOWN,
+                            SEND_SHUTDOWN, SHUTDOWN_MASK, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR,
+                            SO_REUSEPORT)
+from ecs_kernel.checkpoint_objects import state_class
+from ecs_kernel.errors import E, KernelError
+from ecs_kernel.net.socket import (CONNECTED, CONNECTING, LISTENING, UNCONNECTED, Message,
+                                   Socket)
+
+V4MAPPED = bytes(10) + b"\xff\xff"
+ANY6 = bytes(16)
+ANY4 = V4MAPPED + bytes(4)
+LOOPBACK4 = V4MAPPED + bytes([127, 0, 0, 1])
+LOOPBACK6 = bytes(15) + b"\x01"
+
+
+def is_v4(ip: bytes) -> bool:
+    return ip[:12] == V4MAPPED
+
+
+def is_any(ip: bytes) -> bool:
+    return ip in (ANY4, ANY6)
+
+
+def is_loopback(ip: bytes) -> bool:
+    return (is_v4(ip) and ip[12] == 127) or ip == LOOPBACK6
+
+
+def sockaddr(family: int, ip: bytes, port: int) -> bytes:
+    """sockaddr_in (16 bytes) or sockaddr_in6 (28 bytes) of an address."""
+    if family == AF_INET:
+        return struct.pack("<H", AF_INET) + struct.pack(">H", port) + ip[12:] + bytes(8)
+    return struct.pack("<H", AF_INET6) + struct.pack(">HI", port, 0) + ip + bytes(4)
+
+
+def parse_sockaddr(family: int, raw: bytes) -> tuple[int, bytes, int]:
+    """(sa_family, 16-byte address, port) of a guest's sockaddr for a socket of ``family``: EINVAL
+    when it is too short for that family (inet_bind, inet6_bind, the connects check the length
+    first); AF_UNSPEC gives family 0."""
+    if len(raw) < 2:
+        raise KernelError(E.EINVAL)
+    fam = struct.unpack_from("<H", raw)[0]
+    if family == AF_INET:
+        if len(raw) < 16:
+            raise KernelError(E.EINVAL)
+        return fam, V4MAPPED + raw[4:8], struct.unpack_from(">H", raw, 2)[0]
+    if len(raw) < 24:  # SIN6_LEN_RFC2133
+        raise KernelError(E.EINVAL)
+    if fam == AF_INET:
+        return fam, V4MAPPED + raw[4:8], struct.unpack_from(">H", raw, 2)[0]
+    return fam, bytes(raw[8:24]), struct.unpack_from(">H", raw, 2)[0]
+
+
+@state_class
+class InetSocket(Socket):
+    __state__ = {"stack": "@NetStack", "laddr": "bytes", "lport": "int", "raddr": "bytes",
+                 "rport": "int", "pending": "?@Socket", "in_progress": "bool"}
+
+    def __init__(self, stack, family: int, stype: int, protocol: int, flags: int, cred):
+        super().__init__(family, stype, protocol, flags, cred)
+        self.stack = stack  # the NetStack its ports are bound in
+        self.laddr = ANY4 if family == AF_INET else ANY6
+        self.lport = 0
+        self.raddr = self.laddr
+        self.rport = 0
+        self.pending = None  # the listener a non-blocking connect waits on (CONNECTING)
+        self.in_progress = False  # a connect said EINPROGRESS: the next one reports the outcome
+
+    # -- family hooks -------------------------------------------------------------------------------
+    def default_buffers(self) -> tuple[int, int]:
+        if self.protocol == IPPROTO_TCP:
+            return abi.TCP_WMEM_DEFAULT, abi.TCP_RMEM_DEFAULT
+        return abi.WMEM_DEFAULT, abi.RMEM_DEFAULT
+
+    def send_limit(self) -> int:
+        peer = self.peer
+        return self.sndbuf + (peer.rcvbuf if peer is not None else 0)
+
+    def not_connected_send(self) -> KernelError:
+        return KernelError(E.EPIPE)
+
+    def not_connected_recv(self) -> KernelError:
+        return KernelError(E.ENOTCONN)
+
+    def peer_gone(self, peer: Socket) -> None:
+        self.shut |= RCV_SHUTDOWN  # its FIN
+
+    def released_with_data(self) -> None:
+        peer = self.peer
+        if peer is not None and not peer.released:  # tcp_close with unread data: a reset
+            peer.so_error = E.ECONNRESET
+            peer.shut = SHUTDOWN_MASK
+
+    @property
+    def v6only(self) -> bool:
+        return bool(self.opt(abi.IPPROTO_IPV6, abi.IPV6_V6ONLY))
+
+    @property
+    def tcp(self) -> bool:
+        return self.protocol == IPPROTO_TCP
+
+    # -- names -------------------------------------------------------------------------------------
+    @property
+    def sockname(self) -> bytes:
+        return sockaddr(self.family, self.laddr, self.lport)
+
+    @property
+    def peername(self) -> bytes:
+        if self.rport == 0 or (self.tcp and self.state != CONNECTED):
+            raise KernelError(E.ENOTCONN)
+        return sockaddr(self.family, self.raddr, self.rport)
+
+    def show(self, src: bytes) -> bytes:
+        """A datagram's source (address + port, as queued) in this socket's sockaddr."""
+        return sockaddr(self.family, src[:16], struct.unpack(">H", src[16:18])[0])
+
+    # -- binding ------------------------------------------------------------------------------------
+    def accepts(self, ip: bytes) -> bool:
+        """Does this socket's bound address take traffic for ``ip``?"""
+        if self.laddr == ip:
+            return True
+        if not is_any(self.laddr):
+            return False
+        if self.family == AF_INET:
+            return is_v4(ip)
+        return not (is_v4(ip) and self.v6only)
+
+    def _overlaps(self, ip: bytes, other: "InetSocket") -> bool:
+        if other.laddr == ip:
+            return True
+        if is_any(ip) and is_any(other.laddr):
+            if self.family == other.family:
+                return True
+            six = self if self.family == AF_INET6 else other
+            return not six.v6only
+        if is_any(ip):
+            return self.accepts(other.laddr)
+        return other.accepts(ip)
+
+    def _conflicts(self, ip: bytes, port: int, listening: bool) -> bool:
+        reuse = self.opt(SOL_SOCKET, SO_REUSEADDR)
+        reuseport = self.opt(SOL_SOCKET, SO_REUSEPORT)
+        for other in self.stack.bound(self.protocol, port):
+            if other is self or not self._overlaps(ip, other):
+                continue
+            if reuseport and other.opt(SOL_SOCKET, SO_REUSEPORT) and other.cred[1] == self.cred[1]:
+                continue
+            if listening:
+                if other.state == LISTENING:
+                    return True
+                continue
+            if reuse and other.opt(SOL_SOCKET, SO_REUSEADDR) and not (
+                    self.tcp and other.state == LISTENING):
+                continue
+            return True
+        return False
+
+    def bind(self, ip: bytes, port: int, *, low_ports: bool) -> None:
+        """inet_bind / inet6_bind with the address checked for this socket's family."""
+        if self.lport or self.state != UNCONNECTED:
+            raise KernelError(E.EINVAL)
+        if self.family == AF_INET6 and is_v4(ip) and self.v6only:
+            raise KernelError(E.EINVAL)
+        if not (is_any(ip) or is_loopback(ip)):
+            raise KernelError(E.EADDRNOTAVAIL)
+        if 0 < port < abi.IP_UNPRIVILEGED_PORT_START and not low_ports:
+            raise KernelError(E.EACCES)
+        if port == 0:
+            port = self.stack.ephemeral_port(self.protocol,
+                                             lambda p: not self._conflicts(ip, p, False))
+        elif self._conflicts(ip, port, False):
+            raise KernelError(E.EADDRINUSE)
+        self.laddr, self.lport = ip, port
+        self.stack.inet.append(self)
+
+    def autobind(self, dest: bytes) -> None:
+        """A send or connect of an unbound socket: an ephemeral port; the source address the
+        route to ``dest`` gives (loopback)."""
+        if not self.lport:
+            self.bind(self.laddr, 0, low_ports=True)
+        if is_any(self.laddr) and self.state != LISTENING and self.tcp:
+            self.laddr = self.source_for(dest)
+
+    def source_for(self, dest: bytes) -> bytes:
+        if not is_any(self.laddr):
+            return self.laddr
+        return LOOPBACK4 if is_v4(dest) else LOOPBACK6
+
+    def listen(self, backlog: int) -> None:
+        """inet_listen: an unbound socket gets an ephemeral port; a port shared by SO_REUSEADDR
+        with another listener is EADDRINUSE now (inet_csk_get_port again)."""
+        if self.stype != SOCK_STREAM:
+            raise KernelError(E.EOPNOTSUPP)
+        if self.state not in (UNCONNECTED, LISTENING):
+            raise KernelError(E.EINVAL)
+        if not self.lport:
+            self.bind(self.laddr, 0, low_ports=True)
+        elif self.state != LISTENING and self._conflicts(self.laddr, self.lport, True):
+            raise KernelError(E.EADDRINUSE)
+        super().listen(backlog)
+
+    # -- routing ------------------------------------------------------------------------------------
+    def route(self, fam: int, ip: bytes) -> bytes:
+        """The destination a send or connect to ``ip`` reaches (ENETUNREACH off the machine)."""
+        if self.family == AF_INET6 and is_v4(ip) and self.v6only:
+            raise KernelError(E.ENETUNREACH)
+        if is_any(ip):
+            return LOOPBACK4 if is_v4(ip) else LOOPBACK6
+        if not is_loopback(ip):
+            raise KernelError(E.ENETUNREACH)
+        return ip
+
+    def find(self, protocol: int, ip: bytes, port: int, want_listener: bool):
+        """The socket bound to (ip, port) that takes traffic for it: an exact address first."""
+        best = None
+        for s in self.stack.bound(protocol, port):
+            if want_listener and s.state != LISTENING:
+                continue
+            if s.laddr == ip:
+                return s
+            if best is None and s.accepts(ip):
+                best = s
+        return best
+
+    # -- TCP connections --------------------------------------------------------------------------
+    def connect_tcp(self, dest: bytes, port: int, nonblocking: bool) -> None:
+        """tcp_v4_connect / tcp_v6_connect on loopback. Raises EINPROGRESS for a non-blocking
+        connect, EAGAIN for a blocking one to wait for room in the backlog."""
+        if self.state == CONNECTED and self.in_progress:
+            self.in_progress = False  # inet_stream_connect: SS_CONNECTING becomes SS_CONNECTED
+            return
+        if self.state == CONNECTED or self.state == LISTENING:
+            raise KernelError(E.EISCONN)
+        if self.state == CONNECTING:
+            if self.pending is None:  # it failed: SO_ERROR, or ECONNABORTED once that was read
+                self.state, self.in_progress = UNCONNECTED, False
+                raise KernelError(self.take_error() or E.ECONNABORTED)
+            self.progress()
+            if self.state == CONNECTED:
+                self.in_progress = False
+                return
+            raise KernelError(E.EALREADY if nonblocking else E.EAGAIN)
+        self.autobind(dest)
+        self.raddr, self.rport = dest, port
+        listener = self.find(IPPROTO_TCP, dest, port, True)
+        if listener is None:
+            if nonblocking:
+                self.state, self.pending, self.so_error = CONNECTING, None, E.ECONNREFUSED
+                self.shut, self.in_progress = SHUTDOWN_MASK, True
+                raise KernelError(E.EINPROGRESS)
+            raise KernelError(E.ECONNREFUSED)
+        self.state, self.pending = CONNECTING, listener
+        self.progress()
+        if self.state != CONNECTED and not nonblocking:
+            raise KernelError(E.EAGAIN)
+        if nonblocking:
+            self.in_progress = True
+            raise KernelError(E.EINPROGRESS)
+
+    def progress(self) -> None:
+        """A connect in progress completes when its listener has room (or fails if it is gone)."""
+        if self.state != CONNECTING or self.pending is None:
+            return
+        listener = self.pending
+        if listener.released or listener.state != LISTENING:
+            self.pending, self.so_error, self.shut = None, E.ECONNREFUSED, SHUTDOWN_MASK
+            return
+        if listener.backlog_full():
+            return
+        server = InetSocket(self.stack, listener.family, SOCK_STREAM, IPPROTO_TCP, 0,
+                            listener.cred)
+        server.opts = dict(listener.opts)
+        server.sndbuf, server.rcvbuf = listener.sndbuf, listener.rcvbuf
+        server.laddr, server.lport = self.raddr, listener.lport
+        server.raddr, server.rport = self.laddr, self.lport
+        self.stack.inet.append(server)
+        self.pending = None
+        self.pair_with(server)
+        listener.accept_q.append(server)
+
+    def shutdown_peer(self, mask: int) -> None:
+        if self.tcp and mask & SEND_SHUTDOWN and self.peer is not None:
+            self.peer.shut |= RCV_SHUTDOWN  # our FIN; SHUT_RD tells the peer nothing
+
+    def send_stream(self, data: bytes, fds: list, cred, src: bytes | None = None) -> int:
+        peer = self.peer
+        if (self.state == CONNECTED and peer is not None and peer.released and data
+                and not self.shut & SEND_SHUTDOWN and not self.so_error):
+            # the peer closed: this goes out and draws a reset (tcp_reset in CLOSE_WAIT: EPIPE)
+            self.so_error, self.shut = E.EPIPE, SHUTDOWN_MASK
+            return len(data)
+        return super().send_stream(data, fds, cred, src)
+
+    # -- UDP ------------------------------------------------------------------------------------------
+    def connect_udp(self, fam: int, dest: bytes, port: int) -> None:
+        if fam == abi.AF_UNSPEC:  # dissolve the association (udp_disconnect)
+            self.raddr, self.rport = (ANY4 if self.family == AF_INET else ANY6), 0
+            self.state = UNCONNECTED
+            return
+        dest = self.route(fam, dest)
+        if not self.lport:
+            self.bind(self.laddr, 0, low_ports=True)
+        self.raddr, self.rport = dest, port
+        self.state = CONNECTED
+
+    def send_udp(self, data: bytes, dest: tuple[int, bytes, int] | None) -> int:
+        if self.shut & SEND_SHUTDOWN:
+            raise KernelError(E.EPIPE)
+        if dest is None:
+            if self.state != CONNECTED:
+                raise KernelError(E.EDESTADDRREQ)
+            ip, port = self.raddr, self.rport
+        else:
+            fam, ip, port = dest
+            ip = self.route(fam, ip)
+            if port == 0:
+                raise KernelError(E.EINVAL)
+        limit = abi.UDP_MAX_PAYLOAD_V4 if is_v4(ip) else abi.UDP_MAX_PAYLOAD_V6
+        if len(data) > limit:
+            raise KernelError(E.EMSGSIZE)
+        if not self.lport:
+            self.bind(self.laddr, 0, low_ports=True)
+        src = self.source_for(ip)
+        target = self.find(IPPROTO_UDP, ip, port, False)
+        if target is not None and target.state == CONNECTED and (
+                target.rport != self.lport or target.raddr != src):
+            target = None  # a connected UDP socket takes only its peer's datagrams
+        if target is None:
+            if self.state == CONNECTED:
+                self.so_error = E.ECONNREFUSED
+            return len(data)
+        if target.rx_bytes + len(data) <= target.rcvbuf and not target.shut & RCV_SHUTDOWN:
+            target.queue(Message(data, [], self.cred, src + struct.pack(">H", self.lport)))
+        return len(data)
+
+    # -- readiness (tcp_poll, udp_poll) -------------------------------------------------------------
+    def poll(self) -> int:
+        mask = 0
+        if self.so_error:
+            mask |= abi.POLLERR
+        if self.state == LISTENING:
+            return mask | (abi.POLLIN | abi.POLLRDNORM if self.accept_q else 0)
+        if self.shut == SHUTDOWN_MASK or (self.tcp and self.state == UNCONNECTED):
+            mask |= abi.POLLHUP
+        if self.shut & RCV_SHUTDOWN:
+            mask |= abi.POLLIN | abi.POLLRDNORM | abi.POLLRDHUP
+        if self.rx:
+            mask |= abi.POLLIN | abi.POLLRDNORM
+        if self.tcp and self.state == CONNECTING:
+            self.progress()  # its listener may have room now
+        if self.tcp and self.state == CONNECTING:
+            if self.pending is None:
+                mask |= abi.POLLOUT | abi.POLLWRNORM | abi.POLLIN | abi.POLLRDNORM
+            return mask
+        if not self.tcp or self.shut & SEND_SHUTDOWN or self.state != CONNECTED \
+                or self.stream_space() > 0:
+            mask |= abi.POLLOUT | abi.POLLWRNORM | abi.POLLWRBAND
+        return mask
+
+    def _read(self, n: int) -> bytes:
+        return self.recv(n, 0).data
+
+    def _write(self, data: bytes) -> int:
+        if self.tcp:
+            return self.send_stream(data, [], self.cred)
+        if self.state != CONNECTED:
+            raise KernelError(E.EDESTADDRREQ)
+        return self.send_udp(data, None)
+
+    def send(self, data: bytes, fds: list, cred) -> int:
+        return self._write(data)
+
+    def src_name(self, src: bytes | None) -> bytes | None:
+        return None if src is None else self.show(src)
+
+
+__all__ = ["InetSocket", "sockaddr", "parse_sockaddr", "is_loopback", "is_any", "is_v4",
+           "ANY4", "ANY6", "LOOPBACK4", "LOOPBACK6", "V4MAPPED"]

@@ -1,0 +1,400 @@
+"""What every socket shares (Linux: net/core/sock.c, net/socket.c; gVisor: pkg/sentry/socket).
+
+A :class:`Socket` is an open file description (fs/file.py) whose data live in the kernel: there
+is no host socket anywhere, so a run stays a function of its input (checkpoint, --deterministic).
+Its receive queue ``rx`` holds :class:`Message` rows — the bytes, the file descriptions an
+SCM_RIGHTS message carries, the sender's credentials and its address — and a peer writes into it.
+
+The shapes (the family modules fill in addresses and errors):
+
+- connection-oriented (SOCK_STREAM, SOCK_SEQPACKET): ``listen`` makes an accept queue; a
+  ``connect`` creates the server side at once (Linux's unix_stream_connect and, on loopback, a
+  TCP handshake that never leaves the machine), pairs it with the client, and queues it for
+  ``accept``. ``shut`` holds sk_shutdown's bits (RCV_SHUTDOWN, SEND_SHUTDOWN) that shutdown(2),
+  close and a reset set;
+- datagram (SOCK_DGRAM): every send is one message to the socket its address names.
+
+Blocking follows fs/file.py: an operation that cannot go on raises EAGAIN and ``poll()`` says when
+it can; the syscall layer turns that into EAGAIN for O_NONBLOCK/MSG_DONTWAIT or an io_waits row.
+
+Buffer space: a stream writer may have ``send_limit()`` bytes unread at its peer (SO_SNDBUF for
+UNIX sockets, what TCP's two buffers hold on loopback); a datagram socket's receive queue holds at
+most SO_RCVBUF bytes of payload (UNIX: also at most net.unix.max_dgram_qlen messages from senders
+that are not its peer).
+"""
+from __future__ import annotations
+
+import struct
+import time
+from collections import deque
+
+from ecs_kernel import abi
+from ecs_kernel.abi import (MSG_PEEK, MSG_TRUNC, O_NONBLOCK, O_RDWR, RCV_SHUTDOWN, S_IFSOCK,
+                            SEND_SHUTDOWN, SHUTDOWN_MASK, SOCK_DGRAM, SOCK_SEQPACKET, SOCK_STREAM)
+from ecs_kernel.checkpoint_objects import state_class, state_global
+from ecs_kernel.errors import E, KernelError
+from ecs_kernel.fs.file import FileDescription, drop_in_flight, hold_in_flight
+from ecs_kernel.fs.inodes import Inode, SuperBlock
+from ecs_kernel.fs.pipe import BrokenPipe
+from ecs_kernel.fs.stat import makedev
+
+SOCKFS = SuperBlock("sockfs", makedev(0, 0x08), time.time_ns)
+state_global("net.SOCKFS", SOCKFS)
+
+# connection states (a subset of Linux's TCP states, used by every family)
+UNCONNECTED = 0   # TCP_CLOSE
+CONNECTING = 1    # TCP_SYN_SENT: a non-blocking connect waiting for room in a full backlog
+CONNECTED = 2     # TCP_ESTABLISHED
+LISTENING = 3     # TCP_LISTEN
+
+NOBODY = (0, 65534, 65534)  # SO_PEERCRED with no peer: pid 0, overflowuid, overflowgid
+
+
+@state_class
+class SocketInode(Inode):
+    """The sockfs inode behind a socket's description (what fstat shows: S_IFSOCK)."""
+
+    ftype = S_IFSOCK
+
+    __state__ = {}
+
+    def __init__(self):
+        super().__init__(SOCKFS, 0o777)
+
+
+@state_class
+class Message:
+    """One queued send: ``data``, the descriptions it passes (SCM_RIGHTS, each held in flight),
+    the sender's ``cred`` (pid, uid, gid) and its address ``src`` as the family encodes it."""
+
+    __slots__ = ("data", "fds", "cred", "src")
+
+    __state__ = {"data": "bytearray", "fds": "list[@FileDescription]", "cred": "(int,int,int)",
+                 "src": "?bytes"}
+
+    def __init__(self, data: bytes, fds: list, cred: tuple[int, int, int], src: bytes | None):
+        self.data = bytearray(data)
+        self.fds = list(fds)
+        self.cred = tuple(cred)
+        self.src = src
+        for f in self.fds:
+            hold_in_flight(f)
+
+    def drop_fds(self) -> None:
+        fds, self.fds = self.fds, []
+        for f in fds:
+            drop_in_flight(f)
+
+
+class Received:
+    """What one receive took: the bytes, the descriptions passed with them (the receiver installs
+    them or drops them, :meth:`Socket.drop_received`), the first sender's credentials and
+    address, the msg_flags bits (MSG_TRUNC) and the datagram's full length."""
+
+    __slots__ = ("data", "fds", "cred", "src", "flags", "full")
+
+    def __init__(self, data: bytes, fds=(), cred=None, src=None, flags: int = 0, full: int = 0):
+        self.data, self.fds, self.cred, self.src = data, list(fds), cred, src
+        self.flags, self.full = flags, full
+
+
+@state_class
+class Socket(FileDescription):
+    """A socket of any family; see the module docstring."""
+
+    seekable = False
+    sigpipe_after_partial_write = False
+
+    __state__ = {"family": "int", "stype": "int", "protocol": "int", "state": "int",
+                 "shut": "int", "so_error": "int", "opts": "dict[int,int]", "sndbuf": "int",
+                 "rcvbuf": "int", "rcvtimeo": "int", "sndtimeo": "int", "linger": "(int,int)",
+                 "rx": "deque[@Message]", "rx_bytes": "int", "peer": "?@Socket",
+                 "cred": "(int,int,int)", "peer_cred": "?(int,int,int)", "backlog": "int",
+                 "accept_q": "deque[@Socket]"}
+
+    def __init__(self, family: int, stype: int, protocol: int, flags: int,
+                 cred: tuple[int, int, int]):
+        inode = SocketInode()
+        super().__init__(inode, O_RDWR | (flags & O_NONBLOCK), f"socket:[{inode.ino}]")
+        self.family, self.stype, self.protocol = family, stype, protocol
+        self.state = UNCONNECTED
+        self.shut = 0
+        self.so_error = 0
+        self.opts: dict[int, int] = {}   # (level << 32 | name) -> value of the plain options
+        self.sndbuf, self.rcvbuf = self.default_buffers()
+        self.rcvtimeo = self.sndtimeo = 0  # SO_RCVTIMEO / SO_SNDTIMEO in ns; 0: none
+        self.linger = (0, 0)
+        self.rx: deque[Message] = deque()
+        self.rx_bytes = 0
+        self.peer: Socket | None = None
+        self.cred = tuple(cred)           # who made it (pid, uid, gid): what peers see
+        self.peer_cred: tuple[int, int, int] | None = None
+        self.backlog = 0
+        self.accept_q: deque[Socket] = deque()
+
+    # -- family hooks ---------------------------------------------------------------------------
+    def default_buffers(self) -> tuple[int, int]:
+        return abi.WMEM_DEFAULT, abi.RMEM_DEFAULT
+
+    def send_limit(self) -> int:
+        """Bytes this stream socket may have unread at its peer."""
+        return self.sndbuf
+
+    def not_connected_send(self) -> KernelError:
+        return KernelError(E.ENOTCONN)
+
+    def not_connected_recv(self) -> KernelError:
+        return KernelError(E.EINVAL)
+
+    def peer_gone(self, peer: "Socket") -> None:
+        """``peer``, our connected peer, was closed (Linux unix_release_sock, tcp_close)."""
+
+    def released_with_data(self) -> None:
+        """Release of a connected socket that still held unread data or was never accepted."""
+
+    # -- options that every family keeps ------------------------------------------------------
+    def opt(self, level: int, name: int, default: int = 0) -> int:
+        return self.opts.get(level << 32 | name, default)
+
+    def set_opt(self, level: int, name: int, value: int) -> None:
+        self.opts[level << 32 | name] = value
+
+    @property
+    def connection_based(self) -> bool:
+        return self.stype in (SOCK_STREAM, SOCK_SEQPACKET)
+
+    @property
+    def listening(self) -> bool:
+        return self.state == LISTENING
+
+    # -- the receive queue ------------------------------------------------------------------------
+    def queue(self, msg: Message) -> None:
+        self.rx.append(msg)
+        self.rx_bytes += len(msg.data)
+
+    def _pop(self) -> Message:
+        m = self.rx.popleft()
+        self.rx_bytes -= len(m.data)
+        return m
+
+    def purge(self) -> None:
+        """Drop what was never read (and the descriptions it carried)."""
+        while self.rx:
+            self._pop().drop_fds()
+
+    @staticmethod
+    def drop_received(got: Received) -> None:
+        """The receiver could not take the descriptions ``got`` carries (no room for them)."""
+        fds, got.fds = got.fds, []
+        for f in fds:
+            drop_in_flight(f)
+
+    # -- connections ------------------------------------------------------------------------------
+    def listen(self, backlog: int) -> None:
+        if not self.connection_based:
+            raise KernelError(E.EOPNOTSUPP)
+        if self.state not in (UNCONNECTED, LISTENING):
+            raise KernelError(E.EINVAL)
+        self.backlog = max(0, min(backlog, abi.SOMAXCONN))
+        self.state = LISTENING
+
+    def backlog_full(self) -> bool:
+        """sk_acceptq_is_full: more queued than the backlog (backlog 0 still takes one)."""
+        return len(self.accept_q) > self.backlog
+
+    def pair_with(self, server: "Socket") -> None:
+        """Connect this socket to ``server``, the new socket a listener's connect made."""
+        self.peer, server.peer = server, self
+        self.state = server.state = CONNECTED
+
+    def accept(self) -> "Socket":
+        if self.state != LISTENING:
+            raise KernelError(E.EINVAL)
+        if not self.accept_q:
+            raise KernelError(E.EAGAIN)
+        return self.accept_q.popleft()
+
+    def shutdown(self, how: int) -> None:
+        """shutdown(2): SHUT_RD, SHUT_WR, SHUT_RDWR as 0, 1, 2 (the caller checked ``how``)."""
+        if self.state != CONNECTED and not (self.family == abi.AF_UNIX and (
+                self.state == LISTENING or not self.connection_based)):
+            raise KernelError(E.ENOTCONN)  # inet_shutdown: TCP_CLOSE (UDP unconnected too)
+        mask = how + 1  # SHUT_RD -> RCV_SHUTDOWN, SHUT_WR -> SEND_SHUTDOWN, both -> both
+        self.shut |= mask
+        self.shutdown_peer(mask)
+
+    def shutdown_peer(self, mask: int) -> None:
+        """What the peer sees of our shutdown (UNIX: the mirror bits, unix_shutdown)."""
+        peer = self.peer
+        if peer is not None and self.connection_based:
+            if mask & RCV_SHUTDOWN:
+                peer.shut |= SEND_SHUTDOWN
+            if mask & SEND_SHUTDOWN:
+                peer.shut |= RCV_SHUTDOWN
+
+    def take_error(self) -> int:
+        err, self.so_error = self.so_error, 0
+        return err
+
+    # -- data ----------------------------------------------------------------------------------------
+    def stream_space(self) -> int:
+        peer = self.peer
+        if peer is None:
+            return 0
+        return max(0, self.send_limit() - peer.rx_bytes)
+
+    def send_stream(self, data: bytes, fds: list, cred, src: bytes | None = None) -> int:
+        """Queue ``data`` at the peer; the count queued (EAGAIN when nothing fits)."""
+        if self.so_error and self.family != abi.AF_UNIX:
+            raise KernelError(self.take_error())
+        if self.state != CONNECTED:
+            if self.shut & SEND_SHUTDOWN:
+                raise BrokenPipe("shut down")
+            raise self.not_connected_send()
+        if self.shut & SEND_SHUTDOWN or self.peer is None or self.peer.released:
+            raise BrokenPipe("the peer is gone")
+        if self.stype == SOCK_SEQPACKET:
+            if len(data) > self.sndbuf:
+                raise KernelError(E.EMSGSIZE)
+            if self.stream_space() < max(1, len(data)):
+                raise KernelError(E.EAGAIN)
+            self.peer.queue(Message(data, fds, cred, src))
+            return len(data)
+        if not data:
+            return 0  # a stream carries no empty sends (their descriptions are not passed)
+        room = self.stream_space()
+        if room <= 0:
+            raise KernelError(E.EAGAIN)
+        part = data[:room]
+        self.peer.queue(Message(part, fds, cred, src))
+        return len(part)
+
+    def recv_stream(self, n: int, flags: int, passcred: bool) -> Received:
+        """Take up to ``n`` bytes (unix_stream_read_generic / tcp_recvmsg): across queued sends,
+        stopping after one that carried descriptions, and (with SO_PASSCRED) before one from
+        another writer."""
+        if self.state == LISTENING:
+            raise self.not_connected_recv()
+        if not self.rx:
+            if self.so_error:
+                raise KernelError(self.take_error())
+            if self.shut & RCV_SHUTDOWN:
+                return Received(b"")
+            if self.state != CONNECTED:
+                raise self.not_connected_recv()
+            raise KernelError(E.EAGAIN)
+        out = bytearray()
+        fds: list = []
+        cred, src = self.rx[0].cred, self.rx[0].src
+        if flags & MSG_PEEK:
+            for m in self.rx:
+                if len(out) >= n or passcred and m.cred != cred:
+                    break
+                out += m.data[:n - len(out)]
+                if m.fds:
+                    fds = list(m.fds)
+                    for f in fds:
+                        hold_in_flight(f)
+                    break
+        else:
+            while self.rx and len(out) < n:
+                m = self.rx[0]
+                if passcred and m.cred != cred:
+                    break
+                take = min(n - len(out), len(m.data))
+                out += m.data[:take]
+                del m.data[:take]
+                self.rx_bytes -= take
+                carried, m.fds = m.fds, []
+                if not m.data:
+                    self.rx.popleft()
+                if carried:
+                    fds = carried
+                    break
+        return Received(bytes(out), fds, cred, src)
+
+    def recv_message(self, n: int, flags: int) -> Received:
+        """One whole message (SOCK_DGRAM, SOCK_SEQPACKET): truncated to ``n`` with MSG_TRUNC."""
+        if self.stype == SOCK_SEQPACKET and self.state == LISTENING:
+            raise self.not_connected_recv()
+        if not self.rx:
+            if self.so_error:
+                raise KernelError(self.take_error())
+            if self.shut & RCV_SHUTDOWN:
+                return Received(b"")
+            if self.stype == SOCK_SEQPACKET and self.state != CONNECTED:
+                raise self.not_connected_recv()
+            raise KernelError(E.EAGAIN)
+        peek = bool(flags & MSG_PEEK)
+        m = self.rx[0]
+        if peek:
+            fds = list(m.fds)
+            for f in fds:
+                hold_in_flight(f)
+        else:
+            self._pop()
+            fds, m.fds = m.fds, []
+        full = len(m.data)
+        return Received(bytes(m.data[:n]), fds, m.cred, m.src,
+                        MSG_TRUNC if full > n else 0, full)
+
+    def recv(self, n: int, flags: int, passcred: bool = False) -> Received:
+        if self.stype == SOCK_STREAM:
+            return self.recv_stream(n, flags, passcred)
+        return self.recv_message(n, flags)
+
+    def read(self, n: int) -> bytes:
+        """read(2): sock_read_iter returns at once for an empty buffer."""
+        return super().read(n) if n else b""
+
+    def readable(self) -> bool:
+        return bool(self.poll() & (abi.POLLIN | abi.POLLERR | abi.POLLHUP))
+
+    def writable(self) -> bool:
+        return bool(self.poll() & (abi.POLLOUT | abi.POLLERR | abi.POLLHUP))
+
+    def ioctl(self, request: int, arg: bytes | int = 0):
+        if request == abi.SIOCINQ:
+            if self.state == LISTENING:
+                raise KernelError(E.EINVAL)
+            n = self.rx_bytes if self.stype == SOCK_STREAM else (
+                len(self.rx[0].data) if self.rx else 0)
+            return 0, struct.pack("<i", min(n, 0x7FFF_FFFF))
+        if request == abi.SIOCOUTQ:
+            if self.state == LISTENING:
+                raise KernelError(E.EINVAL)
+            peer = self.peer
+            n = peer.rx_bytes if peer is not None and self.stype == SOCK_STREAM else 0
+            return 0, struct.pack("<i", min(n, 0x7FFF_FFFF))
+        raise KernelError(E.ENOTTY)
+
+    # -- the end ------------------------------------------------------------------------------------
+    def release(self) -> None:
+        if self.released:
+            return
+        self.released = True
+        unread = bool(self.rx)
+        self.purge()
+        while self.accept_q:
+            embryo = self.accept_q.popleft()
+            embryo.released_with_data()
+            embryo.release()
+        peer = self.peer
+        if peer is not None and self.connection_based:
+            if unread:
+                self.released_with_data()
+            peer.peer_gone(self)
+        self.shut = SHUTDOWN_MASK
+
+
+def new_buffer_size(value: int, maximum: int, minimum: int, force: bool) -> int:
+    """SO_SNDBUF/SO_RCVBUF (sock_setsockopt): the kernel doubles the request for its bookkeeping,
+    caps it at {w,r}mem_max (unless the FORCE variant) and keeps a floor."""
+    value = max(0, value)
+    if not force:
+        value = min(value, maximum)
+    return max(min(value * 2, 0x7FFF_FFFF), minimum)
+
+
+__all__ = ["Socket", "SocketInode", "Message", "Received", "SOCKFS", "UNCONNECTED",
+           "CONNECTING", "CONNECTED", "LISTENING", "NOBODY", "new_buffer_size", "SOCK_DGRAM"]
