@@ -69,10 +69,6 @@ class FakeClock(HostClock):
 
     def __init__(self):
         super().__init__()
-        self._cpu0 = 0
-
-    def __init__(self):
-        super().__init__()
         # The process CPU clock's base: HostClock takes the real process time at construction,
         # which differs between the two machines of an example by the CPU used in between (the
         # two paths then disagreed, under load, on CLOCK_PROCESS_CPUTIME_ID).
