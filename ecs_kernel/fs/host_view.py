@@ -211,7 +211,24 @@ def using(view: HostView | None):
 
 # -- recording ------------------------------------------------------------------------------------
 
-class Recorder(HostView):
+class _Kept(HostView):
+    """What a recording and its replay share: stdio keyed by slot, whole reads made of preads
+    (so that both keep and serve the same pages)."""
+
+    slots: dict[int, int]  # host fd -> stdio slot
+
+    def bind_stdio(self, fds) -> None:
+        self.slots = {fd: i for i, fd in enumerate(fds) if fd is not None}
+
+    def read_all(self, path):
+        out, off = [], 0
+        while chunk := self.pread(path, 1 << 20, off):
+            out.append(chunk)
+            off += len(chunk)
+        return b"".join(out)
+
+
+class Recorder(_Kept):
     """Asks the host and keeps every answer (:meth:`state` is what a replay file holds)."""
 
     def __init__(self):
@@ -266,18 +283,7 @@ class Recorder(HostView):
             self.sizes[path] = first * PAGE + len(data)
         return data[offset - first * PAGE:offset - first * PAGE + n]
 
-    def read_all(self, path):
-        out, off = [], 0
-        while chunk := self.pread(path, 1 << 20, off):
-            out.append(chunk)
-            off += len(chunk)
-        return b"".join(out)
-
     # stdio: every answer in order, per stdio slot (the replaying run's fds differ)
-    def bind_stdio(self, fds) -> None:
-        self.slots = {fd: i for i, fd in enumerate(fds) if fd is not None}
-        self.fd_answers: dict[str, list] = getattr(self, "fd_answers", {})
-
     def _fd_ask(self, op: str, fd: int, fn):
         key = f"{op}:{self.slots.get(fd, -1)}"
         try:
@@ -337,7 +343,7 @@ class ReplayDiverged(RuntimeError):
     """The replayed run asked the host something the recorded run did not."""
 
 
-class Replayer(HostView):
+class Replayer(_Kept):
     """Answers from a recording (:meth:`Recorder.state`), checked when built."""
 
     def __init__(self, meta, arrays):
@@ -434,17 +440,7 @@ class Replayer(HostView):
             pos += len(piece)
         return b"".join(out)
 
-    def read_all(self, path):
-        out, off = [], 0
-        while chunk := self.pread(path, 1 << 20, off):
-            out.append(chunk)
-            off += len(chunk)
-        return b"".join(out)
-
     # stdio: the recorded answers, in the order the recorded run got them
-    def bind_stdio(self, fds) -> None:
-        self.slots = {fd: i for i, fd in enumerate(fds) if fd is not None}
-
     def _fd_answer(self, op: str, fd: int, kind):
         key = f"{op}:{self.slots.get(fd, -1)}"
         queue = self.fd_answers.get(key)
