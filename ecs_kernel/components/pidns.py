@@ -127,17 +127,20 @@ def chain(world, ns: int) -> list[int]:
 
 
 def alloc_id(world, ns: int) -> int:
-    """A free id in ``ns``, allocated cyclically like Linux's alloc_pid. EAGAIN when none is left."""
+    """A free id in ``ns``, allocated cyclically like Linux's alloc_pid. EAGAIN when none is left.
+
+    Ids run from 1 to ``pid_max - 1`` (pid_max is "one greater than the maximum PID", proc(5);
+    alloc_pid's idr_alloc_cyclic excludes its end)."""
     N = world.pid_namespaces
     pm = pidmap(world, ns)
     pid_max = world.settings.pid_max
     last = int(N.last_tid[ns])
     i = last + 1
-    if i <= pid_max and (i >= len(pm.task) or (pm.task[i] < 0 and pm.pgrp[i] < 0 and pm.session[i] < 0)):
+    if i < pid_max and (i >= len(pm.task) or (pm.task[i] < 0 and pm.pgrp[i] < 0 and pm.session[i] < 0)):
         return _take(N, ns, i)  # the common case: the next id is free
     lo = RESERVED_PIDS if last > RESERVED_PIDS and pid_max > RESERVED_PIDS else 1
-    start = last + 1 if last + 1 <= pid_max else lo
-    for a, b in ((start, pid_max + 1), (lo, start)):
+    start = last + 1 if last + 1 < pid_max else lo
+    for a, b in ((start, pid_max), (lo, start)):
         i = a
         while i < b:
             if i >= len(pm.task):

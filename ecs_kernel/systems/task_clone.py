@@ -370,12 +370,14 @@ def clone_many(world, creators, flags: int, *, exit_signal: int | None = None) -
     if N.exiting[root]:
         out[ok] = -E.ENOMEM
         return out
+    ids = _alloc_ids_many(world, root, len(ok))
+    out[ok[len(ids):]] = -E.EAGAIN  # the PID space ran out, as alloc_pid's EAGAIN
+    ok = ok[:len(ids)]
     m = len(ok)
     if m == 0:
         return out
     src = creators[ok]
     stg = ctg[ok]
-    ids = _alloc_ids_many(world, root, m)
     rows = T.alloc_many(m)
     out[ok] = rows
     for name in INHERITED:
@@ -387,7 +389,7 @@ def clone_many(world, creators, flags: int, *, exit_signal: int | None = None) -
     T.ns[rows] = root
     T.tids[rows, 0] = ids
     pm = pidns.pidmap(world, root)
-    pm.ensure(int(ids[-1]))
+    pm.ensure(int(ids.max()))  # not ids[-1]: one by one, the ids may wrap past pid_max
     pm.task[ids] = rows
     N.ntasks[root] += m
     N.forks[root] += m
@@ -437,14 +439,24 @@ def clone_many(world, creators, flags: int, *, exit_signal: int | None = None) -
 
 
 def _alloc_ids_many(world, ns: int, m: int) -> np.ndarray:
-    """``m`` ids in ``ns``: the block after ``last_tid`` when it is free, else one by one."""
+    """Up to ``m`` ids in ``ns`` (fewer when the PID space runs out): the block after
+    ``last_tid`` when it is free, else one by one as alloc_id would give them."""
     N = world.pid_namespaces
     pm = pidns.pidmap(world, ns)
     last = int(N.last_tid[ns])
     lo, hi = last + 1, last + m
-    if hi <= world.settings.pid_max:
+    if hi < world.settings.pid_max:
         a, b = lo, min(hi + 1, len(pm.task))
         if a >= b or ((pm.task[a:b] < 0) & (pm.pgrp[a:b] < 0) & (pm.session[a:b] < 0)).all():
             N.last_tid[ns] = hi
             return np.arange(lo, hi + 1, dtype=np.int64)
-    return np.array([pidns.alloc_id(world, ns) for _ in range(m)], np.int64)
+    ids = []
+    for _ in range(m):
+        try:
+            i = pidns.alloc_id(world, ns)
+        except KernelError:
+            break
+        pm.ensure(i)
+        pm.task[i] = np.iinfo(pm.task.dtype).max  # taken: the caller writes the row
+        ids.append(i)
+    return np.array(ids, np.int64)

@@ -71,3 +71,50 @@ def test_clone_many_reports_per_request_errors():
     assert out.tolist() == [1, 2, -E.EAGAIN, -E.EAGAIN]
     out = clone_many(k.world, np.zeros(1, np.int64), CLONE_THREAD)
     assert out.tolist() == [-E.EINVAL]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(40, 90), st.lists(st.tuples(st.integers(1, 30), st.integers(0, 30)), min_size=1,
+                                     max_size=8))
+def test_clone_many_wraps_past_pid_max_as_sequential_clones_do(pid_max, rounds):
+    """Batches that cross pid_max get the ids one clone at a time would (a free block after the
+    last id is the fast case; a wrap goes id by id) and the id maps grow to hold them."""
+    # The tasks limit binds before the id space runs out (that case is the test below).
+    ka, kb = (Kernel(Settings(pid_max=pid_max, tasks_limit=pid_max - 2)) for _ in range(2))
+    for n, reap in rounds:
+        init = ka.task(ka.init_task)
+        got = clone_many(ka.world, np.full(n, init, np.int64), 17)
+        want = []
+        for _ in range(n):
+            try:
+                want.append(clone(kb.world, init, 17))
+            except KernelError as e:
+                want.append(-e.errno)
+        assert got.tolist() == want
+        assert all(ka.world.tasks.tids[r, 0] < pid_max for r in got if r >= 0)
+        # Reap the oldest children in both, freeing low ids for the next wrap.
+        for k in (ka, kb):
+            kids = sorted((int(k.world.tasks.tids[r, 0]), int(r)) for r in k.world.tasks.live_rows()
+                          if r != init)[:reap]
+            for _, r in kids:
+                k.exit(k.handle(r), 0)
+            k.tick()
+            for _ in kids:
+                k.wait4(k.init_task, -1, 0)
+        assert_worlds_equal(ka.world, kb.world)
+        check_sanity(ka.world)
+
+
+def test_clone_many_gets_eagain_when_the_pid_space_runs_out():
+    ka, kb = (Kernel(Settings(pid_max=40, tasks_limit=100)) for _ in range(2))
+    init = ka.task(ka.init_task)
+    got = clone_many(ka.world, np.full(45, init, np.int64), 17)
+    want = []
+    for _ in range(45):
+        try:
+            want.append(clone(kb.world, init, 17))
+        except KernelError as e:
+            want.append(-e.errno)
+    assert got.tolist() == want
+    assert (got[38:] == -E.EAGAIN).all() and (got[:38] >= 0).all()  # ids 2..39
+    check_sanity(ka.world)

@@ -155,10 +155,10 @@ def test_new_uts_namespace_is_a_copy():
 
 def test_ids_wrap_past_pid_max_and_skip_used_ones():
     k = Kernel(Settings(pid_max=400))
-    kids = [k.fork(k.init_task) for _ in range(398)]  # tids 2..399
-    assert k.gettid(kids[-1]) == 399
+    kids = [k.fork(k.init_task) for _ in range(397)]  # tids 2..398
+    assert k.gettid(kids[-1]) == 398
     last = k.fork(k.init_task)
-    assert k.gettid(last) == 400
+    assert k.gettid(last) == 399  # the highest: pid_max is one past it
     for h in kids[:350]:
         k.exit(h, 0)
     k.tick()
