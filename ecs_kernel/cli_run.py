@@ -375,7 +375,7 @@ def _run(program, argv, envp, *, root: str = "/", cwd: str | None = "/", strace=
     from .kernel import Kernel, Settings
     from .cpu.clock import VirtualClock
     from .syscalls.procfs import KernelProc, guest_random, guest_realtime
-    from .systems import fd_table
+    from .systems import fd_table, tty
 
     err = stderr or sys.stderr
     prog_name = os.fsdecode(program)
@@ -409,12 +409,18 @@ def _run(program, argv, envp, *, root: str = "/", cwd: str | None = "/", strace=
     guest = k.fork(k.init_task)
     k.setpgid(guest, 0, 0)
     row = k.task(guest)
+    console = False
     for guest_fd, host_fd in enumerate(stdio):
         if host_fd is None:
             continue
         f = _host_stdio(host_fd)
         if f is not None:
             fd_table.install_fd(k.world, row, guest_fd, f)
+            if f.is_terminal and not console:
+                # a host terminal is the guest session's console, the guest's job in front
+                tty.attach(k.world, tty.session_of(k.world, row), int(
+                    k.world.thread_groups.pgrp[int(k.world.tasks.tg[row])]))
+                console = True
     try:
         cwd_inode = fs.chdir(cwd if cwd is not None else default_cwd(root))
     except KernelError as e:

@@ -27,6 +27,7 @@ SessionC = Component("Session", "sessions", {
     "pg_tail": Column(I32, -1),
     "ngroups": Column(I32, 0),
     "foreground": Column(I32, -1),  # foreground process group (tcsetpgrp); -1: none
+    "console": Column(np.bool_, False),  # owns the console (systems/tty.py); at most one session
 }, doc="A session: its leader and its process groups.")
 
 ProcessGroupC = Component("ProcessGroup", "process_groups", {

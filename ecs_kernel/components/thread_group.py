@@ -31,6 +31,7 @@ ThreadGroupCore = Component("ThreadGroupCore", "thread_groups", {
     "termination_signal": Column(np.int8, 0),  # sent to the parent when the group dies
     "did_exec": Column(np.bool_, False),  # setpgid on a child that has exec'd: EACCES
     "is_session_leader": Column(np.bool_, False),
+    "tty": Column(np.bool_, False),  # the console is its controlling terminal (systems/tty.py)
     "rlimits": Column(I32, -1),  # row of the (copy-on-write) rlimit set
 }, doc="The thread group proper: leader, members, exit status.")
 

@@ -22,7 +22,8 @@ import struct
 
 from unicorn import x86_const as X
 
-from ..abi import (EFAULT, RunState, SA_ONSTACK, SA_RESTORER, SIGBUS, SIGFPE, SIGILL, SIGKILL,
+from ..abi import (EFAULT, EINTR, ERESTART_RESTARTBLOCK, ERESTARTNOHAND, ERESTARTNOINTR,
+                   ERESTARTSYS, RunState, SA_ONSTACK, SA_RESTART, SA_RESTORER, SIGBUS, SIGFPE, SIGILL, SIGKILL,
                    SIGSEGV, SIGTRAP, SS_AUTODISARM, SS_DISABLE, SS_ONSTACK, UNBLOCKABLE)
 from ..components import sigactions
 from ..errors import KernelError
@@ -49,11 +50,15 @@ class GuestSignals:
         self.world = machine.world
 
     # -- delivery -----------------------------------------------------------------------------
-    def deliver(self, row: int, *, rip: int, rax: int, in_hook: bool) -> bool:
+    def deliver(self, row: int, *, rip: int, rax: int, in_hook: bool, nr: int = -1) -> bool:
         """Deliver what is deliverable to ``row`` (switched in), whose user context resumes at
         ``rip`` with ``rax`` (what a syscall hook is about to return; outside a hook the engine's
         own registers). Builds one frame per handler (nested, newest on top) and points the
-        engine at the last handler. Returns True if a handler is entered."""
+        engine at the last handler. Returns True if a handler is entered.
+
+        In a hook, ``nr`` is the call's number: a call that returned a restart code (-ERESTARTSYS
+        and kin) is finished as handle_signal does before the first frame: -EINTR, or run again
+        after the handler (rip on the ``syscall``, rax the number) under SA_RESTART."""
         w = self.world
         T, G = w.tasks, w.thread_groups
         uc = self.machine.memory_of(row).uc
@@ -72,6 +77,12 @@ class GuestSignals:
                 regs = SF.read_regs(uc)
                 if in_hook:
                     regs["rip"], regs["rax"] = rip & MASK64, rax & MASK64
+                    if nr >= 0 and -rax in (ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND,
+                                            ERESTART_RESTARTBLOCK):
+                        if -rax == ERESTARTNOINTR or (-rax == ERESTARTSYS and taken[2] & SA_RESTART):
+                            regs["rip"], regs["rax"] = (rip - 2) & MASK64, nr
+                        else:
+                            regs["rax"] = -EINTR & MASK64
                 io_wait.finish(w, row)  # a call to be run again starts afresh after the handler
                 fp = SF.save_fpstate(uc)
             if self.machine.strace is not None:

@@ -727,10 +727,15 @@ class Machine:
         if p.running_unbounded and p.current_uch is not None:
             p.stop("requantum")
 
-    def after_syscall(self, task, rip: int, rax: int) -> bool:
+    def after_syscall(self, task, rip: int, rax: int, nr: int = -1) -> bool:
         """On the way back to user mode from a syscall (in the hook): due timers, the rseq
         fixup of a thread the call moved to another CPU, then signal delivery. Returns True if
-        the registers were redirected into a handler."""
+        the registers were redirected into a handler.
+
+        A call ``nr`` that returned a restart code (a terminal's job control: -ERESTARTSYS after
+        it signalled the caller's group) runs again when no handler takes it
+        (arch_do_signal_or_restart): rip back on the ``syscall``, the number in rax; a stop
+        signal stops the task there, so the call runs again once it is continued."""
         if self.host_signals.pending:
             self.platform.stop("requantum")  # the run loop sends it (cpu/host_signals.py)
         if self.timer_deadline_ns is not None:
@@ -744,13 +749,19 @@ class Machine:
                 self.memory_of(row).uc.reg_write(X.UC_X86_REG_RIP, (new - 2) & MASK64)
                 rip = new
         try:
-            if not deliverable(self.world, row):
-                return False
-            return self.signals.deliver(row, rip=rip, rax=rax, in_hook=True)
+            entered = deliverable(self.world, row) and self.signals.deliver(
+                row, rip=rip, rax=rax, in_hook=True, nr=nr)
         except Exception as exc:  # a kernel bug: reported, never a traceback through Unicorn
             self.report_internal_error(-1, "signal delivery", exc)
             self.platform.stop_requested = self.strict or self.platform.stop_requested
             return False
+        if T.run_state[row] == RunState.blocked:  # a stop signal stopped it (do_signal_stop)
+            self.platform.stop("blocked")
+        if not entered and nr >= 0 and (rax in _RESTART or rax == -ERESTART_RESTARTBLOCK):
+            uc = self.memory_of(row).uc  # Unicorn adds the length of `syscall` when the hook returns
+            uc.reg_write(X.UC_X86_REG_RIP, (rip - 4) & MASK64)
+            uc.reg_write(X.UC_X86_REG_RAX, NR_RESTART_SYSCALL if rax == -ERESTART_RESTARTBLOCK else nr)
+        return entered
 
     def interrupt(self, signo: int) -> None:
         """From another thread: the host got ``signo`` and the guest must die of it."""

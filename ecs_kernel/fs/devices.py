@@ -92,12 +92,21 @@ class RandomDevice(CharDevice):
 
 @state_class
 class TtyDevice(CharDevice):
-    """/dev/tty: no controlling terminal here, so opening it gives ENXIO."""
+    """/dev/tty: the caller's controlling terminal (the provider's ``controlling_terminal``);
+    ENXIO for a process without one."""
 
     major, minor = 5, 0
 
+    __state__ = {"provider": "ctx:proc"}
+
+    def __init__(self, sb: SuperBlock, provider=None):
+        super().__init__(sb)
+        self.provider = provider
+
     def open_description(self, flags: int, path: str):
-        raise KernelError(E.ENXIO, "no controlling terminal")
+        if self.provider is None:
+            raise KernelError(E.ENXIO, "no controlling terminal")
+        return self.provider.controlling_terminal(flags, path)
 
 
 @state_class
@@ -128,8 +137,10 @@ class DeviceDescription(FileDescription):
         raise KernelError(E.EINVAL, "cannot truncate a device")
 
 
-def make_dev_dir(sb: SuperBlock, urandom: Callable[[int], bytes] | None = None) -> Directory:
-    """A fresh /dev: device nodes, stdio symlinks into /proc/self/fd, and an empty /dev/shm."""
+def make_dev_dir(sb: SuperBlock, urandom: Callable[[int], bytes] | None = None,
+                 provider=None) -> Directory:
+    """A fresh /dev: device nodes, stdio symlinks into /proc/self/fd, and an empty /dev/shm.
+    ``provider`` (the /proc provider) opens /dev/tty."""
     urandom = urandom or os.urandom
     dev = Directory(sb, 0o755)
     nodes = {
@@ -138,7 +149,7 @@ def make_dev_dir(sb: SuperBlock, urandom: Callable[[int], bytes] | None = None) 
         "full": FullDevice(sb),
         "random": RandomDevice(sb, urandom, minor=8),
         "urandom": RandomDevice(sb, urandom, minor=9),
-        "tty": TtyDevice(sb),
+        "tty": TtyDevice(sb, provider),
     }
     for name, node in nodes.items():
         dev.add(name, node)

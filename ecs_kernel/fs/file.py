@@ -39,6 +39,7 @@ class FileDescription:
     """Base description: the flag checks every file shares; data operations say EINVAL."""
 
     seekable = True
+    is_terminal = False  # a terminal: the console's job control applies (systems/tty.py)
     # A blocking write that wrote some bytes and then found no reader returns them; pipe_write
     # still sends SIGPIPE, a socket's sendmsg does not.
     sigpipe_after_partial_write = True

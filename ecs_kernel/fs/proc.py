@@ -50,6 +50,10 @@ class ProcProvider:
         """The thread group id of the calling task (what /proc/self points to)."""
         raise KernelError(E.ENOENT, "no current process")
 
+    def controlling_terminal(self, flags: int, path: str):
+        """An open description of the calling process's controlling terminal (/dev/tty)."""
+        raise KernelError(E.ENXIO, "no controlling terminal")
+
     def self_tid(self) -> int:
         """The thread id of the calling task (/proc/thread-self)."""
         return self.self_pid()

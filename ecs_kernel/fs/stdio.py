@@ -93,14 +93,16 @@ class HostStdioFile(FileDescription):
     """A guest fd over a host fd (the host's stdin/stdout/stderr), passed through.
 
     Reads and writes never block the Python thread: when the host fd is not ready (checked with a
-    zero-timeout select) they raise EAGAIN, per the module's blocking convention. Terminal queries
-    (TCGETS, TIOCGWINSZ, TIOCGPGRP) are answered from the host terminal; terminal *changes* (TCSETS*,
-    TIOCSWINSZ, TIOCSPGRP) are accepted and ignored, so a guest never reconfigures the host terminal.
+    zero-timeout select) they raise EAGAIN, per the module's blocking convention. A host terminal
+    is the guests' console (systems/tty.py: job control, the foreground group, the controlling
+    terminal; the syscalls ask :attr:`is_terminal`). Terminal queries (TCGETS, TIOCGWINSZ) are
+    answered from the host terminal; terminal *changes* (TCSETS*, TIOCSWINSZ) are accepted and
+    not passed on, so a guest never reconfigures the host terminal.
     The host fd is not closed on release: it is not ours.
     """
 
-    _QUERIES = {abi.TCGETS: 60, abi.TIOCGWINSZ: 8, abi.TIOCGPGRP: 4}
-    _IGNORED_SETS = (abi.TCSETS, abi.TCSETSW, abi.TCSETSF, abi.TIOCSWINSZ, abi.TIOCSPGRP)
+    _QUERIES = {abi.TCGETS: abi.TERMIOS_SIZE, abi.TIOCGWINSZ: 8}
+    _IGNORED_SETS = (abi.TCSETS, abi.TCSETSW, abi.TCSETSF, abi.TIOCSWINSZ)
 
     __state__ = {"host_fd": "int", "owns_host_fd": "bool", "seekable": "bool"}
 
@@ -127,6 +129,20 @@ class HostStdioFile(FileDescription):
                 os.close(self.host_fd)
             except OSError:
                 pass
+
+    @property
+    def is_terminal(self) -> bool:
+        """Over a host terminal: the console (systems/tty.py)."""
+        return host_view.current().fd_isatty(self.host_fd)
+
+    def tostop(self) -> bool:
+        """The terminal's TOSTOP setting (background writes stop the job)."""
+        try:
+            termios = host_view.current().fd_ioctl(self.host_fd, abi.TCGETS,
+                                                   bytes(abi.TERMIOS_SIZE))
+        except OSError:
+            return False
+        return bool(int.from_bytes(termios[12:16], "little") & abi.TOSTOP)
 
     def poll(self) -> int:
         """The host's own answer (poll with a zero timeout)."""

@@ -114,7 +114,7 @@ class FileSystem(PathOps):
         self.proc_provider = proc_provider or ProcProvider()
         if special_mounts:
             self.mount("/tmp", Directory(self.tmpfs_sb, 0o1777))
-            self.mount("/dev", make_dev_dir(self.devtmpfs_sb, urandom))
+            self.mount("/dev", make_dev_dir(self.devtmpfs_sb, urandom, self.proc_provider))
             self.mount("/proc", ProcRootDir(self.proc_sb, self.proc_provider))
             self.mount("/sys", make_sys_dir(self.sysfs_sb, self.proc_provider))
 

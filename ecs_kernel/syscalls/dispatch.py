@@ -152,7 +152,7 @@ class Dispatcher:
             if call is not None:
                 tracer.leave(call, ret, kinds[nr], results[nr])
             # Back to user mode: due timers, then signals (a handler entry rewrites rip/rax).
-            machine.after_syscall(task, vals[7] + 2, ret)
+            machine.after_syscall(task, vals[7] + 2, ret, nr)
             if platform.stop_requested:  # the call killed the task (SIGPIPE's default action)
                 platform.stop("killed")
             elif post is not None:

@@ -32,7 +32,9 @@ from ..components.task import task_cpu
 from ..errors import E, KernelError
 from ..fs.proc import ProcProvider
 from ..fs.sysfs import cpu_list
-from ..systems import cpu_clocks, fd_table, loadavg, task_sched
+from ..fs import host_view
+from ..fs.stdio import HostStdioFile
+from ..systems import cpu_clocks, fd_table, loadavg, task_sched, tty
 from ..systems.task_list import TaskList
 from ..systems.task_signals import handler_of
 from .sys_info import MEMORY_FREE, MEMORY_TOTAL, RELEASE, SYSNAME
@@ -132,6 +134,35 @@ class KernelProc(ProcProvider):
         if t is None:
             raise KernelError(E.ENOENT, "no current process")
         return self._pid(t.row)
+
+    def _console_fd(self) -> int | None:
+        """The host fd behind the console: the first of the guest's stdio that is a terminal."""
+        hv = host_view.current()
+        for fd in getattr(self.machine, "stdio", ()) or ():
+            if fd is not None and hv.fd_isatty(fd):
+                return fd
+        return None
+
+    def controlling_terminal(self, flags: int, path: str):
+        """/dev/tty: the console, for a process whose controlling terminal it is."""
+        t = self.machine.current_task
+        fd = self._console_fd() if t is not None and tty.has_console(self.world, t.row) else None
+        if fd is None:
+            raise KernelError(E.ENXIO, "no controlling terminal")
+        return HostStdioFile(fd, flags, path)
+
+    def _terminal(self, row: int) -> tuple[int, int]:
+        """/proc/PID/stat's tty_nr (new_encode_dev of the terminal's device) and tpgid; 0 and -1
+        for a process without one."""
+        w = self.world
+        leader = self._leader(row)
+        fd = self._console_fd() if tty.has_console(w, leader) else None
+        if fd is None:
+            return 0, -1
+        rdev = host_view.current().fd_stat(fd).st_rdev
+        major, minor = os.major(rdev), os.minor(rdev)
+        return ((minor & 0xFF) | (major << 8) | ((minor & ~0xFF) << 12),
+                tty.tpgid(w, leader, int(w.index.root_pidns)))
 
     def self_tid(self) -> int:
         t = self.machine.current_task
@@ -295,7 +326,7 @@ class KernelProc(ProcProvider):
         mm = (0,) * 3 if a is None else (a.start_data, a.end_data, a.start_brk)
         fields = [
             self._tid(row) if tid else tgid, f"({self._comm(row)})", self._state(row), ppid,
-            pgid, sid, 0, -1,  # no controlling terminal: tty_nr 0, tpgid -1
+            pgid, sid, *self._terminal(row),  # tty_nr, tpgid
             0, 0, 0, 0, 0,  # flags; page faults are not counted
             _ticks(utime), _ticks(stime), _ticks(cutime), _ticks(cstime),
             task_sched.task_prio(w, row), int(T.nice[row]),  # priority, nice

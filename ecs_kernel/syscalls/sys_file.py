@@ -28,7 +28,7 @@ from .. import abi
 from ..errors import E, KernelError
 from ..fs.file import RegularFileDescription
 from ..fs.ops import OMIT
-from ..systems import fd_table, io_wait
+from ..systems import fd_table, io_wait, tty
 from .context import WouldBlock, s32, s64, u32
 from .registry import FULL, PARTIAL, syscall
 from .sys_signal import send_sigpipe
@@ -74,6 +74,8 @@ def _check_count(count: int) -> int:
 
 def _do_read(t, desc, buf: int, count: int, offset: int | None = None) -> int:
     count = _check_count(count)
+    if desc.is_terminal:
+        tty.check_change(t.world, t.row, abi.SIGTTIN)  # n_tty_read's job_control
     if buf + count > TASK_SIZE:  # access_ok: the range must lie in user space
         raise KernelError(E.EFAULT)
     if count > _BIG_READ and not t.mm.access_ok(buf, count, write=True):
@@ -130,6 +132,8 @@ def write_all(t, desc, data: bytes, write_some, nonblock: bool = False, deadline
 def _do_write(t, desc, data: bytes, offset: int | None = None, whole: bool = True) -> int:
     """write(2) of ``data`` (at ``offset``: pwrite). ``whole``: a blocking write waits until all
     is written; else it returns what fit, EAGAIN when nothing did (sendfile)."""
+    if desc.is_terminal and desc.tostop():
+        tty.check_change(t.world, t.row, abi.SIGTTOU)  # n_tty_write under TOSTOP
     try:
         if offset is not None:
             try:
@@ -878,7 +882,9 @@ def flock(t, fd, op):
     return 0
 
 
-@syscall("ioctl", PARTIAL, "FIOCLEX/FIONCLEX/FIONBIO/FIONREAD, terminal queries on host stdio",
+@syscall("ioctl", PARTIAL, "FIOCLEX/FIONCLEX/FIONBIO/FIONREAD; on the console (a host terminal "
+         "on stdio): job control (TIOCGPGRP/TIOCSPGRP/TIOCGSID/TIOCSCTTY/TIOCNOTTY) and the "
+         "host's settings and size, which a guest's TCSETS*/TIOCSWINSZ do not change",
          args=("fd", "ioctl", "ioctlarg"))
 def ioctl(t, fd, request, arg):
     """Implements ioctl(2)."""
@@ -896,9 +902,39 @@ def ioctl(t, fd, request, arg):
         flags = desc.get_status_flags()
         desc.set_status_flags(flags | O_NONBLOCK if on else flags & ~O_NONBLOCK)
         return 0
+    if desc.is_terminal and request in _JOB_CONTROL_IOCTLS:
+        return _tty_ioctl(t, desc, request, arg)
     ret, out = desc.ioctl(request, arg)
     if out:
         t.mm.copy_out(arg, out)
+    return ret
+
+
+_JOB_CONTROL_IOCTLS = (abi.TIOCGPGRP, abi.TIOCSPGRP, abi.TIOCGSID, abi.TIOCSCTTY, abi.TIOCNOTTY,
+                       abi.TCSETS, abi.TCSETSW, abi.TCSETSF)
+
+
+def _tty_ioctl(t, desc, request, arg):
+    """The console's job-control ioctls (tty_jobctrl.c), served by systems/tty.py."""
+    w, row = t.world, t.row
+    if request == abi.TIOCGPGRP:
+        pgid = tty.tiocgpgrp(w, row)
+        t.mm.copy_out(arg, struct.pack("<i", pgid))
+        return 0
+    if request == abi.TIOCGSID:
+        t.mm.copy_out(arg, struct.pack("<i", tty.tiocgsid(w, row)))
+        return 0
+    if request == abi.TIOCSPGRP:
+        tty.tiocspgrp(w, row, struct.unpack("<i", t.mm.copy_in(arg, 4))[0])
+        return 0
+    if request == abi.TIOCSCTTY:
+        tty.tiocsctty(w, row, arg & 0xFFFFFFFF, desc.can_read)
+        return 0
+    if request == abi.TIOCNOTTY:
+        tty.tiocnotty(w, row)
+        return 0
+    tty.check_change(w, row)  # TCSETS*: a background job may not change the terminal
+    ret, _ = desc.ioctl(request, arg)
     return ret
 
 

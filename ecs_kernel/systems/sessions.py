@@ -83,6 +83,8 @@ def leave_pgrp(world, tg: int) -> None:
         P.originator[pg] = -1
     if P.members[pg] == 0:
         s = int(P.session[pg])
+        if S.foreground[s] == pg:
+            S.foreground[s] = -1  # the row is reused: no foreground (Linux keeps the bare id)
         links.unlink(S.pg_head, S.pg_tail, s, P.sess_next, P.sess_prev, pg)
         S.ngroups[s] -= 1
         _release_ids(world, "process_groups", pg)
@@ -144,6 +146,7 @@ def setsid(world, task: int) -> int:
     if pidns.pidmap(world, ns).lookup("pgrp", tgid) >= 0:
         raise KernelError(E.EPERM, "the caller is already a process group leader")
     new_session(world, tg)
+    G.tty[tg] = False  # proc_clear_tty: a new session has no terminal
     return tgid
 
 

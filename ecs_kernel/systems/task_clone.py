@@ -256,6 +256,7 @@ def clone(world, creator: int, flags: int, *, exit_signal: int | None = None,
         g = _new_thread_group(world, t, term)
         G.rlimits[g] = rlimits.ref(world, int(G.rlimits[ctg]))
         G.has_child_subreaper[g] = G.has_child_subreaper[ctg] or G.child_subreaper[ctg]
+        G.tty[g] = G.tty[ctg]
         set_parent(world, t, parent)
         sessions.join_pgrp(world, g, int(G.pgrp[ctg]))
 
@@ -414,6 +415,7 @@ def clone_many(world, creators, flags: int, *, exit_signal: int | None = None) -
         G.rlimits[tgs] = G.rlimits[stg]
         add_at(R.refs, G.rlimits[stg], 1)
         G.has_child_subreaper[tgs] = G.has_child_subreaper[stg] | G.child_subreaper[stg]
+        G.tty[tgs] = G.tty[stg]
         T.parent[rows] = src
         append_many(T.child_head, T.child_tail, src, T.sib_next, T.sib_prev, rows)
         P = world.process_groups

@@ -31,7 +31,7 @@ from ..jit.links import unlink_many
 from ..jit.scatter import add_at, first_seen, subtract_at, unique
 from ..jit.signals_batch import sigkill_rows
 from ..schedule import Phase, system
-from . import cpu_clocks, futex, io_wait, sessions, task_clone
+from . import cpu_clocks, futex, io_wait, sessions, task_clone, tty
 from .task_signals import (flags_of, group_kill, handler_of, release_group_signals,
                            release_task_signals, send_group_signal)
 
@@ -221,6 +221,7 @@ def exit_notify(world, t: int) -> None:
             return
     _forget_original_parent(world, t)
     if group_dead:
+        tty.leader_exit(world, tg)
         kill_orphaned_pgrp(world, tg)
     T.exit_state[t] = ExitState.ZOMBIE
     T.run_state[t] = RunState.runExitDone
@@ -404,6 +405,8 @@ def exit_notify_many(world, rows: np.ndarray) -> None:
     T, G, P = world.tasks, world.thread_groups, world.process_groups
     tgs = T.tg[rows].astype(np.int64)
     dead = unique(tgs[G.active_tasks[tgs] == 0])
+    for tg in dead[G.tty[dead] & G.is_session_leader[dead]].tolist():
+        tty.leader_exit(world, tg)
     if len(dead):
         # kill_orphaned_pgrp can only act where the parent is in another group of the same session.
         lp = T.parent[G.leader[dead]]

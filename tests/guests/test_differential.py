@@ -107,11 +107,13 @@ def test_processes(guest_build, libc, scenario):
     same([guest_build("procs", libc), scenario])
 
 
-@pytest.mark.parametrize("scenario", ["exit", "term", "abort", "quit", "stop", "leader"])
+@pytest.mark.parametrize("scenario", ["exit", "term", "abort", "quit", "stop", "leader",
+                                      "selfstop"])
 def test_sigchld_siginfo(guest_build, libc, scenario):
     """An SA_SIGINFO SIGCHLD handler sees Linux's si_code, si_pid, si_uid and si_status for a
     child's exit, death by SIGTERM, by a core-dump signal (RLIMIT_CORE 0: CLD_KILLED), stop and
-    continue, and for a leader that ended before its group's exit_group."""
+    continue, for a process that stops itself (it must not run on), and for a leader that ended
+    before its group's exit_group."""
     same([guest_build("sigchld", libc), scenario])
 
 

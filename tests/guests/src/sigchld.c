@@ -103,6 +103,20 @@ static void stopcont(void) {
     reap(c);
 }
 
+/* A process that stops itself stops at once: the syscall returns only once it is continued. */
+static void selfstop(void) {
+    pid_t c = fork();
+    if (c == 0) {
+        sigprocmask(SIG_SETMASK, &waitmask, NULL);
+        raise(SIGSTOP);
+        _exit(5);
+    }
+    report("raise(SIGSTOP)", c);
+    kill(c, SIGCONT);
+    report("SIGCONT", c);
+    reap(c);
+}
+
 static void *late_group_exit(void *arg) {
     (void)arg;
     usleep(20000);
@@ -141,5 +155,6 @@ int main(int argc, char **argv) {
     if (all || !strcmp(w, "quit")) core(SIGQUIT, "SIGQUIT");
     if (all || !strcmp(w, "stop")) stopcont();
     if (all || !strcmp(w, "leader")) leader_first();
+    if (all || !strcmp(w, "selfstop")) selfstop();
     return 0;
 }
