@@ -13,10 +13,10 @@ STAT is the state letter and ``ps``'s flags:
     D   uninterruptible (killable) sleep: a vfork parent until its child execs or exits
     T   stopped by a group stop (job control)
     Z   zombie: exited, not yet reaped
-        then ``s`` (a session leader's tasks: pid == sid) and ``l`` (a multi-threaded process).
+        then ``s`` (a session leader's tasks: pid == sid), ``l`` (a multi-threaded process) and
+        ``+`` (in the foreground group of its terminal: systems/tty.py).
 
-Not modelled, so never shown: ``t`` (ptrace stop), ``+`` (no terminal: no foreground group is set),
-``<``/``N`` (nice values are kept, systems/task_sched.py, but this listing does not read them).
+Not modelled, so never shown: ``t`` (ptrace stop), ``<``/``N`` (nice values are kept, systems/task_sched.py, but this listing does not read them).
 
 What a blocked task waits on (:meth:`TaskList.wchan`) is read from its request columns (the table
 in task_block.py); ids in it are the root namespace's too:
@@ -190,7 +190,9 @@ class TaskList:
         pg = _follow(G.pgrp, tg, P, "process group")
         self._pg_of = pg
         self.pgid = P.ids[pg, 0].astype(np.int64)
-        self.sid = S.ids[_follow(P.session, pg, S, "session"), 0].astype(np.int64)
+        sess = _follow(P.session, pg, S, "session")
+        self.sid = S.ids[sess, 0].astype(np.int64)
+        self.foreground = G.tty[tg] & (S.foreground[sess] == pg)
 
         run, block = T.run_state[rows], T.block[rows]
         is_blocked = run == RunState.blocked
@@ -270,7 +272,7 @@ class TaskList:
     # -- one entry's strings -------------------------------------------------------------------
     def stat(self, i: int) -> str:
         return _stat_text(int(self.state[i]), bool(self.session_leader[i]),
-                          bool(self.multithreaded[i]))
+                          bool(self.multithreaded[i]), bool(self.foreground[i]))
 
     def cmd(self, i: int) -> str:
         comm = self._comm[i].decode("utf-8", "replace")
@@ -361,8 +363,9 @@ class TaskList:
     # strings, signal sets, names) are built once and shared; only waiting tasks cost a call.
 
     def stats(self) -> list[str]:
-        code = (self.state.astype(np.int32) << 2) | (self.session_leader << 1) | self.multithreaded
-        return _expand(code, lambda c: _stat_text(c >> 2, c >> 1 & 1, c & 1))
+        code = ((self.state.astype(np.int32) << 3) | (self.session_leader << 2)
+                | (self.multithreaded << 1) | self.foreground)
+        return _expand(code, lambda c: _stat_text(c >> 3, c >> 2 & 1, c >> 1 & 1, c & 1))
 
     def set_names(self, masks: np.ndarray) -> list[tuple[str, ...]]:
         """Signal names of each entry of ``masks`` (one of the sigset arrays)."""
@@ -452,11 +455,12 @@ def _defunct(name: str | None) -> str:
     return f"[{name}] <defunct>" if name else "<defunct>"
 
 
-def _stat_text(state: int, session_leader: int, multithreaded: int) -> str:
+def _stat_text(state: int, session_leader: int, multithreaded: int, foreground: int = 0) -> str:
     s = chr(state)
     if s == "Z":
         return s
-    return s + ("s" if session_leader else "") + ("l" if multithreaded else "")
+    return (s + ("s" if session_leader else "") + ("l" if multithreaded else "")
+            + ("+" if foreground else ""))
 
 
 def wait_text(wait: dict | None) -> str:
