@@ -140,7 +140,7 @@ def _on_release(world, row: int) -> None:
         st.used[row] = 0
         st.cloexec[row] = 0
     for f in st.files.pop(row, {}).values():
-        drop_ref(f)
+        drop_ref(f, row)
 
 
 def _on_release_many(world, rows) -> None:
@@ -151,7 +151,7 @@ def _on_release_many(world, rows) -> None:
     if st.files:
         for r in rows.tolist():
             for f in st.files.pop(r, {}).values():
-                drop_ref(f)
+                drop_ref(f, r)
 
 
 resources.COPY_HOOKS["fd_tables"] = _on_copy

@@ -37,6 +37,7 @@ IOWaits = Component("IOWaits", "io_waits", {
     "iw_deadline": Column(np.int64, NO_DEADLINE),  # the call's, absolute, on world.now_ns
     "iw_nr": Column(np.int16, -1),  # the syscall the wait belongs to
     "iw_done": Column(np.int64, 0),  # bytes the call moved before it blocked (a write goes on)
+    "iw_lock_gen": Column(np.int64, 0),  # a lock wait: the inode's lock generation (fs/locks.py)
 }, doc="The file descriptors and events each task blocked on I/O waits for, and its deadline.")
 
 COMPONENTS = [IOWaits]

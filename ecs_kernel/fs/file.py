@@ -31,6 +31,7 @@ from ecs_kernel.abi import (O_ACCMODE, O_APPEND, O_NONBLOCK, O_PATH, O_RDONLY, O
 from ecs_kernel import abi
 from ecs_kernel.checkpoint_objects import state_class
 from ecs_kernel.errors import E, KernelError
+from ecs_kernel.fs import locks
 from ecs_kernel.fs.stat import Stat
 
 
@@ -222,11 +223,15 @@ class FileDescription:
         return f"<{type(self).__name__} {self.path or self.inode!r} flags={self.flags:#o} off={self.offset}>"
 
 
-def drop_ref(f: FileDescription) -> None:
+def drop_ref(f: FileDescription, owner: int = -1) -> None:
     """One reference to ``f`` (an fd, or a message in flight) went away: the last calls
-    ``release()`` (Linux fput)."""
+    ``release()`` (Linux fput). ``owner``: the fd table whose fd it was (filp_close drops that
+    table's record locks on the inode, fs/locks.py)."""
+    if owner >= 0:
+        locks.on_close(f, owner)
     f._fd_refs -= 1
     if f._fd_refs == 0:
+        locks.on_release(f)
         f.release()
 
 

@@ -77,12 +77,13 @@ class WouldBlock(Exception):
     epoll_wait, which a handler always ends with EINTR); woken, the call runs again."""
 
     def __init__(self, waits, deadline: int = int(NO_DEADLINE), kind: int = Block.IO,
-                 done: int = 0):
+                 done: int = 0, lock_gen: int = 0):
         super().__init__("would block")
         self.waits = list(waits)
         self.deadline = int(deadline)
         self.kind = kind
         self.done = int(done)  # bytes a write moved before it blocked (io_wait.progress)
+        self.lock_gen = int(lock_gen)  # a lock wait: the generation it saw (fs/locks.py)
 
 
 class TaskExit(Exception):

@@ -110,7 +110,8 @@ class Dispatcher:
                 ret = -e.errno
             except (KernelBlocked, WouldBlock) as b:
                 if isinstance(b, WouldBlock):
-                    io_wait.block(world, task.row, b.kind, b.waits, b.deadline, nr, b.done)
+                    io_wait.block(world, task.row, b.kind, b.waits, b.deadline, nr, b.done,
+                                  b.lock_gen)
                 d = task_block.deadline_of(world, task.row)
                 if d is not None:
                     machine.arm_deadline(d)  # a timed wait falls due on the kernel clock

@@ -25,7 +25,10 @@ from ..abi import (AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_NO_AUTOMOUNT, AT_REMO
                    STATX_BASIC_STATS, TASK_SIZE, TMPFS_MAGIC, UTIME_NOW, UTIME_OMIT,
                    OVERLAYFS_SUPER_MAGIC, PIPEFS_MAGIC, PROC_SUPER_MAGIC, SYSFS_MAGIC)
 from .. import abi
+from ..abi import SEEK_CUR, SEEK_END, SEEK_SET
 from ..errors import E, KernelError
+from ..components import pidns
+from ..fs import locks
 from ..fs.file import RegularFileDescription
 from ..fs.ops import OMIT
 from ..systems import fd_table, io_wait, tty
@@ -822,7 +825,8 @@ def dup3(t, old, new, flags):
     return fd_table.dup3(t.world, t.row, s32(old), s32(new), u32(flags))
 
 
-@syscall("fcntl", PARTIAL, "record locks always succeed (one process); no F_SETOWN signals or leases",
+@syscall("fcntl", PARTIAL, "record and OFD locks without deadlock detection (EDEADLK); no "
+         "F_SETOWN signals or leases",
          args=("fd", "fcntlcmd", "fcntlarg"), ret="fcntl")
 def fcntl(t, fd, cmd, arg):
     """Implements fcntl(2)."""
@@ -841,21 +845,8 @@ def fcntl(t, fd, cmd, arg):
     if cmd == F_SETFL:
         desc.set_status_flags(u32(arg))
         return 0
-    if cmd in (F_GETLK, F_OFD_GETLK):
-        raw = bytearray(t.mm.copy_in(arg, 32))
-        ltype = struct.unpack_from("<h", raw, 0)[0]
-        if ltype not in (F_RDLCK, F_WRLCK, F_UNLCK):
-            raise KernelError(E.EINVAL)
-        struct.pack_into("<h", raw, 0, F_UNLCK)
-        t.mm.copy_out(arg, bytes(raw))
-        return 0
-    if cmd in (F_SETLK, F_SETLKW, F_OFD_SETLK, F_OFD_SETLKW):
-        ltype = struct.unpack("<h", t.mm.copy_in(arg, 2))[0]
-        if ltype not in (F_RDLCK, F_WRLCK, F_UNLCK):
-            raise KernelError(E.EINVAL)
-        if (ltype == F_RDLCK and not desc.can_read) or (ltype == F_WRLCK and not desc.can_write):
-            raise KernelError(E.EBADF)
-        return 0
+    if cmd in (F_GETLK, F_OFD_GETLK, F_SETLK, F_SETLKW, F_OFD_SETLK, F_OFD_SETLKW):
+        return _record_lock(t, fd, desc, cmd, arg)
     if cmd in (F_GETOWN, F_GETSIG):
         return 0
     if cmd in (F_SETOWN, F_SETSIG):
@@ -872,14 +863,83 @@ def fcntl(t, fd, cmd, arg):
     raise KernelError(E.EINVAL)
 
 
-@syscall("flock", FULL, "one process: locks never conflict", args=("fd", "lockop"))
+_FLOCK = struct.Struct("<hh4xqqi4x")  # struct flock: l_type, l_whence, l_start, l_len, l_pid
+
+
+def _record_lock(t, fd: int, desc, cmd: int, arg: int) -> int:
+    """fcntl's POSIX record locks (F_GETLK/F_SETLK/F_SETLKW) and open file description locks
+    (F_OFD_*), fs/locks.py: owned by the caller's fd table, or by the description."""
+    desc._need_open()  # EBADF for an O_PATH fd
+    raw = t.mm.copy_in(arg, _FLOCK.size)
+    ltype, whence, l_start, l_len, l_pid = _FLOCK.unpack(raw)
+    ofd = desc if cmd in (F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW) else None
+    if ofd is not None and l_pid != 0:
+        raise KernelError(E.EINVAL, "an OFD lock with l_pid set")
+    if whence == SEEK_SET:
+        base = 0
+    elif whence == SEEK_CUR:
+        base = desc.offset
+    elif whence == SEEK_END:
+        base = desc._end()
+    else:
+        raise KernelError(E.EINVAL, f"l_whence {whence}")
+    getlk = cmd in (F_GETLK, F_OFD_GETLK)
+    if ltype not in ((F_RDLCK, F_WRLCK) if getlk else (F_RDLCK, F_WRLCK, F_UNLCK)):
+        raise KernelError(E.EINVAL, f"l_type {ltype}")
+    start, end = locks.lock_range(base, l_start, l_len)
+    if desc.inode is None:
+        raise KernelError(E.EINVAL, "no inode to lock")
+    table = locks.locks_of(desc.inode)
+    owner = int(t.world.tasks.fdtable[t.row])
+    if getlk:
+        rec = table.conflict(ltype, start, end, owner, ofd)
+        if rec is None:
+            out = (F_UNLCK, whence, l_start, l_len, l_pid)
+        else:
+            length = 0 if rec[2] == locks.OFFSET_MAX else rec[2] - rec[1] + 1
+            pid = -1 if rec[5] is not None else _pid_as_seen(t, rec[3])
+            out = (rec[0], SEEK_SET, rec[1], length, pid)
+        t.mm.copy_out(arg, _FLOCK.pack(*out) + raw[_FLOCK.size:])
+        return 0
+    if (ltype == F_RDLCK and not desc.can_read) or (ltype == F_WRLCK and not desc.can_write):
+        raise KernelError(E.EBADF, "the fd is not open for this lock's kind of access")
+    if table.set(ltype, start, end, owner, ofd, _tgid(t)):
+        return 0
+    if cmd in (F_SETLK, F_OFD_SETLK):
+        raise KernelError(E.EAGAIN, "a conflicting lock is held")
+    raise WouldBlock([(fd, locks.LOCK_WAIT)], lock_gen=table.generation)
+
+
+def _tgid(t) -> int:
+    """The caller's process id in the root namespace (a lock's fl_pid)."""
+    T, G = t.world.tasks, t.world.thread_groups
+    return int(T.tids[int(G.leader[int(T.tg[t.row])]), 0])
+
+
+def _pid_as_seen(t, tgid: int) -> int:
+    """A lock holder's process id (root namespace) as the caller sees it (0: not visible)."""
+    w = t.world
+    row = pidns.task_by_tid(w, int(w.index.root_pidns), tgid)
+    return pidns.tid_in(w, row, int(w.tasks.ns[t.row])) if row >= 0 else 0
+
+
+@syscall("flock", FULL, "locks of open file descriptions, shared and exclusive, between every "
+         "process; a conversion is not atomic (as Linux)", args=("fd", "lockop"))
 def flock(t, fd, op):
     """Implements flock(2)."""
-    _file(t, fd)
+    desc = _file(t, fd)
     op = u32(op)
-    if op & ~(LOCK_SH | LOCK_EX | LOCK_NB | LOCK_UN) or not op & (LOCK_SH | LOCK_EX | LOCK_UN):
+    if op & ~LOCK_NB not in (LOCK_SH, LOCK_EX, LOCK_UN):
         raise KernelError(E.EINVAL)
-    return 0
+    desc._need_open()  # EBADF for an O_PATH fd
+    if desc.inode is None:
+        raise KernelError(E.EINVAL, "no inode to lock")
+    table = locks.locks_of(desc.inode)
+    if table.flock(desc, locks.flock_type(op)):
+        return 0
+    if op & LOCK_NB:
+        raise KernelError(E.EAGAIN, "a conflicting flock is held")  # EWOULDBLOCK
+    raise WouldBlock([(s32(fd), locks.LOCK_WAIT)], lock_gen=table.generation)
 
 
 @syscall("ioctl", PARTIAL, "FIOCLEX/FIONCLEX/FIONBIO/FIONREAD; on the console (a host terminal "

@@ -101,17 +101,18 @@ def install_fd(world, task: int, fd: int, f, cloexec: bool = False) -> None:
     old = _drop(world, row, fd)
     _set(world, row, fd, f, cloexec)
     if old is not None:
-        drop_ref(old)
+        drop_ref(old, row)
 
 
 def close_fd(world, task: int, fd: int) -> None:
     """close(2)'s table part: EBADF if ``fd`` is not open."""
     if fd < 0:
         raise KernelError(E.EBADF, f"bad fd {fd}")
-    f = _drop(world, _row(world, task), fd)
+    row = _row(world, task)
+    f = _drop(world, row, fd)
     if f is None:
         raise KernelError(E.EBADF, f"fd {fd} is not open")
-    drop_ref(f)
+    drop_ref(f, row)
 
 
 def dup(world, task: int, fd: int) -> int:
@@ -196,7 +197,7 @@ def close_range(world, task: int, first: int, last: int, flags: int) -> None:
         fd = int(fd)
         w, m = _bit(fd)
         st.cloexec[row, w] &= ~m
-        drop_ref(st.files[row].pop(fd))
+        drop_ref(st.files[row].pop(fd), row)
 
 
 def do_close_on_exec(world, task: int) -> None:
@@ -207,7 +208,7 @@ def do_close_on_exec(world, task: int) -> None:
         return
     files = st.files.get(row, {})
     for fd in [fd for fd in files if int(st.cloexec[row, fd >> 6]) >> (fd & 63) & 1]:
-        drop_ref(_drop(world, row, fd))
+        drop_ref(_drop(world, row, fd), row)
 
 
 def fd_of(world, task: int, desc) -> int:

@@ -33,6 +33,7 @@ from ..abi import Block, ERESTARTNOINTR, ExitState, POLLERR, POLLHUP, POLLNVAL, 
 from ..components.futex import NO_DEADLINE
 from ..errors import KernelError
 from ..schedule import Phase, system
+from ..fs.locks import LOCK_WAIT
 from . import fd_table
 
 # Events that always count as ready, wanted or not (poll(2)).
@@ -63,7 +64,8 @@ def timed_out(world, deadline: int) -> bool:
     return deadline != NO_DEADLINE and world.now_ns >= deadline
 
 
-def block(world, t: int, kind: int, waits, deadline: int, nr: int, done: int = 0) -> None:
+def block(world, t: int, kind: int, waits, deadline: int, nr: int, done: int = 0,
+          lock_gen: int = 0) -> None:
     """Block task ``t`` (``Block.IO`` or ``Block.POLL``) in syscall ``nr`` until one of
     ``waits`` — ``(fd, events)`` pairs — is ready or ``deadline`` passes; ``done``: the bytes the
     call moved so far."""
@@ -77,6 +79,7 @@ def block(world, t: int, kind: int, waits, deadline: int, nr: int, done: int = 0
         W.iw_deadline[r] = deadline
         W.iw_nr[r] = nr
         W.iw_done[r] = done
+        W.iw_lock_gen[r] = lock_gen
     T.run_state[t] = RunState.blocked
     T.block[t] = kind
 
@@ -114,13 +117,15 @@ def interrupt(world, t: int) -> None:
     finish(world, t)
 
 
-def _file_ready(world, t: int, fd: int, events: int) -> bool:
+def _file_ready(world, t: int, fd: int, events: int, lock_gen: int) -> bool:
     if fd < 0:
         return False
     try:
         desc = fd_table.get_file(world, t, fd)
     except KernelError:
         return True  # closed under us: the call, run again, says so
+    if events & LOCK_WAIT:  # a lock wait (fs/locks.py): woken by any change of the inode's locks
+        return int(desc.inode.locks.generation) != lock_gen
     return bool(desc.poll() & (events | ALWAYS))
 
 
@@ -147,7 +152,8 @@ def wake_ready(world) -> int:
     woke = 0
     for t, mine in waiting(world).items():
         ready = timed_out(world, int(W.iw_deadline[mine[0]])) or any(
-            _file_ready(world, t, int(W.iw_fd[r]), int(W.iw_events[r])) for r in mine.tolist())
+            _file_ready(world, t, int(W.iw_fd[r]), int(W.iw_events[r]), int(W.iw_lock_gen[r]))
+            for r in mine.tolist())
         if ready:
             T.ret[t] = -ERESTARTNOINTR
             T.block[t] = Block.NONE

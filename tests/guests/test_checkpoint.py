@@ -329,3 +329,12 @@ def test_checkpoint_options_are_checked():
                  ["--checkpoint-on", "USR1"]):
         r = cli("run", *args, "--", "/bin/true")
         assert r.returncode == 2 and r.stderr.count(b"\n") == 1, (args, r.stderr)
+
+
+@EXAMPLES
+@given(frac=st.floats(0.2, 0.9))
+def test_file_locks_and_a_lock_wait_resume(guest_build, frac):
+    """locks.c's default scenario holds POSIX locks in two processes, and a child waits in
+    F_SETLKW during a 100 ms sleep of its parent: the locks (fs/locks.py, on the inode) and the
+    waiter's io_waits row are saved and restored."""
+    assert_resumes(guest_build("locks"), frac)

@@ -107,6 +107,15 @@ def test_processes(guest_build, libc, scenario):
     same([guest_build("procs", libc), scenario])
 
 
+@pytest.mark.parametrize("scenario", ["posix", "ofd", "flock", "errors"])
+def test_file_locks(guest_build, libc, scenario):
+    """Advisory locks between processes (fs/locks.py): POSIX record locks (conflicts, F_GETLK's
+    answer, splitting, F_SETLKW waiting for an unlock, a close of any fd dropping them), OFD
+    locks, flock (conversion, inheritance, a wait ended by the last close), the errnos, and a
+    signal ending a wait."""
+    same([guest_build("locks", libc), scenario])
+
+
 @pytest.mark.parametrize("scenario", ["exit", "term", "abort", "quit", "stop", "leader",
                                       "selfstop"])
 def test_sigchld_siginfo(guest_build, libc, scenario):
