@@ -23,7 +23,7 @@ from .components import cpu_clocks as cpu_clock_components, timers as timer_comp
 from .errors import E, KernelError
 from .schedule import Schedule
 from .systems import futex, sessions, task_clone, task_exit, task_signals, task_wait
-from .systems import cpu_clocks, io_wait, timers
+from .systems import cpu_clocks, fasync, io_wait, timers
 from .systems.task_block import BLOCKED
 from .systems.task_wait import WaitOptions, WaitResult
 from .world import Settings, World
@@ -44,7 +44,7 @@ def standard_components(levels: int = DEFAULT_PIDNS_LEVELS):
 def standard_schedule() -> Schedule:
     return Schedule([task_exit.interrupt_system, task_signals.signal_system, task_exit.exit_system,
                      task_wait.wait_system, *futex.SYSTEMS, *cpu_clocks.SYSTEMS, *timers.SYSTEMS,
-                     *io_wait.SYSTEMS])
+                     *io_wait.SYSTEMS, *fasync.SYSTEMS])
 
 
 def new_world(settings: Settings | None = None, pidns_levels: int = DEFAULT_PIDNS_LEVELS) -> World:

@@ -49,7 +49,7 @@ from ..errors import KernelError
 from ..syscalls import dispatch, sys_rseq
 from ..syscalls.context import ExecDone, FSContext, Task
 from ..syscalls.strace import Strace
-from ..systems import (cpu_clocks, io_wait, loadavg, task_block, task_clone, task_exec,
+from ..systems import (cpu_clocks, fasync, io_wait, loadavg, task_block, task_clone, task_exec,
                        task_exit, task_signals)
 from ..systems.task_signals import deliverable
 from . import host_signals, loader, scheduler, sigframe
@@ -740,6 +740,8 @@ class Machine:
             self.platform.stop("requantum")  # the run loop sends it (cpu/host_signals.py)
         if self.timer_deadline_ns is not None:
             self.run_timers()
+        if fasync.active(self.world):  # the call may have made an O_ASYNC file ready: SIGIO now
+            fasync.scan(self.world)
         row = task.row
         T = self.world.tasks
         if T.rseq_event[row]:  # its own sched_setaffinity migrated it: rseq_handle_notify_resume

@@ -46,7 +46,11 @@ class FileDescription:
     sigpipe_after_partial_write = True
 
     __state__ = {"inode": "@Inode", "flags": "int", "path": "str", "offset": "int",
-                 "released": "bool", "_fd_refs": "~int", "_in_flight": "~int"}
+                 "released": "bool", "_fd_refs": "~int", "_in_flight": "~int",
+                 "fown_type": "~int", "fown_id": "~int", "fsig": "~int", "fasync_fd": "~int",
+                 "fasync_seen": "~int"}
+    # signal-driven I/O (systems/fasync.py): no owner, plain SIGIO, until fcntl sets them
+    fown_type, fown_id, fsig, fasync_fd, fasync_seen = -1, 0, 0, -1, 0
 
     def __init__(self, inode, flags: int, path: str = ""):
         self.inode = inode

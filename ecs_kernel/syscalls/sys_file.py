@@ -31,7 +31,7 @@ from ..components import pidns
 from ..fs import locks
 from ..fs.file import RegularFileDescription
 from ..fs.ops import OMIT
-from ..systems import fd_table, io_wait, tty
+from ..systems import fasync, fd_table, io_wait, tty
 from .context import WouldBlock, s32, s64, u32
 from .registry import FULL, PARTIAL, syscall
 from .sys_signal import send_sigpipe
@@ -825,8 +825,8 @@ def dup3(t, old, new, flags):
     return fd_table.dup3(t.world, t.row, s32(old), s32(new), u32(flags))
 
 
-@syscall("fcntl", PARTIAL, "record and OFD locks without deadlock detection (EDEADLK); no "
-         "F_SETOWN signals or leases",
+@syscall("fcntl", PARTIAL, "record and OFD locks without deadlock detection (EDEADLK); SIGIO "
+         "when a description's poll events grow (not once per write); no leases or notify",
          args=("fd", "fcntlcmd", "fcntlarg"), ret="fcntl")
 def fcntl(t, fd, cmd, arg):
     """Implements fcntl(2)."""
@@ -843,14 +843,32 @@ def fcntl(t, fd, cmd, arg):
     if cmd == F_GETFL:
         return desc.get_status_flags()
     if cmd == F_SETFL:
-        desc.set_status_flags(u32(arg))
+        _setfl(t, fd, desc, u32(arg))
         return 0
     if cmd in (F_GETLK, F_OFD_GETLK, F_SETLK, F_SETLKW, F_OFD_SETLK, F_OFD_SETLKW):
         return _record_lock(t, fd, desc, cmd, arg)
-    if cmd in (F_GETOWN, F_GETSIG):
+    if cmd in (F_SETOWN, F_GETOWN, abi.F_SETOWN_EX, abi.F_GETOWN_EX):
+        desc._need_open()  # EBADF for an O_PATH fd
+        if cmd == F_SETOWN:
+            who = s32(arg)
+            if who == -(1 << 31):
+                raise KernelError(E.EINVAL, "F_SETOWN of INT_MIN")
+            fasync.setown(w, row, desc, abi.F_OWNER_PGRP if who < 0 else abi.F_OWNER_PID, abs(who))
+            return 0
+        if cmd == abi.F_SETOWN_EX:
+            kind, who = struct.unpack("<ii", t.mm.copy_in(arg, 8))
+            fasync.setown(w, row, desc, kind, who)
+            return 0
+        kind, who = fasync.getown(w, row, desc)
+        if cmd == abi.F_GETOWN_EX:
+            t.mm.copy_out(arg, struct.pack("<ii", kind, who))
+            return 0
+        return -who if kind == abi.F_OWNER_PGRP else who
+    if cmd == F_SETSIG:
+        fasync.setsig(desc, s32(arg))
         return 0
-    if cmd in (F_SETOWN, F_SETSIG):
-        return 0
+    if cmd == F_GETSIG:
+        return int(desc.fsig)
     if cmd in (abi.F_GETPIPE_SZ, abi.F_SETPIPE_SZ):
         pipe = getattr(desc, "pipe", None)
         if pipe is None:
@@ -864,6 +882,15 @@ def fcntl(t, fd, cmd, arg):
 
 
 _FLOCK = struct.Struct("<hh4xqqi4x")  # struct flock: l_type, l_whence, l_start, l_len, l_pid
+
+
+def _setfl(t, fd: int, desc, flags: int) -> None:
+    """F_SETFL; O_ASYNC turned on records the fd for SIGIO's si_fd (systems/fasync.py)."""
+    was = desc.flags & abi.O_ASYNC
+    desc.set_status_flags(flags)
+    if desc.flags & abi.O_ASYNC and not was:
+        fasync.async_on(t.world, desc, fd)
+        fasync.note_async(t.world)
 
 
 def _record_lock(t, fd: int, desc, cmd: int, arg: int) -> int:
@@ -961,6 +988,11 @@ def ioctl(t, fd, request, arg):
         on = t.mm.copy_in_u32(arg)
         flags = desc.get_status_flags()
         desc.set_status_flags(flags | O_NONBLOCK if on else flags & ~O_NONBLOCK)
+        return 0
+    if request == abi.FIOASYNC:
+        on = t.mm.copy_in_u32(arg)
+        flags = desc.get_status_flags()
+        _setfl(t, fd, desc, flags | abi.O_ASYNC if on else flags & ~abi.O_ASYNC)
         return 0
     if desc.is_terminal and request in _JOB_CONTROL_IOCTLS:
         return _tty_ioctl(t, desc, request, arg)

@@ -107,6 +107,12 @@ def test_processes(guest_build, libc, scenario):
     same([guest_build("procs", libc), scenario])
 
 
+def test_signal_driven_io(guest_build, libc):
+    """F_SETOWN/F_SETOWN_EX/F_SETSIG and O_ASYNC (systems/fasync.py): SIGIO on a pipe write,
+    F_SETSIG's siginfo (POLL_IN, si_band, the fd O_ASYNC was set through), a child owner."""
+    same([guest_build("sigio", libc)])
+
+
 @pytest.mark.parametrize("scenario", ["posix", "ofd", "flock", "errors"])
 def test_file_locks(guest_build, libc, scenario):
     """Advisory locks between processes (fs/locks.py): POSIX record locks (conflicts, F_GETLK's
