@@ -134,6 +134,9 @@ def main(argv=None) -> int:
     except BrokenPipeError:  # e.g. piped into head: not an error
         sys.stderr.close()
         return 0
+    except KeyboardInterrupt:  # Ctrl-C outside a guest's run (or again while it ends): no traceback
+        print("ecs-kernel: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

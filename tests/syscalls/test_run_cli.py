@@ -239,3 +239,16 @@ def test_cpus_is_what_every_count_says():
     r = run("--cpus", "3", "--", "sh", "-c", "nproc; grep -c ^processor /proc/cpuinfo; "
             "cat /sys/devices/system/cpu/online")
     assert r.stdout == b"3\n3\n0-2\n", r.stderr
+
+
+def test_ctrl_c_outside_a_guest_run_is_one_line():
+    """A SIGINT that reaches ecs-kernel's own Python code (here: a long `lifecycle`; in `run`, a
+    third Ctrl-C while the run ends) gives one line and status 130, not a traceback."""
+    import signal
+    import time
+    p = subprocess.Popen([sys.executable, "-m", "ecs_kernel.cli", "lifecycle", "--processes",
+                          "100000000"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(4)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130 and err == b"ecs-kernel: interrupted\n", err
