@@ -27,14 +27,14 @@ from ..abi import (AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_NO_AUTOMOUNT, AT_REMO
 from .. import abi
 from ..abi import SEEK_CUR, SEEK_END, SEEK_SET
 from ..errors import E, KernelError
-from ..components import pidns
+from ..components import pidns, rlimits
 from ..fs import locks
 from ..fs.file import RegularFileDescription
 from ..fs.ops import OMIT
 from ..systems import fasync, fd_table, io_wait, tty
 from .context import WouldBlock, s32, s64, u32
 from .registry import FULL, PARTIAL, syscall
-from .sys_signal import send_sigpipe
+from .sys_signal import send_sig, send_sigpipe
 
 MAX_RW_COUNT = 0x7FFF_F000
 _BIG_READ = 1 << 20  # INT_MAX & PAGE_MASK: Linux clamps every read/write to this
@@ -73,6 +73,35 @@ def _check_count(count: int) -> int:
     if count >> 63:  # a negative ssize_t
         raise KernelError(E.EINVAL)
     return min(count, MAX_RW_COUNT)
+
+
+def _verify_area(offset: int, count: int) -> None:
+    """rw_verify_area for a positioned call: EINVAL for a negative offset or an end past the
+    largest offset (no file here takes unsigned offsets)."""
+    if offset < 0 or offset + count > (1 << 63) - 1:
+        raise KernelError(E.EINVAL, "the range ends past the largest file offset")
+
+
+def _fsize_limit(t, pos: int, count: int) -> int:
+    """generic_write_check_limits: what of ``count`` bytes at ``pos`` RLIMIT_FSIZE lets through;
+    a write that starts at or past the limit gets SIGXFSZ and EFBIG."""
+    w = t.world
+    limit = rlimits.get(w, int(w.tasks.tg[t.row]), abi.RLIMIT_FSIZE)[0]
+    if limit == abi.RLIM_INFINITY:
+        return count
+    if pos >= limit:
+        send_sig(t, abi.SIGXFSZ)
+        raise KernelError(E.EFBIG, "past RLIMIT_FSIZE")
+    return min(count, limit - pos)
+
+
+def _check_new_size(t, length: int) -> None:
+    """inode_newsize_ok: a size past RLIMIT_FSIZE gets SIGXFSZ and EFBIG."""
+    w = t.world
+    limit = rlimits.get(w, int(w.tasks.tg[t.row]), abi.RLIMIT_FSIZE)[0]
+    if limit != abi.RLIM_INFINITY and length > limit:
+        send_sig(t, abi.SIGXFSZ)
+        raise KernelError(E.EFBIG, "past RLIMIT_FSIZE")
 
 
 def _do_read(t, desc, buf: int, count: int, offset: int | None = None) -> int:
@@ -137,6 +166,9 @@ def _do_write(t, desc, data: bytes, offset: int | None = None, whole: bool = Tru
     is written; else it returns what fit, EAGAIN when nothing did (sendfile)."""
     if desc.is_terminal and desc.tostop():
         tty.check_change(t.world, t.row, abi.SIGTTOU)  # n_tty_write under TOSTOP
+    if isinstance(desc, RegularFileDescription) and data:
+        pos = desc.inode.size if desc.flags & abi.O_APPEND else desc.offset if offset is None else offset
+        data = data[:_fsize_limit(t, pos, len(data))]
     try:
         if offset is not None:
             try:
@@ -221,14 +253,21 @@ def write(t, fd, buf, count):
 @syscall("pread64", FULL, args=("fd", "o2", "u", "l"))
 def pread64(t, fd, buf, count, offset):
     """Implements pread64(2)."""
-    return _do_read(t, _file(t, fd), buf, count, s64(offset))
+    if s64(offset) < 0:
+        raise KernelError(E.EINVAL)  # ksys_pread64, before the fd
+    desc = _file(t, fd)
+    _verify_area(s64(offset), _check_count(count))
+    return _do_read(t, desc, buf, count, s64(offset))
 
 
 @syscall("pwrite64", FULL, args=("fd", "b2", "u", "l"))
 def pwrite64(t, fd, buf, count, offset):
     """Implements pwrite64(2)."""
+    if s64(offset) < 0:
+        raise KernelError(E.EINVAL)  # ksys_pwrite64, before the fd
     desc = _file(t, fd)
     count = _check_count(count)
+    _verify_area(s64(offset), count)
     return _do_write(t, desc, t.mm.copy_in(buf, count), s64(offset))
 
 
@@ -291,7 +330,9 @@ def preadv(t, fd, iov, iovcnt, offset):
     off = s64(offset)
     if off < 0:
         raise KernelError(E.EINVAL)
-    return _readv(t, desc, _iov(t, iov, iovcnt), off)
+    vecs = _iov(t, iov, iovcnt)
+    _verify_area(off, sum(ln for _, ln in vecs))
+    return _readv(t, desc, vecs, off)
 
 
 @syscall("pwritev", FULL, args=("fd", "iov", "i", "l"))
@@ -301,7 +342,9 @@ def pwritev(t, fd, iov, iovcnt, offset):
     off = s64(offset)
     if off < 0:
         raise KernelError(E.EINVAL)
-    return _writev(t, desc, _iov(t, iov, iovcnt), off)
+    vecs = _iov(t, iov, iovcnt)
+    _verify_area(off, sum(ln for _, ln in vecs))
+    return _writev(t, desc, vecs, off)
 
 
 @syscall("lseek", FULL, args=("fd", "l", "whence"))
@@ -358,6 +401,8 @@ def ftruncate(t, fd, length):
     length = s64(length)
     if length < 0:
         raise KernelError(E.EINVAL)
+    if isinstance(desc, RegularFileDescription) and desc.can_write:
+        _check_new_size(t, length)
     desc.truncate(length)
     return 0
 
@@ -369,6 +414,7 @@ def truncate(t, path, length):
     length = s64(length)
     if length < 0:
         raise KernelError(E.EINVAL)
+    _check_new_size(t, length)
     t.fs.truncate(p, length, cwd=t.fsctx.cwd, creds=t.creds())
     return 0
 

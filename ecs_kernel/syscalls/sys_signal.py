@@ -83,10 +83,16 @@ def sigaltstack(t, ss, old_ss):
 
 # -- sending (systems/task_signals); delivery happens on the way back to user mode -------------------
 
-def send_sigpipe(t) -> None:
-    """pipe_write/send_sig: SIGPIPE to the writer, delivered when its write returns EPIPE."""
-    task_signals.send_signal(t.world, t.row, SIGPIPE, group=False, code=SI_USER, pid=getpid(t),
+def send_sig(t, signo: int) -> None:
+    """Linux send_sig(sig, current, 0): a signal to the calling thread, from itself (SI_USER),
+    delivered when its syscall returns."""
+    task_signals.send_signal(t.world, t.row, signo, group=False, code=SI_USER, pid=getpid(t),
                              uid=int(t.world.tasks.ruid[t.row]))
+
+
+def send_sigpipe(t) -> None:
+    """pipe_write: SIGPIPE to the writer, delivered when its write returns EPIPE."""
+    send_sig(t, SIGPIPE)
 
 
 @syscall("kill", FULL, args=("i", "signo"))

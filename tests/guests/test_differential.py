@@ -107,6 +107,12 @@ def test_processes(guest_build, libc, scenario):
     same([guest_build("procs", libc), scenario])
 
 
+def test_file_size_limit_and_offsets(guest_build, libc):
+    """RLIMIT_FSIZE (a write cut at the limit, EFBIG and SIGXFSZ past it, ftruncate/truncate,
+    O_APPEND, pwritev, death by SIGXFSZ) and rw_verify_area's offset checks."""
+    same([guest_build("fsize", libc)])
+
+
 def test_signal_driven_io(guest_build, libc):
     """F_SETOWN/F_SETOWN_EX/F_SETSIG and O_ASYNC (systems/fasync.py): SIGIO on a pipe write,
     F_SETSIG's siginfo (POLL_IN, si_band, the fd O_ASYNC was set through), a child owner."""
