@@ -476,6 +476,29 @@ def find_program(fs, program, envp, cwd):
     return denied
 
 
+def _terminal_settings(fds) -> dict[int, list]:
+    """The settings of each host terminal among the guest's stdio (the guest's tcsetattr
+    changes them, as a program run from a shell does), to put back when the run ends."""
+    import termios
+    saved = {}
+    for fd in fds or ():
+        if fd is not None and fd not in saved:
+            try:
+                saved[fd] = termios.tcgetattr(fd)
+            except (termios.error, OSError):
+                pass
+    return saved
+
+
+def _restore_terminals(saved: dict[int, list]) -> None:
+    import termios
+    for fd, attrs in saved.items():
+        try:
+            termios.tcsetattr(fd, termios.TCSANOW, attrs)
+        except (termios.error, OSError):
+            pass
+
+
 def drive(machine, *, strict: bool = False, stderr=None, report=None,
           timeout: float | None = None, stop_at=None, checkpoint=None) -> int:
     """Run a prepared Machine (a fresh program's, or one restored from a checkpoint) to its end
@@ -488,6 +511,7 @@ def drive(machine, *, strict: bool = False, stderr=None, report=None,
     from .cpu.host_signals import HostSignalForwarder
     err = stderr or sys.stderr
     timer = None
+    terminals = _terminal_settings(getattr(machine, "stdio", ()))  # what the guest may change
     if timeout is not None:
         import threading
         timer = threading.Timer(timeout, machine.interrupt, (9,))
@@ -528,6 +552,7 @@ def drive(machine, *, strict: bool = False, stderr=None, report=None,
             timer.cancel()
         if machine.strace is not None:
             machine.strace.close()
+        _restore_terminals(terminals)
     tracer = machine.strace  # its lines ended with each task's "+++ exited with N +++"
     if tracer is not None or os.environ.get("ECS_KERNEL_DEBUG"):
         unimpl = machine.dispatcher.unimplemented

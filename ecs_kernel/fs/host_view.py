@@ -163,6 +163,11 @@ class HostView:
     def fd_ioctl(self, fd: int, request: int, arg: bytes) -> bytes:
         return fcntl.ioctl(fd, request, arg)
 
+    def fd_set_terminal(self, fd: int, request: int, arg: bytes) -> None:
+        """A guest's change to the host terminal (TCSETS*, TIOCSWINSZ): done, not a question (a
+        replay leaves the terminal it runs on alone)."""
+        fcntl.ioctl(fd, request, arg)
+
     def fd_poll(self, fd: int, want: int) -> int:
         """The host's readiness of ``fd`` now (poll with a zero timeout)."""
         p = select.poll()
@@ -473,6 +478,9 @@ class Replayer(_Kept):
 
     def fd_ioctl(self, fd, request, arg):
         return self._fd_answer(f"ioctl{request:#x}", fd, bytes)
+
+    def fd_set_terminal(self, fd, request, arg):
+        pass
 
     def fd_poll(self, fd, want):
         return self._fd_answer(f"poll{want:#x}", fd, int)

@@ -96,13 +96,15 @@ class HostStdioFile(FileDescription):
     zero-timeout select) they raise EAGAIN, per the module's blocking convention. A host terminal
     is the guests' console (systems/tty.py: job control, the foreground group, the controlling
     terminal; the syscalls ask :attr:`is_terminal`). Terminal queries (TCGETS, TIOCGWINSZ) are
-    answered from the host terminal; terminal *changes* (TCSETS*, TIOCSWINSZ) are accepted and
-    not passed on, so a guest never reconfigures the host terminal.
+    answered from the host terminal and changes (TCSETS*, TIOCSWINSZ: a shell's raw mode) are made
+    to it (:meth:`set_terminal`), as for a program run from a shell; ``ecs-kernel run`` puts the
+    host's settings back when the run ends (cli_run.drive).
     The host fd is not closed on release: it is not ours.
     """
 
     _QUERIES = {abi.TCGETS: abi.TERMIOS_SIZE, abi.TIOCGWINSZ: 8}
-    _IGNORED_SETS = (abi.TCSETS, abi.TCSETSW, abi.TCSETSF, abi.TIOCSWINSZ)
+    SETS = {abi.TCSETS: abi.TERMIOS_SIZE, abi.TCSETSW: abi.TERMIOS_SIZE,
+            abi.TCSETSF: abi.TERMIOS_SIZE, abi.TIOCSWINSZ: 8}  # request -> bytes it takes
 
     __state__ = {"host_fd": "int", "owns_host_fd": "bool", "seekable": "bool"}
 
@@ -134,6 +136,13 @@ class HostStdioFile(FileDescription):
     def is_terminal(self) -> bool:
         """Over a host terminal: the console (systems/tty.py)."""
         return host_view.current().fd_isatty(self.host_fd)
+
+    def set_terminal(self, request: int, data: bytes) -> None:
+        """TCSETS*/TIOCSWINSZ (one of :attr:`SETS`, with its bytes) on the host terminal."""
+        try:
+            host_view.current().fd_set_terminal(self.host_fd, request, data)
+        except OSError as e:
+            raise host_error(e) from None
 
     def tostop(self) -> bool:
         """The terminal's TOSTOP setting (background writes stop the job)."""
@@ -219,8 +228,6 @@ class HostStdioFile(FileDescription):
                                                        bytes(self._QUERIES[request]))
             except OSError as e:
                 raise host_error(e) from None
-        if request in self._IGNORED_SETS and is_tty:
-            return 0, None
         if request == abi.FIONREAD:
             try:
                 out = host_view.current().fd_ioctl(self.host_fd, request, bytes(4))

@@ -1015,9 +1015,9 @@ def flock(t, fd, op):
     raise WouldBlock([(s32(fd), locks.LOCK_WAIT)], lock_gen=table.generation)
 
 
-@syscall("ioctl", PARTIAL, "FIOCLEX/FIONCLEX/FIONBIO/FIONREAD; on the console (a host terminal "
-         "on stdio): job control (TIOCGPGRP/TIOCSPGRP/TIOCGSID/TIOCSCTTY/TIOCNOTTY) and the "
-         "host's settings and size, which a guest's TCSETS*/TIOCSWINSZ do not change",
+@syscall("ioctl", PARTIAL, "FIOCLEX/FIONCLEX/FIONBIO/FIOASYNC/FIONREAD; on the console (a host "
+         "terminal on stdio): job control (TIOCGPGRP/TIOCSPGRP/TIOCGSID/TIOCSCTTY/TIOCNOTTY) and "
+         "the host terminal's settings and size (TCGETS/TCSETS*/TIOCGWINSZ/TIOCSWINSZ)",
          args=("fd", "ioctl", "ioctlarg"))
 def ioctl(t, fd, request, arg):
     """Implements ioctl(2)."""
@@ -1049,7 +1049,7 @@ def ioctl(t, fd, request, arg):
 
 
 _JOB_CONTROL_IOCTLS = (abi.TIOCGPGRP, abi.TIOCSPGRP, abi.TIOCGSID, abi.TIOCSCTTY, abi.TIOCNOTTY,
-                       abi.TCSETS, abi.TCSETSW, abi.TCSETSF)
+                       abi.TCSETS, abi.TCSETSW, abi.TCSETSF, abi.TIOCSWINSZ)
 
 
 def _tty_ioctl(t, desc, request, arg):
@@ -1071,9 +1071,10 @@ def _tty_ioctl(t, desc, request, arg):
     if request == abi.TIOCNOTTY:
         tty.tiocnotty(w, row)
         return 0
-    tty.check_change(w, row)  # TCSETS*: a background job may not change the terminal
-    ret, _ = desc.ioctl(request, arg)
-    return ret
+    if request != abi.TIOCSWINSZ:
+        tty.check_change(w, row)  # TCSETS*: a background job may not change the terminal
+    desc.set_terminal(request, t.mm.copy_in(arg, desc.SETS[request]))
+    return 0
 
 
 # -- pipes and polling --------------------------------------------------------------------------------

@@ -20,10 +20,13 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
-def run_on_pty(argv: list[str], timeout: float = 120) -> tuple[int, str]:
+def run_on_pty(argv: list[str], timeout: float = 120, settings: list | None = None
+               ) -> tuple[int, str]:
     """Run ``argv`` as the leader of a new session whose controlling terminal is a fresh pty
-    (its stdio); returns the exit status and what it wrote, with the pty's \\r\\n as \\n."""
+    (its stdio); returns the exit status and what it wrote, with the pty's \\r\\n as \\n.
+    ``settings``: gets the pty's termios as the program left it."""
     master, slave = os.openpty()
+    keep = os.dup(slave)
 
     def take_terminal():
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
@@ -53,6 +56,9 @@ def run_on_pty(argv: list[str], timeout: float = 120) -> tuple[int, str]:
         elif p.poll() is not None:
             break
     status = p.wait()
+    if settings is not None:
+        settings.extend(termios.tcgetattr(keep))
+    os.close(keep)
     os.close(master)
     return status, out.decode(errors="replace").replace("\r\n", "\n")
 
@@ -70,8 +76,10 @@ def ttyjobs(guest_build):
 def test_job_control_on_the_console_is_what_a_terminal_does(ttyjobs):
     native = run_on_pty([ttyjobs])
     assert native[0] == 0, native[1]
-    emulated = run_on_pty(ecs_kernel("run", ttyjobs))
+    left = []
+    emulated = run_on_pty(ecs_kernel("run", ttyjobs), settings=left)
     assert emulated == native
+    assert left[3] & termios.ECHO  # the guest turned echo off; ecs-kernel put it back
     # what the program saw, so a change in both cannot pass unnoticed
     out = native[1]
     assert "in front: 1\n" in out

@@ -133,6 +133,13 @@ int main(void) {
         printf("/dev/tty in front: %d\n", tcgetpgrp(fd) == parent_pg);
         close(fd);
     }
+    struct termios t0, t1;
+    tcgetattr(0, &t0);
+    t1 = t0;
+    t1.c_lflag &= ~ECHO;
+    printf("echo off: %s", err(tcsetattr(0, TCSANOW, &t1)));
+    tcgetattr(0, &t1);
+    printf(", seen: %d\n", !(t1.c_lflag & ECHO));  /* the terminal keeps it off */
     printf("tcsetpgrp -1: %s\n", err(tcsetpgrp(0, -1)));
     printf("tcsetpgrp to no group: %s\n", err(tcsetpgrp(0, 999999)));
 
