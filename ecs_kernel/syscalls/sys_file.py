@@ -50,8 +50,12 @@ def _file(t, fd: int):
     return fd_table.get_file(t.world, t.row, s32(fd))
 
 
-def _at(t, dirfd: int, path: bytes):
-    """The ``cwd`` argument for the fs layer: where a relative ``path`` starts."""
+def _at(t, dirfd: int, path: bytes, empty_ok: bool = False):
+    """The ``cwd`` argument for the fs layer: where a relative ``path`` starts. An empty path is
+    ENOENT before ``dirfd`` is looked at (getname), unless the call took AT_EMPTY_PATH
+    (``empty_ok``: the path names ``dirfd`` itself)."""
+    if not path and not empty_ok:
+        raise KernelError(E.ENOENT, "an empty path")
     if path.startswith(b"/"):
         return None
     dirfd = s32(dirfd)
@@ -696,7 +700,8 @@ def linkat(t, olddirfd, old, newdirfd, new, flags):
     if flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH):
         raise KernelError(E.EINVAL)
     op, np_ = _path(t, old), _path(t, new)
-    t.fs.link(op, np_, cwd=_at(t, olddirfd, op), new_cwd=_at(t, newdirfd, np_),
+    t.fs.link(op, np_, cwd=_at(t, olddirfd, op, bool(flags & AT_EMPTY_PATH)),
+              new_cwd=_at(t, newdirfd, np_),
               follow=bool(flags & AT_SYMLINK_FOLLOW), creds=t.creds())
     return 0
 
@@ -731,7 +736,8 @@ def _access(t, dirfd, path, mode, flags):
         raise KernelError(E.EINVAL)
     p = _path(t, path)
     creds = t.creds() if flags & AT_EACCESS else t.real_creds()
-    t.fs.access(p, u32(mode), cwd=_at(t, dirfd, p), follow=not flags & AT_SYMLINK_NOFOLLOW,
+    t.fs.access(p, u32(mode), cwd=_at(t, dirfd, p, bool(flags & AT_EMPTY_PATH)),
+                follow=not flags & AT_SYMLINK_NOFOLLOW,
                 creds=creds)
     return 0
 
@@ -764,7 +770,9 @@ def chmod(t, path, mode):
 @syscall("fchmod", FULL, args=("fd", "m"))
 def fchmod(t, fd, mode):
     """Implements fchmod(2)."""
-    t.fs.chmod_inode(_file(t, fd).inode, u32(mode) & 0o7777, t.creds())
+    desc = _file(t, fd)
+    desc._need_open()  # fdget: EBADF for an O_PATH fd
+    t.fs.chmod_inode(desc.inode, u32(mode) & 0o7777, t.creds())
     return 0
 
 
@@ -798,7 +806,9 @@ def lchown(t, path, uid, gid):
 @syscall("fchown", FULL, args=("fd", "i", "i"))
 def fchown(t, fd, uid, gid):
     """Implements fchown(2)."""
-    t.fs.chown_inode(_file(t, fd).inode, _id(uid), _id(gid), t.creds())
+    desc = _file(t, fd)
+    desc._need_open()  # fdget: EBADF for an O_PATH fd
+    t.fs.chown_inode(desc.inode, _id(uid), _id(gid), t.creds())
     return 0
 
 
@@ -838,7 +848,7 @@ def utimensat(t, dirfd, path, times, flags):
         t.fs.utimens_inode(_file(t, dirfd).inode, vals[0], vals[1], t.creds())
         return 0
     p = _path(t, path)
-    t.fs.utimens(p, vals[0], vals[1], cwd=_at(t, dirfd, p),
+    t.fs.utimens(p, vals[0], vals[1], cwd=_at(t, dirfd, p, bool(flags & AT_EMPTY_PATH)),
                  follow=not flags & AT_SYMLINK_NOFOLLOW, creds=t.creds())
     return 0
 

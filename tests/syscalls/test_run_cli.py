@@ -115,15 +115,19 @@ def test_host_signal_kills_a_spinning_guest(tmp_path, sig):
     # A guest in a loop that makes no syscalls still dies of SIGINT/SIGTERM sent to ecs-kernel.
     import time
     d = tmp_path
-    (d / "spin.s").write_text(".globl _start\n_start:\n1: jmp 1b\n")
+    # it says "r" once running, then spins without syscalls
+    (d / "spin.s").write_text(".globl _start\n_start:\nmov $1, %eax\nmov $1, %edi\n"
+                              "lea msg(%rip), %rsi\nmov $1, %edx\nsyscall\n1: jmp 1b\n"
+                              "msg: .ascii \"r\"\n")
     subprocess.run(["gcc", "-nostdlib", "-static", "-o", str(d / "spin"), str(d / "spin.s")],
                    check=True)
     import shutil
     exe = "/var/tmp/ecs-spin-%d" % os.getpid()  # outside /tmp: the guest's /tmp is its own
     shutil.copy(d / "spin", exe)
     try:
-        p = subprocess.Popen([*RUN, "--", exe], stderr=subprocess.PIPE)
-        time.sleep(3)
+        p = subprocess.Popen([*RUN, "--", exe], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert p.stdout.read(1) == b"r"  # the guest runs (a fixed sleep lost to a loaded machine)
+        time.sleep(0.5)
         p.send_signal(sig)
         assert p.wait(timeout=60) == 128 + sig
     finally:
