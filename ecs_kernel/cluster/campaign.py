@@ -7,7 +7,7 @@ any process and on any backend, and a failing run's seed reproduces its failure,
 way, on the user's machine (:func:`reproduce_command`).
 
 Machines: the ``RuleBasedStateMachine`` subclasses in ``ecs_kernel.testing`` by class name
-(:func:`shipped_machines`; ``LifecycleMachine`` or ``lifecycle``), or anyone's by ``module:Class``
+(:func:`shipped_machines`; ``SignalMachine``, ``signal`` or its module's name ``signals``), or anyone's by ``module:Class``
 (the module must import in the workers too: installed, or on ``PYTHONPATH``).
 """
 from __future__ import annotations
