@@ -220,9 +220,9 @@ def connect_ray(cluster: str) -> None:
         # setting for Windows and macOS), which makes the node address 127.0.0.1: a private
         # cluster then listens on the loopback address only. Read at import, hence before it.
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    if cluster == "local":
         # token authentication, Ray's default for a new local cluster, asked for by name so that
-        # Ray does not warn that it chose it
+        # Ray does not warn that it chose it (read at import too: once Ray is imported, Ray
+        # chooses it itself)
         os.environ.setdefault("RAY_AUTH_MODE", "token")
     ray = _import_ray()
     if ray.is_initialized():

@@ -7,8 +7,9 @@ any process and on any backend, and a failing run's seed reproduces its failure,
 way, on the user's machine (:func:`reproduce_command`).
 
 Machines: the ``RuleBasedStateMachine`` subclasses in ``ecs_kernel.testing`` by class name
-(:func:`shipped_machines`; ``SignalMachine``, ``signal`` or its module's name ``signals``), or anyone's by ``module:Class``
-(the module must import in the workers too: installed, or on ``PYTHONPATH``).
+(:func:`shipped_machines`; ``SignalMachine``, ``signal`` or its module's name ``signals``), or
+anyone's by ``module:Class`` (the module must import in the workers too: installed, or on
+``PYTHONPATH``; a local cluster's workers get this process's import path).
 """
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ def resolve(name: str) -> str:
         shipped = shipped_machines()
         by_lower = {k.lower(): v for k, v in shipped.items()}
         by_lower.update({k.lower().removesuffix("machine"): v for k, v in shipped.items()})
+        by_lower.update({v.partition(":")[0].rpartition(".")[2]: v for v in shipped.values()})
         path = by_lower.get(name.lower())
         if path is None:
             raise CampaignError(f"{name}: no such machine in ecs_kernel.testing (one of "

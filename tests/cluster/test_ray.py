@@ -1,0 +1,80 @@
+"""The Ray backend, on one private local cluster that every test of this module shares (the `ray`
+marker: `pytest -m ray` runs the group): a sweep, a campaign and an explorer search give what they
+give in this process, a lost Ray worker is retried and reported, and the cluster is private."""
+import os
+import subprocess
+
+import pytest
+
+from ecs_kernel.cli import main
+from ecs_kernel.cli_campaign import run_campaign
+from ecs_kernel.cluster.backend import connect_ray, open_backend
+
+from . import helpers
+from .conftest import CAMPAIGN, MACHINE, explore_answer, sweep_rows
+
+pytestmark = pytest.mark.ray
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_cluster():
+    """One private cluster for the module: every open_backend(cluster="local") joins it."""
+    connect_ray("local")  # as the command line does: before anything imported Ray
+    import ray  # README's install line for the tests installs Ray: CI runs this group
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture
+def ray_backend():
+    with open_backend(cluster="local") as b:
+        yield b
+
+
+def test_the_local_cluster_is_private_and_ray_is_joined_once(local_cluster, ray_backend):
+    ray = local_cluster
+    ctx = ray.get_runtime_context()
+    assert ray_backend.name == "ray" and ray_backend.workers == os.cpu_count()
+    connect_ray("local")  # idempotent: the same cluster
+    assert ray.get_runtime_context().get_node_id() == ctx.get_node_id()
+    node = ray.nodes()[0]
+    assert node["NodeManagerAddress"] == "127.0.0.1"
+    # every Ray server of ours listens on the loopback address only
+    raylet_pids = subprocess.run(["pgrep", "-f", "raylet|gcs_server"], capture_output=True,
+                                 text=True).stdout.split()
+    ss = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True).stdout.splitlines()
+    ours = [ln for ln in ss if any(f"pid={p}," in ln for p in raylet_pids)]
+    assert ours and all("127.0.0.1" in ln.split()[3] for ln in ours), ours
+
+
+def test_a_sweep_on_ray_writes_the_same_rows(serial_sweep, tmp_path):
+    assert sweep_rows(tmp_path, "--cluster", "local") == serial_sweep
+
+
+def test_a_campaign_on_ray_gives_the_same_results(serial_campaign, ray_backend):
+    assert run_campaign(MACHINE, backend=ray_backend, **CAMPAIGN) == serial_campaign
+
+
+def test_an_explorer_search_on_ray_finds_the_same_failure_and_replay(serial_explore, races,
+                                                                     ray_backend, tmp_path):
+    assert explore_answer(races, ray_backend, tmp_path / "ray.replay") == serial_explore
+
+
+def test_a_lost_ray_worker_is_retried_and_reported(ray_backend, tmp_path):
+    items = [(str(tmp_path / f"m{i}"), i, i == 1) for i in range(4)]
+    got = dict(ray_backend.map_unordered(helpers.die_once, items))
+    assert got == {i: i * i for i in range(4)}
+    assert len(ray_backend.lost) == 1 and "item 1" in ray_backend.lost[0]
+
+
+def test_an_exception_in_a_ray_task_is_the_exception(ray_backend):
+    with pytest.raises(ValueError, match="item 5 is bad"):
+        list(ray_backend.map_unordered(helpers.fail, [5]))
+
+
+def test_the_environment_variable_joins_the_cluster(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("ECS_KERNEL_CLUSTER", "local")
+    out = tmp_path / "env.jsonl"
+    assert main(["sweep", "signal-storm", "--seeds", "0", "--tasks", "20", "--ticks", "3",
+                 "--out", str(out), "--no-progress"]) == 0
+    assert "on ray (local" in capsys.readouterr().out
