@@ -6,7 +6,7 @@ import sys
 from ecs_kernel import explore as ex
 from ecs_kernel.cluster.backend import open_backend
 
-from .conftest import EXPLORE, explore_answer
+from .conftest import explore_answer
 
 CLI = [sys.executable, "-c", "import sys; from ecs_kernel.cli import main; sys.exit(main())"]
 
@@ -30,8 +30,8 @@ def test_the_lowest_failing_batch_wins_whatever_finishes_first(races):
             items = list(items)
             for i in reversed(range(len(items))):
                 yield i, fn(items[i])
-    rev = ex.explore(races, backend=Reversed(), **EXPLORE)
-    fwd = ex.explore(races, **EXPLORE)
+    rev = ex.explore(races, backend=Reversed(), runs=20, batch_runs=10)
+    fwd = ex.explore(races, runs=20, batch_runs=10)
     assert (rev.reason, rev.outcome.choices, rev.runs, rev.batch) == \
         (fwd.reason, fwd.outcome.choices, fwd.runs, fwd.batch)
 
