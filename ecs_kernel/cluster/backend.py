@@ -38,6 +38,7 @@ import concurrent.futures as cf
 import logging
 import multiprocessing
 import os
+import socket
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures.process import BrokenProcessPool
@@ -227,7 +228,6 @@ def connect_ray(cluster: str) -> None:
     ray = _import_ray()
     if ray.is_initialized():
         return
-    common = dict(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=True)
     try:
         if cluster == "local":
             try:
@@ -236,13 +236,32 @@ def connect_ray(cluster: str) -> None:
                 pass
             ray.init(address="local", num_cpus=os.cpu_count() or 1,
                      object_store_memory=LOCAL_OBJECT_STORE, _node_ip_address="127.0.0.1",
-                     runtime_env={"env_vars": _worker_env(True)}, **common)
-        else:
+                     include_dashboard=False, logging_level=logging.WARNING,
+                     runtime_env={"env_vars": _worker_env(True)})
+        else:  # the cluster's own settings (dashboard, object store) are its own
+            _probe(cluster)
             env = _worker_env(False)
-            ray.init(address=cluster, runtime_env={"env_vars": env} if env else None, **common)
+            kw = {} if cluster.startswith("ray://") else dict(logging_level=logging.WARNING)
+            ray.init(address=cluster, runtime_env={"env_vars": env} if env else None, **kw)
+    except BackendError:
+        raise
     except (ConnectionError, RuntimeError, ValueError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise BackendError(f"cannot reach the Ray cluster {cluster!r}: {first}") from None
+
+
+def _probe(cluster: str, timeout: float = 5.0) -> None:
+    """A HOST:PORT (or ray://HOST:PORT) where nothing listens fails here at once: ray.init
+    would wait for it for minutes."""
+    addr = cluster.removeprefix("ray://")
+    host, sep, port = addr.rpartition(":")
+    if cluster == "auto" or not sep or not port.isdigit():
+        return  # "auto" and names Ray resolves itself
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise BackendError(f"cannot reach the Ray cluster {cluster!r}: "
+                           f"{e.strerror or type(e).__name__}") from None
 
 
 class RayBackend(Backend):

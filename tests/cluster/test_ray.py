@@ -78,3 +78,27 @@ def test_the_environment_variable_joins_the_cluster(monkeypatch, tmp_path, capsy
     assert main(["sweep", "signal-storm", "--seeds", "0", "--tasks", "20", "--ticks", "3",
                  "--out", str(out), "--no-progress"]) == 0
     assert "on ray (local" in capsys.readouterr().out
+
+
+def test_another_command_joins_the_running_cluster_by_its_address(local_cluster, tmp_path):
+    """`--cluster HOST:PORT` from another process: it joins this cluster (no second one)."""
+    import sys
+    address = local_cluster.get_runtime_context().gcs_address
+    out = tmp_path / "joined.jsonl"
+    r = subprocess.run([sys.executable, "-c", "import sys; from ecs_kernel.cli import main; "
+                        "sys.exit(main())", "sweep", "signal-storm", "--seeds", "0..1", "--tasks",
+                        "20", "--ticks", "3", "--out", str(out), "--no-progress", "--cluster",
+                        address], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert f"on ray ({address}, {os.cpu_count()} CPUs)" in r.stdout
+    assert len(out.read_text().splitlines()) == 2
+
+
+def test_an_address_where_no_cluster_runs_is_one_line(tmp_path):
+    import sys
+    r = subprocess.run([sys.executable, "-c", "import sys; from ecs_kernel.cli import main; "
+                        "sys.exit(main())", "sweep", "signal-storm", "--seeds", "0", "--out",
+                        str(tmp_path / "x.jsonl"), "--no-progress", "--cluster", "127.0.0.1:9"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert r.stderr == "ecs-kernel sweep: cannot reach the Ray cluster '127.0.0.1:9': Connection refused\n"
