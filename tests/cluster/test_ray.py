@@ -3,6 +3,7 @@ marker: `pytest -m ray` runs the group): a sweep, a campaign and an explorer sea
 give in this process, a lost Ray worker is retried and reported, and the cluster is private."""
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -82,7 +83,6 @@ def test_the_environment_variable_joins_the_cluster(monkeypatch, tmp_path, capsy
 
 def test_another_command_joins_the_running_cluster_by_its_address(local_cluster, tmp_path):
     """`--cluster HOST:PORT` from another process: it joins this cluster (no second one)."""
-    import sys
     address = local_cluster.get_runtime_context().gcs_address
     out = tmp_path / "joined.jsonl"
     r = subprocess.run([sys.executable, "-c", "import sys; from ecs_kernel.cli import main; "
@@ -95,7 +95,6 @@ def test_another_command_joins_the_running_cluster_by_its_address(local_cluster,
 
 
 def test_an_address_where_no_cluster_runs_is_one_line(tmp_path):
-    import sys
     r = subprocess.run([sys.executable, "-c", "import sys; from ecs_kernel.cli import main; "
                         "sys.exit(main())", "sweep", "signal-storm", "--seeds", "0", "--out",
                         str(tmp_path / "x.jsonl"), "--no-progress", "--cluster", "127.0.0.1:9"],

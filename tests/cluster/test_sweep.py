@@ -1,6 +1,9 @@
 """`ecs-kernel sweep`: a simulation per seed and parameter combination, the same rows in this
 process and on the pool, reruns skip what is done, bad input is one line."""
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -100,8 +103,17 @@ def test_a_malformed_workload_names_the_file_and_line(tmp_path, capsys):
 
 
 def test_asking_for_ray_without_it_names_the_extra(tmp_path, monkeypatch, capsys):
-    import sys
     monkeypatch.setitem(sys.modules, "ray", None)
     assert main(["sweep", *SWEEP, "--out", str(tmp_path / "o.jsonl"), "--cluster", "local"]) == 2
     err = capsys.readouterr().err
     assert err == 'ecs-kernel sweep: Ray is not installed: pip install "ecs-kernel[ray]"\n'
+
+
+def test_ray_is_imported_only_when_asked_for(tmp_path):
+    code = ("import sys; from ecs_kernel.cli import main; "
+            f"s = main(['sweep', 'signal-storm', '--seeds', '0', '--tasks', '10', '--ticks', '2', "
+            f"'--no-progress', '--out', {str(tmp_path / 'o.jsonl')!r}, '--workers', '1']); "
+            "assert s == 0 and 'ray' not in sys.modules, sorted(m for m in sys.modules if 'ray' in m)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                       env={k: v for k, v in os.environ.items() if k != "ECS_KERNEL_CLUSTER"})
+    assert r.returncode == 0, r.stderr
