@@ -115,7 +115,6 @@ class PoolBackend(Backend):
     def __init__(self, workers: int, **kw):
         super().__init__(workers, **kw)
         self._pool: cf.ProcessPoolExecutor | None = None
-        self._abandoned = False
 
     def _executor(self) -> cf.ProcessPoolExecutor:
         if self._pool is None:
@@ -161,15 +160,16 @@ class PoolBackend(Backend):
                 for i, f in sorted(pending_done, key=lambda x: x[0]):
                     yield i, f.result()
         finally:
-            for f in pending:
-                if not f.cancel():
-                    self._abandoned = True  # running, but nobody wants its result any more
+            running = [f for f in pending if not f.cancel()]
+            if running and self._pool is not None:
+                # the consumer stopped early: stop the work it dropped rather than wait for it
+                # (the next map starts a new pool)
+                for p in list(getattr(self._pool, "_processes", {}).values()):
+                    p.terminate()
+                self.close()
 
     def close(self) -> None:
         if self._pool is not None:
-            if self._abandoned:  # the consumer stopped early: do not wait for work it dropped
-                for p in list(getattr(self._pool, "_processes", {}).values()):
-                    p.terminate()
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 

@@ -1,5 +1,6 @@
 """Functions the backend tests send to workers (module-level: they travel by reference)."""
 import os
+import time
 
 
 def square(x: int) -> int:
@@ -27,3 +28,8 @@ def fail(x):
 
 def env(name: str):
     return os.environ.get(name)
+
+
+def slow_square(x: int) -> int:
+    time.sleep(x)
+    return x * x

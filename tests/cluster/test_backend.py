@@ -61,3 +61,12 @@ def test_pool_workers_share_this_process_numba_cache(monkeypatch, tmp_path):
     with open_backend(workers=1) as b:
         (_, env), = b.map_unordered(helpers.env, ["NUMBA_CACHE_DIR"])
     assert env == str(tmp_path)
+
+
+def test_a_consumer_that_stops_early_leaves_no_work_running():
+    with open_backend(workers=2) as b:
+        it = b.map_unordered(helpers.slow_square, [0, 5, 5, 5])
+        assert next(it) == (0, 0)
+        it.close()  # the three slow items are dropped: their workers are stopped, not waited for
+        assert b._pool is None
+        assert dict(b.map_unordered(helpers.square, [2, 3])) == {0: 4, 1: 9}  # a new pool
