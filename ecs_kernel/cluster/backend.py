@@ -16,8 +16,8 @@ Three backends share one interface (:class:`Backend`):
 
 ``fn`` and the items travel by pickle: ``fn`` is a module-level function. ``map_unordered``
 submits items in index order, keeps at most a few per worker in flight, and yields
-``(index, result)`` as each finishes; a consumer that stops early (closes the generator) cancels
-what is still queued. An exception raised by ``fn`` reaches the consumer as itself. A worker
+``(index, result)`` as each finishes; a consumer that stops early (closes the generator) drops
+what is still queued and stops what runs (the pool's workers are stopped, Ray's tasks cancelled). An exception raised by ``fn`` reaches the consumer as itself. A worker
 process lost in the middle of an item (killed, crashed, its node gone) is not an error: the item
 runs again elsewhere (Ray: the task's ``max_retries``; the pool: a new pool, the unfinished items
 resubmitted) and the loss is reported through ``on_lost`` (default: one line on stderr) and kept in
