@@ -6,7 +6,7 @@ import sys
 from ecs_kernel import explore as ex
 from ecs_kernel.cluster.backend import open_backend
 
-from .conftest import explore_answer
+from .conftest import EXPLORE, explore_answer
 
 CLI = [sys.executable, "-c", "import sys; from ecs_kernel.cli import main; sys.exit(main())"]
 
@@ -36,14 +36,13 @@ def test_the_lowest_failing_batch_wins_whatever_finishes_first(races):
         (fwd.reason, fwd.outcome.choices, fwd.runs, fwd.batch)
 
 
-def test_the_command_takes_the_backend_options(races, tmp_path):
-    a, b = tmp_path / "a.replay", tmp_path / "b.replay"
-    prog = races.argv
-    outs = []
-    for path, flags in ((a, ["--batch-runs", "10"]), (b, ["--batch-runs", "10", "--workers", "2"])):
-        r = subprocess.run([*CLI, "explore", "--runs", "30", *flags, "--replay-to", str(path), "--",
-                            *prog], capture_output=True, timeout=600)
-        assert r.returncode == 1, r.stderr
-        outs.append(r.stdout.split(b"\n", 2)[1])  # "failure: deadlock (found in N runs, ...)"
-    assert a.read_bytes() == b.read_bytes()
-    assert outs[0].split(b",")[0] == outs[1].split(b",")[0]
+def test_the_command_on_the_pool_writes_the_same_replay_file(serial_explore, races, tmp_path):
+    path = tmp_path / "cli.replay"
+    r = subprocess.run([*CLI, "explore", "--runs", str(EXPLORE["runs"]), "--batch-runs",
+                        str(EXPLORE["batch_runs"]), "--workers", "2", "--replay-to", str(path), "--",
+                        *races.argv], capture_output=True, timeout=600)
+    assert r.returncode == 1, r.stderr
+    (reason, *_, runs, batch), replay = serial_explore
+    assert path.read_bytes() == replay
+    assert f"found in batch {batch} ".encode() in r.stdout
+    assert f"failure: {reason} (found in {runs} runs,".encode() in r.stdout

@@ -40,12 +40,27 @@ def test_the_local_cluster_is_private_and_ray_is_joined_once(local_cluster, ray_
     assert ray.get_runtime_context().get_node_id() == ctx.get_node_id()
     node = ray.nodes()[0]
     assert node["NodeManagerAddress"] == "127.0.0.1"
-    # every Ray server of ours listens on the loopback address only
-    raylet_pids = subprocess.run(["pgrep", "-f", "raylet|gcs_server"], capture_output=True,
-                                 text=True).stdout.split()
+    # every Ray server of ours (this process's descendants: other jobs on the machine may run
+    # clusters of their own) listens on the loopback address only
+    ours = _descendants(os.getpid())
     ss = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True).stdout.splitlines()
-    ours = [ln for ln in ss if any(f"pid={p}," in ln for p in raylet_pids)]
-    assert ours and all("127.0.0.1" in ln.split()[3] for ln in ours), ours
+    listening = [ln for ln in ss if any(f"pid={p}," in ln for p in ours)]
+    assert any("gcs_server" in ln for ln in listening) and any("raylet" in ln for ln in listening)
+    assert all("127.0.0.1" in ln.split()[3] for ln in listening), listening
+
+
+def _descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for line in subprocess.run(["ps", "-eo", "pid=,ppid="], capture_output=True,
+                               text=True).stdout.splitlines():
+        c, p = map(int, line.split())
+        children.setdefault(p, []).append(c)
+    out, todo = set(), [pid]
+    while todo:
+        for c in children.get(todo.pop(), ()):
+            out.add(c)
+            todo.append(c)
+    return out
 
 
 def test_a_sweep_on_ray_writes_the_same_rows(serial_sweep, tmp_path):
