@@ -9,6 +9,8 @@
     ecs-kernel sim WORKLOAD --tasks N --ticks T ...       run a synthetic workload (cli_sim.py)
     ecs-kernel ps FILE [--pid N] [--json]                 list the tasks in a checkpoint (cli_checkpoint.py)
     ecs-kernel run [OPTIONS] -- PROGRAM [ARG...]          run a Linux program (cli_run.py)
+    ecs-kernel sweep WORKLOAD --seeds A..B --out F.jsonl  a simulation per seed and parameter (cli_sweep.py)
+    ecs-kernel campaign MACHINE --runs N                  hypothesis state machines over many seeds (cli_campaign.py)
     ecs-kernel bench [NAME] [ARG...]                      the benchmarks (bench/), from anywhere
 
 An option a command does not know is reported with that command's usage (status 2).
@@ -114,6 +116,10 @@ def main(argv=None) -> int:
     add_explore_parsers(sub)
     from .cli_checkpoint import add_ps_parser
     add_ps_parser(sub)
+    from .cli_sweep import add_sweep_parser
+    add_sweep_parser(sub)
+    from .cli_campaign import add_campaign_parser
+    add_campaign_parser(sub)
     b = sub.add_parser("bench", add_help=False, prefix_chars="\0",
                        help=f"the benchmark suite, or one of {', '.join(_benchmarks())} "
                             "(ARGs go to it: `ecs-kernel bench --help`)")

@@ -10,13 +10,16 @@ since time is virtual. A run is therefore fixed by its seed and a list of small 
 - :func:`schedules` is a hypothesis strategy of lists, for users' own ``@given`` tests;
 - :func:`explore` lets hypothesis draw the choices run after run, judges each run against what is
   expected (exit status, stdout, no fatal signal, no deadlock), and on a failure shrinks the
-  choices to the fewest non-default decisions that still fail;
+  choices to the fewest non-default decisions that still fail; batched (:func:`explore_batch`),
+  the runs are fixed batches, each a hypothesis search with its own seed, which a cluster
+  backend spreads over workers: the lowest-numbered failing batch is the answer, on any backend;
 - :func:`save_replay`/:func:`load_replay` keep a run in a replay file that ``ecs-kernel replay``
   runs again, byte for byte; with the host input a recorded run read (``run --record``:
   fs/host_view.py), on another machine too.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import sys
@@ -25,6 +28,7 @@ import time
 from dataclasses import dataclass
 
 from hypothesis import HealthCheck, Phase, given, settings, strategies as st
+from hypothesis import seed as hyp_seed
 
 from . import checkpoint_file, replay_file
 from .cli_run import EXIT_DEADLOCK, EXIT_INTERNAL, drive, exit_code, run
@@ -162,15 +166,20 @@ class Finding:
     runs: int
     seconds: float
     expected: Expected
+    batch: int | None = None  # a batched search: the batch that failed
 
 
 def explore(prog: Program, *, runs: int = 300, seconds: float | None = None,
-            expected: Expected | None = None, progress=None, share_prefix: bool = True) -> Finding:
+            expected: Expected | None = None, progress=None, share_prefix: bool = True,
+            backend=None, batch_runs: int | None = None) -> Finding:
     """Run ``prog`` under ``runs`` schedules hypothesis draws (or as many as ``seconds`` allow at
     the first run's pace; hypothesis may add a few it does not count); return the first
     failure, shrunk, or a Finding with ``reason`` None. ``Finding.runs`` is every run made.
     With ``share_prefix``, runs start from the default run saved at its first decision
-    (:class:`Prefix`), once a restored default run proved to be the same run."""
+    (:class:`Prefix`), once a restored default run proved to be the same run.
+
+    ``backend`` (a cluster backend: ``map_unordered``) or ``batch_runs`` makes the search
+    batched (:func:`explore_batch`): the same Finding in this process and on any backend."""
     t0 = time.monotonic()
     kept: dict = {}
     base = run_schedule(prog, [], keep_prefix=kept)  # the default schedule: what the program does
@@ -189,6 +198,17 @@ def explore(prog: Program, *, runs: int = 300, seconds: float | None = None,
             run_schedule(prog, [])
         pace = max(time.monotonic() - t0, 1e-3)
         runs = max(1, min(runs, int(seconds / pace)))
+    if backend is not None or batch_runs is not None:
+        return _explore_batched(prog, runs, expected, prefix, t0, progress, backend,
+                                batch_runs or BATCH_RUNS)
+    reason, out, n = _search(prog, runs, expected, prefix, progress)
+    return Finding(reason, out, n, time.monotonic() - t0, expected)
+
+
+def _search(prog: Program, runs: int, expected: Expected, prefix: Prefix | None, progress,
+            seed: int | None = None) -> tuple[str | None, Outcome | None, int]:
+    """One hypothesis search of ``runs`` schedules: (the failure, its shrunk run, runs made).
+    Without ``seed`` hypothesis is derandomized (its seed comes from this source)."""
     count = [0]
     failures: list[tuple[str, Outcome]] = []
 
@@ -210,12 +230,79 @@ def explore(prog: Program, *, runs: int = 300, seconds: float | None = None,
             failures.append((reason, out))
             raise _Failed(reason)
 
+    if seed is not None:
+        probe = hyp_seed(seed)(probe)
     try:
         probe()
     except _Failed:
         reason, out = failures[-1]  # hypothesis ran the shrunk example last
-        return Finding(reason, out, count[0], time.monotonic() - t0, expected)
-    return Finding(None, None, count[0], time.monotonic() - t0, expected)
+        return reason, out, count[0]
+    return None, None, count[0]
+
+
+# -- batched search: the same answer on every backend ---------------------------------------------
+
+BATCH_RUNS = 25  # schedules per batch (a batch is one hypothesis search, shrinking included)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Batch ``index`` of a batched search: ``runs`` schedules that hypothesis draws from
+    ``seed`` (:func:`batch_seed`), judged against ``expected``."""
+
+    prog: Program
+    expected: Expected
+    prefix: Prefix | None
+    index: int
+    seed: int
+    runs: int
+
+
+def batch_seed(seed: int, index: int) -> int:
+    """Hypothesis's seed for batch ``index`` of a search with the program seed ``seed``."""
+    return int.from_bytes(hashlib.sha256(f"explore:{seed}:{index}".encode()).digest()[:8], "big")
+
+
+def explore_batch(b: Batch) -> tuple[str | None, Outcome | None, int]:
+    """Run one batch (in any process): (the failure, its shrunk run, runs made). A function of
+    the batch alone: deterministic runs, a seeded hypothesis, no example database."""
+    return _search(b.prog, b.runs, b.expected, b.prefix, None, seed=b.seed)
+
+
+class _InProcess:
+    def map_unordered(self, fn, items):
+        for i, item in enumerate(items):
+            yield i, fn(item)
+
+
+def _explore_batched(prog, runs, expected, prefix, t0, progress, backend, batch_runs) -> Finding:
+    """The runs split into batches of ``batch_runs``, batch k seeded by :func:`batch_seed`; the
+    answer is the lowest-numbered batch that fails (its shrunk failure), so it does not depend on
+    which batch a backend finished first. ``Finding.runs`` counts the runs of that batch and of
+    every batch before it (all of them with no failure)."""
+    nb = -(-runs // batch_runs)
+    batches = [Batch(prog, expected, prefix, k, batch_seed(prog.seed, k),
+                     min(batch_runs, runs - k * batch_runs)) for k in range(nb)]
+    done: dict[int, tuple] = {}
+    best = None
+    it = (backend or _InProcess()).map_unordered(explore_batch, batches)
+    try:
+        for k, res in it:
+            done[k] = res
+            if progress is not None:
+                progress(sum(r[2] for r in done.values()))
+            if res[0] is not None and (best is None or k < best):
+                best = k
+            if best is not None and all(j in done for j in range(best)):
+                break
+    finally:
+        it.close()
+    last = nb - 1 if best is None else best
+    n = sum(done[j][2] for j in range(last + 1))
+    if best is None:
+        return Finding(None, None, n, time.monotonic() - t0, expected, batch=None)
+    reason, out, _ = done[best]
+    return Finding(reason, out, n, time.monotonic() - t0, expected, batch=best)
 
 
 def describe(f: Finding, last_syscalls: str = "", per_task: int = 4) -> str:
@@ -288,5 +375,6 @@ def replay(r: Replay, *, strace=None, stdio=(0, 1, 2), stderr=None) -> int:
 
 
 __all__ = ["Program", "Outcome", "Prefix", "Expected", "Finding", "run_schedule", "schedules", "judge",
-           "explore", "describe", "save_replay", "load_replay", "replay", "Replay", "ReplayError",
-           "EXIT_DEADLOCK", "DEADLOCKED", "exit_code"]
+           "explore", "explore_batch", "Batch", "batch_seed", "BATCH_RUNS", "describe",
+           "save_replay", "load_replay", "replay", "Replay", "ReplayError", "EXIT_DEADLOCK",
+           "DEADLOCKED", "exit_code"]

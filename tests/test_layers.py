@@ -105,6 +105,8 @@ CLI_STARTUP = {
     "cli_explore.py": "`ecs-kernel explore`/`replay`: the explorer and the CPU",
     "cli_checkpoint.py": "`ecs-kernel ps`: the checkpoint reader, the kernel's and the simulation's "
                          "registries, the listing",
+    "cli_sweep.py": "`ecs-kernel sweep`: the backends, the engine, the progress bar",
+    "cli_campaign.py": "`ecs-kernel campaign`: the backends, hypothesis and the state machines",
 }
 
 
