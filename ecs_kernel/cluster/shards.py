@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import time
 
 import numpy as np
@@ -138,6 +139,7 @@ class _InProcess:
 
 
 def _worker_main(conn, threads) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
     host = ShardHost(threads)
     while True:
         try:
@@ -231,13 +233,17 @@ def _connect_ray(cluster: str):
     """Ray, connected to ``cluster``: "local" starts a private Ray on 127.0.0.1 (usage stats and
     the dashboard off, a small object store); "auto", "HOST:PORT" or "ray://..." joins one.
     Already connected: as it is. Ray is imported here only."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if cluster == "local":
+        # Ray turns 127.0.0.1 into the machine's address unless it believes it is on a laptop
+        # (read when ray is first imported): then the node's address is loopback
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     try:
         import ray
     except ImportError:
         raise RuntimeError("--cluster needs Ray: pip install 'ecs-kernel[ray]'") from None
     if ray.is_initialized():
         return ray
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if cluster == "local":
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
