@@ -138,6 +138,15 @@ class _InProcess:
         self.hosts = []
 
 
+def _context():
+    """Workers fork from a forkserver that has imported this module (and numpy, the engine):
+    a clean single-threaded parent (numba's threads do not survive a fork), and a worker starts
+    in a fraction of a spawned interpreter's time."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])
+    return ctx
+
+
 def _worker_main(conn, threads) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
     host = ShardHost(threads)
@@ -160,15 +169,15 @@ def _worker_main(conn, threads) -> None:
 
 
 class _Pool:
-    """``workers`` persistent worker processes (spawned: numba's threads do not survive a fork),
-    each with a pipe; shard s lives on worker s % workers."""
+    """``workers`` persistent worker processes (from a forkserver: see _context), each with a
+    pipe; shard s lives on worker s % workers."""
 
     kind = "process pool"
 
     def __init__(self, shards: int, workers: int):
         workers = min(workers, shards)
         self.assign = [list(range(w, shards, workers)) for w in range(workers)]
-        ctx = multiprocessing.get_context("spawn")
+        ctx = _context()
         threads = max(1, (os.cpu_count() or 1) // workers)
         self.procs, self.conns = [], []
         for _ in range(workers):
@@ -314,11 +323,13 @@ class ShardedSimulation:
     :func:`open_hosts` picks from ``workers`` and ``cluster``. ``step()`` runs one tick and
     returns the counters the unsharded run gives for it; ``history`` keeps every tick's;
     ``moved`` the bytes of mail that went from one shard to another, per tick. A workload that
-    cannot be sharded exactly is a ValueError (engine.why_not_shardable)."""
+    cannot be sharded exactly is a ValueError (engine.why_not_shardable). ``hosts``: a transport
+    of :func:`open_hosts` for this many shards to use (and leave open) instead of opening one:
+    several runs in a row on the same worker processes or actors."""
 
     def __init__(self, workload, tasks: int, seed: int, shards: int, *, workers: int = 0,
                  cluster: str | None = None, check_every: int = 0, batched: bool = True,
-                 tick_ns: int = 1_000_000, tasks_limit: int | None = None):
+                 tick_ns: int = 1_000_000, tasks_limit: int | None = None, hosts=None):
         if isinstance(workload, str) or hasattr(workload, "__fspath__"):
             workload = specmod.load(workload)
         shards = int(shards)
@@ -336,7 +347,10 @@ class ShardedSimulation:
         self.extra: dict = {}
         self.last_checkpoint = None  # the path recover() starts from
         self._outboxes = None  # the mail of a tick begun and not finished
-        self.hosts = open_hosts(shards, self.workers, cluster)
+        if hosts is not None and sum(len(a) for a in hosts.assign) != shards:
+            raise ValueError(f"hosts for {sum(len(a) for a in hosts.assign)} shards, not {shards}")
+        self._own_hosts = hosts is None
+        self.hosts = open_hosts(shards, self.workers, cluster) if hosts is None else hosts
         options = {"check_every": self.check_every, "batched": batched, "tick_ns": int(tick_ns),
                    "tasks_limit": tasks_limit}
         try:
@@ -463,6 +477,7 @@ class ShardedSimulation:
         sim.extra = meta["extra"]
         sim.last_checkpoint = None
         sim._outboxes = None
+        sim._own_hosts = True
         sim.hosts = open_hosts(shards, sim.workers, cluster)
         try:
             sim._load({s: arrays[f"shard{s}"].tobytes() for s in range(shards)})
@@ -489,7 +504,8 @@ class ShardedSimulation:
         return self.tick
 
     def close(self) -> None:
-        if getattr(self, "hosts", None) is not None:
+        """Close the hosts (unless they were lent: ``hosts=``)."""
+        if getattr(self, "hosts", None) is not None and self._own_hosts:
             self.hosts.close()
 
     def __enter__(self):
