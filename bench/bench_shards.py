@@ -19,8 +19,9 @@ pipelined with the next tick's phases). Figures:
   tick's work); coordination: the tick's wall time less that (routing the mail, pickling, the
   round trip, waiting on a host that shares a core);
 - Ray's own actor round trip, in the same run: ``ray.get`` of one no-op method call to one actor,
-  and of one call to each of the N shard actors at once (what a tick's call is, without work),
-  median of ``--pings``. The goal: coordination at most 2x the round trip to all N actors.
+  of one call to each of the N shard actors at once (what a tick's call is, without work), and of
+  one to each carrying the tick's mail bytes (shared out) there and back; medians. The goal:
+  coordination at most 2x the empty round trip to all N actors.
 
 The machine is shared (2 cores, other jobs): the figures drift between runs; ratios in one run
 hold better.
@@ -84,14 +85,21 @@ def sharded(backend: str, workload, tasks: int, seed: int, shards: int, warmup: 
     return r
 
 
-def ray_round_trips(shards: int, pings: int) -> dict:
-    """Ray's own actor round trips in this run: one no-op call to one actor, and one to each of
-    ``shards`` actors at once (the shard hosts, holding nothing)."""
+def ray_round_trips(shards: int, pings: int, payload: int) -> dict:
+    """Ray's own actor round trips in this run: one no-op call to one actor, one to each of
+    ``shards`` actors at once (the shard hosts, holding nothing), and one to each carrying
+    ``payload`` bytes there and back (the mail a tick moves, shared out)."""
+    import numpy as np
     actors = open_hosts(shards, cluster="local")
     ray = actors.ray
     try:
         ray.get([h.ping.remote() for h in actors.hosts])  # started
-        one, all_ = [], []
+        one, all_, loaded = [], [], []
+        blob = np.ones(max(1, payload // shards), np.uint8)
+        for _ in range(max(1, pings // 10)):
+            t0 = time.perf_counter()
+            ray.get([h.ping.remote(blob) for h in actors.hosts])
+            loaded.append(time.perf_counter() - t0)
         for _ in range(pings):
             t0 = time.perf_counter()
             ray.get(actors.hosts[0].ping.remote())
@@ -101,7 +109,8 @@ def ray_round_trips(shards: int, pings: int) -> dict:
             all_.append(time.perf_counter() - t0)
     finally:
         actors.close()
-    return {"one_actor_s": statistics.median(one), "all_actors_s": statistics.median(all_)}
+    return {"one_actor_s": statistics.median(one), "all_actors_s": statistics.median(all_),
+            "all_actors_payload_s": statistics.median(loaded), "payload_bytes": payload}
 
 
 def main(argv=None) -> int:
@@ -136,14 +145,18 @@ def main(argv=None) -> int:
     print(f"  counters of the timed ticks equal on every backend: {same}")
     rt = None
     if "ray" in backends:
-        rt = ray_round_trips(args.shards, args.pings)
-        print(f"  Ray's own round trip: {rt['one_actor_s'] * 1e3:.2f} ms to one actor, "
-              f"{rt['all_actors_s'] * 1e3:.2f} ms to {args.shards} actors at once")
         r = next(r for r in rows if r["backend"] == "ray")
+        rt = ray_round_trips(args.shards, args.pings, int(r["moved_per_tick"]))
+        print(f"  Ray's own round trip: {rt['one_actor_s'] * 1e3:.2f} ms to one actor, "
+              f"{rt['all_actors_s'] * 1e3:.2f} ms to {args.shards} actors at once, "
+              f"{rt['all_actors_payload_s'] * 1e3:.2f} ms to {args.shards} actors carrying "
+              f"{rt['payload_bytes']:,} B there and back")
         ratio = r["coordination_s"] / rt["all_actors_s"]
         print(f"  sharding's cost per tick on Ray: {r['coordination_s'] * 1e3:.1f} ms = "
-              f"{ratio:.2f}x Ray's round trip to {args.shards} actors (goal: at most {GOAL:g}x): "
-              f"{'met' if ratio <= GOAL else 'NOT met'}")
+              f"{ratio:.2f}x Ray's empty round trip to {args.shards} actors (goal: at most "
+              f"{GOAL:g}x): {'met' if ratio <= GOAL else 'NOT met'}; "
+              f"{r['coordination_s'] / rt['all_actors_payload_s']:.2f}x the round trip carrying "
+              f"the tick's mail")
     if args.json:
         for r in rows:
             r.pop("counters")

@@ -4,8 +4,10 @@ A sharded run is the unsharded run cut by process tree: shard s holds a contiguo
 initial processes (engine.shard_bounds) and everything they clone, in a World of its own with a
 replica of init (which reaps the shard's orphans; the first shard's init is the one signals reach).
 Every tick, each shard runs its phases (``Simulation.begin``) and hands back the kill/tgkill mail
-its programs posted (sim/mail.py); the coordinator orders all of it by sender key, splits it by
-target shard (``mail.route``), and each shard sends its part and counts (``Simulation.finish``).
+its programs posted (sim/mail.py), split by the shard each record is for; the coordinator hands
+each shard what every shard addressed to it, and the shard puts it in sender-key order, sends it
+and counts (``Simulation.finish``). On Ray the mail itself goes from actor to actor through the
+object store; the coordinator passes references.
 The shards' counters summed are the unsharded run's, tick for tick, on every backend
 (tests/cluster/test_shards.py): docs/sim.md, Sharding, says why and what cannot be sharded.
 
@@ -67,14 +69,27 @@ def _limit_threads(threads: int | None) -> None:
 
 class ShardHost:
     """Some shards of one run, in one process (the coordinator's, a pool worker, a Ray actor).
-    Every call returns ``(result, seconds spent)``; results are keyed by shard."""
+    Every call returns ``(result, seconds spent)``; results are keyed by shard.
 
-    def __init__(self, threads: int | None = None):
+    Mail leaves a host split by the shard it is for (``{src: [chunk for dst 0..N-1]}``, and the
+    bytes of the chunks for other shards) and arrives as ``{dst: [chunk from src 0..N-1]}``; the
+    host puts each inbox in order itself. Mail between two shards of one host stays in it
+    (``None`` in its place goes out and comes back). ``by_ref`` (a Ray actor): chunks bigger than
+    ``INLINE`` bytes leave as ``ray.put`` references and arrive as references, so they go from
+    actor to actor through Ray's object store, never through the coordinator."""
+
+    INLINE = 64 * 1024
+
+    def __init__(self, threads: int | None = None, by_ref: bool = False):
         _limit_threads(threads)
         self.sims: dict[int, Simulation] = {}
+        self.nshards = 1
+        self.by_ref = by_ref
+        self.kept: dict = {}  # (src, dst) -> the mail between two shards of this host
 
     def build(self, workload, tasks: int, seed: int, shards: int, ids, options: dict):
         t0 = time.perf_counter()
+        self.nshards = int(shards)
         self.sims = {int(s): Simulation(workload, tasks, seed, shard=int(s), shards=shards, **options)
                      for s in ids}
         return None, time.perf_counter() - t0
@@ -83,23 +98,52 @@ class ShardHost:
         """Each shard from its own simulation checkpoint's bytes."""
         t0 = time.perf_counter()
         self.sims = {int(s): Simulation.from_state(*checkpoint_file.loads(b)) for s, b in blobs.items()}
+        self.nshards = next(iter(self.sims.values())).world.index.sim.nshards
         return None, time.perf_counter() - t0
+
+    def _begin(self):
+        out, moved = {}, 0
+        self.kept = {}
+        for s, sim in sorted(self.sims.items()):
+            chunks = mail.split(sim.begin(), self.nshards)
+            moved += sum(c.nbytes for d, c in enumerate(chunks) if d != s)
+            for d in self.sims:  # mail for a shard of this host stays here (None goes out)
+                self.kept[s, d], chunks[d] = chunks[d], None
+            if self.by_ref:
+                import ray
+                chunks = [ray.put(c) if c is not None and c.nbytes > self.INLINE else c
+                          for c in chunks]
+            out[s] = chunks
+        return out, moved
+
+    def _finish(self, inboxes: dict):
+        inboxes = {d: [self.kept[s, d] if c is None else c for s, c in enumerate(chunks)]
+                   for d, chunks in inboxes.items()}
+        if self.by_ref:
+            import ray
+            refs = [c for chunks in inboxes.values() for c in chunks if isinstance(c, ray.ObjectRef)]
+            got = dict(zip(refs, ray.get(refs))) if refs else {}
+            inboxes = {d: [got.get(c, c) if isinstance(c, ray.ObjectRef) else c for c in chunks]
+                       for d, chunks in inboxes.items()}
+        return {s: np.array([c[k] for k in COUNTERS], np.int64)
+                for s, c in ((s, sim.finish(mail.merge(inboxes[s])))
+                             for s, sim in sorted(self.sims.items()))}
 
     def begin(self):
         t0 = time.perf_counter()
-        out = {s: sim.begin() for s, sim in sorted(self.sims.items())}
+        out = self._begin()
         return out, time.perf_counter() - t0
 
     def finish(self, inboxes: dict):
         t0 = time.perf_counter()
-        out = {s: np.array([c[k] for k in COUNTERS], np.int64)
-               for s, c in ((s, sim.finish(inboxes[s])) for s, sim in sorted(self.sims.items()))}
+        out = self._finish(inboxes)
         return out, time.perf_counter() - t0
 
     def finish_begin(self, inboxes: dict):
-        counters, a = self.finish(inboxes)
-        outboxes, b = self.begin()
-        return (counters, outboxes), a + b
+        t0 = time.perf_counter()
+        counters = self._finish(inboxes)
+        out = self._begin()
+        return (counters, out), time.perf_counter() - t0
 
     def blobs(self):
         """Each shard's simulation checkpoint, as bytes."""
@@ -277,7 +321,7 @@ class _Ray:
         actor = ray.remote(num_cpus=1 if cpus >= shards else 0, max_restarts=0,
                            scheduling_strategy="SPREAD")(ShardHost)
         self.assign = [[s] for s in range(shards)]
-        self.hosts = [actor.remote(threads) for _ in range(shards)]
+        self.hosts = [actor.remote(threads, True) for _ in range(shards)]
 
     def call(self, method: str, args_per_host: list, tick: int) -> list:
         from ray.exceptions import RayActorError
@@ -343,7 +387,8 @@ class ShardedSimulation:
         self.tick = 0
         self.history = CounterRecorder(COUNTERS)
         self.moved: list[int] = []  # bytes of mail between shards, per tick
-        self.host_seconds: list[float] = []  # the last call's seconds in each host
+        self.host_seconds: list[float] = []  # each host's seconds inside the last step's calls
+        self._fresh = True
         self.extra: dict = {}
         self.last_checkpoint = None  # the path recover() starts from
         self._outboxes = None  # the mail of a tick begun and not finished
@@ -367,7 +412,9 @@ class ShardedSimulation:
     def _call(self, method: str, args_per_host: list | None = None) -> list:
         args = args_per_host if args_per_host is not None else [()] * len(self.hosts.assign)
         res = self.hosts.call(method, args, self.tick + 1)
-        self.host_seconds = [s for _, s in res]
+        secs = [s for _, s in res]
+        self.host_seconds = secs if self._fresh else [a + b for a, b in zip(self.host_seconds, secs)]
+        self._fresh = False
         return [r for r, _ in res]
 
     def _merged(self, per_host: list) -> dict:
@@ -376,17 +423,25 @@ class ShardedSimulation:
             out.update(d)
         return out
 
+    def _mail(self, begun: list) -> None:
+        """Keep what hosts' ``begin`` returned: every shard's mail and the bytes moved."""
+        self._outboxes = self._merged([m for m, _ in begun])
+        self._moved = sum(b for _, b in begun)
+
     def step(self, more: bool = False) -> dict[str, int]:
         """Run one tick; return its counters. ``more``: another tick follows at once (its phases
         run in the same round trip as this tick's end)."""
+        self._fresh = True  # host_seconds: this step's calls only
         if self._outboxes is None:
-            self._outboxes = self._merged(self._call("begin"))
-        inboxes, moved = mail.route([self._outboxes[s] for s in range(self.shards)], self.shards)
-        args = [({s: inboxes[s] for s in ids},) for ids in self.hosts.assign]
+            self._mail(self._call("begin"))
+        out = self._outboxes
+        args = [({d: [out[s][d] for s in range(self.shards)] for d in ids},)
+                for ids in self.hosts.assign]
+        moved = self._moved
         if more:
             res = self._call("finish_begin", args)
             counters = self._merged([c for c, _ in res])
-            self._outboxes = self._merged([o for _, o in res])
+            self._mail([b for _, b in res])
         else:
             counters = self._merged(self._call("finish", args))
             self._outboxes = None
@@ -474,6 +529,7 @@ class ShardedSimulation:
         sim.history = CounterRecorder.from_data(COUNTERS, history.astype(np.int64))
         sim.moved = [int(x) for x in moved]
         sim.host_seconds = []
+        sim._fresh = True
         sim.extra = meta["extra"]
         sim.last_checkpoint = None
         sim._outboxes = None
