@@ -20,8 +20,10 @@ pipelined with the next tick's phases). Figures:
   round trip, waiting on a host that shares a core);
 - Ray's own actor round trip, in the same run: ``ray.get`` of one no-op method call to one actor,
   of one call to each of the N shard actors at once (what a tick's call is, without work), and of
-  one to each carrying the tick's mail bytes (shared out) there and back; medians. The goal:
-  coordination at most 2x the empty round trip to all N actors.
+  one to each carrying the tick's mail bytes (shared out) there and back (medians), and a call to
+  each that spins for the tick's shard compute time, less that time (mean over ``--ticks`` calls):
+  Ray's round trip with the cores as busy as in a tick. The goal: coordination at most 2x Ray's
+  round trip to all N actors (the bench prints it against each of the three).
 
 The machine is shared (2 cores, other jobs): the figures drift between runs; ratios in one run
 hold better.
@@ -85,10 +87,12 @@ def sharded(backend: str, workload, tasks: int, seed: int, shards: int, warmup: 
     return r
 
 
-def ray_round_trips(shards: int, pings: int, payload: int) -> dict:
+def ray_round_trips(shards: int, pings: int, payload: int, busy_s: float, busy_calls: int) -> dict:
     """Ray's own actor round trips in this run: one no-op call to one actor, one to each of
     ``shards`` actors at once (the shard hosts, holding nothing), and one to each carrying
-    ``payload`` bytes there and back (the mail a tick moves, shared out)."""
+    ``payload`` bytes there and back (the mail a tick moves, shared out); and the time a call
+    to each actor takes beyond the slowest actor's own ``busy_s`` seconds of spinning (a tick's
+    work without the simulation: Ray's round trip while the cores are as busy as in a tick)."""
     import numpy as np
     actors = open_hosts(shards, cluster="local")
     ray = actors.ray
@@ -107,10 +111,16 @@ def ray_round_trips(shards: int, pings: int, payload: int) -> dict:
             t0 = time.perf_counter()
             ray.get([h.ping.remote() for h in actors.hosts])
             all_.append(time.perf_counter() - t0)
+        busy = []
+        for _ in range(busy_calls):
+            t0 = time.perf_counter()
+            res = ray.get([h.busy.remote(busy_s) for h in actors.hosts])
+            busy.append(time.perf_counter() - t0 - max(s for _, s in res))
     finally:
         actors.close()
     return {"one_actor_s": statistics.median(one), "all_actors_s": statistics.median(all_),
-            "all_actors_payload_s": statistics.median(loaded), "payload_bytes": payload}
+            "all_actors_payload_s": statistics.median(loaded), "payload_bytes": payload,
+            "busy_s": busy_s, "around_busy_s": statistics.mean(busy)}
 
 
 def main(argv=None) -> int:
@@ -146,17 +156,20 @@ def main(argv=None) -> int:
     rt = None
     if "ray" in backends:
         r = next(r for r in rows if r["backend"] == "ray")
-        rt = ray_round_trips(args.shards, args.pings, int(r["moved_per_tick"]))
+        rt = ray_round_trips(args.shards, args.pings, int(r["moved_per_tick"]), r["compute_s"],
+                             args.ticks)
         print(f"  Ray's own round trip: {rt['one_actor_s'] * 1e3:.2f} ms to one actor, "
               f"{rt['all_actors_s'] * 1e3:.2f} ms to {args.shards} actors at once, "
               f"{rt['all_actors_payload_s'] * 1e3:.2f} ms to {args.shards} actors carrying "
-              f"{rt['payload_bytes']:,} B there and back")
+              f"{rt['payload_bytes']:,} B there and back, {rt['around_busy_s'] * 1e3:.2f} ms "
+              f"beyond {rt['busy_s'] * 1e3:.0f} ms of busy work in each actor")
         ratio = r["coordination_s"] / rt["all_actors_s"]
         print(f"  sharding's cost per tick on Ray: {r['coordination_s'] * 1e3:.1f} ms = "
               f"{ratio:.2f}x Ray's empty round trip to {args.shards} actors (goal: at most "
               f"{GOAL:g}x): {'met' if ratio <= GOAL else 'NOT met'}; "
               f"{r['coordination_s'] / rt['all_actors_payload_s']:.2f}x the round trip carrying "
-              f"the tick's mail")
+              f"the tick's mail; {r['coordination_s'] / rt['around_busy_s']:.2f}x the round trip "
+              f"around the same busy time")
     if args.json:
         for r in rows:
             r.pop("counters")

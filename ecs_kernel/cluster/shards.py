@@ -163,6 +163,15 @@ class ShardHost:
     def ping(self, payload=None):
         return payload, 0.0
 
+    def busy(self, seconds: float):
+        """Spin for ``seconds`` (the benchmark's stand-in for a tick's work: Ray's own round trip
+        around the same busy time, bench/bench_shards.py)."""
+        t0 = time.perf_counter()
+        x = 0
+        while time.perf_counter() - t0 < seconds:
+            x += 1
+        return None, time.perf_counter() - t0
+
 
 # -- transports ------------------------------------------------------------------------------------
 
@@ -326,6 +335,10 @@ class _Ray:
     def call(self, method: str, args_per_host: list, tick: int) -> list:
         from ray.exceptions import RayActorError
         refs = [getattr(h, method).remote(*a) for h, a in zip(self.hosts, args_per_host)]
+        try:
+            return self.ray.get(refs)  # one wait for all (one get per ref costs more)
+        except RayActorError:
+            pass  # find which
         out, lost = [], None
         for s, ref in enumerate(refs):
             try:
