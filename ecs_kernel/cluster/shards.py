@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import signal
 import time
 
@@ -200,12 +201,22 @@ def _context():
     return ctx
 
 
+def _send(conn, obj) -> None:
+    """``conn.send`` with pickle protocol 5 (numpy arrays pickle ~15x faster than with the
+    protocol Connection.send picks here)."""
+    conn.send_bytes(pickle.dumps(obj, protocol=5))
+
+
+def _recv(conn):
+    return pickle.loads(conn.recv_bytes())
+
+
 def _worker_main(conn, threads) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
     host = ShardHost(threads)
     while True:
         try:
-            method, args = conn.recv()
+            method, args = _recv(conn)
         except (EOFError, OSError):
             return
         if method == "close":
@@ -214,11 +225,11 @@ def _worker_main(conn, threads) -> None:
             res = getattr(host, method)(*args)
         except BaseException as e:  # noqa: BLE001 - handed to the coordinator, which raises it
             try:
-                conn.send(("err", e))
+                _send(conn, ("err", e))
             except Exception:  # an exception that does not pickle
-                conn.send(("err", RuntimeError(f"{type(e).__name__}: {e}")))
+                _send(conn, ("err", RuntimeError(f"{type(e).__name__}: {e}")))
             continue
-        conn.send(("ok", res))
+        _send(conn, ("ok", res))
 
 
 class _Pool:
@@ -254,13 +265,13 @@ class _Pool:
         lost = None
         for w, (c, a) in enumerate(zip(self.conns, args_per_host)):
             try:
-                c.send((method, a))
+                _send(c, (method, a))
             except (OSError, EOFError) as e:
                 lost = lost or self._lost(w, tick, e)
         out, err = [], None
         for w, c in enumerate(self.conns):
             try:
-                status, res = c.recv()
+                status, res = _recv(c)
             except (OSError, EOFError) as e:
                 lost = lost or self._lost(w, tick, e)
                 continue
@@ -279,7 +290,7 @@ class _Pool:
     def close(self) -> None:
         for c, p in zip(self.conns, self.procs):
             try:
-                c.send(("close", ()))
+                _send(c, ("close", ()))
             except (OSError, EOFError):
                 pass
             c.close()

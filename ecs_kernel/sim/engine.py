@@ -17,9 +17,13 @@ phase, :func:`sim_run_system`, that runs every program for one tick:
        nanosleep/setitimer, clone, exit/exit_group, wait
 
    by the same kernel calls guests use (systems/task_signals, systems/futex, systems/timers,
-   systems/task_clone, systems/task_exit, systems/task_wait). ``batched=True`` (the default)
+   systems/task_clone, systems/task_exit, systems/task_wait), except kill/tgkill, which are
+   posted as mail and sent after the tick's last phase in the order of the senders' keys
+   (sim/mail.py: :meth:`Simulation.begin` runs the phases and returns the mail,
+   :meth:`Simulation.finish` sends it and counts; a sharded run, cluster/shards.py, routes the
+   mail between the two). ``batched=True`` (the default)
    serves each class with the batched form of those calls, which lives beside its scalar twin
-   in systems/ (sim/batch.py drives them: signals_batch.send_many and sigaction_many,
+   in systems/ (sim/batch.py drives them: signals_batch.sigaction_many,
    task_signals.sigprocmask_many, the futex steps over jit/futex_batch's calls through
    futex.on_shared_words, timers.nanosleep_many, task_clone.clone_many, task_exit.exit_many,
    task_wait.wait4_many), returns handlers with the numba rt_sigreturn kernel, and lets the
