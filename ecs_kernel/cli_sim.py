@@ -585,7 +585,21 @@ def _run_sharded(sim, state: RunState, args, timing: Timing) -> int:
             more = nxt < state.ticks and not (every and nxt % every == 0)
             try:
                 counters = sim.step(more=more)
-            except ShardLost as e:
+                bar.set_postfix_str(_bar_postfix(counters), refresh=False)
+                bar.update(1)
+                if state.check and sim.tick % state.check == 0:
+                    state.checks += 1
+                if every and sim.tick % every == 0:
+                    path = os.path.join(args.checkpoint_to, checkpoint_name(sim.tick))
+                    t2, jit2 = time.perf_counter(), timing.jit.now()
+                    try:
+                        sim.checkpoint(path, state.to_extra())
+                    except OSError as e:
+                        unsaved = f"ecs-kernel sim: cannot write the checkpoint {path}: {e.strerror}"
+                        status = EXIT_USAGE
+                        break
+                    saved.append((path, time.perf_counter() - t2 - (timing.jit.now() - jit2)))
+            except ShardLost as e:  # in a tick or while saving one
                 if sim.last_checkpoint is None or len(lost) >= RECOVERIES:
                     why = "no checkpoint to go on from" if sim.last_checkpoint is None else \
                         f"lost {len(lost) + 1} times"
@@ -598,21 +612,6 @@ def _run_sharded(sim, state: RunState, args, timing: Timing) -> int:
                 bar.write(f"ecs-kernel sim: {e}; going on from tick {back} "
                           f"({sim.last_checkpoint})", file=sys.stderr)
                 bar.n = back
-                continue
-            bar.set_postfix_str(_bar_postfix(counters), refresh=False)
-            bar.update(1)
-            if state.check and sim.tick % state.check == 0:
-                state.checks += 1
-            if every and sim.tick % every == 0:
-                path = os.path.join(args.checkpoint_to, checkpoint_name(sim.tick))
-                t2, jit2 = time.perf_counter(), timing.jit.now()
-                try:
-                    sim.checkpoint(path, state.to_extra())
-                except OSError as e:
-                    unsaved = f"ecs-kernel sim: cannot write the checkpoint {path}: {e.strerror}"
-                    status = EXIT_USAGE
-                    break
-                saved.append((path, time.perf_counter() - t2 - (timing.jit.now() - jit2)))
     except KeyboardInterrupt:
         status = EXIT_INTERRUPTED
     except SanityError as e:

@@ -6,9 +6,11 @@ its last checkpoint to the same counters. (ecs_kernel/cluster/shards.py, docs/si
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,7 @@ import pytest
 from ecs_kernel.cluster.shards import ShardedSimulation, ShardLost, open_hosts
 from ecs_kernel.sim import mail, spec
 from ecs_kernel.sim.engine import COUNTERS, Simulation
+from ecs_kernel.sim.report import read as read_counters
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARDABLE = ["signal-storm", "fork-exit-churn", "timer-sleepers"]
@@ -222,3 +225,52 @@ def test_a_lost_ray_actor_is_reported_and_the_run_goes_on_from_its_checkpoint(ra
         assert sim.recover() == 5
         sim.run(TICKS - 5)
         assert sim.history.data.tolist() == [[c[k] for k in COUNTERS] for c in reference("signal-storm")]
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        out.append(int(d))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+def test_the_command_line_reports_a_lost_shard_and_goes_on_from_its_checkpoint(tmp_path):
+    """A worker killed mid-run: stderr names the shard and tick, the run goes back to the last
+    checkpoint on new workers, and the counters are the unsharded run's."""
+    tasks, ticks = 2000, 100
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("ECS_KERNEL_CLUSTER", None)
+    p = subprocess.Popen([sys.executable, "-m", "ecs_kernel.cli", "sim", "signal-storm", "--tasks",
+                          str(tasks), "--ticks", str(ticks), "--seed", "2", "--shards", "2",
+                          "--workers", "2", "--checkpoint-every", "5", "--checkpoint-to", "ck",
+                          "--out", "run.csv", "--no-progress"],
+                         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        deadline = time.time() + 120
+        while not (tmp_path / "ck" / "tick-000005.ckpt").exists() and time.time() < deadline:
+            time.sleep(0.05)
+        # the workers are the forkserver's children; the forkserver is the command's child
+        workers = [w for k in _children(p.pid) for w in _children(k)]
+        assert len(workers) == 2, workers
+        os.kill(workers[0], signal.SIGKILL)
+        out, err = p.communicate(timeout=180)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0, err
+    m = re.search(r"ecs-kernel sim: shard (\d) lost at tick (\d+): worker process (\d+) was killed "
+                  r"by signal 9; going on from tick (\d+) \(ck/tick-(\d+)\.ckpt\)", err)
+    assert m, err
+    assert int(m.group(3)) == workers[0] and int(m.group(4)) == int(m.group(5))
+    assert int(m.group(4)) % 5 == 0 and int(m.group(4)) < int(m.group(2))
+    assert f"shard {m.group(1)} lost at tick {m.group(2)}, went on from tick {m.group(4)}" in out
+    names, data, _ = read_counters(tmp_path / "run.csv")
+    want = reference("signal-storm", ticks=ticks, tasks=tasks, seed=2)
+    assert data.tolist() == [[c[k] for k in names] for c in want]
