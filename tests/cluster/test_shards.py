@@ -274,3 +274,69 @@ def test_the_command_line_reports_a_lost_shard_and_goes_on_from_its_checkpoint(t
     names, data, _ = read_counters(tmp_path / "run.csv")
     want = reference("signal-storm", ticks=ticks, tasks=tasks, seed=2)
     assert data.tolist() == [[c[k] for k in names] for c in want]
+
+
+# -- any shardable workload ------------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+SIGNALS = ["SIGUSR1", "SIGUSR2", "SIGURG", "SIGCHLD", "SIGWINCH", "SIGHUP", "SIGTERM", "SIGSTOP",
+           "SIGCONT", "SIGTSTP", "SIGKILL", 34, 35]
+CATCHABLE = [s for s in SIGNALS if s not in ("SIGKILL", "SIGSTOP")]
+
+
+def _steps(clone_to):
+    small = st.one_of(st.integers(0, 4), st.just({"uniform": [0, 3]}))
+    ops = [
+        st.fixed_dictionaries({"op": st.just("compute"), "ticks": small}),
+        st.fixed_dictionaries({"op": st.sampled_from(["kill", "tgkill"]),
+                               "target": st.sampled_from(["random", "random_process", "parent", "self"]),
+                               "sig": st.one_of(st.sampled_from(SIGNALS),
+                                                st.just({"choice": ["SIGUSR1", "SIGUSR2", 34]}))}),
+        st.fixed_dictionaries({"op": st.just("sigprocmask"), "how": st.sampled_from(["block", "unblock", "setmask"]),
+                               "sigs": st.lists(st.sampled_from(SIGNALS), max_size=3)}),
+        st.fixed_dictionaries({"op": st.just("sigaction"), "sig": st.sampled_from(CATCHABLE),
+                               "action": st.sampled_from(["default", "ignore", "catch"]),
+                               "flags": st.sampled_from([0, 0x10000000, 0x40000000, 0x80000000])}),
+        st.fixed_dictionaries({"op": st.just("nanosleep"), "ticks": small}),
+        st.fixed_dictionaries({"op": st.just("setitimer"), "which": st.sampled_from(["real", "virtual", "prof"]),
+                               "value": st.integers(0, 4), "interval": st.integers(0, 4)}),
+        st.fixed_dictionaries({"op": st.sampled_from(["exit", "exit_group"]), "code": st.integers(0, 3)}),
+        st.fixed_dictionaries({"op": st.just("wait")}),
+    ]
+    if clone_to:  # process clones only, of programs that clone nothing (no fork bomb)
+        ops.append(st.fixed_dictionaries({"op": st.just("clone"), "kind": st.just("process"),
+                                          "program": st.sampled_from(clone_to)}))
+    return st.one_of(*ops)
+
+
+@st.composite
+def shardable_workloads(draw):
+    nprog = draw(st.integers(1, 3))
+    progs = []
+    for i in range(nprog):
+        steps = draw(st.lists(_steps([f"p{j}" for j in range(1, nprog)] if i == 0 else []),
+                              min_size=1, max_size=6))
+        if draw(st.booleans()):
+            steps.append({"op": "loop", "to": 0, "times": "forever"})
+        progs.append({"name": f"p{i}", "share": 1.0 if i == 0 else draw(st.sampled_from([0.0, 1.0])),
+                      "steps": steps})
+    return spec.parse({"threads_per_process": draw(st.integers(1, 4)), "programs": progs})
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(w=shardable_workloads(), tasks=st.integers(4, 24), shards=st.integers(2, 4),
+       seed=st.integers(0, 2**32 - 1))
+def test_any_workload_without_futexes_or_thread_clones_shards_exactly(w, tasks, shards, seed):
+    """Random workloads of every op but the futex ones and thread clones (signals that stop,
+    continue, kill, are ignored or caught; masks, timers, sleeps, exits, waits, process clones):
+    the shards' counters are the unsharded run's every tick, and every task's state is too."""
+    nproc = -(-tasks // w.threads_per_process)
+    shards = min(shards, nproc)
+    ref = Simulation(w, tasks, seed)
+    with ShardedSimulation(w, tasks, seed, shards) as sim:
+        for tick in range(20):
+            a, b = ref.step(), sim.step()
+            assert a == b, f"tick {tick + 1}: {({k: (a[k], b[k]) for k in a if a[k] != b[k]})}"
+        assert per_key(s.world for s in sim.hosts.hosts[0].sims.values()) == per_key([ref.world])
