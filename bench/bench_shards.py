@@ -1,5 +1,7 @@
-"""Benchmark a sharded simulation: ticks per second, bytes of mail between shards per tick, and
-what sharding costs per tick against Ray's own actor round trip, measured in the same run.
+"""Benchmark a sharded simulation: ticks/s, mail between shards, cost against Ray's round trip.
+
+Ticks per second, bytes of mail between shards per tick, and what sharding costs per tick
+against Ray's own actor round trip, measured in the same run.
 
 Run from the repo root::
 
@@ -125,14 +127,15 @@ def ray_round_trips(shards: int, pings: int, payload: int, busy_s: float, busy_c
 
 def main(argv=None) -> int:
     ap = bench.parser(__doc__, "shards")
-    ap.add_argument("--workload", default="signal-storm")
-    ap.add_argument("--tasks", type=int, default=1_000_000)
-    ap.add_argument("--shards", type=int, default=2)
+    ap.add_argument("--workload", default="signal-storm", help="a shardable workload")
+    ap.add_argument("--tasks", type=int, default=1_000_000, help="synthetic tasks")
+    ap.add_argument("--shards", type=int, default=2, help="Worlds to split them into")
     ap.add_argument("--ticks", type=int, default=10, help="timed ticks per backend")
-    ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--warmup", type=int, default=3, help="ticks before the timed ones")
+    ap.add_argument("--seed", type=int, default=1, help="the simulation's seed")
     ap.add_argument("--pings", type=int, default=200, help="Ray round trips to time")
-    ap.add_argument("--backends", default="unsharded,in-process,pool,ray")
+    ap.add_argument("--backends", default="unsharded,in-process,pool,ray",
+                    help="which to run, comma-separated")
     ap.add_argument("--json", help="write the results here too")
     args = ap.parse_args(argv)
     workload = load(args.workload)
