@@ -4,6 +4,7 @@
                    [--plot run.png] [--check K] [--no-progress]
                    [--checkpoint-every K --checkpoint-to DIR]
     ecs-kernel sim --resume FILE [--ticks T] [--out ...] [--plot ...] [--checkpoint-every ...]
+    ecs-kernel sim WORKLOAD ... --shards N [--workers W | --cluster local|auto|HOST:PORT|ray://...]
 
 WORKLOAD is a shipped workload's name (``ecs-kernel sim --list``) or a ``.toml``/``.json`` file
 (docs/sim.md). A progress bar goes to stderr while it runs, a summary to stdout at the end. Nothing
@@ -21,6 +22,13 @@ checkpoint's tick to T (default: the T the run was started with). Its counters a
 uninterrupted run's, tick for tick. Checkpointing does not carry over: pass
 ``--checkpoint-every``/``--checkpoint-to`` again to go on saving.
 
+``--shards N`` runs the simulation as N Worlds (cluster/shards.py, docs/sim.md, Sharding) with the
+unsharded run's counters: in this process, on W local worker processes (``--workers W``) or on Ray
+(``--cluster``, one actor per shard; ``ECS_KERNEL_CLUSTER`` when ``--cluster`` is not given). A
+shard lost in the middle is reported with its tick; with ``--checkpoint-every`` the run starts
+again from the last checkpoint (up to 3 times), else it stops with status 4. A sharded checkpoint
+resumes sharded (``--resume FILE``, on the backend the flags name).
+
 Exit status (``EXIT_STATUS``, which ``ecs-kernel sim --help`` prints): 0 when the run completed;
 1 when ``--check`` found a broken invariant (the run stops there, its report on stderr, the ticks
 recorded so far still written); 2 for bad arguments, a bad workload file (one line naming the file,
@@ -28,7 +36,8 @@ line and field), an ``--out``, ``--plot`` or ``--checkpoint-to`` that cannot be 
 before the first tick: nothing is written), a checkpoint that cannot be resumed (missing, damaged,
 not a simulation's: one line), a checkpoint that cannot be written, or ``--plot`` without
 matplotlib; 3 when the run completed but tasks deadlocked on futexes (each cycle is on stderr and in
-the summary); 130 when interrupted (Ctrl-C: the summary and the JSON file's meta say so, and what
+the summary); 4 when a shard was lost and there was no checkpoint to go on from (or it was lost
+again and again); 130 when interrupted (Ctrl-C: the summary and the JSON file's meta say so, and what
 was recorded is still written).
 """
 from __future__ import annotations
@@ -43,6 +52,8 @@ import time
 EXIT_VIOLATION = 1
 EXIT_USAGE = 2
 EXIT_DEADLOCK = 3
+EXIT_SHARD_LOST = 4
+RECOVERIES = 3  # a run's restarts from its last checkpoint after a lost shard
 EXIT_INTERRUPTED = 130
 
 #: (status, when), as ``sim --help`` lists them.
@@ -55,6 +66,8 @@ EXIT_STATUS = (
                   "resumed or written, or --plot without matplotlib")),
     (EXIT_DEADLOCK, ("the run completed but tasks deadlocked on futexes (each cycle is on stderr "
                      "and in the summary)")),
+    (EXIT_SHARD_LOST, ("a shard was lost (its worker process or Ray actor died) and there was no "
+                       "checkpoint to go on from, or it was lost more than 3 times")),
     (EXIT_INTERRUPTED, ("interrupted (Ctrl-C): the summary and the JSON meta say so, and the ticks "
                         "run so far are still written")),
 )
@@ -88,6 +101,14 @@ def add_sim_parser(sub) -> None:
                    help="where --checkpoint-every saves: DIR/tick-NNNNNN.ckpt (made if missing)")
     p.add_argument("--resume", metavar="FILE",
                    help="continue the run saved in a checkpoint FILE (to --ticks in all)")
+    p.add_argument("--shards", type=int, metavar="N",
+                   help="run the simulation as N Worlds with the same counters (docs/sim.md, Sharding)")
+    p.add_argument("--workers", type=int, metavar="W",
+                   help="with --shards: host the shards on W local worker processes")
+    p.add_argument("--cluster", metavar="ADDR",
+                   help="with --shards: one Ray actor per shard; local (a private Ray on "
+                        "127.0.0.1), auto, HOST:PORT or ray://HOST:PORT (default: "
+                        "$ECS_KERNEL_CLUSTER)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.add_argument("--list", action="store_true", help="list the shipped workloads and exit")
     p.set_defaults(fn=sim_cmd)
@@ -139,13 +160,43 @@ def _err(msg: str) -> int:
     return EXIT_USAGE
 
 
+def _check_cluster(args) -> str | None:
+    """The sharding flags: one line for a bad value."""
+    if args.cluster is None and (args.shards or args.resume):
+        args.cluster = os.environ.get("ECS_KERNEL_CLUSTER") or None
+        args.cluster_from_env = args.cluster is not None
+    if args.shards is not None and args.shards < 1:
+        return "--shards must be at least 1"
+    if args.workers is not None and args.workers < 1:
+        return "--workers must be at least 1"
+    if args.workers is not None and args.cluster is not None and not getattr(args, "cluster_from_env", False):
+        return "--workers (local worker processes) and --cluster (Ray) exclude each other"
+    if args.workers is not None:
+        args.cluster = None
+    if args.cluster is not None:
+        c = args.cluster
+        host, _, port = c.rpartition(":")
+        if not (c in ("local", "auto") or c.startswith("ray://") and len(c) > 6
+                or host and port.isdigit() and 0 < int(port) < 65536):
+            return f"--cluster {c}: expected local, auto, HOST:PORT or ray://HOST:PORT"
+    if not args.shards and not args.resume and (args.workers is not None
+                                                or args.cluster is not None
+                                                and not getattr(args, "cluster_from_env", False)):
+        return "--workers and --cluster place shards: give --shards N too"
+    return None
+
+
 def _check_args(args) -> str | None:
+    bad = _check_cluster(args)
+    if bad:
+        return bad
     if args.resume:
         given = [o for o, v in (("WORKLOAD", args.workload), ("--tasks", args.tasks),
-                                ("--seed", args.seed), ("--check", args.check)) if v is not None]
+                                ("--seed", args.seed), ("--check", args.check),
+                                ("--shards", args.shards)) if v is not None]
         if given:
-            return (f"--resume continues the checkpoint's workload, tasks, seed and checks: "
-                    f"drop {', '.join(given)}")
+            return (f"--resume continues the checkpoint's workload, tasks, seed, checks and "
+                    f"shards: drop {', '.join(given)}")
     else:
         for k, v in DEFAULTS.items():
             if getattr(args, k) is None and k != "ticks":
@@ -253,6 +304,8 @@ def sim_cmd(args) -> int:
             return _err(str(e))
         if args.ticks is None:
             args.ticks = DEFAULTS["ticks"]
+        if args.shards and (args.shards > 1 or args.workers or args.cluster):
+            return run_sharded(workload, args)
         return run_sim(workload, args)
     except KeyboardInterrupt:  # a second Ctrl-C, while the outputs are written
         print("ecs-kernel sim: interrupted", file=sys.stderr)
@@ -314,15 +367,47 @@ def run_sim(workload, args) -> int:
         return _run(sim, RunState(name, args.ticks, args.check), args, timing)
 
 
+def run_sharded(workload, args) -> int:
+    from .cluster.shards import ShardedSimulation
+
+    name = getattr(workload, "name", None) or str(args.workload)
+    timing = Timing("setup")
+    with timing.jit:
+        t0 = time.perf_counter()
+        try:
+            sim = ShardedSimulation(workload, args.tasks, args.seed, args.shards,
+                                    workers=args.workers or 0, cluster=args.cluster,
+                                    check_every=args.check)
+        except (ValueError, RuntimeError) as e:  # not shardable, too few processes, no Ray
+            return _err(str(e))
+        except KeyboardInterrupt:
+            return _interrupted_in_setup()
+        with sim:
+            timing.setup_s, timing.setup_jit_s = time.perf_counter() - t0, timing.jit.now()
+            return _run_sharded(sim, RunState(name, args.ticks, args.check), args, timing)
+
+
 def resume_sim(args) -> int:
+    from . import checkpoint_file
     from .checkpoint_file import CheckpointError
+    from .cluster.shards import CHECKPOINT_KIND as SHARDED, ShardedSimulation
     from .sim.engine import Simulation
 
     timing = Timing("loading")
     with timing.jit:
         t0 = time.perf_counter()
         try:
-            sim = Simulation.resume(args.resume)
+            meta, arrays = checkpoint_file.read(args.resume)
+            sharded = isinstance(meta, dict) and meta.get("kind") == SHARDED
+            if not sharded and (args.workers or args.cluster and not getattr(args, "cluster_from_env", False)):
+                return _err(f"{args.resume} is not sharded: --workers and --cluster place shards")
+            if sharded:
+                sim = ShardedSimulation.from_state(meta, arrays, workers=args.workers or 0,
+                                                   cluster=args.cluster)
+                sim.last_checkpoint = args.resume
+            else:
+                sim = Simulation.from_state(meta, arrays)
+            del meta, arrays
             if "cli" in sim.extra:
                 state = RunState.from_extra(sim.extra)
             else:  # saved from Python (Simulation.checkpoint): the command line takes its checks over
@@ -332,6 +417,8 @@ def resume_sim(args) -> int:
                 state = RunState(sim.workload.name, args.ticks, sim.check_every)
                 sim.check_every = 0
         except CheckpointError as e:
+            return _err(f"cannot resume {args.resume}: {e}")
+        except (RuntimeError, ValueError) as e:  # Ray missing or unreachable
             return _err(f"cannot resume {args.resume}: {e}")
         except KeyboardInterrupt:
             return _interrupted_in_setup()
@@ -343,6 +430,9 @@ def resume_sim(args) -> int:
                             f"(--ticks is the run's total)")
             state.ticks = args.ticks
         args.tasks, args.seed, args.check = sim.tasks, sim.seed, state.check
+        if sharded:
+            with sim:
+                return _run_sharded(sim, state, args, timing)
         return _run(sim, state, args, timing)
 
 
@@ -457,13 +547,130 @@ def _run(sim, state: RunState, args, timing: Timing) -> int:
     return status
 
 
+def _run_sharded(sim, state: RunState, args, timing: Timing) -> int:
+    """``_run`` for a ShardedSimulation: the invariant checks run inside the shards (a violation
+    is a SanityError from the shard), futex workloads cannot be sharded (no deadlock pass), and a
+    lost shard goes back to the last checkpoint, if there is one."""
+    from tqdm import tqdm
+
+    from .cluster.shards import ShardLost
+    from .schedule import SanityError
+
+    name = state.name
+    rec = sim.history
+    rec.meta.update({"workload": name, "tasks": sim.tasks, "seed": sim.seed,
+                     "ticks_requested": state.ticks, "check_every": state.check,
+                     "shards": sim.shards})
+    violation = None
+    status = 0
+    saved: list = []
+    lost: list = []  # (ShardLost, the tick the run went back to)
+    start_tick = rec.ticks
+    unsaved = None
+    try:
+        at_start = sim.gauges() if rec.ticks == 0 else rec.last()
+    except KeyboardInterrupt:
+        return _interrupted_in_setup()
+    except ShardLost as e:
+        print(f"ecs-kernel sim: {e}", file=sys.stderr)
+        return EXIT_SHARD_LOST
+    bar = tqdm(total=state.ticks, initial=sim.tick, unit="tick", file=sys.stderr,
+               disable=args.no_progress, desc=name, dynamic_ncols=True, mininterval=0.5,
+               postfix=_bar_postfix(at_start))
+    t1, jit1 = time.perf_counter(), timing.jit.now()
+    every = args.checkpoint_every or 0
+    try:
+        while sim.tick < state.ticks:
+            nxt = sim.tick + 1
+            more = nxt < state.ticks and not (every and nxt % every == 0)
+            try:
+                counters = sim.step(more=more)
+                bar.set_postfix_str(_bar_postfix(counters), refresh=False)
+                bar.update(1)
+                if state.check and sim.tick % state.check == 0:
+                    state.checks += 1
+                if every and sim.tick % every == 0:
+                    path = os.path.join(args.checkpoint_to, checkpoint_name(sim.tick))
+                    t2, jit2 = time.perf_counter(), timing.jit.now()
+                    try:
+                        sim.checkpoint(path, state.to_extra())
+                    except OSError as e:
+                        unsaved = f"ecs-kernel sim: cannot write the checkpoint {path}: {e.strerror}"
+                        status = EXIT_USAGE
+                        break
+                    saved.append((path, time.perf_counter() - t2 - (timing.jit.now() - jit2)))
+            except ShardLost as e:  # in a tick or while saving one
+                if sim.last_checkpoint is None or len(lost) >= RECOVERIES:
+                    why = "no checkpoint to go on from" if sim.last_checkpoint is None else \
+                        f"lost {len(lost) + 1} times"
+                    bar.write(f"ecs-kernel sim: {e} ({why})", file=sys.stderr)
+                    status = EXIT_SHARD_LOST
+                    break
+                back = sim.recover()
+                lost.append((e, back))
+                rec = sim.history
+                bar.write(f"ecs-kernel sim: {e}; going on from tick {back} "
+                          f"({sim.last_checkpoint})", file=sys.stderr)
+                bar.n = back
+    except KeyboardInterrupt:
+        status = EXIT_INTERRUPTED
+    except SanityError as e:
+        violation = getattr(e, "violation", None)
+        print(f"ecs-kernel sim: stopped: {e}", file=sys.stderr)
+        state.checks += 1
+        status = EXIT_VIOLATION
+    finally:
+        if not bar.disable:
+            bar.set_postfix_str(_bar_postfix(rec.last() if rec.ticks else at_start), refresh=False)
+            bar.n = rec.ticks
+        bar.close()
+    rec = sim.history
+    if unsaved:
+        print(unsaved, file=sys.stderr)
+    timing.run_s = (time.perf_counter() - t1 - (timing.jit.now() - jit1)
+                    - sum(t for _, t in saved))
+    rec.meta.update({"workload": name, "tasks": sim.tasks, "seed": sim.seed,
+                     "ticks_requested": state.ticks, "check_every": state.check,
+                     "shards": sim.shards, "ticks": rec.ticks,
+                     "interrupted": status == EXIT_INTERRUPTED})
+    if status == EXIT_INTERRUPTED:
+        print(f"ecs-kernel sim: interrupted at tick {rec.ticks} of {state.ticks}", file=sys.stderr)
+    written = []
+    try:
+        if args.out:
+            rec.write(args.out)
+            written.append(args.out)
+        if args.plot:
+            rec.plot(args.plot, title=f"{name}: {sim.tasks} tasks, seed {sim.seed}, {sim.shards} shards")
+            written.append(args.plot)
+    except OSError as e:
+        print(f"ecs-kernel sim: cannot write {e.filename}: {e.strerror}", file=sys.stderr)
+        status = status or EXIT_USAGE
+    try:
+        nbytes = sim.nbytes() if status != EXIT_SHARD_LOST else None
+    except (ShardLost, KeyboardInterrupt):
+        nbytes = None
+    moved = sim.moved[start_tick:] if len(sim.moved) > start_tick else sim.moved
+    where = {"in-process": "in this process", "process pool": f"on {len(sim.hosts.assign)} worker "
+             "processes", "Ray": f"on Ray ({len(sim.hosts.assign)} actors)"}.get(sim.backend, sim.backend)
+    shard_line = (f"  shards      {sim.shards} {where}: "
+                  f"{(sum(moved) / len(moved)) if moved else 0:,.0f} B of mail between shards per tick"
+                  + "".join(f"; shard {e.shard} lost at tick {e.tick}, went on from tick {b}"
+                            for e, b in lost))
+    _summary(name, sim, state, rec, timing, rec.ticks - start_tick, violation, written, saved,
+             status == EXIT_INTERRUPTED, rec.last() if rec.ticks else at_start,
+             nbytes=nbytes, extra=[shard_line])
+    return status
+
+
 def _summary(name, sim, state, rec, timing, ran, violation, written, saved, interrupted,
-             last) -> None:
+             last, nbytes: int | None = -1, extra=()) -> None:
     totals = rec.totals()
     ticks = f"{rec.ticks} of {state.ticks} ticks (interrupted)" if interrupted else f"{rec.ticks} ticks"
     out = [f"{name}: {sim.tasks} tasks, {ticks}, seed {sim.seed}",
            f"  time        {timing.describe(sim.tasks, ran)}",
-           f"  memory      {sim.world.nbytes() / max(sim.tasks, 1):.0f} B per task (columns and indexes)",
+           f"  memory      {(sim.world.nbytes() if nbytes == -1 else nbytes or 0) / max(sim.tasks, 1):.0f} "
+           "B per task (columns and indexes)",
            "  at the end  " + ", ".join(f"{k} {last[k]}" for k in
                                         ("tasks_alive", "running", "blocked", "stopped", "zombie")
                                         if k in last)]
@@ -472,6 +679,7 @@ def _summary(name, sim, state, rec, timing, ran, violation, written, saved, inte
     if state.check:
         out.append(f"  checks      {state.checks} (every {state.check} ticks): "
                    + ("no violation" if violation is None else f"violation at tick {violation.tick}"))
+    out.extend(extra)
     out.append(f"  deadlocks   {len(state.deadlocks)}" + "".join(
         f"\n    tick {tick}: {d}" for tick, d in state.deadlocks))
     if saved:

@@ -34,12 +34,12 @@ D_CONST, D_UNIFORM, D_EXPONENTIAL, D_CHOICE, D_PER_TASK = range(5)
 T_RANDOM, T_RANDOM_PROCESS, T_PARENT, T_SELF = range(4)
 
 MAX_FREE_STEPS = 16  # loops and zero-length computes a task may take in one tick before it yields
-PROBES = 32  # rows a random target search looks at before it gives up (ESRCH)
 CHUNKS = 64  # run_programs' work units (rows split evenly; threads take chunks)
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
+_TOP = np.uint64(1) << np.uint64(63)
 
 
 @jit
@@ -52,7 +52,8 @@ def mix64(x):
 
 @jit
 def draw(seed, key, ctr):
-    """The ``ctr``-th random uint64 of the task with identity ``key`` (generation << 32 | row)."""
+    """The ``ctr``-th random uint64 of the task with identity ``key`` (its sim_key: the same in a
+    sharded and an unsharded run)."""
     return mix64(np.uint64(seed) * _GOLDEN ^ mix64(np.uint64(key) + _GOLDEN) ^ (np.uint64(ctr) * _M2))
 
 
@@ -80,29 +81,40 @@ def sample(kind, a, b, pool, seed, key, ctr):
 
 
 @jit(inline="always")  # per task: no call (run_programs compiles with allocates=False)
-def _pick_target(mode, t, n, alive, exit_state, prog, tg, leader, parent, seed, key, ctr):
-    """The task row a kill/tgkill names, or -1 (nobody found: ESRCH)."""
+def _pick_target(mode, t, nslots, parent, seed, key, ctr):
+    """What a kill/tgkill names: a slot (``random``, ``random_process``: one of the initial tasks,
+    ``0..nslots-1``, whoever holds it now is found when the signal is sent, at the end of the
+    tick), or a row (``self``, ``parent``). Reads no other task's columns."""
     if mode == T_SELF:
         return t, ctr
     if mode == T_PARENT:
         return parent[t], ctr
     r = draw(seed, key, ctr)
     ctr += 1
-    row = np.int64(r % np.uint64(n))
-    for _ in range(PROBES):
-        if alive[row] and exit_state[row] == TASK_EXIT_NONE and prog[row] >= 0:
-            if mode == T_RANDOM_PROCESS:
-                return np.int64(leader[tg[row]]), ctr
-            return row, ctr
-        row += 1
-        if row == n:
-            row = 0
-    return -1, ctr
+    return np.int64(r % np.uint64(nslots)), ctr
+
+
+@jit
+def child_key(parent_key, clones):
+    """The RNG key of the ``clones``-th child a task with key ``parent_key`` clones: a hash of
+    the two with the top bit set (initial tasks have keys 0..tasks-1), so a task's key depends
+    on its ancestry, never on the row it got (which differs between shards)."""
+    return mix64(mix64(np.uint64(parent_key) ^ _GOLDEN) + np.uint64(clones)) | _TOP
+
+
+@jit(allocates=False)
+def child_keys(parents, keys, clones, out):
+    """:func:`child_key` for each of ``parents`` (rows), in order, counting each parent's clones
+    (``clones``, the sim_clones column) as it goes: a parent cloning twice gives two keys."""
+    for i in range(parents.shape[0]):
+        p = parents[i]
+        out[i] = child_key(keys[p], clones[p])
+        clones[p] += 1
 
 
 @jit(allocates=False, parallel=True)
-def run_programs(n, seed, tick_ns, alive, gen, exit_state, run_state, ret, handling,
-                 tg, leader, parent, prog, pc, budget, loopc, rng,
+def run_programs(n, nslots, seed, tick_ns, alive, keys, exit_state, run_state, ret, handling,
+                 parent, prog, pc, budget, loopc, rng,
                  step_op, step_kind, step_a, step_b, pool, step_next,
                  used_user, used_sys, out_task, out_step, out_args, out_flag, counts,
                  chunk_k, chunk_counts):
@@ -113,8 +125,8 @@ def run_programs(n, seed, tick_ns, alive, gen, exit_state, run_state, ret, handl
     the engine to serve. Returns the number of requests, in row order. ``counts``: [compute
     ticks, syscalls].
 
-    Tasks are independent here (a task writes only its own row; a random target pick reads
-    columns no task writes in this pass), so the rows run in ``len(chunk_k)`` chunks on all
+    Tasks are independent here (a task writes only its own row and reads no other's: a random
+    target is a slot number, resolved when the signal is sent), so the rows run in ``len(chunk_k)`` chunks on all
     cores: chunk c writes its requests from its first row on, then the chunks' requests move
     to the front in chunk order (``chunk_k``, ``chunk_counts``: int64 scratch, [chunks] and
     [chunks, 2]). The result does not depend on the number of threads."""
@@ -142,7 +154,7 @@ def run_programs(n, seed, tick_ns, alive, gen, exit_state, run_state, ret, handl
                 run_state[t] = RUN_APP
             elif rs != RUN_APP:
                 continue
-            key = (np.int64(gen[t]) << 32) | t
+            key = keys[t]
             ctr = rng[t]
             for _ in range(MAX_FREE_STEPS):
                 s = pc[t]
@@ -178,8 +190,7 @@ def run_programs(n, seed, tick_ns, alive, gen, exit_state, run_state, ret, handl
                 for j in range(NARGS):
                     kind = step_kind[s, j]
                     if (op == OP_KILL or op == OP_TGKILL) and j == 0:
-                        v, ctr = _pick_target(step_a[s, 0], t, n, alive, exit_state, prog, tg,
-                                              leader, parent, seed, key, ctr)
+                        v, ctr = _pick_target(step_a[s, 0], t, nslots, parent, seed, key, ctr)
                     else:
                         v, ctr = sample(kind, step_a[s, j], step_b[s, j], pool, seed, key, ctr)
                     out_args[k, j] = v

@@ -4,7 +4,7 @@ Each class of requests goes to the batched kernel call that sits beside its scal
 systems/ (the twin is what sim/requests.serve_one and a guest's syscall call; the differential
 tests in tests/systems/ hold each batch to its twin called once per item, in order):
 
-- kill/tgkill: systems/signals_batch.send_many;
+- kill/tgkill: posted (sim/mail.py), sent at the end of the tick by systems/signals_batch.send_many;
 - sigaction: systems/signals_batch.sigaction_many;
 - sigprocmask: systems/task_signals.sigprocmask_many;
 - futex_wait, futex_wake, lock and unlock: the programs' futex steps (jit/sim.futex_steps: a
@@ -30,6 +30,7 @@ from ..abi import ExitState, NSEC_PER_SEC, SIGCHLD
 from ..jit import sim as K
 from ..systems import futex, signals_batch, task_exit, task_signals, task_wait, timers
 from ..systems.task_clone import clone_many
+from . import mail
 from .requests import HANDLER_ADDR, SEGMENT_ADDR, THREAD_FLAGS, serve_one
 
 
@@ -52,15 +53,11 @@ def _scalar(world, st, req, served: np.ndarray):
 
 
 def serve_kills(world, st, req, i: int, j: int) -> None:
-    """Requests ``i..j-1`` (all kill or tgkill), in order."""
-    served = np.zeros(len(req), np.bool_)
-    err = signals_batch.send_many(world, req.task, req.args[:, 0], req.args[:, 1],
-                                  (req.op == K.OP_TGKILL).astype(np.int8),
-                                  _scalar(world, st, req, served), i, j)
-    rng = np.arange(i, j)
-    done = rng[~served[i:j] & (err[i:j] != 1)]
-    st.totals["syscall_errors"] += int((err[done] < 0).sum())
-    _advance(world, st, req.task[done])
+    """Requests ``i..j-1`` (all kill or tgkill): posted, sent at the end of the tick
+    (sim/mail.py); the calls return at once."""
+    r = _live(world, req, i, j)
+    mail.post(world, st, req, r)
+    _advance(world, st, req.task[r])
 
 
 def serve_sigactions(world, st, req, i: int, j: int) -> None:
@@ -134,6 +131,9 @@ def serve_clones(world, st, req, i: int, j: int) -> None:
         prog = req.args[rows[ok], 1]
         T.sim_prog[kids[ok]] = prog
         T.sim_pc[kids[ok]] = st.prog_first[prog]
+        keys = np.empty(int(ok.sum()), np.uint64)
+        K.child_keys(req.task[rows[ok]], T.sim_key, T.sim_clones, keys)
+        T.sim_key[kids[ok]] = keys
         st.totals["clones"] += int(ok.sum())
         st.totals["syscall_errors"] += int((~ok).sum())
         _advance(world, st, req.task[rows])

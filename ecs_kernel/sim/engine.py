@@ -17,9 +17,13 @@ phase, :func:`sim_run_system`, that runs every program for one tick:
        nanosleep/setitimer, clone, exit/exit_group, wait
 
    by the same kernel calls guests use (systems/task_signals, systems/futex, systems/timers,
-   systems/task_clone, systems/task_exit, systems/task_wait). ``batched=True`` (the default)
+   systems/task_clone, systems/task_exit, systems/task_wait), except kill/tgkill, which are
+   posted as mail and sent after the tick's last phase in the order of the senders' keys
+   (sim/mail.py: :meth:`Simulation.begin` runs the phases and returns the mail,
+   :meth:`Simulation.finish` sends it and counts; a sharded run, cluster/shards.py, routes the
+   mail between the two). ``batched=True`` (the default)
    serves each class with the batched form of those calls, which lives beside its scalar twin
-   in systems/ (sim/batch.py drives them: signals_batch.send_many and sigaction_many,
+   in systems/ (sim/batch.py drives them: signals_batch.sigaction_many,
    task_signals.sigprocmask_many, the futex steps over jit/futex_batch's calls through
    futex.on_shared_words, timers.nanosleep_many, task_clone.clone_many, task_exit.exit_many,
    task_wait.wait4_many), returns handlers with the numba rt_sigreturn kernel, and lets the
@@ -57,8 +61,9 @@ from ..systems import futex as futex_sys
 from ..systems import task_clone, task_signals
 from ..systems.signals_batch import sigreturn_many
 from ..world import Column, Component, Settings, World, WorldReader
-from . import batch, invariants
+from . import batch, invariants, mail
 from . import spec as specmod
+from .mail import MAIL
 from .report import CounterRecorder
 from .requests import SEGMENT_ADDR, THREAD_FLAGS, Requests, serve_one
 
@@ -68,7 +73,13 @@ SimTask = Component("SimTask", "tasks", {
     "sim_budget": Column(np.int32, 0),  # compute ticks left in the current compute step
     "sim_loop": Column(np.int32, 0),  # iterations left in the current counted loop
     "sim_rng": Column(np.uint32, 0),  # draws made so far (the counter of the counter-based RNG)
-}, doc="A synthetic task's CPU: its program, pc, compute budget, loop counter and RNG counter.")
+    # the RNG key: the task's identity across shards (initial task j: j; a clone: jit/sim.child_key
+    # of its parent's key and clone count), never its row, which differs between shards
+    "sim_key": Column(np.uint64, 0),
+    "sim_clones": Column(np.uint32, 0),  # clones made so far (the child_key counter)
+}, doc="A synthetic task's CPU: its program, pc, compute budget, loop counter, RNG counter and key.")
+
+
 
 COUNTERS = (
     "running", "blocked", "stopped", "zombie", "tasks_alive",
@@ -113,6 +124,14 @@ class SimState:
     prog_names: tuple
     segment: object = None  # the SharedSegment of futex words
     totals: dict = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
+    # slots: the initial tasks 0..nslots-1 of the whole run; this World holds shard ``shard`` of
+    # ``nshards``: the slots shard_bounds[shard]..shard_bounds[shard + 1] - 1, at rows slot_row
+    nslots: int = 0
+    shard: int = 0
+    nshards: int = 1
+    shard_bounds: np.ndarray = None  # int64[nshards + 1]
+    slot_row: np.ndarray = None  # int64[this shard's slots]
+    outbox: list = field(default_factory=list)  # MAIL arrays posted this tick (empty between ticks)
 
     _ARRAYS = (("step_op", np.int8, (None,)), ("step_kind", np.int8, (None, 3)),
                ("step_a", np.int64, (None, 3)), ("step_b", np.int64, (None, 3)),
@@ -122,9 +141,12 @@ class SimState:
     def to_state(self, w, name: str) -> dict:
         for k, _, _ in self._ARRAYS:
             w.array(f"{name}.{k}", getattr(self, k))
+        w.array(f"{name}.shard_bounds", self.shard_bounds)
+        w.array(f"{name}.slot_row", self.slot_row)
         return {"seed": int(self.seed), "batched": bool(self.batched),
                 "prog_names": list(self.prog_names), "segment": w.ref(self.segment),
-                "totals": {k: int(v) for k, v in self.totals.items()}}
+                "totals": {k: int(v) for k, v in self.totals.items()},
+                "nslots": int(self.nslots), "shard": int(self.shard), "nshards": int(self.nshards)}
 
     @classmethod
     def from_state(cls, r, name: str, meta) -> SimState:
@@ -139,9 +161,22 @@ class SimState:
                 or len(names) != len(arrays["prog_first"]) or not isinstance(totals, dict) \
                 or set(totals) != set(COUNTERS) or not isinstance(meta.get("batched"), bool):
             r.fail("a simulation's meta is malformed")
+        nshards = r.int(meta, "nshards", 1, 1 << 20)
+        bounds = r.array(f"{name}.shard_bounds", np.dtype(np.int64), (nshards + 1,))
+        nslots = r.int(meta, "nslots", 1, 1 << 40)
+        shard = r.int(meta, "shard", 0, nshards - 1)
+        if bounds[0] != 0 or bounds[-1] != nslots or (np.diff(bounds) < 0).any():
+            r.fail("a simulation's shard bounds do not cover its slots")
+        slot_row = r.array(f"{name}.slot_row", np.dtype(np.int64),
+                           (int(bounds[shard + 1] - bounds[shard]),))
         return cls(seed=r.int(meta, "seed", 0, 1 << 63), batched=meta["batched"],
                    prog_names=tuple(names), segment=r.obj(meta.get("segment"), ("SharedSegment",)),
-                   totals={k: r.int(totals, k, 0, 1 << 62) for k in COUNTERS}, **arrays)
+                   totals={k: r.int(totals, k, 0, 1 << 62) for k in COUNTERS}, nslots=nslots,
+                   shard=shard, nshards=nshards, shard_bounds=bounds, slot_row=slot_row, **arrays)
+
+    def shard_of_slots(self, slots: np.ndarray) -> np.ndarray:
+        """The shard holding each of ``slots``."""
+        return np.searchsorted(self.shard_bounds, slots, side="right") - 1
 
 
 def compile_workload(w: specmod.Workload, seed: int, batched: bool) -> SimState:
@@ -195,8 +230,39 @@ def _shares(weights, total: int) -> np.ndarray:
     return base
 
 
+def shard_bounds(workload: specmod.Workload, tasks: int, shards: int) -> np.ndarray:
+    """The first slot of each of ``shards`` shards, then ``tasks``: the initial processes (of
+    ``threads_per_process`` slots each, the last one short) split into contiguous runs as even
+    as can be. A ValueError if a shard would get no process."""
+    tpp = workload.threads_per_process
+    nproc = -(-tasks // tpp)
+    if shards < 1:
+        raise ValueError(f"--shards must be at least 1, not {shards}")
+    if shards > nproc:
+        raise ValueError(f"{shards} shards need {shards} processes; {tasks} tasks at "
+                         f"{tpp} threads per process make {nproc}")
+    procs = np.arange(shards + 1, dtype=np.int64) * nproc // shards
+    return np.minimum(procs * tpp, tasks)
+
+
+def why_not_shardable(workload: specmod.Workload) -> str | None:
+    """Why ``workload`` cannot run split into shards with the unsharded run's counters, or
+    None. Futex words are shared by every process (one segment), so a lock in one shard and a
+    lock in another would race on one word within a tick; a thread cloned at run time gets a row
+    whose place among its process's threads differs between shards, and which thread takes a
+    process-directed signal follows that place (docs/sim.md, Sharding)."""
+    for p in workload.programs:
+        for i, step in enumerate(p.steps):
+            if step.op in ("futex_wait", "futex_wake", "lock", "unlock"):
+                return (f"program {p.name!r} step {i} ({step.op}) uses the futex words every "
+                        "process shares")
+            if step.op == "clone" and step.arg("kind") == specmod.KINDS["thread"]:
+                return f"program {p.name!r} step {i} clones a thread at run time"
+    return None
+
+
 CHECKPOINT_KIND = "simulation"
-CHECKPOINT_VERSION = 1  # of the simulation's part of the meta (the file's own version is apart)
+CHECKPOINT_VERSION = 2  # of the simulation's part of the meta (the file's own version is apart)
 
 
 class Simulation:
@@ -220,7 +286,8 @@ class Simulation:
     ``tasks_limit``: the World's task limit (default: 4x the tasks; clones past it get EAGAIN)."""
 
     def __init__(self, workload, tasks: int, seed: int, *, check_every: int = 0,
-                 batched: bool = True, tick_ns: int = 1_000_000, tasks_limit: int | None = None):
+                 batched: bool = True, tick_ns: int = 1_000_000, tasks_limit: int | None = None,
+                 shard: int = 0, shards: int = 1):
         if isinstance(workload, (str,)) or hasattr(workload, "__fspath__"):
             workload = specmod.load(workload)
         if not isinstance(workload, specmod.Workload):
@@ -228,6 +295,13 @@ class Simulation:
         tasks = int(tasks)
         if tasks < 1:
             raise ValueError("tasks must be at least 1")
+        shard, shards = int(shard), int(shards)
+        bounds = shard_bounds(workload, tasks, shards)  # ValueError: too few processes
+        if not 0 <= shard < shards:
+            raise ValueError(f"shard {shard} of {shards}")
+        why = why_not_shardable(workload) if shards > 1 else None
+        if why:
+            raise ValueError(f"{workload.name} cannot be sharded: {why}")
         self.workload = workload
         self.tasks = tasks
         self.seed = int(seed)
@@ -249,6 +323,7 @@ class Simulation:
         # init reaps orphans the way a real init does: SIGCHLD ignored means children autoreap.
         task_signals.sigaction(world, init, SIGCHLD, (SIG_IGN, 0, 0))
         st = compile_workload(workload, self.seed, batched)
+        st.nslots, st.shard, st.nshards, st.shard_bounds = tasks, shard, shards, bounds
         seg = futex_sys.new_shared_segment(world, workload.futex_words)
         mem = futex_sys.SimMemory(nwords=0)
         mem.map_shared(SEGMENT_ADDR, seg)
@@ -266,53 +341,94 @@ class Simulation:
         self._spawn_initial(init)
 
     def _spawn_initial(self, init: int) -> None:
+        """The initial processes of this shard (all of them unsharded): process i holds slots
+        i*tpp.. (its leader first, then its threads in creation order), whose keys are the slot
+        numbers; the programs are shared out over all the run's processes, so a process runs the
+        same program whatever shard holds it."""
         w, st, wl = self.world, self.world.index.sim, self.workload
         tpp = wl.threads_per_process
         nproc = -(-self.tasks // tpp)
+        p_lo = int(st.shard_bounds[st.shard]) // tpp
+        p_hi = -(-int(st.shard_bounds[st.shard + 1]) // tpp)
         sizes = np.full(nproc, tpp, np.int64)
         sizes[-1] = self.tasks - tpp * (nproc - 1)
-        leaders = task_clone.clone_many(w, np.full(nproc, init, np.int64), SIGCHLD)
+        progs = np.repeat(np.arange(len(wl.programs), dtype=np.int8),
+                          _shares([p.share for p in wl.programs], nproc))[p_lo:p_hi]
+        sizes = sizes[p_lo:p_hi]
+        first = np.arange(p_lo, p_hi, dtype=np.int64) * tpp  # each process's first slot
+        leaders = task_clone.clone_many(w, np.full(p_hi - p_lo, init, np.int64), SIGCHLD)
         if (leaders < 0).any():
             raise RuntimeError(f"could not create the initial processes (errno {-int(leaders.min())})")
-        progs = np.repeat(np.arange(len(wl.programs), dtype=np.int8),
-                          _shares([p.share for p in wl.programs], nproc))
         T = w.tasks
         T.sim_prog[leaders] = progs
+        T.sim_key[leaders] = first.astype(np.uint64)
         if tpp > 1:
             creators = np.repeat(leaders, sizes - 1)
             threads = task_clone.clone_many(w, creators, THREAD_FLAGS)
             if (threads < 0).any():
                 raise RuntimeError(f"could not create the initial threads (errno {-int(threads.min())})")
+            T = w.tasks
             T.sim_prog[threads] = T.sim_prog[creators]
+            # the j-th thread of process i: slot first[i] + 1 + j
+            within = np.arange(len(threads)) - np.repeat(np.cumsum(sizes - 1) - (sizes - 1), sizes - 1)
+            T.sim_key[threads] = (np.repeat(first, sizes - 1) + 1 + within).astype(np.uint64)
         rows = np.flatnonzero(T.sim_prog[: T.n] >= 0)
         T.sim_pc[rows] = st.prog_first[T.sim_prog[rows]]
+        lo = int(st.shard_bounds[st.shard])
+        st.slot_row = np.full(int(st.shard_bounds[st.shard + 1]) - lo, -1, np.int64)
+        st.slot_row[T.sim_key[rows].astype(np.int64) - lo] = rows
         w.flush()
 
     # -- running ------------------------------------------------------------------------------
     def step(self) -> dict[str, int]:
-        """Run one tick; return its counters (see :data:`COUNTERS`)."""
+        """Run one tick; return its counters (see :data:`COUNTERS`). Unsharded, the kills the
+        tick posted are all this World's to send: :meth:`begin`, then :meth:`finish` with them."""
+        out = self.begin()
+        return self.finish(mail.order(out))
+
+    def begin(self) -> np.ndarray:
+        """The first part of a tick: every phase (the programs post their kill/tgkill requests).
+        Returns the tick's posted mail (a :data:`MAIL` array, in posting order); the tick ends
+        with :meth:`finish` given the mail addressed to this shard, in sending order."""
         w = self.world
         st = w.index.sim
         sig = w.index.signal_stats
-        sent0, deliv0, drop0 = sig.sent, sig.delivered, sig.dropped
+        self._sig0 = sig.sent, sig.delivered, sig.dropped
         G, T = w.thread_groups, w.tasks
         if self._after is None:
             g0 = np.zeros(5 * (K.CHUNKS + 1), np.int64)
             K.gauges(T.n, T.alive, T.exit_state, T.run_state, T.block, T.gen, g0)
             self._after = g0, G.stopped[: G.n].copy()
+        for k in st.totals:
+            st.totals[k] = 0
+        st.outbox.clear()
+        w.tick()
+        self.tick += 1
+        out = np.concatenate(st.outbox) if st.outbox else np.empty(0, MAIL)
+        st.outbox.clear()
+        return out
+
+    def finish(self, inbox: np.ndarray) -> dict[str, int]:
+        """The end of the tick :meth:`begin` started: send ``inbox`` (the mail addressed to this
+        shard, in sending order: sim/mail.py), then count. Returns the tick's counters: this
+        shard's share, which summed over the shards gives the unsharded run's (a shard other than
+        the first does not count its replica of init)."""
+        w = self.world
+        st = w.index.sim
+        mail.send(w, st, inbox)
+        sig = w.index.signal_stats
+        sent0, deliv0, drop0 = self._sig0
         # the previous step's end state (a gauges pass costs ~3 ms at 10^6 tasks): what happens
         # between two steps counts in the next one
         g0, stopped0 = self._after
-        for k in st.totals:
-            st.totals[k] = 0
-        w.tick()
-        self.tick += 1
         T, G = w.tasks, w.thread_groups
         g1 = np.zeros(5 * (K.CHUNKS + 1), np.int64)
         K.gauges(T.n, T.alive, T.exit_state, T.run_state, T.block, T.gen, g1)
         c = dict(st.totals)
         c["running"], c["blocked"], c["stopped"], c["zombie"] = (int(x) for x in g1[:4])
         c["tasks_alive"] = int(T.count)
+        if st.shard:  # init's replica: the first shard counts init
+            self._uncount_init(c)
         c["signals_sent"] = sig.sent - sent0
         c["signals_delivered"] = sig.delivered - deliv0
         c["signals_dropped"] = sig.dropped - drop0
@@ -341,7 +457,15 @@ class Simulation:
         K.gauges(T.n, T.alive, T.exit_state, T.run_state, T.block, T.gen, g)
         out = dict(zip(("running", "blocked", "stopped", "zombie"), (int(x) for x in g[:4])))
         out["tasks_alive"] = int(T.count)
+        if self.world.index.sim.shard:
+            self._uncount_init(out)
         return out
+
+    def _uncount_init(self, c: dict) -> None:
+        g = mail.init_gauge(self.world)
+        if g is not None:
+            c[g] -= 1
+        c["tasks_alive"] -= 1
 
     def run(self, ticks: int) -> list[dict[str, int]]:
         return [self.step() for _ in range(int(ticks))]
@@ -443,7 +567,7 @@ def sim_run_system(world, commands) -> None:
     st = world.index.sim
     if st is None:
         return
-    T, G = world.tasks, world.thread_groups
+    T = world.tasks
     n = T.n
     if n == 0:
         return
@@ -458,8 +582,8 @@ def sim_run_system(world, commands) -> None:
     out_args = world.scratch("sim_args", n, np.int64, K.NARGS)
     out_flag = world.scratch("sim_flag", n, np.int8)
     counts = np.zeros(2, np.int64)
-    k = K.run_programs(n, st.seed, int(world.settings.tick_ns), T.alive, T.gen, T.exit_state,
-                       T.run_state, T.ret, T.handling, T.tg, G.leader, T.parent, T.sim_prog,
+    k = K.run_programs(n, st.nslots, st.seed, int(world.settings.tick_ns), T.alive, T.sim_key,
+                       T.exit_state, T.run_state, T.ret, T.handling, T.parent, T.sim_prog,
                        T.sim_pc, T.sim_budget, T.sim_loop, T.sim_rng, st.step_op, st.step_kind,
                        st.step_a, st.step_b, st.pool, st.step_next, T.cpu_used_user_ns,
                        T.cpu_used_sys_ns, out_task, out_step, out_args, out_flag, counts,

@@ -17,11 +17,12 @@ import numpy as np
 
 from ..abi import (CLONE_FILES, CLONE_FS, CLONE_SIGHAND, CLONE_SYSVSEM, CLONE_THREAD, CLONE_VM,
                    ExitState, FUTEX_WAITERS, SIG_DFL, SIG_IGN, SIGCHLD)
-from ..errors import E, KernelError
+from ..errors import KernelError
 from ..jit import sim as K
 from ..systems import futex as futex_sys
 from ..systems import task_clone, task_exit, task_signals, task_wait, timers
 from ..systems.task_block import BLOCKED
+from . import mail
 
 THREAD_FLAGS = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM
 SEGMENT_ADDR = 0x7F0000000000  # where the shared futex words are mapped in every process
@@ -51,10 +52,6 @@ def _tid(world, t: int) -> int:
     return int(world.tasks.tids[t, 0])
 
 
-def _tgid(world, t: int) -> int:
-    return int(world.tasks.tids[int(world.thread_groups.leader[int(world.tasks.tg[t])]), 0])
-
-
 def _word_addr(word: int) -> int:
     return SEGMENT_ADDR + 4 * int(word)
 
@@ -74,14 +71,8 @@ def serve_one(world, st, req: Requests, r: int) -> None:
             task_signals.sigaction(world, t, a0, (handler, a2, 0))
         elif op == K.OP_SIGPROCMASK:
             task_signals.sigprocmask(world, t, a0, a1)
-        elif op == K.OP_KILL:
-            if a0 < 0:
-                raise KernelError(E.ESRCH, "no target")
-            task_signals.kill(world, t, _tgid(world, a0), a1)
-        elif op == K.OP_TGKILL:
-            if a0 < 0:
-                raise KernelError(E.ESRCH, "no target")
-            task_signals.tgkill(world, t, _tgid(world, a0), _tid(world, a0), a1)
+        elif op == K.OP_KILL or op == K.OP_TGKILL:
+            mail.post(world, st, req, np.array([r]))  # sent at the end of the tick
         elif op == K.OP_FUTEX_WAIT:
             addr = _word_addr(a0)
             futex_sys.futex_wait(world, t, addr, futex_sys.read_u32(world, t, addr), private=False)
@@ -108,8 +99,11 @@ def serve_one(world, st, req: Requests, r: int) -> None:
         elif op == K.OP_CLONE:
             flags = THREAD_FLAGS if a0 == 0 else SIGCHLD
             c = task_clone.clone(world, t, flags)
+            T = world.tasks  # the clone may have grown the table
             T.sim_prog[c] = a1
             T.sim_pc[c] = st.prog_first[a1]
+            T.sim_key[c] = K.child_key(T.sim_key[t], T.sim_clones[t])
+            T.sim_clones[t] += 1
             tot["clones"] += 1
         elif op == K.OP_EXIT:
             task_exit.exit_task(world, t, a0)

@@ -119,16 +119,16 @@ def test_gauges_match_numpy():
 
 def _programs_args(sim, chunks=K.CHUNKS):
     w = sim.world
-    st, T, G = w.index.sim, w.tasks, w.thread_groups
+    st, T = w.index.sim, w.tasks
     n = T.n
-    cols = [T.alive, T.gen, T.exit_state, T.run_state, T.ret, T.handling, T.tg, G.leader, T.parent,
+    cols = [T.alive, T.sim_key, T.exit_state, T.run_state, T.ret, T.handling, T.parent,
             T.sim_prog, T.sim_pc, T.sim_budget, T.sim_loop, T.sim_rng]
     tail = [st.step_op, st.step_kind, st.step_a, st.step_b, st.pool, st.step_next,
             T.cpu_used_user_ns, T.cpu_used_sys_ns]
     outs = [np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros((n, K.NARGS), np.int64),
             np.zeros(n, np.int8), np.zeros(2, np.int64), np.zeros(chunks, np.int64),
             np.zeros((chunks, 2), np.int64)]
-    return [n, st.seed, 1_000_000] + [c.copy() for c in cols] + [c.copy() for c in tail] + outs
+    return [n, st.nslots, st.seed, 1_000_000] + [c.copy() for c in cols] + [c.copy() for c in tail] + outs
 
 
 @pytest.mark.parametrize("name", spec.workload_names())

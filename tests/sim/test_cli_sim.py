@@ -434,7 +434,7 @@ def test_help_lists_the_exit_statuses():
     assert r.returncode == 0
     listed = r.stdout[r.stdout.index("\nexit status:\n"):]
     from ecs_kernel.cli_sim import EXIT_STATUS
-    assert [s for s, _ in EXIT_STATUS] == [0, 1, 2, 3, 130]
+    assert [s for s, _ in EXIT_STATUS] == [0, 1, 2, 3, 4, 130]
     for status, when in EXIT_STATUS:
         assert re.search(rf"^  {status} +{re.escape(when.split()[0])}", listed, re.MULTILINE), listed
     assert "cannot be written (found before the first tick)" in " ".join(listed.split())

@@ -304,3 +304,76 @@ def test_checkpoint_restore_resumes_identically():
     sim.world = World.restore(blob)
     b = run(sim, 15)
     assert a == b
+
+
+STOP_AND_CONT = """
+threads_per_process = 1
+
+[[programs]]
+name = "parent"
+steps = [{ op = "clone", kind = "process", program = "a" }, { op = "clone", kind = "process", program = "b" },
+         { op = "compute", ticks = 1000 }]
+
+[[programs]]
+name = "a"
+share = 0
+steps = [{ op = "compute", ticks = 2 }, { op = "kill", target = "parent", sig = "SIGSTOP" },
+         { op = "compute", ticks = 1000 }]
+
+[[programs]]
+name = "b"
+share = 0
+steps = [{ op = "compute", ticks = 1 }, { op = "kill", target = "parent", sig = "SIGCONT" },
+         { op = "compute", ticks = 1000 }]
+"""
+
+
+@pytest.mark.parametrize("swap", [False, True])
+def test_kills_of_one_tick_are_sent_at_its_end_in_the_order_of_the_senders_keys(swap):
+    """a's SIGSTOP and b's SIGCONT to their parent are posted in the same tick and sent when it
+    ends, the lower key first: SIGCONT last discards the pending stop, SIGSTOP last stops the
+    parent at the next delivery. Rows play no part (docs/sim.md, Sharding). ``swap``: the parent
+    clones b first, so the two children's keys (its first and second clone's) trade places."""
+    text = STOP_AND_CONT
+    if swap:
+        text = text.replace('program = "a" }, { op = "clone", kind = "process", program = "b" }',
+                            'program = "b" }, { op = "clone", kind = "process", program = "a" }')
+        # b cloned first, a second: a still posts in the same tick as b
+        text = text.replace('{ op = "compute", ticks = 2 }, { op = "kill", target = "parent", sig = "SIGSTOP" }',
+                            '{ op = "compute", ticks = 1 }, { op = "kill", target = "parent", sig = "SIGSTOP" }')
+        text = text.replace('{ op = "compute", ticks = 1 }, { op = "kill", target = "parent", sig = "SIGCONT" }',
+                            '{ op = "compute", ticks = 2 }, { op = "kill", target = "parent", sig = "SIGCONT" }')
+    sim = Simulation(wl(text), 1, 1)
+    cs = run(sim, 8)
+    sent = [c["signals_sent"] for c in cs]
+    assert sum(sent) == 2 and max(sent) == 2  # both in one tick
+    T = sim.world.tasks
+    rows = synthetic(sim)
+    key = {int(T.sim_prog[r]): int(T.sim_key[r]) for r in rows.tolist()}
+    assert key[0] == 0 and key[1] >> 63 and key[2] >> 63  # the slot; clones' keys: top bit set
+    stop_last = key[1] > key[2]
+    assert cs[-1]["stopped"] == (1 if stop_last else 0)
+    assert sum(c["group_stops"] for c in cs) == (1 if stop_last else 0)
+
+
+def test_a_kill_whose_target_is_gone_when_it_is_sent_fails_with_esrch():
+    """The target is found when the mail is sent: a slot whose task exited is ESRCH then."""
+    w = wl("""
+threads_per_process = 1
+
+[[programs]]
+name = "leaver"
+steps = [{ op = "exit", code = 0 }]
+
+[[programs]]
+name = "sender"
+steps = [{ op = "compute", ticks = 1 }, { op = "tgkill", target = "random", sig = "SIGUSR1" },
+         { op = "compute", ticks = 1000 }]
+""")
+    sim = Simulation(w, 40, 3)
+    cs = run(sim, 3)
+    leavers = 20  # the first half of the processes
+    # every tgkill names slot 0..39; those of the leavers (gone by then) fail, the others land
+    assert sum(c["exits"] for c in cs) == leavers
+    errors, sent = sum(c["syscall_errors"] for c in cs), sum(c["signals_sent"] for c in cs)
+    assert errors + sent == 20 and errors > 0 and sent > 0
