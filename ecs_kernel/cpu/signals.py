@@ -22,7 +22,7 @@ import struct
 
 from unicorn import x86_const as X
 
-from ..abi import (EFAULT, RunState, SA_ONSTACK, SA_RESTORER, SIGBUS, SIGFPE, SIGILL, SIGKILL,
+from ..abi import (AUDIT_ARCH_X86_64, SIGSYS, SYS_SECCOMP, EFAULT, RunState, SA_ONSTACK, SA_RESTORER, SIGBUS, SIGFPE, SIGILL, SIGKILL,
                    SIGSEGV, SIGTRAP, SS_AUTODISARM, SS_DISABLE, SS_ONSTACK, UNBLOCKABLE)
 from ..components import sigactions
 from ..errors import KernelError
@@ -179,6 +179,10 @@ class GuestSignals:
     @staticmethod
     def _siginfo_bytes(signo: int, code: int, pid: int, uid: int, value: int) -> bytes:
         value &= MASK64
+        if signo == SIGSYS and code == SYS_SECCOMP:
+            # force_sig_seccomp: si_call_addr, si_syscall, si_arch; the filter's data in si_errno
+            fields = struct.pack("<QiI", value, pid, AUDIT_ARCH_X86_64)
+            return SF.pack_siginfo(signo, code, fields, errno=uid)
         if signo in FAULT_SIGNALS and code > 0 and code != 0x80:
             fields = struct.pack("<Q", value)  # si_addr
         else:  # kill/tkill/sigqueue/timers: pid (or timer id), uid (or overrun), value

@@ -27,13 +27,14 @@ from collections import Counter
 from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import uclib
 
-from ..abi import ENOSYS, ERESTARTNOINTR
+from ..abi import ENOSYS, ERESTARTNOINTR, SYSCALL_WORK_SECCOMP
 from ..errors import KernelError
-from ..systems import io_wait, task_block
+from ..systems import io_wait, seccomp, task_block
 from .context import ContextRestored, ExecDone, KernelBlocked, TaskExit, WouldBlock
 from .table import MAX_NR, name_of, table
 
 MASK64 = (1 << 64) - 1
+_STOPPED = object()  # entry_work: the task stopped or dies before its call runs
 _REGS = (X.UC_X86_REG_RAX, X.UC_X86_REG_RDI, X.UC_X86_REG_RSI, X.UC_X86_REG_RDX,
          X.UC_X86_REG_R10, X.UC_X86_REG_R8, X.UC_X86_REG_R9, X.UC_X86_REG_RIP)
 _N = len(_REGS)
@@ -86,6 +87,19 @@ class Dispatcher:
             uch = platform.current_uch  # the engine handle (a c_void_p) of the running task
             read_batch(uch, ids, ptrs, _N)
             nr = vals[0]
+            if world.tasks.syscall_work[machine.current_task.row]:
+                # syscall entry work (a tracer's stop, seccomp): the call may not run at all
+                skip = self.entry_work(machine.current_task, nr, uch)
+                if skip is not None:
+                    if skip is not _STOPPED:
+                        out.value = skip & MASK64
+                        reg_write(uch, RAX, out_ref)
+                        machine.after_syscall(machine.current_task, vals[7] + 2, skip)
+                        if platform.stop_requested:
+                            platform.stop("killed")
+                        elif post is not None:
+                            post()
+                    return
             entry = handlers[nr] if nr < MAX_NR else None
             if entry is None:
                 unimpl[nr] += 1
@@ -159,6 +173,31 @@ class Dispatcher:
                 post()
 
         return hook
+
+    def entry_work(self, task, nr: int, uch):
+        """syscall_trace_enter for a task with syscall work: seccomp's verdict (Linux runs it
+        after a tracer's syscall-entry stop). None: the call runs; an int: it does not, and that
+        is its result (rax); ``_STOPPED``: the task stopped or dies, the engine is stopped."""
+        machine, world = self.machine, self.machine.world
+        row = task.row
+        vals = self._vals
+        if world.tasks.syscall_work[row] & SYSCALL_WORK_SECCOMP:
+            kind, value = seccomp.syscall_entry(world, row, nr, vals[7] + 2, list(vals[1:7]))
+            if kind == seccomp.SKIP:
+                return value
+            if kind == seccomp.KILLED:
+                if machine.strace is not None and nr < MAX_NR:
+                    call = machine.strace.enter(task, nr, vals[1:1 + self.rows[nr].nargs],
+                                                self.kinds[nr])
+                    if call is not None:
+                        machine.strace.leave_without_return(call)
+                if int(world.tasks.exit_state[row]) != 0:
+                    self.machine.platform.stop("exit")  # SECCOMP_RET_KILL_THREAD: this thread
+                else:
+                    machine.after_syscall(task, vals[7] + 2, nr)  # the forced signal kills
+                    self.machine.platform.stop("killed")
+                return _STOPPED
+        return None
 
     def hook_with(self, post):
         """A second hook that calls ``post()`` after each handler that returned."""

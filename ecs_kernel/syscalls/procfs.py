@@ -32,7 +32,7 @@ from ..components.task import task_cpu
 from ..errors import E, KernelError
 from ..fs.proc import ProcProvider
 from ..fs.sysfs import cpu_list
-from ..systems import cpu_clocks, fd_table, loadavg, task_sched
+from ..systems import cpu_clocks, fd_table, loadavg, seccomp, task_sched
 from ..systems.task_list import TaskList
 from ..systems.task_signals import handler_of
 from .sys_info import MEMORY_FREE, MEMORY_TOTAL, RELEASE, SYSNAME
@@ -350,7 +350,8 @@ class KernelProc(ProcProvider):
                  f"SigQ:\t{queued}/{rlimits.get(w, tg, RLIMIT_SIGPENDING)[0]}\n"
                  f"SigPnd:\t{int(T.sig_pending[r]):016x}\nShdPnd:\t{int(G.group_pending[tg]):016x}\n"
                  f"SigBlk:\t{int(T.sig_mask[r]):016x}\nSigIgn:\t{ign:016x}\nSigCgt:\t{cgt:016x}\n"
-                 f"{caps}NoNewPrivs:\t{int(T.no_new_privs[r])}\nSeccomp:\t0\n"
+                 f"{caps}NoNewPrivs:\t{int(T.no_new_privs[r])}\nSeccomp:\t{int(T.seccomp_mode[r])}\n"
+                 f"Seccomp_filters:\t{seccomp.filter_count(w, r)}\n"
                  f"Cpus_allowed:\t{allowed:x}\nCpus_allowed_list:\t{cpu_list(allowed)}\n")
         return lines.encode()
 

@@ -24,7 +24,7 @@ from ..components.task import INHERITED, all_cpus
 from ..errors import E, KernelError
 from ..jit.links import append_many
 from ..jit.scatter import add_at
-from . import futex, sessions, task_identity, task_sched, task_signals
+from . import futex, seccomp, sessions, task_identity, task_sched, task_signals
 
 
 # Namespaces we model; the others are refused with EINVAL (documented in the syscall table).
@@ -240,6 +240,7 @@ def clone(world, creator: int, flags: int, *, exit_signal: int | None = None,
             N.free(new_ns)
         raise
     task_sched.sched_fork(world, creator, t)
+    seccomp.on_clone(world, t)
     if flags & CLONE_VM:  # rseq_fork: a new thread of the same memory registers its own
         T.rseq_addr[t] = T.rseq_len[t] = T.rseq_sig[t] = 0
 
@@ -381,6 +382,7 @@ def clone_many(world, creators, flags: int, *, exit_signal: int | None = None) -
     for name in INHERITED:
         col = getattr(T, name)
         col[rows] = col[src]
+    seccomp.on_clone(world, rows)
     if flags & CLONE_VM:
         T.rseq_addr[rows] = T.rseq_len[rows] = T.rseq_sig[rows] = 0
     T.start_ns[rows] = world.now_ns

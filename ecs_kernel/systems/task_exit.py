@@ -31,7 +31,7 @@ from ..jit.links import unlink_many
 from ..jit.scatter import add_at, first_seen, subtract_at, unique
 from ..jit.signals_batch import sigkill_rows
 from ..schedule import Phase, system
-from . import cpu_clocks, futex, io_wait, sessions, task_clone
+from . import cpu_clocks, futex, io_wait, seccomp, sessions, task_clone
 from .task_signals import (flags_of, group_kill, handler_of, release_group_signals,
                            release_task_signals, send_group_signal)
 
@@ -465,6 +465,8 @@ def release_many(world, rows: np.ndarray) -> None:
     T, G, N = world.tasks, world.thread_groups, world.pid_namespaces
     root = world.index.root_pidns
     cpu_clocks.on_release_many(world, rows)  # as release
+    for t in rows[T.seccomp_filter[rows] >= 0].tolist():
+        seccomp.on_release(world, t)
     T.exit_state[rows] = ExitState.DEAD
     T.run_state[rows] = RunState.runExitDone
     pidns.pidmap(world, root).task[T.tids[rows, 0]] = -1
@@ -535,6 +537,7 @@ def release(world, t: int) -> None:
     T.exit_state[t] = ExitState.DEAD
     T.run_state[t] = RunState.runExitDone
     cpu_clocks.on_release(world, t)  # its CPU time stays in the group's (signal->utime/stime)
+    seccomp.on_release(world, t)
     tg = int(T.tg[t])
     leader = int(G.leader[tg])
     for ns in pidns.chain(world, int(T.ns[t])):

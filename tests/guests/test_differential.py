@@ -160,3 +160,10 @@ def test_page_faults_report_si_code_and_si_addr_as_linux(guest_build, libc, case
     guards, munmap, mremap, brk, fork and NX data pages; stacks grow on a fault up to
     RLIMIT_STACK (raised at run time) and no further."""
     same([guest_build("pagefaults", libc), case])
+
+
+def test_seccomp_strict_and_filters(guest_build, libc):
+    """seccomp: ERRNO, TRAP's siginfo, KILL_PROCESS (status SIGSYS), KILL_THREAD, strict mode,
+    inheritance by fork and across exec, the checks on programs, TSYNC, /proc status."""
+    native, guest = same([guest_build("seccomp", libc)])
+    assert "kill: signal 31" in native.stdout.decode()
