@@ -377,6 +377,8 @@ class KernelIndex:
     load_next_ns: int = 0
     # the identity of the next SimMemory shared segment (systems/futex.new_shared_segment)
     next_shared_ino: int = 1
+    # live ptrace links (components/ptrace.py): while any, waits and exits take the scalar paths
+    ptraced: int = 0
     # seccomp_filters row -> its checked program, one int64 per sock_filter (components/seccomp.py)
     seccomp_progs: dict[int, Any] = field(default_factory=dict)
     # the network namespace: bound names and ports (net/stack.NetStack), made on first use
@@ -392,7 +394,7 @@ class KernelIndex:
         return {"address_spaces": self.address_spaces, "fs_contexts": self.fs_contexts}.get(kind)
 
     # -- checkpoint: numbers in the manifest, dicts as arrays, objects by reference -------------
-    _INTS = ("root_pidns", "realtime_offset_ns", "next_shared_ino", "load_next_ns")
+    _INTS = ("root_pidns", "realtime_offset_ns", "next_shared_ino", "load_next_ns", "ptraced")
     _INT_DICTS = ("nproc", "sigpending_by_uid")
     _OBJECT_DICTS = ("pidmaps", "address_spaces", "fs_contexts")
     _OBJECTS = ("fd_store", "net", "sim", "sim_probes")

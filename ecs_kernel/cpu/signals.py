@@ -85,6 +85,8 @@ class GuestSignals:
             self.machine.platform.stop_requested = True
             if self.machine.strace is not None:
                 self._strace_fatal(row, dequeued=not ending)
+        elif in_hook and T.run_state[row] == RunState.blocked:
+            self.machine.platform.stop("blocked")  # a signal-delivery stop: its tracer decides
         if regs is None:
             return False
         SF.write_regs(uc, regs)

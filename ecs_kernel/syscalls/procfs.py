@@ -32,13 +32,14 @@ from ..components.task import task_cpu
 from ..errors import E, KernelError
 from ..fs.proc import ProcProvider
 from ..fs.sysfs import cpu_list
-from ..systems import cpu_clocks, fd_table, loadavg, seccomp, task_sched
+from ..systems import cpu_clocks, fd_table, loadavg, ptrace, seccomp, task_sched
 from ..systems.task_list import TaskList
 from ..systems.task_signals import handler_of
 from .sys_info import MEMORY_FREE, MEMORY_TOTAL, RELEASE, SYSNAME
 
 _STATE_NAMES = {"R": "R (running)", "S": "S (sleeping)", "D": "D (disk sleep)",
-                "T": "T (stopped)", "Z": "Z (zombie)", "X": "X (dead)"}
+                "T": "T (stopped)", "t": "t (tracing stop)", "Z": "Z (zombie)",
+                "X": "X (dead)"}
 
 
 def _ticks(ns: int) -> int:
@@ -344,7 +345,7 @@ class KernelProc(ProcProvider):
         allowed = int(T.cpus_allowed[r])
         lines = (f"Name:\t{self._comm(row)}\n{umask}State:\t{_STATE_NAMES[self._state(row)]}\n"
                  f"Tgid:\t{tgid}\nNgid:\t0\nPid:\t{self._tid(row)}\nPPid:\t{ppid}\n"
-                 f"TracerPid:\t0\nUid:\t{uid}\nGid:\t{gid}\nFDSize:\t{fdsize}\nGroups:\t\n"
+                 f"TracerPid:\t{ptrace.tracer_pid(w, r, int(w.index.root_pidns))}\nUid:\t{uid}\nGid:\t{gid}\nFDSize:\t{fdsize}\nGroups:\t\n"
                  f"NStgid:\t{tgid}\nNSpid:\t{self._tid(row)}\nNSpgid:\t{pgid}\nNSsid:\t{sid}\n"
                  f"{vm}Threads:\t{int(G.tasks_count[tg])}\n"
                  f"SigQ:\t{queued}/{rlimits.get(w, tg, RLIMIT_SIGPENDING)[0]}\n"

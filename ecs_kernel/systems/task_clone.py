@@ -322,6 +322,10 @@ def vfork_release(world, t: int) -> None:
             and T.stop_block[p] == Block.VFORK:
         T.stop_block[p] = Block.NONE
         T.stop_run_state[p] = RunState.runSyscallExit
+    elif T.run_state[p] == RunState.blocked and T.block[p] == Block.PTRACE \
+            and T.ptrace_stop_block[p] == Block.VFORK:  # its tracer holds it: it goes on after
+        T.ptrace_stop_block[p] = Block.NONE
+        T.ptrace_stop_run_state[p] = RunState.runSyscallExit
 
 
 # -- batches -----------------------------------------------------------------------------------------

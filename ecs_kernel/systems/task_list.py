@@ -202,6 +202,7 @@ class TaskList:
         state[is_blocked & np.isin(block, _INTERRUPTIBLE)] = ord("S")
         state[is_blocked & (block == Block.VFORK)] = ord("D")
         state[is_blocked & (block == Block.STOPPED)] = ord("T")
+        state[is_blocked & (block == Block.PTRACE)] = ord("t")  # a ptrace stop
         state[zombie] = ord("Z")
         self.state = state
         self.session_leader = self.pid == self.sid
