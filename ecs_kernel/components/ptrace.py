@@ -58,7 +58,10 @@ TaskPtrace = Component("TaskPtrace", "tasks", {
     # a PTRACE_EVENT_* the current syscall reports once its result is in rax (clone's)
     "ptrace_event_pending": Column(np.uint8, 0),
     "ptrace_orig_ax": Column(np.int64, -1),  # orig_rax while in a syscall stop
-    "ptrace_interrupt": Column(np.bool_, False),  # PTRACE_INTERRUPT asked for a stop
+    # JOBCTL_TRAP_NOTIFY: the group stop a seized tracee is trapped in ended (SIGCONT); it traps
+    # again once it listens
+    "ptrace_notify": Column(np.bool_, False),
+    "ptrace_listening": Column(np.bool_, False),  # PTRACE_LISTEN: stopped, woken by a SIGCONT
     "ptrace_stop_run_state": Column(np.uint8, RunState.runApp),  # what a stop interrupted
     "ptrace_stop_block": Column(np.uint8, Block.NONE),
 }, doc="ptrace: the tracer link, options and the current ptrace stop.")

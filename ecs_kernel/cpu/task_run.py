@@ -601,10 +601,13 @@ class Machine:
     def _service_blocked(self) -> None:
         """Blocked tasks: deliver what is deliverable (a handler ends an interruptible wait; a
         stop or a death acts as on any task), and wake those whose files became ready."""
-        T = self.world.tasks
+        T, G = self.world.tasks, self.world.thread_groups
         for r in list(self.tasks):
             if T.alive[r] and T.run_state[r] == RunState.blocked and T.exit_state[r] == 0 \
                     and deliverable(self.world, r):
+                if T.ptracer[r] >= 0 and T.block[r] == Block.WAIT \
+                        and G.child_seq[int(T.tg[r])] != T.wait_seq[r]:
+                    continue  # do_wait looks at its children before the signal (next tick)
                 if r != self.current:
                     self.switch_to(r)
                 uc = self.memory_of(r).uc

@@ -145,6 +145,8 @@ class Dispatcher:
                     self.exit_work(task, nr, platform.current_uch, stop=False)  # stopping already
                 return
             except TaskExit:
+                if world.index.ptraced and world.tasks.ptracer[task.row] >= 0:
+                    task_signals.ptrace_exit_event(world, task.row)
                 platform.stop("exit")
                 if call is not None:
                     tracer.leave_without_return(call)

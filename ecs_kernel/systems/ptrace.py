@@ -44,7 +44,8 @@ def _link(world, tracer: int, t: int, flags: int) -> None:
     T.ptrace_resume[t] = P.RESUME_CONT
     T.ptrace_inject[t] = 0
     T.ptrace_entry_done[t] = False
-    T.ptrace_interrupt[t] = False
+    T.ptrace_notify[t] = False
+    T.ptrace_listening[t] = False
 
 
 def unlink(world, t: int) -> None:
@@ -62,7 +63,8 @@ def unlink(world, t: int) -> None:
     T.ptrace_report[t] = False
     T.ptrace_inject[t] = 0
     T.ptrace_entry_done[t] = False
-    T.ptrace_interrupt[t] = False
+    T.ptrace_notify[t] = False
+    T.ptrace_listening[t] = False
     if stopped(world, t):
         T.ptrace_stop[t] = P.STOP_NONE
         if G.stopped[int(T.tg[t])]:  # the group is stopped: so is it, as a plain group stop
@@ -168,6 +170,8 @@ def resume(world, t: int, mode: int, sig: int) -> int:
         task_signals.send_signal(world, t, sig, group=False)  # ptrace_report_syscall's send_sig
     T.ptrace_stop[t] = P.STOP_NONE
     T.ptrace_report[t] = False
+    T.ptrace_listening[t] = False
+    T.ptrace_notify[t] = False
     T.run_state[t] = T.ptrace_stop_run_state[t]
     T.block[t] = T.ptrace_stop_block[t]
     return kind
@@ -190,6 +194,9 @@ def listen(world, t: int) -> None:
     if not T.ptrace_flags[t] & P.PT_SEIZED or int(T.ptrace_stop[t]) != P.STOP_GROUP:
         raise KernelError(E.EIO, "PTRACE_LISTEN needs a seized tracee in a group stop")
     T.ptrace_report[t] = False
+    T.ptrace_listening[t] = True
+    if T.ptrace_notify[t]:  # the group stop already ended: trap again at once
+        task_signals.ptrace_retrap(world, t)
 
 
 def detach(world, t: int, sig: int) -> None:

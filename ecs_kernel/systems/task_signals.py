@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..abi import (Block, CAP_KILL, CLD_CONTINUED, CLD_STOPPED, CLD_TRAPPED, PTRACE_EVENT_STOP,
-                   SIGTRAP, COREDUMP_SIGNALS, DEFAULT_IGNORE,
+from ..abi import (Block, CAP_KILL, CLD_CONTINUED, CLD_STOPPED, CLD_TRAPPED, PTRACE_EVENT_EXIT,
+                   PTRACE_EVENT_STOP, PTRACE_O_TRACEEXIT, SIGTRAP, COREDUMP_SIGNALS, DEFAULT_IGNORE,
                    ERESTARTNOINTR, ERESTART_RESTARTBLOCK, ExitState, FULL_MASK, MINSIGSTKSZ, NSIG,
                    RLIMIT_SIGPENDING, RunState, SA_NOCLDSTOP, SA_NODEFER, SA_RESETHAND, SA_RESTART,
                    SIGCHLD, SIGCONT, SIGKILL, SIGRTMIN, SIGSEGV, SIGSTOP, SIG_BLOCK, SIG_DFL,
@@ -289,6 +289,12 @@ def _continue_group(world, tg: int) -> None:
         if T.run_state[t] == RunState.blocked and T.block[t] == Block.STOPPED:
             T.run_state[t] = T.stop_run_state[t]
             T.block[t] = T.stop_block[t]
+        elif T.run_state[t] == RunState.blocked and T.block[t] == Block.PTRACE \
+                and T.ptrace_flags[t] & P.PT_SEIZED:
+            # ptrace_trap_notify: a seized tracee stays in its trap; a listening one traps again
+            T.ptrace_notify[t] = True
+            if T.ptrace_listening[t]:
+                ptrace_retrap(world, t)
     _notify_parent_cldstop(world, tg, CLD_CONTINUED)
 
 
@@ -948,6 +954,30 @@ def ptrace_stop(world, t: int, kind: int, code: int) -> None:
     notify_tracer(world, t, CLD_STOPPED if kind == P.STOP_GROUP else CLD_TRAPPED)
 
 
+def ptrace_retrap(world, t: int) -> None:
+    """do_jobctl_trap for a seized tracee whose group stop ended while it listened: a
+    PTRACE_EVENT_STOP trap with SIGTRAP, reported anew."""
+    T = world.tasks
+    T.ptrace_notify[t] = False
+    T.ptrace_listening[t] = False
+    T.ptrace_stop[t] = P.STOP_GROUP
+    T.ptrace_code[t] = SIGTRAP | PTRACE_EVENT_STOP << 8
+    T.ptrace_report[t] = True
+    notify_tracer(world, t, CLD_STOPPED)
+
+
+def ptrace_exit_event(world, t: int) -> None:
+    """ptrace_event(PTRACE_EVENT_EXIT) at the start of do_exit: a tracee with
+    PTRACE_O_TRACEEXIT stops, its exit status the message, before it exits (it stays in
+    runExit once resumed; SIGKILL ends the stop)."""
+    T, G = world.tasks, world.thread_groups
+    if T.ptracer[t] < 0 or not T.ptrace_flags[t] & PTRACE_O_TRACEEXIT:
+        return
+    tg = int(T.tg[t])
+    status = int(G.group_exit_code[tg]) if G.exiting[tg] else int(T.exit_code[t])
+    ptrace_event_stop(world, t, PTRACE_EVENT_EXIT, status)
+
+
 def ptrace_event_stop(world, t: int, event: int, msg: int) -> None:
     """ptrace_event: a PTRACE_EVENT_* stop with its message (PTRACE_GETEVENTMSG)."""
     world.tasks.ptrace_msg[t] = msg & 0xFFFF_FFFF_FFFF_FFFF
@@ -1022,6 +1052,8 @@ def get_signal(world, t: int, *, stop_after_handler: bool = False):
         T.exit_code[t] = signo
         begin_exit(world, t)  # systems/task_exit.py takes it from runExit
         world.index.signal_stats.delivered += 1
+        if T.ptracer[t] >= 0:
+            ptrace_exit_event(world, t)
         return
 
 

@@ -251,7 +251,7 @@ def _try_tracees(world, t: int, opts: WaitOptions, target: int, st: _Search) -> 
             if not opts.options & WNOWAIT:
                 task_exit.release_traced_zombie(world, r)
             return res
-        if es == ExitState.NONE and ptrace.stopped(world, r) and T.ptrace_report[r]:
+        if es != ExitState.ZOMBIE and ptrace.stopped(world, r) and T.ptrace_report[r]:
             status = (int(T.ptrace_code[r]) << 8) | WSTATUS_STOPPED
             if not opts.options & WNOWAIT:
                 T.ptrace_report[r] = False
