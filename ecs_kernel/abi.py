@@ -974,7 +974,8 @@ NT_PRSTATUS = 1
 NT_PRFPREG = 2
 USER_REGS_SIZE = 27 * 8  # struct user_regs_struct
 USER_FPREGS_SIZE = 512  # struct user_fpregs_struct (the FXSAVE image)
-USER_AREA_SIZE = 928  # struct user: regs, FP state, sizes, ..., u_debugreg[8] at 848
+USER_AREA_SIZE = 912  # sizeof(struct user) on x86-64: regs, FP state, ..., u_debugreg[8] at 848
+USER_DEBUGREG_OFFSET = 848  # offsetof(struct user, u_debugreg)
 
 # --- include/uapi/linux/prctl.h, arch/x86/include/uapi/asm/prctl.h --------------------------------
 

@@ -21,7 +21,8 @@ from ..abi import (AUDIT_ARCH_X86_64, NT_PRFPREG, NT_PRSTATUS, PTRACE_ATTACH, PT
                    PTRACE_SETREGS, PTRACE_SETREGSET, PTRACE_SETSIGINFO, PTRACE_SETSIGMASK,
                    PTRACE_SINGLESTEP, PTRACE_SYSCALL, PTRACE_SYSCALL_INFO_ENTRY,
                    PTRACE_SYSCALL_INFO_EXIT, PTRACE_SYSCALL_INFO_NONE, PTRACE_TRACEME,
-                   SIGTRAP, TASK_SIZE, UNBLOCKABLE, USER_FPREGS_SIZE, USER_REGS_SIZE)
+                   SIGTRAP, TASK_SIZE, UNBLOCKABLE, USER_AREA_SIZE, USER_CS,
+                   USER_DEBUGREG_OFFSET as DEBUGREG_OFF, USER_FPREGS_SIZE, USER_REGS_SIZE, USER_SS)
 from ..components import pidns
 from ..components import ptrace as P
 from ..errors import E, KernelError
@@ -30,9 +31,6 @@ from .context import s64
 from .registry import PARTIAL, syscall
 
 MASK64 = (1 << 64) - 1
-USER_AREA_SIZE = 912  # sizeof(struct user) on x86-64
-DEBUGREG_OFF = 848  # offsetof(struct user, u_debugreg)
-USER_CS, USER_SS = 0x33, 0x2B
 FLAG_MASK = 0x3F7FD5  # the eflags bits a tracer may change (arch/x86 FLAG_MASK)
 
 # struct user_regs_struct, in order: the engine's register, or None for orig_rax / a segment
