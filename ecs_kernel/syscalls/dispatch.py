@@ -99,6 +99,9 @@ class Dispatcher:
                     if skip is not _STOPPED:
                         out.value = skip & MASK64
                         reg_write(uch, RAX, out_ref)
+                        if world.tasks.ptracer[machine.current_task.row] >= 0 and \
+                                self.exit_work(machine.current_task, nr, uch):
+                            return  # the skipped call's exit stop (seccomp's ERRNO, TRAP)
                         machine.after_syscall(machine.current_task, vals[7] + 2, skip)
                         if platform.stop_requested:
                             platform.stop("killed")

@@ -329,3 +329,12 @@ def test_checkpoint_options_are_checked():
                  ["--checkpoint-on", "USR1"]):
         r = cli("run", *args, "--", "/bin/true")
         assert r.returncode == 2 and r.stderr.count(b"\n") == 1, (args, r.stderr)
+
+
+@pytest.mark.parametrize("libc", ["gcc", "musl"])
+@EXAMPLES
+@given(frac=st.floats(0.1, 0.9))
+def test_traced_and_seccomp_filtered_program_resumes(guest_build, libc, frac):
+    """ptrace_ckpt.c: a tracer following every syscall stop of a child whose seccomp filter
+    answers getppid: the links, stops and filters are rows and come back."""
+    assert_resumes(guest_build("ptrace_ckpt", libc), frac)
