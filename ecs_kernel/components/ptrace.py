@@ -62,6 +62,8 @@ TaskPtrace = Component("TaskPtrace", "tasks", {
     # again once it listens
     "ptrace_notify": Column(np.bool_, False),
     "ptrace_listening": Column(np.bool_, False),  # PTRACE_LISTEN: stopped, woken by a SIGCONT
+    # the call re-run after its PTRACE_EVENT_SECCOMP stop: a second TRACE verdict allows it
+    "seccomp_traced": Column(np.bool_, False),
     "ptrace_stop_run_state": Column(np.uint8, RunState.runApp),  # what a stop interrupted
     "ptrace_stop_block": Column(np.uint8, Block.NONE),
 }, doc="ptrace: the tracer link, options and the current ptrace stop.")

@@ -27,7 +27,7 @@ from collections import Counter
 from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import uclib
 
-from ..abi import (ENOSYS, ERESTARTNOINTR, PTRACE_O_TRACESYSGOOD, SIGTRAP, SYSCALL_WORK_SECCOMP,
+from ..abi import (ENOSYS, ERESTARTNOINTR, PTRACE_EVENT_SECCOMP, PTRACE_O_TRACESYSGOOD, SIGTRAP, SYSCALL_WORK_SECCOMP,
                    SYSCALL_WORK_TRACE, Block, RunState)
 from ..components import ptrace as P
 from ..errors import KernelError
@@ -209,6 +209,13 @@ class Dispatcher:
             kind, value = seccomp.syscall_entry(world, row, nr, vals[7] + 2, list(vals[1:7]))
             if kind == seccomp.SKIP:
                 return value
+            if kind == seccomp.TRACE:  # PTRACE_EVENT_SECCOMP: the tracer decides, then the call runs
+                T.ptrace_orig_ax[row] = nr
+                self._out.value = -ENOSYS & MASK64
+                self._reg_write(uch, X.UC_X86_REG_RAX, self._out_ref)
+                task_signals.ptrace_event_stop(world, row, PTRACE_EVENT_SECCOMP, value)
+                machine.platform.stop("blocked")
+                return _STOPPED
             if kind == seccomp.KILLED:
                 if machine.strace is not None and nr < MAX_NR:
                     call = machine.strace.enter(task, nr, vals[1:1 + self.rows[nr].nargs],

@@ -19,7 +19,8 @@ from ..abi import (AUDIT_ARCH_X86_64, NT_PRFPREG, NT_PRSTATUS, PTRACE_ATTACH, PT
                    PTRACE_PEEKTEXT, PTRACE_PEEKUSR, PTRACE_POKEDATA, PTRACE_POKETEXT,
                    PTRACE_POKEUSR, PTRACE_SEIZE, PTRACE_SETFPREGS, PTRACE_SETOPTIONS,
                    PTRACE_SETREGS, PTRACE_SETREGSET, PTRACE_SETSIGINFO, PTRACE_SETSIGMASK,
-                   PTRACE_SINGLESTEP, PTRACE_SYSCALL, PTRACE_SYSCALL_INFO_ENTRY,
+                   PTRACE_EVENT_SECCOMP, PTRACE_SINGLESTEP, PTRACE_SYSCALL,
+                   PTRACE_SYSCALL_INFO_ENTRY, PTRACE_SYSCALL_INFO_SECCOMP,
                    PTRACE_SYSCALL_INFO_EXIT, PTRACE_SYSCALL_INFO_NONE, PTRACE_TRACEME,
                    SIGTRAP, TASK_SIZE, UNBLOCKABLE, USER_AREA_SIZE, USER_CS,
                    USER_DEBUGREG_OFFSET as DEBUGREG_OFF, USER_FPREGS_SIZE, USER_REGS_SIZE, USER_SS)
@@ -118,6 +119,11 @@ def _syscall_info(t, row: int) -> bytes:
         rval = s64(regs["rax"])
         return head.pack(PTRACE_SYSCALL_INFO_EXIT, AUDIT_ARCH_X86_64, regs["rip"], regs["rsp"]) + \
             struct.pack("<qB", rval, 1 if -4095 <= rval < 0 else 0)
+    if kind == P.STOP_EVENT and int(T.ptrace_code[row]) == SIGTRAP | PTRACE_EVENT_SECCOMP << 8:
+        args = [regs[r] for r in ("rdi", "rsi", "rdx", "r10", "r8", "r9")]
+        return head.pack(PTRACE_SYSCALL_INFO_SECCOMP, AUDIT_ARCH_X86_64, regs["rip"],
+                         regs["rsp"]) + struct.pack("<7QI", regs["orig_rax"], *args,
+                                                    int(T.ptrace_msg[row]) & 0xFFFF_FFFF)
     return head.pack(PTRACE_SYSCALL_INFO_NONE, AUDIT_ARCH_X86_64, regs["rip"], regs["rsp"])
 
 
@@ -128,17 +134,20 @@ def _resume(t, row: int, mode: int, sig: int) -> None:
     w = t.world
     T = w.tasks
     orig = int(T.ptrace_orig_ax[row])
+    code = int(T.ptrace_code[row])
     kind = ptrace.resume(w, row, mode, sig)
     exit_due = bool(T.ptrace_exit_due[row])
     T.ptrace_exit_due[row] = False
-    if kind == P.STOP_SYSCALL_ENTRY:
+    seccomp_event = kind == P.STOP_EVENT and code == SIGTRAP | PTRACE_EVENT_SECCOMP << 8
+    if kind == P.STOP_SYSCALL_ENTRY or seccomp_event:
         if orig == -1:
             exit_due = True  # skipped: rax holds what the tracer put there
         else:
             uc = t.machine.tracee_engine(row)
             uc.reg_write(X.UC_X86_REG_RIP, (uc.reg_read(X.UC_X86_REG_RIP) - 2) & MASK64)
             uc.reg_write(X.UC_X86_REG_RAX, orig & MASK64)
-            T.ptrace_entry_done[row] = mode == P.RESUME_SYSCALL
+            T.ptrace_entry_done[row] = mode == P.RESUME_SYSCALL or seccomp_event
+            T.seccomp_traced[row] = seccomp_event  # filtered again: a second TRACE allows it
     if exit_due and mode == P.RESUME_SYSCALL:
         T.ptrace_orig_ax[row] = orig
         task_signals.ptrace_stop(w, row, P.STOP_SYSCALL_EXIT, SIGTRAP | (
@@ -156,8 +165,9 @@ def _peek_user(t, row: int, addr: int) -> int:
 @syscall("ptrace", PARTIAL, "TRACEME, ATTACH, SEIZE, INTERRUPT, LISTEN, DETACH, CONT, SYSCALL, "
          "KILL, PEEK/POKE text, data and user, GET/SETREGS, GET/SETFPREGS, GET/SETREGSET, "
          "GET/SETSIGINFO, GET/SETSIGMASK, SETOPTIONS, GETEVENTMSG, GET_SYSCALL_INFO; syscall, "
-         "signal-delivery, group and fork/clone/exec event stops; no SINGLESTEP, no "
-         "PTRACE_EVENT_EXIT or SECCOMP stops, a traced thread's exit is not reported",
+         "signal-delivery, group and fork/vfork/clone/exec/exit/seccomp event stops; no "
+         "SINGLESTEP (EIO), no PEEKSIGINFO or SECCOMP_GET_FILTER, a traced non-leader thread's "
+         "exit is not reported to its tracer",
          args=("x", "i", "p", "p"))
 def sys_ptrace(t, request, pid, addr, data):
     """Implements ptrace(2)."""

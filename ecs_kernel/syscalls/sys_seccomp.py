@@ -54,8 +54,9 @@ def do_seccomp(t, op: int, flags: int, uargs: int) -> int:
     raise KernelError(E.EINVAL)
 
 
-@syscall("seccomp", PARTIAL, "strict and filter modes (classic BPF, TSYNC, LOG); TRACE acts as "
-         "for an untraced task (ENOSYS); no user-notification listener (NEW_LISTENER EINVAL)",
+@syscall("seccomp", PARTIAL, "strict and filter modes (classic BPF, TSYNC, LOG), every verdict "
+         "(TRACE with PTRACE_O_TRACESECCOMP); no user-notification listener (NEW_LISTENER EINVAL, "
+         "USER_NOTIF ENOSYS), SPEC_ALLOW accepted and not modelled",
          args=("i", "x", "p"))
 def sys_seccomp(t, op, flags, uargs):
     """Implements seccomp(2)."""

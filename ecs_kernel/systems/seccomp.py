@@ -35,6 +35,7 @@ from ..abi import (AUDIT_ARCH_X86_64, BPF_A, BPF_ABS, BPF_ADD, BPF_ALU, BPF_AND,
                    SECCOMP_MODE_FILTER, SECCOMP_MODE_STRICT, SECCOMP_RET_ACTION_FULL,
                    SECCOMP_RET_ALLOW, SECCOMP_RET_DATA, SECCOMP_RET_ERRNO,
                    SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_KILL_THREAD, SECCOMP_RET_LOG,
+                   PTRACE_O_TRACESECCOMP,
                    SECCOMP_RET_TRACE, SECCOMP_RET_TRAP, SECCOMP_RET_USER_NOTIF, SIG_IGN, SIGKILL,
                    SIGSYS,
                    SKF_AD_OFF, SYS_SECCOMP, SYSCALL_WORK_SECCOMP)
@@ -392,11 +393,14 @@ def force_sigsys(world, t: int, nr: int, reason: int, ip: int, *, coredump: bool
                              uid=reason, value=ip)
 
 
-def syscall_entry(world, t: int, nr: int, ip: int, args, traced: bool = False) -> tuple[int, int]:
+TRACE = 3  # syscall_entry: a PTRACE_EVENT_SECCOMP stop for the tracer (the value: the data)
+
+
+def syscall_entry(world, t: int, nr: int, ip: int, args) -> tuple[int, int]:
     """__secure_computing for a task with seccomp on, before the call runs: (ALLOW, 0),
-    (SKIP, value for rax) or (KILLED, 0). ``ip`` is the address after the ``syscall``
-    instruction; ``traced``: a tracer would see SECCOMP_RET_TRACE (not modelled yet: the call
-    then fails with ENOSYS as for an untraced task)."""
+    (SKIP, value for rax), (KILLED, 0) or, for SECCOMP_RET_TRACE and a tracer that asked for it
+    (PTRACE_O_TRACESECCOMP), (TRACE, the filter's data): the CPU driver stops the task for the
+    tracer, then runs the call again, filtered once more (a second TRACE allows it)."""
     T = world.tasks
     mode = int(T.seccomp_mode[t])
     if mode == SECCOMP_MODE_STRICT:
@@ -416,8 +420,15 @@ def syscall_entry(world, t: int, nr: int, ip: int, args, traced: bool = False) -
     if action == SECCOMP_RET_TRAP:
         force_sigsys(world, t, nr, data, ip, coredump=False)
         return SKIP, nr  # syscall_rollback: the handler sees rax as orig_ax
-    if action in (SECCOMP_RET_TRACE, SECCOMP_RET_USER_NOTIF):
-        return SKIP, -E.ENOSYS  # no tracer asked for the event; no listener
+    if action == SECCOMP_RET_TRACE:
+        if T.seccomp_traced[t]:  # recheck_after_trace: the tracer has seen it
+            T.seccomp_traced[t] = False
+            return ALLOW, 0
+        if T.ptracer[t] >= 0 and T.ptrace_flags[t] & PTRACE_O_TRACESECCOMP:
+            return TRACE, data
+        return SKIP, -E.ENOSYS  # no tracer asked for the event
+    if action == SECCOMP_RET_USER_NOTIF:
+        return SKIP, -E.ENOSYS  # no listener
     # SECCOMP_RET_KILL_THREAD, KILL_PROCESS and anything unknown
     _set_mode(world, t, mode)
     if action == SECCOMP_RET_KILL_THREAD and _other_threads_live(world, t):

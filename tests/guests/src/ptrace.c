@@ -310,6 +310,55 @@ static int scenario_seize(void) {
     return 0;
 }
 
+/* ---- seccomp: SECCOMP_RET_TRACE and PTRACE_O_TRACESECCOMP ---- */
+struct sock_filter_ { unsigned short code; unsigned char jt, jf; unsigned int k; };
+struct sock_fprog_ { unsigned short len; struct sock_filter_ *filter; };
+
+static int scenario_seccomp(void) {
+    pid_t c = fork();
+    if (c == 0) {
+        struct sock_filter_ f[] = {
+            {0x20, 0, 0, 0},
+            {0x15, 0, 1, SYS_getppid}, {0x06, 0, 0, 0x7ff00000 | 0x42},
+            {0x15, 0, 1, SYS_getuid}, {0x06, 0, 0, 0x7ff00000 | 0x43},
+            {0x06, 0, 0, 0x7fff0000},
+        };
+        struct sock_fprog_ p = {6, f};
+        pt(PTRACE_TRACEME, 0, 0, 0);
+        raise(SIGSTOP);
+        syscall(SYS_prctl, 38, 1, 0, 0, 0);  /* PR_SET_NO_NEW_PRIVS */
+        syscall(SYS_seccomp, 1, 0, &p);
+        long a = syscall(SYS_getppid);
+        long b = syscall(SYS_getuid);
+        printf("child: getppid is the parent %d, getuid %ld\n", a == getppid(), b);
+        fflush(stdout);
+        _exit(0);
+    }
+    wait_for(c, "child");
+    pt(PTRACE_SETOPTIONS, c, 0, (void *)(long)0x80 /* PTRACE_O_TRACESECCOMP */);
+    int st;
+    for (;;) {
+        pt(PTRACE_CONT, c, 0, 0);
+        if (waitpid(c, &st, 0) < 0 || !WIFSTOPPED(st)) break;
+        if (st >> 8 != (SIGTRAP | 7 << 8)) { show("other stop", c, st); continue; }
+        unsigned long msg = 0;
+        pt(PTRACE_GETEVENTMSG, c, 0, &msg);
+        struct { uint8_t op, pad[3]; uint32_t arch; uint64_t ip, sp; uint64_t a[7]; uint32_t ret; } info;
+        memset(&info, 0, sizeof info);
+        long n = pt(PTRACE_GET_SYSCALL_INFO, c, (void *)sizeof info, &info);
+        printf("seccomp event: data %#lx info size %ld op %d nr %ld\n", msg, n, info.op, (long)info.a[0]);
+        if (msg == 0x43) {
+            struct user_regs_struct r;
+            pt(PTRACE_GETREGS, c, 0, &r);
+            r.orig_rax = -1;
+            r.rax = 77;
+            pt(PTRACE_SETREGS, c, 0, &r);
+        }
+    }
+    show("child", c, st);
+    return 0;
+}
+
 /* ---- attach ---- */
 static int scenario_attach(void) {
     errno = 0;
@@ -358,6 +407,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(s, "fork")) r = scenario_fork();
     else if (!strcmp(s, "seize")) r = scenario_seize();
     else if (!strcmp(s, "attach")) r = scenario_attach();
+    else if (!strcmp(s, "seccomp")) r = scenario_seccomp();
     fflush(stdout);
     return r;
 }
