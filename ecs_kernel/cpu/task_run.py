@@ -40,7 +40,7 @@ import traceback
 
 from unicorn import x86_const as X
 
-from ..abi import (PTRACE_O_TRACESYSGOOD, SIGTRAP, SYSCALL_WORK_TRACE, CLONE_SETTLS, CLONE_THREAD, CLONE_VM, ERESTARTNOHAND, ERESTARTNOINTR,
+from ..abi import (PTRACE_O_TRACESYSGOOD, SIGTRAP, SYSCALL_WORK_TRACE, TRAP_TRACE, CLONE_SETTLS, CLONE_THREAD, CLONE_VM, ERESTARTNOHAND, ERESTARTNOINTR,
                    ERESTARTSYS, ERESTART_RESTARTBLOCK, ExitState, NR_RESTART_SYSCALL, RLIMIT_AS,
                    RLIMIT_DATA, RLIMIT_STACK, SEGV_MAPERR, Block, RunState, SIGKILL, SIGSEGV)
 from ..components import pidns, resources, sigactions
@@ -551,8 +551,14 @@ class Machine:
         # per-instruction check, so only then).
         quantum = self.scheduler.quantum(
             row, self.contended, QUANTUM if self.timer_deadline_ns is not None or self.contended else 0)
+        stepping = self.world.index.ptraced and \
+            int(self.world.tasks.ptrace_resume[row]) == P.RESUME_SINGLESTEP
+        if stepping:
+            quantum = 1  # PTRACE_SINGLESTEP: one instruction (Unicorn's count), then SIGTRAP
         self._quantum = quantum
         p.run(gm, quantum)
+        if stepping:
+            self._single_stepped(row)
         stopped_outside = host_signals.kill_stopped(self, row)  # its group dies of a host signal
         if self.pending_release:
             rows, self.pending_release = self.pending_release, []
@@ -581,6 +587,21 @@ class Machine:
                 self._fault(row, SIGSEGV)
             elif quantum:
                 self._end_quantum(row, gm.uc)
+
+    def _single_stepped(self, row: int) -> None:
+        """user_single_step_report: after the instruction a tracee was resumed to step (a syscall
+        included), SIGTRAP with TRAP_TRACE; its delivery is the tracer's signal-delivery stop."""
+        w = self.world
+        T = w.tasks
+        if T.ptracer[row] < 0 or int(T.ptrace_resume[row]) != P.RESUME_SINGLESTEP or \
+                int(T.exit_state[row]) != 0:
+            return
+        if int(T.run_state[row]) == RunState.blocked and int(T.block[row]) == Block.PTRACE:
+            return  # a syscall stop came first; the step's trap follows its resume
+        if int(T.run_state[row]) == RunState.blocked:
+            return  # a call that blocked: its trap comes when it returns (not modelled)
+        T.ptrace_resume[row] = P.RESUME_CONT
+        task_signals.force_signal(w, row, SIGTRAP, code=TRAP_TRACE)  # delivered at the quantum's end
 
     def _end_quantum(self, row: int, uc) -> None:
         """A quantum ended between two instructions: run what is due, deliver what it sent."""

@@ -163,10 +163,10 @@ def _peek_user(t, row: int, addr: int) -> int:
 
 
 @syscall("ptrace", PARTIAL, "TRACEME, ATTACH, SEIZE, INTERRUPT, LISTEN, DETACH, CONT, SYSCALL, "
-         "KILL, PEEK/POKE text, data and user, GET/SETREGS, GET/SETFPREGS, GET/SETREGSET, "
+         "SINGLESTEP (Unicorn's one-instruction count), KILL, PEEK/POKE text, data and user, GET/SETREGS, GET/SETFPREGS, GET/SETREGSET, "
          "GET/SETSIGINFO, GET/SETSIGMASK, SETOPTIONS, GETEVENTMSG, GET_SYSCALL_INFO; syscall, "
          "signal-delivery, group and fork/vfork/clone/exec/exit/seccomp event stops; no "
-         "SINGLESTEP (EIO), no PEEKSIGINFO or SECCOMP_GET_FILTER, a traced non-leader thread's "
+         "SYSEMU, no PEEKSIGINFO or SECCOMP_GET_FILTER, a traced non-leader thread's "
          "exit is not reported to its tracer",
          args=("x", "i", "p", "p"))
 def sys_ptrace(t, request, pid, addr, data):
@@ -300,7 +300,8 @@ def sys_ptrace(t, request, pid, addr, data):
         ptrace.unlink(w, tr)
         return 0
     if request == PTRACE_SINGLESTEP:
-        raise KernelError(E.EIO, "single-stepping is not modelled")
+        _resume(t, tr, P.RESUME_SINGLESTEP, data)
+        return 0
     raise KernelError(E.EIO, f"unknown ptrace request {request:#x}")
 
 

@@ -170,7 +170,7 @@ def test_seccomp_strict_and_filters(guest_build, libc):
 
 
 @pytest.mark.parametrize("scenario", ["count", "peekpoke", "regs", "signal", "fork", "seize",
-                                      "attach", "seccomp"])
+                                      "attach", "seccomp", "step"])
 def test_ptrace(guest_build, libc, scenario):
     """ptrace: syscall stops counted and their numbers, PEEK/POKE, GETREGS/SETREGS changing a
     call and its result, signal-delivery stops (suppressed, delivered, changed), fork events and

@@ -359,6 +359,40 @@ static int scenario_seccomp(void) {
     return 0;
 }
 
+/* ---- step: PTRACE_SINGLESTEP over three instructions after a breakpoint ---- */
+static int scenario_step(void) {
+    pid_t c = fork();
+    if (c == 0) {
+        int out;
+        pt(PTRACE_TRACEME, 0, 0, 0);
+        raise(SIGSTOP);
+        __asm__ volatile("int3\n\tnop\n\tnop\n\tmov $42, %%eax\n\tmov %%eax, %0" : "=r"(out) : : "eax");
+        printf("child: out %d\n", out);
+        fflush(stdout);
+        _exit(0);
+    }
+    wait_for(c, "child");
+    pt(PTRACE_CONT, c, 0, 0);
+    wait_for(c, "child at int3");
+    struct user_regs_struct r;
+    pt(PTRACE_GETREGS, c, 0, &r);
+    unsigned long long rip = r.rip;
+    for (int i = 0; i < 3; i++) {
+        int st;
+        long res = pt(PTRACE_SINGLESTEP, c, 0, 0);
+        waitpid(c, &st, 0);
+        siginfo_t si;
+        pt(PTRACE_GETSIGINFO, c, 0, &si);
+        pt(PTRACE_GETREGS, c, 0, &r);
+        printf("step %d: %ld, stopped %d sig %d code %d, rip +%llu, eax %llu\n", i, res,
+               WIFSTOPPED(st), WSTOPSIG(st), si.si_code, r.rip - rip, r.rax & 0xffffffff);
+        rip = r.rip;
+    }
+    pt(PTRACE_CONT, c, 0, 0);
+    wait_for(c, "child");
+    return 0;
+}
+
 /* ---- attach ---- */
 static int scenario_attach(void) {
     errno = 0;
@@ -408,6 +442,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(s, "seize")) r = scenario_seize();
     else if (!strcmp(s, "attach")) r = scenario_attach();
     else if (!strcmp(s, "seccomp")) r = scenario_seccomp();
+    else if (!strcmp(s, "step")) r = scenario_step();
     fflush(stdout);
     return r;
 }
