@@ -149,7 +149,9 @@ def interrupt_system(world, commands) -> None:
                 "TaskCreds",
                 "SigMask", "GroupStopState", "SigQueue", "SigFrames", "SigWait", "SigInfo",
                 "WaitState", "FutexWaiters", "FutexQueues", "FutexState", "CpuClock", "CpuUsage",
-                "GroupCpuClock", "IOWaits"))
+                "GroupCpuClock", "IOWaits",
+                # release drops ptrace links and seccomp chains; a tracer's exit detaches
+                "TaskPtrace", "TaskSeccomp", "SeccompFilters"))
 def exit_system(world, commands) -> None:
     """Advance every exiting task: runExit -> runExitMain -> runExitNotify -> runExitDone.
 

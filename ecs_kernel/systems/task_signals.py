@@ -1071,7 +1071,9 @@ def _wants_group(world, t: int) -> bool:
                 "ThreadGroupCore", "GroupStopState", "ChildEvents",
                 # a handler ending a futex wait frees its waiter row (futex_interrupt); ending a
                 # sleep keeps its remainder; ending an I/O wait frees its rows
-                "FutexWaiters", "FutexQueues", "FutexState", "SleepState", "IOWaits"))
+                "FutexWaiters", "FutexQueues", "FutexState", "SleepState", "IOWaits",
+                # a tracee's signal-delivery and group stops (ptrace_stop)
+                "TaskPtrace"))
 def signal_system(world, commands) -> None:
     """Deliver signals to every task that has one deliverable (found by the numba scan), and end
     sigtimedwait waits whose deadline passed."""
@@ -1095,6 +1097,12 @@ def signal_system(world, commands) -> None:
     # Guest tasks get their signals from their CPU driver (cpu/signals.py), which must build a
     # frame in guest memory for each handler; the driver delivers right after every tick.
     rows = rows[~T.guest[rows]]
+    if world.index.ptraced:
+        # the signal a tracer chose at a signal-delivery stop (the scan sees only pending bits)
+        inject = np.flatnonzero((T.ptrace_inject[:n] != 0) & T.alive[:n] & ~T.guest[:n]
+                                & (T.run_state[:n] != RunState.blocked))
+        for t in inject.tolist():
+            get_signal(world, t)
     if world.settings.signal_delivery_python:
         for t in rows.tolist():
             get_signal(world, t)

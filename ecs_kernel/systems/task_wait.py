@@ -415,7 +415,9 @@ def store_result(world, t: int, res: WaitResult) -> None:
                 "sessionsIDs", "ThreadState", "ChildEvents", "GroupSigPending", "SigPending",
                 "SigQueue", "SigFrames", "SigWait", "SigInfo", "SigMask", "TaskCreds", "TaskResources",
                 "TaskPIDs", "SignalHandlers", "SigActions", "CpuClock", "CpuUsage", "GroupCpuClock",
-                "JoinedChildCPUStats"))
+                "JoinedChildCPUStats",
+                # a reaped tracee's ptrace link and seccomp chain; a tracer's report taken
+                "TaskPtrace", "TaskSeccomp", "SeccompFilters"))
 def wait_system(world, commands) -> None:
     """Retry every blocked wait whose thread group saw a child event since it last looked."""
     T, G = world.tasks, world.thread_groups
