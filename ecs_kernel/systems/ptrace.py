@@ -199,15 +199,6 @@ def listen(world, t: int) -> None:
         task_signals.ptrace_retrap(world, t)
 
 
-def detach(world, t: int, sig: int) -> None:
-    """PTRACE_DETACH: resume as PTRACE_CONT would, with ``sig`` for a signal-delivery stop."""
-    if not 0 <= sig <= NSIG:
-        raise KernelError(E.EIO, "bad signal")
-    if stopped(world, t) and int(world.tasks.ptrace_stop[t]) != P.STOP_GROUP:
-        resume(world, t, P.RESUME_CONT, sig)
-    unlink(world, t)
-
-
 def kill(world, t: int) -> None:
     """PTRACE_KILL: the tracee dies of SIGKILL."""
     task_signals.send_task_signal(world, t, SIGKILL)
@@ -244,9 +235,9 @@ def clone_event(world, parent: int, child: int, flags: int) -> int:
     return event
 
 
-def exec_event(world, t: int, old_tid: int) -> bool:
+def exec_event(world, t: int, old_row: int) -> bool:
     """ptrace_event(PTRACE_EVENT_EXEC) after a successful exec: an event stop (True) with the
-    old thread id as its message, or for a task traced the old way (TRACEME, ATTACH) without the
+    thread id of ``old_row`` (the exec's caller) as its message, or for a task traced the old way (TRACEME, ATTACH) without the
     option a SIGTRAP sent to itself (False: no stop now)."""
     T = world.tasks
     tracer = int(T.ptracer[t])
@@ -255,8 +246,8 @@ def exec_event(world, t: int, old_tid: int) -> bool:
     flags = int(T.ptrace_flags[t])
     if flags & PTRACE_O_TRACEEXEC:
         task_signals.ptrace_event_stop(world, t, PTRACE_EVENT_EXEC,
-                                       pidns.tid_in(world, old_tid, int(T.ns[tracer]))
-                                       if old_tid >= 0 else 0)
+                                       pidns.tid_in(world, old_row, int(T.ns[tracer]))
+                                       if old_row >= 0 else 0)
         return True
     if not flags & P.PT_SEIZED:
         task_signals.send_signal(world, t, SIGTRAP, group=False, code=SI_USER)
@@ -269,5 +260,5 @@ def tracer_pid(world, t: int, ns: int) -> int:
     return pidns.tid_in(world, tracer, ns) if tracer >= 0 else 0
 
 
-__all__ = ["traceme", "attach", "tracee", "resume", "detach", "kill", "interrupt", "listen",
+__all__ = ["traceme", "attach", "tracee", "resume", "kill", "interrupt", "listen",
            "set_options", "unlink", "clone_event", "exec_event", "stopped", "tracer_pid"]

@@ -323,6 +323,11 @@ class TaskList:
             return self._io_wait(i, b)
         if b == Block.VFORK:
             return {"call": "vfork", "child": self._vfork_child.get(int(self.row[i]))}
+        if b == Block.PTRACE:
+            T = self._world.tasks
+            r = int(self.row[i])
+            return {"call": "ptrace stop", "tracer": int(T.tids[int(T.ptracer[r]), 0])
+                    if T.ptracer[r] >= 0 else None, "report": int(T.ptrace_code[r])}
         return {"call": f"block {b}"}
 
     def _wait4(self, i: int) -> dict:
