@@ -22,8 +22,9 @@ import struct
 
 from unicorn import x86_const as X
 
-from ..abi import (AUDIT_ARCH_X86_64, SIGSYS, SYS_SECCOMP, EFAULT, RunState, SA_ONSTACK, SA_RESTORER, SIGBUS, SIGFPE, SIGILL, SIGKILL,
-                   SIGSEGV, SIGTRAP, SS_AUTODISARM, SS_DISABLE, SS_ONSTACK, UNBLOCKABLE)
+from ..abi import (AUDIT_ARCH_X86_64, EFAULT, RunState, SA_ONSTACK, SA_RESTORER, SIGBUS, SIGFPE,
+                   SIGILL, SIGKILL, SIGSEGV, SIGSYS, SIGTRAP, SS_AUTODISARM, SS_DISABLE,
+                   SS_ONSTACK, SYS_SECCOMP, UNBLOCKABLE)
 from ..components import sigactions
 from ..errors import KernelError
 from ..syscalls.context import ContextRestored

@@ -40,9 +40,10 @@ import traceback
 
 from unicorn import x86_const as X
 
-from ..abi import (PTRACE_O_TRACESYSGOOD, SIGTRAP, SYSCALL_WORK_TRACE, TRAP_TRACE, CLONE_SETTLS, CLONE_THREAD, CLONE_VM, ERESTARTNOHAND, ERESTARTNOINTR,
-                   ERESTARTSYS, ERESTART_RESTARTBLOCK, ExitState, NR_RESTART_SYSCALL, RLIMIT_AS,
-                   RLIMIT_DATA, RLIMIT_STACK, SEGV_MAPERR, Block, RunState, SIGKILL, SIGSEGV)
+from ..abi import (CLONE_SETTLS, CLONE_THREAD, CLONE_VM, ERESTARTNOHAND, ERESTARTNOINTR,
+                   ERESTARTSYS, ERESTART_RESTARTBLOCK, ExitState, NR_RESTART_SYSCALL,
+                   PTRACE_O_TRACESYSGOOD, RLIMIT_AS, RLIMIT_DATA, RLIMIT_STACK, SEGV_MAPERR,
+                   SIGTRAP, SYSCALL_WORK_TRACE, TRAP_TRACE, Block, RunState, SIGKILL, SIGSEGV)
 from ..components import pidns, resources, sigactions
 from ..components import ptrace as P
 from ..components.rlimits import get as rlimit_get

@@ -163,7 +163,8 @@ def _peek_user(t, row: int, addr: int) -> int:
 
 
 @syscall("ptrace", PARTIAL, "TRACEME, ATTACH, SEIZE, INTERRUPT, LISTEN, DETACH, CONT, SYSCALL, "
-         "SINGLESTEP (Unicorn's one-instruction count), KILL, PEEK/POKE text, data and user, GET/SETREGS, GET/SETFPREGS, GET/SETREGSET, "
+         "SINGLESTEP (Unicorn's one-instruction count), KILL, PEEK/POKE text, data and user, "
+         "GET/SETREGS, GET/SETFPREGS, GET/SETREGSET, "
          "GET/SETSIGINFO, GET/SETSIGMASK, SETOPTIONS, GETEVENTMSG, GET_SYSCALL_INFO; syscall, "
          "signal-delivery, group and fork/vfork/clone/exec/exit/seccomp event stops; no "
          "SYSEMU, no PEEKSIGINFO or SECCOMP_GET_FILTER, a traced non-leader thread's "

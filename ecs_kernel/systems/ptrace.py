@@ -237,8 +237,8 @@ def clone_event(world, parent: int, child: int, flags: int) -> int:
 
 def exec_event(world, t: int, old_row: int) -> bool:
     """ptrace_event(PTRACE_EVENT_EXEC) after a successful exec: an event stop (True) with the
-    thread id of ``old_row`` (the exec's caller) as its message, or for a task traced the old way (TRACEME, ATTACH) without the
-    option a SIGTRAP sent to itself (False: no stop now)."""
+    thread id of ``old_row`` (the exec's caller) as its message, or for a task traced the old
+    way (TRACEME, ATTACH) without the option a SIGTRAP sent to itself (False: no stop now)."""
     T = world.tasks
     tracer = int(T.ptracer[t])
     if tracer < 0:
