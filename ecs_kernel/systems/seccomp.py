@@ -434,6 +434,11 @@ def syscall_entry(world, t: int, nr: int, ip: int, args) -> tuple[int, int]:
     if action == SECCOMP_RET_KILL_THREAD and _other_threads_live(world, t):
         T.exit_code[t] = SIGSYS  # do_exit(SIGSYS): this thread only, as if killed by it
         begin_exit(world, t)
+    elif T.ptracer[t] >= 0:
+        # HANDLER_EXIT (SA_IMMUTABLE): a tracer gets no signal-delivery stop to cancel it
+        task_signals.group_kill(world, int(T.tg[t]), SIGSYS)
+        T.exit_code[t] = SIGSYS
+        begin_exit(world, t)
     else:
         force_sigsys(world, t, nr, data, ip, coredump=True)
     return KILLED, 0

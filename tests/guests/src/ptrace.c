@@ -358,6 +358,28 @@ static int scenario_seccomp(void) {
         }
     }
     show("child", c, st);
+    /* a seccomp kill is not the tracer's to cancel: no signal-delivery stop, the tracee dies */
+    c = fork();
+    if (c == 0) {
+        struct sock_filter_ f[] = {
+            {0x20, 0, 0, 0}, {0x15, 0, 1, SYS_getuid}, {0x06, 0, 0, 0x80000000U},
+            {0x06, 0, 0, 0x7fff0000},
+        };
+        struct sock_fprog_ p = {4, f};
+        pt(PTRACE_TRACEME, 0, 0, 0);
+        raise(SIGSTOP);
+        syscall(SYS_prctl, 38, 1, 0, 0, 0);
+        syscall(SYS_seccomp, 1, 0, &p);
+        syscall(SYS_getuid);
+        _exit(0);
+    }
+    wait_for(c, "killed child");
+    for (;;) {
+        pt(PTRACE_CONT, c, 0, 0);
+        if (waitpid(c, &st, 0) < 0) break;
+        show("killed child", c, st);
+        if (!WIFSTOPPED(st)) break;
+    }
     return 0;
 }
 
