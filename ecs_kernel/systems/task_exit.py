@@ -143,7 +143,7 @@ def interrupt_system(world, commands) -> None:
                "PIDNamespace", "ChildSubreaper", "GroupStopState", "ProcessGroup", "TaskPIDs"),
         writes=("RunState", "ExitState", "TaskTree", "ThreadGroupMembership", "ThreadGroupCore",
                 "ChildEvents", "GroupSigPending", "SigPending", "TaskResources", "signal_handlersRefs",
-                "fd_tablesRefs", "address_spacesRefs", "PIDNamespace", "ProcessGroupMembership",
+                "fd_tablesRefs", "address_spacesRefs", "fs_contextsRefs", "PIDNamespace", "ProcessGroupMembership",
                 "ProcessGroup", "Session", "Rlimits", "UTSNamespace", "process_groupsIDs",
                 "sessionsIDs", "TaskIDs", "TaskPIDs", "ThreadState", "SignalHandlers", "SigActions",
                 "TaskCreds",
