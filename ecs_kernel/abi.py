@@ -878,6 +878,120 @@ MAXSYMLINKS = 40
 MAX_LFS_FILESIZE = (1 << 63) - 1
 NEW_UTS_LEN = 64  # __NEW_UTS_LEN: a utsname field holds this many bytes and a NUL
 
+# --- include/uapi/linux/seccomp.h, filter.h, bpf_common.h, audit.h ------------------------------
+
+SECCOMP_MODE_DISABLED = 0
+SECCOMP_MODE_STRICT = 1
+SECCOMP_MODE_FILTER = 2
+SECCOMP_SET_MODE_STRICT = 0  # seccomp(2) operations
+SECCOMP_SET_MODE_FILTER = 1
+SECCOMP_GET_ACTION_AVAIL = 2
+SECCOMP_GET_NOTIF_SIZES = 3
+SECCOMP_FILTER_FLAG_TSYNC = 1
+SECCOMP_FILTER_FLAG_LOG = 2
+SECCOMP_FILTER_FLAG_SPEC_ALLOW = 4
+SECCOMP_FILTER_FLAG_NEW_LISTENER = 8
+SECCOMP_FILTER_FLAG_TSYNC_ESRCH = 16
+SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV = 32
+SECCOMP_RET_KILL_PROCESS = 0x80000000
+SECCOMP_RET_KILL_THREAD = 0x00000000
+SECCOMP_RET_TRAP = 0x00030000
+SECCOMP_RET_ERRNO = 0x00050000
+SECCOMP_RET_USER_NOTIF = 0x7FC00000
+SECCOMP_RET_TRACE = 0x7FF00000
+SECCOMP_RET_LOG = 0x7FFC0000
+SECCOMP_RET_ALLOW = 0x7FFF0000
+SECCOMP_RET_ACTION_FULL = 0xFFFF0000
+SECCOMP_RET_DATA = 0x0000FFFF
+SECCOMP_DATA_SIZE = 64  # struct seccomp_data: nr, arch, instruction_pointer, args[6]
+SECCOMP_NOTIF_SIZES = (80, 24, 64)  # struct seccomp_notif, seccomp_notif_resp, seccomp_data
+MAX_INSNS_PER_PATH = 32768  # kernel/seccomp.c: instructions (+4 per filter) on one task's chain
+SYS_SECCOMP = 1  # SIGSYS's si_code for a seccomp trap
+AUDIT_ARCH_X86_64 = 0xC000003E
+MAX_ERRNO = 4095
+BPF_MAXINSNS = 4096
+BPF_MEMWORDS = 16
+SKF_AD_OFF = 0xFFFFF000  # -0x1000: classic BPF's ancillary loads start here
+# instruction classes, sizes, modes, ALU/JMP operations, sources (bpf_common.h, filter.h)
+BPF_LD, BPF_LDX, BPF_ST, BPF_STX, BPF_ALU, BPF_JMP, BPF_RET, BPF_MISC = range(8)
+BPF_W, BPF_H, BPF_B = 0x00, 0x08, 0x10
+BPF_IMM, BPF_ABS, BPF_IND, BPF_MEM, BPF_LEN, BPF_MSH = 0x00, 0x20, 0x40, 0x60, 0x80, 0xA0
+BPF_ADD, BPF_SUB, BPF_MUL, BPF_DIV, BPF_OR, BPF_AND = 0x00, 0x10, 0x20, 0x30, 0x40, 0x50
+BPF_LSH, BPF_RSH, BPF_NEG, BPF_MOD, BPF_XOR = 0x60, 0x70, 0x80, 0x90, 0xA0
+BPF_JA, BPF_JEQ, BPF_JGT, BPF_JGE, BPF_JSET = 0x00, 0x10, 0x20, 0x30, 0x40
+BPF_K, BPF_X = 0x00, 0x08
+BPF_A = 0x10  # BPF_RET's source: the accumulator
+BPF_TAX, BPF_TXA = 0x00, 0x80
+
+# Task syscall work (Linux's SYSCALL_WORK_* bits, one uint8 column): a task with any set leaves
+# the compiled fast path and its syscalls pass through the entry work (systems/seccomp.py,
+# systems/ptrace.py).
+SYSCALL_WORK_SECCOMP = 1
+SYSCALL_WORK_TRACE = 2
+
+# --- include/uapi/linux/ptrace.h, elf.h -------------------------------------------------------------
+
+PTRACE_TRACEME = 0
+PTRACE_PEEKTEXT = 1
+PTRACE_PEEKDATA = 2
+PTRACE_PEEKUSR = 3
+PTRACE_POKETEXT = 4
+PTRACE_POKEDATA = 5
+PTRACE_POKEUSR = 6
+PTRACE_CONT = 7
+PTRACE_KILL = 8
+PTRACE_SINGLESTEP = 9
+PTRACE_GETREGS = 12
+PTRACE_SETREGS = 13
+PTRACE_GETFPREGS = 14
+PTRACE_SETFPREGS = 15
+PTRACE_ATTACH = 16
+PTRACE_DETACH = 17
+PTRACE_SYSCALL = 24
+PTRACE_SETOPTIONS = 0x4200
+PTRACE_GETEVENTMSG = 0x4201
+PTRACE_GETSIGINFO = 0x4202
+PTRACE_SETSIGINFO = 0x4203
+PTRACE_GETREGSET = 0x4204
+PTRACE_SETREGSET = 0x4205
+PTRACE_SEIZE = 0x4206
+PTRACE_INTERRUPT = 0x4207
+PTRACE_LISTEN = 0x4208
+PTRACE_PEEKSIGINFO = 0x4209
+PTRACE_GETSIGMASK = 0x420A
+PTRACE_SETSIGMASK = 0x420B
+PTRACE_SECCOMP_GET_FILTER = 0x420C
+PTRACE_GET_SYSCALL_INFO = 0x420E
+PTRACE_O_TRACESYSGOOD = 1
+PTRACE_O_TRACEFORK = 1 << 1
+PTRACE_O_TRACEVFORK = 1 << 2
+PTRACE_O_TRACECLONE = 1 << 3
+PTRACE_O_TRACEEXEC = 1 << 4
+PTRACE_O_TRACEVFORKDONE = 1 << 5
+PTRACE_O_TRACEEXIT = 1 << 6
+PTRACE_O_TRACESECCOMP = 1 << 7
+PTRACE_O_EXITKILL = 1 << 20
+PTRACE_O_SUSPEND_SECCOMP = 1 << 21
+PTRACE_O_MASK = 0x000000FF | PTRACE_O_EXITKILL | PTRACE_O_SUSPEND_SECCOMP
+PTRACE_EVENT_FORK = 1
+PTRACE_EVENT_VFORK = 2
+PTRACE_EVENT_CLONE = 3
+PTRACE_EVENT_EXEC = 4
+PTRACE_EVENT_VFORK_DONE = 5
+PTRACE_EVENT_EXIT = 6
+PTRACE_EVENT_SECCOMP = 7
+PTRACE_EVENT_STOP = 128
+PTRACE_SYSCALL_INFO_NONE = 0
+PTRACE_SYSCALL_INFO_ENTRY = 1
+PTRACE_SYSCALL_INFO_EXIT = 2
+PTRACE_SYSCALL_INFO_SECCOMP = 3
+NT_PRSTATUS = 1
+NT_PRFPREG = 2
+USER_REGS_SIZE = 27 * 8  # struct user_regs_struct
+USER_FPREGS_SIZE = 512  # struct user_fpregs_struct (the FXSAVE image)
+USER_AREA_SIZE = 912  # sizeof(struct user) on x86-64: regs, FP state, ..., u_debugreg[8] at 848
+USER_DEBUGREG_OFFSET = 848  # offsetof(struct user, u_debugreg)
+
 # --- include/uapi/linux/prctl.h, arch/x86/include/uapi/asm/prctl.h --------------------------------
 
 PR_SET_PDEATHSIG = 1
@@ -1200,6 +1314,7 @@ BLOCK_SIGTIMEDWAIT = 6  # rt_sigtimedwait: woken by a signal of its set, or its 
 BLOCK_IO = 7  # read/write/accept/... on a file that is not ready (components/io_wait.py)
 BLOCK_POLL = 8  # poll/ppoll/select/pselect6/epoll_wait (components/io_wait.py)
 BLOCK_VFORK = 9  # a vfork parent until its child execs or exits (killable only)
+BLOCK_PTRACE = 10  # a ptrace stop: until its tracer resumes it (systems/ptrace.py)
 
 # Exit progress (gVisor TaskExitState); it only moves forward.
 TASK_EXIT_NONE = 0
@@ -1237,6 +1352,7 @@ class Block:
     IO = BLOCK_IO
     POLL = BLOCK_POLL
     VFORK = BLOCK_VFORK
+    PTRACE = BLOCK_PTRACE
 
 
 class ExitState:

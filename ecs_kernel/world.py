@@ -377,6 +377,10 @@ class KernelIndex:
     load_next_ns: int = 0
     # the identity of the next SimMemory shared segment (systems/futex.new_shared_segment)
     next_shared_ino: int = 1
+    # live ptrace links (components/ptrace.py): while any, waits and exits take the scalar paths
+    ptraced: int = 0
+    # seccomp_filters row -> its checked program, one int64 per sock_filter (components/seccomp.py)
+    seccomp_progs: dict[int, Any] = field(default_factory=dict)
     # the network namespace: bound names and ports (net/stack.NetStack), made on first use
     net: Any = None
     # a Simulation's compiled workload and totals: sim/engine.SimState
@@ -390,7 +394,7 @@ class KernelIndex:
         return {"address_spaces": self.address_spaces, "fs_contexts": self.fs_contexts}.get(kind)
 
     # -- checkpoint: numbers in the manifest, dicts as arrays, objects by reference -------------
-    _INTS = ("root_pidns", "realtime_offset_ns", "next_shared_ino", "load_next_ns")
+    _INTS = ("root_pidns", "realtime_offset_ns", "next_shared_ino", "load_next_ns", "ptraced")
     _INT_DICTS = ("nproc", "sigpending_by_uid")
     _OBJECT_DICTS = ("pidmaps", "address_spaces", "fs_contexts")
     _OBJECTS = ("fd_store", "net", "sim", "sim_probes")
@@ -414,6 +418,12 @@ class KernelIndex:
         w.array("index.futex_keys.a", np.array([k[1] for k in keys], np.int64))
         w.array("index.futex_keys.b", np.array([k[2] for k in keys], np.uint64))
         w.array("index.futex_keys.queue", np.array([self.futex_keys[k] for k in keys], np.int64))
+        progs = self.seccomp_progs
+        w.array("index.seccomp_progs.keys", np.fromiter(progs, np.int64, len(progs)))
+        w.array("index.seccomp_progs.lens", np.fromiter((len(v) for v in progs.values()), np.int64,
+                                                        len(progs)))
+        w.array("index.seccomp_progs.insns", np.concatenate([np.zeros(0, np.int64),
+                                                             *progs.values()]).astype(np.int64))
         w.array("index.sigactions.keys", np.array(list(self.sigactions), "S16"))
         w.array("index.sigactions.values", np.array(list(self.sigactions.values()), np.int64))
         for k in self._OBJECT_DICTS:
@@ -446,6 +456,14 @@ class KernelIndex:
         q = r.array("index.futex_keys.queue", np.dtype(np.int64), (n,))
         index.futex_keys = {(int(x), int(y), int(z)): int(v)
                             for x, y, z, v in zip(kinds.tolist(), a.tolist(), b.tolist(), q.tolist())}
+        keys = r.array("index.seccomp_progs.keys", np.dtype(np.int64), (None,))
+        lens = r.array("index.seccomp_progs.lens", np.dtype(np.int64), (len(keys),))
+        if (lens < 1).any() or (lens > 4096).any():
+            r.fail("bad seccomp program lengths")
+        insns = r.array("index.seccomp_progs.insns", np.dtype(np.int64), (int(lens.sum()),))
+        ends = np.cumsum(lens)
+        index.seccomp_progs = {int(k): insns[e - n:e].copy()
+                               for k, n, e in zip(keys.tolist(), lens.tolist(), ends.tolist())}
         keys = r.array("index.sigactions.keys", np.dtype("S16"), (None,))
         vals = r.array("index.sigactions.values", np.dtype(np.int64), (len(keys),))
         index.sigactions = {bytes(k).ljust(16, b"\0"): int(v) for k, v in zip(keys, vals.tolist())}

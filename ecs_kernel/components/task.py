@@ -160,12 +160,14 @@ COMPONENTS = [TaskTree, ThreadGroupMembership, TaskIDs, RunStateC, ExitStateC, W
 
 # What a new task copies from the task that creates it (copy_process: the credentials, the
 # scheduling attributes, the CPU affinity, the signal mask, the name); clone adjusts the
-# scheduling ones after (SCHED_RESET_ON_FORK) and drops the rseq registration under CLONE_VM.
+# scheduling ones after (SCHED_RESET_ON_FORK) and drops the rseq registration under CLONE_VM; the
+# seccomp chain is shared (systems/seccomp.on_clone counts the reference).
 INHERITED = ("ruid", "euid", "suid", "fsuid", "rgid", "egid", "sgid", "fsgid",
              "cap_effective", "cap_permitted", "cap_inheritable", "cap_bset", "cap_ambient",
              "securebits", "no_new_privs", "nice", "sched_policy", "rt_priority",
              "sched_reset_on_fork", "dl_runtime", "dl_deadline", "dl_period", "ioprio",
-             "cpus_allowed", "rseq_addr", "rseq_len", "rseq_sig", "sig_mask", "comm")
+             "cpus_allowed", "rseq_addr", "rseq_len", "rseq_sig", "sig_mask", "comm",
+             "seccomp_mode", "seccomp_filter")
 
 
 def check(world) -> None:

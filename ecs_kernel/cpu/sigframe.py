@@ -74,9 +74,9 @@ def on_stack(sp: int, altstack: tuple[int, int, int] | None) -> bool:
     return altstack[0] < sp <= altstack[0] + altstack[2]
 
 
-def pack_siginfo(signo: int, code: int, fields: bytes) -> bytes:
+def pack_siginfo(signo: int, code: int, fields: bytes, errno: int = 0) -> bytes:
     """128 bytes: si_signo, si_errno, si_code, then the union (``fields``, padded)."""
-    return (_SIGINFO_HEAD.pack(signo, 0, code) + fields).ljust(128, b"\0")[:128]
+    return (_SIGINFO_HEAD.pack(signo, errno, code) + fields).ljust(128, b"\0")[:128]
 
 
 def pack_frame(regs: dict[str, int], *, restorer: int, sigmask: int, siginfo: bytes,

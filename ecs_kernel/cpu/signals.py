@@ -22,9 +22,10 @@ import struct
 
 from unicorn import x86_const as X
 
-from ..abi import (EFAULT, EINTR, ERESTART_RESTARTBLOCK, ERESTARTNOHAND, ERESTARTNOINTR,
-                   ERESTARTSYS, RunState, SA_ONSTACK, SA_RESTART, SA_RESTORER, SIGBUS, SIGFPE, SIGILL, SIGKILL,
-                   SIGSEGV, SIGTRAP, SS_AUTODISARM, SS_DISABLE, SS_ONSTACK, UNBLOCKABLE)
+from ..abi import (AUDIT_ARCH_X86_64, EFAULT, EINTR, ERESTART_RESTARTBLOCK, ERESTARTNOHAND,
+                   ERESTARTNOINTR, ERESTARTSYS, RunState, SA_ONSTACK, SA_RESTART, SA_RESTORER,
+                   SIGBUS, SIGFPE, SIGILL, SIGKILL, SIGSEGV, SIGSYS, SIGTRAP, SS_AUTODISARM,
+                   SS_DISABLE, SS_ONSTACK, SYS_SECCOMP, UNBLOCKABLE)
 from ..components import sigactions
 from ..errors import KernelError
 from ..syscalls.context import ContextRestored
@@ -96,6 +97,8 @@ class GuestSignals:
             self.machine.platform.stop_requested = True
             if self.machine.strace is not None:
                 self._strace_fatal(row, dequeued=not ending)
+        elif in_hook and T.run_state[row] == RunState.blocked:
+            self.machine.platform.stop("blocked")  # a signal-delivery stop: its tracer decides
         if regs is None:
             return False
         SF.write_regs(uc, regs)
@@ -190,6 +193,10 @@ class GuestSignals:
     @staticmethod
     def _siginfo_bytes(signo: int, code: int, pid: int, uid: int, value: int) -> bytes:
         value &= MASK64
+        if signo == SIGSYS and code == SYS_SECCOMP:
+            # force_sig_seccomp: si_call_addr, si_syscall, si_arch; the filter's data in si_errno
+            fields = struct.pack("<QiI", value, pid, AUDIT_ARCH_X86_64)
+            return SF.pack_siginfo(signo, code, fields, errno=uid)
         if signo in FAULT_SIGNALS and code > 0 and code != 0x80:
             fields = struct.pack("<Q", value)  # si_addr
         else:  # kill/tkill/sigqueue/timers: pid (or timer id), uid (or overrun), value

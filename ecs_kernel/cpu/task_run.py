@@ -41,16 +41,18 @@ import traceback
 from unicorn import x86_const as X
 
 from ..abi import (CLONE_SETTLS, CLONE_THREAD, CLONE_VM, ERESTARTNOHAND, ERESTARTNOINTR,
-                   ERESTARTSYS, ERESTART_RESTARTBLOCK, ExitState, NR_RESTART_SYSCALL, RLIMIT_AS,
-                   RLIMIT_DATA, RLIMIT_STACK, SEGV_MAPERR, Block, RunState, SIGKILL, SIGSEGV)
+                   ERESTARTSYS, ERESTART_RESTARTBLOCK, ExitState, NR_RESTART_SYSCALL,
+                   PTRACE_O_TRACESYSGOOD, RLIMIT_AS, RLIMIT_DATA, RLIMIT_STACK, SEGV_MAPERR,
+                   SIGTRAP, SYSCALL_WORK_TRACE, TRAP_TRACE, Block, RunState, SIGKILL, SIGSEGV)
 from ..components import pidns, resources, sigactions
+from ..components import ptrace as P
 from ..components.rlimits import get as rlimit_get
 from ..errors import KernelError
 from ..syscalls import dispatch, sys_rseq
 from ..syscalls.context import ExecDone, FSContext, Task
 from ..syscalls.strace import Strace
-from ..systems import (cpu_clocks, fasync, io_wait, loadavg, task_block, task_clone, task_exec,
-                       task_exit, task_signals)
+from ..systems import (cpu_clocks, fasync, io_wait, loadavg, ptrace, task_block, task_clone,
+                       task_exec, task_exit, task_signals)
 from ..systems.task_signals import deliverable
 from . import host_signals, loader, scheduler, sigframe
 from .clock import HostClock, VirtualClock
@@ -241,6 +243,8 @@ class Machine:
         dispatcher does, on ExecDone); the run loop continues on the new one."""
         gm, prog = self._load(task, path, argv, envp, cwd)
         self._commit_exec(task, gm, prog, path)
+        if self.world.index.ptraced:
+            ptrace.exec_event(self.world, task.row, task.row)
         raise ExecDone()
 
     # -- clone ----------------------------------------------------------------------------------
@@ -291,6 +295,12 @@ class Machine:
         else:
             sigframe.load_context(gm.uc, regs, sigframe.save_fpstate(puc), fs_base, gs_base)
             gm.loaded_row = child
+        event = ptrace.clone_event(w, task.row, child, flags) if w.index.ptraced else 0
+        if event and w.tasks.run_state[task.row] == RunState.blocked:
+            # a vfork parent: the event stop comes first, the wait for the child after it
+            task_signals.ptrace_event_stop(w, task.row, event, int(w.tasks.ptrace_msg[task.row]))
+        elif event:  # the stop comes once the call's result is in rax (the dispatcher's exit work)
+            w.tasks.ptrace_event_pending[task.row] = event
         # Two tasks can run now: stop (safe: we are in the hook) so the run loop schedules in
         # quanta (or runs the child while a vfork parent waits).
         self.platform.stop("requantum")
@@ -350,6 +360,41 @@ class Machine:
         if self.platform.fastpath is not None:
             self.platform.fastpath.sync()
 
+    def tracee_engine(self, row: int):
+        """The engine of task ``row`` (not running: a stopped tracee) with its registers loaded,
+        for its tracer to read and write (the task that was loaded keeps its own in its context,
+        as switch_to keeps them)."""
+        gm = self.memory_of(row)
+        uc = gm.uc
+        loaded = gm.loaded_row if gm.loaded_row >= 0 else row
+        task = self.tasks[row]
+        if loaded != row:
+            prev = self.tasks.get(loaded)
+            if prev is not None:
+                if prev.ctx is None:
+                    prev.ctx = uc.context_save()
+                else:
+                    uc.context_update(prev.ctx)
+            if task.initial_regs is None and task.ctx is not None:
+                uc.context_restore(task.ctx)
+        if task.initial_regs is not None:
+            sigframe.load_context(uc, *task.initial_regs)
+            task.initial_regs = None
+        gm.loaded_row = row
+        return uc
+
+    def tracee_fpregs(self, row: int, image: bytes | None = None) -> bytes:
+        """The FXSAVE image of stopped task ``row`` (PTRACE_GETFPREGS); with ``image``, load it
+        first (PTRACE_SETFPREGS)."""
+        uc = self.tracee_engine(row)
+        if image is not None:
+            sigframe.restore_fpstate(uc, image)
+        return sigframe.save_fpstate(uc)
+
+    def siginfo_of(self, row: int, signo: int) -> bytes:
+        """The 128-byte siginfo of the signal ``row`` last dequeued (its SigInfo columns)."""
+        return self.signals.siginfo(row, signo)
+
     # -- registers the syscalls need ----------------------------------------------------------------
     def set_segment_base(self, task, fs: bool, value: int) -> None:
         uc = self.memory_of(task.row).uc
@@ -364,7 +409,7 @@ class Machine:
         return uc.reg_read(X.UC_X86_REG_FS_BASE if fs else X.UC_X86_REG_GS_BASE)
 
     # -- the way back from a blocked syscall -----------------------------------------------------
-    def syscall_exit(self, row: int) -> None:
+    def syscall_exit(self, row: int) -> bool:
         """runSyscallExit: the blocked syscall of ``row`` (the current task) was completed: a
         result goes to rax (after its completion, e.g. wait4 writing the status, syscalls/table.py);
         a restart code puts rip back on the ``syscall`` instruction with the number in rax
@@ -380,9 +425,14 @@ class Machine:
             if ret == -ERESTART_RESTARTBLOCK:
                 uc.reg_write(X.UC_X86_REG_RAX, NR_RESTART_SYSCALL)
             self.dispatcher.strace_restart(self.tasks[row], nr, ret)
-            return
+            return False
         ret = self.dispatcher.complete(self.tasks[row], nr, ret, uc)
         uc.reg_write(X.UC_X86_REG_RAX, ret & MASK64)
+        if T.syscall_work[row] & SYSCALL_WORK_TRACE:  # the exit stop of a call that had blocked
+            T.ptrace_orig_ax[row] = nr
+            task_signals.ptrace_stop(self.world, row, P.STOP_SYSCALL_EXIT, SIGTRAP | (
+                0x80 if T.ptrace_flags[row] & PTRACE_O_TRACESYSGOOD else 0))
+        return True
 
     # -- the run loop -----------------------------------------------------------------------------
     def run(self, until=None) -> int | None:
@@ -446,6 +496,8 @@ class Machine:
         self.contended = any(r != row and self._runnable(r) for r in self.tasks)
         if T.run_state[row] == RunState.runSyscallExit:
             self.syscall_exit(row)
+            if not self._runnable(row):
+                return  # a ptrace exit stop
         if T.rseq_event[row]:  # back on the CPU after another task: rseq_handle_notify_resume
             T.rseq_event[row] = False
             uc = self.memory_of(row).uc
@@ -500,8 +552,14 @@ class Machine:
         # per-instruction check, so only then).
         quantum = self.scheduler.quantum(
             row, self.contended, QUANTUM if self.timer_deadline_ns is not None or self.contended else 0)
+        stepping = self.world.index.ptraced and \
+            int(self.world.tasks.ptrace_resume[row]) == P.RESUME_SINGLESTEP
+        if stepping:
+            quantum = 1  # PTRACE_SINGLESTEP: one instruction (Unicorn's count), then SIGTRAP
         self._quantum = quantum
         p.run(gm, quantum)
+        if stepping:
+            self._single_stepped(row)
         stopped_outside = host_signals.kill_stopped(self, row)  # its group dies of a host signal
         if self.pending_release:
             rows, self.pending_release = self.pending_release, []
@@ -531,6 +589,21 @@ class Machine:
             elif quantum:
                 self._end_quantum(row, gm.uc)
 
+    def _single_stepped(self, row: int) -> None:
+        """user_single_step_report: after the instruction a tracee was resumed to step (a syscall
+        included), SIGTRAP with TRAP_TRACE; its delivery is the tracer's signal-delivery stop."""
+        w = self.world
+        T = w.tasks
+        if T.ptracer[row] < 0 or int(T.ptrace_resume[row]) != P.RESUME_SINGLESTEP or \
+                int(T.exit_state[row]) != 0:
+            return
+        if int(T.run_state[row]) == RunState.blocked and int(T.block[row]) == Block.PTRACE:
+            return  # a syscall stop came first; the step's trap follows its resume
+        if int(T.run_state[row]) == RunState.blocked:
+            return  # a call that blocked: its trap comes when it returns (not modelled)
+        T.ptrace_resume[row] = P.RESUME_CONT
+        task_signals.force_signal(w, row, SIGTRAP, code=TRAP_TRACE)  # delivered at the quantum's end
+
     def _end_quantum(self, row: int, uc) -> None:
         """A quantum ended between two instructions: run what is due, deliver what it sent."""
         self.clock.retired(self._quantum)
@@ -550,10 +623,13 @@ class Machine:
     def _service_blocked(self) -> None:
         """Blocked tasks: deliver what is deliverable (a handler ends an interruptible wait; a
         stop or a death acts as on any task), and wake those whose files became ready."""
-        T = self.world.tasks
+        T, G = self.world.tasks, self.world.thread_groups
         for r in list(self.tasks):
             if T.alive[r] and T.run_state[r] == RunState.blocked and T.exit_state[r] == 0 \
                     and deliverable(self.world, r):
+                if T.ptracer[r] >= 0 and T.block[r] == Block.WAIT \
+                        and G.child_seq[int(T.tg[r])] != T.wait_seq[r]:
+                    continue  # do_wait looks at its children before the signal (next tick)
                 if r != self.current:
                     self.switch_to(r)
                 uc = self.memory_of(r).uc

@@ -27,13 +27,16 @@ from collections import Counter
 from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import uclib
 
-from ..abi import ENOSYS, ERESTARTNOINTR
+from ..abi import (ENOSYS, ERESTARTNOINTR, PTRACE_EVENT_SECCOMP, PTRACE_O_TRACESYSGOOD, SIGTRAP, SYSCALL_WORK_SECCOMP,
+                   SYSCALL_WORK_TRACE, Block, RunState)
+from ..components import ptrace as P
 from ..errors import KernelError
-from ..systems import io_wait, task_block
+from ..systems import io_wait, seccomp, task_block, task_signals
 from .context import ContextRestored, ExecDone, KernelBlocked, TaskExit, WouldBlock
 from .table import MAX_NR, name_of, table
 
 MASK64 = (1 << 64) - 1
+_STOPPED = object()  # entry_work: the task stopped or dies before its call runs
 _REGS = (X.UC_X86_REG_RAX, X.UC_X86_REG_RDI, X.UC_X86_REG_RSI, X.UC_X86_REG_RDX,
          X.UC_X86_REG_R10, X.UC_X86_REG_R8, X.UC_X86_REG_R9, X.UC_X86_REG_RIP)
 _N = len(_REGS)
@@ -60,6 +63,9 @@ class Dispatcher:
         self._out = ctypes.c_uint64()
         self._out_ref = ctypes.byref(self._out)
         self.hook = self._make_hook()
+        raw = ctypes.CDLL(uclib._name)
+        self._reg_write = raw.uc_reg_write
+        self._reg_write.restype = ctypes.c_int
 
     def _make_hook(self, post=None):
         """The hook; ``post()``, if given, runs after a handler that returned (the compiled fast
@@ -86,6 +92,22 @@ class Dispatcher:
             uch = platform.current_uch  # the engine handle (a c_void_p) of the running task
             read_batch(uch, ids, ptrs, _N)
             nr = vals[0]
+            if world.tasks.syscall_work[machine.current_task.row]:
+                # syscall entry work (a tracer's stop, seccomp): the call may not run at all
+                skip = self.entry_work(machine.current_task, nr, uch)
+                if skip is not None:
+                    if skip is not _STOPPED:
+                        out.value = skip & MASK64
+                        reg_write(uch, RAX, out_ref)
+                        if world.tasks.ptracer[machine.current_task.row] >= 0 and \
+                                self.exit_work(machine.current_task, nr, uch):
+                            return  # the skipped call's exit stop (seccomp's ERRNO, TRAP)
+                        machine.after_syscall(machine.current_task, vals[7] + 2, skip)
+                        if platform.stop_requested:
+                            platform.stop("killed")
+                        elif post is not None:
+                            post()
+                    return
             entry = handlers[nr] if nr < MAX_NR else None
             if entry is None:
                 unimpl[nr] += 1
@@ -123,8 +145,12 @@ class Dispatcher:
                 platform.stop("exec", uch)  # the old image's engine: current_uch is the new one
                 if call is not None:
                     tracer.leave(call, 0, kinds[nr])
+                if world.index.ptraced and world.tasks.ptracer[task.row] >= 0:
+                    self.exit_work(task, nr, platform.current_uch, stop=False)  # stopping already
                 return
             except TaskExit:
+                if world.index.ptraced and world.tasks.ptracer[task.row] >= 0:
+                    task_signals.ptrace_exit_event(world, task.row)
                 platform.stop("exit")
                 if call is not None:
                     tracer.leave_without_return(call)
@@ -132,6 +158,9 @@ class Dispatcher:
             except ContextRestored as ctx:  # rt_sigreturn wrote every register itself
                 if call is not None:
                     tracer.leave(call, signed(ctx.rax), kinds[nr])
+                if world.tasks.syscall_work[task.row] & SYSCALL_WORK_TRACE:
+                    self.syscall_stop(task, nr, uch, entry=False)
+                    return
                 machine.after_syscall(task, ctx.rip, ctx.rax)
                 if platform.stop_requested:
                     platform.stop("killed")
@@ -152,6 +181,8 @@ class Dispatcher:
             reg_write(uch, RAX, out_ref)
             if call is not None:
                 tracer.leave(call, ret, kinds[nr], results[nr])
+            if world.index.ptraced and T.ptracer[task.row] >= 0 and self.exit_work(task, nr, uch):
+                return  # a ptrace stop: signals are delivered once the tracer resumes it
             # Back to user mode: due timers, then signals (a handler entry rewrites rip/rax).
             machine.after_syscall(task, vals[7] + 2, ret, nr)
             if platform.stop_requested:  # the call killed the task (SIGPIPE's default action)
@@ -160,6 +191,83 @@ class Dispatcher:
                 post()
 
         return hook
+
+    def entry_work(self, task, nr: int, uch):
+        """syscall_trace_enter for a task with syscall work: seccomp's verdict (Linux runs it
+        after a tracer's syscall-entry stop). None: the call runs; an int: it does not, and that
+        is its result (rax); ``_STOPPED``: the task stopped or dies, the engine is stopped."""
+        machine, world = self.machine, self.machine.world
+        row = task.row
+        vals = self._vals
+        T = world.tasks
+        if T.syscall_work[row] & SYSCALL_WORK_TRACE:
+            if T.ptrace_entry_done[row]:  # re-run after its entry stop: the call goes on
+                T.ptrace_entry_done[row] = False
+            else:
+                self.syscall_stop(task, nr, uch, entry=True)
+                return _STOPPED
+        if T.syscall_work[row] & SYSCALL_WORK_SECCOMP:
+            kind, value = seccomp.syscall_entry(world, row, nr, vals[7] + 2, list(vals[1:7]))
+            if kind == seccomp.SKIP:
+                return value
+            if kind == seccomp.TRACE:  # PTRACE_EVENT_SECCOMP: the tracer decides, then the call runs
+                T.ptrace_orig_ax[row] = nr
+                self._out.value = -ENOSYS & MASK64
+                self._reg_write(uch, X.UC_X86_REG_RAX, self._out_ref)
+                task_signals.ptrace_event_stop(world, row, PTRACE_EVENT_SECCOMP, value)
+                machine.platform.stop("blocked")
+                return _STOPPED
+            if kind == seccomp.KILLED:
+                if machine.strace is not None and nr < MAX_NR:
+                    call = machine.strace.enter(task, nr, vals[1:1 + self.rows[nr].nargs],
+                                                self.kinds[nr])
+                    if call is not None:
+                        machine.strace.leave_without_return(call)
+                if int(world.tasks.exit_state[row]) != 0:
+                    self.machine.platform.stop("exit")  # SECCOMP_RET_KILL_THREAD: this thread
+                else:
+                    machine.after_syscall(task, vals[7] + 2, nr)  # the forced signal kills
+                    self.machine.platform.stop("killed")
+                return _STOPPED
+        return None
+
+    def syscall_stop(self, task, nr: int, uch, *, entry: bool, stop: bool = True) -> None:
+        """ptrace_report_syscall_entry/exit, in the hook: the task stops (a row) for its tracer
+        and the engine stops; at the entry rax reads -ENOSYS and orig_rax the number."""
+        world = self.machine.world
+        T = world.tasks
+        row = task.row
+        T.ptrace_orig_ax[row] = nr
+        if entry:
+            self._out.value = -ENOSYS & MASK64
+            self._reg_write(uch, X.UC_X86_REG_RAX, self._out_ref)
+        code = SIGTRAP | (0x80 if T.ptrace_flags[row] & PTRACE_O_TRACESYSGOOD else 0)
+        task_signals.ptrace_stop(world, row, P.STOP_SYSCALL_ENTRY if entry else P.STOP_SYSCALL_EXIT,
+                                 code)
+        if stop:
+            self.machine.platform.stop("blocked")
+
+    def exit_work(self, task, nr: int, uch, stop: bool = True) -> bool:
+        """syscall_exit_work for a traced task, in the hook after the result is in rax: an event
+        stop the call made (fork, exec) puts its exit stop after the resume; otherwise, under
+        PTRACE_SYSCALL, the exit stop now. True if the task stopped (the engine stops)."""
+        world = self.machine.world
+        T = world.tasks
+        row = task.row
+        event = int(T.ptrace_event_pending[row])
+        if event:
+            T.ptrace_event_pending[row] = 0
+            task_signals.ptrace_event_stop(world, row, event, int(T.ptrace_msg[row]))
+        if int(T.run_state[row]) == RunState.blocked and int(T.block[row]) == Block.PTRACE:
+            T.ptrace_exit_due[row] = True
+            T.ptrace_orig_ax[row] = nr
+            if stop:
+                self.machine.platform.stop("blocked")
+            return True
+        if T.syscall_work[row] & SYSCALL_WORK_TRACE:
+            self.syscall_stop(task, nr, uch, entry=False, stop=stop)
+            return True
+        return False
 
     def hook_with(self, post):
         """A second hook that calls ``post()`` after each handler that returned."""

@@ -34,13 +34,14 @@ from ..fs.proc import ProcProvider
 from ..fs.sysfs import cpu_list
 from ..fs import host_view
 from ..fs.stdio import HostStdioFile
-from ..systems import cpu_clocks, fd_table, loadavg, task_sched, tty
+from ..systems import cpu_clocks, fd_table, loadavg, ptrace, seccomp, task_sched, tty
 from ..systems.task_list import TaskList
 from ..systems.task_signals import handler_of
 from .sys_info import MEMORY_FREE, MEMORY_TOTAL, RELEASE, SYSNAME
 
 _STATE_NAMES = {"R": "R (running)", "S": "S (sleeping)", "D": "D (disk sleep)",
-                "T": "T (stopped)", "Z": "Z (zombie)", "X": "X (dead)"}
+                "T": "T (stopped)", "t": "t (tracing stop)", "Z": "Z (zombie)",
+                "X": "X (dead)"}
 
 
 def _ticks(ns: int) -> int:
@@ -375,13 +376,14 @@ class KernelProc(ProcProvider):
         allowed = int(T.cpus_allowed[r])
         lines = (f"Name:\t{self._comm(row)}\n{umask}State:\t{_STATE_NAMES[self._state(row)]}\n"
                  f"Tgid:\t{tgid}\nNgid:\t0\nPid:\t{self._tid(row)}\nPPid:\t{ppid}\n"
-                 f"TracerPid:\t0\nUid:\t{uid}\nGid:\t{gid}\nFDSize:\t{fdsize}\nGroups:\t\n"
+                 f"TracerPid:\t{ptrace.tracer_pid(w, r, int(w.index.root_pidns))}\nUid:\t{uid}\nGid:\t{gid}\nFDSize:\t{fdsize}\nGroups:\t\n"
                  f"NStgid:\t{tgid}\nNSpid:\t{self._tid(row)}\nNSpgid:\t{pgid}\nNSsid:\t{sid}\n"
                  f"{vm}Threads:\t{int(G.tasks_count[tg])}\n"
                  f"SigQ:\t{queued}/{rlimits.get(w, tg, RLIMIT_SIGPENDING)[0]}\n"
                  f"SigPnd:\t{int(T.sig_pending[r]):016x}\nShdPnd:\t{int(G.group_pending[tg]):016x}\n"
                  f"SigBlk:\t{int(T.sig_mask[r]):016x}\nSigIgn:\t{ign:016x}\nSigCgt:\t{cgt:016x}\n"
-                 f"{caps}NoNewPrivs:\t{int(T.no_new_privs[r])}\nSeccomp:\t0\n"
+                 f"{caps}NoNewPrivs:\t{int(T.no_new_privs[r])}\nSeccomp:\t{int(T.seccomp_mode[r])}\n"
+                 f"Seccomp_filters:\t{seccomp.filter_count(w, r)}\n"
                  f"Cpus_allowed:\t{allowed:x}\nCpus_allowed_list:\t{cpu_list(allowed)}\n")
         return lines.encode()
 

@@ -16,7 +16,7 @@ from ..abi import (ARCH_GET_CPUID, ARCH_GET_FS, ARCH_GET_GS, ARCH_SET_CPUID, ARC
                    CLONE_SIGHAND, CLONE_THREAD, CLONE_VFORK, CLONE_VM, CSIGNAL, MAX_ARG_STRLEN,
                    NSIG, PAGE_SIZE, PATH_MAX, PR_CAP_AMBIENT, PR_CAPBSET_DROP, PR_CAPBSET_READ,
                    PR_GET_CHILD_SUBREAPER, PR_GET_DUMPABLE, PR_GET_KEEPCAPS, PR_GET_NAME,
-                   PR_GET_NO_NEW_PRIVS, PR_GET_PDEATHSIG, PR_GET_SECCOMP, PR_GET_SECUREBITS,
+                   PR_GET_NO_NEW_PRIVS, PR_GET_PDEATHSIG, PR_GET_SECCOMP, PR_SET_SECCOMP, PR_GET_SECUREBITS,
                    PR_SET_CHILD_SUBREAPER, PR_SET_DUMPABLE, PR_SET_KEEPCAPS, PR_SET_NAME,
                    PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG, PR_SET_SECUREBITS, RLIMIT_AS,
                    RLIMIT_DATA, RLIMIT_NOFILE, RLIMIT_STACK, RLIM_NLIMITS, RunState,
@@ -28,6 +28,7 @@ from ..systems import cpu_clocks, fd_table, futex, sessions, task_exit, task_ide
 from ..systems import task_wait as W
 from ..systems.task_block import BLOCKED
 from ..systems.task_exec import arg_strings_limit
+from . import sys_seccomp
 from .context import KernelBlocked, TaskExit, copy_struct_from_user, s32, u32
 from .registry import FULL, PARTIAL, completion, syscall
 
@@ -297,7 +298,7 @@ def _rusage(utime_ns: int, stime_ns: int) -> bytes:
 # -- prctl / arch_prctl ------------------------------------------------------------------------------------
 
 
-@syscall("prctl", PARTIAL, "names, pdeath signal, dumpable, subreaper, no_new_privs, keepcaps, "
+@syscall("prctl", PARTIAL, "names, pdeath signal, dumpable, subreaper, no_new_privs, seccomp, keepcaps, "
          "securebits, the bounding and ambient capability sets; others EINVAL",
          args=("prctl", "prctlarg", "prctlarg", "prctlarg", "prctlarg"))
 def prctl(t, option, a2, a3, a4, a5):
@@ -348,7 +349,9 @@ def prctl(t, option, a2, a3, a4, a5):
             raise KernelError(E.EINVAL)
         return int(T.no_new_privs[row])
     if option == PR_GET_SECCOMP:
-        return 0
+        return int(T.seccomp_mode[row])
+    if option == PR_SET_SECCOMP:
+        return sys_seccomp.prctl_set_seccomp(t, a2, a3)
     if option == PR_CAPBSET_READ:
         return task_identity.capbset_read(w, row, min(a2, 1 << 31))
     if option == PR_CAPBSET_DROP:

@@ -49,7 +49,8 @@ from typing import Callable
 
 # every family registers its handlers as it is imported
 from . import (sys_epoll, sys_file, sys_futex, sys_identity, sys_info, sys_mm,  # noqa: F401
-               sys_process, sys_rseq, sys_sched, sys_signal, sys_socket, sys_time)
+               sys_process, sys_ptrace, sys_rseq, sys_sched, sys_seccomp, sys_signal, sys_socket,
+               sys_time)
 from .registry import _COMPLETIONS, _REGISTRY, FULL, LEVELS, PARTIAL, UNIMPLEMENTED
 
 # Linux x86-64 (arch/x86/entry/syscalls/syscall_64.tbl, common and 64-bit entries), index = number.
@@ -140,7 +141,7 @@ class Syscall:
 # Known-unimplemented calls and what the guest sees (ENOSYS unless the note says otherwise).
 UNIMPLEMENTED_NOTES = {
     "io_uring_setup": "not modelled", "bpf": "not modelled", "perf_event_open": "not modelled",
-    "userfaultfd": "not modelled", "ptrace": "not modelled", "seccomp": "not modelled",
+    "userfaultfd": "not modelled",
 }
 
 

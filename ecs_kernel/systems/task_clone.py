@@ -24,7 +24,7 @@ from ..components.task import INHERITED, all_cpus
 from ..errors import E, KernelError
 from ..jit.links import append_many
 from ..jit.scatter import add_at
-from . import futex, sessions, task_identity, task_sched, task_signals
+from . import futex, seccomp, sessions, task_identity, task_sched, task_signals
 
 
 # Namespaces we model; the others are refused with EINVAL (documented in the syscall table).
@@ -240,6 +240,7 @@ def clone(world, creator: int, flags: int, *, exit_signal: int | None = None,
             N.free(new_ns)
         raise
     task_sched.sched_fork(world, creator, t)
+    seccomp.on_clone(world, t)
     if flags & CLONE_VM:  # rseq_fork: a new thread of the same memory registers its own
         T.rseq_addr[t] = T.rseq_len[t] = T.rseq_sig[t] = 0
 
@@ -322,6 +323,10 @@ def vfork_release(world, t: int) -> None:
             and T.stop_block[p] == Block.VFORK:
         T.stop_block[p] = Block.NONE
         T.stop_run_state[p] = RunState.runSyscallExit
+    elif T.run_state[p] == RunState.blocked and T.block[p] == Block.PTRACE \
+            and T.ptrace_stop_block[p] == Block.VFORK:  # its tracer holds it: it goes on after
+        T.ptrace_stop_block[p] = Block.NONE
+        T.ptrace_stop_run_state[p] = RunState.runSyscallExit
 
 
 # -- batches -----------------------------------------------------------------------------------------
@@ -384,6 +389,7 @@ def clone_many(world, creators, flags: int, *, exit_signal: int | None = None) -
     for name in INHERITED:
         col = getattr(T, name)
         col[rows] = col[src]
+    seccomp.on_clone(world, rows)
     if flags & CLONE_VM:
         T.rseq_addr[rows] = T.rseq_len[rows] = T.rseq_sig[rows] = 0
     T.start_ns[rows] = world.now_ns

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..abi import (CLD_DUMPED, CLD_EXITED, CLD_KILLED, ExitState, RunState, SA_NOCLDWAIT,
+from ..abi import (CLD_DUMPED, CLD_EXITED, CLD_KILLED, ExitState, PTRACE_O_EXITKILL, RunState,
+                   SA_NOCLDWAIT,
                    SIGCHLD, SIGCONT, SIGHUP, SIGKILL, SIG_IGN)
 from ..components import links, pidns, resources, rlimits
 from ..components.signals import sigmask
@@ -31,7 +32,7 @@ from ..jit.links import unlink_many
 from ..jit.scatter import add_at, first_seen, subtract_at, unique
 from ..jit.signals_batch import sigkill_rows
 from ..schedule import Phase, system
-from . import cpu_clocks, futex, io_wait, sessions, task_clone, tty
+from . import cpu_clocks, futex, io_wait, ptrace, seccomp, sessions, task_clone, tty
 from .task_signals import (flags_of, group_kill, handler_of, release_group_signals,
                            release_task_signals, send_group_signal)
 
@@ -142,13 +143,15 @@ def interrupt_system(world, commands) -> None:
                "PIDNamespace", "ChildSubreaper", "GroupStopState", "ProcessGroup", "TaskPIDs"),
         writes=("RunState", "ExitState", "TaskTree", "ThreadGroupMembership", "ThreadGroupCore",
                 "ChildEvents", "GroupSigPending", "SigPending", "TaskResources", "signal_handlersRefs",
-                "fd_tablesRefs", "address_spacesRefs", "PIDNamespace", "ProcessGroupMembership",
+                "fd_tablesRefs", "address_spacesRefs", "fs_contextsRefs", "PIDNamespace", "ProcessGroupMembership",
                 "ProcessGroup", "Session", "Rlimits", "UTSNamespace", "process_groupsIDs",
                 "sessionsIDs", "TaskIDs", "TaskPIDs", "ThreadState", "SignalHandlers", "SigActions",
                 "TaskCreds",
                 "SigMask", "GroupStopState", "SigQueue", "SigFrames", "SigWait", "SigInfo",
                 "WaitState", "FutexWaiters", "FutexQueues", "FutexState", "CpuClock", "CpuUsage",
-                "GroupCpuClock", "IOWaits"))
+                "GroupCpuClock", "IOWaits",
+                # release drops ptrace links and seccomp chains; a tracer's exit detaches
+                "TaskPtrace", "TaskSeccomp", "SeccompFilters"))
 def exit_system(world, commands) -> None:
     """Advance every exiting task: runExit -> runExitMain -> runExitNotify -> runExitDone.
 
@@ -172,7 +175,8 @@ def exit_system(world, commands) -> None:
     root = world.index.root_pidns
     init = int(N.init_task[root])
     init_tg = int(T.tg[init]) if init >= 0 else -1
-    simple = (T.child_head[rows] < 0) & (T.ns[rows] == root) & (T.tg[rows] != init_tg)
+    simple = (T.child_head[rows] < 0) & (T.ns[rows] == root) & (T.tg[rows] != init_tg) \
+        & (T.ptracer[rows] < 0)
     for t in rows[~simple].tolist():
         exit_notify(world, t)
     if world.settings.batch_exit:
@@ -187,6 +191,8 @@ def exit_main(world, t: int) -> None:
     T, G = world.tasks, world.thread_groups
     futex.futex_exit(world, t)  # robust list, clear_child_tid: before the mm reference goes
     task_clone.vfork_release(world, t)  # mm_release: a vfork parent goes on
+    if T.ptrace_tracees[t]:
+        exit_ptrace(world, t)
     io_wait.release_task(world, t)
     for kind, col in resources.KINDS.items():
         row = int(getattr(T, col)[t])
@@ -227,10 +233,58 @@ def exit_notify(world, t: int) -> None:
     T.run_state[t] = RunState.runExitDone
     leader = int(G.leader[tg])
     if t == leader:
-        if G.tasks_count[tg] == 1 and do_notify_parent(world, t):
+        if G.tasks_count[tg] == 1 and traced_elsewhere(world, t):
+            # a zombie tracee is its tracer's to see first; its parent hears of it once the
+            # tracer has waited for it or is gone (exit_ptrace)
+            T.ptrace_report[t] = True
+            notify_tracer_of_exit(world, t)
+        elif G.tasks_count[tg] == 1 and do_notify_parent(world, t):
             release(world, t)
     else:
+        ptrace.unlink(world, t)  # a thread's exit is not kept for its tracer (see README)
         release(world, t)
+
+
+def traced_elsewhere(world, t: int) -> bool:
+    """ptrace_reparented: ``t`` is traced by a task outside its real parent's thread group."""
+    T = world.tasks
+    tracer, parent = int(T.ptracer[t]), int(T.parent[t])
+    return tracer >= 0 and (parent < 0 or int(T.tg[tracer]) != int(T.tg[parent]))
+
+
+def notify_tracer_of_exit(world, t: int) -> None:
+    """do_notify_parent to the tracer of a zombie tracee: SIGCHLD with the exit's si_code and
+    status (unless the tracer ignores SIGCHLD), and its waits look again."""
+    T, G = world.tasks, world.thread_groups
+    tracer = int(T.ptracer[t])
+    ttg = int(T.tg[tracer])
+    code, status = child_siginfo(wait_status(world, t))
+    if handler_of(world, tracer, SIGCHLD) != SIG_IGN:
+        send_group_signal(world, ttg, SIGCHLD, code=code,
+                          pid=pidns.tid_in(world, t, int(T.ns[tracer])), uid=int(T.ruid[t]),
+                          value=status)
+    G.child_seq[ttg] += 1
+
+
+def release_traced_zombie(world, t: int) -> None:
+    """The tracer has seen a zombie tracee's exit (or is gone): unlink it, and its real parent
+    hears of it now (and reaps it, or it is autoreaped)."""
+    ptrace.unlink(world, t)
+    if do_notify_parent(world, t):
+        release(world, t)
+
+
+def exit_ptrace(world, tracer: int) -> None:
+    """exit_ptrace: a tracer's exit detaches its tracees (PTRACE_O_EXITKILL ones die of
+    SIGKILL); a zombie tracee goes to its real parent."""
+    T = world.tasks
+    for t in np.flatnonzero((T.ptracer[: T.n] == tracer) & T.alive[: T.n]).tolist():
+        if T.ptrace_flags[t] & PTRACE_O_EXITKILL:
+            send_group_signal(world, int(T.tg[t]), SIGKILL)
+        if int(T.exit_state[t]) == ExitState.ZOMBIE and T.ptrace_report[t]:
+            release_traced_zombie(world, t)
+        else:
+            ptrace.unlink(world, t)
 
 
 def _zap_pid_namespace(world, ns: int, init_tg: int) -> None:
@@ -383,6 +437,8 @@ def exit_main_many(world, rows: np.ndarray) -> None:
         return
     T, G = world.tasks, world.thread_groups
     futex.futex_exit_many(world, rows)  # as exit_main: before the mm references go
+    for t in rows[T.ptrace_tracees[rows] > 0].tolist():
+        exit_ptrace(world, t)
     W = world.io_waits
     waits = W.iw_task[W.live_rows()] if W.count else np.zeros(0, np.int32)
     for t in rows[(T.vfork_parent[rows] >= 0) | np.isin(rows, waits)].tolist():
@@ -468,6 +524,10 @@ def release_many(world, rows: np.ndarray) -> None:
     T, G, N = world.tasks, world.thread_groups, world.pid_namespaces
     root = world.index.root_pidns
     cpu_clocks.on_release_many(world, rows)  # as release
+    for t in rows[T.seccomp_filter[rows] >= 0].tolist():
+        seccomp.on_release(world, t)
+    for t in rows[T.ptracer[rows] >= 0].tolist():
+        ptrace.unlink(world, t)
     T.exit_state[rows] = ExitState.DEAD
     T.run_state[rows] = RunState.runExitDone
     pidns.pidmap(world, root).task[T.tids[rows, 0]] = -1
@@ -538,6 +598,8 @@ def release(world, t: int) -> None:
     T.exit_state[t] = ExitState.DEAD
     T.run_state[t] = RunState.runExitDone
     cpu_clocks.on_release(world, t)  # its CPU time stays in the group's (signal->utime/stime)
+    seccomp.on_release(world, t)
+    ptrace.unlink(world, t)
     tg = int(T.tg[t])
     leader = int(G.leader[tg])
     for ns in pidns.chain(world, int(T.ns[t])):

@@ -204,6 +204,7 @@ class TaskList:
         state[is_blocked & np.isin(block, _INTERRUPTIBLE)] = ord("S")
         state[is_blocked & (block == Block.VFORK)] = ord("D")
         state[is_blocked & (block == Block.STOPPED)] = ord("T")
+        state[is_blocked & (block == Block.PTRACE)] = ord("t")  # a ptrace stop
         state[zombie] = ord("Z")
         self.state = state
         self.session_leader = self.pid == self.sid
@@ -324,6 +325,11 @@ class TaskList:
             return self._io_wait(i, b)
         if b == Block.VFORK:
             return {"call": "vfork", "child": self._vfork_child.get(int(self.row[i]))}
+        if b == Block.PTRACE:
+            T = self._world.tasks
+            r = int(self.row[i])
+            return {"call": "ptrace stop", "tracer": int(T.tids[int(T.ptracer[r]), 0])
+                    if T.ptracer[r] >= 0 else None, "report": int(T.ptrace_code[r])}
         return {"call": f"block {b}"}
 
     def _wait4(self, i: int) -> dict:

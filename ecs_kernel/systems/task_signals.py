@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..abi import (Block, CAP_KILL, CLD_CONTINUED, CLD_STOPPED, COREDUMP_SIGNALS, DEFAULT_IGNORE,
+from ..abi import (Block, CAP_KILL, CLD_CONTINUED, CLD_STOPPED, CLD_TRAPPED, PTRACE_EVENT_EXIT,
+                   PTRACE_EVENT_STOP, PTRACE_O_TRACEEXIT, SIGTRAP, COREDUMP_SIGNALS, DEFAULT_IGNORE,
                    ERESTARTNOINTR, ERESTART_RESTARTBLOCK, ExitState, FULL_MASK, MINSIGSTKSZ, NSIG,
                    RLIMIT_SIGPENDING, RunState, SA_NOCLDSTOP, SA_NODEFER, SA_RESETHAND, SA_RESTART,
                    SIGCHLD, SIGCONT, SIGKILL, SIGRTMIN, SIGSEGV, SIGSTOP, SIG_BLOCK, SIG_DFL,
                    SIG_IGN, SIG_SETMASK, SIG_UNBLOCK, SI_KERNEL, SI_TKILL, SI_USER, SS_AUTODISARM,
                    SS_DISABLE, SS_ONSTACK, STOP_MASK, STOP_SIGNALS, SYNCHRONOUS_MASK, UNBLOCKABLE)
 from ..components import links, pidns, rlimits, sigactions
+from ..components import ptrace as P
 from ..components.signals import sigmask
 from ..components.task import begin_exit
 from ..errors import E, KernelError
@@ -83,6 +85,8 @@ def sig_ignored(world, task: int, signo: int, force: bool = False) -> bool:
     """
     if signo not in (SIGKILL, SIGSTOP) and _blocked(world, task, signo):
         return False
+    if signo != SIGKILL and world.tasks.ptracer[task] >= 0:
+        return False  # a tracer sees even an ignored signal
     handler = handler_of(world, task, signo)
     level = unkillable(world, int(world.tasks.tg[task]))
     if level == 2 and signo in (SIGKILL, SIGSTOP):
@@ -285,6 +289,12 @@ def _continue_group(world, tg: int) -> None:
         if T.run_state[t] == RunState.blocked and T.block[t] == Block.STOPPED:
             T.run_state[t] = T.stop_run_state[t]
             T.block[t] = T.stop_block[t]
+        elif T.run_state[t] == RunState.blocked and T.block[t] == Block.PTRACE \
+                and T.ptrace_flags[t] & P.PT_SEIZED:
+            # ptrace_trap_notify: a seized tracee stays in its trap; a listening one traps again
+            T.ptrace_notify[t] = True
+            if T.ptrace_listening[t]:
+                ptrace_retrap(world, t)
     _notify_parent_cldstop(world, tg, CLD_CONTINUED)
 
 
@@ -308,7 +318,7 @@ def _wants(world, t: int, signo: int) -> bool:
         return False
     if signo == SIGKILL:
         return True
-    return not (T.run_state[t] == RunState.blocked and T.block[t] == Block.STOPPED)
+    return not (T.run_state[t] == RunState.blocked and T.block[t] in (Block.STOPPED, Block.PTRACE))
 
 
 def _complete(world, task: int, signo: int, group: bool) -> None:
@@ -330,7 +340,8 @@ def _complete(world, task: int, signo: int, group: bool) -> None:
             return
         G.curr_target[tg] = t
     if (signo not in COREDUMP_SIGNALS and _fatal_default(world, t, signo) and not G.exiting[tg]
-            and not int(T.sig_mask[t]) >> (signo - 1) & 1):
+            and not int(T.sig_mask[t]) >> (signo - 1) & 1
+            and (signo == SIGKILL or T.ptracer[t] < 0)):  # a tracer sees it first
         group_kill(world, tg, signo)
 
 
@@ -687,12 +698,15 @@ def deliverable(world, t: int) -> bool:
     parent takes none (SIGKILL reaches them through the interrupt system)."""
     T = world.tasks
     pend = int(T.sig_pending[t]) | int(world.thread_groups.group_pending[int(T.tg[t])])
+    if T.ptrace_inject[t] and not (T.run_state[t] == RunState.blocked and
+                                   T.block[t] == Block.PTRACE):
+        return True  # the signal a tracer chose (guests only: the batch scan has no tracees)
     if not pend:
         return False
     m = int(T.sig_mask[t])
     if T.run_state[t] == RunState.blocked:
         b = int(T.block[t])
-        if b in (Block.STOPPED, Block.VFORK):
+        if b in (Block.STOPPED, Block.VFORK, Block.PTRACE):
             return False
         if b == Block.SIGTIMEDWAIT:
             m &= ~int(T.sig_wait_set[t])
@@ -887,13 +901,87 @@ def _do_signal_stop(world, t: int, signo: int) -> None:
     G.stop_report[tg] = True
     G.continued_report[tg] = False
     for th in _threads(world, tg):
-        if T.exit_state[th] != ExitState.NONE or T.block[th] == Block.STOPPED:
+        if T.exit_state[th] != ExitState.NONE or T.block[th] in (Block.STOPPED, Block.PTRACE):
+            continue
+        if T.ptracer[th] >= 0:  # a traced thread's group stop is a trap its tracer sees
+            seized = T.ptrace_flags[th] & P.PT_SEIZED
+            ptrace_stop(world, th, P.STOP_GROUP,
+                        signo | (PTRACE_EVENT_STOP << 8 if seized else 0))
             continue
         T.stop_run_state[th] = T.run_state[th]
         T.stop_block[th] = T.block[th]
         T.run_state[th] = RunState.blocked
         T.block[th] = Block.STOPPED
     _notify_parent_cldstop(world, tg, CLD_STOPPED)
+
+
+# -- ptrace stops (Linux: kernel/signal.c ptrace_stop, ptrace_signal, do_notify_parent_cldstop) ----
+
+def notify_tracer(world, t: int, why: int = CLD_TRAPPED) -> None:
+    """do_notify_parent_cldstop(for_ptracer): wake the tracer's waits; SIGCHLD unless it opted
+    out (SA_NOCLDSTOP) or ignores it. si_status: the stop's signal."""
+    T, G = world.tasks, world.thread_groups
+    tracer = int(T.ptracer[t])
+    if tracer < 0:
+        return
+    G.child_seq[int(T.tg[tracer])] += 1
+    if handler_of(world, tracer, SIGCHLD) == SIG_IGN or \
+            flags_of(world, tracer, SIGCHLD) & SA_NOCLDSTOP:
+        return
+    send_signal(world, tracer, SIGCHLD, group=True, code=why,
+                pid=pidns.tid_in(world, t, int(T.ns[tracer])), uid=int(T.ruid[t]),
+                value=int(T.ptrace_code[t]) & 0x7F)
+
+
+def ptrace_stop(world, t: int, kind: int, code: int) -> None:
+    """ptrace_stop: tracee ``t`` stops (a row: blocked on Block.PTRACE, what it was doing kept)
+    with the report ``code`` for its tracer's wait; the tracer hears of it. A task blocked in a
+    syscall leaves it first (to be restarted, as a signal's wakeup does)."""
+    T = world.tasks
+    if T.run_state[t] == RunState.blocked and T.block[t] not in (Block.STOPPED, Block.PTRACE):
+        interrupt_syscall(world, t, True)
+    if T.run_state[t] == RunState.blocked and T.block[t] == Block.STOPPED:
+        T.ptrace_stop_run_state[t] = T.stop_run_state[t]  # the group stop becomes the trap
+        T.ptrace_stop_block[t] = T.stop_block[t]
+    elif not (T.run_state[t] == RunState.blocked and T.block[t] == Block.PTRACE):
+        T.ptrace_stop_run_state[t] = T.run_state[t]
+        T.ptrace_stop_block[t] = T.block[t]
+    T.run_state[t] = RunState.blocked
+    T.block[t] = Block.PTRACE
+    T.ptrace_stop[t] = kind
+    T.ptrace_code[t] = code
+    T.ptrace_report[t] = True
+    notify_tracer(world, t, CLD_STOPPED if kind == P.STOP_GROUP else CLD_TRAPPED)
+
+
+def ptrace_retrap(world, t: int) -> None:
+    """do_jobctl_trap for a seized tracee whose group stop ended while it listened: a
+    PTRACE_EVENT_STOP trap with SIGTRAP, reported anew."""
+    T = world.tasks
+    T.ptrace_notify[t] = False
+    T.ptrace_listening[t] = False
+    T.ptrace_stop[t] = P.STOP_GROUP
+    T.ptrace_code[t] = SIGTRAP | PTRACE_EVENT_STOP << 8
+    T.ptrace_report[t] = True
+    notify_tracer(world, t, CLD_STOPPED)
+
+
+def ptrace_exit_event(world, t: int) -> None:
+    """ptrace_event(PTRACE_EVENT_EXIT) at the start of do_exit: a tracee with
+    PTRACE_O_TRACEEXIT stops, its exit status the message, before it exits (it stays in
+    runExit once resumed; SIGKILL ends the stop)."""
+    T, G = world.tasks, world.thread_groups
+    if T.ptracer[t] < 0 or not T.ptrace_flags[t] & PTRACE_O_TRACEEXIT:
+        return
+    tg = int(T.tg[t])
+    status = int(G.group_exit_code[tg]) if G.exiting[tg] else int(T.exit_code[t])
+    ptrace_event_stop(world, t, PTRACE_EVENT_EXIT, status)
+
+
+def ptrace_event_stop(world, t: int, event: int, msg: int) -> None:
+    """ptrace_event: a PTRACE_EVENT_* stop with its message (PTRACE_GETEVENTMSG)."""
+    world.tasks.ptrace_msg[t] = msg & 0xFFFF_FFFF_FFFF_FFFF
+    ptrace_stop(world, t, P.STOP_EVENT, SIGTRAP | event << 8)
 
 
 def _pgrp_orphaned(world, tg: int) -> bool:
@@ -918,14 +1006,27 @@ def get_signal(world, t: int, *, stop_after_handler: bool = False):
             world.index.signal_stats.delivered += 1
             return
     while T.exit_state[t] == ExitState.NONE and not G.exiting[tg]:
-        if T.run_state[t] == RunState.blocked and T.block[t] in (Block.STOPPED, Block.VFORK):
+        if T.run_state[t] == RunState.blocked and T.block[t] in (Block.STOPPED, Block.VFORK,
+                                                                  Block.PTRACE):
             return  # a stopped task, or a vfork parent (killable only), takes no handler
         blocked = int(T.sig_mask[t])
-        cur = int(G.curr_target[tg])
-        group_ok = cur < 0 or cur == t or not _wants_group(world, cur)
-        signo = dequeue(world, t, blocked, allow_group=group_ok)
-        if not signo:
-            return
+        if T.ptrace_inject[t]:
+            # the signal the tracer chose at a signal-delivery stop (ptrace_signal's tail)
+            signo = int(T.ptrace_inject[t])
+            T.ptrace_inject[t] = 0
+            if blocked >> (signo - 1) & 1 and not sigmask(signo) & UNBLOCKABLE:
+                send_signal(world, t, signo, group=False, code=int(T.si_code[t]),
+                            pid=int(T.si_pid[t]), uid=int(T.si_uid[t]), value=int(T.si_value[t]))
+                continue
+        else:
+            cur = int(G.curr_target[tg])
+            group_ok = cur < 0 or cur == t or not _wants_group(world, cur)
+            signo = dequeue(world, t, blocked, allow_group=group_ok)
+            if not signo:
+                return
+            if T.ptracer[t] >= 0 and signo != SIGKILL:
+                ptrace_stop(world, t, P.STOP_SIGNAL, signo)  # the tracer decides
+                return
         handler = handler_of(world, t, signo)
         if handler == SIG_IGN:
             continue
@@ -951,13 +1052,15 @@ def get_signal(world, t: int, *, stop_after_handler: bool = False):
         T.exit_code[t] = signo
         begin_exit(world, t)  # systems/task_exit.py takes it from runExit
         world.index.signal_stats.delivered += 1
+        if T.ptracer[t] >= 0:
+            ptrace_exit_event(world, t)
         return
 
 
 def _wants_group(world, t: int) -> bool:
     T = world.tasks
     return bool(T.alive[t]) and T.exit_state[t] == ExitState.NONE and not (
-        T.run_state[t] == RunState.blocked and T.block[t] == Block.STOPPED)
+        T.run_state[t] == RunState.blocked and T.block[t] in (Block.STOPPED, Block.PTRACE))
 
 
 @system(phase=Phase.SIGNALS,
@@ -968,7 +1071,9 @@ def _wants_group(world, t: int) -> bool:
                 "ThreadGroupCore", "GroupStopState", "ChildEvents",
                 # a handler ending a futex wait frees its waiter row (futex_interrupt); ending a
                 # sleep keeps its remainder; ending an I/O wait frees its rows
-                "FutexWaiters", "FutexQueues", "FutexState", "SleepState", "IOWaits"))
+                "FutexWaiters", "FutexQueues", "FutexState", "SleepState", "IOWaits",
+                # a tracee's signal-delivery and group stops (ptrace_stop)
+                "TaskPtrace"))
 def signal_system(world, commands) -> None:
     """Deliver signals to every task that has one deliverable (found by the numba scan), and end
     sigtimedwait waits whose deadline passed."""
@@ -992,6 +1097,12 @@ def signal_system(world, commands) -> None:
     # Guest tasks get their signals from their CPU driver (cpu/signals.py), which must build a
     # frame in guest memory for each handler; the driver delivers right after every tick.
     rows = rows[~T.guest[rows]]
+    if world.index.ptraced:
+        # the signal a tracer chose at a signal-delivery stop (the scan sees only pending bits)
+        inject = np.flatnonzero((T.ptrace_inject[:n] != 0) & T.alive[:n] & ~T.guest[:n]
+                                & (T.run_state[:n] != RunState.blocked))
+        for t in inject.tolist():
+            get_signal(world, t)
     if world.settings.signal_delivery_python:
         for t in rows.tolist():
             get_signal(world, t)

@@ -25,7 +25,7 @@ from ..errors import E, KernelError
 from ..jit import wait_batch as K
 from ..jit.scatter import add_at
 from ..schedule import Phase, system
-from . import cpu_clocks, task_exit
+from . import cpu_clocks, ptrace, task_exit
 from .task_block import BLOCKED, Blocked
 
 
@@ -147,6 +147,17 @@ def _consider(world, waiter: int, c: int, opts: WaitOptions, st: _Search) -> Wai
         return None
     ctg = int(T.tg[c])
     ns = int(T.ns[waiter])
+    traced = int(T.ptracer[c]) >= 0
+    if traced and task_exit.traced_elsewhere(world, c):
+        # a zombie tracee is only visible to its tracer; its stops are the tracer's too
+        st.notask_error = False
+        if es == ExitState.ZOMBIE:
+            return None
+    elif traced:
+        traced = False  # traced by the waiter's group: it sees the tracee's reports instead
+        if es == ExitState.NONE and ptrace.stopped(world, c):
+            st.notask_error = False
+            return None
     if es == ExitState.ZOMBIE:
         if G.tasks_count[ctg] == 1:  # not delay_group_leader
             if not opts.options & WEXITED:
@@ -202,8 +213,49 @@ def try_wait(world, t: int, opts: WaitOptions) -> WaitResult | None:
                         res = _consider(world, t, c, opts, st)
                         if res is not None:
                             return res
+    if world.index.ptraced and target != _NO_TARGET:
+        res = _try_tracees(world, t, opts, target, st)
+        if res is not None:
+            return res
     if st.notask_error:
         raise KernelError(E.ECHILD, "no child can match this wait")
+    return None
+
+
+def _try_tracees(world, t: int, opts: WaitOptions, target: int, st: _Search) -> WaitResult | None:
+    """ptrace_do_wait: the tasks the waiter (or, without __WNOTHREAD, its group) traces: a
+    ptrace stop not yet reported (status ``code << 8 | 0x7f``, CLD_TRAPPED), or the exit of a
+    zombie tracee whose real parent is elsewhere (reaped for the tracer: the parent hears of it
+    then). Tracees are eligible whatever __WCLONE says."""
+    T, G = world.tasks, world.thread_groups
+    tg = int(T.tg[t])
+    threads = [t] if opts.options & WNOTHREAD else links.members(G.task_head, tg, T.tg_next)
+    n = T.n
+    rows = np.flatnonzero(np.isin(T.ptracer[:n], threads) & T.alive[:n]).tolist()
+    ns = int(T.ns[t])
+    for r in rows:
+        if opts.idtype == P_PID and r != target:
+            continue
+        if opts.idtype == P_PGID and int(G.pgrp[int(T.tg[r])]) != target:
+            continue
+        es = int(T.exit_state[r])
+        if es == ExitState.DEAD:
+            continue
+        st.notask_error = False
+        if es == ExitState.ZOMBIE and T.ptrace_report[r]:
+            if not opts.options & WEXITED:
+                continue
+            status = task_exit.wait_status(world, r)
+            code, _ = task_exit.child_siginfo(status)
+            res = WaitResult(r, pidns.tid_in(world, r, ns), status, code, int(T.ruid[r]))
+            if not opts.options & WNOWAIT:
+                task_exit.release_traced_zombie(world, r)
+            return res
+        if es != ExitState.ZOMBIE and ptrace.stopped(world, r) and T.ptrace_report[r]:
+            status = (int(T.ptrace_code[r]) << 8) | WSTATUS_STOPPED
+            if not opts.options & WNOWAIT:
+                T.ptrace_report[r] = False
+            return WaitResult(r, pidns.tid_in(world, r, ns), status, CLD_TRAPPED, int(T.ruid[r]))
     return None
 
 
@@ -363,7 +415,9 @@ def store_result(world, t: int, res: WaitResult) -> None:
                 "sessionsIDs", "ThreadState", "ChildEvents", "GroupSigPending", "SigPending",
                 "SigQueue", "SigFrames", "SigWait", "SigInfo", "SigMask", "TaskCreds", "TaskResources",
                 "TaskPIDs", "SignalHandlers", "SigActions", "CpuClock", "CpuUsage", "GroupCpuClock",
-                "JoinedChildCPUStats"))
+                "JoinedChildCPUStats",
+                # a reaped tracee's ptrace link and seccomp chain; a tracer's report taken
+                "TaskPtrace", "TaskSeccomp", "SeccompFilters"))
 def wait_system(world, commands) -> None:
     """Retry every blocked wait whose thread group saw a child event since it last looked."""
     T, G = world.tasks, world.thread_groups
@@ -373,7 +427,7 @@ def wait_system(world, commands) -> None:
     if len(rows) == 0:
         return
     rows = rows[G.child_seq[T.tg[rows]] != T.wait_seq[rows]]
-    if world.settings.batch_wait and len(rows) >= BATCH_MIN:
+    if world.settings.batch_wait and len(rows) >= BATCH_MIN and not world.index.ptraced:
         _wait_system_batch(world, rows)
         return
     for t in rows.tolist():

@@ -338,3 +338,12 @@ def test_file_locks_and_a_lock_wait_resume(guest_build, frac):
     F_SETLKW during a 100 ms sleep of its parent: the locks (fs/locks.py, on the inode) and the
     waiter's io_waits row are saved and restored."""
     assert_resumes(guest_build("locks"), frac)
+
+
+@pytest.mark.parametrize("libc", ["gcc", "musl"])
+@EXAMPLES
+@given(frac=st.floats(0.1, 0.9))
+def test_traced_and_seccomp_filtered_program_resumes(guest_build, libc, frac):
+    """ptrace_ckpt.c: a tracer following every syscall stop of a child whose seccomp filter
+    answers getppid: the links, stops and filters are rows and come back."""
+    assert_resumes(guest_build("ptrace_ckpt", libc), frac)

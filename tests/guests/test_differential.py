@@ -183,3 +183,21 @@ def test_page_faults_report_si_code_and_si_addr_as_linux(guest_build, libc, case
     guards, munmap, mremap, brk, fork and NX data pages; stacks grow on a fault up to
     RLIMIT_STACK (raised at run time) and no further."""
     same([guest_build("pagefaults", libc), case])
+
+
+def test_seccomp_strict_and_filters(guest_build, libc):
+    """seccomp: ERRNO, TRAP's siginfo, KILL_PROCESS (status SIGSYS), KILL_THREAD, strict mode,
+    inheritance by fork and across exec, the checks on programs, TSYNC, /proc status."""
+    native, guest = same([guest_build("seccomp", libc)])
+    assert "kill: signal 31" in native.stdout.decode()
+
+
+@pytest.mark.parametrize("scenario", ["count", "peekpoke", "regs", "signal", "fork", "seize",
+                                      "attach", "seccomp", "step"])
+def test_ptrace(guest_build, libc, scenario):
+    """ptrace: syscall stops counted and their numbers, PEEK/POKE, GETREGS/SETREGS changing a
+    call and its result, signal-delivery stops (suppressed, delivered, changed), fork events and
+    the auto-attached child's exit, SEIZE/INTERRUPT/GET_SYSCALL_INFO and TracerPid, ATTACH/DETACH,
+    EXITKILL."""
+    native, guest = same([guest_build("ptrace", libc), scenario])
+    assert native.status == 0 and native.stdout

@@ -1,0 +1,472 @@
+/* ptrace(2): a tracer and its tracees. Scenarios (argv[1]):
+ *   count     TRACEME + exec of ourselves ("child" mode): every syscall stop's number, in order
+ *   peekpoke  PEEKDATA/POKEDATA of a variable, PEEKUSER/POKEUSER of the user area
+ *   regs      GETREGS/SETREGS: a syscall's number changed at entry, its result at exit
+ *   signal    signal-delivery stops: one suppressed, one delivered, one changed; GETSIGINFO
+ *   fork      PTRACE_O_TRACEFORK: the event, GETEVENTMSG, the auto-attached grandchild, its exit
+ *             seen by the tracer and then by its real parent
+ *   seize     SEIZE + INTERRUPT (PTRACE_EVENT_STOP), GET_SYSCALL_INFO, /proc TracerPid, KILL
+ *   attach    ATTACH (SIGSTOP), DETACH, EPERM cases, EXITKILL
+ * Each prints what it saw; run natively and under ecs-kernel, the outputs must match. */
+#include <errno.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef PTRACE_GET_SYSCALL_INFO
+#define PTRACE_GET_SYSCALL_INFO 0x420e
+#endif
+#ifndef PTRACE_EVENT_STOP
+#define PTRACE_EVENT_STOP 128
+#endif
+#ifndef __WALL
+#define __WALL 0x40000000
+#endif
+
+static long pt(long req, pid_t pid, void *addr, void *data) {
+    return syscall(SYS_ptrace, req, pid, addr, data);
+}
+
+static void show(const char *what, pid_t pid, int st) {
+    (void)pid;
+    if (WIFEXITED(st)) printf("%s: exited %d\n", what, WEXITSTATUS(st));
+    else if (WIFSIGNALED(st)) printf("%s: killed by %d\n", what, WTERMSIG(st));
+    else if (WIFSTOPPED(st)) printf("%s: stopped sig %d event %d\n", what, WSTOPSIG(st), st >> 16);
+    else printf("%s: status %#x\n", what, st);
+    fflush(stdout);
+}
+
+static pid_t wait_for(pid_t pid, const char *what) {
+    int st;
+    pid_t r = waitpid(pid, &st, __WALL);
+    if (r < 0) { printf("%s: waitpid errno %d\n", what, errno); fflush(stdout); return r; }
+    show(what, r, st);
+    return r;
+}
+
+/* ---- count ---- */
+static int child_mode(void) {
+    char buf[] = "child runs\n";
+    syscall(SYS_gettid);  /* the marker: what the dynamic loader did before main may differ */
+    syscall(SYS_write, 1, buf, sizeof buf - 1);
+    syscall(SYS_getpid);
+    syscall(SYS_getppid);
+    syscall(SYS_exit_group, 3);
+    return 0;
+}
+
+static int scenario_count(char *self) {
+    pid_t c = fork();
+    if (c == 0) {
+        pt(PTRACE_TRACEME, 0, 0, 0);
+        execl(self, self, "child", (char *)0);
+        _exit(127);
+    }
+    wait_for(c, "after exec");
+    int st, stops = 0, inside = 0, main_started = 0;
+    long nrs[512];
+    int n = 0;
+    for (;;) {
+        pt(PTRACE_SYSCALL, c, 0, 0);
+        if (waitpid(c, &st, 0) < 0) break;
+        if (!WIFSTOPPED(st)) { show("end", c, st); break; }
+        if (WSTOPSIG(st) != SIGTRAP) { show("other stop", c, st); continue; }
+        struct user_regs_struct r;
+        pt(PTRACE_GETREGS, c, 0, &r);
+        main_started |= r.orig_rax == SYS_gettid;
+        stops += main_started;
+        if (main_started && !inside && n < 512) nrs[n++] = (long)r.orig_rax;
+        if (inside && r.orig_rax == SYS_getpid) printf("getpid exit rax == pid: %d\n", (pid_t)r.rax == c);
+        inside = !inside;
+    }
+    printf("syscall stops: %d\nentries:", stops);
+    for (int i = 0; i < n; i++) printf(" %ld", nrs[i]);
+    printf("\n");
+    return 0;
+}
+
+/* ---- peekpoke ---- */
+static volatile long shared_word = 0x1122334455667788L;
+
+static int scenario_peekpoke(void) {
+    pid_t c = fork();
+    if (c == 0) {
+        pt(PTRACE_TRACEME, 0, 0, 0);
+        raise(SIGSTOP);
+        printf("child sees %#lx\n", shared_word);
+        fflush(stdout);
+        _exit(0);
+    }
+    wait_for(c, "child");
+    errno = 0;
+    long w = ptrace(PTRACE_PEEKDATA, c, (void *)&shared_word, 0);
+    printf("peek %#lx errno %d\n", w, errno);
+    printf("poke %ld\n", pt(PTRACE_POKEDATA, c, (void *)&shared_word, (void *)0x0badcafe0badcafeL));
+    errno = 0;
+    w = ptrace(PTRACE_PEEKTEXT, c, (void *)&shared_word, 0);
+    printf("peek again %#lx\n", w);
+    errno = 0;
+    ptrace(PTRACE_PEEKDATA, c, (void *)8, 0);
+    printf("peek unmapped errno %d\n", errno);
+    errno = 0;
+    { long r_ = pt(PTRACE_POKEDATA, c, (void *)8, 0); printf("poke unmapped %ld errno %d\n", r_, errno); }
+    errno = 0;
+    long rip = ptrace(PTRACE_PEEKUSER, c, (void *)offsetof(struct user_regs_struct, rip), 0);
+    printf("peekuser rip nonzero %d errno %d\n", rip != 0, errno);
+    long cs = ptrace(PTRACE_PEEKUSER, c, (void *)offsetof(struct user_regs_struct, cs), 0);
+    printf("peekuser cs %#lx\n", cs);
+    errno = 0;
+    ptrace(PTRACE_PEEKUSER, c, (void *)3, 0);
+    printf("peekuser unaligned errno %d\n", errno);
+    errno = 0;
+    ptrace(PTRACE_PEEKUSER, c, (void *)4096, 0);
+    printf("peekuser past the end errno %d\n", errno);
+    errno = 0;
+    { long r_ = pt(PTRACE_POKEUSER, c, (void *)offsetof(struct user_regs_struct, cs), (void *)0x10); printf("pokeuser cs %ld errno %d\n", r_, errno); }
+    pt(PTRACE_CONT, c, 0, 0);
+    wait_for(c, "child");
+    return 0;
+}
+
+/* ---- regs ---- */
+static int scenario_regs(void) {
+    pid_t c = fork();
+    if (c == 0) {
+        pt(PTRACE_TRACEME, 0, 0, 0);
+        raise(SIGSTOP);
+        long a = syscall(SYS_getppid);
+        long b = syscall(SYS_getuid);
+        long d = syscall(SYS_gettid);
+        printf("child: getppid %ld, getuid==getpid %d, gettid %ld errno %d\n", a, b == getpid(),
+               d, errno);
+        fflush(stdout);
+        _exit(0);
+    }
+    wait_for(c, "child");
+    int st;
+    for (;;) {
+        pt(PTRACE_SYSCALL, c, 0, 0);
+        waitpid(c, &st, 0);
+        if (!WIFSTOPPED(st)) { show("end", c, st); return 0; }
+        struct user_regs_struct r;
+        pt(PTRACE_GETREGS, c, 0, &r);
+        if (r.orig_rax == SYS_getppid && (long)r.rax != -ENOSYS) {  /* exit stop */
+            r.rax = 4242;
+            printf("setregs at getppid exit: %ld\n", pt(PTRACE_SETREGS, c, 0, &r));
+        } else if (r.orig_rax == SYS_getuid && (long)r.rax == -ENOSYS) {  /* entry stop */
+            r.orig_rax = SYS_getpid;
+            printf("entry rax is -ENOSYS; turn getuid into getpid: %ld\n", pt(PTRACE_SETREGS, c, 0, &r));
+        } else if (r.orig_rax == SYS_gettid && (long)r.rax == -ENOSYS) {
+            r.orig_rax = -1;  /* skip the call: the result is what rax holds */
+            r.rax = -EPERM;
+            printf("skip gettid: %ld\n", pt(PTRACE_SETREGS, c, 0, &r));
+        } else if (r.orig_rax == SYS_exit_group) {
+            pt(PTRACE_CONT, c, 0, 0);
+            waitpid(c, &st, 0);
+            show("end", c, st);
+            return 0;
+        }
+    }
+}
+
+/* ---- signal ---- */
+static volatile int got_usr1, got_usr2;
+static void on_usr1(int s) { (void)s; got_usr1++; }
+static void on_usr2(int s) { (void)s; got_usr2++; }
+
+static int scenario_signal(void) {
+    pid_t c = fork();
+    if (c == 0) {
+        signal(SIGUSR1, on_usr1);
+        signal(SIGUSR2, on_usr2);
+        pt(PTRACE_TRACEME, 0, 0, 0);
+        raise(SIGSTOP);
+        raise(SIGUSR1);  /* suppressed by the tracer */
+        raise(SIGUSR1);  /* delivered */
+        raise(SIGUSR1);  /* turned into SIGUSR2 */
+        printf("child: usr1 %d usr2 %d\n", got_usr1, got_usr2);
+        fflush(stdout);
+        raise(SIGTERM);  /* delivered: kills */
+        _exit(0);
+    }
+    wait_for(c, "child");
+    int round = 0, st;
+    pt(PTRACE_CONT, c, 0, 0);
+    while (waitpid(c, &st, 0) == c && WIFSTOPPED(st)) {
+        siginfo_t si;
+        memset(&si, 0, sizeof si);
+        long r = pt(PTRACE_GETSIGINFO, c, 0, &si);
+        printf("stop %d: sig %d getsiginfo %ld signo %d code %d pid_ok %d\n", round,
+               WSTOPSIG(st), r, si.si_signo, si.si_code, si.si_pid == c);
+        long deliver = 0;
+        if (WSTOPSIG(st) == SIGUSR1) deliver = round == 0 ? 0 : round == 1 ? SIGUSR1 : SIGUSR2;
+        else deliver = WSTOPSIG(st);
+        round++;
+        pt(PTRACE_CONT, c, 0, (void *)deliver);
+    }
+    show("child", c, st);
+    return 0;
+}
+
+/* ---- fork ---- */
+static int scenario_fork(void) {
+    pid_t c = fork();
+    if (c == 0) {
+        pt(PTRACE_TRACEME, 0, 0, 0);
+        raise(SIGSTOP);
+        pid_t g = fork();
+        if (g == 0) _exit(7);
+        int st;
+        pid_t r = waitpid(g, &st, 0);
+        printf("real parent: waitpid %d exited %d\n", r == g, WEXITSTATUS(st));
+        fflush(stdout);
+        _exit(5);
+    }
+    wait_for(c, "child");
+    printf("setoptions %ld\n", pt(PTRACE_SETOPTIONS, c, 0,
+                                   (void *)(PTRACE_O_TRACEFORK | PTRACE_O_TRACESYSGOOD)));
+    pt(PTRACE_CONT, c, 0, 0);
+    int st;
+    waitpid(c, &st, 0);
+    show("child", c, st);
+    unsigned long msg = 0;
+    pt(PTRACE_GETEVENTMSG, c, 0, &msg);
+    pid_t g = (pid_t)msg;
+    printf("event fork: %d, message is a pid %d\n", st >> 8 == (SIGTRAP | PTRACE_EVENT_FORK << 8), g > 0);
+    int gst;
+    pid_t r = waitpid(g, &gst, __WALL);
+    printf("grandchild first stop: found %d sigstop %d\n", r == g, WIFSTOPPED(gst) && WSTOPSIG(gst) == SIGSTOP);
+    pt(PTRACE_CONT, g, 0, 0);
+    r = waitpid(g, &gst, __WALL);
+    printf("tracer sees the grandchild exit: %d status %d\n", r == g, WEXITSTATUS(gst));
+    errno = 0;
+    r = waitpid(g, &gst, __WALL | WNOHANG);
+    printf("tracer waits again for it: %d errno %d\n", r, errno);
+    for (;;) {  /* the child's SIGCHLD (a signal-delivery stop), then its exit */
+        pt(PTRACE_CONT, c, 0, 0);
+        waitpid(c, &st, 0);
+        show("child", c, st);
+        if (!WIFSTOPPED(st)) break;
+    }
+    return 0;
+}
+
+/* ---- seize ---- */
+static int scenario_seize(void) {
+    int p[2];
+    pipe(p);
+    pid_t c = fork();
+    if (c == 0) {
+        char x;
+        close(p[1]);
+        read(p[0], &x, 1);  /* blocked in read while it is seized and interrupted */
+        syscall(SYS_getpid);
+        _exit(9);
+    }
+    close(p[0]);
+    usleep(100000);
+    printf("seize %ld\n", pt(PTRACE_SEIZE, c, 0, (void *)(long)PTRACE_O_TRACESYSGOOD));
+    int st;
+    printf("nohang before interrupt: %d\n", waitpid(c, &st, __WALL | WNOHANG));
+    printf("interrupt %ld\n", pt(PTRACE_INTERRUPT, c, 0, 0));
+    waitpid(c, &st, __WALL);
+    printf("stopped %d sig %d event-stop %d\n", WIFSTOPPED(st), WSTOPSIG(st), st >> 16 == PTRACE_EVENT_STOP);
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", c);
+    FILE *f = fopen(path, "r");
+    while (f && fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "TracerPid:", 10)) printf("tracer pid is ours %d\n", atoi(line + 10) == getpid());
+        if (!strncmp(line, "State:", 6)) printf("%s", line);
+    }
+    if (f) fclose(f);
+    write(p[1], "x", 1);
+    int entries = 0;
+    for (;;) {
+        pt(PTRACE_SYSCALL, c, 0, 0);
+        if (waitpid(c, &st, __WALL) < 0) break;
+        if (!WIFSTOPPED(st)) break;
+        if (WSTOPSIG(st) == (SIGTRAP | 0x80)) {
+            struct { uint8_t op, pad[3]; uint32_t arch; uint64_t ip, sp; uint64_t a[7]; } info;
+            memset(&info, 0, sizeof info);
+            long n = pt(PTRACE_GET_SYSCALL_INFO, c, (void *)sizeof info, &info);
+            if (info.op == 1) {
+                entries++;
+                if (info.a[0] == SYS_getpid)
+                    printf("get_syscall_info entry: size %ld arch %#x getpid\n", n, info.arch);
+            } else if (info.op == 2 && entries == 2) {
+                printf("get_syscall_info exit: size %ld rval==pid %d is_error %d\n", n,
+                       (pid_t)info.a[0] == c, (int)(info.a[1] & 0xff));
+            }
+        }
+    }
+    show("child", c, st);
+    return 0;
+}
+
+/* ---- seccomp: SECCOMP_RET_TRACE and PTRACE_O_TRACESECCOMP ---- */
+struct sock_filter_ { unsigned short code; unsigned char jt, jf; unsigned int k; };
+struct sock_fprog_ { unsigned short len; struct sock_filter_ *filter; };
+
+static int scenario_seccomp(void) {
+    pid_t c = fork();
+    if (c == 0) {
+        struct sock_filter_ f[] = {
+            {0x20, 0, 0, 0},
+            {0x15, 0, 1, SYS_getppid}, {0x06, 0, 0, 0x7ff00000 | 0x42},
+            {0x15, 0, 1, SYS_getuid}, {0x06, 0, 0, 0x7ff00000 | 0x43},
+            {0x06, 0, 0, 0x7fff0000},
+        };
+        struct sock_fprog_ p = {6, f};
+        pt(PTRACE_TRACEME, 0, 0, 0);
+        raise(SIGSTOP);
+        syscall(SYS_prctl, 38, 1, 0, 0, 0);  /* PR_SET_NO_NEW_PRIVS */
+        syscall(SYS_seccomp, 1, 0, &p);
+        long a = syscall(SYS_getppid);
+        long b = syscall(SYS_getuid);
+        printf("child: getppid is the parent %d, getuid %ld\n", a == getppid(), b);
+        fflush(stdout);
+        _exit(0);
+    }
+    wait_for(c, "child");
+    pt(PTRACE_SETOPTIONS, c, 0, (void *)(long)0x80 /* PTRACE_O_TRACESECCOMP */);
+    int st;
+    for (;;) {
+        pt(PTRACE_CONT, c, 0, 0);
+        if (waitpid(c, &st, 0) < 0 || !WIFSTOPPED(st)) break;
+        if (st >> 8 != (SIGTRAP | 7 << 8)) { show("other stop", c, st); continue; }
+        unsigned long msg = 0;
+        pt(PTRACE_GETEVENTMSG, c, 0, &msg);
+        struct { uint8_t op, pad[3]; uint32_t arch; uint64_t ip, sp; uint64_t a[7]; uint32_t ret; } info;
+        memset(&info, 0, sizeof info);
+        long n = pt(PTRACE_GET_SYSCALL_INFO, c, (void *)sizeof info, &info);
+        printf("seccomp event: data %#lx info size %ld op %d nr %ld\n", msg, n, info.op, (long)info.a[0]);
+        if (msg == 0x43) {
+            struct user_regs_struct r;
+            pt(PTRACE_GETREGS, c, 0, &r);
+            r.orig_rax = -1;
+            r.rax = 77;
+            pt(PTRACE_SETREGS, c, 0, &r);
+        }
+    }
+    show("child", c, st);
+    /* a seccomp kill is not the tracer's to cancel: no signal-delivery stop, the tracee dies */
+    c = fork();
+    if (c == 0) {
+        struct sock_filter_ f[] = {
+            {0x20, 0, 0, 0}, {0x15, 0, 1, SYS_getuid}, {0x06, 0, 0, 0x80000000U},
+            {0x06, 0, 0, 0x7fff0000},
+        };
+        struct sock_fprog_ p = {4, f};
+        pt(PTRACE_TRACEME, 0, 0, 0);
+        raise(SIGSTOP);
+        syscall(SYS_prctl, 38, 1, 0, 0, 0);
+        syscall(SYS_seccomp, 1, 0, &p);
+        syscall(SYS_getuid);
+        _exit(0);
+    }
+    wait_for(c, "killed child");
+    for (;;) {
+        pt(PTRACE_CONT, c, 0, 0);
+        if (waitpid(c, &st, 0) < 0) break;
+        show("killed child", c, st);
+        if (!WIFSTOPPED(st)) break;
+    }
+    return 0;
+}
+
+/* ---- step: PTRACE_SINGLESTEP over three instructions after a breakpoint ---- */
+static int scenario_step(void) {
+    pid_t c = fork();
+    if (c == 0) {
+        int out;
+        pt(PTRACE_TRACEME, 0, 0, 0);
+        raise(SIGSTOP);
+        __asm__ volatile("int3\n\tnop\n\tnop\n\tmov $42, %%eax\n\tmov %%eax, %0" : "=r"(out) : : "eax");
+        printf("child: out %d\n", out);
+        fflush(stdout);
+        _exit(0);
+    }
+    wait_for(c, "child");
+    pt(PTRACE_CONT, c, 0, 0);
+    wait_for(c, "child at int3");
+    struct user_regs_struct r;
+    pt(PTRACE_GETREGS, c, 0, &r);
+    unsigned long long rip = r.rip;
+    for (int i = 0; i < 3; i++) {
+        int st;
+        long res = pt(PTRACE_SINGLESTEP, c, 0, 0);
+        waitpid(c, &st, 0);
+        siginfo_t si;
+        pt(PTRACE_GETSIGINFO, c, 0, &si);
+        pt(PTRACE_GETREGS, c, 0, &r);
+        printf("step %d: %ld, stopped %d sig %d code %d, rip +%llu, eax %llu\n", i, res,
+               WIFSTOPPED(st), WSTOPSIG(st), si.si_code, r.rip - rip, r.rax & 0xffffffff);
+        rip = r.rip;
+    }
+    pt(PTRACE_CONT, c, 0, 0);
+    wait_for(c, "child");
+    return 0;
+}
+
+/* ---- attach ---- */
+static int scenario_attach(void) {
+    errno = 0;
+    { long r_ = pt(PTRACE_ATTACH, getpid(), 0, 0); printf("attach self: %ld errno %d\n", r_, errno); }
+    errno = 0;
+    { long r_ = pt(PTRACE_ATTACH, 999999, 0, 0); printf("attach nobody: %ld errno %d\n", r_, errno); }
+    errno = 0;
+    { long r_ = pt(PTRACE_CONT, getppid(), 0, 0); printf("cont a non-tracee: %ld errno %d\n", r_, errno); }
+    pid_t c = fork();
+    if (c == 0) {
+        for (;;) pause();
+    }
+    usleep(50000);
+    printf("attach %ld\n", pt(PTRACE_ATTACH, c, 0, 0));
+    wait_for(c, "child");
+    errno = 0;
+    { long r_ = pt(PTRACE_ATTACH, c, 0, 0); printf("attach twice: %ld errno %d\n", r_, errno); }
+    printf("detach %ld\n", pt(PTRACE_DETACH, c, 0, 0));
+    errno = 0;
+    { long r_ = pt(PTRACE_CONT, c, 0, 0); printf("cont after detach: %ld errno %d\n", r_, errno); }
+    kill(c, SIGTERM);
+    wait_for(c, "child");
+    /* EXITKILL: a tracer that exits takes its tracee with it */
+    pid_t victim = fork();
+    if (victim == 0) {
+        for (;;) pause();
+    }
+    pid_t tracer = fork();
+    if (tracer == 0) {
+        pt(PTRACE_SEIZE, victim, 0, (void *)(long)PTRACE_O_EXITKILL);
+        _exit(0);
+    }
+    wait_for(tracer, "tracer");
+    wait_for(victim, "victim");
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "child")) return child_mode();
+    const char *s = argc > 1 ? argv[1] : "";
+    int r = 2;
+    if (!strcmp(s, "count")) r = scenario_count(argv[0]);
+    else if (!strcmp(s, "peekpoke")) r = scenario_peekpoke();
+    else if (!strcmp(s, "regs")) r = scenario_regs();
+    else if (!strcmp(s, "signal")) r = scenario_signal();
+    else if (!strcmp(s, "fork")) r = scenario_fork();
+    else if (!strcmp(s, "seize")) r = scenario_seize();
+    else if (!strcmp(s, "attach")) r = scenario_attach();
+    else if (!strcmp(s, "seccomp")) r = scenario_seccomp();
+    else if (!strcmp(s, "step")) r = scenario_step();
+    fflush(stdout);
+    return r;
+}
