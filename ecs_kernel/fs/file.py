@@ -39,6 +39,7 @@ class FileDescription:
     """Base description: the flag checks every file shares; data operations say EINVAL."""
 
     seekable = True
+    clocked = False  # its state moves with the kernel clock (a timerfd): sync it before a read
     # A blocking write that wrote some bytes and then found no reader returns them; pipe_write
     # still sends SIGPIPE, a socket's sendmsg does not.
     sigpipe_after_partial_write = True
@@ -158,6 +159,11 @@ class FileDescription:
     def _read(self, n: int) -> bytes:
         raise KernelError(E.EINVAL, "not readable")
 
+    def noop_lseek(self, offset: int, whence: int) -> int:
+        """Linux noop_llseek (eventfd, timerfd): the offset, unchanged, whatever is asked."""
+        self._need_open()
+        return self.offset
+
     def _write(self, data: bytes) -> int:
         raise KernelError(E.EINVAL, "not writable")
 
@@ -207,6 +213,27 @@ class FileDescription:
         if self.writable():
             mask |= abi.POLLOUT | abi.POLLWRNORM
         return mask
+
+    def poll_task(self, world, task: int) -> int:
+        """:meth:`poll` as task ``task`` of ``world`` sees it: the same for most files; a
+        signalfd answers for the polling task's pending signals, a timerfd reads the kernel
+        clock (Linux's f_op->poll runs as ``current``)."""
+        return self.poll()
+
+    def read_task(self, world, task: int, n: int) -> bytes:
+        """read(2) by task ``task``: :meth:`read` for most files (a signalfd dequeues the
+        reader's signals, a timerfd counts on the kernel clock)."""
+        return self.read(n)
+
+    def wake_at(self, world) -> int | None:
+        """The kernel time (``world.now_ns``'s clock) at which this file becomes ready by itself
+        (a timerfd's next expiry), for the run loop to tick then; None: only an event does."""
+        return None
+
+    def fdinfo(self, world) -> str:
+        """The lines /proc/PID/fdinfo/FD shows after pos, flags and mnt_id (eventfd-count,
+        a timerfd's clock and ticks, a signalfd's sigmask, inotify watches)."""
+        return ""
 
     def host_fds(self, events: int) -> tuple[list[int], list[int]]:
         """Host fds whose readiness decides this file's (for reading, for writing), for the run

@@ -58,16 +58,18 @@ class EpollFile(FileDescription):
         super().__init__(AnonInode("eventpoll"), O_RDWR | (flags & O_CLOEXEC), "anon_inode:[eventpoll]")
         self.interest: dict[int, list] = {}  # fd -> [description, events, data]
 
-    def ready_events(self, maxevents: int, *, consume: bool = True) -> list[tuple[int, int]]:
+    def ready_events(self, maxevents: int, *, consume: bool = True, world=None,
+                     task: int = -1) -> list[tuple[int, int]]:
         """``(revents, data)`` of up to ``maxevents`` ready interests, level-triggered (Linux
-        ep_send_events); ``consume``: an EPOLLONESHOT interest reported is disarmed."""
+        ep_send_events), as task ``task`` of ``world`` sees them (None: as any task);
+        ``consume``: an EPOLLONESHOT interest reported is disarmed."""
         ready = []
         for fd, entry in list(self.interest.items()):
             desc, want, data = entry
             if desc.released:
                 del self.interest[fd]
                 continue
-            rev = desc.poll() & want & 0xFFFF  # what was asked (with ERR, HUP); no flag bits
+            rev = (desc.poll() if world is None else desc.poll_task(world, task)) & want & 0xFFFF  # what was asked (with ERR, HUP); no flag bits
             if rev and len(ready) < maxevents:
                 ready.append((rev, data))
                 if consume and want & EPOLLONESHOT:
@@ -77,6 +79,15 @@ class EpollFile(FileDescription):
     def poll(self) -> int:
         """An epoll fd is readable while one of its interests is ready (ep_eventpoll_poll)."""
         return abi.POLLIN | abi.POLLRDNORM if self.ready_events(1, consume=False) else 0
+
+    def poll_task(self, world, task: int) -> int:
+        ready = self.ready_events(1, consume=False, world=world, task=task)
+        return abi.POLLIN | abi.POLLRDNORM if ready else 0
+
+    def wake_at(self, world) -> int | None:
+        times = [w for desc, want, _ in self.interest.values() if want and not desc.released
+                 for w in (desc.wake_at(world),) if w is not None]
+        return min(times) if times else None
 
     def host_fds(self, events: int) -> tuple[list[int], list[int]]:
         rfds, wfds = [], []
@@ -120,6 +131,8 @@ class EventFile(FileDescription):
             raise KernelError(E.EAGAIN)
         self.count += v
         return 8
+
+    lseek = FileDescription.noop_lseek
 
     def readable(self) -> bool:
         return self.count > 0
@@ -200,8 +213,8 @@ def _epoll_wait(t, nr, epfd, events, maxevents, timeout_ns):
     if not t.mm.access_ok(events, 12 * maxevents, write=True):
         raise KernelError(E.EFAULT)
     ep = _epoll(t, epfd)
-    ready = ep.ready_events(maxevents)
     t.machine.sync_clock()
+    ready = ep.ready_events(maxevents, world=t.world, task=t.row)
     deadline = io_wait.deadline_for(t.world, t.row, nr, timeout_ns)
     if ready or timeout_ns == 0 or io_wait.timed_out(t.world, deadline):
         if ready:

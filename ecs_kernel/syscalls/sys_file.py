@@ -87,8 +87,10 @@ def _do_read(t, desc, buf: int, count: int, offset: int | None = None) -> int:
             t.mm.copy_out(buf, data)
             desc.offset += len(data)
         return len(data)
+    if desc.clocked:
+        t.machine.sync_clock()  # a timerfd counts its expiries up to now
     try:
-        data = desc.read(count) if offset is None else desc.pread(count, offset)
+        data = desc.read_task(t.world, t.row, count) if offset is None else desc.pread(count, offset)
     except KernelError as e:
         if e.errno == E.EAGAIN:
             _blocked_io(t, desc, False)
@@ -315,7 +317,7 @@ def sendfile(t, out_fd, in_fd, offset_ptr, count):
     if not src.can_read or not dst.can_write:
         raise KernelError(E.EBADF)
     count = _check_count(count)
-    if count and not dst.poll() & (POLLOUT | POLLERR | POLLHUP):
+    if count and not dst.poll_task(t.world, t.row) & (POLLOUT | POLLERR | POLLHUP):
         _blocked_io(t, dst, True)  # wait before taking anything from the source
     if offset_ptr:
         off = s64(t.mm.copy_in_u64(offset_ptr))
@@ -956,7 +958,7 @@ def _poll_once(t, entries):
             except KernelError:
                 rev = POLLNVAL
             else:
-                rev = desc.poll() & (events | POLLERR | POLLHUP)
+                rev = desc.poll_task(t.world, t.row) & (events | POLLERR | POLLHUP)
         if rev:
             ready += 1
         out.append((fd, events, rev))
@@ -969,8 +971,8 @@ def _do_poll(t, nr, fds, nfds, timeout_ns):
         raise KernelError(E.EINVAL)
     raw = t.mm.copy_in(fds, 8 * nfds)
     entries = list(struct.iter_unpack("<ihh", raw))
-    ready, out = _poll_once(t, entries)
     t.machine.sync_clock()
+    ready, out = _poll_once(t, entries)
     deadline = io_wait.deadline_for(t.world, t.row, nr, timeout_ns)
     if ready or timeout_ns == 0 or io_wait.timed_out(t.world, deadline):
         t.mm.copy_out(fds, b"".join(struct.pack("<ihh", *e) for e in out))
@@ -1057,12 +1059,13 @@ def _do_select(t, nr, nfds, rfds, wfds, efds, timeout_ns):
     rin, win, ein = sets
     rout = wout = 0
     waits = []
+    t.machine.sync_clock()
     for fd in range(nfds):
         bit = 1 << fd
         if not (rin | win | ein) & bit:
             continue
         desc = fd_table.get_file(t.world, t.row, fd)  # EBADF, as Linux
-        mask = desc.poll()
+        mask = desc.poll_task(t.world, t.row)
         if rin & bit and mask & (POLLIN | POLLRDNORM | POLLHUP | POLLERR):
             rout |= bit
         if win & bit and mask & (POLLOUT | POLLWRNORM | POLLERR):

@@ -65,6 +65,11 @@ def _s32(x: int) -> int:
 
 # -- modes and the realtime offset ----------------------------------------------------------------
 
+CLOCK_STEP_NS = 100_000_000
+"""A change of the realtime offset larger than this between two syncs is a clock set (NTP slews
+by at most 0.5 ms per second)."""
+
+
 def set_tick_mode(world, on: bool = True) -> None:
     """Charge ``tick_ns`` of user time per tick to every task in runApp that staged nothing
     (``Settings.cpu_tick_mode``, checkpointed with the World)."""
@@ -72,8 +77,13 @@ def set_tick_mode(world, on: bool = True) -> None:
 
 
 def set_realtime(world, realtime_ns: int) -> None:
-    """Set CLOCK_REALTIME to ``realtime_ns`` now (the offset from the kernel clock is kept)."""
-    world.index.realtime_offset_ns = int(realtime_ns) - world.now_ns
+    """Set CLOCK_REALTIME to ``realtime_ns`` now (the offset from the kernel clock is kept). A
+    step of more than ``CLOCK_STEP_NS`` from the offset before (the host's clock was set, not
+    slewed) counts as a clock set: ``clock_set_seq`` moves, as Linux's clock_was_set does."""
+    new = int(realtime_ns) - world.now_ns
+    if abs(new - int(world.index.realtime_offset_ns)) > CLOCK_STEP_NS and world.index.realtime_offset_ns:
+        world.index.clock_set_seq += 1
+    world.index.realtime_offset_ns = new
 
 
 def realtime_offset(world) -> int:

@@ -121,7 +121,7 @@ def _file_ready(world, t: int, fd: int, events: int) -> bool:
         desc = fd_table.get_file(world, t, fd)
     except KernelError:
         return True  # closed under us: the call, run again, says so
-    return bool(desc.poll() & (events | ALWAYS))
+    return bool(desc.poll_task(world, t) & (events | ALWAYS))
 
 
 def waiting(world) -> dict[int, np.ndarray]:
@@ -156,10 +156,27 @@ def wake_ready(world) -> int:
     return woke
 
 
-def next_deadline(world) -> int | None:
-    """The earliest deadline of a task blocked on I/O (kernel time), or None."""
+def wake_at(world, t: int, rows) -> int:
+    """When task ``t``'s wait on ``rows`` ends by itself: its deadline, or sooner a waited file
+    that becomes ready with time (a timerfd's expiry: ``FileDescription.wake_at``)."""
     W = world.io_waits
-    ds = [int(W.iw_deadline[m[0]]) for m in waiting(world).values()]
+    d = int(W.iw_deadline[rows[0]])
+    for r in rows:
+        fd = int(W.iw_fd[r])
+        if fd < 0:
+            continue
+        try:
+            w = fd_table.get_file(world, t, fd).wake_at(world)
+        except KernelError:
+            continue
+        if w is not None and w < d:
+            d = int(w)
+    return d
+
+
+def next_deadline(world) -> int | None:
+    """The earliest time (kernel clock) a task blocked on I/O wakes by itself, or None."""
+    ds = [wake_at(world, t, m.tolist()) for t, m in waiting(world).items()]
     d = min(ds) if ds else int(NO_DEADLINE)
     return None if d == NO_DEADLINE else d
 
