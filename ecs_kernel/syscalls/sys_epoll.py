@@ -21,7 +21,8 @@ from ..checkpoint_objects import state_class, state_global
 from ..errors import E, KernelError
 from ..fs.stat import makedev
 from ..fs.file import (DirectoryDescription, FileDescription, RegularFileDescription)
-from ..fs.inodes import Inode, RegularFile, SuperBlock
+from ..fs.inodes import Inode, SuperBlock
+from ..fs.memfd import WRITE_SEALS, MemfdInode
 from ..systems import fd_table, io_wait
 from .context import WouldBlock, s32, s64, u32
 from .registry import FULL, PARTIAL, syscall
@@ -276,7 +277,8 @@ def eventfd2(t, initval, flags):
 # -- memfd, getdents, fallocate, readahead -----------------------------------------------------------------
 
 
-@syscall("memfd_create", PARTIAL, "an unlinked tmpfs file; seals are not enforced", args=("str", "mfdflags"))
+@syscall("memfd_create", FULL, "an unlinked tmpfs file with seals (fcntl F_ADD_SEALS); no MFD_HUGETLB",
+         args=("str", "mfdflags"))
 def memfd_create(t, name, flags):
     """Implements memfd_create(2)."""
     flags = u32(flags)
@@ -284,8 +286,11 @@ def memfd_create(t, name, flags):
     if flags & ~(MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_NOEXEC_SEAL | MFD_EXEC) or \
             flags & MFD_NOEXEC_SEAL and flags & MFD_EXEC:
         raise KernelError(E.EINVAL)
-    inode = RegularFile(t.fs.tmpfs_sb, 0o777)
-    inode.nlink = 0
+    if flags & MFD_NOEXEC_SEAL:  # memfd_create: not executable, sealed so, sealing allowed
+        mode, seals = 0o666, abi.F_SEAL_EXEC
+    else:
+        mode, seals = 0o777, 0 if flags & MFD_ALLOW_SEALING else abi.F_SEAL_SEAL
+    inode = MemfdInode(t.fs.tmpfs_sb, mode, seals)
     desc = inode.open_description(O_RDWR | abi.O_LARGEFILE,
                                   f"/memfd:{raw.decode(errors='replace')} (deleted)")
     return _new(t, desc, bool(flags & MFD_CLOEXEC))
@@ -324,10 +329,15 @@ def fallocate(t, fd, mode, offset, length):
         raise KernelError(E.EINVAL)
     if not desc.can_write:
         raise KernelError(E.EBADF)
-    if type(desc) is not RegularFileDescription:
+    if not isinstance(desc, RegularFileDescription):
         raise KernelError(E.ENODEV if not desc.seekable else E.EOPNOTSUPP)
     if mode & ~FALLOC_FL_KEEP_SIZE:
         raise KernelError(E.EOPNOTSUPP)
+    if isinstance(desc.inode, MemfdInode):
+        if desc.inode.seals & WRITE_SEALS:
+            raise KernelError(E.EPERM, "the memfd is sealed against writes")
+        if not mode & FALLOC_FL_KEEP_SIZE:
+            desc.inode.check_size(max(desc.inode.size, offset + length))
     if not mode & FALLOC_FL_KEEP_SIZE and offset + length > desc.inode.size:
         desc.truncate(offset + length)
     return 0

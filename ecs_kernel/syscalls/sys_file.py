@@ -27,6 +27,7 @@ from ..abi import (AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_NO_AUTOMOUNT, AT_REMO
 from .. import abi
 from ..errors import E, KernelError
 from ..fs.file import RegularFileDescription
+from ..fs.memfd import MemfdInode
 from ..fs.ops import OMIT
 from ..systems import fd_table, io_wait
 from .context import WouldBlock, s32, s64, u32
@@ -866,8 +867,26 @@ def fcntl(t, fd, cmd, arg):
             return pipe.capacity
         return pipe.set_capacity(u32(arg), privileged=t.creds().uid == 0)
     if cmd in (F_ADD_SEALS, F_GET_SEALS):
-        raise KernelError(E.EINVAL)
+        inode = desc.inode
+        if not isinstance(inode, MemfdInode):
+            raise KernelError(E.EINVAL, "not a memfd")
+        if cmd == F_GET_SEALS:
+            return inode.seals
+        if not desc.can_write:
+            raise KernelError(E.EPERM, "not open for writing")
+        inode.add_seals(u32(arg), _writably_mapped(t.world, inode))
+        return 0
     raise KernelError(E.EINVAL)
+
+
+def _writably_mapped(world, inode) -> bool:
+    """Does a shared writable mapping of ``inode`` exist in any address space
+    (mapping_writably_mapped)?"""
+    for mem in world.index.address_spaces.values():
+        aspace = getattr(mem, "aspace", None)
+        if aspace is not None and aspace.writably_maps(inode):
+            return True
+    return False
 
 
 @syscall("flock", FULL, "one process: locks never conflict", args=("fd", "lockop"))

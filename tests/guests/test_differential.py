@@ -160,3 +160,12 @@ def test_page_faults_report_si_code_and_si_addr_as_linux(guest_build, libc, case
     guards, munmap, mremap, brk, fork and NX data pages; stacks grow on a fault up to
     RLIMIT_STACK (raised at run time) and no further."""
     same([guest_build("pagefaults", libc), case])
+
+
+@pytest.mark.parametrize("section", ["timerfd", "signalfd", "eventfd", "pidfd", "memfd", "closerange",
+                                     "inotify"])
+def test_fd_objects(guest_build, libc, section):
+    """timerfd, signalfd, eventfd, pidfd (+ CLONE_PIDFD, waitid P_PIDFD), memfd seals,
+    close_range and inotify: each object's answers and errnos, blocking reads woken by time,
+    by another process's signal or write, and readiness through poll and epoll."""
+    same([guest_build("fdobjects", libc), section])

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -198,11 +199,241 @@ static int signalfd_section(void) {
     return 0;
 }
 
+static int eventfd_section(void) {
+    T("eventfd2 bad flags", syscall(SYS_eventfd2, 0, 0x40));
+    int fd = eventfd(3, EFD_SEMAPHORE | EFD_NONBLOCK);
+    uint64_t v = 0;
+    for (int i = 0; i < 4; i++) { T("sem read", read(fd, &v, 8)); printf("v %llu\n", (unsigned long long)v); }
+    v = 0xffffffffffffffffULL;
+    T("write max", write(fd, &v, 8));
+    v = 0xfffffffffffffffeULL;
+    T("write max-1", write(fd, &v, 8));
+    v = 1;
+    T("write overflow", write(fd, &v, 8));
+    struct pollfd p = {fd, POLLIN | POLLOUT, 0};
+    T("poll full", poll(&p, 1, 0));
+    printf("revents %x\n", p.revents);
+    T("write short", write(fd, &v, 4));
+    T("read short", read(fd, &v, 4));
+    close(fd);
+    fd = eventfd(0, 0);
+    p.fd = fd;
+    T("poll zero", poll(&p, 1, 0));
+    printf("revents %x\n", p.revents);
+    pid_t c = fork();
+    if (c == 0) { msleep(50); uint64_t one = 5; write(fd, &one, 8); _exit(0); }
+    T("blocking read", read(fd, &v, 8));
+    printf("v %llu\n", (unsigned long long)v);
+    waitpid(c, NULL, 0);
+    /* a blocking write waits for room */
+    v = 0xfffffffffffffffeULL;
+    write(fd, &v, 8);
+    c = fork();
+    if (c == 0) { msleep(50); uint64_t x; read(fd, &x, 8); _exit(0); }
+    v = 2;
+    T("blocking write", write(fd, &v, 8));
+    waitpid(c, NULL, 0);
+    T("read", read(fd, &v, 8));
+    printf("v %llu\n", (unsigned long long)v);
+    char path[64], link[64] = {0};
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    readlink(path, link, sizeof link - 1);
+    printf("link %s\n", link);
+    return 0;
+}
+
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+#ifndef CLONE_DETACHED
+#define CLONE_DETACHED 0x00400000
+#endif
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#define SYS_pidfd_send_signal 424
+#define SYS_pidfd_getfd 438
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+#ifndef F_ADD_SEALS
+#define F_ADD_SEALS 1033
+#define F_GET_SEALS 1034
+#define F_SEAL_SEAL 0x0001
+#define F_SEAL_SHRINK 0x0002
+#define F_SEAL_GROW 0x0004
+#define F_SEAL_WRITE 0x0008
+#endif
+#ifndef PIDFD_NONBLOCK
+#define PIDFD_NONBLOCK O_NONBLOCK
+#endif
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+static int pidfd_section(void) {
+    T("open bad flags", syscall(SYS_pidfd_open, getpid(), 1));
+    T("open pid 0", syscall(SYS_pidfd_open, 0, 0));
+    T("open missing", syscall(SYS_pidfd_open, 999999, 0));
+    int self = syscall(SYS_pidfd_open, getpid(), 0);
+    printf("self ok %d cloexec %d\n", self >= 0, (fcntl(self, F_GETFD) & FD_CLOEXEC) != 0);
+    T("send_signal 0", syscall(SYS_pidfd_send_signal, self, 0, NULL, 0));
+    T("send_signal bad flags", syscall(SYS_pidfd_send_signal, self, 0, NULL, 8));
+    T("send_signal not pidfd", syscall(SYS_pidfd_send_signal, 1, 0, NULL, 0));
+    T("send_signal bad sig", syscall(SYS_pidfd_send_signal, self, 99, NULL, 0));
+    T("getfd bad flags", syscall(SYS_pidfd_getfd, self, 1, 1));
+    T("getfd closed fd", syscall(SYS_pidfd_getfd, self, 77, 0));
+    int dup1 = syscall(SYS_pidfd_getfd, self, 1, 0);
+    printf("getfd ok %d cloexec %d\n", dup1 >= 0, (fcntl(dup1, F_GETFD) & FD_CLOEXEC) != 0);
+    struct pollfd p = {self, POLLIN, 0};
+    T("poll self", poll(&p, 1, 0));
+
+    int pipefd[2];
+    pipe(pipefd);
+    pid_t c = fork();
+    if (c == 0) { char b; read(pipefd[0], &b, 1); _exit(7); }
+    int pfd = syscall(SYS_pidfd_open, c, PIDFD_NONBLOCK);
+    p.fd = pfd;
+    T("poll running", poll(&p, 1, 0));
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    T("waitid nonblock running", waitid(P_PIDFD, pfd, &si, WEXITED));
+    /* the child's fd 0 duplicated here */
+    int got = syscall(SYS_pidfd_getfd, pfd, pipefd[0], 0);
+    struct stat a, b;
+    fstat(got, &a); fstat(pipefd[0], &b);
+    printf("getfd same pipe %d\n", a.st_ino == b.st_ino);
+    write(pipefd[1], "x", 1);
+    T("poll exit", poll(&p, 1, 5000));
+    printf("revents %x\n", p.revents);
+    memset(&si, 0, sizeof si);
+    T("waitid pidfd", waitid(P_PIDFD, pfd, &si, WEXITED));
+    printf("si_pid ok %d status %d code %d\n", si.si_pid == c, si.si_status, si.si_code);
+    T("poll reaped", poll(&p, 1, 0));
+    printf("revents %x\n", p.revents);
+    T("send_signal reaped", syscall(SYS_pidfd_send_signal, pfd, SIGTERM, NULL, 0));
+    T("waitid reaped", waitid(P_PIDFD, pfd, &si, WEXITED));
+    T("waitid not a pidfd", waitid(P_PIDFD, 1, &si, WEXITED));
+
+    /* kill through a pidfd, wait for it with a blocking poll */
+    c = fork();
+    if (c == 0) { for (;;) pause(); }
+    pfd = syscall(SYS_pidfd_open, c, 0);
+    T("send_signal SIGTERM", syscall(SYS_pidfd_send_signal, pfd, SIGTERM, NULL, 0));
+    p.fd = pfd;
+    T("poll killed", poll(&p, 1, 5000));
+    memset(&si, 0, sizeof si);
+    T("waitid", waitid(P_PIDFD, pfd, &si, WEXITED));
+    printf("code %d status %d\n", si.si_code, si.si_status);
+
+    /* CLONE_PIDFD through clone3 */
+    struct { uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls; } args;
+    memset(&args, 0, sizeof args);
+    int cpidfd = -1;
+    args.flags = CLONE_PIDFD;
+    args.pidfd = (uint64_t)(uintptr_t)&cpidfd;
+    args.exit_signal = SIGCHLD;
+    long r = syscall(SYS_clone3, &args, sizeof args);
+    if (r == 0) _exit(3);
+    printf("clone3 ok %d pidfd ok %d cloexec %d\n", r > 0, cpidfd >= 0, (fcntl(cpidfd, F_GETFD) & FD_CLOEXEC) != 0);
+    memset(&si, 0, sizeof si);
+    T("waitid clone3 pidfd", waitid(P_PIDFD, cpidfd, &si, WEXITED));
+    printf("si_pid ok %d status %d\n", si.si_pid == r, si.si_status);
+    args.flags = CLONE_PIDFD | CLONE_DETACHED;
+    T("clone3 pidfd detached", syscall(SYS_clone3, &args, sizeof args));
+    /* legacy clone: pidfd and parent_tid share a register */
+    T("clone pidfd+settid", syscall(SYS_clone, CLONE_PIDFD | CLONE_PARENT_SETTID | SIGCHLD, 0, &cpidfd, 0, 0));
+    return 0;
+}
+
+#ifndef F_SEAL_FUTURE_WRITE
+#define F_SEAL_FUTURE_WRITE 0x0010
+#endif
+
+static int memfd_section(void) {
+    T("bad flags", memfd_create("x", 0x100));
+    int fd = memfd_create("sealed", MFD_ALLOW_SEALING | MFD_CLOEXEC);
+    printf("cloexec %d\n", (fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0);
+    T("get seals", fcntl(fd, F_GET_SEALS));
+    T("write", write(fd, "hello world", 11));
+    T("seal shrink", fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK));
+    T("truncate smaller", ftruncate(fd, 5));
+    T("truncate larger", ftruncate(fd, 20));
+    T("seal grow", fcntl(fd, F_ADD_SEALS, F_SEAL_GROW));
+    T("truncate larger sealed", ftruncate(fd, 40));
+    T("truncate same", ftruncate(fd, 20));
+    T("pwrite inside", pwrite(fd, "HE", 2, 0));
+    T("pwrite past end", pwrite(fd, "xyz", 3, 19));
+    T("fallocate past end", fallocate(fd, 0, 0, 100));
+    T("seal bad bits", fcntl(fd, F_ADD_SEALS, 0x1000));
+    void *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    printf("map ok %d\n", m != MAP_FAILED);
+    T("seal write while mapped", fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE));
+    munmap(m, 4096);
+    T("seal write", fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE));
+    T("get seals", fcntl(fd, F_GET_SEALS));
+    T("write sealed", write(fd, "x", 1));
+    T("map shared writable sealed", mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) == MAP_FAILED ? -1 : 0);
+    m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+    printf("map shared ro ok %d\n", m != MAP_FAILED);
+    T("mprotect writable", mprotect(m, 4096, PROT_READ | PROT_WRITE));
+    void *pm = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    printf("map private ok %d\n", pm != MAP_FAILED);
+    char buf[32] = {0};
+    T("pread", pread(fd, buf, sizeof buf - 1, 0));
+    printf("data %.20s\n", buf);
+    T("seal seal", fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL));
+    T("seal after seal", fcntl(fd, F_ADD_SEALS, F_SEAL_GROW));
+    int ro = open("/proc/self/fd/3", O_RDONLY);
+    (void)ro;
+    int plain = memfd_create("plain", 0);
+    T("plain get seals", fcntl(plain, F_GET_SEALS));
+    T("plain add seals", fcntl(plain, F_ADD_SEALS, F_SEAL_WRITE));
+    T("pipe get seals", fcntl(0, F_GET_SEALS));
+    int fw = memfd_create("fw", MFD_ALLOW_SEALING);
+    write(fw, "abc", 3);
+    void *wm = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fw, 0);
+    T("seal future write while mapped", fcntl(fw, F_ADD_SEALS, F_SEAL_FUTURE_WRITE));
+    memcpy(wm, "XY", 2);
+    T("write future sealed", write(fw, "q", 1));
+    msync(wm, 4096, MS_SYNC);
+    memset(buf, 0, sizeof buf);
+    pread(fw, buf, 3, 0);
+    printf("through old mapping %s\n", buf);
+    char link[64] = {0}, path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fw);
+    readlink(path, link, sizeof link - 1);
+    printf("link %s\n", link);
+    return 0;
+}
+
+static int closerange_section(void) {
+    int base = open("/dev/null", O_RDONLY);
+    for (int i = 0; i < 6; i++) dup2(base, 10 + i);
+    T("bad flags", syscall(SYS_close_range, 10, 20, 8));
+    T("first > last", syscall(SYS_close_range, 20, 10, 0));
+    T("cloexec", syscall(SYS_close_range, 10, 12, 4 /* CLOSE_RANGE_CLOEXEC */));
+    for (int i = 10; i < 16; i++) printf("fd %d flags %d\n", i, fcntl(i, F_GETFD));
+    T("close", syscall(SYS_close_range, 13, 14, 0));
+    for (int i = 10; i < 16; i++) printf("fd %d open %d\n", i, fcntl(i, F_GETFD) >= 0);
+    T("unshare", syscall(SYS_close_range, 15, ~0U, 2 /* CLOSE_RANGE_UNSHARE */));
+    printf("fd 15 open %d\n", fcntl(15, F_GETFD) >= 0);
+    T("empty range", syscall(SYS_close_range, 500, 600, 0));
+    return 0;
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     const char *what = argc > 1 ? argv[1] : "";
     if (!strcmp(what, "timerfd")) return timerfd_section();
     if (!strcmp(what, "signalfd")) return signalfd_section();
+    if (!strcmp(what, "eventfd")) return eventfd_section();
+    if (!strcmp(what, "pidfd")) return pidfd_section();
+    if (!strcmp(what, "memfd")) return memfd_section();
+    if (!strcmp(what, "closerange")) return closerange_section();
     fprintf(stderr, "usage: fdobjects timerfd|signalfd|eventfd|pidfd|memfd|closerange|inotify\n");
     return 2;
 }
