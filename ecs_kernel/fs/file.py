@@ -25,12 +25,13 @@ from __future__ import annotations
 import os
 import struct
 
-from ecs_kernel.abi import (O_ACCMODE, O_APPEND, O_NONBLOCK, O_PATH, O_RDONLY, O_RDWR, O_WRONLY,
+from ecs_kernel.abi import (IN_ACCESS, IN_MODIFY, O_ACCMODE, O_APPEND, O_NONBLOCK, O_PATH, O_RDONLY, O_RDWR, O_WRONLY,
                             OPEN_ONLY_FLAGS, SEEK_CUR, SEEK_DATA, SEEK_END, SEEK_HOLE, SEEK_SET,
                             SETFL_MASK)
 from ecs_kernel import abi
 from ecs_kernel.checkpoint_objects import state_class
 from ecs_kernel.errors import E, KernelError
+from ecs_kernel.fs import notify
 from ecs_kernel.fs.stat import Stat
 
 
@@ -45,7 +46,8 @@ class FileDescription:
     sigpipe_after_partial_write = True
 
     __state__ = {"inode": "@Inode", "flags": "int", "path": "str", "offset": "int",
-                 "released": "bool", "_fd_refs": "~int", "_in_flight": "~int"}
+                 "released": "bool", "_fd_refs": "~int", "_in_flight": "~int",
+                 "dentry": "~(@DirInode,str)"}
 
     def __init__(self, inode, flags: int, path: str = ""):
         self.inode = inode
@@ -103,12 +105,18 @@ class FileDescription:
         self._need_read()
         if n < 0:
             raise KernelError(E.EINVAL, "negative count")
-        return self._read(n)
+        data = self._read(n)
+        if data and ("dentry" in self.__dict__ or notify.watched(self.inode)):
+            notify.file_event(self, IN_ACCESS)
+        return data
 
     def write(self, data: bytes) -> int:
         """write(2): returns the count written."""
         self._need_write()
-        return self._write(bytes(data))
+        n = self._write(bytes(data))
+        if n > 0 and ("dentry" in self.__dict__ or notify.watched(self.inode)):
+            notify.file_event(self, IN_MODIFY)
+        return n
 
     def pread(self, n: int, offset: int) -> bytes:
         """pread64(2): read at ``offset`` without moving the file offset.
@@ -121,7 +129,10 @@ class FileDescription:
         if not self.seekable:
             raise KernelError(E.ESPIPE, "not seekable")
         self._need_read()
-        return self._pread(n, offset)
+        data = self._pread(n, offset)
+        if data and ("dentry" in self.__dict__ or notify.watched(self.inode)):
+            notify.file_event(self, IN_ACCESS)
+        return data
 
     def pwrite(self, data: bytes, offset: int) -> int:
         """pwrite64(2), with pread's order of checks."""
@@ -131,7 +142,10 @@ class FileDescription:
         if not self.seekable:
             raise KernelError(E.ESPIPE, "not seekable")
         self._need_write()
-        return self._pwrite(bytes(data), offset)
+        n = self._pwrite(bytes(data), offset)
+        if n > 0 and ("dentry" in self.__dict__ or notify.watched(self.inode)):
+            notify.file_event(self, IN_MODIFY)
+        return n
 
     def lseek(self, offset: int, whence: int) -> int:
         """lseek(2): the new offset. EINVAL for a bad whence or a negative result."""
@@ -253,6 +267,8 @@ def drop_ref(f: FileDescription) -> None:
     ``release()`` (Linux fput)."""
     f._fd_refs -= 1
     if f._fd_refs == 0:
+        if "dentry" in f.__dict__ or notify.watched(f.inode):
+            notify.closed(f)
         f.release()
 
 
@@ -301,6 +317,7 @@ class RegularFileDescription(FileDescription):
         if not self.can_write:
             raise KernelError(E.EINVAL, "not open for writing")
         self.inode.truncate(length)
+        notify.file_event(self, IN_MODIFY)
 
     def ioctl(self, request: int, arg: bytes | int = 0) -> tuple[int, bytes | None]:
         self._need_open()

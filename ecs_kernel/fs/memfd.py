@@ -82,4 +82,4 @@ class MemfdDescription(RegularFileDescription):
         if not self.can_write:
             raise KernelError(E.EINVAL, "not open for writing")
         self.inode.check_size(length)
-        self.inode.truncate(length)
+        super().truncate(length)

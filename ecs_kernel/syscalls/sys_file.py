@@ -27,6 +27,7 @@ from ..abi import (AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_NO_AUTOMOUNT, AT_REMO
 from .. import abi
 from ..errors import E, KernelError
 from ..fs.file import RegularFileDescription
+from ..fs import notify
 from ..fs.memfd import MemfdInode
 from ..fs.ops import OMIT
 from ..systems import fd_table, io_wait
@@ -714,7 +715,9 @@ def chmod(t, path, mode):
 @syscall("fchmod", FULL, args=("fd", "m"))
 def fchmod(t, fd, mode):
     """Implements fchmod(2)."""
-    t.fs.chmod_inode(_file(t, fd).inode, u32(mode) & 0o7777, t.creds())
+    desc = _file(t, fd)
+    t.fs.chmod_inode(desc.inode, u32(mode) & 0o7777, t.creds())
+    notify.file_event(desc, abi.IN_ATTRIB)
     return 0
 
 

@@ -425,6 +425,117 @@ static int closerange_section(void) {
     return 0;
 }
 
+static void show_events(int fd) {
+    char buf[4096] __attribute__((aligned(8)));
+    int avail = 0;
+    ioctl(fd, FIONREAD, &avail);
+    printf("FIONREAD %d\n", avail);
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0) { printf("read -1 errno %d\n", errno); return; }
+    for (char *p = buf; p < buf + n;) {
+        struct inotify_event *e = (struct inotify_event *)p;
+        const char *name = e->len ? e->name : "";
+        if (!strncmp(name, "ecs-in-", 7)) name = "ecs-in-PID";  /* pids differ */
+        printf("  wd %d mask %08x cookie %s len %u name '%s'\n", e->wd, e->mask,
+               e->cookie ? "set" : "0", e->len, name);
+        p += sizeof *e + e->len;
+    }
+}
+
+static int inotify_section(void) {
+    char dir[64], overlay[64];
+    snprintf(dir, sizeof dir, "/tmp/in-%d", (int)getpid());
+    snprintf(overlay, sizeof overlay, "/var/tmp/ecs-in-%d", (int)getpid());
+    mkdir(dir, 0755);
+    chdir(dir);
+    int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    printf("cloexec %d\n", (fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0);
+    T("init1 bad flags", inotify_init1(0x40));
+    T("add no events", inotify_add_watch(fd, dir, 0));
+    T("add add+create", inotify_add_watch(fd, dir, IN_MODIFY | IN_MASK_ADD | IN_MASK_CREATE));
+    T("add missing", inotify_add_watch(fd, "none", IN_MODIFY));
+    T("add not inotify", inotify_add_watch(1, dir, IN_MODIFY));
+    T("add bad fd", inotify_add_watch(77, dir, IN_MODIFY));
+    int wd = inotify_add_watch(fd, dir, IN_ALL_EVENTS & ~(IN_ACCESS | IN_OPEN | IN_CLOSE_NOWRITE));
+    printf("wd %d\n", wd);
+    T("add again same wd", inotify_add_watch(fd, dir, IN_CREATE | IN_DELETE | IN_MODIFY | IN_MOVE | IN_ATTRIB | IN_CLOSE_WRITE | IN_DELETE_SELF) == wd);
+    T("mask create on existing", inotify_add_watch(fd, dir, IN_MODIFY | IN_MASK_CREATE));
+    T("onlydir on a file", inotify_add_watch(fd, "/etc/hostname", IN_MODIFY | IN_ONLYDIR));
+    T("read empty", read(fd, &wd, 4));
+    int f = open("a", O_CREAT | O_WRONLY, 0644);
+    write(f, "one", 3);
+    write(f, "two", 3);   /* merged with the previous IN_MODIFY */
+    close(f);
+    char small[8];
+    T("read too small", read(fd, small, sizeof small));
+    show_events(fd);
+    T("read drained", read(fd, small, sizeof small));
+    int fw = inotify_add_watch(fd, "a", IN_MODIFY | IN_ATTRIB | IN_ONESHOT);
+    printf("file wd %d\n", fw);
+    f = open("a", O_WRONLY | O_APPEND);
+    write(f, "3", 1);
+    write(f, "4", 1);
+    close(f);
+    chmod("a", 0600);
+    show_events(fd);
+    rename("a", "b");
+    mkdir("sub", 0755);
+    rmdir("sub");
+    symlink("b", "l");
+    link("b", "h");
+    unlink("h");
+    unlink("l");
+    truncate("b", 1);
+    show_events(fd);
+    /* a watch on the file itself, removed by rm_watch */
+    int w2 = inotify_add_watch(fd, "b", IN_MODIFY | IN_DELETE_SELF);
+    T("rm_watch", inotify_rm_watch(fd, w2));
+    T("rm_watch again", inotify_rm_watch(fd, w2));
+    T("rm_watch not inotify", inotify_rm_watch(1, w2));
+    show_events(fd);
+    /* IN_MASK_ADD keeps the old bits */
+    w2 = inotify_add_watch(fd, "b", IN_ATTRIB);
+    inotify_add_watch(fd, "b", IN_DELETE_SELF | IN_MASK_ADD);
+    chmod("b", 0644);
+    unlink("b");
+    show_events(fd);
+    /* blocking read woken by another process, and epoll readiness */
+    int bfd = inotify_init();
+    inotify_add_watch(bfd, dir, IN_CREATE);
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 5}, out;
+    epoll_ctl(ep, EPOLL_CTL_ADD, bfd, &ev);
+    T("epoll none", epoll_wait(ep, &out, 1, 0));
+    pid_t c = fork();
+    if (c == 0) { msleep(50); close(open("child", O_CREAT | O_WRONLY, 0600)); _exit(0); }
+    T("epoll wait", epoll_wait(ep, &out, 1, 5000));
+    show_events(bfd);
+    waitpid(c, NULL, 0);
+    c = fork();
+    if (c == 0) { msleep(50); mkdir("d2", 0700); _exit(0); }
+    char buf[256];
+    T("blocking read", read(bfd, buf, sizeof buf));
+    struct inotify_event *e = (struct inotify_event *)buf;
+    printf("mask %08x name %s\n", e->mask, e->name);
+    waitpid(c, NULL, 0);
+    unlink("child"); rmdir("d2"); chdir("/"); rmdir(dir);
+    /* the overlay: a directory of the host's root view (/var/tmp) */
+    mkdir(overlay, 0755);
+    int ofd = inotify_init1(IN_NONBLOCK);
+    int ow = inotify_add_watch(ofd, "/var/tmp", IN_CREATE | IN_DELETE | IN_MODIFY | IN_ONLYDIR);
+    printf("var/tmp wd %d\n", ow);
+    int ow2 = inotify_add_watch(ofd, overlay, IN_CREATE | IN_MOVE | IN_DELETE_SELF);
+    chdir(overlay);
+    close(open("f", O_CREAT | O_WRONLY, 0644));
+    rename("f", "g");
+    unlink("g");
+    chdir("/");
+    rmdir(overlay);
+    show_events(ofd);
+    printf("ow2 %d\n", ow2);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     const char *what = argc > 1 ? argv[1] : "";
@@ -434,6 +545,7 @@ int main(int argc, char **argv) {
     if (!strcmp(what, "pidfd")) return pidfd_section();
     if (!strcmp(what, "memfd")) return memfd_section();
     if (!strcmp(what, "closerange")) return closerange_section();
+    if (!strcmp(what, "inotify")) return inotify_section();
     fprintf(stderr, "usage: fdobjects timerfd|signalfd|eventfd|pidfd|memfd|closerange|inotify\n");
     return 2;
 }
