@@ -1307,3 +1307,7 @@ IN_NONBLOCK = O_NONBLOCK
 INOTIFY_EVENT_SIZE = 16  # struct inotify_event without its name
 INOTIFY_MAX_QUEUED_EVENTS = 16384  # /proc/sys/fs/inotify/max_queued_events
 INOTIFY_MAX_USER_WATCHES = 8192
+
+# Kernel-internal: a change of the realtime clock's offset from the kernel clock larger than this
+# between two syncs is a clock set (clock_was_set), not NTP slewing (at most 0.5 ms per second).
+CLOCK_STEP_NS = 100_000_000

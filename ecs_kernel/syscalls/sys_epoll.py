@@ -135,6 +135,9 @@ class EventFile(FileDescription):
 
     lseek = FileDescription.noop_lseek
 
+    def fdinfo(self, world) -> str:
+        return f"eventfd-count: {self.count:16x}\neventfd-semaphore: {int(self.semaphore)}\n"
+
     def readable(self) -> bool:
         return self.count > 0
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 import struct
 
 from ..abi import (BASE_MONO, BASE_REAL, CAP_WAKE_ALARM, CLOCK_BOOTTIME, CLOCK_BOOTTIME_ALARM,
-                   CLOCK_MONOTONIC, CLOCK_REALTIME, CLOCK_REALTIME_ALARM, O_RDWR, TFD_CLOEXEC,
+                   CLOCK_MONOTONIC, CLOCK_REALTIME, CLOCK_REALTIME_ALARM, NSEC_PER_SEC, O_RDWR,
+                   TFD_CLOEXEC,
                    TFD_NONBLOCK, TFD_TIMER_ABSTIME, TFD_TIMER_CANCEL_ON_SET)
 from .. import abi
 from ..checkpoint_objects import state_class
@@ -27,7 +28,6 @@ from .context import s32, u32
 from .registry import FULL, syscall
 from .sys_epoll import AnonInode
 
-NSEC_PER_SEC = 1_000_000_000
 _ITS = struct.Struct("<qqqq")  # struct itimerspec: it_interval, it_value
 _CLOCKS = (CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME, CLOCK_REALTIME_ALARM, CLOCK_BOOTTIME_ALARM)
 

@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..abi import (CLOCK_BOOTTIME, CLOCK_BOOTTIME_ALARM, CLOCK_MONOTONIC, CLOCK_MONOTONIC_COARSE,
+from ..abi import (CLOCK_STEP_NS, CLOCK_BOOTTIME, CLOCK_BOOTTIME_ALARM, CLOCK_MONOTONIC, CLOCK_MONOTONIC_COARSE,
                    CLOCK_MONOTONIC_RAW, CLOCK_PROCESS_CPUTIME_ID, CLOCK_REALTIME,
                    CLOCK_REALTIME_ALARM, CLOCK_REALTIME_COARSE, CLOCK_TAI, CLOCK_THREAD_CPUTIME_ID,
                    CPUCLOCK_CLOCK_MASK, CPUCLOCK_MAX, CPUCLOCK_PERTHREAD_MASK, CPUCLOCK_SCHED,
@@ -64,11 +64,6 @@ def _s32(x: int) -> int:
 
 
 # -- modes and the realtime offset ----------------------------------------------------------------
-
-CLOCK_STEP_NS = 100_000_000
-"""A change of the realtime offset larger than this between two syncs is a clock set (NTP slews
-by at most 0.5 ms per second)."""
-
 
 def set_tick_mode(world, on: bool = True) -> None:
     """Charge ``tick_ns`` of user time per tick to every task in runApp that staged nothing

@@ -32,6 +32,18 @@ static void msleep(int ms) {
     while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {}
 }
 
+/* the lines of /proc/self/fdinfo/FD that start with one of the prefixes */
+static void fdinfo(int fd, const char *const *prefixes) {
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+    FILE *f = fopen(path, "r");
+    if (!f) { printf("fdinfo: open errno %d\n", errno); return; }
+    while (fgets(line, sizeof line, f))
+        for (const char *const *p = prefixes; *p; p++)
+            if (!strncmp(line, *p, strlen(*p))) { printf("fdinfo %s", line); break; }
+    fclose(f);
+}
+
 static int timerfd_section(void) {
     T("create bad clock", timerfd_create(CLOCK_PROCESS_CPUTIME_ID, 0));
     T("create bad flags", timerfd_create(CLOCK_MONOTONIC, 0x40));
@@ -53,6 +65,7 @@ static int timerfd_section(void) {
     its.it_value.tv_sec = 100;
     its.it_interval.tv_sec = 7;
     T("settime 100s", timerfd_settime(fd, 0, &its, &old));
+    fdinfo(fd, (const char *const[]){"pos:", "flags:", "clockid:", "ticks:", "settime flags:", "it_interval:", NULL});
     T("gettime", timerfd_gettime(fd, &cur));
     printf("value >95s %d interval %ld\n", cur.it_value.tv_sec >= 95, (long)cur.it_interval.tv_sec);
     its.it_value.tv_sec = 0; its.it_value.tv_nsec = 30000000; its.it_interval.tv_sec = 0; its.it_interval.tv_nsec = 0;
@@ -72,6 +85,7 @@ static int timerfd_section(void) {
     its.it_value.tv_nsec = 20000000; its.it_interval.tv_nsec = 20000000;
     timerfd_settime(fd, 0, &its, NULL);
     msleep(130);
+    fdinfo(fd, (const char *const[]){"ticks: 0", "it_interval:", NULL});
     T("read periodic", read(fd, &ticks, 8));
     printf("ticks >= 5: %d, <= 8: %d\n", ticks >= 5, ticks <= 8);
     T("gettime periodic", timerfd_gettime(fd, &cur));
@@ -148,6 +162,7 @@ static int signalfd_section(void) {
     sigqueue(getpid(), SIGRTMIN, v);
     sigqueue(getpid(), SIGRTMIN, (union sigval){.sival_int = 78});
     struct signalfd_siginfo many[4];
+    fdinfo(fd, (const char *const[]){"pos:", "flags:", "sigmask:", NULL});
     T("read many", read(fd, many, sizeof many));
     for (int i = 0; i < 3; i++)
         printf("signo %u code %d pid ok %d uid %u int %d\n", many[i].ssi_signo, many[i].ssi_code,
@@ -202,6 +217,7 @@ static int signalfd_section(void) {
 static int eventfd_section(void) {
     T("eventfd2 bad flags", syscall(SYS_eventfd2, 0, 0x40));
     int fd = eventfd(3, EFD_SEMAPHORE | EFD_NONBLOCK);
+    fdinfo(fd, (const char *const[]){"pos:", "flags:", "eventfd-count:", "eventfd-semaphore:", NULL});
     uint64_t v = 0;
     for (int i = 0; i < 4; i++) { T("sem read", read(fd, &v, 8)); printf("v %llu\n", (unsigned long long)v); }
     v = 0xffffffffffffffffULL;
@@ -296,6 +312,14 @@ static int pidfd_section(void) {
     pid_t c = fork();
     if (c == 0) { char b; read(pipefd[0], &b, 1); _exit(7); }
     int pfd = syscall(SYS_pidfd_open, c, PIDFD_NONBLOCK);
+    {
+        char path[64], line[128];
+        snprintf(path, sizeof path, "/proc/self/fdinfo/%d", pfd);
+        FILE *f = fopen(path, "r");
+        while (f && fgets(line, sizeof line, f))
+            if (!strncmp(line, "Pid:", 4)) printf("fdinfo Pid is the child %d\n", atoi(line + 5) == c);
+        if (f) fclose(f);
+    }
     p.fd = pfd;
     T("poll running", poll(&p, 1, 0));
     siginfo_t si;
@@ -470,6 +494,7 @@ static int inotify_section(void) {
     T("read too small", read(fd, small, sizeof small));
     show_events(fd);
     T("read drained", read(fd, small, sizeof small));
+    fdinfo(fd, (const char *const[]){"pos:", "flags:", NULL});
     int fw = inotify_add_watch(fd, "a", IN_MODIFY | IN_ATTRIB | IN_ONESHOT);
     printf("file wd %d\n", fw);
     f = open("a", O_WRONLY | O_APPEND);
