@@ -46,7 +46,8 @@ def _instance(t, fd: int) -> InotifyFile:
 
 
 @syscall("inotify_add_watch", FULL, "events from the guest's own file operations (the host's "
-         "changes to files it has not copied up are not seen); a directory's reads raise no IN_ACCESS",
+         "changes to files it has not copied up are not seen); a directory's reads raise no "
+         "IN_ACCESS; IN_DELETE_SELF comes when the last name goes, even while the file is open",
          args=("fd", "s", "x"))
 def inotify_add_watch(t, fd, path, mask):
     """Implements inotify_add_watch(2)."""

@@ -94,7 +94,8 @@ def pid_of(t, desc: PidFile) -> int:
     return pidns.tid_in(t.world, r, int(t.world.tasks.ns[t.row]))
 
 
-@syscall("pidfd_open", FULL, args=("i", "x"))
+@syscall("pidfd_open", FULL, "PIDFD_THREAD accepted, but the pidfd names the thread's process",
+         args=("i", "x"))
 def pidfd_open(t, pid, flags):
     """Implements pidfd_open(2)."""
     pid, flags = s32(pid), u32(flags)

@@ -109,13 +109,16 @@ def _signalfd(t, fd, mask_addr, sizemask, flags) -> int:
     return fd
 
 
-@syscall("signalfd", FULL, args=("fd", "sigset", "u"))
+_NOTE = "a SIGCHLD record's ssi_utime/ssi_stime are 0"
+
+
+@syscall("signalfd", FULL, _NOTE, args=("fd", "sigset", "u"))
 def signalfd(t, fd, mask, sizemask):
     """Implements signalfd(2)."""
     return _signalfd(t, fd, mask, sizemask, 0)
 
 
-@syscall("signalfd4", FULL, args=("fd", "sigset", "u", "x"))
+@syscall("signalfd4", FULL, _NOTE, args=("fd", "sigset", "u", "x"))
 def signalfd4(t, fd, mask, sizemask, flags):
     """Implements signalfd4(2)."""
     return _signalfd(t, fd, mask, sizemask, flags)

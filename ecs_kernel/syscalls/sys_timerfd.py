@@ -169,7 +169,8 @@ def _ns(sec: int, nsec: int) -> int:
     return sec * NSEC_PER_SEC + nsec
 
 
-@syscall("timerfd_create", FULL, "CLOCK_REALTIME, MONOTONIC, BOOTTIME and their _ALARM forms",
+@syscall("timerfd_create", FULL, "CLOCK_REALTIME, MONOTONIC, BOOTTIME and their _ALARM forms (which "
+         "wake nothing); no TFD_IOC_SET_TICKS",
          args=("clockid", "x"))
 def timerfd_create(t, clockid, flags):
     """Implements timerfd_create(2)."""
