@@ -123,7 +123,7 @@ class EventFile(FileDescription):
         return struct.pack("<Q", v)
 
     def write(self, data: bytes) -> int:
-        if len(data) < 8:
+        if len(data) != 8:  # Linux >= 6.9: exactly one counter (reads may be bigger)
             raise KernelError(E.EINVAL)
         v = struct.unpack_from("<Q", data)[0]
         if v == (1 << 64) - 1:

@@ -230,6 +230,8 @@ static int eventfd_section(void) {
     T("poll full", poll(&p, 1, 0));
     printf("revents %x\n", p.revents);
     T("write short", write(fd, &v, 4));
+    uint64_t big[4] = {1, 0, 0, 0};
+    T("write big", write(fd, big, sizeof big));
     T("read short", read(fd, &v, 4));
     close(fd);
     fd = eventfd(0, 0);
