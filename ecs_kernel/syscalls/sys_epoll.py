@@ -10,41 +10,24 @@ as an io_waits row, like poll (systems/io_wait.py).
 from __future__ import annotations
 
 import struct
-import time
 
 from ..abi import (Block, EFD_SEMAPHORE, EPOLLERR, EPOLLEXCLUSIVE, EPOLLHUP, EPOLLIN, EPOLLONESHOT,
                    EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, FALLOC_FL_KEEP_SIZE,
                    MFD_ALLOW_SEALING, MFD_CLOEXEC, MFD_EXEC, MFD_NOEXEC_SEAL, O_CLOEXEC, O_NONBLOCK,
                    O_RDWR)
 from .. import abi
-from ..checkpoint_objects import state_class, state_global
+from ..checkpoint_objects import state_class
 from ..errors import E, KernelError
-from ..fs.stat import makedev
+from ..fs.anon import AnonInode
 from ..fs.file import (DirectoryDescription, FileDescription, RegularFileDescription)
-from ..fs.inodes import Inode, SuperBlock
 from ..fs.memfd import WRITE_SEALS, MemfdInode
 from ..systems import fd_table, io_wait
 from .context import WouldBlock, s32, s64, u32
 from .registry import FULL, PARTIAL, syscall
-
-ANON_SB = SuperBlock("anon_inodefs", makedev(0, 0x0E), time.time_ns)
-state_global("sys_epoll.ANON_SB", ANON_SB)
+from .sys_file import _with_sigmask
 
 EP_MAX_EVENTS = 0x7FFF_FFFF // 12
 _EVENT = struct.Struct("<IQ")  # struct epoll_event is packed on x86-64: 12 bytes
-
-
-@state_class
-class AnonInode(Inode):
-    """The inode behind an epoll or eventfd description (anon_inode:[...])."""
-
-    ftype = 0
-
-    __state__ = {"kind": "str"}
-
-    def __init__(self, kind: str):
-        super().__init__(ANON_SB, 0o600)
-        self.kind = kind
 
 
 @state_class
@@ -238,14 +221,15 @@ def epoll_wait(t, epfd, events, maxevents, timeout):
     return _epoll_wait(t, 232, epfd, events, maxevents, _ms(timeout))
 
 
-@syscall("epoll_pwait", PARTIAL, "as epoll_wait; the signal mask is ignored",
+@syscall("epoll_pwait", PARTIAL, "as epoll_wait; the signal mask holds for the call",
          args=("fd", "p", "i", "i", "p", "u"))
 def epoll_pwait(t, epfd, events, maxevents, timeout, sigmask, sigsetsize):
     """Implements epoll_pwait(2)."""
-    return _epoll_wait(t, 281, epfd, events, maxevents, _ms(timeout))
+    return _with_sigmask(t, sigmask, u32(sigsetsize),
+                         lambda: _epoll_wait(t, 281, epfd, events, maxevents, _ms(timeout)))
 
 
-@syscall("epoll_pwait2", PARTIAL, "as epoll_wait with a timespec; the signal mask is ignored",
+@syscall("epoll_pwait2", PARTIAL, "as epoll_wait with a timespec; the signal mask holds for the call",
          args=("fd", "p", "i", "p", "p", "u"))
 def epoll_pwait2(t, epfd, events, maxevents, tsp, sigmask, sigsetsize):
     """Implements epoll_pwait2(2)."""
@@ -255,7 +239,8 @@ def epoll_pwait2(t, epfd, events, maxevents, tsp, sigmask, sigsetsize):
         if sec < 0 or not 0 <= ns < 1_000_000_000:
             raise KernelError(E.EINVAL)
         timeout = sec * 1_000_000_000 + ns
-    return _epoll_wait(t, 441, epfd, events, maxevents, timeout)
+    return _with_sigmask(t, sigmask, u32(sigsetsize),
+                         lambda: _epoll_wait(t, 441, epfd, events, maxevents, timeout))
 
 
 # -- eventfd ---------------------------------------------------------------------------------------------

@@ -19,7 +19,8 @@ from ..abi import (AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_NO_AUTOMOUNT, AT_REMO
                    Block, FD_CLOEXEC, F_ADD_SEALS, F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_GETFL,
                    F_GETLK, F_GETOWN, F_GETSIG, F_GET_SEALS, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW,
                    F_RDLCK, F_SETFD, F_SETFL, F_SETLK, F_SETLKW, F_SETOWN, F_SETSIG, F_UNLCK,
-                   F_WRLCK, LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN, NR_POLL, NR_PPOLL, NSEC_PER_SEC,
+                   F_WRLCK, LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN, NR_POLL, NR_PPOLL, NR_PSELECT6,
+                   NR_SELECT, NSEC_PER_SEC,
                    O_CLOEXEC, O_NONBLOCK, PATH_MAX, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT,
                    POLLPRI, POLLRDNORM, POLLWRNORM, POSIX_FADV_NOREUSE, SEEK_HOLE,
                    STATX_BASIC_STATS, TASK_SIZE, TMPFS_MAGIC, UTIME_NOW, UTIME_OMIT,
@@ -30,9 +31,9 @@ from ..fs.file import RegularFileDescription
 from ..fs import notify
 from ..fs.memfd import MemfdInode
 from ..fs.ops import OMIT
-from ..systems import fd_table, io_wait
+from ..systems import fd_table, io_wait, task_signals
 from .context import WouldBlock, s32, s64, u32
-from .registry import FULL, PARTIAL, syscall
+from .registry import FULL, PARTIAL, completion, syscall
 from .sys_signal import send_sigpipe
 
 MAX_RW_COUNT = 0x7FFF_F000
@@ -1011,16 +1012,67 @@ def poll(t, fds, nfds, timeout):
     return _do_poll(t, NR_POLL, fds, nfds, None if ms < 0 else ms * 1_000_000)
 
 
-@syscall("ppoll", PARTIAL, "as poll; the signal mask argument is ignored", args=("p", "u", "p", "p", "u"))
+def _timespec_in(t, tsp) -> int | None:
+    if not tsp:
+        return None
+    sec, ns = struct.unpack("<qq", t.mm.copy_in(tsp, 16))
+    if sec < 0 or not 0 <= ns < NSEC_PER_SEC:
+        raise KernelError(E.EINVAL)
+    return sec * NSEC_PER_SEC + ns
+
+
+def _with_sigmask(t, mask_addr: int, size: int, call):
+    """Run ``call()`` under the caller's temporary signal mask (set_user_sigmask): EINVAL for a
+    size other than 8; the old mask comes back when the call returns (a handler that interrupts
+    it restores it from its frame)."""
+    if mask_addr:
+        if size != 8:
+            raise KernelError(E.EINVAL, "sigsetsize")
+        mask = struct.unpack("<Q", t.mm.copy_in(mask_addr, 8))[0]
+        task_signals.set_user_sigmask(t.world, t.row, mask)
+    try:
+        ret = call()
+    except WouldBlock:
+        raise  # blocked: the temporary mask holds while it waits
+    except BaseException:
+        if mask_addr:
+            task_signals.restore_saved_sigmask(t.world, t.row)
+        raise
+    if mask_addr:
+        task_signals.restore_saved_sigmask(t.world, t.row)
+    return ret
+
+
+def _time_left_out(t, addr: int, ns: int, usec: bool = False) -> None:
+    """poll_select_finish: the timeout left, written back (a fault there is ignored, as Linux
+    ignores it once the call is done)."""
+    sec, rest = divmod(max(0, ns), NSEC_PER_SEC)
+    try:
+        t.mm.copy_out(addr, struct.pack("<qq", sec, rest // 1000 if usec else rest))
+    except KernelError:
+        pass
+
+
+@syscall("ppoll", PARTIAL, "readiness of the task's own fds; the signal mask holds for the call",
+         args=("p", "u", "p", "p", "u"))
 def ppoll(t, fds, nfds, tsp, sigmask, sigsetsize):
     """Implements ppoll(2)."""
-    timeout = None
-    if tsp:
-        sec, ns = struct.unpack("<qq", t.mm.copy_in(tsp, 16))
-        if sec < 0 or not 0 <= ns < 1_000_000_000:
-            raise KernelError(E.EINVAL)
-        timeout = sec * 1_000_000_000 + ns
-    return _do_poll(t, NR_PPOLL, fds, nfds, timeout)
+    timeout = _timespec_in(t, tsp)
+
+    def call():
+        ret = _do_poll(t, NR_PPOLL, fds, nfds, timeout)
+        if tsp:
+            _time_left_out(t, tsp, io_wait.remaining(t.world, t.row, NR_PPOLL, timeout))
+        return ret
+    return _with_sigmask(t, sigmask, u32(sigsetsize), call)
+
+
+@completion("ppoll")
+def ppoll_done(t, ret, fds, nfds, tsp, sigmask, sigsetsize):
+    """A ppoll a handler interrupted: the time left goes back to ``tsp``."""
+    if ret == -E.EINTR and tsp:
+        _time_left_out(t, tsp, int(t.world.tasks.sleep_rem_ns[t.row]))
+    return ret
 
 
 # -- extended attributes: the overlay keeps none ----------------------------------------------------------
@@ -1108,27 +1160,48 @@ def _do_select(t, nr, nfds, rfds, wfds, efds, timeout_ns):
 @syscall("select", PARTIAL, "readiness of the task's own fds; exceptfds never set",
          args=("i", "p", "p", "p", "p"))
 def select(t, nfds, rfds, wfds, efds, tvp):
-    """Implements select(2)."""
+    """Implements select(2): the time left is written back to ``tvp``, as Linux does."""
     timeout = None
     if tvp:
         sec, usec = struct.unpack("<qq", t.mm.copy_in(tvp, 16))
         if sec < 0 or not 0 <= usec < 1_000_000:
             raise KernelError(E.EINVAL)
         timeout = sec * 1_000_000_000 + usec * 1000
-    return _do_select(t, 23, nfds, rfds, wfds, efds, timeout)
+    ret = _do_select(t, NR_SELECT, nfds, rfds, wfds, efds, timeout)
+    if tvp:
+        _time_left_out(t, tvp, io_wait.remaining(t.world, t.row, NR_SELECT, timeout), usec=True)
+    return ret
 
 
-@syscall("pselect6", PARTIAL, "as select; the signal mask argument is ignored",
-         args=("i", "p", "p", "p", "p", "p"))
+@completion("select")
+def select_done(t, ret, nfds, rfds, wfds, efds, tvp):
+    if ret == -E.EINTR and tvp:
+        _time_left_out(t, tvp, int(t.world.tasks.sleep_rem_ns[t.row]), usec=True)
+    return ret
+
+
+@syscall("pselect6", PARTIAL, "readiness of the task's own fds; exceptfds never set; the signal "
+         "mask holds for the call", args=("i", "p", "p", "p", "p", "p"))
 def pselect6(t, nfds, rfds, wfds, efds, tsp, sig):
-    """Implements pselect6(2)."""
-    timeout = None
-    if tsp:
-        sec, ns = struct.unpack("<qq", t.mm.copy_in(tsp, 16))
-        if sec < 0 or not 0 <= ns < 1_000_000_000:
-            raise KernelError(E.EINVAL)
-        timeout = sec * 1_000_000_000 + ns
-    return _do_select(t, 270, nfds, rfds, wfds, efds, timeout)
+    """Implements pselect6(2): ``sig`` points to {const sigset_t *ss; size_t ss_len}."""
+    timeout = _timespec_in(t, tsp)
+    mask_addr = size = 0
+    if sig:
+        mask_addr, size = struct.unpack("<QQ", t.mm.copy_in(sig, 16))
+
+    def call():
+        ret = _do_select(t, NR_PSELECT6, nfds, rfds, wfds, efds, timeout)
+        if tsp:
+            _time_left_out(t, tsp, io_wait.remaining(t.world, t.row, NR_PSELECT6, timeout))
+        return ret
+    return _with_sigmask(t, mask_addr, size, call)
+
+
+@completion("pselect6")
+def pselect6_done(t, ret, nfds, rfds, wfds, efds, tsp, sig):
+    if ret == -E.EINTR and tsp:
+        _time_left_out(t, tsp, int(t.world.tasks.sleep_rem_ns[t.row]))
+    return ret
 
 
 @syscall("copy_file_range", FULL, args=("fd", "p", "fd", "p", "u", "x"))

@@ -8,11 +8,11 @@ from ..abi import (IN_ALL_EVENTS, IN_CLOEXEC, IN_DONT_FOLLOW, IN_EXCL_UNLINK, IN
                    IN_Q_OVERFLOW, IN_UNMOUNT, INOTIFY_MAX_USER_WATCHES)
 from ..errors import E, KernelError
 from ..fs.inodes import MAY_READ, DirInode, check_permission
+from ..fs.anon import AnonInode
 from ..fs.inotify import InotifyFile
 from ..systems import fd_table
 from .context import s32, u32
 from .registry import FULL, syscall
-from .sys_epoll import AnonInode
 
 ALL_INOTIFY_BITS = (IN_ALL_EVENTS | IN_UNMOUNT | IN_Q_OVERFLOW | IN_IGNORED | IN_ONLYDIR
                     | IN_DONT_FOLLOW | IN_EXCL_UNLINK | IN_MASK_CREATE | IN_MASK_ADD | IN_ISDIR

@@ -15,12 +15,12 @@ from .. import abi
 from ..checkpoint_objects import state_class
 from ..components import pidns
 from ..errors import E, KernelError
+from ..fs.anon import AnonInode
 from ..fs.file import FileDescription
 from ..systems import fd_table, task_signals
 from ..systems.task_identity import capable
 from .context import s32, u32
 from .registry import FULL, syscall
-from .sys_epoll import AnonInode
 
 PIDFD_THREAD = O_EXCL  # include/uapi/linux/pidfd.h
 PIDFD_SIGNAL_THREAD = 1 << 0

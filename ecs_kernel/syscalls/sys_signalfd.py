@@ -16,11 +16,11 @@ from ..abi import (CLD_CONTINUED, FULL_MASK, O_RDWR, SFD_CLOEXEC, SFD_NONBLOCK, 
 from .. import abi
 from ..checkpoint_objects import state_class
 from ..errors import E, KernelError
+from ..fs.anon import AnonInode
 from ..fs.file import FileDescription
 from ..systems import fd_table, task_signals
 from .context import s32, u32
 from .registry import FULL, syscall
-from .sys_epoll import AnonInode
 
 # struct signalfd_siginfo: signo errno code pid uid fd tid band overrun trapno status int ptr
 # utime stime addr addr_lsb (pad) syscall call_addr arch, padded to 128 bytes.

@@ -22,11 +22,11 @@ from ..abi import (BASE_MONO, BASE_REAL, CAP_WAKE_ALARM, CLOCK_BOOTTIME, CLOCK_B
 from .. import abi
 from ..checkpoint_objects import state_class
 from ..errors import E, KernelError
+from ..fs.anon import AnonInode
 from ..fs.file import FileDescription
 from ..systems import cpu_clocks, fd_table
 from .context import s32, u32
 from .registry import FULL, syscall
-from .sys_epoll import AnonInode
 
 _ITS = struct.Struct("<qqqq")  # struct itimerspec: it_interval, it_value
 _CLOCKS = (CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME, CLOCK_REALTIME_ALARM, CLOCK_BOOTTIME_ALARM)

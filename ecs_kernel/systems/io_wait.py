@@ -110,8 +110,23 @@ def release_task(world, t: int) -> None:
 
 
 def interrupt(world, t: int) -> None:
-    """A signal ends the wait (task_signals.interrupt_syscall sets ``ret``)."""
+    """A signal ends the wait (task_signals.interrupt_syscall sets ``ret``); the time its
+    deadline had left goes to ``sleep_rem_ns`` (ppoll and pselect6 write it back, as
+    poll_select_finish does)."""
+    W = world.io_waits
+    if W.count:
+        mine = _rows(world, t)
+        if len(mine):
+            d = int(W.iw_deadline[mine[0]])
+            world.tasks.sleep_rem_ns[t] = 0 if d == NO_DEADLINE else max(0, d - world.now_ns)
     finish(world, t)
+
+
+def remaining(world, t: int, nr: int, timeout_ns: int | None) -> int:
+    """What is left of call ``nr``'s timeout now (its deadline if it blocked and was woken)."""
+    if timeout_ns is None:
+        return 0
+    return max(0, deadline_for(world, t, nr, timeout_ns) - world.now_ns)
 
 
 def _file_ready(world, t: int, fd: int, events: int) -> bool:

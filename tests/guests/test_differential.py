@@ -163,9 +163,10 @@ def test_page_faults_report_si_code_and_si_addr_as_linux(guest_build, libc, case
 
 
 @pytest.mark.parametrize("section", ["timerfd", "signalfd", "eventfd", "pidfd", "memfd", "closerange",
-                                     "inotify"])
+                                     "inotify", "pwait"])
 def test_fd_objects(guest_build, libc, section):
     """timerfd, signalfd, eventfd, pidfd (+ CLONE_PIDFD, waitid P_PIDFD), memfd seals,
     close_range and inotify: each object's answers and errnos, blocking reads woken by time,
-    by another process's signal or write, and readiness through poll and epoll."""
+    by another process's signal or write, and readiness through poll and epoll; pwait: the
+    signal mask of ppoll, pselect6 and epoll_pwait, and the time left written back."""
     same([guest_build("fdobjects", libc), section])

@@ -563,6 +563,64 @@ static int inotify_section(void) {
     return 0;
 }
 
+static volatile sig_atomic_t alarms;
+static void on_alarm(int s) { (void)s; alarms++; }
+
+/* ppoll, pselect6 and epoll_pwait with a signal mask for the call; the time left written back */
+static int pwait_section(void) {
+    struct sigaction sa = {0};
+    sa.sa_handler = on_alarm;
+    sigaction(SIGALRM, &sa, NULL);
+    struct timespec ts = {0, 50000000};
+    sigset_t mask, cur;
+    sigemptyset(&mask);
+    T("ppoll bad size", syscall(SYS_ppoll, NULL, 0, &ts, &mask, 16));
+    T("ppoll timeout", syscall(SYS_ppoll, NULL, 0, &ts, NULL, 8));
+    printf("left %ld.%09ld\n", (long)ts.tv_sec, ts.tv_nsec);
+    /* SIGALRM blocked for the call only: the timeout ends it, the handler runs after */
+    sigaddset(&mask, SIGALRM);
+    ts.tv_sec = 0; ts.tv_nsec = 300000000;
+    ualarm(50000, 0);
+    T("ppoll alarm blocked", syscall(SYS_ppoll, NULL, 0, &ts, &mask, 8));
+    printf("alarms %d left %ld.%09ld\n", (int)alarms, (long)ts.tv_sec, ts.tv_nsec);
+    sigprocmask(SIG_SETMASK, NULL, &cur);
+    printf("mask restored %d\n", !sigismember(&cur, SIGALRM));
+    /* SIGALRM blocked outside, allowed by the call's mask: EINTR with time left */
+    sigset_t block;
+    sigemptyset(&block);
+    sigaddset(&block, SIGALRM);
+    sigprocmask(SIG_BLOCK, &block, NULL);
+    sigemptyset(&mask);
+    ts.tv_sec = 5; ts.tv_nsec = 0;
+    ualarm(50000, 0);
+    T("ppoll alarm allowed", syscall(SYS_ppoll, NULL, 0, &ts, &mask, 8));
+    printf("alarms %d time left > 4s %d < 5s %d\n", (int)alarms, ts.tv_sec >= 4, ts.tv_sec < 5);
+    sigprocmask(SIG_SETMASK, NULL, &cur);
+    printf("blocked again %d\n", sigismember(&cur, SIGALRM));
+    /* pselect6 */
+    struct { const sigset_t *ss; size_t len; } arg = {&mask, 16};
+    ts.tv_sec = 0; ts.tv_nsec = 20000000;
+    T("pselect bad size", syscall(SYS_pselect6, 0, NULL, NULL, NULL, &ts, &arg));
+    arg.len = 8;
+    ualarm(50000, 0);
+    ts.tv_sec = 5; ts.tv_nsec = 0;
+    T("pselect alarm allowed", syscall(SYS_pselect6, 0, NULL, NULL, NULL, &ts, &arg));
+    printf("alarms %d time left > 4s %d\n", (int)alarms, ts.tv_sec >= 4);
+    struct timeval tv = {0, 30000};
+    T("select timeout", select(0, NULL, NULL, NULL, &tv));
+    printf("select left %ld.%06ld\n", (long)tv.tv_sec, (long)tv.tv_usec);
+    /* epoll_pwait */
+    int ep = epoll_create1(0);
+    struct epoll_event ev;
+    T("epoll_pwait bad size", syscall(SYS_epoll_pwait, ep, &ev, 1, 10, &mask, 16));
+    ualarm(50000, 0);
+    T("epoll_pwait alarm allowed", epoll_pwait(ep, &ev, 1, 5000, &mask));
+    printf("alarms %d\n", (int)alarms);
+    sigprocmask(SIG_SETMASK, NULL, &cur);
+    printf("blocked again %d\n", sigismember(&cur, SIGALRM));
+    return 0;
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     const char *what = argc > 1 ? argv[1] : "";
@@ -573,6 +631,7 @@ int main(int argc, char **argv) {
     if (!strcmp(what, "memfd")) return memfd_section();
     if (!strcmp(what, "closerange")) return closerange_section();
     if (!strcmp(what, "inotify")) return inotify_section();
+    if (!strcmp(what, "pwait")) return pwait_section();
     fprintf(stderr, "usage: fdobjects timerfd|signalfd|eventfd|pidfd|memfd|closerange|inotify\n");
     return 2;
 }
