@@ -78,6 +78,7 @@ ECONNREFUSED = 111
 EALREADY = 114
 EINPROGRESS = 115
 ETIMEDOUT = 110
+ECANCELED = 125
 
 # Every errno's name by number ("" where Linux has none: 41, 58), as strace and glibc spell them:
 # the first of two aliases (EAGAIN, not EWOULDBLOCK; EDEADLK, not EDEADLOCK; EOPNOTSUPP, not
