@@ -615,7 +615,9 @@ class PathOps:
         """utimensat(2): None sets a time to now (UTIME_NOW), OMIT (UTIME_OMIT) leaves it."""
         res = self.resolve(path, cwd=cwd, follow=follow, creds=creds)
         self.utimens_inode(res.inode, atime_ns, mtime_ns, creds)
-        notify.notify(res.inode, IN_ATTRIB | self._isdir(res.inode), parent=res.parent, name=res.name)
+        if not (atime_ns is OMIT and mtime_ns is OMIT):
+            notify.notify(res.inode, IN_ATTRIB | self._isdir(res.inode), parent=res.parent,
+                          name=res.name)
 
     @staticmethod
     def utimens_inode(inode: Inode, atime_ns=None, mtime_ns=None, creds: Creds | None = None) -> None:

@@ -752,7 +752,9 @@ def lchown(t, path, uid, gid):
 @syscall("fchown", FULL, args=("fd", "i", "i"))
 def fchown(t, fd, uid, gid):
     """Implements fchown(2)."""
-    t.fs.chown_inode(_file(t, fd).inode, _id(uid), _id(gid), t.creds())
+    desc = _file(t, fd)
+    t.fs.chown_inode(desc.inode, _id(uid), _id(gid), t.creds())
+    notify.file_event(desc, abi.IN_ATTRIB)
     return 0
 
 
@@ -789,7 +791,10 @@ def utimensat(t, dirfd, path, times, flags):
         vals = [now, now]
     flags = u32(flags)
     if path == 0:
-        t.fs.utimens_inode(_file(t, dirfd).inode, vals[0], vals[1], t.creds())
+        desc = _file(t, dirfd)
+        t.fs.utimens_inode(desc.inode, vals[0], vals[1], t.creds())
+        if not (vals[0] is OMIT and vals[1] is OMIT):
+            notify.file_event(desc, abi.IN_ATTRIB)
         return 0
     p = _path(t, path)
     t.fs.utimens(p, vals[0], vals[1], cwd=_at(t, dirfd, p),

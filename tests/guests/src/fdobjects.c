@@ -18,6 +18,7 @@
 #include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
@@ -522,6 +523,21 @@ static int inotify_section(void) {
     T("rm_watch again", inotify_rm_watch(fd, w2));
     T("rm_watch not inotify", inotify_rm_watch(1, w2));
     show_events(fd);
+    /* attribute changes through an fd, and nothing for a failed truncate */
+    {
+        int af = open("b", O_RDWR);
+        int aw = inotify_add_watch(fd, "b", IN_ATTRIB | IN_MODIFY);
+        struct timeval tv2[2] = {{1, 0}, {2, 0}};
+        futimes(af, tv2);
+        fchmod(af, 0640);
+        fchown(af, getuid(), getgid());
+        ftruncate(af, 9);
+        T("ftruncate -1", ftruncate(af, -1));
+        show_events(fd);
+        inotify_rm_watch(fd, aw);
+        close(af);
+        show_events(fd);
+    }
     /* IN_MASK_ADD keeps the old bits */
     w2 = inotify_add_watch(fd, "b", IN_ATTRIB);
     inotify_add_watch(fd, "b", IN_DELETE_SELF | IN_MASK_ADD);
