@@ -158,10 +158,12 @@ def pidfd_getfd(t, pidfd, targetfd, flags):
     desc = pidfd_target(t, pidfd)
     w = t.world
     r = desc.task(w)
-    if r < 0 or int(w.tasks.exit_state[r]) != ExitState.NONE or int(w.tasks.fdtable[r]) < 0:
-        raise KernelError(E.ESRCH, "the process is gone")
+    if r < 0:
+        raise KernelError(E.ESRCH, "the process was reaped")
     if not _same_creds(w, t.row, r):
         raise KernelError(E.EPERM, "may not access that process")
+    if int(w.tasks.exit_state[r]) != ExitState.NONE or int(w.tasks.fdtable[r]) < 0:
+        raise KernelError(E.ESRCH, "the process has exited")
     f = fd_table.get_file(w, r, s32(targetfd))
     return fd_table.new_fd(w, t.row, f, cloexec=True)
 

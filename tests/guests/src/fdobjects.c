@@ -338,6 +338,7 @@ static int pidfd_section(void) {
     write(pipefd[1], "x", 1);
     T("poll exit", poll(&p, 1, 5000));
     printf("revents %x\n", p.revents);
+    T("getfd of a zombie", syscall(SYS_pidfd_getfd, pfd, 0, 0));
     memset(&si, 0, sizeof si);
     T("waitid pidfd", waitid(P_PIDFD, pfd, &si, WEXITED));
     printf("si_pid ok %d status %d code %d\n", si.si_pid == c, si.si_status, si.si_code);
