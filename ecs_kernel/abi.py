@@ -78,6 +78,7 @@ ECONNREFUSED = 111
 EALREADY = 114
 EINPROGRESS = 115
 ETIMEDOUT = 110
+ECANCELED = 125
 
 # Every errno's name by number ("" where Linux has none: 41, 58), as strace and glibc spell them:
 # the first of two aliases (EAGAIN, not EWOULDBLOCK; EDEADLK, not EDEADLOCK; EOPNOTSUPP, not
@@ -1385,3 +1386,60 @@ WF_PI = 0x4  # FUTEX_LOCK_PI: FUTEX_UNLOCK_PI hands the lock to the first such w
 # row's reuses modulo 2**GEN_BITS, so a handle to a recycled row is detected.
 GEN_BITS = 24
 GEN_MASK = (1 << GEN_BITS) - 1
+
+# timerfd_create(2) (include/uapi/linux/timerfd.h).
+TFD_TIMER_ABSTIME = 1 << 0
+TFD_TIMER_CANCEL_ON_SET = 1 << 1
+TFD_CLOEXEC = O_CLOEXEC
+TFD_NONBLOCK = O_NONBLOCK
+
+# signalfd(2) (include/uapi/linux/signalfd.h): struct signalfd_siginfo is 128 bytes.
+SFD_CLOEXEC = O_CLOEXEC
+SFD_NONBLOCK = O_NONBLOCK
+SIGNALFD_SIGINFO_SIZE = 128
+
+# memfd seals (include/uapi/linux/fcntl.h).
+F_SEAL_SEAL = 0x0001
+F_SEAL_SHRINK = 0x0002
+F_SEAL_GROW = 0x0004
+F_SEAL_WRITE = 0x0008
+F_SEAL_FUTURE_WRITE = 0x0010
+F_SEAL_EXEC = 0x0020
+
+# pidfd (include/uapi/linux/pidfd.h, wait.h).
+PIDFD_NONBLOCK = O_NONBLOCK
+P_PIDFD = 3
+
+# inotify(7) (include/uapi/linux/inotify.h).
+IN_ACCESS = 0x00000001
+IN_MODIFY = 0x00000002
+IN_ATTRIB = 0x00000004
+IN_CLOSE_WRITE = 0x00000008
+IN_CLOSE_NOWRITE = 0x00000010
+IN_OPEN = 0x00000020
+IN_MOVED_FROM = 0x00000040
+IN_MOVED_TO = 0x00000080
+IN_CREATE = 0x00000100
+IN_DELETE = 0x00000200
+IN_DELETE_SELF = 0x00000400
+IN_MOVE_SELF = 0x00000800
+IN_ALL_EVENTS = 0x00000FFF
+IN_UNMOUNT = 0x00002000
+IN_Q_OVERFLOW = 0x00004000
+IN_IGNORED = 0x00008000
+IN_ONLYDIR = 0x01000000
+IN_DONT_FOLLOW = 0x02000000
+IN_EXCL_UNLINK = 0x04000000
+IN_MASK_CREATE = 0x10000000
+IN_MASK_ADD = 0x20000000
+IN_ISDIR = 0x40000000
+IN_ONESHOT = 0x80000000
+IN_CLOEXEC = O_CLOEXEC
+IN_NONBLOCK = O_NONBLOCK
+INOTIFY_EVENT_SIZE = 16  # struct inotify_event without its name
+INOTIFY_MAX_QUEUED_EVENTS = 16384  # /proc/sys/fs/inotify/max_queued_events
+INOTIFY_MAX_USER_WATCHES = 8192
+
+# Kernel-internal: a change of the realtime clock's offset from the kernel clock larger than this
+# between two syncs is a clock set (clock_was_set), not NTP slewing (at most 0.5 ms per second).
+CLOCK_STEP_NS = 100_000_000

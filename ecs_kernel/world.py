@@ -372,6 +372,9 @@ class KernelIndex:
     signal_stats: SignalStats = field(default_factory=SignalStats)
     # CLOCK_REALTIME minus the kernel clock (systems/cpu_clocks.set_realtime)
     realtime_offset_ns: int = 0
+    # how many times CLOCK_REALTIME was set (stepped) since boot: Linux's clock_was_set_seq,
+    # which a TFD_TIMER_CANCEL_ON_SET timerfd compares (systems/cpu_clocks.set_realtime)
+    clock_set_seq: int = 0
     # the load averages in fixed point and the kernel time of their next fold (systems/loadavg.py)
     avenrun: list[int] = field(default_factory=lambda: [0, 0, 0])
     load_next_ns: int = 0
@@ -394,7 +397,8 @@ class KernelIndex:
         return {"address_spaces": self.address_spaces, "fs_contexts": self.fs_contexts}.get(kind)
 
     # -- checkpoint: numbers in the manifest, dicts as arrays, objects by reference -------------
-    _INTS = ("root_pidns", "realtime_offset_ns", "next_shared_ino", "load_next_ns", "ptraced")
+    _INTS = ("root_pidns", "realtime_offset_ns", "clock_set_seq", "next_shared_ino", "load_next_ns",
+             "ptraced")
     _INT_DICTS = ("nproc", "sigpending_by_uid")
     _OBJECT_DICTS = ("pidmaps", "address_spaces", "fs_contexts")
     _OBJECTS = ("fd_store", "net", "sim", "sim_probes")

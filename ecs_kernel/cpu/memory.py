@@ -785,6 +785,11 @@ class AddressSpace:
         return Vma(int(t[START, lo]), int(t[END, hi - 1]), int(t[PROT, lo]), int(t[FLAGS, lo]),
                    off, self._vma_name(lo, hi), self._files[f])
 
+    def writably_maps(self, inode) -> bool:
+        """Is a shared writable mapping of ``inode`` here (memfd's F_SEAL_WRITE asks)?"""
+        return any(v.file is not None and getattr(v.file, "inode", None) is inode
+                   and v.flags & VM_SHARED and v.prot & PROT_WRITE for v in self.vmas())
+
     def vmas(self) -> list[Vma]:
         """The VMAs in address order, as Linux would show them."""
         out = []

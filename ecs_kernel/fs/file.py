@@ -25,13 +25,13 @@ from __future__ import annotations
 import os
 import struct
 
-from ecs_kernel.abi import (O_ACCMODE, O_APPEND, O_NONBLOCK, O_PATH, O_RDONLY, O_RDWR, O_WRONLY,
+from ecs_kernel.abi import (IN_ACCESS, IN_MODIFY, O_ACCMODE, O_APPEND, O_NONBLOCK, O_PATH, O_RDONLY, O_RDWR, O_WRONLY,
                             OPEN_ONLY_FLAGS, SEEK_CUR, SEEK_DATA, SEEK_END, SEEK_HOLE, SEEK_SET,
                             SETFL_MASK)
 from ecs_kernel import abi
 from ecs_kernel.checkpoint_objects import state_class
 from ecs_kernel.errors import E, KernelError
-from ecs_kernel.fs import locks
+from ecs_kernel.fs import locks, notify
 from ecs_kernel.fs.stat import Stat
 
 
@@ -41,6 +41,7 @@ class FileDescription:
 
     seekable = True
     is_terminal = False  # a terminal: the console's job control applies (systems/tty.py)
+    clocked = False  # its state moves with the kernel clock (a timerfd): sync it before a read
     # A blocking write that wrote some bytes and then found no reader returns them; pipe_write
     # still sends SIGPIPE, a socket's sendmsg does not.
     sigpipe_after_partial_write = True
@@ -48,7 +49,7 @@ class FileDescription:
     __state__ = {"inode": "@Inode", "flags": "int", "path": "str", "offset": "int",
                  "released": "bool", "_fd_refs": "~int", "_in_flight": "~int",
                  "fown_type": "~int", "fown_id": "~int", "fsig": "~int", "fasync_fd": "~int",
-                 "fasync_seen": "~int"}
+                 "fasync_seen": "~int", "dentry": "~(@DirInode,str)"}
     # signal-driven I/O (systems/fasync.py): no owner, plain SIGIO, until fcntl sets them
     fown_type, fown_id, fsig, fasync_fd, fasync_seen = -1, 0, 0, -1, 0
 
@@ -108,12 +109,18 @@ class FileDescription:
         self._need_read()
         if n < 0:
             raise KernelError(E.EINVAL, "negative count")
-        return self._read(n)
+        data = self._read(n)
+        if data and ("dentry" in self.__dict__ or notify.watched(self.inode)):
+            notify.file_event(self, IN_ACCESS)
+        return data
 
     def write(self, data: bytes) -> int:
         """write(2): returns the count written."""
         self._need_write()
-        return self._write(bytes(data))
+        n = self._write(bytes(data))
+        if n > 0 and ("dentry" in self.__dict__ or notify.watched(self.inode)):
+            notify.file_event(self, IN_MODIFY)
+        return n
 
     def pread(self, n: int, offset: int) -> bytes:
         """pread64(2): read at ``offset`` without moving the file offset.
@@ -126,7 +133,10 @@ class FileDescription:
         if not self.seekable:
             raise KernelError(E.ESPIPE, "not seekable")
         self._need_read()
-        return self._pread(n, offset)
+        data = self._pread(n, offset)
+        if data and ("dentry" in self.__dict__ or notify.watched(self.inode)):
+            notify.file_event(self, IN_ACCESS)
+        return data
 
     def pwrite(self, data: bytes, offset: int) -> int:
         """pwrite64(2), with pread's order of checks."""
@@ -136,7 +146,10 @@ class FileDescription:
         if not self.seekable:
             raise KernelError(E.ESPIPE, "not seekable")
         self._need_write()
-        return self._pwrite(bytes(data), offset)
+        n = self._pwrite(bytes(data), offset)
+        if n > 0 and ("dentry" in self.__dict__ or notify.watched(self.inode)):
+            notify.file_event(self, IN_MODIFY)
+        return n
 
     def lseek(self, offset: int, whence: int) -> int:
         """lseek(2): the new offset. EINVAL for a bad whence or a negative result."""
@@ -163,6 +176,11 @@ class FileDescription:
 
     def _read(self, n: int) -> bytes:
         raise KernelError(E.EINVAL, "not readable")
+
+    def noop_lseek(self, offset: int, whence: int) -> int:
+        """Linux noop_llseek (eventfd, timerfd): the offset, unchanged, whatever is asked."""
+        self._need_open()
+        return self.offset
 
     def _write(self, data: bytes) -> int:
         raise KernelError(E.EINVAL, "not writable")
@@ -214,6 +232,27 @@ class FileDescription:
             mask |= abi.POLLOUT | abi.POLLWRNORM
         return mask
 
+    def poll_task(self, world, task: int) -> int:
+        """:meth:`poll` as task ``task`` of ``world`` sees it: the same for most files; a
+        signalfd answers for the polling task's pending signals, a timerfd reads the kernel
+        clock (Linux's f_op->poll runs as ``current``)."""
+        return self.poll()
+
+    def read_task(self, world, task: int, n: int) -> bytes:
+        """read(2) by task ``task``: :meth:`read` for most files (a signalfd dequeues the
+        reader's signals, a timerfd counts on the kernel clock)."""
+        return self.read(n)
+
+    def wake_at(self, world) -> int | None:
+        """The kernel time (``world.now_ns``'s clock) at which this file becomes ready by itself
+        (a timerfd's next expiry), for the run loop to tick then; None: only an event does."""
+        return None
+
+    def fdinfo(self, world) -> str:
+        """The lines /proc/PID/fdinfo/FD shows after pos, flags and mnt_id (eventfd-count,
+        a timerfd's clock and ticks, a signalfd's sigmask, inotify watches)."""
+        return ""
+
     def host_fds(self, events: int) -> tuple[list[int], list[int]]:
         """Host fds whose readiness decides this file's (for reading, for writing), for the run
         loop to sleep on when every task waits: none for files the kernel alone makes ready."""
@@ -236,6 +275,8 @@ def drop_ref(f: FileDescription, owner: int = -1) -> None:
     f._fd_refs -= 1
     if f._fd_refs == 0:
         locks.on_release(f)
+        if "dentry" in f.__dict__ or notify.watched(f.inode):
+            notify.closed(f)
         f.release()
 
 
@@ -284,6 +325,7 @@ class RegularFileDescription(FileDescription):
         if not self.can_write:
             raise KernelError(E.EINVAL, "not open for writing")
         self.inode.truncate(length)
+        notify.file_event(self, IN_MODIFY)
 
     def ioctl(self, request: int, arg: bytes | int = 0) -> tuple[int, bytes | None]:
         self._need_open()

@@ -19,13 +19,14 @@ from __future__ import annotations
 import os
 from typing import Callable, NamedTuple
 
-from ecs_kernel.abi import (O_ACCMODE, O_CREAT, O_DIRECTORY, O_EXCL, O_LARGEFILE, O_NOATIME,
+from ecs_kernel.abi import (IN_ATTRIB, IN_CREATE, IN_DELETE, IN_ISDIR, IN_MODIFY, IN_MOVE_SELF,
+                            IN_MOVED_FROM, IN_MOVED_TO, IN_OPEN, O_ACCMODE, O_CREAT, O_DIRECTORY, O_EXCL, O_LARGEFILE, O_NOATIME,
                             O_NOFOLLOW, O_PATH, O_RDONLY, O_TMPFILE, O_TRUNC, O_WRONLY,
                             RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, S_IFMT, S_ISGID,
                             S_ISUID, S_ISVTX, S_IXGRP, S_IXUGO)
 from ecs_kernel import abi
 from ecs_kernel.errors import E, KernelError
-from ecs_kernel.fs import host_view
+from ecs_kernel.fs import host_view, notify
 from ecs_kernel.fs.stat import Stat
 from ecs_kernel.fs.file import FileDescription, PathDescription
 from ecs_kernel.fs.inodes import (
@@ -180,8 +181,14 @@ class PathOps:
                 except OSError as e:
                     raise KernelError(e.errno or E.EACCES, inode.lower) from None
         desc = inode.open_description((flags & ~O_CREAT) | O_LARGEFILE, shown)
+        if res.parent is not None and res.name:
+            desc.dentry = (res.parent, res.name)  # where fsnotify finds the watched directory
+        if created:
+            notify.dir_event(res.parent, IN_CREATE, res.name, inode)
         if flags & O_TRUNC and not created and isinstance(inode, RegularFile):
             inode.truncate(0)
+            notify.file_event(desc, IN_MODIFY)
+        notify.file_event(desc, IN_OPEN)
         return desc
 
     def _open_walk(self, path: str, start: DirInode, walk, flags: int, mode: int, umask: int):
@@ -286,8 +293,10 @@ class PathOps:
         d, last = self._create_lookup(path, cwd, walk, is_dir=True)
         self._may_create(d, walk)
         dmode, uid, gid = self._new_owner(d, walk.creds, mode & ~umask & 0o7777, True)
-        d.add(last, Directory(d.sb, dmode, uid, gid))
+        child = Directory(d.sb, dmode, uid, gid)
+        d.add(last, child)
         self._dir_changed(d, +1)
+        notify.dir_event(d, IN_CREATE, last, child)
 
     def mknod(self, path, make: Callable[..., Inode], mode: int, *, cwd=None,
               creds: Creds | None = None, umask: int = 0o022) -> Inode:
@@ -301,6 +310,7 @@ class PathOps:
         node = make(d.sb, fmode, uid, gid)
         d.add(last, node)
         self._dir_changed(d)
+        notify.dir_event(d, IN_CREATE, last, node)
         return node
 
     def symlink(self, target, linkpath, *, cwd=None, creds: Creds | None = None) -> None:
@@ -317,6 +327,7 @@ class PathOps:
         _, uid, gid = self._new_owner(d, walk.creds, 0o777, False)
         d.add(last, Symlink(d.sb, t, uid, gid))
         self._dir_changed(d)
+        notify.dir_event(d, IN_CREATE, last)
 
     def link(self, oldpath, newpath, *, cwd=None, new_cwd=None, follow: bool = False,
              creds: Creds | None = None) -> None:
@@ -343,6 +354,8 @@ class PathOps:
         inode.touch(c=True)
         d.add(last, inode)
         self._dir_changed(d)
+        notify.notify(inode, IN_ATTRIB)  # fsnotify_link: the link count changed
+        notify.dir_event(d, IN_CREATE, last, inode)
 
     def _resolve_path(self, path, cwd, walk, follow: bool):
         p = self._path_str(path)
@@ -365,6 +378,10 @@ class PathOps:
         d.remove(last)
         self._dir_changed(d)
         self._drop_name(victim)
+        notify.notify(victim, IN_ATTRIB)  # fsnotify_link_count; d_delete, then the name goes
+        if victim.nlink == 0:
+            notify.deleted(victim)
+        notify.dir_event(d, IN_DELETE, last, victim)
 
     def rmdir(self, path, *, cwd=None, creds: Creds | None = None) -> None:
         """rmdir(2): ENOTEMPTY, EINVAL for ".", EBUSY for "/" and mount points."""
@@ -389,6 +406,8 @@ class PathOps:
         d.remove(last)
         self._dir_changed(d, -1)
         self._drop_name(victim)
+        notify.deleted(victim)
+        notify.dir_event(d, IN_DELETE, last, victim)
 
     def rename(self, oldpath, newpath, *, cwd=None, new_cwd=None, flags: int = 0,
                creds: Creds | None = None) -> None:
@@ -472,6 +491,22 @@ class PathOps:
             if nd is not od:
                 self._dir_changed(nd)
         src.touch(c=True)
+        self._notify_move(od, olast, nd, nlast, src, dst)
+
+    def _notify_move(self, od, olast, nd, nlast, src, dst) -> None:
+        """fsnotify_move: IN_MOVED_FROM and IN_MOVED_TO with one cookie, IN_MOVE_SELF; a
+        replaced target loses a link."""
+        if not (notify.watched(od) or notify.watched(nd) or notify.watched(src)
+                or notify.watched(dst)):
+            return
+        self.inotify_cookie = cookie = getattr(self, "inotify_cookie", 0) + 1
+        notify.dir_event(od, IN_MOVED_FROM, olast, src, cookie)
+        notify.dir_event(nd, IN_MOVED_TO, nlast, src, cookie)
+        notify.notify(src, IN_MOVE_SELF)
+        if dst is not None:
+            notify.notify(dst, IN_ATTRIB)
+            if dst.nlink == 0:
+                notify.deleted(dst)
 
     def _exchange(self, od, olast, src, nd, nlast, dst) -> None:
         src.copy_up_meta()
@@ -488,6 +523,8 @@ class PathOps:
                 self._dir_changed(nd)
         src.touch(c=True)
         dst.touch(c=True)
+        self._notify_move(od, olast, nd, nlast, src, None)
+        self._notify_move(nd, nlast, od, olast, dst, None)
 
     @staticmethod
     def _rename_trap(od: DirInode, nd: DirInode) -> DirInode | None:
@@ -507,7 +544,13 @@ class PathOps:
     def chmod(self, path, mode: int, *, cwd=None, follow: bool = True,
               creds: Creds | None = None) -> None:
         """chmod(2)/fchmodat(2)."""
-        self.chmod_inode(self.lookup(path, cwd=cwd, follow=follow, creds=creds), mode, creds)
+        res = self.resolve(path, cwd=cwd, follow=follow, creds=creds)
+        self.chmod_inode(res.inode, mode, creds)
+        notify.notify(res.inode, IN_ATTRIB | self._isdir(res.inode), parent=res.parent, name=res.name)
+
+    @staticmethod
+    def _isdir(inode) -> int:
+        return IN_ISDIR if isinstance(inode, DirInode) else 0
 
     @staticmethod
     def chmod_inode(inode: Inode, mode: int, creds: Creds | None = None) -> None:
@@ -529,7 +572,9 @@ class PathOps:
     def chown(self, path, uid: int, gid: int, *, cwd=None, follow: bool = True,
               creds: Creds | None = None) -> None:
         """chown(2)/lchown(2); -1 leaves an id unchanged."""
-        self.chown_inode(self.lookup(path, cwd=cwd, follow=follow, creds=creds), uid, gid, creds)
+        res = self.resolve(path, cwd=cwd, follow=follow, creds=creds)
+        self.chown_inode(res.inode, uid, gid, creds)
+        notify.notify(res.inode, IN_ATTRIB | self._isdir(res.inode), parent=res.parent, name=res.name)
 
     @staticmethod
     def chown_inode(inode: Inode, uid: int, gid: int, creds: Creds | None = None) -> None:
@@ -555,19 +600,24 @@ class PathOps:
         if length < 0:
             raise KernelError(E.EINVAL, "negative length")
         walk = self._walk(creds)
-        inode = self._resolve_path(path, cwd, walk, True).inode
+        res = self._resolve_path(path, cwd, walk, True)
+        inode = res.inode
         if isinstance(inode, DirInode):
             raise KernelError(E.EISDIR, "is a directory")
         if not isinstance(inode, RegularFile):
             raise KernelError(E.EINVAL, "not a regular file")
         check_permission(inode, walk.creds, MAY_WRITE)
         inode.truncate(length)
+        notify.notify(inode, IN_MODIFY, parent=res.parent, name=res.name)
 
     def utimens(self, path, atime_ns=None, mtime_ns=None, *, cwd=None, follow: bool = True,
                 creds: Creds | None = None) -> None:
         """utimensat(2): None sets a time to now (UTIME_NOW), OMIT (UTIME_OMIT) leaves it."""
-        inode = self.lookup(path, cwd=cwd, follow=follow, creds=creds)
-        self.utimens_inode(inode, atime_ns, mtime_ns, creds)
+        res = self.resolve(path, cwd=cwd, follow=follow, creds=creds)
+        self.utimens_inode(res.inode, atime_ns, mtime_ns, creds)
+        if not (atime_ns is OMIT and mtime_ns is OMIT):
+            notify.notify(res.inode, IN_ATTRIB | self._isdir(res.inode), parent=res.parent,
+                          name=res.name)
 
     @staticmethod
     def utimens_inode(inode: Inode, atime_ns=None, mtime_ns=None, creds: Creds | None = None) -> None:

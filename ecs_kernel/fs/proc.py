@@ -149,6 +149,10 @@ class ProcProvider:
         """The open description behind the fd, if the kernel can give it (magic-link reopen)."""
         return None
 
+    def fd_info(self, pid: int, fd: int) -> bytes:
+        """/proc/<pid>/fdinfo/<fd>: pos, flags, mnt_id, ino and the object's own lines."""
+        raise KernelError(E.ENOENT, "no such fd")
+
 
 def _ask(provider: ProcProvider, method: str, *args):
     """provider.method(*args): a module-level function, so partials of it are data a checkpoint
@@ -175,7 +179,7 @@ _THREAD_FILES = ("comm", "stat", "status")  # a task/<tid> directory's own
 _PROCESS_FILES = ("cmdline", "environ", "maps", "mountinfo", "mounts", "statm")
 _PID_LINKS = ("cwd", "exe", "root")
 _ASKABLE = frozenset(_THREAD_FILES + _PROCESS_FILES + _PID_LINKS
-                     + ("fd_link", "self_pid", "file", "sysctl"))
+                     + ("fd_link", "fd_info", "self_pid", "file", "sysctl"))
 for _f in (_ask, _ask_str, _thread_self, _fd_inode):
     state_function(_f)
 
@@ -276,13 +280,15 @@ class PidDir(SyntheticDir):
         self.tid = tid
 
     def child_names(self) -> list[str]:
-        names = _THREAD_FILES + _PROCESS_FILES + _PID_LINKS + ("fd",)
+        names = _THREAD_FILES + _PROCESS_FILES + _PID_LINKS + ("fd", "fdinfo")
         return sorted(names if self.tid else names + ("task",))
 
     def make_child(self, name: str) -> Inode | None:
         p, pid = self.provider, self.pid
         if name == "fd":
             return FdDir(self.sb, p, pid, self.uid, self.gid)
+        if name == "fdinfo":
+            return FdInfoDir(self.sb, p, pid, self.uid, self.gid)
         if name == "task" and not self.tid:
             return TaskDir(self.sb, p, pid, self.uid, self.gid)
         if name in _PID_LINKS:
@@ -333,3 +339,28 @@ class FdDir(SyntheticDir):
                               self.uid, self.gid)
         link.mode = link.ftype | 0o700
         return link
+
+
+@state_class
+class FdInfoDir(SyntheticDir):
+    """/proc/<pid>/fdinfo: a file per open fd (its position, flags and the object's state)."""
+
+    __state__ = {"provider": "ctx:proc", "pid": "int"}
+
+    def __init__(self, sb: SuperBlock, provider: ProcProvider, pid: int, uid: int, gid: int):
+        super().__init__(sb, 0o555, uid, gid)
+        self.provider = provider
+        self.pid = pid
+
+    def child_names(self) -> list[str]:
+        return [str(fd) for fd in sorted(self.provider.fds(self.pid))]
+
+    def lookup(self, name: str) -> Inode | None:
+        # an fd opened since the last listing is found; a closed one is not
+        if not name.isdigit() or int(name) not in self.provider.fds(self.pid):
+            return None
+        return super().lookup(name)
+
+    def make_child(self, name: str) -> Inode | None:
+        return DataFile(self.sb, partial(_ask, self.provider, "fd_info", self.pid, int(name)), 0o444,
+                        self.uid, self.gid)

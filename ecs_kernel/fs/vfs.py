@@ -88,7 +88,8 @@ class FileSystem(PathOps):
     __state__ = {"clock": "fn", "root_dir": "ctx:fs_root", "overlay_sb": "@SuperBlock",
                  "tmpfs_sb": "@SuperBlock", "devtmpfs_sb": "@SuperBlock", "proc_sb": "@SuperBlock",
                  "sysfs_sb": "@SuperBlock", "pipefs_sb": "@SuperBlock", "root": "@Directory",
-                 "mounts": "list[(str,@DirInode)]", "proc_provider": "ctx:proc"}
+                 "mounts": "list[(str,@DirInode)]", "proc_provider": "ctx:proc",
+                 "inotify_cookie": "~int"}
 
     def __init__(self, root_dir: str = "/", proc_provider: ProcProvider | None = None, *,
                  urandom: Callable[[int], bytes] | None = None, clock: Callable[[], int] | None = None,

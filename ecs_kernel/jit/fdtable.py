@@ -184,7 +184,9 @@ def _close_range(bitmap, table, first, last):
     out = np.empty(total, dtype=np.int64)
     k = 0
     for w in range(w0, w1 + 1):
-        m = _range_mask(w, w0, w1, first, last)
+        # np.uint64(): run interpreted after the budget promoted _range_mask, the compiled
+        # helper hands back a Python int, whose ~ is negative
+        m = np.uint64(_range_mask(w, w0, w1, first, last))
         x = bitmap[table, w] & m
         if x == zero:
             continue

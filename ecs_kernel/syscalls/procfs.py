@@ -24,7 +24,7 @@ import os
 
 import numpy as np
 
-from ..abi import (NSEC_PER_SEC, PAGE_SIZE, RLIMIT_RSS, RLIMIT_SIGPENDING, SIG_DFL, SIG_IGN,
+from ..abi import (O_CLOEXEC, NSEC_PER_SEC, PAGE_SIZE, RLIMIT_RSS, RLIMIT_SIGPENDING, SIG_DFL, SIG_IGN,
                    USER_HZ, ExitState)
 from ..checkpoint_objects import state_function
 from ..components import pidns, rlimits
@@ -258,6 +258,27 @@ class KernelProc(ProcProvider):
         if pipe is not None:
             return f"pipe:[{desc.inode.ino}]"
         return desc.path or "anon_inode:[unknown]"
+
+    def fd_info(self, pid: int, fd: int) -> bytes:
+        desc = self.fd_description(pid, fd)
+        if desc is None:
+            raise KernelError(E.ENOENT, "no such fd")
+        w = self.world
+        flags = desc.flags
+        if fd_table.get_cloexec(w, self._leader(self._row(pid)), fd):
+            flags |= O_CLOEXEC
+        ino = desc.inode.stat().st_ino if desc.inode is not None else 0
+        self.machine.sync_clock()
+        # mount ids as mountinfo numbers them (from 1); a kernel-internal mount (pipes, anon
+        # inodes) is not in the guest's mountinfo: 0
+        mnt = 0
+        sb = getattr(desc.inode, "sb", None)
+        for i, (_, root) in enumerate(self.machine.fs.mounts, 1):
+            if root.sb is sb:
+                mnt = i
+                break
+        head = f"pos:\t{desc.offset}\nflags:\t0{flags:o}\nmnt_id:\t{mnt}\nino:\t{ino}\n"
+        return (head + desc.fdinfo(w)).encode()
 
     def fd_description(self, pid: int, fd: int):
         w = self.world

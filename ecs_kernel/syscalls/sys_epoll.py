@@ -10,40 +10,24 @@ as an io_waits row, like poll (systems/io_wait.py).
 from __future__ import annotations
 
 import struct
-import time
 
 from ..abi import (Block, EFD_SEMAPHORE, EPOLLERR, EPOLLEXCLUSIVE, EPOLLHUP, EPOLLIN, EPOLLONESHOT,
                    EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, FALLOC_FL_KEEP_SIZE,
                    MFD_ALLOW_SEALING, MFD_CLOEXEC, MFD_EXEC, MFD_NOEXEC_SEAL, O_CLOEXEC, O_NONBLOCK,
                    O_RDWR)
 from .. import abi
-from ..checkpoint_objects import state_class, state_global
+from ..checkpoint_objects import state_class
 from ..errors import E, KernelError
-from ..fs.stat import makedev
+from ..fs.anon import AnonInode
 from ..fs.file import (DirectoryDescription, FileDescription, RegularFileDescription)
-from ..fs.inodes import Inode, RegularFile, SuperBlock
+from ..fs.memfd import WRITE_SEALS, MemfdInode
 from ..systems import fd_table, io_wait
 from .context import WouldBlock, s32, s64, u32
 from .registry import FULL, PARTIAL, syscall
-
-ANON_SB = SuperBlock("anon_inodefs", makedev(0, 0x0E), time.time_ns)
-state_global("sys_epoll.ANON_SB", ANON_SB)
+from .sys_file import _with_sigmask
 
 EP_MAX_EVENTS = 0x7FFF_FFFF // 12
 _EVENT = struct.Struct("<IQ")  # struct epoll_event is packed on x86-64: 12 bytes
-
-
-@state_class
-class AnonInode(Inode):
-    """The inode behind an epoll or eventfd description (anon_inode:[...])."""
-
-    ftype = 0
-
-    __state__ = {"kind": "str"}
-
-    def __init__(self, kind: str):
-        super().__init__(ANON_SB, 0o600)
-        self.kind = kind
 
 
 @state_class
@@ -58,16 +42,18 @@ class EpollFile(FileDescription):
         super().__init__(AnonInode("eventpoll"), O_RDWR | (flags & O_CLOEXEC), "anon_inode:[eventpoll]")
         self.interest: dict[int, list] = {}  # fd -> [description, events, data]
 
-    def ready_events(self, maxevents: int, *, consume: bool = True) -> list[tuple[int, int]]:
+    def ready_events(self, maxevents: int, *, consume: bool = True, world=None,
+                     task: int = -1) -> list[tuple[int, int]]:
         """``(revents, data)`` of up to ``maxevents`` ready interests, level-triggered (Linux
-        ep_send_events); ``consume``: an EPOLLONESHOT interest reported is disarmed."""
+        ep_send_events), as task ``task`` of ``world`` sees them (None: as any task);
+        ``consume``: an EPOLLONESHOT interest reported is disarmed."""
         ready = []
         for fd, entry in list(self.interest.items()):
             desc, want, data = entry
             if desc.released:
                 del self.interest[fd]
                 continue
-            rev = desc.poll() & want & 0xFFFF  # what was asked (with ERR, HUP); no flag bits
+            rev = (desc.poll() if world is None else desc.poll_task(world, task)) & want & 0xFFFF  # what was asked (with ERR, HUP); no flag bits
             if rev and len(ready) < maxevents:
                 ready.append((rev, data))
                 if consume and want & EPOLLONESHOT:
@@ -77,6 +63,15 @@ class EpollFile(FileDescription):
     def poll(self) -> int:
         """An epoll fd is readable while one of its interests is ready (ep_eventpoll_poll)."""
         return abi.POLLIN | abi.POLLRDNORM if self.ready_events(1, consume=False) else 0
+
+    def poll_task(self, world, task: int) -> int:
+        ready = self.ready_events(1, consume=False, world=world, task=task)
+        return abi.POLLIN | abi.POLLRDNORM if ready else 0
+
+    def wake_at(self, world) -> int | None:
+        times = [w for desc, want, _ in self.interest.values() if want and not desc.released
+                 for w in (desc.wake_at(world),) if w is not None]
+        return min(times) if times else None
 
     def host_fds(self, events: int) -> tuple[list[int], list[int]]:
         rfds, wfds = [], []
@@ -111,7 +106,7 @@ class EventFile(FileDescription):
         return struct.pack("<Q", v)
 
     def write(self, data: bytes) -> int:
-        if len(data) < 8:
+        if len(data) != 8:  # Linux >= 6.9: exactly one counter (reads may be bigger)
             raise KernelError(E.EINVAL)
         v = struct.unpack_from("<Q", data)[0]
         if v == (1 << 64) - 1:
@@ -120,6 +115,11 @@ class EventFile(FileDescription):
             raise KernelError(E.EAGAIN)
         self.count += v
         return 8
+
+    lseek = FileDescription.noop_lseek
+
+    def fdinfo(self, world) -> str:
+        return f"eventfd-count: {self.count:16x}\neventfd-semaphore: {int(self.semaphore)}\n"
 
     def readable(self) -> bool:
         return self.count > 0
@@ -200,8 +200,8 @@ def _epoll_wait(t, nr, epfd, events, maxevents, timeout_ns):
     if not t.mm.access_ok(events, 12 * maxevents, write=True):
         raise KernelError(E.EFAULT)
     ep = _epoll(t, epfd)
-    ready = ep.ready_events(maxevents)
     t.machine.sync_clock()
+    ready = ep.ready_events(maxevents, world=t.world, task=t.row)
     deadline = io_wait.deadline_for(t.world, t.row, nr, timeout_ns)
     if ready or timeout_ns == 0 or io_wait.timed_out(t.world, deadline):
         if ready:
@@ -221,14 +221,15 @@ def epoll_wait(t, epfd, events, maxevents, timeout):
     return _epoll_wait(t, 232, epfd, events, maxevents, _ms(timeout))
 
 
-@syscall("epoll_pwait", PARTIAL, "as epoll_wait; the signal mask is ignored",
+@syscall("epoll_pwait", PARTIAL, "as epoll_wait; the signal mask holds for the call",
          args=("fd", "p", "i", "i", "p", "u"))
 def epoll_pwait(t, epfd, events, maxevents, timeout, sigmask, sigsetsize):
     """Implements epoll_pwait(2)."""
-    return _epoll_wait(t, 281, epfd, events, maxevents, _ms(timeout))
+    return _with_sigmask(t, sigmask, u32(sigsetsize),
+                         lambda: _epoll_wait(t, 281, epfd, events, maxevents, _ms(timeout)))
 
 
-@syscall("epoll_pwait2", PARTIAL, "as epoll_wait with a timespec; the signal mask is ignored",
+@syscall("epoll_pwait2", PARTIAL, "as epoll_wait with a timespec; the signal mask holds for the call",
          args=("fd", "p", "i", "p", "p", "u"))
 def epoll_pwait2(t, epfd, events, maxevents, tsp, sigmask, sigsetsize):
     """Implements epoll_pwait2(2)."""
@@ -238,7 +239,8 @@ def epoll_pwait2(t, epfd, events, maxevents, tsp, sigmask, sigsetsize):
         if sec < 0 or not 0 <= ns < 1_000_000_000:
             raise KernelError(E.EINVAL)
         timeout = sec * 1_000_000_000 + ns
-    return _epoll_wait(t, 441, epfd, events, maxevents, timeout)
+    return _with_sigmask(t, sigmask, u32(sigsetsize),
+                         lambda: _epoll_wait(t, 441, epfd, events, maxevents, timeout))
 
 
 # -- eventfd ---------------------------------------------------------------------------------------------
@@ -263,7 +265,8 @@ def eventfd2(t, initval, flags):
 # -- memfd, getdents, fallocate, readahead -----------------------------------------------------------------
 
 
-@syscall("memfd_create", PARTIAL, "an unlinked tmpfs file; seals are not enforced", args=("str", "mfdflags"))
+@syscall("memfd_create", FULL, "an unlinked tmpfs file with seals (fcntl F_ADD_SEALS); no MFD_HUGETLB",
+         args=("str", "mfdflags"))
 def memfd_create(t, name, flags):
     """Implements memfd_create(2)."""
     flags = u32(flags)
@@ -271,8 +274,11 @@ def memfd_create(t, name, flags):
     if flags & ~(MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_NOEXEC_SEAL | MFD_EXEC) or \
             flags & MFD_NOEXEC_SEAL and flags & MFD_EXEC:
         raise KernelError(E.EINVAL)
-    inode = RegularFile(t.fs.tmpfs_sb, 0o777)
-    inode.nlink = 0
+    if flags & MFD_NOEXEC_SEAL:  # memfd_create: not executable, sealed so, sealing allowed
+        mode, seals = 0o666, abi.F_SEAL_EXEC
+    else:
+        mode, seals = 0o777, 0 if flags & MFD_ALLOW_SEALING else abi.F_SEAL_SEAL
+    inode = MemfdInode(t.fs.tmpfs_sb, mode, seals)
     desc = inode.open_description(O_RDWR | abi.O_LARGEFILE,
                                   f"/memfd:{raw.decode(errors='replace')} (deleted)")
     return _new(t, desc, bool(flags & MFD_CLOEXEC))
@@ -311,10 +317,15 @@ def fallocate(t, fd, mode, offset, length):
         raise KernelError(E.EINVAL)
     if not desc.can_write:
         raise KernelError(E.EBADF)
-    if type(desc) is not RegularFileDescription:
+    if not isinstance(desc, RegularFileDescription):
         raise KernelError(E.ENODEV if not desc.seekable else E.EOPNOTSUPP)
     if mode & ~FALLOC_FL_KEEP_SIZE:
         raise KernelError(E.EOPNOTSUPP)
+    if isinstance(desc.inode, MemfdInode):
+        if desc.inode.seals & WRITE_SEALS:
+            raise KernelError(E.EPERM, "the memfd is sealed against writes")
+        if not mode & FALLOC_FL_KEEP_SIZE:
+            desc.inode.check_size(max(desc.inode.size, offset + length))
     if not mode & FALLOC_FL_KEEP_SIZE and offset + length > desc.inode.size:
         desc.truncate(offset + length)
     return 0

@@ -19,7 +19,8 @@ from ..abi import (AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_NO_AUTOMOUNT, AT_REMO
                    Block, FD_CLOEXEC, F_ADD_SEALS, F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_GETFL,
                    F_GETLK, F_GETOWN, F_GETSIG, F_GET_SEALS, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW,
                    F_RDLCK, F_SETFD, F_SETFL, F_SETLK, F_SETLKW, F_SETOWN, F_SETSIG, F_UNLCK,
-                   F_WRLCK, LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN, NR_POLL, NR_PPOLL, NSEC_PER_SEC,
+                   F_WRLCK, LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN, NR_POLL, NR_PPOLL, NR_PSELECT6,
+                   NR_SELECT, NSEC_PER_SEC,
                    O_CLOEXEC, O_NONBLOCK, PATH_MAX, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT,
                    POLLPRI, POLLRDNORM, POLLWRNORM, POSIX_FADV_NOREUSE, SEEK_HOLE,
                    STATX_BASIC_STATS, TASK_SIZE, TMPFS_MAGIC, UTIME_NOW, UTIME_OMIT,
@@ -30,10 +31,12 @@ from ..errors import E, KernelError
 from ..components import pidns, rlimits
 from ..fs import locks
 from ..fs.file import RegularFileDescription
+from ..fs import notify
+from ..fs.memfd import MemfdInode
 from ..fs.ops import OMIT
-from ..systems import fasync, fd_table, io_wait, tty
+from ..systems import fasync, fd_table, io_wait, task_signals, tty
 from .context import WouldBlock, s32, s64, u32
-from .registry import FULL, PARTIAL, syscall
+from .registry import FULL, PARTIAL, completion, syscall
 from .sys_signal import send_sig, send_sigpipe
 
 MAX_RW_COUNT = 0x7FFF_F000
@@ -125,8 +128,10 @@ def _do_read(t, desc, buf: int, count: int, offset: int | None = None) -> int:
             t.mm.copy_out(buf, data)
             desc.offset += len(data)
         return len(data)
+    if desc.clocked:
+        t.machine.sync_clock()  # a timerfd counts its expiries up to now
     try:
-        data = desc.read(count) if offset is None else desc.pread(count, offset)
+        data = desc.read_task(t.world, t.row, count) if offset is None else desc.pread(count, offset)
     except KernelError as e:
         if e.errno == E.EAGAIN:
             _blocked_io(t, desc, False)
@@ -369,7 +374,7 @@ def sendfile(t, out_fd, in_fd, offset_ptr, count):
     if not src.can_read or not dst.can_write:
         raise KernelError(E.EBADF)
     count = _check_count(count)
-    if count and not dst.poll() & (POLLOUT | POLLERR | POLLHUP):
+    if count and not dst.poll_task(t.world, t.row) & (POLLOUT | POLLERR | POLLHUP):
         _blocked_io(t, dst, True)  # wait before taking anything from the source
     if offset_ptr:
         off = s64(t.mm.copy_in_u64(offset_ptr))
@@ -773,6 +778,7 @@ def fchmod(t, fd, mode):
     desc = _file(t, fd)
     desc._need_open()  # fdget: EBADF for an O_PATH fd
     t.fs.chmod_inode(desc.inode, u32(mode) & 0o7777, t.creds())
+    notify.file_event(desc, abi.IN_ATTRIB)
     return 0
 
 
@@ -809,6 +815,7 @@ def fchown(t, fd, uid, gid):
     desc = _file(t, fd)
     desc._need_open()  # fdget: EBADF for an O_PATH fd
     t.fs.chown_inode(desc.inode, _id(uid), _id(gid), t.creds())
+    notify.file_event(desc, abi.IN_ATTRIB)
     return 0
 
 
@@ -845,7 +852,10 @@ def utimensat(t, dirfd, path, times, flags):
         vals = [now, now]
     flags = u32(flags)
     if path == 0:
-        t.fs.utimens_inode(_file(t, dirfd).inode, vals[0], vals[1], t.creds())
+        desc = _file(t, dirfd)
+        t.fs.utimens_inode(desc.inode, vals[0], vals[1], t.creds())
+        if not (vals[0] is OMIT and vals[1] is OMIT):
+            notify.file_event(desc, abi.IN_ATTRIB)
         return 0
     p = _path(t, path)
     t.fs.utimens(p, vals[0], vals[1], cwd=_at(t, dirfd, p, bool(flags & AT_EMPTY_PATH)),
@@ -933,7 +943,15 @@ def fcntl(t, fd, cmd, arg):
             return pipe.capacity
         return pipe.set_capacity(u32(arg), privileged=t.creds().uid == 0)
     if cmd in (F_ADD_SEALS, F_GET_SEALS):
-        raise KernelError(E.EINVAL)
+        inode = desc.inode
+        if not isinstance(inode, MemfdInode):
+            raise KernelError(E.EINVAL, "not a memfd")
+        if cmd == F_GET_SEALS:
+            return inode.seals
+        if not desc.can_write:
+            raise KernelError(E.EPERM, "not open for writing")
+        inode.add_seals(u32(arg), _writably_mapped(t.world, inode))
+        return 0
     raise KernelError(E.EINVAL)
 
 
@@ -1004,6 +1022,16 @@ def _pid_as_seen(t, tgid: int) -> int:
     w = t.world
     row = pidns.task_by_tid(w, int(w.index.root_pidns), tgid)
     return pidns.tid_in(w, row, int(w.tasks.ns[t.row])) if row >= 0 else 0
+
+
+def _writably_mapped(world, inode) -> bool:
+    """Does a shared writable mapping of ``inode`` exist in any address space
+    (mapping_writably_mapped)?"""
+    for mem in world.index.address_spaces.values():
+        aspace = getattr(mem, "aspace", None)
+        if aspace is not None and aspace.writably_maps(inode):
+            return True
+    return False
 
 
 @syscall("flock", FULL, "locks of open file descriptions, shared and exclusive, between every "
@@ -1141,7 +1169,7 @@ def _poll_once(t, entries):
             except KernelError:
                 rev = POLLNVAL
             else:
-                rev = desc.poll() & (events | POLLERR | POLLHUP)
+                rev = desc.poll_task(t.world, t.row) & (events | POLLERR | POLLHUP)
         if rev:
             ready += 1
         out.append((fd, events, rev))
@@ -1154,8 +1182,8 @@ def _do_poll(t, nr, fds, nfds, timeout_ns):
         raise KernelError(E.EINVAL)
     raw = t.mm.copy_in(fds, 8 * nfds)
     entries = list(struct.iter_unpack("<ihh", raw))
-    ready, out = _poll_once(t, entries)
     t.machine.sync_clock()
+    ready, out = _poll_once(t, entries)
     deadline = io_wait.deadline_for(t.world, t.row, nr, timeout_ns)
     if ready or timeout_ns == 0 or io_wait.timed_out(t.world, deadline):
         t.mm.copy_out(fds, b"".join(struct.pack("<ihh", *e) for e in out))
@@ -1172,16 +1200,67 @@ def poll(t, fds, nfds, timeout):
     return _do_poll(t, NR_POLL, fds, nfds, None if ms < 0 else ms * 1_000_000)
 
 
-@syscall("ppoll", PARTIAL, "as poll; the signal mask argument is ignored", args=("p", "u", "p", "p", "u"))
+def _timespec_in(t, tsp) -> int | None:
+    if not tsp:
+        return None
+    sec, ns = struct.unpack("<qq", t.mm.copy_in(tsp, 16))
+    if sec < 0 or not 0 <= ns < NSEC_PER_SEC:
+        raise KernelError(E.EINVAL)
+    return sec * NSEC_PER_SEC + ns
+
+
+def _with_sigmask(t, mask_addr: int, size: int, call):
+    """Run ``call()`` under the caller's temporary signal mask (set_user_sigmask): EINVAL for a
+    size other than 8; the old mask comes back when the call returns (a handler that interrupts
+    it restores it from its frame)."""
+    if mask_addr:
+        if size != 8:
+            raise KernelError(E.EINVAL, "sigsetsize")
+        mask = struct.unpack("<Q", t.mm.copy_in(mask_addr, 8))[0]
+        task_signals.set_user_sigmask(t.world, t.row, mask)
+    try:
+        ret = call()
+    except WouldBlock:
+        raise  # blocked: the temporary mask holds while it waits
+    except BaseException:
+        if mask_addr:
+            task_signals.restore_saved_sigmask(t.world, t.row)
+        raise
+    if mask_addr:
+        task_signals.restore_saved_sigmask(t.world, t.row)
+    return ret
+
+
+def _time_left_out(t, addr: int, ns: int, usec: bool = False) -> None:
+    """poll_select_finish: the timeout left, written back (a fault there is ignored, as Linux
+    ignores it once the call is done)."""
+    sec, rest = divmod(max(0, ns), NSEC_PER_SEC)
+    try:
+        t.mm.copy_out(addr, struct.pack("<qq", sec, rest // 1000 if usec else rest))
+    except KernelError:
+        pass
+
+
+@syscall("ppoll", PARTIAL, "readiness of the task's own fds; the signal mask holds for the call",
+         args=("p", "u", "p", "p", "u"))
 def ppoll(t, fds, nfds, tsp, sigmask, sigsetsize):
     """Implements ppoll(2)."""
-    timeout = None
-    if tsp:
-        sec, ns = struct.unpack("<qq", t.mm.copy_in(tsp, 16))
-        if sec < 0 or not 0 <= ns < 1_000_000_000:
-            raise KernelError(E.EINVAL)
-        timeout = sec * 1_000_000_000 + ns
-    return _do_poll(t, NR_PPOLL, fds, nfds, timeout)
+    timeout = _timespec_in(t, tsp)
+
+    def call():
+        ret = _do_poll(t, NR_PPOLL, fds, nfds, timeout)
+        if tsp:
+            _time_left_out(t, tsp, io_wait.remaining(t.world, t.row, NR_PPOLL, timeout))
+        return ret
+    return _with_sigmask(t, sigmask, u32(sigsetsize), call)
+
+
+@completion("ppoll")
+def ppoll_done(t, ret, fds, nfds, tsp, sigmask, sigsetsize):
+    """A ppoll a handler interrupted: the time left goes back to ``tsp``."""
+    if ret == -E.EINTR and tsp:
+        _time_left_out(t, tsp, int(t.world.tasks.sleep_rem_ns[t.row]))
+    return ret
 
 
 # -- extended attributes: the overlay keeps none ----------------------------------------------------------
@@ -1242,12 +1321,13 @@ def _do_select(t, nr, nfds, rfds, wfds, efds, timeout_ns):
     rin, win, ein = sets
     rout = wout = 0
     waits = []
+    t.machine.sync_clock()
     for fd in range(nfds):
         bit = 1 << fd
         if not (rin | win | ein) & bit:
             continue
         desc = fd_table.get_file(t.world, t.row, fd)  # EBADF, as Linux
-        mask = desc.poll()
+        mask = desc.poll_task(t.world, t.row)
         if rin & bit and mask & (POLLIN | POLLRDNORM | POLLHUP | POLLERR):
             rout |= bit
         if win & bit and mask & (POLLOUT | POLLWRNORM | POLLERR):
@@ -1268,27 +1348,48 @@ def _do_select(t, nr, nfds, rfds, wfds, efds, timeout_ns):
 @syscall("select", PARTIAL, "readiness of the task's own fds; exceptfds never set",
          args=("i", "p", "p", "p", "p"))
 def select(t, nfds, rfds, wfds, efds, tvp):
-    """Implements select(2)."""
+    """Implements select(2): the time left is written back to ``tvp``, as Linux does."""
     timeout = None
     if tvp:
         sec, usec = struct.unpack("<qq", t.mm.copy_in(tvp, 16))
         if sec < 0 or not 0 <= usec < 1_000_000:
             raise KernelError(E.EINVAL)
         timeout = sec * 1_000_000_000 + usec * 1000
-    return _do_select(t, 23, nfds, rfds, wfds, efds, timeout)
+    ret = _do_select(t, NR_SELECT, nfds, rfds, wfds, efds, timeout)
+    if tvp:
+        _time_left_out(t, tvp, io_wait.remaining(t.world, t.row, NR_SELECT, timeout), usec=True)
+    return ret
 
 
-@syscall("pselect6", PARTIAL, "as select; the signal mask argument is ignored",
-         args=("i", "p", "p", "p", "p", "p"))
+@completion("select")
+def select_done(t, ret, nfds, rfds, wfds, efds, tvp):
+    if ret == -E.EINTR and tvp:
+        _time_left_out(t, tvp, int(t.world.tasks.sleep_rem_ns[t.row]), usec=True)
+    return ret
+
+
+@syscall("pselect6", PARTIAL, "readiness of the task's own fds; exceptfds never set; the signal "
+         "mask holds for the call", args=("i", "p", "p", "p", "p", "p"))
 def pselect6(t, nfds, rfds, wfds, efds, tsp, sig):
-    """Implements pselect6(2)."""
-    timeout = None
-    if tsp:
-        sec, ns = struct.unpack("<qq", t.mm.copy_in(tsp, 16))
-        if sec < 0 or not 0 <= ns < 1_000_000_000:
-            raise KernelError(E.EINVAL)
-        timeout = sec * 1_000_000_000 + ns
-    return _do_select(t, 270, nfds, rfds, wfds, efds, timeout)
+    """Implements pselect6(2): ``sig`` points to {const sigset_t *ss; size_t ss_len}."""
+    timeout = _timespec_in(t, tsp)
+    mask_addr = size = 0
+    if sig:
+        mask_addr, size = struct.unpack("<QQ", t.mm.copy_in(sig, 16))
+
+    def call():
+        ret = _do_select(t, NR_PSELECT6, nfds, rfds, wfds, efds, timeout)
+        if tsp:
+            _time_left_out(t, tsp, io_wait.remaining(t.world, t.row, NR_PSELECT6, timeout))
+        return ret
+    return _with_sigmask(t, mask_addr, size, call)
+
+
+@completion("pselect6")
+def pselect6_done(t, ret, nfds, rfds, wfds, efds, tsp, sig):
+    if ret == -E.EINTR and tsp:
+        _time_left_out(t, tsp, int(t.world.tasks.sleep_rem_ns[t.row]))
+    return ret
 
 
 @syscall("copy_file_range", FULL, args=("fd", "p", "fd", "p", "u", "x"))

@@ -10,7 +10,9 @@ from __future__ import annotations
 from ..abi import MAP_ANONYMOUS, MAP_SHARED, MAP_TYPE, PAGE_MASK
 from ..errors import E, KernelError
 from ..fs.devices import ZeroDevice
+from .. import abi
 from ..fs.file import FileMapping
+from ..fs.memfd import WRITE_SEALS, MemfdInode
 from ..fs.inodes import RegularFile
 from ..systems import fd_table
 from .context import s32, u32
@@ -37,6 +39,11 @@ def mmap(t, addr, length, prot, flags, fd, offset):
         inode = desc.inode
         if isinstance(inode, RegularFile):
             file = FileMapping(desc)
+            if isinstance(inode, MemfdInode) and inode.seals & WRITE_SEALS \
+                    and (flags & MAP_TYPE) != abi.MAP_PRIVATE:
+                if prot & abi.PROT_WRITE:
+                    raise KernelError(E.EPERM, "the memfd is sealed against writes")
+                file.writable = False  # seal_check_write: the mapping may not become writable
         elif isinstance(inode, ZeroDevice):
             if (flags & MAP_TYPE) != MAP_SHARED:
                 flags |= MAP_ANONYMOUS

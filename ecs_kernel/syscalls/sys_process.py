@@ -14,13 +14,13 @@ from ..abi import (ARCH_GET_CPUID, ARCH_GET_FS, ARCH_GET_GS, ARCH_SET_CPUID, ARC
                    CLONE_ARGS_SIZE_VER2, CLONE_CLEAR_SIGHAND, CLONE_DETACHED, CLONE_INTO_CGROUP,
                    CLONE_NEWTIME, CLONE_PARENT, CLONE_PARENT_SETTID, CLONE_PIDFD, CLONE_SETTLS,
                    CLONE_SIGHAND, CLONE_THREAD, CLONE_VFORK, CLONE_VM, CSIGNAL, MAX_ARG_STRLEN,
-                   NSIG, PAGE_SIZE, PATH_MAX, PR_CAP_AMBIENT, PR_CAPBSET_DROP, PR_CAPBSET_READ,
+                   NSIG, P_PID, P_PIDFD, PAGE_SIZE, PATH_MAX, PR_CAP_AMBIENT, PR_CAPBSET_DROP, PR_CAPBSET_READ,
                    PR_GET_CHILD_SUBREAPER, PR_GET_DUMPABLE, PR_GET_KEEPCAPS, PR_GET_NAME,
                    PR_GET_NO_NEW_PRIVS, PR_GET_PDEATHSIG, PR_GET_SECCOMP, PR_SET_SECCOMP, PR_GET_SECUREBITS,
                    PR_SET_CHILD_SUBREAPER, PR_SET_DUMPABLE, PR_SET_KEEPCAPS, PR_SET_NAME,
                    PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG, PR_SET_SECUREBITS, RLIMIT_AS,
                    RLIMIT_DATA, RLIMIT_NOFILE, RLIMIT_STACK, RLIM_NLIMITS, RunState,
-                   SECURE_KEEP_CAPS, SIGCHLD, SIGCONT, TASK_SIZE)
+                   SECURE_KEEP_CAPS, SIGCHLD, SIGCONT, TASK_SIZE, WNOHANG)
 from ..components import pidns, rlimits
 from ..components.pidns import MAX_PID_NS_LEVEL
 from ..errors import E, KernelError
@@ -31,6 +31,7 @@ from ..systems.task_exec import arg_strings_limit
 from . import sys_seccomp
 from .context import KernelBlocked, TaskExit, copy_struct_from_user, s32, u32
 from .registry import FULL, PARTIAL, completion, syscall
+from . import sys_pidfd
 
 _U64 = (1 << 64) - 1
 
@@ -400,16 +401,27 @@ def arch_prctl(t, code, addr):
 
 def _clone(t, flags: int, stack: int = 0, ptid: int = 0, ctid: int = 0, tls: int = 0, *,
            exit_signal: int | None = None, set_tid: tuple[int, ...] = (),
-           clear_sighand: bool = False) -> int:
+           clear_sighand: bool = False, pidfd_addr: int = 0) -> int:
     """kernel_clone for a guest: a process, or a thread (CLONE_THREAD, sharing the engine). A
     vfork parent is left blocked (its ``ret`` is the child's pid) until the child execs or exits.
     ``exit_signal`` (clone3) is given apart from ``flags``; legacy clone keeps it in the low
-    byte."""
+    byte. CLONE_PIDFD: a pidfd of the child goes in the parent's table and its number to
+    ``pidfd_addr`` (the kernel half of clone knows no fds)."""
     if flags & CLONE_SETTLS and tls >= TASK_SIZE:  # copy_thread -> do_arch_prctl_64(ARCH_SET_FS)
         raise KernelError(E.EPERM, "a TLS base outside the user address space")
-    pid = t.machine.fork_task(t, flags, stack=stack, ptid=ptid, ctid=ctid, tls=tls,
+    if flags & CLONE_PIDFD:
+        if flags & (CLONE_DETACHED | CLONE_THREAD):
+            raise KernelError(E.EINVAL, "CLONE_PIDFD with CLONE_DETACHED or CLONE_THREAD")
+        if not t.mm.access_ok(pidfd_addr, 4, write=True):
+            raise KernelError(E.EFAULT, "the pidfd address")
+        if fd_table.nofile(t.world, t.row) <= len(fd_table.open_fds(t.world, t.row)):
+            raise KernelError(E.EMFILE)
+    pid = t.machine.fork_task(t, flags & ~CLONE_PIDFD, stack=stack, ptid=ptid, ctid=ctid, tls=tls,
                               exit_signal=exit_signal, set_tid=set_tid,
                               clear_sighand=clear_sighand)
+    if flags & CLONE_PIDFD:
+        child = pidns.task_by_tid(t.world, int(t.world.tasks.ns[t.row]), pid)
+        t.mm.copy_out(pidfd_addr, struct.pack("<i", sys_pidfd.new_pidfd(t, child)))
     if t.world.tasks.run_state[t.row] == RunState.blocked:
         raise KernelBlocked()
     return pid
@@ -430,13 +442,17 @@ def vfork(t):
 
 _CLONE_NOTE = ("threads share the address space and engine; CLONE_VM without CLONE_THREAD copies "
                "memory (posix_spawn's vfork-style child works; the handler and fd tables are "
-               "shared as asked); no CLONE_PIDFD; of the namespaces only PID and UTS")
+               "shared as asked); CLONE_PIDFD (not with CLONE_THREAD: EINVAL, as before Linux 6.9); "
+               "of the namespaces only PID and UTS")
 
 
 @syscall("clone", PARTIAL, _CLONE_NOTE, args=("clone", "+", "+", "+", "+"))
 def clone(t, flags, stack, ptid, ctid, tls):
     """Implements clone(2) (x86-64 argument order: flags, stack, parent_tid, child_tid, tls)."""
-    return _clone(t, flags & 0xFFFF_FFFF, stack, ptid, ctid, tls)
+    flags &= 0xFFFF_FFFF
+    if flags & CLONE_PIDFD and flags & CLONE_PARENT_SETTID:
+        raise KernelError(E.EINVAL, "CLONE_PIDFD and CLONE_PARENT_SETTID share parent_tid")
+    return _clone(t, flags, stack, ptid, ctid, tls, pidfd_addr=ptid)
 
 
 _CLONE_ARGS = struct.Struct("<11Q")  # struct clone_args, CLONE_ARGS_SIZE_VER2 bytes
@@ -483,7 +499,7 @@ def clone3(t, uargs, size):
         raise KernelError(E.EBADF, "no cgroup file system")
     return _clone(t, flags & 0xFFFF_FFFF, stack + stack_size if stack else 0, parent_tid,
                   child_tid, tls, exit_signal=exit_signal, set_tid=set_tid,
-                  clear_sighand=bool(flags & CLONE_CLEAR_SIGHAND))
+                  clear_sighand=bool(flags & CLONE_CLEAR_SIGHAND), pidfd_addr=pidfd)
 
 
 def _wait(t, opts) -> bool:
@@ -528,7 +544,20 @@ def wait4_done(t, ret, pid, status_ptr, options, rusage):
 def waitid(t, idtype, id_, infop, options, rusage):
     """Implements waitid(2)."""
     idtype, id_, options = s32(idtype), s32(id_), u32(options)
+    nonblock = False
+    if idtype == P_PIDFD:  # the pidfd's process as P_PID (kernel_waitid: pidfd_get_pid)
+        if id_ < 0:
+            raise KernelError(E.EINVAL)
+        desc = sys_pidfd.pidfd_target(t, id_)
+        if desc.nonblocking and not options & WNOHANG:
+            options |= WNOHANG
+            nonblock = True
+        idtype, id_ = P_PID, sys_pidfd.pid_of(t, desc)
+        if id_ <= 0:
+            raise KernelError(E.ECHILD, "the pidfd's process is not a child")
     found = _wait(t, W.WaitOptions.for_waitid(idtype, id_, options))
+    if nonblock and not found:
+        raise KernelError(E.EAGAIN, "the pidfd is non-blocking and its process runs")
     return waitid_done(t, int(t.world.tasks.ret[t.row]) if found else 0, idtype, id_, infop,
                        options, rusage, found=found)
 

@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..abi import (CLOCK_BOOTTIME, CLOCK_BOOTTIME_ALARM, CLOCK_MONOTONIC, CLOCK_MONOTONIC_COARSE,
+from ..abi import (CLOCK_STEP_NS, CLOCK_BOOTTIME, CLOCK_BOOTTIME_ALARM, CLOCK_MONOTONIC, CLOCK_MONOTONIC_COARSE,
                    CLOCK_MONOTONIC_RAW, CLOCK_PROCESS_CPUTIME_ID, CLOCK_REALTIME,
                    CLOCK_REALTIME_ALARM, CLOCK_REALTIME_COARSE, CLOCK_TAI, CLOCK_THREAD_CPUTIME_ID,
                    CPUCLOCK_CLOCK_MASK, CPUCLOCK_MAX, CPUCLOCK_PERTHREAD_MASK, CPUCLOCK_SCHED,
@@ -72,8 +72,13 @@ def set_tick_mode(world, on: bool = True) -> None:
 
 
 def set_realtime(world, realtime_ns: int) -> None:
-    """Set CLOCK_REALTIME to ``realtime_ns`` now (the offset from the kernel clock is kept)."""
-    world.index.realtime_offset_ns = int(realtime_ns) - world.now_ns
+    """Set CLOCK_REALTIME to ``realtime_ns`` now (the offset from the kernel clock is kept). A
+    step of more than ``CLOCK_STEP_NS`` from the offset before (the host's clock was set, not
+    slewed) counts as a clock set: ``clock_set_seq`` moves, as Linux's clock_was_set does."""
+    new = int(realtime_ns) - world.now_ns
+    if abs(new - int(world.index.realtime_offset_ns)) > CLOCK_STEP_NS and world.index.realtime_offset_ns:
+        world.index.clock_set_seq += 1
+    world.index.realtime_offset_ns = new
 
 
 def realtime_offset(world) -> int:

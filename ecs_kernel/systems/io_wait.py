@@ -113,8 +113,23 @@ def release_task(world, t: int) -> None:
 
 
 def interrupt(world, t: int) -> None:
-    """A signal ends the wait (task_signals.interrupt_syscall sets ``ret``)."""
+    """A signal ends the wait (task_signals.interrupt_syscall sets ``ret``); the time its
+    deadline had left goes to ``sleep_rem_ns`` (ppoll and pselect6 write it back, as
+    poll_select_finish does)."""
+    W = world.io_waits
+    if W.count:
+        mine = _rows(world, t)
+        if len(mine):
+            d = int(W.iw_deadline[mine[0]])
+            world.tasks.sleep_rem_ns[t] = 0 if d == NO_DEADLINE else max(0, d - world.now_ns)
     finish(world, t)
+
+
+def remaining(world, t: int, nr: int, timeout_ns: int | None) -> int:
+    """What is left of call ``nr``'s timeout now (its deadline if it blocked and was woken)."""
+    if timeout_ns is None:
+        return 0
+    return max(0, deadline_for(world, t, nr, timeout_ns) - world.now_ns)
 
 
 def _file_ready(world, t: int, fd: int, events: int, lock_gen: int) -> bool:
@@ -126,7 +141,7 @@ def _file_ready(world, t: int, fd: int, events: int, lock_gen: int) -> bool:
         return True  # closed under us: the call, run again, says so
     if events & LOCK_WAIT:  # a lock wait (fs/locks.py): woken by any change of the inode's locks
         return int(desc.inode.locks.generation) != lock_gen
-    return bool(desc.poll() & (events | ALWAYS))
+    return bool(desc.poll_task(world, t) & (events | ALWAYS))
 
 
 def waiting(world) -> dict[int, np.ndarray]:
@@ -162,10 +177,27 @@ def wake_ready(world) -> int:
     return woke
 
 
-def next_deadline(world) -> int | None:
-    """The earliest deadline of a task blocked on I/O (kernel time), or None."""
+def wake_at(world, t: int, rows) -> int:
+    """When task ``t``'s wait on ``rows`` ends by itself: its deadline, or sooner a waited file
+    that becomes ready with time (a timerfd's expiry: ``FileDescription.wake_at``)."""
     W = world.io_waits
-    ds = [int(W.iw_deadline[m[0]]) for m in waiting(world).values()]
+    d = int(W.iw_deadline[rows[0]])
+    for r in rows:
+        fd = int(W.iw_fd[r])
+        if fd < 0:
+            continue
+        try:
+            w = fd_table.get_file(world, t, fd).wake_at(world)
+        except KernelError:
+            continue
+        if w is not None and w < d:
+            d = int(w)
+    return d
+
+
+def next_deadline(world) -> int | None:
+    """The earliest time (kernel clock) a task blocked on I/O wakes by itself, or None."""
+    ds = [wake_at(world, t, m.tolist()) for t, m in waiting(world).items()]
     d = min(ds) if ds else int(NO_DEADLINE)
     return None if d == NO_DEADLINE else d
 

@@ -126,7 +126,7 @@ def deadline_of(world, t: int) -> int | None:
         return None if d < 0 else d
     if b in (Block.IO, Block.POLL):
         mine = io_wait._rows(world, t)
-        return _d(world.io_waits.iw_deadline[mine[0]]) if len(mine) else None
+        return _d(io_wait.wake_at(world, t, mine.tolist())) if len(mine) else None
     return None
 
 

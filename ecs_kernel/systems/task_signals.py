@@ -683,6 +683,26 @@ def sigsuspend(world, task: int, mask: int):
     return BLOCKED
 
 
+def set_user_sigmask(world, task: int, mask: int) -> None:
+    """ppoll, pselect6, epoll_pwait (Linux set_user_sigmask): ``mask`` is the task's mask for the
+    call; the mask it had is saved (once: a call run again after a wakeup keeps the first
+    save) and comes back when the call returns (:func:`restore_saved_sigmask`) or, if a handler
+    interrupts it, when the handler returns (the frame holds the saved mask)."""
+    T = world.tasks
+    if not T.has_saved_mask[task]:
+        T.sig_saved_mask[task] = T.sig_mask[task]
+        T.has_saved_mask[task] = True
+    T.sig_mask[task] = mask & ~UNBLOCKABLE & FULL_MASK
+
+
+def restore_saved_sigmask(world, task: int) -> None:
+    """The call that set a temporary mask returns without a handler: the saved mask is back."""
+    T = world.tasks
+    if T.has_saved_mask[task]:
+        T.sig_mask[task] = T.sig_saved_mask[task]
+        T.has_saved_mask[task] = False
+
+
 def pause(world, task: int):
     """pause(2): block until a handler has run (-EINTR) or a signal kills; the mask stays."""
     T = world.tasks

@@ -18,6 +18,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from ecs_kernel import checkpoint_file
+from ecs_kernel.abi import Block
+from ecs_kernel.cpu.clock import VirtualClock
+from ecs_kernel.systems import fd_table, task_block
 from ecs_kernel.checkpoint_file import CheckpointError
 from ecs_kernel.cpu import checkpoint as guest_checkpoint
 
@@ -347,3 +350,37 @@ def test_traced_and_seccomp_filtered_program_resumes(guest_build, libc, frac):
     """ptrace_ckpt.c: a tracer following every syscall stop of a child whose seccomp filter
     answers getppid: the links, stops and filters are rows and come back."""
     assert_resumes(guest_build("ptrace_ckpt", libc), frac)
+
+
+def _blocked_reading(path) -> set[str]:
+    """The kinds of file a guest task of the checkpoint at ``path`` is blocked reading."""
+    machine = guest_checkpoint.from_state(*checkpoint_file.read(path))
+    w = machine.world
+    kinds = set()
+    for b in task_block.blocked(w):
+        if b.block == Block.IO:
+            for fd, _ in b.request["fds"]:
+                kinds.add(type(fd_table.get_file(w, b.row, fd)).__name__)
+    return kinds
+
+
+@pytest.mark.parametrize("libc", ["gcc", "musl"])
+def test_checkpoints_while_blocked_on_timerfd_signalfd_inotify_resume(guest_build, libc):
+    """fdblock.c blocks reading a timerfd, then a signalfd (a child signals it), then an
+    inotify instance (a child creates a file): a checkpoint taken in each wait restores in a new
+    process and the read completes with what an uninterrupted run reads."""
+    prog = guest_build("fdblock", libc)
+    ends = []  # the virtual clock makes kernel ticks a function of the program: each wait is
+    full = run_guest([prog], clock=VirtualClock(), report=lambda m: ends.append(m.kernel_tick()))
+    end = ends[0]  # 400 ms of the last 1200 or so
+    seen = set()
+    for back in (1000, 600, 200):
+        with tempfile.TemporaryDirectory(dir="/var/tmp") as d:
+            path = os.path.join(d, "run.ckpt")
+            first = run_guest([prog], clock=VirtualClock(), checkpoint=(end - back, path, False))
+            assert first.status == 0 and os.path.exists(path), first.stderr
+            seen |= _blocked_reading(path)
+            second = cli("restore", path)
+        assert (first.stdout + second.stdout, second.returncode) == (full.stdout, full.status), \
+            second.stderr
+    assert {"TimerFile", "SignalFile", "InotifyFile"} <= seen

@@ -201,3 +201,13 @@ def test_ptrace(guest_build, libc, scenario):
     EXITKILL."""
     native, guest = same([guest_build("ptrace", libc), scenario])
     assert native.status == 0 and native.stdout
+
+
+@pytest.mark.parametrize("section", ["timerfd", "signalfd", "eventfd", "pidfd", "memfd", "closerange",
+                                     "inotify", "pwait"])
+def test_fd_objects(guest_build, libc, section):
+    """timerfd, signalfd, eventfd, pidfd (+ CLONE_PIDFD, waitid P_PIDFD), memfd seals,
+    close_range and inotify: each object's answers and errnos, blocking reads woken by time,
+    by another process's signal or write, and readiness through poll and epoll; pwait: the
+    signal mask of ppoll, pselect6 and epoll_pwait, and the time left written back."""
+    same([guest_build("fdobjects", libc), section])

@@ -159,3 +159,25 @@ def test_python_threads():
               "ev = threading.Event(); threading.Timer(0.05, ev.set).start(); print(ev.wait(5))\n"
               "with ThreadPoolExecutor(4) as ex:\n    print(sum(ex.map(lambda x: x * 2, range(100))))\n")
     same(["/usr/bin/python3", "-c", script])
+
+
+# One shell starts `tail -f` in the background, appends to the file from another process, and
+# stops tail: what tail printed shows it saw the append (busybox's tail polls the file every
+# second; coreutils' waits on inotify, woken by the append's IN_MODIFY: told to poll only every
+# 30 s, it sees the append in time only through inotify).
+TAIL_F = ('echo one > {d}/f; {tail} -f {d}/f & p=$!; sleep 0.3; echo two >> {d}/f; sleep 1.5; '
+          'kill $p; wait; echo done')
+
+
+@needs_busybox
+@pytest.mark.parametrize("tail", ["busybox tail", "/usr/bin/tail -s 30"])
+def test_tail_f_sees_an_append_by_another_process(tail, tmp_path):
+    if tail.startswith("/") and shutil.which(tail.split()[0]) is None:
+        pytest.skip(f"{tail} is not installed")
+    script = TAIL_F.format(tail=tail, d="/tmp")
+    guest = run_guest([BUSYBOX, "sh", "-c", script], env={"PATH": "/usr/bin:/bin"})
+    native = run_native([BUSYBOX, "sh", "-c", TAIL_F.format(tail=tail, d=tmp_path)],
+                        env={"PATH": "/usr/bin:/bin"})
+    assert native.stdout == b"one\ntwo\ndone\n"
+    assert guest.stdout == native.stdout, guest.stderr
+    assert guest.status == native.status == 0
