@@ -17,10 +17,36 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from pathlib import Path
 
-from . import __version__
+
+def _import_numpy_with_one_blas_thread() -> None:
+    """Import numpy with OpenBLAS limited to one thread, then put the environment back.
+
+    numpy's wheel links OpenBLAS, which starts a thread per CPU and allocates a buffer for each
+    when numpy is imported: ~70 ms of a ~0.3 s ``ecs-kernel run`` of a hello world on this 2-core
+    machine (docs/measurements.md, start-up). The kernel never calls BLAS. The variable is
+    removed again once numpy is loaded, so ``--inherit-env`` guests and child processes see the
+    host's environment unchanged."""
+    if "numpy" in sys.modules:
+        return
+    key = "OPENBLAS_NUM_THREADS"
+    before = os.environ.get(key)
+    os.environ[key] = "1"
+    try:
+        import numpy  # noqa: F401  (loaded now, while the variable is set)
+    finally:
+        if before is None:
+            del os.environ[key]
+        else:
+            os.environ[key] = before
+
+
+_import_numpy_with_one_blas_thread()
+
+from . import __version__  # noqa: E402
 
 # The source tree's bench/ (the wheel does not install it): `ecs-kernel bench NAME` runs
 # bench/bench_NAME.py, without a NAME the suite (bench/__main__.py).
