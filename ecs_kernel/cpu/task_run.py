@@ -354,8 +354,8 @@ class Machine:
         self.current = row
         self.current_task = self.tasks[row]
         self.platform.current_uch = uc._uch
-        if self.platform.fastpath is not None:
-            self.platform.fastpath.sync()
+        # (the compiled hook's view of the current task is refreshed by Platform.run, the only
+        # way guest code runs again: switch_to is never called from inside a hook)
 
     # -- registers the syscalls need ----------------------------------------------------------------
     def set_segment_base(self, task, fs: bool, value: int) -> None:
