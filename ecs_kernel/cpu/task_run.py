@@ -424,10 +424,11 @@ class Machine:
             if G.exiting[main_tg] or not self._group_alive(main_tg) or self.deadlock is not None:
                 break
             self._service_blocked()
-            row = self._next_runnable(last)
+            ready = self._runnable_rows()
+            row = self.scheduler.pick(ready, last) if ready else -1
             if row >= 0:
                 last = self.last_turn = row
-                self._run_task(row)
+                self._run_task(row, ready)
                 continue
             self.idle()
         status = DEADLOCKED if self.deadlock is not None else task_exit.wait_status(w, main)
@@ -445,13 +446,14 @@ class Machine:
         self._forget_dead()
         return status
 
-    def _run_task(self, row: int) -> None:
-        """One turn of a runnable task: finish its syscall, deliver its signals, run its code."""
+    def _run_task(self, row: int, ready: list[int]) -> None:
+        """One turn of a runnable task: finish its syscall, deliver its signals, run its code.
+        ``ready``: the runnable rows the turn was picked from."""
         T = self.world.tasks
         self.clock.turn()
         if row != self.current:
             self.switch_to(row)
-        self.contended = any(r != row for r in self._runnable_rows())
+        self.contended = any(r != row for r in ready)
         if T.run_state[row] == RunState.runSyscallExit:
             self.syscall_exit(row)
         if T.rseq_event[row]:  # back on the CPU after another task: rseq_handle_notify_resume
@@ -613,10 +615,6 @@ class Machine:
         """Will the next turn be a scheduling decision (two tasks runnable)? Until then every
         schedule of a deterministic run is the same run (the explorer shares that prefix)."""
         return len(self._runnable_rows()) > 1
-
-    def _next_runnable(self, last: int) -> int:
-        ready = self._runnable_rows()
-        return self.scheduler.pick(ready, last) if ready else -1
 
     def _group_alive(self, tg: int) -> bool:
         """Does thread group ``tg`` still have a thread that has not begun to exit?"""
