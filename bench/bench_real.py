@@ -11,7 +11,7 @@ guest itself measures it (CLOCK_MONOTONIC around the loop). qemu-user columns ar
 ``qemu-x86_64`` is not installed (``apt-get install qemu-user``).
 
 Guests: the host's busybox, bash-static and python3, and two C programs built with gcc here (a
-no-libc store loop and a futex ping-pong) plus a static musl hello world; input files are made
+no-libc store loop, and tests/guests/src/pingpong.c) plus a static musl hello world; input files are made
 under /var/tmp (the guest's /tmp is its own). ``ecs-kernel run`` is this checkout's, run with
 ``python -m ecs_kernel.cli`` from the repository root.
 """
@@ -39,46 +39,8 @@ void _start(void) {
     for (;;) ;
 }
 """
-PINGPONG_C = """/* Two threads hand a token back and forth through futexes; prints ns per round trip. */
-#include <linux/futex.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
-
-static _Atomic int turn;  /* 0: main's turn, 1: the other thread's */
-static long rounds;
-
-static void wait_for(int want) {
-    int v;
-    while ((v = atomic_load(&turn)) != want)
-        syscall(SYS_futex, &turn, FUTEX_WAIT_PRIVATE, v, NULL, NULL, 0);
-}
-static void give(int to) {
-    atomic_store(&turn, to);
-    syscall(SYS_futex, &turn, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-}
-static void *other(void *arg) {
-    (void)arg;
-    for (long i = 0; i < rounds; i++) { wait_for(1); give(0); }
-    return NULL;
-}
-int main(int argc, char **argv) {
-    rounds = argc > 1 ? atol(argv[1]) : 10000;
-    pthread_t t;
-    pthread_create(&t, NULL, other, NULL);
-    struct timespec a, b;
-    clock_gettime(CLOCK_MONOTONIC, &a);
-    for (long i = 0; i < rounds; i++) { give(1); wait_for(0); }
-    clock_gettime(CLOCK_MONOTONIC, &b);
-    pthread_join(t, NULL);
-    printf("%.0f\\n", ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / rounds);
-    return 0;
-}
-"""
+# Two threads' futex ping-pong (and IDLE more threads blocked meanwhile): a guest of the tests too.
+PINGPONG_C = (ROOT / "tests" / "guests" / "src" / "pingpong.c").read_text()
 HELLO_C = '#include <stdio.h>\nint main(void){puts("hello, world");return 0;}\n'
 
 
@@ -136,6 +98,8 @@ def build(d: Path, quick: bool) -> list[Workload]:
                             [bash, "-c", f"i=0; while ((i<{subshells})); do (true); ((i++)); done"]))
     out.append(Workload("futex", "two threads' futex ping-pong, per round trip (us)",
                         [str(d / "pingpong"), str(20_000 // n)], per_op=True))
+    out.append(Workload("futex-200", "the same with 200 more threads blocked meanwhile (us)",
+                        [str(d / "pingpong"), str(20_000 // n), "200"], per_op=True))
     out.append(Workload("hello", f"static hello world ({hello_cc})", [str(d / "hello")]))
     return out
 
@@ -232,7 +196,7 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=3, help="best of this many rounds")
     ap.add_argument("--quick", action="store_true", help="a tenth of every workload")
     ap.add_argument("--only", nargs="*", help="workload names (bash-loop awk sha256sum store "
-                    "python subshells futex hello)")
+                    "python subshells futex futex-200 hello)")
     ap.add_argument("--json", default=str(DEFAULT_JSON), help="where to write the results")
     ap.add_argument("--baseline", metavar="CHECKOUT",
                     help="also run another checkout's ecs-kernel (e.g. main) in the same rounds")

@@ -47,7 +47,6 @@ import os
 import re
 import struct
 import tempfile
-from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
 
@@ -78,6 +77,8 @@ def _digest(data) -> str:
 
 
 def _version() -> str:
+    # importlib.metadata costs ~15 ms to import: only a written checkpoint needs it
+    from importlib.metadata import PackageNotFoundError, version
     try:
         return version("ecs-kernel")
     except PackageNotFoundError:  # a source tree on sys.path, not installed

@@ -18,11 +18,36 @@ An option a command does not know is reported with that command's usage (status 
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
+import os
 import sys
 from pathlib import Path
 
-from . import __version__
+
+def _import_numpy_with_one_blas_thread() -> None:
+    """Import numpy with OpenBLAS limited to one thread, then put the environment back.
+
+    numpy's wheel links OpenBLAS, which starts a thread per CPU and allocates a buffer for each
+    when numpy is imported: ~70 ms of a ~0.3 s ``ecs-kernel run`` of a hello world on this 2-core
+    machine (docs/measurements.md, start-up). The kernel never calls BLAS. The variable is
+    removed again once numpy is loaded, so ``--inherit-env`` guests and child processes see the
+    host's environment unchanged."""
+    if "numpy" in sys.modules:
+        return
+    key = "OPENBLAS_NUM_THREADS"
+    before = os.environ.get(key)
+    os.environ[key] = "1"
+    try:
+        import numpy  # noqa: F401  (loaded now, while the variable is set)
+    finally:
+        if before is None:
+            del os.environ[key]
+        else:
+            os.environ[key] = before
+
+
+from . import __version__  # noqa: E402
 
 # The source tree's bench/ (the wheel does not install it): `ecs-kernel bench NAME` runs
 # bench/bench_NAME.py, without a NAME the suite (bench/__main__.py).
@@ -96,6 +121,37 @@ def _bench(args) -> int:
 
 
 def main(argv=None) -> int:
+    # Start-up makes hundreds of thousands of objects that live as long as the process (modules,
+    # classes, numpy's and Unicorn's tables): the cyclic collector, which would walk them again
+    # and again while they are made, waits until the command's modules are loaded (~4% of the CPU
+    # time of `ecs-kernel run` of a hello world), and for run and restore they are then frozen
+    # out of its sight.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        _import_numpy_with_one_blas_thread()
+        args = _parse(argv)
+        if args.cmd in ("run", "restore"):
+            from .cpu import task_run  # noqa: F401  (what the command loads)
+            from .syscalls import strace  # noqa: F401
+            gc.freeze()
+    finally:
+        if collecting:
+            gc.enable()
+    if args.cmd is None:
+        return 2
+    try:
+        return args.fn(args)
+    except BrokenPipeError:  # e.g. piped into head: not an error
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:  # Ctrl-C outside a guest's run (or again while it ends): no traceback
+        print("ecs-kernel: interrupted", file=sys.stderr)
+        return 130
+
+
+def _parse(argv):
+    """The command line's namespace (``cmd`` None: the short usage was printed)."""
     ap = argparse.ArgumentParser(prog="ecs-kernel", description="A data-oriented emulation of the core Linux kernel.")
     ap.add_argument("--version", action="version", version=f"ecs-kernel {__version__}")
     sub = ap.add_subparsers(dest="cmd", metavar="COMMAND")
@@ -130,19 +186,12 @@ def main(argv=None) -> int:
         if unknown:
             ap.error(f"unrecognized arguments: {' '.join(unknown)}")
         sys.stderr.write(_short_usage(sub))
-        return 2
+        return args
     if unknown:  # reported with the usage of the command they were given to
         sub.choices[args.cmd].error(f"unrecognized arguments: {' '.join(unknown)}")
     if getattr(args, "processes", 1) < 1 or getattr(args, "threads", 1) < 1:
         ap.error("--processes and --threads must be at least 1")
-    try:
-        return args.fn(args)
-    except BrokenPipeError:  # e.g. piped into head: not an error
-        sys.stderr.close()
-        return 0
-    except KeyboardInterrupt:  # Ctrl-C outside a guest's run (or again while it ends): no traceback
-        print("ecs-kernel: interrupted", file=sys.stderr)
-        return 130
+    return args
 
 
 if __name__ == "__main__":

@@ -83,10 +83,11 @@ HEAVY_OPTIONAL = {
     "numba": "~0.5 s with its CPU target: jit/options.py loads it when a kernel first compiles",
     "llvmlite": "numba's backend, loaded with it",
     "unicorn": "~60 ms: only the CPU driver and the compiled hook need it",
-    "elftools": "pyelftools, ~120 ms: only when an ELF file is read (cpu/elf.py)",
-    "matplotlib": "plots of `ecs-kernel sim --plot`, an optional extra",
+        "matplotlib": "plots of `ecs-kernel sim --plot`, an optional extra",
     "ray": "the Ray cluster backend, an optional extra",
     "tqdm": "the progress bar of `ecs-kernel sim`",
+    "importlib": "importlib.metadata, ~15 ms: only to stamp the version in a checkpoint written "
+                 "(checkpoint_file.py)",
 }
 # Modules of the package that are heavy in the same way: "path:module" -> why.
 HEAVY_PACKAGE_MODULES = {

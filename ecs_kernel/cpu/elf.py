@@ -6,7 +6,7 @@ This is the pure half of program loading (gVisor: ``pkg/sentry/loader/elf.go``; 
 
 Everything a guest can get wrong is reported as :class:`ExecError` (a :class:`KernelError` with the
 errno execve(2) returns), with a one-line message that names the file. A corrupt ELF never escapes
-as a pyelftools or struct exception.
+as a struct exception.
 
 Errnos follow Linux where Linux rejects the file (checked against Linux 6.18 in the tests). Where
 Linux fails only after the point of no return (it then kills the new process with SIGSEGV), we
@@ -17,7 +17,6 @@ contradicts the 64-bit little-endian header (Linux looks only at e_machine).
 """
 from __future__ import annotations
 
-import io
 import os
 import struct
 from dataclasses import dataclass
@@ -142,7 +141,7 @@ def parse_elf(data: bytes, path: str) -> ElfImage:
     """
     data = bytes(data)
     _check_ident(data, path)
-    ef, hdr = _read_header(data, path)
+    hdr = _read_header(data, path)
     e_type, e_machine = hdr["e_type"], hdr["e_machine"]
     # load_elf_binary(): "First of all, some simple consistency checks".
     if e_type not in (ET_EXEC, ET_DYN):
@@ -159,7 +158,7 @@ def parse_elf(data: bytes, path: str) -> ElfImage:
     if phoff + phnum * phent > len(data):
         raise ExecError(E.ENOEXEC, f"{path}: truncated: program headers at {phoff:#x}+"
                                    f"{phnum * phent:#x} run past the end of the file ({len(data):#x})")
-    phdrs = _read_phdrs(ef, data, path, phoff, phnum)
+    phdrs = _read_phdrs(data, phoff, phnum)
 
     loads: list[LoadSegment] = []
     interp: str | None = None
@@ -224,7 +223,7 @@ def parse_elf(data: bytes, path: str) -> ElfImage:
 
 
 def _check_ident(data: bytes, path: str) -> None:
-    """e_ident checks done on raw bytes, before pyelftools sees the file.
+    """e_ident checks done on raw bytes, before the header is read.
 
     Stricter than Linux: binfmt_elf checks only the magic and e_machine, so a 64-bit file whose
     EI_CLASS or EI_DATA byte says otherwise still runs there. We refuse what we would misparse.
@@ -245,42 +244,27 @@ def _check_ident(data: bytes, path: str) -> None:
         raise ExecError(E.ENOEXEC, f"{path}: invalid ELF data encoding {ei_data}")
 
 
-def _read_header(data: bytes, path: str):
-    """The ELF header through pyelftools: (the ELFFile, its fields as plain ints)."""
-    from elftools.elf.elffile import ELFFile
-
-    try:
-        ef = ELFFile(io.BytesIO(data))
-        h = ef.header
-        fields = {k: int(h[k]) for k in ("e_phoff", "e_phentsize", "e_phnum", "e_entry")}
-    except Exception as exc:  # pyelftools raises ELFError, construct and struct errors; all mean "corrupt"
-        raise ExecError(E.ENOEXEC, f"{path}: malformed ELF header ({type(exc).__name__}: {exc})") from None
-    # pyelftools turns e_type / e_machine into enum names; the raw numbers give better messages.
-    fields["e_type"], fields["e_machine"] = struct.unpack_from("<HH", data, 16)
-    return ef, fields
+_EHDR = struct.Struct("<HHIQQQIHHHHHH")  # e_type .. e_shstrndx, after the 16 bytes of e_ident
+_PHDR = struct.Struct("<IIQQQQQQ")       # p_type, p_flags, p_offset, p_vaddr, p_paddr, p_filesz, p_memsz, p_align
 
 
-def _read_phdrs(ef, data: bytes, path: str, phoff: int, phnum: int) -> list[tuple[int, ...]]:
-    """The program headers through pyelftools, as (type, flags, offset, vaddr, filesz, memsz, align).
+def _read_header(data: bytes, path: str) -> dict[str, int]:
+    """The ELF64 header's fields (the caller checked e_ident and that ``data`` holds a whole
+    header). Read with struct, as binfmt_elf reads it: the section headers are never looked at."""
+    (e_type, e_machine, _version, e_entry, e_phoff, _shoff, _flags, _ehsize, e_phentsize,
+     e_phnum, _shentsize, _shnum, _shstrndx) = _EHDR.unpack_from(data, 16)
+    return {"e_type": e_type, "e_machine": e_machine, "e_entry": e_entry, "e_phoff": e_phoff,
+            "e_phentsize": e_phentsize, "e_phnum": e_phnum}
 
-    The caller has checked that the table lies inside ``data`` and that phnum < PN_XNUM, so
-    pyelftools never needs the section headers (Linux ignores them too).
-    """
-    from elftools.common.utils import struct_parse
 
+def _read_phdrs(data: bytes, phoff: int, phnum: int) -> list[tuple[int, ...]]:
+    """The program headers as (type, flags, offset, vaddr, filesz, memsz, align). The caller has
+    checked that the table lies inside ``data``."""
     rows = []
-    try:
-        for i in range(phnum):
-            pos = phoff + i * ELF64_PHDR_SIZE
-            # Parse the header only: get_segment() would also build Segment objects, and a
-            # DynamicSegment goes looking for section headers.
-            ph = struct_parse(ef.structs.Elf_Phdr, ef.stream, stream_pos=pos)
-            # pyelftools turns known p_type values into names ("PT_LOAD"); keep the raw number.
-            p_type = struct.unpack_from("<I", data, pos)[0]
-            rows.append((p_type, int(ph["p_flags"]), int(ph["p_offset"]), int(ph["p_vaddr"]),
-                         int(ph["p_filesz"]), int(ph["p_memsz"]), int(ph["p_align"])))
-    except Exception as exc:  # see _read_header
-        raise ExecError(E.ENOEXEC, f"{path}: malformed program header ({type(exc).__name__}: {exc})") from None
+    for i in range(phnum):
+        p_type, p_flags, p_offset, p_vaddr, _paddr, p_filesz, p_memsz, p_align = \
+            _PHDR.unpack_from(data, phoff + i * ELF64_PHDR_SIZE)
+        rows.append((p_type, p_flags, p_offset, p_vaddr, p_filesz, p_memsz, p_align))
     return rows
 
 

@@ -38,12 +38,14 @@ import random
 import sys
 import traceback
 
+import numpy as np
 from unicorn import x86_const as X
 
 from ..abi import (CLONE_SETTLS, CLONE_THREAD, CLONE_VM, ERESTARTNOHAND, ERESTARTNOINTR,
                    ERESTARTSYS, ERESTART_RESTARTBLOCK, ExitState, NR_RESTART_SYSCALL,
                    PTRACE_O_TRACESYSGOOD, RLIMIT_AS, RLIMIT_DATA, RLIMIT_STACK, SEGV_MAPERR,
-                   SIGTRAP, SYSCALL_WORK_TRACE, TRAP_TRACE, Block, RunState, SIGKILL, SIGSEGV)
+                   SIGTRAP, SYSCALL_WORK_TRACE, TRAP_TRACE, Block, RunState, SIGKILL, SIGSEGV,
+                   UNBLOCKABLE)
 from ..components import pidns, resources, sigactions
 from ..components import ptrace as P
 from ..components.rlimits import get as rlimit_get
@@ -65,6 +67,12 @@ QUANTUM = scheduler.QUANTUM  # guest instructions per turn while another task or
 MASK64 = (1 << 64) - 1
 _RESTART = (-ERESTARTSYS, -ERESTARTNOINTR, -ERESTARTNOHAND)
 DEADLOCKED = -3  # run()'s status when a deterministic run deadlocked (machine.deadlock says how)
+# Up to this many guest tasks the run loop's questions of every task (who can run, who has a
+# signal to take, who is exiting) are a Python loop over them; above, numpy over the columns
+# (a numpy call costs ~1 us, a task in the loop ~1 us; tests/cpu/test_machine.py holds the two
+# forms to the same answers).
+FEW_TASKS = 8
+_BLOCKABLE = np.uint64(~UNBLOCKABLE & MASK64)  # what a signal mask can hold back
 _BLOCK_NAMES = {v: k for k, v in vars(Block).items() if k.isupper() and isinstance(v, int)}
 
 
@@ -357,8 +365,8 @@ class Machine:
         self.current = row
         self.current_task = self.tasks[row]
         self.platform.current_uch = uc._uch
-        if self.platform.fastpath is not None:
-            self.platform.fastpath.sync()
+        # (the compiled hook's view of the current task is refreshed by Platform.run, the only
+        # way guest code runs again: switch_to is never called from inside a hook)
 
     def tracee_engine(self, row: int):
         """The engine of task ``row`` (not running: a stopped tracee) with its registers loaded,
@@ -419,15 +427,16 @@ class Machine:
         T.run_state[row] = RunState.runApp
         ret = int(T.ret[row])
         uc = self.memory_of(row).uc
-        nr = uc.reg_read(X.UC_X86_REG_RAX)
+        regs = self.platform.regs
+        nr = regs.read(uc, X.UC_X86_REG_RAX)
         if ret in _RESTART or ret == -ERESTART_RESTARTBLOCK:
-            uc.reg_write(X.UC_X86_REG_RIP, uc.reg_read(X.UC_X86_REG_RIP) - 2)
+            regs.write(uc, X.UC_X86_REG_RIP, regs.read(uc, X.UC_X86_REG_RIP) - 2)
             if ret == -ERESTART_RESTARTBLOCK:
-                uc.reg_write(X.UC_X86_REG_RAX, NR_RESTART_SYSCALL)
+                regs.write(uc, X.UC_X86_REG_RAX, NR_RESTART_SYSCALL)
             self.dispatcher.strace_restart(self.tasks[row], nr, ret)
             return False
         ret = self.dispatcher.complete(self.tasks[row], nr, ret, uc)
-        uc.reg_write(X.UC_X86_REG_RAX, ret & MASK64)
+        regs.write(uc, X.UC_X86_REG_RAX, ret & MASK64)
         if T.syscall_work[row] & SYSCALL_WORK_TRACE:  # the exit stop of a call that had blocked
             T.ptrace_orig_ax[row] = nr
             task_signals.ptrace_stop(self.world, row, P.STOP_SYSCALL_EXIT, SIGTRAP | (
@@ -466,10 +475,11 @@ class Machine:
             if G.exiting[main_tg] or not self._group_alive(main_tg) or self.deadlock is not None:
                 break
             self._service_blocked()
-            row = self._next_runnable(last)
+            ready = self._runnable_rows()
+            row = self.scheduler.pick(ready, last) if ready else -1
             if row >= 0:
                 last = self.last_turn = row
-                self._run_task(row)
+                self._run_task(row, ready)
                 continue
             self.idle()
         status = DEADLOCKED if self.deadlock is not None else task_exit.wait_status(w, main)
@@ -487,13 +497,14 @@ class Machine:
         self._forget_dead()
         return status
 
-    def _run_task(self, row: int) -> None:
-        """One turn of a runnable task: finish its syscall, deliver its signals, run its code."""
+    def _run_task(self, row: int, ready: list[int]) -> None:
+        """One turn of a runnable task: finish its syscall, deliver its signals, run its code.
+        ``ready``: the runnable rows the turn was picked from."""
         T = self.world.tasks
         self.clock.turn()
         if row != self.current:
             self.switch_to(row)
-        self.contended = any(r != row and self._runnable(r) for r in self.tasks)
+        self.contended = any(r != row for r in ready)
         if T.run_state[row] == RunState.runSyscallExit:
             self.syscall_exit(row)
             if not self._runnable(row):
@@ -501,10 +512,10 @@ class Machine:
         if T.rseq_event[row]:  # back on the CPU after another task: rseq_handle_notify_resume
             T.rseq_event[row] = False
             uc = self.memory_of(row).uc
-            rip = uc.reg_read(X.UC_X86_REG_RIP)
+            rip = self.platform.regs.read(uc, X.UC_X86_REG_RIP)
             new = self.rseq_resume(self.tasks[row], rip, 0)
             if new != rip:
-                uc.reg_write(X.UC_X86_REG_RIP, new)
+                self.platform.regs.write(uc, X.UC_X86_REG_RIP, new)
         if deliverable(self.world, row):
             # sent while it was not running: delivered on its way back to user mode
             uc = self.memory_of(row).uc
@@ -522,11 +533,10 @@ class Machine:
         """No task can run: tick the World (what is due wakes), and if still nothing can run,
         sleep on the host until the next deadline or a host fd a blocked task waits on."""
         self.tick()
-        if any(self._runnable(r) for r in self.tasks) or self.platform.host_signal \
-                or self.host_signals.pending:
+        if self._runnable_rows() or self.platform.host_signal or self.host_signals.pending:
             return
         self._service_blocked()
-        if any(self._runnable(r) for r in self.tasks):
+        if self._runnable_rows():
             return
         rfds, wfds = io_wait.host_fds(self.world)
         deadline = self.timer_deadline_ns
@@ -583,7 +593,7 @@ class Machine:
             # The guest runs at CPL 3 (platform.new_engine), so hlt and privileged instructions
             # fault through the interrupt hook: only the quantum or a jump to emu_start's "until"
             # address (0) ends a run with no reason.
-            if gm.uc.reg_read(X.UC_X86_REG_RIP) == 0:
+            if p.regs.read(gm.uc, X.UC_X86_REG_RIP) == 0:
                 p.fault_addr, p.fault_code = 0, SEGV_MAPERR  # a call through a NULL pointer
                 self._fault(row, SIGSEGV)
             elif quantum:
@@ -624,7 +634,7 @@ class Machine:
         """Blocked tasks: deliver what is deliverable (a handler ends an interruptible wait; a
         stop or a death acts as on any task), and wake those whose files became ready."""
         T, G = self.world.tasks, self.world.thread_groups
-        for r in list(self.tasks):
+        for r in list(self.tasks) if self._blocked_may_take_signal() else ():
             if T.alive[r] and T.run_state[r] == RunState.blocked and T.exit_state[r] == 0 \
                     and deliverable(self.world, r):
                 if T.ptracer[r] >= 0 and T.block[r] == Block.WAIT \
@@ -639,6 +649,39 @@ class Machine:
             self.sync_clock()
             io_wait.wake_ready(self.world)
 
+    def _blocked_may_take_signal(self) -> bool:
+        """May a blocked task have a signal to take (:meth:`_service_blocked` then asks each)?
+        With more than FEW_TASKS tasks, only one with a signal pending (privately or in its
+        group) that its mask lets through (less a sigtimedwait set) may: the columns say at
+        once, so a turn costs the same with 20 or 200 threads blocked. A superset of what
+        deliverable() says of each."""
+        if len(self.tasks) <= FEW_TASKS:
+            return True
+        T = self.world.tasks
+        rows = self._guest_rows()
+        rows = rows[(T.run_state[rows] == RunState.blocked) & (T.exit_state[rows] == 0)]
+        pend = T.sig_pending[rows] | self.world.thread_groups.group_pending[T.tg[rows]]
+        return bool(np.any(pend & ~(T.sig_mask[rows] & ~T.sig_wait_set[rows] & _BLOCKABLE)))
+
+    def _guest_rows(self) -> np.ndarray:
+        """The rows of the live guest tasks, sorted (``self.tasks`` holds their Python side)."""
+        T = self.world.tasks
+        n = T.n
+        return np.flatnonzero(T.guest[:n] & T.alive[:n])
+
+    def _runnable_rows(self) -> list[int]:
+        """The runnable guest rows, sorted: :meth:`_runnable` of every task. The run loop asks
+        each turn: with more than FEW_TASKS tasks over the columns at once, so a turn does not
+        cost more with 200 threads than with 20 (a Python loop over the tasks did)."""
+        if len(self.tasks) <= FEW_TASKS:
+            return [r for r in sorted(self.tasks) if self._runnable(r)]
+        T, G = self.world.tasks, self.world.thread_groups
+        rows = self._guest_rows()
+        rs = T.run_state[rows]
+        rows = rows[((rs == RunState.runApp) | (rs == RunState.runSyscallExit))
+                    & (T.exit_state[rows] == 0)]
+        return rows[~G.exiting[T.tg[rows]]].tolist()
+
     def _runnable(self, row: int) -> bool:
         T, G = self.world.tasks, self.world.thread_groups
         if not T.alive[row] or int(T.exit_state[row]) != 0 or G.exiting[int(T.tg[row])]:
@@ -648,24 +691,27 @@ class Machine:
     def choice_ahead(self) -> bool:
         """Will the next turn be a scheduling decision (two tasks runnable)? Until then every
         schedule of a deterministic run is the same run (the explorer shares that prefix)."""
-        return sum(1 for r in self.tasks if self._runnable(r)) > 1
-
-    def _next_runnable(self, last: int) -> int:
-        ready = [r for r in sorted(self.tasks) if self._runnable(r)]
-        return self.scheduler.pick(ready, last) if ready else -1
+        return len(self._runnable_rows()) > 1
 
     def _group_alive(self, tg: int) -> bool:
         """Does thread group ``tg`` still have a thread that has not begun to exit?"""
         T = self.world.tasks
-        return any(T.alive[r] and int(T.tg[r]) == tg and int(T.exit_state[r]) == 0
-                   for r in self.tasks)
+        if len(self.tasks) <= FEW_TASKS:
+            return any(T.alive[r] and int(T.tg[r]) == tg and int(T.exit_state[r]) == 0
+                       for r in self.tasks)
+        rows = self._guest_rows()
+        return bool(np.any((T.tg[rows] == tg) & (T.exit_state[rows] == 0)))
 
     def exits_pending(self) -> bool:
         """Has a guest task begun exiting that the EXIT system has not yet handled?"""
         T, G = self.world.tasks, self.world.thread_groups
-        return any(T.alive[r] and (int(T.exit_state[r]) == ExitState.INITIATED or
-                                   (G.exiting[int(T.tg[r])] and int(T.exit_state[r]) == 0))
-                   for r in self.tasks)
+        if len(self.tasks) <= FEW_TASKS:
+            return any(T.alive[r] and (int(T.exit_state[r]) == ExitState.INITIATED or
+                                       (G.exiting[int(T.tg[r])] and int(T.exit_state[r]) == 0))
+                       for r in self.tasks)
+        rows = self._guest_rows()
+        es = T.exit_state[rows]
+        return bool(np.any((es == ExitState.INITIATED) | (G.exiting[T.tg[rows]] & (es == 0))))
 
     def _host_kill(self) -> None:
         """The host asked us to stop (Ctrl-C, kill): every guest process dies of that signal,

@@ -24,7 +24,7 @@ from __future__ import annotations
 import struct
 
 from ..abi import (ORIG_RSEQ_SIZE, RSEQ_ALIGN, RSEQ_CPU_ID_UNINITIALIZED, RSEQ_FEATURE_SIZE,
-                   RSEQ_FLAG_UNREGISTER, RSEQ_OFF_CPU_ID_START, RSEQ_OFF_FLAGS, RSEQ_OFF_NODE_ID,
+                   RSEQ_FLAG_UNREGISTER, RSEQ_OFF_CPU_ID_START, RSEQ_OFF_NODE_ID,
                    RSEQ_OFF_RSEQ_CS, SIGSEGV, TASK_SIZE)
 from ..components.task import task_cpu
 from ..errors import E, KernelError
@@ -84,6 +84,8 @@ def rseq(t, addr, length, flags, sig):
 
 
 _CS = struct.Struct("<IIQQQ")  # struct rseq_cs: version, flags, start_ip, post_commit_offset, abort_ip
+# struct rseq up to mm_cid: cpu_id_start, cpu_id, rseq_cs, flags, node_id, mm_cid (RSEQ_OFF_*)
+_AREA = struct.Struct("<IiQIII")
 _MASK64 = (1 << 64) - 1
 
 
@@ -96,7 +98,9 @@ def notify_resume(t, rip: int) -> int:
     addr = int(T.rseq_addr[r])
     if not addr:
         return rip
-    ptr = t.mm.copy_in_u64(addr + RSEQ_OFF_RSEQ_CS)
+    # The area (at least 32 bytes, 32-aligned: one page) is read once and written once, as one
+    # copy each way: what Linux reads and writes field by field, with no guest code between.
+    _start, _cpu, ptr, thread_flags, _node, _cid = t.mm.copy_in_struct(addr, _AREA)
     if ptr:
         if ptr >= TASK_SIZE:
             raise KernelError(E.EINVAL, "rseq_cs outside user space")
@@ -109,11 +113,12 @@ def notify_resume(t, rip: int) -> int:
         if sig != int(T.rseq_sig[r]):
             raise KernelError(E.EINVAL, "no rseq signature before abort_ip")
         if (rip - start) & _MASK64 < off:
-            thread_flags = struct.unpack("<I", t.mm.copy_in(addr + RSEQ_OFF_FLAGS, 4))[0]
             if flags or thread_flags:  # rseq_warn_flags: every flag is refused now
                 raise KernelError(E.EINVAL, "rseq flags")
             rip = abort
-        t.mm.copy_out_u64(addr + RSEQ_OFF_RSEQ_CS, 0)
+        ptr = 0  # rseq_cs cleared
     cpu = task_cpu(t.world, r)
-    _write_ids(t, addr, cpu, cpu)
+    # cpu_id_start and cpu_id, rseq_cs (cleared) and flags as they are, node_id and mm_cid (0:
+    # one node, one concurrency id): _write_ids' fields
+    t.mm.copy_out(addr, _AREA.pack(cpu, cpu, ptr, thread_flags, 0, 0))
     return rip

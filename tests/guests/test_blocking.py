@@ -7,7 +7,9 @@ import pytest
 
 from ecs_kernel.abi import (P_PID, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, SIGPWR, SIGUSR2, Block,
                             RunState)
+from ecs_kernel.cpu import task_run
 from ecs_kernel.systems import task_block
+from ecs_kernel.systems.task_signals import deliverable
 from tests.guests.harness import run_guest, run_native
 
 TASKS = 24  # main + 20 blocking threads + the wait4, waitid and vfork children
@@ -70,3 +72,47 @@ def test_every_blocking_call_is_a_row_and_wakes_as_on_linux(guest_build, libc):
     assert seen, "the run never had every task blocked at once"
     assert guest.stdout.decode() == native.stdout.decode()
     assert guest.status == native.status == 0, guest.stderr
+
+
+def _both_forms(m):
+    """The run loop's questions of every task asked both ways (task_run.FEW_TASKS: a Python loop
+    over the tasks, or numpy over the columns)."""
+    T = m.world.tasks
+    saved = task_run.FEW_TASKS
+    out = []
+    try:
+        for few in (1 << 30, 0):
+            task_run.FEW_TASKS = few
+            out.append((m._runnable_rows(), m._group_alive(int(T.tg[m.main_row])),
+                        m.exits_pending(), m.choice_ahead()))
+        may = m._blocked_may_take_signal()  # (numpy's: FEW_TASKS is 0)
+    finally:
+        task_run.FEW_TASKS = saved
+    return out, may, any(T.alive[r] and T.run_state[r] == RunState.blocked and T.exit_state[r] == 0
+                         and deliverable(m.world, r) for r in m.tasks)
+
+
+@pytest.mark.parametrize("program, args", [("blocking", []), ("pingpong", ["300", "12"])])
+def test_the_run_loop_asks_the_same_of_a_few_tasks_and_of_many(guest_build, program, args):
+    """With many tasks the run loop asks who can run, who is exiting and who may take a signal
+    over the columns at once (a turn costs the same with 20 or 200 threads); with a few, in a
+    Python loop. At every turn of a program with 24 tasks blocked every way (signals with
+    handlers, sigtimedwait, stops, exits) and of a futex ping-pong beside 12 blocked threads,
+    both forms give the same answers, and the columns' signal check never misses a task that
+    has a signal to take."""
+    p = guest_build(program)
+    turns = []
+
+    def until(m):
+        (loop, columns), may, some = _both_forms(m)
+        assert loop == columns
+        assert may or not some
+        turns.append(len(m.tasks))
+        return False
+
+    guest = run_guest([p, *args], stop_at=(until, lambda m: None))
+    native = run_native([p, *args])
+    assert guest.status == native.status == 0, guest.stderr
+    if program == "blocking":
+        assert guest.stdout == native.stdout
+    assert max(turns) > task_run.FEW_TASKS and len(turns) > 50

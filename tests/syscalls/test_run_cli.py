@@ -30,6 +30,17 @@ def test_environment_is_exactly_the_env_pairs():
     assert b"HOST_ONLY=x\n" in r.stdout
 
 
+def test_the_one_blas_thread_of_the_command_is_not_the_guests():
+    """cli.py imports numpy with OPENBLAS_NUM_THREADS=1 (start-up): an --inherit-env guest still
+    gets the host's environment, without that variable or with the host's value."""
+    host = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    r = subprocess.run([*RUN, "--inherit-env", "--", "/usr/bin/env"], capture_output=True,
+                       timeout=120, env=host)
+    assert r.returncode == 0 and b"PATH=" in r.stdout and b"OPENBLAS" not in r.stdout, r.stderr
+    r = run("--inherit-env", "--", "/usr/bin/env", env={"OPENBLAS_NUM_THREADS": "7"})
+    assert b"OPENBLAS_NUM_THREADS=7\n" in r.stdout
+
+
 def test_exit_status_and_signal_death():
     assert run("--", "/bin/sh", "-c", "exit 3").returncode == 3
     assert run("--", "/bin/false").returncode == 1
