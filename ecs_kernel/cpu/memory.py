@@ -81,9 +81,9 @@ Not thread-safe: the kernel calls one address space from one place at a time.
 """
 from __future__ import annotations
 
-import ctypes
 import mmap as _mmap
 import struct
+import weakref
 from typing import NamedTuple
 
 import numpy as np
@@ -112,6 +112,9 @@ from ecs_kernel.jit.pagewalk import (BOFF, BRK_CURRENT, BRK_END_DATA, BRK_FIELDS
                                      NAME, NCOLS, PROT, START, TLB_ACCERR, TLB_MAPERR, UC_MEM_FETCH,
                                      UC_MEM_WRITE)
 from ecs_kernel.jit.tlbfill import TLB_CAP, TLB_BYPASS, TLB_N, TLB_SIZE, TLB_T
+
+from . import host_pages as _hp
+from .host_pages import Snapshot, resident_pages  # noqa: F401 (resident_pages: re-exported)
 
 # --- x86-64 defaults (PAGE_SIZE, TASK_SIZE and the mmap(2) flags are in ecs_kernel/abi.py) -------
 
@@ -154,21 +157,6 @@ _UC_CTL_IO_WRITE = 1
 _MAP_NORESERVE_HOST = MAP_NORESERVE  # the host is Linux too; Python's mmap module lacks it
 
 
-def _copy_nonzero_pages(src, dst, off: int, length: int) -> None:
-    """Copy ``src[off:off+length]`` into a fresh (zero) ``dst`` page by page, skipping pages
-    that are all zero: reading an untouched page of the parent costs no memory, but writing
-    zeros into the child would commit it (a thread stack or heap reservation is mostly
-    untouched, and fork copies; there is no copy-on-write)."""
-    if length % PAGE_SIZE or off % PAGE_SIZE:
-        dst[off:off + length] = src[off:off + length]
-        return
-    words = PAGE_SIZE // 8
-    s = src[off:off + length].view(np.uint64).reshape(-1, words)
-    nz = np.flatnonzero(s.any(axis=1))
-    if len(nz) == len(s):
-        dst[off:off + length] = src[off:off + length]
-    elif len(nz):
-        dst[off:off + length].view(np.uint64).reshape(-1, words)[nz] = s[nz]
 _COMMIT: tuple[int, int] | None = None
 
 
@@ -192,6 +180,35 @@ def _host_commit_limit() -> tuple[int, int]:
     return _COMMIT
 
 
+_FILE_SNAPSHOTS: "weakref.WeakValueDictionary[tuple, Snapshot]" = weakref.WeakValueDictionary()
+FILE_SNAPSHOT_MIN = 4 * PAGE_SIZE  # smaller private file mappings are copied (no memfd each)
+
+
+def file_snapshot(file, offset: int, length: int) -> Snapshot | None:
+    """The snapshot of ``length`` bytes of ``file`` from ``offset`` (zeros past its end) that
+    every private mapping of that segment maps copy-on-write, made on first use and dropped when
+    the last mapping goes; None when the file cannot name its contents (``content_key``: a file
+    the guest may write) or the segment is small. Linux holds such pages once in the page cache;
+    this holds them once in a memfd."""
+    key_of = getattr(file, "content_key", None)
+    if length < FILE_SNAPSHOT_MIN or key_of is None:
+        return None
+    key = key_of()
+    if key is None:
+        return None
+    key = (key, offset, length)
+    snap = _FILE_SNAPSHOTS.get(key)
+    if snap is None:
+        data = file.read_at(offset, length)
+        try:
+            snap = Snapshot(length)
+        except OSError:  # no memfd (the host's fd limit): copy, as for any other file
+            return None
+        snap.write_at(0, data[:length])
+        _FILE_SNAPSHOTS[key] = snap
+    return snap
+
+
 def page_align(n: int) -> int:
     """PAGE_ALIGN: round ``n`` up to a page multiple (as an unbounded Python int)."""
     return (n + PAGE_SIZE - 1) & PAGE_MASK
@@ -211,26 +228,6 @@ DEFAULT_MMAP_BASE = default_mmap_base()  # 0x7ffff7fff000, where ld.so's first m
 _next_shared_ino = [1 << 20]  # the identity of the next shared buffer (futex keys use it)
 
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_MINCORE_CHUNK = 1 << 30  # bytes asked of mincore at once (a 256 KiB vector)
-
-
-def resident_pages(arr: np.ndarray) -> np.ndarray:
-    """Indices of the pages of ``arr`` (a page-aligned host mapping) that the host has backed
-    (mincore): the only ones that can hold anything but zeros. A 1 TiB reservation costs its
-    page tables' walk, not a read of every page."""
-    base = int(arr.ctypes.data)
-    out = []
-    for off in range(0, len(arr), _MINCORE_CHUNK):
-        n = min(_MINCORE_CHUNK, len(arr) - off)
-        vec = np.zeros((n + PAGE_SIZE - 1) // PAGE_SIZE, np.uint8)
-        if _libc.mincore(ctypes.c_void_p(base + off), ctypes.c_size_t(n),
-                         vec.ctypes.data_as(ctypes.c_void_p)) != 0:
-            return np.arange(len(arr) // PAGE_SIZE)  # cannot ask: look at every page
-        out.append(np.flatnonzero(vec & 1) + off // PAGE_SIZE)
-    return np.concatenate(out) if out else np.zeros(0, np.int64)
-
-
 @state_class
 class HostBuffer:
     """One page-aligned anonymous host mapping backing guest pages (gVisor: a MemoryFile range).
@@ -238,9 +235,16 @@ class HostBuffer:
     ``shared`` buffers back MAP_SHARED memory and may be mapped by several address spaces;
     ``file``/``foff``/``flen`` say where a shared file mapping writes back (``flen``: bytes of the
     file present at map time, the write-back limit).
+
+    A private buffer may sit on a ``base`` :class:`~ecs_kernel.cpu.host_pages.Snapshot`: its host
+    mapping is then the snapshot mapped MAP_PRIVATE, so its pages are the snapshot's (held once
+    for every buffer on it) until written (see cpu/host_pages.py). ``holes``: some ranges were
+    zeroed since (fresh anonymous pages over the snapshot), so the buffer no longer equals its
+    base plus the pages it wrote.
     """
 
-    __slots__ = ("mm", "arr", "addr", "size", "shared", "file", "foff", "flen", "ino")
+    __slots__ = ("mm", "arr", "addr", "size", "shared", "file", "foff", "flen", "ino", "base",
+                 "holes")
 
     def __init__(self, size: int, shared: bool = False):
         self.mm = _mmap.mmap(-1, size, flags=_mmap.MAP_PRIVATE | _MAP_NORESERVE_HOST)
@@ -252,20 +256,70 @@ class HostBuffer:
         self.foff = 0
         self.flen = 0
         self.ino = 0
+        self.base: Snapshot | None = None
+        self.holes = False
         if shared:
             self.ino = _next_shared_ino[0]
             _next_shared_ino[0] += 1
 
-    # -- checkpoint: the pages that are not zero, each buffer once however many map it ----------
-    def to_state(self, w, name: str) -> dict:
-        pages = resident_pages(self.arr)
+    @classmethod
+    def on_snapshot(cls, snap: Snapshot) -> "HostBuffer":
+        """A private buffer whose pages are ``snap``'s until written."""
+        hb = cls(snap.size)
+        hb.rebase(snap)
+        return hb
+
+    def rebase(self, snap: Snapshot) -> None:
+        """Put this (private) buffer on ``snap``, which must hold its current contents."""
+        _hp.map_fixed(self.addr, self.size, snap.fd, 0)
+        self.base = snap
+        self.holes = False
+
+    def own_pages(self) -> np.ndarray:
+        """Indices of the pages this buffer holds on its own (written since it was put on its
+        base, or all its resident pages without a base): what a snapshot must copy."""
+        pages = _hp.resident_pages(self.arr)
+        if self.base is None or not len(pages):
+            return pages
+        pm = _hp.pagemap(self.addr, pages)
+        own = ((pm & np.uint64(_hp.PM_PRESENT | _hp.PM_SWAPPED)) != 0) \
+            & ((pm & np.uint64(_hp.PM_FILE)) == 0)
+        return pages[own]
+
+    def share(self) -> Snapshot:
+        """Fork's half of copy-on-write: a snapshot of this private buffer's contents that this
+        buffer and a child's both map MAP_PRIVATE. A buffer already on a snapshot that wrote
+        nothing since hands out that one (no copy); otherwise the pages not all zero go into a
+        new snapshot and this buffer moves onto it (its own pages go back to the host)."""
+        if self.base is not None and not self.holes and not len(self.own_pages()):
+            _hp.stats["reused"] += 1
+            return self.base
+        snap = Snapshot(self.size)
+        pages = _hp.resident_pages(self.arr)
         if len(pages):
             words = self.arr.view(np.uint64).reshape(-1, PAGE_SIZE // 8)
             pages = pages[words[pages].any(axis=1)]
+        snap.write_pages(memoryview(self.mm), pages)
+        self.rebase(snap)
+        return snap
+
+    # -- checkpoint: the pages that are not zero, each buffer once however many map it ----------
+    def to_state(self, w, name: str) -> dict:
+        """The base by reference (saved once however many buffers share it) and the pages that
+        differ from it; a buffer without a base: its pages that are not zero."""
+        holes = self.holes and self.base is not None
+        if self.base is None or holes:
+            pages = _hp.resident_pages(self.arr)
+            if len(pages):
+                words = self.arr.view(np.uint64).reshape(-1, PAGE_SIZE // 8)
+                pages = pages[words[pages].any(axis=1)]
+        else:
+            pages = self.own_pages()
         w.array(f"{name}.pages", pages.astype(np.int64))
         w.array(f"{name}.data", self.arr.reshape(-1, PAGE_SIZE)[pages].reshape(-1))
         return {"size": self.size, "shared": self.shared, "file": w.ref(self.file),
-                "foff": self.foff, "flen": self.flen, "ino": self.ino}
+                "foff": self.foff, "flen": self.flen, "ino": self.ino,
+                "base": None if self.base is None or holes else w.ref(self.base)}
 
     @classmethod
     def from_state(cls, r, name: str, meta) -> "HostBuffer":
@@ -283,14 +337,24 @@ class HostBuffer:
         hb.flen = r.int(meta, "flen", 0, 1 << 63)
         hb.ino = r.int(meta, "ino", 0, 1 << 62)
         _next_shared_ino[0] = max(_next_shared_ino[0], hb.ino + 1)
+        if meta.get("base") is not None:
+            base = r.obj(meta["base"], ("Snapshot",))
+            if meta["shared"] or base.size != size:
+                r.fail(f"{name}: a base of the wrong size or under shared memory")
+            hb.rebase(base)
         if len(pages):
             hb.arr.reshape(-1, PAGE_SIZE)[pages] = data.reshape(-1, PAGE_SIZE)
         return hb
 
     def zero(self, off: int, length: int) -> None:
         """Zero ``[off, off+length)`` (page aligned), giving the host pages back."""
-        if length > 0:
+        if length <= 0:
+            return
+        if self.base is None:
             self.mm.madvise(_mmap.MADV_DONTNEED, off, length)
+        else:  # MADV_DONTNEED would bring the snapshot's pages back: fresh zero pages instead
+            _hp.map_fixed(self.addr + off, length, -1, 0)
+            self.holes = True
 
     def fill_from(self, file, file_off: int, off: int, length: int) -> int:
         """Read ``length`` bytes of ``file`` at ``file_off`` into ``[off, ...)``; return bytes read."""
@@ -965,12 +1029,16 @@ class AddressSpace:
         before = self._snap(addr, addr + length)
         self._unmap_range(addr, addr + length)
         shared = bool(vm & VM_MAYSHARE)
-        b = self._new_buffer(length, shared=shared)
-        hb = self._bufs[b]
-        if file is not None:
-            got = hb.fill_from(file, offset, 0, length)
-            if vm & VM_SHARED:  # a read-only shared mapping never writes back
-                hb.file, hb.foff, hb.flen = file, offset, got
+        snap = file_snapshot(file, offset, length) if file is not None and not shared else None
+        if snap is not None:  # the same file segment in every process: its pages held once
+            b = self._add_buffer(HostBuffer.on_snapshot(snap))
+        else:
+            b = self._new_buffer(length, shared=shared)
+            hb = self._bufs[b]
+            if file is not None:
+                got = hb.fill_from(file, offset, 0, length)
+                if vm & VM_SHARED:  # a read-only shared mapping never writes back
+                    hb.file, hb.foff, hb.flen = file, offset, got
         # A new buffer never merges with a neighbour row (the VMA may: see _same_vma).
         self._insert_row(addr, addr + length, prot, vm, b, 0, self._file_id(file), offset,
                          self._name_id(name))
@@ -1575,9 +1643,16 @@ class AddressSpace:
     # ------------------------------------------------------------------ fork / release
 
     def fork(self, uc_new) -> "AddressSpace":
-        """MemoryManager.Fork: a child address space in ``uc_new`` with copies of the private
-        memory (MAP_SHARED memory stays shared; MADV_DONTFORK rows are left out; MADV_WIPEONFORK
-        rows are zero in the child). Rows never writable since they were made zero are not read."""
+        """MemoryManager.Fork: a child address space in ``uc_new`` sharing the private memory
+        copy-on-write (MAP_SHARED memory stays shared; MADV_DONTFORK rows are left out;
+        MADV_WIPEONFORK rows are zero in the child).
+
+        Each private buffer a child row needs goes onto a snapshot (:meth:`HostBuffer.share`)
+        that parent and child both map MAP_PRIVATE: no page is copied for the child, and the
+        first write to a page by either copies that page (cpu/host_pages.py). A buffer whose
+        rows were never writable since they were made zero is not shared (a fresh one). MemoryError
+        if the host refuses (the caller's ENOMEM); the parent is unchanged then but for buffers
+        moved onto snapshots, which hold the same bytes."""
         child = AddressSpace(uc_new, mmap_base=self.mmap_base, task_size=self.task_size)
         for k in ("mmap_legacy_base", "mmap_min_addr", "stack_guard_gap", "max_map_count",
                   "rlimit_as", "rlimit_data", "rlimit_data_max", "rlimit_stack", "start_brk",
@@ -1587,21 +1662,30 @@ class AddressSpace:
         child._files = list(self._files)
         child._names = list(self._names)
         n = self._n
-        keep = np.flatnonzero((self._t[FLAGS, :n] & VM_DONTFORK) == 0)
-        rows = self._t[:, keep].copy()
+        t = self._t
+        keep = np.flatnonzero((t[FLAGS, :n] & VM_DONTFORK) == 0)
+        rows = t[:, keep].copy()
+        # Buffers whose contents the child needs: a row that is neither pristine nor wiped.
+        need = set(rows[BUF, (rows[FLAGS] & (VM_PRISTINE | VM_WIPEONFORK)) == 0].tolist())
         child._bufs = [None] * len(self._bufs)
-        for j in range(rows.shape[1]):
-            s, e, _p, _h, vm, b, boff = (int(x) for x in rows[:HOST + 4, j])
+        for b in set(rows[BUF].tolist()):
             hb = self._bufs[b]
             if hb.shared:
                 child._bufs[b] = hb
-                continue
+            elif b in need:
+                child._bufs[b] = HostBuffer.on_snapshot(hb.share())
+            else:
+                child._bufs[b] = HostBuffer(hb.size)
+        # Bytes the child's rows do not cover must be zero in its buffers (growth reuses them):
+        # the parent's rows left out (MADV_DONTFORK) and wiped (MADV_WIPEONFORK).
+        for i in range(n):
+            vm, b = int(t[FLAGS, i]), int(t[BUF, i])
             nb = child._bufs[b]
-            if nb is None:
-                nb = child._bufs[b] = HostBuffer(hb.size)
-            if not vm & (VM_PRISTINE | VM_WIPEONFORK):
-                _copy_nonzero_pages(hb.arr, nb.arr, boff, e - s)
-            rows[HOST, j] = nb.addr + boff
+            if (vm & (VM_DONTFORK | VM_WIPEONFORK) and nb is not None and nb.base is not None
+                    and not vm & VM_PRISTINE):
+                nb.zero(int(t[BOFF, i]), int(t[END, i]) - int(t[START, i]))
+        rows[HOST] = [child._bufs[b].addr + boff
+                      for b, boff in zip(rows[BUF].tolist(), rows[BOFF].tolist())]
         child._free_buf_ids = [b for b, x in enumerate(child._bufs) if x is None]
         child._ensure_capacity(rows.shape[1])
         child._t[:, :rows.shape[1]] = rows
