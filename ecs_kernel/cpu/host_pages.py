@@ -197,3 +197,44 @@ class Snapshot:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+
+_ZERO_PFN: list = [None]
+_PFN_MASK = (1 << 55) - 1
+
+
+def zero_pfn() -> int:
+    """The host's zero page frame (what a read of untouched anonymous memory maps), or 0 when
+    pagemap hides frame numbers (no CAP_SYS_ADMIN)."""
+    if _ZERO_PFN[0] is None:
+        m = _mmap.mmap(-1, PAGE_SIZE, flags=_mmap.MAP_PRIVATE)
+        try:
+            arr = np.frombuffer(m, np.uint8)
+            _ = int(arr[0])  # a read fault: the zero page
+            e = int(pagemap(int(arr.ctypes.data), np.zeros(1, np.int64))[0])
+            del arr
+        finally:
+            m.close()
+        _ZERO_PFN[0] = e & _PFN_MASK if e & PM_PRESENT and e & PM_FILE else 0
+    return _ZERO_PFN[0]
+
+
+def mapped_pages(arr: np.ndarray, based: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What the host holds of ``arr`` (a page-aligned piece of our own mapping), as page indices:
+    (pages it holds on its own, written or copied; pages of the snapshot under it that its page
+    table maps; every page with data for it: its own and the snapshot's, mapped or not). The
+    zero page (a read of an untouched page) is none of them; a page in swap is an own page.
+    ``based``: a snapshot is under the mapping (otherwise a file-flagged page is the zero
+    page)."""
+    cand = resident_pages(arr)
+    if not len(cand):
+        return cand, cand, cand
+    pm = pagemap(int(arr.ctypes.data), cand)
+    present = (pm & np.uint64(PM_PRESENT | PM_SWAPPED)) != 0
+    filebit = (pm & np.uint64(PM_FILE)) != 0
+    zpfn = zero_pfn()
+    if zpfn:
+        zero = present & filebit & ((pm & np.uint64(_PFN_MASK)) == np.uint64(zpfn))
+    else:
+        zero = present & filebit if not based else np.zeros(len(cand), bool)
+    return cand[present & ~filebit], cand[present & filebit & ~zero], cand[~zero]

@@ -375,6 +375,23 @@ class HostBuffer:
         write_at(self.foff + off, bytes(self.arr[off:end]))
 
 
+class MemoryUsage(NamedTuple):
+    """A process's memory as /proc reports it, in bytes (:meth:`AddressSpace.memory_usage`)."""
+
+    size: int  # VmSize: every mapped byte
+    peak: int  # VmPeak
+    rss: int  # VmRSS = anon + file + shmem
+    hwm: int  # VmHWM: the highest VmRSS
+    anon: int  # RssAnon
+    file: int  # RssFile
+    shmem: int  # RssShmem
+    data: int  # VmData: private writable, not stack
+    stack: int  # VmStk
+    exe: int  # VmExe: the executable's text
+    lib: int  # VmLib: other executable mappings
+    pte: int  # VmPTE: page tables mapping the resident pages
+
+
 class Vma(NamedTuple):
     """One Linux VMA as /proc/self/maps shows it."""
 
@@ -427,6 +444,8 @@ class AddressSpace:
         self.rlimit_data_max = RLIM_INFINITY
         self.rlimit_stack = 8 << 20
         self.start_stack = 0
+        self.hiwater_rss = 0  # VmHWM: the highest RSS seen (memory_usage)
+        self.hiwater_vm = 0  # VmPeak
         # What the image was started as (Linux mm->exe_file and the argv/envp areas /proc shows)
         self.exe_path = "/"
         self.argv: list[bytes] = []
@@ -758,9 +777,67 @@ class AddressSpace:
         return int(total), int(data)
 
     def mapped_bytes(self) -> tuple[int, int]:
-        """(every mapped byte, the private writable ones): /proc's VmSize (and, every mapped
-        page being resident, as mincore says, VmRSS) and VmData."""
+        """(every mapped byte, the private writable ones): /proc's VmSize and VmData."""
         return self._usage()
+
+    def memory_usage(self) -> "MemoryUsage":
+        """What /proc/PID/status, statm and stat report (fs/proc/task_mmu.c task_mem), in
+        bytes, from the host's page tables (cpu/host_pages.py ``mapped_pages``):
+
+        - RssAnon: pages of private rows that this process wrote (its own host pages), and for
+          anonymous rows also the pages still shared copy-on-write with a parent or child,
+          touched since the fork or not (Linux's fork copies those page table entries, and
+          counts the pages anonymous in each process);
+        - RssFile: pages of private file rows not yet written (a snapshot's page, shared with
+          every process mapping the segment), and resident pages of shared file rows;
+        - RssShmem: resident pages of MAP_SHARED anonymous memory.
+
+        A MAP_SHARED buffer is one host mapping for every process that maps it, so its resident
+        pages count in each of them whether or not that process touched them. The zero page
+        (reads of untouched memory) is not counted, as Linux does not. VmHWM and VmPeak are the
+        highest values seen by a read (Linux updates them at every change)."""
+        t = self._t
+        anon = filed = shmem = 0
+        stk = exe_b = exec_b = 0
+        touched = []
+        for i in range(self._n):
+            s, e, p, _h, vm, b, boff, f = (int(x) for x in t[:FOFF, i])
+            hb = self._bufs[b]
+            view = hb.arr[boff:boff + (e - s)]
+            if hb.shared:
+                pages = _hp.resident_pages(view)
+                if f:
+                    filed += len(pages)
+                else:
+                    shmem += len(pages)
+                touched.append(pages + (s >> PAGE_SHIFT))
+            else:
+                own, under, held = _hp.mapped_pages(view, hb.base is not None)
+                if f:  # Linux maps a private file's pages as they are touched (fault-around)
+                    anon += len(own)
+                    filed += len(under)
+                    touched += [own + (s >> PAGE_SHIFT), under + (s >> PAGE_SHIFT)]
+                else:  # fork copies the page table entries of anonymous memory: all count
+                    anon += len(held)
+                    touched.append(held + (s >> PAGE_SHIFT))
+            if vm & VM_GROWSDOWN:
+                stk += e - s
+            elif p & PROT_EXEC and not p & PROT_WRITE:
+                exec_b += e - s
+                if f and getattr(self._files[f], "path", None) == self.exe_path:
+                    exe_b += e - s
+        total, data = self._usage()
+        rss = (anon + filed + shmem) * PAGE_SIZE
+        self.hiwater_rss = max(self.hiwater_rss, rss)
+        self.hiwater_vm = max(self.hiwater_vm, total)
+        pg = np.unique(np.concatenate(touched)) if touched else np.zeros(0, np.int64)
+        # x86-64 page tables that map them: a PTE page per 2 MiB, a PMD page per GiB, a PUD page
+        # per 512 GiB touched, and the PGD (Linux's mm_pgtables_bytes).
+        pte = sum(len(np.unique(pg >> k)) for k in (9, 18, 27)) + 1 if len(pg) else 1
+        return MemoryUsage(size=total, peak=self.hiwater_vm, rss=rss, hwm=self.hiwater_rss,
+                           anon=anon * PAGE_SIZE, file=filed * PAGE_SIZE,
+                           shmem=shmem * PAGE_SIZE, data=data, stack=stk, exe=exe_b,
+                           lib=exec_b - exe_b, pte=pte * PAGE_SIZE)
 
     def _may_expand_vm(self, is_data: bool, nbytes: int, total=None, data=None) -> bool:
         """Linux may_expand_vm: RLIMIT_AS always, RLIMIT_DATA for private writable non-stack."""

@@ -96,7 +96,14 @@ _GDT = b"".join(struct.pack("<HHBBBB", 0xFFFF, 0, 0, access, flags << 4 | 0xF, 0
 _SCRATCH = 0x10000  # a page used only while the engine is empty (see new_engine)
 
 
-def new_engine() -> Uc:
+TB_SIZE = 128 << 20
+"""Bytes of each engine's translation buffer (Unicorn's default is 1 GiB of address space per
+engine, which a few thousand processes cannot have). When a process's translated code fills it,
+QEMU flushes the buffer and translates again. docs/measurements.md ("Guest memory") measures
+the sizes."""
+
+
+def new_engine(tb_size: int | None = None) -> Uc:
     """A fresh x86-64 Unicorn engine (long mode, flat segments) running at CPL 3, as user code
     does on Linux. Unicorn starts at CPL 0, where ``hlt`` silently ends emu_start (and cannot be
     told from the end of an instruction quantum) and privileged instructions run; at CPL 3 they
@@ -110,6 +117,7 @@ def new_engine() -> Uc:
     TLB of every page the hook saw (here the scratch page, gone by then): in UC_TLB_VIRTUAL mode
     the fill hook refuses it and that run fails with UC_ERR_EXCEPTION (see Platform.run)."""
     uc = Uc(UC_ARCH_X86, UC_MODE_64)
+    uc.ctl_set_tcg_buffer_size(TB_SIZE if tb_size is None else tb_size)  # before the first map
     uc.mem_map(_SCRATCH, 0x1000)
     uc.mem_write(_SCRATCH, _GDT)
     uc.reg_write(X.UC_X86_REG_GDTR, (0, _SCRATCH, len(_GDT) - 1, 0))
