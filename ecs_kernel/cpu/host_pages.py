@@ -43,9 +43,14 @@ PM_PRESENT = 1 << 63  # /proc/PID/pagemap: the page is in the page table
 PM_SWAPPED = 1 << 62  # the page is in swap
 PM_FILE = 1 << 61  # a page of a file (a snapshot's page not yet written) or shared anonymous
 
-stats = {"snapshots": 0, "bytes_copied": 0, "reused": 0}
-"""Counters for benchmarks and tests: snapshots made, bytes copied into them, forks that reused
-a clean snapshot without a copy."""
+stats = {"snapshots": 0, "bytes_copied": 0, "reused": 0, "live_pages": 0}
+"""Counters for benchmarks, tests and the memory limit: snapshots made, bytes copied into them,
+forks that reused a clean snapshot without a copy, pages held by the snapshots alive now."""
+
+
+def live_bytes() -> int:
+    """Bytes the snapshots alive now hold (host shared memory, mapped or not)."""
+    return stats["live_pages"] * PAGE_SIZE
 
 
 def map_fixed(addr: int, length: int, fd: int, offset: int) -> None:
@@ -146,6 +151,7 @@ class Snapshot:
                 done += os.pwrite(self.fd, src[at + done:at + n], off + done)
             pos += k * PAGE_SIZE
         self.pages += len(pages)
+        stats["live_pages"] += len(pages)
         stats["bytes_copied"] += len(pages) * PAGE_SIZE
 
     def write_at(self, off: int, data: bytes) -> None:
@@ -153,7 +159,9 @@ class Snapshot:
         done = 0
         while done < len(data):
             done += os.pwrite(self.fd, data[done:], off + done)
-        self.pages += (len(data) + PAGE_SIZE - 1) // PAGE_SIZE
+        k = (len(data) + PAGE_SIZE - 1) // PAGE_SIZE
+        self.pages += k
+        stats["live_pages"] += k
         stats["bytes_copied"] += len(data)
 
     def read_pages(self) -> tuple[np.ndarray, np.ndarray]:
@@ -194,6 +202,8 @@ class Snapshot:
         return snap
 
     def __del__(self):
+        stats["live_pages"] -= self.pages
+        self.pages = 0
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1

@@ -113,6 +113,7 @@ from ecs_kernel.jit.pagewalk import (BOFF, BRK_CURRENT, BRK_END_DATA, BRK_FIELDS
                                      UC_MEM_WRITE)
 from ecs_kernel.jit.tlbfill import TLB_CAP, TLB_BYPASS, TLB_N, TLB_SIZE, TLB_T
 
+from . import host_limits
 from . import host_pages as _hp
 from .host_pages import Snapshot, resident_pages  # noqa: F401 (resident_pages: re-exported)
 
@@ -642,7 +643,11 @@ class AddressSpace:
     # ------------------------------------------------------------------ buffers, files, names
 
     def _new_buffer(self, size: int, shared: bool = False) -> int:
-        hb = HostBuffer(size, shared)
+        """A fresh buffer's index; ENOMEM when the host refuses the mapping."""
+        try:
+            hb = HostBuffer(size, shared)
+        except (MemoryError, OSError) as e:
+            raise _err(E.ENOMEM, f"the host refused {size} bytes: {e}") from None
         return self._add_buffer(hb)
 
     def _add_buffer(self, hb: HostBuffer) -> int:
@@ -780,6 +785,15 @@ class AddressSpace:
         """(every mapped byte, the private writable ones): /proc's VmSize and VmData."""
         return self._usage()
 
+    def resident_estimate(self) -> int:
+        """Bytes of host memory behind this address space's buffers (mincore: own pages and
+        its snapshots' pages, shared ones counted whole): the OOM killer's quick measure, a
+        walk of the host's page tables without pagemap."""
+        n = 0
+        for hb in {id(x): x for x in self._bufs if x is not None}.values():
+            n += len(_hp.resident_pages(hb.arr))
+        return n * PAGE_SIZE
+
     def memory_usage(self) -> "MemoryUsage":
         """What /proc/PID/status, statm and stat report (fs/proc/task_mmu.c task_mem), in
         bytes, from the host's page tables (cpu/host_pages.py ``mapped_pages``):
@@ -857,7 +871,12 @@ class AddressSpace:
     def _vm_enough_memory(nbytes: int) -> bool:
         """__vm_enough_memory under the host's overcommit policy: in the default heuristic mode a
         single request larger than RAM + swap fails (what the same program gets natively here);
-        ``vm.overcommit_memory = 1`` never refuses."""
+        ``vm.overcommit_memory = 1`` never refuses. Under ``run --memory`` the limit is the
+        machine's memory, and a request while ecs-kernel holds more than it fails too
+        (cpu/host_limits.py)."""
+        limits = host_limits.current()
+        if limits.memory is not None and (nbytes > limits.memory or limits.over()):
+            return False  # larger than the machine, or the machine is full (the OOM killer's)
         mode, limit = _host_commit_limit()
         return mode == 1 or nbytes <= limit
 
@@ -1102,20 +1121,25 @@ class AddressSpace:
             vm |= VM_PRISTINE
         if name:
             vm |= VM_DONTEXPAND
-        # Commit: nothing below fails for a guest-visible reason.
+        # The host memory first (ENOMEM leaves the address space as it was), then commit:
+        # nothing after the unmap fails.
+        shared = bool(vm & VM_MAYSHARE)
+        try:
+            snap = file_snapshot(file, offset, length) if file is not None and not shared \
+                else None
+            if snap is not None:  # the same file segment in every process: its pages held once
+                hb = HostBuffer.on_snapshot(snap)
+            else:
+                hb = HostBuffer(length, shared)
+                if file is not None:
+                    got = hb.fill_from(file, offset, 0, length)
+                    if vm & VM_SHARED:  # a read-only shared mapping never writes back
+                        hb.file, hb.foff, hb.flen = file, offset, got
+        except (MemoryError, OSError) as e:
+            raise _err(E.ENOMEM, f"the host refused {length} bytes: {e}") from None
         before = self._snap(addr, addr + length)
         self._unmap_range(addr, addr + length)
-        shared = bool(vm & VM_MAYSHARE)
-        snap = file_snapshot(file, offset, length) if file is not None and not shared else None
-        if snap is not None:  # the same file segment in every process: its pages held once
-            b = self._add_buffer(HostBuffer.on_snapshot(snap))
-        else:
-            b = self._new_buffer(length, shared=shared)
-            hb = self._bufs[b]
-            if file is not None:
-                got = hb.fill_from(file, offset, 0, length)
-                if vm & VM_SHARED:  # a read-only shared mapping never writes back
-                    hb.file, hb.foff, hb.flen = file, offset, got
+        b = self._add_buffer(hb)
         # A new buffer never merges with a neighbour row (the VMA may: see _same_vma).
         self._insert_row(addr, addr + length, prot, vm, b, 0, self._file_id(file), offset,
                          self._name_id(name))
@@ -1405,7 +1429,10 @@ class AddressSpace:
         if not self._may_expand_vm(self._is_data(int(t[PROT, i]), int(t[FLAGS, i])), start - a):
             return False
         before = self._snap(a, start)
-        self._extend_down(i, start - a)
+        try:
+            self._extend_down(i, start - a)
+        except KernelError:  # the host refused the memory: the fault stands (SIGSEGV)
+            return False
         self._sync(before, a, start)
         return True
 
@@ -1468,6 +1495,14 @@ class AddressSpace:
             return origbrk
         if self._n > self.max_map_count and self._map_count() > self.max_map_count:
             return origbrk
+        try:
+            self._brk_grow(oldbrk, newbrk)
+        except KernelError:  # the host refused the memory: brk fails, as Linux's when full
+            return origbrk
+        self.current_brk = new
+        return new
+
+    def _brk_grow(self, oldbrk: int, newbrk: int) -> None:
         vm = VM_MAYWRITE | VM_HEAP
         prot = PROT_READ | PROT_WRITE
         j = self._find(oldbrk - 1)
@@ -1482,8 +1517,6 @@ class AddressSpace:
             before = self._snap(oldbrk, newbrk)
             self._insert_row(oldbrk, newbrk, prot, vm, b, 0)
             self._sync(before, oldbrk, newbrk)
-        self.current_brk = new
-        return new
 
     # ------------------------------------------------------------------ madvise / msync
 
