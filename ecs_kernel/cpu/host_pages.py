@@ -214,8 +214,8 @@ _PFN_MASK = (1 << 55) - 1
 
 
 def zero_pfn() -> int:
-    """The host's zero page frame (what a read of untouched anonymous memory maps), or 0 when
-    pagemap hides frame numbers (no CAP_SYS_ADMIN)."""
+    """The host's zero page frame (what a read of untouched private anonymous memory maps:
+    present, not a file page), or 0 when pagemap hides frame numbers (no CAP_SYS_ADMIN)."""
     if _ZERO_PFN[0] is None:
         m = _mmap.mmap(-1, PAGE_SIZE, flags=_mmap.MAP_PRIVATE)
         try:
@@ -225,17 +225,16 @@ def zero_pfn() -> int:
             del arr
         finally:
             m.close()
-        _ZERO_PFN[0] = e & _PFN_MASK if e & PM_PRESENT and e & PM_FILE else 0
+        _ZERO_PFN[0] = e & _PFN_MASK if e & PM_PRESENT and not e & PM_FILE else 0
     return _ZERO_PFN[0]
 
 
-def mapped_pages(arr: np.ndarray, based: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def mapped_pages(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """What the host holds of ``arr`` (a page-aligned piece of our own mapping), as page indices:
     (pages it holds on its own, written or copied; pages of the snapshot under it that its page
     table maps; every page with data for it: its own and the snapshot's, mapped or not). The
-    zero page (a read of an untouched page) is none of them; a page in swap is an own page.
-    ``based``: a snapshot is under the mapping (otherwise a file-flagged page is the zero
-    page)."""
+    zero page (a read of an untouched private page maps the host's zero page: its frame number,
+    :func:`zero_pfn`) is none of them; a page in swap is an own page."""
     cand = resident_pages(arr)
     if not len(cand):
         return cand, cand, cand
@@ -244,7 +243,7 @@ def mapped_pages(arr: np.ndarray, based: bool) -> tuple[np.ndarray, np.ndarray, 
     filebit = (pm & np.uint64(PM_FILE)) != 0
     zpfn = zero_pfn()
     if zpfn:
-        zero = present & filebit & ((pm & np.uint64(_PFN_MASK)) == np.uint64(zpfn))
-    else:
-        zero = present & filebit if not based else np.zeros(len(cand), bool)
-    return cand[present & ~filebit], cand[present & filebit & ~zero], cand[~zero]
+        zero = present & ((pm & np.uint64(_PFN_MASK)) == np.uint64(zpfn))
+    else:  # frame numbers hidden (no CAP_SYS_ADMIN): a zero-page read counts as a page
+        zero = np.zeros(len(cand), bool)
+    return cand[present & ~filebit & ~zero], cand[present & filebit & ~zero], cand[~zero]

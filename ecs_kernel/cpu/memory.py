@@ -826,7 +826,7 @@ class AddressSpace:
                     shmem += len(pages)
                 touched.append(pages + (s >> PAGE_SHIFT))
             else:
-                own, under, held = _hp.mapped_pages(view, hb.base is not None)
+                own, under, held = _hp.mapped_pages(view)
                 if f:  # Linux maps a private file's pages as they are touched (fault-around)
                     anon += len(own)
                     filed += len(under)
