@@ -23,6 +23,7 @@ pages ``mincore`` calls resident, so a huge sparse reservation costs its residen
 from __future__ import annotations
 
 import ctypes
+import errno
 import mmap as _mmap
 import os
 
@@ -75,6 +76,8 @@ def resident_pages(arr: np.ndarray) -> np.ndarray:
         vec = np.zeros((n + PAGE_SIZE - 1) // PAGE_SIZE, np.uint8)
         if _libc.mincore(ctypes.c_void_p(base + off), ctypes.c_size_t(n),
                          vec.ctypes.data_as(ctypes.c_void_p)) != 0:
+            if ctypes.get_errno() == errno.ENOMEM:  # not mapped (any more): nothing there
+                return np.zeros(0, np.int64)
             return np.arange(len(arr) // PAGE_SIZE)  # cannot ask: look at every page
         out.append(np.flatnonzero(vec & 1) + off // PAGE_SIZE)
     return np.concatenate(out) if out else np.zeros(0, np.int64)

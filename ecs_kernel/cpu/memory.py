@@ -287,22 +287,25 @@ class HostBuffer:
             & ((pm & np.uint64(_hp.PM_FILE)) == 0)
         return pages[own]
 
-    def share(self) -> Snapshot:
-        """Fork's half of copy-on-write: a snapshot of this private buffer's contents that this
-        buffer and a child's both map MAP_PRIVATE. A buffer already on a snapshot that wrote
-        nothing since hands out that one (no copy); otherwise the pages not all zero go into a
-        new snapshot and this buffer moves onto it (its own pages go back to the host)."""
+    def fork_copy(self) -> "HostBuffer":
+        """Fork's half of copy-on-write: the child's buffer, on a snapshot of this private
+        buffer's contents that both then map MAP_PRIVATE. A buffer already on a snapshot that
+        wrote nothing since hands out that one (no copy); otherwise the pages not all zero go
+        into a new snapshot and, once the child's buffer is made (what may fail: MemoryError,
+        OSError, with nothing changed here), this buffer moves onto it in place (its own pages
+        go back to the host; the same host address, so Unicorn's regions stay valid)."""
         if self.base is not None and not self.holes and not len(self.own_pages()):
             _hp.stats["reused"] += 1
-            return self.base
+            return HostBuffer.on_snapshot(self.base)
         snap = Snapshot(self.size)
         pages = _hp.resident_pages(self.arr)
         if len(pages):
             words = self.arr.view(np.uint64).reshape(-1, PAGE_SIZE // 8)
             pages = pages[words[pages].any(axis=1)]
         snap.write_pages(memoryview(self.mm), pages)
+        child = HostBuffer.on_snapshot(snap)
         self.rebase(snap)
-        return snap
+        return child
 
     # -- checkpoint: the pages that are not zero, each buffer once however many map it ----------
     def to_state(self, w, name: str) -> dict:
@@ -1691,6 +1694,7 @@ class AddressSpace:
         """The address space into checkpoint writer ``w``: the range table without its host
         addresses, brk, the buffers (by reference: shared memory is saved once) and files."""
         meta = {k: int(getattr(self, k)) for k in self._SCALARS}
+        meta.update(hiwater=[int(self.hiwater_rss), int(self.hiwater_vm)])
         meta.update(exe_path=self.exe_path, argv=[a.hex() for a in self.argv],
                     envp=[e.hex() for e in self.envp], names=list(self._names),
                     bufs=[w.ref(b) for b in self._bufs], files=[w.ref(f) for f in self._files])
@@ -1711,6 +1715,11 @@ class AddressSpace:
             setattr(a, k, r.int(meta, k, 0, (1 << 64) - 1))
         if not 0 < a.task_size <= TASK_SIZE or not 0 <= a.mmap_min_addr < a.task_size:
             r.fail(f"{name}: a bad address space size")
+        hw = meta.get("hiwater", [0, 0])
+        if not (isinstance(hw, list) and len(hw) == 2 and all(type(x) is int and x >= 0
+                                                              for x in hw)):
+            r.fail(f"{name}: a bad memory high-water mark")
+        a.hiwater_rss, a.hiwater_vm = hw
         try:
             a.exe_path = str(meta["exe_path"])
             a.argv = [bytes.fromhex(x) for x in meta["argv"]]
@@ -1757,7 +1766,7 @@ class AddressSpace:
         copy-on-write (MAP_SHARED memory stays shared; MADV_DONTFORK rows are left out;
         MADV_WIPEONFORK rows are zero in the child).
 
-        Each private buffer a child row needs goes onto a snapshot (:meth:`HostBuffer.share`)
+        Each private buffer a child row needs goes onto a snapshot (:meth:`HostBuffer.fork_copy`)
         that parent and child both map MAP_PRIVATE: no page is copied for the child, and the
         first write to a page by either copies that page (cpu/host_pages.py). A buffer whose
         rows were never writable since they were made zero is not shared (a fresh one). MemoryError
@@ -1783,7 +1792,7 @@ class AddressSpace:
             if hb.shared:
                 child._bufs[b] = hb
             elif b in need:
-                child._bufs[b] = HostBuffer.on_snapshot(hb.share())
+                child._bufs[b] = hb.fork_copy()
             else:
                 child._bufs[b] = HostBuffer(hb.size)
         # Bytes the child's rows do not cover must be zero in its buffers (growth reuses them):
