@@ -111,6 +111,7 @@ def new_engine(tb_size: int | None = None) -> Uc:
     count hook installed, and the next run without a count deletes it, which looks up the code
     TLB of every page the hook saw (here the scratch page, gone by then): in UC_TLB_VIRTUAL mode
     the fill hook refuses it and that run fails with UC_ERR_EXCEPTION (see Platform.run)."""
+    host_limits.current().check_engine()  # ENOMEM here, not Unicorn's exit(1) in uc_init
     uc = Uc(UC_ARCH_X86, UC_MODE_64)
     # before the first map: Unicorn's 1 GiB default does not let thousands of engines fit
     uc.ctl_set_tcg_buffer_size(host_limits.TB_SIZE if tb_size is None else tb_size)
@@ -200,9 +201,8 @@ class GuestMemory:
         (KernelError) when the host limits leave no room (cpu/host_limits.py), checked before
         the engine is made: Unicorn ends the whole process when it cannot allocate one."""
         limits = host_limits.current()
-        limits.check_engine()
         try:
-            uc = new_engine(limits.tb_size)
+            uc = new_engine(limits.tb_size)  # checks that an engine fits first
             child = GuestMemory(self.aspace.fork(uc), uc)
         except (MemoryError, OSError, UcError) as e:
             raise KernelError(E.ENOMEM, f"fork: the host refused memory ({e})") from None
