@@ -60,6 +60,27 @@ FAST_PATH_AFTER = 10_000
 TLB_FILLS_BEFORE_COMPILE = 40_000
 
 
+def _memory_size(text: str) -> int:
+    from .cpu.host_limits import MIN_MEMORY, parse_size
+    try:
+        n = parse_size(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 512M, 2G)") from None
+    if n < MIN_MEMORY:
+        raise argparse.ArgumentTypeError(f"at least {MIN_MEMORY >> 20}M (ecs-kernel's own needs)")
+    return n
+
+
+def _pids_count(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 2 <= n <= 1 << 22:
+        raise argparse.ArgumentTypeError("from 2 to 4194304")
+    return n
+
+
 def add_run_parser(sub) -> None:
     p = sub.add_parser("run", help="run a Linux x86-64 program on the emulated kernel")
     p.add_argument("--root", default="/", help="the guest's / (read-only; default: the host's /)")
@@ -83,6 +104,14 @@ def add_run_parser(sub) -> None:
                    help="with --deterministic: keep the run's host input (the files it read from "
                         "the root, its stdin) in FILE, which `ecs-kernel replay FILE` runs again "
                         "exactly, on another machine too")
+    p.add_argument("--memory", metavar="SIZE", type=_memory_size, default=None,
+                   help="memory ecs-kernel may hold for the guests, itself included (512M, 4G; "
+                        "default: half the host's RAM, at most what is available less 1 GiB): "
+                        "past it mmap/brk/fork fail with ENOMEM and the process holding the "
+                        "most is killed (SIGKILL), as under a memory cgroup")
+    p.add_argument("--pids", metavar="N", type=_pids_count, default=None,
+                   help="tasks (threads included) the guests may have; fork and clone past it "
+                        "fail with EAGAIN, as under a pids cgroup (default: 1024)")
     _checkpoint_args(p)
     p.add_argument("program", help="the program (a path inside the root)")
     p.add_argument("args", nargs=argparse.REMAINDER, help="its arguments")
@@ -280,9 +309,13 @@ def _run_cmd(args) -> int:
         print(f"ecs-kernel run: {strace}", file=sys.stderr)
         return 2
     from .jit.options import interpret_first
+    from .cpu import host_limits
     interpret_first(KERNEL_CALLS_INTERPRETED)
+    host_limits.host_process_limits()
+    memory = args.memory if args.memory is not None else host_limits.default_memory()
+    pids = args.pids if args.pids is not None else host_limits.DEFAULT_PIDS
     status = run(args.program, [args.program] + rest, env, root=args.root, cwd=args.cwd,
-                 cpus=args.cpus, strace=strace, seed=args.seed,
+                 cpus=args.cpus, strace=strace, seed=args.seed, memory=memory, pids=pids,
                  fast_path=args.fast_path, fast_path_after=FAST_PATH_AFTER, checkpoint=ck,
                  deterministic=args.deterministic, host=recorder)
     if recorder is not None:
@@ -348,7 +381,8 @@ def _run(program, argv, envp, *, root: str = "/", cwd: str | None = "/", strace=
          stdio=(0, 1, 2), strict: bool = False, stderr=None, report=None,
          timeout: float | None = None, fast_path: bool = True, fast_path_after: int = 0,
          stop_at=None, clock=None, checkpoint=None, deterministic: bool = False,
-         scheduler=None, cpus: int | None = None) -> int:
+         scheduler=None, cpus: int | None = None, memory: int | None = None,
+         pids: int | None = None) -> int:
     """Run ``program`` in a fresh Kernel; return the shell-style exit status.
 
     ``program`` without a ``/`` is looked up in the guest's PATH (:func:`find_program`).
@@ -367,8 +401,12 @@ def _run(program, argv, envp, *, root: str = "/", cwd: str | None = "/", strace=
     the guest sees depends on the host but its input (cpu/task_run.Machine): two runs with the
     same ``seed`` are the same run. ``scheduler``: who runs next and for how long
     (cpu/scheduler.py; the explorer's decisions), instead of the mode's own.
+    ``memory`` (bytes) and ``pids`` (tasks): the limits that protect the host
+    (cpu/host_limits.py; None: none but the host's and Settings' tasks limit).
     """
+    from .cpu import host_limits
     from .cpu.elf import ExecError
+    from .cpu.host_limits import HostLimits, MemoryWatch
     from .cpu.task_run import Machine
     from .errors import E, KernelError
     from .fs.vfs import FileSystem
@@ -394,7 +432,7 @@ def _run(program, argv, envp, *, root: str = "/", cwd: str | None = "/", strace=
         return EXIT_CANNOT_EXEC
     if cpus is None:
         cpus = DETERMINISTIC_CPUS if deterministic else host_cpus()
-    k = Kernel(Settings(cpus=cpus))
+    k = Kernel(Settings(cpus=cpus) if pids is None else Settings(cpus=cpus, tasks_limit=pids))
     machine = Machine(k, fs, strace=strace, seed=seed, strict=strict, stderr=err,
                       fast_path=fast_path, fast_path_after=fast_path_after, clock=clock,
                       deterministic=deterministic,
@@ -443,8 +481,10 @@ def _run(program, argv, envp, *, root: str = "/", cwd: str | None = "/", strace=
     except KernelError as e:
         print(f"ecs-kernel: {prog_name}: {os.strerror(e.errno)}", file=err)
         return EXIT_NOT_FOUND if e.errno in (E.ENOENT, E.ENOTDIR) else EXIT_CANNOT_EXEC
-    return drive(machine, strict=strict, stderr=err, report=report,
-                 timeout=timeout, stop_at=stop_at, checkpoint=checkpoint)
+    limits = HostLimits(memory=memory, pids=pids)
+    with host_limits.using(limits), MemoryWatch(machine, limits):
+        return drive(machine, strict=strict, stderr=err, report=report,
+                     timeout=timeout, stop_at=stop_at, checkpoint=checkpoint)
 
 
 DEFAULT_PATH = b"/usr/local/bin:/usr/bin:/bin"  # the search path when the guest has no PATH

@@ -68,14 +68,28 @@ def share(world, kind: str, row: int) -> int:
     return row
 
 
-def copy(world, kind: str, row: int) -> int:
+def fork_object(world, kind: str, row: int):
+    """The copy of ``row``'s object (an address space's engine and memory) that :func:`copy`
+    would make, made first: it may fail (KernelError, ENOMEM) before the caller has changed
+    anything. None if the row has no object."""
+    objs = world.index.objects(kind)
+    if objs is not None and row in objs:
+        return objs[row].fork()
+    return None
+
+
+def copy(world, kind: str, row: int, obj=None) -> int:
+    """A new row copied from ``row``; its object is ``obj`` (from :func:`fork_object`) or a
+    fork of ``row``'s."""
     t = world.tables[kind]
     new_row = t.alloc()
     for name, col in t.columns():
         col[new_row] = col[row]
     t.refs[new_row] = 1
     objs = world.index.objects(kind)
-    if objs is not None and row in objs:
+    if obj is not None:
+        objs[new_row] = obj
+    elif objs is not None and row in objs:
         objs[new_row] = objs[row].fork()
     hook = COPY_HOOKS.get(kind)
     if hook is not None:

@@ -49,6 +49,7 @@ from ..abi import SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH
 from ..components import pidns
 from ..jit.fastpath.layout import C_HOST_SIGNAL
 from ..systems import sessions, task_exit, task_signals
+from . import host_limits
 
 FORWARDED = (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH)
 DOUBLE_SIGINT_S = 1.0  # a second SIGINT this soon after the previous one stops ecs-kernel
@@ -71,6 +72,8 @@ class HostSignalBox:
         self.fatal = 0
         self.job_pgid = 0
         self.checkpoint_requested = False  # run --checkpoint-on's signal came (not the guest's)
+        self.oom = False  # the memory watch asks for an OOM kill (cpu/host_limits.py)
+        self.oom_stop = False  # ``fatal`` is the OOM killer's SIGKILL
         self.wake_r = self.wake_w = -1  # a pipe that ends the run loop's idle wait
 
     @property
@@ -93,6 +96,20 @@ class HostSignalBox:
             self.pending = True
             self._mark(fastpath)
         self.wake()
+
+    def post_oom(self, fastpath) -> None:
+        """From the memory watch: ecs-kernel holds more than ``run --memory``; the run loop
+        OOM-kills at the next safe point, as it sends a signal."""
+        with self._lock:
+            self.oom = True
+            self.pending = True
+            self._mark(fastpath)
+        self.wake()
+
+    def take_oom(self) -> bool:
+        with self._lock:
+            oom, self.oom = self.oom, False
+        return oom
 
     def mark(self, fastpath) -> None:
         """From the helper thread: (again) send the compiled hook's calls to Python while a signal
@@ -162,6 +179,8 @@ def deliver(machine) -> None:
     """Between two turns of the run loop: send what the host sent to the foreground job."""
     box = machine.host_signals
     w = machine.world
+    if box.oom and box.take_oom():
+        host_limits.oom_kill(machine)
     for signo in box.take(machine.platform.fastpath):
         pg = foreground_pgrp(w, box.job_pgid)
         if pg >= 0:
@@ -175,12 +194,15 @@ def kill_stopped(machine, row: int) -> bool:
     Returns True if so."""
     box = machine.host_signals
     signo, box.fatal = box.fatal, 0
+    oom, box.oom_stop = box.oom_stop, False
     if not signo:
         return False
     w = machine.world
     tg = int(w.tasks.tg[row])
     if not w.thread_groups.exiting[tg]:
         task_exit.kill_by_signal(w, tg, signo)
+        if oom:
+            host_limits.report_oom(machine, tg)
     return True
 
 

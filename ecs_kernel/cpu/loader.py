@@ -54,6 +54,9 @@ class LoadedProgram:
     env_end: int = 0
 
 
+STACK_EXPAND = 128 << 10  # Linux setup_arg_pages: the stack below the argument pages at exec
+
+
 def _b(s) -> bytes:
     return s if isinstance(s, bytes) else os.fsencode(s)
 
@@ -144,12 +147,6 @@ def load(fs, mm: AddressSpace, path, argv, envp, *, cwd=None, creds=None,
     # The argument limits before anything is mapped.
     check_arg_limits(argv, envp, execfn, rlimit_stack)
 
-    # The stack first (Linux: setup_arg_pages), so the mmap area lies below its guard gap.
-    stack_size = min(max(rlimit_stack, 128 << 10), 1 << 30)
-    stack_size = page_align(stack_size)
-    mm.mmap(STACK_TOP - stack_size, stack_size, PROT_READ | PROT_WRITE,
-            MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_GROWSDOWN)
-
     bias = choose_load_bias(image, mm.mmap_base)
     start_data, end_data, end_code, elf_brk = _map_image(mm, image, bias, desc)
     interp_base = 0
@@ -165,6 +162,16 @@ def load(fs, mm: AddressSpace, path, argv, envp, *, cwd=None, creds=None,
     auxv = standard_auxv(image, bias, interp_base, exec_creds, HWCAP_X86_64)
     st = layout_initial_stack(STACK_TOP, argv, envp, auxv, execfn, random16=random16,
                               rlimit_stack=rlimit_stack)
+    # The stack (Linux setup_arg_pages): the argument pages and 128 KiB below them, at most
+    # RLIMIT_STACK; it grows on demand (expand_stack). mmap_base already keeps the whole
+    # RLIMIT_STACK and the guard gap free below STACK_TOP, so the images mapped above do not
+    # depend on its size.
+    arg_pages = STACK_TOP - (st.sp & ~(PAGE_SIZE - 1))
+    stack_size = arg_pages + STACK_EXPAND
+    if stack_size > rlimit_stack:
+        stack_size = max(arg_pages, min(rlimit_stack, 1 << 30) & ~(PAGE_SIZE - 1))
+    mm.mmap(STACK_TOP - stack_size, stack_size, PROT_READ | PROT_WRITE,
+            MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_GROWSDOWN)
     mm.copy_out(st.sp, st.data)
     mm.start_stack = st.sp
     return LoadedProgram(entry=entry, sp=st.sp, exe_path=exe_path, argv=list(argv), envp=envp,

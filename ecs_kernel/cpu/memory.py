@@ -81,9 +81,9 @@ Not thread-safe: the kernel calls one address space from one place at a time.
 """
 from __future__ import annotations
 
-import ctypes
 import mmap as _mmap
 import struct
+import weakref
 from typing import NamedTuple
 
 import numpy as np
@@ -112,6 +112,10 @@ from ecs_kernel.jit.pagewalk import (BOFF, BRK_CURRENT, BRK_END_DATA, BRK_FIELDS
                                      NAME, NCOLS, PROT, START, TLB_ACCERR, TLB_MAPERR, UC_MEM_FETCH,
                                      UC_MEM_WRITE)
 from ecs_kernel.jit.tlbfill import TLB_CAP, TLB_BYPASS, TLB_N, TLB_SIZE, TLB_T
+
+from . import host_limits
+from . import host_pages as _hp
+from .host_pages import Snapshot, resident_pages  # noqa: F401 (resident_pages: re-exported)
 
 # --- x86-64 defaults (PAGE_SIZE, TASK_SIZE and the mmap(2) flags are in ecs_kernel/abi.py) -------
 
@@ -154,21 +158,6 @@ _UC_CTL_IO_WRITE = 1
 _MAP_NORESERVE_HOST = MAP_NORESERVE  # the host is Linux too; Python's mmap module lacks it
 
 
-def _copy_nonzero_pages(src, dst, off: int, length: int) -> None:
-    """Copy ``src[off:off+length]`` into a fresh (zero) ``dst`` page by page, skipping pages
-    that are all zero: reading an untouched page of the parent costs no memory, but writing
-    zeros into the child would commit it (a thread stack or heap reservation is mostly
-    untouched, and fork copies; there is no copy-on-write)."""
-    if length % PAGE_SIZE or off % PAGE_SIZE:
-        dst[off:off + length] = src[off:off + length]
-        return
-    words = PAGE_SIZE // 8
-    s = src[off:off + length].view(np.uint64).reshape(-1, words)
-    nz = np.flatnonzero(s.any(axis=1))
-    if len(nz) == len(s):
-        dst[off:off + length] = src[off:off + length]
-    elif len(nz):
-        dst[off:off + length].view(np.uint64).reshape(-1, words)[nz] = s[nz]
 _COMMIT: tuple[int, int] | None = None
 
 
@@ -192,6 +181,35 @@ def _host_commit_limit() -> tuple[int, int]:
     return _COMMIT
 
 
+_FILE_SNAPSHOTS: "weakref.WeakValueDictionary[tuple, Snapshot]" = weakref.WeakValueDictionary()
+FILE_SNAPSHOT_MIN = 4 * PAGE_SIZE  # smaller private file mappings are copied (no memfd each)
+
+
+def file_snapshot(file, offset: int, length: int) -> Snapshot | None:
+    """The snapshot of ``length`` bytes of ``file`` from ``offset`` (zeros past its end) that
+    every private mapping of that segment maps copy-on-write, made on first use and dropped when
+    the last mapping goes; None when the file cannot name its contents (``content_key``: a file
+    the guest may write) or the segment is small. Linux holds such pages once in the page cache;
+    this holds them once in a memfd."""
+    key_of = getattr(file, "content_key", None)
+    if length < FILE_SNAPSHOT_MIN or key_of is None:
+        return None
+    key = key_of()
+    if key is None:
+        return None
+    key = (key, offset, length)
+    snap = _FILE_SNAPSHOTS.get(key)
+    if snap is None:
+        data = file.read_at(offset, length)
+        try:
+            snap = Snapshot(length)
+        except OSError:  # no memfd (the host's fd limit): copy, as for any other file
+            return None
+        snap.write_at(0, data[:length])
+        _FILE_SNAPSHOTS[key] = snap
+    return snap
+
+
 def page_align(n: int) -> int:
     """PAGE_ALIGN: round ``n`` up to a page multiple (as an unbounded Python int)."""
     return (n + PAGE_SIZE - 1) & PAGE_MASK
@@ -211,26 +229,6 @@ DEFAULT_MMAP_BASE = default_mmap_base()  # 0x7ffff7fff000, where ld.so's first m
 _next_shared_ino = [1 << 20]  # the identity of the next shared buffer (futex keys use it)
 
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_MINCORE_CHUNK = 1 << 30  # bytes asked of mincore at once (a 256 KiB vector)
-
-
-def resident_pages(arr: np.ndarray) -> np.ndarray:
-    """Indices of the pages of ``arr`` (a page-aligned host mapping) that the host has backed
-    (mincore): the only ones that can hold anything but zeros. A 1 TiB reservation costs its
-    page tables' walk, not a read of every page."""
-    base = int(arr.ctypes.data)
-    out = []
-    for off in range(0, len(arr), _MINCORE_CHUNK):
-        n = min(_MINCORE_CHUNK, len(arr) - off)
-        vec = np.zeros((n + PAGE_SIZE - 1) // PAGE_SIZE, np.uint8)
-        if _libc.mincore(ctypes.c_void_p(base + off), ctypes.c_size_t(n),
-                         vec.ctypes.data_as(ctypes.c_void_p)) != 0:
-            return np.arange(len(arr) // PAGE_SIZE)  # cannot ask: look at every page
-        out.append(np.flatnonzero(vec & 1) + off // PAGE_SIZE)
-    return np.concatenate(out) if out else np.zeros(0, np.int64)
-
-
 @state_class
 class HostBuffer:
     """One page-aligned anonymous host mapping backing guest pages (gVisor: a MemoryFile range).
@@ -238,9 +236,16 @@ class HostBuffer:
     ``shared`` buffers back MAP_SHARED memory and may be mapped by several address spaces;
     ``file``/``foff``/``flen`` say where a shared file mapping writes back (``flen``: bytes of the
     file present at map time, the write-back limit).
+
+    A private buffer may sit on a ``base`` :class:`~ecs_kernel.cpu.host_pages.Snapshot`: its host
+    mapping is then the snapshot mapped MAP_PRIVATE, so its pages are the snapshot's (held once
+    for every buffer on it) until written (see cpu/host_pages.py). ``holes``: some ranges were
+    zeroed since (fresh anonymous pages over the snapshot), so the buffer no longer equals its
+    base plus the pages it wrote.
     """
 
-    __slots__ = ("mm", "arr", "addr", "size", "shared", "file", "foff", "flen", "ino")
+    __slots__ = ("mm", "arr", "addr", "size", "shared", "file", "foff", "flen", "ino", "base",
+                 "holes")
 
     def __init__(self, size: int, shared: bool = False):
         self.mm = _mmap.mmap(-1, size, flags=_mmap.MAP_PRIVATE | _MAP_NORESERVE_HOST)
@@ -252,20 +257,73 @@ class HostBuffer:
         self.foff = 0
         self.flen = 0
         self.ino = 0
+        self.base: Snapshot | None = None
+        self.holes = False
         if shared:
             self.ino = _next_shared_ino[0]
             _next_shared_ino[0] += 1
 
-    # -- checkpoint: the pages that are not zero, each buffer once however many map it ----------
-    def to_state(self, w, name: str) -> dict:
-        pages = resident_pages(self.arr)
+    @classmethod
+    def on_snapshot(cls, snap: Snapshot) -> "HostBuffer":
+        """A private buffer whose pages are ``snap``'s until written."""
+        hb = cls(snap.size)
+        hb.rebase(snap)
+        return hb
+
+    def rebase(self, snap: Snapshot) -> None:
+        """Put this (private) buffer on ``snap``, which must hold its current contents."""
+        _hp.map_fixed(self.addr, self.size, snap.fd, 0)
+        self.base = snap
+        self.holes = False
+
+    def own_pages(self) -> np.ndarray:
+        """Indices of the pages this buffer holds on its own (written since it was put on its
+        base, or all its resident pages without a base): what a snapshot must copy."""
+        pages = _hp.resident_pages(self.arr)
+        if self.base is None or not len(pages):
+            return pages
+        pm = _hp.pagemap(self.addr, pages)
+        own = ((pm & np.uint64(_hp.PM_PRESENT | _hp.PM_SWAPPED)) != 0) \
+            & ((pm & np.uint64(_hp.PM_FILE)) == 0)
+        return pages[own]
+
+    def fork_copy(self) -> "HostBuffer":
+        """Fork's half of copy-on-write: the child's buffer, on a snapshot of this private
+        buffer's contents that both then map MAP_PRIVATE. A buffer already on a snapshot that
+        wrote nothing since hands out that one (no copy); otherwise the pages not all zero go
+        into a new snapshot and, once the child's buffer is made (what may fail: MemoryError,
+        OSError, with nothing changed here), this buffer moves onto it in place (its own pages
+        go back to the host; the same host address, so Unicorn's regions stay valid)."""
+        if self.base is not None and not self.holes and not len(self.own_pages()):
+            _hp.stats["reused"] += 1
+            return HostBuffer.on_snapshot(self.base)
+        snap = Snapshot(self.size)
+        pages = _hp.resident_pages(self.arr)
         if len(pages):
             words = self.arr.view(np.uint64).reshape(-1, PAGE_SIZE // 8)
             pages = pages[words[pages].any(axis=1)]
+        snap.write_pages(memoryview(self.mm), pages)
+        child = HostBuffer.on_snapshot(snap)
+        self.rebase(snap)
+        return child
+
+    # -- checkpoint: the pages that are not zero, each buffer once however many map it ----------
+    def to_state(self, w, name: str) -> dict:
+        """The base by reference (saved once however many buffers share it) and the pages that
+        differ from it; a buffer without a base: its pages that are not zero."""
+        holes = self.holes and self.base is not None
+        if self.base is None or holes:
+            pages = _hp.resident_pages(self.arr)
+            if len(pages):
+                words = self.arr.view(np.uint64).reshape(-1, PAGE_SIZE // 8)
+                pages = pages[words[pages].any(axis=1)]
+        else:
+            pages = self.own_pages()
         w.array(f"{name}.pages", pages.astype(np.int64))
         w.array(f"{name}.data", self.arr.reshape(-1, PAGE_SIZE)[pages].reshape(-1))
         return {"size": self.size, "shared": self.shared, "file": w.ref(self.file),
-                "foff": self.foff, "flen": self.flen, "ino": self.ino}
+                "foff": self.foff, "flen": self.flen, "ino": self.ino,
+                "base": None if self.base is None or holes else w.ref(self.base)}
 
     @classmethod
     def from_state(cls, r, name: str, meta) -> "HostBuffer":
@@ -283,14 +341,24 @@ class HostBuffer:
         hb.flen = r.int(meta, "flen", 0, 1 << 63)
         hb.ino = r.int(meta, "ino", 0, 1 << 62)
         _next_shared_ino[0] = max(_next_shared_ino[0], hb.ino + 1)
+        if meta.get("base") is not None:
+            base = r.obj(meta["base"], ("Snapshot",))
+            if meta["shared"] or base.size != size:
+                r.fail(f"{name}: a base of the wrong size or under shared memory")
+            hb.rebase(base)
         if len(pages):
             hb.arr.reshape(-1, PAGE_SIZE)[pages] = data.reshape(-1, PAGE_SIZE)
         return hb
 
     def zero(self, off: int, length: int) -> None:
         """Zero ``[off, off+length)`` (page aligned), giving the host pages back."""
-        if length > 0:
+        if length <= 0:
+            return
+        if self.base is None:
             self.mm.madvise(_mmap.MADV_DONTNEED, off, length)
+        else:  # MADV_DONTNEED would bring the snapshot's pages back: fresh zero pages instead
+            _hp.map_fixed(self.addr + off, length, -1, 0)
+            self.holes = True
 
     def fill_from(self, file, file_off: int, off: int, length: int) -> int:
         """Read ``length`` bytes of ``file`` at ``file_off`` into ``[off, ...)``; return bytes read."""
@@ -309,6 +377,23 @@ class HostBuffer:
         if write_at is None or end <= off:
             return
         write_at(self.foff + off, bytes(self.arr[off:end]))
+
+
+class MemoryUsage(NamedTuple):
+    """A process's memory as /proc reports it, in bytes (:meth:`AddressSpace.memory_usage`)."""
+
+    size: int  # VmSize: every mapped byte
+    peak: int  # VmPeak
+    rss: int  # VmRSS = anon + file + shmem
+    hwm: int  # VmHWM: the highest VmRSS
+    anon: int  # RssAnon
+    file: int  # RssFile
+    shmem: int  # RssShmem
+    data: int  # VmData: private writable, not stack
+    stack: int  # VmStk
+    exe: int  # VmExe: the executable's text
+    lib: int  # VmLib: other executable mappings
+    pte: int  # VmPTE: page tables mapping the resident pages
 
 
 class Vma(NamedTuple):
@@ -363,6 +448,8 @@ class AddressSpace:
         self.rlimit_data_max = RLIM_INFINITY
         self.rlimit_stack = 8 << 20
         self.start_stack = 0
+        self.hiwater_rss = 0  # VmHWM: the highest RSS seen (memory_usage)
+        self.hiwater_vm = 0  # VmPeak
         # What the image was started as (Linux mm->exe_file and the argv/envp areas /proc shows)
         self.exe_path = "/"
         self.argv: list[bytes] = []
@@ -559,7 +646,11 @@ class AddressSpace:
     # ------------------------------------------------------------------ buffers, files, names
 
     def _new_buffer(self, size: int, shared: bool = False) -> int:
-        hb = HostBuffer(size, shared)
+        """A fresh buffer's index; ENOMEM when the host refuses the mapping."""
+        try:
+            hb = HostBuffer(size, shared)
+        except (MemoryError, OSError) as e:
+            raise _err(E.ENOMEM, f"the host refused {size} bytes: {e}") from None
         return self._add_buffer(hb)
 
     def _add_buffer(self, hb: HostBuffer) -> int:
@@ -694,9 +785,76 @@ class AddressSpace:
         return int(total), int(data)
 
     def mapped_bytes(self) -> tuple[int, int]:
-        """(every mapped byte, the private writable ones): /proc's VmSize (and, every mapped
-        page being resident, as mincore says, VmRSS) and VmData."""
+        """(every mapped byte, the private writable ones): /proc's VmSize and VmData."""
         return self._usage()
+
+    def resident_estimate(self) -> int:
+        """Bytes of host memory behind this address space's buffers (mincore: own pages and
+        its snapshots' pages, shared ones counted whole): the OOM killer's quick measure, a
+        walk of the host's page tables without pagemap."""
+        n = 0
+        for hb in {id(x): x for x in self._bufs if x is not None}.values():
+            n += len(_hp.resident_pages(hb.arr))
+        return n * PAGE_SIZE
+
+    def memory_usage(self) -> "MemoryUsage":
+        """What /proc/PID/status, statm and stat report (fs/proc/task_mmu.c task_mem), in
+        bytes, from the host's page tables (cpu/host_pages.py ``mapped_pages``):
+
+        - RssAnon: pages of private rows that this process wrote (its own host pages), and for
+          anonymous rows also the pages still shared copy-on-write with a parent or child,
+          touched since the fork or not (Linux's fork copies those page table entries, and
+          counts the pages anonymous in each process);
+        - RssFile: pages of private file rows not yet written (a snapshot's page, shared with
+          every process mapping the segment), and resident pages of shared file rows;
+        - RssShmem: resident pages of MAP_SHARED anonymous memory.
+
+        A MAP_SHARED buffer is one host mapping for every process that maps it, so its resident
+        pages count in each of them whether or not that process touched them. The zero page
+        (reads of untouched memory) is not counted, as Linux does not. VmHWM and VmPeak are the
+        highest values seen by a read (Linux updates them at every change)."""
+        t = self._t
+        anon = filed = shmem = 0
+        stk = exe_b = exec_b = 0
+        touched = []
+        for i in range(self._n):
+            s, e, p, _h, vm, b, boff, f = (int(x) for x in t[:FOFF, i])
+            hb = self._bufs[b]
+            view = hb.arr[boff:boff + (e - s)]
+            if hb.shared:
+                pages = _hp.resident_pages(view)
+                if f:
+                    filed += len(pages)
+                else:
+                    shmem += len(pages)
+                touched.append(pages + (s >> PAGE_SHIFT))
+            else:
+                own, under, held = _hp.mapped_pages(view)
+                if f:  # Linux maps a private file's pages as they are touched (fault-around)
+                    anon += len(own)
+                    filed += len(under)
+                    touched += [own + (s >> PAGE_SHIFT), under + (s >> PAGE_SHIFT)]
+                else:  # fork copies the page table entries of anonymous memory: all count
+                    anon += len(held)
+                    touched.append(held + (s >> PAGE_SHIFT))
+            if vm & VM_GROWSDOWN:
+                stk += e - s
+            elif p & PROT_EXEC and not p & PROT_WRITE:
+                exec_b += e - s
+                if f and getattr(self._files[f], "path", None) == self.exe_path:
+                    exe_b += e - s
+        total, data = self._usage()
+        rss = (anon + filed + shmem) * PAGE_SIZE
+        self.hiwater_rss = max(self.hiwater_rss, rss)
+        self.hiwater_vm = max(self.hiwater_vm, total)
+        pg = np.unique(np.concatenate(touched)) if touched else np.zeros(0, np.int64)
+        # x86-64 page tables that map them: a PTE page per 2 MiB, a PMD page per GiB, a PUD page
+        # per 512 GiB touched, and the PGD (Linux's mm_pgtables_bytes).
+        pte = sum(len(np.unique(pg >> k)) for k in (9, 18, 27)) + 1 if len(pg) else 1
+        return MemoryUsage(size=total, peak=self.hiwater_vm, rss=rss, hwm=self.hiwater_rss,
+                           anon=anon * PAGE_SIZE, file=filed * PAGE_SIZE,
+                           shmem=shmem * PAGE_SIZE, data=data, stack=stk, exe=exe_b,
+                           lib=exec_b - exe_b, pte=pte * PAGE_SIZE)
 
     def _may_expand_vm(self, is_data: bool, nbytes: int, total=None, data=None) -> bool:
         """Linux may_expand_vm: RLIMIT_AS always, RLIMIT_DATA for private writable non-stack."""
@@ -716,7 +874,12 @@ class AddressSpace:
     def _vm_enough_memory(nbytes: int) -> bool:
         """__vm_enough_memory under the host's overcommit policy: in the default heuristic mode a
         single request larger than RAM + swap fails (what the same program gets natively here);
-        ``vm.overcommit_memory = 1`` never refuses."""
+        ``vm.overcommit_memory = 1`` never refuses. Under ``run --memory`` the limit is the
+        machine's memory, and a request while ecs-kernel holds more than it fails too
+        (cpu/host_limits.py)."""
+        limits = host_limits.current()
+        if limits.memory is not None and (nbytes > limits.memory or limits.over()):
+            return False  # larger than the machine, or the machine is full (the OOM killer's)
         mode, limit = _host_commit_limit()
         return mode == 1 or nbytes <= limit
 
@@ -966,16 +1129,25 @@ class AddressSpace:
             vm |= VM_PRISTINE
         if name:
             vm |= VM_DONTEXPAND
-        # Commit: nothing below fails for a guest-visible reason.
+        # The host memory first (ENOMEM leaves the address space as it was), then commit:
+        # nothing after the unmap fails.
+        shared = bool(vm & VM_MAYSHARE)
+        try:
+            snap = file_snapshot(file, offset, length) if file is not None and not shared \
+                else None
+            if snap is not None:  # the same file segment in every process: its pages held once
+                hb = HostBuffer.on_snapshot(snap)
+            else:
+                hb = HostBuffer(length, shared)
+                if file is not None:
+                    got = hb.fill_from(file, offset, 0, length)
+                    if vm & VM_SHARED:  # a read-only shared mapping never writes back
+                        hb.file, hb.foff, hb.flen = file, offset, got
+        except (MemoryError, OSError) as e:
+            raise _err(E.ENOMEM, f"the host refused {length} bytes: {e}") from None
         before = self._snap(addr, addr + length)
         self._unmap_range(addr, addr + length)
-        shared = bool(vm & VM_MAYSHARE)
-        b = self._new_buffer(length, shared=shared)
-        hb = self._bufs[b]
-        if file is not None:
-            got = hb.fill_from(file, offset, 0, length)
-            if vm & VM_SHARED:  # a read-only shared mapping never writes back
-                hb.file, hb.foff, hb.flen = file, offset, got
+        b = self._add_buffer(hb)
         # A new buffer never merges with a neighbour row (the VMA may: see _same_vma).
         self._insert_row(addr, addr + length, prot, vm, b, 0, self._file_id(file), offset,
                          self._name_id(name))
@@ -1265,7 +1437,10 @@ class AddressSpace:
         if not self._may_expand_vm(self._is_data(int(t[PROT, i]), int(t[FLAGS, i])), start - a):
             return False
         before = self._snap(a, start)
-        self._extend_down(i, start - a)
+        try:
+            self._extend_down(i, start - a)
+        except KernelError:  # the host refused the memory: the fault stands (SIGSEGV)
+            return False
         self._sync(before, a, start)
         return True
 
@@ -1328,6 +1503,14 @@ class AddressSpace:
             return origbrk
         if self._n > self.max_map_count and self._map_count() > self.max_map_count:
             return origbrk
+        try:
+            self._brk_grow(oldbrk, newbrk)
+        except KernelError:  # the host refused the memory: brk fails, as Linux's when full
+            return origbrk
+        self.current_brk = new
+        return new
+
+    def _brk_grow(self, oldbrk: int, newbrk: int) -> None:
         vm = VM_MAYWRITE | VM_HEAP
         prot = PROT_READ | PROT_WRITE
         j = self._find(oldbrk - 1)
@@ -1342,8 +1525,6 @@ class AddressSpace:
             before = self._snap(oldbrk, newbrk)
             self._insert_row(oldbrk, newbrk, prot, vm, b, 0)
             self._sync(before, oldbrk, newbrk)
-        self.current_brk = new
-        return new
 
     # ------------------------------------------------------------------ madvise / msync
 
@@ -1518,6 +1699,7 @@ class AddressSpace:
         """The address space into checkpoint writer ``w``: the range table without its host
         addresses, brk, the buffers (by reference: shared memory is saved once) and files."""
         meta = {k: int(getattr(self, k)) for k in self._SCALARS}
+        meta.update(hiwater=[int(self.hiwater_rss), int(self.hiwater_vm)])
         meta.update(exe_path=self.exe_path, argv=[a.hex() for a in self.argv],
                     envp=[e.hex() for e in self.envp], names=list(self._names),
                     bufs=[w.ref(b) for b in self._bufs], files=[w.ref(f) for f in self._files])
@@ -1538,6 +1720,11 @@ class AddressSpace:
             setattr(a, k, r.int(meta, k, 0, (1 << 64) - 1))
         if not 0 < a.task_size <= TASK_SIZE or not 0 <= a.mmap_min_addr < a.task_size:
             r.fail(f"{name}: a bad address space size")
+        hw = meta.get("hiwater", [0, 0])
+        if not (isinstance(hw, list) and len(hw) == 2 and all(type(x) is int and x >= 0
+                                                              for x in hw)):
+            r.fail(f"{name}: a bad memory high-water mark")
+        a.hiwater_rss, a.hiwater_vm = hw
         try:
             a.exe_path = str(meta["exe_path"])
             a.argv = [bytes.fromhex(x) for x in meta["argv"]]
@@ -1580,9 +1767,16 @@ class AddressSpace:
     # ------------------------------------------------------------------ fork / release
 
     def fork(self, uc_new) -> "AddressSpace":
-        """MemoryManager.Fork: a child address space in ``uc_new`` with copies of the private
-        memory (MAP_SHARED memory stays shared; MADV_DONTFORK rows are left out; MADV_WIPEONFORK
-        rows are zero in the child). Rows never writable since they were made zero are not read."""
+        """MemoryManager.Fork: a child address space in ``uc_new`` sharing the private memory
+        copy-on-write (MAP_SHARED memory stays shared; MADV_DONTFORK rows are left out;
+        MADV_WIPEONFORK rows are zero in the child).
+
+        Each private buffer a child row needs goes onto a snapshot (:meth:`HostBuffer.fork_copy`)
+        that parent and child both map MAP_PRIVATE: no page is copied for the child, and the
+        first write to a page by either copies that page (cpu/host_pages.py). A buffer whose
+        rows were never writable since they were made zero is not shared (a fresh one). MemoryError
+        if the host refuses (the caller's ENOMEM); the parent is unchanged then but for buffers
+        moved onto snapshots, which hold the same bytes."""
         child = AddressSpace(uc_new, mmap_base=self.mmap_base, task_size=self.task_size)
         for k in ("mmap_legacy_base", "mmap_min_addr", "stack_guard_gap", "max_map_count",
                   "rlimit_as", "rlimit_data", "rlimit_data_max", "rlimit_stack", "start_brk",
@@ -1592,21 +1786,30 @@ class AddressSpace:
         child._files = list(self._files)
         child._names = list(self._names)
         n = self._n
-        keep = np.flatnonzero((self._t[FLAGS, :n] & VM_DONTFORK) == 0)
-        rows = self._t[:, keep].copy()
+        t = self._t
+        keep = np.flatnonzero((t[FLAGS, :n] & VM_DONTFORK) == 0)
+        rows = t[:, keep].copy()
+        # Buffers whose contents the child needs: a row that is neither pristine nor wiped.
+        need = set(rows[BUF, (rows[FLAGS] & (VM_PRISTINE | VM_WIPEONFORK)) == 0].tolist())
         child._bufs = [None] * len(self._bufs)
-        for j in range(rows.shape[1]):
-            s, e, _p, _h, vm, b, boff = (int(x) for x in rows[:HOST + 4, j])
+        for b in set(rows[BUF].tolist()):
             hb = self._bufs[b]
             if hb.shared:
                 child._bufs[b] = hb
-                continue
+            elif b in need:
+                child._bufs[b] = hb.fork_copy()
+            else:
+                child._bufs[b] = HostBuffer(hb.size)
+        # Bytes the child's rows do not cover must be zero in its buffers (growth reuses them):
+        # the parent's rows left out (MADV_DONTFORK) and wiped (MADV_WIPEONFORK).
+        for i in range(n):
+            vm, b = int(t[FLAGS, i]), int(t[BUF, i])
             nb = child._bufs[b]
-            if nb is None:
-                nb = child._bufs[b] = HostBuffer(hb.size)
-            if not vm & (VM_PRISTINE | VM_WIPEONFORK):
-                _copy_nonzero_pages(hb.arr, nb.arr, boff, e - s)
-            rows[HOST, j] = nb.addr + boff
+            if (vm & (VM_DONTFORK | VM_WIPEONFORK) and nb is not None and nb.base is not None
+                    and not vm & VM_PRISTINE):
+                nb.zero(int(t[BOFF, i]), int(t[END, i]) - int(t[START, i]))
+        rows[HOST] = [child._bufs[b].addr + boff
+                      for b, boff in zip(rows[BUF].tolist(), rows[BOFF].tolist())]
         child._free_buf_ids = [b for b, x in enumerate(child._bufs) if x is None]
         child._ensure_capacity(rows.shape[1])
         child._t[:, :rows.shape[1]] = rows

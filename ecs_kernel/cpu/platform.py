@@ -42,12 +42,14 @@ from ..abi import (BUS_ADRALN, ENOSYS, FPE_INTDIV, ILL_ILLOPN, PAGE_SIZE, PROT_E
                    PROT_WRITE, SEGV_ACCERR, SEGV_MAPERR, SI_KERNEL, SIGBUS, SIGFPE, SIGILL, SIGSEGV,
                    SIGTRAP, USER_CS, USER_SS)
 from ..checkpoint_objects import state_class
+from ..errors import E, KernelError
 from ..jit import tlbfill
 from ..jit.fastpath import FastPath
 from ..jit.options import is_promoted, promote
 from ..jit.tlbfill import (TLB_BYPASS, TLB_FAULT_ACCESS, TLB_FAULT_ADDR, TLB_FAULT_CODE,
                            TLB_MISS_HOOK, TLB_MISSES)
 from ..jit.pagewalk import TLB_MAPERR
+from . import host_limits
 from .memory import AddressSpace
 
 MASK64 = (1 << 64) - 1
@@ -122,7 +124,7 @@ _GDT = b"".join(struct.pack("<HHBBBB", 0xFFFF, 0, 0, access, flags << 4 | 0xF, 0
 _SCRATCH = 0x10000  # a page used only while the engine is empty (see new_engine)
 
 
-def new_engine() -> Uc:
+def new_engine(tb_size: int | None = None) -> Uc:
     """A fresh x86-64 Unicorn engine (long mode, flat segments) running at CPL 3, as user code
     does on Linux. Unicorn starts at CPL 0, where ``hlt`` silently ends emu_start (and cannot be
     told from the end of an instruction quantum) and privileged instructions run; at CPL 3 they
@@ -135,7 +137,10 @@ def new_engine() -> Uc:
     count hook installed, and the next run without a count deletes it, which looks up the code
     TLB of every page the hook saw (here the scratch page, gone by then): in UC_TLB_VIRTUAL mode
     the fill hook refuses it and that run fails with UC_ERR_EXCEPTION (see Platform.run)."""
+    host_limits.current().check_engine()  # ENOMEM here, not Unicorn's exit(1) in uc_init
     uc = Uc(UC_ARCH_X86, UC_MODE_64)
+    # before the first map: Unicorn's 1 GiB default does not let thousands of engines fit
+    uc.ctl_set_tcg_buffer_size(host_limits.TB_SIZE if tb_size is None else tb_size)
     uc.mem_map(_SCRATCH, 0x1000)
     uc.mem_write(_SCRATCH, _GDT)
     uc.reg_write(X.UC_X86_REG_GDTR, (0, _SCRATCH, len(_GDT) - 1, 0))
@@ -218,14 +223,29 @@ class GuestMemory:
         self.scratch_ctx = None  # a context object reused by clear_exception_in_flight
 
     def fork(self) -> "GuestMemory":
-        uc = new_engine()
-        child = GuestMemory(self.aspace.fork(uc), uc)
+        """A child's memory: a new engine and the address space shared copy-on-write. ENOMEM
+        (KernelError) when the host limits leave no room (cpu/host_limits.py), checked before
+        the engine is made: Unicorn ends the whole process when it cannot allocate one."""
+        limits = host_limits.current()
+        try:
+            uc = new_engine(limits.tb_size)  # checks that an engine fits first
+            child = GuestMemory(self.aspace.fork(uc), uc)
+        except (MemoryError, OSError, UcError) as e:
+            raise KernelError(E.ENOMEM, f"fork: the host refused memory ({e})") from None
         if self.install_hooks is not None:
             self.install_hooks(child)
         return child
 
     def release(self) -> None:
+        """The last task using this memory is gone (it never runs again): unmap everything and
+        drop the hooks, whose Python closures refer back to this object, so the engine (its
+        translation buffer and QEMU's state, a few MB) goes as soon as the last reference does,
+        not at the next full garbage collection: a fork-heavy guest would otherwise hold
+        hundreds of dead engines."""
         self.aspace.release()
+        self.hooks.clear()
+        self.install_hooks = None
+        self.scratch_ctx = None
 
     # -- checkpoint: the address space; the engine is new, its hooks the restoring platform's ---
     def to_state(self, w, name: str) -> dict:

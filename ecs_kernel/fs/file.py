@@ -461,3 +461,13 @@ class FileMapping:
 
     def write_at(self, offset: int, data: bytes) -> int:
         return self.inode.write_at(offset, data)
+
+    def content_key(self):
+        """What names this file's bytes while the guest has not written them (a host file not
+        copied up: its path and the host's identity and times), or None (memory files change
+        under us). cpu/memory.py holds one snapshot of a segment per key (``file_snapshot``)."""
+        inode = self.inode
+        if getattr(inode, "lower", None) is None or getattr(inode, "data", b"") is not None:
+            return None
+        st = inode.stat()
+        return (inode.lower, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)

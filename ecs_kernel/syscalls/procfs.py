@@ -226,11 +226,15 @@ class KernelProc(ProcProvider):
         return b"" if a is None else a.maps_text().encode()
 
     def statm(self, pid: int) -> bytes:
-        """Pages: every mapped page is resident (as mincore says); text and libraries are not
-        told apart from the rest."""
+        """Pages (fs/proc/task_mmu.c task_statm): size, resident, shared (file and shmem),
+        text, lib (always 0 since Linux 2.6), data + stack, dirty (always 0)."""
         a = self._aspace(self._row(pid))
-        total, data = a.mapped_bytes() if a is not None else (0, 0)
-        return f"{total // PAGE_SIZE} {total // PAGE_SIZE} 0 0 0 {data // PAGE_SIZE} 0\n".encode()
+        if a is None:
+            return b"0 0 0 0 0 0 0\n"
+        u = a.memory_usage()
+        pg = PAGE_SIZE
+        return (f"{u.size // pg} {u.rss // pg} {(u.file + u.shmem) // pg} {u.exe // pg} 0 "
+                f"{(u.data + u.stack) // pg} 0\n").encode()
 
     def mounts(self, pid: int) -> bytes:
         self._row(pid)
@@ -337,7 +341,8 @@ class KernelProc(ProcProvider):
             utime, stime = cpu_clocks.group_cputime(w, tg)
         cutime, cstime = cpu_clocks.children_cputime(w, tg)
         a = self._aspace(row)
-        vsize = a.mapped_bytes()[0] if a is not None else 0
+        u = a.memory_usage() if a is not None else None
+        vsize, rss = (u.size, u.rss // PAGE_SIZE) if u is not None else (0, 0)
         rss_lim = rlimits.get(w, tg, RLIMIT_RSS)[0]
         ign, cgt = self._signal_sets(row)
         pending = int(T.sig_pending[row]) | (0 if tid else int(G.group_pending[tg]))
@@ -353,7 +358,7 @@ class KernelProc(ProcProvider):
             _ticks(utime), _ticks(stime), _ticks(cutime), _ticks(cstime),
             task_sched.task_prio(w, row), int(T.nice[row]),  # priority, nice
             int(G.tasks_count[tg]), 0,  # threads, itrealvalue
-            _ticks(int(T.start_ns[row])), vsize, vsize // PAGE_SIZE, rss_lim,
+            _ticks(int(T.start_ns[row])), vsize, rss, rss_lim,
             0, 0, 0 if a is None else a.start_stack, 0, 0,  # code bounds not kept; esp, eip
             pending & 0x7FFFFFFF, int(T.sig_mask[row]) & 0x7FFFFFFF, ign & 0x7FFFFFFF,
             cgt & 0x7FFFFFFF, 0, 0, 0,  # the obsolete signal fields; wchan, nswap, cnswap
@@ -384,11 +389,13 @@ class KernelProc(ProcProvider):
             fdsize *= 2
         a = self._aspace(row)
         vm = ""
-        if a is not None:
-            total, data = a.mapped_bytes()
-            kb = total // 1024
-            vm = (f"VmPeak:\t{kb:8d} kB\nVmSize:\t{kb:8d} kB\nVmHWM:\t{kb:8d} kB\n"
-                  f"VmRSS:\t{kb:8d} kB\nVmData:\t{data // 1024:8d} kB\n")
+        if a is not None:  # fs/proc/task_mmu.c task_mem, its order
+            u = a.memory_usage()
+            vm = "".join(f"{k}:\t{v // 1024:8d} kB\n" for k, v in (
+                ("VmPeak", u.peak), ("VmSize", u.size), ("VmLck", 0), ("VmPin", 0),
+                ("VmHWM", u.hwm), ("VmRSS", u.rss), ("RssAnon", u.anon), ("RssFile", u.file),
+                ("RssShmem", u.shmem), ("VmData", u.data), ("VmStk", u.stack), ("VmExe", u.exe),
+                ("VmLib", u.lib), ("VmPTE", u.pte), ("VmSwap", 0)))
         ign, cgt = self._signal_sets(row)
         queued = w.index.sigpending_by_uid.get(int(T.ruid[r]), 0)
         caps = "".join(f"Cap{name}:\t{int(getattr(T, col)[r]):016x}\n" for name, col in (

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import struct
 
-from ..abi import (ARCH_GET_CPUID, ARCH_GET_FS, ARCH_GET_GS, ARCH_SET_CPUID, ARCH_SET_FS,
+from ..abi import (RUSAGE_CHILDREN, ARCH_GET_CPUID, ARCH_GET_FS, ARCH_GET_GS, ARCH_SET_CPUID, ARCH_SET_FS,
                    ARCH_SET_GS, AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW, CAP_SYS_RESOURCE,
                    CLD_CONTINUED, CLD_STOPPED, CLD_TRAPPED, CLONE_ARGS_SIZE_VER0,
                    CLONE_ARGS_SIZE_VER2, CLONE_CLEAR_SIGHAND, CLONE_DETACHED, CLONE_INTO_CGROUP,
@@ -280,20 +280,25 @@ def setrlimit(t, resource, ptr):
     return 0
 
 
-@syscall("getrusage", PARTIAL, "CPU times per thread, process and waited-for children; no memory "
-         "or I/O statistics", args=("rusagewho", "p"))
+@syscall("getrusage", PARTIAL, "CPU times per thread, process and waited-for children, the "
+         "process's ru_maxrss; not the children's ru_maxrss, no other memory or I/O statistics",
+         args=("rusagewho", "p"))
 def getrusage(t, who, ptr):
     """Implements getrusage(2)."""
     t.machine.sync_clock()  # charge the CPU the caller used up to now
     ru = cpu_clocks.getrusage(t.world, t.row, s32(who))  # EINVAL for a bad who
-    t.mm.copy_out(ptr, _rusage(ru.utime_ns, ru.stime_ns))
+    # ru_maxrss: the process's (or thread's: its process's) highest RSS in KiB, as Linux's
+    # hiwater_rss; the children's (cmaxrss of reaped children) is not kept: 0.
+    maxrss = t.mm.memory_usage().hwm // 1024 if s32(who) != RUSAGE_CHILDREN else 0
+    t.mm.copy_out(ptr, _rusage(ru.utime_ns, ru.stime_ns, maxrss))
     return 0
 
 
-def _rusage(utime_ns: int, stime_ns: int) -> bytes:
-    """struct rusage with the CPU times (the memory and I/O counters are not kept: zero)."""
-    return struct.pack("<qqqq", utime_ns // 10**9, utime_ns % 10**9 // 1000,
-                       stime_ns // 10**9, stime_ns % 10**9 // 1000) + bytes(144 - 32)
+def _rusage(utime_ns: int, stime_ns: int, maxrss_kb: int = 0) -> bytes:
+    """struct rusage with the CPU times and ru_maxrss (the other memory and I/O counters are not
+    kept: zero)."""
+    return struct.pack("<qqqqq", utime_ns // 10**9, utime_ns % 10**9 // 1000,
+                       stime_ns // 10**9, stime_ns % 10**9 // 1000, maxrss_kb) + bytes(144 - 40)
 
 
 # -- prctl / arch_prctl ------------------------------------------------------------------------------------

@@ -225,6 +225,14 @@ def clone(world, creator: int, flags: int, *, exit_signal: int | None = None,
         # caller never sees it because it dies. EINTR is what a kernel-level caller observes.
         raise KernelError(E.EINTR, "the creating thread group is exiting")
 
+    share = {"signal_handlers": flags & CLONE_SIGHAND, "fd_tables": flags & CLONE_FILES,
+             "address_spaces": flags & CLONE_VM, "fs_contexts": flags & CLONE_FS}
+    # The new memory first (an engine and the address space shared copy-on-write): the part
+    # that can fail for want of host memory (ENOMEM), before anything else changes.
+    forked = {}
+    mm = int(T.mm[creator])
+    if not share["address_spaces"] and mm >= 0:
+        forked["address_spaces"] = resources.fork_object(world, "address_spaces", mm)
     ns = int(T.ns[creator])
     new_ns = -1
     if flags & CLONE_NEWPID:
@@ -238,6 +246,9 @@ def clone(world, creator: int, flags: int, *, exit_signal: int | None = None,
         if new_ns >= 0:
             world.index.pidmaps.pop(new_ns, None)
             N.free(new_ns)
+        for obj in forked.values():
+            if obj is not None:
+                obj.release()
         raise
     task_sched.sched_fork(world, creator, t)
     seccomp.on_clone(world, t)
@@ -261,12 +272,11 @@ def clone(world, creator: int, flags: int, *, exit_signal: int | None = None,
         set_parent(world, t, parent)
         sessions.join_pgrp(world, g, int(G.pgrp[ctg]))
 
-    share = {"signal_handlers": flags & CLONE_SIGHAND, "fd_tables": flags & CLONE_FILES,
-             "address_spaces": flags & CLONE_VM, "fs_contexts": flags & CLONE_FS}
     for kind, col in resources.KINDS.items():
         src = int(getattr(T, col)[creator])
         if src >= 0:
-            getattr(T, col)[t] = (resources.share if share[kind] else resources.copy)(world, kind, src)
+            getattr(T, col)[t] = (resources.share(world, kind, src) if share[kind] else
+                                  resources.copy(world, kind, src, forked.get(kind)))
     if clear_sighand and T.sighand[t] >= 0:
         sigactions.flush_handlers(world, int(T.sighand[t]))
     U = world.uts_namespaces

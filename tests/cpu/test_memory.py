@@ -1071,3 +1071,105 @@ class MemoryModel(RuleBasedStateMachine):
 MemoryModel.TestCase.settings = settings(max_examples=60, stateful_step_count=25, deadline=None,
                                          suppress_health_check=[HealthCheck.too_slow])
 test_memory_state_machine = MemoryModel.TestCase
+
+
+# ------------------------------------------------------------- copy-on-write fork (host_pages)
+
+def _buf_at(a: AddressSpace, addr: int):
+    return a._bufs[int(a._t[M.BUF, a._find(addr)])]
+
+
+def test_fork_shares_host_pages_until_one_is_written(mm):
+    """Parent and child map one snapshot MAP_PRIVATE: no page is copied at fork, a write gives
+    the writer its own copy of that one page, the other keeps seeing the old bytes."""
+    PG = 4096
+    a = mm.mmap(0, 64 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    mm.copy_out(a, bytes(range(256)) * 16 * 64)
+    child = mm.fork(Uc(UC_ARCH_X86, UC_MODE_64))
+    hp, hc = _buf_at(mm, a), _buf_at(child, a)
+    assert hp.base is not None and hp.base is hc.base and hp is not hc
+    assert len(hp.own_pages()) == 0 and len(hc.own_pages()) == 0
+    child.copy_out(a + 5 * PG + 3, b"child")
+    mm.copy_out(a + 9 * PG, b"parent")
+    assert hc.own_pages().tolist() == [5] and hp.own_pages().tolist() == [9]
+    assert mm.copy_in(a + 5 * PG + 3, 5) == bytes(range(3, 8))
+    assert child.copy_in(a + 5 * PG + 3, 5) == b"child"
+    assert child.copy_in(a + 9 * PG, 6) == bytes(range(6))
+    mm.check_sanity()
+    child.check_sanity()
+
+
+def test_a_second_fork_of_an_unwritten_buffer_copies_nothing(mm):
+    from ecs_kernel.cpu import host_pages
+    a = mm.mmap(0, 32 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    mm.copy_out(a, b"\x01" * 32 * 4096)
+    c1 = mm.fork(Uc(UC_ARCH_X86, UC_MODE_64))
+    copied = host_pages.stats["bytes_copied"]
+    c2 = mm.fork(Uc(UC_ARCH_X86, UC_MODE_64))
+    assert host_pages.stats["bytes_copied"] == copied
+    assert _buf_at(c2, a).base is _buf_at(c1, a).base
+    mm.copy_out(a, b"\x02")  # written since: the next fork takes a new snapshot
+    c3 = mm.fork(Uc(UC_ARCH_X86, UC_MODE_64))
+    assert _buf_at(c3, a).base is not _buf_at(c1, a).base
+    assert c3.copy_in(a, 2) == b"\x02\x01" and c1.copy_in(a, 2) == b"\x01\x01"
+
+
+def test_munmap_and_dontneed_of_a_shared_buffer_give_zeros_not_the_snapshot(mm):
+    PG = 4096
+    a = mm.mmap(0, 8 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    mm.copy_out(a, b"\x05" * 8 * PG)
+    child = mm.fork(Uc(UC_ARCH_X86, UC_MODE_64))
+    child.madvise(a, 2 * PG, abi.MADV_DONTNEED)
+    assert child.copy_in(a, PG) == bytes(PG) and mm.copy_in(a, 4) == b"\x05" * 4
+    child.munmap(a + 6 * PG, 2 * PG)  # then mapped again: zeros (the slack is reused)
+    child.mmap(a + 6 * PG, 2 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED)
+    assert child.copy_in(a + 6 * PG, 2 * PG) == bytes(2 * PG)
+    child.check_sanity()
+
+
+def test_private_mappings_of_one_file_segment_share_one_snapshot():
+    class HostLike(BytesFile):
+        def content_key(self):
+            return ("/data/f.bin", 1, 2)
+    f = HostLike(bytes(range(256)) * 64)
+    a, b = new_as(), new_as()
+    x = a.mmap(0, 16384, PROT_READ, MAP_PRIVATE, file=f)
+    y = b.mmap(0, 16384, PROT_READ | PROT_WRITE, MAP_PRIVATE, file=f)
+    assert _buf_at(a, x).base is _buf_at(b, y).base is not None
+    b.copy_out(y, b"mine")
+    assert a.copy_in(x, 4) == bytes(range(4)) and b.copy_in(y, 4) == b"mine"
+
+
+def test_memory_usage_counts_written_pages_and_copy_on_write_pages_in_both(mm):
+    PG = 4096
+    a = mm.mmap(0, 100 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    base = mm.memory_usage()
+    mm.copy_out(a, b"\x03" * 40 * PG)
+    u = mm.memory_usage()
+    assert u.anon - base.anon == 40 * PG and u.rss == u.anon + u.file + u.shmem
+    mm.copy_in(a + 50 * PG, PG)  # a read of an untouched page: the zero page, not counted
+    assert mm.memory_usage().anon == u.anon
+    child = mm.fork(Uc(UC_ARCH_X86, UC_MODE_64))
+    assert child.memory_usage().anon == 40 * PG  # copied page table entries: counted at once
+    child.copy_out(a, b"\x04" * 10 * PG)
+    assert child.memory_usage().anon == 40 * PG
+    assert mm.memory_usage().anon == u.anon
+    assert mm.memory_usage().hwm >= u.rss
+
+
+def test_a_checkpoint_keeps_two_address_spaces_on_one_snapshot(mm):
+    from ecs_kernel.checkpoint_objects import StateReader, StateWriter
+    PG = 4096
+    a = mm.mmap(0, 16 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    mm.copy_out(a, b"\x09" * 16 * PG)
+    child = mm.fork(Uc(UC_ARCH_X86, UC_MODE_64))
+    child.copy_out(a + PG, b"c")
+    w = StateWriter()
+    m1, m2 = mm.save_state(w, "p"), child.save_state(w, "c")
+    assert sum(o["class"] == "Snapshot" for o in w.objects) == 1
+    r = StateReader({"objects": w.objects}, w.arrays)
+    p2 = AddressSpace.load_state(Uc(UC_ARCH_X86, UC_MODE_64), r, "p", m1)
+    c2 = AddressSpace.load_state(Uc(UC_ARCH_X86, UC_MODE_64), r, "c", m2)
+    assert _buf_at(p2, a).base is _buf_at(c2, a).base is not None
+    assert p2.copy_in(a + PG, 2) == b"\x09\x09" and c2.copy_in(a + PG, 2) == b"c\x09"
+    assert len(_buf_at(c2, a).own_pages()) == 1 and len(_buf_at(p2, a).own_pages()) == 0

@@ -211,3 +211,14 @@ def test_fd_objects(guest_build, libc, section):
     by another process's signal or write, and readiness through poll and epoll; pwait: the
     signal mask of ppoll, pselect6 and epoll_pwait, and the time left written back."""
     same([guest_build("fdobjects", libc), section])
+
+
+@pytest.mark.parametrize("scenario", ["private", "shared", "advice", "many", "file", "rss"])
+def test_fork_copy_on_write_and_memory_accounting(guest_build, libc, scenario):
+    """After fork each process sees its own writes to private memory (heap, stack, globals, a
+    private file mapping, through grandchildren too), MAP_SHARED memory stays shared both ways,
+    madvise/mprotect in the child do not reach the parent (MADV_WIPEONFORK, MADV_DONTFORK, a
+    write to a page made read-only is SIGSEGV/SEGV_ACCERR at the byte), and /proc/self/status
+    and statm count pages as Linux does (copy-on-write pages in both, RSS growing by the pages
+    written)."""
+    same([guest_build("cow", libc), scenario], cwd="/var/tmp")
