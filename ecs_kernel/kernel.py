@@ -16,7 +16,7 @@ foreign handle raises StaleHandleError / ForeignHandleError naming it. Kernel-le
 from __future__ import annotations
 
 from .abi import SIGCHLD
-from .components import (fd_table, io_wait as io_wait_components, ipcns, pidns, resources,
+from .components import (fd_table, io_wait as io_wait_components, nsproxy, pidns, resources,
                          rlimits, session, sigactions, signals, task, thread_group, uts)
 from .components import futex as futex_components
 from .components import cpu_clocks as cpu_clock_components, timers as timer_components
@@ -37,7 +37,7 @@ def standard_components(levels: int = DEFAULT_PIDNS_LEVELS):
              session.ids_component("sessions", levels), *rlimits.COMPONENTS, *uts.COMPONENTS,
              *resources.COMPONENTS, *signals.COMPONENTS, *sigactions.COMPONENTS,
              *fd_table.COMPONENTS, *futex_components.COMPONENTS, *cpu_clock_components.COMPONENTS,
-             *timer_components.COMPONENTS, *io_wait_components.COMPONENTS, *ipcns.COMPONENTS]
+             *timer_components.COMPONENTS, *io_wait_components.COMPONENTS, *nsproxy.COMPONENTS]
     return comps
 
 

@@ -382,6 +382,8 @@ class KernelIndex:
     # System V IPC and POSIX message queues, per IPC namespace (systems/ipc.IPCRegistry), made on
     # first use
     ipc: Any = None
+    # mount namespaces (systems/namespaces.NamespaceSet), made on first use
+    namespaces: Any = None
     # a Simulation's compiled workload and totals: sim/engine.SimState
     sim: Any = None
     # what the invariant probes saw: sim/invariants.Probes, once they run
@@ -396,12 +398,12 @@ class KernelIndex:
     _INTS = ("root_pidns", "realtime_offset_ns", "next_shared_ino", "load_next_ns")
     _INT_DICTS = ("nproc", "sigpending_by_uid")
     _OBJECT_DICTS = ("pidmaps", "address_spaces", "fs_contexts")
-    _OBJECTS = ("fd_store", "net", "ipc", "sim", "sim_probes")
+    _OBJECTS = ("fd_store", "net", "ipc", "namespaces", "sim", "sim_probes")
     # the classes (state_class names) each slot may hold: a checkpoint cannot put a PidMap where
     # the simulation state belongs
     _KINDS = {"pidmaps": ("PidMap",), "address_spaces": ("GuestMemory", "SimMemory"),
               "fs_contexts": ("FSContext",), "fd_store": ("FDStore",), "net": ("NetStack",),
-              "ipc": ("IPCRegistry",), "sim": ("SimState",),
+              "ipc": ("IPCRegistry",), "namespaces": ("NamespaceSet",), "sim": ("SimState",),
               "sim_probes": ("Probes",)}
 
     def save(self, w: "StateWriter") -> dict:

@@ -165,7 +165,8 @@ INHERITED = ("ruid", "euid", "suid", "fsuid", "rgid", "egid", "sgid", "fsgid",
              "cap_effective", "cap_permitted", "cap_inheritable", "cap_bset", "cap_ambient",
              "securebits", "no_new_privs", "nice", "sched_policy", "rt_priority",
              "sched_reset_on_fork", "dl_runtime", "dl_deadline", "dl_period", "ioprio",
-             "cpus_allowed", "rseq_addr", "rseq_len", "rseq_sig", "sig_mask", "comm", "ipcns")
+             "cpus_allowed", "rseq_addr", "rseq_len", "rseq_sig", "sig_mask", "comm",
+             "ipcns", "mntns", "userns", "pidns_children")
 
 
 def check(world) -> None:

@@ -427,7 +427,8 @@ def vfork(t):
 
 _CLONE_NOTE = ("threads share the address space and engine; CLONE_VM without CLONE_THREAD copies "
                "memory (posix_spawn's vfork-style child works; the handler and fd tables are "
-               "shared as asked); no CLONE_PIDFD; of the namespaces only PID and UTS")
+               "shared as asked); no CLONE_PIDFD; of the namespaces PID, UTS, IPC and mount "
+               "(systems/namespaces.py), not user, network, cgroup or time")
 
 
 @syscall("clone", PARTIAL, _CLONE_NOTE, args=("clone", "+", "+", "+", "+"))

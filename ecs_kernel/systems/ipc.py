@@ -6,7 +6,7 @@ ipc/util.c (ipc_addid, ipcget, ipcperms, ipc_update_perm), ipc/namespace.c.
 The World's ``index.ipc`` is an :class:`IPCRegistry`: every IPC namespace by number, each an
 :class:`IPCNamespace` holding three :class:`IPCIds` (shared memory, semaphores, message queues),
 its POSIX message queues by name and its limits. A task's namespace is its ``ipcns`` column
-(components/ipcns.py; 0, the root one, made on first use). Namespaces are not reference counted:
+(components/nsproxy.py; 0, the root one, made on first use). Namespaces are not reference counted:
 one no task uses any more stays (its objects unreachable) until the World ends.
 
 A task that waits on a System V object (semop, msgsnd, msgrcv) is blocked as ``io_waits`` rows
