@@ -50,7 +50,7 @@ from typing import Callable
 # every family registers its handlers as it is imported
 from . import (sys_epoll, sys_file, sys_futex, sys_identity, sys_info, sys_ipc,  # noqa: F401
                sys_mm, sys_mqueue, sys_namespace, sys_process, sys_rseq, sys_sched, sys_signal,
-               sys_socket, sys_time)
+               sys_socket, sys_splice, sys_time, sys_vm)
 from .registry import _COMPLETIONS, _REGISTRY, FULL, LEVELS, PARTIAL, UNIMPLEMENTED
 
 # Linux x86-64 (arch/x86/entry/syscalls/syscall_64.tbl, common and 64-bit entries), index = number.

@@ -37,3 +37,8 @@ def test_busybox_unshare_mount_proc_ps():
 def test_util_linux_unshare_mount_proc_ps():
     native, guest = same(["/usr/bin/unshare", "--pid", "--fork", "--mount-proc", "/usr/bin/ps"])
     assert guest.stdout.splitlines()[1].split()[0] == b"1"
+
+
+@pytest.mark.parametrize("scenario", ["splice", "vm"])
+def test_splice_tee_vmsplice_process_vm(guest_build, libc, scenario):
+    same([guest_build("splice", libc), scenario])
