@@ -42,3 +42,29 @@ def test_util_linux_unshare_mount_proc_ps():
 @pytest.mark.parametrize("scenario", ["splice", "vm"])
 def test_splice_tee_vmsplice_process_vm(guest_build, libc, scenario):
     same([guest_build("splice", libc), scenario])
+
+
+@pytest.mark.parametrize("prog,arg", [("sysv", "semwait"), ("sysv", "msgwait"), ("sysv", "shm"),
+                                      ("sysv", "semundo"), ("mqueue", "")])
+def test_ipc_state_survives_checkpoint(guest_build, tmp_path, prog, arg):
+    """A deterministic run saved mid-run (waiters blocked on semaphores and queues, segments
+    attached, messages queued, undo adjustments held) and restored in a new process prints what
+    the whole run prints and exits the same way."""
+    from tests.guests.test_checkpoint import cli
+    exe = guest_build(prog, "gcc")
+    argv = [exe] + ([arg] if arg else [])
+    whole = cli("run", "--deterministic", "--seed", 3, "--", *argv)
+    saved = 0
+    for tick in (2, 5, 12, 30):
+        path = tmp_path / f"ckpt-{tick}"
+        first = cli("run", "--deterministic", "--seed", 3, "--checkpoint-at", tick,
+                    "--checkpoint-to", path, "--", *argv)
+        if not path.exists():
+            assert b"no checkpoint written" in first.stderr, first.stderr
+            continue
+        saved += 1
+        assert first.returncode == 0, first.stderr
+        second = cli("restore", path)
+        assert first.stdout + second.stdout == whole.stdout, second.stderr
+        assert second.returncode == whole.returncode
+    assert saved, "no checkpoint was taken mid-run"

@@ -76,6 +76,7 @@ static void shm(void) {
         strcpy(p + 5000, "written by the child");
         char *q = shmat(id, NULL, 0);  /* a second attach of the same segment */
         q[9999] = 'Z';
+        nap(50);  /* attached in two processes for a while (a checkpoint sees it) */
         _exit(0);
     }
     printf("child exit %d\n", status_of(c));
