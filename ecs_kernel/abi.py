@@ -1368,3 +1368,10 @@ MNT_FORCE = 1
 MNT_DETACH = 2
 MNT_EXPIRE = 4
 UMOUNT_NOFOLLOW = 8
+
+# -- splice(2) flags (include/linux/splice.h) -------------------------------------------------------
+SPLICE_F_MOVE = 0x01
+SPLICE_F_NONBLOCK = 0x02
+SPLICE_F_MORE = 0x04
+SPLICE_F_GIFT = 0x08
+SPLICE_F_ALL = SPLICE_F_MOVE | SPLICE_F_NONBLOCK | SPLICE_F_MORE | SPLICE_F_GIFT

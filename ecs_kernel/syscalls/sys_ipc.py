@@ -9,9 +9,9 @@ from __future__ import annotations
 import struct
 
 from ..abi import (GETALL, GETNCNT, GETPID, GETVAL, GETZCNT, IPC_INFO, IPC_RMID, IPC_SET,
-                   IPC_STAT, MSG_INFO, MSG_NOERROR, NR_MSGRCV, NR_MSGSND, NR_SEMOP, NR_SEMTIMEDOP, MSG_STAT, MSG_STAT_ANY, SEM_INFO, SEM_STAT,
-                   SEM_STAT_ANY, SETALL, SETVAL, SHM_INFO, SHM_LOCK, SHM_STAT, SHM_STAT_ANY,
-                   SHM_UNLOCK)
+                   IPC_STAT, MSG_INFO, MSG_NOERROR, MSG_STAT, MSG_STAT_ANY, NR_MSGRCV, NR_MSGSND,
+                   NR_SEMOP, NR_SEMTIMEDOP, NSEC_PER_SEC, SEM_INFO, SEM_STAT, SEM_STAT_ANY, SETALL,
+                   SETVAL, SHM_INFO, SHM_LOCK, SHM_STAT, SHM_STAT_ANY, SHM_UNLOCK)
 from ..errors import E, KernelError
 from ..systems import ipc, ipc_msg, ipc_sem, ipc_shm
 from ..systems.task_block import BLOCKED
@@ -28,7 +28,6 @@ SEMINFO = struct.Struct("<10i")  # struct seminfo
 MSGINFO = struct.Struct("<7iH2x")  # struct msginfo
 SEMBUF = struct.Struct("<HhH")  # struct sembuf (sem_flg read as unsigned: the flag bits)
 TIMESPEC = struct.Struct("<qq")
-NSEC = 1_000_000_000
 
 
 def _perm(obj) -> tuple:
@@ -115,9 +114,9 @@ def _semtimedop(t, semid, sops, nsops, timeout, nr):
     ops = [SEMBUF.unpack_from(raw, i * SEMBUF.size) for i in range(nsops)]
     timeout_ns = None
     if ts is not None:
-        if ts[0] < 0 or not 0 <= ts[1] < NSEC:
+        if ts[0] < 0 or not 0 <= ts[1] < NSEC_PER_SEC:
             raise KernelError(E.EINVAL, "bad timeout")
-        timeout_ns = ts[0] * NSEC + ts[1]
+        timeout_ns = ts[0] * NSEC_PER_SEC + ts[1]
         t.machine.sync_clock()  # deadlines are on the kernel clock
     r = ipc_sem.semtimedop(w, t.row, semid, ops, timeout_ns, nr)
     if r is BLOCKED:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import struct
 
-from ..abi import (MQ_PRIO_MAX, NR_MQ_TIMEDRECEIVE, NR_MQ_TIMEDSEND, NSIG, O_CREAT, O_NONBLOCK,
+from ..abi import (MQ_PRIO_MAX, NR_MQ_TIMEDRECEIVE, NR_MQ_TIMEDSEND, NSEC_PER_SEC, NSIG, O_CREAT,
+                   O_NONBLOCK,
                    POLLIN, POLLOUT, SIGEV_NONE, SIGEV_SIGNAL, SIGEV_THREAD)
 from ..errors import E, KernelError
 from ..systems import cpu_clocks, fd_table, io_wait, ipc, ipc_mqueue
@@ -18,7 +19,6 @@ from .registry import PARTIAL, syscall
 MQ_ATTR = struct.Struct("<4q32x")  # struct mq_attr: flags, maxmsg, msgsize, curmsgs, reserved
 TIMESPEC = struct.Struct("<qq")
 SIGEVENT_HEAD = struct.Struct("<qii")  # sigev_value, sigev_signo, sigev_notify
-NSEC = 1_000_000_000
 
 
 def _abs_timeout(t, addr: int) -> int | None:
@@ -26,10 +26,10 @@ def _abs_timeout(t, addr: int) -> int | None:
     if not addr:
         return None
     sec, nsec = TIMESPEC.unpack(t.mm.copy_in(addr, TIMESPEC.size))
-    if sec < 0 or not 0 <= nsec < NSEC:
+    if sec < 0 or not 0 <= nsec < NSEC_PER_SEC:
         raise KernelError(E.EINVAL, "bad timeout")
     t.machine.sync_clock()
-    return sec * NSEC + nsec - cpu_clocks.realtime_offset(t.world)
+    return sec * NSEC_PER_SEC + nsec - cpu_clocks.realtime_offset(t.world)
 
 
 def _deadline(t, nr: int, abs_deadline: int | None) -> int:

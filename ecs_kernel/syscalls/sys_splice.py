@@ -8,17 +8,14 @@ end). A call that finds its pipe empty (with writers) or full waits on it like r
 """
 from __future__ import annotations
 
-from ..abi import O_APPEND, O_NONBLOCK, POLLIN, POLLOUT
+from ..abi import O_APPEND, O_NONBLOCK, POLLIN, POLLOUT, SPLICE_F_ALL, SPLICE_F_NONBLOCK
 from ..errors import E, KernelError
 from ..fs.pipe import PAGE, BrokenPipe, PipeFile
 from ..systems import fd_table
 from .context import WouldBlock, s32, s64
 from .registry import FULL, PARTIAL, syscall
+from .sys_file import MAX_RW_COUNT
 from .sys_signal import send_sigpipe
-
-SPLICE_F_NONBLOCK = 0x02
-SPLICE_F_ALL = 0x0F  # MOVE | NONBLOCK | MORE | GIFT
-MAX_RW_COUNT = 0x7FFFF000
 
 
 def _pipe(desc):

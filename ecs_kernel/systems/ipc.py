@@ -347,8 +347,8 @@ def creds_of(world, t: int) -> tuple[int, int]:
 def tgid_of(world, t: int) -> int:
     """The caller's process id as its own PID namespace sees it (sempid, shm_lpid, msg_lspid)."""
     T = world.tasks
-    from_ns = int(T.ns[t])
-    return int(T.tids[int(world.thread_groups.leader[int(T.tg[t])]), int(world.pid_namespaces.level[from_ns])])
+    leader = int(world.thread_groups.leader[int(T.tg[t])])
+    return int(T.tids[leader, int(world.pid_namespaces.level[int(T.ns[t])])])
 
 
 def now_seconds(world) -> int:
