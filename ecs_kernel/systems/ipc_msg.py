@@ -193,6 +193,8 @@ def msgrcv(world, t: int, msqid: int, bufsz: int, msgtyp: int, msgflg: int, nr: 
         if bufsz < len(data) and not msgflg & MSG_NOERROR:
             raise KernelError(E.E2BIG, "message longer than the buffer")
         if msgflg & MSG_COPY:
+            if len(data) > min(bufsz, ns.msg_ctlmax):  # copy_msg: the copy buffer is too small
+                raise KernelError(E.EINVAL, "MSG_COPY buffer shorter than the message")
             return mtype, data
         del q.messages[i]
         q.cbytes -= len(data)
