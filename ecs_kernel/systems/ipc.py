@@ -88,11 +88,10 @@ class IPCIds:
         if self.in_use >= limit:
             raise KernelError(E.ENOSPC, "too many IPC objects")
         max_idx = min(max(self.in_use * 3 // 2, IPC_MIN_CYCLE), IPCMNI)
-        idx = -1
-        for cand in list(range(self.last_idx + 1, max_idx)) + list(range(0, self.last_idx + 1)):
-            if cand not in self.objects:
-                idx = cand
-                break
+        idx = next((c for c in range(self.last_idx + 1, max_idx) if c not in self.objects), -1)
+        if idx < 0:
+            idx = next((c for c in range(0, min(self.last_idx + 1, max_idx))
+                        if c not in self.objects), -1)
         if idx < 0:
             raise KernelError(E.ENOSPC, "no free IPC index")
         if idx <= self.last_idx:
@@ -152,7 +151,8 @@ class IPCNamespace:
                  "shm_ctlmni": "int", "shm_tot": "int", "sem_ctls": "[int,int,int,int]",
                  "msg_ctlmax": "int", "msg_ctlmnb": "int", "msg_ctlmni": "int",
                  "mq_queues_max": "int", "mq_msg_max": "int", "mq_msgsize_max": "int",
-                 "mq_msg_default": "int", "mq_msgsize_default": "int", "mq_queues_count": "int"}
+                 "mq_msg_default": "int", "mq_msgsize_default": "int", "mq_queues_count": "int",
+                 "sem_used": "int"}
 
     def __init__(self):
         self.shm = IPCIds()
@@ -173,6 +173,7 @@ class IPCNamespace:
         self.mq_msg_default = DFLT_MSGMAX
         self.mq_msgsize_default = DFLT_MSGSIZEMAX
         self.mq_queues_count = 0
+        self.sem_used = 0  # semaphores in all sets (SEMMNS)
 
 
 @state_class

@@ -61,13 +61,14 @@ def semget(world, t: int, key: int, nsems: int, semflg: int) -> int:
         # newary
         if not 0 < nsems <= semmsl:
             raise KernelError(E.EINVAL, "bad number of semaphores")
-        used = sum(s.nsems for s in ns.sem.objects.values())
-        if used + nsems > semmns:
+        if ns.sem_used + nsems > semmns:
             raise KernelError(E.ENOSPC, "SEMMNS reached")
         uid, gid = ipc.creds_of(world, t)
         s = SemSet(key, uid, gid, semflg, nsems, ipc.now_seconds(world))
         s.wait_key = ipc.new_wait_key(world)
-        return ns.sem.add(s, semmni)
+        ident = ns.sem.add(s, semmni)
+        ns.sem_used += nsems
+        return ident
 
     def check(obj: SemSet) -> None:
         # sem_more_checks
@@ -217,7 +218,7 @@ def seminfo(world, t: int, cmd: int) -> tuple[tuple, int]:
     semmsl, semmns, semopm, semmni = ns.sem_ctls
     if cmd == SEM_INFO:
         semusz = ns.sem.in_use
-        semaem = sum(s.nsems for s in ns.sem.objects.values())
+        semaem = ns.sem_used
     else:
         semusz, semaem = SEMUSZ, SEMAEM
     info = (SEMMNS, semmni, semmns, SEMMNS, semmsl, semopm, SEMUME, semusz, SEMVMX, semaem)
@@ -299,6 +300,7 @@ def semctl_down(world, t: int, semid: int, cmd: int, perm=None) -> int:
     ns = ipc.namespace_of(world, t)
     if cmd == IPC_RMID:
         ns.sem.remove(sma)
+        ns.sem_used -= sma.nsems
         sma.undo.clear()
         ipc.wake_removed(world, sma)
         return 0
