@@ -53,6 +53,8 @@ ENAMETOOLONG = 36
 ENOSYS = 38
 ENOTEMPTY = 39
 ELOOP = 40
+ENOMSG = 42
+EIDRM = 43
 ENODATA = 61
 EOVERFLOW = 75
 ELIBBAD = 80
@@ -1251,6 +1253,12 @@ AT_MINSIGSTKSZ = 51
 # syscalls/table.py holds the whole table (number -> name); tests/test_abi.py checks these against it.
 
 NR_READ = 0
+NR_SEMOP = 65
+NR_MSGSND = 69
+NR_MSGRCV = 70
+NR_SEMTIMEDOP = 220
+NR_MQ_TIMEDSEND = 242
+NR_MQ_TIMEDRECEIVE = 243
 NR_CONNECT = 42
 NR_ACCEPT = 43
 NR_SENDTO = 44
@@ -1443,3 +1451,116 @@ INOTIFY_MAX_USER_WATCHES = 8192
 # Kernel-internal: a change of the realtime clock's offset from the kernel clock larger than this
 # between two syncs is a clock set (clock_was_set), not NTP slewing (at most 0.5 ms per second).
 CLOCK_STEP_NS = 100_000_000
+
+# -- System V IPC (include/uapi/linux/ipc.h, shm.h, sem.h, msg.h; ipc/util.h) ----------------------
+IPC_PRIVATE = 0
+IPC_CREAT = 0o1000
+IPC_EXCL = 0o2000
+IPC_NOWAIT = 0o4000
+IPC_RMID = 0
+IPC_SET = 1
+IPC_STAT = 2
+IPC_INFO = 3
+IPC_64 = 0x0100  # glibc ors it into every *ctl command
+IPCMNI = 32768  # ids are index + IPCMNI * sequence
+SEQ_MULTIPLIER = IPCMNI
+# shared memory
+SHM_RDONLY = 0o10000
+SHM_RND = 0o20000
+SHM_REMAP = 0o40000
+SHM_EXEC = 0o100000
+SHM_LOCK = 11
+SHM_UNLOCK = 12
+SHM_STAT = 13
+SHM_INFO = 14
+SHM_STAT_ANY = 15
+SHM_DEST = 0o1000  # shm_perm.mode: marked for destruction
+SHM_LOCKED = 0o2000
+SHMMIN = 1
+SHMMNI = 4096
+SHMMAX = 0xFFFFFFFFFFFFFFFF - (1 << 24)  # ULONG_MAX - 2**24
+SHMALL = 0xFFFFFFFFFFFFFFFF - (1 << 24)
+SHMLBA = 4096
+# semaphores
+SEM_UNDO = 0x1000
+GETPID = 11
+GETVAL = 12
+GETALL = 13
+GETNCNT = 14
+GETZCNT = 15
+SETVAL = 16
+SETALL = 17
+SEM_STAT = 18
+SEM_INFO = 19
+SEM_STAT_ANY = 20
+SEMMNI = 32000
+SEMMSL = 32000
+SEMMNS = SEMMNI * SEMMSL
+SEMOPM = 500
+SEMVMX = 32767
+SEMAEM = SEMVMX
+SEMMAP = SEMMNS
+SEMUME = SEMOPM
+SEMUSZ = 20
+# message queues
+MSG_NOERROR = 0o10000
+MSG_EXCEPT = 0o20000
+MSG_COPY = 0o40000
+MSG_STAT = 11
+MSG_INFO = 12
+MSG_STAT_ANY = 13
+MSGMNI = 32000
+MSGMAX = 8192
+MSGMNB = 16384
+MSGPOOL = MSGMNI * MSGMNB // 1024
+MSGTQL = MSGMNB
+MSGMAP = MSGMNB
+MSGSSZ = 16
+MSGSEG = 0xFFFF  # (MSGPOOL * 1024) / MSGSSZ, capped at 0xffff
+# POSIX message queues (ipc/mqueue.c, include/linux/ipc_namespace.h)
+MQ_PRIO_MAX = 32768
+DFLT_QUEUESMAX = 256
+DFLT_MSGMAX = 10
+DFLT_MSGSIZEMAX = 8192
+HARD_MSGMAX = 65536
+HARD_MSGSIZEMAX = 16 * 1024 * 1024
+MIN_MSGMAX = 1
+MIN_MSGSIZEMAX = 128
+NOTIFY_NONE = 0
+NOTIFY_WOKENUP = 1
+NOTIFY_REMOVED = 2
+
+# -- mount(2) and umount2(2) flags (include/uapi/linux/mount.h) ------------------------------------
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_SYNCHRONOUS = 16
+MS_REMOUNT = 32
+MS_MANDLOCK = 64
+MS_DIRSYNC = 128
+MS_NOATIME = 1024
+MS_NODIRATIME = 2048
+MS_BIND = 4096
+MS_MOVE = 8192
+MS_REC = 16384
+MS_SILENT = 32768
+MS_UNBINDABLE = 1 << 17
+MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
+MS_SHARED = 1 << 20
+MS_RELATIME = 1 << 21
+MS_NOUSER = 1 << 31
+MS_MGC_VAL = 0xC0ED0000
+MS_MGC_MSK = 0xFFFF0000
+MNT_FORCE = 1
+MNT_DETACH = 2
+MNT_EXPIRE = 4
+UMOUNT_NOFOLLOW = 8
+
+# -- splice(2) flags (include/linux/splice.h) -------------------------------------------------------
+SPLICE_F_MOVE = 0x01
+SPLICE_F_NONBLOCK = 0x02
+SPLICE_F_MORE = 0x04
+SPLICE_F_GIFT = 0x08
+SPLICE_F_ALL = SPLICE_F_MOVE | SPLICE_F_NONBLOCK | SPLICE_F_MORE | SPLICE_F_GIFT

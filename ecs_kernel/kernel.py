@@ -16,8 +16,9 @@ foreign handle raises StaleHandleError / ForeignHandleError naming it. Kernel-le
 from __future__ import annotations
 
 from .abi import SIGCHLD
-from .components import (fd_table, io_wait as io_wait_components, pidns, ptrace, resources,
-                         rlimits, seccomp, session, sigactions, signals, task, thread_group, uts)
+from .components import (fd_table, io_wait as io_wait_components, nsproxy, pidns, ptrace,
+                         resources, rlimits, seccomp, session, sigactions, signals, task,
+                         thread_group, uts)
 from .components import futex as futex_components
 from .components import cpu_clocks as cpu_clock_components, timers as timer_components
 from .errors import E, KernelError
@@ -38,7 +39,7 @@ def standard_components(levels: int = DEFAULT_PIDNS_LEVELS):
              *resources.COMPONENTS, *signals.COMPONENTS, *sigactions.COMPONENTS,
              *fd_table.COMPONENTS, *futex_components.COMPONENTS, *cpu_clock_components.COMPONENTS,
              *timer_components.COMPONENTS, *io_wait_components.COMPONENTS, *seccomp.COMPONENTS,
-             *ptrace.COMPONENTS]
+             *ptrace.COMPONENTS, *nsproxy.COMPONENTS]
     return comps
 
 

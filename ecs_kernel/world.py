@@ -386,6 +386,11 @@ class KernelIndex:
     seccomp_progs: dict[int, Any] = field(default_factory=dict)
     # the network namespace: bound names and ports (net/stack.NetStack), made on first use
     net: Any = None
+    # System V IPC and POSIX message queues, per IPC namespace (systems/ipc.IPCRegistry), made on
+    # first use
+    ipc: Any = None
+    # mount namespaces (systems/namespaces.NamespaceSet), made on first use
+    namespaces: Any = None
     # a Simulation's compiled workload and totals: sim/engine.SimState
     sim: Any = None
     # what the invariant probes saw: sim/invariants.Probes, once they run
@@ -401,12 +406,12 @@ class KernelIndex:
              "ptraced")
     _INT_DICTS = ("nproc", "sigpending_by_uid")
     _OBJECT_DICTS = ("pidmaps", "address_spaces", "fs_contexts")
-    _OBJECTS = ("fd_store", "net", "sim", "sim_probes")
+    _OBJECTS = ("fd_store", "net", "ipc", "namespaces", "sim", "sim_probes")
     # the classes (state_class names) each slot may hold: a checkpoint cannot put a PidMap where
     # the simulation state belongs
     _KINDS = {"pidmaps": ("PidMap",), "address_spaces": ("GuestMemory", "SimMemory"),
               "fs_contexts": ("FSContext",), "fd_store": ("FDStore",), "net": ("NetStack",),
-              "sim": ("SimState",),
+              "ipc": ("IPCRegistry",), "namespaces": ("NamespaceSet",), "sim": ("SimState",),
               "sim_probes": ("Probes",)}
 
     def save(self, w: "StateWriter") -> dict:

@@ -167,7 +167,7 @@ INHERITED = ("ruid", "euid", "suid", "fsuid", "rgid", "egid", "sgid", "fsgid",
              "securebits", "no_new_privs", "nice", "sched_policy", "rt_priority",
              "sched_reset_on_fork", "dl_runtime", "dl_deadline", "dl_period", "ioprio",
              "cpus_allowed", "rseq_addr", "rseq_len", "rseq_sig", "sig_mask", "comm",
-             "seccomp_mode", "seccomp_filter")
+             "seccomp_mode", "seccomp_filter", "ipcns", "mntns", "userns", "pidns_children")
 
 
 def check(world) -> None:

@@ -1154,6 +1154,31 @@ class AddressSpace:
         self._sync(before, addr, addr + length)
         return addr
 
+    def attach_shared(self, addr: int, prot: int, segment, *, fixed: bool, replace: bool) -> int:
+        """shmat's do_mmap of System V segment ``segment`` (an object with ``size``, ``buf``: its
+        shared HostBuffer, made here at its first attach, and the ``path``/``dev``/``ino`` maps
+        shows): ``segment.size`` bytes at ``addr`` (``fixed``: exactly there; ``replace``:
+        SHM_REMAP, else EINVAL over an existing mapping), readable, writable unless ``prot`` lacks
+        PROT_WRITE (then mprotect cannot add it). Returns the address."""
+        length = page_align(segment.size)
+        if segment.buf is None:
+            segment.buf = HostBuffer(length, shared=True)
+        if fixed and not replace and self._overlaps(addr, addr + length):
+            raise _err(E.EINVAL, "shmat over an existing mapping without SHM_REMAP")
+        addr = self._get_unmapped_area(addr, length, MAP_SHARED | (MAP_FIXED if fixed else 0))
+        prot &= PROT_READ | PROT_WRITE | PROT_EXEC
+        vm = VM_SHARED | VM_MAYSHARE | (VM_MAYWRITE if prot & PROT_WRITE else 0)
+        if not self._may_expand_vm(False, length):
+            replaced, _ = self._usage(addr, addr + length)
+            if not self._may_expand_vm(False, length - replaced):
+                raise _err(E.ENOMEM, "RLIMIT_AS")
+        before = self._snap(addr, addr + length)
+        self._unmap_range(addr, addr + length)
+        b = self._buffer_id_of(segment.buf)
+        self._insert_row(addr, addr + length, prot, vm, b, 0, self._file_id(segment), 0)
+        self._sync(before, addr, addr + length)
+        return addr
+
     # ------------------------------------------------------------------ munmap
 
     def munmap(self, addr: int, length: int) -> int:
@@ -1740,7 +1765,8 @@ class AddressSpace:
         a._free_buf_ids = [b for b, x in enumerate(a._bufs) if x is None]
         if not files or files[0] is not None:
             r.fail(f"{name}: a malformed file list")
-        a._files = [None] + [r.obj(f, ("FileMapping", "FileDescription")) for f in files[1:]]
+        a._files = [None] + [r.obj(f, ("FileMapping", "FileDescription", "ShmSegment"))
+                             for f in files[1:]]
         a._brk[:] = r.array(f"{name}.brk", np.dtype(np.uint64), (len(BRK_FIELDS),))
         t = r.array(f"{name}.ranges", np.dtype(np.int64), (NCOLS, None))
         n = t.shape[1]

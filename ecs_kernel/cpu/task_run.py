@@ -280,7 +280,8 @@ class Machine:
             w.tasks.mm[child] = resources.copy(w, "address_spaces", shared)
             resources.release(w, "address_spaces", shared)
         w.flush()
-        pid = self.kernel.gettid(w.tasks.handle(child))  # the child's TID (its pid if a process)
+        # the child's TID (its pid if a process) as the parent's PID namespace sees it
+        pid = pidns.tid_in(w, child, int(w.tasks.ns[task.row]))
         puc = self.memory_of(task.row).uc
         gm = self.memory_of(child)
         ct = Task(w, child, self, self.fs)  # its fs_contexts row: the kernel's clone (CLONE_FS)

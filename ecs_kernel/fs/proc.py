@@ -153,6 +153,18 @@ class ProcProvider:
         """/proc/<pid>/fdinfo/<fd>: pos, flags, mnt_id, ino and the object's own lines."""
         raise KernelError(E.ENOENT, "no such fd")
 
+    def ns_names(self) -> list[str]:
+        """The entries of /proc/<pid>/ns (none: no namespace files)."""
+        return []
+
+    def ns_link(self, pid: int, name: str) -> str:
+        """readlink /proc/<pid>/ns/<name>: ``ipc:[4026531839]``."""
+        raise KernelError(E.ENOENT, "no such namespace")
+
+    def ns_inode(self, pid: int, name: str) -> Inode | None:
+        """The nsfs inode that following /proc/<pid>/ns/<name> reaches."""
+        return None
+
 
 def _ask(provider: ProcProvider, method: str, *args):
     """provider.method(*args): a module-level function, so partials of it are data a checkpoint
@@ -175,12 +187,16 @@ def _fd_inode(provider: ProcProvider, pid: int, fd: int):
     return desc.inode if desc is not None else None
 
 
+def _ns_inode(provider: ProcProvider, pid: int, name: str):
+    return provider.ns_inode(pid, name)
+
+
 _THREAD_FILES = ("comm", "stat", "status")  # a task/<tid> directory's own
 _PROCESS_FILES = ("cmdline", "environ", "maps", "mountinfo", "mounts", "statm")
 _PID_LINKS = ("cwd", "exe", "root")
 _ASKABLE = frozenset(_THREAD_FILES + _PROCESS_FILES + _PID_LINKS
-                     + ("fd_link", "fd_info", "self_pid", "file", "sysctl"))
-for _f in (_ask, _ask_str, _thread_self, _fd_inode):
+                     + ("fd_link", "fd_info", "ns_link", "self_pid", "file", "sysctl"))
+for _f in (_ask, _ask_str, _thread_self, _fd_inode, _ns_inode):
     state_function(_f)
 
 
@@ -281,6 +297,8 @@ class PidDir(SyntheticDir):
 
     def child_names(self) -> list[str]:
         names = _THREAD_FILES + _PROCESS_FILES + _PID_LINKS + ("fd", "fdinfo")
+        if self.provider.ns_names():
+            names += ("ns",)
         return sorted(names if self.tid else names + ("task",))
 
     def make_child(self, name: str) -> Inode | None:
@@ -291,6 +309,8 @@ class PidDir(SyntheticDir):
             return FdInfoDir(self.sb, p, pid, self.uid, self.gid)
         if name == "task" and not self.tid:
             return TaskDir(self.sb, p, pid, self.uid, self.gid)
+        if name == "ns" and p.ns_names():
+            return NsDir(self.sb, p, pid, self.uid, self.gid)
         if name in _PID_LINKS:
             return DynamicSymlink(self.sb, partial(_ask, p, name, pid), uid=self.uid, gid=self.gid)
         if name in _THREAD_FILES:
@@ -364,3 +384,27 @@ class FdInfoDir(SyntheticDir):
     def make_child(self, name: str) -> Inode | None:
         return DataFile(self.sb, partial(_ask, self.provider, "fd_info", self.pid, int(name)), 0o444,
                         self.uid, self.gid)
+
+
+class NsDir(SyntheticDir):
+    """/proc/<pid>/ns: a magic link per namespace (``ipc:[4026531839]``), which opens to the
+    namespace's nsfs file."""
+
+    __state__ = {"provider": "ctx:proc", "pid": "int"}
+
+    def __init__(self, sb: SuperBlock, provider: ProcProvider, pid: int, uid: int, gid: int):
+        super().__init__(sb, 0o511, uid, gid)
+        self.provider = provider
+        self.pid = pid
+
+    def child_names(self) -> list[str]:
+        return list(self.provider.ns_names())
+
+    def make_child(self, name: str) -> Inode | None:
+        p, pid = self.provider, self.pid
+        if name not in p.ns_names():
+            return None
+        link = DynamicSymlink(self.sb, partial(_ask, p, "ns_link", pid, name),
+                              partial(_ns_inode, p, pid, name), self.uid, self.gid)
+        link.mode = link.ftype | 0o777
+        return link

@@ -33,8 +33,9 @@ from ..errors import E, KernelError
 from ..fs.proc import ProcProvider
 from ..fs.sysfs import cpu_list
 from ..fs import host_view
+from ..fs.nsfs import NsInode
 from ..fs.stdio import HostStdioFile
-from ..systems import cpu_clocks, fd_table, loadavg, ptrace, seccomp, task_sched, tty
+from ..systems import cpu_clocks, fd_table, loadavg, namespaces, ptrace, seccomp, task_sched, tty
 from ..systems.task_list import TaskList
 from ..systems.task_signals import handler_of
 from .sys_info import MEMORY_FREE, MEMORY_TOTAL, RELEASE, SYSNAME
@@ -80,10 +81,20 @@ class KernelProc(ProcProvider):
     def world(self):
         return self.machine.world
 
+    def _view(self) -> int:
+        """The PID namespace /proc shows the calling task: its mount namespace's proc mount's
+        (systems/namespaces.proc_view; the root namespace before any)."""
+        t = self.machine.current_task
+        return namespaces.proc_view(self.world, t.row if t is not None else -1)
+
+    def _level(self) -> int:
+        return int(self.world.pid_namespaces.level[self._view()])
+
     def _row(self, tid: int) -> int:
-        """The live guest task with thread id ``tid`` in the root namespace (ENOENT if none)."""
+        """The live guest task with thread id ``tid`` in the namespace /proc shows (ENOENT if
+        none)."""
         w = self.world
-        row = pidns.task_by_tid(w, w.index.root_pidns, tid)
+        row = pidns.task_by_tid(w, self._view(), tid)
         if row < 0 or not w.tasks.alive[row] or not w.tasks.guest[row] \
                 or int(w.tasks.exit_state[row]) == ExitState.DEAD:
             raise KernelError(E.ENOENT, f"no process {tid}")
@@ -94,7 +105,12 @@ class KernelProc(ProcProvider):
         return int(w.thread_groups.leader[int(w.tasks.tg[row])])
 
     def _tid(self, row: int) -> int:
-        return int(self.world.tasks.tids[row, 0])
+        """``row``'s id in the namespace /proc shows (0: not in it)."""
+        return int(self.world.tasks.tids[row, self._level()])
+
+    def _visible(self, row: int) -> bool:
+        tid = self._tid(row)
+        return tid > 0 and pidns.task_by_tid(self.world, self._view(), tid) == row
 
     def _pid(self, row: int) -> int:
         return self._tid(self._leader(row))
@@ -132,7 +148,7 @@ class KernelProc(ProcProvider):
 
     def self_pid(self) -> int:
         t = self.machine.current_task
-        if t is None:
+        if t is None or not self._visible(t.row):
             raise KernelError(E.ENOENT, "no current process")
         return self._pid(t.row)
 
@@ -167,7 +183,7 @@ class KernelProc(ProcProvider):
 
     def self_tid(self) -> int:
         t = self.machine.current_task
-        if t is None:
+        if t is None or not self._visible(t.row):
             raise KernelError(E.ENOENT, "no current process")
         return self._tid(t.row)
 
@@ -176,7 +192,7 @@ class KernelProc(ProcProvider):
         T = w.tasks
         return sorted(self._tid(r) for r in self.machine.tasks
                       if T.alive[r] and int(T.exit_state[r]) != ExitState.DEAD
-                      and self._leader(r) == r)
+                      and self._leader(r) == r and self._visible(r))
 
     def has_pid(self, pid: int) -> bool:
         try:
@@ -294,13 +310,27 @@ class KernelProc(ProcProvider):
         except KernelError:
             return None
 
+    # -- namespaces ---------------------------------------------------------------------------------
+    def ns_names(self) -> list[str]:
+        return list(namespaces.NS_NAMES)
+
+    def ns_link(self, pid: int, name: str) -> str:
+        return namespaces.ns_link(self.world, self._thread(pid, 0), name)
+
+    def ns_inode(self, pid: int, name: str):
+        w = self.world
+        row = self._thread(pid, 0)
+        f = namespaces.ns_file(w, row, name)
+        return NsInode(f, namespaces.ns_inode(w, f.kind, f.number))
+
     # -- stat and status ---------------------------------------------------------------------------
     def _state(self, row: int) -> str:
         """The state letter, as ``ecs-kernel ps`` gives it (systems/task_list.py)."""
         return chr(TaskList(self.world, np.array([row]), None, None).state[0])
 
     def _ids(self, row: int) -> tuple[int, int, int, int]:
-        """(ppid, pgid, sid, tgid) of ``row``'s process in the root namespace."""
+        """(ppid, pgid, sid, tgid) of ``row``'s process in the namespace /proc shows (0 for
+        what lies outside it, as a parent in an ancestor namespace)."""
         w = self.world
         T, G, P, S = w.tasks, w.thread_groups, w.process_groups, w.sessions
         leader = self._leader(row)
@@ -308,8 +338,9 @@ class KernelProc(ProcProvider):
         parent = int(T.parent[leader])
         ppid = self._pid(parent) if parent >= 0 else 0
         pg = int(G.pgrp[tg])
-        pgid = int(P.ids[pg, 0]) if pg >= 0 else 0
-        sid = int(S.ids[int(P.session[pg]), 0]) if pg >= 0 and int(P.session[pg]) >= 0 else 0
+        lvl = self._level()
+        pgid = int(P.ids[pg, lvl]) if pg >= 0 else 0
+        sid = int(S.ids[int(P.session[pg]), lvl]) if pg >= 0 and int(P.session[pg]) >= 0 else 0
         return ppid, pgid, sid, self._tid(leader)
 
     def _signal_sets(self, row: int) -> tuple[int, int]:

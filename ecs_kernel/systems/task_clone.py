@@ -17,20 +17,19 @@ from ..abi import (Block, CAP_CHECKPOINT_RESTORE, CAP_SYS_ADMIN, CAP_SYS_RESOURC
                    CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_DETACHED, CLONE_FILES, CLONE_FS,
                    CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID,
                    CLONE_NEWTIME, CLONE_NEWUSER, CLONE_NEWUTS, CLONE_PARENT, CLONE_PARENT_SETTID,
-                   CLONE_PIDFD, CLONE_SIGHAND, CLONE_THREAD, CLONE_VFORK, CLONE_VM, CSIGNAL,
-                   ExitState, NSIG, RLIMIT_NPROC, RunState, SCHED_DEADLINE, SIGCHLD)
+                   CLONE_PIDFD, CLONE_SIGHAND, CLONE_SYSVSEM, CLONE_THREAD, CLONE_VFORK, CLONE_VM,
+                   CSIGNAL, ExitState, NSIG, RLIMIT_NPROC, RunState, SCHED_DEADLINE, SIGCHLD)
 from ..components import links, pidns, resources, rlimits, sigactions
 from ..components.task import INHERITED, all_cpus
 from ..errors import E, KernelError
 from ..jit.links import append_many
 from ..jit.scatter import add_at
-from . import futex, seccomp, sessions, task_identity, task_sched, task_signals
+from . import futex, namespaces, seccomp, sessions, task_identity, task_sched, task_signals
 
 
 # Namespaces we model; the others are refused with EINVAL (documented in the syscall table).
-SUPPORTED_NS = CLONE_NEWPID | CLONE_NEWUTS
-UNSUPPORTED_NS = (CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWNET
-                  | CLONE_NEWTIME)
+SUPPORTED_NS = CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNS
+UNSUPPORTED_NS = CLONE_NEWCGROUP | CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWTIME
 # every flag bit above CSIGNAL has a meaning in Linux; CLONE_NEWTIME (in CSIGNAL's bits) reaches
 # here only from clone3, whose exit signal is apart
 KNOWN_FLAGS = 0xFFFFFF00 | CLONE_NEWTIME
@@ -185,6 +184,8 @@ def validate_flags(world, creator: int, flags: int, exit_signal: int) -> None:
         init = int(N.init_task[int(T.ns[creator])])
         if init >= 0 and T.tg[init] == T.tg[creator]:
             raise KernelError(E.EINVAL, "CLONE_PARENT from a PID namespace's init")
+    if (flags & (CLONE_NEWIPC | CLONE_SYSVSEM)) == (CLONE_NEWIPC | CLONE_SYSVSEM):
+        raise KernelError(E.EINVAL, "CLONE_NEWIPC with CLONE_SYSVSEM")
     if flags & CLONE_THREAD and flags & (CLONE_NEWUSER | CLONE_NEWPID):
         raise KernelError(E.EINVAL, "CLONE_THREAD with a new user or PID namespace")
     if flags & CLONE_PIDFD and flags & (CLONE_DETACHED | CLONE_THREAD):
@@ -225,6 +226,9 @@ def clone(world, creator: int, flags: int, *, exit_signal: int | None = None,
         # caller never sees it because it dies. EINTR is what a kernel-level caller observes.
         raise KernelError(E.EINTR, "the creating thread group is exiting")
 
+    ns = namespaces.children_pidns(world, creator)  # pid_ns_for_children
+    if flags & CLONE_THREAD and ns != int(T.ns[creator]):
+        raise KernelError(E.EINVAL, "a thread in another PID namespace")
     share = {"signal_handlers": flags & CLONE_SIGHAND, "fd_tables": flags & CLONE_FILES,
              "address_spaces": flags & CLONE_VM, "fs_contexts": flags & CLONE_FS}
     # The new memory first (an engine and the address space shared copy-on-write): the part
@@ -233,7 +237,6 @@ def clone(world, creator: int, flags: int, *, exit_signal: int | None = None,
     mm = int(T.mm[creator])
     if not share["address_spaces"] and mm >= 0:
         forked["address_spaces"] = resources.fork_object(world, "address_spaces", mm)
-    ns = int(T.ns[creator])
     new_ns = -1
     if flags & CLONE_NEWPID:
         new_ns = pidns.new_namespace(world, ns)
@@ -288,6 +291,7 @@ def clone(world, creator: int, flags: int, *, exit_signal: int | None = None,
         u = nu
     U.refs[u] += 1
     T.uts[t] = u
+    namespaces.clone_namespaces(world, creator, t, flags)
     if flags & CLONE_CHILD_CLEARTID:
         T.clear_child_tid[t] = child_tid_addr
     # The new tid in user memory, as kernel_clone and schedule_tail write it (a fault is

@@ -32,7 +32,7 @@ from ..jit.links import unlink_many
 from ..jit.scatter import add_at, first_seen, subtract_at, unique
 from ..jit.signals_batch import sigkill_rows
 from ..schedule import Phase, system
-from . import cpu_clocks, futex, io_wait, ptrace, seccomp, sessions, task_clone, tty
+from . import cpu_clocks, futex, io_wait, ipc_sem, ptrace, seccomp, sessions, task_clone, tty
 from .task_signals import (flags_of, group_kill, handler_of, release_group_signals,
                            release_task_signals, send_group_signal)
 
@@ -201,6 +201,8 @@ def exit_main(world, t: int) -> None:
             resources.release(world, kind, row)
     tg = int(T.tg[t])
     G.active_tasks[tg] -= 1
+    if G.active_tasks[tg] == 0 and world.index.ipc is not None:
+        ipc_sem.exit_sem(world, t)  # the process's SEM_UNDO adjustments
     T.run_state[t] = RunState.runExitNotify
 
 
@@ -451,6 +453,9 @@ def exit_main_many(world, rows: np.ndarray) -> None:
         c[rows] = -1
         resources.release_many(world, kind, res)
     subtract_at(G.active_tasks, T.tg[rows], 1)
+    if world.index.ipc is not None:  # as exit_main: the last task of a group undoes its semops
+        for t in rows[G.active_tasks[T.tg[rows]] == 0].tolist():
+            ipc_sem.exit_sem(world, t)
     T.run_state[rows] = RunState.runExitNotify
 
 
