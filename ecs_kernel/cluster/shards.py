@@ -29,6 +29,7 @@ kind ``sharded-simulation`` holding each shard's own simulation checkpoint as a 
 """
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 import pickle
@@ -526,7 +527,6 @@ class ShardedSimulation:
             workload = specmod.parse(meta.get("workload"), "<checkpoint>")
         except specmod.SpecError as e:
             raise CheckpointError(f"the workload: {e}") from None
-        import dataclasses
         sim = cls.__new__(cls)
         sim.workload = dataclasses.replace(workload, source=meta["workload_source"])
         sim.tasks, sim.seed, sim.shards, sim.tick = tasks, seed, shards, tick
