@@ -275,7 +275,7 @@ def drop_ref(f: FileDescription, owner: int = -1) -> None:
     f._fd_refs -= 1
     if f._fd_refs == 0:
         locks.on_release(f)
-        if "dentry" in f.__dict__ or notify.watched(f.inode):
+        if "dentry" in f.__dict__ or notify.watched(getattr(f, "inode", None)):
             notify.closed(f)
         f.release()
 

@@ -144,7 +144,7 @@ def scan(world) -> None:
     seen, found = set(), False
     for files in list(st.files.values()):
         for desc in list(files.values()):
-            if id(desc) in seen or not desc.flags & O_ASYNC:
+            if id(desc) in seen or not getattr(desc, "flags", 0) & O_ASYNC:
                 continue
             seen.add(id(desc))
             found = True

@@ -7,6 +7,7 @@ import os
 import resource
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -17,16 +18,31 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def ecs_run(args, as_limit=8 << 30, timeout=300):
     """``ecs-kernel run ARGS`` in a child process whose address space is limited; returns
-    (status, stdout, stderr, the child's peak RSS in bytes)."""
+    (status, stdout, stderr, the child's peak RSS in bytes). The peak is the child's own
+    (wait4's rusage): RUSAGE_CHILDREN's is the largest of every child this test process ever
+    had, so a big one earlier in the suite would be counted."""
     def limit():
         resource.setrlimit(resource.RLIMIT_AS, (as_limit, as_limit))
 
     env = {"PYTHONPATH": ROOT, "PYTHONDONTWRITEBYTECODE": "1", "PATH": os.environ.get("PATH", "")}
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    p = subprocess.run([sys.executable, "-m", "ecs_kernel.cli", "run", *map(str, args)],
-                       env=env, cwd="/", capture_output=True, timeout=timeout, preexec_fn=limit)
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return p.returncode, p.stdout.decode(), p.stderr.decode(), max(peak, before) * 1024
+    p = subprocess.Popen([sys.executable, "-m", "ecs_kernel.cli", "run", *map(str, args)],
+                         env=env, cwd="/", stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         preexec_fn=limit)
+    got = {}
+    readers = [threading.Thread(target=lambda k=k, f=f: got.__setitem__(k, f.read()))
+               for k, f in (("out", p.stdout), ("err", p.stderr))]
+    for r in readers:
+        r.start()
+    killer = threading.Timer(timeout, p.kill)
+    killer.start()
+    try:
+        _, status, usage = os.wait4(p.pid, 0)
+    finally:
+        killer.cancel()
+    for r in readers:
+        r.join()
+    p.returncode = os.waitstatus_to_exitcode(status)  # (reaped here: Popen must not wait again)
+    return p.returncode, got["out"].decode(), got["err"].decode(), usage.ru_maxrss * 1024
 
 
 def assert_normal_exit(status, err):
