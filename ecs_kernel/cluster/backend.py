@@ -164,9 +164,22 @@ class PoolBackend(Backend):
             if running and self._pool is not None:
                 # the consumer stopped early: stop the work it dropped rather than wait for it
                 # (the next map starts a new pool)
-                for p in list(getattr(self._pool, "_processes", {}).values()):
-                    p.terminate()
-                self.close()
+                self._abandon()
+
+    def _abandon(self) -> None:
+        """Stop the pool's workers now and leave it. Not shutdown(wait=True): a worker killed
+        while it held the call queue's lock leaves the others (and that wait) blocked forever."""
+        pool, self._pool = self._pool, None
+        procs = list((getattr(pool, "_processes", None) or {}).values())
+        for p in procs:
+            p.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        later = (getattr(pool, "_processes", None) or {}).values()  # (None once shut down)
+        for p in procs + [q for q in later if q not in procs]:
+            p.join(timeout=5)
+            if p.is_alive():
+                p.kill()
+                p.join(timeout=5)
 
     def close(self) -> None:
         if self._pool is not None:
