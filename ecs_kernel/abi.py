@@ -879,6 +879,7 @@ BINPRM_BUF_SIZE = 256
 UIO_MAXIOV = 1024
 MAXSYMLINKS = 40
 MAX_LFS_FILESIZE = (1 << 63) - 1
+OFFSET_MAX = (1 << 63) - 1  # type_max(loff_t): the largest file offset (rw_verify_area, locks)
 NEW_UTS_LEN = 64  # __NEW_UTS_LEN: a utsname field holds this many bytes and a NUL
 
 # --- include/uapi/linux/seccomp.h, filter.h, bpf_common.h, audit.h ------------------------------

@@ -26,11 +26,10 @@ deadlock the run loop reports), leases, mandatory locking.
 """
 from __future__ import annotations
 
-from ..abi import F_RDLCK, F_UNLCK, F_WRLCK, LOCK_EX, LOCK_SH
+from ..abi import F_RDLCK, F_UNLCK, F_WRLCK, LOCK_EX, LOCK_SH, OFFSET_MAX
 from ..checkpoint_objects import state_class
 from ..errors import E, KernelError
 
-OFFSET_MAX = (1 << 63) - 1
 LOCK_WAIT = 1 << 30  # an io_waits event no file's poll() has: "the inode's locks changed"
 
 

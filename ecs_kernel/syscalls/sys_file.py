@@ -82,10 +82,10 @@ def _check_count(count: int) -> int:
     return min(count, MAX_RW_COUNT)
 
 
-def _verify_area(offset: int, count: int) -> None:
+def verify_area(offset: int, count: int) -> None:
     """rw_verify_area for a positioned call: EINVAL for a negative offset or an end past the
     largest offset (no file here takes unsigned offsets)."""
-    if offset < 0 or offset + count > (1 << 63) - 1:
+    if offset < 0 or offset + count > abi.OFFSET_MAX:
         raise KernelError(E.EINVAL, "the range ends past the largest file offset")
 
 
@@ -265,7 +265,7 @@ def pread64(t, fd, buf, count, offset):
     if s64(offset) < 0:
         raise KernelError(E.EINVAL)  # ksys_pread64, before the fd
     desc = _file(t, fd)
-    _verify_area(s64(offset), _check_count(count))
+    verify_area(s64(offset), _check_count(count))
     return _do_read(t, desc, buf, count, s64(offset))
 
 
@@ -276,7 +276,7 @@ def pwrite64(t, fd, buf, count, offset):
         raise KernelError(E.EINVAL)  # ksys_pwrite64, before the fd
     desc = _file(t, fd)
     count = _check_count(count)
-    _verify_area(s64(offset), count)
+    verify_area(s64(offset), count)
     return _do_write(t, desc, t.mm.copy_in(buf, count), s64(offset))
 
 
@@ -340,7 +340,7 @@ def preadv(t, fd, iov, iovcnt, offset):
     if off < 0:
         raise KernelError(E.EINVAL)
     vecs = _iov(t, iov, iovcnt)
-    _verify_area(off, sum(ln for _, ln in vecs))
+    verify_area(off, sum(ln for _, ln in vecs))
     return _readv(t, desc, vecs, off)
 
 
@@ -352,7 +352,7 @@ def pwritev(t, fd, iov, iovcnt, offset):
     if off < 0:
         raise KernelError(E.EINVAL)
     vecs = _iov(t, iov, iovcnt)
-    _verify_area(off, sum(ln for _, ln in vecs))
+    verify_area(off, sum(ln for _, ln in vecs))
     return _writev(t, desc, vecs, off)
 
 
@@ -997,7 +997,7 @@ def _record_lock(t, fd: int, desc, cmd: int, arg: int) -> int:
         if rec is None:
             out = (F_UNLCK, whence, l_start, l_len, l_pid)
         else:
-            length = 0 if rec[2] == locks.OFFSET_MAX else rec[2] - rec[1] + 1
+            length = 0 if rec[2] == abi.OFFSET_MAX else rec[2] - rec[1] + 1
             pid = -1 if rec[5] is not None else _pid_as_seen(t, rec[3])
             out = (rec[0], SEEK_SET, rec[1], length, pid)
         t.mm.copy_out(arg, _FLOCK.pack(*out) + raw[_FLOCK.size:])

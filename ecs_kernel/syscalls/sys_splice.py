@@ -14,11 +14,9 @@ from ..fs.pipe import PAGE, BrokenPipe, PipeFile
 from ..systems import fd_table
 from .context import WouldBlock, s32, s64
 from .registry import FULL, PARTIAL, syscall
-from .sys_file import MAX_RW_COUNT
+from .sys_file import MAX_RW_COUNT, verify_area
 from .sys_signal import send_sigpipe
 
-
-LOFF_MAX = (1 << 63) - 1
 
 
 def _pipe(desc):
@@ -102,8 +100,7 @@ def splice(t, fd_in, off_in, fd_out, off_out, length, flags):
         if dst.flags & O_APPEND:
             raise KernelError(E.EINVAL, "splice to an O_APPEND file")
         start = oout if oout is not None else dst.offset
-        if start < 0 or start + n > LOFF_MAX:  # rw_verify_area
-            raise KernelError(E.EINVAL, "negative or overflowing offset")
+        verify_area(start, n)
         nonblock |= bool(src.flags & O_NONBLOCK)
         if not _wait_data(t, fin, ipipe, nonblock):
             return 0
@@ -120,8 +117,8 @@ def splice(t, fd_in, off_in, fd_out, off_out, length, flags):
     if opipe is not None:
         if oin is not None and not src.seekable:
             raise KernelError(E.EINVAL, "offset on an unseekable file")
-        if oin is not None and (oin < 0 or oin + n > LOFF_MAX):  # rw_verify_area
-            raise KernelError(E.EINVAL, "negative or overflowing offset")
+        if oin is not None:
+            verify_area(oin, n)
         nonblock |= bool(dst.flags & O_NONBLOCK)
         _wait_space(t, fout, opipe, nonblock)
         want = min(n, _free(opipe))

@@ -232,6 +232,10 @@ def pgrp_id(world, pg: int, ns: int) -> int:
     return _id_in(world, "process_groups", pg, ns)
 
 
+def session_id(world, s: int, ns: int) -> int:
+    return _id_in(world, "sessions", s, ns)
+
+
 # -- orphaned process groups ------------------------------------------------------------------------
 
 def will_become_orphaned(world, pg: int, ignored_tg: int = -1) -> bool:

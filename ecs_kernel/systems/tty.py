@@ -135,7 +135,7 @@ def tiocgsid(world, task: int) -> int:
     if not has_console(world, task):
         raise KernelError(E.ENOTTY, "not the caller's controlling terminal")
     s = session_of(world, task)
-    return sessions._id_in(world, "sessions", s, int(world.tasks.ns[task]))
+    return sessions.session_id(world, s, int(world.tasks.ns[task]))
 
 
 def tiocsctty(world, task: int, steal: int, readable: bool) -> None:

@@ -1,8 +1,8 @@
 """fs/locks.py's record locks against a naive model: who holds each byte of a small file."""
 from hypothesis import given, settings, strategies as st
 
-from ecs_kernel.abi import F_RDLCK, F_UNLCK, F_WRLCK
-from ecs_kernel.fs.locks import OFFSET_MAX, FileLocks
+from ecs_kernel.abi import F_RDLCK, F_UNLCK, F_WRLCK, OFFSET_MAX
+from ecs_kernel.fs.locks import FileLocks
 
 N = 24  # bytes modelled, and byte N stands for all of [N, OFFSET_MAX]: finite ranges end
 # before N, so only ranges "to the end" reach it, and they cover it whole
