@@ -336,24 +336,33 @@ class RegularFileDescription(FileDescription):
 
 @state_class
 class SnapshotDescription(FileDescription):
-    """Bytes generated at open (a /proc file): read and seek like a file, writes give EINVAL."""
+    """A /proc file's bytes, made as seq_file makes them: at the first read, and again at every
+    read from offset 0 (seq_read_iter starts over there), so a file opened before a change and
+    read after it shows the change; reads past 0 continue the bytes made last. Writes give
+    EINVAL. ``content`` (given: fixed bytes, never made again) is None until the first read."""
 
-    __state__ = {"content": "bytes"}
+    __state__ = {"content": "?bytes", "fixed": "bool"}
 
-    def __init__(self, inode, flags: int, path: str, content: bytes):
+    def __init__(self, inode, flags: int, path: str, content: bytes | None = None):
         super().__init__(inode, flags, path)
         self.content = content
+        self.fixed = content is not None
+
+    def _bytes(self, offset: int) -> bytes:
+        if not self.fixed and (self.content is None or offset == 0):
+            self.content = bytes(self.inode.content_fn())
+        return self.content
 
     def _read(self, n: int) -> bytes:
-        data = self.content[self.offset:self.offset + n]
+        data = self._bytes(self.offset)[self.offset:self.offset + n]
         self.offset += len(data)
         return data
 
     def _pread(self, n: int, offset: int) -> bytes:
-        return self.content[offset:offset + n]
+        return self._bytes(offset)[offset:offset + n]
 
     def _end(self) -> int:
-        return len(self.content)
+        return len(self._bytes(-1))
 
 
 def _dirent64(ino: int, off: int, dtype: int, name: bytes) -> bytes:

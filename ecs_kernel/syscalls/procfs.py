@@ -423,7 +423,7 @@ class KernelProc(ProcProvider):
         if a is not None:  # fs/proc/task_mmu.c task_mem, its order
             u = a.memory_usage()
             vm = "".join(f"{k}:\t{v // 1024:8d} kB\n" for k, v in (
-                ("VmPeak", u.peak), ("VmSize", u.size), ("VmLck", 0), ("VmPin", 0),
+                ("VmPeak", u.peak), ("VmSize", u.size), ("VmLck", a.locked_bytes()), ("VmPin", 0),
                 ("VmHWM", u.hwm), ("VmRSS", u.rss), ("RssAnon", u.anon), ("RssFile", u.file),
                 ("RssShmem", u.shmem), ("VmData", u.data), ("VmStk", u.stack), ("VmExe", u.exe),
                 ("VmLib", u.lib), ("VmPTE", u.pte), ("VmSwap", 0)))

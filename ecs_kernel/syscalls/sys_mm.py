@@ -13,10 +13,12 @@ from ..fs.devices import ZeroDevice
 from .. import abi
 from ..fs.file import FileMapping
 from ..fs.memfd import WRITE_SEALS, MemfdInode
-from ..fs.inodes import RegularFile
-from ..systems import fd_table
+from ..fs.inodes import MAY_WRITE, RegularFile, permitted
+from ..components import rlimits
+from ..cpu.memory import VM_LOCKED, VM_LOCKONFAULT
+from ..systems import fd_table, task_identity
 from .context import s32, u32
-from .registry import FULL, PARTIAL, syscall
+from .registry import FULL, syscall
 
 
 @syscall("brk", FULL, args=("p",), ret="x")
@@ -51,7 +53,24 @@ def mmap(t, addr, length, prot, flags, fd, offset):
                 flags |= MAP_ANONYMOUS
         else:
             raise KernelError(E.ENODEV)
+    if flags & abi.MAP_LOCKED or t.mm.def_flags & VM_LOCKED:
+        _check_future_lock(t, flags, length)
     return t.mm.mmap(addr, length, prot, flags, file, offset)
+
+
+def _check_future_lock(t, flags: int, length: int) -> None:
+    """do_mmap's locking checks: MAP_LOCKED needs can_do_mlock (EPERM), and memory locked at
+    map time (MAP_LOCKED, mlockall's MCL_FUTURE) must fit RLIMIT_MEMLOCK (mlock_future_ok:
+    EAGAIN)."""
+    try:
+        limit = _memlock_limit(t)
+    except KernelError:
+        if flags & abi.MAP_LOCKED:
+            raise
+        limit = 0
+    if limit is not None and limit != abi.RLIM_INFINITY \
+            and t.mm.locked_bytes() + ((length + ~PAGE_MASK) & PAGE_MASK) > limit:
+        raise KernelError(E.EAGAIN, "RLIMIT_MEMLOCK")
 
 
 @syscall("munmap", FULL, args=("p", "u"))
@@ -85,35 +104,104 @@ def msync(t, addr, length, flags):
     return t.mm.msync(addr, length, u32(flags))
 
 
-@syscall("mincore", PARTIAL, "every mapped page is reported resident", args=("p", "u", "p"))
+@syscall("mincore", FULL, "residency from the host's page tables for the guest's memory, which "
+         "is host memory", args=("p", "u", "p"))
 def mincore(t, addr, length, vec):
     """Implements mincore(2)."""
-    t.mm.copy_out(vec, t.mm.mincore(addr, length))
+    creds = t.creds()
+
+    def owns(mapping) -> bool:  # can_do_mincore: the owner, or one who may write the file
+        inode = getattr(mapping, "inode", None)
+        if inode is None:
+            return True
+        return (inode.owner()[1] == creds.uid or creds.capable(abi.CAP_FOWNER)
+                or permitted(inode, creds, MAY_WRITE))
+
+    t.mm.copy_out(vec, t.mm.mincore(addr, length, owns))
     return 0
 
 
-def _lock(name):
-    def handler(t, addr, length, *rest):
-        return 0
-    handler.__name__ = name
-    handler.__doc__ = f"Implements {name}(2): memory is never paged out, so locking is a no-op."
-    return handler
+def _lock_range(addr: int, length: int) -> tuple[int, int]:
+    """mlock's range: the pages ``[addr, addr + length)`` touches; EINVAL if it wraps."""
+    start = addr & PAGE_MASK
+    end = (addr + length + ~PAGE_MASK) & PAGE_MASK
+    if addr + length >= 1 << 64 or end >= 1 << 64:
+        raise KernelError(E.EINVAL)
+    return start, end
 
 
-syscall("mlock", FULL, "nothing is ever swapped", args=("x", "u"))(_lock("mlock"))
-syscall("munlock", FULL, "nothing is ever swapped", args=("x", "u"))(_lock("munlock"))
-syscall("mlock2", FULL, "nothing is ever swapped", args=("x", "u", "x"))(_lock("mlock2"))
+def _memlock_limit(t) -> int | None:
+    """RLIMIT_MEMLOCK's soft limit in bytes, or None when the caller may lock without limit
+    (CAP_IPC_LOCK). EPERM when it may not lock at all (can_do_mlock: the limit is 0)."""
+    if task_identity.capable(t.world, t.row, abi.CAP_IPC_LOCK):
+        return None
+    cur = rlimits.get(t.world, int(t.world.tasks.tg[t.row]), abi.RLIMIT_MEMLOCK)[0]
+    if cur == 0:
+        raise KernelError(E.EPERM)
+    return cur
 
 
-@syscall("mlockall", FULL, "nothing is ever swapped", args=("x",))
+def _do_mlock(t, addr: int, length: int, flags: int) -> int:
+    start, end = _lock_range(addr, length)
+    limit = _memlock_limit(t)
+    if limit is not None and limit != abi.RLIM_INFINITY:
+        # what stays locked afterwards: the range, and every lock outside it
+        if t.mm.locked_bytes() - t.mm.locked_bytes(start, end) + (end - start) > limit:
+            raise KernelError(E.ENOMEM, "RLIMIT_MEMLOCK")
+    if not t.mm.mlock_range(start, end, flags):
+        raise KernelError(E.ENOMEM, "a page could not be faulted in")  # PROT_NONE
+    return 0
+
+
+@syscall("mlock", FULL, "locks are kept (VmLck, RLIMIT_MEMLOCK); nothing is ever swapped",
+         args=("p", "u"))
+def mlock(t, addr, length):
+    """Implements mlock(2)."""
+    return _do_mlock(t, addr, length, VM_LOCKED)
+
+
+@syscall("mlock2", FULL, "as mlock; MLOCK_ONFAULT locks pages as they are touched",
+         args=("p", "u", "x"))
+def mlock2(t, addr, length, flags):
+    """Implements mlock2(2)."""
+    flags = u32(flags)
+    if flags & ~abi.MLOCK_ONFAULT:
+        raise KernelError(E.EINVAL)
+    return _do_mlock(t, addr, length,
+                     VM_LOCKED | (VM_LOCKONFAULT if flags & abi.MLOCK_ONFAULT else 0))
+
+
+@syscall("munlock", FULL, args=("p", "u"))
+def munlock(t, addr, length):
+    """Implements munlock(2)."""
+    start, end = _lock_range(addr, length)
+    t.mm.mlock_range(start, end, 0)
+    return 0
+
+
+@syscall("mlockall", FULL, "locks are kept (VmLck, RLIMIT_MEMLOCK); MCL_FUTURE locks later "
+         "mmap and brk memory", args=("x",))
 def mlockall(t, flags):
     """Implements mlockall(2)."""
-    if not u32(flags) or u32(flags) & ~7:
+    flags = u32(flags)
+    if not flags or flags & ~(abi.MCL_CURRENT | abi.MCL_FUTURE | abi.MCL_ONFAULT) \
+            or flags == abi.MCL_ONFAULT:
         raise KernelError(E.EINVAL)
+    limit = _memlock_limit(t)
+    lock = VM_LOCKED | (VM_LOCKONFAULT if flags & abi.MCL_ONFAULT else 0)
+    mm = t.mm
+    if flags & abi.MCL_CURRENT and limit is not None and limit != abi.RLIM_INFINITY \
+            and mm.mapped_bytes()[0] > limit:
+        raise KernelError(E.ENOMEM, "RLIMIT_MEMLOCK")
+    mm.def_flags = lock if flags & abi.MCL_FUTURE else 0
+    if flags & abi.MCL_CURRENT:
+        mm.mlock_all(lock, current=True)
     return 0
 
 
-@syscall("munlockall", FULL, "nothing is ever swapped")
+@syscall("munlockall", FULL)
 def munlockall(t):
     """Implements munlockall(2)."""
+    t.mm.def_flags = 0
+    t.mm.mlock_all(0, current=True)
     return 0

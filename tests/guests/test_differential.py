@@ -222,3 +222,9 @@ def test_fork_copy_on_write_and_memory_accounting(guest_build, libc, scenario):
     and statm count pages as Linux does (copy-on-write pages in both, RSS growing by the pages
     written)."""
     same([guest_build("cow", libc), scenario], cwd="/var/tmp")
+
+
+def test_mlock_mincore(guest_build, libc):
+    """mlock/mlock2/munlock/mlockall, MAP_LOCKED and MAP_POPULATE: mincore's residency, VmLck,
+    RLIMIT_MEMLOCK and the errnos, as root and as a user without CAP_IPC_LOCK."""
+    same([guest_build("mlock", libc)])
