@@ -126,6 +126,7 @@ ThreadState = Component("ThreadState", "tasks", {
     "uts": Column(I32, -1),  # UTS namespace row
     "vfork_parent": Column(I32, -1),  # CLONE_VFORK: the parent held until this child execs or exits
     "comm": Column(np.dtype("S16"), b""),  # the task's name (exec's basename, PR_SET_NAME), <= 15
+    "personality": Column(np.uint32, 0),  # personality(2): PER_LINUX and its flags
     "start_ns": Column(np.int64, 0),  # kernel time it was created (/proc/<pid>/stat's starttime)
 }, doc="Per-thread odds and ends that clone, prctl, exit and /proc use.")
 
@@ -167,7 +168,7 @@ INHERITED = ("ruid", "euid", "suid", "fsuid", "rgid", "egid", "sgid", "fsgid",
              "securebits", "no_new_privs", "nice", "sched_policy", "rt_priority",
              "sched_reset_on_fork", "dl_runtime", "dl_deadline", "dl_period", "ioprio",
              "cpus_allowed", "rseq_addr", "rseq_len", "rseq_sig", "sig_mask", "comm",
-             "seccomp_mode", "seccomp_filter", "ipcns", "mntns", "userns", "pidns_children")
+             "personality", "seccomp_mode", "seccomp_filter", "ipcns", "mntns", "userns", "pidns_children")
 
 
 def check(world) -> None:

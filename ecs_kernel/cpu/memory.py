@@ -453,6 +453,8 @@ class AddressSpace:
         self.hiwater_rss = 0  # VmHWM: the highest RSS seen (memory_usage)
         self.hiwater_vm = 0  # VmPeak
         self.def_flags = 0  # mm->def_flags: VM_LOCKED (| VM_LOCKONFAULT) after mlockall(MCL_FUTURE)
+        self.legacy_layout = 0  # 1: mappings go bottom-up from TASK_UNMAPPED_BASE (personality's
+        # ADDR_COMPAT_LAYOUT at exec: x86 mmap_is_legacy)
         # What the image was started as (Linux mm->exe_file and the argv/envp areas /proc shows)
         self.exe_path = "/"
         self.argv: list[bytes] = []
@@ -1012,6 +1014,8 @@ class AddressSpace:
                     i = self._first_after(hint)
                     if i == self._n or hint + length <= self._start_gap(i):
                         a = hint
+            if a < 0 and self.legacy_layout:  # mmap_is_legacy: ADDR_COMPAT_LAYOUT
+                a = self._area_bottomup(0, length, flags)
             if a < 0:
                 low = max(PAGE_SIZE, self.mmap_min_addr)
                 a = int(_pw.find_gap_topdown(self._t, self._n, length, low, self.mmap_base,
@@ -1812,7 +1816,7 @@ class AddressSpace:
 
     _SCALARS = ("task_size", "mmap_base", "mmap_legacy_base", "mmap_min_addr", "stack_guard_gap",
                 "max_map_count", "rlimit_as", "rlimit_data_max", "rlimit_stack", "start_stack",
-                "def_flags")
+                "def_flags", "legacy_layout")
 
     def save_state(self, w, name: str) -> dict:
         """The address space into checkpoint writer ``w``: the range table without its host
@@ -1898,7 +1902,8 @@ class AddressSpace:
         if the host refuses (the caller's ENOMEM); the parent is unchanged then but for buffers
         moved onto snapshots, which hold the same bytes."""
         child = AddressSpace(uc_new, mmap_base=self.mmap_base, task_size=self.task_size)
-        for k in ("mmap_legacy_base", "mmap_min_addr", "stack_guard_gap", "max_map_count",
+        for k in ("mmap_legacy_base", "legacy_layout", "mmap_min_addr", "stack_guard_gap",
+                  "max_map_count",
                   "rlimit_as", "rlimit_data", "rlimit_data_max", "rlimit_stack", "start_brk",
                   "current_brk", "start_data", "end_data", "start_stack", "exe_path", "argv",
                   "envp"):

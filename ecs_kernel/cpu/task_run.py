@@ -41,8 +41,8 @@ import traceback
 import numpy as np
 from unicorn import x86_const as X
 
-from ..abi import (CLONE_SETTLS, CLONE_THREAD, CLONE_VM, ERESTARTNOHAND, ERESTARTNOINTR,
-                   ERESTARTSYS, ERESTART_RESTARTBLOCK, ExitState, NR_RESTART_SYSCALL,
+from ..abi import (ADDR_COMPAT_LAYOUT, CLONE_SETTLS, CLONE_THREAD, CLONE_VM, ERESTARTNOHAND,
+                   ERESTARTNOINTR, ERESTARTSYS, ERESTART_RESTARTBLOCK, ExitState, NR_RESTART_SYSCALL,
                    PTRACE_O_TRACESYSGOOD, RLIMIT_AS, RLIMIT_DATA, RLIMIT_STACK, SEGV_MAPERR,
                    SIGTRAP, SYSCALL_WORK_TRACE, TRAP_TRACE, Block, RunState, SIGKILL, SIGSEGV,
                    UNBLOCKABLE)
@@ -185,6 +185,7 @@ class Machine:
         row = task.row
         stack, _ = rlimit_get(w, int(T.tg[row]), RLIMIT_STACK)
         gm = self._new_memory(row)
+        gm.aspace.legacy_layout = int(bool(T.personality[row] & ADDR_COMPAT_LAYOUT))
         ec = ExecCreds(int(T.ruid[row]), int(T.euid[row]), int(T.rgid[row]), int(T.egid[row]))
         try:
             prog = loader.load(self.fs, gm.aspace, path, argv, envp,

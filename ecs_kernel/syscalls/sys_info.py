@@ -8,7 +8,7 @@ from __future__ import annotations
 import struct
 
 from ..abi import (CAP_SYS_ADMIN, FSHIFT, GRND_INSECURE, GRND_NONBLOCK, GRND_RANDOM, NEW_UTS_LEN,
-                   NSEC_PER_SEC, SI_LOAD_SHIFT)
+                   NSEC_PER_SEC, PER_LINUX32, PER_MASK, SI_LOAD_SHIFT, UNAME26)
 from ..errors import E, KernelError
 from ..systems.task_identity import capable
 from .context import s32, u32
@@ -36,9 +36,27 @@ def uname(t, buf):
     u = int(t.world.tasks.uts[t.row])
     host = bytes(U.hostname[u]) if u >= 0 else b"ecs-kernel"
     dom = bytes(U.domainname[u]) if u >= 0 else b"(none)"
-    raw = b"".join(_field(x) for x in (SYSNAME, host, RELEASE, VERSION, MACHINE, dom))
+    persona = int(t.world.tasks.personality[t.row])
+    release = _uname26(RELEASE) if persona & UNAME26 else RELEASE
+    machine = b"i686" if persona & PER_MASK == PER_LINUX32 else MACHINE  # override_architecture
+    raw = b"".join(_field(x) for x in (SYSNAME, host, release, VERSION, machine, dom))
     t.mm.copy_out(buf, raw)
     return 0
+
+
+def _uname26(release: bytes) -> bytes:
+    """override_release: "2.6.(60 + the minor version)" and what follows the version numbers."""
+    i, dots = 0, 0
+    while i < len(release):
+        c = release[i:i + 1]
+        if c == b"." and dots + 1 >= 3:
+            break
+        dots += c == b"."
+        if not c.isdigit() and c != b".":
+            break
+        i += 1
+    minor = int(release.split(b".")[1])
+    return b"2.6.%d" % (minor + 60) + release[i:]
 
 
 def _set_uts(t, col: str, name: int, length: int) -> int:
@@ -111,7 +129,16 @@ def syslog(t, type_, buf, length):
     raise KernelError(E.EINVAL)
 
 
-@syscall("personality", PARTIAL, "PER_LINUX only", args=("x",))
+@syscall("personality", FULL, "kept per task, inherited, READ_IMPLIES_EXEC dropped by exec; "
+         "UNAME26 and PER_LINUX32 change uname, READ_IMPLIES_EXEC mmap and mprotect, "
+         "STICKY_TIMEOUTS select and poll, ADDR_COMPAT_LAYOUT and MMAP_PAGE_ZERO the next exec; "
+         "the layout is never randomized, with or without ADDR_NO_RANDOMIZE", args=("x",))
 def personality(t, persona):
-    """Implements personality(2): query (0xffffffff) or set PER_LINUX."""
-    return 0
+    """Implements personality(2): 0xffffffff asks; any other value is the new personality (Linux
+    takes every value). Returns the old one."""
+    T = t.world.tasks
+    old = int(T.personality[t.row])
+    persona = u32(persona)
+    if persona != 0xFFFF_FFFF:
+        T.personality[t.row] = persona
+    return old

@@ -55,7 +55,15 @@ def mmap(t, addr, length, prot, flags, fd, offset):
             raise KernelError(E.ENODEV)
     if flags & abi.MAP_LOCKED or t.mm.def_flags & VM_LOCKED:
         _check_future_lock(t, flags, length)
-    return t.mm.mmap(addr, length, prot, flags, file, offset)
+    return t.mm.mmap(addr, length, _read_implies_exec(t, prot), flags, file, offset)
+
+
+def _read_implies_exec(t, prot: int) -> int:
+    """personality's READ_IMPLIES_EXEC: a readable mapping is executable too (no mount here is
+    noexec)."""
+    if prot & abi.PROT_READ and t.world.tasks.personality[t.row] & abi.READ_IMPLIES_EXEC:
+        return prot | abi.PROT_EXEC
+    return prot
 
 
 def _check_future_lock(t, flags: int, length: int) -> None:
@@ -82,7 +90,7 @@ def munmap(t, addr, length):
 @syscall("mprotect", FULL, args=("p", "u", "prot"))
 def mprotect(t, addr, length, prot):
     """Implements mprotect(2)."""
-    return t.mm.mprotect(addr, length, u32(prot))
+    return t.mm.mprotect(addr, length, _read_implies_exec(t, u32(prot)))
 
 
 @syscall("mremap", FULL, args=("p", "u", "u", "mremapflags", "newaddr"), ret="x")

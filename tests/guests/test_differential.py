@@ -228,3 +228,9 @@ def test_mlock_mincore(guest_build, libc):
     """mlock/mlock2/munlock/mlockall, MAP_LOCKED and MAP_POPULATE: mincore's residency, VmLck,
     RLIMIT_MEMLOCK and the errnos, as root and as a user without CAP_IPC_LOCK."""
     same([guest_build("mlock", libc)])
+
+
+def test_personality(guest_build, libc):
+    """personality(2): kept, inherited by fork, READ_IMPLIES_EXEC dropped by exec; UNAME26 and
+    PER_LINUX32 in uname, READ_IMPLIES_EXEC in mmap/mprotect, STICKY_TIMEOUTS in select."""
+    same([guest_build("persona", libc)])
