@@ -414,6 +414,23 @@ def _err(errno: int, msg: str = ""):
     return KernelError(errno, msg)
 
 
+def machine_memory(aspaces) -> tuple[int, int]:
+    """(bytes the guests hold, of which shared memory) over ``aspaces``, every host buffer
+    counted once however many processes map it: the resident pages of each (host mincore), what
+    sysinfo and /proc/meminfo take from the machine's memory."""
+    used = shared = 0
+    seen: set[int] = set()
+    for a in aspaces:
+        for hb in a._bufs:
+            if hb is None or id(hb) in seen:
+                continue
+            seen.add(id(hb))
+            n = len(_hp.resident_pages(hb.arr)) * PAGE_SIZE
+            used += n
+            shared += n if hb.shared else 0
+    return used, shared
+
+
 class AddressSpace:
     """The memory of one guest process, mapped into one Unicorn engine (gVisor: MemoryManager).
 
