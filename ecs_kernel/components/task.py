@@ -88,6 +88,10 @@ WaitState = Component("WaitState", "tasks", {
     "wait_uid": Column(np.uint32, 0),
     "wait_utime": Column(np.uint64, 0),  # the reaped child's CPU time (wait4's rusage), ns
     "wait_stime": Column(np.uint64, 0),
+    "wait_maxrss": Column(np.int64, 0),  # and its maxrss (bytes), page faults and switches
+    "wait_min_flt": Column(np.int64, 0),
+    "wait_nvcsw": Column(np.int64, 0),
+    "wait_nivcsw": Column(np.int64, 0),
 }, doc="A wait4/waitid in progress (blocked) and its result.")
 
 TaskCreds = Component("TaskCreds", "tasks", {

@@ -13,7 +13,7 @@ from ..abi import (ARG_MAX, CAP_SYS_RAWIO, MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE
                    PAGE_SIZE, PROT_EXEC, PROT_READ, READ_IMPLIES_EXEC, ExitState, STK_LIM)
 from ..errors import KernelError
 from ..components import links, resources, sigactions
-from . import fd_table, futex, task_clone, task_exit, task_identity, task_signals, timers
+from . import cpu_clocks, fd_table, futex, task_clone, task_exit, task_identity, task_signals, timers
 
 
 def arg_strings_limit(rlimit_stack: int = STK_LIM) -> int:
@@ -52,6 +52,8 @@ def begin_new_exec(world, row: int, memory) -> int:
     task_clone.vfork_release(world, row)
     objs = world.index.address_spaces
     old = int(T.mm[row])
+    if old >= 0 and old in objs:  # exec_mmap: the group keeps the old image's highest RSS
+        cpu_clocks.keep_maxrss(world, row, objs[old], fresh=True)
     if old >= 0 and old in objs:
         new = resources.new(world, "address_spaces")
         T.mm[row] = new

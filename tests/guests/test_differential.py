@@ -234,3 +234,9 @@ def test_personality(guest_build, libc):
     """personality(2): kept, inherited by fork, READ_IMPLIES_EXEC dropped by exec; UNAME26 and
     PER_LINUX32 in uname, READ_IMPLIES_EXEC in mmap/mprotect, STICKY_TIMEOUTS in select."""
     same([guest_build("persona", libc)])
+
+
+def test_rusage(guest_build, libc):
+    """getrusage/wait4/waitid rusage: maxrss, page faults and switches behave as Linux's do
+    (their exact counts differ between runs natively too: the program prints facts about them)."""
+    same([guest_build("rusage", libc)])
