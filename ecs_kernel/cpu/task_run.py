@@ -74,6 +74,8 @@ def _host_minflt() -> int:
     """This host thread's minor page faults so far: a guest's pages are host memory, so the
     faults its code takes while it runs are the host's (getrusage's ru_minflt)."""
     return resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
+
+
 # Up to this many guest tasks the run loop's questions of every task (who can run, who has a
 # signal to take, who is exiting) are a Python loop over them; above, numpy over the columns
 # (a numpy call costs ~1 us, a task in the loop ~1 us; tests/cpu/test_machine.py holds the two
