@@ -1762,6 +1762,8 @@ class AddressSpace:
                 if cur >= end:
                     raise _err(E.ENOMEM)
                 unmapped = True
+            if flags & MS_INVALIDATE and int(self._t[FLAGS, i]) & VM_LOCKED:
+                raise _err(E.EBUSY, "MS_INVALIDATE of locked memory")
             piece_end = min(e, end)
             hb = self._bufs[int(self._t[BUF, i])]
             if hb.shared and hb.file is not None:

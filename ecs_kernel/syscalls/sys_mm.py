@@ -66,18 +66,15 @@ def _read_implies_exec(t, prot: int) -> int:
     return prot
 
 
+MREMAP_FLAGS = abi.MREMAP_MAYMOVE | abi.MREMAP_FIXED | abi.MREMAP_DONTUNMAP
+
+
 def _check_future_lock(t, flags: int, length: int) -> None:
     """do_mmap's locking checks: MAP_LOCKED needs can_do_mlock (EPERM), and memory locked at
     map time (MAP_LOCKED, mlockall's MCL_FUTURE) must fit RLIMIT_MEMLOCK (mlock_future_ok:
     EAGAIN)."""
-    try:
-        limit = _memlock_limit(t)
-    except KernelError:
-        if flags & abi.MAP_LOCKED:
-            raise
-        limit = 0
-    if limit is not None and limit != abi.RLIM_INFINITY \
-            and t.mm.locked_bytes() + ((length + ~PAGE_MASK) & PAGE_MASK) > limit:
+    limit = _memlock_limit(t, refuse=bool(flags & abi.MAP_LOCKED))
+    if limit is not None and t.mm.locked_bytes() + ((length + ~PAGE_MASK) & PAGE_MASK) > limit:
         raise KernelError(E.EAGAIN, "RLIMIT_MEMLOCK")
 
 
@@ -96,7 +93,19 @@ def mprotect(t, addr, length, prot):
 @syscall("mremap", FULL, args=("p", "u", "u", "mremapflags", "newaddr"), ret="x")
 def mremap(t, addr, old_len, new_len, flags, new_addr):
     """Implements mremap(2)."""
-    return t.mm.mremap(addr, old_len, new_len, u32(flags), new_addr)
+    flags = u32(flags)
+    grow = ((new_len + ~PAGE_MASK) & PAGE_MASK) - ((old_len + ~PAGE_MASK) & PAGE_MASK)
+    if grow > 0 and not addr & ~PAGE_MASK and not flags & ~MREMAP_FLAGS:
+        v = t.mm.vma_at(addr)
+        if v is not None and v.flags & VM_LOCKED:  # vma_to_resize: mlock_future_ok
+            limit = _memlock_limit(t, refuse=False)
+            if limit is not None and t.mm.locked_bytes() + grow > limit:
+                raise KernelError(E.EAGAIN, "RLIMIT_MEMLOCK")
+    new = t.mm.mremap(addr, old_len, new_len, flags, new_addr)
+    v = t.mm.vma_at(new) if grow > 0 else None
+    if v is not None and v.flags & (VM_LOCKED | VM_LOCKONFAULT) == VM_LOCKED:
+        t.mm.mlock_range(new, new + ((new_len + ~PAGE_MASK) & PAGE_MASK), VM_LOCKED)  # populate
+    return new
 
 
 @syscall("madvise", FULL, "MADV_DONTNEED zeroes; paging advice is accepted and ignored",
@@ -138,21 +147,22 @@ def _lock_range(addr: int, length: int) -> tuple[int, int]:
     return start, end
 
 
-def _memlock_limit(t) -> int | None:
-    """RLIMIT_MEMLOCK's soft limit in bytes, or None when the caller may lock without limit
-    (CAP_IPC_LOCK). EPERM when it may not lock at all (can_do_mlock: the limit is 0)."""
+def _memlock_limit(t, refuse: bool = True) -> int | None:
+    """RLIMIT_MEMLOCK's soft limit in bytes (RLIM_INFINITY: None), or None when the caller may
+    lock without limit (CAP_IPC_LOCK). With ``refuse``, EPERM when it may not lock at all
+    (can_do_mlock: the limit is 0)."""
     if task_identity.capable(t.world, t.row, abi.CAP_IPC_LOCK):
         return None
     cur = rlimits.get(t.world, int(t.world.tasks.tg[t.row]), abi.RLIMIT_MEMLOCK)[0]
-    if cur == 0:
+    if cur == 0 and refuse:
         raise KernelError(E.EPERM)
-    return cur
+    return None if cur == abi.RLIM_INFINITY else cur
 
 
 def _do_mlock(t, addr: int, length: int, flags: int) -> int:
     start, end = _lock_range(addr, length)
     limit = _memlock_limit(t)
-    if limit is not None and limit != abi.RLIM_INFINITY:
+    if limit is not None:
         # what stays locked afterwards: the range, and every lock outside it
         if t.mm.locked_bytes() - t.mm.locked_bytes(start, end) + (end - start) > limit:
             raise KernelError(E.ENOMEM, "RLIMIT_MEMLOCK")
@@ -198,8 +208,7 @@ def mlockall(t, flags):
     limit = _memlock_limit(t)
     lock = VM_LOCKED | (VM_LOCKONFAULT if flags & abi.MCL_ONFAULT else 0)
     mm = t.mm
-    if flags & abi.MCL_CURRENT and limit is not None and limit != abi.RLIM_INFINITY \
-            and mm.mapped_bytes()[0] > limit:
+    if flags & abi.MCL_CURRENT and limit is not None and mm.mapped_bytes()[0] > limit:
         raise KernelError(E.ENOMEM, "RLIMIT_MEMLOCK")
     mm.def_flags = lock if flags & abi.MCL_FUTURE else 0
     if flags & abi.MCL_CURRENT:

@@ -56,6 +56,9 @@ static void unprivileged(void) {
     r("user mlock 2 pages", mlock(p, 2 * PG));
     r("user mlock 3 pages", mlock(p, 3 * PG));
     r("user mlock same 2 again", mlock(p, 2 * PG));
+    void *m = mremap(p, 2 * PG, 3 * PG, MREMAP_MAYMOVE);
+    printf("user mremap grows a locked mapping past the limit: %s\n",
+           m == MAP_FAILED ? strerror(errno) : "ok");
     printf("user VmLck %ld\n", vmlck());
     r("user mlock2 other page", mlock(p + 4 * PG, PG));
     r("user munlock", munlock(p, 8 * PG));
@@ -85,6 +88,8 @@ int main(void) {
     core("after mlock", p, 16);
     printf("VmLck %ld\n", vmlck());
     r("madvise dontneed locked", madvise(p + 8 * PG, PG, MADV_DONTNEED));
+    r("msync invalidate locked", msync(p + 8 * PG, PG, MS_ASYNC | MS_INVALIDATE));
+    r("msync invalidate unlocked", msync(p + 10 * PG, PG, MS_ASYNC | MS_INVALIDATE));
     r("mlock2 onfault 12", syscall(SYS_mlock2, p + 12 * PG, PG, MLOCK_ONFAULT));
     core("after onfault", p, 16);
     printf("VmLck %ld\n", vmlck());
