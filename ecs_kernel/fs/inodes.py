@@ -587,6 +587,7 @@ class SyntheticDir(DirInode):
     """
 
     __state__ = {"_cache": "dict[str,@Inode]"}
+    generic_llseek = True  # lseek as procfs and kernfs directories: SEEK_END is size 0 too
 
     def __init__(self, sb: SuperBlock, mode: int = 0o555, uid: int = 0, gid: int = 0):
         super().__init__(sb, mode, uid, gid)

@@ -240,3 +240,9 @@ def test_rusage(guest_build, libc):
     """getrusage/wait4/waitid rusage: maxrss, page faults and switches behave as Linux's do
     (their exact counts differ between runs natively too: the program prints facts about them)."""
     same([guest_build("rusage", libc)])
+
+
+def test_proc_files_seek_and_are_made_at_read(guest_build, libc):
+    """lseek on /proc files (SEEK_SET/SEEK_CUR only) and /proc, /sys and tmpfs directories, and a
+    /proc file opened before a change and read after it shows the change."""
+    same([guest_build("procseek", libc)])
