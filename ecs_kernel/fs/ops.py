@@ -27,6 +27,7 @@ from ecs_kernel.abi import (IN_ATTRIB, IN_CREATE, IN_DELETE, IN_ISDIR, IN_MODIFY
 from ecs_kernel import abi
 from ecs_kernel.errors import E, KernelError
 from ecs_kernel.fs import host_view, notify
+from ecs_kernel.fs.devices import DeviceNode
 from ecs_kernel.fs.stat import Stat
 from ecs_kernel.fs.file import FileDescription, PathDescription
 from ecs_kernel.fs.inodes import (
@@ -54,6 +55,8 @@ LAST_NORM, LAST_DOT, LAST_DOTDOT, LAST_ROOT = range(4)
 
 class PathOps:
     """The path operations; see the module docstring."""
+
+    devices: dict = {}  # the modelled devices by number (the FileSystem's /dev): DeviceNode opens
 
     # -- helpers ---------------------------------------------------------------------------------
     def _may_create(self, d: DirInode, walk, unsupported: int = E.EPERM) -> None:
@@ -180,7 +183,13 @@ class PathOps:
                     host_view.current().check_open(inode.lower, directory=True)
                 except OSError as e:
                     raise KernelError(e.errno or E.EACCES, inode.lower) from None
-        desc = inode.open_description((flags & ~O_CREAT) | O_LARGEFILE, shown)
+        if isinstance(inode, DeviceNode):
+            device = self.devices.get(inode.rdev) if inode.ftype == abi.S_IFCHR else None
+            if device is None:
+                raise KernelError(E.ENXIO, "no device of this number")
+            desc = device.open_node(inode, (flags & ~O_CREAT) | O_LARGEFILE, shown)
+        else:
+            desc = inode.open_description((flags & ~O_CREAT) | O_LARGEFILE, shown)
         if res.parent is not None and res.name:
             desc.dentry = (res.parent, res.name)  # where fsnotify finds the watched directory
         if created:

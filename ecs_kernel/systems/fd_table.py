@@ -81,6 +81,42 @@ def new_fd(world, task: int, f, *, min_fd: int = 0, cloexec: bool = False) -> in
     return fd
 
 
+def hold_opening(world, task: int, f) -> None:
+    """``task``'s open(2) waits with ``f`` made (a FIFO's end waiting for its partner): the
+    description is kept, counted, until the call installs it (:func:`take_opening`) or ends
+    without it (:func:`drop_opening`)."""
+    st = store(world)
+    if st.opening.get(task) is f:
+        return
+    drop_opening(world, task)
+    f._fd_refs = getattr(f, "_fd_refs", 0) + 1
+    st.opening[task] = f
+
+
+def opening(world, task: int):
+    """The description ``task``'s waiting open holds, or None."""
+    st = world.index.fd_store
+    return None if st is None or not st.opening else st.opening.get(task)
+
+
+def take_opening(world, task: int):
+    """The waiting open goes on: its description (to install), no longer held here."""
+    f = store(world).opening.pop(task, None)
+    if f is not None:
+        f._fd_refs -= 1
+    return f
+
+
+def drop_opening(world, task: int) -> None:
+    """The waiting open ended without its file (a signal, the task's exit): the end closes, as
+    fifo_open's error path takes its count back."""
+    st = world.index.fd_store
+    if st is not None and st.opening:
+        f = st.opening.pop(task, None)
+        if f is not None:
+            drop_ref(f)
+
+
 def _drop(world, row: int, fd: int):
     """Remove ``fd`` from the table; returns its file (whose reference the caller drops)."""
     st = store(world)
