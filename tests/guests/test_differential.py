@@ -1,6 +1,7 @@
 """Our C programs, built with gcc -static and musl-gcc -static, run natively and under
 ecs-kernel: stdout and the exit status must match (Linux is the oracle)."""
 import os
+import shutil
 
 import pytest
 
@@ -222,3 +223,25 @@ def test_fork_copy_on_write_and_memory_accounting(guest_build, libc, scenario):
     and statm count pages as Linux does (copy-on-write pages in both, RSS growing by the pages
     written)."""
     same([guest_build("cow", libc), scenario], cwd="/var/tmp")
+
+
+@pytest.mark.parametrize("scenario", ["nodes", "opens", "block", "signals", "lifetime", "ckpt"])
+def test_mknod_and_named_pipes(guest_build, libc, scenario):
+    """mknod(2)/mknodat(2) of every type (EPERM, EINVAL, EEXIST, umask, dirfds, CAP_MKNOD, device
+    nodes opening the devices of their number or ENXIO, socket names refusing connections) and
+    FIFOs as fifo(7) says: who blocks in open and who does not, ENXIO, a reader blocked in open
+    counting as a reader, signals (EINTR, SA_RESTART, SIGKILL, SIGSTOP) during the wait, the
+    buffer's lifetime with the open ends, hard links and /proc/self/fd reopens."""
+    same([guest_build("fifo", libc), scenario])
+
+
+def test_mkfifo_shell_pipeline():
+    """busybox's mkfifo and a shell writing and reading through the FIFO."""
+    busybox = shutil.which("busybox")
+    assert busybox is not None, "busybox-static is not installed (README: apt-get install)"
+    script = ("d=$(mktemp -d); mkfifo -m 640 $d/p; ls -l $d/p | cut -c1-10; "
+              "(echo hello through a fifo > $d/p &); tr a-z A-Z < $d/p; "
+              "(for i in 1 2 3; do echo line $i; done > $d/p &); wc -l < $d/p; "
+              "test -p $d/p && echo is a fifo; rm -r $d")
+    native, guest = same([busybox, "sh", "-c", script], env={"PATH": "/usr/bin:/bin"})
+    assert native.stdout == b"prw-r-----\nHELLO THROUGH A FIFO\n3\nis a fifo\n"

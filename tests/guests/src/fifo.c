@@ -418,12 +418,11 @@ static void ckpt(void) {
     int fa = open(at("a"), O_WRONLY);
     write(fa, "to a", 4);
     close(fa);
+    reap("reader", r);
     int fb = open(at("b"), O_RDONLY);
     char buf[32];
     ssize_t n = read(fb, buf, sizeof buf);
     printf("parent: '%.*s'\n", (int)(n > 0 ? n : 0), buf);
-    fflush(stdout);
-    reap("reader", r);
     reap("writer", w);
 }
 
