@@ -218,9 +218,9 @@ def _open(t, dirfd: int, path_addr: int, flags: int, mode: int) -> int:
         # fifo_open's wait_for_partner: the end is counted while its opener waits (a writer
         # opened O_NONBLOCK meanwhile finds this reader); a handler ends the wait with
         # -ERESTARTSYS (io_wait.finish closes the end).
-        fd_table.hold_opening(w, t.row, desc)
+        fd_table.hold(w, t.row, -1, desc)
         raise WouldBlock([(-1, FIFO_OPEN_WAIT)], lock_gen=gen)
-    fd_table.take_opening(w, t.row)
+    fd_table.take(w, t.row, -1)
     try:
         return fd_table.new_fd(w, t.row, desc, cloexec=bool(flags & O_CLOEXEC))
     except KernelError:

@@ -81,6 +81,11 @@ def block(world, t: int, kind: int, waits, deadline: int, nr: int, done: int = 0
         W.iw_nr[r] = nr
         W.iw_done[r] = done
         W.iw_lock_gen[r] = lock_gen
+        if kind == Block.IO and fd >= 0:
+            try:  # the call holds its file while it waits (Linux: fdget to the call's return)
+                fd_table.hold(world, t, fd, fd_table.get_file(world, t, fd))
+            except KernelError:
+                pass
     T.run_state[t] = RunState.blocked
     T.block[t] = kind
 
@@ -119,10 +124,10 @@ def _free_rows(world, t: int) -> None:
 
 
 def finish(world, t: int) -> None:
-    """The call ended (a result, an error, -EINTR, a handler first): its rows go, and a file
-    its open held while it waited (fd_table.hold_opening) closes if the call did not take it."""
+    """The call ended (a result, an error, -EINTR, a handler first): its rows go, and so do
+    the files it held (fd_table.hold): an open's waiting end closes if the call did not take it."""
     _free_rows(world, t)
-    fd_table.drop_opening(world, t)
+    fd_table.release_held(world, t)
 
 
 def release_task(world, t: int) -> None:

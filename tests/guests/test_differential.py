@@ -225,13 +225,15 @@ def test_fork_copy_on_write_and_memory_accounting(guest_build, libc, scenario):
     same([guest_build("cow", libc), scenario], cwd="/var/tmp")
 
 
-@pytest.mark.parametrize("scenario", ["nodes", "opens", "block", "signals", "lifetime", "ckpt"])
+@pytest.mark.parametrize("scenario", ["nodes", "opens", "block", "signals", "lifetime", "held",
+                                      "ckpt"])
 def test_mknod_and_named_pipes(guest_build, libc, scenario):
     """mknod(2)/mknodat(2) of every type (EPERM, EINVAL, EEXIST, umask, dirfds, CAP_MKNOD, device
     nodes opening the devices of their number or ENXIO, socket names refusing connections) and
     FIFOs as fifo(7) says: who blocks in open and who does not, ENXIO, a reader blocked in open
     counting as a reader, signals (EINTR, SA_RESTART, SIGKILL, SIGSTOP) during the wait, the
-    buffer's lifetime with the open ends, hard links and /proc/self/fd reopens."""
+    buffer's lifetime with the open ends, hard links and /proc/self/fd reopens; a read blocked
+    on a pipe whose fd another thread closes still reads (the call holds its file)."""
     same([guest_build("fifo", libc), scenario])
 
 

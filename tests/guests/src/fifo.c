@@ -1,10 +1,11 @@
 /* mknod(2)/mknodat(2) and named pipes (fifo(7), pipe(7)).
- * Usage: fifo nodes|opens|block|signals|lifetime|ckpt. Output must match native (run as root:
+ * Usage: fifo nodes|opens|block|signals|lifetime|held|ckpt. Output must match native (run as root:
  * CAP_MKNOD is dropped with capset for the EPERM cases). Works in a fresh directory under /tmp. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -395,6 +396,44 @@ static void lifetime(void) {
     printf("  read %ld '%.*s'\n", (long)n, (int)(n > 0 ? n : 0), buf);
 }
 
+static int held_fd;
+
+static void *held_reader(void *arg) {
+    (void)arg;
+    char buf[16];
+    ssize_t n = read(held_fd, buf, sizeof buf);
+    printf("reader blocked before the close read %ld '%.*s'\n", (long)n, (int)(n > 0 ? n : 0), buf);
+    return 0;
+}
+
+/* A call blocked on a file holds it: a read blocked on a pipe (anonymous, then named) whose fd
+ * another thread closes goes on, and the pipe keeps its reader until it returns. */
+static void held(void) {
+    mkfifo(at("f"), 0600);
+    for (int named = 0; named < 2; named++) {
+        int p[2];
+        if (named) {
+            p[0] = open(at("f"), O_RDONLY | O_NONBLOCK);
+            p[1] = open(at("f"), O_WRONLY);
+            fcntl(p[0], F_SETFL, 0);
+        } else {
+            pipe(p);
+        }
+        held_fd = p[0];
+        pthread_t th;
+        pthread_create(&th, 0, held_reader, 0);
+        msleep(100);
+        printf("close the read end: %s\n", err(close(p[0])));
+        printf("read on the closed fd: %s\n", err(read(p[0], &th, 1)));
+        const char *wr = err(write(p[1], "still read", 10));
+        pthread_join(th, 0);
+        printf("write: %s\n", wr);
+        signal(SIGPIPE, SIG_IGN);
+        printf("write after the reader returned: %s\n", err(write(p[1], "x", 1)));
+        close(p[1]);
+    }
+}
+
 /* Processes blocked in opening FIFOs for most of the run (a checkpoint falls there). */
 static void ckpt(void) {
     mkfifo(at("a"), 0600);
@@ -442,6 +481,8 @@ int main(int argc, char **argv) {
         signals();
     else if (!strcmp(what, "lifetime"))
         lifetime();
+    else if (!strcmp(what, "held"))
+        held();
     else
         ckpt();
     char cmd[96];
