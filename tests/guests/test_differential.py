@@ -247,3 +247,10 @@ def test_mkfifo_shell_pipeline():
               "test -p $d/p && echo is a fifo; rm -r $d")
     native, guest = same([busybox, "sh", "-c", script], env={"PATH": "/usr/bin:/bin"})
     assert native.stdout == b"prw-r-----\nHELLO THROUGH A FIFO\n3\nis a fifo\n"
+
+
+def test_cpu_clocks_are_each_threads_own(guest_build, libc):
+    """CLOCK_THREAD_CPUTIME_ID and pthread_getcpuclockid's ids read the CPU time charged to that
+    thread, CLOCK_PROCESS_CPUTIME_ID the sum over the process's threads (systems/cpu_clocks.py),
+    clock_getres answers for them, clock ids of missing pids are EINVAL."""
+    same([guest_build("cpuclocks", libc)])

@@ -155,6 +155,9 @@ static void nodes(void) {
     printf("no CAP_MKNOD fifo: %s\n", err(mknod(at("f3"), S_IFIFO | 0600, 0)));
     show("w");
     printf("open whiteout: %s\n", err(open(at("w"), O_RDONLY)));
+    printf("link into /dev/shm: %s\n", err(link(at("f"), "/dev/shm/newfile")));
+    printf("rename into /dev/shm: %s\n", err(rename(at("f"), "/dev/shm/newfile")));
+    printf("link from /dev: %s\n", err(link("/dev/null", at("devnull"))));
     printf("unlink fifo: %s\n", err(unlink(at("f"))));
     printf("rename fifo: %s\n", err(rename(at("f2"), at("f4"))));
     show("f4");
@@ -489,7 +492,7 @@ int main(int argc, char **argv) {
     snprintf(cmd, sizeof cmd, "%s", dir);
     /* clean up natively (the guest's /tmp is its own) */
     const char *left[] = {"f", "f2", "f3", "f4", "g", "r", "z", "s", "u", "v", "af", "ag", "null",
-                          "zero", "c99", "b240", "w", "a", "b"};
+                          "zero", "c99", "b240", "w", "a", "b", "devnull"};
     for (unsigned i = 0; i < sizeof left / sizeof *left; i++)
         unlink(at(left[i]));
     rmdir(cmd);
