@@ -254,3 +254,16 @@ def test_cpu_clocks_are_each_threads_own(guest_build, libc):
     thread, CLOCK_PROCESS_CPUTIME_ID the sum over the process's threads (systems/cpu_clocks.py),
     clock_getres answers for them, clock ids of missing pids are EINVAL."""
     same([guest_build("cpuclocks", libc)])
+
+
+def test_a_frame_that_would_overflow_the_alternate_stack_is_sigsegv(guest_build, libc):
+    """get_sigframe: a handler on the alternate stack that signals itself again and again
+    (SA_NODEFER) until the next frame would run off the stack's bottom dies of SIGSEGV; the
+    frame is never written below the stack."""
+    same([guest_build("altstack_overflow", libc)])
+
+
+def test_sigtimedwait_does_not_see_an_ignored_signal_it_did_not_block(guest_build, libc):
+    """sig_ignored at send looks at the mask from before the wait (real_blocked): an ignored
+    signal sigtimedwait waits for but the mask did not block is dropped, the wait times out."""
+    same([guest_build("sigwait_ignored", libc)])
