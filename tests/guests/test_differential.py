@@ -267,3 +267,9 @@ def test_sigtimedwait_does_not_see_an_ignored_signal_it_did_not_block(guest_buil
     """sig_ignored at send looks at the mask from before the wait (real_blocked): an ignored
     signal sigtimedwait waits for but the mask did not block is dropped, the wait times out."""
     same([guest_build("sigwait_ignored", libc)])
+
+
+def test_supplementary_groups(guest_build, libc):
+    """setgroups/getgroups (sorted, the count, EINVAL, EFAULT, EPERM without CAP_SETGID),
+    /proc/self/status's Groups line, fork's copy, and access through a supplementary group."""
+    same([guest_build("groups", libc)])
