@@ -675,13 +675,13 @@ def _mknod(t, dirfd: int, path_addr: int, mode: int, dev: int) -> int:
 
 
 @syscall("mknod", FULL, "regular files, FIFOs, socket names; device nodes (CAP_MKNOD) open the "
-         "devices /dev models by number, ENXIO for others", args=("s", "fmode", "x"))
+         "devices /dev models by number, ENXIO for others", args=("s", "fmode", "fdev"))
 def mknod(t, path, mode, dev):
     """Implements mknod(2)."""
     return _mknod(t, AT_FDCWD, path, mode, dev)
 
 
-@syscall("mknodat", FULL, "as mknod", args=("dirfd", "s", "fmode", "x"))
+@syscall("mknodat", FULL, "as mknod", args=("dirfd", "s", "fmode", "fdev"))
 def mknodat(t, dirfd, path, mode, dev):
     """Implements mknodat(2)."""
     return _mknod(t, dirfd, path, mode, dev)
