@@ -382,6 +382,9 @@ class KernelIndex:
     next_shared_ino: int = 1
     # live ptrace links (components/ptrace.py): while any, waits and exits take the scalar paths
     ptraced: int = 0
+    # supplementary group lists, sorted, each once; a task's ``groups`` column indexes them, 0 is
+    # the empty list (systems/task_identity.set_groups)
+    group_lists: list[tuple[int, ...]] = field(default_factory=lambda: [()])
     # seccomp_filters row -> its checked program, one int64 per sock_filter (components/seccomp.py)
     seccomp_progs: dict[int, Any] = field(default_factory=dict)
     # the network namespace: bound names and ports (net/stack.NetStack), made on first use
@@ -433,6 +436,9 @@ class KernelIndex:
                                                         len(progs)))
         w.array("index.seccomp_progs.insns", np.concatenate([np.zeros(0, np.int64),
                                                              *progs.values()]).astype(np.int64))
+        w.array("index.group_lists.lens", np.array([len(g) for g in self.group_lists], np.int64))
+        w.array("index.group_lists.gids", np.array([x for g in self.group_lists for x in g],
+                                                   np.uint32))
         w.array("index.sigactions.keys", np.array(list(self.sigactions), "S16"))
         w.array("index.sigactions.values", np.array(list(self.sigactions.values()), np.int64))
         for k in self._OBJECT_DICTS:
@@ -473,6 +479,14 @@ class KernelIndex:
         ends = np.cumsum(lens)
         index.seccomp_progs = {int(k): insns[e - n:e].copy()
                                for k, n, e in zip(keys.tolist(), lens.tolist(), ends.tolist())}
+        if "index.group_lists.lens" in r.arrays:  # (checkpoints before supplementary groups)
+            lens = r.array("index.group_lists.lens", np.dtype(np.int64), (None,))
+            if len(lens) < 1 or lens[0] != 0 or (lens < 0).any() or (lens > 65536).any():
+                r.fail("bad supplementary group lists")
+            gids = r.array("index.group_lists.gids", np.dtype(np.uint32), (int(lens.sum()),))
+            ends = np.cumsum(lens)
+            index.group_lists = [tuple(gids[e - n:e].tolist())
+                                 for n, e in zip(lens.tolist(), ends.tolist())]
         keys = r.array("index.sigactions.keys", np.dtype("S16"), (None,))
         vals = r.array("index.sigactions.values", np.dtype(np.int64), (len(keys),))
         index.sigactions = {bytes(k).ljust(16, b"\0"): int(v) for k, v in zip(keys, vals.tolist())}

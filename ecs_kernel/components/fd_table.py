@@ -9,7 +9,12 @@ Allocation is the numba kernel ``jit/fdtable.alloc_lowest``. The width starts at
 and doubles when some table needs a higher fd, so a million small tables cost 16 bytes each.
 File descriptions are Python objects (``fs/``), held per table in ``files[row][fd]``; each carries
 ``_fd_refs``, the number of fds (in all tables) and of SCM_RIGHTS messages in flight that
-refer to it; the last close calls ``release()`` (fs/file.drop_ref).
+refer to it; the last close calls ``release()`` (fs/file.drop_ref). ``held[task row]`` maps fds to
+the descriptions a blocked call of that task holds, as Linux's call holds its ``struct file``
+from fdget to its return: a read blocked on a pipe whose fd another thread closed goes on reading
+that pipe (systems/io_wait.block holds them, its ``finish`` lets them go). Fd -1 is the end a
+waiting open made (a FIFO's end waiting for its partner, fifo_open's ``struct file``) until the
+call installs it. Each held description counts one reference.
 
 Invariants (:func:`check`): the bits of ``used`` are exactly the keys of ``files[row]``;
 ``cloexec`` is a subset of ``used``; rows of freed tables are all zero.
@@ -31,6 +36,7 @@ class FDStore:
         self.used = np.zeros((64, 1), np.uint64)
         self.cloexec = np.zeros((64, 1), np.uint64)
         self.files: dict[int, dict[int, object]] = {}
+        self.held: dict[int, dict[int, object]] = {}
 
     @property
     def words(self) -> int:
@@ -59,7 +65,9 @@ class FDStore:
         w.array(f"{name}.cloexec", self.cloexec)
         # open files: the file layer's registered classes (fs/), each description written once
         return {"files": [[row, [[fd, w.ref(f)] for fd, f in sorted(files.items())]]
-                          for row, files in sorted(self.files.items()) if files]}
+                          for row, files in sorted(self.files.items()) if files],
+                "held": [[row, [[fd, w.ref(f)] for fd, f in sorted(files.items())]]
+                         for row, files in sorted(self.held.items()) if files]}
 
     @classmethod
     def from_state(cls, r, name: str, meta) -> "FDStore":
@@ -87,11 +95,23 @@ class FDStore:
                     r.fail(f"fd {fd} of table {row} has a file but is not open")
                 files[fd] = r.obj(pair[1], ("FileDescription",))
             st.files[row] = files
+        st.held = {}
+        for entry in meta.get("held", []):
+            if not (isinstance(entry, list) and len(entry) == 2 and type(entry[0]) is int
+                    and entry[0] >= 0 and isinstance(entry[1], list)) or entry[0] in st.held:
+                r.fail("the files of a blocked call are malformed")
+            held = {}
+            for pair in entry[1]:
+                if not (isinstance(pair, list) and len(pair) == 2 and type(pair[0]) is int
+                        and -1 <= pair[0] < words * 64) or pair[0] in held:
+                    r.fail(f"task {entry[0]}'s blocked call holds a bad fd")
+                held[pair[0]] = r.obj(pair[1], ("FileDescription",))
+            st.held[entry[0]] = held
         refs: dict[int, int] = {}
-        for files in st.files.values():
+        for files in [*st.files.values(), *st.held.values()]:
             for f in files.values():
                 refs[id(f)] = refs.get(id(f), 0) + 1
-        for files in st.files.values():
+        for files in [*st.files.values(), *st.held.values()]:
             for f in files.values():
                 # counted again, not trusted from the file; SCM_RIGHTS messages in flight hold
                 # the rest (fs/file.hold_in_flight)

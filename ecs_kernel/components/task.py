@@ -99,7 +99,11 @@ TaskCreds = Component("TaskCreds", "tasks", {
     "fsuid": Column(np.uint32, 0),
     "rgid": Column(np.uint32, 0), "egid": Column(np.uint32, 0), "sgid": Column(np.uint32, 0),
     "fsgid": Column(np.uint32, 0),
-}, doc="Real, effective, saved and filesystem user and group ids (credentials(7)).")
+    # the supplementary group list: an index into world.index.group_lists (0: none), interned
+    # by systems/task_identity.set_groups
+    "groups": Column(np.int32, 0),
+}, doc="Real, effective, saved and filesystem user and group ids and the supplementary groups "
+       "(credentials(7)).")
 
 TaskCaps = Component("TaskCaps", "tasks", {
     # capability sets, one bit per CAP_* (capabilities(7)); the bounding set starts full
@@ -167,7 +171,7 @@ COMPONENTS = [TaskTree, ThreadGroupMembership, TaskIDs, RunStateC, ExitStateC, W
 # scheduling attributes, the CPU affinity, the signal mask, the name); clone adjusts the
 # scheduling ones after (SCHED_RESET_ON_FORK) and drops the rseq registration under CLONE_VM; the
 # seccomp chain is shared (systems/seccomp.on_clone counts the reference).
-INHERITED = ("ruid", "euid", "suid", "fsuid", "rgid", "egid", "sgid", "fsgid",
+INHERITED = ("ruid", "euid", "suid", "fsuid", "rgid", "egid", "sgid", "fsgid", "groups",
              "cap_effective", "cap_permitted", "cap_inheritable", "cap_bset", "cap_ambient",
              "securebits", "no_new_privs", "nice", "sched_policy", "rt_priority",
              "sched_reset_on_fork", "dl_runtime", "dl_deadline", "dl_period", "ioprio",

@@ -5,7 +5,14 @@ The run loop (cpu/task_run.py) asks its scheduler two things, and nothing else d
 - ``pick(ready, last)``: which runnable task runs next (``ready``: their rows, sorted);
 - ``quantum(row, contended, default)``: how many guest instructions it may run before the loop
   takes the CPU back (0: until it makes a syscall that blocks or stops); ``contended`` says
-  another task is runnable.
+  another task is runnable;
+
+and it says, as ``slice_ns``, how much kernel time a turn may take while another task is
+runnable (None: no limit but the quantum). Linux preempts a task whose slice is spent, or when a
+task it woke (a sleeper's timer) should run, and acts on it on the way back to user mode; the run
+loop does that after a syscall (Machine.after_syscall): a thread that makes syscalls in a loop
+(a trylock spinning while the holder sleeps) costs far more than a quantum of instructions, and
+without a slice the others would wait for its whole quantum.
 
 :class:`RoundRobin` is the normal one. In a deterministic run (``run --deterministic``)
 :class:`Seeded` draws the next task from the seed. :class:`Decisions` takes each decision from a
@@ -21,11 +28,15 @@ from typing import Callable
 from ..components import pidns
 
 QUANTUM = 1_000_000  # guest instructions per turn while another task or a deadline waits
+TIME_SLICE_NS = 4_000_000  # a turn's kernel time while another task is runnable (HZ=250's tick)
 PREEMPT_MAX = 4096  # the shortest quanta the explorer tries: 1 to this many instructions
 
 
 class RoundRobin:
-    """The next runnable task after the last one, by row; a quantum only when needed."""
+    """The next runnable task after the last one, by row; a quantum only when needed; a turn
+    ends at a syscall once its time slice is spent or a timer woke another task."""
+
+    slice_ns: int | None = TIME_SLICE_NS
 
     def attach(self, machine) -> None:
         """The Machine this scheduler decides for (to name tasks in logs)."""
@@ -49,6 +60,8 @@ class Seeded(RoundRobin):
     task becomes runnable, and a timer is armed, only in a syscall, which stops the engine), so
     the run does not pay Unicorn's per-instruction count where it needs none."""
 
+    slice_ns = None  # the schedule is a function of the seed: never of the host's clock
+
     def __init__(self, rng: random.Random):
         self.rng = rng
 
@@ -61,6 +74,8 @@ class Decisions(RoundRobin):
     default (choice 0). ``log`` keeps the decisions that changed something: ``[kind, tid, value,
     rip]`` with kind "pick" (value: index into the ready tasks, round robin's first) or
     "preempt" (value: that many instructions; rip: where the task was stopped)."""
+
+    slice_ns = None  # every decision is the chooser's
 
     def __init__(self, choose: Callable[[int], int], limit: int = 2000):
         self.choose = choose
@@ -119,4 +134,4 @@ def replaying(choices: list[int]) -> Decisions:
     return Decisions(choose, limit=len(choices))
 
 
-__all__ = ["QUANTUM", "PREEMPT_MAX", "RoundRobin", "Seeded", "Decisions", "replaying"]
+__all__ = ["QUANTUM", "TIME_SLICE_NS", "PREEMPT_MAX", "RoundRobin", "Seeded", "Decisions", "replaying"]

@@ -105,6 +105,8 @@ class GuestSignals:
         if in_hook:  # Unicorn adds the length of `syscall` when the hook returns
             uc.reg_write(X.UC_X86_REG_RIP, (regs["rip"] - 2) & MASK64)
         SF.restore_fpstate(uc, fp)
+        if G.exiting[tg] or T.exit_state[row] != 0:
+            return False  # a frame failed and the SIGSEGV forced instead killed: no handler runs
         T.run_state[row] = RunState.runApp  # the handler runs next
         return True
 
@@ -117,6 +119,12 @@ class GuestSignals:
         row = task.row
         altstack = task_signals.altstack(w, row)
         frame, fp_addr = SF.frame_address(regs["rsp"], altstack, bool(flags & SA_ONSTACK))
+        # get_sigframe: a frame on the alternate stack (entering it, or nested on it) that would
+        # run off its bottom is not written: SIGSEGV instead
+        nested = SF.on_stack(regs["rsp"], altstack)
+        entering = bool(flags & SA_ONSTACK) and altstack is not None \
+            and not altstack[1] & SS_DISABLE and not nested
+        overflow = (nested or entering) and not SF.on_stack(frame, altstack)
         # __save_altstack: the settings as sigaltstack(2) would report them, with the
         # SS_AUTODISARM flag kept so rt_sigreturn re-arms the stack.
         if altstack is None or altstack[1] & SS_DISABLE:
@@ -129,6 +137,8 @@ class GuestSignals:
         try:
             if not flags & SA_RESTORER:
                 raise KernelError(EFAULT, "no sa_restorer")  # x86-64 requires one
+            if overflow:
+                raise KernelError(EFAULT, "the frame would overflow the alternate signal stack")
             task.mm.copy_out(fp_addr, fp)
             task.mm.copy_out(frame, SF.pack_frame(regs, restorer=restorer, sigmask=saved_mask,
                                                    siginfo=info, fpstate_addr=fp_addr,

@@ -127,6 +127,7 @@ class Machine:
         self.pending_release: list[int] = []  # address_spaces rows to release once stopped
         self.timer_deadline_ns: int | None = None  # next kernel deadline (the clock's ns)
         self.contended = False  # another guest task is runnable: run in quanta
+        self.turn_start_ns = 0  # kernel time the current turn began (the scheduler's slice)
         self.last_turn = -1  # the row of the run loop's last turn (run())
         self.preempted = -1  # the row whose turn ended while it could still run (nivcsw)
         self.context_switches = 0  # switches from one guest task to another (/proc/stat's ctxt)
@@ -532,6 +533,7 @@ class Machine:
         if row != self.current:
             self.switch_to(row)
         self.contended = any(r != row for r in ready)
+        self.turn_start_ns = self.clock.monotonic_ns()
         if T.run_state[row] == RunState.runSyscallExit:
             self.syscall_exit(row)
             if not self._runnable(row):
@@ -858,12 +860,13 @@ class Machine:
             running, blocked, _ = self.task_counts()
             loadavg.sample(self.world, running + blocked)
 
-    def run_timers(self) -> None:
+    def run_timers(self) -> bool:
         """A tick, if a deadline may be due: timers fire, waits time out, signals are queued;
-        the caller delivers them."""
+        the caller delivers them. True if it ticked."""
         if self.timer_deadline_ns is None or self.clock.monotonic_ns() < self.timer_deadline_ns:
-            return
+            return False
         self.tick()
+        return True
 
     def update_timer_deadline(self) -> None:
         """When the run loop must next tick (systems/task_block.next_deadline): the earliest
@@ -904,8 +907,13 @@ class Machine:
         signal stops the task there, so the call runs again once it is continued."""
         if self.host_signals.pending:
             self.platform.stop("requantum")  # the run loop sends it (cpu/host_signals.py)
-        if self.timer_deadline_ns is not None:
-            self.run_timers()
+        if self.timer_deadline_ns is not None and self.run_timers() \
+                and self.scheduler.slice_ns is not None and len(self._runnable_rows()) > 1:
+            self.platform.stop("requantum")  # a timer woke a task: it runs (wakeup preemption)
+        slice_ns = self.scheduler.slice_ns
+        if slice_ns is not None and self.contended \
+                and self.clock.monotonic_ns() - self.turn_start_ns >= slice_ns:
+            self.platform.stop("requantum")  # the slice is spent: the next runnable task goes
         if fasync.active(self.world):  # the call may have made an O_ASYNC file ready: SIGIO now
             fasync.scan(self.world)
         row = task.row

@@ -5,13 +5,18 @@
 deterministic run can seed it; the default is ``os.urandom``. /dev/tty gives ENXIO, as on Linux for a
 process without a controlling terminal; the guest's stdio are host fds the kernel installs as 0-2
 (:class:`ecs_kernel.fs.stdio.HostStdioFile`).
+
+A device node mknod(2) makes anywhere (:class:`DeviceNode`) names a device by type and number;
+opening it reaches the device of that number this kernel models (one of /dev's, which
+:func:`devices_of` lists for the FileSystem), and gives ENXIO for any other, as chrdev_open does
+for a number no driver registered.
 """
 from __future__ import annotations
 
 import os
 from typing import Callable
 
-from ecs_kernel.abi import S_IFCHR
+from ecs_kernel.abi import S_IFBLK, S_IFCHR
 from ecs_kernel.checkpoint_objects import state_class
 from ecs_kernel.errors import E, KernelError
 from ecs_kernel.fs.stat import makedev
@@ -39,6 +44,29 @@ class CharDevice(Inode):
 
     def open_description(self, flags: int, path: str):
         return DeviceDescription(self, flags, path)
+
+    def open_node(self, node: Inode, flags: int, path: str):
+        """Open this device through another node of its number (mknod's :class:`DeviceNode`):
+        the description shows that node's inode and reads and writes this device."""
+        return DeviceDescription(node, flags, path, self)
+
+
+@state_class
+class DeviceNode(Inode):
+    """A character or block device node mknod(2) made: its type and number (``rdev``); the
+    FileSystem opens it on the device of that number (:meth:`CharDevice.open_node`), ENXIO when
+    there is none."""
+
+    __state__ = {}
+
+    def __init__(self, sb: SuperBlock, ftype: int, mode: int, uid: int, gid: int, rdev: int):
+        if ftype not in (S_IFCHR, S_IFBLK):
+            raise ValueError("a device node is S_IFCHR or S_IFBLK")
+        self.ftype = ftype
+        super().__init__(sb, mode, uid, gid, rdev)
+
+    def open_description(self, flags: int, path: str):
+        raise KernelError(E.ENXIO, "no device of this number")
 
 
 @state_class
@@ -108,24 +136,37 @@ class TtyDevice(CharDevice):
             raise KernelError(E.ENXIO, "no controlling terminal")
         return self.provider.controlling_terminal(flags, path)
 
+    def open_node(self, node: Inode, flags: int, path: str):
+        return self.open_description(flags, path)
+
 
 @state_class
 class DeviceDescription(FileDescription):
-    """An open character device: offsets are ignored; lseek always lands on 0 (null_lseek)."""
+    """An open character device: offsets are ignored; lseek always lands on 0 (null_lseek).
+    ``device`` is what reads and writes (the inode itself, unless opened through a mknod node)."""
 
-    __state__ = {}
+    __state__ = {"device": "~@CharDevice"}
+
+    def __init__(self, inode, flags: int, path: str = "", device: "CharDevice | None" = None):
+        super().__init__(inode, flags, path)
+        if device is not None:
+            self.device = device
+
+    @property
+    def _dev(self):
+        return self.__dict__.get("device", self.inode)
 
     def _read(self, n: int) -> bytes:
-        return self.inode.dev_read(n)
+        return self._dev.dev_read(n)
 
     def _write(self, data: bytes) -> int:
-        return self.inode.dev_write(data)
+        return self._dev.dev_write(data)
 
     def _pread(self, n: int, offset: int) -> bytes:
-        return self.inode.dev_read(n)
+        return self._dev.dev_read(n)
 
     def _pwrite(self, data: bytes, offset: int) -> int:
-        return self.inode.dev_write(data)
+        return self._dev.dev_write(data)
 
     def lseek(self, offset: int, whence: int) -> int:
         self._need_open()
@@ -160,3 +201,8 @@ def make_dev_dir(sb: SuperBlock, urandom: Callable[[int], bytes] | None = None,
     dev.add("shm", shm)
     dev.nlink += 1
     return dev
+
+
+def devices_of(dev: Directory) -> dict[int, CharDevice]:
+    """The devices a /dev made by :func:`make_dev_dir` holds, by number (st_rdev)."""
+    return {node.rdev: node for node in dev.entries.values() if isinstance(node, CharDevice)}

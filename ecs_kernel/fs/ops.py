@@ -11,8 +11,9 @@ description of one; None: the root), ``creds`` the caller's :class:`Creds` (None
 the caller's umask (creation modes are ``mode & ~umask``).
 
 Writes never reach the host and never fail with EROFS: they land in the overlay (copy-up).
-Operations on the overlay and on /tmp are one filesystem here (no EXDEV); /proc refuses changes
-(EPERM, or EACCES for open(O_CREAT)), as procfs does.
+Each mount is its own filesystem (its SuperBlock): link(2) and rename(2) across two give EXDEV
+(the overlay and /tmp's tmpfs included, as on a Linux whose /tmp is a tmpfs); /proc refuses
+changes (EPERM, or EACCES for open(O_CREAT)), as procfs does.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from ecs_kernel.abi import (IN_ATTRIB, IN_CREATE, IN_DELETE, IN_ISDIR, IN_MODIFY
 from ecs_kernel import abi
 from ecs_kernel.errors import E, KernelError
 from ecs_kernel.fs import host_view, notify
+from ecs_kernel.fs.devices import DeviceNode
 from ecs_kernel.fs.stat import Stat
 from ecs_kernel.fs.file import FileDescription, PathDescription
 from ecs_kernel.fs.inodes import (
@@ -54,6 +56,8 @@ LAST_NORM, LAST_DOT, LAST_DOTDOT, LAST_ROOT = range(4)
 
 class PathOps:
     """The path operations; see the module docstring."""
+
+    devices: dict = {}  # the modelled devices by number (the FileSystem's /dev): DeviceNode opens
 
     # -- helpers ---------------------------------------------------------------------------------
     def _may_create(self, d: DirInode, walk, unsupported: int = E.EPERM) -> None:
@@ -180,7 +184,13 @@ class PathOps:
                     host_view.current().check_open(inode.lower, directory=True)
                 except OSError as e:
                     raise KernelError(e.errno or E.EACCES, inode.lower) from None
-        desc = inode.open_description((flags & ~O_CREAT) | O_LARGEFILE, shown)
+        if isinstance(inode, DeviceNode):
+            device = self.devices.get(inode.rdev) if inode.ftype == abi.S_IFCHR else None
+            if device is None:
+                raise KernelError(E.ENXIO, "no device of this number")
+            desc = device.open_node(inode, (flags & ~O_CREAT) | O_LARGEFILE, shown)
+        else:
+            desc = inode.open_description((flags & ~O_CREAT) | O_LARGEFILE, shown)
         if res.parent is not None and res.name:
             desc.dentry = (res.parent, res.name)  # where fsnotify finds the watched directory
         if created:
@@ -336,6 +346,8 @@ class PathOps:
         old = self._resolve_path(oldpath, cwd, walk, follow)
         inode = old.inode
         d, last = self._create_lookup(newpath, new_cwd if new_cwd is not None else cwd, walk, False)
+        if inode.sb is not d.sb:  # do_linkat: old_path.mnt != new_path.mnt
+            raise KernelError(E.EXDEV, "a link across filesystems")
         creds = walk.creds
         if not creds.capable(abi.CAP_FOWNER):  # fs.protected_hardlinks = 1
             mode, uid, _ = inode.owner()
@@ -424,6 +436,8 @@ class PathOps:
         od, olast, okind, otrail = self._walk_parent(op, self._start(op, cwd), walk)
         nd, nlast, nkind, ntrail = self._walk_parent(
             np, self._start(np, new_cwd if new_cwd is not None else cwd), walk)
+        if od.sb is not nd.sb:  # do_renameat2: old_path.mnt != new_path.mnt, first
+            raise KernelError(E.EXDEV, "a rename across filesystems")
         if okind != LAST_NORM:
             raise KernelError(E.EBUSY, "cannot rename . or ..")
         if nkind != LAST_NORM:

@@ -15,6 +15,14 @@ whole new pages, one per free slot, so
 See ecs_kernel.fs.file for the EAGAIN/readable()/writable() convention the kernel blocks tasks by.
 Reader and writer counts are descriptions, not fds: a :class:`PipeFile` counts itself in at creation
 and out at ``release()`` (the kernel calls it when the last fd sharing the description closes).
+
+Named pipes (fifo(7)) are :class:`FifoInode`s in the file tree (mknod S_IFIFO): the same
+:class:`Pipe` and :class:`PipeFile` carry their data. The pipe lives with the inode while any end
+is open (fs/pipe.c's ``pipe_inode_info`` of the inode) and goes with the last end, its data with
+it. ``fifo_open``'s rules are :meth:`FifoInode.open_description` (ENXIO for a non-blocking writer
+without a reader) and :meth:`PipeFile.partner_wait` (a blocking reader waits for a writer, a
+writer for a reader, by the pipe's ``w_counter``/``r_counter``, as ``wait_for_partner`` does); the
+kernel blocks the opener as a row (syscalls/sys_file.py).
 """
 from __future__ import annotations
 
@@ -22,7 +30,7 @@ import struct
 import time
 from collections import deque
 
-from ecs_kernel.abi import O_CLOEXEC, O_DIRECT, O_NONBLOCK, O_RDONLY, O_WRONLY, S_IFIFO
+from ecs_kernel.abi import O_ACCMODE, O_CLOEXEC, O_DIRECT, O_NONBLOCK, O_RDONLY, O_RDWR, O_WRONLY, S_IFIFO
 from ecs_kernel import abi
 from ecs_kernel.checkpoint_objects import state_class, state_global
 from ecs_kernel.errors import E, KernelError
@@ -33,6 +41,9 @@ from ecs_kernel.fs.inodes import Inode, SuperBlock
 PAGE = abi.PAGE_SIZE
 DEFAULT_SLOTS = 16          # PIPE_DEF_BUFFERS
 PIPE_MAX_SIZE = 1 << 20     # /proc/sys/fs/pipe-max-size: the unprivileged F_SETPIPE_SZ limit
+# An io_waits event no file's poll() has: "the FIFO this open waits on got its partner"
+# (fs/locks.LOCK_WAIT is 1 << 30).
+FIFO_OPEN_WAIT = 1 << 29
 
 
 class BrokenPipe(KernelError):
@@ -49,7 +60,9 @@ class Pipe:
     """The shared buffer of one pipe and the counts of its open ends."""
 
     __state__ = {"pages": "deque[bytearray]", "page_end": "deque[int]", "slots": "int",
-                 "readers": "int", "writers": "int"}
+                 "readers": "int", "writers": "int", "r_counter": "~int", "w_counter": "~int"}
+    # how many read (write) ends were ever opened: a FIFO opener waits for its partner's to move
+    r_counter = w_counter = 0
 
     def __restored__(self, r) -> None:
         if not (1 <= self.slots <= PIPE_MAX_SIZE // PAGE and len(self.pages) == len(self.page_end)
@@ -161,15 +174,42 @@ class PipeFile(FileDescription):
 
     seekable = False
 
-    __state__ = {"pipe": "@Pipe"}
+    __state__ = {"pipe": "@Pipe", "seen_w": "~int"}
+    # A FIFO's reader opened O_NONBLOCK with no writer: the pipe's w_counter then; POLLHUP waits
+    # for a writer to come (pipe_poll's ``filp->f_pipe != pipe->w_counter``). -1: no such wait.
+    seen_w = -1
 
-    def __init__(self, inode: PipeInode, flags: int, path: str = ""):
+    def __init__(self, inode: Inode, flags: int, path: str = ""):
         super().__init__(inode, flags, path or f"pipe:[{inode.ino}]")
         self.pipe = inode.pipe
         if self.can_read:
             self.pipe.readers += 1
+            self.pipe.r_counter += 1
         if self.can_write:
             self.pipe.writers += 1
+            self.pipe.w_counter += 1
+
+    @property
+    def named(self) -> bool:
+        """An end of a named pipe (a FIFO in the file tree)?"""
+        return isinstance(self.inode, FifoInode)
+
+    def partner_wait(self) -> int | None:
+        """fifo_open: must this new end of a FIFO wait for its partner? None: no (an anonymous
+        pipe, O_RDWR, a partner is there, a non-blocking reader); else the partner counter to
+        wait on (:meth:`partner_arrived`): a reader waits for a writer to open, a writer for a
+        reader."""
+        if not self.named or (self.can_read and self.can_write):
+            return None
+        p = self.pipe
+        if self.can_read:
+            return None if p.writers or self.nonblocking else p.w_counter
+        return None if p.readers else p.r_counter
+
+    def partner_arrived(self, gen: int) -> bool:
+        """Has an end of the other kind opened since the partner counter read ``gen``?"""
+        p = self.pipe
+        return (p.w_counter if self.can_read else p.r_counter) != gen
 
     def _read(self, n: int) -> bytes:
         return self.pipe.read(n)
@@ -193,7 +233,7 @@ class PipeFile(FileDescription):
         if self.can_read:
             if p.pages:
                 mask |= abi.POLLIN | abi.POLLRDNORM
-            if p.writers == 0:
+            if p.writers == 0 and self.seen_w != p.w_counter:
                 mask |= abi.POLLHUP
         if self.can_write:
             if not p.full:
@@ -216,6 +256,39 @@ class PipeFile(FileDescription):
             self.pipe.readers -= 1
         if self.can_write:
             self.pipe.writers -= 1
+        if self.named and self.pipe.readers == 0 and self.pipe.writers == 0 \
+                and self.inode.pipe is self.pipe:
+            self.inode.pipe = None  # the last end: the buffer goes (put_pipe_info)
+
+
+@state_class
+class FifoInode(Inode):
+    """A named pipe in the file tree (mknod S_IFIFO, mkfifo(3)). ``pipe`` is its buffer while any
+    end is open (None when none is)."""
+
+    ftype = S_IFIFO
+
+    __state__ = {"pipe": "?@Pipe"}
+
+    def __init__(self, sb: SuperBlock, mode: int = 0o644, uid: int = 0, gid: int = 0):
+        super().__init__(sb, mode, uid, gid)
+        self.pipe: Pipe | None = None
+
+    def open_description(self, flags: int, path: str):
+        """fifo_open's counting: a writer opened O_NONBLOCK with no reader is ENXIO; a reader
+        opened O_NONBLOCK with no writer sees no POLLHUP before a writer came. Whether the new
+        end waits for its partner is :meth:`PipeFile.partner_wait`, the kernel's to do."""
+        acc = flags & O_ACCMODE
+        if acc not in (O_RDONLY, O_WRONLY, O_RDWR):
+            raise KernelError(E.EINVAL, "a FIFO opened for neither reading nor writing")
+        if acc == O_WRONLY and flags & O_NONBLOCK and (self.pipe is None or self.pipe.readers == 0):
+            raise KernelError(E.ENXIO, "no reader on the FIFO")
+        if self.pipe is None:
+            self.pipe = Pipe()
+        f = PipeFile(self, flags, path)
+        if acc == O_RDONLY and flags & O_NONBLOCK and self.pipe.writers == 0:
+            f.seen_w = self.pipe.w_counter
+        return f
 
 
 _default_pipefs = SuperBlock("pipefs", makedev(0, 15), time.time_ns)

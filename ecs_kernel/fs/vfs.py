@@ -42,7 +42,7 @@ from ecs_kernel.checkpoint_objects import state_class
 from ecs_kernel.errors import E, KernelError
 from ecs_kernel.fs import host_view
 from ecs_kernel.fs.stat import makedev
-from ecs_kernel.fs.devices import make_dev_dir
+from ecs_kernel.fs.devices import devices_of, make_dev_dir
 from ecs_kernel.fs.file import FileDescription
 from ecs_kernel.fs.inodes import (
     MAY_EXEC, ROOT_CREDS, Creds, DirInode, Directory, Inode, SuperBlock, Symlink, check_permission,
@@ -89,7 +89,7 @@ class FileSystem(PathOps):
                  "tmpfs_sb": "@SuperBlock", "devtmpfs_sb": "@SuperBlock", "proc_sb": "@SuperBlock",
                  "sysfs_sb": "@SuperBlock", "pipefs_sb": "@SuperBlock", "root": "@Directory",
                  "mounts": "list[(str,@DirInode)]", "proc_provider": "ctx:proc",
-                 "inotify_cookie": "~int"}
+                 "inotify_cookie": "~int", "devices": "~dict[int,@CharDevice]"}
 
     def __init__(self, root_dir: str = "/", proc_provider: ProcProvider | None = None, *,
                  urandom: Callable[[int], bytes] | None = None, clock: Callable[[], int] | None = None,
@@ -115,7 +115,9 @@ class FileSystem(PathOps):
         self.proc_provider = proc_provider or ProcProvider()
         if special_mounts:
             self.mount("/tmp", Directory(self.tmpfs_sb, 0o1777))
-            self.mount("/dev", make_dev_dir(self.devtmpfs_sb, urandom, self.proc_provider))
+            dev = make_dev_dir(self.devtmpfs_sb, urandom, self.proc_provider)
+            self.mount("/dev", dev)
+            self.devices = devices_of(dev)  # what a mknod'd device node opens
             self.mount("/proc", ProcRootDir(self.proc_sb, self.proc_provider))
             self.mount("/sys", make_sys_dir(self.sysfs_sb, self.proc_provider))
 

@@ -129,7 +129,9 @@ def send_batch(start, end, req_task, req_target, req_sig, req_tgkill, out_err, o
             out_dropped[r] = 1
             continue
         handler = handlers[actions[sighand[recv]], signo - 1]
-        blocked = (_blocked_mask(recv, mask, run_state, block, wait_set) & _bit(signo)) != np.uint64(0)
+        # sig_ignored: blocked or real_blocked (a sigtimedwait's set counts only if the mask
+        # held it before the wait)
+        blocked = (mask[recv] & _bit(signo)) != np.uint64(0)
         if handler == SIG_DFL and not (np.uint64(DEFAULT_IGNORE_MASK) & _bit(signo)):
             return r, FALLBACK  # terminate, core: group exits and core dumps stay scalar
         stats[0] += 1

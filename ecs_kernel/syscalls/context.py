@@ -24,6 +24,7 @@ from ..components.futex import NO_DEADLINE
 from ..checkpoint_objects import state_class
 from ..errors import E, KernelError
 from ..fs.inodes import Creds
+from ..systems import task_identity
 
 MASK64 = (1 << 64) - 1
 
@@ -170,7 +171,8 @@ class Task:
     def creds(self) -> Creds:
         """Filesystem credentials: fsuid, fsgid and the effective capabilities."""
         T, r = self.world.tasks, self.row
-        return Creds(int(T.fsuid[r]), int(T.fsgid[r]), caps=int(T.cap_effective[r]))
+        return Creds(int(T.fsuid[r]), int(T.fsgid[r]), task_identity.groups_of(self.world, r),
+                     caps=int(T.cap_effective[r]))
 
     def real_creds(self) -> Creds:
         """access(2)'s credentials (access_override_creds): the real ids; the permitted
@@ -181,7 +183,7 @@ class Task:
             caps = int(T.cap_effective[r])
         else:
             caps = int(T.cap_permitted[r]) if ruid == 0 else 0
-        return Creds(ruid, int(T.rgid[r]), caps=caps)
+        return Creds(ruid, int(T.rgid[r]), task_identity.groups_of(self.world, r), caps=caps)
 
 
 def errno_name(e: int) -> str:

@@ -35,7 +35,8 @@ from ..fs.sysfs import cpu_list
 from ..fs import host_view
 from ..fs.nsfs import NsInode
 from ..fs.stdio import HostStdioFile
-from ..systems import cpu_clocks, fd_table, loadavg, namespaces, ptrace, seccomp, task_sched, tty
+from ..systems import (cpu_clocks, fd_table, loadavg, namespaces, ptrace, seccomp, task_identity,
+                       task_sched, tty)
 from ..systems.task_list import TaskList
 from ..systems.task_signals import handler_of
 from .sys_info import RELEASE, SYSNAME
@@ -433,9 +434,11 @@ class KernelProc(ProcProvider):
             ("Inh", "cap_inheritable"), ("Prm", "cap_permitted"), ("Eff", "cap_effective"),
             ("Bnd", "cap_bset"), ("Amb", "cap_ambient")))
         allowed = int(T.cpus_allowed[r])
+        # proc_pid_status: each gid, then one space (even after none)
+        groups = " ".join(map(str, task_identity.groups_of(w, r))) + " "
         lines = (f"Name:\t{self._comm(row)}\n{umask}State:\t{_STATE_NAMES[self._state(row)]}\n"
                  f"Tgid:\t{tgid}\nNgid:\t0\nPid:\t{self._tid(row)}\nPPid:\t{ppid}\n"
-                 f"TracerPid:\t{ptrace.tracer_pid(w, r, int(w.index.root_pidns))}\nUid:\t{uid}\nGid:\t{gid}\nFDSize:\t{fdsize}\nGroups:\t\n"
+                 f"TracerPid:\t{ptrace.tracer_pid(w, r, int(w.index.root_pidns))}\nUid:\t{uid}\nGid:\t{gid}\nFDSize:\t{fdsize}\nGroups:\t{groups}\n"
                  f"NStgid:\t{tgid}\nNSpid:\t{self._tid(row)}\nNSpgid:\t{pgid}\nNSsid:\t{sid}\n"
                  f"{vm}Threads:\t{int(G.tasks_count[tg])}\n"
                  f"SigQ:\t{queued}/{rlimits.get(w, tg, RLIMIT_SIGPENDING)[0]}\n"

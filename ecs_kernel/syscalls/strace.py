@@ -451,6 +451,25 @@ def open_flags(v: int) -> str:
     return f"{acc}|{rest}" if rest else acc
 
 
+def _file_mode(c, i):
+    """mknod's mode: the file type's name and the permission bits (``S_IFIFO|0644``)."""
+    m = c.args[i] & 0xFFFF
+    kind = {abi.S_IFREG: "S_IFREG", abi.S_IFCHR: "S_IFCHR", abi.S_IFBLK: "S_IFBLK",
+            abi.S_IFIFO: "S_IFIFO", abi.S_IFSOCK: "S_IFSOCK", abi.S_IFDIR: "S_IFDIR"}.get(m & abi.S_IFMT)
+    if kind is None:
+        return octal(m)
+    return f"{kind}|{octal(m & 0o7777)}"
+
+
+def _file_dev(c, i):
+    """mknod's dev, which strace prints only for a device node: ``makedev(0x1, 0x3)``."""
+    if c.args[i - 1] & abi.S_IFMT not in (abi.S_IFCHR, abi.S_IFBLK):
+        return None
+    dev = c.args[i] & 0xFFFF_FFFF
+    major, minor = (dev & 0xFFF00) >> 8, (dev & 0xFF) | ((dev >> 12) & 0xFFF00)
+    return f"makedev({major:#x}, {minor:#x})"
+
+
 def _creat_mode(c, i):
     """open's mode, which strace prints only when a file may be created."""
     fl = c.args[i - 1]
@@ -1128,7 +1147,8 @@ KINDS: dict[str, tuple[str, Callable]] = {
     "i": ("in", _int), "l": ("in", _long), "u": ("in", _unsigned), "x": ("in", _hex),
     "p": ("in", _ptr), "fd": ("in", _fd), "dirfd": ("in", _dirfd), "m": ("in", _mode),
     "s": ("in", _path), "str": ("in", _string), "of": ("in", _open_flags),
-    "cm": ("in", _creat_mode), "prot": ("in", _prot), "mapflags": ("in", _mmap_flags),
+    "cm": ("in", _creat_mode), "fmode": ("in", _file_mode),
+    "fdev": ("in", _file_dev), "prot": ("in", _prot), "mapflags": ("in", _mmap_flags),
     "signo": ("in", _signo), "sighow": ("in", _sighow), "sigset": ("in", _sigset_in),
     "osigset": ("out", _sigset_out), "sigaction": ("in", _sigaction_in),
     "osigaction": ("out", _sigaction_out), "clockid": ("in", _clockid),

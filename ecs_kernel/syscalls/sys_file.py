@@ -33,6 +33,10 @@ from ..fs import locks
 from ..fs.file import RegularFileDescription
 from ..fs import notify
 from ..fs.memfd import MemfdInode
+from ..fs.devices import DeviceNode
+from ..fs.inodes import RegularFile, SocketNode
+from ..fs.pipe import FIFO_OPEN_WAIT, FifoInode, PipeFile
+from ..fs.stat import makedev
 from ..fs.ops import OMIT
 from ..systems import fasync, fd_table, io_wait, task_signals, tty
 from .context import WouldBlock, s32, s64, u32
@@ -199,12 +203,26 @@ def _do_write(t, desc, data: bytes, offset: int | None = None, whole: bool = Tru
 # -- open / close ---------------------------------------------------------------------------------------
 
 def _open(t, dirfd: int, path_addr: int, flags: int, mode: int) -> int:
-    path = _path(t, path_addr)
+    w = t.world
     flags = u32(flags)
-    cwd = _at(t, dirfd, path)
-    desc = t.fs.open(path, flags, mode & 0o7777, cwd=cwd, creds=t.creds(), umask=t.fsctx.umask)
+    desc = fd_table.opening(w, t.row)
+    if desc is not None:
+        # This call waited for a FIFO's partner and runs again: the end it made goes on.
+        gen = io_wait.wait_gen(w, t.row)
+    else:
+        path = _path(t, path_addr)
+        cwd = _at(t, dirfd, path)
+        desc = t.fs.open(path, flags, mode & 0o7777, cwd=cwd, creds=t.creds(), umask=t.fsctx.umask)
+        gen = desc.partner_wait() if isinstance(desc, PipeFile) else None
+    if gen is not None and not desc.partner_arrived(gen):
+        # fifo_open's wait_for_partner: the end is counted while its opener waits (a writer
+        # opened O_NONBLOCK meanwhile finds this reader); a handler ends the wait with
+        # -ERESTARTSYS (io_wait.finish closes the end).
+        fd_table.hold(w, t.row, -1, desc)
+        raise WouldBlock([(-1, FIFO_OPEN_WAIT)], lock_gen=gen)
+    fd_table.take(w, t.row, -1)
     try:
-        return fd_table.new_fd(t.world, t.row, desc, cloexec=bool(flags & O_CLOEXEC))
+        return fd_table.new_fd(w, t.row, desc, cloexec=bool(flags & O_CLOEXEC))
     except KernelError:
         desc.release()
         raise
@@ -623,6 +641,50 @@ def mkdirat(t, dirfd, path, mode):
     p = _path(t, path)
     t.fs.mkdir(p, u32(mode) & 0o7777, cwd=_at(t, dirfd, p), creds=t.creds(), umask=t.fsctx.umask)
     return 0
+
+
+def _mknod(t, dirfd: int, path_addr: int, mode: int, dev: int) -> int:
+    """do_mknodat: the type is checked first (EPERM for a directory, EINVAL for no type Linux
+    knows), then the name (filename_create: EEXIST, ENOENT, ...), may_create (EACCES), and
+    CAP_MKNOD for a device node (not for the whiteout, a character device 0:0)."""
+    mode = u32(mode) & 0xFFFF  # umode_t
+    fmt = mode & abi.S_IFMT
+    if fmt == abi.S_IFDIR:
+        raise KernelError(E.EPERM, "mknod of a directory")
+    if fmt not in (0, abi.S_IFREG, abi.S_IFCHR, abi.S_IFBLK, abi.S_IFIFO, abi.S_IFSOCK):
+        raise KernelError(E.EINVAL, "not a file type mknod makes")
+    path = _path(t, path_addr)
+    cwd = _at(t, dirfd, path)
+    creds = t.creds()
+    dev = u32(dev)
+    rdev = makedev((dev & 0xFFF00) >> 8, (dev & 0xFF) | ((dev >> 12) & 0xFFF00))  # new_decode_dev
+
+    def make(sb, fmode: int, uid: int, gid: int):
+        if fmt in (0, abi.S_IFREG):
+            return RegularFile(sb, fmode, uid, gid)
+        if fmt == abi.S_IFIFO:
+            return FifoInode(sb, fmode, uid, gid)
+        if fmt == abi.S_IFSOCK:
+            return SocketNode(sb, fmode, uid, gid)  # bound by nobody: connect is ECONNREFUSED
+        if not (fmt == abi.S_IFCHR and rdev == 0) and not creds.capable(abi.CAP_MKNOD):
+            raise KernelError(E.EPERM, "a device node needs CAP_MKNOD")
+        return DeviceNode(sb, fmt, fmode, uid, gid, rdev)
+
+    t.fs.mknod(path, make, mode & 0o7777, cwd=cwd, creds=creds, umask=t.fsctx.umask)
+    return 0
+
+
+@syscall("mknod", FULL, "regular files, FIFOs, socket names; device nodes (CAP_MKNOD) open the "
+         "devices /dev models by number, ENXIO for others", args=("s", "fmode", "fdev"))
+def mknod(t, path, mode, dev):
+    """Implements mknod(2)."""
+    return _mknod(t, AT_FDCWD, path, mode, dev)
+
+
+@syscall("mknodat", FULL, "as mknod", args=("dirfd", "s", "fmode", "fdev"))
+def mknodat(t, dirfd, path, mode, dev):
+    """Implements mknodat(2)."""
+    return _mknod(t, dirfd, path, mode, dev)
 
 
 @syscall("rmdir", FULL, args=("s",))

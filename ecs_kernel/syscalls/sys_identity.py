@@ -13,7 +13,7 @@ from ..abi import (CAP_SETGID, LINUX_CAPABILITY_VERSION_1, LINUX_CAPABILITY_VERS
 from ..errors import E, KernelError
 from ..systems import task_identity as ident
 from .context import s32, u32
-from .registry import FULL, PARTIAL, syscall
+from .registry import FULL, syscall
 
 _IDS_NOTE = "the initial user namespace; capabilities follow uid changes as Linux's commoncap"
 
@@ -103,21 +103,35 @@ def setfsgid(t, gid):
     return ident.setfsgid(t.world, t.row, u32(gid))
 
 
-@syscall("getgroups", FULL, "no supplementary groups", args=("i", "p"))
+@syscall("getgroups", FULL, args=("i", "p"))
 def getgroups(t, size, lst):
-    """Implements getgroups(2)."""
-    if s32(size) < 0:
+    """Implements getgroups(2): the count when ``size`` is 0, EINVAL when the list does not
+    fit, EFAULT for a list it cannot write."""
+    size = s32(size)
+    if size < 0:
         raise KernelError(E.EINVAL)
-    return 0
+    groups = ident.groups_of(t.world, t.row)
+    if size == 0:
+        return len(groups)
+    if size < len(groups):
+        raise KernelError(E.EINVAL)
+    if groups:
+        t.mm.copy_out(lst, struct.pack(f"<{len(groups)}I", *groups))
+    return len(groups)
 
 
-@syscall("setgroups", PARTIAL, "checked (CAP_SETGID, the size), not stored", args=("i", "p"))
+@syscall("setgroups", FULL, "the calling thread's list (glibc makes every thread call it)",
+         args=("i", "p"))
 def setgroups(t, size, lst):
-    """Implements setgroups(2)."""
-    if not 0 <= s32(size) <= 65536:
+    """Implements setgroups(2): CAP_SETGID, at most NGROUPS_MAX, the list read before it
+    replaces the caller's."""
+    size = s32(size)
+    if not 0 <= size <= 65536:
         raise KernelError(E.EINVAL)
     if not ident.capable(t.world, t.row, CAP_SETGID):
         raise KernelError(E.EPERM)
+    gids = struct.unpack(f"<{size}I", t.mm.copy_in(lst, 4 * size)) if size else ()
+    ident.set_groups(t.world, t.row, gids)
     return 0
 
 

@@ -31,10 +31,11 @@ def clock_now(t, clock: int) -> int:
     if clock in (CLOCK_MONOTONIC, CLOCK_MONOTONIC_RAW, CLOCK_MONOTONIC_COARSE, CLOCK_BOOTTIME,
                  CLOCK_BOOTTIME_ALARM):
         return m.monotonic_ns()
-    if clock in (CLOCK_PROCESS_CPUTIME_ID, CLOCK_THREAD_CPUTIME_ID):
-        return m.cpu_time_ns()
-    if clock < 0:  # CPU clocks of other processes/threads (clockid from a pid): only our own
-        raise KernelError(E.EINVAL)
+    if clock in (CLOCK_PROCESS_CPUTIME_ID, CLOCK_THREAD_CPUTIME_ID) or clock < 0:
+        # the caller's thread or process, or one a clock id names (pthread_getcpuclockid,
+        # clock_getcpuclockid): the CPU time charged to it, up to now (systems/cpu_clocks.py)
+        m.sync_clock()
+        return cpu_clocks.clock_gettime(t.world, t.row, clock)
     raise KernelError(E.EINVAL)
 
 
@@ -49,7 +50,8 @@ def _get_ts(t, addr: int) -> int:
     return sec * NSEC_PER_SEC + nsec
 
 
-@syscall("clock_gettime", FULL, "host clocks; CPU-time clocks are the emulator's own", args=("clockid", "ots"))
+@syscall("clock_gettime", FULL, "host clocks; CPU-time clocks are what each thread was charged "
+         "(the emulator thread's CPU time while it ran that thread)", args=("clockid", "ots"))
 def clock_gettime(t, clock, tp):
     """Implements clock_gettime(2)."""
     _put_ts(t, tp, clock_now(t, s32(clock)))
@@ -63,7 +65,7 @@ def clock_getres(t, clock, tp):
     clock_now(t, c)  # EINVAL for bad clocks
     if tp:
         coarse = c in (CLOCK_REALTIME_COARSE, CLOCK_MONOTONIC_COARSE)
-        _put_ts(t, tp, 4_000_000 if coarse else 1)
+        _put_ts(t, tp, 4_000_000 if coarse else 1)  # CPU clocks too: posix_cpu_clock_getres
     return 0
 
 

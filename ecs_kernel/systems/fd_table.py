@@ -41,7 +41,12 @@ def get_file(world, task: int, fd: int):
     """The open file description of ``fd`` (EBADF if not open)."""
     if fd < 0:
         raise KernelError(E.EBADF, f"bad fd {fd}")
-    f = store(world).files.get(_row(world, task), {}).get(fd)
+    st = store(world)
+    if st.held:
+        f = st.held.get(task, {}).get(fd)
+        if f is not None:
+            return f  # the call blocked on it and runs again: it still has its file
+    f = st.files.get(_row(world, task), {}).get(fd)
     if f is None:
         raise KernelError(E.EBADF, f"fd {fd} is not open")
     return f
@@ -79,6 +84,50 @@ def new_fd(world, task: int, f, *, min_fd: int = 0, cloexec: bool = False) -> in
     fd = _alloc(world, row, min_fd, nofile(world, task))
     _set(world, row, fd, f, cloexec)
     return fd
+
+
+def hold(world, task: int, fd: int, f) -> None:
+    """A blocked call of ``task`` holds ``f`` (the file of its ``fd``; -1: the end a waiting
+    open made) until it ends: :func:`get_file` gives it that file for ``fd`` when it runs
+    again, whatever the table holds by then."""
+    held = store(world).held.setdefault(task, {})
+    old = held.get(fd)
+    if old is f:
+        return
+    f._fd_refs = getattr(f, "_fd_refs", 0) + 1
+    held[fd] = f
+    if old is not None:
+        drop_ref(old)
+
+
+def take(world, task: int, fd: int):
+    """The held file of ``fd`` (None if none), no longer held: the call keeps it (an open
+    installs the end it made)."""
+    st = store(world)
+    held = st.held.get(task)
+    f = held.pop(fd, None) if held else None
+    if f is not None:
+        f._fd_refs -= 1
+        if not held:
+            del st.held[task]
+    return f
+
+
+def release_held(world, task: int) -> None:
+    """The blocked call of ``task`` ended (a result, a signal, the task's exit): what it held
+    goes; an open's waiting end closes, as fifo_open's error path takes its count back."""
+    st = world.index.fd_store
+    if st is not None and st.held:
+        for f in st.held.pop(task, {}).values():
+            drop_ref(f)
+
+
+def opening(world, task: int):
+    """The end ``task``'s waiting open made, or None."""
+    st = world.index.fd_store
+    if st is None or not st.held:
+        return None
+    return st.held.get(task, {}).get(-1)
 
 
 def _drop(world, row: int, fd: int):
@@ -213,8 +262,11 @@ def do_close_on_exec(world, task: int) -> None:
 
 def fd_of(world, task: int, desc) -> int:
     """The lowest fd of ``task`` open on the description ``desc`` (-1 if none)."""
-    files = store(world).files.get(_row(world, task), {})
+    st = store(world)
+    files = st.files.get(_row(world, task), {})
     fds = [fd for fd, f in files.items() if f is desc]
+    if not fds and st.held:  # closed under a blocked call that holds it
+        fds = [fd for fd, f in st.held.get(task, {}).items() if f is desc and fd >= 0]
     return min(fds) if fds else -1
 
 

@@ -34,6 +34,7 @@ from ..components.futex import NO_DEADLINE
 from ..errors import KernelError
 from ..schedule import Phase, system
 from ..fs.locks import LOCK_WAIT
+from ..fs.pipe import FIFO_OPEN_WAIT
 from . import fd_table
 
 # Events that always count as ready, wanted or not (poll(2)).
@@ -70,7 +71,7 @@ def block(world, t: int, kind: int, waits, deadline: int, nr: int, done: int = 0
     ``waits`` — ``(fd, events)`` pairs — is ready or ``deadline`` passes; ``done``: the bytes the
     call moved so far."""
     T, W = world.tasks, world.io_waits
-    finish(world, t)
+    _free_rows(world, t)
     for fd, events in list(waits) or [(-1, 0)]:
         r = W.alloc()
         W.iw_task[r] = t
@@ -80,6 +81,11 @@ def block(world, t: int, kind: int, waits, deadline: int, nr: int, done: int = 0
         W.iw_nr[r] = nr
         W.iw_done[r] = done
         W.iw_lock_gen[r] = lock_gen
+        if kind == Block.IO and fd >= 0:
+            try:  # the call holds its file while it waits (Linux: fdget to the call's return)
+                fd_table.hold(world, t, fd, fd_table.get_file(world, t, fd))
+            except KernelError:
+                pass
     T.run_state[t] = RunState.blocked
     T.block[t] = kind
 
@@ -100,11 +106,28 @@ def pending(world, t: int) -> bool:
     return bool(world.io_waits.count) and len(_rows(world, t)) > 0
 
 
-def finish(world, t: int) -> None:
-    """The call ended (a result, an error, -EINTR, a handler first): its rows go."""
+def wait_gen(world, t: int) -> int:
+    """The generation the call of ``t`` waited on (a lock's, a FIFO partner counter), when this
+    is that call running again after a wakeup, else 0."""
+    W = world.io_waits
+    if W.count:
+        mine = _rows(world, t)
+        if len(mine):
+            return int(W.iw_lock_gen[mine[0]])
+    return 0
+
+
+def _free_rows(world, t: int) -> None:
     W = world.io_waits
     if W.count:
         W.free_many(_rows(world, t))
+
+
+def finish(world, t: int) -> None:
+    """The call ended (a result, an error, -EINTR, a handler first): its rows go, and so do
+    the files it held (fd_table.hold): an open's waiting end closes if the call did not take it."""
+    _free_rows(world, t)
+    fd_table.release_held(world, t)
 
 
 def release_task(world, t: int) -> None:
@@ -133,6 +156,9 @@ def remaining(world, t: int, nr: int, timeout_ns: int | None) -> int:
 
 
 def _file_ready(world, t: int, fd: int, events: int, lock_gen: int) -> bool:
+    if events & FIFO_OPEN_WAIT:  # an open waiting for the FIFO's partner (fs/pipe.py)
+        f = fd_table.opening(world, t)
+        return f is None or f.partner_arrived(lock_gen)
     if fd < 0:
         return False
     try:

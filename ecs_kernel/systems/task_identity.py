@@ -410,3 +410,25 @@ __all__ = ["capable", "init_creds", "setuid", "setreuid", "setresuid", "setfsuid
            "setregid", "setresgid", "setfsgid", "own_tid", "capget", "capset", "cap_target", "capbset_read",
            "capbset_drop", "cap_ambient", "set_keepcaps", "set_securebits", "exec_creds",
            "NO_ID"]
+
+
+# -- supplementary groups ----------------------------------------------------------------------------
+
+def groups_of(world, task: int) -> tuple[int, ...]:
+    """The supplementary groups of ``task``, sorted (getgroups(2))."""
+    lists = world.index.group_lists
+    i = int(world.tasks.groups[task])
+    return lists[i] if 0 <= i < len(lists) else ()
+
+
+def set_groups(world, task: int, gids) -> None:
+    """set_current_groups: ``task``'s supplementary groups become ``gids``, sorted as
+    groups_sort sorts them; the list is kept once however many tasks hold it."""
+    lists = world.index.group_lists
+    key = tuple(sorted(int(g) for g in gids))
+    try:
+        i = lists.index(key)
+    except ValueError:
+        lists.append(key)
+        i = len(lists) - 1
+    world.tasks.groups[task] = i

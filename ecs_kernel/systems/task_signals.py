@@ -83,7 +83,8 @@ def sig_ignored(world, task: int, signo: int, force: bool = False) -> bool:
     An init (SIGNAL_UNKILLABLE) also drops what it has no handler for; a namespace init takes
     SIGKILL and SIGSTOP only from an ancestor namespace (``force``), the global init never.
     """
-    if signo not in (SIGKILL, SIGSTOP) and _blocked(world, task, signo):
+    if signo not in (SIGKILL, SIGSTOP) and int(world.tasks.sig_mask[task]) >> (signo - 1) & 1:
+        # blocked or real_blocked: sigtimedwait's set counts only if the mask held it before
         return False
     if signo != SIGKILL and world.tasks.ptracer[task] >= 0:
         return False  # a tracer sees even an ignored signal

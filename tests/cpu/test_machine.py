@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from ecs_kernel.cpu.clock import VirtualClock
 from ecs_kernel.cpu.scheduler import RoundRobin
 from tests.guests.harness import run_guest
 
@@ -280,3 +281,59 @@ ts: .quad 0, 300000000
     t0 = time.monotonic()
     assert run_guest([p]).status == 5
     assert 0.3 <= time.monotonic() - t0 < 5
+
+
+TIMESLICE_C = r"""
+#include <pthread.h>
+#include <stdio.h>
+#include <sys/resource.h>
+#define N 400
+static volatile int order[2 * N], pos;
+static void *run(void *arg) {
+    for (int i = 0; i < N; i++) {
+        getpriority(PRIO_PROCESS, 0);  /* a syscall the Python dispatcher serves */
+        order[__sync_fetch_and_add(&pos, 1)] = (int)(long)arg;
+    }
+    return 0;
+}
+int main(void) {
+    pthread_t t;
+    pthread_create(&t, 0, run, (void *)1);
+    run((void *)0);
+    pthread_join(t, 0);
+    int switches = 0;
+    for (int i = 1; i < 2 * N; i++)
+        switches += order[i] != order[i - 1];
+    printf("%d\n", switches);
+    return 0;
+}
+"""
+
+
+class SlowHostClock(VirtualClock):
+    """Kernel time that moves 1 ms at every look: a host where each syscall costs that much."""
+
+    def monotonic_ns(self) -> int:
+        self.now_ns += 1_000_000
+        return self.now_ns
+
+
+class NoSlice(RoundRobin):
+    slice_ns = None
+
+
+def test_a_turn_of_syscalls_ends_when_its_time_slice_is_spent(asm_dir):
+    """Two threads making syscalls in a loop: a turn ends at a syscall once the scheduler's time
+    slice of kernel time is spent (Linux preempts at the slice's end, on the way back to user
+    mode), not only after a quantum of instructions, which a loop of slow syscalls takes long
+    to run. Without the slice one thread makes all its calls in one turn."""
+    src = asm_dir / "timeslice.c"
+    src.write_text(TIMESLICE_C)
+    prog = asm_dir / "timeslice"
+    subprocess.run(["gcc", "-static", "-O1", "-pthread", "-o", str(prog), str(src)], check=True,
+                   capture_output=True)
+    sliced = run_guest([prog], clock=SlowHostClock(), scheduler=RoundRobin())
+    unsliced = run_guest([prog], clock=SlowHostClock(), scheduler=NoSlice())
+    assert sliced.status == unsliced.status == 0, sliced.stderr
+    assert int(unsliced.stdout) <= 4
+    assert int(sliced.stdout) >= 100, sliced.stdout

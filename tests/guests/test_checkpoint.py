@@ -384,3 +384,32 @@ def test_checkpoints_while_blocked_on_timerfd_signalfd_inotify_resume(guest_buil
         assert (first.stdout + second.stdout, second.returncode) == (full.stdout, full.status), \
             second.stderr
     assert {"TimerFile", "SignalFile", "InotifyFile"} <= seen
+
+
+@pytest.mark.parametrize("libc", ["gcc", "musl"])
+def test_checkpoint_while_blocked_opening_fifos_resumes(guest_build, libc):
+    """fifo.c's default scenario: a child blocks opening a FIFO for reading, another opening
+    one for writing, while their parent sleeps 300 ms before opening the other ends. A
+    checkpoint taken then holds both waits (io_waits rows on FIFO_OPEN_WAIT, the ends they made
+    in FDStore.opening); restored in a new process, both opens complete and the data flows as in
+    an uninterrupted run."""
+    from ecs_kernel.fs.pipe import FIFO_OPEN_WAIT
+    prog = guest_build("fifo", libc)
+    ends = []
+    full = run_guest([prog], clock=VirtualClock(), report=lambda m: ends.append(m.kernel_tick()))
+    assert full.status == 0, full.stderr
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as d:
+        path = os.path.join(d, "run.ckpt")
+        first = run_guest([prog], clock=VirtualClock(), checkpoint=(ends[0] // 2, path, False))
+        assert first.status == 0 and os.path.exists(path), first.stderr
+        machine = guest_checkpoint.from_state(*checkpoint_file.read(path))
+        w = machine.world
+        waiting = {}
+        for b in task_block.blocked(w):
+            if b.block == Block.IO and any(ev & FIFO_OPEN_WAIT for _, ev in b.request["fds"]):
+                end = fd_table.opening(w, b.row)
+                waiting[b.row] = "r" if end.can_read else "w"
+        assert sorted(waiting.values()) == ["r", "w"], waiting
+        second = cli("restore", path)
+    assert (first.stdout + second.stdout, second.returncode) == (full.stdout, full.status), \
+        second.stderr

@@ -1,6 +1,7 @@
 """Our C programs, built with gcc -static and musl-gcc -static, run natively and under
 ecs-kernel: stdout and the exit status must match (Linux is the oracle)."""
 import os
+import shutil
 
 import pytest
 
@@ -246,3 +247,53 @@ def test_proc_files_seek_and_are_made_at_read(guest_build, libc):
     """lseek on /proc files (SEEK_SET/SEEK_CUR only) and /proc, /sys and tmpfs directories, and a
     /proc file opened before a change and read after it shows the change."""
     same([guest_build("procseek", libc)])
+
+
+@pytest.mark.parametrize("scenario", ["nodes", "opens", "block", "signals", "lifetime", "held",
+                                      "ckpt"])
+def test_mknod_and_named_pipes(guest_build, libc, scenario):
+    """mknod(2)/mknodat(2) of every type (EPERM, EINVAL, EEXIST, umask, dirfds, CAP_MKNOD, device
+    nodes opening the devices of their number or ENXIO, socket names refusing connections) and
+    FIFOs as fifo(7) says: who blocks in open and who does not, ENXIO, a reader blocked in open
+    counting as a reader, signals (EINTR, SA_RESTART, SIGKILL, SIGSTOP) during the wait, the
+    buffer's lifetime with the open ends, hard links and /proc/self/fd reopens; a read blocked
+    on a pipe whose fd another thread closes still reads (the call holds its file)."""
+    same([guest_build("fifo", libc), scenario])
+
+
+def test_mkfifo_shell_pipeline():
+    """busybox's mkfifo and a shell writing and reading through the FIFO."""
+    busybox = shutil.which("busybox")
+    assert busybox is not None, "busybox-static is not installed (README: apt-get install)"
+    script = ("d=$(mktemp -d); mkfifo -m 640 $d/p; ls -l $d/p | cut -c1-10; "
+              "(echo hello through a fifo > $d/p &); tr a-z A-Z < $d/p; "
+              "(for i in 1 2 3; do echo line $i; done > $d/p &); wc -l < $d/p; "
+              "test -p $d/p && echo is a fifo; rm -r $d")
+    native, guest = same([busybox, "sh", "-c", script], env={"PATH": "/usr/bin:/bin"})
+    assert native.stdout == b"prw-r-----\nHELLO THROUGH A FIFO\n3\nis a fifo\n"
+
+
+def test_cpu_clocks_are_each_threads_own(guest_build, libc):
+    """CLOCK_THREAD_CPUTIME_ID and pthread_getcpuclockid's ids read the CPU time charged to that
+    thread, CLOCK_PROCESS_CPUTIME_ID the sum over the process's threads (systems/cpu_clocks.py),
+    clock_getres answers for them, clock ids of missing pids are EINVAL."""
+    same([guest_build("cpuclocks", libc)])
+
+
+def test_a_frame_that_would_overflow_the_alternate_stack_is_sigsegv(guest_build, libc):
+    """get_sigframe: a handler on the alternate stack that signals itself again and again
+    (SA_NODEFER) until the next frame would run off the stack's bottom dies of SIGSEGV; the
+    frame is never written below the stack."""
+    same([guest_build("altstack_overflow", libc)])
+
+
+def test_sigtimedwait_does_not_see_an_ignored_signal_it_did_not_block(guest_build, libc):
+    """sig_ignored at send looks at the mask from before the wait (real_blocked): an ignored
+    signal sigtimedwait waits for but the mask did not block is dropped, the wait times out."""
+    same([guest_build("sigwait_ignored", libc)])
+
+
+def test_supplementary_groups(guest_build, libc):
+    """setgroups/getgroups (sorted, the count, EINVAL, EFAULT, EPERM without CAP_SETGID),
+    /proc/self/status's Groups line, fork's copy, and access through a supplementary group."""
+    same([guest_build("groups", libc)])

@@ -258,8 +258,14 @@ def _valid_clock(c):
 
 
 @jit
+def _cpu_clock(c):
+    """A CPU-time clock: its value is the kernel's accounting (the Python path)."""
+    return c < 0 or c == CLOCK_PROCESS_CPUTIME_ID or c == CLOCK_THREAD_CPUTIME_ID
+
+
+@jit
 def clock_now(ctl, c):
-    """sys_time.clock_now for a valid clock id ``c``."""
+    """sys_time.clock_now for a valid clock id ``c`` that is not a CPU clock."""
     if c == CLOCK_REALTIME or c == CLOCK_REALTIME_COARSE or c == CLOCK_REALTIME_ALARM:
         return _host_clock(ctl, CLOCK_REALTIME)  # machine.realtime_ns
     if c == CLOCK_TAI:
@@ -367,6 +373,8 @@ def _clocks(uch, ctl, nr):
     if nr == NR_CLOCK_GETTIME:
         c = _s32(_arg(uch, ctl, UC_X86_REG_RDI))
         tp = _arg(uch, ctl, UC_X86_REG_RSI)
+        if _cpu_clock(c):
+            return SLOW
         if not _valid_clock(c):
             return -EINVAL
         # Python reads the clock, then copies: a fault costs the same clock read.
@@ -382,6 +390,8 @@ def _clocks(uch, ctl, nr):
     if nr == NR_CLOCK_GETRES:
         c = _s32(_arg(uch, ctl, UC_X86_REG_RDI))
         tp = _arg(uch, ctl, UC_X86_REG_RSI)
+        if c < 0:
+            return SLOW  # a clock id naming a thread or process: the kernel looks it up
         if not _valid_clock(c):
             return -EINVAL
         if tp:
