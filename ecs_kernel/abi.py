@@ -1565,3 +1565,41 @@ SPLICE_F_NONBLOCK = 0x02
 SPLICE_F_MORE = 0x04
 SPLICE_F_GIFT = 0x08
 SPLICE_F_ALL = SPLICE_F_MOVE | SPLICE_F_NONBLOCK | SPLICE_F_MORE | SPLICE_F_GIFT
+
+# -- extended attributes (include/uapi/linux/xattr.h, limits.h; include/linux/capability.h) ---------
+XATTR_CREATE = 0x1
+XATTR_REPLACE = 0x2
+XATTR_NAME_MAX = 255  # chars in an extended attribute name
+XATTR_SIZE_MAX = 65536  # size of an extended attribute value (64k)
+XATTR_LIST_MAX = 65536  # size of extended attribute namelist (64k)
+XATTR_ARGS_SIZE_VER0 = 16  # sizeof(struct xattr_args) first published (setxattrat, getxattrat)
+XATTR_SECURITY_PREFIX = "security."
+XATTR_SYSTEM_PREFIX = "system."
+XATTR_TRUSTED_PREFIX = "trusted."
+XATTR_USER_PREFIX = "user."
+XATTR_NAME_CAPS = "security.capability"
+VFS_CAP_REVISION_MASK = 0xFF000000
+VFS_CAP_REVISION_2 = 0x02000000
+VFS_CAP_REVISION_3 = 0x03000000
+VFS_CAP_FLAGS_EFFECTIVE = 0x000001
+XATTR_CAPS_SZ_2 = 20  # sizeof(struct vfs_cap_data): magic_etc and two {permitted, inheritable}
+XATTR_CAPS_SZ_3 = 24  # sizeof(struct vfs_ns_cap_data): the same and rootid
+
+# -- preadv2(2)/pwritev2(2) flags (include/uapi/linux/fs.h) -----------------------------------------
+RWF_HIPRI = 0x01
+RWF_DSYNC = 0x02
+RWF_SYNC = 0x04
+RWF_NOWAIT = 0x08
+RWF_APPEND = 0x10
+RWF_NOAPPEND = 0x20
+RWF_ATOMIC = 0x40
+RWF_DONTCACHE = 0x80
+RWF_SUPPORTED = (RWF_HIPRI | RWF_DSYNC | RWF_SYNC | RWF_NOWAIT | RWF_APPEND | RWF_NOAPPEND
+                 | RWF_ATOMIC | RWF_DONTCACHE)
+
+# -- sync_file_range(2) flags (include/uapi/linux/fs.h) ---------------------------------------------
+SYNC_FILE_RANGE_WAIT_BEFORE = 1
+SYNC_FILE_RANGE_WRITE = 2
+SYNC_FILE_RANGE_WAIT_AFTER = 4
+VALID_SYNC_FILE_RANGE_FLAGS = (SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE
+                               | SYNC_FILE_RANGE_WAIT_AFTER)

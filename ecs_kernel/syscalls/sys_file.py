@@ -1263,50 +1263,6 @@ def ppoll_done(t, ret, fds, nfds, tsp, sigmask, sigsetsize):
     return ret
 
 
-# -- extended attributes: the overlay keeps none ----------------------------------------------------------
-
-def _xattr_target(t, kind: str, arg, follow: bool = True):
-    if kind == "fd":
-        _file(t, arg)
-        return
-    p = _path(t, arg)
-    t.fs.stat(p, cwd=t.fsctx.cwd, follow=follow, creds=t.creds())
-
-
-def _xattr_handlers(prefix: str, kind: str, follow: bool):
-    def get(t, target, name, value, size):
-        _xattr_target(t, kind, target, follow)
-        t.mm.copy_in_string(name, 256)
-        raise KernelError(E.ENODATA)
-
-    def lst(t, target, lst_, size):
-        _xattr_target(t, kind, target, follow)
-        return 0
-
-    def set_(t, target, name, value, size, flags):
-        _xattr_target(t, kind, target, follow)
-        raise KernelError(E.EOPNOTSUPP)
-
-    def rem(t, target, name):
-        _xattr_target(t, kind, target, follow)
-        raise KernelError(E.ENODATA)
-
-    a = "fd" if kind == "fd" else "s"
-    for fn, base, args in ((get, "getxattr", (a, "s", "p", "u")), (lst, "listxattr", (a, "p", "u")),
-                           (set_, "setxattr", (a, "s", "p", "u", "x")),
-                           (rem, "removexattr", (a, "s"))):
-        name = prefix + base
-        fn.__name__ = name
-        fn.__doc__ = f"Implements {name}(2): no file has extended attributes."
-        syscall(name, PARTIAL, "no extended attributes: get ENODATA, list empty, set EOPNOTSUPP",
-                args=args)(fn)
-
-
-_xattr_handlers("", "path", True)
-_xattr_handlers("l", "path", False)
-_xattr_handlers("f", "fd", True)
-
-
 # -- select ------------------------------------------------------------------------------------------
 
 def _do_select(t, nr, nfds, rfds, wfds, efds, timeout_ns):

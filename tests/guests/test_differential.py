@@ -47,6 +47,12 @@ def test_files_at_sendfile_poll(guest_build, libc):
     same([guest_build("files_at", libc)])
 
 
+def test_extended_attributes(guest_build, libc):
+    """xattr.c: the *xattr and *xattrat calls on tmpfs files, their namespaces, limits and
+    errnos, an unprivileged child's permission checks, a forked child's view."""
+    same([guest_build("xattr", libc)])
+
+
 def test_socketpair_epoll_eventfd_memfd(guest_build, libc):
     same([guest_build("events", libc)])
 
