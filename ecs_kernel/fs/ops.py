@@ -611,21 +611,26 @@ class PathOps:
         notify.notify(inode, IN_MODIFY, parent=res.parent, name=res.name)
 
     def utimens(self, path, atime_ns=None, mtime_ns=None, *, cwd=None, follow: bool = True,
-                creds: Creds | None = None) -> None:
+                creds: Creds | None = None, times_set: bool | None = None) -> None:
         """utimensat(2): None sets a time to now (UTIME_NOW), OMIT (UTIME_OMIT) leaves it."""
         res = self.resolve(path, cwd=cwd, follow=follow, creds=creds)
-        self.utimens_inode(res.inode, atime_ns, mtime_ns, creds)
+        self.utimens_inode(res.inode, atime_ns, mtime_ns, creds, times_set=times_set)
         if not (atime_ns is OMIT and mtime_ns is OMIT):
             notify.notify(res.inode, IN_ATTRIB | self._isdir(res.inode), parent=res.parent,
                           name=res.name)
 
     @staticmethod
-    def utimens_inode(inode: Inode, atime_ns=None, mtime_ns=None, creds: Creds | None = None) -> None:
+    def utimens_inode(inode: Inode, atime_ns=None, mtime_ns=None, creds: Creds | None = None, *,
+                      times_set: bool | None = None) -> None:
+        """vfs_utimes on ``inode``. ``times_set``: the caller gave times (ATTR_TIMES_SET: the
+        owner or CAP_FOWNER, EPERM), rather than none (ATTR_TOUCH: the owner, CAP_FOWNER or
+        write permission, EACCES); None: given when a time is neither now nor OMIT."""
         creds = creds or Creds()
         if atime_ns is OMIT and mtime_ns is OMIT:
             return
         _, uid, _ = inode.owner()
-        explicit = any(t is not None and t is not OMIT for t in (atime_ns, mtime_ns))
+        explicit = times_set if times_set is not None else any(
+            t is not None and t is not OMIT for t in (atime_ns, mtime_ns))
         if creds.uid != uid and not creds.capable(abi.CAP_FOWNER):
             if explicit:
                 raise KernelError(E.EPERM, "not the owner")

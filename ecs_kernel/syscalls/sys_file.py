@@ -31,6 +31,7 @@ from ..errors import E, KernelError
 from ..components import pidns, rlimits
 from ..fs import locks
 from ..fs.file import RegularFileDescription
+from ..fs.inodes import DirInode
 from ..fs import notify
 from ..fs.memfd import MemfdInode
 from ..fs.ops import OMIT
@@ -790,6 +791,19 @@ def fchmodat(t, dirfd, path, mode):
     return 0
 
 
+@syscall("fchmodat2", FULL, args=("dirfd", "s", "m", "atflags"))
+def fchmodat2(t, dirfd, path, mode, flags):
+    """Implements fchmodat2(2): AT_SYMLINK_NOFOLLOW (a symlink itself: EOPNOTSUPP, as
+    notify_change refuses it) and AT_EMPTY_PATH (the dirfd itself, an O_PATH fd too)."""
+    flags = u32(flags)
+    if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
+        raise KernelError(E.EINVAL, "unknown AT_* flags")
+    inode, res, desc = _at_target(t, dirfd, path, flags)
+    t.fs.chmod_inode(inode, u32(mode) & 0o7777, t.creds())
+    _attrib_changed(inode, res, desc)
+    return 0
+
+
 def _id(x: int) -> int:
     x = u32(x)
     return -1 if x == 0xFFFF_FFFF else x
@@ -832,35 +846,114 @@ def fchownat(t, dirfd, path, uid, gid, flags):
     return 0
 
 
+def _at_target(t, dirfd: int, path_addr: int, flags: int):
+    """user_path_at with LOOKUP_EMPTY when ``flags`` has AT_EMPTY_PATH: (inode, Resolved or
+    None, description or None). An empty path names ``dirfd`` itself (an O_PATH fd too; the
+    working directory for AT_FDCWD); without AT_EMPTY_PATH it is ENOENT."""
+    p = _path(t, path_addr)
+    if not p and flags & AT_EMPTY_PATH:
+        if s32(dirfd) == AT_FDCWD:
+            return t.fsctx.cwd, None, None
+        desc = _file(t, dirfd)
+        return desc.inode, None, desc
+    res = t.fs.resolve(p, cwd=_at(t, dirfd, p), follow=not flags & AT_SYMLINK_NOFOLLOW,
+                       creds=t.creds())
+    return res.inode, res, None
+
+
+def _attrib_changed(inode, res, desc) -> None:
+    """fsnotify_change: IN_ATTRIB for the file (and its directory's watches)."""
+    if desc is not None:
+        notify.file_event(desc, abi.IN_ATTRIB)
+    else:
+        isdir = abi.IN_ISDIR if isinstance(inode, DirInode) else 0
+        notify.notify(inode, abi.IN_ATTRIB | isdir, parent=res.parent if res else None,
+                      name=res.name if res else "")
+
+
+def do_utimes(t, dirfd: int, path_addr: int, times, flags: int) -> int:
+    """do_utimes, the one home of utimensat, futimesat, utimes and utime: ``times`` is None
+    (both now) or two (sec, nsec) pairs whose nsec may be UTIME_NOW or UTIME_OMIT.
+
+    A NULL path with a real dirfd is the fd itself (flags must be 0; fdget: EBADF for O_PATH),
+    else the path is looked up (AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH; other flags EINVAL). Then
+    vfs_utimes: a bad nsec is EINVAL (after the lookup), both UTIME_NOW is a touch (the owner,
+    CAP_FOWNER or write permission: EACCES), any explicit time needs the owner or CAP_FOWNER
+    (EPERM)."""
+    dirfd, flags = s32(dirfd), u32(flags)
+    if path_addr == 0 and dirfd != AT_FDCWD:
+        if flags:
+            raise KernelError(E.EINVAL, "flags with a NULL path")
+        desc = _file(t, dirfd)
+        desc._need_open()
+        inode, res = desc.inode, None
+    else:
+        if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
+            raise KernelError(E.EINVAL, "unknown AT_* flags")
+        inode, res, desc = _at_target(t, dirfd, path_addr, flags)
+    if times is not None:
+        for _, ns in times:
+            if ns not in (UTIME_NOW, UTIME_OMIT) and not 0 <= ns < NSEC_PER_SEC:
+                raise KernelError(E.EINVAL, "nanoseconds out of range")
+        if times[0][1] == UTIME_NOW and times[1][1] == UTIME_NOW:
+            times = None
+    vals = [None, None]  # None: now
+    if times is not None:
+        for i, (sec, ns) in enumerate(times):
+            if ns == UTIME_OMIT:
+                vals[i] = OMIT
+            elif ns != UTIME_NOW:
+                vals[i] = sec * NSEC_PER_SEC + ns
+    t.fs.utimens_inode(inode, vals[0], vals[1], t.creds(), times_set=times is not None)
+    if not (vals[0] is OMIT and vals[1] is OMIT):
+        _attrib_changed(inode, res, desc)
+    return 0
+
+
 @syscall("utimensat", FULL, args=("dirfd", "s", "p", "atflags"))
 def utimensat(t, dirfd, path, times, flags):
     """Implements utimensat(2)."""
-    now = t.fs.clock()
+    tv = None
     if times:
         a_s, a_ns, m_s, m_ns = struct.unpack("<qqqq", t.mm.copy_in(times, 32))
-        vals = []
-        for sec, ns in ((a_s, a_ns), (m_s, m_ns)):
-            if ns == UTIME_NOW:
-                vals.append(now)
-            elif ns == UTIME_OMIT:
-                vals.append(OMIT)
-            elif 0 <= ns < NSEC_PER_SEC:
-                vals.append(sec * NSEC_PER_SEC + ns)
-            else:
-                raise KernelError(E.EINVAL)
-    else:
-        vals = [now, now]
-    flags = u32(flags)
-    if path == 0:
-        desc = _file(t, dirfd)
-        t.fs.utimens_inode(desc.inode, vals[0], vals[1], t.creds())
-        if not (vals[0] is OMIT and vals[1] is OMIT):
-            notify.file_event(desc, abi.IN_ATTRIB)
-        return 0
-    p = _path(t, path)
-    t.fs.utimens(p, vals[0], vals[1], cwd=_at(t, dirfd, p, bool(flags & AT_EMPTY_PATH)),
-                 follow=not flags & AT_SYMLINK_NOFOLLOW, creds=t.creds())
-    return 0
+        if a_ns == UTIME_OMIT and m_ns == UTIME_OMIT:
+            return 0  # nothing to do: not even the path is looked at
+        tv = [(a_s, a_ns), (m_s, m_ns)]
+    return do_utimes(t, dirfd, path, tv, flags)
+
+
+def _futimesat(t, dirfd, path, utimes) -> int:
+    """do_futimesat: two struct timeval; a microsecond count outside [0, 1000000) is EINVAL
+    (UTIME_NOW and UTIME_OMIT are utimensat's only)."""
+    tv = None
+    if utimes:
+        a_s, a_us, m_s, m_us = struct.unpack("<qqqq", t.mm.copy_in(utimes, 32))
+        if not (0 <= a_us < 1_000_000 and 0 <= m_us < 1_000_000):
+            raise KernelError(E.EINVAL, "microseconds out of range")
+        tv = [(a_s, a_us * 1000), (m_s, m_us * 1000)]
+    return do_utimes(t, dirfd, path, tv, 0)
+
+
+@syscall("futimesat", FULL, args=("dirfd", "s", "p"))
+def futimesat(t, dirfd, path, utimes):
+    """Implements futimesat(2)."""
+    return _futimesat(t, dirfd, path, utimes)
+
+
+@syscall("utimes", FULL, args=("s", "p"))
+def utimes(t, path, utimes):
+    """Implements utimes(2)."""
+    return _futimesat(t, AT_FDCWD, path, utimes)
+
+
+@syscall("utime", FULL, args=("s", "p"))
+def utime(t, path, times):
+    """Implements utime(2): a struct utimbuf of whole seconds, or NULL for now."""
+    tv = None
+    if times:
+        actime, modtime = struct.unpack("<qq", t.mm.copy_in(times, 16))
+        tv = [(actime, 0), (modtime, 0)]
+    return do_utimes(t, AT_FDCWD, path, tv, 0)
 
 
 @syscall("umask", FULL, args=("m",), ret="o")

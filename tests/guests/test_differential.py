@@ -53,6 +53,12 @@ def test_extended_attributes(guest_build, libc):
     same([guest_build("xattr", libc)])
 
 
+def test_utime_utimes_futimesat_fchmodat2(guest_build, libc):
+    """utimes.c: do_utimes's four callers (times, flags, NULL paths and fds, the touch and
+    explicit-time permission rules) and fchmodat2's flags."""
+    same([guest_build("utimes", libc)])
+
+
 def test_socketpair_epoll_eventfd_memfd(guest_build, libc):
     same([guest_build("events", libc)])
 
