@@ -1594,8 +1594,9 @@ RWF_APPEND = 0x10
 RWF_NOAPPEND = 0x20
 RWF_ATOMIC = 0x40
 RWF_DONTCACHE = 0x80
+RWF_NOSIGNAL = 0x100  # Linux 6.16: a write to a pipe or socket without a reader sends no SIGPIPE
 RWF_SUPPORTED = (RWF_HIPRI | RWF_DSYNC | RWF_SYNC | RWF_NOWAIT | RWF_APPEND | RWF_NOAPPEND
-                 | RWF_ATOMIC | RWF_DONTCACHE)
+                 | RWF_ATOMIC | RWF_DONTCACHE | RWF_NOSIGNAL)
 
 # -- sync_file_range(2) flags (include/uapi/linux/fs.h) ---------------------------------------------
 SYNC_FILE_RANGE_WAIT_BEFORE = 1

@@ -171,9 +171,11 @@ def write_all(t, desc, data: bytes, write_some, nonblock: bool = False, deadline
     raise WouldBlock([(fd, POLLOUT | POLLWRNORM)], deadline, done=done)
 
 
-def _do_write(t, desc, data: bytes, offset: int | None = None, whole: bool = True) -> int:
+def _do_write(t, desc, data: bytes, offset: int | None = None, whole: bool = True,
+              sigpipe: bool = True) -> int:
     """write(2) of ``data`` (at ``offset``: pwrite). ``whole``: a blocking write waits until all
-    is written; else it returns what fit, EAGAIN when nothing did (sendfile)."""
+    is written; else it returns what fit, EAGAIN when nothing did (sendfile). ``sigpipe`` off
+    (RWF_NOSIGNAL): EPIPE without SIGPIPE."""
     if desc.is_terminal and desc.tostop():
         tty.check_change(t.world, t.row, abi.SIGTTOU)  # n_tty_write under TOSTOP
     if isinstance(desc, RegularFileDescription) and data:
@@ -188,9 +190,9 @@ def _do_write(t, desc, data: bytes, offset: int | None = None, whole: bool = Tru
                     _blocked_io(t, desc, True)
                 raise
         return write_all(t, desc, data, lambda rest, done: desc.write(rest), not whole,
-                         sigpipe=desc.sigpipe_after_partial_write)
+                         sigpipe=desc.sigpipe_after_partial_write and sigpipe)
     except KernelError as e:
-        if e.errno == E.EPIPE:
+        if e.errno == E.EPIPE and sigpipe:
             # A pipe without readers (ours, or the host's stdout): SIGPIPE, then EPIPE if the
             # signal is ignored or blocked (pipe_write / send_sig).
             send_sigpipe(t)
@@ -311,12 +313,12 @@ def _readv(t, desc, vecs, offset=None) -> int:
     return done
 
 
-def _writev(t, desc, vecs, offset=None) -> int:
+def _writev(t, desc, vecs, offset=None, sigpipe: bool = True) -> int:
     data = b"".join(t.mm.copy_in(b, ln) for b, ln in vecs if ln)
     if not data:
         desc._need_write()
         return 0
-    return _do_write(t, desc, data[:MAX_RW_COUNT], offset)
+    return _do_write(t, desc, data[:MAX_RW_COUNT], offset, sigpipe=sigpipe)
 
 
 @syscall("readv", FULL, args=("fd", "oiov", "i"))
@@ -333,28 +335,93 @@ def writev(t, fd, iov, iovcnt):
     return _writev(t, desc, _iov(t, iov, iovcnt))
 
 
+def _rw_flags(desc, flags: int, write: bool) -> None:
+    """kiocb_set_rw_flags for this kind of file (FileDescription.rw_iter, rw_nowait): a file
+    without read_iter/write_iter takes RWF_HIPRI only; RWF_APPEND with RWF_NOAPPEND is EINVAL;
+    RWF_NOWAIT needs FMODE_NOWAIT; no file here does RWF_ATOMIC or RWF_DONTCACHE."""
+    if not flags:
+        return
+    if not desc.rw_iter[write]:
+        if flags & ~abi.RWF_HIPRI:
+            raise KernelError(E.EOPNOTSUPP, "RWF_* flags on a file without iter methods")
+        return
+    if flags & ~abi.RWF_SUPPORTED:
+        raise KernelError(E.EOPNOTSUPP, "unknown RWF_* flags")
+    if flags & abi.RWF_APPEND and flags & abi.RWF_NOAPPEND:
+        raise KernelError(E.EINVAL, "RWF_APPEND with RWF_NOAPPEND")
+    if flags & abi.RWF_NOWAIT and not desc.rw_nowait:
+        raise KernelError(E.EOPNOTSUPP, "RWF_NOWAIT on a file that is not FMODE_NOWAIT")
+    if flags & (abi.RWF_ATOMIC | abi.RWF_DONTCACHE):
+        raise KernelError(E.EOPNOTSUPP, "RWF_ATOMIC/RWF_DONTCACHE: no file here supports them")
+
+
+def _rw_vectors(t, fd, iov, iovcnt, pos, flags, write: bool) -> int:
+    """preadv2/pwritev2 and preadv/pwritev (``pos`` -1: the file position, as readv/writev;
+    other negative positions EINVAL before the fd is looked at), in vfs_readv's order: the fd
+    (EBADF, O_PATH too), ESPIPE for a position on an unseekable file, the access mode (EBADF),
+    a file without the method (EINVAL), the iovecs (EINVAL, EFAULT), nothing to move (0, the
+    flags unchecked), the range, the flags. RWF_NOWAIT makes the call non-blocking (EAGAIN),
+    RWF_APPEND/RWF_NOAPPEND set or clear O_APPEND for the call, RWF_NOSIGNAL keeps SIGPIPE
+    back; RWF_HIPRI, RWF_DSYNC and RWF_SYNC change nothing for files kept in memory."""
+    pos, flags = s64(pos), u32(flags)
+    if pos < -1:
+        raise KernelError(E.EINVAL, "negative offset")
+    desc = _file(t, fd)
+    desc._need_open()
+    offset = None if pos == -1 else pos
+    if offset is not None and not desc.seekable:
+        raise KernelError(E.ESPIPE, "not seekable")
+    desc._need_write() if write else desc._need_read()
+    if not desc.rw_ops[write]:
+        raise KernelError(E.EINVAL, "the file has no such method")
+    vecs = _iov(t, iov, iovcnt)
+    total = sum(ln for _, ln in vecs)
+    if not total:
+        return 0
+    if offset is not None:
+        verify_area(offset, total)
+    _rw_flags(desc, flags, write)
+    saved = desc.flags
+    if flags & abi.RWF_NOWAIT:
+        desc.flags |= O_NONBLOCK
+    if write and flags & abi.RWF_APPEND:
+        desc.flags |= abi.O_APPEND
+    if write and flags & abi.RWF_NOAPPEND:
+        desc.flags &= ~abi.O_APPEND
+    try:
+        if write:
+            return _writev(t, desc, vecs, offset, sigpipe=not flags & abi.RWF_NOSIGNAL)
+        return _readv(t, desc, vecs, offset)
+    finally:
+        desc.flags = (desc.flags & ~(O_NONBLOCK | abi.O_APPEND)) | (saved & (O_NONBLOCK | abi.O_APPEND))
+
+
 @syscall("preadv", FULL, args=("fd", "oiov", "i", "l"))
 def preadv(t, fd, iov, iovcnt, offset):
     """Implements preadv(2)."""
-    desc = _file(t, fd)
-    off = s64(offset)
-    if off < 0:
+    if s64(offset) < 0:
         raise KernelError(E.EINVAL)
-    vecs = _iov(t, iov, iovcnt)
-    verify_area(off, sum(ln for _, ln in vecs))
-    return _readv(t, desc, vecs, off)
+    return _rw_vectors(t, fd, iov, iovcnt, offset, 0, False)
 
 
 @syscall("pwritev", FULL, args=("fd", "iov", "i", "l"))
 def pwritev(t, fd, iov, iovcnt, offset):
     """Implements pwritev(2)."""
-    desc = _file(t, fd)
-    off = s64(offset)
-    if off < 0:
+    if s64(offset) < 0:
         raise KernelError(E.EINVAL)
-    vecs = _iov(t, iov, iovcnt)
-    verify_area(off, sum(ln for _, ln in vecs))
-    return _writev(t, desc, vecs, off)
+    return _rw_vectors(t, fd, iov, iovcnt, offset, 0, True)
+
+
+@syscall("preadv2", FULL, args=("fd", "oiov", "i", "l", "l", "x"))
+def preadv2(t, fd, iov, iovcnt, pos_l, pos_h, flags):
+    """Implements preadv2(2) (x86-64: the position is ``pos_l``; ``pos_h`` is not used)."""
+    return _rw_vectors(t, fd, iov, iovcnt, pos_l, flags, False)
+
+
+@syscall("pwritev2", FULL, args=("fd", "iov", "i", "l", "l", "x"))
+def pwritev2(t, fd, iov, iovcnt, pos_l, pos_h, flags):
+    """Implements pwritev2(2)."""
+    return _rw_vectors(t, fd, iov, iovcnt, pos_l, flags, True)
 
 
 @syscall("lseek", FULL, args=("fd", "l", "whence"))
@@ -440,6 +507,33 @@ def fsync(t, fd):
 def fdatasync(t, fd):
     """Implements fdatasync(2)."""
     _file(t, fd)
+    return 0
+
+
+@syscall("sync_file_range", FULL, "our files have no backing store to write back: the "
+         "argument checks only, as gVisor", args=("fd", "l", "l", "x"))
+def sync_file_range(t, fd, offset, nbytes, flags):
+    """Implements sync_file_range(2): the fd (EBADF, O_PATH too), then the flags and the range
+    (EINVAL), then the kind of file (ESPIPE but for regular files, directories, symlinks)."""
+    desc = _file(t, fd)
+    desc._need_open()
+    offset, nbytes, flags = s64(offset), s64(nbytes), u32(flags)
+    if flags & ~abi.VALID_SYNC_FILE_RANGE_FLAGS:
+        raise KernelError(E.EINVAL, "unknown SYNC_FILE_RANGE_* flags")
+    end = offset + nbytes
+    if offset < 0 or end < 0 or end > abi.OFFSET_MAX or end < offset:
+        raise KernelError(E.EINVAL, "a bad range")
+    fmt = desc.inode.get_mode() & abi.S_IFMT if desc.inode is not None else 0
+    if fmt not in (abi.S_IFREG, abi.S_IFDIR, abi.S_IFLNK, abi.S_IFBLK):
+        raise KernelError(E.ESPIPE, "not a file with pages")
+    return 0
+
+
+@syscall("syncfs", FULL, "nothing to write back (every file system is in memory or read-only)",
+         args=("fd",))
+def syncfs(t, fd):
+    """Implements syncfs(2): EBADF for a bad or O_PATH fd."""
+    _file(t, fd)._need_open()
     return 0
 
 

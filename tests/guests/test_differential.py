@@ -59,6 +59,13 @@ def test_utime_utimes_futimesat_fchmodat2(guest_build, libc):
     same([guest_build("utimes", libc)])
 
 
+def test_preadv2_pwritev2_sync_file_range_syncfs(guest_build, libc):
+    """rwv2.c: offsets (-1 the file position), RWF_* flags on each kind of file, RWF_APPEND and
+    RWF_NOAPPEND, RWF_NOWAIT on an empty pipe, RWF_NOSIGNAL; sync_file_range's and syncfs's
+    argument checks."""
+    same([guest_build("rwv2", libc)])
+
+
 def test_socketpair_epoll_eventfd_memfd(guest_build, libc):
     same([guest_build("events", libc)])
 
