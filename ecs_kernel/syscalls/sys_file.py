@@ -225,6 +225,60 @@ def openat(t, dirfd, path, flags, mode):
     return _open(t, dirfd, path, flags, mode)
 
 
+@syscall("openat2", FULL, "RESOLVE_CACHED: every lookup counts as cached (only O_CREAT and "
+         "O_TRUNC give EAGAIN)", args=("dirfd", "s", "p", "u"))
+def openat2(t, dirfd, path, how, usize):
+    """Implements openat2(2): struct open_how {u64 flags, mode, resolve} as copy_struct_from_user
+    reads it (EINVAL below its first size, E2BIG past a page or for unknown non-zero fields),
+    then build_open_flags's checks (unknown flags or resolve bits, BENEATH with IN_ROOT, a mode
+    without O_CREAT/O_TMPFILE or with bits past 07777, O_DIRECTORY|O_CREAT, O_TMPFILE without
+    write access, O_PATH with other flags: EINVAL; RESOLVE_CACHED with O_CREAT/O_TRUNC: EAGAIN)."""
+    if usize < abi.OPEN_HOW_SIZE_VER0:
+        raise KernelError(E.EINVAL, "open_how too small")
+    if usize > abi.PAGE_SIZE:
+        raise KernelError(E.E2BIG, "open_how larger than a page")
+    raw = t.mm.copy_in(how, usize)
+    if any(raw[abi.OPEN_HOW_SIZE_VER0:]):
+        raise KernelError(E.E2BIG, "unknown open_how fields set")
+    flags, mode, resolve = struct.unpack_from("<QQQ", raw)
+    if flags & ~abi.VALID_OPEN_FLAGS:
+        raise KernelError(E.EINVAL, "unknown O_* flags")
+    if resolve & ~abi.VALID_RESOLVE_FLAGS:
+        raise KernelError(E.EINVAL, "unknown RESOLVE_* flags")
+    if resolve & abi.RESOLVE_BENEATH and resolve & abi.RESOLVE_IN_ROOT:
+        raise KernelError(E.EINVAL, "RESOLVE_BENEATH with RESOLVE_IN_ROOT")
+    tmpfile = abi.O_TMPFILE & ~abi.O_DIRECTORY
+    if flags & (abi.O_CREAT | tmpfile):
+        if mode & ~abi.S_IALLUGO:
+            raise KernelError(E.EINVAL, "mode bits past 07777")
+    elif mode:
+        raise KernelError(E.EINVAL, "a mode without O_CREAT or O_TMPFILE")
+    if flags & (abi.O_DIRECTORY | abi.O_CREAT) == abi.O_DIRECTORY | abi.O_CREAT:
+        raise KernelError(E.EINVAL, "O_DIRECTORY with O_CREAT")
+    if flags & tmpfile:
+        if flags & abi.O_TMPFILE != abi.O_TMPFILE:
+            raise KernelError(E.EINVAL, "O_TMPFILE without O_DIRECTORY")
+        if flags & abi.O_ACCMODE not in (abi.O_WRONLY, abi.O_RDWR):
+            raise KernelError(E.EINVAL, "O_TMPFILE needs write access")
+    if flags & abi.O_PATH and flags & ~(abi.O_PATH_FLAGS | abi.O_CLOEXEC):
+        raise KernelError(E.EINVAL, "O_PATH with other flags")
+    if resolve & abi.RESOLVE_CACHED and flags & (abi.O_TRUNC | abi.O_CREAT | tmpfile):
+        raise KernelError(E.EAGAIN, "RESOLVE_CACHED cannot create or truncate")
+    p = _path(t, path)
+    if not p:
+        raise KernelError(E.ENOENT, "an empty path")
+    cwd = _at(t, dirfd, p)
+    if resolve & abi.RESOLVE_IN_ROOT and p.startswith(b"/"):
+        cwd = t.fsctx.cwd if s32(dirfd) == AT_FDCWD else _file(t, dirfd)
+    desc = t.fs.open(p, flags, mode, cwd=cwd, creds=t.creds(), umask=t.fsctx.umask,
+                     resolve=resolve)
+    try:
+        return fd_table.new_fd(t.world, t.row, desc, cloexec=bool(flags & O_CLOEXEC))
+    except KernelError:
+        desc.release()
+        raise
+
+
 @syscall("creat", FULL, args=("s", "m"))
 def creat(t, path, mode):
     """Implements creat(2)."""

@@ -66,6 +66,12 @@ def test_preadv2_pwritev2_sync_file_range_syncfs(guest_build, libc):
     same([guest_build("rwv2", libc)])
 
 
+def test_openat2_open_how_and_resolve_flags(guest_build, libc):
+    """openat2.c: open_how's size and fields, build_open_flags's EINVALs, and every RESOLVE_*
+    flag on a tmpfs tree, /proc's magic links and mount crossings."""
+    same([guest_build("openat2", libc)])
+
+
 def test_socketpair_epoll_eventfd_memfd(guest_build, libc):
     same([guest_build("events", libc)])
 
