@@ -1620,3 +1620,13 @@ VALID_OPEN_FLAGS = (O_ACCMODE | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND
                     | O_NOATIME | O_CLOEXEC | O_PATH | O_TMPFILE)
 O_PATH_FLAGS = O_DIRECTORY | O_NOFOLLOW | O_PATH | O_CLOEXEC
 S_IALLUGO = 0o7777
+
+# -- kcmp(2) types (include/uapi/linux/kcmp.h) ------------------------------------------------------
+KCMP_FILE = 0
+KCMP_VM = 1
+KCMP_FILES = 2
+KCMP_FS = 3
+KCMP_SIGHAND = 4
+KCMP_IO = 5
+KCMP_SYSVSEM = 6
+KCMP_EPOLL_TFD = 7

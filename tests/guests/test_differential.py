@@ -72,6 +72,13 @@ def test_openat2_open_how_and_resolve_flags(guest_build, libc):
     same([guest_build("openat2", libc)])
 
 
+def test_kcmp(guest_build, libc):
+    """kcmp.c: every type between a process, its thread, forked and unprivileged children
+    (undo lists made by SEM_UNDO and by CLONE_SYSVSEM, io_contexts by ioprio_set),
+    KCMP_EPOLL_TFD, and the errnos."""
+    same([guest_build("kcmp", libc)])
+
+
 def test_socketpair_epoll_eventfd_memfd(guest_build, libc):
     same([guest_build("events", libc)])
 
