@@ -32,9 +32,11 @@ The path operations themselves (open, stat, mkdir, rename, ...) are in ecs_kerne
 """
 from __future__ import annotations
 
+import inspect
 import os
 import stat as _stat
 import time
+import types
 from typing import Callable
 
 from ecs_kernel.abi import (CAP_DAC_READ_SEARCH, MAXSYMLINKS, NAME_MAX, PATH_MAX, RESOLVE_BENEATH,
@@ -363,3 +365,40 @@ class FileSystem(PathOps):
     def lookup(self, path, *, cwd=None, follow: bool = True, creds: Creds | None = None) -> Inode:
         """The inode ``path`` names (AT_SYMLINK_NOFOLLOW is ``follow=False``)."""
         return self.resolve(path, cwd=cwd, follow=follow, creds=creds).inode
+
+
+class RootedView:
+    """The file tree as a task after chroot(2) sees it (Linux: its fs_struct's root): every
+    FileSystem method runs with ``root`` replaced by the task's root directory, so an absolute
+    path, an absolute symlink target and ``..`` at the root stay under it; all else (mounts,
+    superblocks, the clock) is the tree's own. Not kept anywhere: the root is the task's
+    ``fs_contexts`` row's (FSContext.root) and the view is made per call."""
+
+    __slots__ = ("_fs", "root")
+
+    def __init__(self, fs: FileSystem, root: DirInode):
+        object.__setattr__(self, "_fs", fs)
+        object.__setattr__(self, "root", root)
+
+    def __getattr__(self, name):
+        fs = object.__getattribute__(self, "_fs")
+        static = inspect.getattr_static(type(fs), name, None)
+        if isinstance(static, types.FunctionType):
+            return types.MethodType(static, self)  # the method, with this view as ``self``
+        if isinstance(static, property):
+            return static.__get__(self)
+        return getattr(fs, name)
+
+    def __setattr__(self, name, value):
+        setattr(object.__getattribute__(self, "_fs"), name, value)
+
+    def getcwd(self, cwd: DirInode | None) -> bytes:
+        """getcwd(2) of a working directory outside the root: "(unreachable)" and its path from
+        the tree's root, as Linux (2.6.36 on) gives it."""
+        d = cwd if cwd is not None else self.root
+        try:
+            return os.fsencode(FileSystem.path_of(self, d))
+        except KernelError:
+            if d.dead:
+                raise
+        return b"(unreachable)" + os.fsencode(self._fs.path_of(d))

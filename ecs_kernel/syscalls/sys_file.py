@@ -750,6 +750,24 @@ def chdir(t, path):
     return 0
 
 
+@syscall("chroot", FULL, args=("s",))
+def chroot(t, path):
+    """Implements chroot(2): the directory (followed; ENOTDIR, ENOENT, ...), search permission
+    on it (EACCES), then CAP_SYS_CHROOT (EPERM). The task's fs_contexts row (shared under
+    CLONE_FS) takes it as its root; the working directory stays where it was, outside the new
+    root if it was."""
+    p = _path(t, path)
+    creds = t.creds()
+    inode = t.fs.chdir_inode(t.fs.lookup(p, cwd=t.fsctx.cwd, follow=True, creds=creds), creds)
+    if not creds.capable(abi.CAP_SYS_CHROOT):
+        raise KernelError(E.EPERM, "chroot needs CAP_SYS_CHROOT")
+    ctx = t.fsctx
+    if ctx.cwd is None:
+        ctx.cwd = t.fs.root  # "the root" meant the old one: keep naming it
+    ctx.root = inode
+    return 0
+
+
 @syscall("fchdir", FULL, args=("fd",))
 def fchdir(t, fd):
     """Implements fchdir(2)."""

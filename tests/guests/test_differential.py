@@ -79,6 +79,12 @@ def test_kcmp(guest_build, libc):
     same([guest_build("kcmp", libc)])
 
 
+def test_chroot(guest_build, libc):
+    """chroot.c: the errnos, the walk from the new root, a working directory left outside it,
+    fds from before, a nested chroot, fork and exec inside, /proc/PID/root from outside."""
+    same([guest_build("chroot", libc)])
+
+
 def test_socketpair_epoll_eventfd_memfd(guest_build, libc):
     same([guest_build("events", libc)])
 
