@@ -1019,7 +1019,8 @@ def _at_target(t, dirfd: int, path_addr: int, flags: int):
     p = _path(t, path_addr)
     if not p and flags & AT_EMPTY_PATH:
         if s32(dirfd) == AT_FDCWD:
-            return t.fsctx.cwd, None, None
+            cwd = t.fsctx.cwd
+            return (cwd if cwd is not None else t.fs.root), None, None
         desc = _file(t, dirfd)
         return desc.inode, None, desc
     res = t.fs.resolve(p, cwd=_at(t, dirfd, p), follow=not flags & AT_SYMLINK_NOFOLLOW,
