@@ -6,8 +6,8 @@ the inode (``Inode.xattrs``, a dict from name to value bytes that a checkpoint s
 inode), under the ``user.``, ``trusted.`` and ``security.`` namespaces. A host file seen through the
 overlay shows none of the host's own attributes (the guest sees the overlay's, which start empty;
 setting one copies the file's metadata up as any metadata change does). Other file systems
-(/proc, /sys, pipes, sockets, anonymous inodes) have no attribute handlers: EOPNOTSUPP, and an
-empty list. ``system.`` names (POSIX ACLs) are not modelled: EOPNOTSUPP as for an unknown prefix.
+(/proc, /sys, pipes, anonymous inodes) have no attribute handlers: EOPNOTSUPP, and an empty
+list; a socket has one, system.sockprotoname (its protocol's name), which cannot be set. ``system.`` names (POSIX ACLs) are not modelled: EOPNOTSUPP as for an unknown prefix.
 
 Names are ``str`` decoded as latin-1 (one char per byte: a name is any bytes but NUL).
 Order of checks, as Linux's: vfs_*xattr's xattr_permission, then the capability module
@@ -30,6 +30,7 @@ from ecs_kernel.fs.inodes import (MAY_READ, MAY_WRITE, DataFile, DynamicSymlink,
 # The file systems whose inodes carry attributes (tmpfs and the overlay's memory layer; devtmpfs
 # is tmpfs too, and memfds live on the tmpfs superblock).
 XATTR_FILESYSTEMS = frozenset({"overlay", "tmpfs", "devtmpfs"})
+XATTR_NAME_SOCKPROTONAME = "system.sockprotoname"
 _HANDLER_PREFIXES = (XATTR_USER_PREFIX, XATTR_TRUSTED_PREFIX, XATTR_SECURITY_PREFIX)
 
 
@@ -131,9 +132,18 @@ def _caps_to_store(inode: Inode, value: bytes, creds: Creds) -> bytes:
     return struct.pack("<I", nsmagic) + value[4:20] + struct.pack("<I", rootid)
 
 
+def _sockfs(inode: Inode) -> bool:
+    """A socket's inode: sockfs has one attribute, system.sockprotoname, read-only."""
+    return inode.sb.name == "sockfs"
+
+
 def get(inode: Inode, name: str, creds: Creds) -> bytes:
     """vfs_getxattr: the value of ``name``."""
     _permission(inode, name, MAY_READ, creds)
+    if _sockfs(inode):
+        if name != XATTR_NAME_SOCKPROTONAME:
+            raise KernelError(E.EOPNOTSUPP, "sockets have only system.sockprotoname")
+        return getattr(inode, "proto_name", "").encode() + b"\0"  # the dentry name, NUL included
     if name == XATTR_NAME_CAPS and supports(inode):  # xattr_getsecurity: commoncap's view
         return _caps_as_seen(_get_raw(inode, name))
     return _get_raw(inode, name)
@@ -142,6 +152,8 @@ def get(inode: Inode, name: str, creds: Creds) -> bytes:
 def list_names(inode: Inode, creds: Creds) -> bytes:
     """vfs_listxattr (simple_xattr_list): every name, each NUL-terminated, in the order Linux
     6.18's tmpfs gives them (descending byte order, measured); trusted.* only for CAP_SYS_ADMIN."""
+    if _sockfs(inode):
+        return XATTR_NAME_SOCKPROTONAME.encode() + b"\0"  # sockfs_listxattr
     if not supports(inode):
         return b""
     trusted = creds.capable(abi.CAP_SYS_ADMIN)

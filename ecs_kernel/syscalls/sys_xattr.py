@@ -27,7 +27,8 @@ from .registry import FULL, syscall
 NOTE = ("user.*, trusted.* (CAP_SYS_ADMIN) and security.* (security.capability checked and "
         "converted as commoncap does) on tmpfs and overlay files, as Linux's tmpfs; a host file "
         "seen through the overlay shows none of the host's attributes (a copy-up starts from none); "
-        "/proc, /sys, pipes, sockets and system.* (POSIX ACLs): EOPNOTSUPP")
+        "sockets show system.sockprotoname; /proc, /sys, pipes and other system.* names (POSIX "
+        "ACLs are not modelled): EOPNOTSUPP")
 
 
 def _name(t, addr: int) -> str:

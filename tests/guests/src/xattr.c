@@ -278,6 +278,28 @@ int main(int argc, char **argv) {
     T("fset trusted on pipe", fsx(pp[0], "trusted.x", "x", 1, 0));
     T("fget trusted on pipe", fgx(pp[0], "trusted.x", buf, sizeof buf));
     T("flist pipe", flx(pp[0], lst, sizeof lst));
+    /* sockets: one read-only attribute, the protocol's name */
+    int socks[5] = {socket(AF_UNIX, SOCK_STREAM, 0), socket(AF_UNIX, SOCK_DGRAM, 0),
+                    socket(AF_INET, SOCK_STREAM, 0), socket(AF_INET, SOCK_DGRAM, 0),
+                    socket(AF_INET6, SOCK_STREAM, 0)};
+    for (int i = 0; i < 5; i++) {
+        n = flx(socks[i], lst, sizeof lst);
+        show_list("socket flist", lst, n);
+        memset(buf, 0, 64);
+        n = fgx(socks[i], "system.sockprotoname", buf, sizeof buf);
+        show_value("socket sockprotoname", (unsigned char *)buf, n);
+        T("socket sockprotoname small", fgx(socks[i], "system.sockprotoname", buf, 2));
+        T("socket sockprotoname size query", fgx(socks[i], "system.sockprotoname", NULL, 0));
+        T("socket set sockprotoname", fsx(socks[i], "system.sockprotoname", "x", 1, 0));
+        T("socket remove sockprotoname", frx(socks[i], "system.sockprotoname"));
+        T("socket get user", fgx(socks[i], "user.x", buf, sizeof buf));
+        T("socket set user", fsx(socks[i], "user.x", "x", 1, 0));
+        T("socket get trusted", fgx(socks[i], "trusted.x", buf, sizeof buf));
+        T("socket set trusted", fsx(socks[i], "trusted.x", "x", 1, 0));
+        T("socket get system.other", fgx(socks[i], "system.other", buf, sizeof buf));
+        T("socket flist small", flx(socks[i], lst, 5));
+        close(socks[i]);
+    }
     T("get user on /proc file", gx("/proc/self/status", "user.x", buf, sizeof buf));
     T("set trusted on /proc file", sx("/proc/self/status", "trusted.x", "x", 1, 0));
     T("list /proc file", lx("/proc/self/status", lst, sizeof lst));
