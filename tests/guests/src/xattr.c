@@ -36,6 +36,7 @@ static long lrx(const char *p, const char *n) { return syscall(SYS_lremovexattr,
 static long frx(int fd, const char *n) { return syscall(SYS_fremovexattr, fd, n); }
 
 struct xattr_args { uint64_t value; uint32_t size; uint32_t flags; };
+#define XATTR_CREATE_ 1
 
 static void show_list(const char *what, const char *buf, long n) {
     printf("%s [", what);
@@ -175,6 +176,23 @@ int main(int argc, char **argv) {
     T("set binary", fsx(fd, "user.bin", bin, sizeof bin, 0));
     n = fgx(fd, "user.bin", buf, sizeof buf);
     show_value("get binary", (unsigned char *)buf, n);
+
+    /* the attribute change is the inode's: ctime moves (not for a read or a failed set) */
+    struct stat s0, s1;
+    struct timespec pause = {0, 30 * 1000 * 1000};
+    stat(F, &s0); nanosleep(&pause, NULL);
+    gx(F, "user.a", buf, sizeof buf);
+    sx(F, "user.a", "x", 1, XATTR_CREATE_);
+    stat(F, &s1);
+    printf("ctime moved by get and failed set %d\n", s1.st_ctim.tv_sec != s0.st_ctim.tv_sec || s1.st_ctim.tv_nsec != s0.st_ctim.tv_nsec);
+    nanosleep(&pause, NULL);
+    sx(F, "user.t", "x", 1, 0);
+    stat(F, &s0);
+    printf("ctime moved by set %d\n", s0.st_ctim.tv_sec != s1.st_ctim.tv_sec || s0.st_ctim.tv_nsec != s1.st_ctim.tv_nsec);
+    nanosleep(&pause, NULL);
+    rx(F, "user.t");
+    stat(F, &s1);
+    printf("ctime moved by remove %d\n", s0.st_ctim.tv_sec != s1.st_ctim.tv_sec || s0.st_ctim.tv_nsec != s1.st_ctim.tv_nsec);
 
     /* names */
     T("empty name", sx(F, "", "x", 1, 0));
