@@ -42,6 +42,17 @@ static void put(const char *path, const char *text) {
     close(fd);
 }
 
+static void cleanup(void) {  /* no shell in the guest: by hand */
+    const char *rm[] = {"root/sub/f2", "root/sub", "root/file", "root/abs", "root/prog", "root", "closed",
+                        "afile"};
+    char p[512];
+    for (unsigned i = 0; i < sizeof rm / sizeof rm[0]; i++) {
+        snprintf(p, sizeof p, "%s/%s", B, rm[i]);
+        if (unlink(p)) rmdir(p);
+    }
+    rmdir(B);
+}
+
 int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "inside")) {  /* exec'd inside the chroot */
         cat("exec'd reads /file", AT_FDCWD, "/file");
@@ -52,15 +63,7 @@ int main(int argc, char **argv) {
     const char *base = (statfs("/tmp", &sf) == 0 && sf.f_type == 0x01021994) ? "/tmp" : "/dev/shm";
     snprintf(B, sizeof B, "%s/ecs_chroot", base);
     char p[512];
-    snprintf(p, sizeof p, "rm -rf %s", B);
-    if (access(B, F_OK) == 0) { /* no shell in the guest: clean up by hand */
-        const char *rm[] = {"root/sub/f2", "root/sub", "root/file", "root/abs", "root/prog", "root", "closed/x", "closed", "afile"};
-        for (unsigned i = 0; i < sizeof rm / sizeof rm[0]; i++) {
-            snprintf(p, sizeof p, "%s/%s", B, rm[i]);
-            if (unlink(p)) rmdir(p);
-        }
-        rmdir(B);
-    }
+    cleanup();
     mkdir(B, 0755); chmod(B, 0755);
     snprintf(p, sizeof p, "%s/root", B); mkdir(p, 0755); chmod(p, 0755);
     snprintf(p, sizeof p, "%s/root/sub", B); mkdir(p, 0755);
@@ -169,5 +172,6 @@ int main(int argc, char **argv) {
     }
     waitpid(c, &st, 0);
     printf("exec child status %d\n", st);
+    cleanup();
     return 0;
 }
