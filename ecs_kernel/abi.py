@@ -1585,3 +1585,68 @@ SPLICE_F_NONBLOCK = 0x02
 SPLICE_F_MORE = 0x04
 SPLICE_F_GIFT = 0x08
 SPLICE_F_ALL = SPLICE_F_MOVE | SPLICE_F_NONBLOCK | SPLICE_F_MORE | SPLICE_F_GIFT
+
+# -- extended attributes (include/uapi/linux/xattr.h, limits.h; include/linux/capability.h) ---------
+XATTR_CREATE = 0x1
+XATTR_REPLACE = 0x2
+XATTR_NAME_MAX = 255  # chars in an extended attribute name
+XATTR_SIZE_MAX = 65536  # size of an extended attribute value (64k)
+XATTR_LIST_MAX = 65536  # size of extended attribute namelist (64k)
+XATTR_ARGS_SIZE_VER0 = 16  # sizeof(struct xattr_args) first published (setxattrat, getxattrat)
+XATTR_SECURITY_PREFIX = "security."
+XATTR_SYSTEM_PREFIX = "system."
+XATTR_TRUSTED_PREFIX = "trusted."
+XATTR_USER_PREFIX = "user."
+XATTR_NAME_CAPS = "security.capability"
+VFS_CAP_REVISION_MASK = 0xFF000000
+VFS_CAP_REVISION_2 = 0x02000000
+VFS_CAP_REVISION_3 = 0x03000000
+VFS_CAP_FLAGS_EFFECTIVE = 0x000001
+XATTR_CAPS_SZ_2 = 20  # sizeof(struct vfs_cap_data): magic_etc and two {permitted, inheritable}
+XATTR_CAPS_SZ_3 = 24  # sizeof(struct vfs_ns_cap_data): the same and rootid
+
+# -- preadv2(2)/pwritev2(2) flags (include/uapi/linux/fs.h) -----------------------------------------
+RWF_HIPRI = 0x01
+RWF_DSYNC = 0x02
+RWF_SYNC = 0x04
+RWF_NOWAIT = 0x08
+RWF_APPEND = 0x10
+RWF_NOAPPEND = 0x20
+RWF_ATOMIC = 0x40
+RWF_DONTCACHE = 0x80
+RWF_NOSIGNAL = 0x100  # Linux 6.16: a write to a pipe or socket without a reader sends no SIGPIPE
+RWF_SUPPORTED = (RWF_HIPRI | RWF_DSYNC | RWF_SYNC | RWF_NOWAIT | RWF_APPEND | RWF_NOAPPEND
+                 | RWF_ATOMIC | RWF_DONTCACHE | RWF_NOSIGNAL)
+
+# -- sync_file_range(2) flags (include/uapi/linux/fs.h) ---------------------------------------------
+SYNC_FILE_RANGE_WAIT_BEFORE = 1
+SYNC_FILE_RANGE_WRITE = 2
+SYNC_FILE_RANGE_WAIT_AFTER = 4
+VALID_SYNC_FILE_RANGE_FLAGS = (SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE
+                               | SYNC_FILE_RANGE_WAIT_AFTER)
+
+# -- openat2(2) (include/uapi/linux/openat2.h, include/linux/fcntl.h) -------------------------------
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10
+RESOLVE_CACHED = 0x20
+VALID_RESOLVE_FLAGS = (RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH
+                       | RESOLVE_IN_ROOT | RESOLVE_CACHED)
+OPEN_HOW_SIZE_VER0 = 24  # sizeof(struct open_how) first published: u64 flags, mode, resolve
+VALID_OPEN_FLAGS = (O_ACCMODE | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND | O_NONBLOCK
+                    | O_SYNC | O_DSYNC | O_ASYNC | O_DIRECT | O_LARGEFILE | O_DIRECTORY | O_NOFOLLOW
+                    | O_NOATIME | O_CLOEXEC | O_PATH | O_TMPFILE)
+O_PATH_FLAGS = O_DIRECTORY | O_NOFOLLOW | O_PATH | O_CLOEXEC
+S_IALLUGO = 0o7777
+
+# -- kcmp(2) types (include/uapi/linux/kcmp.h) ------------------------------------------------------
+KCMP_FILE = 0
+KCMP_VM = 1
+KCMP_FILES = 2
+KCMP_FS = 3
+KCMP_SIGHAND = 4
+KCMP_IO = 5
+KCMP_SYSVSEM = 6
+KCMP_EPOLL_TFD = 7

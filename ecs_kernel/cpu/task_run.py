@@ -204,7 +204,7 @@ class Machine:
         gm.aspace.legacy_layout = int(bool(T.personality[row] & ADDR_COMPAT_LAYOUT))
         ec = ExecCreds(int(T.ruid[row]), int(T.euid[row]), int(T.rgid[row]), int(T.egid[row]))
         try:
-            prog = loader.load(self.fs, gm.aspace, path, argv, envp,
+            prog = loader.load(task.fs, gm.aspace, path, argv, envp,
                                cwd=task.fsctx.cwd if cwd is None else cwd,
                                creds=task.creds(), exec_creds=ec,
                                random16=self.random_bytes(16), rlimit_stack=min(stack, 1 << 30))

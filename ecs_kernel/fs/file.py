@@ -45,6 +45,13 @@ class FileDescription:
     # A blocking write that wrote some bytes and then found no reader returns them; pipe_write
     # still sends SIGPIPE, a socket's sendmsg does not.
     sigpipe_after_partial_write = True
+    # What preadv2/pwritev2's RWF_* flags depend on (kiocb_set_rw_flags), as (read, write): a
+    # read/write method at all (FMODE_CAN_READ/WRITE: EINVAL without), read_iter/write_iter
+    # (without them only RWF_HIPRI is taken); and FMODE_NOWAIT (RWF_NOWAIT). Measured on Linux
+    # 6.18 for each kind of file (tests/guests/src/rwv2.c).
+    rw_ops = (True, True)
+    rw_iter = (True, True)
+    rw_nowait = True
 
     __state__ = {"inode": "@Inode", "flags": "int", "path": "str", "offset": "int",
                  "released": "bool", "_fd_refs": "~int", "_in_flight": "~int",
@@ -296,6 +303,8 @@ def drop_in_flight(f: FileDescription) -> None:
 class RegularFileDescription(FileDescription):
     """A regular file of the overlay or tmpfs (host-backed reads until copy-up)."""
 
+    rw_nowait = False  # tmpfs files are not FMODE_NOWAIT
+
     __state__ = {}
 
     def _read(self, n: int) -> bytes:
@@ -340,6 +349,8 @@ class SnapshotDescription(FileDescription):
     read from offset 0 (seq_read_iter starts over there), so a file opened before a change and
     read after it shows the change; reads past 0 continue the bytes made last. Writes give
     EINVAL. ``content`` (given: fixed bytes, never made again) is None until the first read."""
+
+    rw_iter = (False, True)  # proc files: .read, no read_iter (RWF_* but HIPRI: EOPNOTSUPP)
 
     __state__ = {"content": "?bytes", "fixed": "bool"}
 
@@ -392,6 +403,8 @@ class DirectoryDescription(FileDescription):
     The offset is an index into that snapshot: d_off of each record is the index of the next one,
     so telldir/seekdir (lseek SEEK_SET to a d_off) continue where they left off.
     """
+
+    rw_iter = (False, True)  # generic_read_dir is a .read
 
     __state__ = {"_snapshot": "?list[(bytes,int,int)]"}
 

@@ -122,7 +122,8 @@ class Inode:
                  "mode": "~int", "nlink": "~int", "uid": "~int", "gid": "~int", "rdev": "~int",
                  "atime_ns": "~int", "mtime_ns": "~int", "ctime_ns": "~int", "_host_size": "~int",
                  "ftype": "~int", "locks": "~@FileLocks",  # locks: fs/locks.py, once locked
-                 "watches": "~list[[@FileDescription,int]]"}
+                 "watches": "~list[[@FileDescription,int]]",
+                 "xattrs": "~dict[str,bytes]"}  # fs/xattr.py: name -> value, once one is set
 
     def __init__(self, sb: SuperBlock, mode: int = 0o644, uid: int = 0, gid: int = 0, rdev: int = 0,
                  *, lower: str | None = None, host_stat: os.stat_result | None = None):
@@ -404,13 +405,17 @@ class Symlink(Inode):
 class DynamicSymlink(Symlink):
     """A symlink whose target is computed on each readlink (/proc/self, /proc/self/exe)."""
 
-    __state__ = {"_target_fn": "fn", "_jump_fn": "?fn"}
+    __state__ = {"_target_fn": "fn", "_jump_fn": "?fn", "magic": "bool"}
 
     def __init__(self, sb: SuperBlock, target_fn: Callable[[], str],
-                 jump_fn: Callable[[], Inode | None] | None = None, uid: int = 0, gid: int = 0):
+                 jump_fn: Callable[[], Inode | None] | None = None, uid: int = 0, gid: int = 0,
+                 magic: bool = False):
         super().__init__(sb, "", uid, gid)
         self._target_fn = target_fn
         self._jump_fn = jump_fn
+        # a "magic link" (/proc/PID/{exe,cwd,root,fd/N,ns/*}: nd_jump_link), what openat2's
+        # RESOLVE_NO_MAGICLINKS refuses; one with a jump names its inode directly
+        self.magic = magic or jump_fn is not None
 
     def readlink(self) -> str:
         return self._target_fn()

@@ -26,6 +26,9 @@ _EVENT = struct.Struct("<iIII")  # wd, mask, cookie, len
 class InotifyFile(FileDescription):
     """An inotify instance: its watches and its queue of events ``(wd, mask, cookie, name)``."""
 
+    rw_ops = (True, False)
+    rw_iter = (False, False)  # inotify_read is a .read
+
     seekable = False
 
     __state__ = {"watches": "dict[int,[@Inode,int]]", "next_wd": "int",

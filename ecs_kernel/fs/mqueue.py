@@ -78,6 +78,8 @@ class MQueue(Inode):
 class MQueueFile(FileDescription):
     """An open message queue (mq_open's fd)."""
 
+    rw_iter = (False, False)  # mqueue_read_file is a .read
+
     seekable = False
 
     __state__ = {"queue": "@MQueue"}

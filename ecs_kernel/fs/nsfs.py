@@ -34,6 +34,8 @@ class NsInode(Inode):
 class NsfsFile(FileDescription):
     """An open namespace file (for setns)."""
 
+    rw_ops = (False, False)
+
     seekable = False
 
     __state__ = {"ns": "@NamespaceFile"}

@@ -135,7 +135,7 @@ class PathOps:
 
     # -- open ------------------------------------------------------------------------------------
     def open(self, path, flags: int, mode: int = 0o666, *, cwd=None, creds: Creds | None = None,
-             umask: int = 0o022) -> FileDescription:
+             umask: int = 0o022, resolve: int = 0) -> FileDescription:
         """open(2)/openat(2): a new open file description.
 
         O_CREAT, O_EXCL, O_TRUNC, O_APPEND, O_DIRECTORY, O_NOFOLLOW, O_PATH, O_NONBLOCK are
@@ -144,13 +144,24 @@ class PathOps:
         """
         walk = self._walk(creds)
         p = self._path_str(path)
+        start = self._start(p, cwd)
+        if resolve:  # openat2's RESOLVE_* flags (the caller checked them)
+            walk.resolve = resolve
+            if resolve & (abi.RESOLVE_BENEATH | abi.RESOLVE_IN_ROOT):
+                scope = self._start("", cwd) if cwd is not None else self.root
+                walk.scope = scope
+                if resolve & abi.RESOLVE_IN_ROOT:
+                    walk.root = scope
+                    start = scope if p.startswith("/") else start
+                elif p.startswith("/"):
+                    raise KernelError(E.EXDEV, "an absolute path under RESOLVE_BENEATH")
         if flags & O_TMPFILE == O_TMPFILE:
             raise KernelError(E.EOPNOTSUPP, "O_TMPFILE is not supported")
         if flags & O_CREAT and flags & O_DIRECTORY:
             raise KernelError(E.EINVAL, "O_CREAT with O_DIRECTORY")  # Linux >= 6.4
         if flags & O_PATH:
             flags &= O_PATH | O_DIRECTORY | O_NOFOLLOW | abi.O_CLOEXEC
-        res, created = self._open_walk(p, self._start(p, cwd), walk, flags, mode, umask)
+        res, created = self._open_walk(p, start, walk, flags, mode, umask)
         inode = res.inode
         if flags & O_CREAT and isinstance(inode, DirInode):
             raise KernelError(E.EISDIR, "is a directory")
@@ -225,15 +236,16 @@ class PathOps:
             return Resolved(d, last, f), True
         if flags & O_EXCL:
             raise KernelError(E.EEXIST, last)
+        self._crossing(child, walk)
         if isinstance(child, Symlink):
             if flags & O_NOFOLLOW:
                 raise KernelError(E.ELOOP, "is a symbolic link")
             walk.links += 1
             if walk.links > abi.MAXSYMLINKS:
                 raise KernelError(E.ELOOP, "too many levels of symbolic links")
-            jumped = child.jump()
+            jumped = self._link_start(child, d, walk)
             if jumped is not None:
-                return Resolved(None, "", jumped), False
+                return Resolved(None, child.readlink(), jumped), False
             target = child.readlink()
             if not target:
                 raise KernelError(E.ENOENT, "empty symlink")
@@ -625,21 +637,26 @@ class PathOps:
         notify.notify(inode, IN_MODIFY, parent=res.parent, name=res.name)
 
     def utimens(self, path, atime_ns=None, mtime_ns=None, *, cwd=None, follow: bool = True,
-                creds: Creds | None = None) -> None:
+                creds: Creds | None = None, times_set: bool | None = None) -> None:
         """utimensat(2): None sets a time to now (UTIME_NOW), OMIT (UTIME_OMIT) leaves it."""
         res = self.resolve(path, cwd=cwd, follow=follow, creds=creds)
-        self.utimens_inode(res.inode, atime_ns, mtime_ns, creds)
+        self.utimens_inode(res.inode, atime_ns, mtime_ns, creds, times_set=times_set)
         if not (atime_ns is OMIT and mtime_ns is OMIT):
             notify.notify(res.inode, IN_ATTRIB | self._isdir(res.inode), parent=res.parent,
                           name=res.name)
 
     @staticmethod
-    def utimens_inode(inode: Inode, atime_ns=None, mtime_ns=None, creds: Creds | None = None) -> None:
+    def utimens_inode(inode: Inode, atime_ns=None, mtime_ns=None, creds: Creds | None = None, *,
+                      times_set: bool | None = None) -> None:
+        """vfs_utimes on ``inode``. ``times_set``: the caller gave times (ATTR_TIMES_SET: the
+        owner or CAP_FOWNER, EPERM), rather than none (ATTR_TOUCH: the owner, CAP_FOWNER or
+        write permission, EACCES); None: given when a time is neither now nor OMIT."""
         creds = creds or Creds()
         if atime_ns is OMIT and mtime_ns is OMIT:
             return
         _, uid, _ = inode.owner()
-        explicit = any(t is not None and t is not OMIT for t in (atime_ns, mtime_ns))
+        explicit = times_set if times_set is not None else any(
+            t is not None and t is not OMIT for t in (atime_ns, mtime_ns))
         if creds.uid != uid and not creds.capable(abi.CAP_FOWNER):
             if explicit:
                 raise KernelError(E.EPERM, "not the owner")

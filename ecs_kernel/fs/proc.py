@@ -313,7 +313,8 @@ class PidDir(SyntheticDir):
         if name == "ns" and p.ns_names():
             return NsDir(self.sb, p, pid, self.uid, self.gid)
         if name in _PID_LINKS:
-            return DynamicSymlink(self.sb, partial(_ask, p, name, pid), uid=self.uid, gid=self.gid)
+            return DynamicSymlink(self.sb, partial(_ask, p, name, pid), uid=self.uid, gid=self.gid,
+                                  magic=True)
         if name in _THREAD_FILES:
             return DataFile(self.sb, partial(_ask, p, name, pid, self.tid), _mode_for(name),
                             self.uid, self.gid)

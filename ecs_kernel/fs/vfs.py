@@ -32,12 +32,16 @@ The path operations themselves (open, stat, mkdir, rename, ...) are in ecs_kerne
 """
 from __future__ import annotations
 
+import inspect
 import os
 import stat as _stat
 import time
+import types
 from typing import Callable
 
-from ecs_kernel.abi import CAP_DAC_READ_SEARCH, MAXSYMLINKS, NAME_MAX, PATH_MAX
+from ecs_kernel.abi import (CAP_DAC_READ_SEARCH, MAXSYMLINKS, NAME_MAX, PATH_MAX, RESOLVE_BENEATH,
+                            RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS,
+                            RESOLVE_NO_XDEV)
 from ecs_kernel.checkpoint_objects import state_class
 from ecs_kernel.errors import E, KernelError
 from ecs_kernel.fs import host_view
@@ -65,14 +69,18 @@ def _escape(path: str) -> str:
 
 
 class Walk:
-    """The state of one path resolution (Linux: struct nameidata)."""
+    """The state of one path resolution (Linux: struct nameidata). ``resolve``: openat2's
+    RESOLVE_* flags; ``scope``: the directory RESOLVE_BENEATH keeps the walk under (for
+    RESOLVE_IN_ROOT it is ``root`` itself)."""
 
-    __slots__ = ("root", "creds", "links")
+    __slots__ = ("root", "creds", "links", "resolve", "scope")
 
-    def __init__(self, root: DirInode, creds: Creds):
+    def __init__(self, root: DirInode, creds: Creds, resolve: int = 0, scope: DirInode | None = None):
         self.root = root
         self.creds = creds
         self.links = 0  # symlinks followed so far, across nested targets
+        self.resolve = resolve
+        self.scope = scope
 
 
 @state_class
@@ -178,6 +186,8 @@ class FileSystem(PathOps):
         return "/" + "/".join(reversed(parts))
 
     def _render(self, res: Resolved, fallback: str) -> str:
+        if res.parent is None and res.name.startswith("/"):
+            return res.name  # reached through a magic link: the path it shows
         try:
             if isinstance(res.inode, DirInode):
                 return self.path_of(res.inode)
@@ -223,7 +233,52 @@ class FileSystem(PathOps):
         return inode
 
     def _parent_dir(self, d: DirInode, walk: Walk) -> DirInode:
-        return d if d is walk.root else d.parent
+        """``..`` of ``d`` (follow_dotdot): the root stays; RESOLVE_BENEATH may not climb out of
+        its scope, RESOLVE_NO_XDEV not out of a mount (EXDEV)."""
+        if d is walk.root:
+            if walk.resolve & RESOLVE_BENEATH:
+                raise KernelError(E.EXDEV, "'..' out of the RESOLVE_BENEATH scope")
+            return d
+        if walk.resolve:
+            if d is walk.scope:
+                raise KernelError(E.EXDEV, "'..' out of the RESOLVE_BENEATH scope")
+            if walk.resolve & RESOLVE_NO_XDEV and d.mount_root:
+                raise KernelError(E.EXDEV, "'..' crosses a mount")
+        return d.parent
+
+    @staticmethod
+    def _crossing(child, walk: Walk) -> None:
+        """RESOLVE_NO_XDEV: stepping onto a mounted directory is EXDEV."""
+        if walk.resolve & RESOLVE_NO_XDEV and isinstance(child, DirInode) and child.mount_root:
+            raise KernelError(E.EXDEV, "crosses a mount")
+
+    def _link_start(self, link: Symlink, d: DirInode, walk: Walk):
+        """pick_link's checks before ``link`` (found in ``d``) is followed, under openat2's
+        RESOLVE_* flags: no symlinks (ELOOP); a magic link's jump (RESOLVE_NO_MAGICLINKS: ELOOP;
+        RESOLVE_NO_XDEV onto another file system, a scoped walk: EXDEV); an absolute target
+        (RESOLVE_BENEATH: EXDEV; RESOLVE_NO_XDEV from another mount than the root's: EXDEV).
+        Returns the magic link's inode, or None for a plain link."""
+        if walk.resolve & RESOLVE_NO_SYMLINKS:
+            raise KernelError(E.ELOOP, "RESOLVE_NO_SYMLINKS")
+        jumped = link.jump()
+        if walk.resolve and getattr(link, "magic", False):
+            if walk.resolve & RESOLVE_NO_MAGICLINKS:
+                raise KernelError(E.ELOOP, "RESOLVE_NO_MAGICLINKS")
+            if walk.resolve & RESOLVE_NO_XDEV:
+                target = jumped if jumped is not None else self._resolve(
+                    link.readlink(), self.root, Walk(self.root, walk.creds), True).inode
+                if target.sb is not d.sb:
+                    raise KernelError(E.EXDEV, "a magic link to another mount")
+            if walk.resolve & (RESOLVE_BENEATH | RESOLVE_IN_ROOT):
+                raise KernelError(E.EXDEV, "a magic link in a scoped walk")
+        if jumped is not None:
+            return jumped
+        if walk.resolve and link.readlink().startswith("/"):
+            if walk.resolve & RESOLVE_BENEATH:
+                raise KernelError(E.EXDEV, "an absolute symlink under RESOLVE_BENEATH")
+            if walk.resolve & RESOLVE_NO_XDEV and d.sb is not walk.root.sb:
+                raise KernelError(E.EXDEV, "an absolute symlink from another mount")
+        return None
 
     def _may_lookup(self, d: DirInode, walk: Walk) -> None:
         if not walk.creds.capable(CAP_DAC_READ_SEARCH):  # which may search any directory
@@ -258,6 +313,7 @@ class FileSystem(PathOps):
         child = self._lookup_child(d, comp, walk)
         if child is None:
             raise KernelError(E.ENOENT, comp)
+        self._crossing(child, walk)
         if isinstance(child, Symlink):
             child = self._follow(child, d, walk).inode
         if not isinstance(child, DirInode):
@@ -269,9 +325,9 @@ class FileSystem(PathOps):
         walk.links += 1
         if walk.links > MAXSYMLINKS:
             raise KernelError(E.ELOOP, "too many levels of symbolic links")
-        jumped = link.jump()
+        jumped = self._link_start(link, d, walk)
         if jumped is not None:
-            return Resolved(None, "", jumped)
+            return Resolved(None, link.readlink(), jumped)  # no parent: the name is the link's text
         target = link.readlink()
         if not target:
             raise KernelError(E.ENOENT, "empty symlink")
@@ -295,6 +351,7 @@ class FileSystem(PathOps):
         child = self._lookup_child(d, last, walk)
         if child is None:
             raise KernelError(E.ENOENT, last)
+        self._crossing(child, walk)
         res = Resolved(d, last, child)
         if isinstance(child, Symlink) and (follow or trailing):
             res = self._follow(child, d, walk)
@@ -310,3 +367,40 @@ class FileSystem(PathOps):
     def lookup(self, path, *, cwd=None, follow: bool = True, creds: Creds | None = None) -> Inode:
         """The inode ``path`` names (AT_SYMLINK_NOFOLLOW is ``follow=False``)."""
         return self.resolve(path, cwd=cwd, follow=follow, creds=creds).inode
+
+
+class RootedView:
+    """The file tree as a task after chroot(2) sees it (Linux: its fs_struct's root): every
+    FileSystem method runs with ``root`` replaced by the task's root directory, so an absolute
+    path, an absolute symlink target and ``..`` at the root stay under it; all else (mounts,
+    superblocks, the clock) is the tree's own. Not kept anywhere: the root is the task's
+    ``fs_contexts`` row's (FSContext.root) and the view is made per call."""
+
+    __slots__ = ("_fs", "root")
+
+    def __init__(self, fs: FileSystem, root: DirInode):
+        object.__setattr__(self, "_fs", fs)
+        object.__setattr__(self, "root", root)
+
+    def __getattr__(self, name):
+        fs = object.__getattribute__(self, "_fs")
+        static = inspect.getattr_static(type(fs), name, None)
+        if isinstance(static, types.FunctionType):
+            return types.MethodType(static, self)  # the method, with this view as ``self``
+        if isinstance(static, property):
+            return static.__get__(self)
+        return getattr(fs, name)
+
+    def __setattr__(self, name, value):
+        setattr(object.__getattribute__(self, "_fs"), name, value)
+
+    def getcwd(self, cwd: DirInode | None) -> bytes:
+        """getcwd(2) of a working directory outside the root: "(unreachable)" and its path from
+        the tree's root, as Linux (2.6.36 on) gives it."""
+        d = cwd if cwd is not None else self.root
+        try:
+            return os.fsencode(FileSystem.path_of(self, d))
+        except KernelError:
+            if d.dead:
+                raise
+        return b"(unreachable)" + os.fsencode(self._fs.path_of(d))

@@ -50,13 +50,25 @@ LISTENING = 3     # TCP_LISTEN
 NOBODY = (0, 65534, 65534)  # SO_PEERCRED with no peer: pid 0, overflowuid, overflowgid
 
 
+def proto_name(family: int, stype: int) -> str:
+    """struct proto's name for a socket of ``family`` and ``stype`` (af_unix.c: stream sockets
+    use unix_stream_proto, the others unix_dgram_proto; tcp_prot, udp_prot and their v6 twins)."""
+    if family == abi.AF_UNIX:
+        return "UNIX-STREAM" if stype == SOCK_STREAM else "UNIX"
+    six = "v6" if family == abi.AF_INET6 else ""
+    return ("TCP" if stype == SOCK_STREAM else "UDP") + six
+
+
 @state_class
 class SocketInode(Inode):
     """The sockfs inode behind a socket's description (what fstat shows: S_IFSOCK)."""
 
     ftype = S_IFSOCK
 
-    __state__ = {}
+    # the protocol's name (sk_prot_creator->name): the socket's dentry name, what the
+    # system.sockprotoname attribute shows (fs/xattr.py)
+    __state__ = {"proto_name": "~str"}
+    proto_name = ""
 
     def __init__(self):
         super().__init__(SOCKFS, 0o777)
@@ -117,6 +129,7 @@ class Socket(FileDescription):
         inode = SocketInode()
         super().__init__(inode, O_RDWR | (flags & O_NONBLOCK), f"socket:[{inode.ino}]")
         self.family, self.stype, self.protocol = family, stype, protocol
+        inode.proto_name = proto_name(family, stype)
         self.state = UNCONNECTED
         self.shut = 0
         self.so_error = 0

@@ -24,6 +24,7 @@ from ..components.futex import NO_DEADLINE
 from ..checkpoint_objects import state_class
 from ..errors import E, KernelError
 from ..fs.inodes import Creds
+from ..fs.vfs import RootedView
 from ..systems import task_identity
 
 MASK64 = (1 << 64) - 1
@@ -111,16 +112,17 @@ class FSContext:
     ``fs_contexts`` row (shared under CLONE_FS, copied by ``fork()`` otherwise:
     components/resources.py)."""
 
-    __slots__ = ("cwd", "umask")
+    __slots__ = ("cwd", "umask", "root")
 
-    __state__ = {"cwd": "?@DirInode", "umask": "int"}
+    __state__ = {"cwd": "?@DirInode", "umask": "int", "root": "~?@DirInode"}
 
-    def __init__(self, cwd=None, umask: int = 0o022):
+    def __init__(self, cwd=None, umask: int = 0o022, root=None):
         self.cwd = cwd  # a DirInode; None means the root
         self.umask = umask
+        self.root = root  # chroot(2)'s root directory; None: the file system's root
 
     def fork(self) -> "FSContext":
-        return FSContext(self.cwd, self.umask)
+        return FSContext(self.cwd, self.umask, self.root)
 
 
 class Task:
@@ -130,12 +132,19 @@ class Task:
         self.world = world
         self.row = row
         self.machine = machine
-        self.fs = fs
+        self._fs = fs
         self.mm = None  # the AddressSpace (set by the machine)
         self.pid_cache: int | None = None  # getpid/gettid answers (see sys_process.getpid)
         self.tid_cache: int | None = None
         self.ctx = None  # the Unicorn context holding its registers while another thread runs
         self.initial_regs = None  # a new thread's first registers, loaded when first switched in
+
+    @property
+    def fs(self):
+        """The file tree as this task sees it: from its root directory (RootedView after a
+        chroot), else the machine's FileSystem."""
+        root = getattr(self.fsctx, "root", None) if int(self.world.tasks.fsctx[self.row]) >= 0 else None
+        return self._fs if root is None else RootedView(self._fs, root)
 
     @property
     def fsctx(self) -> FSContext:

@@ -226,9 +226,13 @@ class KernelProc(ProcProvider):
         return os.fsdecode(self.machine.fs.getcwd(w.index.fs_contexts[fsrow].cwd))
 
     def root(self, pid: int) -> str:
-        if int(self.world.tasks.fsctx[self._leader(self._row(pid))]) < 0:
+        """The process's root directory (chroot(2)) as a path from the tree's root."""
+        w = self.world
+        fsrow = int(w.tasks.fsctx[self._leader(self._row(pid))])
+        if fsrow < 0:
             raise KernelError(E.ENOENT, f"process {pid} has exited")
-        return "/"
+        root = getattr(w.index.fs_contexts[fsrow], "root", None)
+        return "/" if root is None else self.machine.fs.path_of(root)
 
     def cmdline(self, pid: int) -> bytes:
         a = self._aspace(self._row(pid))

@@ -34,6 +34,8 @@ _EVENT = struct.Struct("<IQ")  # struct epoll_event is packed on x86-64: 12 byte
 class EpollFile(FileDescription):
     """An epoll instance: the interest list, keyed by (fd, description) as Linux keys it."""
 
+    rw_ops = (False, False)
+
     seekable = False
 
     __state__ = {"interest": "dict[int,[@FileDescription,int,int]]"}
@@ -85,6 +87,8 @@ class EpollFile(FileDescription):
 @state_class
 class EventFile(FileDescription):
     """eventfd(2): a 64-bit counter."""
+
+    rw_iter = (True, False)  # eventfd_read is a read_iter, eventfd_write a .write
 
     seekable = False
     MAX = (1 << 64) - 2

@@ -31,6 +31,7 @@ from ..errors import E, KernelError
 from ..components import pidns, rlimits
 from ..fs import locks
 from ..fs.file import RegularFileDescription
+from ..fs.inodes import DirInode
 from ..fs import notify
 from ..fs.memfd import MemfdInode
 from ..fs.devices import DeviceNode
@@ -174,9 +175,11 @@ def write_all(t, desc, data: bytes, write_some, nonblock: bool = False, deadline
     raise WouldBlock([(fd, POLLOUT | POLLWRNORM)], deadline, done=done)
 
 
-def _do_write(t, desc, data: bytes, offset: int | None = None, whole: bool = True) -> int:
+def _do_write(t, desc, data: bytes, offset: int | None = None, whole: bool = True,
+              sigpipe: bool = True) -> int:
     """write(2) of ``data`` (at ``offset``: pwrite). ``whole``: a blocking write waits until all
-    is written; else it returns what fit, EAGAIN when nothing did (sendfile)."""
+    is written; else it returns what fit, EAGAIN when nothing did (sendfile). ``sigpipe`` off
+    (RWF_NOSIGNAL): EPIPE without SIGPIPE."""
     if desc.is_terminal and desc.tostop():
         tty.check_change(t.world, t.row, abi.SIGTTOU)  # n_tty_write under TOSTOP
     if isinstance(desc, RegularFileDescription) and data:
@@ -191,9 +194,9 @@ def _do_write(t, desc, data: bytes, offset: int | None = None, whole: bool = Tru
                     _blocked_io(t, desc, True)
                 raise
         return write_all(t, desc, data, lambda rest, done: desc.write(rest), not whole,
-                         sigpipe=desc.sigpipe_after_partial_write)
+                         sigpipe=desc.sigpipe_after_partial_write and sigpipe)
     except KernelError as e:
-        if e.errno == E.EPIPE:
+        if e.errno == E.EPIPE and sigpipe:
             # A pipe without readers (ours, or the host's stdout): SIGPIPE, then EPIPE if the
             # signal is ignored or blocked (pipe_write / send_sig).
             send_sigpipe(t)
@@ -238,6 +241,60 @@ def open_(t, path, flags, mode):
 def openat(t, dirfd, path, flags, mode):
     """Implements openat(2)."""
     return _open(t, dirfd, path, flags, mode)
+
+
+@syscall("openat2", FULL, "RESOLVE_CACHED: every lookup counts as cached (only O_CREAT and "
+         "O_TRUNC give EAGAIN)", args=("dirfd", "s", "p", "u"))
+def openat2(t, dirfd, path, how, usize):
+    """Implements openat2(2): struct open_how {u64 flags, mode, resolve} as copy_struct_from_user
+    reads it (EINVAL below its first size, E2BIG past a page or for unknown non-zero fields),
+    then build_open_flags's checks (unknown flags or resolve bits, BENEATH with IN_ROOT, a mode
+    without O_CREAT/O_TMPFILE or with bits past 07777, O_DIRECTORY|O_CREAT, O_TMPFILE without
+    write access, O_PATH with other flags: EINVAL; RESOLVE_CACHED with O_CREAT/O_TRUNC: EAGAIN)."""
+    if usize < abi.OPEN_HOW_SIZE_VER0:
+        raise KernelError(E.EINVAL, "open_how too small")
+    if usize > abi.PAGE_SIZE:
+        raise KernelError(E.E2BIG, "open_how larger than a page")
+    raw = t.mm.copy_in(how, usize)
+    if any(raw[abi.OPEN_HOW_SIZE_VER0:]):
+        raise KernelError(E.E2BIG, "unknown open_how fields set")
+    flags, mode, resolve = struct.unpack_from("<QQQ", raw)
+    if flags & ~abi.VALID_OPEN_FLAGS:
+        raise KernelError(E.EINVAL, "unknown O_* flags")
+    if resolve & ~abi.VALID_RESOLVE_FLAGS:
+        raise KernelError(E.EINVAL, "unknown RESOLVE_* flags")
+    if resolve & abi.RESOLVE_BENEATH and resolve & abi.RESOLVE_IN_ROOT:
+        raise KernelError(E.EINVAL, "RESOLVE_BENEATH with RESOLVE_IN_ROOT")
+    tmpfile = abi.O_TMPFILE & ~abi.O_DIRECTORY
+    if flags & (abi.O_CREAT | tmpfile):
+        if mode & ~abi.S_IALLUGO:
+            raise KernelError(E.EINVAL, "mode bits past 07777")
+    elif mode:
+        raise KernelError(E.EINVAL, "a mode without O_CREAT or O_TMPFILE")
+    if flags & (abi.O_DIRECTORY | abi.O_CREAT) == abi.O_DIRECTORY | abi.O_CREAT:
+        raise KernelError(E.EINVAL, "O_DIRECTORY with O_CREAT")
+    if flags & tmpfile:
+        if flags & abi.O_TMPFILE != abi.O_TMPFILE:
+            raise KernelError(E.EINVAL, "O_TMPFILE without O_DIRECTORY")
+        if flags & abi.O_ACCMODE not in (abi.O_WRONLY, abi.O_RDWR):
+            raise KernelError(E.EINVAL, "O_TMPFILE needs write access")
+    if flags & abi.O_PATH and flags & ~(abi.O_PATH_FLAGS | abi.O_CLOEXEC):
+        raise KernelError(E.EINVAL, "O_PATH with other flags")
+    if resolve & abi.RESOLVE_CACHED and flags & (abi.O_TRUNC | abi.O_CREAT | tmpfile):
+        raise KernelError(E.EAGAIN, "RESOLVE_CACHED cannot create or truncate")
+    p = _path(t, path)
+    if not p:
+        raise KernelError(E.ENOENT, "an empty path")
+    cwd = _at(t, dirfd, p)
+    if resolve & abi.RESOLVE_IN_ROOT and p.startswith(b"/"):
+        cwd = t.fsctx.cwd if s32(dirfd) == AT_FDCWD else _file(t, dirfd)
+    desc = t.fs.open(p, flags, mode, cwd=cwd, creds=t.creds(), umask=t.fsctx.umask,
+                     resolve=resolve)
+    try:
+        return fd_table.new_fd(t.world, t.row, desc, cloexec=bool(flags & O_CLOEXEC))
+    except KernelError:
+        desc.release()
+        raise
 
 
 @syscall("creat", FULL, args=("s", "m"))
@@ -328,12 +385,12 @@ def _readv(t, desc, vecs, offset=None) -> int:
     return done
 
 
-def _writev(t, desc, vecs, offset=None) -> int:
+def _writev(t, desc, vecs, offset=None, sigpipe: bool = True) -> int:
     data = b"".join(t.mm.copy_in(b, ln) for b, ln in vecs if ln)
     if not data:
         desc._need_write()
         return 0
-    return _do_write(t, desc, data[:MAX_RW_COUNT], offset)
+    return _do_write(t, desc, data[:MAX_RW_COUNT], offset, sigpipe=sigpipe)
 
 
 @syscall("readv", FULL, args=("fd", "oiov", "i"))
@@ -350,28 +407,93 @@ def writev(t, fd, iov, iovcnt):
     return _writev(t, desc, _iov(t, iov, iovcnt))
 
 
+def _rw_flags(desc, flags: int, write: bool) -> None:
+    """kiocb_set_rw_flags for this kind of file (FileDescription.rw_iter, rw_nowait): a file
+    without read_iter/write_iter takes RWF_HIPRI only; RWF_APPEND with RWF_NOAPPEND is EINVAL;
+    RWF_NOWAIT needs FMODE_NOWAIT; no file here does RWF_ATOMIC or RWF_DONTCACHE."""
+    if not flags:
+        return
+    if not desc.rw_iter[write]:
+        if flags & ~abi.RWF_HIPRI:
+            raise KernelError(E.EOPNOTSUPP, "RWF_* flags on a file without iter methods")
+        return
+    if flags & ~abi.RWF_SUPPORTED:
+        raise KernelError(E.EOPNOTSUPP, "unknown RWF_* flags")
+    if flags & abi.RWF_APPEND and flags & abi.RWF_NOAPPEND:
+        raise KernelError(E.EINVAL, "RWF_APPEND with RWF_NOAPPEND")
+    if flags & abi.RWF_NOWAIT and not desc.rw_nowait:
+        raise KernelError(E.EOPNOTSUPP, "RWF_NOWAIT on a file that is not FMODE_NOWAIT")
+    if flags & (abi.RWF_ATOMIC | abi.RWF_DONTCACHE):
+        raise KernelError(E.EOPNOTSUPP, "RWF_ATOMIC/RWF_DONTCACHE: no file here supports them")
+
+
+def _rw_vectors(t, fd, iov, iovcnt, pos, flags, write: bool) -> int:
+    """preadv2/pwritev2 and preadv/pwritev (``pos`` -1: the file position, as readv/writev;
+    other negative positions EINVAL before the fd is looked at), in vfs_readv's order: the fd
+    (EBADF, O_PATH too), ESPIPE for a position on an unseekable file, the access mode (EBADF),
+    a file without the method (EINVAL), the iovecs (EINVAL, EFAULT), nothing to move (0, the
+    flags unchecked), the range, the flags. RWF_NOWAIT makes the call non-blocking (EAGAIN),
+    RWF_APPEND/RWF_NOAPPEND set or clear O_APPEND for the call, RWF_NOSIGNAL keeps SIGPIPE
+    back; RWF_HIPRI, RWF_DSYNC and RWF_SYNC change nothing for files kept in memory."""
+    pos, flags = s64(pos), u32(flags)
+    if pos < -1:
+        raise KernelError(E.EINVAL, "negative offset")
+    desc = _file(t, fd)
+    desc._need_open()
+    offset = None if pos == -1 else pos
+    if offset is not None and not desc.seekable:
+        raise KernelError(E.ESPIPE, "not seekable")
+    desc._need_write() if write else desc._need_read()
+    if not desc.rw_ops[write]:
+        raise KernelError(E.EINVAL, "the file has no such method")
+    vecs = _iov(t, iov, iovcnt)
+    total = sum(ln for _, ln in vecs)
+    if not total:
+        return 0
+    if offset is not None:
+        verify_area(offset, total)
+    _rw_flags(desc, flags, write)
+    saved = desc.flags
+    if flags & abi.RWF_NOWAIT:
+        desc.flags |= O_NONBLOCK
+    if write and flags & abi.RWF_APPEND:
+        desc.flags |= abi.O_APPEND
+    if write and flags & abi.RWF_NOAPPEND:
+        desc.flags &= ~abi.O_APPEND
+    try:
+        if write:
+            return _writev(t, desc, vecs, offset, sigpipe=not flags & abi.RWF_NOSIGNAL)
+        return _readv(t, desc, vecs, offset)
+    finally:
+        desc.flags = (desc.flags & ~(O_NONBLOCK | abi.O_APPEND)) | (saved & (O_NONBLOCK | abi.O_APPEND))
+
+
 @syscall("preadv", FULL, args=("fd", "oiov", "i", "l"))
 def preadv(t, fd, iov, iovcnt, offset):
     """Implements preadv(2)."""
-    desc = _file(t, fd)
-    off = s64(offset)
-    if off < 0:
+    if s64(offset) < 0:
         raise KernelError(E.EINVAL)
-    vecs = _iov(t, iov, iovcnt)
-    verify_area(off, sum(ln for _, ln in vecs))
-    return _readv(t, desc, vecs, off)
+    return _rw_vectors(t, fd, iov, iovcnt, offset, 0, False)
 
 
 @syscall("pwritev", FULL, args=("fd", "iov", "i", "l"))
 def pwritev(t, fd, iov, iovcnt, offset):
     """Implements pwritev(2)."""
-    desc = _file(t, fd)
-    off = s64(offset)
-    if off < 0:
+    if s64(offset) < 0:
         raise KernelError(E.EINVAL)
-    vecs = _iov(t, iov, iovcnt)
-    verify_area(off, sum(ln for _, ln in vecs))
-    return _writev(t, desc, vecs, off)
+    return _rw_vectors(t, fd, iov, iovcnt, offset, 0, True)
+
+
+@syscall("preadv2", FULL, args=("fd", "oiov", "i", "l", "l", "x"))
+def preadv2(t, fd, iov, iovcnt, pos_l, pos_h, flags):
+    """Implements preadv2(2) (x86-64: the position is ``pos_l``; ``pos_h`` is not used)."""
+    return _rw_vectors(t, fd, iov, iovcnt, pos_l, flags, False)
+
+
+@syscall("pwritev2", FULL, args=("fd", "iov", "i", "l", "l", "x"))
+def pwritev2(t, fd, iov, iovcnt, pos_l, pos_h, flags):
+    """Implements pwritev2(2)."""
+    return _rw_vectors(t, fd, iov, iovcnt, pos_l, flags, True)
 
 
 @syscall("lseek", FULL, args=("fd", "l", "whence"))
@@ -457,6 +579,33 @@ def fsync(t, fd):
 def fdatasync(t, fd):
     """Implements fdatasync(2)."""
     _file(t, fd)
+    return 0
+
+
+@syscall("sync_file_range", FULL, "our files have no backing store to write back: the "
+         "argument checks only, as gVisor", args=("fd", "l", "l", "x"))
+def sync_file_range(t, fd, offset, nbytes, flags):
+    """Implements sync_file_range(2): the fd (EBADF, O_PATH too), then the flags and the range
+    (EINVAL), then the kind of file (ESPIPE but for regular files, directories, symlinks)."""
+    desc = _file(t, fd)
+    desc._need_open()
+    offset, nbytes, flags = s64(offset), s64(nbytes), u32(flags)
+    if flags & ~abi.VALID_SYNC_FILE_RANGE_FLAGS:
+        raise KernelError(E.EINVAL, "unknown SYNC_FILE_RANGE_* flags")
+    end = offset + nbytes
+    if offset < 0 or end < 0 or end > abi.OFFSET_MAX or end < offset:
+        raise KernelError(E.EINVAL, "a bad range")
+    fmt = desc.inode.get_mode() & abi.S_IFMT if desc.inode is not None else 0
+    if fmt not in (abi.S_IFREG, abi.S_IFDIR, abi.S_IFLNK, abi.S_IFBLK):
+        raise KernelError(E.ESPIPE, "not a file with pages")
+    return 0
+
+
+@syscall("syncfs", FULL, "nothing to write back (every file system is in memory or read-only)",
+         args=("fd",))
+def syncfs(t, fd):
+    """Implements syncfs(2): EBADF for a bad or O_PATH fd."""
+    _file(t, fd)._need_open()
     return 0
 
 
@@ -616,6 +765,24 @@ def getcwd(t, buf, size):
 def chdir(t, path):
     """Implements chdir(2)."""
     t.fsctx.cwd = t.fs.chdir(_path(t, path), cwd=t.fsctx.cwd, creds=t.creds())
+    return 0
+
+
+@syscall("chroot", FULL, args=("s",))
+def chroot(t, path):
+    """Implements chroot(2): the directory (followed; ENOTDIR, ENOENT, ...), search permission
+    on it (EACCES), then CAP_SYS_CHROOT (EPERM). The task's fs_contexts row (shared under
+    CLONE_FS) takes it as its root; the working directory stays where it was, outside the new
+    root if it was."""
+    p = _path(t, path)
+    creds = t.creds()
+    inode = t.fs.chdir_inode(t.fs.lookup(p, cwd=t.fsctx.cwd, follow=True, creds=creds), creds)
+    if not creds.capable(abi.CAP_SYS_CHROOT):
+        raise KernelError(E.EPERM, "chroot needs CAP_SYS_CHROOT")
+    ctx = t.fsctx
+    if ctx.cwd is None:
+        ctx.cwd = t.fs.root  # "the root" meant the old one: keep naming it
+    ctx.root = inode
     return 0
 
 
@@ -852,6 +1019,19 @@ def fchmodat(t, dirfd, path, mode):
     return 0
 
 
+@syscall("fchmodat2", FULL, args=("dirfd", "s", "m", "atflags"))
+def fchmodat2(t, dirfd, path, mode, flags):
+    """Implements fchmodat2(2): AT_SYMLINK_NOFOLLOW (a symlink itself: EOPNOTSUPP, as
+    notify_change refuses it) and AT_EMPTY_PATH (the dirfd itself, an O_PATH fd too)."""
+    flags = u32(flags)
+    if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
+        raise KernelError(E.EINVAL, "unknown AT_* flags")
+    inode, res, desc = _at_target(t, dirfd, path, flags)
+    t.fs.chmod_inode(inode, u32(mode) & 0o7777, t.creds())
+    _attrib_changed(inode, res, desc)
+    return 0
+
+
 def _id(x: int) -> int:
     x = u32(x)
     return -1 if x == 0xFFFF_FFFF else x
@@ -894,35 +1074,115 @@ def fchownat(t, dirfd, path, uid, gid, flags):
     return 0
 
 
+def _at_target(t, dirfd: int, path_addr: int, flags: int):
+    """user_path_at with LOOKUP_EMPTY when ``flags`` has AT_EMPTY_PATH: (inode, Resolved or
+    None, description or None). An empty path names ``dirfd`` itself (an O_PATH fd too; the
+    working directory for AT_FDCWD); without AT_EMPTY_PATH it is ENOENT."""
+    p = _path(t, path_addr)
+    if not p and flags & AT_EMPTY_PATH:
+        if s32(dirfd) == AT_FDCWD:
+            cwd = t.fsctx.cwd
+            return (cwd if cwd is not None else t.fs.root), None, None
+        desc = _file(t, dirfd)
+        return desc.inode, None, desc
+    res = t.fs.resolve(p, cwd=_at(t, dirfd, p), follow=not flags & AT_SYMLINK_NOFOLLOW,
+                       creds=t.creds())
+    return res.inode, res, None
+
+
+def _attrib_changed(inode, res, desc) -> None:
+    """fsnotify_change: IN_ATTRIB for the file (and its directory's watches)."""
+    if desc is not None:
+        notify.file_event(desc, abi.IN_ATTRIB)
+    else:
+        isdir = abi.IN_ISDIR if isinstance(inode, DirInode) else 0
+        notify.notify(inode, abi.IN_ATTRIB | isdir, parent=res.parent if res else None,
+                      name=res.name if res else "")
+
+
+def do_utimes(t, dirfd: int, path_addr: int, times, flags: int) -> int:
+    """do_utimes, the one home of utimensat, futimesat, utimes and utime: ``times`` is None
+    (both now) or two (sec, nsec) pairs whose nsec may be UTIME_NOW or UTIME_OMIT.
+
+    A NULL path with a real dirfd is the fd itself (flags must be 0; fdget: EBADF for O_PATH),
+    else the path is looked up (AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH; other flags EINVAL). Then
+    vfs_utimes: a bad nsec is EINVAL (after the lookup), both UTIME_NOW is a touch (the owner,
+    CAP_FOWNER or write permission: EACCES), any explicit time needs the owner or CAP_FOWNER
+    (EPERM)."""
+    dirfd, flags = s32(dirfd), u32(flags)
+    if path_addr == 0 and dirfd != AT_FDCWD:
+        if flags:
+            raise KernelError(E.EINVAL, "flags with a NULL path")
+        desc = _file(t, dirfd)
+        desc._need_open()
+        inode, res = desc.inode, None
+    else:
+        if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
+            raise KernelError(E.EINVAL, "unknown AT_* flags")
+        inode, res, desc = _at_target(t, dirfd, path_addr, flags)
+    if times is not None:
+        for _, ns in times:
+            if ns not in (UTIME_NOW, UTIME_OMIT) and not 0 <= ns < NSEC_PER_SEC:
+                raise KernelError(E.EINVAL, "nanoseconds out of range")
+        if times[0][1] == UTIME_NOW and times[1][1] == UTIME_NOW:
+            times = None
+    vals = [None, None]  # None: now
+    if times is not None:
+        for i, (sec, ns) in enumerate(times):
+            if ns == UTIME_OMIT:
+                vals[i] = OMIT
+            elif ns != UTIME_NOW:
+                vals[i] = sec * NSEC_PER_SEC + ns
+    t.fs.utimens_inode(inode, vals[0], vals[1], t.creds(), times_set=times is not None)
+    if not (vals[0] is OMIT and vals[1] is OMIT):
+        _attrib_changed(inode, res, desc)
+    return 0
+
+
 @syscall("utimensat", FULL, args=("dirfd", "s", "p", "atflags"))
 def utimensat(t, dirfd, path, times, flags):
     """Implements utimensat(2)."""
-    now = t.fs.clock()
+    tv = None
     if times:
         a_s, a_ns, m_s, m_ns = struct.unpack("<qqqq", t.mm.copy_in(times, 32))
-        vals = []
-        for sec, ns in ((a_s, a_ns), (m_s, m_ns)):
-            if ns == UTIME_NOW:
-                vals.append(now)
-            elif ns == UTIME_OMIT:
-                vals.append(OMIT)
-            elif 0 <= ns < NSEC_PER_SEC:
-                vals.append(sec * NSEC_PER_SEC + ns)
-            else:
-                raise KernelError(E.EINVAL)
-    else:
-        vals = [now, now]
-    flags = u32(flags)
-    if path == 0:
-        desc = _file(t, dirfd)
-        t.fs.utimens_inode(desc.inode, vals[0], vals[1], t.creds())
-        if not (vals[0] is OMIT and vals[1] is OMIT):
-            notify.file_event(desc, abi.IN_ATTRIB)
-        return 0
-    p = _path(t, path)
-    t.fs.utimens(p, vals[0], vals[1], cwd=_at(t, dirfd, p, bool(flags & AT_EMPTY_PATH)),
-                 follow=not flags & AT_SYMLINK_NOFOLLOW, creds=t.creds())
-    return 0
+        if a_ns == UTIME_OMIT and m_ns == UTIME_OMIT:
+            return 0  # nothing to do: not even the path is looked at
+        tv = [(a_s, a_ns), (m_s, m_ns)]
+    return do_utimes(t, dirfd, path, tv, flags)
+
+
+def _futimesat(t, dirfd, path, utimes) -> int:
+    """do_futimesat: two struct timeval; a microsecond count outside [0, 1000000) is EINVAL
+    (UTIME_NOW and UTIME_OMIT are utimensat's only)."""
+    tv = None
+    if utimes:
+        a_s, a_us, m_s, m_us = struct.unpack("<qqqq", t.mm.copy_in(utimes, 32))
+        if not (0 <= a_us < 1_000_000 and 0 <= m_us < 1_000_000):
+            raise KernelError(E.EINVAL, "microseconds out of range")
+        tv = [(a_s, a_us * 1000), (m_s, m_us * 1000)]
+    return do_utimes(t, dirfd, path, tv, 0)
+
+
+@syscall("futimesat", FULL, args=("dirfd", "s", "p"))
+def futimesat(t, dirfd, path, utimes):
+    """Implements futimesat(2)."""
+    return _futimesat(t, dirfd, path, utimes)
+
+
+@syscall("utimes", FULL, args=("s", "p"))
+def utimes(t, path, utimes):
+    """Implements utimes(2)."""
+    return _futimesat(t, AT_FDCWD, path, utimes)
+
+
+@syscall("utime", FULL, args=("s", "p"))
+def utime(t, path, times):
+    """Implements utime(2): a struct utimbuf of whole seconds, or NULL for now."""
+    tv = None
+    if times:
+        actime, modtime = struct.unpack("<qq", t.mm.copy_in(times, 16))
+        tv = [(actime, 0), (modtime, 0)]
+    return do_utimes(t, AT_FDCWD, path, tv, 0)
 
 
 @syscall("umask", FULL, args=("m",), ret="o")
@@ -1325,50 +1585,6 @@ def ppoll_done(t, ret, fds, nfds, tsp, sigmask, sigsetsize):
     if ret == -E.EINTR and tsp:
         _time_left_out(t, tsp, int(t.world.tasks.sleep_rem_ns[t.row]))
     return ret
-
-
-# -- extended attributes: the overlay keeps none ----------------------------------------------------------
-
-def _xattr_target(t, kind: str, arg, follow: bool = True):
-    if kind == "fd":
-        _file(t, arg)
-        return
-    p = _path(t, arg)
-    t.fs.stat(p, cwd=t.fsctx.cwd, follow=follow, creds=t.creds())
-
-
-def _xattr_handlers(prefix: str, kind: str, follow: bool):
-    def get(t, target, name, value, size):
-        _xattr_target(t, kind, target, follow)
-        t.mm.copy_in_string(name, 256)
-        raise KernelError(E.ENODATA)
-
-    def lst(t, target, lst_, size):
-        _xattr_target(t, kind, target, follow)
-        return 0
-
-    def set_(t, target, name, value, size, flags):
-        _xattr_target(t, kind, target, follow)
-        raise KernelError(E.EOPNOTSUPP)
-
-    def rem(t, target, name):
-        _xattr_target(t, kind, target, follow)
-        raise KernelError(E.ENODATA)
-
-    a = "fd" if kind == "fd" else "s"
-    for fn, base, args in ((get, "getxattr", (a, "s", "p", "u")), (lst, "listxattr", (a, "p", "u")),
-                           (set_, "setxattr", (a, "s", "p", "u", "x")),
-                           (rem, "removexattr", (a, "s"))):
-        name = prefix + base
-        fn.__name__ = name
-        fn.__doc__ = f"Implements {name}(2): no file has extended attributes."
-        syscall(name, PARTIAL, "no extended attributes: get ENODATA, list empty, set EOPNOTSUPP",
-                args=args)(fn)
-
-
-_xattr_handlers("", "path", True)
-_xattr_handlers("l", "path", False)
-_xattr_handlers("f", "fd", True)
 
 
 # -- select ------------------------------------------------------------------------------------------

@@ -32,6 +32,8 @@ PIDFD_SIGNAL_PROCESS_GROUP = 1 << 2
 class PidFile(FileDescription):
     """A pidfd: the process (its leader's row and generation) it refers to."""
 
+    rw_ops = (False, False)
+
     seekable = False
 
     __state__ = {"row": "int", "gen": "int"}

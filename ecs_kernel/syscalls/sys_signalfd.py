@@ -54,6 +54,8 @@ def siginfo_record(signo: int, code: int, pid: int, uid: int, value: int) -> byt
 class SignalFile(FileDescription):
     """signalfd(2)'s description: the signals it reports (never SIGKILL or SIGSTOP)."""
 
+    rw_ops = (True, False)
+
     seekable = False
 
     __state__ = {"mask": "int"}

@@ -37,6 +37,8 @@ class TimerFile(FileDescription):
     """timerfd_create(2)'s description: ``expiry`` (0: disarmed) and ``interval`` in ns of the
     clock's base, ``ticks`` the expiries not yet read."""
 
+    rw_ops = (True, False)
+
     seekable = False
     clocked = True
 

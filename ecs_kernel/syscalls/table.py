@@ -51,7 +51,7 @@ from typing import Callable
 from . import (sys_epoll, sys_file, sys_futex, sys_identity, sys_info, sys_inotify,  # noqa: F401
                sys_ipc, sys_mm, sys_mqueue, sys_namespace, sys_pidfd, sys_process, sys_ptrace,
                sys_rseq, sys_sched, sys_seccomp, sys_signal, sys_signalfd, sys_socket, sys_splice,
-               sys_time, sys_timerfd, sys_vm)
+               sys_time, sys_timerfd, sys_vm, sys_xattr, sys_kcmp)
 from .registry import _COMPLETIONS, _REGISTRY, FULL, LEVELS, PARTIAL, UNIMPLEMENTED
 
 # Linux x86-64 (arch/x86/entry/syscalls/syscall_64.tbl, common and 64-bit entries), index = number.

@@ -180,12 +180,16 @@ class IPCNamespace:
 class IPCRegistry:
     """Every IPC namespace (by number) and the next object wait key."""
 
-    __state__ = {"namespaces": "dict[int,@IPCNamespace]", "next_ns": "int", "next_wait_key": "int"}
+    __state__ = {"namespaces": "dict[int,@IPCNamespace]", "next_ns": "int", "next_wait_key": "int",
+                 "undo_lists": "~set[int]"}
 
     def __init__(self):
         self.namespaces: dict[int, IPCNamespace] = {0: IPCNamespace()}
         self.next_ns = 1
         self.next_wait_key = 1
+        # thread groups holding a SEM_UNDO list (Linux's sysvsem.undo_list, made by the first
+        # semop with SEM_UNDO, kept until exit_sem): what kcmp(KCMP_SYSVSEM) compares
+        self.undo_lists: set[int] = set()
 
 
 def registry(world) -> IPCRegistry:

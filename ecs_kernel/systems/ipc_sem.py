@@ -141,6 +141,8 @@ def semtimedop(world, t: int, semid: int, sops, timeout_ns: int | None, nr: int)
     if len(sops) > ns.sem_ctls[2]:
         raise KernelError(E.E2BIG, "more than SEMOPM operations")
     deadline = io_wait.deadline_for(world, t, nr, timeout_ns)
+    if any(s[2] & SEM_UNDO for s in sops):  # get_undo_list: made before the set is looked up
+        copy_semundo(world, [int(world.tasks.tg[t])])
     rerun = ipc.rerunning(world, t)
     sma = ns.sem.find(semid)
     max_num = max(s[0] for s in sops)
@@ -326,6 +328,7 @@ def exit_sem(world, t: int) -> None:
         return
     T = world.tasks
     tg = int(T.tg[t])
+    getattr(reg, "undo_lists", set()).discard(tg)
     ns = reg.namespaces.get(int(T.ipcns[t]))
     if ns is None:
         return
@@ -343,10 +346,20 @@ def exit_sem(world, t: int) -> None:
         update_queue(world, sma)
 
 
+def copy_semundo(world, tgs) -> None:
+    """copy_semundo under CLONE_SYSVSEM: the creators' thread groups get their undo list (to share
+    it), whether or not they did a SEM_UNDO semop yet; kcmp(KCMP_SYSVSEM) sees it."""
+    reg = ipc.registry(world)
+    if not hasattr(reg, "undo_lists"):
+        reg.undo_lists = set()
+    reg.undo_lists.update(int(g) for g in tgs)
+
+
 def drop_undo(world, t: int) -> None:
     """unshare/setns of the IPC namespace: Linux runs exit_sem first (CLONE_SYSVSEM's meaning)."""
     exit_sem(world, t)
 
 
 __all__ = ["SemSet", "semget", "semtimedop", "update_queue", "count_semcnt", "seminfo", "stat",
-           "semctl_main", "semctl_setval", "semctl_down", "is_semctl_cmd", "exit_sem", "drop_undo"]
+           "semctl_main", "semctl_setval", "semctl_down", "is_semctl_cmd", "exit_sem", "drop_undo",
+           "copy_semundo"]

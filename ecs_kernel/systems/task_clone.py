@@ -24,7 +24,8 @@ from ..components.task import INHERITED, all_cpus
 from ..errors import E, KernelError
 from ..jit.links import append_many
 from ..jit.scatter import add_at
-from . import futex, namespaces, seccomp, sessions, task_identity, task_sched, task_signals
+from . import (futex, ipc_sem, namespaces, seccomp, sessions, task_identity, task_sched,
+               task_signals)
 
 
 # Namespaces we model; the others are refused with EINVAL (documented in the syscall table).
@@ -255,6 +256,8 @@ def clone(world, creator: int, flags: int, *, exit_signal: int | None = None,
         raise
     task_sched.sched_fork(world, creator, t)
     seccomp.on_clone(world, t)
+    if flags & CLONE_SYSVSEM:
+        ipc_sem.copy_semundo(world, [int(T.tg[creator])])
     if flags & CLONE_VM:  # rseq_fork: a new thread of the same memory registers its own
         T.rseq_addr[t] = T.rseq_len[t] = T.rseq_sig[t] = 0
 
@@ -398,6 +401,8 @@ def clone_many(world, creators, flags: int, *, exit_signal: int | None = None) -
         return out
     src = creators[ok]
     stg = ctg[ok]
+    if flags & CLONE_SYSVSEM:
+        ipc_sem.copy_semundo(world, stg.tolist())
     rows = T.alloc_many(m)
     out[ok] = rows
     for name in INHERITED:

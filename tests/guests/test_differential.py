@@ -48,6 +48,44 @@ def test_files_at_sendfile_poll(guest_build, libc):
     same([guest_build("files_at", libc)])
 
 
+def test_extended_attributes(guest_build, libc):
+    """xattr.c: the *xattr and *xattrat calls on tmpfs files, their namespaces, limits and
+    errnos, an unprivileged child's permission checks, a forked child's view."""
+    same([guest_build("xattr", libc)])
+
+
+def test_utime_utimes_futimesat_fchmodat2(guest_build, libc):
+    """utimes.c: do_utimes's four callers (times, flags, NULL paths and fds, the touch and
+    explicit-time permission rules) and fchmodat2's flags."""
+    same([guest_build("utimes", libc)])
+
+
+def test_preadv2_pwritev2_sync_file_range_syncfs(guest_build, libc):
+    """rwv2.c: offsets (-1 the file position), RWF_* flags on each kind of file, RWF_APPEND and
+    RWF_NOAPPEND, RWF_NOWAIT on an empty pipe, RWF_NOSIGNAL; sync_file_range's and syncfs's
+    argument checks."""
+    same([guest_build("rwv2", libc)])
+
+
+def test_openat2_open_how_and_resolve_flags(guest_build, libc):
+    """openat2.c: open_how's size and fields, build_open_flags's EINVALs, and every RESOLVE_*
+    flag on a tmpfs tree, /proc's magic links and mount crossings."""
+    same([guest_build("openat2", libc)])
+
+
+def test_kcmp(guest_build, libc):
+    """kcmp.c: every type between a process, its thread, forked and unprivileged children
+    (undo lists made by SEM_UNDO and by CLONE_SYSVSEM, io_contexts by ioprio_set),
+    KCMP_EPOLL_TFD, and the errnos."""
+    same([guest_build("kcmp", libc)])
+
+
+def test_chroot(guest_build, libc):
+    """chroot.c: the errnos, the walk from the new root, a working directory left outside it,
+    fds from before, a nested chroot, fork and exec inside, /proc/PID/root from outside."""
+    same([guest_build("chroot", libc)])
+
+
 def test_socketpair_epoll_eventfd_memfd(guest_build, libc):
     same([guest_build("events", libc)])
 
