@@ -27,7 +27,7 @@ from ecs_kernel import abi
 from ecs_kernel.checkpoint_objects import state_class, state_global
 from ecs_kernel.errors import E, KernelError
 from ecs_kernel.fs.stat import makedev
-from ecs_kernel.fs.file import FileDescription
+from ecs_kernel.fs.file import FileDescription, WaitQueue, queue_of
 from ecs_kernel.fs.inodes import Inode, SuperBlock
 
 PAGE = abi.PAGE_SIZE
@@ -49,7 +49,7 @@ class Pipe:
     """The shared buffer of one pipe and the counts of its open ends."""
 
     __state__ = {"pages": "deque[bytearray]", "page_end": "deque[int]", "slots": "int",
-                 "readers": "int", "writers": "int"}
+                 "readers": "int", "writers": "int", "waiters": "~@WaitQueue"}
 
     def __restored__(self, r) -> None:
         if not (1 <= self.slots <= PIPE_MAX_SIZE // PAGE and len(self.pages) == len(self.page_end)
@@ -99,6 +99,7 @@ class Pipe:
             if self.writers == 0:
                 return b""
             raise KernelError(E.EAGAIN, "pipe empty")
+        was_full = self.full
         out = bytearray()
         while self.pages and len(out) < n:
             page = self.pages[0]
@@ -108,6 +109,8 @@ class Pipe:
             if not page:
                 self.pages.popleft()
                 self.page_end.popleft()
+        if was_full:  # pipe_read wakes the writers when it freed a slot of a full pipe
+            queue_of(self).notify(abi.POLLOUT | abi.POLLWRNORM)
         return bytes(out)
 
     def write(self, data: bytes) -> int:
@@ -129,6 +132,9 @@ class Pipe:
             done += len(chunk)
         if done == 0:
             raise KernelError(E.EAGAIN, "pipe full")
+        # pipe_write wakes the readers after every write when the pipe is polled (epoll wants an
+        # edge per write, already readable or not)
+        queue_of(self).notify(abi.POLLIN | abi.POLLRDNORM)
         return done
 
     def readable(self) -> bool:
@@ -170,6 +176,10 @@ class PipeFile(FileDescription):
             self.pipe.readers += 1
         if self.can_write:
             self.pipe.writers += 1
+
+    def wait_queue(self) -> WaitQueue:
+        """Both ends wait on the pipe's queue (pipe_poll: rd_wait and wr_wait of the pipe)."""
+        return queue_of(self.pipe)
 
     def _read(self, n: int) -> bytes:
         return self.pipe.read(n)
@@ -216,6 +226,7 @@ class PipeFile(FileDescription):
             self.pipe.readers -= 1
         if self.can_write:
             self.pipe.writers -= 1
+        self.notify(0)  # pipe_release wakes both sides (EOF, EPOLLHUP or EPOLLERR)
 
 
 _default_pipefs = SuperBlock("pipefs", makedev(0, 15), time.time_ns)

@@ -51,6 +51,12 @@ def test_socketpair_epoll_eventfd_memfd(guest_build, libc):
     same([guest_build("events", libc)])
 
 
+def test_epoll_edge_oneshot_exclusive_nesting(guest_build, libc):
+    """EPOLLET reports once per wakeup (a second write is a new edge), EPOLLONESHOT until MOD,
+    EPOLLEXCLUSIVE's EINVALs, ELOOP for cycles and nesting past EP_MAX_NESTS."""
+    same([guest_build("epoll_edge", libc)])
+
+
 def test_clocks(guest_build, libc):
     same([guest_build("clocks", libc)])
 
