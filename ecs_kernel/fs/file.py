@@ -106,6 +106,8 @@ class FileDescription:
         self.path = path  # the guest path it was opened by (for /proc/self/fd), best effort
         self.offset = 0
         self.released = False
+        if inode is not None:
+            notify.opened(self)
 
     # -- flags ---------------------------------------------------------------------------------
     @property
@@ -331,7 +333,9 @@ def drop_ref(f: FileDescription, owner: int = -1) -> None:
     f._fd_refs -= 1
     if f._fd_refs == 0:
         locks.on_release(f)
-        if "dentry" in f.__dict__ or notify.watched(getattr(f, "inode", None)):
+        inode = getattr(f, "inode", None)
+        if "dentry" in f.__dict__ or notify.watched(inode) or (
+                inode is not None and inode.__dict__.get("delete_self_pending")):
             notify.closed(f)
         f.release()
 
@@ -381,7 +385,7 @@ class RegularFileDescription(FileDescription):
         if not self.can_write:
             raise KernelError(E.EINVAL, "not open for writing")
         self.inode.truncate(length)
-        notify.file_event(self, IN_MODIFY)
+        notify.file_event(self, IN_MODIFY, through_path=False)
 
     def ioctl(self, request: int, arg: bytes | int = 0) -> tuple[int, bytes | None]:
         self._need_open()

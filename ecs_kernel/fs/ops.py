@@ -616,8 +616,8 @@ class PathOps:
         res = self.resolve(path, cwd=cwd, follow=follow, creds=creds)
         self.utimens_inode(res.inode, atime_ns, mtime_ns, creds)
         if not (atime_ns is OMIT and mtime_ns is OMIT):
-            notify.notify(res.inode, IN_ATTRIB | self._isdir(res.inode), parent=res.parent,
-                          name=res.name)
+            notify.notify(res.inode, notify.times_event(atime_ns is not OMIT, mtime_ns is not OMIT)
+                          | self._isdir(res.inode), parent=res.parent, name=res.name)
 
     @staticmethod
     def utimens_inode(inode: Inode, atime_ns=None, mtime_ns=None, creds: Creds | None = None) -> None:

@@ -579,9 +579,17 @@ def getdents64(t, fd, dirp, count):
     if not t.mm.access_ok(dirp, count, write=True):
         raise KernelError(E.EFAULT)
     data = desc.getdents64(count)
+    accessed(desc)
     if data:
         t.mm.copy_out(dirp, data)
     return len(data)
+
+
+def accessed(desc) -> None:
+    """iterate_dir reports IN_ACCESS on the directory after every read of its entries, the
+    last one (nothing left) too."""
+    if "dentry" in desc.__dict__ or notify.watched(desc.inode):
+        notify.file_event(desc, abi.IN_ACCESS)
 
 
 @syscall("getcwd", FULL, args=("opath", "u"))
@@ -778,7 +786,7 @@ def fchmod(t, fd, mode):
     desc = _file(t, fd)
     desc._need_open()  # fdget: EBADF for an O_PATH fd
     t.fs.chmod_inode(desc.inode, u32(mode) & 0o7777, t.creds())
-    notify.file_event(desc, abi.IN_ATTRIB)
+    notify.file_event(desc, abi.IN_ATTRIB, through_path=False)
     return 0
 
 
@@ -815,7 +823,7 @@ def fchown(t, fd, uid, gid):
     desc = _file(t, fd)
     desc._need_open()  # fdget: EBADF for an O_PATH fd
     t.fs.chown_inode(desc.inode, _id(uid), _id(gid), t.creds())
-    notify.file_event(desc, abi.IN_ATTRIB)
+    notify.file_event(desc, abi.IN_ATTRIB, through_path=False)
     return 0
 
 
@@ -855,7 +863,8 @@ def utimensat(t, dirfd, path, times, flags):
         desc = _file(t, dirfd)
         t.fs.utimens_inode(desc.inode, vals[0], vals[1], t.creds())
         if not (vals[0] is OMIT and vals[1] is OMIT):
-            notify.file_event(desc, abi.IN_ATTRIB)
+            notify.file_event(desc, notify.times_event(vals[0] is not OMIT, vals[1] is not OMIT),
+                              through_path=False)
         return 0
     p = _path(t, path)
     t.fs.utimens(p, vals[0], vals[1], cwd=_at(t, dirfd, p, bool(flags & AT_EMPTY_PATH)),

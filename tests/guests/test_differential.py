@@ -57,6 +57,12 @@ def test_epoll_edge_oneshot_exclusive_nesting(guest_build, libc):
     same([guest_build("epoll_edge", libc)])
 
 
+def test_inotify_unlinked_files_times_and_getdents(guest_build, libc):
+    """IN_DELETE_SELF after the last close of an unlinked file, IN_EXCL_UNLINK hiding I/O but
+    not inode changes, utimensat's IN_ACCESS/IN_MODIFY/IN_ATTRIB, getdents' IN_ACCESS."""
+    same([guest_build("inotify_unlink", libc)])
+
+
 def test_clocks(guest_build, libc):
     same([guest_build("clocks", libc)])
 
