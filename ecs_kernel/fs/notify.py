@@ -127,6 +127,8 @@ def file_event(desc, mask: int, *, through_path: bool = True) -> None:
     unlinked = False
     if dentry is not None:
         parent, name = dentry
+        if not parent.__dict__.get("watches") and not inode.__dict__.get("watches"):
+            return
         if getattr(parent, "entries", {}).get(name) is not inode:
             # The name is gone. Unlinked, Linux's dentry keeps its parent and name (events go
             # on there); renamed, the dentry moved, which the description does not follow.

@@ -242,7 +242,11 @@ class PathOps:
             raise KernelError(E.EACCES, "not a regular file")
         check_permission(inode, walk.creds, MAY_EXEC)
         inode.check_host_readable()
-        return inode.open_description(O_RDONLY | O_LARGEFILE, self._render(res, p))
+        desc = inode.open_description(O_RDONLY | O_LARGEFILE, self._render(res, p))
+        if res.parent is not None and res.name:
+            desc.dentry = (res.parent, res.name)
+        notify.file_event(desc, IN_OPEN)  # do_open_execat: fsnotify_open
+        return desc
 
     # -- queries ---------------------------------------------------------------------------------
     def stat(self, path, *, cwd=None, follow: bool = True, creds: Creds | None = None) -> Stat:

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static int ino;
@@ -138,6 +139,27 @@ int main(void) {
         ;
     close(dfd);
     drain("getdents");
+
+    /* 7. executing a #! script: IN_OPEN, IN_ACCESS, IN_CLOSE_NOWRITE on the script */
+    char script[256];
+    snprintf(script, sizeof script, "%s/s", dir);
+    int sfd = open(script, O_CREAT | O_WRONLY, 0755);
+    write(sfd, "#!/bin/true\n", 12);
+    close(sfd);
+    int swd = inotify_add_watch(ino, script, IN_ALL_EVENTS);
+    file_wd = swd;
+    pid_t child = fork();
+    if (child == 0) {
+        char *argv[] = {script, NULL};
+        execve(script, argv, NULL);
+        _exit(127);
+    }
+    int status;
+    waitpid(child, &status, 0);
+    printf("script exit %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    drain("exec of a script");
+    unlink(script);
+    drain("script unlinked");
 
     unlink(file);
     drain("last unlink");
