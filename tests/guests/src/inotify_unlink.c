@@ -161,6 +161,20 @@ int main(void) {
     unlink(script);
     drain("script unlinked");
 
+    /* 8. a /proc file: IN_OPEN, IN_ACCESS, IN_CLOSE_NOWRITE; /proc/filesystems names proc */
+    file_wd = inotify_add_watch(ino, "/proc/filesystems", IN_ALL_EVENTS);
+    int pfd = open("/proc/filesystems", O_RDONLY);
+    char fs[8192] = {0};
+    int got = 0, n;
+    while ((n = read(pfd, fs + got, sizeof fs - 1 - got)) > 0)
+        got += n;
+    close(pfd);
+    printf("filesystems: proc %d tmpfs %d sysfs %d\n", strstr(fs, "nodev\tproc\n") != NULL,
+           strstr(fs, "nodev\ttmpfs\n") != NULL, strstr(fs, "nodev\tsysfs\n") != NULL);
+    drain("/proc/filesystems read");
+    inotify_rm_watch(ino, file_wd);
+    drain("/proc watch removed");
+
     unlink(file);
     drain("last unlink");
     inotify_rm_watch(ino, dir_wd);
