@@ -1201,8 +1201,7 @@ def _do_poll(t, nr, fds, nfds, timeout_ns):
                      Block.POLL)
 
 
-@syscall("poll", PARTIAL, "readiness of the task's own fds (one task: nobody else can make them ready)",
-         args=("p", "u", "i"))
+@syscall("poll", FULL, args=("p", "u", "i"))
 def poll(t, fds, nfds, timeout):
     """Implements poll(2)."""
     ms = s32(timeout)
@@ -1250,8 +1249,7 @@ def _time_left_out(t, addr: int, ns: int, usec: bool = False) -> None:
         pass
 
 
-@syscall("ppoll", PARTIAL, "readiness of the task's own fds; the signal mask holds for the call",
-         args=("p", "u", "p", "p", "u"))
+@syscall("ppoll", FULL, "the signal mask holds for the call", args=("p", "u", "p", "p", "u"))
 def ppoll(t, fds, nfds, tsp, sigmask, sigsetsize):
     """Implements ppoll(2)."""
     timeout = _timespec_in(t, tsp)
@@ -1318,6 +1316,11 @@ _xattr_handlers("f", "fd", True)
 
 # -- select ------------------------------------------------------------------------------------------
 
+# fs/select.c: the poll events that put an fd in select's read, write and except sets
+POLLIN_SET = abi.POLLRDNORM | abi.POLLRDBAND | POLLIN | POLLHUP | POLLERR
+POLLOUT_SET = abi.POLLWRBAND | POLLWRNORM | POLLOUT | POLLERR
+POLLEX_SET = POLLPRI
+
 def _do_select(t, nr, nfds, rfds, wfds, efds, timeout_ns):
     nfds = s32(nfds)
     if nfds < 0:
@@ -1328,7 +1331,7 @@ def _do_select(t, nr, nfds, rfds, wfds, efds, timeout_ns):
     for addr in (rfds, wfds, efds):
         sets.append(int.from_bytes(t.mm.copy_in(addr, nbytes), "little") if addr and nbytes else 0)
     rin, win, ein = sets
-    rout = wout = 0
+    rout = wout = eout = 0
     waits = []
     t.machine.sync_clock()
     for fd in range(nfds):
@@ -1337,25 +1340,26 @@ def _do_select(t, nr, nfds, rfds, wfds, efds, timeout_ns):
             continue
         desc = fd_table.get_file(t.world, t.row, fd)  # EBADF, as Linux
         mask = desc.poll_task(t.world, t.row)
-        if rin & bit and mask & (POLLIN | POLLRDNORM | POLLHUP | POLLERR):
+        if rin & bit and mask & POLLIN_SET:
             rout |= bit
-        if win & bit and mask & (POLLOUT | POLLWRNORM | POLLERR):
+        if win & bit and mask & POLLOUT_SET:
             wout |= bit
+        if ein & bit and mask & POLLEX_SET:
+            eout |= bit
         waits.append((fd, (POLLIN if rin & bit else 0) | (POLLOUT if win & bit else 0)
                       | (POLLPRI if ein & bit else 0)))
-    ready = bin(rout).count("1") + bin(wout).count("1")
+    ready = bin(rout).count("1") + bin(wout).count("1") + bin(eout).count("1")
     t.machine.sync_clock()
     deadline = io_wait.deadline_for(t.world, t.row, nr, timeout_ns)
     if ready or timeout_ns == 0 or io_wait.timed_out(t.world, deadline):
-        for addr, val in ((rfds, rout), (wfds, wout), (efds, 0)):
+        for addr, val in ((rfds, rout), (wfds, wout), (efds, eout)):
             if addr and nbytes:
                 t.mm.copy_out(addr, val.to_bytes(nbytes, "little"))
         return ready
     raise WouldBlock(waits, deadline, Block.POLL)
 
 
-@syscall("select", PARTIAL, "readiness of the task's own fds; exceptfds never set",
-         args=("i", "p", "p", "p", "p"))
+@syscall("select", FULL, args=("i", "p", "p", "p", "p"))
 def select(t, nfds, rfds, wfds, efds, tvp):
     """Implements select(2): the time left is written back to ``tvp``, as Linux does."""
     timeout = None
@@ -1377,8 +1381,7 @@ def select_done(t, ret, nfds, rfds, wfds, efds, tvp):
     return ret
 
 
-@syscall("pselect6", PARTIAL, "readiness of the task's own fds; exceptfds never set; the signal "
-         "mask holds for the call", args=("i", "p", "p", "p", "p", "p"))
+@syscall("pselect6", FULL, "the signal mask holds for the call", args=("i", "p", "p", "p", "p", "p"))
 def pselect6(t, nfds, rfds, wfds, efds, tsp, sig):
     """Implements pselect6(2): ``sig`` points to {const sigset_t *ss; size_t ss_len}."""
     timeout = _timespec_in(t, tsp)
