@@ -109,6 +109,11 @@ class FileDescription:
         if inode is not None:
             notify.opened(self)
 
+    def __restored__(self, r) -> None:
+        """Read from a checkpoint: the inode's open files (derived, weak) know it again."""
+        if self.inode is not None:
+            notify.opened(self)
+
     # -- flags ---------------------------------------------------------------------------------
     @property
     def accmode(self) -> int:

@@ -79,21 +79,26 @@ def times_event(atime: bool, mtime: bool) -> int:
     return IN_ACCESS if atime else IN_MODIFY if mtime else 0
 
 
+# inode -> its descriptions, both weakly: derived state (a checkpoint or a pickle of the tree
+# leaves it out; descriptions restored from a checkpoint are not in it)
+_OPEN_FILES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
 def opened(desc) -> None:
-    """A description of ``desc.inode`` was made: the inode knows its open files (weakly), so
+    """A description of ``desc.inode`` was made: the inode's open files are known (weakly), so
     the end of its last name can wait for the last close."""
-    d = getattr(desc.inode, "__dict__", None)
-    if d is None:
+    try:
+        files = _OPEN_FILES.get(desc.inode)
+        if files is None:
+            files = _OPEN_FILES[desc.inode] = weakref.WeakSet()
+    except TypeError:  # an inode stand-in that cannot be weakly referenced
         return
-    files = d.get("open_files")
-    if files is None:
-        files = d["open_files"] = weakref.WeakSet()
     files.add(desc)
 
 
 def _open_elsewhere(inode, but=None) -> bool:
     """Is a description of ``inode`` other than ``but`` still open (held by an fd or a message)?"""
-    files = inode.__dict__.get("open_files")
+    files = _OPEN_FILES.get(inode)
     return bool(files) and any(f is not but and not f.released and getattr(f, "_fd_refs", 0) > 0
                                for f in list(files))
 
