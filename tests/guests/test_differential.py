@@ -63,6 +63,12 @@ def test_inotify_unlinked_files_times_and_getdents(guest_build, libc):
     same([guest_build("inotify_unlink", libc)])
 
 
+def test_pidfd_thread(guest_build, libc):
+    """PIDFD_THREAD: a thread's pidfd is readable when that thread exits and signals it;
+    without the flag a non-leader thread is ENOENT."""
+    same([guest_build("pidfd_thread", libc)])
+
+
 def test_clocks(guest_build, libc):
     same([guest_build("clocks", libc)])
 
