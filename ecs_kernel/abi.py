@@ -743,6 +743,7 @@ EPOLLET = 1 << 31
 EPOLL_CTL_ADD = 1
 EPOLL_CTL_DEL = 2
 EPOLL_CTL_MOD = 3
+EP_MAX_NESTS = 4  # fs/eventpoll.c: how deep epoll instances may watch each other
 
 EFD_SEMAPHORE = 1  # linux/eventfd.h
 

@@ -20,9 +20,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from ..abi import (BINPRM_BUF_SIZE, MAP_ANONYMOUS, MAP_FIXED, MAP_GROWSDOWN, MAP_PRIVATE,
+from ..abi import (BINPRM_BUF_SIZE, IN_ACCESS, MAP_ANONYMOUS, MAP_FIXED, MAP_GROWSDOWN, MAP_PRIVATE,
                    PAGE_SIZE, PROT_READ, PROT_WRITE, TASK_SIZE)
 from ..errors import E, KernelError
+from ..fs import notify
 from ..fs.file import FileMapping
 from .elf import ElfImage, ExecError, parse_elf, choose_load_bias
 from .exec_args import (check_arg_limits, check_script_depth, ExecCreds, layout_initial_stack,
@@ -86,9 +87,12 @@ def resolve(fs, path, argv, cwd=None, creds=None):
     while True:
         desc = open_program(fs, path_b, cwd, creds)
         data = _read_whole(desc, os.fsdecode(path_b))
+        if data:
+            notify.file_event(desc, IN_ACCESS)  # prepare_binprm's kernel_read: fsnotify_access
         sb = parse_shebang(data[:BINPRM_BUF_SIZE])
         if sb is None:
             return desc, data, argv, desc.path or os.fsdecode(path_b)
+        notify.closed(desc)  # the script's file is put once its interpreter is open
         rewrites += 1
         check_script_depth(rewrites)
         interp, arg = sb

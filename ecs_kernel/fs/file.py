@@ -36,6 +36,53 @@ from ecs_kernel.fs.stat import Stat
 
 
 @state_class
+class WaitQueue:
+    """Where a file announces that its readiness may have changed (gVisor: ``waiter.Queue``;
+    Linux: the ``wait_queue_head`` its ``poll`` registers on, woken with a key of poll events).
+
+    Nothing sleeps here (a blocked task is an io_waits row that polls again): what is kept is
+    *when* the file was last woken for each event bit, counted in notifications (``seq``), so
+    an edge-triggered epoll interest (syscalls/sys_epoll.py) can tell "woken since I last
+    reported" — a second write to a pipe that is already readable is a new edge, as on Linux."""
+
+    __state__ = {"seq": "int", "last": "list[int]"}
+
+    BITS = 16  # the poll event bits a wakeup key carries (EPOLLIN .. EPOLLRDHUP)
+
+    def __init__(self):
+        self.seq = 0
+        self.last = [0] * self.BITS  # last[i]: seq of the latest wakeup whose key had bit i
+
+    def __restored__(self, r) -> None:
+        if len(self.last) != self.BITS or not all(0 <= v <= self.seq for v in self.last):
+            r.fail("a wait queue's wakeups do not add up")
+
+    def notify(self, mask: int) -> None:
+        """Wake the queue with the events ``mask`` (0: every event, as ``wake_up`` with no key)."""
+        mask &= (1 << self.BITS) - 1
+        self.seq += 1
+        last, seq = self.last, self.seq
+        for i in range(self.BITS):
+            if not mask or mask >> i & 1:
+                last[i] = seq
+
+    def notified_since(self, seq: int, mask: int) -> bool:
+        """Was the queue woken with one of the events ``mask`` after notification ``seq``?"""
+        if self.seq <= seq:
+            return False
+        last = self.last
+        return any(last[i] > seq for i in range(self.BITS) if mask >> i & 1)
+
+
+def queue_of(obj) -> WaitQueue:
+    """``obj``'s wait queue (its ``waiters``), made on first use."""
+    q = obj.__dict__.get("waiters")
+    if q is None:
+        q = obj.waiters = WaitQueue()
+    return q
+
+
+@state_class
 class FileDescription:
     """Base description: the flag checks every file shares; data operations say EINVAL."""
 
@@ -56,7 +103,7 @@ class FileDescription:
     __state__ = {"inode": "@Inode", "flags": "int", "path": "str", "offset": "int",
                  "released": "bool", "_fd_refs": "~int", "_in_flight": "~int",
                  "fown_type": "~int", "fown_id": "~int", "fsig": "~int", "fasync_fd": "~int",
-                 "fasync_seen": "~int", "dentry": "~(@DirInode,str)"}
+                 "fasync_seen": "~int", "dentry": "~(@DirInode,str)", "waiters": "~@WaitQueue"}
     # signal-driven I/O (systems/fasync.py): no owner, plain SIGIO, until fcntl sets them
     fown_type, fown_id, fsig, fasync_fd, fasync_seen = -1, 0, 0, -1, 0
 
@@ -66,6 +113,13 @@ class FileDescription:
         self.path = path  # the guest path it was opened by (for /proc/self/fd), best effort
         self.offset = 0
         self.released = False
+        if inode is not None:
+            notify.opened(self)
+
+    def __restored__(self, r) -> None:
+        """Read from a checkpoint: the inode's open files (derived, weak) know it again."""
+        if self.inode is not None:
+            notify.opened(self)
 
     # -- flags ---------------------------------------------------------------------------------
     @property
@@ -265,6 +319,15 @@ class FileDescription:
         loop to sleep on when every task waits: none for files the kernel alone makes ready."""
         return [], []
 
+    def wait_queue(self) -> WaitQueue:
+        """The queue this file's readiness changes are announced on: its own by default; the
+        ends of a pipe share the pipe's."""
+        return queue_of(self)
+
+    def notify(self, mask: int) -> None:
+        """The file's readiness for ``mask`` (0: anything) may have changed: wake its queue."""
+        self.wait_queue().notify(mask)
+
     def release(self) -> None:
         """The last fd went away."""
         self.released = True
@@ -282,7 +345,9 @@ def drop_ref(f: FileDescription, owner: int = -1) -> None:
     f._fd_refs -= 1
     if f._fd_refs == 0:
         locks.on_release(f)
-        if "dentry" in f.__dict__ or notify.watched(getattr(f, "inode", None)):
+        inode = getattr(f, "inode", None)
+        if "dentry" in f.__dict__ or notify.watched(inode) or (
+                inode is not None and inode.__dict__.get("delete_self_pending")):
             notify.closed(f)
         f.release()
 
@@ -334,7 +399,7 @@ class RegularFileDescription(FileDescription):
         if not self.can_write:
             raise KernelError(E.EINVAL, "not open for writing")
         self.inode.truncate(length)
-        notify.file_event(self, IN_MODIFY)
+        notify.file_event(self, IN_MODIFY, through_path=False)
 
     def ioctl(self, request: int, arg: bytes | int = 0) -> tuple[int, bytes | None]:
         self._need_open()

@@ -122,7 +122,7 @@ class Inode:
                  "mode": "~int", "nlink": "~int", "uid": "~int", "gid": "~int", "rdev": "~int",
                  "atime_ns": "~int", "mtime_ns": "~int", "ctime_ns": "~int", "_host_size": "~int",
                  "ftype": "~int", "locks": "~@FileLocks",  # locks: fs/locks.py, once locked
-                 "watches": "~list[[@FileDescription,int]]",
+                 "watches": "~list[[@FileDescription,int]]", "delete_self_pending": "~bool",
                  "xattrs": "~dict[str,bytes]"}  # fs/xattr.py: name -> value, once one is set
 
     def __init__(self, sb: SuperBlock, mode: int = 0o644, uid: int = 0, gid: int = 0, rdev: int = 0,

@@ -264,7 +264,11 @@ class PathOps:
             raise KernelError(E.EACCES, "not a regular file")
         check_permission(inode, walk.creds, MAY_EXEC)
         inode.check_host_readable()
-        return inode.open_description(O_RDONLY | O_LARGEFILE, self._render(res, p))
+        desc = inode.open_description(O_RDONLY | O_LARGEFILE, self._render(res, p))
+        if res.parent is not None and res.name:
+            desc.dentry = (res.parent, res.name)
+        notify.file_event(desc, IN_OPEN)  # do_open_execat: fsnotify_open
+        return desc
 
     # -- queries ---------------------------------------------------------------------------------
     def stat(self, path, *, cwd=None, follow: bool = True, creds: Creds | None = None) -> Stat:
@@ -642,8 +646,8 @@ class PathOps:
         res = self.resolve(path, cwd=cwd, follow=follow, creds=creds)
         self.utimens_inode(res.inode, atime_ns, mtime_ns, creds, times_set=times_set)
         if not (atime_ns is OMIT and mtime_ns is OMIT):
-            notify.notify(res.inode, IN_ATTRIB | self._isdir(res.inode), parent=res.parent,
-                          name=res.name)
+            notify.notify(res.inode, notify.times_event(atime_ns is not OMIT, mtime_ns is not OMIT)
+                          | self._isdir(res.inode), parent=res.parent, name=res.name)
 
     @staticmethod
     def utimens_inode(inode: Inode, atime_ns=None, mtime_ns=None, creds: Creds | None = None, *,

@@ -35,7 +35,7 @@ from ecs_kernel import abi
 from ecs_kernel.checkpoint_objects import state_class, state_global
 from ecs_kernel.errors import E, KernelError
 from ecs_kernel.fs.stat import makedev
-from ecs_kernel.fs.file import FileDescription
+from ecs_kernel.fs.file import FileDescription, WaitQueue, queue_of
 from ecs_kernel.fs.inodes import Inode, SuperBlock
 
 PAGE = abi.PAGE_SIZE
@@ -60,7 +60,8 @@ class Pipe:
     """The shared buffer of one pipe and the counts of its open ends."""
 
     __state__ = {"pages": "deque[bytearray]", "page_end": "deque[int]", "slots": "int",
-                 "readers": "int", "writers": "int", "r_counter": "~int", "w_counter": "~int"}
+                 "readers": "int", "writers": "int", "r_counter": "~int", "w_counter": "~int",
+                 "waiters": "~@WaitQueue"}
     # how many read (write) ends were ever opened: a FIFO opener waits for its partner's to move
     r_counter = w_counter = 0
 
@@ -112,6 +113,7 @@ class Pipe:
             if self.writers == 0:
                 return b""
             raise KernelError(E.EAGAIN, "pipe empty")
+        was_full = self.full
         out = bytearray()
         while self.pages and len(out) < n:
             page = self.pages[0]
@@ -121,6 +123,8 @@ class Pipe:
             if not page:
                 self.pages.popleft()
                 self.page_end.popleft()
+        if was_full:  # pipe_read wakes the writers when it freed a slot of a full pipe
+            queue_of(self).notify(abi.POLLOUT | abi.POLLWRNORM)
         return bytes(out)
 
     def write(self, data: bytes) -> int:
@@ -142,6 +146,9 @@ class Pipe:
             done += len(chunk)
         if done == 0:
             raise KernelError(E.EAGAIN, "pipe full")
+        # pipe_write wakes the readers after every write when the pipe is polled (epoll wants an
+        # edge per write, already readable or not)
+        queue_of(self).notify(abi.POLLIN | abi.POLLRDNORM)
         return done
 
     def readable(self) -> bool:
@@ -211,6 +218,10 @@ class PipeFile(FileDescription):
         p = self.pipe
         return (p.w_counter if self.can_read else p.r_counter) != gen
 
+    def wait_queue(self) -> WaitQueue:
+        """Both ends wait on the pipe's queue (pipe_poll: rd_wait and wr_wait of the pipe)."""
+        return queue_of(self.pipe)
+
     def _read(self, n: int) -> bytes:
         return self.pipe.read(n)
 
@@ -256,6 +267,7 @@ class PipeFile(FileDescription):
             self.pipe.readers -= 1
         if self.can_write:
             self.pipe.writers -= 1
+        self.notify(0)  # pipe_release wakes both sides (EOF, EPOLLHUP or EPOLLERR)
         if self.named and self.pipe.readers == 0 and self.pipe.writers == 0 \
                 and self.inode.pipe is self.pipe:
             self.inode.pipe = None  # the last end: the buffer goes (put_pipe_info)

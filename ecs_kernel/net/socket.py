@@ -184,11 +184,19 @@ class Socket(FileDescription):
     def queue(self, msg: Message) -> None:
         self.rx.append(msg)
         self.rx_bytes += len(msg.data)
+        self.notify(abi.POLLIN | abi.POLLRDNORM)  # sk_data_ready
 
     def _pop(self) -> Message:
         m = self.rx.popleft()
         self.rx_bytes -= len(m.data)
         return m
+
+    def space_freed(self) -> None:
+        """A read took data from our queue: the connected writer may have room again (Linux
+        sock_wfree -> sk_write_space wakes the sender's queue with EPOLLOUT)."""
+        peer = self.peer
+        if peer is not None and not peer.released:
+            peer.notify(abi.POLLOUT | abi.POLLWRNORM | abi.POLLWRBAND)
 
     def purge(self) -> None:
         """Drop what was never read (and the descriptions it carried)."""
@@ -235,6 +243,9 @@ class Socket(FileDescription):
         mask = how + 1  # SHUT_RD -> RCV_SHUTDOWN, SHUT_WR -> SEND_SHUTDOWN, both -> both
         self.shut |= mask
         self.shutdown_peer(mask)
+        self.notify(0)  # sk_state_change, here and at the peer
+        if self.peer is not None:
+            self.peer.notify(0)
 
     def shutdown_peer(self, mask: int) -> None:
         """What the peer sees of our shutdown (UNIX: the mirror bits, unix_shutdown)."""
@@ -324,6 +335,8 @@ class Socket(FileDescription):
                 if carried:
                     fds = carried
                     break
+            if out:
+                self.space_freed()
         return Received(bytes(out), fds, cred, src)
 
     def recv_message(self, n: int, flags: int) -> Received:
@@ -347,6 +360,7 @@ class Socket(FileDescription):
         else:
             self._pop()
             fds, m.fds = m.fds, []
+            self.space_freed()
         full = len(m.data)
         return Received(bytes(m.data[:n]), fds, m.cred, m.src,
                         MSG_TRUNC if full > n else 0, full)
@@ -397,6 +411,7 @@ class Socket(FileDescription):
             if unread:
                 self.released_with_data()
             peer.peer_gone(self)
+            peer.notify(0)  # the peer hangs up (sk_state_change)
         self.shut = SHUTDOWN_MASK
 
 

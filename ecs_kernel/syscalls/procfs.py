@@ -454,7 +454,7 @@ class KernelProc(ProcProvider):
         return lines.encode()
 
     # -- system-wide files -------------------------------------------------------------------------
-    _FILES = ("cpuinfo", "loadavg", "meminfo", "stat", "uptime")
+    _FILES = ("cpuinfo", "filesystems", "loadavg", "meminfo", "stat", "uptime")
 
     def file_names(self) -> list[str]:
         return list(self._FILES)
@@ -516,6 +516,13 @@ class KernelProc(ProcProvider):
               "MemAvailable": free // 1024, "Buffers": 0, "Cached": 0, "SwapCached": 0,
               "Shmem": shared // 1024, "SReclaimable": 0, "SwapTotal": 0, "SwapFree": 0}
         return "".join(f"{k + ':':<16}{v:>8} kB\n" for k, v in kb.items())
+
+    # the file system types modelled, in Linux's order of registration; none needs a device
+    _FILESYSTEMS = ("sysfs", "tmpfs", "proc", "devtmpfs", "sockfs", "pipefs", "mqueue", "overlay")
+
+    def _proc_filesystems(self) -> str:
+        """/proc/filesystems (fs/filesystems.c): ``nodev`` and the name, one per line."""
+        return "".join(f"nodev\t{name}\n" for name in self._FILESYSTEMS)
 
     def _proc_cpuinfo(self) -> str:
         n = self.cpu_count()

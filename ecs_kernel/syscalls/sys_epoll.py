@@ -1,17 +1,19 @@
 """epoll, eventfd, memfd and a few file extras (gVisor: ``sys_epoll.go``, ``sys_eventfd.go``,
 ``sys_memfd.go``).
 
-Readiness is what the descriptions' ``poll()`` says, so event loops (Python's asyncio, libuv-style
-loops) work: level-triggered, and EPOLLET/EPOLLONESHOT are kept as flags (EPOLLONESHOT disarms
-after one report; edge-triggered mode reports like level-triggered, which a correct edge-triggered
-program tolerates). epoll_wait blocks on the epoll fd itself (readable while an interest is ready)
-as an io_waits row, like poll (systems/io_wait.py).
+Readiness is what the descriptions' ``poll()`` says; an edge-triggered interest reports once per
+wakeup of the file's wait queue (see :class:`EpollFile`), EPOLLONESHOT disarms after one report,
+EPOLLEXCLUSIVE is checked as ep_ctl checks it (waking one waiter or several is the same here: every
+waiter polls again), and epoll instances watching each other are refused past a cycle or
+EP_MAX_NESTS levels (ELOOP). epoll_wait blocks on the epoll fd itself (readable while an interest
+is ready) as an io_waits row, like poll (systems/io_wait.py).
 """
 from __future__ import annotations
 
 import struct
 
-from ..abi import (Block, EFD_SEMAPHORE, EPOLLERR, EPOLLEXCLUSIVE, EPOLLHUP, EPOLLIN, EPOLLONESHOT,
+from ..abi import (Block, EFD_SEMAPHORE, EP_MAX_NESTS, EPOLLERR, EPOLLET, EPOLLEXCLUSIVE, EPOLLHUP,
+                   EPOLLIN, EPOLLONESHOT, EPOLLOUT, EPOLLWAKEUP,
                    EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, FALLOC_FL_KEEP_SIZE,
                    MFD_ALLOW_SEALING, MFD_CLOEXEC, MFD_EXEC, MFD_NOEXEC_SEAL, O_CLOEXEC, O_NONBLOCK,
                    O_RDWR)
@@ -24,43 +26,75 @@ from ..fs.memfd import WRITE_SEALS, MemfdInode
 from ..systems import fd_table, io_wait
 from .context import WouldBlock, s32, s64, u32
 from .registry import FULL, PARTIAL, syscall
-from .sys_file import _with_sigmask
+from .sys_file import _with_sigmask, accessed
 
 EP_MAX_EVENTS = 0x7FFF_FFFF // 12
 _EVENT = struct.Struct("<IQ")  # struct epoll_event is packed on x86-64: 12 bytes
 
 
+# Interest entry fields (EpollFile.interest values): Linux's struct epitem.
+IT_FILE, IT_EVENTS, IT_DATA, IT_SEEN_SEQ, IT_SEEN_MASK = range(5)
+# ep_ctl: with EPOLLEXCLUSIVE, only these may be asked (EPOLLEXCLUSIVE_OK_BITS)
+EXCLUSIVE_OK = EPOLLIN | EPOLLOUT | EPOLLERR | EPOLLHUP | EPOLLWAKEUP | EPOLLET | EPOLLEXCLUSIVE
+PRIVATE_BITS = EPOLLWAKEUP | EPOLLONESHOT | EPOLLET | EPOLLEXCLUSIVE  # EP_PRIVATE_BITS
+
+
 @state_class
 class EpollFile(FileDescription):
-    """An epoll instance: the interest list, keyed by (fd, description) as Linux keys it."""
+    """An epoll instance (Linux struct eventpoll): the interest list, keyed by fd, each entry
+    ``[file, events, data, seen_seq, seen_mask]`` (an epitem).
+
+    Level-triggered interests report while the file's ``poll()`` has a wanted event. An
+    edge-triggered one (EPOLLET) reports once per edge, as Linux's ready list holds it once per
+    wakeup: when the file's wait queue (fs/file.py ``WaitQueue``) was woken for a wanted event
+    since the entry last reported (``seen_seq``), or a wanted event appeared that was not there
+    then (``seen_mask``: files that change with no call to wake them, a timerfd's expiry).
+    EPOLLONESHOT disarms the entry after one report until EPOLL_CTL_MOD. ``nested_in``: the
+    epoll instances watching this one, for the nesting limit (ep_loop_check)."""
 
     rw_ops = (False, False)
 
     seekable = False
 
-    __state__ = {"interest": "dict[int,[@FileDescription,int,int]]"}
+    __state__ = {"interest": "dict[int,[@FileDescription,int,int,int,int]]",
+                 "nested_in": "~list[@EpollFile]"}
 
     def __init__(self, flags: int):
         super().__init__(AnonInode("eventpoll"), O_RDWR | (flags & O_CLOEXEC), "anon_inode:[eventpoll]")
-        self.interest: dict[int, list] = {}  # fd -> [description, events, data]
+        self.interest: dict[int, list] = {}
+        self.nested_in: list[EpollFile] = []
 
     def ready_events(self, maxevents: int, *, consume: bool = True, world=None,
                      task: int = -1) -> list[tuple[int, int]]:
-        """``(revents, data)`` of up to ``maxevents`` ready interests, level-triggered (Linux
-        ep_send_events), as task ``task`` of ``world`` sees them (None: as any task);
-        ``consume``: an EPOLLONESHOT interest reported is disarmed."""
+        """``(revents, data)`` of up to ``maxevents`` ready interests (Linux ep_send_events), as
+        task ``task`` of ``world`` sees them (None: as any task); ``consume``: the report is
+        made (an edge is used up, an EPOLLONESHOT entry disarmed), else only looked at."""
         ready = []
         for fd, entry in list(self.interest.items()):
-            desc, want, data = entry
+            desc, want = entry[IT_FILE], entry[IT_EVENTS]
             if desc.released:
                 del self.interest[fd]
                 continue
-            rev = (desc.poll() if world is None else desc.poll_task(world, task)) & want & 0xFFFF  # what was asked (with ERR, HUP); no flag bits
-            if rev and len(ready) < maxevents:
-                ready.append((rev, data))
-                if consume and want & EPOLLONESHOT:
-                    entry[1] = 0
+            # what was asked (with ERR, HUP); no flag bits
+            rev = (desc.poll() if world is None else desc.poll_task(world, task)) & want & 0xFFFF
+            entry[IT_SEEN_MASK] &= rev  # an event that went away may come back as an edge
+            if not rev or len(ready) >= maxevents:
+                continue
+            if want & EPOLLET:
+                q = desc.wait_queue()
+                if not (rev & ~entry[IT_SEEN_MASK] or q.notified_since(entry[IT_SEEN_SEQ], want)):
+                    continue
+                if consume:
+                    entry[IT_SEEN_SEQ], entry[IT_SEEN_MASK] = q.seq, rev
+            ready.append((rev, entry[IT_DATA]))
+            if consume and want & EPOLLONESHOT:
+                entry[IT_EVENTS] = want & PRIVATE_BITS  # disarmed: nothing reports
         return ready
+
+    def arm(self, fd: int, desc: FileDescription, events: int, data: int) -> None:
+        """EPOLL_CTL_ADD or MOD: (re)arm the entry for ``fd``; a file ready now reports once
+        even edge-triggered (ep_insert/ep_modify poll it and queue it if ready)."""
+        self.interest[fd] = [desc, events, data, desc.wait_queue().seq, 0]
 
     def poll(self) -> int:
         """An epoll fd is readable while one of its interests is ready (ep_eventpoll_poll)."""
@@ -70,14 +104,37 @@ class EpollFile(FileDescription):
         ready = self.ready_events(1, consume=False, world=world, task=task)
         return abi.POLLIN | abi.POLLRDNORM if ready else 0
 
+    def children(self) -> list["EpollFile"]:
+        """The epoll instances this one watches."""
+        return [e[IT_FILE] for e in self.interest.values()
+                if isinstance(e[IT_FILE], EpollFile) and not e[IT_FILE].released]
+
+    def depth_down(self, inserting: "EpollFile", depth: int = 0) -> int:
+        """Levels of epoll instances below this one (ep_loop_check_proc): past EP_MAX_NESTS when
+        ``inserting`` is among them (a cycle) or the chain is too deep."""
+        result = 0
+        for child in self.children():
+            if child is inserting or depth > EP_MAX_NESTS:
+                return EP_MAX_NESTS + 1
+            result = max(result, child.depth_down(inserting, depth + 1) + 1)
+        return result
+
+    def depth_up(self, depth: int = 0) -> int:
+        """Levels of epoll instances above this one (ep_get_upwards_depth_proc)."""
+        if depth > EP_MAX_NESTS:
+            return depth
+        parents = [p for p in self.__dict__.get("nested_in", ()) if not p.released
+                   and any(e[IT_FILE] is self for e in p.interest.values())]
+        return max((p.depth_up(depth + 1) for p in parents), default=depth)
+
     def wake_at(self, world) -> int | None:
-        times = [w for desc, want, _ in self.interest.values() if want and not desc.released
+        times = [w for desc, want, *_ in self.interest.values() if want & 0xFFFF and not desc.released
                  for w in (desc.wake_at(world),) if w is not None]
         return min(times) if times else None
 
     def host_fds(self, events: int) -> tuple[list[int], list[int]]:
         rfds, wfds = [], []
-        for desc, want, _ in self.interest.values():
+        for desc, want, *_ in self.interest.values():
             r, w = desc.host_fds(want)
             rfds += r
             wfds += w
@@ -107,6 +164,7 @@ class EventFile(FileDescription):
             raise KernelError(E.EAGAIN)
         v = 1 if self.semaphore else self.count
         self.count -= v
+        self.notify(abi.POLLOUT)  # eventfd_read wakes the writers
         return struct.pack("<Q", v)
 
     def write(self, data: bytes) -> int:
@@ -118,6 +176,7 @@ class EventFile(FileDescription):
         if self.count + v > self.MAX:
             raise KernelError(E.EAGAIN)
         self.count += v
+        self.notify(abi.POLLIN)  # eventfd_write wakes the readers
         return 8
 
     lseek = FileDescription.noop_lseek
@@ -138,7 +197,7 @@ def _new(t, desc, cloexec: bool) -> int:
     return fd_table.new_fd(t.world, t.row, desc, cloexec=cloexec)
 
 
-@syscall("epoll_create", PARTIAL, "level-triggered readiness of the task's own fds", args=("i",))
+@syscall("epoll_create", FULL, args=("i",))
 def epoll_create(t, size):
     """Implements epoll_create(2)."""
     if s32(size) <= 0:
@@ -146,7 +205,7 @@ def epoll_create(t, size):
     return _new(t, EpollFile(0), False)
 
 
-@syscall("epoll_create1", PARTIAL, "level-triggered readiness of the task's own fds", args=("epollflags",))
+@syscall("epoll_create1", FULL, args=("epollflags",))
 def epoll_create1(t, flags):
     """Implements epoll_create1(2)."""
     flags = u32(flags)
@@ -162,10 +221,10 @@ def _epoll(t, epfd: int) -> EpollFile:
     return ep
 
 
-@syscall("epoll_ctl", PARTIAL, "EPOLLET reports like level-triggered; EPOLLEXCLUSIVE accepted",
-         args=("fd", "epollop", "fd", "p"))
+@syscall("epoll_ctl", PARTIAL, "an fd closed and reused for another file drops the old file's entry "
+         "(Linux keeps both while the old file is open)", args=("fd", "epollop", "fd", "p"))
 def epoll_ctl(t, epfd, op, fd, event):
-    """Implements epoll_ctl(2)."""
+    """Implements epoll_ctl(2), in do_epoll_ctl's order of checks."""
     op, fd = s32(op), s32(fd)
     ev = _EVENT.unpack(t.mm.copy_in(event, 12)) if op != EPOLL_CTL_DEL else (0, 0)
     ep_desc = fd_table.get_file(t.world, t.row, s32(epfd))
@@ -174,20 +233,33 @@ def epoll_ctl(t, epfd, op, fd, event):
         raise KernelError(E.EPERM)  # regular files and directories do not support poll
     if target is ep_desc or not isinstance(ep_desc, EpollFile):
         raise KernelError(E.EINVAL)
+    events = ev[0] & ~EPOLLWAKEUP  # no CAP_BLOCK_SUSPEND here: the bit is dropped, as Linux does
+    if op in (EPOLL_CTL_ADD, EPOLL_CTL_MOD) and events & EPOLLEXCLUSIVE:
+        if op == EPOLL_CTL_MOD:
+            raise KernelError(E.EINVAL, "EPOLLEXCLUSIVE with EPOLL_CTL_MOD")
+        if isinstance(target, EpollFile) or events & ~EXCLUSIVE_OK:
+            raise KernelError(E.EINVAL, "EPOLLEXCLUSIVE with an epoll file or other flags")
+    if op == EPOLL_CTL_ADD and isinstance(target, EpollFile):
+        if target.depth_down(ep_desc) > EP_MAX_NESTS or \
+                target.depth_down(ep_desc) + 1 + ep_desc.depth_up() > EP_MAX_NESTS:
+            raise KernelError(E.ELOOP, "an epoll cycle or nesting deeper than EP_MAX_NESTS")
     cur = ep_desc.interest.get(fd)
-    if cur is not None and cur[0] is not target:
+    if cur is not None and cur[IT_FILE] is not target:
         cur = None  # the fd was closed and reused: the old registration is gone
         del ep_desc.interest[fd]
     if op == EPOLL_CTL_ADD:
         if cur is not None:
             raise KernelError(E.EEXIST)
-        ep_desc.interest[fd] = [target, ev[0] | EPOLLERR | EPOLLHUP, ev[1]]
+        ep_desc.arm(fd, target, events | EPOLLERR | EPOLLHUP, ev[1])
+        if isinstance(target, EpollFile):
+            nested = target.__dict__.setdefault("nested_in", [])
+            nested[:] = [p for p in nested if not p.released and p is not ep_desc] + [ep_desc]
     elif op == EPOLL_CTL_MOD:
         if cur is None:
             raise KernelError(E.ENOENT)
-        if ev[0] & EPOLLEXCLUSIVE:
-            raise KernelError(E.EINVAL)
-        cur[1], cur[2] = ev[0] | EPOLLERR | EPOLLHUP, ev[1]
+        if cur[IT_EVENTS] & EPOLLEXCLUSIVE:
+            raise KernelError(E.EINVAL, "the entry was added with EPOLLEXCLUSIVE")
+        ep_desc.arm(fd, target, events | EPOLLERR | EPOLLHUP, ev[1])
     elif op == EPOLL_CTL_DEL:
         if cur is None:
             raise KernelError(E.ENOENT)
@@ -219,13 +291,13 @@ def _ms(timeout) -> int | None:
     return None if ms < 0 else ms * 1_000_000
 
 
-@syscall("epoll_wait", PARTIAL, "level-triggered", args=("fd", "p", "i", "i"))
+@syscall("epoll_wait", FULL, args=("fd", "p", "i", "i"))
 def epoll_wait(t, epfd, events, maxevents, timeout):
     """Implements epoll_wait(2)."""
     return _epoll_wait(t, 232, epfd, events, maxevents, _ms(timeout))
 
 
-@syscall("epoll_pwait", PARTIAL, "as epoll_wait; the signal mask holds for the call",
+@syscall("epoll_pwait", FULL, "the signal mask holds for the call",
          args=("fd", "p", "i", "i", "p", "u"))
 def epoll_pwait(t, epfd, events, maxevents, timeout, sigmask, sigsetsize):
     """Implements epoll_pwait(2)."""
@@ -233,7 +305,7 @@ def epoll_pwait(t, epfd, events, maxevents, timeout, sigmask, sigsetsize):
                          lambda: _epoll_wait(t, 281, epfd, events, maxevents, _ms(timeout)))
 
 
-@syscall("epoll_pwait2", PARTIAL, "as epoll_wait with a timespec; the signal mask holds for the call",
+@syscall("epoll_pwait2", FULL, "epoll_pwait with a timespec",
          args=("fd", "p", "i", "p", "p", "u"))
 def epoll_pwait2(t, epfd, events, maxevents, tsp, sigmask, sigsetsize):
     """Implements epoll_pwait2(2)."""
@@ -296,6 +368,7 @@ def getdents(t, fd, dirp, count):
     if not t.mm.access_ok(dirp, count, write=True):
         raise KernelError(E.EFAULT)
     data = desc.getdents64(count)
+    accessed(desc)
     out = bytearray(len(data))
     pos = 0
     while pos < len(data):

@@ -746,9 +746,17 @@ def getdents64(t, fd, dirp, count):
     if not t.mm.access_ok(dirp, count, write=True):
         raise KernelError(E.EFAULT)
     data = desc.getdents64(count)
+    accessed(desc)
     if data:
         t.mm.copy_out(dirp, data)
     return len(data)
+
+
+def accessed(desc) -> None:
+    """iterate_dir reports IN_ACCESS on the directory after every read of its entries, the
+    last one (nothing left) too."""
+    if "dentry" in desc.__dict__ or notify.watched(desc.inode):
+        notify.file_event(desc, abi.IN_ACCESS)
 
 
 @syscall("getcwd", FULL, args=("opath", "u"))
@@ -1007,7 +1015,7 @@ def fchmod(t, fd, mode):
     desc = _file(t, fd)
     desc._need_open()  # fdget: EBADF for an O_PATH fd
     t.fs.chmod_inode(desc.inode, u32(mode) & 0o7777, t.creds())
-    notify.file_event(desc, abi.IN_ATTRIB)
+    notify.file_event(desc, abi.IN_ATTRIB, through_path=False)
     return 0
 
 
@@ -1057,7 +1065,7 @@ def fchown(t, fd, uid, gid):
     desc = _file(t, fd)
     desc._need_open()  # fdget: EBADF for an O_PATH fd
     t.fs.chown_inode(desc.inode, _id(uid), _id(gid), t.creds())
-    notify.file_event(desc, abi.IN_ATTRIB)
+    notify.file_event(desc, abi.IN_ATTRIB, through_path=False)
     return 0
 
 
@@ -1090,13 +1098,15 @@ def _at_target(t, dirfd: int, path_addr: int, flags: int):
     return res.inode, res, None
 
 
-def _attrib_changed(inode, res, desc) -> None:
-    """fsnotify_change: IN_ATTRIB for the file (and its directory's watches)."""
+def _attrib_changed(inode, res, desc, event: int = abi.IN_ATTRIB) -> None:
+    """fsnotify_change: ``event`` (IN_ATTRIB, or a utimensat's notify.times_event) for the file
+    (and its directory's watches); a change made through an fd is the inode's
+    (``through_path=False``: IN_EXCL_UNLINK watches still see it)."""
     if desc is not None:
-        notify.file_event(desc, abi.IN_ATTRIB)
+        notify.file_event(desc, event, through_path=False)
     else:
         isdir = abi.IN_ISDIR if isinstance(inode, DirInode) else 0
-        notify.notify(inode, abi.IN_ATTRIB | isdir, parent=res.parent if res else None,
+        notify.notify(inode, event | isdir, parent=res.parent if res else None,
                       name=res.name if res else "")
 
 
@@ -1135,7 +1145,8 @@ def do_utimes(t, dirfd: int, path_addr: int, times, flags: int) -> int:
                 vals[i] = sec * NSEC_PER_SEC + ns
     t.fs.utimens_inode(inode, vals[0], vals[1], t.creds(), times_set=times is not None)
     if not (vals[0] is OMIT and vals[1] is OMIT):
-        _attrib_changed(inode, res, desc)
+        _attrib_changed(inode, res, desc, notify.times_event(vals[0] is not OMIT,
+                                                             vals[1] is not OMIT))
     return 0
 
 
@@ -1514,8 +1525,7 @@ def _do_poll(t, nr, fds, nfds, timeout_ns):
                      Block.POLL)
 
 
-@syscall("poll", PARTIAL, "readiness of the task's own fds (one task: nobody else can make them ready)",
-         args=("p", "u", "i"))
+@syscall("poll", FULL, args=("p", "u", "i"))
 def poll(t, fds, nfds, timeout):
     """Implements poll(2)."""
     ms = s32(timeout)
@@ -1565,8 +1575,7 @@ def _time_left_out(t, addr: int, ns: int, usec: bool = False) -> None:
         pass
 
 
-@syscall("ppoll", PARTIAL, "readiness of the task's own fds; the signal mask holds for the call",
-         args=("p", "u", "p", "p", "u"))
+@syscall("ppoll", FULL, "the signal mask holds for the call", args=("p", "u", "p", "p", "u"))
 def ppoll(t, fds, nfds, tsp, sigmask, sigsetsize):
     """Implements ppoll(2)."""
     timeout = _timespec_in(t, tsp)
@@ -1589,6 +1598,11 @@ def ppoll_done(t, ret, fds, nfds, tsp, sigmask, sigsetsize):
 
 # -- select ------------------------------------------------------------------------------------------
 
+# fs/select.c: the poll events that put an fd in select's read, write and except sets
+POLLIN_SET = abi.POLLRDNORM | abi.POLLRDBAND | POLLIN | POLLHUP | POLLERR
+POLLOUT_SET = abi.POLLWRBAND | POLLWRNORM | POLLOUT | POLLERR
+POLLEX_SET = POLLPRI
+
 def _do_select(t, nr, nfds, rfds, wfds, efds, timeout_ns):
     nfds = s32(nfds)
     if nfds < 0:
@@ -1599,7 +1613,7 @@ def _do_select(t, nr, nfds, rfds, wfds, efds, timeout_ns):
     for addr in (rfds, wfds, efds):
         sets.append(int.from_bytes(t.mm.copy_in(addr, nbytes), "little") if addr and nbytes else 0)
     rin, win, ein = sets
-    rout = wout = 0
+    rout = wout = eout = 0
     waits = []
     t.machine.sync_clock()
     for fd in range(nfds):
@@ -1608,25 +1622,26 @@ def _do_select(t, nr, nfds, rfds, wfds, efds, timeout_ns):
             continue
         desc = fd_table.get_file(t.world, t.row, fd)  # EBADF, as Linux
         mask = desc.poll_task(t.world, t.row)
-        if rin & bit and mask & (POLLIN | POLLRDNORM | POLLHUP | POLLERR):
+        if rin & bit and mask & POLLIN_SET:
             rout |= bit
-        if win & bit and mask & (POLLOUT | POLLWRNORM | POLLERR):
+        if win & bit and mask & POLLOUT_SET:
             wout |= bit
+        if ein & bit and mask & POLLEX_SET:
+            eout |= bit
         waits.append((fd, (POLLIN if rin & bit else 0) | (POLLOUT if win & bit else 0)
                       | (POLLPRI if ein & bit else 0)))
-    ready = bin(rout).count("1") + bin(wout).count("1")
+    ready = bin(rout).count("1") + bin(wout).count("1") + bin(eout).count("1")
     t.machine.sync_clock()
     deadline = io_wait.deadline_for(t.world, t.row, nr, timeout_ns)
     if ready or timeout_ns == 0 or io_wait.timed_out(t.world, deadline):
-        for addr, val in ((rfds, rout), (wfds, wout), (efds, 0)):
+        for addr, val in ((rfds, rout), (wfds, wout), (efds, eout)):
             if addr and nbytes:
                 t.mm.copy_out(addr, val.to_bytes(nbytes, "little"))
         return ready
     raise WouldBlock(waits, deadline, Block.POLL)
 
 
-@syscall("select", PARTIAL, "readiness of the task's own fds; exceptfds never set",
-         args=("i", "p", "p", "p", "p"))
+@syscall("select", FULL, args=("i", "p", "p", "p", "p"))
 def select(t, nfds, rfds, wfds, efds, tvp):
     """Implements select(2): the time left is written back to ``tvp``, as Linux does."""
     timeout = None
@@ -1648,8 +1663,7 @@ def select_done(t, ret, nfds, rfds, wfds, efds, tvp):
     return ret
 
 
-@syscall("pselect6", PARTIAL, "readiness of the task's own fds; exceptfds never set; the signal "
-         "mask holds for the call", args=("i", "p", "p", "p", "p", "p"))
+@syscall("pselect6", FULL, "the signal mask holds for the call", args=("i", "p", "p", "p", "p", "p"))
 def pselect6(t, nfds, rfds, wfds, efds, tsp, sig):
     """Implements pselect6(2): ``sig`` points to {const sigset_t *ss; size_t ss_len}."""
     timeout = _timespec_in(t, tsp)

@@ -13,6 +13,7 @@ from ..abi import (CAP_SYS_ADMIN, MNT_DETACH, MNT_EXPIRE, MNT_FORCE, MS_BIND, MS
                    MS_SILENT, MS_SLAVE, MS_UNBINDABLE, PATH_MAX, UMOUNT_NOFOLLOW)
 from ..errors import E, KernelError
 from ..fs.nsfs import NsfsFile
+from .sys_pidfd import PidFile
 from ..systems import fd_table, namespaces, task_identity
 from .context import s32, u32
 from .registry import PARTIAL, syscall
@@ -32,10 +33,13 @@ def unshare(t, flags):
 
 
 @syscall("setns", PARTIAL, "namespace files of /proc/PID/ns (ipc, uts, mnt, pid, "
-         "pid_for_children); no pidfds; user namespaces are not modelled", args=("fd", "x"))
+         "pid_for_children) and pidfds; user namespaces are not modelled, network, cgroup and "
+         "time namespaces are the one every task shares", args=("fd", "x"))
 def setns(t, fd, nstype):
     """Implements setns(2)."""
     f = fd_table.get_file(t.world, t.row, s32(fd))
+    if isinstance(f, PidFile):
+        return namespaces.setns_task(t.world, t.row, f.task(t.world), s32(nstype))
     if not isinstance(f, NsfsFile):
         raise KernelError(E.EINVAL, "not a namespace file")
     return namespaces.setns(t.world, t.row, f.ns, s32(nstype))

@@ -30,18 +30,23 @@ PIDFD_SIGNAL_PROCESS_GROUP = 1 << 2
 
 @state_class
 class PidFile(FileDescription):
-    """A pidfd: the process (its leader's row and generation) it refers to."""
+    """A pidfd: the process (its leader's row and generation) it refers to, or with
+    PIDFD_THREAD (``thread``) the thread: readable once that thread exited, where a process's
+    pidfd waits for every thread (a leader's thread pidfd waits as a process's does)."""
 
     rw_ops = (False, False)
 
     seekable = False
 
-    __state__ = {"row": "int", "gen": "int"}
+    __state__ = {"row": "int", "gen": "int", "thread": "~bool"}
+    thread = False
 
-    def __init__(self, row: int, gen: int, flags: int):
+    def __init__(self, row: int, gen: int, flags: int, thread: bool = False):
         super().__init__(AnonInode("pidfd"), O_RDWR | (flags & PIDFD_NONBLOCK), "anon_inode:[pidfd]")
         self.row = row
         self.gen = gen
+        if thread:
+            self.thread = True
 
     def task(self, world) -> int:
         """The leader's row while the process is not reaped, else -1."""
@@ -57,7 +62,11 @@ class PidFile(FileDescription):
         if r < 0:
             return abi.POLLIN | abi.POLLRDNORM | abi.POLLHUP
         T = world.tasks
-        if int(T.exit_state[r]) != ExitState.NONE and not world.thread_groups.active_tasks[int(T.tg[r])]:
+        if int(T.exit_state[r]) == ExitState.NONE:
+            return 0
+        if self.thread and int(world.thread_groups.leader[int(T.tg[r])]) != r:
+            return abi.POLLIN | abi.POLLRDNORM  # a thread's pidfd: that thread exited
+        if not world.thread_groups.active_tasks[int(T.tg[r])]:
             return abi.POLLIN | abi.POLLRDNORM
         return 0
 
@@ -73,11 +82,12 @@ class PidFile(FileDescription):
         return f"Pid:\t{pid}\nNSpid:\t{pid}\n"
 
 
-def new_pidfd(t, row: int, flags: int = 0) -> int:
-    """A pidfd (close-on-exec, as Linux makes them) in ``t``'s table for the process of ``row``."""
+def new_pidfd(t, row: int, flags: int = 0, thread: bool = False) -> int:
+    """A pidfd (close-on-exec, as Linux makes them) in ``t``'s table for the process of ``row``
+    (``thread``: for the thread ``row`` itself, PIDFD_THREAD)."""
     T = t.world.tasks
-    leader = int(t.world.thread_groups.leader[int(T.tg[row])])
-    return fd_table.new_fd(t.world, t.row, PidFile(leader, int(T.gen[leader]), flags), cloexec=True)
+    r = row if thread else int(t.world.thread_groups.leader[int(T.tg[row])])
+    return fd_table.new_fd(t.world, t.row, PidFile(r, int(T.gen[r]), flags, thread), cloexec=True)
 
 
 def pidfd_target(t, fd: int) -> PidFile:
@@ -96,8 +106,7 @@ def pid_of(t, desc: PidFile) -> int:
     return pidns.tid_in(t.world, r, int(t.world.tasks.ns[t.row]))
 
 
-@syscall("pidfd_open", FULL, "PIDFD_THREAD accepted, but the pidfd names the thread's process",
-         args=("i", "x"))
+@syscall("pidfd_open", FULL, args=("i", "x"))
 def pidfd_open(t, pid, flags):
     """Implements pidfd_open(2)."""
     pid, flags = s32(pid), u32(flags)
@@ -110,7 +119,7 @@ def pidfd_open(t, pid, flags):
         raise KernelError(E.ESRCH, f"no process {pid}")
     if not flags & PIDFD_THREAD and int(w.thread_groups.leader[int(T.tg[row])]) != row:
         raise KernelError(E.ENOENT, "not a thread-group leader")
-    return new_pidfd(t, row, flags & PIDFD_NONBLOCK)
+    return new_pidfd(t, row, flags & PIDFD_NONBLOCK, bool(flags & PIDFD_THREAD))
 
 
 _SIGINFO_HEAD = struct.Struct("<iii4xiIq")  # si_signo, si_errno, si_code, pid, uid, sigval
@@ -145,8 +154,10 @@ def pidfd_send_signal(t, pidfd, sig, info, flags):
     if flags & PIDFD_SIGNAL_PROCESS_GROUP:
         task_signals.kill_pgrp(w, t.row, int(w.thread_groups.pgrp[int(w.tasks.tg[r])]), sig)
         return 0
-    if flags & PIDFD_SIGNAL_THREAD:
-        task_signals.tgkill(w, t.row, pid, pid, sig)
+    if flags & PIDFD_SIGNAL_THREAD or desc.thread and not flags:
+        # a thread's pidfd signals that thread unless told otherwise
+        tgid = pidns.tid_in(w, int(w.thread_groups.leader[int(w.tasks.tg[r])]), int(w.tasks.ns[t.row]))
+        task_signals.tgkill(w, t.row, tgid, pid, sig)
         return 0
     task_signals.kill(w, t.row, pid, sig)
     return 0

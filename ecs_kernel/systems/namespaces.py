@@ -25,11 +25,11 @@ from __future__ import annotations
 
 from ..abi import (CAP_SYS_ADMIN, CLONE_FILES, CLONE_FS, CLONE_NEWCGROUP, CLONE_NEWIPC,
                    CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWTIME, CLONE_NEWUSER,
-                   CLONE_NEWUTS, CLONE_SIGHAND, CLONE_SYSVSEM, CLONE_THREAD, CLONE_VM)
+                   CLONE_NEWUTS, CLONE_SIGHAND, CLONE_SYSVSEM, CLONE_THREAD, CLONE_VM, ExitState)
 from ..checkpoint_objects import state_class
 from ..components import pidns, resources
 from ..errors import E, KernelError, StaleHandleError
-from . import fd_table, ipc, ipc_sem, task_identity
+from . import fd_table, ipc, ipc_sem, process_vm, task_identity
 
 # /proc/PID/ns/<name> -> the CLONE_NEW* flag setns checks it against
 NS_KINDS = {"ipc": CLONE_NEWIPC, "mnt": CLONE_NEWNS, "pid": CLONE_NEWPID,
@@ -295,6 +295,47 @@ def setns(world, t: int, f: NamespaceFile, nstype: int) -> int:
         if f.number == int(T.userns[t]):
             raise KernelError(E.EINVAL, "already in that user namespace")
         raise KernelError(E.EINVAL, "user namespaces are not modelled")
+    return 0
+
+
+# setns(2) with a pidfd: the kinds it may name, in the order validate_nsset installs them
+SETNS_PIDFD_ORDER = (CLONE_NEWUSER, CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWPID,
+                     CLONE_NEWCGROUP, CLONE_NEWNET, CLONE_NEWTIME)
+SETNS_PIDFD_FLAGS = sum(SETNS_PIDFD_ORDER)
+
+
+def setns_task(world, t: int, target: int, flags: int) -> int:
+    """setns(2) with a pidfd: join the namespaces ``flags`` names of process ``target`` (its
+    leader's row, -1 once reaped), all or none (Linux nsproxy.c: check_setns_flags, then
+    validate_nsset, then commit). EINVAL for no or unknown flags; ESRCH for a process that
+    exited (a zombie has no namespaces any more); EPERM without ptrace access to it or without
+    CAP_SYS_ADMIN. Network, cgroup and time namespaces are not modelled: every task shares the
+    first, so joining the target's is joining one's own (allowed with CAP_SYS_ADMIN)."""
+    T = world.tasks
+    if not flags or flags & ~SETNS_PIDFD_FLAGS:
+        raise KernelError(E.EINVAL, "setns flags")
+    if target < 0 or int(T.exit_state[target]) != ExitState.NONE:
+        raise KernelError(E.ESRCH, "the process has exited")
+    if not process_vm.may_access(world, t, target):  # PTRACE_MODE_READ_REALCREDS
+        raise KernelError(E.EPERM, "no ptrace access to the process")
+    files = []
+    for kind in SETNS_PIDFD_ORDER:
+        if not flags & kind:
+            continue
+        if not task_identity.capable(world, t, CAP_SYS_ADMIN):
+            raise KernelError(E.EPERM, "setns needs CAP_SYS_ADMIN")
+        if kind in (CLONE_NEWCGROUP, CLONE_NEWNET, CLONE_NEWTIME):
+            continue
+        f = NamespaceFile(kind, ns_number(world, target, kind), "")
+        if kind == CLONE_NEWUSER and f.number == int(T.userns[t]):
+            raise KernelError(E.EINVAL, "already in that user namespace")
+        if kind == CLONE_NEWNS and int(world.thread_groups.tasks_count[int(T.tg[t])]) > 1:
+            raise KernelError(E.EINVAL, "setns of a mount namespace with other threads")
+        if kind == CLONE_NEWPID and int(T.ns[t]) not in pidns.chain(world, int(T.ns[target])):
+            raise KernelError(E.EINVAL, "not a descendant of the caller's PID namespace")
+        files.append(f)
+    for f in files:  # every check passed: commit_nsset
+        setns(world, t, f, f.kind)
     return 0
 
 

@@ -90,6 +90,24 @@ def test_socketpair_epoll_eventfd_memfd(guest_build, libc):
     same([guest_build("events", libc)])
 
 
+def test_epoll_edge_oneshot_exclusive_nesting(guest_build, libc):
+    """EPOLLET reports once per wakeup (a second write is a new edge), EPOLLONESHOT until MOD,
+    EPOLLEXCLUSIVE's EINVALs, ELOOP for cycles and nesting past EP_MAX_NESTS."""
+    same([guest_build("epoll_edge", libc)])
+
+
+def test_inotify_unlinked_files_times_and_getdents(guest_build, libc):
+    """IN_DELETE_SELF after the last close of an unlinked file, IN_EXCL_UNLINK hiding I/O but
+    not inode changes, utimensat's IN_ACCESS/IN_MODIFY/IN_ATTRIB, getdents' IN_ACCESS."""
+    same([guest_build("inotify_unlink", libc)])
+
+
+def test_pidfd_thread(guest_build, libc):
+    """PIDFD_THREAD: a thread's pidfd is readable when that thread exits and signals it;
+    without the flag a non-leader thread is ENOENT."""
+    same([guest_build("pidfd_thread", libc)])
+
+
 def test_clocks(guest_build, libc):
     same([guest_build("clocks", libc)])
 

@@ -20,7 +20,7 @@ root_only = pytest.mark.skipif(os.geteuid() != 0, reason="native namespaces need
 
 
 @root_only
-@pytest.mark.parametrize("scenario", ["uts", "ipc", "pid", "mnt", "setns", "errors"])
+@pytest.mark.parametrize("scenario", ["uts", "ipc", "pid", "mnt", "setns", "pidfd", "errors"])
 def test_namespaces(guest_build, libc, scenario):
     same([guest_build("ns", libc), scenario])
 

@@ -1,6 +1,6 @@
 /* Namespaces: unshare and clone of UTS, IPC, PID and mount namespaces, setns through
- * /proc/PID/ns. Needs CAP_SYS_ADMIN (run as root, natively too).
- * Usage: ns uts|ipc|pid|mnt|setns|errors */
+ * /proc/PID/ns and through a pidfd. Needs CAP_SYS_ADMIN (run as root, natively too).
+ * Usage: ns uts|ipc|pid|mnt|setns|pidfd|errors */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -22,7 +22,7 @@ static const char *errname(int e) {
     switch (e) {
     case EINVAL: return "EINVAL"; case ENOENT: return "ENOENT"; case EPERM: return "EPERM";
     case EBUSY: return "EBUSY"; case EBADF: return "EBADF"; case ENOMEM: return "ENOMEM";
-    case ENODEV: return "ENODEV"; case EFAULT: return "EFAULT";
+    case ENODEV: return "ENODEV"; case EFAULT: return "EFAULT"; case ESRCH: return "ESRCH";
     default: { static char buf[16]; snprintf(buf, sizeof buf, "E%d", e); return buf; }
     }
 }
@@ -221,6 +221,57 @@ static void setns_test(void) {
     say("their queue invisible here", id);
 }
 
+/* setns(pidfd, flags): several namespaces of a process at once, all or none */
+static void pidfd_setns(void) {
+    int self = syscall(434, getpid(), 0);  /* pidfd_open */
+    say("pidfd flags 0", setns(self, 0));
+    say("pidfd flags -1", setns(self, -1));
+    say("pidfd CLONE_VM", setns(self, CLONE_VM));
+    say("pidfd own net", setns(self, CLONE_NEWNET));
+    say("pidfd own user", setns(self, CLONE_NEWUSER));
+    int ready[2], go[2];
+    pipe(ready);
+    pipe(go);
+    pid_t c = fork();
+    if (c == 0) {
+        unshare(CLONE_NEWUTS | CLONE_NEWIPC);
+        sethostname("viapidfd", 8);
+        msgget(0x5EC30000 | (getppid() & 0xFFFF), IPC_CREAT | 0600);
+        write(ready[1], "r", 1);
+        char ch;
+        read(go[0], &ch, 1);
+        _exit(0);
+    }
+    char ch;
+    read(ready[0], &ch, 1);
+    int pfd = syscall(434, c, 0);
+    pid_t g = fork();
+    if (g == 0) {
+        say("setns pidfd uts|ipc", setns(pfd, CLONE_NEWUTS | CLONE_NEWIPC));
+        struct utsname u;
+        uname(&u);
+        printf("joined nodename %s\n", u.nodename);
+        say("their queue", msgget(0x5EC30000 | (getppid() & 0xFFFF), 0) >= 0 ? 0 : -1);
+        _exit(0);
+    }
+    printf("joiner exit %d\n", status_of(g));
+    g = fork();
+    if (g == 0) {  /* a user namespace it shares: EINVAL, and nothing joined */
+        say("setns pidfd uts|user", setns(pfd, CLONE_NEWUTS | CLONE_NEWUSER));
+        struct utsname u;
+        uname(&u);
+        printf("still nodename %d\n", strcmp(u.nodename, "viapidfd") != 0);
+        _exit(0);
+    }
+    printf("joiner exit %d\n", status_of(g));
+    write(go[1], "g", 1);
+    siginfo_t info;
+    waitid(P_PID, c, &info, WEXITED | WNOWAIT);
+    say("setns pidfd of a zombie", setns(pfd, CLONE_NEWUTS));
+    printf("child exit %d\n", status_of(c));
+    say("setns pidfd of a reaped child", setns(pfd, CLONE_NEWUTS));
+}
+
 static void errors(void) {
     say("unshare bad flag", unshare(0x1));
     say("unshare CLONE_THREAD single", unshare(CLONE_THREAD));
@@ -235,6 +286,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(what, "pid")) pid();
     else if (!strcmp(what, "mnt")) mnt();
     else if (!strcmp(what, "setns")) setns_test();
+    else if (!strcmp(what, "pidfd")) pidfd_setns();
     else if (!strcmp(what, "errors")) errors();
     else return 2;
     return 0;
