@@ -7,6 +7,8 @@
  *             seen by the tracer and then by its real parent
  *   seize     SEIZE + INTERRUPT (PTRACE_EVENT_STOP), GET_SYSCALL_INFO, /proc TracerPid, KILL
  *   attach    ATTACH (SIGSTOP), DETACH, EPERM cases, EXITKILL
+ *   wclone    a TRACEME child that exits is reaped by its tracer-parent with __WCLONE (tracees
+ *             are eligible whatever __WCLONE says); an untraced one is not (ECHILD)
  * Each prints what it saw; run natively and under ecs-kernel, the outputs must match. */
 #include <errno.h>
 #include <signal.h>
@@ -454,6 +456,36 @@ static int scenario_attach(void) {
     return 0;
 }
 
+/* ---- wclone: the tracer's wait sees a zombie tracee whatever __WCLONE says ---- */
+static int scenario_wclone(void) {
+    int fds[2];
+    pipe(fds);
+    pid_t c = fork();
+    if (c == 0) {
+        close(fds[0]);
+        pt(PTRACE_TRACEME, 0, 0, 0);
+        close(fds[1]);
+        _exit(3);
+    }
+    close(fds[1]);
+    char x;
+    printf("read after TRACEME: %zd\n", read(fds[0], &x, 1));
+    close(fds[0]);
+    int st = 0;
+    errno = 0;
+    pid_t r = wait4(c, &st, 0x80000000 /* __WCLONE */, 0);
+    printf("tracee: wait4 __WCLONE found %d errno %d\n", r == c, errno);
+    if (r == c) show("tracee", c, st);
+    pid_t u = fork();
+    if (u == 0) _exit(4);
+    usleep(20000);
+    errno = 0;
+    r = wait4(u, &st, 0x80000000 | WNOHANG, 0);
+    printf("untraced: wait4 __WCLONE %d errno %d\n", r, errno);
+    wait_for(u, "untraced");
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "child")) return child_mode();
     const char *s = argc > 1 ? argv[1] : "";
@@ -467,6 +499,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(s, "attach")) r = scenario_attach();
     else if (!strcmp(s, "seccomp")) r = scenario_seccomp();
     else if (!strcmp(s, "step")) r = scenario_step();
+    else if (!strcmp(s, "wclone")) r = scenario_wclone();
     fflush(stdout);
     return r;
 }
