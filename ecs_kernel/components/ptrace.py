@@ -39,6 +39,11 @@ STOP_GROUP = 5  # a group stop (under PTRACE_SEIZE: PTRACE_EVENT_STOP), PTRACE_I
 RESUME_CONT = 0
 RESUME_SYSCALL = 1
 RESUME_SINGLESTEP = 2
+RESUME_SYSEMU = 3  # PTRACE_SYSEMU: stop at the next syscall's entry and skip the call
+RESUME_SYSEMU_SINGLESTEP = 4  # PTRACE_SYSEMU_SINGLESTEP: that, and step one instruction
+TRACE_SYSCALLS = (RESUME_SYSCALL, RESUME_SYSEMU, RESUME_SYSEMU_SINGLESTEP)  # entry stops due
+SYSEMU = (RESUME_SYSEMU, RESUME_SYSEMU_SINGLESTEP)  # the call is skipped after its entry stop
+STEPPING = (RESUME_SINGLESTEP, RESUME_SYSEMU_SINGLESTEP)
 
 PT_SEIZED = 1 << 31  # in ptrace_flags beside the PTRACE_O_* options
 

@@ -564,9 +564,9 @@ class Machine:
         quantum = self.scheduler.quantum(
             row, self.contended, QUANTUM if self.timer_deadline_ns is not None or self.contended else 0)
         stepping = self.world.index.ptraced and \
-            int(self.world.tasks.ptrace_resume[row]) == P.RESUME_SINGLESTEP
+            int(self.world.tasks.ptrace_resume[row]) in P.STEPPING
         if stepping:
-            quantum = 1  # PTRACE_SINGLESTEP: one instruction (Unicorn's count), then SIGTRAP
+            quantum = 1  # PTRACE_(SYSEMU_)SINGLESTEP: one instruction (Unicorn's count), then SIGTRAP
         self._quantum = quantum
         p.run(gm, quantum)
         if stepping:
@@ -605,7 +605,7 @@ class Machine:
         included), SIGTRAP with TRAP_TRACE; its delivery is the tracer's signal-delivery stop."""
         w = self.world
         T = w.tasks
-        if T.ptracer[row] < 0 or int(T.ptrace_resume[row]) != P.RESUME_SINGLESTEP or \
+        if T.ptracer[row] < 0 or int(T.ptrace_resume[row]) not in P.STEPPING or \
                 int(T.exit_state[row]) != 0:
             return
         if int(T.run_state[row]) == RunState.blocked and int(T.block[row]) == Block.PTRACE:

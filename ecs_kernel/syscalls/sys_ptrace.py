@@ -19,7 +19,7 @@ from ..abi import (AUDIT_ARCH_X86_64, NT_PRFPREG, NT_PRSTATUS, PTRACE_ATTACH, PT
                    PTRACE_PEEKTEXT, PTRACE_PEEKUSR, PTRACE_POKEDATA, PTRACE_POKETEXT,
                    PTRACE_POKEUSR, PTRACE_SEIZE, PTRACE_SETFPREGS, PTRACE_SETOPTIONS,
                    PTRACE_SETREGS, PTRACE_SETREGSET, PTRACE_SETSIGINFO, PTRACE_SETSIGMASK,
-                   PTRACE_EVENT_SECCOMP, PTRACE_SINGLESTEP, PTRACE_SYSCALL,
+                   PTRACE_EVENT_SECCOMP, PTRACE_SINGLESTEP, PTRACE_SYSCALL, PTRACE_SYSEMU, PTRACE_SYSEMU_SINGLESTEP,
                    PTRACE_SYSCALL_INFO_ENTRY, PTRACE_SYSCALL_INFO_SECCOMP,
                    PTRACE_SYSCALL_INFO_EXIT, PTRACE_SYSCALL_INFO_NONE, PTRACE_TRACEME,
                    SIGTRAP, TASK_SIZE, UNBLOCKABLE, USER_AREA_SIZE, USER_CS,
@@ -130,17 +130,19 @@ def _syscall_info(t, row: int) -> bytes:
 def _resume(t, row: int, mode: int, sig: int) -> None:
     """ptrace_resume plus the CPU's part: a syscall left at its entry stop runs now (the
     registers as the tracer left them: orig_rax is the call, -1 skips it with rax as the
-    result), and an exit stop due after an event or a skipped call comes at once."""
+    result; an entry stop under PTRACE_SYSEMU skips it whatever the resume), and an exit stop
+    due after an event or a skipped call comes at once."""
     w = t.world
     T = w.tasks
     orig = int(T.ptrace_orig_ax[row])
+    emulated = int(T.ptrace_resume[row]) in P.SYSEMU  # syscall_trace_enter's work at the stop
     code = int(T.ptrace_code[row])
     kind = ptrace.resume(w, row, mode, sig)
     exit_due = bool(T.ptrace_exit_due[row])
     T.ptrace_exit_due[row] = False
     seccomp_event = kind == P.STOP_EVENT and code == SIGTRAP | PTRACE_EVENT_SECCOMP << 8
     if kind == P.STOP_SYSCALL_ENTRY or seccomp_event:
-        if orig == -1:
+        if orig == -1 or (emulated and kind == P.STOP_SYSCALL_ENTRY):
             exit_due = True  # skipped: rax holds what the tracer put there
         else:
             uc = t.machine.tracee_engine(row)
@@ -291,8 +293,8 @@ def sys_ptrace(t, request, pid, addr, data):
         info = _syscall_info(t, tr)
         mm.copy_out(data, info[:min(addr, len(info))])
         return len(info)
-    if request in (PTRACE_CONT, PTRACE_SYSCALL):
-        _resume(t, tr, P.RESUME_SYSCALL if request == PTRACE_SYSCALL else P.RESUME_CONT, data)
+    if request in _RESUMES:
+        _resume(t, tr, _RESUMES[request], data)
         return 0
     if request == PTRACE_DETACH:
         if not 0 <= data <= 64:
@@ -300,10 +302,12 @@ def sys_ptrace(t, request, pid, addr, data):
         _resume(t, tr, P.RESUME_CONT, data)
         ptrace.unlink(w, tr)
         return 0
-    if request == PTRACE_SINGLESTEP:
-        _resume(t, tr, P.RESUME_SINGLESTEP, data)
-        return 0
     raise KernelError(E.EIO, f"unknown ptrace request {request:#x}")
+
+
+_RESUMES = {PTRACE_CONT: P.RESUME_CONT, PTRACE_SYSCALL: P.RESUME_SYSCALL,
+            PTRACE_SINGLESTEP: P.RESUME_SINGLESTEP, PTRACE_SYSEMU: P.RESUME_SYSEMU,
+            PTRACE_SYSEMU_SINGLESTEP: P.RESUME_SYSEMU_SINGLESTEP}
 
 
 def _task(w, ns: int, pid: int) -> int:

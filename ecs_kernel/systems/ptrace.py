@@ -150,7 +150,7 @@ def resume(world, t: int, mode: int, sig: int) -> int:
         raise KernelError(E.EIO, "bad signal")
     kind = int(T.ptrace_stop[t])
     T.ptrace_resume[t] = mode
-    if mode == P.RESUME_SYSCALL:
+    if mode in P.TRACE_SYSCALLS:
         T.syscall_work[t] |= SYSCALL_WORK_TRACE
     else:
         T.syscall_work[t] &= ~SYSCALL_WORK_TRACE & MASK8

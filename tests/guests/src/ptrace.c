@@ -7,6 +7,8 @@
  *             seen by the tracer and then by its real parent
  *   seize     SEIZE + INTERRUPT (PTRACE_EVENT_STOP), GET_SYSCALL_INFO, /proc TracerPid, KILL
  *   attach    ATTACH (SIGSTOP), DETACH, EPERM cases, EXITKILL
+ *   sysemu    PTRACE_SYSEMU: entry stops whose calls are skipped (rax as the tracer leaves it),
+ *             PTRACE_SYSCALL from such a stop (still skipped, then an exit stop), DETACH from one
  *   wclone    a TRACEME child that exits is reaped by its tracer-parent with __WCLONE (tracees
  *             are eligible whatever __WCLONE says); an untraced one is not (ECHILD)
  * Each prints what it saw; run natively and under ecs-kernel, the outputs must match. */
@@ -486,6 +488,48 @@ static int scenario_wclone(void) {
     return 0;
 }
 
+/* ---- sysemu: the tracer emulates the calls ---- */
+#ifndef PTRACE_SYSEMU
+#define PTRACE_SYSEMU 31
+#endif
+static int scenario_sysemu(void) {
+    pid_t c = fork();
+    if (c == 0) {
+        pt(PTRACE_TRACEME, 0, 0, 0);
+        raise(SIGSTOP);
+        long a = syscall(SYS_getppid);
+        long b = syscall(SYS_write, 1, "not written\n", 12);
+        long d = syscall(SYS_getpid);
+        long e = syscall(SYS_exit_group, 9);
+        printf("child: getppid %ld write %ld getpid %ld exit_group %ld\n", a, b, d, e);
+        fflush(stdout);
+        _exit(0);
+    }
+    wait_for(c, "child");
+    struct user_regs_struct r;
+    int st;
+    long req = PTRACE_SYSEMU;
+    for (int i = 0; i < 5; i++) {
+        printf("resume %ld\n", pt(req, c, 0, 0));
+        waitpid(c, &st, 0);
+        pt(PTRACE_GETREGS, c, 0, &r);
+        printf("stop %d: sig %d orig_rax %lld rax %lld\n", i, WSTOPSIG(st), (long long)r.orig_rax,
+               (long long)r.rax);
+        if (i < 2) {
+            r.rax = 1000 + i;
+            pt(PTRACE_SETREGS, c, 0, &r);
+            req = i == 1 ? PTRACE_SYSCALL : PTRACE_SYSEMU;
+        } else if (i < 4) {
+            pt(PTRACE_POKEUSER, c, (void *)offsetof(struct user_regs_struct, rax), (void *)(77L + i));
+            req = PTRACE_SYSEMU;
+        }
+    }
+    pt(PTRACE_POKEUSER, c, (void *)offsetof(struct user_regs_struct, rax), (void *)42L);
+    printf("detach %ld\n", pt(PTRACE_DETACH, c, 0, 0));
+    wait_for(c, "child");
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "child")) return child_mode();
     const char *s = argc > 1 ? argv[1] : "";
@@ -500,6 +544,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(s, "seccomp")) r = scenario_seccomp();
     else if (!strcmp(s, "step")) r = scenario_step();
     else if (!strcmp(s, "wclone")) r = scenario_wclone();
+    else if (!strcmp(s, "sysemu")) r = scenario_sysemu();
     fflush(stdout);
     return r;
 }
