@@ -63,6 +63,9 @@ TaskPtrace = Component("TaskPtrace", "tasks", {
     # a PTRACE_EVENT_* the current syscall reports once its result is in rax (clone's)
     "ptrace_event_pending": Column(np.uint8, 0),
     "ptrace_orig_ax": Column(np.int64, -1),  # orig_rax while in a syscall stop
+    # the exit stop of a blocked call that ended with a restart code was reported (rax showed
+    # -ERESTART*): once resumed, rax and orig_rax as the tracer left them say if it restarts
+    "ptrace_restart_shown": Column(np.bool_, False),
     # JOBCTL_TRAP_NOTIFY: the group stop a seized tracee is trapped in ended (SIGCONT); it traps
     # again once it listens
     "ptrace_notify": Column(np.bool_, False),

@@ -51,7 +51,7 @@ from ..components import ptrace as P
 from ..components.rlimits import get as rlimit_get
 from ..errors import KernelError
 from ..syscalls import dispatch, sys_rseq
-from ..syscalls.context import ExecDone, FSContext, Task
+from ..syscalls.context import ExecDone, FSContext, Task, s64
 from ..syscalls.strace import Strace
 from ..systems import (cpu_clocks, fasync, io_wait, loadavg, ptrace, task_block, task_clone,
                        task_exec, task_exit, task_signals)
@@ -66,6 +66,7 @@ from .signals import INIT_FP, GuestSignals
 QUANTUM = scheduler.QUANTUM  # guest instructions per turn while another task or a deadline waits
 MASK64 = (1 << 64) - 1
 _RESTART = (-ERESTARTSYS, -ERESTARTNOINTR, -ERESTARTNOHAND)
+_RESTART_CODES = (*_RESTART, -ERESTART_RESTARTBLOCK)
 DEADLOCKED = -3  # run()'s status when a deterministic run deadlocked (machine.deadlock says how)
 # Up to this many guest tasks the run loop's questions of every task (who can run, who has a
 # signal to take, who is exiting) are a Python loop over them; above, numpy over the columns
@@ -430,6 +431,23 @@ class Machine:
         uc = self.memory_of(row).uc
         regs = self.platform.regs
         nr = regs.read(uc, X.UC_X86_REG_RAX)
+        if T.ptrace_restart_shown[row]:
+            # back from the exit stop that showed a restart code: the tracer may have changed
+            # rax (no restart) or orig_rax; signals come first (a handler makes it -EINTR),
+            # then the call restarts (restart_after_stop)
+            if int(T.ptrace_orig_ax[row]) < 0 or s64(nr) not in _RESTART_CODES:
+                T.ptrace_restart_shown[row] = False
+            return True
+        if (ret in _RESTART or ret == -ERESTART_RESTARTBLOCK) and \
+                T.syscall_work[row] & SYSCALL_WORK_TRACE:
+            # syscall_exit_work comes before the restart: the exit stop shows the code in rax
+            regs.write(uc, X.UC_X86_REG_RAX, ret & MASK64)
+            T.ptrace_orig_ax[row] = nr
+            T.ptrace_restart_shown[row] = True
+            T.run_state[row] = RunState.runSyscallExit  # where the resume goes on
+            task_signals.ptrace_stop(self.world, row, P.STOP_SYSCALL_EXIT, SIGTRAP | (
+                0x80 if T.ptrace_flags[row] & PTRACE_O_TRACESYSGOOD else 0))
+            return False
         if ret in _RESTART or ret == -ERESTART_RESTARTBLOCK:
             regs.write(uc, X.UC_X86_REG_RIP, regs.read(uc, X.UC_X86_REG_RIP) - 2)
             if ret == -ERESTART_RESTARTBLOCK:
@@ -443,6 +461,21 @@ class Machine:
             task_signals.ptrace_stop(self.world, row, P.STOP_SYSCALL_EXIT, SIGTRAP | (
                 0x80 if T.ptrace_flags[row] & PTRACE_O_TRACESYSGOOD else 0))
         return True
+
+    def restart_after_stop(self, row: int) -> None:
+        """arch_do_signal_or_restart with no handler, for a call whose exit stop showed a
+        restart code: rip back on the ``syscall``, rax orig_rax (restart_syscall's number for
+        -ERESTART_RESTARTBLOCK)."""
+        T = self.world.tasks
+        T.ptrace_restart_shown[row] = False
+        uc = self.memory_of(row).uc
+        regs = self.platform.regs
+        rax = s64(regs.read(uc, X.UC_X86_REG_RAX))
+        if rax not in _RESTART_CODES:
+            return
+        regs.write(uc, X.UC_X86_REG_RIP, regs.read(uc, X.UC_X86_REG_RIP) - 2)
+        regs.write(uc, X.UC_X86_REG_RAX, NR_RESTART_SYSCALL if rax == -ERESTART_RESTARTBLOCK
+                   else int(T.ptrace_orig_ax[row]) & MASK64)
 
     # -- the run loop -----------------------------------------------------------------------------
     def run(self, until=None) -> int | None:
@@ -520,12 +553,16 @@ class Machine:
         if deliverable(self.world, row):
             # sent while it was not running: delivered on its way back to user mode
             uc = self.memory_of(row).uc
-            self.signals.deliver(row, rip=uc.reg_read(X.UC_X86_REG_RIP),
-                                 rax=uc.reg_read(X.UC_X86_REG_RAX), in_hook=False)
+            nr = int(T.ptrace_orig_ax[row]) if T.ptrace_restart_shown[row] else -1
+            if self.signals.deliver(row, rip=uc.reg_read(X.UC_X86_REG_RIP),
+                                    rax=uc.reg_read(X.UC_X86_REG_RAX), in_hook=False, nr=nr):
+                T.ptrace_restart_shown[row] = False  # the handler's frame has the call's end
             if not self._runnable(row):
                 if self.exits_pending():
                     self.tick()
                 return
+        if T.ptrace_restart_shown[row]:
+            self.restart_after_stop(row)
         self._run_app(row)
         if self.platform.stop_reason in ("exit", "killed") or self.exits_pending():
             self.tick()  # exits become zombies, parents hear SIGCHLD and their waits end
@@ -641,6 +678,14 @@ class Machine:
                 if T.ptracer[r] >= 0 and T.block[r] == Block.WAIT \
                         and G.child_seq[int(T.tg[r])] != T.wait_seq[r]:
                     continue  # do_wait looks at its children before the signal (next tick)
+                if T.ptracer[r] >= 0 and T.syscall_work[r] & SYSCALL_WORK_TRACE and \
+                        int(T.block[r]) in task_signals.RAW_RESTART_CODES and \
+                        not G.exiting[int(T.tg[r])] and not (int(T.sig_pending[r]) | int(
+                            G.group_pending[int(T.tg[r])])) >> (SIGKILL - 1) & 1:
+                    # syscall_exit_work comes before get_signal: the call ends (a restart code)
+                    # and its exit stop is reported before the signal's (syscall_exit)
+                    task_signals.interrupt_syscall(self.world, r, True, raw=True)
+                    continue
                 if r != self.current:
                     self.switch_to(r)
                 uc = self.memory_of(r).uc

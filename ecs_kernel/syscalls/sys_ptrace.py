@@ -268,6 +268,7 @@ def sys_ptrace(t, request, pid, addr, data):
             return 0  # (a trap's siginfo is not kept)
         signo, _errno, code = struct.unpack("<iii", mm.copy_in(data, 12))
         pid_, uid, _pad, value = struct.unpack("<iIiQ", mm.copy_in(data + 16, 20))
+        T.si_signo[tr] = signo  # resuming with this signal keeps the siginfo (ptrace_signal)
         T.si_code[tr] = code
         T.si_pid[tr] = pid_
         T.si_uid[tr] = uid
@@ -300,7 +301,7 @@ def sys_ptrace(t, request, pid, addr, data):
         if not 0 <= data <= 64:
             raise KernelError(E.EIO, "bad signal")
         _resume(t, tr, P.RESUME_CONT, data)
-        ptrace.unlink(w, tr)
+        ptrace.detach(w, tr)
         return 0
     raise KernelError(E.EIO, f"unknown ptrace request {request:#x}")
 

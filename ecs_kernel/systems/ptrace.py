@@ -177,6 +177,15 @@ def resume(world, t: int, mode: int, sig: int) -> int:
     return kind
 
 
+def detach(world, t: int) -> None:
+    """PTRACE_DETACH's unlink (ptrace_detach), after the tracee was resumed as by PTRACE_CONT
+    with the detach's signal: the signal a signal-delivery stop goes on with (child->exit_code)
+    is kept past the unlink."""
+    inject = int(world.tasks.ptrace_inject[t])
+    unlink(world, t)
+    world.tasks.ptrace_inject[t] = inject
+
+
 def interrupt(world, t: int) -> None:
     """PTRACE_INTERRUPT (a seized tracee only): a PTRACE_EVENT_STOP trap now, if not stopped."""
     T = world.tasks
@@ -260,5 +269,5 @@ def tracer_pid(world, t: int, ns: int) -> int:
     return pidns.tid_in(world, tracer, ns) if tracer >= 0 else 0
 
 
-__all__ = ["traceme", "attach", "tracee", "resume", "kill", "interrupt", "listen",
+__all__ = ["traceme", "attach", "tracee", "resume", "detach", "kill", "interrupt", "listen",
            "set_options", "unlink", "clone_event", "exec_event", "stopped", "tracer_pid"]

@@ -20,7 +20,8 @@ import numpy as np
 
 from ..abi import (Block, CAP_KILL, CLD_CONTINUED, CLD_STOPPED, CLD_TRAPPED, PTRACE_EVENT_EXIT,
                    PTRACE_EVENT_STOP, PTRACE_O_TRACEEXIT, SIGTRAP, COREDUMP_SIGNALS, DEFAULT_IGNORE,
-                   ERESTARTNOINTR, ERESTART_RESTARTBLOCK, ExitState, FULL_MASK, MINSIGSTKSZ, NSIG,
+                   ERESTARTNOHAND, ERESTARTNOINTR, ERESTARTSYS, ERESTART_RESTARTBLOCK,
+                   ExitState, FULL_MASK, MINSIGSTKSZ, NSIG,
                    RLIMIT_SIGPENDING, RunState, SA_NOCLDSTOP, SA_NODEFER, SA_RESETHAND, SA_RESTART,
                    SIGCHLD, SIGCONT, SIGKILL, SIGRTMIN, SIGSEGV, SIGSTOP, SIG_BLOCK, SIG_DFL,
                    SIG_IGN, SIG_SETMASK, SIG_UNBLOCK, SI_KERNEL, SI_TKILL, SI_USER, SS_AUTODISARM,
@@ -847,7 +848,13 @@ def release_group_signals(world, tg: int) -> None:
 
 # -- delivery --------------------------------------------------------------------------------------------
 
-def interrupt_syscall(world, t: int, restart: bool) -> None:
+# The restart code a blocked call ends with before any handler is chosen (what a ptrace
+# syscall-exit stop shows in rax), for the blocks whose code the kind alone says.
+RAW_RESTART_CODES = {Block.SIGSUSPEND: -ERESTARTNOHAND, Block.WAIT: -ERESTARTSYS,
+                     Block.IO: -ERESTARTSYS}
+
+
+def interrupt_syscall(world, t: int, restart: bool, *, raw: bool = False) -> None:
     """A handler is about to run: the blocked syscall of ``t`` ends with what Linux returns
     (jit.signals_batch.interrupted_ret: -ERESTARTSYS to restart it under SA_RESTART, else
     -EINTR); ``restart`` is the handler's SA_RESTART. What the wait held goes: a futex waiter
@@ -868,6 +875,8 @@ def interrupt_syscall(world, t: int, restart: bool) -> None:
             restart = False
     # a PI lock is taken again after the handler (-ERESTARTNOINTR), whatever SA_RESTART says
     T.ret[t] = ret if ret == -ERESTARTNOINTR else interrupted_ret(b, restart)
+    if raw and b in RAW_RESTART_CODES:  # (``raw``: the code before the handler decides)
+        T.ret[t] = RAW_RESTART_CODES[b]
     if b == Block.IO:
         done = io_wait.progress(world, t)
         if done:

@@ -9,6 +9,10 @@
  *   attach    ATTACH (SIGSTOP), DETACH, EPERM cases, EXITKILL
  *   sysemu    PTRACE_SYSEMU: entry stops whose calls are skipped (rax as the tracer leaves it),
  *             PTRACE_SYSCALL from such a stop (still skipped, then an exit stop), DETACH from one
+ *   restart   PTRACE_SYSCALL over a pause() a signal interrupts: the exit stop (rax -ERESTARTNOHAND)
+ *             before the signal-delivery stop; suppressed, the call restarts (a new entry stop);
+ *             delivered to a handler, it fails with EINTR; rax set to 0 at the exit stop: no restart
+ *   detachsig SETSIGINFO changing the signal, then DETACH with it: the new signal is delivered
  *   wclone    a TRACEME child that exits is reaped by its tracer-parent with __WCLONE (tracees
  *             are eligible whatever __WCLONE says); an untraced one is not (ECHILD)
  * Each prints what it saw; run natively and under ecs-kernel, the outputs must match. */
@@ -530,6 +534,128 @@ static int scenario_sysemu(void) {
     return 0;
 }
 
+/* ---- restart: a blocked call's exit stop comes before the signal's stop ---- */
+static volatile int handled;
+static void on_usr2_count(int s) { (void)s; handled++; }
+
+static void regs_line(pid_t c, const char *what, int st) {
+    struct user_regs_struct r;
+    pt(PTRACE_GETREGS, c, 0, &r);
+    printf("%s: sig %d orig_rax %lld rax %lld\n", what, WIFSTOPPED(st) ? WSTOPSIG(st) : -1,
+           (long long)r.orig_rax, (long long)r.rax);
+    fflush(stdout);
+}
+
+/* PTRACE_SYSCALL (the first with ``sig``) until the entry stop of a pause */
+static void pause_entry(pid_t c, long sig, const char *what) {
+    int st;
+    for (int i = 0; i < 16; i++) {
+        pt(PTRACE_SYSCALL, c, 0, (void *)(i ? 0 : sig));
+        if (waitpid(c, &st, 0) != c || !WIFSTOPPED(st)) break;
+        struct user_regs_struct r;
+        pt(PTRACE_GETREGS, c, 0, &r);
+        if (r.orig_rax == SYS_pause && (long long)r.rax == -ENOSYS) {
+            regs_line(c, what, st);
+            return;
+        }
+    }
+    printf("%s: no pause\n", what);
+}
+
+static int scenario_restart(void) {
+    pid_t c = fork();
+    if (c == 0) {
+        signal(SIGUSR1, SIG_IGN);
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_usr2_count;
+        sigaction(SIGUSR2, &sa, 0);
+        pt(PTRACE_TRACEME, 0, 0, 0);
+        raise(SIGSTOP);
+        errno = 0;
+        long a = syscall(SYS_pause);
+        int ea = errno;
+        errno = 0;
+        long b = syscall(SYS_pause);
+        int eb = errno;
+        printf("child: pause %ld errno %d, pause %ld errno %d, handled %d\n", a, ea, b, eb, handled);
+        fflush(stdout);
+        _exit(0);
+    }
+    int st;
+    wait_for(c, "child");
+    pause_entry(c, 0, "entry");  /* (musl's raise restores its mask first) */
+    pt(PTRACE_SYSCALL, c, 0, 0);
+    usleep(100000);
+    printf("blocked: %d\n", waitpid(c, &st, WNOHANG));
+    kill(c, SIGUSR1);
+    waitpid(c, &st, 0);
+    regs_line(c, "exit", st);
+    pt(PTRACE_SYSCALL, c, 0, 0);
+    waitpid(c, &st, 0);
+    regs_line(c, "signal", st);
+    pt(PTRACE_SYSCALL, c, 0, 0);  /* suppressed: pause restarts */
+    waitpid(c, &st, 0);
+    regs_line(c, "restarted entry", st);
+    pt(PTRACE_SYSCALL, c, 0, 0);
+    usleep(100000);
+    kill(c, SIGUSR2);
+    waitpid(c, &st, 0);
+    regs_line(c, "exit again", st);
+    pt(PTRACE_SYSCALL, c, 0, 0);
+    waitpid(c, &st, 0);
+    regs_line(c, "signal again", st);
+    /* delivered: the handler runs, EINTR; then its rt_sigreturn, and the second pause */
+    pause_entry(c, SIGUSR2, "second pause");
+    pt(PTRACE_SYSCALL, c, 0, 0);
+    usleep(100000);
+    kill(c, SIGUSR1);
+    waitpid(c, &st, 0);
+    regs_line(c, "second exit", st);
+    pt(PTRACE_POKEUSER, c, (void *)offsetof(struct user_regs_struct, rax), 0);
+    pt(PTRACE_DETACH, c, 0, 0);
+    wait_for(c, "child");
+    return 0;
+}
+
+/* ---- detachsig: the signal a detach delivers, its siginfo set by the tracer ---- */
+static void on_sig_exit(int s, siginfo_t *si, void *u) {
+    (void)u;
+    printf("child: handler signal %d si_signo %d si_code %d\n", s, si->si_signo, si->si_code);
+    fflush(stdout);
+    _exit(s);
+}
+
+static int scenario_detachsig(void) {
+    pid_t c = fork();
+    if (c == 0) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = on_sig_exit;
+        sa.sa_flags = SA_SIGINFO;
+        sigaction(SIGUSR1, &sa, 0);
+        sigaction(SIGUSR2, &sa, 0);
+        sigaction(SIGWINCH, &sa, 0);
+        pt(PTRACE_TRACEME, 0, 0, 0);
+        raise(SIGUSR1);
+        _exit(0);
+    }
+    int st;
+    wait_for(c, "child");
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    pt(PTRACE_GETSIGINFO, c, 0, &si);
+    printf("siginfo: signo %d code %d\n", si.si_signo, si.si_code);
+    si.si_signo = SIGUSR2;
+    si.si_code = -42;
+    printf("setsiginfo %ld\n", pt(PTRACE_SETSIGINFO, c, 0, &si));
+    printf("detach %ld\n", pt(PTRACE_DETACH, c, 0, (void *)SIGUSR2));
+    waitpid(c, &st, 0);
+    show("child", c, st);
+    (void)st;
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "child")) return child_mode();
     const char *s = argc > 1 ? argv[1] : "";
@@ -545,6 +671,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(s, "step")) r = scenario_step();
     else if (!strcmp(s, "wclone")) r = scenario_wclone();
     else if (!strcmp(s, "sysemu")) r = scenario_sysemu();
+    else if (!strcmp(s, "restart")) r = scenario_restart();
+    else if (!strcmp(s, "detachsig")) r = scenario_detachsig();
     fflush(stdout);
     return r;
 }
