@@ -43,7 +43,8 @@ from unicorn import x86_const as X
 
 from ..abi import (CLONE_SETTLS, CLONE_THREAD, CLONE_VM, ERESTARTNOHAND, ERESTARTNOINTR,
                    ERESTARTSYS, ERESTART_RESTARTBLOCK, ExitState, NR_RESTART_SYSCALL,
-                   PTRACE_O_TRACESYSGOOD, RLIMIT_AS, RLIMIT_DATA, RLIMIT_STACK, SEGV_MAPERR,
+                   PTRACE_EVENT_VFORK_DONE, PTRACE_O_TRACESYSGOOD, PTRACE_O_TRACEVFORKDONE,
+                   RLIMIT_AS, RLIMIT_DATA, RLIMIT_STACK, SEGV_MAPERR,
                    SIGTRAP, SYSCALL_WORK_TRACE, TRAP_TRACE, Block, RunState, SIGKILL, SIGSEGV,
                    UNBLOCKABLE)
 from ..components import pidns, resources, sigactions
@@ -306,6 +307,10 @@ class Machine:
             sigframe.load_context(gm.uc, regs, sigframe.save_fpstate(puc), fs_base, gs_base)
             gm.loaded_row = child
         event = ptrace.clone_event(w, task.row, child, flags) if w.index.ptraced else 0
+        if w.index.ptraced and w.tasks.ptracer[task.row] >= 0 and \
+                w.tasks.run_state[task.row] == RunState.blocked:
+            # a traced vfork parent: PTRACE_EVENT_VFORK_DONE once the child releases it
+            w.tasks.ptrace_event_pending[task.row] = PTRACE_EVENT_VFORK_DONE
         if event and w.tasks.run_state[task.row] == RunState.blocked:
             # a vfork parent: the event stop comes first, the wait for the child after it
             task_signals.ptrace_event_stop(w, task.row, event, int(w.tasks.ptrace_msg[task.row]))
@@ -456,6 +461,15 @@ class Machine:
             return False
         ret = self.dispatcher.complete(self.tasks[row], nr, ret, uc)
         regs.write(uc, X.UC_X86_REG_RAX, ret & MASK64)
+        if T.ptrace_event_pending[row] == PTRACE_EVENT_VFORK_DONE:
+            # kernel_clone after wait_for_vfork_done: the event stop (the child's pid its
+            # message), then the call's exit stop if the tracer resumes with PTRACE_SYSCALL
+            T.ptrace_event_pending[row] = 0
+            if T.ptracer[row] >= 0 and T.ptrace_flags[row] & PTRACE_O_TRACEVFORKDONE:
+                T.ptrace_orig_ax[row] = nr
+                T.ptrace_exit_due[row] = True
+                task_signals.ptrace_event_stop(self.world, row, PTRACE_EVENT_VFORK_DONE, ret)
+                return True
         if T.syscall_work[row] & SYSCALL_WORK_TRACE:  # the exit stop of a call that had blocked
             T.ptrace_orig_ax[row] = nr
             task_signals.ptrace_stop(self.world, row, P.STOP_SYSCALL_EXIT, SIGTRAP | (

@@ -129,7 +129,8 @@ def tracee(world, tracer: int, pid: int, *, need_stop: bool = True) -> int:
     t = pidns.task_by_tid(world, int(T.ns[tracer]), pid) if pid > 0 else -1
     if t < 0 or int(T.ptracer[t]) != tracer:
         raise KernelError(E.ESRCH, "not a tracee of the caller")
-    if need_stop and not stopped(world, t):
+    if need_stop and (not stopped(world, t) or T.ptrace_listening[t]):
+        # ptrace_freeze_traced: a tracee that listens (PTRACE_LISTEN) is in no ptrace stop
         raise KernelError(E.ESRCH, "the tracee is not stopped")
     return t
 

@@ -13,6 +13,11 @@
  *             before the signal-delivery stop; suppressed, the call restarts (a new entry stop);
  *             delivered to a handler, it fails with EINTR; rax set to 0 at the exit stop: no restart
  *   detachsig SETSIGINFO changing the signal, then DETACH with it: the new signal is delivered
+ *   vforkdone PTRACE_O_TRACEVFORKDONE: the vfork parent waits while its child is stopped, then
+ *             PTRACE_EVENT_VFORK_DONE (the child's pid), the vfork's exit stop; its wait4 blocks
+ *             until the tracer has reaped the traced child
+ *   listen    SEIZE, INTERRUPT, a group stop, PTRACE_LISTEN (ptrace requests fail with ESRCH,
+ *             SIGTERM waits), SIGCONT re-traps, DETACH lets SIGTERM kill it
  *   wclone    a TRACEME child that exits is reaped by its tracer-parent with __WCLONE (tracees
  *             are eligible whatever __WCLONE says); an untraced one is not (ECHILD)
  * Each prints what it saw; run natively and under ecs-kernel, the outputs must match. */
@@ -656,6 +661,109 @@ static int scenario_detachsig(void) {
     return 0;
 }
 
+/* ---- vforkdone ---- */
+#ifndef PTRACE_EVENT_VFORK_DONE
+#define PTRACE_EVENT_VFORK_DONE 5
+#endif
+static int scenario_vforkdone(void) {
+    pid_t c = fork();
+    if (c == 0) {
+        sigset_t m;
+        sigemptyset(&m);
+        sigaddset(&m, SIGCHLD);
+        sigprocmask(SIG_SETMASK, &m, 0);
+        pt(PTRACE_TRACEME, 0, 0, 0);
+        raise(SIGSTOP);
+        pid_t g = vfork();
+        if (g == 0) _exit(7);
+        int st;
+        pid_t r = wait4(g, &st, 0, 0);
+        _exit(r == g && WIFEXITED(st) && WEXITSTATUS(st) == 7 ? 0 : 1);
+    }
+    int st;
+    wait_for(c, "child");
+    printf("setoptions %ld\n", pt(PTRACE_SETOPTIONS, c, 0, (void *)(long)(PTRACE_O_TRACEVFORK |
+           PTRACE_O_TRACEVFORKDONE | PTRACE_O_TRACESYSGOOD)));
+    pt(PTRACE_CONT, c, 0, 0);
+    waitpid(c, &st, 0);
+    printf("vfork event %d\n", st >> 8 == (SIGTRAP | PTRACE_EVENT_VFORK << 8));
+    unsigned long msg = 0;
+    pt(PTRACE_GETEVENTMSG, c, 0, &msg);
+    pid_t g = (pid_t)msg;
+    printf("grandchild stopped: %d\n", waitpid(g, &st, __WALL) == g && WSTOPSIG(st) == SIGSTOP);
+    pt(PTRACE_SYSCALL, c, 0, 0);
+    usleep(100000);
+    printf("vfork parent waits: %d\n", waitpid(c, &st, WNOHANG));
+    pt(PTRACE_CONT, g, 0, 0);
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    waitid(P_PID, g, &si, WEXITED | WNOWAIT);
+    printf("grandchild exited: code %d status %d\n", si.si_code, si.si_status);
+    waitpid(c, &st, 0);
+    msg = 0;
+    pt(PTRACE_GETEVENTMSG, c, 0, &msg);
+    printf("vfork done event %d, message is the grandchild %d\n",
+           st >> 8 == (SIGTRAP | PTRACE_EVENT_VFORK_DONE << 8), (pid_t)msg == g);
+    struct user_regs_struct r;
+    pt(PTRACE_SYSCALL, c, 0, 0);
+    waitpid(c, &st, 0);
+    pt(PTRACE_GETREGS, c, 0, &r);
+    printf("vfork exit stop: sig %#x vfork-or-clone %d returns the grandchild %d\n", WSTOPSIG(st),
+           r.orig_rax == SYS_vfork || r.orig_rax == SYS_clone, (pid_t)r.rax == g);
+    pt(PTRACE_SYSCALL, c, 0, 0);
+    waitpid(c, &st, 0);
+    pt(PTRACE_GETREGS, c, 0, &r);
+    printf("wait4 entry: %d\n", r.orig_rax == SYS_wait4);
+    pt(PTRACE_SYSCALL, c, 0, 0);
+    usleep(100000);
+    printf("wait4 blocks: %d\n", waitpid(c, &st, WNOHANG));
+    printf("tracer reaps the grandchild: %d\n", waitpid(g, &st, __WALL) == g);
+    waitpid(c, &st, 0);
+    pt(PTRACE_GETREGS, c, 0, &r);
+    printf("wait4 exit stop: %d returns the grandchild %d\n", r.orig_rax == SYS_wait4,
+           (pid_t)r.rax == g);
+    pt(PTRACE_DETACH, c, 0, 0);
+    wait_for(c, "child");
+    return 0;
+}
+
+/* ---- listen ---- */
+#ifndef PTRACE_LISTEN
+#define PTRACE_LISTEN 0x4208
+#endif
+static int scenario_listen(void) {
+    pid_t c = fork();
+    if (c == 0) {
+        for (;;) usleep(50000);
+    }
+    int st;
+    printf("seize %ld\n", pt(PTRACE_SEIZE, c, 0, 0));
+    printf("interrupt %ld\n", pt(PTRACE_INTERRUPT, c, 0, 0));
+    waitpid(c, &st, 0);
+    printf("event stop %d\n", st >> 8 == (SIGTRAP | PTRACE_EVENT_STOP << 8));
+    kill(c, SIGSTOP);
+    pt(PTRACE_CONT, c, 0, 0);
+    wait_for(c, "child");
+    pt(PTRACE_CONT, c, 0, (void *)SIGSTOP);
+    waitpid(c, &st, 0);
+    printf("group stop %d\n", st >> 8 == (SIGSTOP | PTRACE_EVENT_STOP << 8));
+    printf("listen %ld\n", pt(PTRACE_LISTEN, c, 0, 0));
+    errno = 0;
+    { long r_ = pt(PTRACE_CONT, c, 0, 0); printf("cont while listening: %ld errno %d\n", r_, errno); }
+    errno = 0;
+    { long r_ = pt(PTRACE_LISTEN, c, 0, 0); printf("listen again: %ld errno %d\n", r_, errno); }
+    printf("nohang: %d\n", waitpid(c, &st, WNOHANG));
+    kill(c, SIGTERM);
+    usleep(100000);
+    printf("nohang after SIGTERM: %d\n", waitpid(c, &st, WNOHANG));
+    kill(c, SIGCONT);
+    waitpid(c, &st, 0);
+    printf("re-trapped %d\n", st >> 8 == (SIGTRAP | PTRACE_EVENT_STOP << 8));
+    printf("detach %ld\n", pt(PTRACE_DETACH, c, 0, 0));
+    wait_for(c, "child");
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "child")) return child_mode();
     const char *s = argc > 1 ? argv[1] : "";
@@ -672,6 +780,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(s, "wclone")) r = scenario_wclone();
     else if (!strcmp(s, "sysemu")) r = scenario_sysemu();
     else if (!strcmp(s, "restart")) r = scenario_restart();
+    else if (!strcmp(s, "vforkdone")) r = scenario_vforkdone();
+    else if (!strcmp(s, "listen")) r = scenario_listen();
     else if (!strcmp(s, "detachsig")) r = scenario_detachsig();
     fflush(stdout);
     return r;
