@@ -242,8 +242,12 @@ def exit_notify(world, t: int) -> None:
             notify_tracer_of_exit(world, t)
         elif G.tasks_count[tg] == 1 and do_notify_parent(world, t):
             release(world, t)
+    elif T.ptracer[t] >= 0:
+        # a traced thread: a zombie its tracer hears of (SIGCHLD) and reaps with its wait
+        # (exit_notify: do_notify_parent to the tracer; wait_task_zombie then releases it)
+        T.ptrace_report[t] = True
+        notify_tracer_of_exit(world, t)
     else:
-        ptrace.unlink(world, t)  # a thread's exit is not kept for its tracer (see README)
         release(world, t)
 
 
@@ -270,9 +274,11 @@ def notify_tracer_of_exit(world, t: int) -> None:
 
 def release_traced_zombie(world, t: int) -> None:
     """The tracer has seen a zombie tracee's exit (or is gone): unlink it, and its real parent
-    hears of it now (and reaps it, or it is autoreaped)."""
+    hears of it now (and reaps it, or it is autoreaped); a thread that is not its group's
+    leader is released (wait_task_zombie: EXIT_DEAD)."""
     ptrace.unlink(world, t)
-    if do_notify_parent(world, t):
+    T = world.tasks
+    if int(world.thread_groups.leader[int(T.tg[t])]) != t or do_notify_parent(world, t):
         release(world, t)
 
 

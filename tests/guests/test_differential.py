@@ -194,14 +194,15 @@ def test_seccomp_strict_and_filters(guest_build, libc):
 
 @pytest.mark.parametrize("scenario", ["count", "peekpoke", "regs", "signal", "fork", "seize",
                                       "attach", "seccomp", "step", "wclone", "sysemu",
-                                      "restart", "detachsig", "vforkdone", "listen"])
+                                      "restart", "detachsig", "vforkdone", "listen", "thread"])
 def test_ptrace(guest_build, libc, scenario):
     """ptrace: syscall stops counted and their numbers, PEEK/POKE, GETREGS/SETREGS changing a
     call and its result, signal-delivery stops (suppressed, delivered, changed), fork events and
     the auto-attached child's exit, SEIZE/INTERRUPT/GET_SYSCALL_INFO and TracerPid, ATTACH/DETACH,
     EXITKILL; a zombie tracee reaped by its tracer-parent with __WCLONE; PTRACE_SYSEMU; a
     blocked call's exit stop (-ERESTARTNOHAND) before the signal's stop, restarts and EINTR; a
-    DETACH delivering the signal SETSIGINFO chose; PTRACE_EVENT_VFORK_DONE; PTRACE_LISTEN."""
+    DETACH delivering the signal SETSIGINFO chose; PTRACE_EVENT_VFORK_DONE; PTRACE_LISTEN; a
+    traced thread's exit reaped by its tracer."""
     native, guest = same([guest_build("ptrace", libc), scenario])
     assert native.status == 0 and native.stdout
 

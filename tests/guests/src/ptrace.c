@@ -18,6 +18,8 @@
  *             until the tracer has reaped the traced child
  *   listen    SEIZE, INTERRUPT, a group stop, PTRACE_LISTEN (ptrace requests fail with ESRCH,
  *             SIGTERM waits), SIGCONT re-traps, DETACH lets SIGTERM kill it
+ *   thread    PTRACE_O_TRACECLONE: a thread's clone event, its first stop, its exit (SYS_exit 3)
+ *             reported to the tracer's wait, then a second thread killed by the group's exit
  *   wclone    a TRACEME child that exits is reaped by its tracer-parent with __WCLONE (tracees
  *             are eligible whatever __WCLONE says); an untraced one is not (ECHILD)
  * Each prints what it saw; run natively and under ecs-kernel, the outputs must match. */
@@ -33,6 +35,7 @@
 #include <sys/uio.h>
 #include <sys/user.h>
 #include <sys/wait.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #ifndef PTRACE_GET_SYSCALL_INFO
@@ -764,6 +767,62 @@ static int scenario_listen(void) {
     return 0;
 }
 
+/* ---- thread: a traced thread's exit is its tracer's to reap ---- */
+static void *thread_exits(void *a) { (void)a; syscall(SYS_exit, 3); return 0; }
+static void *thread_sleeps(void *a) { (void)a; for (;;) pause(); return 0; }
+
+static pid_t clone_event(pid_t c, const char *what) {
+    int st;
+    waitpid(c, &st, __WALL);
+    unsigned long msg = 0;
+    pt(PTRACE_GETEVENTMSG, c, 0, &msg);
+    printf("%s: clone event %d\n", what, st >> 8 == (SIGTRAP | PTRACE_EVENT_CLONE << 8));
+    pid_t t = (pid_t)msg;
+    int tst;
+    printf("%s: thread's first stop %d\n", what, waitpid(t, &tst, __WALL) == t &&
+           WIFSTOPPED(tst) && WSTOPSIG(tst) == SIGSTOP);
+    return t;
+}
+
+static int scenario_thread(void) {
+    pid_t c = fork();
+    if (c == 0) {
+        pt(PTRACE_TRACEME, 0, 0, 0);
+        raise(SIGSTOP);
+        pthread_t th;
+        pthread_create(&th, 0, thread_exits, 0);
+        usleep(200000);  /* (its exit is not joined: the tracer holds the zombie) */
+        pthread_create(&th, 0, thread_sleeps, 0);
+        usleep(100000);
+        _exit(6);
+    }
+    int st;
+    wait_for(c, "child");
+    pt(PTRACE_SETOPTIONS, c, 0, (void *)(long)PTRACE_O_TRACECLONE);
+    pt(PTRACE_CONT, c, 0, 0);
+    pid_t t1 = clone_event(c, "first");
+    pt(PTRACE_CONT, t1, 0, 0);
+    pt(PTRACE_CONT, c, 0, 0);
+    pid_t r = waitpid(t1, &st, __WALL);
+    printf("first thread: reaped %d\n", r == t1);
+    show("first thread", r, st);
+    errno = 0;
+    r = waitpid(t1, &st, __WALL | WNOHANG);
+    printf("first thread again: %d errno %d\n", r, errno);
+    pid_t t2 = clone_event(c, "second");
+    pt(PTRACE_CONT, t2, 0, 0);
+    pt(PTRACE_CONT, c, 0, 0);
+    int seen = 0;
+    for (int i = 0; i < 4; i++) {  /* the group's exit: both the thread's and the leader's */
+        r = waitpid(-1, &st, __WALL);
+        if (r < 0) break;
+        if (r == t2) { seen |= 1; show("second thread", r, st); }
+        else if (r == c) { seen |= 2; show("child", r, st); }
+        if (seen == 3) break;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "child")) return child_mode();
     const char *s = argc > 1 ? argv[1] : "";
@@ -780,6 +839,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(s, "wclone")) r = scenario_wclone();
     else if (!strcmp(s, "sysemu")) r = scenario_sysemu();
     else if (!strcmp(s, "restart")) r = scenario_restart();
+    else if (!strcmp(s, "thread")) r = scenario_thread();
     else if (!strcmp(s, "vforkdone")) r = scenario_vforkdone();
     else if (!strcmp(s, "listen")) r = scenario_listen();
     else if (!strcmp(s, "detachsig")) r = scenario_detachsig();
