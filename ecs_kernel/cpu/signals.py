@@ -192,6 +192,12 @@ class GuestSignals:
         return self._siginfo_bytes(signo, int(T.si_code[row]), int(T.si_pid[row]),
                                    int(T.si_uid[row]), int(T.si_value[row]))
 
+    def queued_siginfo(self, q: int) -> bytes:
+        """The 128-byte siginfo of queued signal ``q`` (a sigqueue row)."""
+        Q = self.world.sigqueue
+        return self._siginfo_bytes(int(Q.q_signo[q]), int(Q.q_code[q]), int(Q.q_pid[q]),
+                                   int(Q.q_uid[q]), int(Q.q_value[q]))
+
     @staticmethod
     def _siginfo_bytes(signo: int, code: int, pid: int, uid: int, value: int) -> bytes:
         value &= MASK64

@@ -194,7 +194,8 @@ def test_seccomp_strict_and_filters(guest_build, libc):
 
 @pytest.mark.parametrize("scenario", ["count", "peekpoke", "regs", "signal", "fork", "seize",
                                       "attach", "seccomp", "step", "wclone", "sysemu",
-                                      "restart", "detachsig", "vforkdone", "listen", "thread"])
+                                      "restart", "detachsig", "vforkdone", "listen", "thread",
+                                      "peeksiginfo", "getfilter"])
 def test_ptrace(guest_build, libc, scenario):
     """ptrace: syscall stops counted and their numbers, PEEK/POKE, GETREGS/SETREGS changing a
     call and its result, signal-delivery stops (suppressed, delivered, changed), fork events and
@@ -202,7 +203,7 @@ def test_ptrace(guest_build, libc, scenario):
     EXITKILL; a zombie tracee reaped by its tracer-parent with __WCLONE; PTRACE_SYSEMU; a
     blocked call's exit stop (-ERESTARTNOHAND) before the signal's stop, restarts and EINTR; a
     DETACH delivering the signal SETSIGINFO chose; PTRACE_EVENT_VFORK_DONE; PTRACE_LISTEN; a
-    traced thread's exit reaped by its tracer."""
+    traced thread's exit reaped by its tracer; PEEKSIGINFO; SECCOMP_GET_FILTER."""
     native, guest = same([guest_build("ptrace", libc), scenario])
     assert native.status == 0 and native.stdout
 

@@ -20,6 +20,10 @@
  *             SIGTERM waits), SIGCONT re-traps, DETACH lets SIGTERM kill it
  *   thread    PTRACE_O_TRACECLONE: a thread's clone event, its first stop, its exit (SYS_exit 3)
  *             reported to the tracer's wait, then a second thread killed by the group's exit
+ *   peeksiginfo PTRACE_PEEKSIGINFO of the thread's queue and (SHARED) the process's: counts,
+ *             offsets, real-time instances with their values, the EINVAL cases
+ *   getfilter PTRACE_SECCOMP_GET_FILTER: EINVAL without filters, each filter's length and
+ *             instructions as installed (a LEN load included), oldest first, ENOENT past them
  *   wclone    a TRACEME child that exits is reaped by its tracer-parent with __WCLONE (tracees
  *             are eligible whatever __WCLONE says); an untraced one is not (ECHILD)
  * Each prints what it saw; run natively and under ecs-kernel, the outputs must match. */
@@ -823,6 +827,107 @@ static int scenario_thread(void) {
     return 0;
 }
 
+/* ---- peeksiginfo ---- */
+#ifndef PTRACE_PEEKSIGINFO
+#define PTRACE_PEEKSIGINFO 0x4209
+#endif
+struct peek_args { uint64_t off; uint32_t flags; int32_t nr; };
+
+static void peek(pid_t c, uint64_t off, uint32_t flags, int32_t nr, const char *what) {
+    siginfo_t si[8];
+    memset(si, 0, sizeof si);
+    struct peek_args a = {off, flags, nr};
+    errno = 0;
+    long n = pt(PTRACE_PEEKSIGINFO, c, &a, si);
+    printf("%s: %ld errno %d", what, n, errno);
+    for (long i = 0; i < n && i < 8; i++)
+        printf(" [signo %d code %d value %d pid-ok %d]", si[i].si_signo, si[i].si_code,
+               si[i].si_value.sival_int, si[i].si_pid == c);
+    printf("\n");
+}
+
+static int scenario_peeksiginfo(void) {
+    pid_t c = fork();
+    if (c == 0) {
+        sigset_t m;
+        sigemptyset(&m);
+        sigaddset(&m, SIGUSR1);
+        sigaddset(&m, SIGRTMIN + 1);
+        sigprocmask(SIG_BLOCK, &m, 0);
+        union sigval v;
+        v.sival_int = 5;
+        sigqueue(getpid(), SIGRTMIN + 1, v);
+        v.sival_int = 6;
+        sigqueue(getpid(), SIGRTMIN + 1, v);
+        syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), SIGUSR1);
+        pt(PTRACE_TRACEME, 0, 0, 0);
+        raise(SIGSTOP);
+        _exit(0);
+    }
+    wait_for(c, "child");
+    peek(c, 0, 0, 4, "thread queue");
+    peek(c, 0, 1, 8, "shared queue");
+    peek(c, 1, 1, 8, "shared from 1");
+    peek(c, 2, 1, 8, "shared from 2");
+    peek(c, 0, 1, 1, "shared, one");
+    peek(c, 0, 1, 0, "none asked");
+    peek(c, 0, 2, 1, "bad flags");
+    peek(c, 0, 0, -1, "negative count");
+    kill(c, SIGKILL);
+    wait_for(c, "child");
+    return 0;
+}
+
+/* ---- getfilter ---- */
+#ifndef PTRACE_SECCOMP_GET_FILTER
+#define PTRACE_SECCOMP_GET_FILTER 0x420c
+#endif
+static void get_filter(pid_t c, long index) {
+    struct sock_filter_ f[8];
+    memset(f, 0xee, sizeof f);
+    errno = 0;
+    long n = pt(PTRACE_SECCOMP_GET_FILTER, c, (void *)index, 0);
+    printf("filter %ld: length %ld errno %d", index, n, errno);
+    if (n > 0 && n <= 8 && pt(PTRACE_SECCOMP_GET_FILTER, c, (void *)index, f) == n)
+        for (long i = 0; i < n; i++)
+            printf(" {%#x %u %u %#x}", f[i].code, f[i].jt, f[i].jf, f[i].k);
+    printf("\n");
+}
+
+static int scenario_getfilter(void) {
+    pid_t c = fork();
+    if (c == 0) {
+        pt(PTRACE_TRACEME, 0, 0, 0);
+        raise(SIGSTOP);
+        struct sock_filter_ a[] = {
+            {0x80, 0, 0, 0},            /* ld len */
+            {0x06, 0, 0, 0x7fff0000},   /* ret ALLOW */
+        };
+        struct sock_filter_ b[] = {
+            {0x20, 0, 0, 0},            /* ld [nr] */
+            {0x15, 0, 1, SYS_getppid},  /* jeq getppid */
+            {0x06, 0, 0, 0x50005},      /* ret ERRNO(5) */
+            {0x06, 0, 0, 0x7fff0000},
+        };
+        struct sock_fprog_ pa = {2, a}, pb = {4, b};
+        syscall(SYS_prctl, 38, 1, 0, 0, 0);
+        syscall(SYS_seccomp, 1, 0, &pa);
+        syscall(SYS_seccomp, 1, 0, &pb);
+        raise(SIGSTOP);
+        _exit(syscall(SYS_getppid) == -1 && errno == 5 ? 0 : 1);
+    }
+    wait_for(c, "child");
+    get_filter(c, 0);
+    pt(PTRACE_CONT, c, 0, 0);
+    wait_for(c, "child");
+    get_filter(c, 0);
+    get_filter(c, 1);
+    get_filter(c, 2);
+    pt(PTRACE_CONT, c, 0, 0);
+    wait_for(c, "child");
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "child")) return child_mode();
     const char *s = argc > 1 ? argv[1] : "";
@@ -840,6 +945,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(s, "sysemu")) r = scenario_sysemu();
     else if (!strcmp(s, "restart")) r = scenario_restart();
     else if (!strcmp(s, "thread")) r = scenario_thread();
+    else if (!strcmp(s, "getfilter")) r = scenario_getfilter();
+    else if (!strcmp(s, "peeksiginfo")) r = scenario_peeksiginfo();
     else if (!strcmp(s, "vforkdone")) r = scenario_vforkdone();
     else if (!strcmp(s, "listen")) r = scenario_listen();
     else if (!strcmp(s, "detachsig")) r = scenario_detachsig();
