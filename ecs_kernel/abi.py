@@ -852,6 +852,10 @@ MADV_GUARD_REMOVE = 103
 
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
+# arch/x86/include/uapi/asm/vsyscall.h: the legacy vsyscall page (vsyscall=xonly: calls into it
+# fault and the kernel emulates them, emulate_vsyscall); its three entry points, 1 KiB apart
+VSYSCALL_ADDR = 0xFFFFFFFFFF600000
+VSYSCALL_ENTRY_SIZE = 0x400
 PAGE_MASK = ~(PAGE_SIZE - 1)
 # 4-level paging: TASK_SIZE_MAX = (1 << 47) - PAGE_SIZE, the top of user space (0x7ffffffff000).
 TASK_SIZE = (1 << 47) - PAGE_SIZE
@@ -1291,6 +1295,7 @@ NR_RT_SIGTIMEDWAIT = 128
 NR_RT_SIGSUSPEND = 130
 NR_GETTID = 186
 NR_TIME = 201
+NR_GETCPU = 309
 NR_FUTEX = 202
 NR_RESTART_SYSCALL = 219
 NR_CLOCK_GETTIME = 228

@@ -57,7 +57,7 @@ from ..syscalls.strace import Strace
 from ..systems import (cpu_clocks, fasync, io_wait, loadavg, ptrace, task_block, task_clone,
                        task_exec, task_exit, task_signals)
 from ..systems.task_signals import deliverable
-from . import host_signals, loader, scheduler, sigframe
+from . import host_signals, loader, scheduler, sigframe, vsyscall
 from .clock import HostClock, VirtualClock
 from .exec_args import ExecCreds
 from .memory import AddressSpace, default_mmap_base
@@ -680,6 +680,9 @@ class Machine:
         """A CPU exception: the signal is forced on the task (Linux force_sig_fault); a handler
         runs at the faulting instruction, or the default action ends the process."""
         p = self.platform
+        if signo == SIGSEGV and vsyscall.in_page(p.fault_addr) and \
+                vsyscall.emulate(self, row, p.fault_addr):
+            return  # a call into the vsyscall page, done as Linux's emulate_vsyscall does it
         self.signals.fault(row, signo, p.fault_code, p.fault_addr)
 
     def _service_blocked(self) -> None:

@@ -412,8 +412,9 @@ def force_sigsys(world, t: int, nr: int, reason: int, ip: int, *, coredump: bool
         sigactions.reset_handler(world, sh, SIGSYS)
     if blocked:
         T.sig_mask[t] &= ~sigmask(SIGSYS)
+    ip &= (1 << 64) - 1  # (the vsyscall page's addresses have the top bit set)
     task_signals.send_signal(world, t, SIGSYS, group=False, code=SYS_SECCOMP, pid=nr,
-                             uid=reason, value=ip)
+                             uid=reason, value=ip - (1 << 64) if ip >> 63 else ip)
 
 
 TRACE = 3  # syscall_entry: a PTRACE_EVENT_SECCOMP stop for the tracer (the value: the data)

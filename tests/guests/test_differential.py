@@ -192,6 +192,21 @@ def test_seccomp_strict_and_filters(guest_build, libc):
     assert "kill: signal 31" in native.stdout.decode()
 
 
+def _host_has_vsyscall() -> bool:
+    with open("/proc/self/maps") as f:
+        return "[vsyscall]" in f.read()
+
+
+@pytest.mark.parametrize("scenario", ["calls", "errno", "trap", "kill", "bad"])
+def test_vsyscall_page_calls_are_emulated_and_filtered(guest_build, libc, scenario):
+    """The legacy vsyscall page (vsyscall=xonly): time, gettimeofday and getcpu at its entry
+    points, its /proc/self/maps line, seccomp's ERRNO/TRAP/KILL on a call through it (SIGSYS's
+    si_call_addr the entry), SIGSEGV for a misaligned entry, a read and a bad pointer."""
+    if not _host_has_vsyscall():
+        pytest.skip("the host has no vsyscall page (vsyscall=none): no oracle to compare with")
+    same([guest_build("vsyscall", libc), scenario])
+
+
 @pytest.mark.parametrize("scenario", ["count", "peekpoke", "regs", "signal", "fork", "seize",
                                       "attach", "seccomp", "step", "wclone", "sysemu",
                                       "restart", "detachsig", "vforkdone", "listen", "thread",
