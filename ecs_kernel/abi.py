@@ -1337,6 +1337,7 @@ BLOCK_IO = 7  # read/write/accept/... on a file that is not ready (components/io
 BLOCK_POLL = 8  # poll/ppoll/select/pselect6/epoll_wait (components/io_wait.py)
 BLOCK_VFORK = 9  # a vfork parent until its child execs or exits (killable only)
 BLOCK_PTRACE = 10  # a ptrace stop: until its tracer resumes it (systems/ptrace.py)
+BLOCK_EXEC = 11  # de_thread: an exec from a non-leader thread until the old leader is a zombie
 
 # Exit progress (gVisor TaskExitState); it only moves forward.
 TASK_EXIT_NONE = 0
@@ -1375,6 +1376,7 @@ class Block:
     POLL = BLOCK_POLL
     VFORK = BLOCK_VFORK
     PTRACE = BLOCK_PTRACE
+    EXEC = BLOCK_EXEC
 
 
 class ExitState:

@@ -253,8 +253,13 @@ class Machine:
         dispatcher does, on ExecDone); the run loop continues on the new one."""
         gm, prog = self._load(task, path, argv, envp, cwd)
         self._commit_exec(task, gm, prog, path)
-        if self.world.index.ptraced:
-            ptrace.exec_event(self.world, task.row, task.row)
+        w = self.world
+        if int(w.thread_groups.exec_task[int(w.tasks.tg[task.row])]) == task.row:
+            # from a non-leader thread: it takes the old leader's place once that is a zombie
+            # (now, or blocked until then); the ptrace report comes then (task_exit.promote_exec)
+            task_exec.wait_for_leader(w, task.row)
+        elif w.index.ptraced:
+            ptrace.exec_event(w, task.row, task.row)
         raise ExecDone()
 
     # -- clone ----------------------------------------------------------------------------------
@@ -866,7 +871,7 @@ class Machine:
             if int(T.exit_state[r]) == ExitState.ZOMBIE:
                 continue
             if int(T.run_state[r]) == RunState.blocked:
-                blocked += int(T.block[r]) == Block.VFORK
+                blocked += int(T.block[r]) in (Block.VFORK, Block.EXEC)
             elif int(T.exit_state[r]) == ExitState.NONE:
                 running += 1
         return running, blocked, total

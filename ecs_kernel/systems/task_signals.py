@@ -727,7 +727,7 @@ def deliverable(world, t: int) -> bool:
     m = int(T.sig_mask[t])
     if T.run_state[t] == RunState.blocked:
         b = int(T.block[t])
-        if b in (Block.STOPPED, Block.VFORK, Block.PTRACE):
+        if b in (Block.STOPPED, Block.VFORK, Block.PTRACE, Block.EXEC):
             return False
         if b == Block.SIGTIMEDWAIT:
             m &= ~int(T.sig_wait_set[t])
@@ -864,7 +864,7 @@ def interrupt_syscall(world, t: int, restart: bool, *, raw: bool = False) -> Non
     if T.run_state[t] != RunState.blocked:
         return
     b = int(T.block[t])
-    if b in (Block.VFORK, Block.STOPPED):
+    if b in (Block.VFORK, Block.STOPPED, Block.EXEC):
         return
     ret = 0
     if b == Block.FUTEX:
@@ -1036,7 +1036,7 @@ def get_signal(world, t: int, *, stop_after_handler: bool = False):
             return
     while T.exit_state[t] == ExitState.NONE and not G.exiting[tg]:
         if T.run_state[t] == RunState.blocked and T.block[t] in (Block.STOPPED, Block.VFORK,
-                                                                  Block.PTRACE):
+                                                                  Block.PTRACE, Block.EXEC):
             return  # a stopped task, or a vfork parent (killable only), takes no handler
         blocked = int(T.sig_mask[t])
         if T.ptrace_inject[t]:

@@ -210,7 +210,7 @@ def test_vsyscall_page_calls_are_emulated_and_filtered(guest_build, libc, scenar
 @pytest.mark.parametrize("scenario", ["count", "peekpoke", "regs", "signal", "fork", "seize",
                                       "attach", "seccomp", "step", "wclone", "sysemu",
                                       "restart", "detachsig", "vforkdone", "listen", "thread",
-                                      "peeksiginfo", "getfilter"])
+                                      "peeksiginfo", "getfilter", "threadexec"])
 def test_ptrace(guest_build, libc, scenario):
     """ptrace: syscall stops counted and their numbers, PEEK/POKE, GETREGS/SETREGS changing a
     call and its result, signal-delivery stops (suppressed, delivered, changed), fork events and
@@ -218,7 +218,9 @@ def test_ptrace(guest_build, libc, scenario):
     EXITKILL; a zombie tracee reaped by its tracer-parent with __WCLONE; PTRACE_SYSEMU; a
     blocked call's exit stop (-ERESTARTNOHAND) before the signal's stop, restarts and EINTR; a
     DETACH delivering the signal SETSIGINFO chose; PTRACE_EVENT_VFORK_DONE; PTRACE_LISTEN; a
-    traced thread's exit reaped by its tracer; PEEKSIGINFO; SECCOMP_GET_FILTER."""
+    traced thread's exit reaped by its tracer; PEEKSIGINFO; SECCOMP_GET_FILTER; an exec from a
+    non-leader thread (the leader's exit stop first, the old leader's tid taken over, the exec
+    event) and SIGKILL's PTRACE_EVENT_EXIT stop."""
     native, guest = same([guest_build("ptrace", libc), scenario])
     assert native.status == 0 and native.stdout
 

@@ -24,6 +24,10 @@
  *             offsets, real-time instances with their values, the EINVAL cases
  *   getfilter PTRACE_SECCOMP_GET_FILTER: EINVAL without filters, each filter's length and
  *             instructions as installed (a LEN load included), oldest first, ENOENT past them
+ *   threadexec an exec from a non-leader thread: untraced, the new image's tid is the pid; traced
+ *             (TRACECLONE|TRACEEXIT[|TRACEEXEC]), the leader's exit stop (status 0) while the exec
+ *             waits, then the exec event (the old tid) or SIGTRAP under the leader's pid, then
+ *             SIGKILL's exit stop
  *   wclone    a TRACEME child that exits is reaped by its tracer-parent with __WCLONE (tracees
  *             are eligible whatever __WCLONE says); an untraced one is not (ECHILD)
  * Each prints what it saw; run natively and under ecs-kernel, the outputs must match. */
@@ -928,8 +932,92 @@ static int scenario_getfilter(void) {
     return 0;
 }
 
+/* ---- threadexec ---- */
+static char *self_path;
+static void *exec_from_thread(void *a) {
+    char *argv[] = {self_path, "execd", a, 0};
+    execv(self_path, argv);
+    _exit(99);
+}
+
+static int execd_mode(const char *how) {
+    long tid = syscall(SYS_gettid);
+    if (!strcmp(how, "plain")) {
+        printf("new image: tid is the pid %d\n", tid == getpid());
+        fflush(stdout);
+        _exit(0);
+    }
+    for (;;) pause();  /* the tracer kills it */
+}
+
+static int threadexec_child(const char *how) {
+    if (strcmp(how, "plain")) {
+        pt(PTRACE_TRACEME, 0, 0, 0);
+        raise(SIGSTOP);
+    }
+    pthread_t th;
+    pthread_create(&th, 0, exec_from_thread, (void *)how);
+    pthread_join(th, 0);
+    _exit(98);
+}
+
+static int scenario_threadexec(char *self) {
+    self_path = self;
+    int st;
+    pid_t c = fork();
+    if (c == 0) threadexec_child("plain");
+    waitpid(c, &st, 0);
+    show("untraced", c, st);
+    for (int traceexec = 0; traceexec < 2; traceexec++) {
+        printf("-- PTRACE_O_TRACEEXEC %d\n", traceexec);
+        fflush(stdout);
+        c = fork();
+        if (c == 0) threadexec_child("traced");
+        wait_for(c, "child");
+        long opts = PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXIT | (traceexec ? PTRACE_O_TRACEEXEC : 0);
+        pt(PTRACE_SETOPTIONS, c, 0, (void *)opts);
+        pt(PTRACE_CONT, c, 0, 0);
+        waitpid(c, &st, __WALL);
+        unsigned long msg = 0;
+        pt(PTRACE_GETEVENTMSG, c, 0, &msg);
+        pid_t t = (pid_t)msg;
+        printf("clone event %d\n", st >> 8 == (SIGTRAP | PTRACE_EVENT_CLONE << 8));
+        printf("thread's first stop %d\n", waitpid(t, &st, __WALL) == t && WSTOPSIG(st) == SIGSTOP);
+        pt(PTRACE_CONT, c, 0, 0);
+        pt(PTRACE_CONT, t, 0, 0);
+        waitpid(c, &st, __WALL);
+        pt(PTRACE_GETEVENTMSG, c, 0, &msg);
+        printf("leader's exit stop %d, status exited %d code %d\n",
+               st >> 8 == (SIGTRAP | PTRACE_EVENT_EXIT << 8), WIFEXITED(msg), WEXITSTATUS(msg));
+        printf("the exec waits: %d\n", waitpid(t, &st, __WALL | WNOHANG));
+        pt(PTRACE_CONT, c, 0, 0);
+        pid_t r = waitpid(c, &st, __WALL);
+        pt(PTRACE_GETEVENTMSG, c, 0, &msg);
+        if (traceexec)
+            printf("exec event under the pid %d, message the old tid %d\n",
+                   r == c && st >> 8 == (SIGTRAP | PTRACE_EVENT_EXEC << 8), (pid_t)msg == t);
+        else
+            printf("SIGTRAP under the pid %d\n", r == c && WIFSTOPPED(st) && WSTOPSIG(st) == SIGTRAP);
+        errno = 0;
+        r = waitpid(t, &st, __WALL | WNOHANG);
+        printf("the old tid: %d errno %d\n", r, errno);
+        unsigned long cs = 0;
+        pt(PTRACE_PEEKUSER, c, (void *)offsetof(struct user_regs_struct, cs), &cs);
+        printf("cs %#lx\n", cs);
+        kill(c, SIGKILL);
+        waitpid(c, &st, __WALL);
+        pt(PTRACE_GETEVENTMSG, c, 0, &msg);
+        printf("SIGKILL: exit stop %d, status killed %d by %d\n",
+               st >> 8 == (SIGTRAP | PTRACE_EVENT_EXIT << 8), WIFSIGNALED(msg), WTERMSIG(msg));
+        pt(PTRACE_CONT, c, 0, 0);
+        wait_for(c, "child");
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "child")) return child_mode();
+    if (argc > 2 && !strcmp(argv[1], "execd")) return execd_mode(argv[2]);
     const char *s = argc > 1 ? argv[1] : "";
     int r = 2;
     if (!strcmp(s, "count")) r = scenario_count(argv[0]);
@@ -945,6 +1033,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(s, "sysemu")) r = scenario_sysemu();
     else if (!strcmp(s, "restart")) r = scenario_restart();
     else if (!strcmp(s, "thread")) r = scenario_thread();
+    else if (!strcmp(s, "threadexec")) r = scenario_threadexec(argv[0]);
     else if (!strcmp(s, "getfilter")) r = scenario_getfilter();
     else if (!strcmp(s, "peeksiginfo")) r = scenario_peeksiginfo();
     else if (!strcmp(s, "vforkdone")) r = scenario_vforkdone();
