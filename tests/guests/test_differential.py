@@ -192,6 +192,13 @@ def test_seccomp_strict_and_filters(guest_build, libc):
     assert "kill: signal 31" in native.stdout.decode()
 
 
+@pytest.mark.parametrize("insn", ["in", "out", "inl", "outw"])
+def test_port_io_in_user_mode_is_a_general_protection_fault(guest_build, libc, insn):
+    """in/out at CPL 3 without I/O permission: SIGSEGV, SI_KERNEL, no address, the saved rip on
+    the instruction (Unicorn would run them)."""
+    same([guest_build("ioports", libc), insn])
+
+
 def _host_has_vsyscall() -> bool:
     with open("/proc/self/maps") as f:
         return "[vsyscall]" in f.read()
