@@ -525,6 +525,11 @@ class Machine:
                 self._host_kill()
             elif self.host_signals.pending:
                 host_signals.deliver(self)  # to the foreground job, as a terminal does
+            lead = int(G.leader[main_tg])
+            if lead != main and lead >= 0 and T.alive[lead] and int(T.tg[lead]) == main_tg:
+                # an exec from a thread made another row the leader (de_thread): the program's
+                # status is its
+                main = self.main_row = lead
             if G.exiting[main_tg] or not self._group_alive(main_tg) or self.deadlock is not None:
                 break
             self._service_blocked()
