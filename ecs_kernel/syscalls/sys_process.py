@@ -92,7 +92,8 @@ def _execve(t, path_addr, argv_addr, envp_addr, cwd=None, empty_fd=None):
     return 0  # not reached: execve raises ExecDone
 
 
-@syscall("execve", PARTIAL, "replaces the image of a single-threaded process; no set-user-ID",
+@syscall("execve", PARTIAL, "replaces the process's image; from a thread, the others exit and "
+         "the caller waits for the old leader, then takes its pid; no set-user-ID",
          args=("s", "argv", "envp"))
 def execve(t, path, argv, envp):
     """Implements execve(2)."""

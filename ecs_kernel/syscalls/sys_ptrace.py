@@ -171,9 +171,9 @@ def _peek_user(t, row: int, addr: int) -> int:
          "text, data and user, GET/SETREGS, GET/SETFPREGS, GET/SETREGSET, GET/SETSIGINFO, "
          "PEEKSIGINFO, GET/SETSIGMASK, SETOPTIONS, GETEVENTMSG, GET_SYSCALL_INFO, "
          "SECCOMP_GET_FILTER; syscall, signal-delivery, group and fork/vfork/vfork-done/clone/"
-         "exec/exit/seccomp event stops; a traced thread's exit is its tracer's to reap; no "
-         "SECCOMP_GET_METADATA, no hardware debug registers; an exec from a non-leader thread "
-         "neither waits for the leader's exit stop nor takes its tid",
+         "exec/exit/seccomp event stops (an exec from a thread after the old leader's exit "
+         "stop, under its pid); a traced thread's exit is its tracer's to reap; no "
+         "SECCOMP_GET_METADATA, no hardware debug registers",
          args=("x", "i", "p", "p"))
 def sys_ptrace(t, request, pid, addr, data):
     """Implements ptrace(2)."""
