@@ -103,7 +103,7 @@ from ecs_kernel.abi import (MADV_COLD, MADV_COLLAPSE, MADV_DODUMP, MADV_DOFORK, 
                             PAGE_SHIFT, PAGE_SIZE, PATH_MAX, PROT_EXEC, PROT_GROWSDOWN,
                             PROT_GROWSUP, PROT_READ, PROT_SEM, PROT_WRITE, RLIM_INFINITY,
                             TASK_SIZE, UIO_MAXIOV)
-from ecs_kernel.abi import KEY_SHARED_MM, KEY_SHARED_OBJ, VSYSCALL_ADDR
+from ecs_kernel.abi import KEY_SHARED_MM, KEY_SHARED_OBJ
 from ecs_kernel.checkpoint_objects import state_class
 from ecs_kernel.errors import E, KernelError
 from ecs_kernel.jit import pagewalk as _pw
@@ -116,11 +116,6 @@ from ecs_kernel.jit.tlbfill import TLB_CAP, TLB_BYPASS, TLB_N, TLB_SIZE, TLB_T
 from . import host_limits
 from . import host_pages as _hp
 from .host_pages import Snapshot, resident_pages  # noqa: F401 (resident_pages: re-exported)
-
-# /proc/<pid>/maps's last line, the gate VMA: the vsyscall page (cpu/vsyscall.py emulates calls
-# into it), as Linux prints it under vsyscall=xonly
-VSYSCALL_MAPS_LINE = f"{VSYSCALL_ADDR:08x}-{VSYSCALL_ADDR + PAGE_SIZE:08x} --xp 00000000 00:00 0 "\
-    .ljust(72) + " [vsyscall]\n"
 
 # --- x86-64 defaults (PAGE_SIZE, TASK_SIZE and the mmap(2) flags are in ecs_kernel/abi.py) -------
 
@@ -994,7 +989,7 @@ class AddressSpace:
             if v.name:
                 line = line.ljust(72) + " " + v.name
             lines.append(line)
-        return "".join(s + "\n" for s in lines) + VSYSCALL_MAPS_LINE
+        return "".join(s + "\n" for s in lines)
 
     # ------------------------------------------------------------------ placement
 

@@ -4,7 +4,8 @@ Old binaries call gettimeofday, time and getcpu at fixed addresses in a page at
 ``VSYSCALL_ADDR``. Linux maps it execute-only (/proc/<pid>/maps shows ``[vsyscall]``): a call
 faults, and emulate_vsyscall runs the syscall as if the caller had made it (seccomp filters it,
 with the entry address as the instruction pointer), then returns to the caller as a ``ret``
-would. /proc/<pid>/maps shows the page last (cpu/memory.py). The engine has nothing mapped there: the fetch faults, and the run loop's fault handler
+would. /proc/<pid>/maps shows the page last (syscalls/procfs.py). The engine has nothing
+mapped there: the fetch faults, and the run loop's fault handler
 asks :func:`emulate` before forcing SIGSEGV. A PTRACE_EVENT_SECCOMP stop for a vsyscall (the
 filter's SECCOMP_RET_TRACE) is not modelled: the call fails with -ENOSYS as without a tracer.
 """
