@@ -147,8 +147,8 @@ VM_WIPEONFORK = 0x40  # MADV_WIPEONFORK: the child sees zeros
 VM_PRISTINE = 0x80  # internal: never writable since created zero-filled (fork need not copy)
 VM_DONTEXPAND = 0x100  # special mappings ([vdso], [vvar]): mremap may not grow them
 VM_HEAP = 0x200  # internal: made by brk; Linux 6.x never merges the heap with the bss below it
-VM_LOCKED = 0x400  # mlock, mlockall, MAP_LOCKED: VmLck; fork and exec do not pass it on
-VM_LOCKONFAULT = 0x800  # mlock2's MLOCK_ONFAULT, MCL_ONFAULT: locked as pages are touched
+VM_LOCKED = _pw.VM_LOCKED  # 0x400: mlock, mlockall, MAP_LOCKED (VmLck)
+VM_LOCKONFAULT = _pw.VM_LOCKONFAULT  # 0x800: MLOCK_ONFAULT, MCL_ONFAULT
 _VM_MERGE_IGNORE = VM_PRISTINE
 
 # Unicorn's UC_PROT_* have the same values as PROT_*.

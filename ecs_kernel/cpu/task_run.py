@@ -58,10 +58,10 @@ from ..syscalls.strace import Strace
 from ..systems import (cpu_clocks, fasync, io_wait, loadavg, ptrace, task_block, task_clone,
                        task_exec, task_exit, task_signals)
 from ..systems.task_signals import deliverable
-from . import host_signals, loader, scheduler, sigframe, vsyscall
+from . import host_limits, host_signals, loader, scheduler, sigframe, vsyscall
 from .clock import HostClock, VirtualClock
 from .exec_args import ExecCreds
-from .memory import AddressSpace, default_mmap_base
+from .memory import AddressSpace, default_mmap_base, machine_memory
 from .platform import GENERAL_REGS, GuestMemory, Platform, new_engine
 from .signals import INIT_FP, GuestSignals
 
@@ -70,6 +70,7 @@ MASK64 = (1 << 64) - 1
 _RESTART = (-ERESTARTSYS, -ERESTARTNOINTR, -ERESTARTNOHAND)
 _RESTART_CODES = (*_RESTART, -ERESTART_RESTARTBLOCK)
 DEADLOCKED = -3  # run()'s status when a deterministic run deadlocked (machine.deadlock says how)
+MEMORY_TOTAL = 4 << 30  # the guests' machine when no run --memory limit sizes it (in-process runs)
 
 
 def _host_minflt() -> int:
@@ -909,6 +910,19 @@ class Machine:
             elif int(T.exit_state[r]) == ExitState.NONE:
                 running += 1
         return running, blocked, total
+
+    def memory_totals(self) -> tuple[int, int, int]:
+        """(total, free, shared) bytes of the machine the guests see (sysinfo, /proc/meminfo):
+        ``run --memory``'s size (its default keeps the host safe: cpu/host_limits.py), or
+        MEMORY_TOTAL without a limit; what the guests hold is used (memory.machine_memory), the
+        rest free. Kernel memory and ecs-kernel's own are not counted, so the figures follow the
+        guests alone (a deterministic run sees the same)."""
+        limit = host_limits.current().memory
+        total = limit if limit is not None else MEMORY_TOTAL
+        spaces = [m.aspace for m in self.world.index.address_spaces.values()
+                  if hasattr(m, "aspace")]
+        used, shared = machine_memory(spaces)
+        return total, max(0, total - used), shared
 
     def sample_load(self) -> None:
         """Fold the load averages up to now (systems/loadavg.py) with the active guest tasks."""

@@ -45,6 +45,9 @@ BRK_FIELDS = ("start_brk", "current_brk", "start_data", "end_data", "rlimit_data
 
 # FLAGS bit the placement kernels need (the rest are the AddressSpace's business).
 VM_GROWSDOWN = 0x8
+# The lock bits, which the mlock family's handlers (syscalls/sys_mm.py) read as well
+VM_LOCKED = 0x400  # mlock, mlockall, MAP_LOCKED: VmLck; fork and exec do not pass it on
+VM_LOCKONFAULT = 0x800  # mlock2's MLOCK_ONFAULT, MCL_ONFAULT: locked as pages are touched
 
 FAULT = -1
 NOT_FOUND = -2

@@ -38,7 +38,7 @@ from ..fs.stdio import HostStdioFile
 from ..systems import cpu_clocks, fd_table, loadavg, namespaces, ptrace, seccomp, task_sched, tty
 from ..systems.task_list import TaskList
 from ..systems.task_signals import handler_of
-from .sys_info import RELEASE, SYSNAME, memory_totals
+from .sys_info import RELEASE, SYSNAME
 
 _VSYSCALL_MAPS_LINE = (f"{VSYSCALL_ADDR:08x}-{VSYSCALL_ADDR + PAGE_SIZE:08x} --xp 00000000 00:00 0 "
                        .ljust(72) + " [vsyscall]\n").encode()
@@ -509,7 +509,7 @@ class KernelProc(ProcProvider):
         return f"{loadavg.loadavg_text(w.index.avenrun)} {running}/{total} {last}\n"
 
     def _proc_meminfo(self) -> str:
-        total, free, shared = memory_totals(self.world)
+        total, free, shared = self.machine.memory_totals()
         kb = {"MemTotal": total // 1024, "MemFree": free // 1024,
               "MemAvailable": free // 1024, "Buffers": 0, "Cached": 0, "SwapCached": 0,
               "Shmem": shared // 1024, "SReclaimable": 0, "SwapTotal": 0, "SwapFree": 0}

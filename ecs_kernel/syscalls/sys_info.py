@@ -9,15 +9,11 @@ import struct
 
 from ..abi import (CAP_SYS_ADMIN, FSHIFT, GRND_INSECURE, GRND_NONBLOCK, GRND_RANDOM, NEW_UTS_LEN,
                    NSEC_PER_SEC, PER_LINUX32, PER_MASK, SI_LOAD_SHIFT, UNAME26)
-from ..cpu import host_limits
-from ..cpu.memory import machine_memory
 from ..errors import E, KernelError
 from ..systems.task_identity import capable
 from .context import s32, u32
 from .registry import FULL, PARTIAL, syscall
 
-# The machine's memory when no run --memory limit sizes it (a World run in-process, the tests)
-MEMORY_TOTAL = 4 << 30
 
 SYSNAME = b"Linux"
 RELEASE = b"6.1.0-ecs-kernel"
@@ -83,18 +79,6 @@ def setdomainname(t, name, length):
     return _set_uts(t, "domainname", name, length)
 
 
-def memory_totals(world) -> tuple[int, int, int]:
-    """(total, free, shared) bytes of the machine the guests see: ``run --memory``'s size (the
-    default keeps the host safe: cpu/host_limits.py), or MEMORY_TOTAL without a limit; what the
-    guests hold is used (machine_memory), the rest free. Kernel memory and ecs-kernel's own are
-    not counted, so the figures follow the guests alone (a deterministic run sees the same)."""
-    limit = host_limits.current().memory
-    total = limit if limit is not None else MEMORY_TOTAL
-    spaces = [m.aspace for m in world.index.address_spaces.values() if hasattr(m, "aspace")]
-    used, shared = machine_memory(spaces)
-    return total, max(0, total - used), shared
-
-
 @syscall("sysinfo", FULL, "the machine is run --memory's size; free is what its guests do not "
          "hold; no swap", args=("osysinfo",))
 def sysinfo(t, info):
@@ -105,7 +89,7 @@ def sysinfo(t, info):
     m.sample_load()
     loads = [x << (SI_LOAD_SHIFT - FSHIFT) for x in t.world.index.avenrun]
     procs = m.task_counts()[2]
-    total, free, shared = memory_totals(t.world)
+    total, free, shared = m.memory_totals()
     raw = struct.pack("<q3Q6QHHxxxxQQI", up, *loads, total, free, shared, 0, 0, 0,
                       procs, 0, 0, 0, 1)
     t.mm.copy_out(info, raw.ljust(112, b"\0"))

@@ -15,7 +15,7 @@ from ..fs.file import FileMapping
 from ..fs.memfd import WRITE_SEALS, MemfdInode
 from ..fs.inodes import MAY_WRITE, RegularFile, permitted
 from ..components import rlimits
-from ..cpu.memory import VM_LOCKED, VM_LOCKONFAULT
+from ..jit.pagewalk import VM_LOCKED, VM_LOCKONFAULT
 from ..systems import fd_table, task_identity
 from .context import s32, u32
 from .registry import FULL, syscall
