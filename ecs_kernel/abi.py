@@ -873,6 +873,10 @@ MADV_GUARD_REMOVE = 103
 
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
+# arch/x86/include/uapi/asm/vsyscall.h: the legacy vsyscall page (vsyscall=xonly: calls into it
+# fault and the kernel emulates them, emulate_vsyscall); its three entry points, 1 KiB apart
+VSYSCALL_ADDR = 0xFFFFFFFFFF600000
+VSYSCALL_ENTRY_SIZE = 0x400
 PAGE_MASK = ~(PAGE_SIZE - 1)
 # 4-level paging: TASK_SIZE_MAX = (1 << 47) - PAGE_SIZE, the top of user space (0x7ffffffff000).
 TASK_SIZE = (1 << 47) - PAGE_SIZE
@@ -973,6 +977,8 @@ PTRACE_SETFPREGS = 15
 PTRACE_ATTACH = 16
 PTRACE_DETACH = 17
 PTRACE_SYSCALL = 24
+PTRACE_SYSEMU = 31
+PTRACE_SYSEMU_SINGLESTEP = 32
 PTRACE_SETOPTIONS = 0x4200
 PTRACE_GETEVENTMSG = 0x4201
 PTRACE_GETSIGINFO = 0x4202
@@ -983,6 +989,7 @@ PTRACE_SEIZE = 0x4206
 PTRACE_INTERRUPT = 0x4207
 PTRACE_LISTEN = 0x4208
 PTRACE_PEEKSIGINFO = 0x4209
+PTRACE_PEEKSIGINFO_SHARED = 1
 PTRACE_GETSIGMASK = 0x420A
 PTRACE_SETSIGMASK = 0x420B
 PTRACE_SECCOMP_GET_FILTER = 0x420C
@@ -1028,6 +1035,10 @@ PR_GET_NAME = 16
 PR_GET_SECCOMP = 21
 PR_SET_SECCOMP = 22
 PR_CAPBSET_READ = 23
+PR_SET_MM = 35
+PR_SET_MM_MAP = 14
+PR_SET_MM_MAP_SIZE = 15
+PR_SET_MM_AUXV = 12
 PR_SET_CHILD_SUBREAPER = 36
 PR_GET_CHILD_SUBREAPER = 37
 PR_SET_NO_NEW_PRIVS = 38
@@ -1309,6 +1320,7 @@ NR_RT_SIGTIMEDWAIT = 128
 NR_RT_SIGSUSPEND = 130
 NR_GETTID = 186
 NR_TIME = 201
+NR_GETCPU = 309
 NR_FUTEX = 202
 NR_RESTART_SYSCALL = 219
 NR_CLOCK_GETTIME = 228
@@ -1346,6 +1358,7 @@ BLOCK_IO = 7  # read/write/accept/... on a file that is not ready (components/io
 BLOCK_POLL = 8  # poll/ppoll/select/pselect6/epoll_wait (components/io_wait.py)
 BLOCK_VFORK = 9  # a vfork parent until its child execs or exits (killable only)
 BLOCK_PTRACE = 10  # a ptrace stop: until its tracer resumes it (systems/ptrace.py)
+BLOCK_EXEC = 11  # de_thread: an exec from a non-leader thread until the old leader is a zombie
 
 # Exit progress (gVisor TaskExitState); it only moves forward.
 TASK_EXIT_NONE = 0
@@ -1384,6 +1397,7 @@ class Block:
     POLL = BLOCK_POLL
     VFORK = BLOCK_VFORK
     PTRACE = BLOCK_PTRACE
+    EXEC = BLOCK_EXEC
 
 
 class ExitState:

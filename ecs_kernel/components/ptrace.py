@@ -39,6 +39,11 @@ STOP_GROUP = 5  # a group stop (under PTRACE_SEIZE: PTRACE_EVENT_STOP), PTRACE_I
 RESUME_CONT = 0
 RESUME_SYSCALL = 1
 RESUME_SINGLESTEP = 2
+RESUME_SYSEMU = 3  # PTRACE_SYSEMU: stop at the next syscall's entry and skip the call
+RESUME_SYSEMU_SINGLESTEP = 4  # PTRACE_SYSEMU_SINGLESTEP: that, and step one instruction
+TRACE_SYSCALLS = (RESUME_SYSCALL, RESUME_SYSEMU, RESUME_SYSEMU_SINGLESTEP)  # entry stops due
+SYSEMU = (RESUME_SYSEMU, RESUME_SYSEMU_SINGLESTEP)  # the call is skipped after its entry stop
+STEPPING = (RESUME_SINGLESTEP, RESUME_SYSEMU_SINGLESTEP)
 
 PT_SEIZED = 1 << 31  # in ptrace_flags beside the PTRACE_O_* options
 
@@ -58,6 +63,9 @@ TaskPtrace = Component("TaskPtrace", "tasks", {
     # a PTRACE_EVENT_* the current syscall reports once its result is in rax (clone's)
     "ptrace_event_pending": Column(np.uint8, 0),
     "ptrace_orig_ax": Column(np.int64, -1),  # orig_rax while in a syscall stop
+    # the exit stop of a blocked call that ended with a restart code was reported (rax showed
+    # -ERESTART*): once resumed, rax and orig_rax as the tracer left them say if it restarts
+    "ptrace_restart_shown": Column(np.bool_, False),
     # JOBCTL_TRAP_NOTIFY: the group stop a seized tracee is trapped in ended (SIGCONT); it traps
     # again once it listens
     "ptrace_notify": Column(np.bool_, False),

@@ -30,6 +30,9 @@ ThreadGroupCore = Component("ThreadGroupCore", "thread_groups", {
     "group_exit_code": Column(I32, 0),  # wait status of the group exit
     "termination_signal": Column(np.int8, 0),  # sent to the parent when the group dies
     "did_exec": Column(np.bool_, False),  # setpgid on a child that has exec'd: EACCES
+    # de_thread (signal->group_exec_task): the non-leader thread whose exec waits for the old
+    # leader to be a zombie, then takes its place and its ids (systems/task_exit.promote_exec)
+    "exec_task": Column(I32, -1),
     "is_session_leader": Column(np.bool_, False),
     "tty": Column(np.bool_, False),  # the console is its controlling terminal (systems/tty.py)
     "rlimits": Column(I32, -1),  # row of the (copy-on-write) rlimit set

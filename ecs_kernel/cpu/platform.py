@@ -296,11 +296,17 @@ class Platform:
         self.fault_addr = 0
         self.fault_code = SI_KERNEL
         self.exception_in_flight = False  # the interrupt hook saw an exception QEMU keeps "in flight"
+        self.port_fault_rip = None  # an in/out's #GP: where the instruction starts
 
     # -- hooks ------------------------------------------------------------------------------------
     def add_hooks(self, gm: GuestMemory) -> None:
         self._add_syscall_hook(gm)
         gm.hooks.append(gm.uc.hook_add(UC_HOOK_INTR, self._on_interrupt))
+        # in/out at CPL 3 with IOPL 0 and no I/O bitmap: #GP (Unicorn runs them, asking these)
+        gm.hooks.append(gm.uc.hook_add(UC_HOOK_INSN, self._on_port_in, None, 1, 0,
+                                       X.UC_X86_INS_IN))
+        gm.hooks.append(gm.uc.hook_add(UC_HOOK_INSN, self._on_port_out, None, 1, 0,
+                                       X.UC_X86_INS_OUT))
         self._add_tlb_hook(gm)
         if getattr(self.machine, "deterministic", False):
             self._add_tsc_hooks(gm)
@@ -507,6 +513,9 @@ class Platform:
                     self.fault_addr, self.fault_code = uc.reg_read(X.UC_X86_REG_RIP), ILL_ILLOPN
                 elif self.fault_signal == SIGBUS:
                     self.fault_code = BUS_ADRALN
+        if self.port_fault_rip is not None:
+            uc.reg_write(X.UC_X86_REG_RIP, self.port_fault_rip)
+            self.port_fault_rip = None
         if self.exception_in_flight:
             clear_exception_in_flight(gm)
         with self.run_lock:
@@ -580,6 +589,22 @@ class Platform:
             uc.ctl(_ucc.UC_CTL_TLB_FLUSH, _ucc.UC_CTL_IO_WRITE)  # what the bypass granted
             uc.context_restore(ctx)
         return found[0] if found and page <= found[0] < page + PAGE_SIZE else page
+
+    def _port_fault(self, uc) -> None:
+        """A user-mode in/out: the general protection fault Linux turns into SIGSEGV
+        (SI_KERNEL, no address)."""
+        if not self.fault_signal:
+            self.fault_signal, self.fault_addr, self.fault_code = SIGSEGV, 0, SI_KERNEL
+            # the engine finishes the instruction after the stop: the fault is at its start
+            self.port_fault_rip = uc.reg_read(X.UC_X86_REG_RIP)
+        uc.emu_stop()
+
+    def _on_port_in(self, uc, port, size, user_data):
+        self._port_fault(uc)
+        return 0
+
+    def _on_port_out(self, uc, port, size, value, user_data):
+        self._port_fault(uc)
 
     def _on_interrupt(self, uc, intno, user_data):
         if intno == INT80:

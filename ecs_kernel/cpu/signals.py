@@ -57,9 +57,10 @@ class GuestSignals:
         own registers). Builds one frame per handler (nested, newest on top) and points the
         engine at the last handler. Returns True if a handler is entered.
 
-        In a hook, ``nr`` is the call's number: a call that returned a restart code (-ERESTARTSYS
-        and kin) is finished as handle_signal does before the first frame: -EINTR, or run again
-        after the handler (rip on the ``syscall``, rax the number) under SA_RESTART."""
+        ``nr`` (in a hook, or after a ptrace exit stop that showed a restart code) is the call's
+        number: a call that returned a restart code (-ERESTARTSYS and kin) is finished as
+        handle_signal does before the first frame: -EINTR, or run again after the handler (rip
+        on the ``syscall``, rax the number) under SA_RESTART."""
         w = self.world
         T, G = w.tasks, w.thread_groups
         uc = self.machine.memory_of(row).uc
@@ -78,8 +79,9 @@ class GuestSignals:
                 regs = SF.read_regs(uc)
                 if in_hook:
                     regs["rip"], regs["rax"] = rip & MASK64, rax & MASK64
-                    if nr >= 0 and -rax in (ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND,
-                                            ERESTART_RESTARTBLOCK):
+                if nr >= 0:
+                    rip, rax = regs["rip"], regs["rax"] - (1 << 64 if regs["rax"] >> 63 else 0)
+                    if -rax in (ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, ERESTART_RESTARTBLOCK):
                         if -rax == ERESTARTNOINTR or (-rax == ERESTARTSYS and taken[2] & SA_RESTART):
                             regs["rip"], regs["rax"] = (rip - 2) & MASK64, nr
                         else:
@@ -199,6 +201,12 @@ class GuestSignals:
         T = self.world.tasks
         return self._siginfo_bytes(signo, int(T.si_code[row]), int(T.si_pid[row]),
                                    int(T.si_uid[row]), int(T.si_value[row]))
+
+    def queued_siginfo(self, q: int) -> bytes:
+        """The 128-byte siginfo of queued signal ``q`` (a sigqueue row)."""
+        Q = self.world.sigqueue
+        return self._siginfo_bytes(int(Q.q_signo[q]), int(Q.q_code[q]), int(Q.q_pid[q]),
+                                   int(Q.q_uid[q]), int(Q.q_value[q]))
 
     @staticmethod
     def _siginfo_bytes(signo: int, code: int, pid: int, uid: int, value: int) -> bytes:

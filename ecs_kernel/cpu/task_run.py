@@ -44,7 +44,8 @@ from unicorn import x86_const as X
 
 from ..abi import (ADDR_COMPAT_LAYOUT, CLONE_SETTLS, CLONE_THREAD, CLONE_VM, ERESTARTNOHAND,
                    ERESTARTNOINTR, ERESTARTSYS, ERESTART_RESTARTBLOCK, ExitState, NR_RESTART_SYSCALL,
-                   PTRACE_O_TRACESYSGOOD, RLIMIT_AS, RLIMIT_DATA, RLIMIT_STACK, SEGV_MAPERR,
+                   PTRACE_EVENT_VFORK_DONE, PTRACE_O_TRACESYSGOOD, PTRACE_O_TRACEVFORKDONE,
+                   RLIMIT_AS, RLIMIT_DATA, RLIMIT_STACK, SEGV_MAPERR,
                    SIGTRAP, SYSCALL_WORK_TRACE, TRAP_TRACE, Block, RunState, SIGKILL, SIGSEGV,
                    UNBLOCKABLE)
 from ..components import pidns, resources, sigactions
@@ -52,12 +53,12 @@ from ..components import ptrace as P
 from ..components.rlimits import get as rlimit_get
 from ..errors import KernelError
 from ..syscalls import dispatch, sys_rseq
-from ..syscalls.context import ExecDone, FSContext, Task
+from ..syscalls.context import ExecDone, FSContext, Task, s64
 from ..syscalls.strace import Strace
 from ..systems import (cpu_clocks, fasync, io_wait, loadavg, ptrace, task_block, task_clone,
                        task_exec, task_exit, task_signals)
 from ..systems.task_signals import deliverable
-from . import host_limits, host_signals, loader, scheduler, sigframe
+from . import host_limits, host_signals, loader, scheduler, sigframe, vsyscall
 from .clock import HostClock, VirtualClock
 from .exec_args import ExecCreds
 from .memory import AddressSpace, default_mmap_base, machine_memory
@@ -67,6 +68,7 @@ from .signals import INIT_FP, GuestSignals
 QUANTUM = scheduler.QUANTUM  # guest instructions per turn while another task or a deadline waits
 MASK64 = (1 << 64) - 1
 _RESTART = (-ERESTARTSYS, -ERESTARTNOINTR, -ERESTARTNOHAND)
+_RESTART_CODES = (*_RESTART, -ERESTART_RESTARTBLOCK)
 DEADLOCKED = -3  # run()'s status when a deterministic run deadlocked (machine.deadlock says how)
 MEMORY_TOTAL = 4 << 30  # the guests' machine when no run --memory limit sizes it (in-process runs)
 
@@ -268,8 +270,13 @@ class Machine:
         dispatcher does, on ExecDone); the run loop continues on the new one."""
         gm, prog = self._load(task, path, argv, envp, cwd)
         self._commit_exec(task, gm, prog, path)
-        if self.world.index.ptraced:
-            ptrace.exec_event(self.world, task.row, task.row)
+        w = self.world
+        if int(w.thread_groups.exec_task[int(w.tasks.tg[task.row])]) == task.row:
+            # from a non-leader thread: it takes the old leader's place once that is a zombie
+            # (now, or blocked until then); the ptrace report comes then (task_exit.promote_exec)
+            task_exec.wait_for_leader(w, task.row)
+        elif w.index.ptraced:
+            ptrace.exec_event(w, task.row, task.row)
         raise ExecDone()
 
     # -- clone ----------------------------------------------------------------------------------
@@ -322,6 +329,10 @@ class Machine:
             sigframe.load_context(gm.uc, regs, sigframe.save_fpstate(puc), fs_base, gs_base)
             gm.loaded_row = child
         event = ptrace.clone_event(w, task.row, child, flags) if w.index.ptraced else 0
+        if w.index.ptraced and w.tasks.ptracer[task.row] >= 0 and \
+                w.tasks.run_state[task.row] == RunState.blocked:
+            # a traced vfork parent: PTRACE_EVENT_VFORK_DONE once the child releases it
+            w.tasks.ptrace_event_pending[task.row] = PTRACE_EVENT_VFORK_DONE
         if event and w.tasks.run_state[task.row] == RunState.blocked:
             # a vfork parent: the event stop comes first, the wait for the child after it
             task_signals.ptrace_event_stop(w, task.row, event, int(w.tasks.ptrace_msg[task.row]))
@@ -447,6 +458,23 @@ class Machine:
         uc = self.memory_of(row).uc
         regs = self.platform.regs
         nr = regs.read(uc, X.UC_X86_REG_RAX)
+        if T.ptrace_restart_shown[row]:
+            # back from the exit stop that showed a restart code: the tracer may have changed
+            # rax (no restart) or orig_rax; signals come first (a handler makes it -EINTR),
+            # then the call restarts (restart_after_stop)
+            if int(T.ptrace_orig_ax[row]) < 0 or s64(nr) not in _RESTART_CODES:
+                T.ptrace_restart_shown[row] = False
+            return True
+        if (ret in _RESTART or ret == -ERESTART_RESTARTBLOCK) and \
+                T.syscall_work[row] & SYSCALL_WORK_TRACE:
+            # syscall_exit_work comes before the restart: the exit stop shows the code in rax
+            regs.write(uc, X.UC_X86_REG_RAX, ret & MASK64)
+            T.ptrace_orig_ax[row] = nr
+            T.ptrace_restart_shown[row] = True
+            T.run_state[row] = RunState.runSyscallExit  # where the resume goes on
+            task_signals.ptrace_stop(self.world, row, P.STOP_SYSCALL_EXIT, SIGTRAP | (
+                0x80 if T.ptrace_flags[row] & PTRACE_O_TRACESYSGOOD else 0))
+            return False
         if ret in _RESTART or ret == -ERESTART_RESTARTBLOCK:
             regs.write(uc, X.UC_X86_REG_RIP, regs.read(uc, X.UC_X86_REG_RIP) - 2)
             if ret == -ERESTART_RESTARTBLOCK:
@@ -455,11 +483,35 @@ class Machine:
             return False
         ret = self.dispatcher.complete(self.tasks[row], nr, ret, uc)
         regs.write(uc, X.UC_X86_REG_RAX, ret & MASK64)
+        if T.ptrace_event_pending[row] == PTRACE_EVENT_VFORK_DONE:
+            # kernel_clone after wait_for_vfork_done: the event stop (the child's pid its
+            # message), then the call's exit stop if the tracer resumes with PTRACE_SYSCALL
+            T.ptrace_event_pending[row] = 0
+            if T.ptracer[row] >= 0 and T.ptrace_flags[row] & PTRACE_O_TRACEVFORKDONE:
+                T.ptrace_orig_ax[row] = nr
+                T.ptrace_exit_due[row] = True
+                task_signals.ptrace_event_stop(self.world, row, PTRACE_EVENT_VFORK_DONE, ret)
+                return True
         if T.syscall_work[row] & SYSCALL_WORK_TRACE:  # the exit stop of a call that had blocked
             T.ptrace_orig_ax[row] = nr
             task_signals.ptrace_stop(self.world, row, P.STOP_SYSCALL_EXIT, SIGTRAP | (
                 0x80 if T.ptrace_flags[row] & PTRACE_O_TRACESYSGOOD else 0))
         return True
+
+    def restart_after_stop(self, row: int) -> None:
+        """arch_do_signal_or_restart with no handler, for a call whose exit stop showed a
+        restart code: rip back on the ``syscall``, rax orig_rax (restart_syscall's number for
+        -ERESTART_RESTARTBLOCK)."""
+        T = self.world.tasks
+        T.ptrace_restart_shown[row] = False
+        uc = self.memory_of(row).uc
+        regs = self.platform.regs
+        rax = s64(regs.read(uc, X.UC_X86_REG_RAX))
+        if rax not in _RESTART_CODES:
+            return
+        regs.write(uc, X.UC_X86_REG_RIP, regs.read(uc, X.UC_X86_REG_RIP) - 2)
+        regs.write(uc, X.UC_X86_REG_RAX, NR_RESTART_SYSCALL if rax == -ERESTART_RESTARTBLOCK
+                   else int(T.ptrace_orig_ax[row]) & MASK64)
 
     # -- the run loop -----------------------------------------------------------------------------
     def run(self, until=None) -> int | None:
@@ -490,6 +542,11 @@ class Machine:
                 self._host_kill()
             elif self.host_signals.pending:
                 host_signals.deliver(self)  # to the foreground job, as a terminal does
+            lead = int(G.leader[main_tg])
+            if lead != main and lead >= 0 and T.alive[lead] and int(T.tg[lead]) == main_tg:
+                # an exec from a thread made another row the leader (de_thread): the program's
+                # status is its
+                main = self.main_row = lead
             if G.exiting[main_tg] or not self._group_alive(main_tg) or self.deadlock is not None:
                 break
             self._service_blocked()
@@ -548,12 +605,16 @@ class Machine:
         if deliverable(self.world, row):
             # sent while it was not running: delivered on its way back to user mode
             uc = self.memory_of(row).uc
-            self.signals.deliver(row, rip=uc.reg_read(X.UC_X86_REG_RIP),
-                                 rax=uc.reg_read(X.UC_X86_REG_RAX), in_hook=False)
+            nr = int(T.ptrace_orig_ax[row]) if T.ptrace_restart_shown[row] else -1
+            if self.signals.deliver(row, rip=uc.reg_read(X.UC_X86_REG_RIP),
+                                    rax=uc.reg_read(X.UC_X86_REG_RAX), in_hook=False, nr=nr):
+                T.ptrace_restart_shown[row] = False  # the handler's frame has the call's end
             if not self._runnable(row):
                 if self.exits_pending():
                     self.tick()
                 return
+        if T.ptrace_restart_shown[row]:
+            self.restart_after_stop(row)
         self._run_app(row)
         if self.platform.stop_reason in ("exit", "killed") or self.exits_pending():
             self.tick()  # exits become zombies, parents hear SIGCHLD and their waits end
@@ -592,9 +653,9 @@ class Machine:
         quantum = self.scheduler.quantum(
             row, self.contended, QUANTUM if self.timer_deadline_ns is not None or self.contended else 0)
         stepping = self.world.index.ptraced and \
-            int(self.world.tasks.ptrace_resume[row]) == P.RESUME_SINGLESTEP
+            int(self.world.tasks.ptrace_resume[row]) in P.STEPPING
         if stepping:
-            quantum = 1  # PTRACE_SINGLESTEP: one instruction (Unicorn's count), then SIGTRAP
+            quantum = 1  # PTRACE_(SYSEMU_)SINGLESTEP: one instruction (Unicorn's count), then SIGTRAP
         self._quantum = quantum
         p.run(gm, quantum)
         if stepping:
@@ -633,7 +694,7 @@ class Machine:
         included), SIGTRAP with TRAP_TRACE; its delivery is the tracer's signal-delivery stop."""
         w = self.world
         T = w.tasks
-        if T.ptracer[row] < 0 or int(T.ptrace_resume[row]) != P.RESUME_SINGLESTEP or \
+        if T.ptracer[row] < 0 or int(T.ptrace_resume[row]) not in P.STEPPING or \
                 int(T.exit_state[row]) != 0:
             return
         if int(T.run_state[row]) == RunState.blocked and int(T.block[row]) == Block.PTRACE:
@@ -657,6 +718,9 @@ class Machine:
         """A CPU exception: the signal is forced on the task (Linux force_sig_fault); a handler
         runs at the faulting instruction, or the default action ends the process."""
         p = self.platform
+        if signo == SIGSEGV and vsyscall.in_page(p.fault_addr) and \
+                vsyscall.emulate(self, row, p.fault_addr):
+            return  # a call into the vsyscall page, done as Linux's emulate_vsyscall does it
         self.signals.fault(row, signo, p.fault_code, p.fault_addr)
 
     def _service_blocked(self) -> None:
@@ -669,6 +733,14 @@ class Machine:
                 if T.ptracer[r] >= 0 and T.block[r] == Block.WAIT \
                         and G.child_seq[int(T.tg[r])] != T.wait_seq[r]:
                     continue  # do_wait looks at its children before the signal (next tick)
+                if T.ptracer[r] >= 0 and T.syscall_work[r] & SYSCALL_WORK_TRACE and \
+                        int(T.block[r]) in task_signals.RAW_RESTART_CODES and \
+                        not G.exiting[int(T.tg[r])] and not (int(T.sig_pending[r]) | int(
+                            G.group_pending[int(T.tg[r])])) >> (SIGKILL - 1) & 1:
+                    # syscall_exit_work comes before get_signal: the call ends (a restart code)
+                    # and its exit stop is reported before the signal's (syscall_exit)
+                    task_signals.interrupt_syscall(self.world, r, True, raw=True)
+                    continue
                 if r != self.current:
                     self.switch_to(r)
                 uc = self.memory_of(r).uc
@@ -836,7 +908,7 @@ class Machine:
             if int(T.exit_state[r]) == ExitState.ZOMBIE:
                 continue
             if int(T.run_state[r]) == RunState.blocked:
-                blocked += int(T.block[r]) == Block.VFORK
+                blocked += int(T.block[r]) in (Block.VFORK, Block.EXEC)
             elif int(T.exit_state[r]) == ExitState.NONE:
                 running += 1
         return running, blocked, total

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..abi import (BLOCK_FUTEX, BLOCK_IO, BLOCK_NONE, BLOCK_POLL, BLOCK_SIGTIMEDWAIT, BLOCK_SLEEP,
-                   BLOCK_STOPPED, BLOCK_VFORK, BLOCK_WAIT,
+                   BLOCK_EXEC, BLOCK_STOPPED, BLOCK_VFORK, BLOCK_WAIT,
                    DEFAULT_IGNORE_MASK, EAGAIN, EINTR, EINVAL, ERESTARTSYS, ESRCH, NSIG, RUN_APP,
                    RUN_BLOCKED, RUN_SYSCALL_EXIT, SA_NODEFER, SA_RESETHAND, SA_RESTART, SI_KERNEL,
                    SI_TKILL, SI_USER, SIG_DFL, SIG_IGN, SIGCONT, SIGKILL, SIGRTMIN, SIGSTOP,
@@ -231,7 +231,8 @@ def deliver_batch(rows, start, alive, exit_state, tg, mask, pending, q_head, q_t
             return i, FALLBACK
         g = tg[t]
         while exit_state[t] == TASK_EXIT_NONE and not g_exiting[g]:
-            if run_state[t] == RUN_BLOCKED and (block[t] == BLOCK_STOPPED or block[t] == BLOCK_VFORK):
+            if run_state[t] == RUN_BLOCKED and (block[t] == BLOCK_STOPPED or block[t] == BLOCK_VFORK
+                                                or block[t] == BLOCK_EXEC):
                 break  # a stopped task, or a vfork parent (killable only), takes no handler
             blk = mask[t]
             cur = g_curr[g]

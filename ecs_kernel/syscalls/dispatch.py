@@ -146,7 +146,10 @@ class Dispatcher:
                 if call is not None:
                     tracer.leave(call, 0, kinds[nr])
                 if world.index.ptraced and world.tasks.ptracer[task.row] >= 0:
-                    self.exit_work(task, nr, platform.current_uch, stop=False)  # stopping already
+                    if world.tasks.block[task.row] == Block.EXEC:  # de_thread: the report later
+                        world.tasks.ptrace_orig_ax[task.row] = nr
+                    else:
+                        self.exit_work(task, nr, platform.current_uch, stop=False)  # stopping already
                 return
             except TaskExit:
                 if world.index.ptraced and world.tasks.ptracer[task.row] >= 0:

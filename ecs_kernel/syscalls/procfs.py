@@ -25,7 +25,7 @@ import os
 import numpy as np
 
 from ..abi import (O_CLOEXEC, NSEC_PER_SEC, PAGE_SIZE, RLIMIT_RSS, RLIMIT_SIGPENDING, SIG_DFL, SIG_IGN,
-                   USER_HZ, ExitState)
+                   USER_HZ, VSYSCALL_ADDR, ExitState)
 from ..checkpoint_objects import state_function
 from ..components import pidns, rlimits
 from ..components.task import task_cpu
@@ -40,6 +40,9 @@ from ..systems import (cpu_clocks, fd_table, loadavg, namespaces, ptrace, seccom
 from ..systems.task_list import TaskList
 from ..systems.task_signals import handler_of
 from .sys_info import RELEASE, SYSNAME
+
+_VSYSCALL_MAPS_LINE = (f"{VSYSCALL_ADDR:08x}-{VSYSCALL_ADDR + PAGE_SIZE:08x} --xp 00000000 00:00 0 "
+                       .ljust(72) + " [vsyscall]\n").encode()
 
 _STATE_NAMES = {"R": "R (running)", "S": "S (sleeping)", "D": "D (disk sleep)",
                 "T": "T (stopped)", "t": "t (tracing stop)", "Z": "Z (zombie)",
@@ -243,8 +246,10 @@ class KernelProc(ProcProvider):
         return b"" if a is None else b"".join(x + b"\0" for x in a.envp)
 
     def maps(self, pid: int) -> bytes:
+        """The address space's VMAs, then the gate VMA: the vsyscall page (cpu/vsyscall.py
+        emulates calls into it), as Linux prints it under vsyscall=xonly."""
         a = self._aspace(self._row(pid))
-        return b"" if a is None else a.maps_text().encode()
+        return b"" if a is None else a.maps_text().encode() + _VSYSCALL_MAPS_LINE
 
     def statm(self, pid: int) -> bytes:
         """Pages (fs/proc/task_mmu.c task_statm): size, resident, shared (file and shmem),

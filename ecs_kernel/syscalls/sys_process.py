@@ -17,7 +17,8 @@ from ..abi import (RUSAGE_CHILDREN, ARCH_GET_CPUID, ARCH_GET_FS, ARCH_GET_GS, AR
                    NSIG, P_PID, P_PIDFD, PAGE_SIZE, PATH_MAX, PR_CAP_AMBIENT, PR_CAPBSET_DROP, PR_CAPBSET_READ,
                    PR_GET_CHILD_SUBREAPER, PR_GET_DUMPABLE, PR_GET_KEEPCAPS, PR_GET_NAME,
                    PR_GET_NO_NEW_PRIVS, PR_GET_PDEATHSIG, PR_GET_SECCOMP, PR_SET_SECCOMP, PR_GET_SECUREBITS,
-                   PR_SET_CHILD_SUBREAPER, PR_SET_DUMPABLE, PR_SET_KEEPCAPS, PR_SET_NAME,
+                   PR_SET_CHILD_SUBREAPER, PR_SET_DUMPABLE, PR_SET_KEEPCAPS, PR_SET_MM,
+                   PR_SET_MM_AUXV, PR_SET_MM_MAP, PR_SET_MM_MAP_SIZE, PR_SET_NAME,
                    PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG, PR_SET_SECUREBITS, RLIMIT_AS,
                    RLIMIT_DATA, RLIMIT_NOFILE, RLIMIT_STACK, RLIM_NLIMITS, RunState,
                    SECURE_KEEP_CAPS, SIGCHLD, SIGCONT, TASK_SIZE, WNOHANG)
@@ -91,7 +92,8 @@ def _execve(t, path_addr, argv_addr, envp_addr, cwd=None, empty_fd=None):
     return 0  # not reached: execve raises ExecDone
 
 
-@syscall("execve", PARTIAL, "replaces the image of a single-threaded process; no set-user-ID",
+@syscall("execve", PARTIAL, "replaces the process's image; from a thread, the others exit and "
+         "the caller waits for the old leader, then takes its pid; no set-user-ID",
          args=("s", "argv", "envp"))
 def execve(t, path, argv, envp):
     """Implements execve(2)."""
@@ -309,7 +311,8 @@ def pack_rusage(ru: cpu_clocks.Rusage) -> bytes:
 
 
 @syscall("prctl", PARTIAL, "names, pdeath signal, dumpable, subreaper, no_new_privs, seccomp, keepcaps, "
-         "securebits, the bounding and ambient capability sets; others EINVAL",
+         "securebits, the bounding and ambient capability sets; PR_SET_MM checks its arguments "
+         "and CAP_SYS_RESOURCE, then EINVAL (the mm's fields are not modelled); others EINVAL",
          args=("prctl", "prctlarg", "prctlarg", "prctlarg", "prctlarg"))
 def prctl(t, option, a2, a3, a4, a5):
     """Implements prctl(2)."""
@@ -377,6 +380,16 @@ def prctl(t, option, a2, a3, a4, a5):
     if option == PR_SET_SECUREBITS:
         task_identity.set_securebits(w, row, a2)
         return 0
+    if option == PR_SET_MM:
+        # prctl_set_mm: the argument checks and the capability come first; the mm's fields
+        # (CRIU's restore) are not modelled
+        if a5 or (a4 and a2 not in (PR_SET_MM_AUXV, PR_SET_MM_MAP, PR_SET_MM_MAP_SIZE)):
+            raise KernelError(E.EINVAL)
+        if a2 in (PR_SET_MM_MAP, PR_SET_MM_MAP_SIZE):
+            raise KernelError(E.EINVAL, "PR_SET_MM_MAP is not modelled")
+        if not task_identity.capable(w, row, CAP_SYS_RESOURCE):
+            raise KernelError(E.EPERM)
+        raise KernelError(E.EINVAL, "PR_SET_MM's fields are not modelled")
     if option == PR_CAP_AMBIENT:
         if a4 or a5:
             raise KernelError(E.EINVAL)

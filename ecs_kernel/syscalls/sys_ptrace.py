@@ -15,11 +15,13 @@ from unicorn import x86_const as X
 from ..abi import (AUDIT_ARCH_X86_64, NT_PRFPREG, NT_PRSTATUS, PTRACE_ATTACH, PTRACE_CONT,
                    PTRACE_DETACH, PTRACE_GET_SYSCALL_INFO, PTRACE_GETEVENTMSG, PTRACE_GETFPREGS,
                    PTRACE_GETREGS, PTRACE_GETREGSET, PTRACE_GETSIGINFO, PTRACE_GETSIGMASK,
-                   PTRACE_INTERRUPT, PTRACE_KILL, PTRACE_LISTEN, PTRACE_PEEKDATA,
+                   PTRACE_INTERRUPT, PTRACE_KILL, PTRACE_LISTEN, PTRACE_PEEKSIGINFO,
+                   PTRACE_PEEKSIGINFO_SHARED, PTRACE_SECCOMP_GET_FILTER, PTRACE_PEEKDATA,
                    PTRACE_PEEKTEXT, PTRACE_PEEKUSR, PTRACE_POKEDATA, PTRACE_POKETEXT,
                    PTRACE_POKEUSR, PTRACE_SEIZE, PTRACE_SETFPREGS, PTRACE_SETOPTIONS,
                    PTRACE_SETREGS, PTRACE_SETREGSET, PTRACE_SETSIGINFO, PTRACE_SETSIGMASK,
-                   PTRACE_EVENT_SECCOMP, PTRACE_SINGLESTEP, PTRACE_SYSCALL,
+                   PTRACE_EVENT_SECCOMP, PTRACE_SINGLESTEP, PTRACE_SYSCALL, PTRACE_SYSEMU,
+                   PTRACE_SYSEMU_SINGLESTEP,
                    PTRACE_SYSCALL_INFO_ENTRY, PTRACE_SYSCALL_INFO_SECCOMP,
                    PTRACE_SYSCALL_INFO_EXIT, PTRACE_SYSCALL_INFO_NONE, PTRACE_TRACEME,
                    SIGTRAP, TASK_SIZE, UNBLOCKABLE, USER_AREA_SIZE, USER_CS,
@@ -27,7 +29,7 @@ from ..abi import (AUDIT_ARCH_X86_64, NT_PRFPREG, NT_PRSTATUS, PTRACE_ATTACH, PT
 from ..components import pidns
 from ..components import ptrace as P
 from ..errors import E, KernelError
-from ..systems import ptrace, task_signals
+from ..systems import ptrace, seccomp, task_signals
 from .context import s64
 from .registry import PARTIAL, syscall
 
@@ -130,17 +132,19 @@ def _syscall_info(t, row: int) -> bytes:
 def _resume(t, row: int, mode: int, sig: int) -> None:
     """ptrace_resume plus the CPU's part: a syscall left at its entry stop runs now (the
     registers as the tracer left them: orig_rax is the call, -1 skips it with rax as the
-    result), and an exit stop due after an event or a skipped call comes at once."""
+    result; an entry stop under PTRACE_SYSEMU skips it whatever the resume), and an exit stop
+    due after an event or a skipped call comes at once."""
     w = t.world
     T = w.tasks
     orig = int(T.ptrace_orig_ax[row])
+    emulated = int(T.ptrace_resume[row]) in P.SYSEMU  # syscall_trace_enter's work at the stop
     code = int(T.ptrace_code[row])
     kind = ptrace.resume(w, row, mode, sig)
     exit_due = bool(T.ptrace_exit_due[row])
     T.ptrace_exit_due[row] = False
     seccomp_event = kind == P.STOP_EVENT and code == SIGTRAP | PTRACE_EVENT_SECCOMP << 8
     if kind == P.STOP_SYSCALL_ENTRY or seccomp_event:
-        if orig == -1:
+        if orig == -1 or (emulated and kind == P.STOP_SYSCALL_ENTRY):
             exit_due = True  # skipped: rax holds what the tracer put there
         else:
             uc = t.machine.tracee_engine(row)
@@ -163,12 +167,13 @@ def _peek_user(t, row: int, addr: int) -> int:
 
 
 @syscall("ptrace", PARTIAL, "TRACEME, ATTACH, SEIZE, INTERRUPT, LISTEN, DETACH, CONT, SYSCALL, "
-         "SINGLESTEP (Unicorn's one-instruction count), KILL, PEEK/POKE text, data and user, "
-         "GET/SETREGS, GET/SETFPREGS, GET/SETREGSET, "
-         "GET/SETSIGINFO, GET/SETSIGMASK, SETOPTIONS, GETEVENTMSG, GET_SYSCALL_INFO; syscall, "
-         "signal-delivery, group and fork/vfork/clone/exec/exit/seccomp event stops; no "
-         "SYSEMU, no PEEKSIGINFO or SECCOMP_GET_FILTER, a traced non-leader thread's "
-         "exit is not reported to its tracer",
+         "SINGLESTEP (Unicorn's one-instruction count), SYSEMU, SYSEMU_SINGLESTEP, KILL, PEEK/POKE "
+         "text, data and user, GET/SETREGS, GET/SETFPREGS, GET/SETREGSET, GET/SETSIGINFO, "
+         "PEEKSIGINFO, GET/SETSIGMASK, SETOPTIONS, GETEVENTMSG, GET_SYSCALL_INFO, "
+         "SECCOMP_GET_FILTER; syscall, signal-delivery, group and fork/vfork/vfork-done/clone/"
+         "exec/exit/seccomp event stops (an exec from a thread after the old leader's exit "
+         "stop, under its pid); a traced thread's exit is its tracer's to reap; no "
+         "SECCOMP_GET_METADATA, no hardware debug registers",
          args=("x", "i", "p", "p"))
 def sys_ptrace(t, request, pid, addr, data):
     """Implements ptrace(2)."""
@@ -266,11 +271,19 @@ def sys_ptrace(t, request, pid, addr, data):
             return 0  # (a trap's siginfo is not kept)
         signo, _errno, code = struct.unpack("<iii", mm.copy_in(data, 12))
         pid_, uid, _pad, value = struct.unpack("<iIiQ", mm.copy_in(data + 16, 20))
+        T.si_signo[tr] = signo  # resuming with this signal keeps the siginfo (ptrace_signal)
         T.si_code[tr] = code
         T.si_pid[tr] = pid_
         T.si_uid[tr] = uid
         T.si_value[tr] = s64(value)
         return 0
+    if request == PTRACE_SECCOMP_GET_FILTER:
+        prog = seccomp.get_filter(w, row, tr, addr)
+        if data:
+            mm.copy_out(data, prog.astype("<u8").tobytes())
+        return len(prog)
+    if request == PTRACE_PEEKSIGINFO:
+        return _peek_siginfo(t, tr, addr, data)
     if request == PTRACE_GETSIGMASK:
         if addr != 8:
             raise KernelError(E.EINVAL, "sigset size")
@@ -291,19 +304,50 @@ def sys_ptrace(t, request, pid, addr, data):
         info = _syscall_info(t, tr)
         mm.copy_out(data, info[:min(addr, len(info))])
         return len(info)
-    if request in (PTRACE_CONT, PTRACE_SYSCALL):
-        _resume(t, tr, P.RESUME_SYSCALL if request == PTRACE_SYSCALL else P.RESUME_CONT, data)
+    if request in _RESUMES:
+        _resume(t, tr, _RESUMES[request], data)
         return 0
     if request == PTRACE_DETACH:
         if not 0 <= data <= 64:
             raise KernelError(E.EIO, "bad signal")
         _resume(t, tr, P.RESUME_CONT, data)
-        ptrace.unlink(w, tr)
-        return 0
-    if request == PTRACE_SINGLESTEP:
-        _resume(t, tr, P.RESUME_SINGLESTEP, data)
+        ptrace.detach(w, tr)
         return 0
     raise KernelError(E.EIO, f"unknown ptrace request {request:#x}")
+
+
+def _peek_siginfo(t, row: int, addr: int, data: int) -> int:
+    """PTRACE_PEEKSIGINFO (ptrace_peek_siginfo): the siginfo of queued signals ``off`` onwards,
+    ``nr`` at most, of the tracee's own queue or (PTRACE_PEEKSIGINFO_SHARED) its process's;
+    returns how many were copied."""
+    off, flags, nr = struct.unpack("<QIi", t.mm.copy_in(addr, 16))
+    if flags & ~PTRACE_PEEKSIGINFO_SHARED:
+        raise KernelError(E.EINVAL, "unknown PEEKSIGINFO flags")
+    if nr < 0:
+        raise KernelError(E.EINVAL, "negative count")
+    w = t.world
+    T, Q = w.tasks, w.sigqueue
+    q = int(w.thread_groups.gq_head[int(T.tg[row])]) if flags & PTRACE_PEEKSIGINFO_SHARED \
+        else int(T.q_head[row])
+    skip, copied = off, 0
+    while q >= 0 and copied < nr:
+        if skip:
+            skip -= 1
+        else:
+            try:
+                t.mm.copy_out(data + copied * 128, t.machine.signals.queued_siginfo(q))
+            except KernelError:
+                if copied:
+                    break
+                raise
+            copied += 1
+        q = int(Q.q_next[q])
+    return copied
+
+
+_RESUMES = {PTRACE_CONT: P.RESUME_CONT, PTRACE_SYSCALL: P.RESUME_SYSCALL,
+            PTRACE_SINGLESTEP: P.RESUME_SINGLESTEP, PTRACE_SYSEMU: P.RESUME_SYSEMU,
+            PTRACE_SYSEMU_SINGLESTEP: P.RESUME_SYSEMU_SINGLESTEP}
 
 
 def _task(w, ns: int, pid: int) -> int:

@@ -129,7 +129,8 @@ def tracee(world, tracer: int, pid: int, *, need_stop: bool = True) -> int:
     t = pidns.task_by_tid(world, int(T.ns[tracer]), pid) if pid > 0 else -1
     if t < 0 or int(T.ptracer[t]) != tracer:
         raise KernelError(E.ESRCH, "not a tracee of the caller")
-    if need_stop and not stopped(world, t):
+    if need_stop and (not stopped(world, t) or T.ptrace_listening[t]):
+        # ptrace_freeze_traced: a tracee that listens (PTRACE_LISTEN) is in no ptrace stop
         raise KernelError(E.ESRCH, "the tracee is not stopped")
     return t
 
@@ -150,7 +151,7 @@ def resume(world, t: int, mode: int, sig: int) -> int:
         raise KernelError(E.EIO, "bad signal")
     kind = int(T.ptrace_stop[t])
     T.ptrace_resume[t] = mode
-    if mode == P.RESUME_SYSCALL:
+    if mode in P.TRACE_SYSCALLS:
         T.syscall_work[t] |= SYSCALL_WORK_TRACE
     else:
         T.syscall_work[t] &= ~SYSCALL_WORK_TRACE & MASK8
@@ -175,6 +176,15 @@ def resume(world, t: int, mode: int, sig: int) -> int:
     T.run_state[t] = T.ptrace_stop_run_state[t]
     T.block[t] = T.ptrace_stop_block[t]
     return kind
+
+
+def detach(world, t: int) -> None:
+    """PTRACE_DETACH's unlink (ptrace_detach), after the tracee was resumed as by PTRACE_CONT
+    with the detach's signal: the signal a signal-delivery stop goes on with (child->exit_code)
+    is kept past the unlink."""
+    inject = int(world.tasks.ptrace_inject[t])
+    unlink(world, t)
+    world.tasks.ptrace_inject[t] = inject
 
 
 def interrupt(world, t: int) -> None:
@@ -260,5 +270,5 @@ def tracer_pid(world, t: int, ns: int) -> int:
     return pidns.tid_in(world, tracer, ns) if tracer >= 0 else 0
 
 
-__all__ = ["traceme", "attach", "tracee", "resume", "kill", "interrupt", "listen",
+__all__ = ["traceme", "attach", "tracee", "resume", "detach", "kill", "interrupt", "listen",
            "set_options", "unlink", "clone_event", "exec_event", "stopped", "tracer_pid"]

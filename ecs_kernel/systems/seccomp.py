@@ -6,7 +6,8 @@ net/core/filter.c (bpf_check_classic, check_load_and_stores). gVisor: kernel/sec
 
 State is rows (components/seccomp.py): a task's mode, the newest filter of its chain and its
 ``syscall_work``; each filter row links to the one installed before it and holds a reference
-count; its checked program is an int64 array in ``world.index.seccomp_progs``. A filter is
+count; its checked program, followed by the program as given (what PTRACE_SECCOMP_GET_FILTER
+returns), is an int64 array in ``world.index.seccomp_progs``. A filter is
 installed only after :func:`check_filter` accepted the program (EINVAL for what Linux refuses) and
 rewrote it the way seccomp_check_filter does (``LD|W|ABS`` reads seccomp_data, the ``LEN`` loads
 become immediates of 64).
@@ -224,11 +225,32 @@ def filter_verdict(world, f: int, data: np.ndarray) -> int:
     progs = world.index.seccomp_progs
     ret = SECCOMP_RET_ALLOW
     while f >= 0:
-        cur = int(run_filter(progs[f], data)) & M32
+        cur = int(run_filter(progs[f][:int(F.insns[f])], data)) & M32
         if _signed_action(cur) < _signed_action(ret):
             ret = cur
         f = int(F.prev[f])
     return ret
+
+
+def get_filter(world, tracer: int, t: int, index: int) -> np.ndarray:
+    """seccomp_get_filter (PTRACE_SECCOMP_GET_FILTER): the program as installed of filter
+    ``index`` of ``t``'s chain, 0 the oldest. EACCES unless the tracer has CAP_SYS_ADMIN and no
+    seccomp of its own, EINVAL if ``t`` is not in filter mode, ENOENT past the chain."""
+    T, F = world.tasks, world.seccomp_filters
+    if not capable(world, tracer, CAP_SYS_ADMIN) or \
+            int(T.seccomp_mode[tracer]) != SECCOMP_MODE_DISABLED:
+        raise KernelError(E.EACCES, "PTRACE_SECCOMP_GET_FILTER needs CAP_SYS_ADMIN, no seccomp")
+    if int(T.seccomp_mode[t]) != SECCOMP_MODE_FILTER:
+        raise KernelError(E.EINVAL, "the tracee has no filters")
+    chain = []
+    f = int(T.seccomp_filter[t])
+    while f >= 0:
+        chain.append(f)
+        f = int(F.prev[f])
+    if index >= len(chain):
+        raise KernelError(E.ENOENT, "no such filter")
+    f = chain[len(chain) - 1 - index]
+    return world.index.seccomp_progs[f][int(F.insns[f]):]
 
 
 # -- installing ---------------------------------------------------------------------------------------
@@ -321,7 +343,8 @@ def set_mode_filter(world, t: int, flags: int, prog: np.ndarray) -> int:
     F.insns[f] = len(checked)
     F.path_insns[f] = total
     F.log[f] = bool(flags & SECCOMP_FILTER_FLAG_LOG)
-    world.index.seccomp_progs[f] = checked
+    # the checked program, then the one given (orig_prog: PTRACE_SECCOMP_GET_FILTER's answer)
+    world.index.seccomp_progs[f] = np.concatenate([checked, np.asarray(prog).astype(np.int64)])
     T.seccomp_filter[t] = f
     _set_mode(world, t, SECCOMP_MODE_FILTER)
     for r in threads:  # seccomp_sync_threads
@@ -389,8 +412,9 @@ def force_sigsys(world, t: int, nr: int, reason: int, ip: int, *, coredump: bool
         sigactions.reset_handler(world, sh, SIGSYS)
     if blocked:
         T.sig_mask[t] &= ~sigmask(SIGSYS)
+    ip &= (1 << 64) - 1  # (the vsyscall page's addresses have the top bit set)
     task_signals.send_signal(world, t, SIGSYS, group=False, code=SYS_SECCOMP, pid=nr,
-                             uid=reason, value=ip)
+                             uid=reason, value=ip - (1 << 64) if ip >> 63 else ip)
 
 
 TRACE = 3  # syscall_entry: a PTRACE_EVENT_SECCOMP stop for the tracer (the value: the data)

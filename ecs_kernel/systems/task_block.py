@@ -12,6 +12,7 @@ column names what it waits for; the request is in that kind's columns:
     Block.VFORK         a vfork parent      the child's vfork_parent           the child's exec or exit
     Block.STOPPED       a group stop        SigWait (the state it interrupted) SIGCONT
     Block.PTRACE        a ptrace stop       TaskPtrace (the stop, its report)  its tracer's resume
+    Block.EXEC          exec in a thread    ThreadGroupCore.exec_task          the old leader's exit
 
 A kernel call that leaves its task blocked returns :data:`BLOCKED`. The systems named last wake a
 task by moving it to ``runSyscallExit`` with its result in ``ret`` (or a restart code); a signal
@@ -94,6 +95,8 @@ def _request(world, t: int, b: int) -> dict:
         n = T.n
         kids = np.flatnonzero(T.alive[:n] & (T.vfork_parent[:n] == t))
         return {"child": int(kids[0]) if len(kids) else -1}
+    if b == Block.EXEC:
+        return {"leader": int(world.thread_groups.leader[int(T.tg[t])])}
     if b == Block.PTRACE:
         return {"tracer": int(T.ptracer[t]), "stop": int(T.ptrace_stop[t]),
                 "code": int(T.ptrace_code[t])}

@@ -10,7 +10,8 @@ driver.
 from __future__ import annotations
 
 from ..abi import (ARG_MAX, CAP_SYS_RAWIO, MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MMAP_PAGE_ZERO,
-                   PAGE_SIZE, PROT_EXEC, PROT_READ, READ_IMPLIES_EXEC, ExitState, STK_LIM)
+                   PAGE_SIZE, PROT_EXEC, PROT_READ, READ_IMPLIES_EXEC, Block, ExitState, RunState,
+                   STK_LIM)
 from ..errors import KernelError
 from ..components import links, resources, sigactions
 from . import cpu_clocks, fd_table, futex, task_clone, task_exit, task_identity, task_signals, timers
@@ -27,14 +28,35 @@ def arg_strings_limit(rlimit_stack: int = STK_LIM) -> int:
 
 
 def zap_other_threads(world, row: int) -> None:
-    """de_thread: every other thread of ``row``'s process exits now (it never runs again; the EXIT
-    system finishes it at the next tick). A non-leader that execs keeps its own tid here, while
-    Linux hands it the leader's: getpid() is right, gettid() differs."""
+    """de_thread: every other thread of ``row``'s process exits now with status 0 (it never runs
+    again; the EXIT system finishes it at the next tick; a tracee with PTRACE_O_TRACEEXIT stops
+    first). A non-leader that execs waits for the old leader to be a zombie, then takes its
+    place and its ids (:func:`wait_for_leader`, task_exit.promote_exec)."""
     T, G = world.tasks, world.thread_groups
     tg = int(T.tg[row])
     for r in links.members(G.task_head, tg, T.tg_next):
         if r != row and T.exit_state[r] == ExitState.NONE:
             task_exit.exit_task(world, r, 0)
+            if T.ptracer[r] >= 0:
+                task_signals.ptrace_exit_event(world, r)  # do_exit's PTRACE_EVENT_EXIT
+    if int(G.leader[tg]) != row:
+        G.exec_task[tg] = row
+
+
+def wait_for_leader(world, row: int) -> bool:
+    """The end of de_thread for an exec from a non-leader thread ``row``: if the old leader is
+    already a zombie, ``row`` takes its place now (False); otherwise ``row`` waits, killable only
+    (Block.EXEC: True), and the old leader's exit_notify promotes it."""
+    T, G = world.tasks, world.thread_groups
+    tg = int(T.tg[row])
+    if int(G.exec_task[tg]) != row:
+        return False
+    if int(T.exit_state[int(G.leader[tg])]) >= ExitState.ZOMBIE:
+        task_exit.promote_exec(world, row)
+        return False
+    T.run_state[row] = RunState.blocked
+    T.block[row] = Block.EXEC
+    return True
 
 
 def begin_new_exec(world, row: int, memory) -> int:
@@ -109,4 +131,4 @@ def exec_personality(world, row: int, aspace) -> None:
             aspace.mmap_min_addr = floor
 
 
-__all__ = ["begin_new_exec", "exec_personality", "zap_other_threads"]
+__all__ = ["begin_new_exec", "exec_personality", "zap_other_threads", "wait_for_leader"]

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..abi import (CLD_DUMPED, CLD_EXITED, CLD_KILLED, ExitState, PTRACE_O_EXITKILL, RunState,
-                   SA_NOCLDWAIT,
+from ..abi import (CLD_DUMPED, CLD_EXITED, CLD_KILLED, Block, ExitState, PTRACE_O_EXITKILL,
+                   PTRACE_O_TRACESYSGOOD, RunState, SA_NOCLDWAIT, SIGTRAP, SYSCALL_WORK_TRACE,
                    SIGCHLD, SIGCONT, SIGHUP, SIGKILL, SIG_IGN)
 from ..components import links, pidns, resources, rlimits
+from ..components import ptrace as P
 from ..components.signals import sigmask
 from ..components.task import begin_exit
 from ..errors import E, KernelError
@@ -33,8 +34,8 @@ from ..jit.scatter import add_at, first_seen, subtract_at, unique
 from ..jit.signals_batch import sigkill_rows
 from ..schedule import Phase, system
 from . import cpu_clocks, futex, io_wait, ipc_sem, ptrace, seccomp, sessions, task_clone, tty
-from .task_signals import (flags_of, group_kill, handler_of, release_group_signals,
-                           release_task_signals, send_group_signal)
+from .task_signals import (flags_of, group_kill, handler_of, ptrace_exit_event, ptrace_stop,
+                           release_group_signals, release_task_signals, send_group_signal)
 
 
 # -- kernel calls ----------------------------------------------------------------------------------
@@ -124,7 +125,8 @@ def kill_by_signal(world, tg: int, signo: int) -> None:
 # -- systems ----------------------------------------------------------------------------------------
 
 @system(phase=Phase.INTERRUPT, reads=("SigPending", "ThreadGroupMembership", "ThreadGroupCore"),
-        writes=("RunState", "ExitState"))
+        writes=("RunState", "ExitState", "TaskPtrace", "ChildEvents", "GroupSigPending",
+                "SigPending", "SigQueue"))
 def interrupt_system(world, commands) -> None:
     """Tasks with SIGKILL pending stop what they do (even blocked) and begin their exit."""
     T, G = world.tasks, world.thread_groups
@@ -136,6 +138,13 @@ def interrupt_system(world, commands) -> None:
     tg = T.tg[rows]
     T.exit_code[rows] = np.where(G.exiting[tg], G.group_exit_code[tg], SIGKILL)
     begin_exit(world, rows)
+    if world.index.ptraced:
+        # do_exit's PTRACE_EVENT_EXIT: a tracee with PTRACE_O_TRACEEXIT stops there (a ptrace
+        # stop it was in is over)
+        for t in rows[T.ptracer[rows] >= 0].tolist():
+            T.ptrace_stop[t] = P.STOP_NONE
+            T.ptrace_report[t] = False
+            ptrace_exit_event(world, t)
 
 
 @system(phase=Phase.EXIT,
@@ -176,7 +185,7 @@ def exit_system(world, commands) -> None:
     init = int(N.init_task[root])
     init_tg = int(T.tg[init]) if init >= 0 else -1
     simple = (T.child_head[rows] < 0) & (T.ns[rows] == root) & (T.tg[rows] != init_tg) \
-        & (T.ptracer[rows] < 0)
+        & (T.ptracer[rows] < 0) & (world.thread_groups.exec_task[T.tg[rows]] < 0)
     for t in rows[~simple].tolist():
         exit_notify(world, t)
     if world.settings.batch_exit:
@@ -237,6 +246,11 @@ def exit_notify(world, t: int) -> None:
     T.exit_state[t] = ExitState.ZOMBIE
     T.run_state[t] = RunState.runExitDone
     leader = int(G.leader[tg])
+    ex = int(G.exec_task[tg])
+    if t == leader and ex >= 0 and T.alive[ex] and int(T.run_state[ex]) == RunState.blocked \
+            and int(T.block[ex]) == Block.EXEC:
+        promote_exec(world, ex)  # de_thread's wait is over: the exec'ing thread takes over
+        return
     if t == leader:
         if G.tasks_count[tg] == 1 and traced_elsewhere(world, t):
             # a zombie tracee is its tracer's to see first; its parent hears of it once the
@@ -245,9 +259,53 @@ def exit_notify(world, t: int) -> None:
             notify_tracer_of_exit(world, t)
         elif G.tasks_count[tg] == 1 and do_notify_parent(world, t):
             release(world, t)
+    elif T.ptracer[t] >= 0:
+        # a traced thread: a zombie its tracer hears of (SIGCHLD) and reaps with its wait
+        # (exit_notify: do_notify_parent to the tracer; wait_task_zombie then releases it)
+        T.ptrace_report[t] = True
+        notify_tracer_of_exit(world, t)
     else:
-        ptrace.unlink(world, t)  # a thread's exit is not kept for its tracer (see README)
         release(world, t)
+
+
+def promote_exec(world, t: int) -> None:
+    """The end of de_thread for an exec from non-leader ``t`` once the old leader is a zombie:
+    ``t`` takes the leader's ids (exchange_tids, transfer_pid) and its place among its parent's
+    children, becomes the leader, and the old leader is released without a report (its tracer
+    included). Then the exec's ptrace report: PTRACE_EVENT_EXEC with ``t``'s old tid as the
+    message (or the legacy SIGTRAP), and under PTRACE_SYSCALL the execve's exit stop."""
+    T, G, N = world.tasks, world.thread_groups, world.pid_namespaces
+    tg = int(T.tg[t])
+    old = int(G.leader[tg])
+    G.exec_task[tg] = -1
+    for ns in pidns.chain(world, int(T.ns[t])):
+        lvl = int(N.level[ns])
+        a, b = int(T.tids[t, lvl]), int(T.tids[old, lvl])
+        T.tids[t, lvl], T.tids[old, lvl] = b, a
+        pm = pidns.pidmap(world, ns)
+        pm.set("task", b, t)
+        pm.set("task", a, old)
+    p = int(T.parent[old])
+    if p >= 0:
+        links.unlink(T.child_head, T.child_tail, p, T.sib_next, T.sib_prev, old)
+        links.append(T.child_head, T.child_tail, p, T.sib_next, T.sib_prev, t)
+    T.parent[t] = p
+    G.leader[tg] = t
+    T.exit_state[old] = ExitState.DEAD
+    was_blocked = int(T.run_state[t]) == RunState.blocked and int(T.block[t]) == Block.EXEC
+    if was_blocked:
+        T.run_state[t] = RunState.runApp  # the new image's registers are in place
+        T.block[t] = Block.NONE
+    stopped = False
+    if T.ptracer[t] >= 0:
+        stopped = ptrace.exec_event(world, t, old)  # the message: t's old tid, now old's
+    release(world, old)
+    if was_blocked and T.ptracer[t] >= 0 and T.syscall_work[t] & SYSCALL_WORK_TRACE:
+        if stopped:
+            T.ptrace_exit_due[t] = True  # the execve's exit stop follows the event's resume
+        else:
+            ptrace_stop(world, t, P.STOP_SYSCALL_EXIT, SIGTRAP | (
+                0x80 if T.ptrace_flags[t] & PTRACE_O_TRACESYSGOOD else 0))
 
 
 def traced_elsewhere(world, t: int) -> bool:
@@ -273,9 +331,11 @@ def notify_tracer_of_exit(world, t: int) -> None:
 
 def release_traced_zombie(world, t: int) -> None:
     """The tracer has seen a zombie tracee's exit (or is gone): unlink it, and its real parent
-    hears of it now (and reaps it, or it is autoreaped)."""
+    hears of it now (and reaps it, or it is autoreaped); a thread that is not its group's
+    leader is released (wait_task_zombie: EXIT_DEAD)."""
     ptrace.unlink(world, t)
-    if do_notify_parent(world, t):
+    T = world.tasks
+    if int(world.thread_groups.leader[int(T.tg[t])]) != t or do_notify_parent(world, t):
         release(world, t)
 
 

@@ -202,7 +202,7 @@ class TaskList:
         zombie = T.exit_state[rows] == ExitState.ZOMBIE
         state = np.full(len(rows), ord("R"), np.uint8)
         state[is_blocked & np.isin(block, _INTERRUPTIBLE)] = ord("S")
-        state[is_blocked & (block == Block.VFORK)] = ord("D")
+        state[is_blocked & ((block == Block.VFORK) | (block == Block.EXEC))] = ord("D")
         state[is_blocked & (block == Block.STOPPED)] = ord("T")
         state[is_blocked & (block == Block.PTRACE)] = ord("t")  # a ptrace stop
         state[zombie] = ord("Z")

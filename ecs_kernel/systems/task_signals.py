@@ -20,7 +20,8 @@ import numpy as np
 
 from ..abi import (Block, CAP_KILL, CLD_CONTINUED, CLD_STOPPED, CLD_TRAPPED, PTRACE_EVENT_EXIT,
                    PTRACE_EVENT_STOP, PTRACE_O_TRACEEXIT, SIGTRAP, COREDUMP_SIGNALS, DEFAULT_IGNORE,
-                   ERESTARTNOINTR, ERESTART_RESTARTBLOCK, ExitState, FULL_MASK, MINSIGSTKSZ, NSIG,
+                   ERESTARTNOHAND, ERESTARTNOINTR, ERESTARTSYS, ERESTART_RESTARTBLOCK,
+                   ExitState, FULL_MASK, MINSIGSTKSZ, NSIG,
                    RLIMIT_SIGPENDING, RunState, SA_NOCLDSTOP, SA_NODEFER, SA_RESETHAND, SA_RESTART,
                    SIGCHLD, SIGCONT, SIGKILL, SIGRTMIN, SIGSEGV, SIGSTOP, SIG_BLOCK, SIG_DFL,
                    SIG_IGN, SIG_SETMASK, SIG_UNBLOCK, SI_KERNEL, SI_TKILL, SI_USER, SS_AUTODISARM,
@@ -727,7 +728,7 @@ def deliverable(world, t: int) -> bool:
     m = int(T.sig_mask[t])
     if T.run_state[t] == RunState.blocked:
         b = int(T.block[t])
-        if b in (Block.STOPPED, Block.VFORK, Block.PTRACE):
+        if b in (Block.STOPPED, Block.VFORK, Block.PTRACE, Block.EXEC):
             return False
         if b == Block.SIGTIMEDWAIT:
             m &= ~int(T.sig_wait_set[t])
@@ -848,7 +849,13 @@ def release_group_signals(world, tg: int) -> None:
 
 # -- delivery --------------------------------------------------------------------------------------------
 
-def interrupt_syscall(world, t: int, restart: bool) -> None:
+# The restart code a blocked call ends with before any handler is chosen (what a ptrace
+# syscall-exit stop shows in rax), for the blocks whose code the kind alone says.
+RAW_RESTART_CODES = {Block.SIGSUSPEND: -ERESTARTNOHAND, Block.WAIT: -ERESTARTSYS,
+                     Block.IO: -ERESTARTSYS}
+
+
+def interrupt_syscall(world, t: int, restart: bool, *, raw: bool = False) -> None:
     """A handler is about to run: the blocked syscall of ``t`` ends with what Linux returns
     (jit.signals_batch.interrupted_ret: -ERESTARTSYS to restart it under SA_RESTART, else
     -EINTR); ``restart`` is the handler's SA_RESTART. What the wait held goes: a futex waiter
@@ -858,7 +865,7 @@ def interrupt_syscall(world, t: int, restart: bool) -> None:
     if T.run_state[t] != RunState.blocked:
         return
     b = int(T.block[t])
-    if b in (Block.VFORK, Block.STOPPED):
+    if b in (Block.VFORK, Block.STOPPED, Block.EXEC):
         return
     ret = 0
     if b == Block.FUTEX:
@@ -869,6 +876,8 @@ def interrupt_syscall(world, t: int, restart: bool) -> None:
             restart = False
     # a PI lock is taken again after the handler (-ERESTARTNOINTR), whatever SA_RESTART says
     T.ret[t] = ret if ret == -ERESTARTNOINTR else interrupted_ret(b, restart)
+    if raw and b in RAW_RESTART_CODES:  # (``raw``: the code before the handler decides)
+        T.ret[t] = RAW_RESTART_CODES[b]
     if b == Block.IO:
         done = io_wait.progress(world, t)
         if done:
@@ -1028,7 +1037,7 @@ def get_signal(world, t: int, *, stop_after_handler: bool = False):
             return
     while T.exit_state[t] == ExitState.NONE and not G.exiting[tg]:
         if T.run_state[t] == RunState.blocked and T.block[t] in (Block.STOPPED, Block.VFORK,
-                                                                  Block.PTRACE):
+                                                                  Block.PTRACE, Block.EXEC):
             return  # a stopped task, or a vfork parent (killable only), takes no handler
         blocked = int(T.sig_mask[t])
         if T.ptrace_inject[t]:

@@ -247,6 +247,15 @@ def _try_tracees(world, t: int, opts: WaitOptions, target: int, st: _Search) -> 
         if es == ExitState.DEAD:
             continue
         st.notask_error = False
+        if es == ExitState.ZOMBIE and not T.ptrace_report[r]:
+            # a zombie tracee whose tracer is its real parent's group: the tracer reaps it
+            # from its ptraced list too, whatever __WCLONE says (wait_consider_task with
+            # ptrace=1: wait_task_zombie)
+            if int(G.leader[int(T.tg[r])]) == r and not task_exit.traced_elsewhere(world, r):
+                res = _consider(world, t, r, opts, st)
+                if res is not None:
+                    return res
+            continue
         if es == ExitState.ZOMBIE and T.ptrace_report[r]:
             if not opts.options & WEXITED:
                 continue

@@ -249,13 +249,42 @@ def test_seccomp_strict_and_filters(guest_build, libc):
     assert "kill: signal 31" in native.stdout.decode()
 
 
+@pytest.mark.parametrize("insn", ["in", "out", "inl", "outw"])
+def test_port_io_in_user_mode_is_a_general_protection_fault(guest_build, libc, insn):
+    """in/out at CPL 3 without I/O permission: SIGSEGV, SI_KERNEL, no address, the saved rip on
+    the instruction (Unicorn would run them)."""
+    same([guest_build("ioports", libc), insn])
+
+
+def _host_has_vsyscall() -> bool:
+    with open("/proc/self/maps") as f:
+        return "[vsyscall]" in f.read()
+
+
+@pytest.mark.parametrize("scenario", ["calls", "errno", "trap", "kill", "bad"])
+def test_vsyscall_page_calls_are_emulated_and_filtered(guest_build, libc, scenario):
+    """The legacy vsyscall page (vsyscall=xonly): time, gettimeofday and getcpu at its entry
+    points, its /proc/self/maps line, seccomp's ERRNO/TRAP/KILL on a call through it (SIGSYS's
+    si_call_addr the entry), SIGSEGV for a misaligned entry, a read and a bad pointer."""
+    if not _host_has_vsyscall():
+        pytest.skip("the host has no vsyscall page (vsyscall=none): no oracle to compare with")
+    same([guest_build("vsyscall", libc), scenario])
+
+
 @pytest.mark.parametrize("scenario", ["count", "peekpoke", "regs", "signal", "fork", "seize",
-                                      "attach", "seccomp", "step"])
+                                      "attach", "seccomp", "step", "wclone", "sysemu",
+                                      "restart", "detachsig", "vforkdone", "listen", "thread",
+                                      "peeksiginfo", "getfilter", "threadexec"])
 def test_ptrace(guest_build, libc, scenario):
     """ptrace: syscall stops counted and their numbers, PEEK/POKE, GETREGS/SETREGS changing a
     call and its result, signal-delivery stops (suppressed, delivered, changed), fork events and
     the auto-attached child's exit, SEIZE/INTERRUPT/GET_SYSCALL_INFO and TracerPid, ATTACH/DETACH,
-    EXITKILL."""
+    EXITKILL; a zombie tracee reaped by its tracer-parent with __WCLONE; PTRACE_SYSEMU; a
+    blocked call's exit stop (-ERESTARTNOHAND) before the signal's stop, restarts and EINTR; a
+    DETACH delivering the signal SETSIGINFO chose; PTRACE_EVENT_VFORK_DONE; PTRACE_LISTEN; a
+    traced thread's exit reaped by its tracer; PEEKSIGINFO; SECCOMP_GET_FILTER; an exec from a
+    non-leader thread (the leader's exit stop first, the old leader's tid taken over, the exec
+    event) and SIGKILL's PTRACE_EVENT_EXIT stop."""
     native, guest = same([guest_build("ptrace", libc), scenario])
     assert native.status == 0 and native.stdout
 

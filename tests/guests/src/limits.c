@@ -11,7 +11,19 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
+#include <stdint.h>
 #include <unistd.h>
+/* (musl has no linux/capability.h) */
+struct cap_header_ { uint32_t version; int pid; };
+struct cap_data_ { uint32_t effective, permitted, inheritable; };
+#define CAP_VERSION_3_ 0x20080522
+#define CAP_SYS_RESOURCE_ 24
+#ifndef PR_SET_MM
+#define PR_SET_MM 35
+#define PR_SET_MM_START_CODE 1
+#define PR_SET_MM_START_BRK 6
+#endif
 #define T(name, call) do { errno = 0; long r_ = (long)(call); int e_ = errno; printf("%s %ld errno %d\n", name, r_, r_ < 0 ? e_ : 0); } while (0)
 
 int main(void) {
@@ -63,5 +75,22 @@ int main(void) {
     printf("getpgrp==getpid %d\n", getpgrp() == getpid() || 1);
     T("sched_yield", sched_yield());
     T("arch_prctl get fs", syscall(SYS_arch_prctl, 0x1003, &rl) == 0);
+    /* PR_SET_MM: its argument checks, then CAP_SYS_RESOURCE (dropped in a child) */
+    T("PR_SET_MM arg5", prctl(PR_SET_MM, PR_SET_MM_START_CODE, 0, 0, 1));
+    T("PR_SET_MM arg4", prctl(PR_SET_MM, PR_SET_MM_START_CODE, 0, 1, 0));
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+        struct cap_header_ h = {CAP_VERSION_3_, 0};
+        struct cap_data_ d[2];
+        syscall(SYS_capget, &h, d);
+        d[0].effective &= ~(1u << CAP_SYS_RESOURCE_);
+        T("capset", syscall(SYS_capset, &h, d));
+        T("PR_SET_MM without CAP_SYS_RESOURCE", prctl(PR_SET_MM, 0, 0, 0, 0));
+        T("PR_SET_MM start_brk without CAP_SYS_RESOURCE", prctl(PR_SET_MM, PR_SET_MM_START_BRK, 0x10000, 0, 0));
+        fflush(stdout);
+        _exit(0);
+    }
+    waitpid(c, NULL, 0);
     return 0;
 }

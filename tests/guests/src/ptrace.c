@@ -7,6 +7,29 @@
  *             seen by the tracer and then by its real parent
  *   seize     SEIZE + INTERRUPT (PTRACE_EVENT_STOP), GET_SYSCALL_INFO, /proc TracerPid, KILL
  *   attach    ATTACH (SIGSTOP), DETACH, EPERM cases, EXITKILL
+ *   sysemu    PTRACE_SYSEMU: entry stops whose calls are skipped (rax as the tracer leaves it),
+ *             PTRACE_SYSCALL from such a stop (still skipped, then an exit stop), DETACH from one
+ *   restart   PTRACE_SYSCALL over a pause() a signal interrupts: the exit stop (rax -ERESTARTNOHAND)
+ *             before the signal-delivery stop; suppressed, the call restarts (a new entry stop);
+ *             delivered to a handler, it fails with EINTR; rax set to 0 at the exit stop: no restart
+ *   detachsig SETSIGINFO changing the signal, then DETACH with it: the new signal is delivered
+ *   vforkdone PTRACE_O_TRACEVFORKDONE: the vfork parent waits while its child is stopped, then
+ *             PTRACE_EVENT_VFORK_DONE (the child's pid), the vfork's exit stop; its wait4 blocks
+ *             until the tracer has reaped the traced child
+ *   listen    SEIZE, INTERRUPT, a group stop, PTRACE_LISTEN (ptrace requests fail with ESRCH,
+ *             SIGTERM waits), SIGCONT re-traps, DETACH lets SIGTERM kill it
+ *   thread    PTRACE_O_TRACECLONE: a thread's clone event, its first stop, its exit (SYS_exit 3)
+ *             reported to the tracer's wait, then a second thread killed by the group's exit
+ *   peeksiginfo PTRACE_PEEKSIGINFO of the thread's queue and (SHARED) the process's: counts,
+ *             offsets, real-time instances with their values, the EINVAL cases
+ *   getfilter PTRACE_SECCOMP_GET_FILTER: EINVAL without filters, each filter's length and
+ *             instructions as installed (a LEN load included), oldest first, ENOENT past them
+ *   threadexec an exec from a non-leader thread: untraced, the new image's tid is the pid; traced
+ *             (TRACECLONE|TRACEEXIT[|TRACEEXEC]), the leader's exit stop (status 0) while the exec
+ *             waits, then the exec event (the old tid) or SIGTRAP under the leader's pid, then
+ *             SIGKILL's exit stop
+ *   wclone    a TRACEME child that exits is reaped by its tracer-parent with __WCLONE (tracees
+ *             are eligible whatever __WCLONE says); an untraced one is not (ECHILD)
  * Each prints what it saw; run natively and under ecs-kernel, the outputs must match. */
 #include <errno.h>
 #include <signal.h>
@@ -20,6 +43,7 @@
 #include <sys/uio.h>
 #include <sys/user.h>
 #include <sys/wait.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #ifndef PTRACE_GET_SYSCALL_INFO
@@ -454,8 +478,546 @@ static int scenario_attach(void) {
     return 0;
 }
 
+/* ---- wclone: the tracer's wait sees a zombie tracee whatever __WCLONE says ---- */
+static int scenario_wclone(void) {
+    int fds[2];
+    pipe(fds);
+    pid_t c = fork();
+    if (c == 0) {
+        close(fds[0]);
+        pt(PTRACE_TRACEME, 0, 0, 0);
+        close(fds[1]);
+        _exit(3);
+    }
+    close(fds[1]);
+    char x;
+    printf("read after TRACEME: %zd\n", read(fds[0], &x, 1));
+    close(fds[0]);
+    int st = 0;
+    errno = 0;
+    pid_t r = wait4(c, &st, 0x80000000 /* __WCLONE */, 0);
+    printf("tracee: wait4 __WCLONE found %d errno %d\n", r == c, errno);
+    if (r == c) show("tracee", c, st);
+    pid_t u = fork();
+    if (u == 0) _exit(4);
+    usleep(20000);
+    errno = 0;
+    r = wait4(u, &st, 0x80000000 | WNOHANG, 0);
+    printf("untraced: wait4 __WCLONE %d errno %d\n", r, errno);
+    wait_for(u, "untraced");
+    return 0;
+}
+
+/* ---- sysemu: the tracer emulates the calls ---- */
+#ifndef PTRACE_SYSEMU
+#define PTRACE_SYSEMU 31
+#endif
+static int scenario_sysemu(void) {
+    pid_t c = fork();
+    if (c == 0) {
+        pt(PTRACE_TRACEME, 0, 0, 0);
+        raise(SIGSTOP);
+        long a = syscall(SYS_getppid);
+        long b = syscall(SYS_write, 1, "not written\n", 12);
+        long d = syscall(SYS_getpid);
+        long e = syscall(SYS_exit_group, 9);
+        printf("child: getppid %ld write %ld getpid %ld exit_group %ld\n", a, b, d, e);
+        fflush(stdout);
+        _exit(0);
+    }
+    wait_for(c, "child");
+    struct user_regs_struct r;
+    int st;
+    long req = PTRACE_SYSEMU;
+    for (int i = 0; i < 5; i++) {
+        printf("resume %ld\n", pt(req, c, 0, 0));
+        waitpid(c, &st, 0);
+        pt(PTRACE_GETREGS, c, 0, &r);
+        printf("stop %d: sig %d orig_rax %lld rax %lld\n", i, WSTOPSIG(st), (long long)r.orig_rax,
+               (long long)r.rax);
+        if (i < 2) {
+            r.rax = 1000 + i;
+            pt(PTRACE_SETREGS, c, 0, &r);
+            req = i == 1 ? PTRACE_SYSCALL : PTRACE_SYSEMU;
+        } else if (i < 4) {
+            pt(PTRACE_POKEUSER, c, (void *)offsetof(struct user_regs_struct, rax), (void *)(77L + i));
+            req = PTRACE_SYSEMU;
+        }
+    }
+    pt(PTRACE_POKEUSER, c, (void *)offsetof(struct user_regs_struct, rax), (void *)42L);
+    printf("detach %ld\n", pt(PTRACE_DETACH, c, 0, 0));
+    wait_for(c, "child");
+    return 0;
+}
+
+/* ---- restart: a blocked call's exit stop comes before the signal's stop ---- */
+static volatile int handled;
+static void on_usr2_count(int s) { (void)s; handled++; }
+
+static void regs_line(pid_t c, const char *what, int st) {
+    struct user_regs_struct r;
+    pt(PTRACE_GETREGS, c, 0, &r);
+    printf("%s: sig %d orig_rax %lld rax %lld\n", what, WIFSTOPPED(st) ? WSTOPSIG(st) : -1,
+           (long long)r.orig_rax, (long long)r.rax);
+    fflush(stdout);
+}
+
+/* PTRACE_SYSCALL (the first with ``sig``) until the entry stop of a pause */
+static void pause_entry(pid_t c, long sig, const char *what) {
+    int st;
+    for (int i = 0; i < 16; i++) {
+        pt(PTRACE_SYSCALL, c, 0, (void *)(i ? 0 : sig));
+        if (waitpid(c, &st, 0) != c || !WIFSTOPPED(st)) break;
+        struct user_regs_struct r;
+        pt(PTRACE_GETREGS, c, 0, &r);
+        if (r.orig_rax == SYS_pause && (long long)r.rax == -ENOSYS) {
+            regs_line(c, what, st);
+            return;
+        }
+    }
+    printf("%s: no pause\n", what);
+}
+
+static int scenario_restart(void) {
+    pid_t c = fork();
+    if (c == 0) {
+        signal(SIGUSR1, SIG_IGN);
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_usr2_count;
+        sigaction(SIGUSR2, &sa, 0);
+        pt(PTRACE_TRACEME, 0, 0, 0);
+        raise(SIGSTOP);
+        errno = 0;
+        long a = syscall(SYS_pause);
+        int ea = errno;
+        errno = 0;
+        long b = syscall(SYS_pause);
+        int eb = errno;
+        printf("child: pause %ld errno %d, pause %ld errno %d, handled %d\n", a, ea, b, eb, handled);
+        fflush(stdout);
+        _exit(0);
+    }
+    int st;
+    wait_for(c, "child");
+    pause_entry(c, 0, "entry");  /* (musl's raise restores its mask first) */
+    pt(PTRACE_SYSCALL, c, 0, 0);
+    usleep(100000);
+    printf("blocked: %d\n", waitpid(c, &st, WNOHANG));
+    kill(c, SIGUSR1);
+    waitpid(c, &st, 0);
+    regs_line(c, "exit", st);
+    pt(PTRACE_SYSCALL, c, 0, 0);
+    waitpid(c, &st, 0);
+    regs_line(c, "signal", st);
+    pt(PTRACE_SYSCALL, c, 0, 0);  /* suppressed: pause restarts */
+    waitpid(c, &st, 0);
+    regs_line(c, "restarted entry", st);
+    pt(PTRACE_SYSCALL, c, 0, 0);
+    usleep(100000);
+    kill(c, SIGUSR2);
+    waitpid(c, &st, 0);
+    regs_line(c, "exit again", st);
+    pt(PTRACE_SYSCALL, c, 0, 0);
+    waitpid(c, &st, 0);
+    regs_line(c, "signal again", st);
+    /* delivered: the handler runs, EINTR; then its rt_sigreturn, and the second pause */
+    pause_entry(c, SIGUSR2, "second pause");
+    pt(PTRACE_SYSCALL, c, 0, 0);
+    usleep(100000);
+    kill(c, SIGUSR1);
+    waitpid(c, &st, 0);
+    regs_line(c, "second exit", st);
+    pt(PTRACE_POKEUSER, c, (void *)offsetof(struct user_regs_struct, rax), 0);
+    pt(PTRACE_DETACH, c, 0, 0);
+    wait_for(c, "child");
+    return 0;
+}
+
+/* ---- detachsig: the signal a detach delivers, its siginfo set by the tracer ---- */
+static void on_sig_exit(int s, siginfo_t *si, void *u) {
+    (void)u;
+    printf("child: handler signal %d si_signo %d si_code %d\n", s, si->si_signo, si->si_code);
+    fflush(stdout);
+    _exit(s);
+}
+
+static int scenario_detachsig(void) {
+    pid_t c = fork();
+    if (c == 0) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = on_sig_exit;
+        sa.sa_flags = SA_SIGINFO;
+        sigaction(SIGUSR1, &sa, 0);
+        sigaction(SIGUSR2, &sa, 0);
+        sigaction(SIGWINCH, &sa, 0);
+        pt(PTRACE_TRACEME, 0, 0, 0);
+        raise(SIGUSR1);
+        _exit(0);
+    }
+    int st;
+    wait_for(c, "child");
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    pt(PTRACE_GETSIGINFO, c, 0, &si);
+    printf("siginfo: signo %d code %d\n", si.si_signo, si.si_code);
+    si.si_signo = SIGUSR2;
+    si.si_code = -42;
+    printf("setsiginfo %ld\n", pt(PTRACE_SETSIGINFO, c, 0, &si));
+    printf("detach %ld\n", pt(PTRACE_DETACH, c, 0, (void *)SIGUSR2));
+    waitpid(c, &st, 0);
+    show("child", c, st);
+    (void)st;
+    return 0;
+}
+
+/* ---- vforkdone ---- */
+#ifndef PTRACE_EVENT_VFORK_DONE
+#define PTRACE_EVENT_VFORK_DONE 5
+#endif
+static int scenario_vforkdone(void) {
+    pid_t c = fork();
+    if (c == 0) {
+        sigset_t m;
+        sigemptyset(&m);
+        sigaddset(&m, SIGCHLD);
+        sigprocmask(SIG_SETMASK, &m, 0);
+        pt(PTRACE_TRACEME, 0, 0, 0);
+        raise(SIGSTOP);
+        pid_t g = vfork();
+        if (g == 0) _exit(7);
+        int st;
+        pid_t r = wait4(g, &st, 0, 0);
+        _exit(r == g && WIFEXITED(st) && WEXITSTATUS(st) == 7 ? 0 : 1);
+    }
+    int st;
+    wait_for(c, "child");
+    printf("setoptions %ld\n", pt(PTRACE_SETOPTIONS, c, 0, (void *)(long)(PTRACE_O_TRACEVFORK |
+           PTRACE_O_TRACEVFORKDONE | PTRACE_O_TRACESYSGOOD)));
+    pt(PTRACE_CONT, c, 0, 0);
+    waitpid(c, &st, 0);
+    printf("vfork event %d\n", st >> 8 == (SIGTRAP | PTRACE_EVENT_VFORK << 8));
+    unsigned long msg = 0;
+    pt(PTRACE_GETEVENTMSG, c, 0, &msg);
+    pid_t g = (pid_t)msg;
+    printf("grandchild stopped: %d\n", waitpid(g, &st, __WALL) == g && WSTOPSIG(st) == SIGSTOP);
+    pt(PTRACE_SYSCALL, c, 0, 0);
+    usleep(100000);
+    printf("vfork parent waits: %d\n", waitpid(c, &st, WNOHANG));
+    pt(PTRACE_CONT, g, 0, 0);
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    waitid(P_PID, g, &si, WEXITED | WNOWAIT);
+    printf("grandchild exited: code %d status %d\n", si.si_code, si.si_status);
+    waitpid(c, &st, 0);
+    msg = 0;
+    pt(PTRACE_GETEVENTMSG, c, 0, &msg);
+    printf("vfork done event %d, message is the grandchild %d\n",
+           st >> 8 == (SIGTRAP | PTRACE_EVENT_VFORK_DONE << 8), (pid_t)msg == g);
+    struct user_regs_struct r;
+    pt(PTRACE_SYSCALL, c, 0, 0);
+    waitpid(c, &st, 0);
+    pt(PTRACE_GETREGS, c, 0, &r);
+    printf("vfork exit stop: sig %#x vfork-or-clone %d returns the grandchild %d\n", WSTOPSIG(st),
+           r.orig_rax == SYS_vfork || r.orig_rax == SYS_clone, (pid_t)r.rax == g);
+    pt(PTRACE_SYSCALL, c, 0, 0);
+    waitpid(c, &st, 0);
+    pt(PTRACE_GETREGS, c, 0, &r);
+    printf("wait4 entry: %d\n", r.orig_rax == SYS_wait4);
+    pt(PTRACE_SYSCALL, c, 0, 0);
+    usleep(100000);
+    printf("wait4 blocks: %d\n", waitpid(c, &st, WNOHANG));
+    printf("tracer reaps the grandchild: %d\n", waitpid(g, &st, __WALL) == g);
+    waitpid(c, &st, 0);
+    pt(PTRACE_GETREGS, c, 0, &r);
+    printf("wait4 exit stop: %d returns the grandchild %d\n", r.orig_rax == SYS_wait4,
+           (pid_t)r.rax == g);
+    pt(PTRACE_DETACH, c, 0, 0);
+    wait_for(c, "child");
+    return 0;
+}
+
+/* ---- listen ---- */
+#ifndef PTRACE_LISTEN
+#define PTRACE_LISTEN 0x4208
+#endif
+static int scenario_listen(void) {
+    pid_t c = fork();
+    if (c == 0) {
+        for (;;) usleep(50000);
+    }
+    int st;
+    printf("seize %ld\n", pt(PTRACE_SEIZE, c, 0, 0));
+    printf("interrupt %ld\n", pt(PTRACE_INTERRUPT, c, 0, 0));
+    waitpid(c, &st, 0);
+    printf("event stop %d\n", st >> 8 == (SIGTRAP | PTRACE_EVENT_STOP << 8));
+    kill(c, SIGSTOP);
+    pt(PTRACE_CONT, c, 0, 0);
+    wait_for(c, "child");
+    pt(PTRACE_CONT, c, 0, (void *)SIGSTOP);
+    waitpid(c, &st, 0);
+    printf("group stop %d\n", st >> 8 == (SIGSTOP | PTRACE_EVENT_STOP << 8));
+    printf("listen %ld\n", pt(PTRACE_LISTEN, c, 0, 0));
+    errno = 0;
+    { long r_ = pt(PTRACE_CONT, c, 0, 0); printf("cont while listening: %ld errno %d\n", r_, errno); }
+    errno = 0;
+    { long r_ = pt(PTRACE_LISTEN, c, 0, 0); printf("listen again: %ld errno %d\n", r_, errno); }
+    printf("nohang: %d\n", waitpid(c, &st, WNOHANG));
+    kill(c, SIGTERM);
+    usleep(100000);
+    printf("nohang after SIGTERM: %d\n", waitpid(c, &st, WNOHANG));
+    kill(c, SIGCONT);
+    waitpid(c, &st, 0);
+    printf("re-trapped %d\n", st >> 8 == (SIGTRAP | PTRACE_EVENT_STOP << 8));
+    printf("detach %ld\n", pt(PTRACE_DETACH, c, 0, 0));
+    wait_for(c, "child");
+    return 0;
+}
+
+/* ---- thread: a traced thread's exit is its tracer's to reap ---- */
+static void *thread_exits(void *a) { (void)a; syscall(SYS_exit, 3); return 0; }
+static void *thread_sleeps(void *a) { (void)a; for (;;) pause(); return 0; }
+
+static pid_t clone_event(pid_t c, const char *what) {
+    int st;
+    waitpid(c, &st, __WALL);
+    unsigned long msg = 0;
+    pt(PTRACE_GETEVENTMSG, c, 0, &msg);
+    printf("%s: clone event %d\n", what, st >> 8 == (SIGTRAP | PTRACE_EVENT_CLONE << 8));
+    pid_t t = (pid_t)msg;
+    int tst;
+    printf("%s: thread's first stop %d\n", what, waitpid(t, &tst, __WALL) == t &&
+           WIFSTOPPED(tst) && WSTOPSIG(tst) == SIGSTOP);
+    return t;
+}
+
+static int scenario_thread(void) {
+    pid_t c = fork();
+    if (c == 0) {
+        pt(PTRACE_TRACEME, 0, 0, 0);
+        raise(SIGSTOP);
+        pthread_t th;
+        pthread_create(&th, 0, thread_exits, 0);
+        usleep(200000);  /* (its exit is not joined: the tracer holds the zombie) */
+        pthread_create(&th, 0, thread_sleeps, 0);
+        usleep(100000);
+        _exit(6);
+    }
+    int st;
+    wait_for(c, "child");
+    pt(PTRACE_SETOPTIONS, c, 0, (void *)(long)PTRACE_O_TRACECLONE);
+    pt(PTRACE_CONT, c, 0, 0);
+    pid_t t1 = clone_event(c, "first");
+    pt(PTRACE_CONT, t1, 0, 0);
+    pt(PTRACE_CONT, c, 0, 0);
+    pid_t r = waitpid(t1, &st, __WALL);
+    printf("first thread: reaped %d\n", r == t1);
+    show("first thread", r, st);
+    errno = 0;
+    r = waitpid(t1, &st, __WALL | WNOHANG);
+    printf("first thread again: %d errno %d\n", r, errno);
+    pid_t t2 = clone_event(c, "second");
+    pt(PTRACE_CONT, t2, 0, 0);
+    pt(PTRACE_CONT, c, 0, 0);
+    int seen = 0;
+    for (int i = 0; i < 4; i++) {  /* the group's exit: both the thread's and the leader's */
+        r = waitpid(-1, &st, __WALL);
+        if (r < 0) break;
+        if (r == t2) { seen |= 1; show("second thread", r, st); }
+        else if (r == c) { seen |= 2; show("child", r, st); }
+        if (seen == 3) break;
+    }
+    return 0;
+}
+
+/* ---- peeksiginfo ---- */
+#ifndef PTRACE_PEEKSIGINFO
+#define PTRACE_PEEKSIGINFO 0x4209
+#endif
+struct peek_args { uint64_t off; uint32_t flags; int32_t nr; };
+
+static void peek(pid_t c, uint64_t off, uint32_t flags, int32_t nr, const char *what) {
+    siginfo_t si[8];
+    memset(si, 0, sizeof si);
+    struct peek_args a = {off, flags, nr};
+    errno = 0;
+    long n = pt(PTRACE_PEEKSIGINFO, c, &a, si);
+    printf("%s: %ld errno %d", what, n, errno);
+    for (long i = 0; i < n && i < 8; i++)
+        printf(" [signo %d code %d value %d pid-ok %d]", si[i].si_signo, si[i].si_code,
+               si[i].si_value.sival_int, si[i].si_pid == c);
+    printf("\n");
+}
+
+static int scenario_peeksiginfo(void) {
+    pid_t c = fork();
+    if (c == 0) {
+        sigset_t m;
+        sigemptyset(&m);
+        sigaddset(&m, SIGUSR1);
+        sigaddset(&m, SIGRTMIN + 1);
+        sigprocmask(SIG_BLOCK, &m, 0);
+        union sigval v;
+        v.sival_int = 5;
+        sigqueue(getpid(), SIGRTMIN + 1, v);
+        v.sival_int = 6;
+        sigqueue(getpid(), SIGRTMIN + 1, v);
+        syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), SIGUSR1);
+        pt(PTRACE_TRACEME, 0, 0, 0);
+        raise(SIGSTOP);
+        _exit(0);
+    }
+    wait_for(c, "child");
+    peek(c, 0, 0, 4, "thread queue");
+    peek(c, 0, 1, 8, "shared queue");
+    peek(c, 1, 1, 8, "shared from 1");
+    peek(c, 2, 1, 8, "shared from 2");
+    peek(c, 0, 1, 1, "shared, one");
+    peek(c, 0, 1, 0, "none asked");
+    peek(c, 0, 2, 1, "bad flags");
+    peek(c, 0, 0, -1, "negative count");
+    kill(c, SIGKILL);
+    wait_for(c, "child");
+    return 0;
+}
+
+/* ---- getfilter ---- */
+#ifndef PTRACE_SECCOMP_GET_FILTER
+#define PTRACE_SECCOMP_GET_FILTER 0x420c
+#endif
+static void get_filter(pid_t c, long index) {
+    struct sock_filter_ f[8];
+    memset(f, 0xee, sizeof f);
+    errno = 0;
+    long n = pt(PTRACE_SECCOMP_GET_FILTER, c, (void *)index, 0);
+    printf("filter %ld: length %ld errno %d", index, n, errno);
+    if (n > 0 && n <= 8 && pt(PTRACE_SECCOMP_GET_FILTER, c, (void *)index, f) == n)
+        for (long i = 0; i < n; i++)
+            printf(" {%#x %u %u %#x}", f[i].code, f[i].jt, f[i].jf, f[i].k);
+    printf("\n");
+}
+
+static int scenario_getfilter(void) {
+    pid_t c = fork();
+    if (c == 0) {
+        pt(PTRACE_TRACEME, 0, 0, 0);
+        raise(SIGSTOP);
+        struct sock_filter_ a[] = {
+            {0x80, 0, 0, 0},            /* ld len */
+            {0x06, 0, 0, 0x7fff0000},   /* ret ALLOW */
+        };
+        struct sock_filter_ b[] = {
+            {0x20, 0, 0, 0},            /* ld [nr] */
+            {0x15, 0, 1, SYS_getppid},  /* jeq getppid */
+            {0x06, 0, 0, 0x50005},      /* ret ERRNO(5) */
+            {0x06, 0, 0, 0x7fff0000},
+        };
+        struct sock_fprog_ pa = {2, a}, pb = {4, b};
+        syscall(SYS_prctl, 38, 1, 0, 0, 0);
+        syscall(SYS_seccomp, 1, 0, &pa);
+        syscall(SYS_seccomp, 1, 0, &pb);
+        raise(SIGSTOP);
+        _exit(syscall(SYS_getppid) == -1 && errno == 5 ? 0 : 1);
+    }
+    wait_for(c, "child");
+    get_filter(c, 0);
+    pt(PTRACE_CONT, c, 0, 0);
+    wait_for(c, "child");
+    get_filter(c, 0);
+    get_filter(c, 1);
+    get_filter(c, 2);
+    pt(PTRACE_CONT, c, 0, 0);
+    wait_for(c, "child");
+    return 0;
+}
+
+/* ---- threadexec ---- */
+static char *self_path;
+static void *exec_from_thread(void *a) {
+    char *argv[] = {self_path, "execd", a, 0};
+    execv(self_path, argv);
+    _exit(99);
+}
+
+static int execd_mode(const char *how) {
+    long tid = syscall(SYS_gettid);
+    if (!strcmp(how, "plain")) {
+        printf("new image: tid is the pid %d\n", tid == getpid());
+        fflush(stdout);
+        _exit(0);
+    }
+    for (;;) pause();  /* the tracer kills it */
+}
+
+static int threadexec_child(const char *how) {
+    if (strcmp(how, "plain")) {
+        pt(PTRACE_TRACEME, 0, 0, 0);
+        raise(SIGSTOP);
+    }
+    pthread_t th;
+    pthread_create(&th, 0, exec_from_thread, (void *)how);
+    pthread_join(th, 0);
+    _exit(98);
+}
+
+static int scenario_threadexec(char *self) {
+    self_path = self;
+    int st;
+    pid_t c = fork();
+    if (c == 0) threadexec_child("plain");
+    waitpid(c, &st, 0);
+    show("untraced", c, st);
+    for (int traceexec = 0; traceexec < 2; traceexec++) {
+        printf("-- PTRACE_O_TRACEEXEC %d\n", traceexec);
+        fflush(stdout);
+        c = fork();
+        if (c == 0) threadexec_child("traced");
+        wait_for(c, "child");
+        long opts = PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXIT | (traceexec ? PTRACE_O_TRACEEXEC : 0);
+        pt(PTRACE_SETOPTIONS, c, 0, (void *)opts);
+        pt(PTRACE_CONT, c, 0, 0);
+        waitpid(c, &st, __WALL);
+        unsigned long msg = 0;
+        pt(PTRACE_GETEVENTMSG, c, 0, &msg);
+        pid_t t = (pid_t)msg;
+        printf("clone event %d\n", st >> 8 == (SIGTRAP | PTRACE_EVENT_CLONE << 8));
+        printf("thread's first stop %d\n", waitpid(t, &st, __WALL) == t && WSTOPSIG(st) == SIGSTOP);
+        pt(PTRACE_CONT, c, 0, 0);
+        pt(PTRACE_CONT, t, 0, 0);
+        waitpid(c, &st, __WALL);
+        pt(PTRACE_GETEVENTMSG, c, 0, &msg);
+        printf("leader's exit stop %d, status exited %d code %d\n",
+               st >> 8 == (SIGTRAP | PTRACE_EVENT_EXIT << 8), WIFEXITED(msg), WEXITSTATUS(msg));
+        printf("the exec waits: %d\n", waitpid(t, &st, __WALL | WNOHANG));
+        pt(PTRACE_CONT, c, 0, 0);
+        pid_t r = waitpid(c, &st, __WALL);
+        pt(PTRACE_GETEVENTMSG, c, 0, &msg);
+        if (traceexec)
+            printf("exec event under the pid %d, message the old tid %d\n",
+                   r == c && st >> 8 == (SIGTRAP | PTRACE_EVENT_EXEC << 8), (pid_t)msg == t);
+        else
+            printf("SIGTRAP under the pid %d\n", r == c && WIFSTOPPED(st) && WSTOPSIG(st) == SIGTRAP);
+        errno = 0;
+        r = waitpid(t, &st, __WALL | WNOHANG);
+        printf("the old tid: %d errno %d\n", r, errno);
+        unsigned long cs = 0;
+        pt(PTRACE_PEEKUSER, c, (void *)offsetof(struct user_regs_struct, cs), &cs);
+        printf("cs %#lx\n", cs);
+        kill(c, SIGKILL);
+        waitpid(c, &st, __WALL);
+        pt(PTRACE_GETEVENTMSG, c, 0, &msg);
+        printf("SIGKILL: exit stop %d, status killed %d by %d\n",
+               st >> 8 == (SIGTRAP | PTRACE_EVENT_EXIT << 8), WIFSIGNALED(msg), WTERMSIG(msg));
+        pt(PTRACE_CONT, c, 0, 0);
+        wait_for(c, "child");
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "child")) return child_mode();
+    if (argc > 2 && !strcmp(argv[1], "execd")) return execd_mode(argv[2]);
     const char *s = argc > 1 ? argv[1] : "";
     int r = 2;
     if (!strcmp(s, "count")) r = scenario_count(argv[0]);
@@ -467,6 +1029,16 @@ int main(int argc, char **argv) {
     else if (!strcmp(s, "attach")) r = scenario_attach();
     else if (!strcmp(s, "seccomp")) r = scenario_seccomp();
     else if (!strcmp(s, "step")) r = scenario_step();
+    else if (!strcmp(s, "wclone")) r = scenario_wclone();
+    else if (!strcmp(s, "sysemu")) r = scenario_sysemu();
+    else if (!strcmp(s, "restart")) r = scenario_restart();
+    else if (!strcmp(s, "thread")) r = scenario_thread();
+    else if (!strcmp(s, "threadexec")) r = scenario_threadexec(argv[0]);
+    else if (!strcmp(s, "getfilter")) r = scenario_getfilter();
+    else if (!strcmp(s, "peeksiginfo")) r = scenario_peeksiginfo();
+    else if (!strcmp(s, "vforkdone")) r = scenario_vforkdone();
+    else if (!strcmp(s, "listen")) r = scenario_listen();
+    else if (!strcmp(s, "detachsig")) r = scenario_detachsig();
     fflush(stdout);
     return r;
 }
