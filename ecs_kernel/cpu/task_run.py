@@ -568,7 +568,11 @@ class Machine:
         if stepping:
             quantum = 1  # PTRACE_SINGLESTEP: one instruction (Unicorn's count), then SIGTRAP
         self._quantum = quantum
-        p.run(gm, quantum)
+        # The normal scheduler's quantum is a fairness bound, which a count of translated blocks
+        # serves at a fraction of count='s cost; virtual time and the explorer's preemptions
+        # are instruction counts, and a single step is one instruction.
+        p.run(gm, quantum, blocks=not stepping and not self.deterministic
+              and type(self.scheduler) is scheduler.RoundRobin)
         if stepping:
             self._single_stepped(row)
         stopped_outside = host_signals.kill_stopped(self, row)  # its group dies of a host signal
