@@ -21,10 +21,7 @@ stopped the engine.
 """
 from __future__ import annotations
 
-BQ_BUDGET = 0
-BQ_STOP = 1
-BQ_ENDED = 2
-BQ_SIZE = 4
+from .layout import BQ_BUDGET, BQ_ENDED, BQ_SIZE, BQ_STOP
 
 _COMPILED = None
 

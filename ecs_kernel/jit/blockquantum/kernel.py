@@ -6,7 +6,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-from ecs_kernel.jit.blockquantum import BQ_BUDGET, BQ_ENDED, BQ_SIZE, BQ_STOP
+from ecs_kernel.jit.blockquantum.layout import BQ_BUDGET, BQ_ENDED, BQ_SIZE, BQ_STOP
 from ecs_kernel.jit.fastpath.kernel import _as_ptr, _ptr_int
 from ecs_kernel.jit.options import cfunc
 
