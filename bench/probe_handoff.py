@@ -258,6 +258,40 @@ def cold_vs_warm(k: int) -> dict[str, float]:
     return out
 
 
+def block_loop(n: int) -> dict[str, float]:
+    """ns per block of a one-block loop (``inc rbx; cmp rbx, rcx; jne``): no hook, the project's
+    block-quantum hook (jit/blockquantum) disarmed and armed, and Unicorn's ``count=``."""
+    import numpy as np
+
+    from ecs_kernel.jit import blockquantum
+    from ecs_kernel.jit.blockquantum import BQ_BUDGET, BQ_SIZE, BQ_STOP
+    from unicorn import UC_HOOK_BLOCK
+    code = bytes.fromhex("48ffc3 4839cb 75f8 0f0b")
+
+    def one(hook, budget=0, count=0):
+        uc = P.new_engine()
+        uc.mem_map(CODE, 0x1000, UC_PROT_ALL)
+        uc.mem_write(CODE, code)
+        uc.reg_write(X.UC_X86_REG_RCX, n)
+        ctl = np.zeros(BQ_SIZE, np.int64)
+        ctl[BQ_BUDGET] = budget
+        ctl[BQ_STOP] = ctypes.cast(_raw.uc_emu_stop, ctypes.c_void_p).value
+        if hook:
+            h = ctypes.c_size_t()
+            assert uclib.uc_hook_add(uc._uch, ctypes.byref(h), UC_HOOK_BLOCK,
+                                     ctypes.c_void_p(blockquantum.hook_address()),
+                                     ctypes.c_void_p(ctl.ctypes.data), ctypes.c_uint64(1),
+                                     ctypes.c_uint64(0)) == 0
+        t = time.perf_counter()
+        uc.emu_start(CODE, CODE + 8, count=count)
+        return (time.perf_counter() - t) / n
+
+    return {"one-block loop, no hook (ns a block)": min(one(False) for _ in range(3)),
+            "the same, block-quantum hook disarmed": min(one(True) for _ in range(3)),
+            "the same, block-quantum hook armed": min(one(True, budget=1 << 62) for _ in range(3)),
+            "the same, count= (Unicorn's per-instruction count)": min(one(False, count=1 << 40) for _ in range(3))}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.probe_handoff", description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=100_000)
@@ -280,6 +314,9 @@ def main(argv=None) -> int:
         print(f"| {k} | {v * 1e6:.3f} |")
     for k, v in {**engines(a.engines), **cold_vs_warm(min(a.engines, 20))}.items():
         print(f"| {k} | {v * 1e6:.1f} |")
+    if not a.no_numba:
+        for k, v in block_loop(20_000_000).items():
+            print(f"| {k} | {v * 1e9:.2f} ns |")
     return 0
 
 
