@@ -12,7 +12,8 @@ experiment, not a correct scheduler: a loop without syscalls would starve the ot
 every quantum unbounded, the floor a child's run can reach without a bound.
 
 ``calls``: Python function calls per futex round trip of tests/guests/src/pingpong.c (cProfile's
-count over runs of 2R and R round trips, difference over R), and the top callees.
+count over runs of 2R and R round trips, difference over R), the run loop's turns and the
+hand-offs taken in the hook (Machine.hand_off) in the longer run, and the top callees.
 """
 from __future__ import annotations
 
@@ -101,6 +102,18 @@ def calls(rounds: int) -> None:
         subprocess.run(["gcc", "-O1", "-static", "-pthread", "-o", str(exe),
                         str(ROOT / "tests" / "guests" / "src" / "pingpong.c")], check=True)
 
+        from ecs_kernel.cpu import task_run
+        machines, turns = [], collections.Counter()
+        init, run_task = task_run.Machine.__init__, task_run.Machine._run_task
+
+        def init_(self, *a, **k):
+            init(self, *a, **k)
+            machines.append(self)
+
+        def run_task_(self, row, ready):
+            turns[id(self)] += 1
+            return run_task(self, row, ready)
+
         def count(n):
             pr = cProfile.Profile()
             pr.enable()
@@ -112,6 +125,11 @@ def calls(rounds: int) -> None:
         a, _ = count(rounds)
         b, st = count(2 * rounds)
         print(f"Python calls per round trip: {(b - a) / rounds:.1f}")
+        task_run.Machine.__init__, task_run.Machine._run_task = init_, run_task_
+        _cli(["run", "--", str(exe), str(2 * rounds)])  # once more, counting turns (unprofiled)
+        m = machines[-1]
+        print(f"the run of {2 * rounds} round trips: {turns[id(m)]} run-loop turns, "
+              f"{getattr(m, 'hand_offs', 0)} hand-offs in the hook")
         top = sorted(((v[1], k) for k, v in st.stats.items()), reverse=True)[:20]
         for n, k in top:
             print(f"  {n / (2 * rounds):6.2f}  {k[2]}  {k[0].split('ecs_kernel/')[-1]}:{k[1]}")
