@@ -43,7 +43,24 @@ JoinedChildCPUStats = Component("JoinedChildCPUStats", "thread_groups", {
     "cstime": Column(I64, 0),
 }, doc="CPU time of waited-for children (RUSAGE_CHILDREN, times' tms_cutime/tms_cstime).")
 
-COMPONENTS = [CpuClock, CpuUsage, GroupCpuClock, JoinedChildCPUStats]
+TaskRusage = Component("TaskRusage", "tasks", {
+    "nvcsw": Column(I64, 0),  # voluntary context switches: it blocked or stopped and left the CPU
+    "nivcsw": Column(I64, 0),  # involuntary: its turn ended while it could run and another ran
+    "min_flt": Column(I64, 0),  # page faults taken while its code ran (the host's, as they are)
+}, doc="getrusage's counters of one task (RUSAGE_THREAD); a new task starts at zero.")
+
+GroupRusage = Component("GroupRusage", "thread_groups", {
+    "dead_nvcsw": Column(I64, 0),  # released threads' counters (signal->nvcsw, ...)
+    "dead_nivcsw": Column(I64, 0),
+    "dead_min_flt": Column(I64, 0),
+    "maxrss": Column(I64, 0),  # bytes: its address space's highest RSS, kept as threads exit
+    "c_nvcsw": Column(I64, 0),  # waited-for children's, their own children's included
+    "c_nivcsw": Column(I64, 0),
+    "c_min_flt": Column(I64, 0),
+    "cmaxrss": Column(I64, 0),  # bytes: the largest maxrss of a waited-for child (or its children)
+}, doc="getrusage's counters of a thread group (RUSAGE_SELF, RUSAGE_CHILDREN, wait4's rusage).")
+
+COMPONENTS = [CpuClock, CpuUsage, GroupCpuClock, JoinedChildCPUStats, TaskRusage, GroupRusage]
 
 
 def check(world) -> None:

@@ -88,6 +88,10 @@ WaitState = Component("WaitState", "tasks", {
     "wait_uid": Column(np.uint32, 0),
     "wait_utime": Column(np.uint64, 0),  # the reaped child's CPU time (wait4's rusage), ns
     "wait_stime": Column(np.uint64, 0),
+    "wait_maxrss": Column(np.int64, 0),  # and its maxrss (bytes), page faults and switches
+    "wait_min_flt": Column(np.int64, 0),
+    "wait_nvcsw": Column(np.int64, 0),
+    "wait_nivcsw": Column(np.int64, 0),
 }, doc="A wait4/waitid in progress (blocked) and its result.")
 
 TaskCreds = Component("TaskCreds", "tasks", {
@@ -126,6 +130,7 @@ ThreadState = Component("ThreadState", "tasks", {
     "uts": Column(I32, -1),  # UTS namespace row
     "vfork_parent": Column(I32, -1),  # CLONE_VFORK: the parent held until this child execs or exits
     "comm": Column(np.dtype("S16"), b""),  # the task's name (exec's basename, PR_SET_NAME), <= 15
+    "personality": Column(np.uint32, 0),  # personality(2): PER_LINUX and its flags
     "start_ns": Column(np.int64, 0),  # kernel time it was created (/proc/<pid>/stat's starttime)
 }, doc="Per-thread odds and ends that clone, prctl, exit and /proc use.")
 
@@ -167,7 +172,7 @@ INHERITED = ("ruid", "euid", "suid", "fsuid", "rgid", "egid", "sgid", "fsgid",
              "securebits", "no_new_privs", "nice", "sched_policy", "rt_priority",
              "sched_reset_on_fork", "dl_runtime", "dl_deadline", "dl_period", "ioprio",
              "cpus_allowed", "rseq_addr", "rseq_len", "rseq_sig", "sig_mask", "comm",
-             "seccomp_mode", "seccomp_filter", "ipcns", "mntns", "userns", "pidns_children")
+             "personality", "seccomp_mode", "seccomp_filter", "ipcns", "mntns", "userns", "pidns_children")
 
 
 def check(world) -> None:

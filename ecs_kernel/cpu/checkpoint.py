@@ -120,6 +120,7 @@ def to_state(machine: Machine) -> tuple[dict, dict[str, np.ndarray]]:
         "unimplemented": [[int(nr), int(n)] for nr, n in sorted(machine.dispatcher.unimplemented.items())],
         "strace": machine.strace.state() if machine.strace is not None else None,
         "last_turn": int(machine.last_turn),
+        "preempted": int(machine.preempted),
     }
     meta["objects"] = w.objects
     return meta, w.arrays
@@ -232,6 +233,7 @@ def _from_state(meta, arrays, *, stdio, strace, stderr, strict) -> Machine:
         machine.tasks[row] = task
     machine.main_row = main
     machine.last_turn = r.int(mmeta, "last_turn", -1, len(T.alive))  # round robin's position
+    machine.preempted = r.int(mmeta, "preempted", -1, len(T.alive))  # its next switch: nivcsw
     machine.boot_ns = r.int(mmeta, "boot_ns", 0, world.now_ns)
     if machine.strace is not None and mmeta.get("strace") is not None:
         _resume_strace(r, machine, mmeta["strace"])

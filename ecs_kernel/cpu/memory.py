@@ -147,6 +147,8 @@ VM_WIPEONFORK = 0x40  # MADV_WIPEONFORK: the child sees zeros
 VM_PRISTINE = 0x80  # internal: never writable since created zero-filled (fork need not copy)
 VM_DONTEXPAND = 0x100  # special mappings ([vdso], [vvar]): mremap may not grow them
 VM_HEAP = 0x200  # internal: made by brk; Linux 6.x never merges the heap with the bss below it
+VM_LOCKED = 0x400  # mlock, mlockall, MAP_LOCKED: VmLck; fork and exec do not pass it on
+VM_LOCKONFAULT = 0x800  # mlock2's MLOCK_ONFAULT, MCL_ONFAULT: locked as pages are touched
 _VM_MERGE_IGNORE = VM_PRISTINE
 
 # Unicorn's UC_PROT_* have the same values as PROT_*.
@@ -412,6 +414,23 @@ def _err(errno: int, msg: str = ""):
     return KernelError(errno, msg)
 
 
+def machine_memory(aspaces) -> tuple[int, int]:
+    """(bytes the guests hold, of which shared memory) over ``aspaces``, every host buffer
+    counted once however many processes map it: the resident pages of each (host mincore), what
+    sysinfo and /proc/meminfo take from the machine's memory."""
+    used = shared = 0
+    seen: set[int] = set()
+    for a in aspaces:
+        for hb in a._bufs:
+            if hb is None or id(hb) in seen:
+                continue
+            seen.add(id(hb))
+            n = len(_hp.resident_pages(hb.arr)) * PAGE_SIZE
+            used += n
+            shared += n if hb.shared else 0
+    return used, shared
+
+
 class AddressSpace:
     """The memory of one guest process, mapped into one Unicorn engine (gVisor: MemoryManager).
 
@@ -450,6 +469,9 @@ class AddressSpace:
         self.start_stack = 0
         self.hiwater_rss = 0  # VmHWM: the highest RSS seen (memory_usage)
         self.hiwater_vm = 0  # VmPeak
+        self.def_flags = 0  # mm->def_flags: VM_LOCKED (| VM_LOCKONFAULT) after mlockall(MCL_FUTURE)
+        self.legacy_layout = 0  # 1: mappings go bottom-up from TASK_UNMAPPED_BASE (personality's
+        # ADDR_COMPAT_LAYOUT at exec: x86 mmap_is_legacy)
         # What the image was started as (Linux mm->exe_file and the argv/envp areas /proc shows)
         self.exe_path = "/"
         self.argv: list[bytes] = []
@@ -1009,6 +1031,8 @@ class AddressSpace:
                     i = self._first_after(hint)
                     if i == self._n or hint + length <= self._start_gap(i):
                         a = hint
+            if a < 0 and self.legacy_layout:  # mmap_is_legacy: ADDR_COMPAT_LAYOUT
+                a = self._area_bottomup(0, length, flags)
             if a < 0:
                 low = max(PAGE_SIZE, self.mmap_min_addr)
                 a = int(_pw.find_gap_topdown(self._t, self._n, length, low, self.mmap_base,
@@ -1129,6 +1153,7 @@ class AddressSpace:
             vm |= VM_PRISTINE
         if name:
             vm |= VM_DONTEXPAND
+        vm |= self.def_flags | (VM_LOCKED if flags & MAP_LOCKED else 0)
         # The host memory first (ENOMEM leaves the address space as it was), then commit:
         # nothing after the unmap fails.
         shared = bool(vm & VM_MAYSHARE)
@@ -1152,6 +1177,9 @@ class AddressSpace:
         self._insert_row(addr, addr + length, prot, vm, b, 0, self._file_id(file), offset,
                          self._name_id(name))
         self._sync(before, addr, addr + length)
+        if (vm & (VM_LOCKED | VM_LOCKONFAULT) == VM_LOCKED
+                or flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE):
+            self._populate(addr, addr + length)
         return addr
 
     def attach_shared(self, addr: int, prot: int, segment, *, fixed: bool, replace: bool) -> int:
@@ -1533,10 +1561,12 @@ class AddressSpace:
         except KernelError:  # the host refused the memory: brk fails, as Linux's when full
             return origbrk
         self.current_brk = new
+        if self.def_flags & (VM_LOCKED | VM_LOCKONFAULT) == VM_LOCKED:
+            self._populate(oldbrk, newbrk)
         return new
 
     def _brk_grow(self, oldbrk: int, newbrk: int) -> None:
-        vm = VM_MAYWRITE | VM_HEAP
+        vm = VM_MAYWRITE | VM_HEAP | self.def_flags  # do_brk_flags: mm->def_flags (MCL_FUTURE)
         prot = PROT_READ | PROT_WRITE
         j = self._find(oldbrk - 1)
         if (j >= 0 and int(self._t[START, j]) >= self.start_brk
@@ -1593,6 +1623,8 @@ class AddressSpace:
     def _advise_piece(self, i: int, start: int, end: int, advice: int) -> None:
         s, e, p, _h, vm, b, boff, f, foff, nm = self._row(i)
         hb = self._bufs[b]
+        if advice in (MADV_DONTNEED, MADV_FREE) and vm & VM_LOCKED:
+            raise _err(E.EINVAL, "locked memory")  # madvise_dontneed_free_valid_vma
         if advice in (MADV_DONTNEED, MADV_DONTNEED_LOCKED):
             if hb.shared:
                 return
@@ -1635,6 +1667,73 @@ class AddressSpace:
             if (_UC_PERM[p] & need) != need:
                 raise _err(E.EFAULT)
 
+    # ------------------------------------------------------------------ mlock
+
+    def locked_bytes(self, start: int = 0, end: int = TASK_SIZE) -> int:
+        """Bytes of VM_LOCKED mappings in ``[start, end)``: VmLck, and what RLIMIT_MEMLOCK
+        counts (mm->locked_vm)."""
+        t, n = self._t, self._n
+        lo, hi = t[START, :n].clip(start, end), t[END, :n].clip(start, end)
+        return int(((hi - lo) * ((t[FLAGS, :n] & VM_LOCKED) != 0)).sum())
+
+    def mlock_range(self, start: int, end: int, flags: int) -> bool:
+        """apply_vma_lock_flags: set the rows of ``[start, end)`` (page-aligned) to lock
+        ``flags`` (0, VM_LOCKED or VM_LOCKED | VM_LOCKONFAULT), then fault in what a lock
+        without ONFAULT locks. ENOMEM if part of the range is unmapped (the mappings before the
+        hole keep the change, as on Linux). Returns False if a page could not be faulted in (a
+        PROT_NONE mapping: locked all the same; mlock(2) then fails with ENOMEM)."""
+        if end == start:
+            return True
+        mask = VM_LOCKED | VM_LOCKONFAULT
+        faulted = True
+        cur = start
+        while cur < end:
+            i = self._first_after(cur)
+            if i >= self._n or int(self._t[START, i]) > cur:
+                raise _err(E.ENOMEM, "range has unmapped pages")
+            piece_end = min(int(self._t[END, i]), end)
+            if int(self._t[FLAGS, i]) & mask != flags:
+                before = self._snap(cur, piece_end)
+                lo, hi = self._carve(cur, piece_end)
+                for j in range(lo, hi):
+                    self._t[FLAGS, j] = (int(self._t[FLAGS, j]) & ~mask) | flags
+                self._merge_window(lo, hi)
+                self._sync(before, cur, piece_end)
+            if flags == VM_LOCKED:
+                faulted &= bool(int(self._t[PROT, i]) & (PROT_READ | PROT_WRITE | PROT_EXEC))
+                self._populate(cur, piece_end)
+            cur = piece_end
+        return faulted
+
+    def mlock_all(self, flags: int, current: bool) -> None:
+        """mlockall/munlockall: every mapping to lock ``flags`` when ``current``; and
+        ``def_flags`` (MCL_FUTURE) as the caller set it."""
+        if current:
+            for v in self.vmas():
+                self.mlock_range(v.start, v.end, flags)
+
+    def _populate(self, start: int, end: int) -> None:
+        """__mm_populate: fault the pages in, as mlock, MAP_LOCKED and MAP_POPULATE do (what
+        mincore then reports): a write fault per page of private writable memory (its own page,
+        as populate_vma_page_range's FOLL_WRITE), a read fault elsewhere; PROT_NONE stays."""
+        cur = start
+        while cur < end:
+            i = self._first_after(cur)
+            if i >= self._n:
+                return
+            s, e = max(int(self._t[START, i]), cur), min(int(self._t[END, i]), end)
+            if s >= end:
+                return
+            if int(self._t[PROT, i]) & (PROT_READ | PROT_WRITE | PROT_EXEC):
+                hb = self._bufs[int(self._t[BUF, i])]
+                off = int(self._t[BOFF, i]) + (s - int(self._t[START, i]))
+                pages = hb.arr[off:off + (e - s):PAGE_SIZE]
+                if int(self._t[PROT, i]) & PROT_WRITE and not hb.shared:
+                    pages[:] = pages.copy()  # the same bytes: a page of its own
+                else:
+                    int(pages.sum())
+            cur = e
+
     def msync(self, addr: int, length: int, flags: int) -> int:
         """Implements msync(2): writes shared file mappings in the range back to their files
         (for MS_ASYNC too: our shared file mappings are copies, so that is when others see it)."""
@@ -1663,6 +1762,8 @@ class AddressSpace:
                 if cur >= end:
                     raise _err(E.ENOMEM)
                 unmapped = True
+            if flags & MS_INVALIDATE and int(self._t[FLAGS, i]) & VM_LOCKED:
+                raise _err(E.EBUSY, "MS_INVALIDATE of locked memory")
             piece_end = min(e, end)
             hb = self._bufs[int(self._t[BUF, i])]
             if hb.shared and hb.file is not None:
@@ -1675,23 +1776,38 @@ class AddressSpace:
             raise _err(E.ENOMEM)
         return 0
 
-    def mincore(self, addr: int, length: int) -> bytes:
-        """mincore(2)'s vector for ``[addr, addr + length)``: a byte per page, every mapped page
-        resident (nothing is ever paged out). EINVAL for an unaligned ``addr``; ENOMEM if a page
-        of the range is unmapped (PROT_NONE pages are mapped)."""
+    def mincore(self, addr: int, length: int, owns=None) -> bytes:
+        """mincore(2)'s vector for ``[addr, addr + length)``: a byte per page, 1 where the page
+        is resident. Our guest memory is host memory, so the host's own mincore of the buffer
+        behind each row answers as Linux's page tables would: a written page, a page read once
+        (the zero page is mapped), a page fork shares, a file page we hold. A private mapping of
+        a file the caller could not write and does not own is reported resident throughout, as
+        Linux's can_do_mincore does (``owns(file)`` says whether it could; None: it could).
+        EINVAL for an unaligned ``addr``; ENOMEM if a page of the range is unmapped (PROT_NONE
+        pages are mapped)."""
         if addr & ~PAGE_MASK:
             raise _err(E.EINVAL)
         n = page_align(length) // PAGE_SIZE
-        if length and not self.access_ok(addr, n * PAGE_SIZE):
-            end = addr + n * PAGE_SIZE
-            covered = 0
-            for v in self.vmas():
-                lo, hi = max(v.start, addr), min(v.end, end)
-                if hi > lo:
-                    covered += hi - lo
-            if covered < end - addr:
-                raise _err(E.ENOMEM)
-        return b"\x01" * n
+        if n and addr + n * PAGE_SIZE > self.task_size:
+            raise _err(E.ENOMEM)
+        end = addr + n * PAGE_SIZE
+        vec = np.zeros(n, np.uint8)
+        cur = addr
+        while cur < end:
+            i = self._first_after(cur)
+            if i >= self._n or int(self._t[START, i]) > cur:
+                raise _err(E.ENOMEM, "range has unmapped pages")
+            s, e, _p, _h, _vm, b, boff, f = (int(x) for x in self._t[:FOFF, i])
+            piece_end = min(e, end)
+            at = (cur - addr) // PAGE_SIZE
+            if f and owns is not None and not owns(self._files[f]):
+                vec[at:at + (piece_end - cur) // PAGE_SIZE] = 1
+            else:
+                off = boff + (cur - s)
+                pages = _hp.resident_pages(self._bufs[b].arr[off:off + (piece_end - cur)])
+                vec[at + pages] = 1
+            cur = piece_end
+        return vec.tobytes()
 
     # ------------------------------------------------------------------ futex keys
 
@@ -1718,7 +1834,8 @@ class AddressSpace:
     # ------------------------------------------------------------------ checkpoint
 
     _SCALARS = ("task_size", "mmap_base", "mmap_legacy_base", "mmap_min_addr", "stack_guard_gap",
-                "max_map_count", "rlimit_as", "rlimit_data_max", "rlimit_stack", "start_stack")
+                "max_map_count", "rlimit_as", "rlimit_data_max", "rlimit_stack", "start_stack",
+                "def_flags", "legacy_layout")
 
     def save_state(self, w, name: str) -> dict:
         """The address space into checkpoint writer ``w``: the range table without its host
@@ -1804,7 +1921,8 @@ class AddressSpace:
         if the host refuses (the caller's ENOMEM); the parent is unchanged then but for buffers
         moved onto snapshots, which hold the same bytes."""
         child = AddressSpace(uc_new, mmap_base=self.mmap_base, task_size=self.task_size)
-        for k in ("mmap_legacy_base", "mmap_min_addr", "stack_guard_gap", "max_map_count",
+        for k in ("mmap_legacy_base", "legacy_layout", "mmap_min_addr", "stack_guard_gap",
+                  "max_map_count",
                   "rlimit_as", "rlimit_data", "rlimit_data_max", "rlimit_stack", "start_brk",
                   "current_brk", "start_data", "end_data", "start_stack", "exe_path", "argv",
                   "envp"):
@@ -1815,6 +1933,7 @@ class AddressSpace:
         t = self._t
         keep = np.flatnonzero((t[FLAGS, :n] & VM_DONTFORK) == 0)
         rows = t[:, keep].copy()
+        rows[FLAGS] &= ~(VM_LOCKED | VM_LOCKONFAULT)  # dup_mmap: locks are not inherited
         # Buffers whose contents the child needs: a row that is neither pristine nor wiped.
         need = set(rows[BUF, (rows[FLAGS] & (VM_PRISTINE | VM_WIPEONFORK)) == 0].tolist())
         child._bufs = [None] * len(self._bufs)

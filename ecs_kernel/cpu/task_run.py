@@ -35,14 +35,15 @@ from __future__ import annotations
 
 import os
 import random
+import resource
 import sys
 import traceback
 
 import numpy as np
 from unicorn import x86_const as X
 
-from ..abi import (CLONE_SETTLS, CLONE_THREAD, CLONE_VM, ERESTARTNOHAND, ERESTARTNOINTR,
-                   ERESTARTSYS, ERESTART_RESTARTBLOCK, ExitState, NR_RESTART_SYSCALL,
+from ..abi import (ADDR_COMPAT_LAYOUT, CLONE_SETTLS, CLONE_THREAD, CLONE_VM, ERESTARTNOHAND,
+                   ERESTARTNOINTR, ERESTARTSYS, ERESTART_RESTARTBLOCK, ExitState, NR_RESTART_SYSCALL,
                    PTRACE_O_TRACESYSGOOD, RLIMIT_AS, RLIMIT_DATA, RLIMIT_STACK, SEGV_MAPERR,
                    SIGTRAP, SYSCALL_WORK_TRACE, TRAP_TRACE, Block, RunState, SIGKILL, SIGSEGV,
                    UNBLOCKABLE)
@@ -67,6 +68,14 @@ QUANTUM = scheduler.QUANTUM  # guest instructions per turn while another task or
 MASK64 = (1 << 64) - 1
 _RESTART = (-ERESTARTSYS, -ERESTARTNOINTR, -ERESTARTNOHAND)
 DEADLOCKED = -3  # run()'s status when a deterministic run deadlocked (machine.deadlock says how)
+
+
+def _host_minflt() -> int:
+    """This host thread's minor page faults so far: a guest's pages are host memory, so the
+    faults its code takes while it runs are the host's (getrusage's ru_minflt)."""
+    return resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
+
+
 # Up to this many guest tasks the run loop's questions of every task (who can run, who has a
 # signal to take, who is exiting) are a Python loop over them; above, numpy over the columns
 # (a numpy call costs ~1 us, a task in the loop ~1 us; tests/cpu/test_machine.py holds the two
@@ -118,6 +127,7 @@ class Machine:
         self.timer_deadline_ns: int | None = None  # next kernel deadline (the clock's ns)
         self.contended = False  # another guest task is runnable: run in quanta
         self.last_turn = -1  # the row of the run loop's last turn (run())
+        self.preempted = -1  # the row whose turn ended while it could still run (nivcsw)
         self.context_switches = 0  # switches from one guest task to another (/proc/stat's ctxt)
         self.hand_offs = 0  # turns taken inside the syscall hook (hand_off)
         self.hand_off_enabled = True  # the tests switch it off to compare both ways
@@ -134,6 +144,10 @@ class Machine:
         self.signals = GuestSignals(self)
         self.host_signals = host_signals.HostSignalBox()  # signals the host sent the guest
         self._cpu_seen = self.clock.thread_cpu_ns()
+        # ru_minflt: the host's page faults since the last sync are the current task's, as its
+        # CPU time is; none in a deterministic run, whose guests see nothing of the host
+        self._minflt = (lambda: 0) if self.deterministic else _host_minflt
+        self._flt_seen = self._minflt()
         self.stop_deadline_ns: int | None = None  # kernel time the run loop must stop by
         self.sync_clock()
         self.boot_ns = self.world.now_ns  # kernel tick 0 starts here (a checkpoint keeps it)
@@ -188,6 +202,7 @@ class Machine:
         row = task.row
         stack, _ = rlimit_get(w, int(T.tg[row]), RLIMIT_STACK)
         gm = self._new_memory(row)
+        gm.aspace.legacy_layout = int(bool(T.personality[row] & ADDR_COMPAT_LAYOUT))
         ec = ExecCreds(int(T.ruid[row]), int(T.euid[row]), int(T.rgid[row]), int(T.egid[row]))
         try:
             prog = loader.load(self.fs, gm.aspace, path, argv, envp,
@@ -429,6 +444,7 @@ class Machine:
         uc = gm.uc
         regs.write(uc, X.UC_X86_REG_RIP, (rip + 2) & MASK64)  # as the stop leaves it
         self.last_turn = nxt
+        T.nvcsw[row] += 1  # it blocked: a voluntary switch (the run loop counts the others)
         self.clock.turn()
         self.switch_to(nxt)
         self.contended = contended
@@ -560,10 +576,21 @@ class Machine:
             ready = self._runnable_rows()
             row = self.scheduler.pick(ready, last) if ready else -1
             if row >= 0:
+                if self.preempted >= 0 and self.preempted != row and T.alive[self.preempted]:
+                    T.nivcsw[self.preempted] += 1  # it could have run on: an involuntary switch
                 self.last_turn = row
                 self._run_task(row, ready)
                 last = self.last_turn  # (a turn taken in the hook moved it: hand_off)
+                # schedule()'s count: a task that blocked or stopped gave the CPU up (nvcsw;
+                # hand_off counts those it switched away from); one that can run on is
+                # switched out only if another is picked next
+                self.preempted = -1
+                if T.alive[last] and T.run_state[last] == RunState.blocked:
+                    T.nvcsw[last] += 1
+                elif T.alive[last]:
+                    self.preempted = last
                 continue
+            self.preempted = -1
             self.idle()
         status = DEADLOCKED if self.deadlock is not None else task_exit.wait_status(w, main)
         self.exited_status = status
@@ -847,7 +874,7 @@ class Machine:
     # -- clocks and deadlines -------------------------------------------------------------------
     def sync_clock(self) -> None:
         """Kernel time follows the clock, and the CPU time the emulator thread used since the
-        last sync is charged to the current task."""
+        last sync is charged to the current task, with the page faults it took."""
         w = self.world
         now = self.clock.monotonic_ns()
         if now > w.now_ns:
@@ -857,6 +884,10 @@ class Machine:
         if cpu > self._cpu_seen and self.current >= 0:
             cpu_clocks.charge(w, self.current, cpu - self._cpu_seen)
         self._cpu_seen = cpu
+        flt = self._minflt()
+        if self.current >= 0 and w.tasks.alive[self.current]:
+            w.tasks.min_flt[self.current] += flt - self._flt_seen
+        self._flt_seen = flt
 
     def kernel_tick(self) -> int:
         """The kernel tick now: kernel time since boot in ``settings.tick_ns`` (1 ms) steps."""

@@ -587,6 +587,7 @@ class SyntheticDir(DirInode):
     """
 
     __state__ = {"_cache": "dict[str,@Inode]"}
+    generic_llseek = True  # lseek as procfs and kernfs directories: SEEK_END is size 0 too
 
     def __init__(self, sb: SuperBlock, mode: int = 0o555, uid: int = 0, gid: int = 0):
         super().__init__(sb, mode, uid, gid)
@@ -664,9 +665,10 @@ def host_inode(sb: SuperBlock, path: str, st: os.stat_result) -> Inode:
 
 @state_class
 class DataFile(Inode):
-    """A read-only file whose contents a function produces at open (the /proc files).
+    """A read-only file whose contents a function produces when it is read (the /proc files).
 
-    Like procfs, it reports size 0; the description holds the bytes generated when it was opened.
+    Like procfs, it reports size 0; the description (:class:`SnapshotDescription`) makes the
+    bytes at its first read and again at each read from offset 0, as seq_file does.
     """
 
     ftype = S_IFREG
@@ -679,4 +681,4 @@ class DataFile(Inode):
         self.content_fn = content_fn
 
     def open_description(self, flags: int, path: str):
-        return SnapshotDescription(self, flags, path, bytes(self.content_fn()))
+        return SnapshotDescription(self, flags, path)

@@ -14,7 +14,8 @@ The tree (Linux fs/proc: root.c, base.c, array.c)::
         fd/              a magic link per open fd
         task/<tid>/      one per thread: the same files, stat/status/comm of that thread
 
-File contents are generated when the file is opened (procfs reports size 0, and so do we).
+File contents are generated when the file is read, as seq_file does: at the first read and at every
+read from offset 0 (procfs reports size 0, and so do we).
 ``/proc/<pid>/fd/N`` are magic links: if the provider hands back the open description, following
 the link reaches its inode directly (so a pipe can be reopened), otherwise the link text is
 resolved as a path.

@@ -38,7 +38,7 @@ from ..fs.stdio import HostStdioFile
 from ..systems import cpu_clocks, fd_table, loadavg, namespaces, ptrace, seccomp, task_sched, tty
 from ..systems.task_list import TaskList
 from ..systems.task_signals import handler_of
-from .sys_info import MEMORY_FREE, MEMORY_TOTAL, RELEASE, SYSNAME
+from .sys_info import RELEASE, SYSNAME, memory_totals
 
 _STATE_NAMES = {"R": "R (running)", "S": "S (sleeping)", "D": "D (disk sleep)",
                 "T": "T (stopped)", "t": "t (tracing stop)", "Z": "Z (zombie)",
@@ -423,7 +423,7 @@ class KernelProc(ProcProvider):
         if a is not None:  # fs/proc/task_mmu.c task_mem, its order
             u = a.memory_usage()
             vm = "".join(f"{k}:\t{v // 1024:8d} kB\n" for k, v in (
-                ("VmPeak", u.peak), ("VmSize", u.size), ("VmLck", 0), ("VmPin", 0),
+                ("VmPeak", u.peak), ("VmSize", u.size), ("VmLck", a.locked_bytes()), ("VmPin", 0),
                 ("VmHWM", u.hwm), ("VmRSS", u.rss), ("RssAnon", u.anon), ("RssFile", u.file),
                 ("RssShmem", u.shmem), ("VmData", u.data), ("VmStk", u.stack), ("VmExe", u.exe),
                 ("VmLib", u.lib), ("VmPTE", u.pte), ("VmSwap", 0)))
@@ -504,9 +504,10 @@ class KernelProc(ProcProvider):
         return f"{loadavg.loadavg_text(w.index.avenrun)} {running}/{total} {last}\n"
 
     def _proc_meminfo(self) -> str:
-        kb = {"MemTotal": MEMORY_TOTAL // 1024, "MemFree": MEMORY_FREE // 1024,
-              "MemAvailable": MEMORY_FREE // 1024, "Buffers": 0, "Cached": 0, "SwapCached": 0,
-              "Shmem": 0, "SReclaimable": 0, "SwapTotal": 0, "SwapFree": 0}
+        total, free, shared = memory_totals(self.world)
+        kb = {"MemTotal": total // 1024, "MemFree": free // 1024,
+              "MemAvailable": free // 1024, "Buffers": 0, "Cached": 0, "SwapCached": 0,
+              "Shmem": shared // 1024, "SReclaimable": 0, "SwapTotal": 0, "SwapFree": 0}
         return "".join(f"{k + ':':<16}{v:>8} kB\n" for k, v in kb.items())
 
     def _proc_cpuinfo(self) -> str:

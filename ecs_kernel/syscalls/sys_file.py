@@ -23,7 +23,7 @@ from ..abi import (AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_NO_AUTOMOUNT, AT_REMO
                    NR_SELECT, NSEC_PER_SEC,
                    O_CLOEXEC, O_NONBLOCK, PATH_MAX, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT,
                    POLLPRI, POLLRDNORM, POLLWRNORM, POSIX_FADV_NOREUSE, SEEK_HOLE,
-                   STATX_BASIC_STATS, TASK_SIZE, TMPFS_MAGIC, UTIME_NOW, UTIME_OMIT,
+                   STATX_BASIC_STATS, STICKY_TIMEOUTS, TASK_SIZE, TMPFS_MAGIC, UTIME_NOW, UTIME_OMIT,
                    OVERLAYFS_SUPER_MAGIC, PIPEFS_MAGIC, PROC_SUPER_MAGIC, SYSFS_MAGIC)
 from .. import abi
 from ..abi import SEEK_CUR, SEEK_END, SEEK_SET
@@ -1233,7 +1233,9 @@ def _with_sigmask(t, mask_addr: int, size: int, call):
 
 def _time_left_out(t, addr: int, ns: int, usec: bool = False) -> None:
     """poll_select_finish: the timeout left, written back (a fault there is ignored, as Linux
-    ignores it once the call is done)."""
+    ignores it once the call is done). Not under personality's STICKY_TIMEOUTS."""
+    if t.world.tasks.personality[t.row] & STICKY_TIMEOUTS:
+        return
     sec, rest = divmod(max(0, ns), NSEC_PER_SEC)
     try:
         t.mm.copy_out(addr, struct.pack("<qq", sec, rest // 1000 if usec else rest))

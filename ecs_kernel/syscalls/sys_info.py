@@ -8,16 +8,16 @@ from __future__ import annotations
 import struct
 
 from ..abi import (CAP_SYS_ADMIN, FSHIFT, GRND_INSECURE, GRND_NONBLOCK, GRND_RANDOM, NEW_UTS_LEN,
-                   NSEC_PER_SEC, SI_LOAD_SHIFT)
+                   NSEC_PER_SEC, PER_LINUX32, PER_MASK, SI_LOAD_SHIFT, UNAME26)
+from ..cpu import host_limits
+from ..cpu.memory import machine_memory
 from ..errors import E, KernelError
 from ..systems.task_identity import capable
 from .context import s32, u32
 from .registry import FULL, PARTIAL, syscall
 
-# Memory, as sysinfo(2) and /proc/meminfo report it: nominal figures (guest memory is host
-# buffers the kernel does not count against a total).
+# The machine's memory when no run --memory limit sizes it (a World run in-process, the tests)
 MEMORY_TOTAL = 4 << 30
-MEMORY_FREE = MEMORY_TOTAL // 2
 
 SYSNAME = b"Linux"
 RELEASE = b"6.1.0-ecs-kernel"
@@ -36,9 +36,27 @@ def uname(t, buf):
     u = int(t.world.tasks.uts[t.row])
     host = bytes(U.hostname[u]) if u >= 0 else b"ecs-kernel"
     dom = bytes(U.domainname[u]) if u >= 0 else b"(none)"
-    raw = b"".join(_field(x) for x in (SYSNAME, host, RELEASE, VERSION, MACHINE, dom))
+    persona = int(t.world.tasks.personality[t.row])
+    release = _uname26(RELEASE) if persona & UNAME26 else RELEASE
+    machine = b"i686" if persona & PER_MASK == PER_LINUX32 else MACHINE  # override_architecture
+    raw = b"".join(_field(x) for x in (SYSNAME, host, release, VERSION, machine, dom))
     t.mm.copy_out(buf, raw)
     return 0
+
+
+def _uname26(release: bytes) -> bytes:
+    """override_release: "2.6.(60 + the minor version)" and what follows the version numbers."""
+    i, dots = 0, 0
+    while i < len(release):
+        c = release[i:i + 1]
+        if c == b"." and dots + 1 >= 3:
+            break
+        dots += c == b"."
+        if not c.isdigit() and c != b".":
+            break
+        i += 1
+    minor = int(release.split(b".")[1])
+    return b"2.6.%d" % (minor + 60) + release[i:]
 
 
 def _set_uts(t, col: str, name: int, length: int) -> int:
@@ -65,8 +83,20 @@ def setdomainname(t, name, length):
     return _set_uts(t, "domainname", name, length)
 
 
-@syscall("sysinfo", PARTIAL, "uptime, loads and task count are the kernel's; memory figures are "
-         "nominal (MEMORY_TOTAL, MEMORY_FREE)", args=("osysinfo",))
+def memory_totals(world) -> tuple[int, int, int]:
+    """(total, free, shared) bytes of the machine the guests see: ``run --memory``'s size (the
+    default keeps the host safe: cpu/host_limits.py), or MEMORY_TOTAL without a limit; what the
+    guests hold is used (machine_memory), the rest free. Kernel memory and ecs-kernel's own are
+    not counted, so the figures follow the guests alone (a deterministic run sees the same)."""
+    limit = host_limits.current().memory
+    total = limit if limit is not None else MEMORY_TOTAL
+    spaces = [m.aspace for m in world.index.address_spaces.values() if hasattr(m, "aspace")]
+    used, shared = machine_memory(spaces)
+    return total, max(0, total - used), shared
+
+
+@syscall("sysinfo", FULL, "the machine is run --memory's size; free is what its guests do not "
+         "hold; no swap", args=("osysinfo",))
 def sysinfo(t, info):
     """Implements sysinfo(2): what /proc/uptime, /proc/loadavg and /proc/meminfo say."""
     m = t.machine
@@ -75,7 +105,8 @@ def sysinfo(t, info):
     m.sample_load()
     loads = [x << (SI_LOAD_SHIFT - FSHIFT) for x in t.world.index.avenrun]
     procs = m.task_counts()[2]
-    raw = struct.pack("<q3Q6QHHxxxxQQI", up, *loads, MEMORY_TOTAL, MEMORY_FREE, 0, 0, 0, 0,
+    total, free, shared = memory_totals(t.world)
+    raw = struct.pack("<q3Q6QHHxxxxQQI", up, *loads, total, free, shared, 0, 0, 0,
                       procs, 0, 0, 0, 1)
     t.mm.copy_out(info, raw.ljust(112, b"\0"))
     return 0
@@ -111,7 +142,16 @@ def syslog(t, type_, buf, length):
     raise KernelError(E.EINVAL)
 
 
-@syscall("personality", PARTIAL, "PER_LINUX only", args=("x",))
+@syscall("personality", FULL, "kept per task, inherited, READ_IMPLIES_EXEC dropped by exec; "
+         "UNAME26 and PER_LINUX32 change uname, READ_IMPLIES_EXEC mmap and mprotect, "
+         "STICKY_TIMEOUTS select and poll, ADDR_COMPAT_LAYOUT and MMAP_PAGE_ZERO the next exec; "
+         "the layout is never randomized, with or without ADDR_NO_RANDOMIZE", args=("x",))
 def personality(t, persona):
-    """Implements personality(2): query (0xffffffff) or set PER_LINUX."""
-    return 0
+    """Implements personality(2): 0xffffffff asks; any other value is the new personality (Linux
+    takes every value). Returns the old one."""
+    T = t.world.tasks
+    old = int(T.personality[t.row])
+    persona = u32(persona)
+    if persona != 0xFFFF_FFFF:
+        T.personality[t.row] = persona
+    return old

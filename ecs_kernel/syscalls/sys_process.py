@@ -280,25 +280,29 @@ def setrlimit(t, resource, ptr):
     return 0
 
 
-@syscall("getrusage", PARTIAL, "CPU times per thread, process and waited-for children, the "
-         "process's ru_maxrss; not the children's ru_maxrss, no other memory or I/O statistics",
+@syscall("getrusage", FULL, "CPU times, maxrss, page faults (the host's while the task runs; none "
+         "in a deterministic run) and context switches per thread, process and waited-for "
+         "children; major faults and block I/O are 0 (files are in memory, nothing is paged in)",
          args=("rusagewho", "p"))
 def getrusage(t, who, ptr):
     """Implements getrusage(2)."""
     t.machine.sync_clock()  # charge the CPU the caller used up to now
     ru = cpu_clocks.getrusage(t.world, t.row, s32(who))  # EINVAL for a bad who
-    # ru_maxrss: the process's (or thread's: its process's) highest RSS in KiB, as Linux's
-    # hiwater_rss; the children's (cmaxrss of reaped children) is not kept: 0.
-    maxrss = t.mm.memory_usage().hwm // 1024 if s32(who) != RUSAGE_CHILDREN else 0
-    t.mm.copy_out(ptr, _rusage(ru.utime_ns, ru.stime_ns, maxrss))
+    maxrss = ru.maxrss
+    if s32(who) != RUSAGE_CHILDREN:  # the address space's high-water mark, as of now
+        maxrss = max(maxrss, t.mm.memory_usage().hwm)
+    t.mm.copy_out(ptr, pack_rusage(ru._replace(maxrss=maxrss)))
     return 0
 
 
-def _rusage(utime_ns: int, stime_ns: int, maxrss_kb: int = 0) -> bytes:
-    """struct rusage with the CPU times and ru_maxrss (the other memory and I/O counters are not
-    kept: zero)."""
-    return struct.pack("<qqqqq", utime_ns // 10**9, utime_ns % 10**9 // 1000,
-                       stime_ns // 10**9, stime_ns % 10**9 // 1000, maxrss_kb) + bytes(144 - 40)
+def pack_rusage(ru: cpu_clocks.Rusage) -> bytes:
+    """struct rusage (144 bytes): the times as timevals, maxrss in KiB, then minflt and the
+    context switches at their places; what we do not have (majflt, block I/O, ...) is 0."""
+    longs = [0] * 14  # ru_maxrss .. ru_nivcsw
+    longs[0] = ru.maxrss // 1024
+    longs[4] = ru.min_flt
+    longs[12], longs[13] = ru.nvcsw, ru.nivcsw
+    return struct.pack("<qqqq14q", *ru.ru_utime, *ru.ru_stime, *longs)
 
 
 # -- prctl / arch_prctl ------------------------------------------------------------------------------------
@@ -522,7 +526,7 @@ def _wait(t, opts) -> bool:
     return True
 
 
-@syscall("wait4", PARTIAL, "rusage reports CPU times only", args=("i", "wstatus", "waitopts", "p"))
+@syscall("wait4", FULL, "rusage as getrusage's", args=("i", "wstatus", "waitopts", "p"))
 def wait4(t, pid, status_ptr, options, rusage):
     """Implements wait4(2)."""
     pid, options = s32(pid), u32(options)
@@ -542,11 +546,19 @@ def wait4_done(t, ret, pid, status_ptr, options, rusage):
     if status_ptr:
         t.mm.copy_out(status_ptr, struct.pack("<i", int(T.wait_status[t.row])))
     if rusage:
-        t.mm.copy_out(rusage, _rusage(int(T.wait_utime[t.row]), int(T.wait_stime[t.row])))
+        t.mm.copy_out(rusage, _wait_rusage(T, t.row))
     return ret
 
 
-@syscall("waitid", PARTIAL, "rusage (a Linux extension) reports CPU times only", args=("idtype", "i", "p", "waitopts", "p"))
+def _wait_rusage(T, row: int) -> bytes:
+    """The rusage of the child a wait found (systems/task_wait.store_result kept it)."""
+    return pack_rusage(cpu_clocks.Rusage(
+        int(T.wait_utime[row]), int(T.wait_stime[row]), int(T.wait_maxrss[row]),
+        int(T.wait_min_flt[row]), int(T.wait_nvcsw[row]), int(T.wait_nivcsw[row])))
+
+
+@syscall("waitid", FULL, "rusage (a Linux extension) as wait4's",
+         args=("idtype", "i", "p", "waitopts", "p"))
 def waitid(t, idtype, id_, infop, options, rusage):
     """Implements waitid(2)."""
     idtype, id_, options = s32(idtype), s32(id_), u32(options)
@@ -588,7 +600,6 @@ def waitid_done(t, ret, idtype, id_, infop, options, rusage, found=True):
                 st = int(task_exit.child_siginfo(status)[1])
             info = struct.pack("<iii4xiIi", SIGCHLD, 0, code, ret, int(T.wait_uid[r]), st)
             t.mm.copy_out(infop, info.ljust(128, b"\0"))
-    if rusage:  # as wait4: the reaped child's times (zeros when nothing was reaped)
-        u, s = (int(T.wait_utime[r]), int(T.wait_stime[r])) if found else (0, 0)
-        t.mm.copy_out(rusage, _rusage(u, s))
+    if rusage:  # as wait4's (zeros when nothing was found)
+        t.mm.copy_out(rusage, _wait_rusage(T, r) if found else bytes(144))
     return 0

@@ -164,6 +164,9 @@ def on_release(world, t: int) -> None:
     G.dead_utime[tg] += u
     G.dead_stime[tg] += s
     T.utime[t] = T.stime[t] = T.cpu_used_user_ns[t] = T.cpu_used_sys_ns[t] = 0
+    for c in _COUNTERS:  # getrusage's counters too (__exit_signal: sig->nvcsw += tsk->nvcsw)
+        getattr(G, "dead_" + c)[tg] += getattr(T, c)[t]
+        getattr(T, c)[t] = 0
 
 
 def on_release_many(world, rows: np.ndarray) -> None:
@@ -175,31 +178,101 @@ def on_release_many(world, rows: np.ndarray) -> None:
     add_at(G.dead_utime, tgs, T.utime[rows] + T.cpu_used_user_ns[rows])
     add_at(G.dead_stime, tgs, T.stime[rows] + T.cpu_used_sys_ns[rows])
     T.utime[rows] = T.stime[rows] = T.cpu_used_user_ns[rows] = T.cpu_used_sys_ns[rows] = 0
+    for c in _COUNTERS:
+        add_at(getattr(G, "dead_" + c), tgs, getattr(T, c)[rows])
+        getattr(T, c)[rows] = 0
 
 
-def join_child(world, waiter: int, child_leader: int) -> tuple[int, int]:
+def join_child(world, waiter: int, child_leader: int) -> "ChildUsage":
     """wait_task_zombie: the waiter's group adds the reaped child's total and the child's own
-    joined-children time (JoinedChildCPUStats). Call before the child is released. Children
-    reaped automatically (SIGCHLD ignored, SA_NOCLDWAIT) are not added: Linux >= 2.6.9.
-    Returns what was added (user, system ns): the rusage wait4 reports for that child."""
+    joined-children time (JoinedChildCPUStats) and counters (GroupRusage). Call before the child
+    is released. Children reaped automatically (SIGCHLD ignored, SA_NOCLDWAIT) are not added:
+    Linux >= 2.6.9. Returns the child's usage as wait4's rusage reports it (RUSAGE_BOTH)."""
+    got = join_children(world, np.array([waiter]), np.array([child_leader]))
+    return ChildUsage(*(int(x[0]) for x in got))
+
+
+class ChildUsage(NamedTuple):
+    """A reaped child's usage, its own waited-for children's included (wait4's rusage): CPU ns,
+    maxrss bytes, page faults, context switches."""
+
+    utime: int
+    stime: int
+    maxrss: int
+    min_flt: int
+    nvcsw: int
+    nivcsw: int
+
+
+_COUNTERS = ("nvcsw", "nivcsw", "min_flt")
+
+
+def usage_both(world, leader: int) -> ChildUsage:
+    """getrusage(p, RUSAGE_BOTH) of a child wait reports without reaping it (stopped,
+    continued, or a zombie under WNOWAIT): its group's own and its waited-for children's."""
     T, G = world.tasks, world.thread_groups
-    ctg = int(T.tg[child_leader])
-    wtg = int(T.tg[waiter])
-    u, s = group_cputime(world, ctg)
-    u += int(G.cutime[ctg])
-    s += int(G.cstime[ctg])
-    G.cutime[wtg] += u
-    G.cstime[wtg] += s
-    return u, s
+    tg = int(T.tg[leader])
+    u, s = group_cputime(world, tg)
+    counts = [int(getattr(G, "dead_" + c)[tg]) + int(getattr(G, "c_" + c)[tg]) for c in _COUNTERS]
+    for t in links.iterate(G.task_head, tg, T.tg_next):
+        counts = [n + int(getattr(T, c)[t]) for n, c in zip(counts, _COUNTERS)]
+    maxrss = max(int(G.maxrss[tg]), int(G.cmaxrss[tg]))
+    mm = int(T.mm[leader])
+    aspace = getattr(world.index.address_spaces.get(mm), "aspace", None) if mm >= 0 else None
+    if aspace is not None:
+        maxrss = max(maxrss, aspace.memory_usage().hwm)
+    return ChildUsage(u + int(G.cutime[tg]), s + int(G.cstime[tg]), maxrss,
+                      **dict(zip(_COUNTERS, counts)))
+
+
+def join_children(world, waiters: np.ndarray, children: np.ndarray) -> tuple[np.ndarray, ...]:
+    """:func:`join_child` for (waiter, zombie child leader) pairs whose children's groups have
+    that one thread left, each child once: the :class:`ChildUsage` fields as arrays."""
+    T, G = world.tasks, world.thread_groups
+    ctg = T.tg[children].astype(np.int64)
+    wtg = T.tg[waiters].astype(np.int64)
+    u = G.dead_utime[ctg] + T.utime[children] + T.cpu_used_user_ns[children] + G.cutime[ctg]
+    s = G.dead_stime[ctg] + T.stime[children] + T.cpu_used_sys_ns[children] + G.cstime[ctg]
+    add_at(G.cutime, wtg, u)
+    add_at(G.cstime, wtg, s)
+    counts = []
+    for c in _COUNTERS:
+        v = getattr(G, "dead_" + c)[ctg] + getattr(T, c)[children] + getattr(G, "c_" + c)[ctg]
+        add_at(getattr(G, "c_" + c), wtg, v)
+        counts.append(v)
+    maxrss = np.maximum(G.maxrss[ctg], G.cmaxrss[ctg])
+    np.maximum.at(G.cmaxrss, wtg, maxrss)
+    nvcsw, nivcsw, min_flt = counts
+    return u, s, maxrss, min_flt, nvcsw, nivcsw  # ChildUsage's order
+
+
+def keep_maxrss(world, t: int, memory, fresh: bool | None = None) -> None:
+    """exit_mm: the group keeps its address space's highest RSS as a thread leaves it, measured
+    afresh when ``fresh`` (default: when this thread is the last user, whose exit frees it)."""
+    aspace = getattr(memory, "aspace", None)
+    if aspace is None:
+        return
+    tg = int(world.tasks.tg[t])
+    if fresh is None:
+        fresh = world.tables["address_spaces"].refs[int(world.tasks.mm[t])] == 1
+    hwm = aspace.memory_usage().hwm if fresh else aspace.hiwater_rss
+    G = world.thread_groups
+    G.maxrss[tg] = max(int(G.maxrss[tg]), int(hwm))
 
 
 # -- getrusage, times ---------------------------------------------------------------------------
 
 class Rusage(NamedTuple):
-    """The CPU part of struct rusage, in ns; ``ru_utime`` / ``ru_stime`` as (sec, usec)."""
+    """struct rusage as we keep it: CPU ns (``ru_utime`` / ``ru_stime`` as (sec, usec)), the
+    highest RSS in bytes (0: ask the address space), page faults and context switches. Major
+    faults and block I/O are always 0 (nothing is paged in from a disk; files are in memory)."""
 
     utime_ns: int
     stime_ns: int
+    maxrss: int = 0
+    min_flt: int = 0
+    nvcsw: int = 0
+    nivcsw: int = 0
 
     @property
     def ru_utime(self) -> tuple[int, int]:
@@ -213,13 +286,19 @@ class Rusage(NamedTuple):
 def getrusage(world, task: int, who: int) -> Rusage:
     """getrusage(2): RUSAGE_SELF (the thread group), RUSAGE_CHILDREN (waited-for children),
     RUSAGE_THREAD (the caller); anything else EINVAL."""
-    tg = int(world.tasks.tg[task])
+    T, G = world.tasks, world.thread_groups
+    tg = int(T.tg[task])
     if who == RUSAGE_SELF:
-        return Rusage(*group_cputime(world, tg))
+        counts = [int(getattr(G, "dead_" + c)[tg]) for c in _COUNTERS]
+        for t in links.iterate(G.task_head, tg, T.tg_next):
+            counts = [n + int(getattr(T, c)[t]) for n, c in zip(counts, _COUNTERS)]
+        return Rusage(*group_cputime(world, tg), int(G.maxrss[tg]), **dict(zip(_COUNTERS, counts)))
     if who == RUSAGE_CHILDREN:
-        return Rusage(*children_cputime(world, tg))
+        return Rusage(*children_cputime(world, tg), int(G.cmaxrss[tg]),
+                      **{c: int(getattr(G, "c_" + c)[tg]) for c in _COUNTERS})
     if who == RUSAGE_THREAD:
-        return Rusage(*thread_cputime(world, task))
+        return Rusage(*thread_cputime(world, task), 0,
+                      **{c: int(getattr(T, c)[task]) for c in _COUNTERS})
     raise KernelError(E.EINVAL, f"getrusage: bad who {who}")
 
 

@@ -9,9 +9,11 @@ driver.
 """
 from __future__ import annotations
 
-from ..abi import ARG_MAX, ExitState, STK_LIM
+from ..abi import (ARG_MAX, CAP_SYS_RAWIO, MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MMAP_PAGE_ZERO,
+                   PAGE_SIZE, PROT_EXEC, PROT_READ, READ_IMPLIES_EXEC, ExitState, STK_LIM)
+from ..errors import KernelError
 from ..components import links, resources, sigactions
-from . import fd_table, futex, task_clone, task_exit, task_identity, task_signals, timers
+from . import cpu_clocks, fd_table, futex, task_clone, task_exit, task_identity, task_signals, timers
 
 
 def arg_strings_limit(rlimit_stack: int = STK_LIM) -> int:
@@ -50,6 +52,8 @@ def begin_new_exec(world, row: int, memory) -> int:
     task_clone.vfork_release(world, row)
     objs = world.index.address_spaces
     old = int(T.mm[row])
+    if old >= 0 and old in objs:  # exec_mmap: the group keeps the old image's highest RSS
+        cpu_clocks.keep_maxrss(world, row, objs[old], fresh=True)
     if old >= 0 and old in objs:
         new = resources.new(world, "address_spaces")
         T.mm[row] = new
@@ -84,7 +88,25 @@ def begin_new_exec(world, row: int, memory) -> int:
     tg = int(T.tg[row])
     world.thread_groups.did_exec[tg] = True
     timers.delete_posix_timers(world, tg)
+    exec_personality(world, row, memory.aspace)
     return old
 
 
-__all__ = ["begin_new_exec", "zap_other_threads"]
+def exec_personality(world, row: int, aspace) -> None:
+    """What exec does with the personality: a 64-bit image never keeps READ_IMPLIES_EXEC
+    (set_personality_64bit), and MMAP_PAGE_ZERO maps page 0 read-only and executable as SVr4 did
+    (load_elf_binary), which vm_mmap quietly refuses without CAP_SYS_RAWIO (below
+    mmap_min_addr). ADDR_COMPAT_LAYOUT was applied to ``aspace`` when the image was loaded."""
+    T = world.tasks
+    T.personality[row] = int(T.personality[row]) & ~READ_IMPLIES_EXEC
+    if T.personality[row] & MMAP_PAGE_ZERO and task_identity.capable(world, row, CAP_SYS_RAWIO):
+        floor, aspace.mmap_min_addr = aspace.mmap_min_addr, 0
+        try:
+            aspace.mmap(0, PAGE_SIZE, PROT_READ | PROT_EXEC, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS)
+        except KernelError:
+            pass
+        finally:
+            aspace.mmap_min_addr = floor
+
+
+__all__ = ["begin_new_exec", "exec_personality", "zap_other_threads"]

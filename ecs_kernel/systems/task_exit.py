@@ -194,6 +194,9 @@ def exit_main(world, t: int) -> None:
     if T.ptrace_tracees[t]:
         exit_ptrace(world, t)
     io_wait.release_task(world, t)
+    mm = int(T.mm[t])
+    if mm >= 0:
+        cpu_clocks.keep_maxrss(world, t, world.index.address_spaces.get(mm))
     for kind, col in resources.KINDS.items():
         row = int(getattr(T, col)[t])
         if row >= 0:
@@ -446,6 +449,12 @@ def exit_main_many(world, rows: np.ndarray) -> None:
     for t in rows[(T.vfork_parent[rows] >= 0) | np.isin(rows, waits)].tolist():
         task_clone.vfork_release(world, t)
         io_wait.release_task(world, t)
+    spaces, measured = world.index.address_spaces, set()
+    for t in rows[T.guest[rows]].tolist():  # a guest's address space (synthetic ones have no RSS)
+        mm = int(T.mm[t])
+        if mm >= 0:  # measured once per address space: these threads may all be leaving it
+            cpu_clocks.keep_maxrss(world, t, spaces.get(mm), fresh=mm not in measured)
+            measured.add(mm)
     for kind, col in resources.KINDS.items():
         c = getattr(T, col)
         res = c[rows].astype(np.int64)

@@ -23,7 +23,6 @@ from ..abi import (Block, CLD_CONTINUED, CLD_DUMPED, CLD_EXITED, CLD_KILLED, CLD
 from ..components import links, pidns
 from ..errors import E, KernelError
 from ..jit import wait_batch as K
-from ..jit.scatter import add_at
 from ..schedule import Phase, system
 from . import cpu_clocks, ptrace, task_exit
 from .task_block import BLOCKED, Blocked
@@ -90,6 +89,10 @@ class WaitResult:
     uid: int
     utime: int = 0  # a reaped child's CPU time, its waited-for children's included (rusage), ns
     stime: int = 0
+    maxrss: int = 0  # the rest of its rusage (cpu_clocks.ChildUsage)
+    min_flt: int = 0
+    nvcsw: int = 0
+    nivcsw: int = 0
 
     def __repr__(self) -> str:
         """The status in hex (``0x300``: exit code 3) and the si_code by name (``CLD_EXITED``)."""
@@ -164,12 +167,13 @@ def _consider(world, waiter: int, c: int, opts: WaitOptions, st: _Search) -> Wai
                 return None
             status = task_exit.wait_status(world, c)
             code, _ = task_exit.child_siginfo(status)
-            utime = stime = 0
-            if not opts.options & WNOWAIT:
-                utime, stime = cpu_clocks.join_child(world, waiter, c)  # JoinedChildCPUStats
+            if opts.options & WNOWAIT:
+                usage = cpu_clocks.usage_both(world, c)
+            else:
+                usage = cpu_clocks.join_child(world, waiter, c)  # JoinedChildCPUStats
                 task_exit.release(world, c)
             return WaitResult(c, pidns.tid_in(world, c, ns), status, code, int(T.ruid[c]),
-                              utime, stime)
+                              *usage)
         if opts.options & (WCONTINUED | WEXITED):
             st.notask_error = False
     else:
@@ -179,12 +183,13 @@ def _consider(world, waiter: int, c: int, opts: WaitOptions, st: _Search) -> Wai
         if not opts.options & WNOWAIT:
             G.stop_report[ctg] = False
         status = (sig << 8) | WSTATUS_STOPPED
-        return WaitResult(c, pidns.tid_in(world, c, ns), status, CLD_STOPPED, int(T.ruid[c]))
+        return WaitResult(c, pidns.tid_in(world, c, ns), status, CLD_STOPPED, int(T.ruid[c]),
+                          *cpu_clocks.usage_both(world, c))
     if opts.options & WCONTINUED and G.continued_report[ctg]:
         if not opts.options & WNOWAIT:
             G.continued_report[ctg] = False
         return WaitResult(c, pidns.tid_in(world, c, ns), WSTATUS_CONTINUED, CLD_CONTINUED,
-                          int(T.ruid[c]))
+                          int(T.ruid[c]), *cpu_clocks.usage_both(world, c))
     return None
 
 
@@ -379,19 +384,15 @@ def _reap_many(world, waiters: np.ndarray, children: np.ndarray):
     """wait_task_zombie without WNOWAIT for the (waiter, zombie child leader) pairs the scan
     found: each child once, children of one-thread groups, all in the root namespace (threads
     of one group may each reap one: their group's joined times add up)."""
-    T, G = world.tasks, world.thread_groups
-    ctg = T.tg[children].astype(np.int64)
-    wtg = T.tg[waiters].astype(np.int64)
+    T = world.tasks
     status = task_exit.wait_status(world, children)
     code, _ = task_exit.child_siginfo(status)
     pid = T.tids[children, 0].astype(np.int64)
     uid = T.ruid[children].astype(np.int64)
-    # cpu_clocks.join_child: the child group's total (its one thread, stage included, and its
-    # released threads) and its own joined-children time
-    u = G.dead_utime[ctg] + T.utime[children] + T.cpu_used_user_ns[children] + G.cutime[ctg]
-    s = G.dead_stime[ctg] + T.stime[children] + T.cpu_used_sys_ns[children] + G.cstime[ctg]
-    add_at(G.cutime, wtg, u)
-    add_at(G.cstime, wtg, s)
+    # the child group's total (its one thread, stage included, and its released threads) and
+    # its own joined children's; the rusage beyond CPU times goes to the waiters' rows here
+    u, s, T.wait_maxrss[waiters], T.wait_min_flt[waiters], T.wait_nvcsw[waiters], \
+        T.wait_nivcsw[waiters] = cpu_clocks.join_children(world, waiters, children)
     task_exit.release_many(world, children)
     return pid, status, code, uid, u, s
 
@@ -404,6 +405,8 @@ def store_result(world, t: int, res: WaitResult) -> None:
     T.wait_uid[t] = res.uid
     T.wait_utime[t] = res.utime
     T.wait_stime[t] = res.stime
+    T.wait_maxrss[t], T.wait_min_flt[t] = res.maxrss, res.min_flt
+    T.wait_nvcsw[t], T.wait_nivcsw[t] = res.nvcsw, res.nivcsw
 
 
 @system(phase=Phase.WAIT,

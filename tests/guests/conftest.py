@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.tools import installed
+
 SRC = Path(__file__).parent / "src"
 COMPILERS = {"gcc": ["gcc", "-static", "-O1", "-pthread"],
              "musl": ["musl-gcc", "-static", "-O1", "-pthread"],
@@ -33,8 +35,7 @@ def guest_build():
         if key in cache:
             return cache[key]
         cc = COMPILERS[libc]
-        if shutil.which(cc[0]) is None:
-            pytest.skip(f"{cc[0]} is not installed (apt-get install musl-tools)")
+        installed(cc[0], "musl-tools" if cc[0] == "musl-gcc" else "gcc libc6-dev")
         out = d / f"{name}-{libc}"
         subprocess.run([*cc, "-o", str(out), str(SRC / f"{name}.c")], check=True,
                        capture_output=True)
@@ -54,8 +55,7 @@ def go_build():
     def build(name: str) -> Path:
         if name in cache:
             return cache[name]
-        if shutil.which("go") is None:
-            pytest.skip("go is not installed (apt-get install golang-go)")
+        installed("go", "golang-go")
         out = d / name
         env = {"PATH": "/usr/bin:/bin", "HOME": str(d), "GOCACHE": str(d / "gocache"),
                "GOPATH": str(d / "gopath"), "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod"}
@@ -71,3 +71,9 @@ def go_build():
 @pytest.fixture(params=["gcc", "musl", "gcc-dynamic"])
 def libc(request):
     return request.param
+
+
+@pytest.fixture
+def busybox() -> str:
+    """busybox-static's path (README installs it)."""
+    return installed("busybox", "busybox-static")

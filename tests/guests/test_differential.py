@@ -222,3 +222,27 @@ def test_fork_copy_on_write_and_memory_accounting(guest_build, libc, scenario):
     and statm count pages as Linux does (copy-on-write pages in both, RSS growing by the pages
     written)."""
     same([guest_build("cow", libc), scenario], cwd="/var/tmp")
+
+
+def test_mlock_mincore(guest_build, libc):
+    """mlock/mlock2/munlock/mlockall, MAP_LOCKED and MAP_POPULATE: mincore's residency, VmLck,
+    RLIMIT_MEMLOCK and the errnos, as root and as a user without CAP_IPC_LOCK."""
+    same([guest_build("mlock", libc)])
+
+
+def test_personality(guest_build, libc):
+    """personality(2): kept, inherited by fork, READ_IMPLIES_EXEC dropped by exec; UNAME26 and
+    PER_LINUX32 in uname, READ_IMPLIES_EXEC in mmap/mprotect, STICKY_TIMEOUTS in select."""
+    same([guest_build("persona", libc)])
+
+
+def test_rusage(guest_build, libc):
+    """getrusage/wait4/waitid rusage: maxrss, page faults and switches behave as Linux's do
+    (their exact counts differ between runs natively too: the program prints facts about them)."""
+    same([guest_build("rusage", libc)])
+
+
+def test_proc_files_seek_and_are_made_at_read(guest_build, libc):
+    """lseek on /proc files (SEEK_SET/SEEK_CUR only) and /proc, /sys and tmpfs directories, and a
+    /proc file opened before a change and read after it shows the change."""
+    same([guest_build("procseek", libc)])

@@ -105,3 +105,16 @@ def test_an_fd_leak_ends_with_emfile_as_natively(guest_build):
 def test_bad_memory_sizes_are_refused(arg):
     status, out, err, _ = ecs_run(["--memory", arg, "/bin/true"])
     assert status == 2 and "--memory" in err, err
+
+
+def test_sysinfo_and_meminfo_show_the_machine_memory_sizes(guest_build):
+    """The guests' machine is --memory's size; what they touch is no longer free, MAP_SHARED
+    memory is shared, and /proc/meminfo agrees with sysinfo."""
+    status, out, err, _ = ecs_run(["--memory", "2G", guest_build("sysmem")])
+    assert status == 0, err
+    first = out.splitlines()[0].split()
+    got = dict(zip(first[0::2], first[1::2]))
+    assert got["unit"] == "1" and got["total"] == "2048" and got["swap"] == "0", out
+    assert 72 <= int(got["free_drop"]) <= 80, out  # 64 MiB private + 8 MiB shared, and stdio
+    assert 8 <= int(got["shared_growth"]) <= 9, out
+    assert out.splitlines()[1] == "meminfo total 2048 shmem_at_least_8 1", out

@@ -7,8 +7,7 @@ import pytest
 from tests.guests.harness import run_guest, run_native
 
 BUSYBOX = shutil.which("busybox")
-needs_busybox = pytest.mark.skipif(BUSYBOX is None, reason="busybox-static is not installed "
-                                   "(apt-get install busybox-static)")
+needs_busybox = pytest.mark.usefixtures("busybox")  # fails when busybox is missing
 
 
 def same(argv, stdin=b"", env=None):

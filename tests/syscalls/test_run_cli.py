@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+from tests.tools import installed
+
 RUN = [sys.executable, "-m", "ecs_kernel.cli", "run"]
 
 
@@ -218,9 +220,7 @@ def test_the_program_is_looked_up_in_the_guests_path():
 
 
 def test_path_lookup_skips_what_cannot_be_executed(tmp_path):
-    src = shutil.which("busybox")
-    if src is None:
-        pytest.skip("busybox-static is not installed (a static program to copy into the root)")
+    src = installed("busybox", "busybox-static")  # a static program to copy into the root
     root = tmp_path / "root"
     for d in ("a", "b", "c"):
         (root / d).mkdir(parents=True)
@@ -238,9 +238,7 @@ def test_cwd_defaults_to_the_hosts_inside_the_root(tmp_path):
     assert r.stdout == b"/usr/share\n", r.stderr
     r = ecs("run", "--", "./true", cwd="/usr/bin")
     assert r.returncode == 0, r.stderr
-    src = shutil.which("busybox")
-    if src is None:
-        return
+    src = installed("busybox", "busybox-static")
     root = tmp_path / "root"
     (root / "bin").mkdir(parents=True)
     (root / "in" / "side").mkdir(parents=True)
