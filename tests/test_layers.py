@@ -96,6 +96,8 @@ HEAVY_PACKAGE_MODULES = {
         "cfunc; FastPath loads it when a guest tiers up",
     "jit/tlbfill/__init__.py:ecs_kernel.jit.tlbfill.kernel":
         "the compiled TLB-fill hook: numba and llvmlite, loaded when a guest tiers up",
+    "jit/blockquantum/__init__.py:ecs_kernel.jit.blockquantum.kernel":
+        "the compiled block-quantum hook: numba and llvmlite, loaded when quanta need it",
 }
 # The command line's start-up: each subcommand imports what it runs only when it is chosen, so
 # `ecs-kernel run` does not load sim/ and `ecs-kernel sim` does not load the CPU.

@@ -32,7 +32,8 @@ import gc
 import struct
 import threading
 
-from unicorn import (UC_ARCH_X86, UC_HOOK_INSN, UC_HOOK_INTR, UC_HOOK_MEM_INVALID,
+import numpy as np
+from unicorn import (UC_ARCH_X86, UC_HOOK_BLOCK, UC_HOOK_INSN, UC_HOOK_INTR, UC_HOOK_MEM_INVALID,
                      UC_HOOK_TLB_FILL, UC_MODE_64, UC_TLB_VIRTUAL, Uc, UcError)
 from unicorn import unicorn_const as _ucc
 from unicorn import x86_const as X
@@ -43,7 +44,8 @@ from ..abi import (BUS_ADRALN, ENOSYS, FPE_INTDIV, ILL_ILLOPN, PAGE_SIZE, PROT_E
                    SIGTRAP, USER_CS, USER_SS)
 from ..checkpoint_objects import state_class
 from ..errors import E, KernelError
-from ..jit import tlbfill
+from ..jit import blockquantum, tlbfill
+from ..jit.blockquantum import BQ_BUDGET, BQ_ENDED, BQ_SIZE, BQ_STOP
 from ..jit.fastpath import FastPath
 from ..jit.options import is_promoted, promote
 from ..jit.tlbfill import (TLB_BYPASS, TLB_FAULT_ACCESS, TLB_FAULT_ADDR, TLB_FAULT_CODE,
@@ -91,6 +93,11 @@ class TlbEntry(ctypes.Structure):
 HOOK_TLB_FILL_CB = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_int,
                                     ctypes.POINTER(TlbEntry), ctypes.c_void_p)
 TLB_MISS_CB = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_uint64, ctypes.c_int64)
+# A quantum counted in translated blocks (jit/blockquantum) is the instruction quantum over this
+# (a translated block of guest code is a few instructions).
+INSNS_PER_BLOCK = 4
+# count= quanta before numba is loaded for the block hook (see Platform.__init__)
+COUNT_QUANTA_BEFORE_BLOCKS = 24
 
 # CPU exceptions (interrupt vectors) and the signal Linux sends for each, and its si_code (Linux
 # do_trap / do_error_trap: FPE_INTDIV, ILL_ILLOPN, ...).
@@ -220,6 +227,10 @@ class GuestMemory:
         self.loaded_row = -1
         # Unicorn's count hook is installed (the last emu_start had count=): see Platform.run.
         self.counted = False
+        # The block-quantum hook (jit/blockquantum): its handle while installed, and its
+        # control block (blocks left, uc_emu_stop's address, whether it ended the last run).
+        self.block_hook = None
+        self.bq_ctl = None
         self.scratch_ctx = None  # a context object reused by clear_exception_in_flight
 
     def fork(self) -> "GuestMemory":
@@ -297,6 +308,13 @@ class Platform:
         self.fault_code = SI_KERNEL
         self.exception_in_flight = False  # the interrupt hook saw an exception QEMU keeps "in flight"
         self.port_fault_rip = None  # an in/out's #GP: where the instruction starts
+        # Quanta in translated blocks (jit/blockquantum) need numba: until it is loaded, quanta
+        # are Unicorn's count=, and after this many of them numba is loaded for the block hook
+        # (a count= quantum costs a fresh engine ~2x its translation: a fork-heavy guest pays
+        # numba's load back within a few dozen children; a program that runs a few quanta
+        # never loads it).
+        self.count_quanta_before_blocks = COUNT_QUANTA_BEFORE_BLOCKS
+        self.block_quanta_runs = 0  # runs bounded by the block hook (a statistic for tests)
 
     # -- hooks ------------------------------------------------------------------------------------
     def add_hooks(self, gm: GuestMemory) -> None:
@@ -479,9 +497,12 @@ class Platform:
             uclib.uc_emu_stop(uch)
 
     # -- running ----------------------------------------------------------------------------------
-    def run(self, gm: GuestMemory, quantum: int) -> None:
+    def run(self, gm: GuestMemory, quantum: int, blocks: bool = False) -> None:
         """runApp: execute guest code of the loaded task until a hook stops the engine, the
-        quantum of instructions ends (0: no quantum) or the guest faults (``fault_signal``)."""
+        quantum of instructions ends (0: no quantum) or the guest faults (``fault_signal``).
+        ``blocks``: the quantum may be counted in translated blocks (about ``quantum`` /
+        INSNS_PER_BLOCK of them, jit/blockquantum) rather than instructions: the caller allows it
+        when the quantum is a fairness bound only (not deterministic time, not a single step)."""
         uc = gm.uc
         self.fault_signal = 0
         self.fault_addr = 0
@@ -495,10 +516,19 @@ class Platform:
         tlb[TLB_FAULT_CODE] = 0
         if gm.tlb_hook is not None and not gm.tlb_compiled and is_promoted():
             self._add_tlb_hook(gm)  # numba is loaded anyway: the compiled fill hook
-        self._set_counting(gm, bool(quantum))
+        by_blocks = blocks and quantum > 1 and self._block_quanta_ready()
+        if by_blocks:
+            self._set_counting(gm, False)
+            self._set_block_hook(gm, True)
+            gm.bq_ctl[BQ_BUDGET] = max(1, quantum // INSNS_PER_BLOCK)
+            gm.bq_ctl[BQ_ENDED] = 0
+            self.block_quanta_runs += 1
+        else:
+            self._set_block_hook(gm, False)
+            self._set_counting(gm, bool(quantum))
         self.exception_in_flight = False
         try:
-            uc.emu_start(self.regs.read(uc, X.UC_X86_REG_RIP), 0, count=quantum)
+            uc.emu_start(self.regs.read(uc, X.UC_X86_REG_RIP), 0, count=0 if by_blocks else quantum)
         except UcError as e:
             if self.fault_signal:
                 pass  # the interrupt hook saw the exception first
@@ -516,10 +546,60 @@ class Platform:
         if self.port_fault_rip is not None:
             uc.reg_write(X.UC_X86_REG_RIP, self.port_fault_rip)
             self.port_fault_rip = None
+        if by_blocks:
+            gm.bq_ctl[BQ_BUDGET] = 0  # disarmed until the next bounded run
         if self.exception_in_flight:
             clear_exception_in_flight(gm)
         with self.run_lock:
             self.running_unbounded = False
+
+    def _block_quanta_ready(self) -> bool:
+        """numba is loaded for the block hook (or may be now: see count_quanta_before_blocks)."""
+        if is_promoted():
+            return True
+        if not self.use_fast_path:
+            return False  # --no-fast-path: numba stays unloaded
+        self.count_quanta_before_blocks -= 1
+        if self.count_quanta_before_blocks > 0:
+            return False
+        promote()
+        return True
+
+    @staticmethod
+    def _set_block_hook(gm: GuestMemory, on: bool) -> None:
+        """Install or remove the block-quantum hook of ``gm``'s engine. Code is translated with
+        or without a call to the hook (as with the count hook), hence the flush of translated code
+        either way; removing the hook invalidates the code of every page it saw, which looks each
+        page up in the code TLB outside any guest instruction, so the fill hook grants the
+        kernel's lookups meanwhile (TLB_BYPASS) and what it granted is dropped after (see
+        _set_counting)."""
+        if on == (gm.block_hook is not None):
+            return
+        uc = gm.uc
+        if on:
+            if gm.bq_ctl is None:
+                gm.bq_ctl = np.zeros(BQ_SIZE, np.int64)
+                gm.bq_ctl[BQ_STOP] = ctypes.cast(uclib.uc_emu_stop, ctypes.c_void_p).value
+            h = ctypes.c_size_t()
+            status = uclib.uc_hook_add(uc._uch, ctypes.byref(h), UC_HOOK_BLOCK,
+                                       ctypes.c_void_p(blockquantum.hook_address()),
+                                       ctypes.c_void_p(gm.bq_ctl.ctypes.data),
+                                       ctypes.c_uint64(1), ctypes.c_uint64(0))
+            if status != 0:
+                raise UcError(status)
+            gm.block_hook = h.value
+            uc.ctl(_ucc.UC_CTL_TB_FLUSH, _ucc.UC_CTL_IO_WRITE)
+            return
+        ctl = gm.aspace.tlb_ctl
+        ctl[TLB_BYPASS] = 1
+        try:
+            uclib.uc_hook_del(uc._uch, ctypes.c_size_t(gm.block_hook))
+        finally:
+            uc.ctl(_ucc.UC_CTL_TB_FLUSH, _ucc.UC_CTL_IO_WRITE)
+            ctl[TLB_BYPASS] = 0
+            ctl[TLB_FAULT_CODE] = 0
+            uc.ctl(_ucc.UC_CTL_TLB_FLUSH, _ucc.UC_CTL_IO_WRITE)
+        gm.block_hook = None
 
     @staticmethod
     def _set_counting(gm: GuestMemory, counted: bool) -> None:

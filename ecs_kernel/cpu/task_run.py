@@ -133,6 +133,9 @@ class Machine:
         self.last_turn = -1  # the row of the run loop's last turn (run())
         self.preempted = -1  # the row whose turn ended while it could still run (nivcsw)
         self.context_switches = 0  # switches from one guest task to another (/proc/stat's ctxt)
+        self.hand_offs = 0  # turns taken inside the syscall hook (hand_off)
+        self.hand_off_enabled = True  # the tests switch it off to compare both ways
+        self._until = None  # run()'s until: asked between turns, so no turn is taken in a hook
         # --strace prints every syscall, so it keeps every call on the Python hook.
         fast = fast_path and self.strace is None
         self.platform = Platform(self, fast_path=fast, fast_path_after=fast_path_after,
@@ -394,8 +397,86 @@ class Machine:
         self.current = row
         self.current_task = self.tasks[row]
         self.platform.current_uch = uc._uch
-        # (the compiled hook's view of the current task is refreshed by Platform.run, the only
-        # way guest code runs again: switch_to is never called from inside a hook)
+        # (the compiled hook's view of the current task is refreshed by Platform.run, or by
+        # hand_off, the one caller inside a hook)
+
+    def hand_off(self, row: int, rip: int) -> bool:
+        """From the syscall hook, just after ``row``'s call blocked (its request is a row; ``rip``:
+        its ``syscall`` instruction): take the run loop's next turn here, without stopping the
+        engine, when that turn would be another thread of the same engine going on at once.
+        Returns False (the hook then stops the engine, and the loop takes the turn) unless all
+        of it holds:
+
+        - nothing the loop does between turns is due: no ``until`` asked, no host signal, no
+          timer or stop deadline armed, no exit to reap, no release pending, no file waiter to
+          wake, no blocked task with a signal to take, no tracer, no strace, not deterministic
+          (whose turns are instruction counts and seeded choices);
+        - the scheduler's pick among the runnable tasks (RoundRobin) is a thread of this engine,
+          with no syscall work, no signal to take, and no quantum needed that the running
+          engine lacks (another task runnable while it runs unbounded).
+
+        Then the turn is the loop's own: switch_to (CPU charged, registers saved and restored),
+        syscall_exit of a completed wait, the rseq fixup; the registers as the stop would have
+        left them (rip after the ``syscall``) go into the blocked task's context, and the next
+        thread's rip is written less 2, which Unicorn adds when the hook returns. Every task is
+        still a row; the saved contexts are what a stop in the hook would have saved."""
+        p = self.platform
+        w = self.world
+        T, G = w.tasks, w.thread_groups
+        if not self.hand_off_enabled or self._until is not None or self.deterministic \
+                or self.strace is not None or type(self.scheduler) is not scheduler.RoundRobin \
+                or p.stop_reason is not None or p.stop_requested or p.host_signal \
+                or self.host_signals.pending or self.timer_deadline_ns is not None \
+                or self.stop_deadline_ns is not None or self.pending_release \
+                or w.io_waits.count or w.index.ptraced:
+            return False
+        tasks = self.tasks
+        few = len(tasks) <= FEW_TASKS
+        if few:
+            for r in tasks:
+                if T.alive[r] and T.run_state[r] == RunState.blocked and T.exit_state[r] == 0 \
+                        and deliverable(w, r):
+                    return False
+        elif self._blocked_may_take_signal():
+            return False
+        if self.exits_pending() or G.exiting[int(T.tg[self.main_row])] \
+                or not self._group_alive(int(T.tg[self.main_row])):
+            return False
+        ready = self._runnable_rows()
+        if not ready:
+            return False
+        nxt = self.scheduler.pick(ready, row)
+        gm = self.memory_of(row)
+        if nxt == row or self.memory_of(nxt) is not gm or T.syscall_work[nxt] \
+                or deliverable(w, nxt):
+            return False
+        contended = len(ready) > 1
+        if contended and p.running_unbounded:
+            return False
+        regs = p.regs
+        uc = gm.uc
+        regs.write(uc, X.UC_X86_REG_RIP, (rip + 2) & MASK64)  # as the stop leaves it
+        self.last_turn = nxt
+        T.nvcsw[row] += 1  # it blocked: a voluntary switch (the run loop counts the others)
+        self.clock.turn()
+        self.switch_to(nxt)
+        self.contended = contended
+        self.hand_offs += 1
+        if T.run_state[nxt] == RunState.runSyscallExit:
+            self.syscall_exit(nxt)
+        if T.rseq_event[nxt]:
+            T.rseq_event[nxt] = False
+            at = regs.read(uc, X.UC_X86_REG_RIP)
+            new = self.rseq_resume(self.tasks[nxt], at, 0)
+            if new != at:
+                regs.write(uc, X.UC_X86_REG_RIP, new)
+        # Unicorn adds the length of `syscall` to rip when the hook returns
+        regs.write(uc, X.UC_X86_REG_RIP, (regs.read(uc, X.UC_X86_REG_RIP) - 2) & MASK64)
+        if p.fastpath is not None:
+            p.fastpath.switched()  # the compiled hook's current task
+        if not self._runnable(nxt) or deliverable(w, nxt):
+            p.stop("requantum")  # (its rseq fixup forced a signal): the loop delivers it
+        return True
 
     def tracee_engine(self, row: int):
         """The engine of task ``row`` (not running: a stopped tracee) with its registers loaded,
@@ -535,6 +616,7 @@ class Machine:
         # the task of the last turn, which round robin's next pick starts after (a checkpoint
         # keeps it: the pick after a restore is the uninterrupted run's)
         last = self.last_turn if self.last_turn >= 0 else self.current  # (a row number only)
+        self._until = until
         while True:
             if until is not None and until(self):
                 return None
@@ -555,15 +637,17 @@ class Machine:
             if row >= 0:
                 if self.preempted >= 0 and self.preempted != row and T.alive[self.preempted]:
                     T.nivcsw[self.preempted] += 1  # it could have run on: an involuntary switch
-                last = self.last_turn = row
+                self.last_turn = row
                 self._run_task(row, ready)
-                # schedule()'s count: a task that blocked or stopped gave the CPU up
-                # (nvcsw); one that can run on is switched out only if another is picked
+                last = self.last_turn  # (a turn taken in the hook moved it: hand_off)
+                # schedule()'s count: a task that blocked or stopped gave the CPU up (nvcsw;
+                # hand_off counts those it switched away from); one that can run on is
+                # switched out only if another is picked next
                 self.preempted = -1
-                if T.alive[row] and T.run_state[row] == RunState.blocked:
-                    T.nvcsw[row] += 1
-                elif T.alive[row]:
-                    self.preempted = row
+                if T.alive[last] and T.run_state[last] == RunState.blocked:
+                    T.nvcsw[last] += 1
+                elif T.alive[last]:
+                    self.preempted = last
                 continue
             self.preempted = -1
             self.idle()
@@ -657,7 +741,15 @@ class Machine:
         if stepping:
             quantum = 1  # PTRACE_(SYSEMU_)SINGLESTEP: one instruction (Unicorn's count), then SIGTRAP
         self._quantum = quantum
-        p.run(gm, quantum)
+        runner = row
+        # The normal scheduler's quantum is a fairness bound, which a count of translated blocks
+        # serves at a fraction of count='s cost; virtual time and the explorer's preemptions
+        # are instruction counts, and a single step is one instruction.
+        p.run(gm, quantum, blocks=not stepping and not self.deterministic
+              and type(self.scheduler) is scheduler.RoundRobin)
+        row = self.current  # another thread of the engine, if turns were taken in the hook
+        if row != runner:
+            stepping = False  # (a single step is never handed off: see hand_off)
         if stepping:
             self._single_stepped(row)
         stopped_outside = host_signals.kill_stopped(self, row)  # its group dies of a host signal

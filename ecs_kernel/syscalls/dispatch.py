@@ -137,6 +137,8 @@ class Dispatcher:
                 d = task_block.deadline_of(world, task.row)
                 if d is not None:
                     machine.arm_deadline(d)  # a timed wait falls due on the kernel clock
+                elif call is None and machine.hand_off(task.row, vals[7]):
+                    return  # the next thread of this engine runs on: a turn taken here
                 platform.stop("blocked")
                 if call is not None:
                     tracer.blocked(call, world.tasks.block[task.row], d is not None)

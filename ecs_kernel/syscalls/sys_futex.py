@@ -21,10 +21,11 @@ def futex(t, uaddr, op, val, timeout, uaddr2, val3):
     """Implements futex(2)."""
     op = s32(op)
     ts = None
-    if F.futex_cmd_has_timeout(op):
-        if timeout:
-            ts = struct.unpack("<qq", t.mm.copy_in(timeout, 16))
-        t.machine.sync_clock()  # deadlines are on the kernel clock, which follows the host's
+    if F.futex_cmd_has_timeout(op) and timeout:
+        ts = struct.unpack("<qq", t.mm.copy_in(timeout, 16))
+        # the deadline is on the kernel clock, which follows the host's (a wait without one
+        # reads no clock: the CPU it used is charged when the next task is switched in)
+        t.machine.sync_clock()
     r = F.futex(t.world, t.row, uaddr, op, val, ts, uaddr2, val3, val2=s32(timeout))
     if r is BLOCKED:
         raise KernelBlocked()

@@ -166,6 +166,17 @@ class FastPath:
             self._aspace = self._t = None
             ctl[C_MM_N] = 0
 
+    def switched(self) -> None:
+        """Inside the hook, after the run loop's turn went to another thread of the same engine
+        (Machine.hand_off): the task-dependent slots; the address space and tables are the
+        same ones (a table that grew is caught as in :meth:`after_slow`)."""
+        m = self.machine
+        mv = self._ctl_mv
+        mv[C_CURRENT] = m.current
+        mv[C_ENABLED] = 0 if m.world.tasks.syscall_work[m.current] else 1
+        mv[C_ONLY_RUNNABLE] = 0 if m.contended else 1
+        self.after_slow()
+
     def after_slow(self) -> None:
         """After a Python handler, inside the hook: the same task runs on (a task switch, an
         exec or an exit stops the engine, and the run loop calls :meth:`sync`), so only table
