@@ -152,7 +152,8 @@ class IPCNamespace:
                  "msg_ctlmax": "int", "msg_ctlmnb": "int", "msg_ctlmni": "int",
                  "mq_queues_max": "int", "mq_msg_max": "int", "mq_msgsize_max": "int",
                  "mq_msg_default": "int", "mq_msgsize_default": "int", "mq_queues_count": "int",
-                 "sem_used": "int"}
+                 "sem_used": "int", "userns": "~int"}
+    userns = 0  # the user namespace that owns it (its creator's)
 
     def __init__(self):
         self.shm = IPCIds()
@@ -200,12 +201,13 @@ def namespace_of(world, t: int) -> IPCNamespace:
     return registry(world).namespaces[int(world.tasks.ipcns[t])]
 
 
-def new_namespace(world) -> int:
-    """create_ipc_ns: a new, empty IPC namespace's number."""
+def new_namespace(world, userns: int = 0) -> int:
+    """create_ipc_ns: a new, empty IPC namespace's number, owned by user namespace ``userns``."""
     reg = registry(world)
     n = reg.next_ns
     reg.next_ns += 1
-    reg.namespaces[n] = IPCNamespace()
+    ns = reg.namespaces[n] = IPCNamespace()
+    ns.userns = userns
     return n
 
 
