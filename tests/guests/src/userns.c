@@ -2,7 +2,9 @@
  * with the rules of user_namespaces(7), ids seen through the maps, capabilities in the new
  * namespace, setns into a user namespace, nesting. Run as root (natively too): unprivileged
  * cases drop to uid/gid 1000 first.
- * Usage: userns basic|rules|parent|nesting|clone|setns|owners|exec */
+ * Usage: userns basic|rules|parent|nesting|clone|setns|owners|exec|ckpt
+ * (ckpt sleeps 300 ms inside a user namespace, a gid_map open for writing: a checkpoint there
+ * must bring both back) */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -443,6 +445,32 @@ static void exec_case(int argc, char **argv) {
     printf("child %d\n", status_of(c));
 }
 
+static void ckpt(void) {
+    pid_t c = fork();
+    if (c == 0) {
+        become_1000();
+        say("unshare user", unshare(CLONE_NEWUSER));
+        say("uid_map", write_file("/proc/self/uid_map", "0 1000 1"));
+        say("setgroups deny", write_file("/proc/self/setgroups", "deny"));
+        int gfd = open("/proc/self/gid_map", O_WRONLY);
+        struct timespec ts = {0, 300000000};
+        nanosleep(&ts, NULL);
+        say("gid_map through an fd opened before", write(gfd, "0 1000 1", 8));
+        close(gfd);
+        ids("after");
+        status_lines("after");
+        show_file("uid_map", "/proc/self/uid_map");
+        show_file("gid_map", "/proc/self/gid_map");
+        say("setuid(0)", setuid(0));
+        say("unshare user|uts", unshare(CLONE_NEWUSER | CLONE_NEWUTS));
+        say("sethostname", sethostname("ck", 2));
+        say("setuid(0) unmapped", setuid(0));
+        ids("nested");
+        exit(0);
+    }
+    printf("child %d\n", status_of(c));
+}
+
 int main(int argc, char **argv) {
     const char *what = argc > 1 ? argv[1] : "basic";
     if (!strcmp(what, "basic")) basic();
@@ -453,6 +481,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(what, "setns")) setns_cases();
     else if (!strcmp(what, "owners")) owners();
     else if (!strcmp(what, "exec")) exec_case(argc, argv);
+    else if (!strcmp(what, "ckpt")) ckpt();
     else return 2;
     return 0;
 }
