@@ -19,7 +19,7 @@ root_only = pytest.mark.skipif(os.geteuid() != 0, reason="native user namespaces
 
 @root_only
 @pytest.mark.parametrize("scenario", ["basic", "rules", "parent", "nesting", "clone", "setns",
-                                      "owners", "exec", "ckpt"])
+                                      "owners", "exec", "ckpt", "scm"])
 def test_user_namespaces(guest_build, libc, scenario):
     same([guest_build("userns", libc), scenario])
 

@@ -2,7 +2,7 @@
  * with the rules of user_namespaces(7), ids seen through the maps, capabilities in the new
  * namespace, setns into a user namespace, nesting. Run as root (natively too): unprivileged
  * cases drop to uid/gid 1000 first.
- * Usage: userns basic|rules|parent|nesting|clone|setns|owners|exec|ckpt
+ * Usage: userns basic|rules|parent|nesting|clone|setns|owners|exec|ckpt|scm
  * (ckpt sleeps 300 ms inside a user namespace, a gid_map open for writing: a checkpoint there
  * must bring both back) */
 #define _GNU_SOURCE
@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -471,6 +472,79 @@ static void ckpt(void) {
     printf("child %d\n", status_of(c));
 }
 
+/* SCM_CREDENTIALS and SO_PEERCRED are seen through the receiver's maps */
+static void recv_creds(int fd, const char *label) {
+    char data[8], ctl[CMSG_SPACE(sizeof(struct ucred))];
+    struct iovec iov = {data, sizeof data};
+    struct msghdr m = {0};
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = ctl;
+    m.msg_controllen = sizeof ctl;
+    long n = recvmsg(fd, &m, 0);
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    if (n < 0 || !c || c->cmsg_type != SCM_CREDENTIALS) { printf("%s: no credentials\n", label); return; }
+    struct ucred u;
+    memcpy(&u, CMSG_DATA(c), sizeof u);
+    printf("%s: uid %u gid %u pid-is-sender %d\n", label, u.uid, u.gid, u.pid > 0);
+    fflush(stdout);
+}
+
+static long send_creds(int fd, int uid, int gid) {
+    char ctl[CMSG_SPACE(sizeof(struct ucred))];
+    struct iovec iov = {"x", 1};
+    struct msghdr m = {0};
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    if (uid >= 0) {
+        memset(ctl, 0, sizeof ctl);
+        m.msg_control = ctl;
+        m.msg_controllen = sizeof ctl;
+        struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_CREDENTIALS;
+        c->cmsg_len = CMSG_LEN(sizeof(struct ucred));
+        struct ucred u = {getpid(), uid, gid};
+        memcpy(CMSG_DATA(c), &u, sizeof u);
+    }
+    return sendmsg(fd, &m, 0);
+}
+
+static void scm(void) {
+    int sv[2], one = 1, go[2];
+    pipe(go);
+    socketpair(AF_UNIX, SOCK_DGRAM, 0, sv);
+    setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
+    setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
+    pid_t c = fork();
+    if (c == 0) {
+        char b;
+        become_1000();
+        unshare(CLONE_NEWUSER);
+        write_file("/proc/self/uid_map", "0 1000 1");
+        write_file("/proc/self/setgroups", "deny");
+        write_file("/proc/self/gid_map", "0 1000 1");
+        say("child sends", send_creds(sv[1], -1, -1));
+        say("child sends as uid 0", send_creds(sv[1], 0, 0));
+        say("child sends as unmapped 5", send_creds(sv[1], 5, 0));
+        write(go[1], "s", 1);
+        recv_creds(sv[1], "child receives");
+        struct ucred u;
+        socklen_t len = sizeof u;
+        getsockopt(sv[1], SOL_SOCKET, SO_PEERCRED, &u, &len);
+        printf("child SO_PEERCRED: uid %u gid %u\n", u.uid, u.gid);
+        exit(0);
+    }
+    char b;
+    read(go[0], &b, 1);
+    recv_creds(sv[0], "parent receives");
+    recv_creds(sv[0], "parent receives");
+    long r = send_creds(sv[0], -1, -1);
+    int st = status_of(c);
+    say("parent sent", r);
+    printf("child %d\n", st);
+}
+
 int main(int argc, char **argv) {
     const char *what = argc > 1 ? argv[1] : "basic";
     if (!strcmp(what, "basic")) basic();
@@ -482,6 +556,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(what, "owners")) owners();
     else if (!strcmp(what, "exec")) exec_case(argc, argv);
     else if (!strcmp(what, "ckpt")) ckpt();
+    else if (!strcmp(what, "scm")) scm();
     else return 2;
     return 0;
 }
