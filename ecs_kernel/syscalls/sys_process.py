@@ -448,8 +448,9 @@ def vfork(t):
 _CLONE_NOTE = ("threads share the address space and engine; CLONE_VM without CLONE_THREAD copies "
                "memory (posix_spawn's vfork-style child works; the handler and fd tables are "
                "shared as asked); CLONE_PIDFD (not with CLONE_THREAD: EINVAL, as before Linux 6.9); "
-               "of the namespaces PID, UTS, IPC and mount (systems/namespaces.py), not user, "
-               "network, cgroup or time")
+               "of the namespaces user (systems/user_namespace.py: the child holds every "
+               "capability in it, and it owns the other namespaces made with it), PID, UTS, IPC "
+               "and mount (systems/namespaces.py), not network, cgroup or time")
 
 
 @syscall("clone", PARTIAL, _CLONE_NOTE, args=("clone", "+", "+", "+", "+"))
