@@ -224,7 +224,7 @@ class FileSystem(PathOps):
         return d if d is walk.root else d.parent
 
     def _may_lookup(self, d: DirInode, walk: Walk) -> None:
-        if not walk.creds.capable(CAP_DAC_READ_SEARCH):  # which may search any directory
+        if not walk.creds.capable_wrt(CAP_DAC_READ_SEARCH, d):  # which may search any directory
             check_permission(d, walk.creds, MAY_EXEC)
 
     def _lookup_child(self, d: DirInode, name: str, walk: Walk) -> Inode | None:

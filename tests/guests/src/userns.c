@@ -143,6 +143,8 @@ static void basic(void) {
         show_file("gid_map", "/proc/self/gid_map");
         ids("mapped");
         status_lines("mapped");
+        say("open /etc/shadow", open("/etc/shadow", O_RDONLY) < 0 ? -1 : 0);
+        say("access /root", access("/root", R_OK));
         say("setgroups(0)", setgroups(0, NULL));
         say("setuid(0)", setuid(0));
         say("setuid(5)", setuid(5));
@@ -206,6 +208,8 @@ static void rules(void) {
         say("setgroups deny after gid_map", write_file("/proc/self/setgroups", "deny"));
         show_file("setgroups", "/proc/self/setgroups");
         ids("root mapped");
+        say("open /etc/shadow", open("/etc/shadow", O_RDONLY) < 0 ? -1 : 0);
+        say("access /root", access("/root", R_OK));
         say("setuid(100)", setuid(100));
         ids("uid 100");
         exit(0);
@@ -381,6 +385,7 @@ static void setns_cases(void) {
         setresuid(2005, 2005, 2005);
         say("setns user", setns(fd, 0));
         ids("after setns");
+        say("open /etc/shadow", open("/etc/shadow", O_RDONLY) < 0 ? -1 : 0);
         say("setns back to init", setns(own, CLONE_NEWUSER));
         exit(0);
     }
