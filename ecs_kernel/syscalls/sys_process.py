@@ -26,6 +26,7 @@ from ..components.pidns import MAX_PID_NS_LEVEL
 from ..errors import E, KernelError
 from ..systems import cpu_clocks, fd_table, futex, sessions, task_exit, task_identity
 from ..systems import task_wait as W
+from ..systems import user_namespace
 from ..systems.task_block import BLOCKED
 from ..systems.task_exec import arg_strings_limit
 from . import sys_seccomp
@@ -587,7 +588,8 @@ def waitid_done(t, ret, idtype, id_, infop, options, rusage, found=True):
                 st = (status >> 8) & 0xFF
             else:
                 st = int(task_exit.child_siginfo(status)[1])
-            info = struct.pack("<iii4xiIi", SIGCHLD, 0, code, ret, int(T.wait_uid[r]), st)
+            uid = user_namespace.uid_of(t.world, r, int(T.wait_uid[r]))  # the waiter's view
+            info = struct.pack("<iii4xiIi", SIGCHLD, 0, code, ret, uid, st)
             t.mm.copy_out(infop, info.ljust(128, b"\0"))
     if rusage:  # as wait4: the reaped child's times (zeros when nothing was reaped)
         u, s = (int(T.wait_utime[r]), int(T.wait_stime[r])) if found else (0, 0)

@@ -301,6 +301,13 @@ static void *spin(void *arg) {
     return NULL;
 }
 
+struct clone_args_v0 {
+    unsigned long long flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+};
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+
 static void clones(void) {
     static char stack[65536];
     int fds[2];
@@ -331,6 +338,44 @@ static void clones(void) {
         exit(0);
     }
     printf("child %d\n", status_of(k));
+    /* clone3 with CLONE_NEWUSER (a fork-like child), and its EINVAL with CLONE_FS */
+    struct clone_args_v0 ca = {0};
+    ca.flags = CLONE_NEWUSER;
+    ca.exit_signal = SIGCHLD;
+    long p3 = syscall(SYS_clone3, &ca, sizeof ca);
+    if (p3 == 0) {
+        ids("clone3 child");
+        _exit(4);
+    }
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    waitid(P_PID, p3, &si, WEXITED);
+    printf("clone3 child status %d si_uid %u\n", si.si_status, si.si_uid);
+    fflush(stdout);
+    ca.flags = CLONE_NEWUSER | CLONE_FS;
+    say("clone3 newuser|fs", syscall(SYS_clone3, &ca, sizeof ca));
+    /* waitid's si_uid is the child's uid as the waiter's namespace sees it */
+    k = fork();
+    if (k == 0) {
+        become_1000();
+        unshare(CLONE_NEWUSER);
+        write_file("/proc/self/uid_map", "0 1000 1");
+        pid_t g = fork();
+        if (g == 0) _exit(0);
+        memset(&si, 0, sizeof si);
+        waitid(P_PID, g, &si, WEXITED);
+        printf("waitid in the namespace: si_uid %u\n", si.si_uid);
+        g = fork();
+        if (g == 0) { setuid(0); unshare(CLONE_NEWUSER); _exit(0); }
+        memset(&si, 0, sizeof si);
+        waitid(P_PID, g, &si, WEXITED);
+        printf("waitid of a child gone further down: si_uid %u\n", si.si_uid);
+        exit(0);
+    }
+    memset(&si, 0, sizeof si);
+    waitid(P_PID, k, &si, WEXITED);
+    printf("waitid from outside: si_uid %u status %d\n", si.si_uid, si.si_status);
+    fflush(stdout);
     /* a multithreaded caller cannot unshare a user namespace */
     k = fork();
     if (k == 0) {
