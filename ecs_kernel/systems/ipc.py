@@ -232,15 +232,21 @@ def ipcperms(world, t: int, obj: IPCObject, flag: int) -> bool:
     elif egid in (obj.cgid, obj.gid):
         granted >>= 3
     if requested & ~granted & 7:
-        return task_identity.capable(world, t, CAP_IPC_OWNER)
+        return task_identity.ns_capable(world, t, _owner(world, t), CAP_IPC_OWNER)
     return True
+
+
+def _owner(world, t: int) -> int:
+    """The user namespace owning ``t``'s IPC namespace (capabilities over its objects)."""
+    return int(registry(world).namespaces[int(world.tasks.ipcns[t])].userns)
 
 
 def is_owner_or_admin(world, t: int, obj: IPCObject) -> bool:
     """ipcctl_obtain_check's test for IPC_SET and IPC_RMID: the owner, the creator, or
     CAP_SYS_ADMIN."""
     euid = int(world.tasks.euid[t])
-    return euid in (obj.cuid, obj.uid) or task_identity.capable(world, t, CAP_SYS_ADMIN)
+    return euid in (obj.cuid, obj.uid) or task_identity.ns_capable(world, t, _owner(world, t),
+                                                                   CAP_SYS_ADMIN)
 
 
 def set_perm(obj: IPCObject, uid: int, gid: int, mode: int) -> None:

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -439,6 +440,15 @@ static void setns_cases(void) {
     printf("child %d\n", status_of(c));
 }
 
+/* a mode-0 segment: attaching it needs CAP_IPC_OWNER over the IPC namespace */
+static void shm_mode0(const char *label) {
+    int id = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0);
+    void *p = shmat(id, NULL, SHM_RDONLY);
+    say(label, p == (void *)-1 ? -1 : 0);
+    if (p != (void *)-1) shmdt(p);
+    say("shm rmid", shmctl(id, IPC_RMID, NULL));
+}
+
 /* namespaces made inside a user namespace belong to it */
 static void owners(void) {
     pid_t c = fork();
@@ -448,6 +458,7 @@ static void owners(void) {
         say("unshare user|uts|ipc|mnt", unshare(CLONE_NEWUSER | CLONE_NEWUTS | CLONE_NEWIPC
                                                  | CLONE_NEWNS));
         say("sethostname", sethostname("owned", 5));
+        shm_mode0("shmat mode 0 in an owned IPC namespace");
         say("unshare pid", unshare(CLONE_NEWPID));
         pid_t g = fork();
         if (g == 0) {
@@ -466,6 +477,7 @@ static void owners(void) {
         say("unshare user", unshare(CLONE_NEWUSER));
         say("mount proc in init mnt ns", mount("proc", "/proc", "proc", 0, NULL));
         say("sethostname in init uts", sethostname("nope", 4));
+        shm_mode0("shmat mode 0 in the initial IPC namespace");
         exit(0);
     }
     printf("child %d\n", status_of(c));
