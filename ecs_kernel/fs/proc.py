@@ -169,6 +169,11 @@ class ProcProvider:
         """The nsfs inode that following /proc/<pid>/ns/<name> reaches."""
         return None
 
+    def exe_inode(self, pid: int) -> Inode | None:
+        """The inode /proc/<pid>/exe reaches (a magic link: no search permission on the way);
+        None: follow the path."""
+        return None
+
     def id_file(self, pid: int, name: str) -> bytes:
         """uid_map, gid_map or setgroups of process ``pid``'s user namespace, as the caller
         sees it."""
@@ -208,13 +213,17 @@ def _ns_inode(provider: ProcProvider, pid: int, name: str):
     return provider.ns_inode(pid, name)
 
 
+def _exe_inode(provider: ProcProvider, pid: int):
+    return provider.exe_inode(pid)
+
+
 _THREAD_FILES = ("comm", "stat", "status")  # a task/<tid> directory's own
 _PROCESS_FILES = ("cmdline", "environ", "maps", "mountinfo", "mounts", "statm")
 _PID_LINKS = ("cwd", "exe", "root")
 _ID_FILES = ("gid_map", "setgroups", "uid_map")  # the user namespace's, writable once
 _ASKABLE = frozenset(_THREAD_FILES + _PROCESS_FILES + _PID_LINKS
                      + ("fd_link", "fd_info", "ns_link", "self_pid", "file", "sysctl", "id_file"))
-for _f in (_ask, _ask_str, _thread_self, _fd_inode, _ns_inode):
+for _f in (_ask, _ask_str, _thread_self, _fd_inode, _ns_inode, _exe_inode):
     state_function(_f)
 
 
@@ -329,6 +338,9 @@ class PidDir(SyntheticDir):
             return TaskDir(self.sb, p, pid, self.uid, self.gid)
         if name == "ns" and p.ns_names():
             return NsDir(self.sb, p, pid, self.uid, self.gid)
+        if name == "exe":  # a magic link to the program's file
+            return DynamicSymlink(self.sb, partial(_ask, p, name, pid), partial(_exe_inode, p, pid),
+                                  uid=self.uid, gid=self.gid)
         if name in _PID_LINKS:
             return DynamicSymlink(self.sb, partial(_ask, p, name, pid), uid=self.uid, gid=self.gid)
         if name in _THREAD_FILES:

@@ -218,6 +218,14 @@ class KernelProc(ProcProvider):
     def exe(self, pid: int) -> str:
         return self._live_aspace(pid).exe_path
 
+    def exe_inode(self, pid: int):
+        """The program's file, found by the kernel (without the caller's permissions on the
+        directories on the way, as Linux's mm->exe_file); None when it is gone."""
+        try:
+            return self.machine.fs.resolve(self.exe(pid)).inode
+        except KernelError:
+            return None
+
     def cwd(self, pid: int) -> str:
         w = self.world
         row = self._leader(self._row(pid))
