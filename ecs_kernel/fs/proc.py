@@ -169,9 +169,9 @@ class ProcProvider:
         """The nsfs inode that following /proc/<pid>/ns/<name> reaches."""
         return None
 
-    def exe_inode(self, pid: int) -> Inode | None:
-        """The inode /proc/<pid>/exe reaches (a magic link: no search permission on the way);
-        None: follow the path."""
+    def exe_inode(self, pid: int):
+        """Where /proc/<pid>/exe leads (a magic link: no search permission on the way): an
+        inode, or where it was found (fs/ops.Resolved); None: follow the path."""
         return None
 
     def id_file(self, pid: int, name: str) -> bytes:

@@ -268,6 +268,8 @@ class FileSystem(PathOps):
         if walk.links > MAXSYMLINKS:
             raise KernelError(E.ELOOP, "too many levels of symbolic links")
         jumped = link.jump()
+        if isinstance(jumped, Resolved):  # a magic link that knows where its target lives
+            return jumped
         if jumped is not None:
             return Resolved(None, "", jumped)
         target = link.readlink()

@@ -219,10 +219,14 @@ class KernelProc(ProcProvider):
         return self._live_aspace(pid).exe_path
 
     def exe_inode(self, pid: int):
-        """The program's file, found by the kernel (without the caller's permissions on the
-        directories on the way, as Linux's mm->exe_file); None when it is gone."""
+        """The program's file and where it is, found by the kernel (without the caller's
+        permissions on the directories on the way, as Linux's mm->exe_file); None when it is
+        gone or its path leads back into /proc."""
+        path = self.exe(pid)
+        if path.startswith("/proc/"):
+            return None
         try:
-            return self.machine.fs.resolve(self.exe(pid)).inode
+            return self.machine.fs.resolve(path)
         except KernelError:
             return None
 

@@ -486,6 +486,10 @@ static void owners(void) {
 /* exec in a user namespace: root in it keeps its capabilities, an unmapped uid loses them */
 static void exec_case(int argc, char **argv) {
     if (argc > 2) {
+        char exe[512];
+        long n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        exe[n > 0 ? n : 0] = 0;
+        printf("%s: re-executed, exe is %s\n", argv[2], strstr(exe, "/proc/") ? exe : "its file");
         ids(argv[2]);
         status_lines(argv[2]);
         exit(0);
