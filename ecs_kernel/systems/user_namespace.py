@@ -83,7 +83,11 @@ def from_kid(world, ns: int, which: int, kid: int) -> int:
 
 
 def munged(world, ns: int, which: int, kid: int) -> int:
-    """from_kuid_munged: as :func:`from_kid`, an unmapped id reading as the overflow id."""
+    """from_kuid_munged: as :func:`from_kid`, an unmapped id reading as the overflow id. The
+    initial namespace shows a column as it is (the compiled get*id path reads the columns
+    straight; no credential change stores (uid_t)-1)."""
+    if ns == INIT_USER_NS:
+        return kid & INVALID_ID
     v = from_kid(world, ns, which, kid)
     if v == INVALID_ID:
         return OVERFLOW_UID if which == UID else OVERFLOW_GID
