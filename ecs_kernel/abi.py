@@ -306,6 +306,12 @@ PRIO_USER = 2
 LINUX_CAPABILITY_VERSION_1 = 0x19980330
 LINUX_CAPABILITY_VERSION_2 = 0x20071026
 LINUX_CAPABILITY_VERSION_3 = 0x20080522
+# User namespaces (include/linux/user_namespace.h, kernel/user_namespace.c, include/linux/uidgid.h).
+OVERFLOW_UID = 65534  # overflowuid: what an id without a mapping reads as
+OVERFLOW_GID = 65534
+INVALID_ID = 0xFFFF_FFFF  # INVALID_UID / INVALID_GID: (uid_t)-1
+UID_GID_MAP_MAX_EXTENTS = 340  # lines of one uid_map or gid_map
+USER_NS_MAX_LEVEL = 32  # create_user_ns: a parent deeper than this gives ENOSPC (32 nested)
 CAP_LAST_CAP = 40  # CAP_CHECKPOINT_RESTORE
 CAP_FULL_SET = (1 << (CAP_LAST_CAP + 1)) - 1  # CAP_VALID_MASK
 # include/uapi/linux/capability.h: the capabilities (bit numbers).

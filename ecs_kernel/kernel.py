@@ -18,13 +18,13 @@ from __future__ import annotations
 from .abi import SIGCHLD
 from .components import (fd_table, io_wait as io_wait_components, nsproxy, pidns, ptrace,
                          resources, rlimits, seccomp, session, sigactions, signals, task,
-                         thread_group, uts)
+                         thread_group, user_namespace as user_namespace_components, uts)
 from .components import futex as futex_components
 from .components import cpu_clocks as cpu_clock_components, timers as timer_components
 from .errors import E, KernelError
 from .schedule import Schedule
 from .systems import futex, sessions, task_clone, task_exit, task_signals, task_wait
-from .systems import cpu_clocks, fasync, io_wait, timers
+from .systems import cpu_clocks, fasync, io_wait, timers, user_namespace
 from .systems.task_block import BLOCKED
 from .systems.task_wait import WaitOptions, WaitResult
 from .world import Settings, World
@@ -39,7 +39,7 @@ def standard_components(levels: int = DEFAULT_PIDNS_LEVELS):
              *resources.COMPONENTS, *signals.COMPONENTS, *sigactions.COMPONENTS,
              *fd_table.COMPONENTS, *futex_components.COMPONENTS, *cpu_clock_components.COMPONENTS,
              *timer_components.COMPONENTS, *io_wait_components.COMPONENTS, *seccomp.COMPONENTS,
-             *ptrace.COMPONENTS, *nsproxy.COMPONENTS]
+             *ptrace.COMPONENTS, *nsproxy.COMPONENTS, *user_namespace_components.COMPONENTS]
     return comps
 
 
@@ -58,6 +58,7 @@ def new_world(settings: Settings | None = None, pidns_levels: int = DEFAULT_PIDN
         world.add_component(comp)
     world.schedule = standard_schedule()
     world.index.root_pidns = pidns.new_namespace(world, -1)
+    user_namespace.init_namespace(world)
     return world
 
 

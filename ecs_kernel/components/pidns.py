@@ -33,6 +33,7 @@ PIDNamespace = Component("PIDNamespace", "pid_namespaces", {
     "exiting": Column(np.bool_, False),  # init died: no new tasks (ENOMEM), all others killed
     "ntasks": Column(np.int64, 0),
     "forks": Column(np.int64, 0),  # tasks ever created in it (/proc/stat's "processes")
+    "userns": Column(np.int32, 0),  # the user namespace that owns it (its creator's)
 }, doc="One row per PID namespace.")
 
 COMPONENTS = [PIDNamespace]
@@ -104,7 +105,9 @@ def pidmap(world, ns: int) -> PidMap:
     return world.index.pidmaps[ns]
 
 
-def new_namespace(world, parent: int) -> int:
+def new_namespace(world, parent: int, userns: int = 0) -> int:
+    """create_pid_namespace: a child of ``parent`` (-1: the root one) owned by user namespace
+    ``userns``."""
     N = world.pid_namespaces
     level = 0 if parent < 0 else int(N.level[parent]) + 1
     if level >= world.tasks.tids.shape[1] or level > MAX_PID_NS_LEVEL:
@@ -112,6 +115,7 @@ def new_namespace(world, parent: int) -> int:
     ns = N.alloc()
     N.parent[ns] = parent
     N.level[ns] = level
+    N.userns[ns] = userns
     world.index.pidmaps[ns] = PidMap()
     return ns
 

@@ -13,6 +13,7 @@ UTSNamespace = Component("UTSNamespace", "uts_namespaces", {
     "hostname": Column("S65", b"ecs-kernel"),
     "domainname": Column("S65", b"(none)"),
     "refs": Column(np.int32, 0),
+    "userns": Column(np.int32, 0),  # the user namespace that owns it (its creator's)
 }, doc="Host and domain name.")
 
 COMPONENTS = [UTSNamespace]

@@ -49,21 +49,40 @@ MAX_MEMORY_FILE = 1 << 31
 class Creds:
     """The filesystem credentials of the calling task (fsuid, fsgid, supplementary groups) and
     its effective capabilities (``caps``, one bit per CAP_*; None: every capability for uid 0,
-    none otherwise)."""
+    none otherwise), held in its user namespace, whose id maps are ``idmap``: the kernel uid
+    and gid ranges ``((lo, end), ...)`` it maps, or None for the initial namespace (every id)."""
 
     uid: int = 0
     gid: int = 0
     groups: tuple[int, ...] = ()
     caps: int | None = None
+    idmap: tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]] | None = None
 
     def in_group(self, gid: int) -> bool:
         return gid == self.gid or gid in self.groups
 
     def capable(self, cap: int) -> bool:
-        """capable_wrt_inode_uidgid: every id maps in the one user namespace."""
+        """ns_capable(current_user_ns(), cap)."""
         if self.caps is None:
             return self.uid == 0
         return bool((self.caps >> cap) & 1)
+
+    def mapped(self, uid: int, gid: int) -> bool:
+        """privileged_wrt_inode_uidgid: both ids have a mapping in the caller's namespace."""
+        if self.idmap is None:
+            return True
+        uids, gids = self.idmap
+        return any(lo <= uid < end for lo, end in uids) and any(lo <= gid < end for lo, end in gids)
+
+    def capable_wrt(self, cap: int, inode: "Inode") -> bool:
+        """capable_wrt_inode_uidgid: ``cap`` in the caller's namespace, over an inode whose
+        owner and group it maps."""
+        if not self.capable(cap):
+            return False
+        if self.idmap is None:
+            return True
+        _, uid, gid = inode.owner()
+        return self.mapped(uid, gid)
 
 
 ROOT_CREDS = Creds()
@@ -247,13 +266,14 @@ def permitted(inode: Inode, creds: Creds, want: int) -> bool:
     if (bits & want) == want:
         return True
     if (mode & S_IFMT) == S_IFDIR:
-        if not want & MAY_WRITE and creds.capable(abi.CAP_DAC_READ_SEARCH):
+        if not want & MAY_WRITE and creds.capable_wrt(abi.CAP_DAC_READ_SEARCH, inode):
             return True
-        return creds.capable(abi.CAP_DAC_OVERRIDE)
+        return creds.capable_wrt(abi.CAP_DAC_OVERRIDE, inode)
     want &= MAY_READ | MAY_WRITE | MAY_EXEC
-    if want == MAY_READ and creds.capable(abi.CAP_DAC_READ_SEARCH):
+    if want == MAY_READ and creds.capable_wrt(abi.CAP_DAC_READ_SEARCH, inode):
         return True
-    return (not want & MAY_EXEC or bool(mode & 0o111)) and creds.capable(abi.CAP_DAC_OVERRIDE)
+    return (not want & MAY_EXEC or bool(mode & 0o111)) \
+        and creds.capable_wrt(abi.CAP_DAC_OVERRIDE, inode)
 
 
 def check_permission(inode: Inode, creds: Creds, want: int) -> None:

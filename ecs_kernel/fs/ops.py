@@ -75,7 +75,7 @@ class PathOps:
         dmode, duid, _ = d.owner()
         if dmode & S_ISVTX:  # check_sticky
             _, vuid, _ = victim.owner()
-            if creds.uid not in (vuid, duid) and not creds.capable(abi.CAP_FOWNER):
+            if creds.uid not in (vuid, duid) and not creds.capable_wrt(abi.CAP_FOWNER, victim):
                 raise KernelError(E.EPERM, "sticky directory")
         if isdir:
             if not isinstance(victim, DirInode):
@@ -97,7 +97,7 @@ class PathOps:
             if is_dir:
                 mode |= S_ISGID
             elif mode & S_ISGID and mode & S_IXGRP and not creds.in_group(gid) \
-                    and not creds.capable(abi.CAP_FSETID):
+                    and not creds.capable_wrt(abi.CAP_FSETID, d):
                 mode &= ~S_ISGID
         else:
             gid = creds.gid
@@ -183,7 +183,7 @@ class PathOps:
                 raise KernelError(E.EISDIR, "is a directory")
             check_permission(inode, walk.creds, want)
             if flags & O_NOATIME and walk.creds.uid != inode.owner()[1] \
-                    and not walk.creds.capable(abi.CAP_FOWNER):
+                    and not walk.creds.capable_wrt(abi.CAP_FOWNER, inode):
                 raise KernelError(E.EPERM, "O_NOATIME on a file the caller does not own")
             if isinstance(inode, RegularFile):
                 if want & MAY_WRITE:
@@ -365,7 +365,7 @@ class PathOps:
         if inode.sb is not d.sb:  # do_linkat: old_path.mnt != new_path.mnt
             raise KernelError(E.EXDEV, "a link across filesystems")
         creds = walk.creds
-        if not creds.capable(abi.CAP_FOWNER):  # fs.protected_hardlinks = 1
+        if not creds.capable_wrt(abi.CAP_FOWNER, inode):  # fs.protected_hardlinks = 1
             mode, uid, _ = inode.owner()
             safe = ((mode & S_IFMT) == abi.S_IFREG and not mode & S_ISUID
                     and not (mode & S_ISGID and mode & S_IXGRP)
@@ -589,11 +589,11 @@ class PathOps:
         if isinstance(inode, Symlink):
             raise KernelError(E.EOPNOTSUPP, "cannot chmod a symlink")
         _, uid, gid = inode.owner()
-        if creds.uid != uid and not creds.capable(abi.CAP_FOWNER):
+        if creds.uid != uid and not creds.capable_wrt(abi.CAP_FOWNER, inode):
             raise KernelError(E.EPERM, "not the owner")
         if getattr(inode, "mutable", True) is False:
             raise KernelError(E.EPERM, "read-only filesystem object")
-        if not creds.in_group(gid) and not creds.capable(abi.CAP_FSETID):
+        if not creds.in_group(gid) and not creds.capable_wrt(abi.CAP_FSETID, inode):
             mode &= ~S_ISGID
         inode.copy_up_meta()
         inode.mode = (inode.mode & S_IFMT) | (mode & 0o7777)
@@ -612,7 +612,7 @@ class PathOps:
         mode, cur_uid, cur_gid = inode.owner()
         uid = cur_uid if uid in (-1, 0xFFFFFFFF) else uid
         gid = cur_gid if gid in (-1, 0xFFFFFFFF) else gid
-        if not creds.capable(abi.CAP_CHOWN):
+        if not creds.capable_wrt(abi.CAP_CHOWN, inode):
             if uid != cur_uid or creds.uid != cur_uid or (gid != cur_gid and not creds.in_group(gid)):
                 raise KernelError(E.EPERM, "not permitted to change owner")
         if getattr(inode, "mutable", True) is False:
@@ -661,7 +661,7 @@ class PathOps:
         _, uid, _ = inode.owner()
         explicit = times_set if times_set is not None else any(
             t is not None and t is not OMIT for t in (atime_ns, mtime_ns))
-        if creds.uid != uid and not creds.capable(abi.CAP_FOWNER):
+        if creds.uid != uid and not creds.capable_wrt(abi.CAP_FOWNER, inode):
             if explicit:
                 raise KernelError(E.EPERM, "not the owner")
             if not permitted(inode, creds, MAY_WRITE):

@@ -11,6 +11,8 @@ The tree (Linux fs/proc: root.c, base.c, array.c)::
         exe cwd root     symlinks
         cmdline environ maps mounts mountinfo statm   the process's (any thread gives the same)
         stat status comm                        the process's view (for a process directory)
+        uid_map gid_map setgroups   its user namespace's maps and setgroups switch; written
+                         once through the provider, which judges the writer and the opener
         fd/              a magic link per open fd
         task/<tid>/      one per thread: the same files, stat/status/comm of that thread
 
@@ -31,6 +33,8 @@ from typing import TYPE_CHECKING
 
 from ecs_kernel.checkpoint_objects import state_class, state_function
 from ecs_kernel.errors import E, KernelError
+from ecs_kernel.abi import O_ACCMODE, O_RDWR, O_WRONLY
+from ecs_kernel.fs.file import SnapshotDescription
 from ecs_kernel.fs.inodes import (DataFile, DynamicSymlink, Inode, SuperBlock, Symlink,
                                   SyntheticDir)
 
@@ -166,6 +170,24 @@ class ProcProvider:
         """The nsfs inode that following /proc/<pid>/ns/<name> reaches."""
         return None
 
+    def exe_inode(self, pid: int):
+        """Where /proc/<pid>/exe leads (a magic link: no search permission on the way): an
+        inode, or where it was found (fs/ops.Resolved); None: follow the path."""
+        return None
+
+    def id_file(self, pid: int, name: str) -> bytes:
+        """uid_map, gid_map or setgroups of process ``pid``'s user namespace, as the caller
+        sees it."""
+        raise KernelError(E.ENOENT, f"no {name}")
+
+    def id_file_open(self, pid: int, name: str, writing: bool):
+        """Open one of those files: (the opener's credentials, the namespace), or an errno."""
+        raise KernelError(E.ENOENT, f"no {name}")
+
+    def id_file_write(self, name: str, ns: int, opener, offset: int, data: bytes) -> int:
+        """A write to one of those files by the calling task: the count, or an errno."""
+        raise KernelError(E.EPERM, f"{name} is not writable")
+
 
 def _ask(provider: ProcProvider, method: str, *args):
     """provider.method(*args): a module-level function, so partials of it are data a checkpoint
@@ -192,12 +214,17 @@ def _ns_inode(provider: ProcProvider, pid: int, name: str):
     return provider.ns_inode(pid, name)
 
 
+def _exe_inode(provider: ProcProvider, pid: int):
+    return provider.exe_inode(pid)
+
+
 _THREAD_FILES = ("comm", "stat", "status")  # a task/<tid> directory's own
 _PROCESS_FILES = ("cmdline", "environ", "maps", "mountinfo", "mounts", "statm")
 _PID_LINKS = ("cwd", "exe", "root")
+_ID_FILES = ("gid_map", "setgroups", "uid_map")  # the user namespace's, writable once
 _ASKABLE = frozenset(_THREAD_FILES + _PROCESS_FILES + _PID_LINKS
-                     + ("fd_link", "fd_info", "ns_link", "self_pid", "file", "sysctl"))
-for _f in (_ask, _ask_str, _thread_self, _fd_inode, _ns_inode):
+                     + ("fd_link", "fd_info", "ns_link", "self_pid", "file", "sysctl", "id_file"))
+for _f in (_ask, _ask_str, _thread_self, _fd_inode, _ns_inode, _exe_inode):
     state_function(_f)
 
 
@@ -297,7 +324,7 @@ class PidDir(SyntheticDir):
         self.tid = tid
 
     def child_names(self) -> list[str]:
-        names = _THREAD_FILES + _PROCESS_FILES + _PID_LINKS + ("fd", "fdinfo")
+        names = _THREAD_FILES + _PROCESS_FILES + _PID_LINKS + _ID_FILES + ("fd", "fdinfo")
         if self.provider.ns_names():
             names += ("ns",)
         return sorted(names if self.tid else names + ("task",))
@@ -312,6 +339,9 @@ class PidDir(SyntheticDir):
             return TaskDir(self.sb, p, pid, self.uid, self.gid)
         if name == "ns" and p.ns_names():
             return NsDir(self.sb, p, pid, self.uid, self.gid)
+        if name == "exe":  # a magic link to the program's file
+            return DynamicSymlink(self.sb, partial(_ask, p, name, pid), partial(_exe_inode, p, pid),
+                                  uid=self.uid, gid=self.gid)
         if name in _PID_LINKS:
             return DynamicSymlink(self.sb, partial(_ask, p, name, pid), uid=self.uid, gid=self.gid,
                                   magic=True)
@@ -320,7 +350,61 @@ class PidDir(SyntheticDir):
                             self.uid, self.gid)
         if name in _PROCESS_FILES:
             return DataFile(self.sb, partial(_ask, p, name, pid), _mode_for(name), self.uid, self.gid)
+        if name in _ID_FILES:
+            return IDFile(self.sb, p, pid, name, self.uid, self.gid)
         return None
+
+
+@state_class
+class IDFile(DataFile):
+    """/proc/<pid>/uid_map, gid_map, setgroups (Linux: proc_uid_map_operations,
+    proc_setgroups_operations): read as the opener sees the namespace, written once through the
+    provider with the opener's credentials kept at open (file->f_cred)."""
+
+    __state__ = {"provider": "ctx:proc", "pid": "int", "name": "str"}
+
+    def __init__(self, sb: SuperBlock, provider: ProcProvider, pid: int, name: str, uid: int,
+                 gid: int):
+        super().__init__(sb, partial(_ask, provider, "id_file", pid, name), 0o644, uid, gid)
+        self.provider = provider
+        self.pid = pid
+        self.name = name
+
+    def open_description(self, flags: int, path: str):
+        writing = (flags & O_ACCMODE) in (O_WRONLY, O_RDWR)
+        opener, ns = self.provider.id_file_open(self.pid, self.name, writing)
+        return IDFileDescription(self, flags, path, bytes(self.content_fn()), opener, ns)
+
+
+@state_class
+class IDFileDescription(SnapshotDescription):
+    """An open uid_map, gid_map or setgroups: the namespace it is about and its opener. A
+    seq_file: no pread or pwrite (ESPIPE)."""
+
+    __state__ = {"opener": "@CredView", "ns": "int"}
+
+    def __init__(self, inode: IDFile, flags: int, path: str, content: bytes, opener, ns: int):
+        super().__init__(inode, flags, path, content)
+        self.opener = opener
+        self.ns = ns
+
+    def _write(self, data: bytes) -> int:
+        n = self.inode.provider.id_file_write(self.inode.name, self.ns, self.opener, self.offset,
+                                              data)
+        self.offset = n
+        return n
+
+    def pread(self, n: int, offset: int) -> bytes:
+        if offset < 0 or n < 0:
+            raise KernelError(E.EINVAL, "negative offset")
+        self._need_open()
+        raise KernelError(E.ESPIPE, "no pread on a seq_file")
+
+    def pwrite(self, data: bytes, offset: int) -> int:
+        if offset < 0:
+            raise KernelError(E.EINVAL, "negative offset")
+        self._need_open()
+        raise KernelError(E.ESPIPE, "no pwrite on a seq_file")
 
 
 @state_class

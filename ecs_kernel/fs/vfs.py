@@ -267,6 +267,7 @@ class FileSystem(PathOps):
             if walk.resolve & RESOLVE_NO_XDEV:
                 target = jumped if jumped is not None else self._resolve(
                     link.readlink(), self.root, Walk(self.root, walk.creds), True).inode
+                target = target.inode if isinstance(target, Resolved) else target
                 if target.sb is not d.sb:
                     raise KernelError(E.EXDEV, "a magic link to another mount")
             if walk.resolve & (RESOLVE_BENEATH | RESOLVE_IN_ROOT):
@@ -281,7 +282,7 @@ class FileSystem(PathOps):
         return None
 
     def _may_lookup(self, d: DirInode, walk: Walk) -> None:
-        if not walk.creds.capable(CAP_DAC_READ_SEARCH):  # which may search any directory
+        if not walk.creds.capable_wrt(CAP_DAC_READ_SEARCH, d):  # which may search any directory
             check_permission(d, walk.creds, MAY_EXEC)
 
     def _lookup_child(self, d: DirInode, name: str, walk: Walk) -> Inode | None:
@@ -326,6 +327,8 @@ class FileSystem(PathOps):
         if walk.links > MAXSYMLINKS:
             raise KernelError(E.ELOOP, "too many levels of symbolic links")
         jumped = self._link_start(link, d, walk)
+        if isinstance(jumped, Resolved):  # a magic link that knows where its target lives
+            return jumped
         if jumped is not None:
             return Resolved(None, link.readlink(), jumped)  # no parent: the name is the link's text
         target = link.readlink()

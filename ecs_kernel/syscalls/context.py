@@ -21,11 +21,13 @@ import errno as _errno
 
 from ..abi import SECURE_NO_SETUID_FIXUP, Block
 from ..components.futex import NO_DEADLINE
+from ..components.user_namespace import GID, UID
 from ..checkpoint_objects import state_class
 from ..errors import E, KernelError
 from ..fs.inodes import Creds
 from ..fs.vfs import RootedView
 from ..systems import task_identity
+from ..systems import user_namespace as userns
 
 MASK64 = (1 << 64) - 1
 
@@ -181,18 +183,29 @@ class Task:
         """Filesystem credentials: fsuid, fsgid and the effective capabilities."""
         T, r = self.world.tasks, self.row
         return Creds(int(T.fsuid[r]), int(T.fsgid[r]), task_identity.groups_of(self.world, r),
-                     caps=int(T.cap_effective[r]))
+                     caps=int(T.cap_effective[r]), idmap=self._idmap())
+
+    def _idmap(self):
+        """The kernel id ranges the task's user namespace maps (None: the initial one)."""
+        w = self.world
+        ns = int(w.tasks.userns[self.row])
+        if ns == userns.INIT_USER_NS:
+            return None
+        return tuple(tuple((lo, lo + n) for _, lo, n in userns.extents(w, ns, which))
+                     for which in (UID, GID))
 
     def real_creds(self) -> Creds:
         """access(2)'s credentials (access_override_creds): the real ids; the permitted
         capabilities for real uid 0, none for anyone else (unless SECURE_NO_SETUID_FIXUP)."""
         T, r = self.world.tasks, self.row
         ruid = int(T.ruid[r])
+        root = userns.to_kid(self.world, int(T.userns[r]), UID, 0)  # the namespace's root
         if int(T.securebits[r]) >> SECURE_NO_SETUID_FIXUP & 1:
             caps = int(T.cap_effective[r])
         else:
-            caps = int(T.cap_permitted[r]) if ruid == 0 else 0
-        return Creds(ruid, int(T.rgid[r]), task_identity.groups_of(self.world, r), caps=caps)
+            caps = int(T.cap_permitted[r]) if ruid == root else 0
+        return Creds(ruid, int(T.rgid[r]), task_identity.groups_of(self.world, r), caps=caps,
+                     idmap=self._idmap())
 
 
 def errno_name(e: int) -> str:

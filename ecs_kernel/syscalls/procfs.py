@@ -29,6 +29,7 @@ from ..abi import (O_CLOEXEC, NSEC_PER_SEC, PAGE_SIZE, RLIMIT_RSS, RLIMIT_SIGPEN
 from ..checkpoint_objects import state_function
 from ..components import pidns, rlimits
 from ..components.task import task_cpu
+from ..components.user_namespace import GID, UID
 from ..errors import E, KernelError
 from ..fs.proc import ProcProvider
 from ..fs.sysfs import cpu_list
@@ -37,6 +38,7 @@ from ..fs.nsfs import NsInode
 from ..fs.stdio import HostStdioFile
 from ..systems import (cpu_clocks, fd_table, loadavg, namespaces, ptrace, seccomp, task_identity,
                        task_sched, tty)
+from ..systems import user_namespace as userns
 from ..systems.task_list import TaskList
 from ..systems.task_signals import handler_of
 from .sys_info import RELEASE, SYSNAME
@@ -220,6 +222,18 @@ class KernelProc(ProcProvider):
     def exe(self, pid: int) -> str:
         return self._live_aspace(pid).exe_path
 
+    def exe_inode(self, pid: int):
+        """The program's file and where it is, found by the kernel (without the caller's
+        permissions on the directories on the way, as Linux's mm->exe_file); None when it is
+        gone or its path leads back into /proc."""
+        path = self.exe(pid)
+        if path.startswith("/proc/"):
+            return None
+        try:
+            return self.machine.fs.resolve(path)
+        except KernelError:
+            return None
+
     def cwd(self, pid: int) -> str:
         w = self.world
         row = self._leader(self._row(pid))
@@ -333,6 +347,40 @@ class KernelProc(ProcProvider):
         f = namespaces.ns_file(w, row, name)
         return NsInode(f, namespaces.ns_inode(w, f.kind, f.number))
 
+    # -- the user namespace's files -------------------------------------------------------------------
+    def _reader_ns(self) -> int:
+        """The user namespace of the task reading /proc (seq_user_ns: the opener's)."""
+        t = self.machine.current_task
+        return int(self.world.tasks.userns[t.row]) if t is not None else userns.INIT_USER_NS
+
+    def id_file(self, pid: int, name: str) -> bytes:
+        w = self.world
+        ns = int(w.tasks.userns[self._thread(pid, 0)])
+        if name == "setgroups":
+            return userns.setgroups_text(w, ns)
+        return userns.show_map(w, self._reader_ns(), ns, UID if name == "uid_map" else GID)
+
+    def id_file_open(self, pid: int, name: str, writing: bool):
+        w = self.world
+        ns = int(w.tasks.userns[self._thread(pid, 0)])
+        t = self.machine.current_task
+        if t is None:
+            raise KernelError(E.EPERM, "no opener")
+        opener = userns.cred_view(w, t.row)
+        if name == "setgroups":
+            userns.open_setgroups(w, opener, ns, writing)
+        return opener, ns
+
+    def id_file_write(self, name: str, ns: int, opener, offset: int, data: bytes) -> int:
+        w = self.world
+        t = self.machine.current_task
+        if t is None:
+            raise KernelError(E.EPERM, "no writer")
+        if name == "setgroups":
+            return userns.write_setgroups(w, ns, data, offset)
+        return userns.write_map(w, t.row, opener, ns, UID if name == "uid_map" else GID, data,
+                                offset)
+
     # -- stat and status ---------------------------------------------------------------------------
     def _state(self, row: int) -> str:
         """The state letter, as ``ecs-kernel ps`` gives it (systems/task_list.py)."""
@@ -420,8 +468,11 @@ class KernelProc(ProcProvider):
         tg = int(T.tg[row])
         ppid, pgid, sid, tgid = self._ids(row)
         r = row
-        uid = f"{int(T.ruid[r])}\t{int(T.euid[r])}\t{int(T.suid[r])}\t{int(T.fsuid[r])}"
-        gid = f"{int(T.rgid[r])}\t{int(T.egid[r])}\t{int(T.sgid[r])}\t{int(T.fsgid[r])}"
+        reader = self._reader_ns()  # ids as the reader's user namespace sees them
+        uid = "\t".join(str(userns.munged(w, reader, UID, int(getattr(T, c)[r])))
+                        for c in ("ruid", "euid", "suid", "fsuid"))
+        gid = "\t".join(str(userns.munged(w, reader, GID, int(getattr(T, c)[r])))
+                        for c in ("rgid", "egid", "sgid", "fsgid"))
         fsrow = int(T.fsctx[r])
         umask = f"Umask:\t{w.index.fs_contexts[fsrow].umask:04o}\n" if fsrow >= 0 else ""
         fds = self.fds(pid)

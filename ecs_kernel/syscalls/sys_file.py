@@ -11,6 +11,7 @@ is the working directory, an absolute path ignores dirfd, a relative one needs a
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import struct
 
@@ -29,6 +30,7 @@ from .. import abi
 from ..abi import SEEK_CUR, SEEK_END, SEEK_SET
 from ..errors import E, KernelError
 from ..components import pidns, rlimits
+from ..components.user_namespace import GID, UID
 from ..fs import locks
 from ..fs.file import RegularFileDescription
 from ..fs.inodes import DirInode
@@ -40,6 +42,7 @@ from ..fs.pipe import FIFO_OPEN_WAIT, FifoInode, PipeFile
 from ..fs.stat import makedev
 from ..fs.ops import OMIT
 from ..systems import fasync, fd_table, io_wait, task_signals, tty
+from ..systems import user_namespace as userns
 from .context import WouldBlock, s32, s64, u32
 from .registry import FULL, PARTIAL, completion, syscall
 from .sys_signal import send_sig, send_sigpipe
@@ -648,7 +651,7 @@ def _stat_at(t, dirfd, path_addr, flags):
 def stat(t, path, buf):
     """Implements stat(2)."""
     st = t.fs.stat(_path(t, path), cwd=t.fsctx.cwd, creds=t.creds())
-    t.mm.copy_out(buf, st.pack())
+    t.mm.copy_out(buf, _seen(t, st).pack())
     return 0
 
 
@@ -656,21 +659,21 @@ def stat(t, path, buf):
 def lstat(t, path, buf):
     """Implements lstat(2)."""
     st = t.fs.stat(_path(t, path), cwd=t.fsctx.cwd, follow=False, creds=t.creds())
-    t.mm.copy_out(buf, st.pack())
+    t.mm.copy_out(buf, _seen(t, st).pack())
     return 0
 
 
 @syscall("fstat", FULL, args=("fd", "ostat"))
 def fstat(t, fd, buf):
     """Implements fstat(2)."""
-    t.mm.copy_out(buf, _file(t, fd).fstat().pack())
+    t.mm.copy_out(buf, _seen(t, _file(t, fd).fstat()).pack())
     return 0
 
 
 @syscall("newfstatat", FULL, args=("dirfd", "s", "ostat", "atflags"))
 def newfstatat(t, dirfd, path, buf, flags):
     """Implements newfstatat(2) (fstatat)."""
-    t.mm.copy_out(buf, _stat_at(t, dirfd, path, flags).pack())
+    t.mm.copy_out(buf, _seen(t, _stat_at(t, dirfd, path, flags)).pack())
     return 0
 
 
@@ -690,7 +693,7 @@ def statx(t, dirfd, path, flags, mask, buf):
     sync = AT_STATX_FORCE_SYNC | AT_STATX_DONT_SYNC
     if u32(flags) & sync == sync:
         raise KernelError(E.EINVAL)
-    st = _stat_at(t, dirfd, path, flags)
+    st = _seen(t, _stat_at(t, dirfd, path, flags))
     rdev = st.st_rdev
     raw = _STATX.pack(STATX_BASIC_STATS, st.st_blksize, 0, st.st_nlink, st.st_uid, st.st_gid,
                       st.st_mode & 0xFFFF, 0, st.st_ino, st.st_size, st.st_blocks, 0,
@@ -1040,22 +1043,39 @@ def fchmodat2(t, dirfd, path, mode, flags):
     return 0
 
 
-def _id(x: int) -> int:
+def _id(t, x: int, which: int) -> int:
+    """chown's id: -1 (unchanged), or the kernel id the caller's namespace maps it to (EINVAL
+    when it has no mapping)."""
     x = u32(x)
-    return -1 if x == 0xFFFF_FFFF else x
+    if x == 0xFFFF_FFFF:
+        return -1
+    k = userns.to_kid(t.world, int(t.world.tasks.userns[t.row]), which, x)
+    if k == abi.INVALID_ID:
+        raise KernelError(E.EINVAL, f"id {x} has no mapping")
+    return k
+
+
+def _seen(t, st):
+    """A stat's owner as the caller's user namespace sees it (from_kuid_munged)."""
+    ns = int(t.world.tasks.userns[t.row])
+    if ns == userns.INIT_USER_NS:
+        return st
+    w = t.world
+    return dataclasses.replace(st, st_uid=userns.munged(w, ns, UID, st.st_uid),
+                               st_gid=userns.munged(w, ns, GID, st.st_gid))
 
 
 @syscall("chown", FULL, args=("s", "i", "i"))
 def chown(t, path, uid, gid):
     """Implements chown(2)."""
-    t.fs.chown(_path(t, path), _id(uid), _id(gid), cwd=t.fsctx.cwd, creds=t.creds())
+    t.fs.chown(_path(t, path), _id(t, uid, UID), _id(t, gid, GID), cwd=t.fsctx.cwd, creds=t.creds())
     return 0
 
 
 @syscall("lchown", FULL, args=("s", "i", "i"))
 def lchown(t, path, uid, gid):
     """Implements lchown(2)."""
-    t.fs.chown(_path(t, path), _id(uid), _id(gid), cwd=t.fsctx.cwd, follow=False, creds=t.creds())
+    t.fs.chown(_path(t, path), _id(t, uid, UID), _id(t, gid, GID), cwd=t.fsctx.cwd, follow=False, creds=t.creds())
     return 0
 
 
@@ -1064,7 +1084,7 @@ def fchown(t, fd, uid, gid):
     """Implements fchown(2)."""
     desc = _file(t, fd)
     desc._need_open()  # fdget: EBADF for an O_PATH fd
-    t.fs.chown_inode(desc.inode, _id(uid), _id(gid), t.creds())
+    t.fs.chown_inode(desc.inode, _id(t, uid, UID), _id(t, gid, GID), t.creds())
     notify.file_event(desc, abi.IN_ATTRIB, through_path=False)
     return 0
 
@@ -1075,9 +1095,9 @@ def fchownat(t, dirfd, path, uid, gid, flags):
     flags = u32(flags)
     p = _path(t, path)
     if not p and flags & AT_EMPTY_PATH:
-        t.fs.chown_inode(_file(t, dirfd).inode, _id(uid), _id(gid), t.creds())
+        t.fs.chown_inode(_file(t, dirfd).inode, _id(t, uid, UID), _id(t, gid, GID), t.creds())
         return 0
-    t.fs.chown(p, _id(uid), _id(gid), cwd=_at(t, dirfd, p),
+    t.fs.chown(p, _id(t, uid, UID), _id(t, gid, GID), cwd=_at(t, dirfd, p),
                follow=not flags & AT_SYMLINK_NOFOLLOW, creds=t.creds())
     return 0
 

@@ -11,16 +11,22 @@ import struct
 from ..abi import (CAP_SETGID, LINUX_CAPABILITY_VERSION_1, LINUX_CAPABILITY_VERSION_2,
                    LINUX_CAPABILITY_VERSION_3)
 from ..errors import E, KernelError
+from ..components.user_namespace import GID, UID
 from ..systems import task_identity as ident
+from ..systems import user_namespace as userns
 from .context import s32, u32
 from .registry import FULL, syscall
 
-_IDS_NOTE = "the initial user namespace; capabilities follow uid changes as Linux's commoncap"
+_IDS_NOTE = ("ids through the caller's user namespace's maps (EINVAL when unmapped); "
+             "capabilities follow uid changes as Linux's commoncap")
 
 
 def _getter(name, col):
+    which = GID if col.endswith("gid") else UID
+
     def handler(t):
-        return int(getattr(t.world.tasks, col)[t.row])
+        w = t.world
+        return userns.munged(w, int(w.tasks.userns[t.row]), which, int(getattr(w.tasks, col)[t.row]))
     handler.__name__ = name
     handler.__doc__ = f"Implements {name}(2)."
     return handler
@@ -31,9 +37,12 @@ for _n, _c in (("getuid", "ruid"), ("geteuid", "euid"), ("getgid", "rgid"), ("ge
 
 
 def _get3(t, a, b, c, cols):
-    T, r = t.world.tasks, t.row
+    w, r = t.world, t.row
+    T = w.tasks
+    which = GID if cols[0].endswith("gid") else UID
+    ns = int(T.userns[r])
     for addr, col in zip((a, b, c), cols):
-        t.mm.copy_out(addr, struct.pack("<I", int(getattr(T, col)[r])))
+        t.mm.copy_out(addr, struct.pack("<I", userns.munged(w, ns, which, int(getattr(T, col)[r]))))
     return 0
 
 
@@ -110,7 +119,8 @@ def getgroups(t, size, lst):
     size = s32(size)
     if size < 0:
         raise KernelError(E.EINVAL)
-    groups = ident.groups_of(t.world, t.row)
+    # from_kgid_munged: as the caller's user namespace sees them
+    groups = [userns.gid_of(t.world, t.row, g) for g in ident.groups_of(t.world, t.row)]
     if size == 0:
         return len(groups)
     if size < len(groups):
@@ -120,18 +130,27 @@ def getgroups(t, size, lst):
     return len(groups)
 
 
-@syscall("setgroups", FULL, "the calling thread's list (glibc makes every thread call it)",
-         args=("i", "p"))
+@syscall("setgroups", FULL, "the calling thread's list (glibc makes every thread call it), kept "
+         "as kernel gids; CAP_SETGID in the caller's user namespace, setgroups allowed there and "
+         "its gid map written", args=("i", "p"))
 def setgroups(t, size, lst):
-    """Implements setgroups(2): CAP_SETGID, at most NGROUPS_MAX, the list read before it
-    replaces the caller's."""
-    size = s32(size)
-    if not 0 <= size <= 65536:
-        raise KernelError(E.EINVAL)
-    if not ident.capable(t.world, t.row, CAP_SETGID):
+    """Implements setgroups(2): may_setgroups (EPERM), at most NGROUPS_MAX (EINVAL), the list
+    read (EFAULT) and every gid mapped in the caller's namespace (EINVAL) before it replaces
+    the caller's."""
+    w, r = t.world, t.row
+    ns = int(w.tasks.userns[r])
+    if not ident.own_capable(w, r, CAP_SETGID) or not userns.may_setgroups(w, ns):
         raise KernelError(E.EPERM)
-    gids = struct.unpack(f"<{size}I", t.mm.copy_in(lst, 4 * size)) if size else ()
-    ident.set_groups(t.world, t.row, gids)
+    n = s32(size)
+    if not 0 <= n <= 65536:
+        raise KernelError(E.EINVAL)
+    kgids = []
+    for g in struct.unpack(f"<{n}I", t.mm.copy_in(lst, 4 * n)) if n else ():
+        k = userns.to_kid(w, ns, GID, g)
+        if k == ident.NO_ID:
+            raise KernelError(E.EINVAL, f"gid {g} has no mapping")
+        kgids.append(k)
+    ident.set_groups(w, r, kgids)
     return 0
 
 

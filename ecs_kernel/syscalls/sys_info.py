@@ -10,7 +10,7 @@ import struct
 from ..abi import (CAP_SYS_ADMIN, FSHIFT, GRND_INSECURE, GRND_NONBLOCK, GRND_RANDOM, NEW_UTS_LEN,
                    NSEC_PER_SEC, PER_LINUX32, PER_MASK, SI_LOAD_SHIFT, UNAME26)
 from ..errors import E, KernelError
-from ..systems.task_identity import capable
+from ..systems.task_identity import ns_capable
 from .context import s32, u32
 from .registry import FULL, PARTIAL, syscall
 
@@ -56,7 +56,9 @@ def _uname26(release: bytes) -> bytes:
 
 
 def _set_uts(t, col: str, name: int, length: int) -> int:
-    if not capable(t.world, t.row, CAP_SYS_ADMIN):
+    w = t.world
+    owner = int(w.uts_namespaces.userns[int(w.tasks.uts[t.row])])
+    if not ns_capable(w, t.row, owner, CAP_SYS_ADMIN):  # the UTS namespace's owner
         raise KernelError(E.EPERM)
     n = s32(length)
     if not 0 <= n <= NEW_UTS_LEN:

@@ -8,7 +8,7 @@ mount namespace); other filesystems are not modelled (ENODEV), nor are bind, mov
 """
 from __future__ import annotations
 
-from ..abi import (CAP_SYS_ADMIN, MNT_DETACH, MNT_EXPIRE, MNT_FORCE, MS_BIND, MS_MGC_MSK,
+from ..abi import (CAP_SYS_ADMIN, CLONE_NEWNS, MNT_DETACH, MNT_EXPIRE, MNT_FORCE, MS_BIND, MS_MGC_MSK,
                    MS_MGC_VAL, MS_MOVE, MS_NOUSER, MS_PRIVATE, MS_REC, MS_REMOUNT, MS_SHARED,
                    MS_SILENT, MS_SLAVE, MS_UNBINDABLE, PATH_MAX, UMOUNT_NOFOLLOW)
 from ..errors import E, KernelError
@@ -24,17 +24,18 @@ KNOWN_FS = {b"proc", b"tmpfs", b"sysfs", b"devtmpfs", b"devpts", b"mqueue", b"cg
             b"ramfs", b"overlay", b"bpf", b"tracefs", b"debugfs", b"securityfs", b"hugetlbfs"}
 
 
-@syscall("unshare", PARTIAL, "CLONE_NEWPID/NEWUTS/NEWIPC/NEWNS (a mount namespace's own /proc), "
-         "CLONE_FS/FILES/SYSVSEM; user, network, cgroup and time namespaces are not modelled "
-         "(EINVAL)", args=("crflags",))
+@syscall("unshare", PARTIAL, "CLONE_NEWUSER (uid/gid maps, capabilities in the namespace, 32 "
+         "levels), CLONE_NEWPID/NEWUTS/NEWIPC/NEWNS (a mount namespace's own /proc), "
+         "CLONE_FS/FILES/SYSVSEM; network, cgroup and time namespaces are not modelled (EINVAL)",
+         args=("crflags",))
 def unshare(t, flags):
     """Implements unshare(2)."""
     return namespaces.unshare(t.world, t.row, u32(flags))
 
 
-@syscall("setns", PARTIAL, "namespace files of /proc/PID/ns (ipc, uts, mnt, pid, "
-         "pid_for_children) and pidfds; user namespaces are not modelled, network, cgroup and "
-         "time namespaces are the one every task shares", args=("fd", "x"))
+@syscall("setns", PARTIAL, "namespace files of /proc/PID/ns (user, ipc, uts, mnt, pid, "
+         "pid_for_children) and pidfds, checked against the namespace's owning user namespace; "
+         "network, cgroup and time namespaces are the one every task shares", args=("fd", "x"))
 def setns(t, fd, nstype):
     """Implements setns(2)."""
     f = fd_table.get_file(t.world, t.row, s32(fd))
@@ -71,7 +72,8 @@ def mount(t, source, target, fstype, flags, data):
         flags &= ~MS_MGC_MSK
     if flags & MS_NOUSER:
         raise KernelError(E.EINVAL, "MS_NOUSER")
-    if not task_identity.capable(w, t.row, CAP_SYS_ADMIN):
+    if not task_identity.ns_capable(w, t.row, namespaces.owner(w, t.row, CLONE_NEWNS),
+                                    CAP_SYS_ADMIN):  # may_mount
         raise KernelError(E.EPERM, "mount needs CAP_SYS_ADMIN")
     point = _mount_point(t, path) if flags & (PROPAGATION | MS_REMOUNT | MS_BIND | MS_MOVE) \
         else None
@@ -100,7 +102,8 @@ def umount2(t, target, flags):
     flags = s32(flags)
     if flags & ~(MNT_FORCE | MNT_DETACH | MNT_EXPIRE | UMOUNT_NOFOLLOW):
         raise KernelError(E.EINVAL, "bad umount flags")
-    if not task_identity.capable(t.world, t.row, CAP_SYS_ADMIN):
+    if not task_identity.ns_capable(t.world, t.row, namespaces.owner(t.world, t.row, CLONE_NEWNS),
+                                    CAP_SYS_ADMIN):  # may_mount
         raise KernelError(E.EPERM, "umount needs CAP_SYS_ADMIN")
     path = t.mm.copy_in_string(target, PATH_MAX)
     point = _mount_point(t, path)

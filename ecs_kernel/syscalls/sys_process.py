@@ -27,6 +27,7 @@ from ..components.pidns import MAX_PID_NS_LEVEL
 from ..errors import E, KernelError
 from ..systems import cpu_clocks, fd_table, futex, sessions, task_exit, task_identity
 from ..systems import task_wait as W
+from ..systems import user_namespace
 from ..systems.task_block import BLOCKED
 from ..systems.task_exec import arg_strings_limit
 from . import sys_seccomp
@@ -465,8 +466,9 @@ def vfork(t):
 _CLONE_NOTE = ("threads share the address space and engine; CLONE_VM without CLONE_THREAD copies "
                "memory (posix_spawn's vfork-style child works; the handler and fd tables are "
                "shared as asked); CLONE_PIDFD (not with CLONE_THREAD: EINVAL, as before Linux 6.9); "
-               "of the namespaces PID, UTS, IPC and mount (systems/namespaces.py), not user, "
-               "network, cgroup or time")
+               "of the namespaces user (systems/user_namespace.py: the child holds every "
+               "capability in it, and it owns the other namespaces made with it), PID, UTS, IPC "
+               "and mount (systems/namespaces.py), not network, cgroup or time")
 
 
 @syscall("clone", PARTIAL, _CLONE_NOTE, args=("clone", "+", "+", "+", "+"))
@@ -611,7 +613,8 @@ def waitid_done(t, ret, idtype, id_, infop, options, rusage, found=True):
                 st = (status >> 8) & 0xFF
             else:
                 st = int(task_exit.child_siginfo(status)[1])
-            info = struct.pack("<iii4xiIi", SIGCHLD, 0, code, ret, int(T.wait_uid[r]), st)
+            uid = user_namespace.uid_of(t.world, r, int(T.wait_uid[r]))  # the waiter's view
+            info = struct.pack("<iii4xiIi", SIGCHLD, 0, code, ret, uid, st)
             t.mm.copy_out(infop, info.ljust(128, b"\0"))
     if rusage:  # as wait4's (zeros when nothing was found)
         t.mm.copy_out(rusage, _wait_rusage(T, r) if found else bytes(144))

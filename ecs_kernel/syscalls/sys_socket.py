@@ -31,7 +31,9 @@ from ..net.inet import InetSocket
 from ..net.socket import CONNECTED, LISTENING, NOBODY, Socket, new_buffer_size
 from ..net.stack import NetStack
 from ..net.unix import UnixSocket
+from ..components.user_namespace import GID, UID
 from ..systems import fd_table, io_wait, task_identity
+from ..systems import user_namespace as userns
 from .context import WouldBlock, s32, u32
 from .registry import FULL, PARTIAL, syscall
 from .sys_file import MAX_RW_COUNT, _iov, write_all
@@ -78,6 +80,15 @@ def _scm_cred(t) -> tuple[int, int, int]:
 
 def _capable(t, cap: int) -> bool:
     return task_identity.capable(t.world, t.row, cap)
+
+
+def _seen_cred(t, cred: tuple[int, int, int] | None) -> tuple[int, int, int]:
+    """Credentials kept in kernel ids as the caller's user namespace sees them (scm_recv's and
+    cred_to_ucred's from_kuid_munged); none is NOBODY."""
+    if not cred:
+        return NOBODY
+    pid, uid, gid = cred
+    return pid, userns.uid_of(t.world, t.row, uid), userns.gid_of(t.world, t.row, gid)
 
 
 def _addr_in(t, addr: int, addrlen: int) -> bytes:
@@ -497,14 +508,21 @@ def _control_in(t, sock: Socket, control: int, controllen: int):
             if clen != _CMSGHDR.size + 12:
                 raise KernelError(E.EINVAL)
             pid, uid, gid = struct.unpack("<iII", body)
-            T, r = t.world.tasks, t.row
-            if pid != getpid(t) and not _capable(t, CAP_SYS_ADMIN):
+            w, r = t.world, t.row
+            T = w.tasks
+            own = int(T.userns[r])
+            uid = userns.to_kid(w, own, UID, uid)  # __scm_send: the caller's ids, mapped
+            gid = userns.to_kid(w, own, GID, gid)
+            if uid == abi.INVALID_ID or gid == abi.INVALID_ID:
+                raise KernelError(E.EINVAL)
+            pid_owner = int(w.pid_namespaces.userns[int(T.ns[r])])  # scm_check_creds
+            if pid != getpid(t) and not task_identity.ns_capable(w, r, pid_owner, CAP_SYS_ADMIN):
                 raise KernelError(E.EPERM)
             if uid not in (int(T.ruid[r]), int(T.euid[r]), int(T.suid[r])) and \
-                    not _capable(t, CAP_SETUID):
+                    not task_identity.own_capable(w, r, CAP_SETUID):
                 raise KernelError(E.EPERM)
             if gid not in (int(T.rgid[r]), int(T.egid[r]), int(T.sgid[r])) and \
-                    not _capable(t, CAP_SETGID):
+                    not task_identity.own_capable(w, r, CAP_SETGID):
                 raise KernelError(E.EPERM)
             cred = (pid, uid, gid)
         else:
@@ -610,8 +628,7 @@ def _control_out(t, sock: Socket, got, control: int, controllen: int, flags: int
     out = bytearray()
     trunc = 0
     if isinstance(sock, UnixSocket) and sock.opt(SOL_SOCKET, abi.SO_PASSCRED):
-        cred = got.cred or NOBODY
-        body = struct.pack("<iII", *cred)
+        body = struct.pack("<iII", *_seen_cred(t, got.cred))
         if controllen - len(out) >= _CMSGHDR.size + len(body):
             out += _CMSGHDR.pack(_CMSGHDR.size + len(body), SOL_SOCKET, SCM_CREDENTIALS) + body
             out += bytes(min(_align(len(out)), controllen) - len(out))
@@ -787,7 +804,7 @@ def _timeval_ns(raw: bytes) -> int:
     return sec * 1_000_000_000 + usec * 1000
 
 
-def _get_value(sock: Socket, level: int, opt: int) -> bytes:
+def _get_value(t, sock: Socket, level: int, opt: int) -> bytes:
     key = (level, opt)
     if key in _OPTS:
         default, _, fams = _OPTS[key]
@@ -815,8 +832,8 @@ def _get_value(sock: Socket, level: int, opt: int) -> bytes:
         if opt == abi.SO_ACCEPTCONN:
             return struct.pack("<i", int(sock.state == LISTENING))
         if opt == abi.SO_PEERCRED:
-            return struct.pack("<iII", *(sock.peer_cred if isinstance(sock, UnixSocket)
-                                         and sock.peer_cred else NOBODY))
+            return struct.pack("<iII", *_seen_cred(t, sock.peer_cred if isinstance(sock, UnixSocket)
+                                                   else None))
         if opt == abi.SO_LINGER:
             return struct.pack("<ii", *sock.linger)
         if opt in (abi.SO_RCVTIMEO, abi.SO_SNDTIMEO):
@@ -841,7 +858,7 @@ def getsockopt(t, fd, level, optname, optval, optlen):
     if n < 0:
         raise KernelError(E.EINVAL)
     _level_ok(sock, level)
-    raw = _get_value(sock, level, opt)[:n]
+    raw = _get_value(t, sock, level, opt)[:n]
     t.mm.copy_out(optval, raw)
     t.mm.copy_out(optlen, struct.pack("<I", len(raw)))
     return 0

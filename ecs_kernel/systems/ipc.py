@@ -152,7 +152,8 @@ class IPCNamespace:
                  "msg_ctlmax": "int", "msg_ctlmnb": "int", "msg_ctlmni": "int",
                  "mq_queues_max": "int", "mq_msg_max": "int", "mq_msgsize_max": "int",
                  "mq_msg_default": "int", "mq_msgsize_default": "int", "mq_queues_count": "int",
-                 "sem_used": "int"}
+                 "sem_used": "int", "userns": "~int"}
+    userns = 0  # the user namespace that owns it (its creator's)
 
     def __init__(self):
         self.shm = IPCIds()
@@ -204,12 +205,13 @@ def namespace_of(world, t: int) -> IPCNamespace:
     return registry(world).namespaces[int(world.tasks.ipcns[t])]
 
 
-def new_namespace(world) -> int:
-    """create_ipc_ns: a new, empty IPC namespace's number."""
+def new_namespace(world, userns: int = 0) -> int:
+    """create_ipc_ns: a new, empty IPC namespace's number, owned by user namespace ``userns``."""
     reg = registry(world)
     n = reg.next_ns
     reg.next_ns += 1
-    reg.namespaces[n] = IPCNamespace()
+    ns = reg.namespaces[n] = IPCNamespace()
+    ns.userns = userns
     return n
 
 
@@ -234,15 +236,21 @@ def ipcperms(world, t: int, obj: IPCObject, flag: int) -> bool:
     elif egid in (obj.cgid, obj.gid):
         granted >>= 3
     if requested & ~granted & 7:
-        return task_identity.capable(world, t, CAP_IPC_OWNER)
+        return task_identity.ns_capable(world, t, _owner(world, t), CAP_IPC_OWNER)
     return True
+
+
+def _owner(world, t: int) -> int:
+    """The user namespace owning ``t``'s IPC namespace (capabilities over its objects)."""
+    return int(registry(world).namespaces[int(world.tasks.ipcns[t])].userns)
 
 
 def is_owner_or_admin(world, t: int, obj: IPCObject) -> bool:
     """ipcctl_obtain_check's test for IPC_SET and IPC_RMID: the owner, the creator, or
     CAP_SYS_ADMIN."""
     euid = int(world.tasks.euid[t])
-    return euid in (obj.cuid, obj.uid) or task_identity.capable(world, t, CAP_SYS_ADMIN)
+    return euid in (obj.cuid, obj.uid) or task_identity.ns_capable(world, t, _owner(world, t),
+                                                                   CAP_SYS_ADMIN)
 
 
 def set_perm(obj: IPCObject, uid: int, gid: int, mode: int) -> None:

@@ -7,7 +7,9 @@ kernel/ipc_namespace.go, pkg/sentry/vfs/mount.go.
 What a task's namespaces are: its PID namespace (``tasks.ns``) and the one its children are born
 in (``pidns_children``, set by unshare(CLONE_NEWPID)), its UTS namespace (``tasks.uts``, a
 ``uts_namespaces`` row), its IPC namespace (``ipcns``: systems/ipc.py), its mount namespace
-(``mntns``) and user namespace (``userns``: the initial one only).
+(``mntns``) and user namespace (``userns``: systems/user_namespace.py). Every namespace records
+the user namespace that owns it (its creator's, after a CLONE_NEWUSER of the same call), and
+creating or entering one needs CAP_SYS_ADMIN there (ns_capable), as Linux checks.
 
 Mount namespaces (:class:`MountNamespace`) model what a private /proc needs: the file tree is
 the kernel's one tree (fs/vfs.py), and a namespace keeps the stack of proc mounts on ``/proc``,
@@ -29,7 +31,7 @@ from ..abi import (CAP_SYS_ADMIN, CLONE_FILES, CLONE_FS, CLONE_NEWCGROUP, CLONE_
 from ..checkpoint_objects import state_class
 from ..components import pidns, resources
 from ..errors import E, KernelError, StaleHandleError
-from . import fd_table, ipc, ipc_sem, process_vm, task_identity
+from . import fd_table, ipc, ipc_sem, process_vm, task_identity, user_namespace
 
 # /proc/PID/ns/<name> -> the CLONE_NEW* flag setns checks it against
 NS_KINDS = {"ipc": CLONE_NEWIPC, "mnt": CLONE_NEWNS, "pid": CLONE_NEWPID,
@@ -44,7 +46,7 @@ _KIND_BITS = {CLONE_NEWIPC: 1, CLONE_NEWUTS: 2, CLONE_NEWUSER: 3, CLONE_NEWPID: 
 UNSHARE_FLAGS = (CLONE_THREAD | CLONE_FS | CLONE_NEWNS | CLONE_SIGHAND | CLONE_VM | CLONE_FILES
                  | CLONE_SYSVSEM | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWUSER
                  | CLONE_NEWPID | CLONE_NEWCGROUP | CLONE_NEWTIME)
-UNMODELLED_NS = CLONE_NEWNET | CLONE_NEWCGROUP | CLONE_NEWTIME | CLONE_NEWUSER
+UNMODELLED_NS = CLONE_NEWNET | CLONE_NEWCGROUP | CLONE_NEWTIME
 MODELLED_NS = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID
 
 
@@ -53,10 +55,12 @@ class MountNamespace:
     """One mount namespace: the PID namespaces (handles) of the proc mounts stacked on /proc,
     the first the boot mount's."""
 
-    __state__ = {"proc_views": "list[int]"}
+    __state__ = {"proc_views": "list[int]", "userns": "~int"}
+    userns = 0  # the user namespace that owns it (its creator's)
 
-    def __init__(self, proc_views: list[int]):
+    def __init__(self, proc_views: list[int], userns: int = 0):
         self.proc_views = list(proc_views)
+        self.userns = userns
 
 
 @state_class
@@ -167,6 +171,7 @@ def _new_uts(world, t: int) -> None:
     nu = U.alloc()
     U.hostname[nu] = U.hostname[old]
     U.domainname[nu] = U.domainname[old]
+    U.userns[nu] = T.userns[t]
     U.refs[nu] = 1
     _set_uts(world, t, nu)
 
@@ -186,25 +191,55 @@ def _new_mntns(world, t: int) -> int:
     reg = namespaces(world)
     n = reg.next_mnt
     reg.next_mnt += 1
-    reg.mounts[n] = MountNamespace(reg.mounts[int(world.tasks.mntns[t])].proc_views)
+    reg.mounts[n] = MountNamespace(reg.mounts[int(world.tasks.mntns[t])].proc_views,
+                                   int(world.tasks.userns[t]))
     return n
+
+
+def owner(world, t: int, kind: int, name: str = "") -> int:
+    """The user namespace that owns ``t``'s namespace of ``kind`` (a user namespace: itself)."""
+    T = world.tasks
+    if kind == CLONE_NEWUSER:
+        return int(T.userns[t])
+    if kind == CLONE_NEWUTS:
+        return int(world.uts_namespaces.userns[int(T.uts[t])])
+    if kind == CLONE_NEWPID:
+        row = children_pidns(world, t) if name == "pid_for_children" else int(T.ns[t])
+        return int(world.pid_namespaces.userns[row])
+    if kind == CLONE_NEWIPC:
+        return int(ipc.registry(world).namespaces[int(T.ipcns[t])].userns)
+    return int(namespaces(world).mounts[int(T.mntns[t])].userns)
+
+
+def _file_owner(world, f: "NamespaceFile") -> int:
+    """The user namespace owning the namespace a namespace file names."""
+    if f.kind == CLONE_NEWUSER:
+        return f.number
+    if f.kind == CLONE_NEWUTS:
+        return int(world.uts_namespaces.userns[f.number])
+    if f.kind == CLONE_NEWPID:
+        return int(world.pid_namespaces.userns[_pidns_row(world, f.number)])
+    if f.kind == CLONE_NEWIPC:
+        return int(ipc.registry(world).namespaces[f.number].userns)
+    return int(namespaces(world).mounts[f.number].userns)
 
 
 def clone_namespaces(world, creator: int, child: int, flags: int) -> None:
     """copy_namespaces for what this module keeps: a new IPC or mount namespace for the child
-    (the PID and UTS ones are task_clone's)."""
+    (the user, PID and UTS ones are task_clone's), owned by the child's user namespace."""
     T = world.tasks
     if flags & CLONE_NEWIPC:
-        T.ipcns[child] = ipc.new_namespace(world)
+        T.ipcns[child] = ipc.new_namespace(world, int(T.userns[child]))
     if flags & CLONE_NEWNS:
-        T.mntns[child] = _new_mntns(world, creator)
+        T.mntns[child] = _new_mntns(world, child)
     T.pidns_children[child] = -1
 
 
 def unshare(world, t: int, flags: int) -> int:
     """ksys_unshare: the flags' implications, check_unshare_flags, the permission, then each
-    namespace and resource in Linux's order. CLONE_NEWNET, CLONE_NEWCGROUP, CLONE_NEWTIME and
-    CLONE_NEWUSER are not modelled (EINVAL)."""
+    namespace and resource in Linux's order. A new user namespace comes first (unshare_userns),
+    so the other new namespaces are its and need no capability outside it. CLONE_NEWNET,
+    CLONE_NEWCGROUP and CLONE_NEWTIME are not modelled (EINVAL)."""
     T, G = world.tasks, world.thread_groups
     if flags & CLONE_NEWUSER:
         flags |= CLONE_THREAD | CLONE_FS
@@ -229,13 +264,15 @@ def unshare(world, t: int, flags: int) -> int:
             raise KernelError(E.EINVAL, "memory shared with another process")
     if flags & UNMODELLED_NS:
         raise KernelError(E.EINVAL, f"namespaces {flags & UNMODELLED_NS:#x} are not modelled")
-    if flags & MODELLED_NS and not task_identity.capable(world, t, CAP_SYS_ADMIN):
+    if flags & MODELLED_NS and not flags & CLONE_NEWUSER \
+            and not task_identity.own_capable(world, t, CAP_SYS_ADMIN):
         raise KernelError(E.EPERM, "unshare of a namespace needs CAP_SYS_ADMIN")
+    if flags & CLONE_NEWPID and int(T.pidns_children[t]) != -1:
+        raise KernelError(E.EINVAL, "the children's PID namespace was unshared already")
+    if flags & CLONE_NEWUSER:
+        user_namespace.enter(world, t, user_namespace.create(world, t))
     if flags & CLONE_NEWPID:
-        own = int(T.ns[t])
-        if int(T.pidns_children[t]) != -1:
-            raise KernelError(E.EINVAL, "the children's PID namespace was unshared already")
-        new = pidns.new_namespace(world, own)
+        new = pidns.new_namespace(world, int(T.ns[t]), int(T.userns[t]))
         T.pidns_children[t] = _pidns_ref(world, new)
     if flags & CLONE_FS:
         fs = int(T.fsctx[t])
@@ -249,7 +286,7 @@ def unshare(world, t: int, flags: int) -> int:
         _new_uts(world, t)
     if flags & CLONE_NEWIPC:
         ipc_sem.drop_undo(world, t)  # CLONE_SYSVSEM: the undo list is applied, as at exit
-        T.ipcns[t] = ipc.new_namespace(world)
+        T.ipcns[t] = ipc.new_namespace(world, int(T.userns[t]))
     elif flags & CLONE_SYSVSEM:
         ipc_sem.drop_undo(world, t)
     if flags & CLONE_NEWNS:
@@ -258,14 +295,24 @@ def unshare(world, t: int, flags: int) -> int:
 
 
 def setns(world, t: int, f: NamespaceFile, nstype: int) -> int:
-    """setns(2) with a namespace file: ``nstype`` 0 or the file's kind (EINVAL otherwise);
-    CAP_SYS_ADMIN (EPERM). A PID namespace becomes the children's, and must be the caller's own
-    or a descendant of it (EINVAL)."""
+    """setns(2) with a namespace file: ``nstype`` 0 or the file's kind (EINVAL otherwise). Each
+    kind's install: CAP_SYS_ADMIN in the user namespace that owns the target and in the
+    caller's own (EPERM). A PID namespace becomes the children's, and must be the caller's own
+    or a descendant of it (EINVAL). A user namespace (userns_install): not the caller's own,
+    no other threads, no shared fs context (EINVAL), CAP_SYS_ADMIN in it (EPERM); the caller
+    then holds every capability in it."""
     T = world.tasks
     if nstype and nstype != f.kind:
         raise KernelError(E.EINVAL, "the file is another kind of namespace")
-    if not task_identity.capable(world, t, CAP_SYS_ADMIN):
-        raise KernelError(E.EPERM, "setns needs CAP_SYS_ADMIN")
+    if f.kind == CLONE_NEWUSER:
+        return _setns_user(world, t, f.number)
+    try:
+        owner_ns = _file_owner(world, f)
+    except (KeyError, StaleHandleError):
+        raise KernelError(E.EINVAL, "the namespace is gone") from None
+    if not (task_identity.ns_capable(world, t, owner_ns, CAP_SYS_ADMIN)
+            and task_identity.own_capable(world, t, CAP_SYS_ADMIN)):
+        raise KernelError(E.EPERM, "setns needs CAP_SYS_ADMIN over the namespace")
     if f.kind == CLONE_NEWIPC:
         if f.number not in ipc.registry(world).namespaces:
             raise KernelError(E.EINVAL, "the IPC namespace is gone")
@@ -291,10 +338,24 @@ def setns(world, t: int, f: NamespaceFile, nstype: int) -> int:
         if int(T.ns[t]) not in pidns.chain(world, row):
             raise KernelError(E.EINVAL, "not a descendant of the caller's PID namespace")
         T.pidns_children[t] = -1 if row == int(T.ns[t]) else f.number
-    elif f.kind == CLONE_NEWUSER:
-        if f.number == int(T.userns[t]):
-            raise KernelError(E.EINVAL, "already in that user namespace")
-        raise KernelError(E.EINVAL, "user namespaces are not modelled")
+    return 0
+
+
+def _setns_user(world, t: int, ns: int) -> int:
+    T = world.tasks
+    U = world.user_namespaces
+    if not (0 <= ns < U.n and U.alive[ns]):
+        raise KernelError(E.EINVAL, "the user namespace is gone")
+    if ns == int(T.userns[t]):
+        raise KernelError(E.EINVAL, "already in that user namespace")
+    if int(world.thread_groups.tasks_count[int(T.tg[t])]) > 1:
+        raise KernelError(E.EINVAL, "setns of a user namespace with other threads")
+    fs = int(T.fsctx[t])
+    if fs >= 0 and world.tables["fs_contexts"].refs[fs] > 1:
+        raise KernelError(E.EINVAL, "setns of a user namespace with a shared fs context")
+    if not task_identity.ns_capable(world, t, ns, CAP_SYS_ADMIN):
+        raise KernelError(E.EPERM, "setns needs CAP_SYS_ADMIN in the user namespace")
+    user_namespace.enter(world, t, ns)
     return 0
 
 
@@ -357,8 +418,13 @@ def proc_view(world, t: int) -> int:
 
 
 def mount_proc(world, t: int) -> int:
-    """mount -t proc on /proc: a proc mount of the caller's PID namespace on top."""
-    if not task_identity.capable(world, t, CAP_SYS_ADMIN):
+    """mount -t proc on /proc: a proc mount of the caller's PID namespace on top. Needs
+    CAP_SYS_ADMIN over the mount namespace (may_mount) and over the PID namespace (proc is
+    mountable in a user namespace that owns it: mount_capable)."""
+    T = world.tasks
+    if not (task_identity.ns_capable(world, t, owner(world, t, CLONE_NEWNS), CAP_SYS_ADMIN)
+            and task_identity.ns_capable(world, t, int(world.pid_namespaces.userns[int(T.ns[t])]),
+                                         CAP_SYS_ADMIN)):
         raise KernelError(E.EPERM, "mount needs CAP_SYS_ADMIN")
     reg = namespaces(world)
     reg.mounts[int(world.tasks.mntns[t])].proc_views.append(
@@ -369,7 +435,7 @@ def mount_proc(world, t: int) -> int:
 def umount_proc(world, t: int) -> int:
     """umount of /proc: the top proc mount goes; the boot mount is the guest file tree's own
     (EBUSY: busy, as a root-filesystem mount in use)."""
-    if not task_identity.capable(world, t, CAP_SYS_ADMIN):
+    if not task_identity.ns_capable(world, t, owner(world, t, CLONE_NEWNS), CAP_SYS_ADMIN):
         raise KernelError(E.EPERM, "umount needs CAP_SYS_ADMIN")
     m = namespaces(world).mounts[int(world.tasks.mntns[t])]
     if len(m.proc_views) <= 1:
@@ -380,4 +446,4 @@ def umount_proc(world, t: int) -> int:
 
 __all__ = ["MountNamespace", "NamespaceSet", "NamespaceFile", "NS_NAMES", "NS_KINDS",
            "namespaces", "children_pidns", "ns_number", "ns_inode", "ns_link", "ns_file",
-           "clone_namespaces", "unshare", "setns", "proc_view", "mount_proc", "umount_proc"]
+           "clone_namespaces", "unshare", "setns", "owner", "proc_view", "mount_proc", "umount_proc"]

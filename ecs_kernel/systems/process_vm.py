@@ -25,7 +25,7 @@ def may_access(world, caller: int, target: int) -> bool:
     uid, gid = int(T.ruid[caller]), int(T.rgid[caller])
     same = (uid == int(T.euid[target]) == int(T.suid[target]) == int(T.ruid[target])
             and gid == int(T.egid[target]) == int(T.sgid[target]) == int(T.rgid[target]))
-    cap = task_identity.capable(world, caller, CAP_SYS_PTRACE)
+    cap = task_identity.ns_capable(world, caller, int(T.userns[target]), CAP_SYS_PTRACE)
     if not same and not cap:
         return False
     mm = int(T.mm[target])

@@ -21,7 +21,7 @@ from ..components import pidns
 from ..components import ptrace as P
 from ..errors import E, KernelError
 from . import task_signals
-from .task_identity import capable
+from .task_identity import ns_capable
 
 MASK8 = 0xFF
 
@@ -79,13 +79,13 @@ def unlink(world, t: int) -> None:
 
 def may_access(world, tracer: int, t: int) -> bool:
     """__ptrace_may_access: the same user (real, effective and saved ids of the target are the
-    caller's real id, and so for groups), or CAP_SYS_PTRACE."""
+    caller's real id, and so for groups), or CAP_SYS_PTRACE in the target's user namespace."""
     T = world.tasks
     uid, gid = int(T.ruid[tracer]), int(T.rgid[tracer])
     if all(int(c[t]) == uid for c in (T.ruid, T.euid, T.suid)) and \
             all(int(c[t]) == gid for c in (T.rgid, T.egid, T.sgid)):
         return True
-    return capable(world, tracer, CAP_SYS_PTRACE)
+    return ns_capable(world, tracer, int(T.userns[t]), CAP_SYS_PTRACE)
 
 
 def traceme(world, t: int) -> None:

@@ -25,12 +25,12 @@ from ..errors import E, KernelError
 from ..jit.links import append_many
 from ..jit.scatter import add_at
 from . import (futex, ipc_sem, namespaces, seccomp, sessions, task_identity, task_sched,
-               task_signals)
+               task_signals, user_namespace)
 
 
 # Namespaces we model; the others are refused with EINVAL (documented in the syscall table).
-SUPPORTED_NS = CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNS
-UNSUPPORTED_NS = CLONE_NEWCGROUP | CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWTIME
+SUPPORTED_NS = CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNS | CLONE_NEWUSER
+UNSUPPORTED_NS = CLONE_NEWCGROUP | CLONE_NEWNET | CLONE_NEWTIME
 # every flag bit above CSIGNAL has a meaning in Linux; CLONE_NEWTIME (in CSIGNAL's bits) reaches
 # here only from clone3, whose exit signal is apart
 KNOWN_FLAGS = 0xFFFFFF00 | CLONE_NEWTIME
@@ -71,8 +71,9 @@ def _assign_ids(world, t: int, ns: int, set_tid: tuple[int, ...] = (), creator: 
             raise KernelError(E.EINVAL, f"set_tid {tid} out of range")
         if tid != pidns.INIT_TID and N.init_task[x] < 0:
             raise KernelError(E.EINVAL, "set_tid in a namespace without an init")
-        if not (task_identity.capable(world, creator, CAP_SYS_ADMIN)
-                or task_identity.capable(world, creator, CAP_CHECKPOINT_RESTORE)):
+        owner = int(N.userns[x])  # checkpoint_restore_ns_capable(the namespace's owner)
+        if not (task_identity.ns_capable(world, creator, owner, CAP_SYS_ADMIN)
+                or task_identity.ns_capable(world, creator, owner, CAP_CHECKPOINT_RESTORE)):
             raise KernelError(E.EPERM, "set_tid needs CAP_CHECKPOINT_RESTORE")
     for x, tid in zip(ch, set_tid):
         if not pidns.pidmap(world, x).is_free(tid):
@@ -193,8 +194,10 @@ def validate_flags(world, creator: int, flags: int, exit_signal: int) -> None:
         raise KernelError(E.EINVAL, "CLONE_PIDFD with CLONE_DETACHED or CLONE_THREAD")
     if not 0 <= exit_signal <= NSIG:
         raise KernelError(E.EINVAL, f"exit signal {exit_signal} out of range")
-    if flags & (SUPPORTED_NS | UNSUPPORTED_NS) \
-            and not task_identity.capable(world, creator, CAP_SYS_ADMIN):
+    # a new user namespace needs no capability and owns the others made with it (copy_creds
+    # runs before copy_namespaces); without one, CAP_SYS_ADMIN in the creator's own
+    if flags & (SUPPORTED_NS | UNSUPPORTED_NS) & ~CLONE_NEWUSER and not flags & CLONE_NEWUSER \
+            and not task_identity.own_capable(world, creator, CAP_SYS_ADMIN):
         raise KernelError(E.EPERM, "creating a namespace needs CAP_SYS_ADMIN")
     if flags & UNSUPPORTED_NS:
         raise KernelError(E.EINVAL, f"namespace flags {flags & UNSUPPORTED_NS:#x} are not supported")
@@ -238,15 +241,26 @@ def clone(world, creator: int, flags: int, *, exit_signal: int | None = None,
     mm = int(T.mm[creator])
     if not share["address_spaces"] and mm >= 0:
         forked["address_spaces"] = resources.fork_object(world, "address_spaces", mm)
+    new_userns = user_namespace.create(world, creator) if flags & CLONE_NEWUSER \
+        else int(T.userns[creator])
     new_ns = -1
     if flags & CLONE_NEWPID:
-        new_ns = pidns.new_namespace(world, ns)
+        try:
+            new_ns = pidns.new_namespace(world, ns, new_userns)
+        except KernelError:
+            if flags & CLONE_NEWUSER:
+                world.user_namespaces.free(new_userns)
+            raise
         ns = new_ns
     t = _new_task_row(world, creator)
+    if flags & CLONE_NEWUSER:
+        user_namespace.enter(world, t, new_userns)
     try:
         _assign_ids(world, t, ns, set_tid, creator)
     except KernelError:
         T.free(t)
+        if flags & CLONE_NEWUSER:
+            world.user_namespaces.free(new_userns)
         if new_ns >= 0:
             world.index.pidmaps.pop(new_ns, None)
             N.free(new_ns)
@@ -291,6 +305,7 @@ def clone(world, creator: int, flags: int, *, exit_signal: int | None = None,
         nu = U.alloc()
         U.hostname[nu] = U.hostname[u]
         U.domainname[nu] = U.domainname[u]
+        U.userns[nu] = new_userns
         u = nu
     U.refs[u] += 1
     T.uts[t] = u

@@ -14,7 +14,12 @@ SECURE_NO_SETUID_FIXUP): leaving uid 0 in every one of r/e/s uid clears the perm
 effective sets (kept with SECURE_KEEP_CAPS) and the ambient set; euid 0 -> non-0 clears the
 effective set, non-0 -> 0 raises it to the permitted set; fsuid changes drop or raise CAP_FS_MASK.
 exec applies cap_bprm_creds_from_file for files without file capabilities or set-user-ID bits
-(:func:`exec_creds`). Only the initial user namespace exists.
+(:func:`exec_creds`).
+
+User namespaces (systems/user_namespace.py): the id columns hold kernel ids; the ids a caller
+names are its namespace's (mapped with make_kuid: EINVAL when unmapped), "root" is whatever its
+namespace's uid 0 maps to, and CAP_SETUID/CAP_SETGID are checked in the caller's own namespace
+(ns_capable_setid). :func:`capable` is Linux's capable(): the initial namespace.
 """
 from __future__ import annotations
 
@@ -22,7 +27,9 @@ from ..abi import (CAP_FS_MASK, CAP_FULL_SET, CAP_LAST_CAP, CAP_SETGID, CAP_SETP
                    SECBIT_KEEP_CAPS, SECURE_ALL_BITS, SECURE_ALL_LOCKS, SECURE_KEEP_CAPS,
                    SECURE_NO_CAP_AMBIENT_RAISE, SECURE_NO_SETUID_FIXUP, SECURE_NOROOT)
 from ..components import pidns
+from ..components.user_namespace import GID, UID
 from ..errors import E, KernelError
+from . import user_namespace as userns
 
 NO_ID = 0xFFFF_FFFF  # (uid_t)-1: "unchanged" for set*id, an invalid id for setuid/setgid
 SUID_DUMP_DISABLE = 0  # fs.suid_dumpable's default: what a credential change sets dumpable to
@@ -35,8 +42,36 @@ CAPS = ("cap_effective", "cap_permitted", "cap_inheritable", "cap_bset", "cap_am
 # -- reading ----------------------------------------------------------------------------------------
 
 def capable(world, t: int, cap: int) -> bool:
-    """Does task ``t`` have ``cap`` in its effective set (Linux capable(), initial namespace)?"""
+    """Linux capable(): does task ``t`` hold ``cap`` in the initial user namespace?"""
+    T = world.tasks
+    if int(T.userns[t]) == userns.INIT_USER_NS:
+        return bool((int(T.cap_effective[t]) >> cap) & 1)
+    return userns.ns_capable(world, t, userns.INIT_USER_NS, cap)
+
+
+def own_capable(world, t: int, cap: int) -> bool:
+    """ns_capable(current_user_ns(), cap): ``cap`` in the task's own user namespace (what
+    the set*id calls, capset and friends check)."""
     return bool((int(world.tasks.cap_effective[t]) >> cap) & 1)
+
+
+def ns_capable(world, t: int, ns: int, cap: int) -> bool:
+    """ns_capable(ns, cap): ``cap`` in user namespace ``ns``."""
+    return userns.ns_capable(world, t, ns, cap)
+
+
+def _root_uid(world, t: int) -> int:
+    """make_kuid(user_ns, 0): the kernel uid of root in ``t``'s user namespace (INVALID_ID,
+    matching nobody, when 0 is unmapped)."""
+    return userns.to_kid(world, int(world.tasks.userns[t]), UID, 0)
+
+
+def _kid(world, t: int, which: int, ident: int) -> int:
+    """make_kuid/make_kgid in ``t``'s namespace (INVALID_ID for -1 or an unmapped id)."""
+    ident &= NO_ID
+    if ident == NO_ID:
+        return NO_ID
+    return userns.to_kid(world, int(world.tasks.userns[t]), which, ident)
 
 
 def _issecure(world, t: int, bit: int) -> bool:
@@ -91,16 +126,17 @@ def _fix_setuid(world, t: int, old: dict[str, int], new: dict[str, int]) -> None
     """cap_task_fix_setuid for LSM_SETID_ID/RE/RES: cap_emulate_setxuid, then the fsuid rule."""
     if _issecure(world, t, SECURE_NO_SETUID_FIXUP):
         return
-    was_root = 0 in (old["ruid"], old["euid"], old["suid"])
-    is_root = 0 in (new["ruid"], new["euid"], new["suid"])
+    root = _root_uid(world, t)
+    was_root = root in (old["ruid"], old["euid"], old["suid"])
+    is_root = root in (new["ruid"], new["euid"], new["suid"])
     if was_root and not is_root:
         if not _issecure(world, t, SECURE_KEEP_CAPS):
             new["cap_permitted"] = 0
             new["cap_effective"] = 0
         new["cap_ambient"] = 0
-    if old["euid"] == 0 and new["euid"] != 0:
+    if old["euid"] == root and new["euid"] != root:
         new["cap_effective"] = 0
-    if old["euid"] != 0 and new["euid"] == 0:
+    if old["euid"] != root and new["euid"] == root:
         new["cap_effective"] = new["cap_permitted"]
 
 
@@ -108,23 +144,37 @@ def _fix_setfsuid(world, t: int, old: dict[str, int], new: dict[str, int]) -> No
     """cap_task_fix_setuid for LSM_SETID_FS: CAP_FS_MASK follows fsuid to and from 0."""
     if _issecure(world, t, SECURE_NO_SETUID_FIXUP):
         return
-    if old["fsuid"] == 0 and new["fsuid"] != 0:
+    root = _root_uid(world, t)
+    if old["fsuid"] == root and new["fsuid"] != root:
         new["cap_effective"] &= ~CAP_FS_MASK
-    if old["fsuid"] != 0 and new["fsuid"] == 0:
+    if old["fsuid"] != root and new["fsuid"] == root:
         new["cap_effective"] |= new["cap_permitted"] & CAP_FS_MASK
 
 
 # -- user ids ---------------------------------------------------------------------------------------
 
+def _checked(world, t: int, which: int, ids: tuple[int, ...]) -> tuple[int, ...]:
+    """The kernel ids of set*id's arguments: -1 stays -1 (unchanged), an id without a mapping
+    in the caller's namespace is EINVAL."""
+    out = []
+    for ident in ids:
+        ident &= NO_ID
+        k = _kid(world, t, which, ident)
+        if ident != NO_ID and k == NO_ID:
+            raise KernelError(E.EINVAL, f"id {ident} has no mapping")
+        out.append(k)
+    return tuple(out)
+
+
 def setuid(world, t: int, uid: int) -> None:
     """setuid(2): with CAP_SETUID every uid; otherwise the effective (and filesystem) uid, to the
-    real or saved uid only. (uid_t)-1 is EINVAL."""
-    uid &= NO_ID
+    real or saved uid only. (uid_t)-1 and a uid without a mapping are EINVAL."""
+    uid = _kid(world, t, UID, uid)
     if uid == NO_ID:
-        raise KernelError(E.EINVAL, "setuid(-1)")
+        raise KernelError(E.EINVAL, "setuid(-1) or an unmapped uid")
     old = _snapshot(world, t)
     new = dict(old)
-    if capable(world, t, CAP_SETUID):
+    if own_capable(world, t, CAP_SETUID):
         new["ruid"] = new["suid"] = uid
     elif uid not in (old["ruid"], old["suid"]):
         raise KernelError(E.EPERM, "setuid without CAP_SETUID")
@@ -136,10 +186,10 @@ def setuid(world, t: int, uid: int) -> None:
 def setreuid(world, t: int, ruid: int, euid: int) -> None:
     """setreuid(2): -1 keeps an id. The saved uid becomes the new euid when the real uid is set or
     the euid is set to something other than the old real uid."""
-    ruid, euid = ruid & NO_ID, euid & NO_ID
+    ruid, euid = _checked(world, t, UID, (ruid, euid))
     old = _snapshot(world, t)
     new = dict(old)
-    priv = capable(world, t, CAP_SETUID)
+    priv = own_capable(world, t, CAP_SETUID)
     if ruid != NO_ID:
         if ruid not in (old["ruid"], old["euid"]) and not priv:
             raise KernelError(E.EPERM, "setreuid: real uid")
@@ -157,10 +207,10 @@ def setreuid(world, t: int, ruid: int, euid: int) -> None:
 
 def setresuid(world, t: int, ruid: int, euid: int, suid: int) -> None:
     """setresuid(2): -1 keeps an id; without CAP_SETUID each new id must be one of the three."""
-    vals = (ruid & NO_ID, euid & NO_ID, suid & NO_ID)
+    vals = _checked(world, t, UID, (ruid, euid, suid))
     old = _snapshot(world, t)
     cur = (old["ruid"], old["euid"], old["suid"])
-    if any(v != NO_ID and v not in cur for v in vals) and not capable(world, t, CAP_SETUID):
+    if any(v != NO_ID and v not in cur for v in vals) and not own_capable(world, t, CAP_SETUID):
         raise KernelError(E.EPERM, "setresuid without CAP_SETUID")
     new = dict(old)
     for c, v in zip(("ruid", "euid", "suid"), vals):
@@ -173,29 +223,30 @@ def setresuid(world, t: int, ruid: int, euid: int, suid: int) -> None:
 
 def setfsuid(world, t: int, uid: int) -> int:
     """setfsuid(2): returns the old fsuid; changes it only to one of the task's uids (or any with
-    CAP_SETUID). -1 only asks."""
-    uid &= NO_ID
+    CAP_SETUID). -1 or an unmapped uid only asks. The old fsuid is the caller's view of it."""
+    uid = _kid(world, t, UID, uid)
     old = _snapshot(world, t)
+    shown = userns.uid_of(world, t, old["fsuid"])
     if uid == NO_ID or uid == old["fsuid"]:
-        return old["fsuid"]
-    if uid in (old["ruid"], old["euid"], old["suid"]) or capable(world, t, CAP_SETUID):
+        return shown
+    if uid in (old["ruid"], old["euid"], old["suid"]) or own_capable(world, t, CAP_SETUID):
         new = dict(old)
         new["fsuid"] = uid
         _fix_setfsuid(world, t, old, new)
         _commit(world, t, old, new)
-    return old["fsuid"]
+    return shown
 
 
 # -- group ids ----------------------------------------------------------------------------------------
 
 def setgid(world, t: int, gid: int) -> None:
     """setgid(2), as setuid with CAP_SETGID."""
-    gid &= NO_ID
+    gid = _kid(world, t, GID, gid)
     if gid == NO_ID:
-        raise KernelError(E.EINVAL, "setgid(-1)")
+        raise KernelError(E.EINVAL, "setgid(-1) or an unmapped gid")
     old = _snapshot(world, t)
     new = dict(old)
-    if capable(world, t, CAP_SETGID):
+    if own_capable(world, t, CAP_SETGID):
         new["rgid"] = new["sgid"] = gid
     elif gid not in (old["rgid"], old["sgid"]):
         raise KernelError(E.EPERM, "setgid without CAP_SETGID")
@@ -205,10 +256,10 @@ def setgid(world, t: int, gid: int) -> None:
 
 def setregid(world, t: int, rgid: int, egid: int) -> None:
     """setregid(2), as setreuid with CAP_SETGID."""
-    rgid, egid = rgid & NO_ID, egid & NO_ID
+    rgid, egid = _checked(world, t, GID, (rgid, egid))
     old = _snapshot(world, t)
     new = dict(old)
-    priv = capable(world, t, CAP_SETGID)
+    priv = own_capable(world, t, CAP_SETGID)
     if rgid != NO_ID:
         if rgid not in (old["rgid"], old["egid"]) and not priv:
             raise KernelError(E.EPERM, "setregid: real gid")
@@ -225,10 +276,10 @@ def setregid(world, t: int, rgid: int, egid: int) -> None:
 
 def setresgid(world, t: int, rgid: int, egid: int, sgid: int) -> None:
     """setresgid(2), as setresuid with CAP_SETGID."""
-    vals = (rgid & NO_ID, egid & NO_ID, sgid & NO_ID)
+    vals = _checked(world, t, GID, (rgid, egid, sgid))
     old = _snapshot(world, t)
     cur = (old["rgid"], old["egid"], old["sgid"])
-    if any(v != NO_ID and v not in cur for v in vals) and not capable(world, t, CAP_SETGID):
+    if any(v != NO_ID and v not in cur for v in vals) and not own_capable(world, t, CAP_SETGID):
         raise KernelError(E.EPERM, "setresgid without CAP_SETGID")
     new = dict(old)
     for c, v in zip(("rgid", "egid", "sgid"), vals):
@@ -240,15 +291,16 @@ def setresgid(world, t: int, rgid: int, egid: int, sgid: int) -> None:
 
 def setfsgid(world, t: int, gid: int) -> int:
     """setfsgid(2): returns the old fsgid (as setfsuid, with CAP_SETGID)."""
-    gid &= NO_ID
+    gid = _kid(world, t, GID, gid)
     old = _snapshot(world, t)
+    shown = userns.gid_of(world, t, old["fsgid"])
     if gid == NO_ID or gid == old["fsgid"]:
-        return old["fsgid"]
-    if gid in (old["rgid"], old["egid"], old["sgid"]) or capable(world, t, CAP_SETGID):
+        return shown
+    if gid in (old["rgid"], old["egid"], old["sgid"]) or own_capable(world, t, CAP_SETGID):
         new = dict(old)
         new["fsgid"] = gid
         _commit(world, t, old, new)
-    return old["fsgid"]
+    return shown
 
 
 # -- capabilities -----------------------------------------------------------------------------------
@@ -285,7 +337,7 @@ def capset(world, t: int, effective: int, permitted: int, inheritable: int) -> N
     permitted &= CAP_FULL_SET
     inheritable &= CAP_FULL_SET
     old = _snapshot(world, t)
-    if not capable(world, t, CAP_SETPCAP) and \
+    if not own_capable(world, t, CAP_SETPCAP) and \
             inheritable & ~(old["cap_inheritable"] | old["cap_permitted"]):
         raise KernelError(E.EPERM, "new inheritable capabilities outside the permitted set")
     if inheritable & ~(old["cap_inheritable"] | old["cap_bset"]):
@@ -315,7 +367,7 @@ def capbset_read(world, t: int, cap: int) -> int:
 def capbset_drop(world, t: int, cap: int) -> None:
     """PR_CAPBSET_DROP: needs CAP_SETPCAP."""
     _valid_cap(cap)
-    if not capable(world, t, CAP_SETPCAP):
+    if not own_capable(world, t, CAP_SETPCAP):
         raise KernelError(E.EPERM, "PR_CAPBSET_DROP without CAP_SETPCAP")
     old = _snapshot(world, t)
     new = dict(old)
@@ -370,7 +422,7 @@ def set_securebits(world, t: int, bits: int) -> None:
     if (((old & SECURE_ALL_LOCKS) >> 1) & (old ^ bits)
             or old & SECURE_ALL_LOCKS & ~bits
             or bits & ~(SECURE_ALL_BITS | SECURE_ALL_LOCKS)
-            or not capable(world, t, CAP_SETPCAP)):
+            or not own_capable(world, t, CAP_SETPCAP)):
         raise KernelError(E.EPERM, "securebits change not permitted")
     T.securebits[t] = bits
 
@@ -389,10 +441,11 @@ def exec_creds(world, t: int) -> None:
     new = dict(old)
     effective = False
     new["cap_permitted"] = 0
+    root = _root_uid(world, t)  # make_kuid(new->user_ns, 0)
     if not _issecure(world, t, SECURE_NOROOT):
-        if 0 in (new["euid"], new["ruid"]):
+        if root in (new["euid"], new["ruid"]):
             new["cap_permitted"] = old["cap_bset"] | old["cap_inheritable"]
-        if new["euid"] == 0:
+        if new["euid"] == root:
             effective = True
     gained = bool(new["cap_permitted"] & ~old["cap_permitted"])
     if gained and T.no_new_privs[t]:
@@ -406,7 +459,7 @@ def exec_creds(world, t: int) -> None:
     _commit(world, t, old, new)  # begin_new_exec then judges the new image's dumpability
 
 
-__all__ = ["capable", "init_creds", "setuid", "setreuid", "setresuid", "setfsuid", "setgid",
+__all__ = ["capable", "own_capable", "ns_capable", "init_creds", "setuid", "setreuid", "setresuid", "setfsuid", "setgid",
            "setregid", "setresgid", "setfsgid", "own_tid", "capget", "capset", "cap_target", "capbset_read",
            "capbset_drop", "cap_ambient", "set_keepcaps", "set_securebits", "exec_creds",
            "NO_ID"]

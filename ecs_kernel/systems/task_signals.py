@@ -36,7 +36,7 @@ from ..jit.signals import _raise_bad_row
 from ..jit.signals_batch import deliverable_rows, interrupted_ret
 from ..schedule import Phase, system
 from . import futex, io_wait, sessions, signals_batch
-from .task_identity import capable
+from .task_identity import ns_capable
 from .task_block import BLOCKED, end_interrupted_sleeps
 
 
@@ -433,10 +433,10 @@ def _check_signo(signo: int) -> None:
 
 
 def _may_kill(world, sender: int, target: int, signo: int) -> bool:
-    """check_kill_permission / kill_ok_by_cred: matching uids, CAP_KILL, or SIGCONT within the
-    session."""
+    """check_kill_permission / kill_ok_by_cred: matching uids, CAP_KILL in the target's user
+    namespace, or SIGCONT within the session."""
     T = world.tasks
-    if capable(world, sender, CAP_KILL):
+    if ns_capable(world, sender, int(T.userns[target]), CAP_KILL):
         return True
     s_uid, s_euid = int(T.ruid[sender]), int(T.euid[sender])
     t_uid, t_suid = int(T.ruid[target]), int(T.suid[target])

@@ -20,12 +20,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from unicorn import x86_const as X
 
-from ecs_kernel.abi import MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, TASK_SIZE, UNBLOCKABLE
+from ecs_kernel.abi import (MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, RLIMIT_NOFILE, TASK_SIZE,
+                            UNBLOCKABLE)
+from ecs_kernel.components.user_namespace import UID
 from ecs_kernel.cpu.clock import HostClock
 from ecs_kernel.cpu.task_run import Machine
 from ecs_kernel.fs.vfs import FileSystem
 from ecs_kernel.kernel import Kernel
 from ecs_kernel.syscalls.table import number_of
+from ecs_kernel.systems import user_namespace as userns
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc builds the guest")
 
@@ -236,6 +239,23 @@ def test_id_getters_agree(guest, name, state):
     _, handled = both_ways(guest, number_of(name), (), state, bytes(7 * PAGE))
     # a deliverable signal sends every call to Python (delivery on the way back to user mode)
     assert handled == (not deliverable(state))
+
+
+@pytest.mark.parametrize("name,seen", [("getuid", 0), ("geteuid", 0), ("getgid", 65534),
+                                       ("getegid", 65534)])
+def test_a_task_in_a_user_namespace_takes_the_python_path(guest, name, seen):
+    """A task below the initial user namespace sees its ids through the maps (uid 1000 mapped
+    to 0, no gid map): the compiled hook leaves its get*id calls to Python."""
+    state = {"clones": [], "ids": (1000, 1000, 1000, 1000), "mask": 0, "pending": 0,
+             "group_pending": 0, "rlimit": (RLIMIT_NOFILE, 1024, 4096)}
+    m, row, entry = _setup(guest, True, state, bytes(7 * PAGE))
+    w = m.world
+    ns = userns.create(w, row)
+    userns.enter(w, row, ns)
+    userns.write_map(w, row, userns.cred_view(w, row), ns, UID, b"0 1000 1", 0)
+    before = m.fastpath.fast_calls
+    assert _run(m, entry, (number_of(name),)) == seen
+    assert m.fastpath.fast_calls == before
 
 
 @pytest.mark.parametrize("name", ["clock_gettime", "clock_getres"])

@@ -129,8 +129,10 @@ class FastPath:
         m = self.machine
         ctl = self.ctl
         ctl[C_CURRENT] = m.current
-        # a task with syscall work (seccomp, a tracer) takes every call to Python
-        ctl[C_ENABLED] = 0 if m.current >= 0 and m.world.tasks.syscall_work[m.current] else 1
+        # a task with syscall work (seccomp, a tracer) takes every call to Python, and so does
+        # one in a user namespace below the initial one (its ids are seen through the maps)
+        ctl[C_ENABLED] = 0 if m.current >= 0 and (m.world.tasks.syscall_work[m.current]
+                                                  or m.world.tasks.userns[m.current]) else 1
         ctl[C_ONLY_RUNNABLE] = 0 if getattr(m, "contended", False) else 1  # sched_yield yields
         ctl[C_FUTEX_WAITERS] = m.world.futex_waiters.count  # FUTEX_WAKE with none: answered here
         d = getattr(m, "timer_deadline_ns", None)
@@ -182,7 +184,9 @@ class FastPath:
         exec or an exit stops the engine, and the run loop calls :meth:`sync`), so only table
         growth and the page table can have changed."""
         m = self.machine
-        if m.world.tasks.syscall_work[m.current]:  # the call installed a filter or a tracer
+        T = m.world.tasks
+        if T.syscall_work[m.current] or T.userns[m.current]:
+            # the call installed a filter or a tracer, or entered a user namespace
             self._ctl_mv[C_ENABLED] = 0
         a = self._aspace
         if a is not None:
