@@ -47,7 +47,8 @@ CONNECTING = 1    # TCP_SYN_SENT: a non-blocking connect waiting for room in a f
 CONNECTED = 2     # TCP_ESTABLISHED
 LISTENING = 3     # TCP_LISTEN
 
-NOBODY = (0, 65534, 65534)  # SO_PEERCRED with no peer: pid 0, overflowuid, overflowgid
+NOBODY = (0, 65534, 65534)  # SCM_CREDENTIALS of a message sent without: pid 0, overflowuid/gid
+NO_PEER = (0, 0xFFFF_FFFF, 0xFFFF_FFFF)  # SO_PEERCRED with no peer (cred_to_ucred): pid 0, -1, -1
 
 
 @state_class
@@ -65,17 +66,20 @@ class SocketInode(Inode):
 @state_class
 class Message:
     """One queued send: ``data``, the descriptions it passes (SCM_RIGHTS, each held in flight),
-    the sender's ``cred`` (pid, uid, gid) and its address ``src`` as the family encodes it."""
+    the sender's ``cred`` (pid, uid, gid; None when the send attached none: UNIX sockets attach
+    them only under SO_PASSCRED or an explicit SCM_CREDENTIALS) and its address ``src`` as the
+    family encodes it."""
 
     __slots__ = ("data", "fds", "cred", "src")
 
-    __state__ = {"data": "bytearray", "fds": "list[@FileDescription]", "cred": "(int,int,int)",
+    __state__ = {"data": "bytearray", "fds": "list[@FileDescription]", "cred": "?(int,int,int)",
                  "src": "?bytes"}
 
-    def __init__(self, data: bytes, fds: list, cred: tuple[int, int, int], src: bytes | None):
+    def __init__(self, data: bytes, fds: list, cred: tuple[int, int, int] | None,
+                 src: bytes | None):
         self.data = bytearray(data)
         self.fds = list(fds)
-        self.cred = tuple(cred)
+        self.cred = None if cred is None else tuple(cred)
         self.src = src
         for f in self.fds:
             hold_in_flight(f)
@@ -287,8 +291,8 @@ class Socket(FileDescription):
         fds: list = []
         cred, src = self.rx[0].cred, self.rx[0].src
         if flags & MSG_PEEK:
-            for m in self.rx:
-                if len(out) >= n or passcred and m.cred != cred:
+            for i, m in enumerate(self.rx):
+                if i and (len(out) >= n or passcred and m.cred != cred):
                     break
                 out += m.data[:n - len(out)]
                 if m.fds:
@@ -297,7 +301,9 @@ class Socket(FileDescription):
                         hold_in_flight(f)
                     break
         else:
-            while self.rx and len(out) < n:
+            first = True  # unix_stream_read_generic's do { } while (size): a zero-length read
+            while self.rx and (first or len(out) < n):  # still takes the descriptions
+                first = False
                 m = self.rx[0]
                 if passcred and m.cred != cred:
                     break
@@ -397,4 +403,4 @@ def new_buffer_size(value: int, maximum: int, minimum: int, force: bool) -> int:
 
 
 __all__ = ["Socket", "SocketInode", "Message", "Received", "SOCKFS", "UNCONNECTED",
-           "CONNECTING", "CONNECTED", "LISTENING", "NOBODY", "new_buffer_size", "SOCK_DGRAM"]
+           "CONNECTING", "CONNECTED", "LISTENING", "NOBODY", "NO_PEER", "new_buffer_size", "SOCK_DGRAM"]

@@ -28,10 +28,10 @@ from ..fs.file import drop_in_flight
 from ..fs.inodes import MAY_WRITE, SocketNode, check_permission
 from ..net import inet, unix
 from ..net.inet import InetSocket
-from ..net.socket import CONNECTED, LISTENING, NOBODY, Socket, new_buffer_size
+from ..net.socket import CONNECTED, LISTENING, NO_PEER, NOBODY, Socket, new_buffer_size
 from ..net.stack import NetStack
 from ..net.unix import UnixSocket
-from ..systems import fd_table, io_wait, task_identity
+from ..systems import fd_table, io_wait, task_identity, task_sched
 from .context import WouldBlock, s32, u32
 from .registry import FULL, PARTIAL, syscall
 from .sys_file import MAX_RW_COUNT, _iov, write_all
@@ -408,7 +408,7 @@ def _send(t, fd, sock: Socket, data: bytes, flags: int, dest: bytes | None, fds=
     EPIPE sends SIGPIPE unless MSG_NOSIGNAL."""
     if flags & MSG_OOB and (isinstance(sock, UnixSocket) or not sock.tcp):
         raise KernelError(E.EOPNOTSUPP)
-    cred = cred or _scm_cred(t)
+    current = _scm_cred(t)  # ``cred``: an explicit SCM_CREDENTIALS, or None
     nonblock = bool(flags & MSG_DONTWAIT)
     try:
         if isinstance(sock, UnixSocket) and sock.stype == SOCK_DGRAM:
@@ -418,7 +418,7 @@ def _send(t, fd, sock: Socket, data: bytes, flags: int, dest: bytes | None, fds=
             if sock.name is None and sock.opt(SOL_SOCKET, abi.SO_PASSCRED):
                 _unix_bind(t, sock, None)
             try:
-                return sock.send_dgram(data, list(fds), cred, target)
+                return sock.send_dgram(data, list(fds), cred, target, current)
             except KernelError as e:
                 if e.errno == E.EAGAIN:
                     if nonblock or sock.nonblocking:
@@ -433,6 +433,7 @@ def _send(t, fd, sock: Socket, data: bytes, flags: int, dest: bytes | None, fds=
             if dest:
                 raise KernelError(E.EISCONN if sock.state == CONNECTED else E.EOPNOTSUPP)
             src = unix.sockaddr(sock.name) if sock.name is not None else None
+            cred = sock.creds_for(sock.peer, cred, current)
         elif fds:
             raise KernelError(E.EINVAL)
         else:
@@ -489,7 +490,10 @@ def _control_in(t, sock: Socket, control: int, controllen: int):
             if not isinstance(sock, UnixSocket):
                 raise KernelError(E.EINVAL)
             n = len(body) // 4
-            if n == 0 or n + len(fds) > SCM_MAX_FD:
+            if n == 0:
+                pos += _align(clen)
+                continue  # scm_fp_copy: no descriptions is no error
+            if n + len(fds) > SCM_MAX_FD:
                 raise KernelError(E.EINVAL)
             for (nfd,) in struct.iter_unpack("<i", body[:n * 4]):
                 fds.append(fd_table.get_file(t.world, t.row, nfd))
@@ -506,6 +510,12 @@ def _control_in(t, sock: Socket, control: int, controllen: int):
             if gid not in (int(T.rgid[r]), int(T.egid[r]), int(T.sgid[r])) and \
                     not _capable(t, CAP_SETGID):
                 raise KernelError(E.EPERM)
+            try:  # __scm_send: the pid must name a task of the caller's namespace
+                if pid <= 0:
+                    raise KernelError(E.ESRCH)
+                task_sched.find_task(t.world, t.row, pid)
+            except KernelError:
+                raise KernelError(E.ESRCH) from None
             cred = (pid, uid, gid)
         else:
             raise KernelError(E.EINVAL)
@@ -605,42 +615,50 @@ def recvfrom(t, fd, buf, length, flags, addr, addrlen):
 
 
 def _control_out(t, sock: Socket, got, control: int, controllen: int, flags: int) -> tuple[int, int]:
-    """Write the control messages of a receive (credentials, then descriptions: scm_recv);
-    returns (bytes used, MSG_CTRUNC or 0). Descriptions that do not fit are closed."""
-    out = bytearray()
-    trunc = 0
-    if isinstance(sock, UnixSocket) and sock.opt(SOL_SOCKET, abi.SO_PASSCRED):
-        cred = got.cred or NOBODY
-        body = struct.pack("<iII", *cred)
-        if controllen - len(out) >= _CMSGHDR.size + len(body):
-            out += _CMSGHDR.pack(_CMSGHDR.size + len(body), SOL_SOCKET, SCM_CREDENTIALS) + body
-            out += bytes(min(_align(len(out)), controllen) - len(out))
+    """Write the control messages of a receive (scm_recv: credentials, then descriptions), as
+    put_cmsg and scm_detach_fds fill the buffer: a header that does not fit is MSG_CTRUNC and
+    nothing; a body that does not fit is cut (cmsg_len says what is there) with MSG_CTRUNC; the
+    descriptions take what room is left. Returns (bytes used, MSG_CTRUNC or 0). Descriptions
+    that do not fit (or that the table cannot take) are closed."""
+    passcred = isinstance(sock, UnixSocket) and bool(sock.opt(SOL_SOCKET, abi.SO_PASSCRED))
+    fds, got.fds = got.fds, []
+    if not control:
+        for f in fds:
+            drop_in_flight(f)
+        return 0, MSG_CTRUNC if passcred or fds else 0
+    used, trunc = 0, 0
+    if passcred:
+        body = struct.pack("<iII", *(got.cred or NOBODY))
+        room = controllen - used
+        if room < _CMSGHDR.size:
+            trunc = MSG_CTRUNC
         else:
-            trunc = MSG_CTRUNC
-    if got.fds:
-        room = max(0, (controllen - len(out) - _CMSGHDR.size) // 4)
-        take, rest, got.fds = got.fds[:room], got.fds[room:], []
-        if rest:
-            trunc = MSG_CTRUNC
-            for f in rest:
-                drop_in_flight(f)
+            cmlen = _CMSGHDR.size + len(body)
+            if room < cmlen:
+                trunc, cmlen = MSG_CTRUNC, room
+            piece = _CMSGHDR.pack(cmlen, SOL_SOCKET, SCM_CREDENTIALS) + body
+            t.mm.copy_out(control + used, piece[:cmlen])
+            used += min(_align(cmlen), room)
+    if fds:
+        room = controllen - used
+        fdmax = min(len(fds), (room - _CMSGHDR.size) // 4 if room > _CMSGHDR.size else 0)
         nums = []
-        for f in take:
+        for f in fds[:fdmax]:
             try:
                 nums.append(fd_table.new_fd(t.world, t.row, f,
                                             cloexec=bool(flags & MSG_CMSG_CLOEXEC)))
             except KernelError:  # EMFILE: the rest are closed (scm_detach_fds)
-                trunc = MSG_CTRUNC
                 break
-        for f in take:
+        for f in fds:
             drop_in_flight(f)  # the message's holds: the new fds hold what was installed
         if nums:
             body = struct.pack(f"<{len(nums)}i", *nums)
-            out += _CMSGHDR.pack(_CMSGHDR.size + len(body), SOL_SOCKET, SCM_RIGHTS) + body
-            out += bytes(min(_align(len(out)), controllen) - len(out))
-    if out:
-        t.mm.copy_out(control, bytes(out))
-    return len(out), trunc
+            cmlen = _CMSGHDR.size + len(body)
+            t.mm.copy_out(control + used, _CMSGHDR.pack(cmlen, SOL_SOCKET, SCM_RIGHTS) + body)
+            used += min(_align(cmlen), room)
+        if len(nums) < len(fds):
+            trunc = MSG_CTRUNC
+    return used, trunc
 
 
 def _recvmsg(t, fd, sock: Socket, msg: int, flags: int, nr: int) -> int:
@@ -816,7 +834,7 @@ def _get_value(sock: Socket, level: int, opt: int) -> bytes:
             return struct.pack("<i", int(sock.state == LISTENING))
         if opt == abi.SO_PEERCRED:
             return struct.pack("<iII", *(sock.peer_cred if isinstance(sock, UnixSocket)
-                                         and sock.peer_cred else NOBODY))
+                                         and sock.peer_cred else NO_PEER))
         if opt == abi.SO_LINGER:
             return struct.pack("<ii", *sock.linger)
         if opt in (abi.SO_RCVTIMEO, abi.SO_SNDTIMEO):

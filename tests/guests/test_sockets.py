@@ -26,6 +26,15 @@ def test_inet_sockets_match_linux(guest_build, libc):
     assert b"received 1048576" in native.stdout
 
 
+def test_unix_control_messages_match_linux(guest_build, libc):
+    """Control buffers too small, credentials only under SO_PASSCRED, SCM_RIGHTS with none,
+    SCM_CREDENTIALS of no process, zero-length reads taking descriptors, accept's SO_PASSCRED."""
+    native, _ = same([guest_build("sockets_cmsg", libc)])
+    out = native.stdout.decode()
+    assert "pid 0 uid 65534 gid 65534" in out and "accepted passcred 1" in out
+    assert "recvmsg(room 20): 5 controllen 20 ctrunc 1" in out
+
+
 def test_destinations_off_the_machine_are_unreachable(guest_build):
     r = run_guest([guest_build("sockets_inet"), "unreach"])
     assert r.status == 0, r.stderr
