@@ -1175,6 +1175,14 @@ SIOCGIFNAME = 0x8910
 SIOCGIFCONF = 0x8912
 SIOCGIFFLAGS = 0x8913
 SIOCGIFINDEX = 0x8933
+SIOCGIFMTU = 0x8921
+IFNAMSIZ = 16
+IFREQ_SIZE = 40              # struct ifreq: the name and a 24-byte union
+IFF_UP = 0x1
+IFF_LOOPBACK = 0x8
+IFF_RUNNING = 0x40
+LOOPBACK_IFINDEX = 1         # lo, the machine's one interface
+LOOPBACK_MTU = 65536
 
 # --- CPUs: kernel/sched (sched_getaffinity), include/linux/sched/loadavg.h ------------------------
 

@@ -47,6 +47,10 @@ CONNECTING = 1    # TCP_SYN_SENT: a non-blocking connect waiting for room in a f
 CONNECTED = 2     # TCP_ESTABLISHED
 LISTENING = 3     # TCP_LISTEN
 
+# netdevice(7) requests any socket answers about the machine's interfaces (sock_do_ioctl's
+# dev_ioctl): their argument is a struct ifreq the syscall layer copies in (IFREQ_SIZE bytes).
+NETDEVICE_IOCTLS = (abi.SIOCGIFINDEX, abi.SIOCGIFNAME, abi.SIOCGIFFLAGS, abi.SIOCGIFMTU)
+
 NOBODY = (0, 65534, 65534)  # SCM_CREDENTIALS of a message sent without: pid 0, overflowuid/gid
 NO_PEER = (0, 0xFFFF_FFFF, 0xFFFF_FFFF)  # SO_PEERCRED with no peer (cred_to_ucred): pid 0, -1, -1
 
@@ -108,6 +112,7 @@ class Socket(FileDescription):
 
     seekable = False
     sigpipe_after_partial_write = False
+    ifreq_ioctls = NETDEVICE_IOCTLS  # ioctls whose argument the syscall layer copies in
 
     __state__ = {"family": "int", "stype": "int", "protocol": "int", "state": "int",
                  "shut": "int", "so_error": "int", "opts": "dict[int,int]", "sndbuf": "int",
@@ -372,6 +377,8 @@ class Socket(FileDescription):
             peer = self.peer
             n = peer.rx_bytes if peer is not None and self.stype == SOCK_STREAM else 0
             return 0, struct.pack("<i", min(n, 0x7FFF_FFFF))
+        if request in NETDEVICE_IOCTLS:
+            return 0, netdevice_ioctl(request, bytes(arg))
         raise KernelError(E.ENOTTY)
 
     # -- the end ------------------------------------------------------------------------------------
@@ -393,6 +400,26 @@ class Socket(FileDescription):
         self.shut = SHUTDOWN_MASK
 
 
+def netdevice_ioctl(request: int, ifr: bytes) -> bytes:
+    """The ifreq a netdevice request gives back. The only interface is lo (index 1, up,
+    loopback, running); another name or index is ENODEV."""
+    if request == abi.SIOCGIFNAME:
+        if struct.unpack_from("<i", ifr, abi.IFNAMSIZ)[0] != abi.LOOPBACK_IFINDEX:
+            raise KernelError(E.ENODEV)
+        return b"lo".ljust(abi.IFNAMSIZ, b"\0") + ifr[abi.IFNAMSIZ:]
+    name = ifr[:abi.IFNAMSIZ].split(b"\0", 1)[0]
+    if name != b"lo":
+        raise KernelError(E.ENODEV)
+    head = ifr[:abi.IFNAMSIZ]
+    if request == abi.SIOCGIFINDEX:
+        body = struct.pack("<i", abi.LOOPBACK_IFINDEX)
+    elif request == abi.SIOCGIFFLAGS:
+        body = struct.pack("<h", abi.IFF_UP | abi.IFF_LOOPBACK | abi.IFF_RUNNING)
+    else:
+        body = struct.pack("<i", abi.LOOPBACK_MTU)
+    return head + body + ifr[abi.IFNAMSIZ + len(body):]
+
+
 def new_buffer_size(value: int, maximum: int, minimum: int, force: bool) -> int:
     """SO_SNDBUF/SO_RCVBUF (sock_setsockopt): the kernel doubles the request for its bookkeeping,
     caps it at {w,r}mem_max (unless the FORCE variant) and keeps a floor."""
@@ -403,4 +430,4 @@ def new_buffer_size(value: int, maximum: int, minimum: int, force: bool) -> int:
 
 
 __all__ = ["Socket", "SocketInode", "Message", "Received", "SOCKFS", "UNCONNECTED",
-           "CONNECTING", "CONNECTED", "LISTENING", "NOBODY", "NO_PEER", "new_buffer_size", "SOCK_DGRAM"]
+           "CONNECTING", "CONNECTED", "LISTENING", "NOBODY", "NO_PEER", "NETDEVICE_IOCTLS", "new_buffer_size", "SOCK_DGRAM"]

@@ -1080,7 +1080,11 @@ def ioctl(t, fd, request, arg):
         return 0
     if desc.is_terminal and request in _JOB_CONTROL_IOCTLS:
         return _tty_ioctl(t, desc, request, arg)
-    ret, out = desc.ioctl(request, arg)
+    if request in getattr(desc, "ifreq_ioctls", ()):
+        arg_in = t.mm.copy_in(arg, abi.IFREQ_SIZE)  # a struct ifreq in and out (netdevice(7))
+        ret, out = desc.ioctl(request, arg_in)
+    else:
+        ret, out = desc.ioctl(request, arg)
     if out:
         t.mm.copy_out(arg, out)
     return ret
