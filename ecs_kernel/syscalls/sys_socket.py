@@ -34,7 +34,7 @@ from ..net.unix import UnixSocket
 from ..systems import fd_table, io_wait, task_identity, task_sched
 from .context import WouldBlock, s32, u32
 from .registry import FULL, PARTIAL, syscall
-from .sys_file import MAX_RW_COUNT, _iov, write_all
+from .sys_file import MAX_RW_COUNT, _iov, _timespec_in, write_all
 from .sys_process import getpid
 from .sys_signal import send_sigpipe
 
@@ -705,9 +705,15 @@ def recvmsg(t, fd, msg, flags):
 
 
 @syscall("recvmmsg", PARTIAL, "after the first message, one that would block ends the batch; "
-         "the timeout is not honoured", args=("fd", "p", "u", "msgflags", "p"))
+         "the timeout is checked after each message, as Linux's (the first wait is not bounded "
+         "by it)", args=("fd", "p", "u", "msgflags", "p"))
 def recvmmsg(t, fd, msgvec, vlen, flags, timeout):
     """Implements recvmmsg(2)."""
+    end = None
+    if timeout:  # poll_select_set_timeout, before the fd: EINVAL for an invalid timespec
+        limit = _timespec_in(t, timeout)
+        t.machine.sync_clock()
+        end = t.world.now_ns + limit
     sock = _sock(t, fd)
     vlen = min(u32(vlen), abi.UIO_MAXIOV)
     flags = u32(flags)
@@ -723,6 +729,13 @@ def recvmmsg(t, fd, msgvec, vlen, flags, timeout):
             raise
         t.mm.copy_out(hdr + 56, struct.pack("<I", n))
         done += 1
+        if end is not None:  # __sys_recvmmsg: the time left goes back; none left ends the batch
+            t.machine.sync_clock()
+            left = max(0, end - t.world.now_ns)
+            t.mm.copy_out(timeout, struct.pack("<qq", left // 1_000_000_000,
+                                               left % 1_000_000_000))
+            if not left:
+                break
     return done
 
 

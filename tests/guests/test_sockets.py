@@ -35,6 +35,14 @@ def test_unix_control_messages_match_linux(guest_build, libc):
     assert "recvmsg(room 20): 5 controllen 20 ctrunc 1" in out
 
 
+def test_socket_call_edges_match_linux(guest_build, libc):
+    """The netdevice ioctls about lo on any socket; recvmmsg's timeout (EINVAL before the fd,
+    the time left written back)."""
+    native, _ = same([guest_build("sockets_calls", libc)])
+    out = native.stdout.decode()
+    assert "name of 1: lo" in out and "left in (4s, 5s]: 1" in out
+
+
 def test_destinations_off_the_machine_are_unreachable(guest_build):
     r = run_guest([guest_build("sockets_inet"), "unreach"])
     assert r.status == 0, r.stderr
