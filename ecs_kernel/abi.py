@@ -1262,6 +1262,9 @@ AT_MINSIGSTKSZ = 51
 # syscalls/table.py holds the whole table (number -> name); tests/test_abi.py checks these against it.
 
 NR_READ = 0
+NR_WRITE = 1
+NR_READV = 19
+NR_WRITEV = 20
 NR_SEMOP = 65
 NR_MSGSND = 69
 NR_MSGRCV = 70

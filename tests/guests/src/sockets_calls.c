@@ -1,9 +1,11 @@
 /* Socket calls at their edges, as gVisor's socket tests probe them: the netdevice ioctls any
- * socket answers about lo, recvmmsg's timeout. Prints only what is the same on every run. */
+ * socket answers about lo, recvmmsg's timeout, SO_RCVTIMEO/SO_SNDTIMEO on read(2) and write(2).
+ * Prints only what is the same on every run. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,6 +87,49 @@ static void recvmmsg_timeout(int type) {
     close(sv[0]); close(sv[1]);
 }
 
+static void rw_timeouts(int family, int type, int writes) {
+    printf("-- read/write under SO_RCVTIMEO/SO_SNDTIMEO, family %d type %d\n", family, type);
+    int sv[2];
+    if (family == AF_UNIX) {
+        socketpair(AF_UNIX, type, 0, sv);
+    } else {
+        int l = socket(family, type, 0);
+        struct sockaddr_in a = {0};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t al = sizeof a;
+        bind(l, (struct sockaddr *)&a, sizeof a);
+        listen(l, 1);
+        getsockname(l, (struct sockaddr *)&a, &al);
+        sv[0] = socket(family, type, 0);
+        connect(sv[0], (struct sockaddr *)&a, sizeof a);
+        sv[1] = accept(l, NULL, NULL);
+        close(l);
+    }
+    struct timeval tv = {0, 10};
+    T(setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv));
+    char buf[20];
+    T(read(sv[0], buf, sizeof buf));
+    struct iovec iov = {buf, sizeof buf};
+    T(readv(sv[0], &iov, 1));
+    T(recv(sv[0], buf, sizeof buf, 0));
+    if (!writes) {   /* TCP's buffers grow as the peer's window opens: counts vary natively */
+        close(sv[0]); close(sv[1]);
+        return;
+    }
+    tv.tv_usec = 20000;
+    T(setsockopt(sv[1], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv));
+    size_t big = 16 << 20;
+    char *p = calloc(1, big);
+    long n = write(sv[1], p, big);
+    printf("write under SO_SNDTIMEO: %s\n", n > 0 && (size_t)n < big ? "partial" : n < 0 ? errname(errno) : "all");
+    T(write(sv[1], p, big));
+    struct iovec wv = {p, big};
+    T(writev(sv[1], &wv, 1));
+    free(p);
+    close(sv[0]); close(sv[1]);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     netdevice(AF_UNIX, SOCK_STREAM);
@@ -93,5 +138,8 @@ int main(void) {
     netdevice(AF_INET6, SOCK_STREAM);
     recvmmsg_timeout(SOCK_DGRAM);
     recvmmsg_timeout(SOCK_SEQPACKET);
+    rw_timeouts(AF_UNIX, SOCK_STREAM, 1);
+    rw_timeouts(AF_UNIX, SOCK_SEQPACKET, 0);
+    rw_timeouts(AF_INET, SOCK_STREAM, 0);
     return 0;
 }
