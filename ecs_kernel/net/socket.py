@@ -131,7 +131,7 @@ class Socket(FileDescription):
         self.so_error = 0
         self.opts: dict[int, int] = {}   # (level << 32 | name) -> value of the plain options
         self.sndbuf, self.rcvbuf = self.default_buffers()
-        self.rcvtimeo = self.sndtimeo = 0  # SO_RCVTIMEO / SO_SNDTIMEO in ns; 0: none
+        self.rcvtimeo = self.sndtimeo = 0  # SO_RCVTIMEO / SO_SNDTIMEO in ns; 0: none, -1: zero
         self.linger = (0, 0)
         self.rx: deque[Message] = deque()
         self.rx_bytes = 0

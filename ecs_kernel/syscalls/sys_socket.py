@@ -810,11 +810,13 @@ def _level_ok(sock: Socket, level: int) -> None:
 
 
 def _timeval_ns(raw: bytes) -> int:
+    """sock_set_timeout: EDOM for bad microseconds; {0, 0} is no timeout (0 here); a negative
+    time is a timeout of zero, which fails at once (-1 here)."""
     sec, usec = struct.unpack("<qq", raw[:16])
     if usec < 0 or usec >= 1_000_000:
         raise KernelError(E.EDOM)
     if sec < 0:
-        return 0
+        return -1
     return sec * 1_000_000_000 + usec * 1000
 
 
@@ -851,7 +853,7 @@ def _get_value(sock: Socket, level: int, opt: int) -> bytes:
         if opt == abi.SO_LINGER:
             return struct.pack("<ii", *sock.linger)
         if opt in (abi.SO_RCVTIMEO, abi.SO_SNDTIMEO):
-            ns = sock.rcvtimeo if opt == abi.SO_RCVTIMEO else sock.sndtimeo
+            ns = max(0, sock.rcvtimeo if opt == abi.SO_RCVTIMEO else sock.sndtimeo)
             return struct.pack("<qq", ns // 1_000_000_000, ns % 1_000_000_000 // 1000)
         if opt == abi.SO_SNDLOWAT:
             return struct.pack("<i", 1)

@@ -25,6 +25,7 @@ static const char *errname(int e) {
     case EFAULT: return "EFAULT";
     case ENODEV: return "ENODEV";
     case ENOTSOCK: return "ENOTSOCK";
+    case EDOM: return "EDOM";
     default: return "E?";
     }
 }
@@ -114,6 +115,15 @@ static void rw_timeouts(int family, int type, int writes) {
     struct iovec iov = {buf, sizeof buf};
     T(readv(sv[0], &iov, 1));
     T(recv(sv[0], buf, sizeof buf, 0));
+    struct timeval neg = {-1, 0}, got = {7, 7};
+    socklen_t gl = sizeof got;
+    T(setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &neg, sizeof neg));   /* a zero timeout */
+    T(getsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &got, &gl));
+    printf("negative timeout reads back as %ld.%06ld\n", (long)got.tv_sec, (long)got.tv_usec);
+    T(read(sv[0], buf, sizeof buf));
+    T(recv(sv[0], buf, sizeof buf, 0));
+    neg.tv_usec = 1000000;
+    T(setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &neg, sizeof neg));   /* EDOM */
     if (!writes) {   /* TCP's buffers grow as the peer's window opens: counts vary natively */
         close(sv[0]); close(sv[1]);
         return;
