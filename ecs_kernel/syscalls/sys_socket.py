@@ -580,7 +580,11 @@ def _recv(t, fd, sock: Socket, n: int, flags: int, nr: int):
             and not sock.so_error and sock.peer is not None and not sock.peer.released
             and sock.peer.stream_space() > 0 and not sock.nonblocking
             and not flags & MSG_DONTWAIT):
-        _wait(t, fd, sock, POLLIN | POLLRDNORM, nr, sock.rcvtimeo, False)
+        try:
+            _wait(t, fd, sock, POLLIN | POLLRDNORM, nr, sock.rcvtimeo, False)
+        except KernelError as e:  # SO_RCVTIMEO passed: MSG_WAITALL returns what there is
+            if e.errno != E.EAGAIN:
+                raise
     try:
         return sock.recv(n, flags, passcred)
     except KernelError as e:
@@ -753,7 +757,8 @@ _OPTS: dict[tuple[int, int], tuple] = {
     (SOL_SOCKET, abi.SO_BROADCAST): (0, "bool", None),
     (SOL_SOCKET, abi.SO_OOBINLINE): (0, "bool", None),
     (SOL_SOCKET, abi.SO_DONTROUTE): (0, "bool", None),
-    (SOL_SOCKET, abi.SO_PASSCRED): (0, "bool", None),
+    (SOL_SOCKET, abi.SO_PASSCRED): (0, "bool", (AF_UNIX,)),  # others: EOPNOTSUPP (Linux 6.16)
+    (SOL_SOCKET, abi.SO_NO_CHECK): (0, "bool", None),
     (SOL_SOCKET, abi.SO_TIMESTAMP): (0, "bool", None),
     (SOL_SOCKET, abi.SO_ZEROCOPY): (0, "bool", None),
     (SOL_SOCKET, abi.SO_RXQ_OVFL): (0, "bool", None),
@@ -794,6 +799,12 @@ _DEFAULTING = {(IPPROTO_IP, abi.IP_TTL): abi.IP_DEFAULT_TTL,
                (IPPROTO_IPV6, abi.IPV6_UNICAST_HOPS): abi.IP_DEFAULT_TTL}
 
 
+def _not_for_family(key: tuple[int, int]) -> int:
+    """The errno of an option the socket's family does not have: SO_PASSCRED is EOPNOTSUPP
+    outside AF_UNIX (sk_may_scm_recv, since Linux 6.16); the others ENOPROTOOPT."""
+    return E.EOPNOTSUPP if key == (SOL_SOCKET, abi.SO_PASSCRED) else E.ENOPROTOOPT
+
+
 def _level_ok(sock: Socket, level: int) -> None:
     """EOPNOTSUPP for a level the socket's family and protocol have no handler for (UNIX: only
     SOL_SOCKET; a UDP socket: not SOL_TCP; an IPv4 one: not SOL_IPV6)."""
@@ -825,7 +836,7 @@ def _get_value(sock: Socket, level: int, opt: int) -> bytes:
     if key in _OPTS:
         default, _, fams = _OPTS[key]
         if fams is not None and sock.family not in fams:
-            raise KernelError(E.ENOPROTOOPT)
+            raise KernelError(_not_for_family(key))
         return struct.pack("<i", sock.opt(level, opt, default))
     if key in _DEFAULTING:
         v = sock.opt(level, opt, -1)
@@ -910,7 +921,7 @@ def setsockopt(t, fd, level, optname, optval, optlen):
     if key in _OPTS:
         _, kind, fams = _OPTS[key]
         if fams is not None and sock.family not in fams:
-            raise KernelError(E.ENOPROTOOPT)
+            raise KernelError(_not_for_family(key))
         if kind == "bool":
             value = int(value != 0)
         elif kind != "int" and not kind[1] <= value <= kind[2]:

@@ -26,6 +26,8 @@ static const char *errname(int e) {
     case ENODEV: return "ENODEV";
     case ENOTSOCK: return "ENOTSOCK";
     case EDOM: return "EDOM";
+    case EOPNOTSUPP: return "EOPNOTSUPP";
+    case ENOPROTOOPT: return "ENOPROTOOPT";
     default: return "E?";
     }
 }
@@ -115,6 +117,10 @@ static void rw_timeouts(int family, int type, int writes) {
     struct iovec iov = {buf, sizeof buf};
     T(readv(sv[0], &iov, 1));
     T(recv(sv[0], buf, sizeof buf, 0));
+    T(write(sv[1], "0123456789", 10));
+    tv.tv_sec = 0; tv.tv_usec = 20000;
+    T(setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv));
+    T(recv(sv[0], buf, sizeof buf, MSG_WAITALL));   /* the timeout passes: what there is */
     struct timeval neg = {-1, 0}, got = {7, 7};
     socklen_t gl = sizeof got;
     T(setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &neg, sizeof neg));   /* a zero timeout */
@@ -141,6 +147,27 @@ static void rw_timeouts(int family, int type, int writes) {
     close(sv[0]); close(sv[1]);
 }
 
+static void bool_options(int family, int type) {
+    printf("-- boolean SOL_SOCKET options, family %d type %d\n", family, type);
+    int opts[] = {SO_BROADCAST, SO_PASSCRED, SO_NO_CHECK, SO_REUSEADDR, SO_KEEPALIVE};
+    const char *names[] = {"SO_BROADCAST", "SO_PASSCRED", "SO_NO_CHECK", "SO_REUSEADDR",
+                           "SO_KEEPALIVE"};
+    for (int i = 0; i < 5; i++) {
+        int s = socket(family, type, 0), v = -1, one = 1;
+        socklen_t l = sizeof v;
+        printf("%s:", names[i]);
+        long r = getsockopt(s, SOL_SOCKET, opts[i], &v, &l);
+        if (r < 0) { printf(" get -1 %s", errname(errno)); }
+        else printf(" get %d", v);
+        r = setsockopt(s, SOL_SOCKET, opts[i], &one, sizeof one);
+        if (r < 0) { printf(" set -1 %s", errname(errno)); }
+        l = sizeof v; v = -1;
+        if (getsockopt(s, SOL_SOCKET, opts[i], &v, &l) == 0) printf(" then %d", v);
+        printf("\n");
+        close(s);
+    }
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     netdevice(AF_UNIX, SOCK_STREAM);
@@ -149,6 +176,9 @@ int main(void) {
     netdevice(AF_INET6, SOCK_STREAM);
     recvmmsg_timeout(SOCK_DGRAM);
     recvmmsg_timeout(SOCK_SEQPACKET);
+    bool_options(AF_UNIX, SOCK_STREAM);
+    bool_options(AF_INET, SOCK_STREAM);
+    bool_options(AF_INET6, SOCK_DGRAM);
     rw_timeouts(AF_UNIX, SOCK_STREAM, 1);
     rw_timeouts(AF_UNIX, SOCK_SEQPACKET, 0);
     rw_timeouts(AF_INET, SOCK_STREAM, 0);
