@@ -788,12 +788,22 @@ _OPTS: dict[tuple[int, int], tuple] = {
     (IPPROTO_IP, abi.IP_MTU_DISCOVER): (1, ("range", 0, 5), _INET),
     (IPPROTO_IP, abi.IP_MULTICAST_TTL): (1, ("range", 0, 255), _INET),
     (IPPROTO_IP, abi.IP_MULTICAST_LOOP): (1, "bool", _INET),
+    (IPPROTO_IP, abi.IP_RECVORIGDSTADDR): (0, "bool", _INET),
+    (IPPROTO_IPV6, abi.IPV6_RECVERR): (0, "bool", (AF_INET6,)),
+    (IPPROTO_IPV6, abi.IPV6_RECVTCLASS): (0, "bool", (AF_INET6,)),
+    (IPPROTO_IPV6, abi.IPV6_RECVORIGDSTADDR): (0, "bool", (AF_INET6,)),
     (IPPROTO_IPV6, abi.IPV6_V6ONLY): (0, "bool", (AF_INET6,)),
     (IPPROTO_IPV6, abi.IPV6_RECVPKTINFO): (0, "bool", (AF_INET6,)),
     (IPPROTO_IPV6, abi.IPV6_MULTICAST_LOOP): (1, "bool", (AF_INET6,)),
     (IPPROTO_IPV6, abi.IPV6_TCLASS): (0, ("range", -1, 255), (AF_INET6,)),
     (IPPROTO_IPV6, abi.IPV6_MULTICAST_HOPS): (1, ("range", -1, 255), (AF_INET6,)),
 }
+# IP options do_ip_setsockopt reads as an int or, from a shorter buffer, an unsigned char (a
+# zero length is 0); those that need at least a byte.
+_IP_INT_OR_CHAR = {abi.IP_TOS, abi.IP_TTL, abi.IP_PKTINFO, abi.IP_MTU_DISCOVER, abi.IP_RECVERR,
+                   abi.IP_RECVTTL, abi.IP_RECVTOS, abi.IP_FREEBIND, abi.IP_MULTICAST_TTL,
+                   abi.IP_MULTICAST_LOOP, abi.IP_RECVORIGDSTADDR}
+_IP_AT_LEAST_A_BYTE = {abi.IP_TTL, abi.IP_MULTICAST_TTL, abi.IP_MULTICAST_LOOP}
 # TTL-like options where -1 asks for the default.
 _DEFAULTING = {(IPPROTO_IP, abi.IP_TTL): abi.IP_DEFAULT_TTL,
                (IPPROTO_IPV6, abi.IPV6_UNICAST_HOPS): abi.IP_DEFAULT_TTL}
@@ -818,6 +828,20 @@ def _level_ok(sock: Socket, level: int) -> None:
         raise KernelError(E.EOPNOTSUPP)
     if level not in (IPPROTO_IP, IPPROTO_IPV6, IPPROTO_TCP, IPPROTO_UDP):
         raise KernelError(E.EOPNOTSUPP)
+
+
+def _ip_membership(t, sock: Socket, opt: int, optval: int, n: int) -> int:
+    """IP_ADD_MEMBERSHIP / IP_DROP_MEMBERSHIP (ip_mc_join_group, ip_mc_leave_group): EPROTO on
+    a TCP socket, EINVAL for a short argument or a group address that is not multicast. lo is the
+    only interface and takes no multicast: joining is ENODEV, leaving EADDRNOTAVAIL."""
+    if sock.tcp:
+        raise KernelError(E.EPROTO)
+    if n < abi.IP_MREQ_SIZE:
+        raise KernelError(E.EINVAL)
+    group = t.mm.copy_in(optval, 4)
+    if group[0] & 0xF0 != 0xE0:  # ipv4_is_multicast: 224.0.0.0/4
+        raise KernelError(E.EINVAL)
+    raise KernelError(E.ENODEV if opt == abi.IP_ADD_MEMBERSHIP else E.EADDRNOTAVAIL)
 
 
 def _timeval_ns(raw: bytes) -> int:
@@ -915,9 +939,23 @@ def setsockopt(t, fd, level, optname, optval, optlen):
         else:
             sock.sndtimeo = _timeval_ns(raw)
         return 0
-    if n < 4:
+    if level == IPPROTO_IP and opt in (abi.IP_ADD_MEMBERSHIP, abi.IP_DROP_MEMBERSHIP):
+        return _ip_membership(t, sock, opt, optval, n)
+    if level == IPPROTO_IP and opt in _IP_INT_OR_CHAR:
+        if n >= 4:
+            value = struct.unpack("<i", t.mm.copy_in(optval, 4))[0]
+        elif n >= 1:
+            value = t.mm.copy_in(optval, 1)[0]
+        elif opt in _IP_AT_LEAST_A_BYTE:
+            raise KernelError(E.EINVAL)
+        else:
+            value = 0
+        if opt == abi.IP_MULTICAST_TTL and value == -1:
+            value = 1  # the default
+    elif n < 4:
         raise KernelError(E.EINVAL)
-    value = struct.unpack("<i", t.mm.copy_in(optval, 4))[0]
+    else:
+        value = struct.unpack("<i", t.mm.copy_in(optval, 4))[0]
     if key in _OPTS:
         _, kind, fams = _OPTS[key]
         if fams is not None and sock.family not in fams:

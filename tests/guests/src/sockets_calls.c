@@ -28,6 +28,7 @@ static const char *errname(int e) {
     case EDOM: return "EDOM";
     case EOPNOTSUPP: return "EOPNOTSUPP";
     case ENOPROTOOPT: return "ENOPROTOOPT";
+    case EPROTO: return "EPROTO";
     default: return "E?";
     }
 }
@@ -168,6 +169,60 @@ static void bool_options(int family, int type) {
     }
 }
 
+static void show_int(int s, int level, int opt, const char *name, socklen_t len) {
+    int v = -7;
+    socklen_t l = len;
+    long r = getsockopt(s, level, opt, &v, &l);
+    if (r < 0) printf("  get %s (len %u): -1 %s\n", name, len, errname(errno));
+    else printf("  get %s (len %u): %d, len %u\n", name, len, len == 1 ? (v & 0xff) : v, l);
+}
+
+static void ip_options(int family) {
+    printf("-- IP options, family %d\n", family);
+    int s = socket(family, SOCK_DGRAM, 0);
+    unsigned char c = 5;
+    int v = -1;
+    T(setsockopt(s, IPPROTO_IP, IP_MULTICAST_TTL, &c, 1));
+    show_int(s, IPPROTO_IP, IP_MULTICAST_TTL, "IP_MULTICAST_TTL", 4);
+    show_int(s, IPPROTO_IP, IP_MULTICAST_TTL, "IP_MULTICAST_TTL", 1);
+    T(setsockopt(s, IPPROTO_IP, IP_MULTICAST_TTL, &v, sizeof v));
+    show_int(s, IPPROTO_IP, IP_MULTICAST_TTL, "IP_MULTICAST_TTL", 4);
+    T(setsockopt(s, IPPROTO_IP, IP_MULTICAST_TTL, &v, 0));
+    v = 256;
+    T(setsockopt(s, IPPROTO_IP, IP_MULTICAST_TTL, &v, sizeof v));
+    c = 0;
+    T(setsockopt(s, IPPROTO_IP, IP_MULTICAST_LOOP, &c, 1));
+    show_int(s, IPPROTO_IP, IP_MULTICAST_LOOP, "IP_MULTICAST_LOOP", 4);
+    c = 0x10;
+    T(setsockopt(s, IPPROTO_IP, IP_TOS, &c, 1));
+    show_int(s, IPPROTO_IP, IP_TOS, "IP_TOS", 4);
+    T(setsockopt(s, IPPROTO_IP, IP_RECVTOS, &c, 0));
+    show_int(s, IPPROTO_IP, IP_RECVTOS, "IP_RECVTOS", 4);
+    show_int(s, IPPROTO_IP, IP_RECVORIGDSTADDR, "IP_RECVORIGDSTADDR", 4);
+    v = 1;
+    T(setsockopt(s, IPPROTO_IP, IP_RECVORIGDSTADDR, &v, sizeof v));
+    show_int(s, IPPROTO_IP, IP_RECVORIGDSTADDR, "IP_RECVORIGDSTADDR", 4);
+    if (family == AF_INET6) {
+        show_int(s, IPPROTO_IPV6, IPV6_RECVTCLASS, "IPV6_RECVTCLASS", 4);
+        show_int(s, IPPROTO_IPV6, IPV6_RECVORIGDSTADDR, "IPV6_RECVORIGDSTADDR", 4);
+        show_int(s, IPPROTO_IPV6, IPV6_RECVERR, "IPV6_RECVERR", 4);
+        T(setsockopt(s, IPPROTO_IPV6, IPV6_RECVTCLASS, &v, sizeof v));
+        T(setsockopt(s, IPPROTO_IPV6, IPV6_RECVORIGDSTADDR, &v, sizeof v));
+        T(setsockopt(s, IPPROTO_IPV6, IPV6_RECVERR, &v, sizeof v));
+        show_int(s, IPPROTO_IPV6, IPV6_RECVTCLASS, "IPV6_RECVTCLASS", 4);
+        show_int(s, IPPROTO_IPV6, IPV6_RECVORIGDSTADDR, "IPV6_RECVORIGDSTADDR", 4);
+        show_int(s, IPPROTO_IPV6, IPV6_RECVERR, "IPV6_RECVERR", 4);
+    }
+    struct ip_mreqn req;
+    memset(&req, 0, sizeof req);
+    T(setsockopt(s, IPPROTO_IP, IP_ADD_MEMBERSHIP, &req, sizeof req));      /* not multicast */
+    T(setsockopt(s, IPPROTO_IP, IP_ADD_MEMBERSHIP, &req, 4));               /* short */
+    int t = socket(family, SOCK_STREAM, 0);
+    T(setsockopt(t, IPPROTO_IP, IP_ADD_MEMBERSHIP, &req, sizeof req));      /* EPROTO */
+    close(t);
+    close(s);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     netdevice(AF_UNIX, SOCK_STREAM);
@@ -176,6 +231,8 @@ int main(void) {
     netdevice(AF_INET6, SOCK_STREAM);
     recvmmsg_timeout(SOCK_DGRAM);
     recvmmsg_timeout(SOCK_SEQPACKET);
+    ip_options(AF_INET);
+    ip_options(AF_INET6);
     bool_options(AF_UNIX, SOCK_STREAM);
     bool_options(AF_INET, SOCK_STREAM);
     bool_options(AF_INET6, SOCK_DGRAM);
