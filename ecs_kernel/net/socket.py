@@ -263,9 +263,11 @@ class Socket(FileDescription):
         if self.shut & SEND_SHUTDOWN or self.peer is None or self.peer.released:
             raise BrokenPipe("the peer is gone")
         if self.stype == SOCK_SEQPACKET:
-            if len(data) > self.sndbuf:
-                raise KernelError(E.EMSGSIZE)
-            if self.stream_space() < max(1, len(data)):
+            if len(data) > self.sndbuf - 32:
+                raise KernelError(E.EMSGSIZE)  # unix_dgram_sendmsg
+            # sock_alloc_send_pskb: a message goes out while what we have unread at the peer is
+            # under our limit, however large the message is
+            if self.peer.rx and self.peer.rx_bytes >= self.send_limit():
                 raise KernelError(E.EAGAIN)
             self.peer.queue(Message(data, fds, cred, src))
             return len(data)
@@ -348,6 +350,13 @@ class Socket(FileDescription):
         full = len(m.data)
         return Received(bytes(m.data[:n]), fds, m.cred, m.src,
                         MSG_TRUNC if full > n else 0, full)
+
+    def next_read_size(self, n: int) -> int:
+        """At most how many bytes a receive of ``n`` would copy now (what the caller's buffer
+        must take: Linux faults only on the bytes it copies)."""
+        if self.stype == SOCK_STREAM:
+            return min(n, self.rx_bytes)
+        return min(n, len(self.rx[0].data)) if self.rx else 0
 
     def recv(self, n: int, flags: int, passcred: bool = False) -> Received:
         if self.stype == SOCK_STREAM:

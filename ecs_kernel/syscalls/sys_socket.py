@@ -22,7 +22,8 @@ from ..abi import (AF_INET, AF_INET6, AF_UNIX, AF_UNSPEC, CAP_NET_ADMIN, CAP_NET
                    MSG_PEEK, MSG_TRUNC, MSG_WAITALL, MSG_WAITFORONE, O_NONBLOCK, O_RDWR, POLLIN,
                    POLLOUT, POLLRDNORM, POLLWRNORM, RCV_SHUTDOWN, SCM_CREDENTIALS, SCM_MAX_FD,
                    SCM_RIGHTS, SHUT_RD, SHUT_RDWR, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK,
-                   SOCK_RAW, SOCK_SEQPACKET, SOCK_STREAM, SOCK_TYPE_MASK, SOL_SOCKET)
+                   SOCK_RAW, SOCK_SEQPACKET, SOCK_STREAM, SOCK_TYPE_MASK, SOL_SOCKET,
+                   TASK_SIZE)
 from ..errors import E, KernelError
 from ..fs.file import drop_in_flight
 from ..fs.inodes import MAY_WRITE, SocketNode, check_permission
@@ -430,8 +431,9 @@ def _send(t, fd, sock: Socket, data: bytes, flags: int, dest: bytes | None, fds=
                 raise KernelError(E.EINVAL)
             return sock.send_udp(data, _inet_dest(sock, dest) if dest else None)
         if isinstance(sock, UnixSocket):
-            if dest:
+            if dest and sock.stype == SOCK_STREAM:
                 raise KernelError(E.EISCONN if sock.state == CONNECTED else E.EOPNOTSUPP)
+            # unix_seqpacket_sendmsg ignores the address
             src = unix.sockaddr(sock.name) if sock.name is not None else None
             cred = sock.creds_for(sock.peer, cred, current)
         elif fds:
@@ -607,8 +609,9 @@ def recvfrom(t, fd, buf, length, flags, addr, addrlen):
     sock = _sock(t, fd)
     flags = u32(flags)
     n = min(length, MAX_RW_COUNT)
-    if n and not t.mm.access_ok(buf, n, write=True):
-        raise KernelError(E.EFAULT)
+    want = sock.next_read_size(n)
+    if buf + n > TASK_SIZE or want and not t.mm.access_ok(buf, want, write=True):
+        raise KernelError(E.EFAULT)  # the copy of what is there would fault
     got = _recv(t, fd, sock, n, flags, abi.NR_RECVFROM)
     sock.drop_received(got)
     if got.data:
@@ -671,9 +674,12 @@ def _recvmsg(t, fd, sock: Socket, msg: int, flags: int, nr: int) -> int:
         raise KernelError(E.EMSGSIZE)
     vecs = _iov(t, iov, iovlen)
     total = min(sum(n for _, n in vecs), MAX_RW_COUNT)
+    want = sock.next_read_size(total)
     for base, ln in vecs:
-        if ln and not t.mm.access_ok(base, ln, write=True):
-            raise KernelError(E.EFAULT)
+        if base + ln > TASK_SIZE or want and ln and not t.mm.access_ok(base, min(ln, want),
+                                                                        write=True):
+            raise KernelError(E.EFAULT)  # the copy of what is there would fault
+        want -= min(ln, want)
     got = _recv(t, fd, sock, total, flags, nr)
     try:
         pos = 0

@@ -1,5 +1,6 @@
 /* Socket calls at their edges, as gVisor's socket tests probe them: the netdevice ioctls any
- * socket answers about lo, recvmmsg's timeout, SO_RCVTIMEO/SO_SNDTIMEO on read(2) and write(2).
+ * socket answers about lo, recvmmsg's timeout, SO_RCVTIMEO/SO_SNDTIMEO on read(2) and write(2),
+ * IP options' int-or-char arguments, sendto on connected UNIX sockets, large seqpackets.
  * Prints only what is the same on every run. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -14,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,6 +31,9 @@ static const char *errname(int e) {
     case EOPNOTSUPP: return "EOPNOTSUPP";
     case ENOPROTOOPT: return "ENOPROTOOPT";
     case EPROTO: return "EPROTO";
+    case EMSGSIZE: return "EMSGSIZE";
+    case EISCONN: return "EISCONN";
+    case ENOTCONN: return "ENOTCONN";
     default: return "E?";
     }
 }
@@ -223,6 +228,39 @@ static void ip_options(int family) {
     close(s);
 }
 
+static void unix_sendto(void) {
+    printf("-- sendto with an address on UNIX stream and seqpacket sockets; large seqpackets\n");
+    struct sockaddr_un a = {0};
+    a.sun_family = AF_UNIX;
+    strcpy(a.sun_path, "/nonexistent-ecsk");
+    int types[] = {SOCK_STREAM, SOCK_SEQPACKET};
+    for (int i = 0; i < 2; i++) {
+        int sv[2];
+        socketpair(AF_UNIX, types[i], 0, sv);
+        T(sendto(sv[0], "abc", 3, 0, (struct sockaddr *)&a, sizeof a));
+        int u = socket(AF_UNIX, types[i], 0);
+        T(sendto(u, "abc", 3, 0, (struct sockaddr *)&a, sizeof a));
+        T(send(u, "abc", 3, MSG_NOSIGNAL));
+        close(u); close(sv[0]); close(sv[1]);
+    }
+    int sv[2];
+    socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv);
+    int rcvbuf = 0, sndbuf = 0;
+    socklen_t l = sizeof rcvbuf;
+    getsockopt(sv[0], SOL_SOCKET, SO_RCVBUF, &rcvbuf, &l);
+    l = sizeof sndbuf;
+    getsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sndbuf, &l);
+    size_t n = rcvbuf - 4096;
+    char *p = calloc(1, sndbuf + 1);
+    long w = write(sv[1], p, n);
+    printf("write of rcvbuf - 4096: %s\n", w == (long)n ? "whole" : errname(errno));
+    long r = recv(sv[0], p, 3 * rcvbuf, 0);
+    printf("recv: %s\n", r == (long)n ? "whole" : errname(errno));
+    T(send(sv[1], p, sndbuf - 31, MSG_DONTWAIT));
+    free(p);
+    close(sv[0]); close(sv[1]);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     netdevice(AF_UNIX, SOCK_STREAM);
@@ -231,6 +269,7 @@ int main(void) {
     netdevice(AF_INET6, SOCK_STREAM);
     recvmmsg_timeout(SOCK_DGRAM);
     recvmmsg_timeout(SOCK_SEQPACKET);
+    unix_sendto();
     ip_options(AF_INET);
     ip_options(AF_INET6);
     bool_options(AF_UNIX, SOCK_STREAM);
