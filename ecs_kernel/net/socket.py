@@ -432,9 +432,10 @@ def netdevice_ioctl(request: int, ifr: bytes) -> bytes:
 def new_buffer_size(value: int, maximum: int, minimum: int, force: bool) -> int:
     """SO_SNDBUF/SO_RCVBUF (sock_setsockopt): the kernel doubles the request for its bookkeeping,
     caps it at {w,r}mem_max (unless the FORCE variant) and keeps a floor."""
-    value = max(0, value)
-    if not force:
-        value = min(value, maximum)
+    if force:
+        value = max(0, value)  # SO_*BUFFORCE: no negative values
+    else:
+        value = min(value & 0xFFFF_FFFF, maximum)  # min_t(u32, ...): -1 is the largest
     return max(min(value * 2, 0x7FFF_FFFF), minimum)
 
 

@@ -261,6 +261,28 @@ static void unix_sendto(void) {
     close(sv[0]); close(sv[1]);
 }
 
+static void buffer_sizes(int family, int type) {
+    /* the maximum is the host's net.core.[rw]mem_max: print only how values compare with it */
+    printf("-- SO_RCVBUF/SO_SNDBUF extremes, family %d type %d\n", family, type);
+    int s = socket(family, type, 0);
+    int vals[] = {-1, 0, 1, 1 << 30, 5000};
+    int rcv[5], snd[5];
+    for (int i = 0; i < 5; i++) {
+        int v = vals[i];
+        socklen_t l = sizeof rcv[i];
+        setsockopt(s, SOL_SOCKET, SO_RCVBUF, &v, sizeof v);
+        getsockopt(s, SOL_SOCKET, SO_RCVBUF, &rcv[i], &l);
+        setsockopt(s, SOL_SOCKET, SO_SNDBUF, &v, sizeof v);
+        l = sizeof snd[i];
+        getsockopt(s, SOL_SOCKET, SO_SNDBUF, &snd[i], &l);
+    }
+    printf("-1 is the maximum: %d %d\n", rcv[0] == rcv[3], snd[0] == snd[3]);
+    printf("maximum above 10000: %d %d\n", rcv[0] > 10000, snd[0] > 10000);
+    printf("0 and 1: %d %d %d %d\n", rcv[1], rcv[2], snd[1], snd[2]);
+    printf("5000: %d %d\n", rcv[4], snd[4]);
+    close(s);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     netdevice(AF_UNIX, SOCK_STREAM);
@@ -270,6 +292,8 @@ int main(void) {
     recvmmsg_timeout(SOCK_DGRAM);
     recvmmsg_timeout(SOCK_SEQPACKET);
     unix_sendto();
+    buffer_sizes(AF_INET, SOCK_DGRAM);
+    buffer_sizes(AF_UNIX, SOCK_STREAM);
     ip_options(AF_INET);
     ip_options(AF_INET6);
     bool_options(AF_UNIX, SOCK_STREAM);
