@@ -795,6 +795,7 @@ _OPTS: dict[tuple[int, int], tuple] = {
     (IPPROTO_IP, abi.IP_MULTICAST_TTL): (1, ("range", 0, 255), _INET),
     (IPPROTO_IP, abi.IP_MULTICAST_LOOP): (1, "bool", _INET),
     (IPPROTO_IP, abi.IP_RECVORIGDSTADDR): (0, "bool", _INET),
+    (IPPROTO_IP, abi.IP_MULTICAST_ALL): (1, "bool", _INET),
     (IPPROTO_IPV6, abi.IPV6_RECVERR): (0, "bool", (AF_INET6,)),
     (IPPROTO_IPV6, abi.IPV6_RECVTCLASS): (0, "bool", (AF_INET6,)),
     (IPPROTO_IPV6, abi.IPV6_RECVORIGDSTADDR): (0, "bool", (AF_INET6,)),
@@ -808,7 +809,7 @@ _OPTS: dict[tuple[int, int], tuple] = {
 # zero length is 0); those that need at least a byte.
 _IP_INT_OR_CHAR = {abi.IP_TOS, abi.IP_TTL, abi.IP_PKTINFO, abi.IP_MTU_DISCOVER, abi.IP_RECVERR,
                    abi.IP_RECVTTL, abi.IP_RECVTOS, abi.IP_FREEBIND, abi.IP_MULTICAST_TTL,
-                   abi.IP_MULTICAST_LOOP, abi.IP_RECVORIGDSTADDR}
+                   abi.IP_MULTICAST_LOOP, abi.IP_RECVORIGDSTADDR, abi.IP_MULTICAST_ALL}
 _IP_AT_LEAST_A_BYTE = {abi.IP_TTL, abi.IP_MULTICAST_TTL, abi.IP_MULTICAST_LOOP}
 # TTL-like options where -1 asks for the default.
 _DEFAULTING = {(IPPROTO_IP, abi.IP_TTL): abi.IP_DEFAULT_TTL,
@@ -836,18 +837,42 @@ def _level_ok(sock: Socket, level: int) -> None:
         raise KernelError(E.EOPNOTSUPP)
 
 
+def _ip_mreqn(t, optval: int, n: int) -> tuple[bytes, bytes, int]:
+    """(group, interface address, interface index) of an ip_mreqn, or of an ip_mreq (no index)."""
+    raw = t.mm.copy_in(optval, abi.IP_MREQN_SIZE if n >= abi.IP_MREQN_SIZE else abi.IP_MREQ_SIZE)
+    ifindex = struct.unpack_from("<i", raw, 8)[0] if len(raw) >= abi.IP_MREQN_SIZE else 0
+    return bytes(raw[:4]), bytes(raw[4:8]), ifindex
+
+
 def _ip_membership(t, sock: Socket, opt: int, optval: int, n: int) -> int:
     """IP_ADD_MEMBERSHIP / IP_DROP_MEMBERSHIP (ip_mc_join_group, ip_mc_leave_group): EPROTO on
-    a TCP socket, EINVAL for a short argument or a group address that is not multicast. lo is the
-    only interface and takes no multicast: joining is ENODEV, leaving EADDRNOTAVAIL."""
+    a TCP socket, EINVAL for a short argument or a group address that is not multicast."""
     if sock.tcp:
         raise KernelError(E.EPROTO)
     if n < abi.IP_MREQ_SIZE:
         raise KernelError(E.EINVAL)
-    group = t.mm.copy_in(optval, 4)
-    if group[0] & 0xF0 != 0xE0:  # ipv4_is_multicast: 224.0.0.0/4
+    group, ifaddr, ifindex = _ip_mreqn(t, optval, n)
+    if not inet.is_multicast4(inet.V4MAPPED + group):
         raise KernelError(E.EINVAL)
-    raise KernelError(E.ENODEV if opt == abi.IP_ADD_MEMBERSHIP else E.EADDRNOTAVAIL)
+    if opt == abi.IP_ADD_MEMBERSHIP:
+        sock.join(inet.V4MAPPED + group, ifindex, ifaddr)
+    else:
+        sock.leave(inet.V4MAPPED + group, ifindex, ifaddr)
+    return 0
+
+
+def _ip_multicast_if(t, sock: Socket, optval: int, n: int) -> int:
+    """IP_MULTICAST_IF: an ip_mreqn, an ip_mreq (its interface address) or an in_addr."""
+    if sock.tcp:
+        raise KernelError(E.EPROTO)  # inet->is_icsk: multicast is for datagram sockets
+    if n >= abi.IP_MREQ_SIZE:
+        _, ifaddr, ifindex = _ip_mreqn(t, optval, n)
+    elif n >= 4:
+        ifaddr, ifindex = bytes(t.mm.copy_in(optval, 4)), 0
+    else:
+        raise KernelError(E.EINVAL)
+    sock.set_multicast_if(ifindex, ifaddr)
+    return 0
 
 
 def _timeval_ns(raw: bytes) -> int:
@@ -902,6 +927,8 @@ def _get_value(sock: Socket, level: int, opt: int) -> bytes:
             return struct.pack("<i", sock.opt(level, opt))
     if level == IPPROTO_TCP and opt == abi.TCP_MAXSEG:
         return struct.pack("<i", 65483 if sock.state == CONNECTED else abi.TCP_MSS_DEFAULT)
+    if level == IPPROTO_IP and opt == abi.IP_MULTICAST_IF:
+        return bytes(sock.mc_addr)  # an in_addr
     raise KernelError(E.ENOPROTOOPT)
 
 
@@ -947,6 +974,8 @@ def setsockopt(t, fd, level, optname, optval, optlen):
         return 0
     if level == IPPROTO_IP and opt in (abi.IP_ADD_MEMBERSHIP, abi.IP_DROP_MEMBERSHIP):
         return _ip_membership(t, sock, opt, optval, n)
+    if level == IPPROTO_IP and opt == abi.IP_MULTICAST_IF:
+        return _ip_multicast_if(t, sock, optval, n)
     if level == IPPROTO_IP and opt in _IP_INT_OR_CHAR:
         if n >= 4:
             value = struct.unpack("<i", t.mm.copy_in(optval, 4))[0]

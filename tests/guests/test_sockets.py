@@ -43,6 +43,14 @@ def test_socket_call_edges_match_linux(guest_build, libc):
     assert "name of 1: lo" in out and "left in (4s, 5s]: 1" in out
 
 
+def test_multicast_on_lo_matches_linux(guest_build, libc):
+    """IPv4 multicast over lo: memberships by index and address, IP_MULTICAST_IF, members and
+    IP_MULTICAST_ALL, IP_MULTICAST_LOOP changing nothing on lo, a socket bound to the group."""
+    native, _ = same([guest_build("sockets_mcast", libc)])
+    out = native.stdout.decode()
+    assert 'r1 (member): "hello"' in out and "r3 (IP_MULTICAST_ALL off): nothing" in out
+
+
 def test_destinations_off_the_machine_are_unreachable(guest_build):
     r = run_guest([guest_build("sockets_inet"), "unreach"])
     assert r.status == 0, r.stderr
