@@ -1162,6 +1162,7 @@ IP_MULTICAST_IF = 32
 IP_ADD_MEMBERSHIP = 35
 IP_DROP_MEMBERSHIP = 36
 IP_RECVORIGDSTADDR = 20
+IP_ORIGDSTADDR = 20          # the control message's type: the option's number
 IP_MREQ_SIZE = 8             # struct ip_mreq: the smallest IP_ADD_MEMBERSHIP argument
 IP_MREQN_SIZE = 12           # struct ip_mreqn: ip_mreq and an interface index
 IP_MULTICAST_ALL = 49

@@ -387,8 +387,38 @@ class InetSocket(Socket):
                 self.so_error = E.ECONNREFUSED
             return len(data)
         if target.rx_bytes + len(data) <= target.rcvbuf and not target.shut & RCV_SHUTDOWN:
-            target.queue(Message(data, [], self.cred, src + struct.pack(">H", self.lport)))
+            target.queue(Message(data, [], self.cred, self._header(src, ip, port, False)))
         return len(data)
+
+    def _header(self, src: bytes, dst: bytes, dport: int, multicast: bool) -> bytes:
+        """What a queued datagram keeps of its IP and UDP headers: source address and port,
+        destination address and port, TTL and TOS (the receiver's IP control messages)."""
+        ttl = self.opt(abi.IPPROTO_IP, abi.IP_MULTICAST_TTL, 1) if multicast else \
+            self.opt(abi.IPPROTO_IP, abi.IP_TTL, -1)
+        if ttl < 0:
+            ttl = abi.IP_DEFAULT_TTL
+        tos = self.opt(abi.IPPROTO_IP, abi.IP_TOS) & 0xFF
+        return src + struct.pack(">H", self.lport) + dst + struct.pack(">HBB", dport, ttl, tos)
+
+    def ip_control(self, header: bytes | None) -> list[tuple[int, int, bytes]]:
+        """The IP control messages an AF_INET receiver asked for, in ip_cmsg_recv_offset's
+        order: IP_PKTINFO, IP_TTL, IP_TOS, IP_ORIGDSTADDR (``(level, type, body)``)."""
+        if self.family != AF_INET or header is None or len(header) < 38:
+            return []
+        dst, dport, ttl, tos = header[18:34], *struct.unpack(">HBB", header[34:38])
+        out = []
+        ip = abi.IPPROTO_IP
+        if self.opt(ip, abi.IP_PKTINFO):
+            spec = dst[12:] if not is_multicast4(dst) else LOOPBACK4[12:]
+            out.append((ip, abi.IP_PKTINFO,
+                        struct.pack("<i", abi.LOOPBACK_IFINDEX) + spec + dst[12:]))
+        if self.opt(ip, abi.IP_RECVTTL):
+            out.append((ip, abi.IP_TTL, struct.pack("<i", ttl)))
+        if self.opt(ip, abi.IP_RECVTOS):
+            out.append((ip, abi.IP_TOS, bytes([tos])))
+        if self.opt(ip, abi.IP_RECVORIGDSTADDR):
+            out.append((ip, abi.IP_ORIGDSTADDR, sockaddr(AF_INET, dst, dport)))
+        return out
 
     # -- multicast ------------------------------------------------------------------------------
     def join(self, group: bytes, ifindex: int, ifaddr: bytes) -> None:
@@ -444,7 +474,7 @@ class InetSocket(Socket):
             if group not in s.mc_groups and not s.opt(abi.IPPROTO_IP, abi.IP_MULTICAST_ALL, 1):
                 continue
             if s.rx_bytes + len(data) <= s.rcvbuf and not s.shut & RCV_SHUTDOWN:
-                s.queue(Message(data, [], self.cred, src + struct.pack(">H", self.lport)))
+                s.queue(Message(data, [], self.cred, self._header(src, group, port, True)))
 
     # -- readiness (tcp_poll, udp_poll) -------------------------------------------------------------
     def poll(self) -> int:

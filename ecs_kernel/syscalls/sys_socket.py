@@ -622,30 +622,35 @@ def recvfrom(t, fd, buf, length, flags, addr, addrlen):
 
 
 def _control_out(t, sock: Socket, got, control: int, controllen: int, flags: int) -> tuple[int, int]:
-    """Write the control messages of a receive (scm_recv: credentials, then descriptions), as
-    put_cmsg and scm_detach_fds fill the buffer: a header that does not fit is MSG_CTRUNC and
-    nothing; a body that does not fit is cut (cmsg_len says what is there) with MSG_CTRUNC; the
-    descriptions take what room is left. Returns (bytes used, MSG_CTRUNC or 0). Descriptions
-    that do not fit (or that the table cannot take) are closed."""
-    passcred = isinstance(sock, UnixSocket) and bool(sock.opt(SOL_SOCKET, abi.SO_PASSCRED))
+    """Write the control messages of a receive as put_cmsg and scm_detach_fds fill the buffer:
+    UNIX credentials (SO_PASSCRED) or the IP messages an AF_INET socket asked for, then the
+    descriptions. A header that does not fit is MSG_CTRUNC and nothing; a body that does not
+    fit is cut (cmsg_len says what is there) with MSG_CTRUNC; the descriptions take what room is
+    left. Returns (bytes used, MSG_CTRUNC or 0). Descriptions that do not fit (or that the table
+    cannot take) are closed."""
+    plain = []
+    if isinstance(sock, UnixSocket):
+        if sock.opt(SOL_SOCKET, abi.SO_PASSCRED):
+            plain.append((SOL_SOCKET, SCM_CREDENTIALS, struct.pack("<iII", *(got.cred or NOBODY))))
+    elif not sock.tcp:
+        plain = sock.ip_control(got.src)
     fds, got.fds = got.fds, []
     if not control:
         for f in fds:
             drop_in_flight(f)
-        return 0, MSG_CTRUNC if passcred or fds else 0
+        return 0, MSG_CTRUNC if plain or fds else 0
     used, trunc = 0, 0
-    if passcred:
-        body = struct.pack("<iII", *(got.cred or NOBODY))
+    for level, ctype, body in plain:  # put_cmsg
         room = controllen - used
         if room < _CMSGHDR.size:
             trunc = MSG_CTRUNC
-        else:
-            cmlen = _CMSGHDR.size + len(body)
-            if room < cmlen:
-                trunc, cmlen = MSG_CTRUNC, room
-            piece = _CMSGHDR.pack(cmlen, SOL_SOCKET, SCM_CREDENTIALS) + body
-            t.mm.copy_out(control + used, piece[:cmlen])
-            used += min(_align(cmlen), room)
+            continue
+        cmlen = _CMSGHDR.size + len(body)
+        if room < cmlen:
+            trunc, cmlen = MSG_CTRUNC, room
+        piece = _CMSGHDR.pack(cmlen, level, ctype) + body
+        t.mm.copy_out(control + used, piece[:cmlen])
+        used += min(_align(cmlen), room)
     if fds:
         room = controllen - used
         fdmax = min(len(fds), (room - _CMSGHDR.size) // 4 if room > _CMSGHDR.size else 0)
@@ -705,8 +710,8 @@ def _recvmsg(t, fd, sock: Socket, msg: int, flags: int, nr: int) -> int:
     return _result(sock, got, flags)
 
 
-@syscall("recvmsg", PARTIAL, "SCM_RIGHTS and SCM_CREDENTIALS on UNIX sockets; IP control "
-         "messages (IP_PKTINFO, IP_RECVTTL, ...) are accepted as options but never delivered",
+@syscall("recvmsg", PARTIAL, "SCM_RIGHTS and SCM_CREDENTIALS on UNIX sockets; IP_PKTINFO, "
+         "IP_TTL, IP_TOS, IP_ORIGDSTADDR on AF_INET UDP sockets; no IPv6 control messages",
          args=("fd", "omsghdr", "msgflags"))
 def recvmsg(t, fd, msg, flags):
     """Implements recvmsg(2)."""

@@ -2,7 +2,8 @@
  * joining a group on lo by index or address, IP_MULTICAST_IF, a socket bound to the group,
  * delivery to every member bound to the port (and, with IP_MULTICAST_ALL, to non-members once lo
  * is a member), nothing without a member, IP_MULTICAST_LOOP making no difference on lo, the
- * membership errors. Ports are never printed. */
+ * membership errors; the IP control messages a UDP receiver asks for (IP_PKTINFO, IP_TTL, IP_TOS,
+ * IP_ORIGDSTADDR), for unicast and multicast. Ports are never printed. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -90,6 +91,73 @@ static void set_if(int s) {
     printf("IP_MULTICAST_IF reads back %s (len %u)\n", inet_ntoa(back), l);
 }
 
+static void show_cmsgs(int s, long room, int port) {
+    char data[64];
+    union { char buf[256]; struct cmsghdr align; } u;
+    memset(&u, 0, sizeof u);
+    struct iovec iov = {data, sizeof data};
+    struct msghdr m = {0};
+    m.msg_iov = &iov; m.msg_iovlen = 1;
+    m.msg_control = room < 0 ? NULL : u.buf;
+    m.msg_controllen = room < 0 ? 0 : (size_t)room;
+    struct pollfd p = {s, POLLIN, 0};
+    poll(&p, 1, 1000);
+    long n = recvmsg(s, &m, MSG_DONTWAIT);
+    printf("  recvmsg (room %ld): %ld controllen %zu ctrunc %d\n", room, n,
+           (size_t)m.msg_controllen, !!(m.msg_flags & MSG_CTRUNC));
+    if (n < 0 || room < (long)sizeof(struct cmsghdr)) return;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+        printf("    level %d type %d len %zu:", c->cmsg_level, c->cmsg_type, (size_t)c->cmsg_len);
+        if (c->cmsg_type == IP_PKTINFO && c->cmsg_len >= CMSG_LEN(sizeof(struct in_pktinfo))) {
+            struct in_pktinfo pi;
+            memcpy(&pi, CMSG_DATA(c), sizeof pi);
+            printf(" ifindex is lo %d spec_dst %s", pi.ipi_ifindex == (int)if_nametoindex("lo"),
+                   inet_ntoa(pi.ipi_spec_dst));
+            printf(" addr %s", inet_ntoa(pi.ipi_addr));
+        } else if (c->cmsg_type == IP_TTL) {
+            int ttl;
+            memcpy(&ttl, CMSG_DATA(c), sizeof ttl);
+            printf(" ttl %d", ttl);
+        } else if (c->cmsg_type == IP_TOS) {
+            printf(" tos %#x", *(unsigned char *)CMSG_DATA(c));
+        } else if (c->cmsg_type == IP_ORIGDSTADDR &&
+                   c->cmsg_len >= CMSG_LEN(sizeof(struct sockaddr_in))) {
+            struct sockaddr_in a;
+            memcpy(&a, CMSG_DATA(c), sizeof a);
+            printf(" family %d %s port is ours %d", a.sin_family, inet_ntoa(a.sin_addr),
+                   ntohs(a.sin_port) == port);
+        }
+        printf("\n");
+        if (c->cmsg_len > (size_t)room) break;
+    }
+}
+
+static void ip_cmsgs(void) {
+    printf("-- IP control messages on a UDP receiver\n");
+    int r = udp_bound("0.0.0.0", 0), port = port_of(r), one = 1;
+    int opts[] = {IP_PKTINFO, IP_RECVTTL, IP_RECVTOS, IP_RECVORIGDSTADDR};
+    for (int i = 0; i < 4; i++) setsockopt(r, IPPROTO_IP, opts[i], &one, sizeof one);
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    int ttl = 33, tos = 0x10;
+    T(setsockopt(s, IPPROTO_IP, IP_TTL, &ttl, sizeof ttl));
+    T(setsockopt(s, IPPROTO_IP, IP_TOS, &tos, sizeof tos));
+    struct sockaddr_in to = {0};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(port);
+    to.sin_addr.s_addr = inet_addr("127.0.0.3");
+    long rooms[] = {-1, 256, CMSG_SPACE(sizeof(struct in_pktinfo)) + CMSG_LEN(2), 20};
+    for (int i = 0; i < 4; i++) {
+        sendto(s, "x", 1, 0, (struct sockaddr *)&to, sizeof to);
+        show_cmsgs(r, rooms[i], port);
+    }
+    printf("-- multicast: the group's TTL, lo's address as spec_dst\n");
+    T(join(r, 1, 0));
+    set_if(s);
+    T(send_group(s, port, "m"));
+    show_cmsgs(r, 256, port);
+    close(r); close(s);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     printf("-- no member: nothing arrives\n");
@@ -160,6 +228,7 @@ int main(void) {
     printf("%s\n", poll(&p, 1, 200) > 0 ? "yes" : "no");
     got("u", u, 1000);
 
+    ip_cmsgs();
     printf("-- bad memberships\n");
     struct ip_mreqn m = {0};
     m.imr_multiaddr.s_addr = inet_addr("10.0.0.1");
