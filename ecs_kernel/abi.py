@@ -759,6 +759,7 @@ OVERLAYFS_SUPER_MAGIC = 0x794C7630
 PROC_SUPER_MAGIC = 0x9FA0
 SYSFS_MAGIC = 0x62656572
 PIPEFS_MAGIC = 0x50495045
+SOCKFS_MAGIC = 0x534F434B
 
 # --- include/uapi/asm-generic/ioctls.h ------------------------------------------------------------
 

@@ -147,8 +147,9 @@ def _unix_bind(t, sock: UnixSocket, name: bytes | None) -> None:
         stack.abstract_bind(name, sock)
     else:
         try:
-            sock.node = t.fs.mknod(
-                name, lambda sb, mode, uid, gid: SocketNode(sb, mode, uid, gid, sock), 0o777,
+            sock.node = t.fs.mknod(  # unix_bind: the socket inode's mode less the umask
+                name, lambda sb, mode, uid, gid: SocketNode(sb, mode, uid, gid, sock),
+                sock.inode.mode & 0o777,
                 cwd=t.fsctx.cwd, creds=t.creds(), umask=t.fsctx.umask)
         except KernelError as e:
             if e.errno == E.EEXIST:

@@ -14,6 +14,8 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <time.h>
@@ -283,6 +285,27 @@ static void buffer_sizes(int family, int type) {
     close(s);
 }
 
+static void socket_files(void) {
+    printf("-- a path socket's mode; sockfs\n");
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    T(fchmod(s, 0765));
+    mode_t old = umask(0123);
+    struct sockaddr_un a = {0};
+    a.sun_family = AF_UNIX;
+    snprintf(a.sun_path, sizeof a.sun_path, "/tmp/ecsk-calls-%d", getpid());
+    T(bind(s, (struct sockaddr *)&a, sizeof a));
+    umask(old);
+    struct stat st;
+    T(stat(a.sun_path, &st));
+    printf("mode %o\n", st.st_mode);
+    unlink(a.sun_path);
+    struct statfs fs;
+    T(fstatfs(s, &fs));
+    printf("f_type %#lx bsize %ld namelen %ld blocks %ld\n", (long)fs.f_type, (long)fs.f_bsize,
+           (long)fs.f_namelen, (long)fs.f_blocks);
+    close(s);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     netdevice(AF_UNIX, SOCK_STREAM);
@@ -291,6 +314,7 @@ int main(void) {
     netdevice(AF_INET6, SOCK_STREAM);
     recvmmsg_timeout(SOCK_DGRAM);
     recvmmsg_timeout(SOCK_SEQPACKET);
+    socket_files();
     unix_sendto();
     buffer_sizes(AF_INET, SOCK_DGRAM);
     buffer_sizes(AF_UNIX, SOCK_STREAM);
