@@ -99,7 +99,8 @@ def parse_sockaddr(family: int, raw: bytes) -> tuple[int, bytes, int]:
 class InetSocket(Socket):
     __state__ = {"stack": "@NetStack", "laddr": "bytes", "lport": "int", "raddr": "bytes",
                  "rport": "int", "pending": "?@Socket", "in_progress": "bool",
-                 "mc_index": "int", "mc_addr": "bytes", "mc_groups": "list[bytes]"}
+                 "mc_index": "int", "mc_addr": "bytes", "mc_groups": "list[bytes]",
+                 "port_locked": "bool", "addr_locked": "bool"}
 
     def __init__(self, stack, family: int, stype: int, protocol: int, flags: int, cred):
         super().__init__(family, stype, protocol, flags, cred)
@@ -113,6 +114,8 @@ class InetSocket(Socket):
         self.mc_index = 0         # IP_MULTICAST_IF: the interface index and address (0: none)
         self.mc_addr = bytes(4)
         self.mc_groups: list[bytes] = []  # the IPv4 groups joined on lo (16-byte addresses)
+        self.port_locked = False  # bind named the port (SOCK_BINDPORT_LOCK): closing keeps it
+        self.addr_locked = False  # bind named the address (SOCK_BINDADDR_LOCK)
 
     # -- family hooks -------------------------------------------------------------------------------
     def default_buffers(self) -> tuple[int, int]:
@@ -214,6 +217,8 @@ class InetSocket(Socket):
             raise KernelError(E.EADDRNOTAVAIL)  # inet_addr_valid_or_nonlocal
         if 0 < port < abi.IP_UNPRIVILEGED_PORT_START and not low_ports:
             raise KernelError(E.EACCES)
+        self.port_locked = port != 0
+        self.addr_locked = not is_any(ip)
         if port == 0:
             port = self.stack.ephemeral_port(self.protocol,
                                              lambda p: not self._conflicts(ip, p, False))
@@ -332,6 +337,42 @@ class InetSocket(Socket):
         self.pair_with(server)
         listener.accept_q.append(server)
 
+    def shutdown(self, how: int) -> None:
+        """inet_shutdown: a listener shut for reading stops listening (its queued connections are
+        reset; it keeps its port and may listen again), for writing only it is untouched; a
+        connect in progress is dropped; an unconnected TCP socket takes the bits but says
+        ENOTCONN."""
+        mask = how + 1
+        if self.tcp and self.state == LISTENING:
+            if mask & RCV_SHUTDOWN:
+                self.stop_listening()
+            return
+        if self.tcp and self.state == CONNECTING:
+            self.state, self.pending, self.in_progress = UNCONNECTED, None, False
+            return
+        if self.tcp and self.state == UNCONNECTED:
+            self.shut |= mask
+            raise KernelError(E.ENOTCONN)
+        super().shutdown(how)
+
+    def stop_listening(self) -> None:
+        """inet_csk_listen_stop: the connections not accepted yet are reset; a port bind did not
+        name is given back (tcp_set_state(TCP_CLOSE): inet_put_port), so a new listen takes
+        another."""
+        while self.accept_q:
+            embryo = self.accept_q.popleft()
+            embryo.released_with_data()
+            embryo.release()
+        self.state = UNCONNECTED
+        if not self.port_locked:
+            self.lport = 0
+
+    def release(self) -> None:
+        """tcp_close: SO_LINGER on with a zero time aborts the connection (a reset, not a FIN)."""
+        if not self.released and self.tcp and self.linger == (1, 0) and self.state == CONNECTED:
+            self.released_with_data()
+        super().release()
+
     def shutdown_peer(self, mask: int) -> None:
         if self.tcp and mask & SEND_SHUTDOWN and self.peer is not None:
             self.peer.shut |= RCV_SHUTDOWN  # our FIN; SHUT_RD tells the peer nothing
@@ -347,13 +388,22 @@ class InetSocket(Socket):
 
     # -- UDP ------------------------------------------------------------------------------------------
     def connect_udp(self, fam: int, dest: bytes, port: int) -> None:
-        if fam == abi.AF_UNSPEC:  # dissolve the association (udp_disconnect)
+        """__ip4_datagram_connect / __ip6_datagram_connect: an unbound address becomes the
+        route's source (getsockname shows it); AF_UNSPEC dissolves the association and gives
+        back the address and port bind did not name (__udp_disconnect)."""
+        if fam == abi.AF_UNSPEC:
             self.raddr, self.rport = (ANY4 if self.family == AF_INET else ANY6), 0
             self.state = UNCONNECTED
+            if not self.addr_locked:
+                self.laddr = ANY4 if self.family == AF_INET else ANY6
+            if not self.port_locked:
+                self.lport = 0
             return
         dest = self.route(fam, dest)
         if not self.lport:
             self.bind(self.laddr, 0, low_ports=True)
+        if is_any(self.laddr):
+            self.laddr = self.source_for(dest)
         self.raddr, self.rport = dest, port
         self.state = CONNECTED
 

@@ -158,7 +158,19 @@ def _unix_bind(t, sock: UnixSocket, name: bytes | None) -> None:
     sock.name = name
 
 
-def _inet_dest(sock: InetSocket, raw: bytes) -> tuple[int, bytes, int]:
+def _inet_dest(sock: InetSocket, raw: bytes, connecting: bool = False) -> tuple[int, bytes, int]:
+    """The destination of a connect or send: a sockaddr of the socket's family (or AF_UNSPEC).
+    An IPv6 UDP socket also takes a sockaddr_in (ip6_datagram_connect, udpv6_sendmsg): not
+    under IPV6_V6ONLY (connect: EAFNOSUPPORT; send: ENETUNREACH)."""
+    if len(raw) >= 2 and struct.unpack_from("<H", raw)[0] == AF_UNSPEC and connecting:
+        # inet_dgram_connect / inet_stream_connect: AF_UNSPEC disconnects, whatever the length
+        return AF_UNSPEC, (inet.ANY4 if sock.family == AF_INET else inet.ANY6), 0
+    if sock.family == AF_INET6 and not sock.tcp and len(raw) >= 2 and \
+            struct.unpack_from("<H", raw)[0] == AF_INET:
+        if sock.v6only:
+            raise KernelError(E.EAFNOSUPPORT if connecting else E.ENETUNREACH)
+        fam, ip, port = inet.parse_sockaddr(AF_INET, raw)
+        return AF_INET6, ip, port
     fam, ip, port = inet.parse_sockaddr(sock.family, raw)
     if fam != sock.family and fam != AF_UNSPEC:
         raise KernelError(E.EAFNOSUPPORT)
@@ -323,7 +335,7 @@ def connect(t, fd, addr, addrlen):
                 sock.waiting_on = None  # only a task that waits is held back from POLLOUT
             _wait(t, fd, sock, POLLOUT, abi.NR_CONNECT, sock.sndtimeo, False)
         return 0
-    fam, ip, port = _inet_dest(sock, raw)
+    fam, ip, port = _inet_dest(sock, raw, connecting=True)
     if not sock.tcp:
         sock.connect_udp(fam, ip, port)
         return 0
@@ -828,19 +840,23 @@ def _not_for_family(key: tuple[int, int]) -> int:
     return E.EOPNOTSUPP if key == (SOL_SOCKET, abi.SO_PASSCRED) else E.ENOPROTOOPT
 
 
-def _level_ok(sock: Socket, level: int) -> None:
-    """EOPNOTSUPP for a level the socket's family and protocol have no handler for (UNIX: only
-    SOL_SOCKET; a UDP socket: not SOL_TCP; an IPv4 one: not SOL_IPV6)."""
+def _level_ok(sock: Socket, level: int, setting: bool = False) -> None:
+    """The error for a level the socket's family and protocol have no handler for (UNIX: only
+    SOL_SOCKET; a UDP socket: not SOL_TCP; an IPv4 one: not SOL_IPV6). An inet socket passes
+    it to the IP layer, which answers ENOPROTOOPT, except IPv4's getsockopt: EOPNOTSUPP
+    (do_ip_setsockopt, do_ip_getsockopt, ipv6_{set,get}sockopt); UNIX has no handler at all:
+    EOPNOTSUPP."""
     if level == SOL_SOCKET:
         return
     if isinstance(sock, UnixSocket):
         raise KernelError(E.EOPNOTSUPP)
+    err = E.ENOPROTOOPT if setting or sock.family == AF_INET6 else E.EOPNOTSUPP
     if level == IPPROTO_TCP and not sock.tcp or level == IPPROTO_UDP and sock.tcp:
-        raise KernelError(E.EOPNOTSUPP)  # ip_getsockopt: not SOL_IP
+        raise KernelError(err)
     if level == IPPROTO_IPV6 and sock.family != AF_INET6:
-        raise KernelError(E.EOPNOTSUPP)
+        raise KernelError(err)
     if level not in (IPPROTO_IP, IPPROTO_IPV6, IPPROTO_TCP, IPPROTO_UDP):
-        raise KernelError(E.EOPNOTSUPP)
+        raise KernelError(err)
 
 
 def _ip_mreqn(t, optval: int, n: int) -> tuple[bytes, bytes, int]:
@@ -963,7 +979,7 @@ def setsockopt(t, fd, level, optname, optval, optlen):
     level, opt, n = s32(level), s32(optname), s32(optlen)
     if n < 0:
         raise KernelError(E.EINVAL)
-    _level_ok(sock, level)
+    _level_ok(sock, level, True)
     key = (level, opt)
     if level == SOL_SOCKET and opt in (abi.SO_LINGER, abi.SO_RCVTIMEO, abi.SO_SNDTIMEO):
         size = 8 if opt == abi.SO_LINGER else 16

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -35,6 +36,10 @@ static const char *errname(int e) {
     case EPROTO: return "EPROTO";
     case EMSGSIZE: return "EMSGSIZE";
     case EISCONN: return "EISCONN";
+    case ECONNREFUSED: return "ECONNREFUSED";
+    case ECONNRESET: return "ECONNRESET";
+    case EAFNOSUPPORT: return "EAFNOSUPPORT";
+    case ENETUNREACH: return "ENETUNREACH";
     case ENOTCONN: return "ENOTCONN";
     default: return "E?";
     }
@@ -306,6 +311,144 @@ static void socket_files(void) {
     close(s);
 }
 
+static int tcp_listener(struct sockaddr_in *a) {
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    memset(a, 0, sizeof *a);
+    a->sin_family = AF_INET;
+    a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t al = sizeof *a;
+    bind(l, (struct sockaddr *)a, sizeof *a);
+    listen(l, 8);
+    getsockname(l, (struct sockaddr *)a, &al);
+    return l;
+}
+
+static void tcp_edges(void) {
+    printf("-- shutdown of a listener; abortive close (SO_LINGER 0)\n");
+    struct sockaddr_in a;
+    int l = tcp_listener(&a);
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    T(connect(c, (struct sockaddr *)&a, sizeof a));   /* queued, never accepted */
+    T(shutdown(l, SHUT_WR));
+    char b;
+    struct pollfd p = {c, POLLIN, 0};
+    T(poll(&p, 1, 100));
+    T(shutdown(l, SHUT_RD));
+    T(poll(&p, 1, 1000));
+    printf("revents %#x\n", p.revents);
+    T(recv(c, &b, 1, MSG_DONTWAIT));
+    close(c);
+    c = socket(AF_INET, SOCK_STREAM, 0);
+    T(connect(c, (struct sockaddr *)&a, sizeof a));   /* nobody listens now */
+    close(c);
+    int old_port = a.sin_port;
+    T(listen(l, 8));              /* the ephemeral port went back: listen takes another */
+    socklen_t al = sizeof a;
+    getsockname(l, (struct sockaddr *)&a, &al);
+    printf("listening again on another port: %d\n", a.sin_port != old_port);
+    /* a port bind named stays through the shutdown */
+    int l2 = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in bb = a;
+    bb.sin_port = old_port;
+    T(bind(l2, (struct sockaddr *)&bb, sizeof bb));
+    T(listen(l2, 1));
+    T(shutdown(l2, SHUT_RDWR));
+    T(listen(l2, 1));
+    al = sizeof bb;
+    getsockname(l2, (struct sockaddr *)&bb, &al);
+    printf("same port: %d\n", bb.sin_port == old_port);
+    close(l2);
+    c = socket(AF_INET, SOCK_STREAM, 0);
+    T(connect(c, (struct sockaddr *)&a, sizeof a));
+    int s = accept(l, NULL, NULL);
+    struct linger lg = {1, 0};
+    T(setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof lg));
+    close(c);
+    struct pollfd q = {s, POLLIN, 0};
+    T(poll(&q, 1, 1000));
+    printf("revents %#x\n", q.revents);
+    int err = 0;
+    socklen_t el = sizeof err;
+    T(getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &el));
+    printf("so_error %s\n", errname(err));
+    close(s);
+    int u = socket(AF_INET, SOCK_STREAM, 0);
+    T(shutdown(u, SHUT_RDWR));
+    close(u); close(l);
+}
+
+static void level_errors(void) {
+    printf("-- options of another protocol's level\n");
+    int s4 = socket(AF_INET, SOCK_DGRAM, 0), t4 = socket(AF_INET, SOCK_STREAM, 0);
+    int s6 = socket(AF_INET6, SOCK_DGRAM, 0), one = 1, v;
+    socklen_t l = sizeof v;
+    T(setsockopt(s4, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one));
+    T(getsockopt(s4, IPPROTO_IPV6, IPV6_V6ONLY, &v, &l));
+    T(setsockopt(t4, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one));
+    T(setsockopt(s4, IPPROTO_TCP, 1, &one, sizeof one));
+    T(getsockopt(s4, IPPROTO_TCP, 1, &v, &l));
+    T(setsockopt(s6, IPPROTO_TCP, 1, &one, sizeof one));
+    T(getsockopt(s6, IPPROTO_TCP, 1, &v, &l));
+    close(s4); close(t4); close(s6);
+}
+
+static void v6_udp_v4_dest(void) {
+    printf("-- an IPv6 UDP socket given a sockaddr_in\n");
+    int r = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t al = sizeof a;
+    bind(r, (struct sockaddr *)&a, sizeof a);
+    getsockname(r, (struct sockaddr *)&a, &al);
+    int s = socket(AF_INET6, SOCK_DGRAM, 0);
+    T(sendto(s, "v4", 2, 0, (struct sockaddr *)&a, sizeof a));
+    char buf[8];
+    struct pollfd p = {r, POLLIN, 0};
+    poll(&p, 1, 1000);
+    T(recv(r, buf, sizeof buf, MSG_DONTWAIT));
+    T(connect(s, (struct sockaddr *)&a, sizeof a));
+    struct sockaddr_in6 peer;
+    socklen_t pl = sizeof peer;
+    T(getpeername(s, (struct sockaddr *)&peer, &pl));
+    char txt[64];
+    inet_ntop(AF_INET6, &peer.sin6_addr, txt, sizeof txt);
+    printf("peer %s family %d len %u\n", txt, peer.sin6_family, pl);
+    T(bind(s, (struct sockaddr *)&a, sizeof a));          /* EINVAL: too short for IPv6 */
+    T(connect(s, (struct sockaddr *)&a, 8));               /* EINVAL */
+    /* what glibc's getaddrinfo does to sort addresses: connect, read the source, dissolve */
+    int g = socket(AF_INET6, SOCK_DGRAM, 0);
+    struct sockaddr_in6 six = {0};
+    six.sin6_family = AF_INET6;
+    six.sin6_port = htons(9);
+    six.sin6_addr = in6addr_loopback;
+    struct sockaddr_in6 me;
+    socklen_t ml;
+    struct sockaddr unspec = {0};
+    unspec.sa_family = AF_UNSPEC;
+    for (int i = 0; i < 2; i++) {
+        if (i == 0) T(connect(g, (struct sockaddr *)&six, sizeof six));
+        else T(connect(g, (struct sockaddr *)&a, sizeof a));
+        ml = sizeof me;
+        T(getsockname(g, (struct sockaddr *)&me, &ml));
+        inet_ntop(AF_INET6, &me.sin6_addr, txt, sizeof txt);
+        printf("source %s\n", txt);
+        T(connect(g, &unspec, sizeof unspec));
+        ml = sizeof me;
+        T(getsockname(g, (struct sockaddr *)&me, &ml));
+        inet_ntop(AF_INET6, &me.sin6_addr, txt, sizeof txt);
+        printf("after AF_UNSPEC %s port %d\n", txt, ntohs(me.sin6_port));
+    }
+    close(g);
+    int o = socket(AF_INET6, SOCK_DGRAM, 0), one = 1;
+    setsockopt(o, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    T(connect(o, (struct sockaddr *)&a, sizeof a));
+    T(sendto(o, "v4", 2, 0, (struct sockaddr *)&a, sizeof a));
+    int t = socket(AF_INET6, SOCK_STREAM, 0);
+    T(connect(t, (struct sockaddr *)&a, sizeof a));        /* TCP: EINVAL */
+    close(r); close(s); close(o); close(t);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     netdevice(AF_UNIX, SOCK_STREAM);
@@ -314,6 +457,9 @@ int main(void) {
     netdevice(AF_INET6, SOCK_STREAM);
     recvmmsg_timeout(SOCK_DGRAM);
     recvmmsg_timeout(SOCK_SEQPACKET);
+    tcp_edges();
+    level_errors();
+    v6_udp_v4_dest();
     socket_files();
     unix_sendto();
     buffer_sizes(AF_INET, SOCK_DGRAM);
