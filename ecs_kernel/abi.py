@@ -56,6 +56,7 @@ ELOOP = 40
 ENOMSG = 42
 EIDRM = 43
 ENODATA = 61
+EPROTO = 71
 EOVERFLOW = 75
 ELIBBAD = 80
 EUSERS = 87
@@ -765,6 +766,7 @@ OVERLAYFS_SUPER_MAGIC = 0x794C7630
 PROC_SUPER_MAGIC = 0x9FA0
 SYSFS_MAGIC = 0x62656572
 PIPEFS_MAGIC = 0x50495045
+SOCKFS_MAGIC = 0x534F434B
 
 # --- include/uapi/asm-generic/ioctls.h ------------------------------------------------------------
 
@@ -1195,11 +1197,23 @@ IP_RECVTOS = 13
 IP_FREEBIND = 15
 IP_MULTICAST_TTL = 33
 IP_MULTICAST_LOOP = 34
+IP_MULTICAST_IF = 32
+IP_ADD_MEMBERSHIP = 35
+IP_DROP_MEMBERSHIP = 36
+IP_RECVORIGDSTADDR = 20
+IP_ORIGDSTADDR = 20          # the control message's type: the option's number
+IP_MREQ_SIZE = 8             # struct ip_mreq: the smallest IP_ADD_MEMBERSHIP argument
+IP_MREQN_SIZE = 12           # struct ip_mreqn: ip_mreq and an interface index
+IP_MULTICAST_ALL = 49
+IGMP_MAX_MEMBERSHIPS = 20    # net.ipv4.igmp_max_memberships
 IPV6_UNICAST_HOPS = 16
 IPV6_MULTICAST_HOPS = 18
 IPV6_MULTICAST_LOOP = 19
 IPV6_V6ONLY = 26
 IPV6_RECVPKTINFO = 49
+IPV6_RECVERR = 25
+IPV6_RECVTCLASS = 66
+IPV6_RECVORIGDSTADDR = 74
 IPV6_TCLASS = 67
 IP_DEFAULT_TTL = 64          # net.ipv4.ip_default_ttl
 IP_PORT_RANGE = (32768, 60999)  # net.ipv4.ip_local_port_range
@@ -1213,6 +1227,14 @@ SIOCGIFNAME = 0x8910
 SIOCGIFCONF = 0x8912
 SIOCGIFFLAGS = 0x8913
 SIOCGIFINDEX = 0x8933
+SIOCGIFMTU = 0x8921
+IFNAMSIZ = 16
+IFREQ_SIZE = 40              # struct ifreq: the name and a 24-byte union
+IFF_UP = 0x1
+IFF_LOOPBACK = 0x8
+IFF_RUNNING = 0x40
+LOOPBACK_IFINDEX = 1         # lo, the machine's one interface
+LOOPBACK_MTU = 65536
 
 # --- CPUs: kernel/sched (sched_getaffinity), include/linux/sched/loadavg.h ------------------------
 
@@ -1292,6 +1314,9 @@ AT_MINSIGSTKSZ = 51
 # syscalls/table.py holds the whole table (number -> name); tests/test_abi.py checks these against it.
 
 NR_READ = 0
+NR_WRITE = 1
+NR_READV = 19
+NR_WRITEV = 20
 NR_SEMOP = 65
 NR_MSGSND = 69
 NR_MSGRCV = 70

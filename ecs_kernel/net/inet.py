@@ -18,6 +18,13 @@ Close sends FIN (the peer reads EOF); a close that discards unread data resets t
 UDP: a datagram goes to the socket bound to its destination, or is dropped (a connected sender
 then gets ECONNREFUSED, the ICMP port-unreachable Linux reports); a full receive buffer drops it.
 
+IPv4 multicast on lo: a socket joins a group on lo (IP_ADD_MEMBERSHIP by lo's index or a
+loopback address; ``mc_groups``). A datagram to a group needs an output interface — IP_MULTICAST_IF,
+or a socket bound to a loopback address — else ENETUNREACH (no route off the machine). Sent out of
+lo it comes back in (so IP_MULTICAST_LOOP changes nothing there): when lo is a member of the group
+(some socket joined it), every UDP socket bound to the port and to the wildcard or the group that
+joined the group or keeps IP_MULTICAST_ALL takes it (__udp4_lib_mcast_deliver, ip_mc_sf_allow).
+
 Binding follows inet_csk_bind_conflict: two sockets may share a port when their addresses do not
 overlap, when both set SO_REUSEPORT, or when both set SO_REUSEADDR and (TCP) the other does not
 listen. Ephemeral ports come from 32768-60999 in order (Linux: at random).
@@ -54,6 +61,15 @@ def is_loopback(ip: bytes) -> bool:
     return (is_v4(ip) and ip[12] == 127) or ip == LOOPBACK6
 
 
+def is_multicast4(ip: bytes) -> bool:
+    return is_v4(ip) and ip[12] & 0xF0 == 0xE0  # 224.0.0.0/4
+
+
+def is_broadcast4(ip: bytes) -> bool:
+    """255.255.255.255 and lo's subnet broadcast (127.255.255.255)."""
+    return is_v4(ip) and ip[12:] in (b"\xff\xff\xff\xff", b"\x7f\xff\xff\xff")
+
+
 def sockaddr(family: int, ip: bytes, port: int) -> bytes:
     """sockaddr_in (16 bytes) or sockaddr_in6 (28 bytes) of an address."""
     if family == AF_INET:
@@ -82,7 +98,9 @@ def parse_sockaddr(family: int, raw: bytes) -> tuple[int, bytes, int]:
 @state_class
 class InetSocket(Socket):
     __state__ = {"stack": "@NetStack", "laddr": "bytes", "lport": "int", "raddr": "bytes",
-                 "rport": "int", "pending": "?@Socket", "in_progress": "bool"}
+                 "rport": "int", "pending": "?@Socket", "in_progress": "bool",
+                 "mc_index": "int", "mc_addr": "bytes", "mc_groups": "list[bytes]",
+                 "port_locked": "bool", "addr_locked": "bool"}
 
     def __init__(self, stack, family: int, stype: int, protocol: int, flags: int, cred):
         super().__init__(family, stype, protocol, flags, cred)
@@ -93,6 +111,11 @@ class InetSocket(Socket):
         self.rport = 0
         self.pending = None  # the listener a non-blocking connect waits on (CONNECTING)
         self.in_progress = False  # a connect said EINPROGRESS: the next one reports the outcome
+        self.mc_index = 0         # IP_MULTICAST_IF: the interface index and address (0: none)
+        self.mc_addr = bytes(4)
+        self.mc_groups: list[bytes] = []  # the IPv4 groups joined on lo (16-byte addresses)
+        self.port_locked = False  # bind named the port (SOCK_BINDPORT_LOCK): closing keeps it
+        self.addr_locked = False  # bind named the address (SOCK_BINDADDR_LOCK)
 
     # -- family hooks -------------------------------------------------------------------------------
     def default_buffers(self) -> tuple[int, int]:
@@ -189,17 +212,21 @@ class InetSocket(Socket):
             raise KernelError(E.EINVAL)
         if self.family == AF_INET6 and is_v4(ip) and self.v6only:
             raise KernelError(E.EINVAL)
-        if not (is_any(ip) or is_loopback(ip)):
-            raise KernelError(E.EADDRNOTAVAIL)
+        if not (is_any(ip) or is_loopback(ip) or (not self.tcp and (
+                is_multicast4(ip) or is_broadcast4(ip)))):
+            raise KernelError(E.EADDRNOTAVAIL)  # inet_addr_valid_or_nonlocal
         if 0 < port < abi.IP_UNPRIVILEGED_PORT_START and not low_ports:
             raise KernelError(E.EACCES)
+        self.port_locked = port != 0
+        self.addr_locked = not is_any(ip)
         if port == 0:
             port = self.stack.ephemeral_port(self.protocol,
                                              lambda p: not self._conflicts(ip, p, False))
         elif self._conflicts(ip, port, False):
             raise KernelError(E.EADDRINUSE)
         self.laddr, self.lport = ip, port
-        self.stack.inet.append(self)
+        if self not in self.stack.inet:  # a socket that joined a group is listed already
+            self.stack.inet.append(self)
 
     def autobind(self, dest: bytes) -> None:
         """A send or connect of an unbound socket: an ephemeral port; the source address the
@@ -231,6 +258,10 @@ class InetSocket(Socket):
     def route(self, fam: int, ip: bytes) -> bytes:
         """The destination a send or connect to ``ip`` reaches (ENETUNREACH off the machine)."""
         if self.family == AF_INET6 and is_v4(ip) and self.v6only:
+            raise KernelError(E.ENETUNREACH)
+        if is_multicast4(ip) and not self.tcp:
+            if self.mc_index or any(self.mc_addr) or is_loopback(self.laddr):
+                return ip  # out through lo (IP_MULTICAST_IF, or the bound source's device)
             raise KernelError(E.ENETUNREACH)
         if is_any(ip):
             return LOOPBACK4 if is_v4(ip) else LOOPBACK6
@@ -306,6 +337,42 @@ class InetSocket(Socket):
         self.pair_with(server)
         listener.accept_q.append(server)
 
+    def shutdown(self, how: int) -> None:
+        """inet_shutdown: a listener shut for reading stops listening (its queued connections are
+        reset; it keeps its port and may listen again), for writing only it is untouched; a
+        connect in progress is dropped; an unconnected TCP socket takes the bits but says
+        ENOTCONN."""
+        mask = how + 1
+        if self.tcp and self.state == LISTENING:
+            if mask & RCV_SHUTDOWN:
+                self.stop_listening()
+            return
+        if self.tcp and self.state == CONNECTING:
+            self.state, self.pending, self.in_progress = UNCONNECTED, None, False
+            return
+        if self.tcp and self.state == UNCONNECTED:
+            self.shut |= mask
+            raise KernelError(E.ENOTCONN)
+        super().shutdown(how)
+
+    def stop_listening(self) -> None:
+        """inet_csk_listen_stop: the connections not accepted yet are reset; a port bind did not
+        name is given back (tcp_set_state(TCP_CLOSE): inet_put_port), so a new listen takes
+        another."""
+        while self.accept_q:
+            embryo = self.accept_q.popleft()
+            embryo.released_with_data()
+            embryo.release()
+        self.state = UNCONNECTED
+        if not self.port_locked:
+            self.lport = 0
+
+    def release(self) -> None:
+        """tcp_close: SO_LINGER on with a zero time aborts the connection (a reset, not a FIN)."""
+        if not self.released and self.tcp and self.linger == (1, 0) and self.state == CONNECTED:
+            self.released_with_data()
+        super().release()
+
     def shutdown_peer(self, mask: int) -> None:
         if self.tcp and mask & SEND_SHUTDOWN and self.peer is not None:
             self.peer.shut |= RCV_SHUTDOWN  # our FIN; SHUT_RD tells the peer nothing
@@ -321,13 +388,22 @@ class InetSocket(Socket):
 
     # -- UDP ------------------------------------------------------------------------------------------
     def connect_udp(self, fam: int, dest: bytes, port: int) -> None:
-        if fam == abi.AF_UNSPEC:  # dissolve the association (udp_disconnect)
+        """__ip4_datagram_connect / __ip6_datagram_connect: an unbound address becomes the
+        route's source (getsockname shows it); AF_UNSPEC dissolves the association and gives
+        back the address and port bind did not name (__udp_disconnect)."""
+        if fam == abi.AF_UNSPEC:
             self.raddr, self.rport = (ANY4 if self.family == AF_INET else ANY6), 0
             self.state = UNCONNECTED
+            if not self.addr_locked:
+                self.laddr = ANY4 if self.family == AF_INET else ANY6
+            if not self.port_locked:
+                self.lport = 0
             return
         dest = self.route(fam, dest)
         if not self.lport:
             self.bind(self.laddr, 0, low_ports=True)
+        if is_any(self.laddr):
+            self.laddr = self.source_for(dest)
         self.raddr, self.rport = dest, port
         self.state = CONNECTED
 
@@ -349,6 +425,9 @@ class InetSocket(Socket):
         if not self.lport:
             self.bind(self.laddr, 0, low_ports=True)
         src = self.source_for(ip)
+        if is_multicast4(ip):
+            self._multicast(data, src, ip, port)
+            return len(data)
         target = self.find(IPPROTO_UDP, ip, port, False)
         if target is not None and target.state == CONNECTED and (
                 target.rport != self.lport or target.raddr != src):
@@ -358,8 +437,94 @@ class InetSocket(Socket):
                 self.so_error = E.ECONNREFUSED
             return len(data)
         if target.rx_bytes + len(data) <= target.rcvbuf and not target.shut & RCV_SHUTDOWN:
-            target.queue(Message(data, [], self.cred, src + struct.pack(">H", self.lport)))
+            target.queue(Message(data, [], self.cred, self._header(src, ip, port, False)))
         return len(data)
+
+    def _header(self, src: bytes, dst: bytes, dport: int, multicast: bool) -> bytes:
+        """What a queued datagram keeps of its IP and UDP headers: source address and port,
+        destination address and port, TTL and TOS (the receiver's IP control messages)."""
+        ttl = self.opt(abi.IPPROTO_IP, abi.IP_MULTICAST_TTL, 1) if multicast else \
+            self.opt(abi.IPPROTO_IP, abi.IP_TTL, -1)
+        if ttl < 0:
+            ttl = abi.IP_DEFAULT_TTL
+        tos = self.opt(abi.IPPROTO_IP, abi.IP_TOS) & 0xFF
+        return src + struct.pack(">H", self.lport) + dst + struct.pack(">HBB", dport, ttl, tos)
+
+    def ip_control(self, header: bytes | None) -> list[tuple[int, int, bytes]]:
+        """The IP control messages an AF_INET receiver asked for, in ip_cmsg_recv_offset's
+        order: IP_PKTINFO, IP_TTL, IP_TOS, IP_ORIGDSTADDR (``(level, type, body)``)."""
+        if self.family != AF_INET or header is None or len(header) < 38:
+            return []
+        dst, dport, ttl, tos = header[18:34], *struct.unpack(">HBB", header[34:38])
+        out = []
+        ip = abi.IPPROTO_IP
+        if self.opt(ip, abi.IP_PKTINFO):
+            spec = dst[12:] if not is_multicast4(dst) else LOOPBACK4[12:]
+            out.append((ip, abi.IP_PKTINFO,
+                        struct.pack("<i", abi.LOOPBACK_IFINDEX) + spec + dst[12:]))
+        if self.opt(ip, abi.IP_RECVTTL):
+            out.append((ip, abi.IP_TTL, struct.pack("<i", ttl)))
+        if self.opt(ip, abi.IP_RECVTOS):
+            out.append((ip, abi.IP_TOS, bytes([tos])))
+        if self.opt(ip, abi.IP_RECVORIGDSTADDR):
+            out.append((ip, abi.IP_ORIGDSTADDR, sockaddr(AF_INET, dst, dport)))
+        return out
+
+    # -- multicast ------------------------------------------------------------------------------
+    def join(self, group: bytes, ifindex: int, ifaddr: bytes) -> None:
+        """IP_ADD_MEMBERSHIP (ip_mc_join_group): the interface by index or address must be lo;
+        none given means the route to the group, and there is none (ENODEV)."""
+        self._mc_interface(ifindex, ifaddr)
+        if group in self.mc_groups:
+            raise KernelError(E.EADDRINUSE)
+        if len(self.mc_groups) >= abi.IGMP_MAX_MEMBERSHIPS:
+            raise KernelError(E.ENOBUFS)
+        self.mc_groups.append(group)
+        if self not in self.stack.inet:  # lo's membership counts it, bound or not
+            self.stack.inet.append(self)
+
+    def leave(self, group: bytes, ifindex: int, ifaddr: bytes) -> None:
+        """IP_DROP_MEMBERSHIP (ip_mc_leave_group): EADDRNOTAVAIL when not a member."""
+        if group not in self.mc_groups:
+            raise KernelError(E.EADDRNOTAVAIL)
+        if ifindex and ifindex != abi.LOOPBACK_IFINDEX or any(ifaddr) and \
+                not is_loopback(V4MAPPED + ifaddr):
+            raise KernelError(E.ENODEV)
+        self.mc_groups.remove(group)
+
+    @staticmethod
+    def _mc_interface(ifindex: int, ifaddr: bytes) -> None:
+        if ifindex:
+            if ifindex != abi.LOOPBACK_IFINDEX:
+                raise KernelError(E.ENODEV)
+        elif not any(ifaddr) or not is_loopback(V4MAPPED + ifaddr):
+            raise KernelError(E.ENODEV)
+
+    def set_multicast_if(self, ifindex: int, ifaddr: bytes) -> None:
+        """IP_MULTICAST_IF: the interface multicast goes out of (all zero: the route's)."""
+        if not ifindex and not any(ifaddr):
+            self.mc_index, self.mc_addr = 0, bytes(4)
+            return
+        if ifindex != 0 and ifindex != abi.LOOPBACK_IFINDEX or \
+                not ifindex and not is_loopback(V4MAPPED + ifaddr):
+            raise KernelError(E.EADDRNOTAVAIL)
+        self.mc_index, self.mc_addr = abi.LOOPBACK_IFINDEX, bytes(ifaddr)
+
+    def _multicast(self, data: bytes, src: bytes, group: bytes, port: int) -> None:
+        """A datagram to ``group`` sent out of lo comes back in (lo's transmit is a receive),
+        whatever IP_MULTICAST_LOOP says (__udp4_lib_mcast_deliver)."""
+        bound = self.stack.bound(IPPROTO_UDP)
+        if not any(group in s.mc_groups for s in bound):
+            return  # lo is not a member: the packet is not taken in
+        for s in self.stack.bound(IPPROTO_UDP, port):
+            if not (s.laddr == group or is_any(s.laddr) and s.accepts(group)):
+                continue
+            if s.state == CONNECTED and (s.rport != self.lport or s.raddr != src):
+                continue
+            if group not in s.mc_groups and not s.opt(abi.IPPROTO_IP, abi.IP_MULTICAST_ALL, 1):
+                continue
+            if s.rx_bytes + len(data) <= s.rcvbuf and not s.shut & RCV_SHUTDOWN:
+                s.queue(Message(data, [], self.cred, self._header(src, group, port, True)))
 
     # -- readiness (tcp_poll, udp_poll) -------------------------------------------------------------
     def poll(self) -> int:
@@ -402,5 +567,5 @@ class InetSocket(Socket):
         return None if src is None else self.show(src)
 
 
-__all__ = ["InetSocket", "sockaddr", "parse_sockaddr", "is_loopback", "is_any", "is_v4",
+__all__ = ["InetSocket", "sockaddr", "parse_sockaddr", "is_loopback", "is_any", "is_v4", "is_multicast4",
            "ANY4", "ANY6", "LOOPBACK4", "LOOPBACK6", "V4MAPPED"]

@@ -47,7 +47,12 @@ CONNECTING = 1    # TCP_SYN_SENT: a non-blocking connect waiting for room in a f
 CONNECTED = 2     # TCP_ESTABLISHED
 LISTENING = 3     # TCP_LISTEN
 
-NOBODY = (0, 65534, 65534)  # SO_PEERCRED with no peer: pid 0, overflowuid, overflowgid
+# netdevice(7) requests any socket answers about the machine's interfaces (sock_do_ioctl's
+# dev_ioctl): their argument is a struct ifreq the syscall layer copies in (IFREQ_SIZE bytes).
+NETDEVICE_IOCTLS = (abi.SIOCGIFINDEX, abi.SIOCGIFNAME, abi.SIOCGIFFLAGS, abi.SIOCGIFMTU)
+
+NOBODY = (0, 65534, 65534)  # SCM_CREDENTIALS of a message sent without: pid 0, overflowuid/gid
+NO_PEER = (0, 0xFFFF_FFFF, 0xFFFF_FFFF)  # SO_PEERCRED with no peer (cred_to_ucred): pid 0, -1, -1
 
 
 def proto_name(family: int, stype: int) -> str:
@@ -77,17 +82,20 @@ class SocketInode(Inode):
 @state_class
 class Message:
     """One queued send: ``data``, the descriptions it passes (SCM_RIGHTS, each held in flight),
-    the sender's ``cred`` (pid, uid, gid) and its address ``src`` as the family encodes it."""
+    the sender's ``cred`` (pid, uid, gid; None when the send attached none: UNIX sockets attach
+    them only under SO_PASSCRED or an explicit SCM_CREDENTIALS) and its address ``src`` as the
+    family encodes it."""
 
     __slots__ = ("data", "fds", "cred", "src")
 
-    __state__ = {"data": "bytearray", "fds": "list[@FileDescription]", "cred": "(int,int,int)",
+    __state__ = {"data": "bytearray", "fds": "list[@FileDescription]", "cred": "?(int,int,int)",
                  "src": "?bytes"}
 
-    def __init__(self, data: bytes, fds: list, cred: tuple[int, int, int], src: bytes | None):
+    def __init__(self, data: bytes, fds: list, cred: tuple[int, int, int] | None,
+                 src: bytes | None):
         self.data = bytearray(data)
         self.fds = list(fds)
-        self.cred = tuple(cred)
+        self.cred = None if cred is None else tuple(cred)
         self.src = src
         for f in self.fds:
             hold_in_flight(f)
@@ -116,6 +124,7 @@ class Socket(FileDescription):
 
     seekable = False
     sigpipe_after_partial_write = False
+    ifreq_ioctls = NETDEVICE_IOCTLS  # ioctls whose argument the syscall layer copies in
 
     __state__ = {"family": "int", "stype": "int", "protocol": "int", "state": "int",
                  "shut": "int", "so_error": "int", "opts": "dict[int,int]", "sndbuf": "int",
@@ -135,7 +144,7 @@ class Socket(FileDescription):
         self.so_error = 0
         self.opts: dict[int, int] = {}   # (level << 32 | name) -> value of the plain options
         self.sndbuf, self.rcvbuf = self.default_buffers()
-        self.rcvtimeo = self.sndtimeo = 0  # SO_RCVTIMEO / SO_SNDTIMEO in ns; 0: none
+        self.rcvtimeo = self.sndtimeo = 0  # SO_RCVTIMEO / SO_SNDTIMEO in ns; 0: none, -1: zero
         self.linger = (0, 0)
         self.rx: deque[Message] = deque()
         self.rx_bytes = 0
@@ -278,9 +287,11 @@ class Socket(FileDescription):
         if self.shut & SEND_SHUTDOWN or self.peer is None or self.peer.released:
             raise BrokenPipe("the peer is gone")
         if self.stype == SOCK_SEQPACKET:
-            if len(data) > self.sndbuf:
-                raise KernelError(E.EMSGSIZE)
-            if self.stream_space() < max(1, len(data)):
+            if len(data) > self.sndbuf - 32:
+                raise KernelError(E.EMSGSIZE)  # unix_dgram_sendmsg
+            # sock_alloc_send_pskb: a message goes out while what we have unread at the peer is
+            # under our limit, however large the message is
+            if self.peer.rx and self.peer.rx_bytes >= self.send_limit():
                 raise KernelError(E.EAGAIN)
             self.peer.queue(Message(data, fds, cred, src))
             return len(data)
@@ -311,8 +322,8 @@ class Socket(FileDescription):
         fds: list = []
         cred, src = self.rx[0].cred, self.rx[0].src
         if flags & MSG_PEEK:
-            for m in self.rx:
-                if len(out) >= n or passcred and m.cred != cred:
+            for i, m in enumerate(self.rx):
+                if i and (len(out) >= n or passcred and m.cred != cred):
                     break
                 out += m.data[:n - len(out)]
                 if m.fds:
@@ -321,7 +332,9 @@ class Socket(FileDescription):
                         hold_in_flight(f)
                     break
         else:
-            while self.rx and len(out) < n:
+            first = True  # unix_stream_read_generic's do { } while (size): a zero-length read
+            while self.rx and (first or len(out) < n):  # still takes the descriptions
+                first = False
                 m = self.rx[0]
                 if passcred and m.cred != cred:
                     break
@@ -365,6 +378,13 @@ class Socket(FileDescription):
         return Received(bytes(m.data[:n]), fds, m.cred, m.src,
                         MSG_TRUNC if full > n else 0, full)
 
+    def next_read_size(self, n: int) -> int:
+        """At most how many bytes a receive of ``n`` would copy now (what the caller's buffer
+        must take: Linux faults only on the bytes it copies)."""
+        if self.stype == SOCK_STREAM:
+            return min(n, self.rx_bytes)
+        return min(n, len(self.rx[0].data)) if self.rx else 0
+
     def recv(self, n: int, flags: int, passcred: bool = False) -> Received:
         if self.stype == SOCK_STREAM:
             return self.recv_stream(n, flags, passcred)
@@ -393,6 +413,8 @@ class Socket(FileDescription):
             peer = self.peer
             n = peer.rx_bytes if peer is not None and self.stype == SOCK_STREAM else 0
             return 0, struct.pack("<i", min(n, 0x7FFF_FFFF))
+        if request in NETDEVICE_IOCTLS:
+            return 0, netdevice_ioctl(request, bytes(arg))
         raise KernelError(E.ENOTTY)
 
     # -- the end ------------------------------------------------------------------------------------
@@ -415,14 +437,35 @@ class Socket(FileDescription):
         self.shut = SHUTDOWN_MASK
 
 
+def netdevice_ioctl(request: int, ifr: bytes) -> bytes:
+    """The ifreq a netdevice request gives back. The only interface is lo (index 1, up,
+    loopback, running); another name or index is ENODEV."""
+    if request == abi.SIOCGIFNAME:
+        if struct.unpack_from("<i", ifr, abi.IFNAMSIZ)[0] != abi.LOOPBACK_IFINDEX:
+            raise KernelError(E.ENODEV)
+        return b"lo".ljust(abi.IFNAMSIZ, b"\0") + ifr[abi.IFNAMSIZ:]
+    name = ifr[:abi.IFNAMSIZ].split(b"\0", 1)[0]
+    if name != b"lo":
+        raise KernelError(E.ENODEV)
+    head = ifr[:abi.IFNAMSIZ]
+    if request == abi.SIOCGIFINDEX:
+        body = struct.pack("<i", abi.LOOPBACK_IFINDEX)
+    elif request == abi.SIOCGIFFLAGS:
+        body = struct.pack("<h", abi.IFF_UP | abi.IFF_LOOPBACK | abi.IFF_RUNNING)
+    else:
+        body = struct.pack("<i", abi.LOOPBACK_MTU)
+    return head + body + ifr[abi.IFNAMSIZ + len(body):]
+
+
 def new_buffer_size(value: int, maximum: int, minimum: int, force: bool) -> int:
     """SO_SNDBUF/SO_RCVBUF (sock_setsockopt): the kernel doubles the request for its bookkeeping,
     caps it at {w,r}mem_max (unless the FORCE variant) and keeps a floor."""
-    value = max(0, value)
-    if not force:
-        value = min(value, maximum)
+    if force:
+        value = max(0, value)  # SO_*BUFFORCE: no negative values
+    else:
+        value = min(value & 0xFFFF_FFFF, maximum)  # min_t(u32, ...): -1 is the largest
     return max(min(value * 2, 0x7FFF_FFFF), minimum)
 
 
 __all__ = ["Socket", "SocketInode", "Message", "Received", "SOCKFS", "UNCONNECTED",
-           "CONNECTING", "CONNECTED", "LISTENING", "NOBODY", "new_buffer_size", "SOCK_DGRAM"]
+           "CONNECTING", "CONNECTED", "LISTENING", "NOBODY", "NO_PEER", "NETDEVICE_IOCTLS", "new_buffer_size", "SOCK_DGRAM"]

@@ -55,7 +55,8 @@ def parse_sockaddr(raw: bytes, *, for_bind: bool) -> bytes | None:
 
 @state_class
 class UnixSocket(Socket):
-    __state__ = {"name": "?bytes", "node": "?@SocketNode", "waiting_on": "?@Socket"}
+    __state__ = {"name": "?bytes", "node": "?@SocketNode", "waiting_on": "?@Socket",
+                 "embryo": "bool"}
 
     def __init__(self, stype: int, flags: int, cred):
         super().__init__(AF_UNIX, stype, 0, flags, cred)
@@ -64,6 +65,8 @@ class UnixSocket(Socket):
         # the socket whose full backlog or receive queue our last connect or send met: we are not
         # writable until it has room (unix_wait_for_peer)
         self.waiting_on: UnixSocket | None = None
+        # a connect's server side not yet accepted (Linux: no sk_socket yet)
+        self.embryo = False
 
     # -- family hooks ----------------------------------------------------------------------------
     def send_limit(self) -> int:
@@ -83,6 +86,17 @@ class UnixSocket(Socket):
     def released_with_data(self) -> None:
         if self.peer is not None:
             self.peer.so_error = E.ECONNRESET
+
+    def creds_for(self, target: "UnixSocket | None", explicit, current):
+        """The credentials a send attaches (unix_scm_to_skb, maybe_add_creds): the explicit
+        SCM_CREDENTIALS, else the sender's ``current`` ones when either end has SO_PASSCRED or
+        the receiver is not accepted yet, else none (the receiver sees pid 0, overflow ids)."""
+        if explicit is not None:
+            return explicit
+        if self.opt(abi.SOL_SOCKET, abi.SO_PASSCRED) or target is None or target.embryo or \
+                target.opt(abi.SOL_SOCKET, abi.SO_PASSCRED):
+            return current
+        return None
 
     # -- names ---------------------------------------------------------------------------------------
     @property
@@ -113,11 +127,21 @@ class UnixSocket(Socket):
             raise KernelError(E.EAGAIN)
         self.waiting_on = None
         server = UnixSocket(self.stype, 0, target.cred)
+        server.embryo = True
         server.name = target.name
         server.peer_cred = tuple(cred)
         self.peer_cred = target.peer_cred or target.cred
         self.pair_with(server)
         target.accept_q.append(server)
+
+    def accept(self) -> "UnixSocket":
+        """unix_accept: the new socket is a socket now and takes the listener's SO_PASSCRED
+        (unix_sock_inherit_flags)."""
+        new = super().accept()
+        new.embryo = False
+        if self.opt(abi.SOL_SOCKET, abi.SO_PASSCRED):
+            new.set_opt(abi.SOL_SOCKET, abi.SO_PASSCRED, 1)
+        return new
 
     def connect_dgram(self, target: "UnixSocket | None") -> None:
         """connect(2) of a datagram socket: the default destination and the only sender it takes
@@ -134,8 +158,10 @@ class UnixSocket(Socket):
         self.peer = target
 
     # -- datagrams --------------------------------------------------------------------------------------
-    def send_dgram(self, data: bytes, fds: list, cred, target: "UnixSocket | None") -> int:
-        """unix_dgram_sendmsg to ``target`` (None: the connected peer)."""
+    def send_dgram(self, data: bytes, fds: list, cred, target: "UnixSocket | None",
+                   current=None) -> int:
+        """unix_dgram_sendmsg to ``target`` (None: the connected peer). ``cred``: an explicit
+        SCM_CREDENTIALS or None; ``current``: the sender's (``creds_for``)."""
         if self.shut & abi.SEND_SHUTDOWN:
             raise BrokenPipe("shut down")
         if target is None:
@@ -159,6 +185,7 @@ class UnixSocket(Socket):
             self.waiting_on = target
             raise KernelError(E.EAGAIN)
         self.waiting_on = None
+        cred = self.creds_for(target, cred, self.cred if current is None else current)
         target.queue(Message(data, fds, cred, sockaddr(self.name)))
         return len(data)
 
@@ -168,9 +195,11 @@ class UnixSocket(Socket):
         return bool(target.rx) and target.rx_bytes >= self.sndbuf
 
     def send(self, data: bytes, fds: list, cred) -> int:
+        """A plain write(2): ``cred`` is the writer's, attached as ``creds_for`` says."""
         if self.stype == SOCK_DGRAM:
-            return self.send_dgram(data, fds, cred, None)
-        return self.send_stream(data, fds, cred, sockaddr(self.name) if self.name else None)
+            return self.send_dgram(data, fds, None, None, cred)
+        return self.send_stream(data, fds, self.creds_for(self.peer, None, cred),
+                                sockaddr(self.name) if self.name else None)
 
     # -- readiness (unix_poll, unix_dgram_poll) -------------------------------------------------------
     def _still_blocked(self) -> bool:

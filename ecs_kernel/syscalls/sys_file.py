@@ -25,7 +25,8 @@ from ..abi import (AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_NO_AUTOMOUNT, AT_REMO
                    O_CLOEXEC, O_NONBLOCK, PATH_MAX, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT,
                    POLLPRI, POLLRDNORM, POLLWRNORM, POSIX_FADV_NOREUSE, SEEK_HOLE,
                    STATX_BASIC_STATS, STICKY_TIMEOUTS, TASK_SIZE, TMPFS_MAGIC, UTIME_NOW, UTIME_OMIT,
-                   OVERLAYFS_SUPER_MAGIC, PIPEFS_MAGIC, PROC_SUPER_MAGIC, SYSFS_MAGIC)
+                   OVERLAYFS_SUPER_MAGIC, PIPEFS_MAGIC, PROC_SUPER_MAGIC, SOCKFS_MAGIC,
+                   SYSFS_MAGIC)
 from .. import abi
 from ..abi import SEEK_CUR, SEEK_END, SEEK_SET
 from ..errors import E, KernelError
@@ -75,13 +76,32 @@ def _at(t, dirfd: int, path: bytes, empty_ok: bool = False):
     return fd_table.get_file(t.world, t.row, dirfd)
 
 
-def _blocked_io(t, desc, write: bool):
+def _blocked_io(t, desc, write: bool, nr: int | None = None):
     """A read/write that would block: EAGAIN for O_NONBLOCK, else the task waits (as io_waits
-    rows) until the file is readable or writable, and the call runs again."""
+    rows) until the file is readable or writable, and the call runs again. A socket's
+    SO_RCVTIMEO/SO_SNDTIMEO bounds the wait of syscall ``nr`` (sock_rcvtimeo: EAGAIN after)."""
     if desc.nonblocking:
         raise KernelError(E.EAGAIN)
     fd = fd_table.fd_of(t.world, t.row, desc)
-    raise WouldBlock([(fd, (POLLOUT | POLLWRNORM) if write else (POLLIN | POLLRDNORM))])
+    waits = [(fd, (POLLOUT | POLLWRNORM) if write else (POLLIN | POLLRDNORM))]
+    deadline = _io_deadline(t, desc, write, nr)
+    if deadline is None:
+        raise WouldBlock(waits)
+    raise WouldBlock(waits, deadline)
+
+
+def _io_deadline(t, desc, write: bool, nr: int | None):
+    """The deadline of a read or write of ``desc`` in syscall ``nr`` that must wait: None for a
+    file without a timeout (a socket's SO_SNDTIMEO/SO_RCVTIMEO, in ns; 0 is none); EAGAIN when
+    it has passed."""
+    timeout = getattr(desc, "sndtimeo" if write else "rcvtimeo", 0)
+    if not timeout or nr is None:
+        return None
+    t.machine.sync_clock()
+    deadline = io_wait.deadline_for(t.world, t.row, nr, timeout)
+    if io_wait.timed_out(t.world, deadline):
+        raise KernelError(E.EAGAIN)
+    return deadline
 
 
 def _check_count(count: int) -> int:
@@ -119,7 +139,8 @@ def _check_new_size(t, length: int) -> None:
         raise KernelError(E.EFBIG, "past RLIMIT_FSIZE")
 
 
-def _do_read(t, desc, buf: int, count: int, offset: int | None = None) -> int:
+def _do_read(t, desc, buf: int, count: int, offset: int | None = None,
+             nr: int | None = None) -> int:
     count = _check_count(count)
     if desc.is_terminal:
         tty.check_change(t.world, t.row, abi.SIGTTIN)  # n_tty_read's job_control
@@ -142,7 +163,7 @@ def _do_read(t, desc, buf: int, count: int, offset: int | None = None) -> int:
         data = desc.read_task(t.world, t.row, count) if offset is None else desc.pread(count, offset)
     except KernelError as e:
         if e.errno == E.EAGAIN:
-            _blocked_io(t, desc, False)
+            _blocked_io(t, desc, False, nr)
         raise
     if data:
         t.mm.copy_out(buf, data)
@@ -179,7 +200,7 @@ def write_all(t, desc, data: bytes, write_some, nonblock: bool = False, deadline
 
 
 def _do_write(t, desc, data: bytes, offset: int | None = None, whole: bool = True,
-              sigpipe: bool = True) -> int:
+              sigpipe: bool = True, nr: int | None = None) -> int:
     """write(2) of ``data`` (at ``offset``: pwrite). ``whole``: a blocking write waits until all
     is written; else it returns what fit, EAGAIN when nothing did (sendfile). ``sigpipe`` off
     (RWF_NOSIGNAL): EPIPE without SIGPIPE."""
@@ -196,8 +217,17 @@ def _do_write(t, desc, data: bytes, offset: int | None = None, whole: bool = Tru
                 if e.errno == E.EAGAIN:
                     _blocked_io(t, desc, True)
                 raise
+        deadline = None
+        if whole and not desc.nonblocking:
+            try:
+                deadline = _io_deadline(t, desc, True, nr)
+            except KernelError:  # the timeout passed: what was written, else EAGAIN
+                done = io_wait.progress(t.world, t.row)
+                if done:
+                    return done
+                raise
         return write_all(t, desc, data, lambda rest, done: desc.write(rest), not whole,
-                         sigpipe=desc.sigpipe_after_partial_write and sigpipe)
+                         deadline, sigpipe=desc.sigpipe_after_partial_write and sigpipe)
     except KernelError as e:
         if e.errno == E.EPIPE and sigpipe:
             # A pipe without readers (ours, or the host's stdout): SIGPIPE, then EPIPE if the
@@ -325,7 +355,7 @@ def close_range(t, first, last, flags):
 @syscall("read", FULL, args=("fd", "o2", "u"))
 def read(t, fd, buf, count):
     """Implements read(2)."""
-    return _do_read(t, _file(t, fd), buf, count)
+    return _do_read(t, _file(t, fd), buf, count, nr=abi.NR_READ)
 
 
 @syscall("write", FULL, args=("fd", "b2", "u"))
@@ -334,7 +364,7 @@ def write(t, fd, buf, count):
     desc = _file(t, fd)
     count = _check_count(count)
     desc._need_write()
-    return _do_write(t, desc, t.mm.copy_in(buf, count))
+    return _do_write(t, desc, t.mm.copy_in(buf, count), nr=abi.NR_WRITE)
 
 
 @syscall("pread64", FULL, args=("fd", "o2", "u", "l"))
@@ -371,13 +401,13 @@ def _iov(t, iov, iovcnt):
     return vecs
 
 
-def _readv(t, desc, vecs, offset=None) -> int:
+def _readv(t, desc, vecs, offset=None, nr: int | None = None) -> int:
     done = 0
     for base, ln in vecs:
         if ln == 0:
             continue
         try:
-            n = _do_read(t, desc, base, ln, None if offset is None else offset + done)
+            n = _do_read(t, desc, base, ln, None if offset is None else offset + done, nr)
         except (KernelError, WouldBlock):
             if done:
                 return done
@@ -388,26 +418,26 @@ def _readv(t, desc, vecs, offset=None) -> int:
     return done
 
 
-def _writev(t, desc, vecs, offset=None, sigpipe: bool = True) -> int:
+def _writev(t, desc, vecs, offset=None, sigpipe: bool = True, nr: int | None = None) -> int:
     data = b"".join(t.mm.copy_in(b, ln) for b, ln in vecs if ln)
     if not data:
         desc._need_write()
         return 0
-    return _do_write(t, desc, data[:MAX_RW_COUNT], offset, sigpipe=sigpipe)
+    return _do_write(t, desc, data[:MAX_RW_COUNT], offset, sigpipe=sigpipe, nr=nr)
 
 
 @syscall("readv", FULL, args=("fd", "oiov", "i"))
 def readv(t, fd, iov, iovcnt):
     """Implements readv(2)."""
     desc = _file(t, fd)
-    return _readv(t, desc, _iov(t, iov, iovcnt))
+    return _readv(t, desc, _iov(t, iov, iovcnt), nr=abi.NR_READV)
 
 
 @syscall("writev", FULL, args=("fd", "iov", "i"))
 def writev(t, fd, iov, iovcnt):
     """Implements writev(2)."""
     desc = _file(t, fd)
-    return _writev(t, desc, _iov(t, iov, iovcnt))
+    return _writev(t, desc, _iov(t, iov, iovcnt), nr=abi.NR_WRITEV)
 
 
 def _rw_flags(desc, flags: int, write: bool) -> None:
@@ -704,10 +734,11 @@ def statx(t, dirfd, path, flags, mask, buf):
 
 
 _STATFS = struct.Struct("<qqQQQQQqqq5q")
-# f_type by superblock; proc, sysfs and pipefs hold no blocks (df leaves them out)
+# f_type by superblock; proc, sysfs, pipefs and sockfs hold no blocks (df leaves them out)
 _FS_MAGIC = {"overlay": OVERLAYFS_SUPER_MAGIC, "tmpfs": TMPFS_MAGIC, "devtmpfs": TMPFS_MAGIC,
-             "proc": PROC_SUPER_MAGIC, "sysfs": SYSFS_MAGIC, "pipefs": PIPEFS_MAGIC}
-_NO_BLOCKS = (PROC_SUPER_MAGIC, SYSFS_MAGIC, PIPEFS_MAGIC)
+             "proc": PROC_SUPER_MAGIC, "sysfs": SYSFS_MAGIC, "pipefs": PIPEFS_MAGIC,
+             "sockfs": SOCKFS_MAGIC}
+_NO_BLOCKS = (PROC_SUPER_MAGIC, SYSFS_MAGIC, PIPEFS_MAGIC, SOCKFS_MAGIC)
 
 
 def _statfs_bytes(inode) -> bytes:
@@ -1433,7 +1464,11 @@ def ioctl(t, fd, request, arg):
         return 0
     if desc.is_terminal and request in _JOB_CONTROL_IOCTLS:
         return _tty_ioctl(t, desc, request, arg)
-    ret, out = desc.ioctl(request, arg)
+    if request in getattr(desc, "ifreq_ioctls", ()):
+        arg_in = t.mm.copy_in(arg, abi.IFREQ_SIZE)  # a struct ifreq in and out (netdevice(7))
+        ret, out = desc.ioctl(request, arg_in)
+    else:
+        ret, out = desc.ioctl(request, arg)
     if out:
         t.mm.copy_out(arg, out)
     return ret

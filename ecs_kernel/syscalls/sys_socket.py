@@ -22,21 +22,22 @@ from ..abi import (AF_INET, AF_INET6, AF_UNIX, AF_UNSPEC, CAP_NET_ADMIN, CAP_NET
                    MSG_PEEK, MSG_TRUNC, MSG_WAITALL, MSG_WAITFORONE, O_NONBLOCK, O_RDWR, POLLIN,
                    POLLOUT, POLLRDNORM, POLLWRNORM, RCV_SHUTDOWN, SCM_CREDENTIALS, SCM_MAX_FD,
                    SCM_RIGHTS, SHUT_RD, SHUT_RDWR, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK,
-                   SOCK_RAW, SOCK_SEQPACKET, SOCK_STREAM, SOCK_TYPE_MASK, SOL_SOCKET)
+                   SOCK_RAW, SOCK_SEQPACKET, SOCK_STREAM, SOCK_TYPE_MASK, SOL_SOCKET,
+                   TASK_SIZE)
 from ..errors import E, KernelError
 from ..fs.file import drop_in_flight
 from ..fs.inodes import MAY_WRITE, SocketNode, check_permission
 from ..net import inet, unix
 from ..net.inet import InetSocket
-from ..net.socket import CONNECTED, LISTENING, NOBODY, Socket, new_buffer_size
+from ..net.socket import CONNECTED, LISTENING, NO_PEER, NOBODY, Socket, new_buffer_size
 from ..net.stack import NetStack
 from ..net.unix import UnixSocket
 from ..components.user_namespace import GID, UID
-from ..systems import fd_table, io_wait, task_identity
+from ..systems import fd_table, io_wait, task_identity, task_sched
 from ..systems import user_namespace as userns
 from .context import WouldBlock, s32, u32
 from .registry import FULL, PARTIAL, syscall
-from .sys_file import MAX_RW_COUNT, _iov, write_all
+from .sys_file import MAX_RW_COUNT, _iov, _timespec_in, write_all
 from .sys_process import getpid
 from .sys_signal import send_sigpipe
 
@@ -157,8 +158,9 @@ def _unix_bind(t, sock: UnixSocket, name: bytes | None) -> None:
         stack.abstract_bind(name, sock)
     else:
         try:
-            sock.node = t.fs.mknod(
-                name, lambda sb, mode, uid, gid: SocketNode(sb, mode, uid, gid, sock), 0o777,
+            sock.node = t.fs.mknod(  # unix_bind: the socket inode's mode less the umask
+                name, lambda sb, mode, uid, gid: SocketNode(sb, mode, uid, gid, sock),
+                sock.inode.mode & 0o777,
                 cwd=t.fsctx.cwd, creds=t.creds(), umask=t.fsctx.umask)
         except KernelError as e:
             if e.errno == E.EEXIST:
@@ -167,7 +169,19 @@ def _unix_bind(t, sock: UnixSocket, name: bytes | None) -> None:
     sock.name = name
 
 
-def _inet_dest(sock: InetSocket, raw: bytes) -> tuple[int, bytes, int]:
+def _inet_dest(sock: InetSocket, raw: bytes, connecting: bool = False) -> tuple[int, bytes, int]:
+    """The destination of a connect or send: a sockaddr of the socket's family (or AF_UNSPEC).
+    An IPv6 UDP socket also takes a sockaddr_in (ip6_datagram_connect, udpv6_sendmsg): not
+    under IPV6_V6ONLY (connect: EAFNOSUPPORT; send: ENETUNREACH)."""
+    if len(raw) >= 2 and struct.unpack_from("<H", raw)[0] == AF_UNSPEC and connecting:
+        # inet_dgram_connect / inet_stream_connect: AF_UNSPEC disconnects, whatever the length
+        return AF_UNSPEC, (inet.ANY4 if sock.family == AF_INET else inet.ANY6), 0
+    if sock.family == AF_INET6 and not sock.tcp and len(raw) >= 2 and \
+            struct.unpack_from("<H", raw)[0] == AF_INET:
+        if sock.v6only:
+            raise KernelError(E.EAFNOSUPPORT if connecting else E.ENETUNREACH)
+        fam, ip, port = inet.parse_sockaddr(AF_INET, raw)
+        return AF_INET6, ip, port
     fam, ip, port = inet.parse_sockaddr(sock.family, raw)
     if fam != sock.family and fam != AF_UNSPEC:
         raise KernelError(E.EAFNOSUPPORT)
@@ -332,7 +346,7 @@ def connect(t, fd, addr, addrlen):
                 sock.waiting_on = None  # only a task that waits is held back from POLLOUT
             _wait(t, fd, sock, POLLOUT, abi.NR_CONNECT, sock.sndtimeo, False)
         return 0
-    fam, ip, port = _inet_dest(sock, raw)
+    fam, ip, port = _inet_dest(sock, raw, connecting=True)
     if not sock.tcp:
         sock.connect_udp(fam, ip, port)
         return 0
@@ -419,7 +433,7 @@ def _send(t, fd, sock: Socket, data: bytes, flags: int, dest: bytes | None, fds=
     EPIPE sends SIGPIPE unless MSG_NOSIGNAL."""
     if flags & MSG_OOB and (isinstance(sock, UnixSocket) or not sock.tcp):
         raise KernelError(E.EOPNOTSUPP)
-    cred = cred or _scm_cred(t)
+    current = _scm_cred(t)  # ``cred``: an explicit SCM_CREDENTIALS, or None
     nonblock = bool(flags & MSG_DONTWAIT)
     try:
         if isinstance(sock, UnixSocket) and sock.stype == SOCK_DGRAM:
@@ -429,7 +443,7 @@ def _send(t, fd, sock: Socket, data: bytes, flags: int, dest: bytes | None, fds=
             if sock.name is None and sock.opt(SOL_SOCKET, abi.SO_PASSCRED):
                 _unix_bind(t, sock, None)
             try:
-                return sock.send_dgram(data, list(fds), cred, target)
+                return sock.send_dgram(data, list(fds), cred, target, current)
             except KernelError as e:
                 if e.errno == E.EAGAIN:
                     if nonblock or sock.nonblocking:
@@ -441,9 +455,11 @@ def _send(t, fd, sock: Socket, data: bytes, flags: int, dest: bytes | None, fds=
                 raise KernelError(E.EINVAL)
             return sock.send_udp(data, _inet_dest(sock, dest) if dest else None)
         if isinstance(sock, UnixSocket):
-            if dest:
+            if dest and sock.stype == SOCK_STREAM:
                 raise KernelError(E.EISCONN if sock.state == CONNECTED else E.EOPNOTSUPP)
+            # unix_seqpacket_sendmsg ignores the address
             src = unix.sockaddr(sock.name) if sock.name is not None else None
+            cred = sock.creds_for(sock.peer, cred, current)
         elif fds:
             raise KernelError(E.EINVAL)
         else:
@@ -500,7 +516,10 @@ def _control_in(t, sock: Socket, control: int, controllen: int):
             if not isinstance(sock, UnixSocket):
                 raise KernelError(E.EINVAL)
             n = len(body) // 4
-            if n == 0 or n + len(fds) > SCM_MAX_FD:
+            if n == 0:
+                pos += _align(clen)
+                continue  # scm_fp_copy: no descriptions is no error
+            if n + len(fds) > SCM_MAX_FD:
                 raise KernelError(E.EINVAL)
             for (nfd,) in struct.iter_unpack("<i", body[:n * 4]):
                 fds.append(fd_table.get_file(t.world, t.row, nfd))
@@ -524,6 +543,12 @@ def _control_in(t, sock: Socket, control: int, controllen: int):
             if gid not in (int(T.rgid[r]), int(T.egid[r]), int(T.sgid[r])) and \
                     not task_identity.own_capable(w, r, CAP_SETGID):
                 raise KernelError(E.EPERM)
+            try:  # __scm_send: the pid must name a task of the caller's namespace
+                if pid <= 0:
+                    raise KernelError(E.ESRCH)
+                task_sched.find_task(t.world, t.row, pid)
+            except KernelError:
+                raise KernelError(E.ESRCH) from None
             cred = (pid, uid, gid)
         else:
             raise KernelError(E.EINVAL)
@@ -588,7 +613,11 @@ def _recv(t, fd, sock: Socket, n: int, flags: int, nr: int):
             and not sock.so_error and sock.peer is not None and not sock.peer.released
             and sock.peer.stream_space() > 0 and not sock.nonblocking
             and not flags & MSG_DONTWAIT):
-        _wait(t, fd, sock, POLLIN | POLLRDNORM, nr, sock.rcvtimeo, False)
+        try:
+            _wait(t, fd, sock, POLLIN | POLLRDNORM, nr, sock.rcvtimeo, False)
+        except KernelError as e:  # SO_RCVTIMEO passed: MSG_WAITALL returns what there is
+            if e.errno != E.EAGAIN:
+                raise
     try:
         return sock.recv(n, flags, passcred)
     except KernelError as e:
@@ -611,8 +640,9 @@ def recvfrom(t, fd, buf, length, flags, addr, addrlen):
     sock = _sock(t, fd)
     flags = u32(flags)
     n = min(length, MAX_RW_COUNT)
-    if n and not t.mm.access_ok(buf, n, write=True):
-        raise KernelError(E.EFAULT)
+    want = sock.next_read_size(n)
+    if buf + n > TASK_SIZE or want and not t.mm.access_ok(buf, want, write=True):
+        raise KernelError(E.EFAULT)  # the copy of what is there would fault
     got = _recv(t, fd, sock, n, flags, abi.NR_RECVFROM)
     sock.drop_received(got)
     if got.data:
@@ -623,41 +653,56 @@ def recvfrom(t, fd, buf, length, flags, addr, addrlen):
 
 
 def _control_out(t, sock: Socket, got, control: int, controllen: int, flags: int) -> tuple[int, int]:
-    """Write the control messages of a receive (credentials, then descriptions: scm_recv);
-    returns (bytes used, MSG_CTRUNC or 0). Descriptions that do not fit are closed."""
-    out = bytearray()
-    trunc = 0
-    if isinstance(sock, UnixSocket) and sock.opt(SOL_SOCKET, abi.SO_PASSCRED):
-        body = struct.pack("<iII", *_seen_cred(t, got.cred))
-        if controllen - len(out) >= _CMSGHDR.size + len(body):
-            out += _CMSGHDR.pack(_CMSGHDR.size + len(body), SOL_SOCKET, SCM_CREDENTIALS) + body
-            out += bytes(min(_align(len(out)), controllen) - len(out))
-        else:
+    """Write the control messages of a receive as put_cmsg and scm_detach_fds fill the buffer:
+    UNIX credentials (SO_PASSCRED) or the IP messages an AF_INET socket asked for, then the
+    descriptions. A header that does not fit is MSG_CTRUNC and nothing; a body that does not
+    fit is cut (cmsg_len says what is there) with MSG_CTRUNC; the descriptions take what room is
+    left. Returns (bytes used, MSG_CTRUNC or 0). Descriptions that do not fit (or that the table
+    cannot take) are closed."""
+    plain = []
+    if isinstance(sock, UnixSocket):
+        if sock.opt(SOL_SOCKET, abi.SO_PASSCRED):
+            body = struct.pack("<iII", *_seen_cred(t, got.cred))
+            plain.append((SOL_SOCKET, SCM_CREDENTIALS, body))
+    elif not sock.tcp:
+        plain = sock.ip_control(got.src)
+    fds, got.fds = got.fds, []
+    if not control:
+        for f in fds:
+            drop_in_flight(f)
+        return 0, MSG_CTRUNC if plain or fds else 0
+    used, trunc = 0, 0
+    for level, ctype, body in plain:  # put_cmsg
+        room = controllen - used
+        if room < _CMSGHDR.size:
             trunc = MSG_CTRUNC
-    if got.fds:
-        room = max(0, (controllen - len(out) - _CMSGHDR.size) // 4)
-        take, rest, got.fds = got.fds[:room], got.fds[room:], []
-        if rest:
-            trunc = MSG_CTRUNC
-            for f in rest:
-                drop_in_flight(f)
+            continue
+        cmlen = _CMSGHDR.size + len(body)
+        if room < cmlen:
+            trunc, cmlen = MSG_CTRUNC, room
+        piece = _CMSGHDR.pack(cmlen, level, ctype) + body
+        t.mm.copy_out(control + used, piece[:cmlen])
+        used += min(_align(cmlen), room)
+    if fds:
+        room = controllen - used
+        fdmax = min(len(fds), (room - _CMSGHDR.size) // 4 if room > _CMSGHDR.size else 0)
         nums = []
-        for f in take:
+        for f in fds[:fdmax]:
             try:
                 nums.append(fd_table.new_fd(t.world, t.row, f,
                                             cloexec=bool(flags & MSG_CMSG_CLOEXEC)))
             except KernelError:  # EMFILE: the rest are closed (scm_detach_fds)
-                trunc = MSG_CTRUNC
                 break
-        for f in take:
+        for f in fds:
             drop_in_flight(f)  # the message's holds: the new fds hold what was installed
         if nums:
             body = struct.pack(f"<{len(nums)}i", *nums)
-            out += _CMSGHDR.pack(_CMSGHDR.size + len(body), SOL_SOCKET, SCM_RIGHTS) + body
-            out += bytes(min(_align(len(out)), controllen) - len(out))
-    if out:
-        t.mm.copy_out(control, bytes(out))
-    return len(out), trunc
+            cmlen = _CMSGHDR.size + len(body)
+            t.mm.copy_out(control + used, _CMSGHDR.pack(cmlen, SOL_SOCKET, SCM_RIGHTS) + body)
+            used += min(_align(cmlen), room)
+        if len(nums) < len(fds):
+            trunc = MSG_CTRUNC
+    return used, trunc
 
 
 def _recvmsg(t, fd, sock: Socket, msg: int, flags: int, nr: int) -> int:
@@ -666,9 +711,12 @@ def _recvmsg(t, fd, sock: Socket, msg: int, flags: int, nr: int) -> int:
         raise KernelError(E.EMSGSIZE)
     vecs = _iov(t, iov, iovlen)
     total = min(sum(n for _, n in vecs), MAX_RW_COUNT)
+    want = sock.next_read_size(total)
     for base, ln in vecs:
-        if ln and not t.mm.access_ok(base, ln, write=True):
-            raise KernelError(E.EFAULT)
+        if base + ln > TASK_SIZE or want and ln and not t.mm.access_ok(base, min(ln, want),
+                                                                        write=True):
+            raise KernelError(E.EFAULT)  # the copy of what is there would fault
+        want -= min(ln, want)
     got = _recv(t, fd, sock, total, flags, nr)
     try:
         pos = 0
@@ -694,8 +742,8 @@ def _recvmsg(t, fd, sock: Socket, msg: int, flags: int, nr: int) -> int:
     return _result(sock, got, flags)
 
 
-@syscall("recvmsg", PARTIAL, "SCM_RIGHTS and SCM_CREDENTIALS on UNIX sockets; IP control "
-         "messages (IP_PKTINFO, IP_RECVTTL, ...) are accepted as options but never delivered",
+@syscall("recvmsg", PARTIAL, "SCM_RIGHTS and SCM_CREDENTIALS on UNIX sockets; IP_PKTINFO, "
+         "IP_TTL, IP_TOS, IP_ORIGDSTADDR on AF_INET UDP sockets; no IPv6 control messages",
          args=("fd", "omsghdr", "msgflags"))
 def recvmsg(t, fd, msg, flags):
     """Implements recvmsg(2)."""
@@ -704,9 +752,15 @@ def recvmsg(t, fd, msg, flags):
 
 
 @syscall("recvmmsg", PARTIAL, "after the first message, one that would block ends the batch; "
-         "the timeout is not honoured", args=("fd", "p", "u", "msgflags", "p"))
+         "the timeout is checked after each message, as Linux's (the first wait is not bounded "
+         "by it)", args=("fd", "p", "u", "msgflags", "p"))
 def recvmmsg(t, fd, msgvec, vlen, flags, timeout):
     """Implements recvmmsg(2)."""
+    end = None
+    if timeout:  # poll_select_set_timeout, before the fd: EINVAL for an invalid timespec
+        limit = _timespec_in(t, timeout)
+        t.machine.sync_clock()
+        end = t.world.now_ns + limit
     sock = _sock(t, fd)
     vlen = min(u32(vlen), abi.UIO_MAXIOV)
     flags = u32(flags)
@@ -722,6 +776,13 @@ def recvmmsg(t, fd, msgvec, vlen, flags, timeout):
             raise
         t.mm.copy_out(hdr + 56, struct.pack("<I", n))
         done += 1
+        if end is not None:  # __sys_recvmmsg: the time left goes back; none left ends the batch
+            t.machine.sync_clock()
+            left = max(0, end - t.world.now_ns)
+            t.mm.copy_out(timeout, struct.pack("<qq", left // 1_000_000_000,
+                                               left % 1_000_000_000))
+            if not left:
+                break
     return done
 
 
@@ -739,7 +800,8 @@ _OPTS: dict[tuple[int, int], tuple] = {
     (SOL_SOCKET, abi.SO_BROADCAST): (0, "bool", None),
     (SOL_SOCKET, abi.SO_OOBINLINE): (0, "bool", None),
     (SOL_SOCKET, abi.SO_DONTROUTE): (0, "bool", None),
-    (SOL_SOCKET, abi.SO_PASSCRED): (0, "bool", None),
+    (SOL_SOCKET, abi.SO_PASSCRED): (0, "bool", (AF_UNIX,)),  # others: EOPNOTSUPP (Linux 6.16)
+    (SOL_SOCKET, abi.SO_NO_CHECK): (0, "bool", None),
     (SOL_SOCKET, abi.SO_TIMESTAMP): (0, "bool", None),
     (SOL_SOCKET, abi.SO_ZEROCOPY): (0, "bool", None),
     (SOL_SOCKET, abi.SO_RXQ_OVFL): (0, "bool", None),
@@ -769,38 +831,99 @@ _OPTS: dict[tuple[int, int], tuple] = {
     (IPPROTO_IP, abi.IP_MTU_DISCOVER): (1, ("range", 0, 5), _INET),
     (IPPROTO_IP, abi.IP_MULTICAST_TTL): (1, ("range", 0, 255), _INET),
     (IPPROTO_IP, abi.IP_MULTICAST_LOOP): (1, "bool", _INET),
+    (IPPROTO_IP, abi.IP_RECVORIGDSTADDR): (0, "bool", _INET),
+    (IPPROTO_IP, abi.IP_MULTICAST_ALL): (1, "bool", _INET),
+    (IPPROTO_IPV6, abi.IPV6_RECVERR): (0, "bool", (AF_INET6,)),
+    (IPPROTO_IPV6, abi.IPV6_RECVTCLASS): (0, "bool", (AF_INET6,)),
+    (IPPROTO_IPV6, abi.IPV6_RECVORIGDSTADDR): (0, "bool", (AF_INET6,)),
     (IPPROTO_IPV6, abi.IPV6_V6ONLY): (0, "bool", (AF_INET6,)),
     (IPPROTO_IPV6, abi.IPV6_RECVPKTINFO): (0, "bool", (AF_INET6,)),
     (IPPROTO_IPV6, abi.IPV6_MULTICAST_LOOP): (1, "bool", (AF_INET6,)),
     (IPPROTO_IPV6, abi.IPV6_TCLASS): (0, ("range", -1, 255), (AF_INET6,)),
     (IPPROTO_IPV6, abi.IPV6_MULTICAST_HOPS): (1, ("range", -1, 255), (AF_INET6,)),
 }
+# IP options do_ip_setsockopt reads as an int or, from a shorter buffer, an unsigned char (a
+# zero length is 0); those that need at least a byte.
+_IP_INT_OR_CHAR = {abi.IP_TOS, abi.IP_TTL, abi.IP_PKTINFO, abi.IP_MTU_DISCOVER, abi.IP_RECVERR,
+                   abi.IP_RECVTTL, abi.IP_RECVTOS, abi.IP_FREEBIND, abi.IP_MULTICAST_TTL,
+                   abi.IP_MULTICAST_LOOP, abi.IP_RECVORIGDSTADDR, abi.IP_MULTICAST_ALL}
+_IP_AT_LEAST_A_BYTE = {abi.IP_TTL, abi.IP_MULTICAST_TTL, abi.IP_MULTICAST_LOOP}
 # TTL-like options where -1 asks for the default.
 _DEFAULTING = {(IPPROTO_IP, abi.IP_TTL): abi.IP_DEFAULT_TTL,
                (IPPROTO_IPV6, abi.IPV6_UNICAST_HOPS): abi.IP_DEFAULT_TTL}
 
 
-def _level_ok(sock: Socket, level: int) -> None:
-    """EOPNOTSUPP for a level the socket's family and protocol have no handler for (UNIX: only
-    SOL_SOCKET; a UDP socket: not SOL_TCP; an IPv4 one: not SOL_IPV6)."""
+def _not_for_family(key: tuple[int, int]) -> int:
+    """The errno of an option the socket's family does not have: SO_PASSCRED is EOPNOTSUPP
+    outside AF_UNIX (sk_may_scm_recv, since Linux 6.16); the others ENOPROTOOPT."""
+    return E.EOPNOTSUPP if key == (SOL_SOCKET, abi.SO_PASSCRED) else E.ENOPROTOOPT
+
+
+def _level_ok(sock: Socket, level: int, setting: bool = False) -> None:
+    """The error for a level the socket's family and protocol have no handler for (UNIX: only
+    SOL_SOCKET; a UDP socket: not SOL_TCP; an IPv4 one: not SOL_IPV6). An inet socket passes
+    it to the IP layer, which answers ENOPROTOOPT, except IPv4's getsockopt: EOPNOTSUPP
+    (do_ip_setsockopt, do_ip_getsockopt, ipv6_{set,get}sockopt); UNIX has no handler at all:
+    EOPNOTSUPP."""
     if level == SOL_SOCKET:
         return
     if isinstance(sock, UnixSocket):
         raise KernelError(E.EOPNOTSUPP)
+    err = E.ENOPROTOOPT if setting or sock.family == AF_INET6 else E.EOPNOTSUPP
     if level == IPPROTO_TCP and not sock.tcp or level == IPPROTO_UDP and sock.tcp:
-        raise KernelError(E.EOPNOTSUPP)  # ip_getsockopt: not SOL_IP
+        raise KernelError(err)
     if level == IPPROTO_IPV6 and sock.family != AF_INET6:
-        raise KernelError(E.EOPNOTSUPP)
+        raise KernelError(err)
     if level not in (IPPROTO_IP, IPPROTO_IPV6, IPPROTO_TCP, IPPROTO_UDP):
-        raise KernelError(E.EOPNOTSUPP)
+        raise KernelError(err)
+
+
+def _ip_mreqn(t, optval: int, n: int) -> tuple[bytes, bytes, int]:
+    """(group, interface address, interface index) of an ip_mreqn, or of an ip_mreq (no index)."""
+    raw = t.mm.copy_in(optval, abi.IP_MREQN_SIZE if n >= abi.IP_MREQN_SIZE else abi.IP_MREQ_SIZE)
+    ifindex = struct.unpack_from("<i", raw, 8)[0] if len(raw) >= abi.IP_MREQN_SIZE else 0
+    return bytes(raw[:4]), bytes(raw[4:8]), ifindex
+
+
+def _ip_membership(t, sock: Socket, opt: int, optval: int, n: int) -> int:
+    """IP_ADD_MEMBERSHIP / IP_DROP_MEMBERSHIP (ip_mc_join_group, ip_mc_leave_group): EPROTO on
+    a TCP socket, EINVAL for a short argument or a group address that is not multicast."""
+    if sock.tcp:
+        raise KernelError(E.EPROTO)
+    if n < abi.IP_MREQ_SIZE:
+        raise KernelError(E.EINVAL)
+    group, ifaddr, ifindex = _ip_mreqn(t, optval, n)
+    if not inet.is_multicast4(inet.V4MAPPED + group):
+        raise KernelError(E.EINVAL)
+    if opt == abi.IP_ADD_MEMBERSHIP:
+        sock.join(inet.V4MAPPED + group, ifindex, ifaddr)
+    else:
+        sock.leave(inet.V4MAPPED + group, ifindex, ifaddr)
+    return 0
+
+
+def _ip_multicast_if(t, sock: Socket, optval: int, n: int) -> int:
+    """IP_MULTICAST_IF: an ip_mreqn, an ip_mreq (its interface address) or an in_addr."""
+    if sock.tcp:
+        raise KernelError(E.EPROTO)  # inet->is_icsk: multicast is for datagram sockets
+    if n >= abi.IP_MREQ_SIZE:
+        _, ifaddr, ifindex = _ip_mreqn(t, optval, n)
+    elif n >= 4:
+        ifaddr, ifindex = bytes(t.mm.copy_in(optval, 4)), 0
+    else:
+        raise KernelError(E.EINVAL)
+    sock.set_multicast_if(ifindex, ifaddr)
+    return 0
 
 
 def _timeval_ns(raw: bytes) -> int:
+    """sock_set_timeout: EDOM for bad microseconds; {0, 0} is no timeout (0 here); a negative
+    time is a timeout of zero, which fails at once (-1 here)."""
     sec, usec = struct.unpack("<qq", raw[:16])
     if usec < 0 or usec >= 1_000_000:
         raise KernelError(E.EDOM)
     if sec < 0:
-        return 0
+        return -1
     return sec * 1_000_000_000 + usec * 1000
 
 
@@ -809,7 +932,7 @@ def _get_value(t, sock: Socket, level: int, opt: int) -> bytes:
     if key in _OPTS:
         default, _, fams = _OPTS[key]
         if fams is not None and sock.family not in fams:
-            raise KernelError(E.ENOPROTOOPT)
+            raise KernelError(_not_for_family(key))
         return struct.pack("<i", sock.opt(level, opt, default))
     if key in _DEFAULTING:
         v = sock.opt(level, opt, -1)
@@ -832,12 +955,12 @@ def _get_value(t, sock: Socket, level: int, opt: int) -> bytes:
         if opt == abi.SO_ACCEPTCONN:
             return struct.pack("<i", int(sock.state == LISTENING))
         if opt == abi.SO_PEERCRED:
-            return struct.pack("<iII", *_seen_cred(t, sock.peer_cred if isinstance(sock, UnixSocket)
-                                                   else None))
+            cred = sock.peer_cred if isinstance(sock, UnixSocket) else None
+            return struct.pack("<iII", *(_seen_cred(t, cred) if cred else NO_PEER))
         if opt == abi.SO_LINGER:
             return struct.pack("<ii", *sock.linger)
         if opt in (abi.SO_RCVTIMEO, abi.SO_SNDTIMEO):
-            ns = sock.rcvtimeo if opt == abi.SO_RCVTIMEO else sock.sndtimeo
+            ns = max(0, sock.rcvtimeo if opt == abi.SO_RCVTIMEO else sock.sndtimeo)
             return struct.pack("<qq", ns // 1_000_000_000, ns % 1_000_000_000 // 1000)
         if opt == abi.SO_SNDLOWAT:
             return struct.pack("<i", 1)
@@ -845,6 +968,8 @@ def _get_value(t, sock: Socket, level: int, opt: int) -> bytes:
             return struct.pack("<i", sock.opt(level, opt))
     if level == IPPROTO_TCP and opt == abi.TCP_MAXSEG:
         return struct.pack("<i", 65483 if sock.state == CONNECTED else abi.TCP_MSS_DEFAULT)
+    if level == IPPROTO_IP and opt == abi.IP_MULTICAST_IF:
+        return bytes(sock.mc_addr)  # an in_addr
     raise KernelError(E.ENOPROTOOPT)
 
 
@@ -873,7 +998,7 @@ def setsockopt(t, fd, level, optname, optval, optlen):
     level, opt, n = s32(level), s32(optname), s32(optlen)
     if n < 0:
         raise KernelError(E.EINVAL)
-    _level_ok(sock, level)
+    _level_ok(sock, level, True)
     key = (level, opt)
     if level == SOL_SOCKET and opt in (abi.SO_LINGER, abi.SO_RCVTIMEO, abi.SO_SNDTIMEO):
         size = 8 if opt == abi.SO_LINGER else 16
@@ -888,13 +1013,29 @@ def setsockopt(t, fd, level, optname, optval, optlen):
         else:
             sock.sndtimeo = _timeval_ns(raw)
         return 0
-    if n < 4:
+    if level == IPPROTO_IP and opt in (abi.IP_ADD_MEMBERSHIP, abi.IP_DROP_MEMBERSHIP):
+        return _ip_membership(t, sock, opt, optval, n)
+    if level == IPPROTO_IP and opt == abi.IP_MULTICAST_IF:
+        return _ip_multicast_if(t, sock, optval, n)
+    if level == IPPROTO_IP and opt in _IP_INT_OR_CHAR:
+        if n >= 4:
+            value = struct.unpack("<i", t.mm.copy_in(optval, 4))[0]
+        elif n >= 1:
+            value = t.mm.copy_in(optval, 1)[0]
+        elif opt in _IP_AT_LEAST_A_BYTE:
+            raise KernelError(E.EINVAL)
+        else:
+            value = 0
+        if opt == abi.IP_MULTICAST_TTL and value == -1:
+            value = 1  # the default
+    elif n < 4:
         raise KernelError(E.EINVAL)
-    value = struct.unpack("<i", t.mm.copy_in(optval, 4))[0]
+    else:
+        value = struct.unpack("<i", t.mm.copy_in(optval, 4))[0]
     if key in _OPTS:
         _, kind, fams = _OPTS[key]
         if fams is not None and sock.family not in fams:
-            raise KernelError(E.ENOPROTOOPT)
+            raise KernelError(_not_for_family(key))
         if kind == "bool":
             value = int(value != 0)
         elif kind != "int" and not kind[1] <= value <= kind[2]:

@@ -26,6 +26,31 @@ def test_inet_sockets_match_linux(guest_build, libc):
     assert b"received 1048576" in native.stdout
 
 
+def test_unix_control_messages_match_linux(guest_build, libc):
+    """Control buffers too small, credentials only under SO_PASSCRED, SCM_RIGHTS with none,
+    SCM_CREDENTIALS of no process, zero-length reads taking descriptors, accept's SO_PASSCRED."""
+    native, _ = same([guest_build("sockets_cmsg", libc)])
+    out = native.stdout.decode()
+    assert "pid 0 uid 65534 gid 65534" in out and "accepted passcred 1" in out
+    assert "recvmsg(room 20): 5 controllen 20 ctrunc 1" in out
+
+
+def test_socket_call_edges_match_linux(guest_build, libc):
+    """The netdevice ioctls about lo on any socket; recvmmsg's timeout (EINVAL before the fd,
+    the time left written back)."""
+    native, _ = same([guest_build("sockets_calls", libc)])
+    out = native.stdout.decode()
+    assert "name of 1: lo" in out and "left in (4s, 5s]: 1" in out
+
+
+def test_multicast_on_lo_matches_linux(guest_build, libc):
+    """IPv4 multicast over lo: memberships by index and address, IP_MULTICAST_IF, members and
+    IP_MULTICAST_ALL, IP_MULTICAST_LOOP changing nothing on lo, a socket bound to the group."""
+    native, _ = same([guest_build("sockets_mcast", libc)])
+    out = native.stdout.decode()
+    assert 'r1 (member): "hello"' in out and "r3 (IP_MULTICAST_ALL off): nothing" in out
+
+
 def test_destinations_off_the_machine_are_unreachable(guest_build):
     r = run_guest([guest_build("sockets_inet"), "unreach"])
     assert r.status == 0, r.stderr
@@ -43,11 +68,13 @@ def test_connections_and_descriptors_in_flight_resume(guest_build, libc, frac):
     assert_resumes(guest_build("sockets_ckpt", libc), frac)
 
 
-# The Done-when demo: the host's python3 runs `-m http.server` (a dual-stack listener on ::) in the
-# background of a guest shell, and a urllib client in the same shell fetches a page over 127.0.0.1
-# and over ::1. The port is the guest's own: nothing on the host listens or connects.
+# The Done-when demo: the host's python3 runs `-m http.server --bind ::` (a dual-stack listener on
+# ::; without --bind it takes getaddrinfo's first passive address, which glibc's RFC 3484 sort
+# makes 0.0.0.0 on Linux) in the background of a guest shell, and a urllib client in the same
+# shell fetches a page over 127.0.0.1 and over ::1. The port is the guest's own: nothing on the
+# host listens or connects.
 HTTP_DEMO = r"""
-python3 -m http.server 8766 --directory /usr/share > /tmp/server.log 2>&1 &
+python3 -m http.server 8766 --bind :: --directory /usr/share > /tmp/server.log 2>&1 &
 python3 - <<'PY'
 import time, urllib.request
 for attempt in range(120):
@@ -73,6 +100,24 @@ def test_http_server_and_urllib_client_in_one_guest_shell():
     r = run_guest(["/bin/sh", "-c", HTTP_DEMO], env=env, timeout=900)
     assert r.status == 0, r.stderr
     assert r.stdout.decode().splitlines() == ["ipv4 200 True ipv6 200 True", "2"], r.stderr
+
+
+GAI_ORDER = """
+import socket
+print([a[0].name for a in socket.getaddrinfo(None, 8766, type=socket.SOCK_STREAM,
+                                             flags=socket.AI_PASSIVE)])
+print([a[4][0] for a in socket.getaddrinfo("::1", 1, type=socket.SOCK_DGRAM)])
+"""
+
+
+def test_getaddrinfo_sorts_addresses_as_on_linux():
+    """glibc's RFC 3484 sort connects a UDP socket to each address (an IPv6 one also to IPv4
+    addresses), reads its source with getsockname and dissolves it with AF_UNSPEC: the order it
+    gives must be Linux's (the passive wildcard: 0.0.0.0 before ::)."""
+    python = shutil.which("python3")
+    assert python is not None
+    native, _ = same([python, "-c", GAI_ORDER])
+    assert native.stdout.decode().splitlines()[0] == "['AF_INET', 'AF_INET6']"
 
 
 def test_bad_input_to_socket_calls_gets_linuxs_errnos(guest_build, libc):
