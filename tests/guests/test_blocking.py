@@ -57,7 +57,7 @@ def _check_rows(m, seen):
     # Python object names its row, World and address space and keeps its registers (and id
     # caches), no wait, restart, signal or name state.
     for task in m.tasks.values():
-        assert set(vars(task)) <= {"world", "row", "machine", "fs", "mm", "ctx", "initial_regs",
+        assert set(vars(task)) <= {"world", "row", "machine", "_fs", "mm", "ctx", "initial_regs",
                                    "pid_cache", "tid_cache"}, vars(task)
     seen.append(counts)
 
