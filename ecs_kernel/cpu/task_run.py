@@ -376,24 +376,7 @@ class Machine:
             T = self.world.tasks
             if T.alive[self.current] and T.rseq_addr[self.current]:
                 T.rseq_event[self.current] = True  # rseq_preempt
-        gm = self.memory_of(row)
-        uc = gm.uc
-        loaded = gm.loaded_row if gm.loaded_row >= 0 else row
-        task = self.tasks[row]
-        if loaded != row:
-            prev = self.tasks.get(loaded)
-            if prev is not None:
-                if prev.ctx is None:
-                    prev.ctx = uc.context_save()
-                else:
-                    uc.context_update(prev.ctx)
-            if task.initial_regs is None and task.ctx is not None:
-                uc.context_restore(task.ctx)
-        if task.initial_regs is not None:
-            # a new thread's first registers, or a restored task's (its engine is new)
-            sigframe.load_context(uc, *task.initial_regs)
-            task.initial_regs = None
-        gm.loaded_row = row
+        uc = self._load_registers(row)
         self.current = row
         self.current_task = self.tasks[row]
         self.platform.current_uch = uc._uch
@@ -482,6 +465,13 @@ class Machine:
         """The engine of task ``row`` (not running: a stopped tracee) with its registers loaded,
         for its tracer to read and write (the task that was loaded keeps its own in its context,
         as switch_to keeps them)."""
+        return self._load_registers(row)
+
+    def _load_registers(self, row: int):
+        """Make ``row``'s registers the ones in its engine (an engine shared by threads holds
+        one thread's at a time): the thread loaded there keeps its own in its context first;
+        ``row`` gets its saved context, or a new thread's (a restored task's) first registers.
+        Returns the engine."""
         gm = self.memory_of(row)
         uc = gm.uc
         loaded = gm.loaded_row if gm.loaded_row >= 0 else row
@@ -496,6 +486,7 @@ class Machine:
             if task.initial_regs is None and task.ctx is not None:
                 uc.context_restore(task.ctx)
         if task.initial_regs is not None:
+            # a new thread's first registers, or a restored task's (its engine is new)
             sigframe.load_context(uc, *task.initial_regs)
             task.initial_regs = None
         gm.loaded_row = row
