@@ -418,6 +418,11 @@ class HostBuffer:
         write_at(self.foff + off, bytes(self.arr[off:end]))
 
 
+def _distinct_sorted(a: np.ndarray) -> int:
+    """How many distinct values the sorted array ``a`` holds."""
+    return int(np.count_nonzero(a[1:] != a[:-1])) + 1 if len(a) else 0
+
+
 def _just_made(hb: HostBuffer, off: int, n: int) -> bool:
     """A child's buffer fork just put on its snapshot holds the snapshot's bytes but where it
     was zeroed since (``holes``, which :meth:`AddressSpace._code_tag` checks first)."""
@@ -943,10 +948,12 @@ class AddressSpace:
         rss = (anon + filed + shmem) * PAGE_SIZE
         self.hiwater_rss = max(self.hiwater_rss, rss)
         self.hiwater_vm = max(self.hiwater_vm, total)
-        pg = np.unique(np.concatenate(touched)) if touched else np.zeros(0, np.int64)
+        pg = np.sort(np.concatenate(touched)) if touched else np.zeros(0, np.int64)
         # x86-64 page tables that map them: a PTE page per 2 MiB, a PMD page per GiB, a PUD page
-        # per 512 GiB touched, and the PGD (Linux's mm_pgtables_bytes).
-        pte = sum(len(np.unique(pg >> k)) for k in (9, 18, 27)) + 1 if len(pg) else 1
+        # per 512 GiB touched, and the PGD (Linux's mm_pgtables_bytes). (Distinct values of a
+        # sorted array by hand: np.unique imports numpy.ma at its first call, ~8 ms of the
+        # start-up of every run, whose first exit comes here.)
+        pte = sum(_distinct_sorted(pg >> k) for k in (9, 18, 27)) + 1 if len(pg) else 1
         return MemoryUsage(size=total, peak=self.hiwater_vm, rss=rss, hwm=self.hiwater_rss,
                            anon=anon * PAGE_SIZE, file=filed * PAGE_SIZE,
                            shmem=shmem * PAGE_SIZE, data=data, stack=stk, exe=exe_b,
