@@ -98,6 +98,12 @@ TLB_MISS_CB = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_uint64, ctypes.c_int64)
 INSNS_PER_BLOCK = 4
 # count= quanta before numba is loaded for the block hook (see Platform.__init__)
 COUNT_QUANTA_BEFORE_BLOCKS = 24
+# Unbounded runs an engine makes with the block-quantum hook installed but disarmed before the
+# hook is removed. Installing or removing it flushes all translated code, so an engine that
+# alternates (a shell whose child runs beside it, then is waited for: two changes a fork) would
+# translate its loop again every time; a disarmed hook costs a call per block (~3.5 ns a block
+# on a one-block loop, docs/measurements.md), which a run pays only until the next few stops.
+BLOCK_HOOK_IDLE_RUNS = 8
 
 # CPU exceptions (interrupt vectors) and the signal Linux sends for each, and its si_code (Linux
 # do_trap / do_error_trap: FPE_INTDIV, ILL_ILLOPN, ...).
@@ -231,6 +237,7 @@ class GuestMemory:
         # control block (blocks left, uc_emu_stop's address, whether it ended the last run).
         self.block_hook = None
         self.bq_ctl = None
+        self.hook_idle_runs = 0  # unbounded runs since the block hook was last armed
         self.scratch_ctx = None  # a context object reused by clear_exception_in_flight
         self.pool = None  # the platform's EnginePool: where this engine goes when the memory dies
         # the callbacks of the hooks that read this address space (replaced on recycling)
@@ -368,6 +375,7 @@ class EnginePool:
             raise KernelError(E.ENOMEM, f"fork: the host refused memory ({e})") from None
         child = GuestMemory(aspace, uc)
         for k in ("hooks", "tlb_hook", "tlb_compiled", "counted", "block_hook", "bq_ctl",
+                  "hook_idle_runs",
                   "scratch_ctx", "tlb_cbs", "syscall_cb", "syscall_hook", "install_hooks", "pool"):
             setattr(child, k, getattr(old, k))
         old.hooks, old.tlb_cbs, old.pool = [], [], None
@@ -657,8 +665,13 @@ class Platform:
             gm.bq_ctl[BQ_ENDED] = 0
             self.block_quanta_runs += 1
         else:
-            self._set_block_hook(gm, False)
+            if quantum or gm.hook_idle_runs >= BLOCK_HOOK_IDLE_RUNS:
+                self._set_block_hook(gm, False)
             self._set_counting(gm, bool(quantum))
+        if gm.block_hook is not None and not by_blocks:
+            gm.hook_idle_runs += 1  # installed, disarmed (budget 0): see BLOCK_HOOK_IDLE_RUNS
+        else:
+            gm.hook_idle_runs = 0
         self.exception_in_flight = False
         try:
             uc.emu_start(self.regs.read(uc, X.UC_X86_REG_RIP), 0, count=0 if by_blocks else quantum)
