@@ -150,11 +150,22 @@ def main(argv=None) -> int:
         return 130
 
 
+# The commands cli_run.add_run_parser adds: given one of them first, only its parsers are built
+# (argparse's help strings go through gettext, which looks up message catalogues at every call,
+# and the other commands' modules are not imported: a few ms of every `ecs-kernel run`).
+_RUN_COMMANDS = ("run", "restore", "syscalls")
+
+
 def _parse(argv):
     """The command line's namespace (``cmd`` None: the short usage was printed)."""
     ap = argparse.ArgumentParser(prog="ecs-kernel", description="A data-oriented emulation of the core Linux kernel.")
     ap.add_argument("--version", action="version", version=f"ecs-kernel {__version__}")
     sub = ap.add_subparsers(dest="cmd", metavar="COMMAND")
+    given = sys.argv[1:] if argv is None else list(argv)
+    if given[:1] and given[0] in _RUN_COMMANDS:
+        from .cli_run import add_run_parser
+        add_run_parser(sub)
+        return _parse_args(ap, sub, given)
     p = sub.add_parser("lifecycle",
                        help="create, exit and reap processes; print the cost per operation",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -181,6 +192,10 @@ def _parse(argv):
                             "(ARGs go to it: `ecs-kernel bench --help`)")
     b.add_argument("args", nargs=argparse.REMAINDER)
     b.set_defaults(fn=_bench)
+    return _parse_args(ap, sub, given)
+
+
+def _parse_args(ap, sub, argv):
     args, unknown = ap.parse_known_args(argv)
     if args.cmd is None:
         if unknown:

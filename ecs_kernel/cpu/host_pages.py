@@ -64,18 +64,26 @@ def map_fixed(addr: int, length: int, fd: int, offset: int) -> None:
         raise MemoryError(f"host mmap of {length} bytes failed: {os.strerror(err)}")
 
 
+_VEC: list = [np.zeros(4096, np.uint8), 0]  # mincore's vector, reused (and its address)
+_VEC[1] = _VEC[0].__array_interface__["data"][0]
+
+
 def resident_pages(arr: np.ndarray) -> np.ndarray:
     """Indices of the pages of ``arr`` (a page-aligned host mapping) that the host has backed
     (mincore: in our page table, or a file page in the page cache): the only ones that can hold
     anything but zeros or a snapshot's page. A 1 TiB reservation costs its page tables' walk,
     not a read of every page."""
-    base = int(arr.ctypes.data)
+    base = arr.__array_interface__["data"][0]
     out = []
     for off in range(0, len(arr), _MINCORE_CHUNK):
         n = min(_MINCORE_CHUNK, len(arr) - off)
-        vec = np.zeros((n + PAGE_SIZE - 1) // PAGE_SIZE, np.uint8)
+        k = (n + PAGE_SIZE - 1) // PAGE_SIZE
+        if k > len(_VEC[0]):
+            _VEC[0] = np.zeros(k, np.uint8)
+            _VEC[1] = _VEC[0].__array_interface__["data"][0]
+        vec = _VEC[0][:k]
         if _libc.mincore(ctypes.c_void_p(base + off), ctypes.c_size_t(n),
-                         vec.ctypes.data_as(ctypes.c_void_p)) != 0:
+                         ctypes.c_void_p(_VEC[1])) != 0:
             if ctypes.get_errno() == errno.ENOMEM:  # not mapped (any more): nothing there
                 return np.zeros(0, np.int64)
             return np.arange(len(arr) // PAGE_SIZE)  # cannot ask: look at every page
@@ -83,10 +91,24 @@ def resident_pages(arr: np.ndarray) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros(0, np.int64)
 
 
+_RUNS_IN_PYTHON = 64
+
+
 def runs(pages: np.ndarray) -> list[tuple[int, int]]:
     """Sorted page indices as ``(first, count)`` runs of consecutive pages."""
     if not len(pages):
         return []
+    if len(pages) <= _RUNS_IN_PYTHON:  # numpy's calls cost more than a loop over a few pages
+        pl = pages.tolist()
+        out = []
+        first = prev = pl[0]
+        for p in pl[1:]:
+            if p != prev + 1:
+                out.append((first, prev - first + 1))
+                first = p
+            prev = p
+        out.append((first, prev - first + 1))
+        return out
     cut = np.flatnonzero(np.diff(pages) != 1) + 1
     starts = np.concatenate(([0], cut))
     ends = np.concatenate((cut, [len(pages)]))

@@ -180,7 +180,10 @@ def deliver(machine) -> None:
     box = machine.host_signals
     w = machine.world
     if box.oom and box.take_oom():
-        host_limits.oom_kill(machine)
+        # engines parked for recycling go first: the memory may then be under the limit
+        pool = machine.platform.engine_pool
+        if not pool.drain() or host_limits.current().over():
+            host_limits.oom_kill(machine)
     for signo in box.take(machine.platform.fastpath):
         pg = foreground_pgrp(w, box.job_pgid)
         if pg >= 0:

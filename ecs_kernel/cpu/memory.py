@@ -156,6 +156,7 @@ _UC_PERM = tuple(_pw.effective_prot.py_func(p) for p in range(8))
 
 _UC_CTL_TLB_FLUSH = 11  # unicorn_const.UC_CTL_TLB_FLUSH (the 2.1.4 binding has no method for it)
 _UC_CTL_IO_WRITE = 1
+_UC_CTL_TB_FLUSH = 10  # unicorn_const.UC_CTL_TB_FLUSH
 
 _MAP_NORESERVE_HOST = MAP_NORESERVE  # the host is Linux too; Python's mmap module lacks it
 
@@ -266,11 +267,46 @@ class HostBuffer:
             _next_shared_ino[0] += 1
 
     @classmethod
-    def on_snapshot(cls, snap: Snapshot) -> "HostBuffer":
-        """A private buffer whose pages are ``snap``'s until written."""
+    def on_snapshot(cls, snap: Snapshot, into: "HostBuffer | None" = None) -> "HostBuffer":
+        """A private buffer whose pages are ``snap``'s until written (at ``into``'s host range:
+        see :meth:`over`)."""
+        if into is not None:
+            return cls.over(into, snap)
         hb = cls(snap.size)
         hb.rebase(snap)
         return hb
+
+    @classmethod
+    def over(cls, old: "HostBuffer", snap: Snapshot | None) -> "HostBuffer":
+        """A private buffer at the host range of ``old`` (a dead process's buffer of the same
+        size, which nothing uses any more): ``snap``'s pages, or fresh zero pages. A recycled
+        engine's regions point at that range (cpu/platform.py EnginePool), so they stay valid;
+        whatever ``old`` held is replaced (MAP_FIXED), never seen."""
+        hb = cls.__new__(cls)
+        hb.mm, hb.arr, hb.addr, hb.size = old.mm, old.arr, old.addr, old.size
+        hb.shared = False
+        hb.file = None
+        hb.foff = hb.flen = hb.ino = 0
+        hb.base = None
+        hb.holes = False
+        if snap is None:
+            _hp.map_fixed(hb.addr, hb.size, -1, 0)
+        else:
+            hb.rebase(snap)
+        return hb
+
+    def clean(self, off: int, length: int) -> bool:
+        """``[off, off+length)`` holds its base snapshot's bytes at the same offsets: a private
+        buffer on a snapshot, with no holes made since and no page of the range written."""
+        if self.shared or self.base is None or self.holes:
+            return False
+        pages = _hp.resident_pages(self.arr[off:off + length])
+        if not len(pages):
+            return True
+        pm = _hp.pagemap(self.addr + off, pages)
+        own = ((pm & np.uint64(_hp.PM_PRESENT | _hp.PM_SWAPPED)) != 0) \
+            & ((pm & np.uint64(_hp.PM_FILE)) == 0)
+        return not own.any()
 
     def rebase(self, snap: Snapshot) -> None:
         """Put this (private) buffer on ``snap``, which must hold its current contents."""
@@ -289,23 +325,24 @@ class HostBuffer:
             & ((pm & np.uint64(_hp.PM_FILE)) == 0)
         return pages[own]
 
-    def fork_copy(self) -> "HostBuffer":
+    def fork_copy(self, into: "HostBuffer | None" = None) -> "HostBuffer":
         """Fork's half of copy-on-write: the child's buffer, on a snapshot of this private
         buffer's contents that both then map MAP_PRIVATE. A buffer already on a snapshot that
         wrote nothing since hands out that one (no copy); otherwise the pages not all zero go
         into a new snapshot and, once the child's buffer is made (what may fail: MemoryError,
         OSError, with nothing changed here), this buffer moves onto it in place (its own pages
-        go back to the host; the same host address, so Unicorn's regions stay valid)."""
+        go back to the host; the same host address, so Unicorn's regions stay valid).
+        ``into``: a dead buffer of the same size whose host range the child's takes (:meth:`over`)."""
         if self.base is not None and not self.holes and not len(self.own_pages()):
             _hp.stats["reused"] += 1
-            return HostBuffer.on_snapshot(self.base)
+            return HostBuffer.on_snapshot(self.base, into)
         snap = Snapshot(self.size)
         pages = _hp.resident_pages(self.arr)
         if len(pages):
             words = self.arr.view(np.uint64).reshape(-1, PAGE_SIZE // 8)
             pages = pages[words[pages].any(axis=1)]
         snap.write_pages(memoryview(self.mm), pages)
-        child = HostBuffer.on_snapshot(snap)
+        child = HostBuffer.on_snapshot(snap, into)
         self.rebase(snap)
         return child
 
@@ -379,6 +416,48 @@ class HostBuffer:
         if write_at is None or end <= off:
             return
         write_at(self.foff + off, bytes(self.arr[off:end]))
+
+
+def _distinct_sorted(a: np.ndarray) -> int:
+    """How many distinct values the sorted array ``a`` holds."""
+    return int(np.count_nonzero(a[1:] != a[:-1])) + 1 if len(a) else 0
+
+
+def _just_made(hb: HostBuffer, off: int, n: int) -> bool:
+    """A child's buffer fork just put on its snapshot holds the snapshot's bytes but where it
+    was zeroed since (``holes``, which :meth:`AddressSpace._code_tag` checks first)."""
+    return True
+
+
+# Bytes of kept regions whose translated code is removed page by page (Unicorn looks up each
+# page); above it one flush of all translated code is cheaper.
+_REMOVE_CACHE_MAX = 256 << 20
+
+
+class ParkedSpace:
+    """What an engine parked for recycling keeps of its dead address space (AddressSpace.park):
+    ``regions`` ``{start: (end, uc_perm, host, code_tag)}`` as mapped in the engine, ``bufs``
+    the private buffers (by index) whose host ranges they point into, and the dead address
+    space itself (its TLB control block is what the engine's fill hook reads until re-hooked).
+    ``kept``/``flushed``: after a fork, the regions kept and those whose code was removed."""
+
+    __slots__ = ("aspace", "regions", "bufs", "exe_path", "kept", "flushed")
+
+    def __init__(self, aspace, regions: dict, bufs: dict):
+        self.aspace = aspace
+        self.regions = regions
+        self.bufs = bufs
+        self.exe_path = aspace.exe_path
+        self.kept = self.flushed = 0
+
+    def take_buffer(self, b: int, size: int) -> HostBuffer | None:
+        """The dead private buffer ``b`` if it has ``size`` bytes (its host range is the child's
+        buffer ``b``'s now: each is given once)."""
+        hb = self.bufs.get(b)
+        if hb is None or hb.size != size:
+            return None
+        del self.bufs[b]
+        return hb
 
 
 class MemoryUsage(NamedTuple):
@@ -869,10 +948,12 @@ class AddressSpace:
         rss = (anon + filed + shmem) * PAGE_SIZE
         self.hiwater_rss = max(self.hiwater_rss, rss)
         self.hiwater_vm = max(self.hiwater_vm, total)
-        pg = np.unique(np.concatenate(touched)) if touched else np.zeros(0, np.int64)
+        pg = np.sort(np.concatenate(touched)) if touched else np.zeros(0, np.int64)
         # x86-64 page tables that map them: a PTE page per 2 MiB, a PMD page per GiB, a PUD page
-        # per 512 GiB touched, and the PGD (Linux's mm_pgtables_bytes).
-        pte = sum(len(np.unique(pg >> k)) for k in (9, 18, 27)) + 1 if len(pg) else 1
+        # per 512 GiB touched, and the PGD (Linux's mm_pgtables_bytes). (Distinct values of a
+        # sorted array by hand: np.unique imports numpy.ma at its first call, ~8 ms of the
+        # start-up of every run, whose first exit comes here.)
+        pte = sum(_distinct_sorted(pg >> k) for k in (9, 18, 27)) + 1 if len(pg) else 1
         return MemoryUsage(size=total, peak=self.hiwater_vm, rss=rss, hwm=self.hiwater_rss,
                            anon=anon * PAGE_SIZE, file=filed * PAGE_SIZE,
                            shmem=shmem * PAGE_SIZE, data=data, stack=stk, exe=exe_b,
@@ -1909,7 +1990,7 @@ class AddressSpace:
 
     # ------------------------------------------------------------------ fork / release
 
-    def fork(self, uc_new) -> "AddressSpace":
+    def fork(self, uc_new, parked: "ParkedSpace | None" = None) -> "AddressSpace":
         """MemoryManager.Fork: a child address space in ``uc_new`` sharing the private memory
         copy-on-write (MAP_SHARED memory stays shared; MADV_DONTFORK rows are left out;
         MADV_WIPEONFORK rows are zero in the child).
@@ -1919,7 +2000,12 @@ class AddressSpace:
         first write to a page by either copies that page (cpu/host_pages.py). A buffer whose
         rows were never writable since they were made zero is not shared (a fresh one). MemoryError
         if the host refuses (the caller's ENOMEM); the parent is unchanged then but for buffers
-        moved onto snapshots, which hold the same bytes."""
+        moved onto snapshots, which hold the same bytes.
+
+        ``parked``: ``uc_new`` is a dead process's engine (cpu/platform.py EnginePool) and this
+        is what :meth:`park` kept of its address space: the child's private buffers take the
+        host ranges of the dead buffers of the same index and size, and :meth:`_adopt_engine`
+        keeps the regions (and the translated code) that match."""
         child = AddressSpace(uc_new, mmap_base=self.mmap_base, task_size=self.task_size)
         for k in ("mmap_legacy_base", "legacy_layout", "mmap_min_addr", "stack_guard_gap",
                   "max_map_count",
@@ -1939,10 +2025,13 @@ class AddressSpace:
         child._bufs = [None] * len(self._bufs)
         for b in set(rows[BUF].tolist()):
             hb = self._bufs[b]
+            old = parked.take_buffer(b, hb.size) if parked is not None and not hb.shared else None
             if hb.shared:
                 child._bufs[b] = hb
             elif b in need:
-                child._bufs[b] = hb.fork_copy()
+                child._bufs[b] = hb.fork_copy(old)
+            elif old is not None:
+                child._bufs[b] = HostBuffer.over(old, None)
             else:
                 child._bufs[b] = HostBuffer(hb.size)
         # Bytes the child's rows do not cover must be zero in its buffers (growth reuses them):
@@ -1959,11 +2048,83 @@ class AddressSpace:
         child._ensure_capacity(rows.shape[1])
         child._t[:, :rows.shape[1]] = rows
         child._n = rows.shape[1]
-        for j in range(child._n):
-            child._uc_map(j)
+        if parked is None:
+            for j in range(child._n):
+                child._uc_map(j)
+        else:
+            child._adopt_engine(parked)
         child._gc()
         child._publish()
         return child
+
+    def _code_tag(self, i: int, clean=None):
+        """What the translated code of row ``i`` was (or will be) made from when that is known
+        without reading it: ``(snapshot, offset)`` for an executable row whose bytes are still
+        its private buffer's base snapshot's (``clean(hb, off, n)``: default
+        :meth:`HostBuffer.clean`); else None."""
+        s, e, p, b, boff = (int(x) for x in self._t[[START, END, PROT, BUF, BOFF], i])
+        if not p & PROT_EXEC:
+            return None
+        hb = self._bufs[b]
+        if hb is None or hb.shared or hb.base is None:
+            return None
+        if not (hb.clean(boff, e - s) if clean is None else clean(hb, boff, e - s)):
+            return None
+        return (hb.base, boff)
+
+    def park(self) -> "ParkedSpace":
+        """What a recycled engine must know of this address space, which is dying (taken before
+        :meth:`release`): Unicorn's regions (one per row), the code tag of each
+        (:meth:`_code_tag`) and the private buffers their host ranges belong to."""
+        regions = {}
+        t = self._t
+        for i in range(self._n):
+            s, e, p, h = (int(x) for x in t[[START, END, PROT, HOST], i])
+            regions[s] = (e, _UC_PERM[p & 7], h, self._code_tag(i))
+        bufs = {b: hb for b, hb in enumerate(self._bufs) if hb is not None and not hb.shared}
+        return ParkedSpace(self, regions, bufs)
+
+    def _adopt_engine(self, parked: "ParkedSpace") -> None:
+        """Make the regions of ``self.uc`` (a recycled engine, whose regions are ``parked``'s)
+        this address space's rows. A region whose range, protection and host address are the
+        same stays mapped, and so keeps its translated code, if that code was made from the bytes
+        this row holds: both are the same snapshot at the same offset (code tags); any other
+        region that stays has its translated code removed (uc_ctl_remove_cache: the code a dead
+        process translated, or rewrote, is not this process's), and the rest are unmapped
+        (which drops their code) and mapped anew. A translation exists only for bytes the
+        engine fetched; a guest store to a page with code invalidates it in Unicorn, and the
+        kernel's own writes flush it (_uc_flush_code): so a code tag's snapshot bytes are what
+        every translation kept was made from."""
+        want = {}
+        t = self._t
+        for i in range(self._n):
+            s, e, p, h = (int(x) for x in t[[START, END, PROT, HOST], i])
+            want[s] = (e, _UC_PERM[p & 7], h, self._code_tag(i, _just_made))
+        uc = self.uc
+        dead = parked.aspace.tlb_ctl  # what the engine's fill hook still reads
+        flush = []
+        dead[TLB_BYPASS] = self.tlb_ctl[TLB_BYPASS] = 1  # unmap and remove_cache look up code
+        try:
+            for s, (e, p, h, tag) in parked.regions.items():
+                w = want.get(s)
+                if w is not None and w[:3] == (e, p, h):
+                    del want[s]
+                    if tag is None or w[3] is None or tag[0] is not w[3][0] or tag[1] != w[3][1]:
+                        flush.append((s, e))
+                else:
+                    uc.mem_unmap(s, e - s)
+            for s, (e, p, h, _tag) in want.items():
+                uc.mem_map_ptr(s, e - s, p, h)
+            if sum(e - s for s, e in flush) > _REMOVE_CACHE_MAX:
+                uc.ctl(_UC_CTL_TB_FLUSH, _UC_CTL_IO_WRITE)  # cheaper than a walk of every page
+            else:
+                for s, e in flush:  # one region at a time: Unicorn's range is one RAM block's
+                    uc.ctl_remove_cache(s, e)
+        finally:
+            dead[TLB_BYPASS] = self.tlb_ctl[TLB_BYPASS] = 0
+        uc.ctl(_UC_CTL_TLB_FLUSH, _UC_CTL_IO_WRITE)
+        parked.kept = len(parked.regions) - len(want)
+        parked.flushed = len(flush)
 
     def release(self) -> None:
         """exit_mmap: unmap everything (writing shared files back) and forget the buffers.

@@ -98,6 +98,12 @@ TLB_MISS_CB = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_uint64, ctypes.c_int64)
 INSNS_PER_BLOCK = 4
 # count= quanta before numba is loaded for the block hook (see Platform.__init__)
 COUNT_QUANTA_BEFORE_BLOCKS = 24
+# Unbounded runs an engine makes with the block-quantum hook installed but disarmed before the
+# hook is removed. Installing or removing it flushes all translated code, so an engine that
+# alternates (a shell whose child runs beside it, then is waited for: two changes a fork) would
+# translate its loop again every time; a disarmed hook costs a call per block (~3.5 ns a block
+# on a one-block loop, docs/measurements.md), which a run pays only until the next few stops.
+BLOCK_HOOK_IDLE_RUNS = 8
 
 # CPU exceptions (interrupt vectors) and the signal Linux sends for each, and its si_code (Linux
 # do_trap / do_error_trap: FPE_INTDIV, ILL_ILLOPN, ...).
@@ -231,12 +237,23 @@ class GuestMemory:
         # control block (blocks left, uc_emu_stop's address, whether it ended the last run).
         self.block_hook = None
         self.bq_ctl = None
+        self.hook_idle_runs = 0  # unbounded runs since the block hook was last armed
         self.scratch_ctx = None  # a context object reused by clear_exception_in_flight
+        self.pool = None  # the platform's EnginePool: where this engine goes when the memory dies
+        # the callbacks of the hooks that read this address space (replaced on recycling)
+        self.tlb_cbs: list = []
+        self.syscall_cb = None
 
     def fork(self) -> "GuestMemory":
-        """A child's memory: a new engine and the address space shared copy-on-write. ENOMEM
+        """A child's memory: an engine and the address space shared copy-on-write. The engine
+        is a dead process's of the same program when the pool has one (its translated code
+        is kept where the child's code is the same bytes: EnginePool), else a new one. ENOMEM
         (KernelError) when the host limits leave no room (cpu/host_limits.py), checked before
         the engine is made: Unicorn ends the whole process when it cannot allocate one."""
+        pool = self.pool
+        parked = pool.take(self.aspace.exe_path) if pool is not None else None
+        if parked is not None:
+            return pool.recycle(parked, self.aspace)
         limits = host_limits.current()
         try:
             uc = new_engine(limits.tb_size)  # checks that an engine fits first
@@ -252,11 +269,24 @@ class GuestMemory:
         drop the hooks, whose Python closures refer back to this object, so the engine (its
         translation buffer and QEMU's state, a few MB) goes as soon as the last reference does,
         not at the next full garbage collection: a fork-heavy guest would otherwise hold
-        hundreds of dead engines."""
+        hundreds of dead engines. Or, when the platform's pool takes it, park the engine for a
+        later fork child of the same program (EnginePool)."""
+        pool = self.pool
+        parked = self.aspace.park() if pool is not None and pool.wants(self) else None
         self.aspace.release()
+        if parked is not None:
+            pool.park(self, parked)
+            return
+        self.drop_engine()
+
+    def drop_engine(self) -> None:
+        """Let the engine go (see release)."""
         self.hooks.clear()
+        self.tlb_cbs = []
+        self.syscall_cb = None
         self.install_hooks = None
         self.scratch_ctx = None
+        self.pool = None
 
     # -- checkpoint: the address space; the engine is new, its hooks the restoring platform's ---
     def to_state(self, w, name: str) -> dict:
@@ -270,6 +300,90 @@ class GuestMemory:
         if platform is not None:
             platform.add_hooks(gm)
         return gm
+
+
+def _forget(gm: GuestMemory, cbs) -> None:
+    """Drop the callbacks of deleted hooks from ``gm.hooks`` (their closures may hold a dead
+    address space)."""
+    gone = {id(c) for c in cbs if c is not None}
+    if gone:
+        gm.hooks[:] = [c for c in gm.hooks if id(c) not in gone]
+
+
+class EnginePool:
+    """Engines of dead processes, kept for the next fork child of the same program.
+
+    A fork child on a new engine translates every block it runs again (~14 us a block, ~2 ms
+    to make the engine: docs/measurements.md); qemu-user's child inherits its parent's
+    translated code through the host fork. Here a process's engine, when its memory is released,
+    is parked with what its address space was (AddressSpace.park); a later fork of a process
+    running the same executable takes it: the child's private buffers are made at the dead
+    ones' host ranges (MAP_FIXED, HostBuffer.over), so the engine's regions stay mapped, and the
+    code translated from bytes the child holds too (the same snapshot at the same offset) stays
+    valid; every other region kept has its code removed (AddressSpace._adopt_engine). The engine's
+    hooks that read the dead address space are replaced (Platform.rehook); the child's registers
+    are loaded whole by clone, as on a new engine.
+
+    Not kernel state: a checkpoint never sees the pool (a restored run starts with none).
+    ``capacity`` 0 turns it off. Parked engines count in the memory limit's usage (they are
+    ecs-kernel's memory): the OOM path drains the pool before it kills anyone."""
+
+    def __init__(self, platform, capacity: int = 2):
+        self.platform = platform
+        self.capacity = capacity
+        self.parked: list[tuple[GuestMemory, object]] = []
+        self.stats = {"parked": 0, "recycled": 0, "regions_kept": 0, "regions_flushed": 0}
+
+    def wants(self, gm: GuestMemory) -> bool:
+        return self.capacity > 0 and gm.tlb_hook is not None and gm.syscall_hook is not None
+
+    def drain(self) -> bool:
+        """Let every parked engine go; True if there was one."""
+        had = bool(self.parked)
+        while self.parked:
+            self.parked.pop()[0].drop_engine()
+        return had
+
+    def park(self, gm: GuestMemory, parked) -> None:
+        self.parked.append((gm, parked))
+        self.stats["parked"] += 1
+        while len(self.parked) > self.capacity:
+            old, _ = self.parked.pop(0)
+            old.drop_engine()
+
+    def take(self, exe_path: str):
+        """A parked entry of a process that ran ``exe_path``, or None. Never the engine that is
+        running now (a process that exits inside its own syscall hook parks its engine before
+        that emu_start has returned)."""
+        running = self.platform.current_uch
+        for i in range(len(self.parked) - 1, -1, -1):
+            gm, parked = self.parked[i]
+            if parked.exe_path == exe_path and gm.uc._uch != running:
+                del self.parked[i]
+                return gm, parked
+        return None
+
+    def recycle(self, entry, parent) -> GuestMemory:
+        """The child's memory on the parked engine of ``entry``: ``parent`` (an AddressSpace)
+        forked into it. ENOMEM as GuestMemory.fork; the engine is dropped then."""
+        old, parked = entry
+        uc = old.uc
+        try:
+            aspace = parent.fork(uc, parked)
+        except (MemoryError, OSError, UcError) as e:
+            old.drop_engine()
+            raise KernelError(E.ENOMEM, f"fork: the host refused memory ({e})") from None
+        child = GuestMemory(aspace, uc)
+        for k in ("hooks", "tlb_hook", "tlb_compiled", "counted", "block_hook", "bq_ctl",
+                  "hook_idle_runs",
+                  "scratch_ctx", "tlb_cbs", "syscall_cb", "syscall_hook", "install_hooks", "pool"):
+            setattr(child, k, getattr(old, k))
+        old.hooks, old.tlb_cbs, old.pool = [], [], None
+        self.platform.rehook(child)
+        self.stats["recycled"] += 1
+        self.stats["regions_kept"] += parked.kept
+        self.stats["regions_flushed"] += parked.flushed
+        return child
 
 
 class Platform:
@@ -315,6 +429,7 @@ class Platform:
         # never loads it).
         self.count_quanta_before_blocks = COUNT_QUANTA_BEFORE_BLOCKS
         self.block_quanta_runs = 0  # runs bounded by the block hook (a statistic for tests)
+        self.engine_pool = EnginePool(self)
 
     # -- hooks ------------------------------------------------------------------------------------
     def add_hooks(self, gm: GuestMemory) -> None:
@@ -329,6 +444,17 @@ class Platform:
         if getattr(self.machine, "deterministic", False):
             self._add_tsc_hooks(gm)
         gm.install_hooks = self.add_hooks
+        gm.pool = self.engine_pool
+
+    def rehook(self, gm: GuestMemory) -> None:
+        """A recycled engine (EnginePool) serves ``gm.aspace`` now: its TLB-fill and miss hooks
+        answer from that address space, and its syscall hook is this moment's (the tier-up may
+        have come while it was parked). Both hooks are called as code runs, never compiled into
+        it, so no translated code is lost."""
+        self._set_miss_hook(gm)
+        self._add_tlb_hook(gm)
+        self._add_syscall_hook(gm)
+        gm.loaded_row = -1
 
     def _add_tsc_hooks(self, gm: GuestMemory) -> None:
         """rdtsc and rdtscp read the virtual clock (Go seeds its scheduler's randomness from the
@@ -361,11 +487,10 @@ class Platform:
         aspace = gm.aspace
         if gm.tlb_hook is None:
             uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
-            miss = TLB_MISS_CB(self._guarded_miss(aspace))
-            gm.hooks.append(miss)
-            aspace.tlb_ctl[TLB_MISS_HOOK] = ctypes.cast(miss, ctypes.c_void_p).value
+            self._set_miss_hook(gm)
         else:
             uclib.uc_hook_del(uc._uch, ctypes.c_size_t(gm.tlb_hook))
+            _forget(gm, gm.tlb_cbs[1:])
         compiled = self.tlb_fill_countdown <= 0 or is_promoted()
         if compiled:
             cb = ctypes.c_void_p(tlbfill.hook_address())
@@ -379,8 +504,20 @@ class Platform:
         if status != 0:
             raise UcError(status)
         gm.hooks.append(cb)
+        gm.tlb_cbs[1:] = [cb]
         gm.tlb_hook = h.value
         gm.tlb_compiled = compiled
+
+    def _set_miss_hook(self, gm: GuestMemory) -> None:
+        """The page-fault path the fill hooks call (through ``gm.aspace.tlb_ctl``)."""
+        miss = TLB_MISS_CB(self._guarded_miss(gm.aspace))
+        if gm.tlb_cbs:
+            _forget(gm, gm.tlb_cbs[:1])
+            gm.tlb_cbs[0] = miss
+        else:
+            gm.tlb_cbs = [miss]
+        gm.hooks.append(miss)
+        gm.aspace.tlb_ctl[TLB_MISS_HOOK] = ctypes.cast(miss, ctypes.c_void_p).value
 
     def _guarded_miss(self, aspace: AddressSpace):
         """The miss handler as a C callback: an exception in it is a fault, never a traceback
@@ -426,6 +563,11 @@ class Platform:
         return fill
 
     def _add_syscall_hook(self, gm: GuestMemory) -> None:
+        """Install the syscall hook of the moment (replacing ``gm``'s, if it has one)."""
+        if gm.syscall_hook is not None:
+            uclib.uc_hook_del(gm.uc._uch, ctypes.c_size_t(gm.syscall_hook))
+            _forget(gm, [gm.syscall_cb])
+            gm.syscall_hook = None
         h = ctypes.c_size_t()
         if self.use_fast_path and self.tier_up_countdown <= 0:
             # The compiled hook (a C function) with the control block as user data; it calls
@@ -449,6 +591,7 @@ class Platform:
         if status != 0:
             raise UcError(status)
         gm.hooks.append(cb)
+        gm.syscall_cb = cb
         gm.syscall_hook = h.value
 
     def _counting_hook(self, hook):
@@ -470,8 +613,6 @@ class Platform:
         # them (they were ~7% of a futex ping-pong's time, perf). Nothing frozen is freed later.
         gc.freeze()
         for gm in memories:
-            if gm.syscall_hook is not None:
-                uclib.uc_hook_del(gm.uc._uch, ctypes.c_size_t(gm.syscall_hook))
             self._add_syscall_hook(gm)
             if gm.tlb_hook is not None and not gm.tlb_compiled:
                 self._add_tlb_hook(gm)
@@ -524,8 +665,13 @@ class Platform:
             gm.bq_ctl[BQ_ENDED] = 0
             self.block_quanta_runs += 1
         else:
-            self._set_block_hook(gm, False)
+            if quantum or gm.hook_idle_runs >= BLOCK_HOOK_IDLE_RUNS:
+                self._set_block_hook(gm, False)
             self._set_counting(gm, bool(quantum))
+        if gm.block_hook is not None and not by_blocks:
+            gm.hook_idle_runs += 1  # installed, disarmed (budget 0): see BLOCK_HOOK_IDLE_RUNS
+        else:
+            gm.hook_idle_runs = 0
         self.exception_in_flight = False
         try:
             uc.emu_start(self.regs.read(uc, X.UC_X86_REG_RIP), 0, count=0 if by_blocks else quantum)

@@ -7,6 +7,7 @@ and the explorer always count instructions (tests/guests/test_deterministic.py, 
 """
 import pytest
 
+from ecs_kernel.cpu import platform
 from ecs_kernel.cpu.platform import Platform
 from tests.guests.harness import run_guest, run_native
 
@@ -15,8 +16,10 @@ from tests.guests.harness import run_guest, run_native
 def test_spinning_tasks_progress_under_block_quanta(guest_build, monkeypatch, count_first):
     """``count_first``: count= quanta before the block hook takes over (0: blocks from the
     first quantum). The hook is installed for bounded runs and removed when the engine runs
-    alone again (phase 2 of quanta.c), and the output is Linux's."""
+    alone again (phase 2 of quanta.c; here at once: BLOCK_HOOK_IDLE_RUNS 0), and the output is
+    Linux's."""
     p = guest_build("quanta")
+    monkeypatch.setattr(platform, "BLOCK_HOOK_IDLE_RUNS", 0)
     changes = []
     set_hook = Platform._set_block_hook
 
@@ -40,3 +43,33 @@ def test_spinning_tasks_progress_under_block_quanta(guest_build, monkeypatch, co
     assert guest.status == native.status == 0, guest.stderr
     assert machines[0].platform.block_quanta_runs > 0
     assert True in changes and False in changes  # installed, and removed on an engine alone again
+
+
+def test_a_shell_forking_and_waiting_keeps_its_block_hook(monkeypatch):
+    """bash's parent runs bounded while each child is runnable and unbounded after its wait:
+    the hook stays installed, disarmed, across that alternation (each install or removal
+    flushes all translated code), and goes only after BLOCK_HOOK_IDLE_RUNS unbounded runs."""
+    import shutil
+    bash = shutil.which("bash-static") or shutil.which("bash")
+    changes = []
+    set_hook = Platform._set_block_hook
+
+    def recording(gm, on):
+        if on != (gm.block_hook is not None):
+            changes.append(on)
+        set_hook(gm, on)
+
+    monkeypatch.setattr(Platform, "_set_block_hook", staticmethod(recording))
+    machines = []
+
+    def until(m):
+        if not machines:
+            m.platform.count_quanta_before_blocks = 0
+            machines.append(m)
+        return False
+
+    script = "i=0; while ((i<40)); do (true); ((i++)); done; echo $i"
+    guest = run_guest([bash, "-c", script], stop_at=(until, lambda m: None), timeout=120)
+    assert guest.stdout == run_native([bash, "-c", script]).stdout == b"40\n"
+    assert machines[0].platform.block_quanta_runs >= 40
+    assert 0 < len(changes) <= 8, changes  # main: two per subshell
