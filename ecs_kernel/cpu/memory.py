@@ -398,6 +398,7 @@ class PageCache:
     __slots__ = ("buf", "mappers", "__weakref__")
 
     MIN_CAPACITY = 1 << 20  # address space reserved for a first buffer (MAP_NORESERVE: free)
+    MAX_CAPACITY = 1 << 36  # a shared mapping reaching further into the file is a copy instead
 
     def __init__(self):
         self.buf: HostBuffer | None = None
@@ -416,9 +417,10 @@ class PageCache:
         (made on the first shared mapping: the file's bytes move into it), or None when the file
         is not an in-memory regular file: a host file mapped shared through a read-only
         description stays a copy made at map time (the overlay never writes the host; a writable
-        description copies the file up first)."""
+        description copies the file up first), nor for a mapping ending past MAX_CAPACITY (an
+        in-memory file never grows there: its pages stay SIGBUS)."""
         inode = getattr(file, "inode", None)
-        if inode is None or not hasattr(type(inode), "cache"):
+        if inode is None or not hasattr(type(inode), "cache") or need > PageCache.MAX_CAPACITY:
             return None
         if inode.data is None:
             if not getattr(file, "writable", False):
@@ -947,6 +949,15 @@ class AddressSpace:
         """The page cache whose buffer row buffer ``b`` is (file ``f``'s), or None."""
         c = getattr(getattr(self._files[f], "inode", None), "cache", None) if f else None
         return c if c is not None and c.buf is self._bufs[b] else None
+
+    def _past_object_end(self, start: int, length: int, prot: int, vm: int, f: int, foff: int,
+                         nm: int) -> None:
+        """Map ``[start, start+length)`` as pages past the end of a shared object (a mapping
+        grown or duplicated by mremap beyond it): every access is SIGBUS (its LIMIT is its
+        start), backed by a fresh buffer nobody can reach."""
+        nb = self._new_buffer(length)
+        pos = self._insert_row(start, start + length, prot, vm, nb, 0, f, foff, nm)
+        self._t[LIMIT, pos] = start
 
     def _rebind(self, old: "HostBuffer", new: "HostBuffer") -> None:
         """Every row on buffer ``old`` is now on ``new`` at the same offsets (a page cache that
@@ -1586,6 +1597,7 @@ class AddressSpace:
         before = self._snap(dest, dest + new_len)
         rows[START] += dest - addr
         rows[END] += dest - addr
+        rows[LIMIT] = np.where(rows[LIMIT] < NO_LIMIT, rows[LIMIT] + (dest - addr), NO_LIMIT)
         pos = self._first_at_or_after(dest)
         self._insert_blank(pos, rows.shape[1])
         self._t[:, pos:pos + rows.shape[1]] = rows
@@ -1621,7 +1633,7 @@ class AddressSpace:
         before = self._snap(dest, dest + new_len)
         self._unmap_range(dest, dest + new_len)
         pos = self._insert_row(dest, dest + n, p, vm, b, off, f, foff + (addr - s), nm)
-        if n < new_len:  # past the object's end Linux would raise SIGBUS; we give zeros
+        if n < new_len:  # past the object's end: SIGBUS, as on Linux
             self._extend(pos, new_len - n)
         self._sync(before, dest, dest + new_len)
         return dest
@@ -1648,6 +1660,16 @@ class AddressSpace:
                 cache.grow(ext_off + delta)
             pos = self._insert_row(e, e + delta, p, vm, b, ext_off, f, new_foff, nm)
             self._merge_window(pos, pos + 1)
+            return
+        if hb.shared and hb.file is None:
+            # A shared object (MAP_SHARED anonymous memory, a System V segment) keeps its size:
+            # the row grows over what the object holds; pages past its end are SIGBUS.
+            inside = max(0, min(delta, hb.size - ext_off))
+            if inside:
+                pos = self._insert_row(e, e + inside, p, vm, b, ext_off, f, new_foff, nm)
+                self._merge_window(pos, pos + 1)
+            if delta > inside:
+                self._past_object_end(e + inside, delta - inside, p, vm, f, new_foff + inside, nm)
             return
         if not hb.shared and ext_off + delta <= hb.size and not self._buffer_range_used(
                 b, ext_off, ext_off + delta):
@@ -2200,6 +2222,30 @@ class AddressSpace:
             return False
         need = PROT_WRITE if write else PROT_READ
         return _pw.check_range(self._t, self._n, addr, n, need) == 0
+
+    def accessible_prefix(self, addr: int, n: int, write: bool = False) -> int:
+        """How many bytes of ``[addr, addr+n)`` the kernel may read (or write) before the first
+        that faults (unmapped, forbidden, or past the end of a mapped file): what a copy that
+        stops at a fault moves (copy_from_user's partial count; writev and readv return it)."""
+        if n <= 0 or addr < 0 or addr >= self.task_size:
+            return 0
+        end = min(addr + n, self.task_size)
+        need = PROT_WRITE if write else PROT_READ
+        t = self._t
+        i = self._find(addr)
+        cur = addr
+        while 0 <= i < self._n and int(t[START, i]) <= cur < end:
+            if _UC_PERM[int(t[PROT, i]) & 7] & need != need:
+                break
+            row_end = int(t[END, i])
+            stop = min(row_end, int(t[LIMIT, i]))
+            if stop <= cur:
+                break
+            cur = min(stop, end)
+            if stop < row_end:
+                break
+            i += 1
+        return cur - addr
 
     def copy_in(self, addr: int, n: int) -> bytes:
         """CopyIn: ``n`` guest bytes at ``addr`` as bytes. EFAULT if any is unreadable."""
