@@ -475,7 +475,9 @@ class PageCache:
         growth reads zeros, as on Linux) and tell every mapper."""
         buf = self.buf
         if buf is not None and new < old:
-            end = min(old, buf.size)
+            # shmem_truncate_range: the rest of the new last page too (stores past the old end
+            # in its last page go; a truncate up shows what is left, as tmpfs does).
+            end = min(page_align(old), buf.size)
             if new < end:
                 mid = min(page_align(new), end)
                 buf.arr[new:mid] = 0

@@ -115,6 +115,22 @@ static void coherent(void) {
     ftruncate(fd, 50);
     ftruncate(fd, 2 * PG);
     printf("after truncate down and up: %d %d %d %c\n", m1[60], m2[PG + 1], m1[10], m1[0]);
+    /* a store past the end in the last page of a tmpfs file (a memfd; a disk file system
+     * zeroes it instead): kept by a truncate up, cut by a truncate down */
+    int t = (int)syscall(SYS_memfd_create, "tail", 0);
+    ftruncate(t, 100);
+    char *t1 = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED, t, 0);
+    char *t2 = mmap(NULL, PG, PROT_READ, MAP_SHARED, t, 0);
+    t1[200] = 'X';
+    ftruncate(t, 300);
+    pread(t, r, 1, 200);
+    printf("store past the end, then truncate up: %d %d\n", r[0], t2[200]);
+    t1[250] = 'Y';
+    ftruncate(t, 50);
+    ftruncate(t, 300);
+    pread(t, r, 1, 250);
+    printf("then down and up: %d %d\n", r[0], t2[250]);
+    close(t);
     munmap(m1, 2 * PG);
     munmap(m2, 2 * PG);
     munmap(m3, PG);
