@@ -65,12 +65,48 @@ writes need PROT_WRITE; PROT_NONE faults both ways. ``maps_text`` shows the prot
 
 *Files.* A file is any object with ``read_at(offset, n) -> bytes``; optional ``write_at(offset, data)``,
 ``readable``/``writable`` (its open mode; default: readable, writable iff it has ``write_at``),
-``path`` (for /proc/self/maps), ``dev`` ((major, minor)) and ``ino``. Private file mappings are
-copied in at map time (bytes past EOF read as zeros, where Linux would raise SIGBUS). Shared file
-mappings are copied in at map time and written back (clipped to the file size seen at map time) by
-msync and by munmap/mremap-away/release; two shared mappings of one file do not see each other's
-writes until written back. MAP_SHARED anonymous memory is one host buffer mapped by every address
-space that shares it (fork keeps it shared).
+``path`` (for /proc/self/maps), ``dev`` ((major, minor)), ``ino``, ``file_size()`` and ``inode``
+(fs/file.py ``FileMapping`` has them all). Private file mappings are copied in at map time (a
+snapshot shared by every mapping of an unchanged host file: ``file_snapshot``); pages not yet
+written do not follow later changes of the file, as Linux's would.
+
+*The page cache.* A MAP_SHARED mapping of an in-memory regular file (a memfd, a tmpfs file, an
+overlay file copied up: fs/inodes.py ``RegularFile``) maps the file's :class:`PageCache`: one
+shared :class:`HostBuffer`, at buffer offset = file offset, made at the file's first shared
+mapping, into which the file's bytes move for good (the inode's ``data`` is empty from then on
+and its read_at/write_at/truncate go through the buffer). Every shared mapping of the file in
+every process maps that one buffer, as MAP_SHARED anonymous memory does, so write(2), truncate
+and stores through any mapping see each other at once, with nothing to write back; fork keeps
+it shared and a checkpoint saves the buffer once (the inode and every address space refer to
+it). The buffer reserves address space for twice what is needed (MAP_NORESERVE: only written
+pages cost); a write or a mapping past it moves the bytes into a bigger buffer and every mapper
+rebinds its rows (:meth:`PageCache.grow`, :meth:`_rebind`; the futex identity stays). Chosen
+over keeping the bytes in a buffer from the file's creation because the common case, a small
+file read and written and never mapped, stays a bytearray: its read/write paths only test
+``inode.cache`` (bench/bench_file_io.py: pread+pwrite pairs of 4 KiB under ``ecs-kernel run``,
+this design against the copy-at-map-time one, ratio 0.98-1.02 in the same rounds; the inode
+layer alone 0.91-1.03, noise of a shared machine; a mapped file's reads and writes through
+the buffer cost 1.16-1.30x the bytearray's). Not done: a host file mapped MAP_SHARED through a
+read-only description stays a copy made at map time (the overlay never writes the host, and
+copying it up for a read-only mapping would hold it twice); a mapping reaching past
+``PageCache.MAX_CAPACITY`` (64 GiB) of a file is a copy too (an in-memory file never grows
+there: its pages are SIGBUS anyway); the inode keeps the buffer after the last mapping goes.
+
+*SIGBUS.* The LIMIT column of a file row is the guest address of the first page wholly past
+the file's end: the TLB-fill hook refuses such pages with TLB_BUSERR (the run loop delivers
+SIGBUS, BUS_ADRERR, at the byte) and every kernel copy (jit/pagewalk) with EFAULT, for shared
+and private file mappings alike. The file's ``PageCache.mappers`` (every address space mapping
+it, joined at mmap, fork and restore) are told of every size change: their limits are computed
+again and, when one went down, their engine's TLB is flushed (truncate's unmap_mapping_range).
+A truncate down zeroes the rest of the new last page and everything after it (a truncate up
+then shows zeros; a store past the end inside the last page survives a truncate up, as on
+tmpfs). Pages past the end of a MAP_SHARED anonymous object that mremap grew or duplicated a
+mapping over are SIGBUS the same way (LIMIT = their start).
+
+Shared mappings of files that are not in-memory regular files are copied in at map time and
+written back (clipped to the file size seen at map time) by msync and by munmap/mremap-away/
+release. MAP_SHARED anonymous memory is one host buffer mapped by every address space that
+shares it (fork keeps it shared).
 
 Errors are raised as :class:`~ecs_kernel.errors.KernelError` with Linux's errno for the same call
 (checked against mm/mmap.c, mm/mprotect.c, mm/mremap.c, mm/madvise.c, mm/msync.c of Linux 6.x and
@@ -1969,8 +2005,9 @@ class AddressSpace:
             cur = e
 
     def msync(self, addr: int, length: int, flags: int) -> int:
-        """Implements msync(2): writes shared file mappings in the range back to their files
-        (for MS_ASYNC too: our shared file mappings are copies, so that is when others see it)."""
+        """Implements msync(2): checks the range and writes back the shared file mappings that
+        are copies (see the module docstring; a page-cache mapping has nothing to write back),
+        for MS_ASYNC too, since that is when others see them."""
         if flags & ~(MS_ASYNC | MS_INVALIDATE | MS_SYNC):
             raise _err(E.EINVAL)
         if addr & ~PAGE_MASK:
