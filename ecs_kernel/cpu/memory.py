@@ -83,10 +83,10 @@ pages cost); a write or a mapping past it moves the bytes into a bigger buffer a
 rebinds its rows (:meth:`PageCache.grow`, :meth:`_rebind`; the futex identity stays). Chosen
 over keeping the bytes in a buffer from the file's creation because the common case, a small
 file read and written and never mapped, stays a bytearray: its read/write paths only test
-``inode.cache`` (bench/bench_file_io.py: pread+pwrite pairs of 4 KiB under ``ecs-kernel run``,
-this design against the copy-at-map-time one, ratio 0.98-1.02 in the same rounds; the inode
-layer alone 0.91-1.03, noise of a shared machine; a mapped file's reads and writes through
-the buffer cost 1.16-1.30x the bytearray's). Not done: a host file mapped MAP_SHARED through a
+``inode.cache`` (``python -m bench.bench_file_io --baseline /work/main``: 4 KiB pread+pwrite
+pairs under ``ecs-kernel run``, the copy-at-map-time checkout took 0.98-0.99 of this one's CPU
+in the same rounds, the inode layer alone 0.91-1.03: noise of a shared 2-core machine; a mapped
+file's reads and writes through the buffer cost 1.16-1.30x the bytearray's). Not done: a host file mapped MAP_SHARED through a
 read-only description stays a copy made at map time (the overlay never writes the host, and
 copying it up for a read-only mapping would hold it twice); a mapping reaching past
 ``PageCache.MAX_CAPACITY`` (64 GiB) of a file is a copy too (an in-memory file never grows
