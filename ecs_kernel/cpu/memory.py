@@ -2156,7 +2156,12 @@ class AddressSpace:
         a._files = [None] + [r.obj(f, ("FileMapping", "FileDescription", "ShmSegment"))
                              for f in files[1:]]
         a._brk[:] = r.array(f"{name}.brk", np.dtype(np.uint64), (len(BRK_FIELDS),))
-        t = r.array(f"{name}.ranges", np.dtype(np.int64), (NCOLS, None))
+        t = r.array(f"{name}.ranges", np.dtype(np.int64), (None, None))
+        old_format = t.shape[0] == LIMIT  # written before the LIMIT column: computed below
+        if old_format:
+            t = np.vstack([t, np.full((1, t.shape[1]), NO_LIMIT, np.int64)])
+        elif t.shape[0] != NCOLS:
+            r.fail(f"{name}: a range table of {t.shape[0]} columns, not {NCOLS}")
         n = t.shape[1]
         if n:
             s_, e_, p_, b_, o_ = t[START], t[END], t[PROT], t[BUF], t[BOFF]
@@ -2177,6 +2182,8 @@ class AddressSpace:
             a._uc_map(j)
         for f in a._files:
             a._note_mapper(f)
+        if old_format:
+            a._refresh_limits()
         a._publish()
         return a
 

@@ -1178,31 +1178,16 @@ def test_a_checkpoint_keeps_two_address_spaces_on_one_snapshot(mm):
 # ------------------------------------------------------------ the page cache of shared file maps
 
 def _memfile(data: bytes = b""):
-    """An in-memory regular file (fs/inodes.RegularFile) and a writable mapping handle on it."""
+    """An in-memory regular file (fs/inodes.RegularFile) and the mapping handle the mmap syscall
+    gives the mm layer for a read-write description of it (fs/file.FileMapping)."""
+    import time
+
+    from ecs_kernel.fs.file import FileMapping
     from ecs_kernel.fs.inodes import RegularFile, SuperBlock
-
-    class Handle:  # what fs/file.FileMapping gives the mm layer
-        readable = writable = True
-        path = "/tmp/f"
-        dev = (0, 1)
-        ino = 7
-
-        def __init__(self, inode):
-            self.inode = inode
-
-        def read_at(self, off, n):
-            return self.inode.read_at(off, n)
-
-        def write_at(self, off, b):
-            return self.inode.write_at(off, b)
-
-        def file_size(self):
-            return self.inode.size
-
-    f = RegularFile(SuperBlock("tmpfs", 1, lambda: 0))
+    f = RegularFile(SuperBlock("tmpfs", 1, time.time_ns))  # a clock a checkpoint can name
     if data:
         f.write_at(0, data)
-    return f, Handle(f)
+    return f, FileMapping(f.open_description(abi.O_RDWR, "/tmp/f"))
 
 
 def _busy(a, addr, access=16):  # UC_MEM_READ
@@ -1290,3 +1275,35 @@ def test_shared_file_mapping_model():
 
 def page_align_(n):
     return (n + P - 1) // P * P
+
+
+def test_a_checkpoint_keeps_a_page_cache_shared_and_reads_tables_without_limits():
+    from ecs_kernel.checkpoint_objects import StateReader, StateWriter
+    f, h = _memfile(b"k" * (P + 10))
+    a, b = new_as(), new_as()
+    x = a.mmap(0, 3 * P, RW, MAP_SHARED, h, 0)
+    y = b.mmap(0, 3 * P, RW, MAP_SHARED, h, 0)
+    w = StateWriter()
+    fref = w.ref(f)
+    m1, m2 = a.save_state(w, "a"), b.save_state(w, "b")
+    w.arrays["b.ranges"] = w.arrays["b.ranges"][:pw_LIMIT()]  # as a checkpoint of main wrote it
+    assert sum(o["class"] == "HostBuffer" for o in w.objects) == 1
+    r = StateReader({"objects": w.objects}, w.arrays)
+    f2 = r.obj(fref)
+    a2 = AddressSpace.load_state(Uc(UC_ARCH_X86, UC_MODE_64), r, "a", m1)
+    b2 = AddressSpace.load_state(Uc(UC_ARCH_X86, UC_MODE_64), r, "b", m2)
+    assert _busy(b2, y + 2 * P) and not _busy(b2, y + P)  # the limits of the old table, computed
+    f2.write_at(3, b"via write")
+    assert a2.copy_in(x + 3, 9) == b2.copy_in(y + 3, 9) == b"via write"
+    b2.copy_out(y + P, b"Z")
+    assert f2.read_at(P, 2) == b"Zk" and a2.copy_in(x + P, 1) == b"Z"
+    assert _busy(a2, x + 2 * P) and not _busy(b2, y + P)
+    f2.truncate(5)
+    assert _busy(a2, x + P) and _busy(b2, y + P) and not _busy(b2, y)
+    a2.check_sanity()
+    b2.check_sanity()
+
+
+def pw_LIMIT():
+    from ecs_kernel.jit.pagewalk import LIMIT
+    return LIMIT
