@@ -65,12 +65,48 @@ writes need PROT_WRITE; PROT_NONE faults both ways. ``maps_text`` shows the prot
 
 *Files.* A file is any object with ``read_at(offset, n) -> bytes``; optional ``write_at(offset, data)``,
 ``readable``/``writable`` (its open mode; default: readable, writable iff it has ``write_at``),
-``path`` (for /proc/self/maps), ``dev`` ((major, minor)) and ``ino``. Private file mappings are
-copied in at map time (bytes past EOF read as zeros, where Linux would raise SIGBUS). Shared file
-mappings are copied in at map time and written back (clipped to the file size seen at map time) by
-msync and by munmap/mremap-away/release; two shared mappings of one file do not see each other's
-writes until written back. MAP_SHARED anonymous memory is one host buffer mapped by every address
-space that shares it (fork keeps it shared).
+``path`` (for /proc/self/maps), ``dev`` ((major, minor)), ``ino``, ``file_size()`` and ``inode``
+(fs/file.py ``FileMapping`` has them all). Private file mappings are copied in at map time (a
+snapshot shared by every mapping of an unchanged host file: ``file_snapshot``); pages not yet
+written do not follow later changes of the file, as Linux's would.
+
+*The page cache.* A MAP_SHARED mapping of an in-memory regular file (a memfd, a tmpfs file, an
+overlay file copied up: fs/inodes.py ``RegularFile``) maps the file's :class:`PageCache`: one
+shared :class:`HostBuffer`, at buffer offset = file offset, made at the file's first shared
+mapping, into which the file's bytes move for good (the inode's ``data`` is empty from then on
+and its read_at/write_at/truncate go through the buffer). Every shared mapping of the file in
+every process maps that one buffer, as MAP_SHARED anonymous memory does, so write(2), truncate
+and stores through any mapping see each other at once, with nothing to write back; fork keeps
+it shared and a checkpoint saves the buffer once (the inode and every address space refer to
+it). The buffer reserves address space for twice what is needed (MAP_NORESERVE: only written
+pages cost); a write or a mapping past it moves the bytes into a bigger buffer and every mapper
+rebinds its rows (:meth:`PageCache.grow`, :meth:`_rebind`; the futex identity stays). Chosen
+over keeping the bytes in a buffer from the file's creation because the common case, a small
+file read and written and never mapped, stays a bytearray: its read/write paths only test
+``inode.cache`` (``python -m bench.bench_file_io --baseline /work/main``: 4 KiB pread+pwrite
+pairs under ``ecs-kernel run``, the copy-at-map-time checkout took 0.98-0.99 of this one's CPU
+in the same rounds, the inode layer alone 0.91-1.03: noise of a shared 2-core machine; a mapped
+file's reads and writes through the buffer cost 1.16-1.30x the bytearray's). Not done: a host file mapped MAP_SHARED through a
+read-only description stays a copy made at map time (the overlay never writes the host, and
+copying it up for a read-only mapping would hold it twice); a mapping reaching past
+``PageCache.MAX_CAPACITY`` (64 GiB) of a file is a copy too (an in-memory file never grows
+there: its pages are SIGBUS anyway); the inode keeps the buffer after the last mapping goes.
+
+*SIGBUS.* The LIMIT column of a file row is the guest address of the first page wholly past
+the file's end: the TLB-fill hook refuses such pages with TLB_BUSERR (the run loop delivers
+SIGBUS, BUS_ADRERR, at the byte) and every kernel copy (jit/pagewalk) with EFAULT, for shared
+and private file mappings alike. The file's ``PageCache.mappers`` (every address space mapping
+it, joined at mmap, fork and restore) are told of every size change: their limits are computed
+again and, when one went down, their engine's TLB is flushed (truncate's unmap_mapping_range).
+A truncate down zeroes the rest of the new last page and everything after it (a truncate up
+then shows zeros; a store past the end inside the last page survives a truncate up, as on
+tmpfs). Pages past the end of a MAP_SHARED anonymous object that mremap grew or duplicated a
+mapping over are SIGBUS the same way (LIMIT = their start).
+
+Shared mappings of files that are not in-memory regular files are copied in at map time and
+written back (clipped to the file size seen at map time) by msync and by munmap/mremap-away/
+release. MAP_SHARED anonymous memory is one host buffer mapped by every address space that
+shares it (fork keeps it shared).
 
 Errors are raised as :class:`~ecs_kernel.errors.KernelError` with Linux's errno for the same call
 (checked against mm/mmap.c, mm/mprotect.c, mm/mremap.c, mm/madvise.c, mm/msync.c of Linux 6.x and
@@ -109,8 +145,8 @@ from ecs_kernel.errors import E, KernelError
 from ecs_kernel.jit import pagewalk as _pw
 from ecs_kernel.jit.pagewalk import (BOFF, BRK_CURRENT, BRK_END_DATA, BRK_FIELDS, BRK_RLIMIT_DATA,
                                      BRK_START, BRK_START_DATA, BUF, END, FILE, FLAGS, FOFF, HOST,
-                                     NAME, NCOLS, PROT, START, TLB_ACCERR, TLB_MAPERR, UC_MEM_FETCH,
-                                     UC_MEM_WRITE)
+                                     LIMIT, NAME, NCOLS, NO_LIMIT, PROT, START, TLB_ACCERR,
+                                     TLB_BUSERR, TLB_MAPERR, UC_MEM_FETCH, UC_MEM_WRITE)
 from ecs_kernel.jit.tlbfill import TLB_CAP, TLB_BYPASS, TLB_N, TLB_SIZE, TLB_T
 
 from . import host_limits
@@ -460,6 +496,126 @@ class ParkedSpace:
         return hb
 
 
+@state_class
+class PageCache:
+    """The page cache of one in-memory regular file (fs/inodes.py ``RegularFile.cache``; gVisor:
+    a regular file's ``memmap.MappingSet`` and its cached ``MemoryFile`` ranges).
+
+    ``mappers``: the address spaces mapping the file (shared or private), told when its size
+    changes so pages past the end fault with SIGBUS (not saved: address spaces join again when
+    they are restored, forked or map the file). ``buf``: once the file is mapped MAP_SHARED, the
+    shared :class:`HostBuffer` that *is* the file's bytes from then on, at file offset = buffer
+    offset: every shared mapping of the file in every process maps it, and the inode's
+    read_at/write_at/truncate go through it. Its first ``buf.size`` bytes are held there (zero
+    past the file's size); the rest of a larger (sparse) file reads as zeros, and a write there
+    grows the buffer first (:meth:`grow`)."""
+
+    __slots__ = ("buf", "mappers", "__weakref__")
+
+    MIN_CAPACITY = 1 << 20  # address space reserved for a first buffer (MAP_NORESERVE: free)
+    MAX_CAPACITY = 1 << 36  # a shared mapping reaching further into the file is a copy instead
+
+    def __init__(self):
+        self.buf: HostBuffer | None = None
+        self.mappers: weakref.WeakSet = weakref.WeakSet()
+
+    @staticmethod
+    def of(inode) -> "PageCache":
+        c = inode.cache
+        if c is None:
+            c = inode.cache = PageCache()
+        return c
+
+    @staticmethod
+    def buffer_for(file, need: int) -> "HostBuffer | None":
+        """The shared buffer behind a MAP_SHARED mapping of ``file`` up to file offset ``need``
+        (made on the first shared mapping: the file's bytes move into it), or None when the file
+        is not an in-memory regular file: a host file mapped shared through a read-only
+        description stays a copy made at map time (the overlay never writes the host; a writable
+        description copies the file up first), nor for a mapping ending past MAX_CAPACITY (an
+        in-memory file never grows there: its pages stay SIGBUS)."""
+        inode = getattr(file, "inode", None)
+        if inode is None or not hasattr(type(inode), "cache") or need > PageCache.MAX_CAPACITY:
+            return None
+        if inode.data is None:
+            if not getattr(file, "writable", False):
+                return None
+            inode.copy_up()
+        c = PageCache.of(inode)
+        if c.buf is None:
+            data = inode.data
+            cap = page_align(max(need, len(data), 1) * 2)
+            buf = HostBuffer(max(cap, PageCache.MIN_CAPACITY), shared=True)
+            if data:
+                buf.arr[:len(data)] = np.frombuffer(data, np.uint8)
+            c.buf = buf
+            inode.data = bytearray()  # the buffer holds the bytes now
+        elif need > c.buf.size:
+            c.grow(need)
+        return c.buf
+
+    def read(self, offset: int, n: int, size: int) -> bytes:
+        end = min(size, offset + n)
+        if offset >= end:
+            return b""
+        cap = self.buf.size
+        out = self.buf.arr[offset:min(end, cap)].tobytes()
+        if end > cap:
+            out += bytes(end - max(offset, cap))
+        return out
+
+    def write(self, offset: int, data) -> None:
+        end = offset + len(data)
+        if end > self.buf.size:
+            self.grow(end)
+        self.buf.arr[offset:end] = np.frombuffer(data, np.uint8)
+
+    def grow(self, need: int) -> None:
+        """Move the bytes into a buffer of at least ``need`` bytes and rebind every mapper's rows
+        (the futex identity, ``ino``, stays). ENOMEM when the host refuses."""
+        old = self.buf
+        try:
+            new = HostBuffer(page_align(max(need, 2 * old.size)), shared=True)
+        except (MemoryError, OSError) as e:
+            raise _err(E.ENOMEM, f"the host refused a page cache of {need} bytes: {e}") from None
+        new.ino = old.ino
+        for p0, k in _hp.runs(_hp.resident_pages(old.arr)):
+            new.arr[p0 * PAGE_SIZE:(p0 + k) * PAGE_SIZE] = old.arr[p0 * PAGE_SIZE:(p0 + k) * PAGE_SIZE]
+        self.buf = new
+        for a in list(self.mappers):
+            a._rebind(old, new)
+
+    def resized(self, inode, old: int, new: int) -> None:
+        """The file's size went from ``old`` to ``new``: zero what a shrink cut off (so a later
+        growth reads zeros, as on Linux) and tell every mapper."""
+        buf = self.buf
+        if buf is not None and new < old:
+            # shmem_truncate_range: the rest of the new last page too (stores past the old end
+            # in its last page go; a truncate up shows what is left, as tmpfs does).
+            end = min(page_align(old), buf.size)
+            if new < end:
+                mid = min(page_align(new), end)
+                buf.arr[new:mid] = 0
+                if end > mid:
+                    buf.zero(mid, min(page_align(end), buf.size) - mid)
+        for a in list(self.mappers):
+            a.file_resized(inode)
+
+    def to_state(self, w, name: str) -> dict:
+        return {"buf": None if self.buf is None else w.ref(self.buf)}
+
+    @classmethod
+    def from_state(cls, r, name: str, meta) -> "PageCache":
+        c = cls()
+        if not isinstance(meta, dict):
+            r.fail(f"{name}: a bad page cache")
+        if meta.get("buf") is not None:
+            c.buf = r.obj(meta["buf"], ("HostBuffer",))
+            if not c.buf.shared:
+                r.fail(f"{name}: a page cache on private memory")
+        return c
+
+
 class MemoryUsage(NamedTuple):
     """A process's memory as /proc reports it, in bytes (:meth:`AddressSpace.memory_usage`)."""
 
@@ -597,7 +753,9 @@ class AddressSpace:
         p = _UC_PERM[int(t[PROT, i]) & 7]
         need = PROT_WRITE if access == UC_MEM_WRITE else PROT_EXEC if access == UC_MEM_FETCH \
             else PROT_READ
-        return p if p & need else TLB_ACCERR
+        if not p & need:
+            return TLB_ACCERR
+        return TLB_BUSERR if addr >= int(t[LIMIT, i]) else p
 
     def tlb_miss(self, addr: int, access: int) -> int:
         """The page-fault path for an access the TLB-fill hook refused: grow a MAP_GROWSDOWN
@@ -621,7 +779,8 @@ class AddressSpace:
         return self._t[:, :self._n]
 
     def _row(self, i: int) -> list[int]:
-        return self._t[:, i].tolist()
+        """Row ``i``'s columns up to NAME (LIMIT is derived: :meth:`_limit_of`)."""
+        return self._t[:LIMIT, i].tolist()
 
     def _find(self, addr: int) -> int:
         if addr < 0 or addr >= self.task_size:
@@ -851,8 +1010,92 @@ class AddressSpace:
         self._insert_blank(pos, 1)
         hb = self._bufs[buf]
         self._t[:, pos] = (start, end, prot, hb.addr + boff, flags, buf, boff, file_id, foff,
-                           name_id)
+                           name_id, self._limit_of(file_id, foff, start))
         return pos
+
+    # ------------------------------------------------------------------ files' ends (SIGBUS)
+
+    def _limit_of(self, f: int, foff: int, start: int) -> int:
+        """The LIMIT column of a row of file ``f`` (index) at file offset ``foff`` starting at
+        ``start``: the guest address of the first page wholly past the file's end."""
+        if f == 0:
+            return NO_LIMIT
+        size_of = getattr(self._files[f], "file_size", None)
+        if size_of is None:
+            return NO_LIMIT
+        return min(NO_LIMIT, max(0, start - foff + page_align(size_of())))
+
+    def _refresh_limits(self, lo: int = 0, hi: int | None = None, inode=None) -> bool:
+        """Recompute the LIMIT column of rows ``[lo, hi)`` (of ``inode``'s mappings only, when
+        given); True if some row's limit went down (what the TLB may hold must go)."""
+        t = self._t
+        hi = self._n if hi is None else hi
+        lowered = False
+        for i in range(lo, hi):
+            f = int(t[FILE, i])
+            if f == 0 or (inode is not None
+                          and getattr(self._files[f], "inode", None) is not inode):
+                continue
+            new = self._limit_of(f, int(t[FOFF, i]), int(t[START, i]))
+            lowered |= new < int(t[LIMIT, i])
+            t[LIMIT, i] = new
+        return lowered
+
+    def file_resized(self, inode) -> None:
+        """``inode``'s size changed (truncate, a write past its end): pages past the new end of
+        every mapping of it here fault with SIGBUS from now on (Linux: truncate's
+        unmap_mapping_range), and pages before it are mapped again."""
+        if self._refresh_limits(inode=inode):
+            self.uc.ctl(_UC_CTL_TLB_FLUSH, _UC_CTL_IO_WRITE)
+
+    def page_view(self, page: int) -> "np.ndarray | None":
+        """The host bytes behind the guest page at ``page`` (a view), or None if unmapped."""
+        i = self._find(page)
+        if i < 0:
+            return None
+        off = int(self._t[BOFF, i]) + (page - int(self._t[START, i]))
+        return self._bufs[int(self._t[BUF, i])].arr[off:off + PAGE_SIZE]
+
+    def _note_mapper(self, file) -> None:
+        """Join the mapper set of ``file``'s inode (a regular file: its size matters)."""
+        inode = getattr(file, "inode", None)
+        if inode is not None and hasattr(type(inode), "cache"):
+            PageCache.of(inode).mappers.add(self)
+
+    def _page_cache_of(self, b: int, f: int) -> "PageCache | None":
+        """The page cache whose buffer row buffer ``b`` is (file ``f``'s), or None."""
+        c = getattr(getattr(self._files[f], "inode", None), "cache", None) if f else None
+        return c if c is not None and c.buf is self._bufs[b] else None
+
+    def _past_object_end(self, start: int, length: int, prot: int, vm: int, f: int, foff: int,
+                         nm: int) -> None:
+        """Map ``[start, start+length)`` as pages past the end of a shared object (a mapping
+        grown or duplicated by mremap beyond it): every access is SIGBUS (its LIMIT is its
+        start), backed by a fresh buffer nobody can reach."""
+        nb = self._new_buffer(length)
+        pos = self._insert_row(start, start + length, prot, vm, nb, 0, f, foff, nm)
+        self._t[LIMIT, pos] = start
+
+    def _rebind(self, old: "HostBuffer", new: "HostBuffer") -> None:
+        """Every row on buffer ``old`` is now on ``new`` at the same offsets (a page cache that
+        grew: :meth:`PageCache.grow`); Unicorn's regions follow."""
+        b = next((k for k, x in enumerate(self._bufs) if x is old), -1)
+        if b < 0:
+            return
+        self._bufs[b] = new
+        t = self._t
+        uc = self.uc
+        self.tlb_ctl[TLB_BYPASS] = 1  # mem_unmap looks up the code TLB of what it unmaps
+        try:
+            for i in np.flatnonzero(t[BUF, :self._n] == b).tolist():
+                s, e = int(t[START, i]), int(t[END, i])
+                t[HOST, i] = new.addr + int(t[BOFF, i])
+                uc.mem_unmap(s, e - s)
+                self._uc_map(i)
+        finally:
+            self.tlb_ctl[TLB_BYPASS] = 0
+        self._publish()
+        uc.ctl(_UC_CTL_TLB_FLUSH, _UC_CTL_IO_WRITE)
 
     def _release_rows(self, lo: int, hi: int) -> None:
         """Drop rows ``[lo, hi)``: write shared files back, return private host pages, forget."""
@@ -1053,8 +1296,10 @@ class AddressSpace:
 
     def writably_maps(self, inode) -> bool:
         """Is a shared writable mapping of ``inode`` here (memfd's F_SEAL_WRITE asks)?"""
+        # mapping_writably_mapped: shared mappings that may become writable, whatever their
+        # protection now (VM_SHARED is off for a description not open for writing).
         return any(v.file is not None and getattr(v.file, "inode", None) is inode
-                   and v.flags & VM_SHARED and v.prot & PROT_WRITE for v in self.vmas())
+                   and v.flags & VM_SHARED and v.flags & VM_MAYWRITE for v in self.vmas())
 
     def vmas(self) -> list[Vma]:
         """The VMAs in address order, as Linux would show them."""
@@ -1238,10 +1483,15 @@ class AddressSpace:
         # The host memory first (ENOMEM leaves the address space as it was), then commit:
         # nothing after the unmap fails.
         shared = bool(vm & VM_MAYSHARE)
+        boff = 0
         try:
+            cached = PageCache.buffer_for(file, offset + length) if shared and file is not None \
+                else None
             snap = file_snapshot(file, offset, length) if file is not None and not shared \
                 else None
-            if snap is not None:  # the same file segment in every process: its pages held once
+            if cached is not None:  # the file's page cache itself, at the file offset
+                hb, boff = cached, offset
+            elif snap is not None:  # the same file segment in every process: its pages held once
                 hb = HostBuffer.on_snapshot(snap)
             else:
                 hb = HostBuffer(length, shared)
@@ -1253,9 +1503,10 @@ class AddressSpace:
             raise _err(E.ENOMEM, f"the host refused {length} bytes: {e}") from None
         before = self._snap(addr, addr + length)
         self._unmap_range(addr, addr + length)
-        b = self._add_buffer(hb)
+        b = self._buffer_id_of(hb) if cached is not None else self._add_buffer(hb)
+        self._note_mapper(file)
         # A new buffer never merges with a neighbour row (the VMA may: see _same_vma).
-        self._insert_row(addr, addr + length, prot, vm, b, 0, self._file_id(file), offset,
+        self._insert_row(addr, addr + length, prot, vm, b, boff, self._file_id(file), offset,
                          self._name_id(name))
         self._sync(before, addr, addr + length)
         if (vm & (VM_LOCKED | VM_LOCKONFAULT) == VM_LOCKED
@@ -1465,9 +1716,11 @@ class AddressSpace:
         before = self._snap(dest, dest + new_len)
         rows[START] += dest - addr
         rows[END] += dest - addr
+        rows[LIMIT] = np.where(rows[LIMIT] < NO_LIMIT, rows[LIMIT] + (dest - addr), NO_LIMIT)
         pos = self._first_at_or_after(dest)
         self._insert_blank(pos, rows.shape[1])
         self._t[:, pos:pos + rows.shape[1]] = rows
+        self._refresh_limits(pos, pos + rows.shape[1])
         if new_len > old_len:
             self._extend(pos + rows.shape[1] - 1, new_len - old_len)
         self._merge_window(pos, self._first_at_or_after(dest + new_len))
@@ -1479,7 +1732,7 @@ class AddressSpace:
         """MREMAP_DONTUNMAP leaves the old range mapped: shared rows keep the shared object,
         private anonymous rows become fresh zero pages, private file rows re-read the file."""
         for j in range(rows.shape[1]):
-            s, e, p, _h, vm, b, boff, f, foff, nm = (int(x) for x in rows[:, j])
+            s, e, p, _h, vm, b, boff, f, foff, nm = (int(x) for x in rows[:LIMIT, j])
             hb = self._bufs[b]
             if hb.shared:
                 self._insert_row(s, e, p, vm, b, boff, f, foff, nm)
@@ -1499,7 +1752,7 @@ class AddressSpace:
         before = self._snap(dest, dest + new_len)
         self._unmap_range(dest, dest + new_len)
         pos = self._insert_row(dest, dest + n, p, vm, b, off, f, foff + (addr - s), nm)
-        if n < new_len:  # past the object's end Linux would raise SIGBUS; we give zeros
+        if n < new_len:  # past the object's end: SIGBUS, as on Linux
             self._extend(pos, new_len - n)
         self._sync(before, dest, dest + new_len)
         return dest
@@ -1520,6 +1773,23 @@ class AddressSpace:
         hb = self._bufs[b]
         ext_off = boff + (e - s)
         new_foff = foff + (e - s)
+        cache = self._page_cache_of(b, f)
+        if cache is not None:  # the file's page cache: the same buffer, grown if need be
+            if ext_off + delta > cache.buf.size:
+                cache.grow(ext_off + delta)
+            pos = self._insert_row(e, e + delta, p, vm, b, ext_off, f, new_foff, nm)
+            self._merge_window(pos, pos + 1)
+            return
+        if hb.shared and hb.file is None:
+            # A shared object (MAP_SHARED anonymous memory, a System V segment) keeps its size:
+            # the row grows over what the object holds; pages past its end are SIGBUS.
+            inside = max(0, min(delta, hb.size - ext_off))
+            if inside:
+                pos = self._insert_row(e, e + inside, p, vm, b, ext_off, f, new_foff, nm)
+                self._merge_window(pos, pos + 1)
+            if delta > inside:
+                self._past_object_end(e + inside, delta - inside, p, vm, f, new_foff + inside, nm)
+            return
         if not hb.shared and ext_off + delta <= hb.size and not self._buffer_range_used(
                 b, ext_off, ext_off + delta):
             nb, noff = b, ext_off
@@ -1816,8 +2086,9 @@ class AddressSpace:
             cur = e
 
     def msync(self, addr: int, length: int, flags: int) -> int:
-        """Implements msync(2): writes shared file mappings in the range back to their files
-        (for MS_ASYNC too: our shared file mappings are copies, so that is when others see it)."""
+        """Implements msync(2): checks the range and writes back the shared file mappings that
+        are copies (see the module docstring; a page-cache mapping has nothing to write back),
+        for MS_ASYNC too, since that is when others see them."""
         if flags & ~(MS_ASYNC | MS_INVALIDATE | MS_SYNC):
             raise _err(E.EINVAL)
         if addr & ~PAGE_MASK:
@@ -1966,7 +2237,12 @@ class AddressSpace:
         a._files = [None] + [r.obj(f, ("FileMapping", "FileDescription", "ShmSegment"))
                              for f in files[1:]]
         a._brk[:] = r.array(f"{name}.brk", np.dtype(np.uint64), (len(BRK_FIELDS),))
-        t = r.array(f"{name}.ranges", np.dtype(np.int64), (NCOLS, None))
+        t = r.array(f"{name}.ranges", np.dtype(np.int64), (None, None))
+        old_format = t.shape[0] == LIMIT  # written before the LIMIT column: computed below
+        if old_format:
+            t = np.vstack([t, np.full((1, t.shape[1]), NO_LIMIT, np.int64)])
+        elif t.shape[0] != NCOLS:
+            r.fail(f"{name}: a range table of {t.shape[0]} columns, not {NCOLS}")
         n = t.shape[1]
         if n:
             s_, e_, p_, b_, o_ = t[START], t[END], t[PROT], t[BUF], t[BOFF]
@@ -1985,6 +2261,10 @@ class AddressSpace:
         for j in range(n):
             a._t[HOST, j] = a._bufs[int(t[BUF, j])].addr + int(t[BOFF, j])
             a._uc_map(j)
+        for f in a._files:
+            a._note_mapper(f)
+        if old_format:
+            a._refresh_limits()
         a._publish()
         return a
 
@@ -2054,6 +2334,8 @@ class AddressSpace:
         else:
             child._adopt_engine(parked)
         child._gc()
+        for f in child._files:
+            child._note_mapper(f)
         child._publish()
         return child
 
@@ -2147,6 +2429,30 @@ class AddressSpace:
             return False
         need = PROT_WRITE if write else PROT_READ
         return _pw.check_range(self._t, self._n, addr, n, need) == 0
+
+    def accessible_prefix(self, addr: int, n: int, write: bool = False) -> int:
+        """How many bytes of ``[addr, addr+n)`` the kernel may read (or write) before the first
+        that faults (unmapped, forbidden, or past the end of a mapped file): what a copy that
+        stops at a fault moves (copy_from_user's partial count; writev and readv return it)."""
+        if n <= 0 or addr < 0 or addr >= self.task_size:
+            return 0
+        end = min(addr + n, self.task_size)
+        need = PROT_WRITE if write else PROT_READ
+        t = self._t
+        i = self._find(addr)
+        cur = addr
+        while 0 <= i < self._n and int(t[START, i]) <= cur < end:
+            if _UC_PERM[int(t[PROT, i]) & 7] & need != need:
+                break
+            row_end = int(t[END, i])
+            stop = min(row_end, int(t[LIMIT, i]))
+            if stop <= cur:
+                break
+            cur = min(stop, end)
+            if stop < row_end:
+                break
+            i += 1
+        return cur - addr
 
     def copy_in(self, addr: int, n: int) -> bytes:
         """CopyIn: ``n`` guest bytes at ``addr`` as bytes. EFAULT if any is unreadable."""

@@ -33,13 +33,14 @@ import struct
 import threading
 
 import numpy as np
-from unicorn import (UC_ARCH_X86, UC_HOOK_BLOCK, UC_HOOK_INSN, UC_HOOK_INTR, UC_HOOK_MEM_INVALID,
+from unicorn import (UC_ARCH_X86, UC_HOOK_BLOCK, UC_HOOK_INSN, UC_HOOK_INTR, UC_HOOK_MEM_FETCH,
+                     UC_HOOK_MEM_INVALID, UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE,
                      UC_HOOK_TLB_FILL, UC_MODE_64, UC_TLB_VIRTUAL, Uc, UcError)
 from unicorn import unicorn_const as _ucc
 from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import uclib
 
-from ..abi import (BUS_ADRALN, ENOSYS, FPE_INTDIV, ILL_ILLOPN, PAGE_SIZE, PROT_EXEC, PROT_READ,
+from ..abi import (BUS_ADRALN, BUS_ADRERR, ENOSYS, FPE_INTDIV, ILL_ILLOPN, PAGE_SIZE, PROT_EXEC, PROT_READ,
                    PROT_WRITE, SEGV_ACCERR, SEGV_MAPERR, SI_KERNEL, SIGBUS, SIGFPE, SIGILL, SIGSEGV,
                    SIGTRAP, USER_CS, USER_SS)
 from ..checkpoint_objects import state_class
@@ -49,8 +50,8 @@ from ..jit.blockquantum import BQ_BUDGET, BQ_ENDED, BQ_SIZE, BQ_STOP
 from ..jit.fastpath import FastPath
 from ..jit.options import is_promoted, promote
 from ..jit.tlbfill import (TLB_BYPASS, TLB_FAULT_ACCESS, TLB_FAULT_ADDR, TLB_FAULT_CODE,
-                           TLB_MISS_HOOK, TLB_MISSES)
-from ..jit.pagewalk import TLB_MAPERR
+                           TLB_FAULT_SIGBUS, TLB_MISS_HOOK, TLB_MISSES)
+from ..jit.pagewalk import TLB_BUSERR, TLB_MAPERR
 from . import host_limits
 from .memory import AddressSpace
 
@@ -550,7 +551,8 @@ class Platform:
                 ctl[TLB_MISSES] += 1
                 ctl[TLB_FAULT_ADDR] = addr - (1 << 64) if addr >> 63 else addr  # int64 slot
                 ctl[TLB_FAULT_ACCESS] = access
-                ctl[TLB_FAULT_CODE] = SEGV_MAPERR if p == TLB_MAPERR else SEGV_ACCERR
+                ctl[TLB_FAULT_CODE] = (TLB_FAULT_SIGBUS | BUS_ADRERR if p == TLB_BUSERR
+                                       else SEGV_MAPERR if p == TLB_MAPERR else SEGV_ACCERR)
                 return False
             entry[0].paddr = addr
             entry[0].perms = p
@@ -680,9 +682,17 @@ class Platform:
                 pass  # the interrupt hook saw the exception first
             elif e.errno == _ucc.UC_ERR_EXCEPTION and tlb[TLB_FAULT_CODE]:
                 # The TLB-fill hook refused an access: a page fault (Linux's si_code, si_addr).
-                self.fault_signal = SIGSEGV
-                self.fault_code = int(tlb[TLB_FAULT_CODE])
-                self.fault_addr = self.precise_fault_addr(gm, int(tlb[TLB_FAULT_ADDR]) & MASK64)
+                code = int(tlb[TLB_FAULT_CODE])
+                if code & TLB_FAULT_SIGBUS:
+                    # A page past the end of a mapped file: SIGBUS.
+                    self.fault_signal = SIGBUS
+                    self.fault_code = code & ~TLB_FAULT_SIGBUS
+                    self.fault_addr = self.precise_fault_addr(
+                        gm, int(tlb[TLB_FAULT_ADDR]) & MASK64, past_eof=True)
+                else:
+                    self.fault_signal = SIGSEGV
+                    self.fault_code = code
+                    self.fault_addr = self.precise_fault_addr(gm, int(tlb[TLB_FAULT_ADDR]) & MASK64)
             else:
                 self.fault_signal = _UC_ERR_SIGNALS.get(e.errno, SIGSEGV)
                 if self.fault_signal == SIGILL:
@@ -784,12 +794,16 @@ class Platform:
         gm.counted = counted
 
     @staticmethod
-    def precise_fault_addr(gm: GuestMemory, page: int) -> int:
+    def precise_fault_addr(gm: GuestMemory, page: int, past_eof: bool = False) -> int:
         """The byte whose access faulted in ``page`` (the TLB-fill hook sees pages only): run
         the faulting instruction once more with the hook granting everything and a memory hook
         on that page alone, so Unicorn's own region checks (the regions carry the same
         protections as the page table) name the address; then put the registers back. An
-        access that starts on the page below reports ``page``, as the CPU's CR2 does."""
+        access that starts on the page below reports ``page``, as the CPU's CR2 does.
+
+        ``past_eof``: a page past the end of a mapped file (SIGBUS), which Unicorn's regions
+        allow: the access is watched by a read/write/fetch hook instead and the page's bytes are
+        put back after (a store must not reach the file past its end)."""
         uc = gm.uc
         ctl = gm.aspace.tlb_ctl
         found = []
@@ -799,18 +813,33 @@ class Platform:
                 found.append(address)
             return False
 
+        def on_access(_uc, _access, address, _size, _value, _user_data):
+            if not found and page <= address < page + PAGE_SIZE:
+                found.append(address)
+                _uc.emu_stop()
+
+        saved = gm.aspace.page_view(page) if past_eof else None
+        if saved is not None:
+            saved = (saved, saved.copy())
         ctx = uc.context_save()
         # count=1 is a bound only over code translated with the count hook (see _set_counting):
         # else a `1: jmp 1b` would run here forever.
         Platform._set_counting(gm, True)
         ctl[TLB_BYPASS] = 1
-        h = uc.hook_add(UC_HOOK_MEM_INVALID, on_invalid, begin=page, end=page + PAGE_SIZE - 1)
+        if past_eof:
+            h = uc.hook_add(UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE | UC_HOOK_MEM_FETCH, on_access,
+                            begin=page, end=page + PAGE_SIZE - 1)
+        else:
+            h = uc.hook_add(UC_HOOK_MEM_INVALID, on_invalid, begin=page,
+                            end=page + PAGE_SIZE - 1)
         try:
             uc.emu_start(uc.reg_read(X.UC_X86_REG_RIP), 0, count=1)
         except UcError:
             pass  # the fault again, as expected
         finally:
             uc.hook_del(h)
+            if saved is not None:
+                saved[0][:] = saved[1]
             ctl[TLB_BYPASS] = 0
             uc.ctl(_ucc.UC_CTL_TLB_FLUSH, _ucc.UC_CTL_IO_WRITE)  # what the bypass granted
             uc.context_restore(ctx)

@@ -566,6 +566,10 @@ class FileMapping:
     def write_at(self, offset: int, data: bytes) -> int:
         return self.inode.write_at(offset, data)
 
+    def file_size(self) -> int:
+        """The file's size now (pages of a mapping wholly past it fault with SIGBUS)."""
+        return self.inode.size
+
     def content_key(self):
         """What names this file's bytes while the guest has not written them (a host file not
         copied up: its path and the host's identity and times), or None (memory files change

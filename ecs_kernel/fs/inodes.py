@@ -290,11 +290,17 @@ class RegularFile(Inode):
 
     In memory, ``data`` holds the first ``len(data)`` bytes and ``_size`` may be larger: the rest
     reads as zeros (a sparse tail from truncate), so ftruncate(fd, 1 << 40) costs nothing.
+
+    ``cache`` (cpu/memory.py ``PageCache``, made by the first mmap of the file): who maps the
+    file, told when its size changes (SIGBUS past the end); once the file is mapped MAP_SHARED,
+    its buffer holds the bytes instead of ``data`` (then empty), so write(2), truncate and every
+    shared mapping see each other at once, as with Linux's page cache.
     """
 
     ftype = S_IFREG
+    cache = None  # cpu/memory.PageCache once the file is mapped
 
-    __state__ = {"data": "?bytearray", "_size": "int"}
+    __state__ = {"data": "?bytearray", "_size": "int", "cache": "~?@PageCache"}
 
     def __init__(self, sb: SuperBlock, mode: int = 0o644, uid: int = 0, gid: int = 0, *,
                  lower: str | None = None, host_stat: os.stat_result | None = None):
@@ -310,7 +316,11 @@ class RegularFile(Inode):
 
     def _blocks(self, size: int) -> int:
         # tmpfs charges whole pages for what is really held.
-        held = len(self.data) if self.data is not None else size
+        c = self.cache
+        if c is not None and c.buf is not None:
+            held = min(self._size, c.buf.size)
+        else:
+            held = len(self.data) if self.data is not None else size
         return (held + abi.PAGE_SIZE - 1) // abi.PAGE_SIZE * (abi.PAGE_SIZE // 512)
 
     def check_host_readable(self) -> None:
@@ -344,6 +354,9 @@ class RegularFile(Inode):
     def read_at(self, offset: int, n: int) -> bytes:
         if n <= 0:
             return b""
+        c = self.cache
+        if c is not None and c.buf is not None:
+            return c.read(offset, n, self._size)
         if self.data is None:
             try:
                 return host_view.current().pread(self.lower, n, offset)
@@ -365,11 +378,19 @@ class RegularFile(Inode):
         if offset + n > MAX_MEMORY_FILE:
             raise KernelError(E.EFBIG, "file too large for the in-memory overlay")
         self.copy_up()
-        held = len(self.data)
-        if offset > held:
-            self.data.extend(bytes(offset - held))
-        self.data[offset:offset + n] = buf
-        self._size = max(self._size, offset + n)
+        c = self.cache
+        if c is not None and c.buf is not None:
+            c.write(offset, buf)
+        else:
+            held = len(self.data)
+            if offset > held:
+                self.data.extend(bytes(offset - held))
+            self.data[offset:offset + n] = buf
+        old = self._size
+        if offset + n > old:
+            self._size = offset + n
+            if c is not None:
+                c.resized(self, old, offset + n)
         self.touch(m=True, c=True)
         return n
 
@@ -381,7 +402,11 @@ class RegularFile(Inode):
         self.copy_up()
         if length < len(self.data):
             del self.data[length:]
+        old = self._size
         self._size = length
+        c = self.cache
+        if c is not None and old != length:
+            c.resized(self, old, length)
         self.touch(m=True, c=True)
 
     def open_description(self, flags: int, path: str):

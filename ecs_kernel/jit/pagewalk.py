@@ -35,7 +35,11 @@ BOFF = 6  # offset of START inside that buffer
 FILE = 7  # index of the backing file object (0: none)
 FOFF = 8  # file offset of START (file-backed rows)
 NAME = 9  # index of a special name ("[vdso]"), 0: none
-NCOLS = 10
+LIMIT = 10  # guest address of the first page wholly past the end of the mapped file (file rows:
+# START - FOFF + PAGE_ALIGN(file size)); an access at or above it is SIGBUS, a kernel copy EFAULT.
+# NO_LIMIT for rows without a file (and files whose size cannot change).
+NCOLS = 11
+NO_LIMIT = 1 << 62
 
 # Slots of AddressSpace._brk (cpu/memory.py), the state brk(2) reads and writes; the fast path's
 # brk reads and writes it too.
@@ -98,6 +102,7 @@ UC_MEM_FETCH = 18
 # What tlb_fill answers when it refuses an access: Linux's si_code for the SIGSEGV, negated.
 TLB_MAPERR = -1  # no mapping at the address (SEGV_MAPERR)
 TLB_ACCERR = -2  # a mapping whose protection forbids the access (SEGV_ACCERR)
+TLB_BUSERR = -3  # a page of a file mapping wholly past the file's end (SIGBUS, BUS_ADRERR)
 
 
 @jit
@@ -119,6 +124,8 @@ def tlb_fill(t, n, addr, access):
         need = PROT_READ
     if not p & need:
         return TLB_ACCERR
+    if addr >= t[LIMIT, i]:
+        return TLB_BUSERR
     return p
 
 
@@ -150,6 +157,8 @@ def check_range(t, n, addr, length, need):
         if (effective_prot(t[PROT, i]) & need) != need:
             return FAULT
         e = t[END, i]
+        if t[LIMIT, i] < e and end > t[LIMIT, i]:
+            return FAULT  # pages past the end of the mapped file
         if e >= end:
             return 0
         i += 1
@@ -166,7 +175,7 @@ def locate(t, n, addr, length, need):
     if i < 0:
         return FAULT, 0, 0
     if addr + length <= t[END, i]:
-        if (effective_prot(t[PROT, i]) & need) != need:
+        if (effective_prot(t[PROT, i]) & need) != need or addr + length > t[LIMIT, i]:
             return FAULT, 0, 0
         return t[BUF, i], t[BOFF, i] + (addr - t[START, i]), t[PROT, i]
     if check_range(t, n, addr, length, need) != 0:
@@ -271,9 +280,9 @@ def strnlen(t, n, addr, maxlen):
         return FAULT
     cur = addr
     while True:
-        if (effective_prot(t[PROT, i]) & PROT_READ) == 0:
+        if (effective_prot(t[PROT, i]) & PROT_READ) == 0 or cur >= t[LIMIT, i]:
             return FAULT
-        stop = min(end, t[END, i])
+        stop = min(end, t[END, i], t[LIMIT, i])
         m = stop - cur
         src = numba.carray(_host_ptr(t[HOST, i] + (cur - t[START, i])), (m,))
         for j in range(m):
@@ -282,6 +291,8 @@ def strnlen(t, n, addr, maxlen):
         cur = stop
         if cur >= end:
             return NOT_FOUND
+        if cur < t[END, i]:
+            return FAULT  # stopped at the end of the mapped file
         e = t[END, i]
         i += 1
         if i >= n or t[START, i] != e:

@@ -154,7 +154,7 @@ def _do_read(t, desc, buf: int, count: int, offset: int | None = None,
         desc._need_read()
         data = desc.pread(count, desc.offset) if count else b""
         if data:
-            t.mm.copy_out(buf, data)
+            data = _copy_out_prefix(t, buf, data)
             desc.offset += len(data)
         return len(data)
     if desc.clocked:
@@ -166,8 +166,25 @@ def _do_read(t, desc, buf: int, count: int, offset: int | None = None,
             _blocked_io(t, desc, False, nr)
         raise
     if data:
-        t.mm.copy_out(buf, data)
+        data = _copy_out_prefix(t, buf, data)
     return len(data)
+
+
+def _copy_out_prefix(t, buf: int, data: bytes) -> bytes:
+    """CopyOut of ``data``, or of what fits before the first byte that faults (filemap_read,
+    pipe_read: the count so far); EFAULT if the first byte faults. Returns what was copied."""
+    try:
+        t.mm.copy_out(buf, data)
+        return data
+    except KernelError as e:
+        if e.errno != E.EFAULT:
+            raise
+        k = t.mm.accessible_prefix(buf, len(data), write=True)
+        if not k:
+            raise
+        data = data[:k]
+        t.mm.copy_out(buf, data)
+        return data
 
 
 def write_all(t, desc, data: bytes, write_some, nonblock: bool = False, deadline=None,
@@ -364,7 +381,7 @@ def write(t, fd, buf, count):
     desc = _file(t, fd)
     count = _check_count(count)
     desc._need_write()
-    return _do_write(t, desc, t.mm.copy_in(buf, count), nr=abi.NR_WRITE)
+    return _do_write(t, desc, _copy_in_prefix(t, buf, count), nr=abi.NR_WRITE)
 
 
 @syscall("pread64", FULL, args=("fd", "o2", "u", "l"))
@@ -385,7 +402,7 @@ def pwrite64(t, fd, buf, count, offset):
     desc = _file(t, fd)
     count = _check_count(count)
     verify_area(s64(offset), count)
-    return _do_write(t, desc, t.mm.copy_in(buf, count), s64(offset))
+    return _do_write(t, desc, _copy_in_prefix(t, buf, count), s64(offset))
 
 
 def _iov(t, iov, iovcnt):
@@ -398,7 +415,32 @@ def _iov(t, iov, iovcnt):
         total += ln
         if total > 0x7FFF_FFFF_FFFF_FFFF:
             raise KernelError(E.EINVAL)
-    return vecs
+    # __import_iovec: every segment must lie in user space (access_ok, a zero-length one too),
+    # and the segments are cut so that they add up to MAX_RW_COUNT at most.
+    total = 0
+    out = []
+    for base, ln in vecs:
+        if base + ln > TASK_SIZE:
+            raise KernelError(E.EFAULT, "an iovec outside the address space")
+        ln = min(ln, MAX_RW_COUNT - total)
+        total += ln
+        out.append((base, ln))
+    return out
+
+
+def _copy_in_prefix(t, addr: int, n: int) -> bytes:
+    """CopyIn of ``n`` bytes, or of the bytes before the first that faults (a write(2) from a
+    buffer that faults part way writes what came before: generic_perform_write); EFAULT if the
+    first byte faults."""
+    try:
+        return t.mm.copy_in(addr, n)
+    except KernelError as e:
+        if e.errno != E.EFAULT:
+            raise
+        k = t.mm.accessible_prefix(addr, n)
+        if not k:
+            raise
+        return t.mm.copy_in(addr, k)
 
 
 def _readv(t, desc, vecs, offset=None, nr: int | None = None) -> int:
@@ -406,6 +448,13 @@ def _readv(t, desc, vecs, offset=None, nr: int | None = None) -> int:
     for base, ln in vecs:
         if ln == 0:
             continue
+        if not t.mm.access_ok(base, ln, write=True):
+            # Reads stop at the first byte that faults: what fits before it, else EFAULT.
+            ln = t.mm.accessible_prefix(base, ln, write=True)
+            if ln == 0:
+                if done:
+                    return done
+                raise KernelError(E.EFAULT)
         try:
             n = _do_read(t, desc, base, ln, None if offset is None else offset + done, nr)
         except (KernelError, WouldBlock):
@@ -419,7 +468,23 @@ def _readv(t, desc, vecs, offset=None, nr: int | None = None) -> int:
 
 
 def _writev(t, desc, vecs, offset=None, sigpipe: bool = True, nr: int | None = None) -> int:
-    data = b"".join(t.mm.copy_in(b, ln) for b, ln in vecs if ln)
+    parts = []
+    for b, ln in vecs:
+        if not ln:
+            continue
+        try:
+            parts.append(t.mm.copy_in(b, ln))
+        except KernelError as e:
+            if e.errno != E.EFAULT:
+                raise
+            # The bytes before the first fault are written (copy_from_user's partial count).
+            k = t.mm.accessible_prefix(b, ln)
+            if k:
+                parts.append(t.mm.copy_in(b, k))
+            if not parts:
+                raise
+            break
+    data = b"".join(parts)
     if not data:
         desc._need_write()
         return 0

@@ -11,7 +11,7 @@ from ..abi import MAP_ANONYMOUS, MAP_SHARED, MAP_TYPE, PAGE_MASK
 from ..errors import E, KernelError
 from ..fs.devices import ZeroDevice
 from .. import abi
-from ..fs.file import FileMapping
+from ..fs.file import FileMapping, PathDescription
 from ..fs.memfd import WRITE_SEALS, MemfdInode
 from ..fs.inodes import MAY_WRITE, RegularFile, permitted
 from ..components import rlimits
@@ -27,7 +27,8 @@ def brk(t, addr):
     return t.mm.brk(addr)
 
 
-@syscall("mmap", FULL, "file mappings are copies: MAP_SHARED writes reach the file at msync/munmap",
+@syscall("mmap", FULL, "MAP_SHARED of an in-memory file maps its page cache (coherent with "
+         "write and other mappings); a host file mapped shared read-only is a copy; SIGBUS past EOF",
          args=("p", "u", "prot", "mapflags", "fd", "x"), ret="x")
 def mmap(t, addr, length, prot, flags, fd, offset):
     """Implements mmap(2)."""
@@ -38,6 +39,8 @@ def mmap(t, addr, length, prot, flags, fd, offset):
     file = None
     if not flags & MAP_ANONYMOUS:
         desc = fd_table.get_file(t.world, t.row, s32(fd))
+        if isinstance(desc, PathDescription):
+            raise KernelError(E.EBADF, "an O_PATH descriptor")
         inode = desc.inode
         if isinstance(inode, RegularFile):
             file = FileMapping(desc)
@@ -51,6 +54,8 @@ def mmap(t, addr, length, prot, flags, fd, offset):
                 flags |= MAP_ANONYMOUS
             else:
                 flags |= MAP_ANONYMOUS
+        elif not desc.can_read:
+            raise KernelError(E.EACCES, "not open for reading")  # do_mmap checks it first
         else:
             raise KernelError(E.ENODEV)
     if flags & abi.MAP_LOCKED or t.mm.def_flags & VM_LOCKED:

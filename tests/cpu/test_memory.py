@@ -1173,3 +1173,137 @@ def test_a_checkpoint_keeps_two_address_spaces_on_one_snapshot(mm):
     assert _buf_at(p2, a).base is _buf_at(c2, a).base is not None
     assert p2.copy_in(a + PG, 2) == b"\x09\x09" and c2.copy_in(a + PG, 2) == b"c\x09"
     assert len(_buf_at(c2, a).own_pages()) == 1 and len(_buf_at(p2, a).own_pages()) == 0
+
+
+# ------------------------------------------------------------ the page cache of shared file maps
+
+def _memfile(data: bytes = b""):
+    """An in-memory regular file (fs/inodes.RegularFile) and the mapping handle the mmap syscall
+    gives the mm layer for a read-write description of it (fs/file.FileMapping)."""
+    import time
+
+    from ecs_kernel.fs.file import FileMapping
+    from ecs_kernel.fs.inodes import RegularFile, SuperBlock
+    f = RegularFile(SuperBlock("tmpfs", 1, time.time_ns))  # a clock a checkpoint can name
+    if data:
+        f.write_at(0, data)
+    return f, FileMapping(f.open_description(abi.O_RDWR, "/tmp/f"))
+
+
+def _busy(a, addr, access=16):  # UC_MEM_READ
+    return a.tlb_fill_py(addr, access) == M.TLB_BUSERR
+
+
+def test_shared_file_mappings_write_and_truncate_see_each_other_at_once():
+    f, h = _memfile(b"a" * (2 * P))
+    a, b = new_as(), new_as()
+    x = a.mmap(0, 3 * P, RW, MAP_SHARED, h, 0)
+    y = b.mmap(0, 2 * P, RW, MAP_SHARED, h, 0)
+    f.write_at(P - 1, b"bc")
+    assert a.copy_in(x + P - 1, 2) == b.copy_in(y + P - 1, 2) == b"bc"
+    b.copy_out(y + 5, b"store")
+    assert f.read_at(5, 5) == b"store" and a.copy_in(x + 5, 5) == b"store"
+    # the third page is past the end: SIGBUS for the guest, EFAULT for a copy
+    assert _busy(a, x + 2 * P) and not _busy(a, x + P)
+    assert errno_of(a.copy_in, x + 2 * P, 1) == E.EFAULT
+    assert errno_of(a.copy_in, x + P, P + 1) == E.EFAULT
+    assert a.accessible_prefix(x + 10, 3 * P) == 2 * P - 10
+    f.write_at(2 * P, b"z")  # growing the file maps the page again
+    assert not _busy(a, x + 2 * P) and a.copy_in(x + 2 * P, 2) == b"z\0"
+    f.truncate(100)  # every mapping is cut at once, the tail of the page zeroed
+    assert _busy(a, x + P) and _busy(b, y + P) and not _busy(b, y)
+    f.truncate(2 * P)
+    assert b.copy_in(y + 98, 4) == b"aa\0\0" and a.copy_in(x + P, 1) == b"\0"
+    a.check_sanity()
+    b.check_sanity()
+
+
+def test_the_page_cache_grows_under_its_mappings_and_keeps_its_identity():
+    f, h = _memfile(b"q" * P)
+    a = new_as()
+    x = a.mmap(0, P, RW, MAP_SHARED, h, 0)
+    c = f.cache
+    old, ino = c.buf, c.buf.ino
+    f.write_at(c.buf.size + 5, b"far")  # past the buffer: it grows, the rows follow
+    assert c.buf is not old and c.buf.ino == ino
+    assert a.copy_in(x, 2) == b"qq"
+    a.copy_out(x, b"QQ")
+    assert f.read_at(0, 3) == b"QQq" and f.read_at(old.size + 5, 3) == b"far"
+    a.check_sanity()
+
+
+def test_shared_file_mapping_model():
+    """Random writes through the file, stores through two mappings and truncates, against a
+    model of tmpfs's page cache: one page-sized array of bytes and a size; the file is the array
+    up to the size, a store is allowed up to the end of the size's last page (and kept there:
+    a truncate up shows it, as on tmpfs), a truncate down zeroes the rest of the last page."""
+    rng = np.random.default_rng(5)
+    f, h = _memfile(b"")
+    pages = bytearray(4 * P)
+    size = 0
+    a, b = new_as(), new_as()
+    x = a.mmap(0, 4 * P, RW, MAP_SHARED, h, 0)
+    y = b.mmap(0, 4 * P, RW, MAP_SHARED, h, 0)
+    for _ in range(400):
+        op = int(rng.integers(0, 4))
+        off = int(rng.integers(0, 4 * P - 8))
+        if rng.random() < 0.5:  # near the end of the file, where the cases are
+            off = min(max(size + int(rng.integers(-50, 300)), 0), 4 * P - 8)
+        data = bytes(rng.integers(0, 256, int(rng.integers(1, 8))).astype(np.uint8))
+        if op == 0:
+            f.write_at(off, data)
+            pages[off:off + len(data)] = data
+            size = max(size, off + len(data))
+        elif op in (1, 2):
+            m, base = (a, x) if op == 1 else (b, y)
+            ok = off + len(data) <= page_align_(size)
+            assert errno_of(m.copy_out, base + off, data) == (0 if ok else E.EFAULT)
+            if ok:
+                pages[off:off + len(data)] = data
+        else:
+            n = int(rng.integers(0, 4 * P)) if rng.random() < 0.5 else \
+                max(0, size + int(rng.integers(-300, 300)))
+            if n < size:
+                pages[n:page_align_(size)] = bytes(page_align_(size) - n)
+            f.truncate(n)
+            size = n
+        assert f.read_at(0, 4 * P) == bytes(pages[:size])
+        k = page_align_(size)
+        assert a.copy_in(x, k) == b.copy_in(y, k) == bytes(pages[:k])
+        assert (a.tlb_fill_py(x + k, 16) == M.TLB_BUSERR) == (k < 4 * P)
+
+
+def page_align_(n):
+    return (n + P - 1) // P * P
+
+
+def test_a_checkpoint_keeps_a_page_cache_shared_and_reads_tables_without_limits():
+    from ecs_kernel.checkpoint_objects import StateReader, StateWriter
+    f, h = _memfile(b"k" * (P + 10))
+    a, b = new_as(), new_as()
+    x = a.mmap(0, 3 * P, RW, MAP_SHARED, h, 0)
+    y = b.mmap(0, 3 * P, RW, MAP_SHARED, h, 0)
+    w = StateWriter()
+    fref = w.ref(f)
+    m1, m2 = a.save_state(w, "a"), b.save_state(w, "b")
+    w.arrays["b.ranges"] = w.arrays["b.ranges"][:pw_LIMIT()]  # as a checkpoint of main wrote it
+    assert sum(o["class"] == "HostBuffer" for o in w.objects) == 1
+    r = StateReader({"objects": w.objects}, w.arrays)
+    f2 = r.obj(fref)
+    a2 = AddressSpace.load_state(Uc(UC_ARCH_X86, UC_MODE_64), r, "a", m1)
+    b2 = AddressSpace.load_state(Uc(UC_ARCH_X86, UC_MODE_64), r, "b", m2)
+    assert _busy(b2, y + 2 * P) and not _busy(b2, y + P)  # the limits of the old table, computed
+    f2.write_at(3, b"via write")
+    assert a2.copy_in(x + 3, 9) == b2.copy_in(y + 3, 9) == b"via write"
+    b2.copy_out(y + P, b"Z")
+    assert f2.read_at(P, 2) == b"Zk" and a2.copy_in(x + P, 1) == b"Z"
+    assert _busy(a2, x + 2 * P) and not _busy(b2, y + P)
+    f2.truncate(5)
+    assert _busy(a2, x + P) and _busy(b2, y + P) and not _busy(b2, y)
+    a2.check_sanity()
+    b2.check_sanity()
+
+
+def pw_LIMIT():
+    from ecs_kernel.jit.pagewalk import LIMIT
+    return LIMIT

@@ -413,3 +413,11 @@ def test_checkpoint_while_blocked_opening_fifos_resumes(guest_build, libc):
         second = cli("restore", path)
     assert (first.stdout + second.stdout, second.returncode) == (full.stdout, full.status), \
         second.stderr
+
+
+@pytest.mark.parametrize("frac", [0.3, 0.7])
+def test_shared_file_mappings_stay_one_page_cache_across_a_checkpoint(guest_build, frac):
+    """shmap_ckpt.c: a parent and a child hand a counter over through MAP_SHARED mappings of a
+    memfd and of a file, seen through write(2) and the other's mapping; restored, the mappings
+    of both processes and the files are still one page cache (a lost share never sees a turn)."""
+    assert_resumes(guest_build("shmap_ckpt", "gcc"), frac)

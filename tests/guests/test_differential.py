@@ -310,6 +310,25 @@ def test_fork_copy_on_write_and_memory_accounting(guest_build, libc, scenario):
     same([guest_build("cow", libc), scenario], cwd="/var/tmp")
 
 
+@pytest.mark.parametrize("scenario", ["coherent", "memfd", "sigbus", "private"])
+def test_shared_file_mappings_are_the_page_cache(guest_build, libc, scenario):
+    """shmap.c: MAP_SHARED mappings of a file see write(2), truncate and each other at once (in
+    a forked child too, no msync); two mappings of a memfd and its dup share content, and
+    F_SEAL_WRITE is EBUSY while a shared mapping that may write exists; a page wholly past the
+    end of a mapped file (shared or private, after a truncate, in the child) is SIGBUS with
+    BUS_ADRERR at the byte, system calls copying from or to it fail with EFAULT, and growing the
+    file maps it again with zeros."""
+    same([guest_build("shmap", libc), scenario], cwd="/var/tmp")
+
+
+def test_copies_that_fault_part_way_return_the_bytes_moved(guest_build, libc):
+    """partial_iov.c: readv/writev/preadv/pwritev, read/write/pread/pwrite across a PROT_NONE
+    page or a page past the end of a mapped file return the bytes before the fault (EFAULT when
+    there are none, for a pipe too); an iovec outside the address space is EFAULT even with
+    length 0."""
+    same([guest_build("partial_iov", libc)], cwd="/var/tmp")
+
+
 def test_mlock_mincore(guest_build, libc):
     """mlock/mlock2/munlock/mlockall, MAP_LOCKED and MAP_POPULATE: mincore's residency, VmLck,
     RLIMIT_MEMLOCK and the errnos, as root and as a user without CAP_IPC_LOCK."""

@@ -22,17 +22,21 @@ class Table:
     """A range table plus the arrays backing it (kept alive here)."""
 
     def __init__(self, rows):
-        # rows: list of (start_page, npages, prot, growsdown, fill_seed)
+        # rows: list of (start_page, npages, prot, growsdown, fill_seed[, eof_page]): eof_page,
+        # if given, is the row's first page wholly past the end of its file (LIMIT)
         self.arrays = []
         n = len(rows)
         self.t = np.zeros((pw.NCOLS, max(n, 1) + 3), dtype=np.int64)
-        for i, (sp, npg, prot, gd, seed) in enumerate(rows):
+        self.limits = []
+        for i, (sp, npg, prot, gd, seed, *eof) in enumerate(rows):
+            limit = pw.NO_LIMIT if not eof or eof[0] is None else BASE + (sp + eof[0]) * P
+            self.limits.append(limit)
             arr = np.random.default_rng(seed).integers(0, 4, npg * P + 2 * P).astype(np.uint8)
             boff = P  # start one page into the buffer, as split rows do
             self.arrays.append(arr)
             self.t[:, i] = (BASE + sp * P, BASE + (sp + npg) * P, prot,
                             arr.ctypes.data + boff, pw.VM_GROWSDOWN if gd else 0, i, boff,
-                            0, 0, 0)
+                            0, 0, 0, limit)
         self.n = n
         self.rows = rows
 
@@ -50,6 +54,10 @@ class Table:
         p = int(self.t[pw.PROT, i])
         return p | 1 if p & 6 else p
 
+    def past_eof(self, addr):
+        i = self.row_of(addr)
+        return i >= 0 and addr >= self.limits[i]
+
     def byte(self, addr):
         i = self.row_of(addr)
         return int(self.arrays[i][self.t[pw.BOFF, i] + addr - self.t[pw.START, i]])
@@ -66,7 +74,8 @@ def tables(draw):
     for _ in range(draw(st.integers(0, 6))):
         npg = draw(st.integers(1, 3))
         rows.append((page, npg, draw(st.sampled_from([0, 1, 2, 3, 4, 5, 7])),
-                     draw(st.booleans()), draw(st.integers(0, 1000))))
+                     draw(st.booleans()), draw(st.integers(0, 1000)),
+                     draw(st.one_of(st.none(), st.none(), st.integers(0, npg)))))
         page += npg + draw(st.sampled_from([0, 0, 1, 2]))  # often adjacent, sometimes a hole
     return Table(rows)
 
@@ -81,7 +90,7 @@ SETTINGS = settings(max_examples=150, deadline=None,
 def oracle_check(tb, addr, length, need):
     for a in range(addr, addr + length):
         p = tb.prot_of(a)
-        if p is None or (p & need) != need:
+        if p is None or (p & need) != need or tb.past_eof(a):
             return -1
     return 0
 
@@ -185,7 +194,7 @@ def test_copy_out_matches_byte_writes(tb, addr, length, value):
 def oracle_strnlen(tb, addr, maxlen):
     for k in range(maxlen):
         p = tb.prot_of(addr + k)
-        if p is None or not p & 1:
+        if p is None or not p & 1 or tb.past_eof(addr + k):
             return pw.FAULT
         if tb.byte(addr + k) == 0:
             return k
@@ -313,7 +322,9 @@ def oracle_tlb_fill(tb, addr, access):
     if p is None:
         return pw.TLB_MAPERR
     need = {pw.UC_MEM_READ: 1, pw.UC_MEM_WRITE: 2, pw.UC_MEM_FETCH: 4}[access]
-    return p if p & need else pw.TLB_ACCERR
+    if not p & need:
+        return pw.TLB_ACCERR
+    return pw.TLB_BUSERR if tb.past_eof(addr) else p
 
 
 def _python_hook_answer(tb, addr, access):
@@ -327,7 +338,7 @@ def _compiled_hook_answer(tb, addr, access):
     """Call the cfunc Unicorn calls (jit/tlbfill/kernel.py) through ctypes, as Unicorn does."""
     import ctypes
 
-    from ecs_kernel.abi import SEGV_ACCERR, SEGV_MAPERR
+    from ecs_kernel.abi import BUS_ADRERR, SEGV_ACCERR, SEGV_MAPERR
     from ecs_kernel.cpu.platform import HOOK_TLB_FILL_CB, TlbEntry
     from ecs_kernel.jit import tlbfill
     ctl = np.zeros(tlbfill.TLB_SIZE, np.int64)
@@ -341,6 +352,8 @@ def _compiled_hook_answer(tb, addr, access):
         return entry.perms
     assert ctl[tlbfill.TLB_FAULT_ADDR] == addr and ctl[tlbfill.TLB_FAULT_ACCESS] == access
     code = int(ctl[tlbfill.TLB_FAULT_CODE])
+    if code == tlbfill.TLB_FAULT_SIGBUS | BUS_ADRERR:
+        return pw.TLB_BUSERR
     assert code in (SEGV_MAPERR, SEGV_ACCERR)
     return pw.TLB_MAPERR if code == SEGV_MAPERR else pw.TLB_ACCERR
 

@@ -202,7 +202,7 @@ def guest_ptr(ctl, addr, length, write):
         return FAULT
     if addr + length <= t[pw.END, i]:
         prot = t[pw.PROT, i]
-        if (pw.effective_prot(prot) & need) != need:
+        if (pw.effective_prot(prot) & need) != need or addr + length > t[pw.LIMIT, i]:
             return FAULT
         if write and prot & PROT_EXEC:
             return SLOW

@@ -30,6 +30,7 @@ table, and only while no guest code runs or from inside a hook.
 from __future__ import annotations
 
 from .layout import (TLB_BYPASS, TLB_CAP, TLB_FAULT_ACCESS, TLB_FAULT_ADDR, TLB_FAULT_CODE,
+                     TLB_FAULT_SIGBUS,
                      TLB_FILLS, TLB_MISS_HOOK, TLB_MISSES, TLB_N, TLB_SIZE, TLB_T)
 
 _COMPILED = None
@@ -51,6 +52,7 @@ __all__ = [
     "TLB_FAULT_ACCESS",
     "TLB_FAULT_ADDR",
     "TLB_FAULT_CODE",
+    "TLB_FAULT_SIGBUS",
     "TLB_FILLS",
     "TLB_MISSES",
     "TLB_MISS_HOOK",

@@ -6,16 +6,17 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-from ecs_kernel.abi import PROT_EXEC, PROT_READ, PROT_WRITE, SEGV_ACCERR, SEGV_MAPERR
+from ecs_kernel.abi import BUS_ADRERR, PROT_EXEC, PROT_READ, PROT_WRITE, SEGV_ACCERR, SEGV_MAPERR
 from ecs_kernel.jit.fastpath.kernel import _as_ptr, _ptr_int
 from ecs_kernel.jit.options import cfunc
-from ecs_kernel.jit.pagewalk import NCOLS, TLB_MAPERR, tlb_fill
+from ecs_kernel.jit.pagewalk import NCOLS, TLB_BUSERR, TLB_MAPERR, tlb_fill
 from ecs_kernel.jit.tlbfill.layout import (
     TLB_BYPASS,
     TLB_CAP,
     TLB_FAULT_ACCESS,
     TLB_FAULT_ADDR,
     TLB_FAULT_CODE,
+    TLB_FAULT_SIGBUS,
     TLB_FILLS,
     TLB_MISS_HOOK,
     TLB_MISSES,
@@ -59,7 +60,10 @@ def _fill(uch, addr, access, entry, user_data):
         ctl[TLB_MISSES] += 1
         ctl[TLB_FAULT_ADDR] = a
         ctl[TLB_FAULT_ACCESS] = acc
-        ctl[TLB_FAULT_CODE] = SEGV_MAPERR if p == TLB_MAPERR else SEGV_ACCERR
+        if p == TLB_BUSERR:
+            ctl[TLB_FAULT_CODE] = TLB_FAULT_SIGBUS | BUS_ADRERR
+        else:
+            ctl[TLB_FAULT_CODE] = SEGV_MAPERR if p == TLB_MAPERR else SEGV_ACCERR
         return numba.uint8(0)
     return numba.uint8(0)
 

@@ -6,7 +6,9 @@ TLB_CAP = 1  # its capacity (the stride between columns)
 TLB_N = 2  # live rows
 TLB_FAULT_ADDR = 3  # the refused access: its address,
 TLB_FAULT_ACCESS = 4  # its UC_MEM_* type,
-TLB_FAULT_CODE = 5  # and SEGV_MAPERR / SEGV_ACCERR (0: no fault since the run loop cleared it)
+TLB_FAULT_CODE = 5  # and SEGV_MAPERR / SEGV_ACCERR (0: no fault since the run loop cleared it),
+# or TLB_FAULT_SIGBUS | BUS_ADRERR for a page past the end of a mapped file
+TLB_FAULT_SIGBUS = 0x100
 TLB_FILLS = 6  # fills answered (a counter for benchmarks and tiering)
 TLB_MISS_HOOK = 7  # address of the miss handler, int64 (*)(uint64 addr, int64 access): 1 = retry
 TLB_MISSES = 8  # refused fills (faults and stack growth)
