@@ -397,6 +397,9 @@ DL_BW_SHIFT = 20  # BW_SHIFT: bandwidths are fractions of 1 << 20
 SCHED_RT_RUNTIME_NS = 950_000_000  # kernel.sched_rt_runtime_us / sched_rt_period_us: what
 SCHED_RT_PERIOD_NS = 1_000_000_000  # SCHED_DEADLINE tasks may reserve of a CPU
 SCHED_RR_TIMESLICE_NS = 100_000_000  # RR_TIMESLICE: sched_rr_get_interval of SCHED_RR
+SCHED_BASE_SLICE_NS = 700_000  # normalized_sysctl_sched_base_slice (Linux 6.18), before scaling
+SCHED_SLICE_MIN_NS = 100_000  # a custom slice (sched_attr.sched_runtime of a fair task) is
+SCHED_SLICE_MAX_NS = 100_000_000  # clamped to 0.1..100 ms
 
 # include/uapi/linux/ioprio.h
 IOPRIO_CLASS_SHIFT = 13

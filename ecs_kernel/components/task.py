@@ -124,6 +124,7 @@ TaskSched = Component("TaskSched", "tasks", {
     "dl_runtime": Column(np.uint64, 0),  # SCHED_DEADLINE parameters (ns)
     "dl_deadline": Column(np.uint64, 0),
     "dl_period": Column(np.uint64, 0),
+    "sched_slice": Column(np.uint64, 0),  # a fair task's custom slice (se.slice, ns); 0: the base
     "ioprio": Column(np.uint16, 0),  # ioprio_set(2): class << 13 | data; 0 is IOPRIO_CLASS_NONE
 }, doc="Scheduling attributes (sched(7)) and the I/O priority: stored, inherited and reported; "
        "the run loop does not order tasks by them.")
@@ -174,7 +175,7 @@ COMPONENTS = [TaskTree, ThreadGroupMembership, TaskIDs, RunStateC, ExitStateC, W
 INHERITED = ("ruid", "euid", "suid", "fsuid", "rgid", "egid", "sgid", "fsgid", "groups",
              "cap_effective", "cap_permitted", "cap_inheritable", "cap_bset", "cap_ambient",
              "securebits", "no_new_privs", "nice", "sched_policy", "rt_priority",
-             "sched_reset_on_fork", "dl_runtime", "dl_deadline", "dl_period", "ioprio",
+             "sched_reset_on_fork", "dl_runtime", "dl_deadline", "dl_period", "sched_slice", "ioprio",
              "cpus_allowed", "rseq_addr", "rseq_len", "rseq_sig", "sig_mask", "comm",
              "personality", "seccomp_mode", "seccomp_filter", "ipcns", "mntns", "userns", "pidns_children")
 

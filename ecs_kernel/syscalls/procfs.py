@@ -41,7 +41,7 @@ from ..systems import (cpu_clocks, fd_table, loadavg, namespaces, ptrace, seccom
 from ..systems import user_namespace as userns
 from ..systems.task_list import TaskList
 from ..systems.task_signals import handler_of
-from .sys_info import RELEASE, SYSNAME
+from .sys_info import RELEASE, SYSNAME, VERSION
 
 _VSYSCALL_MAPS_LINE = (f"{VSYSCALL_ADDR:08x}-{VSYSCALL_ADDR + PAGE_SIZE:08x} --xp 00000000 00:00 0 "
                        .ljust(72) + " [vsyscall]\n").encode()
@@ -510,7 +510,7 @@ class KernelProc(ProcProvider):
         return lines.encode()
 
     # -- system-wide files -------------------------------------------------------------------------
-    _FILES = ("cpuinfo", "filesystems", "loadavg", "meminfo", "stat", "uptime")
+    _FILES = ("cpuinfo", "filesystems", "loadavg", "meminfo", "stat", "uptime", "version")
 
     def file_names(self) -> list[str]:
         return list(self._FILES)
@@ -572,6 +572,10 @@ class KernelProc(ProcProvider):
               "MemAvailable": free // 1024, "Buffers": 0, "Cached": 0, "SwapCached": 0,
               "Shmem": shared // 1024, "SReclaimable": 0, "SwapTotal": 0, "SwapFree": 0}
         return "".join(f"{k + ':':<16}{v:>8} kB\n" for k, v in kb.items())
+
+    def _proc_version(self) -> str:
+        """/proc/version (fs/proc/version.c): the utsname's sysname, release and version."""
+        return f"{SYSNAME.decode()} version {RELEASE.decode()} (ecs-kernel) {VERSION.decode()}\n"
 
     # the file system types modelled, in Linux's order of registration; none needs a device
     _FILESYSTEMS = ("sysfs", "tmpfs", "proc", "devtmpfs", "sockfs", "pipefs", "mqueue", "overlay")

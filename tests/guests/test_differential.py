@@ -108,6 +108,13 @@ def test_pidfd_thread(guest_build, libc):
     same([guest_build("pidfd_thread", libc)])
 
 
+def test_kernel_version_and_the_behaviours_that_follow_it(guest_build, libc):
+    """uname, /proc/sys/kernel/osrelease and /proc/version agree on one release (at least
+    6.12), and what depends on it: CLONE_PIDFD with CLONE_THREAD, eventfd's 8-byte writes,
+    sched_getattr's fair runtime as the slice sched_setattr sets (clamped, inherited, reset)."""
+    same([guest_build("kversion", libc)])
+
+
 def test_clocks(guest_build, libc):
     same([guest_build("clocks", libc)])
 
