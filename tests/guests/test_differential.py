@@ -224,6 +224,14 @@ def test_credentials_capabilities_and_no_new_privs(guest_build, libc):
 
 
 @needs_root
+def test_ptrace_access_checks_and_pidfds_naming_pids(guest_build, libc):
+    """ptrace_may_access behind pidfd_getfd, setns by pidfd and process_vm_readv (another user
+    namespace, a missing permitted capability, a non-dumpable target); a leader's PIDFD_THREAD
+    pidfd follows the thread that exec'd in its place, that thread's own reports its end."""
+    same([guest_build("pidfd_access", libc)])
+
+
+@needs_root
 def test_nice_policies_ioprio_membarrier(guest_build, libc):
     """getpriority/setpriority (ESRCH for a reaped pid, EACCES, PGRP, USER; inherited by fork
     and threads, kept by exec), sched_setscheduler/setparam/getattr/setattr with their checks
