@@ -133,6 +133,10 @@ class ProcProvider:
         """Memory in pages: size resident shared text lib data dt."""
         return b""
 
+    def limits(self, pid: int) -> bytes:
+        """The process's resource limits, one line each (fs/proc/base.c proc_pid_limits)."""
+        return b""
+
     def status(self, pid: int, tid: int = 0) -> bytes:
         return b""
 
@@ -219,7 +223,7 @@ def _exe_inode(provider: ProcProvider, pid: int):
 
 
 _THREAD_FILES = ("comm", "stat", "status")  # a task/<tid> directory's own
-_PROCESS_FILES = ("cmdline", "environ", "maps", "mountinfo", "mounts", "statm")
+_PROCESS_FILES = ("cmdline", "environ", "limits", "maps", "mountinfo", "mounts", "statm")
 _PID_LINKS = ("cwd", "exe", "root")
 _ID_FILES = ("gid_map", "setgroups", "uid_map")  # the user namespace's, writable once
 _ASKABLE = frozenset(_THREAD_FILES + _PROCESS_FILES + _PID_LINKS

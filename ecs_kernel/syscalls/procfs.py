@@ -24,7 +24,7 @@ import os
 
 import numpy as np
 
-from ..abi import (O_CLOEXEC, NSEC_PER_SEC, PAGE_SIZE, RLIMIT_RSS, RLIMIT_SIGPENDING, SIG_DFL, SIG_IGN,
+from ..abi import (O_CLOEXEC, NSEC_PER_SEC, PAGE_SIZE, RLIM_INFINITY, RLIMIT_RSS, RLIMIT_SIGPENDING, SIG_DFL, SIG_IGN,
                    USER_HZ, VSYSCALL_ADDR, ExitState)
 from ..checkpoint_objects import state_function
 from ..components import pidns, rlimits
@@ -275,6 +275,27 @@ class KernelProc(ProcProvider):
         pg = PAGE_SIZE
         return (f"{u.size // pg} {u.rss // pg} {(u.file + u.shmem) // pg} {u.exe // pg} 0 "
                 f"{(u.data + u.stack) // pg} 0\n").encode()
+
+    # fs/proc/base.c lnames: each limit's name and unit, in RLIMIT_* order
+    _LIMIT_NAMES = (("Max cpu time", "seconds"), ("Max file size", "bytes"),
+                    ("Max data size", "bytes"), ("Max stack size", "bytes"),
+                    ("Max core file size", "bytes"), ("Max resident set", "bytes"),
+                    ("Max processes", "processes"), ("Max open files", "files"),
+                    ("Max locked memory", "bytes"), ("Max address space", "bytes"),
+                    ("Max file locks", "locks"), ("Max pending signals", "signals"),
+                    ("Max msgqueue size", "bytes"), ("Max nice priority", ""),
+                    ("Max realtime priority", ""), ("Max realtime timeout", "us"))
+
+    def limits(self, pid: int) -> bytes:
+        """/proc/PID/limits (proc_pid_limits): soft and hard limit of each resource."""
+        w = self.world
+        tg = int(w.tasks.tg[self._leader(self._row(pid))])
+        out = [f"{'Limit':<25} {'Soft Limit':<20} {'Hard Limit':<20} {'Units':<10}\n"]
+        for res, (name, unit) in enumerate(self._LIMIT_NAMES):
+            cur, mx = (("unlimited" if v == RLIM_INFINITY else str(v))
+                       for v in rlimits.get(w, tg, res))
+            out.append(f"{name:<25} {cur:<20} {mx:<20} " + (f"{unit:<10}" if unit else "") + "\n")
+        return "".join(out).encode()
 
     def mounts(self, pid: int) -> bytes:
         self._row(pid)

@@ -123,6 +123,18 @@ def test_limits_prctl_ids(guest_build, libc):
     same([guest_build("limits", libc)])
 
 
+def test_resource_limits_come_from_the_host_and_show_in_proc(guest_build, libc):
+    """The guest starts with the limits of the process that runs ecs-kernel (as the command
+    line gives them), /proc/PID/limits shows them, setrlimit within the hard limit needs no
+    privilege."""
+    from ecs_kernel.cpu.host_limits import DEFAULT_PIDS, host_rlimits
+    argv = [guest_build("rlimits_host", libc)]
+    native = run_native(argv)
+    guest = run_guest(argv, rlimits=host_rlimits(DEFAULT_PIDS))
+    assert guest.stdout.decode() == native.stdout.decode()
+    assert guest.status == native.status == 0, guest.stderr
+
+
 def test_bad_input(guest_build, libc):
     same([guest_build("badinput", libc)])
 
