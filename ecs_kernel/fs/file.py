@@ -99,6 +99,12 @@ class FileDescription:
     rw_ops = (True, True)
     rw_iter = (True, True)
     rw_nowait = True
+    # splice_read / splice_write (what sendfile and splice need, fs/splice.c): most files have
+    # them through read_iter and write_iter (copy_splice_read, iter_file_splice_write)
+    splice_ops: tuple[bool, bool] | None = None  # (read, write); None: as rw_iter
+
+    def can_splice(self, write: bool) -> bool:
+        return (self.splice_ops or self.rw_iter)[write]
 
     __state__ = {"inode": "@Inode", "flags": "int", "path": "str", "offset": "int",
                  "released": "bool", "_fd_refs": "~int", "_in_flight": "~int",
@@ -417,6 +423,11 @@ class SnapshotDescription(FileDescription):
 
     rw_iter = (False, True)  # proc files: .read, no read_iter (RWF_* but HIPRI: EOPNOTSUPP)
 
+    def can_splice(self, write: bool) -> bool:
+        """Most /proc and /sys files splice (copy_splice_read); a process's own files do not
+        (proc_single_file_operations and its kin: ``DataFile.splice_read``)."""
+        return not write and self.inode.splice_read
+
     __state__ = {"content": "?bytes", "fixed": "bool"}
 
     def __init__(self, inode, flags: int, path: str, content: bytes | None = None):
@@ -470,6 +481,7 @@ class DirectoryDescription(FileDescription):
     """
 
     rw_iter = (False, True)  # generic_read_dir is a .read
+    splice_ops = (False, False)
 
     __state__ = {"_snapshot": "?list[(bytes,int,int)]"}
 

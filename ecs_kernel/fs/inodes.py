@@ -697,6 +697,7 @@ class DataFile(Inode):
     """
 
     ftype = S_IFREG
+    splice_read = True  # sendfile may read it (see SnapshotDescription.can_splice)
 
     __state__ = {"content_fn": "fn"}
 

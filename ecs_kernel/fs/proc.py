@@ -350,13 +350,23 @@ class PidDir(SyntheticDir):
             return DynamicSymlink(self.sb, partial(_ask, p, name, pid), uid=self.uid, gid=self.gid,
                                   magic=True)
         if name in _THREAD_FILES:
-            return DataFile(self.sb, partial(_ask, p, name, pid, self.tid), _mode_for(name),
+            return PidDataFile(self.sb, partial(_ask, p, name, pid, self.tid), _mode_for(name),
                             self.uid, self.gid)
         if name in _PROCESS_FILES:
-            return DataFile(self.sb, partial(_ask, p, name, pid), _mode_for(name), self.uid, self.gid)
+            cls = DataFile if name in ("mountinfo", "mounts") else PidDataFile
+            return cls(self.sb, partial(_ask, p, name, pid), _mode_for(name), self.uid, self.gid)
         if name in _ID_FILES:
             return IDFile(self.sb, p, pid, name, self.uid, self.gid)
         return None
+
+
+@state_class
+class PidDataFile(DataFile):
+    """A process's own file (/proc/PID/status, maps, limits, ...): proc_single_file_operations
+    and its kin, with no splice_read (sendfile from it is EINVAL)."""
+
+    __state__ = {}
+    splice_read = False
 
 
 @state_class
@@ -366,6 +376,7 @@ class IDFile(DataFile):
     provider with the opener's credentials kept at open (file->f_cred)."""
 
     __state__ = {"provider": "ctx:proc", "pid": "int", "name": "str"}
+    splice_read = False
 
     def __init__(self, sb: SuperBlock, provider: ProcProvider, pid: int, name: str, uid: int,
                  gid: int):
@@ -472,7 +483,7 @@ class FdInfoDir(SyntheticDir):
         return super().lookup(name)
 
     def make_child(self, name: str) -> Inode | None:
-        return DataFile(self.sb, partial(_ask, self.provider, "fd_info", self.pid, int(name)), 0o444,
+        return PidDataFile(self.sb, partial(_ask, self.provider, "fd_info", self.pid, int(name)), 0o444,
                         self.uid, self.gid)
 
 

@@ -541,19 +541,41 @@ def lseek(t, fd, offset, whence):
 
 @syscall("sendfile", FULL, args=("fd", "fd", "p", "u"))
 def sendfile(t, out_fd, in_fd, offset_ptr, count):
-    """Implements sendfile(2)."""
+    """Implements sendfile(2) (do_sendfile): the input's checks, then the output's, then the
+    copy. The input must splice (a seekable file with splice_read: not a pipe, socket,
+    directory or a process's /proc file: EINVAL), the output too, and not be O_APPEND (a pipe
+    excepted). Nothing is taken from the input before the output is known to take it."""
     src = _file(t, in_fd)
-    dst = _file(t, out_fd)
-    if not src.can_read or not dst.can_write:
+    if not src.can_read:
         raise KernelError(E.EBADF)
+    if offset_ptr:
+        off = s64(t.mm.copy_in_u64(offset_ptr))
+        if not src.seekable:
+            raise KernelError(E.ESPIPE, "an offset on an unseekable input")
+    else:
+        off = src.offset if src.seekable else 0
     count = _check_count(count)
+    verify_area(off, count)
+    dst = _file(t, out_fd)
+    if not dst.can_write:
+        raise KernelError(E.EBADF)
+    if not isinstance(dst, PipeFile):  # do_splice_direct
+        if dst.flags & abi.O_APPEND:
+            raise KernelError(E.EINVAL, "sendfile to an O_APPEND file")
+        verify_area(dst.offset if dst.seekable else 0, count)
+        if not count:
+            return 0
+        if not src.seekable:  # splice_direct_to_actor: no data dropped between sockets
+            raise KernelError(E.EINVAL, "sendfile from an unseekable file")
+    if not src.can_splice(False) or not dst.can_splice(True):
+        raise KernelError(E.EINVAL, "the file does not splice")
     if count and not dst.poll_task(t.world, t.row) & (POLLOUT | POLLERR | POLLHUP):
         _blocked_io(t, dst, True)  # wait before taking anything from the source
     if offset_ptr:
-        off = s64(t.mm.copy_in_u64(offset_ptr))
-        if off < 0:
-            raise KernelError(E.EINVAL)
-        data = src.pread(count, off)
+        data = _chase(src, dst, off, count)
+    elif src.seekable:
+        data = _chase(src, dst, src.offset, count)
+        src.lseek(len(data), abi.SEEK_CUR)
     else:
         try:
             data = src.read(count)
@@ -574,6 +596,21 @@ def sendfile(t, out_fd, in_fd, offset_ptr, count):
     elif n < len(data) and src.seekable:
         src.lseek(n - len(data), abi.SEEK_CUR)
     return n
+
+
+def _chase(src, dst, pos: int, count: int) -> bytes:
+    """What sendfile reads from ``src`` at ``pos`` for ``count`` bytes. From a file into itself
+    ahead of the read (the output's position ``d`` bytes past ``pos``), Linux's splice hands the
+    written pages back to the read (the pipe holds page references), so the bytes read are the
+    first ``d`` repeated: the file grows under the read until ``count`` bytes are sent."""
+    if dst.inode is not src.inode or not isinstance(dst, RegularFileDescription):
+        return src.pread(count, pos)
+    d = dst.offset - pos
+    if d <= 0 or not count:
+        return src.pread(count, pos)
+    head = src.pread(min(d, count), pos)
+    head += bytes(min(d, count) - len(head))  # a hole between the end and the output
+    return (head * (count // d + 1))[:count]
 
 
 @syscall("ftruncate", FULL, args=("fd", "l"))

@@ -48,6 +48,13 @@ def test_files_at_sendfile_poll(guest_build, libc):
     same([guest_build("files_at", libc)])
 
 
+def test_sendfile_rules(guest_build, libc):
+    """sendfile's input and output checks in Linux's order (directories, pipes, sockets,
+    eventfds, /dev/null and a process's /proc files do not splice; O_APPEND; ranges past the
+    largest offset), nothing consumed when the output refuses, a file sent into itself."""
+    same([guest_build("sendfile_rules", libc)])
+
+
 def test_extended_attributes(guest_build, libc):
     """xattr.c: the *xattr and *xattrat calls on tmpfs files, their namespaces, limits and
     errnos, an unprivileged child's permission checks, a forked child's view."""
