@@ -910,6 +910,7 @@ PIPE_BUF = 4096
 ARG_MAX = 32 * PAGE_SIZE  # in bytes: 32 pages
 MAX_ARG_STRLEN = 32 * PAGE_SIZE  # bounds each argv/envp string, NUL included
 MAX_ARG_STRINGS = 0x7FFFFFFF  # bounds argc and envc
+INT_MAX = 0x7FFFFFFF  # getdents' largest buffer
 # sizeof(linux_binprm->buf), 256 since Linux 5.1 (was 128): the kernel reads this many bytes of
 # the file and binfmt_script looks only at them.
 BINPRM_BUF_SIZE = 256

@@ -698,6 +698,7 @@ class DataFile(Inode):
 
     ftype = S_IFREG
     splice_read = True  # sendfile may read it (see SnapshotDescription.can_splice)
+    seek_end = False  # lseek SEEK_END: seq_lseek refuses it; sysfs and sysctl files take it
 
     __state__ = {"content_fn": "fn"}
 

@@ -310,7 +310,7 @@ class ProcSysDir(SyntheticDir):
     def make_child(self, name: str) -> Inode | None:
         path = self.prefix + name
         if path in self.provider.sysctl_names():
-            return DataFile(self.sb, partial(_ask, self.provider, "sysctl", path))
+            return SysctlFile(self.sb, partial(_ask, self.provider, "sysctl", path))
         return ProcSysDir(self.sb, self.provider, path + "/")
 
 
@@ -358,6 +358,15 @@ class PidDir(SyntheticDir):
         if name in _ID_FILES:
             return IDFile(self.sb, p, pid, name, self.uid, self.gid)
         return None
+
+
+@state_class
+class SysctlFile(DataFile):
+    """A /proc/sys file (proc_sys_file_operations): lseek takes SEEK_END (default_llseek, from
+    its size 0)."""
+
+    __state__ = {}
+    seek_end = True
 
 
 @state_class

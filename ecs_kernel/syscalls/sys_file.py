@@ -812,15 +812,64 @@ def fstatfs(t, fd, buf):
 @syscall("getdents64", FULL, args=("fd", "odirents", "u"))
 def getdents64(t, fd, dirp, count):
     """Implements getdents64(2)."""
-    desc = _file(t, fd)
-    count = u32(count)
-    if not t.mm.access_ok(dirp, count, write=True):
-        raise KernelError(E.EFAULT)
-    data = desc.getdents64(count)
-    accessed(desc)
+    data = dirents(t, _file(t, fd), dirp, count)
     if data:
         t.mm.copy_out(dirp, data)
     return len(data)
+
+
+def dirents(t, desc, dirp: int, count: int) -> bytes:
+    """The records getdents and getdents64 give for a buffer of ``count`` bytes at ``dirp``:
+    a count above INT_MAX is EINVAL, a buffer outside user space EFAULT; filldir writes record
+    by record, so a buffer whose end is not writable takes the records that fit before it (the
+    directory's position stays on the first one not written; none fits: EFAULT)."""
+    count = u32(count)
+    if count > abi.INT_MAX:
+        desc.getdents64(0)  # not a directory: ENOTDIR first
+        raise KernelError(E.EINVAL, "a buffer above INT_MAX")
+    if dirp + count > t.mm.task_size:
+        raise KernelError(E.EFAULT)
+    start = desc.offset
+    data = desc.getdents64(count)
+    accessed(desc)
+    room = _writable_prefix(t, dirp, len(data))
+    if room < len(data):
+        pos = end = 0
+        while pos < len(data):
+            reclen = struct.unpack_from("<H", data, pos + 16)[0]
+            if pos + reclen > room:
+                break
+            pos += reclen
+            end = pos
+        if not end:
+            desc.lseek(start, SEEK_SET)
+            raise KernelError(E.EFAULT)
+        last = data[:end]
+        off = struct.unpack_from("<q", last, _last_record(last) + 8)[0]
+        desc.lseek(off, SEEK_SET)  # d_off: where the next record starts
+        data = last
+    return data
+
+
+def _last_record(data: bytes) -> int:
+    pos = last = 0
+    while pos < len(data):
+        last = pos
+        pos += struct.unpack_from("<H", data, pos + 16)[0]
+    return last
+
+
+def _writable_prefix(t, addr: int, n: int) -> int:
+    """How many of the ``n`` bytes at ``addr`` can be written, page by page."""
+    if n == 0 or t.mm.access_ok(addr, n, write=True):
+        return n
+    done = 0
+    while done < n:
+        step = min(n - done, abi.PAGE_SIZE - (addr + done) % abi.PAGE_SIZE)
+        if not t.mm.access_ok(addr + done, step, write=True):
+            break
+        done += step
+    return done
 
 
 def accessed(desc) -> None:

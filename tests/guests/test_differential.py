@@ -55,6 +55,12 @@ def test_sendfile_rules(guest_build, libc):
     same([guest_build("sendfile_rules", libc)])
 
 
+def test_getdents_buffers_and_lseek_on_proc_and_sys(guest_build, libc):
+    """getdents/getdents64's count and buffer checks, records written one by one up to an
+    unwritable page; lseek's SEEK_END on /proc and /sys directories and files."""
+    same([guest_build("dirents_seek", libc)])
+
+
 def test_extended_attributes(guest_build, libc):
     """xattr.c: the *xattr and *xattrat calls on tmpfs files, their namespaces, limits and
     errnos, an unprivileged child's permission checks, a forked child's view."""
