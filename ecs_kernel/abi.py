@@ -771,6 +771,7 @@ PROC_SUPER_MAGIC = 0x9FA0
 SYSFS_MAGIC = 0x62656572
 PIPEFS_MAGIC = 0x50495045
 SOCKFS_MAGIC = 0x534F434B
+MQUEUE_MAGIC = 0x19800202
 
 # --- include/uapi/asm-generic/ioctls.h ------------------------------------------------------------
 

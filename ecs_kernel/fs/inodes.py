@@ -453,6 +453,7 @@ class DirInode(Inode):
 
     ftype = S_IFDIR
     mutable = False  # may the guest create/remove entries here?
+    unlinkable = False  # may it remove them (unlink) where it may not create them?
 
     __state__ = {"parent": "@DirInode", "name": "str", "dead": "bool", "mount_root": "bool"}
 

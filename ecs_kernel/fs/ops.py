@@ -86,7 +86,7 @@ class PathOps:
             raise KernelError(E.EISDIR, "is a directory")
         if d.dead:
             raise KernelError(E.ENOENT, "directory was removed")
-        if not d.mutable:
+        if not (d.mutable or d.unlinkable and not isdir):
             raise KernelError(E.EPERM, "filesystem does not support this")
 
     def _new_owner(self, d: DirInode, creds: Creds, mode: int, is_dir: bool) -> tuple[int, int, int]:

@@ -26,7 +26,7 @@ from ..abi import (AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_NO_AUTOMOUNT, AT_REMO
                    POLLPRI, POLLRDNORM, POLLWRNORM, POSIX_FADV_NOREUSE, SEEK_HOLE,
                    STATX_BASIC_STATS, STICKY_TIMEOUTS, TASK_SIZE, TMPFS_MAGIC, UTIME_NOW, UTIME_OMIT,
                    OVERLAYFS_SUPER_MAGIC, PIPEFS_MAGIC, PROC_SUPER_MAGIC, SOCKFS_MAGIC,
-                   SYSFS_MAGIC)
+                   SYSFS_MAGIC, MQUEUE_MAGIC)
 from .. import abi
 from ..abi import SEEK_CUR, SEEK_END, SEEK_SET
 from ..errors import E, KernelError
@@ -774,8 +774,8 @@ _STATFS = struct.Struct("<qqQQQQQqqq5q")
 # f_type by superblock; proc, sysfs, pipefs and sockfs hold no blocks (df leaves them out)
 _FS_MAGIC = {"overlay": OVERLAYFS_SUPER_MAGIC, "tmpfs": TMPFS_MAGIC, "devtmpfs": TMPFS_MAGIC,
              "proc": PROC_SUPER_MAGIC, "sysfs": SYSFS_MAGIC, "pipefs": PIPEFS_MAGIC,
-             "sockfs": SOCKFS_MAGIC}
-_NO_BLOCKS = (PROC_SUPER_MAGIC, SYSFS_MAGIC, PIPEFS_MAGIC, SOCKFS_MAGIC)
+             "sockfs": SOCKFS_MAGIC, "mqueue": MQUEUE_MAGIC}
+_NO_BLOCKS = (PROC_SUPER_MAGIC, SYSFS_MAGIC, PIPEFS_MAGIC, SOCKFS_MAGIC, MQUEUE_MAGIC)
 
 
 def _statfs_bytes(inode) -> bytes:

@@ -249,6 +249,13 @@ def test_credentials_capabilities_and_no_new_privs(guest_build, libc):
 
 
 @needs_root
+def test_mqueue_filesystem_mounts(guest_build, libc):
+    """mount -t mqueue (three times): the IPC namespace's queues as files (stat, statfs,
+    readdir, open and read, unlink as mq_unlink), a mount point's rmdir EBUSY, umount."""
+    same([guest_build("mq_mount", libc)])
+
+
+@needs_root
 def test_ptrace_access_checks_and_pidfds_naming_pids(guest_build, libc):
     """ptrace_may_access behind pidfd_getfd, setns by pidfd and process_vm_readv (another user
     namespace, a missing permitted capability, a non-dumpable target); a leader's PIDFD_THREAD
