@@ -117,7 +117,7 @@ def verify_area(offset: int, count: int) -> None:
         raise KernelError(E.EINVAL, "the range ends past the largest file offset")
 
 
-def _fsize_limit(t, pos: int, count: int) -> int:
+def fsize_limit(t, pos: int, count: int) -> int:
     """generic_write_check_limits: what of ``count`` bytes at ``pos`` RLIMIT_FSIZE lets through;
     a write that starts at or past the limit gets SIGXFSZ and EFBIG."""
     w = t.world
@@ -208,7 +208,7 @@ def _do_write(t, desc, data: bytes, offset: int | None = None, whole: bool = Tru
         tty.check_change(t.world, t.row, abi.SIGTTOU)  # n_tty_write under TOSTOP
     if isinstance(desc, RegularFileDescription) and data:
         pos = desc.inode.size if desc.flags & abi.O_APPEND else desc.offset if offset is None else offset
-        data = data[:_fsize_limit(t, pos, len(data))]
+        data = data[:fsize_limit(t, pos, len(data))]
     try:
         if offset is not None:
             try:

@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -96,6 +98,42 @@ int main(void) {
     int wo = open(src_path, O_WRONLY);
     t("from a write-only fd", f, wo, NULL, 1);
     t("to a read-only fd", pr, src, NULL, 1);
+
+    /* RLIMIT_FSIZE: splice and sendfile write up to it; at it, EFBIG and SIGXFSZ */
+    sigset_t xfsz;
+    sigemptyset(&xfsz);
+    sigaddset(&xfsz, SIGXFSZ);
+    sigprocmask(SIG_BLOCK, &xfsz, NULL);
+    int big = open(out_path, O_RDWR | O_TRUNC);
+    ftruncate(big, 13 << 20);
+    lseek(big, 0, SEEK_END);
+    struct rlimit fsz = {13 << 20, 13 << 20};
+    setrlimit(RLIMIT_FSIZE, &fsz);
+    int pp[2];
+    pipe(pp);
+    char page[4096];
+    memset(page, 'p', sizeof page);
+    write(pp[1], page, sizeof page);
+    errno = 0;
+    long sr = splice(pp[0], NULL, big, NULL, 3 * 4096, 0);
+    printf("splice at RLIMIT_FSIZE: %ld %s\n", sr, sr < 0 ? strerror(errno) : "");
+    sigset_t pend;
+    sigpending(&pend);
+    printf("SIGXFSZ pending: %d\n", sigismember(&pend, SIGXFSZ));
+    printf("the pipe keeps its bytes: %zd\n", read(pp[0], page, sizeof page));
+    lseek(big, (13 << 20) - 100, SEEK_SET);
+    write(pp[1], page, sizeof page);
+    sr = splice(pp[0], NULL, big, NULL, 4096, 0);
+    printf("splice 100 bytes before it: %ld\n", sr);
+    lseek(big, (13 << 20) - 3, SEEK_SET);
+    o = 0;
+    t("sendfile 7 bytes 3 before it", big, src, &o, 7);
+    o = 0;
+    t("sendfile at it", big, src, &o, 5);
+    sigpending(&pend);
+    printf("SIGXFSZ pending: %d\n", sigismember(&pend, SIGXFSZ));
+    struct rlimit inf = {RLIM_INFINITY, RLIM_INFINITY};
+    setrlimit(RLIMIT_FSIZE, &inf);
     unlink(out_path);
     unlink(src_path);
     rmdir(dir);
