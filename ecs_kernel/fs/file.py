@@ -109,7 +109,8 @@ class FileDescription:
     __state__ = {"inode": "@Inode", "flags": "int", "path": "str", "offset": "int",
                  "released": "bool", "_fd_refs": "~int", "_in_flight": "~int",
                  "fown_type": "~int", "fown_id": "~int", "fsig": "~int", "fasync_fd": "~int",
-                 "fasync_seen": "~int", "dentry": "~(@DirInode,str)", "waiters": "~@WaitQueue"}
+                 "fasync_seen": "~int", "dentry": "~(@DirInode,str)", "waiters": "~@WaitQueue",
+                 "f_cred": "~list[int]", "f_cred_ns": "~int"}
     # signal-driven I/O (systems/fasync.py): no owner, plain SIGIO, until fcntl sets them
     fown_type, fown_id, fsig, fasync_fd, fasync_seen = -1, 0, 0, -1, 0
 

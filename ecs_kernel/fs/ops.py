@@ -360,8 +360,14 @@ class PathOps:
         """link(2)/linkat(2) (``follow`` is AT_SYMLINK_FOLLOW). A host file is copied up first."""
         walk = self._walk(creds)
         old = self._resolve_path(oldpath, cwd, walk, follow)
-        inode = old.inode
-        d, last = self._create_lookup(newpath, new_cwd if new_cwd is not None else cwd, walk, False)
+        self._link(old.inode, newpath, new_cwd if new_cwd is not None else cwd, walk)
+
+    def link_inode(self, inode, newpath, *, new_cwd=None, creds: Creds | None = None) -> None:
+        """linkat(2) with AT_EMPTY_PATH: a new name for the file an fd (or the cwd) holds."""
+        self._link(inode, newpath, new_cwd, self._walk(creds))
+
+    def _link(self, inode, newpath, new_cwd, walk) -> None:
+        d, last = self._create_lookup(newpath, new_cwd, walk, False)
         if inode.sb is not d.sb:  # do_linkat: old_path.mnt != new_path.mnt
             raise KernelError(E.EXDEV, "a link across filesystems")
         creds = walk.creds

@@ -42,7 +42,7 @@ from ..fs.inodes import RegularFile, SocketNode
 from ..fs.pipe import FIFO_OPEN_WAIT, FifoInode, PipeFile
 from ..fs.stat import makedev
 from ..fs.ops import OMIT
-from ..systems import fasync, fd_table, io_wait, task_signals, tty
+from ..systems import fasync, fd_table, io_wait, task_identity, task_signals, tty
 from ..systems import user_namespace as userns
 from .context import WouldBlock, s32, s64, u32
 from .registry import FULL, PARTIAL, completion, syscall
@@ -238,6 +238,28 @@ def _do_write(t, desc, data: bytes, offset: int | None = None, whole: bool = Tru
 
 # -- open / close ---------------------------------------------------------------------------------------
 
+def cred_key(t) -> list[int]:
+    """What stands for the caller's ``struct cred`` (its identity, not only its values): the
+    process, the count of its credential commits (``cred_seq``: a change back to the same
+    values is new creds too), then every credential. A forked child has its own creds (its
+    process is part of the key); threads share theirs until one changes them."""
+    w, r = t.world, t.row
+    T = w.tasks
+    tg = int(T.tg[r])
+    cols = (T.ruid, T.euid, T.suid, T.fsuid, T.rgid, T.egid, T.sgid, T.fsgid, T.cap_effective,
+            T.cap_permitted, T.cap_inheritable, T.cap_bset, T.cap_ambient, T.securebits, T.userns,
+            T.cred_seq)
+    return [tg, int(w.thread_groups.gen[tg]), *(int(c[r]) for c in cols),
+            *task_identity.groups_of(w, r)]
+
+
+def opened_by(t, desc) -> None:
+    """file->f_cred: the opener's credentials, kept on the description (linkat(AT_EMPTY_PATH)
+    asks whether they are still the caller's)."""
+    desc.f_cred = cred_key(t)
+    desc.f_cred_ns = int(t.world.tasks.userns[t.row])
+
+
 def _open(t, dirfd: int, path_addr: int, flags: int, mode: int) -> int:
     w = t.world
     flags = u32(flags)
@@ -257,6 +279,7 @@ def _open(t, dirfd: int, path_addr: int, flags: int, mode: int) -> int:
         fd_table.hold(w, t.row, -1, desc)
         raise WouldBlock([(-1, FIFO_OPEN_WAIT)], lock_gen=gen)
     fd_table.take(w, t.row, -1)
+    opened_by(t, desc)
     try:
         return fd_table.new_fd(w, t.row, desc, cloexec=bool(flags & O_CLOEXEC))
     except KernelError:
@@ -323,6 +346,7 @@ def openat2(t, dirfd, path, how, usize):
         cwd = t.fsctx.cwd if s32(dirfd) == AT_FDCWD else _file(t, dirfd)
     desc = t.fs.open(p, flags, mode, cwd=cwd, creds=t.creds(), umask=t.fsctx.umask,
                      resolve=resolve)
+    opened_by(t, desc)
     try:
         return fd_table.new_fd(t.world, t.row, desc, cloexec=bool(flags & O_CLOEXEC))
     except KernelError:
@@ -1062,6 +1086,18 @@ def linkat(t, olddirfd, old, newdirfd, new, flags):
     if flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH):
         raise KernelError(E.EINVAL)
     op, np_ = _path(t, old), _path(t, new)
+    if not op and flags & AT_EMPTY_PATH:
+        if s32(olddirfd) != AT_FDCWD:
+            # Linux 6.10 (path_init, LOOKUP_LINKAT_EMPTY): the file's opener must still have
+            # the caller's credentials, else CAP_DAC_READ_SEARCH in the opener's user namespace
+            f = _file(t, olddirfd)
+            mine = cred_key(t)  # (a file not made by open(2) counts as another's)
+            if f.__dict__.get("f_cred") != mine and not task_identity.ns_capable(
+                    t.world, t.row, f.__dict__.get("f_cred_ns", 0), abi.CAP_DAC_READ_SEARCH):
+                raise KernelError(E.ENOENT, "linkat(AT_EMPTY_PATH) of another's file")
+        inode, _res, _desc = _at_target(t, olddirfd, old, flags)
+        t.fs.link_inode(inode, np_, new_cwd=_at(t, newdirfd, np_), creds=t.creds())
+        return 0
     t.fs.link(op, np_, cwd=_at(t, olddirfd, op, bool(flags & AT_EMPTY_PATH)),
               new_cwd=_at(t, newdirfd, np_),
               follow=bool(flags & AT_SYMLINK_FOLLOW), creds=t.creds())

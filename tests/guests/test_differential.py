@@ -249,6 +249,14 @@ def test_credentials_capabilities_and_no_new_privs(guest_build, libc):
 
 
 @needs_root
+def test_linkat_empty_path_needs_the_openers_creds_or_cap_dac_read_search(guest_build, libc):
+    """Linux 6.10's linkat(AT_EMPTY_PATH): the opener's unchanged credentials (the same task or
+    a thread sharing them), or CAP_DAC_READ_SEARCH in the opener's user namespace; ENOENT
+    without. AT_FDCWD with a path needs neither."""
+    same([guest_build("link_empty", libc)])
+
+
+@needs_root
 def test_mqueue_filesystem_mounts(guest_build, libc):
     """mount -t mqueue (three times): the IPC namespace's queues as files (stat, statfs,
     readdir, open and read, unlink as mq_unlink), a mount point's rmdir EBUSY, umount."""
