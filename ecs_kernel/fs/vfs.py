@@ -185,6 +185,16 @@ class FileSystem(PathOps):
                          f"{d.sb.name} {d.sb.name} rw\n")
         return "".join(lines)
 
+    def mount_id(self, d: DirInode | None, inode=None) -> int:
+        """The id (as mountinfo numbers it) of the mount directory ``d`` lies in; without a
+        directory, the first mount of ``inode``'s superblock (statx's stx_mnt_id)."""
+        if d is not None:
+            return 1 + self._mount_index(d)
+        for i, (_, root) in enumerate(self.mounts):
+            if root.sb is getattr(inode, "sb", None):
+                return i + 1
+        return 1
+
     def _mount_index(self, d: DirInode) -> int:
         """The index in ``mounts`` of the mount ``d`` lies in."""
         roots = {id(root): i for i, (_, root) in enumerate(self.mounts)}

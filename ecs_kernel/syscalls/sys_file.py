@@ -722,6 +722,19 @@ def sync(t):
 
 # -- stat -----------------------------------------------------------------------------------------
 
+def _mount_id(t, dirfd, path_addr, flags) -> int:
+    """stx_mnt_id: the mount the path (or the fd) lies in: a directory's own, else its parent's
+    (an fd of a file its dentry's, else the first mount of its file system)."""
+    fs = t.fs
+    inode, res, desc = _at_target(t, dirfd, path_addr, flags)
+    if isinstance(inode, DirInode):
+        return fs.mount_id(inode)
+    if res is not None and res.parent is not None:
+        return fs.mount_id(res.parent)
+    dentry = desc.__dict__.get("dentry") if desc is not None else None
+    return fs.mount_id(dentry[0] if dentry else None, inode)
+
+
 def _stat_at(t, dirfd, path_addr, flags):
     path = _path(t, path_addr)
     flags = u32(flags)
@@ -768,7 +781,7 @@ def newfstatat(t, dirfd, path, buf, flags):
     return 0
 
 
-_STATX = struct.Struct("<IIQIIIHHQQQQ" + "qIi" * 4 + "IIII")
+_STATX = struct.Struct("<IIQIIIHHQQQQ" + "qIi" * 4 + "IIIIQ")  # ... dev_minor, stx_mnt_id
 
 
 def _ts(ns: int) -> tuple[int, int, int]:
@@ -786,10 +799,11 @@ def statx(t, dirfd, path, flags, mask, buf):
         raise KernelError(E.EINVAL)
     st = _seen(t, _stat_at(t, dirfd, path, flags))
     rdev = st.st_rdev
-    raw = _STATX.pack(STATX_BASIC_STATS, st.st_blksize, 0, st.st_nlink, st.st_uid, st.st_gid,
+    raw = _STATX.pack(STATX_BASIC_STATS | abi.STATX_MNT_ID, st.st_blksize, 0, st.st_nlink, st.st_uid, st.st_gid,
                       st.st_mode & 0xFFFF, 0, st.st_ino, st.st_size, st.st_blocks, 0,
                       *_ts(st.st_atime_ns), 0, 0, 0, *_ts(st.st_ctime_ns), *_ts(st.st_mtime_ns),
-                      os.major(rdev), os.minor(rdev), os.major(st.st_dev), os.minor(st.st_dev))
+                      os.major(rdev), os.minor(rdev), os.major(st.st_dev), os.minor(st.st_dev),
+                      _mount_id(t, dirfd, path, flags))
     t.mm.copy_out(buf, raw.ljust(256, b"\0"))
     return 0
 

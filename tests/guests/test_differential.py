@@ -61,6 +61,12 @@ def test_getdents_buffers_and_lseek_on_proc_and_sys(guest_build, libc):
     same([guest_build("dirents_seek", libc)])
 
 
+def test_statx_mount_id_matches_mountinfo(guest_build, libc):
+    """statx always reports STATX_MNT_ID; stx_mnt_id is mountinfo's id of the mount a path (or
+    an fd) lies in."""
+    same([guest_build("statx_mnt_id", libc)])
+
+
 def test_extended_attributes(guest_build, libc):
     """xattr.c: the *xattr and *xattrat calls on tmpfs files, their namespaces, limits and
     errnos, an unprivileged child's permission checks, a forked child's view."""
