@@ -206,10 +206,11 @@ class PathOps:
             desc.dentry = (res.parent, res.name)  # where fsnotify finds the watched directory
         if created:
             notify.dir_event(res.parent, IN_CREATE, res.name, inode)
+        # IN_OPEN from do_dentry_open, then handle_truncate's IN_MODIFY (Linux 6.5 on)
+        notify.file_event(desc, IN_OPEN)
         if flags & O_TRUNC and not created and isinstance(inode, RegularFile):
             inode.truncate(0)
             notify.file_event(desc, IN_MODIFY)
-        notify.file_event(desc, IN_OPEN)
         return desc
 
     def _open_walk(self, path: str, start: DirInode, walk, flags: int, mode: int, umask: int):

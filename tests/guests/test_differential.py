@@ -121,6 +121,11 @@ def test_inotify_unlinked_files_times_and_getdents(guest_build, libc):
     same([guest_build("inotify_unlink", libc)])
 
 
+def test_open_with_o_trunc_reports_in_open_before_in_modify(guest_build, libc):
+    """Linux 6.5's order: IN_OPEN, then the truncation's IN_MODIFY; none for a new file."""
+    same([guest_build("inotify_open_trunc", libc)])
+
+
 def test_pidfd_thread(guest_build, libc):
     """PIDFD_THREAD: a thread's pidfd is readable when that thread exits and signals it;
     without the flag a non-leader thread is ENOENT."""
