@@ -558,7 +558,7 @@ RLIMIT_NICE = 13
 RLIMIT_RTPRIO = 14
 RLIMIT_RTTIME = 15
 RLIM_NLIMITS = 16
-NR_OPEN_DEFAULT = 1 << 20  # sysctl fs.nr_open: no RLIMIT_NOFILE above it
+SYSCTL_NR_OPEN = 1 << 20  # sysctl fs.nr_open: no RLIMIT_NOFILE above it
 RLIM_INFINITY = 0xFFFF_FFFF_FFFF_FFFF  # ~0UL
 STK_LIM = 8 * 1024 * 1024  # _STK_LIM (linux/resource.h): the default RLIMIT_STACK
 

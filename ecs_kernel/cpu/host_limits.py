@@ -34,7 +34,7 @@ import numpy as np
 
 from unicorn.unicorn_py3.unicorn import uclib
 
-from ..abi import (NR_OPEN_DEFAULT, PAGE_SIZE, RLIM_INFINITY, RLIM_NLIMITS, RLIMIT_NOFILE,
+from ..abi import (SYSCTL_NR_OPEN, PAGE_SIZE, RLIM_INFINITY, RLIM_NLIMITS, RLIMIT_NOFILE,
                    SIGKILL)
 from ..components import pidns, rlimits
 from ..errors import E, KernelError
@@ -261,7 +261,7 @@ class MemoryWatch:
 def host_rlimits(tasks_limit: int) -> tuple[np.ndarray, np.ndarray]:
     """The resource limits of the process that runs ecs-kernel, which a guest starts with as a
     native child inherits them (read before :func:`host_process_limits` raises our own),
-    RLIMIT_NOFILE clamped to fs.nr_open (NR_OPEN_DEFAULT). A guest's tasks are bounded by the
+    RLIMIT_NOFILE clamped to fs.nr_open (SYSCTL_NR_OPEN). A guest's tasks are bounded by the
     pids limit besides (``tasks_limit``: a fork past it is EAGAIN whatever RLIMIT_NPROC says)."""
     cur, mx = rlimits.default_limits(tasks_limit)
     for res in range(RLIM_NLIMITS):
@@ -271,7 +271,7 @@ def host_rlimits(tasks_limit: int) -> tuple[np.ndarray, np.ndarray]:
             continue  # a resource this host's Python does not know: Linux's boot value
         c, m = (RLIM_INFINITY if v == resource.RLIM_INFINITY else v for v in (soft, hard))
         if res == RLIMIT_NOFILE:
-            c, m = min(c, NR_OPEN_DEFAULT), min(m, NR_OPEN_DEFAULT)
+            c, m = min(c, SYSCTL_NR_OPEN), min(m, SYSCTL_NR_OPEN)
         cur[res], mx[res] = c, m
     return cur, mx
 

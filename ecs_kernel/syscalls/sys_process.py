@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import struct
 
-from ..abi import (NR_OPEN_DEFAULT, RUSAGE_CHILDREN, ARCH_GET_CPUID, ARCH_GET_FS, ARCH_GET_GS, ARCH_SET_CPUID, ARCH_SET_FS,
+from ..abi import (SYSCTL_NR_OPEN, RUSAGE_CHILDREN, ARCH_GET_CPUID, ARCH_GET_FS, ARCH_GET_GS, ARCH_SET_CPUID, ARCH_SET_FS,
                    ARCH_SET_GS, AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW, CAP_SYS_RESOURCE,
                    CLD_CONTINUED, CLD_STOPPED, CLD_TRAPPED, CLONE_ARGS_SIZE_VER0,
                    CLONE_ARGS_SIZE_VER2, CLONE_CLEAR_SIGHAND, CLONE_DETACHED, CLONE_INTO_CGROUP,
@@ -245,7 +245,7 @@ def _prlimit(t, resource, new):
             raise KernelError(E.EINVAL)
         if mx > old[1] and not task_identity.capable(t.world, t.row, CAP_SYS_RESOURCE):
             raise KernelError(E.EPERM)
-        if resource == RLIMIT_NOFILE and mx > NR_OPEN_DEFAULT:  # above fs.nr_open
+        if resource == RLIMIT_NOFILE and mx > SYSCTL_NR_OPEN:  # above fs.nr_open
             raise KernelError(E.EPERM)
         row = rlimits.writable(t.world, t.tg)
         t.world.rlimit_sets.rlim_cur[row, resource] = cur
