@@ -397,6 +397,9 @@ DL_BW_SHIFT = 20  # BW_SHIFT: bandwidths are fractions of 1 << 20
 SCHED_RT_RUNTIME_NS = 950_000_000  # kernel.sched_rt_runtime_us / sched_rt_period_us: what
 SCHED_RT_PERIOD_NS = 1_000_000_000  # SCHED_DEADLINE tasks may reserve of a CPU
 SCHED_RR_TIMESLICE_NS = 100_000_000  # RR_TIMESLICE: sched_rr_get_interval of SCHED_RR
+SCHED_BASE_SLICE_NS = 700_000  # normalized_sysctl_sched_base_slice (Linux 6.18), before scaling
+SCHED_SLICE_MIN_NS = 100_000  # a custom slice (sched_attr.sched_runtime of a fair task) is
+SCHED_SLICE_MAX_NS = 100_000_000  # clamped to 0.1..100 ms
 
 # include/uapi/linux/ioprio.h
 IOPRIO_CLASS_SHIFT = 13
@@ -555,6 +558,7 @@ RLIMIT_NICE = 13
 RLIMIT_RTPRIO = 14
 RLIMIT_RTTIME = 15
 RLIM_NLIMITS = 16
+SYSCTL_NR_OPEN = 1 << 20  # sysctl fs.nr_open: no RLIMIT_NOFILE above it
 RLIM_INFINITY = 0xFFFF_FFFF_FFFF_FFFF  # ~0UL
 STK_LIM = 8 * 1024 * 1024  # _STK_LIM (linux/resource.h): the default RLIMIT_STACK
 
@@ -767,6 +771,7 @@ PROC_SUPER_MAGIC = 0x9FA0
 SYSFS_MAGIC = 0x62656572
 PIPEFS_MAGIC = 0x50495045
 SOCKFS_MAGIC = 0x534F434B
+MQUEUE_MAGIC = 0x19800202
 
 # --- include/uapi/asm-generic/ioctls.h ------------------------------------------------------------
 
@@ -906,6 +911,7 @@ PIPE_BUF = 4096
 ARG_MAX = 32 * PAGE_SIZE  # in bytes: 32 pages
 MAX_ARG_STRLEN = 32 * PAGE_SIZE  # bounds each argv/envp string, NUL included
 MAX_ARG_STRINGS = 0x7FFFFFFF  # bounds argc and envc
+INT_MAX = 0x7FFFFFFF  # getdents' largest buffer
 # sizeof(linux_binprm->buf), 256 since Linux 5.1 (was 128): the kernel reads this many bytes of
 # the file and binfmt_script looks only at them.
 BINPRM_BUF_SIZE = 256

@@ -311,13 +311,16 @@ def _run_cmd(args) -> int:
     from .jit.options import interpret_first
     from .cpu import host_limits
     interpret_first(KERNEL_CALLS_INTERPRETED)
+    pids = args.pids if args.pids is not None else host_limits.DEFAULT_PIDS
+    # the guest starts with our limits, as a native child would (a deterministic run, a
+    # function of its input, with Linux's boot ones)
+    limits = None if args.deterministic else host_limits.host_rlimits(pids)
     host_limits.host_process_limits()
     memory = args.memory if args.memory is not None else host_limits.default_memory()
-    pids = args.pids if args.pids is not None else host_limits.DEFAULT_PIDS
     status = run(args.program, [args.program] + rest, env, root=args.root, cwd=args.cwd,
                  cpus=args.cpus, strace=strace, seed=args.seed, memory=memory, pids=pids,
                  fast_path=args.fast_path, fast_path_after=FAST_PATH_AFTER, checkpoint=ck,
-                 deterministic=args.deterministic, host=recorder)
+                 deterministic=args.deterministic, host=recorder, rlimits=limits)
     if recorder is not None:
         from . import replay_file
         envd = dict(os.fsdecode(kv).partition("=")[::2] for kv in env)
@@ -382,7 +385,7 @@ def _run(program, argv, envp, *, root: str = "/", cwd: str | None = "/", strace=
          timeout: float | None = None, fast_path: bool = True, fast_path_after: int = 0,
          stop_at=None, clock=None, checkpoint=None, deterministic: bool = False,
          scheduler=None, cpus: int | None = None, memory: int | None = None,
-         pids: int | None = None) -> int:
+         pids: int | None = None, rlimits=None) -> int:
     """Run ``program`` in a fresh Kernel; return the shell-style exit status.
 
     ``program`` without a ``/`` is looked up in the guest's PATH (:func:`find_program`).
@@ -403,7 +406,10 @@ def _run(program, argv, envp, *, root: str = "/", cwd: str | None = "/", strace=
     (cpu/scheduler.py; the explorer's decisions), instead of the mode's own.
     ``memory`` (bytes) and ``pids`` (tasks): the limits that protect the host
     (cpu/host_limits.py; None: none but the host's and Settings' tasks limit).
+    ``rlimits``: (soft, hard) arrays of the guest's first resource limits (None: Linux's boot
+    values; ``ecs-kernel run`` gives the host's, cpu/host_limits.host_rlimits).
     """
+    from .components import rlimits as rlimit_sets
     from .cpu import host_limits
     from .cpu.elf import ExecError
     from .cpu.host_limits import HostLimits, MemoryWatch
@@ -447,6 +453,8 @@ def _run(program, argv, envp, *, root: str = "/", cwd: str | None = "/", strace=
     guest = k.fork(k.init_task)
     k.setpgid(guest, 0, 0)
     row = k.task(guest)
+    if rlimits is not None:  # (cur, max): the limits the guest starts with, else Linux's boot ones
+        rlimit_sets.set_all(k.world, int(k.world.tasks.tg[row]), *rlimits)
     console = False
     for guest_fd, host_fd in enumerate(stdio):
         if host_fd is None:

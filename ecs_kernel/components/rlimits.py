@@ -69,6 +69,13 @@ def get(world, tg: int, resource: int) -> tuple[int, int]:
     return int(R.rlim_cur[row, resource]), int(R.rlim_max[row, resource])
 
 
+def set_all(world, tg: int, cur, mx) -> None:
+    """Every limit of thread group ``tg`` at once (its own row: copied first if shared)."""
+    row = writable(world, tg)
+    world.rlimit_sets.rlim_cur[row] = cur
+    world.rlimit_sets.rlim_max[row] = mx
+
+
 def writable(world, tg: int) -> int:
     """The thread group's own rlimit row, copied first if shared (copy on write)."""
     G, R = world.thread_groups, world.rlimit_sets

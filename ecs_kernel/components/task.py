@@ -114,6 +114,9 @@ TaskCaps = Component("TaskCaps", "tasks", {
     "cap_ambient": Column(np.uint64, 0),
     "securebits": Column(np.uint32, 0),  # SECBIT_* (PR_SET_KEEPCAPS, PR_SET_SECUREBITS)
     "no_new_privs": Column(np.bool_, False),  # PR_SET_NO_NEW_PRIVS: kept by clone and exec
+    # bumped by every commit of new credentials (commit_creds makes a new struct cred): a file
+    # remembers its opener's (file->f_cred), linkat(AT_EMPTY_PATH) compares
+    "cred_seq": Column(np.uint32, 0),
 }, doc="Capability sets, securebits and no_new_privs: the rest of a task's credentials.")
 
 TaskSched = Component("TaskSched", "tasks", {
@@ -124,6 +127,7 @@ TaskSched = Component("TaskSched", "tasks", {
     "dl_runtime": Column(np.uint64, 0),  # SCHED_DEADLINE parameters (ns)
     "dl_deadline": Column(np.uint64, 0),
     "dl_period": Column(np.uint64, 0),
+    "sched_slice": Column(np.uint64, 0),  # a fair task's custom slice (se.slice, ns); 0: the base
     "ioprio": Column(np.uint16, 0),  # ioprio_set(2): class << 13 | data; 0 is IOPRIO_CLASS_NONE
 }, doc="Scheduling attributes (sched(7)) and the I/O priority: stored, inherited and reported; "
        "the run loop does not order tasks by them.")
@@ -173,8 +177,8 @@ COMPONENTS = [TaskTree, ThreadGroupMembership, TaskIDs, RunStateC, ExitStateC, W
 # seccomp chain is shared (systems/seccomp.on_clone counts the reference).
 INHERITED = ("ruid", "euid", "suid", "fsuid", "rgid", "egid", "sgid", "fsgid", "groups",
              "cap_effective", "cap_permitted", "cap_inheritable", "cap_bset", "cap_ambient",
-             "securebits", "no_new_privs", "nice", "sched_policy", "rt_priority",
-             "sched_reset_on_fork", "dl_runtime", "dl_deadline", "dl_period", "ioprio",
+             "securebits", "no_new_privs", "cred_seq", "nice", "sched_policy", "rt_priority",
+             "sched_reset_on_fork", "dl_runtime", "dl_deadline", "dl_period", "sched_slice", "ioprio",
              "cpus_allowed", "rseq_addr", "rseq_len", "rseq_sig", "sig_mask", "comm",
              "personality", "seccomp_mode", "seccomp_filter", "ipcns", "mntns", "userns", "pidns_children")
 

@@ -30,10 +30,13 @@ import threading
 import time
 from dataclasses import dataclass
 
+import numpy as np
+
 from unicorn.unicorn_py3.unicorn import uclib
 
-from ..abi import PAGE_SIZE, SIGKILL
-from ..components import pidns
+from ..abi import (SYSCTL_NR_OPEN, PAGE_SIZE, RLIM_INFINITY, RLIM_NLIMITS, RLIMIT_NOFILE,
+                   SIGKILL)
+from ..components import pidns, rlimits
 from ..errors import E, KernelError
 from ..systems import task_exit
 from . import host_pages
@@ -255,6 +258,24 @@ class MemoryWatch:
                     uclib.uc_emu_stop(p.current_uch)
 
 
+def host_rlimits(tasks_limit: int) -> tuple[np.ndarray, np.ndarray]:
+    """The resource limits of the process that runs ecs-kernel, which a guest starts with as a
+    native child inherits them (read before :func:`host_process_limits` raises our own),
+    RLIMIT_NOFILE clamped to fs.nr_open (SYSCTL_NR_OPEN). A guest's tasks are bounded by the
+    pids limit besides (``tasks_limit``: a fork past it is EAGAIN whatever RLIMIT_NPROC says)."""
+    cur, mx = rlimits.default_limits(tasks_limit)
+    for res in range(RLIM_NLIMITS):
+        try:
+            soft, hard = resource.getrlimit(res)
+        except (ValueError, OSError):
+            continue  # a resource this host's Python does not know: Linux's boot value
+        c, m = (RLIM_INFINITY if v == resource.RLIM_INFINITY else v for v in (soft, hard))
+        if res == RLIMIT_NOFILE:
+            c, m = min(c, SYSCTL_NR_OPEN), min(m, SYSCTL_NR_OPEN)
+        cur[res], mx[res] = c, m
+    return cur, mx
+
+
 def host_process_limits() -> None:
     """Let ecs-kernel use its hard RLIMIT_NOFILE: snapshots hold a memfd each."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -263,5 +284,5 @@ def host_process_limits() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-__all__ = ["DEFAULT_PIDS", "HostLimits", "MemoryWatch", "current", "default_memory",
+__all__ = ["DEFAULT_PIDS", "HostLimits", "MemoryWatch", "current", "default_memory", "host_rlimits",
            "oom_kill", "parse_size", "using"]

@@ -30,6 +30,7 @@ class CharDevice(Inode):
 
     ftype = S_IFCHR
     major = minor = 0
+    splice_read = True  # sendfile may read it (copy_splice_read)
 
     __state__ = {}
 
@@ -74,6 +75,7 @@ class NullDevice(CharDevice):
     """/dev/null: reads EOF, swallows writes."""
 
     major, minor = 1, 3
+    splice_read = False  # null_fops: splice_write only
 
 
 @state_class
@@ -155,6 +157,9 @@ class DeviceDescription(FileDescription):
     @property
     def _dev(self):
         return self.__dict__.get("device", self.inode)
+
+    def can_splice(self, write: bool) -> bool:
+        return write or self._dev.splice_read
 
     def _read(self, n: int) -> bytes:
         return self._dev.dev_read(n)

@@ -478,6 +478,7 @@ class DirInode(Inode):
 
     ftype = S_IFDIR
     mutable = False  # may the guest create/remove entries here?
+    unlinkable = False  # may it remove them (unlink) where it may not create them?
 
     __state__ = {"parent": "@DirInode", "name": "str", "dead": "bool", "mount_root": "bool"}
 
@@ -722,6 +723,8 @@ class DataFile(Inode):
     """
 
     ftype = S_IFREG
+    splice_read = True  # sendfile may read it (see SnapshotDescription.can_splice)
+    seek_end = False  # lseek SEEK_END: seq_lseek refuses it; sysfs and sysctl files take it
 
     __state__ = {"content_fn": "fn"}
 

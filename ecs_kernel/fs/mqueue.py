@@ -16,7 +16,7 @@ from ecs_kernel import abi
 from ecs_kernel.abi import S_IFREG
 from ecs_kernel.checkpoint_objects import state_class, state_global
 from ecs_kernel.fs.file import FileDescription
-from ecs_kernel.fs.inodes import Inode, SuperBlock
+from ecs_kernel.fs.inodes import DirInode, Inode, SuperBlock
 from ecs_kernel.fs.stat import makedev
 
 
@@ -67,6 +67,10 @@ class MQueue(Inode):
         """msg_get: the oldest message of the highest priority."""
         return self.messages.pop(0)
 
+    def open_description(self, flags: int, path: str):
+        """open(2) of the queue's name in an mqueue mount: a queue description like mq_open's."""
+        return MQueueFile(self, flags)
+
     def status_line(self) -> bytes:
         """What read() of the fd shows (mqueue_read_file)."""
         return (f"QSIZE:{self.qsize:<10d} NOTIFY:{self.notify_kind if self.notify_tg >= 0 else 0:<5d} "
@@ -112,7 +116,32 @@ class MQueueFile(FileDescription):
         return mask
 
 
+@state_class
+class MQueueRoot(DirInode):
+    """The root of a mount of the mqueue filesystem (``mount -t mqueue``): the queues of the
+    mounter's IPC namespace (``ns``, an IPCNamespace: its ``mqueues`` by name and its
+    ``unlink_queue``) as files, sticky and writable by all (S_ISVTX | 0777). Opening a name
+    gives the queue's description; unlink(2) is mq_unlink. Creating a queue by open(O_CREAT)
+    here is not modelled (EPERM)."""
+
+    __state__ = {"ns": "@IPCNamespace"}
+    unlinkable = True
+
+    def __init__(self, ns):
+        super().__init__(_mqueuefs, abi.S_ISVTX | 0o777)
+        self.ns = ns
+
+    def lookup(self, name: str) -> Inode | None:
+        return self.ns.mqueues.get(name)
+
+    def list_entries(self) -> list[tuple[str, int, int]]:
+        return [(name, q.ino, abi.DT_REG) for name, q in sorted(self.ns.mqueues.items())]
+
+    def remove(self, name: str) -> None:
+        self.ns.unlink_queue(name)
+
+
 _mqueuefs = SuperBlock("mqueue", makedev(0, 19), time.time_ns)
 state_global("mqueue._mqueuefs", _mqueuefs)
 
-__all__ = ["MQueue", "MQueueFile"]
+__all__ = ["MQueue", "MQueueFile", "MQueueRoot"]

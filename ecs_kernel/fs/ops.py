@@ -86,7 +86,7 @@ class PathOps:
             raise KernelError(E.EISDIR, "is a directory")
         if d.dead:
             raise KernelError(E.ENOENT, "directory was removed")
-        if not d.mutable:
+        if not (d.mutable or d.unlinkable and not isdir):
             raise KernelError(E.EPERM, "filesystem does not support this")
 
     def _new_owner(self, d: DirInode, creds: Creds, mode: int, is_dir: bool) -> tuple[int, int, int]:
@@ -206,10 +206,11 @@ class PathOps:
             desc.dentry = (res.parent, res.name)  # where fsnotify finds the watched directory
         if created:
             notify.dir_event(res.parent, IN_CREATE, res.name, inode)
+        # IN_OPEN from do_dentry_open, then handle_truncate's IN_MODIFY (Linux 6.5 on)
+        notify.file_event(desc, IN_OPEN)
         if flags & O_TRUNC and not created and isinstance(inode, RegularFile):
             inode.truncate(0)
             notify.file_event(desc, IN_MODIFY)
-        notify.file_event(desc, IN_OPEN)
         return desc
 
     def _open_walk(self, path: str, start: DirInode, walk, flags: int, mode: int, umask: int):
@@ -360,8 +361,14 @@ class PathOps:
         """link(2)/linkat(2) (``follow`` is AT_SYMLINK_FOLLOW). A host file is copied up first."""
         walk = self._walk(creds)
         old = self._resolve_path(oldpath, cwd, walk, follow)
-        inode = old.inode
-        d, last = self._create_lookup(newpath, new_cwd if new_cwd is not None else cwd, walk, False)
+        self._link(old.inode, newpath, new_cwd if new_cwd is not None else cwd, walk)
+
+    def link_inode(self, inode, newpath, *, new_cwd=None, creds: Creds | None = None) -> None:
+        """linkat(2) with AT_EMPTY_PATH: a new name for the file an fd (or the cwd) holds."""
+        self._link(inode, newpath, new_cwd, self._walk(creds))
+
+    def _link(self, inode, newpath, new_cwd, walk) -> None:
+        d, last = self._create_lookup(newpath, new_cwd, walk, False)
         if inode.sb is not d.sb:  # do_linkat: old_path.mnt != new_path.mnt
             raise KernelError(E.EXDEV, "a link across filesystems")
         creds = walk.creds

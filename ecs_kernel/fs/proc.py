@@ -133,6 +133,10 @@ class ProcProvider:
         """Memory in pages: size resident shared text lib data dt."""
         return b""
 
+    def limits(self, pid: int) -> bytes:
+        """The process's resource limits, one line each (fs/proc/base.c proc_pid_limits)."""
+        return b""
+
     def status(self, pid: int, tid: int = 0) -> bytes:
         return b""
 
@@ -219,7 +223,7 @@ def _exe_inode(provider: ProcProvider, pid: int):
 
 
 _THREAD_FILES = ("comm", "stat", "status")  # a task/<tid> directory's own
-_PROCESS_FILES = ("cmdline", "environ", "maps", "mountinfo", "mounts", "statm")
+_PROCESS_FILES = ("cmdline", "environ", "limits", "maps", "mountinfo", "mounts", "statm")
 _PID_LINKS = ("cwd", "exe", "root")
 _ID_FILES = ("gid_map", "setgroups", "uid_map")  # the user namespace's, writable once
 _ASKABLE = frozenset(_THREAD_FILES + _PROCESS_FILES + _PID_LINKS
@@ -306,7 +310,7 @@ class ProcSysDir(SyntheticDir):
     def make_child(self, name: str) -> Inode | None:
         path = self.prefix + name
         if path in self.provider.sysctl_names():
-            return DataFile(self.sb, partial(_ask, self.provider, "sysctl", path))
+            return SysctlFile(self.sb, partial(_ask, self.provider, "sysctl", path))
         return ProcSysDir(self.sb, self.provider, path + "/")
 
 
@@ -346,13 +350,32 @@ class PidDir(SyntheticDir):
             return DynamicSymlink(self.sb, partial(_ask, p, name, pid), uid=self.uid, gid=self.gid,
                                   magic=True)
         if name in _THREAD_FILES:
-            return DataFile(self.sb, partial(_ask, p, name, pid, self.tid), _mode_for(name),
+            return PidDataFile(self.sb, partial(_ask, p, name, pid, self.tid), _mode_for(name),
                             self.uid, self.gid)
         if name in _PROCESS_FILES:
-            return DataFile(self.sb, partial(_ask, p, name, pid), _mode_for(name), self.uid, self.gid)
+            cls = DataFile if name in ("mountinfo", "mounts") else PidDataFile
+            return cls(self.sb, partial(_ask, p, name, pid), _mode_for(name), self.uid, self.gid)
         if name in _ID_FILES:
             return IDFile(self.sb, p, pid, name, self.uid, self.gid)
         return None
+
+
+@state_class
+class SysctlFile(DataFile):
+    """A /proc/sys file (proc_sys_file_operations): lseek takes SEEK_END (default_llseek, from
+    its size 0)."""
+
+    __state__ = {}
+    seek_end = True
+
+
+@state_class
+class PidDataFile(DataFile):
+    """A process's own file (/proc/PID/status, maps, limits, ...): proc_single_file_operations
+    and its kin, with no splice_read (sendfile from it is EINVAL)."""
+
+    __state__ = {}
+    splice_read = False
 
 
 @state_class
@@ -362,6 +385,7 @@ class IDFile(DataFile):
     provider with the opener's credentials kept at open (file->f_cred)."""
 
     __state__ = {"provider": "ctx:proc", "pid": "int", "name": "str"}
+    splice_read = False
 
     def __init__(self, sb: SuperBlock, provider: ProcProvider, pid: int, name: str, uid: int,
                  gid: int):
@@ -468,7 +492,7 @@ class FdInfoDir(SyntheticDir):
         return super().lookup(name)
 
     def make_child(self, name: str) -> Inode | None:
-        return DataFile(self.sb, partial(_ask, self.provider, "fd_info", self.pid, int(name)), 0o444,
+        return PidDataFile(self.sb, partial(_ask, self.provider, "fd_info", self.pid, int(name)), 0o444,
                         self.uid, self.gid)
 
 

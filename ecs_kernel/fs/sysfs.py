@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from ecs_kernel.abi import MAX_CPUS
+from ecs_kernel.abi import MAX_CPUS, PAGE_SIZE
 from ecs_kernel.checkpoint_objects import state_class, state_function
 from ecs_kernel.fs.inodes import DataFile, DirInode, Inode, SuperBlock, SyntheticDir
 from ecs_kernel.fs.proc import ProcProvider
@@ -69,6 +69,19 @@ class SysDir(SyntheticDir):
 
 
 @state_class
+class SysfsFile(DataFile):
+    """A sysfs attribute (kernfs): its size is a page whatever it holds, with no blocks, and
+    lseek takes SEEK_END from there (generic_file_llseek)."""
+
+    __state__ = {}
+    seek_end = True
+
+    @property
+    def size(self) -> int:
+        return PAGE_SIZE
+
+
+@state_class
 class CpuDir(SyntheticDir):
     """/sys/devices/system/cpu: the CPU lists and a directory per CPU."""
 
@@ -83,7 +96,7 @@ class CpuDir(SyntheticDir):
 
     def make_child(self, name: str) -> Inode | None:
         if name in _CPU_FILES:
-            return DataFile(self.sb, partial(_cpu_file, self.provider, name))
+            return SysfsFile(self.sb, partial(_cpu_file, self.provider, name))
         return SysDir(self.sb)
 
 

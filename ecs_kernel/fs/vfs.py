@@ -97,7 +97,8 @@ class FileSystem(PathOps):
                  "tmpfs_sb": "@SuperBlock", "devtmpfs_sb": "@SuperBlock", "proc_sb": "@SuperBlock",
                  "sysfs_sb": "@SuperBlock", "pipefs_sb": "@SuperBlock", "root": "@Directory",
                  "mounts": "list[(str,@DirInode)]", "proc_provider": "ctx:proc",
-                 "inotify_cookie": "~int", "devices": "~dict[int,@CharDevice]"}
+                 "inotify_cookie": "~int", "devices": "~dict[int,@CharDevice]",
+                 "covered": "~dict[str,@DirInode]"}
 
     def __init__(self, root_dir: str = "/", proc_provider: ProcProvider | None = None, *,
                  urandom: Callable[[int], bytes] | None = None, clock: Callable[[], int] | None = None,
@@ -141,6 +142,32 @@ class FileSystem(PathOps):
         directory.parent, directory.name, directory.mount_root = parent, last, True
         self.mounts.append((self.path_of(directory), directory))
 
+    def mount_over(self, target: DirInode, root: DirInode) -> str:
+        """mount(2) of a new file system (``root``) on the directory ``target``, which it hides
+        until :meth:`umount`; returns the mount point's path. The tree is one for every mount
+        namespace (only /proc is per namespace, systems/namespaces.py)."""
+        parent, name = target.parent, target.name
+        if target is self.root or not isinstance(parent, Directory) or parent.entries.get(name) is not target:
+            raise KernelError(E.EINVAL, "cannot mount there")
+        path = self.path_of(target)
+        covered = self.__dict__.setdefault("covered", {})
+        if path in covered:
+            raise KernelError(E.EBUSY, "already a mount point")  # stacking is not modelled
+        covered[path] = target
+        parent.entries[name] = root
+        root.parent, root.name, root.mount_root = parent, name, True
+        self.mounts.append((path, root))
+        return path
+
+    def umount(self, path: str) -> None:
+        """umount(2) of a mount :meth:`mount_over` made: the directory it hid is back."""
+        covered = self.__dict__.get("covered", {})
+        target = covered.pop(path)
+        root = dict(self.mounts)[path]
+        self.mounts.remove((path, root))
+        target.parent.entries[target.name] = target
+        root.mount_root = False
+
     def mounts_text(self) -> str:
         """/proc/<pid>/mounts: ``source mountpoint fstype options 0 0`` per mount (fstab(5))."""
         return "".join(f"{d.sb.name} {_escape(path)} {d.sb.name} {MOUNT_OPTIONS} 0 0\n"
@@ -157,6 +184,16 @@ class FileSystem(PathOps):
             lines.append(f"{i} {parent} {major}:{minor} / {_escape(path)} {MOUNT_OPTIONS} - "
                          f"{d.sb.name} {d.sb.name} rw\n")
         return "".join(lines)
+
+    def mount_id(self, d: DirInode | None, inode=None) -> int:
+        """The id (as mountinfo numbers it) of the mount directory ``d`` lies in; without a
+        directory, the first mount of ``inode``'s superblock (statx's stx_mnt_id)."""
+        if d is not None:
+            return 1 + self._mount_index(d)
+        for i, (_, root) in enumerate(self.mounts):
+            if root.sb is getattr(inode, "sb", None):
+                return i + 1
+        return 1
 
     def _mount_index(self, d: DirInode) -> int:
         """The index in ``mounts`` of the mount ``d`` lies in."""

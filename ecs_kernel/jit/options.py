@@ -32,6 +32,7 @@ JIT_OPTIONS = {"nogil": True, "cache": True, "fastmath": False, "boundscheck": F
 _KERNELS: list[Kernel] = []
 _LAZY_MODULES: set[str] = set()  # modules whose globals hold Kernels or Lazy placeholders
 _budget = 0  # kernel calls that may still run interpreted
+_running = 0  # interpreted kernel calls under way (nested ones included)
 _promoted = False
 
 
@@ -102,11 +103,19 @@ class Kernel:
         return [] if self.dispatcher is None else self.dispatcher.signatures
 
     def __call__(self, *args):
-        global _budget
+        global _budget, _running
         if self.dispatcher is None:
-            if _budget > 0 and self.interpretable:
-                _budget -= 1
-                return self.py_func(*args)
+            # a kernel called from an interpreted one is interpreted too, budget or not:
+            # promoting in the middle would swap the outer kernel's globals (its intrinsics)
+            # for numba's, which plain Python cannot call
+            if self.interpretable and (_running or _budget > 0):
+                if not _running:
+                    _budget -= 1
+                _running += 1
+                try:
+                    return self.py_func(*args)
+                finally:
+                    _running -= 1
             promote()
         return self.dispatcher(*args)
 

@@ -24,7 +24,7 @@ import os
 
 import numpy as np
 
-from ..abi import (O_CLOEXEC, NSEC_PER_SEC, PAGE_SIZE, RLIMIT_RSS, RLIMIT_SIGPENDING, SIG_DFL, SIG_IGN,
+from ..abi import (O_CLOEXEC, NSEC_PER_SEC, PAGE_SIZE, RLIM_INFINITY, RLIMIT_RSS, RLIMIT_SIGPENDING, SIG_DFL, SIG_IGN,
                    USER_HZ, VSYSCALL_ADDR, ExitState)
 from ..checkpoint_objects import state_function
 from ..components import pidns, rlimits
@@ -41,7 +41,7 @@ from ..systems import (cpu_clocks, fd_table, loadavg, namespaces, ptrace, seccom
 from ..systems import user_namespace as userns
 from ..systems.task_list import TaskList
 from ..systems.task_signals import handler_of
-from .sys_info import RELEASE, SYSNAME
+from .sys_info import RELEASE, SYSNAME, VERSION
 
 _VSYSCALL_MAPS_LINE = (f"{VSYSCALL_ADDR:08x}-{VSYSCALL_ADDR + PAGE_SIZE:08x} --xp 00000000 00:00 0 "
                        .ljust(72) + " [vsyscall]\n").encode()
@@ -275,6 +275,27 @@ class KernelProc(ProcProvider):
         pg = PAGE_SIZE
         return (f"{u.size // pg} {u.rss // pg} {(u.file + u.shmem) // pg} {u.exe // pg} 0 "
                 f"{(u.data + u.stack) // pg} 0\n").encode()
+
+    # fs/proc/base.c lnames: each limit's name and unit, in RLIMIT_* order
+    _LIMIT_NAMES = (("Max cpu time", "seconds"), ("Max file size", "bytes"),
+                    ("Max data size", "bytes"), ("Max stack size", "bytes"),
+                    ("Max core file size", "bytes"), ("Max resident set", "bytes"),
+                    ("Max processes", "processes"), ("Max open files", "files"),
+                    ("Max locked memory", "bytes"), ("Max address space", "bytes"),
+                    ("Max file locks", "locks"), ("Max pending signals", "signals"),
+                    ("Max msgqueue size", "bytes"), ("Max nice priority", ""),
+                    ("Max realtime priority", ""), ("Max realtime timeout", "us"))
+
+    def limits(self, pid: int) -> bytes:
+        """/proc/PID/limits (proc_pid_limits): soft and hard limit of each resource."""
+        w = self.world
+        tg = int(w.tasks.tg[self._leader(self._row(pid))])
+        out = [f"{'Limit':<25} {'Soft Limit':<20} {'Hard Limit':<20} {'Units':<10}\n"]
+        for res, (name, unit) in enumerate(self._LIMIT_NAMES):
+            cur, mx = (("unlimited" if v == RLIM_INFINITY else str(v))
+                       for v in rlimits.get(w, tg, res))
+            out.append(f"{name:<25} {cur:<20} {mx:<20} " + (f"{unit:<10}" if unit else "") + "\n")
+        return "".join(out).encode()
 
     def mounts(self, pid: int) -> bytes:
         self._row(pid)
@@ -510,7 +531,7 @@ class KernelProc(ProcProvider):
         return lines.encode()
 
     # -- system-wide files -------------------------------------------------------------------------
-    _FILES = ("cpuinfo", "filesystems", "loadavg", "meminfo", "stat", "uptime")
+    _FILES = ("cpuinfo", "filesystems", "loadavg", "meminfo", "stat", "uptime", "version")
 
     def file_names(self) -> list[str]:
         return list(self._FILES)
@@ -572,6 +593,10 @@ class KernelProc(ProcProvider):
               "MemAvailable": free // 1024, "Buffers": 0, "Cached": 0, "SwapCached": 0,
               "Shmem": shared // 1024, "SReclaimable": 0, "SwapTotal": 0, "SwapFree": 0}
         return "".join(f"{k + ':':<16}{v:>8} kB\n" for k, v in kb.items())
+
+    def _proc_version(self) -> str:
+        """/proc/version (fs/proc/version.c): the utsname's sysname, release and version."""
+        return f"{SYSNAME.decode()} version {RELEASE.decode()} (ecs-kernel) {VERSION.decode()}\n"
 
     # the file system types modelled, in Linux's order of registration; none needs a device
     _FILESYSTEMS = ("sysfs", "tmpfs", "proc", "devtmpfs", "sockfs", "pipefs", "mqueue", "overlay")

@@ -26,7 +26,7 @@ from ..fs.memfd import WRITE_SEALS, MemfdInode
 from ..systems import fd_table, io_wait
 from .context import WouldBlock, s32, s64, u32
 from .registry import FULL, PARTIAL, syscall
-from .sys_file import _with_sigmask, accessed
+from .sys_file import _with_sigmask, dirents
 
 EP_MAX_EVENTS = 0x7FFF_FFFF // 12
 _EVENT = struct.Struct("<IQ")  # struct epoll_event is packed on x86-64: 12 bytes
@@ -364,11 +364,7 @@ def memfd_create(t, name, flags):
 def getdents(t, fd, dirp, count):
     """Implements getdents(2)."""
     desc = fd_table.get_file(t.world, t.row, s32(fd))
-    count = u32(count)
-    if not t.mm.access_ok(dirp, count, write=True):
-        raise KernelError(E.EFAULT)
-    data = desc.getdents64(count)
-    accessed(desc)
+    data = dirents(t, desc, dirp, count)
     out = bytearray(len(data))
     pos = 0
     while pos < len(data):

@@ -26,7 +26,7 @@ from ..abi import (AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_NO_AUTOMOUNT, AT_REMO
                    POLLPRI, POLLRDNORM, POLLWRNORM, POSIX_FADV_NOREUSE, SEEK_HOLE,
                    STATX_BASIC_STATS, STICKY_TIMEOUTS, TASK_SIZE, TMPFS_MAGIC, UTIME_NOW, UTIME_OMIT,
                    OVERLAYFS_SUPER_MAGIC, PIPEFS_MAGIC, PROC_SUPER_MAGIC, SOCKFS_MAGIC,
-                   SYSFS_MAGIC)
+                   SYSFS_MAGIC, MQUEUE_MAGIC)
 from .. import abi
 from ..abi import SEEK_CUR, SEEK_END, SEEK_SET
 from ..errors import E, KernelError
@@ -42,7 +42,7 @@ from ..fs.inodes import RegularFile, SocketNode
 from ..fs.pipe import FIFO_OPEN_WAIT, FifoInode, PipeFile
 from ..fs.stat import makedev
 from ..fs.ops import OMIT
-from ..systems import fasync, fd_table, io_wait, task_signals, tty
+from ..systems import fasync, fd_table, io_wait, task_identity, task_signals, tty
 from ..systems import user_namespace as userns
 from .context import WouldBlock, s32, s64, u32
 from .registry import FULL, PARTIAL, completion, syscall
@@ -117,7 +117,7 @@ def verify_area(offset: int, count: int) -> None:
         raise KernelError(E.EINVAL, "the range ends past the largest file offset")
 
 
-def _fsize_limit(t, pos: int, count: int) -> int:
+def fsize_limit(t, pos: int, count: int) -> int:
     """generic_write_check_limits: what of ``count`` bytes at ``pos`` RLIMIT_FSIZE lets through;
     a write that starts at or past the limit gets SIGXFSZ and EFBIG."""
     w = t.world
@@ -225,7 +225,7 @@ def _do_write(t, desc, data: bytes, offset: int | None = None, whole: bool = Tru
         tty.check_change(t.world, t.row, abi.SIGTTOU)  # n_tty_write under TOSTOP
     if isinstance(desc, RegularFileDescription) and data:
         pos = desc.inode.size if desc.flags & abi.O_APPEND else desc.offset if offset is None else offset
-        data = data[:_fsize_limit(t, pos, len(data))]
+        data = data[:fsize_limit(t, pos, len(data))]
     try:
         if offset is not None:
             try:
@@ -255,6 +255,28 @@ def _do_write(t, desc, data: bytes, offset: int | None = None, whole: bool = Tru
 
 # -- open / close ---------------------------------------------------------------------------------------
 
+def cred_key(t) -> list[int]:
+    """What stands for the caller's ``struct cred`` (its identity, not only its values): the
+    process, the count of its credential commits (``cred_seq``: a change back to the same
+    values is new creds too), then every credential. A forked child has its own creds (its
+    process is part of the key); threads share theirs until one changes them."""
+    w, r = t.world, t.row
+    T = w.tasks
+    tg = int(T.tg[r])
+    cols = (T.ruid, T.euid, T.suid, T.fsuid, T.rgid, T.egid, T.sgid, T.fsgid, T.cap_effective,
+            T.cap_permitted, T.cap_inheritable, T.cap_bset, T.cap_ambient, T.securebits, T.userns,
+            T.cred_seq)
+    return [tg, int(w.thread_groups.gen[tg]), *(int(c[r]) for c in cols),
+            *task_identity.groups_of(w, r)]
+
+
+def opened_by(t, desc) -> None:
+    """file->f_cred: the opener's credentials, kept on the description (linkat(AT_EMPTY_PATH)
+    asks whether they are still the caller's)."""
+    desc.f_cred = cred_key(t)
+    desc.f_cred_ns = int(t.world.tasks.userns[t.row])
+
+
 def _open(t, dirfd: int, path_addr: int, flags: int, mode: int) -> int:
     w = t.world
     flags = u32(flags)
@@ -274,6 +296,7 @@ def _open(t, dirfd: int, path_addr: int, flags: int, mode: int) -> int:
         fd_table.hold(w, t.row, -1, desc)
         raise WouldBlock([(-1, FIFO_OPEN_WAIT)], lock_gen=gen)
     fd_table.take(w, t.row, -1)
+    opened_by(t, desc)
     try:
         return fd_table.new_fd(w, t.row, desc, cloexec=bool(flags & O_CLOEXEC))
     except KernelError:
@@ -340,6 +363,7 @@ def openat2(t, dirfd, path, how, usize):
         cwd = t.fsctx.cwd if s32(dirfd) == AT_FDCWD else _file(t, dirfd)
     desc = t.fs.open(p, flags, mode, cwd=cwd, creds=t.creds(), umask=t.fsctx.umask,
                      resolve=resolve)
+    opened_by(t, desc)
     try:
         return fd_table.new_fd(t.world, t.row, desc, cloexec=bool(flags & O_CLOEXEC))
     except KernelError:
@@ -606,19 +630,41 @@ def lseek(t, fd, offset, whence):
 
 @syscall("sendfile", FULL, args=("fd", "fd", "p", "u"))
 def sendfile(t, out_fd, in_fd, offset_ptr, count):
-    """Implements sendfile(2)."""
+    """Implements sendfile(2) (do_sendfile): the input's checks, then the output's, then the
+    copy. The input must splice (a seekable file with splice_read: not a pipe, socket,
+    directory or a process's /proc file: EINVAL), the output too, and not be O_APPEND (a pipe
+    excepted). Nothing is taken from the input before the output is known to take it."""
     src = _file(t, in_fd)
-    dst = _file(t, out_fd)
-    if not src.can_read or not dst.can_write:
+    if not src.can_read:
         raise KernelError(E.EBADF)
+    if offset_ptr:
+        off = s64(t.mm.copy_in_u64(offset_ptr))
+        if not src.seekable:
+            raise KernelError(E.ESPIPE, "an offset on an unseekable input")
+    else:
+        off = src.offset if src.seekable else 0
     count = _check_count(count)
+    verify_area(off, count)
+    dst = _file(t, out_fd)
+    if not dst.can_write:
+        raise KernelError(E.EBADF)
+    if not isinstance(dst, PipeFile):  # do_splice_direct
+        if dst.flags & abi.O_APPEND:
+            raise KernelError(E.EINVAL, "sendfile to an O_APPEND file")
+        verify_area(dst.offset if dst.seekable else 0, count)
+        if not count:
+            return 0
+        if not src.seekable:  # splice_direct_to_actor: no data dropped between sockets
+            raise KernelError(E.EINVAL, "sendfile from an unseekable file")
+    if not src.can_splice(False) or not dst.can_splice(True):
+        raise KernelError(E.EINVAL, "the file does not splice")
     if count and not dst.poll_task(t.world, t.row) & (POLLOUT | POLLERR | POLLHUP):
         _blocked_io(t, dst, True)  # wait before taking anything from the source
     if offset_ptr:
-        off = s64(t.mm.copy_in_u64(offset_ptr))
-        if off < 0:
-            raise KernelError(E.EINVAL)
-        data = src.pread(count, off)
+        data = _chase(src, dst, off, count)
+    elif src.seekable:
+        data = _chase(src, dst, src.offset, count)
+        src.lseek(len(data), abi.SEEK_CUR)
     else:
         try:
             data = src.read(count)
@@ -639,6 +685,21 @@ def sendfile(t, out_fd, in_fd, offset_ptr, count):
     elif n < len(data) and src.seekable:
         src.lseek(n - len(data), abi.SEEK_CUR)
     return n
+
+
+def _chase(src, dst, pos: int, count: int) -> bytes:
+    """What sendfile reads from ``src`` at ``pos`` for ``count`` bytes. From a file into itself
+    ahead of the read (the output's position ``d`` bytes past ``pos``), Linux's splice hands the
+    written pages back to the read (the pipe holds page references), so the bytes read are the
+    first ``d`` repeated: the file grows under the read until ``count`` bytes are sent."""
+    if dst.inode is not src.inode or not isinstance(dst, RegularFileDescription):
+        return src.pread(count, pos)
+    d = dst.offset - pos
+    if d <= 0 or not count:
+        return src.pread(count, pos)
+    head = src.pread(min(d, count), pos)
+    head += bytes(min(d, count) - len(head))  # a hole between the end and the output
+    return (head * (count // d + 1))[:count]
 
 
 @syscall("ftruncate", FULL, args=("fd", "l"))
@@ -726,6 +787,19 @@ def sync(t):
 
 # -- stat -----------------------------------------------------------------------------------------
 
+def _mount_id(t, dirfd, path_addr, flags) -> int:
+    """stx_mnt_id: the mount the path (or the fd) lies in: a directory's own, else its parent's
+    (an fd of a file its dentry's, else the first mount of its file system)."""
+    fs = t.fs
+    inode, res, desc = _at_target(t, dirfd, path_addr, flags)
+    if isinstance(inode, DirInode):
+        return fs.mount_id(inode)
+    if res is not None and res.parent is not None:
+        return fs.mount_id(res.parent)
+    dentry = desc.__dict__.get("dentry") if desc is not None else None
+    return fs.mount_id(dentry[0] if dentry else None, inode)
+
+
 def _stat_at(t, dirfd, path_addr, flags):
     path = _path(t, path_addr)
     flags = u32(flags)
@@ -772,7 +846,7 @@ def newfstatat(t, dirfd, path, buf, flags):
     return 0
 
 
-_STATX = struct.Struct("<IIQIIIHHQQQQ" + "qIi" * 4 + "IIII")
+_STATX = struct.Struct("<IIQIIIHHQQQQ" + "qIi" * 4 + "IIIIQ")  # ... dev_minor, stx_mnt_id
 
 
 def _ts(ns: int) -> tuple[int, int, int]:
@@ -790,10 +864,11 @@ def statx(t, dirfd, path, flags, mask, buf):
         raise KernelError(E.EINVAL)
     st = _seen(t, _stat_at(t, dirfd, path, flags))
     rdev = st.st_rdev
-    raw = _STATX.pack(STATX_BASIC_STATS, st.st_blksize, 0, st.st_nlink, st.st_uid, st.st_gid,
+    raw = _STATX.pack(STATX_BASIC_STATS | abi.STATX_MNT_ID, st.st_blksize, 0, st.st_nlink, st.st_uid, st.st_gid,
                       st.st_mode & 0xFFFF, 0, st.st_ino, st.st_size, st.st_blocks, 0,
                       *_ts(st.st_atime_ns), 0, 0, 0, *_ts(st.st_ctime_ns), *_ts(st.st_mtime_ns),
-                      os.major(rdev), os.minor(rdev), os.major(st.st_dev), os.minor(st.st_dev))
+                      os.major(rdev), os.minor(rdev), os.major(st.st_dev), os.minor(st.st_dev),
+                      _mount_id(t, dirfd, path, flags))
     t.mm.copy_out(buf, raw.ljust(256, b"\0"))
     return 0
 
@@ -802,8 +877,8 @@ _STATFS = struct.Struct("<qqQQQQQqqq5q")
 # f_type by superblock; proc, sysfs, pipefs and sockfs hold no blocks (df leaves them out)
 _FS_MAGIC = {"overlay": OVERLAYFS_SUPER_MAGIC, "tmpfs": TMPFS_MAGIC, "devtmpfs": TMPFS_MAGIC,
              "proc": PROC_SUPER_MAGIC, "sysfs": SYSFS_MAGIC, "pipefs": PIPEFS_MAGIC,
-             "sockfs": SOCKFS_MAGIC}
-_NO_BLOCKS = (PROC_SUPER_MAGIC, SYSFS_MAGIC, PIPEFS_MAGIC, SOCKFS_MAGIC)
+             "sockfs": SOCKFS_MAGIC, "mqueue": MQUEUE_MAGIC}
+_NO_BLOCKS = (PROC_SUPER_MAGIC, SYSFS_MAGIC, PIPEFS_MAGIC, SOCKFS_MAGIC, MQUEUE_MAGIC)
 
 
 def _statfs_bytes(inode) -> bytes:
@@ -840,15 +915,64 @@ def fstatfs(t, fd, buf):
 @syscall("getdents64", FULL, args=("fd", "odirents", "u"))
 def getdents64(t, fd, dirp, count):
     """Implements getdents64(2)."""
-    desc = _file(t, fd)
-    count = u32(count)
-    if not t.mm.access_ok(dirp, count, write=True):
-        raise KernelError(E.EFAULT)
-    data = desc.getdents64(count)
-    accessed(desc)
+    data = dirents(t, _file(t, fd), dirp, count)
     if data:
         t.mm.copy_out(dirp, data)
     return len(data)
+
+
+def dirents(t, desc, dirp: int, count: int) -> bytes:
+    """The records getdents and getdents64 give for a buffer of ``count`` bytes at ``dirp``:
+    a count above INT_MAX is EINVAL, a buffer outside user space EFAULT; filldir writes record
+    by record, so a buffer whose end is not writable takes the records that fit before it (the
+    directory's position stays on the first one not written; none fits: EFAULT)."""
+    count = u32(count)
+    if count > abi.INT_MAX:
+        desc.getdents64(0)  # not a directory: ENOTDIR first
+        raise KernelError(E.EINVAL, "a buffer above INT_MAX")
+    if dirp + count > t.mm.task_size:
+        raise KernelError(E.EFAULT)
+    start = desc.offset
+    data = desc.getdents64(count)
+    accessed(desc)
+    room = _writable_prefix(t, dirp, len(data))
+    if room < len(data):
+        pos = end = 0
+        while pos < len(data):
+            reclen = struct.unpack_from("<H", data, pos + 16)[0]
+            if pos + reclen > room:
+                break
+            pos += reclen
+            end = pos
+        if not end:
+            desc.lseek(start, SEEK_SET)
+            raise KernelError(E.EFAULT)
+        last = data[:end]
+        off = struct.unpack_from("<q", last, _last_record(last) + 8)[0]
+        desc.lseek(off, SEEK_SET)  # d_off: where the next record starts
+        data = last
+    return data
+
+
+def _last_record(data: bytes) -> int:
+    pos = last = 0
+    while pos < len(data):
+        last = pos
+        pos += struct.unpack_from("<H", data, pos + 16)[0]
+    return last
+
+
+def _writable_prefix(t, addr: int, n: int) -> int:
+    """How many of the ``n`` bytes at ``addr`` can be written, page by page."""
+    if n == 0 or t.mm.access_ok(addr, n, write=True):
+        return n
+    done = 0
+    while done < n:
+        step = min(n - done, abi.PAGE_SIZE - (addr + done) % abi.PAGE_SIZE)
+        if not t.mm.access_ok(addr + done, step, write=True):
+            break
+        done += step
+    return done
 
 
 def accessed(desc) -> None:
@@ -1041,6 +1165,18 @@ def linkat(t, olddirfd, old, newdirfd, new, flags):
     if flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH):
         raise KernelError(E.EINVAL)
     op, np_ = _path(t, old), _path(t, new)
+    if not op and flags & AT_EMPTY_PATH:
+        if s32(olddirfd) != AT_FDCWD:
+            # Linux 6.10 (path_init, LOOKUP_LINKAT_EMPTY): the file's opener must still have
+            # the caller's credentials, else CAP_DAC_READ_SEARCH in the opener's user namespace
+            f = _file(t, olddirfd)
+            mine = cred_key(t)  # (a file not made by open(2) counts as another's)
+            if f.__dict__.get("f_cred") != mine and not task_identity.ns_capable(
+                    t.world, t.row, f.__dict__.get("f_cred_ns", 0), abi.CAP_DAC_READ_SEARCH):
+                raise KernelError(E.ENOENT, "linkat(AT_EMPTY_PATH) of another's file")
+        inode, _res, _desc = _at_target(t, olddirfd, old, flags)
+        t.fs.link_inode(inode, np_, new_cwd=_at(t, newdirfd, np_), creds=t.creds())
+        return 0
     t.fs.link(op, np_, cwd=_at(t, olddirfd, op, bool(flags & AT_EMPTY_PATH)),
               new_cwd=_at(t, newdirfd, np_),
               follow=bool(flags & AT_SYMLINK_FOLLOW), creds=t.creds())

@@ -16,7 +16,15 @@ from .registry import FULL, PARTIAL, syscall
 
 
 SYSNAME = b"Linux"
-RELEASE = b"6.1.0-ecs-kernel"
+# The one kernel version ecs-kernel reports (uname, /proc/version, /proc/sys/kernel/osrelease):
+# the newest whose behaviour it models and its guest tests are checked against (6.18). The
+# version-dependent rules follow it: IN_OPEN before an O_TRUNC open's IN_MODIFY (6.5),
+# CLONE_PIDFD with CLONE_THREAD (6.9), eventfd writes of exactly 8 bytes (6.9),
+# linkat(AT_EMPTY_PATH) without CAP_DAC_READ_SEARCH for the opener (6.10), sched_getattr's fair
+# runtime, the slice (6.12), F_SEAL_GROW's refused partial write (6.12), read-only shared maps
+# of a write-sealed memfd (6.13), pidfds of pids an exec moved (6.15), SO_PASSCRED outside
+# AF_UNIX (6.16).
+RELEASE = b"6.18.0-ecs-kernel"
 VERSION = b"#1 SMP ecs-kernel"
 MACHINE = b"x86_64"
 

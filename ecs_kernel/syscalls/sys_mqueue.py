@@ -38,7 +38,7 @@ def _deadline(t, nr: int, abs_deadline: int | None) -> int:
     return io_wait.deadline_for(t.world, t.row, nr, abs_deadline - t.world.now_ns)
 
 
-@syscall("mq_open", PARTIAL, "no /dev/mqueue mount; RLIMIT_MSGQUEUE not charged; SIGEV_THREAD "
+@syscall("mq_open", PARTIAL, "queues show in mqueue mounts (none at /dev/mqueue); RLIMIT_MSGQUEUE not charged; SIGEV_THREAD "
          "notification refused (no netlink)", args=("str", "of", "m", "p"))
 def mq_open(t, name, oflag, mode, attr):
     """Implements mq_open(2) (the name without glibc's leading '/')."""

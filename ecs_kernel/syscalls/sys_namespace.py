@@ -12,9 +12,11 @@ from ..abi import (CAP_SYS_ADMIN, CLONE_NEWNS, MNT_DETACH, MNT_EXPIRE, MNT_FORCE
                    MS_MGC_VAL, MS_MOVE, MS_NOUSER, MS_PRIVATE, MS_REC, MS_REMOUNT, MS_SHARED,
                    MS_SILENT, MS_SLAVE, MS_UNBINDABLE, PATH_MAX, UMOUNT_NOFOLLOW)
 from ..errors import E, KernelError
+from ..fs.inodes import DirInode
+from ..fs.mqueue import MQueueRoot
 from ..fs.nsfs import NsfsFile
 from .sys_pidfd import PidFile
-from ..systems import fd_table, namespaces, task_identity
+from ..systems import fd_table, ipc, namespaces, task_identity
 from .context import s32, u32
 from .registry import PARTIAL, syscall
 
@@ -58,8 +60,8 @@ def _mount_point(t, path: bytes) -> str:
     raise KernelError(E.EINVAL, "not a mount point")
 
 
-@syscall("mount", PARTIAL, "propagation changes, and proc on /proc per mount namespace; other "
-         "filesystems ENODEV; bind, move and remount EINVAL", args=("str", "s", "str", "x", "p"))
+@syscall("mount", PARTIAL, "propagation changes, proc on /proc per mount namespace, mqueue on "
+         "any directory; other filesystems ENODEV; bind, move and remount EINVAL", args=("str", "s", "str", "x", "p"))
 def mount(t, source, target, fstype, flags, data):
     """Implements mount(2)."""
     w = t.world
@@ -93,10 +95,15 @@ def mount(t, source, target, fstype, flags, data):
     proc_root = dict(t.fs.mounts).get("/proc")
     if typ == b"proc" and proc_root is not None and res.inode is proc_root:
         return namespaces.mount_proc(w, t.row)
+    if typ == b"mqueue":  # the mounter's IPC namespace's queues (mqueue_get_tree)
+        if not isinstance(res.inode, DirInode):
+            raise KernelError(E.ENOTDIR, "not a directory")
+        t.fs.mount_over(res.inode, MQueueRoot(ipc.namespace_of(w, t.row)))
+        return 0
     raise KernelError(E.ENODEV, f"mounting {typ.decode(errors='replace')} here is not modelled")
 
 
-@syscall("umount2", PARTIAL, "a proc mount that mount(2) put on /proc", args=("s", "x"))
+@syscall("umount2", PARTIAL, "a proc mount that mount(2) put on /proc, an mqueue mount", args=("s", "x"))
 def umount2(t, target, flags):
     """Implements umount2(2)."""
     flags = s32(flags)
@@ -111,4 +118,7 @@ def umount2(t, target, flags):
         return namespaces.umount_proc(t.world, t.row)
     if point == "/":
         raise KernelError(E.EINVAL, "the root mount")
+    if isinstance(dict(t.fs.mounts)[point], MQueueRoot):
+        t.fs.umount(point)
+        return 0
     raise KernelError(E.EBUSY, f"{point} is the guest file tree's own mount")

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import struct
 
-from ..abi import CAP_SYS_PTRACE, NSIG, O_EXCL, O_RDWR, PIDFD_NONBLOCK, ExitState
+from ..abi import NSIG, O_EXCL, O_RDWR, PIDFD_NONBLOCK, ExitState
 from .. import abi
 from ..checkpoint_objects import state_class
 from ..components import pidns
 from ..errors import E, KernelError
 from ..fs.anon import AnonInode
 from ..fs.file import FileDescription
-from ..systems import fd_table, task_signals
-from ..systems.task_identity import capable
+from ..systems import fd_table, ptrace, task_signals
 from .context import s32, u32
 from .registry import FULL, syscall
 
@@ -38,20 +37,39 @@ class PidFile(FileDescription):
 
     seekable = False
 
-    __state__ = {"row": "int", "gen": "int", "thread": "~bool"}
+    __state__ = {"row": "int", "gen": "int", "thread": "~bool", "pid": "~int", "tg": "~int",
+                 "tg_gen": "~int"}
     thread = False
+    pid = 0  # the pid (a number of the root PID namespace) the file names, as Linux's struct pid
+    tg = tg_gen = -1  # and its thread group then
 
-    def __init__(self, row: int, gen: int, flags: int, thread: bool = False):
+    def __init__(self, row: int, gen: int, flags: int, thread: bool = False, pid: int = 0,
+                 tg: int = -1, tg_gen: int = -1):
         super().__init__(AnonInode("pidfd"), O_RDWR | (flags & PIDFD_NONBLOCK), "anon_inode:[pidfd]")
         self.row = row
         self.gen = gen
         if thread:
             self.thread = True
+        if pid:
+            self.pid, self.tg, self.tg_gen = pid, tg, tg_gen
 
     def task(self, world) -> int:
-        """The leader's row while the process is not reaped, else -1."""
+        """The row of the task that holds the pid, while it is not reaped, else -1. A pidfd names
+        a pid, not a task: an exec from a non-leader thread swaps its pid with the leader's
+        (exchange_tids), so the leader's pidfd then names the thread that exec'd, and that
+        thread's own pidfd the old leader, released (Linux 6.15: no notification for the
+        leader's PIDFD_THREAD pidfd, the exec'ing thread's reports its end)."""
         T = world.tasks
         r = self.row
+        if self.pid:
+            if not (0 <= r < T.n and T.alive[r] and int(T.gen[r]) == self.gen
+                    and int(T.tids[r, 0]) == self.pid):
+                r = pidns.task_by_tid(world, int(world.index.root_pidns), self.pid)
+                G = world.thread_groups
+                if r < 0 or int(T.tg[r]) != self.tg or not G.alive[self.tg] \
+                        or int(G.gen[self.tg]) != self.tg_gen:
+                    return -1
+                self.row, self.gen = r, int(T.gen[r])
         if r < 0 or r >= T.n or not T.alive[r] or int(T.gen[r]) != self.gen \
                 or int(T.exit_state[r]) == ExitState.DEAD:
             return -1
@@ -85,9 +103,12 @@ class PidFile(FileDescription):
 def new_pidfd(t, row: int, flags: int = 0, thread: bool = False) -> int:
     """A pidfd (close-on-exec, as Linux makes them) in ``t``'s table for the process of ``row``
     (``thread``: for the thread ``row`` itself, PIDFD_THREAD)."""
-    T = t.world.tasks
-    r = row if thread else int(t.world.thread_groups.leader[int(T.tg[row])])
-    return fd_table.new_fd(t.world, t.row, PidFile(r, int(T.gen[r]), flags, thread), cloexec=True)
+    w = t.world
+    T = w.tasks
+    r = row if thread else int(w.thread_groups.leader[int(T.tg[row])])
+    tg = int(T.tg[r])
+    f = PidFile(r, int(T.gen[r]), flags, thread, int(T.tids[r, 0]), tg, int(w.thread_groups.gen[tg]))
+    return fd_table.new_fd(w, t.row, f, cloexec=True)
 
 
 def pidfd_target(t, fd: int) -> PidFile:
@@ -173,23 +194,12 @@ def pidfd_getfd(t, pidfd, targetfd, flags):
     r = desc.task(w)
     if r < 0:
         raise KernelError(E.ESRCH, "the process was reaped")
-    if not _same_creds(w, t.row, r):
+    if not ptrace.may_access(w, t.row, r):  # PTRACE_MODE_ATTACH_REALCREDS
         raise KernelError(E.EPERM, "may not access that process")
     if int(w.tasks.exit_state[r]) != ExitState.NONE or int(w.tasks.fdtable[r]) < 0:
         raise KernelError(E.ESRCH, "the process has exited")
     f = fd_table.get_file(w, r, s32(targetfd))
     return fd_table.new_fd(w, t.row, f, cloexec=True)
-
-
-def _same_creds(w, me: int, target: int) -> bool:
-    """ptrace_may_access's credential rule for PTRACE_MODE_REALCREDS: the caller's real uid and
-    gid match the target's real, effective and saved ones, or the caller has CAP_SYS_PTRACE."""
-    T = w.tasks
-    if capable(w, me, CAP_SYS_PTRACE):
-        return True
-    uid, gid = int(T.ruid[me]), int(T.rgid[me])
-    return (uid == int(T.ruid[target]) == int(T.euid[target]) == int(T.suid[target])
-            and gid == int(T.rgid[target]) == int(T.egid[target]) == int(T.sgid[target]))
 
 
 __all__ = ["PidFile", "new_pidfd", "pidfd_target", "pid_of"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import struct
 
-from ..abi import (RUSAGE_CHILDREN, ARCH_GET_CPUID, ARCH_GET_FS, ARCH_GET_GS, ARCH_SET_CPUID, ARCH_SET_FS,
+from ..abi import (SYSCTL_NR_OPEN, RUSAGE_CHILDREN, ARCH_GET_CPUID, ARCH_GET_FS, ARCH_GET_GS, ARCH_SET_CPUID, ARCH_SET_FS,
                    ARCH_SET_GS, AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW, CAP_SYS_RESOURCE,
                    CLD_CONTINUED, CLD_STOPPED, CLD_TRAPPED, CLONE_ARGS_SIZE_VER0,
                    CLONE_ARGS_SIZE_VER2, CLONE_CLEAR_SIGHAND, CLONE_DETACHED, CLONE_INTO_CGROUP,
@@ -245,7 +245,7 @@ def _prlimit(t, resource, new):
             raise KernelError(E.EINVAL)
         if mx > old[1] and not task_identity.capable(t.world, t.row, CAP_SYS_RESOURCE):
             raise KernelError(E.EPERM)
-        if resource == RLIMIT_NOFILE and mx > (1 << 20):  # above fs.nr_open
+        if resource == RLIMIT_NOFILE and mx > SYSCTL_NR_OPEN:  # above fs.nr_open
             raise KernelError(E.EPERM)
         row = rlimits.writable(t.world, t.tg)
         t.world.rlimit_sets.rlim_cur[row, resource] = cur
@@ -433,8 +433,8 @@ def _clone(t, flags: int, stack: int = 0, ptid: int = 0, ctid: int = 0, tls: int
     if flags & CLONE_SETTLS and tls >= TASK_SIZE:  # copy_thread -> do_arch_prctl_64(ARCH_SET_FS)
         raise KernelError(E.EPERM, "a TLS base outside the user address space")
     if flags & CLONE_PIDFD:
-        if flags & (CLONE_DETACHED | CLONE_THREAD):
-            raise KernelError(E.EINVAL, "CLONE_PIDFD with CLONE_DETACHED or CLONE_THREAD")
+        if flags & CLONE_DETACHED:
+            raise KernelError(E.EINVAL, "CLONE_PIDFD with CLONE_DETACHED")
         if not t.mm.access_ok(pidfd_addr, 4, write=True):
             raise KernelError(E.EFAULT, "the pidfd address")
         if fd_table.nofile(t.world, t.row) <= len(fd_table.open_fds(t.world, t.row)):
@@ -444,7 +444,9 @@ def _clone(t, flags: int, stack: int = 0, ptid: int = 0, ctid: int = 0, tls: int
                               clear_sighand=clear_sighand)
     if flags & CLONE_PIDFD:
         child = pidns.task_by_tid(t.world, int(t.world.tasks.ns[t.row]), pid)
-        t.mm.copy_out(pidfd_addr, struct.pack("<i", sys_pidfd.new_pidfd(t, child)))
+        # with CLONE_THREAD the new thread's own pidfd, as PIDFD_THREAD (Linux 6.9)
+        fd = sys_pidfd.new_pidfd(t, child, thread=bool(flags & CLONE_THREAD))
+        t.mm.copy_out(pidfd_addr, struct.pack("<i", fd))
     if t.world.tasks.run_state[t.row] == RunState.blocked:
         raise KernelBlocked()
     return pid
@@ -465,7 +467,7 @@ def vfork(t):
 
 _CLONE_NOTE = ("threads share the address space and engine; CLONE_VM without CLONE_THREAD copies "
                "memory (posix_spawn's vfork-style child works; the handler and fd tables are "
-               "shared as asked); CLONE_PIDFD (not with CLONE_THREAD: EINVAL, as before Linux 6.9); "
+               "shared as asked); CLONE_PIDFD (with CLONE_THREAD a PIDFD_THREAD pidfd, as since Linux 6.9); "
                "of the namespaces user (systems/user_namespace.py: the child holds every "
                "capability in it, and it owns the other namespaces made with it), PID, UTS, IPC "
                "and mount (systems/namespaces.py), not network, cgroup or time")

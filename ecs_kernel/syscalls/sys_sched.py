@@ -158,7 +158,8 @@ def _setscheduler(t, pid: int, policy: int, param: int) -> int:
         a["flags"] = SCHED_FLAG_RESET_ON_FORK
         policy &= ~SCHED_RESET_ON_FORK
     a["policy"] = policy
-    a.update(runtime=0, deadline=0, period=0)  # struct sched_param has no deadline parameters
+    # struct sched_param has no deadline parameters; a custom slice stays (_sched_setscheduler)
+    a.update(runtime=int(t.world.tasks.sched_slice[r]), deadline=0, period=0)
     task_sched.setscheduler(t.world, t.row, r, a)
     return 0
 
@@ -184,7 +185,7 @@ _ATTR_KEYS = ("size", "policy", "flags", "nice", "priority", "runtime", "deadlin
 
 
 @syscall("sched_getattr", FULL, _SCHED_NOTE + "; no utilization clamps (reported 0), a fair "
-         "task's runtime 0 (Linux before 6.12's custom slices)", args=("i", "p", "u", "x"))
+         "task's runtime is its slice (Linux 6.12's custom slices)", args=("i", "p", "u", "x"))
 def sched_getattr(t, pid, uattr, usize, flags):
     """Implements sched_getattr(2)."""
     pid, usize = s32(pid), u32(usize)

@@ -14,7 +14,8 @@ from ..fs.pipe import PAGE, BrokenPipe, PipeFile
 from ..systems import fd_table
 from .context import WouldBlock, s32, s64
 from .registry import FULL, PARTIAL, syscall
-from .sys_file import MAX_RW_COUNT, verify_area
+from ..fs.file import RegularFileDescription
+from .sys_file import MAX_RW_COUNT, fsize_limit, verify_area
 from .sys_signal import send_sigpipe
 
 
@@ -105,6 +106,8 @@ def splice(t, fd_in, off_in, fd_out, off_out, length, flags):
         if not _wait_data(t, fin, ipipe, nonblock):
             return 0
         data = _peek(ipipe, min(n, len(ipipe)))
+        if isinstance(dst, RegularFileDescription):  # generic_write_checks: RLIMIT_FSIZE
+            data = data[:fsize_limit(t, start, len(data))]
         try:
             done = dst.pwrite(data, start) if oout is not None else dst.write(data)
         except BrokenPipe:

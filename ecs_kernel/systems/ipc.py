@@ -176,6 +176,13 @@ class IPCNamespace:
         self.mq_queues_count = 0
         self.sem_used = 0  # semaphores in all sets (SEMMNS)
 
+    def unlink_queue(self, name: str) -> None:
+        """The message queue ``name`` loses its name (mq_unlink, or unlink(2) in an mqueue
+        mount): open descriptions keep it."""
+        q = self.mqueues.pop(name)
+        self.mq_queues_count -= 1
+        q.unlinked = True
+
 
 @state_class
 class IPCRegistry:

@@ -93,9 +93,7 @@ def mq_unlink(world, t: int, name: bytes) -> int:
     # the mqueue root is sticky and writable by all: the owner, or CAP_FOWNER
     if int(world.tasks.fsuid[t]) != q.uid and not task_identity.capable(world, t, CAP_FOWNER):
         raise KernelError(E.EPERM, "not the owner")
-    del ns.mqueues[key]
-    ns.mq_queues_count -= 1
-    q.unlinked = True
+    ns.unlink_queue(key)
     return 0
 
 

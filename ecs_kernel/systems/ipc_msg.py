@@ -15,7 +15,7 @@ a receive that frees space makes the senders whose message now fits run their ca
 """
 from __future__ import annotations
 
-from ..abi import (Block, CAP_SYS_RESOURCE, IPC_INFO, IPC_NOWAIT, IPC_RMID, IPC_SET, IPC_STAT,
+from ..abi import (INT_MAX, Block, CAP_SYS_RESOURCE, IPC_INFO, IPC_NOWAIT, IPC_RMID, IPC_SET, IPC_STAT,
                    MSG_COPY, MSG_EXCEPT, MSG_INFO, MSG_NOERROR, MSG_STAT, MSG_STAT_ANY, MSGMAP,
                    MSGPOOL, MSGSEG, MSGSSZ, MSGTQL)
 from ..checkpoint_objects import state_class
@@ -28,7 +28,6 @@ SEARCH_ANY, SEARCH_EQUAL, SEARCH_NOTEQUAL, SEARCH_LESSEQUAL, SEARCH_NUMBER = 1, 
 RECV, SEND = 0, 1
 LONG_MIN = -(1 << 63)
 LONG_MAX = (1 << 63) - 1
-INT_MAX = (1 << 31) - 1
 
 
 @state_class

@@ -31,7 +31,7 @@ from ..abi import (CAP_SYS_ADMIN, CLONE_FILES, CLONE_FS, CLONE_NEWCGROUP, CLONE_
 from ..checkpoint_objects import state_class
 from ..components import pidns, resources
 from ..errors import E, KernelError, StaleHandleError
-from . import fd_table, ipc, ipc_sem, process_vm, task_identity, user_namespace
+from . import fd_table, ipc, ipc_sem, ptrace, task_identity, user_namespace
 
 # /proc/PID/ns/<name> -> the CLONE_NEW* flag setns checks it against
 NS_KINDS = {"ipc": CLONE_NEWIPC, "mnt": CLONE_NEWNS, "pid": CLONE_NEWPID,
@@ -377,7 +377,7 @@ def setns_task(world, t: int, target: int, flags: int) -> int:
         raise KernelError(E.EINVAL, "setns flags")
     if target < 0 or int(T.exit_state[target]) != ExitState.NONE:
         raise KernelError(E.ESRCH, "the process has exited")
-    if not process_vm.may_access(world, t, target):  # PTRACE_MODE_READ_REALCREDS
+    if not ptrace.may_access(world, t, target):  # PTRACE_MODE_READ_REALCREDS
         raise KernelError(E.EPERM, "no ptrace access to the process")
     files = []
     for kind in SETNS_PIDFD_ORDER:

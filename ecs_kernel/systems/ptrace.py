@@ -24,6 +24,7 @@ from . import task_signals
 from .task_identity import ns_capable
 
 MASK8 = 0xFF
+SUID_DUMP_USER = 1  # get_dumpable(): the memory may be dumped and traced by its owner
 
 
 def stopped(world, t: int) -> bool:
@@ -77,15 +78,36 @@ def unlink(world, t: int) -> None:
     T.ptrace_stop[t] = P.STOP_NONE
 
 
-def may_access(world, tracer: int, t: int) -> bool:
-    """__ptrace_may_access: the same user (real, effective and saved ids of the target are the
-    caller's real id, and so for groups), or CAP_SYS_PTRACE in the target's user namespace."""
+def may_access(world, caller: int, target: int, fscreds: bool = False) -> bool:
+    """__ptrace_may_access(target, mode) from ``caller``, the one check of ptrace attach,
+    pidfd_getfd, setns by pidfd, process_vm_*v and kcmp (gVisor: kernel/ptrace.go CanTrace).
+
+    A thread of the same group may; else the caller's real ids (its fs ids with
+    PTRACE_MODE_FSCREDS: ``fscreds``) must be the target's real, effective and saved ones, or
+    it holds CAP_SYS_PTRACE in the target's user namespace; then the target's memory must be
+    dumpable (PR_SET_DUMPABLE, cleared by a credential change) unless the caller holds
+    CAP_SYS_PTRACE over it; and commoncap's cap_ptrace_access_check: in the target's own user
+    namespace the target's permitted set must be within the caller's (effective with FSCREDS,
+    else permitted), or the caller holds CAP_SYS_PTRACE there. Yama is not modelled (as
+    ptrace_scope 0); the READ and ATTACH modes differ only for it."""
     T = world.tasks
-    uid, gid = int(T.ruid[tracer]), int(T.rgid[tracer])
-    if all(int(c[t]) == uid for c in (T.ruid, T.euid, T.suid)) and \
-            all(int(c[t]) == gid for c in (T.rgid, T.egid, T.sgid)):
+    if int(T.tg[caller]) == int(T.tg[target]):
         return True
-    return ns_capable(world, tracer, int(T.userns[t]), CAP_SYS_PTRACE)
+    uid, gid = (int(T.fsuid[caller]), int(T.fsgid[caller])) if fscreds else \
+        (int(T.ruid[caller]), int(T.rgid[caller]))
+    ns = int(T.userns[target])
+    cap = ns_capable(world, caller, ns, CAP_SYS_PTRACE)
+    same = all(int(c[target]) == uid for c in (T.ruid, T.euid, T.suid)) and \
+        all(int(c[target]) == gid for c in (T.rgid, T.egid, T.sgid))
+    if not same and not cap:
+        return False
+    mm = int(T.mm[target])
+    if mm >= 0 and int(world.address_spaces.dumpable[mm]) != SUID_DUMP_USER and not cap:
+        return False
+    caller_caps = int(T.cap_effective[caller] if fscreds else T.cap_permitted[caller])
+    if int(T.userns[caller]) == ns and not int(T.cap_permitted[target]) & ~caller_caps:
+        return True
+    return cap
 
 
 def traceme(world, t: int) -> None:

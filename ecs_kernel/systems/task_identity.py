@@ -100,6 +100,11 @@ def init_creds(world, t: int, uid: int, gid: int) -> None:
 
 # -- commit_creds ---------------------------------------------------------------------------------
 
+def new_creds(world, t: int) -> None:
+    """Task ``t`` has a new struct cred (what file->f_cred comparisons see)."""
+    world.tasks.cred_seq[t] += 1
+
+
 def _commit(world, t: int, old: dict[str, int], new: dict[str, int]) -> None:
     """Write ``new`` (a full snapshot) over task ``t``'s credentials, as commit_creds."""
     T = world.tasks
@@ -113,6 +118,7 @@ def _commit(world, t: int, old: dict[str, int], new: dict[str, int]) -> None:
             nproc.pop(old["ruid"], None)
     for c, v in new.items():
         getattr(T, c)[t] = v
+    new_creds(world, t)
     if (new["euid"] != old["euid"] or new["egid"] != old["egid"] or new["fsuid"] != old["fsuid"]
             or new["fsgid"] != old["fsgid"]
             or new["cap_permitted"] & ~old["cap_permitted"]):
@@ -412,6 +418,7 @@ def set_keepcaps(world, t: int, on: int) -> None:
         raise KernelError(E.EPERM, "SECURE_KEEP_CAPS is locked")
     bits = int(T.securebits[t])
     T.securebits[t] = (bits | SECBIT_KEEP_CAPS) if on else (bits & ~SECBIT_KEEP_CAPS)
+    new_creds(world, t)
 
 
 def set_securebits(world, t: int, bits: int) -> None:
@@ -425,6 +432,7 @@ def set_securebits(world, t: int, bits: int) -> None:
             or not own_capable(world, t, CAP_SETPCAP)):
         raise KernelError(E.EPERM, "securebits change not permitted")
     T.securebits[t] = bits
+    new_creds(world, t)
 
 
 # -- execve -------------------------------------------------------------------------------------------
@@ -485,3 +493,4 @@ def set_groups(world, task: int, gids) -> None:
         lists.append(key)
         i = len(lists) - 1
     world.tasks.groups[task] = i
+    new_creds(world, task)

@@ -19,7 +19,8 @@ from ..abi import (CAP_SYS_ADMIN, CAP_SYS_NICE, DL_BW_SHIFT, DL_PERIOD_MAX_NS, D
                    IOPRIO_WHO_PROCESS, IOPRIO_WHO_USER, MAX_NICE, MAX_RT_PRIO, MIN_NICE,
                    PRIO_PGRP, PRIO_PROCESS, PRIO_USER, RLIMIT_NICE, RLIMIT_RTPRIO, SCHED_BATCH,
                    SCHED_DEADLINE, SCHED_FIFO, SCHED_FLAG_ALL, SCHED_FLAG_RESET_ON_FORK,
-                   SCHED_FLAG_SUGOV, SCHED_FLAG_UTIL_CLAMP, SCHED_IDLE, SCHED_NORMAL, SCHED_RR,
+                   SCHED_BASE_SLICE_NS, SCHED_FLAG_SUGOV, SCHED_FLAG_UTIL_CLAMP, SCHED_IDLE,
+                   SCHED_SLICE_MAX_NS, SCHED_SLICE_MIN_NS, SCHED_NORMAL, SCHED_RR,
                    SCHED_RR_TIMESLICE_NS, SCHED_RT_PERIOD_NS, SCHED_RT_RUNTIME_NS)
 from ..components import links, pidns, rlimits
 from ..errors import E, KernelError
@@ -170,7 +171,7 @@ def check_fork(world, creator: int) -> None:
 def get_attr(world, r: int) -> dict[str, int]:
     """sched_getattr's view of task ``r`` (get_params): the policy and flags, then the nice value
     (fair and idle policies), the real-time priority, or the deadline parameters. As a kernel
-    without CONFIG_UCLAMP_TASK, and before 6.12's custom slices (a fair task's runtime is 0)."""
+    without CONFIG_UCLAMP_TASK; a fair task's runtime is its slice (Linux 6.12's custom slices)."""
     T = world.tasks
     policy = int(T.sched_policy[r])
     a = {"policy": policy, "flags": SCHED_FLAG_RESET_ON_FORK if T.sched_reset_on_fork[r] else 0,
@@ -183,7 +184,15 @@ def get_attr(world, r: int) -> dict[str, int]:
         a["priority"] = int(T.rt_priority[r])
     else:
         a["nice"] = int(T.nice[r])
+        a["runtime"] = int(T.sched_slice[r]) or base_slice(world)
     return a
+
+
+def base_slice(world) -> int:
+    """sysctl_sched_base_slice: 0.7 ms scaled by 1 + ilog2(CPUs, at most 8), as
+    SCHED_TUNABLESCALING_LOG scales it at boot (kernel/sched/fair.c get_update_sysctl_factor)."""
+    cpus = min(max(int(world.settings.cpus), 1), 8)
+    return SCHED_BASE_SLICE_NS * (1 + cpus.bit_length() - 1)
 
 
 def _checkparam_dl(a: dict[str, int]) -> bool:
@@ -272,6 +281,9 @@ def setscheduler(world, t: int, r: int, a: dict[str, int]) -> None:
         T.dl_period[r] = a["period"] or a["deadline"]
     elif _fair(policy):
         T.nice[r] = nice
+    if _fair(policy):  # __setscheduler_params: the runtime asks for a slice (0: the base one)
+        runtime = a["runtime"]
+        T.sched_slice[r] = min(max(runtime, SCHED_SLICE_MIN_NS), SCHED_SLICE_MAX_NS) if runtime else 0
     T.rt_priority[r] = prio
 
 

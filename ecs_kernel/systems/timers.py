@@ -38,7 +38,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..abi import (BASE_MONO, BASE_PROF, BASE_REAL, BASE_THREAD, BASE_VIRT, Block, CLOCK_BOOTTIME,
+from ..abi import (INT_MAX, BASE_MONO, BASE_PROF, BASE_REAL, BASE_THREAD, BASE_VIRT, Block, CLOCK_BOOTTIME,
                    CLOCK_BOOTTIME_ALARM, CLOCK_MONOTONIC, CLOCK_MONOTONIC_COARSE,
                    CLOCK_MONOTONIC_RAW, CLOCK_PROCESS_CPUTIME_ID, CLOCK_REALTIME,
                    CLOCK_REALTIME_ALARM, CLOCK_REALTIME_COARSE, CLOCK_TAI, CLOCK_THREAD_CPUTIME_ID,
@@ -58,7 +58,6 @@ from .signals_batch import send_many
 from .task_block import BLOCKED
 from .task_signals import send_group_signal, send_signal
 
-INT_MAX = 2 ** 31 - 1
 _ITIMER_SIGNALS = (SIGALRM, SIGVTALRM, SIGPROF)
 
 

@@ -24,9 +24,10 @@ def run_native(argv, env=None, cwd="/", stdin: bytes = b"", timeout=60) -> Resul
 
 def run_guest(argv, env=None, cwd="/", stdin: bytes = b"", root="/", strict=True,
               report=None, timeout=120, stop_at=None, clock=None, checkpoint=None,
-              cpus=None, scheduler=None) -> Result:
+              cpus=None, scheduler=None, rlimits=None) -> Result:
     """``ecs-kernel run`` in this process; stdio are files under /var/tmp. ``cpus``: as
-    ``--cpus`` (default the host's)."""
+    ``--cpus`` (default the host's). ``rlimits``: the guest's first resource limits (default
+    Linux's boot ones; the command line gives the host's, cpu/host_limits.host_rlimits)."""
     envp = [f"{k}={v}".encode() for k, v in (env or {}).items()]
     with tempfile.TemporaryFile(dir="/var/tmp") as fin, \
             tempfile.TemporaryFile(dir="/var/tmp") as fout, \
@@ -38,7 +39,8 @@ def run_guest(argv, env=None, cwd="/", stdin: bytes = b"", root="/", strict=True
         status = run(os.fspath(argv[0]), [os.fspath(a) for a in argv], envp, root=root, cwd=cwd,
                      stdio=(fin.fileno(), fout.fileno(), ferr.fileno()), strict=strict,
                      stderr=errlog, report=report, timeout=timeout, stop_at=stop_at,
-                     clock=clock, checkpoint=checkpoint, cpus=cpus, scheduler=scheduler)
+                     clock=clock, checkpoint=checkpoint, cpus=cpus, scheduler=scheduler,
+                     rlimits=rlimits)
         errlog.flush()
         fout.seek(0)
         ferr.seek(0)

@@ -421,3 +421,23 @@ def test_shared_file_mappings_stay_one_page_cache_across_a_checkpoint(guest_buil
     memfd and of a file, seen through write(2) and the other's mapping; restored, the mappings
     of both processes and the files are still one page cache (a lost share never sees a turn)."""
     assert_resumes(guest_build("shmap_ckpt", "gcc"), frac)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounts mqueue")
+def test_mqueue_mount_pidfd_file_creds_slice_and_limits_survive_a_checkpoint(guest_build):
+    """ckpt_misc.c sleeps with an mqueue mount, a queue, a pidfd, an open file (its opener's
+    credentials), a custom slice and changed limits; a checkpoint in the sleep restores in a
+    new process, which uses each as an uninterrupted run does."""
+    prog = guest_build("ckpt_misc")
+    ends = []
+    full = run_guest([prog], clock=VirtualClock(), report=lambda m: ends.append(m.kernel_tick()))
+    assert full.status == 0, full.stderr
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as d:
+        path = os.path.join(d, "run.ckpt")
+        first = run_guest([prog], clock=VirtualClock(), checkpoint=(ends[0] - 200, path, False))
+        assert first.status == 0 and os.path.exists(path), first.stderr
+        assert first.stdout == b"mount: ok\n"  # saved in the sleep
+        second = cli("restore", path)
+    assert (first.stdout + second.stdout, second.returncode) == (full.stdout, full.status), \
+        second.stderr
+    assert b"linkat of the opened file: ok" in full.stdout

@@ -48,6 +48,25 @@ def test_files_at_sendfile_poll(guest_build, libc):
     same([guest_build("files_at", libc)])
 
 
+def test_sendfile_rules(guest_build, libc):
+    """sendfile's input and output checks in Linux's order (directories, pipes, sockets,
+    eventfds, /dev/null and a process's /proc files do not splice; O_APPEND; ranges past the
+    largest offset), nothing consumed when the output refuses, a file sent into itself."""
+    same([guest_build("sendfile_rules", libc)])
+
+
+def test_getdents_buffers_and_lseek_on_proc_and_sys(guest_build, libc):
+    """getdents/getdents64's count and buffer checks, records written one by one up to an
+    unwritable page; lseek's SEEK_END on /proc and /sys directories and files."""
+    same([guest_build("dirents_seek", libc)])
+
+
+def test_statx_mount_id_matches_mountinfo(guest_build, libc):
+    """statx always reports STATX_MNT_ID; stx_mnt_id is mountinfo's id of the mount a path (or
+    an fd) lies in."""
+    same([guest_build("statx_mnt_id", libc)])
+
+
 def test_extended_attributes(guest_build, libc):
     """xattr.c: the *xattr and *xattrat calls on tmpfs files, their namespaces, limits and
     errnos, an unprivileged child's permission checks, a forked child's view."""
@@ -102,10 +121,22 @@ def test_inotify_unlinked_files_times_and_getdents(guest_build, libc):
     same([guest_build("inotify_unlink", libc)])
 
 
+def test_open_with_o_trunc_reports_in_open_before_in_modify(guest_build, libc):
+    """Linux 6.5's order: IN_OPEN, then the truncation's IN_MODIFY; none for a new file."""
+    same([guest_build("inotify_open_trunc", libc)])
+
+
 def test_pidfd_thread(guest_build, libc):
     """PIDFD_THREAD: a thread's pidfd is readable when that thread exits and signals it;
     without the flag a non-leader thread is ENOENT."""
     same([guest_build("pidfd_thread", libc)])
+
+
+def test_kernel_version_and_the_behaviours_that_follow_it(guest_build, libc):
+    """uname, /proc/sys/kernel/osrelease and /proc/version agree on one release (at least
+    6.12), and what depends on it: CLONE_PIDFD with CLONE_THREAD, eventfd's 8-byte writes,
+    sched_getattr's fair runtime as the slice sched_setattr sets (clamped, inherited, reset)."""
+    same([guest_build("kversion", libc)])
 
 
 def test_clocks(guest_build, libc):
@@ -114,6 +145,18 @@ def test_clocks(guest_build, libc):
 
 def test_limits_prctl_ids(guest_build, libc):
     same([guest_build("limits", libc)])
+
+
+def test_resource_limits_come_from_the_host_and_show_in_proc(guest_build, libc):
+    """The guest starts with the limits of the process that runs ecs-kernel (as the command
+    line gives them), /proc/PID/limits shows them, setrlimit within the hard limit needs no
+    privilege."""
+    from ecs_kernel.cpu.host_limits import DEFAULT_PIDS, host_rlimits
+    argv = [guest_build("rlimits_host", libc)]
+    native = run_native(argv)
+    guest = run_guest(argv, rlimits=host_rlimits(DEFAULT_PIDS))
+    assert guest.stdout.decode() == native.stdout.decode()
+    assert guest.status == native.status == 0, guest.stderr
 
 
 def test_bad_input(guest_build, libc):
@@ -214,6 +257,29 @@ def test_credentials_capabilities_and_no_new_privs(guest_build, libc):
     bounding and ambient sets, no_new_privs and dumpable through fork and exec, what a euid
     change does to dumpable and the parent-death signal."""
     same([guest_build("creds", libc)])
+
+
+@needs_root
+def test_linkat_empty_path_needs_the_openers_creds_or_cap_dac_read_search(guest_build, libc):
+    """Linux 6.10's linkat(AT_EMPTY_PATH): the opener's unchanged credentials (the same task or
+    a thread sharing them), or CAP_DAC_READ_SEARCH in the opener's user namespace; ENOENT
+    without. AT_FDCWD with a path needs neither."""
+    same([guest_build("link_empty", libc)])
+
+
+@needs_root
+def test_mqueue_filesystem_mounts(guest_build, libc):
+    """mount -t mqueue (three times): the IPC namespace's queues as files (stat, statfs,
+    readdir, open and read, unlink as mq_unlink), a mount point's rmdir EBUSY, umount."""
+    same([guest_build("mq_mount", libc)])
+
+
+@needs_root
+def test_ptrace_access_checks_and_pidfds_naming_pids(guest_build, libc):
+    """ptrace_may_access behind pidfd_getfd, setns by pidfd and process_vm_readv (another user
+    namespace, a missing permitted capability, a non-dumpable target); a leader's PIDFD_THREAD
+    pidfd follows the thread that exec'd in its place, that thread's own reports its end."""
+    same([guest_build("pidfd_access", libc)])
 
 
 @needs_root

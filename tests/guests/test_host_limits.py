@@ -16,13 +16,15 @@ from tests.guests.harness import run_native
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def ecs_run(args, as_limit=8 << 30, timeout=300):
+def ecs_run(args, as_limit=8 << 30, timeout=300, nofile=None):
     """``ecs-kernel run ARGS`` in a child process whose address space is limited; returns
     (status, stdout, stderr, the child's peak RSS in bytes). The peak is the child's own
     (wait4's rusage): RUSAGE_CHILDREN's is the largest of every child this test process ever
     had, so a big one earlier in the suite would be counted."""
     def limit():
         resource.setrlimit(resource.RLIMIT_AS, (as_limit, as_limit))
+        if nofile is not None:  # (soft, hard): the guest starts with ecs-kernel's limits
+            resource.setrlimit(resource.RLIMIT_NOFILE, nofile)
 
     env = {"PYTHONPATH": ROOT, "PYTHONDONTWRITEBYTECODE": "1", "PATH": os.environ.get("PATH", "")}
     p = subprocess.Popen([sys.executable, "-m", "ecs_kernel.cli", "run", *map(str, args)],
@@ -94,8 +96,9 @@ def test_a_hog_that_makes_no_syscalls_is_oom_killed(guest_build, tmp_path):
 
 def test_an_fd_leak_ends_with_emfile_as_natively(guest_build):
     prog = guest_build("hog")
-    native = run_native(["prlimit", "--nofile=1024", prog, "fds"])
-    status, out, err, _ = ecs_run([prog, "fds"])
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    native = run_native(["prlimit", f"--nofile=1024:{hard}", prog, "fds"])
+    status, out, err, _ = ecs_run([prog, "fds"], nofile=(1024, hard))
     assert_normal_exit(status, err)
     assert (status, out) == (native.status, native.stdout.decode())
     assert "Too many open files" in out

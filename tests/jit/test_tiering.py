@@ -55,6 +55,27 @@ def test_hello_world_command_never_loads_numba(progs):
     assert r.stdout == "hello, world\nFalse 0\n", r.stderr
 
 
+def test_the_budget_running_out_inside_an_interpreted_kernel_does_not_promote_mid_call():
+    """A string crossing a page boundary with one interpreted call left: strnlen (an
+    interpreted kernel) calls find_row, which finds the budget spent; promoting then would
+    give strnlen numba's _host_ptr, which plain Python cannot call (an internal error seen in
+    inotify_add_watch). The nested call stays interpreted; the next call promotes."""
+    r = _command("import mmap, sys\n"
+                 "from ecs_kernel.jit import options, pagewalk\n"
+                 "from ecs_kernel.cpu.memory import AddressSpace\n"
+                 "from ecs_kernel.cpu.platform import new_engine\n"
+                 "options.interpret_first(10**6)\n"
+                 "a = AddressSpace(new_engine())\n"
+                 "addr = a.mmap(0, 2 * mmap.PAGESIZE, 3, 0x22, None, 0)\n"
+                 "a.copy_out(addr + mmap.PAGESIZE - 2, b'abcd\\0')\n"
+                 "options.interpret_first(1)\n"
+                 "n = pagewalk.strnlen(a._t, a._n, addr + mmap.PAGESIZE - 2, 4096)\n"
+                 "print(n, options.is_promoted(), 'numba' in sys.modules)\n"
+                 "print(pagewalk.strnlen(a._t, a._n, addr + mmap.PAGESIZE - 2, 4096), "
+                 "options.is_promoted())")
+    assert r.stdout == "4 False False\n4 True\n", r.stderr
+
+
 def _ls(budget: int, fast_after: int, extra=()):
     return _command("import sys\nimport ecs_kernel.cli_run as c\n"
                     f"c.KERNEL_CALLS_INTERPRETED = {budget}\nc.FAST_PATH_AFTER = {fast_after}\n"
