@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from . import checkpoint_file
-from .abi import GEN_MASK, MAX_CPUS
+from .abi import GEN_MASK, MAX_CPUS, RMEM_MAX, WMEM_MAX
 from .checkpoint_objects import StateReader, StateWriter
 from .errors import ForeignHandleError, StaleHandleError
 
@@ -315,6 +315,11 @@ class Settings:
     # CPUs the kernel models, 1..MAX_CPUS: every task may run on each (its affinity mask starts
     # full); sched_getaffinity, /proc/cpuinfo, /proc/stat and /sys/devices/system/cpu say so
     cpus: int = 1
+    # net.core.wmem_max and rmem_max (/proc/sys/net/core): the most SO_SNDBUF / SO_RCVBUF give
+    # without CAP_NET_ADMIN's FORCE variants. Linux's built-in values; `ecs-kernel run` takes
+    # the host's unless --deterministic, as it takes the host's CPU count
+    wmem_max: int = WMEM_MAX
+    rmem_max: int = RMEM_MAX
     batch_exit: bool = True  # the exit system's batch path (False: one task at a time)
     batch_wait: bool = True  # wait_system's batch path (False: one wait at a time)
     signal_delivery_python: bool = False  # signal_system delivers with get_signal per task

@@ -224,6 +224,10 @@ class InetSocket(Socket):
                                              lambda p: not self._conflicts(ip, p, False))
         elif self._conflicts(ip, port, False):
             raise KernelError(E.EADDRINUSE)
+        if self.family == AF_INET6 and not is_v4(ip) and not is_any(ip):
+            # __inet6_bind: a socket bound to an IPv6 address takes no IPv4 traffic
+            # (sk_ipv6only); its v4-mapped connects and sends are ENETUNREACH
+            self.set_opt(abi.IPPROTO_IPV6, abi.IPV6_V6ONLY, 1)
         self.laddr, self.lport = ip, port
         if self not in self.stack.inet:  # a socket that joined a group is listed already
             self.stack.inet.append(self)
@@ -259,6 +263,10 @@ class InetSocket(Socket):
         """The destination a send or connect to ``ip`` reaches (ENETUNREACH off the machine)."""
         if self.family == AF_INET6 and is_v4(ip) and self.v6only:
             raise KernelError(E.ENETUNREACH)
+        if self.family == AF_INET6 and not is_v4(ip) and is_v4(self.laddr):
+            # bound (or connected) to a v4-mapped source: no IPv6 destination (tcp_v6_connect,
+            # ip6_datagram_connect, udpv6_sendmsg)
+            raise KernelError(E.EAFNOSUPPORT)
         if is_multicast4(ip) and not self.tcp:
             if self.mc_index or any(self.mc_addr) or is_loopback(self.laddr):
                 return ip  # out through lo (IP_MULTICAST_IF, or the bound source's device)
@@ -311,6 +319,9 @@ class InetSocket(Socket):
         self.state, self.pending = CONNECTING, listener
         self.progress()
         if self.state != CONNECTED and not nonblocking:
+            # a blocking connect waits for room (inet_wait_for_connect): whoever completes it
+            # (a poll, the listener's accept), the call made again reports success, once
+            self.in_progress = True
             raise KernelError(E.EAGAIN)
         if nonblocking:
             self.in_progress = True

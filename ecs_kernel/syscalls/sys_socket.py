@@ -1060,9 +1060,9 @@ def setsockopt(t, fd, level, optname, optval, optlen):
             if force and not _capable(t, CAP_NET_ADMIN):
                 raise KernelError(E.EPERM)
             if opt in (abi.SO_SNDBUF, abi.SO_SNDBUFFORCE):
-                sock.sndbuf = new_buffer_size(value, abi.WMEM_MAX, abi.SOCK_MIN_SNDBUF, force)
+                sock.sndbuf = new_buffer_size(value, t.world.settings.wmem_max, abi.SOCK_MIN_SNDBUF, force)
             else:
-                sock.rcvbuf = new_buffer_size(value, abi.RMEM_MAX, abi.SOCK_MIN_RCVBUF, force)
+                sock.rcvbuf = new_buffer_size(value, t.world.settings.rmem_max, abi.SOCK_MIN_RCVBUF, force)
             return 0
         if opt == abi.SO_MARK:
             if not _capable(t, CAP_NET_ADMIN):
