@@ -70,6 +70,20 @@ def is_broadcast4(ip: bytes) -> bool:
     return is_v4(ip) and ip[12:] in (b"\xff\xff\xff\xff", b"\x7f\xff\xff\xff")
 
 
+def reuseport_hash(src: bytes, sport: int, dst: bytes, dport: int) -> int:
+    """A 32-bit hash of a flow's addresses and ports (Linux: inet_ehashfn, a jhash with a boot-time
+    secret; here fixed, so a run is deterministic): the SO_REUSEPORT member it goes to."""
+    h = 0x9E3779B9
+    for word in (*struct.unpack(">4I", src), *struct.unpack(">4I", dst), sport << 16 | dport):
+        h = ((h ^ word) * 0x01000193) & 0xFFFF_FFFF
+        h ^= h >> 16  # murmur3's fmix32
+        h = (h * 0x85EBCA6B) & 0xFFFF_FFFF
+        h ^= h >> 13
+        h = (h * 0xC2B2AE35) & 0xFFFF_FFFF
+        h ^= h >> 16
+    return h
+
+
 def sockaddr(family: int, ip: bytes, port: int) -> bytes:
     """sockaddr_in (16 bytes) or sockaddr_in6 (28 bytes) of an address."""
     if family == AF_INET:
@@ -271,23 +285,51 @@ class InetSocket(Socket):
             if self.mc_index or any(self.mc_addr) or is_loopback(self.laddr):
                 return ip  # out through lo (IP_MULTICAST_IF, or the bound source's device)
             raise KernelError(E.ENETUNREACH)
+        if is_broadcast4(ip) and not self.tcp:
+            # lo's broadcast (127.255.255.255) has a route; the limited broadcast goes out of
+            # the bound source's device only. Either needs SO_BROADCAST (ip_route_connect,
+            # udp_sendmsg: RTCF_BROADCAST)
+            if ip[12] != 127 and not is_loopback(self.laddr):
+                raise KernelError(E.ENETUNREACH)
+            if not self.opt(SOL_SOCKET, abi.SO_BROADCAST):
+                raise KernelError(E.EACCES)
+            return ip
         if is_any(ip):
             return LOOPBACK4 if is_v4(ip) else LOOPBACK6
         if not is_loopback(ip):
             raise KernelError(E.ENETUNREACH)
         return ip
 
-    def find(self, protocol: int, ip: bytes, port: int, want_listener: bool):
-        """The socket bound to (ip, port) that takes traffic for it: an exact address first."""
-        best = None
+    def find(self, protocol: int, ip: bytes, port: int, want_listener: bool,
+             src: bytes = ANY6, sport: int = 0):
+        """The socket that takes traffic for (ip, port) from (src, sport), as Linux's lookups
+        score them (compute_score: an AF_INET socket over a dual-stack one for IPv4, an exact
+        address over a wildcard, a UDP socket connected to the sender over one that is not; one
+        connected elsewhere takes nothing). Among the best, a SO_REUSEPORT group picks one by a
+        hash of the addresses (reuseport_select_sock); else the UDP socket bound last wins (a
+        SO_REUSEADDR group: udp_lib_get_port adds at the bucket's head), the first listener."""
+        best: list = []
+        top = -1
         for s in self.stack.bound(protocol, port):
-            if want_listener and s.state != LISTENING:
+            if want_listener and s.state != LISTENING or not s.accepts(ip):
                 continue
+            score = 2 if s.family == AF_INET else 1
             if s.laddr == ip:
-                return s
-            if best is None and s.accepts(ip):
-                best = s
-        return best
+                score += 4
+            if not want_listener and s.state == CONNECTED:
+                if s.rport != sport or s.raddr != src:
+                    continue
+                score += 8
+            if score > top:
+                top, best = score, [s]
+            elif score == top:
+                best.append(s)
+        if not best:
+            return None
+        group = [s for s in best if s.opt(SOL_SOCKET, SO_REUSEPORT)]
+        if len(group) > 1:
+            return group[reuseport_hash(src, sport, ip, port) * len(group) >> 32]
+        return best[0] if want_listener else best[-1]
 
     # -- TCP connections --------------------------------------------------------------------------
     def connect_tcp(self, dest: bytes, port: int, nonblocking: bool) -> None:
@@ -309,7 +351,7 @@ class InetSocket(Socket):
             raise KernelError(E.EALREADY if nonblocking else E.EAGAIN)
         self.autobind(dest)
         self.raddr, self.rport = dest, port
-        listener = self.find(IPPROTO_TCP, dest, port, True)
+        listener = self.find(IPPROTO_TCP, dest, port, True, self.laddr, self.lport)
         if listener is None:
             if nonblocking:
                 self.state, self.pending, self.so_error = CONNECTING, None, E.ECONNREFUSED
@@ -357,7 +399,14 @@ class InetSocket(Socket):
         if self.tcp and self.state == LISTENING:
             if mask & RCV_SHUTDOWN:
                 self.stop_listening()
+                self.notify(0)  # sk_state_change: a blocked accept fails (EINVAL)
             return
+        if not self.tcp and self.state != CONNECTED:
+            # inet_shutdown's "hack to wake up other listeners": an unconnected UDP socket takes
+            # the bits (a blocked receive returns 0) and says ENOTCONN
+            self.shut |= mask
+            self.notify(0)
+            raise KernelError(E.ENOTCONN)
         if self.tcp and self.state == CONNECTING:
             self.state, self.pending, self.in_progress = UNCONNECTED, None, False
             return
@@ -436,13 +485,10 @@ class InetSocket(Socket):
         if not self.lport:
             self.bind(self.laddr, 0, low_ports=True)
         src = self.source_for(ip)
-        if is_multicast4(ip):
+        if is_multicast4(ip) or is_broadcast4(ip):
             self._multicast(data, src, ip, port)
             return len(data)
-        target = self.find(IPPROTO_UDP, ip, port, False)
-        if target is not None and target.state == CONNECTED and (
-                target.rport != self.lport or target.raddr != src):
-            target = None  # a connected UDP socket takes only its peer's datagrams
+        target = self.find(IPPROTO_UDP, ip, port, False, src, self.lport)
         if target is None:
             if self.state == CONNECTED:
                 self.so_error = E.ECONNREFUSED
@@ -523,19 +569,24 @@ class InetSocket(Socket):
 
     def _multicast(self, data: bytes, src: bytes, group: bytes, port: int) -> None:
         """A datagram to ``group`` sent out of lo comes back in (lo's transmit is a receive),
-        whatever IP_MULTICAST_LOOP says (__udp4_lib_mcast_deliver)."""
+        whatever IP_MULTICAST_LOOP says (__udp4_lib_mcast_deliver). A broadcast (``group`` is
+        127.255.255.255 or 255.255.255.255) goes to every socket on the port bound to it or
+        to the wildcard, members or not."""
+        broadcast = is_broadcast4(group)
         bound = self.stack.bound(IPPROTO_UDP)
-        if not any(group in s.mc_groups for s in bound):
+        if not broadcast and not any(group in s.mc_groups for s in bound):
             return  # lo is not a member: the packet is not taken in
         for s in self.stack.bound(IPPROTO_UDP, port):
             if not (s.laddr == group or is_any(s.laddr) and s.accepts(group)):
                 continue
             if s.state == CONNECTED and (s.rport != self.lport or s.raddr != src):
                 continue
-            if group not in s.mc_groups and not s.opt(abi.IPPROTO_IP, abi.IP_MULTICAST_ALL, 1):
+            if not broadcast and group not in s.mc_groups and \
+                    not s.opt(abi.IPPROTO_IP, abi.IP_MULTICAST_ALL, 1):
                 continue
             if s.rx_bytes + len(data) <= s.rcvbuf and not s.shut & RCV_SHUTDOWN:
-                s.queue(Message(data, [], self.cred, self._header(src, group, port, True)))
+                s.queue(Message(data, [], self.cred,
+                                self._header(src, group, port, not broadcast)))
 
     # -- readiness (tcp_poll, udp_poll) -------------------------------------------------------------
     def poll(self) -> int:
