@@ -1186,6 +1186,7 @@ TCP_WMEM_DEFAULT = 16384
 TCP_RMEM_DEFAULT = 131072
 TCP_MSS_DEFAULT = 536
 IP_TOS = 1
+INET_ECN_MASK = 3             # the TOS/traffic class bits TCP keeps for ECN (inet_ecn.h)
 IP_TTL = 2
 IP_HDRINCL = 3
 IP_OPTIONS = 4

@@ -822,7 +822,7 @@ _OPTS: dict[tuple[int, int], tuple] = {
     (IPPROTO_TCP, abi.TCP_USER_TIMEOUT): (0, ("range", 0, 0x7FFF_FFFF), _INET),
     (IPPROTO_TCP, abi.TCP_FASTOPEN): (0, ("range", 0, 0x7FFF_FFFF), _INET),
     (IPPROTO_TCP, abi.TCP_NOTSENT_LOWAT): (0, "int", _INET),
-    (IPPROTO_IP, abi.IP_TOS): (0, ("range", 0, 255), _INET),
+    (IPPROTO_IP, abi.IP_TOS): (0, "int", _INET),  # any int: its low byte (_tos)
     (IPPROTO_IP, abi.IP_RECVERR): (0, "bool", _INET),
     (IPPROTO_IP, abi.IP_PKTINFO): (0, "bool", _INET),
     (IPPROTO_IP, abi.IP_RECVTOS): (0, "bool", _INET),
@@ -916,6 +916,22 @@ def _ip_multicast_if(t, sock: Socket, optval: int, n: int) -> int:
     return 0
 
 
+def _tos(sock: Socket, key: tuple[int, int], value: int) -> int:
+    """IP_TOS keeps the low byte of any int (inet->tos is a u8, __ip_sock_set_tos); IPV6_TCLASS
+    takes -1 (the default, 0) to 255, else EINVAL. A stream socket keeps its ECN bits out of
+    the guest's reach."""
+    if key == (IPPROTO_IP, abi.IP_TOS):
+        value &= 0xFF
+    elif not -1 <= value <= 255:
+        raise KernelError(E.EINVAL)
+    else:
+        value = max(value, 0)
+    if sock.stype == SOCK_STREAM:
+        old = sock.opt(*key)
+        value = value & ~abi.INET_ECN_MASK | old & abi.INET_ECN_MASK
+    return value
+
+
 def _timeval_ns(raw: bytes) -> int:
     """sock_set_timeout: EDOM for bad microseconds; {0, 0} is no timeout (0 here); a negative
     time is a timeout of zero, which fails at once (-1 here)."""
@@ -983,7 +999,11 @@ def getsockopt(t, fd, level, optname, optval, optlen):
     if n < 0:
         raise KernelError(E.EINVAL)
     _level_ok(sock, level)
-    raw = _get_value(t, sock, level, opt)[:n]
+    raw = _get_value(t, sock, level, opt)
+    if level == IPPROTO_IP and opt != abi.IP_MULTICAST_IF and 0 < n < 4 and len(raw) == 4 \
+            and not any(raw[1:]):
+        raw = raw[:1]  # do_ip_getsockopt: a value 0..255 into a short buffer is one byte
+    raw = raw[:n]
     t.mm.copy_out(optval, raw)
     t.mm.copy_out(optlen, struct.pack("<I", len(raw)))
     return 0
@@ -1036,6 +1056,9 @@ def setsockopt(t, fd, level, optname, optval, optlen):
         _, kind, fams = _OPTS[key]
         if fams is not None and sock.family not in fams:
             raise KernelError(_not_for_family(key))
+        if key in ((IPPROTO_IP, abi.IP_TOS), (IPPROTO_IPV6, abi.IPV6_TCLASS)):
+            sock.set_opt(level, opt, _tos(sock, key, value))
+            return 0
         if kind == "bool":
             value = int(value != 0)
         elif kind != "int" and not kind[1] <= value <= kind[2]:
