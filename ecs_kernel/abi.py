@@ -1236,6 +1236,8 @@ IFF_LOOPBACK = 0x8
 IFF_RUNNING = 0x40
 LOOPBACK_IFINDEX = 1         # lo, the machine's one interface
 LOOPBACK_MTU = 65536
+SO_EE_ORIGIN_LOCAL = 1        # struct sock_extended_err's ee_origin of a local error (errqueue.h)
+SOCK_EXTENDED_ERR_SIZE = 16
 
 # --- CPUs: kernel/sched (sched_getaffinity), include/linux/sched/loadavg.h ------------------------
 

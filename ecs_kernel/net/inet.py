@@ -40,7 +40,7 @@ from ecs_kernel.abi import (AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, RCV_SHU
 from ecs_kernel.checkpoint_objects import state_class
 from ecs_kernel.errors import E, KernelError
 from ecs_kernel.net.socket import (CONNECTED, CONNECTING, LISTENING, UNCONNECTED, Message,
-                                   Socket)
+                                   Received, Socket)
 
 V4MAPPED = bytes(10) + b"\xff\xff"
 ANY6 = bytes(16)
@@ -114,7 +114,7 @@ class InetSocket(Socket):
     __state__ = {"stack": "@NetStack", "laddr": "bytes", "lport": "int", "raddr": "bytes",
                  "rport": "int", "pending": "?@Socket", "in_progress": "bool",
                  "mc_index": "int", "mc_addr": "bytes", "mc_groups": "list[bytes]",
-                 "port_locked": "bool", "addr_locked": "bool"}
+                 "port_locked": "bool", "addr_locked": "bool", "errq": "list[bytes]"}
 
     def __init__(self, stack, family: int, stype: int, protocol: int, flags: int, cred):
         super().__init__(family, stype, protocol, flags, cred)
@@ -130,6 +130,9 @@ class InetSocket(Socket):
         self.mc_groups: list[bytes] = []  # the IPv4 groups joined on lo (16-byte addresses)
         self.port_locked = False  # bind named the port (SOCK_BINDPORT_LOCK): closing keeps it
         self.addr_locked = False  # bind named the address (SOCK_BINDADDR_LOCK)
+        # the error queue (sk_error_queue, IP_RECVERR / IPV6_RECVERR): per error a struct
+        # sock_extended_err, then the destination's 16-byte address and 2-byte port
+        self.errq: list[bytes] = []
 
     # -- family hooks -------------------------------------------------------------------------------
     def default_buffers(self) -> tuple[int, int]:
@@ -481,6 +484,14 @@ class InetSocket(Socket):
                 raise KernelError(E.EINVAL)
         limit = abi.UDP_MAX_PAYLOAD_V4 if is_v4(ip) else abi.UDP_MAX_PAYLOAD_V6
         if len(data) > limit:
+            # udp_sendmsg refuses more than 0xFFFF bytes outright; past that check
+            # __ip_append_data and __ip6_append_data also queue the error under IP_RECVERR /
+            # IPV6_RECVERR (ip_local_error, ipv6_local_error: lo's MTU as ee_info; IPv4 names
+            # the connected port)
+            if is_v4(ip) and len(data) <= 0xFFFF and self.opt(abi.IPPROTO_IP, abi.IP_RECVERR):
+                self.local_error(E.EMSGSIZE, ip, self.rport, abi.LOOPBACK_MTU)
+            elif not is_v4(ip) and self.opt(abi.IPPROTO_IPV6, abi.IPV6_RECVERR):
+                self.local_error(E.EMSGSIZE, ip, port, abi.LOOPBACK_MTU)
             raise KernelError(E.EMSGSIZE)
         if not self.lport:
             self.bind(self.laddr, 0, low_ports=True)
@@ -496,6 +507,34 @@ class InetSocket(Socket):
         if target.rx_bytes + len(data) <= target.rcvbuf and not target.shut & RCV_SHUTDOWN:
             target.queue(Message(data, [], self.cred, self._header(src, ip, port, False)))
         return len(data)
+
+    # what one queued error counts against SO_RCVBUF (its sk_buff's truesize, about)
+    ERRQ_CHARGE = 256
+
+    def local_error(self, err: int, ip: bytes, port: int, info: int) -> None:
+        """Queue a locally detected error (ip_local_error / ipv6_local_error): origin
+        SO_EE_ORIGIN_LOCAL, type and code 0; dropped when the receive buffer is full
+        (sock_queue_err_skb). It makes the socket POLLERR, not SO_ERROR."""
+        if self.rx_bytes + (len(self.errq) + 1) * self.ERRQ_CHARGE > self.rcvbuf:
+            return
+        ee = struct.pack("<IBBBBII", err, abi.SO_EE_ORIGIN_LOCAL, 0, 0, 0, info, 0)
+        self.errq.append(ee + ip + struct.pack(">H", port))
+        self.notify(abi.POLLERR)  # sk_error_report
+
+    def recv_error(self):
+        """A read of the error queue (ip_recv_error / ipv6_recv_error): no data, the error's
+        destination as the source name, its sock_extended_err and an offender address (none:
+        zeros, for a local error) as IP_RECVERR or IPV6_RECVERR, MSG_ERRQUEUE. EAGAIN when
+        empty: such a read never waits."""
+        if not self.errq:
+            raise KernelError(E.EAGAIN)
+        entry = self.errq.pop(0)
+        n = abi.SOCK_EXTENDED_ERR_SIZE
+        if self.family == AF_INET6:
+            cmsg = (abi.IPPROTO_IPV6, abi.IPV6_RECVERR, entry[:n] + bytes(28))
+        else:
+            cmsg = (abi.IPPROTO_IP, abi.IP_RECVERR, entry[:n] + bytes(16))
+        return Received(b"", src=entry[n:], flags=abi.MSG_ERRQUEUE, control=[cmsg])
 
     def _header(self, src: bytes, dst: bytes, dport: int, multicast: bool) -> bytes:
         """What a queued datagram keeps of its IP and UDP headers: source address and port,
@@ -591,7 +630,7 @@ class InetSocket(Socket):
     # -- readiness (tcp_poll, udp_poll) -------------------------------------------------------------
     def poll(self) -> int:
         mask = 0
-        if self.so_error:
+        if self.so_error or self.errq:
             mask |= abi.POLLERR
         if self.state == LISTENING:
             return mask | (abi.POLLIN | abi.POLLRDNORM if self.accept_q else 0)

@@ -109,13 +109,15 @@ class Message:
 class Received:
     """What one receive took: the bytes, the descriptions passed with them (the receiver installs
     them or drops them, :meth:`Socket.drop_received`), the first sender's credentials and
-    address, the msg_flags bits (MSG_TRUNC) and the datagram's full length."""
+    address, the msg_flags bits (MSG_TRUNC) and the datagram's full length; ``control``: the
+    control messages ``(level, type, body)`` a read of the error queue gives (else None)."""
 
-    __slots__ = ("data", "fds", "cred", "src", "flags", "full")
+    __slots__ = ("data", "fds", "cred", "src", "flags", "full", "control")
 
-    def __init__(self, data: bytes, fds=(), cred=None, src=None, flags: int = 0, full: int = 0):
+    def __init__(self, data: bytes, fds=(), cred=None, src=None, flags: int = 0, full: int = 0,
+                 control=None):
         self.data, self.fds, self.cred, self.src = data, list(fds), cred, src
-        self.flags, self.full = flags, full
+        self.flags, self.full, self.control = flags, full, control
 
 
 @state_class

@@ -606,7 +606,7 @@ def _recv(t, fd, sock: Socket, n: int, flags: int, nr: int):
         raise KernelError(E.EOPNOTSUPP if isinstance(sock, UnixSocket) or not sock.tcp
                           else E.EINVAL)
     if flags & abi.MSG_ERRQUEUE and isinstance(sock, InetSocket):
-        raise KernelError(E.EAGAIN)  # ip_recv_error: nothing is ever queued; UNIX ignores the flag
+        return sock.recv_error()  # ip_recv_error: never waits; UNIX ignores the flag
     passcred = isinstance(sock, UnixSocket) and bool(sock.opt(SOL_SOCKET, abi.SO_PASSCRED))
     if (flags & MSG_WAITALL and sock.stype == SOCK_STREAM and not flags & MSG_PEEK
             and sock.state == CONNECTED and sock.rx_bytes < n and not sock.shut & RCV_SHUTDOWN
@@ -632,8 +632,8 @@ def _result(sock: Socket, got, flags: int) -> int:
     return len(got.data)
 
 
-@syscall("recvfrom", PARTIAL, "no TCP urgent data (MSG_OOB is EINVAL); the error queue (MSG_ERRQUEUE) is "
-         "always empty", args=("fd", "o2", "u", "msgflags",
+@syscall("recvfrom", PARTIAL, "no TCP urgent data (MSG_OOB is EINVAL); the error queue (MSG_ERRQUEUE) "
+         "holds UDP's local EMSGSIZE errors only", args=("fd", "o2", "u", "msgflags",
                                                          "osockaddr", "osocklen"))
 def recvfrom(t, fd, buf, length, flags, addr, addrlen):
     """Implements recvfrom(2)."""
@@ -660,7 +660,9 @@ def _control_out(t, sock: Socket, got, control: int, controllen: int, flags: int
     left. Returns (bytes used, MSG_CTRUNC or 0). Descriptions that do not fit (or that the table
     cannot take) are closed."""
     plain = []
-    if isinstance(sock, UnixSocket):
+    if got.control is not None:
+        plain = got.control
+    elif isinstance(sock, UnixSocket):
         if sock.opt(SOL_SOCKET, abi.SO_PASSCRED):
             body = struct.pack("<iII", *_seen_cred(t, got.cred))
             plain.append((SOL_SOCKET, SCM_CREDENTIALS, body))
