@@ -1236,6 +1236,7 @@ IFF_LOOPBACK = 0x8
 IFF_RUNNING = 0x40
 LOOPBACK_IFINDEX = 1         # lo, the machine's one interface
 LOOPBACK_MTU = 65536
+IP_MAX_MTU = 0xFFFF            # an IPv4 route's MTU is at most this (lo's 65536 shows as 65535)
 SO_EE_ORIGIN_LOCAL = 1        # struct sock_extended_err's ee_origin of a local error (errqueue.h)
 SOCK_EXTENDED_ERR_SIZE = 16
 

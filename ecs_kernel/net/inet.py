@@ -486,10 +486,10 @@ class InetSocket(Socket):
         if len(data) > limit:
             # udp_sendmsg refuses more than 0xFFFF bytes outright; past that check
             # __ip_append_data and __ip6_append_data also queue the error under IP_RECVERR /
-            # IPV6_RECVERR (ip_local_error, ipv6_local_error: lo's MTU as ee_info; IPv4 names
-            # the connected port)
+            # IPV6_RECVERR (ip_local_error, ipv6_local_error: lo's MTU as ee_info, for IPv4 capped
+            # at IP_MAX_MTU; IPv4 names the connected port)
             if is_v4(ip) and len(data) <= 0xFFFF and self.opt(abi.IPPROTO_IP, abi.IP_RECVERR):
-                self.local_error(E.EMSGSIZE, ip, self.rport, abi.LOOPBACK_MTU)
+                self.local_error(E.EMSGSIZE, ip, self.rport, min(abi.LOOPBACK_MTU, abi.IP_MAX_MTU))
             elif not is_v4(ip) and self.opt(abi.IPPROTO_IPV6, abi.IPV6_RECVERR):
                 self.local_error(E.EMSGSIZE, ip, port, abi.LOOPBACK_MTU)
             raise KernelError(E.EMSGSIZE)

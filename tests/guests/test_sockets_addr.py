@@ -1,0 +1,42 @@
+"""Socket addressing over loopback (issue 16, item 1), run natively and under ecs-kernel with the
+same output (Linux is the oracle), glibc and musl: the dual-stack rules, the bind matrix of who
+may share a port, which socket a datagram goes to, broadcast on lo, UDP shutdown, IP_TOS and
+IPV6_TCLASS values, the UDP error queue, the socket buffer limits of /proc/sys/net/core, and a
+blocking connect that waits for room in a backlog (tests/guests/src/sockets_addr.c)."""
+from __future__ import annotations
+
+import tempfile
+
+import pytest
+
+from ecs_kernel.abi import RMEM_MAX, WMEM_MAX
+from ecs_kernel.cli_run import run
+
+from .harness import run_guest
+from .test_differential import same
+
+
+@pytest.mark.parametrize("libc", ["gcc", "musl"])
+def test_socket_addressing_matches_linux(guest_build, libc):
+    native, _ = same([guest_build("sockets_addr", libc)])
+    out = native.stdout.decode()
+    assert "UDP bound to ::1: v6only 1" in out
+    assert "connect(s, (struct sockaddr *)&lo6p, l6): -1 EAFNOSUPPORT" in out
+    assert "reuseaddr: 0 0 0 3" in out and "child connected 3" in out
+
+
+def test_buffer_limits_are_the_hosts_unless_deterministic():
+    """Outside --deterministic the guest sees the host's net.core.{w,r}mem_max (what SO_SNDBUF
+    and SO_RCVBUF give natively); a deterministic run sees Linux's built-in 212992 whatever the
+    host has."""
+    argv = ["/bin/cat", "/proc/sys/net/core/wmem_max", "/proc/sys/net/core/rmem_max"]
+    r = run_guest(argv)
+    assert r.status == 0, r.stderr
+    with open("/proc/sys/net/core/wmem_max") as f1, open("/proc/sys/net/core/rmem_max") as f2:
+        assert r.stdout.decode().split() == [f1.read().strip(), f2.read().strip()]
+    with tempfile.TemporaryFile(dir="/var/tmp") as out:
+        status = run(argv[0], argv, [], stdio=(None, out.fileno(), 2), strict=True,
+                     deterministic=True)
+        out.seek(0)
+        assert status == 0
+        assert out.read().decode().split() == [str(WMEM_MAX), str(RMEM_MAX)]
