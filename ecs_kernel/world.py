@@ -392,7 +392,7 @@ class KernelIndex:
     group_lists: list[tuple[int, ...]] = field(default_factory=lambda: [()])
     # seccomp_filters row -> its checked program, one int64 per sock_filter (components/seccomp.py)
     seccomp_progs: dict[int, Any] = field(default_factory=dict)
-    # the network namespace: bound names and ports (net/stack.NetStack), made on first use
+    # the network namespaces: bound names and ports (net/stack.NetRegistry), made on first use
     net: Any = None
     # System V IPC and POSIX message queues, per IPC namespace (systems/ipc.IPCRegistry), made on
     # first use
@@ -418,7 +418,7 @@ class KernelIndex:
     # the classes (state_class names) each slot may hold: a checkpoint cannot put a PidMap where
     # the simulation state belongs
     _KINDS = {"pidmaps": ("PidMap",), "address_spaces": ("GuestMemory", "SimMemory"),
-              "fs_contexts": ("FSContext",), "fd_store": ("FDStore",), "net": ("NetStack",),
+              "fs_contexts": ("FSContext",), "fd_store": ("FDStore",), "net": ("NetRegistry",),
               "ipc": ("IPCRegistry",), "namespaces": ("NamespaceSet",), "sim": ("SimState",),
               "sim_probes": ("Probes",)}
 

@@ -277,7 +277,10 @@ class InetSocket(Socket):
 
     # -- routing ------------------------------------------------------------------------------------
     def route(self, fam: int, ip: bytes) -> bytes:
-        """The destination a send or connect to ``ip`` reaches (ENETUNREACH off the machine)."""
+        """The destination a send or connect to ``ip`` reaches (ENETUNREACH off the machine, and
+        everywhere while the namespace's lo is down)."""
+        if not self.stack.lo_up:
+            raise KernelError(E.ENETUNREACH)
         if self.family == AF_INET6 and is_v4(ip) and self.v6only:
             raise KernelError(E.ENETUNREACH)
         if self.family == AF_INET6 and not is_v4(ip) and is_v4(self.laddr):

@@ -42,7 +42,7 @@ from ..fs.inodes import RegularFile, SocketNode
 from ..fs.pipe import FIFO_OPEN_WAIT, FifoInode, PipeFile
 from ..fs.stat import makedev
 from ..fs.ops import OMIT
-from ..systems import fasync, fd_table, io_wait, task_signals, tty
+from ..systems import fasync, fd_table, io_wait, task_identity, task_signals, tty
 from ..systems import user_namespace as userns
 from .context import WouldBlock, s32, s64, u32
 from .registry import FULL, PARTIAL, completion, syscall
@@ -1466,6 +1466,10 @@ def ioctl(t, fd, request, arg):
         return _tty_ioctl(t, desc, request, arg)
     if request in getattr(desc, "ifreq_ioctls", ()):
         arg_in = t.mm.copy_in(arg, abi.IFREQ_SIZE)  # a struct ifreq in and out (netdevice(7))
+        net = getattr(desc, "stack", None)
+        if request == abi.SIOCSIFFLAGS and not task_identity.ns_capable(
+                t.world, t.row, net.userns if net is not None else 0, abi.CAP_NET_ADMIN):
+            raise KernelError(E.EPERM)  # dev_ioctl: CAP_NET_ADMIN over the namespace
         ret, out = desc.ioctl(request, arg_in)
     else:
         ret, out = desc.ioctl(request, arg)

@@ -30,15 +30,17 @@ from ..fs.inodes import MAY_WRITE, SocketNode, check_permission
 from ..net import inet, unix
 from ..net.inet import InetSocket
 from ..net.socket import CONNECTED, LISTENING, NO_PEER, NOBODY, Socket, new_buffer_size
+from ..net import stack
 from ..net.stack import NetStack
 from ..net.unix import UnixSocket
+from ..components import pidns
 from ..components.user_namespace import GID, UID
 from ..systems import fd_table, io_wait, task_identity, task_sched
 from ..systems import user_namespace as userns
 from .context import WouldBlock, s32, u32
 from .registry import FULL, PARTIAL, syscall
 from .sys_file import MAX_RW_COUNT, _iov, _timespec_in, write_all
-from .sys_process import getpid
+from .sys_process import _leader, getpid
 from .sys_signal import send_sigpipe
 
 _MSGHDR = struct.Struct("<QI4xQQQQi4x")  # name, namelen, iov, iovlen, control, controllen, flags
@@ -52,12 +54,15 @@ def _align(n: int) -> int:
 
 # -- helpers ------------------------------------------------------------------------------------------
 
-def net_stack(world) -> NetStack:
-    """The kernel's network namespace (made on first use, checkpointed with the World)."""
-    net = world.index.net
-    if net is None:
-        net = world.index.net = NetStack()
-    return net
+def net_stack(t) -> NetStack:
+    """The network namespace of the calling task (where its new sockets belong)."""
+    return stack.stack_of(t.world, t.row)
+
+
+def _sock_net(t, sock: Socket) -> NetStack:
+    """sock_net: the network namespace ``sock`` was made in (UNIX sockets made before
+    namespaces were modelled: the caller's)."""
+    return getattr(sock, "stack", None) or net_stack(t)
 
 
 def _sock(t, fd) -> Socket:
@@ -67,16 +72,39 @@ def _sock(t, fd) -> Socket:
     return desc
 
 
+def _global_pid(w, task: int) -> int:
+    """A task's id in the root PID namespace: what a socket keeps of a process (Linux keeps
+    its struct pid), shown in each reader's namespace by :func:`_pid_seen`."""
+    return int(w.tasks.tids[task, 0])
+
+
+def _pid_seen(t, pid: int) -> int:
+    """pid_vnr of the process whose root-namespace id is ``pid``, for the caller: its id in
+    the caller's namespace, 0 where it is not visible. A process gone from the tables (it
+    exited) is shown by its root id to root-namespace readers, as 0 to others."""
+    if pid <= 0:
+        return 0
+    w = t.world
+    ns = int(w.tasks.ns[t.row])
+    root = pidns.chain(w, ns)[-1]
+    task = pidns.task_by_tid(w, root, pid)
+    if task < 0:
+        return pid if ns == root else 0
+    return pidns.tid_in(w, task, ns)
+
+
 def _peer_cred(t) -> tuple[int, int, int]:
-    """What SO_PEERCRED shows of the caller: its pid, effective uid and gid."""
+    """What SO_PEERCRED shows of the caller: its process (root-namespace id), effective uid
+    and gid."""
     T = t.world.tasks
-    return getpid(t), int(T.euid[t.row]), int(T.egid[t.row])
+    return _global_pid(t.world, _leader(t.world, t.row)), int(T.euid[t.row]), int(T.egid[t.row])
 
 
 def _scm_cred(t) -> tuple[int, int, int]:
-    """The credentials a message carries by default (scm_set_cred: pid, real uid and gid)."""
+    """The credentials a message carries by default (scm_set_cred: the process, real uid and
+    gid)."""
     T = t.world.tasks
-    return getpid(t), int(T.ruid[t.row]), int(T.rgid[t.row])
+    return _global_pid(t.world, _leader(t.world, t.row)), int(T.ruid[t.row]), int(T.rgid[t.row])
 
 
 def _capable(t, cap: int) -> bool:
@@ -89,7 +117,8 @@ def _seen_cred(t, cred: tuple[int, int, int] | None) -> tuple[int, int, int]:
     if not cred:
         return NOBODY
     pid, uid, gid = cred
-    return pid, userns.uid_of(t.world, t.row, uid), userns.gid_of(t.world, t.row, gid)
+    return (_pid_seen(t, pid), userns.uid_of(t.world, t.row, uid),
+            userns.gid_of(t.world, t.row, gid))
 
 
 def _addr_in(t, addr: int, addrlen: int) -> bytes:
@@ -128,11 +157,12 @@ def _wait(t, fd, sock: Socket, events: int, nr: int, timeout_ns: int, nonblock: 
 
 # -- addresses ---------------------------------------------------------------------------------------
 
-def _unix_target(t, name: bytes) -> UnixSocket:
+def _unix_target(t, sock: UnixSocket, name: bytes) -> UnixSocket:
     """The socket a UNIX name refers to: ECONNREFUSED when nobody is bound there, ENOENT (and the
-    other path errors) when a path does not resolve, EACCES without write permission on it."""
+    other path errors) when a path does not resolve, EACCES without write permission on it.
+    An abstract name is looked up in ``sock``'s network namespace."""
     if name.startswith(b"\0"):
-        target = net_stack(t.world).abstract_lookup(name)
+        target = _sock_net(t, sock).abstract_lookup(name)
         if target is None:
             raise KernelError(E.ECONNREFUSED)
         return target
@@ -151,11 +181,11 @@ def _unix_target(t, name: bytes) -> UnixSocket:
 def _unix_bind(t, sock: UnixSocket, name: bytes | None) -> None:
     if sock.name is not None:
         raise KernelError(E.EINVAL)
-    stack = net_stack(t.world)
+    net = _sock_net(t, sock)
     if name is None:
-        name = stack.autobind_name()
+        name = net.autobind_name()
     if name.startswith(b"\0"):
-        stack.abstract_bind(name, sock)
+        net.abstract_bind(name, sock)
     else:
         try:
             sock.node = t.fs.mknod(  # unix_bind: the socket inode's mode less the umask
@@ -214,7 +244,9 @@ def new_socket(t, family: int, base: int, protocol: int, flags: int) -> Socket:
             raise KernelError(E.ESOCKTNOSUPPORT)
         if protocol not in (0, AF_UNIX):
             raise KernelError(E.EPROTONOSUPPORT)
-        return UnixSocket(base, flags, _peer_cred(t))
+        sock = UnixSocket(base, flags, _peer_cred(t))
+        sock.stack = net_stack(t)
+        return sock
     if family in (AF_INET, AF_INET6):
         if base == SOCK_STREAM and protocol in (0, IPPROTO_TCP):
             protocol = IPPROTO_TCP
@@ -228,7 +260,7 @@ def new_socket(t, family: int, base: int, protocol: int, flags: int) -> Socket:
             raise KernelError(E.EPROTONOSUPPORT)
         else:
             raise KernelError(E.ESOCKTNOSUPPORT)
-        return InetSocket(net_stack(t.world), family, base, protocol, flags, _peer_cred(t))
+        return InetSocket(net_stack(t), family, base, protocol, flags, _peer_cred(t))
     raise KernelError(E.EAFNOSUPPORT)
 
 
@@ -261,6 +293,7 @@ def socketpair(t, family, type_, protocol, sv):
     if protocol not in (0, AF_UNIX):
         raise KernelError(E.EPROTONOSUPPORT)
     a, b = unix.socketpair(base, flags, _peer_cred(t))
+    a.stack = b.stack = net_stack(t)
     w, row = t.world, t.row
     cloexec = bool(flags & SOCK_CLOEXEC)
     fds = []
@@ -328,13 +361,13 @@ def connect(t, fd, addr, addrlen):
             if len(raw) >= 2 and struct.unpack_from("<H", raw)[0] == AF_UNSPEC:
                 sock.connect_dgram(None)
                 return 0
-            target = _unix_target(t, unix.parse_sockaddr(raw, for_bind=False))
+            target = _unix_target(t, sock, unix.parse_sockaddr(raw, for_bind=False))
             if sock.name is None and sock.opt(SOL_SOCKET, abi.SO_PASSCRED):
                 _unix_bind(t, sock, None)
             sock.connect_dgram(target)
             return 0
         name = unix.parse_sockaddr(raw, for_bind=False)
-        target = _unix_target(t, name)
+        target = _unix_target(t, sock, name)
         if sock.name is None and sock.opt(SOL_SOCKET, abi.SO_PASSCRED):
             _unix_bind(t, sock, None)
         try:
@@ -439,7 +472,7 @@ def _send(t, fd, sock: Socket, data: bytes, flags: int, dest: bytes | None, fds=
         if isinstance(sock, UnixSocket) and sock.stype == SOCK_DGRAM:
             target = None
             if dest:
-                target = _unix_target(t, unix.parse_sockaddr(dest, for_bind=False))
+                target = _unix_target(t, sock, unix.parse_sockaddr(dest, for_bind=False))
             if sock.name is None and sock.opt(SOL_SOCKET, abi.SO_PASSCRED):
                 _unix_bind(t, sock, None)
             try:
@@ -546,10 +579,10 @@ def _control_in(t, sock: Socket, control: int, controllen: int):
             try:  # __scm_send: the pid must name a task of the caller's namespace
                 if pid <= 0:
                     raise KernelError(E.ESRCH)
-                task_sched.find_task(t.world, t.row, pid)
+                named = task_sched.find_task(t.world, t.row, pid)
             except KernelError:
                 raise KernelError(E.ESRCH) from None
-            cred = (pid, uid, gid)
+            cred = (_global_pid(w, named), uid, gid)
         else:
             raise KernelError(E.EINVAL)
         pos += _align(clen)

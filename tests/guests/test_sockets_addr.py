@@ -40,3 +40,15 @@ def test_buffer_limits_are_the_hosts_unless_deterministic():
         out.seek(0)
         assert status == 0
         assert out.read().decode().split() == [str(WMEM_MAX), str(RMEM_MAX)]
+
+
+@pytest.mark.parametrize("libc", ["gcc", "musl"])
+def test_sockets_and_namespaces_match_linux(guest_build, libc):
+    """SO_PEERCRED and SCM_CREDENTIALS across a PID namespace (the reader's view of the pid,
+    kept after the peer exits); a network namespace's own abstract names, lo (down until
+    SIOCSIFFLAGS) and ports, sockets staying in the namespace they were made in, setns back."""
+    native, _ = same([guest_build("sockets_ns", libc)])
+    out = native.stdout.decode()
+    assert "SO_PEERCRED pid is the child's here: yes" in out
+    assert "connect(fresh, (struct sockaddr *)&an, al): -1 ECONNREFUSED" in out
+    assert "lo flags 0x8\n" in out and "child in its own namespace: status 0" in out
