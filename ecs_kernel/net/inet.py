@@ -17,6 +17,14 @@ Close sends FIN (the peer reads EOF); a close that discards unread data resets t
 
 UDP: a datagram goes to the socket bound to its destination, or is dropped (a connected sender
 then gets ECONNREFUSED, the ICMP port-unreachable Linux reports); a full receive buffer drops it.
+When several sockets could take it (or a connection), :meth:`InetSocket.find` scores them as
+Linux does; a SO_REUSEPORT group spreads flows by a hash of their addresses. A broadcast (lo's
+127.255.255.255, or 255.255.255.255 from a socket bound to lo) needs SO_BROADCAST and reaches
+every socket on the port bound to it or to the wildcard. An oversized datagram under IP_RECVERR
+or IPV6_RECVERR also leaves a local error on the sender's error queue (MSG_ERRQUEUE).
+
+Each network namespace (net/stack.NetStack) has its own lo, down in a new namespace until
+SIOCSIFFLAGS brings it up: while down, every destination is ENETUNREACH.
 
 IPv4 multicast on lo: a socket joins a group on lo (IP_ADD_MEMBERSHIP by lo's index or a
 loopback address; ``mc_groups``). A datagram to a group needs an output interface — IP_MULTICAST_IF,
@@ -27,7 +35,9 @@ joined the group or keeps IP_MULTICAST_ALL takes it (__udp4_lib_mcast_deliver, i
 
 Binding follows inet_csk_bind_conflict: two sockets may share a port when their addresses do not
 overlap, when both set SO_REUSEPORT, or when both set SO_REUSEADDR and (TCP) the other does not
-listen. Ephemeral ports come from 32768-60999 in order (Linux: at random).
+listen. A socket bound to an IPv6 address is IPv6-only (__inet6_bind); one bound to a v4-mapped
+address reaches no IPv6 destination (EAFNOSUPPORT). Ephemeral ports come from 32768-60999 in
+order (Linux: at random).
 """
 from __future__ import annotations
 
