@@ -8,11 +8,13 @@ from __future__ import annotations
 import tempfile
 
 import pytest
+from hypothesis import given, strategies as st
 
 from ecs_kernel.abi import RMEM_MAX, WMEM_MAX
 from ecs_kernel.cli_run import run
 
 from .harness import run_guest
+from .test_checkpoint import EXAMPLES, assert_resumes
 from .test_differential import same
 
 
@@ -52,3 +54,11 @@ def test_sockets_and_namespaces_match_linux(guest_build, libc):
     assert "SO_PEERCRED pid is the child's here: yes" in out
     assert "connect(fresh, (struct sockaddr *)&an, al): -1 ECONNREFUSED" in out
     assert "lo flags 0x8\n" in out and "child in its own namespace: status 0" in out
+
+
+@EXAMPLES
+@given(frac=st.floats(0.05, 0.95))
+def test_network_namespaces_and_their_sockets_resume(guest_build, frac):
+    """A checkpoint anywhere in sockets_ns.c (namespaces made, sockets in each, a peer's
+    credentials held) restores into the same run."""
+    assert_resumes(guest_build("sockets_ns"), frac)
