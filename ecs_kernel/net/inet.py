@@ -321,9 +321,10 @@ class InetSocket(Socket):
         """The socket that takes traffic for (ip, port) from (src, sport), as Linux's lookups
         score them (compute_score: an AF_INET socket over a dual-stack one for IPv4, an exact
         address over a wildcard, a UDP socket connected to the sender over one that is not; one
-        connected elsewhere takes nothing). Among the best, a SO_REUSEPORT group picks one by a
-        hash of the addresses (reuseport_select_sock); else the UDP socket bound last wins (a
-        SO_REUSEADDR group: udp_lib_get_port adds at the bucket's head), the first listener."""
+        connected elsewhere takes nothing). Among the best the socket bound last wins (a
+        SO_REUSEADDR group: udp_lib_get_port and __inet_hash add at the bucket's head); when it
+        is in a SO_REUSEPORT group (the best that set it, of its owner), the group picks one by
+        a hash of the addresses (reuseport_select_sock)."""
         best: list = []
         top = -1
         for s in self.stack.bound(protocol, port):
@@ -342,10 +343,11 @@ class InetSocket(Socket):
                 best.append(s)
         if not best:
             return None
-        group = [s for s in best if s.opt(SOL_SOCKET, SO_REUSEPORT)]
-        if len(group) > 1:
-            return group[reuseport_hash(src, sport, ip, port) * len(group) >> 32]
-        return best[0] if want_listener else best[-1]
+        last = best[-1]
+        if not last.opt(SOL_SOCKET, SO_REUSEPORT) or last.state == CONNECTED and not want_listener:
+            return last
+        group = [s for s in best if s.opt(SOL_SOCKET, SO_REUSEPORT) and s.cred[1] == last.cred[1]]
+        return group[reuseport_hash(src, sport, ip, port) * len(group) >> 32]
 
     # -- TCP connections --------------------------------------------------------------------------
     def connect_tcp(self, dest: bytes, port: int, nonblocking: bool) -> None:

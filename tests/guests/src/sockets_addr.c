@@ -230,6 +230,25 @@ static void delivery(void) {
     printf("connected one took '%c', the wildcard one '%c'\n", c1 ? c1 : '-', c2 ? c2 : '-');
     close(wild);
     close(conn);
+    /* IPv4 traffic: an AF_INET wildcard socket before a dual-stack one bound after it; IPv6
+     * traffic: only the dual-stack one */
+    int w4 = bound(V4ANY, SOCK_DGRAM, 1, 0);
+    port = port_of(w4);
+    int w6 = bound(V6ANY, SOCK_DGRAM, 1, port);
+    tl = make_addr(V4LO, port, &to);
+    sendto(peer, "4", 1, 0, (struct sockaddr *)&to, tl);
+    int p6 = socket(AF_INET6, SOCK_DGRAM, 0);
+    tl = make_addr(V6LO, port, &to);
+    sendto(p6, "6", 1, 0, (struct sockaddr *)&to, tl);
+    char got4[4] = "--", got6[4] = "--";
+    for (int k = 0; k < 2; k++) {
+        recv(w4, &got4[k], 1, MSG_DONTWAIT);
+        recv(w6, &got6[k], 1, MSG_DONTWAIT);
+    }
+    printf("AF_INET wildcard took %s, the dual-stack one %s\n", got4, got6);
+    close(w4);
+    close(w6);
+    close(p6);
     close(peer);
     close(other);
     fflush(stdout);
