@@ -41,7 +41,7 @@ import os
 import sys
 from functools import partial
 
-from .abi import MAX_CPUS, RMEM_MAX, WMEM_MAX
+from .abi import MAX_CPUS
 
 EXIT_NOT_FOUND = 127
 EXIT_CANNOT_EXEC = 126
@@ -153,20 +153,6 @@ def host_cpus() -> int:
     """The CPUs the kernel models by default: those this process may run on (what nproc says
     natively), at most MAX_CPUS."""
     return max(1, min(len(os.sched_getaffinity(0)), MAX_CPUS))
-
-
-def host_socket_buffer_limits() -> tuple[int, int]:
-    """net.core.wmem_max and rmem_max as the host has them (what SO_SNDBUF and SO_RCVBUF give
-    natively); Linux's built-in values where the host does not say."""
-    out = []
-    for name, default in (("wmem_max", WMEM_MAX), ("rmem_max", RMEM_MAX)):
-        try:
-            with open(f"/proc/sys/net/core/{name}") as f:
-                value = int(f.read().split()[0])
-        except (OSError, ValueError, IndexError):
-            value = default
-        out.append(value if 0 < value <= 0x7FFF_FFFF else default)
-    return out[0], out[1]
 
 
 def default_cwd(root: str) -> str:
@@ -446,10 +432,7 @@ def _run(program, argv, envp, *, root: str = "/", cwd: str | None = "/", strace=
         return EXIT_CANNOT_EXEC
     if cpus is None:
         cpus = DETERMINISTIC_CPUS if deterministic else host_cpus()
-    settings = Settings(cpus=cpus) if pids is None else Settings(cpus=cpus, tasks_limit=pids)
-    if not deterministic:
-        settings.wmem_max, settings.rmem_max = host_socket_buffer_limits()
-    k = Kernel(settings)
+    k = Kernel(Settings(cpus=cpus) if pids is None else Settings(cpus=cpus, tasks_limit=pids))
     machine = Machine(k, fs, strace=strace, seed=seed, strict=strict, stderr=err,
                       fast_path=fast_path, fast_path_after=fast_path_after, clock=clock,
                       deterministic=deterministic,
