@@ -1192,6 +1192,7 @@ TCP_WMEM_DEFAULT = 16384
 TCP_RMEM_DEFAULT = 131072
 TCP_MSS_DEFAULT = 536
 IP_TOS = 1
+INET_ECN_MASK = 3             # the TOS/traffic class bits TCP keeps for ECN (inet_ecn.h)
 IP_TTL = 2
 IP_HDRINCL = 3
 IP_OPTIONS = 4
@@ -1232,6 +1233,7 @@ SIOCGSTAMP = 0x8906
 SIOCGIFNAME = 0x8910
 SIOCGIFCONF = 0x8912
 SIOCGIFFLAGS = 0x8913
+SIOCSIFFLAGS = 0x8914
 SIOCGIFINDEX = 0x8933
 SIOCGIFMTU = 0x8921
 IFNAMSIZ = 16
@@ -1241,6 +1243,9 @@ IFF_LOOPBACK = 0x8
 IFF_RUNNING = 0x40
 LOOPBACK_IFINDEX = 1         # lo, the machine's one interface
 LOOPBACK_MTU = 65536
+IP_MAX_MTU = 0xFFFF            # an IPv4 route's MTU is at most this (lo's 65536 shows as 65535)
+SO_EE_ORIGIN_LOCAL = 1        # struct sock_extended_err's ee_origin of a local error (errqueue.h)
+SOCK_EXTENDED_ERR_SIZE = 16
 
 # --- CPUs: kernel/sched (sched_getaffinity), include/linux/sched/loadavg.h ------------------------
 

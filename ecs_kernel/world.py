@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from . import checkpoint_file
-from .abi import GEN_MASK, MAX_CPUS
+from .abi import GEN_MASK, MAX_CPUS, RMEM_MAX, WMEM_MAX
 from .checkpoint_objects import StateReader, StateWriter
 from .errors import ForeignHandleError, StaleHandleError
 
@@ -315,6 +315,11 @@ class Settings:
     # CPUs the kernel models, 1..MAX_CPUS: every task may run on each (its affinity mask starts
     # full); sched_getaffinity, /proc/cpuinfo, /proc/stat and /sys/devices/system/cpu say so
     cpus: int = 1
+    # net.core.wmem_max and rmem_max (/proc/sys/net/core): the most SO_SNDBUF / SO_RCVBUF give
+    # without CAP_NET_ADMIN's FORCE variants. A sysctl is the emulated kernel's own, as its
+    # hostname and pid_max are: Linux's built-in values, whatever the host was configured with
+    wmem_max: int = WMEM_MAX
+    rmem_max: int = RMEM_MAX
     batch_exit: bool = True  # the exit system's batch path (False: one task at a time)
     batch_wait: bool = True  # wait_system's batch path (False: one wait at a time)
     signal_delivery_python: bool = False  # signal_system delivers with get_signal per task
@@ -387,7 +392,7 @@ class KernelIndex:
     group_lists: list[tuple[int, ...]] = field(default_factory=lambda: [()])
     # seccomp_filters row -> its checked program, one int64 per sock_filter (components/seccomp.py)
     seccomp_progs: dict[int, Any] = field(default_factory=dict)
-    # the network namespace: bound names and ports (net/stack.NetStack), made on first use
+    # the network namespaces: bound names and ports (net/stack.NetRegistry), made on first use
     net: Any = None
     # System V IPC and POSIX message queues, per IPC namespace (systems/ipc.IPCRegistry), made on
     # first use
@@ -413,7 +418,7 @@ class KernelIndex:
     # the classes (state_class names) each slot may hold: a checkpoint cannot put a PidMap where
     # the simulation state belongs
     _KINDS = {"pidmaps": ("PidMap",), "address_spaces": ("GuestMemory", "SimMemory"),
-              "fs_contexts": ("FSContext",), "fd_store": ("FDStore",), "net": ("NetStack",),
+              "fs_contexts": ("FSContext",), "fd_store": ("FDStore",), "net": ("NetRegistry",),
               "ipc": ("IPCRegistry",), "namespaces": ("NamespaceSet",), "sim": ("SimState",),
               "sim_probes": ("Probes",)}
 

@@ -180,7 +180,8 @@ INHERITED = ("ruid", "euid", "suid", "fsuid", "rgid", "egid", "sgid", "fsgid", "
              "securebits", "no_new_privs", "cred_seq", "nice", "sched_policy", "rt_priority",
              "sched_reset_on_fork", "dl_runtime", "dl_deadline", "dl_period", "sched_slice", "ioprio",
              "cpus_allowed", "rseq_addr", "rseq_len", "rseq_sig", "sig_mask", "comm",
-             "personality", "seccomp_mode", "seccomp_filter", "ipcns", "mntns", "userns", "pidns_children")
+             "personality", "seccomp_mode", "seccomp_filter", "ipcns", "mntns", "userns", "pidns_children",
+             "netns")
 
 
 def check(world) -> None:

@@ -496,6 +496,7 @@ class FdInfoDir(SyntheticDir):
                         self.uid, self.gid)
 
 
+@state_class
 class NsDir(SyntheticDir):
     """/proc/<pid>/ns: a magic link per namespace (``ipc:[4026531839]``), which opens to the
     namespace's nsfs file."""

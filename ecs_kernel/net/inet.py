@@ -17,6 +17,14 @@ Close sends FIN (the peer reads EOF); a close that discards unread data resets t
 
 UDP: a datagram goes to the socket bound to its destination, or is dropped (a connected sender
 then gets ECONNREFUSED, the ICMP port-unreachable Linux reports); a full receive buffer drops it.
+When several sockets could take it (or a connection), :meth:`InetSocket.find` scores them as
+Linux does; a SO_REUSEPORT group spreads flows by a hash of their addresses. A broadcast (lo's
+127.255.255.255, or 255.255.255.255 from a socket bound to lo) needs SO_BROADCAST and reaches
+every socket on the port bound to it or to the wildcard. An oversized datagram under IP_RECVERR
+or IPV6_RECVERR also leaves a local error on the sender's error queue (MSG_ERRQUEUE).
+
+Each network namespace (net/stack.NetStack) has its own lo, down in a new namespace until
+SIOCSIFFLAGS brings it up: while down, every destination is ENETUNREACH.
 
 IPv4 multicast on lo: a socket joins a group on lo (IP_ADD_MEMBERSHIP by lo's index or a
 loopback address; ``mc_groups``). A datagram to a group needs an output interface — IP_MULTICAST_IF,
@@ -27,7 +35,9 @@ joined the group or keeps IP_MULTICAST_ALL takes it (__udp4_lib_mcast_deliver, i
 
 Binding follows inet_csk_bind_conflict: two sockets may share a port when their addresses do not
 overlap, when both set SO_REUSEPORT, or when both set SO_REUSEADDR and (TCP) the other does not
-listen. Ephemeral ports come from 32768-60999 in order (Linux: at random).
+listen. A socket bound to an IPv6 address is IPv6-only (__inet6_bind); one bound to a v4-mapped
+address reaches no IPv6 destination (EAFNOSUPPORT). Ephemeral ports come from 32768-60999 in
+order (Linux: at random).
 """
 from __future__ import annotations
 
@@ -40,7 +50,7 @@ from ecs_kernel.abi import (AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, RCV_SHU
 from ecs_kernel.checkpoint_objects import state_class
 from ecs_kernel.errors import E, KernelError
 from ecs_kernel.net.socket import (CONNECTED, CONNECTING, LISTENING, UNCONNECTED, Message,
-                                   Socket)
+                                   Received, Socket)
 
 V4MAPPED = bytes(10) + b"\xff\xff"
 ANY6 = bytes(16)
@@ -68,6 +78,20 @@ def is_multicast4(ip: bytes) -> bool:
 def is_broadcast4(ip: bytes) -> bool:
     """255.255.255.255 and lo's subnet broadcast (127.255.255.255)."""
     return is_v4(ip) and ip[12:] in (b"\xff\xff\xff\xff", b"\x7f\xff\xff\xff")
+
+
+def reuseport_hash(src: bytes, sport: int, dst: bytes, dport: int) -> int:
+    """A 32-bit hash of a flow's addresses and ports (Linux: inet_ehashfn, a jhash with a boot-time
+    secret; here fixed, so a run is deterministic): the SO_REUSEPORT member it goes to."""
+    h = 0x9E3779B9
+    for word in (*struct.unpack(">4I", src), *struct.unpack(">4I", dst), sport << 16 | dport):
+        h = ((h ^ word) * 0x01000193) & 0xFFFF_FFFF
+        h ^= h >> 16  # murmur3's fmix32
+        h = (h * 0x85EBCA6B) & 0xFFFF_FFFF
+        h ^= h >> 13
+        h = (h * 0xC2B2AE35) & 0xFFFF_FFFF
+        h ^= h >> 16
+    return h
 
 
 def sockaddr(family: int, ip: bytes, port: int) -> bytes:
@@ -100,7 +124,7 @@ class InetSocket(Socket):
     __state__ = {"stack": "@NetStack", "laddr": "bytes", "lport": "int", "raddr": "bytes",
                  "rport": "int", "pending": "?@Socket", "in_progress": "bool",
                  "mc_index": "int", "mc_addr": "bytes", "mc_groups": "list[bytes]",
-                 "port_locked": "bool", "addr_locked": "bool"}
+                 "port_locked": "bool", "addr_locked": "bool", "errq": "list[bytes]"}
 
     def __init__(self, stack, family: int, stype: int, protocol: int, flags: int, cred):
         super().__init__(family, stype, protocol, flags, cred)
@@ -116,6 +140,9 @@ class InetSocket(Socket):
         self.mc_groups: list[bytes] = []  # the IPv4 groups joined on lo (16-byte addresses)
         self.port_locked = False  # bind named the port (SOCK_BINDPORT_LOCK): closing keeps it
         self.addr_locked = False  # bind named the address (SOCK_BINDADDR_LOCK)
+        # the error queue (sk_error_queue, IP_RECVERR / IPV6_RECVERR): per error a struct
+        # sock_extended_err, then the destination's 16-byte address and 2-byte port
+        self.errq: list[bytes] = []
 
     # -- family hooks -------------------------------------------------------------------------------
     def default_buffers(self) -> tuple[int, int]:
@@ -224,6 +251,10 @@ class InetSocket(Socket):
                                              lambda p: not self._conflicts(ip, p, False))
         elif self._conflicts(ip, port, False):
             raise KernelError(E.EADDRINUSE)
+        if self.family == AF_INET6 and not is_v4(ip) and not is_any(ip):
+            # __inet6_bind: a socket bound to an IPv6 address takes no IPv4 traffic
+            # (sk_ipv6only); its v4-mapped connects and sends are ENETUNREACH
+            self.set_opt(abi.IPPROTO_IPV6, abi.IPV6_V6ONLY, 1)
         self.laddr, self.lport = ip, port
         if self not in self.stack.inet:  # a socket that joined a group is listed already
             self.stack.inet.append(self)
@@ -256,30 +287,67 @@ class InetSocket(Socket):
 
     # -- routing ------------------------------------------------------------------------------------
     def route(self, fam: int, ip: bytes) -> bytes:
-        """The destination a send or connect to ``ip`` reaches (ENETUNREACH off the machine)."""
+        """The destination a send or connect to ``ip`` reaches (ENETUNREACH off the machine, and
+        everywhere while the namespace's lo is down)."""
+        if not self.stack.lo_up:
+            raise KernelError(E.ENETUNREACH)
         if self.family == AF_INET6 and is_v4(ip) and self.v6only:
             raise KernelError(E.ENETUNREACH)
+        if self.family == AF_INET6 and not is_v4(ip) and is_v4(self.laddr):
+            # bound (or connected) to a v4-mapped source: no IPv6 destination (tcp_v6_connect,
+            # ip6_datagram_connect, udpv6_sendmsg)
+            raise KernelError(E.EAFNOSUPPORT)
         if is_multicast4(ip) and not self.tcp:
             if self.mc_index or any(self.mc_addr) or is_loopback(self.laddr):
                 return ip  # out through lo (IP_MULTICAST_IF, or the bound source's device)
             raise KernelError(E.ENETUNREACH)
+        if is_broadcast4(ip) and not self.tcp:
+            # lo's broadcast (127.255.255.255) has a route; the limited broadcast goes out of
+            # the bound source's device only. Either needs SO_BROADCAST (ip_route_connect,
+            # udp_sendmsg: RTCF_BROADCAST)
+            if ip[12] != 127 and not is_loopback(self.laddr):
+                raise KernelError(E.ENETUNREACH)
+            if not self.opt(SOL_SOCKET, abi.SO_BROADCAST):
+                raise KernelError(E.EACCES)
+            return ip
         if is_any(ip):
             return LOOPBACK4 if is_v4(ip) else LOOPBACK6
         if not is_loopback(ip):
             raise KernelError(E.ENETUNREACH)
         return ip
 
-    def find(self, protocol: int, ip: bytes, port: int, want_listener: bool):
-        """The socket bound to (ip, port) that takes traffic for it: an exact address first."""
-        best = None
+    def find(self, protocol: int, ip: bytes, port: int, want_listener: bool,
+             src: bytes = ANY6, sport: int = 0):
+        """The socket that takes traffic for (ip, port) from (src, sport), as Linux's lookups
+        score them (compute_score: an AF_INET socket over a dual-stack one for IPv4, an exact
+        address over a wildcard, a UDP socket connected to the sender over one that is not; one
+        connected elsewhere takes nothing). Among the best the socket bound last wins (a
+        SO_REUSEADDR group: udp_lib_get_port and __inet_hash add at the bucket's head); when it
+        is in a SO_REUSEPORT group (the best that set it, of its owner), the group picks one by
+        a hash of the addresses (reuseport_select_sock)."""
+        best: list = []
+        top = -1
         for s in self.stack.bound(protocol, port):
-            if want_listener and s.state != LISTENING:
+            if want_listener and s.state != LISTENING or not s.accepts(ip):
                 continue
+            score = 2 if s.family == AF_INET else 1
             if s.laddr == ip:
-                return s
-            if best is None and s.accepts(ip):
-                best = s
-        return best
+                score += 4
+            if not want_listener and s.state == CONNECTED:
+                if s.rport != sport or s.raddr != src:
+                    continue
+                score += 8
+            if score > top:
+                top, best = score, [s]
+            elif score == top:
+                best.append(s)
+        if not best:
+            return None
+        last = best[-1]
+        if not last.opt(SOL_SOCKET, SO_REUSEPORT) or last.state == CONNECTED and not want_listener:
+            return last
+        group = [s for s in best if s.opt(SOL_SOCKET, SO_REUSEPORT) and s.cred[1] == last.cred[1]]
+        return group[reuseport_hash(src, sport, ip, port) * len(group) >> 32]
 
     # -- TCP connections --------------------------------------------------------------------------
     def connect_tcp(self, dest: bytes, port: int, nonblocking: bool) -> None:
@@ -301,7 +369,7 @@ class InetSocket(Socket):
             raise KernelError(E.EALREADY if nonblocking else E.EAGAIN)
         self.autobind(dest)
         self.raddr, self.rport = dest, port
-        listener = self.find(IPPROTO_TCP, dest, port, True)
+        listener = self.find(IPPROTO_TCP, dest, port, True, self.laddr, self.lport)
         if listener is None:
             if nonblocking:
                 self.state, self.pending, self.so_error = CONNECTING, None, E.ECONNREFUSED
@@ -311,6 +379,9 @@ class InetSocket(Socket):
         self.state, self.pending = CONNECTING, listener
         self.progress()
         if self.state != CONNECTED and not nonblocking:
+            # a blocking connect waits for room (inet_wait_for_connect): whoever completes it
+            # (a poll, the listener's accept), the call made again reports success, once
+            self.in_progress = True
             raise KernelError(E.EAGAIN)
         if nonblocking:
             self.in_progress = True
@@ -346,7 +417,14 @@ class InetSocket(Socket):
         if self.tcp and self.state == LISTENING:
             if mask & RCV_SHUTDOWN:
                 self.stop_listening()
+                self.notify(0)  # sk_state_change: a blocked accept fails (EINVAL)
             return
+        if not self.tcp and self.state != CONNECTED:
+            # inet_shutdown's "hack to wake up other listeners": an unconnected UDP socket takes
+            # the bits (a blocked receive returns 0) and says ENOTCONN
+            self.shut |= mask
+            self.notify(0)
+            raise KernelError(E.ENOTCONN)
         if self.tcp and self.state == CONNECTING:
             self.state, self.pending, self.in_progress = UNCONNECTED, None, False
             return
@@ -421,17 +499,22 @@ class InetSocket(Socket):
                 raise KernelError(E.EINVAL)
         limit = abi.UDP_MAX_PAYLOAD_V4 if is_v4(ip) else abi.UDP_MAX_PAYLOAD_V6
         if len(data) > limit:
+            # udp_sendmsg refuses more than 0xFFFF bytes outright; past that check
+            # __ip_append_data and __ip6_append_data also queue the error under IP_RECVERR /
+            # IPV6_RECVERR (ip_local_error, ipv6_local_error: lo's MTU as ee_info, for IPv4 capped
+            # at IP_MAX_MTU; IPv4 names the connected port)
+            if is_v4(ip) and len(data) <= 0xFFFF and self.opt(abi.IPPROTO_IP, abi.IP_RECVERR):
+                self.local_error(E.EMSGSIZE, ip, self.rport, min(abi.LOOPBACK_MTU, abi.IP_MAX_MTU))
+            elif not is_v4(ip) and self.opt(abi.IPPROTO_IPV6, abi.IPV6_RECVERR):
+                self.local_error(E.EMSGSIZE, ip, port, abi.LOOPBACK_MTU)
             raise KernelError(E.EMSGSIZE)
         if not self.lport:
             self.bind(self.laddr, 0, low_ports=True)
         src = self.source_for(ip)
-        if is_multicast4(ip):
+        if is_multicast4(ip) or is_broadcast4(ip):
             self._multicast(data, src, ip, port)
             return len(data)
-        target = self.find(IPPROTO_UDP, ip, port, False)
-        if target is not None and target.state == CONNECTED and (
-                target.rport != self.lport or target.raddr != src):
-            target = None  # a connected UDP socket takes only its peer's datagrams
+        target = self.find(IPPROTO_UDP, ip, port, False, src, self.lport)
         if target is None:
             if self.state == CONNECTED:
                 self.so_error = E.ECONNREFUSED
@@ -439,6 +522,34 @@ class InetSocket(Socket):
         if target.rx_bytes + len(data) <= target.rcvbuf and not target.shut & RCV_SHUTDOWN:
             target.queue(Message(data, [], self.cred, self._header(src, ip, port, False)))
         return len(data)
+
+    # what one queued error counts against SO_RCVBUF (its sk_buff's truesize, about)
+    ERRQ_CHARGE = 256
+
+    def local_error(self, err: int, ip: bytes, port: int, info: int) -> None:
+        """Queue a locally detected error (ip_local_error / ipv6_local_error): origin
+        SO_EE_ORIGIN_LOCAL, type and code 0; dropped when the receive buffer is full
+        (sock_queue_err_skb). It makes the socket POLLERR, not SO_ERROR."""
+        if self.rx_bytes + (len(self.errq) + 1) * self.ERRQ_CHARGE > self.rcvbuf:
+            return
+        ee = struct.pack("<IBBBBII", err, abi.SO_EE_ORIGIN_LOCAL, 0, 0, 0, info, 0)
+        self.errq.append(ee + ip + struct.pack(">H", port))
+        self.notify(abi.POLLERR)  # sk_error_report
+
+    def recv_error(self):
+        """A read of the error queue (ip_recv_error / ipv6_recv_error): no data, the error's
+        destination as the source name, its sock_extended_err and an offender address (none:
+        zeros, for a local error) as IP_RECVERR or IPV6_RECVERR, MSG_ERRQUEUE. EAGAIN when
+        empty: such a read never waits."""
+        if not self.errq:
+            raise KernelError(E.EAGAIN)
+        entry = self.errq.pop(0)
+        n = abi.SOCK_EXTENDED_ERR_SIZE
+        if self.family == AF_INET6:
+            cmsg = (abi.IPPROTO_IPV6, abi.IPV6_RECVERR, entry[:n] + bytes(28))
+        else:
+            cmsg = (abi.IPPROTO_IP, abi.IP_RECVERR, entry[:n] + bytes(16))
+        return Received(b"", src=entry[n:], flags=abi.MSG_ERRQUEUE, control=[cmsg])
 
     def _header(self, src: bytes, dst: bytes, dport: int, multicast: bool) -> bytes:
         """What a queued datagram keeps of its IP and UDP headers: source address and port,
@@ -512,24 +623,29 @@ class InetSocket(Socket):
 
     def _multicast(self, data: bytes, src: bytes, group: bytes, port: int) -> None:
         """A datagram to ``group`` sent out of lo comes back in (lo's transmit is a receive),
-        whatever IP_MULTICAST_LOOP says (__udp4_lib_mcast_deliver)."""
+        whatever IP_MULTICAST_LOOP says (__udp4_lib_mcast_deliver). A broadcast (``group`` is
+        127.255.255.255 or 255.255.255.255) goes to every socket on the port bound to it or
+        to the wildcard, members or not."""
+        broadcast = is_broadcast4(group)
         bound = self.stack.bound(IPPROTO_UDP)
-        if not any(group in s.mc_groups for s in bound):
+        if not broadcast and not any(group in s.mc_groups for s in bound):
             return  # lo is not a member: the packet is not taken in
         for s in self.stack.bound(IPPROTO_UDP, port):
             if not (s.laddr == group or is_any(s.laddr) and s.accepts(group)):
                 continue
             if s.state == CONNECTED and (s.rport != self.lport or s.raddr != src):
                 continue
-            if group not in s.mc_groups and not s.opt(abi.IPPROTO_IP, abi.IP_MULTICAST_ALL, 1):
+            if not broadcast and group not in s.mc_groups and \
+                    not s.opt(abi.IPPROTO_IP, abi.IP_MULTICAST_ALL, 1):
                 continue
             if s.rx_bytes + len(data) <= s.rcvbuf and not s.shut & RCV_SHUTDOWN:
-                s.queue(Message(data, [], self.cred, self._header(src, group, port, True)))
+                s.queue(Message(data, [], self.cred,
+                                self._header(src, group, port, not broadcast)))
 
     # -- readiness (tcp_poll, udp_poll) -------------------------------------------------------------
     def poll(self) -> int:
         mask = 0
-        if self.so_error:
+        if self.so_error or self.errq:
             mask |= abi.POLLERR
         if self.state == LISTENING:
             return mask | (abi.POLLIN | abi.POLLRDNORM if self.accept_q else 0)

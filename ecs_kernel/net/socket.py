@@ -49,7 +49,8 @@ LISTENING = 3     # TCP_LISTEN
 
 # netdevice(7) requests any socket answers about the machine's interfaces (sock_do_ioctl's
 # dev_ioctl): their argument is a struct ifreq the syscall layer copies in (IFREQ_SIZE bytes).
-NETDEVICE_IOCTLS = (abi.SIOCGIFINDEX, abi.SIOCGIFNAME, abi.SIOCGIFFLAGS, abi.SIOCGIFMTU)
+NETDEVICE_IOCTLS = (abi.SIOCGIFINDEX, abi.SIOCGIFNAME, abi.SIOCGIFFLAGS, abi.SIOCGIFMTU,
+                    abi.SIOCSIFFLAGS)
 
 NOBODY = (0, 65534, 65534)  # SCM_CREDENTIALS of a message sent without: pid 0, overflowuid/gid
 NO_PEER = (0, 0xFFFF_FFFF, 0xFFFF_FFFF)  # SO_PEERCRED with no peer (cred_to_ucred): pid 0, -1, -1
@@ -109,13 +110,15 @@ class Message:
 class Received:
     """What one receive took: the bytes, the descriptions passed with them (the receiver installs
     them or drops them, :meth:`Socket.drop_received`), the first sender's credentials and
-    address, the msg_flags bits (MSG_TRUNC) and the datagram's full length."""
+    address, the msg_flags bits (MSG_TRUNC) and the datagram's full length; ``control``: the
+    control messages ``(level, type, body)`` a read of the error queue gives (else None)."""
 
-    __slots__ = ("data", "fds", "cred", "src", "flags", "full")
+    __slots__ = ("data", "fds", "cred", "src", "flags", "full", "control")
 
-    def __init__(self, data: bytes, fds=(), cred=None, src=None, flags: int = 0, full: int = 0):
+    def __init__(self, data: bytes, fds=(), cred=None, src=None, flags: int = 0, full: int = 0,
+                 control=None):
         self.data, self.fds, self.cred, self.src = data, list(fds), cred, src
-        self.flags, self.full = flags, full
+        self.flags, self.full, self.control = flags, full, control
 
 
 @state_class
@@ -414,7 +417,7 @@ class Socket(FileDescription):
             n = peer.rx_bytes if peer is not None and self.stype == SOCK_STREAM else 0
             return 0, struct.pack("<i", min(n, 0x7FFF_FFFF))
         if request in NETDEVICE_IOCTLS:
-            return 0, netdevice_ioctl(request, bytes(arg))
+            return 0, netdevice_ioctl(request, bytes(arg), getattr(self, "stack", None))
         raise KernelError(E.ENOTTY)
 
     # -- the end ------------------------------------------------------------------------------------
@@ -437,9 +440,11 @@ class Socket(FileDescription):
         self.shut = SHUTDOWN_MASK
 
 
-def netdevice_ioctl(request: int, ifr: bytes) -> bytes:
-    """The ifreq a netdevice request gives back. The only interface is lo (index 1, up,
-    loopback, running); another name or index is ENODEV."""
+def netdevice_ioctl(request: int, ifr: bytes, net=None) -> bytes:
+    """The ifreq a netdevice request gives back. The only interface is lo of the socket's
+    network namespace ``net`` (index 1, loopback; up and running unless brought down or new);
+    another name or index is ENODEV. SIOCSIFFLAGS takes lo up or down by IFF_UP (the caller
+    checked CAP_NET_ADMIN)."""
     if request == abi.SIOCGIFNAME:
         if struct.unpack_from("<i", ifr, abi.IFNAMSIZ)[0] != abi.LOOPBACK_IFINDEX:
             raise KernelError(E.ENODEV)
@@ -451,7 +456,12 @@ def netdevice_ioctl(request: int, ifr: bytes) -> bytes:
     if request == abi.SIOCGIFINDEX:
         body = struct.pack("<i", abi.LOOPBACK_IFINDEX)
     elif request == abi.SIOCGIFFLAGS:
-        body = struct.pack("<h", abi.IFF_UP | abi.IFF_LOOPBACK | abi.IFF_RUNNING)
+        up = net is None or net.lo_up
+        body = struct.pack("<h", abi.IFF_LOOPBACK | (abi.IFF_UP | abi.IFF_RUNNING if up else 0))
+    elif request == abi.SIOCSIFFLAGS:
+        if net is not None:
+            net.lo_up = bool(struct.unpack_from("<h", ifr, abi.IFNAMSIZ)[0] & abi.IFF_UP)
+        return b""  # dev_ifsioc writes nothing back
     else:
         body = struct.pack("<i", abi.LOOPBACK_MTU)
     return head + body + ifr[abi.IFNAMSIZ + len(body):]

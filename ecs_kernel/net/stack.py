@@ -1,6 +1,8 @@
-"""The kernel's one network namespace: the names sockets are bound to (gVisor: the Kernel's
-AbstractSocketNamespace and the netstack's port manager; Linux: net/unix/af_unix.c's table,
-net/ipv4/inet_hashtables.c).
+"""Network namespaces: the names sockets are bound to (gVisor: the Kernel's
+AbstractSocketNamespace and the netstack's port manager; Linux: struct net, net/unix/af_unix.c's
+table, net/ipv4/inet_hashtables.c). A task's ``netns`` column numbers its namespace in the
+:class:`NetRegistry`; a socket belongs to the namespace it was made in (sock_net), whatever its
+user does later. Each namespace is one :class:`NetStack` with its own lo:
 
 - ``abstract``: the UNIX abstract namespace (a name starting with NUL), by the name's hex; a
   closed socket's name is free again (an entry whose socket is released counts as absent);
@@ -20,13 +22,16 @@ from ecs_kernel.errors import E, KernelError
 @state_class
 class NetStack:
     __state__ = {"abstract": "dict[str,@Socket]", "inet": "list[@Socket]", "next_port": "int",
-                 "next_autobind": "int"}
+                 "next_autobind": "int", "userns": "~int", "lo_up": "~bool"}
+    userns = 0  # the user namespace that owns it (its creator's)
+    lo_up = True  # lo is up (a new namespace's starts down: SIOCSIFFLAGS brings it up)
 
-    def __init__(self):
+    def __init__(self, userns: int = 0):
         self.abstract: dict = {}
         self.inet: list = []
         self.next_port = abi.IP_PORT_RANGE[0]
         self.next_autobind = 0
+        self.userns = userns
 
     # -- the abstract namespace ------------------------------------------------------------------
     def abstract_lookup(self, name: bytes):
@@ -69,4 +74,37 @@ class NetStack:
         raise KernelError(E.EADDRNOTAVAIL)
 
 
-__all__ = ["NetStack"]
+@state_class
+class NetRegistry:
+    """Every network namespace by number (0: the first, the init task's), and the next number.
+    A namespace stays while the registry does (Linux frees one with its last task and socket)."""
+
+    __state__ = {"stacks": "dict[int,@NetStack]", "next_ns": "int"}
+
+    def __init__(self):
+        self.stacks: dict[int, NetStack] = {0: NetStack()}
+        self.next_ns = 1
+
+    def new(self, userns: int) -> int:
+        """copy_net_ns: a fresh namespace (its own lo, ports and abstract names)."""
+        n = self.next_ns
+        self.next_ns += 1
+        self.stacks[n] = net = NetStack(userns)
+        net.lo_up = False  # as Linux makes a namespace's loopback: down until brought up
+        return n
+
+
+def registry(world) -> NetRegistry:
+    """The World's network namespaces (made on first use, checkpointed with the World)."""
+    reg = world.index.net
+    if reg is None:
+        reg = world.index.net = NetRegistry()
+    return reg
+
+
+def stack_of(world, task: int) -> NetStack:
+    """The network namespace task ``task`` is in."""
+    return registry(world).stacks[int(world.tasks.netns[task])]
+
+
+__all__ = ["NetStack", "NetRegistry", "registry", "stack_of"]

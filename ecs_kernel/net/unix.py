@@ -56,7 +56,8 @@ def parse_sockaddr(raw: bytes, *, for_bind: bool) -> bytes | None:
 @state_class
 class UnixSocket(Socket):
     __state__ = {"name": "?bytes", "node": "?@SocketNode", "waiting_on": "?@Socket",
-                 "embryo": "bool"}
+                 "embryo": "bool", "stack": "~?@NetStack"}
+    stack = None  # the network namespace it was made in (sock_net): its abstract names
 
     def __init__(self, stype: int, flags: int, cred):
         super().__init__(AF_UNIX, stype, 0, flags, cred)
@@ -127,6 +128,7 @@ class UnixSocket(Socket):
             raise KernelError(E.EAGAIN)
         self.waiting_on = None
         server = UnixSocket(self.stype, 0, target.cred)
+        server.stack = target.stack
         server.embryo = True
         server.name = target.name
         server.peer_cred = tuple(cred)

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..abi import (O_CLOEXEC, NSEC_PER_SEC, PAGE_SIZE, RLIM_INFINITY, RLIMIT_RSS, RLIMIT_SIGPENDING, SIG_DFL, SIG_IGN,
                    USER_HZ, VSYSCALL_ADDR, ExitState)
+from ..abi import RMEM_DEFAULT, WMEM_DEFAULT
 from ..checkpoint_objects import state_function
 from ..components import pidns, rlimits
 from ..components.task import task_cpu
@@ -613,7 +614,9 @@ class KernelProc(ProcProvider):
             f"apicid\t\t: {i}\nflags\t\t: fpu sse sse2\n\n" for i in range(n))
 
     # -- /proc/sys -------------------------------------------------------------------------------
-    _SYSCTLS = ("kernel/hostname", "kernel/osrelease", "kernel/ostype", "kernel/pid_max")
+    _SYSCTLS = ("kernel/hostname", "kernel/osrelease", "kernel/ostype", "kernel/pid_max",
+                "net/core/rmem_default", "net/core/rmem_max", "net/core/wmem_default",
+                "net/core/wmem_max")
 
     def sysctl_names(self) -> list[str]:
         return list(self._SYSCTLS)
@@ -622,6 +625,12 @@ class KernelProc(ProcProvider):
         w = self.world
         if name == "kernel/pid_max":
             return f"{w.settings.pid_max}\n".encode()
+        if name in ("net/core/wmem_max", "net/core/rmem_max"):
+            return f"{getattr(w.settings, name[9:])}\n".encode()
+        if name == "net/core/wmem_default":
+            return f"{WMEM_DEFAULT}\n".encode()
+        if name == "net/core/rmem_default":
+            return f"{RMEM_DEFAULT}\n".encode()
         if name == "kernel/ostype":
             return SYSNAME + b"\n"
         if name == "kernel/osrelease":

@@ -1667,6 +1667,10 @@ def ioctl(t, fd, request, arg):
         return _tty_ioctl(t, desc, request, arg)
     if request in getattr(desc, "ifreq_ioctls", ()):
         arg_in = t.mm.copy_in(arg, abi.IFREQ_SIZE)  # a struct ifreq in and out (netdevice(7))
+        net = getattr(desc, "stack", None)
+        if request == abi.SIOCSIFFLAGS and not task_identity.ns_capable(
+                t.world, t.row, net.userns if net is not None else 0, abi.CAP_NET_ADMIN):
+            raise KernelError(E.EPERM)  # dev_ioctl: CAP_NET_ADMIN over the namespace
         ret, out = desc.ioctl(request, arg_in)
     else:
         ret, out = desc.ioctl(request, arg)

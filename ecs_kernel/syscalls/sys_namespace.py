@@ -28,16 +28,17 @@ KNOWN_FS = {b"proc", b"tmpfs", b"sysfs", b"devtmpfs", b"devpts", b"mqueue", b"cg
 
 @syscall("unshare", PARTIAL, "CLONE_NEWUSER (uid/gid maps, capabilities in the namespace, 32 "
          "levels), CLONE_NEWPID/NEWUTS/NEWIPC/NEWNS (a mount namespace's own /proc), "
-         "CLONE_FS/FILES/SYSVSEM; network, cgroup and time namespaces are not modelled (EINVAL)",
+         "CLONE_NEWNET (its own lo, ports and abstract names), CLONE_FS/FILES/SYSVSEM; cgroup and "
+         "time namespaces are not modelled (EINVAL)",
          args=("crflags",))
 def unshare(t, flags):
     """Implements unshare(2)."""
     return namespaces.unshare(t.world, t.row, u32(flags))
 
 
-@syscall("setns", PARTIAL, "namespace files of /proc/PID/ns (user, ipc, uts, mnt, pid, "
+@syscall("setns", PARTIAL, "namespace files of /proc/PID/ns (user, ipc, uts, mnt, net, pid, "
          "pid_for_children) and pidfds, checked against the namespace's owning user namespace; "
-         "network, cgroup and time namespaces are the one every task shares", args=("fd", "x"))
+         "cgroup and time namespaces are the one every task shares", args=("fd", "x"))
 def setns(t, fd, nstype):
     """Implements setns(2)."""
     f = fd_table.get_file(t.world, t.row, s32(fd))

@@ -469,8 +469,8 @@ _CLONE_NOTE = ("threads share the address space and engine; CLONE_VM without CLO
                "memory (posix_spawn's vfork-style child works; the handler and fd tables are "
                "shared as asked); CLONE_PIDFD (with CLONE_THREAD a PIDFD_THREAD pidfd, as since Linux 6.9); "
                "of the namespaces user (systems/user_namespace.py: the child holds every "
-               "capability in it, and it owns the other namespaces made with it), PID, UTS, IPC "
-               "and mount (systems/namespaces.py), not network, cgroup or time")
+               "capability in it, and it owns the other namespaces made with it), PID, UTS, IPC, "
+               "mount and network (systems/namespaces.py), not cgroup or time")
 
 
 @syscall("clone", PARTIAL, _CLONE_NOTE, args=("clone", "+", "+", "+", "+"))

@@ -30,15 +30,17 @@ from ..fs.inodes import MAY_WRITE, SocketNode, check_permission
 from ..net import inet, unix
 from ..net.inet import InetSocket
 from ..net.socket import CONNECTED, LISTENING, NO_PEER, NOBODY, Socket, new_buffer_size
+from ..net import stack
 from ..net.stack import NetStack
 from ..net.unix import UnixSocket
+from ..components import pidns
 from ..components.user_namespace import GID, UID
 from ..systems import fd_table, io_wait, task_identity, task_sched
 from ..systems import user_namespace as userns
 from .context import WouldBlock, s32, u32
 from .registry import FULL, PARTIAL, syscall
 from .sys_file import MAX_RW_COUNT, _iov, _timespec_in, write_all
-from .sys_process import getpid
+from .sys_process import _leader, getpid
 from .sys_signal import send_sigpipe
 
 _MSGHDR = struct.Struct("<QI4xQQQQi4x")  # name, namelen, iov, iovlen, control, controllen, flags
@@ -52,12 +54,15 @@ def _align(n: int) -> int:
 
 # -- helpers ------------------------------------------------------------------------------------------
 
-def net_stack(world) -> NetStack:
-    """The kernel's network namespace (made on first use, checkpointed with the World)."""
-    net = world.index.net
-    if net is None:
-        net = world.index.net = NetStack()
-    return net
+def net_stack(t) -> NetStack:
+    """The network namespace of the calling task (where its new sockets belong)."""
+    return stack.stack_of(t.world, t.row)
+
+
+def _sock_net(t, sock: Socket) -> NetStack:
+    """sock_net: the network namespace ``sock`` was made in (UNIX sockets made before
+    namespaces were modelled: the caller's)."""
+    return getattr(sock, "stack", None) or net_stack(t)
 
 
 def _sock(t, fd) -> Socket:
@@ -67,16 +72,39 @@ def _sock(t, fd) -> Socket:
     return desc
 
 
+def _global_pid(w, task: int) -> int:
+    """A task's id in the root PID namespace: what a socket keeps of a process (Linux keeps
+    its struct pid), shown in each reader's namespace by :func:`_pid_seen`."""
+    return int(w.tasks.tids[task, 0])
+
+
+def _pid_seen(t, pid: int) -> int:
+    """pid_vnr of the process whose root-namespace id is ``pid``, for the caller: its id in
+    the caller's namespace, 0 where it is not visible. A process gone from the tables (it
+    exited) is shown by its root id to root-namespace readers, as 0 to others."""
+    if pid <= 0:
+        return 0
+    w = t.world
+    ns = int(w.tasks.ns[t.row])
+    root = pidns.chain(w, ns)[-1]
+    task = pidns.task_by_tid(w, root, pid)
+    if task < 0:
+        return pid if ns == root else 0
+    return pidns.tid_in(w, task, ns)
+
+
 def _peer_cred(t) -> tuple[int, int, int]:
-    """What SO_PEERCRED shows of the caller: its pid, effective uid and gid."""
+    """What SO_PEERCRED shows of the caller: its process (root-namespace id), effective uid
+    and gid."""
     T = t.world.tasks
-    return getpid(t), int(T.euid[t.row]), int(T.egid[t.row])
+    return _global_pid(t.world, _leader(t.world, t.row)), int(T.euid[t.row]), int(T.egid[t.row])
 
 
 def _scm_cred(t) -> tuple[int, int, int]:
-    """The credentials a message carries by default (scm_set_cred: pid, real uid and gid)."""
+    """The credentials a message carries by default (scm_set_cred: the process, real uid and
+    gid)."""
     T = t.world.tasks
-    return getpid(t), int(T.ruid[t.row]), int(T.rgid[t.row])
+    return _global_pid(t.world, _leader(t.world, t.row)), int(T.ruid[t.row]), int(T.rgid[t.row])
 
 
 def _capable(t, cap: int) -> bool:
@@ -89,7 +117,8 @@ def _seen_cred(t, cred: tuple[int, int, int] | None) -> tuple[int, int, int]:
     if not cred:
         return NOBODY
     pid, uid, gid = cred
-    return pid, userns.uid_of(t.world, t.row, uid), userns.gid_of(t.world, t.row, gid)
+    return (_pid_seen(t, pid), userns.uid_of(t.world, t.row, uid),
+            userns.gid_of(t.world, t.row, gid))
 
 
 def _addr_in(t, addr: int, addrlen: int) -> bytes:
@@ -128,11 +157,12 @@ def _wait(t, fd, sock: Socket, events: int, nr: int, timeout_ns: int, nonblock: 
 
 # -- addresses ---------------------------------------------------------------------------------------
 
-def _unix_target(t, name: bytes) -> UnixSocket:
+def _unix_target(t, sock: UnixSocket, name: bytes) -> UnixSocket:
     """The socket a UNIX name refers to: ECONNREFUSED when nobody is bound there, ENOENT (and the
-    other path errors) when a path does not resolve, EACCES without write permission on it."""
+    other path errors) when a path does not resolve, EACCES without write permission on it.
+    An abstract name is looked up in ``sock``'s network namespace."""
     if name.startswith(b"\0"):
-        target = net_stack(t.world).abstract_lookup(name)
+        target = _sock_net(t, sock).abstract_lookup(name)
         if target is None:
             raise KernelError(E.ECONNREFUSED)
         return target
@@ -151,11 +181,11 @@ def _unix_target(t, name: bytes) -> UnixSocket:
 def _unix_bind(t, sock: UnixSocket, name: bytes | None) -> None:
     if sock.name is not None:
         raise KernelError(E.EINVAL)
-    stack = net_stack(t.world)
+    net = _sock_net(t, sock)
     if name is None:
-        name = stack.autobind_name()
+        name = net.autobind_name()
     if name.startswith(b"\0"):
-        stack.abstract_bind(name, sock)
+        net.abstract_bind(name, sock)
     else:
         try:
             sock.node = t.fs.mknod(  # unix_bind: the socket inode's mode less the umask
@@ -214,7 +244,9 @@ def new_socket(t, family: int, base: int, protocol: int, flags: int) -> Socket:
             raise KernelError(E.ESOCKTNOSUPPORT)
         if protocol not in (0, AF_UNIX):
             raise KernelError(E.EPROTONOSUPPORT)
-        return UnixSocket(base, flags, _peer_cred(t))
+        sock = UnixSocket(base, flags, _peer_cred(t))
+        sock.stack = net_stack(t)
+        return sock
     if family in (AF_INET, AF_INET6):
         if base == SOCK_STREAM and protocol in (0, IPPROTO_TCP):
             protocol = IPPROTO_TCP
@@ -228,7 +260,7 @@ def new_socket(t, family: int, base: int, protocol: int, flags: int) -> Socket:
             raise KernelError(E.EPROTONOSUPPORT)
         else:
             raise KernelError(E.ESOCKTNOSUPPORT)
-        return InetSocket(net_stack(t.world), family, base, protocol, flags, _peer_cred(t))
+        return InetSocket(net_stack(t), family, base, protocol, flags, _peer_cred(t))
     raise KernelError(E.EAFNOSUPPORT)
 
 
@@ -261,6 +293,7 @@ def socketpair(t, family, type_, protocol, sv):
     if protocol not in (0, AF_UNIX):
         raise KernelError(E.EPROTONOSUPPORT)
     a, b = unix.socketpair(base, flags, _peer_cred(t))
+    a.stack = b.stack = net_stack(t)
     w, row = t.world, t.row
     cloexec = bool(flags & SOCK_CLOEXEC)
     fds = []
@@ -328,13 +361,13 @@ def connect(t, fd, addr, addrlen):
             if len(raw) >= 2 and struct.unpack_from("<H", raw)[0] == AF_UNSPEC:
                 sock.connect_dgram(None)
                 return 0
-            target = _unix_target(t, unix.parse_sockaddr(raw, for_bind=False))
+            target = _unix_target(t, sock, unix.parse_sockaddr(raw, for_bind=False))
             if sock.name is None and sock.opt(SOL_SOCKET, abi.SO_PASSCRED):
                 _unix_bind(t, sock, None)
             sock.connect_dgram(target)
             return 0
         name = unix.parse_sockaddr(raw, for_bind=False)
-        target = _unix_target(t, name)
+        target = _unix_target(t, sock, name)
         if sock.name is None and sock.opt(SOL_SOCKET, abi.SO_PASSCRED):
             _unix_bind(t, sock, None)
         try:
@@ -439,7 +472,7 @@ def _send(t, fd, sock: Socket, data: bytes, flags: int, dest: bytes | None, fds=
         if isinstance(sock, UnixSocket) and sock.stype == SOCK_DGRAM:
             target = None
             if dest:
-                target = _unix_target(t, unix.parse_sockaddr(dest, for_bind=False))
+                target = _unix_target(t, sock, unix.parse_sockaddr(dest, for_bind=False))
             if sock.name is None and sock.opt(SOL_SOCKET, abi.SO_PASSCRED):
                 _unix_bind(t, sock, None)
             try:
@@ -546,10 +579,10 @@ def _control_in(t, sock: Socket, control: int, controllen: int):
             try:  # __scm_send: the pid must name a task of the caller's namespace
                 if pid <= 0:
                     raise KernelError(E.ESRCH)
-                task_sched.find_task(t.world, t.row, pid)
+                named = task_sched.find_task(t.world, t.row, pid)
             except KernelError:
                 raise KernelError(E.ESRCH) from None
-            cred = (pid, uid, gid)
+            cred = (_global_pid(w, named), uid, gid)
         else:
             raise KernelError(E.EINVAL)
         pos += _align(clen)
@@ -606,7 +639,7 @@ def _recv(t, fd, sock: Socket, n: int, flags: int, nr: int):
         raise KernelError(E.EOPNOTSUPP if isinstance(sock, UnixSocket) or not sock.tcp
                           else E.EINVAL)
     if flags & abi.MSG_ERRQUEUE and isinstance(sock, InetSocket):
-        raise KernelError(E.EAGAIN)  # ip_recv_error: nothing is ever queued; UNIX ignores the flag
+        return sock.recv_error()  # ip_recv_error: never waits; UNIX ignores the flag
     passcred = isinstance(sock, UnixSocket) and bool(sock.opt(SOL_SOCKET, abi.SO_PASSCRED))
     if (flags & MSG_WAITALL and sock.stype == SOCK_STREAM and not flags & MSG_PEEK
             and sock.state == CONNECTED and sock.rx_bytes < n and not sock.shut & RCV_SHUTDOWN
@@ -632,8 +665,8 @@ def _result(sock: Socket, got, flags: int) -> int:
     return len(got.data)
 
 
-@syscall("recvfrom", PARTIAL, "no TCP urgent data (MSG_OOB is EINVAL); the error queue (MSG_ERRQUEUE) is "
-         "always empty", args=("fd", "o2", "u", "msgflags",
+@syscall("recvfrom", PARTIAL, "no TCP urgent data (MSG_OOB is EINVAL); the error queue (MSG_ERRQUEUE) "
+         "holds UDP's local EMSGSIZE errors only", args=("fd", "o2", "u", "msgflags",
                                                          "osockaddr", "osocklen"))
 def recvfrom(t, fd, buf, length, flags, addr, addrlen):
     """Implements recvfrom(2)."""
@@ -660,7 +693,9 @@ def _control_out(t, sock: Socket, got, control: int, controllen: int, flags: int
     left. Returns (bytes used, MSG_CTRUNC or 0). Descriptions that do not fit (or that the table
     cannot take) are closed."""
     plain = []
-    if isinstance(sock, UnixSocket):
+    if got.control is not None:
+        plain = got.control
+    elif isinstance(sock, UnixSocket):
         if sock.opt(SOL_SOCKET, abi.SO_PASSCRED):
             body = struct.pack("<iII", *_seen_cred(t, got.cred))
             plain.append((SOL_SOCKET, SCM_CREDENTIALS, body))
@@ -822,7 +857,7 @@ _OPTS: dict[tuple[int, int], tuple] = {
     (IPPROTO_TCP, abi.TCP_USER_TIMEOUT): (0, ("range", 0, 0x7FFF_FFFF), _INET),
     (IPPROTO_TCP, abi.TCP_FASTOPEN): (0, ("range", 0, 0x7FFF_FFFF), _INET),
     (IPPROTO_TCP, abi.TCP_NOTSENT_LOWAT): (0, "int", _INET),
-    (IPPROTO_IP, abi.IP_TOS): (0, ("range", 0, 255), _INET),
+    (IPPROTO_IP, abi.IP_TOS): (0, "int", _INET),  # any int: its low byte (_tos)
     (IPPROTO_IP, abi.IP_RECVERR): (0, "bool", _INET),
     (IPPROTO_IP, abi.IP_PKTINFO): (0, "bool", _INET),
     (IPPROTO_IP, abi.IP_RECVTOS): (0, "bool", _INET),
@@ -916,6 +951,22 @@ def _ip_multicast_if(t, sock: Socket, optval: int, n: int) -> int:
     return 0
 
 
+def _tos(sock: Socket, key: tuple[int, int], value: int) -> int:
+    """IP_TOS keeps the low byte of any int (inet->tos is a u8, __ip_sock_set_tos); IPV6_TCLASS
+    takes -1 (the default, 0) to 255, else EINVAL. A stream socket keeps its ECN bits out of
+    the guest's reach."""
+    if key == (IPPROTO_IP, abi.IP_TOS):
+        value &= 0xFF
+    elif not -1 <= value <= 255:
+        raise KernelError(E.EINVAL)
+    else:
+        value = max(value, 0)
+    if sock.stype == SOCK_STREAM:
+        old = sock.opt(*key)
+        value = value & ~abi.INET_ECN_MASK | old & abi.INET_ECN_MASK
+    return value
+
+
 def _timeval_ns(raw: bytes) -> int:
     """sock_set_timeout: EDOM for bad microseconds; {0, 0} is no timeout (0 here); a negative
     time is a timeout of zero, which fails at once (-1 here)."""
@@ -983,7 +1034,11 @@ def getsockopt(t, fd, level, optname, optval, optlen):
     if n < 0:
         raise KernelError(E.EINVAL)
     _level_ok(sock, level)
-    raw = _get_value(t, sock, level, opt)[:n]
+    raw = _get_value(t, sock, level, opt)
+    if level == IPPROTO_IP and opt != abi.IP_MULTICAST_IF and 0 < n < 4 and len(raw) == 4 \
+            and not any(raw[1:]):
+        raw = raw[:1]  # do_ip_getsockopt: a value 0..255 into a short buffer is one byte
+    raw = raw[:n]
     t.mm.copy_out(optval, raw)
     t.mm.copy_out(optlen, struct.pack("<I", len(raw)))
     return 0
@@ -1036,6 +1091,9 @@ def setsockopt(t, fd, level, optname, optval, optlen):
         _, kind, fams = _OPTS[key]
         if fams is not None and sock.family not in fams:
             raise KernelError(_not_for_family(key))
+        if key in ((IPPROTO_IP, abi.IP_TOS), (IPPROTO_IPV6, abi.IPV6_TCLASS)):
+            sock.set_opt(level, opt, _tos(sock, key, value))
+            return 0
         if kind == "bool":
             value = int(value != 0)
         elif kind != "int" and not kind[1] <= value <= kind[2]:
@@ -1060,9 +1118,9 @@ def setsockopt(t, fd, level, optname, optval, optlen):
             if force and not _capable(t, CAP_NET_ADMIN):
                 raise KernelError(E.EPERM)
             if opt in (abi.SO_SNDBUF, abi.SO_SNDBUFFORCE):
-                sock.sndbuf = new_buffer_size(value, abi.WMEM_MAX, abi.SOCK_MIN_SNDBUF, force)
+                sock.sndbuf = new_buffer_size(value, t.world.settings.wmem_max, abi.SOCK_MIN_SNDBUF, force)
             else:
-                sock.rcvbuf = new_buffer_size(value, abi.RMEM_MAX, abi.SOCK_MIN_RCVBUF, force)
+                sock.rcvbuf = new_buffer_size(value, t.world.settings.rmem_max, abi.SOCK_MIN_RCVBUF, force)
             return 0
         if opt == abi.SO_MARK:
             if not _capable(t, CAP_NET_ADMIN):

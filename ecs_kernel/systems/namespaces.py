@@ -7,7 +7,8 @@ kernel/ipc_namespace.go, pkg/sentry/vfs/mount.go.
 What a task's namespaces are: its PID namespace (``tasks.ns``) and the one its children are born
 in (``pidns_children``, set by unshare(CLONE_NEWPID)), its UTS namespace (``tasks.uts``, a
 ``uts_namespaces`` row), its IPC namespace (``ipcns``: systems/ipc.py), its mount namespace
-(``mntns``) and user namespace (``userns``: systems/user_namespace.py). Every namespace records
+(``mntns``), user namespace (``userns``: systems/user_namespace.py) and network namespace
+(``netns``: net/stack.NetRegistry, a fresh lo each). Every namespace records
 the user namespace that owns it (its creator's, after a CLONE_NEWUSER of the same call), and
 creating or entering one needs CAP_SYS_ADMIN there (ns_capable), as Linux checks.
 
@@ -31,23 +32,26 @@ from ..abi import (CAP_SYS_ADMIN, CLONE_FILES, CLONE_FS, CLONE_NEWCGROUP, CLONE_
 from ..checkpoint_objects import state_class
 from ..components import pidns, resources
 from ..errors import E, KernelError, StaleHandleError
+from ..net import stack as net_stack
 from . import fd_table, ipc, ipc_sem, ptrace, task_identity, user_namespace
 
 # /proc/PID/ns/<name> -> the CLONE_NEW* flag setns checks it against
-NS_KINDS = {"ipc": CLONE_NEWIPC, "mnt": CLONE_NEWNS, "pid": CLONE_NEWPID,
+NS_KINDS = {"ipc": CLONE_NEWIPC, "mnt": CLONE_NEWNS, "net": CLONE_NEWNET, "pid": CLONE_NEWPID,
             "pid_for_children": CLONE_NEWPID, "user": CLONE_NEWUSER, "uts": CLONE_NEWUTS}
-NS_NAMES = ("ipc", "mnt", "pid", "pid_for_children", "user", "uts")
+NS_NAMES = ("ipc", "mnt", "net", "pid", "pid_for_children", "user", "uts")
 # Linux's inode numbers of the initial namespaces (include/linux/proc_ns.h); others are made
 # from the kind and the namespace's number
 INIT_INO = {CLONE_NEWIPC: 0xEFFFFFFF, CLONE_NEWUTS: 0xEFFFFFFE, CLONE_NEWUSER: 0xEFFFFFFD,
-            CLONE_NEWPID: 0xEFFFFFFC, CLONE_NEWNS: 0xF0000000}
-_KIND_BITS = {CLONE_NEWIPC: 1, CLONE_NEWUTS: 2, CLONE_NEWUSER: 3, CLONE_NEWPID: 4, CLONE_NEWNS: 5}
+            CLONE_NEWPID: 0xEFFFFFFC, CLONE_NEWNS: 0xF0000000,
+            CLONE_NEWNET: 0xEFFFFFF9}  # NET_NS_INIT_INO (Linux 6.18)
+_KIND_BITS = {CLONE_NEWIPC: 1, CLONE_NEWUTS: 2, CLONE_NEWUSER: 3, CLONE_NEWPID: 4, CLONE_NEWNS: 5,
+              CLONE_NEWNET: 6}
 
 UNSHARE_FLAGS = (CLONE_THREAD | CLONE_FS | CLONE_NEWNS | CLONE_SIGHAND | CLONE_VM | CLONE_FILES
                  | CLONE_SYSVSEM | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWUSER
                  | CLONE_NEWPID | CLONE_NEWCGROUP | CLONE_NEWTIME)
-UNMODELLED_NS = CLONE_NEWNET | CLONE_NEWCGROUP | CLONE_NEWTIME
-MODELLED_NS = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID
+UNMODELLED_NS = CLONE_NEWCGROUP | CLONE_NEWTIME
+MODELLED_NS = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET
 
 
 @state_class
@@ -136,6 +140,8 @@ def ns_number(world, t: int, kind: int, name: str = "") -> int:
         return int(T.userns[t])
     if kind == CLONE_NEWUTS:
         return int(T.uts[t])
+    if kind == CLONE_NEWNET:
+        return int(T.netns[t])
     if kind == CLONE_NEWPID:
         row = children_pidns(world, t) if name == "pid_for_children" else int(T.ns[t])
         return _pidns_ref(world, row)
@@ -208,6 +214,8 @@ def owner(world, t: int, kind: int, name: str = "") -> int:
         return int(world.pid_namespaces.userns[row])
     if kind == CLONE_NEWIPC:
         return int(ipc.registry(world).namespaces[int(T.ipcns[t])].userns)
+    if kind == CLONE_NEWNET:
+        return int(net_stack.registry(world).stacks[int(T.netns[t])].userns)
     return int(namespaces(world).mounts[int(T.mntns[t])].userns)
 
 
@@ -221,25 +229,29 @@ def _file_owner(world, f: "NamespaceFile") -> int:
         return int(world.pid_namespaces.userns[_pidns_row(world, f.number)])
     if f.kind == CLONE_NEWIPC:
         return int(ipc.registry(world).namespaces[f.number].userns)
+    if f.kind == CLONE_NEWNET:
+        return int(net_stack.registry(world).stacks[f.number].userns)
     return int(namespaces(world).mounts[f.number].userns)
 
 
 def clone_namespaces(world, creator: int, child: int, flags: int) -> None:
-    """copy_namespaces for what this module keeps: a new IPC or mount namespace for the child
+    """copy_namespaces for what this module keeps: a new IPC, mount or network namespace for the child
     (the user, PID and UTS ones are task_clone's), owned by the child's user namespace."""
     T = world.tasks
     if flags & CLONE_NEWIPC:
         T.ipcns[child] = ipc.new_namespace(world, int(T.userns[child]))
     if flags & CLONE_NEWNS:
         T.mntns[child] = _new_mntns(world, child)
+    if flags & CLONE_NEWNET:
+        T.netns[child] = net_stack.registry(world).new(int(T.userns[child]))
     T.pidns_children[child] = -1
 
 
 def unshare(world, t: int, flags: int) -> int:
     """ksys_unshare: the flags' implications, check_unshare_flags, the permission, then each
     namespace and resource in Linux's order. A new user namespace comes first (unshare_userns),
-    so the other new namespaces are its and need no capability outside it. CLONE_NEWNET,
-    CLONE_NEWCGROUP and CLONE_NEWTIME are not modelled (EINVAL)."""
+    so the other new namespaces are its and need no capability outside it. CLONE_NEWCGROUP and
+    CLONE_NEWTIME are not modelled (EINVAL)."""
     T, G = world.tasks, world.thread_groups
     if flags & CLONE_NEWUSER:
         flags |= CLONE_THREAD | CLONE_FS
@@ -291,6 +303,8 @@ def unshare(world, t: int, flags: int) -> int:
         ipc_sem.drop_undo(world, t)
     if flags & CLONE_NEWNS:
         T.mntns[t] = _new_mntns(world, t)
+    if flags & CLONE_NEWNET:
+        T.netns[t] = net_stack.registry(world).new(int(T.userns[t]))
     return 0
 
 
@@ -318,6 +332,8 @@ def setns(world, t: int, f: NamespaceFile, nstype: int) -> int:
             raise KernelError(E.EINVAL, "the IPC namespace is gone")
         ipc_sem.drop_undo(world, t)
         T.ipcns[t] = f.number
+    elif f.kind == CLONE_NEWNET:
+        T.netns[t] = f.number
     elif f.kind == CLONE_NEWUTS:
         U = world.uts_namespaces
         if not U.alive[f.number]:
@@ -370,8 +386,8 @@ def setns_task(world, t: int, target: int, flags: int) -> int:
     leader's row, -1 once reaped), all or none (Linux nsproxy.c: check_setns_flags, then
     validate_nsset, then commit). EINVAL for no or unknown flags; ESRCH for a process that
     exited (a zombie has no namespaces any more); EPERM without ptrace access to it or without
-    CAP_SYS_ADMIN. Network, cgroup and time namespaces are not modelled: every task shares the
-    first, so joining the target's is joining one's own (allowed with CAP_SYS_ADMIN)."""
+    CAP_SYS_ADMIN. Cgroup and time namespaces are not modelled: every task shares the first,
+    so joining the target's is joining one's own (allowed with CAP_SYS_ADMIN)."""
     T = world.tasks
     if not flags or flags & ~SETNS_PIDFD_FLAGS:
         raise KernelError(E.EINVAL, "setns flags")
@@ -385,7 +401,7 @@ def setns_task(world, t: int, target: int, flags: int) -> int:
             continue
         if not task_identity.capable(world, t, CAP_SYS_ADMIN):
             raise KernelError(E.EPERM, "setns needs CAP_SYS_ADMIN")
-        if kind in (CLONE_NEWCGROUP, CLONE_NEWNET, CLONE_NEWTIME):
+        if kind in (CLONE_NEWCGROUP, CLONE_NEWTIME):
             continue
         f = NamespaceFile(kind, ns_number(world, target, kind), "")
         if kind == CLONE_NEWUSER and f.number == int(T.userns[t]):

@@ -29,8 +29,9 @@ from . import (futex, ipc_sem, namespaces, seccomp, sessions, task_identity, tas
 
 
 # Namespaces we model; the others are refused with EINVAL (documented in the syscall table).
-SUPPORTED_NS = CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNS | CLONE_NEWUSER
-UNSUPPORTED_NS = CLONE_NEWCGROUP | CLONE_NEWNET | CLONE_NEWTIME
+SUPPORTED_NS = (CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNS | CLONE_NEWUSER
+                | CLONE_NEWNET)
+UNSUPPORTED_NS = CLONE_NEWCGROUP | CLONE_NEWTIME
 # every flag bit above CSIGNAL has a meaning in Linux; CLONE_NEWTIME (in CSIGNAL's bits) reaches
 # here only from clone3, whose exit signal is apart
 KNOWN_FLAGS = 0xFFFFFF00 | CLONE_NEWTIME

@@ -1,7 +1,7 @@
 """clone(2): threads, processes, namespaces, limits and Linux's errnos."""
 import pytest
 
-from ecs_kernel.abi import (CLONE_FILES, CLONE_NEWNET, CLONE_NEWPID, CLONE_NEWUTS, CLONE_PARENT,
+from ecs_kernel.abi import (CLONE_FILES, CLONE_NEWCGROUP, CLONE_NEWPID, CLONE_NEWUTS, CLONE_PARENT,
                             CLONE_SIGHAND, CLONE_THREAD, CLONE_VM, RLIMIT_NPROC, SIGCHLD)
 from ecs_kernel.components import sigactions
 from ecs_kernel.components import rlimits
@@ -54,7 +54,7 @@ def test_fork_copies_handlers_files_and_memory():
     (CLONE_THREAD, E.EINVAL),                           # CLONE_THREAD without CLONE_SIGHAND
     (CLONE_SIGHAND, E.EINVAL),                          # CLONE_SIGHAND without CLONE_VM
     (THREAD | CLONE_NEWPID, E.EINVAL),                  # a thread in a new PID namespace
-    (CLONE_NEWNET, E.EINVAL),                           # a namespace we do not model
+    (CLONE_NEWCGROUP, E.EINVAL),                        # a namespace we do not model
     (1 << 33, E.EINVAL),                                # not a clone flag
 ])
 def test_bad_flag_combinations_are_einval(flags, errno):
