@@ -20,7 +20,7 @@ from ..abi import (AF_INET, AF_INET6, AF_UNIX, AF_UNSPEC, CAP_NET_ADMIN, CAP_NET
                    CAP_SETGID, CAP_SETUID, CAP_SYS_ADMIN, IPPROTO_IP, IPPROTO_IPV6, IPPROTO_TCP,
                    IPPROTO_UDP, MSG_CMSG_CLOEXEC, MSG_CTRUNC, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_OOB,
                    MSG_PEEK, MSG_TRUNC, MSG_WAITALL, MSG_WAITFORONE, O_NONBLOCK, O_RDWR, POLLIN,
-                   POLLOUT, POLLRDNORM, POLLWRNORM, RCV_SHUTDOWN, SCM_CREDENTIALS, SCM_MAX_FD,
+                   POLLOUT, POLLRDNORM, POLLWRNORM, SCM_CREDENTIALS, SCM_MAX_FD,
                    SCM_RIGHTS, SHUT_RD, SHUT_RDWR, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK,
                    SOCK_RAW, SOCK_SEQPACKET, SOCK_STREAM, SOCK_TYPE_MASK, SOL_SOCKET,
                    TASK_SIZE)
@@ -29,7 +29,8 @@ from ..fs.file import drop_in_flight
 from ..fs.inodes import MAY_WRITE, SocketNode, check_permission
 from ..net import inet, unix
 from ..net.inet import InetSocket
-from ..net.socket import CONNECTED, LISTENING, NO_PEER, NOBODY, Socket, new_buffer_size
+from ..net.socket import (CONNECTED, LISTENING, NO_PEER, NOBODY, RCV_LOWAT_WAIT, Socket,
+                          new_buffer_size)
 from ..net.stack import NetStack
 from ..net.unix import UnixSocket
 from ..components.user_namespace import GID, UID
@@ -114,16 +115,17 @@ def _addr_out(t, addr: int, addrlen_ptr: int, raw: bytes | None) -> None:
 
 
 def _wait(t, fd, sock: Socket, events: int, nr: int, timeout_ns: int, nonblock: bool,
-          timeout_errno: int = E.EAGAIN):
+          timeout_errno: int = E.EAGAIN, gen: int = 0):
     """The call cannot go on: EAGAIN when it must not block, else wait for ``events`` on ``fd``
-    (at most the socket's timeout, after which it fails with ``timeout_errno``)."""
+    (at most the socket's timeout, after which it fails with ``timeout_errno``; ``gen``: the
+    io_waits row's generation column, what a RCV_LOWAT_WAIT waits for)."""
     if nonblock or sock.nonblocking:
         raise KernelError(E.EAGAIN)
     t.machine.sync_clock()
     deadline = io_wait.deadline_for(t.world, t.row, nr, timeout_ns or None)
     if io_wait.timed_out(t.world, deadline):
         raise KernelError(timeout_errno)
-    raise WouldBlock([(s32(fd), events)], deadline)
+    raise WouldBlock([(s32(fd), events)], deadline, lock_gen=gen)
 
 
 # -- addresses ---------------------------------------------------------------------------------------
@@ -609,12 +611,10 @@ def _recv(t, fd, sock: Socket, n: int, flags: int, nr: int):
         raise KernelError(E.EAGAIN)  # ip_recv_error: nothing is ever queued; UNIX ignores the flag
     passcred = isinstance(sock, UnixSocket) and bool(sock.opt(SOL_SOCKET, abi.SO_PASSCRED))
     if (flags & MSG_WAITALL and sock.stype == SOCK_STREAM and not flags & MSG_PEEK
-            and sock.state == CONNECTED and sock.rx_bytes < n and not sock.shut & RCV_SHUTDOWN
-            and not sock.so_error and sock.peer is not None and not sock.peer.released
-            and sock.peer.stream_space() > 0 and not sock.nonblocking
-            and not flags & MSG_DONTWAIT):
-        try:
-            _wait(t, fd, sock, POLLIN | POLLRDNORM, nr, sock.rcvtimeo, False)
+            and not sock.nonblocking and not flags & MSG_DONTWAIT
+            and not sock.wait_all_ready(n)):
+        try:  # woken when n bytes are there (or no more can come), not at the first byte
+            _wait(t, fd, sock, RCV_LOWAT_WAIT, nr, sock.rcvtimeo, False, gen=n)
         except KernelError as e:  # SO_RCVTIMEO passed: MSG_WAITALL returns what there is
             if e.errno != E.EAGAIN:
                 raise
