@@ -42,11 +42,46 @@ from ecs_kernel.errors import E, KernelError
 from ecs_kernel.net.socket import (CONNECTED, CONNECTING, LISTENING, UNCONNECTED, Message,
                                    Socket)
 
+# lo's TCP numbers (MTU 65536): the MSS a connection advertises (MTU - 40 - 12 of timestamps)
+# and the send MSS tcp_bound_to_half_wnd leaves (half the largest window lo advertises).
+LOOPBACK_ADVMSS = 65483
+LOOPBACK_MSS_HALF_WINDOW = 32768
+# TCP_CONGESTION: the algorithms a default Linux build has (net.ipv4.tcp_available_congestion_
+# control: "reno cubic"); a socket starts with the default, cubic. opts holds the index.
+CONGESTION = ("reno", "cubic")
+CONGESTION_DEFAULT = 1
+
 V4MAPPED = bytes(10) + b"\xff\xff"
 ANY6 = bytes(16)
 ANY4 = V4MAPPED + bytes(4)
 LOOPBACK4 = V4MAPPED + bytes([127, 0, 0, 1])
 LOOPBACK6 = bytes(15) + b"\x01"
+
+
+def secs_to_retrans(seconds: int) -> int:
+    """TCP_DEFER_ACCEPT's seconds as SYN-ACK retransmissions (tcp.c secs_to_retrans with
+    TCP_TIMEOUT_INIT 1 s and TCP_RTO_MAX 120 s: the timeout doubles each time)."""
+    res = 0
+    if seconds > 0:
+        timeout = period = 1
+        res = 1
+        while seconds > period and res < 255:
+            res += 1
+            timeout = min(timeout * 2, 120)
+            period += timeout
+    return res
+
+
+def retrans_to_secs(retrans: int) -> int:
+    """The seconds ``retrans`` SYN-ACK retransmissions take (tcp.c retrans_to_secs): what
+    getsockopt(TCP_DEFER_ACCEPT) shows, and how long a deferred connection waits for data."""
+    period = 0
+    if retrans > 0:
+        timeout = period = 1
+        for _ in range(retrans - 1):
+            timeout = min(timeout * 2, 120)
+            period += timeout
+    return period
 
 
 def is_v4(ip: bytes) -> bool:
@@ -100,7 +135,7 @@ class InetSocket(Socket):
     __state__ = {"stack": "@NetStack", "laddr": "bytes", "lport": "int", "raddr": "bytes",
                  "rport": "int", "pending": "?@Socket", "in_progress": "bool",
                  "mc_index": "int", "mc_addr": "bytes", "mc_groups": "list[bytes]",
-                 "port_locked": "bool", "addr_locked": "bool"}
+                 "port_locked": "bool", "addr_locked": "bool", "reset": "bool"}
 
     def __init__(self, stack, family: int, stype: int, protocol: int, flags: int, cred):
         super().__init__(family, stype, protocol, flags, cred)
@@ -116,6 +151,7 @@ class InetSocket(Socket):
         self.mc_groups: list[bytes] = []  # the IPv4 groups joined on lo (16-byte addresses)
         self.port_locked = False  # bind named the port (SOCK_BINDPORT_LOCK): closing keeps it
         self.addr_locked = False  # bind named the address (SOCK_BINDADDR_LOCK)
+        self.reset = False  # TCP: a reset ended the connection (tcp_done: TCP_CLOSE)
 
     # -- family hooks -------------------------------------------------------------------------------
     def default_buffers(self) -> tuple[int, int]:
@@ -141,6 +177,7 @@ class InetSocket(Socket):
         if peer is not None and not peer.released:  # tcp_close with unread data: a reset
             peer.so_error = E.ECONNRESET
             peer.shut = SHUTDOWN_MASK
+            peer.reset = True
 
     @property
     def v6only(self) -> bool:
@@ -157,9 +194,71 @@ class InetSocket(Socket):
 
     @property
     def peername(self) -> bytes:
-        if self.rport == 0 or (self.tcp and self.state != CONNECTED):
+        """getpeername: ENOTCONN unless connected (a TCP connection a reset closed is not)."""
+        if self.rport == 0 or (self.tcp and (self.state != CONNECTED or self.reset)):
             raise KernelError(E.ENOTCONN)
+        return self.peer_addr
+
+    @property
+    def peer_addr(self) -> bytes:
+        """The remote address whatever the state (accept's, inet_getname with peer == 2)."""
         return sockaddr(self.family, self.raddr, self.rport)
+
+    # -- TCP state and TCP_INFO -----------------------------------------------------------------
+    def tcp_state(self) -> int:
+        """The TCP state (tcp_states.h) of this connection as loopback runs it: every segment
+        is acknowledged at once, so FIN_WAIT1, LAST_ACK and SYN_RECV are never seen, and a socket
+        that sent and received FIN is TCP_CLOSE (its TIME_WAIT is a separate mini-socket)."""
+        if self.state == LISTENING:
+            return abi.TCP_LISTEN
+        if self.state == CONNECTING:
+            return abi.TCP_SYN_SENT if self.pending is not None else abi.TCP_CLOSE
+        if self.state != CONNECTED or self.reset:
+            return abi.TCP_CLOSE
+        peer = self.peer
+        fin_in = peer is None or peer.released or bool(peer.shut & SEND_SHUTDOWN)
+        fin_out = bool(self.shut & SEND_SHUTDOWN)
+        if fin_in and fin_out:
+            return abi.TCP_CLOSE
+        if fin_in:
+            return abi.TCP_CLOSE_WAIT
+        if fin_out:
+            return abi.TCP_FIN_WAIT2
+        return abi.TCP_ESTABLISHED
+
+    def tcp_info(self) -> bytes:
+        """struct tcp_info (tcp_get_info), TCP_INFO_SIZE bytes. What is filled is what a loopback
+        connection here can honestly say, with the values Linux gives on lo: the state; for a
+        connection that was established, the options lo negotiates (timestamps, SACK, window
+        scaling 7/7 for the default buffers), lo's MSS and path MTU (snd_mss is half lo's
+        largest window, as tcp_bound_to_half_wnd makes it; rcv_mss starts at TCP_MSS_DEFAULT),
+        the initial congestion window and ssthresh, and an RTO of TCP_RTO_MIN (there is no
+        measured round trip: rtt and rttvar are 0); before a connection, TCP_TIMEOUT_INIT and
+        its rttvar; for a listener, its accept queue (unacked) and backlog (sacked). Counters
+        of segments, bytes, retransmissions and times since the last packet are 0."""
+        st = self.tcp_state()
+        ca_state = retransmits = probes = backoff = options = wscale = 0
+        rto = ato = snd_mss = rcv_mss = unacked = sacked = 0
+        pmtu = rcv_ssthresh = rtt = rttvar = snd_ssthresh = advmss = rcv_space = 0
+        cwnd, reordering = abi.TCP_INIT_CWND, 3  # tcp_init_sock; net.ipv4.tcp_reordering
+        if st == abi.TCP_LISTEN:
+            unacked, sacked = len(self.accept_q), self.backlog
+        elif self.peer is None and not self.reset:  # never connected
+            rto, rttvar = abi.TCP_TIMEOUT_INIT_US, abi.TCP_TIMEOUT_INIT_US // 4
+            snd_mss, snd_ssthresh = abi.TCP_MSS_DEFAULT, abi.TCP_INFINITE_SSTHRESH
+        else:
+            options = abi.TCPI_OPT_TIMESTAMPS | abi.TCPI_OPT_SACK | abi.TCPI_OPT_WSCALE
+            wscale = 7 << 4 | 7
+            rto = abi.TCP_RTO_MIN_US
+            snd_mss, rcv_mss = LOOPBACK_MSS_HALF_WINDOW, abi.TCP_MSS_DEFAULT
+            pmtu, advmss = abi.LOOPBACK_MTU - 1, LOOPBACK_ADVMSS
+            rcv_ssthresh = rcv_space = LOOPBACK_ADVMSS
+            snd_ssthresh = abi.TCP_INFINITE_SSTHRESH
+        head = struct.pack("<8B", st, ca_state, retransmits, probes, backoff, options, wscale, 0)
+        body = struct.pack("<24I", rto, ato, snd_mss, rcv_mss, unacked, sacked, 0, 0, 0,
+                           0, 0, 0, 0, pmtu, rcv_ssthresh, rtt, rttvar, snd_ssthresh, cwnd,
+                           advmss, reordering, 0, rcv_space, 0)
+        return (head + body).ljust(abi.TCP_INFO_SIZE, b"\0")
 
     def show(self, src: bytes) -> bytes:
         """A datagram's source (address + port, as queued) in this socket's sockaddr."""
@@ -382,7 +481,7 @@ class InetSocket(Socket):
         if (self.state == CONNECTED and peer is not None and peer.released and data
                 and not self.shut & SEND_SHUTDOWN and not self.so_error):
             # the peer closed: this goes out and draws a reset (tcp_reset in CLOSE_WAIT: EPIPE)
-            self.so_error, self.shut = E.EPIPE, SHUTDOWN_MASK
+            self.so_error, self.shut, self.reset = E.EPIPE, SHUTDOWN_MASK, True
             return len(data)
         return super().send_stream(data, fds, cred, src)
 

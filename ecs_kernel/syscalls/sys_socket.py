@@ -28,7 +28,8 @@ from ..errors import E, KernelError
 from ..fs.file import drop_in_flight
 from ..fs.inodes import MAY_WRITE, SocketNode, check_permission
 from ..net import inet, unix
-from ..net.inet import InetSocket
+from ..net.inet import (CONGESTION, CONGESTION_DEFAULT, InetSocket, retrans_to_secs,
+                        secs_to_retrans)
 from ..net.socket import (CONNECTED, LISTENING, NO_PEER, NOBODY, RCV_LOWAT_WAIT, Socket,
                           new_buffer_size)
 from ..net.stack import NetStack
@@ -380,7 +381,8 @@ def _accept(t, fd, addr, addrlen, flags, nr):
     new = sock.accept()
     new.flags = O_RDWR | (flags & O_NONBLOCK)
     try:
-        _addr_out(t, addr, addrlen, new.peername if new.peer is not None else new.sockname)
+        _addr_out(t, addr, addrlen, new.peer_addr if isinstance(new, InetSocket) else
+                  new.peername if new.peer is not None else new.sockname)
     except KernelError:
         new.release()
         raise
@@ -626,6 +628,12 @@ def _recv(t, fd, sock: Socket, n: int, flags: int, nr: int):
         raise
 
 
+def _discards(sock: Socket, flags: int) -> bool:
+    """tcp_recvmsg with MSG_TRUNC takes (or, with MSG_PEEK, looks at) the bytes without copying
+    them to the caller."""
+    return bool(flags & MSG_TRUNC) and isinstance(sock, InetSocket) and sock.tcp
+
+
 def _result(sock: Socket, got, flags: int) -> int:
     if flags & MSG_TRUNC and sock.stype != SOCK_STREAM:
         return got.full
@@ -645,7 +653,7 @@ def recvfrom(t, fd, buf, length, flags, addr, addrlen):
         raise KernelError(E.EFAULT)  # the copy of what is there would fault
     got = _recv(t, fd, sock, n, flags, abi.NR_RECVFROM)
     sock.drop_received(got)
-    if got.data:
+    if got.data and not _discards(sock, flags):
         t.mm.copy_out(buf, got.data)
     if addr and addrlen:
         _addr_out(t, addr, addrlen, sock.src_name(got.src))
@@ -720,7 +728,7 @@ def _recvmsg(t, fd, sock: Socket, msg: int, flags: int, nr: int) -> int:
     got = _recv(t, fd, sock, total, flags, nr)
     try:
         pos = 0
-        for base, ln in vecs:
+        for base, ln in vecs if not _discards(sock, flags) else ():
             if pos >= len(got.data):
                 break
             piece = got.data[pos:pos + ln]
@@ -816,9 +824,6 @@ _OPTS: dict[tuple[int, int], tuple] = {
     (IPPROTO_TCP, abi.TCP_KEEPINTVL): (75, ("range", 1, 32767), _INET),
     (IPPROTO_TCP, abi.TCP_KEEPCNT): (9, ("range", 1, 127), _INET),
     (IPPROTO_TCP, abi.TCP_SYNCNT): (6, ("range", 1, 127), _INET),
-    (IPPROTO_TCP, abi.TCP_LINGER2): (60, "int", _INET),
-    (IPPROTO_TCP, abi.TCP_DEFER_ACCEPT): (0, ("range", 0, 0x7FFF_FFFF), _INET),
-    (IPPROTO_TCP, abi.TCP_WINDOW_CLAMP): (0, ("range", 0, 0x7FFF_FFFF), _INET),
     (IPPROTO_TCP, abi.TCP_USER_TIMEOUT): (0, ("range", 0, 0x7FFF_FFFF), _INET),
     (IPPROTO_TCP, abi.TCP_FASTOPEN): (0, ("range", 0, 0x7FFF_FFFF), _INET),
     (IPPROTO_TCP, abi.TCP_NOTSENT_LOWAT): (0, "int", _INET),
@@ -968,12 +973,25 @@ def _get_value(t, sock: Socket, level: int, opt: int) -> bytes:
             return struct.pack("<i", sock.opt(level, opt))
     if level == IPPROTO_TCP and opt == abi.TCP_MAXSEG:
         return struct.pack("<i", 65483 if sock.state == CONNECTED else abi.TCP_MSS_DEFAULT)
+    if level == IPPROTO_TCP and opt == abi.TCP_WINDOW_CLAMP:
+        return struct.pack("<i", sock.opt(level, opt))
+    if level == IPPROTO_TCP and opt == abi.TCP_INFO:
+        return sock.tcp_info()
+    if level == IPPROTO_TCP and opt == abi.TCP_CONGESTION:
+        name = CONGESTION[sock.opt(level, opt, CONGESTION_DEFAULT)]
+        return name.encode().ljust(abi.TCP_CA_NAME_MAX, b"\0")
+    if level == IPPROTO_TCP and opt == abi.TCP_LINGER2:
+        v = sock.opt(level, opt)  # do_tcp_getsockopt: 0 shows tcp_fin_timeout, -1 stays
+        return struct.pack("<i", v if v else abi.TCP_FIN_TIMEOUT)
+    if level == IPPROTO_TCP and opt == abi.TCP_DEFER_ACCEPT:
+        return struct.pack("<i", retrans_to_secs(sock.opt(level, opt)))
     if level == IPPROTO_IP and opt == abi.IP_MULTICAST_IF:
         return bytes(sock.mc_addr)  # an in_addr
     raise KernelError(E.ENOPROTOOPT)
 
 
-@syscall("getsockopt", PARTIAL, "SOL_SOCKET, IP, IPV6 and TCP options servers use; no TCP_INFO",
+@syscall("getsockopt", PARTIAL, "SOL_SOCKET, IP, IPV6 and TCP options servers use; TCP_INFO "
+         "has the state, options and lo's MSS/MTU/RTO values, no counters",
          args=("fd", "sockoptlevel", "sockoptname", "ooptval", "osocklen"))
 def getsockopt(t, fd, level, optname, optval, optlen):
     """Implements getsockopt(2)."""
@@ -1012,6 +1030,15 @@ def setsockopt(t, fd, level, optname, optval, optlen):
             sock.rcvtimeo = _timeval_ns(raw)
         else:
             sock.sndtimeo = _timeval_ns(raw)
+        return 0
+    if level == IPPROTO_TCP and opt == abi.TCP_CONGESTION:
+        if n < 1:
+            raise KernelError(E.EINVAL)
+        raw = t.mm.copy_in(optval, min(n, abi.TCP_CA_NAME_MAX - 1))
+        name = raw.split(b"\0", 1)[0].decode("latin-1")
+        if name not in CONGESTION:
+            raise KernelError(E.ENOENT)  # tcp_set_congestion_control: no such module
+        sock.set_opt(level, opt, CONGESTION.index(name))
         return 0
     if level == IPPROTO_IP and opt in (abi.IP_ADD_MEMBERSHIP, abi.IP_DROP_MEMBERSHIP):
         return _ip_membership(t, sock, opt, optval, n)
@@ -1076,4 +1103,15 @@ def setsockopt(t, fd, level, optname, optval, optlen):
         if not (value == 0 or 88 <= value <= 65535):
             raise KernelError(E.EINVAL)
         return 0  # the segment size is loopback's whatever the guest asks
+    if key == (IPPROTO_TCP, abi.TCP_LINGER2):  # do_tcp_setsockopt: -1, 0 (the default), capped
+        sock.set_opt(level, opt, -1 if value < 0 else min(value, abi.TCP_FIN_TIMEOUT_MAX))
+        return 0
+    if key == (IPPROTO_TCP, abi.TCP_WINDOW_CLAMP):  # tcp_set_window_clamp
+        if value == 0 and sock.tcp_state() != abi.TCP_CLOSE:
+            raise KernelError(E.EINVAL)
+        sock.set_opt(level, opt, value and max(value, abi.SOCK_MIN_RCVBUF // 2))
+        return 0
+    if key == (IPPROTO_TCP, abi.TCP_DEFER_ACCEPT):  # kept as SYN-ACK retransmissions
+        sock.set_opt(level, opt, secs_to_retrans(value))
+        return 0
     raise KernelError(E.ENOPROTOOPT)
