@@ -135,7 +135,8 @@ class InetSocket(Socket):
     __state__ = {"stack": "@NetStack", "laddr": "bytes", "lport": "int", "raddr": "bytes",
                  "rport": "int", "pending": "?@Socket", "in_progress": "bool",
                  "mc_index": "int", "mc_addr": "bytes", "mc_groups": "list[bytes]",
-                 "port_locked": "bool", "addr_locked": "bool", "reset": "bool"}
+                 "port_locked": "bool", "addr_locked": "bool", "reset": "bool",
+                 "defer_until": "int"}
 
     def __init__(self, stack, family: int, stype: int, protocol: int, flags: int, cred):
         super().__init__(family, stype, protocol, flags, cred)
@@ -152,6 +153,10 @@ class InetSocket(Socket):
         self.port_locked = False  # bind named the port (SOCK_BINDPORT_LOCK): closing keeps it
         self.addr_locked = False  # bind named the address (SOCK_BINDADDR_LOCK)
         self.reset = False  # TCP: a reset ended the connection (tcp_done: TCP_CLOSE)
+        # a connection a TCP_DEFER_ACCEPT listener holds back: accept takes it once data (or a
+        # FIN) came, or at this kernel time (ns), when the last SYN-ACK retransmission draws
+        # the client's ACK; 0: not held
+        self.defer_until = 0
 
     # -- family hooks -------------------------------------------------------------------------------
     def default_buffers(self) -> tuple[int, int]:
@@ -381,7 +386,8 @@ class InetSocket(Socket):
         return best
 
     # -- TCP connections --------------------------------------------------------------------------
-    def connect_tcp(self, dest: bytes, port: int, nonblocking: bool) -> None:
+    def connect_tcp(self, dest: bytes, port: int, nonblocking: bool,
+                    now: int | None = None) -> None:
         """tcp_v4_connect / tcp_v6_connect on loopback. Raises EINPROGRESS for a non-blocking
         connect, EAGAIN for a blocking one to wait for room in the backlog."""
         if self.state == CONNECTED and self.in_progress:
@@ -393,7 +399,7 @@ class InetSocket(Socket):
             if self.pending is None:  # it failed: SO_ERROR, or ECONNABORTED once that was read
                 self.state, self.in_progress = UNCONNECTED, False
                 raise KernelError(self.take_error() or E.ECONNABORTED)
-            self.progress()
+            self.progress(now)
             if self.state == CONNECTED:
                 self.in_progress = False
                 return
@@ -408,15 +414,17 @@ class InetSocket(Socket):
                 raise KernelError(E.EINPROGRESS)
             raise KernelError(E.ECONNREFUSED)
         self.state, self.pending = CONNECTING, listener
-        self.progress()
+        self.progress(now)
         if self.state != CONNECTED and not nonblocking:
             raise KernelError(E.EAGAIN)
         if nonblocking:
             self.in_progress = True
             raise KernelError(E.EINPROGRESS)
 
-    def progress(self) -> None:
-        """A connect in progress completes when its listener has room (or fails if it is gone)."""
+    def progress(self, now: int | None = None) -> None:
+        """A connect in progress completes when its listener has room (or fails if it is gone).
+        ``now``: the kernel time, when the caller has it (a TCP_DEFER_ACCEPT listener holds the
+        new connection back from then; a connect completed by a poll is not held)."""
         if self.state != CONNECTING or self.pending is None:
             return
         listener = self.pending
@@ -434,7 +442,42 @@ class InetSocket(Socket):
         self.stack.inet.append(server)
         self.pending = None
         self.pair_with(server)
+        defer = listener.opt(IPPROTO_TCP, abi.TCP_DEFER_ACCEPT)
+        if defer and now is not None:
+            server.defer_until = now + retrans_to_secs(defer) * 1_000_000_000
         listener.accept_q.append(server)
+
+    # -- accepting (TCP_DEFER_ACCEPT) -------------------------------------------------------------
+    def acceptable(self, now: int | None) -> bool:
+        """May a listener's accept take this connection now (``now`` None: time unknown)?"""
+        return (not self.defer_until or bool(self.rx) or bool(self.shut & RCV_SHUTDOWN)
+                or bool(self.so_error) or (now is not None and now >= self.defer_until))
+
+    def accept_ready(self, now: int | None) -> bool:
+        return any(e.acceptable(now) for e in self.accept_q)
+
+    def accept(self, now: int | None = None) -> Socket:
+        """inet_csk_accept: the first connection that is established for the listener (one a
+        TCP_DEFER_ACCEPT listener still holds back is not)."""
+        if self.state != LISTENING:
+            raise KernelError(E.EINVAL)
+        for e in self.accept_q:
+            if e.acceptable(now):
+                self.accept_q.remove(e)
+                e.defer_until = 0
+                return e
+        raise KernelError(E.EAGAIN)
+
+    def poll_task(self, world, task: int) -> int:
+        if self.state == LISTENING:  # a held-back connection becomes acceptable with time
+            return self._poll(world.now_ns)
+        return self.poll()
+
+    def wake_at(self, world) -> int | None:
+        if self.state != LISTENING:
+            return None
+        held = [e.defer_until for e in self.accept_q if not e.acceptable(None)]
+        return min(held) if held else None
 
     def shutdown(self, how: int) -> None:
         """inet_shutdown: a listener shut for reading stops listening (its queued connections are
@@ -627,11 +670,14 @@ class InetSocket(Socket):
 
     # -- readiness (tcp_poll, udp_poll) -------------------------------------------------------------
     def poll(self) -> int:
+        return self._poll(None)
+
+    def _poll(self, now: int | None) -> int:
         mask = 0
         if self.so_error:
             mask |= abi.POLLERR
         if self.state == LISTENING:
-            return mask | (abi.POLLIN | abi.POLLRDNORM if self.accept_q else 0)
+            return mask | (abi.POLLIN | abi.POLLRDNORM if self.accept_ready(now) else 0)
         if self.shut == SHUTDOWN_MASK or (self.tcp and self.state == UNCONNECTED):
             mask |= abi.POLLHUP
         if self.shut & RCV_SHUTDOWN:

@@ -242,7 +242,11 @@ class Socket(FileDescription):
         self.peer, server.peer = server, self
         self.state = server.state = CONNECTED
 
-    def accept(self) -> "Socket":
+    def accept_ready(self, now: int | None) -> bool:
+        """Has accept something to take (``now``: the kernel time, None if unknown)?"""
+        return bool(self.accept_q)
+
+    def accept(self, now: int | None = None) -> "Socket":
         if self.state != LISTENING:
             raise KernelError(E.EINVAL)
         if not self.accept_q:

@@ -358,8 +358,9 @@ def connect(t, fd, addr, addrlen):
             raise KernelError(E.EISCONN)  # a TCP disconnect is not modelled
         return 0
     dest = sock.route(fam, ip)
+    t.machine.sync_clock()
     try:
-        sock.connect_tcp(dest, port, sock.nonblocking)
+        sock.connect_tcp(dest, port, sock.nonblocking, t.world.now_ns)
     except KernelError as e:
         if e.errno != E.EAGAIN:
             raise
@@ -376,9 +377,10 @@ def _accept(t, fd, addr, addrlen, flags, nr):
         raise KernelError(E.EOPNOTSUPP)
     if sock.state != LISTENING:
         raise KernelError(E.EINVAL)
-    if not sock.accept_q:
+    t.machine.sync_clock()
+    if not sock.accept_ready(t.world.now_ns):
         _wait(t, fd, sock, POLLIN | POLLRDNORM, nr, sock.rcvtimeo, False)
-    new = sock.accept()
+    new = sock.accept(t.world.now_ns)
     new.flags = O_RDWR | (flags & O_NONBLOCK)
     try:
         _addr_out(t, addr, addrlen, new.peer_addr if isinstance(new, InetSocket) else
