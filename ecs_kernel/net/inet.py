@@ -46,6 +46,8 @@ from ecs_kernel.net.socket import (CONNECTED, CONNECTING, LISTENING, UNCONNECTED
 # and the send MSS tcp_bound_to_half_wnd leaves (half the largest window lo advertises).
 LOOPBACK_ADVMSS = 65483
 LOOPBACK_MSS_HALF_WINDOW = 32768
+# TCP_CORK's ceiling (tcp(7)): held bytes go out 200 ms after they were written
+CORK_CEILING_NS = 200_000_000
 # TCP_CONGESTION: the algorithms a default Linux build has (net.ipv4.tcp_available_congestion_
 # control: "reno cubic"); a socket starts with the default, cubic. opts holds the index.
 CONGESTION = ("reno", "cubic")
@@ -136,7 +138,7 @@ class InetSocket(Socket):
                  "rport": "int", "pending": "?@Socket", "in_progress": "bool",
                  "mc_index": "int", "mc_addr": "bytes", "mc_groups": "list[bytes]",
                  "port_locked": "bool", "addr_locked": "bool", "reset": "bool",
-                 "defer_until": "int"}
+                 "defer_until": "int", "corked": "bytearray", "cork_since": "int"}
 
     def __init__(self, stack, family: int, stype: int, protocol: int, flags: int, cred):
         super().__init__(family, stype, protocol, flags, cred)
@@ -157,6 +159,11 @@ class InetSocket(Socket):
         # FIN) came, or at this kernel time (ns), when the last SYN-ACK retransmission draws
         # the client's ACK; 0: not held
         self.defer_until = 0
+        # TCP_CORK: bytes written that make no full segment yet, held here (the unsent tail of
+        # Linux's write queue) until the cork is pulled, a segment fills, or CORK_CEILING_NS
+        # after cork_since (kernel time the first held byte was seen; -1: not seen yet)
+        self.corked = bytearray()
+        self.cork_since = -1
 
     # -- family hooks -------------------------------------------------------------------------------
     def default_buffers(self) -> tuple[int, int]:
@@ -471,11 +478,18 @@ class InetSocket(Socket):
     def poll_task(self, world, task: int) -> int:
         if self.state == LISTENING:  # a held-back connection becomes acceptable with time
             return self._poll(world.now_ns)
+        self.settle_peer(world.now_ns)  # and corked bytes arrive with time
         return self.poll()
+
+    def settle_peer(self, now: int) -> None:
+        peer = self.peer
+        if self.tcp and peer is not None and peer.corked:
+            peer.settle(now)
 
     def wake_at(self, world) -> int | None:
         if self.state != LISTENING:
-            return None
+            peer = self.peer
+            return peer.cork_due() if self.tcp and peer is not None else None
         held = [e.defer_until for e in self.accept_q if not e.acceptable(None)]
         return min(held) if held else None
 
@@ -495,6 +509,8 @@ class InetSocket(Socket):
         if self.tcp and self.state == UNCONNECTED:
             self.shut |= mask
             raise KernelError(E.ENOTCONN)
+        if mask & SEND_SHUTDOWN:
+            self.push_corked()  # the FIN goes after what was held
         super().shutdown(how)
 
     def stop_listening(self) -> None:
@@ -512,15 +528,63 @@ class InetSocket(Socket):
     def release(self) -> None:
         """tcp_close: SO_LINGER on with a zero time aborts the connection (a reset, not a FIN)."""
         if not self.released and self.tcp and self.linger == (1, 0) and self.state == CONNECTED:
+            self.corked = bytearray()
             self.released_with_data()
+        elif not self.released:
+            self.push_corked()  # tcp_close sends what is queued, then its FIN
         super().release()
 
     def shutdown_peer(self, mask: int) -> None:
         if self.tcp and mask & SEND_SHUTDOWN and self.peer is not None:
             self.peer.shut |= RCV_SHUTDOWN  # our FIN; SHUT_RD tells the peer nothing
 
+    # -- TCP_CORK --------------------------------------------------------------------------------
+    def stream_space(self) -> int:
+        return max(0, super().stream_space() - len(self.corked))
+
+    @property
+    def corking(self) -> bool:
+        return self.tcp and bool(self.opt(IPPROTO_TCP, abi.TCP_CORK))
+
+    def push_corked(self) -> None:
+        """Send what the cork held (tcp_push_pending_frames: the cork pulled, TCP_NODELAY set,
+        a FIN, the ceiling passed)."""
+        peer = self.peer
+        if self.corked and peer is not None and not peer.released and self.state == CONNECTED:
+            peer.queue(Message(bytes(self.corked), [], self.cred, None))
+        self.corked = bytearray()
+        self.cork_since = -1
+
+    def settle(self, now: int) -> None:
+        """Bring the cork up to kernel time ``now``: start its ceiling at the first look after
+        bytes were held, send them once CORK_CEILING_NS passed."""
+        if not self.corked:
+            return
+        if self.cork_since < 0:
+            self.cork_since = now
+        elif now >= self.cork_since + CORK_CEILING_NS:
+            self.push_corked()
+
+    def cork_due(self) -> int | None:
+        """When the held bytes go out by themselves (kernel time), if known."""
+        return self.cork_since + CORK_CEILING_NS if self.corked and self.cork_since >= 0 else None
+
     def send_stream(self, data: bytes, fds: list, cred, src: bytes | None = None) -> int:
         peer = self.peer
+        if (self.corking and self.state == CONNECTED and peer is not None and not peer.released
+                and data and not self.shut & SEND_SHUTDOWN and not self.so_error):
+            room = self.stream_space()
+            if room <= 0:
+                raise KernelError(E.EAGAIN)
+            part = data[:room]
+            self.corked += part
+            whole = len(self.corked) // LOOPBACK_MSS_HALF_WINDOW * LOOPBACK_MSS_HALF_WINDOW
+            if whole:  # full segments go out at once; the tail waits
+                peer.queue(Message(bytes(self.corked[:whole]), [], self.cred, None))
+                del self.corked[:whole]
+                if not self.corked:
+                    self.cork_since = -1
+            return len(part)
         if (self.state == CONNECTED and peer is not None and peer.released and data
                 and not self.shut & SEND_SHUTDOWN and not self.so_error):
             # the peer closed: this goes out and draws a reset (tcp_reset in CLOSE_WAIT: EPIPE)

@@ -481,8 +481,12 @@ def _send(t, fd, sock: Socket, data: bytes, flags: int, dest: bytes | None, fds=
                 raise KernelError(E.EAGAIN)
         fds = list(fds)
         # a send cut short returns its count without SIGPIPE (unix_stream_sendmsg, tcp_sendmsg)
-        return write_all(t, sock, data, lambda rest, done: sock.send_stream(
+        n = write_all(t, sock, data, lambda rest, done: sock.send_stream(
             rest, fds if not done else [], cred, src), nonblock, deadline, sigpipe=False)
+        if isinstance(sock, InetSocket) and sock.corked and sock.cork_since < 0:
+            t.machine.sync_clock()
+            sock.settle(t.world.now_ns)  # TCP_CORK's ceiling runs from now
+        return n
     except KernelError as e:
         if e.errno == E.EPIPE and not flags & MSG_NOSIGNAL:
             send_sigpipe(t)
@@ -614,6 +618,9 @@ def _recv(t, fd, sock: Socket, n: int, flags: int, nr: int):
     if flags & abi.MSG_ERRQUEUE and isinstance(sock, InetSocket):
         raise KernelError(E.EAGAIN)  # ip_recv_error: nothing is ever queued; UNIX ignores the flag
     passcred = isinstance(sock, UnixSocket) and bool(sock.opt(SOL_SOCKET, abi.SO_PASSCRED))
+    if isinstance(sock, InetSocket) and sock.peer is not None and sock.peer.corked:
+        t.machine.sync_clock()
+        sock.settle_peer(t.world.now_ns)  # what the peer's cork held past its ceiling arrives
     if (flags & MSG_WAITALL and sock.stype == SOCK_STREAM and not flags & MSG_PEEK
             and not sock.nonblocking and not flags & MSG_DONTWAIT
             and not sock.wait_all_ready(n)):
@@ -1077,6 +1084,9 @@ def setsockopt(t, fd, level, optname, optval, optlen):
         if key == (IPPROTO_IPV6, abi.IPV6_V6ONLY) and isinstance(sock, InetSocket) and sock.lport:
             raise KernelError(E.EINVAL)  # only before bind
         sock.set_opt(level, opt, value)
+        if key in ((IPPROTO_TCP, abi.TCP_CORK), (IPPROTO_TCP, abi.TCP_NODELAY)) and \
+                (value == 0) == (opt == abi.TCP_CORK):
+            sock.push_corked()  # the cork pulled or TCP_NODELAY set: tcp_push_pending_frames
         return 0
     if key in _DEFAULTING:
         if not (value == -1 or 1 <= value <= 255):
