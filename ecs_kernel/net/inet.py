@@ -32,6 +32,7 @@ listen. Ephemeral ports come from 32768-60999 in order (Linux: at random).
 from __future__ import annotations
 
 import struct
+import zlib
 
 from ecs_kernel import abi
 from ecs_kernel.abi import (AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, RCV_SHUTDOWN,
@@ -380,17 +381,29 @@ class InetSocket(Socket):
             raise KernelError(E.ENETUNREACH)
         return ip
 
-    def find(self, protocol: int, ip: bytes, port: int, want_listener: bool):
-        """The socket bound to (ip, port) that takes traffic for it: an exact address first."""
-        best = None
+    def find(self, protocol: int, ip: bytes, port: int, want_listener: bool,
+             src: tuple[bytes, int] | None = None):
+        """The socket bound to (ip, port) that takes traffic for it: an exact address first.
+        With ``src`` (the sender's address and port), a socket of an SO_REUSEPORT group hands
+        the flow to the member the 4-tuple's hash picks (reuseport_select_sock; Linux's hash
+        has a random key, this one is fixed so runs repeat)."""
+        best = exact = None
         for s in self.stack.bound(protocol, port):
             if want_listener and s.state != LISTENING:
                 continue
             if s.laddr == ip:
-                return s
+                exact = s
+                break
             if best is None and s.accepts(ip):
                 best = s
-        return best
+        first = exact or best
+        if first is None or src is None or not first.opt(SOL_SOCKET, SO_REUSEPORT):
+            return first
+        group = [s for s in self.stack.bound(protocol, port)
+                 if (not want_listener or s.state == LISTENING) and s.laddr == first.laddr
+                 and s.opt(SOL_SOCKET, SO_REUSEPORT) and s.cred[1] == first.cred[1]]
+        key = src[0] + struct.pack(">H", src[1]) + ip + struct.pack(">H", port)
+        return group[zlib.crc32(key) % len(group)]
 
     # -- TCP connections --------------------------------------------------------------------------
     def connect_tcp(self, dest: bytes, port: int, nonblocking: bool,
@@ -413,7 +426,7 @@ class InetSocket(Socket):
             raise KernelError(E.EALREADY if nonblocking else E.EAGAIN)
         self.autobind(dest)
         self.raddr, self.rport = dest, port
-        listener = self.find(IPPROTO_TCP, dest, port, True)
+        listener = self.find(IPPROTO_TCP, dest, port, True, (self.laddr, self.lport))
         if listener is None:
             if nonblocking:
                 self.state, self.pending, self.so_error = CONNECTING, None, E.ECONNREFUSED
@@ -423,6 +436,9 @@ class InetSocket(Socket):
         self.state, self.pending = CONNECTING, listener
         self.progress(now)
         if self.state != CONNECTED and not nonblocking:
+            # SS_CONNECTING: the call runs again when woken, and a poll may have completed the
+            # connection by then (which that call reports as success, not EISCONN)
+            self.in_progress = True
             raise KernelError(E.EAGAIN)
         if nonblocking:
             self.in_progress = True

@@ -397,6 +397,74 @@ static void trunc_peek(void) {
     close(sv[1]);
 }
 
+/* -- a blocking connect that waits for room in a full backlog ---------------------------------------- */
+static struct sockaddr_in full_addr;
+static long late_connect;
+static void *connector(void *arg) {
+    (void)arg;
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    late_connect = connect(c, (struct sockaddr *)&full_addr, sizeof full_addr);
+    if (late_connect < 0) late_connect = -errno;
+    close(c);
+    return NULL;
+}
+
+static void full_backlog(void) {
+    printf("-- a connect waiting for a full backlog\n");
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    socklen_t al = sizeof full_addr;
+    full_addr.sin_family = AF_INET;
+    full_addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    full_addr.sin_port = 0;
+    bind(l, (struct sockaddr *)&full_addr, sizeof full_addr);
+    listen(l, 0);
+    getsockname(l, (struct sockaddr *)&full_addr, &al);
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    T(connect(c, (struct sockaddr *)&full_addr, sizeof full_addr));
+    pthread_t th;
+    pthread_create(&th, NULL, connector, NULL);
+    usleep(100 * 1000);
+    int a = accept(l, NULL, NULL);
+    pthread_join(th, NULL);
+    printf("the waiting connect: %ld\n", late_connect);
+    int b = accept(l, NULL, NULL);
+    printf("accepted both: %d\n", a >= 0 && b >= 0);
+    close(a);
+    close(b);
+    close(c);
+    close(l);
+}
+
+/* -- SO_REUSEPORT listeners share the connections ------------------------------------------------------ */
+static void reuseport(void) {
+    printf("-- SO_REUSEPORT listeners\n");
+    int l[3], on = 1, counts[3] = {0, 0, 0};
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    for (int i = 0; i < 3; i++) {
+        l[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        setsockopt(l[i], SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
+        if (bind(l[i], (struct sockaddr *)&a, sizeof a) < 0) printf("bind %d failed\n", i);
+        listen(l[i], 512);
+        if (i == 0) getsockname(l[0], (struct sockaddr *)&a, &al);
+    }
+    for (int k = 0; k < 300; k++) {
+        int c = socket(AF_INET, SOCK_STREAM, 0);
+        if (connect(c, (struct sockaddr *)&a, sizeof a) < 0) printf("connect %d failed\n", k);
+        close(c);
+    }
+    for (int i = 0; i < 3; i++) {
+        int fd;
+        while ((fd = accept(l[i], NULL, NULL)) >= 0) {
+            counts[i]++;
+            close(fd);
+        }
+        close(l[i]);
+    }
+    printf("total %d, each more than 50: %d\n", counts[0] + counts[1] + counts[2],
+           counts[0] > 50 && counts[1] > 50 && counts[2] > 50);
+}
+
 int main(void) {
     int sv[2];
     tcp_pair(sv);
@@ -410,5 +478,7 @@ int main(void) {
     reset_before_accept();
     cork();
     trunc_peek();
+    full_backlog();
+    reuseport();
     return 0;
 }
