@@ -15,6 +15,16 @@ backlog makes a blocking connect wait and a non-blocking one stay in progress un
 Close sends FIN (the peer reads EOF); a close that discards unread data resets the peer
 (ECONNRESET). A write to a peer that closed goes out and draws a reset: the next one is EPIPE.
 
+TCP options that change what a connection does: TCP_DEFER_ACCEPT holds a new connection back
+from accept (and from the listener's POLLIN) until data or a FIN comes, or until the SYN-ACK
+retransmissions its seconds round up to are spent (a deadline on the kernel clock: the listener's
+``wake_at``); TCP_CORK holds bytes that make no full segment at the sender (``corked``) until the
+cork is pulled, TCP_NODELAY is set, a FIN or close, or 200 ms after a reader or the sending call
+first saw them (the reader's ``wake_at``); SO_REUSEPORT listeners share connections by a hash of
+the 4-tuple. A reset (close with unread data or SO_LINGER 0, a write to a closed peer) ends the
+connection: TCP_INFO says TCP_CLOSE and getpeername ENOTCONN, as tcp_done leaves it. TCP_INFO
+(``tcp_info``) reports the state and the fixed values Linux shows on lo, no counters.
+
 UDP: a datagram goes to the socket bound to its destination, or is dropped (a connected sender
 then gets ECONNREFUSED, the ICMP port-unreachable Linux reports); a full receive buffer drops it.
 
