@@ -522,8 +522,8 @@ class InetSocket(Socket):
     def shutdown(self, how: int) -> None:
         """inet_shutdown: a listener shut for reading stops listening (its queued connections are
         reset; it keeps its port and may listen again), for writing only it is untouched; a
-        connect in progress is dropped; an unconnected TCP socket takes the bits but says
-        ENOTCONN."""
+        connect in progress is dropped; an unconnected socket (TCP or UDP) takes the bits, which
+        wakes its blocked readers ("a hack to wake up other listeners"), but says ENOTCONN."""
         mask = how + 1
         if self.tcp and self.state == LISTENING:
             if mask & RCV_SHUTDOWN:
@@ -532,8 +532,9 @@ class InetSocket(Socket):
         if self.tcp and self.state == CONNECTING:
             self.state, self.pending, self.in_progress = UNCONNECTED, None, False
             return
-        if self.tcp and self.state == UNCONNECTED:
+        if self.state == UNCONNECTED:
             self.shut |= mask
+            self.notify(0)
             raise KernelError(E.ENOTCONN)
         if mask & SEND_SHUTDOWN:
             self.push_corked()  # the FIN goes after what was held
@@ -640,8 +641,6 @@ class InetSocket(Socket):
         self.state = CONNECTED
 
     def send_udp(self, data: bytes, dest: tuple[int, bytes, int] | None) -> int:
-        if self.shut & SEND_SHUTDOWN:
-            raise KernelError(E.EPIPE)
         if dest is None:
             if self.state != CONNECTED:
                 raise KernelError(E.EDESTADDRREQ)
@@ -654,13 +653,15 @@ class InetSocket(Socket):
         limit = abi.UDP_MAX_PAYLOAD_V4 if is_v4(ip) else abi.UDP_MAX_PAYLOAD_V6
         if len(data) > limit:
             raise KernelError(E.EMSGSIZE)
+        if self.shut & SEND_SHUTDOWN:  # sock_alloc_send_pskb, after the address and route
+            raise KernelError(E.EPIPE)
         if not self.lport:
             self.bind(self.laddr, 0, low_ports=True)
         src = self.source_for(ip)
         if is_multicast4(ip):
             self._multicast(data, src, ip, port)
             return len(data)
-        target = self.find(IPPROTO_UDP, ip, port, False)
+        target = self.find(IPPROTO_UDP, ip, port, False, (src, self.lport))
         if target is not None and target.state == CONNECTED and (
                 target.rport != self.lport or target.raddr != src):
             target = None  # a connected UDP socket takes only its peer's datagrams

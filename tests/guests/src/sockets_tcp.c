@@ -32,6 +32,7 @@ static const char *errname(int e) {
     case ENOTCONN: return "ENOTCONN";
     case ECONNRESET: return "ECONNRESET";
     case EPIPE: return "EPIPE";
+    case EDESTADDRREQ: return "EDESTADDRREQ";
     case EOPNOTSUPP: return "EOPNOTSUPP";
     case ENOPROTOOPT: return "ENOPROTOOPT";
     default: return "E?";
@@ -465,6 +466,52 @@ static void reuseport(void) {
            counts[0] > 50 && counts[1] > 50 && counts[2] > 50);
 }
 
+/* -- UDP: SO_REUSEPORT sockets share the flows; shutdown of an unbound-peer socket wakes a reader -- */
+static int udp_blocked;
+static long udp_got = 99;
+static void *udp_reader(void *arg) {
+    (void)arg;
+    char b[8];
+    udp_got = recvfrom(udp_blocked, b, sizeof b, 0, NULL, NULL);
+    return NULL;
+}
+
+static void udp(void) {
+    printf("-- UDP SO_REUSEPORT and shutdown\n");
+    int r[3], on = 1, counts[3] = {0, 0, 0};
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    for (int i = 0; i < 3; i++) {
+        r[i] = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+        setsockopt(r[i], SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
+        if (bind(r[i], (struct sockaddr *)&a, sizeof a) < 0) printf("bind %d failed\n", i);
+        if (i == 0) getsockname(r[0], (struct sockaddr *)&a, &al);
+    }
+    for (int k = 0; k < 300; k++) {  /* a new socket (a new source port) for each datagram */
+        int c = socket(AF_INET, SOCK_DGRAM, 0);
+        sendto(c, &k, sizeof k, 0, (struct sockaddr *)&a, sizeof a);
+        close(c);
+    }
+    for (int i = 0; i < 3; i++) {
+        int v;
+        while (recv(r[i], &v, sizeof v, 0) == sizeof v) counts[i]++;
+        close(r[i]);
+    }
+    printf("total %d, each more than 50: %d\n", counts[0] + counts[1] + counts[2],
+           counts[0] > 50 && counts[1] > 50 && counts[2] > 50);
+    udp_blocked = socket(AF_INET, SOCK_DGRAM, 0);
+    a.sin_port = 0;
+    bind(udp_blocked, (struct sockaddr *)&a, sizeof a);
+    pthread_t th;
+    pthread_create(&th, NULL, udp_reader, NULL);
+    usleep(100 * 1000);
+    T(shutdown(udp_blocked, SHUT_RDWR));
+    pthread_join(th, NULL);
+    printf("the blocked recvfrom: %ld\n", udp_got);
+    T(send(udp_blocked, "x", 1, MSG_NOSIGNAL));
+    close(udp_blocked);
+}
+
 int main(void) {
     int sv[2];
     tcp_pair(sv);
@@ -480,5 +527,6 @@ int main(void) {
     trunc_peek();
     full_backlog();
     reuseport();
+    udp();
     return 0;
 }
