@@ -15,6 +15,16 @@ backlog makes a blocking connect wait and a non-blocking one stay in progress un
 Close sends FIN (the peer reads EOF); a close that discards unread data resets the peer
 (ECONNRESET). A write to a peer that closed goes out and draws a reset: the next one is EPIPE.
 
+TCP options that change what a connection does: TCP_DEFER_ACCEPT holds a new connection back
+from accept (and from the listener's POLLIN) until data or a FIN comes, or until the SYN-ACK
+retransmissions its seconds round up to are spent (a deadline on the kernel clock: the listener's
+``wake_at``); TCP_CORK holds bytes that make no full segment at the sender (``corked``) until the
+cork is pulled, TCP_NODELAY is set, a FIN or close, or 200 ms after a reader or the sending call
+first saw them (the reader's ``wake_at``); SO_REUSEPORT listeners share connections by a hash of
+the 4-tuple. A reset (close with unread data or SO_LINGER 0, a write to a closed peer) ends the
+connection: TCP_INFO says TCP_CLOSE and getpeername ENOTCONN, as tcp_done leaves it. TCP_INFO
+(``tcp_info``) reports the state and the fixed values Linux shows on lo, no counters.
+
 UDP: a datagram goes to the socket bound to its destination, or is dropped (a connected sender
 then gets ECONNREFUSED, the ICMP port-unreachable Linux reports); a full receive buffer drops it.
 When several sockets could take it (or a connection), :meth:`InetSocket.find` scores them as
@@ -52,11 +62,48 @@ from ecs_kernel.errors import E, KernelError
 from ecs_kernel.net.socket import (CONNECTED, CONNECTING, LISTENING, UNCONNECTED, Message,
                                    Received, Socket)
 
+# lo's TCP numbers (MTU 65536): the MSS a connection advertises (MTU - 40 - 12 of timestamps)
+# and the send MSS tcp_bound_to_half_wnd leaves (half the largest window lo advertises).
+LOOPBACK_ADVMSS = 65483
+LOOPBACK_MSS_HALF_WINDOW = 32768
+# TCP_CORK's ceiling (tcp(7)): held bytes go out 200 ms after they were written
+CORK_CEILING_NS = 200_000_000
+# TCP_CONGESTION: the algorithms a default Linux build has (net.ipv4.tcp_available_congestion_
+# control: "reno cubic"); a socket starts with the default, cubic. opts holds the index.
+CONGESTION = ("reno", "cubic")
+CONGESTION_DEFAULT = 1
+
 V4MAPPED = bytes(10) + b"\xff\xff"
 ANY6 = bytes(16)
 ANY4 = V4MAPPED + bytes(4)
 LOOPBACK4 = V4MAPPED + bytes([127, 0, 0, 1])
 LOOPBACK6 = bytes(15) + b"\x01"
+
+
+def secs_to_retrans(seconds: int) -> int:
+    """TCP_DEFER_ACCEPT's seconds as SYN-ACK retransmissions (tcp.c secs_to_retrans with
+    TCP_TIMEOUT_INIT 1 s and TCP_RTO_MAX 120 s: the timeout doubles each time)."""
+    res = 0
+    if seconds > 0:
+        timeout = period = 1
+        res = 1
+        while seconds > period and res < 255:
+            res += 1
+            timeout = min(timeout * 2, 120)
+            period += timeout
+    return res
+
+
+def retrans_to_secs(retrans: int) -> int:
+    """The seconds ``retrans`` SYN-ACK retransmissions take (tcp.c retrans_to_secs): what
+    getsockopt(TCP_DEFER_ACCEPT) shows, and how long a deferred connection waits for data."""
+    period = 0
+    if retrans > 0:
+        timeout = period = 1
+        for _ in range(retrans - 1):
+            timeout = min(timeout * 2, 120)
+            period += timeout
+    return period
 
 
 def is_v4(ip: bytes) -> bool:
@@ -124,7 +171,8 @@ class InetSocket(Socket):
     __state__ = {"stack": "@NetStack", "laddr": "bytes", "lport": "int", "raddr": "bytes",
                  "rport": "int", "pending": "?@Socket", "in_progress": "bool",
                  "mc_index": "int", "mc_addr": "bytes", "mc_groups": "list[bytes]",
-                 "port_locked": "bool", "addr_locked": "bool", "errq": "list[bytes]"}
+                 "port_locked": "bool", "addr_locked": "bool", "errq": "list[bytes]",
+                 "reset": "bool", "defer_until": "int", "corked": "bytearray", "cork_since": "int"}
 
     def __init__(self, stack, family: int, stype: int, protocol: int, flags: int, cred):
         super().__init__(family, stype, protocol, flags, cred)
@@ -143,6 +191,16 @@ class InetSocket(Socket):
         # the error queue (sk_error_queue, IP_RECVERR / IPV6_RECVERR): per error a struct
         # sock_extended_err, then the destination's 16-byte address and 2-byte port
         self.errq: list[bytes] = []
+        self.reset = False  # TCP: a reset ended the connection (tcp_done: TCP_CLOSE)
+        # a connection a TCP_DEFER_ACCEPT listener holds back: accept takes it once data (or a
+        # FIN) came, or at this kernel time (ns), when the last SYN-ACK retransmission draws
+        # the client's ACK; 0: not held
+        self.defer_until = 0
+        # TCP_CORK: bytes written that make no full segment yet, held here (the unsent tail of
+        # Linux's write queue) until the cork is pulled, a segment fills, or CORK_CEILING_NS
+        # after cork_since (kernel time the first held byte was seen; -1: not seen yet)
+        self.corked = bytearray()
+        self.cork_since = -1
 
     # -- family hooks -------------------------------------------------------------------------------
     def default_buffers(self) -> tuple[int, int]:
@@ -168,6 +226,7 @@ class InetSocket(Socket):
         if peer is not None and not peer.released:  # tcp_close with unread data: a reset
             peer.so_error = E.ECONNRESET
             peer.shut = SHUTDOWN_MASK
+            peer.reset = True
 
     @property
     def v6only(self) -> bool:
@@ -184,9 +243,71 @@ class InetSocket(Socket):
 
     @property
     def peername(self) -> bytes:
-        if self.rport == 0 or (self.tcp and self.state != CONNECTED):
+        """getpeername: ENOTCONN unless connected (a TCP connection a reset closed is not)."""
+        if self.rport == 0 or (self.tcp and (self.state != CONNECTED or self.reset)):
             raise KernelError(E.ENOTCONN)
+        return self.peer_addr
+
+    @property
+    def peer_addr(self) -> bytes:
+        """The remote address whatever the state (accept's, inet_getname with peer == 2)."""
         return sockaddr(self.family, self.raddr, self.rport)
+
+    # -- TCP state and TCP_INFO -----------------------------------------------------------------
+    def tcp_state(self) -> int:
+        """The TCP state (tcp_states.h) of this connection as loopback runs it: every segment
+        is acknowledged at once, so FIN_WAIT1, LAST_ACK and SYN_RECV are never seen, and a socket
+        that sent and received FIN is TCP_CLOSE (its TIME_WAIT is a separate mini-socket)."""
+        if self.state == LISTENING:
+            return abi.TCP_LISTEN
+        if self.state == CONNECTING:
+            return abi.TCP_SYN_SENT if self.pending is not None else abi.TCP_CLOSE
+        if self.state != CONNECTED or self.reset:
+            return abi.TCP_CLOSE
+        peer = self.peer
+        fin_in = peer is None or peer.released or bool(peer.shut & SEND_SHUTDOWN)
+        fin_out = bool(self.shut & SEND_SHUTDOWN)
+        if fin_in and fin_out:
+            return abi.TCP_CLOSE
+        if fin_in:
+            return abi.TCP_CLOSE_WAIT
+        if fin_out:
+            return abi.TCP_FIN_WAIT2
+        return abi.TCP_ESTABLISHED
+
+    def tcp_info(self) -> bytes:
+        """struct tcp_info (tcp_get_info), TCP_INFO_SIZE bytes. What is filled is what a loopback
+        connection here can honestly say, with the values Linux gives on lo: the state; for a
+        connection that was established, the options lo negotiates (timestamps, SACK, window
+        scaling 7/7 for the default buffers), lo's MSS and path MTU (snd_mss is half lo's
+        largest window, as tcp_bound_to_half_wnd makes it; rcv_mss starts at TCP_MSS_DEFAULT),
+        the initial congestion window and ssthresh, and an RTO of TCP_RTO_MIN (there is no
+        measured round trip: rtt and rttvar are 0); before a connection, TCP_TIMEOUT_INIT and
+        its rttvar; for a listener, its accept queue (unacked) and backlog (sacked). Counters
+        of segments, bytes, retransmissions and times since the last packet are 0."""
+        st = self.tcp_state()
+        ca_state = retransmits = probes = backoff = options = wscale = 0
+        rto = ato = snd_mss = rcv_mss = unacked = sacked = 0
+        pmtu = rcv_ssthresh = rtt = rttvar = snd_ssthresh = advmss = rcv_space = 0
+        cwnd, reordering = abi.TCP_INIT_CWND, 3  # tcp_init_sock; net.ipv4.tcp_reordering
+        if st == abi.TCP_LISTEN:
+            unacked, sacked = len(self.accept_q), self.backlog
+        elif self.peer is None and not self.reset:  # never connected
+            rto, rttvar = abi.TCP_TIMEOUT_INIT_US, abi.TCP_TIMEOUT_INIT_US // 4
+            snd_mss, snd_ssthresh = abi.TCP_MSS_DEFAULT, abi.TCP_INFINITE_SSTHRESH
+        else:
+            options = abi.TCPI_OPT_TIMESTAMPS | abi.TCPI_OPT_SACK | abi.TCPI_OPT_WSCALE
+            wscale = 7 << 4 | 7
+            rto = abi.TCP_RTO_MIN_US
+            snd_mss, rcv_mss = LOOPBACK_MSS_HALF_WINDOW, abi.TCP_MSS_DEFAULT
+            pmtu, advmss = abi.LOOPBACK_MTU - 1, LOOPBACK_ADVMSS
+            rcv_ssthresh = rcv_space = LOOPBACK_ADVMSS
+            snd_ssthresh = abi.TCP_INFINITE_SSTHRESH
+        head = struct.pack("<8B", st, ca_state, retransmits, probes, backoff, options, wscale, 0)
+        body = struct.pack("<24I", rto, ato, snd_mss, rcv_mss, unacked, sacked, 0, 0, 0,
+                           0, 0, 0, 0, pmtu, rcv_ssthresh, rtt, rttvar, snd_ssthresh, cwnd,
+                           advmss, reordering, 0, rcv_space, 0)
+        return (head + body).ljust(abi.TCP_INFO_SIZE, b"\0")
 
     def show(self, src: bytes) -> bytes:
         """A datagram's source (address + port, as queued) in this socket's sockaddr."""
@@ -350,7 +471,8 @@ class InetSocket(Socket):
         return group[reuseport_hash(src, sport, ip, port) * len(group) >> 32]
 
     # -- TCP connections --------------------------------------------------------------------------
-    def connect_tcp(self, dest: bytes, port: int, nonblocking: bool) -> None:
+    def connect_tcp(self, dest: bytes, port: int, nonblocking: bool,
+                    now: int | None = None) -> None:
         """tcp_v4_connect / tcp_v6_connect on loopback. Raises EINPROGRESS for a non-blocking
         connect, EAGAIN for a blocking one to wait for room in the backlog."""
         if self.state == CONNECTED and self.in_progress:
@@ -362,7 +484,7 @@ class InetSocket(Socket):
             if self.pending is None:  # it failed: SO_ERROR, or ECONNABORTED once that was read
                 self.state, self.in_progress = UNCONNECTED, False
                 raise KernelError(self.take_error() or E.ECONNABORTED)
-            self.progress()
+            self.progress(now)
             if self.state == CONNECTED:
                 self.in_progress = False
                 return
@@ -377,7 +499,7 @@ class InetSocket(Socket):
                 raise KernelError(E.EINPROGRESS)
             raise KernelError(E.ECONNREFUSED)
         self.state, self.pending = CONNECTING, listener
-        self.progress()
+        self.progress(now)
         if self.state != CONNECTED and not nonblocking:
             # a blocking connect waits for room (inet_wait_for_connect): whoever completes it
             # (a poll, the listener's accept), the call made again reports success, once
@@ -387,8 +509,10 @@ class InetSocket(Socket):
             self.in_progress = True
             raise KernelError(E.EINPROGRESS)
 
-    def progress(self) -> None:
-        """A connect in progress completes when its listener has room (or fails if it is gone)."""
+    def progress(self, now: int | None = None) -> None:
+        """A connect in progress completes when its listener has room (or fails if it is gone).
+        ``now``: the kernel time, when the caller has it (a TCP_DEFER_ACCEPT listener holds the
+        new connection back from then; a connect completed by a poll is not held)."""
         if self.state != CONNECTING or self.pending is None:
             return
         listener = self.pending
@@ -406,31 +530,72 @@ class InetSocket(Socket):
         self.stack.inet.append(server)
         self.pending = None
         self.pair_with(server)
+        defer = listener.opt(IPPROTO_TCP, abi.TCP_DEFER_ACCEPT)
+        if defer and now is not None:
+            server.defer_until = now + retrans_to_secs(defer) * 1_000_000_000
         listener.accept_q.append(server)
+
+    # -- accepting (TCP_DEFER_ACCEPT) -------------------------------------------------------------
+    def acceptable(self, now: int | None) -> bool:
+        """May a listener's accept take this connection now (``now`` None: time unknown)?"""
+        return (not self.defer_until or bool(self.rx) or bool(self.shut & RCV_SHUTDOWN)
+                or bool(self.so_error) or (now is not None and now >= self.defer_until))
+
+    def accept_ready(self, now: int | None) -> bool:
+        return any(e.acceptable(now) for e in self.accept_q)
+
+    def accept(self, now: int | None = None) -> Socket:
+        """inet_csk_accept: the first connection that is established for the listener (one a
+        TCP_DEFER_ACCEPT listener still holds back is not)."""
+        if self.state != LISTENING:
+            raise KernelError(E.EINVAL)
+        for e in self.accept_q:
+            if e.acceptable(now):
+                self.accept_q.remove(e)
+                e.defer_until = 0
+                return e
+        raise KernelError(E.EAGAIN)
+
+    def poll_task(self, world, task: int) -> int:
+        if self.state == LISTENING:  # a held-back connection becomes acceptable with time
+            return self._poll(world.now_ns)
+        self.settle_peer(world.now_ns)  # and corked bytes arrive with time
+        return self.poll()
+
+    def settle_peer(self, now: int) -> None:
+        peer = self.peer
+        if self.tcp and peer is not None and peer.corked:
+            peer.settle(now)
+
+    def wake_at(self, world) -> int | None:
+        if self.state != LISTENING:
+            peer = self.peer
+            return peer.cork_due() if self.tcp and peer is not None else None
+        held = [e.defer_until for e in self.accept_q if not e.acceptable(None)]
+        return min(held) if held else None
 
     def shutdown(self, how: int) -> None:
         """inet_shutdown: a listener shut for reading stops listening (its queued connections are
         reset; it keeps its port and may listen again), for writing only it is untouched; a
-        connect in progress is dropped; an unconnected TCP socket takes the bits but says
-        ENOTCONN."""
+        connect in progress is dropped; an unconnected socket (TCP or UDP) takes the bits, which
+        wakes its blocked readers ("a hack to wake up other listeners"), but says ENOTCONN."""
         mask = how + 1
         if self.tcp and self.state == LISTENING:
             if mask & RCV_SHUTDOWN:
                 self.stop_listening()
                 self.notify(0)  # sk_state_change: a blocked accept fails (EINVAL)
             return
-        if not self.tcp and self.state != CONNECTED:
-            # inet_shutdown's "hack to wake up other listeners": an unconnected UDP socket takes
-            # the bits (a blocked receive returns 0) and says ENOTCONN
-            self.shut |= mask
-            self.notify(0)
-            raise KernelError(E.ENOTCONN)
         if self.tcp and self.state == CONNECTING:
             self.state, self.pending, self.in_progress = UNCONNECTED, None, False
             return
-        if self.tcp and self.state == UNCONNECTED:
+        if self.state == UNCONNECTED:
+            # inet_shutdown's "hack to wake up other listeners": the bits are taken (a blocked
+            # receive returns 0), and the call says ENOTCONN
             self.shut |= mask
+            self.notify(0)
             raise KernelError(E.ENOTCONN)
+        if mask & SEND_SHUTDOWN:
+            self.push_corked()  # the FIN goes after what was held
         super().shutdown(how)
 
     def stop_listening(self) -> None:
@@ -448,19 +613,67 @@ class InetSocket(Socket):
     def release(self) -> None:
         """tcp_close: SO_LINGER on with a zero time aborts the connection (a reset, not a FIN)."""
         if not self.released and self.tcp and self.linger == (1, 0) and self.state == CONNECTED:
+            self.corked = bytearray()
             self.released_with_data()
+        elif not self.released:
+            self.push_corked()  # tcp_close sends what is queued, then its FIN
         super().release()
 
     def shutdown_peer(self, mask: int) -> None:
         if self.tcp and mask & SEND_SHUTDOWN and self.peer is not None:
             self.peer.shut |= RCV_SHUTDOWN  # our FIN; SHUT_RD tells the peer nothing
 
+    # -- TCP_CORK --------------------------------------------------------------------------------
+    def stream_space(self) -> int:
+        return max(0, super().stream_space() - len(self.corked))
+
+    @property
+    def corking(self) -> bool:
+        return self.tcp and bool(self.opt(IPPROTO_TCP, abi.TCP_CORK))
+
+    def push_corked(self) -> None:
+        """Send what the cork held (tcp_push_pending_frames: the cork pulled, TCP_NODELAY set,
+        a FIN, the ceiling passed)."""
+        peer = self.peer
+        if self.corked and peer is not None and not peer.released and self.state == CONNECTED:
+            peer.queue(Message(bytes(self.corked), [], self.cred, None))
+        self.corked = bytearray()
+        self.cork_since = -1
+
+    def settle(self, now: int) -> None:
+        """Bring the cork up to kernel time ``now``: start its ceiling at the first look after
+        bytes were held, send them once CORK_CEILING_NS passed."""
+        if not self.corked:
+            return
+        if self.cork_since < 0:
+            self.cork_since = now
+        elif now >= self.cork_since + CORK_CEILING_NS:
+            self.push_corked()
+
+    def cork_due(self) -> int | None:
+        """When the held bytes go out by themselves (kernel time), if known."""
+        return self.cork_since + CORK_CEILING_NS if self.corked and self.cork_since >= 0 else None
+
     def send_stream(self, data: bytes, fds: list, cred, src: bytes | None = None) -> int:
         peer = self.peer
+        if (self.corking and self.state == CONNECTED and peer is not None and not peer.released
+                and data and not self.shut & SEND_SHUTDOWN and not self.so_error):
+            room = self.stream_space()
+            if room <= 0:
+                raise KernelError(E.EAGAIN)
+            part = data[:room]
+            self.corked += part
+            whole = len(self.corked) // LOOPBACK_MSS_HALF_WINDOW * LOOPBACK_MSS_HALF_WINDOW
+            if whole:  # full segments go out at once; the tail waits
+                peer.queue(Message(bytes(self.corked[:whole]), [], self.cred, None))
+                del self.corked[:whole]
+                if not self.corked:
+                    self.cork_since = -1
+            return len(part)
         if (self.state == CONNECTED and peer is not None and peer.released and data
                 and not self.shut & SEND_SHUTDOWN and not self.so_error):
             # the peer closed: this goes out and draws a reset (tcp_reset in CLOSE_WAIT: EPIPE)
-            self.so_error, self.shut = E.EPIPE, SHUTDOWN_MASK
+            self.so_error, self.shut, self.reset = E.EPIPE, SHUTDOWN_MASK, True
             return len(data)
         return super().send_stream(data, fds, cred, src)
 
@@ -486,8 +699,6 @@ class InetSocket(Socket):
         self.state = CONNECTED
 
     def send_udp(self, data: bytes, dest: tuple[int, bytes, int] | None) -> int:
-        if self.shut & SEND_SHUTDOWN:
-            raise KernelError(E.EPIPE)
         if dest is None:
             if self.state != CONNECTED:
                 raise KernelError(E.EDESTADDRREQ)
@@ -508,6 +719,8 @@ class InetSocket(Socket):
             elif not is_v4(ip) and self.opt(abi.IPPROTO_IPV6, abi.IPV6_RECVERR):
                 self.local_error(E.EMSGSIZE, ip, port, abi.LOOPBACK_MTU)
             raise KernelError(E.EMSGSIZE)
+        if self.shut & SEND_SHUTDOWN:  # sock_alloc_send_pskb, after the address and route
+            raise KernelError(E.EPIPE)
         if not self.lport:
             self.bind(self.laddr, 0, low_ports=True)
         src = self.source_for(ip)
@@ -644,11 +857,14 @@ class InetSocket(Socket):
 
     # -- readiness (tcp_poll, udp_poll) -------------------------------------------------------------
     def poll(self) -> int:
+        return self._poll(None)
+
+    def _poll(self, now: int | None) -> int:
         mask = 0
         if self.so_error or self.errq:
             mask |= abi.POLLERR
         if self.state == LISTENING:
-            return mask | (abi.POLLIN | abi.POLLRDNORM if self.accept_q else 0)
+            return mask | (abi.POLLIN | abi.POLLRDNORM if self.accept_ready(now) else 0)
         if self.shut == SHUTDOWN_MASK or (self.tcp and self.state == UNCONNECTED):
             mask |= abi.POLLHUP
         if self.shut & RCV_SHUTDOWN:

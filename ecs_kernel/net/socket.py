@@ -52,6 +52,11 @@ LISTENING = 3     # TCP_LISTEN
 NETDEVICE_IOCTLS = (abi.SIOCGIFINDEX, abi.SIOCGIFNAME, abi.SIOCGIFFLAGS, abi.SIOCGIFMTU,
                     abi.SIOCSIFFLAGS)
 
+# An io_waits event no file's poll() has (as fs/locks.LOCK_WAIT): a stream receive with
+# MSG_WAITALL waits until the row's generation column (the bytes it wants) are queued, or no more
+# can come (Socket.wait_all_ready), as tcp_recvmsg's sk_wait_data sleeps for its target.
+RCV_LOWAT_WAIT = 1 << 28
+
 NOBODY = (0, 65534, 65534)  # SCM_CREDENTIALS of a message sent without: pid 0, overflowuid/gid
 NO_PEER = (0, 0xFFFF_FFFF, 0xFFFF_FFFF)  # SO_PEERCRED with no peer (cred_to_ucred): pid 0, -1, -1
 
@@ -240,7 +245,11 @@ class Socket(FileDescription):
         self.peer, server.peer = server, self
         self.state = server.state = CONNECTED
 
-    def accept(self) -> "Socket":
+    def accept_ready(self, now: int | None) -> bool:
+        """Has accept something to take (``now``: the kernel time, None if unknown)?"""
+        return bool(self.accept_q)
+
+    def accept(self, now: int | None = None) -> "Socket":
         if self.state != LISTENING:
             raise KernelError(E.EINVAL)
         if not self.accept_q:
@@ -306,6 +315,15 @@ class Socket(FileDescription):
         part = data[:room]
         self.peer.queue(Message(part, fds, cred, src))
         return len(part)
+
+    def wait_all_ready(self, want: int) -> bool:
+        """Can a MSG_WAITALL receive of ``want`` bytes go on: that much is queued, or waiting
+        would not bring more (not connected, shut down, an error, the peer gone, or the peer
+        cannot send because the buffers are full: then it takes what there is)?"""
+        peer = self.peer
+        return (self.state != CONNECTED or self.rx_bytes >= want or bool(self.shut & RCV_SHUTDOWN)
+                or bool(self.so_error) or peer is None or peer.released
+                or peer.stream_space() <= 0)
 
     def recv_stream(self, n: int, flags: int, passcred: bool) -> Received:
         """Take up to ``n`` bytes (unix_stream_read_generic / tcp_recvmsg): across queued sends,
@@ -478,4 +496,4 @@ def new_buffer_size(value: int, maximum: int, minimum: int, force: bool) -> int:
 
 
 __all__ = ["Socket", "SocketInode", "Message", "Received", "SOCKFS", "UNCONNECTED",
-           "CONNECTING", "CONNECTED", "LISTENING", "NOBODY", "NO_PEER", "NETDEVICE_IOCTLS", "new_buffer_size", "SOCK_DGRAM"]
+           "CONNECTING", "CONNECTED", "LISTENING", "NOBODY", "RCV_LOWAT_WAIT", "NO_PEER", "NETDEVICE_IOCTLS", "new_buffer_size", "SOCK_DGRAM"]

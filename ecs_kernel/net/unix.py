@@ -136,10 +136,10 @@ class UnixSocket(Socket):
         self.pair_with(server)
         target.accept_q.append(server)
 
-    def accept(self) -> "UnixSocket":
+    def accept(self, now: int | None = None) -> "UnixSocket":
         """unix_accept: the new socket is a socket now and takes the listener's SO_PASSCRED
         (unix_sock_inherit_flags)."""
-        new = super().accept()
+        new = super().accept(now)
         new.embryo = False
         if self.opt(abi.SOL_SOCKET, abi.SO_PASSCRED):
             new.set_opt(abi.SOL_SOCKET, abi.SO_PASSCRED, 1)

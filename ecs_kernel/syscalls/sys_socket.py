@@ -20,7 +20,7 @@ from ..abi import (AF_INET, AF_INET6, AF_UNIX, AF_UNSPEC, CAP_NET_ADMIN, CAP_NET
                    CAP_SETGID, CAP_SETUID, CAP_SYS_ADMIN, IPPROTO_IP, IPPROTO_IPV6, IPPROTO_TCP,
                    IPPROTO_UDP, MSG_CMSG_CLOEXEC, MSG_CTRUNC, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_OOB,
                    MSG_PEEK, MSG_TRUNC, MSG_WAITALL, MSG_WAITFORONE, O_NONBLOCK, O_RDWR, POLLIN,
-                   POLLOUT, POLLRDNORM, POLLWRNORM, RCV_SHUTDOWN, SCM_CREDENTIALS, SCM_MAX_FD,
+                   POLLOUT, POLLRDNORM, POLLWRNORM, SCM_CREDENTIALS, SCM_MAX_FD,
                    SCM_RIGHTS, SHUT_RD, SHUT_RDWR, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK,
                    SOCK_RAW, SOCK_SEQPACKET, SOCK_STREAM, SOCK_TYPE_MASK, SOL_SOCKET,
                    TASK_SIZE)
@@ -28,8 +28,10 @@ from ..errors import E, KernelError
 from ..fs.file import drop_in_flight
 from ..fs.inodes import MAY_WRITE, SocketNode, check_permission
 from ..net import inet, unix
-from ..net.inet import InetSocket
-from ..net.socket import CONNECTED, LISTENING, NO_PEER, NOBODY, Socket, new_buffer_size
+from ..net.inet import (CONGESTION, CONGESTION_DEFAULT, InetSocket, retrans_to_secs,
+                        secs_to_retrans)
+from ..net.socket import (CONNECTED, LISTENING, NO_PEER, NOBODY, RCV_LOWAT_WAIT, Socket,
+                          new_buffer_size)
 from ..net import stack
 from ..net.stack import NetStack
 from ..net.unix import UnixSocket
@@ -143,16 +145,17 @@ def _addr_out(t, addr: int, addrlen_ptr: int, raw: bytes | None) -> None:
 
 
 def _wait(t, fd, sock: Socket, events: int, nr: int, timeout_ns: int, nonblock: bool,
-          timeout_errno: int = E.EAGAIN):
+          timeout_errno: int = E.EAGAIN, gen: int = 0):
     """The call cannot go on: EAGAIN when it must not block, else wait for ``events`` on ``fd``
-    (at most the socket's timeout, after which it fails with ``timeout_errno``)."""
+    (at most the socket's timeout, after which it fails with ``timeout_errno``; ``gen``: the
+    io_waits row's generation column, what a RCV_LOWAT_WAIT waits for)."""
     if nonblock or sock.nonblocking:
         raise KernelError(E.EAGAIN)
     t.machine.sync_clock()
     deadline = io_wait.deadline_for(t.world, t.row, nr, timeout_ns or None)
     if io_wait.timed_out(t.world, deadline):
         raise KernelError(timeout_errno)
-    raise WouldBlock([(s32(fd), events)], deadline)
+    raise WouldBlock([(s32(fd), events)], deadline, lock_gen=gen)
 
 
 # -- addresses ---------------------------------------------------------------------------------------
@@ -388,8 +391,9 @@ def connect(t, fd, addr, addrlen):
             raise KernelError(E.EISCONN)  # a TCP disconnect is not modelled
         return 0
     dest = sock.route(fam, ip)
+    t.machine.sync_clock()
     try:
-        sock.connect_tcp(dest, port, sock.nonblocking)
+        sock.connect_tcp(dest, port, sock.nonblocking, t.world.now_ns)
     except KernelError as e:
         if e.errno != E.EAGAIN:
             raise
@@ -406,12 +410,14 @@ def _accept(t, fd, addr, addrlen, flags, nr):
         raise KernelError(E.EOPNOTSUPP)
     if sock.state != LISTENING:
         raise KernelError(E.EINVAL)
-    if not sock.accept_q:
+    t.machine.sync_clock()
+    if not sock.accept_ready(t.world.now_ns):
         _wait(t, fd, sock, POLLIN | POLLRDNORM, nr, sock.rcvtimeo, False)
-    new = sock.accept()
+    new = sock.accept(t.world.now_ns)
     new.flags = O_RDWR | (flags & O_NONBLOCK)
     try:
-        _addr_out(t, addr, addrlen, new.peername if new.peer is not None else new.sockname)
+        _addr_out(t, addr, addrlen, new.peer_addr if isinstance(new, InetSocket) else
+                  new.peername if new.peer is not None else new.sockname)
     except KernelError:
         new.release()
         raise
@@ -508,8 +514,12 @@ def _send(t, fd, sock: Socket, data: bytes, flags: int, dest: bytes | None, fds=
                 raise KernelError(E.EAGAIN)
         fds = list(fds)
         # a send cut short returns its count without SIGPIPE (unix_stream_sendmsg, tcp_sendmsg)
-        return write_all(t, sock, data, lambda rest, done: sock.send_stream(
+        n = write_all(t, sock, data, lambda rest, done: sock.send_stream(
             rest, fds if not done else [], cred, src), nonblock, deadline, sigpipe=False)
+        if isinstance(sock, InetSocket) and sock.corked and sock.cork_since < 0:
+            t.machine.sync_clock()
+            sock.settle(t.world.now_ns)  # TCP_CORK's ceiling runs from now
+        return n
     except KernelError as e:
         if e.errno == E.EPIPE and not flags & MSG_NOSIGNAL:
             send_sigpipe(t)
@@ -641,13 +651,14 @@ def _recv(t, fd, sock: Socket, n: int, flags: int, nr: int):
     if flags & abi.MSG_ERRQUEUE and isinstance(sock, InetSocket):
         return sock.recv_error()  # ip_recv_error: never waits; UNIX ignores the flag
     passcred = isinstance(sock, UnixSocket) and bool(sock.opt(SOL_SOCKET, abi.SO_PASSCRED))
+    if isinstance(sock, InetSocket) and sock.peer is not None and sock.peer.corked:
+        t.machine.sync_clock()
+        sock.settle_peer(t.world.now_ns)  # what the peer's cork held past its ceiling arrives
     if (flags & MSG_WAITALL and sock.stype == SOCK_STREAM and not flags & MSG_PEEK
-            and sock.state == CONNECTED and sock.rx_bytes < n and not sock.shut & RCV_SHUTDOWN
-            and not sock.so_error and sock.peer is not None and not sock.peer.released
-            and sock.peer.stream_space() > 0 and not sock.nonblocking
-            and not flags & MSG_DONTWAIT):
-        try:
-            _wait(t, fd, sock, POLLIN | POLLRDNORM, nr, sock.rcvtimeo, False)
+            and not sock.nonblocking and not flags & MSG_DONTWAIT
+            and not sock.wait_all_ready(n)):
+        try:  # woken when n bytes are there (or no more can come), not at the first byte
+            _wait(t, fd, sock, RCV_LOWAT_WAIT, nr, sock.rcvtimeo, False, gen=n)
         except KernelError as e:  # SO_RCVTIMEO passed: MSG_WAITALL returns what there is
             if e.errno != E.EAGAIN:
                 raise
@@ -657,6 +668,12 @@ def _recv(t, fd, sock: Socket, n: int, flags: int, nr: int):
         if e.errno == E.EAGAIN:
             _wait(t, fd, sock, POLLIN | POLLRDNORM, nr, sock.rcvtimeo, bool(flags & MSG_DONTWAIT))
         raise
+
+
+def _discards(sock: Socket, flags: int) -> bool:
+    """tcp_recvmsg with MSG_TRUNC takes (or, with MSG_PEEK, looks at) the bytes without copying
+    them to the caller."""
+    return bool(flags & MSG_TRUNC) and isinstance(sock, InetSocket) and sock.tcp
 
 
 def _result(sock: Socket, got, flags: int) -> int:
@@ -678,7 +695,7 @@ def recvfrom(t, fd, buf, length, flags, addr, addrlen):
         raise KernelError(E.EFAULT)  # the copy of what is there would fault
     got = _recv(t, fd, sock, n, flags, abi.NR_RECVFROM)
     sock.drop_received(got)
-    if got.data:
+    if got.data and not _discards(sock, flags):
         t.mm.copy_out(buf, got.data)
     if addr and addrlen:
         _addr_out(t, addr, addrlen, sock.src_name(got.src))
@@ -755,7 +772,7 @@ def _recvmsg(t, fd, sock: Socket, msg: int, flags: int, nr: int) -> int:
     got = _recv(t, fd, sock, total, flags, nr)
     try:
         pos = 0
-        for base, ln in vecs:
+        for base, ln in vecs if not _discards(sock, flags) else ():
             if pos >= len(got.data):
                 break
             piece = got.data[pos:pos + ln]
@@ -851,9 +868,6 @@ _OPTS: dict[tuple[int, int], tuple] = {
     (IPPROTO_TCP, abi.TCP_KEEPINTVL): (75, ("range", 1, 32767), _INET),
     (IPPROTO_TCP, abi.TCP_KEEPCNT): (9, ("range", 1, 127), _INET),
     (IPPROTO_TCP, abi.TCP_SYNCNT): (6, ("range", 1, 127), _INET),
-    (IPPROTO_TCP, abi.TCP_LINGER2): (60, "int", _INET),
-    (IPPROTO_TCP, abi.TCP_DEFER_ACCEPT): (0, ("range", 0, 0x7FFF_FFFF), _INET),
-    (IPPROTO_TCP, abi.TCP_WINDOW_CLAMP): (0, ("range", 0, 0x7FFF_FFFF), _INET),
     (IPPROTO_TCP, abi.TCP_USER_TIMEOUT): (0, ("range", 0, 0x7FFF_FFFF), _INET),
     (IPPROTO_TCP, abi.TCP_FASTOPEN): (0, ("range", 0, 0x7FFF_FFFF), _INET),
     (IPPROTO_TCP, abi.TCP_NOTSENT_LOWAT): (0, "int", _INET),
@@ -1019,12 +1033,25 @@ def _get_value(t, sock: Socket, level: int, opt: int) -> bytes:
             return struct.pack("<i", sock.opt(level, opt))
     if level == IPPROTO_TCP and opt == abi.TCP_MAXSEG:
         return struct.pack("<i", 65483 if sock.state == CONNECTED else abi.TCP_MSS_DEFAULT)
+    if level == IPPROTO_TCP and opt == abi.TCP_WINDOW_CLAMP:
+        return struct.pack("<i", sock.opt(level, opt))
+    if level == IPPROTO_TCP and opt == abi.TCP_INFO:
+        return sock.tcp_info()
+    if level == IPPROTO_TCP and opt == abi.TCP_CONGESTION:
+        name = CONGESTION[sock.opt(level, opt, CONGESTION_DEFAULT)]
+        return name.encode().ljust(abi.TCP_CA_NAME_MAX, b"\0")
+    if level == IPPROTO_TCP and opt == abi.TCP_LINGER2:
+        v = sock.opt(level, opt)  # do_tcp_getsockopt: 0 shows tcp_fin_timeout, -1 stays
+        return struct.pack("<i", v if v else abi.TCP_FIN_TIMEOUT)
+    if level == IPPROTO_TCP and opt == abi.TCP_DEFER_ACCEPT:
+        return struct.pack("<i", retrans_to_secs(sock.opt(level, opt)))
     if level == IPPROTO_IP and opt == abi.IP_MULTICAST_IF:
         return bytes(sock.mc_addr)  # an in_addr
     raise KernelError(E.ENOPROTOOPT)
 
 
-@syscall("getsockopt", PARTIAL, "SOL_SOCKET, IP, IPV6 and TCP options servers use; no TCP_INFO",
+@syscall("getsockopt", PARTIAL, "SOL_SOCKET, IP, IPV6 and TCP options servers use; TCP_INFO "
+         "has the state, options and lo's MSS/MTU/RTO values, no counters",
          args=("fd", "sockoptlevel", "sockoptname", "ooptval", "osocklen"))
 def getsockopt(t, fd, level, optname, optval, optlen):
     """Implements getsockopt(2)."""
@@ -1068,6 +1095,15 @@ def setsockopt(t, fd, level, optname, optval, optlen):
         else:
             sock.sndtimeo = _timeval_ns(raw)
         return 0
+    if level == IPPROTO_TCP and opt == abi.TCP_CONGESTION:
+        if n < 1:
+            raise KernelError(E.EINVAL)
+        raw = t.mm.copy_in(optval, min(n, abi.TCP_CA_NAME_MAX - 1))
+        name = raw.split(b"\0", 1)[0].decode("latin-1")
+        if name not in CONGESTION:
+            raise KernelError(E.ENOENT)  # tcp_set_congestion_control: no such module
+        sock.set_opt(level, opt, CONGESTION.index(name))
+        return 0
     if level == IPPROTO_IP and opt in (abi.IP_ADD_MEMBERSHIP, abi.IP_DROP_MEMBERSHIP):
         return _ip_membership(t, sock, opt, optval, n)
     if level == IPPROTO_IP and opt == abi.IP_MULTICAST_IF:
@@ -1106,6 +1142,9 @@ def setsockopt(t, fd, level, optname, optval, optlen):
         if key == (IPPROTO_IPV6, abi.IPV6_V6ONLY) and isinstance(sock, InetSocket) and sock.lport:
             raise KernelError(E.EINVAL)  # only before bind
         sock.set_opt(level, opt, value)
+        if key in ((IPPROTO_TCP, abi.TCP_CORK), (IPPROTO_TCP, abi.TCP_NODELAY)) and \
+                (value == 0) == (opt == abi.TCP_CORK):
+            sock.push_corked()  # the cork pulled or TCP_NODELAY set: tcp_push_pending_frames
         return 0
     if key in _DEFAULTING:
         if not (value == -1 or 1 <= value <= 255):
@@ -1134,4 +1173,15 @@ def setsockopt(t, fd, level, optname, optval, optlen):
         if not (value == 0 or 88 <= value <= 65535):
             raise KernelError(E.EINVAL)
         return 0  # the segment size is loopback's whatever the guest asks
+    if key == (IPPROTO_TCP, abi.TCP_LINGER2):  # do_tcp_setsockopt: -1, 0 (the default), capped
+        sock.set_opt(level, opt, -1 if value < 0 else min(value, abi.TCP_FIN_TIMEOUT_MAX))
+        return 0
+    if key == (IPPROTO_TCP, abi.TCP_WINDOW_CLAMP):  # tcp_set_window_clamp
+        if value == 0 and sock.tcp_state() != abi.TCP_CLOSE:
+            raise KernelError(E.EINVAL)
+        sock.set_opt(level, opt, value and max(value, abi.SOCK_MIN_RCVBUF // 2))
+        return 0
+    if key == (IPPROTO_TCP, abi.TCP_DEFER_ACCEPT):  # kept as SYN-ACK retransmissions
+        sock.set_opt(level, opt, secs_to_retrans(value))
+        return 0
     raise KernelError(E.ENOPROTOOPT)

@@ -9,9 +9,11 @@ end). A call that finds its pipe empty (with writers) or full waits on it like r
 from __future__ import annotations
 
 from ..abi import O_APPEND, O_NONBLOCK, POLLIN, POLLOUT, SPLICE_F_ALL, SPLICE_F_NONBLOCK
+from ..abi import NR_SPLICE
 from ..errors import E, KernelError
+from ..net.socket import Socket
 from ..fs.pipe import PAGE, BrokenPipe, PipeFile
-from ..systems import fd_table
+from ..systems import fd_table, io_wait
 from .context import WouldBlock, s32, s64
 from .registry import FULL, PARTIAL, syscall
 from ..fs.file import RegularFileDescription
@@ -51,6 +53,17 @@ def _wait_space(t, fd: int, pipe, nonblock: bool) -> None:
     if nonblock:
         raise KernelError(E.EAGAIN, "pipe full")
     raise WouldBlock([(fd, POLLOUT)])
+
+
+def _wait_room(t, fd: int, dst) -> None:
+    """splice_to_socket's sock_sendmsg blocks on a full socket as send(2) does, bounded by
+    SO_SNDTIMEO (then EAGAIN); other files that say EAGAIN wait for POLLOUT."""
+    timeout = dst.sndtimeo if isinstance(dst, Socket) else 0
+    t.machine.sync_clock()
+    deadline = io_wait.deadline_for(t.world, t.row, NR_SPLICE, timeout or None)
+    if io_wait.timed_out(t.world, deadline):
+        raise KernelError(E.EAGAIN, "send timeout")
+    raise WouldBlock([(fd, POLLOUT)], deadline)
 
 
 def _peek(pipe, n: int) -> bytes:
@@ -112,6 +125,10 @@ def splice(t, fd_in, off_in, fd_out, off_out, length, flags):
             done = dst.pwrite(data, start) if oout is not None else dst.write(data)
         except BrokenPipe:
             send_sigpipe(t)
+            raise
+        except KernelError as e:  # a full socket (or other file that waits): wait for room
+            if e.errno == E.EAGAIN and not dst.nonblocking and not flags & SPLICE_F_NONBLOCK:
+                _wait_room(t, fout, dst)
             raise
         ipipe.read(done)
         if oout is not None:

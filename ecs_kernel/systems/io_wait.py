@@ -35,6 +35,7 @@ from ..errors import KernelError
 from ..schedule import Phase, system
 from ..fs.locks import LOCK_WAIT
 from ..fs.pipe import FIFO_OPEN_WAIT
+from ..net.socket import RCV_LOWAT_WAIT
 from . import fd_table
 
 # Events that always count as ready, wanted or not (poll(2)).
@@ -167,6 +168,8 @@ def _file_ready(world, t: int, fd: int, events: int, lock_gen: int) -> bool:
         return True  # closed under us: the call, run again, says so
     if events & LOCK_WAIT:  # a lock wait (fs/locks.py): woken by any change of the inode's locks
         return int(desc.inode.locks.generation) != lock_gen
+    if events & RCV_LOWAT_WAIT:  # MSG_WAITALL (net/socket.py): the bytes it wants, or no more
+        return desc.wait_all_ready(lock_gen)
     return bool(desc.poll_task(world, t) & (events | ALWAYS))
 
 

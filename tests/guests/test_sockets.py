@@ -51,6 +51,23 @@ def test_multicast_on_lo_matches_linux(guest_build, libc):
     assert 'r1 (member): "hello"' in out and "r3 (IP_MULTICAST_ALL off): nothing" in out
 
 
+def test_tcp_behaviour_and_options_match_linux(guest_build, libc):
+    """MSG_WAITALL waiting for the whole buffer (TCP and UNIX), splice from a 1 MiB pipe into a
+    socket that fills, TCP_INFO's state through a connection's life, TCP_CONGESTION,
+    TCP_LINGER2, TCP_WINDOW_CLAMP, TCP_DEFER_ACCEPT (held until data or its timeout), a reset
+    before accept, TCP_CORK (held until uncorked, a FIN, or 200 ms), MSG_TRUNC|MSG_PEEK, a
+    blocking connect that waited for a full backlog, SO_REUSEPORT TCP listeners and UDP sockets
+    sharing flows, shutdown of an unconnected UDP socket waking its reader."""
+    native, _ = same([guest_build("sockets_tcp", libc)])
+    out = native.stdout.decode()
+    assert "spliced 1048576 read 1048576 same 1" in out and "waited for the second write: 1" in out
+    assert "peer closed: state 8" in out and "set 5 -> 7" in out  # TCP_CLOSE_WAIT; retransmits
+    assert "ready after the timeout: 1" in out and "held about 200 ms: 1" in out
+    assert "getpeername(acc, (struct sockaddr *)&peer, &al): -1 ENOTCONN" in out
+    assert "the waiting connect: 0" in out and out.count("total 300, each more than 50: 1") == 2
+    assert "the blocked recvfrom: 0" in out  # an unconnected UDP socket's shutdown wakes it
+
+
 def test_destinations_off_the_machine_are_unreachable(guest_build):
     r = run_guest([guest_build("sockets_inet"), "unreach"])
     assert r.status == 0, r.stderr
