@@ -13,16 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *errname(int e) {
-    switch (e) {
-    case EINVAL: return "EINVAL"; case ENOENT: return "ENOENT"; case EEXIST: return "EEXIST";
-    case EACCES: return "EACCES"; case EPERM: return "EPERM"; case EAGAIN: return "EAGAIN";
-    case EINTR: return "EINTR"; case EBADF: return "EBADF"; case EMSGSIZE: return "EMSGSIZE";
-    case ETIMEDOUT: return "ETIMEDOUT"; case ENAMETOOLONG: return "ENAMETOOLONG";
-    case EBUSY: return "EBUSY"; case EFAULT: return "EFAULT"; case ENOSYS: return "ENOSYS";
-    default: { static char buf[16]; snprintf(buf, sizeof buf, "E%d", e); return buf; }
-    }
-}
+#include "errname.h"
 
 static void say(const char *what, long r) {
     if (r < 0) printf("%s = -1 %s\n", what, errname(errno));

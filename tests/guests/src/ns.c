@@ -18,14 +18,7 @@
 #include <dirent.h>
 #include <unistd.h>
 
-static const char *errname(int e) {
-    switch (e) {
-    case EINVAL: return "EINVAL"; case ENOENT: return "ENOENT"; case EPERM: return "EPERM";
-    case EBUSY: return "EBUSY"; case EBADF: return "EBADF"; case ENOMEM: return "ENOMEM";
-    case ENODEV: return "ENODEV"; case EFAULT: return "EFAULT"; case ESRCH: return "ESRCH";
-    default: { static char buf[16]; snprintf(buf, sizeof buf, "E%d", e); return buf; }
-    }
-}
+#include "errname.h"
 
 static void say(const char *what, long r) {
     if (r < 0) printf("%s = -1 %s\n", what, errname(errno));

@@ -26,25 +26,7 @@ struct ext_err {
     unsigned int ee_info, ee_data;
 };
 
-static const char *errname(int e) {
-    switch (e) {
-    case EPERM: return "EPERM";
-    case EAGAIN: return "EAGAIN";
-    case EACCES: return "EACCES";
-    case EINVAL: return "EINVAL";
-    case EMSGSIZE: return "EMSGSIZE";
-    case ENOPROTOOPT: return "ENOPROTOOPT";
-    case EAFNOSUPPORT: return "EAFNOSUPPORT";
-    case EADDRINUSE: return "EADDRINUSE";
-    case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
-    case ENETUNREACH: return "ENETUNREACH";
-    case EISCONN: return "EISCONN";
-    case ENOTCONN: return "ENOTCONN";
-    case ECONNREFUSED: return "ECONNREFUSED";
-    case EINPROGRESS: return "EINPROGRESS";
-    default: return "E?";
-    }
-}
+#include "errname.h"
 
 static void check(const char *what, long r) {
     if (r < 0) printf("%s: -1 %s\n", what, errname(errno));

@@ -22,28 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *errname(int e) {
-    switch (e) {
-    case EBADF: return "EBADF";
-    case EAGAIN: return "EAGAIN";
-    case EINVAL: return "EINVAL";
-    case EFAULT: return "EFAULT";
-    case ENODEV: return "ENODEV";
-    case ENOTSOCK: return "ENOTSOCK";
-    case EDOM: return "EDOM";
-    case EOPNOTSUPP: return "EOPNOTSUPP";
-    case ENOPROTOOPT: return "ENOPROTOOPT";
-    case EPROTO: return "EPROTO";
-    case EMSGSIZE: return "EMSGSIZE";
-    case EISCONN: return "EISCONN";
-    case ECONNREFUSED: return "ECONNREFUSED";
-    case ECONNRESET: return "ECONNRESET";
-    case EAFNOSUPPORT: return "EAFNOSUPPORT";
-    case ENETUNREACH: return "ENETUNREACH";
-    case ENOTCONN: return "ENOTCONN";
-    default: return "E?";
-    }
-}
+#include "errname.h"
 
 static void check(const char *what, long r) {
     if (r < 0) printf("%s: -1 %s\n", what, errname(errno));

@@ -17,20 +17,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-static const char *errname(int e) {
-    switch (e) {
-    case EPERM: return "EPERM";
-    case ESRCH: return "ESRCH";
-    case EBADF: return "EBADF";
-    case EAGAIN: return "EAGAIN";
-    case EINVAL: return "EINVAL";
-    case EMFILE: return "EMFILE";
-    case ENOTCONN: return "ENOTCONN";
-    case EOPNOTSUPP: return "EOPNOTSUPP";
-
-    default: return "E?";
-    }
-}
+#include "errname.h"
 
 static void check(const char *what, long r) {
     if (r < 0) printf("%s: -1 %s\n", what, errname(errno));

@@ -17,17 +17,7 @@
 
 #define GROUP "224.0.2.1"
 
-static const char *errname(int e) {
-    switch (e) {
-    case EAGAIN: return "EAGAIN";
-    case EINVAL: return "EINVAL";
-    case ENODEV: return "ENODEV";
-    case EADDRINUSE: return "EADDRINUSE";
-    case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
-    case ENETUNREACH: return "ENETUNREACH";
-    default: return "E?";
-    }
-}
+#include "errname.h"
 
 static void check(const char *what, long r) {
     if (r < 0) printf("%s: -1 %s\n", what, errname(errno));

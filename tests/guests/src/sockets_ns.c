@@ -22,16 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static const char *errname(int e) {
-    switch (e) {
-    case EPERM: return "EPERM";
-    case EINVAL: return "EINVAL";
-    case EADDRINUSE: return "EADDRINUSE";
-    case ECONNREFUSED: return "ECONNREFUSED";
-    case ENETUNREACH: return "ENETUNREACH";
-    default: return "E?";
-    }
-}
+#include "errname.h"
 
 static void check(const char *what, long r) {
     if (r < 0) printf("%s: -1 %s\n", what, errname(errno));

@@ -24,20 +24,7 @@
 #define TCP_CONGESTION 13
 #endif
 
-static const char *errname(int e) {
-    switch (e) {
-    case EAGAIN: return "EAGAIN";
-    case EINVAL: return "EINVAL";
-    case ENOENT: return "ENOENT";
-    case ENOTCONN: return "ENOTCONN";
-    case ECONNRESET: return "ECONNRESET";
-    case EPIPE: return "EPIPE";
-    case EDESTADDRREQ: return "EDESTADDRREQ";
-    case EOPNOTSUPP: return "EOPNOTSUPP";
-    case ENOPROTOOPT: return "ENOPROTOOPT";
-    default: return "E?";
-    }
-}
+#include "errname.h"
 
 static void check(const char *what, long r) {
     if (r < 0) printf("%s: -1 %s\n", what, errname(errno));

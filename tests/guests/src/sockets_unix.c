@@ -19,50 +19,7 @@
 #include <unistd.h>
 
 /* errno names (musl has no strerrorname_np) */
-static const char *errname(int e) {
-    switch (e) {
-    case EPERM: return "EPERM";
-    case ENOENT: return "ENOENT";
-    case EINTR: return "EINTR";
-    case EBADF: return "EBADF";
-    case EAGAIN: return "EAGAIN";
-    case EACCES: return "EACCES";
-    case EFAULT: return "EFAULT";
-    case EEXIST: return "EEXIST";
-    case ENOTDIR: return "ENOTDIR";
-    case EISDIR: return "EISDIR";
-    case EINVAL: return "EINVAL";
-    case EMFILE: return "EMFILE";
-    case ENOSPC: return "ENOSPC";
-    case EPIPE: return "EPIPE";
-    case ENXIO: return "ENXIO";
-    case EDOM: return "EDOM";
-    case ENOSYS: return "ENOSYS";
-    case ELOOP: return "ELOOP";
-    case ENOTSOCK: return "ENOTSOCK";
-    case EDESTADDRREQ: return "EDESTADDRREQ";
-    case EMSGSIZE: return "EMSGSIZE";
-    case EPROTOTYPE: return "EPROTOTYPE";
-    case ENOPROTOOPT: return "ENOPROTOOPT";
-    case EPROTONOSUPPORT: return "EPROTONOSUPPORT";
-    case ESOCKTNOSUPPORT: return "ESOCKTNOSUPPORT";
-    case EOPNOTSUPP: return "EOPNOTSUPP";
-    case EAFNOSUPPORT: return "EAFNOSUPPORT";
-    case EADDRINUSE: return "EADDRINUSE";
-    case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
-    case ENETUNREACH: return "ENETUNREACH";
-    case ECONNABORTED: return "ECONNABORTED";
-    case ECONNRESET: return "ECONNRESET";
-    case ENOBUFS: return "ENOBUFS";
-    case EISCONN: return "EISCONN";
-    case ENOTCONN: return "ENOTCONN";
-    case ETIMEDOUT: return "ETIMEDOUT";
-    case ECONNREFUSED: return "ECONNREFUSED";
-    case EALREADY: return "EALREADY";
-    case EINPROGRESS: return "EINPROGRESS";
-    default: return "E?";
-    }
-}
+#include "errname.h"
 
 static void check(const char *what, long r) {
     if (r < 0) printf("%s: -1 %s\n", what, errname(errno));

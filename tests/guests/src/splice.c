@@ -13,14 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *errname(int e) {
-    switch (e) {
-    case EINVAL: return "EINVAL"; case EBADF: return "EBADF"; case ESPIPE: return "ESPIPE";
-    case EAGAIN: return "EAGAIN"; case EPIPE: return "EPIPE"; case EFAULT: return "EFAULT";
-    case ESRCH: return "ESRCH"; case EPERM: return "EPERM"; case ENOSYS: return "ENOSYS";
-    default: { static char buf[16]; snprintf(buf, sizeof buf, "E%d", e); return buf; }
-    }
-}
+#include "errname.h"
 
 static void say(const char *what, long r) {
     if (r < 0) printf("%s = -1 %s\n", what, errname(errno));

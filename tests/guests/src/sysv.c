@@ -16,19 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *errname(int e) {
-    switch (e) {
-    case EINVAL: return "EINVAL"; case ENOENT: return "ENOENT"; case EEXIST: return "EEXIST";
-    case EACCES: return "EACCES"; case EPERM: return "EPERM"; case EAGAIN: return "EAGAIN";
-    case EIDRM: return "EIDRM"; case EINTR: return "EINTR"; case ERANGE: return "ERANGE";
-    case EFBIG: return "EFBIG"; case E2BIG: return "E2BIG"; case EFAULT: return "EFAULT";
-    case ENOMSG: return "ENOMSG"; case ENOSPC: return "ENOSPC"; case ENOMEM: return "ENOMEM";
-    case ENOSYS: return "ENOSYS"; case EBADF: return "EBADF"; case EMSGSIZE: return "EMSGSIZE";
-    case ETIMEDOUT: return "ETIMEDOUT"; case ENAMETOOLONG: return "ENAMETOOLONG";
-    case ESRCH: return "ESRCH"; case ENOTDIR: return "ENOTDIR";
-    default: { static char buf[16]; snprintf(buf, sizeof buf, "E%d", e); return buf; }
-    }
-}
+#include "errname.h"
 
 #ifndef MSG_COPY
 #define MSG_COPY 040000

@@ -29,14 +29,7 @@ struct __user_cap_header_struct { unsigned version; int pid; };
 struct __user_cap_data_struct { unsigned effective, permitted, inheritable; };
 #include <sys/prctl.h>
 
-static const char *errname(int e) {
-    switch (e) {
-    case EINVAL: return "EINVAL"; case ENOENT: return "ENOENT"; case EPERM: return "EPERM";
-    case EBUSY: return "EBUSY"; case EBADF: return "EBADF"; case ENOSPC: return "ENOSPC";
-    case EUSERS: return "EUSERS"; case EACCES: return "EACCES"; case EFAULT: return "EFAULT";
-    default: { static char buf[16]; snprintf(buf, sizeof buf, "E%d", e); return buf; }
-    }
-}
+#include "errname.h"
 
 static void say(const char *what, long r) {
     if (r < 0) printf("%s = -1 %s\n", what, errname(errno));
