@@ -92,6 +92,7 @@ class Machine:
     """Runs the guest tasks of one Kernel on Unicorn (one engine per address space)."""
 
     few_tasks = FEW_TASKS  # (the compiled hand-off asks the same question as hand_off)
+    hand_off_enabled = True  # the tests switch it off to compare both ways (compiled ones too)
     # FUTEX_WAIT that blocks (with the hand-off) and FUTEX_WAKE with waiters in the compiled hook
     # (jit/fastpath/kernel.py); the tests switch it off to compare both ways
     futex_compiled = True
@@ -139,7 +140,6 @@ class Machine:
         self.preempted = -1  # the row whose turn ended while it could still run (nivcsw)
         self.context_switches = 0  # switches from one guest task to another (/proc/stat's ctxt)
         self.hand_offs = 0  # turns taken inside the syscall hook (hand_off)
-        self.hand_off_enabled = True  # the tests switch it off to compare both ways
         self._until = None  # run()'s until: asked between turns, so no turn is taken in a hook
         # --strace prints every syscall, so it keeps every call on the Python hook.
         fast = fast_path and self.strace is None
