@@ -769,6 +769,23 @@ def _log_key(ctl, what, q, kind, a, b):
 
 
 @jit
+def _unlog_new(ctl, q):
+    """Queue ``q`` goes before Python saw it made: drop its LOG_NEW row instead of logging the
+    free (the key dict ends the same; a key has one live queue at a time, so no later row is
+    about its key). True if there was one."""
+    log = numba.carray(_as_ptr(ctl[C_LOG], numba.int64), (LOG_ROWS, LOG_COLS))
+    n = ctl[C_NLOG]
+    for k in range(n - 1, -1, -1):
+        if log[k, 0] == LOG_NEW and log[k, 4] == q:
+            for j in range(k, n - 1):
+                for c in range(LOG_COLS):
+                    log[j, c] = log[j + 1, c]
+            ctl[C_NLOG] = n - 1
+            return True
+    return False
+
+
+@jit
 def _drop_waiter(ctl, w):
     """futex._drop: unlink waiter ``w`` (its queue freed, and logged, when it empties), free the
     row. Returns its task."""
@@ -788,7 +805,8 @@ def _drop_waiter(ctl, w):
         kind = numba.carray(_as_ptr(ctl[C_Q_KIND], numba.uint8), (ctl[C_Q_CAP],))
         a = _c_i64(ctl, C_Q_A, C_Q_CAP)
         b = _c_u64(ctl, C_Q_B, C_Q_CAP)
-        _log_key(ctl, LOG_FREE, q, numba.int64(kind[q]), a[q], numba.int64(b[q]))
+        if not _unlog_new(ctl, q):
+            _log_key(ctl, LOG_FREE, q, numba.int64(kind[q]), a[q], numba.int64(b[q]))
         q_head[q] = -1
         q_tail[q] = -1
         kind[q] = 0
