@@ -112,7 +112,10 @@ def test_a_forgotten_key_log_is_caught(futexdiff, monkeypatch):
         catch_up(self)
 
     _, ms, ss = _run(futexdiff, ["400"], monkeypatch, False)
-    fast, mf, sf = _run(futexdiff, ["400"], monkeypatch, True,
-                        plant=lambda mp: mp.setattr(FastPath, "catch_up", forgetful))
+    try:
+        _, mf, sf = _run(futexdiff, ["400"], monkeypatch, True,
+                         plant=lambda mp: mp.setattr(FastPath, "catch_up", forgetful))
+    except KeyError:  # (run_guest is strict: the kernel's internal error ends the run)
+        return  # caught: Python's futex code met a queue the dict did not know
     diff = _first_difference(sf, ss)
     assert diff is not None and diff[1] in ("futex_keys", "number of snapshots"), diff

@@ -147,6 +147,7 @@ class FastPath:
         def slow_hook(uch, user_data):
             if pending[L.C_PENDING]:
                 self.catch_up()
+            pending[L.C_FX_VALID] = 0  # Python may change what the futex slots mirror
             slow(uch, user_data)
 
         self._slow = _HOOK_INSN_CB(slow_hook)  # alive as long as the hook
@@ -274,7 +275,7 @@ class FastPath:
         if (tasks.capacity, groups.capacity, rlimit_sets.capacity,
                 namespaces.capacity, waiters.capacity, queues.capacity) != self._caps:
             self.sync()
-        else:
+        elif self._ctl_mv[L.C_FX_WANTED]:
             self.fx_load()
 
     # -- the futex section (kernel.py) ---------------------------------------------------------------
@@ -307,6 +308,8 @@ class FastPath:
               and not m.pending_release and not w.io_waits.count and not w.index.ptraced
               and m.main_row >= 0)
         mv[L.C_HANDOFF_OK] = 1 if ok else 0
+        mv[L.C_FX_WANTED] = 0
+        mv[L.C_FX_VALID] = 1
         if ok:
             mv[L.C_FEW] = 1 if len(m.tasks) <= m.few_tasks else 0
             mv[L.C_MAIN_TG] = int(w.tasks.tg[m.main_row])

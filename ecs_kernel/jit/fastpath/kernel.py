@@ -44,7 +44,7 @@ from ecs_kernel.jit.fastpath.layout import (C_CLOCK_GETTIME, C_COUNTS, C_CPU0, C
                                             C_HOST_CLOCK, C_HOST_SIGNAL)
 from ecs_kernel.jit.fastpath.layout import (
     C_CONTENDED, C_CPU_SEEN, C_CTX, C_CTX_REG_READ, C_CTX_RESTORE, C_CTX_SAVE, C_FEW, C_FLT_SEEN,
-    C_FX_HANDOFFS, C_FX_ON, C_FX_WAITS, C_FX_WAKES, C_G_EXITING, C_GETRUSAGE, C_HANDOFF_OK, C_LOG,
+    C_FX_HANDOFFS, C_FX_ON, C_FX_VALID, C_FX_WAITS, C_FX_WANTED, C_FX_WAKES, C_G_EXITING, C_GETRUSAGE, C_HANDOFF_OK, C_LOG,
     C_MAIN_TG, C_MONO, C_NLOG, C_PENDING, C_Q_A, C_Q_ALIVE, C_Q_B, C_Q_CAP, C_Q_COUNT, C_Q_FREE,
     C_Q_GEN, C_Q_HEAD, C_Q_KIND, C_Q_META, C_Q_TAIL, C_REAL, C_SWITCHES, C_T_ALIVE, C_T_BLOCK,
     C_T_CAP, C_T_CPU_USER, C_T_CPUS_ALLOWED, C_T_EXIT_STATE, C_T_FUTEX_WAITER, C_T_GUEST,
@@ -1047,12 +1047,21 @@ def futex(uch, ctl, row):
     uaddr = _arg(uch, ctl, UC_X86_REG_RDI)
     op = _s32(_arg(uch, ctl, UC_X86_REG_RSI))
     cmd = op & FUTEX_CMD_MASK
+    # The futex section's slots are brought up to date only when a futex call asks for them
+    # (C_FX_WANTED: the next after_slow loads them), not at every slow syscall.
+    valid = ctl[C_FX_ON] and ctl[C_FX_VALID]
     if cmd == FUTEX_WAKE or cmd == FUTEX_WAKE_BITSET:
         val3 = _arg(uch, ctl, UC_X86_REG_R9)  # (the sixth argument)
-        if not ctl[C_FX_ON]:
-            return futex_wake(ctl, uaddr, op, val3)
+        if not valid:
+            r = futex_wake(ctl, uaddr, op, val3)
+            if r == SLOW and ctl[C_FX_ON]:
+                ctl[C_FX_WANTED] = 1
+            return r
         return futex_wake_waiters(ctl, row, uaddr, op, _arg(uch, ctl, UC_X86_REG_RDX), val3)
     if (cmd == FUTEX_WAIT or cmd == FUTEX_WAIT_BITSET) and ctl[C_FX_ON]:
+        if not valid:
+            ctl[C_FX_WANTED] = 1
+            return SLOW
         val = _arg(uch, ctl, UC_X86_REG_RDX)
         timeout = _arg(uch, ctl, UC_X86_REG_R10)
         val3 = _arg(uch, ctl, UC_X86_REG_R9)

@@ -81,6 +81,8 @@ C_Q_META = C_FX + 24  # address of futex_queues' meta
 C_FX_WAITS = C_FX + 25  # counters: waits that blocked here, wakes with waiters served here,
 C_FX_WAKES = C_FX + 26  # hand-offs taken here (statistics for tests and the bench)
 C_FX_HANDOFFS = C_FX + 27
+C_FX_VALID = C_FX + 28  # 1: the slots above are Python's state (fx_load ran since the last entry)
+C_FX_WANTED = C_FX + 29  # a futex call found them stale: after_slow runs fx_load
 # Column pointers of the futex section.
 C_X = C_FX + 32
 C_T_MM, C_T_GUEST, C_T_ALIVE, C_T_RUN_STATE, C_T_BLOCK, C_T_EXIT_STATE, C_T_RET = range(C_X, C_X + 7)
