@@ -9,8 +9,15 @@ a small update of component columns or guest memory:
 getpid, getppid, gettid, getuid, geteuid, getgid, getegid, clock_gettime, clock_getres,
 gettimeofday, time, rt_sigprocmask (when the new mask makes no pending signal deliverable),
 sched_yield (when nothing else is runnable), futex FUTEX_WAKE / FUTEX_WAKE_BITSET (when no task
-waits), getrlimit and prlimit64 reads, brk when the break stays inside its current pages (and
-brk(0), the query).
+waits, and on a private futex with waiters), FUTEX_WAIT / FUTEX_WAIT_BITSET on a private futex
+without a timeout (EAGAIN, and a wait that blocks when the run loop's next turn would be another
+thread of this engine: the turn is taken in the hook, as Machine.hand_off takes it), getrlimit
+and prlimit64 reads, brk when the break stays inside its current pages (and brk(0), the query).
+
+The futex calls change World columns only; what Python keeps beside them (the futex tables' row
+counts, the key -> queue dict, the Machine's current task and counters) is brought up to date by
+:meth:`FastPath.catch_up` at the next way into Python, and loaded back by :meth:`FastPath.fx_load`
+when a futex call asks (``tests/guests/test_futex_handoff.py`` compares both ways).
 
 On the way back to user mode Python runs due timers and delivers signals
 (``Machine.after_syscall``); the compiled hook answers only when that would do nothing: no
