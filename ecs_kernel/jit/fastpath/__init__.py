@@ -99,6 +99,7 @@ FX_COLUMNS = (
     (L.C_T_MIN_FLT, "tasks", "min_flt", np.int64),
     (L.C_T_PTRACE_EVENT_PENDING, "tasks", "ptrace_event_pending", np.uint8),
     (L.C_T_PTRACE_RESTART_SHOWN, "tasks", "ptrace_restart_shown", np.bool_),
+    (L.C_T_USERNS, "tasks", "userns", np.int32),
     (L.C_G_EXITING, "thread_groups", "exiting", np.bool_),
     (L.C_W_TASK, "futex_waiters", "task", np.int32), (L.C_W_QUEUE, "futex_waiters", "queue", np.int32),
     (L.C_W_BITSET, "futex_waiters", "bitset", np.uint32),

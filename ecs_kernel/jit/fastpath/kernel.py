@@ -51,7 +51,8 @@ from ecs_kernel.jit.fastpath.layout import (
     C_T_MIN_FLT, C_T_MM, C_T_N, C_T_NVCSW, C_T_PTRACE_EVENT_PENDING, C_T_PTRACE_INJECT,
     C_T_PTRACE_RESTART_SHOWN, C_T_RESTART_FLAGS, C_T_RET, C_T_RSEQ_ADDR, C_T_RSEQ_EVENT,
     C_T_RUN_STATE, C_T_SIG_WAIT_SET, C_T_STOP_BLOCK, C_T_STOP_RUN_STATE, C_T_SYSCALL_WORK,
-    C_UNBOUNDED, C_W_ALIVE, C_W_BITSET, C_W_CAP, C_W_DEADLINE, C_W_FLAGS, C_W_FREE, C_W_GEN,
+    C_T_USERNS, C_UNBOUNDED, C_W_ALIVE, C_W_BITSET, C_W_CAP, C_W_DEADLINE, C_W_FLAGS, C_W_FREE,
+    C_W_GEN,
     C_W_META, C_W_NEXT, C_W_PREV, C_W_QUEUE, C_W_TASK, C_W_UADDR, C_W_VAL, LOG_ROWS)
 from ecs_kernel.abi import (BLOCK_EXEC, BLOCK_FUTEX, BLOCK_NONE, BLOCK_PTRACE,
                             BLOCK_SIGTIMEDWAIT, BLOCK_STOPPED, BLOCK_VFORK, ERESTART_RESTARTBLOCK,
@@ -716,6 +717,8 @@ def _next_turn(ctl, row):
     if nxt == row or mm[nxt] != mm[row] or _c_u8(ctl, C_T_SYSCALL_WORK)[nxt] \
             or _deliverable(ctl, nxt, run_state[nxt], block[nxt]):
         return -1
+    if _c_i32(ctl, C_T_USERNS, C_T_CAP)[nxt]:
+        return -1  # (a task in a user namespace takes every call to Python: FastPath.after_slow)
     contended = ready > 1
     if contended and ctl[C_UNBOUNDED]:
         return -1

@@ -94,5 +94,6 @@ C_W_TASK, C_W_QUEUE, C_W_BITSET, C_W_DEADLINE, C_W_NEXT, C_W_PREV = range(C_X + 
 C_W_UADDR, C_W_VAL, C_W_FLAGS, C_W_ALIVE, C_W_GEN, C_W_FREE = range(C_X + 29, C_X + 35)
 C_Q_HEAD, C_Q_TAIL, C_Q_COUNT, C_Q_KIND, C_Q_A, C_Q_B = range(C_X + 35, C_X + 41)
 C_Q_ALIVE, C_Q_GEN, C_Q_FREE = range(C_X + 41, C_X + 44)
+C_T_USERNS = C_X + 44
 LOG_ROWS = 64  # key-log rows; a call that could overflow it goes to Python (which drains it)
 CTL_SIZE = C_X + 48
