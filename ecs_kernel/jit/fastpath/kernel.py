@@ -978,6 +978,13 @@ def _switch(uch, ctl, row, nxt, rip):
 
 
 @jit
+def _load32(host):
+    b = numba.carray(_as_ptr(host, numba.uint8), (4,))
+    return numba.int64(b[0]) | (numba.int64(b[1]) << 8) | (numba.int64(b[2]) << 16) \
+        | (numba.int64(b[3]) << 24)
+
+
+@jit
 def _store32(host, off, v):
     b = numba.carray(_as_ptr(host + off, numba.uint8), (4,))
     for k in range(4):
@@ -997,7 +1004,7 @@ def futex_wait_hand_off(uch, ctl, row, uaddr, op, val, timeout, val3, rip):
     host = guest_ptr(ctl, uaddr, 4, False)
     if host == FAULT or host == SLOW:
         return SLOW
-    word = numba.int64(_load(host) & numba.uint64(U32))
+    word = _load32(host)  # (4 bytes: the row may end right after the word)
     if word != val & U32:
         return -EAGAIN
     fw = _c_i32(ctl, C_T_FUTEX_WAITER, C_T_CAP)
