@@ -995,9 +995,11 @@ def _store32(host, off, v):
 def futex_wait_hand_off(uch, ctl, row, uaddr, op, val, timeout, val3, rip):
     """sys_futex / futex.futex_wait for FUTEX_WAIT(_BITSET) on a private futex without a
     timeout: -EAGAIN when the word changed; when it blocks, only with the hand-off (HANDED)."""
-    if not (op & FUTEX_PRIVATE_FLAG) or op & FUTEX_CLOCK_REALTIME or timeout != 0:
-        return SLOW
     cmd = op & FUTEX_CMD_MASK
+    if not (op & FUTEX_PRIVATE_FLAG) or timeout != 0:
+        return SLOW
+    if op & FUTEX_CLOCK_REALTIME and cmd != FUTEX_WAIT_BITSET:
+        return SLOW  # ENOSYS: Python's (glibc's condvars pass the flag with no timeout: served)
     bitset = numba.int64(FUTEX_BITSET_MATCH_ANY) if cmd == FUTEX_WAIT else val3 & U32
     if bitset == 0 or uaddr & 3:
         return SLOW  # EINVAL: Python's
