@@ -5,6 +5,10 @@ Machine.hand_off) leaves it. The same guest runs both ways; at each of its progr
 write(2), which Python serves: the compiled calls before it have been caught up) the whole World
 is snapshotted, and the snapshots, the hand-off counts and the output must agree (and the output
 with Linux's)."""
+import signal
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -14,6 +18,8 @@ from ecs_kernel.jit.fastpath import FastPath
 from ecs_kernel.jit.fastpath.layout import C_NLOG
 from ecs_kernel.testing.compare import world_snapshot
 from tests.guests.harness import run_guest, run_native
+
+CLI = [sys.executable, "-c", "import sys; from ecs_kernel.cli import main; sys.exit(main())"]
 
 # Host time and what follows from it: the CPU and faults each task is charged (the emulator
 # thread's, between two reads of the host's clocks), the kernel clock's marks.
@@ -119,3 +125,22 @@ def test_a_forgotten_key_log_is_caught(futexdiff, monkeypatch):
         return  # caught: Python's futex code met a queue the dict did not know
     diff = _first_difference(sf, ss)
     assert diff is not None and diff[1] in ("futex_keys", "number of snapshots"), diff
+
+
+def test_a_run_checkpointed_after_compiled_hand_offs_restores(futexdiff, tmp_path):
+    """run --checkpoint-on USR1 once 10,000 rounds are done (past the tier-up: the hand-offs
+    are compiled by then): the saved World, with the waiter rows compiled calls wrote and the
+    mirrors caught up, restores in a new process and prints the rest as Linux does."""
+    native = subprocess.run([futexdiff, "40000"], capture_output=True, timeout=300)
+    path = tmp_path / "fx.ckpt"
+    p = subprocess.Popen([*CLI, "run", "--checkpoint-on", "USR1", "--checkpoint-to", str(path),
+                          "--", futexdiff, "40000"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    first = b"".join(p.stdout.readline() for _ in range(200))  # rounds 0 .. 9950
+    p.send_signal(signal.SIGUSR1)
+    out, err = p.communicate(timeout=600)
+    assert p.returncode == 0 and path.exists(), err
+    rest = subprocess.run([*CLI, "restore", str(path)], capture_output=True, timeout=600,
+                          stdin=subprocess.DEVNULL)
+    assert rest.returncode == native.returncode == 0, rest.stderr
+    assert first + out + rest.stdout == native.stdout
