@@ -12,7 +12,8 @@ which a loaded machine inflates less than the wall time. Issue 15's goal: under 
 ``--switch``: CPU per futex round trip of tests/guests/src/pingpong.c (two threads handing a
 token back and forth), with 0 and with 200 more threads blocked meanwhile: the CPU time of a run
 of R2 round trips less that of R1 (both past the tier-up to compiled code), over R2 - R1, median
-of ``--runs`` pairs. A turn of the run loop must not cost more with more tasks.
+of ``--runs`` pairs (``--switch-rounds R1 R2``, default 4000 8000). A turn of the run loop must
+not cost more with more tasks.
 
 ``--baseline CHECKOUT`` runs another checkout's ecs-kernel in the same rounds (e.g. main).
 """
@@ -100,11 +101,14 @@ def main(argv=None) -> int:
     ap.add_argument("--baseline", metavar="CHECKOUT", help="another checkout, in the same rounds")
     ap.add_argument("--switch", action="store_true", help="the futex round trip with 0 and 200 "
                     "threads blocked instead of start-up")
+    ap.add_argument("--switch-rounds", type=int, nargs=2, metavar=("R1", "R2"), default=(4000, 8000),
+                    help="--switch's two runs' round trips (a compiled round trip of a few us "
+                    "needs R2 - R1 large enough to stand out of start-up's noise)")
     args = ap.parse_args(argv)
     d = Path(tempfile.mkdtemp(prefix="ecs-bench-startup-", dir="/var/tmp"))
     try:
         if args.switch:
-            print(switch(d, max(args.runs, 1), args.baseline))
+            print(switch(d, max(args.runs, 1), args.baseline, *args.switch_rounds))
         else:
             print(startup(d, max(args.runs, 1), args.baseline))
     finally:

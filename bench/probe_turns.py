@@ -122,6 +122,7 @@ def calls(rounds: int) -> None:
             st = pstats.Stats(pr)
             return st.total_calls, st
 
+        count(rounds)  # numba's import and load, once per process: not in either count
         a, _ = count(rounds)
         b, st = count(2 * rounds)
         print(f"Python calls per round trip: {(b - a) / rounds:.1f}")

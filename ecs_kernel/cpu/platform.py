@@ -48,6 +48,7 @@ from ..errors import E, KernelError
 from ..jit import blockquantum, tlbfill
 from ..jit.blockquantum import BQ_BUDGET, BQ_ENDED, BQ_SIZE, BQ_STOP
 from ..jit.fastpath import FastPath
+from ..jit.fastpath.layout import C_HANDOFF_OK, C_UNBOUNDED
 from ..jit.options import is_promoted, promote
 from ..jit.tlbfill import (TLB_BYPASS, TLB_FAULT_ACCESS, TLB_FAULT_ADDR, TLB_FAULT_CODE,
                            TLB_FAULT_SIGBUS, TLB_MISS_HOOK, TLB_MISSES)
@@ -627,6 +628,8 @@ class Platform:
         if self.stop_reason is None or self.stop_reason in ("requantum", "tier-up"):
             self.stop_reason = reason
         uch = self.current_uch if uch is None else uch
+        if self.fastpath is not None:
+            self.fastpath.ctl[C_HANDOFF_OK] = 0  # no turn is taken in the hook after a stop
         if uch is not None:
             uclib.uc_emu_stop(uch)
 
@@ -635,6 +638,8 @@ class Platform:
         must die of it. Stopping Unicorn asynchronously can re-execute one instruction (DESIGN's
         hazard), which is harmless here because the guest never runs again."""
         self.host_signal = signo
+        if self.fastpath is not None:
+            self.fastpath.ctl[C_HANDOFF_OK] = 0
         uch = self.current_uch
         if uch is not None:
             uclib.uc_emu_stop(uch)
@@ -655,6 +660,8 @@ class Platform:
         if self.fastpath is not None:
             self.fastpath.sync()  # Python ran since the last syscall: tables may have grown
         self.running_unbounded = not quantum
+        if self.fastpath is not None:
+            self.fastpath.ctl[C_UNBOUNDED] = 1 if self.running_unbounded else 0
         tlb = gm.aspace.tlb_ctl
         tlb[TLB_FAULT_CODE] = 0
         if gm.tlb_hook is not None and not gm.tlb_compiled and is_promoted():
@@ -678,6 +685,8 @@ class Platform:
         try:
             uc.emu_start(self.regs.read(uc, X.UC_X86_REG_RIP), 0, count=0 if by_blocks else quantum)
         except UcError as e:
+            if self.fastpath is not None:
+                self.fastpath.catch_up()  # (before anything reads the Machine's current task)
             if self.fault_signal:
                 pass  # the interrupt hook saw the exception first
             elif e.errno == _ucc.UC_ERR_EXCEPTION and tlb[TLB_FAULT_CODE]:
@@ -699,6 +708,8 @@ class Platform:
                     self.fault_addr, self.fault_code = uc.reg_read(X.UC_X86_REG_RIP), ILL_ILLOPN
                 elif self.fault_signal == SIGBUS:
                     self.fault_code = BUS_ADRALN
+        if self.fastpath is not None:
+            self.fastpath.catch_up()  # what compiled futex calls and hand-offs changed
         if self.port_fault_rip is not None:
             uc.reg_write(X.UC_X86_REG_RIP, self.port_fault_rip)
             self.port_fault_rip = None

@@ -91,6 +91,12 @@ _BLOCK_NAMES = {v: k for k, v in vars(Block).items() if k.isupper() and isinstan
 class Machine:
     """Runs the guest tasks of one Kernel on Unicorn (one engine per address space)."""
 
+    few_tasks = FEW_TASKS  # (the compiled hand-off asks the same question as hand_off)
+    hand_off_enabled = True  # the tests switch it off to compare both ways (compiled ones too)
+    # FUTEX_WAIT that blocks (with the hand-off) and FUTEX_WAKE with waiters in the compiled hook
+    # (jit/fastpath/kernel.py); the tests switch it off to compare both ways
+    futex_compiled = True
+
     def __init__(self, kernel, fs, *, strace=None, seed: int | None = None, strict: bool = False,
                  stderr=None, fast_path: bool = True, fast_path_after: int = 0, clock=None,
                  deterministic: bool = False, tlb_fills_before_compile: int | None = None):
@@ -134,7 +140,6 @@ class Machine:
         self.preempted = -1  # the row whose turn ended while it could still run (nivcsw)
         self.context_switches = 0  # switches from one guest task to another (/proc/stat's ctxt)
         self.hand_offs = 0  # turns taken inside the syscall hook (hand_off)
-        self.hand_off_enabled = True  # the tests switch it off to compare both ways
         self._until = None  # run()'s until: asked between turns, so no turn is taken in a hook
         # --strace prints every syscall, so it keeps every call on the Python hook.
         fast = fast_path and self.strace is None
@@ -242,6 +247,7 @@ class Machine:
         gm.aspace.argv, gm.aspace.envp = prog.argv, prog.envp
         task.comm = os.path.basename(os.fsencode(path))[:15]
         task.ctx = task.initial_regs = None
+        self._note_ctx(row, None)
         self.update_timer_deadline()
         if self.current == row:
             self.platform.current_uch = gm.uc._uch
@@ -259,6 +265,7 @@ class Machine:
         task = Task(w, row, self, self.fs)
         gm, prog = self._load(task, path, argv, envp)
         self.tasks[row] = task
+        self._note_ctx(row, None)
         self.world.tasks.guest[row] = True
         self._commit_exec(task, gm, prog, path)
         self.switch_to(row)
@@ -314,6 +321,7 @@ class Machine:
         ct = Task(w, child, self, self.fs)  # its fs_contexts row: the kernel's clone (CLONE_FS)
         ct.mm = gm.aspace
         self.tasks[child] = ct
+        self._note_ctx(child, None)
         w.tasks.guest[child] = True
         if self.strace is not None:
             self.strace.attach(ct)
@@ -481,6 +489,7 @@ class Machine:
             if prev is not None:
                 if prev.ctx is None:
                     prev.ctx = uc.context_save()
+                    self._note_ctx(loaded, prev.ctx)
                 else:
                     uc.context_update(prev.ctx)
             if task.initial_regs is None and task.ctx is not None:
@@ -489,8 +498,15 @@ class Machine:
             # a new thread's first registers, or a restored task's (its engine is new)
             sigframe.load_context(uc, *task.initial_regs)
             task.initial_regs = None
+            self._note_ctx(row, task.ctx)
         gm.loaded_row = row
         return uc
+
+    def _note_ctx(self, row: int, ctx) -> None:
+        """The compiled hand-off's view of ``row``'s saved registers (FastPath.note_ctx)."""
+        fp = self.platform.fastpath
+        if fp is not None:
+            fp.note_ctx(row, ctx)
 
     def tracee_fpregs(self, row: int, image: bytes | None = None) -> bytes:
         """The FXSAVE image of stopped task ``row`` (PTRACE_GETFPREGS); with ``image``, load it
@@ -936,6 +952,7 @@ class Machine:
                 if r in (self.main_row, self.current):
                     continue  # the program's own row: its status is read after the loop
                 del self.tasks[r]  # a freed row's ``guest`` column went back to False
+                self._note_ctx(r, None)
 
     # -- clocks and deadlines -------------------------------------------------------------------
     def sync_clock(self) -> None:

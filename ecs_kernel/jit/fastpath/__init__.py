@@ -9,8 +9,15 @@ a small update of component columns or guest memory:
 getpid, getppid, gettid, getuid, geteuid, getgid, getegid, clock_gettime, clock_getres,
 gettimeofday, time, rt_sigprocmask (when the new mask makes no pending signal deliverable),
 sched_yield (when nothing else is runnable), futex FUTEX_WAKE / FUTEX_WAKE_BITSET (when no task
-waits), getrlimit and prlimit64 reads, brk when the break stays inside its current pages (and
-brk(0), the query).
+waits, and on a private futex with waiters), FUTEX_WAIT / FUTEX_WAIT_BITSET on a private futex
+without a timeout (EAGAIN, and a wait that blocks when the run loop's next turn would be another
+thread of this engine: the turn is taken in the hook, as Machine.hand_off takes it), getrlimit
+and prlimit64 reads, brk when the break stays inside its current pages (and brk(0), the query).
+
+The futex calls change World columns only; what Python keeps beside them (the futex tables' row
+counts, the key -> queue dict, the Machine's current task and counters) is brought up to date by
+:meth:`FastPath.catch_up` at the next way into Python, and loaded back by :meth:`FastPath.fx_load`
+when a futex call asks (``tests/guests/test_futex_handoff.py`` compares both ways).
 
 On the way back to user mode Python runs due timers and delivers signals
 (``Machine.after_syscall``); the compiled hook answers only when that would do nothing: no
@@ -42,8 +49,14 @@ from __future__ import annotations
 
 import ctypes
 
+from ...cpu.scheduler import RoundRobin
+from ...systems.cpu_clocks import set_realtime
+from ...systems.futex import apply_key_log
+from ..futex_batch import LOG_COLS
+
 import numpy as np
 
+from . import layout as L
 from .layout import (CTL_SIZE, C_CLOCK_GETTIME, C_COUNTS, C_CPU0, C_CURRENT, C_ENABLED,
                      C_FAST_CALLS, C_FUTEX_WAITERS, C_G_LEADER, C_G_PENDING, C_G_RLIMITS,
                      C_HOST_CLOCK, C_MM_BRK, C_MM_CAP, C_MM_N, C_MM_T, C_N_LEVEL, C_N_PARENT,
@@ -66,7 +79,42 @@ COLUMNS = (
     (C_R_CUR, "rlimit_sets", "rlim_cur", np.uint64), (C_R_MAX, "rlimit_sets", "rlim_max", np.uint64),
     (C_N_LEVEL, "pid_namespaces", "level", np.int32), (C_N_PARENT, "pid_namespaces", "parent", np.int32),
 )
-TABLES = ("tasks", "thread_groups", "rlimit_sets", "pid_namespaces")
+# The futex section's (kernel.py: waits that block, wakes with waiters, the hand-off).
+FX_COLUMNS = (
+    (L.C_T_MM, "tasks", "mm", np.int32), (L.C_T_GUEST, "tasks", "guest", np.bool_),
+    (L.C_T_ALIVE, "tasks", "alive", np.bool_), (L.C_T_RUN_STATE, "tasks", "run_state", np.uint8),
+    (L.C_T_BLOCK, "tasks", "block", np.uint8), (L.C_T_EXIT_STATE, "tasks", "exit_state", np.uint8),
+    (L.C_T_RET, "tasks", "ret", np.int64),
+    (L.C_T_FUTEX_WAITER, "tasks", "futex_waiter", np.int32),
+    (L.C_T_RESTART_FLAGS, "tasks", "futex_restart_flags", np.uint8),
+    (L.C_T_STOP_RUN_STATE, "tasks", "stop_run_state", np.uint8),
+    (L.C_T_STOP_BLOCK, "tasks", "stop_block", np.uint8),
+    (L.C_T_SYSCALL_WORK, "tasks", "syscall_work", np.uint8),
+    (L.C_T_PTRACE_INJECT, "tasks", "ptrace_inject", np.uint8),
+    (L.C_T_SIG_WAIT_SET, "tasks", "sig_wait_set", np.uint64),
+    (L.C_T_RSEQ_ADDR, "tasks", "rseq_addr", np.uint64),
+    (L.C_T_RSEQ_EVENT, "tasks", "rseq_event", np.bool_),
+    (L.C_T_CPUS_ALLOWED, "tasks", "cpus_allowed", np.uint64),
+    (L.C_T_NVCSW, "tasks", "nvcsw", np.int64), (L.C_T_CPU_USER, "tasks", "cpu_used_user_ns", np.int64),
+    (L.C_T_MIN_FLT, "tasks", "min_flt", np.int64),
+    (L.C_T_PTRACE_EVENT_PENDING, "tasks", "ptrace_event_pending", np.uint8),
+    (L.C_T_PTRACE_RESTART_SHOWN, "tasks", "ptrace_restart_shown", np.bool_),
+    (L.C_T_USERNS, "tasks", "userns", np.int32),
+    (L.C_G_EXITING, "thread_groups", "exiting", np.bool_),
+    (L.C_W_TASK, "futex_waiters", "task", np.int32), (L.C_W_QUEUE, "futex_waiters", "queue", np.int32),
+    (L.C_W_BITSET, "futex_waiters", "bitset", np.uint32),
+    (L.C_W_DEADLINE, "futex_waiters", "deadline", np.int64),
+    (L.C_W_NEXT, "futex_waiters", "w_next", np.int32), (L.C_W_PREV, "futex_waiters", "w_prev", np.int32),
+    (L.C_W_UADDR, "futex_waiters", "uaddr", np.uint64), (L.C_W_VAL, "futex_waiters", "val", np.uint32),
+    (L.C_W_FLAGS, "futex_waiters", "flags", np.uint8), (L.C_W_ALIVE, "futex_waiters", "alive", np.bool_),
+    (L.C_W_GEN, "futex_waiters", "gen", np.uint32),
+    (L.C_Q_HEAD, "futex_queues", "q_head", np.int32), (L.C_Q_TAIL, "futex_queues", "q_tail", np.int32),
+    (L.C_Q_COUNT, "futex_queues", "q_count", np.int32),
+    (L.C_Q_KIND, "futex_queues", "key_kind", np.uint8), (L.C_Q_A, "futex_queues", "key_a", np.int64),
+    (L.C_Q_B, "futex_queues", "key_b", np.uint64), (L.C_Q_ALIVE, "futex_queues", "alive", np.bool_),
+    (L.C_Q_GEN, "futex_queues", "gen", np.uint32),
+)
+TABLES = ("tasks", "thread_groups", "rlimit_sets", "pid_namespaces", "futex_waiters", "futex_queues")
 
 # Syscalls the compiled hook may answer (the rest always go to Python).
 FAST_SYSCALLS = ("getpid", "getppid", "gettid", "getuid", "geteuid", "getgid", "getegid",
@@ -100,7 +148,17 @@ class FastPath:
         self.user_data = ctypes.c_void_p(self.ctl.ctypes.data)
 
         # The handler may have grown a table or mapped memory: after_slow refreshes pointers.
-        self._slow = _HOOK_INSN_CB(make_slow_hook(self.after_slow))  # alive as long as the hook
+        # What compiled futex calls changed is brought into Python first (catch_up).
+        slow = make_slow_hook(self.after_slow)
+        pending = memoryview(self.ctl).cast("B").cast("q")
+
+        def slow_hook(uch, user_data):
+            if pending[L.C_PENDING]:
+                self.catch_up()
+            pending[L.C_FX_VALID] = 0  # Python may change what the futex slots mirror
+            slow(uch, user_data)
+
+        self._slow = _HOOK_INSN_CB(slow_hook)  # alive as long as the hook
         ctl = self.ctl
         ctl[C_SLOW_HOOK] = _addr(self._slow)
         ctl[C_REG_READ] = _addr(uclib.uc_reg_read)
@@ -119,6 +177,20 @@ class FastPath:
         self._ctl_mv = memoryview(self.ctl).cast("B").cast("q")  # cheaper item writes
         self._aspace = None
         self._t = None
+        # the futex section (kernel.py): meta arrays, the key log, the tasks' saved contexts
+        self._wmeta = np.zeros(4, np.int64)
+        self._qmeta = np.zeros(4, np.int64)
+        self._log = np.zeros((L.LOG_ROWS, LOG_COLS), np.int64)
+        self._ctxs = np.zeros(0, np.int64)
+        self._ctx_objs: dict = {}  # row -> the UcContext whose address is in _ctxs (kept alive)
+        self._wfree = self._qfree = None
+        ctl[L.C_W_META] = self._wmeta.ctypes.data
+        ctl[L.C_Q_META] = self._qmeta.ctypes.data
+        ctl[L.C_LOG] = self._log.ctypes.data
+        ctl[L.C_CTX_SAVE] = _addr(uclib.uc_context_save)
+        ctl[L.C_CTX_RESTORE] = _addr(uclib.uc_context_restore)
+        ctl[L.C_CTX_REG_READ] = _addr(uclib.uc_context_reg_read)
+        ctl[L.C_GETRUSAGE] = _addr(ctypes.CDLL(None).getrusage)
         from . import kernel  # numba: compiled or loaded from the disk cache here, not at import
         self.hook_address = kernel.hook_address()
 
@@ -149,9 +221,19 @@ class FastPath:
                     raise TypeError(f"{table}.{col}: the fast path expects contiguous {np.dtype(dtype)}")
                 ctl[slot] = arr.ctypes.data
                 keep.append(arr)
+            for slot, table, col, dtype in FX_COLUMNS:
+                arr = getattr(getattr(w, table), col)
+                if arr.dtype != dtype or not arr.flags.c_contiguous:
+                    raise TypeError(f"{table}.{col}: the fast path expects contiguous {np.dtype(dtype)}")
+                ctl[slot] = arr.ctypes.data
+                keep.append(arr)
             ctl[C_TIDS_STRIDE] = w.tasks.tids.shape[1]
+            ctl[L.C_T_CAP] = w.tasks.capacity
+            ctl[L.C_W_CAP] = w.futex_waiters.capacity
+            ctl[L.C_Q_CAP] = w.futex_queues.capacity
             self._keep = tuple(keep)
             self._key = key
+            self._rebuild_ctxs()
         self._tables, self._caps = tables, caps
         task = m.current_task
         aspace = task.mm if task is not None else None
@@ -167,6 +249,7 @@ class FastPath:
         else:
             self._aspace = self._t = None
             ctl[C_MM_N] = 0
+        self.fx_load()
 
     def switched(self) -> None:
         """Inside the hook, after the run loop's turn went to another thread of the same engine
@@ -196,10 +279,117 @@ class FastPath:
         d = self.machine.timer_deadline_ns  # a handler may arm or run timers
         self._ctl_mv[C_TIMER_DEADLINE] = -1 if d is None else self.machine.clock.host_deadline(d)
         self._ctl_mv[C_FUTEX_WAITERS] = self.machine.world.futex_waiters.count  # a wait may queue
-        tasks, groups, rlimit_sets, namespaces = self._tables
+        tasks, groups, rlimit_sets, namespaces, waiters, queues = self._tables
         if (tasks.capacity, groups.capacity, rlimit_sets.capacity,
-                namespaces.capacity) != self._caps:
+                namespaces.capacity, waiters.capacity, queues.capacity) != self._caps:
             self.sync()
+        elif self._ctl_mv[L.C_FX_WANTED]:
+            self.fx_load()
+
+    # -- the futex section (kernel.py) ---------------------------------------------------------------
+    def fx_load(self) -> None:
+        """Before compiled code runs again (Python may have changed anything): the futex tables'
+        row counts and free stacks, the tasks' count, and Machine.hand_off's machine-wide
+        conditions as one slot."""
+        m = self.machine
+        w = m.world
+        mv = self._ctl_mv
+        W, Q = w.futex_waiters, w.futex_queues
+        if len(W._free) < W.capacity or W._free is not self._wfree:
+            W.kernel_meta()  # (makes the free stack as long as the table)
+            self._wfree = W._free
+            mv[L.C_W_FREE] = W._free.ctypes.data
+        if len(Q._free) < Q.capacity or Q._free is not self._qfree:
+            Q.kernel_meta()
+            self._qfree = Q._free
+            mv[L.C_Q_FREE] = Q._free.ctypes.data
+        wm, qm = self._wmeta, self._qmeta
+        wm[0], wm[1], wm[2], wm[3] = W.n, W._nfree, W.count, W.capacity
+        qm[0], qm[1], qm[2], qm[3] = Q.n, Q._nfree, Q.count, Q.capacity
+        mv[L.C_T_N] = w.tasks.n
+        mv[L.C_FX_ON] = 1 if m.futex_compiled else 0
+        p = m.platform
+        ok = (m.futex_compiled and m.hand_off_enabled and m._until is None and not m.deterministic
+              and m.strace is None and type(m.scheduler) is RoundRobin and p.stop_reason is None
+              and not p.stop_requested and not p.host_signal and not m.host_signals.pending
+              and m.timer_deadline_ns is None and m.stop_deadline_ns is None
+              and not m.pending_release and not w.io_waits.count and not w.index.ptraced
+              and m.main_row >= 0)
+        mv[L.C_HANDOFF_OK] = 1 if ok else 0
+        mv[L.C_FX_WANTED] = 0
+        mv[L.C_FX_VALID] = 1
+        if ok:
+            mv[L.C_FEW] = 1 if len(m.tasks) <= m.few_tasks else 0
+            mv[L.C_MAIN_TG] = int(w.tasks.tg[m.main_row])
+            mv[L.C_UNBOUNDED] = 1 if p.running_unbounded else 0
+            mv[L.C_CPU_SEEN] = m._cpu_seen
+            mv[L.C_FLT_SEEN] = m._flt_seen
+
+    def catch_up(self) -> None:
+        """At a way into Python after compiled futex calls: the futex tables' row counts and
+        the key -> queue dict from the calls' meta and key log, and, after hand-offs taken in
+        compiled code, what Machine.hand_off would have set (the current task, the counters,
+        the clocks' last reads)."""
+        mv = self._ctl_mv
+        if not mv[L.C_PENDING]:
+            return
+        mv[L.C_PENDING] = 0
+        m = self.machine
+        w = m.world
+        w.futex_waiters.set_kernel_meta(self._wmeta)
+        w.futex_queues.set_kernel_meta(self._qmeta)
+        n = mv[L.C_NLOG]
+        if n:
+            apply_key_log(w, self._log, n)
+            mv[L.C_NLOG] = 0
+        k = mv[L.C_SWITCHES]
+        if k:
+            mv[L.C_SWITCHES] = 0
+            row = mv[C_CURRENT]
+            m.hand_offs += k
+            m.context_switches += k
+            m.last_turn = row
+            m.current = row
+            m.current_task = m.tasks[row]
+            m.memory_of(row).loaded_row = row
+            m.contended = bool(mv[L.C_CONTENDED])
+            m._cpu_seen = mv[L.C_CPU_SEEN]
+            m._flt_seen = mv[L.C_FLT_SEEN]
+            mono = mv[L.C_MONO]
+            if mono > w.now_ns:
+                w.now_ns = mono
+            set_realtime(w, mv[L.C_REAL])
+        mv[C_FUTEX_WAITERS] = w.futex_waiters.count
+
+    def note_ctx(self, row: int, ctx) -> None:
+        """Task ``row``'s saved registers are now ``ctx`` (a UcContext; None: it has none, or a
+        new thread's first registers wait to be loaded): what the compiled hand-off restores."""
+        if row >= len(self._ctxs):
+            self._rebuild_ctxs()
+            return
+        if ctx is None:
+            self._ctxs[row] = 0
+            self._ctx_objs.pop(row, None)
+        else:
+            self._ctxs[row] = ctx.context.value
+            self._ctx_objs[row] = ctx
+
+    def _rebuild_ctxs(self) -> None:
+        m = self.machine
+        cap = m.world.tasks.capacity
+        self._ctxs = np.zeros(cap, np.int64)
+        self._ctx_objs = {}
+        for r, t in m.tasks.items():
+            if t.ctx is not None and t.initial_regs is None:
+                self._ctxs[r] = t.ctx.context.value
+                self._ctx_objs[r] = t.ctx
+        self._ctl_mv[L.C_CTX] = self._ctxs.ctypes.data
+
+    @property
+    def fx_counts(self) -> tuple[int, int, int]:
+        """(waits that blocked, wakes with waiters, hand-offs) served in compiled code."""
+        c = self.ctl
+        return int(c[L.C_FX_WAITS]), int(c[L.C_FX_WAKES]), int(c[L.C_FX_HANDOFFS])
 
     # -- counters -------------------------------------------------------------------------------------
     @property

@@ -42,11 +42,34 @@ from ecs_kernel.jit.fastpath.layout import (C_CLOCK_GETTIME, C_COUNTS, C_CPU0, C
                                             C_T_SIG_PENDING, C_T_TG, C_T_TIDS, C_TASK_SIZE,
                                             C_TIDS_STRIDE, CTL_SIZE, MAX_COUNTED, C_TIMER_DEADLINE,
                                             C_HOST_CLOCK, C_HOST_SIGNAL)
+from ecs_kernel.jit.fastpath.layout import (
+    C_CONTENDED, C_CPU_SEEN, C_CTX, C_CTX_REG_READ, C_CTX_RESTORE, C_CTX_SAVE, C_FEW, C_FLT_SEEN,
+    C_FX_HANDOFFS, C_FX_ON, C_FX_VALID, C_FX_WAITS, C_FX_WANTED, C_FX_WAKES, C_G_EXITING, C_GETRUSAGE, C_HANDOFF_OK, C_LOG,
+    C_MAIN_TG, C_MONO, C_NLOG, C_PENDING, C_Q_A, C_Q_ALIVE, C_Q_B, C_Q_CAP, C_Q_COUNT, C_Q_FREE,
+    C_Q_GEN, C_Q_HEAD, C_Q_KIND, C_Q_META, C_Q_TAIL, C_REAL, C_SWITCHES, C_T_ALIVE, C_T_BLOCK,
+    C_T_CAP, C_T_CPU_USER, C_T_CPUS_ALLOWED, C_T_EXIT_STATE, C_T_FUTEX_WAITER, C_T_GUEST,
+    C_T_MIN_FLT, C_T_MM, C_T_N, C_T_NVCSW, C_T_PTRACE_EVENT_PENDING, C_T_PTRACE_INJECT,
+    C_T_PTRACE_RESTART_SHOWN, C_T_RESTART_FLAGS, C_T_RET, C_T_RSEQ_ADDR, C_T_RSEQ_EVENT,
+    C_T_RUN_STATE, C_T_SIG_WAIT_SET, C_T_STOP_BLOCK, C_T_STOP_RUN_STATE, C_T_SYSCALL_WORK,
+    C_T_USERNS, C_UNBOUNDED, C_W_ALIVE, C_W_BITSET, C_W_CAP, C_W_DEADLINE, C_W_FLAGS, C_W_FREE,
+    C_W_GEN,
+    C_W_META, C_W_NEXT, C_W_PREV, C_W_QUEUE, C_W_TASK, C_W_UADDR, C_W_VAL, LOG_ROWS)
+from ecs_kernel.abi import (BLOCK_EXEC, BLOCK_FUTEX, BLOCK_NONE, BLOCK_PTRACE,
+                            BLOCK_SIGTIMEDWAIT, BLOCK_STOPPED, BLOCK_VFORK, ERESTART_RESTARTBLOCK,
+                            ERESTARTNOHAND, ERESTARTNOINTR, ERESTARTSYS, EAGAIN,
+                            FUTEX_BITSET_MATCH_ANY, FUTEX_PRIVATE_FLAG, FUTEX_WAIT,
+                            FUTEX_WAIT_BITSET, KEY_PRIVATE, RUN_APP, RUN_BLOCKED,
+                            RUN_SYSCALL_EXIT, TASK_EXIT_INITIATED, TASK_EXIT_NONE, WF_PRIVATE)
 from ecs_kernel.jit.options import cfunc, jit, promote
 
 promote()  # this module is imported only to build the hook: its kernels are numba's from the start
+# (kernels of other modules imported after promote(): numba dispatchers, not placeholders)
+from ecs_kernel.jit.futex_batch import LOG_COLS, LOG_FREE, LOG_NEW, NO_DEADLINE  # noqa: E402
+from ecs_kernel.jit.links import append_one, unlink_one  # noqa: E402
+from ecs_kernel.jit.rows import table_alloc, table_free, table_has_room  # noqa: E402
 
 SLOW = -(1 << 62)  # "not handled here": the Python hook runs
+HANDED = SLOW + 1  # the call blocked and another thread runs on: rax is that thread's
 
 U32 = 0xFFFF_FFFF
 
@@ -56,6 +79,10 @@ UC_X86_REG_RDI = 39
 UC_X86_REG_RSI = 43
 UC_X86_REG_RDX = 40
 UC_X86_REG_R10 = 108
+UC_X86_REG_R9 = 107
+UC_X86_REG_RIP = 41
+RUSAGE_THREAD = 1
+RSEQ_AREA_LEN = 28  # sys_rseq._AREA: what notify_resume reads and writes
 
 
 # -- raw pointers and calls ------------------------------------------------------------------------
@@ -122,6 +149,35 @@ def _call_hook(typingctx, fn, uch, user_data):
         f = builder.inttoptr(args[0], fnty.as_pointer())
         builder.call(f, [args[1], args[2]])
         return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def _call_ctx(typingctx, fn, uch, ctx):
+    """``int (*fn)(uc_engine *, uc_context *)`` at address ``fn``: uc_context_save / restore."""
+    sig = types.int32(types.int64, types.voidptr, types.int64)
+
+    def codegen(context, builder, signature, args):
+        i8p = ir.IntType(8).as_pointer()
+        fnty = ir.FunctionType(ir.IntType(32), [i8p, i8p])
+        f = builder.inttoptr(args[0], fnty.as_pointer())
+        return builder.call(f, [args[1], builder.inttoptr(args[2], i8p)])
+
+    return sig, codegen
+
+
+@intrinsic
+def _call_ctx_reg(typingctx, fn, ctx, regid, buf):
+    """``int (*fn)(uc_context *, int, void *)`` at address ``fn``: uc_context_reg_read."""
+    sig = types.int32(types.int64, types.int64, types.int32, types.int64)
+
+    def codegen(context, builder, signature, args):
+        i8p = ir.IntType(8).as_pointer()
+        fnty = ir.FunctionType(ir.IntType(32), [i8p, ir.IntType(32), i8p])
+        f = builder.inttoptr(args[0], fnty.as_pointer())
+        return builder.call(f, [builder.inttoptr(args[1], i8p), args[2],
+                                builder.inttoptr(args[3], i8p)])
 
     return sig, codegen
 
@@ -358,8 +414,7 @@ def handle(uch, ctl, nr):
         return rt_sigprocmask(ctl, row, _arg(uch, ctl, UC_X86_REG_RDI), _arg(uch, ctl, UC_X86_REG_RSI),
                               _arg(uch, ctl, UC_X86_REG_RDX), _arg(uch, ctl, UC_X86_REG_R10))
     if nr == NR_FUTEX:
-        return futex_wake(ctl, _arg(uch, ctl, UC_X86_REG_RDI), _arg(uch, ctl, UC_X86_REG_RSI),
-                          _arg(uch, ctl, UC_X86_REG_R10))
+        return futex(uch, ctl, row)
     if nr == NR_GETRLIMIT:
         return getrlimit(ctl, row, _arg(uch, ctl, UC_X86_REG_RDI), _arg(uch, ctl, UC_X86_REG_RSI))
     if nr == NR_PRLIMIT64:
@@ -485,6 +540,8 @@ def futex_wake(ctl, uaddr, op, val3):
         return -EINVAL
     if cmd == FUTEX_WAKE_BITSET and (val3 & U32) == 0:
         return -EINVAL
+    if uaddr < 0 or uaddr > ctl[C_TASK_SIZE] - 4:
+        return -EFAULT  # futex.futex_key: outside the address range
     return 0
 
 
@@ -547,6 +604,484 @@ def brk(ctl, new):
     return SLOW
 
 
+# -- futex waits that block, wakes with waiters, and the hand-off ------------------------------------
+#
+# systems/futex.py's futex_wait / futex_wake for private futexes without a timeout, and
+# Machine.hand_off (cpu/task_run.py) for the wait: when the run loop's next turn would be another
+# thread of this engine, the turn is taken here, registers saved and restored through
+# uc_context_save / uc_context_restore on the tasks' own contexts. Every change is to World
+# columns (the waiter and queue rows allocated and freed as Table.alloc / free do, jit/rows.py);
+# what Python keeps beside them (the tables' row counts, the key -> queue dict, the Machine's
+# current task and counters) is brought up to date by FastPath.catch_up at the next Python entry,
+# from the meta arrays, the key log and the switch slots. Anything else is SLOW, decided before
+# anything changed. tests/jit/test_futex_handoff.py runs guests both ways and compares.
+
+@jit
+def _c_u8(ctl, slot):
+    return numba.carray(_as_ptr(ctl[slot], numba.uint8), (ctl[C_T_CAP],))
+
+
+@jit
+def _c_i32(ctl, slot, cap):
+    return numba.carray(_as_ptr(ctl[slot], numba.int32), (ctl[cap],))
+
+
+@jit
+def _c_u32(ctl, slot, cap):
+    return numba.carray(_as_ptr(ctl[slot], numba.uint32), (ctl[cap],))
+
+
+@jit
+def _c_i64(ctl, slot, cap):
+    return numba.carray(_as_ptr(ctl[slot], numba.int64), (ctl[cap],))
+
+
+@jit
+def _c_u64(ctl, slot, cap):
+    return numba.carray(_as_ptr(ctl[slot], numba.uint64), (ctl[cap],))
+
+
+@jit
+def _c_meta(ctl, slot):
+    return numba.carray(_as_ptr(ctl[slot], numba.int64), (4,))
+
+
+@jit
+def _deliverable(ctl, t, rs, b):
+    """task_signals.deliverable of task ``t`` were its run state ``rs`` and block ``b``."""
+    pend = _u64(ctl, C_T_SIG_PENDING, t) | _u64(ctl, C_G_PENDING, _i32(ctl, C_T_TG, t))
+    if _c_u8(ctl, C_T_PTRACE_INJECT)[t] and not (rs == RUN_BLOCKED and b == BLOCK_PTRACE):
+        return True
+    if pend == 0:
+        return False
+    m = _u64(ctl, C_T_SIG_MASK, t)
+    if rs == RUN_BLOCKED:
+        if b == BLOCK_STOPPED or b == BLOCK_VFORK or b == BLOCK_PTRACE or b == BLOCK_EXEC:
+            return False
+        if b == BLOCK_SIGTIMEDWAIT:
+            m &= ~_c_u64(ctl, C_T_SIG_WAIT_SET, C_T_CAP)[t]
+    return (pend & ~(m & ~numba.uint64(UNBLOCKABLE))) != 0
+
+
+@jit
+def _next_turn(ctl, row):
+    """Machine.hand_off's decision, as if ``row`` were blocked on its futex now: the row the run
+    loop's next turn goes to, when that turn may be taken here, else -1. ``ctl[C_SCRATCH + 6]``:
+    1 if another task is runnable beside it (Machine.contended)."""
+    if not ctl[C_HANDOFF_OK] or ctl[C_CLOCK_GETTIME] == 0:
+        return -1
+    n = ctl[C_T_N]
+    alive = _c_u8(ctl, C_T_ALIVE)
+    guest = _c_u8(ctl, C_T_GUEST)
+    run_state = _c_u8(ctl, C_T_RUN_STATE)
+    block = _c_u8(ctl, C_T_BLOCK)
+    exit_state = _c_u8(ctl, C_T_EXIT_STATE)
+    tg = _c_i32(ctl, C_T_TG, C_T_CAP)
+    exiting = _as_ptr(ctl[C_G_EXITING], numba.uint8)  # (indexed by thread-group rows only)
+    few = ctl[C_FEW]
+    main_tg = ctl[C_MAIN_TG]
+    main_alive = False
+    first = -1
+    after = -1
+    ready = 0
+    for r in range(n):
+        if not (alive[r] and guest[r]):
+            continue
+        es = exit_state[r]
+        rs = numba.int64(RUN_BLOCKED) if r == row else numba.int64(run_state[r])
+        b = numba.int64(BLOCK_FUTEX) if r == row else numba.int64(block[r])
+        g = tg[r]
+        if rs == RUN_BLOCKED and es == TASK_EXIT_NONE:
+            if few:
+                if _deliverable(ctl, r, rs, b):
+                    return -1
+            else:  # Machine._blocked_may_take_signal: a superset of deliverable
+                pend = _u64(ctl, C_T_SIG_PENDING, r) | _u64(ctl, C_G_PENDING, g)
+                m = _u64(ctl, C_T_SIG_MASK, r) & ~_c_u64(ctl, C_T_SIG_WAIT_SET, C_T_CAP)[r]
+                if pend & ~(m & ~numba.uint64(UNBLOCKABLE)):
+                    return -1
+        if es == TASK_EXIT_INITIATED or (exiting[g] and es == TASK_EXIT_NONE):
+            return -1  # Machine.exits_pending
+        if g == main_tg and es == TASK_EXIT_NONE:
+            main_alive = True
+        if es == TASK_EXIT_NONE and not exiting[g] and (rs == RUN_APP or rs == RUN_SYSCALL_EXIT):
+            ready += 1
+            if first < 0:
+                first = r
+            if after < 0 and r > row:
+                after = r
+    if exiting[main_tg] or not main_alive or ready == 0:
+        return -1
+    nxt = after if after >= 0 else first  # scheduler.RoundRobin.pick
+    mm = _c_i32(ctl, C_T_MM, C_T_CAP)
+    if nxt == row or mm[nxt] != mm[row] or _c_u8(ctl, C_T_SYSCALL_WORK)[nxt] \
+            or _deliverable(ctl, nxt, run_state[nxt], block[nxt]):
+        return -1
+    if _c_i32(ctl, C_T_USERNS, C_T_CAP)[nxt]:
+        return -1  # (a task in a user namespace takes every call to Python: FastPath.after_slow)
+    contended = ready > 1
+    if contended and ctl[C_UNBOUNDED]:
+        return -1
+    ctx = _c_i64(ctl, C_CTX, C_T_CAP)
+    if ctx[row] == 0 or ctx[nxt] == 0:
+        return -1  # a first switch (no saved context yet), or a new thread's first registers
+    if run_state[nxt] == RUN_SYSCALL_EXIT:  # Machine.syscall_exit's plain case only
+        ret = _c_i64(ctl, C_T_RET, C_T_CAP)[nxt]
+        if ret == -ERESTARTSYS or ret == -ERESTARTNOINTR or ret == -ERESTARTNOHAND \
+                or ret == -ERESTART_RESTARTBLOCK or _c_u8(ctl, C_T_PTRACE_RESTART_SHOWN)[nxt] \
+                or _c_u8(ctl, C_T_PTRACE_EVENT_PENDING)[nxt]:
+            return -1
+        buf = _ctl_base(ctl) + 8 * (C_SCRATCH + 7)
+        _call_ctx_reg(ctl[C_CTX_REG_READ], ctx[nxt], numba.int32(UC_X86_REG_RAX), buf)
+        if ctl[C_SCRATCH + 7] != NR_FUTEX:
+            return -1  # another call's completion (wait4's status, ...) is Python's
+    if _c_u8(ctl, C_T_RSEQ_EVENT)[nxt]:
+        addr = numba.int64(_c_u64(ctl, C_T_RSEQ_ADDR, C_T_CAP)[nxt])
+        if addr:
+            h = guest_ptr(ctl, addr, RSEQ_AREA_LEN, True)
+            if h == FAULT or h == SLOW or _load(h + 8) != 0:
+                return -1  # a critical section to abort, or an area Python must fault on
+    ctl[C_SCRATCH + 6] = 1 if contended else 0
+    return nxt
+
+
+@jit
+def _find_queue(ctl, mm, uaddr):
+    """The futex_queues row of key (KEY_PRIVATE, mm, uaddr), or -1 (world.index.futex_keys)."""
+    q_alive = numba.carray(_as_ptr(ctl[C_Q_ALIVE], numba.uint8), (ctl[C_Q_CAP],))
+    kind = numba.carray(_as_ptr(ctl[C_Q_KIND], numba.uint8), (ctl[C_Q_CAP],))
+    a = _c_i64(ctl, C_Q_A, C_Q_CAP)
+    b = _c_u64(ctl, C_Q_B, C_Q_CAP)
+    n = _c_meta(ctl, C_Q_META)[0]
+    for q in range(n):
+        if q_alive[q] and kind[q] == KEY_PRIVATE and a[q] == mm and b[q] == numba.uint64(uaddr):
+            return q
+    return -1
+
+
+@jit
+def _log_key(ctl, what, q, kind, a, b):
+    log = numba.carray(_as_ptr(ctl[C_LOG], numba.int64), (LOG_ROWS, LOG_COLS))
+    k = ctl[C_NLOG]
+    log[k, 0] = what
+    log[k, 1] = kind
+    log[k, 2] = a
+    log[k, 3] = b
+    log[k, 4] = q
+    ctl[C_NLOG] = k + 1
+
+
+@jit
+def _unlog_new(ctl, q):
+    """Queue ``q`` goes before Python saw it made: drop its LOG_NEW row instead of logging the
+    free (the key dict ends the same; a key has one live queue at a time, so no later row is
+    about its key). True if there was one."""
+    log = numba.carray(_as_ptr(ctl[C_LOG], numba.int64), (LOG_ROWS, LOG_COLS))
+    n = ctl[C_NLOG]
+    for k in range(n - 1, -1, -1):
+        if log[k, 0] == LOG_NEW and log[k, 4] == q:
+            for j in range(k, n - 1):
+                for c in range(LOG_COLS):
+                    log[j, c] = log[j + 1, c]
+            ctl[C_NLOG] = n - 1
+            return True
+    return False
+
+
+@jit
+def _drop_waiter(ctl, w):
+    """futex._drop: unlink waiter ``w`` (its queue freed, and logged, when it empties), free the
+    row. Returns its task."""
+    wcap = C_W_CAP
+    w_task = _c_i32(ctl, C_W_TASK, wcap)
+    w_queue = _c_i32(ctl, C_W_QUEUE, wcap)
+    w_next = _c_i32(ctl, C_W_NEXT, wcap)
+    w_prev = _c_i32(ctl, C_W_PREV, wcap)
+    q_head = _c_i32(ctl, C_Q_HEAD, C_Q_CAP)
+    q_tail = _c_i32(ctl, C_Q_TAIL, C_Q_CAP)
+    q_count = _c_i32(ctl, C_Q_COUNT, C_Q_CAP)
+    t = w_task[w]
+    q = w_queue[w]
+    unlink_one(q_head, q_tail, q, w_next, w_prev, w)
+    q_count[q] -= 1
+    if q_count[q] == 0:
+        kind = numba.carray(_as_ptr(ctl[C_Q_KIND], numba.uint8), (ctl[C_Q_CAP],))
+        a = _c_i64(ctl, C_Q_A, C_Q_CAP)
+        b = _c_u64(ctl, C_Q_B, C_Q_CAP)
+        if not _unlog_new(ctl, q):
+            _log_key(ctl, LOG_FREE, q, numba.int64(kind[q]), a[q], numba.int64(b[q]))
+        q_head[q] = -1
+        q_tail[q] = -1
+        kind[q] = 0
+        a[q] = 0
+        b[q] = 0
+        table_free(_c_meta(ctl, C_Q_META), _c_i64(ctl, C_Q_FREE, C_Q_CAP),
+                   numba.carray(_as_ptr(ctl[C_Q_ALIVE], numba.uint8), (ctl[C_Q_CAP],)),
+                   _c_u32(ctl, C_Q_GEN, C_Q_CAP), q)
+    w_task[w] = -1
+    w_queue[w] = -1
+    _c_u32(ctl, C_W_BITSET, wcap)[w] = 0
+    _c_i64(ctl, C_W_DEADLINE, wcap)[w] = NO_DEADLINE
+    w_next[w] = -1
+    w_prev[w] = -1
+    _c_u64(ctl, C_W_UADDR, wcap)[w] = 0
+    _c_u32(ctl, C_W_VAL, wcap)[w] = 0
+    numba.carray(_as_ptr(ctl[C_W_FLAGS], numba.uint8), (ctl[wcap],))[w] = 0
+    table_free(_c_meta(ctl, C_W_META), _c_i64(ctl, C_W_FREE, wcap),
+               numba.carray(_as_ptr(ctl[C_W_ALIVE], numba.uint8), (ctl[wcap],)),
+               _c_u32(ctl, C_W_GEN, wcap), w)
+    fw = _c_i32(ctl, C_T_FUTEX_WAITER, C_T_CAP)
+    if fw[t] == w:
+        fw[t] = -1
+    return t
+
+
+@jit
+def _futex_args(op):
+    """(cmd, private) of a futex op, or cmd -1 when the op is not one served here."""
+    cmd = op & FUTEX_CMD_MASK
+    return cmd, (op & FUTEX_PRIVATE_FLAG) != 0
+
+
+@jit
+def futex_wake_waiters(ctl, row, uaddr, op, val, val3):
+    """sys_futex / futex.futex_wake for FUTEX_WAKE(_BITSET) on a private futex: wake up to
+    ``val`` waiters (<= 0: one) whose bitset meets, oldest first (futex._wake_key)."""
+    cmd = op & FUTEX_CMD_MASK
+    if op & FUTEX_CLOCK_REALTIME:
+        return -ENOSYS
+    bitset = numba.int64(FUTEX_BITSET_MATCH_ANY) if cmd == FUTEX_WAKE else val3 & U32
+    if bitset == 0:
+        return -EINVAL
+    if uaddr & 3:
+        return -EINVAL
+    if uaddr < 0 or uaddr > ctl[C_TASK_SIZE] - 4:
+        return -EFAULT
+    if _c_meta(ctl, C_W_META)[2] == 0:
+        return 0  # nobody waits on any futex
+    if not (op & FUTEX_PRIVATE_FLAG):
+        return SLOW  # a shared key (the mapping's object) is Python's
+    if ctl[C_NLOG] >= LOG_ROWS:
+        return SLOW
+    q = _find_queue(ctl, numba.int64(_c_i32(ctl, C_T_MM, C_T_CAP)[row]), uaddr)
+    if q < 0:
+        return 0
+    nr = _s32(val)
+    w_task = _c_i32(ctl, C_W_TASK, C_W_CAP)
+    w_next = _c_i32(ctl, C_W_NEXT, C_W_CAP)
+    w_bitset = _c_u32(ctl, C_W_BITSET, C_W_CAP)
+    exit_state = _c_u8(ctl, C_T_EXIT_STATE)
+    run_state = _c_u8(ctl, C_T_RUN_STATE)
+    block = _c_u8(ctl, C_T_BLOCK)
+    stop_run_state = _c_u8(ctl, C_T_STOP_RUN_STATE)
+    stop_block = _c_u8(ctl, C_T_STOP_BLOCK)
+    ret = _c_i64(ctl, C_T_RET, C_T_CAP)
+    woke = 0
+    w = _c_i32(ctl, C_Q_HEAD, C_Q_CAP)[q]
+    ctl[C_PENDING] = 1
+    while w >= 0:
+        nxt = w_next[w]
+        u = w_task[w]
+        waiting = exit_state[u] == TASK_EXIT_NONE and run_state[u] == RUN_BLOCKED and (
+            block[u] == BLOCK_FUTEX or (block[u] == BLOCK_STOPPED and stop_block[u] == BLOCK_FUTEX
+                                        and stop_run_state[u] == RUN_BLOCKED))
+        if not waiting:
+            _drop_waiter(ctl, w)
+        elif numba.int64(w_bitset[w]) & bitset:
+            _drop_waiter(ctl, w)  # futex._complete
+            ret[u] = 0
+            if block[u] == BLOCK_STOPPED:
+                stop_run_state[u] = RUN_SYSCALL_EXIT
+                stop_block[u] = BLOCK_NONE
+            else:
+                run_state[u] = RUN_SYSCALL_EXIT
+                block[u] = BLOCK_NONE
+            woke += 1
+            if woke >= nr:
+                break
+        w = nxt
+    ctl[C_FX_WAKES] += 1
+    return woke
+
+
+@jit
+def _host_ns(ctl, clockid):
+    ts = C_SCRATCH + 2
+    _call_clock(ctl[C_HOST_CLOCK], numba.int32(clockid), _ctl_base(ctl) + 8 * ts)
+    return ctl[ts] * NSEC_PER_SEC + ctl[ts + 1]
+
+
+@jit
+def _set_reg(uch, ctl, reg, v):
+    ctl[C_SCRATCH + 1] = v
+    _call_reg(ctl[C_REG_WRITE], uch, numba.int32(reg), _ctl_base(ctl) + 8 * (C_SCRATCH + 1))
+
+
+@jit
+def _switch(uch, ctl, row, nxt, rip):
+    """Machine.hand_off's turn, from ``row`` (blocked; its ``syscall`` at ``rip``) to ``nxt``:
+    switch_to (sync_clock's CPU and fault charge, the registers saved and restored), the
+    syscall exit of its completed wait, its rseq fixup, rip less 2."""
+    _set_reg(uch, ctl, UC_X86_REG_RIP, rip + 2)  # as the stop leaves it
+    nvcsw = _c_i64(ctl, C_T_NVCSW, C_T_CAP)
+    nvcsw[row] += 1
+    # Machine.sync_clock: kernel time, realtime, then the CPU and faults of the previous task
+    ctl[C_MONO] = _host_ns(ctl, CLOCK_MONOTONIC)
+    ctl[C_REAL] = _host_ns(ctl, CLOCK_REALTIME)
+    cpu = _host_ns(ctl, CLOCK_THREAD_CPUTIME_ID)
+    if cpu > ctl[C_CPU_SEEN]:
+        _c_i64(ctl, C_T_CPU_USER, C_T_CAP)[row] += cpu - ctl[C_CPU_SEEN]
+    ctl[C_CPU_SEEN] = cpu
+    ru = C_SCRATCH + 8  # struct rusage (144 bytes): ru_minflt is its 9th field
+    _call_clock(ctl[C_GETRUSAGE], numba.int32(RUSAGE_THREAD), _ctl_base(ctl) + 8 * ru)
+    flt = ctl[ru + 8]
+    alive = _c_u8(ctl, C_T_ALIVE)
+    if alive[row]:
+        _c_i64(ctl, C_T_MIN_FLT, C_T_CAP)[row] += flt - ctl[C_FLT_SEEN]
+    ctl[C_FLT_SEEN] = flt
+    rseq_addr = _c_u64(ctl, C_T_RSEQ_ADDR, C_T_CAP)
+    rseq_event = _c_u8(ctl, C_T_RSEQ_EVENT)
+    if alive[row] and rseq_addr[row]:
+        rseq_event[row] = 1  # rseq_preempt
+    ctx = _c_i64(ctl, C_CTX, C_T_CAP)
+    _call_ctx(ctl[C_CTX_SAVE], uch, ctx[row])
+    _call_ctx(ctl[C_CTX_RESTORE], uch, ctx[nxt])
+    ctl[C_CURRENT] = nxt
+    ctl[C_SWITCHES] += 1
+    ctl[C_CONTENDED] = ctl[C_SCRATCH + 6]
+    ctl[C_PENDING] = 1
+    run_state = _c_u8(ctl, C_T_RUN_STATE)
+    if run_state[nxt] == RUN_SYSCALL_EXIT:
+        run_state[nxt] = RUN_APP
+        _set_reg(uch, ctl, UC_X86_REG_RAX, _c_i64(ctl, C_T_RET, C_T_CAP)[nxt])
+    if rseq_event[nxt]:  # sys_rseq.notify_resume outside a critical section (_next_turn checked)
+        rseq_event[nxt] = 0
+        addr = numba.int64(rseq_addr[nxt])
+        if addr:
+            h = guest_ptr(ctl, addr, RSEQ_AREA_LEN, True)
+            allowed = _c_u64(ctl, C_T_CPUS_ALLOWED, C_T_CAP)[nxt]
+            cpu_id = 0
+            if allowed:
+                while not (allowed >> numba.uint64(cpu_id)) & numba.uint64(1):
+                    cpu_id += 1
+            _store32(h, 0, cpu_id)  # cpu_id_start
+            _store32(h, 4, cpu_id)  # cpu_id
+            _store(h, 8, numba.uint64(0))  # rseq_cs (it was 0)
+            _store32(h, 20, 0)  # node_id
+            _store32(h, 24, 0)  # mm_cid
+    ctl[C_SCRATCH] = 0
+    _call_reg(ctl[C_REG_READ], uch, numba.int32(UC_X86_REG_RIP), _ctl_base(ctl) + 8 * C_SCRATCH)
+    _set_reg(uch, ctl, UC_X86_REG_RIP, ctl[C_SCRATCH] - 2)  # Unicorn adds 2 when the hook returns
+    ctl[C_ONLY_RUNNABLE] = 0 if ctl[C_CONTENDED] else 1  # FastPath.switched
+    ctl[C_ENABLED] = 1  # (_next_turn checked: no syscall work)
+    ctl[C_FX_HANDOFFS] += 1
+
+
+@jit
+def _load32(host):
+    b = numba.carray(_as_ptr(host, numba.uint8), (4,))
+    return numba.int64(b[0]) | (numba.int64(b[1]) << 8) | (numba.int64(b[2]) << 16) \
+        | (numba.int64(b[3]) << 24)
+
+
+@jit
+def _store32(host, off, v):
+    b = numba.carray(_as_ptr(host + off, numba.uint8), (4,))
+    for k in range(4):
+        b[k] = numba.uint8((v >> (8 * k)) & 0xFF)
+
+
+@jit
+def futex_wait_hand_off(uch, ctl, row, uaddr, op, val, timeout, val3, rip):
+    """sys_futex / futex.futex_wait for FUTEX_WAIT(_BITSET) on a private futex without a
+    timeout: -EAGAIN when the word changed; when it blocks, only with the hand-off (HANDED)."""
+    cmd = op & FUTEX_CMD_MASK
+    if not (op & FUTEX_PRIVATE_FLAG) or timeout != 0:
+        return SLOW
+    if op & FUTEX_CLOCK_REALTIME and cmd != FUTEX_WAIT_BITSET:
+        return SLOW  # ENOSYS: Python's (glibc's condvars pass the flag with no timeout: served)
+    bitset = numba.int64(FUTEX_BITSET_MATCH_ANY) if cmd == FUTEX_WAIT else val3 & U32
+    if bitset == 0 or uaddr & 3:
+        return SLOW  # EINVAL: Python's
+    host = guest_ptr(ctl, uaddr, 4, False)
+    if host == FAULT or host == SLOW:
+        return SLOW
+    word = _load32(host)  # (4 bytes: the row may end right after the word)
+    if word != val & U32:
+        return -EAGAIN
+    fw = _c_i32(ctl, C_T_FUTEX_WAITER, C_T_CAP)
+    if fw[row] >= 0 or ctl[C_NLOG] >= LOG_ROWS:
+        return SLOW
+    wmeta = _c_meta(ctl, C_W_META)
+    qmeta = _c_meta(ctl, C_Q_META)
+    mm = numba.int64(_c_i32(ctl, C_T_MM, C_T_CAP)[row])
+    q = _find_queue(ctl, mm, uaddr)
+    if not table_has_room(wmeta) or (q < 0 and not table_has_room(qmeta)):
+        return SLOW  # Python grows the table
+    nxt = _next_turn(ctl, row)
+    if nxt < 0:
+        return SLOW
+    # futex._enqueue
+    wcap = C_W_CAP
+    w = table_alloc(wmeta, _c_i64(ctl, C_W_FREE, wcap),
+                    numba.carray(_as_ptr(ctl[C_W_ALIVE], numba.uint8), (ctl[wcap],)))
+    _c_i32(ctl, C_W_TASK, wcap)[w] = row
+    _c_u32(ctl, C_W_BITSET, wcap)[w] = bitset
+    _c_i64(ctl, C_W_DEADLINE, wcap)[w] = NO_DEADLINE
+    _c_u64(ctl, C_W_UADDR, wcap)[w] = uaddr
+    _c_u32(ctl, C_W_VAL, wcap)[w] = val & U32
+    numba.carray(_as_ptr(ctl[C_W_FLAGS], numba.uint8), (ctl[wcap],))[w] = WF_PRIVATE
+    if q < 0:  # futex._new_queue
+        q = table_alloc(qmeta, _c_i64(ctl, C_Q_FREE, C_Q_CAP),
+                        numba.carray(_as_ptr(ctl[C_Q_ALIVE], numba.uint8), (ctl[C_Q_CAP],)))
+        numba.carray(_as_ptr(ctl[C_Q_KIND], numba.uint8), (ctl[C_Q_CAP],))[q] = KEY_PRIVATE
+        _c_i64(ctl, C_Q_A, C_Q_CAP)[q] = mm
+        _c_u64(ctl, C_Q_B, C_Q_CAP)[q] = uaddr
+        _log_key(ctl, LOG_NEW, q, KEY_PRIVATE, mm, uaddr)
+    append_one(_c_i32(ctl, C_Q_HEAD, C_Q_CAP), _c_i32(ctl, C_Q_TAIL, C_Q_CAP), q,
+               _c_i32(ctl, C_W_NEXT, wcap), _c_i32(ctl, C_W_PREV, wcap), w)  # futex._link
+    _c_i32(ctl, C_W_QUEUE, wcap)[w] = q
+    _c_i32(ctl, C_Q_COUNT, C_Q_CAP)[q] += 1
+    fw[row] = w
+    _c_u8(ctl, C_T_RUN_STATE)[row] = RUN_BLOCKED
+    _c_u8(ctl, C_T_BLOCK)[row] = BLOCK_FUTEX
+    _c_u8(ctl, C_T_RESTART_FLAGS)[row] = 0
+    ctl[C_PENDING] = 1
+    ctl[C_FX_WAITS] += 1
+    _switch(uch, ctl, row, nxt, rip)
+    return HANDED
+
+
+@jit
+def futex(uch, ctl, row):
+    """futex(2) here: FUTEX_WAKE(_BITSET) with none waiting (any futex), and with ctl[C_FX_ON]
+    private wakes with waiters and private waits without a timeout (with the hand-off)."""
+    uaddr = _arg(uch, ctl, UC_X86_REG_RDI)
+    op = _s32(_arg(uch, ctl, UC_X86_REG_RSI))
+    cmd = op & FUTEX_CMD_MASK
+    # The futex section's slots are brought up to date only when a futex call asks for them
+    # (C_FX_WANTED: the next after_slow loads them), not at every slow syscall.
+    valid = ctl[C_FX_ON] and ctl[C_FX_VALID]
+    if cmd == FUTEX_WAKE or cmd == FUTEX_WAKE_BITSET:
+        val3 = _arg(uch, ctl, UC_X86_REG_R9)  # (the sixth argument)
+        if not valid:
+            r = futex_wake(ctl, uaddr, op, val3)
+            if r == SLOW and ctl[C_FX_ON]:
+                ctl[C_FX_WANTED] = 1
+            return r
+        return futex_wake_waiters(ctl, row, uaddr, op, _arg(uch, ctl, UC_X86_REG_RDX), val3)
+    if (cmd == FUTEX_WAIT or cmd == FUTEX_WAIT_BITSET) and ctl[C_FX_ON]:
+        if not valid:
+            ctl[C_FX_WANTED] = 1
+            return SLOW
+        val = _arg(uch, ctl, UC_X86_REG_RDX)
+        timeout = _arg(uch, ctl, UC_X86_REG_R10)
+        val3 = _arg(uch, ctl, UC_X86_REG_R9)
+        return futex_wait_hand_off(uch, ctl, row, uaddr, op, val, timeout, val3,
+                                   _arg(uch, ctl, UC_X86_REG_RIP))
+    return SLOW
+
+
 # -- the hook ------------------------------------------------------------------------------------------
 
 def _hook(uch, user_data):
@@ -563,6 +1098,8 @@ def _hook(uch, user_data):
     ctl[C_FAST_CALLS] += 1
     if 0 <= nr < MAX_COUNTED:
         ctl[C_COUNTS + nr] += 1
+    if ret == HANDED:
+        return
     ctl[C_SCRATCH] = ret
     _call_reg(ctl[C_REG_WRITE], uch, numba.int32(UC_X86_REG_RAX), _ptr_int(user_data) + 8 * C_SCRATCH)
 
