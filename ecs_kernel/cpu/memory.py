@@ -2348,7 +2348,7 @@ class AddressSpace:
         if not p & PROT_EXEC:
             return None
         hb = self._bufs[b]
-        if hb is None or hb.shared or hb.base is None:
+        if hb is None or hb.shared or hb.base is None or hb.holes:
             return None
         if not (hb.clean(boff, e - s) if clean is None else clean(hb, boff, e - s)):
             return None
