@@ -55,8 +55,8 @@ from ..errors import KernelError
 from ..syscalls import dispatch, sys_rseq
 from ..syscalls.context import ExecDone, FSContext, Task, s64
 from ..syscalls.strace import Strace
-from ..systems import (cpu_clocks, fasync, io_wait, loadavg, ptrace, task_block, task_clone,
-                       task_exec, task_exit, task_signals)
+from ..systems import (cpu_clocks, fasync, futex, io_wait, loadavg, ptrace, task_block,
+                       task_clone, task_exec, task_exit, task_signals)
 from ..systems.task_signals import deliverable
 from . import host_limits, host_signals, loader, scheduler, sigframe, vsyscall
 from .clock import HostClock, VirtualClock
@@ -391,6 +391,29 @@ class Machine:
         # (the compiled hook's view of the current task is refreshed by Platform.run, or by
         # hand_off, the one caller inside a hook)
 
+    def hand_off_allowed(self) -> bool:
+        """Nothing the run loop does between turns is due, so a turn may be taken inside the
+        syscall hook (:meth:`hand_off`, and the compiled hand-off, which FastPath arms with
+        this answer): hand-offs on, no ``until``, not deterministic, no strace, RoundRobin, no
+        stop or host signal, no timer or stop deadline, no release pending, no file waiter, no
+        tracer."""
+        p = self.platform
+        w = self.world
+        return not (not self.hand_off_enabled or self._until is not None or self.deterministic
+                    or self.strace is not None or type(self.scheduler) is not scheduler.RoundRobin
+                    or p.stop_reason is not None or p.stop_requested or p.host_signal
+                    or self.host_signals.pending or self.timer_deadline_ns is not None
+                    or self.stop_deadline_ns is not None or self.pending_release
+                    or w.io_waits.count or w.index.ptraced)
+
+    def catch_up_compiled_futexes(self, log, n: int, realtime_ns: int | None) -> None:
+        """What compiled futex calls left for Python (FastPath.catch_up): the key log's queues
+        made and freed applied to the futex key dict, and the realtime clock's last read."""
+        if n:
+            futex.apply_key_log(self.world, log, n)
+        if realtime_ns is not None:
+            cpu_clocks.set_realtime(self.world, realtime_ns)
+
     def hand_off(self, row: int, rip: int) -> bool:
         """From the syscall hook, just after ``row``'s call blocked (its request is a row; ``rip``:
         its ``syscall`` instruction): take the run loop's next turn here, without stopping the
@@ -414,12 +437,7 @@ class Machine:
         p = self.platform
         w = self.world
         T, G = w.tasks, w.thread_groups
-        if not self.hand_off_enabled or self._until is not None or self.deterministic \
-                or self.strace is not None or type(self.scheduler) is not scheduler.RoundRobin \
-                or p.stop_reason is not None or p.stop_requested or p.host_signal \
-                or self.host_signals.pending or self.timer_deadline_ns is not None \
-                or self.stop_deadline_ns is not None or self.pending_release \
-                or w.io_waits.count or w.index.ptraced:
+        if not self.hand_off_allowed():
             return False
         tasks = self.tasks
         few = len(tasks) <= FEW_TASKS

@@ -49,9 +49,6 @@ from __future__ import annotations
 
 import ctypes
 
-from ...cpu.scheduler import RoundRobin
-from ...systems.cpu_clocks import set_realtime
-from ...systems.futex import apply_key_log
 from ..futex_batch import LOG_COLS
 
 import numpy as np
@@ -309,12 +306,7 @@ class FastPath:
         mv[L.C_T_N] = w.tasks.n
         mv[L.C_FX_ON] = 1 if m.futex_compiled else 0
         p = m.platform
-        ok = (m.futex_compiled and m.hand_off_enabled and m._until is None and not m.deterministic
-              and m.strace is None and type(m.scheduler) is RoundRobin and p.stop_reason is None
-              and not p.stop_requested and not p.host_signal and not m.host_signals.pending
-              and m.timer_deadline_ns is None and m.stop_deadline_ns is None
-              and not m.pending_release and not w.io_waits.count and not w.index.ptraced
-              and m.main_row >= 0)
+        ok = m.futex_compiled and m.main_row >= 0 and m.hand_off_allowed()
         mv[L.C_HANDOFF_OK] = 1 if ok else 0
         mv[L.C_FX_WANTED] = 0
         mv[L.C_FX_VALID] = 1
@@ -339,9 +331,7 @@ class FastPath:
         w.futex_waiters.set_kernel_meta(self._wmeta)
         w.futex_queues.set_kernel_meta(self._qmeta)
         n = mv[L.C_NLOG]
-        if n:
-            apply_key_log(w, self._log, n)
-            mv[L.C_NLOG] = 0
+        mv[L.C_NLOG] = 0
         k = mv[L.C_SWITCHES]
         if k:
             mv[L.C_SWITCHES] = 0
@@ -358,7 +348,7 @@ class FastPath:
             mono = mv[L.C_MONO]
             if mono > w.now_ns:
                 w.now_ns = mono
-            set_realtime(w, mv[L.C_REAL])
+        m.catch_up_compiled_futexes(self._log, n, mv[L.C_REAL] if k else None)
         mv[C_FUTEX_WAITERS] = w.futex_waiters.count
 
     def note_ctx(self, row: int, ctx) -> None:

@@ -81,7 +81,7 @@ UC_X86_REG_RDX = 40
 UC_X86_REG_R10 = 108
 UC_X86_REG_R9 = 107
 UC_X86_REG_RIP = 41
-RUSAGE_THREAD = 1
+from ecs_kernel.abi import RUSAGE_THREAD  # noqa: E402
 RSEQ_AREA_LEN = 28  # sys_rseq._AREA: what notify_resume reads and writes
 
 
