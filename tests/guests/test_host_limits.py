@@ -5,6 +5,7 @@ killer. Each run is a subprocess with small --pids/--memory, under an address-sp
 timeout, so a regression cannot take the machine down."""
 import os
 import resource
+import signal
 import subprocess
 import sys
 import threading
@@ -16,35 +17,59 @@ from tests.guests.harness import run_native
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+# Runs the command (argv[2:]) as its own child and writes that child's peak RSS (kB) to the
+# descriptor argv[1]. The peak must
+# come from a process forked by a small one: Linux folds the memory a process had before exec
+# into its ru_maxrss (exec_mmap's setmax_mm_hiwater_rss), and a child forked straight from this
+# test process starts with this process's resident pages (hundreds of MB late in the suite).
+_PEAK_WRAPPER = """
+import os, signal, sys
+fd = int(sys.argv[1])
+pid = os.fork()
+if pid == 0:
+    os.set_inheritable(fd, False)
+    os.execv(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+os.write(fd, str(usage.ru_maxrss).encode())
+if os.WIFSIGNALED(status):  # end as the child did
+    signal.signal(os.WTERMSIG(status), signal.SIG_DFL)
+    os.kill(os.getpid(), os.WTERMSIG(status))
+sys.exit(os.WEXITSTATUS(status))
+"""
+
+
 def ecs_run(args, as_limit=8 << 30, timeout=300, nofile=None):
     """``ecs-kernel run ARGS`` in a child process whose address space is limited; returns
-    (status, stdout, stderr, the child's peak RSS in bytes). The peak is the child's own
-    (wait4's rusage): RUSAGE_CHILDREN's is the largest of every child this test process ever
-    had, so a big one earlier in the suite would be counted."""
+    (status, stdout, stderr, the child's peak RSS in bytes), the peak measured by a small
+    wrapper process (_PEAK_WRAPPER) that forks and waits for it."""
     def limit():
         resource.setrlimit(resource.RLIMIT_AS, (as_limit, as_limit))
         if nofile is not None:  # (soft, hard): the guest starts with ecs-kernel's limits
             resource.setrlimit(resource.RLIMIT_NOFILE, nofile)
 
     env = {"PYTHONPATH": ROOT, "PYTHONDONTWRITEBYTECODE": "1", "PATH": os.environ.get("PATH", "")}
-    p = subprocess.Popen([sys.executable, "-m", "ecs_kernel.cli", "run", *map(str, args)],
+    peak_r, peak_w = os.pipe()
+    p = subprocess.Popen([sys.executable, "-c", _PEAK_WRAPPER, str(peak_w), sys.executable,
+                          "-m", "ecs_kernel.cli", "run", *map(str, args)],
                          env=env, cwd="/", stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         preexec_fn=limit)
+                         pass_fds=(peak_w,), start_new_session=True, preexec_fn=limit)
+    os.close(peak_w)
     got = {}
     readers = [threading.Thread(target=lambda k=k, f=f: got.__setitem__(k, f.read()))
                for k, f in (("out", p.stdout), ("err", p.stderr))]
     for r in readers:
         r.start()
-    killer = threading.Timer(timeout, p.kill)
+    killer = threading.Timer(timeout, lambda: os.killpg(p.pid, signal.SIGKILL))  # both
     killer.start()
     try:
-        _, status, usage = os.wait4(p.pid, 0)
+        status = p.wait()
     finally:
         killer.cancel()
     for r in readers:
         r.join()
-    p.returncode = os.waitstatus_to_exitcode(status)  # (reaped here: Popen must not wait again)
-    return p.returncode, got["out"].decode(), got["err"].decode(), usage.ru_maxrss * 1024
+    with os.fdopen(peak_r, "rb") as f:
+        peak_kb = f.read()
+    return status, got["out"].decode(), got["err"].decode(), int(peak_kb or 0) * 1024
 
 
 def assert_normal_exit(status, err):
