@@ -315,12 +315,15 @@ def _run_cmd(args) -> int:
     # the guest starts with our limits, as a native child would (a deterministic run, a
     # function of its input, with Linux's boot ones)
     limits = None if args.deterministic else host_limits.host_rlimits(pids)
+    # and the host's socket buffer limits (net.core.[wr]mem_max)
+    sysctls = None if args.deterministic else host_limits.host_net_buffer_limits()
     host_limits.host_process_limits()
     memory = args.memory if args.memory is not None else host_limits.default_memory()
     status = run(args.program, [args.program] + rest, env, root=args.root, cwd=args.cwd,
                  cpus=args.cpus, strace=strace, seed=args.seed, memory=memory, pids=pids,
                  fast_path=args.fast_path, fast_path_after=FAST_PATH_AFTER, checkpoint=ck,
-                 deterministic=args.deterministic, host=recorder, rlimits=limits)
+                 deterministic=args.deterministic, host=recorder, rlimits=limits,
+                 sysctls=sysctls)
     if recorder is not None:
         from . import replay_file
         envd = dict(os.fsdecode(kv).partition("=")[::2] for kv in env)
@@ -385,7 +388,7 @@ def _run(program, argv, envp, *, root: str = "/", cwd: str | None = "/", strace=
          timeout: float | None = None, fast_path: bool = True, fast_path_after: int = 0,
          stop_at=None, clock=None, checkpoint=None, deterministic: bool = False,
          scheduler=None, cpus: int | None = None, memory: int | None = None,
-         pids: int | None = None, rlimits=None) -> int:
+         pids: int | None = None, rlimits=None, sysctls: dict | None = None) -> int:
     """Run ``program`` in a fresh Kernel; return the shell-style exit status.
 
     ``program`` without a ``/`` is looked up in the guest's PATH (:func:`find_program`).
@@ -407,7 +410,9 @@ def _run(program, argv, envp, *, root: str = "/", cwd: str | None = "/", strace=
     ``memory`` (bytes) and ``pids`` (tasks): the limits that protect the host
     (cpu/host_limits.py; None: none but the host's and Settings' tasks limit).
     ``rlimits``: (soft, hard) arrays of the guest's first resource limits (None: Linux's boot
-    values; ``ecs-kernel run`` gives the host's, cpu/host_limits.host_rlimits).
+    values; ``ecs-kernel run`` gives the host's, cpu/host_limits.host_rlimits). ``sysctls``:
+    Settings fields the run starts with instead of Linux's built-in values (``ecs-kernel run``
+    gives the host's net.core.[wr]mem_max, cpu/host_limits.host_net_buffer_limits).
     """
     from .components import rlimits as rlimit_sets
     from .cpu import host_limits
@@ -438,7 +443,10 @@ def _run(program, argv, envp, *, root: str = "/", cwd: str | None = "/", strace=
         return EXIT_CANNOT_EXEC
     if cpus is None:
         cpus = DETERMINISTIC_CPUS if deterministic else host_cpus()
-    k = Kernel(Settings(cpus=cpus) if pids is None else Settings(cpus=cpus, tasks_limit=pids))
+    extra = dict(sysctls or {})
+    if pids is not None:
+        extra["tasks_limit"] = pids
+    k = Kernel(Settings(cpus=cpus, **extra))
     machine = Machine(k, fs, strace=strace, seed=seed, strict=strict, stderr=err,
                       fast_path=fast_path, fast_path_after=fast_path_after, clock=clock,
                       deterministic=deterministic,

@@ -316,8 +316,9 @@ class Settings:
     # full); sched_getaffinity, /proc/cpuinfo, /proc/stat and /sys/devices/system/cpu say so
     cpus: int = 1
     # net.core.wmem_max and rmem_max (/proc/sys/net/core): the most SO_SNDBUF / SO_RCVBUF give
-    # without CAP_NET_ADMIN's FORCE variants. A sysctl is the emulated kernel's own, as its
-    # hostname and pid_max are: Linux's built-in values, whatever the host was configured with
+    # without CAP_NET_ADMIN's FORCE variants: Linux's built-in values here; ``ecs-kernel run``
+    # starts a guest with the host's (as a native program sees them), a deterministic run keeps
+    # these (cpu/host_limits.host_net_buffer_limits)
     wmem_max: int = WMEM_MAX
     rmem_max: int = RMEM_MAX
     batch_exit: bool = True  # the exit system's batch path (False: one task at a time)

@@ -276,6 +276,22 @@ def host_rlimits(tasks_limit: int) -> tuple[np.ndarray, np.ndarray]:
     return cur, mx
 
 
+def host_net_buffer_limits() -> dict[str, int]:
+    """The host's net.core.wmem_max and rmem_max (the most SO_SNDBUF / SO_RCVBUF give), which a
+    guest sees as a native program on this host would: Settings field -> value. A value the host
+    does not show (no /proc, a bad number) keeps Linux's built-in one."""
+    out = {}
+    for name in ("wmem_max", "rmem_max"):
+        try:
+            with open(f"/proc/sys/net/core/{name}", "rb") as f:
+                v = int(f.read().strip())
+        except (OSError, ValueError):
+            continue
+        if 0 < v <= 0x7FFFFFFF:  # a sysctl int
+            out[name] = v
+    return out
+
+
 def host_process_limits() -> None:
     """Let ecs-kernel use its hard RLIMIT_NOFILE: snapshots hold a memfd each."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -284,5 +300,6 @@ def host_process_limits() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-__all__ = ["DEFAULT_PIDS", "HostLimits", "MemoryWatch", "current", "default_memory", "host_rlimits",
+__all__ = ["DEFAULT_PIDS", "HostLimits", "MemoryWatch", "current", "default_memory", "host_net_buffer_limits",
+           "host_rlimits",
            "oom_kill", "parse_size", "using"]
