@@ -18,7 +18,7 @@ import struct
 from .. import abi
 from ..components import pidns
 from ..errors import E, KernelError
-from ..systems import fd_table, ptrace
+from ..systems import fd_table, task_identity
 from .context import s32
 from .registry import FULL, syscall
 from .sys_epoll import EpollFile
@@ -69,7 +69,7 @@ def kcmp(t, pid1, pid2, type_, idx1, idx2):
     task2 = pidns.task_by_tid(w, ns, s32(pid2))
     if task1 < 0 or task2 < 0:
         raise KernelError(E.ESRCH, "no such task")
-    if not (ptrace.may_access(w, t.row, task1) and ptrace.may_access(w, t.row, task2)):
+    if not (task_identity.may_access(w, t.row, task1) and task_identity.may_access(w, t.row, task2)):
         raise KernelError(E.EPERM, "may not inspect that task")
     type_ = s32(type_)
     if type_ == abi.KCMP_FILE:

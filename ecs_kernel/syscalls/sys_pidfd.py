@@ -17,7 +17,7 @@ from ..components import pidns
 from ..errors import E, KernelError
 from ..fs.anon import AnonInode
 from ..fs.file import FileDescription
-from ..systems import fd_table, ptrace, task_signals
+from ..systems import fd_table, task_identity, task_signals
 from .context import s32, u32
 from .registry import FULL, syscall
 
@@ -194,7 +194,7 @@ def pidfd_getfd(t, pidfd, targetfd, flags):
     r = desc.task(w)
     if r < 0:
         raise KernelError(E.ESRCH, "the process was reaped")
-    if not ptrace.may_access(w, t.row, r):  # PTRACE_MODE_ATTACH_REALCREDS
+    if not task_identity.may_access(w, t.row, r):  # PTRACE_MODE_ATTACH_REALCREDS
         raise KernelError(E.EPERM, "may not access that process")
     if int(w.tasks.exit_state[r]) != ExitState.NONE or int(w.tasks.fdtable[r]) < 0:
         raise KernelError(E.ESRCH, "the process has exited")

@@ -89,6 +89,7 @@ from ..jit import futex_batch as FB
 from ..jit.futex_batch import LOG_NEW, orphan_candidates
 from ..schedule import Phase, system
 from ..checkpoint_objects import state_class
+from .task_identity import may_access
 from .task_block import BLOCKED
 
 
@@ -825,16 +826,15 @@ def set_robust_list(world, t: int, head: int, length: int) -> int:
 
 def get_robust_list(world, t: int, pid: int) -> tuple[int, int]:
     """get_robust_list(2): (head, length) of ``pid`` (0: the caller) in the caller's namespace.
-    ESRCH if there is no such task; EPERM unless the caller's euid is 0 or matches the target's
-    real/saved uid (a simplification of ptrace_may_access)."""
+    ESRCH if there is no such task; EPERM unless the caller may read the target as ptrace would
+    (ptrace_may_access, PTRACE_MODE_READ_REALCREDS: systems/task_identity.may_access)."""
     T = world.tasks
     target = t
     if pid:
         target = pidns.task_by_tid(world, int(T.ns[t]), int(pid))
         if target < 0:
             raise KernelError(E.ESRCH, f"no task {pid}")
-        euid = int(T.euid[t])
-        if euid != 0 and euid not in (int(T.ruid[target]), int(T.suid[target])):
+        if not may_access(world, t, target):
             raise KernelError(E.EPERM, "may not read another user's robust list")
     return int(T.robust_list[target]), ROBUST_LIST_HEAD_SIZE
 

@@ -33,7 +33,7 @@ from ..checkpoint_objects import state_class
 from ..components import pidns, resources
 from ..errors import E, KernelError, StaleHandleError
 from ..net import stack as net_stack
-from . import fd_table, ipc, ipc_sem, ptrace, task_identity, user_namespace
+from . import fd_table, ipc, ipc_sem, task_identity, user_namespace
 
 # /proc/PID/ns/<name> -> the CLONE_NEW* flag setns checks it against
 NS_KINDS = {"ipc": CLONE_NEWIPC, "mnt": CLONE_NEWNS, "net": CLONE_NEWNET, "pid": CLONE_NEWPID,
@@ -393,7 +393,7 @@ def setns_task(world, t: int, target: int, flags: int) -> int:
         raise KernelError(E.EINVAL, "setns flags")
     if target < 0 or int(T.exit_state[target]) != ExitState.NONE:
         raise KernelError(E.ESRCH, "the process has exited")
-    if not ptrace.may_access(world, t, target):  # PTRACE_MODE_READ_REALCREDS
+    if not task_identity.may_access(world, t, target):  # PTRACE_MODE_READ_REALCREDS
         raise KernelError(E.EPERM, "no ptrace access to the process")
     files = []
     for kind in SETNS_PIDFD_ORDER:

@@ -1,12 +1,12 @@
 """process_vm_readv/writev's target (mm/process_vm_access.c's mm_access): the memory of a task
 the caller may access as ptrace_may_access(PTRACE_MODE_ATTACH_REALCREDS) says
-(systems/ptrace.may_access).
+(systems/task_identity.may_access).
 """
 from __future__ import annotations
 
 from ..components import pidns
 from ..errors import E, KernelError
-from .ptrace import may_access
+from .task_identity import may_access
 
 
 def target_mm(world, caller: int, pid: int) -> int:

@@ -12,7 +12,7 @@ are systems/task_exit.py's.
 """
 from __future__ import annotations
 
-from ..abi import (Block, CAP_SYS_PTRACE, CLONE_VFORK, NSIG, PTRACE_EVENT_CLONE, PTRACE_EVENT_EXEC,
+from ..abi import (Block, CLONE_VFORK, NSIG, PTRACE_EVENT_CLONE, PTRACE_EVENT_EXEC,
                    PTRACE_EVENT_FORK, PTRACE_EVENT_STOP, PTRACE_EVENT_VFORK, PTRACE_O_MASK,
                    PTRACE_O_TRACECLONE, PTRACE_O_TRACEEXEC, PTRACE_O_TRACEFORK,
                    PTRACE_O_TRACEVFORK, RunState, SIGCHLD, SIGKILL, SIGSTOP, SIGTRAP, SI_USER,
@@ -21,10 +21,9 @@ from ..components import pidns
 from ..components import ptrace as P
 from ..errors import E, KernelError
 from . import task_signals
-from .task_identity import ns_capable
+from .task_identity import may_access
 
 MASK8 = 0xFF
-SUID_DUMP_USER = 1  # get_dumpable(): the memory may be dumped and traced by its owner
 
 
 def stopped(world, t: int) -> bool:
@@ -76,38 +75,6 @@ def unlink(world, t: int) -> None:
             T.run_state[t] = T.ptrace_stop_run_state[t]
             T.block[t] = T.ptrace_stop_block[t]
     T.ptrace_stop[t] = P.STOP_NONE
-
-
-def may_access(world, caller: int, target: int, fscreds: bool = False) -> bool:
-    """__ptrace_may_access(target, mode) from ``caller``, the one check of ptrace attach,
-    pidfd_getfd, setns by pidfd, process_vm_*v and kcmp (gVisor: kernel/ptrace.go CanTrace).
-
-    A thread of the same group may; else the caller's real ids (its fs ids with
-    PTRACE_MODE_FSCREDS: ``fscreds``) must be the target's real, effective and saved ones, or
-    it holds CAP_SYS_PTRACE in the target's user namespace; then the target's memory must be
-    dumpable (PR_SET_DUMPABLE, cleared by a credential change) unless the caller holds
-    CAP_SYS_PTRACE over it; and commoncap's cap_ptrace_access_check: in the target's own user
-    namespace the target's permitted set must be within the caller's (effective with FSCREDS,
-    else permitted), or the caller holds CAP_SYS_PTRACE there. Yama is not modelled (as
-    ptrace_scope 0); the READ and ATTACH modes differ only for it."""
-    T = world.tasks
-    if int(T.tg[caller]) == int(T.tg[target]):
-        return True
-    uid, gid = (int(T.fsuid[caller]), int(T.fsgid[caller])) if fscreds else \
-        (int(T.ruid[caller]), int(T.rgid[caller]))
-    ns = int(T.userns[target])
-    cap = ns_capable(world, caller, ns, CAP_SYS_PTRACE)
-    same = all(int(c[target]) == uid for c in (T.ruid, T.euid, T.suid)) and \
-        all(int(c[target]) == gid for c in (T.rgid, T.egid, T.sgid))
-    if not same and not cap:
-        return False
-    mm = int(T.mm[target])
-    if mm >= 0 and int(world.address_spaces.dumpable[mm]) != SUID_DUMP_USER and not cap:
-        return False
-    caller_caps = int(T.cap_effective[caller] if fscreds else T.cap_permitted[caller])
-    if int(T.userns[caller]) == ns and not int(T.cap_permitted[target]) & ~caller_caps:
-        return True
-    return cap
 
 
 def traceme(world, t: int) -> None:

@@ -24,6 +24,7 @@ namespace's uid 0 maps to, and CAP_SETUID/CAP_SETGID are checked in the caller's
 from __future__ import annotations
 
 from ..abi import (CAP_FS_MASK, CAP_FULL_SET, CAP_LAST_CAP, CAP_SETGID, CAP_SETPCAP, CAP_SETUID,
+                   CAP_SYS_PTRACE,
                    SECBIT_KEEP_CAPS, SECURE_ALL_BITS, SECURE_ALL_LOCKS, SECURE_KEEP_CAPS,
                    SECURE_NO_CAP_AMBIENT_RAISE, SECURE_NO_SETUID_FIXUP, SECURE_NOROOT)
 from ..components import pidns
@@ -33,6 +34,7 @@ from . import user_namespace as userns
 
 NO_ID = 0xFFFF_FFFF  # (uid_t)-1: "unchanged" for set*id, an invalid id for setuid/setgid
 SUID_DUMP_DISABLE = 0  # fs.suid_dumpable's default: what a credential change sets dumpable to
+SUID_DUMP_USER = 1  # get_dumpable(): the memory may be dumped and traced by its owner
 
 UIDS = ("ruid", "euid", "suid", "fsuid")
 GIDS = ("rgid", "egid", "sgid", "fsgid")
@@ -467,12 +469,6 @@ def exec_creds(world, t: int) -> None:
     _commit(world, t, old, new)  # begin_new_exec then judges the new image's dumpability
 
 
-__all__ = ["capable", "own_capable", "ns_capable", "init_creds", "setuid", "setreuid", "setresuid", "setfsuid", "setgid",
-           "setregid", "setresgid", "setfsgid", "own_tid", "capget", "capset", "cap_target", "capbset_read",
-           "capbset_drop", "cap_ambient", "set_keepcaps", "set_securebits", "exec_creds",
-           "NO_ID"]
-
-
 # -- supplementary groups ----------------------------------------------------------------------------
 
 def groups_of(world, task: int) -> tuple[int, ...]:
@@ -494,3 +490,42 @@ def set_groups(world, task: int, gids) -> None:
         i = len(lists) - 1
     world.tasks.groups[task] = i
     new_creds(world, task)
+
+
+def may_access(world, caller: int, target: int, fscreds: bool = False) -> bool:
+    """__ptrace_may_access(target, mode) from ``caller``, the one check of ptrace attach,
+    get_robust_list,
+    pidfd_getfd, setns by pidfd, process_vm_*v and kcmp (gVisor: kernel/ptrace.go CanTrace).
+
+    A thread of the same group may; else the caller's real ids (its fs ids with
+    PTRACE_MODE_FSCREDS: ``fscreds``) must be the target's real, effective and saved ones, or
+    it holds CAP_SYS_PTRACE in the target's user namespace; then the target's memory must be
+    dumpable (PR_SET_DUMPABLE, cleared by a credential change) unless the caller holds
+    CAP_SYS_PTRACE over it; and commoncap's cap_ptrace_access_check: in the target's own user
+    namespace the target's permitted set must be within the caller's (effective with FSCREDS,
+    else permitted), or the caller holds CAP_SYS_PTRACE there. Yama is not modelled (as
+    ptrace_scope 0); the READ and ATTACH modes differ only for it."""
+    T = world.tasks
+    if int(T.tg[caller]) == int(T.tg[target]):
+        return True
+    uid, gid = (int(T.fsuid[caller]), int(T.fsgid[caller])) if fscreds else \
+        (int(T.ruid[caller]), int(T.rgid[caller]))
+    ns = int(T.userns[target])
+    cap = ns_capable(world, caller, ns, CAP_SYS_PTRACE)
+    same = all(int(c[target]) == uid for c in (T.ruid, T.euid, T.suid)) and \
+        all(int(c[target]) == gid for c in (T.rgid, T.egid, T.sgid))
+    if not same and not cap:
+        return False
+    mm = int(T.mm[target])
+    if mm >= 0 and int(world.address_spaces.dumpable[mm]) != SUID_DUMP_USER and not cap:
+        return False
+    caller_caps = int(T.cap_effective[caller] if fscreds else T.cap_permitted[caller])
+    if int(T.userns[caller]) == ns and not int(T.cap_permitted[target]) & ~caller_caps:
+        return True
+    return cap
+
+
+__all__ = ["capable", "may_access", "own_capable", "ns_capable", "init_creds", "setuid", "setreuid", "setresuid", "setfsuid", "setgid",
+           "setregid", "setresgid", "setfsgid", "own_tid", "capget", "capset", "cap_target", "capbset_read",
+           "capbset_drop", "cap_ambient", "set_keepcaps", "set_securebits", "exec_creds",
+           "NO_ID"]

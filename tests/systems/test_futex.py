@@ -4,6 +4,7 @@ import pytest
 from ecs_kernel import abi
 from ecs_kernel.abi import (Block, CLONE_CHILD_CLEARTID, CLONE_SIGHAND, CLONE_THREAD, CLONE_VM,
                             RunState)
+from ecs_kernel.components import pidns
 from ecs_kernel.errors import E, KernelError
 from ecs_kernel.kernel import Kernel
 from ecs_kernel.schedule import check_sanity
@@ -433,6 +434,26 @@ def test_robust_list_errors_and_a_circular_list_terminates(k):
     F.set_robust_list(w, a, 0x10100, 24)
     k.exit(k.handle(a), 0)
     k.tick()  # stops at ROBUST_LIST_LIMIT
+
+
+def test_get_robust_list_of_another_process_asks_ptrace_may_access(k):
+    """Linux: ptrace_may_access(PTRACE_MODE_READ_REALCREDS), else EPERM: the caller's real ids
+    must be the target's real, effective and saved ones (or CAP_SYS_PTRACE over it)."""
+    w = k.world
+    T = w.tasks
+    me, other = k.task(k.fork(k.init_task)), k.task(k.fork(k.init_task))
+    F.set_robust_list(w, other, 0x10100, 24)
+    tid = pidns.tid_in(w, other, int(T.ns[me]))
+    for col in ("ruid", "euid", "suid"):
+        getattr(T, col)[me] = 1000
+        getattr(T, col)[other] = 1000
+    T.cap_effective[me] = T.cap_permitted[me] = 0
+    T.cap_permitted[other] = 0
+    assert F.get_robust_list(w, me, tid) == (0x10100, 24)
+    T.suid[other] = 0  # a set-user-ID process that kept root as its saved id
+    assert errno(F.get_robust_list, w, me, tid) == E.EPERM
+    T.cap_effective[me] = T.cap_permitted[me] = 1 << abi.CAP_SYS_PTRACE
+    assert F.get_robust_list(w, me, tid) == (0x10100, 24)
 
 
 def test_batch_and_scalar_exit_agree_on_clear_child_tid(k):
