@@ -127,6 +127,25 @@ class Pipe:
             queue_of(self).notify(abi.POLLOUT | abi.POLLWRNORM)
         return bytes(out)
 
+    def read_fitting(self, n: int, fits: int) -> int:
+        """How many of ``n`` bytes pipe_read takes when only the first ``fits`` bytes of the
+        reader's buffer can be written: it copies one pipe buffer (page) at a time and stops at
+        the first that does not fit whole, leaving it in the pipe; EFAULT if that is the first.
+        ``n`` when the pipe is empty (the read blocks, or sees EOF, first)."""
+        if not self.pages:
+            return n
+        took = 0
+        for page in self.pages:
+            take = min(n - took, len(page))
+            if took + take > fits:
+                break
+            took += take
+            if took == n:
+                break
+        if not took:
+            raise KernelError(E.EFAULT, "the reader's buffer faults")
+        return took
+
     def write(self, data: bytes) -> int:
         total = len(data)
         if total == 0:
@@ -180,6 +199,7 @@ class PipeFile(FileDescription):
     """One end (or, opened O_RDWR, both ends) of a pipe."""
 
     seekable = False
+    read_stops_at_fault = True
 
     __state__ = {"pipe": "@Pipe", "seen_w": "~int"}
     # A FIFO's reader opened O_NONBLOCK with no writer: the pipe's w_counter then; POLLHUP waits
@@ -224,6 +244,10 @@ class PipeFile(FileDescription):
 
     def _read(self, n: int) -> bytes:
         return self.pipe.read(n)
+
+    def read_fitting(self, n: int, fits: int) -> int:
+        self._need_read()
+        return self.pipe.read_fitting(n, fits)
 
     def _write(self, data: bytes) -> int:
         n = self.pipe.write(data)

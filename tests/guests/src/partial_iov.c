@@ -75,5 +75,23 @@ int main(void) {
     pipe(p);
     show("write(pipe) from the PROT_NONE page", write(p[1], m + 2 * PG, 10));
     show("write(pipe) across the PROT_NONE page", write(p[1], m + PG, 2 * PG));
+    /* pipe_read stops at the faulting page and leaves the rest in the pipe */
+    show("read(pipe) across the PROT_NONE page", read(p[0], m + PG + PG / 2, PG));
+    show("read(pipe) into the PROT_NONE page with data there", read(p[0], m + 2 * PG, 10));
+    char rest[2 * PG];
+    long got = read(p[0], rest, sizeof rest);
+    show("read(pipe) of what is left", got);
+    int same_bytes = got > 0 && memcmp(rest, m + PG, got) == 0;
+    printf("what is left is the writer's bytes: %d\n", same_bytes);
+    /* two pipe buffers: the first fits, the second does not: the first is read */
+    write(p[1], m, 100);
+    write(p[1], m, PG);
+    show("read(pipe) of two buffers, the second across the PROT_NONE page",
+         read(p[0], m + 2 * PG - 200, 4 * PG));
+    show("read(pipe) of what is left", read(p[0], rest, sizeof rest));
+    fcntl(p[0], F_SETFL, O_NONBLOCK);
+    show("read(pipe) into the PROT_NONE page, empty", read(p[0], m + 2 * PG, 10));
+    close(p[1]);
+    show("read(pipe) into the PROT_NONE page at EOF", read(p[0], m + 2 * PG, 10));
     return 0;
 }
