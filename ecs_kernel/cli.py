@@ -9,6 +9,7 @@
     ecs-kernel sim WORKLOAD --tasks N --ticks T ...       run a synthetic workload (cli_sim.py)
     ecs-kernel ps FILE [--pid N] [--json]                 list the tasks in a checkpoint (cli_checkpoint.py)
     ecs-kernel run [OPTIONS] -- PROGRAM [ARG...]          run a Linux program (cli_run.py)
+    ecs-kernel serve [--socket PATH]                      keep the kernel loaded for run --server (cli_serve.py)
     ecs-kernel sweep WORKLOAD --seeds A..B --out F.jsonl  a simulation per seed and parameter (cli_sweep.py)
     ecs-kernel campaign MACHINE --runs N                  hypothesis state machines over many seeds (cli_campaign.py)
     ecs-kernel bench [NAME] [ARG...]                      the benchmarks (bench/), from anywhere
@@ -126,11 +127,19 @@ def main(argv=None) -> int:
     # and again while they are made, waits until the command's modules are loaded (~4% of the CPU
     # time of `ecs-kernel run` of a hello world), and for run and restore they are then frozen
     # out of its sight.
+    given = sys.argv[1:] if argv is None else list(argv)
+    if given[:1] == ["run"] and "--server" in given:  # run's parser imports no numpy
+        args = _parse(given)
+        if args.cmd == "run" and args.server:  # a small client: the server has the kernel loaded
+            from .cli_serve import run_client
+            rest = list(given[1:])
+            rest.remove("--server")  # the first is the option (argparse took no other for it)
+            return run_client(rest)
     collecting = gc.isenabled()
     gc.disable()
     try:
         _import_numpy_with_one_blas_thread()
-        args = _parse(argv)
+        args = _parse(given)
         if args.cmd in ("run", "restore"):
             from .cpu import task_run  # noqa: F401  (what the command loads)
             from .syscalls import strace  # noqa: F401
@@ -166,6 +175,10 @@ def _parse(argv):
         from .cli_run import add_run_parser
         add_run_parser(sub)
         return _parse_args(ap, sub, given)
+    if given[:1] == ["serve"]:
+        from .cli_serve import add_serve_parser
+        add_serve_parser(sub)
+        return _parse_args(ap, sub, given)
     p = sub.add_parser("lifecycle",
                        help="create, exit and reap processes; print the cost per operation",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -177,6 +190,8 @@ def _parse(argv):
     sub.add_parser("components", help="print the component tables").set_defaults(fn=_components)
     from .cli_run import add_run_parser
     add_run_parser(sub)
+    from .cli_serve import add_serve_parser
+    add_serve_parser(sub)
     from .cli_sim import add_sim_parser
     add_sim_parser(sub)
     from .cli_explore import add_explore_parsers

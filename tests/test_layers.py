@@ -110,6 +110,8 @@ CLI_STARTUP = {
                          "registries, the listing",
     "cli_sweep.py": "`ecs-kernel sweep`: the backends, the engine, the progress bar",
     "cli_campaign.py": "`ecs-kernel campaign`: the backends, hypothesis and the state machines",
+    "cli_serve.py": "`ecs-kernel serve`: what a run loads, imported once before the forks; "
+                    "the client of `run --server` imports none of it",
 }
 
 
