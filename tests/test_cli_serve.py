@@ -1,0 +1,148 @@
+"""``ecs-kernel serve`` and ``ecs-kernel run --server`` (cli_serve.py): a run in a fork of the
+server gives what a plain ``ecs-kernel run`` gives (output, exit status, environment, stdin,
+signals), the client loads neither numpy nor the kernel, and a server refuses what it must."""
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from ecs_kernel import cli_serve
+
+PY = sys.executable
+CLI = [PY, "-m", "ecs_kernel.cli"]
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(d))
+    return out
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("serve") / "s")
+    p = subprocess.Popen([*CLI, "serve", "--socket", path], stderr=subprocess.PIPE,
+                         stdout=subprocess.DEVNULL)
+    line = b""
+    deadline = time.monotonic() + 60
+    while b"\n" not in line and time.monotonic() < deadline:
+        if select.select([p.stderr], [], [], 1)[0]:
+            line += os.read(p.stderr.fileno(), 4096)
+    assert b"listening on" in line, line
+    yield p, path
+    p.send_signal(signal.SIGTERM)
+    p.wait(timeout=30)
+    assert p.returncode == 0 and not os.path.exists(path)
+
+
+def both(path, *args, input=b"", env=None):
+    """(plain run, run --server) of the same command line."""
+    e = {**os.environ, "ECS_KERNEL_SOCKET": path, **(env or {})}
+    plain = subprocess.run([*CLI, "run", *args], capture_output=True, input=input, env=e,
+                           timeout=120)
+    served = subprocess.run([*CLI, "run", "--server", *args], capture_output=True, input=input,
+                            env=e, timeout=120)
+    return plain, served
+
+
+@pytest.mark.parametrize("args", [
+    ("--", "/bin/echo", "hello", "world"),
+    ("--", "/bin/sh", "-c", "echo out; echo err >&2; exit 3"),
+    ("--", "/bin/sh", "-c", "kill -TERM $$"),
+    ("--env", "A=1", "--env", "B=two words", "--", "/usr/bin/env"),
+    ("--inherit-env", "--", "/bin/sh", "-c", "echo $SERVE_TEST_VAR; pwd"),
+    ("--", "/no/such/program"),
+    ("--", "/bin/cat"),
+])
+def test_a_run_through_the_server_is_a_plain_run(server, args):
+    plain, served = both(server[1], *args, input=b"from stdin\n", env={"SERVE_TEST_VAR": "x y"})
+    assert (served.returncode, served.stdout, served.stderr) == \
+        (plain.returncode, plain.stdout, plain.stderr)
+
+
+def test_the_client_loads_neither_numpy_nor_the_kernel(server):
+    code = ("import sys, os; from ecs_kernel import cli; "
+            "rc = cli.main(['run', '--server', '--', '/bin/true']); "
+            "heavy = [m for m in ('numpy', 'unicorn', 'ecs_kernel.world', 'ecs_kernel.cpu') "
+            "if m in sys.modules]; print(rc, heavy)")
+    r = subprocess.run([PY, "-c", code], capture_output=True, timeout=60,
+                       env={**os.environ, "ECS_KERNEL_SOCKET": server[1]})
+    assert r.stdout == b"0 []\n", r.stderr
+
+
+def test_the_guest_args_may_say_server(server):
+    plain, served = both(server[1], "--", "/bin/echo", "--server")
+    assert served.stdout == plain.stdout == b"--server\n"
+
+
+def test_signals_reach_the_run_and_a_killed_client_kills_it(server):
+    p, path = server
+    env = {**os.environ, "ECS_KERNEL_SOCKET": path}
+    c = subprocess.Popen([*CLI, "run", "--server", "--", "/bin/sleep", "30"], env=env)
+    deadline = time.monotonic() + 30
+    while not _children(p.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    c.send_signal(signal.SIGINT)
+    assert c.wait(timeout=30) == 130  # sleep died of the forwarded SIGINT
+    c = subprocess.Popen([*CLI, "run", "--server", "--", "/bin/sleep", "30"], env=env)
+    while not _children(p.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _children(p.pid)
+    c.kill()
+    c.wait(timeout=10)
+    while _children(p.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _children(p.pid)  # the server killed and reaped the run of the dead client
+
+
+def test_a_server_refuses_a_request_of_other_code(server):
+    req = cli_serve.Request([b"--", b"/bin/true"], [], b"/", 0o22, [], (), stamp=b"other")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.connect(server[1])
+        s.sendall(req.encode())
+        reply = s.makefile("rb").read()
+    assert reply.startswith(b"error ") and b"restart" in reply
+
+
+def test_a_malformed_request_is_refused(server):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.connect(server[1])
+        s.sendall(cli_serve.pack([b"not", b"a", b"request"]))
+        reply = s.makefile("rb").read()
+    assert reply.startswith(b"error ")
+
+
+def test_without_a_server_the_client_fails_in_one_line(tmp_path):
+    r = subprocess.run([*CLI, "run", "--server", "--", "/bin/true"], capture_output=True,
+                       timeout=60, env={**os.environ, "ECS_KERNEL_SOCKET": str(tmp_path / "none")})
+    assert r.returncode == 2 and r.stderr.count(b"\n") == 1 and b"ecs-kernel serve" in r.stderr
+
+
+def test_a_second_server_on_the_same_socket_is_refused(server):
+    r = subprocess.run([*CLI, "serve", "--socket", server[1]], capture_output=True, timeout=60)
+    assert r.returncode == 2 and b"already" in r.stderr
+
+
+def test_requests_round_trip():
+    req = cli_serve.Request([b"--", b"/bin/echo", "é".encode()], [b"A=1", b"B=\xff"], None,
+                            0o27, [(7, 1024, 4096)], (0, 2), b"stamp")
+    back = cli_serve.Request.decode(req.encode()[4:])
+    assert (back.args, back.env, back.cwd, back.umask, back.rlimits, back.present, back.stamp) == \
+        (["--", "/bin/echo", "é"], [b"A=1", b"B=\xff"], None, 0o27, [(7, 1024, 4096)], (0, 2),
+         b"stamp")
+    with pytest.raises(ValueError):
+        cli_serve.unpack(req.encode()[4:-1])
