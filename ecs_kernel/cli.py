@@ -159,6 +159,12 @@ def main(argv=None) -> int:
         return 130
 
 
+def _before_serving() -> None:
+    """What ``main`` does before a run, done once by ``ecs-kernel serve`` before its forks."""
+    _import_numpy_with_one_blas_thread()
+    _parse(["run", "--", "/bin/true"])  # argparse's and gettext's first-call work
+
+
 # The commands cli_run.add_run_parser adds: given one of them first, only its parsers are built
 # (argparse's help strings go through gettext, which looks up message catalogues at every call,
 # and the other commands' modules are not imported: a few ms of every `ecs-kernel run`).
@@ -177,7 +183,7 @@ def _parse(argv):
         return _parse_args(ap, sub, given)
     if given[:1] == ["serve"]:
         from .cli_serve import add_serve_parser
-        add_serve_parser(sub)
+        add_serve_parser(sub, main, _before_serving)
         return _parse_args(ap, sub, given)
     p = sub.add_parser("lifecycle",
                        help="create, exit and reap processes; print the cost per operation",
@@ -191,7 +197,7 @@ def _parse(argv):
     from .cli_run import add_run_parser
     add_run_parser(sub)
     from .cli_serve import add_serve_parser
-    add_serve_parser(sub)
+    add_serve_parser(sub, main, _before_serving)
     from .cli_sim import add_sim_parser
     add_sim_parser(sub)
     from .cli_explore import add_explore_parsers

@@ -252,18 +252,18 @@ def _follow(sock) -> int:
 
 # -- the server ------------------------------------------------------------------------------------
 
-def preload() -> None:
+def preload(first) -> None:
     """Import what ``ecs-kernel run`` of a program imports, before any fork (each child then
-    finds it loaded, and the pages are shared copy-on-write)."""
+    finds it loaded, and the pages are shared copy-on-write). ``first``: the command line's own
+    start-up (numpy with one BLAS thread, run's parser built once)."""
     import gc
     import importlib
-    from . import cli
     gc.disable()
     try:
-        cli._import_numpy_with_one_blas_thread()
+        first()
         for name in WARM_MODULES:
             importlib.import_module(name)
-        cli._parse(["run", "--", "/bin/true"])  # argparse's and gettext's first-call work
+        importlib.import_module("ecs_kernel.syscalls.table").table()  # built once, for all
         gc.collect()
         gc.freeze()
     finally:
@@ -282,27 +282,29 @@ WARM_MODULES = (
 )
 
 
-def add_serve_parser(sub) -> None:
+def add_serve_parser(sub, main, first) -> None:
+    """``serve``'s parser; ``main(argv)`` runs a command line (cli.main), ``first()`` is the
+    command line's own start-up (:func:`preload`)."""
     p = sub.add_parser("serve", help="keep the kernel loaded for `run --server` (opt-in start-up "
                                      "server; runs until SIGTERM or Ctrl-C)")
     p.add_argument("--socket", metavar="PATH", default=None,
                    help="the UNIX socket to listen on (default: $ECS_KERNEL_SOCKET, else "
                         "$XDG_RUNTIME_DIR/ecs-kernel.sock, else /tmp/ecs-kernel-UID/serve.sock)")
-    p.set_defaults(fn=_serve_cmd)
+    p.set_defaults(fn=lambda args: _serve_cmd(args, main, first))
 
 
-def _serve_cmd(args) -> int:
+def _serve_cmd(args, main, first) -> int:
     path = socket_path(args.socket)
     try:
         listener = _listen(path)
     except OSError as e:
         print(f"ecs-kernel serve: {path}: {e.strerror or e}", file=sys.stderr)
         return EXIT_USAGE
-    preload()
+    preload(first)
     print(f"ecs-kernel serve: listening on {path} (pid {os.getpid()}); "
           f"`ecs-kernel run --server -- PROGRAM` runs there", file=sys.stderr, flush=True)
     try:
-        return Server(listener, path).loop()
+        return Server(listener, path, main).loop()
     finally:
         _unlink(path)
 
@@ -341,8 +343,8 @@ def _unlink(path: str) -> None:
 class Server:
     """The accept loop: a child per request, its status to its client at its end."""
 
-    def __init__(self, listener: socket.socket, path: str):
-        self.listener, self.path = listener, path
+    def __init__(self, listener: socket.socket, path: str, main):
+        self.listener, self.path, self.main = listener, path, main
         self.children: dict[int, socket.socket] = {}  # pid -> its client's connection
         self.stamp = code_stamp()
         self.stopping = False
@@ -530,8 +532,7 @@ class Server:
                 pass
         random.seed()  # not the server's sequence, nor a sibling's
         sys.argv = ["ecs-kernel", "run", *req.args]
-        from . import cli
-        return cli.main(["run", *req.args])
+        return self.main(["run", *req.args])
 
 
 __all__ = ["add_serve_parser", "run_client", "socket_path", "Request", "code_stamp"]

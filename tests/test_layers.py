@@ -88,6 +88,8 @@ HEAVY_OPTIONAL = {
     "tqdm": "the progress bar of `ecs-kernel sim`",
     "importlib": "importlib.metadata, ~15 ms: only to stamp the version in a checkpoint written "
                  "(checkpoint_file.py)",
+    "json": "~1.5 ms: only a checkpoint's manifest (checkpoint_file.py) and `ecs-kernel syscalls "
+            "--format json` (syscalls/table.py) need it, not a run's start-up",
 }
 # Modules of the package that are heavy in the same way: "path:module" -> why.
 HEAVY_PACKAGE_MODULES = {
