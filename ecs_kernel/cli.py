@@ -18,12 +18,10 @@ An option a command does not know is reported with that command's usage (status 
 """
 from __future__ import annotations
 
-import argparse
 import gc
 import importlib
 import os
 import sys
-from pathlib import Path
 
 
 def _import_numpy_with_one_blas_thread() -> None:
@@ -52,11 +50,13 @@ from . import __version__  # noqa: E402
 
 # The source tree's bench/ (the wheel does not install it): `ecs-kernel bench NAME` runs
 # bench/bench_NAME.py, without a NAME the suite (bench/__main__.py).
-BENCH_DIR = Path(__file__).resolve().parent.parent / "bench"
+def _bench_dir():
+    from pathlib import Path  # (the command line's start-up: `run --server` does without)
+    return Path(__file__).resolve().parent.parent / "bench"
 
 
 def _benchmarks() -> list[str]:
-    return sorted(p.stem[len("bench_"):] for p in BENCH_DIR.glob("bench_*.py"))
+    return sorted(p.stem[len("bench_"):] for p in _bench_dir().glob("bench_*.py"))
 
 
 def _lifecycle(args) -> int:
@@ -105,12 +105,13 @@ def _short_usage(sub) -> str:
 def _bench(args) -> int:
     """The benchmarks live beside the package in the source tree (bench/, which the wheel does
     not install): put that tree first on the path, so any working directory will do."""
-    if not (BENCH_DIR / "__main__.py").is_file():
+    bench_dir = _bench_dir()
+    if not (bench_dir / "__main__.py").is_file():
         print("ecs-kernel bench: the benchmarks come with the source tree (bench/), which this "
               "installation does not have: clone the repository and `pip install -e .`",
               file=sys.stderr)
         return 2
-    sys.path.insert(0, str(BENCH_DIR.parent))
+    sys.path.insert(0, str(bench_dir.parent))
     bench = importlib.import_module("bench")
     bench.INVOKED_AS = "ecs-kernel bench"
     rest = list(args.args)
@@ -128,13 +129,11 @@ def main(argv=None) -> int:
     # time of `ecs-kernel run` of a hello world), and for run and restore they are then frozen
     # out of its sight.
     given = sys.argv[1:] if argv is None else list(argv)
-    if given[:1] == ["run"] and "--server" in given:  # run's parser imports no numpy
-        args = _parse(given)
-        if args.cmd == "run" and args.server:  # a small client: the server has the kernel loaded
-            from .cli_serve import run_client
-            rest = list(given[1:])
-            rest.remove("--server")  # the first is the option (argparse took no other for it)
-            return run_client(rest)
+    if given[:1] == ["run"] and "--server" in given:  # a small client: no argparse, no numpy
+        from .cli_serve import server_option_at
+        at = server_option_at(given)
+        if at is not None:
+            return _run_on_server(given[1:at] + given[at + 1:])
     collecting = gc.isenabled()
     gc.disable()
     try:
@@ -149,6 +148,10 @@ def main(argv=None) -> int:
             gc.enable()
     if args.cmd is None:
         return 2
+    if args.cmd == "run" and args.server:  # --server as argparse reads it (an abbreviation, ...)
+        rest = given[1:]
+        del rest[next(i for i, a in enumerate(rest) if len(a) > 3 and "--server".startswith(a))]
+        return _run_on_server(rest)
     try:
         return args.fn(args)
     except BrokenPipeError:  # e.g. piped into head: not an error
@@ -156,6 +159,15 @@ def main(argv=None) -> int:
         return 0
     except KeyboardInterrupt:  # Ctrl-C outside a guest's run (or again while it ends): no traceback
         print("ecs-kernel: interrupted", file=sys.stderr)
+        return 130
+
+
+def _run_on_server(args: list[str]) -> int:
+    """``run --server``: the server's child parses ``run ARGS`` and runs it (cli_serve.py)."""
+    from .cli_serve import run_client
+    try:
+        return run_client(args)
+    except KeyboardInterrupt:
         return 130
 
 
@@ -173,6 +185,7 @@ _RUN_COMMANDS = ("run", "restore", "syscalls")
 
 def _parse(argv):
     """The command line's namespace (``cmd`` None: the short usage was printed)."""
+    import argparse  # (the command line's start-up: `run --server` does without)
     ap = argparse.ArgumentParser(prog="ecs-kernel", description="A data-oriented emulation of the core Linux kernel.")
     ap.add_argument("--version", action="version", version=f"ecs-kernel {__version__}")
     sub = ap.add_subparsers(dest="cmd", metavar="COMMAND")

@@ -76,7 +76,8 @@ def test_a_run_through_the_server_is_a_plain_run(server, args):
 def test_the_client_loads_neither_numpy_nor_the_kernel(server):
     code = ("import sys, os; from ecs_kernel import cli; "
             "rc = cli.main(['run', '--server', '--', '/bin/true']); "
-            "heavy = [m for m in ('numpy', 'unicorn', 'ecs_kernel.world', 'ecs_kernel.cpu') "
+            "heavy = [m for m in ('numpy', 'unicorn', 'ecs_kernel.world', 'ecs_kernel.cpu', "
+            "'ecs_kernel.abi', 'argparse') "
             "if m in sys.modules]; print(rc, heavy)")
     r = subprocess.run([PY, "-c", code], capture_output=True, timeout=60,
                        env={**os.environ, "ECS_KERNEL_SOCKET": server[1]})
@@ -109,13 +110,63 @@ def test_signals_reach_the_run_and_a_killed_client_kills_it(server):
     assert not _children(p.pid)  # the server killed and reaped the run of the dead client
 
 
-def test_a_server_refuses_a_request_of_other_code(server):
-    req = cli_serve.Request([b"--", b"/bin/true"], [], b"/", 0o22, [], (), stamp=b"other")
+def test_a_server_refuses_another_checkouts_client(server):
+    req = cli_serve.Request([b"--", b"/bin/true"], [], b"/", 0o22, [], (), stamp=b"/elsewhere")
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.connect(server[1])
         s.sendall(req.encode())
         reply = s.makefile("rb").read()
-    assert reply.startswith(b"error ") and b"restart" in reply
+    assert reply.startswith(b"error ") and b"checkout" in reply
+
+
+def test_a_server_refuses_once_a_source_it_loaded_changed(server):
+    from ecs_kernel.cpu import vsyscall
+    st = os.stat(vsyscall.__file__)
+    env = {**os.environ, "ECS_KERNEL_SOCKET": server[1]}
+    try:
+        os.utime(vsyscall.__file__, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+        r = subprocess.run([*CLI, "run", "--server", "--", "/bin/true"], capture_output=True,
+                           timeout=60, env=env)
+    finally:
+        os.utime(vsyscall.__file__, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert r.returncode == 2 and b"vsyscall.py changed" in r.stderr and b"restart" in r.stderr
+    r = subprocess.run([*CLI, "run", "--server", "--", "/bin/true"], capture_output=True,
+                       timeout=60, env=env)
+    assert r.returncode == 0, r.stderr
+
+
+def test_usage_errors_come_from_the_run_as_from_a_plain_run(server):
+    plain, served = both(server[1], "--cpus", "0", "--", "/bin/true")
+    assert served.returncode == plain.returncode == 2
+    assert served.stderr == plain.stderr and b"--cpus" in plain.stderr
+    # an abbreviation argparse takes: cli.main falls back to argparse, then to the server
+    e = {**os.environ, "ECS_KERNEL_SOCKET": server[1]}
+    r = subprocess.run([*CLI, "run", "--serv", "--", "/bin/echo", "x"], capture_output=True,
+                       env=e, timeout=60)
+    assert r.returncode == 0 and r.stdout == b"x\n", r.stderr
+
+
+def test_the_value_options_the_client_skips_are_runs():
+    import argparse
+    from ecs_kernel.cli_run import add_run_parser
+    sub = argparse.ArgumentParser().add_subparsers()
+    add_run_parser(sub)
+    run = sub.choices["run"]
+    takes_value = {o for a in run._actions if a.option_strings and a.nargs != 0
+                   for o in a.option_strings}
+    assert takes_value == cli_serve.RUN_VALUE_OPTIONS
+
+
+@pytest.mark.parametrize("given, at", [
+    (["run", "--server", "--", "/bin/true"], 1),
+    (["run", "--root", "/", "--env", "A=--server", "--server", "/bin/true"], 5),
+    (["run", "-e", "--server", "/bin/true"], None),   # -e's value (argparse: an error)
+    (["run", "--", "/bin/echo", "--server"], None),
+    (["run", "/bin/echo", "--server"], None),
+    (["run", "-tt", "--inherit-env", "--server", "x"], 3),
+])
+def test_the_client_finds_the_server_option_without_argparse(given, at):
+    assert cli_serve.server_option_at(given) == at
 
 
 def test_a_malformed_request_is_refused(server):
