@@ -141,7 +141,6 @@ def main(argv=None) -> int:
         args = _parse(given)
         if args.cmd in ("run", "restore"):
             from .cpu import task_run  # noqa: F401  (what the command loads)
-            from .syscalls import strace  # noqa: F401
             gc.freeze()
     finally:
         if collecting:

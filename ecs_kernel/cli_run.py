@@ -187,10 +187,10 @@ def add_strace_args(p) -> None:
 
 def strace_from_args(args):
     """The Strace the options ask for (None without them), or a str for a usage error."""
-    from .syscalls.strace import Strace, TraceExprError, parse_trace
     if not (args.strace or args.strace_expr is not None or args.strace_time
             or args.strace_out is not None):
         return None
+    from .syscalls.strace import Strace, TraceExprError, parse_trace  # (only a traced run's)
     trace = None
     if args.strace_expr is not None:
         try:

@@ -98,6 +98,9 @@ HEAVY_PACKAGE_MODULES = {
         "cfunc; FastPath loads it when a guest tiers up",
     "jit/tlbfill/__init__.py:ecs_kernel.jit.tlbfill.kernel":
         "the compiled TLB-fill hook: numba and llvmlite, loaded when a guest tiers up",
+    "cpu/task_run.py:ecs_kernel.syscalls.strace":
+        "--strace's printer (~120 KB of bytecode, ~2-4 ms of start-up): a Machine loads it only "
+        "when a run traces",
     "jit/blockquantum/__init__.py:ecs_kernel.jit.blockquantum.kernel":
         "the compiled block-quantum hook: numba and llvmlite, loaded when quanta need it",
 }
