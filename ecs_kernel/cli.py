@@ -182,17 +182,29 @@ def _before_serving() -> None:
 _RUN_COMMANDS = ("run", "restore", "syscalls")
 
 
-def _parse(argv):
-    """The command line's namespace (``cmd`` None: the short usage was printed)."""
+_run_parsers = None  # (ap, sub) with run's parsers, built once (serve's children find them built)
+
+
+def _top_parser():
     import argparse  # (the command line's start-up: `run --server` does without)
     ap = argparse.ArgumentParser(prog="ecs-kernel", description="A data-oriented emulation of the core Linux kernel.")
     ap.add_argument("--version", action="version", version=f"ecs-kernel {__version__}")
-    sub = ap.add_subparsers(dest="cmd", metavar="COMMAND")
+    return ap, ap.add_subparsers(dest="cmd", metavar="COMMAND")
+
+
+def _parse(argv):
+    """The command line's namespace (``cmd`` None: the short usage was printed)."""
+    global _run_parsers
+    import argparse
     given = sys.argv[1:] if argv is None else list(argv)
     if given[:1] and given[0] in _RUN_COMMANDS:
-        from .cli_run import add_run_parser
-        add_run_parser(sub)
-        return _parse_args(ap, sub, given)
+        if _run_parsers is None:
+            from .cli_run import add_run_parser
+            ap, sub = _top_parser()
+            add_run_parser(sub)
+            _run_parsers = (ap, sub)
+        return _parse_args(*_run_parsers, given)
+    ap, sub = _top_parser()
     if given[:1] == ["serve"]:
         from .cli_serve import add_serve_parser
         add_serve_parser(sub, main, _before_serving)
