@@ -51,6 +51,7 @@ FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signa
              signal.SIGUSR2, signal.SIGWINCH)
 EXIT_USAGE = 2        # no server, a stale one, a refused request
 EXIT_LOST = 70        # EX_SOFTWARE: the server went away before the run's status came
+REQUEST_TIMEOUT_S = 10  # for a client's request to arrive whole once it has connected
 _LEN = struct.Struct("<I")
 _MAX_REQUEST = 16 << 20
 
@@ -462,7 +463,9 @@ class Server:
                                                       struct.calcsize("3i")))[1]
             if uid != os.getuid():
                 raise ValueError("only the server's user may use it")
+            conn.settimeout(REQUEST_TIMEOUT_S)  # a client that connects and says nothing
             req = self._receive(conn, fds)
+            conn.settimeout(None)
             if req.stamp != self.package:
                 raise ValueError(f"the server runs another checkout's ecs-kernel "
                                  f"({os.fsdecode(self.package)}): start this one's")
@@ -484,7 +487,17 @@ class Server:
             return
         sys.stdout.flush()
         sys.stderr.flush()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError as e:  # EAGAIN, ENOMEM: this run fails, the server goes on
+            try:
+                conn.sendall(b"error cannot fork a run: %s\n" % os.fsencode(e.strerror or str(e)))
+            except OSError:
+                pass
+            conn.close()
+            for fd in fds:
+                os.close(fd)
+            return
         if pid == 0:
             try:
                 code = self._child(req, fds, conn)

@@ -177,6 +177,18 @@ def test_a_malformed_request_is_refused(server):
     assert reply.startswith(b"error ")
 
 
+def test_a_silent_client_does_not_hold_up_the_others(server):
+    """REQUEST_TIMEOUT_S after it connected, a client that sent nothing gets an error."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as silent:
+        silent.connect(server[1])  # and sends nothing
+        t0 = time.monotonic()
+        plain, served = both(server[1], "--", "/bin/echo", "next")
+        assert served.stdout == b"next\n", served.stderr
+        # served once the silent one timed out (the server takes one request at a time)
+        assert time.monotonic() - t0 < 60
+        assert silent.makefile("rb").read().startswith(b"error ")
+
+
 def test_without_a_server_the_client_fails_in_one_line(tmp_path):
     r = subprocess.run([*CLI, "run", "--server", "--", "/bin/true"], capture_output=True,
                        timeout=60, env={**os.environ, "ECS_KERNEL_SOCKET": str(tmp_path / "none")})
