@@ -16,6 +16,13 @@ of ``--runs`` pairs (``--switch-rounds R1 R2``, default 4000 8000). A turn of th
 not cost more with more tasks.
 
 ``--baseline CHECKOUT`` runs another checkout's ecs-kernel in the same rounds (e.g. main).
+
+``--server``: also ``ecs-kernel run --server`` of the same programs (cli_serve.py), through an
+``ecs-kernel serve`` of each checkout that has one, started before the rounds on a private socket
+and stopped after them (its own start-up is not counted: it is paid once). The CPU time of these
+rows is the client's plus the server's child's (the server's cutime + cstime before and after the
+run, /proc/PID/stat: in clock ticks of 10 ms, so read its medians as +-10 ms); the wall time is
+the whole run's.
 """
 from __future__ import annotations
 
@@ -54,20 +61,59 @@ def checkouts(baseline: str | None) -> dict[str, str]:
     return out
 
 
-def startup(d: Path, runs: int, baseline: str | None) -> str:
+def _start_server(co: str, path: Path) -> subprocess.Popen | None:
+    """An ``ecs-kernel serve`` of checkout ``co`` on ``path`` (None: the checkout has none)."""
+    if not (Path(co) / "ecs_kernel" / "cli_serve.py").is_file():
+        return None
+    p = subprocess.Popen([sys.executable, "-m", "ecs_kernel.cli", "serve", "--socket", str(path)],
+                         cwd=co, env=_env(co), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    line = p.stderr.readline()  # "listening on ..." once everything is loaded
+    if b"listening" not in line:
+        p.kill()
+        raise RuntimeError(f"ecs-kernel serve in {co}: {line.decode(errors='replace')}")
+    return p
+
+
+def _children_cpu(pid: int | None) -> float:
+    """CPU seconds of the waited-for children of process ``pid`` (0 for None)."""
+    if pid is None:
+        return 0.0
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+
+
+def startup(d: Path, runs: int, baseline: str | None, server: bool = False) -> str:
     (d / "hello.c").write_text(HELLO_C)
     cc = "musl-gcc" if shutil.which("musl-gcc") else "gcc"
     _gcc(cc, "-O1", "-static", "-o", d / "hello", d / "hello.c")
     cmds = {"python3 -c pass (the interpreter alone)":
-            ([sys.executable, "-c", "pass"], str(ROOT), _env(str(ROOT)))}
+            ([sys.executable, "-c", "pass"], str(ROOT), _env(str(ROOT)), None)}
+    servers = []
     for name, co in checkouts(baseline).items():
-        for prog, label in ((str(d / "hello"), f"static hello world ({cc})"),
-                            ("/bin/true", "/bin/true (dynamic)")):
-            cmds[f"{name}: {label}"] = (ECS + [prog], co, _env(co))
+        progs = ((str(d / "hello"), f"static hello world ({cc})"),
+                 ("/bin/true", "/bin/true (dynamic)"))
+        for prog, label in progs:
+            cmds[f"{name}: {label}"] = (ECS + [prog], co, _env(co), None)
+        sock = d / f"serve-{name}.sock"
+        p = _start_server(co, sock) if server else None
+        if p is not None:
+            servers.append(p)
+            for prog, label in progs:
+                cmds[f"{name}: run --server, {label}"] = (
+                    ECS[:-1] + ["--server", "--", prog], co,
+                    {**_env(co), "ECS_KERNEL_SOCKET": str(sock)}, p.pid)
     times = {k: [] for k in cmds}
-    for _ in range(runs):
-        for k, (cmd, cwd, env) in cmds.items():
-            times[k].append(_timed(cmd, cwd, env))
+    try:
+        for _ in range(runs):
+            for k, (cmd, cwd, env, server_pid) in cmds.items():
+                before = _children_cpu(server_pid)
+                wall, cpu = _timed(cmd, cwd, env)
+                times[k].append((wall, cpu + _children_cpu(server_pid) - before))
+    finally:
+        for p in servers:
+            p.terminate()
+            p.wait(timeout=30)
     lines = ["| command | wall median | wall min | CPU median | CPU min |", "|---|---|---|---|---|"]
     for k, ts in times.items():
         w = [t[0] for t in ts]
@@ -101,6 +147,8 @@ def main(argv=None) -> int:
     ap.add_argument("--baseline", metavar="CHECKOUT", help="another checkout, in the same rounds")
     ap.add_argument("--switch", action="store_true", help="the futex round trip with 0 and 200 "
                     "threads blocked instead of start-up")
+    ap.add_argument("--server", action="store_true", help="also `run --server` through an "
+                    "`ecs-kernel serve` of each checkout that has one")
     ap.add_argument("--switch-rounds", type=int, nargs=2, metavar=("R1", "R2"), default=(4000, 8000),
                     help="--switch's two runs' round trips (a compiled round trip of a few us "
                     "needs R2 - R1 large enough to stand out of start-up's noise)")
@@ -110,7 +158,7 @@ def main(argv=None) -> int:
         if args.switch:
             print(switch(d, max(args.runs, 1), args.baseline, *args.switch_rounds))
         else:
-            print(startup(d, max(args.runs, 1), args.baseline))
+            print(startup(d, max(args.runs, 1), args.baseline, server=args.server))
     finally:
         shutil.rmtree(d, ignore_errors=True)
     print(f"\n(load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")

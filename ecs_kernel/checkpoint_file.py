@@ -41,12 +41,15 @@ the target, fsyncs it and renames it over the target, so a reader never sees hal
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
 import struct
 import tempfile
+
+try:  # hashlib's own blake2b without importing hashlib, which loads OpenSSL (~3 ms of start-up)
+    from _blake2 import blake2b
+except ImportError:  # an interpreter without CPython's builtin module
+    from hashlib import blake2b
 
 import numpy as np
 
@@ -73,7 +76,7 @@ class CheckpointError(ValueError):
 
 
 def _digest(data) -> str:
-    return hashlib.blake2b(data, digest_size=32).hexdigest()
+    return blake2b(data, digest_size=32).hexdigest()
 
 
 def _version() -> str:
@@ -145,13 +148,14 @@ def _pieces(meta: dict, arrays: dict[str, np.ndarray], encode: bool) -> tuple[li
                         "offset": offset, "nbytes": len(data), "blake2b": _digest(data)})
         blobs.append(data)
         offset += len(data)
+    import json  # only when a checkpoint is written or read (~1.5 ms of every run's start-up)
     manifest = json.dumps({"ecs_kernel": _version(), "meta": meta, "arrays": entries},
                           separators=(",", ":")).encode()
-    head = _HEAD.pack(MAGIC, FORMAT_VERSION, len(manifest), hashlib.blake2b(manifest, digest_size=32).digest())
+    head = _HEAD.pack(MAGIC, FORMAT_VERSION, len(manifest), blake2b(manifest, digest_size=32).digest())
     body = head + manifest
     pieces = [body, b"\0" * ((-len(body)) % ALIGN), *blobs]
     size = sum(len(p) for p in pieces) + _TAIL.size
-    h = hashlib.blake2b(digest_size=32)
+    h = blake2b(digest_size=32)
     for p in pieces:
         h.update(p)
     h.update(struct.pack("<8sQ", MAGIC, size))
@@ -278,9 +282,10 @@ def loads(blob: bytes) -> tuple[dict, dict[str, np.ndarray]]:
     if mlen > MAX_MANIFEST or _HEAD.size + mlen > len(blob) - _TAIL.size:
         raise CheckpointError(f"corrupt checkpoint: manifest length {mlen} out of range")
     mbytes = bytes(blob[_HEAD.size:_HEAD.size + mlen])
-    if hashlib.blake2b(mbytes, digest_size=32).digest() != mdigest:
+    if blake2b(mbytes, digest_size=32).digest() != mdigest:
         raise CheckpointError("corrupt checkpoint: the manifest's checksum does not match")
     try:
+        import json  # (as in _pieces)
         manifest = json.loads(mbytes.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise CheckpointError("corrupt checkpoint: the manifest is not JSON") from None
@@ -311,7 +316,7 @@ def loads(blob: bytes) -> tuple[dict, dict[str, np.ndarray]]:
         checked[name] = (arr_dtype, shape, enc, chunk)
         decoded += _count(shape) * arr_dtype.itemsize
         end_prev = offset + nbytes
-    if hashlib.blake2b(blob[:len(blob) - 32], digest_size=32).digest() != file_digest:
+    if blake2b(blob[:len(blob) - 32], digest_size=32).digest() != file_digest:
         raise CheckpointError("corrupt checkpoint: bytes outside the arrays changed "
                               "(the file's checksum does not match)")
     limit = memory_limit()

@@ -9,6 +9,7 @@
     ecs-kernel sim WORKLOAD --tasks N --ticks T ...       run a synthetic workload (cli_sim.py)
     ecs-kernel ps FILE [--pid N] [--json]                 list the tasks in a checkpoint (cli_checkpoint.py)
     ecs-kernel run [OPTIONS] -- PROGRAM [ARG...]          run a Linux program (cli_run.py)
+    ecs-kernel serve [--socket PATH]                      keep the kernel loaded for run --server (cli_serve.py)
     ecs-kernel sweep WORKLOAD --seeds A..B --out F.jsonl  a simulation per seed and parameter (cli_sweep.py)
     ecs-kernel campaign MACHINE --runs N                  hypothesis state machines over many seeds (cli_campaign.py)
     ecs-kernel bench [NAME] [ARG...]                      the benchmarks (bench/), from anywhere
@@ -17,12 +18,10 @@ An option a command does not know is reported with that command's usage (status 
 """
 from __future__ import annotations
 
-import argparse
 import gc
 import importlib
 import os
 import sys
-from pathlib import Path
 
 
 def _import_numpy_with_one_blas_thread() -> None:
@@ -51,11 +50,13 @@ from . import __version__  # noqa: E402
 
 # The source tree's bench/ (the wheel does not install it): `ecs-kernel bench NAME` runs
 # bench/bench_NAME.py, without a NAME the suite (bench/__main__.py).
-BENCH_DIR = Path(__file__).resolve().parent.parent / "bench"
+def _bench_dir():
+    from pathlib import Path  # (the command line's start-up: `run --server` does without)
+    return Path(__file__).resolve().parent.parent / "bench"
 
 
 def _benchmarks() -> list[str]:
-    return sorted(p.stem[len("bench_"):] for p in BENCH_DIR.glob("bench_*.py"))
+    return sorted(p.stem[len("bench_"):] for p in _bench_dir().glob("bench_*.py"))
 
 
 def _lifecycle(args) -> int:
@@ -104,12 +105,13 @@ def _short_usage(sub) -> str:
 def _bench(args) -> int:
     """The benchmarks live beside the package in the source tree (bench/, which the wheel does
     not install): put that tree first on the path, so any working directory will do."""
-    if not (BENCH_DIR / "__main__.py").is_file():
+    bench_dir = _bench_dir()
+    if not (bench_dir / "__main__.py").is_file():
         print("ecs-kernel bench: the benchmarks come with the source tree (bench/), which this "
               "installation does not have: clone the repository and `pip install -e .`",
               file=sys.stderr)
         return 2
-    sys.path.insert(0, str(BENCH_DIR.parent))
+    sys.path.insert(0, str(bench_dir.parent))
     bench = importlib.import_module("bench")
     bench.INVOKED_AS = "ecs-kernel bench"
     rest = list(args.args)
@@ -126,20 +128,29 @@ def main(argv=None) -> int:
     # and again while they are made, waits until the command's modules are loaded (~4% of the CPU
     # time of `ecs-kernel run` of a hello world), and for run and restore they are then frozen
     # out of its sight.
+    given = sys.argv[1:] if argv is None else list(argv)
+    if given[:1] == ["run"] and "--server" in given:  # a small client: no argparse, no numpy
+        from .cli_serve import server_option_at
+        at = server_option_at(given)
+        if at is not None:
+            return _run_on_server(given[1:at] + given[at + 1:])
     collecting = gc.isenabled()
     gc.disable()
     try:
         _import_numpy_with_one_blas_thread()
-        args = _parse(argv)
+        args = _parse(given)
         if args.cmd in ("run", "restore"):
             from .cpu import task_run  # noqa: F401  (what the command loads)
-            from .syscalls import strace  # noqa: F401
             gc.freeze()
     finally:
         if collecting:
             gc.enable()
     if args.cmd is None:
         return 2
+    if args.cmd == "run" and args.server:  # --server as argparse reads it (an abbreviation, ...)
+        rest = given[1:]
+        del rest[next(i for i, a in enumerate(rest) if len(a) > 3 and "--server".startswith(a))]
+        return _run_on_server(rest)
     try:
         return args.fn(args)
     except BrokenPipeError:  # e.g. piped into head: not an error
@@ -150,21 +161,53 @@ def main(argv=None) -> int:
         return 130
 
 
+def _run_on_server(args: list[str]) -> int:
+    """``run --server``: the server's child parses ``run ARGS`` and runs it (cli_serve.py)."""
+    from .cli_serve import run_client
+    try:
+        return run_client(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _before_serving() -> None:
+    """What ``main`` does before a run, done once by ``ecs-kernel serve`` before its forks."""
+    _import_numpy_with_one_blas_thread()
+    _parse(["run", "--", "/bin/true"])  # argparse's and gettext's first-call work
+
+
 # The commands cli_run.add_run_parser adds: given one of them first, only its parsers are built
 # (argparse's help strings go through gettext, which looks up message catalogues at every call,
 # and the other commands' modules are not imported: a few ms of every `ecs-kernel run`).
 _RUN_COMMANDS = ("run", "restore", "syscalls")
 
 
-def _parse(argv):
-    """The command line's namespace (``cmd`` None: the short usage was printed)."""
+_run_parsers = None  # (ap, sub) with run's parsers, built once (serve's children find them built)
+
+
+def _top_parser():
+    import argparse  # (the command line's start-up: `run --server` does without)
     ap = argparse.ArgumentParser(prog="ecs-kernel", description="A data-oriented emulation of the core Linux kernel.")
     ap.add_argument("--version", action="version", version=f"ecs-kernel {__version__}")
-    sub = ap.add_subparsers(dest="cmd", metavar="COMMAND")
+    return ap, ap.add_subparsers(dest="cmd", metavar="COMMAND")
+
+
+def _parse(argv):
+    """The command line's namespace (``cmd`` None: the short usage was printed)."""
+    global _run_parsers
+    import argparse
     given = sys.argv[1:] if argv is None else list(argv)
     if given[:1] and given[0] in _RUN_COMMANDS:
-        from .cli_run import add_run_parser
-        add_run_parser(sub)
+        if _run_parsers is None:
+            from .cli_run import add_run_parser
+            ap, sub = _top_parser()
+            add_run_parser(sub)
+            _run_parsers = (ap, sub)
+        return _parse_args(*_run_parsers, given)
+    ap, sub = _top_parser()
+    if given[:1] == ["serve"]:
+        from .cli_serve import add_serve_parser
+        add_serve_parser(sub, main, _before_serving)
         return _parse_args(ap, sub, given)
     p = sub.add_parser("lifecycle",
                        help="create, exit and reap processes; print the cost per operation",
@@ -177,6 +220,8 @@ def _parse(argv):
     sub.add_parser("components", help="print the component tables").set_defaults(fn=_components)
     from .cli_run import add_run_parser
     add_run_parser(sub)
+    from .cli_serve import add_serve_parser
+    add_serve_parser(sub, main, _before_serving)
     from .cli_sim import add_sim_parser
     add_sim_parser(sub)
     from .cli_explore import add_explore_parsers

@@ -113,6 +113,8 @@ def add_run_parser(sub) -> None:
                    help="tasks (threads included) the guests may have; fork and clone past it "
                         "fail with EAGAIN, as under a pids cgroup (default: 1024)")
     _checkpoint_args(p)
+    p.add_argument("--server", action="store_true",
+                   help="run in a fork of a running `ecs-kernel serve` (warm start-up; cli_serve.py)")
     p.add_argument("program", help="the program (a path inside the root)")
     p.add_argument("args", nargs=argparse.REMAINDER, help="its arguments")
     p.set_defaults(fn=_run_cmd)
@@ -185,10 +187,10 @@ def add_strace_args(p) -> None:
 
 def strace_from_args(args):
     """The Strace the options ask for (None without them), or a str for a usage error."""
-    from .syscalls.strace import Strace, TraceExprError, parse_trace
     if not (args.strace or args.strace_expr is not None or args.strace_time
             or args.strace_out is not None):
         return None
+    from .syscalls.strace import Strace, TraceExprError, parse_trace  # (only a traced run's)
     trace = None
     if args.strace_expr is not None:
         try:

@@ -88,6 +88,8 @@ HEAVY_OPTIONAL = {
     "tqdm": "the progress bar of `ecs-kernel sim`",
     "importlib": "importlib.metadata, ~15 ms: only to stamp the version in a checkpoint written "
                  "(checkpoint_file.py)",
+    "json": "~1.5 ms: only a checkpoint's manifest (checkpoint_file.py) and `ecs-kernel syscalls "
+            "--format json` (syscalls/table.py) need it, not a run's start-up",
 }
 # Modules of the package that are heavy in the same way: "path:module" -> why.
 HEAVY_PACKAGE_MODULES = {
@@ -96,6 +98,9 @@ HEAVY_PACKAGE_MODULES = {
         "cfunc; FastPath loads it when a guest tiers up",
     "jit/tlbfill/__init__.py:ecs_kernel.jit.tlbfill.kernel":
         "the compiled TLB-fill hook: numba and llvmlite, loaded when a guest tiers up",
+    "cpu/task_run.py:ecs_kernel.syscalls.strace":
+        "--strace's printer (~120 KB of bytecode, ~2-4 ms of start-up): a Machine loads it only "
+        "when a run traces",
     "jit/blockquantum/__init__.py:ecs_kernel.jit.blockquantum.kernel":
         "the compiled block-quantum hook: numba and llvmlite, loaded when quanta need it",
 }
@@ -110,6 +115,8 @@ CLI_STARTUP = {
                          "registries, the listing",
     "cli_sweep.py": "`ecs-kernel sweep`: the backends, the engine, the progress bar",
     "cli_campaign.py": "`ecs-kernel campaign`: the backends, hypothesis and the state machines",
+    "cli_serve.py": "`ecs-kernel serve`: what a run loads, imported once before the forks; "
+                    "the client of `run --server` imports none of it",
 }
 
 

@@ -54,7 +54,6 @@ from ..components.rlimits import get as rlimit_get
 from ..errors import KernelError
 from ..syscalls import dispatch, sys_rseq
 from ..syscalls.context import ExecDone, FSContext, Task, s64
-from ..syscalls.strace import Strace
 from ..systems import (cpu_clocks, fasync, futex, io_wait, loadavg, ptrace, task_block,
                        task_clone, task_exec, task_exit, task_signals)
 from ..systems.task_signals import deliverable
@@ -114,7 +113,11 @@ class Machine:
                 clock = VirtualClock()
         self.clock = clock if clock is not None else HostClock()
         # --strace: a Strace (syscalls/strace.py), or a text stream to print strace lines to
-        self.strace = strace if strace is None or isinstance(strace, Strace) else Strace(strace)
+        if strace is not None:  # --strace's printer: a run without it never loads its ~120 KB
+            from ..syscalls.strace import Strace
+            if not isinstance(strace, Strace):
+                strace = Strace(strace)
+        self.strace = strace
         if self.strace is not None:
             self.strace.realtime_ns = self.realtime_ns
             self.strace.pid_of = self._tid

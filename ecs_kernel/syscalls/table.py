@@ -43,7 +43,6 @@ x86-64.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Callable
 
@@ -246,6 +245,7 @@ def render(fmt: str = "text") -> str:
     """The table as text, a markdown table, or JSON (what ``ecs-kernel syscalls`` prints)."""
     rows = [s for s in table() if NAMES[s.nr]]
     if fmt == "json":
+        import json  # only for `ecs-kernel syscalls --format json`, not every run's start-up
         return json.dumps([{"nr": s.nr, "name": s.name, "support": s.support, "note": s.note}
                            for s in rows], indent=1)
     c = counts()
