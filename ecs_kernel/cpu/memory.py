@@ -1573,10 +1573,10 @@ class AddressSpace:
         into a new buffer with slack for as much again, so a run of n such mappings is O(log n)
         rows and engine regions, not n. False (nothing done) when no neighbour joins."""
         end = addr + length
+        if self._overlaps(addr, end):
+            return False  # not free (MAP_FIXED over mappings and holes)
         t = self._t
         j = self._first_at_or_after(addr)
-        if j < self._n and int(t[START, j]) < end:
-            return False  # not free (MAP_FIXED over a hole and a mapping)
         above = j if j < self._n and int(t[START, j]) == end and self._joins(j, prot, vm) else -1
         below = j - 1 if j > 0 and int(t[END, j - 1]) == addr and self._joins(j - 1, prot, vm) \
             else -1
@@ -2720,3 +2720,20 @@ class AddressSpace:
         got = sorted(self.uc.mem_regions())
         assert got == expect, ("unicorn regions differ", got, expect)
         assert not np.any(t[:, n:]), "rows past n must be blank"
+        # Private buffers: every byte referenced by at most one row, the others zero.
+        for b, hb in enumerate(self._bufs):
+            if hb is None or hb.shared:
+                continue
+            rows = np.flatnonzero(t[BUF, :n] == b)
+            lo = t[BOFF, rows]
+            order = np.argsort(lo)
+            lo, hi = lo[order], (lo + t[END, rows] - t[START, rows])[order]
+            assert not (hi[:-1] > lo[1:]).any(), ("rows share buffer bytes", b)
+            free = np.ones(hb.size // PAGE_SIZE, bool)
+            for x, y in zip(lo.tolist(), hi.tolist()):
+                free[x // PAGE_SIZE:y // PAGE_SIZE] = False
+            pages = _hp.resident_pages(hb.arr)
+            pages = pages[free[pages]]
+            if len(pages):
+                words = hb.arr.view(np.uint64).reshape(-1, PAGE_SIZE // 8)
+                assert not words[pages].any(), ("bytes no row references are not zero", b)
