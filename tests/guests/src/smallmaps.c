@@ -65,7 +65,8 @@ static long status_kb(const char *key) {
     return v;
 }
 
-/* The VMAs of /proc/self/maps meeting [lo, hi), in pages relative to base. */
+/* The VMAs of /proc/self/maps meeting [lo, hi), clipped to it, in pages relative to base. (What
+ * lies next to the window is the C library's and the loader's, placed differently.) */
 static void show_maps(const char *what, uintptr_t lo, uintptr_t hi, uintptr_t base) {
     FILE *f = fopen("/proc/self/maps", "r");
     char line[512], perms[8];
@@ -75,6 +76,8 @@ static void show_maps(const char *what, uintptr_t lo, uintptr_t hi, uintptr_t ba
     while (f && fgets(line, sizeof line, f)) {
         if (sscanf(line, "%lx-%lx %7s %lx", &s, &e, perms, &off) != 4 || e <= lo || s >= hi)
             continue;
+        s = s < lo ? lo : s;
+        e = e > hi ? hi : e;
         printf("  [%+ld, %+ld) %s\n", (long)(s - base) / (long)PG, (long)(e - base) / (long)PG,
                perms);
         n++;
@@ -294,9 +297,15 @@ static void fixed(void) {
 /* Anonymous mappings placed next to each other: merged when their attributes are equal. */
 static void adjacent(void) {
     char *a[8];
+    /* a free window of 64 pages, and each mapping asked for just below the one before (where
+     * top-down placement puts it when nothing else is free higher up) */
+    char *top = mmap(NULL, 64 * PG, PROT_NONE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    munmap(top, 64 * PG);
+    top += 64 * PG;
     for (int i = 0; i < 8; i++) {
         int prot = i == 5 ? PROT_READ : PROT_READ | PROT_WRITE;
-        a[i] = mmap(NULL, (i + 1) * PG, prot, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+        char *want = (i ? a[i - 1] : top) - (i + 1) * PG;
+        a[i] = mmap(want, (i + 1) * PG, prot, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
         if (a[i] == MAP_FAILED) { perror("mmap"); exit(2); }
         if (prot & PROT_WRITE) memset(a[i], '0' + i, (i + 1) * PG);
     }
@@ -313,7 +322,7 @@ static void adjacent(void) {
     /* the middle of a merged one goes, another comes back there */
     munmap(a[2], 3 * PG);
     show_maps("one unmapped", lo, base, base);
-    char *b = mmap(NULL, 3 * PG, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    char *b = mmap(a[2], 3 * PG, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
     printf("a new one in the hole: %d, reads %d, neighbours %c %c\n", b == a[2], b[0], a[1][0],
            a[3][0]);
     show_maps("hole filled", lo, base, base);
@@ -339,14 +348,14 @@ static void adjacent(void) {
     pid_t pid = fork();
     if (pid == 0) {
         memset(a[7], 'k', len);
-        char *c = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+        char *c = mmap(a[7] - PG, PG, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
         printf("child: new page below %d, reads %d\n", c + PG == a[7], c[0]);
         fflush(stdout);
         _exit(0);
     }
     wait_child(pid);
     printf("parent's copy same: %d\n", sum((unsigned char *)a[7], len) == want);
-    char *c = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    char *c = mmap(a[7] - PG, PG, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
     printf("parent: new page below %d, reads %d\n", c + PG == a[7], c[0]);
     show_maps("at the end", (uintptr_t)c, base, base);
 }
