@@ -33,6 +33,17 @@ buffer object goes when no row uses it. Adjacent rows contiguous in one buffer w
 attributes are merged again, because Unicorn's cost per region operation grows with the number of
 regions (measured: one unmap+map is ~7 us with 1 other region, ~11 us with 40, ~380 us with 400).
 
+*Many small mappings.* Linux keeps gVisor's CreateFragmentedRegion (a PROT_NONE region, each
+page mapped over MAP_FIXED, an unrelated page mapped between: 2,048 single-page mmaps) as one or
+two VMAs (vma_merge); a row and an engine region per mmap made it cost ~110 s here (Unicorn's
+region operations slow down with the regions). So private anonymous memory reuses buffers as
+vma_merge reuses VMAs: MAP_FIXED over private anonymous rows zeroes their bytes in place and
+relabels them (``_map_anon_over``: fresh zero pages either way), and a new mapping placed right
+below or above a row it merges with grows that row into its buffer's zero slack, or into a new
+buffer with as much slack again (``_map_anon_beside``): the pattern stays O(log n) rows, ~1 s
+(docs/measurements.md, "Many small mappings"). What Unicorn still pays is proportional to the
+bytes of the regions whose bounds move (its unmap walks every page).
+
 *Unicorn sync.* The table is the truth; every operation edits the table, then :meth:`_sync` diffs
 the rows of the address window it touched before and after and issues the fewest engine calls
 (regions left alone when unchanged, ``mem_protect`` when only protection changed, otherwise
