@@ -2740,11 +2740,11 @@ class AddressSpace:
             order = np.argsort(lo)
             lo, hi = lo[order], (lo + t[END, rows] - t[START, rows])[order]
             assert not (hi[:-1] > lo[1:]).any(), ("rows share buffer bytes", b)
-            free = np.ones(hb.size // PAGE_SIZE, bool)
-            for x, y in zip(lo.tolist(), hi.tolist()):
-                free[x // PAGE_SIZE:y // PAGE_SIZE] = False
             pages = _hp.resident_pages(hb.arr)
-            pages = pages[free[pages]]
+            k = np.searchsorted(lo // PAGE_SIZE, pages, side="right") - 1
+            inside = (k >= 0) & (pages < (hi // PAGE_SIZE)[np.maximum(k, 0)]) if len(lo) \
+                else np.zeros(len(pages), bool)
+            pages = pages[~inside]
             if len(pages):
                 words = hb.arr.view(np.uint64).reshape(-1, PAGE_SIZE // 8)
                 assert not words[pages].any(), ("bytes no row references are not zero", b)
