@@ -10,8 +10,9 @@ over the CPU-bound rows (issue 15's goal: at most 3). The futex row is per round
 guest itself measures it (CLOCK_MONOTONIC around the loop). qemu-user columns are empty when
 ``qemu-x86_64`` is not installed (``apt-get install qemu-user``).
 
-Guests: the host's busybox, bash-static and python3, and two C programs built with gcc here (a
-no-libc store loop, and tests/guests/src/pingpong.c) plus a static musl hello world; input files are made
+Guests: the host's busybox, bash-static and python3, and three C programs built with gcc here (a
+no-libc store loop, tests/guests/src/pingpong.c and tests/guests/src/smallmaps.c) plus a static
+musl hello world; input files are made
 under /var/tmp (the guest's /tmp is its own). ``ecs-kernel run`` is this checkout's, run with
 ``python -m ecs_kernel.cli`` from the repository root.
 """
@@ -41,6 +42,8 @@ void _start(void) {
 """
 # Two threads' futex ping-pong (and IDLE more threads blocked meanwhile): a guest of the tests too.
 PINGPONG_C = (ROOT / "tests" / "guests" / "src" / "pingpong.c").read_text()
+# gVisor's CreateFragmentedRegion: 2,048 single-page mmaps and their munmaps (issue 16).
+SMALLMAPS_C = (ROOT / "tests" / "guests" / "src" / "smallmaps.c").read_text()
 HELLO_C = '#include <stdio.h>\nint main(void){puts("hello, world");return 0;}\n'
 
 
@@ -70,6 +73,8 @@ def build(d: Path, quick: bool) -> list[Workload]:
     _gcc("gcc", "-O1", "-static", "-nostdlib", "-fno-pie", "-no-pie", "-o", d / "store", d / "store.c")
     (d / "pingpong.c").write_text(PINGPONG_C)
     _gcc("gcc", "-O1", "-static", "-pthread", "-o", d / "pingpong", d / "pingpong.c")
+    (d / "smallmaps.c").write_text(SMALLMAPS_C)
+    _gcc("gcc", "-O1", "-static", "-o", d / "smallmaps", d / "smallmaps.c")
     (d / "hello.c").write_text(HELLO_C)
     hello_cc = "musl-gcc" if shutil.which("musl-gcc") else "gcc"
     _gcc(hello_cc, "-O1", "-static", "-o", d / "hello", d / "hello.c")
@@ -100,6 +105,10 @@ def build(d: Path, quick: bool) -> list[Workload]:
                         [str(d / "pingpong"), str(20_000 // n)], per_op=True))
     out.append(Workload("futex-200", "the same with 200 more threads blocked meanwhile (us)",
                         [str(d / "pingpong"), str(20_000 // n), "200"], per_op=True))
+    pages = 1024 // n
+    out.append(Workload("smallmaps", f"{2 * pages:,} single-page mmaps (gVisor's "
+                        "CreateFragmentedRegion) and their munmaps, the whole pattern (us)",
+                        [str(d / "smallmaps"), "time", str(pages)], per_op=True))
     out.append(Workload("hello", f"static hello world ({hello_cc})", [str(d / "hello")]))
     return out
 
@@ -196,7 +205,7 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=3, help="best of this many rounds")
     ap.add_argument("--quick", action="store_true", help="a tenth of every workload")
     ap.add_argument("--only", nargs="*", help="workload names (bash-loop awk sha256sum store "
-                    "python subshells futex futex-200 hello)")
+                    "python subshells futex futex-200 smallmaps hello)")
     ap.add_argument("--json", default=str(DEFAULT_JSON), help="where to write the results")
     ap.add_argument("--baseline", metavar="CHECKOUT",
                     help="also run another checkout's ecs-kernel (e.g. main) in the same rounds")

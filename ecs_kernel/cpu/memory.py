@@ -33,6 +33,17 @@ buffer object goes when no row uses it. Adjacent rows contiguous in one buffer w
 attributes are merged again, because Unicorn's cost per region operation grows with the number of
 regions (measured: one unmap+map is ~7 us with 1 other region, ~11 us with 40, ~380 us with 400).
 
+*Many small mappings.* Linux keeps gVisor's CreateFragmentedRegion (a PROT_NONE region, each
+page mapped over MAP_FIXED, an unrelated page mapped between: 2,048 single-page mmaps) as one or
+two VMAs (vma_merge); a row and an engine region per mmap made it cost ~110 s here (Unicorn's
+region operations slow down with the regions). So private anonymous memory reuses buffers as
+vma_merge reuses VMAs: MAP_FIXED over private anonymous rows zeroes their bytes in place and
+relabels them (``_map_anon_over``: fresh zero pages either way), and a new mapping placed right
+below or above a row it merges with grows that row into its buffer's zero slack, or into a new
+buffer with as much slack again (``_map_anon_beside``): the pattern stays O(log n) rows, ~1 s
+(docs/measurements.md, "Many small mappings"). What Unicorn still pays is proportional to the
+bytes of the regions whose bounds move (its unmap walks every page).
+
 *Unicorn sync.* The table is the truth; every operation edits the table, then :meth:`_sync` diffs
 the rows of the address window it touched before and after and issues the fewest engine calls
 (regions left alone when unchanged, ``mem_protect`` when only protection changed, otherwise
@@ -1480,9 +1491,16 @@ class AddressSpace:
         if name:
             vm |= VM_DONTEXPAND
         vm |= self.def_flags | (VM_LOCKED if flags & MAP_LOCKED else 0)
+        shared = bool(vm & VM_MAYSHARE)
+        if file is None and not shared and not name and (
+                self._map_anon_over(addr, length, prot, vm, offset)
+                or self._map_anon_beside(addr, length, prot, vm)):
+            if (vm & (VM_LOCKED | VM_LOCKONFAULT) == VM_LOCKED
+                    or flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE):
+                self._populate(addr, addr + length)
+            return addr
         # The host memory first (ENOMEM leaves the address space as it was), then commit:
         # nothing after the unmap fails.
-        shared = bool(vm & VM_MAYSHARE)
         boff = 0
         try:
             cached = PageCache.buffer_for(file, offset + length) if shared and file is not None \
@@ -1513,6 +1531,87 @@ class AddressSpace:
                 or flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE):
             self._populate(addr, addr + length)
         return addr
+
+    # -- private anonymous memory without a new buffer (Linux's vma_merge, as cost) --------------
+
+    def _map_anon_over(self, addr: int, length: int, prot: int, vm: int, foff: int) -> bool:
+        """MAP_FIXED private anonymous memory over ``[addr, addr+length)`` when private
+        anonymous rows cover all of it: the same as fresh zero pages in the buffers already
+        there, so their bytes are zeroed in place (given back to the host) and the rows take
+        the new mapping's attributes, merging with their neighbours in the same buffer. No new
+        buffer, and no new engine region when the pieces merge (a page mapped over the middle
+        of a mapping with its attributes changes nothing in the engine). False (nothing done)
+        when a hole, a file, a shared object or a special mapping lies in the range."""
+        end = addr + length
+        t = self._t
+        lo, hi = self._first_after(addr), self._first_at_or_after(end)
+        if hi <= lo or int(t[START, lo]) > addr or int(t[END, hi - 1]) < end:
+            return False
+        rows = t[:, lo:hi]
+        if (rows[START, 1:] != rows[END, :-1]).any() or rows[FILE].any() or rows[NAME].any() \
+                or (rows[LIMIT] != NO_LIMIT).any():
+            return False
+        if any(self._bufs[b].shared for b in set(rows[BUF].tolist())):
+            return False
+        code = bool((rows[PROT] & PROT_EXEC).any())
+        before = self._snap(addr, end)
+        lo, hi = self._carve(addr, end)
+        t = self._t
+        for i in range(lo, hi):
+            s, e, b, boff = (int(x) for x in t[[START, END, BUF, BOFF], i])
+            self._bufs[b].zero(boff, e - s)  # the only row on these bytes: fresh zeros
+            t[FOFF, i] = foff + (s - addr)
+        t[PROT, lo:hi] = prot
+        t[FLAGS, lo:hi] = vm
+        self._merge_window(lo, hi)
+        self._sync(before, addr, end)
+        if code:  # the engine's code made from the old bytes (a region kept as it was)
+            self._uc_flush_code(addr, end)
+        return True
+
+    def _joins(self, i: int, prot: int, vm: int) -> bool:
+        """Could a new private anonymous mapping of ``prot``/``vm`` share row ``i``'s buffer and
+        merge with it (vma_merge's is_mergeable_vma, without anon_vma)?"""
+        t = self._t
+        return (int(t[FILE, i]) == 0 and int(t[NAME, i]) == 0 and int(t[PROT, i]) == prot
+                and (int(t[FLAGS, i]) | _VM_MERGE_IGNORE) == (vm | _VM_MERGE_IGNORE)
+                and int(t[LIMIT, i]) == NO_LIMIT and not self._bufs[int(t[BUF, i])].shared)
+
+    def _map_anon_beside(self, addr: int, length: int, prot: int, vm: int) -> bool:
+        """A new private anonymous mapping in the free range ``[addr, addr+length)`` right below
+        (top-down placement: the usual case) or above a row it would merge with: that row grows
+        over it (:meth:`_extend_down`, :meth:`_extend`), into the zero slack of its buffer, or
+        into a new buffer with slack for as much again, so a run of n such mappings is O(log n)
+        rows and engine regions, not n. False (nothing done) when no neighbour joins."""
+        end = addr + length
+        if self._overlaps(addr, end):
+            return False  # not free (MAP_FIXED over mappings and holes)
+        t = self._t
+        j = self._first_at_or_after(addr)
+        above = j if j < self._n and int(t[START, j]) == end and self._joins(j, prot, vm) else -1
+        below = j - 1 if j > 0 and int(t[END, j - 1]) == addr and self._joins(j - 1, prot, vm) \
+            else -1
+        if above < 0 and below < 0:
+            return False
+        before = self._snap(addr, end)
+        if above >= 0 and (below < 0 or self._slack_below(above, length)
+                           or not self._slack_above(below, length)):
+            self._extend_down(above, length)
+        else:
+            self._extend(below, length)
+        self._sync(before, addr, end)
+        return True
+
+    def _slack_below(self, i: int, delta: int) -> bool:
+        """Are the ``delta`` bytes before row ``i`` in its (private) buffer free?"""
+        b, boff = int(self._t[BUF, i]), int(self._t[BOFF, i])
+        return boff >= delta and not self._buffer_range_used(b, boff - delta, boff)
+
+    def _slack_above(self, i: int, delta: int) -> bool:
+        """Are the ``delta`` bytes after row ``i`` in its (private) buffer free?"""
+        b = int(self._t[BUF, i])
+        off = int(self._t[BOFF, i]) + int(self._t[END, i]) - int(self._t[START, i])
+        return off + delta <= self._bufs[b].size and not self._buffer_range_used(b, off, off + delta)
 
     def attach_shared(self, addr: int, prot: int, segment, *, fixed: bool, replace: bool) -> int:
         """shmat's do_mmap of System V segment ``segment`` (an object with ``size``, ``buf``: its
@@ -2632,3 +2731,20 @@ class AddressSpace:
         got = sorted(self.uc.mem_regions())
         assert got == expect, ("unicorn regions differ", got, expect)
         assert not np.any(t[:, n:]), "rows past n must be blank"
+        # Private buffers: every byte referenced by at most one row, the others zero.
+        for b, hb in enumerate(self._bufs):
+            if hb is None or hb.shared:
+                continue
+            rows = np.flatnonzero(t[BUF, :n] == b)
+            lo = t[BOFF, rows]
+            order = np.argsort(lo)
+            lo, hi = lo[order], (lo + t[END, rows] - t[START, rows])[order]
+            assert not (hi[:-1] > lo[1:]).any(), ("rows share buffer bytes", b)
+            pages = _hp.resident_pages(hb.arr)
+            k = np.searchsorted(lo // PAGE_SIZE, pages, side="right") - 1
+            inside = (k >= 0) & (pages < (hi // PAGE_SIZE)[np.maximum(k, 0)]) if len(lo) \
+                else np.zeros(len(pages), bool)
+            pages = pages[~inside]
+            if len(pages):
+                words = hb.arr.view(np.uint64).reshape(-1, PAGE_SIZE // 8)
+                assert not words[pages].any(), ("bytes no row references are not zero", b)

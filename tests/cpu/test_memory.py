@@ -428,6 +428,105 @@ def test_repeated_growth_stays_a_few_rows(mm):
     assert len(list(mm.uc.mem_regions())) <= 8  # geometric slack: O(log n) rows, no copies
 
 
+# ------------------------------------- many small anonymous mappings (Linux's vma_merge, as cost)
+
+def _fragment(mm, n):
+    """gVisor's CreateFragmentedRegion: a PROT_NONE region of n pages, then per page one page
+    MAP_FIXED over it and one unrelated page elsewhere, each written once."""
+    region = mm.mmap(0, n * P, PROT_NONE, ANON)
+    pages = []
+    for i in range(n):
+        pages.append(mm.mmap(region + i * P, P, RW, ANON | MAP_FIXED))
+        mm.copy_out(pages[-1], bytes([i % 251 + 1]))
+        pages.append(mm.mmap(0, P, RW, ANON))
+        mm.copy_out(pages[-1], bytes([i % 241 + 1]))
+    return region, pages
+
+
+def test_fragmented_region_stays_a_few_rows_and_engine_regions(mm):
+    n = 256
+    region, pages = _fragment(mm, n)
+    assert pages[1] == region - P and all(pages[2 * i + 1] == region - (i + 1) * P
+                                          for i in range(n))  # top-down, each below the last
+    assert [(v.start, v.end, v.prot) for v in mm.vmas()] == [(region - n * P, region + n * P, RW)]
+    assert mm.range_count <= 12  # O(log n): the region's buffer, and geometric slack below it
+    assert len(list(mm.uc.mem_regions())) == mm.range_count
+    for i in range(n):
+        assert mm.copy_in(pages[2 * i], 2) == bytes([i % 251 + 1, 0])
+        assert mm.copy_in(pages[2 * i + 1], 2) == bytes([i % 241 + 1, 0])
+    mm.check_sanity()
+    for p in pages:
+        mm.munmap(p, P)
+    assert mm.range_count == 0 and not list(mm.uc.mem_regions())
+    assert not [hb for hb in mm._bufs if hb is not None]
+
+
+def test_map_fixed_over_anonymous_memory_zeroes_the_pages_in_their_buffer(mm):
+    a = mm.mmap(0, 8 * P, RW, ANON)
+    mm.copy_out(a, b"\x22" * 8 * P)
+    buf = _buf_at(mm, a)
+    assert mm.mmap(a + 3 * P, 2 * P, RW, ANON | MAP_FIXED) == a + 3 * P
+    assert _buf_at(mm, a + 3 * P) is buf and mm.range_count == 1  # same attributes: one row
+    assert M.resident_pages(buf.arr[3 * P:5 * P]).size == 0  # given back to the host
+    assert mm.copy_in(a + 3 * P - 1, 2 * P + 2) == b"\x22" + bytes(2 * P) + b"\x22"
+    # other attributes: rows of the same buffer, merged back when they are equal again
+    mm.mmap(a + 6 * P, P, PROT_READ, ANON | MAP_FIXED)
+    assert _buf_at(mm, a + 6 * P) is buf and mm.range_count == 3
+    assert errno_of(mm.copy_out, a + 6 * P, b"x") == E.EFAULT
+    mm.mmap(a + 6 * P, P, RW, ANON | MAP_FIXED)
+    assert mm.range_count == 1 and mm.copy_in(a + 6 * P, 1) == b"\0"
+
+
+def test_map_fixed_over_anonymous_memory_in_a_forked_child_leaves_the_parent_alone(mm):
+    a = mm.mmap(0, 4 * P, RW, ANON)
+    mm.copy_out(a, b"p" * 4 * P)
+    child = mm.fork(Uc(UC_ARCH_X86, UC_MODE_64))
+    child.mmap(a + P, P, RW, ANON | MAP_FIXED)
+    assert child.copy_in(a + P - 1, 3) == b"p\0\0"
+    assert mm.copy_in(a + P - 1, 3) == b"ppp"
+    mm.mmap(a + 2 * P, P, RW, ANON | MAP_FIXED)
+    assert child.copy_in(a + 2 * P, 1) == b"p" and mm.copy_in(a + 2 * P, 1) == b"\0"
+    child.check_sanity()
+    child.release()
+
+
+def test_map_fixed_over_executable_anonymous_memory_drops_its_translated_code(mm):
+    a = mm.mmap(0x400000, P, RWX, ANON | MAP_FIXED)
+    mm.copy_out(a, bytes.fromhex("b803000000" "f4"))
+    mm.uc.emu_start(a, a + 5)
+    assert mm.mmap(a, P, RWX, ANON | MAP_FIXED) == a  # the same row, the same region
+    assert mm.copy_in(a, 6) == bytes(6)
+    mm.uc.mem_write(a, bytes.fromhex("b804000000" "f4"))  # behind the kernel's back
+    mm.uc.emu_start(a, a + 5)
+    assert mm.uc.reg_read(UC_X86_REG_RAX) == 4
+
+
+def test_map_fixed_over_shared_file_or_special_memory_is_a_new_mapping(mm):
+    s = mm.mmap(0, 2 * P, RW, SHANON)
+    mm.copy_out(s, b"s" * 2 * P)
+    mm.mmap(s, P, RW, ANON | MAP_FIXED)
+    assert _buf_at(mm, s) is not _buf_at(mm, s + P)
+    assert mm.copy_in(s + P - 1, 2) == b"\0s"
+    f = mm.mmap(0, 2 * P, RW, MAP_PRIVATE, BytesFile(b"f" * 2 * P), 0)
+    mm.mmap(f + P, P, RW, ANON | MAP_FIXED)
+    assert mm.copy_in(f + P - 1, 2) == b"f\0"
+    assert [v.file is None for v in mm.vmas() if f <= v.start < f + 2 * P] == [False, True]
+
+
+def test_adjacent_anonymous_mappings_grow_one_row_with_slack(mm):
+    first = mm.mmap(0, P, RW, ANON)
+    for k in range(1, 100):
+        assert mm.mmap(0, P, RW, ANON) == first - k * P
+    assert mm.range_count <= 8
+    assert [(v.start, v.end) for v in mm.vmas()] == [(first - 99 * P, first + P)]
+    ro = mm.mmap(0, P, PROT_READ, ANON)  # other attributes: a row of its own
+    assert ro == first - 100 * P and len(mm.vmas()) == 2
+    mm.munmap(first - 50 * P, P)  # a hole in the middle, filled again (its buffer's bytes)
+    assert mm.mmap(first - 50 * P, P, RW, ANON | MAP_FIXED) == first - 50 * P
+    assert mm.copy_in(first - 50 * P, P) == bytes(P)
+    assert mm.range_count <= 9
+
+
 # ------------------------------------------------------------------------------------- brk
 
 @pytest.fixture
@@ -970,6 +1069,15 @@ class MemoryModel(RuleBasedStateMachine):
         for k in range(npages):
             self.model[a + k * P] = [prot, 0]
 
+    @rule(page=st.integers(0, WPAGES - 1), npages=st.integers(1, 4),
+          prot=st.sampled_from([0, 1, 3, 5]), value=st.integers(1, 255))
+    def mmap_fixed_private_file(self, page, npages, prot, value):
+        a = WIN + page * P
+        self.mm.mmap(a, npages * P, prot, MAP_PRIVATE | MAP_FIXED,
+                     BytesFile(bytes([value]) * npages * P), 0)
+        for k in range(npages):
+            self.model[a + k * P] = [prot, value, value]  # MADV_DONTNEED: the file's byte again
+
     @rule(npages=st.integers(1, 4), prot=st.sampled_from([0, 1, 3]))
     def mmap_anywhere(self, npages, prot):
         expect = self._expect_topdown(npages)
@@ -1017,7 +1125,7 @@ class MemoryModel(RuleBasedStateMachine):
             if ent is None:
                 hole = True
             elif not self._shared(a + k * P):
-                ent[1] = 0
+                ent[1] = ent[2] if len(ent) > 2 else 0
         assert errno_of(self.mm.madvise, a, npages * P, abi.MADV_DONTNEED) == \
             (E.ENOMEM if hole else 0)
 
@@ -1040,7 +1148,7 @@ class MemoryModel(RuleBasedStateMachine):
         child = self.mm.fork(Uc(UC_ARCH_X86, UC_MODE_64))
         child.check_sanity()
         assert list(child.uc.mem_regions()) == list(self.mm.uc.mem_regions())
-        for page, (_prot, byte) in self.model.items():
+        for page, (_prot, byte, *_) in self.model.items():
             assert bytes(child.uc.mem_read(page, 1)) == bytes([byte])
         child.release()
 
@@ -1048,7 +1156,7 @@ class MemoryModel(RuleBasedStateMachine):
     def table_and_unicorn_agree_with_the_model(self):
         mm = self.mm
         mm.check_sanity()
-        eff = {p: M._UC_PERM[prot] for p, (prot, _b) in self.model.items()}
+        eff = {p: M._UC_PERM[prot] for p, (prot, _b, *_) in self.model.items()}
         from_uc = {}
         for s, e, perm in mm.uc.mem_regions():
             for pg in range(s, e + 1, P):
@@ -1059,8 +1167,8 @@ class MemoryModel(RuleBasedStateMachine):
         for s, e, prot in zip(t[M.START].tolist(), t[M.END].tolist(), t[M.PROT].tolist()):
             for pg in range(s, e, P):
                 from_table[pg] = prot
-        assert from_table == {p: prot for p, (prot, _b) in self.model.items()}
-        for page, (prot, byte) in self.model.items():
+        assert from_table == {p: prot for p, (prot, _b, *_) in self.model.items()}
+        for page, (prot, byte, *_) in self.model.items():
             assert bytes(mm.uc.mem_read(page, 1)) == bytes([byte])
             if M._UC_PERM[prot] & PROT_READ:
                 assert mm.copy_in(page, 1) == bytes([byte])
