@@ -401,6 +401,20 @@ def send_group_signal(world, tg: int, signo: int, *, code: int = SI_KERNEL, pid:
                        force=force)
 
 
+def send_group_signal_current(world, tg: int, task: int, signo: int) -> bool:
+    """A process-directed signal from the kernel to group ``tg`` while ``task`` is its current
+    thread (Linux check_cpu_itimer: the tick sends SIGPROF or SIGVTALRM with the running thread
+    as ``p``): complete_signal keeps ``task`` when it can take the signal, and only that thread
+    is woken for it (here: ``curr_target``, which gates the others' dequeue). Without such a
+    thread (``task`` < 0, gone, or of another group), as send_group_signal."""
+    T = world.tasks
+    if signo == SIGKILL or task < 0 or not T.alive[task] or int(T.tg[task]) != tg:
+        return send_group_signal(world, tg, signo)
+    if _wants(world, task, signo):
+        world.thread_groups.curr_target[tg] = task
+    return send_signal(world, task, signo, group=True)
+
+
 def send_task_signal(world, task: int, signo: int, *, code: int = SI_KERNEL, pid: int = 0,
                      uid: int = 0, force: bool = False) -> bool:
     """A thread-directed signal (tgkill, a fault) to ``task``."""
