@@ -483,3 +483,10 @@ def test_itimer_prof_signals_the_thread_that_used_the_cpu(guest_build, libc):
     so two workers taking turns (busy, then with the process idle between turns) share the
     signals and the waiting main thread gets fewer than either."""
     same([guest_build("itimer_fair", libc)])
+
+
+def test_sigqueueinfo_keeps_si_errno(guest_build, libc):
+    """sigqueue_errno.c: rt_sigqueueinfo and rt_tgsigqueueinfo deliver the siginfo as given,
+    si_errno included (a SA_SIGINFO handler, sigtimedwait, a signalfd's ssi_errno); kill's has
+    si_errno 0."""
+    same([guest_build("sigqueue_errno", libc)])
