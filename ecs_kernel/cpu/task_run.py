@@ -1041,6 +1041,9 @@ class Machine:
         """One tick of the World at the clock's time: the systems run (exits, waits, timers,
         timeouts), then the next deadline is known again."""
         self.sync_clock()
+        cur = self.current
+        if cur >= 0 and self.world.tasks.alive[cur]:  # the thread a CPU itimer's signal goes to
+            self.world.thread_groups.cpu_clock_last[int(self.world.tasks.tg[cur])] = cur
         statuses = self._exit_statuses() if self.strace is not None else None
         self.world.tick_at(self.world.now_ns)
         self.sample_load()

@@ -95,8 +95,6 @@ def charge(world, task: int, user_ns: int, sys_ns: int = 0) -> None:
     T = world.tasks
     T.cpu_used_user_ns[task] += user_ns
     T.cpu_used_sys_ns[task] += sys_ns
-    if user_ns or sys_ns:
-        world.thread_groups.cpu_clock_last[int(T.tg[task])] = task
 
 
 def fold(world) -> int:
