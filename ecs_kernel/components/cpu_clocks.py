@@ -36,6 +36,10 @@ GroupCpuClock = Component("GroupCpuClock", "thread_groups", {
     "dead_stime": Column(I64, 0),
     "group_utime": Column(I64, 0),  # the group's total at the last accounting pass (timers read it)
     "group_stime": Column(I64, 0),
+    # the group's thread that was on the CPU when the World was last ticked (the CPU driver
+    # sets it; gVisor appSysCPUClockLast; Linux's tick finds an expired CPU itimer on the
+    # running thread): SIGPROF and SIGVTALRM go to it (-1: none, the leader's group signal)
+    "cpu_clock_last": Column(np.int32, -1),
 }, doc="Thread-group CPU clock (CLOCK_PROCESS_CPUTIME_ID, RUSAGE_SELF).")
 
 JoinedChildCPUStats = Component("JoinedChildCPUStats", "thread_groups", {

@@ -58,6 +58,7 @@ TaskSigInfo = Component("SigInfo", "tasks", {
     "si_pid": Column(np.int32, 0),
     "si_uid": Column(np.uint32, 0),
     "si_value": Column(np.int64, 0),
+    "si_errno": Column(np.int32, 0),  # what a user-supplied siginfo carried (rt_sigqueueinfo)
     "frame_top": Column(np.int32, -1),  # innermost signal frame (sigframes row)
     "altstack": Column(np.int32, -1),  # the alternate signal stack (sigaltstacks row), -1: none
     "handling": Column(np.uint8, 0),  # the signal whose handler the task is to run now
@@ -78,6 +79,7 @@ SigQueue = Component("SigQueue", "sigqueue", {
     "q_pid": Column(np.int32, 0),
     "q_uid": Column(np.uint32, 0),
     "q_value": Column(np.int64, 0),
+    "q_errno": Column(np.int32, 0),  # si_errno (a user-supplied siginfo's; the kernel's are 0)
     "q_charged": Column(np.int64, -1),  # uid charged against RLIMIT_SIGPENDING, -1: none
     "q_next": Column(np.int32, -1),
     "q_prev": Column(np.int32, -1),

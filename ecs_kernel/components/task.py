@@ -166,6 +166,9 @@ Rseq = Component("Rseq", "tasks", {
     "rseq_len": Column(np.uint32, 0),
     "rseq_sig": Column(np.uint32, 0),  # the signature an abort handler must carry
     "rseq_event": Column(np.bool_, False),  # preempted since it last ran: check its rseq_cs
+    # its area may hold a critical section, so a run alone is cut into quanta and preempted at
+    # their ends (syscalls/sys_rseq.py: WATCH_NEW just registered, WATCH a descriptor was seen)
+    "rseq_watch": Column(np.uint8, 0),
 }, doc="rseq(2) registration: kept by fork, dropped by clone(CLONE_VM) and exec.")
 
 COMPONENTS = [TaskTree, ThreadGroupMembership, TaskIDs, RunStateC, ExitStateC, WaitState, TaskCreds,

@@ -30,6 +30,11 @@ from ..components import pidns
 QUANTUM = 1_000_000  # guest instructions per turn while another task or a deadline waits
 TIME_SLICE_NS = 4_000_000  # a turn's kernel time while another task is runnable (HZ=250's tick)
 PREEMPT_MAX = 4096  # the shortest quanta the explorer tries: 1 to this many instructions
+# A thread alone whose rseq area may hold a critical section runs in quanta and is preempted at
+# their ends (Machine.lone_preempt); just after it registers, the first one is this short: a
+# program that enters a section at once is caught, one that does not (a libc's registration)
+# soon runs without quanta again.
+RSEQ_PEEK = 10_000
 
 
 class RoundRobin:
@@ -134,4 +139,4 @@ def replaying(choices: list[int]) -> Decisions:
     return Decisions(choose, limit=len(choices))
 
 
-__all__ = ["QUANTUM", "TIME_SLICE_NS", "PREEMPT_MAX", "RoundRobin", "Seeded", "Decisions", "replaying"]
+__all__ = ["QUANTUM", "TIME_SLICE_NS", "PREEMPT_MAX", "RSEQ_PEEK", "RoundRobin", "Seeded", "Decisions", "replaying"]

@@ -200,16 +200,17 @@ class GuestSignals:
         """The 128-byte siginfo of the signal ``row`` just dequeued (its SigInfo columns)."""
         T = self.world.tasks
         return self._siginfo_bytes(signo, int(T.si_code[row]), int(T.si_pid[row]),
-                                   int(T.si_uid[row]), int(T.si_value[row]))
+                                   int(T.si_uid[row]), int(T.si_value[row]), int(T.si_errno[row]))
 
     def queued_siginfo(self, q: int) -> bytes:
         """The 128-byte siginfo of queued signal ``q`` (a sigqueue row)."""
         Q = self.world.sigqueue
         return self._siginfo_bytes(int(Q.q_signo[q]), int(Q.q_code[q]), int(Q.q_pid[q]),
-                                   int(Q.q_uid[q]), int(Q.q_value[q]))
+                                   int(Q.q_uid[q]), int(Q.q_value[q]), int(Q.q_errno[q]))
 
     @staticmethod
-    def _siginfo_bytes(signo: int, code: int, pid: int, uid: int, value: int) -> bytes:
+    def _siginfo_bytes(signo: int, code: int, pid: int, uid: int, value: int,
+                       errno: int = 0) -> bytes:
         value &= MASK64
         if signo == SIGSYS and code == SYS_SECCOMP:
             # force_sig_seccomp: si_call_addr, si_syscall, si_arch; the filter's data in si_errno
@@ -219,7 +220,7 @@ class GuestSignals:
             fields = struct.pack("<Q", value)  # si_addr
         else:  # kill/tkill/sigqueue/timers: pid (or timer id), uid (or overrun), value
             fields = struct.pack("<iIQ", pid, uid & 0xFFFF_FFFF, value)
-        return SF.pack_siginfo(signo, code, fields)
+        return SF.pack_siginfo(signo, code, fields, errno=errno)
 
     # -- rt_sigreturn ----------------------------------------------------------------------------
     def sigreturn(self, task) -> ContextRestored:

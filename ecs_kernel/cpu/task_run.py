@@ -61,10 +61,11 @@ from . import host_limits, host_signals, loader, scheduler, sigframe, vsyscall
 from .clock import HostClock, VirtualClock
 from .exec_args import ExecCreds
 from .memory import AddressSpace, default_mmap_base, machine_memory
-from .platform import GENERAL_REGS, GuestMemory, Platform, new_engine
+from .platform import BLOCK_HOOK_IDLE_RUNS, GENERAL_REGS, GuestMemory, Platform, new_engine
 from .signals import INIT_FP, GuestSignals
 
 QUANTUM = scheduler.QUANTUM  # guest instructions per turn while another task or a deadline waits
+RSEQ_PEEK = scheduler.RSEQ_PEEK  # the first quantum of a thread alone after it registers rseq
 MASK64 = (1 << 64) - 1
 _RESTART = (-ERESTARTSYS, -ERESTARTNOINTR, -ERESTARTNOHAND)
 _RESTART_CODES = (*_RESTART, -ERESTART_RESTARTBLOCK)
@@ -370,6 +371,36 @@ class Machine:
                 sigactions.reset_handler(w, int(w.tasks.sighand[task.row]), SIGSEGV)
             task_signals.force_signal(w, task.row, SIGSEGV)
             return rip
+
+    def rseq_registered(self, row: int) -> None:
+        """rseq(2) registered ``row``'s area (from the syscall hook): a run without quanta ends
+        after the call (safe: we are in the hook), so the next one is cut into quanta and the
+        thread can be preempted in a critical section (syscalls/sys_rseq.py)."""
+        if self.platform.running_unbounded and row == self.current:
+            self.platform.stop("requantum")
+
+    def lone_preempt(self, row: int) -> None:
+        """The quantum of watched ``row`` ended and no other task could run: the preemption a
+        thread alone on its CPU gets from the tick and the host's other work (Linux
+        rseq_preempt at the switch). With a descriptor in its area's ``rseq_cs``: an
+        involuntary switch, and ``rseq_event`` (the turn that follows aborts the section or
+        clears ``rseq_cs``: rseq_handle_notify_resume). With none the watch ends (nothing the
+        thread sees would change but ru_nivcsw); a thread only just registered (WATCH_NEW)
+        then runs without quanta again, and the block hook of its engine goes at that run (a
+        call per block is the cost of a quantum)."""
+        T = self.world.tasks
+        try:
+            cs = sys_rseq.rseq_cs(self.tasks[row])
+        except KernelError:
+            cs = 1  # an unreadable area: notify_resume forces SIGSEGV, as Linux's does
+        if not cs:
+            if T.rseq_watch[row] == sys_rseq.WATCH_NEW:
+                T.rseq_watch[row] = 0
+                self.memory_of(row).hook_idle_runs = BLOCK_HOOK_IDLE_RUNS
+            return
+        T.rseq_watch[row] = sys_rseq.WATCH
+        T.rseq_event[row] = True
+        T.nivcsw[row] += 1
 
     def yield_cpu(self) -> None:
         """sched_yield(2), from the syscall hook: with another guest task runnable, stop the
@@ -761,9 +792,12 @@ class Machine:
         gm = self.memory_of(row)
         # While a deadline is armed or another task can run, run in quanta of instructions so a
         # loop without syscalls still meets its SIGALRM and lets the others run (count= costs a
-        # per-instruction check, so only then).
+        # per-instruction check, so only then); and while its rseq area may hold a critical
+        # section, so that it is preempted (lone_preempt; a short first look after it registers).
+        watch = int(self.world.tasks.rseq_watch[row])
         quantum = self.scheduler.quantum(
-            row, self.contended, QUANTUM if self.timer_deadline_ns is not None or self.contended else 0)
+            row, self.contended, QUANTUM if self.timer_deadline_ns is not None or self.contended
+            else RSEQ_PEEK if watch == sys_rseq.WATCH_NEW else QUANTUM if watch else 0)
         stepping = self.world.index.ptraced and \
             int(self.world.tasks.ptrace_resume[row]) in P.STEPPING
         if stepping:
@@ -826,6 +860,8 @@ class Machine:
 
     def _end_quantum(self, row: int, uc) -> None:
         """A quantum ended between two instructions: run what is due, deliver what it sent."""
+        if not self.contended and self.world.tasks.rseq_watch[row]:
+            self.lone_preempt(row)
         self.clock.retired(self._quantum)
         self.scheduler.preempted(row, uc.reg_read(X.UC_X86_REG_RIP))
         self.sync_clock()
@@ -1008,6 +1044,9 @@ class Machine:
         """One tick of the World at the clock's time: the systems run (exits, waits, timers,
         timeouts), then the next deadline is known again."""
         self.sync_clock()
+        cur = self.current
+        if cur >= 0 and self.world.tasks.alive[cur]:  # the thread a CPU itimer's signal goes to
+            self.world.thread_groups.cpu_clock_last[int(self.world.tasks.tg[cur])] = cur
         statuses = self._exit_statuses() if self.strace is not None else None
         self.world.tick_at(self.world.now_ns)
         self.sample_load()

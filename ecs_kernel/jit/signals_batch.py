@@ -87,8 +87,8 @@ def send_batch(start, end, req_task, req_target, req_sig, req_tgkill, out_err, o
                run_state, block, wait_set, sighand, tg_next,
                g_leader, g_exiting, g_pending, gq_head, gq_tail, g_curr, g_count, g_task_head,
                g_rlimits, rlim_sigpending, actions, handlers, root_ns, init_tg,
-               q_owner, q_group, q_signo, q_code, q_pid, q_uid, q_value, q_charged, q_next, q_prev,
-               q_alive, q_free, q_meta, uid0_count, stats):
+               q_owner, q_group, q_signo, q_code, q_pid, q_uid, q_value, q_errno, q_charged, q_next,
+               q_prev, q_alive, q_free, q_meta, uid0_count, stats):
     """kill(2) (``req_tgkill`` 0: the process of ``req_target``) and tgkill(2) (1: the thread)
     from ``req_task``, requests ``start..end-1`` in order; a sender of -1 is the kernel itself
     (an interval timer's signal: si_code SI_KERNEL, no sender pid or uid, no permission check).
@@ -166,6 +166,7 @@ def send_batch(start, end, req_task, req_target, req_sig, req_tgkill, out_err, o
             q_pid[q] = 0 if kernel else tid0[g_leader[tg[t]]]
             q_uid[q] = 0 if kernel else ruid[t]
             q_value[q] = 0
+            q_errno[q] = 0
             q_charged[q] = ruid[recv]
             uid0_count[0] += 1
             if group:
@@ -203,11 +204,11 @@ def send_batch(start, end, req_task, req_target, req_sig, req_tgkill, out_err, o
 @jit(allocates=False)
 def deliver_batch(rows, start, alive, exit_state, tg, mask, pending, q_head, q_tail, run_state,
                   block, ret, saved_mask, has_saved, frame_top, handling, sighand, actions,
-                  si_signo, si_code, si_pid, si_uid, si_value,
+                  si_signo, si_code, si_pid, si_uid, si_value, si_errno,
                   g_exiting, g_pending, gq_head, gq_tail, g_curr, init_tg,
                   h_handler, h_flags, h_mask,
-                  q_owner, q_group, q_signo, q_code, q_pid, q_uid, q_value, q_charged, q_next,
-                  q_prev, q_alive, q_gen, q_free, q_meta, uid0_count,
+                  q_owner, q_group, q_signo, q_code, q_pid, q_uid, q_value, q_errno, q_charged,
+                  q_next, q_prev, q_alive, q_gen, q_free, q_meta, uid0_count,
                   f_task, f_signo, f_mask, f_prev, f_alive, f_gen, f_free, f_meta,
                   futex_waiter, restart_uaddr, restart_val, restart_bitset, restart_deadline,
                   restart_flags,
@@ -289,11 +290,13 @@ def deliver_batch(rows, start, alive, exit_state, tg, mask, pending, q_head, q_t
                 si_pid[t] = 0
                 si_uid[t] = 0
                 si_value[t] = 0
+                si_errno[t] = 0
             else:
                 si_code[t] = q_code[first]
                 si_pid[t] = q_pid[first]
                 si_uid[t] = q_uid[first]
                 si_value[t] = q_value[first]
+                si_errno[t] = q_errno[first]
                 if group:
                     unlink_one(gq_head, gq_tail, owner, q_next, q_prev, first)
                 else:
@@ -307,6 +310,7 @@ def deliver_batch(rows, start, alive, exit_state, tg, mask, pending, q_head, q_t
                 q_pid[first] = 0
                 q_uid[first] = 0
                 q_value[first] = 0
+                q_errno[first] = 0
                 q_charged[first] = -1
                 table_free(q_meta, q_free, q_alive, q_gen, first)
             si_signo[t] = signo

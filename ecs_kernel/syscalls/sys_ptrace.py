@@ -269,13 +269,14 @@ def sys_ptrace(t, request, pid, addr, data):
         if int(T.ptrace_stop[tr]) != P.STOP_SIGNAL:
             _siginfo(t, tr)  # EINVAL where there is none
             return 0  # (a trap's siginfo is not kept)
-        signo, _errno, code = struct.unpack("<iii", mm.copy_in(data, 12))
+        signo, errno, code = struct.unpack("<iii", mm.copy_in(data, 12))
         pid_, uid, _pad, value = struct.unpack("<iIiQ", mm.copy_in(data + 16, 20))
         T.si_signo[tr] = signo  # resuming with this signal keeps the siginfo (ptrace_signal)
         T.si_code[tr] = code
         T.si_pid[tr] = pid_
         T.si_uid[tr] = uid
         T.si_value[tr] = s64(value)
+        T.si_errno[tr] = errno
         return 0
     if request == PTRACE_SECCOMP_GET_FILTER:
         prog = seccomp.get_filter(w, row, tr, addr)

@@ -18,6 +18,22 @@ pointer, it resumes at the descriptor's ``abort_ip`` (whose preceding 4 bytes mu
 signature) and ``rseq_cs`` is cleared; outside a section ``rseq_cs`` is just cleared; a
 malformed descriptor or an unwritable area is a SIGSEGV. Tasks migrate only by
 sched_setaffinity, so ``cpu_id`` changes under a sequence only then, and that aborts it.
+
+A thread that runs alone is preempted too, as on Linux, where the tick and the host's other
+work take its CPU now and then (rseq_preempt at the switch). Unicorn can be stopped safely only
+from a hook or at a quantum's end (DESIGN.md: an asynchronous stop may run an instruction
+twice), and a quantum costs its hook's call per block, so only a thread whose area may hold a
+critical section runs alone in quanta: its ``rseq_watch`` column is WATCH_NEW after it
+registers (a first short quantum looks: a program that enters a section at once) and WATCH
+once the kernel saw a descriptor in ``rseq_cs`` (here, or at such a quantum's end). The end of
+a watched thread's quantum while no other task can run is its preemption
+(Machine.lone_preempt): with a descriptor in ``rseq_cs`` it counts an involuntary switch and
+sets ``rseq_event`` (the section is aborted before it runs again); with none it changes nothing
+the thread could see but ru_nivcsw, and is not counted. A thread that shows no descriptor at
+its first look runs unbounded again (a libc's registration: glibc uses only the cpu fields);
+one that used a descriptor stays watched. A thread whose area was idle at its first look and
+that enters its first section later, with no switch, signal or migration before it (the
+kernel's other looks, which watch it), spins on: that preemption is not modelled.
 """
 from __future__ import annotations
 
@@ -55,7 +71,7 @@ def rseq(t, addr, length, flags, sig):
             raise KernelError(E.EPERM, "wrong signature")
         # EFAULT (and still registered) if the area cannot be written
         _write_ids(t, addr, 0, RSEQ_CPU_ID_UNINITIALIZED)
-        T.rseq_addr[r] = T.rseq_len[r] = T.rseq_sig[r] = 0
+        T.rseq_addr[r] = T.rseq_len[r] = T.rseq_sig[r] = T.rseq_watch[r] = 0
         return 0
     if flags:
         raise KernelError(E.EINVAL)
@@ -80,13 +96,25 @@ def rseq(t, addr, length, flags, sig):
         _write_ids(t, addr, cpu, cpu)
     except KernelError:
         force_signal(t.world, r, SIGSEGV)
+    T.rseq_watch[r] = WATCH_NEW
+    if t.machine is not None:
+        t.machine.rseq_registered(r)  # (a run without quanta ends after this call)
     return 0
 
+
+WATCH = 1  # rseq_watch: a descriptor was seen in rseq_cs
+WATCH_NEW = 2  # rseq_watch: registered, not looked at since
 
 _CS = struct.Struct("<IIQQQ")  # struct rseq_cs: version, flags, start_ip, post_commit_offset, abort_ip
 # struct rseq up to mm_cid: cpu_id_start, cpu_id, rseq_cs, flags, node_id, mm_cid (RSEQ_OFF_*)
 _AREA = struct.Struct("<IiQIII")
 _MASK64 = (1 << 64) - 1
+
+
+def rseq_cs(t) -> int:
+    """The registered area's ``rseq_cs`` word (0 without an area); KernelError if unreadable."""
+    addr = int(t.world.tasks.rseq_addr[t.row])
+    return t.mm.copy_in_u64(addr + RSEQ_OFF_RSEQ_CS) if addr else 0
 
 
 def notify_resume(t, rip: int) -> int:
@@ -102,6 +130,7 @@ def notify_resume(t, rip: int) -> int:
     # copy each way: what Linux reads and writes field by field, with no guest code between.
     _start, _cpu, ptr, thread_flags, _node, _cid = t.mm.copy_in_struct(addr, _AREA)
     if ptr:
+        T.rseq_watch[r] = WATCH  # a descriptor in use: its runs alone are preempted
         if ptr >= TASK_SIZE:
             raise KernelError(E.EINVAL, "rseq_cs outside user space")
         version, flags, start, off, abort = _CS.unpack(t.mm.copy_in(ptr, _CS.size))

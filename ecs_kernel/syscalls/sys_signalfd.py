@@ -29,7 +29,7 @@ _SETTABLE = FULL_MASK & ~UNBLOCKABLE
 _FAULT_SIGNALS = (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP)  # siginfo_layout's SIL_FAULT
 
 
-def siginfo_record(signo: int, code: int, pid: int, uid: int, value: int) -> bytes:
+def siginfo_record(signo: int, code: int, pid: int, uid: int, value: int, errno: int = 0) -> bytes:
     """One ``struct signalfd_siginfo`` (signalfd_copyinfo): the fields of the siginfo's layout."""
     value &= (1 << 64) - 1
     sint = value & 0xFFFF_FFFF
@@ -45,7 +45,7 @@ def siginfo_record(signo: int, code: int, pid: int, uid: int, value: int) -> byt
         pid_, uid_, sival, ptr = pid, uid, sint, value
     else:  # SI_USER, SI_KERNEL: kill's layout
         pid_, uid_ = pid, uid
-    rec = _SSI.pack(signo, 0, code, pid_ & 0xFFFF_FFFF, uid_ & 0xFFFF_FFFF, 0, tid, 0, overrun, 0,
+    rec = _SSI.pack(signo, errno, code, pid_ & 0xFFFF_FFFF, uid_ & 0xFFFF_FFFF, 0, tid, 0, overrun, 0,
                     status, sival, ptr, 0, 0, addr, 0, 0, 0, 0, 0)
     return rec + bytes(SIGNALFD_SIGINFO_SIZE - len(rec))
 
@@ -78,7 +78,8 @@ class SignalFile(FileDescription):
             if not signo:
                 break
             out.append(siginfo_record(signo, int(T.si_code[task]), int(T.si_pid[task]),
-                                      int(T.si_uid[task]), int(T.si_value[task])))
+                                      int(T.si_uid[task]), int(T.si_value[task]),
+                                      int(T.si_errno[task])))
         if not out:
             raise KernelError(E.EAGAIN)
         return b"".join(out)

@@ -155,6 +155,7 @@ def resume(world, t: int, mode: int, sig: int) -> int:
                                        int(T.ns[t]))
             T.si_uid[t] = T.ruid[tracer]
             T.si_value[t] = 0
+            T.si_errno[t] = 0
         T.ptrace_inject[t] = sig
     elif sig and kind in (P.STOP_SYSCALL_ENTRY, P.STOP_SYSCALL_EXIT):
         task_signals.send_signal(world, t, sig, group=False)  # ptrace_report_syscall's send_sig

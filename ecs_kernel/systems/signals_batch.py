@@ -77,8 +77,8 @@ def send_many(world, senders: np.ndarray, targets: np.ndarray, signos: np.ndarra
             T.tg_next, G.leader, G.exiting, G.group_pending, G.gq_head, G.gq_tail, G.curr_target,
             G.tasks_count, G.task_head, G.rlimits, R.rlim_cur[:, RLIMIT_SIGPENDING],
             world.signal_handlers.actions, world.sigactions.sa_handler, root, init_tg,
-            Q.q_owner, Q.q_group, Q.q_signo, Q.q_code, Q.q_pid, Q.q_uid, Q.q_value, Q.q_charged,
-            Q.q_next, Q.q_prev, Q.alive, Q._free, meta, uid0, stats)
+            Q.q_owner, Q.q_group, Q.q_signo, Q.q_code, Q.q_pid, Q.q_uid, Q.q_value, Q.q_errno,
+            Q.q_charged, Q.q_next, Q.q_prev, Q.alive, Q._free, meta, uid0, stats)
         Q.set_kernel_meta(meta)
         _store_uid0(world, uid0)
         st.sent += int(stats[0])
@@ -116,11 +116,11 @@ def deliver(world, rows: np.ndarray, scalar: Callable[[object, int], object]) ->
             rows, i, T.alive, T.exit_state, T.tg, T.sig_mask, T.sig_pending, T.q_head, T.q_tail,
             T.run_state, T.block, T.ret, T.sig_saved_mask, T.has_saved_mask, T.frame_top,
             T.handling, T.sighand, world.signal_handlers.actions, T.si_signo, T.si_code, T.si_pid,
-            T.si_uid, T.si_value,
+            T.si_uid, T.si_value, T.si_errno,
             G.exiting, G.group_pending, G.gq_head, G.gq_tail, G.curr_target, init_tg,
             A.sa_handler, A.sa_flags, A.sa_mask,
-            Q.q_owner, Q.q_group, Q.q_signo, Q.q_code, Q.q_pid, Q.q_uid, Q.q_value, Q.q_charged,
-            Q.q_next, Q.q_prev, Q.alive, Q.gen, Q._free, qm, uid0,
+            Q.q_owner, Q.q_group, Q.q_signo, Q.q_code, Q.q_pid, Q.q_uid, Q.q_value, Q.q_errno,
+            Q.q_charged, Q.q_next, Q.q_prev, Q.alive, Q.gen, Q._free, qm, uid0,
             F.f_task, F.f_signo, F.f_mask, F.f_prev, F.alive, F.gen, F._free, fm,
             T.futex_waiter, T.futex_restart_uaddr, T.futex_restart_val,
             T.futex_restart_bitset, T.futex_restart_deadline, T.futex_restart_flags,

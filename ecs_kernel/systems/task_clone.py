@@ -274,7 +274,7 @@ def clone(world, creator: int, flags: int, *, exit_signal: int | None = None,
     if flags & CLONE_SYSVSEM:
         ipc_sem.copy_semundo(world, [int(T.tg[creator])])
     if flags & CLONE_VM:  # rseq_fork: a new thread of the same memory registers its own
-        T.rseq_addr[t] = T.rseq_len[t] = T.rseq_sig[t] = 0
+        T.rseq_addr[t] = T.rseq_len[t] = T.rseq_sig[t] = T.rseq_watch[t] = 0
 
     if flags & CLONE_THREAD:
         _join_thread_group(world, t, ctg)
@@ -426,7 +426,7 @@ def clone_many(world, creators, flags: int, *, exit_signal: int | None = None) -
         col[rows] = col[src]
     seccomp.on_clone(world, rows)
     if flags & CLONE_VM:
-        T.rseq_addr[rows] = T.rseq_len[rows] = T.rseq_sig[rows] = 0
+        T.rseq_addr[rows] = T.rseq_len[rows] = T.rseq_sig[rows] = T.rseq_watch[rows] = 0
     T.start_ns[rows] = world.now_ns
     T.ns[rows] = root
     T.tids[rows, 0] = ids

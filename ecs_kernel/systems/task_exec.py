@@ -97,7 +97,7 @@ def begin_new_exec(world, row: int, memory) -> int:
         sigactions.flush_handlers(world, sh)
     T.clear_child_tid[row] = 0
     T.robust_list[row] = 0
-    T.rseq_addr[row] = T.rseq_len[row] = T.rseq_sig[row] = 0  # rseq_execve
+    T.rseq_addr[row] = T.rseq_len[row] = T.rseq_sig[row] = T.rseq_watch[row] = 0  # rseq_execve
     task_identity.exec_creds(world, row)
     # the new image's address space: dumpable unless the ids differ (suid_dumpable 0 then), no
     # membarrier registrations

@@ -117,7 +117,7 @@ def _queue_cols(world, group: bool):
 
 
 def _enqueue(world, receiver: int, owner: int, group: bool, signo: int, code: int, pid: int,
-             uid: int, value: int) -> bool:
+             uid: int, value: int, errno: int = 0) -> bool:
     """Queue a siginfo, charged to the receiver's user (RLIMIT_SIGPENDING). False when over."""
     T = world.tasks
     ruid = int(T.ruid[receiver])
@@ -136,6 +136,7 @@ def _enqueue(world, receiver: int, owner: int, group: bool, signo: int, code: in
     Q.q_pid[q] = pid
     Q.q_uid[q] = uid
     Q.q_value[q] = value
+    Q.q_errno[q] = errno
     Q.q_charged[q] = ruid
     counts[ruid] = counts.get(ruid, 0) + 1
     heads, tails, _ = _queue_cols(world, group)
@@ -177,20 +178,22 @@ def flush_all(world, tg: int, mask: int) -> None:
         _flush(world, t, False, mask)
 
 
-def queued_info(world, task: int, signo: int) -> tuple[int, int, int, int] | None:
-    """The siginfo (code, pid, uid, value) of the first queued ``signo`` of ``task``, its own
+def queued_info(world, task: int, signo: int) -> tuple[int, int, int, int, int] | None:
+    """The siginfo (code, pid, uid, value, errno) of the first queued ``signo`` of ``task``, its own
     queue first, then its group's; None if none is queued. Nothing changes (a tracer's look)."""
     Q = world.sigqueue
     for group, owner in ((False, task), (True, int(world.tasks.tg[task]))):
         heads, _, _ = _queue_cols(world, group)
         for q in links.iterate(heads, owner, Q.q_next):
             if Q.q_signo[q] == signo:
-                return int(Q.q_code[q]), int(Q.q_pid[q]), int(Q.q_uid[q]), int(Q.q_value[q])
+                return (int(Q.q_code[q]), int(Q.q_pid[q]), int(Q.q_uid[q]), int(Q.q_value[q]),
+                        int(Q.q_errno[q]))
     return None
 
 
-def _collect(world, owner: int, group: bool, signo: int) -> tuple[int, int, int, int]:
-    """Take the first queued instance of ``signo`` (collect_signal). Returns (code, pid, uid, value)."""
+def _collect(world, owner: int, group: bool, signo: int) -> tuple[int, int, int, int, int]:
+    """Take the first queued instance of ``signo`` (collect_signal). Returns (code, pid, uid,
+    value, errno)."""
     heads, tails, pending = _queue_cols(world, group)
     Q = world.sigqueue
     first = -1
@@ -205,8 +208,9 @@ def _collect(world, owner: int, group: bool, signo: int) -> tuple[int, int, int,
     if not again:
         pending[owner] &= ~sigmask(signo)
     if first < 0:
-        return SI_USER, 0, 0, 0  # fast-pathed, or info lost to the queue limit
-    info = (int(Q.q_code[first]), int(Q.q_pid[first]), int(Q.q_uid[first]), int(Q.q_value[first]))
+        return SI_USER, 0, 0, 0, 0  # fast-pathed, or info lost to the queue limit
+    info = (int(Q.q_code[first]), int(Q.q_pid[first]), int(Q.q_uid[first]), int(Q.q_value[first]),
+            int(Q.q_errno[first]))
     _free_entry(world, first, group, owner)
     return info
 
@@ -233,12 +237,13 @@ def dequeue(world, task: int, blocked: int, *, allow_group: bool = True) -> int:
         group = True
     if not signo:
         return 0
-    code, pid, uid, value = _collect(world, tg if group else task, group, signo)
+    code, pid, uid, value, errno = _collect(world, tg if group else task, group, signo)
     T.si_signo[task] = signo
     T.si_code[task] = code
     T.si_pid[task] = pid
     T.si_uid[task] = uid
     T.si_value[task] = value
+    T.si_errno[task] = errno
     return signo
 
 
@@ -348,7 +353,7 @@ def _complete(world, task: int, signo: int, group: bool) -> None:
 
 
 def send_signal(world, task: int, signo: int, *, group: bool, code: int = SI_KERNEL, pid: int = 0,
-                uid: int = 0, value: int = 0, force: bool = False) -> bool:
+                uid: int = 0, value: int = 0, force: bool = False, errno: int = 0) -> bool:
     """send_signal_locked. ``group``: process-directed (the thread group of ``task``), else
     thread-directed. Returns False if the signal was dropped (ignored, or the group is dying);
     raises EAGAIN when a real-time signal with siginfo finds the queue limit reached."""
@@ -365,7 +370,7 @@ def send_signal(world, task: int, signo: int, *, group: bool, code: int = SI_KER
     if signo < SIGRTMIN and pending[owner] & bit:
         return True  # legacy_queue: a standard signal is pending once
     if signo != SIGKILL:
-        if not _enqueue(world, task, owner, group, signo, code, pid, uid, value):
+        if not _enqueue(world, task, owner, group, signo, code, pid, uid, value, errno):
             if signo >= SIGRTMIN and code != SI_USER:
                 st.dropped += 1
                 raise KernelError(E.EAGAIN, "real-time signal queue full (RLIMIT_SIGPENDING)")
@@ -399,6 +404,20 @@ def send_group_signal(world, tg: int, signo: int, *, code: int = SI_KERNEL, pid:
         return True
     return send_signal(world, leader, signo, group=True, code=code, pid=pid, uid=uid, value=value,
                        force=force)
+
+
+def send_group_signal_current(world, tg: int, task: int, signo: int) -> bool:
+    """A process-directed signal from the kernel to group ``tg`` while ``task`` is its current
+    thread (Linux check_cpu_itimer: the tick sends SIGPROF or SIGVTALRM with the running thread
+    as ``p``): complete_signal keeps ``task`` when it can take the signal, and only that thread
+    is woken for it (here: ``curr_target``, which gates the others' dequeue). Without such a
+    thread (``task`` < 0, gone, or of another group), as send_group_signal."""
+    T = world.tasks
+    if signo == SIGKILL or task < 0 or not T.alive[task] or int(T.tg[task]) != tg:
+        return send_group_signal(world, tg, signo)
+    if _wants(world, task, signo):
+        world.thread_groups.curr_target[tg] = task
+    return send_signal(world, task, signo, group=True)
 
 
 def send_task_signal(world, task: int, signo: int, *, code: int = SI_KERNEL, pid: int = 0,
@@ -456,7 +475,8 @@ def _sender_info(world, sender: int, target: int) -> tuple[int, int, bool]:
     return pid, int(T.ruid[sender]), pid == 0
 
 
-def _kill_tg(world, sender: int, tg: int, signo: int, code: int = SI_USER, value: int = 0) -> None:
+def _kill_tg(world, sender: int, tg: int, signo: int, code: int = SI_USER, value: int = 0,
+             errno: int = 0) -> None:
     target = int(world.thread_groups.leader[tg])
     if not _may_kill(world, sender, target, signo):
         raise KernelError(E.EPERM, "not permitted to signal that process")
@@ -467,7 +487,7 @@ def _kill_tg(world, sender: int, tg: int, signo: int, code: int = SI_USER, value
         send_group_signal(world, tg, SIGKILL, force=force)
         return
     send_signal(world, target, signo, group=True, code=code, pid=pid, uid=uid, value=value,
-                force=force)
+                force=force, errno=errno)
 
 
 def kill(world, sender: int, pid: int, signo: int) -> None:
@@ -559,7 +579,7 @@ def _kill_all(world, sender: int, signo: int) -> None:
 
 
 def tgkill(world, sender: int, tgid: int, tid: int, signo: int, *, code: int = SI_TKILL,
-           value: int = 0) -> None:
+           value: int = 0, errno: int = 0) -> None:
     """tgkill(2) (tgid > 0) and tkill(2) (tgid == -1)."""
     if tid <= 0 or (tgid <= 0 and tgid != -1):
         raise KernelError(E.EINVAL, "tgid and tid must be positive")
@@ -579,11 +599,14 @@ def tgkill(world, sender: int, tgid: int, tid: int, signo: int, *, code: int = S
     if signo == SIGKILL:
         send_group_signal(world, int(T.tg[t]), SIGKILL, force=force)
         return
-    send_signal(world, t, signo, group=False, code=code, pid=pid, uid=uid, value=value, force=force)
+    send_signal(world, t, signo, group=False, code=code, pid=pid, uid=uid, value=value, force=force,
+                errno=errno)
 
 
-def sigqueueinfo(world, sender: int, pid: int, signo: int, code: int, value: int) -> None:
-    """rt_sigqueueinfo(2): user-supplied si_code must be negative (or the caller's own process)."""
+def sigqueueinfo(world, sender: int, pid: int, signo: int, code: int, value: int,
+                 errno: int = 0) -> None:
+    """rt_sigqueueinfo(2): user-supplied si_code must be negative (or the caller's own process);
+    the siginfo's si_errno goes with the signal as given."""
     _check_signo(signo)
     T = world.tasks
     me = pidns.tid_in(world, int(world.thread_groups.leader[int(T.tg[sender])]), int(T.ns[sender]))
@@ -592,7 +615,7 @@ def sigqueueinfo(world, sender: int, pid: int, signo: int, code: int, value: int
     t = pidns.task_by_tid(world, int(T.ns[sender]), pid)
     if t < 0:
         raise KernelError(E.ESRCH, f"no process {pid}")
-    _kill_tg(world, sender, int(T.tg[t]), signo, code=code, value=value)
+    _kill_tg(world, sender, int(T.tg[t]), signo, code=code, value=value, errno=errno)
 
 
 # -- sigaction, sigprocmask, sigpending -------------------------------------------------------------------
@@ -1046,7 +1069,8 @@ def get_signal(world, t: int, *, stop_after_handler: bool = False):
             T.ptrace_inject[t] = 0
             if blocked >> (signo - 1) & 1 and not sigmask(signo) & UNBLOCKABLE:
                 send_signal(world, t, signo, group=False, code=int(T.si_code[t]),
-                            pid=int(T.si_pid[t]), uid=int(T.si_uid[t]), value=int(T.si_value[t]))
+                            pid=int(T.si_pid[t]), uid=int(T.si_uid[t]), value=int(T.si_value[t]),
+                            errno=int(T.si_errno[t]))
                 continue
         else:
             cur = int(G.curr_target[tg])

@@ -56,7 +56,7 @@ from ..schedule import Phase, system
 from . import cpu_clocks as C
 from .signals_batch import send_many
 from .task_block import BLOCKED
-from .task_signals import send_group_signal, send_signal
+from .task_signals import send_group_signal, send_group_signal_current, send_signal
 
 _ITIMER_SIGNALS = (SIGALRM, SIGVTALRM, SIGPROF)
 
@@ -608,8 +608,9 @@ def _notify(world, r: int, fired_at: int, periods: int) -> None:
     that fired, until the signal is dequeued (see _refresh_queued)."""
     M, G, Q = world.timers, world.thread_groups, world.sigqueue
     kind = int(M.tm_kind[r])
-    if kind in (ITIMER_VIRTUAL, ITIMER_PROF):
-        send_group_signal(world, int(M.tm_owner[r]), _ITIMER_SIGNALS[kind])
+    if kind in (ITIMER_VIRTUAL, ITIMER_PROF):  # to the thread whose CPU time expired it
+        tg = int(M.tm_owner[r])
+        send_group_signal_current(world, tg, int(G.cpu_clock_last[tg]), _ITIMER_SIGNALS[kind])
         return
     if kind == ITIMER_REAL:
         tg = int(M.tm_owner[r])

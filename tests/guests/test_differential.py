@@ -479,3 +479,26 @@ def test_supplementary_groups(guest_build, libc):
     """setgroups/getgroups (sorted, the count, EINVAL, EFAULT, EPERM without CAP_SETGID),
     /proc/self/status's Groups line, fork's copy, and access through a supplementary group."""
     same([guest_build("groups", libc)])
+
+
+def test_rseq_section_of_a_lone_thread_is_aborted_by_preemption(guest_build, libc):
+    """rseq_preempt.c: a thread alone (no other thread, timer or syscall) spinning in an rseq
+    critical section is preempted and resumes at its abort handler (before or after the
+    section), rseq_cs cleared and an involuntary switch counted; rseq_cs armed outside a
+    section is cleared; a signature mismatch or an abort handler inside the section is a
+    SIGSEGV."""
+    same([guest_build("rseq_preempt", libc)])
+
+
+def test_itimer_prof_signals_the_thread_that_used_the_cpu(guest_build, libc):
+    """itimer_fair.c: ITIMER_PROF's SIGPROF goes to the thread whose CPU time made it expire,
+    so two workers taking turns (busy, then with the process idle between turns) share the
+    signals and the waiting main thread gets fewer than either."""
+    same([guest_build("itimer_fair", libc)])
+
+
+def test_sigqueueinfo_keeps_si_errno(guest_build, libc):
+    """sigqueue_errno.c: rt_sigqueueinfo and rt_tgsigqueueinfo deliver the siginfo as given,
+    si_errno included (a SA_SIGINFO handler, sigtimedwait, a signalfd's ssi_errno); kill's has
+    si_errno 0."""
+    same([guest_build("sigqueue_errno", libc)])
