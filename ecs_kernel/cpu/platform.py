@@ -607,6 +607,12 @@ class Platform:
                 self.stop("tier-up")
         return counting
 
+    def tier_up_soon(self) -> None:
+        """Tier up at the end of the syscall being served (call from the Python hook): the
+        compiled hook from the next syscall on, whatever the countdown still had."""
+        if self.use_fast_path and self.tier_up_countdown > 1:
+            self.tier_up_countdown = 1  # the counting hook reaches 0 after this call: a stop
+
     def tier_up(self, memories) -> None:
         """Replace the Python syscall hook of every engine (``memories``: the live GuestMemory
         objects) by the compiled one."""

@@ -333,6 +333,10 @@ class Machine:
         fs_base = tls if flags & CLONE_SETTLS else puc.reg_read(X.UC_X86_REG_FS_BASE)
         gs_base = puc.reg_read(X.UC_X86_REG_GS_BASE)
         if thread:
+            # A second thread: its hand-offs (futex waits and wakes between threads of one
+            # engine) are served compiled, and a Python one costs ~50x a compiled one, so the
+            # compiled hook goes in now, before the threads start handing off (Platform.tier_up).
+            self.platform.tier_up_soon()
             # The parent's registers stay loaded; the child's are written when it is first
             # switched in (see switch_to).
             ct.initial_regs = (regs, sigframe.save_fpstate(puc), fs_base, gs_base)
