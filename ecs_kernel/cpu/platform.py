@@ -402,6 +402,7 @@ class Platform:
         self.regs = RawRegs()  # the run loop's register reads and writes
         self.use_fast_path = fast_path
         self.fastpath = None
+        self.hooks_compiled = False  # tier_up ran: every hook compiled from now on
         self.clock_gettime = clock_gettime
         self.cpu0_ns = cpu0_ns
         # Tiering: the first ``fast_path_after`` syscalls take the Python hook, so a short program
@@ -493,7 +494,7 @@ class Platform:
         else:
             uclib.uc_hook_del(uc._uch, ctypes.c_size_t(gm.tlb_hook))
             _forget(gm, gm.tlb_cbs[1:])
-        compiled = self.tlb_fill_countdown <= 0 or is_promoted()
+        compiled = self.tlb_fill_countdown <= 0 or self.hooks_compiled or is_promoted()
         if compiled:
             cb = ctypes.c_void_p(tlbfill.hook_address())
             user_data = ctypes.c_void_p(aspace.tlb_ctl.ctypes.data)
@@ -616,10 +617,14 @@ class Platform:
     def tier_up(self, memories) -> None:
         """Replace the Python syscall hook of every engine (``memories``: the live GuestMemory
         objects) by the compiled one."""
-        promote()  # numba loads now: the kernels go compiled together with the hook
-        # numba, llvmlite and the kernel's modules are hundreds of thousands of objects that live
-        # as long as the process: out of the collector's sight, its full passes no longer walk
-        # them (they were ~7% of a futex ping-pong's time, perf). Nothing frozen is freed later.
+        # The hooks' machine code is mapped from the last build when there is one (jit/objcache.py:
+        # a few ms, numba not loaded); else numba loads here. Kernels called from Python stay
+        # interpreted until their budget is spent (jit/options.py), as before the tier-up.
+        self.hooks_compiled = True
+        # numba, llvmlite and the kernel's modules (when loaded) are hundreds of thousands of
+        # objects that live as long as the process: out of the collector's sight, its full passes
+        # no longer walk them (they were ~7% of a futex ping-pong's time, perf). Nothing frozen is
+        # freed later.
         gc.freeze()
         for gm in memories:
             self._add_syscall_hook(gm)
@@ -670,8 +675,8 @@ class Platform:
             self.fastpath.ctl[C_UNBOUNDED] = 1 if self.running_unbounded else 0
         tlb = gm.aspace.tlb_ctl
         tlb[TLB_FAULT_CODE] = 0
-        if gm.tlb_hook is not None and not gm.tlb_compiled and is_promoted():
-            self._add_tlb_hook(gm)  # numba is loaded anyway: the compiled fill hook
+        if gm.tlb_hook is not None and not gm.tlb_compiled and (self.hooks_compiled or is_promoted()):
+            self._add_tlb_hook(gm)  # tiered up, or numba is loaded anyway: the compiled fill hook
         by_blocks = blocks and quantum > 1 and self._block_quanta_ready()
         if by_blocks:
             self._set_counting(gm, False)
@@ -728,7 +733,7 @@ class Platform:
 
     def _block_quanta_ready(self) -> bool:
         """numba is loaded for the block hook (or may be now: see count_quanta_before_blocks)."""
-        if is_promoted():
+        if self.hooks_compiled or is_promoted():
             return True
         if not self.use_fast_path:
             return False  # --no-fast-path: numba stays unloaded
