@@ -59,12 +59,11 @@ class NotLoadable(Exception):
     """The object uses something this loader does not do: numba's way instead."""
 
 
-def cache_dir() -> str | None:
-    """Where the files live: NUMBA_CACHE_DIR when set (as numba's cache), else ``__pycache__``
-    beside the jit package; None when it cannot be written."""
+def cache_dir() -> str:
+    """Where the files live: under NUMBA_CACHE_DIR when it is set (as numba's cache), else in
+    ``__pycache__`` beside the jit package (a directory that cannot be written: no files)."""
     base = os.environ.get("NUMBA_CACHE_DIR")
-    d = os.path.join(base, "ecs_kernel_objcache") if base else os.path.join(_JIT_DIR, "__pycache__")
-    return d
+    return os.path.join(base, "ecs_kernel_objcache") if base else os.path.join(_JIT_DIR, "__pycache__")
 
 
 def _stamp_files() -> list[str]:
@@ -108,17 +107,14 @@ def key(name: str, signature: str) -> str:
     return h.hexdigest()[:32]
 
 
-def _path(name: str, signature: str) -> str | None:
-    d = cache_dir()
-    return None if d is None else os.path.join(d, f"{name}.{key(name, signature)}{_SUFFIX}")
+def _path(name: str, signature: str) -> str:
+    return os.path.join(cache_dir(), f"{name}.{key(name, signature)}{_SUFFIX}")
 
 
 def load(name: str, signature: str) -> int | None:
     """The address of hook ``name`` (a cfunc of C signature ``signature``) from its file, or None
     when there is no file for this key or the loader cannot map it."""
     path = _path(name, signature)
-    if path is None:
-        return None
     if path in _loaded:
         return _loaded[path]
     try:
@@ -142,17 +138,12 @@ def save(name: str, signature: str, made) -> bool:
     from numba's cache (numba is loaded). False when numba's cache has no entry to take the object
     code from, or the directory cannot be written; nothing fails because of it."""
     path = _path(name, signature)
-    if path is None:
-        return False
     try:
-        cache = made._cache
-        from numba.core.registry import cpu_target
-        data = cache._cache_file.load(cache._index_key(made._sig, cpu_target.target_context.codegen()))
-        _lib_name, kind, payload = data[0]
-        if kind != "object":
+        made_code = object_code(made)
+        if made_code is None:
             return False
-        obj = payload[0]
-        blob = MAGIC + made._wrapper_name.encode() + b"\n" + obj
+        entry, obj = made_code
+        blob = MAGIC + entry.encode() + b"\n" + obj
         os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = f"{path}.{os.getpid()}.tmp"
         with open(tmp, "wb") as f:
@@ -167,6 +158,20 @@ def save(name: str, signature: str, made) -> bool:
         return True
     except Exception:  # noqa: BLE001 - a cache that cannot be written is no error
         return False
+
+
+def object_code(made) -> tuple[str, bytes] | None:
+    """(the C wrapper's symbol, the ELF object) of numba ``CFunc`` ``made``, from numba's cache
+    entry for it (None when it has none)."""
+    cache = made._cache
+    from numba.core.registry import cpu_target
+    data = cache._cache_file.load(cache._index_key(made._sig, cpu_target.target_context.codegen()))
+    if data is None:
+        return None
+    _lib_name, kind, payload = data[0]
+    if kind != "object":
+        return None
+    return made._wrapper_name, payload[0]
 
 
 # -- the loader ----------------------------------------------------------------------------------
