@@ -28,6 +28,7 @@ Not kernel state: a process's code, like numba's cache; checkpoints never see it
 """
 from __future__ import annotations
 
+import builtins
 import ctypes
 import glob
 import hashlib
@@ -203,7 +204,6 @@ def _resolver():
         for py_name, address in _extension(module, pattern).c_helpers.items():
             c_name = py_name if prefix == "NRT_" and py_name.startswith("_") else prefix + py_name
             table[c_name] = address
-    import builtins
     for obj in vars(builtins).values():
         if isinstance(obj, type) and issubclass(obj, BaseException):
             table[f"PyExc_{obj.__name__}"] = id(obj)
