@@ -403,6 +403,7 @@ class Platform:
         self.use_fast_path = fast_path
         self.fastpath = None
         self.hooks_compiled = False  # tier_up ran: every hook compiled from now on
+        self.early_tier_up = False  # tier_up_soon: the hooks before the countdown ran out
         self.clock_gettime = clock_gettime
         self.cpu0_ns = cpu0_ns
         # Tiering: the first ``fast_path_after`` syscalls take the Python hook, so a short program
@@ -612,15 +613,21 @@ class Platform:
         """Tier up at the end of the syscall being served (call from the Python hook): the
         compiled hook from the next syscall on, whatever the countdown still had."""
         if self.use_fast_path and self.tier_up_countdown > 1:
+            self.early_tier_up = True
             self.tier_up_countdown = 1  # the counting hook reaches 0 after this call: a stop
 
     def tier_up(self, memories) -> None:
         """Replace the Python syscall hook of every engine (``memories``: the live GuestMemory
         objects) by the compiled one."""
         # The hooks' machine code is mapped from the last build when there is one (jit/objcache.py:
-        # a few ms, numba not loaded); else numba loads here. Kernels called from Python stay
-        # interpreted until their budget is spent (jit/options.py), as before the tier-up.
+        # a few ms, numba not loaded); else numba loads here.
         self.hooks_compiled = True
+        if not self.early_tier_up:
+            # The countdown ran out: a program that made that many syscalls pays numba's load
+            # back, the kernels go compiled with the hooks (as before objcache). After an early
+            # tier-up (a second thread) kernels called from Python stay interpreted until their
+            # budget is spent (jit/options.py): a ping-pong's Python calls are a few dozen.
+            promote()
         # numba, llvmlite and the kernel's modules (when loaded) are hundreds of thousands of
         # objects that live as long as the process: out of the collector's sight, its full passes
         # no longer walk them (they were ~7% of a futex ping-pong's time, perf). Nothing frozen is
