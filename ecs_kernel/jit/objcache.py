@@ -52,7 +52,6 @@ _SHN_UNDEF, _SHN_ABS, _SHN_COMMON = 0, 0xFFF1, 0xFFF2
 _R_X86_64_64, _R_X86_64_PC32, _R_X86_64_PLT32, _R_X86_64_PC64 = 1, 2, 4, 24
 
 _loaded: dict[str, int] = {}  # path -> the wrapper's address (a file is mapped once a process)
-_keep: list = []  # the mappings: code lives as long as the process
 _key_cache: list = []
 
 
@@ -221,11 +220,20 @@ def _resolver():
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mprotect.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+_libc.mmap.restype = ctypes.c_void_p
+_libc.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                       ctypes.c_long)
 
 
 def _map(size: int):
-    m = mmap.mmap(-1, max(size, 1), prot=mmap.PROT_READ | mmap.PROT_WRITE)
-    return m, ctypes.addressof(ctypes.c_char.from_buffer(m))
+    """Fresh read-write pages for ``size`` bytes, never unmapped (a hook may be called until the
+    process ends, interpreter shutdown included), and a writable view of them."""
+    size = (max(size, 1) + mmap.PAGESIZE - 1) // mmap.PAGESIZE * mmap.PAGESIZE
+    addr = _libc.mmap(None, size, mmap.PROT_READ | mmap.PROT_WRITE,
+                      mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, -1, 0)
+    if addr is None or addr == ctypes.c_void_p(-1).value:
+        raise OSError(ctypes.get_errno(), "mmap")
+    return (ctypes.c_char * size).from_address(addr), addr
 
 
 def link(obj: bytes, entry: str) -> int:
@@ -336,5 +344,4 @@ def link(obj: bytes, entry: str) -> int:
     if code_size and _libc.mprotect(cbase, (code_size + mmap.PAGESIZE - 1) // mmap.PAGESIZE * mmap.PAGESIZE,
                                     mmap.PROT_READ | mmap.PROT_EXEC) != 0:
         raise OSError(ctypes.get_errno(), "mprotect")
-    _keep.append((cmap, dmap))
     return addr
