@@ -31,13 +31,15 @@ from __future__ import annotations
 import builtins
 import ctypes
 import glob
-import hashlib
-import importlib.machinery
-import importlib.util
 import mmap
 import os
 import struct
 import sys
+
+try:  # hashlib's own blake2b without importing hashlib, which loads OpenSSL (~3 ms of start-up)
+    from _blake2 import blake2b
+except ImportError:  # pragma: no cover - a Python built without it
+    from hashlib import blake2b
 
 MAGIC = b"ECSOBJ1\n"
 _SUFFIX = ".ecsobj"
@@ -83,6 +85,7 @@ def _host_cpu() -> bytes:
 
 
 def _package_stamp(name: str) -> str:
+    import importlib.util  # (~10 ms of imports: only when a hook is loaded, never at start-up)
     spec = importlib.util.find_spec(name)  # finds, does not import
     if spec is None or spec.origin is None:
         return f"{name}:none"
@@ -93,7 +96,7 @@ def _package_stamp(name: str) -> str:
 def key(name: str, signature: str) -> str:
     """The key of a hook's file (see the module's comment)."""
     if not _key_cache:
-        h = hashlib.sha256()
+        h = blake2b(digest_size=16)
         for path in _stamp_files():
             st = os.stat(path)
             h.update(f"{os.path.relpath(path, _PKG_DIR)}:{st.st_mtime_ns}:{st.st_size}\n".encode())
@@ -104,7 +107,7 @@ def key(name: str, signature: str) -> str:
         _key_cache.append(h)
     h = _key_cache[0].copy()
     h.update(f"\n{name}\n{signature}".encode())
-    return h.hexdigest()[:32]
+    return h.hexdigest()
 
 
 def _path(name: str, signature: str) -> str:
@@ -182,6 +185,8 @@ def _extension(module: str, pattern: str):
     mod = sys.modules.get(module)
     if mod is not None:
         return mod
+    import importlib.machinery
+    import importlib.util
     spec = importlib.util.find_spec("numba")
     if spec is None or not spec.submodule_search_locations:
         raise NotLoadable("numba is not installed")
@@ -218,18 +223,26 @@ def _resolver():
     return resolve
 
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.mprotect.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
-_libc.mmap.restype = ctypes.c_void_p
-_libc.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
-                       ctypes.c_long)
+_libc_cell: list = []
+
+
+def _libc():
+    """libc's mmap and mprotect through ctypes (set up on first use, not at import)."""
+    if not _libc_cell:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.mprotect.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+        libc.mmap.restype = ctypes.c_void_p
+        libc.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                              ctypes.c_int, ctypes.c_long)
+        _libc_cell.append(libc)
+    return _libc_cell[0]
 
 
 def _map(size: int):
     """Fresh read-write pages for ``size`` bytes, never unmapped (a hook may be called until the
     process ends, interpreter shutdown included), and a writable view of them."""
     size = (max(size, 1) + mmap.PAGESIZE - 1) // mmap.PAGESIZE * mmap.PAGESIZE
-    addr = _libc.mmap(None, size, mmap.PROT_READ | mmap.PROT_WRITE,
+    addr = _libc().mmap(None, size, mmap.PROT_READ | mmap.PROT_WRITE,
                       mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, -1, 0)
     if addr is None or addr == ctypes.c_void_p(-1).value:
         raise OSError(ctypes.get_errno(), "mmap")
@@ -341,7 +354,7 @@ def link(obj: bytes, entry: str) -> int:
     if entry_sym is None:
         raise NotLoadable(f"no symbol {entry}")
     addr = value(entry_sym)
-    if code_size and _libc.mprotect(cbase, (code_size + mmap.PAGESIZE - 1) // mmap.PAGESIZE * mmap.PAGESIZE,
+    if code_size and _libc().mprotect(cbase, (code_size + mmap.PAGESIZE - 1) // mmap.PAGESIZE * mmap.PAGESIZE,
                                     mmap.PROT_READ | mmap.PROT_EXEC) != 0:
         raise OSError(ctypes.get_errno(), "mprotect")
     return addr
