@@ -7,7 +7,8 @@ Each workload is one command timed as a fresh process (wall clock, best of ``--r
 three runners interleaved in every round so a busy machine slows them alike. Printed: each time,
 ecs-kernel / qemu-user and ecs-kernel / native, and the geometric mean of ecs-kernel / qemu-user
 over the CPU-bound rows (issue 15's goal: at most 3). The futex row is per round trip, as the
-guest itself measures it (CLOCK_MONOTONIC around the loop). qemu-user columns are empty when
+guest itself measures it (CLOCK_MONOTONIC around the loop), and the row after it is the same
+runs' whole command (start-up, thread creation and ecs-kernel's tier-up included). qemu-user columns are empty when
 ``qemu-x86_64`` is not installed (``apt-get install qemu-user``).
 
 Guests: the host's busybox, bash-static and python3, and three C programs built with gcc here (a
@@ -133,8 +134,9 @@ def _env(checkout: str) -> dict:
     return env
 
 
-def run_once(runner: tuple[list[str], str | None], w: Workload) -> float:
-    """Seconds for one run (or, for a per-op row, the guest's own figure in seconds)."""
+def run_once(runner: tuple[list[str], str | None], w: Workload) -> tuple[float, float]:
+    """(seconds for one run, or for a per-op row the guest's own figure in seconds; the whole
+    command's seconds)."""
     prefix, checkout = runner
     t0 = time.perf_counter()
     # The guest environment is empty under ecs-kernel run (no --env): give the native and qemu
@@ -147,8 +149,8 @@ def run_once(runner: tuple[list[str], str | None], w: Workload) -> float:
         raise RuntimeError(f"{' '.join(prefix + w.argv)}: status {p.returncode}: "
                            f"{p.stderr.decode(errors='replace')[-400:]}")
     if w.per_op:
-        return float(p.stdout.split()[-1]) * 1e-9
-    return dt
+        return float(p.stdout.split()[-1]) * 1e-9, dt
+    return dt, dt
 
 
 def measure(workloads, repeat: int, names=None, baseline=None) -> list[dict]:
@@ -159,12 +161,21 @@ def measure(workloads, repeat: int, names=None, baseline=None) -> list[dict]:
             continue
         live = {k: v for k, v in rs.items() if v is not None}
         best = dict.fromkeys(live, math.inf)
+        whole = dict.fromkeys(live, math.inf)
         for _ in range(repeat):
             for k, runner in live.items():  # interleaved: each round runs every runner once
-                best[k] = min(best[k], run_once(runner, w))
+                figure, dt = run_once(runner, w)
+                best[k] = min(best[k], figure)
+                whole[k] = min(whole[k], dt)
         rows.append({"name": w.name, "label": w.label, "cpu": w.cpu, "per_op": w.per_op,
                      **{k: best.get(k) for k in rs}})
         print(f"  {w.name}: " + ", ".join(f"{k} {v:.3g}" for k, v in best.items()), file=sys.stderr)
+        if w.per_op:
+            # The guest's figure leaves out what the command does before and after its timed
+            # loop (start-up, the tier-up at its first thread): the whole command's wall time,
+            # from the same runs, is the row beside it.
+            rows.append({"name": w.name + "-cmd", "label": "the same, whole command (s)",
+                         "cpu": False, "per_op": False, **{k: whole.get(k) for k in rs}})
     return rows
 
 

@@ -402,6 +402,8 @@ class Platform:
         self.regs = RawRegs()  # the run loop's register reads and writes
         self.use_fast_path = fast_path
         self.fastpath = None
+        self.hooks_compiled = False  # tier_up ran: every hook compiled from now on
+        self.early_tier_up = False  # tier_up_soon: the hooks before the countdown ran out
         self.clock_gettime = clock_gettime
         self.cpu0_ns = cpu0_ns
         # Tiering: the first ``fast_path_after`` syscalls take the Python hook, so a short program
@@ -493,7 +495,7 @@ class Platform:
         else:
             uclib.uc_hook_del(uc._uch, ctypes.c_size_t(gm.tlb_hook))
             _forget(gm, gm.tlb_cbs[1:])
-        compiled = self.tlb_fill_countdown <= 0 or is_promoted()
+        compiled = self.tlb_fill_countdown <= 0 or self.hooks_compiled or is_promoted()
         if compiled:
             cb = ctypes.c_void_p(tlbfill.hook_address())
             user_data = ctypes.c_void_p(aspace.tlb_ctl.ctypes.data)
@@ -607,13 +609,29 @@ class Platform:
                 self.stop("tier-up")
         return counting
 
+    def tier_up_soon(self) -> None:
+        """Tier up at the end of the syscall being served (call from the Python hook): the
+        compiled hook from the next syscall on, whatever the countdown still had."""
+        if self.use_fast_path and self.tier_up_countdown > 1:
+            self.early_tier_up = True
+            self.tier_up_countdown = 1  # the counting hook reaches 0 after this call: a stop
+
     def tier_up(self, memories) -> None:
         """Replace the Python syscall hook of every engine (``memories``: the live GuestMemory
         objects) by the compiled one."""
-        promote()  # numba loads now: the kernels go compiled together with the hook
-        # numba, llvmlite and the kernel's modules are hundreds of thousands of objects that live
-        # as long as the process: out of the collector's sight, its full passes no longer walk
-        # them (they were ~7% of a futex ping-pong's time, perf). Nothing frozen is freed later.
+        # The hooks' machine code is mapped from the last build when there is one (jit/objcache.py:
+        # a few ms, numba not loaded); else numba loads here.
+        self.hooks_compiled = True
+        if not self.early_tier_up:
+            # The countdown ran out: a program that made that many syscalls pays numba's load
+            # back, the kernels go compiled with the hooks (as before objcache). After an early
+            # tier-up (a second thread) kernels called from Python stay interpreted until their
+            # budget is spent (jit/options.py): a ping-pong's Python calls are a few dozen.
+            promote()
+        # numba, llvmlite and the kernel's modules (when loaded) are hundreds of thousands of
+        # objects that live as long as the process: out of the collector's sight, its full passes
+        # no longer walk them (they were ~7% of a futex ping-pong's time, perf). Nothing frozen is
+        # freed later.
         gc.freeze()
         for gm in memories:
             self._add_syscall_hook(gm)
@@ -664,8 +682,8 @@ class Platform:
             self.fastpath.ctl[C_UNBOUNDED] = 1 if self.running_unbounded else 0
         tlb = gm.aspace.tlb_ctl
         tlb[TLB_FAULT_CODE] = 0
-        if gm.tlb_hook is not None and not gm.tlb_compiled and is_promoted():
-            self._add_tlb_hook(gm)  # numba is loaded anyway: the compiled fill hook
+        if gm.tlb_hook is not None and not gm.tlb_compiled and (self.hooks_compiled or is_promoted()):
+            self._add_tlb_hook(gm)  # tiered up, or numba is loaded anyway: the compiled fill hook
         by_blocks = blocks and quantum > 1 and self._block_quanta_ready()
         if by_blocks:
             self._set_counting(gm, False)
@@ -722,7 +740,7 @@ class Platform:
 
     def _block_quanta_ready(self) -> bool:
         """numba is loaded for the block hook (or may be now: see count_quanta_before_blocks)."""
-        if is_promoted():
+        if self.hooks_compiled or is_promoted():
             return True
         if not self.use_fast_path:
             return False  # --no-fast-path: numba stays unloaded

@@ -337,9 +337,20 @@ class Machine:
         fs_base = tls if flags & CLONE_SETTLS else puc.reg_read(X.UC_X86_REG_FS_BASE)
         gs_base = puc.reg_read(X.UC_X86_REG_GS_BASE)
         if thread:
-            # The parent's registers stay loaded; the child's are written when it is first
-            # switched in (see switch_to).
-            ct.initial_regs = (regs, sigframe.save_fpstate(puc), fs_base, gs_base)
+            # A second thread: its hand-offs (futex waits and wakes between threads of one
+            # engine) are served compiled, and a Python one costs ~50x a compiled one, so the
+            # compiled hook goes in now, before the threads start handing off (Platform.tier_up).
+            self.platform.tier_up_soon()
+            # The parent's registers stay loaded; the child's are kept as a thread switched out
+            # keeps its own, in a context (the parent's, with what clone changes), so its first
+            # turn is like any other: the compiled hand-off restores it too (jit/fastpath).
+            ctx = puc.context_save()
+            for reg, v in ((X.UC_X86_REG_RIP, regs["rip"]), (X.UC_X86_REG_RAX, 0),
+                           (X.UC_X86_REG_RSP, regs["rsp"]), (X.UC_X86_REG_FS_BASE, fs_base),
+                           (X.UC_X86_REG_GS_BASE, gs_base)):
+                ctx.reg_write(reg, v)
+            ct.ctx = ctx
+            self._note_ctx(child, ctx)
         else:
             sigframe.load_context(gm.uc, regs, sigframe.save_fpstate(puc), fs_base, gs_base)
             gm.loaded_row = child

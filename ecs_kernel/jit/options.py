@@ -27,6 +27,8 @@ from typing import Self
 
 import numpy as np
 
+from . import objcache
+
 JIT_OPTIONS = {"nogil": True, "cache": True, "fastmath": False, "boundscheck": False}
 
 _KERNELS: list[Kernel] = []
@@ -187,6 +189,20 @@ def cfunc(sig, fn):
     promote()
     import numba
     return numba.cfunc(sig, cache=True, nopython=True)(fn)
+
+
+def cfunc_address(name: str, signature: str, build) -> tuple[int, object]:
+    """The C address of hook ``name`` (C signature ``signature``, e.g. ``"void(voidptr,
+    voidptr)"``): mapped from its machine code kept beside numba's cache (jit/objcache.py: no
+    numba loaded, a few ms), else ``build()`` (a numba ``cfunc``: numba loads, compiles or loads
+    its cache) and that code kept for the next process. Returns the address and what must stay
+    alive as long as it is called (the cfunc, or None)."""
+    addr = objcache.load(name, signature)
+    if addr is not None:
+        return addr, None
+    made = build()
+    objcache.save(name, signature, made)
+    return made.address, made
 
 
 def intrinsic(fn=None, *, interpreted=None):

@@ -510,10 +510,16 @@ def exit_main_many(world, rows: np.ndarray) -> None:
         task_clone.vfork_release(world, t)
         io_wait.release_task(world, t)
     spaces, measured = world.index.address_spaces, set()
-    for t in rows[T.guest[rows]].tolist():  # a guest's address space (synthetic ones have no RSS)
+    guests = rows[T.guest[rows]]
+    mms, leaving = np.unique(T.mm[guests], return_counts=True)
+    refs = world.tables["address_spaces"].refs
+    # exit_main measures an address space afresh at its last user's exit only: here once, when
+    # every user it has left is in this batch, else the threads keep its last high-water mark
+    last = {int(mm) for mm, n in zip(mms.tolist(), leaving.tolist()) if mm >= 0 and refs[mm] == n}
+    for t in guests.tolist():  # a guest's address space (synthetic ones have no RSS)
         mm = int(T.mm[t])
-        if mm >= 0:  # measured once per address space: these threads may all be leaving it
-            cpu_clocks.keep_maxrss(world, t, spaces.get(mm), fresh=mm not in measured)
+        if mm >= 0:
+            cpu_clocks.keep_maxrss(world, t, spaces.get(mm), fresh=mm in last and mm not in measured)
             measured.add(mm)
     for kind, col in resources.KINDS.items():
         c = getattr(T, col)

@@ -33,10 +33,11 @@ int main(void) {
 def progs():
     d = Path(tempfile.mkdtemp(prefix="ecs-tiering-", dir="/var/tmp"))
     out = {}
-    for name, src in (("hello", HELLO), ("getpids", GETPIDS)):
+    pingpong = (ROOT / "tests" / "guests" / "src" / "pingpong.c").read_text()
+    for name, src in (("hello", HELLO), ("getpids", GETPIDS), ("pingpong", pingpong)):
         (d / f"{name}.c").write_text(src)
-        subprocess.run(["gcc", "-static", "-O1", "-o", str(d / name), str(d / f"{name}.c")],
-                       check=True, capture_output=True)
+        subprocess.run(["gcc", "-static", "-O1", "-pthread", "-o", str(d / name),
+                        str(d / f"{name}.c")], check=True, capture_output=True)
         out[name] = d / name
     yield out
     shutil.rmtree(d, ignore_errors=True)
@@ -109,6 +110,28 @@ def test_tier_up_mid_run(progs):
             assert fp is not None and 2000 < fp.fast_calls < 3000
     assert outs[0] == outs[1] and outs[0][0] == 0
     assert int(outs[0][1]) % 3000 == 0 and int(outs[0][1]) > 0  # 3000 times the guest's pid
+
+
+def _report(prog, args, **kw):
+    ms = []
+    with tempfile.TemporaryFile(dir="/var/tmp") as f:
+        status = run(str(prog), [str(prog), *args], [], stdio=(None, f.fileno(), 2), strict=True,
+                     report=ms.append, **kw)
+        f.seek(0)
+        return status, f.read(), ms[0]
+
+
+def test_a_second_thread_tiers_up_at_its_clone(progs):
+    """A process's first clone(CLONE_THREAD) installs the compiled hook, whatever the countdown
+    had left, so the threads' futex hand-offs are compiled from the start; a single-threaded
+    program keeps its countdown (here longer than its run: no compiled hook)."""
+    status, out, m = _report(progs["pingpong"], ["500"], fast_path_after=10**6)
+    assert status == 0 and int(out) > 0
+    assert m.platform.hooks_compiled and m.fastpath is not None
+    assert m.fastpath.fx_counts[2] > 990  # two hand-offs a round trip, compiled
+    status, out, m = _report(progs["getpids"], [], fast_path_after=10**6)
+    assert status == 0 and int(out) % 3000 == 0
+    assert not m.platform.hooks_compiled and m.fastpath is None
 
 
 def test_no_fast_path_and_strace_flags(progs):

@@ -21,19 +21,25 @@ stopped the engine.
 """
 from __future__ import annotations
 
+from ..options import cfunc_address
 from .layout import BQ_BUDGET, BQ_ENDED, BQ_SIZE, BQ_STOP
 
-_COMPILED = None
+_COMPILED = []  # (address, what keeps it alive)
+HOOK_SIGNATURE = "void(voidptr, uint64, uint32, voidptr)"
+
+
+def _build_hook():
+    from . import kernel  # numba loads here, never at import time
+    return kernel.compile_hook()
 
 
 def hook_address() -> int:
     """C address of ``void hook(uc_engine *, uint64_t address, uint32_t size, void *ctl)``
-    (compiled, or loaded from numba's disk cache, on first call: numba loads here)."""
-    global _COMPILED
-    if _COMPILED is None:
-        from . import kernel  # numba loads here, never at import time
-        _COMPILED = kernel.compile_hook()
-    return _COMPILED.address
+    (its machine code mapped from the last build, jit/objcache.py, or numba's cfunc, compiled or
+    loaded from numba's disk cache, on first call: numba loads then)."""
+    if not _COMPILED:
+        _COMPILED.append(cfunc_address("blockquantum_hook", HOOK_SIGNATURE, _build_hook))
+    return _COMPILED[0][0]
 
 
 __all__ = ["BQ_BUDGET", "BQ_ENDED", "BQ_SIZE", "BQ_STOP", "hook_address"]

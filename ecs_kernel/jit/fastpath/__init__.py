@@ -50,6 +50,7 @@ from __future__ import annotations
 import ctypes
 
 from ..futex_batch import LOG_COLS
+from ..options import cfunc_address
 
 import numpy as np
 
@@ -119,6 +120,21 @@ FAST_SYSCALLS = ("getpid", "getppid", "gettid", "getuid", "geteuid", "getgid", "
                  "sched_yield", "futex", "getrlimit", "prlimit64", "brk")
 
 _HOOK_INSN_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
+HOOK_SIGNATURE = "void(voidptr, voidptr)"
+_hook = []  # (address, what keeps it alive)
+
+
+def _build_hook():
+    from . import kernel  # numba: compiled or loaded from its disk cache here, not at import
+    return kernel.compile_hook()
+
+
+def hook_address() -> int:
+    """The C address of the compiled hook, ``void hook(uc_engine *, void *ctl)``: its machine
+    code mapped from the last build (jit/objcache.py), or numba's cfunc."""
+    if not _hook:
+        _hook.append(cfunc_address("fastpath_hook", HOOK_SIGNATURE, _build_hook))
+    return _hook[0][0]
 
 
 def _addr(fn) -> int:
@@ -188,8 +204,7 @@ class FastPath:
         ctl[L.C_CTX_RESTORE] = _addr(uclib.uc_context_restore)
         ctl[L.C_CTX_REG_READ] = _addr(uclib.uc_context_reg_read)
         ctl[L.C_GETRUSAGE] = _addr(ctypes.CDLL(None).getrusage)
-        from . import kernel  # numba: compiled or loaded from the disk cache here, not at import
-        self.hook_address = kernel.hook_address()
+        self.hook_address = hook_address()
 
     # -- pointers ---------------------------------------------------------------------------------
     def sync(self) -> None:

@@ -1107,10 +1107,15 @@ def _hook(uch, user_data):
 _COMPILED = None
 
 
-def hook_address() -> int:
-    """The C address of the compiled hook, ``void hook(uc_engine *, void *ctl)`` (compiled, or
-    loaded from numba's disk cache, on the first call)."""
+def compile_hook():
+    """The numba cfunc of the hook (compiled, or loaded from numba's disk cache, on the first
+    call); its signature is ``HOOK_SIGNATURE`` (fastpath/__init__.py)."""
     global _COMPILED
     if _COMPILED is None:
         _COMPILED = cfunc(types.void(types.voidptr, types.voidptr), _hook)
-    return _COMPILED.address
+    return _COMPILED
+
+
+def hook_address() -> int:
+    """The C address of the numba-made hook, ``void hook(uc_engine *, void *ctl)``."""
+    return compile_hook().address

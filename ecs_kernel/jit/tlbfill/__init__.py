@@ -29,21 +29,27 @@ table, and only while no guest code runs or from inside a hook.
 """
 from __future__ import annotations
 
+from ..options import cfunc_address
 from .layout import (TLB_BYPASS, TLB_CAP, TLB_FAULT_ACCESS, TLB_FAULT_ADDR, TLB_FAULT_CODE,
                      TLB_FAULT_SIGBUS,
                      TLB_FILLS, TLB_MISS_HOOK, TLB_MISSES, TLB_N, TLB_SIZE, TLB_T)
 
-_COMPILED = None
+_COMPILED = []  # (address, what keeps it alive)
+HOOK_SIGNATURE = "uint8(voidptr, uint64, int32, voidptr, voidptr)"
+
+
+def _build_hook():
+    from . import kernel  # numba loads here, never at import time
+    return kernel.compile_hook()
 
 
 def hook_address() -> int:
     """C address of the compiled fill hook, ``bool fill(uc_engine *, uint64_t addr, uc_mem_type,
-    uc_tlb_entry *, void *ctl)`` (compiled, or loaded from numba's disk cache, on first call)."""
-    global _COMPILED
-    if _COMPILED is None:
-        from . import kernel  # numba loads here, never at import time
-        _COMPILED = kernel.compile_hook()
-    return _COMPILED.address
+    uc_tlb_entry *, void *ctl)`` (its machine code mapped from the last build, jit/objcache.py,
+    or numba's cfunc, compiled or loaded from numba's disk cache, on first call)."""
+    if not _COMPILED:
+        _COMPILED.append(cfunc_address("tlbfill_hook", HOOK_SIGNATURE, _build_hook))
+    return _COMPILED[0][0]
 
 
 __all__ = [
