@@ -47,12 +47,13 @@ from ..checkpoint_objects import state_class
 from ..errors import E, KernelError
 from ..jit import blockquantum, tlbfill
 from ..jit.blockquantum import BQ_BUDGET, BQ_ENDED, BQ_SIZE, BQ_STOP
-from ..jit.fastpath import FastPath
+from ..jit.fastpath import FAST_SYSCALLS, FastPath
 from ..jit.fastpath.layout import C_HANDOFF_OK, C_UNBOUNDED
 from ..jit.options import is_promoted, promote
 from ..jit.tlbfill import (TLB_BYPASS, TLB_FAULT_ACCESS, TLB_FAULT_ADDR, TLB_FAULT_CODE,
                            TLB_FAULT_SIGBUS, TLB_MISS_HOOK, TLB_MISSES)
 from ..jit.pagewalk import TLB_BUSERR, TLB_MAPERR
+from ..syscalls.table import MAX_NR, number_of
 from . import host_limits
 from .memory import AddressSpace
 
@@ -106,6 +107,12 @@ COUNT_QUANTA_BEFORE_BLOCKS = 24
 # translate its loop again every time; a disarmed hook costs a call per block (~3.5 ns a block
 # on a one-block loop, docs/measurements.md), which a run pays only until the next few stops.
 BLOCK_HOOK_IDLE_RUNS = 8
+
+# Syscall numbers the compiled hook (jit/fastpath) answers itself, at least in some cases: only
+# these count down to the tier-up (Platform._counting_hook).
+_TIER_UP_CALLS = bytearray(MAX_NR)
+for _name in FAST_SYSCALLS:
+    _TIER_UP_CALLS[number_of(_name)] = 1
 
 # CPU exceptions (interrupt vectors) and the signal Linux sends for each, and its si_code (Linux
 # do_trap / do_error_trap: FPE_INTDIV, ILL_ILLOPN, ...).
@@ -601,12 +608,22 @@ class Platform:
 
     def _counting_hook(self, hook):
         """The Python hook, counting down to the tier-up: at zero it stops the engine (after the
-        syscall, from inside the hook: a safe stop) and the run loop installs the compiled hook."""
+        syscall, from inside the hook: a safe stop) and the run loop installs the compiled hook.
+
+        Only calls the compiled hook may answer itself count (``_TIER_UP_CALLS``): the rest
+        (reads of files, mmap, ...) go to this same Python hook through it anyway, so a program
+        making only those (busybox sha256sum's 16,000 reads) would pay for loading the compiled
+        hook (~0.4 s of numba's cache loads) and gain nothing. A call that asked for the tier-up
+        (:meth:`tier_up_soon`, a first clone(CLONE_THREAD)) counts whatever its number."""
+        regs = self.machine.dispatcher.entry_regs  # [0]: the number of the call just served
+
         def counting(uch, user_data):
             hook(uch, user_data)
-            self.tier_up_countdown -= 1
-            if self.tier_up_countdown == 0:
-                self.stop("tier-up")
+            nr = regs[0]
+            if nr < MAX_NR and _TIER_UP_CALLS[nr] or self.early_tier_up:
+                self.tier_up_countdown -= 1
+                if self.tier_up_countdown == 0:
+                    self.stop("tier-up")
         return counting
 
     def tier_up_soon(self) -> None:

@@ -60,6 +60,9 @@ class Dispatcher:
         self._vals = (ctypes.c_uint64 * _N)()
         base = ctypes.addressof(self._vals)
         self._ptrs = (ctypes.c_void_p * _N)(*[base + 8 * i for i in range(_N)])
+        # rax (the number), the six arguments and rip of the call the hook serves (or served
+        # last), as it read them: the tier-up counts calls by number (cpu/platform.py)
+        self.entry_regs = self._vals
         self._out = ctypes.c_uint64()
         self._out_ref = ctypes.byref(self._out)
         self.hook = self._make_hook()

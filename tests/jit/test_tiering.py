@@ -27,6 +27,19 @@ int main(void) {
     return 0;
 }
 """
+READS = r"""
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+int main(void) {
+    char buf[64];
+    long s = 0;
+    int fd = open("/dev/zero", O_RDONLY);
+    for (int i = 0; i < 3000; i++) s += read(fd, buf, sizeof buf);
+    printf("%ld\n", s);
+    return 0;
+}
+"""
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +47,8 @@ def progs():
     d = Path(tempfile.mkdtemp(prefix="ecs-tiering-", dir="/var/tmp"))
     out = {}
     pingpong = (ROOT / "tests" / "guests" / "src" / "pingpong.c").read_text()
-    for name, src in (("hello", HELLO), ("getpids", GETPIDS), ("pingpong", pingpong)):
+    for name, src in (("hello", HELLO), ("getpids", GETPIDS), ("pingpong", pingpong),
+                      ("reads", READS)):
         (d / f"{name}.c").write_text(src)
         subprocess.run(["gcc", "-static", "-O1", "-pthread", "-o", str(d / name),
                         str(d / f"{name}.c")], check=True, capture_output=True)
@@ -132,6 +146,20 @@ def test_a_second_thread_tiers_up_at_its_clone(progs):
     status, out, m = _report(progs["getpids"], [], fast_path_after=10**6)
     assert status == 0 and int(out) % 3000 == 0
     assert not m.platform.hooks_compiled and m.fastpath is None
+
+
+def test_calls_the_compiled_hook_never_answers_do_not_count_to_the_tier_up(progs):
+    """3000 reads past fast_path_after=500: no compiled hook is loaded (every read would reach
+    the Python hook through it anyway); 3000 getpids past the same bound: it is."""
+    for prog, tiered in (("reads", False), ("getpids", True)):
+        with tempfile.TemporaryFile(dir="/var/tmp") as f:
+            ms = []
+            status = run(str(progs[prog]), [str(progs[prog])], [], stdio=(None, f.fileno(), 2),
+                         strict=True, report=ms.append, fast_path_after=500)
+            f.seek(0)
+            out = f.read()
+        assert status == 0 and int(out) == (64 * 3000 if prog == "reads" else int(out))
+        assert (ms[0].fastpath is not None) == tiered, prog
 
 
 def test_no_fast_path_and_strace_flags(progs):
