@@ -1,6 +1,6 @@
 """Where the CPU-bound rows of bench_real spend what is not translated guest code (issue 15).
 
-    python -m bench.probe_cpu_rows [--only NAME ...] [--quick]
+    python -m bench.probe_cpu_rows [--only NAME ...] [--quick] [--checkout DIR]
 
 Each workload of ``bench.bench_real`` (bash-loop awk sha256sum store python by default) runs once
 under ``ecs-kernel run`` in a fresh process whose engine and kernel calls are counted from
@@ -132,6 +132,7 @@ def _child(argv: list[str]) -> int:
     t_end = time.perf_counter()
     out = {
         "status": status, "wall": t_end - T_START,
+        "checkout": str(Path(sys.modules["ecs_kernel"].__file__).parent.parent),
         "startup": spans[0][0] - T_START if spans else None,
         "teardown": t_end - spans[-1][1] if spans else None,
         "emu_start": t["emu_start"], "tier_up_s": t["tier-up"],
@@ -149,6 +150,8 @@ def main(argv=None) -> int:
                                  description=__doc__.split("\n")[0])
     ap.add_argument("--only", nargs="*", default=list(DEFAULT_ROWS), help="bench_real workloads")
     ap.add_argument("--quick", action="store_true", help="a tenth of every workload")
+    ap.add_argument("--checkout", default=str(ROOT),
+                    help="the checkout whose ecs_kernel runs (default: this one)")
     ap.add_argument("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child is not None:
@@ -160,9 +163,13 @@ def main(argv=None) -> int:
             if w.name not in args.only:
                 continue
             out = d / f"{w.name}.json"
-            p = subprocess.run([sys.executable, "-m", "bench.probe_cpu_rows", "--child", *w.argv],
-                               cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               env={**os.environ, "PROBE_OUT": str(out)}, check=False)
+            # this file as a script: its directory, not the checkout's, is first on sys.path,
+            # so ecs_kernel is the one PYTHONPATH names
+            checkout = os.path.abspath(args.checkout)
+            p = subprocess.run([sys.executable, __file__, "--child", *w.argv], cwd=checkout,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               env={**os.environ, "PROBE_OUT": str(out), "PYTHONPATH": checkout},
+                               check=False)
             line = out.read_text() if out.exists() else ""
             err = p.stderr
             if not line:
@@ -171,7 +178,7 @@ def main(argv=None) -> int:
             o = json.loads(line)
             cn = o["counts"]
             top = ", ".join(f"{k} {n} ({s * 1e3:.0f} ms)" for k, n, s in o["top"])
-            print(f"{w.name}: wall {o['wall']:.2f} s = start-up {o['startup']:.2f} + emu_start "
+            print(f"{w.name} ({o['checkout']}): wall {o['wall']:.2f} s = start-up {o['startup']:.2f} + emu_start "
                   f"{o['emu_start']:.2f} ({cn.get('emu_start', 0)} calls) + teardown "
                   f"{o['teardown']:.3f}; Python-path syscalls {o['python syscalls']} in "
                   f"{o['python syscall s']:.2f} s [{top}]; TLB fills: Python "
