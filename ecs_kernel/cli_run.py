@@ -51,10 +51,12 @@ EXIT_BAD_CHECKPOINT = 2  # restore/ps of a file that is not a sound checkpoint
 EXIT_DEADLOCK = 3  # a deterministic run in which every task waits on another (as sim's)
 # Tiering of the command (a fresh process per guest): numba costs ~0.5 s to import and load, more
 # than a short program's whole run. Kernels run interpreted for their first KERNEL_CALLS_INTERPRETED
-# calls, syscalls take the Python hook for the first FAST_PATH_AFTER and Unicorn's TLB misses the
-# Python fill hook for the first TLB_FILLS_BEFORE_COMPILE (~2-3 us each; `python3 -c pass` makes
-# ~16,000); whichever runs out first loads numba, and from then on kernels, the syscall fast path
-# and the TLB-fill hook are compiled. The bounds keep the interpreted detour under ~0.1 s.
+# calls, syscalls take the Python hook until FAST_PATH_AFTER calls of the kinds the compiled hook
+# answers were made (a read-heavy program never loads it: cpu/platform.py _counting_hook), and
+# Unicorn's TLB misses the Python fill hook for the first TLB_FILLS_BEFORE_COMPILE (~2-3 us each;
+# `python3 -c pass` makes ~16,000); whichever runs out first loads numba, and from then on kernels
+# and the TLB-fill hook are compiled (the syscall hook at its own count). The bounds keep the
+# interpreted detour under ~0.1 s.
 KERNEL_CALLS_INTERPRETED = 20_000
 FAST_PATH_AFTER = 10_000
 TLB_FILLS_BEFORE_COMPILE = 40_000

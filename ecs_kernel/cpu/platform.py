@@ -11,9 +11,9 @@ not answer); an interrupt hook turns CPU exceptions into fault signals; a TLB-fi
 (``UC_TLB_VIRTUAL`` mode, jit/tlbfill) answers the engine's MMU from the address space's page
 table, grows stacks, and records what a SIGSEGV handler's siginfo reports (no memory hook covers
 guest memory: one would send every store down Unicorn's slow path). Tiering: the first
-``fast_path_after`` syscalls take the Python syscall hook and the first ``tlb_fills_before_compile``
-TLB fills the Python fill hook (a short program never loads numba); then every engine gets the
-compiled ones.
+``fast_path_after`` syscalls of the kinds the compiled hook answers take the Python syscall hook
+(other calls do not count) and the first ``tlb_fills_before_compile`` TLB fills the Python fill
+hook (a short program never loads numba); then every engine gets the compiled ones.
 
 Unicorn hazards (DESIGN.md) and how they are met here:
 
@@ -413,8 +413,9 @@ class Platform:
         self.early_tier_up = False  # tier_up_soon: the hooks before the countdown ran out
         self.clock_gettime = clock_gettime
         self.cpu0_ns = cpu0_ns
-        # Tiering: the first ``fast_path_after`` syscalls take the Python hook, so a short program
-        # never loads numba; then every engine gets the compiled hook.
+        # Tiering: the first ``fast_path_after`` syscalls of the kinds the compiled hook answers
+        # (_TIER_UP_CALLS) take the Python hook, so a short program never loads numba; then
+        # every engine gets the compiled hook.
         self.tier_up_countdown = fast_path_after if fast_path else 0
         # TLB fills the Python fill hook answers before the compiled one replaces it (default:
         # as many as syscalls before the compiled syscall hook; 0: compiled from the start).
