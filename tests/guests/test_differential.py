@@ -488,6 +488,9 @@ def test_rseq_section_of_a_lone_thread_is_aborted_by_preemption(guest_build, lib
     section is cleared; a signature mismatch or an abort handler inside the section is a
     SIGSEGV."""
     same([guest_build("rseq_preempt", libc)])
+    # the preemption is counted as Linux counts one (natively a migration may abort it instead)
+    r = run_guest([guest_build("rseq_preempt", libc)], env={"RSEQ_SHOW_NIVCSW": "1"})
+    assert "involuntary switches grew 1\n" in r.stdout.decode(), r.stdout
 
 
 def test_itimer_prof_signals_the_thread_that_used_the_cpu(guest_build, libc):
