@@ -297,6 +297,13 @@ def test_futex_wake_agrees(guest, uaddr, op, val3, mem):
     both_ways(guest, number_of("futex"), (uaddr, op, 1, 0, 0, val3), _STATE, mem)
 
 
+@pytest.mark.parametrize("op", [1, 10, 129, 138])  # FUTEX_WAKE(_BITSET), shared and private
+@pytest.mark.parametrize("uaddr", [8, BASE + 6 * PAGE, BASE])
+def test_futex_wake_of_an_unmapped_word_agrees(guest, uaddr, op):
+    """get_futex_key: a shared key needs the word mapped (EFAULT), a private one does not."""
+    both_ways(guest, number_of("futex"), (uaddr, op, 1, 0, 0, 1), _STATE, bytes(7 * PAGE))
+
+
 @SETTINGS
 @given(state=world_states(), res=st.one_of(st.integers(0, 17), U64), ptr=pointers(), mem=memories())
 def test_getrlimit_agrees(guest, state, res, ptr, mem):

@@ -542,7 +542,20 @@ def futex_wake(ctl, uaddr, op, val3):
         return -EINVAL
     if uaddr < 0 or uaddr > ctl[C_TASK_SIZE] - 4:
         return -EFAULT  # futex.futex_key: outside the address range
+    if not _key_certain(ctl, uaddr, op):
+        return SLOW
     return 0
+
+
+@jit
+def _key_certain(ctl, uaddr, op):
+    """Does get_futex_key surely succeed for this aligned, in-range word? A private key always
+    does; a shared one needs the word mapped (futex_shared_key): a writable word surely has one,
+    and Python says which error the others get (EFAULT, read-only anonymous memory)."""
+    if op & FUTEX_PRIVATE_FLAG:
+        return True
+    h = guest_ptr(ctl, uaddr, 4, True)
+    return h != FAULT and h != SLOW
 
 
 @jit
@@ -857,6 +870,8 @@ def futex_wake_waiters(ctl, row, uaddr, op, val, val3):
         return -EINVAL
     if uaddr < 0 or uaddr > ctl[C_TASK_SIZE] - 4:
         return -EFAULT
+    if not _key_certain(ctl, uaddr, op):
+        return SLOW
     if _c_meta(ctl, C_W_META)[2] == 0:
         return 0  # nobody waits on any futex
     if not (op & FUTEX_PRIVATE_FLAG):
