@@ -32,8 +32,9 @@ EP_MAX_EVENTS = 0x7FFF_FFFF // 12
 _EVENT = struct.Struct("<IQ")  # struct epoll_event is packed on x86-64: 12 bytes
 
 
-# Interest entry fields (EpollFile.interest values): Linux's struct epitem.
-IT_FILE, IT_EVENTS, IT_DATA, IT_SEEN_SEQ, IT_SEEN_MASK = range(5)
+# Interest entry fields (EpollFile.interest values): Linux's struct epitem; IT_FD only in
+# EpollFile.shadowed's entries (the interest dict's key holds it).
+IT_FILE, IT_EVENTS, IT_DATA, IT_SEEN_SEQ, IT_SEEN_MASK, IT_FD = range(6)
 # ep_ctl: with EPOLLEXCLUSIVE, only these may be asked (EPOLLEXCLUSIVE_OK_BITS)
 EXCLUSIVE_OK = EPOLLIN | EPOLLOUT | EPOLLERR | EPOLLHUP | EPOLLWAKEUP | EPOLLET | EPOLLEXCLUSIVE
 PRIVATE_BITS = EPOLLWAKEUP | EPOLLONESHOT | EPOLLET | EPOLLEXCLUSIVE  # EP_PRIVATE_BITS
@@ -41,8 +42,14 @@ PRIVATE_BITS = EPOLLWAKEUP | EPOLLONESHOT | EPOLLET | EPOLLEXCLUSIVE  # EP_PRIVA
 
 @state_class
 class EpollFile(FileDescription):
-    """An epoll instance (Linux struct eventpoll): the interest list, keyed by fd, each entry
+    """An epoll instance (Linux struct eventpoll): the interest list, each entry
     ``[file, events, data, seen_seq, seen_mask]`` (an epitem).
+
+    Linux keys an epitem by (file, fd): an fd closed while its file stays open (a dup) keeps
+    its interest, still reporting, and the fd number reused for another file may be added
+    beside it. ``interest`` holds, by fd, the entry of the file that fd held when it was last
+    looked at; ``shadowed`` the others (``[..., fd]``), until their file's last close or until
+    their file is back at their fd (:meth:`find`).
 
     Level-triggered interests report while the file's ``poll()`` has a wanted event. An
     edge-triggered one (EPOLLET) reports once per edge, as Linux's ready list holds it once per
@@ -57,12 +64,37 @@ class EpollFile(FileDescription):
     seekable = False
 
     __state__ = {"interest": "dict[int,[@FileDescription,int,int,int,int]]",
+                 "shadowed": "~list[[@FileDescription,int,int,int,int,int]]",
                  "nested_in": "~list[@EpollFile]"}
 
     def __init__(self, flags: int):
         super().__init__(AnonInode("eventpoll"), O_RDWR | (flags & O_CLOEXEC), "anon_inode:[eventpoll]")
         self.interest: dict[int, list] = {}
+        self.shadowed: list[list] = []
         self.nested_in: list[EpollFile] = []
+
+    def entries(self) -> list[list]:
+        """Every interest entry (an epitem), the shadowed ones too."""
+        return [*self.interest.values(), *self.__dict__.get("shadowed", ())]
+
+    def find(self, fd: int, desc: FileDescription) -> list | None:
+        """ep_find(ep, file, fd): the entry of (``desc``, ``fd``), or None. The entry under
+        ``fd`` of another file (the fd was closed and reused) moves to ``shadowed`` while that
+        file is open; a shadowed entry of ``desc`` at ``fd`` (its file is back there) returns."""
+        cur = self.interest.get(fd)
+        if cur is not None and cur[IT_FILE] is desc:
+            return cur
+        shadowed = self.__dict__.setdefault("shadowed", [])
+        if cur is not None:
+            del self.interest[fd]
+            if not cur[IT_FILE].released:
+                shadowed.append(cur + [fd])
+        for i, e in enumerate(shadowed):
+            if e[IT_FD] == fd and e[IT_FILE] is desc:
+                del shadowed[i]
+                self.interest[fd] = e = e[:IT_FD]
+                return e
+        return None
 
     def ready_events(self, maxevents: int, *, consume: bool = True, world=None,
                      task: int = -1) -> list[tuple[int, int]]:
@@ -70,10 +102,14 @@ class EpollFile(FileDescription):
         task ``task`` of ``world`` sees them (None: as any task); ``consume``: the report is
         made (an edge is used up, an EPOLLONESHOT entry disarmed), else only looked at."""
         ready = []
-        for fd, entry in list(self.interest.items()):
+        shadowed = self.__dict__.get("shadowed", [])
+        for fd, entry in [*self.interest.items(), *((e[IT_FD], e) for e in shadowed)]:
             desc, want = entry[IT_FILE], entry[IT_EVENTS]
-            if desc.released:
-                del self.interest[fd]
+            if desc.released:  # its last close (eventpoll_release)
+                if self.interest.get(fd) is entry:
+                    del self.interest[fd]
+                else:
+                    shadowed.remove(entry)
                 continue
             # what was asked (with ERR, HUP); no flag bits
             rev = (desc.poll() if world is None else desc.poll_task(world, task)) & want & 0xFFFF
@@ -106,7 +142,7 @@ class EpollFile(FileDescription):
 
     def children(self) -> list["EpollFile"]:
         """The epoll instances this one watches."""
-        return [e[IT_FILE] for e in self.interest.values()
+        return [e[IT_FILE] for e in self.entries()
                 if isinstance(e[IT_FILE], EpollFile) and not e[IT_FILE].released]
 
     def depth_down(self, inserting: "EpollFile", depth: int = 0) -> int:
@@ -124,17 +160,17 @@ class EpollFile(FileDescription):
         if depth > EP_MAX_NESTS:
             return depth
         parents = [p for p in self.__dict__.get("nested_in", ()) if not p.released
-                   and any(e[IT_FILE] is self for e in p.interest.values())]
+                   and any(e[IT_FILE] is self for e in p.entries())]
         return max((p.depth_up(depth + 1) for p in parents), default=depth)
 
     def wake_at(self, world) -> int | None:
-        times = [w for desc, want, *_ in self.interest.values() if want & 0xFFFF and not desc.released
+        times = [w for desc, want, *_ in self.entries() if want & 0xFFFF and not desc.released
                  for w in (desc.wake_at(world),) if w is not None]
         return min(times) if times else None
 
     def host_fds(self, events: int) -> tuple[list[int], list[int]]:
         rfds, wfds = [], []
-        for desc, want, *_ in self.interest.values():
+        for desc, want, *_ in self.entries():
             r, w = desc.host_fds(want)
             rfds += r
             wfds += w
@@ -221,8 +257,7 @@ def _epoll(t, epfd: int) -> EpollFile:
     return ep
 
 
-@syscall("epoll_ctl", PARTIAL, "an fd closed and reused for another file drops the old file's entry "
-         "(Linux keeps both while the old file is open)", args=("fd", "epollop", "fd", "p"))
+@syscall("epoll_ctl", FULL, args=("fd", "epollop", "fd", "p"))
 def epoll_ctl(t, epfd, op, fd, event):
     """Implements epoll_ctl(2), in do_epoll_ctl's order of checks."""
     op, fd = s32(op), s32(fd)
@@ -243,10 +278,7 @@ def epoll_ctl(t, epfd, op, fd, event):
         if target.depth_down(ep_desc) > EP_MAX_NESTS or \
                 target.depth_down(ep_desc) + 1 + ep_desc.depth_up() > EP_MAX_NESTS:
             raise KernelError(E.ELOOP, "an epoll cycle or nesting deeper than EP_MAX_NESTS")
-    cur = ep_desc.interest.get(fd)
-    if cur is not None and cur[IT_FILE] is not target:
-        cur = None  # the fd was closed and reused: the old registration is gone
-        del ep_desc.interest[fd]
+    cur = ep_desc.find(fd, target)
     if op == EPOLL_CTL_ADD:
         if cur is not None:
             raise KernelError(E.EEXIST)

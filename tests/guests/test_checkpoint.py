@@ -77,6 +77,14 @@ def test_program_with_everything_in_flight_resumes(guest_build, libc, frac):
     assert_resumes(guest_build("checkpoint", libc), frac)
 
 
+@EXAMPLES
+@given(frac=st.floats(0.3, 0.9))
+def test_epoll_interests_of_a_reused_fd_resume(guest_build, frac):
+    """epoll_reuse.c sleeps 200 ms while an epoll instance holds two interests at one fd (one
+    of a file whose fd was closed and reused): a checkpoint there keeps both."""
+    assert_resumes(guest_build("epoll_reuse"), frac)
+
+
 @pytest.mark.parametrize("libc", ["gcc", "musl"])
 @EXAMPLES
 @given(frac=st.floats(0.3, 0.9))

@@ -115,6 +115,13 @@ def test_epoll_edge_oneshot_exclusive_nesting(guest_build, libc):
     same([guest_build("epoll_edge", libc)])
 
 
+def test_epoll_interests_are_keyed_by_file_and_fd(guest_build, libc):
+    """epoll_reuse.c: an fd closed while a dup keeps its file open keeps its interest; the fd
+    number reused for another file is added beside it; MOD/DEL reach the file the fd holds now;
+    the old interest goes at its file's last close."""
+    same([guest_build("epoll_reuse", libc)])
+
+
 def test_inotify_unlinked_files_times_and_getdents(guest_build, libc):
     """IN_DELETE_SELF after the last close of an unlinked file, IN_EXCL_UNLINK hiding I/O but
     not inode changes, utimensat's IN_ACCESS/IN_MODIFY/IN_ATTRIB, getdents' IN_ACCESS."""
