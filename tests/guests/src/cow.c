@@ -14,23 +14,12 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "probe.h"
 
 #define PG 4096
 #define NPAGES 64
 
 static int global_var = 1;
-
-static long status_kb(const char *key) {
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long v = -1;
-    size_t n = strlen(key);
-    while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, key, n) && line[n] == ':')
-            v = strtol(line + n + 1, NULL, 10);
-    if (f) fclose(f);
-    return v;
-}
 
 static long statm_field(int i) {
     FILE *f = fopen("/proc/self/statm", "r");

@@ -22,48 +22,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "probe.h"
 
 #define PG 4096UL
-
-static sigjmp_buf jb;
-static volatile int got_sig, got_code;
-static volatile uintptr_t got_addr;
-
-static void on_fault(int sig, siginfo_t *si, void *uc) {
-    (void)uc;
-    got_sig = sig;
-    got_code = si->si_code;
-    got_addr = (uintptr_t)si->si_addr;
-    siglongjmp(jb, 1);
-}
-
-/* Read (or write) one byte at p; print what happened, with si_addr relative to p. */
-static void touch(const char *what, volatile char *p, int write) {
-    got_sig = 0;
-    if (sigsetjmp(jb, 1) == 0) {
-        char c;
-        if (write)
-            *p = 'W';
-        else
-            c = *p, printf("%s: read %d\n", what, c);
-        if (write) printf("%s: wrote\n", what);
-        return;
-    }
-    printf("%s: signal %s code %d at %+ld\n", what, got_sig == SIGBUS ? "SIGBUS" : "SIGSEGV",
-           got_code, (long)(got_addr - (uintptr_t)p));
-}
-
-static long status_kb(const char *key) {
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long v = -1;
-    size_t n = strlen(key);
-    while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, key, n) && line[n] == ':')
-            v = strtol(line + n + 1, NULL, 10);
-    if (f) fclose(f);
-    return v;
-}
 
 /* The VMAs of /proc/self/maps meeting [lo, hi), clipped to it, in pages relative to base. (What
  * lies next to the window is the C library's and the loader's, placed differently.) */
