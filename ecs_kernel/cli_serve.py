@@ -151,6 +151,17 @@ def unpack(body: bytes) -> list[bytes]:
     return items
 
 
+def _refuse(conn, fds: list[int], why: bytes) -> None:
+    """Tell the client why its run cannot be (an ``error`` line) and let its fds go."""
+    try:
+        conn.sendall(b"error %s\n" % why)
+    except OSError:
+        pass
+    conn.close()
+    for fd in fds:
+        os.close(fd)
+
+
 class Request:
     """What a client sends: its command line (``run``'s arguments), environment, working
     directory, umask, resource limits and which of fds 0-2 it had open (and passes)."""
@@ -477,26 +488,14 @@ class Server:
                                  f"{changed[0]} changed since the server loaded it: restart "
                                  f"`ecs-kernel serve`")
         except (ValueError, OSError, struct.error) as e:
-            try:
-                conn.sendall(b"error %s\n" % os.fsencode(str(e)))
-            except OSError:
-                pass
-            conn.close()
-            for fd in fds:
-                os.close(fd)
+            _refuse(conn, fds, os.fsencode(str(e)))
             return
         sys.stdout.flush()
         sys.stderr.flush()
         try:
             pid = os.fork()
         except OSError as e:  # EAGAIN, ENOMEM: this run fails, the server goes on
-            try:
-                conn.sendall(b"error cannot fork a run: %s\n" % os.fsencode(e.strerror or str(e)))
-            except OSError:
-                pass
-            conn.close()
-            for fd in fds:
-                os.close(fd)
+            _refuse(conn, fds, b"cannot fork a run: " + os.fsencode(e.strerror or str(e)))
             return
         if pid == 0:
             try:
