@@ -12,23 +12,10 @@ import time
 import pytest
 
 from ecs_kernel import cli_serve
+from tests.tools import children
 
 PY = sys.executable
 CLI = [PY, "-m", "ecs_kernel.cli"]
-
-
-def _children(pid: int) -> list[int]:
-    out = []
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                out.append(int(d))
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -94,20 +81,20 @@ def test_signals_reach_the_run_and_a_killed_client_kills_it(server):
     env = {**os.environ, "ECS_KERNEL_SOCKET": path}
     c = subprocess.Popen([*CLI, "run", "--server", "--", "/bin/sleep", "30"], env=env)
     deadline = time.monotonic() + 30
-    while not _children(p.pid) and time.monotonic() < deadline:
+    while not children(p.pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(0.5)
     c.send_signal(signal.SIGINT)
     assert c.wait(timeout=30) == 130  # sleep died of the forwarded SIGINT
     c = subprocess.Popen([*CLI, "run", "--server", "--", "/bin/sleep", "30"], env=env)
-    while not _children(p.pid) and time.monotonic() < deadline:
+    while not children(p.pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert _children(p.pid)
+    assert children(p.pid)
     c.kill()
     c.wait(timeout=10)
-    while _children(p.pid) and time.monotonic() < deadline:
+    while children(p.pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _children(p.pid)  # the server killed and reaped the run of the dead client
+    assert not children(p.pid)  # the server killed and reaped the run of the dead client
 
 
 def test_a_server_refuses_another_checkouts_client(server):

@@ -20,6 +20,7 @@ from ecs_kernel.cluster.shards import ShardedSimulation, ShardLost, open_hosts
 from ecs_kernel.sim import mail, spec
 from ecs_kernel.sim.engine import COUNTERS, Simulation
 from ecs_kernel.sim.report import read as read_counters
+from tests.tools import children
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARDABLE = ["signal-storm", "fork-exit-churn", "timer-sleepers"]
@@ -227,19 +228,6 @@ def test_a_lost_ray_actor_is_reported_and_the_run_goes_on_from_its_checkpoint(ra
         assert sim.history.data.tolist() == [[c[k] for k in COUNTERS] for c in reference("signal-storm")]
 
 
-def _children(pid: int) -> list[int]:
-    out = []
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        out.append(int(d))
-            except (OSError, IndexError, ValueError):
-                pass
-    return out
-
-
 def test_the_command_line_reports_a_lost_shard_and_goes_on_from_its_checkpoint(tmp_path):
     """A worker killed mid-run: stderr names the shard and tick, the run goes back to the last
     checkpoint on new workers, and the counters are the unsharded run's."""
@@ -257,7 +245,7 @@ def test_the_command_line_reports_a_lost_shard_and_goes_on_from_its_checkpoint(t
         while not (tmp_path / "ck" / "tick-000005.ckpt").exists() and time.time() < deadline:
             time.sleep(0.05)
         # the workers are the forkserver's children; the forkserver is the command's child
-        workers = [w for k in _children(p.pid) for w in _children(k)]
+        workers = [w for k in children(p.pid) for w in children(k)]
         assert len(workers) == 2, workers
         os.kill(workers[0], signal.SIGKILL)
         out, err = p.communicate(timeout=180)
