@@ -58,6 +58,7 @@ from ..systems import (cpu_clocks, fasync, futex, io_wait, loadavg, ptrace, task
                        task_clone, task_exec, task_exit, task_signals)
 from ..systems.task_signals import deliverable
 from . import host_limits, host_signals, loader, scheduler, sigframe, vsyscall
+from ..fs.file import WaitQueue
 from .clock import HostClock, VirtualClock
 from .exec_args import ExecCreds
 from .memory import AddressSpace, default_mmap_base, machine_memory
@@ -140,6 +141,7 @@ class Machine:
         self.timer_deadline_ns: int | None = None  # next kernel deadline (the clock's ns)
         self.contended = False  # another guest task is runnable: run in quanta
         self.turn_start_ns = 0  # kernel time the current turn began (the scheduler's slice)
+        self._wakeups_seen = 0  # fs/file.WaitQueue.wakeups at after_syscall's last look
         self.last_turn = -1  # the row of the run loop's last turn (run())
         self.preempted = -1  # the row whose turn ended while it could still run (nivcsw)
         self.context_switches = 0  # switches from one guest task to another (/proc/stat's ctxt)
@@ -1153,6 +1155,13 @@ class Machine:
         if self.timer_deadline_ns is not None and self.run_timers() \
                 and self.scheduler.slice_ns is not None and len(self._runnable_rows()) > 1:
             self.platform.stop("requantum")  # a timer woke a task: it runs (wakeup preemption)
+        if self.world.io_waits.count and WaitQueue.wakeups != self._wakeups_seen:
+            # The call woke a file others wait on (a pipe written, an inotify event): a waiter
+            # whose file is now ready is runnable at once, as Linux's wake_up makes it (else a
+            # lone runnable task serving its calls in the hook would keep it asleep for good)
+            self._wakeups_seen = WaitQueue.wakeups
+            if io_wait.wake_ready(self.world):
+                self.platform.stop("requantum")  # it runs (wakeup preemption)
         slice_ns = self.scheduler.slice_ns
         if slice_ns is not None and self.contended \
                 and self.clock.monotonic_ns() - self.turn_start_ns >= slice_ns:

@@ -48,6 +48,10 @@ class WaitQueue:
     __state__ = {"seq": "int", "last": "list[int]"}
 
     BITS = 16  # the poll event bits a wakeup key carries (EPOLLIN .. EPOLLRDHUP)
+    # Every queue's notifications so far, in this process: the run loop asks whether any file
+    # was woken during a syscall (Machine.after_syscall) before polling the I/O waiters again.
+    # Not kernel state (a checkpoint does not need it: the waiters are polled at a restore).
+    wakeups = 0
 
     def __init__(self):
         self.seq = 0
@@ -60,6 +64,7 @@ class WaitQueue:
     def notify(self, mask: int) -> None:
         """Wake the queue with the events ``mask`` (0: every event, as ``wake_up`` with no key)."""
         mask &= (1 << self.BITS) - 1
+        WaitQueue.wakeups += 1
         self.seq += 1
         last, seq = self.last, self.seq
         for i in range(self.BITS):

@@ -90,9 +90,13 @@ class InotifyFile(FileDescription):
             if self.events[-1][1] != IN_Q_OVERFLOW:
                 self.events.append((-1, IN_Q_OVERFLOW, 0, b""))
                 self.queued_bytes += INOTIFY_EVENT_SIZE
+                self.notify(abi.POLLIN | abi.POLLRDNORM)
             return
         self.events.append(ev)
         self.queued_bytes += self._size(name)
+        # fsnotify_insert_event wakes the readers and pollers of a queued event (a merged one,
+        # or one past the overflow event, wakes nobody)
+        self.notify(abi.POLLIN | abi.POLLRDNORM)
 
     def read(self, n: int) -> bytes:
         if not self.events:

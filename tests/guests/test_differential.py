@@ -122,6 +122,13 @@ def test_epoll_interests_are_keyed_by_file_and_fd(guest_build, libc):
     same([guest_build("epoll_reuse", libc)])
 
 
+def test_inotify_events_wake_waiters_of_a_thread_that_never_blocks(guest_build, libc):
+    """inotify_wake.c: an edge-triggered epoll_wait on an empty inotify queue and a blocking
+    read of another wake as soon as a thread that never blocks makes events (fsnotify's wake_up);
+    they used to sleep until that thread gave up the CPU."""
+    same([guest_build("inotify_wake", libc)])
+
+
 def test_inotify_unlinked_files_times_and_getdents(guest_build, libc):
     """IN_DELETE_SELF after the last close of an unlinked file, IN_EXCL_UNLINK hiding I/O but
     not inode changes, utimensat's IN_ACCESS/IN_MODIFY/IN_ATTRIB, getdents' IN_ACCESS."""
