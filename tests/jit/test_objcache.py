@@ -21,6 +21,7 @@ from ecs_kernel.cpu.platform import HOOK_TLB_FILL_CB, TlbEntry
 from ecs_kernel.jit import objcache, tlbfill
 from ecs_kernel.jit import pagewalk as pw
 from ecs_kernel.jit.options import cfunc_address
+from tests.tools import installed
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = 4096
@@ -143,13 +144,12 @@ def test_the_key_follows_the_sources(tmp_path, monkeypatch):
     assert objcache.key("h", "void(voidptr)") != k1
 
 
-@pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc builds the guest")
 def test_a_threaded_command_runs_its_hooks_without_numba():
     """``ecs-kernel run`` of a futex ping-pong tiers up at its clone: the first run may build the
     hooks with numba (and keeps their code); the next maps them and never imports numba."""
     d = Path(tempfile.mkdtemp(prefix="ecs-objcache-", dir="/var/tmp"))
     try:
-        subprocess.run(["gcc", "-O1", "-static", "-pthread", "-o", str(d / "pingpong"),
+        subprocess.run([installed("gcc", "gcc"), "-O1", "-static", "-pthread", "-o", str(d / "pingpong"),
                         str(ROOT / "tests" / "guests" / "src" / "pingpong.c")],
                        check=True, capture_output=True)
         # the command's tiering (cli_run: kernels interpreted first, the Python hook for the
