@@ -97,9 +97,10 @@ class FileDescription:
     # A blocking write that wrote some bytes and then found no reader returns them; pipe_write
     # still sends SIGPIPE, a socket's sendmsg does not.
     sigpipe_after_partial_write = True
-    # read(2) copies out as it takes and leaves in place what did not fit (a pipe: whole pipe
-    # buffers at a time): :meth:`read_fitting` says how much to take for a buffer that faults
-    read_stops_at_fault = False
+    # A file whose read(2) copies out as it takes and leaves in place what did not fit (a pipe:
+    # whole pipe buffers at a time) says how much to take for a buffer that faults after its
+    # first ``fits`` bytes: ``read_fitting(n, fits)`` (PipeFile's); None: the read takes ``n``
+    read_fitting = None
     # What preadv2/pwritev2's RWF_* flags depend on (kiocb_set_rw_flags), as (read, write): a
     # read/write method at all (FMODE_CAN_READ/WRITE: EINVAL without), read_iter/write_iter
     # (without them only RWF_HIPRI is taken); and FMODE_NOWAIT (RWF_NOWAIT). Measured on Linux

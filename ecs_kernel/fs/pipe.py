@@ -199,7 +199,6 @@ class PipeFile(FileDescription):
     """One end (or, opened O_RDWR, both ends) of a pipe."""
 
     seekable = False
-    read_stops_at_fault = True
 
     __state__ = {"pipe": "@Pipe", "seen_w": "~int"}
     # A FIFO's reader opened O_NONBLOCK with no writer: the pipe's w_counter then; POLLHUP waits

@@ -159,7 +159,7 @@ def _do_read(t, desc, buf: int, count: int, offset: int | None = None,
         return len(data)
     if desc.clocked:
         t.machine.sync_clock()  # a timerfd counts its expiries up to now
-    if desc.read_stops_at_fault and count and offset is None:
+    if desc.read_fitting is not None and count and offset is None:
         fits = t.mm.accessible_prefix(buf, count, write=True)
         if fits < count:  # take only what the buffer holds; the rest stays (pipe_read)
             count = desc.read_fitting(count, fits)
