@@ -44,7 +44,8 @@ void _start(void) {
 # Two threads' futex ping-pong (and IDLE more threads blocked meanwhile): a guest of the tests too.
 PINGPONG_C = (ROOT / "tests" / "guests" / "src" / "pingpong.c").read_text()
 # gVisor's CreateFragmentedRegion: 2,048 single-page mmaps and their munmaps (issue 16).
-SMALLMAPS_C = (ROOT / "tests" / "guests" / "src" / "smallmaps.c").read_text()
+GUEST_SRC = ROOT / "tests" / "guests" / "src"  # smallmaps.c includes probe.h from here
+SMALLMAPS_C = (GUEST_SRC / "smallmaps.c").read_text()
 HELLO_C = '#include <stdio.h>\nint main(void){puts("hello, world");return 0;}\n'
 
 
@@ -75,7 +76,7 @@ def build(d: Path, quick: bool) -> list[Workload]:
     (d / "pingpong.c").write_text(PINGPONG_C)
     _gcc("gcc", "-O1", "-static", "-pthread", "-o", d / "pingpong", d / "pingpong.c")
     (d / "smallmaps.c").write_text(SMALLMAPS_C)
-    _gcc("gcc", "-O1", "-static", "-o", d / "smallmaps", d / "smallmaps.c")
+    _gcc("gcc", "-O1", "-static", "-I", GUEST_SRC, "-o", d / "smallmaps", d / "smallmaps.c")
     (d / "hello.c").write_text(HELLO_C)
     hello_cc = "musl-gcc" if shutil.which("musl-gcc") else "gcc"
     _gcc(hello_cc, "-O1", "-static", "-o", d / "hello", d / "hello.c")
