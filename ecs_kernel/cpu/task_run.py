@@ -807,10 +807,13 @@ class Machine:
         # loop without syscalls still meets its SIGALRM and lets the others run (count= costs a
         # per-instruction check, so only then); and while its rseq area may hold a critical
         # section, so that it is preempted (lone_preempt; a short first look after it registers).
+        # And while a blocked task waits on a host fd (a pipe or terminal as stdin): its input
+        # comes with no syscall of this one, and only the loop's turns look (_service_blocked).
         watch = int(self.world.tasks.rseq_watch[row])
         quantum = self.scheduler.quantum(
             row, self.contended, QUANTUM if self.timer_deadline_ns is not None or self.contended
-            else RSEQ_PEEK if watch == sys_rseq.WATCH_NEW else QUANTUM if watch else 0)
+            else RSEQ_PEEK if watch == sys_rseq.WATCH_NEW else QUANTUM if watch
+            else QUANTUM if self._waits_on_host() else 0)
         stepping = self.world.index.ptraced and \
             int(self.world.tasks.ptrace_resume[row]) in P.STEPPING
         if stepping:
@@ -855,6 +858,14 @@ class Machine:
                 self._fault(row, SIGSEGV)
             elif quantum:
                 self._end_quantum(row, gm.uc)
+
+    def _waits_on_host(self) -> bool:
+        """Does a blocked task wait on a host fd? A deterministic run's input is taken only when
+        every task waits (idle), so there the answer is no: nothing host-timed decides a quantum."""
+        if self.deterministic or not self.world.io_waits.count:
+            return False
+        rfds, wfds = io_wait.host_fds(self.world)
+        return bool(rfds or wfds)
 
     def _single_stepped(self, row: int) -> None:
         """user_single_step_report: after the instruction a tracee was resumed to step (a syscall

@@ -73,3 +73,35 @@ def test_a_shell_forking_and_waiting_keeps_its_block_hook(monkeypatch):
     assert guest.stdout == run_native([bash, "-c", script]).stdout == b"40\n"
     assert machines[0].platform.block_quanta_runs >= 40
     assert 0 < len(changes) <= 8, changes  # main: two per subshell
+
+
+def _feed_after_spinning(argv) -> bytes:
+    """Run ``argv`` with a pipe as stdin; once it prints "spinning", write one byte; its stdout.
+    The half second lets the spinner leave the write(2) that printed the line (a call's way out
+    looks at waiters whose files it readied) and get into its loop."""
+    import subprocess
+    import time
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        first = p.stdout.readline()
+        time.sleep(0.5)
+        p.stdin.write(b"x")
+        p.stdin.close()
+        rest = p.stdout.read()
+        p.wait(timeout=120)
+    finally:
+        p.kill()
+        p.wait()
+    return first + rest
+
+
+def test_input_on_a_host_pipe_wakes_a_reader_while_another_task_spins(guest_build):
+    """The reader's input comes with no syscall of the spinning task, which is alone on the CPU:
+    it runs in quanta while a task waits on a host fd, so a turn of the run loop sees the pipe
+    ready (before, the reader slept until the spinner gave up after 20 s: "got=0")."""
+    import sys
+    p = guest_build("lone_reader")
+    native = _feed_after_spinning([str(p)])
+    assert native == b"spinning\ngot=1\n"
+    guest = _feed_after_spinning([sys.executable, "-m", "ecs_kernel.cli", "run", "--", str(p)])
+    assert guest == native
