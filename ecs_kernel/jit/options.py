@@ -77,7 +77,9 @@ def _carray(addr, shape, dtype=None):
     """``numba.carray`` for interpreted kernels, where a pointer is an int address (what
     :func:`intrinsic` pointer casts give while interpreted): a numpy view of that memory."""
     dt = np.dtype(np.uint8 if dtype is None else dtype)
-    n = int(np.prod(shape))
+    n = 1
+    for d in (shape if isinstance(shape, tuple) else (shape,)):  # (np.prod: ~5 us a call)
+        n *= int(d)
     buf = (ctypes.c_char * (n * dt.itemsize)).from_address(int(addr))
     return np.frombuffer(buf, dtype=dt, count=n).reshape(shape)
 
