@@ -122,30 +122,31 @@ def tkill(t, tid, sig):
 _SIGINFO_HEAD = struct.Struct("<iii4xiIQ")  # signo, errno, code, pad, pid, uid, value
 
 
-def _user_siginfo(t, sig: int, info: int) -> tuple[int, int, int]:
-    """(si_code, si_value, si_errno) of a user-supplied siginfo (rt_sigqueueinfo and friends)."""
-    _, errno, code, _, _, value = _SIGINFO_HEAD.unpack(t.mm.copy_in(info, _SIGINFO_HEAD.size))
-    return code, value, errno
+def _user_siginfo(t, sig: int, info: int) -> tuple[int, int, int, tuple[int, int]]:
+    """(si_code, si_value, si_errno, (si_pid, si_uid)) of a user-supplied siginfo
+    (rt_sigqueueinfo and friends)."""
+    _, errno, code, pid, uid, value = _SIGINFO_HEAD.unpack(t.mm.copy_in(info, _SIGINFO_HEAD.size))
+    return code, value, errno, (pid, uid)
 
 
 @syscall("rt_sigqueueinfo", FULL, args=("i", "signo", "siginfo"))
 def rt_sigqueueinfo(t, pid, sig, info):
     """Implements rt_sigqueueinfo(2)."""
-    code, value, errno = _user_siginfo(t, s32(sig), info)
-    task_signals.sigqueueinfo(t.world, t.row, s32(pid), s32(sig), code, value, errno)
+    code, value, errno, ids = _user_siginfo(t, s32(sig), info)
+    task_signals.sigqueueinfo(t.world, t.row, s32(pid), s32(sig), code, value, errno, ids)
     return 0
 
 
 @syscall("rt_tgsigqueueinfo", FULL, args=("i", "i", "signo", "siginfo"))
 def rt_tgsigqueueinfo(t, tgid, tid, sig, info):
     """Implements rt_tgsigqueueinfo(2)."""
-    code, value, errno = _user_siginfo(t, s32(sig), info)
+    code, value, errno, ids = _user_siginfo(t, s32(sig), info)
     if (code >= 0 or code == SI_TKILL) and s32(tgid) != getpid(t):  # SI_TKILL is the kernel's
         raise KernelError(E.EPERM)
     if s32(tgid) <= 0:
         raise KernelError(E.EINVAL)
     task_signals.tgkill(t.world, t.row, s32(tgid), s32(tid), s32(sig), code=code, value=value,
-                        errno=errno)
+                        errno=errno, ids=ids)
     return 0
 
 

@@ -24,18 +24,20 @@ from ..abi import (Block, CAP_KILL, CLD_CONTINUED, CLD_STOPPED, CLD_TRAPPED, PTR
                    ExitState, FULL_MASK, MINSIGSTKSZ, NSIG,
                    RLIMIT_SIGPENDING, RunState, SA_NOCLDSTOP, SA_NODEFER, SA_RESETHAND, SA_RESTART,
                    SIGCHLD, SIGCONT, SIGKILL, SIGRTMIN, SIGSEGV, SIGSTOP, SIG_BLOCK, SIG_DFL,
-                   SIG_IGN, SIG_SETMASK, SIG_UNBLOCK, SI_KERNEL, SI_TKILL, SI_USER, SS_AUTODISARM,
-                   SS_DISABLE, SS_ONSTACK, STOP_MASK, STOP_SIGNALS, SYNCHRONOUS_MASK, UNBLOCKABLE)
+                   SIG_IGN, SIG_SETMASK, SIG_UNBLOCK, SI_KERNEL, SI_SIGIO, SI_TIMER, SI_TKILL,
+                   SI_USER, SS_AUTODISARM, SS_DISABLE, SS_ONSTACK, STOP_MASK, STOP_SIGNALS,
+                   SYNCHRONOUS_MASK, UNBLOCKABLE)
 from ..components import links, pidns, rlimits, sigactions
 from ..components import ptrace as P
 from ..components.signals import sigmask
+from ..components.user_namespace import UID
 from ..components.task import begin_exit
 from ..errors import E, KernelError
 from ..jit.scatter import first_seen
 from ..jit.signals import _raise_bad_row
 from ..jit.signals_batch import deliverable_rows, interrupted_ret
 from ..schedule import Phase, system
-from . import futex, io_wait, sessions, signals_batch
+from . import futex, io_wait, sessions, signals_batch, user_namespace
 from .task_identity import ns_capable
 from .task_block import BLOCKED, end_interrupted_sleeps
 
@@ -475,14 +477,34 @@ def _sender_info(world, sender: int, target: int) -> tuple[int, int, bool]:
     return pid, int(T.ruid[sender]), pid == 0
 
 
+def _user_ids(world, sender: int, target: int, code: int, ids: tuple[int, int],
+              hidden: bool) -> tuple[int, int]:
+    """si_pid and si_uid of a user-supplied siginfo as ``target`` gets them: what the caller
+    wrote (copy_siginfo_from_user), changed only where send_signal_locked changes them, for the
+    layouts that name a sender (has_si_pid_and_uid; here si_code <= 0 but SI_TIMER and SI_SIGIO,
+    and SI_KERNEL): the uid as the target's user namespace sees it, and pid 0 from a sender
+    outside the target's pid namespace."""
+    pid, uid = ids
+    if (0 < code < SI_KERNEL) or code in (SI_TIMER, SI_SIGIO):
+        return pid, uid  # (a positive code reaches only the caller's own process)
+    T = world.tasks
+    mine, theirs = int(T.userns[sender]), int(T.userns[target])
+    if mine != theirs:
+        uid = user_namespace.munged(world, theirs, UID,
+                                    user_namespace.to_kid(world, mine, UID, uid))
+    return (0 if hidden else pid), uid
+
+
 def _kill_tg(world, sender: int, tg: int, signo: int, code: int = SI_USER, value: int = 0,
-             errno: int = 0) -> None:
+             errno: int = 0, ids: tuple[int, int] | None = None) -> None:
     target = int(world.thread_groups.leader[tg])
     if not _may_kill(world, sender, target, signo):
         raise KernelError(E.EPERM, "not permitted to signal that process")
     if signo == 0:
         return
     pid, uid, force = _sender_info(world, sender, target)
+    if ids is not None:
+        pid, uid = _user_ids(world, sender, target, code, ids, force)
     if signo == SIGKILL:
         send_group_signal(world, tg, SIGKILL, force=force)
         return
@@ -579,8 +601,9 @@ def _kill_all(world, sender: int, signo: int) -> None:
 
 
 def tgkill(world, sender: int, tgid: int, tid: int, signo: int, *, code: int = SI_TKILL,
-           value: int = 0, errno: int = 0) -> None:
-    """tgkill(2) (tgid > 0) and tkill(2) (tgid == -1)."""
+           value: int = 0, errno: int = 0, ids: tuple[int, int] | None = None) -> None:
+    """tgkill(2) (tgid > 0) and tkill(2) (tgid == -1); rt_tgsigqueueinfo(2) with the (si_pid,
+    si_uid) it was given as ``ids``."""
     if tid <= 0 or (tgid <= 0 and tgid != -1):
         raise KernelError(E.EINVAL, "tgid and tid must be positive")
     _check_signo(signo)
@@ -596,6 +619,8 @@ def tgkill(world, sender: int, tgid: int, tid: int, signo: int, *, code: int = S
     if signo == 0:
         return
     pid, uid, force = _sender_info(world, sender, t)
+    if ids is not None:
+        pid, uid = _user_ids(world, sender, t, code, ids, force)
     if signo == SIGKILL:
         send_group_signal(world, int(T.tg[t]), SIGKILL, force=force)
         return
@@ -604,9 +629,10 @@ def tgkill(world, sender: int, tgid: int, tid: int, signo: int, *, code: int = S
 
 
 def sigqueueinfo(world, sender: int, pid: int, signo: int, code: int, value: int,
-                 errno: int = 0) -> None:
+                 errno: int = 0, ids: tuple[int, int] | None = None) -> None:
     """rt_sigqueueinfo(2): user-supplied si_code must be negative (or the caller's own process);
-    the siginfo's si_errno goes with the signal as given."""
+    the siginfo's si_errno goes with the signal as given, and its (si_pid, si_uid) ``ids`` as
+    :func:`_user_ids` says."""
     _check_signo(signo)
     T = world.tasks
     me = pidns.tid_in(world, int(world.thread_groups.leader[int(T.tg[sender])]), int(T.ns[sender]))
@@ -615,7 +641,7 @@ def sigqueueinfo(world, sender: int, pid: int, signo: int, code: int, value: int
     t = pidns.task_by_tid(world, int(T.ns[sender]), pid)
     if t < 0:
         raise KernelError(E.ESRCH, f"no process {pid}")
-    _kill_tg(world, sender, int(T.tg[t]), signo, code=code, value=value, errno=errno)
+    _kill_tg(world, sender, int(T.tg[t]), signo, code=code, value=value, errno=errno, ids=ids)
 
 
 # -- sigaction, sigprocmask, sigpending -------------------------------------------------------------------

@@ -519,3 +519,10 @@ def test_sigqueueinfo_keeps_si_errno(guest_build, libc):
     si_errno included (a SA_SIGINFO handler, sigtimedwait, a signalfd's ssi_errno); kill's has
     si_errno 0."""
     same([guest_build("sigqueue_errno", libc)])
+
+
+def test_sigqueueinfo_keeps_the_callers_si_pid_and_si_uid(guest_build, libc):
+    """sigqueue_ids.c: the si_pid and si_uid a caller writes reach the receiver as written (a
+    handler, sigtimedwait, a signalfd; to itself and from a child), not the sender's own ids; a
+    receiver in a pid namespace where the sender has no pid gets si_pid 0 and the uid kept."""
+    same([guest_build("sigqueue_ids", libc)])
