@@ -178,9 +178,12 @@ def send_batch(start, end, req_task, req_target, req_sig, req_tgkill, out_err, o
             g_pending[owner] |= _bit(signo)
         else:
             pending[owner] |= _bit(signo)
-        # complete_signal: pick the thread (the handler is not SIG_DFL-fatal: no group kill)
-        if not _wants(recv, signo, alive, exit_state, mask, run_state, block, wait_set) \
-                and group and g_count[g] > 1:
+        # complete_signal: pick the thread (the handler is not SIG_DFL-fatal: no group kill);
+        # curr_target is the thread woken for the group's signals (task_signals._complete)
+        if _wants(recv, signo, alive, exit_state, mask, run_state, block, wait_set):
+            if group:
+                g_curr[g] = recv
+        elif group and g_count[g] > 1:
             cur = g_curr[g]
             start_row = g_task_head[g]
             x = g_task_head[g]

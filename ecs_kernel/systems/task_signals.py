@@ -331,11 +331,18 @@ def _wants(world, t: int, signo: int) -> bool:
 
 
 def _complete(world, task: int, signo: int, group: bool) -> None:
-    """complete_signal: pick the thread to take it; a fatal signal kills the group now."""
+    """complete_signal: pick the thread to take it; a fatal signal kills the group now.
+
+    ``curr_target`` is also the thread woken for the group's signals (signal_wake_up: only it
+    has TIF_SIGPENDING set for them), which the others' dequeue defers to (get_signal): so a
+    group signal the thread it was sent to can take goes to that thread, though the last one
+    went to another (Linux leaves curr_target alone then; it only starts the search)."""
     T, G = world.tasks, world.thread_groups
     tg = int(T.tg[task])
     if _wants(world, task, signo):
         t = task
+        if group:
+            G.curr_target[tg] = t
     elif not group or G.tasks_count[tg] == 1:
         return
     else:
@@ -412,13 +419,11 @@ def send_group_signal_current(world, tg: int, task: int, signo: int) -> bool:
     """A process-directed signal from the kernel to group ``tg`` while ``task`` is its current
     thread (Linux check_cpu_itimer: the tick sends SIGPROF or SIGVTALRM with the running thread
     as ``p``): complete_signal keeps ``task`` when it can take the signal, and only that thread
-    is woken for it (here: ``curr_target``, which gates the others' dequeue). Without such a
-    thread (``task`` < 0, gone, or of another group), as send_group_signal."""
+    is woken for it (here: ``curr_target``, which gates the others' dequeue: :func:`_complete`).
+    Without such a thread (``task`` < 0, gone, or of another group), as send_group_signal."""
     T = world.tasks
     if signo == SIGKILL or task < 0 or not T.alive[task] or int(T.tg[task]) != tg:
         return send_group_signal(world, tg, signo)
-    if _wants(world, task, signo):
-        world.thread_groups.curr_target[tg] = task
     return send_signal(world, task, signo, group=True)
 
 

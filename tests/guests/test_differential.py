@@ -521,6 +521,14 @@ def test_sigqueueinfo_keeps_si_errno(guest_build, libc):
     same([guest_build("sigqueue_errno", libc)])
 
 
+def test_a_group_signal_goes_to_the_thread_it_was_sent_to_when_it_can_take_it(guest_build, libc):
+    """group_signal_leader.c: after another thread took the group's last signal, kill(getpid())
+    and ITIMER_REAL's SIGALRM are taken by the main thread, which can take them (complete_signal;
+    gVisor's DeliversSIGALRMToMainThread). Before, the thread that took the last one, asleep in
+    pause(), took the SIGALRMs."""
+    same([guest_build("group_signal_leader", libc)])
+
+
 def test_sigqueueinfo_keeps_the_callers_si_pid_and_si_uid(guest_build, libc):
     """sigqueue_ids.c: the si_pid and si_uid a caller writes reach the receiver as written (a
     handler, sigtimedwait, a signalfd; to itself and from a child), not the sender's own ids; a
