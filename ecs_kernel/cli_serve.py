@@ -42,6 +42,7 @@ import signal
 import socket
 import struct
 import sys
+import time
 
 PROTOCOL = b"ecs-kernel-serve/1"
 STDIO = (0, 1, 2)
@@ -340,7 +341,22 @@ def add_serve_parser(sub, main, first) -> None:
     p.add_argument("--socket", metavar="PATH", default=None,
                    help="the UNIX socket to listen on (default: $ECS_KERNEL_SOCKET, else "
                         "$XDG_RUNTIME_DIR/ecs-kernel.sock, else /tmp/ecs-kernel-UID/serve.sock)")
+    p.add_argument("--request-timeout", metavar="SECONDS", type=_seconds,
+                   default=REQUEST_TIMEOUT_S,
+                   help="how long a client that connected may take to send its request before "
+                        "it is refused (others are served meanwhile; default: %(default)s)")
     p.set_defaults(fn=lambda args: _serve_cmd(args, main, first))
+
+
+def _seconds(text: str) -> float:
+    import argparse
+    try:
+        v = float(text)
+    except ValueError:
+        v = float("nan")
+    if not v > 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"not a positive number of seconds: {text!r}")
+    return v
 
 
 def _serve_cmd(args, main, first) -> int:
@@ -354,7 +370,7 @@ def _serve_cmd(args, main, first) -> int:
     print(f"ecs-kernel serve: listening on {path} (pid {os.getpid()}); "
           f"`ecs-kernel run --server -- PROGRAM` runs there", file=sys.stderr, flush=True)
     try:
-        return Server(listener, path, main).loop()
+        return Server(listener, path, main, args.request_timeout).loop()
     finally:
         _unlink(path)
 
@@ -393,9 +409,14 @@ def _unlink(path: str) -> None:
 class Server:
     """The accept loop: a child per request, its status to its client at its end."""
 
-    def __init__(self, listener: socket.socket, path: str, main):
+    def __init__(self, listener: socket.socket, path: str, main,
+                 request_timeout: float = REQUEST_TIMEOUT_S):
         self.listener, self.path, self.main = listener, path, main
+        self.request_timeout = request_timeout
         self.children: dict[int, socket.socket] = {}  # pid -> its client's connection
+        # connections whose request has not come yet -> when they are refused; the loop serves
+        # the others meanwhile
+        self.waiting: dict[socket.socket, float] = {}
         self.package = package_dir()
         self.loaded = loaded_sources()
         self.stopping = False
@@ -414,14 +435,28 @@ class Server:
         sel.register(self.listener, selectors.EVENT_READ, "accept")
         sel.register(rd, selectors.EVENT_READ, "signal")
         while not (self.stopping and not self.children):
-            for key, _ in sel.select():
+            timeout = None
+            if self.waiting:
+                timeout = max(0.0, min(self.waiting.values()) - time.monotonic())
+            for key, _ in sel.select(timeout):
                 if key.data == "accept":
                     self._accept()
                 elif key.data == "signal":
                     self._signals(os.read(rd, 512))
+                elif key.data == "request":
+                    self._request(key.fileobj)
                 else:  # a client's end: it closed (or sent something it should not)
                     self._client_gone(key.data, key.fileobj)
+            now = time.monotonic()
+            for conn in [c for c, due in self.waiting.items() if due <= now]:
+                self._unwait(conn)
+                _refuse(conn, [], b"no request came within %g s of connecting"
+                        % self.request_timeout)
         return 0
+
+    def _unwait(self, conn) -> None:
+        del self.waiting[conn]
+        self.sel.unregister(conn)
 
     def _signals(self, got: bytes) -> None:
         if any(b in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP) for b in got) and not self.stopping:
@@ -429,6 +464,9 @@ class Server:
             self.sel.unregister(self.listener)
             self.listener.close()
             _unlink(self.path)
+            for conn in list(self.waiting):
+                self._unwait(conn)
+                _refuse(conn, [], b"the server is stopping")
         while self.children:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -468,13 +506,28 @@ class Server:
             conn, _ = self.listener.accept()
         except OSError:
             return
-        fds: list[int] = []
         try:
             uid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
                                                       struct.calcsize("3i")))[1]
             if uid != os.getuid():
                 raise ValueError("only the server's user may use it")
-            conn.settimeout(REQUEST_TIMEOUT_S)  # a client that connects and says nothing
+        except (ValueError, OSError, struct.error) as e:
+            _refuse(conn, [], os.fsencode(str(e)))
+            return
+        # Its request is read when it comes (_request): a client that connects and says nothing
+        # holds up no one, and is refused after request_timeout.
+        self.waiting[conn] = time.monotonic() + self.request_timeout
+        self.sel.register(conn, selectors.EVENT_READ, "request")
+
+    def _request(self, conn) -> None:
+        """A waiting connection is readable: its request (the rest of it within the time left),
+        then a child runs it."""
+        import selectors
+        left = self.waiting[conn] - time.monotonic()
+        self._unwait(conn)
+        fds: list[int] = []
+        try:
+            conn.settimeout(max(left, 0.001))  # a request that starts and stalls
             req = self._receive(conn, fds)
             conn.settimeout(None)
             if req.stamp != self.package:
