@@ -1285,6 +1285,8 @@ EXP_5 = 2014  # 1/exp(5s/5min)
 EXP_15 = 2037  # 1/exp(5s/15min)
 SI_LOAD_SHIFT = 16  # include/uapi/linux/sysinfo.h: sysinfo's loads have 16 fraction bits
 
+MAX_NUMNODES = 1024  # 1 << CONFIG_NODES_SHIFT (10 in distribution kernels): Mems_allowed's width
+
 # --- include/uapi/linux/random.h: getrandom(2) ----------------------------------------------------
 
 GRND_NONBLOCK = 0x0001

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..abi import (O_CLOEXEC, NSEC_PER_SEC, PAGE_SIZE, RLIM_INFINITY, RLIMIT_RSS, RLIMIT_SIGPENDING, SIG_DFL, SIG_IGN,
                    USER_HZ, VSYSCALL_ADDR, ExitState)
-from ..abi import RMEM_DEFAULT, WMEM_DEFAULT
+from ..abi import MAX_NUMNODES, RMEM_DEFAULT, WMEM_DEFAULT
 from ..checkpoint_objects import state_function
 from ..components import pidns, rlimits
 from ..components.task import task_cpu
@@ -47,6 +47,9 @@ from .sys_info import RELEASE, SYSNAME, VERSION
 _VSYSCALL_MAPS_LINE = (f"{VSYSCALL_ADDR:08x}-{VSYSCALL_ADDR + PAGE_SIZE:08x} --xp 00000000 00:00 0 "
                        .ljust(72) + " [vsyscall]\n").encode()
 
+# One memory node, node 0: a nodemask of MAX_NUMNODES bits as %*pb prints it (32-bit words, the
+# highest first, comma-separated).
+_MEMS_ALLOWED = ",".join(["00000000"] * (MAX_NUMNODES // 32 - 1) + ["00000001"])
 _STATE_NAMES = {"R": "R (running)", "S": "S (sleeping)", "D": "D (disk sleep)",
                 "T": "T (stopped)", "t": "t (tracing stop)", "Z": "Z (zombie)",
                 "X": "X (dead)"}
@@ -522,13 +525,22 @@ class KernelProc(ProcProvider):
                  f"Tgid:\t{tgid}\nNgid:\t0\nPid:\t{self._tid(row)}\nPPid:\t{ppid}\n"
                  f"TracerPid:\t{ptrace.tracer_pid(w, r, int(w.index.root_pidns))}\nUid:\t{uid}\nGid:\t{gid}\nFDSize:\t{fdsize}\nGroups:\t{groups}\n"
                  f"NStgid:\t{tgid}\nNSpid:\t{self._tid(row)}\nNSpgid:\t{pgid}\nNSsid:\t{sid}\n"
-                 f"{vm}Threads:\t{int(G.tasks_count[tg])}\n"
+                 f"Kthread:\t0\n"
+                 # no hugetlbfs, no core dumps written, no transparent huge pages, no LAM
+                 f"{vm}HugetlbPages:\t{0:8d} kB\nCoreDumping:\t0\nTHP_enabled:\t0\n"
+                 f"untag_mask:\t{(1 << 64) - 1:#x}\n"
+                 f"Threads:\t{int(G.tasks_count[tg])}\n"
                  f"SigQ:\t{queued}/{rlimits.get(w, tg, RLIMIT_SIGPENDING)[0]}\n"
                  f"SigPnd:\t{int(T.sig_pending[r]):016x}\nShdPnd:\t{int(G.group_pending[tg]):016x}\n"
                  f"SigBlk:\t{int(T.sig_mask[r]):016x}\nSigIgn:\t{ign:016x}\nSigCgt:\t{cgt:016x}\n"
                  f"{caps}NoNewPrivs:\t{int(T.no_new_privs[r])}\nSeccomp:\t{int(T.seccomp_mode[r])}\n"
                  f"Seccomp_filters:\t{seccomp.filter_count(w, r)}\n"
-                 f"Cpus_allowed:\t{allowed:x}\nCpus_allowed_list:\t{cpu_list(allowed)}\n")
+                 # prctl(PR_GET_SPECULATION_CTRL) is EINVAL here: proc_pid_status's "unknown"
+                 f"Speculation_Store_Bypass:\tunknown\nSpeculationIndirectBranch:\tunknown\n"
+                 f"Cpus_allowed:\t{allowed:x}\nCpus_allowed_list:\t{cpu_list(allowed)}\n"
+                 f"Mems_allowed:\t{_MEMS_ALLOWED}\nMems_allowed_list:\t0\n"
+                 f"voluntary_ctxt_switches:\t{int(T.nvcsw[r])}\n"
+                 f"nonvoluntary_ctxt_switches:\t{int(T.nivcsw[r])}\n")
         return lines.encode()
 
     # -- system-wide files -------------------------------------------------------------------------

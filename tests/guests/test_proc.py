@@ -119,3 +119,12 @@ def test_listings_keep_the_hosts_order():
         native = run_native(["ls", "-f", d]).stdout
         assert run_guest(["/bin/ls", "-f", d]).stdout == native
         assert native.splitlines() != sorted(native.splitlines())
+
+
+def test_proc_self_status_has_every_field_of_linux_in_its_order(guest_build):
+    """status_fields.c: the names of /proc/self/status's fields in order (Kthread, HugetlbPages,
+    CoreDumping, THP_enabled, untag_mask, the Speculation lines, Mems_allowed and the context
+    switch counts were missing), the values that do not depend on the host, and a sleep counted
+    as a voluntary switch."""
+    out = same([guest_build("status_fields", "gcc")]).stdout.decode()
+    assert "voluntary_ctxt_switches\nnonvoluntary_ctxt_switches\n" in out
