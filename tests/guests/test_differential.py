@@ -514,11 +514,13 @@ def test_itimer_prof_signals_the_thread_that_used_the_cpu(guest_build, libc):
     same([guest_build("itimer_fair", libc)])
 
 
-def test_sigqueueinfo_keeps_si_errno(guest_build, libc):
-    """sigqueue_errno.c: rt_sigqueueinfo and rt_tgsigqueueinfo deliver the siginfo as given,
-    si_errno included (a SA_SIGINFO handler, sigtimedwait, a signalfd's ssi_errno); kill's has
-    si_errno 0."""
-    same([guest_build("sigqueue_errno", libc)])
+def test_sigqueueinfo_delivers_the_siginfo_as_given(guest_build, libc):
+    """sigqueue_info.c: rt_sigqueueinfo and rt_tgsigqueueinfo deliver the siginfo as given,
+    si_errno included (a SA_SIGINFO handler, sigtimedwait, a signalfd's ssi_errno; kill's has
+    si_errno 0), and the si_pid and si_uid the caller wrote, not the sender's own ids (to itself
+    and from a child); a receiver in a pid namespace where the sender has no pid gets si_pid 0
+    and the uid kept."""
+    same([guest_build("sigqueue_info", libc)])
 
 
 def test_a_group_signal_goes_to_the_thread_it_was_sent_to_when_it_can_take_it(guest_build, libc):
@@ -527,10 +529,3 @@ def test_a_group_signal_goes_to_the_thread_it_was_sent_to_when_it_can_take_it(gu
     gVisor's DeliversSIGALRMToMainThread). Before, the thread that took the last one, asleep in
     pause(), took the SIGALRMs."""
     same([guest_build("group_signal_leader", libc)])
-
-
-def test_sigqueueinfo_keeps_the_callers_si_pid_and_si_uid(guest_build, libc):
-    """sigqueue_ids.c: the si_pid and si_uid a caller writes reach the receiver as written (a
-    handler, sigtimedwait, a signalfd; to itself and from a child), not the sender's own ids; a
-    receiver in a pid namespace where the sender has no pid gets si_pid 0 and the uid kept."""
-    same([guest_build("sigqueue_ids", libc)])
