@@ -180,12 +180,18 @@ def waiting(world) -> dict[int, np.ndarray]:
         return {}
     rows = W.live_rows()
     tasks = W.iw_task[rows]
-    out = {}
-    for t in np.unique(tasks).tolist():
-        if (T.run_state[t] == RunState.blocked and T.block[t] in (Block.IO, Block.POLL)
-                and T.exit_state[t] == ExitState.NONE):
-            out[t] = rows[tasks == t]
-    return out
+    # grouped by task in one sort (a stable one keeps each task's rows in row order), not a
+    # mask per task: every turn of the run loop asks this of every waiter
+    order = np.argsort(tasks, kind="stable")
+    rows, tasks = rows[order], tasks[order]
+    firsts = np.flatnonzero(np.r_[True, tasks[1:] != tasks[:-1]])
+    ts = tasks[firsts]
+    ok = (T.run_state[ts] == RunState.blocked) & \
+        ((T.block[ts] == Block.IO) | (T.block[ts] == Block.POLL)) & \
+        (T.exit_state[ts] == ExitState.NONE)
+    ends = np.r_[firsts[1:], len(rows)]
+    return {t: rows[a:b] for t, a, b, keep in zip(ts.tolist(), firsts.tolist(), ends.tolist(),
+                                                   ok.tolist()) if keep}
 
 
 def wake_ready(world) -> int:
