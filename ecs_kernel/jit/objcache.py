@@ -63,9 +63,23 @@ class NotLoadable(Exception):
 
 def cache_dir() -> str:
     """Where the files live: under NUMBA_CACHE_DIR when it is set (as numba's cache), else in
-    ``__pycache__`` beside the jit package (a directory that cannot be written: no files)."""
+    ``__pycache__`` beside the jit package, else (an install the user cannot write, where numba
+    keeps its own cache per user too) in ``$XDG_CACHE_HOME/ecs-kernel/objcache`` (default
+    ``~/.cache``). Without one of them every threaded run would load numba for its hooks."""
     base = os.environ.get("NUMBA_CACHE_DIR")
-    return os.path.join(base, "ecs_kernel_objcache") if base else os.path.join(_JIT_DIR, "__pycache__")
+    if base:
+        return os.path.join(base, "ecs_kernel_objcache")
+    beside = os.path.join(_JIT_DIR, "__pycache__")
+    if _writable(beside):
+        return beside
+    home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(home, "ecs-kernel", "objcache")
+
+
+def _writable(d: str) -> bool:
+    """Can this user make files in ``d`` (or make ``d``)?"""
+    target = d if os.path.isdir(d) else os.path.dirname(d)
+    return os.access(target, os.W_OK | os.X_OK)
 
 
 def _stamp_files() -> list[str]:

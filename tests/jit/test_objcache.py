@@ -129,6 +129,24 @@ def test_a_missing_or_damaged_file_takes_numbas_way(tmp_path, monkeypatch):
     assert len(built) == 2 and keep is not None
 
 
+def test_an_install_it_cannot_write_keeps_the_files_in_the_users_cache(tmp_path, monkeypatch):
+    """Beside the package when it can write there; else under $XDG_CACHE_HOME (numba's own cache
+    does the same), where a hook's file is written and then mapped."""
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    assert objcache.cache_dir() == os.path.join(objcache._JIT_DIR, "__pycache__")
+    monkeypatch.setattr(objcache, "_writable", lambda d: False)  # (root may write anywhere)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert objcache.cache_dir() == str(tmp_path / "ecs-kernel" / "objcache")
+    from ecs_kernel.jit.tlbfill import kernel
+    name, sig = "test_hook_user_cache", tlbfill.HOOK_SIGNATURE
+    addr, keep = cfunc_address(name, sig, kernel.compile_hook)
+    assert keep is not None  # numba's, and its file written in the user's cache
+    files = list((tmp_path / "ecs-kernel" / "objcache").iterdir())
+    assert len(files) == 1 and files[0].name.startswith(name + ".")
+    mapped, keep = cfunc_address(name, sig, kernel.compile_hook)
+    assert keep is None and mapped != addr  # mapped from that file
+
+
 def test_the_key_follows_the_sources(tmp_path, monkeypatch):
     src = tmp_path / "k.py"
     src.write_text("x = 1\n")
