@@ -37,8 +37,11 @@ RESOURCE_COMPONENTS = [
 AddressSpaceFlags = Component("AddressSpaceFlags", "address_spaces", {
     "dumpable": Column(np.uint8, 1),  # PR_SET_DUMPABLE (Linux keeps it in mm->flags)
     "membarrier_state": Column(np.uint16, 0),  # the MEMBARRIER_CMD_REGISTER_* bits registered
+    # PR_SET_THP_DISABLE: 1 disabled, | PR_THP_DISABLE_EXCEPT_ADVISED (Linux's MMF_DISABLE_THP_*
+    # bits); kept across exec (MMF_INIT_MASK). There are no huge pages here to disable.
+    "thp_disable": Column(np.uint8, 0),
 }, doc="Per-address-space flags: a fork copies them with the address space, exec starts afresh "
-       "(systems/task_exec.py).")
+       "but for thp_disable (systems/task_exec.py).")
 
 COMPONENTS = [TaskResources, *RESOURCE_COMPONENTS, AddressSpaceFlags]
 

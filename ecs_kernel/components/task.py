@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..abi import CAP_FULL_SET, SCHED_NORMAL, Block, ExitState, RunState
+from ..abi import CAP_FULL_SET, DEFAULT_TIMER_SLACK_NS, SCHED_NORMAL, Block, ExitState, RunState
 from ..world import Column, Component
 from .links import members
 
@@ -135,6 +135,11 @@ TaskSched = Component("TaskSched", "tasks", {
 ThreadState = Component("ThreadState", "tasks", {
     "clear_child_tid": Column(np.uint64, 0),  # CLONE_CHILD_CLEARTID / set_tid_address
     "pdeath_signal": Column(np.uint8, 0),  # PR_SET_PDEATHSIG
+    # PR_SET_TIMERSLACK: the current slack (0 under a real-time or deadline policy) and the one
+    # PR_SET_TIMERSLACK(0) goes back to (the creator's current slack when the task was made).
+    # Stored and reported: the kernel's timers do not coalesce.
+    "timer_slack_ns": Column(np.uint64, DEFAULT_TIMER_SLACK_NS),
+    "default_timer_slack_ns": Column(np.uint64, DEFAULT_TIMER_SLACK_NS),
     "uts": Column(I32, -1),  # UTS namespace row
     "vfork_parent": Column(I32, -1),  # CLONE_VFORK: the parent held until this child execs or exits
     "comm": Column(np.dtype("S16"), b""),  # the task's name (exec's basename, PR_SET_NAME), <= 15
@@ -183,7 +188,7 @@ INHERITED = ("ruid", "euid", "suid", "fsuid", "rgid", "egid", "sgid", "fsgid", "
              "securebits", "no_new_privs", "cred_seq", "nice", "sched_policy", "rt_priority",
              "sched_reset_on_fork", "dl_runtime", "dl_deadline", "dl_period", "sched_slice", "ioprio",
              "cpus_allowed", "rseq_addr", "rseq_len", "rseq_sig", "sig_mask", "comm",
-             "personality", "seccomp_mode", "seccomp_filter", "ipcns", "mntns", "userns", "pidns_children",
+             "personality", "timer_slack_ns", "seccomp_mode", "seccomp_filter", "ipcns", "mntns", "userns", "pidns_children",
              "netns")
 
 

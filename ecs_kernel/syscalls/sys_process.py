@@ -17,6 +17,8 @@ from ..abi import (SYSCTL_NR_OPEN, RUSAGE_CHILDREN, ARCH_GET_CPUID, ARCH_GET_FS,
                    NSIG, P_PID, P_PIDFD, PAGE_SIZE, PATH_MAX, PR_CAP_AMBIENT, PR_CAPBSET_DROP, PR_CAPBSET_READ,
                    PR_GET_CHILD_SUBREAPER, PR_GET_DUMPABLE, PR_GET_KEEPCAPS, PR_GET_NAME,
                    PR_GET_NO_NEW_PRIVS, PR_GET_PDEATHSIG, PR_GET_SECCOMP, PR_SET_SECCOMP, PR_GET_SECUREBITS,
+                   PR_GET_THP_DISABLE, PR_GET_TID_ADDRESS, PR_GET_TIMERSLACK, PR_SET_THP_DISABLE,
+                   PR_SET_TIMERSLACK, PR_THP_DISABLE_EXCEPT_ADVISED,
                    PR_SET_CHILD_SUBREAPER, PR_SET_DUMPABLE, PR_SET_KEEPCAPS, PR_SET_MM,
                    PR_SET_MM_AUXV, PR_SET_MM_MAP, PR_SET_MM_MAP_SIZE, PR_SET_NAME,
                    PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG, PR_SET_SECUREBITS, RLIMIT_AS,
@@ -25,7 +27,7 @@ from ..abi import (SYSCTL_NR_OPEN, RUSAGE_CHILDREN, ARCH_GET_CPUID, ARCH_GET_FS,
 from ..components import pidns, rlimits
 from ..components.pidns import MAX_PID_NS_LEVEL
 from ..errors import E, KernelError
-from ..systems import cpu_clocks, fd_table, futex, sessions, task_exit, task_identity
+from ..systems import cpu_clocks, fd_table, futex, sessions, task_exit, task_identity, task_sched
 from ..systems import task_wait as W
 from ..systems import user_namespace
 from ..systems.task_block import BLOCKED
@@ -312,7 +314,8 @@ def pack_rusage(ru: cpu_clocks.Rusage) -> bytes:
 
 
 @syscall("prctl", PARTIAL, "names, pdeath signal, dumpable, subreaper, no_new_privs, seccomp, keepcaps, "
-         "securebits, the bounding and ambient capability sets; PR_SET_MM checks its arguments "
+         "securebits, the bounding and ambient capability sets, timer slack, the tid address, "
+         "THP disable (stored: no huge pages here); PR_SET_MM checks its arguments "
          "and CAP_SYS_RESOURCE, then EINVAL (the mm's fields are not modelled); others EINVAL",
          args=("prctl", "prctlarg", "prctlarg", "prctlarg", "prctlarg"))
 def prctl(t, option, a2, a3, a4, a5):
@@ -381,6 +384,24 @@ def prctl(t, option, a2, a3, a4, a5):
     if option == PR_SET_SECUREBITS:
         task_identity.set_securebits(w, row, a2)
         return 0
+    if option == PR_SET_TIMERSLACK:
+        if not task_sched.is_rt_or_dl(w, row):  # their slack stays 0 (Linux 6.7 on)
+            T.timer_slack_ns[row] = a2 if a2 else T.default_timer_slack_ns[row]
+        return 0
+    if option == PR_GET_TIMERSLACK:
+        return int(T.timer_slack_ns[row]) & 0x7FFF_FFFF_FFFF_FFFF  # (an unsigned long, as long)
+    if option == PR_GET_TID_ADDRESS:
+        t.mm.copy_out(a2, struct.pack("<Q", int(T.clear_child_tid[row])))
+        return 0
+    if option == PR_SET_THP_DISABLE:
+        if (a3 & ~PR_THP_DISABLE_EXCEPT_ADVISED) or a4 or a5 or (a3 and not a2):
+            raise KernelError(E.EINVAL)
+        w.address_spaces.thp_disable[int(T.mm[row])] = (1 | a3) if a2 else 0
+        return 0
+    if option == PR_GET_THP_DISABLE:
+        if a2 or a3 or a4 or a5:
+            raise KernelError(E.EINVAL)
+        return int(w.address_spaces.thp_disable[int(T.mm[row])])
     if option == PR_SET_MM:
         # prctl_set_mm: the argument checks and the capability come first; the mm's fields
         # (CRIU's restore) are not modelled

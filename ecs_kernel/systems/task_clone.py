@@ -50,6 +50,7 @@ def _new_task_row(world, creator: int) -> int:
         for name in INHERITED:
             col = getattr(T, name)
             col[t] = col[creator]
+        T.default_timer_slack_ns[t] = T.timer_slack_ns[creator]  # copy_process
     T.start_ns[t] = world.now_ns
     T.run_state[t] = RunState.runApp
     T.exit_state[t] = ExitState.NONE
@@ -424,6 +425,7 @@ def clone_many(world, creators, flags: int, *, exit_signal: int | None = None) -
     for name in INHERITED:
         col = getattr(T, name)
         col[rows] = col[src]
+    T.default_timer_slack_ns[rows] = T.timer_slack_ns[src]  # copy_process
     seccomp.on_clone(world, rows)
     if flags & CLONE_VM:
         T.rseq_addr[rows] = T.rseq_len[rows] = T.rseq_sig[rows] = T.rseq_watch[rows] = 0

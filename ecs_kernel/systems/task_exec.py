@@ -80,6 +80,7 @@ def begin_new_exec(world, row: int, memory) -> int:
         new = resources.new(world, "address_spaces")
         T.mm[row] = new
         objs[new] = memory
+        world.address_spaces.thp_disable[new] = world.address_spaces.thp_disable[old]
     else:
         objs[old] = memory
         old = -1

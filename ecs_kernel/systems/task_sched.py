@@ -285,6 +285,18 @@ def setscheduler(world, t: int, r: int, a: dict[str, int]) -> None:
         runtime = a["runtime"]
         T.sched_slice[r] = min(max(runtime, SCHED_SLICE_MIN_NS), SCHED_SLICE_MAX_NS) if runtime else 0
     T.rt_priority[r] = prio
+    # __setscheduler_params: real-time and deadline tasks have no timer slack; a task back on
+    # another policy gets its default again
+    if is_rt_or_dl(world, r):
+        T.timer_slack_ns[r] = 0
+    elif T.timer_slack_ns[r] == 0:
+        T.timer_slack_ns[r] = T.default_timer_slack_ns[r]
+
+
+def is_rt_or_dl(world, r: int) -> bool:
+    """rt_or_dl_task_policy: a real-time or deadline policy."""
+    policy = int(world.tasks.sched_policy[r])
+    return _rt(policy) or policy == SCHED_DEADLINE
 
 
 def task_prio(world, r: int) -> int:

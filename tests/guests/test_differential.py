@@ -523,6 +523,14 @@ def test_sigqueueinfo_delivers_the_siginfo_as_given(guest_build, libc):
     same([guest_build("sigqueue_info", libc)])
 
 
+def test_prctl_timer_slack_tid_address_and_thp_disable(guest_build, libc):
+    """prctl_misc.c: PR_SET/GET_TIMERSLACK (a new thread's and a child's default is its creator's
+    current slack; a real-time task has none and gets its default back under SCHED_OTHER),
+    PR_GET_TID_ADDRESS after set_tid_address, PR_SET/GET_THP_DISABLE with 6.18's
+    PR_THP_DISABLE_EXCEPT_ADVISED and its EINVALs, kept by fork and exec."""
+    same([guest_build("prctl_misc", libc)])
+
+
 def test_a_group_signal_goes_to_the_thread_it_was_sent_to_when_it_can_take_it(guest_build, libc):
     """group_signal_leader.c: after another thread took the group's last signal, kill(getpid())
     and ITIMER_REAL's SIGALRM are taken by the main thread, which can take them (complete_signal;

@@ -1,0 +1,84 @@
+/* prctl's timer slack (a new thread's and a child's default is its creator's current slack; a
+ * real-time task has none, and gets its default back with a normal policy), PR_GET_TID_ADDRESS,
+ * and PR_SET_THP_DISABLE with its 6.18 flag (kept by fork and exec). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void slack(const char *what, int r) {
+  printf("%s: %d, slack %d\n", what, r, prctl(PR_GET_TIMERSLACK));
+}
+
+static void thp(const char *what, int r) {
+  printf("%s: %d errno %d\n", what, r, r < 0 ? errno : 0);
+}
+
+static void *thread(void *arg) {
+  slack("new thread", 0);
+  slack("thread reset", prctl(PR_SET_TIMERSLACK, 0));
+  return arg;
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1) {  /* the exec'd child: what the exec kept */
+    thp("after exec, get", prctl(42, 0, 0, 0, 0));
+    return 0;
+  }
+  slack("start", 0);
+  slack("set 123456", prctl(PR_SET_TIMERSLACK, 123456));
+  pthread_t t;
+  pthread_create(&t, NULL, thread, NULL);
+  pthread_join(t, NULL);
+  slack("reset", prctl(PR_SET_TIMERSLACK, 0));
+  slack("set 777", prctl(PR_SET_TIMERSLACK, 777));
+  fflush(stdout);
+  if (fork() == 0) {
+    slack("child", 0);
+    prctl(PR_SET_TIMERSLACK, 5);
+    slack("child reset", prctl(PR_SET_TIMERSLACK, 0));
+    fflush(stdout);
+    _exit(0);
+  }
+  wait(NULL);
+  struct sched_param sp = {10};
+  slack("SCHED_FIFO", sched_setscheduler(0, SCHED_FIFO, &sp));
+  slack("real-time, set 999", prctl(PR_SET_TIMERSLACK, 999));
+  sp.sched_priority = 0;
+  slack("SCHED_OTHER", sched_setscheduler(0, SCHED_OTHER, &sp));
+
+  int *addr = (int *)1;
+  int r = prctl(PR_GET_TID_ADDRESS, &addr);
+  printf("PR_GET_TID_ADDRESS %d: glibc's, in the thread block %d\n", r, addr != NULL);
+  syscall(SYS_set_tid_address, &r);
+  prctl(PR_GET_TID_ADDRESS, &addr);
+  printf("after set_tid_address: %d\n", addr == &r);
+
+  thp("get", prctl(42, 0, 0, 0, 0));
+  thp("get with arg2", prctl(42, 1, 0, 0, 0));
+  thp("set 1, except advised", prctl(41, 1, 2, 0, 0));
+  thp("get", prctl(42, 0, 0, 0, 0));
+  thp("set 1, flag 4", prctl(41, 1, 4, 0, 0));
+  thp("set 0, except advised", prctl(41, 0, 2, 0, 0));
+  thp("set 7", prctl(41, 7, 0, 0, 0));
+  thp("get", prctl(42, 0, 0, 0, 0));
+  thp("set 0", prctl(41, 0, 0, 0, 0));
+  thp("get", prctl(42, 0, 0, 0, 0));
+  thp("set with arg4", prctl(41, 1, 0, 1, 0));
+  thp("set 1", prctl(41, 1, 0, 0, 0));
+  fflush(stdout);
+  if (fork() == 0) {
+    thp("child get", prctl(42, 0, 0, 0, 0));
+    fflush(stdout);
+    execl("/proc/self/exe", argv[0], "exec", (char *)NULL);
+    _exit(1);
+  }
+  wait(NULL);
+  return 0;
+}
