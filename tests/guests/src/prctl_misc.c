@@ -60,18 +60,17 @@ int main(int argc, char **argv) {
   prctl(PR_GET_TID_ADDRESS, &addr);
   printf("after set_tid_address: %d\n", addr == &r);
 
-  thp("get", prctl(42, 0, 0, 0, 0));
-  thp("get with arg2", prctl(42, 1, 0, 0, 0));
-  thp("set 1, except advised", prctl(41, 1, 2, 0, 0));
-  thp("get", prctl(42, 0, 0, 0, 0));
-  thp("set 1, flag 4", prctl(41, 1, 4, 0, 0));
-  thp("set 0, except advised", prctl(41, 0, 2, 0, 0));
-  thp("set 7", prctl(41, 7, 0, 0, 0));
-  thp("get", prctl(42, 0, 0, 0, 0));
-  thp("set 0", prctl(41, 0, 0, 0, 0));
-  thp("get", prctl(42, 0, 0, 0, 0));
-  thp("set with arg4", prctl(41, 1, 0, 1, 0));
-  thp("set 1", prctl(41, 1, 0, 0, 0));
+  /* PR_SET_THP_DISABLE 41, PR_GET_THP_DISABLE 42; arg3 2: PR_THP_DISABLE_EXCEPT_ADVISED */
+  static const struct { const char *what; int option, a2, a3, a4; } calls[] = {
+      {"get", 42, 0, 0, 0},        {"get with arg2", 42, 1, 0, 0},
+      {"set 1, except advised", 41, 1, 2, 0}, {"get", 42, 0, 0, 0},
+      {"set 1, flag 4", 41, 1, 4, 0}, {"set 0, except advised", 41, 0, 2, 0},
+      {"set 7", 41, 7, 0, 0},      {"get", 42, 0, 0, 0},
+      {"set 0", 41, 0, 0, 0},      {"get", 42, 0, 0, 0},
+      {"set with arg4", 41, 1, 0, 1}, {"set 1", 41, 1, 0, 0},
+  };
+  for (unsigned i = 0; i < sizeof calls / sizeof *calls; i++)
+    thp(calls[i].what, prctl(calls[i].option, calls[i].a2, calls[i].a3, calls[i].a4, 0));
   fflush(stdout);
   if (fork() == 0) {
     thp("child get", prctl(42, 0, 0, 0, 0));
