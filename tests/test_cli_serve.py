@@ -194,13 +194,18 @@ def test_a_silent_client_does_not_hold_up_the_others(tmp_path):
         stop_server(p, path)
 
 
-def test_a_silent_client_is_refused_after_the_request_timeout(server):
-    """REQUEST_TIMEOUT_S after it connected, a client that sent nothing gets an error."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as silent:
-        silent.connect(server[1])  # and sends nothing
-        reply = silent.makefile("rb").read()
-    assert reply == b"error no request came within %d s of connecting\n" \
-        % cli_serve.REQUEST_TIMEOUT_S
+def test_a_silent_client_is_refused_after_the_request_timeout(tmp_path):
+    """--request-timeout after it connected (REQUEST_TIMEOUT_S unless told), a client that sent
+    nothing gets an error."""
+    path = str(tmp_path / "s")
+    p = start_server(path, "--request-timeout", "0.5")
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as silent:
+            silent.connect(path)  # and sends nothing
+            reply = silent.makefile("rb").read()
+        assert reply == b"error no request came within 0.5 s of connecting\n"
+    finally:
+        stop_server(p, path)
 
 
 def test_a_bad_request_timeout_is_a_usage_error(tmp_path):
