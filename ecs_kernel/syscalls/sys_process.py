@@ -33,7 +33,7 @@ from ..systems import user_namespace
 from ..systems.task_block import BLOCKED
 from ..systems.task_exec import arg_strings_limit
 from . import sys_seccomp
-from .context import KernelBlocked, TaskExit, copy_struct_from_user, s32, u32
+from .context import KernelBlocked, TaskExit, copy_struct_from_user, s32, s64, u32
 from .registry import FULL, PARTIAL, completion, syscall
 from . import sys_pidfd
 
@@ -389,7 +389,7 @@ def prctl(t, option, a2, a3, a4, a5):
             T.timer_slack_ns[row] = a2 if a2 else T.default_timer_slack_ns[row]
         return 0
     if option == PR_GET_TIMERSLACK:
-        return int(T.timer_slack_ns[row]) & 0x7FFF_FFFF_FFFF_FFFF  # (an unsigned long, as long)
+        return s64(int(T.timer_slack_ns[row]))  # the unsigned long as prctl's long: ~0UL is -1
     if option == PR_GET_TID_ADDRESS:
         t.mm.copy_out(a2, struct.pack("<Q", int(T.clear_child_tid[row])))
         return 0

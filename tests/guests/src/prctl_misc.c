@@ -13,7 +13,9 @@
 #include <unistd.h>
 
 static void slack(const char *what, int r) {
-  printf("%s: %d, slack %d\n", what, r, prctl(PR_GET_TIMERSLACK));
+  errno = 0;
+  long s = syscall(SYS_prctl, PR_GET_TIMERSLACK, 0, 0, 0, 0);
+  printf("%s: %d, slack %ld errno %d\n", what, r, s, errno);
 }
 
 static void thp(const char *what, int r) {
@@ -52,6 +54,10 @@ int main(int argc, char **argv) {
   slack("real-time, set 999", prctl(PR_SET_TIMERSLACK, 999));
   sp.sched_priority = 0;
   slack("SCHED_OTHER", sched_setscheduler(0, SCHED_OTHER, &sp));
+  /* the slack comes back as prctl's long: ~0UL reads as -1 (EPERM to libc), 1 << 63 negative */
+  slack("set ~0UL", prctl(PR_SET_TIMERSLACK, ~0UL));
+  slack("set 1 << 63", prctl(PR_SET_TIMERSLACK, 1UL << 63));
+  prctl(PR_SET_TIMERSLACK, 0);
 
   int *addr = (int *)1;
   int r = prctl(PR_GET_TID_ADDRESS, &addr);
