@@ -237,39 +237,39 @@ static int scenario_rss(void) {
                               -1, 0);
     unsigned char *fresh = mmap(NULL, N * PG, PROT_READ | PROT_WRITE,
                                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    long sz = status_kb("VmSize"), rss = status_kb("VmRSS");
-    long a = status_kb("RssAnon"), f = status_kb("RssFile"), s = status_kb("RssShmem");
+    long sz = status_field("VmSize"), rss = status_field("VmRSS");
+    long a = status_field("RssAnon"), f = status_field("RssFile"), s = status_field("RssShmem");
     printf("VmRSS = RssAnon + RssFile + RssShmem: %d\n", rss == a + f + s);
     printf("RssFile > 0: %d, VmSize >= VmRSS: %d, VmHWM >= VmRSS: %d\n", f > 0, sz >= rss,
-           status_kb("VmHWM") >= rss);
-    long m0 = statm_field(0), m1 = statm_field(1), vs = status_kb("VmSize");
-    long vr = status_kb("VmRSS");
+           status_field("VmHWM") >= rss);
+    long m0 = statm_field(0), m1 = statm_field(1), vs = status_field("VmSize");
+    long vr = status_field("VmRSS");
     printf("statm size, resident match status: %d %d\n", m0 * 4 == vs, labs(m1 * 4 - vr) <= 16);
     if (getenv("COW_VERBOSE")) printf("%ld %ld %ld %ld\n", m0, m1, vs, vr);
     struct rusage ru0, ru1;
     getrusage(RUSAGE_SELF, &ru0);
     memset(pre, 1, N * PG);
-    long a1 = status_kb("RssAnon");
+    long a1 = status_field("RssAnon");
     getrusage(RUSAGE_SELF, &ru1);
     printf("parent: writing %d pages grew RssAnon by about that: %d\n", N,
            a1 - a >= N * 4 && a1 - a < N * 4 + 64);
     /* (Linux's rss counters are per-CPU and may lag the pages just written: only the order) */
     printf("parent: ru_maxrss set and not shrinking: %d\n", ru0.ru_maxrss > 0 &&
-           ru1.ru_maxrss >= ru0.ru_maxrss && ru1.ru_maxrss >= status_kb("VmRSS") / 2);
+           ru1.ru_maxrss >= ru0.ru_maxrss && ru1.ru_maxrss >= status_field("VmRSS") / 2);
     pid_t pid = fork();
     if (pid == 0) {
-        long c0 = status_kb("RssAnon");
+        long c0 = status_field("RssAnon");
         printf("child: the parent's pages count in the child: %d\n", c0 >= N * 4);
         memset(pre, 2, N * PG);  /* copy-on-write: they were counted already */
-        long c1 = status_kb("RssAnon");
+        long c1 = status_field("RssAnon");
         printf("child: writing shared pages kept RssAnon about the same: %d\n",
                labs(c1 - c0) < 64);
         memset(fresh, 3, N * PG);
-        long c2 = status_kb("RssAnon");
+        long c2 = status_field("RssAnon");
         printf("child: writing fresh pages grew RssAnon by about that: %d\n",
                c2 - c1 >= N * 4 && c2 - c1 < N * 4 + 64);
         munmap(fresh, N * PG);
-        long c3 = status_kb("RssAnon");
+        long c3 = status_field("RssAnon");
         printf("child: munmap gave them back: %d\n", c2 - c3 >= N * 4 - 16);
         fflush(stdout);
         _exit(0);

@@ -18,6 +18,7 @@
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "probe.h"
 #ifdef __GLIBC__
 #include <sys/rseq.h>
 #endif
@@ -243,13 +244,6 @@ static void kill_exited(void) {
 }
 
 /* rseq ------------------------------------------------------------------------------------- */
-struct rseq_area {
-  uint32_t cpu_id_start;
-  int32_t cpu_id;
-  uint64_t rseq_cs;
-  uint32_t flags, node_id, mm_cid;
-  char pad[4];
-} __attribute__((aligned(32)));
 #define SIG 0x53053053
 static struct rseq_area area[2];
 

@@ -1,7 +1,8 @@
 /* Probes the guest programs share (their outputs are compared natively and under ecs-kernel):
  * touch() reads or writes one byte and prints what happened (a SIGSEGV or SIGBUS with its si_code
- * and si_addr relative to the byte: install on_fault for both first, SA_SIGINFO); status_kb() is
- * a /proc/self/status field in kB (-1 if absent). */
+ * and si_addr relative to the byte: install on_fault for both first, SA_SIGINFO); status_field()
+ * is the number a /proc/self/status field starts with (kB for the Vm and Rss ones; -1 if absent);
+ * struct rseq_area is the kernel's struct rseq (musl has no <sys/rseq.h>). */
 #ifndef ECS_GUEST_PROBE_H
 #define ECS_GUEST_PROBE_H
 #include <setjmp.h>
@@ -39,7 +40,7 @@ __attribute__((unused)) static void touch(const char *what, volatile char *p, in
            got_code, (long)(got_addr - (uintptr_t)p));
 }
 
-__attribute__((unused)) static long status_kb(const char *key) {
+__attribute__((unused)) static long status_field(const char *key) {
     FILE *f = fopen("/proc/self/status", "r");
     char line[256];
     long v = -1;
@@ -50,4 +51,12 @@ __attribute__((unused)) static long status_kb(const char *key) {
     if (f) fclose(f);
     return v;
 }
+
+struct rseq_area {
+    uint32_t cpu_id_start;
+    int32_t cpu_id;
+    uint64_t rseq_cs;
+    uint32_t flags, node_id, mm_cid;
+    char pad[4];
+} __attribute__((aligned(32)));
 #endif

@@ -19,17 +19,11 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "probe.h"
 #ifdef __GLIBC__
 #include <sys/rseq.h>
 #endif
 
-struct rseq_area {
-  uint32_t cpu_id_start;
-  int32_t cpu_id;
-  uint64_t rseq_cs;
-  uint32_t flags, node_id, mm_cid;
-  char pad[4];
-} __attribute__((aligned(32)));
 
 struct cs_desc {
   uint32_t version, flags;

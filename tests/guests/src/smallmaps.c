@@ -205,16 +205,16 @@ static void fixed(void) {
     printf("over a hole: %d, reads %d %d, page 1 %c\n", p == m + 2 * PG, p[0], p[3 * PG], m[PG]);
     show_maps("over a hole", base, base + 16 * PG, base);
     /* locked memory: the new pages are not locked (VmLck drops), unless MAP_LOCKED */
-    long lck0 = status_kb("VmLck");
+    long lck0 = status_field("VmLck");
     if (mlock(m, 16 * PG) == 0) {
-        long lck1 = status_kb("VmLck");
+        long lck1 = status_field("VmLck");
         mmap(m + 6 * PG, 4 * PG, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE | MAP_FIXED,
              -1, 0);
-        long lck2 = status_kb("VmLck");
+        long lck2 = status_field("VmLck");
         mmap(m + 6 * PG, 2 * PG, PROT_READ | PROT_WRITE,
              MAP_ANONYMOUS | MAP_PRIVATE | MAP_FIXED | MAP_LOCKED, -1, 0);
         printf("VmLck: locked +%ld kB, after a fixed map %+ld kB, after MAP_LOCKED %+ld kB\n",
-               lck1 - lck0, lck2 - lck1, status_kb("VmLck") - lck2);
+               lck1 - lck0, lck2 - lck1, status_field("VmLck") - lck2);
         show_maps("locked", base, base + 16 * PG, base);
         munlock(m, 16 * PG);
     } else {

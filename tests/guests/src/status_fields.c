@@ -4,18 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-
-static long field(const char *name) {
-  char line[4096];
-  long v = -1;
-  FILE *f = fopen("/proc/self/status", "r");
-  size_t n = strlen(name);
-  while (fgets(line, sizeof line, f))
-    if (!strncmp(line, name, n) && line[n] == ':')
-      sscanf(line + n + 1, "%li", &v);
-  fclose(f);
-  return v;
-}
+#include "probe.h"
 
 int main(void) {
   char line[4096];
@@ -35,10 +24,10 @@ int main(void) {
       printf("%s\n", line);
   }
   fclose(f);
-  long before = field("voluntary_ctxt_switches");
+  long before = status_field("voluntary_ctxt_switches");
   for (int i = 0; i < 3; i++)
     usleep(1000);
-  printf("voluntary switches grew: %d\n", field("voluntary_ctxt_switches") > before);
-  printf("nonvoluntary switches counted: %d\n", field("nonvoluntary_ctxt_switches") >= 0);
+  printf("voluntary switches grew: %d\n", status_field("voluntary_ctxt_switches") > before);
+  printf("nonvoluntary switches counted: %d\n", status_field("nonvoluntary_ctxt_switches") >= 0);
   return 0;
 }
