@@ -151,7 +151,7 @@ def sched_fork(world, parent: int, child: int) -> None:
     T = world.tasks
     if not T.sched_reset_on_fork[child]:
         return
-    if _rt(int(T.sched_policy[child])) or T.sched_policy[child] == SCHED_DEADLINE:
+    if is_rt_or_dl(world, child):
         T.sched_policy[child] = SCHED_NORMAL
         T.nice[child] = 0
         T.rt_priority[child] = 0
