@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import suite
+from bench import bench_real, suite
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -78,7 +78,6 @@ def test_help_shows_defaults_and_no_markup(tmp_path):
 def test_bench_real_builds_every_guest(tmp_path):
     """``python -m bench --real`` compiles its guests from copies in a scratch directory; a guest
     source that includes a shared header (smallmaps.c and probe.h) must still build there."""
-    from bench import bench_real
     names = {w.name for w in bench_real.build(tmp_path, quick=True)}
     for exe in ("store", "pingpong", "smallmaps", "hello"):
         assert (tmp_path / exe).is_file(), exe

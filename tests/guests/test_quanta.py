@@ -5,6 +5,10 @@ The normal scheduler's quanta are counted in translated blocks by a compiled blo
 (jit/blockquantum) once numba is loaded, and by Unicorn's count= before that; deterministic runs
 and the explorer always count instructions (tests/guests/test_deterministic.py, test_explore.py).
 """
+import subprocess
+import sys
+import time
+
 import pytest
 
 from ecs_kernel.cpu import platform
@@ -79,8 +83,6 @@ def _feed_after_spinning(argv) -> bytes:
     """Run ``argv`` with a pipe as stdin; once it prints "spinning", write one byte; its stdout.
     The half second lets the spinner leave the write(2) that printed the line (a call's way out
     looks at waiters whose files it readied) and get into its loop."""
-    import subprocess
-    import time
     p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
         first = p.stdout.readline()
@@ -99,7 +101,6 @@ def test_input_on_a_host_pipe_wakes_a_reader_while_another_task_spins(guest_buil
     """The reader's input comes with no syscall of the spinning task, which is alone on the CPU:
     it runs in quanta while a task waits on a host fd, so a turn of the run loop sees the pipe
     ready (before, the reader slept until the spinner gave up after 20 s: "got=0")."""
-    import sys
     p = guest_build("lone_reader")
     native = _feed_after_spinning([str(p)])
     assert native == b"spinning\ngot=1\n"
