@@ -83,8 +83,18 @@ static int bound(int which, int type, int opts, int port) {
     return s;
 }
 
-/* Who may bind a port another socket holds: for each first socket (bound to an ephemeral
- * port, perhaps listening) and each second address, with neither, both SO_REUSEADDR or both
+/* A port no socket of ``type`` holds in either family, from a dual-stack bind. A first socket
+ * that binds where a second one of the other family follows takes its port from here: an
+ * ephemeral port of its own family may be one that a host socket of the other family holds
+ * (natively the second bind then meets that socket, which is none of this program's). */
+static int free_port(int type) {
+    int s = bound(V6ANY, type, 0, 0), port = port_of(s);
+    close(s);
+    return port;
+}
+
+/* Who may bind a port another socket holds: for each first socket (bound to a free port,
+ * perhaps listening) and each second address, with neither, both SO_REUSEADDR or both
  * SO_REUSEPORT. */
 static void bind_matrix(int type) {
     static const char *optname[] = {"plain", "reuseaddr", "reuseport"};
@@ -95,7 +105,7 @@ static void bind_matrix(int type) {
             for (int a = 0; a < NADDR; a++) {
                 printf("%s%s %-20s:", optname[o], listening ? " listening" : "", addr_name[a]);
                 for (int b = 0; b < NADDR; b++) {
-                    int first = bound(a, type, optbits[o], 0);
+                    int first = bound(a, type, optbits[o], free_port(type));
                     if (first < 0) {
                         printf(" first %s", errname(-first));
                         continue;
@@ -214,7 +224,7 @@ static void delivery(void) {
     close(conn);
     /* IPv4 traffic: an AF_INET wildcard socket before a dual-stack one bound after it; IPv6
      * traffic: only the dual-stack one */
-    int w4 = bound(V4ANY, SOCK_DGRAM, 1, 0);
+    int w4 = bound(V4ANY, SOCK_DGRAM, 1, free_port(SOCK_DGRAM));
     port = port_of(w4);
     int w6 = bound(V6ANY, SOCK_DGRAM, 1, port);
     tl = make_addr(V4LO, port, &to);
