@@ -27,6 +27,7 @@ struct ext_err {
 };
 
 #include "errname.h"
+#include "ports.h"
 
 static void check(const char *what, long r) {
     if (r < 0) printf("%s: -1 %s\n", what, errname(errno));
@@ -57,14 +58,6 @@ static socklen_t make_addr(int which, int port, struct sockaddr_storage *ss) {
     return sizeof *a;
 }
 
-static int port_of(int fd) {
-    struct sockaddr_storage ss;
-    socklen_t l = sizeof ss;
-    getsockname(fd, (struct sockaddr *)&ss, &l);
-    return ss.ss_family == AF_INET ? ntohs(((struct sockaddr_in *)&ss)->sin_port)
-                                   : ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-}
-
 /* a socket for ``which`` with the options of ``opts`` (1: SO_REUSEADDR, 2: SO_REUSEPORT) bound
  * to ``port`` (0: an ephemeral one): the fd, or -errno of the bind */
 static int bound(int which, int type, int opts, int port) {
@@ -81,16 +74,6 @@ static int bound(int which, int type, int opts, int port) {
         return -e;
     }
     return s;
-}
-
-/* A port no socket of ``type`` holds in either family, from a dual-stack bind. A first socket
- * that binds where a second one of the other family follows takes its port from here: an
- * ephemeral port of its own family may be one that a host socket of the other family holds
- * (natively the second bind then meets that socket, which is none of this program's). */
-static int free_port(int type) {
-    int s = bound(V6ANY, type, 0, 0), port = port_of(s);
-    close(s);
-    return port;
 }
 
 /* Who may bind a port another socket holds: for each first socket (bound to a free port,

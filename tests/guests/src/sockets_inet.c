@@ -21,6 +21,7 @@
 
 /* errno names (musl has no strerrorname_np) */
 #include "errname.h"
+#include "ports.h"
 
 static void check(const char *what, long r) {
     if (r < 0) printf("%s: -1 %s\n", what, errname(errno));
@@ -40,14 +41,6 @@ static struct sockaddr_in6 v6(const char *ip, int port) {
     struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons(port)};
     inet_pton(AF_INET6, ip, &a.sin6_addr);
     return a;
-}
-
-static int port_of(int fd) {
-    struct sockaddr_storage ss;
-    socklen_t l = sizeof ss;
-    getsockname(fd, (struct sockaddr *)&ss, &l);
-    return ss.ss_family == AF_INET ? ntohs(((struct sockaddr_in *)&ss)->sin_port)
-                                   : ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 }
 
 static int getint(int fd, int level, int opt) {
@@ -226,6 +219,7 @@ static void ipv6(void) {
     close(c); close(d); close(s);
     s = socket(AF_INET6, SOCK_STREAM, 0);
     int one = 1;
+    any.sin6_port = htons(free_port(SOCK_STREAM));  /* the v4 connect and bind below use it too */
     T(setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one));
     printf("v6only %d\n", getint(s, IPPROTO_IPV6, IPV6_V6ONLY));
     T(bind(s, (struct sockaddr *)&any, sizeof any));

@@ -18,6 +18,7 @@
 #define GROUP "224.0.2.1"
 
 #include "errname.h"
+#include "ports.h"
 
 static void check(const char *what, long r) {
     if (r < 0) printf("%s: -1 %s\n", what, errname(errno));
@@ -34,13 +35,6 @@ static int udp_bound(const char *addr, int port) {
     a.sin_addr.s_addr = inet_addr(addr);
     if (bind(s, (struct sockaddr *)&a, sizeof a) < 0) printf("bind %s: %s\n", addr, errname(errno));
     return s;
-}
-
-static int port_of(int s) {
-    struct sockaddr_in a;
-    socklen_t l = sizeof a;
-    getsockname(s, (struct sockaddr *)&a, &l);
-    return ntohs(a.sin_port);
 }
 
 /* What arrived: the datagram's text, or "nothing" after a wait. */
