@@ -103,7 +103,10 @@ class Pipe:
             raise KernelError(E.EPERM, "above pipe-max-size")
         if pages < len(self.pages):
             raise KernelError(E.EBUSY, "pipe holds more data than the new size")
+        grew = pages > self.slots
         self.slots = pages
+        if grew:  # pipe_resize_ring wakes the writers: a full pipe has room now
+            queue_of(self).notify(abi.POLLOUT | abi.POLLWRNORM)
         return self.capacity
 
     def read(self, n: int) -> bytes:
@@ -199,6 +202,7 @@ class PipeFile(FileDescription):
     """One end (or, opened O_RDWR, both ends) of a pipe."""
 
     seekable = False
+    readiness_notified = True  # write, a read of a full pipe, a resize and a close wake the pipe
 
     __state__ = {"pipe": "@Pipe", "seen_w": "~int"}
     # A FIFO's reader opened O_NONBLOCK with no writer: the pipe's w_counter then; POLLHUP waits

@@ -184,6 +184,7 @@ class EventFile(FileDescription):
     rw_iter = (True, False)  # eventfd_read is a read_iter, eventfd_write a .write
 
     seekable = False
+    readiness_notified = True  # the counter moves only in read and write, which wake
     MAX = (1 << 64) - 2
 
     __state__ = {"count": "int", "semaphore": "bool"}
