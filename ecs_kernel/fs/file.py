@@ -61,6 +61,13 @@ class WaitQueue:
         if len(self.last) != self.BITS or not all(0 <= v <= self.seq for v in self.last):
             r.fail("a wait queue's wakeups do not add up")
 
+    @classmethod
+    def changed(cls) -> None:
+        """Readiness somewhere may have changed with no queue of ours to wake (a file's last
+        reference went, a socket call ran): count a wakeup, so that the next look at the I/O
+        waiters polls them all (systems/io_wait.py), and make no edge for epoll."""
+        cls.wakeups += 1
+
     def notify(self, mask: int) -> None:
         """Wake the queue with the events ``mask`` (0: every event, as ``wake_up`` with no key)."""
         mask &= (1 << self.BITS) - 1
@@ -364,6 +371,7 @@ def drop_ref(f: FileDescription, owner: int = -1) -> None:
     table's record locks on the inode, fs/locks.py)."""
     if owner >= 0:
         locks.on_close(f, owner)
+    WaitQueue.changed()  # a task blocked on the fd finds it closed; a peer may hang up
     f._fd_refs -= 1
     if f._fd_refs == 0:
         locks.on_release(f)

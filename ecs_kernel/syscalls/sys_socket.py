@@ -25,7 +25,7 @@ from ..abi import (AF_INET, AF_INET6, AF_UNIX, AF_UNSPEC, CAP_NET_ADMIN, CAP_NET
                    SOCK_RAW, SOCK_SEQPACKET, SOCK_STREAM, SOCK_TYPE_MASK, SOL_SOCKET,
                    TASK_SIZE)
 from ..errors import E, KernelError
-from ..fs.file import drop_in_flight
+from ..fs.file import WaitQueue, drop_in_flight
 from ..fs.inodes import MAY_WRITE, SocketNode, check_permission
 from ..net import inet, unix
 from ..net.inet import (CONGESTION, CONGESTION_DEFAULT, InetSocket, retrans_to_secs,
@@ -71,6 +71,9 @@ def _sock(t, fd) -> Socket:
     desc = fd_table.get_file(t.world, t.row, s32(fd))
     if not isinstance(desc, Socket):
         raise KernelError(E.ENOTSOCK)
+    # A socket call may make this socket or another ready (a connection queued, backlog room,
+    # a buffer resized) without waking a queue: UnixSocket's readiness_notified stands on this.
+    WaitQueue.changed()
     return desc
 
 

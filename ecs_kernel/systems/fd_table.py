@@ -16,7 +16,6 @@ from ..abi import CLOSE_RANGE_CLOEXEC, CLOSE_RANGE_UNSHARE, O_CLOEXEC, RLIMIT_NO
 from ..components import resources, rlimits
 from ..components.fd_table import drop_ref, store
 from ..errors import E, KernelError
-from ..fs.file import WaitQueue
 from ..jit import fdtable as K
 
 _U64_1 = np.uint64(1)
@@ -131,19 +130,12 @@ def opening(world, task: int):
     return st.held.get(task, {}).get(-1)
 
 
-def _closed() -> None:
-    """An fd left a table: a task blocked on it finds it closed at the next look of the I/O
-    waiters (systems/io_wait.py), which is skipped while no wait queue has woken: count one."""
-    WaitQueue.wakeups += 1
-
-
 def _drop(world, row: int, fd: int):
     """Remove ``fd`` from the table; returns its file (whose reference the caller drops)."""
     st = store(world)
     f = st.files.get(row, {}).pop(fd, None)
     if f is None:
         return None
-    _closed()
     w, m = _bit(fd)
     st.used[row, w] &= ~m
     st.cloexec[row, w] &= ~m
@@ -252,7 +244,6 @@ def close_range(world, task: int, first: int, last: int, flags: int) -> None:
         return
     for fd in K.close_range(st.used, row, first, last):
         fd = int(fd)
-        _closed()
         w, m = _bit(fd)
         st.cloexec[row, w] &= ~m
         drop_ref(st.files[row].pop(fd), row)

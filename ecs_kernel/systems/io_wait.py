@@ -185,6 +185,26 @@ def _look(world, t: int, fd: int, events: int, lock_gen: int) -> tuple[bool, boo
     return bool(desc.poll_task(world, t) & (events | ALWAYS)), announced
 
 
+# Tests turn this on (tests/guests/conftest.py): a look that the quiet would skip is taken
+# anyway and must wake nobody, so that a file that says it is readiness_notified and became
+# ready without a wakeup is named at once rather than sleeping through it.
+VERIFY_QUIET = False
+
+
+def _verify_quiet(world) -> None:
+    W = world.io_waits
+    for t, mine in waiting(world).items():
+        for r in mine.tolist():
+            fd = int(W.iw_fd[r])
+            if _look(world, t, fd, int(W.iw_events[r]), int(W.iw_lock_gen[r]))[0]:
+                try:
+                    what = type(fd_table.get_file(world, t, fd)).__name__
+                except KernelError:
+                    what = "closed"
+                raise AssertionError(f"task row {t}'s fd {fd} ({what}) became ready with no "
+                                     "wakeup counted: the quiet look would sleep through it")
+
+
 def _waiters_key(world) -> bytes:
     """Who waits and how, as bytes: the io_waits rows (their generations change when a call
     blocks again) and their tasks' run states (a stopped task that goes on waits again)."""
@@ -235,6 +255,8 @@ def wake_ready(world) -> int:
         return 0
     wake_ns = _quiet(world)
     if wake_ns is not None and world.now_ns < wake_ns:
+        if VERIFY_QUIET:
+            _verify_quiet(world)
         return 0  # nothing woke a queue and no deadline came: the last look stands
     wakeups = WaitQueue.wakeups  # (before the polls: a wakeup during them makes the next look)
     woke = 0

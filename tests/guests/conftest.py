@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from ecs_kernel.systems import io_wait
 from tests.tools import installed
 
 SRC = Path(__file__).parent / "src"
@@ -23,6 +24,13 @@ COMPILERS = {"gcc": ["gcc", "-static", "-O1", "-pthread"],
 def build_dir() -> Path:
     d = Path(tempfile.mkdtemp(prefix="ecs-guests-", dir="/var/tmp"))
     return d
+
+
+@pytest.fixture(autouse=True)
+def verify_quiet_looks(monkeypatch):
+    """Every guest run in this process checks the I/O waiters' quiet look: a look it skips
+    would have woken nobody (systems/io_wait.VERIFY_QUIET)."""
+    monkeypatch.setattr(io_wait, "VERIFY_QUIET", True)
 
 
 @pytest.fixture(scope="session")
