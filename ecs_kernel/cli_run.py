@@ -56,8 +56,11 @@ EXIT_DEADLOCK = 3  # a deterministic run in which every task waits on another (a
 # Unicorn's TLB misses the Python fill hook for the first TLB_FILLS_BEFORE_COMPILE (~2-3 us each;
 # `python3 -c pass` makes ~16,000); whichever runs out first loads numba, and from then on kernels
 # and the TLB-fill hook are compiled (the syscall hook at its own count). The bounds keep the
-# interpreted detour under ~0.1 s.
+# interpreted detour under ~0.1 s; KERNEL_SECONDS_INTERPRETED bounds the kernels' interpreted
+# time itself, which a count of calls does not when each call walks every task row (300
+# threads: ~0.7 ms of interpreted kernels a tick).
 KERNEL_CALLS_INTERPRETED = 20_000
+KERNEL_SECONDS_INTERPRETED = 0.2
 FAST_PATH_AFTER = 10_000
 TLB_FILLS_BEFORE_COMPILE = 40_000
 
@@ -268,7 +271,7 @@ def _restore_cmd(args) -> int:
         print(f"ecs-kernel restore: {strace}", file=sys.stderr)
         return 2
     from .jit.options import interpret_first
-    interpret_first(KERNEL_CALLS_INTERPRETED)
+    interpret_first(KERNEL_CALLS_INTERPRETED, KERNEL_SECONDS_INTERPRETED)
     try:
         machine = guest_checkpoint.load(args.file, strace=strace)
     except CheckpointError as e:
@@ -314,7 +317,7 @@ def _run_cmd(args) -> int:
         return 2
     from .jit.options import interpret_first
     from .cpu import host_limits
-    interpret_first(KERNEL_CALLS_INTERPRETED)
+    interpret_first(KERNEL_CALLS_INTERPRETED, KERNEL_SECONDS_INTERPRETED)
     pids = args.pids if args.pids is not None else host_limits.DEFAULT_PIDS
     # the guest starts with our limits, as a native child would (a deterministic run, a
     # function of its input, with Linux's boot ones)

@@ -34,6 +34,7 @@ JIT_OPTIONS = {"nogil": True, "cache": True, "fastmath": False, "boundscheck": F
 _KERNELS: list[Kernel] = []
 _LAZY_MODULES: set[str] = set()  # modules whose globals hold Kernels or Lazy placeholders
 _budget = 0  # kernel calls that may still run interpreted
+_budget_ns = 0  # and the time they may still take (an outermost call's, measured)
 _running = 0  # interpreted kernel calls under way (nested ones included)
 _promoted = False
 
@@ -107,19 +108,26 @@ class Kernel:
         return [] if self.dispatcher is None else self.dispatcher.signatures
 
     def __call__(self, *args):
-        global _budget, _running
+        global _budget, _budget_ns, _running
         if self.dispatcher is None:
             # a kernel called from an interpreted one is interpreted too, budget or not:
             # promoting in the middle would swap the outer kernel's globals (its intrinsics)
             # for numba's, which plain Python cannot call
-            if self.interpretable and (_running or _budget > 0):
-                if not _running:
-                    _budget -= 1
+            if self.interpretable and _running:
                 _running += 1
                 try:
                     return self.py_func(*args)
                 finally:
                     _running -= 1
+            if self.interpretable and _budget > 0 and _budget_ns > 0:
+                _budget -= 1
+                _running += 1
+                t0 = time.perf_counter_ns()
+                try:
+                    return self.py_func(*args)
+                finally:
+                    _running -= 1
+                    _budget_ns -= time.perf_counter_ns() - t0
             promote()
         return self.dispatcher(*args)
 
@@ -130,11 +138,11 @@ class Kernel:
 def promote() -> None:
     """Import numba and make every kernel a numba dispatcher (compiled, or loaded from the disk
     cache, on its first call as usual)."""
-    global _promoted, _budget
+    global _promoted, _budget, _budget_ns
     if _promoted:
         return
     import numba
-    _budget = 0
+    _budget = _budget_ns = 0
     for k in _KERNELS:
         k.dispatcher = numba.njit(**k.opts)(k.py_func)
     # this module's own placeholders too, so a kernel module imported after promotion gets the
@@ -149,12 +157,16 @@ def promote() -> None:
     _promoted = True
 
 
-def interpret_first(calls: int) -> None:
+def interpret_first(calls: int, seconds: float | None = None) -> None:
     """Let the next ``calls`` kernel calls run interpreted, before numba is loaded (start-up of a
-    short-lived command). No effect once numba is loaded."""
-    global _budget
+    short-lived command), for at most ``seconds`` of their time in all (None: no bound). The
+    time bound is for kernels whose calls grow with the World (a kernel over every task row: a
+    thousand threads make each call a thousand times dearer than a count of calls foresaw).
+    No effect once numba is loaded."""
+    global _budget, _budget_ns
     if not _promoted:
         _budget = calls
+        _budget_ns = 1 << 62 if seconds is None else int(seconds * 1e9)
 
 
 def is_promoted() -> bool:

@@ -91,6 +91,27 @@ def test_the_budget_running_out_inside_an_interpreted_kernel_does_not_promote_mi
     assert r.stdout == "4 False False\n4 True\n", r.stderr
 
 
+def test_the_interpreted_time_runs_out_before_the_calls_do():
+    """interpret_first's time bound: a kernel whose calls are dear (a long array, as a kernel
+    over a thousand task rows) promotes once its interpreted time is spent, though the count
+    of calls allows far more; the compiled answer is the interpreted one."""
+    r = _command("import sys\nimport numpy as np\nfrom ecs_kernel.jit import options\n"
+                 "options.interpret_first(10**6, 0.05)\n"
+                 "@options.jit(cache=False)\n"
+                 "def total(a):\n"
+                 "    s = 0\n"
+                 "    for x in a:\n"
+                 "        s += x\n"
+                 "    return s\n"
+                 "a = np.arange(100_000)\n"
+                 "first, calls = total(a), 1\n"
+                 "while not options.is_promoted():\n"
+                 "    total(a)\n"
+                 "    calls += 1\n"
+                 "print(calls < 100, total(a) == first == a.sum(), 'numba' in sys.modules)")
+    assert r.stdout == "True True True\n", r.stderr
+
+
 def _ls(budget: int, fast_after: int, extra=()):
     return _command("import sys\nimport ecs_kernel.cli_run as c\n"
                     f"c.KERNEL_CALLS_INTERPRETED = {budget}\nc.FAST_PATH_AFTER = {fast_after}\n"
