@@ -471,19 +471,20 @@ def _run(sim, state: RunState, args, timing: Timing) -> int:
             msg = f"ecs-kernel sim: tick {tick}: {d}"
             (bar.write(msg, file=sys.stderr) if bar is not None else print(msg, file=sys.stderr))
 
-    bar = tqdm(total=state.ticks, initial=sim.tick, unit="tick", file=sys.stderr,
-               disable=args.no_progress, desc=name, dynamic_ncols=True, mininterval=0.5,
-               postfix=_bar_postfix(at_start))
     shown = [name]  # the bar's description: the name, or that numba is compiling
 
     def on_compile() -> None:  # numba compiles inside a tick: say so until the tick ends
         if shown[0] == name:
             shown[0] = f"{name} (compiling numba kernels)"
             bar.set_description(shown[0], refresh=True)
-    if not args.no_progress:
-        timing.jit.on_compile = on_compile
     t1, jit1 = time.perf_counter(), timing.jit.now()
-    try:
+    bar = None
+    try:  # (from the bar's first drawing on: a Ctrl-C the moment it shows lands here too)
+        bar = tqdm(total=state.ticks, initial=sim.tick, unit="tick", file=sys.stderr,
+                   disable=args.no_progress, desc=name, dynamic_ncols=True, mininterval=0.5,
+                   postfix=_bar_postfix(at_start))
+        if not args.no_progress:
+            timing.jit.on_compile = on_compile
         while sim.tick < state.ticks:
             counters = sim.step()
             bar.set_postfix_str(_bar_postfix(counters), refresh=False)
@@ -512,11 +513,12 @@ def _run(sim, state: RunState, args, timing: Timing) -> int:
         status = EXIT_INTERRUPTED
     finally:
         timing.jit.on_compile = None
-        if not bar.disable:  # the last bar shows what the summary does, however the loop ended
+        if bar is not None and not bar.disable:  # the last bar shows what the summary does
             bar.set_description(name, refresh=False)
             bar.set_postfix_str(_bar_postfix(rec.last() if rec.ticks else at_start), refresh=False)
             bar.n = rec.ticks  # a Ctrl-C can land between a tick's end and the bar's update
-        bar.close()
+        if bar is not None:
+            bar.close()
     if unsaved:
         print(unsaved, file=sys.stderr)
     timing.run_s = (time.perf_counter() - t1 - (timing.jit.now() - jit1)
@@ -574,12 +576,13 @@ def _run_sharded(sim, state: RunState, args, timing: Timing) -> int:
     except ShardLost as e:
         print(f"ecs-kernel sim: {e}", file=sys.stderr)
         return EXIT_SHARD_LOST
-    bar = tqdm(total=state.ticks, initial=sim.tick, unit="tick", file=sys.stderr,
-               disable=args.no_progress, desc=name, dynamic_ncols=True, mininterval=0.5,
-               postfix=_bar_postfix(at_start))
     t1, jit1 = time.perf_counter(), timing.jit.now()
     every = args.checkpoint_every or 0
-    try:
+    bar = None
+    try:  # (from the bar's first drawing on, as in _run)
+        bar = tqdm(total=state.ticks, initial=sim.tick, unit="tick", file=sys.stderr,
+                   disable=args.no_progress, desc=name, dynamic_ncols=True, mininterval=0.5,
+                   postfix=_bar_postfix(at_start))
         while sim.tick < state.ticks:
             nxt = sim.tick + 1
             more = nxt < state.ticks and not (every and nxt % every == 0)
@@ -620,10 +623,11 @@ def _run_sharded(sim, state: RunState, args, timing: Timing) -> int:
         state.checks += 1
         status = EXIT_VIOLATION
     finally:
-        if not bar.disable:
+        if bar is not None and not bar.disable:
             bar.set_postfix_str(_bar_postfix(rec.last() if rec.ticks else at_start), refresh=False)
             bar.n = rec.ticks
-        bar.close()
+        if bar is not None:
+            bar.close()
     rec = sim.history
     if unsaved:
         print(unsaved, file=sys.stderr)

@@ -372,6 +372,24 @@ def test_ctrl_c_mid_run_is_in_the_summary_the_meta_and_the_last_bar(tmp_path):
     assert f"wrote       {out}, {png}" in stdout
 
 
+def test_a_ctrl_c_the_moment_the_bar_shows_still_reports(monkeypatch, capsys):
+    """The window between the bar's first drawing (what a user, or the test below, sees before
+    pressing Ctrl-C) and the loop: a KeyboardInterrupt there gives the summary and 130 too, not
+    a bare "interrupted" (a loaded machine opened it in a suite run)."""
+    import tqdm
+
+    class InterruptedBar(tqdm.tqdm):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            raise KeyboardInterrupt  # at once after drawing
+
+    monkeypatch.setattr(tqdm, "tqdm", InterruptedBar)
+    assert main(["sim", "mixed", "--tasks", "50", "--ticks", "5"]) == 130
+    out, err = capsys.readouterr()
+    assert out.startswith("mixed: 50 tasks, 0 of 5 ticks (interrupted), seed 0\n"), (out, err)
+    assert "interrupted at tick 0 of 5" in err
+
+
 def test_ctrl_c_at_tick_0_reports_the_tasks_created(tmp_path):
     # An empty numba cache: the first tick compiles kernels for seconds, so Ctrl-C sent once the
     # bar is up lands in tick 1, as it does for a user who gives up waiting on a first run.
