@@ -7,8 +7,8 @@
 Builds its guests with gcc into a temporary directory, measures (see bench/suite.py), prints a
 markdown table and writes the same results as JSON (default bench/results/bench.json, which git
 ignores). The other benchmarks run on their own: ``python -m bench.bench_kernels``,
-``python -m bench.bench_lifecycle``, ``python -m bench.bench_sim``, ``python -m bench.bench_checkpoint``
-(``ecs-kernel bench kernels``, ...).
+``python -m bench.bench_lifecycle``, ``python -m bench.bench_sim``, ``python -m bench.bench_checkpoint``,
+``python -m bench.bench_threads`` (``ecs-kernel bench kernels``, ...).
 """
 from __future__ import annotations
 

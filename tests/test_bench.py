@@ -7,11 +7,12 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from bench import bench_real, suite
+from bench import bench_real, bench_threads, suite
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -82,3 +83,19 @@ def test_bench_real_builds_every_guest(tmp_path):
     for exe in ("store", "pingpong", "smallmaps", "hello"):
         assert (tmp_path / exe).is_file(), exe
     assert {"store", "futex", "smallmaps", "hello"} <= names
+
+
+def test_bench_threads_runs_a_row_both_ways():
+    """``python -m bench.bench_threads`` builds its guest and measures a row natively and under
+    ecs-kernel (the guest's own figure), and prints it beside a baseline's."""
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as d:  # (the guest's /tmp is its own)
+        exe = bench_threads.build(Path(d))
+        rs = bench_real.runners()
+        for mode in ("pipe", "unix", "spawn"):
+            native = bench_threads.run_once(rs["native"], exe, mode, 3, 5)
+            emulated = bench_threads.run_once(rs["ecs-kernel"], exe, mode, 3, 5)
+            assert native > 0 and emulated > 0, mode
+    row = {"mode": "pipe", "n": 3, "native": 7e-5, "ecs-kernel": 2.1e-4,
+           "ecs-kernel baseline": 4.2e-4}
+    assert bench_threads.render([row], baseline="/old").splitlines()[-1] == \
+        "| pipe 3 | 70 us | 210 us | 3.0x | 420 us | 0.50x |"
