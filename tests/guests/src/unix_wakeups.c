@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,6 +39,17 @@ static int waited(int fd, short events) {
     struct pollfd p = {fd, events, 0};
     int n = poll(&p, 1, LIMIT_MS);
     return n == 0 ? -1 : p.revents;
+}
+
+/* Poll ``fd`` for ``events`` while a thread runs ``act`` (which makes it ready after a pause):
+ * print what the poll saw, under ``what``. */
+static void poll_while(const char *what, int fd, short events, void *(*act)(void *), void *arg) {
+    pthread_t th;
+    pthread_create(&th, NULL, act, arg);
+    int rev = waited(fd, events);
+    printf("%s: %s\n", what, rev < 0 ? "timed out" : rev & POLLIN ? "POLLIN"
+                                               : rev & POLLOUT ? "POLLOUT" : "?");
+    pthread_join(th, NULL);
 }
 
 static socklen_t abstract(const char *name, struct sockaddr_un *a) {
@@ -78,14 +90,11 @@ static void *connect_later(void *name) {
 
 static void listener_wakes(void) {
     int s = listener("ecs-wake-poll", 4);
-    pthread_t th;
-    pthread_create(&th, NULL, connect_later, "ecs-wake-poll");
-    int rev = waited(s, POLLIN);
-    printf("poll on the listener: %s\n", rev < 0 ? "timed out" : rev & POLLIN ? "POLLIN" : "?");
-    pthread_join(th, NULL);
+    poll_while("poll on the listener", s, POLLIN, connect_later, "ecs-wake-poll");
     int a = accept(s, NULL, NULL);
     printf("accept after it: %s\n", a >= 0 ? "ok" : errname(errno));
     close(a);
+    pthread_t th;
     pthread_create(&th, NULL, connect_later, "ecs-wake-poll");
     bounded(s);
     a = accept(s, NULL, NULL); /* blocks until the connect */
@@ -137,24 +146,28 @@ static void *drain_later(void *unused) {
     return NULL;
 }
 
-static void dgram_room(void) {
+/* dgram_receiver bound to ``name``, and a sender connected to it (returned) that filled its
+ * queue: the sender's next send waits */
+static int full_receiver(const char *name) {
     struct sockaddr_un a;
-    socklen_t l = abstract("ecs-wake-dgram", &a);
+    socklen_t l = abstract(name, &a);
     dgram_receiver = socket(AF_UNIX, SOCK_DGRAM, 0);
     bind(dgram_receiver, (struct sockaddr *)&a, l);
     int s = socket(AF_UNIX, SOCK_DGRAM, 0);
     bounded(s);
     connect(s, (struct sockaddr *)&a, l);
     int sent = 0;
-    while (send(s, "d", 1, MSG_DONTWAIT) == 1) sent++; /* the receiver's queue is full */
+    while (send(s, "d", 1, MSG_DONTWAIT) == 1) sent++;
     printf("queue filled: %s\n", sent > 0 ? "yes" : "no");
-    pthread_t th;
-    pthread_create(&th, NULL, drain_later, NULL);
-    int rev = waited(s, POLLOUT);
-    printf("poll of the blocked sender: %s\n", rev < 0 ? "timed out" : rev & POLLOUT ? "POLLOUT" : "?");
-    pthread_join(th, NULL);
+    return s;
+}
+
+static void dgram_room(void) {
+    int s = full_receiver("ecs-wake-dgram");
+    poll_while("poll of the blocked sender", s, POLLOUT, drain_later, NULL);
     printf("drained: %s\n", drained ? "some" : "none");
     while (send(s, "d", 1, MSG_DONTWAIT) == 1) {}
+    pthread_t th;
     pthread_create(&th, NULL, drain_later, NULL);
     printf("blocked send: %s\n", send(s, "e", 1, 0) == 1 ? "sent" : errname(errno));
     pthread_join(th, NULL);
@@ -172,19 +185,8 @@ static void *close_later(void *unused) {
 }
 
 static void dgram_receiver_gone(void) {
-    struct sockaddr_un a;
-    socklen_t l = abstract("ecs-wake-gone", &a);
-    dgram_receiver = socket(AF_UNIX, SOCK_DGRAM, 0);
-    bind(dgram_receiver, (struct sockaddr *)&a, l);
-    int s = socket(AF_UNIX, SOCK_DGRAM, 0);
-    bounded(s);
-    connect(s, (struct sockaddr *)&a, l);
-    while (send(s, "d", 1, MSG_DONTWAIT) == 1) {}
-    pthread_t th;
-    pthread_create(&th, NULL, close_later, NULL);
-    int rev = waited(s, POLLOUT);
-    printf("poll as the receiver goes: %s\n", rev < 0 ? "timed out" : rev & POLLOUT ? "POLLOUT" : "?");
-    pthread_join(th, NULL);
+    int s = full_receiver("ecs-wake-gone");
+    poll_while("poll as the receiver goes", s, POLLOUT, close_later, NULL);
     printf("send after: %s\n", send(s, "e", 1, 0) == 1 ? "sent" : errname(errno));
     close(s);
 }
@@ -208,11 +210,7 @@ static void sndbuf_room(void) {
     setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
     static char chunk[1024];
     while (send(sv[0], chunk, sizeof chunk, MSG_DONTWAIT) > 0) {}
-    pthread_t th;
-    pthread_create(&th, NULL, grow_later, NULL);
-    int rev = waited(sv[0], POLLOUT);
-    printf("poll of the full writer: %s\n", rev < 0 ? "timed out" : rev & POLLOUT ? "POLLOUT" : "?");
-    pthread_join(th, NULL);
+    poll_while("poll of the full writer", sv[0], POLLOUT, grow_later, NULL);
     close(sv[0]);
     close(sv[1]);
 }
