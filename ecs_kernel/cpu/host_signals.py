@@ -32,7 +32,11 @@ instruction, so a task that runs on may be stopped only from inside a hook or at
   instruction never matters, and a fatal signal kills at send time on Linux too
   (complete_signal). Otherwise (it has a handler, or blocks or ignores the signal) the signal
   waits for the task's next syscall or quantum: a compute loop that makes neither never sees it
-  (a second SIGINT still ends the run).
+  (a second SIGINT still ends the run). The handler then runs at that syscall's return, which
+  may be the last step before a sleep that looks at no flag: Python's time.sleep calls
+  clock_gettime, then clock_nanosleep, and a SIGINT that arrives while it computes just before
+  is taken at the clock_gettime, so KeyboardInterrupt comes when the sleep ends (natively the
+  same window is nanoseconds wide).
 """
 from __future__ import annotations
 

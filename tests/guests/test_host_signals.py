@@ -25,11 +25,15 @@ from ecs_kernel.jit.fastpath.layout import C_HOST_SIGNAL
 
 RUN = [sys.executable, "-m", "ecs_kernel.cli", "run", "--"]
 TIMEOUT = 120  # seconds for any one wait: generous, for a loaded machine
+# A host signal reaches guest code that is running (not blocked) at its next system call. Sent
+# as "ready" is read, SIGINT reaches Python at the clock_gettime that time.sleep makes before its
+# clock_nanosleep, after the interpreter's last look at its signal flag: the sleep runs out, then
+# KeyboardInterrupt is raised. Natively the window is nanoseconds wide; so the sleep is short.
 PYTHON_GUEST = """\
 import sys, time
 try:
     print("ready", flush=True)
-    time.sleep(60)
+    time.sleep(5)
 except KeyboardInterrupt:
     print("KeyboardInterrupt", flush=True)
     sys.exit(4)
