@@ -9,6 +9,7 @@ Rows (one static C program, built here with gcc):
     pipe N     N threads blocked reading their own pipes; the main thread makes K usleep(1)
                calls, each a blocking call and so a turn of the run loop: microseconds per call
     unix N     the same, each reader on a UNIX stream socketpair
+    tcp N      the same, each reader on a TCP connection over loopback
     futex N    the same, the threads blocked in pthread_cond_wait (futex)
     spawn N    N threads created (each mallocs) while the others wait: milliseconds for all
 
@@ -33,6 +34,7 @@ THREADS_C = r"""
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,6 +52,22 @@ static void *sleeper(void *p) {
     free(x);
     return p;
 }
+/* a TCP connection over loopback: fds[0] the accepted end, fds[1] the client's */
+static int tcp_pair(int fds[2]) {
+    static int l = -1;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    if (l < 0) {
+        l = socket(AF_INET, SOCK_STREAM, 0);
+        if (bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 4096)) return -1;
+    }
+    getsockname(l, (struct sockaddr *)&a, &al);
+    fds[1] = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(fds[1], (struct sockaddr *)&a, sizeof a)) return -1;
+    fds[0] = accept(l, 0, 0);
+    return fds[0] < 0 ? -1 : 0;
+}
+
 static double now(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
@@ -66,6 +84,8 @@ int main(int argc, char **argv) {
         if (!strcmp(mode, "pipe") && pipe(fds[i]) == 0)
             pthread_create(&th[i], 0, reader, (void *)(long)fds[i][0]);
         else if (!strcmp(mode, "unix") && socketpair(AF_UNIX, SOCK_STREAM, 0, fds[i]) == 0)
+            pthread_create(&th[i], 0, reader, (void *)(long)fds[i][0]);
+        else if (!strcmp(mode, "tcp") && tcp_pair(fds[i]) == 0)
             pthread_create(&th[i], 0, reader, (void *)(long)fds[i][0]);
         else
             pthread_create(&th[i], 0, sleeper, 0);
@@ -89,7 +109,7 @@ int main(int argc, char **argv) {
     return 0;
 }
 """
-MODES = ("pipe", "unix", "futex", "spawn")
+MODES = ("pipe", "unix", "tcp", "futex", "spawn")
 
 
 def build(d: Path) -> Path:

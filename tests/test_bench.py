@@ -91,7 +91,7 @@ def test_bench_threads_runs_a_row_both_ways():
     with tempfile.TemporaryDirectory(dir="/var/tmp") as d:  # (the guest's /tmp is its own)
         exe = bench_threads.build(Path(d))
         rs = bench_real.runners()
-        for mode in ("pipe", "unix", "spawn"):
+        for mode in ("pipe", "unix", "tcp", "spawn"):
             native = bench_threads.run_once(rs["native"], exe, mode, 3, 5)
             emulated = bench_threads.run_once(rs["ecs-kernel"], exe, mode, 3, 5)
             assert native > 0 and emulated > 0, mode

@@ -59,6 +59,7 @@ from ecs_kernel.abi import (AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, RCV_SHU
                             SO_REUSEPORT)
 from ecs_kernel.checkpoint_objects import state_class
 from ecs_kernel.errors import E, KernelError
+from ecs_kernel.fs.file import WaitQueue
 from ecs_kernel.net.socket import (CONNECTED, CONNECTING, LISTENING, UNCONNECTED, Message,
                                    Received, Socket)
 
@@ -173,6 +174,11 @@ class InetSocket(Socket):
                  "mc_index": "int", "mc_addr": "bytes", "mc_groups": "list[bytes]",
                  "port_locked": "bool", "addr_locked": "bool", "errq": "list[bytes]",
                  "reset": "bool", "defer_until": "int", "corked": "bytearray", "cork_since": "int"}
+    # Its readiness moves in socket calls, reads and writes (each counts a wakeup: WaitQueue.
+    # changed), a last close, and with time, which wake_at tells (a held connection's
+    # TCP_DEFER_ACCEPT, a cork's ceiling, which starts at the first look after a send, a look
+    # the send's wakeup makes happen): systems/io_wait.py's quiet look ends by then.
+    readiness_notified = True
 
     def __init__(self, stack, family: int, stype: int, protocol: int, flags: int, cred):
         super().__init__(family, stype, protocol, flags, cred)
@@ -883,9 +889,11 @@ class InetSocket(Socket):
         return mask
 
     def _read(self, n: int) -> bytes:
+        WaitQueue.changed()  # read(2) is a socket call too (sys_socket._sock)
         return self.recv(n, 0).data
 
     def _write(self, data: bytes) -> int:
+        WaitQueue.changed()
         if self.tcp:
             return self.send_stream(data, [], self.cred)
         if self.state != CONNECTED:

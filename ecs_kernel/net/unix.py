@@ -60,8 +60,7 @@ class UnixSocket(Socket):
                  "embryo": "bool", "stack": "~?@NetStack"}
     stack = None  # the network namespace it was made in (sock_net): its abstract names
     # Its readiness moves only in socket calls, read and write on it or a peer, and a last
-    # close, and each of those counts a wakeup (WaitQueue.changed). Not so an InetSocket: time
-    # moves it too (a cork's 200 ms, TCP_DEFER_ACCEPT), and its poll makes progress.
+    # close, and each of those counts a wakeup (WaitQueue.changed).
     readiness_notified = True
 
     def __init__(self, stype: int, flags: int, cred):

@@ -72,7 +72,7 @@ def _sock(t, fd) -> Socket:
     if not isinstance(desc, Socket):
         raise KernelError(E.ENOTSOCK)
     # A socket call may make this socket or another ready (a connection queued, backlog room,
-    # a buffer resized) without waking a queue: UnixSocket's readiness_notified stands on this.
+    # a buffer resized) without waking a queue: the sockets' readiness_notified stands on this.
     WaitQueue.changed()
     return desc
 

@@ -165,24 +165,30 @@ def remaining(world, t: int, nr: int, timeout_ns: int | None) -> int:
     return max(0, deadline_for(world, t, nr, timeout_ns) - world.now_ns)
 
 
-def _look(world, t: int, fd: int, events: int, lock_gen: int) -> tuple[bool, bool]:
-    """(ready, announced): is the wait on ``fd`` over, and would any change that ends it wake a
-    wait queue (so that, while none is woken, looking again is not needed)?"""
+def _look(world, t: int, fd: int, events: int, lock_gen: int) -> tuple[bool, bool, int]:
+    """(ready, announced, when): is the wait on ``fd`` over; would any change that ends it,
+    but time, wake a wait queue (so that, while none is woken, looking again is not needed);
+    and when time alone ends it (its file's ``wake_at``, NO_DEADLINE if never)?"""
+    never = int(NO_DEADLINE)
     if events & FIFO_OPEN_WAIT:  # an open waiting for the FIFO's partner (fs/pipe.py)
         f = fd_table.opening(world, t)
-        return f is None or f.partner_arrived(lock_gen), False
+        return f is None or f.partner_arrived(lock_gen), False, never
     if fd < 0:
-        return False, True  # the deadline alone
+        return False, True, never  # the deadline alone
     try:
         desc = fd_table.get_file(world, t, fd)
     except KernelError:
-        return True, False  # closed under us: the call, run again, says so
+        return True, False, never  # closed under us: the call, run again, says so
     if events & LOCK_WAIT:  # a lock wait (fs/locks.py): woken by any change of the inode's locks
-        return int(desc.inode.locks.generation) != lock_gen, False
+        return int(desc.inode.locks.generation) != lock_gen, False, never
     announced = desc.readiness_notified
     if events & RCV_LOWAT_WAIT:  # MSG_WAITALL (net/socket.py): the bytes it wants, or no more
-        return desc.wait_all_ready(lock_gen), announced
-    return bool(desc.poll_task(world, t) & (events | ALWAYS)), announced
+        ready = desc.wait_all_ready(lock_gen)
+    else:
+        ready = bool(desc.poll_task(world, t) & (events | ALWAYS))
+    # (asked after the poll, which may start a clock: a TCP cork's ceiling)
+    when = desc.wake_at(world) if announced and not ready else None
+    return ready, announced, never if when is None else int(when)
 
 
 # Tests turn this on (tests/guests/conftest.py): a look that the quiet would skip is taken
@@ -267,9 +273,10 @@ def wake_ready(world) -> int:
         ready = timed_out(world, deadline)
         wake_ns = min(wake_ns, deadline)
         for r in () if ready else mine.tolist():
-            ready, told = _look(world, t, int(W.iw_fd[r]), int(W.iw_events[r]),
-                                int(W.iw_lock_gen[r]))
+            ready, told, when = _look(world, t, int(W.iw_fd[r]), int(W.iw_events[r]),
+                                      int(W.iw_lock_gen[r]))
             announced &= told
+            wake_ns = min(wake_ns, when)
             if ready:
                 break
         if ready:
@@ -304,7 +311,7 @@ def next_deadline(world) -> int | None:
     if world.io_waits.count == 0:
         return None
     quiet = _quiet(world)
-    if quiet is not None:  # (an announced file is never ready by time alone: no wake_at)
+    if quiet is not None:  # (the waiters' deadlines and their files' wake_at, as below)
         return None if quiet == NO_DEADLINE else quiet
     ds = [wake_at(world, t, m.tolist()) for t, m in waiting(world).items()]
     d = min(ds) if ds else int(NO_DEADLINE)
