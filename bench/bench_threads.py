@@ -21,12 +21,12 @@ figures and what is left.
 """
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+import bench
 from bench.bench_real import ROOT, _env, runners
 
 THREADS_C = r"""
@@ -172,8 +172,7 @@ def render(rows: list[dict], header: bool = True, baseline: str | None = None) -
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.bench_threads",
-                                 description=__doc__.split("\n")[0])
+    ap = bench.parser(__doc__, "threads", whole=True)
     ap.add_argument("--counts", default="1,100,300,900", help="thread counts, comma-separated")
     ap.add_argument("--sleeps", type=int, default=500, help="usleep(1) calls per run")
     ap.add_argument("--repeat", type=int, default=1, help="best of this many rounds")
