@@ -1026,14 +1026,16 @@ class Machine:
             self.strace.fatal_shown &= alive
 
     def _forget_dead(self) -> None:
-        """Drop the Python side of tasks whose rows were released (rows are reused)."""
+        """Drop the Python side of tasks whose rows were released (rows are reused). Every tick
+        asks: the rows are looked at in the columns at once (a loop over 900 threads' dict took
+        ~0.4 ms a tick)."""
         T = self.world.tasks
-        for r in list(self.tasks):
-            if not T.alive[r] or int(T.exit_state[r]) == ExitState.DEAD:
-                if r in (self.main_row, self.current):
-                    continue  # the program's own row: its status is read after the loop
-                del self.tasks[r]  # a freed row's ``guest`` column went back to False
-                self._note_ctx(r, None)
+        rows = np.fromiter(self.tasks, np.int64, len(self.tasks))
+        for r in rows[~T.alive[rows] | (T.exit_state[rows] == ExitState.DEAD)].tolist():
+            if r in (self.main_row, self.current):
+                continue  # the program's own row: its status is read after the loop
+            del self.tasks[r]  # a freed row's ``guest`` column went back to False
+            self._note_ctx(r, None)
 
     # -- clocks and deadlines -------------------------------------------------------------------
     def sync_clock(self) -> None:
