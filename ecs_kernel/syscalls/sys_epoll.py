@@ -21,7 +21,7 @@ from .. import abi
 from ..checkpoint_objects import state_class
 from ..errors import E, KernelError
 from ..fs.anon import AnonInode
-from ..fs.file import (DirectoryDescription, FileDescription, RegularFileDescription)
+from ..fs.file import (DirectoryDescription, FileDescription, RegularFileDescription, WaitQueue)
 from ..fs.memfd import WRITE_SEALS, MemfdInode
 from ..systems import fd_table, io_wait
 from .context import WouldBlock, s32, s64, u32
@@ -163,6 +163,13 @@ class EpollFile(FileDescription):
                    and any(e[IT_FILE] is self for e in p.entries())]
         return max((p.depth_up(depth + 1) for p in parents), default=depth)
 
+    @property
+    def readiness_notified(self) -> bool:
+        """Its readiness is its interests' and moves with epoll_ctl, which counts a wakeup: it
+        is announced when every interest's is (not with a timerfd or a signalfd among them).
+        Time moves it as its interests' wake_at says (below)."""
+        return all(desc.readiness_notified for desc, *_ in self.entries() if not desc.released)
+
     def wake_at(self, world) -> int | None:
         times = [w for desc, want, *_ in self.entries() if want & 0xFFFF and not desc.released
                  for w in (desc.wake_at(world),) if w is not None]
@@ -261,6 +268,9 @@ def _epoll(t, epfd: int) -> EpollFile:
 @syscall("epoll_ctl", FULL, args=("fd", "epollop", "fd", "p"))
 def epoll_ctl(t, epfd, op, fd, event):
     """Implements epoll_ctl(2), in do_epoll_ctl's order of checks."""
+    # An interest added or re-armed that is ready makes the epoll ready at once (ep_insert and
+    # ep_modify queue it and wake the epoll's waiters): count a wakeup (systems/io_wait.py).
+    WaitQueue.changed()
     op, fd = s32(op), s32(fd)
     ev = _EVENT.unpack(t.mm.copy_in(event, 12)) if op != EPOLL_CTL_DEL else (0, 0)
     ep_desc = fd_table.get_file(t.world, t.row, s32(epfd))

@@ -28,11 +28,12 @@ with ``host_fds(events)``; the run loop sleeps on them when nothing can run (:fu
 The run loop asks :func:`wake_ready` several times a turn, and polling every waiter's files costs
 ~18 us a waiter. A look that woke nobody is remembered (:func:`_quiet`) when every waiter waits on
 its deadline or on files whose every readiness gain counts a wakeup
-(``FileDescription.readiness_notified``: pipes, eventfds, sockets): until one is counted
-(``WaitQueue.wakeups``: a queue woken, a file's last reference dropped, a socket call), a
-deadline or a file's ``wake_at`` passes (a TCP cork's ceiling) or the waiters change, another
-look would find the same, and is skipped. This is Linux's model, where a waiter sleeps until its
-queue's wake_up. Epoll, timerfds, signalfds, host files and the rest keep the look every turn.
+(``FileDescription.readiness_notified``: pipes, eventfds, sockets, an epoll of those): until
+one is counted (``WaitQueue.wakeups``: a queue woken, a file's last reference dropped, a socket
+call, an epoll_ctl), a deadline or a file's ``wake_at`` passes (a TCP cork's ceiling) or the
+waiters change, another look would find the same, and is skipped. This is Linux's model, where a
+waiter sleeps until its queue's wake_up. Timerfds, signalfds, host files and the rest keep the
+look every turn.
 """
 from __future__ import annotations
 

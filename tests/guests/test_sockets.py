@@ -23,9 +23,10 @@ def test_unix_sockets_match_linux(guest_build, libc):
 
 def test_unix_socket_waits_end_when_another_thread_makes_them_ready(guest_build):
     """A thread blocked on a UNIX socket that another thread's call makes ready (a connection
-    queued on its listener, backlog room, a read or a close of the receiver, SO_SNDBUF) wakes,
-    as on Linux; none of these wakes the waiter's own queue (unix_wakeups.c). The guest
-    conftest checks every look at the waiters that is skipped while no wakeup was counted."""
+    queued on its listener, backlog room, a read or a close of the receiver, SO_SNDBUF), or in
+    epoll_wait as another thread adds a ready interest, wakes, as on Linux; none of these wakes
+    the waiter's own queue (unix_wakeups.c). The guest conftest checks every look at the
+    waiters that is skipped while no wakeup was counted."""
     native, _ = same([guest_build("unix_wakeups", "gcc")])
     assert b"timed out" not in native.stdout and native.stdout.count(b"POLLOUT") == 3
 

@@ -10,7 +10,7 @@ from ecs_kernel.fs.pipe import PipeFile, make_pipe
 from ecs_kernel.kernel import Kernel
 from ecs_kernel.net.inet import InetSocket
 from ecs_kernel.net.unix import UnixSocket
-from ecs_kernel.syscalls.sys_epoll import EventFile
+from ecs_kernel.syscalls.sys_epoll import EpollFile, EventFile
 from ecs_kernel.systems import fd_table, io_wait
 
 STATES = [(RunState.blocked, Block.IO), (RunState.blocked, Block.POLL),
@@ -192,8 +192,10 @@ def test_the_files_that_say_they_are_announced_wait_on_nothing_else():
         for s in c.__subclasses__():
             yield s
             yield from subclasses(s)
-    announced = [c for c in subclasses(FileDescription) if c.readiness_notified]
+    # (EpollFile's is a property, its interests' answer: epoll's host_fds and wake_at are theirs)
+    announced = [c for c in subclasses(FileDescription) if c.readiness_notified is True]
     assert {PipeFile, EventFile, UnixSocket, InetSocket} <= set(announced)
+    assert isinstance(EpollFile.__dict__["readiness_notified"], property)
     for c in announced:
         assert c.host_fds is FileDescription.host_fds, c
         timed = c.wake_at is not FileDescription.wake_at or \

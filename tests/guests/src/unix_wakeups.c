@@ -3,7 +3,8 @@
  * wait queue of the waiting socket itself: a connection queued on a listener, backlog room an
  * accept frees for a blocked connect, room a receiver's read frees for a blocked datagram
  * sender that is not its peer, a larger SO_SNDBUF for a blocked stream writer, and a datagram
- * socket that goes away under a sender blocked on it.
+ * socket that goes away under a sender blocked on it. And an epoll_wait whose ready interest
+ * another thread adds (epoll_ctl).
  * Every wait is bounded (poll with a timeout, SO_SNDTIMEO): a wait that sleeps through its
  * wakeup prints "timed out" rather than hanging. */
 #define _GNU_SOURCE
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
@@ -215,6 +217,33 @@ static void sndbuf_room(void) {
     close(sv[1]);
 }
 
+/* -- an interest that is ready, added by another thread, ends an epoll_wait ------------------ */
+static int epfd, ready_pipe[2];
+
+static void *add_later(void *unused) {
+    (void)unused;
+    pause_ms(50);
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = ready_pipe[0]};
+    epoll_ctl(epfd, EPOLL_CTL_ADD, ready_pipe[0], &ev);
+    return NULL;
+}
+
+static void epoll_added(void) {
+    epfd = epoll_create1(0);
+    pipe(ready_pipe);
+    write(ready_pipe[1], "r", 1);
+    pthread_t th;
+    pthread_create(&th, NULL, add_later, NULL);
+    struct epoll_event got;
+    int n = epoll_wait(epfd, &got, 1, LIMIT_MS);
+    printf("epoll_wait as the interest is added: %s\n", n == 1 && got.data.fd == ready_pipe[0]
+           ? "the pipe" : n == 0 ? "timed out" : errname(errno));
+    pthread_join(th, NULL);
+    close(ready_pipe[0]);
+    close(ready_pipe[1]);
+    close(epfd);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IONBF, 0);
     listener_wakes();
@@ -222,5 +251,6 @@ int main(void) {
     dgram_room();
     dgram_receiver_gone();
     sndbuf_room();
+    epoll_added();
     return 0;
 }
