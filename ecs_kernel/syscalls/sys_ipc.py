@@ -61,8 +61,9 @@ def shmdt(t, addr):
 
 
 @syscall("shmctl", PARTIAL, "IPC_STAT/SHM_STAT(_ANY)/IPC_SET/IPC_RMID/IPC_INFO/SHM_INFO/"
-         "SHM_LOCK/SHM_UNLOCK; shm_nattch counts mappings; a detach by munmap or exit does not "
-         "update shm_dtime/shm_lpid", args=("i", "i", "p"))
+         "SHM_LOCK/SHM_UNLOCK; shm_nattch counts mappings; a detach by exit, exec or a mapping "
+         "over the attach does not update shm_dtime/shm_lpid (shmdt and munmap do)",
+         args=("i", "i", "p"))
 def shmctl(t, shmid, cmd, buf):
     """Implements shmctl(2)."""
     w, r = t.world, t.row

@@ -16,7 +16,7 @@ from ..fs.memfd import WRITE_SEALS, MemfdInode
 from ..fs.inodes import MAY_WRITE, RegularFile, permitted
 from ..components import rlimits
 from ..jit.pagewalk import VM_LOCKED, VM_LOCKONFAULT
-from ..systems import fd_table, task_identity
+from ..systems import fd_table, ipc_shm, task_identity
 from .context import s32, u32
 from .registry import FULL, syscall
 
@@ -85,8 +85,14 @@ def _check_future_lock(t, flags: int, length: int) -> None:
 
 @syscall("munmap", FULL, args=("p", "u"))
 def munmap(t, addr, length):
-    """Implements munmap(2)."""
-    return t.mm.munmap(addr, length)
+    """Implements munmap(2). A System V shared memory attach it unmaps, whole or in part, is
+    a detach for shmctl's shm_dtime and shm_lpid (Linux's shm_close of the VMA)."""
+    end = addr + ((length + ~PAGE_MASK) & PAGE_MASK)
+    segs = {id(v.file): v.file for v in t.mm.vmas() if v.start < end and v.end > addr
+            and isinstance(v.file, ipc_shm.ShmSegment)}
+    ret = t.mm.munmap(addr, length)
+    ipc_shm.closed(t.world, t.row, segs.values())
+    return ret
 
 
 @syscall("mprotect", FULL, args=("p", "u", "prot"))

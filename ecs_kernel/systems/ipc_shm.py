@@ -180,6 +180,14 @@ def shmdt(world, t: int, mm, addr: int) -> int:
     return 0
 
 
+def closed(world, t: int, segs) -> None:
+    """shm_close for attaches of ``segs`` that task ``t`` unmapped (munmap): the segment's
+    shm_dtime and shm_lpid are the detach's, as shmdt's."""
+    for seg in segs:
+        seg.dtime = ipc.now_seconds(world)
+        seg.lpid = ipc.tgid_of(world, t)
+
+
 def shminfo(world, t: int) -> tuple[tuple, int]:
     """IPC_INFO: struct shminfo64 (shmmax, shmmin, shmmni, shmseg, shmall) and the highest
     index in use (0 for none)."""
@@ -255,5 +263,5 @@ def is_shmctl_cmd(cmd: int) -> bool:
                    SHM_LOCK, SHM_UNLOCK)
 
 
-__all__ = ["ShmSegment", "nattch", "reap", "shmget", "shmat", "shmdt", "shminfo", "shm_info",
+__all__ = ["ShmSegment", "closed", "nattch", "reap", "shmget", "shmat", "shmdt", "shminfo", "shm_info",
            "stat", "shmctl_down", "shm_lock", "is_shmctl_cmd"]

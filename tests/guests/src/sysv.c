@@ -90,6 +90,16 @@ static void shm(void) {
            (unsigned long)ds.shm_nattch);
     say("shmdt last", shmdt(r));
     say("IPC_STAT destroyed", shmctl(id, IPC_STAT, &ds));
+    /* munmap of an attach is a detach too (shm_close): shm_dtime and shm_lpid move */
+    int m = shmget(IPC_PRIVATE, 8192, IPC_CREAT | 0600);
+    char *mp = shmat(m, NULL, 0);
+    shmctl(m, IPC_STAT, &ds);
+    printf("attached: nattch=%lu dtime set=%d\n", (unsigned long)ds.shm_nattch, ds.shm_dtime != 0);
+    say("munmap the attach", munmap(mp, 8192));
+    shmctl(m, IPC_STAT, &ds);
+    printf("munmapped: nattch=%lu dtime set=%d lpid mine=%d\n", (unsigned long)ds.shm_nattch,
+           ds.shm_dtime != 0, ds.shm_lpid == getpid());
+    shmctl(m, IPC_RMID, NULL);
     /* errors */
     say("shmget size 0", shmget(IPC_PRIVATE, 0, 0600));
     key_t key = 0x5EC00000 | (getpid() & 0xFFFF);
