@@ -1329,6 +1329,14 @@ class AddressSpace:
             i = hi
         return out
 
+    def files_in(self, start: int, end: int) -> list:
+        """The distinct files mapped by the rows meeting ``[start, end)`` (the table's columns:
+        no VMA is built)."""
+        t, n = self._t, self._n
+        i = int(t[END, :n].searchsorted(start, side="right"))
+        j = int(t[START, :n].searchsorted(end, side="left"))
+        return [self._files[f] for f in np.unique(t[FILE, i:j]).tolist() if f]
+
     def vma_at(self, addr: int) -> Vma | None:
         """The VMA containing ``addr``, or None (e.g. to tell SEGV_MAPERR from SEGV_ACCERR)."""
         i = self._find(addr)

@@ -100,11 +100,11 @@ class FileDescription:
 
     seekable = True
     is_terminal = False  # a terminal: the console's job control applies (systems/tty.py)
-    # Every change that makes this file more ready (poll() gains a bit) wakes a wait queue
-    # (notify) in the same call: a task blocked on it need not be polled again until some queue
-    # is woken (systems/io_wait.py's quiet look). False, the safe answer, for a file whose
-    # readiness moves with time, the host, the polling task or another file (a timerfd, a host
-    # pipe, a signalfd, epoll).
+    # Every change that makes this file more ready (poll() gains a bit) counts a wakeup in the
+    # same call (a queue's notify, or WaitQueue.changed), and time moves it only as wake_at
+    # says: a task blocked on it need not be polled again until one is counted (systems/
+    # io_wait.py's quiet look). False, the safe answer, for a file whose readiness moves with
+    # the host, the polling task or a clock it does not tell (a host pipe, a signalfd, a timerfd).
     readiness_notified = False
     clocked = False  # its state moves with the kernel clock (a timerfd): sync it before a read
     # A blocking write that wrote some bytes and then found no reader returns them; pipe_write

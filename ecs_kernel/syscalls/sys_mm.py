@@ -88,10 +88,9 @@ def munmap(t, addr, length):
     """Implements munmap(2). A System V shared memory attach it unmaps, whole or in part, is
     a detach for shmctl's shm_dtime and shm_lpid (Linux's shm_close of the VMA)."""
     end = addr + ((length + ~PAGE_MASK) & PAGE_MASK)
-    segs = {id(v.file): v.file for v in t.mm.vmas() if v.start < end and v.end > addr
-            and isinstance(v.file, ipc_shm.ShmSegment)}
+    segs = [f for f in t.mm.files_in(addr, end) if isinstance(f, ipc_shm.ShmSegment)]
     ret = t.mm.munmap(addr, length)
-    ipc_shm.closed(t.world, t.row, segs.values())
+    ipc_shm.closed(t.world, t.row, segs)
     return ret
 
 

@@ -95,7 +95,10 @@ static void shm(void) {
     char *mp = shmat(m, NULL, 0);
     shmctl(m, IPC_STAT, &ds);
     printf("attached: nattch=%lu dtime set=%d\n", (unsigned long)ds.shm_nattch, ds.shm_dtime != 0);
-    say("munmap the attach", munmap(mp, 8192));
+    say("munmap its second page", munmap(mp + 4096, 4096));
+    shmctl(m, IPC_STAT, &ds);
+    printf("half: nattch=%lu dtime set=%d\n", (unsigned long)ds.shm_nattch, ds.shm_dtime != 0);
+    say("munmap the rest", munmap(mp, 4096));
     shmctl(m, IPC_STAT, &ds);
     printf("munmapped: nattch=%lu dtime set=%d lpid mine=%d\n", (unsigned long)ds.shm_nattch,
            ds.shm_dtime != 0, ds.shm_lpid == getpid());
