@@ -61,8 +61,8 @@ def shmdt(t, addr):
 
 
 @syscall("shmctl", PARTIAL, "IPC_STAT/SHM_STAT(_ANY)/IPC_SET/IPC_RMID/IPC_INFO/SHM_INFO/"
-         "SHM_LOCK/SHM_UNLOCK; shm_nattch counts mappings; a detach by exit, exec or a mapping "
-         "over the attach does not update shm_dtime/shm_lpid (shmdt and munmap do)",
+         "SHM_LOCK/SHM_UNLOCK; shm_nattch counts mappings; a mapping over an attach (MAP_FIXED, "
+         "mremap) does not update shm_dtime/shm_lpid (shmdt, munmap, exit and exec do)",
          args=("i", "i", "p"))
 def shmctl(t, shmid, cmd, buf):
     """Implements shmctl(2)."""

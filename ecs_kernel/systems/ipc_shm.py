@@ -188,6 +188,16 @@ def closed(world, t: int, segs) -> None:
         seg.lpid = ipc.tgid_of(world, t)
 
 
+def exit_mm(world, t: int, mm: int) -> None:
+    """Task ``t`` drops the last reference to address space ``mm`` (exit, exec: exit_mmap):
+    every attach in it closes, as :func:`closed`."""
+    if world.index.ipc is None:
+        return  # no IPC object was ever made: nothing of ours is mapped
+    a = getattr(world.index.address_spaces.get(mm), "aspace", None)
+    if a is not None:
+        closed(world, t, [f for f in a.files_in(0, a.task_size) if isinstance(f, ShmSegment)])
+
+
 def shminfo(world, t: int) -> tuple[tuple, int]:
     """IPC_INFO: struct shminfo64 (shmmax, shmmin, shmmni, shmseg, shmall) and the highest
     index in use (0 for none)."""
@@ -263,5 +273,5 @@ def is_shmctl_cmd(cmd: int) -> bool:
                    SHM_LOCK, SHM_UNLOCK)
 
 
-__all__ = ["ShmSegment", "closed", "nattch", "reap", "shmget", "shmat", "shmdt", "shminfo", "shm_info",
+__all__ = ["ShmSegment", "closed", "exit_mm", "nattch", "reap", "shmget", "shmat", "shmdt", "shminfo", "shm_info",
            "stat", "shmctl_down", "shm_lock", "is_shmctl_cmd"]

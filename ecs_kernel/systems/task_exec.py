@@ -14,7 +14,8 @@ from ..abi import (ARG_MAX, CAP_SYS_RAWIO, MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE
                    STK_LIM)
 from ..errors import KernelError
 from ..components import links, resources, sigactions
-from . import cpu_clocks, fd_table, futex, task_clone, task_exit, task_identity, task_signals, timers
+from . import (cpu_clocks, fd_table, futex, ipc_shm, task_clone, task_exit, task_identity,
+               task_signals, timers)
 
 
 def arg_strings_limit(rlimit_stack: int = STK_LIM) -> int:
@@ -76,6 +77,8 @@ def begin_new_exec(world, row: int, memory) -> int:
     old = int(T.mm[row])
     if old >= 0 and old in objs:  # exec_mmap: the group keeps the old image's highest RSS
         cpu_clocks.keep_maxrss(world, row, objs[old], fresh=True)
+        if world.tables["address_spaces"].refs[old] == 1:  # (a vfork child's is its parent's)
+            ipc_shm.exit_mm(world, row, old)  # the old image's shm attaches close
     if old >= 0 and old in objs:
         new = resources.new(world, "address_spaces")
         T.mm[row] = new

@@ -33,7 +33,8 @@ from ..jit.links import unlink_many
 from ..jit.scatter import add_at, first_seen, subtract_at, unique
 from ..jit.signals_batch import sigkill_rows
 from ..schedule import Phase, system
-from . import cpu_clocks, futex, io_wait, ipc_sem, ptrace, seccomp, sessions, task_clone, tty
+from . import (cpu_clocks, futex, io_wait, ipc_sem, ipc_shm, ptrace, seccomp, sessions, task_clone,
+               tty)
 from .task_signals import (flags_of, group_kill, handler_of, ptrace_exit_event, ptrace_stop,
                            release_group_signals, release_task_signals, send_group_signal)
 
@@ -206,6 +207,8 @@ def exit_main(world, t: int) -> None:
     mm = int(T.mm[t])
     if mm >= 0:
         cpu_clocks.keep_maxrss(world, t, world.index.address_spaces.get(mm))
+        if world.tables["address_spaces"].refs[mm] == 1:
+            ipc_shm.exit_mm(world, t, mm)  # its shm attaches close with it (shm_dtime, shm_lpid)
     for kind, col in resources.KINDS.items():
         row = int(getattr(T, col)[t])
         if row >= 0:
@@ -520,6 +523,8 @@ def exit_main_many(world, rows: np.ndarray) -> None:
         mm = int(T.mm[t])
         if mm >= 0:
             cpu_clocks.keep_maxrss(world, t, spaces.get(mm), fresh=mm in last and mm not in measured)
+            if mm in last and mm not in measured:
+                ipc_shm.exit_mm(world, t, mm)  # as exit_main: the last user's shm attaches close
             measured.add(mm)
     for kind, col in resources.KINDS.items():
         c = getattr(T, col)

@@ -103,6 +103,21 @@ static void shm(void) {
     printf("munmapped: nattch=%lu dtime set=%d lpid mine=%d\n", (unsigned long)ds.shm_nattch,
            ds.shm_dtime != 0, ds.shm_lpid == getpid());
     shmctl(m, IPC_RMID, NULL);
+    /* so is the end of a process that never detached: its exit, or its exec */
+    for (int how = 0; how < 2; how++) {
+        m = shmget(IPC_PRIVATE, 8192, IPC_CREAT | 0600);
+        pid_t k = fork();
+        if (k == 0) {
+            shmat(m, NULL, 0);
+            if (how) execl("/bin/true", "true", (char *)0);
+            _exit(0);
+        }
+        printf("%s: status %d", how ? "attached, then exec" : "attached, then exit", status_of(k));
+        shmctl(m, IPC_STAT, &ds);
+        printf(", nattch=%lu dtime set=%d lpid the child's=%d\n", (unsigned long)ds.shm_nattch,
+               ds.shm_dtime != 0, ds.shm_lpid == k);
+        shmctl(m, IPC_RMID, NULL);
+    }
     /* errors */
     say("shmget size 0", shmget(IPC_PRIVATE, 0, 0600));
     key_t key = 0x5EC00000 | (getpid() & 0xFFFF);
