@@ -16,7 +16,7 @@ from ..errors import E, KernelError
 from ..systems import ipc, ipc_msg, ipc_sem, ipc_shm
 from ..systems.task_block import BLOCKED
 from .context import KernelBlocked, s32, s64, u32
-from .registry import FULL, PARTIAL, syscall
+from .registry import FULL, syscall
 
 PERM = "iIIIIIHH4xQQ"  # struct ipc64_perm
 SHMID_DS = struct.Struct("<" + PERM + "QqqqiiQQQ")  # struct shmid64_ds (112 bytes)
@@ -60,9 +60,9 @@ def shmdt(t, addr):
     return ipc_shm.shmdt(t.world, t.row, t.mm, addr)
 
 
-@syscall("shmctl", PARTIAL, "IPC_STAT/SHM_STAT(_ANY)/IPC_SET/IPC_RMID/IPC_INFO/SHM_INFO/"
-         "SHM_LOCK/SHM_UNLOCK; shm_nattch counts mappings; a mapping over an attach (MAP_FIXED, "
-         "mremap) does not update shm_dtime/shm_lpid (shmdt, munmap, exit and exec do)",
+@syscall("shmctl", FULL, "IPC_STAT/SHM_STAT(_ANY)/IPC_SET/IPC_RMID/IPC_INFO/SHM_INFO/"
+         "SHM_LOCK/SHM_UNLOCK; shm_nattch counts mappings; shm_dtime/shm_lpid move at every "
+         "detach (shmdt, munmap, a mapping over the attach, mremap, exit, exec)",
          args=("i", "i", "p"))
 def shmctl(t, shmid, cmd, buf):
     """Implements shmctl(2)."""

@@ -60,7 +60,18 @@ def mmap(t, addr, length, prot, flags, fd, offset):
             raise KernelError(E.ENODEV)
     if flags & abi.MAP_LOCKED or t.mm.def_flags & VM_LOCKED:
         _check_future_lock(t, flags, length)
-    return t.mm.mmap(addr, length, _read_implies_exec(t, prot), flags, file, offset)
+    # MAP_FIXED unmaps what was there first: a System V shm attach among it is detached
+    over = _shm_in(t, addr, length) if flags & abi.MAP_FIXED else []
+    ret = t.mm.mmap(addr, length, _read_implies_exec(t, prot), flags, file, offset)
+    ipc_shm.closed(t.world, t.row, over)
+    return ret
+
+
+def _shm_in(t, addr: int, length: int) -> list:
+    """The System V shm segments attached in ``[addr, addr + length)`` (page-rounded), which an
+    unmap of that range detaches (Linux's shm_close of each closed VMA)."""
+    end = addr + ((length + ~PAGE_MASK) & PAGE_MASK)
+    return [f for f in t.mm.files_in(addr, end) if isinstance(f, ipc_shm.ShmSegment)]
 
 
 def _read_implies_exec(t, prot: int) -> int:
@@ -87,8 +98,7 @@ def _check_future_lock(t, flags: int, length: int) -> None:
 def munmap(t, addr, length):
     """Implements munmap(2). A System V shared memory attach it unmaps, whole or in part, is
     a detach for shmctl's shm_dtime and shm_lpid (Linux's shm_close of the VMA)."""
-    end = addr + ((length + ~PAGE_MASK) & PAGE_MASK)
-    segs = [f for f in t.mm.files_in(addr, end) if isinstance(f, ipc_shm.ShmSegment)]
+    segs = _shm_in(t, addr, length)
     ret = t.mm.munmap(addr, length)
     ipc_shm.closed(t.world, t.row, segs)
     return ret
@@ -111,7 +121,12 @@ def mremap(t, addr, old_len, new_len, flags, new_addr):
             limit = _memlock_limit(t, refuse=False)
             if limit is not None and t.mm.locked_bytes() + grow > limit:
                 raise KernelError(E.EAGAIN, "RLIMIT_MEMLOCK")
+    # what mremap unmaps (a shrunk tail, MREMAP_FIXED's target) detaches a shm attach there
+    gone = _shm_in(t, addr + new_len, old_len - new_len) if new_len < old_len else []
+    if flags & abi.MREMAP_FIXED:
+        gone += _shm_in(t, new_addr, new_len)
     new = t.mm.mremap(addr, old_len, new_len, flags, new_addr)
+    ipc_shm.closed(t.world, t.row, gone)
     v = t.mm.vma_at(new) if grow > 0 else None
     if v is not None and v.flags & (VM_LOCKED | VM_LOCKONFAULT) == VM_LOCKED:
         t.mm.mlock_range(new, new + ((new_len + ~PAGE_MASK) & PAGE_MASK), VM_LOCKED)  # populate

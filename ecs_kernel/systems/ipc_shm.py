@@ -141,7 +141,11 @@ def shmat(world, t: int, mm, shmid: int, addr: int, shmflg: int) -> int:
         raise KernelError(E.EACCES, "permission denied")
     if addr and addr + seg.size < addr:
         raise KernelError(E.EINVAL, "address overflows")
+    # SHM_REMAP maps over what is there: an attach among it is detached (shm_close)
+    over = [f for f in mm.files_in(addr, addr + seg.size) if isinstance(f, ShmSegment)] \
+        if shmflg & SHM_REMAP else []
     at = mm.attach_shared(addr, prot, seg, fixed=bool(addr), replace=bool(shmflg & SHM_REMAP))
+    closed(world, t, over)
     seg.atime = ipc.now_seconds(world)
     seg.lpid = ipc.tgid_of(world, t)
     return at

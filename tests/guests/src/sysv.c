@@ -103,6 +103,22 @@ static void shm(void) {
     printf("munmapped: nattch=%lu dtime set=%d lpid mine=%d\n", (unsigned long)ds.shm_nattch,
            ds.shm_dtime != 0, ds.shm_lpid == getpid());
     shmctl(m, IPC_RMID, NULL);
+    /* and a mapping over the attach: mmap MAP_FIXED, an mremap that shrinks it, SHM_REMAP */
+    for (int how = 0; how < 3; how++) {
+        static const char *what[] = {"MAP_FIXED over", "mremap shrink", "SHM_REMAP over"};
+        m = shmget(IPC_PRIVATE, 8192, IPC_CREAT | 0600);
+        int other = shmget(IPC_PRIVATE, 8192, IPC_CREAT | 0600);
+        mp = shmat(m, NULL, 0);
+        void *r2 = how == 0 ? mmap(mp, 8192, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0)
+                 : how == 1 ? mremap(mp, 8192, 4096, 0)
+                            : shmat(other, mp, SHM_REMAP);
+        shmctl(m, IPC_STAT, &ds);
+        printf("%s: %s, nattch=%lu dtime set=%d\n", what[how], r2 == mp ? "in place" : "moved",
+               (unsigned long)ds.shm_nattch, ds.shm_dtime != 0);
+        munmap(mp, 8192);
+        shmctl(m, IPC_RMID, NULL);
+        shmctl(other, IPC_RMID, NULL);
+    }
     /* so is the end of a process that never detached: its exit, or its exec */
     for (int how = 0; how < 2; how++) {
         m = shmget(IPC_PRIVATE, 8192, IPC_CREAT | 0600);
