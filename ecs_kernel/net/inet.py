@@ -59,7 +59,6 @@ from ecs_kernel.abi import (AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, RCV_SHU
                             SO_REUSEPORT)
 from ecs_kernel.checkpoint_objects import state_class
 from ecs_kernel.errors import E, KernelError
-from ecs_kernel.fs.file import WaitQueue
 from ecs_kernel.net.socket import (CONNECTED, CONNECTING, LISTENING, UNCONNECTED, Message,
                                    Received, Socket)
 
@@ -174,8 +173,8 @@ class InetSocket(Socket):
                  "mc_index": "int", "mc_addr": "bytes", "mc_groups": "list[bytes]",
                  "port_locked": "bool", "addr_locked": "bool", "errq": "list[bytes]",
                  "reset": "bool", "defer_until": "int", "corked": "bytearray", "cork_since": "int"}
-    # Its readiness moves in socket calls, reads and writes (each counts a wakeup: WaitQueue.
-    # changed), a last close, and with time, which wake_at tells (a held connection's
+    # Its readiness moves in socket calls, reads and writes (each counts a wakeup: sys_socket.
+    # _sock, Socket.read/write), a last close, and with time, which wake_at tells (a held connection's
     # TCP_DEFER_ACCEPT, a cork's ceiling, which starts at the first look after a send, a look
     # the send's wakeup makes happen): systems/io_wait.py's quiet look ends by then.
     readiness_notified = True
@@ -889,11 +888,9 @@ class InetSocket(Socket):
         return mask
 
     def _read(self, n: int) -> bytes:
-        WaitQueue.changed()  # read(2) is a socket call too (sys_socket._sock)
         return self.recv(n, 0).data
 
     def _write(self, data: bytes) -> int:
-        WaitQueue.changed()
         if self.tcp:
             return self.send_stream(data, [], self.cred)
         if self.state != CONNECTED:

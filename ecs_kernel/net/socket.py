@@ -33,7 +33,7 @@ from ecs_kernel.abi import (MSG_PEEK, MSG_TRUNC, O_NONBLOCK, O_RDWR, RCV_SHUTDOW
                             SEND_SHUTDOWN, SHUTDOWN_MASK, SOCK_DGRAM, SOCK_SEQPACKET, SOCK_STREAM)
 from ecs_kernel.checkpoint_objects import state_class, state_global
 from ecs_kernel.errors import E, KernelError
-from ecs_kernel.fs.file import FileDescription, drop_in_flight, hold_in_flight
+from ecs_kernel.fs.file import FileDescription, WaitQueue, drop_in_flight, hold_in_flight
 from ecs_kernel.fs.inodes import Inode, SuperBlock
 from ecs_kernel.fs.pipe import BrokenPipe
 from ecs_kernel.fs.stat import makedev
@@ -412,8 +412,15 @@ class Socket(FileDescription):
         return self.recv_message(n, flags)
 
     def read(self, n: int) -> bytes:
-        """read(2): sock_read_iter returns at once for an empty buffer."""
+        """read(2): sock_read_iter returns at once for an empty buffer. Like every socket call
+        (sys_socket._sock), a read or write counts a wakeup: the families' readiness_notified
+        stands on it (systems/io_wait.py)."""
+        WaitQueue.changed()
         return super().read(n) if n else b""
+
+    def write(self, data: bytes) -> int:
+        WaitQueue.changed()
+        return super().write(data)
 
     def readable(self) -> bool:
         return bool(self.poll() & (abi.POLLIN | abi.POLLERR | abi.POLLHUP))

@@ -21,7 +21,6 @@ from ecs_kernel.abi import (AF_UNIX, RCV_SHUTDOWN, SHUTDOWN_MASK, SOCK_DGRAM, SO
                             SOCK_STREAM)
 from ecs_kernel.checkpoint_objects import state_class
 from ecs_kernel.errors import E, KernelError
-from ecs_kernel.fs.file import WaitQueue
 from ecs_kernel.fs.pipe import BrokenPipe
 from ecs_kernel.net.socket import CONNECTED, LISTENING, Message, Socket
 
@@ -60,7 +59,7 @@ class UnixSocket(Socket):
                  "embryo": "bool", "stack": "~?@NetStack"}
     stack = None  # the network namespace it was made in (sock_net): its abstract names
     # Its readiness moves only in socket calls, read and write on it or a peer, and a last
-    # close, and each of those counts a wakeup (WaitQueue.changed).
+    # close, and each of those counts a wakeup (sys_socket._sock, Socket.read/write, drop_ref).
     readiness_notified = True
 
     def __init__(self, stype: int, flags: int, cred):
@@ -246,13 +245,11 @@ class UnixSocket(Socket):
         return src
 
     def _read(self, n: int) -> bytes:
-        WaitQueue.changed()  # read(2) is a socket call too (sys_socket._sock)
         got = self.recv(n, 0)
         self.drop_received(got)
         return got.data
 
     def _write(self, data: bytes) -> int:
-        WaitQueue.changed()
         return self.send(data, [], self.cred)
 
 
