@@ -70,8 +70,7 @@ def mmap(t, addr, length, prot, flags, fd, offset):
 def _shm_in(t, addr: int, length: int) -> list:
     """The System V shm segments attached in ``[addr, addr + length)`` (page-rounded), which an
     unmap of that range detaches (Linux's shm_close of each closed VMA)."""
-    end = addr + ((length + ~PAGE_MASK) & PAGE_MASK)
-    return [f for f in t.mm.files_in(addr, end) if isinstance(f, ipc_shm.ShmSegment)]
+    return ipc_shm.attached_in(t.mm, addr, addr + ((length + ~PAGE_MASK) & PAGE_MASK))
 
 
 def _read_implies_exec(t, prot: int) -> int:

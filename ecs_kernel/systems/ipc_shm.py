@@ -142,8 +142,7 @@ def shmat(world, t: int, mm, shmid: int, addr: int, shmflg: int) -> int:
     if addr and addr + seg.size < addr:
         raise KernelError(E.EINVAL, "address overflows")
     # SHM_REMAP maps over what is there: an attach among it is detached (shm_close)
-    over = [f for f in mm.files_in(addr, addr + seg.size) if isinstance(f, ShmSegment)] \
-        if shmflg & SHM_REMAP else []
+    over = attached_in(mm, addr, addr + seg.size) if shmflg & SHM_REMAP else []
     at = mm.attach_shared(addr, prot, seg, fixed=bool(addr), replace=bool(shmflg & SHM_REMAP))
     closed(world, t, over)
     seg.atime = ipc.now_seconds(world)
@@ -184,6 +183,12 @@ def shmdt(world, t: int, mm, addr: int) -> int:
     return 0
 
 
+def attached_in(mm, start: int, end: int) -> list:
+    """The segments attached in ``[start, end)`` of address space ``mm`` (an unmap of the range
+    detaches them)."""
+    return [f for f in mm.files_in(start, end) if isinstance(f, ShmSegment)]
+
+
 def closed(world, t: int, segs) -> None:
     """shm_close for attaches of ``segs`` that task ``t`` unmapped (munmap): the segment's
     shm_dtime and shm_lpid are the detach's, as shmdt's."""
@@ -199,7 +204,7 @@ def exit_mm(world, t: int, mm: int) -> None:
         return  # no IPC object was ever made: nothing of ours is mapped
     a = getattr(world.index.address_spaces.get(mm), "aspace", None)
     if a is not None:
-        closed(world, t, [f for f in a.files_in(0, a.task_size) if isinstance(f, ShmSegment)])
+        closed(world, t, attached_in(a, 0, a.task_size))
 
 
 def shminfo(world, t: int) -> tuple[tuple, int]:
@@ -277,5 +282,5 @@ def is_shmctl_cmd(cmd: int) -> bool:
                    SHM_LOCK, SHM_UNLOCK)
 
 
-__all__ = ["ShmSegment", "closed", "exit_mm", "nattch", "reap", "shmget", "shmat", "shmdt", "shminfo", "shm_info",
+__all__ = ["ShmSegment", "attached_in", "closed", "exit_mm", "nattch", "reap", "shmget", "shmat", "shmdt", "shminfo", "shm_info",
            "stat", "shmctl_down", "shm_lock", "is_shmctl_cmd"]
