@@ -282,5 +282,6 @@ def is_shmctl_cmd(cmd: int) -> bool:
                    SHM_LOCK, SHM_UNLOCK)
 
 
-__all__ = ["ShmSegment", "attached_in", "closed", "exit_mm", "nattch", "reap", "shmget", "shmat", "shmdt", "shminfo", "shm_info",
+__all__ = ["ShmSegment", "attached_in", "closed", "exit_mm", "nattch", "reap", "shmget", "shmat",
+           "shmdt", "shminfo", "shm_info",
            "stat", "shmctl_down", "shm_lock", "is_shmctl_cmd"]
